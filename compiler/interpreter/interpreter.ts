@@ -1,0 +1,83 @@
+/**
+ * Reference CPU interpreter: runs an IR graph node by node with each op's CPU reference (float32, plain
+ * loops). It is the oracle that passes and backends are tested against, not a fast runtime.
+ */
+import { CompileError, error } from '../diagnostics';
+import { Graph } from '../ir/graph';
+import { TensorValue } from '../ir/tensor';
+import { EvalEnv, findOp } from '../ops/registry';
+
+export interface RunOptions {
+  /** Values of tensors defined outside this graph (for subgraphs). */
+  outer?: (name: string) => TensorValue | undefined;
+  /** Called after each node with its outputs (per-node comparisons, tracing). */
+  onNode?: (nodeId: string, outputs: Map<string, TensorValue>) => void;
+  /** Keep every intermediate tensor (default: free each once its last reader has run). */
+  keepIntermediates?: boolean;
+}
+
+/** Runs `graph` on `inputs` (in graph.inputs order); returns the outputs in graph.outputs order. */
+export function runGraph(graph: Graph, inputs: TensorValue[], options: RunOptions = {}): TensorValue[] {
+  return [...runGraphNamed(graph, inputs, options).values()];
+}
+
+export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunOptions = {}): Map<string, TensorValue> {
+  if (inputs.length !== graph.inputs.length)
+    throw new CompileError(error('run.inputs', `graph '${graph.name}' takes ${graph.inputs.length} inputs, ${inputs.length} given`));
+  const env = new Map<string, TensorValue>();
+  graph.inputs.forEach((name, i) => env.set(name, inputs[i]));
+  const lookup = (name: string): TensorValue | undefined => env.get(name) ?? graph.tensors.get(name)?.value ?? options.outer?.(name);
+
+  // Last reader of each tensor, so intermediates can be dropped as the run goes.
+  const lastUse = new Map<string, number>();
+  graph.nodes.forEach((n, i) => n.inputs.forEach((x) => x && lastUse.set(x, i)));
+  const keep = new Set(graph.outputs);
+
+  const evalEnv: EvalEnv = {
+    runSubgraph: (g, subInputs, outer) => runGraph(g, subInputs, { outer: (n) => outer(n) ?? lookup(n) }),
+    lookup,
+  };
+
+  graph.nodes.forEach((node, index) => {
+    const def = findOp(node);
+    if (!def?.evaluate)
+      throw new CompileError(
+        error('run.unsupported', `the reference interpreter cannot run ${node.op} (node '${node.name}')`, { onnxNode: node.name, nodeId: node.id }),
+      );
+    const args = node.inputs.map((name) => {
+      if (!name) return undefined;
+      const v = lookup(name);
+      if (!v) {
+        const t = graph.lookupTensor(name);
+        const why = t?.weights === 'absent' ? 'its weights are absent (bind or randomize them first)' : 'no value was computed for it';
+        throw new CompileError(error('run.missing-value', `node '${node.name}' reads '${name}', but ${why}`, { onnxNode: node.name, tensor: name }));
+      }
+      return v;
+    });
+    let outs: TensorValue[];
+    try {
+      outs = def.evaluate(node, args, evalEnv);
+    } catch (e) {
+      if (e instanceof CompileError) throw e;
+      throw new CompileError(error('run.failed', `${node.op} node '${node.name}' failed: ${(e as Error).message}`, { onnxNode: node.name, nodeId: node.id }));
+    }
+    const produced = new Map<string, TensorValue>();
+    node.outputs.forEach((name, i) => {
+      if (name && outs[i]) {
+        env.set(name, outs[i]);
+        produced.set(name, outs[i]);
+      }
+    });
+    options.onNode?.(node.id, produced);
+    if (!options.keepIntermediates)
+      for (const x of node.inputs) if (x && lastUse.get(x) === index && !keep.has(x) && graph.inputs.indexOf(x) < 0) env.delete(x);
+  });
+
+  const out = new Map<string, TensorValue>();
+  for (const name of graph.outputs) {
+    const v = lookup(name);
+    if (!v) throw new CompileError(error('run.missing-output', `graph output '${name}' was not computed`, { tensor: name }));
+    out.set(name, v);
+  }
+  return out;
+}

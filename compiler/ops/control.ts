@@ -1,0 +1,4 @@
+/** Op family: control. */
+import { registerOps } from './registry';
+
+registerOps([]);

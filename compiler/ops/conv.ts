@@ -1,0 +1,4 @@
+/** Op family: conv. */
+import { registerOps } from './registry';
+
+registerOps([]);

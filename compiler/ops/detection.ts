@@ -1,0 +1,4 @@
+/** Op family: detection. */
+import { registerOps } from './registry';
+
+registerOps([]);

@@ -1,0 +1,4 @@
+/** Op family: elementwise. */
+import { registerOps } from './registry';
+
+registerOps([]);

@@ -1,0 +1,4 @@
+/** Op family: gemm. */
+import { registerOps } from './registry';
+
+registerOps([]);

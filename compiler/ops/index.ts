@@ -1,0 +1,16 @@
+/**
+ * Registers every op family. Import this module (for its side effect) before inferring or running graphs.
+ * One file per family; each file calls registerOps with its definitions.
+ */
+import './elementwise';
+import './shape';
+import './conv';
+import './gemm';
+import './pool';
+import './normalization';
+import './reduce';
+import './resize';
+import './detection';
+import './control';
+
+export { findOp, knownOps } from './registry';

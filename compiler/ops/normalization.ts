@@ -1,0 +1,4 @@
+/** Op family: normalization. */
+import { registerOps } from './registry';
+
+registerOps([]);

@@ -1,0 +1,4 @@
+/** Op family: pool. */
+import { registerOps } from './registry';
+
+registerOps([]);

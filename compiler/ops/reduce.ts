@@ -1,0 +1,4 @@
+/** Op family: reduce. */
+import { registerOps } from './registry';
+
+registerOps([]);

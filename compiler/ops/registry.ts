@@ -1,0 +1,94 @@
+/**
+ * Op definitions: one typed definition per op, holding everything the compiler knows about it —
+ * shape/type inference, the CPU reference implementation (used by constant folding and the interpreter),
+ * and its cost. Families live in their own files (elementwise.ts, conv.ts, shape.ts, …) and register here.
+ *
+ * A backend's lowering is checked against this table: an op with no definition is reported as unknown,
+ * with the node that uses it.
+ */
+import { CompileError, error } from '../diagnostics';
+import { DType } from '../ir/dtype';
+import { Graph, Node, TensorInfo } from '../ir/graph';
+import { Dim, SymbolTable } from '../ir/symbolic';
+import { TensorValue } from '../ir/tensor';
+
+/** What inference knows about one output. */
+export interface OutputType {
+  dtype: DType;
+  shape: Dim[];
+  /** Set when the output's value is known at compile time (constant folding). */
+  value?: TensorValue;
+  /** Symbolic contents of a small integer output (shape arithmetic). */
+  shapeValue?: Dim[];
+  valueType?: TensorInfo['valueType'];
+}
+
+/** Passed to an op's `infer`. Inputs are by position; an omitted optional input is undefined. */
+export interface InferContext {
+  readonly node: Node;
+  readonly graph: Graph;
+  readonly symbols: SymbolTable;
+  readonly opset: number;
+  /** Number of inputs given (trailing omitted inputs not counted). */
+  readonly inputCount: number;
+  input(i: number): TensorInfo | undefined;
+  /** Shape of input i; throws a node-named error when it is missing or unknown. */
+  shape(i: number): Dim[];
+  dtype(i: number): DType;
+  /** Compile-time value of input i, if known. */
+  value(i: number): TensorValue | undefined;
+  /** Symbolic contents of a small integer input: its value, or its shapeValue. */
+  dims(i: number): Dim[] | undefined;
+  /** Throws a CompileError that names the node. */
+  fail(message: string): never;
+  /** A fresh data-dependent symbol with bounds, named after this node. */
+  dataDependentDim(what: string, min: number, max: number): Dim;
+}
+
+export interface OpDefinition {
+  /** ONNX op type (or an internal fused op name). */
+  op: string;
+  /** ONNX domain; '' for ai.onnx. */
+  domain?: string;
+  /** Output dtypes and shapes (and values/shapeValues where cheap to know). */
+  infer(ctx: InferContext): OutputType[];
+  /**
+   * CPU reference: computes outputs from input values. Used by constant folding and by the interpreter.
+   * Omitted for ops that cannot be evaluated on the CPU here (they stop folding, and the interpreter reports them).
+   */
+  evaluate?(node: Node, inputs: (TensorValue | undefined)[], env: EvalEnv): TensorValue[];
+  /** True when the outputs depend on data only through shapes (Shape, Size): folding needs no input values. */
+  shapeOnly?: boolean;
+}
+
+/** What evaluate may need beyond its inputs: subgraph execution (If/Loop) and the outer scope. */
+export interface EvalEnv {
+  runSubgraph(graph: Graph, inputs: TensorValue[], outer: (name: string) => TensorValue | undefined): TensorValue[];
+  lookup(name: string): TensorValue | undefined;
+}
+
+const definitions = new Map<string, OpDefinition>();
+
+function key(domain: string | undefined, op: string): string {
+  return `${domain === 'ai.onnx' ? '' : (domain ?? '')}::${op}`;
+}
+
+export function registerOp(def: OpDefinition): void {
+  definitions.set(key(def.domain, def.op), def);
+}
+
+export function registerOps(defs: OpDefinition[]): void {
+  for (const d of defs) registerOp(d);
+}
+
+export function findOp(node: Pick<Node, 'op' | 'domain'>): OpDefinition | undefined {
+  return definitions.get(key(node.domain, node.op));
+}
+
+export function knownOps(): string[] {
+  return [...definitions.keys()].map((k) => k.replace(/^::/, ''));
+}
+
+export function nodeError(node: Node, code: string, message: string): CompileError {
+  return new CompileError(error(code, `${node.op} node '${node.name}': ${message}`, { onnxNode: node.name, nodeId: node.id }));
+}

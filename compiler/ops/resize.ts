@@ -1,0 +1,4 @@
+/** Op family: resize. */
+import { registerOps } from './registry';
+
+registerOps([]);

@@ -1,0 +1,4 @@
+/** Op family: shape. */
+import { registerOps } from './registry';
+
+registerOps([]);

@@ -1,0 +1,45 @@
+// Bundles the extension, the CLI, the remote agent and the webview with esbuild.
+// dist/cli.js and dist/agent.js run with plain node and no node_modules.
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const common = {
+  bundle: true,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'info',
+  legalComments: 'none',
+};
+
+const nodeTargets = [
+  { entryPoints: ['compiler/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' } },
+].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
+
+const browserTargets = [
+  { entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' },
+].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
+
+const configs = [
+  ...nodeTargets.map((t) => ({
+    ...common,
+    ...t,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    // ssh2's optional native helpers: it falls back to pure JS when they are absent.
+    external: [...(t.external ?? []), 'cpu-features', '*.node'],
+  })),
+  ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife' })),
+];
+
+if (watch) {
+  for (const c of configs) await (await esbuild.context(c)).watch();
+} else {
+  await Promise.all(configs.map((c) => esbuild.build(c)));
+  for (const t of nodeTargets) if (t.banner) fs.chmodSync(t.outfile, 0o755);
+}
