@@ -1,6 +1,7 @@
 /**
- * The compile driver: import → shape inference and folding → (optimization passes, code generation and build
- * as they land) → DIR/graph.json. Used by the CLI and the extension; knows nothing of either.
+ * The compile driver: import → shape inference and folding → optimization passes (passes/pipeline.ts) → support
+ * check for the target → DIR/graph.json. (Code generation and build join here with the backends.) Used by the
+ * CLI and the extension; knows nothing of either.
  *
  * Output is written to a temporary sibling directory and renamed into place at the end, so a failed or
  * cancelled compile never leaves a half-written output directory behind.
@@ -12,13 +13,23 @@ import { CompileError, Diagnostic, error } from './diagnostics';
 import { graphToJson } from './ir/serialize';
 import { ImportOptions, importOnnxFile } from './onnx/import';
 import { inferShapes } from './passes/shape-inference';
+import { OPTIMIZATION_PASSES } from './passes/pipeline';
+import { PassContext, runPasses } from './passes/pass';
+import { supportOf } from './backends/support';
+import { Graph } from './ir/graph';
 
 export interface CompileOptions extends ImportOptions {
   /** Output directory (default: build/<model name>). */
   out?: string;
   target?: string;
+  /** Batch for cost annotations and the memory report (default 1). */
+  batch?: number;
   /** Pass names after which to dump the graph ('all' for every pass). */
   dumpAfter?: string[];
+  /** Where dumps go (compileModel sets this to its staging directory). */
+  dumpDir?: string;
+  /** Validate the graph after every pass. */
+  validate?: boolean;
   /** Progress messages (stage names and details). */
   log?: (message: string) => void;
   /** Cancels the compile between stages. */
@@ -38,15 +49,22 @@ export interface CompileResult {
   modelName: string;
   stages: StageReport[];
   diagnostics: Diagnostic[];
+  /** Facts reported by passes: cost totals, memory plan summary. */
+  reports: Record<string, unknown>;
 }
 
 export function modelNameOf(file: string): string {
   return path.basename(file).replace(/\.onnx$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
-export function compileModel(file: string, options: CompileOptions = {}): CompileResult {
-  const modelName = modelNameOf(file);
-  const outDir = path.resolve(options.out ?? path.join('build', modelName));
+export interface OptimizeResult {
+  graph: Graph;
+  context: PassContext;
+  stages: StageReport[];
+}
+
+/** Import, infer and optimize in memory (no files written). */
+export function optimizeModel(file: string, options: CompileOptions = {}): OptimizeResult & { model: ReturnType<typeof importOnnxFile> } {
   const log = options.log ?? (() => {});
   const stages: StageReport[] = [];
   const checkCancelled = () => {
@@ -58,28 +76,82 @@ export function compileModel(file: string, options: CompileOptions = {}): Compil
     const r = run();
     const report = { name, ms: performance.now() - t0, detail: detail(r) };
     stages.push(report);
-    log(`${name.padEnd(16)} ${report.ms.toFixed(0).padStart(6)} ms  ${report.detail}`);
+    log(`${name.padEnd(18)} ${report.ms.toFixed(0).padStart(6)} ms  ${report.detail}`);
     return r;
   };
-
-  const model = stage('import', () => importOnnxFile(file, options), (m) => `${m.graph.nodes.length} ONNX nodes, ${m.weights.count} parameters (weights ${m.weights.absent ? 'absent' : 'present'})`);
+  const model = stage(
+    'import',
+    () => importOnnxFile(file, options),
+    (m) => `${m.graph.nodes.length} ONNX nodes, ${m.weights.count} parameters (weights ${m.weights.absent ? 'absent' : 'present'})`,
+  );
   const graph = model.graph;
-  const inference = stage('shape-inference', () => inferShapes(graph), (r) => `${r.foldedNodes.size} nodes folded to constants, ${r.diagnostics.filter((d) => d.severity === 'error').length} errors`);
-  const diagnostics = [...model.diagnostics, ...inference.diagnostics];
+  const inference = stage(
+    'shape-inference',
+    () => inferShapes(graph),
+    (r) => `${r.foldedNodes.size} nodes fold to constants, ${r.diagnostics.filter((d) => d.severity === 'error').length} errors`,
+  );
+  const context: PassContext = { diagnostics: [...model.diagnostics, ...inference.diagnostics], removed: [], batch: options.batch ?? 1, reports: {} };
+  if (!context.diagnostics.some((d) => d.severity === 'error')) {
+    const dumpDir = options.dumpAfter?.length ? (options.dumpDir ?? path.resolve('build', modelNameOf(file), 'dumps')) : undefined;
+    runPasses(graph, OPTIMIZATION_PASSES, context, {
+      validate: options.validate,
+      dumpAfter: options.dumpAfter,
+      dumpDir,
+      signal: options.signal,
+      onPass: (t) => {
+        stages.push({ name: t.name, ms: t.ms, detail: `${t.nodesBefore} → ${t.nodesAfter} nodes` });
+        log(`${t.name.padEnd(18)} ${t.ms.toFixed(0).padStart(6)} ms  ${t.nodesBefore} → ${t.nodesAfter} nodes`);
+      },
+    });
+  }
+  return { graph, context, stages, model };
+}
 
-  checkCancelled();
+export function compileModel(file: string, options: CompileOptions = {}): CompileResult {
+  const modelName = modelNameOf(file);
+  const outDir = path.resolve(options.out ?? path.join('build', modelName));
+  const target = options.target ?? 'cuda:sm90';
+  // Everything is written to a staging directory, renamed into place only when complete.
   const tmp = `${outDir}.tmp-${process.pid}-${Date.now()}`;
   fs.mkdirSync(tmp, { recursive: true });
   try {
-    const json = graphToJson(graph, { modelName, info: model.info, sections: { target: options.target ?? null } });
-    fs.writeFileSync(path.join(tmp, 'graph.json'), JSON.stringify(json));
-    checkCancelled();
-    fs.rmSync(outDir, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(outDir), { recursive: true });
-    fs.renameSync(tmp, outDir);
+    return writeCompile(file, modelName, outDir, tmp, target, options);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
+  }
+}
+
+function writeCompile(file: string, modelName: string, outDir: string, tmp: string, target: string, options: CompileOptions): CompileResult {
+  const { graph, context, stages, model } = optimizeModel(file, { ...options, out: outDir, dumpDir: path.join(tmp, 'dumps') });
+  const diagnostics = context.diagnostics;
+
+  // Mark what the target cannot run; this is an error for the compile, but graph.json is still written.
+  for (const node of graph.nodes) {
+    node.status = supportOf(graph, node, target);
+    if (!node.status.supported)
+      diagnostics.push(error('op.unsupported', `${node.op} node '${node.name}' cannot run on ${target}: ${node.status.reason}`, { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id }));
+  }
+
+  if (options.signal?.aborted) throw new CompileError(error('compile.cancelled', 'the compile was cancelled', { file }));
+  {
+    const memory = context.reports.memory as { buffers?: unknown } | undefined;
+    const json = graphToJson(graph, {
+      modelName,
+      info: model.info,
+      removed: context.removed,
+      sections: {
+        target,
+        cost: context.reports.cost ?? null,
+        memory: memory ?? null,
+        passes: stages.map((s) => ({ name: s.name, ms: Math.round(s.ms * 10) / 10, detail: s.detail })),
+      },
+    });
+    fs.writeFileSync(path.join(tmp, 'graph.json'), JSON.stringify(json));
+    if (options.signal?.aborted) throw new CompileError(error('compile.cancelled', 'the compile was cancelled', { file }));
+    fs.rmSync(outDir, { recursive: true, force: true });
+    fs.mkdirSync(path.dirname(outDir), { recursive: true });
+    fs.renameSync(tmp, outDir);
   }
   return {
     ok: !diagnostics.some((d) => d.severity === 'error'),
@@ -88,5 +160,12 @@ export function compileModel(file: string, options: CompileOptions = {}): Compil
     modelName,
     stages,
     diagnostics,
+    reports: { cost: context.reports.cost, memory: summarizeMemory(context.reports.memory) },
   };
+}
+
+function summarizeMemory(memory: unknown): unknown {
+  if (!memory || typeof memory !== 'object') return undefined;
+  const m = memory as { batch: number; arenaBytes: number; activationBytes: number };
+  return { batch: m.batch, arenaBytes: m.arenaBytes, activationBytes: m.activationBytes, ratio: m.activationBytes ? m.arenaBytes / m.activationBytes : 0 };
 }

@@ -66,6 +66,12 @@ export interface Node {
   scope: string[];
   /** Exporter metadata kept for display (stack trace, class hierarchy). */
   metadata?: Record<string, string>;
+  /** FLOPs and minimum bytes moved at a given batch (set by the cost pass). */
+  cost?: { flops: number; bytes: number; batch: number };
+  /** Kernel chosen by a backend (library, instance name, configuration, candidates). */
+  kernel?: Record<string, unknown>;
+  /** Whether the target backend supports this node, and why not. */
+  status?: { supported: boolean; reason?: string };
 }
 
 export interface OnnxModelInfo {

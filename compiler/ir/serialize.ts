@@ -123,6 +123,11 @@ export function nodeToJson(node: Node): GraphJsonNode {
   };
   if (node.domain) out.domain = node.domain;
   if (Object.keys(subgraphs).length) out.subgraphs = subgraphs;
+  const epilogue = node.attrs.epilogue;
+  if (epilogue && epilogue.type === 'strings') out.epilogue = epilogue.value;
+  if (node.cost) out.cost = node.cost;
+  if (node.kernel) out.kernel = node.kernel;
+  if (node.status) out.status = node.status;
   if (node.metadata?.['pkg.torch.onnx.stack_trace']) out.stackTrace = node.metadata['pkg.torch.onnx.stack_trace'];
   return out;
 }

@@ -14,3 +14,4 @@ import './detection';
 import './control';
 
 export { findOp, knownOps } from './registry';
+import './fused';

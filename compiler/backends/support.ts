@@ -1,0 +1,38 @@
+/**
+ * Which ops a target can run. A node outside this set is marked `status: {supported: false, reason}` in
+ * graph.json, and `ait compile` exits non-zero after writing it, so users see exactly what stands in the way.
+ */
+import { Graph, Node } from '../ir/graph';
+import { isWeightPreparation } from '../passes/cost';
+import { ELEMENTWISE_OPS } from '../passes/fuse-elementwise';
+
+/** Ops with GPU kernels (fused ops, data movement, elementwise, normalization, reductions). */
+const GPU_OPS = new Set([
+  'conv2d', 'gemm', 'attention', 'layernorm', 'elementwise', 'pool2d', 'global_pool',
+  'MatMul', 'Softmax', 'LayerNormalization', 'Transpose', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity',
+  'Concat', 'Slice', 'Gather', 'Expand', 'Resize', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Split', 'Pad',
+  'ConstantOfShape', 'Tile',
+  ...ELEMENTWISE_OPS,
+]);
+
+/** Why an op has no GPU kernel: data-dependent shapes and control flow first. */
+const REASONS: Record<string, string> = {
+  NonZero: 'data-dependent output shape (NonZero); not compiled for the GPU',
+  NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
+  TopK: 'TopK has no GPU kernel yet',
+  RoiAlign: 'RoiAlign has no GPU kernel yet',
+  Loop: 'control flow (Loop) is not compiled for the GPU',
+  If: 'control flow (If) is not compiled for the GPU',
+  ScatterElements: 'ScatterElements has no GPU kernel yet',
+  Range: 'Range with data-dependent bounds is not compiled for the GPU',
+};
+
+export function supportOf(graph: Graph, node: Node, target: string): { supported: boolean; reason?: string } {
+  if (!target.startsWith('cuda') && !target.startsWith('rocm')) return { supported: false, reason: `unknown target '${target}'` };
+  if (isWeightPreparation(graph, node)) return { supported: true };
+  if (node.domain === '' || node.domain === 'ait') {
+    if (GPU_OPS.has(node.op)) return { supported: true };
+    return { supported: false, reason: REASONS[node.op] ?? `${node.op} has no ${target.split(':')[0].toUpperCase()} kernel yet` };
+  }
+  return { supported: false, reason: `op domain '${node.domain}' is not supported` };
+}

@@ -1,0 +1,361 @@
+/**
+ * Fused ops (domain 'ait'): the kernel-sized ops the optimizer produces. Each has shape inference and a CPU
+ * reference assembled from the ONNX ops' references, so that an optimized graph can be checked against the
+ * original by the interpreter.
+ *
+ *   conv2d      NHWC convolution: inputs [x NHWC, w KRSC (OHWI), …epilogue operands]; attrs strides, pads
+ *               [top,left,bottom,right], dilations, group, epilogue
+ *   gemm        [a (…,M,K), b ([N,K] when trans_b=1, else [K,N]), …epilogue operands] → (…,M,N); attrs trans_b, epilogue
+ *   attention   softmax(Q·Kᵀ·scale)·V over heads; input [B,S,3·H·D] (packed q|k|v, each H×D) → [B,S,H·D]
+ *   layernorm   over the last axis: [x, gamma, beta?]; attrs epsilon
+ *   elementwise a chain of elementwise ONNX ops held as a subgraph attribute `body`
+ *   pool2d      NHWC max/avg pooling; attrs kind, kernel, strides, pads, ceil_mode, count_include_pad
+ *   global_pool NHWC mean/max over H, W → [N, C] (attr keep_spatial: → [N,1,1,C])
+ *
+ * Epilogue steps, applied in order to the accumulator (operands are the node's inputs after the first two, in the
+ * order steps consume them): bias (per output channel), scale (per output channel multiply), residual_add,
+ * relu, gelu, gelu_tanh, sigmoid, silu, tanh, hardswish, hardsigmoid, leaky_relu:ALPHA, clip:MIN:MAX.
+ */
+import { attrFloat, attrInt, attrInts, attrString, attrGraph, Node } from '../ir/graph';
+import { Dim, dimEquals, isConcrete } from '../ir/symbolic';
+import { TensorValue, makeTensor, numeric, numel, stridesOf } from '../ir/tensor';
+import { broadcastShapes, forEachBroadcast } from './broadcast';
+import { EvalEnv, InferContext, OpDefinition, findOp, registerOps } from './registry';
+
+export const FUSED_DOMAIN = 'ait';
+
+/** Epilogue steps that read an extra operand. */
+export const EPILOGUE_OPERAND_STEPS = new Set(['bias', 'scale', 'residual_add']);
+
+export function epilogueOf(node: Node): string[] {
+  const a = node.attrs.epilogue;
+  return a && a.type === 'strings' ? a.value : [];
+}
+
+/** Applies epilogue steps in place to `acc` (shape outShape, channels on the last axis). */
+export function applyEpilogue(node: Node, acc: TensorValue, operands: (TensorValue | undefined)[]): TensorValue {
+  const out = numeric(acc);
+  const channels = acc.shape[acc.shape.length - 1] ?? 1;
+  let next = 0;
+  for (const step of epilogueOf(node)) {
+    const [name, ...params] = step.split(':');
+    if (EPILOGUE_OPERAND_STEPS.has(name)) {
+      const operand = operands[next++];
+      if (!operand) throw new Error(`epilogue step ${name} has no operand`);
+      const v = numeric(operand);
+      if (name === 'residual_add') {
+        if (numel(operand.shape) === out.length) for (let i = 0; i < out.length; i++) out[i] += v[i];
+        else forEachBroadcast(acc.shape, [operand.shape], (o, idx) => (out[o] += v[idx[0]]));
+      } else {
+        // per output channel (last axis) vector, or a scalar
+        const per = v.length === 1 ? 0 : 1;
+        if (per && v.length !== channels) throw new Error(`epilogue ${name}: operand has ${v.length} values for ${channels} channels`);
+        if (name === 'bias') for (let i = 0; i < out.length; i++) out[i] += v[per * (i % channels)];
+        else for (let i = 0; i < out.length; i++) out[i] *= v[per * (i % channels)];
+      }
+      continue;
+    }
+    const f = activation(name, params.map(Number));
+    for (let i = 0; i < out.length; i++) out[i] = f(out[i]);
+  }
+  return acc;
+}
+
+function erf(x: number): number {
+  // Abramowitz–Stegun 7.1.26 is not accurate enough; use a series/continued-fraction split (|err| < 1e-12).
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    let sum = x;
+    let term = x;
+    const x2 = x * x;
+    for (let n = 1; n < 80; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // continued fraction for erfc
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
+  return Math.sign(x) * (1 - erfc);
+}
+
+export function activation(name: string, params: number[]): (x: number) => number {
+  switch (name) {
+    case 'relu':
+      return (x) => (x > 0 ? x : 0);
+    case 'gelu':
+      return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+    case 'gelu_tanh':
+      return (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+    case 'sigmoid':
+      return (x) => 1 / (1 + Math.exp(-x));
+    case 'silu':
+      return (x) => x / (1 + Math.exp(-x));
+    case 'tanh':
+      return Math.tanh;
+    case 'hardswish':
+      return (x) => x * Math.min(1, Math.max(0, x / 6 + 0.5));
+    case 'hardsigmoid':
+      return (x) => Math.min(1, Math.max(0, (params[0] ?? 0.2) * x + (params[1] ?? 0.5)));
+    case 'leaky_relu':
+      return (x) => (x >= 0 ? x : (params[0] ?? 0.01) * x);
+    case 'clip':
+      return (x) => Math.min(params[1] ?? Infinity, Math.max(params[0] ?? -Infinity, x));
+    default:
+      throw new Error(`unknown epilogue step '${name}'`);
+  }
+}
+
+/** Calls an ONNX op's CPU reference with a synthetic node. */
+function evalOnnx(op: string, inputs: (TensorValue | undefined)[], attrs: Node['attrs'], env: EvalEnv, like: Node): TensorValue[] {
+  const def = findOp({ op, domain: '' });
+  if (!def?.evaluate) throw new Error(`no CPU reference for ${op}`);
+  const node: Node = { ...like, op, domain: '', attrs };
+  return def.evaluate(node, inputs, env);
+}
+
+function transposeValue(t: TensorValue, perm: number[]): TensorValue {
+  const shape = perm.map((p) => t.shape[p]);
+  const src = numeric(t);
+  const out = makeTensor(t.dtype, shape);
+  const dst = out.data as Float32Array;
+  const inStrides = stridesOf(t.shape);
+  const permStrides = perm.map((p) => inStrides[p]);
+  const rank = shape.length;
+  const idx = new Array<number>(rank).fill(0);
+  let off = 0;
+  for (let o = 0; o < dst.length; o++) {
+    dst[o] = src[off];
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]++;
+      off += permStrides[d];
+      if (idx[d] < shape[d]) break;
+      off -= permStrides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+const NHWC_TO_NCHW = [0, 3, 1, 2];
+
+function spatialOut(inDim: Dim, k: number, stride: number, padBegin: number, padEnd: number, dilation: number, ceil = false, ctx?: InferContext): Dim {
+  const eff = dilation * (k - 1) + 1;
+  if (isConcrete(inDim)) {
+    const span = inDim + padBegin + padEnd - eff;
+    return (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+  }
+  // A symbolic spatial size is kept only where the window preserves it (stride 1, 'same' padding).
+  if (stride === 1 && padBegin + padEnd === eff - 1) return inDim;
+  if (!ctx) throw new Error('symbolic spatial dims are not supported here');
+  return ctx.fail('symbolic spatial dims with striding are not supported by fused NHWC ops');
+}
+
+const conv2d: OpDefinition = {
+  op: 'conv2d',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const w = ctx.shape(1);
+    const strides = attrInts(ctx.node, 'strides', [1, 1]);
+    const pads = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
+    const dil = attrInts(ctx.node, 'dilations', [1, 1]);
+    const k = w[0];
+    const r = w[1] as number;
+    const s = w[2] as number;
+    return [
+      {
+        dtype: ctx.dtype(0),
+        shape: [
+          x[0],
+          spatialOut(x[1], r, strides[0], pads[0], pads[2], dil[0], false, ctx),
+          spatialOut(x[2], s, strides[1], pads[1], pads[3], dil[1], false, ctx),
+          k,
+        ],
+      },
+    ];
+  },
+  evaluate(node, inputs, env) {
+    const [x, w, ...operands] = inputs;
+    const xNchw = transposeValue(x!, NHWC_TO_NCHW);
+    const wOihw = transposeValue(w!, NHWC_TO_NCHW);
+    const [y] = evalOnnx(
+      'Conv',
+      [xNchw, wOihw],
+      {
+        strides: { type: 'ints', value: attrInts(node, 'strides', [1, 1]) },
+        pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0]) },
+        dilations: { type: 'ints', value: attrInts(node, 'dilations', [1, 1]) },
+        group: { type: 'int', value: attrInt(node, 'group', 1) },
+      },
+      env,
+      node,
+    );
+    return [applyEpilogue(node, transposeValue(y, NCHW_TO_NHWC), operands)];
+  },
+};
+
+const gemm: OpDefinition = {
+  op: 'gemm',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const a = ctx.shape(0);
+    const b = ctx.shape(1);
+    const transB = attrInt(ctx.node, 'trans_b', 0);
+    const n = transB ? b[0] : b[1];
+    const kb = transB ? b[1] : b[0];
+    if (!dimEquals(a[a.length - 1], kb)) ctx.fail(`K mismatch: a has ${String(a[a.length - 1])}, b has ${String(kb)}`);
+    return [{ dtype: ctx.dtype(0), shape: [...a.slice(0, -1), n] }];
+  },
+  evaluate(node, inputs, env) {
+    const [a, b, ...operands] = inputs;
+    const transB = attrInt(node, 'trans_b', 0);
+    const bKN = transB ? transposeValue(b!, [1, 0]) : b!;
+    const [y] = evalOnnx('MatMul', [a, bKN], {}, env, node);
+    return [applyEpilogue(node, y, operands)];
+  },
+};
+
+const attention: OpDefinition = {
+  op: 'attention',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const qkv = ctx.shape(0);
+    const heads = attrInt(ctx.node, 'num_heads');
+    const headDim = attrInt(ctx.node, 'head_dim');
+    return [{ dtype: ctx.dtype(0), shape: [qkv[0], qkv[1], heads * headDim] }];
+  },
+  evaluate(node, inputs) {
+    const qkv = inputs[0]!;
+    const [batch, seq] = qkv.shape;
+    const heads = attrInt(node, 'num_heads');
+    const d = attrInt(node, 'head_dim');
+    const scale = attrFloat(node, 'scale');
+    const src = numeric(qkv);
+    const out = makeTensor(qkv.dtype, [batch, seq, heads * d]);
+    const dst = out.data as Float32Array;
+    const rowStride = 3 * heads * d;
+    const scores = new Float64Array(seq);
+    for (let b = 0; b < batch; b++)
+      for (let h = 0; h < heads; h++)
+        for (let i = 0; i < seq; i++) {
+          const qOff = (b * seq + i) * rowStride + h * d;
+          let max = -Infinity;
+          for (let j = 0; j < seq; j++) {
+            const kOff = (b * seq + j) * rowStride + heads * d + h * d;
+            let dot = 0;
+            for (let e = 0; e < d; e++) dot += src[qOff + e] * src[kOff + e];
+            scores[j] = dot * scale;
+            if (scores[j] > max) max = scores[j];
+          }
+          let sum = 0;
+          for (let j = 0; j < seq; j++) {
+            scores[j] = Math.exp(scores[j] - max);
+            sum += scores[j];
+          }
+          const oOff = (b * seq + i) * heads * d + h * d;
+          for (let e = 0; e < d; e++) {
+            let acc = 0;
+            for (let j = 0; j < seq; j++) acc += scores[j] * src[(b * seq + j) * rowStride + 2 * heads * d + h * d + e];
+            dst[oOff + e] = acc / sum;
+          }
+        }
+    return [out];
+  },
+};
+
+const layernorm: OpDefinition = {
+  op: 'layernorm',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    return [{ dtype: ctx.dtype(0), shape: ctx.shape(0) }];
+  },
+  evaluate(node, inputs, env) {
+    return evalOnnx('LayerNormalization', inputs, { axis: { type: 'int', value: -1 }, epsilon: { type: 'float', value: attrFloat(node, 'epsilon', 1e-5) } }, env, node).slice(0, 1);
+  },
+};
+
+const elementwise: OpDefinition = {
+  op: 'elementwise',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const shapes = Array.from({ length: ctx.inputCount }, (_, i) => ctx.shape(i));
+    const out = broadcastShapes(shapes);
+    if (typeof out === 'string') return ctx.fail(out);
+    const body = attrGraph(ctx.node, 'body');
+    const result = body.tensors.get(body.outputs[0]);
+    return [{ dtype: result?.dtype ?? ctx.dtype(0), shape: out }];
+  },
+  evaluate(node, inputs, env) {
+    const body = attrGraph(node, 'body');
+    return env.runSubgraph(body, inputs as TensorValue[], () => undefined);
+  },
+};
+
+const pool2d: OpDefinition = {
+  op: 'pool2d',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const k = attrInts(ctx.node, 'kernel');
+    const strides = attrInts(ctx.node, 'strides', [1, 1]);
+    const pads = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
+    const ceil = attrInt(ctx.node, 'ceil_mode', 0) === 1;
+    return [
+      {
+        dtype: ctx.dtype(0),
+        shape: [x[0], spatialOut(x[1], k[0], strides[0], pads[0], pads[2], 1, ceil, ctx), spatialOut(x[2], k[1], strides[1], pads[1], pads[3], 1, ceil, ctx), x[3]],
+      },
+    ];
+  },
+  evaluate(node, inputs, env) {
+    const kind = attrString(node, 'kind');
+    const attrs: Node['attrs'] = {
+      kernel_shape: { type: 'ints', value: attrInts(node, 'kernel') },
+      strides: { type: 'ints', value: attrInts(node, 'strides', [1, 1]) },
+      pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0]) },
+      ceil_mode: { type: 'int', value: attrInt(node, 'ceil_mode', 0) },
+    };
+    if (kind === 'avg') attrs.count_include_pad = { type: 'int', value: attrInt(node, 'count_include_pad', 0) };
+    const [y] = evalOnnx(kind === 'max' ? 'MaxPool' : 'AveragePool', [transposeValue(inputs[0]!, NHWC_TO_NCHW)], attrs, env, node);
+    return [transposeValue(y, NCHW_TO_NHWC)];
+  },
+};
+
+const globalPool: OpDefinition = {
+  op: 'global_pool',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const keep = attrInt(ctx.node, 'keep_spatial', 0);
+    return [{ dtype: ctx.dtype(0), shape: keep ? [x[0], 1, 1, x[3]] : [x[0], x[3]] }];
+  },
+  evaluate(node, inputs) {
+    const x = inputs[0]!;
+    const [n, h, w, c] = x.shape;
+    const src = numeric(x);
+    const isMax = attrString(node, 'kind', 'avg') === 'max';
+    const keep = attrInt(node, 'keep_spatial', 0);
+    const out = makeTensor(x.dtype, keep ? [n, 1, 1, c] : [n, c]);
+    const dst = out.data as Float32Array;
+    for (let b = 0; b < n; b++)
+      for (let ch = 0; ch < c; ch++) {
+        let acc = isMax ? -Infinity : 0;
+        for (let i = 0; i < h * w; i++) {
+          const v = src[(b * h * w + i) * c + ch];
+          acc = isMax ? Math.max(acc, v) : acc + v;
+        }
+        dst[b * c + ch] = isMax ? acc : acc / (h * w);
+      }
+    return [out];
+  },
+};
+
+registerOps([conv2d, gemm, attention, layernorm, elementwise, pool2d, globalPool]);
+
+export { transposeValue };

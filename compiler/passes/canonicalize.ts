@@ -1,0 +1,287 @@
+/**
+ * Canonicalization: removes no-ops and rewrites the two PyTorch exporters' idioms into one form, so later passes
+ * match one pattern:
+ *   Identity, Dropout, Cast to the same type, Reshape/Expand to the same shape, x*1, x/1, x+0, x-0  → removed
+ *   Cast(Cast(x)) where the inner cast widens                                                         → one Cast
+ *   Flatten                                                                                            → Reshape
+ *   ReduceMean over H,W of a 4-D tensor                                                                → GlobalAveragePool (+ Reshape)
+ *   x·0.5·(1 + erf(x/√2)) in any association                                                           → Gelu
+ *   Slice(i, i+1) + Squeeze, Split + Squeeze on that axis (the q/k/v split)                             → Gather(i)
+ */
+import { DType } from '../ir/dtype';
+import { Graph, Node, attrInt, attrInts } from '../ir/graph';
+import { shapeEquals } from '../ir/symbolic';
+import { makeTensor } from '../ir/tensor';
+import { Pass, PassContext } from './pass';
+import { absorb, addConstant, bypassNode, scalarValue, soleConsumer, valueOf } from './rewrite';
+
+export const canonicalizePass: Pass = {
+  name: 'canonicalize',
+  description: 'remove no-ops; unify exporter idioms (Flatten, ReduceMean→GlobalAveragePool, Erf-GELU→Gelu, Slice+Squeeze→Gather)',
+  run(graph, ctx) {
+    let changed = true;
+    for (let round = 0; changed && round < 8; round++) {
+      changed = false;
+      changed = removeNoOps(graph, ctx) || changed;
+      changed = rewriteIdioms(graph, ctx) || changed;
+    }
+  },
+};
+
+function shapeOf(graph: Graph, name: string) {
+  return graph.lookupTensor(name)?.shape;
+}
+
+function sameShape(graph: Graph, a: string, b: string): boolean {
+  const sa = shapeOf(graph, a);
+  const sb = shapeOf(graph, b);
+  return !!sa && !!sb && shapeEquals(sa, sb);
+}
+
+function removeNoOps(graph: Graph, ctx: PassContext): boolean {
+  let changed = false;
+  for (const node of [...graph.nodes]) {
+    const [x, y] = node.inputs;
+    const out = node.outputs[0];
+    let passThrough: string | undefined;
+    switch (node.op) {
+      case 'Identity':
+      case 'Dropout':
+        if (node.outputs.slice(1).every((o) => !o)) passThrough = x;
+        break;
+      case 'Cast':
+        if (graph.lookupTensor(x)?.dtype === graph.lookupTensor(out)?.dtype) passThrough = x;
+        break;
+      case 'Reshape':
+      case 'Expand':
+      case 'Squeeze':
+      case 'Unsqueeze':
+        if (sameShape(graph, x, out)) passThrough = x;
+        break;
+      case 'Mul':
+      case 'Div':
+      case 'Add':
+      case 'Sub': {
+        const neutral = node.op === 'Mul' || node.op === 'Div' ? 1 : 0;
+        if (scalarValue(graph, y) === neutral && sameShape(graph, x, out) && sameDtype(graph, x, out)) passThrough = x;
+        else if ((node.op === 'Mul' || node.op === 'Add') && scalarValue(graph, x) === neutral && sameShape(graph, y, out) && sameDtype(graph, y, out))
+          passThrough = y;
+        break;
+      }
+    }
+    if (passThrough !== undefined && out && bypassNode(graph, node, passThrough, out, ctx, 'no-op removed')) changed = true;
+  }
+  return changed;
+}
+
+function sameDtype(graph: Graph, a: string, b: string): boolean {
+  return graph.lookupTensor(a)?.dtype === graph.lookupTensor(b)?.dtype;
+}
+
+const WIDER: Record<string, DType[]> = {
+  float16: ['float32', 'float64'],
+  bfloat16: ['float32', 'float64'],
+  float32: ['float64'],
+  int32: ['int64'],
+  int8: ['int16', 'int32', 'int64'],
+};
+
+function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
+  let changed = false;
+  const producers = graph.producers();
+  const consumers = graph.consumers();
+  for (const node of [...graph.nodes]) {
+    if (!graph.nodes.includes(node)) continue;
+    switch (node.op) {
+      case 'Flatten': {
+        const axis = attrInt(node, 'axis', 1);
+        const rank = shapeOf(graph, node.inputs[0])?.length;
+        if (axis === 1 && rank !== undefined) {
+          node.op = 'Reshape';
+          node.attrs = {};
+          node.inputs = [node.inputs[0], addConstant(graph, `${node.outputs[0]}_shape`, makeTensor('int64', [2], [0, -1]))];
+          changed = true;
+        }
+        break;
+      }
+      case 'Cast': {
+        const inner = producers.get(node.inputs[0]);
+        if (inner?.op === 'Cast' && soleConsumer(graph, consumers, node.inputs[0]) === node) {
+          const src = graph.lookupTensor(inner.inputs[0])?.dtype;
+          const mid = graph.lookupTensor(inner.outputs[0])?.dtype;
+          if (src && mid && (WIDER[src]?.includes(mid) ?? false)) {
+            node.inputs[0] = inner.inputs[0];
+            absorb(node, inner);
+            graph.nodes = graph.nodes.filter((n) => n !== inner);
+            graph.tensors.delete(inner.outputs[0]);
+            changed = true;
+          }
+        }
+        break;
+      }
+      case 'ReduceMean': {
+        const shape = shapeOf(graph, node.inputs[0]);
+        if (!shape || shape.length !== 4) break;
+        const axesValue = node.inputs[1] ? valueOf(graph, node.inputs[1]) : undefined;
+        const axes = (axesValue ? Array.from(axesValue.data as ArrayLike<number>) : attrInts(node, 'axes', [])).map((a) => (a < 0 ? a + 4 : a)).sort();
+        if (axes.length !== 2 || axes[0] !== 2 || axes[1] !== 3) break;
+        const keep = attrInt(node, 'keepdims', 1);
+        node.op = 'GlobalAveragePool';
+        node.attrs = {};
+        if (keep) node.inputs = [node.inputs[0]];
+        else {
+          const pooled = graph.newTensorName(`${node.outputs[0]}_pooled`);
+          const final = node.outputs[0];
+          const finalInfo = graph.tensors.get(final)!;
+          graph.addTensor({ name: pooled, kind: 'activation', dtype: finalInfo.dtype, shape: [...shape.slice(0, 2), 1, 1] });
+          node.inputs = [node.inputs[0]];
+          node.outputs = [pooled];
+          const reshape: Node = {
+            id: graph.newNodeId(),
+            op: 'Reshape',
+            domain: '',
+            name: `${node.name}/flatten`,
+            inputs: [pooled, addConstant(graph, `${final}_shape`, makeTensor('int64', [2], [0, -1]))],
+            outputs: [final],
+            attrs: {},
+            sourceNodes: [],
+            scope: node.scope,
+          };
+          graph.nodes.splice(graph.nodes.indexOf(node) + 1, 0, reshape);
+        }
+        changed = true;
+        break;
+      }
+      case 'Squeeze':
+        changed = sliceSqueezeToGather(graph, node, producers, consumers, ctx) || changed;
+        break;
+      case 'Mul':
+        changed = erfGeluToGelu(graph, node, producers, consumers, ctx) || changed;
+        break;
+    }
+  }
+  return changed;
+}
+
+/** Slice(x, [i], [i+1], [axis]) → Squeeze(axis)  ⇒  Gather(x, i, axis). Split outputs likewise. */
+function sliceSqueezeToGather(graph: Graph, squeeze: Node, producers: Map<string, Node>, consumers: Map<string, Node[]>, ctx: PassContext): boolean {
+  const src = producers.get(squeeze.inputs[0]);
+  if (!src || soleConsumer(graph, consumers, squeeze.inputs[0]) !== squeeze) return false;
+  const inShape = shapeOf(graph, src.inputs[0]);
+  if (!inShape) return false;
+  const rank = inShape.length;
+  const axesV = squeeze.inputs[1] ? valueOf(graph, squeeze.inputs[1]) : undefined;
+  const sqAxes = (axesV ? Array.from(axesV.data as ArrayLike<number>) : attrInts(squeeze, 'axes', [])).map((a) => (a < 0 ? a + rank : a));
+  if (sqAxes.length !== 1) return false;
+  const axis = sqAxes[0];
+  let index: number | undefined;
+  if (src.op === 'Slice') {
+    const v = (i: number) => (src.inputs[i] ? valueOf(graph, src.inputs[i]) : undefined);
+    const starts = v(1);
+    const ends = v(2);
+    const axes = v(3);
+    const steps = v(4);
+    if (!starts || !ends || starts.data.length !== 1) return false;
+    const sliceAxis = axes ? ((axes.data as ArrayLike<number>)[0] + rank) % rank : 0;
+    if (sliceAxis !== axis || (steps && (steps.data as ArrayLike<number>)[0] !== 1)) return false;
+    const dim = inShape[axis];
+    if (typeof dim !== 'number') return false;
+    const s = ((starts.data as ArrayLike<number>)[0] + dim) % dim;
+    const e = Math.min((ends.data as ArrayLike<number>)[0] < 0 ? (ends.data as ArrayLike<number>)[0] + dim : (ends.data as ArrayLike<number>)[0], dim);
+    if (e - s !== 1) return false;
+    index = s;
+  } else if (src.op === 'Split') {
+    const splitAxis = (attrInt(src, 'axis', 0) + rank) % rank;
+    const dim = inShape[axis];
+    if (splitAxis !== axis || typeof dim !== 'number' || src.outputs.length !== dim) return false;
+    index = src.outputs.indexOf(squeeze.inputs[0]);
+  } else return false;
+  const indexName = addConstant(graph, `${squeeze.outputs[0]}_index`, makeTensor('int64', [], [index]));
+  if (src.op === 'Split') {
+    // Each Split output + Squeeze becomes its own Gather; the Split node keeps its other outputs.
+    const gather: Node = { ...squeeze, op: 'Gather', inputs: [src.inputs[0], indexName], attrs: { axis: { type: 'int', value: axis } }, sourceNodes: [...squeeze.sourceNodes] };
+    graph.nodes[graph.nodes.indexOf(squeeze)] = gather;
+    const outIdx = src.outputs.indexOf(squeeze.inputs[0]);
+    graph.tensors.delete(src.outputs[outIdx]);
+    src.outputs[outIdx] = '';
+    if (src.outputs.every((o) => !o)) {
+      absorb(gather, src);
+      graph.nodes = graph.nodes.filter((n) => n !== src);
+    }
+    return true;
+  }
+  squeeze.op = 'Gather';
+  squeeze.inputs = [src.inputs[0], indexName];
+  squeeze.attrs = { axis: { type: 'int', value: axis } };
+  absorb(squeeze, src);
+  graph.nodes = graph.nodes.filter((n) => n !== src);
+  graph.tensors.delete(src.outputs[0]);
+  void ctx;
+  return true;
+}
+
+/**
+ * Matches the exact GELU written out with Erf: Mul(Mul(x, 0.5), Add(Erf(Div(x, √2)), 1)) and its reassociations
+ * (Mul(x, Mul(Add(Erf(x/√2), 1), 0.5)), Mul(Mul(x, Add(…)), 0.5), x·(1/√2) instead of x/√2).
+ */
+function erfGeluToGelu(graph: Graph, root: Node, producers: Map<string, Node>, consumers: Map<string, Node[]>, ctx: PassContext): boolean {
+  const near = (v: number | undefined, target: number) => v !== undefined && Math.abs(v - target) < 1e-4 * Math.abs(target);
+  const single = (t: string) => soleConsumer(graph, consumers, t);
+  // Finds the Add(Erf(x/√2), 1) branch; returns x and the nodes involved.
+  const matchErfPlusOne = (t: string): { x: string; nodes: Node[] } | undefined => {
+    const add = producers.get(t);
+    if (!add || add.op !== 'Add') return undefined;
+    const erfIn = scalarValue(graph, add.inputs[1]) === 1 ? add.inputs[0] : scalarValue(graph, add.inputs[0]) === 1 ? add.inputs[1] : undefined;
+    const erf = erfIn ? producers.get(erfIn) : undefined;
+    if (!erf || erf.op !== 'Erf' || single(erf.outputs[0]) !== add) return undefined;
+    const scale = producers.get(erf.inputs[0]);
+    if (!scale || single(scale.outputs[0]) !== erf) return undefined;
+    if (scale.op === 'Div' && near(scalarValue(graph, scale.inputs[1]), Math.SQRT2)) return { x: scale.inputs[0], nodes: [add, erf, scale] };
+    if (scale.op === 'Mul' && near(scalarValue(graph, scale.inputs[1]), Math.SQRT1_2)) return { x: scale.inputs[0], nodes: [add, erf, scale] };
+    return undefined;
+  };
+  const [a, b] = root.inputs;
+  let x: string | undefined;
+  let involved: Node[] = [];
+  // Shape 1: root = Mul(Mul(x, 0.5), erfPlusOne)  or  Mul(erfPlusOne, Mul(x, 0.5))
+  for (const [half, erfBranch] of [
+    [a, b],
+    [b, a],
+  ]) {
+    const m = producers.get(half);
+    const e = matchErfPlusOne(erfBranch);
+    if (m?.op === 'Mul' && e && single(half) === root && single(erfBranch) === root) {
+      const hx = near(scalarValue(graph, m.inputs[1]), 0.5) ? m.inputs[0] : near(scalarValue(graph, m.inputs[0]), 0.5) ? m.inputs[1] : undefined;
+      if (hx === e.x) {
+        x = hx;
+        involved = [m, ...e.nodes];
+      }
+    }
+  }
+  // Shape 2: root = Mul(Mul(x, erfPlusOne), 0.5)
+  if (!x) {
+    const halfOnRight = near(scalarValue(graph, b), 0.5);
+    const inner = producers.get(halfOnRight ? a : b);
+    if ((halfOnRight || near(scalarValue(graph, a), 0.5)) && inner?.op === 'Mul' && single(inner.outputs[0]) === root) {
+      for (const [xi, ei] of [
+        [inner.inputs[0], inner.inputs[1]],
+        [inner.inputs[1], inner.inputs[0]],
+      ]) {
+        const e = matchErfPlusOne(ei);
+        if (e && e.x === xi && single(ei) === inner) {
+          x = xi;
+          involved = [inner, ...e.nodes];
+        }
+      }
+    }
+  }
+  if (!x) return false;
+  root.op = 'Gelu';
+  root.inputs = [x];
+  root.attrs = {};
+  absorb(root, ...involved);
+  graph.nodes = graph.nodes.filter((n) => !involved.includes(n));
+  for (const n of involved) for (const o of n.outputs) graph.tensors.delete(o);
+  void ctx;
+  return true;
+}

@@ -1,0 +1,133 @@
+/**
+ * Cost annotations: per node FLOPs and the fewest bytes it must move through device memory (each input read once,
+ * each output written once) at a chosen batch, in the GPU's storage precision (fp16 for float tensors). They feed
+ * the heatmaps and roofline figures.
+ */
+import { Graph, Node, attrInt, subgraphsOf } from '../ir/graph';
+import { DType, dtypeBytes } from '../ir/dtype';
+import { Dim } from '../ir/symbolic';
+import { epilogueOf } from '../ops/fused';
+import { Pass } from './pass';
+import { isStatic } from './rewrite';
+
+export interface NodeCost {
+  flops: number;
+  bytes: number;
+  batch: number;
+}
+
+const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+
+/** Nodes that only prepare weights (all inputs static) run once at bind time, not per inference. */
+export function isWeightPreparation(graph: Graph, node: Node): boolean {
+  return node.inputs.length > 0 && node.inputs.every((i) => !i || isStatic(graph.lookupTensor(i)));
+}
+
+/** Whether a node launches a kernel per inference (views and weight preparation do not). */
+export function isKernel(graph: Graph, node: Node): boolean {
+  return !VIEW_OPS.has(node.op) && !isWeightPreparation(graph, node);
+}
+
+/** Value of a dim at `batch`: symbols from model inputs take the batch (within bounds), others their maximum. */
+export function dimAt(graph: Graph, d: Dim, batch: number): number {
+  if (typeof d === 'number') return d;
+  let total = 0;
+  for (const [mono, coeff] of d.terms) {
+    let v = coeff;
+    if (mono)
+      for (const s of mono.split('\u0000')) {
+        const info = graph.symbols.get(s);
+        const fromInput = info?.origin.includes('model input');
+        v *= info ? (fromInput ? Math.min(Math.max(batch, info.min), info.max) : info.max) : batch;
+      }
+    total += v;
+  }
+  return total;
+}
+
+export function elementsAt(graph: Graph, name: string, batch: number): number {
+  const shape = graph.lookupTensor(name)?.shape;
+  if (!shape) return 0;
+  return shape.reduce<number>((a, d) => a * dimAt(graph, d, batch), 1);
+}
+
+/** Storage bytes per element on the GPU: float tensors are fp16. */
+export function storageBytes(dtype: DType | undefined, elements: number): number {
+  if (!dtype) return 0;
+  if (dtype === 'float32' || dtype === 'float64') return elements * 2;
+  return dtypeBytes(dtype, elements);
+}
+
+export function tensorBytesAt(graph: Graph, name: string, batch: number): number {
+  return storageBytes(graph.lookupTensor(name)?.dtype, elementsAt(graph, name, batch));
+}
+
+export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
+  if (!isKernel(graph, node)) return { flops: 0, bytes: 0, batch };
+  const out = node.outputs[0] ? elementsAt(graph, node.outputs[0], batch) : 0;
+  let bytes = 0;
+  for (const i of node.inputs) if (i) bytes += tensorBytesAt(graph, i, batch);
+  for (const o of node.outputs) if (o) bytes += tensorBytesAt(graph, o, batch);
+  let flops = out;
+  const shapeOf = (name: string) => (graph.lookupTensor(name)?.shape ?? []).map((d) => dimAt(graph, d, batch));
+  switch (node.op) {
+    case 'conv2d': {
+      const w = shapeOf(node.inputs[1]); // K R S C/g
+      flops = 2 * out * w[1] * w[2] * w[3] + out * epilogueOf(node).length;
+      break;
+    }
+    case 'gemm': {
+      const a = shapeOf(node.inputs[0]);
+      flops = 2 * out * a[a.length - 1] + out * epilogueOf(node).length;
+      break;
+    }
+    case 'MatMul': {
+      const a = shapeOf(node.inputs[0]);
+      flops = 2 * out * a[a.length - 1];
+      break;
+    }
+    case 'attention': {
+      const qkv = shapeOf(node.inputs[0]);
+      const heads = attrInt(node, 'num_heads');
+      const d = attrInt(node, 'head_dim');
+      const [b, s] = qkv;
+      flops = 4 * b * heads * s * s * d + 5 * b * heads * s * s;
+      break;
+    }
+    case 'layernorm':
+    case 'LayerNormalization':
+    case 'Softmax':
+      flops = 8 * out;
+      break;
+    case 'elementwise':
+      flops = out * subgraphsOf(node)[0].nodes.length;
+      break;
+    case 'pool2d': {
+      const k = node.attrs.kernel;
+      flops = out * (k && k.type === 'ints' ? k.value.reduce((a, b) => a * b, 1) : 1);
+      break;
+    }
+    case 'global_pool':
+      flops = elementsAt(graph, node.inputs[0], batch);
+      break;
+  }
+  return { flops, bytes, batch };
+}
+
+export const costPass: Pass = {
+  name: 'cost',
+  description: 'annotate every node with FLOPs and minimum bytes moved at the chosen batch',
+  run(graph, ctx) {
+    let flops = 0;
+    let bytes = 0;
+    let kernels = 0;
+    for (const n of graph.nodes) {
+      const c = nodeCost(graph, n, ctx.batch);
+      n.cost = c;
+      flops += c.flops;
+      bytes += c.bytes;
+      if (isKernel(graph, n)) kernels++;
+    }
+    ctx.reports.cost = { batch: ctx.batch, flops, bytes, kernels };
+  },
+};

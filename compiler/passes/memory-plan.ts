@@ -1,0 +1,133 @@
+/**
+ * Memory planning: one activation arena for the intermediate tensors of the top-level graph.
+ *
+ * Lifetimes run from the producing node to the last reader (a view — Reshape, Squeeze, … — shares its input's
+ * buffer and extends its lifetime). Buffers are placed greedily by size, largest first, at the lowest offset that
+ * overlaps no placed buffer alive at the same time. In place: an elementwise op, or a conv/gemm's residual add, may
+ * write its output over an input of the same size that dies at that node. Model inputs and outputs live in the
+ * caller's buffers, weights in their own; neither is in the arena. Sizes are taken at the planning batch in the GPU's
+ * storage precision (cost.ts); the runtime sizes the arena for the largest batch the same way.
+ */
+import { Graph, Node } from '../ir/graph';
+import { epilogueOf } from '../ops/fused';
+import { isKernel, isWeightPreparation, tensorBytesAt } from './cost';
+import { ELEMENTWISE_OPS } from './fuse-elementwise';
+import { Pass } from './pass';
+import { isStatic } from './rewrite';
+
+export const ARENA_ALIGNMENT = 256;
+
+export interface ArenaBuffer {
+  /** Tensors stored in this buffer (a producer's output, its views and in-place successors). */
+  tensors: string[];
+  offset: number;
+  bytes: number;
+  /** First and last node index (in graph order) during which the buffer is live. */
+  firstNode: number;
+  lastNode: number;
+}
+
+export interface MemoryPlan {
+  batch: number;
+  alignment: number;
+  arenaBytes: number;
+  /** Sum of the sizes of all planned activations, as if each had its own buffer. */
+  activationBytes: number;
+  buffers: ArenaBuffer[];
+  /** tensor name → byte offset in the arena */
+  offsets: Record<string, number>;
+}
+
+const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+
+export function planMemory(graph: Graph, batch: number): MemoryPlan {
+  const external = new Set([...graph.inputs, ...graph.outputs]);
+  const align = (n: number) => Math.ceil(n / ARENA_ALIGNMENT) * ARENA_ALIGNMENT;
+  const bufferOf = new Map<string, ArenaBuffer>();
+  const buffers: ArenaBuffer[] = [];
+  let activationBytes = 0;
+
+  const lastUse = new Map<string, number>();
+  graph.nodes.forEach((n, i) => n.inputs.forEach((x) => x && lastUse.set(x, i)));
+
+  graph.nodes.forEach((node: Node, index) => {
+    if (isWeightPreparation(graph, node)) return;
+    node.outputs.forEach((out) => {
+      if (!out || external.has(out) || isStatic(graph.tensors.get(out))) return;
+      const bytes = tensorBytesAt(graph, out, batch);
+      // a view shares its input's buffer
+      if (VIEW_OPS.has(node.op) && bufferOf.has(node.inputs[0])) {
+        const b = bufferOf.get(node.inputs[0])!;
+        b.tensors.push(out);
+        bufferOf.set(out, b);
+        return;
+      }
+      activationBytes += bytes;
+      const reuse = inPlaceCandidate(graph, node, index, out, bytes, bufferOf, lastUse, batch);
+      if (reuse) {
+        reuse.tensors.push(out);
+        bufferOf.set(out, reuse);
+        return;
+      }
+      const b: ArenaBuffer = { tensors: [out], offset: 0, bytes: align(bytes), firstNode: index, lastNode: index };
+      buffers.push(b);
+      bufferOf.set(out, b);
+    });
+  });
+  // lifetimes: the last read of any tensor held by the buffer (graph outputs read at the end)
+  for (const b of buffers) for (const t of b.tensors) b.lastNode = Math.max(b.lastNode, lastUse.get(t) ?? b.firstNode);
+
+  const placed: ArenaBuffer[] = [];
+  let arenaBytes = 0;
+  for (const b of [...buffers].sort((x, y) => y.bytes - x.bytes || x.firstNode - y.firstNode)) {
+    const live = placed.filter((p) => p.firstNode <= b.lastNode && b.firstNode <= p.lastNode).sort((x, y) => x.offset - y.offset);
+    let offset = 0;
+    for (const p of live) {
+      if (offset + b.bytes <= p.offset) break;
+      offset = Math.max(offset, p.offset + p.bytes);
+    }
+    b.offset = offset;
+    placed.push(b);
+    arenaBytes = Math.max(arenaBytes, offset + b.bytes);
+  }
+  const offsets: Record<string, number> = {};
+  for (const b of buffers) for (const t of b.tensors) offsets[t] = b.offset;
+  return { batch, alignment: ARENA_ALIGNMENT, arenaBytes, activationBytes, buffers, offsets };
+}
+
+/** A buffer `node` may overwrite: an input of the same size whose last reader is this node. */
+function inPlaceCandidate(
+  graph: Graph,
+  node: Node,
+  index: number,
+  out: string,
+  bytes: number,
+  bufferOf: Map<string, ArenaBuffer>,
+  lastUse: Map<string, number>,
+  batch: number,
+): ArenaBuffer | undefined {
+  let candidates: string[] = [];
+  if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') candidates = node.inputs;
+  else if ((node.op === 'conv2d' || node.op === 'gemm') && epilogueOf(node).includes('residual_add')) {
+    // the residual operand is the last operand-consuming step's input
+    candidates = [node.inputs[node.inputs.length - 1]];
+  }
+  for (const c of candidates) {
+    const b = c ? bufferOf.get(c) : undefined;
+    if (!b || tensorBytesAt(graph, c, batch) !== bytes) continue;
+    // every tensor in that buffer must be dead after this node
+    if (b.tensors.every((t) => (lastUse.get(t) ?? -1) <= index && !graph.outputs.includes(t))) return b;
+  }
+  void out;
+  return undefined;
+}
+
+export const memoryPlanPass: Pass = {
+  name: 'memory-plan',
+  description: 'lifetimes and greedy-by-size offsets in one activation arena, with in-place reuse',
+  run(graph, ctx) {
+    const plan = planMemory(graph, ctx.batch);
+    ctx.reports.memory = plan;
+    void isKernel;
+  },
+};

@@ -1,0 +1,51 @@
+/**
+ * The optimization pipeline: every pass, in order. Read this file first to see what the compiler does to a model.
+ * The pass manager (pass.ts) times each pass, validates the graph after it (always in tests) and dumps it on
+ * request (`ait compile --dump-after PASS`).
+ */
+import { Graph } from '../ir/graph';
+import { foldBatchNormPass } from './batchnorm';
+import { canonicalizePass } from './canonicalize';
+import { costPass } from './cost';
+import { foldConstantsPass } from './fold-constants';
+import { fuseAttentionPass } from './fuse-attention';
+import { fuseConvPass, fuseGemmPass } from './fuse-epilogue';
+import { fuseElementwisePass } from './fuse-elementwise';
+import { fuseLayerNormPass } from './fuse-layernorm';
+import { layoutPass } from './layout';
+import { memoryPlanPass } from './memory-plan';
+import { Pass } from './pass';
+import { inferShapes } from './shape-inference';
+
+/** Re-runs shape inference and folding (after passes that create foldable weight-preparation nodes). */
+export const reinferPass: Pass = {
+  name: 'reinfer',
+  description: 'shape inference and constant folding again (folds weight preparation when weights are present)',
+  run(graph, ctx) {
+    const r = inferShapes(graph);
+    ctx.diagnostics.push(...r.diagnostics);
+  },
+};
+
+export const OPTIMIZATION_PASSES: Pass[] = [
+  foldConstantsPass, // drop what shape inference folded, and dead nodes
+  canonicalizePass, // no-ops out; one form for both exporters' idioms
+  foldBatchNormPass, // BN into conv weights (or a per-channel scale/shift)
+  layoutPass, // NHWC convolutions; transposes sunk and cancelled
+  reinferPass,
+  foldConstantsPass,
+  fuseGemmPass, // gemm + bias/activation/residual
+  fuseConvPass, // conv2d + bias/activation/residual
+  fuseLayerNormPass, // layernorm
+  fuseAttentionPass, // multi-head attention
+  fuseElementwisePass, // remaining elementwise chains
+  foldConstantsPass, // clean up what fusion left dead
+  costPass, // FLOPs and bytes per node
+  memoryPlanPass, // activation arena
+];
+
+export function passNames(): string[] {
+  return [...new Set(OPTIMIZATION_PASSES.map((p) => p.name))];
+}
+
+export type { Graph };
