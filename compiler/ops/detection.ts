@@ -1,4 +1,229 @@
-/** Op family: detection. */
-import { registerOps } from './registry';
+/**
+ * Op family: detection — ops whose output sizes depend on the data: NonZero, TopK (with a run-time k),
+ * NonMaxSuppression, and RoiAlign.
+ *
+ * A data-dependent dim is a fresh symbol bounded by what the inputs allow (NonZero's count by the input's
+ * element count, NMS's selected boxes by batches × classes × boxes per class), so buffers can be sized from the
+ * bound.
+ */
+import { Node, attrFloat, attrInt, attrString } from '../ir/graph';
+import { Dim, dimProduct, isConcrete } from '../ir/symbolic';
+import { TensorValue, makeTensor, numel, numeric, storageFor } from '../ir/tensor';
+import { OpDefinition, nodeError, registerOps } from './registry';
+import { dimMin, forEachIndex, normalizeAxis } from './shape';
 
-registerOps([]);
+const nonZeroOp: OpDefinition = {
+  op: 'NonZero',
+  infer(ctx) {
+    const shape = ctx.shape(0);
+    const count = ctx.dataDependentDim('nonzero', 0, ctx.symbols.maxOf(dimProduct(shape)));
+    return [{ dtype: 'int64', shape: [shape.length, count] }];
+  },
+  evaluate(_node, [x]) {
+    const v = numeric(x!);
+    const rank = x!.shape.length;
+    const hits: number[][] = [];
+    forEachIndex(x!.shape, (flat, index) => {
+      if (v[flat] !== 0) hits.push([...index]);
+    });
+    const data = new Array<number>(rank * hits.length);
+    hits.forEach((index, j) => index.forEach((i, d) => (data[d * hits.length + j] = i)));
+    return [makeTensor('int64', [rank, hits.length], data)];
+  },
+};
+
+// ---- TopK ----
+
+function topKAxis(node: Node, rank: number): number {
+  return normalizeAxis(node, attrInt(node, 'axis', -1), rank);
+}
+
+const topKOp: OpDefinition = {
+  op: 'TopK',
+  infer(ctx) {
+    const shape = ctx.shape(0);
+    const axis = topKAxis(ctx.node, shape.length);
+    const dim = shape[axis];
+    let k: Dim;
+    if (ctx.opset < 10) k = attrInt(ctx.node, 'k');
+    else {
+      const given = ctx.dims(1);
+      if (given && given.length === 1) k = given[0];
+      else k = ctx.dataDependentDim('topk', 0, ctx.symbols.maxOf(dim));
+    }
+    if (isConcrete(k) && isConcrete(dim) && k > dim) ctx.fail(`k = ${k} is larger than the axis size ${dim}`);
+    if (!isConcrete(k)) k = dimMin(ctx.symbols, k, dim);
+    const out = [...shape];
+    out[axis] = k;
+    return [
+      { dtype: ctx.dtype(0), shape: out },
+      { dtype: 'int64', shape: [...out] },
+    ];
+  },
+  evaluate(node, [x, kInput]) {
+    const k = kInput ? numeric(kInput)[0] : attrInt(node, 'k');
+    const shape = x!.shape;
+    const axis = topKAxis(node, shape.length);
+    const largest = attrInt(node, 'largest', 1) === 1;
+    const n = shape[axis];
+    if (k > n) throw nodeError(node, 'run.invalid', `k = ${k} is larger than the axis size ${n}`);
+    const outer = numel(shape.slice(0, axis));
+    const inner = numel(shape.slice(axis + 1));
+    const outShape = [...shape];
+    outShape[axis] = k;
+    const src = numeric(x!);
+    const values = storageFor(x!.dtype, numel(outShape));
+    const indices = new Float64Array(numel(outShape));
+    const order = new Array<number>(n);
+    for (let o = 0; o < outer; o++)
+      for (let q = 0; q < inner; q++) {
+        const at = (i: number) => src[(o * n + i) * inner + q];
+        for (let i = 0; i < n; i++) order[i] = i;
+        // Ties keep the lower index first (the order ONNX specifies for sorted output).
+        order.sort((a, b) => (largest ? at(b) - at(a) : at(a) - at(b)) || a - b);
+        for (let j = 0; j < k; j++) {
+          const d = (o * k + j) * inner + q;
+          values[d] = at(order[j]);
+          indices[d] = order[j];
+        }
+      }
+    return [
+      { dtype: x!.dtype, shape: outShape, data: values },
+      { dtype: 'int64', shape: [...outShape], data: indices },
+    ];
+  },
+};
+
+// ---- NonMaxSuppression ----
+
+const nmsOp: OpDefinition = {
+  op: 'NonMaxSuppression',
+  infer(ctx) {
+    const boxes = ctx.shape(0); // [batches, boxes, 4]
+    const scores = ctx.shape(1); // [batches, classes, boxes]
+    const perClass = ctx.dims(2)?.[0];
+    const boxesBound = ctx.symbols.maxOf(boxes[1]);
+    const perClassBound = perClass === undefined ? boxesBound : Math.min(ctx.symbols.maxOf(perClass), boxesBound);
+    const bound = ctx.symbols.maxOf(boxes[0]) * ctx.symbols.maxOf(scores[1]) * (ctx.inputCount > 2 ? perClassBound : 0);
+    return [{ dtype: 'int64', shape: [ctx.dataDependentDim('nms', 0, bound), 3] }];
+  },
+  evaluate(node, [boxesIn, scoresIn, maxIn, iouIn, scoreIn]) {
+    const boxes = numeric(boxesIn!);
+    const scores = numeric(scoresIn!);
+    const [batches, numBoxes] = boxesIn!.shape;
+    const classes = scoresIn!.shape[1];
+    const maxPerClass = maxIn ? numeric(maxIn)[0] : 0;
+    const iouThreshold = iouIn ? numeric(iouIn)[0] : 0;
+    const scoreThreshold = scoreIn ? numeric(scoreIn)[0] : -Infinity;
+    const centered = attrInt(node, 'center_point_box', 0) === 1;
+    const corners = (b: number, i: number): [number, number, number, number] => {
+      const p = (b * numBoxes + i) * 4;
+      if (centered) {
+        const [xc, yc, w, h] = [boxes[p], boxes[p + 1], boxes[p + 2], boxes[p + 3]];
+        return [yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2];
+      }
+      const [y1, x1, y2, x2] = [boxes[p], boxes[p + 1], boxes[p + 2], boxes[p + 3]];
+      return [Math.min(y1, y2), Math.min(x1, x2), Math.max(y1, y2), Math.max(x1, x2)];
+    };
+    const iou = (b: number, i: number, j: number) => {
+      const [ay1, ax1, ay2, ax2] = corners(b, i);
+      const [by1, bx1, by2, bx2] = corners(b, j);
+      const inter = Math.max(0, Math.min(ay2, by2) - Math.max(ay1, by1)) * Math.max(0, Math.min(ax2, bx2) - Math.max(ax1, bx1));
+      const union = (ay2 - ay1) * (ax2 - ax1) + (by2 - by1) * (bx2 - bx1) - inter;
+      return union > 0 ? inter / union : 0;
+    };
+    const selected: number[] = [];
+    for (let b = 0; b < batches; b++)
+      for (let c = 0; c < classes; c++) {
+        const score = (i: number) => scores[(b * classes + c) * numBoxes + i];
+        const candidates = Array.from({ length: numBoxes }, (_, i) => i)
+          .filter((i) => score(i) > scoreThreshold)
+          .sort((i, j) => score(j) - score(i) || i - j);
+        const kept: number[] = [];
+        for (const i of candidates) {
+          if (kept.length >= maxPerClass) break;
+          if (kept.every((j) => iou(b, i, j) <= iouThreshold)) kept.push(i);
+        }
+        for (const i of kept) selected.push(b, c, i);
+      }
+    return [makeTensor('int64', [selected.length / 3, 3], selected)];
+  },
+};
+
+// ---- RoiAlign ----
+
+const roiAlignOp: OpDefinition = {
+  op: 'RoiAlign',
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const rois = ctx.shape(1);
+    if (x.length !== 4) ctx.fail(`X must be 4-D [N, C, H, W], it has rank ${x.length}`);
+    if (rois.length !== 2) ctx.fail(`rois must be 2-D [num_rois, 4], it has rank ${rois.length}`);
+    const mode = attrString(ctx.node, 'mode', 'avg');
+    if (mode !== 'avg' && mode !== 'max') ctx.fail(`mode '${mode}' is not avg or max`);
+    return [{ dtype: ctx.dtype(0), shape: [rois[0], x[1], attrInt(ctx.node, 'output_height', 1), attrInt(ctx.node, 'output_width', 1)] }];
+  },
+  evaluate(node, [xIn, roisIn, batchIn]) {
+    return [roiAlign(node, xIn!, roisIn!, batchIn!)];
+  },
+};
+
+/** RoiAlign as ONNX specifies it (bilinear samples averaged or maxed per bin). */
+function roiAlign(node: Node, xIn: TensorValue, roisIn: TensorValue, batchIn: TensorValue): TensorValue {
+  const [, channels, height, width] = xIn.shape;
+  const x = numeric(xIn);
+  const rois = numeric(roisIn);
+  const batch = numeric(batchIn);
+  const numRois = roisIn.shape[0];
+  const oh = attrInt(node, 'output_height', 1);
+  const ow = attrInt(node, 'output_width', 1);
+  const ratio = attrInt(node, 'sampling_ratio', 0);
+  const scale = attrFloat(node, 'spatial_scale', 1);
+  const max = attrString(node, 'mode', 'avg') === 'max';
+  const offset = attrString(node, 'coordinate_transformation_mode', 'half_pixel') === 'half_pixel' ? 0.5 : 0;
+  const out = storageFor(xIn.dtype, numRois * channels * oh * ow);
+  const sample = (plane: number, y: number, xx: number): number => {
+    if (y < -1 || y > height || xx < -1 || xx > width) return 0;
+    y = Math.max(y, 0);
+    xx = Math.max(xx, 0);
+    const y0 = Math.min(Math.floor(y), height - 1);
+    const x0 = Math.min(Math.floor(xx), width - 1);
+    const y1 = Math.min(y0 + 1, height - 1);
+    const x1 = Math.min(x0 + 1, width - 1);
+    const ly = y0 >= height - 1 ? 0 : y - y0;
+    const lx = x0 >= width - 1 ? 0 : xx - x0;
+    const p = plane * height * width;
+    return (
+      (1 - ly) * (1 - lx) * x[p + y0 * width + x0] +
+      (1 - ly) * lx * x[p + y0 * width + x1] +
+      ly * (1 - lx) * x[p + y1 * width + x0] +
+      ly * lx * x[p + y1 * width + x1]
+    );
+  };
+  for (let r = 0; r < numRois; r++) {
+    const [x1, y1, x2, y2] = [0, 1, 2, 3].map((i) => rois[r * 4 + i] * scale - offset);
+    const roiW = offset ? x2 - x1 : Math.max(x2 - x1, 1);
+    const roiH = offset ? y2 - y1 : Math.max(y2 - y1, 1);
+    const binH = roiH / oh;
+    const binW = roiW / ow;
+    const gridH = ratio > 0 ? ratio : Math.ceil(roiH / oh);
+    const gridW = ratio > 0 ? ratio : Math.ceil(roiW / ow);
+    const count = Math.max(gridH * gridW, 1);
+    for (let c = 0; c < channels; c++) {
+      const plane = batch[r] * channels + c;
+      for (let i = 0; i < oh; i++)
+        for (let j = 0; j < ow; j++) {
+          let acc = max ? -Infinity : 0;
+          for (let iy = 0; iy < gridH; iy++)
+            for (let ix = 0; ix < gridW; ix++) {
+              const v = sample(plane, y1 + i * binH + ((iy + 0.5) * binH) / gridH, x1 + j * binW + ((ix + 0.5) * binW) / gridW);
+              acc = max ? Math.max(acc, v) : acc + v;
+            }
+          out[((r * channels + c) * oh + i) * ow + j] = max ? acc : acc / count;
+        }
+    }
+  }
+  return { dtype: xIn.dtype, shape: [numRois, channels, oh, ow], data: out };
+}
+
+registerOps([nonZeroOp, topKOp, nmsOp, roiAlignOp]);

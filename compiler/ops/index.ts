@@ -4,6 +4,7 @@
  */
 import './elementwise';
 import './shape';
+import './logic';
 import './conv';
 import './gemm';
 import './pool';
