@@ -1,4 +1,413 @@
-/** Op family: conv. */
-import { registerOps } from './registry';
+/**
+ * Op family: conv — Conv and ConvTranspose, plus the window arithmetic (strides, dilations, pads, auto_pad)
+ * that the pooling ops share.
+ *
+ * Shape inference covers 1–3 spatial dims with symbolic batch (and symbolic spatial dims where the formula
+ * stays polynomial or a floor division). The CPU reference evaluates 1-D and 2-D Conv by im2col + the blocked
+ * float32 GEMM, and 1-D/2-D ConvTranspose by GEMM + col2im.
+ */
+import { Node, attrInt, attrInts, attrString } from '../ir/graph';
+import { Dim, SymbolTable, dimAdd, dimMul } from '../ir/symbolic';
+import { TensorValue, numeric } from '../ir/tensor';
+import { gemmAccumulate, rowMajor, transposed } from '../interpreter/kernels/gemm';
+import { InferContext, OpDefinition, nodeError, registerOps } from './registry';
 
-registerOps([]);
+export type AutoPad = 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
+
+/** Window attributes of a Conv/Pool node over `spatial` dims. */
+export interface WindowAttrs {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** Explicit pads: begins then ends (ONNX order). */
+  pads: number[];
+  autoPad: AutoPad;
+}
+
+export function windowAttrs(node: Node, spatial: number, kernel: number[]): WindowAttrs {
+  const ones = new Array<number>(spatial).fill(1);
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET') as AutoPad;
+  if (!['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'].includes(autoPad))
+    throw nodeError(node, 'op.bad-attribute', `auto_pad '${autoPad}' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID`);
+  const w: WindowAttrs = {
+    kernel,
+    strides: attrInts(node, 'strides', ones),
+    dilations: attrInts(node, 'dilations', ones),
+    pads: attrInts(node, 'pads', new Array<number>(2 * spatial).fill(0)),
+    autoPad,
+  };
+  if (kernel.length !== spatial || w.strides.length !== spatial || w.dilations.length !== spatial || w.pads.length !== 2 * spatial)
+    throw nodeError(
+      node,
+      'op.bad-attribute',
+      `kernel [${kernel}], strides [${w.strides}], dilations [${w.dilations}] and pads [${w.pads}] must match ${spatial} spatial dim${spatial === 1 ? '' : 's'}`,
+    );
+  return w;
+}
+
+/** Output size of one spatial dim of a sliding window (Conv, pooling); ≤ 0 when the window does not fit. */
+export function windowOutputSize(input: number, w: WindowAttrs, i: number, ceilMode = false): number {
+  const effective = (w.kernel[i] - 1) * w.dilations[i] + 1;
+  const s = w.strides[i];
+  if (w.autoPad === 'SAME_UPPER' || w.autoPad === 'SAME_LOWER') return Math.ceil(input / s);
+  const padBegin = w.autoPad === 'VALID' ? 0 : w.pads[i];
+  const span = input + (w.autoPad === 'VALID' ? 0 : w.pads[i] + w.pads[i + w.kernel.length]) - effective;
+  if (span < 0) return 0;
+  let out = (ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // A window may not start in the end padding (the rule onnxruntime and PyTorch follow).
+  if (ceilMode && (out - 1) * s >= input + padBegin) out--;
+  return out;
+}
+
+/** windowOutputSize for a concrete or symbolic input dim. */
+export function windowOutputDim(symbols: SymbolTable, input: Dim, w: WindowAttrs, i: number, ceilMode = false): Dim {
+  if (typeof input === 'number') return windowOutputSize(input, w, i, ceilMode);
+  const effective = (w.kernel[i] - 1) * w.dilations[i] + 1;
+  const s = w.strides[i];
+  if (w.autoPad === 'SAME_UPPER' || w.autoPad === 'SAME_LOWER') return symbols.floorDiv(dimAdd(input, s - 1), s);
+  const padded = w.autoPad === 'VALID' ? input : dimAdd(input, w.pads[i] + w.pads[i + w.kernel.length]);
+  return dimAdd(symbols.floorDiv(dimAdd(padded, ceilMode ? s - 1 - effective : -effective), s), 1);
+}
+
+/** Concrete begin/end pads for concrete input dims (auto_pad resolved). */
+export function resolvePads(input: number[], w: WindowAttrs): { begin: number[]; end: number[] } {
+  const n = input.length;
+  const begin: number[] = [];
+  const end: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (w.autoPad === 'NOTSET') {
+      begin.push(w.pads[i]);
+      end.push(w.pads[i + n]);
+    } else if (w.autoPad === 'VALID') {
+      begin.push(0);
+      end.push(0);
+    } else {
+      const out = Math.ceil(input[i] / w.strides[i]);
+      const total = Math.max(0, (out - 1) * w.strides[i] + (w.kernel[i] - 1) * w.dilations[i] + 1 - input[i]);
+      const small = Math.floor(total / 2);
+      begin.push(w.autoPad === 'SAME_UPPER' ? small : total - small);
+      end.push(w.autoPad === 'SAME_UPPER' ? total - small : small);
+    }
+  }
+  return { begin, end };
+}
+
+function requireInput(node: Node, inputs: (TensorValue | undefined)[], i: number): TensorValue {
+  const v = inputs[i];
+  if (!v) throw nodeError(node, 'run.missing-input', `input ${i} is missing`);
+  return v;
+}
+
+function checkFloatPair(ctx: InferContext): void {
+  const x = ctx.dtype(0);
+  const w = ctx.dtype(1);
+  if (x !== w) ctx.fail(`the weight is ${w} but the input is ${x}`);
+}
+
+// ---- Conv ----
+
+const conv: OpDefinition = {
+  op: 'Conv',
+  infer(ctx) {
+    checkFloatPair(ctx);
+    const x = ctx.shape(0);
+    const wShape = ctx.shape(1);
+    if (x.length < 3 || x.length > 5) ctx.fail(`the input must have 1-3 spatial dims, got shape ${shapeText(x)}`);
+    if (wShape.length !== x.length) ctx.fail(`the weight ${shapeText(wShape)} and the input ${shapeText(x)} differ in rank`);
+    const group = attrInt(ctx.node, 'group', 1);
+    const spatial = x.length - 2;
+    const kernel = attrInts(
+      ctx.node,
+      'kernel_shape',
+      wShape.slice(2).map((d) => (typeof d === 'number' ? d : ctx.fail('the weight has symbolic kernel dims'))),
+    );
+    const w = windowAttrs(ctx.node, spatial, kernel);
+    const [channels, perGroup, outChannels] = [x[1], wShape[1], wShape[0]];
+    if (typeof channels === 'number' && typeof perGroup === 'number' && channels !== perGroup * group)
+      ctx.fail(
+        `the input has ${channels} channels but the weight ${shapeText(wShape)} expects ${perGroup * group} (${perGroup} per group × group ${group})`,
+      );
+    if (typeof outChannels === 'number' && outChannels % group !== 0)
+      ctx.fail(`${outChannels} output channels do not divide into ${group} groups`);
+    if (ctx.input(2)) {
+      const b = ctx.shape(2);
+      if (b.length !== 1 || (typeof b[0] === 'number' && typeof outChannels === 'number' && b[0] !== outChannels))
+        ctx.fail(`the bias ${shapeText(b)} must be [${String(outChannels)}]`);
+    }
+    const out: Dim[] = [x[0], outChannels];
+    for (let i = 0; i < spatial; i++) {
+      const d = windowOutputDim(ctx.symbols, x[2 + i], w, i);
+      if (typeof d === 'number' && d <= 0)
+        ctx.fail(`the kernel (${kernel[i]}, dilation ${w.dilations[i]}) is larger than spatial dim ${i} (${String(x[2 + i])} with pads)`);
+      out.push(d);
+    }
+    return [{ dtype: ctx.dtype(0), shape: out }];
+  },
+  evaluate(node, inputs) {
+    const x = requireInput(node, inputs, 0);
+    const weight = requireInput(node, inputs, 1);
+    const spatial = x.shape.length - 2;
+    if (spatial < 1 || spatial > 2)
+      throw nodeError(node, 'run.unsupported', `the reference Conv runs 1-D and 2-D convolutions, this one has ${spatial} spatial dims`);
+    const kernel = attrInts(node, 'kernel_shape', weight.shape.slice(2));
+    const w = windowAttrs(node, spatial, kernel);
+    const group = attrInt(node, 'group', 1);
+    if (x.shape[1] !== weight.shape[1] * group)
+      throw nodeError(node, 'run.shape-mismatch', `the input has ${x.shape[1]} channels but the weight expects ${weight.shape[1] * group}`);
+    const pads = resolvePads(x.shape.slice(2), w);
+    // 1-D runs as 2-D with a height of 1.
+    const lift = (v: number[], one: number) => (spatial === 1 ? [one, ...v] : v);
+    const p: Conv2dParams = {
+      batch: x.shape[0],
+      channels: x.shape[1],
+      height: spatial === 1 ? 1 : x.shape[2],
+      width: x.shape[x.shape.length - 1],
+      outChannels: weight.shape[0],
+      group,
+      kernel: lift(kernel, 1),
+      strides: lift(w.strides, 1),
+      dilations: lift(w.dilations, 1),
+      padBegin: lift(pads.begin, 0),
+      padEnd: lift(pads.end, 0),
+    };
+    const { data, outHeight, outWidth } = conv2d(p, toF32(x), toF32(weight), inputs[2] ? toF32(inputs[2]) : undefined);
+    const shape = spatial === 1 ? [p.batch, p.outChannels, outWidth] : [p.batch, p.outChannels, outHeight, outWidth];
+    return [{ dtype: x.dtype, shape, data }];
+  },
+};
+
+function toF32(t: TensorValue): Float32Array {
+  const d = numeric(t);
+  return d instanceof Float32Array ? d : Float32Array.from(d);
+}
+
+export interface Conv2dParams {
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+  outChannels: number;
+  group: number;
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  padBegin: number[];
+  padEnd: number[];
+}
+
+/** 2-D convolution: per (image, group), out[M/g × HoWo] = W_g[M/g × (C/g·kh·kw)] · im2col(x)[(C/g·kh·kw) × HoWo]. */
+export function conv2d(
+  p: Conv2dParams,
+  x: Float32Array,
+  weight: Float32Array,
+  bias?: Float32Array,
+): { data: Float32Array; outHeight: number; outWidth: number } {
+  const [kh, kw] = p.kernel;
+  const [sh, sw] = p.strides;
+  const [dh, dw] = p.dilations;
+  const outHeight = Math.floor((p.height + p.padBegin[0] + p.padEnd[0] - (kh - 1) * dh - 1) / sh) + 1;
+  const outWidth = Math.floor((p.width + p.padBegin[1] + p.padEnd[1] - (kw - 1) * dw - 1) / sw) + 1;
+  const spatialOut = outHeight * outWidth;
+  const spatialIn = p.height * p.width;
+  const cg = p.channels / p.group;
+  const mg = p.outChannels / p.group;
+  const depth = cg * kh * kw;
+  const out = new Float32Array(p.batch * p.outChannels * spatialOut);
+  if (bias)
+    for (let n = 0; n < p.batch; n++)
+      for (let m = 0; m < p.outChannels; m++)
+        out.fill(bias[m], (n * p.outChannels + m) * spatialOut, (n * p.outChannels + m + 1) * spatialOut);
+  const pointwise =
+    kh === 1 && kw === 1 && sh === 1 && sw === 1 && p.padBegin[0] === 0 && p.padBegin[1] === 0 && p.padEnd[0] === 0 && p.padEnd[1] === 0;
+  const col = pointwise ? x : new Float32Array(depth * spatialOut);
+  for (let n = 0; n < p.batch; n++)
+    for (let g = 0; g < p.group; g++) {
+      const inOffset = (n * p.channels + g * cg) * spatialIn;
+      if (!pointwise) im2col(x, inOffset, cg, p, outHeight, outWidth, col);
+      gemmAccumulate(
+        mg,
+        spatialOut,
+        depth,
+        rowMajor(weight, g * mg * depth, depth),
+        rowMajor(col, pointwise ? inOffset : 0, spatialOut),
+        out,
+        (n * p.outChannels + g * mg) * spatialOut,
+        spatialOut,
+      );
+    }
+  return { data: out, outHeight, outWidth };
+}
+
+function im2col(
+  x: Float32Array,
+  inOffset: number,
+  cg: number,
+  p: Conv2dParams,
+  outHeight: number,
+  outWidth: number,
+  col: Float32Array,
+): void {
+  const [kh, kw] = p.kernel;
+  const [sh, sw] = p.strides;
+  const [dh, dw] = p.dilations;
+  const [ph, pw] = p.padBegin;
+  const H = p.height;
+  const W = p.width;
+  let row = 0;
+  for (let c = 0; c < cg; c++)
+    for (let i = 0; i < kh; i++)
+      for (let j = 0; j < kw; j++, row++) {
+        const base = row * outHeight * outWidth;
+        const plane = inOffset + c * H * W;
+        for (let oh = 0; oh < outHeight; oh++) {
+          const ih = oh * sh - ph + i * dh;
+          const dst = base + oh * outWidth;
+          if (ih < 0 || ih >= H) {
+            col.fill(0, dst, dst + outWidth);
+            continue;
+          }
+          const src = plane + ih * W;
+          for (let ow = 0, iw = j * dw - pw; ow < outWidth; ow++, iw += sw) col[dst + ow] = iw >= 0 && iw < W ? x[src + iw] : 0;
+        }
+      }
+}
+
+// ---- ConvTranspose ----
+
+interface TransposeGeometry {
+  padBegin: number[];
+  padEnd: number[];
+  /** Output spatial dims. */
+  out: Dim[];
+}
+
+/** Output size and pads of ConvTranspose (output_shape / output_padding / auto_pad as the ONNX spec defines). */
+function transposeGeometry(node: Node, input: Dim[], w: WindowAttrs): TransposeGeometry {
+  const n = input.length;
+  const outputPadding = attrInts(node, 'output_padding', new Array<number>(n).fill(0));
+  const outputShape = node.attrs.output_shape ? attrInts(node, 'output_shape') : undefined;
+  const padBegin: number[] = [];
+  const padEnd: number[] = [];
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const effective = (w.kernel[i] - 1) * w.dilations[i] + 1;
+    // full = stride*(in-1) + output_padding + effective kernel: the output before pads are cut
+    const full = dimAdd(dimMul(w.strides[i], dimAdd(input[i], -1)), outputPadding[i] + effective);
+    let target: Dim | undefined = outputShape ? outputShape[outputShape.length - n + i] : undefined;
+    if (target === undefined && (w.autoPad === 'SAME_UPPER' || w.autoPad === 'SAME_LOWER')) target = dimMul(input[i], w.strides[i]);
+    if (target !== undefined) {
+      out.push(target);
+      if (typeof full === 'number' && typeof target === 'number') {
+        const total = full - target;
+        const half = Math.floor(total / 2);
+        // SAME_UPPER puts the odd pad at the start for ConvTranspose (the spec's formula).
+        padBegin.push(w.autoPad === 'SAME_UPPER' ? total - half : half);
+        padEnd.push(w.autoPad === 'SAME_UPPER' ? half : total - half);
+      } else {
+        padBegin.push(0);
+        padEnd.push(0);
+      }
+    } else {
+      const [b, e] = w.autoPad === 'VALID' ? [0, 0] : [w.pads[i], w.pads[i + n]];
+      padBegin.push(b);
+      padEnd.push(e);
+      out.push(dimAdd(full, -b - e));
+    }
+  }
+  return { padBegin, padEnd, out };
+}
+
+const convTranspose: OpDefinition = {
+  op: 'ConvTranspose',
+  infer(ctx) {
+    checkFloatPair(ctx);
+    const x = ctx.shape(0);
+    const wShape = ctx.shape(1);
+    if (x.length < 3 || x.length > 5) ctx.fail(`the input must have 1-3 spatial dims, got shape ${shapeText(x)}`);
+    if (wShape.length !== x.length) ctx.fail(`the weight ${shapeText(wShape)} and the input ${shapeText(x)} differ in rank`);
+    const group = attrInt(ctx.node, 'group', 1);
+    const spatial = x.length - 2;
+    const kernel = attrInts(
+      ctx.node,
+      'kernel_shape',
+      wShape.slice(2).map((d) => (typeof d === 'number' ? d : ctx.fail('the weight has symbolic kernel dims'))),
+    );
+    const w = windowAttrs(ctx.node, spatial, kernel);
+    if (typeof x[1] === 'number' && typeof wShape[0] === 'number' && x[1] !== wShape[0])
+      ctx.fail(`the input has ${x[1]} channels but the weight ${shapeText(wShape)} expects ${wShape[0]}`);
+    const geometry = transposeGeometry(ctx.node, x.slice(2), w);
+    const outChannels = dimMul(wShape[1], group);
+    return [{ dtype: ctx.dtype(0), shape: [x[0], outChannels, ...geometry.out] }];
+  },
+  evaluate(node, inputs) {
+    const x = requireInput(node, inputs, 0);
+    const weight = requireInput(node, inputs, 1);
+    const spatial = x.shape.length - 2;
+    if (spatial < 1 || spatial > 2)
+      throw nodeError(node, 'run.unsupported', `the reference ConvTranspose runs 1-D and 2-D, this one has ${spatial} spatial dims`);
+    const kernel = attrInts(node, 'kernel_shape', weight.shape.slice(2));
+    const w = windowAttrs(node, spatial, kernel);
+    const group = attrInt(node, 'group', 1);
+    const geometry = transposeGeometry(node, x.shape.slice(2), w);
+    const lift = (v: number[], one: number) => (spatial === 1 ? [one, ...v] : v);
+    const [H, W] = lift(x.shape.slice(2), 1);
+    const [outH, outW] = lift(geometry.out as number[], 1);
+    const [kh, kw] = lift(kernel, 1);
+    const [sh, sw] = lift(w.strides, 1);
+    const [dh, dw] = lift(w.dilations, 1);
+    const [ph, pw] = lift(geometry.padBegin, 0);
+    const batch = x.shape[0];
+    const channels = x.shape[1];
+    const cg = channels / group;
+    const mg = weight.shape[1];
+    const outChannels = mg * group;
+    const xd = toF32(x);
+    const wd = toF32(weight);
+    const out = new Float32Array(batch * outChannels * outH * outW);
+    const bias = inputs[2] ? toF32(inputs[2]) : undefined;
+    const depth = mg * kh * kw;
+    const col = new Float32Array(depth * H * W);
+    for (let n = 0; n < batch; n++)
+      for (let g = 0; g < group; g++) {
+        // col[(m,i,j) × (h,w)] = W_gᵀ · x_g, where W_g is [C/g × (M/g·kh·kw)]
+        col.fill(0);
+        gemmAccumulate(
+          depth,
+          H * W,
+          cg,
+          transposed(rowMajor(wd, g * cg * depth, depth)),
+          rowMajor(xd, (n * channels + g * cg) * H * W, H * W),
+          col,
+          0,
+          H * W,
+        );
+        for (let m = 0; m < mg; m++) {
+          const plane = (n * outChannels + g * mg + m) * outH * outW;
+          for (let i = 0; i < kh; i++)
+            for (let j = 0; j < kw; j++) {
+              const row = ((m * kh + i) * kw + j) * H * W;
+              for (let ih = 0; ih < H; ih++) {
+                const oh = ih * sh - ph + i * dh;
+                if (oh < 0 || oh >= outH) continue;
+                for (let iw = 0; iw < W; iw++) {
+                  const ow = iw * sw - pw + j * dw;
+                  if (ow >= 0 && ow < outW) out[plane + oh * outW + ow] += col[row + ih * W + iw];
+                }
+              }
+            }
+        }
+      }
+    if (bias)
+      for (let n = 0; n < batch; n++)
+        for (let m = 0; m < outChannels; m++)
+          for (let k = 0, o = (n * outChannels + m) * outH * outW; k < outH * outW; k++) out[o + k] += bias[m];
+    const shape = spatial === 1 ? [batch, outChannels, outW] : [batch, outChannels, outH, outW];
+    return [{ dtype: x.dtype, shape, data: out }];
+  },
+};
+
+function shapeText(shape: Dim[]): string {
+  return `[${shape.map(String).join(', ')}]`;
+}
+
+registerOps([conv, convTranspose]);
