@@ -70,6 +70,13 @@ describe('ops/shape', () => {
     });
   });
 
+  it('Shape with start/end (opset 15) takes a symbolic slice of the dims; on concrete dims it folds', () => {
+    const m = fold('Shape', [input('float32', ['B', 3, 'H', 'W'])], { opset: 15, attrs: { start: 1, end: -1 } });
+    assert.equal(m.shape('out0'), '[2]');
+    assert.equal(m.tensor('out0').shapeValue!.map(String).join(), '3,H');
+    assert.deepEqual(fold('Shape', [input('float32', [2, 3, 4])], { opset: 15, attrs: { start: -2 } }).values('out0'), [3, 4]);
+  });
+
   describe('Reshape', () => {
     it('infers -1 from symbolic dims and copies 0 entries', () => {
       const m = fold('Reshape', [input('float32', ['B', 12, 197, 64]), i64([3], [-1, 197, 64])]);
