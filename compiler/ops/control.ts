@@ -89,10 +89,13 @@ function setBodyInput(body: Graph, index: number, dtype: DType, shape: Dim[]): v
 
 /** True when the body's condition output is known to stay true (no early exit). */
 function neverExitsEarly(ctx: InferContext, body: Graph): boolean {
-  const condOut = body.outputs[0];
+  let condOut = body.outputs[0];
   const t = body.lookupTensor(condOut);
   if (t?.value) return numeric(t.value)[0] !== 0;
-  // The condition passes through unchanged: it stays what it was before the first iteration.
+  // The condition passes through unchanged (directly or through Identity nodes): it stays what it was before the
+  // first iteration.
+  const producers = body.producers();
+  for (let p = producers.get(condOut); p?.op === 'Identity'; p = producers.get(condOut)) condOut = p.inputs[0];
   if (condOut === body.inputs[1]) {
     if (!ctx.node.inputs[1]) return true;
     const initial = ctx.value(1);
