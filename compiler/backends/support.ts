@@ -3,7 +3,7 @@
  * graph.json, and `ait compile` exits non-zero after writing it, so users see exactly what stands in the way.
  */
 import { Graph, Node } from '../ir/graph';
-import { isWeightPreparation } from '../passes/cost';
+import { isShapeComputation, isWeightPreparation } from '../passes/cost';
 import { ELEMENTWISE_OPS } from '../passes/fuse-elementwise';
 
 /** Ops with GPU kernels (fused ops, data movement, elementwise, normalization, reductions). */
@@ -29,7 +29,7 @@ const REASONS: Record<string, string> = {
 
 export function supportOf(graph: Graph, node: Node, target: string): { supported: boolean; reason?: string } {
   if (!target.startsWith('cuda') && !target.startsWith('rocm')) return { supported: false, reason: `unknown target '${target}'` };
-  if (isWeightPreparation(graph, node)) return { supported: true };
+  if (isWeightPreparation(graph, node) || isShapeComputation(graph, node)) return { supported: true };
   if (node.domain === '' || node.domain === 'ait') {
     if (GPU_OPS.has(node.op)) return { supported: true };
     return { supported: false, reason: REASONS[node.op] ?? `${node.op} has no ${target.split(':')[0].toUpperCase()} kernel yet` };

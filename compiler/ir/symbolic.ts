@@ -96,6 +96,18 @@ export function dimProduct(dims: readonly Dim[]): Dim {
   return p;
 }
 
+/** Value of a dim with every symbol set to `value` (used to check rewrites on a small proxy). */
+export function evaluateDim(d: Dim, value: (symbol: string) => number): number {
+  if (typeof d === 'number') return d;
+  let total = 0;
+  for (const [mono, coeff] of d.terms) {
+    let v = coeff;
+    if (mono) for (const s of mono.split(SEP)) v *= value(s);
+    total += v;
+  }
+  return total;
+}
+
 export function dimEquals(a: Dim, b: Dim): boolean {
   if (typeof a === 'number' || typeof b === 'number') return a === b;
   if (a.terms.size !== b.terms.size) return false;

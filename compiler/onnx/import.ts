@@ -66,7 +66,9 @@ export function decodeModel(bytes: Uint8Array, file = '<bytes>'): ModelProto {
     model = ModelProtoType.decode(bytes) as unknown as ModelProto;
   } catch (e) {
     const msg = (e as Error).message;
-    const truncated = /index out of range|invalid wire type|premature|truncated/i.test(msg);
+    // A ModelProto starts with ir_version (field 1, varint: byte 0x08). A file that starts so but fails to decode
+    // was cut short; anything else is not a model.
+    const truncated = bytes.length > 0 && bytes[0] === 0x08 && /index out of range|premature|truncated/i.test(msg);
     throw new CompileError(
       error(
         truncated ? 'onnx.truncated' : 'onnx.not-onnx',
@@ -167,12 +169,13 @@ function typeToTensor(name: string, type: TypeProto | undefined, graph: Graph, c
   const dtype = dtypeFromOnnx(tt.elem_type);
   if (!tt.shape) return { dtype };
   const shape: Dim[] = tt.shape.dim.map((d, i) => {
-    if (d.dim_param) {
+    if (d.value === 'dim_param' && d.dim_param) {
       if (!isModelInput) return graph.symbols.get(d.dim_param) ? graph.symbols.define(d.dim_param, 0, Infinity, '') : graph.symbols.define(d.dim_param, 0, 2 ** 31, `dim ${i} of '${name}'`);
       const [lo, hi] = ctx.options.dimBounds?.[d.dim_param] ?? ctx.options.defaultDimBounds ?? [1, 256];
       return graph.symbols.define(d.dim_param, lo, hi, `dim ${i} of model input '${name}'`);
     }
-    if (d.dim_value !== undefined && d.dim_value !== null) return int64ToNumber(d.dim_value);
+    // protobufjs fills defaults: only the oneof case says which of dim_value / dim_param is really set
+    if (d.value === 'dim_value') return int64ToNumber(d.dim_value);
     // an unnamed unknown dim: give it a name so it can still be reasoned about
     return graph.symbols.fresh(`${name.replace(/[^A-Za-z0-9_]/g, '_')}_d${i}_`, isModelInput ? 1 : 0, isModelInput ? 256 : 2 ** 31, `dim ${i} of '${name}'`);
   });

@@ -133,7 +133,8 @@ export function encodeRaw(dtype: DType, data: ArrayLike<number>): Uint8Array {
         view.setUint32(i * 4, v, true);
         break;
       case 'int64':
-        view.setBigInt64(i * 8, BigInt(Math.trunc(v)), true);
+        // INT64_MAX/MIN arrive as ±2^63 doubles ("slice to the end"): clamp instead of wrapping around
+        view.setBigInt64(i * 8, v >= 9223372036854775807 ? 9223372036854775807n : v <= -9223372036854775808 ? -9223372036854775808n : BigInt(Math.trunc(v)), true);
         break;
       case 'uint64':
         view.setBigUint64(i * 8, BigInt(Math.trunc(v)), true);

@@ -123,14 +123,21 @@ function transposeValue(t: TensorValue, perm: number[]): TensorValue {
   const src = numeric(t);
   const out = makeTensor(t.dtype, shape);
   const dst = out.data as Float32Array;
+  const rank = shape.length;
+  if (rank === 0 || dst.length === 0) {
+    dst.set(src.subarray(0, dst.length));
+    return out;
+  }
   const inStrides = stridesOf(t.shape);
   const permStrides = perm.map((p) => inStrides[p]);
-  const rank = shape.length;
+  // Odometer over all but the last output axis; the last axis is a tight strided copy.
+  const inner = shape[rank - 1];
+  const innerStride = permStrides[rank - 1];
   const idx = new Array<number>(rank).fill(0);
   let off = 0;
-  for (let o = 0; o < dst.length; o++) {
-    dst[o] = src[off];
-    for (let d = rank - 1; d >= 0; d--) {
+  for (let o = 0; o < dst.length; o += inner) {
+    for (let j = 0, s = off; j < inner; j++, s += innerStride) dst[o + j] = src[s];
+    for (let d = rank - 2; d >= 0; d--) {
       idx[d]++;
       off += permStrides[d];
       if (idx[d] < shape[d]) break;

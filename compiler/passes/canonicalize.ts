@@ -7,12 +7,15 @@
  *   ReduceMean over H,W of a 4-D tensor                                                                → GlobalAveragePool (+ Reshape)
  *   x·0.5·(1 + erf(x/√2)) in any association                                                           → Gelu
  *   Slice(i, i+1) + Squeeze, Split + Squeeze on that axis (the q/k/v split)                             → Gather(i)
+ *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
  */
 import { DType } from '../ir/dtype';
 import { Graph, Node, attrInt, attrInts } from '../ir/graph';
 import { shapeEquals } from '../ir/symbolic';
 import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
+import { simplifyMovementChains } from './movement';
+import { removeDead } from './fold-constants';
 import { absorb, addConstant, bypassNode, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const canonicalizePass: Pass = {
@@ -24,6 +27,8 @@ export const canonicalizePass: Pass = {
       changed = false;
       changed = removeNoOps(graph, ctx) || changed;
       changed = rewriteIdioms(graph, ctx) || changed;
+      changed = simplifyMovementChains(graph, ctx) || changed;
+      removeDead(graph, ctx.removed);
     }
   },
 };
@@ -240,42 +245,24 @@ function erfGeluToGelu(graph: Graph, root: Node, producers: Map<string, Node>, c
     if (scale.op === 'Mul' && near(scalarValue(graph, scale.inputs[1]), Math.SQRT1_2)) return { x: scale.inputs[0], nodes: [add, erf, scale] };
     return undefined;
   };
-  const [a, b] = root.inputs;
-  let x: string | undefined;
-  let involved: Node[] = [];
-  // Shape 1: root = Mul(Mul(x, 0.5), erfPlusOne)  or  Mul(erfPlusOne, Mul(x, 0.5))
-  for (const [half, erfBranch] of [
-    [a, b],
-    [b, a],
-  ]) {
-    const m = producers.get(half);
-    const e = matchErfPlusOne(erfBranch);
-    if (m?.op === 'Mul' && e && single(half) === root && single(erfBranch) === root) {
-      const hx = near(scalarValue(graph, m.inputs[1]), 0.5) ? m.inputs[0] : near(scalarValue(graph, m.inputs[0]), 0.5) ? m.inputs[1] : undefined;
-      if (hx === e.x) {
-        x = hx;
-        involved = [m, ...e.nodes];
-      }
-    }
-  }
-  // Shape 2: root = Mul(Mul(x, erfPlusOne), 0.5)
-  if (!x) {
-    const halfOnRight = near(scalarValue(graph, b), 0.5);
-    const inner = producers.get(halfOnRight ? a : b);
-    if ((halfOnRight || near(scalarValue(graph, a), 0.5)) && inner?.op === 'Mul' && single(inner.outputs[0]) === root) {
-      for (const [xi, ei] of [
-        [inner.inputs[0], inner.inputs[1]],
-        [inner.inputs[1], inner.inputs[0]],
-      ]) {
-        const e = matchErfPlusOne(ei);
-        if (e && e.x === xi && single(ei) === inner) {
-          x = xi;
-          involved = [inner, ...e.nodes];
-        }
-      }
-    }
-  }
-  if (!x) return false;
+  // Flatten the product tree under root (through single-reader Muls) into its factors.
+  const factors: string[] = [];
+  const muls: Node[] = [];
+  const collect = (t: string, reader: Node, depth: number) => {
+    const p = producers.get(t);
+    if (p && p.op === 'Mul' && depth < 3 && single(t) === reader) {
+      muls.push(p);
+      for (const i of p.inputs) collect(i, p, depth + 1);
+    } else factors.push(t);
+  };
+  for (const i of root.inputs) collect(i, root, 0);
+  if (factors.length !== 3) return false;
+  const half = factors.find((f) => near(scalarValue(graph, f), 0.5));
+  const erfBranch = factors.map((f) => (f === half ? undefined : matchErfPlusOne(f))).find((e) => e !== undefined);
+  if (!half || !erfBranch) return false;
+  const x = factors.find((f) => f !== half && producers.get(f) !== erfBranch.nodes[0]);
+  if (x !== erfBranch.x) return false;
+  const involved = [...muls, ...erfBranch.nodes];
   root.op = 'Gelu';
   root.inputs = [x];
   root.attrs = {};

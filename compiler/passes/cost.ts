@@ -5,7 +5,7 @@
  */
 import { Graph, Node, attrInt, subgraphsOf } from '../ir/graph';
 import { DType, dtypeBytes } from '../ir/dtype';
-import { Dim } from '../ir/symbolic';
+import { Dim, evaluateDim } from '../ir/symbolic';
 import { epilogueOf } from '../ops/fused';
 import { Pass } from './pass';
 import { isStatic } from './rewrite';
@@ -23,26 +23,27 @@ export function isWeightPreparation(graph: Graph, node: Node): boolean {
   return node.inputs.length > 0 && node.inputs.every((i) => !i || isStatic(graph.lookupTensor(i)));
 }
 
-/** Whether a node launches a kernel per inference (views and weight preparation do not). */
+/**
+ * Shape arithmetic on symbolic dims (Shape, Gather/Concat of shape values, …): every output is a small integer
+ * tensor whose contents are known as expressions of the symbols. The runtime evaluates these on the host from the
+ * actual batch; no kernel runs.
+ */
+export function isShapeComputation(graph: Graph, node: Node): boolean {
+  return node.outputs.length > 0 && node.outputs.every((o) => !o || graph.lookupTensor(o)?.shapeValue !== undefined);
+}
+
+/** Whether a node launches a kernel per inference (views, weight preparation and shape arithmetic do not). */
 export function isKernel(graph: Graph, node: Node): boolean {
-  return !VIEW_OPS.has(node.op) && !isWeightPreparation(graph, node);
+  return !VIEW_OPS.has(node.op) && !isWeightPreparation(graph, node) && !isShapeComputation(graph, node);
 }
 
 /** Value of a dim at `batch`: symbols from model inputs take the batch (within bounds), others their maximum. */
 export function dimAt(graph: Graph, d: Dim, batch: number): number {
-  if (typeof d === 'number') return d;
-  let total = 0;
-  for (const [mono, coeff] of d.terms) {
-    let v = coeff;
-    if (mono)
-      for (const s of mono.split('\u0000')) {
-        const info = graph.symbols.get(s);
-        const fromInput = info?.origin.includes('model input');
-        v *= info ? (fromInput ? Math.min(Math.max(batch, info.min), info.max) : info.max) : batch;
-      }
-    total += v;
-  }
-  return total;
+  return evaluateDim(d, (s) => {
+    const info = graph.symbols.get(s);
+    if (!info) return batch;
+    return info.origin.includes('model input') ? Math.min(Math.max(batch, info.min), info.max) : info.max;
+  });
 }
 
 export function elementsAt(graph: Graph, name: string, batch: number): number {

@@ -10,7 +10,7 @@
  */
 import { Graph, Node } from '../ir/graph';
 import { epilogueOf } from '../ops/fused';
-import { isKernel, isWeightPreparation, tensorBytesAt } from './cost';
+import { isShapeComputation, isWeightPreparation, tensorBytesAt } from './cost';
 import { ELEMENTWISE_OPS } from './fuse-elementwise';
 import { Pass } from './pass';
 import { isStatic } from './rewrite';
@@ -51,7 +51,7 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
   graph.nodes.forEach((n, i) => n.inputs.forEach((x) => x && lastUse.set(x, i)));
 
   graph.nodes.forEach((node: Node, index) => {
-    if (isWeightPreparation(graph, node)) return;
+    if (isWeightPreparation(graph, node) || isShapeComputation(graph, node)) return;
     node.outputs.forEach((out) => {
       if (!out || external.has(out) || isStatic(graph.tensors.get(out))) return;
       const bytes = tensorBytesAt(graph, out, batch);
@@ -128,6 +128,5 @@ export const memoryPlanPass: Pass = {
   run(graph, ctx) {
     const plan = planMemory(graph, ctx.batch);
     ctx.reports.memory = plan;
-    void isKernel;
   },
 };
