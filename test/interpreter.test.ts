@@ -123,6 +123,40 @@ describe('reference interpreter vs onnxruntime', function () {
     assert.ok(c.relativeL2 <= 1e-5, `relative L2 error ${c.relativeL2}`);
   });
 
+  it('materialized weights are deterministic per seed and scaled by role', () => {
+    const spec = {
+      opset: 17,
+      inputs: [{ name: 'x', dtype: 'float32' as const, dims: [1, 64, 4, 4] }],
+      initializers: [
+        { name: 'w', dtype: 'float32' as const, dims: [32, 64, 3, 3], external: 'w.bin' },
+        ...['s', 'b', 'm', 'v'].map((name) => ({ name, dtype: 'float32' as const, dims: [32], external: 'w.bin' })),
+      ],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w'], outputs: ['c'] },
+        { op: 'BatchNormalization', inputs: ['c', 's', 'b', 'm', 'v'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    };
+    const first = importOnnxBytes(buildModel(spec));
+    const a = materializeWeights(first, { seed: 3 });
+    const b = materializeWeights(importOnnxBytes(buildModel(spec)), { seed: 3 });
+    const c = materializeWeights(importOnnxBytes(buildModel(spec)), { seed: 4 });
+    assert.deepEqual(a.bytes, b.bytes);
+    assert.notDeepEqual(a.bytes, c.bytes);
+    assert.deepEqual(
+      a.randomized.map((r) => `${r.name}:${r.role}`),
+      ['w:weight', 's:scale', 'b:bias', 'm:running-mean', 'v:running-var'],
+    );
+    const values = (name: string) => Array.from(first.graph.tensor(name).value!.data as Float32Array);
+    const w = values('w');
+    const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
+    assert.ok(Math.abs(std - 1 / Math.sqrt(64 * 9)) < 0.002, `conv weight std ${std}, expected about 1/sqrt(fan_in) = ${1 / 24}`);
+    assert.ok(values('v').every((v) => v >= 0.5 && v <= 1.5));
+    assert.equal(first.graph.tensor('w').weights, 'present');
+    // the re-encoded model is self-contained
+    assert.equal(importOnnxBytes(a.bytes).weights.absent, 0);
+  });
+
   const models: { name: string; slow?: boolean }[] = [
     { name: 'resnet50' },
     { name: 'vit_base_patch16_224' },
