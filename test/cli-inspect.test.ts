@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SHARED_MODELS, sharedModel } from './helpers/models';
+import { ModelSpec, buildModel } from './helpers/onnx-builder';
 
 const CLI = path.resolve(__dirname, '..', 'dist', 'cli.js');
 
@@ -44,6 +45,59 @@ describe('ait inspect (CLI)', () => {
     assert.match(r.stderr, /cut\.onnx/);
   });
 
+  const writeModel = (name: string, spec: ModelSpec): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-'));
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, buildModel(spec));
+    return f;
+  };
+
+  it('fails on a graph with a cycle, naming the nodes of the cycle', () => {
+    const f = writeModel('cycle.onnx', {
+      inputs: [{ name: 'x', dtype: 'float32', dims: [2] }],
+      nodes: [
+        { op: 'Add', name: 'entry', inputs: ['x', 'x'], outputs: ['a'] },
+        { op: 'Mul', name: 'left', inputs: ['a', 'c'], outputs: ['b'] },
+        { op: 'Relu', name: 'right', inputs: ['b'], outputs: ['c'] },
+      ],
+      outputs: ['c'],
+    });
+    const r = ait(['inspect', f]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /graph\.cycle/);
+    assert.match(r.stderr, /'left'/);
+    assert.match(r.stderr, /'right'/);
+    assert.doesNotMatch(r.stderr, /'entry'/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /); // a diagnostic, not a stack trace
+  });
+
+  it('fails on an unknown op, naming the op and the node', () => {
+    const f = writeModel('custom.onnx', {
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['batch', 8] }],
+      nodes: [
+        { op: 'Relu', name: '/block/relu', inputs: ['x'], outputs: ['r'] },
+        { op: 'FancyActivation', name: '/block/fancy', inputs: ['r'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    });
+    const r = ait(['inspect', f]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout, /FancyActivation/);
+    assert.match(r.stdout, /op\.unknown.*node '\/block\/fancy'.*FancyActivation/);
+    const json = JSON.parse(ait(['inspect', f, '--json']).stdout);
+    assert.deepEqual(json.unknownOps, [{ op: 'FancyActivation', nodes: ['/block/fancy'] }]);
+  });
+
+  /** Output shapes each real model must infer (data-dependent dims are checked by pattern and bounds). */
+  const expectedOutputs: Partial<Record<(typeof SHARED_MODELS)[number], string[]>> = {
+    resnet50: ['[batch, 1000]'],
+    resnet50_legacy: ['[batch, 1000]'],
+    vit_base_patch16_224: ['[batch, 1000]'],
+    vit_base_patch16_224_legacy: ['[batch, 1000]'],
+    vit_large_patch16_384: ['[batch, 1000]'],
+    vitmatte: ['[1, 1, 512, 512]'],
+  };
+
   for (const name of SHARED_MODELS) {
     it(`shapes every tensor of ${name}`, function () {
       const file = sharedModel(name, this);
@@ -54,6 +108,20 @@ describe('ait inspect (CLI)', () => {
       const errors = s.diagnostics.filter((d: { severity: string }) => d.severity === 'error');
       assert.deepEqual(errors.slice(0, 5), []);
       assert.equal(r.status, 0);
+      const shapes = s.outputs.map((o: { shape: string }) => o.shape);
+      if (expectedOutputs[name]) assert.deepEqual(shapes, expectedOutputs[name]);
+      else {
+        // Mask R-CNN: boxes [D, 4], labels [D], scores [D], masks [D, 1, 448, 608] for D detections, a
+        // data-dependent count of at most 100 (box_detections_per_img).
+        const m = /^\[(.+), 4\]$/.exec(shapes[0]);
+        assert.ok(m, shapes[0]);
+        const detections = m[1];
+        assert.deepEqual(shapes, [`[${detections}, 4]`, `[${detections}]`, `[${detections}]`, `[${detections}, 1, 448, 608]`]);
+        const symbol = s.symbols.find((x: { name: string }) => x.name === detections);
+        assert.ok(symbol, `symbol ${detections} is listed`);
+        assert.deepEqual([symbol.min, symbol.max], [0, 100]);
+        assert.ok(s.subgraphNodeCount > 0);
+      }
     });
   }
 });

@@ -11,7 +11,7 @@
  */
 import { DType } from '../ir/dtype';
 import { Graph, Node, TensorInfo, attrGraph } from '../ir/graph';
-import { Dim, dimEquals, dimToString, isConcrete } from '../ir/symbolic';
+import { Dim, SymDim, dimAdd, dimEquals, dimMul, dimSub, dimToString, isConcrete, shapeEquals } from '../ir/symbolic';
 import { TensorValue, makeTensor, numel, numeric, storageFor } from '../ir/tensor';
 import { ShapeInferenceResult, currentInference, inferSubgraph } from '../passes/shape-inference';
 import { InferContext, OpDefinition, OutputType, nodeError, registerOps } from './registry';
@@ -41,7 +41,9 @@ function mergeDim(ctx: InferContext, a: Dim, b: Dim, what: string): Dim {
 
 function mergeShapes(ctx: InferContext, a: Dim[], b: Dim[], what: string, output: string): Dim[] {
   if (a.length !== b.length)
-    ctx.fail(`${output} has rank ${a.length} in one case and ${b.length} in the other ([${a.map(dimToString)}] vs [${b.map(dimToString)}])`);
+    ctx.fail(
+      `${output} has rank ${a.length} in one case and ${b.length} in the other ([${a.map(dimToString)}] vs [${b.map(dimToString)}])`,
+    );
   return a.map((d, i) => mergeDim(ctx, d, b[i], what));
 }
 
@@ -87,10 +89,13 @@ function setBodyInput(body: Graph, index: number, dtype: DType, shape: Dim[]): v
 
 /** True when the body's condition output is known to stay true (no early exit). */
 function neverExitsEarly(ctx: InferContext, body: Graph): boolean {
-  const condOut = body.outputs[0];
+  let condOut = body.outputs[0];
   const t = body.lookupTensor(condOut);
   if (t?.value) return numeric(t.value)[0] !== 0;
-  // The condition passes through unchanged: it stays what it was before the first iteration.
+  // The condition passes through unchanged (directly or through Identity nodes): it stays what it was before the
+  // first iteration.
+  const producers = body.producers();
+  for (let p = producers.get(condOut); p?.op === 'Identity'; p = producers.get(condOut)) condOut = p.inputs[0];
   if (condOut === body.inputs[1]) {
     if (!ctx.node.inputs[1]) return true;
     const initial = ctx.value(1);
@@ -114,19 +119,30 @@ const loopOp: OpDefinition = {
       initial.forEach((v, k) => setBodyInput(body, k + 2, v.dtype, shapes[k]));
     };
 
-    // First pass with the initial shapes; if a carried value changes shape in the body, generalize the dims that
-    // change and infer again (the second pass's results are the ones reported).
+    // First pass with the initial shapes. If a carried value changes shape in the body, each dim that changes
+    // becomes a symbol (its value in a given iteration) and the body is inferred again; the second pass's
+    // results are the ones reported.
     let shapes = initial.map((v) => v.shape);
     typeBody(shapes);
     const firstPass: ShapeInferenceResult = { diagnostics: [], foldedNodes: new Set() };
     inferBody(body, firstPass);
     let outs = bodyOutputs(ctx, body);
-    const changed = initial.some((v, k) => {
-      const o = outs[k + 1];
-      return o.shape.length !== v.shape.length || o.shape.some((d, i) => !dimEquals(d, v.shape[i]));
-    });
+    const varying = new Set<Dim>();
+    const changed = initial.some((v, k) => !shapeEquals(outs[k + 1].shape, v.shape));
     if (changed) {
-      shapes = initial.map((v, k) => mergeShapes(ctx, v.shape, outs[k + 1].shape, 'loop', `loop-carried value '${ctx.node.inputs[k + 2]}'`));
+      shapes = initial.map((v, k) => {
+        const out = outs[k + 1].shape;
+        if (out.length !== v.shape.length)
+          ctx.fail(
+            `loop-carried value '${ctx.node.inputs[k + 2]}' changes rank in the body ([${v.shape.map(dimToString)}] to [${out.map(dimToString)}])`,
+          );
+        return v.shape.map((d, i) => {
+          if (dimEquals(d, out[i])) return d;
+          const symbol = ctx.dataDependentDim('carried', 0, 2 ** 31);
+          varying.add(symbol);
+          return symbol;
+        });
+      });
       typeBody(shapes);
       inferBody(body);
       outs = bodyOutputs(ctx, body);
@@ -136,12 +152,16 @@ const loopOp: OpDefinition = {
       for (const n of firstPass.foldedNodes) result.foldedNodes.add(n);
     }
     initial.forEach((v, k) => {
-      if (outs[k + 1].dtype !== v.dtype) ctx.fail(`loop-carried value ${k} enters as ${v.dtype} and leaves the body as ${outs[k + 1].dtype}`);
+      if (outs[k + 1].dtype !== v.dtype)
+        ctx.fail(`loop-carried value ${k} enters as ${v.dtype} and leaves the body as ${outs[k + 1].dtype}`);
     });
 
-    const tripCount = loopTripCount(ctx, body);
-    const finals: OutputType[] = shapes.map((shape, k) => ({ dtype: initial[k].dtype, shape }));
-    const scans: OutputType[] = outs.slice(carried + 1).map((o) => ({ dtype: o.dtype, shape: [tripCount, ...o.shape] }));
+    const trips = loopTripCount(ctx, body);
+    const finals: OutputType[] = shapes.map((shape, k) => ({
+      dtype: initial[k].dtype,
+      shape: shape.map((d, i) => (varying.has(d) ? finalCarriedDim(ctx, d, initial[k].shape[i], outs[k + 1].shape[i], trips) : d)),
+    }));
+    const scans: OutputType[] = outs.slice(carried + 1).map((o) => ({ dtype: o.dtype, shape: [trips, ...o.shape] }));
     return [...finals, ...scans];
   },
   evaluate(node, inputs, env) {
@@ -159,10 +179,27 @@ const loopOp: OpDefinition = {
       outs.slice(carried + 1).forEach((s, k) => (scans[k] ??= []).push(s));
     }
     const scanCount = body.outputs.length - 1 - carried;
-    const stacked = Array.from({ length: scanCount }, (_, k) => stack(node, scans[k] ?? [], body.lookupTensor(body.outputs[carried + 1 + k])));
+    const stacked = Array.from({ length: scanCount }, (_, k) =>
+      stack(node, scans[k] ?? [], body.lookupTensor(body.outputs[carried + 1 + k])),
+    );
     return [...values, ...stacked];
   },
 };
+
+/**
+ * The final value of a carried dim that changes across iterations. When each iteration adds a constant
+ * (`next = current + delta`, e.g. a Concat that appends one row), it is initial + trips × delta, and the
+ * per-iteration symbol gets the bounds that implies; otherwise it stays the per-iteration symbol.
+ */
+function finalCarriedDim(ctx: InferContext, symbol: Dim, initial: Dim, next: Dim, trips: Dim): Dim {
+  const delta = dimSub(next, symbol);
+  if (!isConcrete(delta)) return symbol;
+  const init = ctx.symbols.bounds(initial);
+  const tripsMax = ctx.symbols.maxOf(trips);
+  const [lo, hi] = delta >= 0 ? [init.min, init.max + tripsMax * delta] : [Math.max(0, init.min + tripsMax * delta), init.max];
+  for (const name of (symbol as SymDim).symbols) ctx.symbols.define(name, lo, Math.min(hi, 2 ** 31), '');
+  return dimAdd(initial, dimMul(trips, delta));
+}
 
 function loopTripCount(ctx: InferContext, body: Graph): Dim {
   const m = ctx.node.inputs[0] ? ctx.dims(0)?.[0] : undefined;

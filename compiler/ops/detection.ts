@@ -194,7 +194,10 @@ function roiAlign(node: Node, xIn: TensorValue, roisIn: TensorValue, batchIn: Te
     const lx = x0 >= width - 1 ? 0 : xx - x0;
     const p = plane * height * width;
     return (
-      (1 - ly) * (1 - lx) * x[p + y0 * width + x0] + (1 - ly) * lx * x[p + y0 * width + x1] + ly * (1 - lx) * x[p + y1 * width + x0] + ly * lx * x[p + y1 * width + x1]
+      (1 - ly) * (1 - lx) * x[p + y0 * width + x0] +
+      (1 - ly) * lx * x[p + y0 * width + x1] +
+      ly * (1 - lx) * x[p + y1 * width + x0] +
+      ly * lx * x[p + y1 * width + x1]
     );
   };
   for (let r = 0; r < numRois; r++) {

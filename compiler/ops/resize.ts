@@ -19,7 +19,12 @@ function scaledDim(ctx: InferContext, dim: Dim, scale: number): Dim {
   const inverse = 1 / scale;
   if (Number.isInteger(inverse)) return ctx.symbols.floorDiv(dim, inverse);
   const { min, max } = ctx.symbols.bounds(dim);
-  return ctx.symbols.opaque(`floor(${dimToString(dim)}*${scale})`, Math.floor(min * scale), Math.floor(max * scale), `Resize node '${ctx.node.name}'`);
+  return ctx.symbols.opaque(
+    `floor(${dimToString(dim)}*${scale})`,
+    Math.floor(min * scale),
+    Math.floor(max * scale),
+    `Resize node '${ctx.node.name}'`,
+  );
 }
 
 /** A scales/sizes input counts as given when it has elements (exporters pass empty tensors for "absent"). */
@@ -43,7 +48,8 @@ function inferResize(ctx: InferContext, scalesInput: number, sizesInput: number)
   const shape = ctx.shape(0);
   const rank = shape.length;
   const mode = attrString(ctx.node, 'mode', 'nearest');
-  if (!['nearest', 'linear', 'cubic', 'bilinear', 'trilinear'].includes(mode)) ctx.fail(`mode '${mode}' is not one of nearest, linear, cubic`);
+  if (!['nearest', 'linear', 'cubic', 'bilinear', 'trilinear'].includes(mode))
+    ctx.fail(`mode '${mode}' is not one of nearest, linear, cubic`);
   const axes = resizeAxes(ctx.node, rank);
   const out = [...shape];
   if (sizesInput >= 0 && givenInput(ctx, sizesInput)) {
@@ -52,7 +58,8 @@ function inferResize(ctx: InferContext, scalesInput: number, sizesInput: number)
     const policy = attrString(ctx.node, 'keep_aspect_ratio_policy', 'stretch');
     if (policy !== 'stretch' && sizes) {
       // not_larger / not_smaller: one scale for every axis, chosen from the sizes.
-      if (!sizes.every(isConcrete) || !axes.every((a) => isConcrete(shape[a]))) ctx.fail(`keep_aspect_ratio_policy '${policy}' needs concrete sizes and dims`);
+      if (!sizes.every(isConcrete) || !axes.every((a) => isConcrete(shape[a])))
+        ctx.fail(`keep_aspect_ratio_policy '${policy}' needs concrete sizes and dims`);
       const ratios = axes.map((a, k) => (sizes[k] as number) / (shape[a] as number));
       const scale = policy === 'not_larger' ? Math.min(...ratios) : Math.max(...ratios);
       axes.forEach((a) => (out[a] = Math.round((shape[a] as number) * scale)));
@@ -61,7 +68,12 @@ function inferResize(ctx: InferContext, scalesInput: number, sizesInput: number)
     axes.forEach((a, k) => (out[a] = sizes ? sizes[k] : ctx.dataDependentDim('resize', 0, 2 ** 31)));
     return out;
   }
-  const scales = ctx.node.attrs.scales && scalesInput < 0 ? attrFloats(ctx.node, 'scales') : givenInput(ctx, scalesInput) ? ctx.dims(scalesInput) : undefined;
+  const scales =
+    ctx.node.attrs.scales && scalesInput < 0
+      ? attrFloats(ctx.node, 'scales')
+      : givenInput(ctx, scalesInput)
+        ? ctx.dims(scalesInput)
+        : undefined;
   if (!scales) {
     if (!givenInput(ctx, scalesInput)) ctx.fail('neither scales nor sizes is given');
     for (const a of axes) out[a] = ctx.dataDependentDim('resize', 0, 2 ** 31);
@@ -151,8 +163,15 @@ function resizeAxis(x: TensorValue, axis: number, outLen: number, scale: number,
   return { dtype: x.dtype, shape: outShape, data: out };
 }
 
-function evaluateResize(node: Node, x: TensorValue, scales: number[] | undefined, sizes: number[] | undefined, p: ResizeParams): TensorValue {
-  if (attrInt(node, 'antialias', 0) === 1) throw nodeError(node, 'run.unsupported', 'antialias is not supported by the reference evaluator');
+function evaluateResize(
+  node: Node,
+  x: TensorValue,
+  scales: number[] | undefined,
+  sizes: number[] | undefined,
+  p: ResizeParams,
+): TensorValue {
+  if (attrInt(node, 'antialias', 0) === 1)
+    throw nodeError(node, 'run.unsupported', 'antialias is not supported by the reference evaluator');
   const axes = resizeAxes(node, x.shape.length);
   let y = x;
   axes.forEach((a, k) => {
@@ -167,7 +186,8 @@ function evaluateResize(node: Node, x: TensorValue, scales: number[] | undefined
 function resizeParams(node: Node, transformDefault: string): ResizeParams {
   const mode = attrString(node, 'mode', 'nearest');
   const linear = mode === 'linear' || mode === 'bilinear' || mode === 'trilinear';
-  if (mode !== 'nearest' && !linear) throw nodeError(node, 'run.unsupported', `mode '${mode}' is not supported by the reference evaluator (nearest and linear are)`);
+  if (mode !== 'nearest' && !linear)
+    throw nodeError(node, 'run.unsupported', `mode '${mode}' is not supported by the reference evaluator (nearest and linear are)`);
   return {
     mode: linear ? 'linear' : 'nearest',
     transform: attrString(node, 'coordinate_transformation_mode', transformDefault),
@@ -185,7 +205,8 @@ const resizeOp: OpDefinition = {
     return [{ dtype: ctx.dtype(0), shape }];
   },
   evaluate(node, inputs) {
-    const [x, scales, sizes] = inputs.length <= 2 && !node.inputs[2] ? [inputs[0], inputs[1], undefined] : [inputs[0], inputs[2], inputs[3]];
+    const [x, scales, sizes] =
+      inputs.length <= 2 && !node.inputs[2] ? [inputs[0], inputs[1], undefined] : [inputs[0], inputs[2], inputs[3]];
     const p = resizeParams(node, inputs.length <= 2 ? 'asymmetric' : 'half_pixel');
     if (p.mode === 'nearest' && inputs.length <= 2) p.nearestMode = attrString(node, 'nearest_mode', 'floor');
     return [evaluateResize(node, x!, nonEmpty(scales), nonEmpty(sizes), p)];

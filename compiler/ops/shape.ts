@@ -41,7 +41,12 @@ export function intsOfValue(v: TensorValue | undefined): number[] | undefined {
 /** An output that carries shape arithmetic: its symbolic contents, and its value when every dim is concrete. */
 export function shapeArithmeticOutput(dtype: DType, shape: Dim[], dims: Dim[]): OutputType {
   const out: OutputType = { dtype, shape, shapeValue: dims };
-  if (allConcrete(dims) && allConcrete(shape)) out.value = makeTensor(dtype, shape, dims.map((d) => castValue(d, dtype)));
+  if (allConcrete(dims) && allConcrete(shape))
+    out.value = makeTensor(
+      dtype,
+      shape,
+      dims.map((d) => castValue(d, dtype)),
+    );
   return out;
 }
 
@@ -354,7 +359,8 @@ const concatOp: OpDefinition = {
     const total = numel(outShape);
     if (xs.some((x) => Array.isArray(x.data))) {
       const data: string[] = [];
-      for (let o = 0; o < outer; o++) for (const x of xs) data.push(...(x.data as string[]).slice(o * x.shape[axis] * inner, (o + 1) * x.shape[axis] * inner));
+      for (let o = 0; o < outer; o++)
+        for (const x of xs) data.push(...(x.data as string[]).slice(o * x.shape[axis] * inner, (o + 1) * x.shape[axis] * inner));
       return [{ dtype: xs[0].dtype, shape: outShape, data }];
     }
     const out = storageFor(xs[0].dtype, total);
@@ -370,13 +376,19 @@ const concatOp: OpDefinition = {
 };
 
 /** Sizes of Split's outputs along the axis. */
-function splitSizes(ctx: { node: Node; opset: number; symbols: SymbolTable }, dim: Dim, outputs: number, given: number[] | undefined): Dim[] {
+function splitSizes(
+  ctx: { node: Node; opset: number; symbols: SymbolTable },
+  dim: Dim,
+  outputs: number,
+  given: number[] | undefined,
+): Dim[] {
   const node = ctx.node;
   const sizes = given ?? (node.attrs.split ? attrInts(node, 'split') : undefined);
   if (sizes) {
     if (sizes.length !== outputs) throw nodeError(node, 'shape.invalid', `split has ${sizes.length} sizes for ${outputs} outputs`);
     const sum = sizes.reduce((a, b) => a + b, 0);
-    if (isConcrete(dim) && sum !== dim) throw nodeError(node, 'shape.invalid', `split sizes [${sizes}] add up to ${sum}, the axis has ${dim}`);
+    if (isConcrete(dim) && sum !== dim)
+      throw nodeError(node, 'shape.invalid', `split sizes [${sizes}] add up to ${sum}, the axis has ${dim}`);
     return sizes;
   }
   const n = node.attrs.num_outputs ? attrInt(node, 'num_outputs') : outputs;
@@ -412,7 +424,12 @@ const splitOp: OpDefinition = {
   },
   evaluate(node, [x, split]) {
     const axis = normalizeAxis(node, attrInt(node, 'axis', 0), x!.shape.length);
-    const sizes = splitSizes({ node, opset: 18, symbols: new SymbolTable() }, x!.shape[axis], node.outputs.length, intsOfValue(split)) as number[];
+    const sizes = splitSizes(
+      { node, opset: 18, symbols: new SymbolTable() },
+      x!.shape[axis],
+      node.outputs.length,
+      intsOfValue(split),
+    ) as number[];
     let start = 0;
     return sizes.map((size) => {
       const out = sliceValue(x!, [start], [start + size], [axis], [1]);
@@ -425,8 +442,9 @@ const splitOp: OpDefinition = {
 // ---- Slice ----
 
 interface SliceParams {
-  starts: Dim[];
-  ends: Dim[];
+  /** undefined: only known at run time (the sliced length becomes data-dependent). */
+  starts: (Dim | undefined)[];
+  ends: (Dim | undefined)[];
   axes: number[];
   steps: number[];
 }
@@ -440,11 +458,18 @@ function sliceParams(ctx: InferContext): SliceParams {
       'axes',
       starts.map((_, i) => i),
     );
-    return { starts, ends: attrInts(ctx.node, 'ends'), axes: axes.map((a) => normalizeAxis(ctx.node, a, rank)), steps: starts.map(() => 1) };
+    return {
+      starts,
+      ends: attrInts(ctx.node, 'ends'),
+      axes: axes.map((a) => normalizeAxis(ctx.node, a, rank)),
+      steps: starts.map(() => 1),
+    };
   }
-  const starts = ctx.dims(1);
-  const ends = ctx.dims(2);
-  if (!starts || !ends) ctx.fail('starts and ends must be known at compile time (constants or shape arithmetic)');
+  const count = ctx.shape(1)[0];
+  if (!isConcrete(count)) ctx.fail('starts must be a 1-D tensor of known length');
+  const unknown = () => new Array<Dim | undefined>(count).fill(undefined);
+  const starts = ctx.dims(1) ?? unknown();
+  const ends = ctx.dims(2) ?? unknown();
   const axes = ctx.inputCount > 3 ? checkConcrete(ctx, ctx.dims(3), 'the axes input') : starts.map((_, i) => i);
   const steps = ctx.inputCount > 4 ? checkConcrete(ctx, ctx.dims(4), 'the steps input') : starts.map(() => 1);
   if (ends.length !== starts.length || axes.length !== starts.length || steps.length !== starts.length)
@@ -468,7 +493,8 @@ function sliceAxis(dim: number, start: number, end: number, step: number): [numb
 }
 
 /** Output length of one sliced axis, symbolic where the dim or the bounds are. */
-function slicedLength(ctx: InferContext, dim: Dim, start: Dim, end: Dim, step: number): Dim {
+function slicedLength(ctx: InferContext, dim: Dim, start: Dim | undefined, end: Dim | undefined, step: number): Dim {
+  if (start === undefined || end === undefined) return ctx.dataDependentDim('slice', 0, ctx.symbols.maxOf(dim));
   if (isConcrete(dim) && isConcrete(start) && isConcrete(end)) return sliceAxis(dim, start, end, step)[1];
   const sym = ctx.symbols;
   if (step === 1) {
@@ -492,16 +518,41 @@ const sliceOp: OpDefinition = {
     const out = [...shape];
     p.axes.forEach((axis, k) => (out[axis] = slicedLength(ctx, shape[axis], p.starts[k], p.ends[k], p.steps[k])));
     const dims = ctx.input(0)?.shapeValue;
-    if (shape.length === 1 && dims && isConcrete(p.starts[0]) && isConcrete(p.ends[0])) {
+    if (
+      shape.length === 1 &&
+      dims &&
+      p.starts[0] !== undefined &&
+      p.ends[0] !== undefined &&
+      isConcrete(p.starts[0]) &&
+      isConcrete(p.ends[0])
+    ) {
       const [s, n] = sliceAxis(dims.length, p.starts[0], p.ends[0], p.steps[0]);
-      return [shapeArithmeticOutput(ctx.dtype(0), out, Array.from({ length: n }, (_, i) => dims[s + i * p.steps[0]]))];
+      return [
+        shapeArithmeticOutput(
+          ctx.dtype(0),
+          out,
+          Array.from({ length: n }, (_, i) => dims[s + i * p.steps[0]]),
+        ),
+      ];
     }
     return [{ dtype: ctx.dtype(0), shape: out }];
   },
   evaluate(node, [x, starts, ends, axes, steps]) {
     if (!starts) {
       const s = attrInts(node, 'starts');
-      return [sliceValue(x!, s, attrInts(node, 'ends'), attrInts(node, 'axes', s.map((_, i) => i)), s.map(() => 1))];
+      return [
+        sliceValue(
+          x!,
+          s,
+          attrInts(node, 'ends'),
+          attrInts(
+            node,
+            'axes',
+            s.map((_, i) => i),
+          ),
+          s.map(() => 1),
+        ),
+      ];
     }
     const s = intsOfValue(starts)!;
     return [sliceValue(x!, s, intsOfValue(ends)!, intsOfValue(axes) ?? s.map((_, i) => i), intsOfValue(steps) ?? s.map(() => 1))];
@@ -737,7 +788,13 @@ const rangeOp: OpDefinition = {
     const [s, l, d] = [start, limit, delta].map((v) => numeric(v!)[0]);
     if (d === 0) throw nodeError(node, 'run.invalid', 'delta is 0');
     const n = rangeLength(s, l, d);
-    return [makeTensor(start!.dtype, [n], Array.from({ length: n }, (_, i) => castValue(s + i * d, start!.dtype)))];
+    return [
+      makeTensor(
+        start!.dtype,
+        [n],
+        Array.from({ length: n }, (_, i) => castValue(s + i * d, start!.dtype)),
+      ),
+    ];
   },
 };
 
@@ -761,7 +818,11 @@ function constantValue(node: Node): TensorValue {
     const v = a.value_strings.type === 'strings' ? a.value_strings.value : [];
     return { dtype: 'string', shape: [v.length], data: [...v] };
   }
-  throw nodeError(node, 'op.bad-attribute', 'has none of the value attributes (value, value_float(s), value_int(s), value_string(s)); sparse_value is not supported');
+  throw nodeError(
+    node,
+    'op.bad-attribute',
+    'has none of the value attributes (value, value_float(s), value_int(s), value_string(s)); sparse_value is not supported',
+  );
 }
 
 const constantOp: OpDefinition = {

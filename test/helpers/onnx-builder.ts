@@ -89,6 +89,11 @@ export function tensor(dtype: DType, dims: number[], values: ArrayLike<number>, 
   return { name, dtype, dims, values };
 }
 
+/** A graph input of a nodeModel (no data: its value is only known at run time). */
+export function input(dtype: DType, dims: (number | string | null)[]): Omit<ValueSpec, 'name'> {
+  return { dtype, dims };
+}
+
 /** Encodes the model as ONNX protobuf bytes. */
 export function buildModel(spec: ModelSpec): Uint8Array {
   const message = ModelProtoType.fromObject({
@@ -134,7 +139,40 @@ function tensorProto(t: TensorSpec, name = t.name ?? ''): Record<string, unknown
   const values = t.values ?? [];
   if (values.length !== count) throw new Error(`tensor '${name}': ${values.length} values for dims [${t.dims}]`);
   if (t.dtype === 'string') return { ...base, string_data: (values as string[]).map((s) => new TextEncoder().encode(s)) };
+  if (t.dtype === 'int64') return { ...base, raw_data: encodeInt64(values as ArrayLike<number>) };
   return { ...base, raw_data: encodeRaw(t.dtype, values as ArrayLike<number>) };
+}
+
+/** int64 raw data that saturates ±2^63 (as doubles) to INT64_MAX/MIN, the way exporters write "to the end". */
+function encodeInt64(values: ArrayLike<number>): Uint8Array {
+  const bytes = new Uint8Array(values.length * 8);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    const big = v >= 2 ** 63 ? 2n ** 63n - 1n : v <= -(2 ** 63) ? -(2n ** 63n) : BigInt(Math.trunc(v));
+    view.setBigInt64(i * 8, big, true);
+  }
+  return bytes;
+}
+
+/**
+ * A model of one node: inputs with `values` become initializers (so the node folds at compile time), the others
+ * graph inputs; inputs are named in0, in1, … (undefined: an omitted optional input), outputs out0, out1, ….
+ */
+export function nodeModel(
+  op: string,
+  inputs: (Omit<ValueSpec, 'name'> | TensorSpec | undefined)[],
+  options: { attrs?: Record<string, AttrSpec>; outputs?: number; opset?: number; name?: string } = {},
+): ModelSpec {
+  const names = inputs.map((x, i) => (x ? `in${i}` : ''));
+  const outputs = Array.from({ length: options.outputs ?? 1 }, (_, i) => `out${i}`);
+  return {
+    opset: options.opset,
+    inputs: inputs.flatMap((x, i) => (x && !('values' in x) ? [{ ...(x as ValueSpec), name: names[i] }] : [])),
+    initializers: inputs.flatMap((x, i) => (x && 'values' in x ? [{ ...(x as TensorSpec), name: names[i] }] : [])),
+    nodes: [{ op, name: options.name ?? `the_${op}`, inputs: names, outputs, attrs: options.attrs }],
+    outputs,
+  };
 }
 
 function nodeProto(n: NodeSpec): Record<string, unknown> {
