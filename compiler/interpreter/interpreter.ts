@@ -42,7 +42,10 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     const def = findOp(node);
     if (!def?.evaluate)
       throw new CompileError(
-        error('run.unsupported', `the reference interpreter cannot run ${node.op} (node '${node.name}')`, { onnxNode: node.name, nodeId: node.id }),
+        error('run.unsupported', `the reference interpreter cannot run ${node.op} (node '${node.name}')`, {
+          onnxNode: node.name,
+          nodeId: node.id,
+        }),
       );
     const args = node.inputs.map((name) => {
       if (!name) return undefined;
@@ -50,7 +53,9 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
       if (!v) {
         const t = graph.lookupTensor(name);
         const why = t?.weights === 'absent' ? 'its weights are absent (bind or randomize them first)' : 'no value was computed for it';
-        throw new CompileError(error('run.missing-value', `node '${node.name}' reads '${name}', but ${why}`, { onnxNode: node.name, tensor: name }));
+        throw new CompileError(
+          error('run.missing-value', `node '${node.name}' reads '${name}', but ${why}`, { onnxNode: node.name, tensor: name }),
+        );
       }
       return v;
     });
@@ -59,7 +64,9 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
       outs = def.evaluate(node, args, evalEnv);
     } catch (e) {
       if (e instanceof CompileError) throw e;
-      throw new CompileError(error('run.failed', `${node.op} node '${node.name}' failed: ${(e as Error).message}`, { onnxNode: node.name, nodeId: node.id }));
+      throw new CompileError(
+        error('run.failed', `${node.op} node '${node.name}' failed: ${(e as Error).message}`, { onnxNode: node.name, nodeId: node.id }),
+      );
     }
     const produced = new Map<string, TensorValue>();
     node.outputs.forEach((name, i) => {

@@ -69,11 +69,24 @@ function inlineInitializers(gp: GraphProto, graph: Graph, file: string | undefin
     const value = graph.tensors.get(t.name)?.value;
     if (!value || Array.isArray(value.data))
       throw new CompileError(
-        error('weights.absent', `initializer '${t.name}' has no data to inline: materialize or bind the weights first`, { tensor: t.name, file }),
+        error('weights.absent', `initializer '${t.name}' has no data to inline: materialize or bind the weights first`, {
+          tensor: t.name,
+          file,
+        }),
       );
-    return { ...t, raw_data: encodeRaw(value.dtype, value.data), data_location: 0, external_data: [] };
+    return { ...t, raw_data: rawBytes(value), data_location: 0, external_data: [] };
   });
   return { ...gp, initializer };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Little-endian raw bytes of a tensor; float32 storage is copied as is (ONNX raw data is little-endian). */
+function rawBytes(value: TensorValue): Uint8Array {
+  const data = numeric(value);
+  if (value.dtype === 'float32' && data instanceof Float32Array && LITTLE_ENDIAN)
+    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  return encodeRaw(value.dtype, data);
 }
 
 // ---- roles ----
@@ -124,7 +137,13 @@ function roleFor(node: Node, index: number, shape: number[]): ParameterRole {
     case 'MatMul':
       return index === 1 ? { kind: 'weight', fanIn: shape.length >= 2 ? shape[shape.length - 2] : last } : { kind: 'weight', fanIn: last };
     case 'BatchNormalization':
-      return index === 1 ? { kind: 'scale' } : index === 3 ? { kind: 'running-mean' } : index === 4 ? { kind: 'running-var' } : { kind: 'bias' };
+      return index === 1
+        ? { kind: 'scale' }
+        : index === 3
+          ? { kind: 'running-mean' }
+          : index === 4
+            ? { kind: 'running-var' }
+            : { kind: 'bias' };
     case 'LayerNormalization':
     case 'InstanceNormalization':
     case 'GroupNormalization':
@@ -170,12 +189,18 @@ export function normalSampler(seed: number): () => number {
 function randomParameter(t: TensorInfo, role: ParameterRole, seed: number): TensorValue {
   const shape = t.shape;
   if (!t.dtype || !shape || !shape.every((d): d is number => typeof d === 'number'))
-    throw new CompileError(error('weights.unknown-shape', `parameter '${t.name}' has no concrete dtype and shape to fill`, { tensor: t.name }));
+    throw new CompileError(
+      error('weights.unknown-shape', `parameter '${t.name}' has no concrete dtype and shape to fill`, { tensor: t.name }),
+    );
   if (!isFloatType(t.dtype))
     throw new CompileError(
-      error('weights.absent-integer', `parameter '${t.name}' (${t.dtype}) has no data, and integer parameters cannot be randomized (they are usually shapes or indices)`, {
-        tensor: t.name,
-      }),
+      error(
+        'weights.absent-integer',
+        `parameter '${t.name}' (${t.dtype}) has no data, and integer parameters cannot be randomized (they are usually shapes or indices)`,
+        {
+          tensor: t.name,
+        },
+      ),
     );
   const normal = normalSampler(tensorSeed(seed, t.name));
   const uniform = seededRandom(tensorSeed(seed + 1, t.name));
@@ -183,7 +208,10 @@ function randomParameter(t: TensorInfo, role: ParameterRole, seed: number): Tens
   const data = numeric(value);
   const sample: () => number =
     role.kind === 'weight'
-      ? ((std) => () => normal() * std)(Math.sqrt(1 / Math.max(1, role.fanIn)))
+      ? (
+          (std) => () =>
+            normal() * std
+        )(Math.sqrt(1 / Math.max(1, role.fanIn)))
       : role.kind === 'scale'
         ? () => 1 + 0.1 * normal()
         : role.kind === 'running-var'
