@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CompileError, Diagnostic, error } from './diagnostics';
 import { graphToJson } from './ir/serialize';
-import { ImportOptions, importOnnxFile } from './onnx/import';
+import { ImportOptions, ImportedModel, importOnnxFile } from './onnx/import';
 import { inferShapes } from './passes/shape-inference';
 import { OPTIMIZATION_PASSES } from './passes/pipeline';
 import { PassContext, runPasses } from './passes/pass';
@@ -64,7 +64,16 @@ export interface OptimizeResult {
 }
 
 /** Import, infer and optimize in memory (no files written). */
-export function optimizeModel(file: string, options: CompileOptions = {}): OptimizeResult & { model: ReturnType<typeof importOnnxFile> } {
+export function optimizeModel(file: string, options: CompileOptions = {}): OptimizeResult & { model: ImportedModel } {
+  return optimizeImported(() => importOnnxFile(file, options), file, options);
+}
+
+/** Infer and optimize an already imported model (e.g. one whose weights were materialized in memory). */
+export function optimizeImported(
+  load: ImportedModel | (() => ImportedModel),
+  file: string,
+  options: CompileOptions = {},
+): OptimizeResult & { model: ImportedModel } {
   const log = options.log ?? (() => {});
   const stages: StageReport[] = [];
   const checkCancelled = () => {
@@ -81,7 +90,7 @@ export function optimizeModel(file: string, options: CompileOptions = {}): Optim
   };
   const model = stage(
     'import',
-    () => importOnnxFile(file, options),
+    () => (typeof load === 'function' ? load() : load),
     (m) => `${m.graph.nodes.length} ONNX nodes, ${m.weights.count} parameters (weights ${m.weights.absent ? 'absent' : 'present'})`,
   );
   const graph = model.graph;

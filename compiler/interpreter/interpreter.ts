@@ -8,6 +8,8 @@ import { TensorValue } from '../ir/tensor';
 import { EvalEnv, findOp } from '../ops/registry';
 
 export interface RunOptions {
+  /** Values of the model's symbols (default: bound from the inputs' actual shapes). */
+  symbols?: Map<string, number>;
   /** Values of tensors defined outside this graph (for subgraphs). */
   outer?: (name: string) => TensorValue | undefined;
   /** Called after each node with its outputs (per-node comparisons, tracing). */
@@ -26,6 +28,7 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     throw new CompileError(error('run.inputs', `graph '${graph.name}' takes ${graph.inputs.length} inputs, ${inputs.length} given`));
   const env = new Map<string, TensorValue>();
   graph.inputs.forEach((name, i) => env.set(name, inputs[i]));
+  const symbols = options.symbols ?? bindSymbols(graph, inputs);
   const lookup = (name: string): TensorValue | undefined => env.get(name) ?? graph.tensors.get(name)?.value ?? options.outer?.(name);
 
   // Last reader of each tensor, so intermediates can be dropped as the run goes.
@@ -34,8 +37,9 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
   const keep = new Set(graph.outputs);
 
   const evalEnv: EvalEnv = {
-    runSubgraph: (g, subInputs, outer) => runGraph(g, subInputs, { outer: (n) => outer(n) ?? lookup(n) }),
+    runSubgraph: (g, subInputs, outer) => runGraph(g, subInputs, { outer: (n) => outer(n) ?? lookup(n), symbols }),
     lookup,
+    symbol: (name) => symbols.get(name),
   };
 
   graph.nodes.forEach((node, index) => {
@@ -86,5 +90,22 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     if (!v) throw new CompileError(error('run.missing-output', `graph output '${name}' was not computed`, { tensor: name }));
     out.set(name, v);
   }
+  return out;
+}
+
+/** Symbol values from the actual shapes of the inputs (a dim that is a single symbol binds it). */
+export function bindSymbols(graph: Graph, inputs: TensorValue[]): Map<string, number> {
+  const out = new Map<string, number>();
+  graph.inputs.forEach((name, i) => {
+    const shape = graph.tensors.get(name)?.shape;
+    const actual = inputs[i]?.shape;
+    if (!shape || !actual) return;
+    shape.forEach((d, k) => {
+      if (typeof d !== 'number' && d.terms.size === 1) {
+        const [[mono, coeff]] = [...d.terms];
+        if (coeff === 1 && mono && !mono.includes('\u0000')) out.set(mono, actual[k]);
+      }
+    });
+  });
   return out;
 }

@@ -66,6 +66,8 @@ export interface Node {
   scope: string[];
   /** Exporter metadata kept for display (stack trace, class hierarchy). */
   metadata?: Record<string, string>;
+  /** For `ait.symbolic_value` nodes: the value, as expressions of the model's symbols. */
+  symbolicValue?: Dim[];
   /** FLOPs and minimum bytes moved at a given batch (set by the cost pass). */
   cost?: { flops: number; bytes: number; batch: number };
   /** Kernel chosen by a backend (library, instance name, configuration, candidates). */

@@ -17,7 +17,7 @@
  * relu, gelu, gelu_tanh, sigmoid, silu, tanh, hardswish, hardsigmoid, leaky_relu:ALPHA, clip:MIN:MAX.
  */
 import { attrFloat, attrInt, attrInts, attrString, attrGraph, Node } from '../ir/graph';
-import { Dim, dimEquals, isConcrete } from '../ir/symbolic';
+import { Dim, dimEquals, evaluateDim, isConcrete } from '../ir/symbolic';
 import { TensorValue, makeTensor, numeric, numel, stridesOf } from '../ir/tensor';
 import { broadcastShapes, forEachBroadcast } from './broadcast';
 import { EvalEnv, InferContext, OpDefinition, findOp, registerOps } from './registry';
@@ -363,6 +363,31 @@ const globalPool: OpDefinition = {
   },
 };
 
-registerOps([conv2d, gemm, attention, layernorm, elementwise, pool2d, globalPool]);
+/**
+ * symbolic_value: a small integer tensor known as expressions of the model's symbols (shape arithmetic such as
+ * Shape → Gather → Concat collapses to one of these). No inputs; evaluated from the symbols' values in the run.
+ */
+const symbolicValue: OpDefinition = {
+  op: 'symbolic_value',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const dims = ctx.node.symbolicValue ?? ctx.fail('symbolic_value without a value');
+    const rank = attrInt(ctx.node, 'rank', 1);
+    return [{ dtype: 'int64', shape: rank === 0 ? [] : [dims.length], shapeValue: dims }];
+  },
+  evaluate(node, _inputs, env) {
+    const dims = node.symbolicValue ?? [];
+    const values = dims.map((d) =>
+      evaluateDim(d, (s) => {
+        const v = env.symbol?.(s);
+        if (v === undefined) throw new Error(`symbol '${s}' has no value in this run`);
+        return v;
+      }),
+    );
+    return [makeTensor('int64', attrInt(node, 'rank', 1) === 0 ? [] : [values.length], values)];
+  },
+};
+
+registerOps([conv2d, gemm, attention, layernorm, elementwise, pool2d, globalPool, symbolicValue]);
 
 export { transposeValue };

@@ -65,6 +65,8 @@ export interface OpDefinition {
 export interface EvalEnv {
   runSubgraph(graph: Graph, inputs: TensorValue[], outer: (name: string) => TensorValue | undefined): TensorValue[];
   lookup(name: string): TensorValue | undefined;
+  /** Value of a model symbol in this run (bound from the actual input shapes), when known. */
+  symbol?(name: string): number | undefined;
 }
 
 const definitions = new Map<string, OpDefinition>();

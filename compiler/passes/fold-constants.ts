@@ -3,6 +3,8 @@
  * nodes whose outputs nobody reads. Shape inference does the evaluation; this pass only cleans up.
  */
 import { Graph, subgraphsOf } from '../ir/graph';
+import { dimToString } from '../ir/symbolic';
+import { FUSED_DOMAIN } from '../ops/fused';
 import { Pass } from './pass';
 
 export const foldConstantsPass: Pass = {
@@ -10,9 +12,29 @@ export const foldConstantsPass: Pass = {
   description: 'drop nodes whose outputs are compile-time constants, and dead nodes',
   run(graph, ctx) {
     removeFolded(graph, ctx.removed);
+    collapseShapeArithmetic(graph);
     removeDead(graph, ctx.removed);
   },
 };
+
+/**
+ * A node whose single integer output is known as expressions of the symbols (Shape of an activation, and the
+ * Gather/Concat/… arithmetic on it) becomes an input-free `symbolic_value`: it no longer reads activations, so it
+ * holds no tensor alive and blocks no rewrite; the chain that computed it becomes dead.
+ */
+function collapseShapeArithmetic(graph: Graph): void {
+  for (const n of graph.nodes) {
+    if (n.op === 'symbolic_value' || n.outputs.length !== 1 || subgraphsOf(n).length) continue;
+    const t = graph.tensors.get(n.outputs[0]);
+    if (!t || t.value || !t.shapeValue || graph.outputs.includes(t.name) || (t.shape?.length ?? 0) > 1) continue;
+    if (t.shapeValue.every((d) => typeof d === 'number')) continue;
+    n.op = 'symbolic_value';
+    n.domain = FUSED_DOMAIN;
+    n.inputs = [];
+    n.attrs = { rank: { type: 'int', value: t.shape?.length ?? 1 }, dims: { type: 'strings', value: t.shapeValue.map(dimToString) } };
+    n.symbolicValue = t.shapeValue;
+  }
+}
 
 function removeFolded(graph: Graph, removed: { onnxNode: string; reason: string }[]): void {
   graph.nodes = graph.nodes.filter((n) => {

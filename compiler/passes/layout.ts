@@ -6,8 +6,9 @@
  *    that constant folding evaluates at compile time when the weights are present (and at bind time otherwise).
  * 2. Transposes are then sunk through layout-agnostic ops (unary elementwise; binary elementwise whose other
  *    operand is transposed the same way or is static) and cancelled against their inverses, so that in a pure
- *    conv network only the model's own inputs and outputs are converted. A transpose that only moves size-1 dims,
- *    and a Transpose→Reshape→Transpose chain that moves no data, become Reshapes (views).
+ *    conv network only the model's own inputs and outputs are converted. A transpose that only moves size-1 dims
+ *    becomes a Reshape (a view), and movement chains collapse (movement.ts: Transpose→Reshape→Transpose that moves
+ *    no data is a Reshape).
  */
 import { Graph, Node, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim, dimEquals, isConcrete } from '../ir/symbolic';
@@ -18,6 +19,7 @@ import { Pass, PassContext } from './pass';
 import { absorb, addConstant, isStatic, replaceUses } from './rewrite';
 import { runGraph } from '../interpreter/interpreter';
 import { removeDead } from './fold-constants';
+import { simplifyMovementChains } from './movement';
 
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
@@ -148,7 +150,7 @@ const inverse = (p: number[]) => {
 
 function sinkAndCancel(graph: Graph, ctx: PassContext): void {
   for (let round = 0; round < 10000; round++) {
-    if (!step(graph, ctx)) break;
+    if (!step(graph, ctx) && !simplifyMovementChains(graph, ctx)) break;
   }
   removeDead(graph, ctx.removed);
 }
@@ -218,10 +220,6 @@ function step(graph: Graph, ctx: PassContext): boolean {
     if (readers.length === 1 && canSinkInto(graph, readers[0], y, p, producers)) {
       sinkInto(graph, t, readers[0], producers);
       return true;
-    }
-    // Transpose → Reshape → Transpose that moves no data.
-    if (readers.length === 1 && readers[0].op === 'Reshape') {
-      if (collapseTransposeReshapeTranspose(graph, t, readers[0], consumers)) return true;
     }
   }
   return false;
@@ -330,45 +328,4 @@ function foldStatic(graph: Graph, name: string, producers: Map<string, Node>): v
     t.shape = [...v.shape];
     graph.nodes = graph.nodes.filter((m) => m !== n);
   }
-}
-
-/**
- * T1 → Reshape → T2 where the three together move no data (e.g. NHWC conv output → NCHW → [B,C,HW] → [B,HW,C]):
- * replace by one Reshape of T1's input. Checked by pushing element indices of a small proxy shape through the chain.
- */
-function collapseTransposeReshapeTranspose(graph: Graph, t1: Node, reshape: Node, consumers: Map<string, Node[]>): boolean {
-  const mid = reshape.outputs[0];
-  const readers = consumers.get(mid) ?? [];
-  if (readers.length !== 1 || readers[0].op !== 'Transpose' || graph.outputs.includes(mid)) return false;
-  const t2 = readers[0];
-  const x = t1.inputs[0];
-  const xShape = graph.lookupTensor(x)?.shape;
-  const finalShape = graph.tensors.get(t2.outputs[0])?.shape;
-  const midShape = graph.tensors.get(mid)?.shape;
-  if (!xShape || !finalShape || !midShape) return false;
-  // proxy: symbolic dims → 2
-  const conc = (s: Dim[]) => s.map((d) => (isConcrete(d) ? d : 2));
-  const n = conc(xShape).reduce((a, b) => a * b, 1);
-  if (n > 1 << 22) return false;
-  const idx = makeTensor('float32', conc(xShape), Array.from({ length: n }, (_, i) => i));
-  const tDef = findOp({ op: 'Transpose', domain: '' });
-  const rDef = findOp({ op: 'Reshape', domain: '' });
-  if (!tDef?.evaluate || !rDef?.evaluate) return false;
-  const env = { runSubgraph: () => [], lookup: () => undefined };
-  const [a] = tDef.evaluate(t1, [idx], env);
-  const [b] = rDef.evaluate(reshape, [a, makeTensor('int64', [midShape.length], conc(midShape))], env);
-  const [c] = tDef.evaluate(t2, [b], env);
-  const data = c.data as Float32Array;
-  for (let i = 0; i < data.length; i++) if (data[i] !== i) return false;
-  const target = reshapeTarget(xShape, finalShape);
-  if (!target) return false;
-  // keep t2's node as the Reshape (it holds the final output name)
-  t2.op = 'Reshape';
-  t2.attrs = {};
-  t2.inputs = [x, addConstant(graph, `${t2.outputs[0]}_shape`, makeTensor('int64', [target.length], target))];
-  absorb(t2, t1, reshape);
-  graph.nodes = graph.nodes.filter((n2) => n2 !== t1 && n2 !== reshape);
-  graph.tensors.delete(t1.outputs[0]);
-  graph.tensors.delete(mid);
-  return true;
 }

@@ -14,7 +14,7 @@ import { PassContext } from './pass';
 import { absorb, addConstant, soleConsumer } from './rewrite';
 
 const MOVEMENT = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Flatten']);
-const PROXY = 3; // stands for every symbolic dim (a wrong match is caught by the final check)
+const PROXY = 2; // stands for every symbolic dim (a wrong match is caught by the final check)
 const MAX_PROXY_ELEMENTS = 1 << 21;
 
 /** Chains already found not to simplify, by their node ids (so repeated rounds do not re-check them). */
