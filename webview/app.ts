@@ -335,6 +335,18 @@ export class GraphApp {
     select(this.el.graphHost).call(this.zoomBehavior.transform, t);
   }
 
+  /** First view of a graph: all of it when that stays readable, else its top at a readable scale. */
+  private fitInitial(): void {
+    if (!this.layout) return;
+    const w = this.el.graphHost.clientWidth;
+    const h = this.el.graphHost.clientHeight;
+    const fitAll = Math.min(w / Math.max(1, this.layout.width), h / Math.max(1, this.layout.height));
+    if (fitAll >= 0.5) return this.fit();
+    const k = Math.max(Math.min(0.9, (0.95 * w) / Math.max(1, this.layout.width)), 0.5);
+    const x = this.layout.width * k < w ? (w - this.layout.width * k) / 2 : 10;
+    select(this.el.graphHost).call(this.zoomBehavior.transform, zoomIdentity.translate(x, 10).scale(k));
+  }
+
   private centerOn(x: number, y: number, k: number): void {
     const w = this.el.graphHost.clientWidth;
     const h = this.el.graphHost.clientHeight;
@@ -528,7 +540,7 @@ export class GraphApp {
     this.minimap.setLayout(layout, this.heatmap?.colorOf ?? null);
     const anchor = this.anchor;
     this.anchor = null;
-    if (anchor === 'fit') this.fit();
+    if (anchor === 'fit') this.fitInitial();
     else if (anchor) {
       const box = layout.boxes.find((b) => b.id === anchor.id);
       if (box) {

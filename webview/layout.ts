@@ -56,8 +56,9 @@ const LAYOUT_OPTIONS: Record<string, string> = {
   'elk.spacing.nodeNode': '18',
   'elk.layered.spacing.nodeNodeBetweenLayers': '28',
   'elk.spacing.edgeNode': '12',
-  'elk.padding': `[top=${GROUP_HEADER + 8},left=10,bottom=10,right=10]`,
 };
+
+const CONTAINER_PADDING = `[top=${GROUP_HEADER + 8},left=10,bottom=10,right=10]`;
 
 export class LayoutEngine {
   private readonly elk: InstanceType<typeof ELK>;
@@ -90,7 +91,8 @@ export function toElk(visible: VisibleGraph): ElkNode {
   };
   const byId = new Map<string, ElkNode>([[ROOT_GROUP, root]]);
   for (const c of visible.containers) {
-    const node: ElkNode = { id: c.id, children: [] };
+    // Layout options are not inherited: each container needs its own padding (room for its header).
+    const node: ElkNode = { id: c.id, children: [], layoutOptions: { 'elk.padding': CONTAINER_PADDING } };
     byId.set(c.id, node);
   }
   for (const c of visible.containers) byId.get(c.parent)!.children!.push(byId.get(c.id)!);

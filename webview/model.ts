@@ -192,23 +192,22 @@ export function visibleGraph(model: GraphModel, collapsed: ReadonlySet<string>):
 }
 
 /**
- * Groups to collapse when a graph opens: all of them for a graph above `maxVisible` nodes, then expand
- * breadth-first (outermost groups first) while the visible boxes stay within `maxVisible`.
+ * Groups to collapse when a graph opens: none for a graph of at most `maxVisible` nodes; else all, then whole
+ * levels of the group tree are expanded (outermost first) while the visible boxes stay within `maxVisible`, so
+ * that sibling groups (blocks.0 … blocks.11) look alike.
  */
 export function initialCollapsed(model: GraphModel, maxVisible: number): Set<string> {
   const collapsed = new Set<string>();
   if (model.nodes.length <= maxVisible) return collapsed;
   for (const id of model.groups.keys()) if (id !== ROOT_GROUP) collapsed.add(id);
+  let level = [...model.groups.get(ROOT_GROUP)!.groups];
   let visible = countVisible(model, collapsed);
-  const queue = [...model.groups.get(ROOT_GROUP)!.groups];
-  while (queue.length) {
-    const id = queue.shift()!;
-    const g = model.groups.get(id)!;
-    const after = visible - 1 + g.groups.length + g.nodes.length;
-    if (after > maxVisible) continue;
-    collapsed.delete(id);
+  while (level.length) {
+    const after = visible + level.reduce((s, id) => s - 1 + model.groups.get(id)!.groups.length + model.groups.get(id)!.nodes.length, 0);
+    if (after > maxVisible) break;
+    for (const id of level) collapsed.delete(id);
     visible = after;
-    queue.push(...g.groups);
+    level = level.flatMap((id) => model.groups.get(id)!.groups);
   }
   return collapsed;
 }
