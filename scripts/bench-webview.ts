@@ -39,7 +39,16 @@ export function syntheticGraph(blocks: number, perBlock: number): GraphJson {
       const sub = `sub.${Math.floor(i / 10)}`;
       // Every tenth node joins the block input back in (residual); the rest chain.
       const inputs = i % 10 === 9 ? [prev, blockInput] : [prev];
-      nodes.push({ id, op: i % 10 === 9 ? 'Add' : i % 3 === 0 ? 'MatMul' : 'Relu', name: `/blocks.${b}/${sub}/op_${i}`, inputs, outputs: [out], attrs: {}, sourceNodes: [`op_${b}_${i}`], scope: ['blocks', `blocks.${b}`, sub] });
+      nodes.push({
+        id,
+        op: i % 10 === 9 ? 'Add' : i % 3 === 0 ? 'MatMul' : 'Relu',
+        name: `/blocks.${b}/${sub}/op_${i}`,
+        inputs,
+        outputs: [out],
+        attrs: {},
+        sourceNodes: [`op_${b}_${i}`],
+        scope: ['blocks', `blocks.${b}`, sub],
+      });
       tensors[out] = { dtype: 'float16', shape: [1, 1024], kind: 'activation', maxBytes: 2048 };
       prev = out;
     }
@@ -47,7 +56,13 @@ export function syntheticGraph(blocks: number, perBlock: number): GraphJson {
   return {
     format: 'ait-graph',
     version: 1,
-    model: { name: `synthetic_${blocks * perBlock}`, producer: { name: 'bench', version: '0' }, irVersion: 10, opsets: { '': 18 }, weights: 'none' },
+    model: {
+      name: `synthetic_${blocks * perBlock}`,
+      producer: { name: 'bench', version: '0' },
+      irVersion: 10,
+      opsets: { '': 18 },
+      weights: 'none',
+    },
     symbols: [],
     removed: [],
     name: 'synthetic',
@@ -59,7 +74,9 @@ export function syntheticGraph(blocks: number, perBlock: number): GraphJson {
 }
 
 async function waitLayout(page: Page): Promise<void> {
-  await page.waitForFunction(() => document.querySelector<HTMLElement>('.ait-graph-app')?.dataset.layoutState === 'done', null, { timeout: 600_000 });
+  await page.waitForFunction(() => document.querySelector<HTMLElement>('.ait-graph-app')?.dataset.layoutState === 'done', null, {
+    timeout: 600_000,
+  });
 }
 
 /** Pans for `frames` animation frames (one transform change per frame); returns the frame intervals in ms. */
@@ -107,7 +124,11 @@ async function expandAllWatchingFrames(page: Page): Promise<{ layoutMs: number; 
   await waitLayout(page);
   const info = await page.evaluate(() => {
     const d = document.querySelector<HTMLElement>('.ait-graph-app')!.dataset;
-    return { layoutMs: Number(d.layoutMs), renderer: d.renderer!, boxes: Number(/(\d+) boxes/.exec(document.querySelector('.status')!.textContent!)?.[1] ?? 0) };
+    return {
+      layoutMs: Number(d.layoutMs),
+      renderer: d.renderer!,
+      boxes: Number(/(\d+) boxes/.exec(document.querySelector('.status')!.textContent!)?.[1] ?? 0),
+    };
   });
   return { ...info, maxFrameGapMs: gaps.length ? Math.max(...gaps) : 0 };
 }
@@ -145,7 +166,11 @@ async function main(): Promise<void> {
     run([path.join(ROOT, 'dist', 'cli.js'), 'compile', onnx, '--out', dir]);
     const html = path.join(WORK, `${model}.html`);
     run([path.join(ROOT, 'dist', 'cli.js'), 'graph', dir, '--html', html, '--theme', 'dark']);
-    pages.push({ graph: model, html, nodes: (JSON.parse(fs.readFileSync(path.join(dir, 'graph.json'), 'utf8')) as GraphJson).nodes.length });
+    pages.push({
+      graph: model,
+      html,
+      nodes: (JSON.parse(fs.readFileSync(path.join(dir, 'graph.json'), 'utf8')) as GraphJson).nodes.length,
+    });
   }
   const synthetic = syntheticGraph(50, 100);
   const synthDir = path.join(WORK, 'synthetic');
@@ -157,7 +182,15 @@ async function main(): Promise<void> {
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--headless'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--headless',
+    ],
   });
   const version = browser.version();
   const rows: Row[] = [];
@@ -198,7 +231,9 @@ async function main(): Promise<void> {
   }
   const f = (x: number) => x.toFixed(0).padStart(7);
   console.log(`\nheadless Chromium ${version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), no GPU; times in ms`);
-  console.log('graph                    nodes  first render  layout  boxes | pan p50  p95 | expand all: layout  boxes  renderer  max frame gap | pan p50  p95');
+  console.log(
+    'graph                    nodes  first render  layout  boxes | pan p50  p95 | expand all: layout  boxes  renderer  max frame gap | pan p50  p95',
+  );
   for (const r of rows) {
     console.log(
       `${r.graph.padEnd(22)} ${String(r.nodes).padStart(6)} ${f(r.firstRenderMs)}       ${f(r.firstLayoutMs)} ${String(r.firstBoxes).padStart(6)} | ${f(r.panFrameMedianMs)} ${f(r.panFrameP95Ms)} |    ${f(r.expandedLayoutMs)} ${String(r.expandedBoxes).padStart(6)}  ${r.expandedRenderer.padEnd(8)} ${f(r.maxFrameGapDuringLayoutMs)}       | ${f(r.expandedPanFrameMedianMs)} ${f(r.expandedPanFrameP95Ms)}`,
