@@ -20,9 +20,23 @@ const nodeTargets = [
   { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' } },
 ].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
 
-const browserTargets = [
-  { entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' },
-].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
+// `import text from 'pkg/file.js?raw'` inlines a file as a string: the webview starts its layout Web Worker from
+// a blob URL made of that text (VS Code's webview CSP allows `worker-src blob:`, not worker files from disk).
+const rawTextPlugin = {
+  name: 'raw-text',
+  setup(build) {
+    build.onResolve({ filter: /\?raw$/ }, async (args) => {
+      const r = await build.resolve(args.path.slice(0, -'?raw'.length), { kind: args.kind, resolveDir: args.resolveDir });
+      if (r.errors.length) return { errors: r.errors };
+      return { path: r.path, namespace: 'raw-text' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'raw-text' }, (args) => ({ contents: fs.readFileSync(args.path, 'utf8'), loader: 'text' }));
+  },
+};
+
+const browserTargets = [{ entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' }].filter((t) =>
+  t.entryPoints.every((e) => fs.existsSync(e)),
+);
 
 const configs = [
   ...nodeTargets.map((t) => ({
@@ -34,7 +48,7 @@ const configs = [
     // ssh2's optional native helpers: it falls back to pure JS when they are absent.
     external: [...(t.external ?? []), 'cpu-features', '*.node'],
   })),
-  ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife' })),
+  ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife', plugins: [rawTextPlugin] })),
 ];
 
 if (watch) {

@@ -14,25 +14,43 @@ export function runInspect(file: string, options: { json?: boolean } & ImportOpt
 export function formatSummary(s: ModelSummary): string {
   const lines: string[] = [];
   lines.push(`model      ${s.file}`);
-  lines.push(`producer   ${s.producer || '(unknown)'}, IR version ${s.irVersion}, opsets ${Object.entries(s.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}`);
+  lines.push(
+    `producer   ${s.producer || '(unknown)'}, IR version ${s.irVersion}, opsets ${Object.entries(s.opsets)
+      .map(([d, v]) => `${d || 'ai.onnx'} ${v}`)
+      .join(', ')}`,
+  );
   lines.push(
     `parameters ${s.parameters.count} tensors, ${formatCount(s.parameters.elements)} elements, ${formatBytes(s.parameters.bytes)}; weights ${s.parameters.weights}`,
   );
-  lines.push(`nodes      ${s.nodeCount}${s.subgraphNodeCount ? ` (+${s.subgraphNodeCount} in If/Loop bodies)` : ''}; ${s.foldedNodeCount} fold to constants`);
+  lines.push(
+    `nodes      ${s.nodeCount}${s.subgraphNodeCount ? ` (+${s.subgraphNodeCount} in If/Loop bodies)` : ''}; ${s.foldedNodeCount} fold to constants`,
+  );
   if (s.symbols.length) {
     const shown = s.symbols.slice(0, 12).map((x) => `${x.name} in [${x.min}, ${Number.isFinite(x.max) ? x.max : '∞'}]`);
     lines.push(`symbols    ${shown.join('; ')}${s.symbols.length > 12 ? `; … ${s.symbols.length - 12} more` : ''}`);
   }
   lines.push('');
-  lines.push(table([...s.inputs.map((t) => ['input', t.name, t.dtype, t.shape]), ...s.outputs.map((t) => ['output', t.name, t.dtype, t.shape])], ['', 'name', 'dtype', 'shape']));
+  lines.push(
+    table(
+      [...s.inputs.map((t) => ['input', t.name, t.dtype, t.shape]), ...s.outputs.map((t) => ['output', t.name, t.dtype, t.shape])],
+      ['', 'name', 'dtype', 'shape'],
+    ),
+  );
   lines.push('');
-  lines.push(table(Object.entries(s.opHistogram).map(([op, n]) => [op, String(n)]), ['op', 'count']));
+  lines.push(
+    table(
+      Object.entries(s.opHistogram).map(([op, n]) => [op, String(n)]),
+      ['op', 'count'],
+    ),
+  );
   if (s.unknownOps.length) {
     lines.push('');
     lines.push('unknown ops:');
-    for (const u of s.unknownOps) lines.push(`  ${u.op}: ${u.nodes.slice(0, 5).join(', ')}${u.nodes.length > 5 ? `, … (${u.nodes.length})` : ''}`);
+    for (const u of s.unknownOps)
+      lines.push(`  ${u.op}: ${u.nodes.slice(0, 5).join(', ')}${u.nodes.length > 5 ? `, … (${u.nodes.length})` : ''}`);
   }
-  if (s.unshapedTensors.length) lines.push(`\n${s.unshapedTensors.length} tensors have no inferred shape, e.g. ${s.unshapedTensors.slice(0, 5).join(', ')}`);
+  if (s.unshapedTensors.length)
+    lines.push(`\n${s.unshapedTensors.length} tensors have no inferred shape, e.g. ${s.unshapedTensors.slice(0, 5).join(', ')}`);
   if (s.diagnostics.length) {
     lines.push('');
     const shown = s.diagnostics.slice(0, 30);

@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CompileError, formatDiagnostic } from '../diagnostics';
 import { runInspect } from './inspect-command';
 import { runCompile } from './compile-command';
+import { runGraph } from './graph-command';
 
 function parseDimBounds(value: string, previous: Record<string, [number, number]> = {}): Record<string, [number, number]> {
   const m = /^([^=]+)=(\d+)(?:\.\.(\d+))?$/.exec(value);
@@ -38,10 +39,34 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('-o, --out <dir>', 'output directory (default: build/<model name>)')
     .option('--target <target>', 'target: cuda:sm90, cuda:sm80 (code generation arrives with the CUDA backend)', 'cuda:sm90')
     .option('--dim <name=min..max>', 'bounds of a symbolic input dim (repeatable)', parseDimBounds)
-    .option('--dump-after <pass>', 'write the graph after this pass to DIR/dump-<pass>.json (repeatable; "all" for every pass)', (v: string, p: string[] = []) => [...p, v])
+    .option(
+      '--dump-after <pass>',
+      'write the graph after this pass to DIR/dump-<pass>.json (repeatable; "all" for every pass)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
     .option('--json', 'print the result as JSON')
-    .action((model: string, opts: { out?: string; target: string; dim?: Record<string, [number, number]>; dumpAfter?: string[]; json?: boolean }) => {
-      process.exitCode = runCompile(model, opts, out);
+    .action(
+      (
+        model: string,
+        opts: { out?: string; target: string; dim?: Record<string, [number, number]>; dumpAfter?: string[]; json?: boolean },
+      ) => {
+        process.exitCode = runCompile(model, opts, out);
+      },
+    );
+
+  program
+    .command('graph')
+    .description('write the graph view (with profile heatmaps) as a self-contained HTML page')
+    .argument('<dir>', 'a compile output directory (holding graph.json) or a graph.json file')
+    .option(
+      '--profile <profile.json>',
+      'a per-op profile to colour the graph by (repeatable; two or more can be compared)',
+      (v: string, p: string[] = []) => [...p, v],
+    )
+    .requiredOption('--html <out.html>', 'the page to write')
+    .option('--theme <theme>', "initial theme of the page: light, dark or high-contrast (default: the browser's)")
+    .action((dir: string, opts: { profile?: string[]; html: string; theme?: 'light' | 'dark' | 'high-contrast' }) => {
+      process.exitCode = runGraph(dir, opts, out);
     });
 
   return program;

@@ -1,0 +1,88 @@
+/**
+ * Test fixtures for the graph webview. Until the fusion pass and the CUDA backend land, graph.json has no
+ * `kernel`, `status`, `cost` or `epilogue` fields; these helpers add them (as documented in docs/graph-format.md)
+ * to a COPY of a real compiled graph.json, and make profile.json files for it. Nothing here is compiler output.
+ */
+import type { GraphJson, NamedProfile, ProfileJson, ViewNodeJson } from '../../webview/contract';
+
+/** Ops the fixture marks unsupported (data-dependent control flow and shapes, the way the backend will). */
+export const FIXTURE_UNSUPPORTED_OPS = new Set(['Loop', 'If', 'NonZero', 'NonMaxSuppression']);
+
+const TILES = [
+  [128, 128, 64],
+  [128, 256, 64],
+  [256, 128, 64],
+  [64, 128, 64],
+];
+
+/** Deterministic pseudo-random in [0, 1) from a string (FNV-1a). */
+export function unitHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h / 2 ** 32;
+}
+
+export function fixtureKernelName(tile: number[], cluster: number[]): string {
+  return `cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_${tile.join('x')}_${cluster.join('x')}_0_tnn_align8_warpspecialized_cooperative_epi_tma`;
+}
+
+/** A copy of the graph with kernel choices on GEMM-like nodes, epilogues, costs, and unsupported data-dependent ops. */
+export function withBackendFixtures(graph: GraphJson): GraphJson {
+  const copy = structuredClone(graph);
+  copy.nodes = copy.nodes.map((raw, i) => {
+    const n = raw as ViewNodeJson;
+    if (FIXTURE_UNSUPPORTED_OPS.has(n.op)) n.status = { supported: false, reason: `${n.op}: data-dependent, runs on the host (fixture)` };
+    else n.status = { supported: true };
+    n.cost = { flops: Math.round(1e9 * (0.1 + unitHash(n.id + 'f'))), bytes: Math.round(1e7 * (0.1 + unitHash(n.id + 'b'))), batch: 1 };
+    if (['Conv', 'Gemm', 'MatMul'].includes(n.op)) {
+      const tile = TILES[i % TILES.length];
+      const cluster = [1, (i % 2) + 1, 1];
+      const name = fixtureKernelName(tile, cluster);
+      n.epilogue = n.op === 'MatMul' ? [] : ['bias', 'relu'];
+      n.kernel = {
+        library: 'cutlass',
+        name,
+        config: { tile, cluster, stages: 4, schedule: 'KernelTmaWarpSpecializedCooperative', splitK: 1, alignment: 8 },
+        candidates: [
+          { name, timeMs: 0.05 },
+          { name: fixtureKernelName([64, 64, 64], [1, 1, 1]), timeMs: 0.09 },
+          { name: fixtureKernelName([256, 256, 64], [2, 1, 1]), timeMs: null, error: 'exceeds shared memory (fixture)' },
+        ],
+        reason: 'fastest of 3 profiled candidates (fixture)',
+        source: { file: `src/${n.id}.cu`, line: 1 },
+      };
+    }
+    return n;
+  });
+  return copy;
+}
+
+/**
+ * A profile with pseudo-random op times in [0.01, 0.21) ms, except `slowest` (given `slowestMs`); every
+ * id in `scaled` has its time multiplied by the factor (for before/after comparisons).
+ */
+export function fixtureProfile(
+  graph: GraphJson,
+  opts: { slowest: string; slowestMs: number; scaled?: Record<string, number>; gpu?: string },
+): ProfileJson {
+  const ops: ProfileJson['ops'] = {};
+  for (const n of graph.nodes) {
+    if (FIXTURE_UNSUPPORTED_OPS.has(n.op)) continue;
+    const base = n.id === opts.slowest ? opts.slowestMs : 0.01 + 0.2 * unitHash(n.id);
+    ops[n.id] = { meanMs: base * (opts.scaled?.[n.id] ?? 1), error: { maxAbs: 1e-4 * unitHash(n.id + 'e'), reference: 'interpreter' } };
+  }
+  return {
+    format: 'ait-profile',
+    version: 1,
+    graph: { model: graph.model.name },
+    gpu: { name: opts.gpu ?? 'NVIDIA H100 80GB HBM3 (fixture)', arch: 'sm90', peakTflops: 989, peakGbPerS: 3350 },
+    date: '2025-01-01T00:00:00Z',
+    runs: 100,
+    warmupRuns: 10,
+    batch: 1,
+    units: { time: 'ms', throughput: 'TFLOP/s', bandwidth: 'GB/s' },
+    ops,
+  };
+}
+
+export type { NamedProfile };
