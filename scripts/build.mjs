@@ -17,19 +17,20 @@ const common = {
 const nodeTargets = [
   { entryPoints: ['compiler/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
-  { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' } },
+  // The agent runs on GPU hosts with whatever node >= 18 they have.
+  { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' }, target: 'node18' },
 ].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
 
-const browserTargets = [
-  { entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' },
-].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
+const browserTargets = [{ entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' }].filter((t) =>
+  t.entryPoints.every((e) => fs.existsSync(e)),
+);
 
 const configs = [
   ...nodeTargets.map((t) => ({
     ...common,
     ...t,
     platform: 'node',
-    target: 'node20',
+    target: t.target ?? 'node20',
     format: 'cjs',
     // ssh2's optional native helpers: it falls back to pure JS when they are absent.
     external: [...(t.external ?? []), 'cpu-features', '*.node'],
