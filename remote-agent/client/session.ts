@@ -8,10 +8,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMessageConnection, type MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
-import type { CompileError, Diagnostic } from '../../compiler/diagnostics';
+import type { Diagnostic } from '../../compiler/diagnostics';
 import * as P from '../protocol';
 import { fromAgentError, remoteError } from './errors';
-import { LocalTransport } from './local-transport';
 import type { AgentStreams, Transport } from './transport';
 
 export interface ReconnectOptions {
@@ -274,11 +273,6 @@ export class RemoteSession {
   }
 }
 
-/** Opens a session to `host`: 'local' runs the agent as a child process; anything else goes through SSH. */
-export function localSessionOptions(agentBundlePath: string, rest: Partial<SessionOptions> = {}): SessionOptions {
-  return { ...rest, agentBundlePath, openTransport: async () => new LocalTransport() };
-}
-
 async function connectOnce(options: SessionOptions): Promise<Live> {
   const transport = await options.openTransport();
   try {
@@ -343,6 +337,9 @@ async function uploadNode(transport: Transport, localBinary: string, remoteNode:
     throw remoteError('remote.no-node-binary', `Node binary to upload not found: ${localBinary}`, transport.hostLabel, {
       file: localBinary,
     });
+  const mkdir = await transport.exec(['mkdir', '-p', '--', path.posix.dirname(remoteNode)], PROBE_TIMEOUT_MS);
+  if (mkdir.exitCode !== 0)
+    throw remoteError('remote.node-unpack', `mkdir for the uploaded Node failed: ${mkdir.stderr.trim()}`, transport.hostLabel);
   if (localBinary.endsWith('.xz')) {
     await transport.upload(localBinary, `${remoteNode}.xz`, 0o755);
     const r = await transport.exec(['xz', '-d', '-f', `${remoteNode}.xz`], 120_000);
@@ -385,5 +382,3 @@ export function defaultBuildName(localDir: string): string {
   const base = path.basename(abs).replace(/[^A-Za-z0-9._-]/g, '_') || 'build';
   return `${base}-${createHash('sha256').update(abs).digest('hex').slice(0, 8)}`;
 }
-
-export type { CompileError };

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CompileError } from '../../compiler/diagnostics';
-import { RemoteSession, localSessionOptions } from '../../remote-agent/client/session';
+import { openSession, type RemoteSession } from '../../remote-agent/client';
 import { agentBundle, fixtureCopy, pidAlive, waitFor } from './helpers/agent-bundle';
 
 describe('remote agent through the local transport (--remote local)', function () {
@@ -13,7 +13,7 @@ describe('remote agent through the local transport (--remote local)', function (
 
   before(async () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-agent-work-'));
-    session = await RemoteSession.open(localSessionOptions(await agentBundle(), { remoteWorkDir: workDir }));
+    session = await openSession('local', { agentBundlePath: await agentBundle(), remoteWorkDir: workDir });
   });
   after(() => session?.close());
 
