@@ -64,11 +64,7 @@ export function buildProgram(
     .option('-o, --out <dir>', 'output directory (default: build/<model name>)')
     .option('--target <target>', 'target: cuda:sm90, cuda:sm80 (code generation arrives with the CUDA backend)', 'cuda:sm90')
     .option('--dim <name=min..max>', 'bounds of a symbolic input dim (repeatable)', parseDimBounds)
-    .option(
-      '--dump-after <pass>',
-      'write the graph after this pass to DIR/dump-<pass>.json (repeatable; "all" for every pass)',
-      (v: string, p: string[] = []) => [...p, v],
-    )
+    .option('--dump-after <pass>', 'write the graph after this pass to DIR/dump-<pass>.json (repeatable; "all" for every pass)', (v: string, p: string[] = []) => [...p, v])
     .option('--json', 'print the result as JSON')
     .option('--remote <host>', "build (and bench) on this host: an ssh target or 'local'")
     .option('--build', 'with --remote: build DIR there')
