@@ -12,7 +12,7 @@ export class LocalTransport implements Transport {
 
   exec(argv: string[], timeoutMs: number): Promise<ExecResult> {
     return new Promise((resolve) => {
-      execFile(argv[0], argv.slice(1), { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      execFile(argv[0], argv.slice(1), { cwd: os.homedir(), timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
         const e = err as (NodeJS.ErrnoException & { code?: string | number }) | null;
         // Like a shell: 127 when the program is not there.
         const exitCode = !e ? 0 : e.code === 'ENOENT' ? 127 : typeof e.code === 'number' ? e.code : null;
@@ -37,7 +37,8 @@ export class LocalTransport implements Transport {
   }
 
   async startAgent(argv: string[]): Promise<AgentStreams> {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Like an SSH session: relative paths (the work directory) are relative to the home directory.
+    const child = spawn(argv[0], argv.slice(1), { cwd: os.homedir(), stdio: ['pipe', 'pipe', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);

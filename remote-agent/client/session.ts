@@ -298,10 +298,10 @@ async function connectOnce(options: SessionOptions): Promise<Live> {
   }
 }
 
-/** Node ≥ 18 on the host: the configured one, else `node` on PATH, else one uploaded earlier, else upload one. */
+/** Node ≥ 18 on the host: the configured one (default `node` on PATH), else one uploaded earlier, else upload one. */
 async function ensureNode(transport: Transport, options: SessionOptions, workDir: string): Promise<string> {
   const uploadedNode = `${workDir}/node/bin/node`;
-  const candidates = options.nodePath ? [options.nodePath] : ['node', uploadedNode];
+  const candidates = [options.nodePath ?? 'node', uploadedNode];
   const seen: string[] = [];
   for (const candidate of candidates) {
     const found = await probeNode(transport, candidate);
