@@ -27,16 +27,7 @@ export function runTool(file: string, args: string[], timeoutMs = PROBE_TIMEOUT_
 export async function probeGpus(): Promise<Pick<HelloResult, 'gpus' | 'gpuProbe'>> {
   const smi = await runTool('nvidia-smi', ['--query-gpu=index,name,memory.total,compute_cap', '--format=csv,noheader,nounits']);
   if (smi.ok) {
-    const gpus = smi.stdout
-      .split('\n')
-      .map((l) => l.split(',').map((f) => f.trim()))
-      .filter((f) => f.length >= 4 && /^\d+$/.test(f[0]))
-      .map(([index, name, mem, cc]) => ({
-        index: Number(index),
-        name,
-        memoryMiB: /^\d+$/.test(mem) ? Number(mem) : null,
-        computeCapability: cc,
-      }));
+    const gpus = parseNvidiaSmi(smi.stdout);
     return { gpus, gpuProbe: { tool: 'nvidia-smi', note: `nvidia-smi lists ${gpus.length} GPU(s)` } };
   }
   const rocm = await runTool('rocm-smi', ['--showproductname', '--showmeminfo', 'vram', '--json']);
@@ -49,6 +40,20 @@ export async function probeGpus(): Promise<Pick<HelloResult, 'gpus' | 'gpuProbe'
     rocm.missing ? 'rocm-smi not found' : `rocm-smi failed: ${firstLine(rocm.stderr || rocm.stdout)}`,
   ];
   return { gpus: [], gpuProbe: { tool: null, note: `no GPU found (${why.join('; ')})` } };
+}
+
+/** nvidia-smi --query-gpu=index,name,memory.total,compute_cap --format=csv,noheader,nounits */
+export function parseNvidiaSmi(stdout: string): GpuInfo[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.split(',').map((f) => f.trim()))
+    .filter((f) => f.length >= 4 && /^\d+$/.test(f[0]))
+    .map(([index, name, mem, cc]) => ({
+      index: Number(index),
+      name,
+      memoryMiB: /^\d+$/.test(mem) ? Number(mem) : null,
+      computeCapability: cc,
+    }));
 }
 
 /** rocm-smi --json: { "card0": { "Card series": ..., "VRAM Total Memory (B)": ..., "GFX Version": ... }, ... } */

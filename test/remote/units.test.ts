@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseNvidiaSmi, parseRocmSmi } from '../../remote-agent/agent/hello';
 import { parseBuildLog, lastJsonObject } from '../../remote-agent/agent/job-results';
 import { utf8CompleteLength } from '../../remote-agent/agent/jobs';
 import { parseKnownHosts, patternsMatch, verifyHostKey } from '../../remote-agent/client/known-hosts';
@@ -97,5 +98,16 @@ describe('remote runner units', () => {
       assert.ok(cut - n < 4);
     }
     assert.equal(utf8CompleteLength(text), text.length);
+  });
+
+  it('GPU lists from nvidia-smi CSV and rocm-smi JSON', () => {
+    assert.deepEqual(parseNvidiaSmi('0, NVIDIA H200, 143771, 9.0\n1, NVIDIA H200, 143771, 9.0\n'), [
+      { index: 0, name: 'NVIDIA H200', memoryMiB: 143771, computeCapability: '9.0' },
+      { index: 1, name: 'NVIDIA H200', memoryMiB: 143771, computeCapability: '9.0' },
+    ]);
+    const rocm = JSON.stringify({
+      card0: { 'Card series': 'AMD Instinct MI300X', 'VRAM Total Memory (B)': '206141652992', 'GFX Version': 'gfx942' },
+    });
+    assert.deepEqual(parseRocmSmi(rocm), [{ index: 0, name: 'AMD Instinct MI300X', memoryMiB: 196592, gfxArch: 'gfx942' }]);
   });
 });
