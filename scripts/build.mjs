@@ -17,7 +17,8 @@ const common = {
 const nodeTargets = [
   { entryPoints: ['compiler/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
-  { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' } },
+  // The agent runs on GPU hosts with whatever node >= 18 they have.
+  { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' }, target: 'node18' },
 ].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
 
 // `import text from 'pkg/file.js?raw'` inlines a file as a string: the webview starts its layout Web Worker from
@@ -43,7 +44,7 @@ const configs = [
     ...common,
     ...t,
     platform: 'node',
-    target: 'node20',
+    target: t.target ?? 'node20',
     format: 'cjs',
     // ssh2's optional native helpers: it falls back to pure JS when they are absent.
     external: [...(t.external ?? []), 'cpu-features', '*.node'],

@@ -7,6 +7,9 @@ import { CompileError, formatDiagnostic } from '../diagnostics';
 import { runInspect } from './inspect-command';
 import { runCompile } from './compile-command';
 import { runGraph } from './graph-command';
+import { parseBatchSizes, runAgentCommand, runRemoteBuild, runRemoteCheck, type RemoteBuildFlags } from './remote-command';
+import { modelNameOf } from '../compile';
+import * as path from 'node:path';
 
 function parseDimBounds(value: string, previous: Record<string, [number, number]> = {}): Record<string, [number, number]> {
   const m = /^([^=]+)=(\d+)(?:\.\.(\d+))?$/.exec(value);
@@ -17,8 +20,31 @@ function parseDimBounds(value: string, previous: Record<string, [number, number]
   return { ...previous, [m[1]]: [min, max] };
 }
 
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Command {
+function batchSizesOption(value: string): number[] {
+  try {
+    return parseBatchSizes(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** Options of commands that reach a remote host. */
+function withRemoteOptions(c: Command): Command {
+  return c
+    .option('--accept-host-key', "accept and record the host's key when it is not in known_hosts (check its fingerprint first)")
+    .option('--node <path>', 'node on the host (default: node on PATH, then one uploaded earlier)')
+    .option('--upload-node <file>', 'a Node.js binary (or .xz) on this machine to upload when the host has no node >= 18')
+    .option('--work-dir <dir>', "the agent's work directory on the host, relative to its home (default .ait-studio/agent)")
+    .option('--ssh-config <file>', 'ssh config file (default ~/.ssh/config)')
+    .option('--verbose', 'print the agent log and every bench line');
+}
+
+export function buildProgram(
+  out: (s: string) => void = (s) => process.stdout.write(s + '\n'),
+  err: (s: string) => void = (s) => process.stderr.write(s + '\n'),
+): Command {
   const program = new Command();
+  program.enablePositionalOptions();
   program.name('ait').description('AIT Studio: compile ONNX models to fast GPU inference libraries').version('0.1.0');
   program.showHelpAfterError();
 
@@ -45,14 +71,65 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       (v: string, p: string[] = []) => [...p, v],
     )
     .option('--json', 'print the result as JSON')
+    .option('--remote <host>', "build (and bench) on this host: an ssh target or 'local'")
+    .option('--build', 'with --remote: build DIR there')
+    .option(
+      '--bench <batch sizes>',
+      'with --remote: build, then benchmark these batch sizes on every GPU there (e.g. 1,8,64); results in DIR/bench.json',
+      batchSizesOption,
+    )
     .action(
-      (
+      async (
         model: string,
-        opts: { out?: string; target: string; dim?: Record<string, [number, number]>; dumpAfter?: string[]; json?: boolean },
+        opts: {
+          out?: string;
+          target: string;
+          dim?: Record<string, [number, number]>;
+          dumpAfter?: string[];
+          json?: boolean;
+          remote?: string;
+        } & RemoteBuildFlags,
       ) => {
+        if ((opts.build || opts.bench) && !opts.remote) throw new InvalidArgumentError('--build and --bench need --remote HOST');
         process.exitCode = runCompile(model, opts, out);
+        if (process.exitCode !== 0 || !opts.remote) return;
+        const outDir = path.resolve(opts.out ?? path.join('build', modelNameOf(model)));
+        process.exitCode = await runRemoteBuild(opts.remote, outDir, opts, out, err);
       },
     );
+  withRemoteOptions(program.commands.find((c) => c.name() === 'compile')!);
+
+  const remote = program.command('remote').description('GPU hosts: check them, build and benchmark there');
+  withRemoteOptions(
+    remote
+      .command('check')
+      .description("connect to HOST (an ssh target or 'local'), start the agent, and print what the host offers")
+      .argument('<host>', "ssh config alias, user@host[:port], or 'local'")
+      .option('--json', 'print the hello result as JSON'),
+  ).action(async (host: string, opts: RemoteBuildFlags) => {
+    process.exitCode = await runRemoteCheck(host, opts, out, err);
+  });
+  withRemoteOptions(
+    remote
+      .command('build')
+      .description('sync a build directory (with a Makefile) to HOST, make there, optionally benchmark; results in DIR/bench.json')
+      .argument('<host>', "ssh config alias, user@host[:port], or 'local'")
+      .argument('<dir>', 'build directory')
+      .option('--bench <batch sizes>', 'benchmark these batch sizes on every GPU (e.g. 1,8,64)', batchSizesOption)
+      .option('--iterations <n>', 'timed iterations per batch size', (v) => Number(v))
+      .option('--json', 'print the bench report as JSON'),
+  ).action(async (host: string, dir: string, opts: RemoteBuildFlags) => {
+    process.exitCode = await runRemoteBuild(host, path.resolve(dir), { ...opts, build: true }, out, err);
+  });
+
+  program
+    .command('agent')
+    .description('run the remote agent here: JSON-RPC on stdin/stdout (--stdio); what `--remote` starts on a host')
+    .helpOption(false)
+    .passThroughOptions()
+    .allowUnknownOption()
+    .argument('[args...]', '--stdio [--work-dir DIR] | --version')
+    .action((args: string[]) => runAgentCommand(args));
 
   program
     .command('graph')
@@ -72,9 +149,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   return program;
 }
 
-export function main(argv: string[]): void {
+export async function main(argv: string[]): Promise<void> {
   try {
-    buildProgram().parse(argv);
+    await buildProgram().parseAsync(argv);
   } catch (e) {
     if (e instanceof CompileError) {
       for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
@@ -85,4 +162,4 @@ export function main(argv: string[]): void {
   }
 }
 
-if (require.main === module) main(process.argv);
+if (require.main === module) void main(process.argv);

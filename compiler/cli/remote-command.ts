@@ -1,0 +1,207 @@
+/**
+ * Remote commands of the CLI: `ait remote check HOST`, `ait remote build HOST DIR [--bench 1,8,64]`,
+ * `ait compile MODEL --remote HOST --build --bench 1,8,64` (its remote half) and `ait agent --stdio`.
+ * HOST is `local` (the agent as a child process) or an SSH target (ssh config alias or user@host[:port]).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CompileError, type Diagnostic, formatDiagnostic } from '../diagnostics';
+import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
+import { runAgentCommandLine } from '../../remote-agent/agent/entry';
+import type { HelloResult, RunJobResult } from '../../remote-agent/protocol';
+import { formatBytes, table } from './format';
+
+export interface RemoteConnectionFlags {
+  acceptHostKey?: boolean;
+  /** Node on the host (command or path). */
+  node?: string;
+  /** A local Node binary (plain or .xz) to upload when the host has none. */
+  uploadNode?: string;
+  /** Agent work directory on the host, relative to its home. */
+  workDir?: string;
+  sshConfig?: string;
+  verbose?: boolean;
+}
+
+export interface RemoteBuildFlags extends RemoteConnectionFlags {
+  build?: boolean;
+  /** Batch sizes to benchmark (implies a build). */
+  bench?: number[];
+  iterations?: number;
+  json?: boolean;
+}
+
+export function parseBatchSizes(value: string): number[] {
+  const sizes = value.split(',').map((s) => Number(s.trim()));
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n <= 0)) {
+    throw new Error(`expected batch sizes like 1,8,64, got '${value}'`);
+  }
+  return sizes;
+}
+
+function sessionOptions(flags: RemoteConnectionFlags, err: (s: string) => void): OpenSessionOptions {
+  return {
+    nodePath: flags.node,
+    nodeBinaryToUpload: flags.uploadNode,
+    remoteWorkDir: flags.workDir,
+    log: flags.verbose ? err : (line) => (/reconnect|dropped|lost/.test(line) ? err(line) : undefined),
+    ssh: {
+      configPath: flags.sshConfig,
+      acceptUnknownHostKey: flags.acceptHostKey
+        ? (k) => {
+            err(`accepting the ${k.keyType} key of ${k.host} (${k.fingerprint}) and recording it in known_hosts`);
+            return true;
+          }
+        : undefined,
+    },
+  };
+}
+
+/** Runs `fn` with a session, printing CompileErrors as diagnostics; returns the exit code. */
+async function withSession(
+  host: string,
+  flags: RemoteConnectionFlags,
+  err: (s: string) => void,
+  fn: (s: RemoteSession) => Promise<number>,
+): Promise<number> {
+  let session: RemoteSession | null = null;
+  try {
+    session = await openSession(host, sessionOptions(flags, err));
+    return await fn(session);
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    for (const d of e.diagnostics) err(formatDiagnostic(d));
+    return 1;
+  } finally {
+    session?.close();
+  }
+}
+
+export function formatHello(h: HelloResult, host: string): string {
+  const dir = (d: { path: string; exists: boolean } | null, variable: string) =>
+    d ? `${d.path}${d.exists ? '' : ' (missing)'}` : `not set (${variable})`;
+  const rows: string[][] = [
+    ['host', `${host}: ${h.host.user}@${h.host.hostname}, ${h.host.platform}/${h.host.arch}`],
+    ['agent', `${h.agentVersion} on node ${h.node.version} (${h.node.execPath})`],
+    ['work dir', h.workDir],
+    ['GPUs', h.gpus.length > 0 ? `${h.gpus.length} (${h.gpuProbe.tool})` : `none: ${h.gpuProbe.note}`],
+    ...h.gpus.map((g) => [
+      `  GPU ${g.index}`,
+      `${g.name}, ${g.memoryMiB !== null ? formatBytes(g.memoryMiB * 2 ** 20) : '? memory'}, ${g.computeCapability ? `sm ${g.computeCapability}` : (g.gfxArch ?? '?')}`,
+    ]),
+    ['nvcc', h.nvcc ? `${h.nvcc.version} (${h.nvcc.path})` : 'not found'],
+    ['hipcc', h.hipcc ? `${h.hipcc.version} (${h.hipcc.path})` : 'not found'],
+    ['CUTLASS', dir(h.cutlassDir, 'CUTLASS_DIR')],
+    ['CK', dir(h.ckDir, 'CK_DIR')],
+    [
+      'python',
+      h.python
+        ? `${h.python.version} (${h.python.path}); torch ${h.python.torch ?? 'no'}${h.python.torchCuda ? ' +CUDA' : ''}; onnxruntime ${h.python.onnxruntime ?? 'no'}`
+        : 'not found',
+    ],
+    ['native binding', 'path' in h.nativeBinding ? h.nativeBinding.path : `none (${h.nativeBinding.unavailable})`],
+  ];
+  const notes = h.notes.map((n) => `note: ${n}`);
+  return [table(rows), ...notes].join('\n');
+}
+
+export async function runRemoteCheck(
+  host: string,
+  flags: RemoteConnectionFlags & { json?: boolean },
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  return withSession(host, flags, err, async (s) => {
+    const h = await s.hello();
+    out(flags.json ? JSON.stringify(h, null, 2) : formatHello(h, host));
+    return 0;
+  });
+}
+
+/** What DIR/bench.json holds. */
+export interface BenchReport {
+  host: string;
+  createdAt: string;
+  batchSizes: number[];
+  runner: string;
+  note: string;
+  results: { gpu: number | null; ok: boolean; result: unknown; diagnostics: Diagnostic[] }[];
+}
+
+/** Sync DIR to HOST; with build/bench, make there (log streamed); with bench, time each batch size on every GPU into DIR/bench.json. */
+export async function runRemoteBuild(
+  host: string,
+  dir: string,
+  flags: RemoteBuildFlags,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  if (!fs.existsSync(path.join(dir, 'Makefile'))) {
+    err(
+      formatDiagnostic({
+        code: 'remote.no-makefile',
+        severity: 'error',
+        message: `${dir} has no Makefile, so there is nothing to build on ${host} (code generation comes with the CUDA backend)`,
+        location: { file: path.join(dir, 'Makefile'), host },
+      }),
+    );
+    return 1;
+  }
+  return withSession(host, flags, err, async (s) => {
+    const synced = await s.sync(dir);
+    err(`synced ${dir} to ${host}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged)`);
+    if (!flags.build && !flags.bench) return 0;
+    const built = await s.build(dir, synced, (text) => err(text.replace(/\n$/, '')));
+    for (const d of built.result.diagnostics) err(formatDiagnostic(d));
+    if (!built.result.ok) return 1;
+    if (!flags.bench) return 0;
+    const benched = await s.bench({ buildName: synced.buildName, batchSizes: flags.bench, iterations: flags.iterations }, (gpu, text) =>
+      flags.verbose ? err(`[gpu ${gpu ?? '-'}] ${text.replace(/\n$/, '')}`) : undefined,
+    );
+    const report: BenchReport = {
+      host,
+      createdAt: new Date().toISOString(),
+      batchSizes: flags.bench,
+      runner: benched.runner?.runner ?? 'unknown',
+      note: benched.runner?.note ?? '',
+      results: benched.results.map((r: RunJobResult) => ({ gpu: r.gpu, ok: r.ok, result: r.json, diagnostics: r.diagnostics })),
+    };
+    const reportPath = path.join(dir, 'bench.json');
+    fs.writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n');
+    for (const r of benched.results) for (const d of r.diagnostics) err(formatDiagnostic(d));
+    out(flags.json ? JSON.stringify(report, null, 2) : formatBenchReport(report));
+    out(`wrote ${reportPath}`);
+    return benched.results.every((r) => r.ok) ? 0 : 1;
+  });
+}
+
+/** One row per GPU and entry of the result's `results` array (ait_bench prints {results: [{batchSize, ...}]}). */
+export function formatBenchReport(report: BenchReport): string {
+  const rows: string[][] = [];
+  const keys = new Set<string>();
+  for (const r of report.results) {
+    const entries = (r.result as { results?: Record<string, unknown>[] } | null)?.results;
+    if (!Array.isArray(entries)) {
+      rows.push([`${r.gpu ?? '-'}`, r.ok ? JSON.stringify(r.result) : 'failed']);
+      continue;
+    }
+    for (const e of entries) for (const k of Object.keys(e)) keys.add(k);
+  }
+  const columns = [...keys];
+  for (const r of report.results) {
+    const entries = (r.result as { results?: Record<string, unknown>[] } | null)?.results;
+    if (Array.isArray(entries)) for (const e of entries) rows.push([`${r.gpu ?? '-'}`, ...columns.map((k) => formatCell(e[k]))]);
+  }
+  return [`bench on ${report.host} (${report.runner}: ${report.note})`, table(rows, ['gpu', ...columns])].join('\n');
+}
+
+function formatCell(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** `ait agent --stdio`: this process becomes the agent (same code as dist/agent.js). */
+export function runAgentCommand(args: string[]): void {
+  // Supervisors of jobs re-run this CLI as `ait agent --supervise DIR` (with the same node flags, e.g. a TS loader).
+  runAgentCommandLine(args, [process.execPath, ...process.execArgv, path.resolve(process.argv[1]), 'agent']);
+}

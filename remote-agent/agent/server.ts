@@ -1,0 +1,190 @@
+/** The agent: JSON-RPC handlers over a pair of streams (stdin/stdout when run by the client). */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  type CancellationToken,
+  type MessageConnection,
+  ResponseError,
+  createMessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+} from 'vscode-jsonrpc/node';
+import * as P from '../protocol';
+import { AgentError } from './errors';
+import { hello, probeGpus } from './hello';
+import { jobResult } from './job-results';
+import { JobStore, UnknownJobError } from './jobs';
+import { loadNativeBinding } from './native-binding';
+import { buildDirOf, syncCommit, syncPlan } from './sync';
+
+export interface AgentOptions {
+  /** Absolute path of the per-user work directory (jobs/, builds/, native/). */
+  workDir: string;
+  /** How to run this agent again: [node, script, ...]; used for job supervisors and native bench runs. */
+  selfArgv: string[];
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+}
+
+/** Bytes of log per job/output notification. */
+const OUTPUT_CHUNK_BYTES = 64 * 1024;
+/** How often attach looks at the log of a running job. */
+const ATTACH_POLL_MS = 100;
+
+export function startAgent(options: AgentOptions): MessageConnection {
+  fs.mkdirSync(options.workDir, { recursive: true, mode: 0o700 });
+  const store = new JobStore(options.workDir, options.selfArgv);
+  const connection = createMessageConnection(new StreamMessageReader(options.input), new StreamMessageWriter(options.output));
+
+  const guarded =
+    <A extends unknown[], R>(fn: (...args: A) => R | Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (e) {
+        throw toResponseError(e);
+      }
+    };
+
+  connection.onRequest(
+    P.hello,
+    guarded(() => hello(options.workDir)),
+  );
+  connection.onRequest(
+    P.syncPlan,
+    guarded((p: P.SyncPlanParams) => syncPlan(options.workDir, p)),
+  );
+  connection.onRequest(
+    P.syncCommit,
+    guarded((p: P.SyncPlanParams) => syncCommit(options.workDir, p)),
+  );
+
+  connection.onRequest(
+    P.build,
+    guarded((p: P.BuildParams) => {
+      const cwd = existingBuildDir(options.workDir, p.buildName, 'Makefile');
+      const parallel = p.parallelJobs ?? os.cpus().length;
+      return store.start({ kind: 'build', buildName: p.buildName, cwd, argv: ['make', `-j${parallel}`, ...(p.makeArgs ?? [])] });
+    }),
+  );
+
+  connection.onRequest(
+    P.bench,
+    guarded(async (p: P.BenchParams) => {
+      const cwd = existingBuildDir(options.workDir, p.buildName);
+      const iterations = p.iterations ?? 100;
+      const warmupIterations = p.warmupIterations ?? 10;
+      const lookup = loadNativeBinding(options.workDir);
+      let argv: string[];
+      let runner: P.BenchRunnerNote;
+      if ('binding' in lookup) {
+        const nativeOptions = { buildDir: cwd, batchSizes: p.batchSizes, iterations, warmupIterations };
+        argv = [...options.selfArgv, '--work-dir', options.workDir, '--native-bench', JSON.stringify(nativeOptions)];
+        runner = { runner: 'native-binding', note: `timed through the native binding ${lookup.path}` };
+      } else {
+        const exe = path.join(cwd, 'ait_bench');
+        if (!fs.existsSync(exe)) {
+          throw new AgentError('bench.no-executable', `${exe} does not exist (build first) and ${lookup.unavailable}`);
+        }
+        argv = [exe, '--batch-sizes', p.batchSizes.join(','), '--iterations', `${iterations}`, '--warmup', `${warmupIterations}`];
+        runner = { runner: 'ait_bench', note: `timed by the build's ait_bench executable: ${lookup.unavailable}` };
+      }
+      const jobs = await startPerGpu(store, 'bench', p.buildName, cwd, argv, p.gpus);
+      return { jobs, runner };
+    }),
+  );
+
+  connection.onRequest(
+    P.profile,
+    guarded(async (p: P.ProfileParams) => {
+      const cwd = existingBuildDir(options.workDir, p.buildName);
+      const exe = path.join(cwd, p.executable);
+      if (path.relative(cwd, exe).startsWith('..') || !fs.existsSync(exe)) {
+        throw new AgentError('profile.no-executable', `${exe} does not exist in the build directory`);
+      }
+      return { jobs: await startPerGpu(store, 'profile', p.buildName, cwd, [exe, ...(p.args ?? [])], p.gpus) };
+    }),
+  );
+
+  connection.onRequest(
+    P.jobs,
+    guarded(() => store.list()),
+  );
+
+  connection.onRequest(
+    P.attach,
+    guarded(async (p: P.AttachParams, token: CancellationToken) => {
+      let offset = p.fromOffset;
+      // Bounded by the job's own life: the loop ends when the job has ended and its log is sent, or the client cancels.
+      while (!token.isCancellationRequested) {
+        const ended = store.info(p.jobId).state !== 'running';
+        const chunk = store.readLog(p.jobId, offset, OUTPUT_CHUNK_BYTES);
+        if (chunk.length > 0) {
+          await connection.sendNotification(P.jobOutput, { jobId: p.jobId, offset, text: chunk.toString('utf8') });
+          offset += chunk.length;
+          continue;
+        }
+        if (ended) break;
+        await sleep(ATTACH_POLL_MS);
+      }
+      return store.info(p.jobId);
+    }),
+  );
+
+  connection.onRequest(
+    P.jobResult,
+    guarded(({ jobId }: { jobId: string }) => {
+      const job = store.info(jobId);
+      if (job.state === 'running') throw new AgentError('job.running', `job ${jobId} is still running`);
+      return jobResult(job, store.logText(jobId));
+    }),
+  );
+
+  connection.onRequest(
+    P.cancel,
+    guarded(({ jobId }: { jobId: string }) => ({ jobId, signalled: store.cancel(jobId) })),
+  );
+
+  connection.listen();
+  return connection;
+}
+
+function existingBuildDir(workDir: string, buildName: string, mustHave?: string): string {
+  const dir = buildDirOf(workDir, buildName);
+  if (!fs.existsSync(dir)) throw new AgentError('build.not-synced', `no build directory '${buildName}' here: sync it first`);
+  if (mustHave && !fs.existsSync(path.join(dir, mustHave))) {
+    throw new AgentError('build.no-makefile', `build directory '${buildName}' has no ${mustHave}`, { file: path.join(dir, mustHave) });
+  }
+  return dir;
+}
+
+/** One job per GPU, pinned with CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES; one unpinned job on a host without GPUs. */
+async function startPerGpu(
+  store: JobStore,
+  kind: 'bench' | 'profile',
+  buildName: string,
+  cwd: string,
+  argv: string[],
+  requested: number[] | undefined,
+): Promise<P.JobInfo[]> {
+  const probe = await probeGpus();
+  const gpus = requested ?? probe.gpus.map((g) => g.index);
+  if (gpus.length === 0) return [store.start({ kind, buildName, cwd, argv })];
+  const variable = probe.gpuProbe.tool === 'rocm-smi' ? 'HIP_VISIBLE_DEVICES' : 'CUDA_VISIBLE_DEVICES';
+  return gpus.map((gpu) => store.start({ kind, buildName, cwd, argv, gpu, env: { [variable]: `${gpu}` } }));
+}
+
+function toResponseError(e: unknown): ResponseError<unknown> {
+  if (e instanceof ResponseError) return e;
+  if (e instanceof AgentError) return new ResponseError(P.AGENT_ERROR_CODE, e.message, e.toDiagnostic());
+  if (e instanceof UnknownJobError) {
+    return new ResponseError(P.AGENT_ERROR_CODE, e.message, { code: 'job.unknown', severity: 'error', message: e.message });
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return new ResponseError(P.AGENT_ERROR_CODE, message, { code: 'agent.internal', severity: 'error', message });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
