@@ -54,7 +54,10 @@ export interface CompileResult {
 }
 
 export function modelNameOf(file: string): string {
-  return path.basename(file).replace(/\.onnx$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_');
+  return path
+    .basename(file)
+    .replace(/\.onnx$/i, '')
+    .replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
 export interface OptimizeResult {
@@ -99,7 +102,12 @@ export function optimizeImported(
     () => inferShapes(graph),
     (r) => `${r.foldedNodes.size} nodes fold to constants, ${r.diagnostics.filter((d) => d.severity === 'error').length} errors`,
   );
-  const context: PassContext = { diagnostics: [...model.diagnostics, ...inference.diagnostics], removed: [], batch: options.batch ?? 1, reports: {} };
+  const context: PassContext = {
+    diagnostics: [...model.diagnostics, ...inference.diagnostics],
+    removed: [],
+    batch: options.batch ?? 1,
+    reports: {},
+  };
   if (!context.diagnostics.some((d) => d.severity === 'error')) {
     const dumpDir = options.dumpAfter?.length ? (options.dumpDir ?? path.resolve('build', modelNameOf(file), 'dumps')) : undefined;
     runPasses(graph, OPTIMIZATION_PASSES, context, {
@@ -131,7 +139,14 @@ export function compileModel(file: string, options: CompileOptions = {}): Compil
   }
 }
 
-function writeCompile(file: string, modelName: string, outDir: string, tmp: string, target: string, options: CompileOptions): CompileResult {
+function writeCompile(
+  file: string,
+  modelName: string,
+  outDir: string,
+  tmp: string,
+  target: string,
+  options: CompileOptions,
+): CompileResult {
   const { graph, context, stages, model } = optimizeModel(file, { ...options, out: outDir, dumpDir: path.join(tmp, 'dumps') });
   const diagnostics = context.diagnostics;
 
@@ -139,7 +154,12 @@ function writeCompile(file: string, modelName: string, outDir: string, tmp: stri
   for (const node of graph.nodes) {
     node.status = supportOf(graph, node, target);
     if (!node.status.supported)
-      diagnostics.push(error('op.unsupported', `${node.op} node '${node.name}' cannot run on ${target}: ${node.status.reason}`, { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id }));
+      diagnostics.push(
+        error('op.unsupported', `${node.op} node '${node.name}' cannot run on ${target}: ${node.status.reason}`, {
+          onnxNode: node.sourceNodes[0] ?? node.name,
+          nodeId: node.id,
+        }),
+      );
   }
 
   if (options.signal?.aborted) throw new CompileError(error('compile.cancelled', 'the compile was cancelled', { file }));
@@ -176,5 +196,10 @@ function writeCompile(file: string, modelName: string, outDir: string, tmp: stri
 function summarizeMemory(memory: unknown): unknown {
   if (!memory || typeof memory !== 'object') return undefined;
   const m = memory as { batch: number; arenaBytes: number; activationBytes: number };
-  return { batch: m.batch, arenaBytes: m.arenaBytes, activationBytes: m.activationBytes, ratio: m.activationBytes ? m.arenaBytes / m.activationBytes : 0 };
+  return {
+    batch: m.batch,
+    arenaBytes: m.arenaBytes,
+    activationBytes: m.activationBytes,
+    ratio: m.activationBytes ? m.arenaBytes / m.activationBytes : 0,
+  };
 }

@@ -114,9 +114,13 @@ export function importOnnxBytes(bytes: Uint8Array, options: ImportOptions = {}, 
     if (!buf) return undefined;
     if (ref.offset + byteLength > buf.byteLength)
       throw new CompileError(
-        error('onnx.external-data', `external data file is too short: needs bytes ${ref.offset}..${ref.offset + byteLength}, has ${buf.byteLength}`, {
-          file: full,
-        }),
+        error(
+          'onnx.external-data',
+          `external data file is too short: needs bytes ${ref.offset}..${ref.offset + byteLength}, has ${buf.byteLength}`,
+          {
+            file: full,
+          },
+        ),
       );
     return buf.subarray(ref.offset, ref.offset + byteLength);
   };
@@ -160,7 +164,13 @@ interface ImportContext {
   nodeCounter: number;
 }
 
-function typeToTensor(name: string, type: TypeProto | undefined, graph: Graph, ctx: ImportContext, isModelInput: boolean): Partial<TensorInfo> {
+function typeToTensor(
+  name: string,
+  type: TypeProto | undefined,
+  graph: Graph,
+  ctx: ImportContext,
+  isModelInput: boolean,
+): Partial<TensorInfo> {
   if (!type) return {};
   if (type.sequence_type) return { valueType: 'sequence', dtype: dtypeOf(type.sequence_type.elem_type) };
   if (type.optional_type) return { valueType: 'optional', dtype: dtypeOf(type.optional_type.elem_type) };
@@ -170,14 +180,22 @@ function typeToTensor(name: string, type: TypeProto | undefined, graph: Graph, c
   if (!tt.shape) return { dtype };
   const shape: Dim[] = tt.shape.dim.map((d, i) => {
     if (d.value === 'dim_param' && d.dim_param) {
-      if (!isModelInput) return graph.symbols.get(d.dim_param) ? graph.symbols.define(d.dim_param, 0, Infinity, '') : graph.symbols.define(d.dim_param, 0, 2 ** 31, `dim ${i} of '${name}'`);
+      if (!isModelInput)
+        return graph.symbols.get(d.dim_param)
+          ? graph.symbols.define(d.dim_param, 0, Infinity, '')
+          : graph.symbols.define(d.dim_param, 0, 2 ** 31, `dim ${i} of '${name}'`);
       const [lo, hi] = ctx.options.dimBounds?.[d.dim_param] ?? ctx.options.defaultDimBounds ?? [1, 256];
       return graph.symbols.define(d.dim_param, lo, hi, `dim ${i} of model input '${name}'`);
     }
     // protobufjs fills defaults: only the oneof case says which of dim_value / dim_param is really set
     if (d.value === 'dim_value') return int64ToNumber(d.dim_value);
     // an unnamed unknown dim: give it a name so it can still be reasoned about
-    return graph.symbols.fresh(`${name.replace(/[^A-Za-z0-9_]/g, '_')}_d${i}_`, isModelInput ? 1 : 0, isModelInput ? 256 : 2 ** 31, `dim ${i} of '${name}'`);
+    return graph.symbols.fresh(
+      `${name.replace(/[^A-Za-z0-9_]/g, '_')}_d${i}_`,
+      isModelInput ? 1 : 0,
+      isModelInput ? 256 : 2 ** 31,
+      `dim ${i} of '${name}'`,
+    );
   });
   return { dtype, shape };
 }
@@ -251,10 +269,15 @@ function importInitializer(t: TensorProto, graph: Graph, ctx: ImportContext): vo
     value = tensorFromProto(t, ctx.readExternal);
   } catch (e) {
     if (e instanceof CompileError) throw e;
-    throw new CompileError(error('onnx.bad-tensor', `initializer '${t.name}': ${(e as Error).message}`, { file: ctx.file, tensor: t.name }));
+    throw new CompileError(
+      error('onnx.bad-tensor', `initializer '${t.name}': ${(e as Error).message}`, { file: ctx.file, tensor: t.name }),
+    );
   }
   ctx.weights.count++;
-  const bytes = dtype ? shape.reduce((a, b) => a * b, 1) * (dtype === 'float32' || dtype === 'int32' ? 4 : dtype === 'float16' ? 2 : dtype === 'int64' || dtype === 'float64' ? 8 : 1) : 0;
+  const bytes = dtype
+    ? shape.reduce((a, b) => a * b, 1) *
+      (dtype === 'float32' || dtype === 'int32' ? 4 : dtype === 'float16' ? 2 : dtype === 'int64' || dtype === 'float64' ? 8 : 1)
+    : 0;
   ctx.weights.bytes += bytes;
   const info: TensorInfo = { name: t.name, dtype, shape, kind: 'param' };
   if (value) {
@@ -275,7 +298,10 @@ function attributeValue(a: AttributeProto, graph: Graph, ctx: ImportContext, nod
   const where = `attribute '${a.name}' of node '${nodeName}'`;
   const tensor = (t: TensorProto): TensorValue => {
     const v = tensorFromProto(t, ctx.readExternal);
-    if (!v) throw new CompileError(error('onnx.bad-tensor', `${where}: tensor data is in a missing external file`, { onnxNode: nodeName, file: ctx.file }));
+    if (!v)
+      throw new CompileError(
+        error('onnx.bad-tensor', `${where}: tensor data is in a missing external file`, { onnxNode: nodeName, file: ctx.file }),
+      );
     return v;
   };
   switch (a.type) {
@@ -301,7 +327,12 @@ function attributeValue(a: AttributeProto, graph: Graph, ctx: ImportContext, nod
       return { type: 'graphs', value: a.graphs.map((g) => importGraph(g, ctx, graph)) };
     default:
       if (a.ref_attr_name) return undefined; // function attribute reference (only inside FunctionProto bodies)
-      ctx.diagnostics.push(warning('onnx.attribute', `${where} has a type (${a.type}) that is not supported; it is ignored`, { onnxNode: nodeName, file: ctx.file }));
+      ctx.diagnostics.push(
+        warning('onnx.attribute', `${where} has a type (${a.type}) that is not supported; it is ignored`, {
+          onnxNode: nodeName,
+          file: ctx.file,
+        }),
+      );
       return undefined;
   }
 }

@@ -178,19 +178,44 @@ export const TensorProtoType = root.lookupType('onnx.TensorProto');
 
 /** ONNX AttributeProto.AttributeType values. */
 export const AttributeType = {
-  UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8,
-  TENSORS: 9, GRAPHS: 10, SPARSE_TENSOR: 11, SPARSE_TENSORS: 12, TYPE_PROTO: 13, TYPE_PROTOS: 14,
+  UNDEFINED: 0,
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+  TENSORS: 9,
+  GRAPHS: 10,
+  SPARSE_TENSOR: 11,
+  SPARSE_TENSORS: 12,
+  TYPE_PROTO: 13,
+  TYPE_PROTOS: 14,
 } as const;
 
 /** TensorProto.DataLocation.EXTERNAL */
 export const DATA_LOCATION_EXTERNAL = 1;
 
 // Plain TypeScript views of the decoded messages (only what the importer reads).
-export interface Int64Like { toNumber(): number }
+export interface Int64Like {
+  toNumber(): number;
+}
 export type Int64 = number | Int64Like;
-export interface StringStringEntryProto { key: string; value: string }
-export interface OperatorSetIdProto { domain: string; version: Int64 }
-export interface TensorShapeDimProto { dim_value?: Int64; dim_param?: string; value?: string }
+export interface StringStringEntryProto {
+  key: string;
+  value: string;
+}
+export interface OperatorSetIdProto {
+  domain: string;
+  version: Int64;
+}
+export interface TensorShapeDimProto {
+  dim_value?: Int64;
+  dim_param?: string;
+  value?: string;
+}
 export interface TypeProto {
   tensor_type?: { elem_type: number; shape?: { dim: TensorShapeDimProto[] } };
   sequence_type?: { elem_type?: TypeProto };
@@ -198,7 +223,11 @@ export interface TypeProto {
   map_type?: unknown;
   sparse_tensor_type?: { elem_type: number; shape?: { dim: TensorShapeDimProto[] } };
 }
-export interface ValueInfoProto { name: string; type?: TypeProto; metadata_props: StringStringEntryProto[] }
+export interface ValueInfoProto {
+  name: string;
+  type?: TypeProto;
+  metadata_props: StringStringEntryProto[];
+}
 export interface TensorProto {
   dims: Int64[];
   data_type: number;

@@ -93,6 +93,9 @@ export function decodeRaw(dtype: DType, bytes: Uint8Array, count: number): Float
   return out;
 }
 
+const INT64_MAX = 9223372036854775807n;
+const INT64_MIN = -9223372036854775808n;
+
 /** Encodes IR storage as little-endian raw bytes of `dtype` (for writing ONNX and weight files). */
 export function encodeRaw(dtype: DType, data: ArrayLike<number>): Uint8Array {
   const count = data.length;
@@ -134,7 +137,7 @@ export function encodeRaw(dtype: DType, data: ArrayLike<number>): Uint8Array {
         break;
       case 'int64':
         // INT64_MAX/MIN arrive as ±2^63 doubles ("slice to the end"): clamp instead of wrapping around
-        view.setBigInt64(i * 8, v >= 9223372036854775807 ? 9223372036854775807n : v <= -9223372036854775808 ? -9223372036854775808n : BigInt(Math.trunc(v)), true);
+        view.setBigInt64(i * 8, v >= 2 ** 63 ? INT64_MAX : v <= -(2 ** 63) ? INT64_MIN : BigInt(Math.trunc(v)), true);
         break;
       case 'uint64':
         view.setBigUint64(i * 8, BigInt(Math.trunc(v)), true);

@@ -42,7 +42,11 @@ export function broadcastStrides(inShape: readonly number[], outShape: readonly 
 }
 
 /** Calls fn(outIndex, inIndex0, inIndex1, …) for every element of outShape. */
-export function forEachBroadcast(outShape: readonly number[], inShapes: readonly (readonly number[])[], fn: (o: number, idx: number[]) => void): void {
+export function forEachBroadcast(
+  outShape: readonly number[],
+  inShapes: readonly (readonly number[])[],
+  fn: (o: number, idx: number[]) => void,
+): void {
   const rank = outShape.length;
   const strides = inShapes.map((s) => broadcastStrides(s, outShape));
   const total = outShape.reduce((a, b) => a * b, 1);

@@ -78,7 +78,7 @@ function erf(x: number): number {
   }
   // continued fraction for erfc
   let f = 0;
-  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  for (let n = 60; n >= 1; n--) f = n / 2 / (ax + f);
   const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
   return Math.sign(x) * (1 - erfc);
 }
@@ -151,7 +151,16 @@ function transposeValue(t: TensorValue, perm: number[]): TensorValue {
 const NCHW_TO_NHWC = [0, 2, 3, 1];
 const NHWC_TO_NCHW = [0, 3, 1, 2];
 
-function spatialOut(inDim: Dim, k: number, stride: number, padBegin: number, padEnd: number, dilation: number, ceil = false, ctx?: InferContext): Dim {
+function spatialOut(
+  inDim: Dim,
+  k: number,
+  stride: number,
+  padBegin: number,
+  padEnd: number,
+  dilation: number,
+  ceil = false,
+  ctx?: InferContext,
+): Dim {
   const eff = dilation * (k - 1) + 1;
   if (isConcrete(inDim)) {
     const span = inDim + padBegin + padEnd - eff;
@@ -283,7 +292,13 @@ const layernorm: OpDefinition = {
     return [{ dtype: ctx.dtype(0), shape: ctx.shape(0) }];
   },
   evaluate(node, inputs, env) {
-    return evalOnnx('LayerNormalization', inputs, { axis: { type: 'int', value: -1 }, epsilon: { type: 'float', value: attrFloat(node, 'epsilon', 1e-5) } }, env, node).slice(0, 1);
+    return evalOnnx(
+      'LayerNormalization',
+      inputs,
+      { axis: { type: 'int', value: -1 }, epsilon: { type: 'float', value: attrFloat(node, 'epsilon', 1e-5) } },
+      env,
+      node,
+    ).slice(0, 1);
   },
 };
 
@@ -316,7 +331,12 @@ const pool2d: OpDefinition = {
     return [
       {
         dtype: ctx.dtype(0),
-        shape: [x[0], spatialOut(x[1], k[0], strides[0], pads[0], pads[2], 1, ceil, ctx), spatialOut(x[2], k[1], strides[1], pads[1], pads[3], 1, ceil, ctx), x[3]],
+        shape: [
+          x[0],
+          spatialOut(x[1], k[0], strides[0], pads[0], pads[2], 1, ceil, ctx),
+          spatialOut(x[2], k[1], strides[1], pads[1], pads[3], 1, ceil, ctx),
+          x[3],
+        ],
       },
     ];
   },

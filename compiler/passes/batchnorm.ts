@@ -24,7 +24,12 @@ export const foldBatchNormPass: Pass = {
       const conv = producers.get(bn.inputs[0]);
       const params = bn.inputs.slice(1, 5).map((n) => graph.lookupTensor(n));
       const present = params.every((t) => t?.value);
-      if (conv?.op === 'Conv' && soleConsumer(graph, consumers, bn.inputs[0]) === bn && present && graph.lookupTensor(conv.inputs[1])?.value) {
+      if (
+        conv?.op === 'Conv' &&
+        soleConsumer(graph, consumers, bn.inputs[0]) === bn &&
+        present &&
+        graph.lookupTensor(conv.inputs[1])?.value
+      ) {
         foldIntoConv(graph, conv, bn, ctx);
       } else {
         rewriteAsScaleShift(graph, bn);

@@ -69,7 +69,12 @@ function removeNoOps(graph: Graph, ctx: PassContext): boolean {
       case 'Sub': {
         const neutral = node.op === 'Mul' || node.op === 'Div' ? 1 : 0;
         if (scalarValue(graph, y) === neutral && sameShape(graph, x, out) && sameDtype(graph, x, out)) passThrough = x;
-        else if ((node.op === 'Mul' || node.op === 'Add') && scalarValue(graph, x) === neutral && sameShape(graph, y, out) && sameDtype(graph, y, out))
+        else if (
+          (node.op === 'Mul' || node.op === 'Add') &&
+          scalarValue(graph, x) === neutral &&
+          sameShape(graph, y, out) &&
+          sameDtype(graph, y, out)
+        )
           passThrough = y;
         break;
       }
@@ -128,7 +133,9 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
         const shape = shapeOf(graph, node.inputs[0]);
         if (!shape || shape.length !== 4) break;
         const axesValue = node.inputs[1] ? valueOf(graph, node.inputs[1]) : undefined;
-        const axes = (axesValue ? Array.from(axesValue.data as ArrayLike<number>) : attrInts(node, 'axes', [])).map((a) => (a < 0 ? a + 4 : a)).sort();
+        const axes = (axesValue ? Array.from(axesValue.data as ArrayLike<number>) : attrInts(node, 'axes', []))
+          .map((a) => (a < 0 ? a + 4 : a))
+          .sort();
         if (axes.length !== 2 || axes[0] !== 2 || axes[1] !== 3) break;
         const keep = attrInt(node, 'keepdims', 1);
         node.op = 'GlobalAveragePool';
@@ -169,7 +176,13 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
 }
 
 /** Slice(x, [i], [i+1], [axis]) → Squeeze(axis)  ⇒  Gather(x, i, axis). Split outputs likewise. */
-function sliceSqueezeToGather(graph: Graph, squeeze: Node, producers: Map<string, Node>, consumers: Map<string, Node[]>, ctx: PassContext): boolean {
+function sliceSqueezeToGather(
+  graph: Graph,
+  squeeze: Node,
+  producers: Map<string, Node>,
+  consumers: Map<string, Node[]>,
+  ctx: PassContext,
+): boolean {
   const src = producers.get(squeeze.inputs[0]);
   if (!src || soleConsumer(graph, consumers, squeeze.inputs[0]) !== squeeze) return false;
   const inShape = shapeOf(graph, src.inputs[0]);
@@ -192,7 +205,10 @@ function sliceSqueezeToGather(graph: Graph, squeeze: Node, producers: Map<string
     const dim = inShape[axis];
     if (typeof dim !== 'number') return false;
     const s = ((starts.data as ArrayLike<number>)[0] + dim) % dim;
-    const e = Math.min((ends.data as ArrayLike<number>)[0] < 0 ? (ends.data as ArrayLike<number>)[0] + dim : (ends.data as ArrayLike<number>)[0], dim);
+    const e = Math.min(
+      (ends.data as ArrayLike<number>)[0] < 0 ? (ends.data as ArrayLike<number>)[0] + dim : (ends.data as ArrayLike<number>)[0],
+      dim,
+    );
     if (e - s !== 1) return false;
     index = s;
   } else if (src.op === 'Split') {
@@ -204,7 +220,13 @@ function sliceSqueezeToGather(graph: Graph, squeeze: Node, producers: Map<string
   const indexName = addConstant(graph, `${squeeze.outputs[0]}_index`, makeTensor('int64', [], [index]));
   if (src.op === 'Split') {
     // Each Split output + Squeeze becomes its own Gather; the Split node keeps its other outputs.
-    const gather: Node = { ...squeeze, op: 'Gather', inputs: [src.inputs[0], indexName], attrs: { axis: { type: 'int', value: axis } }, sourceNodes: [...squeeze.sourceNodes] };
+    const gather: Node = {
+      ...squeeze,
+      op: 'Gather',
+      inputs: [src.inputs[0], indexName],
+      attrs: { axis: { type: 'int', value: axis } },
+      sourceNodes: [...squeeze.sourceNodes],
+    };
     graph.nodes[graph.nodes.indexOf(squeeze)] = gather;
     const outIdx = src.outputs.indexOf(squeeze.inputs[0]);
     graph.tensors.delete(src.outputs[outIdx]);
@@ -236,13 +258,16 @@ function erfGeluToGelu(graph: Graph, root: Node, producers: Map<string, Node>, c
   const matchErfPlusOne = (t: string): { x: string; nodes: Node[] } | undefined => {
     const add = producers.get(t);
     if (!add || add.op !== 'Add') return undefined;
-    const erfIn = scalarValue(graph, add.inputs[1]) === 1 ? add.inputs[0] : scalarValue(graph, add.inputs[0]) === 1 ? add.inputs[1] : undefined;
+    const erfIn =
+      scalarValue(graph, add.inputs[1]) === 1 ? add.inputs[0] : scalarValue(graph, add.inputs[0]) === 1 ? add.inputs[1] : undefined;
     const erf = erfIn ? producers.get(erfIn) : undefined;
     if (!erf || erf.op !== 'Erf' || single(erf.outputs[0]) !== add) return undefined;
     const scale = producers.get(erf.inputs[0]);
     if (!scale || single(scale.outputs[0]) !== erf) return undefined;
-    if (scale.op === 'Div' && near(scalarValue(graph, scale.inputs[1]), Math.SQRT2)) return { x: scale.inputs[0], nodes: [add, erf, scale] };
-    if (scale.op === 'Mul' && near(scalarValue(graph, scale.inputs[1]), Math.SQRT1_2)) return { x: scale.inputs[0], nodes: [add, erf, scale] };
+    if (scale.op === 'Div' && near(scalarValue(graph, scale.inputs[1]), Math.SQRT2))
+      return { x: scale.inputs[0], nodes: [add, erf, scale] };
+    if (scale.op === 'Mul' && near(scalarValue(graph, scale.inputs[1]), Math.SQRT1_2))
+      return { x: scale.inputs[0], nodes: [add, erf, scale] };
     return undefined;
   };
   // Flatten the product tree under root (through single-reader Muls) into its factors.

@@ -82,7 +82,14 @@ function channelVector(graph: Graph, name: string, channels: Dim | undefined): s
   if (t!.value && !Array.isArray(t!.value.data)) {
     const data = t!.value.data;
     const vec = makeTensor(t!.value.dtype, [channels], n === 1 ? new Array(channels).fill(data[0]) : Array.from(data));
-    graph.addTensor({ name: out, kind: t!.kind === 'param' ? 'param' : 'constant', dtype: t!.dtype, shape: [channels], value: vec, weights: t!.kind === 'param' ? 'present' : undefined });
+    graph.addTensor({
+      name: out,
+      kind: t!.kind === 'param' ? 'param' : 'constant',
+      dtype: t!.dtype,
+      shape: [channels],
+      value: vec,
+      weights: t!.kind === 'param' ? 'present' : undefined,
+    });
     return out;
   }
   if (n !== channels) return undefined; // a scalar parameter without a value: leave it
@@ -127,7 +134,10 @@ export function absorbEpilogue(graph: Graph, node: Node): void {
     const consumers = graph.consumers();
     const readers = consumers.get(y) ?? [];
     // x · sigmoid(x): y is read by a Sigmoid and by the Mul of both
-    const siluMul = readers.length === 2 ? readers.find((m) => m.op === 'Mul' && readers.some((s) => s.op === 'Sigmoid' && m.inputs.includes(s.outputs[0]))) : undefined;
+    const siluMul =
+      readers.length === 2
+        ? readers.find((m) => m.op === 'Mul' && readers.some((s) => s.op === 'Sigmoid' && m.inputs.includes(s.outputs[0])))
+        : undefined;
     const r = siluMul ?? soleConsumer(graph, consumers, y);
     if (!r || r.outputs.length !== 1 || graph.outputs.includes(y)) break;
     const other = r.inputs.length === 2 ? (r.inputs[0] === y ? r.inputs[1] : r.inputs[0]) : undefined;

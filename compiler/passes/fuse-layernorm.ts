@@ -42,7 +42,9 @@ function matchDecomposed(graph: Graph, mean: Node): boolean {
   const d = sub.outputs[0];
   const dReaders = consumers.get(d) ?? [];
   if (dReaders.length !== 2) return false;
-  const sq = dReaders.find((n) => (n.op === 'Pow' && scalarValue(graph, n.inputs[1]) === 2) || (n.op === 'Mul' && n.inputs[0] === d && n.inputs[1] === d));
+  const sq = dReaders.find(
+    (n) => (n.op === 'Pow' && scalarValue(graph, n.inputs[1]) === 2) || (n.op === 'Mul' && n.inputs[0] === d && n.inputs[1] === d),
+  );
   const div = dReaders.find((n) => n !== sq);
   if (!sq || !div) return false;
   const varMean = single(sq.outputs[0]);

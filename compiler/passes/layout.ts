@@ -26,8 +26,32 @@ const TO_NCHW = [0, 3, 1, 2];
 
 /** Elementwise ops through which a transpose can be moved unchanged. */
 const UNARY = new Set([
-  'Relu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf', 'Exp', 'Log', 'Sqrt', 'Neg', 'Abs', 'Reciprocal', 'LeakyRelu', 'Elu', 'Selu',
-  'HardSigmoid', 'HardSwish', 'Softplus', 'Floor', 'Ceil', 'Round', 'Sin', 'Cos', 'Sign', 'Clip', 'Cast', 'Identity',
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'Gelu',
+  'Erf',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Neg',
+  'Abs',
+  'Reciprocal',
+  'LeakyRelu',
+  'Elu',
+  'Selu',
+  'HardSigmoid',
+  'HardSwish',
+  'Softplus',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sin',
+  'Cos',
+  'Sign',
+  'Clip',
+  'Cast',
+  'Identity',
 ]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'PRelu']);
 
@@ -69,8 +93,20 @@ function convertToNhwc(graph: Graph): void {
   for (const node of graph.nodes) {
     const xShape = graph.lookupTensor(node.inputs[0])?.shape;
     const is4d = xShape?.length === 4;
-    const kind = node.op === 'Conv' ? 'conv' : node.op === 'MaxPool' || node.op === 'AveragePool' ? 'pool' : node.op === 'GlobalAveragePool' ? 'gap' : undefined;
-    if (!kind || !is4d || (kind === 'pool' && node.outputs.length > 1 && node.outputs[1]) || attrString(node, 'auto_pad', 'NOTSET') !== 'NOTSET') {
+    const kind =
+      node.op === 'Conv'
+        ? 'conv'
+        : node.op === 'MaxPool' || node.op === 'AveragePool'
+          ? 'pool'
+          : node.op === 'GlobalAveragePool'
+            ? 'gap'
+            : undefined;
+    if (
+      !kind ||
+      !is4d ||
+      (kind === 'pool' && node.outputs.length > 1 && node.outputs[1]) ||
+      attrString(node, 'auto_pad', 'NOTSET') !== 'NOTSET'
+    ) {
       out.push(node);
       continue;
     }
@@ -278,9 +314,25 @@ function sinkInto(graph: Graph, t: Node, reader: Node, producers: Map<string, No
       const padded = [...new Array(p.length - rank).fill(1), ...info.shape!];
       const reshaped = graph.newTensorName(`${name}_r${p.length}`);
       graph.addTensor({ name: reshaped, kind: 'constant', dtype: info.dtype, shape: padded });
-      const shapeConst = addConstant(graph, `${reshaped}_shape`, makeTensor('int64', [p.length], padded.map((d) => (isConcrete(d) ? d : 0))));
+      const shapeConst = addConstant(
+        graph,
+        `${reshaped}_shape`,
+        makeTensor(
+          'int64',
+          [p.length],
+          padded.map((d) => (isConcrete(d) ? d : 0)),
+        ),
+      );
       insertBefore(graph, reader, {
-        id: graph.newNodeId(), op: 'Reshape', domain: '', name: `${reader.name}/operand_rank`, inputs: [name, shapeConst], outputs: [reshaped], attrs: {}, sourceNodes: [], scope: reader.scope,
+        id: graph.newNodeId(),
+        op: 'Reshape',
+        domain: '',
+        name: `${reader.name}/operand_rank`,
+        inputs: [name, shapeConst],
+        outputs: [reshaped],
+        attrs: {},
+        sourceNodes: [],
+        scope: reader.scope,
       });
       operand = reshaped;
     }

@@ -58,7 +58,12 @@ function replaceChain(graph: Graph, chain: Node[], ctx: PassContext): boolean {
   if (chain.every((c) => c.op !== 'Transpose')) {
     const target = reshapeTarget(xShape, yShape);
     if (!target) return false;
-    return install(graph, chain, { ...last, op: 'Reshape', attrs: {}, inputs: [x, addConstant(graph, `${y}_shape`, makeTensor('int64', [target.length], target))] });
+    return install(graph, chain, {
+      ...last,
+      op: 'Reshape',
+      attrs: {},
+      inputs: [x, addConstant(graph, `${y}_shape`, makeTensor('int64', [target.length], target))],
+    });
   }
   const xp = proxyShape(xShape);
   const yp = proxyShape(yShape);
@@ -91,10 +96,22 @@ function replaceChain(graph: Graph, chain: Node[], ctx: PassContext): boolean {
     if (!fullCheck(chain, xp, shapes, n, undefined)) return false;
     const target = reshapeTarget(xShape, yShape);
     if (!target) return false;
-    replacement = { ...last, op: 'Reshape', attrs: {}, inputs: [x, addConstant(graph, `${y}_shape`, makeTensor('int64', [target.length], target))] };
+    replacement = {
+      ...last,
+      op: 'Reshape',
+      attrs: {},
+      inputs: [x, addConstant(graph, `${y}_shape`, makeTensor('int64', [target.length], target))],
+    };
   } else {
     const perm = candidatePermutation(xp, yp, back);
-    if (!perm || !shapeEquals(perm.map((p) => xShape[p]), yShape)) return false;
+    if (
+      !perm ||
+      !shapeEquals(
+        perm.map((p) => xShape[p]),
+        yShape,
+      )
+    )
+      return false;
     const xStrides = stridesFor(xp);
     const expected = (linear: number) => unravel(linear, yp).reduce((acc, v, i) => acc + v * xStrides[perm[i]], 0);
     if (!samples.every((p) => back(p) === expected(p))) return false;

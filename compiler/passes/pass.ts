@@ -85,19 +85,29 @@ export function validateGraph(graph: Graph): Diagnostic[] {
   for (const n of graph.nodes) {
     for (const i of n.inputs)
       if (i && !defined.has(i) && !outerDefined(i))
-        problems.push(error('graph.dangling-input', `node '${n.name}' (${n.op}) reads '${i}' before anything defines it`, { onnxNode: n.name, nodeId: n.id, tensor: i }));
+        problems.push(
+          error('graph.dangling-input', `node '${n.name}' (${n.op}) reads '${i}' before anything defines it`, {
+            onnxNode: n.name,
+            nodeId: n.id,
+            tensor: i,
+          }),
+        );
     for (const o of n.outputs) {
       if (!o) continue;
       if (produced.has(o)) problems.push(error('graph.duplicate-name', `tensor '${o}' is written twice`, { onnxNode: n.name, tensor: o }));
       produced.add(o);
       defined.add(o);
       const t = graph.tensors.get(o);
-      if (!t) problems.push(error('graph.unknown-tensor', `node '${n.name}' writes '${o}', which has no tensor entry`, { onnxNode: n.name, tensor: o }));
+      if (!t)
+        problems.push(
+          error('graph.unknown-tensor', `node '${n.name}' writes '${o}', which has no tensor entry`, { onnxNode: n.name, tensor: o }),
+        );
       else if (!t.shape && t.valueType !== 'sequence')
         problems.push(error('graph.unshaped', `tensor '${o}' written by '${n.name}' has no shape`, { onnxNode: n.name, tensor: o }));
     }
     for (const g of subgraphsOf(n)) void g; // bodies are validated by shape inference
   }
-  for (const o of graph.outputs) if (!defined.has(o)) problems.push(error('graph.missing-output', `graph output '${o}' is not produced`, { tensor: o }));
+  for (const o of graph.outputs)
+    if (!defined.has(o)) problems.push(error('graph.missing-output', `graph output '${o}' is not produced`, { tensor: o }));
   return problems;
 }

@@ -60,7 +60,10 @@ function inferGraphInto(graph: Graph, options: ShapeInferenceOptions, result: Sh
         inferNode(graph, node, options, result);
       } catch (e) {
         if (e instanceof CompileError) result.diagnostics.push(...e.diagnostics);
-        else result.diagnostics.push(error('shape.internal', `${node.op} node '${node.name}': ${(e as Error).message}`, { onnxNode: node.name, nodeId: node.id }));
+        else
+          result.diagnostics.push(
+            error('shape.internal', `${node.op} node '${node.name}': ${(e as Error).message}`, { onnxNode: node.name, nodeId: node.id }),
+          );
       }
     }
   } finally {
@@ -130,11 +133,15 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
     const t = graph.lookupTensor(name);
     if (!t)
       throw new CompileError(
-        error('graph.dangling-input', `${node.op} node '${node.name}' reads tensor '${name}', which no node, input or initializer defines`, {
-          onnxNode: node.name,
-          nodeId: node.id,
-          tensor: name,
-        }),
+        error(
+          'graph.dangling-input',
+          `${node.op} node '${node.name}' reads tensor '${name}', which no node, input or initializer defines`,
+          {
+            onnxNode: node.name,
+            nodeId: node.id,
+            tensor: name,
+          },
+        ),
       );
     if (!t.shape && t.valueType !== 'sequence') return; // its producer already reported why; do not cascade
   }
@@ -152,7 +159,9 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
     const anyInput = inputs.some((t) => t !== undefined);
     if ((allKnown || shapeOnlyKnown) && small && (anyInput || node.op === 'Constant' || outputs.every((o) => o.value))) {
       const values = inputs.map((t) =>
-        t === undefined ? undefined : (t.value ?? ({ dtype: t.dtype!, shape: t.shape as number[], data: new Float32Array(0) } as TensorValue)),
+        t === undefined
+          ? undefined
+          : (t.value ?? ({ dtype: t.dtype!, shape: t.shape as number[], data: new Float32Array(0) } as TensorValue)),
       );
       folded = def.evaluate(node, values, foldEnv(graph));
     }
@@ -174,7 +183,8 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
       t.shape = [...value.shape];
     }
     if (out.shapeValue) t.shapeValue = out.shapeValue;
-    else if (value && !Array.isArray(value.data) && value.shape.length <= 1 && numel(value.shape) <= 64) t.shapeValue = Array.from(value.data as ArrayLike<number>);
+    else if (value && !Array.isArray(value.data) && value.shape.length <= 1 && numel(value.shape) <= 64)
+      t.shapeValue = Array.from(value.data as ArrayLike<number>);
   });
   if (folded || outputs.every((o) => o.value)) result.foldedNodes.add(node);
 }

@@ -65,7 +65,9 @@ function compareOptimized(name: string, file: string, inputShape: number[]) {
   const optimizedMs = performance.now() - t0;
   assert.deepEqual(actual.shape, expected.shape);
   const error = relativeL2(actual.data as Float32Array, expected.data as Float32Array);
-  console.log(`      ${name}: relative L2 ${error.toExponential(2)}; interpreter ${originalMs.toFixed(0)} ms original, ${optimizedMs.toFixed(0)} ms optimized`);
+  console.log(
+    `      ${name}: relative L2 ${error.toExponential(2)}; interpreter ${originalMs.toFixed(0)} ms original, ${optimizedMs.toFixed(0)} ms optimized`,
+  );
   assert.ok(error <= 1e-4, `relative L2 error ${error} > 1e-4`);
   return optimized;
 }
