@@ -81,9 +81,10 @@ function rewriteAsScaleShift(graph: Graph, bn: Node): void {
   const dtype = graph.lookupTensor(x)!.dtype!;
   const cshape = channelsShape(graph, bn);
   const base = bn.outputs[0];
-  const t = (suffix: string, shape: Dim[]) => {
+  // Tensors computed from parameters alone are parameters too (weight preparation: folded when weights are present).
+  const t = (suffix: string, shape: Dim[], kind: 'param' | 'activation' = 'param') => {
     const name = graph.newTensorName(`${base}_${suffix}`);
-    graph.addTensor({ name, kind: 'activation', dtype, shape });
+    graph.addTensor({ name, kind, dtype, shape });
     return name;
   };
   const c = cshape[0];
@@ -107,7 +108,7 @@ function rewriteAsScaleShift(graph: Graph, bn: Node): void {
   const shift = t('shift', [c]);
   const scaleB = t('scale_b', cshape);
   const shiftB = t('shift_b', cshape);
-  const scaled = t('scaled', graph.lookupTensor(x)!.shape!);
+  const scaled = t('scaled', graph.lookupTensor(x)!.shape!, 'activation');
   const nodes = [
     mk('Add', [variance, epsName], varEps),
     mk('Sqrt', [varEps], std),

@@ -60,9 +60,8 @@ export const fuseElementwisePass: Pass = {
   description: 'chains of elementwise ops → one elementwise kernel',
   run(graph) {
     const grouped = new Set<Node>();
-    for (let i = graph.nodes.length - 1; i >= 0; i--) {
-      const root = graph.nodes[i];
-      if (!isElementwise(graph, root) || grouped.has(root)) continue;
+    for (const root of [...graph.nodes].reverse()) {
+      if (!graph.nodes.includes(root) || !isElementwise(graph, root) || grouped.has(root)) continue;
       const group = growGroup(graph, root, grouped);
       if (group.length < 2) continue;
       for (const n of group) grouped.add(n);

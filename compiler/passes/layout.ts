@@ -288,9 +288,18 @@ function canSinkInto(graph: Graph, reader: Node, y: string, p: number[], produce
     const o = graph.lookupTensor(other);
     if (isStatic(o)) return (o!.shape?.length ?? 9) <= p.length;
     const op = producers.get(other);
-    return op?.op === 'Transpose' && permOf(op).join() === p.join();
+    if (op?.op === 'Transpose' && permOf(op).join() === p.join()) return true;
+    // an activation that already has a transpose into the inner layout (e.g. a model input used as a residual)
+    const inv = inverseTransposeOf(graph, other, p);
+    return !!inv && graph.nodes.indexOf(inv) < graph.nodes.indexOf(reader);
   }
   return false;
+}
+
+/** An existing Transpose of `name` by the inverse of `p`, if any. */
+function inverseTransposeOf(graph: Graph, name: string, p: number[]): Node | undefined {
+  const inv = inverse(p).join();
+  return graph.nodes.find((n) => n.op === 'Transpose' && n.inputs[0] === name && permOf(n).join() === inv);
 }
 
 /** reader(T(x), …) → T(reader(x, …')). */
@@ -306,6 +315,7 @@ function sinkInto(graph: Graph, t: Node, reader: Node, producers: Map<string, No
     if (!name || UNARY.has(reader.op)) return name;
     const prod = producers.get(name);
     if (prod?.op === 'Transpose' && permOf(prod).join() === p.join()) return prod.inputs[0];
+    if (!isStatic(graph.lookupTensor(name))) return inverseTransposeOf(graph, name, p)!.outputs[0];
     // a static operand: pad to the full rank, then permute it back (folds at compile time)
     const info = graph.lookupTensor(name)!;
     let operand = name;

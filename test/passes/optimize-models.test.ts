@@ -17,6 +17,7 @@ import { isKernel } from '../../compiler/passes/cost';
 import { inferShapes } from '../../compiler/passes/shape-inference';
 import { MemoryPlan } from '../../compiler/passes/memory-plan';
 import { sharedModel } from '../helpers/models';
+import { relativeL2 } from '../helpers/metrics';
 
 function randomInput(shape: number[], seed: number): TensorValue {
   const t = makeTensor('float32', shape);
@@ -24,17 +25,6 @@ function randomInput(shape: number[], seed: number): TensorValue {
   const data = t.data as Float32Array;
   for (let i = 0; i < data.length; i++) data[i] = normal();
   return t;
-}
-
-export function relativeL2(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = actual[i] - expected[i];
-    num += d * d;
-    den += expected[i] * expected[i];
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
 function kernels(graph: Graph): Node[] {
@@ -100,5 +90,3 @@ describe('optimizer on real models', () => {
     });
   }
 });
-
-export { countOps, kernels };

@@ -1,7 +1,8 @@
 /**
- * Test fixtures for the graph webview. Until the fusion pass and the CUDA backend land, graph.json has no
- * `kernel`, `status`, `cost` or `epilogue` fields; these helpers add them (as documented in docs/graph-format.md)
- * to a COPY of a real compiled graph.json, and make profile.json files for it. Nothing here is compiler output.
+ * Test fixtures for the graph webview. The compiler writes `epilogue`, `cost` and `status`; until the CUDA backend
+ * chooses kernels, graph.json has no `kernel` field. These helpers add kernels (as documented in
+ * docs/graph-format.md) to a COPY of a real compiled graph.json — keeping the compiler's own fields — and make
+ * profile.json files for it. The kernel choices and profiles are fixtures, not compiler output.
  */
 import type { GraphJson, NamedProfile, ProfileJson, ViewNodeJson } from '../../webview/contract';
 
@@ -31,14 +32,16 @@ export function withBackendFixtures(graph: GraphJson): GraphJson {
   const copy = structuredClone(graph);
   copy.nodes = copy.nodes.map((raw, i) => {
     const n = raw as ViewNodeJson;
-    if (FIXTURE_UNSUPPORTED_OPS.has(n.op)) n.status = { supported: false, reason: `${n.op}: data-dependent, runs on the host (fixture)` };
-    else n.status = { supported: true };
-    n.cost = { flops: Math.round(1e9 * (0.1 + unitHash(n.id + 'f'))), bytes: Math.round(1e7 * (0.1 + unitHash(n.id + 'b'))), batch: 1 };
-    if (['Conv', 'Gemm', 'MatMul'].includes(n.op)) {
+    if (!n.status)
+      n.status = FIXTURE_UNSUPPORTED_OPS.has(n.op)
+        ? { supported: false, reason: `${n.op}: data-dependent, runs on the host (fixture)` }
+        : { supported: true };
+    n.cost ??= { flops: Math.round(1e9 * (0.1 + unitHash(n.id + 'f'))), bytes: Math.round(1e7 * (0.1 + unitHash(n.id + 'b'))), batch: 1 };
+    if (['conv2d', 'gemm', 'Conv', 'Gemm', 'MatMul'].includes(n.op)) {
       const tile = TILES[i % TILES.length];
       const cluster = [1, (i % 2) + 1, 1];
       const name = fixtureKernelName(tile, cluster);
-      n.epilogue = n.op === 'MatMul' ? [] : ['bias', 'relu'];
+      n.epilogue ??= n.op === 'MatMul' ? [] : ['bias', 'relu'];
       n.kernel = {
         library: 'cutlass',
         name,
@@ -67,7 +70,7 @@ export function fixtureProfile(
 ): ProfileJson {
   const ops: ProfileJson['ops'] = {};
   for (const n of graph.nodes) {
-    if (FIXTURE_UNSUPPORTED_OPS.has(n.op)) continue;
+    if ((n as ViewNodeJson).status?.supported === false) continue;
     const base = n.id === opts.slowest ? opts.slowestMs : 0.01 + 0.2 * unitHash(n.id);
     ops[n.id] = { meanMs: base * (opts.scaled?.[n.id] ?? 1), error: { maxAbs: 1e-4 * unitHash(n.id + 'e'), reference: 'interpreter' } };
   }

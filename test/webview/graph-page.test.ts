@@ -13,7 +13,7 @@ import { formatValue } from '../../webview/metrics';
 import { buildGraphModel } from '../../webview/model';
 import { sharedModel } from '../helpers/models';
 import { ait, ARTIFACTS_DIR, buildDist, compileToDir, launchChromium } from './browser';
-import { FIXTURE_UNSUPPORTED_OPS, fixtureProfile, withBackendFixtures } from './fixtures';
+import { fixtureProfile, withBackendFixtures } from './fixtures';
 
 interface BuiltPage {
   html: string;
@@ -120,7 +120,7 @@ for (const modelName of ['resnet50', 'vit_base_patch16_224', 'maskrcnn_resnet50_
     });
 
     it('draws the unsupported nodes as such', async () => {
-      const expected = built.graph.nodes.filter((n) => FIXTURE_UNSUPPORTED_OPS.has(n.op)).map((n) => n.id);
+      const expected = built.graph.nodes.filter((n) => (n as ViewNodeJson).status?.supported === false).map((n) => n.id);
       const drawn = await page.$$eval('.box.unsupported[data-node-id]', (els) => els.map((e) => (e as HTMLElement).dataset.nodeId!));
       assert.deepEqual(new Set(drawn), new Set(expected));
       if (modelName === 'maskrcnn_resnet50_fpn') assert.ok(expected.length > 0, 'Mask R-CNN has data-dependent nodes');
@@ -254,13 +254,13 @@ describe('webview graph page: interaction (resnet50)', function () {
   });
 });
 
-describe('webview graph page: groups (vit_base_patch16_224)', function () {
+describe('webview graph page: groups (vit_large_patch16_384: the fused graph is big enough to open collapsed)', function () {
   let browser: Browser;
   let built: BuiltPage;
 
   before(async function () {
     buildDist();
-    built = buildPage('vit_base_patch16_224', this);
+    built = buildPage('vit_large_patch16_384', this);
     browser = await launchChromium(this);
   });
   after(async () => browser?.close());

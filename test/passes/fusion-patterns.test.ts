@@ -1,0 +1,325 @@
+/**
+ * Each fusion pattern on a small graph: what must fuse does (and computes the same thing, by the interpreter),
+ * and what must not fuse stays apart (an intermediate with a second reader, a broadcast that changes the shape).
+ */
+import * as assert from 'node:assert/strict';
+import '../../compiler/ops';
+import { optimizeImported } from '../../compiler/compile';
+import { runGraph } from '../../compiler/interpreter/interpreter';
+import { Graph, Node } from '../../compiler/ir/graph';
+import { TensorValue, makeTensor, seededRandom } from '../../compiler/ir/tensor';
+import { importOnnxBytes } from '../../compiler/onnx/import';
+import { epilogueOf } from '../../compiler/ops/fused';
+import { isKernel } from '../../compiler/passes/cost';
+import { inferShapes } from '../../compiler/passes/shape-inference';
+import { ModelSpec, TensorSpec, attr, buildModel } from '../helpers/onnx-builder';
+import { relativeL2 } from '../helpers/metrics';
+
+const rand = seededRandom(42);
+function randomValues(n: number, scale = 1): number[] {
+  return Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+}
+function weight(name: string, dims: number[], scale?: number): TensorSpec & { name: string } {
+  const n = dims.reduce((a, b) => a * b, 1);
+  return { name, dtype: 'float32', dims, values: randomValues(n, scale ?? 1 / Math.sqrt(n / dims[0])) };
+}
+function constant(name: string, dims: number[], values: number[]): TensorSpec & { name: string } {
+  return { name, dtype: 'float32', dims, values };
+}
+function ints(name: string, values: number[]): TensorSpec & { name: string } {
+  return { name, dtype: 'int64', dims: [values.length], values };
+}
+
+/** Optimizes the model (graph validated after every pass) and checks it against the original on random inputs. */
+function optimizeAndCompare(spec: ModelSpec, inputShapes: number[][]): Graph {
+  const bytes = buildModel(spec);
+  const original = importOnnxBytes(bytes);
+  inferShapes(original.graph);
+  const result = optimizeImported(importOnnxBytes(bytes), 'test.onnx', { validate: true });
+  assert.deepEqual(
+    result.context.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+    [],
+  );
+  const inputs: TensorValue[] = inputShapes.map((s) => makeTensor('float32', s, randomValues(s.reduce((a, b) => a * b, 1))));
+  const expected = runGraph(original.graph, inputs);
+  const actual = runGraph(result.graph, inputs);
+  expected.forEach((e, i) => {
+    assert.deepEqual(actual[i].shape, e.shape);
+    const err = relativeL2(actual[i].data as Float32Array, e.data as Float32Array);
+    assert.ok(err <= 1e-4, `output ${i}: relative L2 error ${err}`);
+  });
+  return result.graph;
+}
+
+const kernelOps = (g: Graph) => g.nodes.filter((n) => isKernel(g, n)).map((n) => n.op);
+const nodesOf = (g: Graph, op: string): Node[] => g.nodes.filter((n) => n.op === op);
+
+const conv = (name: string, x: string, w: string, b: string | undefined, y: string) => ({
+  op: 'Conv',
+  name,
+  inputs: b ? [x, w, b] : [x, w],
+  outputs: [y],
+  attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] },
+});
+
+describe('fusion patterns', () => {
+  it('conv + bias + relu, and conv + bias + residual add + relu, with only the model input/output converted to NHWC', () => {
+    const g = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: ['N', 8, 6, 6] }],
+        outputs: ['y'],
+        initializers: [weight('w1', [8, 8, 3, 3]), weight('b1', [8], 0.1), weight('w2', [8, 8, 3, 3]), weight('b2', [8], 0.1)],
+        nodes: [
+          conv('conv1', 'x', 'w1', 'b1', 'c1'),
+          { op: 'Relu', inputs: ['c1'], outputs: ['r1'] },
+          conv('conv2', 'r1', 'w2', 'b2', 'c2'),
+          { op: 'Add', inputs: ['c2', 'x'], outputs: ['s'] },
+          { op: 'Relu', inputs: ['s'], outputs: ['y'] },
+        ],
+      },
+      [[2, 8, 6, 6]],
+    );
+    const convs = nodesOf(g, 'conv2d');
+    assert.deepEqual(
+      convs.map((c) => epilogueOf(c)),
+      [
+        ['bias', 'relu'],
+        ['bias', 'residual_add', 'relu'],
+      ],
+    );
+    // the residual input is NHWC too: one transpose of x feeds both conv1 and the residual
+    assert.deepEqual(kernelOps(g).sort(), ['Transpose', 'Transpose', 'conv2d', 'conv2d']);
+  });
+
+  it('does not fuse an activation when the conv output has a second reader', () => {
+    const g = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: [1, 4, 5, 5] }],
+        outputs: ['y1', 'y2'],
+        initializers: [weight('w', [4, 4, 3, 3]), weight('b', [4], 0.1)],
+        nodes: [
+          conv('conv', 'x', 'w', 'b', 'c'),
+          { op: 'Relu', inputs: ['c'], outputs: ['y1'] },
+          { op: 'Sigmoid', inputs: ['c'], outputs: ['y2'] },
+        ],
+      },
+      [[1, 4, 5, 5]],
+    );
+    assert.deepEqual(epilogueOf(nodesOf(g, 'conv2d')[0]), ['bias']);
+  });
+
+  it('does not take an add whose operand broadcasts (a shape change) as the residual', () => {
+    const g = optimizeAndCompare(
+      {
+        inputs: [
+          { name: 'x', dtype: 'float32', dims: [1, 4, 5, 5] },
+          { name: 'gate', dtype: 'float32', dims: [1, 4, 1, 1] },
+        ],
+        outputs: ['y'],
+        initializers: [weight('w', [4, 4, 3, 3])],
+        nodes: [conv('conv', 'x', 'w', undefined, 'c'), { op: 'Add', inputs: ['c', 'gate'], outputs: ['y'] }],
+      },
+      [
+        [1, 4, 5, 5],
+        [1, 4, 1, 1],
+      ],
+    );
+    assert.ok(!epilogueOf(nodesOf(g, 'conv2d')[0]).includes('residual_add'));
+  });
+
+  it('folds BatchNormalization into the conv when weights are present, and into a scale/bias epilogue when absent', () => {
+    const bn = (present: boolean): ModelSpec => ({
+      inputs: [{ name: 'x', dtype: 'float32', dims: [1, 4, 5, 5] }],
+      outputs: ['y'],
+      initializers: present
+        ? [
+            weight('w', [4, 4, 3, 3]),
+            constant('g', [4], [1, 0.5, 2, 1.5]),
+            constant('be', [4], [0.1, 0, -0.1, 0.2]),
+            constant('m', [4], [0, 0.1, -0.2, 0.3]),
+            constant('v', [4], [1, 0.5, 2, 1.5]),
+          ]
+        : ['w', 'g', 'be', 'm', 'v'].map((name) => ({
+            name,
+            dtype: 'float32' as const,
+            dims: name === 'w' ? [4, 4, 3, 3] : [4],
+            external: 'absent.bin',
+          })),
+      nodes: [
+        conv('conv', 'x', 'w', undefined, 'c'),
+        { op: 'BatchNormalization', inputs: ['c', 'g', 'be', 'm', 'v'], outputs: ['b'], attrs: { epsilon: attr.float(1e-5) } },
+        { op: 'Relu', inputs: ['b'], outputs: ['y'] },
+      ],
+    });
+    const g = optimizeAndCompare(bn(true), [[1, 4, 5, 5]]);
+    assert.deepEqual(epilogueOf(nodesOf(g, 'conv2d')[0]), ['bias', 'relu']);
+    assert.equal(nodesOf(g, 'BatchNormalization').length, 0);
+    // absent weights: nothing to run, but the structure must still fold the BN into the conv's epilogue
+    const absent = optimizeImported(importOnnxBytes(buildModel(bn(false))), 'absent.onnx', { validate: true });
+    assert.deepEqual(epilogueOf(nodesOf(absent.graph, 'conv2d')[0]), ['scale', 'bias', 'relu']);
+  });
+
+  it('gemm + bias + exact GELU (Erf form), and gemm + bias + residual add', () => {
+    const g = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 5, 16] }],
+        outputs: ['y'],
+        initializers: [
+          weight('w1', [16, 32]),
+          weight('b1', [32], 0.1),
+          weight('w2', [32, 16]),
+          weight('b2', [16], 0.1),
+          constant('sqrt2', [], [Math.SQRT2]),
+          constant('one', [], [1]),
+          constant('half', [], [0.5]),
+        ],
+        nodes: [
+          { op: 'MatMul', inputs: ['x', 'w1'], outputs: ['m1'] },
+          { op: 'Add', inputs: ['m1', 'b1'], outputs: ['h'] },
+          { op: 'Div', inputs: ['h', 'sqrt2'], outputs: ['d'] },
+          { op: 'Erf', inputs: ['d'], outputs: ['e'] },
+          { op: 'Add', inputs: ['e', 'one'], outputs: ['e1'] },
+          { op: 'Mul', inputs: ['h', 'half'], outputs: ['hh'] },
+          { op: 'Mul', inputs: ['hh', 'e1'], outputs: ['gelu'] },
+          { op: 'MatMul', inputs: ['gelu', 'w2'], outputs: ['m2'] },
+          { op: 'Add', inputs: ['m2', 'b2'], outputs: ['o'] },
+          { op: 'Add', inputs: ['o', 'x'], outputs: ['y'] },
+        ],
+      },
+      [[2, 5, 16]],
+    );
+    assert.deepEqual(nodesOf(g, 'gemm').map(epilogueOf), [
+      ['bias', 'gelu'],
+      ['bias', 'residual_add'],
+    ]);
+    assert.equal(kernelOps(g).length, 2);
+  });
+
+  it('layernorm from its decomposed form', () => {
+    const g = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: [2, 3, 8] }],
+        outputs: ['y'],
+        initializers: [
+          ints('axes', [-1]),
+          constant('two', [], [2]),
+          constant('eps', [], [1e-5]),
+          weight('gamma', [8], 1),
+          weight('beta', [8], 0.1),
+        ],
+        opset: 18,
+        nodes: [
+          { op: 'ReduceMean', inputs: ['x', 'axes'], outputs: ['mean'] },
+          { op: 'Sub', inputs: ['x', 'mean'], outputs: ['d'] },
+          { op: 'Pow', inputs: ['d', 'two'], outputs: ['d2'] },
+          { op: 'ReduceMean', inputs: ['d2', 'axes'], outputs: ['var'] },
+          { op: 'Add', inputs: ['var', 'eps'], outputs: ['ve'] },
+          { op: 'Sqrt', inputs: ['ve'], outputs: ['std'] },
+          { op: 'Div', inputs: ['d', 'std'], outputs: ['n'] },
+          { op: 'Mul', inputs: ['n', 'gamma'], outputs: ['ng'] },
+          { op: 'Add', inputs: ['ng', 'beta'], outputs: ['y'] },
+        ],
+      },
+      [[2, 3, 8]],
+    );
+    assert.deepEqual(kernelOps(g), ['layernorm']);
+  });
+
+  for (const split of ['Gather', 'Split'] as const) {
+    it(`multi-head attention with the head split/merge absorbed (q/k/v by ${split === 'Gather' ? 'Slice+Squeeze' : 'Split+Squeeze'})`, () => {
+      const [B, S, H, D] = [2, 5, 2, 4];
+      const unbind =
+        split === 'Gather'
+          ? ['q', 'k', 'v'].flatMap((t, i) => [
+              { op: 'Slice', inputs: ['p', `s${i}`, `e${i}`, 'ax0'], outputs: [`${t}5`] },
+              { op: 'Squeeze', inputs: [`${t}5`, 'ax0'], outputs: [t] },
+            ])
+          : [
+              { op: 'Split', inputs: ['p', 'ones3'], outputs: ['q5', 'k5', 'v5'], attrs: { axis: 0 } },
+              ...['q', 'k', 'v'].map((t) => ({ op: 'Squeeze', inputs: [`${t}5`, 'ax0'], outputs: [t] })),
+            ];
+      const g = optimizeAndCompare(
+        {
+          inputs: [{ name: 'qkv', dtype: 'float32', dims: ['B', S, 3 * H * D] }],
+          outputs: ['y'],
+          initializers: [
+            ints('split_shape', [0, S, 3, H, D]),
+            ints('ax0', [0]),
+            ints('s0', [0]),
+            ints('e0', [1]),
+            ints('s1', [1]),
+            ints('e1', [2]),
+            ints('s2', [2]),
+            ints('e2', [3]),
+            ints('ones3', [1, 1, 1]),
+            ints('merge_shape', [0, S, H * D]),
+            constant('scale', [], [Math.sqrt(1 / Math.sqrt(D))]),
+          ],
+          nodes: [
+            { op: 'Reshape', inputs: ['qkv', 'split_shape'], outputs: ['r'] },
+            { op: 'Transpose', inputs: ['r'], outputs: ['p'], attrs: { perm: [2, 0, 3, 1, 4] } },
+            ...unbind,
+            { op: 'Mul', inputs: ['q', 'scale'], outputs: ['qs'] },
+            { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 1, 3, 2] } },
+            { op: 'Mul', inputs: ['kt', 'scale'], outputs: ['kts'] },
+            { op: 'MatMul', inputs: ['qs', 'kts'], outputs: ['scores'] },
+            { op: 'Softmax', inputs: ['scores'], outputs: ['probs'], attrs: { axis: -1 } },
+            { op: 'MatMul', inputs: ['probs', 'v'], outputs: ['o'] },
+            { op: 'Transpose', inputs: ['o'], outputs: ['ot'], attrs: { perm: [0, 2, 1, 3] } },
+            { op: 'Reshape', inputs: ['ot', 'merge_shape'], outputs: ['y'] },
+          ],
+        },
+        [[B, S, 3 * H * D]],
+      );
+      assert.deepEqual(kernelOps(g), ['attention']);
+      const att = nodesOf(g, 'attention')[0];
+      assert.equal(att.attrs.num_heads.value, H);
+      assert.ok(Math.abs((att.attrs.scale.value as number) - 1 / Math.sqrt(D)) < 1e-6);
+    });
+  }
+
+  it('fuses an elementwise chain into one kernel, but not across an intermediate that is also a model output', () => {
+    const spec = (alsoOutput: boolean): ModelSpec => ({
+      inputs: [
+        { name: 'x', dtype: 'float32', dims: [3, 7] },
+        { name: 'z', dtype: 'float32', dims: [3, 7] },
+      ],
+      outputs: alsoOutput ? ['y', 't'] : ['y'],
+      initializers: [constant('two', [], [2]), constant('one', [], [1])],
+      nodes: [
+        { op: 'Mul', inputs: ['x', 'two'], outputs: ['a'] },
+        { op: 'Add', inputs: ['a', 'one'], outputs: ['t'] },
+        { op: 'Tanh', inputs: ['t'], outputs: ['u'] },
+        { op: 'Mul', inputs: ['u', 'z'], outputs: ['y'] },
+      ],
+    });
+    const g = optimizeAndCompare(spec(false), [
+      [3, 7],
+      [3, 7],
+    ]);
+    assert.deepEqual(kernelOps(g), ['elementwise']);
+    const split = optimizeAndCompare(spec(true), [
+      [3, 7],
+      [3, 7],
+    ]);
+    assert.deepEqual(kernelOps(split), ['elementwise', 'elementwise']);
+  });
+
+  it('sinks and cancels layout transposes through relu and max pooling between convs', () => {
+    const g = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: [1, 4, 8, 8] }],
+        outputs: ['y'],
+        initializers: [weight('w1', [4, 4, 3, 3]), weight('w2', [4, 4, 3, 3])],
+        nodes: [
+          conv('conv1', 'x', 'w1', undefined, 'c1'),
+          { op: 'Relu', inputs: ['c1'], outputs: ['r'] },
+          { op: 'MaxPool', inputs: ['r'], outputs: ['m'], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+          conv('conv2', 'm', 'w2', undefined, 'y'),
+        ],
+      },
+      [[1, 4, 8, 8]],
+    );
+    assert.deepEqual(kernelOps(g), ['Transpose', 'conv2d', 'pool2d', 'conv2d', 'Transpose']);
+  });
+});
