@@ -490,7 +490,7 @@ int main() {
   check_attention(1, 577, 16, 64);
   check_attention(3, 50, 4, 32);
   check_attention(2, 1, 2, 64);
-  check_attention(1, 130, 2, 80);
+  check_attention(1, 130, 2, 128);
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);
