@@ -41,7 +41,10 @@ describe('cuda backend: nvcc compiles runtime and kernels for sm_80 and sm_90', 
 
   it('runtime + example model link into a shared library exporting the C ABI', function () {
     this.timeout(600_000);
-    const result = compile(['runtime/ait_runtime.cu', 'runtime/safetensors.cc', 'tests/example_model.cu'], ['-Xcompiler', '-fPIC,-fvisibility=hidden']);
+    const result = compile(
+      ['runtime/ait_runtime.cu', 'runtime/safetensors.cc', 'tests/example_model.cu'],
+      ['-Xcompiler', '-fPIC,-fvisibility=hidden'],
+    );
     assert.ok(result.ok, result.log);
     const library = path.join(path.dirname(result.objects[0]), 'libexample_model.so');
     const link = spawnSync('nvcc', ['-shared', ...ARCHS, ...result.objects, '-o', library], { encoding: 'utf8' });

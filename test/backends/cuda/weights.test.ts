@@ -80,7 +80,10 @@ describe('cuda backend: safetensors writer', () => {
   it('rejects duplicate names and string tensors with diagnostics naming the tensor', () => {
     assert.throws(
       () => encodeSafetensors([tensors[1], tensors[1]]),
-      (e: unknown) => e instanceof CompileError && e.diagnostics[0].code === 'weights.duplicate-name' && e.diagnostics[0].location?.tensor === 'layer.bias',
+      (e: unknown) =>
+        e instanceof CompileError &&
+        e.diagnostics[0].code === 'weights.duplicate-name' &&
+        e.diagnostics[0].location?.tensor === 'layer.bias',
     );
     assert.throws(
       () => encodeSafetensors([{ name: 'labels', value: { dtype: 'string', shape: [1], data: ['a'] } }]),
@@ -107,7 +110,15 @@ describe('cuda backend: safetensors writer', () => {
     const tool = path.join(dir, 'safetensors_dump');
     const build = spawnSync(
       'g++',
-      ['-std=c++17', '-O1', `-I${RUNTIME}`, path.join(RUNTIME, 'safetensors.cc'), path.join(ROOT, 'compiler/backends/cuda/tests/safetensors_dump.cc'), '-o', tool],
+      [
+        '-std=c++17',
+        '-O1',
+        `-I${RUNTIME}`,
+        path.join(RUNTIME, 'safetensors.cc'),
+        path.join(ROOT, 'compiler/backends/cuda/tests/safetensors_dump.cc'),
+        '-o',
+        tool,
+      ],
       { encoding: 'utf8' },
     );
     assert.equal(build.status, 0, build.stderr);
