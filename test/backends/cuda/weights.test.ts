@@ -106,6 +106,7 @@ describe('cuda backend: safetensors writer', () => {
 
   it('is read back by the runtime reader (runtime/safetensors.cc, built with g++)', function () {
     if (!hasCommand('g++')) this.skip();
+    this.timeout(120_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-safetensors-'));
     const tool = path.join(dir, 'safetensors_dump');
     const build = spawnSync(
