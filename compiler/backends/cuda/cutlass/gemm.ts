@@ -1,0 +1,371 @@
+/**
+ * CUTLASS GEMM instances for fused GEMM ops: D[M,N] = act(A[M,K] · B[K,N] + bias[N] + C[M,N]), fp16 storage, fp32
+ * accumulation. A is row-major (activations, tokens × features), B column-major (an ONNX/PyTorch weight [N,K]
+ * row-major), C (the residual) and D row-major, so the layout string is `tnt`.
+ *
+ *  - sm90 (CUTLASS 3.x): TMA loads, warp-specialized cooperative or ping-pong kernels on wgmma; the fused epilogue is
+ *    an epilogue visitor tree (EVT) built from Sm90AccFetch, Sm90RowBroadcast (bias), Sm90SrcFetch (residual) and
+ *    Sm90Compute nodes.
+ *  - sm80 (CUTLASS 2.x): multistage GemmUniversal with LinearCombinationGeneric<act> and the bias read as C with a
+ *    zero row stride. Residual add on sm80 is not emitted yet (see emitSm80Gemm).
+ *
+ * Names follow CUTLASS's procedural instance names (python/cutlass_library/gemm_operation.py), so a kernel in a
+ * profile can be looked up in CUTLASS's own profiler.
+ */
+import { fail } from '../../../diagnostics';
+
+export type Activation = 'identity' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu' | 'sigmoid' | 'tanh' | 'hardswish';
+
+export interface GemmEpilogue {
+  bias: boolean;
+  activation: Activation;
+  /** Adds C (a residual, row-major [M,N]) after the bias and before the activation: act(acc + bias + C). */
+  residual: boolean;
+}
+
+export interface GemmProblem {
+  m: number;
+  n: number;
+  k: number;
+}
+
+export type Sm90Schedule = 'cooperative' | 'pingpong';
+
+export interface Sm90GemmConfig {
+  arch: 'sm90';
+  tile: [number, number, number];
+  cluster: [number, number, number];
+  schedule: Sm90Schedule;
+  alignment: number; // elements, for A, B, C, D
+}
+
+export interface Sm80GemmConfig {
+  arch: 'sm80';
+  tile: [number, number, number];
+  warps: [number, number, number];
+  stages: number;
+  alignment: number;
+}
+
+export interface EmittedInstance {
+  /** CUTLASS procedural name, recorded in graph.json as kernel.name. */
+  name: string;
+  /** Why this configuration (for the comment at the top of the generated function and graph.json). */
+  reason: string;
+  /** C++ text: a struct named after the instance with `using Gemm = ...` and a `run` function. */
+  code: string;
+  includes: string[];
+}
+
+// ---- epilogue visitor trees (sm90) ----
+
+/** A node of an sm90 EVT; emits its type and its argument initializer. */
+export type EvtNode =
+  | { kind: 'acc' }
+  | { kind: 'bias' } // row broadcast: one value per column n
+  | { kind: 'source' } // C
+  | { kind: 'compute'; fn: string; children: EvtNode[] };
+
+const CUTLASS_ACTIVATION: Record<Exclude<Activation, 'identity'>, string> = {
+  relu: 'cutlass::epilogue::thread::ReLu',
+  gelu: 'cutlass::epilogue::thread::GELU',
+  gelu_tanh: 'cutlass::epilogue::thread::GELU_taylor',
+  silu: 'cutlass::epilogue::thread::SiLu',
+  sigmoid: 'cutlass::epilogue::thread::Sigmoid',
+  tanh: 'cutlass::epilogue::thread::Tanh',
+  hardswish: 'cutlass::epilogue::thread::HardSwish',
+};
+
+/** The tree of act(acc + bias + C) with absent parts left out. */
+export function epilogueTree(epilogue: GemmEpilogue): EvtNode {
+  let node: EvtNode = { kind: 'acc' };
+  if (epilogue.bias) node = { kind: 'compute', fn: 'cutlass::plus', children: [node, { kind: 'bias' }] };
+  if (epilogue.residual) node = { kind: 'compute', fn: 'cutlass::plus', children: [node, { kind: 'source' }] };
+  if (epilogue.activation !== 'identity') node = { kind: 'compute', fn: CUTLASS_ACTIVATION[epilogue.activation], children: [node] };
+  if (node.kind !== 'compute') node = { kind: 'compute', fn: 'cutlass::epilogue::thread::Identity', children: [node] };
+  return node;
+}
+
+function evtType(node: EvtNode, indent: string, isRoot: boolean): string {
+  switch (node.kind) {
+    case 'acc':
+      return `${indent}cutlass::epilogue::fusion::Sm90AccFetch`;
+    case 'source':
+      return `${indent}cutlass::epilogue::fusion::Sm90SrcFetch<ElementC>`;
+    case 'bias':
+      return `${indent}cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, ElementBias, ElementCompute, cute::Stride<cute::_0, cute::_1, int64_t>, kAlignment>`;
+    case 'compute': {
+      const output = isRoot ? 'ElementD' : 'ElementCompute';
+      const compute = `cutlass::epilogue::fusion::Sm90Compute<${node.fn}, ${output}, ElementCompute, cutlass::FloatRoundStyle::round_to_nearest>`;
+      const children = node.children.map((c) => evtType(c, indent + '  ', false)).join(',\n');
+      return `${indent}cutlass::epilogue::fusion::Sm90EVT<${compute},\n${children}>`;
+    }
+  }
+}
+
+/** Argument initializer of a tree: an EVT node's arguments are its children's, then its own. */
+export function evtArguments(node: EvtNode): string {
+  switch (node.kind) {
+    case 'acc':
+    case 'source':
+      return '{}';
+    case 'bias':
+      return '{operands.bias}';
+    case 'compute':
+      return `{${[...node.children.map(evtArguments), '{}'].join(', ')}}`;
+  }
+}
+
+// ---- naming ----
+
+const ALIGNMENTS = [8, 4, 2, 1];
+
+/** Largest alignment (elements, up to 16 bytes of fp16) dividing K and N: A rows are K long, C/D rows N long. */
+export function gemmAlignment(problem: GemmProblem): number {
+  return ALIGNMENTS.find((a) => problem.k % a === 0 && problem.n % a === 0) ?? 1;
+}
+
+export function sm90GemmName(config: Sm90GemmConfig, epilogue: GemmEpilogue): string {
+  const c = epilogue.residual ? 'f16' : 'void';
+  const schedule = config.schedule === 'cooperative' ? '_warpspecialized_cooperative' : '_warpspecialized_pingpong';
+  return (
+    `cutlass3x_sm90_tensorop_gemm_f16_f16_f32_${c}_f16_${config.tile.join('x')}_${config.cluster.join('x')}_0_tnt` +
+    `_align${config.alignment}${schedule}_epi_tma`
+  );
+}
+
+export function sm80GemmName(config: Sm80GemmConfig): string {
+  const [m, n, k] = config.tile;
+  return `cutlass_tensorop_f16_s16816gemm_f16_${m}x${n}_${k}x${config.stages}_tn_align${config.alignment}`;
+}
+
+// ---- heuristic (no profiling) ----
+
+/**
+ * Picks one sm90 instance per problem, without profiling:
+ *  - 128×256×64 cooperative when both M and N fill at least 132 such tiles' worth of work (large batches);
+ *  - 128×128×64 cooperative for mid-size problems (M·N ≥ 128·128·66, half the SMs of an H100 busy);
+ *  - 64×128×64 ping-pong for small M (batch-1 token counts, the 1×1 convs at batch 1), which keeps more CTAs busy;
+ *  - cluster 2×1×1 when M spans at least 2 tiles (A tiles multicast over N neighbours), else 1×1×1.
+ * Measurements in /work/shared/gpu-host/README.md show tile choice swings a kernel 10–50×; this only avoids the
+ * worst cases until the profiler chooses.
+ */
+export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; reason: string } {
+  const alignment = gemmAlignment(problem);
+  const tiles = (tm: number, tn: number) => Math.ceil(problem.m / tm) * Math.ceil(problem.n / tn);
+  let tile: [number, number, number];
+  let schedule: Sm90Schedule;
+  let reason: string;
+  if (problem.m >= 1024 && problem.n >= 1024 && tiles(128, 256) >= 132) {
+    tile = [128, 256, 64];
+    schedule = 'cooperative';
+    reason = `large problem (${tiles(128, 256)} tiles of 128x256 fill 132 SMs)`;
+  } else if (problem.m * problem.n >= 128 * 128 * 66) {
+    tile = [128, 128, 64];
+    schedule = 'cooperative';
+    reason = `mid-size problem (${tiles(128, 128)} tiles of 128x128)`;
+  } else {
+    tile = [64, 128, 64];
+    schedule = 'pingpong';
+    reason = `small problem (M=${problem.m}): 64-row tiles keep more SMs busy`;
+  }
+  const cluster: [number, number, number] = problem.m >= 2 * tile[0] ? [2, 1, 1] : [1, 1, 1];
+  if (alignment < 8) reason += `; alignment ${alignment} (K=${problem.k}, N=${problem.n})`;
+  return { config: { arch: 'sm90', tile, cluster, schedule, alignment }, reason };
+}
+
+/** sm80: 128×128×32 with 64×64 warps and 3 stages for large problems, 64×64×32 with 4 stages for small ones. */
+export function chooseSm80Gemm(problem: GemmProblem): { config: Sm80GemmConfig; reason: string } {
+  const alignment = gemmAlignment(problem);
+  if (problem.m * problem.n >= 128 * 128 * 108) {
+    return {
+      config: { arch: 'sm80', tile: [128, 128, 32], warps: [64, 64, 32], stages: 3, alignment },
+      reason: 'large problem: 128x128 tiles fill 108 SMs',
+    };
+  }
+  return {
+    config: { arch: 'sm80', tile: [64, 64, 32], warps: [32, 32, 32], stages: 4, alignment },
+    reason: 'small problem: 64x64 tiles keep more SMs busy',
+  };
+}
+
+// ---- emitters ----
+
+const OPERANDS_STRUCT = `// Operands of one fused GEMM call (device pointers; bias and residual may be null when unused).
+struct AitGemmOperands {
+  int m, n, k;
+  const cutlass::half_t* a;         // [m, k] row-major
+  const cutlass::half_t* b;         // [n, k] row-major (= [k, n] column-major)
+  const cutlass::half_t* bias;      // [n]
+  const cutlass::half_t* residual;  // [m, n] row-major
+  cutlass::half_t* d;               // [m, n] row-major
+};`;
+
+/** The operands struct shared by all GEMM instances (emit once per source file, before the instances). */
+export function gemmOperandsStruct(): string {
+  return `#ifndef AIT_GEMM_OPERANDS_DEFINED\n#define AIT_GEMM_OPERANDS_DEFINED\n${OPERANDS_STRUCT}\n#endif`;
+}
+
+export function emitSm90Gemm(config: Sm90GemmConfig, epilogue: GemmEpilogue, reason: string): EmittedInstance {
+  const name = sm90GemmName(config, epilogue);
+  const tree = epilogueTree(epilogue);
+  const [tm, tn, tk] = config.tile;
+  const [cm, cn, ck] = config.cluster;
+  const mainloopSchedule =
+    config.schedule === 'cooperative'
+      ? 'cutlass::gemm::KernelTmaWarpSpecializedCooperative'
+      : 'cutlass::gemm::KernelTmaWarpSpecializedPingpong';
+  const epilogueSchedule =
+    config.schedule === 'cooperative' ? 'cutlass::epilogue::TmaWarpSpecializedCooperative' : 'cutlass::epilogue::TmaWarpSpecialized';
+  const code = `// ${name}
+// D = ${describe(epilogue)}; ${reason}
+struct ${name} {
+  using ElementA = cutlass::half_t;
+  using ElementB = cutlass::half_t;
+  using ElementC = ${epilogue.residual ? 'cutlass::half_t' : 'void'};
+  using ElementD = cutlass::half_t;
+  using ElementBias = cutlass::half_t;
+  using ElementAccumulator = float;
+  using ElementCompute = float;
+  static constexpr int kAlignment = ${config.alignment};
+  using TileShape = cute::Shape<cute::_${tm}, cute::_${tn}, cute::_${tk}>;
+  using ClusterShape = cute::Shape<cute::_${cm}, cute::_${cn}, cute::_${ck}>;
+  using Fusion =
+${evtType(tree, '      ', true)};
+  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
+      cutlass::epilogue::collective::EpilogueTileAuto, ElementAccumulator, ElementCompute,
+      ElementC, cutlass::layout::RowMajor, kAlignment, ElementD, cutlass::layout::RowMajor, kAlignment,
+      ${epilogueSchedule}, Fusion>::CollectiveOp;
+  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementA, cutlass::layout::RowMajor, kAlignment,
+      ElementB, cutlass::layout::ColumnMajor, kAlignment, ElementAccumulator, TileShape, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      ${mainloopSchedule}>::CollectiveOp;
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue>;
+  using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+
+  static const char* run(const AitGemmOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+    using StrideA = typename Kernel::StrideA;
+    using StrideB = typename Kernel::StrideB;
+    using StrideC = typename Kernel::StrideC;
+    using StrideD = typename Kernel::StrideD;
+    const int m = operands.m, n = operands.n, k = operands.k;
+    typename Gemm::Arguments arguments{
+        cutlass::gemm::GemmUniversalMode::kGemm,
+        {m, n, k, 1},
+        {operands.a, cutlass::make_cute_packed_stride(StrideA{}, {m, k, 1}), operands.b,
+         cutlass::make_cute_packed_stride(StrideB{}, {n, k, 1})},
+        {${evtArguments(tree)},
+         ${epilogue.residual ? 'operands.residual' : 'nullptr'}, cutlass::make_cute_packed_stride(StrideC{}, {m, n, 1}),
+         operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, 1})}};
+    Gemm gemm;
+    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "${name}: workspace too small";
+    cutlass::Status status = gemm.can_implement(arguments);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = gemm.initialize(arguments, workspace, stream);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = gemm.run(stream);
+    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);
+  }
+};`;
+  return {
+    name,
+    reason,
+    code,
+    includes: [
+      'cutlass/cutlass.h',
+      'cute/tensor.hpp',
+      'cutlass/gemm/device/gemm_universal_adapter.h',
+      'cutlass/gemm/kernel/gemm_universal.hpp',
+      'cutlass/gemm/collective/collective_builder.hpp',
+      'cutlass/epilogue/collective/collective_builder.hpp',
+      'cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp',
+      'cutlass/epilogue/thread/activation.h',
+      'cutlass/util/packed_stride.hpp',
+    ],
+  };
+}
+
+const SM80_ACTIVATION: Record<Activation, string> = {
+  identity: 'cutlass::epilogue::thread::Identity',
+  ...CUTLASS_ACTIVATION,
+};
+
+/**
+ * sm80 GEMM: D = act(acc + bias) with the bias passed as C with a zero row stride (ldc = 0) and beta = 1.
+ * Epilogues with a residual need GemmUniversalWithBroadcast + LinearCombinationResidualBlock: not emitted yet, so
+ * this fails with a diagnostic rather than emitting a wrong epilogue.
+ */
+export function emitSm80Gemm(config: Sm80GemmConfig, epilogue: GemmEpilogue, reason: string): EmittedInstance {
+  if (epilogue.residual)
+    fail('cuda.cutlass-unsupported', 'sm80 GEMM with a fused residual add is not implemented yet; run the add as an elementwise op');
+  const name = sm80GemmName(config);
+  const [tm, tn, tk] = config.tile;
+  const [wm, wn, wk] = config.warps;
+  const epilogueOp = `cutlass::epilogue::thread::LinearCombinationGeneric<${SM80_ACTIVATION[epilogue.activation]}, cutlass::half_t, ${config.alignment}, float, float, ${epilogue.bias ? 'cutlass::epilogue::thread::ScaleType::NoBetaScaling' : 'cutlass::epilogue::thread::ScaleType::OnlyAlphaScaling'}>`;
+  const fullName = `${name}_${epilogueSuffix(epilogue)}`;
+  const code = `// ${fullName}
+// D = ${describe(epilogue)}; ${reason}
+struct ${fullName} {
+  using Gemm = cutlass::gemm::device::GemmUniversal<
+      cutlass::half_t, cutlass::layout::RowMajor, cutlass::half_t, cutlass::layout::ColumnMajor,
+      cutlass::half_t, cutlass::layout::RowMajor, float, cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+      cutlass::gemm::GemmShape<${tm}, ${tn}, ${tk}>, cutlass::gemm::GemmShape<${wm}, ${wn}, ${wk}>,
+      cutlass::gemm::GemmShape<16, 8, 16>,
+      ${epilogueOp},
+      cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<8>, ${config.stages}, ${config.alignment}, ${config.alignment}>;
+
+  static const char* run(const AitGemmOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+    const int m = operands.m, n = operands.n, k = operands.k;
+    typename Gemm::Arguments arguments(
+        cutlass::gemm::GemmUniversalMode::kGemm, {m, n, k}, 1, {1.f, 1.f},
+        operands.a, operands.b, ${epilogue.bias ? 'operands.bias' : 'nullptr'}, operands.d,
+        int64_t(m) * k, int64_t(n) * k, ${epilogue.bias ? 'n' : '0'}, int64_t(m) * n,
+        k, k, 0, n);  // lda, ldb, ldc (0: the bias row repeats), ldd
+    Gemm gemm;
+    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "${fullName}: workspace too small";
+    cutlass::Status status = gemm.can_implement(arguments);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = gemm.initialize(arguments, workspace, stream);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = gemm.run(stream);
+    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);
+  }
+};`;
+  return {
+    name: fullName,
+    reason,
+    code,
+    includes: [
+      'cutlass/cutlass.h',
+      'cutlass/gemm/device/gemm_universal.h',
+      'cutlass/epilogue/thread/linear_combination_generic.h',
+      'cutlass/epilogue/thread/activation.h',
+    ],
+  };
+}
+
+function epilogueSuffix(epilogue: GemmEpilogue): string {
+  return [epilogue.bias ? 'bias' : 'nobias', epilogue.activation].join('_');
+}
+
+function describe(epilogue: GemmEpilogue): string {
+  let expr = 'A·B';
+  if (epilogue.bias) expr += ' + bias';
+  if (epilogue.residual) expr += ' + residual';
+  return epilogue.activation === 'identity' ? expr : `${epilogue.activation}(${expr})`;
+}
+
+/** One source file holding instances (the includes of all, the operands struct, then each instance). */
+export function gemmSourceFile(instances: readonly EmittedInstance[]): string {
+  const includes = [...new Set(instances.flatMap((i) => i.includes))];
+  return [
+    '// Generated by AIT: CUTLASS GEMM instances.',
+    ...includes.map((i) => `#include "${i}"`),
+    '',
+    gemmOperandsStruct(),
+    '',
+    ...instances.map((i) => i.code + '\n'),
+  ].join('\n');
+}

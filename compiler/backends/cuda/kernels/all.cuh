@@ -1,0 +1,11 @@
+// Every AIT CUDA kernel template (generated sources include only what they use).
+#pragma once
+
+#include "attention.cuh"
+#include "common.cuh"
+#include "elementwise.cuh"
+#include "normalization.cuh"
+#include "pooling.cuh"
+#include "reduce.cuh"
+#include "resize.cuh"
+#include "tensor_ops.cuh"

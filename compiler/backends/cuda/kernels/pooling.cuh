@@ -1,0 +1,106 @@
+// Pooling over NHWC tensors: max / average 2-D pooling with padding and strides, and global average pooling.
+// One thread per output element, channels innermost, so neighbouring threads read neighbouring channels.
+#pragma once
+
+#include "common.cuh"
+
+namespace ait {
+namespace kernels {
+
+enum class PoolMode : int32_t { kMax = 0, kAverage = 1 };
+
+template <class T>
+struct Pool2dArgs {
+  const T* input;  // [n, in_h, in_w, c]
+  T* output;       // [n, out_h, out_w, c]
+  int64_t n;
+  int32_t in_h, in_w, c, out_h, out_w;
+  int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+  PoolMode mode;
+  bool count_include_pad;  // average: divide by the full window (ONNX count_include_pad=1) or by the valid taps
+};
+
+template <class T>
+__global__ void pool2d_nhwc_kernel(Pool2dArgs<T> a) {
+  const int64_t total = a.n * a.out_h * a.out_w * a.c;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i % a.c);
+    int64_t rest = i / a.c;
+    const int ow = static_cast<int>(rest % a.out_w);
+    rest /= a.out_w;
+    const int oh = static_cast<int>(rest % a.out_h);
+    const int64_t n = rest / a.out_h;
+    float result = a.mode == PoolMode::kMax ? -INFINITY : 0.f;
+    int taps = 0;
+    for (int kh = 0; kh < a.kernel_h; ++kh) {
+      const int ih = oh * a.stride_h - a.pad_top + kh * a.dilation_h;
+      if (ih < 0 || ih >= a.in_h) continue;
+      for (int kw = 0; kw < a.kernel_w; ++kw) {
+        const int iw = ow * a.stride_w - a.pad_left + kw * a.dilation_w;
+        if (iw < 0 || iw >= a.in_w) continue;
+        const float v = to_float(a.input[((n * a.in_h + ih) * a.in_w + iw) * a.c + c]);
+        result = a.mode == PoolMode::kMax ? fmaxf(result, v) : result + v;
+        ++taps;
+      }
+    }
+    if (a.mode == PoolMode::kAverage) {
+      int divisor = taps;
+      if (a.count_include_pad) {
+        // The window clipped to the padded input (ONNX: padding counts, the part beyond the padding does not).
+        const int h0 = oh * a.stride_h - a.pad_top, w0 = ow * a.stride_w - a.pad_left;
+        const int h1 = min(h0 + (a.kernel_h - 1) * a.dilation_h + 1, a.in_h + a.pad_top);
+        const int w1 = min(w0 + (a.kernel_w - 1) * a.dilation_w + 1, a.in_w + a.pad_left);
+        divisor = ((h1 - h0 + a.dilation_h - 1) / a.dilation_h) * ((w1 - w0 + a.dilation_w - 1) / a.dilation_w);
+      }
+      result = divisor > 0 ? result / static_cast<float>(divisor) : 0.f;
+    }
+    a.output[i] = from_float<T>(result);
+  }
+}
+
+template <class T>
+cudaError_t launch_pool2d_nhwc(const Pool2dArgs<T>& a, cudaStream_t stream) {
+  const int64_t total = a.n * a.out_h * a.out_w * a.c;
+  if (total <= 0) return cudaSuccess;
+  pool2d_nhwc_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  return launch_status();
+}
+
+template <class T>
+struct GlobalPoolArgs {
+  const T* input;  // [n, h*w, c]
+  T* output;       // [n, c]
+  int64_t n;
+  int64_t spatial;  // h * w
+  int32_t c;
+  PoolMode mode;
+};
+
+template <class T>
+__global__ void global_pool_nhwc_kernel(GlobalPoolArgs<T> a) {
+  const int64_t total = a.n * a.c;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t n = i / a.c, c = i % a.c;
+    const T* p = a.input + n * a.spatial * a.c + c;
+    float result = a.mode == PoolMode::kMax ? -INFINITY : 0.f;
+    for (int64_t s = 0; s < a.spatial; ++s) {
+      const float v = to_float(p[s * a.c]);
+      result = a.mode == PoolMode::kMax ? fmaxf(result, v) : result + v;
+    }
+    if (a.mode == PoolMode::kAverage) result /= static_cast<float>(a.spatial);
+    a.output[i] = from_float<T>(result);
+  }
+}
+
+template <class T>
+cudaError_t launch_global_pool_nhwc(const GlobalPoolArgs<T>& a, cudaStream_t stream) {
+  const int64_t total = a.n * a.c;
+  if (total <= 0) return cudaSuccess;
+  global_pool_nhwc_kernel<T><<<grid_for(total, 128), 128, 0, stream>>>(a);
+  return launch_status();
+}
+
+}  // namespace kernels
+}  // namespace ait

@@ -1,0 +1,112 @@
+// The interface between generated model code and the AIT runtime.
+//
+// A generated `model.cu` defines, with C linkage, one function `ait_model_description()` returning a static
+// ModelDescription: the model's inputs, outputs and weights (names, dtypes, max shapes), the size of its activation
+// arena (laid out by the compiler's memory plan at the maximum batch), and the table of ops in call order. Each op
+// has the graph.json node id, a display name, the kernel instance it runs, and a launch function. The runtime
+// owns all memory and streams; an op's launch function only enqueues work on `context.stream` and returns nullptr
+// on success or a static message (cudaGetErrorString / cutlassGetStatusString) on failure. The runtime prefixes the
+// op's id and name, checks cudaGetLastError() after every launch, and never lets an exception cross the C ABI.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace ait {
+
+// Bumped when ModelDescription or LaunchContext change shape; the runtime refuses a mismatched model.
+constexpr uint32_t kModelAbiVersion = 1;
+constexpr int kMaxRank = 8;
+
+// Element types. The values are the C ABI's AITDType values (ait_runtime.h).
+enum class DType : int32_t { kFloat16 = 1, kFloat32 = 2, kBFloat16 = 3, kInt32 = 4, kInt64 = 5, kInt8 = 6, kUInt8 = 7, kBool = 8 };
+
+inline size_t dtype_bytes(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat16:
+    case DType::kBFloat16:
+      return 2;
+    case DType::kFloat32:
+    case DType::kInt32:
+      return 4;
+    case DType::kInt64:
+      return 8;
+    default:
+      return 1;
+  }
+}
+
+// A model input or output. Shapes are the maximum shapes; `batch_axis` (or -1) is the axis that takes the run's batch.
+struct IoDescription {
+  const char* name;
+  DType dtype;
+  int32_t rank;
+  int64_t max_shape[kMaxRank];
+  int32_t batch_axis;
+};
+
+// A weight (an ONNX initializer after folding). The runtime allocates it in device memory and binds data by name.
+struct WeightDescription {
+  const char* name;
+  DType dtype;
+  int32_t rank;
+  int64_t shape[kMaxRank];
+};
+
+// What a launch function receives: everything it may read or write, for one run.
+struct LaunchContext {
+  uint8_t* arena;               // activation arena: offsets come from the memory plan (constants in generated code)
+  void* const* weights;         // device pointers, indexed like ModelDescription::weights
+  void* const* inputs;          // caller's device pointers, indexed like ModelDescription::inputs
+  void* const* outputs;         // caller's device pointers, indexed like ModelDescription::outputs
+  int64_t batch;                // the run's batch (1 .. max_batch)
+  cudaStream_t stream;
+  void* workspace;              // scratch for CUTLASS kernels (split-K, etc.), `workspace_bytes` long
+  size_t workspace_bytes;
+};
+
+// Returns nullptr on success, otherwise a static message describing the failure.
+using LaunchFunction = const char* (*)(const LaunchContext& context);
+
+struct OpDescription {
+  const char* id;      // graph.json node id
+  const char* name;    // display name (fused op and its ONNX nodes)
+  const char* kernel;  // kernel instance name (e.g. CUTLASS's procedural name)
+  LaunchFunction launch;
+};
+
+struct ModelDescription {
+  uint32_t abi_version;  // kModelAbiVersion
+  const char* name;
+  int64_t max_batch;
+  const IoDescription* inputs;
+  int32_t num_inputs;
+  const IoDescription* outputs;
+  int32_t num_outputs;
+  const WeightDescription* weights;
+  int32_t num_weights;
+  const OpDescription* ops;
+  int32_t num_ops;
+  size_t arena_bytes;      // at max_batch
+  size_t workspace_bytes;  // largest workspace any op needs
+};
+
+}  // namespace ait
+
+// Defined by the generated model code.
+extern "C" const ait::ModelDescription* ait_model_description();
+
+// Helpers for generated launch functions: return the failure message from the enclosing launch function.
+#define AIT_RETURN_IF_CUDA_ERROR(expr)                   \
+  do {                                                   \
+    cudaError_t ait_status_ = (expr);                    \
+    if (ait_status_ != cudaSuccess) return cudaGetErrorString(ait_status_); \
+  } while (0)
+
+// CUTLASS's Status; usable only where cutlass/cutlass.h is included.
+#define AIT_RETURN_IF_CUTLASS_ERROR(expr)                          \
+  do {                                                             \
+    cutlass::Status ait_status_ = (expr);                          \
+    if (ait_status_ != cutlass::Status::kSuccess) return cutlassGetStatusString(ait_status_); \
+  } while (0)

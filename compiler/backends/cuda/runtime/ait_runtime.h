@@ -1,0 +1,121 @@
+/*
+ * AIT runtime: the C ABI of a compiled model library (lib<name>.so).
+ *
+ * Lifecycle:
+ *   AITModel* m; AITModelCreate("weights.safetensors", &m);   // or NULL, then AITModelBindWeight / Randomize
+ *   AITModelSetInput(m, 0, d_in); AITModelSetOutput(m, 0, d_out);
+ *   AITModelRun(m, batch, stream);                             // enqueues on the caller's stream
+ *   AITModelDestroy(m);
+ *
+ * Every function returns an AITStatus; on failure the message (naming the op, weight or file involved) is
+ * retrievable with AITModelGetLastError(m), or AITGetLastError() for failures without a model (create).
+ * No C++ exception crosses this interface. Streams are `cudaStream_t` passed as `void*` so that callers need not
+ * include CUDA headers (NULL = the legacy default stream).
+ */
+#ifndef AIT_RUNTIME_H_
+#define AIT_RUNTIME_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define AIT_API __declspec(dllexport)
+#else
+#define AIT_API __attribute__((visibility("default")))
+#endif
+
+#define AIT_ABI_VERSION 1
+
+typedef enum AITStatus {
+  AIT_OK = 0,
+  AIT_INVALID_ARGUMENT = 1, /* bad index, name, batch, size or null pointer */
+  AIT_CUDA_ERROR = 2,       /* a CUDA call or kernel launch failed */
+  AIT_KERNEL_ERROR = 3,     /* an op's launch function reported a failure (e.g. a CUTLASS status) */
+  AIT_WEIGHTS_ERROR = 4,    /* weights file unreadable, malformed, or not matching the model */
+  AIT_NOT_READY = 5,        /* weights unbound, or inputs/outputs not set */
+  AIT_INTERNAL_ERROR = 6
+} AITStatus;
+
+/* Same values as ait::DType (ait_model.h). */
+typedef enum AITDType {
+  AIT_FLOAT16 = 1,
+  AIT_FLOAT32 = 2,
+  AIT_BFLOAT16 = 3,
+  AIT_INT32 = 4,
+  AIT_INT64 = 5,
+  AIT_INT8 = 6,
+  AIT_UINT8 = 7,
+  AIT_BOOL = 8
+} AITDType;
+
+typedef struct AITModel AITModel;
+
+/* ABI version of this library; a loader compares it with AIT_ABI_VERSION. */
+AIT_API int AITGetAbiVersion(void);
+/* Message of the last failure on this thread that had no model to attach to (e.g. AITModelCreate). */
+AIT_API const char* AITGetLastError(void);
+
+/* Allocates the weights and the activation arena on the current device. `weights_path` may be NULL: the model
+ * then refuses to run until every weight is bound or AITModelRandomizeWeights is called. */
+AIT_API AITStatus AITModelCreate(const char* weights_path, AITModel** out_model);
+/* Frees everything the model allocated (waits for its pending work first). NULL is allowed. */
+AIT_API AITStatus AITModelDestroy(AITModel* model);
+AIT_API const char* AITModelGetLastError(const AITModel* model);
+
+AIT_API const char* AITModelGetName(const AITModel* model);
+AIT_API int64_t AITModelGetMaxBatch(const AITModel* model);
+
+/* Inputs and outputs: names, dtypes and maximum shapes (the batch axis at max batch). */
+AIT_API int AITModelGetNumInputs(const AITModel* model);
+AIT_API int AITModelGetNumOutputs(const AITModel* model);
+AIT_API const char* AITModelGetInputName(const AITModel* model, int index);
+AIT_API const char* AITModelGetOutputName(const AITModel* model, int index);
+AIT_API AITDType AITModelGetInputDType(const AITModel* model, int index);
+AIT_API AITDType AITModelGetOutputDType(const AITModel* model, int index);
+/* Writes up to `capacity` dims into `shape`, the rank into `*rank`, the batch axis (or -1) into `*batch_axis`. */
+AIT_API AITStatus AITModelGetInputMaxShape(const AITModel* model, int index, int64_t* shape, int capacity, int* rank,
+                                           int* batch_axis);
+AIT_API AITStatus AITModelGetOutputMaxShape(const AITModel* model, int index, int64_t* shape, int capacity, int* rank,
+                                            int* batch_axis);
+
+/* Weights. */
+AIT_API int AITModelGetNumWeights(const AITModel* model);
+AIT_API const char* AITModelGetWeightName(const AITModel* model, int index);
+AIT_API AITDType AITModelGetWeightDType(const AITModel* model, int index);
+AIT_API int64_t AITModelGetWeightBytes(const AITModel* model, int index);
+/* Copies `bytes` (must equal the weight's size, in the weight's dtype) from host or device memory. */
+AIT_API AITStatus AITModelBindWeight(AITModel* model, const char* name, const void* data, size_t bytes, int data_on_device);
+/* Reads a safetensors file; every tensor named like a weight is bound (F32 data is converted to F16 weights).
+ * Tensors of the file the model does not know are ignored; `*num_bound` (optional) receives the count bound. */
+AIT_API AITStatus AITModelLoadWeights(AITModel* model, const char* safetensors_path, int* num_bound);
+/* Fills every unbound weight (or all when `all` != 0) with uniform values in [-scale, scale] (benchmarking only). */
+AIT_API AITStatus AITModelRandomizeWeights(AITModel* model, uint64_t seed, float scale, int all);
+/* Number of weights still unbound. */
+AIT_API int AITModelGetNumUnboundWeights(const AITModel* model);
+
+/* Device pointers for the next runs; they must hold the shapes at the run's batch. */
+AIT_API AITStatus AITModelSetInput(AITModel* model, int index, void* device_ptr);
+AIT_API AITStatus AITModelSetOutput(AITModel* model, int index, void* device_ptr);
+
+/* CUDA graph mode: when on, each (batch, bound pointers) is captured once and replayed; a new batch or new
+ * pointers capture again (a small cache keeps recent batches). Off by default. */
+AIT_API AITStatus AITModelSetGraphMode(AITModel* model, int enabled);
+/* Per-op profiling: when on, runs go op by op (no graph) with events around each op, and synchronize. */
+AIT_API AITStatus AITModelSetProfiling(AITModel* model, int enabled);
+/* Profile JSON of the runs since profiling was enabled or reset: writes it into `buffer` (NUL-terminated when it
+ * fits) and its length (without NUL) into `*length`. Call with capacity 0 to ask for the length. */
+AIT_API AITStatus AITModelGetProfileJson(AITModel* model, char* buffer, size_t capacity, size_t* length);
+AIT_API AITStatus AITModelResetProfile(AITModel* model);
+
+/* Enqueues one inference at `batch` (1..max batch) on `stream`. Returns when enqueued (profiling: when done). */
+AIT_API AITStatus AITModelRun(AITModel* model, int64_t batch, void* stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AIT_RUNTIME_H_ */

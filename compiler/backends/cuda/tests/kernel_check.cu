@@ -1,0 +1,514 @@
+// GPU check of AIT's own CUDA kernels against CPU references in double precision.
+//
+// Build and run (from the repository root; sm_90 for H100/H200, sm_80 for A100/A10/L4/RTX 30-40):
+//   nvcc -std=c++17 -O2 -arch=sm_90 -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
+//   nvcc -std=c++17 -O2 -arch=sm_80 -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
+// Every output buffer is poisoned (all bytes 0xFF: NaN in fp16/fp32) before the kernel runs, so an element the
+// kernel forgets to write fails the check. Every CUDA call is checked. Prints one row per case:
+// kernel, shape, relative L2 error, pass/fail, mean time in microseconds; exits 1 if any case fails.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "all.cuh"
+
+using namespace ait::kernels;
+
+#define CHECK_CUDA(expr)                                                                                    \
+  do {                                                                                                      \
+    cudaError_t status_ = (expr);                                                                           \
+    if (status_ != cudaSuccess) {                                                                           \
+      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(status_)); \
+      std::exit(2);                                                                                         \
+    }                                                                                                       \
+  } while (0)
+
+namespace {
+
+std::mt19937_64 rng(20261121);
+
+template <class T>
+struct DeviceBuffer {
+  T* ptr = nullptr;
+  size_t count = 0;
+  explicit DeviceBuffer(size_t n) : count(n) { CHECK_CUDA(cudaMalloc(&ptr, std::max<size_t>(n, 1) * sizeof(T))); }
+  ~DeviceBuffer() { cudaFree(ptr); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+float to_host_float(__half v) { return __half2float(v); }
+float to_host_float(float v) { return v; }
+template <class T>
+T from_host_float(float v);
+template <>
+__half from_host_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+float from_host_float<float>(float v) { return v; }
+
+// Random values in [low, high], stored as T; `values` receives them exactly as stored (for the reference).
+template <class T>
+std::vector<T> random_tensor(size_t n, std::vector<double>* values, float low = -1.f, float high = 1.f) {
+  std::uniform_real_distribution<float> dist(low, high);
+  std::vector<T> out(n);
+  values->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = from_host_float<T>(dist(rng));
+    (*values)[i] = to_host_float(out[i]);
+  }
+  return out;
+}
+
+template <class T>
+void upload(DeviceBuffer<T>& d, const std::vector<T>& h) {
+  CHECK_CUDA(cudaMemcpy(d.ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+int failures = 0;
+
+// Poisons `out`, launches once and checks against `reference`, then times `repetitions` launches.
+template <class T>
+void run_case(const std::string& kernel, const std::string& shape, DeviceBuffer<T>& out, const std::vector<double>& reference,
+              double tolerance, const std::function<cudaError_t(cudaStream_t)>& launch) {
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreate(&stream));
+  CHECK_CUDA(cudaMemset(out.ptr, 0xFF, out.count * sizeof(T)));
+  cudaError_t launched = launch(stream);
+  if (launched != cudaSuccess) {
+    std::printf("%-28s %-34s %12s  FAIL (launch: %s)\n", kernel.c_str(), shape.c_str(), "-", cudaGetErrorString(launched));
+    ++failures;
+    CHECK_CUDA(cudaStreamDestroy(stream));
+    return;
+  }
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  std::vector<T> host(out.count);
+  CHECK_CUDA(cudaMemcpy(host.data(), out.ptr, out.count * sizeof(T), cudaMemcpyDeviceToHost));
+  double error_sq = 0, reference_sq = 0;
+  bool finite = true;
+  for (size_t i = 0; i < out.count; ++i) {
+    const double y = to_host_float(host[i]);
+    if (!std::isfinite(y)) finite = false;
+    error_sq += (y - reference[i]) * (y - reference[i]);
+    reference_sq += reference[i] * reference[i];
+  }
+  const double relative_l2 = finite ? std::sqrt(error_sq) / std::max(std::sqrt(reference_sq), 1e-30) : INFINITY;
+  const bool pass = finite && relative_l2 <= tolerance;
+
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  const int repetitions = 20;
+  CHECK_CUDA(launch(stream));  // warm-up
+  CHECK_CUDA(cudaEventRecord(start, stream));
+  for (int r = 0; r < repetitions; ++r) CHECK_CUDA(launch(stream));
+  CHECK_CUDA(cudaEventRecord(stop, stream));
+  CHECK_CUDA(cudaEventSynchronize(stop));
+  float ms = 0;
+  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  CHECK_CUDA(cudaStreamDestroy(stream));
+  std::printf("%-28s %-34s %12.3e  %-4s %10.2f%s\n", kernel.c_str(), shape.c_str(), relative_l2, pass ? "pass" : "FAIL",
+              ms * 1000.0 / repetitions, finite ? "" : "  (non-finite output: unwritten or overflow)");
+  if (!pass) ++failures;
+}
+
+constexpr double kHalfTolerance = 4e-3;  // fp16 output rounding is ~3e-4 relative; fp32 math inside
+constexpr double kExact = 0.0;
+
+double gelu_reference(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+void check_elementwise() {
+  {  // relu(x + bias[c]) over NHWC, the vector path
+    const int64_t n = 8, hw = 56 * 56, c = 64, count = n * hw * c;
+    std::vector<double> x, bias;
+    auto hx = random_tensor<__half>(count, &x);
+    auto hb = random_tensor<__half>(c, &bias);
+    DeviceBuffer<__half> dx(count), db(c), dy(count);
+    upload(dx, hx);
+    upload(db, hb);
+    std::vector<double> ref(count);
+    for (int64_t i = 0; i < count; ++i) ref[i] = std::max(0.0, x[i] + bias[i % c]);
+    ew::ElementwiseArgs<__half, 2> args{{dx.ptr, db.ptr}, {ew::Broadcast::kFull, ew::Broadcast::kInner}, {0, c}, dy.ptr, count};
+    auto fn = ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{});
+    run_case("elementwise relu(x+bias)", "[8,56,56,64] f16 vec", dy, ref, kHalfTolerance,
+             [&](cudaStream_t s) { return launch_fused_elementwise(args, fn, s); });
+  }
+  {  // gelu(x * y[row] + 0.5) with an odd count: the scalar path, outer broadcast
+    const int64_t rows = 1001, inner = 37, count = rows * inner;
+    std::vector<double> x, scale;
+    auto hx = random_tensor<__half>(count, &x, -3.f, 3.f);
+    auto hs = random_tensor<__half>(rows, &scale);
+    DeviceBuffer<__half> dx(count), ds(rows), dy(count);
+    upload(dx, hx);
+    upload(ds, hs);
+    std::vector<double> ref(count);
+    for (int64_t i = 0; i < count; ++i) ref[i] = gelu_reference(x[i] * scale[i / inner] + 0.5);
+    ew::ElementwiseArgs<__half, 2> args{{dx.ptr, ds.ptr}, {ew::Broadcast::kFull, ew::Broadcast::kOuter}, {0, inner}, dy.ptr, count};
+    auto fn = ew::make_chain(ew::Input<0>{}, ew::MulInput<1>{}, ew::AddConst{0.5f}, ew::Gelu{});
+    run_case("elementwise gelu(x*s+0.5)", "[1001,37] f16 scalar", dy, ref, kHalfTolerance,
+             [&](cudaStream_t s) { return launch_fused_elementwise(args, fn, s); });
+  }
+  {  // silu(x) + residual, fp32, vector path with a scalar multiplier input
+    const int64_t count = 1 << 20;
+    std::vector<double> x, r, k;
+    auto hx = random_tensor<float>(count, &x, -4.f, 4.f);
+    auto hr = random_tensor<float>(count, &r);
+    auto hk = random_tensor<float>(1, &k);
+    DeviceBuffer<float> dx(count), dr(count), dk(1), dy(count);
+    upload(dx, hx);
+    upload(dr, hr);
+    upload(dk, hk);
+    std::vector<double> ref(count);
+    for (int64_t i = 0; i < count; ++i) ref[i] = x[i] / (1.0 + std::exp(-x[i])) * k[0] + r[i];
+    ew::ElementwiseArgs<float, 3> args{{dx.ptr, dr.ptr, dk.ptr},
+                                       {ew::Broadcast::kFull, ew::Broadcast::kFull, ew::Broadcast::kScalar},
+                                       {0, 0, 0},
+                                       dy.ptr,
+                                       count};
+    auto fn = ew::make_chain(ew::Input<0>{}, ew::Silu{}, ew::MulInput<2>{}, ew::AddInput<1>{});
+    run_case("elementwise silu(x)*k+r", "[1048576] f32 vec", dy, ref, 1e-5,
+             [&](cudaStream_t s) { return launch_fused_elementwise(args, fn, s); });
+  }
+}
+
+void check_layernorm(int64_t rows, int64_t columns) {
+  std::vector<double> x, gamma, beta;
+  auto hx = random_tensor<__half>(rows * columns, &x, -2.f, 3.f);
+  auto hg = random_tensor<__half>(columns, &gamma, 0.5f, 1.5f);
+  auto hb = random_tensor<__half>(columns, &beta);
+  DeviceBuffer<__half> dx(rows * columns), dg(columns), db(columns), dy(rows * columns);
+  upload(dx, hx);
+  upload(dg, hg);
+  upload(db, hb);
+  std::vector<double> ref(rows * columns);
+  for (int64_t r = 0; r < rows; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t c = 0; c < columns; ++c) mean += x[r * columns + c];
+    mean /= columns;
+    for (int64_t c = 0; c < columns; ++c) var += (x[r * columns + c] - mean) * (x[r * columns + c] - mean);
+    var /= columns;
+    for (int64_t c = 0; c < columns; ++c)
+      ref[r * columns + c] = (x[r * columns + c] - mean) / std::sqrt(var + 1e-6) * gamma[c] + beta[c];
+  }
+  LayerNormArgs<__half> args{dx.ptr, dg.ptr, db.ptr, dy.ptr, rows, columns, 1e-6f};
+  run_case("layernorm", "[" + std::to_string(rows) + "," + std::to_string(columns) + "] f16", dy, ref, kHalfTolerance,
+           [&](cudaStream_t s) { return launch_layernorm(args, s); });
+}
+
+void check_softmax(int64_t rows, int64_t columns, float scale) {
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(rows * columns, &x, -8.f, 8.f);
+  DeviceBuffer<__half> dx(rows * columns), dy(rows * columns);
+  upload(dx, hx);
+  std::vector<double> ref(rows * columns);
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = -INFINITY, sum = 0;
+    for (int64_t c = 0; c < columns; ++c) m = std::max(m, scale * x[r * columns + c]);
+    for (int64_t c = 0; c < columns; ++c) sum += std::exp(scale * x[r * columns + c] - m);
+    for (int64_t c = 0; c < columns; ++c) ref[r * columns + c] = std::exp(scale * x[r * columns + c] - m) / sum;
+  }
+  SoftmaxArgs<__half> args{dx.ptr, dy.ptr, rows, columns, scale};
+  run_case("softmax", "[" + std::to_string(rows) + "," + std::to_string(columns) + "] f16", dy, ref, kHalfTolerance,
+           [&](cudaStream_t s) { return launch_softmax(args, s); });
+}
+
+void check_attention(int64_t batch, int64_t sequence, int heads, int head_dim) {
+  const int64_t hd = static_cast<int64_t>(heads) * head_dim;
+  const int64_t in_count = batch * sequence * 3 * hd, out_count = batch * sequence * hd;
+  std::vector<double> qkv;
+  auto hqkv = random_tensor<__half>(in_count, &qkv, -2.f, 2.f);
+  DeviceBuffer<__half> dqkv(in_count), dy(out_count);
+  upload(dqkv, hqkv);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  std::vector<double> ref(out_count), scores(sequence);
+  auto at = [&](int64_t b, int64_t s, int which, int h, int d) {
+    return qkv[(((b * sequence + s) * 3 + which) * heads + h) * head_dim + d];
+  };
+  for (int64_t b = 0; b < batch; ++b)
+    for (int h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < sequence; ++i) {
+        double m = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < sequence; ++j) {
+          double dot = 0;
+          for (int d = 0; d < head_dim; ++d) dot += at(b, i, 0, h, d) * at(b, j, 1, h, d);
+          scores[j] = dot * scale;
+          m = std::max(m, scores[j]);
+        }
+        for (int64_t j = 0; j < sequence; ++j) sum += (scores[j] = std::exp(scores[j] - m));
+        for (int d = 0; d < head_dim; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < sequence; ++j) o += scores[j] * at(b, j, 2, h, d);
+          ref[(b * sequence + i) * hd + h * head_dim + d] = o / sum;
+        }
+      }
+  AttentionArgs<__half> args{dqkv.ptr, dy.ptr, batch, sequence, heads, head_dim, static_cast<float>(scale)};
+  run_case("attention (packed qkv)",
+           "B" + std::to_string(batch) + " S" + std::to_string(sequence) + " H" + std::to_string(heads) + " D" +
+               std::to_string(head_dim),
+           dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention(args, s); });
+}
+
+void check_pool2d(PoolMode mode, int64_t n, int h, int w, int c, int k, int stride, int pad, bool include_pad) {
+  const int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(n * h * w * c, &x);
+  DeviceBuffer<__half> dx(n * h * w * c), dy(n * oh * ow * c);
+  upload(dx, hx);
+  std::vector<double> ref(n * oh * ow * c);
+  for (int64_t b = 0; b < n; ++b)
+    for (int y = 0; y < oh; ++y)
+      for (int xo = 0; xo < ow; ++xo)
+        for (int ch = 0; ch < c; ++ch) {
+          double acc = mode == PoolMode::kMax ? -INFINITY : 0;
+          int taps = 0;
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              int iy = y * stride - pad + ky, ix = xo * stride - pad + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              double v = x[((b * h + iy) * w + ix) * c + ch];
+              acc = mode == PoolMode::kMax ? std::max(acc, v) : acc + v;
+              ++taps;
+            }
+          if (mode == PoolMode::kAverage) acc /= include_pad ? k * k : taps;
+          ref[((b * oh + y) * ow + xo) * c + ch] = acc;
+        }
+  Pool2dArgs<__half> args{dx.ptr, dy.ptr, n, h, w, c, oh, ow, k, k, stride, stride, pad, pad, 1, 1, mode, include_pad};
+  std::string name = mode == PoolMode::kMax ? "maxpool2d nhwc" : include_pad ? "avgpool2d nhwc (incl. pad)" : "avgpool2d nhwc";
+  run_case(name,
+           "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) + "] k" +
+               std::to_string(k) + " s" + std::to_string(stride) + " p" + std::to_string(pad),
+           dy, ref, mode == PoolMode::kMax ? kExact : kHalfTolerance, [&](cudaStream_t s) { return launch_pool2d_nhwc(args, s); });
+}
+
+void check_global_pool(int64_t n, int64_t spatial, int c) {
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(n * spatial * c, &x);
+  DeviceBuffer<__half> dx(n * spatial * c), dy(n * c);
+  upload(dx, hx);
+  std::vector<double> ref(n * c, 0.0);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t s = 0; s < spatial; ++s)
+      for (int ch = 0; ch < c; ++ch) ref[b * c + ch] += x[(b * spatial + s) * c + ch] / spatial;
+  GlobalPoolArgs<__half> args{dx.ptr, dy.ptr, n, spatial, c, PoolMode::kAverage};
+  run_case("global avgpool nhwc", "[" + std::to_string(n) + "," + std::to_string(spatial) + "," + std::to_string(c) + "]", dy,
+           ref, kHalfTolerance, [&](cudaStream_t s) { return launch_global_pool_nhwc(args, s); });
+}
+
+void check_reduce(ReduceOp op, const char* name, int64_t outer, int64_t reduced, int64_t inner) {
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(outer * reduced * inner, &x);
+  DeviceBuffer<__half> dx(outer * reduced * inner), dy(outer * inner);
+  upload(dx, hx);
+  std::vector<double> ref(outer * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      double acc = op == ReduceOp::kMax ? -INFINITY : op == ReduceOp::kMin ? INFINITY : 0;
+      for (int64_t r = 0; r < reduced; ++r) {
+        double v = x[(o * reduced + r) * inner + i];
+        acc = op == ReduceOp::kMax ? std::max(acc, v) : op == ReduceOp::kMin ? std::min(acc, v) : op == ReduceOp::kSumSquare ? acc + v * v : acc + v;
+      }
+      ref[o * inner + i] = op == ReduceOp::kMean ? acc / reduced : acc;
+    }
+  ReduceArgs<__half> args{dx.ptr, dy.ptr, outer, reduced, inner, op};
+  const bool exact = op == ReduceOp::kMax || op == ReduceOp::kMin;
+  run_case(name, "[" + std::to_string(outer) + "," + std::to_string(reduced) + "," + std::to_string(inner) + "]", dy, ref,
+           exact ? kExact : kHalfTolerance, [&](cudaStream_t s) { return launch_reduce(args, s); });
+}
+
+void check_concat() {
+  const int64_t outer = 6, inner = 49, sizes[3] = {64, 3, 128};
+  std::vector<std::vector<double>> x(3);
+  std::vector<std::vector<__half>> hx(3);
+  DeviceBuffer<__half> d0(outer * sizes[0] * inner), d1(outer * sizes[1] * inner), d2(outer * sizes[2] * inner);
+  DeviceBuffer<__half>* d[3] = {&d0, &d1, &d2};
+  for (int k = 0; k < 3; ++k) {
+    hx[k] = random_tensor<__half>(outer * sizes[k] * inner, &x[k]);
+    upload(*d[k], hx[k]);
+  }
+  const int64_t total = sizes[0] + sizes[1] + sizes[2];
+  DeviceBuffer<__half> dy(outer * total * inner);
+  std::vector<double> ref;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int k = 0; k < 3; ++k)
+      for (int64_t a = 0; a < sizes[k]; ++a)
+        for (int64_t i = 0; i < inner; ++i) ref.push_back(x[k][(o * sizes[k] + a) * inner + i]);
+  ConcatArgs<__half> args{};
+  for (int k = 0; k < 3; ++k) {
+    args.inputs[k] = d[k]->ptr;
+    args.axis_sizes[k] = sizes[k];
+  }
+  args.num_inputs = 3;
+  args.output = dy.ptr;
+  args.outer = outer;
+  args.inner = inner;
+  run_case("concat (3 inputs, axis 1)", "[6,{64,3,128},49]", dy, ref, kExact,
+           [&](cudaStream_t s) { return launch_concat(args, s); });
+}
+
+void check_strided_copy() {
+  {  // transpose [2,3,40,50] -> perm [0,2,3,1]
+    const int64_t shape[4] = {2, 3, 40, 50}, count = 2 * 3 * 40 * 50;
+    std::vector<double> x;
+    auto hx = random_tensor<__half>(count, &x);
+    DeviceBuffer<__half> dx(count), dy(count);
+    upload(dx, hx);
+    const int perm[4] = {0, 2, 3, 1};
+    const int64_t strides[4] = {3 * 40 * 50, 40 * 50, 50, 1};
+    StridedCopyArgs<__half> args{};
+    args.input = dx.ptr;
+    args.output = dy.ptr;
+    args.rank = 4;
+    for (int d = 0; d < 4; ++d) {
+      args.output_shape[d] = shape[perm[d]];
+      args.input_strides[d] = strides[perm[d]];
+    }
+    std::vector<double> ref;
+    for (int64_t a = 0; a < 2; ++a)
+      for (int64_t b = 0; b < 40; ++b)
+        for (int64_t c = 0; c < 50; ++c)
+          for (int64_t e = 0; e < 3; ++e) ref.push_back(x[a * strides[0] + e * strides[1] + b * strides[2] + c]);
+    run_case("transpose (strided copy)", "[2,3,40,50] perm 0,2,3,1", dy, ref, kExact,
+             [&](cudaStream_t s) { return launch_strided_copy(args, s); });
+  }
+  {  // slice x[1:, 10:2:-3, ::2] of [4, 30, 21]
+    const int64_t d0 = 4, d1 = 30, d2 = 21, count = d0 * d1 * d2;
+    std::vector<double> x;
+    auto hx = random_tensor<__half>(count, &x);
+    DeviceBuffer<__half> dx(count);
+    upload(dx, hx);
+    std::vector<double> ref;
+    int64_t n1 = 0, n2 = 0;
+    for (int64_t i = 10; i > 2; i -= 3) ++n1;
+    for (int64_t k = 0; k < d2; k += 2) ++n2;
+    for (int64_t a = 1; a < d0; ++a)
+      for (int64_t i = 10; i > 2; i -= 3)
+        for (int64_t k = 0; k < d2; k += 2) ref.push_back(x[(a * d1 + i) * d2 + k]);
+    DeviceBuffer<__half> dy(ref.size());
+    StridedCopyArgs<__half> args{};
+    args.input = dx.ptr;
+    args.output = dy.ptr;
+    args.rank = 3;
+    args.output_shape[0] = d0 - 1;
+    args.output_shape[1] = n1;
+    args.output_shape[2] = n2;
+    args.input_strides[0] = d1 * d2;
+    args.input_strides[1] = -3 * d2;
+    args.input_strides[2] = 2;
+    args.input_offset = 1 * d1 * d2 + 10 * d2;
+    run_case("slice (strided copy)", "[4,30,21][1:,10:2:-3,::2]", dy, ref, kExact,
+             [&](cudaStream_t s) { return launch_strided_copy(args, s); });
+  }
+}
+
+void check_gather() {
+  const int64_t outer = 10, axis = 50, inner = 7;
+  const std::vector<int64_t> indices = {0, 49, -1, 17, -50, 3, 3};
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(outer * axis * inner, &x);
+  DeviceBuffer<__half> dx(outer * axis * inner), dy(outer * indices.size() * inner);
+  DeviceBuffer<int64_t> di(indices.size());
+  upload(dx, hx);
+  CHECK_CUDA(cudaMemcpy(di.ptr, indices.data(), indices.size() * sizeof(int64_t), cudaMemcpyHostToDevice));
+  std::vector<double> ref;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j : indices)
+      for (int64_t i = 0; i < inner; ++i) ref.push_back(x[(o * axis + (j < 0 ? j + axis : j)) * inner + i]);
+  GatherArgs<__half, int64_t> args{dx.ptr, di.ptr, dy.ptr, outer, axis, inner, static_cast<int64_t>(indices.size())};
+  run_case("gather (int64, negative)", "[10,50,7] idx[7]", dy, ref, kExact, [&](cudaStream_t s) { return launch_gather(args, s); });
+}
+
+double source_coordinate(CoordinateTransform t, int out, double scale, int in_size, int out_size) {
+  switch (t) {
+    case CoordinateTransform::kAsymmetric: return out / scale;
+    case CoordinateTransform::kAlignCorners: return out_size > 1 ? out * double(in_size - 1) / double(out_size - 1) : 0;
+    case CoordinateTransform::kPytorchHalfPixel: return out_size > 1 ? (out + 0.5) / scale - 0.5 : 0;
+    default: return (out + 0.5) / scale - 0.5;
+  }
+}
+
+void check_resize(ResizeMode mode, CoordinateTransform transform, NearestRounding rounding, const char* name, int64_t n, int h,
+                  int w, int c, int oh, int ow) {
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(n * h * w * c, &x);
+  DeviceBuffer<__half> dx(n * h * w * c), dy(n * oh * ow * c);
+  upload(dx, hx);
+  const double sh = double(oh) / h, sw = double(ow) / w;
+  std::vector<double> ref;
+  auto clampi = [](long v, int size) { return static_cast<int>(v < 0 ? 0 : v >= size ? size - 1 : v); };
+  for (int64_t b = 0; b < n; ++b)
+    for (int y = 0; y < oh; ++y)
+      for (int xo = 0; xo < ow; ++xo)
+        for (int ch = 0; ch < c; ++ch) {
+          double sy = source_coordinate(transform, y, sh, h, oh), sx = source_coordinate(transform, xo, sw, w, ow);
+          auto at = [&](int yy, int xx) { return x[((b * h + yy) * w + xx) * c + ch]; };
+          if (mode == ResizeMode::kNearest) {
+            auto pick = [&](double v, int size) {
+              double r = rounding == NearestRounding::kFloor ? std::floor(v) : rounding == NearestRounding::kCeil ? std::ceil(v)
+                         : rounding == NearestRounding::kRoundPreferCeil ? std::floor(v + 0.5) : std::ceil(v - 0.5);
+              return clampi(static_cast<long>(r), size);
+            };
+            ref.push_back(at(pick(sy, h), pick(sx, w)));
+          } else {
+            double yc = std::min(std::max(sy, 0.0), double(h - 1)), xc = std::min(std::max(sx, 0.0), double(w - 1));
+            int y0 = int(std::floor(yc)), x0 = int(std::floor(xc)), y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
+            double fy = yc - y0, fx = xc - x0;
+            ref.push_back((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)));
+          }
+        }
+  ResizeArgs<__half> args{dx.ptr, dy.ptr, n, h, w, oh, ow, c, float(sh), float(sw), mode, transform, rounding};
+  run_case(name,
+           "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) + "]->" +
+               std::to_string(oh) + "x" + std::to_string(ow),
+           dy, ref, mode == ResizeMode::kNearest ? kExact : kHalfTolerance, [&](cudaStream_t s) { return launch_resize_nhwc(args, s); });
+}
+
+}  // namespace
+
+int main() {
+  int device = 0;
+  cudaDeviceProp prop;
+  CHECK_CUDA(cudaGetDevice(&device));
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, device));
+  std::printf("AIT kernel check on %s (sm_%d%d)\n\n", prop.name, prop.major, prop.minor);
+  std::printf("%-28s %-34s %12s  %-4s %10s\n", "kernel", "shape", "rel L2 err", "ok", "time us");
+  check_elementwise();
+  check_layernorm(8 * 197, 768);
+  check_layernorm(577, 1024);
+  check_layernorm(33, 100);
+  check_softmax(8 * 12 * 197, 197, 0.125f);
+  check_softmax(64, 1000, 1.f);
+  check_attention(2, 197, 12, 64);
+  check_attention(1, 577, 16, 64);
+  check_attention(3, 50, 4, 32);
+  check_attention(2, 1, 2, 64);
+  check_attention(1, 130, 2, 128);
+  check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
+  check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
+  check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);
+  check_global_pool(8, 49, 2048);
+  check_reduce(ReduceOp::kMean, "reduce mean (last axis)", 1000, 768, 1);
+  check_reduce(ReduceOp::kMax, "reduce max (middle axis)", 4, 100, 33);
+  check_reduce(ReduceOp::kSumSquare, "reduce sum-square", 7, 3000, 1);
+  check_concat();
+  check_strided_copy();
+  check_gather();
+  check_resize(ResizeMode::kNearest, CoordinateTransform::kAsymmetric, NearestRounding::kFloor, "resize nearest (asym,floor)", 2,
+               13, 20, 16, 26, 40);
+  check_resize(ResizeMode::kNearest, CoordinateTransform::kHalfPixel, NearestRounding::kRoundPreferFloor,
+               "resize nearest (half-pixel)", 1, 7, 9, 8, 21, 27);
+  check_resize(ResizeMode::kBilinear, CoordinateTransform::kHalfPixel, NearestRounding::kFloor, "resize bilinear (half-pixel)", 2,
+               15, 15, 32, 30, 30);
+  check_resize(ResizeMode::kBilinear, CoordinateTransform::kAlignCorners, NearestRounding::kFloor, "resize bilinear (align)", 1,
+               8, 11, 3, 17, 5);
+  std::printf("\n%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,35 @@
+// Compile-only translation unit: instantiates every kernel template the code generator can emit, for fp16 storage
+// (and fp32 where the generator uses it), so that CI (no GPU) proves they compile for sm_80 and sm_90:
+//   nvcc -std=c++17 -O2 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -Icompiler/backends/cuda/kernels -c compiler/backends/cuda/tests/kernel_instances.cu -o /tmp/kernel_instances.o
+#include "all.cuh"
+
+namespace ait {
+namespace kernels {
+namespace ew_instances {
+using ReluBias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Relu>;
+using GeluBias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Gelu>;
+using Residual = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::AddInput<2>>;
+}  // namespace ew_instances
+
+template cudaError_t launch_fused_elementwise<__half, 2, ew_instances::ReluBias>(const ew::ElementwiseArgs<__half, 2>&,
+                                                                                 ew_instances::ReluBias, cudaStream_t);
+template cudaError_t launch_fused_elementwise<__half, 2, ew_instances::GeluBias>(const ew::ElementwiseArgs<__half, 2>&,
+                                                                                 ew_instances::GeluBias, cudaStream_t);
+template cudaError_t launch_fused_elementwise<__half, 3, ew_instances::Residual>(const ew::ElementwiseArgs<__half, 3>&,
+                                                                                 ew_instances::Residual, cudaStream_t);
+template cudaError_t launch_fused_elementwise<float, 2, ew_instances::GeluBias>(const ew::ElementwiseArgs<float, 2>&,
+                                                                                ew_instances::GeluBias, cudaStream_t);
+template cudaError_t launch_layernorm<__half>(const LayerNormArgs<__half>&, cudaStream_t);
+template cudaError_t launch_softmax<__half>(const SoftmaxArgs<__half>&, cudaStream_t);
+template cudaError_t launch_softmax<float>(const SoftmaxArgs<float>&, cudaStream_t);
+template cudaError_t launch_attention<__half>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaStream_t);
+template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
+template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
+template cudaError_t launch_concat<__half>(const ConcatArgs<__half>&, cudaStream_t);
+template cudaError_t launch_strided_copy<__half>(const StridedCopyArgs<__half>&, cudaStream_t);
+template cudaError_t launch_strided_copy<int64_t>(const StridedCopyArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_gather<__half, int64_t>(const GatherArgs<__half, int64_t>&, cudaStream_t);
+template cudaError_t launch_resize_nhwc<__half>(const ResizeArgs<__half>&, cudaStream_t);
+}  // namespace kernels
+}  // namespace ait
