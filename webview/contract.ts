@@ -64,12 +64,14 @@ export interface ViewNodeJson extends GraphJsonNode {
   status?: NodeStatus;
 }
 
-/** Top-level memory plan (bytes at the symbols' maxima). */
+/** Top-level memory plan (docs/graph-format.md; written by compiler/passes/memory-plan.ts). */
 export interface GraphMemory {
-  activationArenaBytes?: number;
-  paramBytes?: number;
-  workspaceBytes?: number;
-  [extra: string]: unknown;
+  batch: number;
+  alignment: number;
+  arenaBytes: number;
+  activationBytes: number;
+  buffers: { tensors: string[]; offset: number; bytes: number; firstNode: number; lastNode: number }[];
+  offsets: Record<string, number>;
 }
 
 export const PROFILE_FORMAT = 'ait-profile';

@@ -7,6 +7,7 @@ export interface CompileCommandOptions {
   target: string;
   dim?: Record<string, [number, number]>;
   dumpAfter?: string[];
+  batch?: number;
   json?: boolean;
 }
 
@@ -16,6 +17,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
     target: opts.target,
     dimBounds: opts.dim,
     dumpAfter: opts.dumpAfter,
+    batch: opts.batch,
     log: opts.json ? undefined : (m) => out(m),
   });
   if (opts.json) {

@@ -65,6 +65,11 @@ export function buildProgram(
     .option('-o, --out <dir>', 'output directory (default: build/<model name>)')
     .option('--target <target>', 'target: cuda:sm90, cuda:sm80 (code generation arrives with the CUDA backend)', 'cuda:sm90')
     .option('--dim <name=min..max>', 'bounds of a symbolic input dim (repeatable)', parseDimBounds)
+    .option('--batch <n>', 'batch size for the cost and memory reports (default 1)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--batch takes a positive integer, got '${v}'`);
+      return n;
+    })
     .option(
       '--dump-after <pass>',
       'write the graph after this pass to DIR/dump-<pass>.json (repeatable; "all" for every pass)',
@@ -86,6 +91,7 @@ export function buildProgram(
           target: string;
           dim?: Record<string, [number, number]>;
           dumpAfter?: string[];
+          batch?: number;
           json?: boolean;
           remote?: string;
         } & RemoteBuildFlags,
