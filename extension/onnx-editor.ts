@@ -39,7 +39,7 @@ export class OnnxGraphEditor implements vscode.CustomReadonlyEditorProvider {
     );
     if (outcome.kind === 'cancelled') return;
     const diagnostics = outcome.kind === 'done' ? outcome.result.diagnostics : outcome.diagnostics;
-    this.problems.replace('compile', problemsOf(diagnostics, file));
+    this.problems.replace(`compile:${file}`, problemsOf(diagnostics, file));
     if (outcome.kind === 'failed') {
       const first = diagnostics.find((d) => d.severity === 'error');
       panel.webview.html = `<!DOCTYPE html><html><body><p>${path.basename(file).replace(/[<&]/g, '')} could not be read: ${(first?.message ?? 'see Problems').replace(/[<&]/g, '')}</p></body></html>`;

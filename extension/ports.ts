@@ -90,7 +90,7 @@ export interface ProblemEntry {
 }
 
 export interface ProblemSink {
-  /** Replaces every entry of `source` ('compile', 'build') with `entries`. */
+  /** Replaces every entry of `source` (`compile:<model file>`, `build:<output dir>`) with `entries`. */
   replace(source: string, entries: ProblemEntry[]): void;
 }
 

@@ -80,7 +80,7 @@ const SEVERITY: Record<ProblemEntry['severity'], vscode.DiagnosticSeverity> = {
   info: vscode.DiagnosticSeverity.Information,
 };
 
-/** One DiagnosticCollection per source ('compile', 'build'). */
+/** One DiagnosticCollection per source (`compile:<model file>`, `build:<dir>`): a compile replaces only its model's entries. */
 export class ProblemsPanel implements ProblemSink, vscode.Disposable {
   private readonly collections = new Map<string, vscode.DiagnosticCollection>();
 
@@ -94,7 +94,7 @@ export class ProblemsPanel implements ProblemSink, vscode.Disposable {
     const byFile = new Map<string, vscode.Diagnostic[]>();
     for (const e of entries) {
       const d = new vscode.Diagnostic(new vscode.Range(e.line, 0, e.line, 1000), e.message, SEVERITY[e.severity]);
-      d.source = `AIT ${source}`;
+      d.source = `AIT ${source.split(':')[0]}`;
       d.code = e.code;
       byFile.set(e.file, [...(byFile.get(e.file) ?? []), d]);
     }

@@ -156,7 +156,7 @@ async function reportOutcome(
     return outcome;
   }
   const diagnostics = outcome.kind === 'done' ? outcome.result.diagnostics : outcome.diagnostics;
-  ctx.problems.replace('compile', problemsOf(diagnostics, modelFile));
+  ctx.problems.replace(`compile:${modelFile}`, problemsOf(diagnostics, modelFile));
   for (const d of diagnostics) (d.severity === 'error' ? ctx.log.error : ctx.log.warn).call(ctx.log, formatDiagnostic(d));
   const errorCount = diagnostics.filter((d) => d.severity === 'error').length;
   if (outcome.kind === 'failed') {

@@ -193,7 +193,7 @@ export async function buildAndBenchmarkCommand(ctx: CommandContext, dirArg?: str
         await followCancellable(s, buildJob, cancel, (t) => ctx.log.trace(t.replace(/\n$/, '')));
         const raw = (await s.jobResult(buildJob.id)) as BuildJobResult;
         const built = { ...raw, diagnostics: localizeBuildDiagnostics(raw.diagnostics, dir, remote.name) };
-        ctx.problems.replace('build', problemsOf(built.diagnostics, makefile));
+        ctx.problems.replace(`build:${dir}`, problemsOf(built.diagnostics, makefile));
         if (!built.ok || cancel.isCancellationRequested) {
           ctx.ui.error(cancel.isCancellationRequested ? `Build on ${remote.name} cancelled.` : `Build on ${remote.name} failed (see Problems and the AIT Studio log).`);
           return { build: built };
