@@ -72,14 +72,16 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
   command('ait.compileModel', (uri?: vscode.Uri) => compileModelCommand(ctx, fsPathOf(uri)));
   command('ait.openGraph', async (uri?: vscode.Uri) => {
     const target = fsPathOf(uri);
-    if (target?.toLowerCase().endsWith('.onnx')) return vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(target), ONNX_EDITOR_VIEW_TYPE);
+    if (target?.toLowerCase().endsWith('.onnx'))
+      return vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(target), ONNX_EDITOR_VIEW_TYPE);
     const dir = target
       ? fs.statSync(target).isDirectory()
         ? target
         : path.dirname(target)
       : (ctx.activeModel() ?? (await ctx.ui.pickFolder('Compile output directory (holding graph.json)', runs.list()[0]?.outDir)));
     if (!dir) return undefined;
-    if (dir.toLowerCase().endsWith('.onnx')) return vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(dir), ONNX_EDITOR_VIEW_TYPE);
+    if (dir.toLowerCase().endsWith('.onnx'))
+      return vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(dir), ONNX_EDITOR_VIEW_TYPE);
     if (!fs.existsSync(path.join(dir, 'graph.json'))) return ctx.ui.error(`${dir} holds no graph.json: compile a model into it first.`);
     panels.show(dir);
   });
@@ -93,7 +95,8 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
   command('ait.openRun', (id: string | { id: string }) => {
     const run = runs.list().find((r) => r.id === (typeof id === 'string' ? id : id?.id));
     if (!run) return ctx.ui.error('That run is no longer recorded.');
-    if (!fs.existsSync(path.join(run.outDir, 'graph.json'))) return ctx.ui.error(`The output of this run (${run.outDir}) is no longer there.`);
+    if (!fs.existsSync(path.join(run.outDir, 'graph.json')))
+      return ctx.ui.error(`The output of this run (${run.outDir}) is no longer there.`);
     panels.show(run.outDir);
   });
   command('ait.removeRun', (run: { id: string }) => runs.remove(run.id));

@@ -16,7 +16,9 @@ export function problemsOf(diagnostics: readonly Diagnostic[], fallbackFile: str
     const file = local ?? fallbackFile;
     const line = local && loc?.line !== undefined ? Math.max(0, loc.line - 1) : 0;
     // The entry's file is its place already; the message names everything else (node, tensor, host, remote file).
-    const where = formatLocation(loc && local ? { ...loc, file: undefined, line: undefined } : loc && loc.file === file ? { ...loc, file: undefined } : loc);
+    const where = formatLocation(
+      loc && local ? { ...loc, file: undefined, line: undefined } : loc && loc.file === file ? { ...loc, file: undefined } : loc,
+    );
     return { file, line, severity: d.severity, code: d.code, message: where ? `${where}: ${d.message}` : d.message };
   });
 }

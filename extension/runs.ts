@@ -63,7 +63,8 @@ export function headlineLatency(results: readonly { ok: boolean; result: unknown
     for (const e of entries) {
       const ms = typeof e.p50Ms === 'number' ? e.p50Ms : typeof e.meanMs === 'number' ? e.meanMs : undefined;
       if (typeof e.batchSize !== 'number' || ms === undefined) continue;
-      if (!best || e.batchSize < best.batch || (e.batchSize === best.batch && ms < best.latencyMs)) best = { latencyMs: ms, batch: e.batchSize };
+      if (!best || e.batchSize < best.batch || (e.batchSize === best.batch && ms < best.latencyMs))
+        best = { latencyMs: ms, batch: e.batchSize };
     }
   }
   return best;

@@ -31,7 +31,10 @@ export class HostsTree implements vscode.TreeDataProvider<HostNode> {
     const details: HostNode[] = hello.gpus.map((g) => ({
       kind: 'detail',
       label: `GPU ${g.index}: ${g.name}`,
-      description: [g.memoryMiB !== null ? `${Math.round(g.memoryMiB / 1024)} GiB` : '', g.computeCapability ? `sm ${g.computeCapability}` : (g.gfxArch ?? '')]
+      description: [
+        g.memoryMiB !== null ? `${Math.round(g.memoryMiB / 1024)} GiB` : '',
+        g.computeCapability ? `sm ${g.computeCapability}` : (g.gfxArch ?? ''),
+      ]
         .filter(Boolean)
         .join(', '),
       icon: 'chip',
@@ -49,11 +52,16 @@ export class HostsTree implements vscode.TreeDataProvider<HostNode> {
       return item;
     }
     const hello = this.info.get(node.remote.name);
-    const item = new vscode.TreeItem(node.remote.name, hello ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      node.remote.name,
+      hello ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+    );
     item.description = node.remote.host === node.remote.name ? (hello ? '' : 'not checked') : node.remote.host;
     item.iconPath = new vscode.ThemeIcon(node.remote.host === 'local' ? 'vm' : 'remote');
     item.contextValue = 'aitHost';
-    item.tooltip = hello ? `${hello.host.user}@${hello.host.hostname}, agent ${hello.agentVersion}, node ${hello.node.version}` : 'Check the host to list its GPUs';
+    item.tooltip = hello
+      ? `${hello.host.user}@${hello.host.hostname}, agent ${hello.agentVersion}, node ${hello.node.version}`
+      : 'Check the host to list its GPUs';
     return item;
   }
 }

@@ -175,7 +175,8 @@ async function reportOutcome(
     errorCount,
   });
   ctx.log.info(`wrote ${result.graphJsonPath}`);
-  if (!result.ok) ctx.ui.warn(`${model}: ${errorCount} node${errorCount === 1 ? '' : 's'} cannot run on ${target} (see Problems); the graph shows them.`);
+  if (!result.ok)
+    ctx.ui.warn(`${model}: ${errorCount} node${errorCount === 1 ? '' : 's'} cannot run on ${target} (see Problems); the graph shows them.`);
   await ctx.showGraph(result.outDir);
   return outcome;
 }

@@ -71,7 +71,9 @@ export async function pickRemote(ctx: CommandContext, given?: string): Promise<R
   }
   const items = [
     ...settings.remotes.map((r) => ({ label: r.name, description: r.host === r.name ? '' : r.host, remote: r })),
-    ...(settings.remotes.some((r) => r.host === 'local') ? [] : [{ label: 'local', description: 'this machine', remote: { name: 'local', host: 'local' } }]),
+    ...(settings.remotes.some((r) => r.host === 'local')
+      ? []
+      : [{ label: 'local', description: 'this machine', remote: { name: 'local', host: 'local' } }]),
   ];
   return (await ctx.ui.pick(items, { title: 'Remote host', placeholder: 'add hosts with AIT: Add Remote Host' }))?.remote;
 }
@@ -100,7 +102,11 @@ export async function addRemoteHostCommand(ctx: CommandContext): Promise<RemoteH
 }
 
 /** Runs `fn` with a session to `remote`; a CompileError becomes Problems-free error messages naming the host. */
-async function withSession<T>(ctx: CommandContext, remote: RemoteHostSetting, fn: (s: RemoteSessionLike) => Promise<T>): Promise<T | undefined> {
+async function withSession<T>(
+  ctx: CommandContext,
+  remote: RemoteHostSetting,
+  fn: (s: RemoteSessionLike) => Promise<T>,
+): Promise<T | undefined> {
   let session: RemoteSessionLike | undefined;
   try {
     session = await ctx.remotes.open(remote.host, sessionOptionsFor(ctx, remote));
@@ -145,7 +151,11 @@ async function followCancellable(s: RemoteSessionLike, job: JobInfo, cancel: Can
   }
 }
 
-export async function buildAndBenchmarkCommand(ctx: CommandContext, dirArg?: string, hostArg?: string): Promise<BuildBenchResult | undefined> {
+export async function buildAndBenchmarkCommand(
+  ctx: CommandContext,
+  dirArg?: string,
+  hostArg?: string,
+): Promise<BuildBenchResult | undefined> {
   const lastCompile = ctx.runs.list().find((r) => r.kind === 'compile');
   const dir = dirArg ?? (await ctx.ui.pickFolder('Compile output directory to build', lastCompile?.outDir));
   if (!dir) return undefined;
@@ -179,14 +189,18 @@ export async function buildAndBenchmarkCommand(ctx: CommandContext, dirArg?: str
   if (sizesText === undefined) return undefined;
   const batchSizes = parseBatchSizes(sizesText);
   const graphJson = path.join(dir, 'graph.json');
-  const model = fs.existsSync(graphJson) ? ((JSON.parse(fs.readFileSync(graphJson, 'utf8')) as { model?: { name?: string } }).model?.name ?? path.basename(dir)) : path.basename(dir);
+  const model = fs.existsSync(graphJson)
+    ? ((JSON.parse(fs.readFileSync(graphJson, 'utf8')) as { model?: { name?: string } }).model?.name ?? path.basename(dir))
+    : path.basename(dir);
   const job = ctx.status.begin(`building ${model} on ${remote.name}`);
   try {
     return await ctx.progress.run(`AIT: build and benchmark ${model} on ${remote.name}`, (progress, cancel) =>
       withSession(ctx, remote, async (s) => {
         progress.report('sync');
         const synced = await s.sync(dir);
-        ctx.log.info(`synced ${dir} to ${remote.name}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged)`);
+        ctx.log.info(
+          `synced ${dir} to ${remote.name}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged)`,
+        );
         progress.report('build');
         const makeArgs = settings.cutlassDir ? [`CUTLASS_DIR=${settings.cutlassDir}`] : [];
         const buildJob = await s.startBuild({ buildName: synced.buildName, makeArgs });
@@ -195,12 +209,18 @@ export async function buildAndBenchmarkCommand(ctx: CommandContext, dirArg?: str
         const built = { ...raw, diagnostics: localizeBuildDiagnostics(raw.diagnostics, dir, remote.name) };
         ctx.problems.replace(`build:${dir}`, problemsOf(built.diagnostics, makefile));
         if (!built.ok || cancel.isCancellationRequested) {
-          ctx.ui.error(cancel.isCancellationRequested ? `Build on ${remote.name} cancelled.` : `Build on ${remote.name} failed (see Problems and the AIT Studio log).`);
+          ctx.ui.error(
+            cancel.isCancellationRequested
+              ? `Build on ${remote.name} cancelled.`
+              : `Build on ${remote.name} failed (see Problems and the AIT Studio log).`,
+          );
           return { build: built };
         }
         progress.report(`benchmark, batch ${batchSizes.join(', ')}`);
         const started = await s.startBench({ buildName: synced.buildName, batchSizes });
-        await Promise.all(started.jobs.map((j) => followCancellable(s, j, cancel, (t) => ctx.log.trace(`[gpu ${j.gpu ?? '-'}] ${t.replace(/\n$/, '')}`))));
+        await Promise.all(
+          started.jobs.map((j) => followCancellable(s, j, cancel, (t) => ctx.log.trace(`[gpu ${j.gpu ?? '-'}] ${t.replace(/\n$/, '')}`))),
+        );
         const results = await Promise.all(started.jobs.map(async (j) => (await s.jobResult(j.id)) as RunJobResult));
         const report: BenchReport = {
           host: remote.host,
@@ -227,7 +247,9 @@ export async function buildAndBenchmarkCommand(ctx: CommandContext, dirArg?: str
         });
         for (const r of results) for (const d of r.diagnostics) ctx.log.error(formatDiagnostic(d));
         ctx.ui.info(
-          headline ? `${model} on ${remote.name}: ${headline.latencyMs.toFixed(3)} ms at batch ${headline.batch}.` : `${model} benchmarked on ${remote.name}; see bench.json.`,
+          headline
+            ? `${model} on ${remote.name}: ${headline.latencyMs.toFixed(3)} ms at batch ${headline.batch}.`
+            : `${model} benchmarked on ${remote.name}; see bench.json.`,
         );
         return { build: built, report };
       }),

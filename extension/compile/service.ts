@@ -11,9 +11,7 @@ import type { CancellationSignal } from '../ports';
 import type { CompileRequest, CompileWorkerData, WorkerMessage } from './messages';
 
 export type CompileOutcome =
-  | { kind: 'done'; result: CompileResult }
-  | { kind: 'failed'; diagnostics: Diagnostic[] }
-  | { kind: 'cancelled' };
+  { kind: 'done'; result: CompileResult } | { kind: 'failed'; diagnostics: Diagnostic[] } | { kind: 'cancelled' };
 
 export interface CompileListeners {
   onStage?: (name: string, detail: string) => void;
@@ -75,12 +73,18 @@ export class WorkerCompileRunner implements CompileRunner {
             break;
           case 'crashed':
             listeners.onLog?.(m.stack ?? m.message);
-            settle({ kind: 'failed', diagnostics: [error('compile.crashed', `the compiler failed: ${m.message}`, { file: request.file })] });
+            settle({
+              kind: 'failed',
+              diagnostics: [error('compile.crashed', `the compiler failed: ${m.message}`, { file: request.file })],
+            });
             break;
         }
       });
       worker.on('error', (e) =>
-        settle({ kind: 'failed', diagnostics: [error('compile.crashed', `the compile worker failed: ${e.message}`, { file: request.file })] }),
+        settle({
+          kind: 'failed',
+          diagnostics: [error('compile.crashed', `the compile worker failed: ${e.message}`, { file: request.file })],
+        }),
       );
       worker.on('exit', (code) => {
         if (!settled)

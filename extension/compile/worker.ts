@@ -13,7 +13,11 @@ function run(): void {
   const { request, cancelFlag } = workerData as CompileWorkerData;
   const flag = new Int32Array(cancelFlag);
   const post = (m: WorkerMessage) => parentPort!.postMessage(m);
-  const signal = { get aborted() { return Atomics.load(flag, 0) === 1; } } as AbortSignal;
+  const signal = {
+    get aborted() {
+      return Atomics.load(flag, 0) === 1;
+    },
+  } as AbortSignal;
   try {
     const result = compileModel(request.file, {
       out: request.out,

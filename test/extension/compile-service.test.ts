@@ -68,7 +68,10 @@ describe('extension compile service (worker thread)', function () {
     const out = path.join(tmp, 'out');
     const outcome = await runner.compile({ file: bad, out, target: 'cuda:sm90' }, {});
     assert.equal(outcome.kind, 'failed');
-    assert.ok(outcome.kind === 'failed' && outcome.diagnostics.some((d) => d.severity === 'error' && d.location?.file === bad), JSON.stringify(outcome));
+    assert.ok(
+      outcome.kind === 'failed' && outcome.diagnostics.some((d) => d.severity === 'error' && d.location?.file === bad),
+      JSON.stringify(outcome),
+    );
     assert.equal(fs.existsSync(out), false);
   });
 });

@@ -72,7 +72,11 @@ export class FakeCancellation implements CancellationSignal {
 
 export function memoryStore(initial: Record<string, unknown> = {}) {
   const data: Record<string, unknown> = { ...initial };
-  return { data, get: <T>(key: string) => data[key] as T | undefined, update: async (key: string, value: unknown) => void (data[key] = value) };
+  return {
+    data,
+    get: <T>(key: string) => data[key] as T | undefined,
+    update: async (key: string, value: unknown) => void (data[key] = value),
+  };
 }
 
 export interface FakeContext extends CommandContext {

@@ -9,7 +9,8 @@ const store = (data: Record<string, unknown>) => {
 
 describe('extension settings', () => {
   it('accepts local, ssh aliases, user@host and user@host:port', () => {
-    for (const h of ['local', 'gpu-box', 'me@10.0.0.7', 'me@h200.example.org:2222', 'me@[::1]:22']) assert.equal(checkHostTarget(h), undefined, h);
+    for (const h of ['local', 'gpu-box', 'me@10.0.0.7', 'me@h200.example.org:2222', 'me@[::1]:22'])
+      assert.equal(checkHostTarget(h), undefined, h);
   });
 
   it('rejects empty hosts, shell words and ports outside 1..65535', () => {
@@ -43,7 +44,9 @@ describe('extension settings', () => {
   });
 
   it('falls back to defaults for unknown targets and bad batch sizes, and says so', () => {
-    const { settings, problems } = readSettings(store({ defaultTarget: 'cuda:sm100x', benchBatchSizes: [1, 0], outputDirectory: '../out' }));
+    const { settings, problems } = readSettings(
+      store({ defaultTarget: 'cuda:sm100x', benchBatchSizes: [1, 0], outputDirectory: '../out' }),
+    );
     assert.equal(settings.defaultTarget, 'cuda:sm90');
     assert.deepEqual(settings.benchBatchSizes, [1, 8, 64]);
     assert.equal(settings.outputDirectory, 'build');
@@ -59,7 +62,8 @@ describe('extension settings', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pkg = require('../../package.json') as { contributes: { configuration: { properties: Record<string, { enum?: string[] }> } } };
     const props = pkg.contributes.configuration.properties;
-    for (const key of ['remotes', 'defaultTarget', 'cutlassDir', 'outputDirectory', 'benchBatchSizes', 'sshConfig']) assert.ok(props[`ait.${key}`], key);
+    for (const key of ['remotes', 'defaultTarget', 'cutlassDir', 'outputDirectory', 'benchBatchSizes', 'sshConfig'])
+      assert.ok(props[`ait.${key}`], key);
     assert.deepEqual(props['ait.defaultTarget'].enum, ['cuda:sm90', 'cuda:sm80']);
   });
 });

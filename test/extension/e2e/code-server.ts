@@ -106,7 +106,15 @@ export async function startCodeServer(dirs: { userData: string; extensions: stri
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--headless'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--headless',
+    ],
   });
 }
 
@@ -141,7 +149,9 @@ export async function answerQuickPick(page: Page, title: string, label?: string)
     await page.keyboard.press('Enter');
     return;
   }
-  const row = page.locator('.quick-input-widget .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
+  const row = page
+    .locator('.quick-input-widget .monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
   await row.first().click();
 }
 
@@ -154,7 +164,10 @@ export async function graphFrame(page: Page, timeoutMs: number, model: string): 
   while (Date.now() < deadline) {
     for (const frame of page.frames()) {
       const state = await frame
-        .evaluate(() => ({ title: document.title, layout: document.querySelector<HTMLElement>('.ait-graph-app')?.dataset.layoutState ?? null }))
+        .evaluate(() => ({
+          title: document.title,
+          layout: document.querySelector<HTMLElement>('.ait-graph-app')?.dataset.layoutState ?? null,
+        }))
         .catch(() => null);
       if (state?.layout === 'done' && state.title === `${model} — graph`) return frame;
     }

@@ -139,7 +139,9 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
       return [...document.querySelectorAll<SVGGElement>('[data-node-id]')]
         .filter((e) => {
           const r = e.getBoundingClientRect();
-          return r.width > 0 && r.top > host.top + 20 && r.bottom < host.bottom - 20 && r.left > host.left + 20 && r.right < host.right - 340;
+          return (
+            r.width > 0 && r.top > host.top + 20 && r.bottom < host.bottom - 20 && r.left > host.left + 20 && r.right < host.right - 340
+          );
         })
         .map((e) => e.dataset.nodeId!);
     });
@@ -154,7 +156,10 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
     assert.equal(await frame.textContent('.details header .op'), node.op);
     if (node.epilogue?.length) assert.equal(await frame.textContent('.details header .epilogue'), `+${node.epilogue.join('+')}`);
     if (node.kernel) assert.equal(await frame.textContent('.details [data-field="kernel-name"]'), node.kernel.name);
-    else console.log(`    (graph.json has no kernel for ${node.id} yet: read op ${node.op}${node.epilogue?.length ? ` +${node.epilogue.join('+')}` : ''})`);
+    else
+      console.log(
+        `    (graph.json has no kernel for ${node.id} yet: read op ${node.op}${node.epilogue?.length ? ` +${node.epilogue.join('+')}` : ''})`,
+      );
     await page.screenshot({ path: path.join(ARTIFACTS, 'resnet50-details.png') });
 
     // The run is recorded and the status bar shows the target.
