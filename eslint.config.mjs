@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'build/**', '.deps/**', '.test-artifacts/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'build/**', '.deps/**', '.test-artifacts/**', '.vscode-test/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

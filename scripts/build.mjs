@@ -16,7 +16,9 @@ const common = {
 
 const nodeTargets = [
   { entryPoints: ['compiler/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
-  { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  { entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'], noNative: true },
+  // The extension's compiles run in this worker thread, off the extension host's event loop.
+  { entryPoints: ['extension/compile/worker.ts'], outfile: 'dist/compile-worker.js', noNative: true },
   // The agent runs on GPU hosts with whatever node >= 18 they have.
   { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' }, target: 'node18' },
 ].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
@@ -35,19 +37,33 @@ const rawTextPlugin = {
   },
 };
 
+// The extension host loads no native module: ssh2's optional native helpers (cpu-features, sshcrypto.node) become a
+// module that throws, which ssh2 catches and answers with its pure-JS code paths.
+const noNativePlugin = {
+  name: 'no-native',
+  setup(build) {
+    build.onResolve({ filter: /^cpu-features$|\.node$/ }, (args) => ({ path: args.path, namespace: 'no-native' }));
+    build.onLoad({ filter: /.*/, namespace: 'no-native' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`native module ${args.path} is not loaded in the extension host`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 const browserTargets = [{ entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' }].filter((t) =>
   t.entryPoints.every((e) => fs.existsSync(e)),
 );
 
 const configs = [
-  ...nodeTargets.map((t) => ({
+  ...nodeTargets.map(({ noNative, ...t }) => ({
     ...common,
     ...t,
+    plugins: noNative ? [noNativePlugin] : [],
     platform: 'node',
     target: t.target ?? 'node20',
     format: 'cjs',
     // ssh2's optional native helpers: it falls back to pure JS when they are absent.
-    external: [...(t.external ?? []), 'cpu-features', '*.node'],
+    external: noNative ? t.external : [...(t.external ?? []), 'cpu-features', '*.node'],
   })),
   ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife', plugins: [rawTextPlugin] })),
 ];

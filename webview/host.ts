@@ -8,17 +8,31 @@ import { isHostMessage, type HostConnection, type HostMessage, type WebviewMessa
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
 }
 declare const acquireVsCodeApi: (() => VsCodeApi) | undefined;
+
+/** What the webview keeps in VS Code's webview state; the extension's panel serializer reopens the graph from it. */
+export interface VsCodeWebviewState {
+  graphPath?: string;
+  selectedNodeId?: string | null;
+}
 
 export function vscodeHost(): HostConnection | null {
   if (typeof acquireVsCodeApi !== 'function') return null;
   const api = acquireVsCodeApi();
+  const remember = (patch: VsCodeWebviewState) => api.setState({ ...((api.getState() as VsCodeWebviewState | undefined) ?? {}), ...patch });
   return {
-    post: (m) => api.postMessage(m),
+    post: (m) => {
+      if (m.type === 'nodeSelected') remember({ selectedNodeId: m.nodeId });
+      api.postMessage(m);
+    },
     onMessage: (listener) =>
       window.addEventListener('message', (e: MessageEvent) => {
-        if (isHostMessage(e.data)) listener(e.data);
+        if (!isHostMessage(e.data)) return;
+        if (e.data.type === 'load' && e.data.graphPath) remember({ graphPath: e.data.graphPath });
+        listener(e.data);
       }),
   };
 }

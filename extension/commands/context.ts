@@ -1,0 +1,30 @@
+/** What command handlers get: the ports to VS Code and the services. extension.ts builds the real one. */
+import type { CompileRunner } from '../compile/service';
+import type { JobStatus, Log, ProblemSink, ProgressRunner, SecretStore, SettingsStore, StateStore, Ui } from '../ports';
+import type { RunStore } from '../runs';
+import type { RemoteConnector } from './remote';
+
+export interface CommandContext {
+  ui: Ui;
+  progress: ProgressRunner;
+  log: Log;
+  settings: SettingsStore;
+  /** Per-workspace memory (compile choices per model). */
+  workspaceState: StateStore;
+  secrets: SecretStore;
+  problems: ProblemSink;
+  status: JobStatus;
+  runs: RunStore;
+  compiler: CompileRunner;
+  remotes: RemoteConnector;
+  /** The workspace folder holding `file`, if any. */
+  workspaceFolderOf(file: string): string | undefined;
+  /** .onnx files of the workspace. */
+  findModels(): Promise<string[]>;
+  /** The .onnx file of the active editor or selection, if any. */
+  activeModel(): string | undefined;
+  /** Opens (or reveals) the graph of a compile output directory. */
+  showGraph(outDir: string): Promise<void>;
+  /** Host info from the last check, for the hosts view. */
+  onHostChecked(name: string, info: import('../../remote-agent/protocol').HelloResult): void;
+}

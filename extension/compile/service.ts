@@ -1,0 +1,111 @@
+/**
+ * Runs one compile in a worker thread and reports stages and log lines as they come. Knows nothing of VS Code:
+ * the compile command and the custom editor call it, and the unit tests drive it directly.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CompileResult } from '../../compiler/compile';
+import { error, type Diagnostic } from '../../compiler/diagnostics';
+import type { CancellationSignal } from '../ports';
+import type { CompileRequest, CompileWorkerData, WorkerMessage } from './messages';
+
+export type CompileOutcome =
+  { kind: 'done'; result: CompileResult } | { kind: 'failed'; diagnostics: Diagnostic[] } | { kind: 'cancelled' };
+
+export interface CompileListeners {
+  onStage?: (name: string, detail: string) => void;
+  onLog?: (line: string) => void;
+}
+
+/** How long a cancelled compile may take to reach its next stage boundary before its thread is stopped. */
+const CANCEL_GRACE_MS = 5_000;
+
+export interface CompileRunner {
+  compile(request: CompileRequest, listeners: CompileListeners, cancel?: CancellationSignal): Promise<CompileOutcome>;
+}
+
+/** `workerScript`: dist/compile-worker.js beside dist/extension.js. */
+export class WorkerCompileRunner implements CompileRunner {
+  constructor(private readonly workerScript: string) {}
+
+  compile(request: CompileRequest, listeners: CompileListeners, cancel?: CancellationSignal): Promise<CompileOutcome> {
+    const cancelFlag = new SharedArrayBuffer(4);
+    const data: CompileWorkerData = { request, cancelFlag };
+    const worker = new Worker(this.workerScript, { workerData: data });
+    return new Promise<CompileOutcome>((resolve) => {
+      let settled = false;
+      let graceTimer: NodeJS.Timeout | undefined;
+      const settle = (outcome: CompileOutcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(graceTimer);
+        subscription?.dispose();
+        resolve(outcome);
+      };
+      const subscription = cancel?.onCancellationRequested(() => {
+        Atomics.store(new Int32Array(cancelFlag), 0, 1);
+        // A stage that runs long (a big import) does not look at the flag: stop the thread, then clean up after it.
+        graceTimer = setTimeout(() => {
+          void worker.terminate().then(() => {
+            removeStagingDirs(request.out);
+            settle({ kind: 'cancelled' });
+          });
+        }, CANCEL_GRACE_MS);
+      });
+      if (cancel?.isCancellationRequested) Atomics.store(new Int32Array(cancelFlag), 0, 1);
+      worker.on('message', (m: WorkerMessage) => {
+        switch (m.type) {
+          case 'log':
+            listeners.onLog?.(m.message);
+            break;
+          case 'stage':
+            listeners.onStage?.(m.name, m.detail);
+            break;
+          case 'done':
+            settle({ kind: 'done', result: m.result });
+            break;
+          case 'failed':
+            settle({ kind: 'failed', diagnostics: m.diagnostics });
+            break;
+          case 'cancelled':
+            settle({ kind: 'cancelled' });
+            break;
+          case 'crashed':
+            listeners.onLog?.(m.stack ?? m.message);
+            settle({
+              kind: 'failed',
+              diagnostics: [error('compile.crashed', `the compiler failed: ${m.message}`, { file: request.file })],
+            });
+            break;
+        }
+      });
+      worker.on('error', (e) =>
+        settle({
+          kind: 'failed',
+          diagnostics: [error('compile.crashed', `the compile worker failed: ${e.message}`, { file: request.file })],
+        }),
+      );
+      worker.on('exit', (code) => {
+        if (!settled)
+          settle({
+            kind: 'failed',
+            diagnostics: [error('compile.crashed', `the compile worker exited (code ${code}) without a result`, { file: request.file })],
+          });
+      });
+    });
+  }
+}
+
+/** compileModel stages into `<out>.tmp-<pid>-<time>`; a thread stopped mid-stage cannot remove its own. */
+export function removeStagingDirs(outDir: string): void {
+  const dir = path.dirname(path.resolve(outDir));
+  const prefix = `${path.basename(outDir)}.tmp-${process.pid}-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return; // the parent directory was never created: nothing was staged
+  }
+  for (const name of names) if (name.startsWith(prefix)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+}

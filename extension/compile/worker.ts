@@ -1,0 +1,47 @@
+/**
+ * The compile worker thread (bundled as dist/compile-worker.js). compileModel is synchronous; running it here keeps
+ * the extension host responsive. Cancellation is a shared int32 flag read through an AbortSignal-shaped object:
+ * the compiler checks `signal.aborted` between stages and passes, and its staging directory is removed when it
+ * stops, so a cancelled compile leaves no output directory behind.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { compileModel } from '../../compiler/compile';
+import { CompileError } from '../../compiler/diagnostics';
+import type { CompileWorkerData, WorkerMessage } from './messages';
+
+function run(): void {
+  const { request, cancelFlag } = workerData as CompileWorkerData;
+  const flag = new Int32Array(cancelFlag);
+  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  const signal = {
+    get aborted() {
+      return Atomics.load(flag, 0) === 1;
+    },
+  } as AbortSignal;
+  try {
+    const result = compileModel(request.file, {
+      out: request.out,
+      target: request.target,
+      batch: request.batch,
+      dimBounds: request.dimBounds,
+      signal,
+      log: (line) => {
+        post({ type: 'log', message: line });
+        // Stage lines are "name  12 ms  detail".
+        const m = /^(\S+)\s+\d+ ms\s+(.*)$/.exec(line);
+        if (m) post({ type: 'stage', name: m[1], detail: m[2] });
+      },
+    });
+    post({ type: 'done', result });
+  } catch (e) {
+    if (e instanceof CompileError) {
+      if (e.diagnostics.some((d) => d.code === 'compile.cancelled')) post({ type: 'cancelled' });
+      else post({ type: 'failed', diagnostics: e.diagnostics });
+    } else {
+      const err = e as Error;
+      post({ type: 'crashed', message: String(err?.message ?? e), stack: err?.stack });
+    }
+  }
+}
+
+run();

@@ -1,0 +1,69 @@
+import * as assert from 'node:assert/strict';
+import { checkHostTarget, readSettings, validateRemotes } from '../../extension/settings';
+import { memoryStore } from './fakes';
+
+const store = (data: Record<string, unknown>) => {
+  const m = memoryStore(data);
+  return { get: (k: string) => m.data[k], update: async () => {} };
+};
+
+describe('extension settings', () => {
+  it('accepts local, ssh aliases, user@host and user@host:port', () => {
+    for (const h of ['local', 'gpu-box', 'me@10.0.0.7', 'me@h200.example.org:2222', 'me@[::1]:22'])
+      assert.equal(checkHostTarget(h), undefined, h);
+  });
+
+  it('rejects empty hosts, shell words and ports outside 1..65535', () => {
+    assert.match(checkHostTarget('  ')!, /give a host/);
+    assert.match(checkHostTarget('gpu; rm -rf ~')!, /not an ssh target/);
+    assert.match(checkHostTarget('me@gpu:70000')!, /port 70000/);
+  });
+
+  it('validates ait.remotes entry by entry, naming the bad setting, and keeps the good ones', () => {
+    const { remotes, problems } = validateRemotes([
+      { name: 'h200', host: 'me@h200:22', workDir: 'ait' },
+      { host: 'local' },
+      { name: 'h200', host: 'other' },
+      { name: 'bad', host: 'a b' },
+      { name: 'up', host: 'x', workDir: '../etc' },
+      'gpu',
+    ]);
+    assert.deepEqual(
+      remotes.map((r) => [r.name, r.host]),
+      [
+        ['h200', 'me@h200:22'],
+        ['local', 'local'],
+        ['up', 'x'],
+      ],
+    );
+    assert.deepEqual(
+      problems.map((p) => p.setting),
+      ['ait.remotes[2].name', 'ait.remotes[3].host', 'ait.remotes[4].workDir', 'ait.remotes[5]'],
+    );
+    assert.match(validateRemotes({ host: 'x' }).problems[0].message, /list of hosts/);
+  });
+
+  it('falls back to defaults for unknown targets and bad batch sizes, and says so', () => {
+    const { settings, problems } = readSettings(
+      store({ defaultTarget: 'cuda:sm100x', benchBatchSizes: [1, 0], outputDirectory: '../out' }),
+    );
+    assert.equal(settings.defaultTarget, 'cuda:sm90');
+    assert.deepEqual(settings.benchBatchSizes, [1, 8, 64]);
+    assert.equal(settings.outputDirectory, 'build');
+    assert.deepEqual(
+      problems.map((p) => p.setting),
+      ['ait.defaultTarget', 'ait.outputDirectory', 'ait.benchBatchSizes'],
+    );
+    const ok = readSettings(store({ defaultTarget: 'cuda:sm80', benchBatchSizes: [2, 4] }));
+    assert.deepEqual([ok.settings.defaultTarget, ok.settings.benchBatchSizes, ok.problems], ['cuda:sm80', [2, 4], []]);
+  });
+
+  it('package.json declares the schema of every setting that readSettings reads', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pkg = require('../../package.json') as { contributes: { configuration: { properties: Record<string, { enum?: string[] }> } } };
+    const props = pkg.contributes.configuration.properties;
+    for (const key of ['remotes', 'defaultTarget', 'cutlassDir', 'outputDirectory', 'benchBatchSizes', 'sshConfig'])
+      assert.ok(props[`ait.${key}`], key);
+    assert.deepEqual(props['ait.defaultTarget'].enum, ['cuda:sm90', 'cuda:sm80']);
+  });
+});
