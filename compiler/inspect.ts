@@ -9,6 +9,7 @@ import { dtypeBytes } from './ir/dtype';
 import { shapeToString } from './ir/symbolic';
 import { ImportOptions, ImportedModel, importOnnxFile } from './onnx/import';
 import { inferShapes } from './passes/shape-inference';
+import { onnxOpSupport } from './backends/support';
 
 export interface TensorSummary {
   name: string;
@@ -31,6 +32,8 @@ export interface ModelSummary {
   symbols: { name: string; min: number; max: number; origin: string }[];
   /** Ops the compiler has no definition for, with the nodes using them. */
   unknownOps: { op: string; nodes: string[] }[];
+  /** Ops the GPU target (cuda) cannot run yet, with their nodes and why (control flow, data-dependent shapes, …). */
+  unsupportedOps: { op: string; reason: string; nodes: string[] }[];
   /** Tensors left without a shape (should be empty for every supported model). */
   unshapedTensors: string[];
   foldedNodeCount: number;
@@ -47,8 +50,16 @@ export function inspectModel(file: string, options: ImportOptions = {}): { summa
   let subgraphNodeCount = 0;
   const unknown = new Map<string, string[]>();
   const unshaped: string[] = [];
+  const unsupported = new Map<string, { reason: string; nodes: string[] }>();
   const visit = (g: Graph, nested: boolean) => {
     for (const n of g.nodes) {
+      const support = onnxOpSupport(n.op, n.domain);
+      if (!support.supported && !nested) {
+        const key = (n.domain ? `${n.domain}.` : '') + n.op;
+        const entry = unsupported.get(key) ?? { reason: support.reason ?? '', nodes: [] };
+        entry.nodes.push(n.name);
+        unsupported.set(key, entry);
+      }
       const op = (n.domain ? `${n.domain}.` : '') + n.op;
       if (!nested) histogram[op] = (histogram[op] ?? 0) + 1;
       else subgraphNodeCount++;
@@ -98,6 +109,7 @@ export function inspectModel(file: string, options: ImportOptions = {}): { summa
     },
     symbols: graph.symbols.all(),
     unknownOps: [...unknown].map(([op, nodes]) => ({ op, nodes })),
+    unsupportedOps: [...unsupported].filter(([op]) => !unknown.has(op)).map(([op, e]) => ({ op, reason: e.reason, nodes: e.nodes })),
     unshapedTensors: unshaped,
     foldedNodeCount: inference.foldedNodes.size,
     diagnostics,

@@ -88,6 +88,41 @@ describe('ait inspect (CLI)', () => {
     assert.deepEqual(json.unknownOps, [{ op: 'FancyActivation', nodes: ['/block/fancy'] }]);
   });
 
+  it('fails on a node that reads a tensor nothing defines, naming the node and the tensor', () => {
+    const f = writeModel('dangling.onnx', {
+      inputs: [{ name: 'x', dtype: 'float32', dims: [2] }],
+      nodes: [{ op: 'Add', name: '/head/add', inputs: ['x', 'ghost'], outputs: ['y'] }],
+      outputs: ['y'],
+    });
+    const r = ait(['inspect', f]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout, /graph\.dangling-input.*'\/head\/add'.*'ghost'/);
+  });
+
+  it('fails on a tensor written by two nodes, naming the second writer', () => {
+    const f = writeModel('twice.onnx', {
+      inputs: [{ name: 'x', dtype: 'float32', dims: [2] }],
+      nodes: [
+        { op: 'Relu', name: 'first', inputs: ['x'], outputs: ['y'] },
+        { op: 'Sigmoid', name: 'second', inputs: ['x'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    });
+    const r = ait(['inspect', f]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /graph\.duplicate-name.*tensor 'y' is produced by two nodes \(the second is 'second'\)/);
+  });
+
+  it('lists the ops the CUDA backend cannot run yet, with a reason and the nodes (Mask R-CNN)', function () {
+    const file = sharedModel('maskrcnn_resnet50_fpn', this);
+    const s = JSON.parse(ait(['inspect', file, '--json']).stdout);
+    const byOp = new Map<string, { reason: string; nodes: string[] }>(s.unsupportedOps.map((u: { op: string }) => [u.op, u]));
+    for (const op of ['NonZero', 'RoiAlign', 'Loop', 'If', 'TopK']) assert.ok(byOp.has(op), `${op} not listed`);
+    assert.match(byOp.get('NonZero')!.reason, /data-dependent/);
+    assert.ok(byOp.get('RoiAlign')!.nodes.includes('/roi_heads/box_roi_pool/RoiAlign'));
+    assert.equal(byOp.has('Conv'), false);
+  });
+
   /** Output shapes each real model must infer (data-dependent dims are checked by pattern and bounds). */
   const expectedOutputs: Partial<Record<(typeof SHARED_MODELS)[number], string[]>> = {
     resnet50: ['[batch, 1000]'],

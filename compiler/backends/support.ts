@@ -61,3 +61,34 @@ export function supportOf(graph: Graph, node: Node, target: string): { supported
   }
   return { supported: false, reason: `op domain '${node.domain}' is not supported` };
 }
+
+/** ONNX ops the optimizer lowers to GPU ops (fused or not). Anything else is reported by `ait inspect`. */
+const LOWERED_ONNX_OPS = new Set([
+  ...GPU_OPS,
+  'Conv',
+  'Gemm',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'BatchNormalization',
+  'Dropout',
+  'Constant',
+  'Shape',
+  'Size',
+  'Cast',
+  'CastLike',
+  'Flatten',
+  'ConstantOfShape',
+  'Range',
+]);
+
+/**
+ * Whether an ONNX op of an unoptimized graph has a path to the target, with the reason when not. (Shape arithmetic
+ * such as Shape or Range is accepted: it folds or runs on the host when its result is a function of the symbols.)
+ */
+export function onnxOpSupport(op: string, domain: string, target = 'cuda:sm90'): { supported: boolean; reason?: string } {
+  if (domain !== '' && domain !== 'ai.onnx') return { supported: false, reason: `op domain '${domain}' is not supported` };
+  if (LOWERED_ONNX_OPS.has(op)) return { supported: true };
+  return { supported: false, reason: REASONS[op] ?? `${op} has no ${target.split(':')[0].toUpperCase()} kernel yet` };
+}

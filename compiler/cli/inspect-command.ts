@@ -49,6 +49,11 @@ export function formatSummary(s: ModelSummary): string {
     for (const u of s.unknownOps)
       lines.push(`  ${u.op}: ${u.nodes.slice(0, 5).join(', ')}${u.nodes.length > 5 ? `, … (${u.nodes.length})` : ''}`);
   }
+  if (s.unsupportedOps.length) {
+    lines.push('');
+    lines.push('ops the CUDA backend cannot run yet (the rest of the graph still compiles; graph.json marks them):');
+    for (const u of s.unsupportedOps) lines.push(`  ${u.op} ×${u.nodes.length}: ${u.reason} (e.g. ${u.nodes.slice(0, 3).join(', ')})`);
+  }
   if (s.unshapedTensors.length)
     lines.push(`\n${s.unshapedTensors.length} tensors have no inferred shape, e.g. ${s.unshapedTensors.slice(0, 5).join(', ')}`);
   if (s.diagnostics.length) {

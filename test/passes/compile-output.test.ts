@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compileModel } from '../../compiler/compile';
+import { compileModel, optimizeModel } from '../../compiler/compile';
+import { isKernel } from '../../compiler/passes/cost';
 import { CompileError } from '../../compiler/diagnostics';
 import { decodeModel } from '../../compiler/onnx/import';
 import { GraphProto } from '../../compiler/onnx/schema';
@@ -55,6 +56,17 @@ describe('ait compile output', () => {
       assert.ok(graph.memory.arenaBytes > 0 && graph.memory.arenaBytes <= graph.memory.activationBytes);
     });
   }
+
+  it('vit_large_patch16_384: 7 kernels per encoder block (24 blocks) plus the patch embedding and head', function () {
+    const file = sharedModel('vit_large_patch16_384', this);
+    const { graph } = optimizeModel(file, { validate: true });
+    const kernels = graph.nodes.filter((n) => isKernel(graph, n));
+    const count = (op: string) => kernels.filter((n) => n.op === op).length;
+    assert.equal(count('attention'), 24);
+    assert.equal(count('layernorm'), 49);
+    assert.equal(count('gemm'), 24 * 4 + 1);
+    assert.ok(kernels.length <= 24 * 7 + 8, `${kernels.length} kernels`);
+  });
 
   it('dumps the graph after a named pass, and rejects an unknown pass name', () => {
     const out = path.join(tmp(), 'resnet');
