@@ -62,7 +62,8 @@ const conv = (name: string, x: string, w: string, b: string | undefined, y: stri
   attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] },
 });
 
-describe('fusion patterns', () => {
+describe('fusion patterns', function () {
+  this.timeout(300_000);
   it('conv + bias + relu, and conv + bias + residual add + relu, with only the model input/output converted to NHWC', () => {
     const g = optimizeAndCompare(
       {

@@ -62,7 +62,9 @@ function compareOptimized(name: string, file: string, inputShape: number[]) {
   return optimized;
 }
 
-describe('optimizer on real models', () => {
+describe('optimizer on real models', function () {
+  // The interpreter runs each model twice in plain JavaScript: minutes on a loaded 2-core machine.
+  this.timeout(900_000);
   it('ResNet-50: same outputs, ≤ 57 kernels, arena ≤ 40% of activations', function () {
     const file = sharedModel('resnet50', this);
     const { graph, context } = compareOptimized('resnet50', file, [1, 3, 224, 224]);
