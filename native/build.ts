@@ -72,7 +72,17 @@ export function nodeIncludeDir(): string | { missing: string } {
 
 /** node-gyp on PATH or the one bundled with npm next to this Node; null when neither is there. */
 export function findNodeGyp(): string[] | null {
-  const bundled = path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const bundled = path.resolve(
+    path.dirname(process.execPath),
+    '..',
+    'lib',
+    'node_modules',
+    'npm',
+    'node_modules',
+    'node-gyp',
+    'bin',
+    'node-gyp.js',
+  );
   if (fs.existsSync(bundled)) return [process.execPath, bundled];
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (dir && fs.existsSync(path.join(dir, 'node-gyp'))) return [path.join(dir, 'node-gyp')];
@@ -115,7 +125,8 @@ export async function buildNativeBinding(options: NativeBuildOptions): Promise<N
   const include = options.nodeIncludeDir ?? nodeIncludeDir();
   if (typeof include !== 'string') throw new NativeBuildError(include.missing, logPath);
   const gyp = options.method === 'direct' ? null : findNodeGyp();
-  if (options.method === 'node-gyp' && !gyp) throw new NativeBuildError('node-gyp was asked for but is not on PATH nor bundled with npm', logPath);
+  if (options.method === 'node-gyp' && !gyp)
+    throw new NativeBuildError('node-gyp was asked for but is not on PATH nor bundled with npm', logPath);
 
   // Built under a temporary name and renamed: agents building at the same time never load a half-written file.
   const tmpPath = `${outPath}.tmp-${process.pid}`;
@@ -146,7 +157,12 @@ function runLogged(label: string, command: string, args: string[], cwd: string, 
       log(stderr);
       if (!error) return resolve();
       const firstError = `${stderr}`.split('\n').find((l) => /error/i.test(l)) ?? error.message;
-      reject(new NativeBuildError(`building the native binding failed (${path.basename(label)}): ${firstError.trim()}; log: ${logPath}`, logPath));
+      reject(
+        new NativeBuildError(
+          `building the native binding failed (${path.basename(label)}): ${firstError.trim()}; log: ${logPath}`,
+          logPath,
+        ),
+      );
     });
   });
 }

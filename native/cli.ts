@@ -38,7 +38,11 @@ export function formatBenchTable(result: NativeBenchResult, topOps = 8): string 
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === 'build' && rest[0]) {
-    const method: NativeBuildMethod | undefined = rest.includes('--direct') ? 'direct' : rest.includes('--node-gyp') ? 'node-gyp' : undefined;
+    const method: NativeBuildMethod | undefined = rest.includes('--direct')
+      ? 'direct'
+      : rest.includes('--node-gyp')
+        ? 'node-gyp'
+        : undefined;
     const built = await buildNativeBinding({ outDir: path.resolve(rest[0]), method, nodeIncludeDir: flag(rest, '--node-include') });
     process.stdout.write(`${built.path}\n`);
     process.stderr.write(`built with ${built.method}; log ${built.logPath}\n`);
@@ -58,7 +62,9 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   process.stderr.write('usage: ait-native build OUT_DIR [--direct|--node-gyp] [--node-include DIR]\n');
-  process.stderr.write('       ait-native bench BINDING.node BUILD_DIR [--batch-sizes 1,8,64] [--iterations N] [--warmup N] [--json FILE]\n');
+  process.stderr.write(
+    '       ait-native bench BINDING.node BUILD_DIR [--batch-sizes 1,8,64] [--iterations N] [--warmup N] [--json FILE]\n',
+  );
   return 2;
 }
 

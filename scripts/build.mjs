@@ -2,10 +2,7 @@
 // dist/cli.js and dist/agent.js run with plain node and no node_modules.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
-
-const require = createRequire(import.meta.url);
+import { nativeSourcesPlugin } from './native-sources-plugin.mjs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -38,26 +35,6 @@ const rawTextPlugin = {
       return { path: r.path, namespace: 'raw-text' };
     });
     build.onLoad({ filter: /.*/, namespace: 'raw-text' }, (args) => ({ contents: fs.readFileSync(args.path, 'utf8'), loader: 'text' }));
-  },
-};
-
-// native/sources.ts reads the native binding's sources from the checkout; bundles that run on GPU hosts (no checkout,
-// no node_modules) carry them inline instead, so the agent can build the binding there.
-const nativeSourcesPlugin = {
-  name: 'native-sources',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]native[\\/]sources\.ts$/ }, () => {
-      const napiDir = path.dirname(require.resolve('node-addon-api/package.json'));
-      const files = {
-        'binding.cc': 'native/binding.cc',
-        'ait_runtime.h': 'compiler/backends/cuda/runtime/ait_runtime.h',
-        'napi.h': path.join(napiDir, 'napi.h'),
-        'napi-inl.h': path.join(napiDir, 'napi-inl.h'),
-        'napi-inl.deprecated.h': path.join(napiDir, 'napi-inl.deprecated.h'),
-      };
-      const texts = Object.fromEntries(Object.entries(files).map(([name, file]) => [name, fs.readFileSync(file, 'utf8')]));
-      return { contents: `export function nativeSourceFiles() { return ${JSON.stringify(texts)}; }`, loader: 'ts' };
-    });
   },
 };
 

@@ -85,7 +85,13 @@ export function startAgent(options: AgentOptions): MessageConnection {
       let argv: string[];
       let runner: P.BenchRunnerNote;
       if ('binding' in lookup) {
-        const nativeOptions = { buildDir: cwd, batchSizes: p.batchSizes, iterations, warmupIterations, profileIterations: p.profileIterations };
+        const nativeOptions = {
+          buildDir: cwd,
+          batchSizes: p.batchSizes,
+          iterations,
+          warmupIterations,
+          profileIterations: p.profileIterations,
+        };
         argv = [...options.selfArgv, '--work-dir', options.workDir, '--native-bench', JSON.stringify(nativeOptions)];
         runner = { runner: 'native-binding', note: `timed through the native binding ${lookup.path} (per-op profiles included)` };
       } else {
