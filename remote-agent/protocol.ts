@@ -136,6 +136,8 @@ export interface BenchParams {
   warmupIterations?: number;
   /** GPU indices to run on; default: every GPU hello lists (one job per GPU), or one unpinned job when none. */
   gpus?: number[];
+  /** Native binding only: profiled runs per batch size for the per-op profiles in the result (0: none; default 10). */
+  profileIterations?: number;
 }
 
 export interface ProfileParams {

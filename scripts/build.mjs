@@ -2,6 +2,7 @@
 // dist/cli.js and dist/agent.js run with plain node and no node_modules.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import { nativeSourcesPlugin } from './native-sources-plugin.mjs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -21,6 +22,8 @@ const nodeTargets = [
   { entryPoints: ['extension/compile/worker.ts'], outfile: 'dist/compile-worker.js', noNative: true },
   // The agent runs on GPU hosts with whatever node >= 18 they have.
   { entryPoints: ['remote-agent/main.ts'], outfile: 'dist/agent.js', banner: { js: '#!/usr/bin/env node' }, target: 'node18' },
+  // Builds and benchmarks the native binding on a GPU host (native/gpu-check.sh).
+  { entryPoints: ['native/cli.ts'], outfile: 'dist/ait-native.js', banner: { js: '#!/usr/bin/env node' }, target: 'node18' },
 ].filter((t) => t.entryPoints.every((e) => fs.existsSync(e)));
 
 // `import text from 'pkg/file.js?raw'` inlines a file as a string: the webview starts its layout Web Worker from
@@ -58,12 +61,14 @@ const configs = [
   ...nodeTargets.map(({ noNative, ...t }) => ({
     ...common,
     ...t,
-    plugins: noNative ? [noNativePlugin] : [],
     platform: 'node',
     target: t.target ?? 'node20',
     format: 'cjs',
     // ssh2's optional native helpers: it falls back to pure JS when they are absent.
     external: noNative ? t.external : [...(t.external ?? []), 'cpu-features', '*.node'],
+    // noNative bundles (extension, compile worker) must load no native module; the native sources plugin embeds the
+    // binding's C++ sources as text for the agent, which builds the addon on the GPU host.
+    plugins: [...(noNative ? [noNativePlugin] : []), nativeSourcesPlugin],
   })),
   ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife', plugins: [rawTextPlugin] })),
 ];

@@ -1,54 +1,69 @@
 /**
- * The native runtime binding (native/, node-addon-api; built on the GPU host against that host's Node headers).
- * bench runs through it when it is there and loads; otherwise through the build's `ait_bench` executable, and the
- * result says which was used.
+ * The native runtime binding (native/, node-addon-api), built on the GPU host against that host's Node headers into
+ * WORK/native/ait_native-abi<N>-<source hash>.node, once per (Node ABI, source hash). bench runs through it when it
+ * builds and loads; otherwise through the build's `ait_bench` executable, and the result says which was used and why.
  *
  * What the agent expects of the binding (docs/remote.md):
- *   bench({ buildDir, batchSizes, iterations, warmupIterations }) -> JSON-serializable result (or a Promise of one)
+ *   bench({ buildDir, batchSizes, iterations, warmupIterations, profileIterations? }) -> JSON-serializable result
  */
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { buildNativeBinding, nativeBindingFileName } from '../../native/build';
+import { benchBuildDir, loadNativeModule, type NativeBenchResult } from '../../native/index';
 
 export interface NativeBenchOptions {
   buildDir: string;
   batchSizes: number[];
   iterations: number;
   warmupIterations: number;
+  /** Profiled runs per batch size for the per-op profiles (0: none; default 10). */
+  profileIterations?: number;
 }
 
 export interface AitNativeBinding {
-  bench(options: NativeBenchOptions): unknown;
+  bench(options: NativeBenchOptions): Promise<NativeBenchResult>;
 }
 
-/** Where the binding is looked for: $AIT_NATIVE_BINDING, then WORK/native/ait_native-abi<N>.node for this Node ABI. */
+/** Where the binding is looked for: $AIT_NATIVE_BINDING, then WORK/native/ait_native-abi<N>-<hash>.node. */
 export function nativeBindingCandidates(workDir: string): string[] {
   const fromEnv = process.env.AIT_NATIVE_BINDING;
-  return [...(fromEnv ? [path.resolve(fromEnv)] : []), path.join(workDir, 'native', `ait_native-abi${process.versions.modules}.node`)];
+  return [...(fromEnv ? [path.resolve(fromEnv)] : []), path.join(workDir, 'native', nativeBindingFileName())];
 }
 
 export type BindingLookup = { path: string; binding: AitNativeBinding } | { unavailable: string };
 
-/** Finds and loads the binding; says why not when it cannot. */
+function bindingAt(file: string): BindingLookup {
+  try {
+    const module = loadNativeModule(file);
+    return { path: file, binding: { bench: (options) => benchBuildDir(module, options) } };
+  } catch (e) {
+    return { unavailable: `native binding ${file} does not load: ${(e as Error).message}` };
+  }
+}
+
+/** Finds and loads an already built binding; says why not when it cannot. */
 export function loadNativeBinding(workDir: string): BindingLookup {
   const candidates = nativeBindingCandidates(workDir);
   const found = candidates.find((c) => fs.existsSync(c));
-  if (!found) return { unavailable: `no native binding at ${candidates.join(' or ')}` };
-  let loaded: unknown;
+  if (!found) return { unavailable: `no native binding at ${candidates.join(' or ')} (built on the first bench)` };
+  return bindingAt(found);
+}
+
+/** Loads the binding, building it first when this Node ABI and these sources have none yet. */
+export async function ensureNativeBinding(workDir: string): Promise<BindingLookup> {
+  const existing = loadNativeBinding(workDir);
+  if ('binding' in existing || fs.existsSync(nativeBindingCandidates(workDir).at(-1)!)) return existing;
   try {
-    loaded = createRequire(__filename)(found);
+    const built = await buildNativeBinding({ outDir: path.join(workDir, 'native') });
+    return bindingAt(built.path);
   } catch (e) {
-    return { unavailable: `native binding ${found} does not load: ${(e as Error).message}` };
+    return { unavailable: `the native binding could not be built here: ${(e as Error).message}` };
   }
-  if (typeof (loaded as Partial<AitNativeBinding>)?.bench !== 'function') {
-    return { unavailable: `native binding ${found} has no bench() function` };
-  }
-  return { path: found, binding: loaded as AitNativeBinding };
 }
 
 /** Entry of `--native-bench OPTIONS_JSON`: runs the binding's bench in a job and prints its result as one JSON line. */
 export async function runNativeBench(workDir: string, optionsJson: string): Promise<number> {
-  const lookup = loadNativeBinding(workDir);
+  const lookup = await ensureNativeBinding(workDir);
   if ('unavailable' in lookup) {
     process.stderr.write(`ait-agent: ${lookup.unavailable}\n`);
     return 2;

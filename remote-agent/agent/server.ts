@@ -15,7 +15,8 @@ import { AgentError } from './errors';
 import { hello, probeGpus } from './hello';
 import { jobResult } from './job-results';
 import { JobStore, UnknownJobError } from './jobs';
-import { loadNativeBinding } from './native-binding';
+import { modelLibrariesIn } from '../../native/index';
+import { ensureNativeBinding } from './native-binding';
 import { buildDirOf, syncCommit, syncPlan } from './sync';
 
 export interface AgentOptions {
@@ -75,13 +76,24 @@ export function startAgent(options: AgentOptions): MessageConnection {
       const cwd = existingBuildDir(options.workDir, p.buildName);
       const iterations = p.iterations ?? 100;
       const warmupIterations = p.warmupIterations ?? 10;
-      const lookup = loadNativeBinding(options.workDir);
+      // The binding is built here on the first bench for this Node ABI and binding source (seconds), then reused;
+      // a build directory without a model library (lib<name>.so) can only be timed by its own ait_bench.
+      const lookup =
+        modelLibrariesIn(cwd).length > 0
+          ? await ensureNativeBinding(options.workDir)
+          : { unavailable: `no model library (lib<name>.so) in ${cwd} for the native binding` };
       let argv: string[];
       let runner: P.BenchRunnerNote;
       if ('binding' in lookup) {
-        const nativeOptions = { buildDir: cwd, batchSizes: p.batchSizes, iterations, warmupIterations };
+        const nativeOptions = {
+          buildDir: cwd,
+          batchSizes: p.batchSizes,
+          iterations,
+          warmupIterations,
+          profileIterations: p.profileIterations,
+        };
         argv = [...options.selfArgv, '--work-dir', options.workDir, '--native-bench', JSON.stringify(nativeOptions)];
-        runner = { runner: 'native-binding', note: `timed through the native binding ${lookup.path}` };
+        runner = { runner: 'native-binding', note: `timed through the native binding ${lookup.path} (per-op profiles included)` };
       } else {
         const exe = path.join(cwd, 'ait_bench');
         if (!fs.existsSync(exe)) {

@@ -11,6 +11,8 @@ export async function agentBundle(): Promise<string> {
   if (bundled) return bundled;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-agent-bundle-'));
   const outfile = path.join(dir, 'agent.js');
+  // The agent builds the native binding from sources carried inside the bundle, as in dist/agent.js.
+  const { nativeSourcesPlugin } = await import('../../../scripts/native-sources-plugin.mjs');
   await esbuild.build({
     entryPoints: [path.join(REPO, 'remote-agent', 'main.ts')],
     outfile,
@@ -20,6 +22,7 @@ export async function agentBundle(): Promise<string> {
     format: 'cjs',
     logLevel: 'error',
     external: ['cpu-features', '*.node'],
+    plugins: [nativeSourcesPlugin],
   });
   bundled = outfile;
   return outfile;
