@@ -1,6 +1,7 @@
 /** `ait compile MODEL [--out DIR] [--target T] [--dump-after PASS]` */
 import { compileModel } from '../compile';
 import { formatDiagnostic } from '../diagnostics';
+import { formatBytes } from './format';
 
 export interface CompileCommandOptions {
   out?: string;
@@ -25,6 +26,13 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
   } else {
     for (const d of result.diagnostics.slice(0, 40)) out(formatDiagnostic(d));
     if (result.diagnostics.length > 40) out(`… ${result.diagnostics.length - 40} more diagnostics`);
+    const cost = result.reports.cost as { batch: number; flops: number; kernels: number } | undefined;
+    const memory = result.reports.memory as { arenaBytes: number; activationBytes: number } | undefined;
+    if (cost && memory)
+      out(
+        `${cost.kernels} kernels; ${(cost.flops / 1e9).toFixed(2)} GFLOP at batch ${cost.batch}; activation arena ` +
+          `${formatBytes(memory.arenaBytes)} (${((100 * memory.arenaBytes) / Math.max(1, memory.activationBytes)).toFixed(1)}% of ${formatBytes(memory.activationBytes)} of activations)`,
+      );
     out(`wrote ${result.graphJsonPath}`);
   }
   return result.ok ? 0 : 1;
