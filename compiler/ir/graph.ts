@@ -68,6 +68,12 @@ export interface Node {
   metadata?: Record<string, string>;
   /** For `ait.symbolic_value` nodes: the value, as expressions of the model's symbols. */
   symbolicValue?: Dim[];
+  /**
+   * What the node is at run time (set by the cost pass): a kernel launched per inference, a view (no data moves),
+   * weight preparation (runs once, at compile time when weights are present, else when they are bound), or shape
+   * arithmetic evaluated on the host from the batch.
+   */
+  role?: 'kernel' | 'view' | 'weight-preparation' | 'shape';
   /** FLOPs and minimum bytes moved at a given batch (set by the cost pass). */
   cost?: { flops: number; bytes: number; batch: number };
   /** Kernel chosen by a backend (library, instance name, configuration, candidates). */

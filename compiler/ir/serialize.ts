@@ -125,6 +125,7 @@ export function nodeToJson(node: Node): GraphJsonNode {
   if (Object.keys(subgraphs).length) out.subgraphs = subgraphs;
   const epilogue = node.attrs.epilogue;
   if (epilogue && epilogue.type === 'strings') out.epilogue = epilogue.value;
+  if (node.role) out.role = node.role;
   if (node.cost) out.cost = node.cost;
   if (node.kernel) out.kernel = node.kernel;
   if (node.status) out.status = node.status;

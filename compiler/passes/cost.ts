@@ -37,6 +37,13 @@ export function isKernel(graph: Graph, node: Node): boolean {
   return !VIEW_OPS.has(node.op) && !isWeightPreparation(graph, node) && !isShapeComputation(graph, node);
 }
 
+export function roleOf(graph: Graph, node: Node): NonNullable<Node['role']> {
+  if (isWeightPreparation(graph, node)) return 'weight-preparation';
+  if (isShapeComputation(graph, node)) return 'shape';
+  if (VIEW_OPS.has(node.op)) return 'view';
+  return 'kernel';
+}
+
 /** Value of a dim at `batch`: symbols from model inputs take the batch (within bounds), others their maximum. */
 export function dimAt(graph: Graph, d: Dim, batch: number): number {
   return evaluateDim(d, (s) => {
@@ -125,6 +132,7 @@ export const costPass: Pass = {
     for (const n of graph.nodes) {
       const c = nodeCost(graph, n, ctx.batch);
       n.cost = c;
+      n.role = roleOf(graph, n);
       flops += c.flops;
       bytes += c.bytes;
       if (isKernel(graph, n)) kernels++;
