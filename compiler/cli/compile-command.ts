@@ -5,6 +5,7 @@ import { formatDiagnostic } from '../diagnostics';
 export interface CompileCommandOptions {
   out?: string;
   target: string;
+  maxBatch?: number;
   dim?: Record<string, [number, number]>;
   dumpAfter?: string[];
   json?: boolean;
@@ -14,6 +15,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
   const result = compileModel(model, {
     out: opts.out,
     target: opts.target,
+    maxBatch: opts.maxBatch,
     dimBounds: opts.dim,
     dumpAfter: opts.dumpAfter,
     log: opts.json ? undefined : (m) => out(m),
@@ -24,6 +26,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
     for (const d of result.diagnostics.slice(0, 40)) out(formatDiagnostic(d));
     if (result.diagnostics.length > 40) out(`… ${result.diagnostics.length - 40} more diagnostics`);
     out(`wrote ${result.graphJsonPath}`);
+    if (result.codegen) out(result.codegen);
   }
   return result.ok ? 0 : 1;
 }
