@@ -33,6 +33,8 @@ export interface LoweredOp {
 /** Extra kernel templates emitted next to the model (conv lowering helpers). */
 export const CODEGEN_HEADER = 'ait_codegen_kernels.cuh';
 
+const typeName = (t: string) => (t === 'half' ? 'f16' : t);
+
 function ours(name: string, reason: string, config: Record<string, unknown> = {}): KernelChoice {
   return { library: 'ait', name, config, reason };
 }
@@ -86,7 +88,7 @@ export class Lowering {
         const inShape = ctx.shapeOf(node.inputs[0]);
         const inStrides = stridesOf(ctx, node, inShape);
         return op(
-          ours(`ait_transpose_${ctx.typeOf(out)}`, `permutation [${perm.join(',')}] as a strided copy`),
+          ours(`ait_transpose_${typeName(ctx.typeOf(out))}`, `permutation [${perm.join(',')}] as a strided copy`),
           stridedCopy(ctx, node, node.inputs[0], out, ctx.shapeOf(out), perm.map((p) => inStrides[p]), '0'),
           ['tensor_ops.cuh'],
         );
@@ -96,14 +98,14 @@ export class Lowering {
         const inShape = ctx.shapeOf(node.inputs[0]);
         const padded: Dim[] = [...Array(outShape.length - inShape.length).fill(1), ...inShape];
         const strides = stridesOf(ctx, node, padded).map((s, i) => (padded[i] === 1 ? '0' : s));
-        return op(ours(`ait_expand_${ctx.typeOf(out)}`, 'broadcast as a strided copy with zero strides'), stridedCopy(ctx, node, node.inputs[0], out, outShape, strides, '0'), [
+        return op(ours(`ait_expand_${typeName(ctx.typeOf(out))}`, 'broadcast as a strided copy with zero strides'), stridedCopy(ctx, node, node.inputs[0], out, outShape, strides, '0'), [
           'tensor_ops.cuh',
         ]);
       }
       case 'Slice':
-        return op(ours(`ait_slice_${ctx.typeOf(out)}`, 'slice as a strided copy'), this.slice(node), ['tensor_ops.cuh']);
+        return op(ours(`ait_slice_${typeName(ctx.typeOf(out))}`, 'slice as a strided copy'), this.slice(node), ['tensor_ops.cuh']);
       case 'Gather':
-        return op(ours(`ait_gather_${ctx.typeOf(out)}`, 'constant index: a strided copy'), this.gather(node), ['tensor_ops.cuh']);
+        return op(ours(`ait_gather_${typeName(ctx.typeOf(out))}`, 'constant index: a strided copy'), this.gather(node), ['tensor_ops.cuh']);
       case 'Concat': {
         const shape = ctx.shapeOf(out);
         const axis = normalizeAxis(attrInt(node, 'axis'), shape.length);
@@ -111,7 +113,7 @@ export class Lowering {
         if (inputs.length > 8) throw new Unsupported(`Concat of ${inputs.length} inputs (the kernel takes up to 8)`);
         const t = ctx.typeOf(out) === 'half' ? '__half' : 'int64_t';
         return op(
-          ours(`ait_concat_${ctx.typeOf(out)}`, `${inputs.length} inputs along axis ${axis}`),
+          ours(`ait_concat_${typeName(ctx.typeOf(out))}`, `${inputs.length} inputs along axis ${axis}`),
           [
             `ait::kernels::ConcatArgs<${t}> args{};`,
             ...inputs.flatMap((input, k) => [
