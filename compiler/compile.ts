@@ -186,7 +186,9 @@ function writeCompile(
         `${s.prepareOps} weight-preparation ops, ${s.weights} weights (${s.absentWeights} to bind), max batch ${s.maxBatch}, ` +
         `arena ${s.arenaBytes} B, workspace ${s.workspaceBytes} B; build: make -C ${outDir} -j${s.cutlassInstances ? ' CUTLASS_DIR=...' : ''}`;
       stages.push({ name: 'codegen', ms, detail: codegen });
-      options.log?.(`${'codegen'.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${s.kernels} kernels, ${s.cutlassInstances} CUTLASS instances`);
+      options.log?.(
+        `${'codegen'.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${s.kernels} kernels, ${s.cutlassInstances} CUTLASS instances`,
+      );
     }
   }
 

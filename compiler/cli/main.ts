@@ -64,7 +64,7 @@ export function buildProgram(
     .argument('<model>', 'an .onnx file')
     .option('-o, --out <dir>', 'output directory (default: build/<model name>)')
     .option('--target <target>', 'target: cuda:sm90, cuda:sm80', 'cuda:sm90')
-    .option('--max-batch <n>', 'largest batch the build serves (default: the batch dim\'s upper bound)', (v: string) => {
+    .option('--max-batch <n>', "largest batch the build serves (default: the batch dim's upper bound)", (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--max-batch takes a positive integer');
       return n;

@@ -14,7 +14,7 @@ CHECK="$(cd "${1:-build/gpu-check}" && pwd)"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT="${OUT:-/tmp/ait-check}"
 mkdir -p "$OUT/logs"
-JOBS="${JOBS:-16}"
+JOBS="${JOBS:-4}"  # per build; all builds run at once (5 builds x 4 on 16 cores)
 START=$(date +%s)
 log() { echo "[$(($(date +%s) - START))s] $*"; }
 

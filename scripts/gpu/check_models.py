@@ -15,6 +15,10 @@ BATCHES = [1, 8]
 RESOLUTION = {"resnet50": 224, "vit_base_patch16_224": 224, "vit_large_patch16_384": 384}
 
 
+def timm_name(model):
+    return model[: -len("_legacy")] if model.endswith("_legacy") else model
+
+
 def rel_l2(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -86,9 +90,9 @@ def main():
             if ait.num_unbound_weights:
                 raise RuntimeError(f"{ait.num_unbound_weights} weights still unbound after binding {len(bound)} ONNX initializers")
             torch.manual_seed(0)
-            reference = timm.create_model(name, pretrained=False).eval().cuda()
+            reference = timm.create_model(timm_name(name), pretrained=False).eval().cuda()
             session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-            hw = RESOLUTION.get(name, 224)
+            hw = RESOLUTION.get(timm_name(name), 224)
             for batch in BATCHES:
                 x = torch.randn(batch, 3, hw, hw, generator=torch.Generator().manual_seed(batch))
                 with torch.no_grad():

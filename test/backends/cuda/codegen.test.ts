@@ -27,13 +27,32 @@ function values(count: number, seed: number): number[] {
 function smallCnn(weights: 'present' | 'absent'): ModelSpec {
   const data = (name: string, dims: number[], seed: number) =>
     weights === 'present'
-      ? { name, dtype: 'float32' as const, dims, values: values(dims.reduce((a, b) => a * b, 1), seed) }
+      ? {
+          name,
+          dtype: 'float32' as const,
+          dims,
+          values: values(
+            dims.reduce((a, b) => a * b, 1),
+            seed,
+          ),
+        }
       : { name, dtype: 'float32' as const, dims, external: 'model.onnx.data' };
   return {
     inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 3, 8, 8] }],
-    initializers: [data('conv.weight', [8, 3, 3, 3], 1), data('conv.bias', [8], 2), data('fc.weight', [16, 8], 3), data('fc.bias', [16], 4)],
+    initializers: [
+      data('conv.weight', [8, 3, 3, 3], 1),
+      data('conv.bias', [8], 2),
+      data('fc.weight', [16, 8], 3),
+      data('fc.bias', [16], 4),
+    ],
     nodes: [
-      { op: 'Conv', name: 'conv', inputs: ['x', 'conv.weight', 'conv.bias'], outputs: ['c'], attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] } },
+      {
+        op: 'Conv',
+        name: 'conv',
+        inputs: ['x', 'conv.weight', 'conv.bias'],
+        outputs: ['c'],
+        attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] },
+      },
       { op: 'Relu', name: 'relu', inputs: ['c'], outputs: ['r'] },
       { op: 'GlobalAveragePool', name: 'pool', inputs: ['r'], outputs: ['p'] },
       { op: 'Flatten', name: 'flatten', inputs: ['p'], outputs: ['f'] },
@@ -86,7 +105,10 @@ describe('cuda codegen', () => {
     const instances = fs.readdirSync(path.join(out, 'src')).filter((f) => /^gemm_\d+\.cu$/.test(f));
     // conv (bias+relu): one cluster shape at batch 1 (M=64, one tile row), 2x1x1 from batch 2; fc (bias): one instance
     assert.deepEqual(instances.sort(), ['gemm_0.cu', 'gemm_1.cu', 'gemm_2.cu']);
-    assert.match(model, /if \(batch <= 1\) \{\n\s+AIT_RETURN_IF_FAILED\(ait_gemm_0\(gemm, c\.workspace, 1048576, c\.stream\)\);\n\s+\} else \{\n\s+AIT_RETURN_IF_FAILED\(ait_gemm_1/);
+    assert.match(
+      model,
+      /if \(batch <= 1\) \{\n\s+AIT_RETURN_IF_FAILED\(ait_gemm_0\(gemm, c\.workspace, 1048576, c\.stream\)\);\n\s+\} else \{\n\s+AIT_RETURN_IF_FAILED\(ait_gemm_1/,
+    );
     golden('codegen_small_cnn_sm90_gemm_0.cu', fs.readFileSync(path.join(out, 'src/gemm_0.cu'), 'utf8'));
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
@@ -113,7 +135,10 @@ describe('cuda codegen', () => {
     golden('codegen_small_mlp_sm90_model.cu', model);
     assert.match(model, /\{"w", ait::DType::kFloat16, 2, \{32, 32\}, ait::WeightOrigin::kBound\}/);
     assert.match(model, /\{"w\.nk", ait::DType::kFloat16, 2, \{32, 32\}, ait::WeightOrigin::kPrepared\}/);
-    assert.match(model, /StridedCopyArgs<__half> args\{static_cast<const __half\*>\(c\.weights\[\d+\]\), static_cast<__half\*>\(c\.weights\[\d+\]\), 2, \{32, 32\}, \{1, 32\}, 0\}/);
+    assert.match(
+      model,
+      /StridedCopyArgs<__half> args\{static_cast<const __half\*>\(c\.weights\[\d+\]\), static_cast<__half\*>\(c\.weights\[\d+\]\), 2, \{32, 32\}, \{1, 32\}, 0\}/,
+    );
     assert.match(model, /const char\* prepare_0\(const ait::LaunchContext& c\)/);
     assert.ok(!fs.existsSync(path.join(out, 'weights.safetensors')), 'no weights are known: no weights file');
   });
@@ -157,9 +182,22 @@ describe('cuda codegen', () => {
         this.timeout(600_000);
         const { out, ok } = compileSpec(smallMlp(), 'small_mlp', target);
         assert.ok(ok);
-        const flags = ['-std=c++17', '-O1', '--expt-relaxed-constexpr', `-gencode=${arch}`, '-Xcompiler', '-fPIC', '-Isrc', '-Isrc/runtime', '-Isrc/kernels'];
+        const flags = [
+          '-std=c++17',
+          '-O1',
+          '--expt-relaxed-constexpr',
+          `-gencode=${arch}`,
+          '-Xcompiler',
+          '-fPIC',
+          '-Isrc',
+          '-Isrc/runtime',
+          '-Isrc/kernels',
+        ];
         for (const source of ['src/model.cu', 'src/runtime/ait_runtime.cu', 'src/ait_bench.cu']) {
-          const r = spawnSync('nvcc', [...flags, '-c', source, '-o', path.join(out, path.basename(source) + '.o')], { cwd: out, encoding: 'utf8' });
+          const r = spawnSync('nvcc', [...flags, '-c', source, '-o', path.join(out, path.basename(source) + '.o')], {
+            cwd: out,
+            encoding: 'utf8',
+          });
           assert.equal(r.status, 0, `${source}:\n${r.stderr}${r.stdout}`);
         }
       });

@@ -120,8 +120,10 @@ export class CodegenContext {
     return shape;
   }
 
+  /** A weight, a constant, or the output of a weight-preparation node (computed at bind time). */
   isWeight(name: string): boolean {
-    return isStatic(this.graph.lookupTensor(this.storageOf(name)));
+    const storage = this.storageOf(name);
+    return isStatic(this.graph.lookupTensor(storage)) || this.producedByPreparation(storage);
   }
 
   /** Registers (once) a weight read by a kernel or a prepare op; returns its index in the weights table. */
@@ -214,7 +216,8 @@ export class CodegenContext {
     let total = 0;
     for (const [monomial, coefficient] of d.terms) {
       const symbols = monomial ? monomial.split('\u0000') : [];
-      total += coefficient * symbols.reduce((p, s) => p * (s === this.batchSymbol ? this.maxBatch : (this.graph.symbols.get(s)?.max ?? 1)), 1);
+      total +=
+        coefficient * symbols.reduce((p, s) => p * (s === this.batchSymbol ? this.maxBatch : (this.graph.symbols.get(s)?.max ?? 1)), 1);
     }
     return total;
   }

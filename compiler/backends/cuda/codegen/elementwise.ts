@@ -115,7 +115,8 @@ export function chainOf(body: Graph, inputs: readonly string[]): string[] {
     if (n.op in UNARY) chain.push(UNARY[n.op]);
     else if (n.op === 'Gelu') chain.push(n.attrs.approximate?.value === 'tanh' ? 'ew::GeluTanh{}' : 'ew::Gelu{}');
     else if (n.op === 'LeakyRelu') chain.push(`ew::LeakyRelu{${cppFloat(attrFloat(n, 'alpha', 0.01))}}`);
-    else if (n.op === 'HardSigmoid') chain.push(`ew::HardSigmoid{${cppFloat(attrFloat(n, 'alpha', 0.2))}, ${cppFloat(attrFloat(n, 'beta', 0.5))}}`);
+    else if (n.op === 'HardSigmoid')
+      chain.push(`ew::HardSigmoid{${cppFloat(attrFloat(n, 'alpha', 0.2))}, ${cppFloat(attrFloat(n, 'beta', 0.5))}}`);
     else if (n.op === 'Clip') {
       const low = n.inputs[1] ? scalarConstant(body, n.inputs[1]) : -Infinity;
       const high = n.inputs[2] ? scalarConstant(body, n.inputs[2]) : Infinity;
@@ -141,9 +142,12 @@ export function chainOf(body: Graph, inputs: readonly string[]): string[] {
         } else if (constant !== undefined) {
           if (n.op === 'Add') chain.push(`ew::AddConst{${cppFloat(constant)}}`);
           else if (n.op === 'Mul') chain.push(`ew::MulConst{${cppFloat(constant)}}`);
-          else if (n.op === 'Sub') chain.push(...(runningFirst ? [`ew::AddConst{${cppFloat(-constant)}}`] : ['ew::Neg{}', `ew::AddConst{${cppFloat(constant)}}`]));
+          else if (n.op === 'Sub')
+            chain.push(...(runningFirst ? [`ew::AddConst{${cppFloat(-constant)}}`] : ['ew::Neg{}', `ew::AddConst{${cppFloat(constant)}}`]));
           else if (n.op === 'Div')
-            chain.push(...(runningFirst ? [`ew::MulConst{${cppFloat(1 / constant)}}`] : ['ew::Reciprocal{}', `ew::MulConst{${cppFloat(constant)}}`]));
+            chain.push(
+              ...(runningFirst ? [`ew::MulConst{${cppFloat(1 / constant)}}`] : ['ew::Reciprocal{}', `ew::MulConst{${cppFloat(constant)}}`]),
+            );
           else if (n.op === 'Max') chain.push(`ew::Clip{${cppFloat(constant)}, INFINITY}`);
           else chain.push(`ew::Clip{-INFINITY, ${cppFloat(constant)}}`);
         } else throw new Unsupported(`${n.op} '${n.name}' reads '${other[0]}', a non-scalar constant`);

@@ -198,7 +198,9 @@ export class GemmLowering {
     const tempBytes = restReadsOperands ? alignUp(shape.m.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * shape.n * 2) : 0;
     const tempOffset = CUTLASS_WORKSPACE_BYTES + extraWorkspace;
     const body: string[] = [...before];
-    const dPointer = restReadsOperands ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})` : ctx.pointer(out, true);
+    const dPointer = restReadsOperands
+      ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})`
+      : ctx.pointer(out, true);
     body.push(
       `const AitGemmArgs gemm{static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer}, ${ctx.pointer(bWeight)},`,
       `                       ${biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr'}, ${residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr'}, ${dPointer}};`,
@@ -392,7 +394,9 @@ export function gemmInstanceSource(source: GemmInstanceSource): string {
   w.block(`const char* ${source.symbol}(const AitGemmArgs& args, void* workspace, size_t workspace_bytes, cudaStream_t stream)`, () => {
     w.line(`using H = cutlass::half_t;`);
     w.line(`const ${ns}::AitGemmOperands operands{args.m, args.n, args.k, static_cast<const H*>(args.a), static_cast<const H*>(args.b),`);
-    w.line(`                                      static_cast<const H*>(args.bias), static_cast<const H*>(args.residual), static_cast<H*>(args.d)};`);
+    w.line(
+      `                                      static_cast<const H*>(args.bias), static_cast<const H*>(args.residual), static_cast<H*>(args.d)};`,
+    );
     w.line(`return ${ns}::${source.instance.name}::run(operands, workspace, workspace_bytes, stream);`);
   });
   return w.toString();

@@ -34,7 +34,16 @@ export interface CudaCodegenResult {
   /** Relative path → contents (text or bytes). Empty when diagnostics has errors. */
   files: Map<string, string | Uint8Array>;
   diagnostics: Diagnostic[];
-  summary: { kernels: number; cutlassInstances: number; prepareOps: number; weights: number; absentWeights: number; maxBatch: number; arenaBytes: number; workspaceBytes: number };
+  summary: {
+    kernels: number;
+    cutlassInstances: number;
+    prepareOps: number;
+    weights: number;
+    absentWeights: number;
+    maxBatch: number;
+    arenaBytes: number;
+    workspaceBytes: number;
+  };
 }
 
 export function cudaArchOf(target: string): CudaArch | undefined {
@@ -63,7 +72,13 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
       if (ctx.isPreparation(node)) {
         if (node.outputs.every((o) => ctx.graph.lookupTensor(o)?.value)) continue; // folded
         const lowered = lowering.lower(node);
-        gemm.prepareOps.push({ id: node.id, name: `${node.op} ${node.name}`, kernel: lowered.kernel.name, body: lowered.body, headers: lowered.headers });
+        gemm.prepareOps.push({
+          id: node.id,
+          name: `${node.op} ${node.name}`,
+          kernel: lowered.kernel.name,
+          body: lowered.body,
+          headers: lowered.headers,
+        });
         continue;
       }
       if (ctx.isFree(node)) continue;
@@ -79,7 +94,13 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   for (const name of [...graph.inputs, ...graph.outputs]) {
     const shape = graph.tensor(name).shape ?? [];
     if (shape.filter((d) => !isConcrete(d)).length > 1 || shape.slice(1).some((d) => !isConcrete(d)))
-      diagnostics.push(error('cuda.unsupported', `model ${graph.inputs.includes(name) ? 'input' : 'output'} '${name}' has dynamic dims other than a leading batch`, { tensor: name }));
+      diagnostics.push(
+        error(
+          'cuda.unsupported',
+          `model ${graph.inputs.includes(name) ? 'input' : 'output'} '${name}' has dynamic dims other than a leading batch`,
+          { tensor: name },
+        ),
+      );
   }
   const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));
   const summary = {
@@ -102,12 +123,27 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
 
   const sources = cudaSourcesDir();
   for (const dir of ['runtime', 'kernels'])
-    for (const f of fs.readdirSync(path.join(sources, dir)).sort()) files.set(`src/${dir}/${f}`, fs.readFileSync(path.join(sources, dir, f), 'utf8'));
-  files.set('Makefile', makefile(options.modelName, arch, gemm.instances.map((i) => i.file)));
+    for (const f of fs.readdirSync(path.join(sources, dir)).sort())
+      files.set(`src/${dir}/${f}`, fs.readFileSync(path.join(sources, dir, f), 'utf8'));
+  files.set(
+    'Makefile',
+    makefile(
+      options.modelName,
+      arch,
+      gemm.instances.map((i) => i.file),
+    ),
+  );
   files.set('src/ait_bench.cu', benchSource());
   files.set('ait_model.py', pythonModule(options.modelName));
   const present = ctx.weights.filter((w) => w.value);
-  if (present.length) files.set('weights.safetensors', encodeSafetensors(present.map((w) => ({ name: w.name, value: { ...w.value!, shape: w.shape } })), { metadata: { model: options.modelName } }));
+  if (present.length)
+    files.set(
+      'weights.safetensors',
+      encodeSafetensors(
+        present.map((w) => ({ name: w.name, value: { ...w.value!, shape: w.shape } })),
+        { metadata: { model: options.modelName } },
+      ),
+    );
   return { files, diagnostics, summary };
 }
 

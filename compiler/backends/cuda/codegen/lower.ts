@@ -45,7 +45,15 @@ function stridesOf(ctx: CodegenContext, node: Node, shape: readonly Dim[]): stri
 }
 
 /** A strided copy: out[idx] = in[offset + Σ idx_d · strides_d]. */
-function stridedCopy(ctx: CodegenContext, node: Node, input: string, output: string, outShape: readonly Dim[], strides: string[], offset: string): string[] {
+function stridedCopy(
+  ctx: CodegenContext,
+  node: Node,
+  input: string,
+  output: string,
+  outShape: readonly Dim[],
+  strides: string[],
+  offset: string,
+): string[] {
   if (outShape.length > 6) throw new Unsupported(`rank ${outShape.length} copies exceed the kernel's rank 6`);
   const type = ctx.typeOf(output) === 'half' ? '__half' : ctx.pointer(output, true).match(/<(\w+)\*>/)![1];
   return [
@@ -89,7 +97,15 @@ export class Lowering {
         const inStrides = stridesOf(ctx, node, inShape);
         return op(
           ours(`ait_transpose_${typeName(ctx.typeOf(out))}`, `permutation [${perm.join(',')}] as a strided copy`),
-          stridedCopy(ctx, node, node.inputs[0], out, ctx.shapeOf(out), perm.map((p) => inStrides[p]), '0'),
+          stridedCopy(
+            ctx,
+            node,
+            node.inputs[0],
+            out,
+            ctx.shapeOf(out),
+            perm.map((p) => inStrides[p]),
+            '0',
+          ),
           ['tensor_ops.cuh'],
         );
       }
@@ -98,9 +114,11 @@ export class Lowering {
         const inShape = ctx.shapeOf(node.inputs[0]);
         const padded: Dim[] = [...Array(outShape.length - inShape.length).fill(1), ...inShape];
         const strides = stridesOf(ctx, node, padded).map((s, i) => (padded[i] === 1 ? '0' : s));
-        return op(ours(`ait_expand_${typeName(ctx.typeOf(out))}`, 'broadcast as a strided copy with zero strides'), stridedCopy(ctx, node, node.inputs[0], out, outShape, strides, '0'), [
-          'tensor_ops.cuh',
-        ]);
+        return op(
+          ours(`ait_expand_${typeName(ctx.typeOf(out))}`, 'broadcast as a strided copy with zero strides'),
+          stridedCopy(ctx, node, node.inputs[0], out, outShape, strides, '0'),
+          ['tensor_ops.cuh'],
+        );
       }
       case 'Slice':
         return op(ours(`ait_slice_${typeName(ctx.typeOf(out))}`, 'slice as a strided copy'), this.slice(node), ['tensor_ops.cuh']);
@@ -148,7 +166,8 @@ export class Lowering {
       }
       case 'Softmax': {
         const shape = ctx.shapeOf(out);
-        if (normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1) throw new Unsupported('Softmax over an axis other than the last');
+        if (normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
+          throw new Unsupported('Softmax over an axis other than the last');
         return op(
           ours('ait_softmax_f16', 'one block per row'),
           [
@@ -213,9 +232,13 @@ export class Lowering {
       case 'Identity': {
         // a view that is a model output: its bytes must land in the caller's buffer
         const bytes = `${ctx.product(ctx.shapeOf(out), node)} * sizeof(${ctx.pointer(out, true).match(/<(\w+)\*>/)![1]})`;
-        return op(ours('ait_copy', 'a view that is a model output: copied into the output buffer'), [
-          `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${ctx.pointer(node.inputs[0])}, ${bytes}, cudaMemcpyDeviceToDevice, c.stream));`,
-        ], []);
+        return op(
+          ours('ait_copy', 'a view that is a model output: copied into the output buffer'),
+          [
+            `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${ctx.pointer(node.inputs[0])}, ${bytes}, cudaMemcpyDeviceToDevice, c.stream));`,
+          ],
+          [],
+        );
       }
       default:
         if (node.op === 'elementwise' || (node.domain === '' && ELEMENTWISE_OPS.has(node.op))) return op(...this.elementwise(node));
@@ -238,7 +261,11 @@ export class Lowering {
       chain,
     );
     const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
-    return [ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }), body, ['elementwise.cuh']];
+    return [
+      ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }),
+      body,
+      ['elementwise.cuh'],
+    ];
   }
 
   private slice(node: Node): string[] {

@@ -36,70 +36,87 @@ export function modelSource(
   const headers = [...new Set([...ops.flatMap((o) => o.headers), ...prepare.flatMap((p) => p.headers)])].sort();
   for (const h of headers) w.include(h);
   w.line();
-  w.block('namespace', () => {
-    w.line();
-    for (const op of ops) {
-      const node = op.node;
-      lines.set(node.id, w.nextLine);
-      w.comment(`graph.json ${node.id}: ${node.op} '${node.name}'; ONNX nodes: ${node.sourceNodes.join(', ') || node.name}`);
-      w.comment(`Kernel: ${op.kernel.name} (${op.kernel.library}); why: ${op.kernel.reason}`);
-      w.block(`const char* launch_${cppIdentifier(node.id)}(const ait::LaunchContext& c)`, () => {
-        w.line('[[maybe_unused]] const int64_t batch = c.batch;');
-        for (const statement of op.body) w.line(statement);
-        w.line('return nullptr;');
-      });
+  w.block(
+    'namespace',
+    () => {
       w.line();
-    }
-    prepare.forEach((p, index) => {
-      w.comment(`Weight preparation ${index} (graph.json ${p.id}): ${p.name}. Kernel: ${p.kernel}.`);
-      w.block(`const char* prepare_${index}(const ait::LaunchContext& c)`, () => {
-        for (const statement of p.body) w.line(statement);
-        w.line('return nullptr;');
-      });
-      w.line();
-    });
-    const io = (names: readonly string[], label: string) => {
-      if (names.length === 0) {
-        w.line(`const ait::IoDescription* const ${label} = nullptr;`);
-        return;
-      }
-      w.block(`const ait::IoDescription ${label}[] =`, () => {
-        for (const name of names) {
-          const shape = ctx.shapeOf(name);
-          const batchAxis = shape.findIndex((d) => !isConcrete(d));
-          const maxShape = shape.map((d) => ctx.maxOf(d));
-          w.line(`{${cppString(name)}, ${AIT_DTYPE[ctx.typeOf(name)]}, ${shape.length}, {${maxShape.join(', ')}}, ${batchAxis}},`);
-        }
-      }, ';');
-    };
-    io(ctx.graph.inputs, 'kInputs');
-    io(ctx.graph.outputs, 'kOutputs');
-    if (ctx.weights.length) {
-      w.block('const ait::WeightDescription kWeights[] =', () => {
-        ctx.weights.forEach((weight, index) => {
-          const origin = weight.origin === 'prepared' ? 'ait::WeightOrigin::kPrepared' : 'ait::WeightOrigin::kBound';
-          w.line(`{${cppString(weight.name)}, ${AIT_DTYPE[weight.type]}, ${weight.shape.length}, {${weight.shape.join(', ')}}, ${origin}},  // ${index}`);
+      for (const op of ops) {
+        const node = op.node;
+        lines.set(node.id, w.nextLine);
+        w.comment(`graph.json ${node.id}: ${node.op} '${node.name}'; ONNX nodes: ${node.sourceNodes.join(', ') || node.name}`);
+        w.comment(`Kernel: ${op.kernel.name} (${op.kernel.library}); why: ${op.kernel.reason}`);
+        w.block(`const char* launch_${cppIdentifier(node.id)}(const ait::LaunchContext& c)`, () => {
+          w.line('[[maybe_unused]] const int64_t batch = c.batch;');
+          for (const statement of op.body) w.line(statement);
+          w.line('return nullptr;');
         });
-      }, ';');
-    } else w.line('const ait::WeightDescription* const kWeights = nullptr;');
-    const table = (label: string, rows: string[]) => {
-      if (rows.length === 0) w.line(`const ait::OpDescription* const ${label} = nullptr;`);
-      else w.block(`const ait::OpDescription ${label}[] =`, () => rows.forEach((r) => w.line(r)), ';');
-    };
-    table(
-      'kOps',
-      ops.map((op) => `{${cppString(op.node.id)}, ${cppString(displayName(op.node))}, ${cppString(op.kernel.name)}, launch_${cppIdentifier(op.node.id)}},`),
-    );
-    table(
-      'kPrepareOps',
-      prepare.map((p, index) => `{${cppString(p.id)}, ${cppString(p.name)}, ${cppString(p.kernel)}, prepare_${index}},`),
-    );
-    w.line(`const ait::ModelDescription kModel = {`);
-    w.line(`    ait::kModelAbiVersion, ${cppString(modelName)}, ${ctx.maxBatch},`);
-    w.line(`    kInputs, ${ctx.graph.inputs.length}, kOutputs, ${ctx.graph.outputs.length}, kWeights, ${ctx.weights.length},`);
-    w.line(`    kOps, ${ops.length}, ${arenaBytes}, ${workspaceBytes}, kPrepareOps, ${prepare.length}};`);
-    w.line();
-  }, '  // namespace');
+        w.line();
+      }
+      prepare.forEach((p, index) => {
+        w.comment(`Weight preparation ${index} (graph.json ${p.id}): ${p.name}. Kernel: ${p.kernel}.`);
+        w.block(`const char* prepare_${index}(const ait::LaunchContext& c)`, () => {
+          for (const statement of p.body) w.line(statement);
+          w.line('return nullptr;');
+        });
+        w.line();
+      });
+      const io = (names: readonly string[], label: string) => {
+        if (names.length === 0) {
+          w.line(`const ait::IoDescription* const ${label} = nullptr;`);
+          return;
+        }
+        w.block(
+          `const ait::IoDescription ${label}[] =`,
+          () => {
+            for (const name of names) {
+              const shape = ctx.shapeOf(name);
+              const batchAxis = shape.findIndex((d) => !isConcrete(d));
+              const maxShape = shape.map((d) => ctx.maxOf(d));
+              w.line(`{${cppString(name)}, ${AIT_DTYPE[ctx.typeOf(name)]}, ${shape.length}, {${maxShape.join(', ')}}, ${batchAxis}},`);
+            }
+          },
+          ';',
+        );
+      };
+      io(ctx.graph.inputs, 'kInputs');
+      io(ctx.graph.outputs, 'kOutputs');
+      if (ctx.weights.length) {
+        w.block(
+          'const ait::WeightDescription kWeights[] =',
+          () => {
+            ctx.weights.forEach((weight, index) => {
+              const origin = weight.origin === 'prepared' ? 'ait::WeightOrigin::kPrepared' : 'ait::WeightOrigin::kBound';
+              w.line(
+                `{${cppString(weight.name)}, ${AIT_DTYPE[weight.type]}, ${weight.shape.length}, {${weight.shape.join(', ')}}, ${origin}},  // ${index}`,
+              );
+            });
+          },
+          ';',
+        );
+      } else w.line('const ait::WeightDescription* const kWeights = nullptr;');
+      const table = (label: string, rows: string[]) => {
+        if (rows.length === 0) w.line(`const ait::OpDescription* const ${label} = nullptr;`);
+        else w.block(`const ait::OpDescription ${label}[] =`, () => rows.forEach((r) => w.line(r)), ';');
+      };
+      table(
+        'kOps',
+        ops.map(
+          (op) =>
+            `{${cppString(op.node.id)}, ${cppString(displayName(op.node))}, ${cppString(op.kernel.name)}, launch_${cppIdentifier(op.node.id)}},`,
+        ),
+      );
+      table(
+        'kPrepareOps',
+        prepare.map((p, index) => `{${cppString(p.id)}, ${cppString(p.name)}, ${cppString(p.kernel)}, prepare_${index}},`),
+      );
+      w.line(`const ait::ModelDescription kModel = {`);
+      w.line(`    ait::kModelAbiVersion, ${cppString(modelName)}, ${ctx.maxBatch},`);
+      w.line(`    kInputs, ${ctx.graph.inputs.length}, kOutputs, ${ctx.graph.outputs.length}, kWeights, ${ctx.weights.length},`);
+      w.line(`    kOps, ${ops.length}, ${arenaBytes}, ${workspaceBytes}, kPrepareOps, ${prepare.length}};`);
+      w.line();
+    },
+    '  // namespace',
+  );
   w.line();
   w.line('extern "C" const ait::ModelDescription* ait_model_description() { return &kModel; }');
   return { text: w.toString(), lines };
