@@ -17,6 +17,7 @@ import { OPTIMIZATION_PASSES } from './passes/pipeline';
 import { PassContext, runPasses } from './passes/pass';
 import { supportOf } from './backends/support';
 import { Graph } from './ir/graph';
+import { generateCuda } from './backends/cuda/codegen/index';
 
 export interface CompileOptions extends ImportOptions {
   /** Output directory (default: build/<model name>). */
@@ -24,6 +25,8 @@ export interface CompileOptions extends ImportOptions {
   target?: string;
   /** Batch for cost annotations and the memory report (default 1). */
   batch?: number;
+  /** Largest batch a CUDA build serves (default: the batch symbol's upper bound). */
+  maxBatch?: number;
   /** Pass names after which to dump the graph ('all' for every pass). */
   dumpAfter?: string[];
   /** Where dumps go (compileModel sets this to its staging directory). */
@@ -51,6 +54,8 @@ export interface CompileResult {
   diagnostics: Diagnostic[];
   /** Facts reported by passes: cost totals, memory plan summary. */
   reports: Record<string, unknown>;
+  /** What code generation wrote (one line), when it ran. */
+  codegen?: string;
 }
 
 export function modelNameOf(file: string): string {
@@ -162,6 +167,31 @@ function writeCompile(
       );
   }
 
+  // Code generation for CUDA targets: only when every node is supported; graph.json is written either way.
+  let codegen: string | undefined;
+  if (target.startsWith('cuda') && !diagnostics.some((d) => d.severity === 'error')) {
+    const t0 = performance.now();
+    const generated = generateCuda(graph, { target, modelName, maxBatch: options.maxBatch });
+    diagnostics.push(...generated.diagnostics);
+    for (const [relative, contents] of generated.files) {
+      const destination = path.join(tmp, relative);
+      fs.mkdirSync(path.dirname(destination), { recursive: true });
+      fs.writeFileSync(destination, contents);
+    }
+    const s = generated.summary;
+    const ms = performance.now() - t0;
+    if (generated.files.size > 0) {
+      codegen =
+        `generated ${generated.files.size} files for ${target}: ${s.kernels} kernels, ${s.cutlassInstances} CUTLASS instances, ` +
+        `${s.prepareOps} weight-preparation ops, ${s.weights} weights (${s.absentWeights} to bind), max batch ${s.maxBatch}, ` +
+        `arena ${s.arenaBytes} B, workspace ${s.workspaceBytes} B; build: make -C ${outDir} -j${s.cutlassInstances ? ' CUTLASS_DIR=...' : ''}`;
+      stages.push({ name: 'codegen', ms, detail: codegen });
+      options.log?.(
+        `${'codegen'.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${s.kernels} kernels, ${s.cutlassInstances} CUTLASS instances`,
+      );
+    }
+  }
+
   if (options.signal?.aborted) throw new CompileError(error('compile.cancelled', 'the compile was cancelled', { file }));
   {
     const memory = context.reports.memory as { buffers?: unknown } | undefined;
@@ -190,6 +220,7 @@ function writeCompile(
     stages,
     diagnostics,
     reports: { cost: context.reports.cost, memory: summarizeMemory(context.reports.memory) },
+    codegen,
   };
 }
 

@@ -6,6 +6,7 @@ import { formatBytes } from './format';
 export interface CompileCommandOptions {
   out?: string;
   target: string;
+  maxBatch?: number;
   dim?: Record<string, [number, number]>;
   dumpAfter?: string[];
   batch?: number;
@@ -16,6 +17,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
   const result = compileModel(model, {
     out: opts.out,
     target: opts.target,
+    maxBatch: opts.maxBatch,
     dimBounds: opts.dim,
     dumpAfter: opts.dumpAfter,
     batch: opts.batch,
@@ -34,6 +36,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
           `${formatBytes(memory.arenaBytes)} (${((100 * memory.arenaBytes) / Math.max(1, memory.activationBytes)).toFixed(1)}% of ${formatBytes(memory.activationBytes)} of activations)`,
       );
     out(`wrote ${result.graphJsonPath}`);
+    if (result.codegen) out(result.codegen);
   }
   return result.ok ? 0 : 1;
 }

@@ -60,10 +60,15 @@ export function buildProgram(
 
   program
     .command('compile')
-    .description('compile a model: import, infer shapes, optimize, and write DIR/graph.json (later stages: code and build)')
+    .description('compile a model: optimize it and write DIR/graph.json, the CUDA sources, Makefile, ait_model.py and weights')
     .argument('<model>', 'an .onnx file')
     .option('-o, --out <dir>', 'output directory (default: build/<model name>)')
-    .option('--target <target>', 'target: cuda:sm90, cuda:sm80 (code generation arrives with the CUDA backend)', 'cuda:sm90')
+    .option('--target <target>', 'target: cuda:sm90, cuda:sm80', 'cuda:sm90')
+    .option('--max-batch <n>', "largest batch the build serves (default: the batch dim's upper bound)", (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--max-batch takes a positive integer');
+      return n;
+    })
     .option('--dim <name=min..max>', 'bounds of a symbolic input dim (repeatable)', parseDimBounds)
     .option('--batch <n>', 'batch size for the cost and memory reports (default 1)', (v: string) => {
       const n = Number(v);
@@ -89,6 +94,7 @@ export function buildProgram(
         opts: {
           out?: string;
           target: string;
+          maxBatch?: number;
           dim?: Record<string, [number, number]>;
           dumpAfter?: string[];
           batch?: number;

@@ -4,6 +4,7 @@
 #include "attention.cuh"
 #include "common.cuh"
 #include "elementwise.cuh"
+#include "im2col.cuh"
 #include "normalization.cuh"
 #include "pooling.cuh"
 #include "reduce.cuh"

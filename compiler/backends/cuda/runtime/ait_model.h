@@ -16,7 +16,7 @@
 namespace ait {
 
 // Bumped when ModelDescription or LaunchContext change shape; the runtime refuses a mismatched model.
-constexpr uint32_t kModelAbiVersion = 1;
+constexpr uint32_t kModelAbiVersion = 2;  // 2: weight origins and the prepare-op table
 constexpr int kMaxRank = 8;
 
 // Element types. The values are the C ABI's AITDType values (ait_runtime.h).
@@ -46,12 +46,19 @@ struct IoDescription {
   int32_t batch_axis;
 };
 
+// Where a weight's data comes from.
+enum class WeightOrigin : int32_t {
+  kBound = 0,     // bound by name (an ONNX initializer, or a prepared weight written into weights.safetensors)
+  kPrepared = 1,  // computed on the device by the prepare ops from bound weights (graph-only models)
+};
+
 // A weight (an ONNX initializer after folding). The runtime allocates it in device memory and binds data by name.
 struct WeightDescription {
   const char* name;
   DType dtype;
   int32_t rank;
   int64_t shape[kMaxRank];
+  WeightOrigin origin;  // kBound when left out of an initializer
 };
 
 // What a launch function receives: everything it may read or write, for one run.
@@ -90,6 +97,11 @@ struct ModelDescription {
   int32_t num_ops;
   size_t arena_bytes;      // at max_batch
   size_t workspace_bytes;  // largest workspace any op needs
+  // Weight preparation (graph-only models: the layout transforms the compiler folds when weights are present).
+  // Run once on the device after every kBound weight is bound and before the next run; they write the kPrepared
+  // weights. Their LaunchContext has weights, stream and workspace; no arena, inputs or outputs; batch 0.
+  const OpDescription* prepare_ops;
+  int32_t num_prepare_ops;
 };
 
 }  // namespace ait

@@ -82,6 +82,7 @@ struct AITModel {
   std::vector<void*> weight_ptrs;
   std::vector<size_t> weight_bytes;
   std::vector<char> weight_bound;
+  bool weights_prepared = false;  // the prepare ops ran since the last change of a bound weight
   uint8_t* arena = nullptr;
   void* workspace = nullptr;
 
@@ -247,8 +248,13 @@ AITStatus run_profiled(AITModel* m, int64_t batch, cudaStream_t stream) {
   return AIT_OK;
 }
 
+bool is_prepared_weight(const ait::WeightDescription& w) { return w.origin == ait::WeightOrigin::kPrepared; }
+
 AITStatus bind_weight_bytes(AITModel* m, int index, const void* data, size_t bytes, bool on_device) {
   const ait::WeightDescription& w = m->desc->weights[index];
+  if (is_prepared_weight(w))
+    return m->fail(AIT_INVALID_ARGUMENT, std::string("weight '") + w.name +
+                                             "' is computed on the device from other weights (prepare ops); bind those instead");
   if (bytes != m->weight_bytes[index])
     return m->fail(AIT_INVALID_ARGUMENT, std::string("weight '") + w.name + "' needs " +
                                              std::to_string(m->weight_bytes[index]) + " bytes, got " + std::to_string(bytes));
@@ -256,6 +262,28 @@ AITStatus bind_weight_bytes(AITModel* m, int index, const void* data, size_t byt
     AIT_TRY(m, m->check_cuda(cudaMemcpy(m->weight_ptrs[index], data, bytes, on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice),
                              (std::string("copying weight '") + w.name + "'").c_str()));
   m->weight_bound[index] = 1;
+  m->weights_prepared = false;
+  return AIT_OK;
+}
+
+// Runs the prepare ops (weight layout transforms of graph-only models) on `stream`; marks prepared weights bound.
+AITStatus prepare_weights(AITModel* m, cudaStream_t stream) {
+  ait::LaunchContext context{};
+  context.weights = m->weight_ptrs.data();
+  context.stream = stream;
+  context.workspace = m->workspace;
+  context.workspace_bytes = m->desc->workspace_bytes;
+  for (int32_t i = 0; i < m->desc->num_prepare_ops; ++i) {
+    const ait::OpDescription& op = m->desc->prepare_ops[i];
+    const char* failure = op.launch(context);
+    if (failure) return m->fail(AIT_KERNEL_ERROR, "weight preparation " + op_label(op) + " failed: " + failure);
+    cudaError_t launch_status = cudaGetLastError();
+    if (launch_status != cudaSuccess)
+      return m->fail(AIT_CUDA_ERROR, "weight preparation " + op_label(op) + " failed to launch: " + cudaGetErrorName(launch_status));
+  }
+  for (int32_t i = 0; i < m->desc->num_weights; ++i)
+    if (is_prepared_weight(m->desc->weights[i])) m->weight_bound[i] = 1;
+  m->weights_prepared = true;
   return AIT_OK;
 }
 
@@ -415,7 +443,7 @@ AITStatus run(AITModel* m, int64_t batch, cudaStream_t stream) {
   int unbound = 0;
   std::string names;
   for (int32_t i = 0; i < d->num_weights; ++i)
-    if (!m->weight_bound[i] && ++unbound <= 3) names += std::string(unbound > 1 ? ", '" : "'") + d->weights[i].name + "'";
+    if (!is_prepared_weight(d->weights[i]) && !m->weight_bound[i] && ++unbound <= 3) names += std::string(unbound > 1 ? ", '" : "'") + d->weights[i].name + "'";
   if (unbound > 0)
     return m->fail(AIT_NOT_READY, std::to_string(unbound) + " weight(s) are not bound (" + names + (unbound > 3 ? ", ..." : "") +
                                       "): load a weights file, bind them by name, or randomize them explicitly");
@@ -423,6 +451,7 @@ AITStatus run(AITModel* m, int64_t batch, cudaStream_t stream) {
     if (!m->inputs[i]) return m->fail(AIT_NOT_READY, std::string("input '") + d->inputs[i].name + "' is not set");
   for (int32_t i = 0; i < d->num_outputs; ++i)
     if (!m->outputs[i]) return m->fail(AIT_NOT_READY, std::string("output '") + d->outputs[i].name + "' is not set");
+  if (!m->weights_prepared) AIT_TRY(m, prepare_weights(m, stream));
   if (m->profiling) return run_profiled(m, batch, stream);
   if (m->graph_mode) return run_graph(m, batch, stream);
   return launch_ops(m, batch, stream, false);
@@ -539,8 +568,8 @@ AITStatus AITModelRandomizeWeights(AITModel* model, uint64_t seed, float scale, 
     uint64_t state = seed;
     std::vector<uint8_t> host;
     for (int32_t i = 0; i < model->desc->num_weights; ++i) {
-      if (model->weight_bound[i] && !all) continue;
       const ait::WeightDescription& w = model->desc->weights[i];
+      if ((model->weight_bound[i] && !all) || is_prepared_weight(w)) continue;
       host.assign(model->weight_bytes[i], 0);  // integer weights (indices, shapes) stay zero: always valid
       size_t count = model->weight_bytes[i] / ait::dtype_bytes(w.dtype);
       for (size_t k = 0; k < count; ++k) {
@@ -565,7 +594,10 @@ AITStatus AITModelRandomizeWeights(AITModel* model, uint64_t seed, float scale, 
 
 int AITModelGetNumUnboundWeights(const AITModel* model) {
   if (!model) return -1;
-  return static_cast<int>(std::count(model->weight_bound.begin(), model->weight_bound.end(), 0));
+  int unbound = 0;
+  for (int32_t i = 0; i < model->desc->num_weights; ++i)
+    if (!model->weight_bound[i] && !is_prepared_weight(model->desc->weights[i])) ++unbound;
+  return unbound;
 }
 
 AITStatus AITModelSetInput(AITModel* model, int index, void* device_ptr) {
@@ -632,6 +664,33 @@ AITStatus AITModelGetProfileJson(AITModel* model, char* buffer, size_t capacity,
 AITStatus AITModelRun(AITModel* model, int64_t batch, void* stream) {
   if (!model) return AIT_INVALID_ARGUMENT;
   return guarded(model, [&] { return run(model, batch, static_cast<cudaStream_t>(stream)); });
+}
+
+
+static AITStatus device_status(cudaError_t status, const char* what) {
+  if (status == cudaSuccess) return AIT_OK;
+  g_last_error = std::string(what) + ": " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")";
+  return AIT_CUDA_ERROR;
+}
+
+AITStatus AITDeviceMalloc(void** out_ptr, size_t bytes) {
+  if (!out_ptr) return AIT_INVALID_ARGUMENT;
+  return device_status(cudaMalloc(out_ptr, bytes), "cudaMalloc");
+}
+
+AITStatus AITDeviceFree(void* ptr) { return device_status(cudaFree(ptr), "cudaFree"); }
+
+AITStatus AITMemcpy(void* dst, const void* src, size_t bytes, int direction) {
+  const cudaMemcpyKind kinds[] = {cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice};
+  if (direction < 0 || direction > 2) {
+    g_last_error = "AITMemcpy: direction must be 0, 1 or 2";
+    return AIT_INVALID_ARGUMENT;
+  }
+  return device_status(cudaMemcpy(dst, src, bytes, kinds[direction]), "cudaMemcpy");
+}
+
+AITStatus AITStreamSynchronize(void* stream) {
+  return device_status(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }
 
 }  // extern "C"

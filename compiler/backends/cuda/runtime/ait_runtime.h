@@ -114,6 +114,13 @@ AIT_API AITStatus AITModelResetProfile(AITModel* model);
 /* Enqueues one inference at `batch` (1..max batch) on `stream`. Returns when enqueued (profiling: when done). */
 AIT_API AITStatus AITModelRun(AITModel* model, int64_t batch, void* stream);
 
+/* Device memory helpers for callers without a CUDA binding (ait_model.py with NumPy arrays, ait_bench).
+ * `direction`: 0 host to device, 1 device to host, 2 device to device. Copies are synchronous. */
+AIT_API AITStatus AITDeviceMalloc(void** out_ptr, size_t bytes);
+AIT_API AITStatus AITDeviceFree(void* ptr);
+AIT_API AITStatus AITMemcpy(void* dst, const void* src, size_t bytes, int direction);
+AIT_API AITStatus AITStreamSynchronize(void* stream);
+
 #ifdef __cplusplus
 }
 #endif

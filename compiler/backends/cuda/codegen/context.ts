@@ -1,0 +1,235 @@
+/**
+ * What every lowering needs: where each tensor lives at run time (model input/output pointer, weight slot, arena
+ * offset from the memory plan, or a view of one of those), its element type on the GPU, and its dims as C++
+ * expressions of the run's batch. Weights are collected here too: the ONNX initializers kernels read (bound by
+ * name), and weights derived from them (layout transforms), either computed now (values present) or at bind time
+ * on the device by prepare ops (graph-only models).
+ */
+import { CompileError, error } from '../../../diagnostics';
+import { DType } from '../../../ir/dtype';
+import { Graph, Node } from '../../../ir/graph';
+import { Dim, SymDim, isConcrete } from '../../../ir/symbolic';
+import { TensorValue } from '../../../ir/tensor';
+import { isShapeComputation, isWeightPreparation } from '../../../passes/cost';
+import { MemoryPlan } from '../../../passes/memory-plan';
+import { isStatic } from '../../../passes/rewrite';
+
+export const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+
+/** GPU element types (float tensors are stored as fp16). */
+export type GpuType = 'half' | 'int64' | 'int32' | 'uint8';
+
+export const CPP_TYPE: Record<GpuType, string> = { half: '__half', int64: 'int64_t', int32: 'int32_t', uint8: 'uint8_t' };
+export const AIT_DTYPE: Record<GpuType, string> = {
+  half: 'ait::DType::kFloat16',
+  int64: 'ait::DType::kInt64',
+  int32: 'ait::DType::kInt32',
+  uint8: 'ait::DType::kUInt8',
+};
+
+export function gpuTypeOf(dtype: DType | undefined): GpuType | undefined {
+  switch (dtype) {
+    case 'float32':
+    case 'float16':
+    case 'float64':
+    case 'bfloat16':
+      return 'half';
+    case 'int64':
+      return 'int64';
+    case 'int32':
+      return 'int32';
+    case 'bool':
+    case 'uint8':
+      return 'uint8';
+    default:
+      return undefined;
+  }
+}
+
+/** A weight of the compiled model. */
+export interface WeightEntry {
+  name: string;
+  type: GpuType;
+  shape: number[];
+  /** 'bound': by name (an ONNX initializer or a prepared weight shipped in weights.safetensors); 'prepared': by prepare ops. */
+  origin: 'bound' | 'prepared';
+  /** The data, when known at compile time (written to weights.safetensors). */
+  value?: TensorValue;
+}
+
+/** Thrown by a lowering: the node cannot be compiled for the target (becomes a diagnostic with the node's place). */
+export class Unsupported extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export class CodegenContext {
+  readonly weights: WeightEntry[] = [];
+  private readonly weightIndex = new Map<string, number>();
+  private readonly viewSource = new Map<string, string>();
+  /** The symbol that stands for the run's batch (dim of a model input), if the model has one. */
+  readonly batchSymbol?: string;
+
+  constructor(
+    readonly graph: Graph,
+    readonly plan: MemoryPlan,
+    readonly maxBatch: number,
+  ) {
+    for (const node of graph.nodes) if (VIEW_OPS.has(node.op) && node.inputs[0]) this.viewSource.set(node.outputs[0], node.inputs[0]);
+    for (const input of graph.inputs) {
+      const symbolic = graph.tensor(input).shape?.find((d) => !isConcrete(d)) as SymDim | undefined;
+      if (symbolic && symbolic.symbols.length === 1) {
+        this.batchSymbol = symbolic.symbols[0];
+        break;
+      }
+    }
+  }
+
+  /** Whether a node runs once per weight binding (its inputs are all weights or constants). */
+  isPreparation(node: Node): boolean {
+    return isWeightPreparation(this.graph, node);
+  }
+
+  /** Nodes that launch nothing: views, shape arithmetic, symbolic values. */
+  isFree(node: Node): boolean {
+    return (
+      (VIEW_OPS.has(node.op) && !this.graph.outputs.includes(node.outputs[0])) ||
+      isShapeComputation(this.graph, node) ||
+      node.op === 'symbolic_value'
+    );
+  }
+
+  /** The tensor a view aliases (following chains), or the tensor itself. */
+  storageOf(name: string): string {
+    let current = name;
+    while (this.viewSource.has(current) && !this.graph.outputs.includes(current)) current = this.viewSource.get(current)!;
+    return current;
+  }
+
+  typeOf(name: string): GpuType {
+    const t = this.graph.tensor(name);
+    const type = gpuTypeOf(t.dtype);
+    if (!type) throw new Unsupported(`tensor '${name}' has dtype ${t.dtype}, which has no GPU storage type yet`);
+    return type;
+  }
+
+  shapeOf(name: string): Dim[] {
+    const shape = this.graph.tensor(name).shape;
+    if (!shape) throw new Unsupported(`tensor '${name}' has no inferred shape`);
+    return shape;
+  }
+
+  /** A weight, a constant, or the output of a weight-preparation node (computed at bind time). */
+  isWeight(name: string): boolean {
+    const storage = this.storageOf(name);
+    return isStatic(this.graph.lookupTensor(storage)) || this.producedByPreparation(storage);
+  }
+
+  /** Registers (once) a weight read by a kernel or a prepare op; returns its index in the weights table. */
+  weight(name: string, origin?: 'bound' | 'prepared', value?: TensorValue, shape?: number[], type?: GpuType): number {
+    const known = this.weightIndex.get(name);
+    if (known !== undefined) return known;
+    const info = this.graph.lookupTensor(name);
+    const dims = shape ?? this.shapeOf(name);
+    if (!dims.every(isConcrete)) throw new Unsupported(`weight '${name}' has a symbolic shape`);
+    const entry: WeightEntry = {
+      name,
+      type: type ?? this.typeOf(name),
+      shape: dims as number[],
+      origin: origin ?? (this.producedByPreparation(name) ? 'prepared' : 'bound'),
+      value: value ?? info?.value,
+    };
+    if (entry.origin === 'prepared' && entry.value) entry.origin = 'bound';
+    this.weightIndex.set(name, this.weights.length);
+    this.weights.push(entry);
+    return this.weights.length - 1;
+  }
+
+  hasWeight(name: string): boolean {
+    return this.weightIndex.has(name);
+  }
+
+  private producedByPreparation(name: string): boolean {
+    const producer = this.graph.nodes.find((n) => n.outputs.includes(name));
+    return !!producer && this.isPreparation(producer);
+  }
+
+  /**
+   * A C++ expression for a tensor's device pointer inside a launch function (`c` is the LaunchContext), typed
+   * `const T*` (or `T*` when written).
+   */
+  pointer(name: string, writable = false): string {
+    const derived = this.weightIndex.get(name);
+    if (derived !== undefined && !this.graph.lookupTensor(name)) {
+      const type = CPP_TYPE[this.weights[derived].type];
+      return `static_cast<${writable ? `${type}*` : `const ${type}*`}>(c.weights[${derived}])`;
+    }
+    const storage = this.storageOf(name);
+    const type = CPP_TYPE[this.typeOf(name)];
+    const qualified = writable ? `${type}*` : `const ${type}*`;
+    const inputIndex = this.graph.inputs.indexOf(storage);
+    if (inputIndex >= 0) return `static_cast<${qualified}>(c.inputs[${inputIndex}])`;
+    const outputIndex = this.graph.outputs.indexOf(storage);
+    if (outputIndex >= 0) return `static_cast<${type}*>(c.outputs[${outputIndex}])`;
+    if (this.isWeight(storage)) return `static_cast<${qualified}>(c.weights[${this.weight(storage)}])`;
+    const offset = this.plan.offsets[storage];
+    if (offset === undefined) throw new Unsupported(`tensor '${storage}' has no place in the memory plan`);
+    return `reinterpret_cast<${qualified}>(c.arena + ${offset})`;
+  }
+
+  /** A dim as a C++ int64 expression of `batch`. */
+  dim(d: Dim, node: Node): string {
+    if (isConcrete(d)) return String(d);
+    const terms: string[] = [];
+    for (const [monomial, coefficient] of d.terms) {
+      const symbols = monomial ? monomial.split('\u0000') : [];
+      for (const s of symbols)
+        if (s !== this.batchSymbol)
+          throw new CompileError(
+            error('cuda.symbolic-dim', `dim '${d.toString()}' uses symbol '${s}', which is not the batch of a model input`, {
+              onnxNode: node.sourceNodes[0] ?? node.name,
+              nodeId: node.id,
+            }),
+          );
+      const factors = [...(coefficient !== 1 || symbols.length === 0 ? [String(coefficient)] : []), ...symbols.map(() => 'batch')];
+      terms.push(factors.join(' * '));
+    }
+    return terms.length === 1 ? terms[0] : `(${terms.join(' + ')})`;
+  }
+
+  /** Product of dims as a C++ expression (folds the constant part). */
+  product(dims: readonly Dim[], node: Node): string {
+    let constant = 1;
+    const symbolic: string[] = [];
+    for (const d of dims) {
+      if (isConcrete(d)) constant *= d;
+      else symbolic.push(this.dim(d, node));
+    }
+    if (symbolic.length === 0) return String(constant);
+    return [...(constant !== 1 ? [String(constant)] : []), ...symbolic].join(' * ');
+  }
+
+  /** A dim's value at max batch (for workspace sizing). */
+  maxOf(d: Dim): number {
+    if (isConcrete(d)) return d;
+    let total = 0;
+    for (const [monomial, coefficient] of d.terms) {
+      const symbols = monomial ? monomial.split('\u0000') : [];
+      total +=
+        coefficient * symbols.reduce((p, s) => p * (s === this.batchSymbol ? this.maxBatch : (this.graph.symbols.get(s)?.max ?? 1)), 1);
+    }
+    return total;
+  }
+
+  /** A dim's value at a given batch (heuristics). */
+  at(d: Dim, batch: number): number {
+    if (isConcrete(d)) return d;
+    let total = 0;
+    for (const [monomial, coefficient] of d.terms) {
+      const symbols = monomial ? monomial.split('\u0000') : [];
+      total += coefficient * symbols.reduce((p, s) => p * (s === this.batchSymbol ? batch : (this.graph.symbols.get(s)?.max ?? 1)), 1);
+    }
+    return total;
+  }
+}

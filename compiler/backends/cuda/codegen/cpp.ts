@@ -1,0 +1,68 @@
+/**
+ * A small C++ source writer: lines with indentation, blocks, and the line number of what was written (for the
+ * `kernel.source` of graph.json). Generated text stays readable because structure comes from calls, not from
+ * concatenated templates.
+ */
+export class CppWriter {
+  private readonly lines: string[] = [];
+  private depth = 0;
+
+  /** The 1-based line number the next line will have. */
+  get nextLine(): number {
+    return this.lines.length + 1;
+  }
+
+  line(text = ''): this {
+    this.lines.push(text === '' ? '' : '  '.repeat(this.depth) + text);
+    return this;
+  }
+
+  /** Several lines (a multi-line string is split), each at the current indentation. */
+  lines_(text: string): this {
+    for (const l of text.split('\n')) this.line(l);
+    return this;
+  }
+
+  comment(text: string): this {
+    for (const l of text.split('\n')) this.line(l ? `// ${l}` : '//');
+    return this;
+  }
+
+  /** `head {` … `}` (with `tail` after the closing brace, e.g. ';'). */
+  block(head: string, body: () => void, tail = ''): this {
+    this.line(`${head} {`);
+    this.depth++;
+    body();
+    this.depth--;
+    this.line(`}${tail}`);
+    return this;
+  }
+
+  include(header: string, system = false): this {
+    return this.line(system ? `#include <${header}>` : `#include "${header}"`);
+  }
+
+  toString(): string {
+    return this.lines.join('\n') + '\n';
+  }
+}
+
+/** A C++ string literal. */
+export function cppString(text: string): string {
+  return JSON.stringify(text).replace(/\?\?/g, '?\\?');
+}
+
+/** A float literal that round-trips (and is a float, not a double). */
+export function cppFloat(value: number): string {
+  if (value === Infinity) return 'INFINITY';
+  if (value === -Infinity) return '-INFINITY';
+  if (Number.isNaN(value)) return 'NAN';
+  const text = Number.isInteger(value) ? `${value}.0` : `${value}`;
+  return `${text.includes('e') ? text : text}f`;
+}
+
+/** A C++ identifier derived from a name (graph ids, tensor names). */
+export function cppIdentifier(name: string): string {
+  const id = name.replace(/[^A-Za-z0-9_]/g, '_');
+  return /^[0-9]/.test(id) ? `_${id}` : id;
+}

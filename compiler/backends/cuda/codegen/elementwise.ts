@@ -1,0 +1,187 @@
+/**
+ * Elementwise lowering: a chain of ONNX elementwise ops (an `elementwise` node's body, a lone ONNX op, or the part
+ * of a GEMM epilogue CUTLASS does not run) becomes ait::kernels::ew functors applied left to right to a running
+ * value, over inputs that are read in full, per inner vector (a bias), per outer row, or as a scalar.
+ */
+import { Graph, Node, attrFloat, attrGraph } from '../../../ir/graph';
+import { Dim, dimEquals } from '../../../ir/symbolic';
+import { numel, numeric } from '../../../ir/tensor';
+import { CodegenContext, Unsupported } from './context';
+import { cppFloat } from './cpp';
+
+export interface ElementwiseInput {
+  tensor: string;
+  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar';
+  /** For kInner / kOuter: a C++ expression of the inner extent. */
+  inner: string;
+}
+
+/** How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). */
+export function broadcastOf(ctx: CodegenContext, node: Node, shape: readonly Dim[], out: readonly Dim[]): Omit<ElementwiseInput, 'tensor'> {
+  const padded: Dim[] = [...Array(Math.max(0, out.length - shape.length)).fill(1), ...shape];
+  if (padded.every((d) => dimEquals(d, 1))) return { broadcast: 'kScalar', inner: '1' };
+  if (padded.length === out.length && padded.every((d, i) => dimEquals(d, out[i]))) return { broadcast: 'kFull', inner: '1' };
+  // leading ones, then equal to the output: a vector along the innermost axes
+  const firstReal = padded.findIndex((d) => !dimEquals(d, 1));
+  if (padded.slice(firstReal).every((d, i) => dimEquals(d, out[firstReal + i])))
+    return { broadcast: 'kInner', inner: ctx.product(out.slice(firstReal), node) };
+  // equal to the output, then trailing ones: one value per outer row
+  const lastReal = padded.length - 1 - [...padded].reverse().findIndex((d) => !dimEquals(d, 1));
+  if (padded.slice(0, lastReal + 1).every((d, i) => dimEquals(d, out[i])))
+    return { broadcast: 'kOuter', inner: ctx.product(out.slice(lastReal + 1), node) };
+  throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer nor scalar`);
+}
+
+const BINARY: Record<string, { running: string; operand: string } | undefined> = {
+  // running OP input, and input OP running (functor names of kernels/elementwise.cuh)
+  Add: { running: 'AddInput', operand: 'AddInput' },
+  Mul: { running: 'MulInput', operand: 'MulInput' },
+  Max: { running: 'MaxInput', operand: 'MaxInput' },
+  Min: { running: 'MinInput', operand: 'MinInput' },
+  Sub: { running: 'SubInput', operand: 'InputSub' },
+  Div: { running: 'DivInput', operand: '' },
+};
+
+const UNARY: Record<string, string> = {
+  Relu: 'ew::Relu{}',
+  Sigmoid: 'ew::Sigmoid{}',
+  Tanh: 'ew::Tanh{}',
+  Exp: 'ew::Exp{}',
+  Sqrt: 'ew::Sqrt{}',
+  Reciprocal: 'ew::Reciprocal{}',
+  Neg: 'ew::Neg{}',
+  Abs: 'ew::Abs{}',
+  Erf: 'ew::Erf{}',
+  HardSwish: 'ew::HardSwish{}',
+};
+
+/** Functors of a GEMM/conv epilogue step that has no operand. */
+export function activationFunctor(step: string): string {
+  const [name, ...params] = step.split(':');
+  switch (name) {
+    case 'relu':
+      return 'ew::Relu{}';
+    case 'gelu':
+      return 'ew::Gelu{}';
+    case 'gelu_tanh':
+      return 'ew::GeluTanh{}';
+    case 'sigmoid':
+      return 'ew::Sigmoid{}';
+    case 'silu':
+      return 'ew::Silu{}';
+    case 'tanh':
+      return 'ew::Tanh{}';
+    case 'hardswish':
+      return 'ew::HardSwish{}';
+    case 'hardsigmoid':
+      return `ew::HardSigmoid{${cppFloat(Number(params[0] ?? 0.2))}, ${cppFloat(Number(params[1] ?? 0.5))}}`;
+    case 'leaky_relu':
+      return `ew::LeakyRelu{${cppFloat(Number(params[0] ?? 0.01))}}`;
+    case 'clip':
+      return `ew::Clip{${cppFloat(Number(params[0] ?? -Infinity))}, ${cppFloat(Number(params[1] ?? Infinity))}}`;
+    default:
+      throw new Unsupported(`epilogue step '${step}' has no elementwise functor`);
+  }
+}
+
+/** A scalar compile-time constant read by a body node, or undefined. */
+function scalarConstant(graph: Graph, name: string): number | undefined {
+  const value = graph.lookupTensor(name)?.value;
+  return value && numel(value.shape) === 1 ? numeric(value)[0] : undefined;
+}
+
+/**
+ * The functor chain of a graph of elementwise ops whose inputs are `inputs` (in order, Input<k> reads inputs[k]).
+ * The graph must be a chain: every node reads the previous node's output and at most one other input or scalar.
+ */
+export function chainOf(body: Graph, inputs: readonly string[]): string[] {
+  const chain: string[] = [];
+  let running: string | undefined;
+  const inputIndex = (t: string) => inputs.indexOf(t);
+  for (const n of body.nodes) {
+    const operands = n.inputs.filter((i) => i !== '');
+    const other = operands.filter((t) => t !== running);
+    if (running !== undefined && operands.length > 0 && !operands.includes(running))
+      throw new Unsupported(`elementwise body is not a chain (${n.op} '${n.name}' does not read the previous result)`);
+    if (running === undefined) {
+      // start the chain from the first input operand
+      const first = operands.find((t) => inputIndex(t) >= 0);
+      if (first === undefined) throw new Unsupported(`elementwise body starts with ${n.op} on constants`);
+      chain.push(`ew::Input<${inputIndex(first)}>{}`);
+      running = first;
+      other.splice(other.indexOf(first), 1);
+    }
+    const runningFirst = operands[0] === running;
+    if (n.op in UNARY) chain.push(UNARY[n.op]);
+    else if (n.op === 'Gelu') chain.push(n.attrs.approximate?.value === 'tanh' ? 'ew::GeluTanh{}' : 'ew::Gelu{}');
+    else if (n.op === 'LeakyRelu') chain.push(`ew::LeakyRelu{${cppFloat(attrFloat(n, 'alpha', 0.01))}}`);
+    else if (n.op === 'HardSigmoid')
+      chain.push(`ew::HardSigmoid{${cppFloat(attrFloat(n, 'alpha', 0.2))}, ${cppFloat(attrFloat(n, 'beta', 0.5))}}`);
+    else if (n.op === 'Clip') {
+      const low = n.inputs[1] ? scalarConstant(body, n.inputs[1]) : -Infinity;
+      const high = n.inputs[2] ? scalarConstant(body, n.inputs[2]) : Infinity;
+      if (low === undefined || high === undefined) throw new Unsupported('Clip with non-constant bounds');
+      chain.push(`ew::Clip{${cppFloat(low)}, ${cppFloat(high)}}`);
+    } else if (n.op === 'Pow') {
+      const exponent = other.length === 1 ? scalarConstant(body, other[0]) : undefined;
+      if (exponent === undefined || !runningFirst) throw new Unsupported('Pow with a non-constant exponent');
+      chain.push(`ew::PowConst{${cppFloat(exponent)}}`);
+    } else if (BINARY[n.op]) {
+      const spec = BINARY[n.op]!;
+      if (other.length !== 1) {
+        // x OP x
+        if (operands.length === 2 && operands[0] === operands[1] && n.op === 'Mul') chain.push('ew::PowConst{2.0f}');
+        else throw new Unsupported(`${n.op} '${n.name}' has no second operand`);
+      } else {
+        const k = inputIndex(other[0]);
+        const constant = k < 0 ? scalarConstant(body, other[0]) : undefined;
+        if (k >= 0) {
+          if (runningFirst) chain.push(`ew::${spec.running}<${k}>{}`);
+          else if (n.op === 'Div') chain.push('ew::Reciprocal{}', `ew::MulInput<${k}>{}`);
+          else chain.push(`ew::${spec.operand}<${k}>{}`);
+        } else if (constant !== undefined) {
+          if (n.op === 'Add') chain.push(`ew::AddConst{${cppFloat(constant)}}`);
+          else if (n.op === 'Mul') chain.push(`ew::MulConst{${cppFloat(constant)}}`);
+          else if (n.op === 'Sub')
+            chain.push(...(runningFirst ? [`ew::AddConst{${cppFloat(-constant)}}`] : ['ew::Neg{}', `ew::AddConst{${cppFloat(constant)}}`]));
+          else if (n.op === 'Div')
+            chain.push(
+              ...(runningFirst ? [`ew::MulConst{${cppFloat(1 / constant)}}`] : ['ew::Reciprocal{}', `ew::MulConst{${cppFloat(constant)}}`]),
+            );
+          else if (n.op === 'Max') chain.push(`ew::Clip{${cppFloat(constant)}, INFINITY}`);
+          else chain.push(`ew::Clip{-INFINITY, ${cppFloat(constant)}}`);
+        } else throw new Unsupported(`${n.op} '${n.name}' reads '${other[0]}', a non-scalar constant`);
+      }
+    } else throw new Unsupported(`${n.op} has no elementwise functor yet`);
+    running = n.outputs[0];
+  }
+  return chain;
+}
+
+/** The chain of a fused `elementwise` node or a lone ONNX elementwise op. */
+export function chainOfNode(node: Node, graph: Graph): string[] {
+  if (node.op === 'elementwise') return chainOf(attrGraph(node, 'body'), node.inputs);
+  const body = new Graph(`${node.name}/body`, { parent: graph });
+  body.nodes = [node];
+  return chainOf(body, node.inputs);
+}
+
+/** Statements launching the fused elementwise kernel (inside a launch function, `c` the LaunchContext). */
+export function elementwiseStatements(
+  inputs: readonly ElementwiseInput[],
+  inputPointers: readonly string[],
+  outputPointer: string,
+  count: string,
+  chain: readonly string[],
+): string[] {
+  const n = inputs.length;
+  return [
+    'namespace ew = ait::kernels::ew;',
+    `ew::ElementwiseArgs<__half, ${n}> args{{${inputPointers.join(', ')}},`,
+    `                                   {${inputs.map((i) => `ew::Broadcast::${i.broadcast}`).join(', ')}},`,
+    `                                   {${inputs.map((i) => i.inner).join(', ')}},`,
+    `                                   ${outputPointer},`,
+    `                                   ${count}};`,
+    `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
+  ];
+}

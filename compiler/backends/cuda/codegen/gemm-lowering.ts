@@ -1,0 +1,403 @@
+/**
+ * GEMM and convolution lowering through the CUTLASS GEMM emitters (cutlass/gemm.ts).
+ *
+ *  - gemm: A = input 0 viewed as [M, K] (M = product of the leading dims), B = the weight as [N, K] row-major
+ *    (column-major B, what the instances take): a weight stored [K, N] (trans_b = 0) gets a transposed copy, made
+ *    now when its value is known, else on the device at bind time (a prepare op).
+ *  - conv2d (NHWC, OHWI weights): a 1×1 stride-1 unpadded conv is a GEMM on the activation itself; any other is
+ *    im2col into the workspace, then a GEMM with the weight viewed as [K_out, R·S·C] (K padded to a multiple of 8
+ *    when needed: the 3-channel stem). The CUTLASS implicit-GEMM conv emitters (branch cutlass-conv) replace this
+ *    path when merged; grouped convolution waits for them.
+ *  - Epilogue: the longest prefix of the node's steps an instance runs (bias, residual add on sm90, one activation)
+ *    is fused; the rest runs as one elementwise kernel after the GEMM (from a workspace temporary when the rest
+ *    reads operands, since the output may share the residual's buffer).
+ *  - Instances: the heuristic of gemm.ts is evaluated at every batch 1..max; consecutive batches choosing the same
+ *    instance form a range, and the launch function dispatches on the batch. Instances are deduplicated by their
+ *    emitted text into src/gemm_<k>.cu (one translation unit each, so `make -j` builds them in parallel).
+ */
+import { Node, attrInt, attrInts } from '../../../ir/graph';
+import { Dim, isConcrete } from '../../../ir/symbolic';
+import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
+import { epilogueOf } from '../../../ops/fused';
+import {
+  Activation,
+  EmittedInstance,
+  GemmEpilogue,
+  GemmProblem,
+  chooseSm80Gemm,
+  chooseSm90Gemm,
+  emitSm80Gemm,
+  emitSm90Gemm,
+  gemmOperandsStruct,
+} from '../cutlass/gemm';
+import { CodegenContext, Unsupported } from './context';
+import { CppWriter } from './cpp';
+import { ElementwiseInput, activationFunctor, broadcastOf, elementwiseStatements } from './elementwise';
+import type { KernelChoice } from './lower';
+
+export type CudaArch = 'sm90' | 'sm80';
+
+/** Bytes reserved at the start of the workspace for CUTLASS (tile-scheduler state; no split-K yet). */
+export const CUTLASS_WORKSPACE_BYTES = 1 << 20;
+const ALIGN = 256;
+const alignUp = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+
+const CUTLASS_ACTIVATIONS = new Set<Activation>(['relu', 'gelu', 'gelu_tanh', 'silu', 'sigmoid', 'tanh', 'hardswish']);
+
+export interface GemmInstanceSource {
+  /** Function name declared in src/ait_gemm.h. */
+  symbol: string;
+  file: string;
+  instance: EmittedInstance;
+  epilogue: GemmEpilogue;
+}
+
+/** A weight transform done at bind time on the device (graph-only models). */
+export interface PrepareOp {
+  id: string;
+  name: string;
+  kernel: string;
+  body: string[];
+  headers: string[];
+}
+
+export interface LoweredGemm {
+  kernel: KernelChoice;
+  body: string[];
+  headers: string[];
+  workspaceBytes: number;
+}
+
+function transpose2d(value: TensorValue): TensorValue {
+  const [rows, cols] = value.shape;
+  const src = numeric(value);
+  const out = makeTensor(value.dtype, [cols, rows]);
+  const dst = out.data as Float32Array | Float64Array;
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
+  return out;
+}
+
+function padRows(value: TensorValue, rows: number, columns: number, padded: number): TensorValue {
+  const src = numeric(value);
+  const out = makeTensor(value.dtype, [rows, padded]);
+  const dst = out.data as Float32Array | Float64Array;
+  for (let r = 0; r < rows; r++) for (let k = 0; k < columns; k++) dst[r * padded + k] = src[r * columns + k];
+  return out;
+}
+
+export class GemmLowering {
+  readonly instances: GemmInstanceSource[] = [];
+  readonly prepareOps: PrepareOp[] = [];
+  private readonly byText = new Map<string, GemmInstanceSource>();
+
+  constructor(
+    readonly ctx: CodegenContext,
+    readonly arch: CudaArch,
+  ) {}
+
+  gemm(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const [a, b] = node.inputs;
+    const aShape = ctx.shapeOf(a);
+    const bShape = ctx.shapeOf(b);
+    if (bShape.length !== 2 || !ctx.isWeight(b)) throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
+    const transB = node.op === 'MatMul' ? 0 : attrInt(node, 'trans_b', 0);
+    const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
+    const bNk = transB ? b : this.transposedWeight(node, b);
+    const m = aShape.slice(0, -1);
+    return this.emitGemm(node, { m, n, k }, ctx.pointer(a), bNk, [], 0, `GEMM M=${m.join('·')} N=${n} K=${k}`);
+  }
+
+  conv2d(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    if (attrInt(node, 'group', 1) !== 1)
+      throw new Unsupported('grouped convolution needs the CUTLASS conv emitters (branch cutlass-conv), not merged yet');
+    const [batch, h, wIn, c] = ctx.shapeOf(x);
+    const [kOut, r, s, cw] = ctx.shapeOf(w) as number[];
+    const [, p, q] = ctx.shapeOf(node.outputs[0]);
+    for (const d of [h, wIn, c, p, q]) if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
+    if (cw !== c) throw new Unsupported(`weight has ${cw} input channels, the activation ${String(c)}`);
+    const strides = attrInts(node, 'strides', [1, 1]);
+    const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+    const dilations = attrInts(node, 'dilations', [1, 1]);
+    const m: Dim[] = [batch, p, q];
+    const direct = r === 1 && s === 1 && strides.every((v) => v === 1) && pads.every((v) => v === 0);
+    if (direct) {
+      return this.emitGemm(node, { m, n: kOut, k: c as number }, ctx.pointer(x), w, [], 0, `1x1 conv as GEMM`);
+    }
+    const taps = r * s * (c as number);
+    const kPadded = Math.ceil(taps / 8) * 8;
+    const weight = kPadded === taps ? w : this.paddedWeight(node, w, kOut, taps, kPadded);
+    const columnsBytes = alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * kPadded * 2);
+    const im2col = [
+      `__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${CUTLASS_WORKSPACE_BYTES});`,
+      `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s},`,
+      `                                        ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}, ${kPadded}};`,
+      'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
+    ];
+    return this.emitGemm(
+      node,
+      { m, n: kOut, k: kPadded },
+      'columns',
+      weight,
+      im2col,
+      columnsBytes,
+      `${r}x${s} conv (stride ${strides.join('x')}) as im2col + GEMM, K=${taps}${kPadded !== taps ? ` padded to ${kPadded}` : ''}`,
+      ['im2col.cuh'],
+    );
+  }
+
+  private emitGemm(
+    node: Node,
+    shape: { m: Dim[]; n: number; k: number },
+    aPointer: string,
+    bWeight: string,
+    before: string[],
+    extraWorkspace: number,
+    what: string,
+    headers: string[] = [],
+  ): LoweredGemm {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    if (ctx.typeOf(out) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
+    const steps = epilogueOf(node);
+    const operandInputs = node.inputs.slice(2);
+    // fused prefix
+    const epilogue: GemmEpilogue = { bias: false, residual: false, activation: 'identity' };
+    let i = 0;
+    let operand = 0;
+    let biasTensor: string | undefined;
+    let residualTensor: string | undefined;
+    if (steps[i] === 'bias') {
+      biasTensor = operandInputs[operand++];
+      const biasShape = ctx.shapeOf(biasTensor);
+      if (biasShape.length === 1 && biasShape[0] === shape.n) {
+        epilogue.bias = true;
+        i++;
+      } else operand--;
+    }
+    if (steps[i] === 'residual_add' && this.arch === 'sm90') {
+      residualTensor = operandInputs[operand];
+      const resShape = ctx.shapeOf(residualTensor);
+      const outShape = ctx.shapeOf(out);
+      if (resShape.length === outShape.length && broadcastOf(ctx, node, resShape, outShape).broadcast === 'kFull') {
+        epilogue.residual = true;
+        operand++;
+        i++;
+      }
+    }
+    if (i < steps.length && CUTLASS_ACTIVATIONS.has(steps[i] as Activation)) epilogue.activation = steps[i++] as Activation;
+    const rest = steps.slice(i);
+    const restOperands = operandInputs.slice(operand);
+
+    const mExpr = ctx.product(shape.m, node);
+    const mAt = (batch: number) => shape.m.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
+    const ranges = this.chooseInstances({ n: shape.n, k: shape.k }, mAt, epilogue);
+    const restReadsOperands = restOperands.length > 0;
+    const tempBytes = restReadsOperands ? alignUp(shape.m.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * shape.n * 2) : 0;
+    const tempOffset = CUTLASS_WORKSPACE_BYTES + extraWorkspace;
+    const body: string[] = [...before];
+    const dPointer = restReadsOperands
+      ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})`
+      : ctx.pointer(out, true);
+    body.push(
+      `const AitGemmArgs gemm{static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer}, ${ctx.pointer(bWeight)},`,
+      `                       ${biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr'}, ${residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr'}, ${dPointer}};`,
+    );
+    const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
+    if (ranges.length === 1) body.push(call(ranges[0].source.symbol));
+    else
+      ranges.forEach((range, index) => {
+        if (index === 0) body.push(`if (batch <= ${range.lastBatch}) {`);
+        else if (index < ranges.length - 1) body.push(`} else if (batch <= ${range.lastBatch}) {`);
+        else body.push('} else {');
+        body.push(`  ${call(range.source.symbol)}`);
+        if (index === ranges.length - 1) body.push('}');
+      });
+    if (rest.length > 0) {
+      // the unfused remainder of the epilogue as one elementwise kernel
+      const chain: string[] = ['ew::Input<0>{}'];
+      const inputs: ElementwiseInput[] = [{ tensor: out, broadcast: 'kFull', inner: '1' }];
+      const pointers: string[] = [restReadsOperands ? dPointer : ctx.pointer(out)];
+      let next = 0;
+      const outShape = ctx.shapeOf(out);
+      for (const step of rest) {
+        const name = step.split(':')[0];
+        if (name === 'bias' || name === 'scale' || name === 'residual_add') {
+          const tensor = restOperands[next++];
+          inputs.push({ tensor, ...broadcastOf(ctx, node, ctx.shapeOf(tensor), outShape) });
+          pointers.push(ctx.pointer(tensor));
+          chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${inputs.length - 1}>{}`);
+        } else chain.push(activationFunctor(step));
+      }
+      body.push(
+        '{',
+        ...elementwiseStatements(inputs, pointers, ctx.pointer(out, true), `${mExpr} * ${shape.n}`, chain).map((l) => `  ${l}`),
+        '}',
+      );
+      headers = [...headers, 'elementwise.cuh'];
+    }
+    const first = ranges[ranges.length - 1].source.instance;
+    const kernel: KernelChoice = {
+      library: 'cutlass',
+      name: first.name,
+      config: {
+        arch: this.arch,
+        epilogue: { ...epilogue },
+        unfusedEpilogue: rest,
+        instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.name, file: r.source.file })),
+      },
+      reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${r.source.instance.reason}`).join('; ')}${rest.length ? `; epilogue steps ${rest.join(', ')} run as an elementwise kernel` : ''}`,
+    };
+    return { kernel, body, headers, workspaceBytes: CUTLASS_WORKSPACE_BYTES + extraWorkspace + tempBytes };
+  }
+
+  /** Instances by batch range: the heuristic at every batch, consecutive equal choices merged. */
+  private chooseInstances(
+    nk: { n: number; k: number },
+    mAt: (batch: number) => number,
+    epilogue: GemmEpilogue,
+  ): { firstBatch: number; lastBatch: number; source: GemmInstanceSource }[] {
+    const ranges: { firstBatch: number; lastBatch: number; source: GemmInstanceSource }[] = [];
+    const maxBatch = this.ctx.batchSymbol ? this.ctx.maxBatch : 1;
+    for (let batch = 1; batch <= maxBatch; batch++) {
+      const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k };
+      const instance =
+        this.arch === 'sm90'
+          ? (() => {
+              const c = chooseSm90Gemm(problem);
+              return emitSm90Gemm(c.config, epilogue, c.reason);
+            })()
+          : (() => {
+              const c = chooseSm80Gemm(problem);
+              return emitSm80Gemm(c.config, epilogue, c.reason);
+            })();
+      const source = this.register(instance, epilogue);
+      const last = ranges[ranges.length - 1];
+      if (last && last.source === source) last.lastBatch = batch;
+      else ranges.push({ firstBatch: batch, lastBatch: batch, source });
+    }
+    return ranges;
+  }
+
+  private register(instance: EmittedInstance, epilogue: GemmEpilogue): GemmInstanceSource {
+    // the reason mentions problem sizes: deduplicate on the code without its comment lines
+    const key = instance.code
+      .split('\n')
+      .filter((l) => !l.startsWith('//'))
+      .join('\n');
+    const known = this.byText.get(key);
+    if (known) return known;
+    const index = this.instances.length;
+    const source: GemmInstanceSource = { symbol: `ait_gemm_${index}`, file: `src/gemm_${index}.cu`, instance, epilogue };
+    this.instances.push(source);
+    this.byText.set(key, source);
+    return source;
+  }
+
+  /** [K, N] weight → [N, K] (derived weight). */
+  private transposedWeight(node: Node, b: string): string {
+    const ctx = this.ctx;
+    const name = `${b}.nk`;
+    if (ctx.hasWeight(name)) return name;
+    const [k, n] = ctx.shapeOf(b) as number[];
+    const value = ctx.graph.lookupTensor(b)?.value;
+    if (value) {
+      ctx.weight(name, 'bound', transpose2d(value), [n, k], 'half');
+      return name;
+    }
+    const dst = ctx.weight(name, 'prepared', undefined, [n, k], 'half');
+    this.prepareOps.push({
+      id: node.id,
+      name: `transpose ${b} [${k},${n}] -> [${n},${k}] for ${node.name}`,
+      kernel: 'ait_transpose_f16',
+      headers: ['tensor_ops.cuh'],
+      body: [
+        `ait::kernels::StridedCopyArgs<__half> args{${ctx.pointer(b)}, static_cast<__half*>(c.weights[${dst}]), 2, {${n}, ${k}}, {1, ${n}}, 0};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_strided_copy(args, c.stream));',
+      ],
+    });
+    return name;
+  }
+
+  /** [K_out, R·S·C] weight → [K_out, K_padded] with zero columns (derived weight). */
+  private paddedWeight(node: Node, w: string, rows: number, columns: number, padded: number): string {
+    const ctx = this.ctx;
+    const name = `${w}.kpad${padded}`;
+    if (ctx.hasWeight(name)) return name;
+    const value = ctx.graph.lookupTensor(w)?.value;
+    if (value) {
+      ctx.weight(name, 'bound', padRows(value, rows, columns, padded), [rows, padded], 'half');
+      return name;
+    }
+    const dst = ctx.weight(name, 'prepared', undefined, [rows, padded], 'half');
+    this.prepareOps.push({
+      id: node.id,
+      name: `pad ${w} rows ${columns} -> ${padded} for ${node.name}`,
+      kernel: 'ait_pad_rows_f16',
+      headers: ['im2col.cuh'],
+      body: [
+        `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pad_rows(${ctx.pointer(w)}, static_cast<__half*>(c.weights[${dst}]), ${rows}, ${columns}, ${padded}, c.stream));`,
+      ],
+    });
+    return name;
+  }
+}
+
+/** src/ait_gemm.h: CUTLASS-free declarations of the instance entry points (model.cu includes only this). */
+export function gemmHeader(instances: readonly GemmInstanceSource[]): string {
+  const w = new CppWriter();
+  w.comment('Generated by AIT: entry points of the CUTLASS GEMM instances (src/gemm_<k>.cu), without CUTLASS headers.');
+  w.line('#pragma once').line().include('cuda_runtime.h', true).include('stddef.h', true).line();
+  w.comment('D[m, n] = epilogue(A[m, k] · B[n, k]ᵀ): fp16 row-major A, D, residual; B an [n, k] row-major weight.');
+  w.block(
+    'struct AitGemmArgs',
+    () => {
+      w.line('int m, n, k;');
+      w.line('const void* a;');
+      w.line('const void* b;');
+      w.line('const void* bias;      // [n] or nullptr');
+      w.line('const void* residual;  // [m, n] or nullptr');
+      w.line('void* d;');
+    },
+    ';',
+  );
+  w.line();
+  w.comment('Returns the failure message of the enclosing launch function.');
+  w.line('#define AIT_RETURN_IF_FAILED(expr)                  \\');
+  w.line('  do {                                            \\');
+  w.line('    if (const char* ait_failure_ = (expr)) return ait_failure_; \\');
+  w.line('  } while (0)');
+  w.line();
+  for (const i of instances) {
+    w.comment(`${i.instance.name}: ${i.file}`);
+    w.line(`const char* ${i.symbol}(const AitGemmArgs& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`);
+  }
+  return w.toString();
+}
+
+/** src/gemm_<k>.cu: one CUTLASS instance in its own namespace, behind a plain entry point. */
+export function gemmInstanceSource(source: GemmInstanceSource): string {
+  const w = new CppWriter();
+  w.comment(`Generated by AIT: CUTLASS instance ${source.instance.name}`);
+  w.comment(`Why: ${source.instance.reason}`);
+  for (const include of source.instance.includes) w.include(include);
+  w.include('ait_gemm.h').line();
+  const ns = `${source.symbol}_detail`;
+  w.block(`namespace ${ns}`, () => {
+    w.lines_(gemmOperandsStruct());
+    w.line();
+    w.lines_(source.instance.code);
+  });
+  w.line();
+  w.block(`const char* ${source.symbol}(const AitGemmArgs& args, void* workspace, size_t workspace_bytes, cudaStream_t stream)`, () => {
+    w.line(`using H = cutlass::half_t;`);
+    w.line(`const ${ns}::AitGemmOperands operands{args.m, args.n, args.k, static_cast<const H*>(args.a), static_cast<const H*>(args.b),`);
+    w.line(
+      `                                      static_cast<const H*>(args.bias), static_cast<const H*>(args.residual), static_cast<H*>(args.d)};`,
+    );
+    w.line(`return ${ns}::${source.instance.name}::run(operands, workspace, workspace_bytes, stream);`);
+  });
+  return w.toString();
+}

@@ -1,0 +1,152 @@
+/**
+ * The CUDA code generator: a fused graph → the sources of one shared library (see compiler/backends/cuda/README.md).
+ *
+ *   src/model.cu         launch functions in graph order + the model description (model-source.ts)
+ *   src/gemm_<k>.cu      one CUTLASS instance each (deduplicated), src/ait_gemm.h their declarations
+ *   src/runtime/, src/kernels/   the runtime and our kernel templates, copied
+ *   Makefile, ait_bench.cu, ait_model.py, weights.safetensors (build-files.ts, weights.ts)
+ *
+ * Every kernel node gets `kernel` {library, name, config, reason, source {file, line}} for graph.json. A node that
+ * cannot be lowered becomes a `cuda.unsupported` diagnostic at that node; the caller then writes no sources.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Diagnostic, error } from '../../../diagnostics';
+import { Graph } from '../../../ir/graph';
+import { isConcrete } from '../../../ir/symbolic';
+import { planMemory } from '../../../passes/memory-plan';
+import { encodeSafetensors } from '../weights';
+import { benchSource, makefile, pythonModule } from './build-files';
+import { CodegenContext, Unsupported } from './context';
+import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-lowering';
+import { LoweredOp, Lowering } from './lower';
+import { modelSource } from './model-source';
+import { cudaSourcesDir } from './sources';
+
+export interface CudaCodegenOptions {
+  target: string;
+  modelName: string;
+  /** Largest batch the build serves (default: the batch symbol's upper bound). */
+  maxBatch?: number;
+}
+
+export interface CudaCodegenResult {
+  /** Relative path → contents (text or bytes). Empty when diagnostics has errors. */
+  files: Map<string, string | Uint8Array>;
+  diagnostics: Diagnostic[];
+  summary: {
+    kernels: number;
+    cutlassInstances: number;
+    prepareOps: number;
+    weights: number;
+    absentWeights: number;
+    maxBatch: number;
+    arenaBytes: number;
+    workspaceBytes: number;
+  };
+}
+
+export function cudaArchOf(target: string): CudaArch | undefined {
+  if (target === 'cuda:sm90' || target === 'cuda:sm90a' || target === 'cuda') return 'sm90';
+  if (target === 'cuda:sm80' || target === 'cuda:sm86' || target === 'cuda:sm89') return 'sm80';
+  return undefined;
+}
+
+export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCodegenResult {
+  const arch = cudaArchOf(options.target);
+  const diagnostics: Diagnostic[] = [];
+  const files = new Map<string, string | Uint8Array>();
+  if (!arch) {
+    diagnostics.push(error('cuda.target', `target '${options.target}' is not a CUDA target this generator knows (cuda:sm90, cuda:sm80)`));
+    return { files, diagnostics, summary: emptySummary() };
+  }
+  const batchInfo = graph.symbols.all().find((s) => s.origin.includes('model input'));
+  const maxBatch = options.maxBatch ?? batchInfo?.max ?? 1;
+  const plan = planMemory(graph, maxBatch);
+  const ctx = new CodegenContext(graph, plan, maxBatch);
+  const gemm = new GemmLowering(ctx, arch);
+  const lowering = new Lowering(ctx, gemm);
+  const ops: LoweredOp[] = [];
+  for (const node of graph.nodes) {
+    try {
+      if (ctx.isPreparation(node)) {
+        if (node.outputs.every((o) => ctx.graph.lookupTensor(o)?.value)) continue; // folded
+        const lowered = lowering.lower(node);
+        gemm.prepareOps.push({
+          id: node.id,
+          name: `${node.op} ${node.name}`,
+          kernel: lowered.kernel.name,
+          body: lowered.body,
+          headers: lowered.headers,
+        });
+        continue;
+      }
+      if (ctx.isFree(node)) continue;
+      ops.push(lowering.lower(node));
+    } catch (e) {
+      if (!(e instanceof Unsupported)) throw e;
+      const message = `${node.op} node '${node.name}' cannot be compiled for ${options.target}: ${e.reason}`;
+      node.status = { supported: false, reason: e.reason };
+      diagnostics.push(error('cuda.unsupported', message, { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id }));
+    }
+  }
+  // inputs and outputs need fixed-size batch-major storage
+  for (const name of [...graph.inputs, ...graph.outputs]) {
+    const shape = graph.tensor(name).shape ?? [];
+    if (shape.filter((d) => !isConcrete(d)).length > 1 || shape.slice(1).some((d) => !isConcrete(d)))
+      diagnostics.push(
+        error(
+          'cuda.unsupported',
+          `model ${graph.inputs.includes(name) ? 'input' : 'output'} '${name}' has dynamic dims other than a leading batch`,
+          { tensor: name },
+        ),
+      );
+  }
+  const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));
+  const summary = {
+    kernels: ops.length,
+    cutlassInstances: gemm.instances.length,
+    prepareOps: gemm.prepareOps.length,
+    weights: ctx.weights.length,
+    absentWeights: ctx.weights.filter((w) => !w.value && w.origin === 'bound').length,
+    maxBatch,
+    arenaBytes: plan.arenaBytes,
+    workspaceBytes,
+  };
+  if (diagnostics.some((d) => d.severity === 'error')) return { files, diagnostics, summary };
+
+  const model = modelSource(ctx, options.modelName, ops, gemm.prepareOps, plan.arenaBytes, workspaceBytes);
+  files.set('src/model.cu', model.text);
+  files.set('src/ait_gemm.h', gemmHeader(gemm.instances));
+  for (const instance of gemm.instances) files.set(instance.file, gemmInstanceSource(instance));
+  for (const op of ops) op.node.kernel = { ...op.kernel, source: { file: 'src/model.cu', line: model.lines.get(op.node.id) ?? 1 } };
+
+  const sources = cudaSourcesDir();
+  for (const dir of ['runtime', 'kernels'])
+    for (const f of fs.readdirSync(path.join(sources, dir)).sort())
+      files.set(`src/${dir}/${f}`, fs.readFileSync(path.join(sources, dir, f), 'utf8'));
+  files.set(
+    'Makefile',
+    makefile(
+      options.modelName,
+      arch,
+      gemm.instances.map((i) => i.file),
+    ),
+  );
+  files.set('src/ait_bench.cu', benchSource());
+  files.set('ait_model.py', pythonModule(options.modelName));
+  const present = ctx.weights.filter((w) => w.value);
+  if (present.length)
+    files.set(
+      'weights.safetensors',
+      encodeSafetensors(
+        present.map((w) => ({ name: w.name, value: { ...w.value!, shape: w.shape } })),
+        { metadata: { model: options.modelName } },
+      ),
+    );
+  return { files, diagnostics, summary };
+}
+
+function emptySummary(): CudaCodegenResult['summary'] {
+  return { kernels: 0, cutlassInstances: 0, prepareOps: 0, weights: 0, absentWeights: 0, maxBatch: 0, arenaBytes: 0, workspaceBytes: 0 };
+}

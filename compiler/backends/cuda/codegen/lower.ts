@@ -1,0 +1,316 @@
+/**
+ * Lowering of one node of the fused graph to the body of its launch function, with the kernel chosen and why.
+ * Our kernels (kernels/*.cuh) run everything but GEMM and convolution, which go through CUTLASS GEMM instances
+ * (gemm-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
+ */
+import { Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
+import { Dim, isConcrete } from '../../../ir/symbolic';
+import { numel, numeric } from '../../../ir/tensor';
+import { ELEMENTWISE_OPS } from '../../../passes/fuse-elementwise';
+import { CodegenContext, Unsupported } from './context';
+import { cppFloat } from './cpp';
+import { ElementwiseInput, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
+import { GemmLowering } from './gemm-lowering';
+
+export interface KernelChoice {
+  library: 'ait' | 'cutlass';
+  name: string;
+  config: Record<string, unknown>;
+  reason: string;
+}
+
+export interface LoweredOp {
+  node: Node;
+  kernel: KernelChoice;
+  /** Statements of the launch function (the LaunchContext is `c`, `batch` its batch). */
+  body: string[];
+  /** Kernel headers (kernels/*.cuh) the statements need. */
+  headers: string[];
+  /** Workspace bytes this op needs at max batch. */
+  workspaceBytes: number;
+}
+
+/** Extra kernel templates emitted next to the model (conv lowering helpers). */
+export const CODEGEN_HEADER = 'ait_codegen_kernels.cuh';
+
+const typeName = (t: string) => (t === 'half' ? 'f16' : t);
+
+function ours(name: string, reason: string, config: Record<string, unknown> = {}): KernelChoice {
+  return { library: 'ait', name, config, reason };
+}
+
+/** Row-major strides of a shape, as C++ expressions. */
+function stridesOf(ctx: CodegenContext, node: Node, shape: readonly Dim[]): string[] {
+  return shape.map((_, i) => ctx.product(shape.slice(i + 1), node));
+}
+
+/** A strided copy: out[idx] = in[offset + Σ idx_d · strides_d]. */
+function stridedCopy(
+  ctx: CodegenContext,
+  node: Node,
+  input: string,
+  output: string,
+  outShape: readonly Dim[],
+  strides: string[],
+  offset: string,
+): string[] {
+  if (outShape.length > 6) throw new Unsupported(`rank ${outShape.length} copies exceed the kernel's rank 6`);
+  const type = ctx.typeOf(output) === 'half' ? '__half' : ctx.pointer(output, true).match(/<(\w+)\*>/)![1];
+  return [
+    `ait::kernels::StridedCopyArgs<${type}> args{${ctx.pointer(input)}, ${ctx.pointer(output, true)}, ${outShape.length},`,
+    `                                            {${outShape.map((d) => ctx.dim(d, node)).join(', ')}},`,
+    `                                            {${strides.join(', ')}}, ${offset}};`,
+    'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_strided_copy(args, c.stream));',
+  ];
+}
+
+function normalizeAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+export class Lowering {
+  constructor(
+    readonly ctx: CodegenContext,
+    readonly gemm: GemmLowering,
+  ) {}
+
+  lower(node: Node): LoweredOp {
+    const ctx = this.ctx;
+    const op = (kernel: KernelChoice, body: string[], headers: string[], workspaceBytes = 0): LoweredOp => ({
+      node,
+      kernel,
+      body,
+      headers,
+      workspaceBytes,
+    });
+    const out = node.outputs[0];
+    switch (node.op) {
+      case 'conv2d':
+      case 'gemm':
+      case 'MatMul': {
+        const g = node.op === 'conv2d' ? this.gemm.conv2d(node) : this.gemm.gemm(node);
+        return op(g.kernel, g.body, g.headers, g.workspaceBytes);
+      }
+      case 'Transpose': {
+        const perm = attrInts(node, 'perm');
+        const inShape = ctx.shapeOf(node.inputs[0]);
+        const inStrides = stridesOf(ctx, node, inShape);
+        return op(
+          ours(`ait_transpose_${typeName(ctx.typeOf(out))}`, `permutation [${perm.join(',')}] as a strided copy`),
+          stridedCopy(
+            ctx,
+            node,
+            node.inputs[0],
+            out,
+            ctx.shapeOf(out),
+            perm.map((p) => inStrides[p]),
+            '0',
+          ),
+          ['tensor_ops.cuh'],
+        );
+      }
+      case 'Expand': {
+        const outShape = ctx.shapeOf(out);
+        const inShape = ctx.shapeOf(node.inputs[0]);
+        const padded: Dim[] = [...Array(outShape.length - inShape.length).fill(1), ...inShape];
+        const strides = stridesOf(ctx, node, padded).map((s, i) => (padded[i] === 1 ? '0' : s));
+        return op(
+          ours(`ait_expand_${typeName(ctx.typeOf(out))}`, 'broadcast as a strided copy with zero strides'),
+          stridedCopy(ctx, node, node.inputs[0], out, outShape, strides, '0'),
+          ['tensor_ops.cuh'],
+        );
+      }
+      case 'Slice':
+        return op(ours(`ait_slice_${typeName(ctx.typeOf(out))}`, 'slice as a strided copy'), this.slice(node), ['tensor_ops.cuh']);
+      case 'Gather':
+        return op(ours(`ait_gather_${typeName(ctx.typeOf(out))}`, 'constant index: a strided copy'), this.gather(node), ['tensor_ops.cuh']);
+      case 'Concat': {
+        const shape = ctx.shapeOf(out);
+        const axis = normalizeAxis(attrInt(node, 'axis'), shape.length);
+        const inputs = node.inputs.filter((i) => i);
+        if (inputs.length > 8) throw new Unsupported(`Concat of ${inputs.length} inputs (the kernel takes up to 8)`);
+        const t = ctx.typeOf(out) === 'half' ? '__half' : 'int64_t';
+        return op(
+          ours(`ait_concat_${typeName(ctx.typeOf(out))}`, `${inputs.length} inputs along axis ${axis}`),
+          [
+            `ait::kernels::ConcatArgs<${t}> args{};`,
+            ...inputs.flatMap((input, k) => [
+              `args.inputs[${k}] = ${ctx.pointer(input)};`,
+              `args.axis_sizes[${k}] = ${ctx.dim(ctx.shapeOf(input)[axis], node)};`,
+            ]),
+            `args.num_inputs = ${inputs.length};`,
+            `args.output = ${ctx.pointer(out, true)};`,
+            `args.outer = ${ctx.product(shape.slice(0, axis), node)};`,
+            `args.inner = ${ctx.product(shape.slice(axis + 1), node)};`,
+            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_concat(args, c.stream));',
+          ],
+          ['tensor_ops.cuh'],
+        );
+      }
+      case 'layernorm':
+      case 'LayerNormalization': {
+        const shape = ctx.shapeOf(out);
+        if (node.op === 'LayerNormalization' && normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
+          throw new Unsupported('LayerNormalization over more than the last axis');
+        const gamma = node.inputs[1] ? ctx.pointer(node.inputs[1]) : 'nullptr';
+        const beta = node.inputs[2] ? ctx.pointer(node.inputs[2]) : 'nullptr';
+        return op(
+          ours('ait_layernorm_f16', 'one block per row, fp32 statistics'),
+          [
+            `ait::kernels::LayerNormArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${gamma}, ${beta}, ${ctx.pointer(out, true)},`,
+            `                                         ${ctx.product(shape.slice(0, -1), node)}, ${ctx.dim(shape[shape.length - 1], node)}, ${cppFloat(attrFloat(node, 'epsilon', 1e-5))}};`,
+            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_layernorm(args, c.stream));',
+          ],
+          ['normalization.cuh'],
+        );
+      }
+      case 'Softmax': {
+        const shape = ctx.shapeOf(out);
+        if (normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
+          throw new Unsupported('Softmax over an axis other than the last');
+        return op(
+          ours('ait_softmax_f16', 'one block per row'),
+          [
+            `ait::kernels::SoftmaxArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.product(shape.slice(0, -1), node)}, ${ctx.dim(shape[shape.length - 1], node)}, 1.f};`,
+            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_softmax(args, c.stream));',
+          ],
+          ['normalization.cuh'],
+        );
+      }
+      case 'attention': {
+        const heads = attrInt(node, 'num_heads');
+        const headDim = attrInt(node, 'head_dim');
+        if (![32, 64, 128].includes(headDim)) throw new Unsupported(`attention head dim ${headDim} (instantiated: 32, 64, 128)`);
+        const shape = ctx.shapeOf(node.inputs[0]);
+        return op(
+          ours(`ait_attention_f16_d${headDim}`, 'flash-style attention on CUDA cores reading packed QKV'),
+          [
+            `ait::kernels::AttentionArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(shape[0], node)}, ${ctx.dim(shape[1], node)},`,
+            `                                         ${heads}, ${headDim}, ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))}};`,
+            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention(args, c.stream));',
+          ],
+          ['attention.cuh'],
+        );
+      }
+      case 'pool2d': {
+        const x = ctx.shapeOf(node.inputs[0]);
+        const y = ctx.shapeOf(out);
+        const kernel = attrInts(node, 'kernel');
+        const strides = attrInts(node, 'strides', [1, 1]);
+        const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+        const kind = attrString(node, 'kind');
+        const dims = [x[1], x[2], x[3], y[1], y[2]].map((d) => ctx.dim(d, node));
+        return op(
+          ours(`ait_pool2d_${kind}_f16`, 'one thread per output element, channels innermost'),
+          [
+            `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
+            `                                      ${dims.join(', ')},`,
+            `                                      ${kernel.join(', ')}, ${strides.join(', ')}, ${pads[0]}, ${pads[1]}, 1, 1,`,
+            `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${attrInt(node, 'count_include_pad', 0) ? 'true' : 'false'}};`,
+            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
+          ],
+          ['pooling.cuh'],
+        );
+      }
+      case 'global_pool': {
+        const x = ctx.shapeOf(node.inputs[0]);
+        const kind = attrString(node, 'kind', 'avg');
+        return op(
+          ours(`ait_global_pool_${kind}_f16`, 'one thread per (image, channel)'),
+          [
+            `ait::kernels::GlobalPoolArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)}, ${ctx.product(x.slice(1, 3), node)}, ${ctx.dim(x[3], node)},`,
+            `                                          ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}};`,
+            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.stream));',
+          ],
+          ['pooling.cuh'],
+        );
+      }
+      case 'Reshape':
+      case 'Flatten':
+      case 'Squeeze':
+      case 'Unsqueeze':
+      case 'Identity': {
+        // a view that is a model output: its bytes must land in the caller's buffer
+        const bytes = `${ctx.product(ctx.shapeOf(out), node)} * sizeof(${ctx.pointer(out, true).match(/<(\w+)\*>/)![1]})`;
+        return op(
+          ours('ait_copy', 'a view that is a model output: copied into the output buffer'),
+          [
+            `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${ctx.pointer(node.inputs[0])}, ${bytes}, cudaMemcpyDeviceToDevice, c.stream));`,
+          ],
+          [],
+        );
+      }
+      default:
+        if (node.op === 'elementwise' || (node.domain === '' && ELEMENTWISE_OPS.has(node.op))) return op(...this.elementwise(node));
+        throw new Unsupported(`${node.op} has no CUDA lowering yet`);
+    }
+  }
+
+  private elementwise(node: Node): [KernelChoice, string[], string[]] {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    if (ctx.typeOf(out) !== 'half') throw new Unsupported(`elementwise ${node.op} on ${ctx.typeOf(out)} data`);
+    const outShape = ctx.shapeOf(out);
+    const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape) }));
+    const chain = chainOfNode(node, ctx.graph);
+    const body = elementwiseStatements(
+      inputs,
+      inputs.map((i) => ctx.pointer(i.tensor)),
+      ctx.pointer(out, true),
+      ctx.product(outShape, node),
+      chain,
+    );
+    const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
+    return [
+      ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }),
+      body,
+      ['elementwise.cuh'],
+    ];
+  }
+
+  private slice(node: Node): string[] {
+    const ctx = this.ctx;
+    const inShape = ctx.shapeOf(node.inputs[0]);
+    const outShape = ctx.shapeOf(node.outputs[0]);
+    const constant = (i: number) => {
+      const v = node.inputs[i] ? ctx.graph.lookupTensor(node.inputs[i])?.value : undefined;
+      return v ? Array.from(numeric(v)) : undefined;
+    };
+    const starts = constant(1);
+    const ends = constant(2);
+    if (!starts || !ends) throw new Unsupported('Slice with non-constant starts/ends');
+    const axes = (constant(3) ?? starts.map((_, i) => i)).map((a) => normalizeAxis(a, inShape.length));
+    const steps = constant(4) ?? starts.map(() => 1);
+    const inStrides = inShape.map((_, i) => inShape.slice(i + 1));
+    const strides: string[] = inShape.map((_, d) => ctx.product(inStrides[d], node));
+    const offsetTerms: string[] = [];
+    axes.forEach((axis, k) => {
+      const size = inShape[axis];
+      if (!isConcrete(size)) throw new Unsupported(`Slice along symbolic axis ${axis}`);
+      let start = starts[k] < 0 ? starts[k] + size : starts[k];
+      start = steps[k] > 0 ? Math.min(Math.max(start, 0), size) : Math.min(Math.max(start, 0), size - 1);
+      if (start) offsetTerms.push(`${start} * ${strides[axis]}`);
+      if (steps[k] !== 1) strides[axis] = `${steps[k]} * ${strides[axis]}`;
+    });
+    return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, offsetTerms.length ? offsetTerms.join(' + ') : '0');
+  }
+
+  private gather(node: Node): string[] {
+    const ctx = this.ctx;
+    const indices = ctx.graph.lookupTensor(node.inputs[1])?.value;
+    if (!indices || numel(indices.shape) !== 1) throw new Unsupported('Gather with non-constant or several indices');
+    const inShape = ctx.shapeOf(node.inputs[0]);
+    const axis = normalizeAxis(attrInt(node, 'axis', 0), inShape.length);
+    const size = inShape[axis];
+    if (!isConcrete(size)) throw new Unsupported('Gather along a symbolic axis');
+    let index = numeric(indices)[0];
+    if (index < 0) index += size;
+    const outShape = ctx.shapeOf(node.outputs[0]);
+    // output = input with `axis` removed (scalar index) or kept with size 1
+    const keep = indices.shape.length === 1;
+    const inStrides = stridesOf(ctx, node, inShape);
+    const strides = inStrides.filter((_, d) => keep || d !== axis);
+    if (strides.length !== outShape.length) throw new Unsupported('Gather output rank does not match');
+    return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, index ? `${index} * ${inStrides[axis]}` : '0');
+  }
+}

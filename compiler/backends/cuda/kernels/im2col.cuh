@@ -1,0 +1,90 @@
+// Convolution as GEMM without CUTLASS's implicit-GEMM conv: im2col of NHWC activations into [N·P·Q, K_padded]
+// columns ordered (r, s, c) like OHWI weights, so a GEMM with the weight viewed as [K_out, R·S·C] (column-major B)
+// computes the convolution; and the zero padding of weight rows to K_padded (a multiple of 8 keeps GEMM operands
+// 16-byte aligned, e.g. the 7×7×3 = 147 stem).
+#pragma once
+
+#include "common.cuh"
+
+namespace ait {
+namespace kernels {
+
+template <class T>
+struct Im2colArgs {
+  const T* input;  // [n, h, w, c]
+  T* columns;      // [n * p * q, k_padded]
+  int64_t n;
+  int32_t h, w, c, p, q, r, s;
+  int32_t stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+  int32_t k_padded;  // >= r * s * c; columns beyond are zero
+};
+
+// One thread per `kVector` consecutive channels of one column entry (kVector = 8 when c % 8 == 0, else 1).
+template <class T, int kVector>
+__global__ void im2col_nhwc_kernel(Im2colArgs<T> a) {
+  const int64_t groups_per_row = a.k_padded / kVector;
+  const int64_t total = a.n * a.p * a.q * groups_per_row;
+  const int32_t taps = a.r * a.s * a.c;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = i / groups_per_row;
+    const int32_t k = static_cast<int32_t>(i % groups_per_row) * kVector;
+    T* dst = a.columns + row * a.k_padded + k;
+    const int32_t oq = static_cast<int32_t>(row % a.q);
+    const int32_t op = static_cast<int32_t>((row / a.q) % a.p);
+    const int64_t image = row / (static_cast<int64_t>(a.q) * a.p);
+    if constexpr (kVector == 8) {
+      Vec16<T> v;
+      v.raw = make_uint4(0, 0, 0, 0);
+      if (k < taps) {
+        const int32_t ch = k % a.c, tap = k / a.c;
+        const int32_t iy = op * a.stride_h - a.pad_top + (tap / a.s) * a.dilation_h;
+        const int32_t ix = oq * a.stride_w - a.pad_left + (tap % a.s) * a.dilation_w;
+        if (iy >= 0 && iy < a.h && ix >= 0 && ix < a.w) v = load_vec16(a.input + ((image * a.h + iy) * a.w + ix) * a.c + ch);
+      }
+      store_vec16(dst, v);
+    } else {
+      float value = 0.f;
+      if (k < taps) {
+        const int32_t ch = k % a.c, tap = k / a.c;
+        const int32_t iy = op * a.stride_h - a.pad_top + (tap / a.s) * a.dilation_h;
+        const int32_t ix = oq * a.stride_w - a.pad_left + (tap % a.s) * a.dilation_w;
+        if (iy >= 0 && iy < a.h && ix >= 0 && ix < a.w) value = to_float(a.input[((image * a.h + iy) * a.w + ix) * a.c + ch]);
+      }
+      *dst = from_float<T>(value);
+    }
+  }
+}
+
+template <class T>
+cudaError_t launch_im2col_nhwc(const Im2colArgs<T>& a, cudaStream_t stream) {
+  const bool vector = a.c % 8 == 0 && a.k_padded % 8 == 0 && is_aligned16(a.input) && is_aligned16(a.columns);
+  const int64_t total = a.n * a.p * a.q * (vector ? a.k_padded / 8 : a.k_padded);
+  if (total <= 0) return cudaSuccess;
+  if (vector) im2col_nhwc_kernel<T, 8><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  else im2col_nhwc_kernel<T, 1><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  return launch_status();
+}
+
+// dst[row, k] = k < columns ? src[row, k] : 0, for `rows` rows (weight preparation).
+template <class T>
+__global__ void pad_rows_kernel(const T* src, T* dst, int64_t rows, int32_t columns, int32_t padded_columns) {
+  const int64_t total = rows * padded_columns;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = i / padded_columns;
+    const int32_t k = static_cast<int32_t>(i % padded_columns);
+    dst[i] = k < columns ? src[row * columns + k] : from_float<T>(0.f);
+  }
+}
+
+template <class T>
+cudaError_t launch_pad_rows(const T* src, T* dst, int64_t rows, int32_t columns, int32_t padded_columns, cudaStream_t stream) {
+  const int64_t total = rows * padded_columns;
+  if (total <= 0) return cudaSuccess;
+  pad_rows_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(src, dst, rows, columns, padded_columns);
+  return launch_status();
+}
+
+}  // namespace kernels
+}  // namespace ait
