@@ -356,9 +356,11 @@ ${evtType(tree, '      ', true)};
 
   static const char* run(const AitConvOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
     const AitConvOperands& o = operands;
-    ProblemShape problem(cutlass::conv::Mode::kCrossCorrelation, {o.n, o.h, o.w, o.c}, {o.k, o.r, o.s, o.c},
-                         {o.pads[0], o.pads[1]}, {o.pads[2], o.pads[3]}, {o.strides[0], o.strides[1]},
-                         {o.dilations[0], o.dilations[1]}, 1);
+    using Extent = typename ProblemShape::TensorExtent;
+    using Spatial = typename ProblemShape::SpatialExtent;
+    ProblemShape problem(cutlass::conv::Mode::kCrossCorrelation, Extent{o.n, o.h, o.w, o.c}, Extent{o.k, o.r, o.s, o.c},
+                         Spatial{o.pads[0], o.pads[1]}, Spatial{o.pads[2], o.pads[3]}, Spatial{o.strides[0], o.strides[1]},
+                         Spatial{o.dilations[0], o.dilations[1]}, 1);
     if (problem.shape_C[1] != o.p || problem.shape_C[2] != o.q) return "${name}: output size differs from p, q";
     // Epilogue strides of the ((q, p, n), k) output modes, from the packed NHWC strides CUTLASS computed.
     typename Kernel::StrideC stride_c{};
