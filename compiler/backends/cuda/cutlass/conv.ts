@@ -263,7 +263,7 @@ struct AitConvOperands {
   int strides[2];        // height, width
   int dilations[2];      // height, width
   const cutlass::half_t* x;         // [n, h, w, c]
-  const cutlass::half_t* weight;   // [k, r, s, c]
+  const cutlass::half_t* weight;    // [k, r, s, c]
   const cutlass::half_t* bias;      // [k]
   const cutlass::half_t* scale;     // [k]
   const cutlass::half_t* residual;  // [n, p, q, k]
