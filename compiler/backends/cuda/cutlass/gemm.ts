@@ -63,10 +63,11 @@ export interface EmittedInstance {
 export type EvtNode =
   | { kind: 'acc' }
   | { kind: 'bias' } // row broadcast: one value per column n
+  | { kind: 'scale' } // row broadcast of a per-column multiplier (convolutions with an unfolded scale)
   | { kind: 'source' } // C
   | { kind: 'compute'; fn: string; children: EvtNode[] };
 
-const CUTLASS_ACTIVATION: Record<Exclude<Activation, 'identity'>, string> = {
+export const CUTLASS_ACTIVATION: Record<Exclude<Activation, 'identity'>, string> = {
   relu: 'cutlass::epilogue::thread::ReLu',
   gelu: 'cutlass::epilogue::thread::GELU',
   gelu_tanh: 'cutlass::epilogue::thread::GELU_taylor',
@@ -86,13 +87,15 @@ export function epilogueTree(epilogue: GemmEpilogue): EvtNode {
   return node;
 }
 
-function evtType(node: EvtNode, indent: string, isRoot: boolean): string {
+/** The C++ type of a tree (the struct around it defines ElementD/C/Bias/Compute, TileShape, kAlignment). */
+export function evtType(node: EvtNode, indent: string, isRoot: boolean): string {
   switch (node.kind) {
     case 'acc':
       return `${indent}cutlass::epilogue::fusion::Sm90AccFetch`;
     case 'source':
       return `${indent}cutlass::epilogue::fusion::Sm90SrcFetch<ElementC>`;
     case 'bias':
+    case 'scale':
       return `${indent}cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, ElementBias, ElementCompute, cute::Stride<cute::_0, cute::_1, int64_t>, kAlignment>`;
     case 'compute': {
       const output = isRoot ? 'ElementD' : 'ElementCompute';
@@ -111,6 +114,8 @@ export function evtArguments(node: EvtNode): string {
       return '{}';
     case 'bias':
       return '{operands.bias}';
+    case 'scale':
+      return '{operands.scale}';
     case 'compute':
       return `{${[...node.children.map(evtArguments), '{}'].join(', ')}}`;
   }

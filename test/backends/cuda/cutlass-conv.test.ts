@@ -1,0 +1,322 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  ConvProblem,
+  chooseConv,
+  convEpilogueSteps,
+  convEpilogueTree,
+  convSourceFile,
+  emitConv,
+  emitSm80Conv,
+  emitSm90Conv,
+  sm80ConvName,
+  sm90ConvName,
+} from '../../../compiler/backends/cuda/cutlass/conv';
+import { evtArguments } from '../../../compiler/backends/cuda/cutlass/gemm';
+import { CompileError } from '../../../compiler/diagnostics';
+
+// Golden files: regenerate with AIT_UPDATE_GOLDEN=1 after a deliberate change, and review the diff.
+const GOLDEN = path.join(__dirname, 'golden');
+
+function matchGolden(file: string, text: string) {
+  const target = path.join(GOLDEN, file);
+  if (process.env.AIT_UPDATE_GOLDEN === '1') {
+    fs.mkdirSync(GOLDEN, { recursive: true });
+    fs.writeFileSync(target, text);
+  }
+  assert.ok(fs.existsSync(target), `golden file ${file} is missing (run with AIT_UPDATE_GOLDEN=1)`);
+  assert.equal(text, fs.readFileSync(target, 'utf8'), `emitted text differs from golden/${file}`);
+}
+
+function isUnsupported(e: unknown): boolean {
+  return e instanceof CompileError && e.diagnostics[0].code === 'cuda.cutlass-unsupported';
+}
+
+/** ResNet-50 layers (NHWC) at a batch size. */
+const resnet = {
+  conv3x3_64: (n: number): ConvProblem => ({
+    n,
+    h: 56,
+    w: 56,
+    c: 64,
+    k: 64,
+    r: 3,
+    s: 3,
+    p: 56,
+    q: 56,
+    pads: [1, 1, 1, 1],
+    strides: [1, 1],
+    dilations: [1, 1],
+    group: 1,
+  }),
+  conv1x1_256_64: (n: number): ConvProblem => ({
+    n,
+    h: 56,
+    w: 56,
+    c: 256,
+    k: 64,
+    r: 1,
+    s: 1,
+    p: 56,
+    q: 56,
+    pads: [0, 0, 0, 0],
+    strides: [1, 1],
+    dilations: [1, 1],
+    group: 1,
+  }),
+  conv3x3_512: (n: number): ConvProblem => ({
+    n,
+    h: 7,
+    w: 7,
+    c: 512,
+    k: 512,
+    r: 3,
+    s: 3,
+    p: 7,
+    q: 7,
+    pads: [1, 1, 1, 1],
+    strides: [1, 1],
+    dilations: [1, 1],
+    group: 1,
+  }),
+  stem: (n: number): ConvProblem => ({
+    n,
+    h: 224,
+    w: 224,
+    c: 3,
+    k: 64,
+    r: 7,
+    s: 7,
+    p: 112,
+    q: 112,
+    pads: [3, 3, 3, 3],
+    strides: [2, 2],
+    dilations: [1, 1],
+    group: 1,
+  }),
+};
+
+describe('cuda backend: CUTLASS conv instances', () => {
+  it('names instances like CUTLASS procedural names, with the epilogue appended', () => {
+    assert.equal(
+      sm90ConvName({ arch: 'sm90', tile: [128, 128, 64], cluster: [1, 1, 1], alignment: 8 }, ['bias', 'residual_add', 'relu']),
+      'cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_128x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu',
+    );
+    assert.match(
+      sm90ConvName({ arch: 'sm90', tile: [64, 128, 64], cluster: [1, 1, 1], alignment: 8 }, []),
+      /_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_identity$/,
+    );
+    assert.equal(
+      sm80ConvName(
+        {
+          arch: 'sm80',
+          tile: [128, 64, 32],
+          warps: [64, 32, 32],
+          stages: 2,
+          iterator: 'few_channels',
+          inputAlignment: 1,
+          outputAlignment: 8,
+        },
+        ['bias', 'relu'],
+      ),
+      'cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu',
+    );
+  });
+
+  it('builds the epilogue tree in step order, scale and residual included', () => {
+    const tree = convEpilogueTree(['bias', 'scale', 'residual_add', 'relu']);
+    // relu(plus(multiplies(plus(acc, bias), scale), C)): children's arguments first, then the node's own {}.
+    assert.equal(evtArguments(tree), '{{{{{}, {operands.bias}, {}}, {operands.scale}, {}}, {}, {}}, {}}');
+    assert.equal(evtArguments(convEpilogueTree([])), '{{}, {}}');
+    const text = emitSm90Conv({ arch: 'sm90', tile: [128, 128, 64], cluster: [1, 1, 1], alignment: 8 }, ['scale', 'bias'], 'test').code;
+    // scale comes before bias here: the multiply is the inner node.
+    assert.ok(text.indexOf('cutlass::plus') < text.indexOf('cutlass::multiplies'), text);
+  });
+
+  it('checks fused.ts epilogue steps', () => {
+    assert.deepEqual(convEpilogueSteps(['bias', 'residual_add', 'relu']), ['bias', 'residual_add', 'relu']);
+    assert.throws(() => convEpilogueSteps(['bias', 'leaky_relu:0.1']), isUnsupported);
+  });
+
+  it('picks sm90 tiles from the measured table: 64x128 at batch 1, 128x64 for K=64, 128x128 deep, never 128x256', () => {
+    assert.deepEqual(chooseConv(resnet.conv3x3_64(1), 'sm90').config.tile, [64, 128, 64]);
+    assert.deepEqual(chooseConv(resnet.conv3x3_64(256), 'sm90').config.tile, [128, 64, 64]);
+    assert.deepEqual(chooseConv(resnet.conv3x3_64(8), 'sm90').config.tile, [128, 64, 64]);
+    assert.deepEqual(chooseConv(resnet.conv3x3_512(256), 'sm90').config.tile, [128, 128, 64]);
+    assert.deepEqual(chooseConv(resnet.conv3x3_512(1), 'sm90').config.tile, [64, 128, 64]);
+    for (const make of Object.values(resnet))
+      for (const n of [1, 8, 64, 256]) {
+        const { config } = chooseConv(make(n), 'sm90');
+        assert.notDeepEqual(config.tile.slice(0, 2), [128, 256]);
+      }
+    const small = chooseConv(resnet.conv1x1_256_64(1), 'sm90');
+    assert.match(small.reason, /N·P·Q=3136/);
+  });
+
+  it('gives the 3-channel stem a CUTLASS 2.x few-channels kernel on both targets, without padding C', () => {
+    for (const target of ['sm90', 'sm80'] as const) {
+      const { config, reason } = chooseConv(resnet.stem(8), target);
+      assert.equal(config.arch, 'sm80');
+      if (config.arch !== 'sm80') return;
+      assert.equal(config.iterator, 'few_channels');
+      assert.equal(config.inputAlignment, 1);
+      assert.equal(config.outputAlignment, 8);
+      assert.match(reason, target === 'sm90' ? /C=3, K=64: TMA needs multiples of 8/ : /C=3 < 8/);
+    }
+    // 4 input channels (VitMatte) read 4 at a time; K=81 classes gets a 1-element epilogue.
+    const four = chooseConv({ ...resnet.stem(1), c: 4 }, 'sm80').config;
+    assert.ok(four.arch === 'sm80' && four.inputAlignment === 4);
+    const classes = chooseConv({ ...resnet.conv1x1_256_64(1), k: 81 }, 'sm90');
+    assert.ok(classes.config.arch === 'sm80' && classes.config.iterator === 'optimized' && classes.config.outputAlignment === 1);
+    assert.match(classes.reason, /K=81/);
+  });
+
+  it('refuses grouped convolution and unsupported sm80 epilogues with diagnostics', () => {
+    assert.throws(() => chooseConv({ ...resnet.conv3x3_64(1), group: 32 }, 'sm90'), isUnsupported);
+    const { config } = chooseConv(resnet.conv3x3_64(8), 'sm80');
+    assert.ok(config.arch === 'sm80');
+    if (config.arch !== 'sm80') return;
+    assert.throws(() => emitSm80Conv(config, ['bias', 'scale', 'relu'], ''), isUnsupported);
+    assert.throws(() => emitSm80Conv(config, ['relu', 'bias'], ''), isUnsupported);
+    assert.throws(() => emitSm80Conv(config, ['residual_add', 'relu', 'residual_add'], ''), isUnsupported);
+    // The shapes it does take: act2(act1(acc + bias) + residual).
+    assert.match(
+      emitSm80Conv(config, ['bias', 'relu', 'residual_add'], '').code,
+      /LinearCombinationResidualBlock<.*ReLu, cutlass::plus, cutlass::epilogue::thread::Identity>/,
+    );
+    assert.match(emitSm80Conv(config, ['residual_add'], '').code, /nullptr, nullptr, 0, o\.k\)/);
+  });
+
+  it('emits the ResNet-50 bottleneck convs for sm90 as in the golden file', () => {
+    const text = convSourceFile([
+      emitConv(chooseConv(resnet.conv1x1_256_64(8), 'sm90'), ['bias', 'relu']),
+      emitConv(chooseConv(resnet.conv3x3_512(1), 'sm90'), ['bias', 'residual_add', 'relu']),
+    ]);
+    matchGolden('sm90_resnet_conv.cu', text);
+  });
+
+  it('emits the ResNet-50 stem and a residual conv for sm80 as in the golden file', () => {
+    const text = convSourceFile([
+      emitConv(chooseConv(resnet.stem(8), 'sm80'), ['bias', 'relu']),
+      emitConv(chooseConv(resnet.conv3x3_64(8), 'sm80'), ['bias', 'residual_add', 'relu']),
+    ]);
+    matchGolden('sm80_resnet_conv.cu', text);
+  });
+});
+
+// Opt-in (AIT_TEST_CUTLASS=1; on 2 cores about 10-40 s per sm80 instance and 90 s per sm90 instance): the emitted
+// text compiles against CUTLASS headers from CUTLASS_DIR (default: .deps/cutlass, see /work/shared/gpu-host/README.md).
+describe('cuda backend: CUTLASS conv instances compile with nvcc (AIT_TEST_CUTLASS=1)', function () {
+  const cutlassDir = process.env.CUTLASS_DIR ?? path.resolve(__dirname, '..', '..', '..', '.deps', 'cutlass');
+  before(function () {
+    if (process.env.AIT_TEST_CUTLASS !== '1') this.skip();
+    assert.ok(fs.existsSync(path.join(cutlassDir, 'include', 'cutlass', 'cutlass.h')), `no CUTLASS headers under ${cutlassDir}`);
+  });
+
+  const cases = [
+    {
+      arch: 'arch=compute_80,code=sm_80',
+      instance: () => emitConv(chooseConv(resnet.conv3x3_64(8), 'sm80'), ['bias', 'residual_add', 'relu']),
+    },
+    {
+      arch: 'arch=compute_90a,code=sm_90a', // wgmma and im2col TMA need the arch-specific target
+      instance: () => emitConv(chooseConv(resnet.conv3x3_64(8), 'sm90'), ['bias', 'residual_add', 'relu']),
+    },
+  ];
+  for (const c of cases) {
+    it(`compiles ${c.arch}`, function () {
+      this.timeout(900_000);
+      const instance = c.instance();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-cutlass-conv-'));
+      const source = path.join(dir, 'instance.cu');
+      // A caller, so that the kernel template is instantiated.
+      fs.writeFileSync(
+        source,
+        convSourceFile([instance]) +
+          `\nconst char* ait_call(const AitConvOperands& o, void* w, size_t b, cudaStream_t s) { return ${instance.name}::run(o, w, b, s); }\n`,
+      );
+      const started = Date.now();
+      const r = spawnSync(
+        'nvcc',
+        [
+          '-std=c++17',
+          '-O2',
+          '-DNDEBUG',
+          `-gencode=${c.arch}`,
+          '--expt-relaxed-constexpr',
+          `-I${cutlassDir}/include`,
+          `-I${cutlassDir}/tools/util/include`,
+          '-c',
+          source,
+          '-o',
+          path.join(dir, 'instance.o'),
+        ],
+        { encoding: 'utf8' },
+      );
+      console.log(`      ${instance.name}: nvcc ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      assert.equal(
+        r.status,
+        0,
+        (r.stderr as string)
+          .split('\n')
+          .filter((l: string) => /error/.test(l))
+          .slice(0, 20)
+          .join('\n'),
+      );
+    });
+  }
+});
+
+// The GPU check (compiler/backends/cuda/tests/conv_check.cu) runs the instances these emitters produce for three
+// ResNet-50 layers at batch 1 and 8 on both targets; its header is generated here and must match the emitters.
+function convCheckInstances(): string {
+  const layers = [
+    { layer: '3x3 64->64 56x56', make: resnet.conv3x3_64, residual: false },
+    { layer: '1x1 256->64 56x56', make: resnet.conv1x1_256_64, residual: true },
+    { layer: '7x7/2 3->64 stem', make: resnet.stem, residual: false },
+  ];
+  const instances = new Map<string, ReturnType<typeof emitConv>>();
+  const rows: string[] = [];
+  for (const target of ['sm90', 'sm80'] as const)
+    for (const { layer, make, residual } of layers)
+      for (const n of [1, 8]) {
+        const problem = make(n);
+        const instance = emitConv(chooseConv(problem, target), residual ? ['bias', 'residual_add', 'relu'] : ['bias', 'relu']);
+        instances.set(instance.name, instance);
+        const p = problem;
+        rows.push(
+          `    {"${layer}", "${target}", ${residual}, ${p.n}, ${p.h}, ${p.w}, ${p.c}, ${p.k}, ${p.r}, ${p.s}, ${p.p}, ${p.q}, ` +
+            `{${p.pads.join(', ')}}, {${p.strides.join(', ')}}, "${instance.name}", &${instance.name}::run},`,
+        );
+      }
+  return `// Generated by test/backends/cuda/cutlass-conv.test.ts (AIT_UPDATE_GOLDEN=1 rewrites it): the CUTLASS conv
+// instances that tests/conv_check.cu runs, and one row per case.
+${convSourceFile([...instances.values()])}
+using AitConvRunFn = const char* (*)(const AitConvOperands&, void*, size_t, cudaStream_t);
+struct AitConvCheckCase {
+  const char* layer;
+  const char* target;
+  bool residual;  // epilogue relu(conv + bias + residual), else relu(conv + bias)
+  int n, h, w, c, k, r, s, p, q;
+  int pads[4];
+  int strides[2];
+  const char* name;
+  AitConvRunFn run;
+};
+static const AitConvCheckCase kConvCheckCases[] = {
+${rows.join('\n')}
+};
+`;
+}
+
+describe('cuda backend: conv GPU check program', () => {
+  it('tests/conv_check_instances.cuh is what the emitters produce now', () => {
+    const file = path.resolve(__dirname, '..', '..', '..', 'compiler/backends/cuda/tests/conv_check_instances.cuh');
+    const text = convCheckInstances();
+    if (process.env.AIT_UPDATE_GOLDEN === '1') fs.writeFileSync(file, text);
+    assert.equal(fs.readFileSync(file, 'utf8'), text, 'conv_check_instances.cuh is stale (run with AIT_UPDATE_GOLDEN=1)');
+  });
+});
