@@ -7,6 +7,8 @@
  * pass, O(boxes + edges)): an edge between boxes in different groups is lifted to the two ancestors that are
  * siblings; rank = longest path from the level's sources (cycles that lifting creates are broken in model
  * order); rows in rank order; within a row, boxes sit at the mean x of their placed predecessors, pushed apart.
+ * Edges run from the source's bottom to the target's top, straight, or around the right of the boxes they
+ * would cross (a residual edge along a chain would otherwise hide behind it).
  */
 import {
   GROUP_HEADER,
@@ -100,23 +102,7 @@ export function provisionalLayout(visible: VisibleGraph): LaidOutGraph {
     boxes.push({ id: item.id, kind: item.kind, ...absolute.get(item.id)!, ...sizeOf.get(item.id)! });
   }
 
-  // Straight edges from the bottom centre of the source to the top centre of the target.
-  const edges: LaidOutEdge[] = visible.edges.map((e) => {
-    const s = absolute.get(e.source)!;
-    const sSize = sizeOf.get(e.source)!;
-    const t = absolute.get(e.target)!;
-    const tSize = sizeOf.get(e.target)!;
-    return {
-      id: e.id,
-      source: e.source,
-      target: e.target,
-      tensors: e.tensors,
-      points: [
-        [s.x + sSize.width / 2, s.y + sSize.height],
-        [t.x + tSize.width / 2, t.y],
-      ],
-    };
-  });
+  const edges = routeEdges(visible, boxes);
   const root = sizeOf.get(ROOT_GROUP)!;
   return { boxes, edges, width: root.width, height: root.height, layoutMs: performance.now() - t0, engine: 'provisional' };
 }
@@ -213,4 +199,40 @@ function layoutLevel(
     height = Math.max(height, y[i] + size.height);
   }
   return { width, height };
+}
+
+/** Edge polylines: straight when nothing is in the way, else out to the right of the boxes in between and back. */
+function routeEdges(visible: VisibleGraph, boxes: readonly LaidOutBox[]): LaidOutEdge[] {
+  const boxById = new Map(boxes.map((b) => [b.id, b]));
+  const leaves = boxes.filter((b) => b.kind !== 'container').sort((a, b) => a.y - b.y);
+  const firstBelow = (y: number): number => {
+    let lo = 0;
+    let hi = leaves.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (leaves[mid].y < y) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return visible.edges.map((e) => {
+    const s = boxById.get(e.source)!;
+    const t = boxById.get(e.target)!;
+    const start: [number, number] = [s.x + s.width / 2, s.y + s.height];
+    const end: [number, number] = [t.x + t.width / 2, t.y];
+    let blocked = false;
+    let right = Math.max(s.x + s.width, t.x + t.width);
+    for (let i = firstBelow(start[1]); i < leaves.length && leaves[i].y < end[1]; i++) {
+      const b = leaves[i];
+      if (b.id === e.target || b.y + b.height > end[1]) continue;
+      const u = (b.y + b.height / 2 - start[1]) / (end[1] - start[1]);
+      const xAtBox = start[0] + u * (end[0] - start[0]);
+      if (xAtBox >= b.x - 4 && xAtBox <= b.x + b.width + 4) blocked = true;
+      if (b.x < right + SPACING_NODE_NODE && b.x + b.width > Math.min(s.x, t.x)) right = Math.max(right, b.x + b.width);
+    }
+    const points: [number, number][] = blocked
+      ? [start, [right + 8, start[1] + 12], [right + 8, (start[1] + end[1]) / 2], [right + 8, end[1] - 12], end]
+      : [start, end];
+    return { id: e.id, source: e.source, target: e.target, tensors: e.tensors, points };
+  });
 }

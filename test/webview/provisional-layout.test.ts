@@ -34,7 +34,7 @@ function diamond(): GraphJson {
 }
 
 /** Checks what the renderer and the switch to ELK's layout rely on; returns the boxes by id. */
-function checkLayout(visible: VisibleGraph, layout: LaidOutGraph): Map<string, LaidOutBox> {
+function checkLayout(visible: VisibleGraph, layout: LaidOutGraph, opts = { edgesClear: true }): Map<string, LaidOutBox> {
   assert.equal(layout.engine, 'provisional');
   const boxes = new Map(layout.boxes.map((b) => [b.id, b]));
   assert.equal(boxes.size, layout.boxes.length, 'box ids are unique');
@@ -80,6 +80,24 @@ function checkLayout(visible: VisibleGraph, layout: LaidOutGraph): Map<string, L
     assert.deepEqual(e.points[0], [s.x + s.width / 2, s.y + s.height]);
     assert.deepEqual(e.points.at(-1), [t.x + t.width / 2, t.y]);
     assert.ok(t.y >= s.y + s.height, `${e.source} → ${e.target} points down`);
+    // No edge hides behind a box it does not connect: sample its polyline (O(edges × boxes): small graphs only).
+    for (let k = 1; opts.edgesClear && k < e.points.length; k++) {
+      const [[x0, y0], [x1, y1]] = [e.points[k - 1], e.points[k]];
+      for (let u = 0; u <= 1; u += 0.05) {
+        const [x, y] = [x0 + u * (x1 - x0), y0 + u * (y1 - y0)];
+        const under = layout.boxes.find(
+          (b) =>
+            b.kind !== 'container' &&
+            b.id !== e.source &&
+            b.id !== e.target &&
+            x > b.x &&
+            x < b.x + b.width &&
+            y > b.y &&
+            y < b.y + b.height,
+        );
+        assert.equal(under, undefined, `${e.source} → ${e.target} passes under ${under?.id}`);
+      }
+    }
   }
   return boxes;
 }
@@ -93,6 +111,8 @@ describe('webview provisional layout', () => {
     const [b1, b2] = [boxes.get('b1')!, boxes.get('b2')!];
     assert.equal(b1.y, b2.y, 'the two branches share a rank');
     assert.ok(boxes.get('j')!.y > b1.y && boxes.get('e')!.y > boxes.get('r2')!.y);
+    const skip = provisionalLayout(visible).edges.find((e) => e.source === 'a' && e.target === 'e')!;
+    assert.ok(skip.points.length > 2, 'the edge that skips the branches goes around them');
   });
 
   it('draws collapsed groups as boxes with the edges between them', () => {
@@ -109,7 +129,7 @@ describe('webview provisional layout', () => {
     for (const collapsed of [initialCollapsed(model, 160), new Set<string>()]) {
       const visible = visibleGraph(model, collapsed);
       const layout = provisionalLayout(visible);
-      checkLayout(visible, layout);
+      checkLayout(visible, layout, { edgesClear: visible.items.length < 500 });
       // Generous: a few ms here; a quadratic placement would take seconds.
       assert.ok(layout.layoutMs < 1000, `${visible.items.length} boxes in ${layout.layoutMs.toFixed(0)} ms`);
     }
