@@ -69,14 +69,14 @@ async function expandAllWatchingFrames(page: Page): Promise<{ layoutMs: number; 
     };
     requestAnimationFrame(tick);
   })()`);
+  const drawnBefore = (await page.evaluate('window.aitGraph.layoutLog.length')) as number;
   await page.click('#ait-expand');
-  await page.waitForFunction(() => document.querySelector<HTMLElement>('.ait-graph-app')?.dataset.layoutState === 'running');
   // The frames while the worker lays out (a provisional layout drawn meanwhile included): stop watching when
-  // ELK's result has been drawn.
+  // ELK's result has been drawn (a new 'elk' entry in the app's layout log).
   const gaps = (await page.evaluate(`new Promise((resolve) => {
     const check = () => {
       const state = document.querySelector('.ait-graph-app').dataset.layoutState;
-      if (state === 'done' || state === 'error') {
+      if (window.aitGraph.layoutLog.slice(${drawnBefore}).some((l) => l.engine === 'elk') || state === 'error') {
         window.__watch = false;
         resolve(window.__gaps.slice(1, -1));
       } else setTimeout(check, 5);
