@@ -2,10 +2,14 @@
  * Graph webview benchmark (not a test): layout and first-render times, and pan/zoom frame times, in headless
  * Chromium, for ResNet-50, ViT-L/16-384 (compiled by `ait compile`) and a synthetic 5,000-node graph.
  *
- *   npm run bench:webview [-- --out FILE.json]
+ *   npm run bench:webview [-- --repeat N] [-- --out FILE.json]
  *
- * Prints a table and writes JSON (default .test-artifacts/bench-webview.json). Needs /usr/bin/chromium
- * (apt-get install chromium) and ../shared/models for the real models (skipped when absent).
+ * Each page is opened N times (default 5) in a fresh tab; the opening times are medians over those loads, the
+ * pan and expand-all figures come from the last load. First render: navigation start → the first frame with the
+ * graph drawn (every visible box and edge: the provisional layout counts, it draws them all; checked below).
+ * Prints a table and the load average (the machine is shared), and writes JSON (default
+ * .test-artifacts/bench-webview.json). Needs /usr/bin/chromium (apt-get install chromium) and ../shared/models
+ * for the real models (skipped when absent).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,64 +17,20 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chromium, type Page } from 'playwright-core';
 import type { GraphJson } from '../webview/contract';
+import { syntheticGraph } from '../test/webview/fixtures';
 
 const ROOT = path.resolve(__dirname, '..');
 const MODELS_DIR = path.resolve(ROOT, '..', 'shared', 'models');
 const CHROMIUM = process.env.AIT_CHROMIUM ?? '/usr/bin/chromium';
 const outArg = process.argv.indexOf('--out');
+const repeatArg = process.argv.indexOf('--repeat');
+const REPEAT = repeatArg > 0 ? Number(process.argv[repeatArg + 1]) : 5;
 const OUT = outArg > 0 ? process.argv[outArg + 1] : path.join(ROOT, '.test-artifacts', 'bench-webview.json');
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-bench-webview-'));
 
 function run(args: string[]): void {
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0 && !args.includes('compile')) throw new Error(`${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
-}
-
-/** A synthetic graph shaped like a deep network: `blocks` blocks of `perBlock` nodes (chains, a fan-out and a residual join). */
-export function syntheticGraph(blocks: number, perBlock: number): GraphJson {
-  const nodes: GraphJson['nodes'] = [];
-  const tensors: GraphJson['tensors'] = { input: { dtype: 'float16', shape: [1, 1024], kind: 'input', maxBytes: 2048 } };
-  let prev = 'input';
-  for (let b = 0; b < blocks; b++) {
-    const blockInput = prev;
-    for (let i = 0; i < perBlock; i++) {
-      const id = `n${nodes.length}`;
-      const out = `t${nodes.length}`;
-      const sub = `sub.${Math.floor(i / 10)}`;
-      // Every tenth node joins the block input back in (residual); the rest chain.
-      const inputs = i % 10 === 9 ? [prev, blockInput] : [prev];
-      nodes.push({
-        id,
-        op: i % 10 === 9 ? 'Add' : i % 3 === 0 ? 'MatMul' : 'Relu',
-        name: `/blocks.${b}/${sub}/op_${i}`,
-        inputs,
-        outputs: [out],
-        attrs: {},
-        sourceNodes: [`op_${b}_${i}`],
-        scope: ['blocks', `blocks.${b}`, sub],
-      });
-      tensors[out] = { dtype: 'float16', shape: [1, 1024], kind: 'activation', maxBytes: 2048 };
-      prev = out;
-    }
-  }
-  return {
-    format: 'ait-graph',
-    version: 1,
-    model: {
-      name: `synthetic_${blocks * perBlock}`,
-      producer: { name: 'bench', version: '0' },
-      irVersion: 10,
-      opsets: { '': 18 },
-      weights: 'none',
-    },
-    symbols: [],
-    removed: [],
-    name: 'synthetic',
-    inputs: ['input'],
-    outputs: [prev],
-    tensors,
-    nodes,
-  };
 }
 
 async function waitLayout(page: Page): Promise<void> {
@@ -109,12 +69,14 @@ async function expandAllWatchingFrames(page: Page): Promise<{ layoutMs: number; 
     };
     requestAnimationFrame(tick);
   })()`);
+  const drawnBefore = (await page.evaluate('window.aitGraph.layoutLog.length')) as number;
   await page.click('#ait-expand');
-  await page.waitForFunction(() => document.querySelector<HTMLElement>('.ait-graph-app')?.dataset.layoutState === 'running');
-  // The frames during the worker's layout only: stop watching when the result arrives, before drawing.
+  // The frames while the worker lays out (a provisional layout drawn meanwhile included): stop watching when
+  // ELK's result has been drawn (a new 'elk' entry in the app's layout log).
   const gaps = (await page.evaluate(`new Promise((resolve) => {
     const check = () => {
-      if (document.querySelector('.ait-graph-app').dataset.layoutState !== 'running') {
+      const state = document.querySelector('.ait-graph-app').dataset.layoutState;
+      if (window.aitGraph.layoutLog.slice(${drawnBefore}).some((l) => l.engine === 'elk') || state === 'error') {
         window.__watch = false;
         resolve(window.__gaps.slice(1, -1));
       } else setTimeout(check, 5);
@@ -133,13 +95,70 @@ async function expandAllWatchingFrames(page: Page): Promise<{ layoutMs: number; 
   return { ...info, maxFrameGapMs: gaps.length ? Math.max(...gaps) : 0 };
 }
 
+/** The marks and layout figures of the page just opened; checks that the first frame drew every visible box. */
+async function openingFigures(page: Page): Promise<Opening> {
+  const o = (await page.evaluate(`(() => {
+    const mark = (name) => performance.getEntriesByName(name)[0]?.startTime ?? NaN;
+    const app = window.aitGraph;
+    const d = document.querySelector('.ait-graph-app').dataset;
+    return {
+      appStartMs: mark('ait-app-start'),
+      dataParsedMs: mark('ait-data-parsed'),
+      modelBuiltMs: mark('ait-model-built'),
+      firstRenderMs: mark('ait-first-render'),
+      elkRenderMs: mark('ait-first-elk-render'),
+      elkLayoutMs: Number(d.layoutMs),
+      log: app.layoutLog,
+    };
+  })()`)) as Omit<Opening, 'firstRenderEngine' | 'boxes' | 'provisionalLayoutMs'> & {
+    log: { engine: string; boxes: number; layoutMs: number }[];
+  };
+  const [first, ...rest] = o.log;
+  const elk = rest.find((l) => l.engine === 'elk') ?? first;
+  if (first.boxes !== elk.boxes) throw new Error(`the first frame drew ${first.boxes} boxes, ELK's layout ${elk.boxes}`);
+  return {
+    appStartMs: o.appStartMs,
+    dataParsedMs: o.dataParsedMs,
+    modelBuiltMs: o.modelBuiltMs,
+    firstRenderMs: o.firstRenderMs,
+    elkRenderMs: o.elkRenderMs,
+    elkLayoutMs: o.elkLayoutMs,
+    firstRenderEngine: first.engine,
+    provisionalLayoutMs: first.engine === 'provisional' ? first.layoutMs : null,
+    boxes: elk.boxes,
+  };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.95))];
+
+/** One opening of a page: performance marks (ms since navigation start) and layout figures. */
+interface Opening {
+  appStartMs: number;
+  dataParsedMs: number;
+  modelBuiltMs: number;
+  firstRenderMs: number;
+  firstRenderEngine: string;
+  provisionalLayoutMs: number | null;
+  elkRenderMs: number;
+  elkLayoutMs: number;
+  boxes: number;
+}
 
 interface Row {
   graph: string;
   nodes: number;
+  loads: number;
+  /** Medians over the loads. */
+  appStartMs: number;
+  dataParsedMs: number;
+  modelBuiltMs: number;
   firstRenderMs: number;
+  firstRenderMinMs: number;
+  firstRenderMaxMs: number;
+  firstRenderEngine: string;
+  provisionalLayoutMs: number | null;
+  elkRenderMs: number;
   firstLayoutMs: number;
   firstBoxes: number;
   panFrameMedianMs: number;
@@ -180,6 +199,7 @@ async function main(): Promise<void> {
   run([path.join(ROOT, 'dist', 'cli.js'), 'graph', synthDir, '--html', synthHtml, '--theme', 'dark']);
   pages.push({ graph: 'synthetic 5,000 nodes', html: synthHtml, nodes: synthetic.nodes.length });
 
+  const loadBefore = os.loadavg();
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -196,18 +216,33 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     for (const p of pages) {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(`file://${p.html}`);
-      await waitLayout(page);
-      await page.waitForFunction(() => performance.getEntriesByName('ait-first-render').length > 0);
-      const first = await page.evaluate(() => {
-        const d = document.querySelector<HTMLElement>('.ait-graph-app')!.dataset;
-        return {
-          firstRenderMs: performance.getEntriesByName('ait-first-render')[0].startTime,
-          firstLayoutMs: Number(d.layoutMs),
-          firstBoxes: Number(/(\d+) boxes/.exec(document.querySelector('.status')!.textContent!)?.[1] ?? 0),
-        };
-      });
+      const openings: Opening[] = [];
+      let page: Page | null = null;
+      for (let i = 0; i < REPEAT; i++) {
+        await page?.close();
+        page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+        await page.goto(`file://${p.html}`);
+        await waitLayout(page);
+        await page.waitForFunction(() => performance.getEntriesByName('ait-first-elk-render').length > 0);
+        openings.push(await openingFigures(page));
+      }
+      page = page!;
+      const m = (f: (o: Opening) => number) => median(openings.map(f));
+      const firstRenders = openings.map((o) => o.firstRenderMs);
+      const first = {
+        loads: openings.length,
+        appStartMs: m((o) => o.appStartMs),
+        dataParsedMs: m((o) => o.dataParsedMs),
+        modelBuiltMs: m((o) => o.modelBuiltMs),
+        firstRenderMs: median(firstRenders),
+        firstRenderMinMs: Math.min(...firstRenders),
+        firstRenderMaxMs: Math.max(...firstRenders),
+        firstRenderEngine: [...new Set(openings.map((o) => o.firstRenderEngine))].join('/'),
+        provisionalLayoutMs: openings.every((o) => o.provisionalLayoutMs !== null) ? m((o) => o.provisionalLayoutMs!) : null,
+        elkRenderMs: m((o) => o.elkRenderMs),
+        firstLayoutMs: m((o) => o.elkLayoutMs),
+        firstBoxes: openings[0].boxes,
+      };
       const pan = await panFrames(page, 60);
       const expanded = await expandAllWatchingFrames(page);
       const expandedPan = await panFrames(page, 60);
@@ -229,18 +264,46 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
   }
-  const f = (x: number) => x.toFixed(0).padStart(7);
-  console.log(`\nheadless Chromium ${version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), no GPU; times in ms`);
+  const f = (x: number | null, width = 7) => (x === null ? '-' : x.toFixed(0)).padStart(width);
+  const load = `load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} after`;
+  console.log(`\nheadless Chromium ${version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), no GPU; ${load}`);
+  console.log(`opening: medians of ${REPEAT} loads, ms since navigation start`);
   console.log(
-    'graph                    nodes  first render  layout  boxes | pan p50  p95 | expand all: layout  boxes  renderer  max frame gap | pan p50  p95',
+    'graph                   nodes  boxes | app start  data parsed  model | first render (min–max)  by           | provisional layout | ELK drawn  ELK layout',
   );
   for (const r of rows) {
     console.log(
-      `${r.graph.padEnd(22)} ${String(r.nodes).padStart(6)} ${f(r.firstRenderMs)}       ${f(r.firstLayoutMs)} ${String(r.firstBoxes).padStart(6)} | ${f(r.panFrameMedianMs)} ${f(r.panFrameP95Ms)} |    ${f(r.expandedLayoutMs)} ${String(r.expandedBoxes).padStart(6)}  ${r.expandedRenderer.padEnd(8)} ${f(r.maxFrameGapDuringLayoutMs)}       | ${f(r.expandedPanFrameMedianMs)} ${f(r.expandedPanFrameP95Ms)}`,
+      `${r.graph.padEnd(22)} ${String(r.nodes).padStart(6)} ${String(r.firstBoxes).padStart(6)} | ${f(r.appStartMs, 9)} ${f(r.dataParsedMs, 12)} ${f(r.modelBuiltMs, 6)} | ${f(r.firstRenderMs, 12)} (${f(r.firstRenderMinMs, 0)}–${f(r.firstRenderMaxMs, 0)})`.padEnd(
+        96,
+      ) + ` ${r.firstRenderEngine.padEnd(12)} | ${f(r.provisionalLayoutMs, 18)} | ${f(r.elkRenderMs, 9)} ${f(r.firstLayoutMs, 11)}`,
+    );
+  }
+  console.log('\ngraph                   pan p50  p95 | expand all: layout  boxes  renderer  max frame gap | pan p50  p95');
+  for (const r of rows) {
+    console.log(
+      `${r.graph.padEnd(22)} ${f(r.panFrameMedianMs)} ${f(r.panFrameP95Ms, 4)} |    ${f(r.expandedLayoutMs)} ${String(r.expandedBoxes).padStart(6)}  ${r.expandedRenderer.padEnd(8)} ${f(r.maxFrameGapDuringLayoutMs)}       | ${f(r.expandedPanFrameMedianMs)} ${f(r.expandedPanFrameP95Ms, 4)}`,
     );
   }
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
-  fs.writeFileSync(OUT, JSON.stringify({ date: new Date().toISOString(), chromium: version, cpus: os.cpus().length, rows }, null, 2));
+  fs.writeFileSync(
+    OUT,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        chromium: version,
+        cpus: os.cpus().length,
+        loadBefore,
+        loadAfter: os.loadavg(),
+        repeat: REPEAT,
+        rows,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`wrote ${OUT}`);
   fs.rmSync(WORK, { recursive: true, force: true });
 }

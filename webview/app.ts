@@ -11,6 +11,7 @@ import { select, zoom, zoomIdentity, type D3ZoomEvent, type ZoomBehavior, type Z
 import { groupDetailsHtml, nodeDetailsHtml } from './details';
 import { exportPng, exportSvg } from './export';
 import { LayoutEngine, type LaidOutBox, type LaidOutGraph } from './layout';
+import { provisionalLayout } from './provisional-layout';
 import { buildCompare, buildHeatmap, formatValue, METRICS, type Heatmap, type MetricId } from './metrics';
 import { Minimap } from './minimap';
 import {
@@ -31,6 +32,14 @@ import { initialState, Store, type ViewState } from './store';
 /** Graphs with more nodes than this open with groups collapsed until at most this many boxes show. */
 export const INITIAL_MAX_VISIBLE = 160;
 
+/** A later layout (a group toggled) is drawn provisionally only if ELK has not answered within this time. */
+export const PROVISIONAL_AFTER_MS = 150;
+
+/** Runs `fn` once the next frame has been produced (style, layout and paint of the main thread done). */
+function afterNextFrame(fn: () => void): void {
+  requestAnimationFrame(() => setTimeout(fn, 0));
+}
+
 export interface AppOptions {
   /** The standalone page: shows a theme switch (VS Code sets the theme itself). */
   standalone: boolean;
@@ -48,7 +57,10 @@ export class GraphApp {
   private heatmap: Heatmap | null = null;
   /** After the next layout: fit the view (first layout) or keep this box where it was on screen. */
   private anchor: { id: string; screen: [number, number] } | 'fit' | null = 'fit';
-  private firstRenderDone = false;
+  private firstRenderMarked = false;
+  private firstElkRenderMarked = false;
+  /** Every layout drawn, in order (for tests and the benchmark): engine, leaf boxes, time to lay out, when drawn (performance.now()). */
+  readonly layoutLog: { engine: LaidOutGraph['engine']; boxes: number; layoutMs: number; atMs: number }[] = [];
 
   private readonly el: {
     graphHost: HTMLElement;
@@ -117,7 +129,7 @@ export class GraphApp {
       .clickDistance(4)
       // Wheel and drag pan/zoom; clicks fall through to selection; toolbars inside the host are not the canvas.
       .filter((event: Event) => !(event.target as Element).closest?.('.legend, .minimap') && !(event as MouseEvent).button)
-      .on('zoom', (event: D3ZoomEvent<HTMLElement, unknown>) => this.onZoom(event.transform));
+      .on('zoom', (event: D3ZoomEvent<HTMLElement, unknown>) => this.onZoom(event.transform, event.sourceEvent != null));
     select(this.el.graphHost).call(this.zoomBehavior).on('dblclick.zoom', null);
 
     this.wireInput();
@@ -130,6 +142,7 @@ export class GraphApp {
     switch (m.type) {
       case 'load': {
         const model = buildGraphModel(m.graph);
+        performance.mark('ait-model-built');
         this.anchor = 'fit';
         this.store.update({
           model,
@@ -516,9 +529,28 @@ export class GraphApp {
     const visible = visibleGraph(model, state.collapsed);
     this.root.dataset.layoutState = 'running';
     this.el.status.textContent = `laying out ${visible.items.length} boxes…`;
+    const elkLayout = this.engine.layout(visible);
+    // The first layout of a graph is drawn at once from the main thread's quick layering (ELK's first answer also
+    // pays the worker's start-up); later ones only when ELK is slow to answer, so that a quick toggle draws once.
+    let provisionalNow = !this.layout || this.anchor === 'fit';
+    if (!provisionalNow) {
+      const answered = await Promise.race([
+        elkLayout.then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), PROVISIONAL_AFTER_MS)),
+      ]);
+      if (seq !== this.layoutSeq) return;
+      provisionalNow = !answered;
+    }
+    if (provisionalNow) {
+      this.show(provisionalLayout(visible), visible.items.length, model.nodes.length);
+      this.root.dataset.layoutState = 'provisional';
+    }
     let layout: LaidOutGraph;
     try {
-      layout = await this.engine.layout(visible);
+      layout = await elkLayout;
     } catch (err) {
       if (seq !== this.layoutSeq) return;
       this.root.dataset.layoutState = 'error';
@@ -527,8 +559,14 @@ export class GraphApp {
       return;
     }
     if (seq !== this.layoutSeq) return;
+    this.show(layout, visible.items.length, model.nodes.length);
+    this.root.dataset.layoutState = 'done';
+  }
+
+  /** Draws a layout (provisional or ELK's) and places the view: fit, keep the anchor box in place, or as it was. */
+  private show(layout: LaidOutGraph, boxCount: number, nodeCount: number): void {
     const t0 = performance.now();
-    const kind = visible.items.length > CANVAS_THRESHOLD ? 'canvas' : 'svg';
+    const kind = boxCount > CANVAS_THRESHOLD ? 'canvas' : 'svg';
     if (this.renderer?.kind !== kind) {
       this.renderer?.destroy();
       this.renderer = kind === 'canvas' ? new CanvasRenderer(this.el.graphHost) : new SvgRenderer(this.el.graphHost);
@@ -538,8 +576,10 @@ export class GraphApp {
     this.renderer.draw(layout, (b) => this.boxText(b));
     this.renderer.paint(this.currentPaint());
     this.minimap.setLayout(layout, this.heatmap?.colorOf ?? null);
+    // A provisional layout keeps the anchor for ELK's layout, unless the user moves the view meanwhile (onZoom).
     const anchor = this.anchor;
-    this.anchor = null;
+    const final = layout.engine === 'elk';
+    if (final) this.anchor = null;
     if (anchor === 'fit') this.fitInitial();
     else if (anchor) {
       const box = layout.boxes.find((b) => b.id === anchor.id);
@@ -553,22 +593,37 @@ export class GraphApp {
     } else this.renderer.setTransform(this.transform);
     if (this.pendingCenter) {
       this.centerOnBox(this.pendingCenter);
-      this.pendingCenter = null;
+      if (final) this.pendingCenter = null;
     }
     const drawMs = performance.now() - t0;
-    this.root.dataset.layoutState = 'done';
     this.root.dataset.renderer = kind;
+    this.root.dataset.layoutEngine = layout.engine;
     this.root.dataset.layoutMs = layout.layoutMs.toFixed(1);
     this.root.dataset.drawMs = drawMs.toFixed(1);
-    this.el.status.textContent = `${model.nodes.length} nodes · ${visible.items.length} boxes · layout ${layout.layoutMs.toFixed(0)} ms · draw ${drawMs.toFixed(0)} ms · ${kind}`;
-    if (!this.firstRenderDone) {
-      this.firstRenderDone = true;
-      requestAnimationFrame(() => performance.mark('ait-first-render'));
+    this.layoutLog.push({
+      engine: layout.engine,
+      boxes: layout.boxes.filter((b) => b.kind !== 'container').length,
+      layoutMs: layout.layoutMs,
+      atMs: performance.now(),
+    });
+    this.el.status.textContent =
+      `${nodeCount} nodes · ${boxCount} boxes · ` +
+      (final ? `layout ${layout.layoutMs.toFixed(0)} ms` : `provisional layout ${layout.layoutMs.toFixed(0)} ms, ELK running`) +
+      ` · draw ${drawMs.toFixed(0)} ms · ${kind}`;
+    if (!this.firstRenderMarked) {
+      this.firstRenderMarked = true;
+      afterNextFrame(() => performance.mark('ait-first-render'));
+    }
+    if (final && !this.firstElkRenderMarked) {
+      this.firstElkRenderMarked = true;
+      afterNextFrame(() => performance.mark('ait-first-elk-render'));
     }
   }
 
-  private onZoom(t: ZoomTransform): void {
+  private onZoom(t: ZoomTransform, byUser = false): void {
     this.transform = t;
+    // The user moved the view while a provisional layout shows: ELK's layout keeps the view as it is.
+    if (byUser && this.layout?.engine === 'provisional') this.anchor = null;
     this.renderer?.setTransform(t);
     this.minimap.setView(t, this.el.graphHost.clientWidth, this.el.graphHost.clientHeight);
   }

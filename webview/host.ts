@@ -59,6 +59,7 @@ export function standaloneHost(notify: (text: string) => void): HostConnection {
             return;
           }
           const data = JSON.parse(el.textContent) as EmbeddedData;
+          performance.mark('ait-data-parsed');
           deliver({ type: 'load', graph: data.graph, profiles: data.profiles, graphPath: data.graphPath });
           const node = /^#node=(.+)$/.exec(location.hash)?.[1];
           if (node) deliver({ type: 'selectNode', nodeId: decodeURIComponent(node) });

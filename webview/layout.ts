@@ -6,41 +6,20 @@
 import ELK from 'elkjs/lib/elk-api.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import elkWorkerSource from 'elkjs/lib/elk-worker.min.js?raw';
+import {
+  GROUP_HEADER,
+  GROUP_HEIGHT,
+  GROUP_WIDTH,
+  NODE_HEIGHT,
+  NODE_WIDTH,
+  type LaidOutBox,
+  type LaidOutEdge,
+  type LaidOutGraph,
+} from './geometry';
 import { ROOT_GROUP, type VisibleGraph } from './model';
 
-export const NODE_WIDTH = 172;
-export const NODE_HEIGHT = 46;
-export const GROUP_WIDTH = 196;
-export const GROUP_HEIGHT = 54;
-export const GROUP_HEADER = 24;
-
-export interface LaidOutBox {
-  id: string;
-  kind: 'node' | 'group' | 'container';
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-export interface LaidOutEdge {
-  id: string;
-  source: string;
-  target: string;
-  tensors: string[];
-  /** Polyline from the source box to the target box. */
-  points: [number, number][];
-}
-
-export interface LaidOutGraph {
-  /** Containers first (outermost first), so that drawing in order puts them beneath their contents. */
-  boxes: LaidOutBox[];
-  edges: LaidOutEdge[];
-  width: number;
-  height: number;
-  /** Time spent in ELK (worker round trip included). */
-  layoutMs: number;
-}
+export { GROUP_HEADER, GROUP_HEIGHT, GROUP_WIDTH, NODE_HEIGHT, NODE_WIDTH } from './geometry';
+export type { LaidOutBox, LaidOutEdge, LaidOutGraph } from './geometry';
 
 const LAYOUT_OPTIONS: Record<string, string> = {
   'elk.algorithm': 'layered',
@@ -132,5 +111,5 @@ function fromElk(root: ElkNode, visible: VisibleGraph, layoutMs: number): LaidOu
     for (const c of n.children ?? []) collect(c);
   };
   collect(root);
-  return { boxes, edges, width: root.width ?? 0, height: root.height ?? 0, layoutMs };
+  return { boxes, edges, width: root.width ?? 0, height: root.height ?? 0, layoutMs, engine: 'elk' };
 }

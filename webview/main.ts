@@ -4,6 +4,7 @@ import { GraphApp, setBodyTheme } from './app';
 import { standaloneHost, vscodeHost } from './host';
 
 function start(): void {
+  performance.mark('ait-app-start');
   const root = document.getElementById('ait-graph') ?? document.body.appendChild(document.createElement('div'));
   root.id = 'ait-graph';
   const inVsCode = vscodeHost();

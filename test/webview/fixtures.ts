@@ -89,3 +89,50 @@ export function fixtureProfile(
 }
 
 export type { NamedProfile };
+
+/** A synthetic graph shaped like a deep network: `blocks` blocks of `perBlock` nodes (chains, a fan-out and a residual join). */
+export function syntheticGraph(blocks: number, perBlock: number): GraphJson {
+  const nodes: GraphJson['nodes'] = [];
+  const tensors: GraphJson['tensors'] = { input: { dtype: 'float16', shape: [1, 1024], kind: 'input', maxBytes: 2048 } };
+  let prev = 'input';
+  for (let b = 0; b < blocks; b++) {
+    const blockInput = prev;
+    for (let i = 0; i < perBlock; i++) {
+      const id = `n${nodes.length}`;
+      const out = `t${nodes.length}`;
+      const sub = `sub.${Math.floor(i / 10)}`;
+      // Every tenth node joins the block input back in (residual); the rest chain.
+      const inputs = i % 10 === 9 ? [prev, blockInput] : [prev];
+      nodes.push({
+        id,
+        op: i % 10 === 9 ? 'Add' : i % 3 === 0 ? 'MatMul' : 'Relu',
+        name: `/blocks.${b}/${sub}/op_${i}`,
+        inputs,
+        outputs: [out],
+        attrs: {},
+        sourceNodes: [`op_${b}_${i}`],
+        scope: ['blocks', `blocks.${b}`, sub],
+      });
+      tensors[out] = { dtype: 'float16', shape: [1, 1024], kind: 'activation', maxBytes: 2048 };
+      prev = out;
+    }
+  }
+  return {
+    format: 'ait-graph',
+    version: 1,
+    model: {
+      name: `synthetic_${blocks * perBlock}`,
+      producer: { name: 'bench', version: '0' },
+      irVersion: 10,
+      opsets: { '': 18 },
+      weights: 'none',
+    },
+    symbols: [],
+    removed: [],
+    name: 'synthetic',
+    inputs: ['input'],
+    outputs: [prev],
+    tensors,
+    nodes,
+  };
+}
