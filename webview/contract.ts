@@ -57,6 +57,8 @@ export interface NodeStatus {
 
 /** A graph.json node with the sections later compiler stages add (all optional). */
 export interface ViewNodeJson extends GraphJsonNode {
+  /** kernel | view | weight-preparation | shape (docs/graph-format.md); weight preparation is not drawn. */
+  role?: 'kernel' | 'view' | 'weight-preparation' | 'shape';
   /** Ops applied in the kernel's epilogue, in order, e.g. ["bias", "relu", "residual_add"]. */
   epilogue?: string[];
   cost?: NodeCost;

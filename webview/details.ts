@@ -54,7 +54,8 @@ export function nodeDetailsHtml(state: ViewState, node: ViewNodeJson): string {
   if (k) {
     const cfg = k.config ?? {};
     const cfgRows = Object.entries(cfg)
-      .map(([key, v]) => row(key, esc(Array.isArray(v) ? v.join('×') : typeof v === 'object' ? JSON.stringify(v) : String(v))))
+      .filter(([, v]) => !(Array.isArray(v) && v.length === 0))
+      .map(([key, v]) => row(key, configValue(v)))
       .join('');
     const candidates = [...(k.candidates ?? [])].sort((a, b) => (a.timeMs ?? Infinity) - (b.timeMs ?? Infinity));
     const candRows = candidates
@@ -139,4 +140,25 @@ export function groupDetailsHtml(state: ViewState, groupId: string, valueText: s
     `<section><table>${row('nodes', String(g.size))}${valueText ? row('heatmap (sum)', esc(valueText)) : ''}</table>` +
     `<vscode-button data-action="${collapsed ? 'expand' : 'collapse'}" data-group="${esc(groupId)}">${collapsed ? 'Expand' : 'Collapse'}</vscode-button></section>`
   );
+}
+
+/**
+ * A kernel configuration value as HTML: tile-like number lists as 128×128×64; objects as key: value pairs; lists of
+ * objects one per line (e.g. the per-batch-range instances of a GEMM: "batches 2..256 — name").
+ */
+export function configValue(v: unknown): string {
+  if (v === null || v === undefined) return '—';
+  if (Array.isArray(v)) {
+    if (v.every((x) => typeof x === 'number' || typeof x === 'string')) return esc(v.join('×'));
+    return v.map((x) => `<div>${configValue(x)}</div>`).join('');
+  }
+  if (typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if (Array.isArray(o.batches) && typeof o.name === 'string')
+      return `batch ${esc((o.batches as number[]).join('..'))}: <code>${esc(o.name)}</code>${typeof o.file === 'string' ? ` <span class="muted">${esc(o.file)}</span>` : ''}`;
+    return Object.entries(o)
+      .map(([k, x]) => `${esc(k)}: ${typeof x === 'object' && x !== null ? configValue(x) : esc(String(x))}`)
+      .join(', ');
+  }
+  return esc(String(v));
 }

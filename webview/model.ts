@@ -44,13 +44,25 @@ export interface GraphModel {
   /** Producer node id of each tensor produced inside the graph. */
   producerOf: Map<string, string>;
   consumersOf: Map<string, string[]>;
+  /**
+   * Nodes not drawn: weight preparation (`role: 'weight-preparation'`, e.g. the OIHW→OHWI transpose of a conv's
+   * weights) runs once when weights are bound, not per inference; drawing it beside every conv hides the model.
+   */
+  hiddenNodeIds: string[];
+}
+
+/** Whether the view draws a node (docs/graph-format.md: `role`). */
+export function isDrawn(node: GraphJson['nodes'][number]): boolean {
+  return (node as ViewNodeJson).role !== 'weight-preparation';
 }
 
 function groupIdOf(path: string[]): string {
   return ROOT_GROUP + path.map((s) => s.replaceAll('/', '∕')).join('/');
 }
 
-export function buildGraphModel(json: GraphJson): GraphModel {
+export function buildGraphModel(full: GraphJson): GraphModel {
+  const hiddenNodeIds = full.nodes.filter((n) => !isDrawn(n)).map((n) => n.id);
+  const json: GraphJson = hiddenNodeIds.length ? { ...full, nodes: full.nodes.filter(isDrawn) } : full;
   const producerOf = new Map<string, string>();
   for (const n of json.nodes) for (const o of n.outputs) if (o) producerOf.set(o, n.id);
 
@@ -114,7 +126,7 @@ export function buildGraphModel(json: GraphJson): GraphModel {
   };
   sizeOf(ROOT_GROUP);
 
-  return { json, nodes, nodeById, edges, groups, tensors: json.tensors, producerOf, consumersOf };
+  return { json: full, nodes, nodeById, edges, groups, tensors: json.tensors, producerOf, consumersOf, hiddenNodeIds };
 }
 
 /** Ancestor group ids of a group, innermost first, without the root. */
