@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeProfiles } from './profile-files';
 import { CompileError, type Diagnostic, formatDiagnostic } from '../diagnostics';
 import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
 import { runAgentCommandLine } from '../../remote-agent/agent/entry';
@@ -168,6 +169,14 @@ export async function runRemoteBuild(
     };
     const reportPath = path.join(dir, 'bench.json');
     fs.writeFileSync(reportPath, JSON.stringify(report, null, 2) + '\n');
+    // per-op profiles (native binding) become profile.json files beside graph.json, for the graph view
+    const gpus = (await s.hello()).gpus ?? [];
+    for (const r of benched.results) {
+      const info = gpus.find((g) => g.index === (r.gpu ?? 0));
+      const arch = info?.computeCapability ? `sm${info.computeCapability.replace('.', '')}` : info?.gfxArch;
+      const files = writeProfiles(dir, r.json, { index: r.gpu, name: info?.name ?? 'unknown GPU', arch });
+      for (const f of files) err(`wrote ${f}`);
+    }
     for (const r of benched.results) for (const d of r.diagnostics) err(formatDiagnostic(d));
     out(flags.json ? JSON.stringify(report, null, 2) : formatBenchReport(report));
     out(`wrote ${reportPath}`);
