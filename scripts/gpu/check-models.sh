@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # GPU host half of the model check: builds the compiled models, exports the same models WITH weights, binds them by
 # ONNX initializer name through ait_model.py, checks logits against PyTorch fp32 and onnxruntime CPU at batch 1
-# and 8 (relative L2 <= 2e-2), and times ait (CUDA graphs) against PyTorch eager (channels-last fp16).
+# and 8 (relative L2 <= 2e-2), and times ait (CUDA graphs) against PyTorch eager (channels-last fp16) at batch 1, 8,
+# 64 and 256 (those up to each build's max batch).
+# All builds run under one make jobserver (JOBS slots in all, default: every core), largest first, through
+# nvcc-cache.sh: a source generated identically by several builds (runtime, shared CUTLASS instances) compiles once.
 #
 # Prepare on the developer machine (needs node + the shared models):
-#   bash scripts/gpu/prepare-check.sh                 # -> build/gpu-check/{resnet50_sm90,resnet50_sm80,vit_base_patch16_224_sm90,cutlass.tgz}
+#   bash scripts/gpu/prepare-check.sh   # -> build/gpu-check/{resnet50_sm90,resnet50_sm80,vit_base_patch16_224_sm90,
+#                                       #    vit_large_patch16_384_sm90,*_legacy_sm90,cutlass.tgz}
 #   mkdir -p shared && cp -r /work/shared/tools shared/ # export_models.py travels with the tree
 # Run on the GPU host in one command (repo root; carry build/gpu-check and shared):
 #   bash scripts/gpu/check-models.sh build/gpu-check
@@ -14,7 +18,7 @@ CHECK="$(cd "${1:-build/gpu-check}" && pwd)"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT="${OUT:-/tmp/ait-check}"
 mkdir -p "$OUT/logs"
-JOBS="${JOBS:-4}"  # per build; all builds run at once (5 builds x 4 on 16 cores)
+JOBS="${JOBS:-$(nproc)}"  # compile jobs of all builds together
 START=$(date +%s)
 log() { echo "[$(($(date +%s) - START))s] $*"; }
 
@@ -29,12 +33,18 @@ MODEL_NAMES=$(ls "$CHECK" | grep -v cutlass.tgz | sed -E 's/_sm[0-9]+$//' | sort
 for m in $MODEL_NAMES; do
   ( KEEP_WEIGHTS=1 python3 "$ROOT/shared/tools/export_models.py" "$EXPORTS" "$m" > "$OUT/logs/export_$m.log" 2>&1; log "exported $m (rc $?)" ) &
 done
-BUILD_PIDS=()
-for d in "$CHECK"/*/; do
-  name=$(basename "$d")
-  ( make -C "$d" -j"$JOBS" CUTLASS_DIR="$CUTLASS" > "$OUT/logs/build_$name.log" 2>&1; rc=$?; log "built $name (rc $rc)"; exit $rc ) &
-  BUILD_PIDS+=($!)
-done
+# one jobserver for all builds; the builds with the most CUTLASS sources start first
+export AIT_NVCC_CACHE=/tmp/ait-nvcc-cache
+BUILDS=$(for d in "$CHECK"/*/; do echo "$(ls "$d"src | grep -cE '^(gemm|conv)_[0-9]+\.cu$') $(basename "$d")"; done | sort -rn | cut -d' ' -f2)
+{
+  echo ".PHONY: all" $BUILDS
+  echo "all:" $BUILDS
+  for name in $BUILDS; do
+    printf '%s:\n\t+@$(MAKE) -C %s CUTLASS_DIR=%s NVCC=%s > %s 2>&1; rc=$$?; echo "[$$(($$(date +%%s) - %s))s] built %s (rc $$rc)"; exit 0\n' \
+      "$name" "$CHECK/$name" "$CUTLASS" "$ROOT/scripts/gpu/nvcc-cache.sh" "$OUT/logs/build_$name.log" "$START" "$name"
+  done
+} > "$OUT/builds.mk"
+make -f "$OUT/builds.mk" -j"$JOBS" &
 wait
 log "builds and exports done"
 for d in "$CHECK"/*/; do

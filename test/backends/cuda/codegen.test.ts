@@ -63,6 +63,26 @@ function smallCnn(weights: 'present' | 'absent'): ModelSpec {
   };
 }
 
+/** x [B,16,56,56] → Conv 3x3 (16, pad 1) + bias → activation; weights absent (bound by name at run time). */
+function wideConv(activation: 'Relu' | 'LeakyRelu'): ModelSpec {
+  const ext = (name: string, dims: number[]) => ({ name, dtype: 'float32' as const, dims, external: 'model.onnx.data' });
+  return {
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 16, 56, 56] }],
+    initializers: [ext('conv.weight', [16, 16, 3, 3]), ext('conv.bias', [16])],
+    nodes: [
+      {
+        op: 'Conv',
+        name: 'conv',
+        inputs: ['x', 'conv.weight', 'conv.bias'],
+        outputs: ['c'],
+        attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] },
+      },
+      { op: activation, name: 'act', inputs: ['c'], outputs: ['y'], attrs: activation === 'LeakyRelu' ? { alpha: 0.2 } : {} },
+    ],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['B', 16, 56, 56] }],
+  };
+}
+
 /** x [B,4,32] → LayerNorm → MatMul with a [32,32] weight (→ transposed for CUTLASS) + bias (+ x) → Relu. Weights absent. */
 function smallMlp(residual = false): ModelSpec {
   const ext = (name: string, dims: number[]) => ({ name, dtype: 'float32' as const, dims, external: 'model.onnx.data' });
@@ -97,35 +117,79 @@ function golden(name: string, actual: string): void {
 }
 
 describe('cuda codegen', () => {
-  it('small CNN (weights present, sm90): golden model.cu and CUTLASS instance, kernels in graph.json, weights.safetensors', () => {
+  it('small CNN (weights present, sm90): golden model.cu and CUTLASS instances, kernels in graph.json, weights.safetensors', () => {
     const { out, ok, diagnostics } = compileSpec(smallCnn('present'), 'small_cnn', 'cuda:sm90');
     assert.ok(ok, diagnostics.join('\n'));
     const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
     golden('codegen_small_cnn_sm90_model.cu', model);
-    const instances = fs.readdirSync(path.join(out, 'src')).filter((f) => /^gemm_\d+\.cu$/.test(f));
-    // conv (bias+relu): one cluster shape at batch 1 (M=64, one tile row), 2x1x1 from batch 2; fc (bias): one instance
-    assert.deepEqual(instances.sort(), ['gemm_0.cu', 'gemm_1.cu', 'gemm_2.cu']);
-    assert.match(
-      model,
-      /if \(batch <= 1\) \{\n\s+AIT_RETURN_IF_FAILED\(ait_gemm_0\(gemm, c\.workspace, 1048576, c\.stream\)\);\n\s+\} else \{\n\s+AIT_RETURN_IF_FAILED\(ait_gemm_1/,
-    );
-    golden('codegen_small_cnn_sm90_gemm_0.cu', fs.readFileSync(path.join(out, 'src/gemm_0.cu'), 'utf8'));
+    const instances = fs.readdirSync(path.join(out, 'src')).filter((f) => /^(gemm|conv)_\d+\.cu$/.test(f));
+    // conv (bias+relu, C=3): one few-channels 2.x conv instance for every batch; fc (bias): one GEMM instance
+    assert.deepEqual(instances.sort(), ['conv_0.cu', 'gemm_0.cu']);
+    assert.match(model, /AIT_RETURN_IF_FAILED\(ait_conv_0\(conv, c\.workspace, 1048576, c\.stream\)\);/);
+    const conv0 = fs.readFileSync(path.join(out, 'src/conv_0.cu'), 'utf8');
+    golden('codegen_small_cnn_sm90_conv_0.cu', conv0);
+    assert.ok(!/#include "cutlass/.test(fs.readFileSync(path.join(out, 'src/ait_conv.h'), 'utf8')), 'ait_conv.h is CUTLASS-free');
+    assert.match(fs.readFileSync(path.join(out, 'Makefile'), 'utf8'), /CUTLASS_SOURCES := src\/gemm_0\.cu src\/conv_0\.cu/);
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
     assert.equal(conv.kernel.library, 'cutlass');
-    assert.match(conv.kernel.name, /^cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_/);
-    assert.match(conv.kernel.reason, /3x3 conv .* im2col \+ GEMM, K=27 padded to 32/);
+    assert.equal(conv.kernel.config.path, 'cutlass-conv');
+    assert.deepEqual(conv.kernel.config.epilogue, ['bias', 'relu']);
+    assert.equal(conv.kernel.name, 'cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu');
+    assert.match(conv.kernel.reason, /3x3 conv .* implicit-GEMM conv.*C=3, K=8: TMA needs multiples of 8 channels/);
     const line = model.split('\n')[conv.kernel.source.line - 1];
     assert.ok(line.startsWith(`  // graph.json ${conv.id}: conv2d`), `kernel.source.line points at '${line}'`);
     const softmax = graph.nodes.find((n: { op: string }) => n.op === 'Softmax');
     assert.equal(softmax.kernel.name, 'ait_softmax_f16');
-    // weights: the padded conv weight [8, 32] and the fc weight, fp16, no prepare ops (folded at compile time)
+    // weights: the OHWI conv weight as is (no K padding on this path) and the fc weight, fp16, no prepare ops
     const header = decodeSafetensorsHeader(fs.readFileSync(path.join(out, 'weights.safetensors')));
-    const padded = [...header.tensors].find(([name]) => name.includes('.kpad32'));
-    assert.ok(padded, `tensors: ${[...header.tensors.keys()].join(', ')}`);
-    assert.deepEqual(padded![1].shape, [8, 32]);
-    assert.equal(padded![1].dtype, 'F16');
+    assert.ok(![...header.tensors.keys()].some((name) => name.includes('.kpad')), `tensors: ${[...header.tensors.keys()].join(', ')}`);
+    const convWeight = [...header.tensors].find(([, t]) => t.shape.length === 4);
+    assert.deepEqual(convWeight![1].shape, [8, 3, 3, 3]);
+    assert.equal(convWeight![1].dtype, 'F16');
     assert.match(model, /kPrepareOps = nullptr/);
+  });
+
+  it('conv instances by batch range: the heuristic follows N·P·Q (64x128 tiles up to batch 5, 128x64 from 6)', () => {
+    const { out, ok, diagnostics } = compileSpec(wideConv('Relu'), 'wide_conv', 'cuda:sm90');
+    assert.ok(ok, diagnostics.join('\n'));
+    const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+    assert.match(
+      model,
+      /if \(batch <= 5\) \{\n\s+AIT_RETURN_IF_FAILED\(ait_conv_0\(conv, c\.workspace, 1048576, c\.stream\)\);\n\s+\} else \{\n\s+AIT_RETURN_IF_FAILED\(ait_conv_1/,
+    );
+    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
+    const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
+    assert.deepEqual(
+      conv.kernel.config.instances.map((i: { batches: number[]; file: string }) => [i.batches, i.file]),
+      [
+        [[1, 5], 'src/conv_0.cu'],
+        [[6, 8], 'src/conv_1.cu'],
+      ],
+    );
+    assert.match(
+      fs.readFileSync(path.join(out, 'src/conv_0.cu'), 'utf8'),
+      /struct cutlass3x_sm90_tensorop_fprop_\w+_64x128x64_\w+_bias_relu \{/,
+    );
+    assert.match(
+      fs.readFileSync(path.join(out, 'src/conv_1.cu'), 'utf8'),
+      /struct cutlass3x_sm90_tensorop_fprop_\w+_128x64x64_\w+_bias_relu \{/,
+    );
+  });
+
+  it('conv fallback: an epilogue the conv emitters refuse (leaky_relu) goes through im2col + GEMM, recorded in graph.json', () => {
+    const { out, ok, diagnostics } = compileSpec(wideConv('LeakyRelu'), 'wide_conv_leaky', 'cuda:sm90');
+    assert.ok(ok, diagnostics.join('\n'));
+    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
+    const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
+    assert.equal(conv.kernel.config.path, 'im2col+gemm');
+    assert.match(conv.kernel.config.convRefused, /leaky_relu:0\.2.* has no CUTLASS epilogue/);
+    assert.match(conv.kernel.reason, /^CUTLASS conv refused .* so 3x3 conv .* as im2col \+ GEMM/);
+    assert.match(conv.kernel.name, /^cutlass3x_sm90_tensorop_gemm_/);
+    assert.deepEqual(
+      fs.readdirSync(path.join(out, 'src')).filter((f) => /^conv_\d+\.cu$/.test(f)),
+      [],
+    );
   });
 
   it('small MLP (weights absent): bind-time prepare ops transpose the [K,N] weight; names stay bindable', () => {

@@ -36,15 +36,31 @@ describe('cuda backend: CUTLASS GEMM instances', () => {
         { arch: 'sm90', tile: [128, 128, 64], cluster: [1, 2, 1], schedule: 'cooperative', alignment: 8 },
         { bias: true, activation: 'relu', residual: true },
       ),
-      'cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_cooperative_epi_tma',
+      'cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_residual_relu',
     );
     assert.match(
       sm90GemmName(
         { arch: 'sm90', tile: [64, 128, 64], cluster: [1, 1, 1], schedule: 'pingpong', alignment: 4 },
         { bias: true, activation: 'gelu', residual: false },
       ),
-      /_f32_void_f16_64x128x64_1x1x1_0_tnt_align4_warpspecialized_pingpong_epi_tma$/,
+      /_f32_void_f16_64x128x64_1x1x1_0_tnt_align4_warpspecialized_pingpong_epi_tma_bias_gelu$/,
     );
+    // same tile, different epilogues: different C++ struct names (two would collide in one program otherwise)
+    const config = {
+      arch: 'sm90' as const,
+      tile: [128, 128, 64] as [number, number, number],
+      cluster: [1, 1, 1] as [number, number, number],
+      schedule: 'cooperative' as const,
+      alignment: 8,
+    };
+    const names = new Set(
+      [
+        { bias: true, activation: 'relu' as const, residual: false },
+        { bias: true, activation: 'identity' as const, residual: false },
+        { bias: false, activation: 'identity' as const, residual: false },
+      ].map((e) => emitSm90Gemm(config, e, 'test').name),
+    );
+    assert.equal(names.size, 3);
   });
 
   it('builds the epilogue tree act(acc + bias + C) and its nested arguments', () => {

@@ -4,10 +4,9 @@
  *  - gemm: A = input 0 viewed as [M, K] (M = product of the leading dims), B = the weight as [N, K] row-major
  *    (column-major B, what the instances take): a weight stored [K, N] (trans_b = 0) gets a transposed copy, made
  *    now when its value is known, else on the device at bind time (a prepare op).
- *  - conv2d (NHWC, OHWI weights): a 1×1 stride-1 unpadded conv is a GEMM on the activation itself; any other is
- *    im2col into the workspace, then a GEMM with the weight viewed as [K_out, R·S·C] (K padded to a multiple of 8
- *    when needed: the 3-channel stem). The CUTLASS implicit-GEMM conv emitters (branch cutlass-conv) replace this
- *    path when merged; grouped convolution waits for them.
+ *  - conv2d (NHWC, OHWI weights), the fallback of conv-lowering.ts where the CUTLASS conv emitters refuse a node: a
+ *    1×1 stride-1 unpadded conv is a GEMM on the activation itself; any other is im2col into the workspace, then a
+ *    GEMM with the weight viewed as [K_out, R·S·C] (K padded to a multiple of 8 when needed: the 3-channel stem).
  *  - Epilogue: the longest prefix of the node's steps an instance runs (bias, residual add on sm90, one activation)
  *    is fused; the rest runs as one elementwise kernel after the GEMM (from a workspace temporary when the rest
  *    reads operands, since the output may share the residual's buffer).
@@ -111,8 +110,7 @@ export class GemmLowering {
   conv2d(node: Node): LoweredGemm {
     const ctx = this.ctx;
     const [x, w] = node.inputs;
-    if (attrInt(node, 'group', 1) !== 1)
-      throw new Unsupported('grouped convolution needs the CUTLASS conv emitters (branch cutlass-conv), not merged yet');
+    if (attrInt(node, 'group', 1) !== 1) throw new Unsupported('grouped convolution has no im2col + GEMM lowering');
     const [batch, h, wIn, c] = ctx.shapeOf(x);
     const [kOut, r, s, cw] = ctx.shapeOf(w) as number[];
     const [, p, q] = ctx.shapeOf(node.outputs[0]);

@@ -2,7 +2,8 @@
  * The CUDA code generator: a fused graph → the sources of one shared library (see compiler/backends/cuda/README.md).
  *
  *   src/model.cu         launch functions in graph order + the model description (model-source.ts)
- *   src/gemm_<k>.cu      one CUTLASS instance each (deduplicated), src/ait_gemm.h their declarations
+ *   src/gemm_<k>.cu      one CUTLASS GEMM instance each (deduplicated), src/ait_gemm.h their declarations
+ *   src/conv_<k>.cu      one CUTLASS conv instance each (deduplicated), src/ait_conv.h their declarations
  *   src/runtime/, src/kernels/   the runtime and our kernel templates, copied
  *   Makefile, ait_bench.cu, ait_model.py, weights.safetensors (build-files.ts, weights.ts)
  *
@@ -18,6 +19,7 @@ import { planMemory } from '../../../passes/memory-plan';
 import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
 import { CodegenContext, Unsupported } from './context';
+import { ConvLowering, convHeader, convInstanceSource } from './conv-lowering';
 import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-lowering';
 import { LoweredOp, Lowering } from './lower';
 import { modelSource } from './model-source';
@@ -65,7 +67,8 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   const plan = planMemory(graph, maxBatch);
   const ctx = new CodegenContext(graph, plan, maxBatch);
   const gemm = new GemmLowering(ctx, arch);
-  const lowering = new Lowering(ctx, gemm);
+  const conv = new ConvLowering(ctx, arch, gemm);
+  const lowering = new Lowering(ctx, gemm, conv);
   const ops: LoweredOp[] = [];
   for (const node of graph.nodes) {
     try {
@@ -105,7 +108,7 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));
   const summary = {
     kernels: ops.length,
-    cutlassInstances: gemm.instances.length,
+    cutlassInstances: gemm.instances.length + conv.instances.length,
     prepareOps: gemm.prepareOps.length,
     weights: ctx.weights.length,
     absentWeights: ctx.weights.filter((w) => !w.value && w.origin === 'bound').length,
@@ -119,6 +122,8 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   files.set('src/model.cu', model.text);
   files.set('src/ait_gemm.h', gemmHeader(gemm.instances));
   for (const instance of gemm.instances) files.set(instance.file, gemmInstanceSource(instance));
+  files.set('src/ait_conv.h', convHeader(conv.instances));
+  for (const instance of conv.instances) files.set(instance.file, convInstanceSource(instance));
   for (const op of ops) op.node.kernel = { ...op.kernel, source: { file: 'src/model.cu', line: model.lines.get(op.node.id) ?? 1 } };
 
   const sources = cudaSourcesDir();
@@ -130,7 +135,7 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
     makefile(
       options.modelName,
       arch,
-      gemm.instances.map((i) => i.file),
+      [...gemm.instances, ...conv.instances].map((i) => i.file),
     ),
   );
   files.set('src/ait_bench.cu', benchSource());

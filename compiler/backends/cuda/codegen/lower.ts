@@ -1,7 +1,7 @@
 /**
  * Lowering of one node of the fused graph to the body of its launch function, with the kernel chosen and why.
  * Our kernels (kernels/*.cuh) run everything but GEMM and convolution, which go through CUTLASS GEMM instances
- * (gemm-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
+ * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
  */
 import { Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
@@ -10,6 +10,7 @@ import { ELEMENTWISE_OPS } from '../../../passes/fuse-elementwise';
 import { CodegenContext, Unsupported } from './context';
 import { cppFloat } from './cpp';
 import { ElementwiseInput, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
+import { ConvLowering } from './conv-lowering';
 import { GemmLowering } from './gemm-lowering';
 
 export interface KernelChoice {
@@ -72,6 +73,7 @@ export class Lowering {
   constructor(
     readonly ctx: CodegenContext,
     readonly gemm: GemmLowering,
+    readonly conv: ConvLowering,
   ) {}
 
   lower(node: Node): LoweredOp {
@@ -88,7 +90,7 @@ export class Lowering {
       case 'conv2d':
       case 'gemm':
       case 'MatMul': {
-        const g = node.op === 'conv2d' ? this.gemm.conv2d(node) : this.gemm.gemm(node);
+        const g = node.op === 'conv2d' ? this.conv.conv2d(node) : this.gemm.gemm(node);
         return op(g.kernel, g.body, g.headers, g.workspaceBytes);
       }
       case 'Transpose': {

@@ -10,7 +10,8 @@
  *    zero row stride. Residual add on sm80 is not emitted yet (see emitSm80Gemm).
  *
  * Names follow CUTLASS's procedural instance names (python/cutlass_library/gemm_operation.py), so a kernel in a
- * profile can be looked up in CUTLASS's own profiler.
+ * profile can be looked up in CUTLASS's own profiler, with the epilogue appended (e.g. `_bias_residual_relu`) so that
+ * two instances differing only in their epilogue get different C++ names.
  */
 import { fail } from '../../../diagnostics';
 
@@ -135,7 +136,7 @@ export function sm90GemmName(config: Sm90GemmConfig, epilogue: GemmEpilogue): st
   const schedule = config.schedule === 'cooperative' ? '_warpspecialized_cooperative' : '_warpspecialized_pingpong';
   return (
     `cutlass3x_sm90_tensorop_gemm_f16_f16_f32_${c}_f16_${config.tile.join('x')}_${config.cluster.join('x')}_0_tnt` +
-    `_align${config.alignment}${schedule}_epi_tma`
+    `_align${config.alignment}${schedule}_epi_tma_${epilogueSuffix(epilogue)}`
   );
 }
 
@@ -351,8 +352,9 @@ struct ${fullName} {
   };
 }
 
+/** Appended to instance names so that two instances differing only in their epilogue get different C++ names. */
 function epilogueSuffix(epilogue: GemmEpilogue): string {
-  return [epilogue.bias ? 'bias' : 'nobias', epilogue.activation].join('_');
+  return [epilogue.bias ? 'bias' : 'nobias', ...(epilogue.residual ? ['residual'] : []), epilogue.activation].join('_');
 }
 
 function describe(epilogue: GemmEpilogue): string {

@@ -2,7 +2,7 @@
 // Max batch 8; activations in one 11264-byte arena laid out by the memory plan at max batch.
 #include "ait_model.h"
 #include "ait_gemm.h"
-#include "im2col.cuh"
+#include "ait_conv.h"
 #include "normalization.cuh"
 #include "pooling.cuh"
 #include "tensor_ops.cuh"
@@ -21,20 +21,15 @@ namespace {
   }
 
   // graph.json n0: conv2d 'conv'; ONNX nodes: conv, relu
-  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_2x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma (cutlass); why: 3x3 conv (stride 1x1) as im2col + GEMM, K=27 padded to 32; batch 1..1: small problem (M=64): 64-row tiles keep more SMs busy; batch 2..8: small problem (M=128): 64-row tiles keep more SMs busy
+  // Kernel: cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu (cutlass); why: 3x3 conv (stride 1x1, C=3, K=8) as a CUTLASS implicit-GEMM conv, epilogue [bias, relu] fused; batch 1..8: C=3, K=8: TMA needs multiples of 8 channels, so a CUTLASS 2.x kernel; C=3 < 8: few-channels iterator (GEMM-K = R·S·C = 27, no zero padding), alignment 1
   const char* launch_n0(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
-    __half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + 1048576);
-    ait::kernels::Im2colArgs<__half> im2col{reinterpret_cast<const __half*>(c.arena + 8192), columns, batch, 8, 8, 3, 8, 8, 3, 3,
-                                            1, 1, 1, 1, 1, 1, 32};
-    AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));
-    const AitGemmArgs gemm{static_cast<int>(64 * batch), 8, 32, columns, static_cast<const __half*>(c.weights[0]),
-                           static_cast<const __half*>(c.weights[1]), nullptr, reinterpret_cast<__half*>(c.arena + 0)};
-    if (batch <= 1) {
-      AIT_RETURN_IF_FAILED(ait_gemm_0(gemm, c.workspace, 1048576, c.stream));
-    } else {
-      AIT_RETURN_IF_FAILED(ait_gemm_1(gemm, c.workspace, 1048576, c.stream));
-    }
+    const AitConvArgs conv{static_cast<int>(batch), 8, 8, 3, 8, 3, 3, 8, 8,
+                           {1, 1, 1, 1}, {1, 1}, {1, 1},
+                           reinterpret_cast<const __half*>(c.arena + 8192), static_cast<const __half*>(c.weights[1]),
+                           static_cast<const __half*>(c.weights[0]), nullptr, nullptr,
+                           reinterpret_cast<__half*>(c.arena + 0)};
+    AIT_RETURN_IF_FAILED(ait_conv_0(conv, c.workspace, 1048576, c.stream));
     return nullptr;
   }
 
@@ -49,12 +44,12 @@ namespace {
   }
 
   // graph.json n4: gemm 'fc'; ONNX nodes: fc
-  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma (cutlass); why: GEMM M=B N=16 K=8; batch 1..8: small problem (M=1): 64-row tiles keep more SMs busy
+  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_identity (cutlass); why: GEMM M=B N=16 K=8; batch 1..8: small problem (M=1): 64-row tiles keep more SMs busy
   const char* launch_n4(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitGemmArgs gemm{static_cast<int>(batch), 16, 8, reinterpret_cast<const __half*>(c.arena + 8192), static_cast<const __half*>(c.weights[2]),
                            static_cast<const __half*>(c.weights[3]), nullptr, reinterpret_cast<__half*>(c.arena + 0)};
-    AIT_RETURN_IF_FAILED(ait_gemm_2(gemm, c.workspace, 1048576, c.stream));
+    AIT_RETURN_IF_FAILED(ait_gemm_0(gemm, c.workspace, 1048576, c.stream));
     return nullptr;
   }
 
@@ -74,23 +69,23 @@ namespace {
     {"y", ait::DType::kFloat16, 2, {8, 16}, 0},
   };
   const ait::WeightDescription kWeights[] = {
-    {"conv.weight_ohwi.kpad32", ait::DType::kFloat16, 2, {8, 32}, ait::WeightOrigin::kBound},  // 0
-    {"conv.bias", ait::DType::kFloat16, 1, {8}, ait::WeightOrigin::kBound},  // 1
+    {"conv.bias", ait::DType::kFloat16, 1, {8}, ait::WeightOrigin::kBound},  // 0
+    {"conv.weight_ohwi", ait::DType::kFloat16, 4, {8, 3, 3, 3}, ait::WeightOrigin::kBound},  // 1
     {"fc.weight", ait::DType::kFloat16, 2, {16, 8}, ait::WeightOrigin::kBound},  // 2
     {"fc.bias", ait::DType::kFloat16, 1, {16}, ait::WeightOrigin::kBound},  // 3
   };
   const ait::OpDescription kOps[] = {
     {"n6", "Transpose conv/to_nhwc [conv/to_nhwc]", "ait_transpose_f16", launch_n6},
-    {"n0", "conv2d conv [conv, relu]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_2x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma", launch_n0},
+    {"n0", "conv2d conv [conv, relu]", "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", launch_n0},
     {"n2", "global_pool pool [pool]", "ait_global_pool_avg_f16", launch_n2},
-    {"n4", "gemm fc [fc]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma", launch_n4},
+    {"n4", "gemm fc [fc]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_identity", launch_n4},
     {"n5", "Softmax softmax [softmax]", "ait_softmax_f16", launch_n5},
   };
   const ait::OpDescription* const kPrepareOps = nullptr;
   const ait::ModelDescription kModel = {
       ait::kModelAbiVersion, "small_cnn", 8,
       kInputs, 1, kOutputs, 1, kWeights, 4,
-      kOps, 5, 11264, 1081344, kPrepareOps, 0};
+      kOps, 5, 11264, 1048576, kPrepareOps, 0};
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // Max batch 8; activations in one 2048-byte arena laid out by the memory plan at max batch.
 #include "ait_model.h"
 #include "ait_gemm.h"
+#include "ait_conv.h"
 #include "elementwise.cuh"
 #include "normalization.cuh"
 #include "tensor_ops.cuh"

@@ -2,6 +2,7 @@
 // Max batch 8; activations in one 2048-byte arena laid out by the memory plan at max batch.
 #include "ait_model.h"
 #include "ait_gemm.h"
+#include "ait_conv.h"
 #include "normalization.cuh"
 #include "tensor_ops.cuh"
 
@@ -18,7 +19,7 @@ namespace {
   }
 
   // graph.json n1: gemm 'mm'; ONNX nodes: mm, add, act
-  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma (cutlass); why: GEMM M=B·4 N=32 K=32; batch 1..8: small problem (M=4): 64-row tiles keep more SMs busy
+  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_relu (cutlass); why: GEMM M=B·4 N=32 K=32; batch 1..8: small problem (M=4): 64-row tiles keep more SMs busy
   const char* launch_n1(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitGemmArgs gemm{static_cast<int>(4 * batch), 32, 32, reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[2]),
@@ -49,7 +50,7 @@ namespace {
   };
   const ait::OpDescription kOps[] = {
     {"n0", "layernorm ln [ln]", "ait_layernorm_f16", launch_n0},
-    {"n1", "gemm mm [mm, add, act]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma", launch_n1},
+    {"n1", "gemm mm [mm, add, act]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_relu", launch_n1},
   };
   const ait::OpDescription kPrepareOps[] = {
     {"n1", "transpose w [32,32] -> [32,32] for mm", "ait_transpose_f16", prepare_0},

@@ -22,9 +22,9 @@ struct AitGemmOperands {
 };
 #endif
 
-// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma
+// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_gelu
 // D = gelu(A·B + bias); large problem (156 tiles of 128x256 fill 132 SMs)
-struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma {
+struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_gelu {
   using ElementA = cutlass::half_t;
   using ElementB = cutlass::half_t;
   using ElementC = void;
@@ -68,7 +68,7 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_
          nullptr, cutlass::make_cute_packed_stride(StrideC{}, {m, n, 1}),
          operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, 1})}};
     Gemm gemm;
-    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma: workspace too small";
+    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_gelu: workspace too small";
     cutlass::Status status = gemm.can_implement(arguments);
     if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
     status = gemm.initialize(arguments, workspace, stream);
@@ -78,9 +78,9 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_
   }
 };
 
-// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma
+// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_residual_identity
 // D = A·B + bias + residual; mid-size problem (78 tiles of 128x128)
-struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma {
+struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_residual_identity {
   using ElementA = cutlass::half_t;
   using ElementB = cutlass::half_t;
   using ElementC = cutlass::half_t;
@@ -125,7 +125,7 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_a
          operands.residual, cutlass::make_cute_packed_stride(StrideC{}, {m, n, 1}),
          operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, 1})}};
     Gemm gemm;
-    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma: workspace too small";
+    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_residual_identity: workspace too small";
     cutlass::Status status = gemm.can_implement(arguments);
     if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
     status = gemm.initialize(arguments, workspace, stream);
