@@ -2,6 +2,7 @@
 // dist/cli.js and dist/agent.js run with plain node and no node_modules.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import { cudaSourcesPlugin } from './cuda-sources-plugin.mjs';
 import { nativeSourcesPlugin } from './native-sources-plugin.mjs';
 
 const watch = process.argv.includes('--watch');
@@ -68,7 +69,7 @@ const configs = [
     external: noNative ? t.external : [...(t.external ?? []), 'cpu-features', '*.node'],
     // noNative bundles (extension, compile worker) must load no native module; the native sources plugin embeds the
     // binding's C++ sources as text for the agent, which builds the addon on the GPU host.
-    plugins: [...(noNative ? [noNativePlugin] : []), nativeSourcesPlugin],
+    plugins: [...(noNative ? [noNativePlugin] : []), nativeSourcesPlugin, cudaSourcesPlugin],
   })),
   ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife', plugins: [rawTextPlugin] })),
 ];

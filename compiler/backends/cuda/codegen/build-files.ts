@@ -4,9 +4,7 @@
  * wrapper for PyTorch CUDA tensors or NumPy arrays). Their text is fixed apart from the model's name and
  * architecture: see templates/ for the bench and Python sources.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { cudaSourcesDir } from './sources';
+import { cudaSourceFiles } from './sources';
 import type { CudaArch } from './gemm-lowering';
 
 export function makefile(modelName: string, arch: CudaArch, cutlassSources: readonly string[]): string {
@@ -60,7 +58,9 @@ export function makefile(modelName: string, arch: CudaArch, cutlassSources: read
 }
 
 function template(name: string): string {
-  return fs.readFileSync(path.join(cudaSourcesDir(), 'codegen', 'templates', name), 'utf8');
+  const text = cudaSourceFiles().get(`codegen/templates/${name}`);
+  if (text === undefined) throw new Error(`CUDA template ${name} is missing from this build`);
+  return text;
 }
 
 export function benchSource(): string {

@@ -10,8 +10,6 @@
  * Every kernel node gets `kernel` {library, name, config, reason, source {file, line}} for graph.json. A node that
  * cannot be lowered becomes a `cuda.unsupported` diagnostic at that node; the caller then writes no sources.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Diagnostic, error } from '../../../diagnostics';
 import { Graph } from '../../../ir/graph';
 import { isConcrete } from '../../../ir/symbolic';
@@ -23,7 +21,7 @@ import { ConvLowering, convHeader, convInstanceSource } from './conv-lowering';
 import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-lowering';
 import { LoweredOp, Lowering } from './lower';
 import { modelSource } from './model-source';
-import { cudaSourcesDir } from './sources';
+import { cudaSourceFiles } from './sources';
 
 export interface CudaCodegenOptions {
   target: string;
@@ -126,10 +124,8 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   for (const instance of conv.instances) files.set(instance.file, convInstanceSource(instance));
   for (const op of ops) op.node.kernel = { ...op.kernel, source: { file: 'src/model.cu', line: model.lines.get(op.node.id) ?? 1 } };
 
-  const sources = cudaSourcesDir();
-  for (const dir of ['runtime', 'kernels'])
-    for (const f of fs.readdirSync(path.join(sources, dir)).sort())
-      files.set(`src/${dir}/${f}`, fs.readFileSync(path.join(sources, dir, f), 'utf8'));
+  for (const [file, text] of cudaSourceFiles())
+    if (file.startsWith('runtime/') || file.startsWith('kernels/')) files.set(`src/${file}`, text);
   files.set(
     'Makefile',
     makefile(
