@@ -491,6 +491,11 @@ int main() {
   check_attention(3, 50, 4, 32);
   check_attention(2, 1, 2, 64);
   check_attention(1, 130, 2, 128);
+  check_attention(8, 577, 16, 64);  // ViT-L/16-384 at batch 8
+  check_attention(1, 16, 2, 64);    // one partial query tile and one partial key tile
+  check_attention(1, 64, 2, 64);    // exactly one tile, no tail
+  check_attention(2, 65, 3, 64);    // one key past a full tile: a 1-key tail tile
+  check_attention(1, 200, 2, 32);
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);
