@@ -415,6 +415,8 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
       *reinterpret_cast<uint4*>(out + query * hd + chunk * 8) =
           *reinterpret_cast<const uint4*>(staged + row * kRowStride + chunk * 8);
   }
+#else
+  __trap();  // cp.async and mma.m16n8k16 need sm_80+; fail loudly rather than leave the output unwritten
 #endif
 }
 
