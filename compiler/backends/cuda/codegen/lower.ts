@@ -185,7 +185,7 @@ export class Lowering {
         if (![32, 64, 128].includes(headDim)) throw new Unsupported(`attention head dim ${headDim} (instantiated: 32, 64, 128)`);
         const shape = ctx.shapeOf(node.inputs[0]);
         return op(
-          ours(`ait_attention_f16_d${headDim}`, 'flash-style attention on CUDA cores reading packed QKV'),
+          ours(`ait_attention_f16_d${headDim}`, 'flash-attention-2 on tensor cores reading packed QKV'),
           [
             `ait::kernels::AttentionArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(shape[0], node)}, ${ctx.dim(shape[1], node)},`,
             `                                         ${heads}, ${headDim}, ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))}};`,

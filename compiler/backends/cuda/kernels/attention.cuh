@@ -2,11 +2,15 @@
 // projection GEMM, laid out [batch, sequence, 3, heads, head_dim], and writing [batch, sequence, heads * head_dim]
 // (the layout the output projection GEMM reads), so no transpose kernels are needed.
 //
-// Flash-attention style on CUDA cores (v1): one thread per query row keeps q and the output accumulator in
-// registers; blocks of 64 queries stream 64-key tiles of K and V through shared memory; the softmax is computed
-// online in fp32 (base-2 exponentials with the scale folded into q), so any sequence length works with constant
-// memory. Head dims instantiated: 32, 64, 128 (64 is what ViT-B/16 and ViT-L/16 use; each
-// added head dim costs compile time in every build).
+// Two kernels, both flash-attention style (online softmax in fp32, base-2 exponentials with the scale folded in,
+// any sequence length with constant memory):
+// - attention_tc_kernel (fp16, head dims 32/64/128, 16-byte aligned pointers, sm_80+): flash-attention-2 on tensor
+//   cores; see the comment above it.
+// - attention_kernel (every other case: fp32/bf16 storage, unaligned pointers): CUDA cores, one thread per query row
+//   keeps q and the output accumulator in registers; blocks of 64 queries stream 64-key tiles of K and V through
+//   shared memory.
+// Head dims instantiated: 32, 64, 128 (64 is what ViT-B/16 and ViT-L/16 use; each added head dim costs compile time
+// in every build).
 #pragma once
 
 #include "common.cuh"
@@ -120,9 +124,351 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   for (int d = 0; d < kHeadDim; ++d) out[d] = from_float<T>(acc[d] * inv_sum);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Tensor-core kernel (flash-attention-2 forward), fp16 storage, fp32 accumulation.
+//
+// Launch: grid (ceil(sequence / 64), heads, batch), 128 threads (4 warps). A CTA owns 64 query rows of one
+// (batch, head); warp w owns rows 16w..16w+15 of them. The CTA streams 64-key tiles of K and V through shared memory
+// with cp.async, double buffered (tile t+1 loads while tile t is computed). Per tile and warp:
+//   S[16 x 64] = Q[16 x D] · K_tileᵀ      (mma m16n8k16: D/16 k-steps x 8 key n-tiles)
+//   online softmax on S in registers (scale·log2e folded in, keys past `sequence` set to -inf)
+//   O[16 x D] = O·correction + P[16 x 64] · V_tile[64 x D]   (P reused from the S accumulators as fp16 A fragments)
+// At the end O is divided by the row sums and written through shared memory (the warp's own Q rows) as 16-byte
+// coalesced stores; query rows past `sequence` compute on zero-filled Q and are not written.
+//
+// Shared memory rows are padded by 8 halves (16 bytes): row strides are 80/144/272 bytes for D = 32/64/128, so the
+// 8 row addresses of one ldmatrix 8x8 matrix fall in 8 distinct 16-byte bank groups (no bank conflicts).
+//
+// Fragment ownership relied on (PTX ISA, "Matrix Fragments for mma.m16n8k16" with .f16 A/B and .f32 C/D).
+// lane = threadIdx.x % 32, g = lane / 4 ("groupID"), t = lane % 4 ("threadID_in_group"); each .f16x2 register holds
+// the element with the lower column (A) / lower k (B) index in its low 16 bits.
+//   A (16x16, row-major), 4 x .f16x2:  a0 = A[g][2t..2t+1]     a1 = A[g+8][2t..2t+1]
+//                                       a2 = A[g][2t+8..2t+9]   a3 = A[g+8][2t+8..2t+9]
+//   B (16x8, K x N, "col"), 2 x .f16x2: b0 = B[2t..2t+1][g]     b1 = B[2t+8..2t+9][g]
+//   C/D (16x8), 4 x f32:                c0,c1 = C[g][2t], C[g][2t+1]   c2,c3 = C[g+8][2t], C[g+8][2t+1]
+// ldmatrix.m8n8.x4: lanes 8i..8i+7 give the row addresses of matrix i; result register i holds, in every lane,
+// matrix i's row g, columns 2t..2t+1 (with .trans: rows 2t..2t+1 of column g, i.e. the transposed matrix).
+// Hence:
+//   Q (smem [query][dim]) -> A: lane addresses row (lane % 16), column (lane / 16) * 8 of the 16x16 block.
+//   K (smem [key][dim])   -> B of S = Q·Kᵀ (k = dim, n = key): B[k][n] = K[n][k], so the non-transposed 8x8
+//       block K[keys n0..n0+7][dims k0..k0+7] gives b0 directly. One x4 load covers two key n-tiles of one k-step:
+//       matrices (keys +0, dims +0) b0, (keys +0, dims +8) b1, (keys +8, dims +0) b0', (keys +8, dims +8) b1'.
+//   V (smem [key][dim])   -> B of O = P·V (k = key, n = dim): B[k][n] = V[k][n], needs V[2t..2t+1][g], i.e. the
+//       .trans load. One x4 load covers two dim n-tiles of one k-step: matrices (keys +0, dims +0) b0,
+//       (keys +8, dims +0) b1, (keys +0, dims +8) b0', (keys +8, dims +8) b1'.
+//   P -> A of P·V: the S accumulators of key n-tiles 2j and 2j+1 are exactly the A fragment of key k-step j:
+//       a0 = S(2j).c0c1, a1 = S(2j).c2c3, a2 = S(2j+1).c0c1, a3 = S(2j+1).c2c3.
+namespace attention_tc_detail {
+constexpr int kQueriesPerBlock = 64;
+constexpr int kKeysPerTile = 64;
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kRowPadHalves = 8;
+// Occupancy hint for ptxas: without it, nvcc 13 caps the D=32 kernel at 96 registers and spills; these values give
+// 125/163/245 registers and no spills for D = 32/64/128 on sm_90 (higher minimums make D=64/128 spill).
+template <int kHeadDim>
+constexpr int kMinBlocksPerSm = kHeadDim <= 32 ? 4 : kHeadDim <= 64 ? 3 : 1;
+
+template <int kHeadDim>
+struct Layout {
+  static constexpr int kRowStride = kHeadDim + kRowPadHalves;  // halves
+  static constexpr int kTileHalves = kKeysPerTile * kRowStride;
+  // Q tile, then K tiles [2], then V tiles [2].
+  static constexpr int kSharedBytes = (kQueriesPerBlock * kRowStride + 4 * kTileHalves) * 2;
+};
+
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte global->shared copy; src_bytes = 0 zero-fills the destination (rows past the sequence).
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+// c += a · b, m16n8k16, fp16 inputs, fp32 accumulators.
+__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_half2(float low, float high) {
+  const __half2 h = __floats2half2_rn(low, high);  // .x (low 16 bits) = low
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// Copies `rows_valid` (<= 64) rows of kHeadDim halves, `row_stride_elements` apart in global memory, into a padded
+// 64-row shared tile; rows past rows_valid are zero-filled (so masked keys contribute 0·0, never NaN).
+template <int kHeadDim>
+__device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows, int64_t row_stride_elements,
+                                                int rows_valid) {
+  constexpr int kChunksPerRow = kHeadDim / 8;
+  constexpr int kRowStride = Layout<kHeadDim>::kRowStride;
+  constexpr int kChunksPerThread = kKeysPerTile * kChunksPerRow / kThreads;
+  static_assert(kKeysPerTile * kChunksPerRow % kThreads == 0, "tile chunks must split evenly over the threads");
+#pragma unroll
+  for (int j = 0; j < kChunksPerThread; ++j) {
+    const int i = threadIdx.x + j * kThreads;
+    const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+    const bool valid = row < rows_valid;
+    const __half* src = valid ? rows + row * row_stride_elements + chunk * 8 : rows;
+    cp_async_16(shared_address(tile + row * kRowStride + chunk * 8), src, valid ? 16 : 0);
+  }
+}
+}  // namespace attention_tc_detail
+
+template <int kHeadDim>
+__global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_detail::kMinBlocksPerSm<kHeadDim>)
+    attention_tc_kernel(AttentionArgs<__half> a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using namespace attention_tc_detail;
+  static_assert(kHeadDim % 16 == 0, "head dim must be a multiple of 16");
+  constexpr int kRowStride = Layout<kHeadDim>::kRowStride;
+  constexpr int kTileHalves = Layout<kHeadDim>::kTileHalves;
+  constexpr int kKeySteps = kHeadDim / 16;        // k-steps of S = Q·Kᵀ
+  constexpr int kKeyTiles = kKeysPerTile / 8;     // n-tiles of S (8 keys each)
+  constexpr int kDimTiles = kHeadDim / 8;         // n-tiles of O (8 dims each)
+  constexpr float kLog2e = 1.4426950408889634f;
+
+  extern __shared__ __align__(16) unsigned char attention_shared[];
+  __half* q_tile = reinterpret_cast<__half*>(attention_shared);
+  __half* k_tiles = q_tile + kQueriesPerBlock * kRowStride;  // [2][64][kRowStride]
+  __half* v_tiles = k_tiles + 2 * kTileHalves;               // [2][64][kRowStride]
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int64_t b = blockIdx.z;
+  const int h = blockIdx.y;
+  const int64_t query_start = static_cast<int64_t>(blockIdx.x) * kQueriesPerBlock;
+  const int64_t hd = static_cast<int64_t>(a.heads) * kHeadDim;
+  const int64_t token_stride = 3 * hd;
+  const __half* base = a.qkv + b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
+  const int queries_valid = static_cast<int>(min(static_cast<int64_t>(kQueriesPerBlock), a.sequence - query_start));
+  const int tiles = static_cast<int>(ceil_div(a.sequence, kKeysPerTile));
+
+  auto load_kv = [&](int tile, int buffer) {
+    const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
+    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
+    const __half* first = base + key_start * token_stride;
+    load_tile_async<kHeadDim>(k_tiles + buffer * kTileHalves, first + hd, token_stride, keys);
+    load_tile_async<kHeadDim>(v_tiles + buffer * kTileHalves, first + 2 * hd, token_stride, keys);
+  };
+
+  load_tile_async<kHeadDim>(q_tile, base + query_start * token_stride, token_stride, queries_valid);
+  cp_async_commit();
+  load_kv(0, 0);
+  cp_async_commit();
+
+  // Q fragments of this warp's 16 rows stay in registers for the whole kernel.
+  cp_async_wait<1>();  // Q landed (tile 0 may still be in flight)
+  __syncthreads();
+  uint32_t q_fragments[kKeySteps][4];
+  {
+    const int row = warp * 16 + (lane & 15), column = (lane >> 4) * 8;
+#pragma unroll
+    for (int ks = 0; ks < kKeySteps; ++ks)
+      ldmatrix_x4(q_fragments[ks], shared_address(q_tile + row * kRowStride + column + ks * 16));
+  }
+
+  float o[kDimTiles][4];
+#pragma unroll
+  for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  // Per thread: rows g and g+8 of the warp's 16. Max is quad-uniform; sums are this thread's partial sums over
+  // its columns (reduced across the quad once, at the end).
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  const float scale_log2 = a.scale * kLog2e;
+
+  for (int tile = 0; tile < tiles; ++tile) {
+    const int buffer = tile & 1;
+    if (tile + 1 < tiles) load_kv(tile + 1, buffer ^ 1);
+    cp_async_commit();   // possibly empty group, so that wait<1> below always means "tile `tile` landed"
+    cp_async_wait<1>();
+    __syncthreads();
+    const __half* k_tile = k_tiles + buffer * kTileHalves;
+    const __half* v_tile = v_tiles + buffer * kTileHalves;
+
+    // S = Q · K_tileᵀ
+    float s[kKeyTiles][4];
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    {
+      const int key = (lane & 7) + (lane >> 4) * 8, dim = ((lane >> 3) & 1) * 8;
+#pragma unroll
+      for (int ks = 0; ks < kKeySteps; ++ks) {
+#pragma unroll
+        for (int np = 0; np < kKeyTiles / 2; ++np) {
+          uint32_t kb[4];
+          ldmatrix_x4(kb, shared_address(k_tile + (np * 16 + key) * kRowStride + ks * 16 + dim));
+          mma_16816(s[2 * np], q_fragments[ks], kb[0], kb[1]);
+          mma_16816(s[2 * np + 1], q_fragments[ks], kb[2], kb[3]);
+        }
+      }
+    }
+
+    // Online softmax (base 2). Column of s[n][c] within the tile: 8n + 2t + (c & 1); row: g + 8 * (c >> 1).
+    const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
+    const bool tail = key_start + kKeysPerTile > a.sequence;
+    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        float v = s[n][c] * scale_log2;
+        if (tail && 8 * n + 2 * t + (c & 1) >= keys) v = -INFINITY;
+        s[n][c] = v;
+        tile_max[c >> 1] = fmaxf(tile_max[c >> 1], v);
+      }
+    float correction[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      // The 4 lanes of a quad hold the 64 columns of a row.
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+      const float new_max = fmaxf(row_max[r], tile_max[r]);  // finite: every tile has at least one valid key
+      correction[r] = exp2f(row_max[r] - new_max);           // 0 on the first tile (-inf - finite)
+      row_max[r] = new_max;
+      row_sum[r] *= correction[r];
+    }
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float p = exp2f(s[n][c] - row_max[c >> 1]);
+        s[n][c] = p;
+        row_sum[c >> 1] += p;
+      }
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) {
+      o[n][0] *= correction[0];
+      o[n][1] *= correction[0];
+      o[n][2] *= correction[1];
+      o[n][3] *= correction[1];
+    }
+
+    // O += P · V_tile
+    {
+      const int key = (lane & 7) + ((lane >> 3) & 1) * 8, dim = (lane >> 4) * 8;
+#pragma unroll
+      for (int ks = 0; ks < kKeysPerTile / 16; ++ks) {
+        const uint32_t p[4] = {pack_half2(s[2 * ks][0], s[2 * ks][1]), pack_half2(s[2 * ks][2], s[2 * ks][3]),
+                               pack_half2(s[2 * ks + 1][0], s[2 * ks + 1][1]),
+                               pack_half2(s[2 * ks + 1][2], s[2 * ks + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < kDimTiles / 2; ++dp) {
+          uint32_t vb[4];
+          ldmatrix_x4_trans(vb, shared_address(v_tile + (ks * 16 + key) * kRowStride + dp * 16 + dim));
+          mma_16816(o[2 * dp], p, vb[0], vb[1]);
+          mma_16816(o[2 * dp + 1], p, vb[2], vb[3]);
+        }
+      }
+    }
+    __syncthreads();  // the next iteration's cp.async overwrites this buffer
+  }
+  cp_async_wait<0>();
+
+  // Normalize, stage the warp's 16 output rows in its own Q rows (only this warp reads them), store 16 bytes a lane.
+  float inverse_sum[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
+    inverse_sum[r] = 1.f / row_sum[r];
+  }
+  __half* staged = q_tile + warp * 16 * kRowStride;
+#pragma unroll
+  for (int n = 0; n < kDimTiles; ++n) {
+    *reinterpret_cast<__half2*>(staged + g * kRowStride + n * 8 + 2 * t) =
+        __floats2half2_rn(o[n][0] * inverse_sum[0], o[n][1] * inverse_sum[0]);
+    *reinterpret_cast<__half2*>(staged + (g + 8) * kRowStride + n * 8 + 2 * t) =
+        __floats2half2_rn(o[n][2] * inverse_sum[1], o[n][3] * inverse_sum[1]);
+  }
+  __syncwarp();
+  constexpr int kChunksPerRow = kHeadDim / 8;
+  __half* out = a.output + (b * a.sequence + query_start) * hd + static_cast<int64_t>(h) * kHeadDim;
+  static_assert(16 * kChunksPerRow % 32 == 0, "output chunks must split evenly over the lanes");
+#pragma unroll
+  for (int j = 0; j < 16 * kChunksPerRow / 32; ++j) {
+    const int i = lane + j * 32;
+    const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+    const int query = warp * 16 + row;
+    if (query < queries_valid)
+      *reinterpret_cast<uint4*>(out + query * hd + chunk * 8) =
+          *reinterpret_cast<const uint4*>(staged + row * kRowStride + chunk * 8);
+  }
+#else
+  __trap();  // cp.async and mma.m16n8k16 need sm_80+; fail loudly rather than leave the output unwritten
+#endif
+}
+
+// Launches the tensor-core kernel when it applies (fp16 storage, 16-byte aligned qkv and output); returns false
+// (launching nothing) otherwise, so the caller falls back to the CUDA-core kernel.
+template <class T, int kHeadDim>
+bool launch_attention_tensor_core(const AttentionArgs<T>&, cudaStream_t, cudaError_t*) {
+  return false;
+}
+
+template <int kHeadDim>
+bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream_t stream, cudaError_t* status) {
+  using namespace attention_tc_detail;
+  if (!is_aligned16(a.qkv) || !is_aligned16(a.output)) return false;
+  constexpr int kSharedBytes = Layout<kHeadDim>::kSharedBytes;
+  if (kSharedBytes > 48 * 1024) {
+    // Cheap host-side call; done on every launch so that it holds on whichever device is current.
+    const cudaError_t attribute =
+        cudaFuncSetAttribute(attention_tc_kernel<kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+    if (attribute != cudaSuccess) {
+      *status = attribute;
+      return true;
+    }
+  }
+  const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
+                  static_cast<unsigned>(a.batch));
+  attention_tc_kernel<kHeadDim><<<grid, kThreads, kSharedBytes, stream>>>(a);
+  *status = launch_status();
+  return true;
+}
+
+template <>
+inline bool launch_attention_tensor_core<__half, 32>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                     cudaError_t* status) {
+  return launch_attention_tensor_core_f16<32>(a, stream, status);
+}
+template <>
+inline bool launch_attention_tensor_core<__half, 64>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                     cudaError_t* status) {
+  return launch_attention_tensor_core_f16<64>(a, stream, status);
+}
+template <>
+inline bool launch_attention_tensor_core<__half, 128>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                      cudaError_t* status) {
+  return launch_attention_tensor_core_f16<128>(a, stream, status);
+}
+
 template <class T, int kHeadDim>
 cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream) {
   using namespace attention_detail;
+  cudaError_t tensor_core_status = cudaSuccess;
+  if (launch_attention_tensor_core<T, kHeadDim>(a, stream, &tensor_core_status)) return tensor_core_status;
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
                   static_cast<unsigned>(a.batch));
   const bool vector_loads = kHeadDim % Vec16<T>::kElements == 0 && is_aligned16(a.qkv);

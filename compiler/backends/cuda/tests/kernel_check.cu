@@ -221,13 +221,16 @@ void check_softmax(int64_t rows, int64_t columns, float scale) {
            [&](cudaStream_t s) { return launch_softmax(args, s); });
 }
 
-void check_attention(int64_t batch, int64_t sequence, int heads, int head_dim) {
+// misaligned_input shifts qkv by one element, so launch_attention takes the CUDA-core fallback kernel (the
+// tensor-core kernel needs 16-byte aligned rows).
+void check_attention(int64_t batch, int64_t sequence, int heads, int head_dim, bool misaligned_input = false) {
   const int64_t hd = static_cast<int64_t>(heads) * head_dim;
   const int64_t in_count = batch * sequence * 3 * hd, out_count = batch * sequence * hd;
   std::vector<double> qkv;
   auto hqkv = random_tensor<__half>(in_count, &qkv, -2.f, 2.f);
-  DeviceBuffer<__half> dqkv(in_count), dy(out_count);
-  upload(dqkv, hqkv);
+  const int64_t input_offset = misaligned_input ? 1 : 0;
+  DeviceBuffer<__half> dqkv(in_count + input_offset), dy(out_count);
+  CHECK_CUDA(cudaMemcpy(dqkv.ptr + input_offset, hqkv.data(), in_count * sizeof(__half), cudaMemcpyHostToDevice));
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   std::vector<double> ref(out_count), scores(sequence);
   auto at = [&](int64_t b, int64_t s, int which, int h, int d) {
@@ -250,8 +253,8 @@ void check_attention(int64_t batch, int64_t sequence, int heads, int head_dim) {
           ref[(b * sequence + i) * hd + h * head_dim + d] = o / sum;
         }
       }
-  AttentionArgs<__half> args{dqkv.ptr, dy.ptr, batch, sequence, heads, head_dim, static_cast<float>(scale)};
-  run_case("attention (packed qkv)",
+  AttentionArgs<__half> args{dqkv.ptr + input_offset, dy.ptr, batch, sequence, heads, head_dim, static_cast<float>(scale)};
+  run_case(misaligned_input ? "attention (CUDA-core path)" : "attention (packed qkv)",
            "B" + std::to_string(batch) + " S" + std::to_string(sequence) + " H" + std::to_string(heads) + " D" +
                std::to_string(head_dim),
            dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention(args, s); });
@@ -491,6 +494,12 @@ int main() {
   check_attention(3, 50, 4, 32);
   check_attention(2, 1, 2, 64);
   check_attention(1, 130, 2, 128);
+  check_attention(8, 577, 16, 64);  // ViT-L/16-384 at batch 8
+  check_attention(1, 16, 2, 64);    // one partial query tile and one partial key tile
+  check_attention(1, 64, 2, 64);    // exactly one tile, no tail
+  check_attention(2, 65, 3, 64);    // one key past a full tile: a 1-key tail tile
+  check_attention(1, 200, 2, 32);
+  check_attention(2, 197, 12, 64, /*misaligned_input=*/true);
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);
