@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kNhwcThreads) nchw_to_nhwc_kernel(NchwToNhwcAr
   const int64_t image = blockIdx.y;
   const int64_t hw0 = (blockIdx.x % hw_tiles) * kNhwcTileHw;
   const int c0 = static_cast<int>(blockIdx.x / hw_tiles) * kNhwcTileC;
-  const int tile_hw = static_cast<int>(min<int64_t>(kNhwcTileHw, a.hw - hw0));
+  const int tile_hw = static_cast<int>(a.hw - hw0 < kNhwcTileHw ? a.hw - hw0 : kNhwcTileHw);
   const int tile_c_in = max(0, min(kNhwcTileC, a.c - c0));       // real channels in this tile
   const int tile_c_out = min(kNhwcTileC, a.out_c - c0);            // channels written (real + zero padding)
   const T* in = a.input + (image * a.c + c0) * a.hw + hw0;
