@@ -22,7 +22,8 @@ export const padChannelsPass: Pass = {
   description: 'pad conv2d input channels to a multiple of 8 where the input comes from a layout transpose',
   run(graph, ctx) {
     let changed = false;
-    for (const conv of [...graph.nodes]) if (conv.op === 'conv2d' && conv.domain === FUSED_DOMAIN) changed = padConv(graph, conv) || changed;
+    for (const conv of [...graph.nodes])
+      if (conv.op === 'conv2d' && conv.domain === FUSED_DOMAIN) changed = padConv(graph, conv) || changed;
     if (changed) removeDead(graph, ctx.removed);
   },
 };
@@ -33,7 +34,14 @@ function padConv(graph: Graph, conv: Node): boolean {
   const xInfo = graph.lookupTensor(x);
   const wInfo = graph.lookupTensor(w);
   const channels = xInfo?.shape?.[3];
-  if (xInfo?.shape?.length !== 4 || !wInfo?.shape || channels === undefined || !isConcrete(channels) || channels % CONV_CHANNEL_ALIGNMENT === 0) return false;
+  if (
+    xInfo?.shape?.length !== 4 ||
+    !wInfo?.shape ||
+    channels === undefined ||
+    !isConcrete(channels) ||
+    channels % CONV_CHANNEL_ALIGNMENT === 0
+  )
+    return false;
   const padded = Math.ceil(channels / CONV_CHANNEL_ALIGNMENT) * CONV_CHANNEL_ALIGNMENT;
   const producers = graph.producers();
   const consumers = graph.consumers();

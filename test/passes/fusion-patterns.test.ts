@@ -342,7 +342,13 @@ describe('pad-channels', function () {
             { name: 'b', dtype: 'float32', dims: [16], external: 'model.onnx.data' },
           ],
     nodes: [
-      { op: 'Conv', name: 'stem', inputs: ['x', 'w', 'b'], outputs: ['c'], attrs: { kernel_shape: [7, 7], pads: [3, 3, 3, 3], strides: [2, 2] } },
+      {
+        op: 'Conv',
+        name: 'stem',
+        inputs: ['x', 'w', 'b'],
+        outputs: ['c'],
+        attrs: { kernel_shape: [7, 7], pads: [3, 3, 3, 3], strides: [2, 2] },
+      },
       { op: 'Relu', inputs: ['c'], outputs: ['r'] },
       { op: 'MaxPool', inputs: ['r'], outputs: ['y'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
     ],

@@ -135,7 +135,10 @@ describe('cuda codegen', () => {
     assert.equal(conv.kernel.library, 'cutlass');
     assert.equal(conv.kernel.config.path, 'cutlass-conv');
     assert.deepEqual(conv.kernel.config.epilogue, ['bias', 'relu']);
-    assert.equal(conv.kernel.name, 'cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu');
+    assert.equal(
+      conv.kernel.name,
+      'cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu',
+    );
     assert.match(conv.kernel.reason, /3x3 conv \(stride 1x1, C=8, K=8\) as a CUTLASS implicit-GEMM conv/);
     // the model input NCHW → NHWC writes C=3 padded to 8 with zeros (pad-channels pass)
     const toNhwc = graph.nodes.find((n: { op: string }) => n.op === 'transpose_pad');
@@ -204,7 +207,10 @@ describe('cuda codegen', () => {
     // OIHW [8,3,3,3] → OHWI [8,3,3,8] with zero input channels, on the device at bind time
     const prepared = model.match(/\{"([^"]+)", ait::DType::kFloat16, 4, \{8, 3, 3, 8\}, ait::WeightOrigin::kPrepared\}/);
     assert.ok(prepared, 'a prepared [8,3,3,8] weight');
-    assert.match(model, /const char\* prepare_\d+\(const ait::LaunchContext& c\) \{\n[^}]*NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.weights\[\d+\]\), [^,]+, 8, 9,\s+3, 8\};/);
+    assert.match(
+      model,
+      /const char\* prepare_\d+\(const ait::LaunchContext& c\) \{\n[^}]*NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.weights\[\d+\]\), [^,]+, 8, 9,\s+3, 8\};/,
+    );
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
     assert.match(conv.kernel.name, /^cutlass3x_sm90_.*align8/);

@@ -120,7 +120,8 @@ export class Lowering {
       case 'Transpose': {
         const perm = attrInts(node, 'perm');
         if (perm.join() === NCHW_TO_NHWC.join()) return op(...nchwToNhwc(ctx, node));
-        if (node.op === 'transpose_pad') throw new Unsupported(`transpose_pad with permutation [${perm.join(',')}] (only NCHW → NHWC has a kernel)`);
+        if (node.op === 'transpose_pad')
+          throw new Unsupported(`transpose_pad with permutation [${perm.join(',')}] (only NCHW → NHWC has a kernel)`);
         const inShape = ctx.shapeOf(node.inputs[0]);
         const inStrides = stridesOf(ctx, node, inShape);
         return op(

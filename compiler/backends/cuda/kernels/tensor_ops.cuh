@@ -119,7 +119,9 @@ __global__ void __launch_bounds__(kNhwcThreads) nchw_to_nhwc_kernel(NchwToNhwcAr
   const int tile_c_in = max(0, min(kNhwcTileC, a.c - c0));       // real channels in this tile
   const int tile_c_out = min(kNhwcTileC, a.out_c - c0);            // channels written (real + zero padding)
   const T* in = a.input + (image * a.c + c0) * a.hw + hw0;
-  for (int i = threadIdx.x; i < kNhwcTileC * kNhwcTileHw; i += kNhwcThreads) {
+  // only the rows the write phase reads: real channels, then zeros up to a whole vector (3 → 8 rows, not 32)
+  const int rows = min(kNhwcTileC, (tile_c_out + kVec - 1) / kVec * kVec);
+  for (int i = threadIdx.x; i < rows * kNhwcTileHw; i += kNhwcThreads) {
     const int ci = i / kNhwcTileHw, j = i % kNhwcTileHw;
     T v;
     zero_bytes(v);
