@@ -15,6 +15,7 @@ const GPU_OPS = new Set([
   'elementwise',
   'pool2d',
   'global_pool',
+  'transpose_pad',
   'MatMul',
   'Softmax',
   'LayerNormalization',

@@ -11,6 +11,8 @@
  *   elementwise a chain of elementwise ONNX ops held as a subgraph attribute `body`
  *   pool2d      NHWC max/avg pooling; attrs kind, kernel, strides, pads, ceil_mode, count_include_pad
  *   global_pool NHWC mean/max over H, W → [N, C] (attr keep_spatial: → [N,1,1,C])
+ *   transpose_pad  Transpose by attr perm, then the last axis zero-padded up to attr channels (a model input
+ *               NCHW → NHWC with C padded to 8 for the convolution kernels; also the stem weights OIHW → OHWI)
  *
  * Epilogue steps, applied in order to the accumulator (operands are the node's inputs after the first two, in the
  * order steps consume them): bias (per output channel), scale (per output channel multiply), residual_add,
@@ -408,6 +410,35 @@ const symbolicValue: OpDefinition = {
   },
 };
 
-registerOps([conv2d, gemm, attention, layernorm, elementwise, pool2d, globalPool, symbolicValue]);
+/** Transpose, then zero-pad the last axis to `channels`. */
+export function transposePadValue(t: TensorValue, perm: number[], channels: number): TensorValue {
+  const moved = transposeValue(t, perm);
+  const rank = moved.shape.length;
+  const inner = moved.shape[rank - 1];
+  if (channels < inner) throw new Error(`transpose_pad: ${channels} channels is fewer than the ${inner} present`);
+  const shape = [...moved.shape.slice(0, rank - 1), channels];
+  const out = makeTensor(t.dtype, shape);
+  const src = numeric(moved);
+  const dst = out.data as Float32Array | Float64Array;
+  const rows = numel(shape) / Math.max(channels, 1);
+  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * inner, (r + 1) * inner), r * channels);
+  return out;
+}
+
+const transposePad: OpDefinition = {
+  op: 'transpose_pad',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const perm = attrInts(ctx.node, 'perm');
+    const moved = perm.map((p) => x[p]);
+    return [{ dtype: ctx.dtype(0), shape: [...moved.slice(0, -1), attrInt(ctx.node, 'channels')] }];
+  },
+  evaluate(node, inputs) {
+    return [transposePadValue(inputs[0]!, attrInts(node, 'perm'), attrInt(node, 'channels'))];
+  },
+};
+
+registerOps([conv2d, gemm, attention, layernorm, elementwise, pool2d, globalPool, transposePad, symbolicValue]);
 
 export { transposeValue };

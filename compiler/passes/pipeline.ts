@@ -14,6 +14,7 @@ import { fuseElementwisePass } from './fuse-elementwise';
 import { fuseLayerNormPass } from './fuse-layernorm';
 import { layoutPass } from './layout';
 import { memoryPlanPass } from './memory-plan';
+import { padChannelsPass } from './pad-channels';
 import { Pass } from './pass';
 import { inferShapes } from './shape-inference';
 
@@ -36,6 +37,7 @@ export const OPTIMIZATION_PASSES: Pass[] = [
   foldConstantsPass,
   fuseGemmPass, // gemm + bias/activation/residual
   fuseConvPass, // conv2d + bias/activation/residual
+  padChannelsPass, // conv input channels padded to 8 by the input layout transpose (C=3 stems)
   fuseLayerNormPass, // layernorm
   fuseAttentionPass, // multi-head attention
   fuseElementwisePass, // remaining elementwise chains

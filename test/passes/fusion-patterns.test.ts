@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import '../../compiler/ops';
 import { optimizeImported } from '../../compiler/compile';
 import { runGraph } from '../../compiler/interpreter/interpreter';
-import { Graph, Node } from '../../compiler/ir/graph';
+import { Graph, Node, attrInts } from '../../compiler/ir/graph';
 import { TensorValue, makeTensor, seededRandom } from '../../compiler/ir/tensor';
 import { importOnnxBytes } from '../../compiler/onnx/import';
 import { epilogueOf } from '../../compiler/ops/fused';
@@ -321,6 +321,81 @@ describe('fusion patterns', function () {
       },
       [[1, 4, 8, 8]],
     );
-    assert.deepEqual(kernelOps(g), ['Transpose', 'conv2d', 'pool2d', 'conv2d', 'Transpose']);
+    // conv1's C=4 input is padded to 8 by the input transpose; conv2's comes from the pool and stays C=4
+    assert.deepEqual(kernelOps(g), ['transpose_pad', 'conv2d', 'pool2d', 'conv2d', 'Transpose']);
+    const [conv1, conv2] = nodesOf(g, 'conv2d');
+    assert.deepEqual(g.tensor(conv1.inputs[0]).shape, [1, 8, 8, 8]);
+    assert.deepEqual(g.tensor(conv2.inputs[0]).shape, [1, 4, 4, 4]);
+  });
+});
+
+describe('pad-channels', function () {
+  this.timeout(300_000);
+  const stem = (weights: 'present' | 'absent'): ModelSpec => ({
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['N', 3, 12, 12] }],
+    outputs: ['y'],
+    initializers:
+      weights === 'present'
+        ? [weight('w', [16, 3, 7, 7]), weight('b', [16], 0.1)]
+        : [
+            { name: 'w', dtype: 'float32', dims: [16, 3, 7, 7], external: 'model.onnx.data' },
+            { name: 'b', dtype: 'float32', dims: [16], external: 'model.onnx.data' },
+          ],
+    nodes: [
+      {
+        op: 'Conv',
+        name: 'stem',
+        inputs: ['x', 'w', 'b'],
+        outputs: ['c'],
+        attrs: { kernel_shape: [7, 7], pads: [3, 3, 3, 3], strides: [2, 2] },
+      },
+      { op: 'Relu', inputs: ['c'], outputs: ['r'] },
+      { op: 'MaxPool', inputs: ['r'], outputs: ['y'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
+    ],
+  });
+
+  it('a 7x7/2 C=3 stem (weights present): the input transpose writes C padded to 8, the weights get zero channels, same result', () => {
+    const g = optimizeAndCompare(stem('present'), [[2, 3, 12, 12]]);
+    assert.deepEqual(kernelOps(g), ['transpose_pad', 'conv2d', 'pool2d', 'Transpose']);
+    const [pad] = nodesOf(g, 'transpose_pad');
+    assert.deepEqual(pad.inputs, ['x']);
+    assert.equal(pad.attrs.channels.value, 8);
+    const [conv] = nodesOf(g, 'conv2d');
+    assert.equal(conv.inputs[0], pad.outputs[0]);
+    const w = g.tensor(conv.inputs[1]);
+    assert.deepEqual(w.shape, [16, 7, 7, 8]);
+    const values = w.value!.data as Float32Array;
+    for (let i = 0; i < values.length; i++) if (i % 8 >= 3) assert.equal(values[i], 0, `weight element ${i} is a padding channel`);
+    assert.ok(values.some((v, i) => i % 8 < 3 && v !== 0));
+  });
+
+  it('weights absent: the OIHW → OHWI preparation transpose pads them, reading the weight by its ONNX name', () => {
+    const bytes = buildModel(stem('absent'));
+    const result = optimizeImported(importOnnxBytes(bytes), 'test.onnx', { validate: true });
+    const g = result.graph;
+    const pads = nodesOf(g, 'transpose_pad');
+    assert.deepEqual(
+      pads.map((n) => [n.inputs[0], attrInts(n, 'perm'), n.attrs.channels.value]),
+      [
+        ['x', [0, 2, 3, 1], 8],
+        ['w', [0, 2, 3, 1], 8],
+      ],
+    );
+    assert.ok(!isKernel(g, pads[1]), 'the weight padding is weight preparation');
+    assert.deepEqual(g.tensor(pads[1].outputs[0]).shape, [16, 7, 7, 8]);
+  });
+
+  it('leaves a conv alone when its input transpose has a second reader (a residual would see the padded channels)', () => {
+    const g = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: [1, 4, 6, 6] }],
+        outputs: ['y'],
+        initializers: [weight('w1', [4, 4, 3, 3])],
+        nodes: [conv('conv1', 'x', 'w1', undefined, 'c1'), { op: 'Add', inputs: ['c1', 'x'], outputs: ['y'] }],
+      },
+      [[1, 4, 6, 6]],
+    );
+    assert.deepEqual(nodesOf(g, 'transpose_pad'), []);
+    assert.deepEqual(g.tensor(nodesOf(g, 'conv2d')[0].inputs[0]).shape, [1, 6, 6, 4]);
   });
 });

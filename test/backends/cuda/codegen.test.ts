@@ -123,7 +123,7 @@ describe('cuda codegen', () => {
     const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
     golden('codegen_small_cnn_sm90_model.cu', model);
     const instances = fs.readdirSync(path.join(out, 'src')).filter((f) => /^(gemm|conv)_\d+\.cu$/.test(f));
-    // conv (bias+relu, C=3): one few-channels 2.x conv instance for every batch; fc (bias): one GEMM instance
+    // conv (bias+relu, C=3 padded to 8 by the input transpose): one sm90 conv instance; fc (bias): one GEMM instance
     assert.deepEqual(instances.sort(), ['conv_0.cu', 'gemm_0.cu']);
     assert.match(model, /AIT_RETURN_IF_FAILED\(ait_conv_0\(conv, c\.workspace, 1048576, c\.stream\)\);/);
     const conv0 = fs.readFileSync(path.join(out, 'src/conv_0.cu'), 'utf8');
@@ -135,17 +135,24 @@ describe('cuda codegen', () => {
     assert.equal(conv.kernel.library, 'cutlass');
     assert.equal(conv.kernel.config.path, 'cutlass-conv');
     assert.deepEqual(conv.kernel.config.epilogue, ['bias', 'relu']);
-    assert.equal(conv.kernel.name, 'cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu');
-    assert.match(conv.kernel.reason, /3x3 conv .* implicit-GEMM conv.*C=3, K=8: TMA needs multiples of 8 channels/);
+    assert.equal(
+      conv.kernel.name,
+      'cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu',
+    );
+    assert.match(conv.kernel.reason, /3x3 conv \(stride 1x1, C=8, K=8\) as a CUTLASS implicit-GEMM conv/);
+    // the model input NCHW → NHWC writes C=3 padded to 8 with zeros (pad-channels pass)
+    const toNhwc = graph.nodes.find((n: { op: string }) => n.op === 'transpose_pad');
+    assert.equal(toNhwc.kernel.name, 'ait_nchw_to_nhwc_pad_f16');
+    assert.match(model, /NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.inputs\[0\]\), [^,]+, batch, 64,\s+3, 8\};/);
     const line = model.split('\n')[conv.kernel.source.line - 1];
     assert.ok(line.startsWith(`  // graph.json ${conv.id}: conv2d`), `kernel.source.line points at '${line}'`);
     const softmax = graph.nodes.find((n: { op: string }) => n.op === 'Softmax');
     assert.equal(softmax.kernel.name, 'ait_softmax_f16');
-    // weights: the OHWI conv weight as is (no K padding on this path) and the fc weight, fp16, no prepare ops
+    // weights: the OHWI conv weight with zero input channels 3..7 (padded at compile time) and the fc weight, fp16, no prepare ops
     const header = decodeSafetensorsHeader(fs.readFileSync(path.join(out, 'weights.safetensors')));
     assert.ok(![...header.tensors.keys()].some((name) => name.includes('.kpad')), `tensors: ${[...header.tensors.keys()].join(', ')}`);
     const convWeight = [...header.tensors].find(([, t]) => t.shape.length === 4);
-    assert.deepEqual(convWeight![1].shape, [8, 3, 3, 3]);
+    assert.deepEqual(convWeight![1].shape, [8, 3, 3, 8]);
     assert.equal(convWeight![1].dtype, 'F16');
     assert.match(model, /kPrepareOps = nullptr/);
   });
@@ -190,6 +197,23 @@ describe('cuda codegen', () => {
       fs.readdirSync(path.join(out, 'src')).filter((f) => /^conv_\d+\.cu$/.test(f)),
       [],
     );
+  });
+
+  it('small CNN (weights absent): the stem weight is bound by its ONNX name and padded to 8 input channels by a prepare op', () => {
+    const { out, ok, diagnostics } = compileSpec(smallCnn('absent'), 'small_cnn', 'cuda:sm90');
+    assert.ok(ok, diagnostics.join('\n'));
+    const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+    assert.match(model, /\{"conv\.weight", ait::DType::kFloat16, 4, \{8, 3, 3, 3\}, ait::WeightOrigin::kBound\}/);
+    // OIHW [8,3,3,3] → OHWI [8,3,3,8] with zero input channels, on the device at bind time
+    const prepared = model.match(/\{"([^"]+)", ait::DType::kFloat16, 4, \{8, 3, 3, 8\}, ait::WeightOrigin::kPrepared\}/);
+    assert.ok(prepared, 'a prepared [8,3,3,8] weight');
+    assert.match(
+      model,
+      /const char\* prepare_\d+\(const ait::LaunchContext& c\) \{\n[^}]*NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.weights\[\d+\]\), [^,]+, 8, 9,\s+3, 8\};/,
+    );
+    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
+    const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
+    assert.match(conv.kernel.name, /^cutlass3x_sm90_.*align8/);
   });
 
   it('small MLP (weights absent): bind-time prepare ops transpose the [K,N] weight; names stay bindable', () => {

@@ -65,6 +65,29 @@ function stridedCopy(
   ];
 }
 
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+
+/** NCHW → NHWC (channels zero-padded for transpose_pad): the shared-memory tiled kernel, 16-byte writes. */
+function nchwToNhwc(ctx: CodegenContext, node: Node): [KernelChoice, string[], string[]] {
+  const out = node.outputs[0];
+  const [n, c, h, w] = ctx.shapeOf(node.inputs[0]);
+  const outC = ctx.shapeOf(out)[3];
+  const type = ctx.typeOf(out) === 'half' ? '__half' : ctx.pointer(out, true).match(/<(\w+)\*>/)![1];
+  const padded = node.op === 'transpose_pad';
+  return [
+    ours(
+      `ait_nchw_to_nhwc${padded ? '_pad' : ''}_${typeName(ctx.typeOf(out))}`,
+      `NCHW → NHWC${padded ? ` with channels zero-padded to ${ctx.dim(outC, node)}` : ''}: tiled through shared memory, 16-byte writes`,
+    ),
+    [
+      `ait::kernels::NchwToNhwcArgs<${type}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(n, node)}, ${ctx.product([h, w], node)},`,
+      `                                          ${ctx.dim(c, node)}, ${ctx.dim(outC, node)}};`,
+      'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_nchw_to_nhwc(args, c.stream));',
+    ],
+    ['tensor_ops.cuh'],
+  ];
+}
+
 function normalizeAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
@@ -93,8 +116,12 @@ export class Lowering {
         const g = node.op === 'conv2d' ? this.conv.conv2d(node) : this.gemm.gemm(node);
         return op(g.kernel, g.body, g.headers, g.workspaceBytes);
       }
+      case 'transpose_pad':
       case 'Transpose': {
         const perm = attrInts(node, 'perm');
+        if (perm.join() === NCHW_TO_NHWC.join()) return op(...nchwToNhwc(ctx, node));
+        if (node.op === 'transpose_pad')
+          throw new Unsupported(`transpose_pad with permutation [${perm.join(',')}] (only NCHW → NHWC has a kernel)`);
         const inShape = ctx.shapeOf(node.inputs[0]);
         const inStrides = stridesOf(ctx, node, inShape);
         return op(
@@ -203,7 +230,7 @@ export class Lowering {
         const kind = attrString(node, 'kind');
         const dims = [x[1], x[2], x[3], y[1], y[2]].map((d) => ctx.dim(d, node));
         return op(
-          ours(`ait_pool2d_${kind}_f16`, 'one thread per output element, channels innermost'),
+          ours(`ait_pool2d_${kind}_f16`, 'channels innermost; 8 channels (16 bytes) per thread when C % 8 == 0, else one per thread'),
           [
             `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
             `                                      ${dims.join(', ')},`,

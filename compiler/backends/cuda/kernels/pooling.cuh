@@ -1,5 +1,6 @@
 // Pooling over NHWC tensors: max / average 2-D pooling with padding and strides, and global average pooling.
-// One thread per output element, channels innermost, so neighbouring threads read neighbouring channels.
+// One thread per output element (or per 8 fp16 channels when C % 8 == 0), channels innermost, so neighbouring
+// threads read neighbouring channels.
 #pragma once
 
 #include "common.cuh"
@@ -59,11 +60,74 @@ __global__ void pool2d_nhwc_kernel(Pool2dArgs<T> a) {
   }
 }
 
+// The same with 16 bytes of channels (8 fp16) per thread: one 16-byte load per tap and one store. Needs
+// c % kVec == 0 and 16-byte aligned input and output (the launcher checks and otherwise takes the scalar kernel).
+template <class T>
+__global__ void pool2d_nhwc_vector_kernel(Pool2dArgs<T> a) {
+  constexpr int kVec = 16 / sizeof(T);
+  union Pack {
+    uint4 bits;
+    T values[kVec];
+  };
+  const int groups = a.c / kVec;
+  const int64_t total = a.n * a.out_h * a.out_w * groups;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int g = static_cast<int>(i % groups);
+    int64_t rest = i / groups;
+    const int ow = static_cast<int>(rest % a.out_w);
+    rest /= a.out_w;
+    const int oh = static_cast<int>(rest % a.out_h);
+    const int64_t n = rest / a.out_h;
+    float result[kVec];
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) result[k] = a.mode == PoolMode::kMax ? -INFINITY : 0.f;
+    int taps = 0;
+    for (int kh = 0; kh < a.kernel_h; ++kh) {
+      const int ih = oh * a.stride_h - a.pad_top + kh * a.dilation_h;
+      if (ih < 0 || ih >= a.in_h) continue;
+      for (int kw = 0; kw < a.kernel_w; ++kw) {
+        const int iw = ow * a.stride_w - a.pad_left + kw * a.dilation_w;
+        if (iw < 0 || iw >= a.in_w) continue;
+        Pack p;
+        p.bits = __ldg(reinterpret_cast<const uint4*>(a.input + ((n * a.in_h + ih) * a.in_w + iw) * a.c) + g);
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) {
+          const float v = to_float(p.values[k]);
+          result[k] = a.mode == PoolMode::kMax ? fmaxf(result[k], v) : result[k] + v;
+        }
+        ++taps;
+      }
+    }
+    float scale = 1.f;
+    if (a.mode == PoolMode::kAverage) {
+      int divisor = taps;
+      if (a.count_include_pad) {
+        const int h0 = oh * a.stride_h - a.pad_top, w0 = ow * a.stride_w - a.pad_left;
+        const int h1 = min(h0 + (a.kernel_h - 1) * a.dilation_h + 1, a.in_h + a.pad_top);
+        const int w1 = min(w0 + (a.kernel_w - 1) * a.dilation_w + 1, a.in_w + a.pad_left);
+        divisor = ((h1 - h0 + a.dilation_h - 1) / a.dilation_h) * ((w1 - w0 + a.dilation_w - 1) / a.dilation_w);
+      }
+      scale = divisor > 0 ? 1.f / static_cast<float>(divisor) : 0.f;
+    }
+    Pack out;
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) out.values[k] = from_float<T>(a.mode == PoolMode::kAverage ? result[k] * scale : result[k]);
+    reinterpret_cast<uint4*>(a.output + ((n * a.out_h + oh) * a.out_w + ow) * a.c)[g] = out.bits;
+  }
+}
+
 template <class T>
 cudaError_t launch_pool2d_nhwc(const Pool2dArgs<T>& a, cudaStream_t stream) {
   const int64_t total = a.n * a.out_h * a.out_w * a.c;
   if (total <= 0) return cudaSuccess;
-  pool2d_nhwc_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  constexpr int kVec = 16 / sizeof(T);
+  const bool vector = a.c % kVec == 0 && reinterpret_cast<uintptr_t>(a.input) % 16 == 0 &&
+                      reinterpret_cast<uintptr_t>(a.output) % 16 == 0;
+  if (vector)
+    pool2d_nhwc_vector_kernel<T><<<grid_for(total / kVec, 256), 256, 0, stream>>>(a);
+  else
+    pool2d_nhwc_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(a);
   return launch_status();
 }
 

@@ -84,6 +84,90 @@ cudaError_t launch_strided_copy(const StridedCopyArgs<T>& a, cudaStream_t stream
   return launch_status();
 }
 
+// NCHW → NHWC with the channel axis zero-padded to out_c (>= c): input [n, c, hw], output [n, hw, out_c].
+// A block moves one [kNhwcTileC × kNhwcTileHw] tile through shared memory: reads are coalesced along hw, writes
+// along the channels, 16 bytes per thread when out_c is a multiple of the vector width (8 fp16) and the output is
+// 16-byte aligned. Channels c..out_c-1 are written as zeros (a C=3 image padded to 8 for the convolution kernels).
+constexpr int kNhwcTileC = 32;
+template <class T>
+__device__ __forceinline__ void zero_bytes(T& v) {  // any T whose zero is all-zero bytes (floats, halves, ints)
+  unsigned char* bytes = reinterpret_cast<unsigned char*>(&v);
+#pragma unroll
+  for (int k = 0; k < static_cast<int>(sizeof(T)); ++k) bytes[k] = 0;
+}
+constexpr int kNhwcTileHw = 128;
+constexpr int kNhwcThreads = 256;
+
+template <class T>
+struct NchwToNhwcArgs {
+  const T* input;  // [n, c, hw]
+  T* output;       // [n, hw, out_c]
+  int64_t n, hw;
+  int32_t c, out_c;
+};
+
+template <class T, bool kVector>
+__global__ void __launch_bounds__(kNhwcThreads) nchw_to_nhwc_kernel(NchwToNhwcArgs<T> a) {
+  constexpr int kVec = 16 / sizeof(T);
+  // +1 element per row staggers the banks for the column reads of the write phase
+  __shared__ T tile[kNhwcTileC][kNhwcTileHw + 1];
+  const int64_t hw_tiles = (a.hw + kNhwcTileHw - 1) / kNhwcTileHw;
+  const int64_t image = blockIdx.y;
+  const int64_t hw0 = (blockIdx.x % hw_tiles) * kNhwcTileHw;
+  const int c0 = static_cast<int>(blockIdx.x / hw_tiles) * kNhwcTileC;
+  const int tile_hw = static_cast<int>(a.hw - hw0 < kNhwcTileHw ? a.hw - hw0 : kNhwcTileHw);
+  const int tile_c_in = max(0, min(kNhwcTileC, a.c - c0));       // real channels in this tile
+  const int tile_c_out = min(kNhwcTileC, a.out_c - c0);            // channels written (real + zero padding)
+  const T* in = a.input + (image * a.c + c0) * a.hw + hw0;
+  // only the rows the write phase reads: real channels, then zeros up to a whole vector (3 → 8 rows, not 32)
+  const int rows = min(kNhwcTileC, (tile_c_out + kVec - 1) / kVec * kVec);
+  for (int i = threadIdx.x; i < rows * kNhwcTileHw; i += kNhwcThreads) {
+    const int ci = i / kNhwcTileHw, j = i % kNhwcTileHw;
+    T v;
+    zero_bytes(v);
+    if (ci < tile_c_in && j < tile_hw) v = in[static_cast<int64_t>(ci) * a.hw + j];
+    tile[ci][j] = v;
+  }
+  __syncthreads();
+  T* out = a.output + (image * a.hw + hw0) * a.out_c + c0;
+  if (kVector) {
+    const int vectors_per_row = (tile_c_out + kVec - 1) / kVec;  // out_c % kVec == 0, so rows are whole vectors
+    for (int i = threadIdx.x; i < tile_hw * vectors_per_row; i += kNhwcThreads) {
+      const int j = i / vectors_per_row, q = i % vectors_per_row;
+      union {
+        uint4 bits;
+        T values[kVec];
+      } pack;
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) pack.values[k] = tile[q * kVec + k][j];
+      *reinterpret_cast<uint4*>(out + static_cast<int64_t>(j) * a.out_c + q * kVec) = pack.bits;
+    }
+  } else {
+    for (int i = threadIdx.x; i < tile_hw * tile_c_out; i += kNhwcThreads) {
+      const int j = i / tile_c_out, ci = i % tile_c_out;
+      out[static_cast<int64_t>(j) * a.out_c + ci] = tile[ci][j];
+    }
+  }
+}
+
+template <class T>
+cudaError_t launch_nchw_to_nhwc(const NchwToNhwcArgs<T>& a, cudaStream_t stream) {
+  constexpr int kVec = 16 / sizeof(T);
+  static_assert(kNhwcTileC % kVec == 0, "a tile holds whole vectors");
+  if (a.out_c < a.c || a.c < 0 || a.n > 65535) return cudaErrorInvalidValue;
+  if (a.n <= 0 || a.hw <= 0 || a.out_c <= 0) return cudaSuccess;
+  const int64_t hw_tiles = (a.hw + kNhwcTileHw - 1) / kNhwcTileHw;
+  const int64_t c_tiles = (a.out_c + kNhwcTileC - 1) / kNhwcTileC;
+  if (hw_tiles * c_tiles > 0x7fffffffLL) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(hw_tiles * c_tiles), static_cast<unsigned>(a.n));
+  const bool vector = a.out_c % kVec == 0 && reinterpret_cast<uintptr_t>(a.output) % 16 == 0;
+  if (vector)
+    nchw_to_nhwc_kernel<T, true><<<grid, kNhwcThreads, 0, stream>>>(a);
+  else
+    nchw_to_nhwc_kernel<T, false><<<grid, kNhwcThreads, 0, stream>>>(a);
+  return launch_status();
+}
+
 // Gather along one axis: input [outer, axis_size, inner], indices [count] (negative counts from the end),
 // output [outer, count, inner]. Out-of-range indices are clamped (ONNX leaves them undefined).
 template <class T, class Index>
