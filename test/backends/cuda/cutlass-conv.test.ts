@@ -143,7 +143,17 @@ describe('cuda backend: CUTLASS conv instances', () => {
 
   it('picks sm90 tiles from the measured table: 64x128 at batch 1, 128x64 for K=64, 128x128 deep, never 128x256', () => {
     assert.deepEqual(chooseConv(resnet.conv3x3_64(1), 'sm90').config.tile, [64, 128, 64]);
-    assert.deepEqual(chooseConv(resnet.conv3x3_64(256), 'sm90').config.tile, [128, 64, 64]);
+    // N·P·Q ≥ 65,536: CUTLASS 2.x multistage, measured faster on the H200 than the sm90 conv schedule
+    const large = chooseConv(resnet.conv3x3_64(256), 'sm90');
+    assert.equal(large.config.arch, 'sm80');
+    assert.match(large.reason, /large problem \(N·P·Q=802816\)/);
+    // strides above 8 cannot use TMA im2col (ViT's 16×16/16 patch embedding, channels padded to 8)
+    const patch = chooseConv(
+      { ...resnet.conv3x3_512(1), c: 8, k: 768, r: 16, s: 16, h: 224, w: 224, p: 14, q: 14, strides: [16, 16], pads: [0, 0, 0, 0] },
+      'sm90',
+    );
+    assert.equal(patch.config.arch, 'sm80');
+    assert.match(patch.reason, /stride 16x16: TMA im2col supports strides up to 8/);
     assert.deepEqual(chooseConv(resnet.conv3x3_64(8), 'sm90').config.tile, [128, 64, 64]);
     assert.deepEqual(chooseConv(resnet.conv3x3_512(256), 'sm90').config.tile, [128, 128, 64]);
     assert.deepEqual(chooseConv(resnet.conv3x3_512(1), 'sm90').config.tile, [64, 128, 64]);

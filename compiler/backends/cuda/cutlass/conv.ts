@@ -160,14 +160,30 @@ function checkSupported(problem: ConvProblem): void {
 export function chooseConv(problem: ConvProblem, target: ConvTarget): ConvChoice {
   checkSupported(problem);
   if (target === 'sm90') {
-    if (problem.c % 8 === 0 && problem.k % 8 === 0) return chooseSm90Conv(problem);
+    const why = sm90Refusal(problem);
+    if (!why) return chooseSm90Conv(problem);
     const fallback = chooseSm80Conv(problem);
-    return {
-      config: fallback.config,
-      reason: `C=${problem.c}, K=${problem.k}: TMA needs multiples of 8 channels, so a CUTLASS 2.x kernel; ${fallback.reason}`,
-    };
+    return { config: fallback.config, reason: `${why}, so a CUTLASS 2.x kernel; ${fallback.reason}` };
   }
   return chooseSm80Conv(problem);
+}
+
+/**
+ * Problems the sm90 (TMA, warp-specialized) conv kernel does not take, with the reason:
+ * - channels not multiples of 8 (TMA's 16-byte alignment);
+ * - strides above 8: TMA's im2col mode traverses with element strides of at most 8 (ViT's 16×16/16 patch embedding
+ *   faulted on an H200 with an illegal instruction);
+ * - large problems (N·P·Q ≥ 65,536): measured on an H200 (2026-11-21, BENCHMARKS.md), ResNet-50 ran 11.2 ms at
+ *   batch 256 with CUTLASS 2.x multistage instances against 17.6 ms with the sm90 instances (CUTLASS 4.7 has only
+ *   the non-persistent sm90 conv schedule), while at batch 1–8 the sm90 instances were faster. Profiling per problem
+ *   will replace this rule.
+ */
+function sm90Refusal(problem: ConvProblem): string | undefined {
+  if (problem.c % 8 !== 0 || problem.k % 8 !== 0) return `C=${problem.c}, K=${problem.k}: TMA needs multiples of 8 channels`;
+  if (Math.max(...problem.strides) > 8) return `stride ${problem.strides.join('x')}: TMA im2col supports strides up to 8`;
+  const m = convGemmShape(problem).m;
+  if (m >= 65536) return `large problem (N·P·Q=${m}): CUTLASS 2.x multistage measured faster than the sm90 conv schedule`;
+  return undefined;
 }
 
 function chooseSm90Conv(problem: ConvProblem): ConvChoice {
