@@ -9,14 +9,13 @@ import { Dim, evaluateDim } from '../ir/symbolic';
 import { epilogueOf } from '../ops/fused';
 import { Pass } from './pass';
 import { isStatic } from './rewrite';
+import { VIEW_OPS } from '../ops/op-classes';
 
 export interface NodeCost {
   flops: number;
   bytes: number;
   batch: number;
 }
-
-const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
 
 /** Nodes that only prepare weights (all inputs static) run once at bind time, not per inference. */
 export function isWeightPreparation(graph: Graph, node: Node): boolean {

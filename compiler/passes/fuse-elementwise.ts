@@ -6,54 +6,11 @@
  */
 import { Graph, Node } from '../ir/graph';
 import { FUSED_DOMAIN } from '../ops/fused';
+import { ELEMENTWISE_OPS } from '../ops/op-classes';
 import { Pass } from './pass';
 import { absorb } from './rewrite';
 
-export const ELEMENTWISE_OPS = new Set([
-  'Add',
-  'Sub',
-  'Mul',
-  'Div',
-  'Pow',
-  'Max',
-  'Min',
-  'PRelu',
-  'Mod',
-  'Relu',
-  'Sigmoid',
-  'Tanh',
-  'Gelu',
-  'Erf',
-  'Exp',
-  'Log',
-  'Sqrt',
-  'Neg',
-  'Abs',
-  'Reciprocal',
-  'LeakyRelu',
-  'Elu',
-  'Selu',
-  'HardSigmoid',
-  'HardSwish',
-  'Softplus',
-  'Floor',
-  'Ceil',
-  'Round',
-  'Sin',
-  'Cos',
-  'Sign',
-  'Clip',
-  'Cast',
-  'Where',
-  'Equal',
-  'Less',
-  'LessOrEqual',
-  'Greater',
-  'GreaterOrEqual',
-  'Not',
-  'And',
-  'Or',
-]);
+export { ELEMENTWISE_OPS };
 
 export const fuseElementwisePass: Pass = {
   name: 'fuse-elementwise',

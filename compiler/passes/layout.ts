@@ -14,6 +14,7 @@ import { Graph, Node, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim, dimEquals, isConcrete } from '../ir/symbolic';
 import { makeTensor } from '../ir/tensor';
 import { FUSED_DOMAIN } from '../ops/fused';
+import { BINARY_ELEMENTWISE_OPS, UNARY_ELEMENTWISE_OPS } from '../ops/op-classes';
 import { findOp } from '../ops/registry';
 import { Pass, PassContext } from './pass';
 import { absorb, addConstant, isStatic, replaceUses } from './rewrite';
@@ -24,36 +25,9 @@ import { simplifyMovementChains } from './movement';
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
 
-/** Elementwise ops through which a transpose can be moved unchanged. */
-const UNARY = new Set([
-  'Relu',
-  'Sigmoid',
-  'Tanh',
-  'Gelu',
-  'Erf',
-  'Exp',
-  'Log',
-  'Sqrt',
-  'Neg',
-  'Abs',
-  'Reciprocal',
-  'LeakyRelu',
-  'Elu',
-  'Selu',
-  'HardSigmoid',
-  'HardSwish',
-  'Softplus',
-  'Floor',
-  'Ceil',
-  'Round',
-  'Sin',
-  'Cos',
-  'Sign',
-  'Clip',
-  'Cast',
-  'Identity',
-]);
-const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'PRelu']);
+/** Elementwise ops through which a transpose can be moved unchanged (Identity too). */
+const UNARY: ReadonlySet<string> = new Set([...UNARY_ELEMENTWISE_OPS, 'Identity']);
+const BINARY = BINARY_ELEMENTWISE_OPS;
 
 export const layoutPass: Pass = {
   name: 'layout',

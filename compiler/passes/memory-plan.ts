@@ -14,6 +14,7 @@ import { isShapeComputation, isWeightPreparation, tensorBytesAt } from './cost';
 import { ELEMENTWISE_OPS } from './fuse-elementwise';
 import { Pass } from './pass';
 import { isStatic } from './rewrite';
+import { VIEW_OPS } from '../ops/op-classes';
 
 export const ARENA_ALIGNMENT = 256;
 
@@ -37,8 +38,6 @@ export interface MemoryPlan {
   /** tensor name → byte offset in the arena */
   offsets: Record<string, number>;
 }
-
-const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
 
 export function planMemory(graph: Graph, batch: number): MemoryPlan {
   const external = new Set([...graph.inputs, ...graph.outputs]);

@@ -14,7 +14,9 @@ import { isShapeComputation, isWeightPreparation } from '../../../passes/cost';
 import { MemoryPlan } from '../../../passes/memory-plan';
 import { isStatic } from '../../../passes/rewrite';
 
-export const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+import { VIEW_OPS } from '../../../ops/op-classes';
+
+export { VIEW_OPS };
 
 /** GPU element types (float tensors are stored as fp16). */
 export type GpuType = 'half' | 'int64' | 'int32' | 'uint8';

@@ -1,0 +1,59 @@
+/**
+ * Classes of ONNX ops that several passes and backends reason about by name. One list each, here, so that a pass
+ * that moves layouts, one that fuses, the memory planner and the code generator agree on what an op is.
+ */
+
+/** Unary elementwise ops (a transpose moves through them unchanged; they fuse into elementwise chains). */
+export const UNARY_ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'Gelu',
+  'Erf',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Neg',
+  'Abs',
+  'Reciprocal',
+  'LeakyRelu',
+  'Elu',
+  'Selu',
+  'HardSigmoid',
+  'HardSwish',
+  'Softplus',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sin',
+  'Cos',
+  'Sign',
+  'Clip',
+  'Cast',
+]);
+
+/** Binary arithmetic elementwise ops with broadcasting. */
+export const BINARY_ELEMENTWISE_OPS: ReadonlySet<string> = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'PRelu', 'Mod']);
+
+/** Comparisons and logic (elementwise, with boolean results or operands). */
+export const LOGIC_ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
+  'Where',
+  'Equal',
+  'Less',
+  'LessOrEqual',
+  'Greater',
+  'GreaterOrEqual',
+  'Not',
+  'And',
+  'Or',
+]);
+
+/** Every elementwise op the compiler fuses and the GPU backends run. */
+export const ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
+  ...UNARY_ELEMENTWISE_OPS,
+  ...BINARY_ELEMENTWISE_OPS,
+  ...LOGIC_ELEMENTWISE_OPS,
+]);
+
+/** Ops whose output is their input with another shape: no data moves (views share their input's memory). */
+export const VIEW_OPS: ReadonlySet<string> = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
