@@ -17,7 +17,7 @@ import { epilogueOf } from '../../../ops/fused';
 import { ConvEpilogueStep, ConvProblem, chooseConv, convEpilogueSteps, convOperandsStruct, emitConv } from '../cutlass/conv';
 import { EmittedInstance } from '../cutlass/gemm';
 import { CodegenContext, Unsupported } from './context';
-import { CppWriter } from './cpp';
+import { CppWriter, instanceDeclarations } from './cpp';
 import { CUTLASS_WORKSPACE_BYTES, CudaArch, GemmLowering, LoweredGemm } from './gemm-lowering';
 import { broadcastOf } from './elementwise';
 import type { KernelChoice } from './lower';
@@ -198,18 +198,7 @@ export function convHeader(instances: readonly ConvInstanceSource[]): string {
     ';',
   );
   w.line();
-  w.comment('Returns the failure message of the enclosing launch function (also defined by ait_gemm.h).');
-  w.line('#ifndef AIT_RETURN_IF_FAILED');
-  w.line('#define AIT_RETURN_IF_FAILED(expr)                  \\');
-  w.line('  do {                                            \\');
-  w.line('    if (const char* ait_failure_ = (expr)) return ait_failure_; \\');
-  w.line('  } while (0)');
-  w.line('#endif');
-  w.line();
-  for (const i of instances) {
-    w.comment(`${i.instance.name}: ${i.file}`);
-    w.line(`const char* ${i.symbol}(const AitConvArgs& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`);
-  }
+  instanceDeclarations(w, instances, 'AitConvArgs');
   return w.toString();
 }
 

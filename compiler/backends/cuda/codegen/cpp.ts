@@ -66,3 +66,26 @@ export function cppIdentifier(name: string): string {
   const id = name.replace(/[^A-Za-z0-9_]/g, '_');
   return /^[0-9]/.test(id) ? `_${id}` : id;
 }
+
+/**
+ * The tail of a CUTLASS-free instance header (ait_gemm.h, ait_conv.h): the failure macro the launch functions use
+ * (guarded, since model.cu includes both headers) and one declaration per instance entry point.
+ */
+export function instanceDeclarations(
+  w: CppWriter,
+  instances: readonly { instance: { name: string }; file: string; symbol: string }[],
+  argsType: string,
+): void {
+  w.comment('Returns the failure message of the enclosing launch function.');
+  w.line('#ifndef AIT_RETURN_IF_FAILED');
+  w.line('#define AIT_RETURN_IF_FAILED(expr)                  \\');
+  w.line('  do {                                            \\');
+  w.line('    if (const char* ait_failure_ = (expr)) return ait_failure_; \\');
+  w.line('  } while (0)');
+  w.line('#endif');
+  w.line();
+  for (const i of instances) {
+    w.comment(`${i.instance.name}: ${i.file}`);
+    w.line(`const char* ${i.symbol}(const ${argsType}& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`);
+  }
+}

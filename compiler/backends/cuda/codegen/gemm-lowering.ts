@@ -30,7 +30,7 @@ import {
   gemmOperandsStruct,
 } from '../cutlass/gemm';
 import { CodegenContext, Unsupported } from './context';
-import { CppWriter } from './cpp';
+import { CppWriter, instanceDeclarations } from './cpp';
 import { ElementwiseInput, activationFunctor, broadcastOf, elementwiseStatements } from './elementwise';
 import type { KernelChoice } from './lower';
 
@@ -362,16 +362,7 @@ export function gemmHeader(instances: readonly GemmInstanceSource[]): string {
     ';',
   );
   w.line();
-  w.comment('Returns the failure message of the enclosing launch function.');
-  w.line('#define AIT_RETURN_IF_FAILED(expr)                  \\');
-  w.line('  do {                                            \\');
-  w.line('    if (const char* ait_failure_ = (expr)) return ait_failure_; \\');
-  w.line('  } while (0)');
-  w.line();
-  for (const i of instances) {
-    w.comment(`${i.instance.name}: ${i.file}`);
-    w.line(`const char* ${i.symbol}(const AitGemmArgs& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`);
-  }
+  instanceDeclarations(w, instances, 'AitGemmArgs');
   return w.toString();
 }
 
