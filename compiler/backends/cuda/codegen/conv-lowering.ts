@@ -17,6 +17,7 @@ import { epilogueOf } from '../../../ops/fused';
 import { ConvEpilogueStep, ConvProblem, chooseConv, convEpilogueSteps, convOperandsStruct, emitConv } from '../cutlass/conv';
 import { EmittedInstance } from '../cutlass/gemm';
 import { CodegenContext, Unsupported } from './context';
+import { batchRanges, dispatchByBatch } from './batch-ranges';
 import { CppWriter, instanceDeclarations } from './cpp';
 import { CUTLASS_WORKSPACE_BYTES, CudaArch, GemmLowering, LoweredGemm } from './gemm-lowering';
 import { broadcastOf } from './elementwise';
@@ -110,14 +111,9 @@ export class ConvLowering {
       pointers[step] = ctx.pointer(tensor);
     }
 
-    const ranges: { firstBatch: number; lastBatch: number; source: ConvInstanceSource }[] = [];
-    const maxBatch = ctx.batchSymbol ? ctx.maxBatch : 1;
-    for (let b = 1; b <= maxBatch; b++) {
-      const source = this.register(emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps), steps);
-      const last = ranges[ranges.length - 1];
-      if (last && last.source === source) last.lastBatch = b;
-      else ranges.push({ firstBatch: b, lastBatch: b, source });
-    }
+    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, (b) =>
+      this.register(emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps), steps),
+    );
 
     const body = [
       `const AitConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${h}, ${wIn}, ${c}, ${k}, ${r}, ${s}, ${p}, ${q},`,
@@ -127,15 +123,7 @@ export class ConvLowering {
       `                       ${ctx.pointer(out, true)}};`,
     ];
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(conv, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
-    if (ranges.length === 1) body.push(call(ranges[0].source.symbol));
-    else
-      ranges.forEach((range, index) => {
-        if (index === 0) body.push(`if (batch <= ${range.lastBatch}) {`);
-        else if (index < ranges.length - 1) body.push(`} else if (batch <= ${range.lastBatch}) {`);
-        else body.push('} else {');
-        body.push(`  ${call(range.source.symbol)}`);
-        if (index === ranges.length - 1) body.push('}');
-      });
+    body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
     const largest = ranges[ranges.length - 1].source.instance;
     const kernel: KernelChoice = {
       library: 'cutlass',

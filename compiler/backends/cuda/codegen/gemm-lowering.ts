@@ -30,6 +30,7 @@ import {
   gemmOperandsStruct,
 } from '../cutlass/gemm';
 import { CodegenContext, Unsupported } from './context';
+import { BatchRange, batchRanges, dispatchByBatch } from './batch-ranges';
 import { CppWriter, instanceDeclarations } from './cpp';
 import { ElementwiseInput, activationFunctor, broadcastOf, elementwiseStatements } from './elementwise';
 import type { KernelChoice } from './lower';
@@ -204,15 +205,7 @@ export class GemmLowering {
       `                       ${biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr'}, ${residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr'}, ${dPointer}};`,
     );
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
-    if (ranges.length === 1) body.push(call(ranges[0].source.symbol));
-    else
-      ranges.forEach((range, index) => {
-        if (index === 0) body.push(`if (batch <= ${range.lastBatch}) {`);
-        else if (index < ranges.length - 1) body.push(`} else if (batch <= ${range.lastBatch}) {`);
-        else body.push('} else {');
-        body.push(`  ${call(range.source.symbol)}`);
-        if (index === ranges.length - 1) body.push('}');
-      });
+    body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
     if (rest.length > 0) {
       // the unfused remainder of the epilogue as one elementwise kernel
       const chain: string[] = ['ew::Input<0>{}'];
@@ -256,10 +249,8 @@ export class GemmLowering {
     nk: { n: number; k: number },
     mAt: (batch: number) => number,
     epilogue: GemmEpilogue,
-  ): { firstBatch: number; lastBatch: number; source: GemmInstanceSource }[] {
-    const ranges: { firstBatch: number; lastBatch: number; source: GemmInstanceSource }[] = [];
-    const maxBatch = this.ctx.batchSymbol ? this.ctx.maxBatch : 1;
-    for (let batch = 1; batch <= maxBatch; batch++) {
+  ): BatchRange<GemmInstanceSource>[] {
+    return batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
       const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k };
       const instance =
         this.arch === 'sm90'
@@ -271,12 +262,8 @@ export class GemmLowering {
               const c = chooseSm80Gemm(problem);
               return emitSm80Gemm(c.config, epilogue, c.reason);
             })();
-      const source = this.register(instance, epilogue);
-      const last = ranges[ranges.length - 1];
-      if (last && last.source === source) last.lastBatch = batch;
-      else ranges.push({ firstBatch: batch, lastBatch: batch, source });
-    }
-    return ranges;
+      return this.register(instance, epilogue);
+    });
   }
 
   private register(instance: EmittedInstance, epilogue: GemmEpilogue): GemmInstanceSource {
