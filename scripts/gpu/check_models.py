@@ -4,7 +4,7 @@ For each build directory NAME_ARCH under --check-dir: load lib<NAME>.so through 
 --exports/NAME/model.onnx(+.data) by ONNX initializer name, run at batch 1 and 8 on fp16 inputs, and compare the
 logits with PyTorch fp32 (timm model re-created with torch.manual_seed(0), like export_models.py) and onnxruntime
 CPU. Time ait_bench (CUDA graphs on) against PyTorch eager channels-last fp16 at batch 1, 8, 64 and 256 (those up to
-the build's max batch). Writes OUT/check-models.json; prints a compact table last.
+the build's max batch). Writes OUT/check-models.json and per-op profiles at batch 8 (OUT/profiles); prints a compact table last.
 """
 import argparse, importlib.util, json, os, subprocess, sys, time
 
@@ -116,6 +116,10 @@ def main():
                      "finite": bool(np.isfinite(got).all())}
                 e["ok"] = e["finite"] and e["relL2VsTorch"] <= TOLERANCE and e["relL2VsOrt"] <= TOLERANCE
                 entry["batches"][batch] = e
+            # per-op profile at the largest checked batch (op by op, events around each op): OUT/profiles/BUILD-bN.json
+            os.makedirs(os.path.join(args.out, "profiles"), exist_ok=True)
+            with open(os.path.join(args.out, "profiles", f"{build_name}-b{batch}.json"), "w") as f:
+                json.dump(ait.profile([x.cuda().half()], iterations=5), f)
             max_batch = ait.max_batch
             del ait
             timing_batches = [b for b in TIMING_BATCHES if b <= max_batch]

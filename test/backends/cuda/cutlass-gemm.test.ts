@@ -77,15 +77,30 @@ describe('cuda backend: CUTLASS GEMM instances', () => {
     assert.equal(gemmAlignment({ m: 1, n: 1000, k: 27 }), 1);
   });
 
-  it('picks tiles by problem size (heuristic documented in gemm.ts)', () => {
+  it('picks tiles by problem size (rules measured by scripts/gpu/gemm-tiles.ts, documented in gemm.ts)', () => {
     const big = chooseSm90Gemm({ m: 256 * 197, n: 3072, k: 768 });
-    assert.deepEqual([big.config.tile, big.config.schedule, big.config.cluster], [[128, 256, 64], 'cooperative', [2, 1, 1]]);
+    assert.deepEqual([big.config.tile, big.config.schedule, big.config.cluster], [[128, 128, 64], 'pingpong', [1, 2, 1]]);
     const mid = chooseSm90Gemm({ m: 8 * 197, n: 2304, k: 768 });
-    assert.deepEqual(mid.config.tile, [128, 128, 64]);
-    const small = chooseSm90Gemm({ m: 197, n: 768, k: 768 });
-    assert.deepEqual([small.config.tile, small.config.schedule], [[64, 128, 64], 'pingpong']);
-    assert.match(small.reason, /M=197/);
+    assert.deepEqual([mid.config.tile, mid.config.schedule], [[128, 128, 64], 'pingpong']);
+    const small = chooseSm90Gemm({ m: 577, n: 3072, k: 1024 });
+    assert.deepEqual([small.config.tile, small.config.schedule, small.config.cluster], [[64, 128, 64], 'pingpong', [2, 1, 1]]);
+    assert.match(small.reason, /M=577/);
+    const classifier = chooseSm90Gemm({ m: 1, n: 1000, k: 2048 });
+    assert.deepEqual([classifier.config.tile, classifier.config.cluster, classifier.config.alignment], [[64, 128, 64], [1, 1, 1], 8]);
     assert.deepEqual(chooseSm80Gemm({ m: 1, n: 1000, k: 2048 }).config.tile, [64, 64, 32]);
+  });
+
+  it('emits a stream-K cooperative instance and refuses stream-K with ping-pong', () => {
+    const config = { arch: 'sm90' as const, tile: [128, 256, 64] as [number, number, number], cluster: [2, 1, 1] as [number, number, number], alignment: 8 };
+    const epilogue = { bias: true, activation: 'identity' as const, residual: false };
+    const streamK = emitSm90Gemm({ ...config, schedule: 'cooperative', scheduler: 'streamk' }, epilogue, 'test');
+    assert.match(streamK.name, /_warpspecialized_cooperative_epi_tma_stream_k_bias_identity$/);
+    assert.match(streamK.code, /CollectiveEpilogue,\n\s+cutlass::gemm::StreamKScheduler>/);
+    assert.doesNotMatch(emitSm90Gemm({ ...config, schedule: 'cooperative' }, epilogue, 'test').code, /StreamKScheduler/);
+    assert.throws(
+      () => emitSm90Gemm({ ...config, schedule: 'pingpong', scheduler: 'streamk' }, epilogue, 'test'),
+      (e: unknown) => e instanceof CompileError && /cooperative/.test(e.diagnostics[0].message),
+    );
   });
 
   it('refuses an sm80 residual epilogue with a diagnostic instead of emitting a wrong one', () => {

@@ -32,11 +32,21 @@ export interface GemmProblem {
 
 export type Sm90Schedule = 'cooperative' | 'pingpong';
 
+/**
+ * How output tiles are handed to the persistent CTAs: `persistent` gives each CTA whole tiles (data-parallel);
+ * `streamk` (cooperative kernels only) also splits the K loop of the last wave's tiles across CTAs, so a tile count
+ * just above a multiple of the SM count does not leave most SMs idle in the last wave. Stream-K needs a workspace for
+ * the partial accumulators (sized by CUTLASS at run time; see STREAMK_WORKSPACE_BYTES in the GEMM lowering).
+ */
+export type Sm90TileScheduler = 'persistent' | 'streamk';
+
 export interface Sm90GemmConfig {
   arch: 'sm90';
   tile: [number, number, number];
   cluster: [number, number, number];
   schedule: Sm90Schedule;
+  /** Default `persistent`. */
+  scheduler?: Sm90TileScheduler;
   alignment: number; // elements, for A, B, C, D
 }
 
@@ -136,7 +146,7 @@ export function sm90GemmName(config: Sm90GemmConfig, epilogue: GemmEpilogue): st
   const schedule = config.schedule === 'cooperative' ? '_warpspecialized_cooperative' : '_warpspecialized_pingpong';
   return (
     `cutlass3x_sm90_tensorop_gemm_f16_f16_f32_${c}_f16_${config.tile.join('x')}_${config.cluster.join('x')}_0_tnt` +
-    `_align${config.alignment}${schedule}_epi_tma_${epilogueSuffix(epilogue)}`
+    `_align${config.alignment}${schedule}_epi_tma${config.scheduler === 'streamk' ? '_stream_k' : ''}_${epilogueSuffix(epilogue)}`
   );
 }
 
@@ -148,36 +158,33 @@ export function sm80GemmName(config: Sm80GemmConfig): string {
 // ---- heuristic (no profiling) ----
 
 /**
- * Picks one sm90 instance per problem, without profiling:
- *  - 128×256×64 cooperative when both M and N fill at least 132 such tiles' worth of work (large batches);
- *  - 128×128×64 cooperative for mid-size problems (M·N ≥ 128·128·66, half the SMs of an H100 busy);
- *  - 64×128×64 ping-pong for small M (batch-1 token counts, the 1×1 convs at batch 1), which keeps more CTAs busy;
- *  - cluster 2×1×1 when M spans at least 2 tiles (A tiles multicast over N neighbours), else 1×1×1.
- * Measurements in /work/shared/gpu-host/README.md show tile choice swings a kernel 10–50×; this only avoids the
- * worst cases until the profiler chooses.
+ * Picks one sm90 instance per problem, without profiling. The rules come from measuring 9 candidate instances
+ * (128×256 and 256×128 cooperative, with and without stream-K; 128×128 cooperative and ping-pong; 64×256 and 64×128
+ * ping-pong) on the transformer GEMMs of ViT-B/16 and ViT-L/16-384 at batch 1 to 256 on an H200
+ * (scripts/gpu/gemm-tiles.ts; table in BENCHMARKS.md, "GEMM tiles"):
+ *  - M ≥ 1024 rows: 128×128×64 ping-pong, cluster 1×2×1. Fastest or within 5 % of the fastest on 26 of the 28 such
+ *    shapes, and 10–25 % ahead of the 128×256 cooperative tile on most (its 2-wave tail on N = 1024 costs the most);
+ *  - fewer rows (batch-1 token counts, the classifier at small batches): 64×128×64 ping-pong, which keeps more SMs
+ *    busy (cluster 2×1×1 when M spans two tiles).
+ * Stream-K helped only the K = 4096, N = 1024 GEMM at batch 8 (4 %), so it is not chosen here.
  */
 export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; reason: string } {
   const alignment = gemmAlignment(problem);
   const tiles = (tm: number, tn: number) => Math.ceil(problem.m / tm) * Math.ceil(problem.n / tn);
   let tile: [number, number, number];
-  let schedule: Sm90Schedule;
+  let cluster: [number, number, number];
   let reason: string;
-  if (problem.m >= 1024 && problem.n >= 1024 && tiles(128, 256) >= 132) {
-    tile = [128, 256, 64];
-    schedule = 'cooperative';
-    reason = `large problem (${tiles(128, 256)} tiles of 128x256 fill 132 SMs)`;
-  } else if (problem.m * problem.n >= 128 * 128 * 66) {
+  if (problem.m >= 1024) {
     tile = [128, 128, 64];
-    schedule = 'cooperative';
-    reason = `mid-size problem (${tiles(128, 128)} tiles of 128x128)`;
+    cluster = [1, 2, 1];
+    reason = `M=${problem.m} ≥ 1024: ${tiles(128, 128)} tiles of 128x128, ping-pong (measured best on transformer GEMMs)`;
   } else {
     tile = [64, 128, 64];
-    schedule = 'pingpong';
-    reason = `small problem (M=${problem.m}): 64-row tiles keep more SMs busy`;
+    cluster = problem.m >= 128 ? [2, 1, 1] : [1, 1, 1];
+    reason = `M=${problem.m} < 1024: ${tiles(64, 128)} tiles of 64x128, ping-pong keeps more SMs busy`;
   }
-  const cluster: [number, number, number] = problem.m >= 2 * tile[0] ? [2, 1, 1] : [1, 1, 1];
   if (alignment < 8) reason += `; alignment ${alignment} (K=${problem.k}, N=${problem.n})`;
-  return { config: { arch: 'sm90', tile, cluster, schedule, alignment }, reason };
+  return { config: { arch: 'sm90', tile, cluster, schedule: 'pingpong', alignment }, reason };
 }
 
 /** sm80: 128×128×32 with 64×64 warps and 3 stages for large problems, 64×64×32 with 4 stages for small ones. */
@@ -223,6 +230,9 @@ export function emitSm90Gemm(config: Sm90GemmConfig, epilogue: GemmEpilogue, rea
       : 'cutlass::gemm::KernelTmaWarpSpecializedPingpong';
   const epilogueSchedule =
     config.schedule === 'cooperative' ? 'cutlass::epilogue::TmaWarpSpecializedCooperative' : 'cutlass::epilogue::TmaWarpSpecialized';
+  const streamK = config.scheduler === 'streamk';
+  if (streamK && config.schedule !== 'cooperative')
+    fail('cuda.cutlass-unsupported', `${name}: CUTLASS's sm90 stream-K scheduler runs only with the cooperative schedule`);
   const code = `// ${name}
 // D = ${describe(epilogue)}; ${reason}
 struct ${name} {
@@ -248,7 +258,7 @@ ${evtType(tree, '      ', true)};
       ElementB, cutlass::layout::ColumnMajor, kAlignment, ElementAccumulator, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename CollectiveEpilogue::SharedStorage))>,
       ${mainloopSchedule}>::CollectiveOp;
-  using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue>;
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue${streamK ? ',\n      cutlass::gemm::StreamKScheduler' : ''}>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
   static const char* run(const AitGemmOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {

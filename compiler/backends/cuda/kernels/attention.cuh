@@ -236,6 +236,98 @@ __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows
 }
 }  // namespace attention_tc_detail
 
+// One 64-key tile of the tensor-core kernel for one warp's 16 query rows: S = Q·K_tileᵀ, online softmax, O += P·V.
+// kTail: the tile holds fewer than 64 keys (the sequence's last tile); key columns past `keys` are masked, and
+// 16-key steps wholly past them skip their MMAs (e.g. sequence 577 = 9·64 + 1 computes 1 of 4 steps in its last tile).
+template <int kHeadDim, bool kTail>
+__device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __half* v_tile, int keys,
+                                                  const uint32_t (&q_fragments)[kHeadDim / 16][4],
+                                                  float (&o)[kHeadDim / 8][4], float (&row_max)[2], float (&row_sum)[2],
+                                                  float scale_log2) {
+  using namespace attention_tc_detail;
+  constexpr int kRowStride = Layout<kHeadDim>::kRowStride;
+  constexpr int kKeySteps = kHeadDim / 16;
+  constexpr int kKeyTiles = kKeysPerTile / 8;
+  constexpr int kDimTiles = kHeadDim / 8;
+  const int lane = threadIdx.x & 31;
+  const int t = lane & 3;
+  // S = Q · K_tileᵀ
+  float s[kKeyTiles][4];
+#pragma unroll
+  for (int n = 0; n < kKeyTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+  {
+    const int key = (lane & 7) + (lane >> 4) * 8, dim = ((lane >> 3) & 1) * 8;
+#pragma unroll
+    for (int ks = 0; ks < kKeySteps; ++ks) {
+#pragma unroll
+      for (int np = 0; np < kKeyTiles / 2; ++np) {
+        if (kTail && np * 16 >= keys) continue;  // keys past the sequence: S stays 0, masked below
+        uint32_t kb[4];
+        ldmatrix_x4(kb, shared_address(k_tile + (np * 16 + key) * kRowStride + ks * 16 + dim));
+        mma_16816(s[2 * np], q_fragments[ks], kb[0], kb[1]);
+        mma_16816(s[2 * np + 1], q_fragments[ks], kb[2], kb[3]);
+      }
+    }
+  }
+
+  // Online softmax (base 2). Column of s[n][c] within the tile: 8n + 2t + (c & 1); row: g + 8 * (c >> 1).
+  float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      float v = s[n][c] * scale_log2;
+      if (kTail && 8 * n + 2 * t + (c & 1) >= keys) v = -INFINITY;
+      s[n][c] = v;
+      tile_max[c >> 1] = fmaxf(tile_max[c >> 1], v);
+    }
+  float correction[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    // The 4 lanes of a quad hold the 64 columns of a row.
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+    const float new_max = fmaxf(row_max[r], tile_max[r]);  // finite: every tile has at least one valid key
+    correction[r] = exp2f(row_max[r] - new_max);           // 0 on the first tile (-inf - finite)
+    row_max[r] = new_max;
+    row_sum[r] *= correction[r];
+  }
+#pragma unroll
+  for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const float p = exp2f(s[n][c] - row_max[c >> 1]);
+      s[n][c] = p;
+      row_sum[c >> 1] += p;
+    }
+#pragma unroll
+  for (int n = 0; n < kDimTiles; ++n) {
+    o[n][0] *= correction[0];
+    o[n][1] *= correction[0];
+    o[n][2] *= correction[1];
+    o[n][3] *= correction[1];
+  }
+
+  // O += P · V_tile
+  {
+    const int key = (lane & 7) + ((lane >> 3) & 1) * 8, dim = (lane >> 4) * 8;
+#pragma unroll
+    for (int ks = 0; ks < kKeysPerTile / 16; ++ks) {
+      if (kTail && ks * 16 >= keys) continue;  // P is 0 there
+      const uint32_t p[4] = {pack_half2(s[2 * ks][0], s[2 * ks][1]), pack_half2(s[2 * ks][2], s[2 * ks][3]),
+                             pack_half2(s[2 * ks + 1][0], s[2 * ks + 1][1]),
+                             pack_half2(s[2 * ks + 1][2], s[2 * ks + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < kDimTiles / 2; ++dp) {
+        uint32_t vb[4];
+        ldmatrix_x4_trans(vb, shared_address(v_tile + (ks * 16 + key) * kRowStride + dp * 16 + dim));
+        mma_16816(o[2 * dp], p, vb[0], vb[1]);
+        mma_16816(o[2 * dp + 1], p, vb[2], vb[3]);
+      }
+    }
+  }
+}
+
 template <int kHeadDim>
 __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_detail::kMinBlocksPerSm<kHeadDim>)
     attention_tc_kernel(AttentionArgs<__half> a) {
@@ -245,7 +337,6 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
   constexpr int kRowStride = Layout<kHeadDim>::kRowStride;
   constexpr int kTileHalves = Layout<kHeadDim>::kTileHalves;
   constexpr int kKeySteps = kHeadDim / 16;        // k-steps of S = Q·Kᵀ
-  constexpr int kKeyTiles = kKeysPerTile / 8;     // n-tiles of S (8 keys each)
   constexpr int kDimTiles = kHeadDim / 8;         // n-tiles of O (8 dims each)
   constexpr float kLog2e = 1.4426950408889634f;
 
@@ -306,81 +397,14 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
     const __half* k_tile = k_tiles + buffer * kTileHalves;
     const __half* v_tile = v_tiles + buffer * kTileHalves;
 
-    // S = Q · K_tileᵀ
-    float s[kKeyTiles][4];
-#pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    {
-      const int key = (lane & 7) + (lane >> 4) * 8, dim = ((lane >> 3) & 1) * 8;
-#pragma unroll
-      for (int ks = 0; ks < kKeySteps; ++ks) {
-#pragma unroll
-        for (int np = 0; np < kKeyTiles / 2; ++np) {
-          uint32_t kb[4];
-          ldmatrix_x4(kb, shared_address(k_tile + (np * 16 + key) * kRowStride + ks * 16 + dim));
-          mma_16816(s[2 * np], q_fragments[ks], kb[0], kb[1]);
-          mma_16816(s[2 * np + 1], q_fragments[ks], kb[2], kb[3]);
-        }
-      }
-    }
-
-    // Online softmax (base 2). Column of s[n][c] within the tile: 8n + 2t + (c & 1); row: g + 8 * (c >> 1).
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
-    const bool tail = key_start + kKeysPerTile > a.sequence;
     const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        float v = s[n][c] * scale_log2;
-        if (tail && 8 * n + 2 * t + (c & 1) >= keys) v = -INFINITY;
-        s[n][c] = v;
-        tile_max[c >> 1] = fmaxf(tile_max[c >> 1], v);
-      }
-    float correction[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      // The 4 lanes of a quad hold the 64 columns of a row.
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(row_max[r], tile_max[r]);  // finite: every tile has at least one valid key
-      correction[r] = exp2f(row_max[r] - new_max);           // 0 on the first tile (-inf - finite)
-      row_max[r] = new_max;
-      row_sum[r] *= correction[r];
-    }
-#pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const float p = exp2f(s[n][c] - row_max[c >> 1]);
-        s[n][c] = p;
-        row_sum[c >> 1] += p;
-      }
-#pragma unroll
-    for (int n = 0; n < kDimTiles; ++n) {
-      o[n][0] *= correction[0];
-      o[n][1] *= correction[0];
-      o[n][2] *= correction[1];
-      o[n][3] *= correction[1];
-    }
-
-    // O += P · V_tile
-    {
-      const int key = (lane & 7) + ((lane >> 3) & 1) * 8, dim = (lane >> 4) * 8;
-#pragma unroll
-      for (int ks = 0; ks < kKeysPerTile / 16; ++ks) {
-        const uint32_t p[4] = {pack_half2(s[2 * ks][0], s[2 * ks][1]), pack_half2(s[2 * ks][2], s[2 * ks][3]),
-                               pack_half2(s[2 * ks + 1][0], s[2 * ks + 1][1]),
-                               pack_half2(s[2 * ks + 1][2], s[2 * ks + 1][3])};
-#pragma unroll
-        for (int dp = 0; dp < kDimTiles / 2; ++dp) {
-          uint32_t vb[4];
-          ldmatrix_x4_trans(vb, shared_address(v_tile + (ks * 16 + key) * kRowStride + dp * 16 + dim));
-          mma_16816(o[2 * dp], p, vb[0], vb[1]);
-          mma_16816(o[2 * dp + 1], p, vb[2], vb[3]);
-        }
-      }
+    // Warps whose 16 query rows all lie past the sequence (the last query block) only help load K and V.
+    if (warp * 16 < queries_valid) {
+      if (keys < kKeysPerTile)
+        attention_tc_tile<kHeadDim, true>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum, scale_log2);
+      else
+        attention_tc_tile<kHeadDim, false>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum, scale_log2);
     }
     __syncthreads();  // the next iteration's cp.async overwrites this buffer
   }

@@ -1,4 +1,5 @@
-// Row-wise normalizations over the last axis: layer normalization and softmax. One block per row, fp32 math,
+// Row-wise normalizations over the last axis: layer normalization and softmax. One block per row (layer norm: one
+// warp per row when the row fits in a warp's registers, see layernorm_warp_kernel), fp32 math,
 // 16-byte accesses when the row length and pointers allow. Rows are re-read from global memory (L1/L2 resident for
 // the row lengths of the models: up to a few thousand elements) rather than staged in shared memory.
 #pragma once
@@ -77,6 +78,64 @@ __global__ void layernorm_kernel(LayerNormArgs<T> a) {
   }
 }
 
+// Rows of up to kMaxVectorsPerLane·32 16-byte vectors (2048 fp16 columns): one warp per row, the row held in
+// registers between the passes, warp shuffles only (no shared memory, no __syncthreads), vector loads of gamma and
+// beta. Transformer hidden sizes (384..2048) take this path; it moves each element once in and once out.
+constexpr int kLayerNormMaxVectorsPerLane = 8;
+constexpr int kLayerNormRowsPerBlock = 4;
+
+template <class T>
+__global__ void __launch_bounds__(kLayerNormRowsPerBlock * 32) layernorm_warp_kernel(LayerNormArgs<T> a) {
+  constexpr int V = Vec16<T>::kElements;
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kLayerNormRowsPerBlock + (threadIdx.x >> 5);
+  if (row >= a.rows) return;  // warp-uniform
+  const T* x = a.input + row * a.columns;
+  T* y = a.output + row * a.columns;
+  const int groups = static_cast<int>(a.columns / V);
+  Vec16<T> v[kLayerNormMaxVectorsPerLane];
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < kLayerNormMaxVectorsPerLane; ++i) {
+    const int g = lane + 32 * i;
+    if (g < groups) {
+      v[i] = load_vec16(x + static_cast<int64_t>(g) * V);
+#pragma unroll
+      for (int e = 0; e < V; ++e) sum += to_float(v[i].elements[e]);
+    }
+  }
+  const float mean = warp_sum(sum) / static_cast<float>(a.columns);
+  float squares = 0.f;
+#pragma unroll
+  for (int i = 0; i < kLayerNormMaxVectorsPerLane; ++i) {
+    if (lane + 32 * i < groups) {
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const float d = to_float(v[i].elements[e]) - mean;
+        squares += d * d;
+      }
+    }
+  }
+  const float inv_std = rsqrtf(warp_sum(squares) / static_cast<float>(a.columns) + a.epsilon);
+#pragma unroll
+  for (int i = 0; i < kLayerNormMaxVectorsPerLane; ++i) {
+    const int g = lane + 32 * i;
+    if (g < groups) {
+      Vec16<T> gamma, beta, out;
+      if (a.gamma) gamma = load_vec16(a.gamma + static_cast<int64_t>(g) * V);
+      if (a.beta) beta = load_vec16(a.beta + static_cast<int64_t>(g) * V);
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        float r = (to_float(v[i].elements[e]) - mean) * inv_std;
+        if (a.gamma) r *= to_float(gamma.elements[e]);
+        if (a.beta) r += to_float(beta.elements[e]);
+        out.elements[e] = from_float<T>(r);
+      }
+      store_vec16(y + static_cast<int64_t>(g) * V, out);
+    }
+  }
+}
+
 inline int row_threads(int64_t work_per_row) {
   int threads = 32;
   while (threads < 512 && threads < work_per_row) threads *= 2;
@@ -89,7 +148,11 @@ cudaError_t launch_layernorm(const LayerNormArgs<T>& a, cudaStream_t stream) {
   if (a.rows > 0x7fffffff) return cudaErrorInvalidValue;
   constexpr int V = Vec16<T>::kElements;
   const bool vector = a.columns % V == 0 && is_aligned16(a.input) && is_aligned16(a.output);
-  if (vector)
+  const bool affine_aligned = (!a.gamma || is_aligned16(a.gamma)) && (!a.beta || is_aligned16(a.beta));
+  if (vector && affine_aligned && a.columns / V <= 32 * kLayerNormMaxVectorsPerLane) {
+    const unsigned blocks = static_cast<unsigned>(ceil_div(a.rows, kLayerNormRowsPerBlock));
+    layernorm_warp_kernel<T><<<blocks, kLayerNormRowsPerBlock * 32, 0, stream>>>(a);
+  } else if (vector)
     layernorm_kernel<T, true><<<static_cast<unsigned>(a.rows), row_threads(a.columns / V), 0, stream>>>(a);
   else
     layernorm_kernel<T, false><<<static_cast<unsigned>(a.rows), row_threads(a.columns), 0, stream>>>(a);

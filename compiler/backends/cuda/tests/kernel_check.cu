@@ -486,6 +486,11 @@ int main() {
   check_elementwise();
   check_layernorm(8 * 197, 768);
   check_layernorm(577, 1024);
+  check_layernorm(8 * 577, 1024);  // ViT-L/16-384 at batch 8 (warp-per-row kernel)
+  check_layernorm(5, 384);         // one vector per lane, half the lanes idle
+  check_layernorm(7, 1032);        // 129 vectors: one lane holds a 5th
+  check_layernorm(3, 2048);        // the most the warp-per-row kernel takes
+  check_layernorm(3, 2056);        // one vector more: the block-per-row kernel
   check_layernorm(33, 100);
   check_softmax(8 * 12 * 197, 197, 0.125f);
   check_softmax(64, 1000, 1.f);

@@ -22,9 +22,9 @@ struct AitGemmOperands {
 };
 #endif
 
-// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_gelu
-// D = gelu(A·B + bias); large problem (156 tiles of 128x256 fill 132 SMs)
-struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_gelu {
+// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_gelu
+// D = gelu(A·B + bias); M=1576 ≥ 1024: 312 tiles of 128x128, ping-pong (measured best on transformer GEMMs)
+struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_gelu {
   using ElementA = cutlass::half_t;
   using ElementB = cutlass::half_t;
   using ElementC = void;
@@ -33,8 +33,8 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_
   using ElementAccumulator = float;
   using ElementCompute = float;
   static constexpr int kAlignment = 8;
-  using TileShape = cute::Shape<cute::_128, cute::_256, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
+  using TileShape = cute::Shape<cute::_128, cute::_128, cute::_64>;
+  using ClusterShape = cute::Shape<cute::_1, cute::_2, cute::_1>;
   using Fusion =
       cutlass::epilogue::fusion::Sm90EVT<cutlass::epilogue::fusion::Sm90Compute<cutlass::epilogue::thread::GELU, ElementD, ElementCompute, cutlass::FloatRoundStyle::round_to_nearest>,
         cutlass::epilogue::fusion::Sm90EVT<cutlass::epilogue::fusion::Sm90Compute<cutlass::plus, ElementCompute, ElementCompute, cutlass::FloatRoundStyle::round_to_nearest>,
@@ -44,12 +44,12 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, ElementAccumulator, ElementCompute,
       ElementC, cutlass::layout::RowMajor, kAlignment, ElementD, cutlass::layout::RowMajor, kAlignment,
-      cutlass::epilogue::TmaWarpSpecializedCooperative, Fusion>::CollectiveOp;
+      cutlass::epilogue::TmaWarpSpecialized, Fusion>::CollectiveOp;
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementA, cutlass::layout::RowMajor, kAlignment,
       ElementB, cutlass::layout::ColumnMajor, kAlignment, ElementAccumulator, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename CollectiveEpilogue::SharedStorage))>,
-      cutlass::gemm::KernelTmaWarpSpecializedCooperative>::CollectiveOp;
+      cutlass::gemm::KernelTmaWarpSpecializedPingpong>::CollectiveOp;
   using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
@@ -68,7 +68,7 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_
          nullptr, cutlass::make_cute_packed_stride(StrideC{}, {m, n, 1}),
          operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, 1})}};
     Gemm gemm;
-    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_gelu: workspace too small";
+    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_gelu: workspace too small";
     cutlass::Status status = gemm.can_implement(arguments);
     if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
     status = gemm.initialize(arguments, workspace, stream);
@@ -78,9 +78,9 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x256x64_2x1x1_0_tnt_
   }
 };
 
-// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_residual_identity
-// D = A·B + bias + residual; mid-size problem (78 tiles of 128x128)
-struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_residual_identity {
+// cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_residual_identity
+// D = A·B + bias + residual; M=1576 ≥ 1024: 78 tiles of 128x128, ping-pong (measured best on transformer GEMMs)
+struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_residual_identity {
   using ElementA = cutlass::half_t;
   using ElementB = cutlass::half_t;
   using ElementC = cutlass::half_t;
@@ -90,7 +90,7 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_a
   using ElementCompute = float;
   static constexpr int kAlignment = 8;
   using TileShape = cute::Shape<cute::_128, cute::_128, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
+  using ClusterShape = cute::Shape<cute::_1, cute::_2, cute::_1>;
   using Fusion =
       cutlass::epilogue::fusion::Sm90EVT<cutlass::epilogue::fusion::Sm90Compute<cutlass::plus, ElementD, ElementCompute, cutlass::FloatRoundStyle::round_to_nearest>,
         cutlass::epilogue::fusion::Sm90EVT<cutlass::epilogue::fusion::Sm90Compute<cutlass::plus, ElementCompute, ElementCompute, cutlass::FloatRoundStyle::round_to_nearest>,
@@ -101,12 +101,12 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_a
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, ElementAccumulator, ElementCompute,
       ElementC, cutlass::layout::RowMajor, kAlignment, ElementD, cutlass::layout::RowMajor, kAlignment,
-      cutlass::epilogue::TmaWarpSpecializedCooperative, Fusion>::CollectiveOp;
+      cutlass::epilogue::TmaWarpSpecialized, Fusion>::CollectiveOp;
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementA, cutlass::layout::RowMajor, kAlignment,
       ElementB, cutlass::layout::ColumnMajor, kAlignment, ElementAccumulator, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename CollectiveEpilogue::SharedStorage))>,
-      cutlass::gemm::KernelTmaWarpSpecializedCooperative>::CollectiveOp;
+      cutlass::gemm::KernelTmaWarpSpecializedPingpong>::CollectiveOp;
   using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
@@ -125,7 +125,7 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_a
          operands.residual, cutlass::make_cute_packed_stride(StrideC{}, {m, n, 1}),
          operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, 1})}};
     Gemm gemm;
-    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_2x1x1_0_tnt_align8_warpspecialized_cooperative_epi_tma_bias_residual_identity: workspace too small";
+    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_residual_identity: workspace too small";
     cutlass::Status status = gemm.can_implement(arguments);
     if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
     status = gemm.initialize(arguments, workspace, stream);

@@ -152,6 +152,22 @@ class AITModel:
         self._check(self._lib.AITModelSetGraphMode(self._model, int(enabled)), "graph mode")
         self.graph_mode = bool(enabled)
 
+    def profile(self, inputs, iterations=10, batch=None):
+        """Runs `iterations` times op by op with CUDA events around each op; returns the profile (profile.json format of
+        docs/graph-format.md: per-op times keyed by graph.json node ids). Profiling is switched off again afterwards."""
+        import json
+        self._check(self._lib.AITModelSetProfiling(self._model, 1), "profiling on")
+        try:
+            for _ in range(iterations):
+                self.run(inputs, batch=batch)
+            length = ctypes.c_size_t()
+            self._check(self._lib.AITModelGetProfileJson(self._model, None, 0, ctypes.byref(length)), "profile length")
+            buffer = ctypes.create_string_buffer(length.value + 1)
+            self._check(self._lib.AITModelGetProfileJson(self._model, buffer, length.value + 1, ctypes.byref(length)), "profile")
+            return json.loads(buffer.value.decode())
+        finally:
+            self._check(self._lib.AITModelSetProfiling(self._model, 0), "profiling off")
+
     def _batch_of(self, spec, shape):
         axis = spec["batch_axis"]
         return shape[axis] if axis >= 0 else 1
