@@ -16,7 +16,7 @@ import { openSession, type RemoteSession } from '../../remote-agent/client';
 import type { VerifyJobResult } from '../../remote-agent/protocol';
 import { agentBundle, pidAlive, waitFor } from './helpers/agent-bundle';
 import { sshdAvailable, startSshd, type TestSshd } from './helpers/sshd';
-import { fakeGemmBuild, type FakeBuildOptions, gemmReluModel } from './helpers/verify-fixtures';
+import { fakeGemmBuild, type FakeBuildOptions, GEMM_B, GEMM_W, gemmReluModel } from './helpers/verify-fixtures';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const MODEL_IN_BUILD = 'reference/gemm_relu.onnx';
@@ -275,5 +275,95 @@ describe('verify over SSH (real sshd on 127.0.0.1)', function () {
     assert.equal((await session.cancel(job.id)).signalled, true);
     assert.equal((await followed).state, 'cancelled');
     await waitFor('the job process group to end', () => !pidAlive(job.pgid));
+  });
+});
+
+/**
+ * The python3 + onnxruntime reference path (what GPU hosts usually have) with real numpy and the agent's real script,
+ * but onnxruntime replaced by a test double on PYTHONPATH (onnxruntime cannot be installed here): its
+ * InferenceSession computes Gemm+Relu with W and B from $AIT_TEST_ORT_WEIGHTS, or fails when told to.
+ */
+describe('verify with the python3 onnxruntime script (onnxruntime test double, real numpy)', function () {
+  this.timeout(120_000);
+  let session: RemoteSession;
+  let workDir: string;
+  let model: string;
+
+  const DOUBLE = `import json, os
+import numpy as np
+__version__ = "0.0-test-double"
+class _Value:
+    def __init__(self, name, type):
+        self.name, self.type = name, type
+class InferenceSession:
+    def __init__(self, path, providers=None):
+        assert providers == ["CPUExecutionProvider"], providers
+        if os.environ.get("AIT_TEST_ORT_FAIL"):
+            raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Load model from %s failed: test double told to fail" % path)
+        self.path = path
+        weights = json.load(open(os.environ["AIT_TEST_ORT_WEIGHTS"]))
+        self.W = np.array(weights["W"], dtype=np.float32).reshape(3, 4)
+        self.B = np.array(weights["B"], dtype=np.float32)
+    def get_inputs(self):
+        return [_Value("x", "tensor(float)")]
+    def get_outputs(self):
+        return [_Value("h", "tensor(float)"), _Value("y", "tensor(float)")]
+    def run(self, names, feeds):
+        assert names is None and feeds["x"].dtype == np.float32
+        h = feeds["x"] @ self.W.T + self.B
+        return [h, np.maximum(h, 0)]
+`;
+
+  async function sessionWithDouble(env: Record<string, string>): Promise<RemoteSession> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-ort-double-'));
+    fs.mkdirSync(path.join(dir, 'onnxruntime'));
+    fs.writeFileSync(path.join(dir, 'onnxruntime', '__init__.py'), DOUBLE);
+    fs.writeFileSync(path.join(dir, 'weights.json'), JSON.stringify({ W: GEMM_W, B: GEMM_B }));
+    // The local agent (and so its jobs) inherits this process's environment at start; restored right after.
+    const saved = { ...process.env };
+    Object.assign(process.env, { PYTHONPATH: dir, AIT_TEST_ORT_WEIGHTS: path.join(dir, 'weights.json'), ...env });
+    try {
+      return await openSession('local', { agentBundlePath: await agentBundle(), remoteWorkDir: workDir });
+    } finally {
+      for (const k of ['PYTHONPATH', 'AIT_TEST_ORT_WEIGHTS', ...Object.keys(env)]) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+  }
+
+  before(async function () {
+    if (spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status !== 0) this.skip();
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-py-work-'));
+    model = gemmReluModel();
+  });
+  afterEach(() => session?.close());
+
+  it('runs the script on the .npy inputs and compares its .npy outputs', async () => {
+    session = await sessionWithDouble({});
+    const build = await syncAndBuild(session, model);
+    let log = '';
+    const { result } = await session.verify({ buildName: build.buildName, model: MODEL_IN_BUILD, batchSizes: [1, 8] }, (t) => (log += t));
+    assertPassing(result, [1, 8], 1e-6);
+    assert.deepEqual(result.report!.reference, { kind: 'python-onnxruntime', version: '0.0-test-double', note: 'python-onnxruntime' });
+    assert.match(log, /reference: batch 8 in \d+\.\d{3} s/);
+    const filesDir = result.report!.filesDir;
+    assert.ok(fs.readFileSync(path.join(filesDir, 'reference_onnxruntime.py'), 'utf8').includes('ort.InferenceSession(manifest["model"]'));
+    const manifest = JSON.parse(fs.readFileSync(path.join(filesDir, 'reference_manifest.json'), 'utf8'));
+    assert.equal(manifest.model, path.join(workDir, 'builds', build.buildName, MODEL_IN_BUILD));
+  });
+
+  it('a failing onnxruntime is a clear error naming the script, the model and the message', async () => {
+    session = await sessionWithDouble({ AIT_TEST_ORT_FAIL: '1' });
+    const build = await syncAndBuild(session, model);
+    const { result } = await session.verify({ buildName: build.buildName, model: MODEL_IN_BUILD, batchSizes: [1] }, () => undefined);
+    assert.equal(result.ok, false);
+    const d = result.diagnostics[0];
+    assert.equal(d.code, 'verify.reference-failed');
+    assert.match(
+      d.message,
+      /^python3 \S+reference_onnxruntime\.py \(onnxruntime\) on \S+gemm_relu\.onnx exited with 1: RuntimeError: .*test double told to fail$/,
+    );
+    assert.deepEqual(d.location, { file: path.join(workDir, 'builds', build.buildName, MODEL_IN_BUILD), host: 'local' });
   });
 });
