@@ -59,7 +59,10 @@ describe('ait remote / ait agent (CLI, --remote local)', function () {
     const dir = fakeGemmBuild();
     const r = ait(['remote', 'verify', 'local', dir, '--model', model, '--batch', '1,8', '--seed', '5', '--work-dir', workDir]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^verify on local: fake_gemm_relu against (interpreter|python-onnxruntime \S+), tolerance 2\.0e-2 \(rel\. L2\), seed 5$/m);
+    assert.match(
+      r.stdout,
+      /^verify on local: fake_gemm_relu against (interpreter|python-onnxruntime \S+), tolerance 2\.0e-2 \(rel\. L2\), seed 5$/m,
+    );
     assert.match(r.stdout, /^8\s+y\s+\[8, 3\]\s+\d\.\d\de-\d+\s+\S+\s+\S+\s+pass$/m);
     assert.match(r.stdout, /^verify: every output matches the reference$/m);
     const file = JSON.parse(fs.readFileSync(path.join(dir, 'verify.json'), 'utf8'));
@@ -72,7 +75,10 @@ describe('ait remote / ait agent (CLI, --remote local)', function () {
     const wrong = fakeGemmBuild({ defines: ['-DAIT_FAKE_WRONG'] });
     const w = ait(['remote', 'verify', 'local', wrong, '--model', model, '--batch', '2', '--work-dir', workDir]);
     assert.equal(w.status, 1, w.stderr);
-    assert.ok(w.stderr.includes(`error [verify.mismatch] ${model}, host local, tensor 'y': output 'y' at batch 2 does not match the reference`), w.stderr);
+    assert.ok(
+      w.stderr.includes(`error [verify.mismatch] ${model}, host local, tensor 'y': output 'y' at batch 2 does not match the reference`),
+      w.stderr,
+    );
     assert.match(w.stdout, /^2\s+y\s+.*FAIL: relative L2 error/m);
     assert.equal(JSON.parse(fs.readFileSync(path.join(wrong, 'verify.json'), 'utf8')).ok, false);
   });
@@ -82,7 +88,10 @@ describe('ait remote / ait agent (CLI, --remote local)', function () {
     const dir = fakeGemmBuild({ weights: false });
     const r = ait(['remote', 'verify', 'local', dir, '--model', gemmReluModel(), '--work-dir', workDir]);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /error \[verify\.no-weights\] \S+\/weights\.safetensors, host local: build directory \S+ has no weights\.safetensors/);
+    assert.match(
+      r.stderr,
+      /error \[verify\.no-weights\] \S+\/weights\.safetensors, host local: build directory \S+ has no weights\.safetensors/,
+    );
   });
 
   it('compile refuses --bench without --remote', () => {
