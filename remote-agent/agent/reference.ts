@@ -165,9 +165,7 @@ interface OrtTensor {
 interface OrtModule {
   Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
   InferenceSession: {
-    create(
-      file: string,
-    ): Promise<{
+    create(file: string): Promise<{
       inputNames: readonly string[];
       outputNames: readonly string[];
       run(feeds: Record<string, unknown>): Promise<Record<string, OrtTensor>>;
