@@ -2,7 +2,7 @@
  * The agent protocol: JSON-RPC 2.0 (vscode-jsonrpc) over the agent's stdin/stdout. One typed module shared by the agent
  * (remote-agent/agent/) and the client (remote-agent/client/); docs/remote.md describes it for people.
  *
- * Long work (build, bench, profile) runs as jobs: the request returns job descriptions at once, the client then calls
+ * Long work (build, bench, profile, verify) runs as jobs: the request returns job descriptions at once, the client then calls
  * `attach` from a byte offset of the job's log and receives `job/output` notifications until the job ends, and asks
  * `job/result` for the parsed outcome. Jobs outlive the agent process and the SSH connection.
  */
@@ -99,7 +99,7 @@ export const syncCommit = new RequestType<SyncPlanParams, SyncCommitResult, void
 
 // ---- jobs -----------------------------------------------------------------------------------------------------------
 
-export type JobKind = 'build' | 'bench' | 'profile';
+export type JobKind = 'build' | 'bench' | 'profile' | 'verify';
 export type JobState = 'running' | 'exited' | 'cancelled' | 'lost';
 
 export interface JobInfo {
@@ -159,6 +159,74 @@ export interface StartedJobs {
   runner?: BenchRunnerNote;
 }
 
+// ---- verify ---------------------------------------------------------------------------------------------------------
+
+/** Which program computed the reference outputs. */
+export type ReferenceKind = 'python-onnxruntime' | 'onnxruntime-node' | 'interpreter';
+
+/** An output passes when its relative L2 error against the reference is at most this, unless told otherwise. */
+export const DEFAULT_VERIFY_TOLERANCE = 2e-2;
+
+export interface VerifyParams {
+  buildName: string;
+  /** The ONNX model to compare with: a '/'-separated path inside the build directory (the CLI syncs it as reference/<file>). */
+  model: string;
+  batchSizes: number[];
+  /** Seed of the random inputs (default 0). */
+  seed?: number;
+  /** Largest relative L2 error of a passing output (default DEFAULT_VERIFY_TOLERANCE). */
+  tolerance?: number;
+  /** Use this reference; default: python3 with onnxruntime, else onnxruntime-node, else the project's interpreter. */
+  reference?: ReferenceKind;
+  /** GPU index to run on; default the first GPU hello lists, unpinned on a host without GPUs. */
+  gpu?: number;
+}
+
+/** One output of the compiled model at one batch size, against the reference. */
+export interface VerifyOutputResult {
+  batchSize: number;
+  output: string;
+  /** Shape of the compiled model's output at this batch. */
+  shape: number[];
+  /** Shape of the reference output, or null when the reference has no output of this name. */
+  referenceShape: number[] | null;
+  shapeMatches: boolean;
+  /** ||compiled − reference||₂ / ||reference||₂; null when the shapes differ or the compiled output holds NaN/Inf. */
+  relativeL2: number | null;
+  maxAbsError: number | null;
+  maxAbsReference: number | null;
+  /** NaN and ±Inf values in the compiled output. */
+  nonFiniteCount: number;
+  pass: boolean;
+  /** Why it failed, in words (absent when it passed). */
+  failure?: string;
+}
+
+/** What a verify job prints as its last line (and keeps as JOB/verify/report.json). */
+export interface VerifyReport {
+  ok: boolean;
+  /** The compiled model's name and library. */
+  model: string | null;
+  library: string | null;
+  /** The ONNX model on the host. */
+  onnxModel: string;
+  buildDir: string;
+  reference: { kind: ReferenceKind; version: string | null; note: string } | null;
+  seed: number;
+  tolerance: number;
+  /** Batch sizes compared (requested ones above the model's max batch are left out, with a note). */
+  batchSizes: number[];
+  inputs: { name: string; dtype: string; shapeAtMaxBatch: number[] }[];
+  results: VerifyOutputResult[];
+  /** Where the inputs and both sets of outputs are, as .npy files (inputs/bN, compiled/bN, reference/bN). */
+  filesDir: string;
+  notes: string[];
+  /** Set when the job could not compare at all (no weights, the reference failed, ...). */
+  error?: Diagnostic;
+}
+
+export const verify = new RequestType<VerifyParams, JobInfo, void>('verify');
+
 export const build = new RequestType<BuildParams, JobInfo, void>('build');
 export const bench = new RequestType<BenchParams, StartedJobs, void>('bench');
 export const profile = new RequestType<ProfileParams, StartedJobs, void>('profile');
@@ -210,7 +278,19 @@ export interface RunJobResult {
   diagnostics: Diagnostic[];
 }
 
-export type JobResult = BuildJobResult | RunJobResult;
+export interface VerifyJobResult {
+  kind: 'verify';
+  /** The job ended normally and every output passed at every batch size. */
+  ok: boolean;
+  exitCode: number | null;
+  gpu: number | null;
+  /** The job's report (its last JSON line), or null when it printed none (killed, cancelled). */
+  report: VerifyReport | null;
+  /** One error per failing output and batch (location: the ONNX model file and the output), and job failures. */
+  diagnostics: Diagnostic[];
+}
+
+export type JobResult = BuildJobResult | RunJobResult | VerifyJobResult;
 
 /** The parsed outcome of an ended job (computed from its log and exit status, so it survives agent restarts). */
 export const jobResult = new RequestType<{ jobId: string }, JobResult, void>('job/result');

@@ -7,7 +7,16 @@ import { CompileError, formatDiagnostic } from '../diagnostics';
 import { runInspect } from './inspect-command';
 import { runCompile } from './compile-command';
 import { runGraph } from './graph-command';
-import { parseBatchSizes, runAgentCommand, runRemoteBuild, runRemoteCheck, type RemoteBuildFlags } from './remote-command';
+import {
+  DEFAULT_VERIFY_TOLERANCE,
+  parseBatchSizes,
+  parseReference,
+  parseTolerance,
+  runAgentCommand,
+  runRemoteBuild,
+  runRemoteCheck,
+  type RemoteBuildFlags,
+} from './remote-command';
 import { modelNameOf } from '../compile';
 import * as path from 'node:path';
 
@@ -26,6 +35,40 @@ function batchSizesOption(value: string): number[] {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+function wrapped<T>(parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+
+/** Options of verify (remote verify, compile --verify). */
+function withVerifyOptions(c: Command): Command {
+  return c
+    .option(
+      '--seed <n>',
+      'seed of the random inputs (default 0)',
+      wrapped((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--seed takes a non-negative integer, got '${v}'`);
+        return n;
+      }),
+    )
+    .option(
+      '--tolerance <rel L2>',
+      `largest relative L2 error of a passing output (default ${DEFAULT_VERIFY_TOLERANCE})`,
+      wrapped(parseTolerance),
+    )
+    .option(
+      '--reference <kind>',
+      'python-onnxruntime, onnxruntime-node or interpreter (default: the first the host has)',
+      wrapped(parseReference),
+    );
 }
 
 /** Options of commands that reach a remote host. */
@@ -88,6 +131,11 @@ export function buildProgram(
       'with --remote: build, then benchmark these batch sizes on every GPU there (e.g. 1,8,64); results in DIR/bench.json',
       batchSizesOption,
     )
+    .option(
+      '--verify [batch sizes]',
+      'with --remote: build, then compare the outputs with MODEL run by onnxruntime (or the interpreter) at these batch sizes (default 1,8); DIR/verify.json',
+      batchSizesOption,
+    )
     .action(
       async (
         model: string,
@@ -100,16 +148,19 @@ export function buildProgram(
           batch?: number;
           json?: boolean;
           remote?: string;
+          verify?: number[] | true;
         } & RemoteBuildFlags,
       ) => {
-        if ((opts.build || opts.bench) && !opts.remote) throw new InvalidArgumentError('--build and --bench need --remote HOST');
+        if ((opts.build || opts.bench || opts.verify) && !opts.remote)
+          throw new InvalidArgumentError('--build, --bench and --verify need --remote HOST');
         process.exitCode = runCompile(model, opts, out);
         if (process.exitCode !== 0 || !opts.remote) return;
         const outDir = path.resolve(opts.out ?? path.join('build', modelNameOf(model)));
-        process.exitCode = await runRemoteBuild(opts.remote, outDir, opts, out, err);
+        const verify = opts.verify ? { verifyModel: model, verifyBatch: opts.verify === true ? undefined : opts.verify } : {};
+        process.exitCode = await runRemoteBuild(opts.remote, outDir, { ...opts, ...verify }, out, err);
       },
     );
-  withRemoteOptions(program.commands.find((c) => c.name() === 'compile')!);
+  withVerifyOptions(withRemoteOptions(program.commands.find((c) => c.name() === 'compile')!));
 
   const remote = program.command('remote').description('GPU hosts: check them, build and benchmark there');
   withRemoteOptions(
@@ -132,6 +183,30 @@ export function buildProgram(
       .option('--json', 'print the bench report as JSON'),
   ).action(async (host: string, dir: string, opts: RemoteBuildFlags) => {
     process.exitCode = await runRemoteBuild(host, path.resolve(dir), { ...opts, build: true }, out, err);
+  });
+
+  withVerifyOptions(
+    withRemoteOptions(
+      remote
+        .command('verify')
+        .description(
+          'sync a build directory and the ONNX model to HOST, make there, run the compiled model and the model through onnxruntime ' +
+            '(python3, else onnxruntime-node, else the interpreter) on the same random inputs, and compare every output; DIR/verify.json',
+        )
+        .argument('<host>', "ssh config alias, user@host[:port], or 'local'")
+        .argument('<dir>', 'build directory (with weights.safetensors)')
+        .requiredOption('--model <model.onnx>', 'the ONNX model the build was compiled from, with its weights')
+        .option('--batch <batch sizes>', 'batch sizes to compare (default 1,8)', batchSizesOption)
+        .option('--json', 'print the verify report as JSON'),
+    ),
+  ).action(async (host: string, dir: string, opts: RemoteBuildFlags & { model: string; batch?: number[] }) => {
+    process.exitCode = await runRemoteBuild(
+      host,
+      path.resolve(dir),
+      { ...opts, build: true, verifyModel: opts.model, verifyBatch: opts.batch },
+      out,
+      err,
+    );
   });
 
   program

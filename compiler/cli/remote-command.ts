@@ -1,6 +1,7 @@
 /**
  * Remote commands of the CLI: `ait remote check HOST`, `ait remote build HOST DIR [--bench 1,8,64]`,
- * `ait compile MODEL --remote HOST --build --bench 1,8,64` (its remote half) and `ait agent --stdio`.
+ * `ait remote verify HOST DIR --model MODEL.onnx [--batch 1,8]`, `ait compile MODEL --remote HOST --build
+ * [--verify [1,8]] [--bench 1,8,64]` (its remote half) and `ait agent --stdio`.
  * HOST is `local` (the agent as a child process) or an SSH target (ssh config alias or user@host[:port]).
  */
 import * as fs from 'node:fs';
@@ -9,7 +10,13 @@ import { writeProfiles } from './profile-files';
 import { CompileError, type Diagnostic, formatDiagnostic } from '../diagnostics';
 import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
 import { runAgentCommandLine } from '../../remote-agent/agent/entry';
-import type { HelloResult, RunJobResult } from '../../remote-agent/protocol';
+import {
+  DEFAULT_VERIFY_TOLERANCE,
+  type HelloResult,
+  type ReferenceKind,
+  type RunJobResult,
+  type VerifyReport,
+} from '../../remote-agent/protocol';
 import { formatBytes, table } from './format';
 
 export interface RemoteConnectionFlags {
@@ -30,7 +37,16 @@ export interface RemoteBuildFlags extends RemoteConnectionFlags {
   bench?: number[];
   iterations?: number;
   json?: boolean;
+  /** Verify the build against this ONNX model (after the build, before the bench); results in DIR/verify.json. */
+  verifyModel?: string;
+  /** Batch sizes to verify (default 1,8). */
+  verifyBatch?: number[];
+  seed?: number;
+  tolerance?: number;
+  reference?: ReferenceKind;
 }
+
+export const DEFAULT_VERIFY_BATCH_SIZES = [1, 8];
 
 export function parseBatchSizes(value: string): number[] {
   const sizes = value.split(',').map((s) => Number(s.trim()));
@@ -148,13 +164,38 @@ export async function runRemoteBuild(
     );
     return 1;
   }
+  const model = flags.verifyModel ? path.resolve(flags.verifyModel) : undefined;
+  if (model && !fs.existsSync(model)) {
+    err(
+      formatDiagnostic({
+        code: 'verify.no-model',
+        severity: 'error',
+        message: `the ONNX model ${model} does not exist`,
+        location: { file: model },
+      }),
+    );
+    return 1;
+  }
+  // The model goes with the build directory: as it is when inside it, else as reference/<file name>.
+  const inside = model ? path.relative(dir, model) : '';
+  const modelInBuild = model
+    ? !inside.startsWith('..') && !path.isAbsolute(inside)
+      ? inside.split(path.sep).join('/')
+      : `reference/${path.basename(model)}`
+    : undefined;
   return withSession(host, flags, err, async (s) => {
-    const synced = await s.sync(dir);
+    const extra = model && modelInBuild?.startsWith('reference/') ? [{ path: modelInBuild, localFile: model }] : [];
+    const synced = await s.sync(dir, undefined, extra);
     err(`synced ${dir} to ${host}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged)`);
-    if (!flags.build && !flags.bench) return 0;
+    if (!flags.build && !flags.bench && !model) return 0;
     const built = await s.build(dir, synced, (text) => err(text.replace(/\n$/, '')));
     for (const d of built.result.diagnostics) err(formatDiagnostic(d));
     if (!built.result.ok) return 1;
+    let verified = true;
+    if (model && modelInBuild) {
+      verified = await verifyStep(s, host, dir, synced.buildName, model, modelInBuild, flags, out, err);
+      if (!flags.bench) return verified ? 0 : 1;
+    }
     if (!flags.bench) return 0;
     const benched = await s.bench({ buildName: synced.buildName, batchSizes: flags.bench, iterations: flags.iterations }, (gpu, text) =>
       flags.verbose ? err(`[gpu ${gpu ?? '-'}] ${text.replace(/\n$/, '')}`) : undefined,
@@ -180,9 +221,100 @@ export async function runRemoteBuild(
     for (const r of benched.results) for (const d of r.diagnostics) err(formatDiagnostic(d));
     out(flags.json ? JSON.stringify(report, null, 2) : formatBenchReport(report));
     out(`wrote ${reportPath}`);
-    return benched.results.every((r) => r.ok) ? 0 : 1;
+    return verified && benched.results.every((r) => r.ok) ? 0 : 1;
   });
 }
+
+/** What DIR/verify.json holds: the agent's report, where it ran, the local model, and the errors with their place. */
+export interface VerifyFileReport {
+  host: string;
+  createdAt: string;
+  /** The ONNX model on this machine. */
+  localModel: string;
+  ok: boolean;
+  report: VerifyReport | null;
+  diagnostics: Diagnostic[];
+}
+
+async function verifyStep(
+  s: RemoteSession,
+  host: string,
+  dir: string,
+  buildName: string,
+  localModel: string,
+  modelInBuild: string,
+  flags: RemoteBuildFlags,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<boolean> {
+  const { result } = await s.verify(
+    {
+      buildName,
+      model: modelInBuild,
+      batchSizes: flags.verifyBatch ?? DEFAULT_VERIFY_BATCH_SIZES,
+      seed: flags.seed,
+      tolerance: flags.tolerance,
+      reference: flags.reference,
+    },
+    (text) => (flags.verbose ? err(text.replace(/\n$/, '')) : undefined),
+  );
+  // Errors about the uploaded copy of the model name the local file (the host stays in the location).
+  const diagnostics = result.diagnostics.map((d) =>
+    d.location?.file && result.report && d.location.file === result.report.onnxModel
+      ? { ...d, location: { ...d.location, file: localModel } }
+      : d,
+  );
+  const file: VerifyFileReport = {
+    host,
+    createdAt: new Date().toISOString(),
+    localModel,
+    ok: result.ok,
+    report: result.report,
+    diagnostics,
+  };
+  const reportPath = path.join(dir, 'verify.json');
+  fs.writeFileSync(reportPath, JSON.stringify(file, null, 2) + '\n');
+  for (const d of diagnostics) err(formatDiagnostic(d));
+  if (result.report) out(flags.json ? JSON.stringify(file, null, 2) : formatVerifyReport(result.report, host));
+  out(`wrote ${reportPath}`);
+  return result.ok;
+}
+
+/** One row per output and batch size. */
+export function formatVerifyReport(report: VerifyReport, host: string): string {
+  const exp = (v: number | null) => (v === null ? '-' : v.toExponential(2));
+  const ref = report.reference ? `${report.reference.kind}${report.reference.version ? ` ${report.reference.version}` : ''}` : 'none';
+  const rows = report.results.map((r) => [
+    `${r.batchSize}`,
+    r.output,
+    `[${r.shape.join(', ')}]`,
+    exp(r.relativeL2),
+    exp(r.maxAbsError),
+    exp(r.maxAbsReference),
+    r.pass ? 'pass' : `FAIL: ${r.failure ?? ''}`,
+  ]);
+  const lines = [
+    `verify on ${host}: ${report.model ?? '?'} against ${ref}, tolerance ${report.tolerance.toExponential(1)} (rel. L2), seed ${report.seed}`,
+    table(rows, ['batch', 'output', 'shape', 'rel L2', 'max abs err', 'max |ref|', 'result']),
+    ...report.notes.map((n) => `note: ${n}`),
+    report.ok ? 'verify: every output matches the reference' : 'verify: FAILED',
+  ];
+  return lines.join('\n');
+}
+
+export function parseTolerance(value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new Error(`expected a positive tolerance like 2e-2, got '${value}'`);
+  return n;
+}
+
+export function parseReference(value: string): ReferenceKind {
+  const kinds: ReferenceKind[] = ['python-onnxruntime', 'onnxruntime-node', 'interpreter'];
+  if (!kinds.includes(value as ReferenceKind)) throw new Error(`expected one of ${kinds.join(', ')}, got '${value}'`);
+  return value as ReferenceKind;
+}
+
+export { DEFAULT_VERIFY_TOLERANCE };
 
 /** One row per GPU and entry of the result's `results` array (ait_bench prints {results: [{batchSize, ...}]}). */
 export function formatBenchReport(report: BenchReport): string {

@@ -5,12 +5,13 @@
  *   --work-dir DIR            per-user work directory (default $AIT_AGENT_HOME or ~/.ait-studio/agent; relative to ~)
  *   --supervise JOB_DIR       internal: run one job (see jobs.ts)
  *   --native-bench JSON       internal: run bench through the native binding and print its JSON
+ *   --verify-job JSON         internal: run verify (compiled model against a reference) and print its report
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AGENT_VERSION } from '../protocol';
 import { superviseJob } from './jobs';
-import { runNativeBench } from './native-binding';
+import { runNativeBench, runNativeVerify } from './native-binding';
 import { startAgent } from './server';
 
 export const DEFAULT_WORK_DIR = path.join('.ait-studio', 'agent');
@@ -42,6 +43,17 @@ export function runAgentCommandLine(args: string[], selfArgv: string[]): void {
       (e: Error) => {
         process.stderr.write(`ait-agent: native bench failed: ${e.stack ?? e.message}\n`);
         process.exitCode = 1;
+      },
+    );
+    return;
+  }
+  const verifyJob = valueOf('--verify-job');
+  if (verifyJob) {
+    runNativeVerify(workDir, verifyJob).then(
+      (code) => (process.exitCode = code),
+      (e: Error) => {
+        process.stderr.write(`ait-agent: verify failed: ${e.stack ?? e.message}\n`);
+        process.exitCode = 2;
       },
     );
     return;

@@ -140,8 +140,11 @@ export async function hello(workDir: string): Promise<HelloResult> {
   if (!result.cutlassDir) result.notes.push('CUTLASS_DIR is not set (CUDA builds need the CUTLASS headers)');
   else if (!result.cutlassDir.exists) result.notes.push(`CUTLASS_DIR=${result.cutlassDir.path} does not exist`);
   if (result.ckDir && !result.ckDir.exists) result.notes.push(`CK_DIR=${result.ckDir.path} does not exist`);
-  if (!python) result.notes.push('python3 not found: verify has no reference to compare with');
-  else if (!python.torch && !python.onnxruntime) result.notes.push('python3 has neither torch nor onnxruntime');
+  if (!python?.onnxruntime) {
+    result.notes.push(
+      `${python ? 'python3 has no onnxruntime' : 'python3 not found'}: verify's reference is onnxruntime-node when installed in ${workDir}, else the (slow) interpreter`,
+    );
+  }
   if ('unavailable' in lookup) result.notes.push(`bench falls back to ait_bench: ${lookup.unavailable}`);
   return result;
 }

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import type { Diagnostic, Severity } from '../../compiler/diagnostics';
-import type { JobInfo, JobResult } from '../protocol';
+import type { JobInfo, JobResult, VerifyJobResult, VerifyReport } from '../protocol';
 
 // gcc / clang / g++ as called by nvcc for host code:  file:line[:col]: error: message
 const GCC_RE = /^(.+?):(\d+)(?::(\d+))?:\s+(fatal error|error|warning):\s+(.*)$/;
@@ -95,6 +95,7 @@ export function jobResult(job: JobInfo, log: string): JobResult {
     if (failure) diagnostics.push(failure);
     return { kind: 'build', ok, exitCode: job.exitCode, diagnostics };
   }
+  if (job.kind === 'verify') return verifyJobResult(job, log, failure);
   const json = lastJsonObject(log);
   const diagnostics: Diagnostic[] = failure ? [failure] : [];
   if (ok && json === null) {
@@ -106,4 +107,42 @@ export function jobResult(job: JobInfo, log: string): JobResult {
     });
   }
   return { kind: job.kind, ok: ok && json !== null, exitCode: job.exitCode, gpu: job.gpu, json, diagnostics };
+}
+
+/**
+ * A verify job's outcome: its report (the last JSON line), one error per failing output and batch (located at the
+ * ONNX model file and the output), the report's own error, and how the job ended when it printed no report.
+ */
+function verifyJobResult(job: JobInfo, log: string, failure: Diagnostic | null): VerifyJobResult {
+  const json = lastJsonObject(log) as Partial<VerifyReport> | null;
+  const report = json && typeof json.ok === 'boolean' && Array.isArray(json.results) ? (json as VerifyReport) : null;
+  const diagnostics: Diagnostic[] = [];
+  if (report?.error) diagnostics.push(report.error);
+  for (const r of report?.results ?? []) {
+    if (r.pass) continue;
+    diagnostics.push({
+      code: 'verify.mismatch',
+      severity: 'error',
+      message: `output '${r.output}' at batch ${r.batchSize} does not match the reference (${report!.reference?.kind ?? 'unknown'}): ${r.failure ?? 'failed'}`,
+      location: { file: report!.onnxModel, tensor: r.output },
+    });
+  }
+  // A job that ran to its report exits 1 when an output fails: the report says why, the exit code adds nothing.
+  if (failure && (!report || job.state !== 'exited' || job.exitCode !== 1)) diagnostics.push(failure);
+  if (!report && !failure) {
+    diagnostics.push({
+      code: 'verify.no-report',
+      severity: 'error',
+      message: `verify job ${job.id} printed no report`,
+      location: { file: job.logPath },
+    });
+  }
+  return {
+    kind: 'verify',
+    ok: job.state === 'exited' && job.exitCode === 0 && !!report?.ok,
+    exitCode: job.exitCode,
+    gpu: job.gpu,
+    report,
+    diagnostics,
+  };
 }

@@ -7,6 +7,7 @@
  *   log               stdout and stderr of the job, merged, appended as written
  *   status.json       exit code / signal, written by the supervisor when the job's main process ends
  *   cancel-requested  present once `cancel` was called
+ *   verify/           a verify job's inputs, outputs and report (every command gets its job directory as $AIT_JOB_DIR)
  *
  * The agent starts a supervisor (`agent.js --supervise DIR`) with `detached: true`, i.e. setsid(): the supervisor leads
  * a new session and process group, has no controlling terminal, and so receives no hang-up when SSH goes. It spawns
@@ -182,7 +183,8 @@ export function superviseJob(dir: string): void {
   };
   const child = spawn(spec.argv[0], spec.argv.slice(1), {
     cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
+    // AIT_JOB_DIR: where a job keeps its own files (verify writes its inputs and outputs there).
+    env: { ...process.env, ...spec.env, AIT_JOB_DIR: dir },
     stdio: ['ignore', logFd, logFd],
   });
   child.on('error', (e) => {

@@ -9,7 +9,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildNativeBinding, nativeBindingFileName } from '../../native/build';
-import { benchBuildDir, loadNativeModule, type NativeBenchResult } from '../../native/index';
+import { benchBuildDir, loadNativeModule, type NativeBenchResult, type NativeBindingModule } from '../../native/index';
+import { runVerifyJob } from './verify';
 
 export interface NativeBenchOptions {
   buildDir: string;
@@ -22,6 +23,8 @@ export interface NativeBenchOptions {
 
 export interface AitNativeBinding {
   bench(options: NativeBenchOptions): Promise<NativeBenchResult>;
+  /** The loaded module itself (verify opens models through it). */
+  module: NativeBindingModule;
 }
 
 /** Where the binding is looked for: $AIT_NATIVE_BINDING, then WORK/native/ait_native-abi<N>-<hash>.node. */
@@ -35,7 +38,7 @@ export type BindingLookup = { path: string; binding: AitNativeBinding } | { unav
 function bindingAt(file: string): BindingLookup {
   try {
     const module = loadNativeModule(file);
-    return { path: file, binding: { bench: (options) => benchBuildDir(module, options) } };
+    return { path: file, binding: { bench: (options) => benchBuildDir(module, options), module } };
   } catch (e) {
     return { unavailable: `native binding ${file} does not load: ${(e as Error).message}` };
   }
@@ -72,4 +75,14 @@ export async function runNativeBench(workDir: string, optionsJson: string): Prom
   const result = await lookup.binding.bench(options);
   process.stdout.write(JSON.stringify(result) + '\n');
   return 0;
+}
+
+/** Entry of `--verify-job OPTIONS_JSON`: compares the compiled model with the reference (verify.ts). */
+export async function runNativeVerify(workDir: string, optionsJson: string): Promise<number> {
+  const lookup = await ensureNativeBinding(workDir);
+  if ('unavailable' in lookup) {
+    process.stderr.write(`ait-agent: ${lookup.unavailable}\n`);
+    return 2;
+  }
+  return runVerifyJob(lookup.binding.module, optionsJson);
 }

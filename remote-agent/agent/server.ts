@@ -18,6 +18,7 @@ import { JobStore, UnknownJobError } from './jobs';
 import { modelLibrariesIn } from '../../native/index';
 import { ensureNativeBinding } from './native-binding';
 import { buildDirOf, syncCommit, syncPlan } from './sync';
+import { verifyJobOptions } from './verify';
 
 export interface AgentOptions {
   /** Absolute path of the per-user work directory (jobs/, builds/, native/). */
@@ -116,6 +117,27 @@ export function startAgent(options: AgentOptions): MessageConnection {
         throw new AgentError('profile.no-executable', `${exe} does not exist in the build directory`);
       }
       return { jobs: await startPerGpu(store, 'profile', p.buildName, cwd, [exe, ...(p.args ?? [])], p.gpus) };
+    }),
+  );
+
+  connection.onRequest(
+    P.verify,
+    guarded(async (p: P.VerifyParams) => {
+      const cwd = existingBuildDir(options.workDir, p.buildName);
+      // onnxruntime-node, when used, comes from the work directory's or the build directory's node_modules.
+      const jobOptions = verifyJobOptions(cwd, p, [options.workDir, cwd]);
+      const lookup = await ensureNativeBinding(options.workDir);
+      if ('unavailable' in lookup) {
+        throw new AgentError('verify.no-binding', `verify runs the compiled model through the native binding: ${lookup.unavailable}`, {
+          file: cwd,
+        });
+      }
+      const argv = [...options.selfArgv, '--work-dir', options.workDir, '--verify-job', JSON.stringify(jobOptions)];
+      const probe = await probeGpus();
+      const gpu = p.gpu ?? probe.gpus[0]?.index;
+      if (gpu === undefined) return store.start({ kind: 'verify', buildName: p.buildName, cwd, argv });
+      const variable = probe.gpuProbe.tool === 'rocm-smi' ? 'HIP_VISIBLE_DEVICES' : 'CUDA_VISIBLE_DEVICES';
+      return store.start({ kind: 'verify', buildName: p.buildName, cwd, argv, gpu, env: { [variable]: `${gpu}` } });
     }),
   );
 

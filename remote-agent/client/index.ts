@@ -10,7 +10,7 @@ import { LocalTransport } from './local-transport';
 import { type SshOptions, SshTransport } from './ssh-transport';
 
 export { RemoteSession } from './session';
-export type { BuildOutcome, SyncSummary } from './session';
+export type { BuildOutcome, ExtraSyncFile, SyncSummary } from './session';
 export type { SshOptions, UnknownHostKey } from './ssh-transport';
 
 export interface OpenSessionOptions extends Omit<SessionOptions, 'openTransport' | 'agentBundlePath'> {

@@ -37,6 +37,12 @@ export interface SessionOptions {
   log?: (line: string) => void;
 }
 
+/** A file synced from outside the build directory, to `path` inside it ('/'-separated). */
+export interface ExtraSyncFile {
+  path: string;
+  localFile: string;
+}
+
 export interface SyncSummary {
   buildName: string;
   buildDir: string;
@@ -114,6 +120,10 @@ export class RemoteSession {
     return this.call((rpc) => rpc.sendRequest(P.profile, params));
   }
 
+  startVerify(params: P.VerifyParams): Promise<P.JobInfo> {
+    return this.call((rpc) => rpc.sendRequest(P.verify, params));
+  }
+
   /**
    * Streams a job's log from `fromOffset` to `onOutput` until the job ends; survives connection drops by reconnecting
    * and re-attaching from the next byte not yet received.
@@ -144,14 +154,25 @@ export class RemoteSession {
     }
   }
 
-  /** Mirrors a local directory into WORK/builds/<name>/ on the host: only files whose content differs are sent. */
-  async sync(localDir: string, buildName = defaultBuildName(localDir)): Promise<SyncSummary> {
+  /**
+   * Mirrors a local directory into WORK/builds/<name>/ on the host: only files whose content differs are sent.
+   * `extraFiles` adds files from elsewhere under a path of their own (verify's ONNX model: reference/<file>).
+   */
+  async sync(localDir: string, buildName = defaultBuildName(localDir), extraFiles: ExtraSyncFile[] = []): Promise<SyncSummary> {
+    const localOf = new Map<string, string>();
     const files = manifestOf(localDir);
+    for (const f of files) localOf.set(f.path, path.join(localDir, ...f.path.split('/')));
+    for (const extra of extraFiles) {
+      if (localOf.has(extra.path))
+        throw remoteError('sync.duplicate', `${extra.path} is both in ${localDir} and given as an extra file`, this.hostLabel);
+      files.push(fileEntry(extra.localFile, extra.path));
+      localOf.set(extra.path, extra.localFile);
+    }
     const plan = await this.call((rpc) => rpc.sendRequest(P.syncPlan, { buildName, files }));
     const live = await this.connection();
     for (const rel of plan.needed) {
       const entry = files.find((f) => f.path === rel)!;
-      await live.transport.upload(path.join(localDir, ...rel.split('/')), `${plan.buildDir}/${rel}`, entry.mode);
+      await live.transport.upload(localOf.get(rel)!, `${plan.buildDir}/${rel}`, entry.mode);
     }
     const commit = await this.call((rpc) => rpc.sendRequest(P.syncCommit, { buildName, files }));
     if (commit.mismatched.length > 0) {
@@ -189,6 +210,15 @@ export class RemoteSession {
     await Promise.all(started.jobs.map((j) => this.followJob(j.id, (t) => onOutput(j.gpu, t))));
     const results = await Promise.all(started.jobs.map(async (j) => (await this.jobResult(j.id)) as P.RunJobResult));
     return { runner: started.runner, results };
+  }
+
+  /** verify (compiled model against the reference) as a job, its log streamed to `onOutput`; diagnostics name the host. */
+  async verify(params: P.VerifyParams, onOutput: (text: string) => void): Promise<{ job: P.JobInfo; result: P.VerifyJobResult }> {
+    const job = await this.startVerify(params);
+    const ended = await this.followJob(job.id, onOutput);
+    const result = (await this.jobResult(job.id)) as P.VerifyJobResult;
+    const diagnostics = result.diagnostics.map((d) => ({ ...d, location: { ...d.location, host: this.hostLabel } }));
+    return { job: ended, result: { ...result, diagnostics } };
   }
 
   close(): void {
@@ -361,19 +391,21 @@ export function manifestOf(dir: string): P.SyncFileEntry[] {
       const relPath = rel ? `${rel}/${name}` : name;
       const stat = fs.statSync(path.join(dir, relPath));
       if (stat.isDirectory()) walk(relPath);
-      else if (stat.isFile()) {
-        const content = fs.readFileSync(path.join(dir, relPath));
-        out.push({
-          path: relPath,
-          sha256: createHash('sha256').update(content).digest('hex'),
-          sizeBytes: stat.size,
-          mode: stat.mode & 0o777,
-        });
-      }
+      else if (stat.isFile()) out.push(fileEntry(path.join(dir, relPath), relPath));
     }
   };
   walk('');
   return out;
+}
+
+function fileEntry(file: string, relPath: string): P.SyncFileEntry {
+  const content = fs.readFileSync(file);
+  return {
+    path: relPath,
+    sha256: createHash('sha256').update(content).digest('hex'),
+    sizeBytes: content.length,
+    mode: fs.statSync(file).mode & 0o777,
+  };
 }
 
 /** WORK/builds/<name>: the local directory's name plus a short hash of its absolute path (two 'build' dirs differ). */

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import * as P from '../../remote-agent/protocol';
 import { agentBundle, fixtureCopy } from './helpers/agent-bundle';
+import { fakeGemmBuild, gemmReluModel } from './helpers/verify-fixtures';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
 
@@ -52,10 +53,51 @@ describe('ait remote / ait agent (CLI, --remote local)', function () {
     assert.ok(r.stderr.includes(`error [remote.no-makefile] ${path.join(dir, 'Makefile')}, host local:`), r.stderr);
   });
 
+  it('remote verify builds there, prints the table and writes DIR/verify.json; a wrong build exits 1 naming the output', function () {
+    this.timeout(120_000);
+    const model = gemmReluModel();
+    const dir = fakeGemmBuild();
+    const r = ait(['remote', 'verify', 'local', dir, '--model', model, '--batch', '1,8', '--seed', '5', '--work-dir', workDir]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^verify on local: fake_gemm_relu against (interpreter|python-onnxruntime \S+), tolerance 2\.0e-2 \(rel\. L2\), seed 5$/m,
+    );
+    assert.match(r.stdout, /^8\s+y\s+\[8, 3\]\s+\d\.\d\de-\d+\s+\S+\s+\S+\s+pass$/m);
+    assert.match(r.stdout, /^verify: every output matches the reference$/m);
+    const file = JSON.parse(fs.readFileSync(path.join(dir, 'verify.json'), 'utf8'));
+    assert.equal(file.ok, true);
+    assert.equal(file.host, 'local');
+    assert.equal(file.localModel, model);
+    assert.deepEqual(file.report.batchSizes, [1, 8]);
+    assert.equal(file.report.results.length, 4);
+
+    const wrong = fakeGemmBuild({ defines: ['-DAIT_FAKE_WRONG'] });
+    const w = ait(['remote', 'verify', 'local', wrong, '--model', model, '--batch', '2', '--work-dir', workDir]);
+    assert.equal(w.status, 1, w.stderr);
+    assert.ok(
+      w.stderr.includes(`error [verify.mismatch] ${model}, host local, tensor 'y': output 'y' at batch 2 does not match the reference`),
+      w.stderr,
+    );
+    assert.match(w.stdout, /^2\s+y\s+.*FAIL: relative L2 error/m);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(wrong, 'verify.json'), 'utf8')).ok, false);
+  });
+
+  it('remote verify of a build without weights says so, naming the build directory and host', function () {
+    this.timeout(60_000);
+    const dir = fakeGemmBuild({ weights: false });
+    const r = ait(['remote', 'verify', 'local', dir, '--model', gemmReluModel(), '--work-dir', workDir]);
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /error \[verify\.no-weights\] \S+\/weights\.safetensors, host local: build directory \S+ has no weights\.safetensors/,
+    );
+  });
+
   it('compile refuses --bench without --remote', () => {
     const r = ait(['compile', 'examples/resnet50/resnet50.onnx', '--bench', '1,8']);
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /--build and --bench need --remote HOST/);
+    assert.match(r.stderr, /--build, --bench and --verify need --remote HOST/);
   });
 
   it('ait agent --stdio serves the protocol and runs jobs through its own supervisor', async () => {

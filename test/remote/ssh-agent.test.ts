@@ -206,6 +206,54 @@ describe('remote agent over SSH (real sshd on 127.0.0.1)', function () {
     assert.ok(e.diagnostics[0].message.includes(`authentication as ${sshd.user}`), e.message);
   });
 
+  it('an encrypted user key: the passphrase comes from the prompt callback, a wrong one is refused clearly, none is written', async () => {
+    const passphrase = 'pass-Zq8v-7f3e-unique';
+    const key = path.join(sshd.dir, 'encrypted_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', 'encrypted', '-f', key]);
+    fs.appendFileSync(path.join(sshd.dir, 'authorized_keys'), fs.readFileSync(`${key}.pub`));
+    const target = `${sshd.user}@127.0.0.1:${sshd.port}`;
+    const ssh = { configPath: path.join(sshd.dir, 'no-such-config'), knownHostsFiles: [sshd.knownHosts], identityFiles: [key] };
+    const logs: string[] = [];
+    const asked: string[] = [];
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-remote-work-'));
+    const s = await open(target, {
+      remoteWorkDir: workDir,
+      log: (l) => logs.push(l),
+      ssh: { ...ssh, passphrase: async (file) => (asked.push(file), passphrase) },
+    });
+    const h = await s.hello();
+    assert.equal(h.host.user, sshd.user);
+    assert.deepEqual(asked, [key]);
+    // Something runs there too (sync + a job), so the work directory holds agent, build and job files to search.
+    const local = fixtureCopy('good-build');
+    await s.build(local, await s.sync(local), (t) => logs.push(t));
+
+    const wrong = await refusal(target, { ssh: { ...ssh, passphrase: async () => 'not-the-passphrase' } });
+    assert.equal(wrong.diagnostics[0].code, 'remote.auth-failed');
+    assert.ok(wrong.diagnostics[0].message.includes(`skipped: ${key} (wrong passphrase)`), wrong.message);
+    assert.equal(wrong.diagnostics[0].location?.host, target);
+    const none = await refusal(target, { ssh: { ...ssh, passphrase: async () => undefined } });
+    assert.ok(none.diagnostics[0].message.includes(`${key} (encrypted, no passphrase given)`), none.message);
+
+    // The passphrase is in no file of the remote work directory, the local build directory, the sshd directory (but
+    // the key itself, which holds it only in encrypted form), nor in any log line or error message.
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(full);
+        else if (entry.isFile()) files.push(full);
+      }
+    };
+    for (const dir of [workDir, local, sshd.dir]) walk(dir);
+    assert.ok(
+      files.some((f) => f.startsWith(path.join(workDir, 'jobs'))),
+      'no job files were written to search',
+    );
+    for (const file of files) assert.ok(!fs.readFileSync(file).includes(passphrase), `the passphrase is in ${file}`);
+    for (const text of [...logs, sshd.log(), wrong.message, none.message]) assert.ok(!text.includes(passphrase), text);
+  });
+
   it('reports a host without node clearly, and runs with a Node binary it uploads', async () => {
     const noNode = await refusal('gpubox', { nodePath: '/nonexistent/bin/node' });
     assert.equal(noNode.diagnostics[0].code, 'remote.no-node');

@@ -1,0 +1,72 @@
+/**
+ * Build directories and an ONNX model for verify tests. The model, built with the real ModelProto schema:
+ *   h = Gemm(x, W, B, transB=1), y = Relu(h); x: float32 [batch, 4]; outputs h and y.
+ * The build directory compiles test/native/fixtures/fake_model.cc in its Gemm+Relu mode (the same computation on
+ * the CPU, weights read from weights.safetensors) with `make`, as a generated build directory would be built.
+ * W and B are multiples of 1/8 within ±1, exact in float16, so the F16 weights file holds the ONNX values exactly.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encodeSafetensors } from '../../../compiler/backends/cuda/weights';
+import { makeTensor } from '../../../compiler/ir/tensor';
+import { buildModel } from '../../helpers/onnx-builder';
+
+const REPO = path.resolve(__dirname, '..', '..', '..');
+const RUNTIME = path.join(REPO, 'compiler', 'backends', 'cuda', 'runtime');
+const FAKE_SOURCE = path.join(REPO, 'test', 'native', 'fixtures', 'fake_model.cc');
+
+export const GEMM_W = Array.from({ length: 12 }, (_, i) => ((i * 5) % 13) / 8 - 0.75);
+export const GEMM_B = [0.25, -0.5, 0.125];
+
+/** The ONNX model the fake computes, written to a fresh directory; returns its path. */
+export function gemmReluModel(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-model-'));
+  const file = path.join(dir, 'gemm_relu.onnx');
+  const bytes = buildModel({
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['batch', 4] }],
+    initializers: [
+      { name: 'W', dtype: 'float32', dims: [3, 4], values: GEMM_W },
+      { name: 'B', dtype: 'float32', dims: [3], values: GEMM_B },
+    ],
+    nodes: [
+      { op: 'Gemm', inputs: ['x', 'W', 'B'], outputs: ['h'], name: 'gemm', attrs: { transB: 1 } },
+      { op: 'Relu', inputs: ['h'], outputs: ['y'], name: 'relu' },
+    ],
+    outputs: ['h', 'y'],
+  });
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+export interface FakeBuildOptions {
+  /** Extra -D flags: -DAIT_FAKE_WRONG, -DAIT_FAKE_HALF_IO, -DAIT_FAKE_SLOW_MS=N. */
+  defines?: string[];
+  /** Write weights.safetensors (default true). */
+  weights?: boolean;
+}
+
+/** A build directory (sources + Makefile + weights.safetensors) that `make` turns into libfake_gemm_relu.so. */
+export function fakeGemmBuild(options: FakeBuildOptions = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-build-'));
+  fs.copyFileSync(FAKE_SOURCE, path.join(dir, 'fake_model.cc'));
+  for (const f of ['ait_runtime.h', 'safetensors.h', 'safetensors.cc']) fs.copyFileSync(path.join(RUNTIME, f), path.join(dir, f));
+  const defines = ['-DAIT_FAKE_GEMM_RELU', ...(options.defines ?? [])].join(' ');
+  fs.writeFileSync(
+    path.join(dir, 'Makefile'),
+    `libfake_gemm_relu.so: fake_model.cc safetensors.cc\n\tg++ -std=c++17 -O1 -shared -fPIC -I. ${defines} $^ -o $@\n`,
+  );
+  if (options.weights ?? true) {
+    fs.writeFileSync(
+      path.join(dir, 'weights.safetensors'),
+      encodeSafetensors(
+        [
+          { name: 'W', value: makeTensor('float32', [3, 4], GEMM_W) },
+          { name: 'B', value: makeTensor('float32', [3], GEMM_B) },
+        ],
+        { metadata: { model: 'fake_gemm_relu' } },
+      ),
+    );
+  }
+  return dir;
+}
