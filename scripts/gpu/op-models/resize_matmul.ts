@@ -159,7 +159,8 @@ function cubicNearest(): ModelSpec {
 export const opModels: OpModel[] = [
   {
     name: 'bmm_windowed_attention',
-    description: 'windowed attention: q·Transpose(k) (B column-major, Transpose absorbed), softmax, ·v (B row-major), batched over B·windows×heads',
+    description:
+      'windowed attention: q·Transpose(k) (B column-major, Transpose absorbed), softmax, ·v (B row-major), batched over B·windows×heads',
     onnx: buildModel(windowedAttention()),
     maxBatch: 4,
     batches: [1, 3, 4],

@@ -53,7 +53,11 @@ export function absorbedTransposes(graph: Graph): Map<string, Node> {
     if (!source?.shape || isStatic(source) || graph.outputs.includes(out)) continue;
     const rank = source.shape.length;
     // no perm: the axes reversed
-    const perm = attrInts(node, 'perm', Array.from({ length: rank }, (_, d) => rank - 1 - d));
+    const perm = attrInts(
+      node,
+      'perm',
+      Array.from({ length: rank }, (_, d) => rank - 1 - d),
+    );
     if (!isLastTwoSwap(perm)) continue;
     const readers = consumers.get(out) ?? [];
     const onlyAsB = readers.every((r) => r.op === 'MatMul' && r.domain === '' && r.inputs[1] === out && r.inputs[0] !== out);
@@ -76,11 +80,7 @@ export function graphForMemoryPlan(graph: Graph, absorbed: ReadonlyMap<string, N
 
 const shapeText = (shape: readonly Dim[]) => `[${shape.map(dimToString).join(',')}]`;
 
-export function analyzeBatchedMatMul(
-  node: Node,
-  shapeOf: (tensor: string) => Dim[],
-  absorbed: ReadonlyMap<string, Node>,
-): BatchedMatMul {
+export function analyzeBatchedMatMul(node: Node, shapeOf: (tensor: string) => Dim[], absorbed: ReadonlyMap<string, Node>): BatchedMatMul {
   const [a, bLogical] = node.inputs;
   const aShape = shapeOf(a);
   const bShape = shapeOf(bLogical);
@@ -112,7 +112,9 @@ export function analyzeBatchedMatMul(
   for (; i >= 0 && (kinds[i] === 'a' || kinds[i] === 'none'); i--) if (kinds[i] === 'a') folded.unshift(aBatch[i]);
   const rest = kinds.slice(0, i + 1);
   if (rest.some((kind) => kind === 'a' || kind === 'b')) {
-    const which = rest.includes('b') ? 'A is broadcast over batch dims of B' : 'B is broadcast over batch dims of A that precede shared ones';
+    const which = rest.includes('b')
+      ? 'A is broadcast over batch dims of B'
+      : 'B is broadcast over batch dims of A that precede shared ones';
     throw new Unsupported(
       `MatMul A ${shapeText(aShape)} × B ${shapeText(bShape)}: ${which}; a batched GEMM with packed batch strides cannot express it (expand the operand first)`,
     );

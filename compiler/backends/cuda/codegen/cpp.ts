@@ -86,6 +86,8 @@ export function instanceDeclarations<I extends { instance: { name: string }; fil
   w.line();
   for (const i of instances) {
     w.comment(`${i.instance.name}: ${i.file}`);
-    w.line(`const char* ${i.symbol}(const ${typeof argsType === 'string' ? argsType : argsType(i)}& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`);
+    w.line(
+      `const char* ${i.symbol}(const ${typeof argsType === 'string' ? argsType : argsType(i)}& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`,
+    );
   }
 }

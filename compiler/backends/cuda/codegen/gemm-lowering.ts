@@ -240,16 +240,18 @@ export class GemmLowering {
     const dPointer = restReadsOperands
       ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})`
       : ctx.pointer(out, true);
+    // in argument order: the weights table lists weights in the order pointers are first taken
+    const bPointer = ctx.pointer(bWeight);
     const biasPointer = biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr';
     const residualPointer = residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr';
     if (shape.batched)
       body.push(
         `const AitBatchedGemmArgs gemm{static_cast<int>(${lExpr}), static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer},`,
-        `                              ${ctx.pointer(bWeight)}, ${biasPointer}, ${residualPointer}, ${dPointer}};`,
+        `                              ${bPointer}, ${biasPointer}, ${residualPointer}, ${dPointer}};`,
       );
     else
       body.push(
-        `const AitGemmArgs gemm{static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer}, ${ctx.pointer(bWeight)},`,
+        `const AitGemmArgs gemm{static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer}, ${bPointer},`,
         `                       ${biasPointer}, ${residualPointer}, ${dPointer}};`,
       );
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
@@ -272,9 +274,13 @@ export class GemmLowering {
       }
       body.push(
         '{',
-        ...elementwiseStatements(inputs, pointers, ctx.pointer(out, true), `${shape.batched ? `${lExpr} * ` : ''}${mExpr} * ${shape.n}`, chain).map(
-          (l) => `  ${l}`,
-        ),
+        ...elementwiseStatements(
+          inputs,
+          pointers,
+          ctx.pointer(out, true),
+          `${shape.batched ? `${lExpr} * ` : ''}${mExpr} * ${shape.n}`,
+          chain,
+        ).map((l) => `  ${l}`),
         '}',
       );
       headers = [...headers, 'elementwise.cuh'];
@@ -405,7 +411,7 @@ export function gemmHeader(instances: readonly GemmInstanceSource[]): string {
   w.line();
   if (instances.some((i) => i.instance.batched)) {
     w.comment('batch × (D[m, n] = epilogue(A[m, k] · B)): every operand packed batch-major; B [batch, n, k] or [batch, k, n]');
-    w.comment('row-major as the instance\'s layout says (column-major or row-major B).');
+    w.comment("row-major as the instance's layout says (column-major or row-major B).");
     w.block(
       'struct AitBatchedGemmArgs',
       () => {

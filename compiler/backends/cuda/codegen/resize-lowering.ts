@@ -70,7 +70,8 @@ export function lowerResize(ctx: CodegenContext, node: Node): [KernelChoice, str
   const transform = TRANSFORMS[transformName];
   const rounding = ROUNDINGS[roundingName];
   if (!mode) throw new Unsupported(`Resize mode '${modeName}'`);
-  if (!transform) throw new Unsupported(`Resize coordinate_transformation_mode '${transformName}' (supported: ${Object.keys(TRANSFORMS).join(', ')})`);
+  if (!transform)
+    throw new Unsupported(`Resize coordinate_transformation_mode '${transformName}' (supported: ${Object.keys(TRANSFORMS).join(', ')})`);
   if (!rounding) throw new Unsupported(`Resize nearest_mode '${roundingName}'`);
   const policy = attrString(node, 'keep_aspect_ratio_policy', 'stretch');
   if (policy !== 'stretch') throw new Unsupported(`Resize keep_aspect_ratio_policy '${policy}'`);

@@ -259,12 +259,7 @@ export function operandsStructOf(instance: EmittedInstance): string {
  * sm90 GEMM instance; with `batched`, a batched GEMM over the L mode with B in the given layout (the operands'
  * batch strides are the packed ones, set by make_cute_packed_stride from the batch count).
  */
-export function emitSm90Gemm(
-  config: Sm90GemmConfig,
-  epilogue: GemmEpilogue,
-  reason: string,
-  batched?: BatchedGemmLayout,
-): EmittedInstance {
+export function emitSm90Gemm(config: Sm90GemmConfig, epilogue: GemmEpilogue, reason: string, batched?: BatchedGemmLayout): EmittedInstance {
   const name = sm90GemmName(config, epilogue, batched);
   const operandsType = batched ? 'AitBatchedGemmOperands' : 'AitGemmOperands';
   const layoutB = batched?.layoutB === 'row' ? 'cutlass::layout::RowMajor' : 'cutlass::layout::ColumnMajor';
@@ -359,12 +354,7 @@ const SM80_ACTIVATION: Record<Activation, string> = {
  * Epilogues with a residual need GemmUniversalWithBroadcast + LinearCombinationResidualBlock: not emitted yet, so
  * this fails with a diagnostic rather than emitting a wrong epilogue.
  */
-export function emitSm80Gemm(
-  config: Sm80GemmConfig,
-  epilogue: GemmEpilogue,
-  reason: string,
-  batched?: BatchedGemmLayout,
-): EmittedInstance {
+export function emitSm80Gemm(config: Sm80GemmConfig, epilogue: GemmEpilogue, reason: string, batched?: BatchedGemmLayout): EmittedInstance {
   if (epilogue.residual)
     fail('cuda.cutlass-unsupported', 'sm80 GEMM with a fused residual add is not implemented yet; run the add as an elementwise op');
   const name = sm80GemmName(config, batched);

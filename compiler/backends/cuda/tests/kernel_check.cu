@@ -1,7 +1,7 @@
 // GPU check of AIT's own CUDA kernels against CPU references in double precision.
 //
 // Build and run (from the repository root; sm_90 for H100/H200, sm_80 for A100/A10/L4/RTX 30-40):
-//   nvcc -std=c++17 -O2 -arch=sm_90 -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
+//   nvcc -std=c++17 -O2 -gencode=arch=compute_90a,code=sm_90a -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
 //   nvcc -std=c++17 -O2 -arch=sm_80 -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
 // Every output buffer is poisoned (all bytes 0xFF: NaN in fp16/fp32) before the kernel runs, so an element the
 // kernel forgets to write fails the check. Every CUDA call is checked. Prints one row per case:
