@@ -139,6 +139,20 @@ describe('cuda codegen: MatMul between activations', () => {
     });
   }
 
+  it('sm90: a batched GEMM with K or N not a multiple of 8 gets a 2.x instance (TMA needs 16-byte strides)', () => {
+    const spec = attentionCore();
+    for (const i of spec.inputs) i.dims = ['B', 2, 197, 64];
+    spec.outputs = [{ name: 'y', dtype: 'float32', dims: ['B', 2, 197, 64] }];
+    const r = compileBytes(buildModel(spec), 'attention_197', 'cuda:sm90', 2);
+    assert.deepEqual(r.errors, []);
+    const scores = r.byName('scores').kernel!; // N = 197 tokens
+    const context = r.byName('context').kernel!; // K = 197 tokens
+    for (const k of [scores, context]) {
+      assert.match(k.name, /^cutlass_tensorop_f16_s16816gemm_f16_.*_align1_nobias_identity_batched$/);
+      assert.match(k.reason, /a 2\.x instance: K=\d+, N=\d+ not multiples of 8 \(TMA\)/);
+    }
+  });
+
   it('keeps the input of an absorbed Transpose alive until the GEMM reads it (memory plan)', () => {
     // k is computed (Relu), transposed, then other work runs before the GEMM reads it
     const spec: ModelSpec = {

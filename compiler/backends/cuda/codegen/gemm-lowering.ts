@@ -30,6 +30,7 @@ import {
   chooseSm90Gemm,
   emitSm80Gemm,
   emitSm90Gemm,
+  gemmAlignment,
   operandsStructOf,
 } from '../cutlass/gemm';
 import { analyzeBatchedMatMul } from './batched-gemm';
@@ -312,15 +313,19 @@ export class GemmLowering {
     return batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
       const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k, ...(batched ? { batch: batchCountAt(batch) } : {}) };
       const layout = batched ? { layoutB: batched.layoutB } : undefined;
+      // TMA needs 16-byte row strides: a batched GEMM whose K or N is not a multiple of 8 runs a 2.x instance on sm90
+      const tmaAligned = gemmAlignment(problem) === 8;
       const instance =
-        this.arch === 'sm90'
+        this.arch === 'sm90' && (tmaAligned || !batched)
           ? (() => {
               const c = chooseSm90Gemm(problem);
               return emitSm90Gemm(c.config, epilogue, c.reason, layout);
             })()
           : (() => {
               const c = chooseSm80Gemm(problem);
-              return emitSm80Gemm(c.config, epilogue, c.reason, layout);
+              const reason =
+                this.arch === 'sm90' ? `${c.reason}; a 2.x instance: K=${problem.k}, N=${problem.n} not multiples of 8 (TMA)` : c.reason;
+              return emitSm80Gemm(c.config, epilogue, reason, layout);
             })();
       return this.register(instance, epilogue);
     });
