@@ -77,6 +77,8 @@ export class CodegenContext {
     readonly graph: Graph,
     readonly plan: MemoryPlan,
     readonly maxBatch: number,
+    /** Transposes read in place by the GEMMs that consume them (batched-gemm.ts), by output tensor: they launch nothing. */
+    readonly absorbedTransposes: ReadonlyMap<string, Node> = new Map(),
   ) {
     for (const node of graph.nodes) if (VIEW_OPS.has(node.op) && node.inputs[0]) this.viewSource.set(node.outputs[0], node.inputs[0]);
     for (const input of graph.inputs) {
@@ -93,10 +95,11 @@ export class CodegenContext {
     return isWeightPreparation(this.graph, node);
   }
 
-  /** Nodes that launch nothing: views, shape arithmetic, symbolic values. */
+  /** Nodes that launch nothing: views, shape arithmetic, symbolic values, transposes absorbed by their readers. */
   isFree(node: Node): boolean {
     return (
       (VIEW_OPS.has(node.op) && !this.graph.outputs.includes(node.outputs[0])) ||
+      this.absorbedTransposes.get(node.outputs[0]) === node ||
       isShapeComputation(this.graph, node) ||
       node.op === 'symbolic_value'
     );

@@ -71,10 +71,10 @@ export function cppIdentifier(name: string): string {
  * The tail of a CUTLASS-free instance header (ait_gemm.h, ait_conv.h): the failure macro the launch functions use
  * (guarded, since model.cu includes both headers) and one declaration per instance entry point.
  */
-export function instanceDeclarations(
+export function instanceDeclarations<I extends { instance: { name: string }; file: string; symbol: string }>(
   w: CppWriter,
-  instances: readonly { instance: { name: string }; file: string; symbol: string }[],
-  argsType: string,
+  instances: readonly I[],
+  argsType: string | ((instance: I) => string),
 ): void {
   w.comment('Returns the failure message of the enclosing launch function.');
   w.line('#ifndef AIT_RETURN_IF_FAILED');
@@ -86,6 +86,8 @@ export function instanceDeclarations(
   w.line();
   for (const i of instances) {
     w.comment(`${i.instance.name}: ${i.file}`);
-    w.line(`const char* ${i.symbol}(const ${argsType}& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`);
+    w.line(
+      `const char* ${i.symbol}(const ${typeof argsType === 'string' ? argsType : argsType(i)}& args, void* workspace, size_t workspace_bytes, cudaStream_t stream);`,
+    );
   }
 }

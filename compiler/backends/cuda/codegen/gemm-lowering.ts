@@ -4,6 +4,8 @@
  *  - gemm: A = input 0 viewed as [M, K] (M = product of the leading dims), B = the weight as [N, K] row-major
  *    (column-major B, what the instances take): a weight stored [K, N] (trans_b = 0) gets a transposed copy, made
  *    now when its value is known, else on the device at bind time (a prepare op).
+ *  - MatMul between activations (batched-gemm.ts): a batched GEMM over the shared batch dims, B row-major as it is
+ *    or column-major from the input of a Transpose of its last two axes; AitBatchedGemmArgs, batched instances.
  *  - conv2d (NHWC, OHWI weights), the fallback of conv-lowering.ts where the CUTLASS conv emitters refuse a node: a
  *    1×1 stride-1 unpadded conv is a GEMM on the activation itself; any other is im2col into the workspace, then a
  *    GEMM with the weight viewed as [K_out, R·S·C] (K padded to a multiple of 8 when needed: the 3-channel stem).
@@ -20,6 +22,7 @@ import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
 import { epilogueOf } from '../../../ops/fused';
 import {
   Activation,
+  BatchedGemmLayout,
   EmittedInstance,
   GemmEpilogue,
   GemmProblem,
@@ -27,8 +30,10 @@ import {
   chooseSm90Gemm,
   emitSm80Gemm,
   emitSm90Gemm,
-  gemmOperandsStruct,
+  gemmAlignment,
+  operandsStructOf,
 } from '../cutlass/gemm';
+import { analyzeBatchedMatMul } from './batched-gemm';
 import { CodegenContext, Unsupported } from './context';
 import { BatchRange, batchRanges, dispatchByBatch } from './batch-ranges';
 import { CppWriter, instanceDeclarations } from './cpp';
@@ -59,6 +64,14 @@ export interface PrepareOp {
   kernel: string;
   body: string[];
   headers: string[];
+}
+
+/** The problem of one lowered GEMM: M as a product of dims, and for a batched GEMM its batch dims and B layout. */
+interface GemmShape {
+  m: Dim[];
+  n: number;
+  k: number;
+  batched?: BatchedGemmLayout & { batch: Dim[] };
 }
 
 export interface LoweredGemm {
@@ -100,7 +113,10 @@ export class GemmLowering {
     const [a, b] = node.inputs;
     const aShape = ctx.shapeOf(a);
     const bShape = ctx.shapeOf(b);
-    if (bShape.length !== 2 || !ctx.isWeight(b)) throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
+    if (bShape.length !== 2 || !ctx.isWeight(b)) {
+      if (node.op === 'MatMul') return this.batchedMatMul(node);
+      throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
+    }
     const transB = node.op === 'MatMul' ? 0 : attrInt(node, 'trans_b', 0);
     const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
     const bNk = transB ? b : this.transposedWeight(node, b);
@@ -147,9 +163,25 @@ export class GemmLowering {
     );
   }
 
+  /** MatMul between activations: one batched GEMM (batched-gemm.ts says which broadcasts and layouts). */
+  private batchedMatMul(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const mm = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), ctx.absorbedTransposes);
+    const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${mm.n} K=${mm.k} (${mm.description})`;
+    return this.emitGemm(
+      node,
+      { m: mm.m, n: mm.n, k: mm.k, batched: { layoutB: mm.layoutB, batch: mm.batch } },
+      ctx.pointer(mm.a),
+      mm.b,
+      [],
+      0,
+      what,
+    );
+  }
+
   private emitGemm(
     node: Node,
-    shape: { m: Dim[]; n: number; k: number },
+    shape: GemmShape,
     aPointer: string,
     bWeight: string,
     before: string[],
@@ -191,19 +223,38 @@ export class GemmLowering {
     const restOperands = operandInputs.slice(operand);
 
     const mExpr = ctx.product(shape.m, node);
-    const mAt = (batch: number) => shape.m.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
-    const ranges = this.chooseInstances({ n: shape.n, k: shape.k }, mAt, epilogue);
+    const batchDims = shape.batched?.batch ?? [];
+    const lExpr = ctx.product(batchDims, node);
+    const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
+    const ranges = this.chooseInstances(
+      { n: shape.n, k: shape.k },
+      (batch) => productAt(shape.m, batch),
+      (batch) => productAt(batchDims, batch),
+      epilogue,
+      shape.batched,
+    );
     const restReadsOperands = restOperands.length > 0;
-    const tempBytes = restReadsOperands ? alignUp(shape.m.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * shape.n * 2) : 0;
+    const maxRows = [...batchDims, ...shape.m].reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
+    const tempBytes = restReadsOperands ? alignUp(maxRows * shape.n * 2) : 0;
     const tempOffset = CUTLASS_WORKSPACE_BYTES + extraWorkspace;
     const body: string[] = [...before];
     const dPointer = restReadsOperands
       ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})`
       : ctx.pointer(out, true);
-    body.push(
-      `const AitGemmArgs gemm{static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer}, ${ctx.pointer(bWeight)},`,
-      `                       ${biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr'}, ${residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr'}, ${dPointer}};`,
-    );
+    // in argument order: the weights table lists weights in the order pointers are first taken
+    const bPointer = ctx.pointer(bWeight);
+    const biasPointer = biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr';
+    const residualPointer = residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr';
+    if (shape.batched)
+      body.push(
+        `const AitBatchedGemmArgs gemm{static_cast<int>(${lExpr}), static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer},`,
+        `                              ${bPointer}, ${biasPointer}, ${residualPointer}, ${dPointer}};`,
+      );
+    else
+      body.push(
+        `const AitGemmArgs gemm{static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer}, ${bPointer},`,
+        `                       ${biasPointer}, ${residualPointer}, ${dPointer}};`,
+      );
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
     body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
     if (rest.length > 0) {
@@ -224,7 +275,13 @@ export class GemmLowering {
       }
       body.push(
         '{',
-        ...elementwiseStatements(inputs, pointers, ctx.pointer(out, true), `${mExpr} * ${shape.n}`, chain).map((l) => `  ${l}`),
+        ...elementwiseStatements(
+          inputs,
+          pointers,
+          ctx.pointer(out, true),
+          `${shape.batched ? `${lExpr} * ` : ''}${mExpr} * ${shape.n}`,
+          chain,
+        ).map((l) => `  ${l}`),
         '}',
       );
       headers = [...headers, 'elementwise.cuh'];
@@ -235,6 +292,7 @@ export class GemmLowering {
       name: first.name,
       config: {
         arch: this.arch,
+        ...(shape.batched ? { batch: lExpr, layoutB: shape.batched.layoutB } : {}),
         epilogue: { ...epilogue },
         unfusedEpilogue: rest,
         instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.name, file: r.source.file })),
@@ -248,19 +306,26 @@ export class GemmLowering {
   private chooseInstances(
     nk: { n: number; k: number },
     mAt: (batch: number) => number,
+    batchCountAt: (batch: number) => number,
     epilogue: GemmEpilogue,
+    batched: BatchedGemmLayout | undefined,
   ): BatchRange<GemmInstanceSource>[] {
     return batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
-      const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k };
+      const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k, ...(batched ? { batch: batchCountAt(batch) } : {}) };
+      const layout = batched ? { layoutB: batched.layoutB } : undefined;
+      // TMA needs 16-byte row strides: a batched GEMM whose K or N is not a multiple of 8 runs a 2.x instance on sm90
+      const tmaAligned = gemmAlignment(problem) === 8;
       const instance =
-        this.arch === 'sm90'
+        this.arch === 'sm90' && (tmaAligned || !batched)
           ? (() => {
               const c = chooseSm90Gemm(problem);
-              return emitSm90Gemm(c.config, epilogue, c.reason);
+              return emitSm90Gemm(c.config, epilogue, c.reason, layout);
             })()
           : (() => {
               const c = chooseSm80Gemm(problem);
-              return emitSm80Gemm(c.config, epilogue, c.reason);
+              const reason =
+                this.arch === 'sm90' ? `${c.reason}; a 2.x instance: K=${problem.k}, N=${problem.n} not multiples of 8 (TMA)` : c.reason;
+              return emitSm80Gemm(c.config, epilogue, reason, layout);
             })();
       return this.register(instance, epilogue);
     });
@@ -349,7 +414,24 @@ export function gemmHeader(instances: readonly GemmInstanceSource[]): string {
     ';',
   );
   w.line();
-  instanceDeclarations(w, instances, 'AitGemmArgs');
+  if (instances.some((i) => i.instance.batched)) {
+    w.comment('batch × (D[m, n] = epilogue(A[m, k] · B)): every operand packed batch-major; B [batch, n, k] or [batch, k, n]');
+    w.comment("row-major as the instance's layout says (column-major or row-major B).");
+    w.block(
+      'struct AitBatchedGemmArgs',
+      () => {
+        w.line('int batch, m, n, k;');
+        w.line('const void* a;');
+        w.line('const void* b;');
+        w.line('const void* bias;      // [n] or nullptr');
+        w.line('const void* residual;  // [batch, m, n] or nullptr');
+        w.line('void* d;');
+      },
+      ';',
+    );
+    w.line();
+  }
+  instanceDeclarations(w, instances, (i) => (i.instance.batched ? 'AitBatchedGemmArgs' : 'AitGemmArgs'));
   return w.toString();
 }
 
@@ -362,14 +444,21 @@ export function gemmInstanceSource(source: GemmInstanceSource): string {
   w.include('ait_gemm.h').line();
   const ns = `${source.symbol}_detail`;
   w.block(`namespace ${ns}`, () => {
-    w.lines_(gemmOperandsStruct());
+    w.lines_(operandsStructOf(source.instance));
     w.line();
     w.lines_(source.instance.code);
   });
   w.line();
-  w.block(`const char* ${source.symbol}(const AitGemmArgs& args, void* workspace, size_t workspace_bytes, cudaStream_t stream)`, () => {
+  const batched = source.instance.batched;
+  const argsType = batched ? 'AitBatchedGemmArgs' : 'AitGemmArgs';
+  w.block(`const char* ${source.symbol}(const ${argsType}& args, void* workspace, size_t workspace_bytes, cudaStream_t stream)`, () => {
     w.line(`using H = cutlass::half_t;`);
-    w.line(`const ${ns}::AitGemmOperands operands{args.m, args.n, args.k, static_cast<const H*>(args.a), static_cast<const H*>(args.b),`);
+    if (batched)
+      w.line(
+        `const ${ns}::AitBatchedGemmOperands operands{args.batch, args.m, args.n, args.k, static_cast<const H*>(args.a), static_cast<const H*>(args.b),`,
+      );
+    else
+      w.line(`const ${ns}::AitGemmOperands operands{args.m, args.n, args.k, static_cast<const H*>(args.a), static_cast<const H*>(args.b),`);
     w.line(
       `                                      static_cast<const H*>(args.bias), static_cast<const H*>(args.residual), static_cast<H*>(args.d)};`,
     );

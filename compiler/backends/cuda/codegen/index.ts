@@ -16,6 +16,7 @@ import { isConcrete } from '../../../ir/symbolic';
 import { planMemory } from '../../../passes/memory-plan';
 import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
+import { absorbedTransposes, graphForMemoryPlan } from './batched-gemm';
 import { CodegenContext, Unsupported } from './context';
 import { ConvLowering, convHeader, convInstanceSource } from './conv-lowering';
 import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-lowering';
@@ -62,8 +63,13 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   }
   const batchInfo = graph.symbols.all().find((s) => s.origin.includes('model input'));
   const maxBatch = options.maxBatch ?? batchInfo?.max ?? 1;
-  const plan = planMemory(graph, maxBatch);
-  const ctx = new CodegenContext(graph, plan, maxBatch);
+  const absorbed = absorbedTransposes(graph);
+  const plan = planMemory(graphForMemoryPlan(graph, absorbed), maxBatch);
+  const ctx = new CodegenContext(graph, plan, maxBatch, absorbed);
+  for (const transpose of absorbed.values()) {
+    transpose.role = 'view';
+    transpose.status = { supported: true, reason: 'read in place by the batched GEMM(s) that consume it (column-major B)' };
+  }
   const gemm = new GemmLowering(ctx, arch);
   const conv = new ConvLowering(ctx, arch, gemm);
   const lowering = new Lowering(ctx, gemm, conv);

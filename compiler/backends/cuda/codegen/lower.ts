@@ -12,6 +12,7 @@ import { cppFloat } from './cpp';
 import { ElementwiseInput, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
 import { ConvLowering } from './conv-lowering';
 import { GemmLowering } from './gemm-lowering';
+import { lowerResize } from './resize-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -149,6 +150,9 @@ export class Lowering {
           ['tensor_ops.cuh'],
         );
       }
+      case 'Resize':
+      case 'Upsample':
+        return op(...lowerResize(ctx, node));
       case 'Slice':
         return op(ours(`ait_slice_${typeName(ctx.typeOf(out))}`, 'slice as a strided copy'), this.slice(node), ['tensor_ops.cuh']);
       case 'Gather':

@@ -9,6 +9,11 @@
  *  - sm80 (CUTLASS 2.x): multistage GemmUniversal with LinearCombinationGeneric<act> and the bias read as C with a
  *    zero row stride. Residual add on sm80 is not emitted yet (see emitSm80Gemm).
  *
+ * Batched GEMMs (MatMul between two activations: attention scores and context) take the batch as CUTLASS's L mode
+ * (3.x: the fourth problem mode, packed batch strides; 2.x: GemmUniversalMode::kBatched) and B either column-major
+ * (`tnt`: [N,K] row-major, what a Transpose of the last two axes feeding B already is) or row-major (`ttt`: [K,N]
+ * row-major, an untransposed activation), so neither layout is copied. They take AitBatchedGemmOperands.
+ *
  * Names follow CUTLASS's procedural instance names (python/cutlass_library/gemm_operation.py), so a kernel in a
  * profile can be looked up in CUTLASS's own profiler, with the epilogue appended (e.g. `_bias_residual_relu`) so that
  * two instances differing only in their epilogue get different C++ names.
@@ -28,6 +33,16 @@ export interface GemmProblem {
   m: number;
   n: number;
   k: number;
+  /** Batch count (the L mode of a batched GEMM); 1 when absent. */
+  batch?: number;
+}
+
+/** How B is stored: 'column' = [N,K] row-major (weights, a transposed activation), 'row' = [K,N] row-major. */
+export type GemmLayoutB = 'column' | 'row';
+
+/** A batched GEMM's operand layout (the batch is packed: A [L,M,K], B [L,N,K] or [L,K,N], D [L,M,N]). */
+export interface BatchedGemmLayout {
+  layoutB: GemmLayoutB;
 }
 
 export type Sm90Schedule = 'cooperative' | 'pingpong';
@@ -66,6 +81,8 @@ export interface EmittedInstance {
   /** C++ text: a struct named after the instance with `using Gemm = ...` and a `run` function. */
   code: string;
   includes: string[];
+  /** Takes AitBatchedGemmOperands (batch count, packed batch strides) rather than AitGemmOperands. */
+  batched?: boolean;
 }
 
 // ---- epilogue visitor trees (sm90) ----
@@ -141,18 +158,23 @@ export function gemmAlignment(problem: GemmProblem): number {
   return ALIGNMENTS.find((a) => problem.k % a === 0 && problem.n % a === 0) ?? 1;
 }
 
-export function sm90GemmName(config: Sm90GemmConfig, epilogue: GemmEpilogue): string {
+/** CUTLASS's layout letters: t = row-major, n = column-major (A is always row-major, C/D row-major). */
+const LAYOUT_B_LETTER: Record<GemmLayoutB, string> = { column: 'n', row: 't' };
+
+export function sm90GemmName(config: Sm90GemmConfig, epilogue: GemmEpilogue, batched?: BatchedGemmLayout): string {
   const c = epilogue.residual ? 'f16' : 'void';
   const schedule = config.schedule === 'cooperative' ? '_warpspecialized_cooperative' : '_warpspecialized_pingpong';
+  const layout = `t${LAYOUT_B_LETTER[batched?.layoutB ?? 'column']}t`;
   return (
-    `cutlass3x_sm90_tensorop_gemm_f16_f16_f32_${c}_f16_${config.tile.join('x')}_${config.cluster.join('x')}_0_tnt` +
-    `_align${config.alignment}${schedule}_epi_tma${config.scheduler === 'streamk' ? '_stream_k' : ''}_${epilogueSuffix(epilogue)}`
+    `cutlass3x_sm90_tensorop_gemm_f16_f16_f32_${c}_f16_${config.tile.join('x')}_${config.cluster.join('x')}_0_${layout}` +
+    `_align${config.alignment}${schedule}_epi_tma${config.scheduler === 'streamk' ? '_stream_k' : ''}_${epilogueSuffix(epilogue)}${batched ? '_batched' : ''}`
   );
 }
 
-export function sm80GemmName(config: Sm80GemmConfig): string {
+export function sm80GemmName(config: Sm80GemmConfig, batched?: BatchedGemmLayout): string {
   const [m, n, k] = config.tile;
-  return `cutlass_tensorop_f16_s16816gemm_f16_${m}x${n}_${k}x${config.stages}_tn_align${config.alignment}`;
+  const layout = `t${LAYOUT_B_LETTER[batched?.layoutB ?? 'column']}`;
+  return `cutlass_tensorop_f16_s16816gemm_f16_${m}x${n}_${k}x${config.stages}_${layout}_align${config.alignment}`;
 }
 
 // ---- heuristic (no profiling) ----
@@ -165,23 +187,25 @@ export function sm80GemmName(config: Sm80GemmConfig): string {
  *  - M ≥ 1024 rows: 128×128×64 ping-pong, cluster 1×2×1. Fastest or within 5 % of the fastest on 26 of the 28 such
  *    shapes, and 10–25 % ahead of the 128×256 cooperative tile on most (its 2-wave tail on N = 1024 costs the most);
  *  - fewer rows (batch-1 token counts, the classifier at small batches): 64×128×64 ping-pong, which keeps more SMs
- *    busy (cluster 2×1×1 when M spans two tiles).
+ *    busy (cluster 2×1×1 when M spans two tiles);
+ *  - batched GEMMs (MatMul between activations) count rows over the batch: 128×128 when M ≥ 128 and M·batch ≥ 1024.
  * Stream-K helped only the K = 4096, N = 1024 GEMM at batch 8 (4 %), so it is not chosen here.
  */
 export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; reason: string } {
   const alignment = gemmAlignment(problem);
-  const tiles = (tm: number, tn: number) => Math.ceil(problem.m / tm) * Math.ceil(problem.n / tn);
+  const batch = problem.batch ?? 1;
+  const tiles = (tm: number, tn: number) => Math.ceil(problem.m / tm) * Math.ceil(problem.n / tn) * batch;
   let tile: [number, number, number];
   let cluster: [number, number, number];
   let reason: string;
-  if (problem.m >= 1024) {
+  if (problem.m >= 1024 || (problem.m >= 128 && problem.m * batch >= 1024)) {
     tile = [128, 128, 64];
     cluster = [1, 2, 1];
-    reason = `M=${problem.m} ≥ 1024: ${tiles(128, 128)} tiles of 128x128, ping-pong (measured best on transformer GEMMs)`;
+    reason = `M=${problem.m}${batch > 1 ? ` (batch ${batch})` : ''} ≥ 1024 rows: ${tiles(128, 128)} tiles of 128x128, ping-pong (measured best on transformer GEMMs)`;
   } else {
     tile = [64, 128, 64];
     cluster = problem.m >= 128 ? [2, 1, 1] : [1, 1, 1];
-    reason = `M=${problem.m} < 1024: ${tiles(64, 128)} tiles of 64x128, ping-pong keeps more SMs busy`;
+    reason = `M=${problem.m}${batch > 1 ? ` (batch ${batch})` : ''} < 1024 rows: ${tiles(64, 128)} tiles of 64x128, ping-pong keeps more SMs busy`;
   }
   if (alignment < 8) reason += `; alignment ${alignment} (K=${problem.k}, N=${problem.n})`;
   return { config: { arch: 'sm90', tile, cluster, schedule: 'pingpong', alignment }, reason };
@@ -190,7 +214,7 @@ export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; 
 /** sm80: 128×128×32 with 64×64 warps and 3 stages for large problems, 64×64×32 with 4 stages for small ones. */
 export function chooseSm80Gemm(problem: GemmProblem): { config: Sm80GemmConfig; reason: string } {
   const alignment = gemmAlignment(problem);
-  if (problem.m * problem.n >= 128 * 128 * 108) {
+  if (problem.m * problem.n * (problem.batch ?? 1) >= 128 * 128 * 108) {
     return {
       config: { arch: 'sm80', tile: [128, 128, 32], warps: [64, 64, 32], stages: 3, alignment },
       reason: 'large problem: 128x128 tiles fill 108 SMs',
@@ -214,13 +238,40 @@ struct AitGemmOperands {
   cutlass::half_t* d;               // [m, n] row-major
 };`;
 
+const BATCHED_OPERANDS_STRUCT = `// Operands of one batched GEMM call: batch × (D[m, n] = epilogue(A[m, k] · B)), every operand packed batch-major.
+struct AitBatchedGemmOperands {
+  int batch, m, n, k;
+  const cutlass::half_t* a;         // [batch, m, k] row-major
+  const cutlass::half_t* b;         // [batch, n, k] (column-major B) or [batch, k, n] (row-major B) row-major
+  const cutlass::half_t* bias;      // [n], the same for every batch
+  const cutlass::half_t* residual;  // [batch, m, n] row-major
+  cutlass::half_t* d;               // [batch, m, n] row-major
+};`;
+
 /** The operands struct shared by all GEMM instances (emit once per source file, before the instances). */
 export function gemmOperandsStruct(): string {
   return `#ifndef AIT_GEMM_OPERANDS_DEFINED\n#define AIT_GEMM_OPERANDS_DEFINED\n${OPERANDS_STRUCT}\n#endif`;
 }
 
-export function emitSm90Gemm(config: Sm90GemmConfig, epilogue: GemmEpilogue, reason: string): EmittedInstance {
-  const name = sm90GemmName(config, epilogue);
+/** The operands struct of batched instances (emit before them). */
+export function batchedGemmOperandsStruct(): string {
+  return `#ifndef AIT_BATCHED_GEMM_OPERANDS_DEFINED\n#define AIT_BATCHED_GEMM_OPERANDS_DEFINED\n${BATCHED_OPERANDS_STRUCT}\n#endif`;
+}
+
+/** The operands struct an instance's `run` takes. */
+export function operandsStructOf(instance: EmittedInstance): string {
+  return instance.batched ? batchedGemmOperandsStruct() : gemmOperandsStruct();
+}
+
+/**
+ * sm90 GEMM instance; with `batched`, a batched GEMM over the L mode with B in the given layout (the operands'
+ * batch strides are the packed ones, set by make_cute_packed_stride from the batch count).
+ */
+export function emitSm90Gemm(config: Sm90GemmConfig, epilogue: GemmEpilogue, reason: string, batched?: BatchedGemmLayout): EmittedInstance {
+  const name = sm90GemmName(config, epilogue, batched);
+  const operandsType = batched ? 'AitBatchedGemmOperands' : 'AitGemmOperands';
+  const layoutB = batched?.layoutB === 'row' ? 'cutlass::layout::RowMajor' : 'cutlass::layout::ColumnMajor';
+  const l = batched ? 'l' : '1';
   const tree = epilogueTree(epilogue);
   const [tm, tn, tk] = config.tile;
   const [cm, cn, ck] = config.cluster;
@@ -255,26 +306,26 @@ ${evtType(tree, '      ', true)};
       ${epilogueSchedule}, Fusion>::CollectiveOp;
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementA, cutlass::layout::RowMajor, kAlignment,
-      ElementB, cutlass::layout::ColumnMajor, kAlignment, ElementAccumulator, TileShape, ClusterShape,
+      ElementB, ${layoutB}, kAlignment, ElementAccumulator, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename CollectiveEpilogue::SharedStorage))>,
       ${mainloopSchedule}>::CollectiveOp;
   using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue${streamK ? ',\n      cutlass::gemm::StreamKScheduler' : ''}>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
-  static const char* run(const AitGemmOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  static const char* run(const ${operandsType}& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
     using StrideA = typename Kernel::StrideA;
     using StrideB = typename Kernel::StrideB;
     using StrideC = typename Kernel::StrideC;
     using StrideD = typename Kernel::StrideD;
-    const int m = operands.m, n = operands.n, k = operands.k;
+    const int m = operands.m, n = operands.n, k = operands.k${batched ? ', l = operands.batch' : ''};
     typename Gemm::Arguments arguments{
         cutlass::gemm::GemmUniversalMode::kGemm,
-        {m, n, k, 1},
-        {operands.a, cutlass::make_cute_packed_stride(StrideA{}, {m, k, 1}), operands.b,
-         cutlass::make_cute_packed_stride(StrideB{}, {n, k, 1})},
+        {m, n, k, ${l}},
+        {operands.a, cutlass::make_cute_packed_stride(StrideA{}, {m, k, ${l}}), operands.b,
+         cutlass::make_cute_packed_stride(StrideB{}, {n, k, ${l}})},
         {${evtArguments(tree)},
-         ${epilogue.residual ? 'operands.residual' : 'nullptr'}, cutlass::make_cute_packed_stride(StrideC{}, {m, n, 1}),
-         operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, 1})}};
+         ${epilogue.residual ? 'operands.residual' : 'nullptr'}, cutlass::make_cute_packed_stride(StrideC{}, {m, n, ${l}}),
+         operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, ${l}})}};
     Gemm gemm;
     if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "${name}: workspace too small";
     cutlass::Status status = gemm.can_implement(arguments);
@@ -300,6 +351,7 @@ ${evtType(tree, '      ', true)};
       'cutlass/epilogue/thread/activation.h',
       'cutlass/util/packed_stride.hpp',
     ],
+    ...(batched ? { batched: true } : {}),
   };
 }
 
@@ -313,32 +365,41 @@ const SM80_ACTIVATION: Record<Activation, string> = {
  * Epilogues with a residual need GemmUniversalWithBroadcast + LinearCombinationResidualBlock: not emitted yet, so
  * this fails with a diagnostic rather than emitting a wrong epilogue.
  */
-export function emitSm80Gemm(config: Sm80GemmConfig, epilogue: GemmEpilogue, reason: string): EmittedInstance {
+export function emitSm80Gemm(config: Sm80GemmConfig, epilogue: GemmEpilogue, reason: string, batched?: BatchedGemmLayout): EmittedInstance {
   if (epilogue.residual)
     fail('cuda.cutlass-unsupported', 'sm80 GEMM with a fused residual add is not implemented yet; run the add as an elementwise op');
-  const name = sm80GemmName(config);
+  const name = sm80GemmName(config, batched);
+  const rowB = batched?.layoutB === 'row';
   const [tm, tn, tk] = config.tile;
   const [wm, wn, wk] = config.warps;
   const epilogueOp = `cutlass::epilogue::thread::LinearCombinationGeneric<${SM80_ACTIVATION[epilogue.activation]}, cutlass::half_t, ${config.alignment}, float, float, ${epilogue.bias ? 'cutlass::epilogue::thread::ScaleType::NoBetaScaling' : 'cutlass::epilogue::thread::ScaleType::OnlyAlphaScaling'}>`;
-  const fullName = `${name}_${epilogueSuffix(epilogue)}`;
+  const fullName = `${name}_${epilogueSuffix(epilogue)}${batched ? '_batched' : ''}`;
+  const args = batched
+    ? `    const int m = operands.m, n = operands.n, k = operands.k;
+    typename Gemm::Arguments arguments(
+        cutlass::gemm::GemmUniversalMode::kBatched, {m, n, k}, operands.batch, {1.f, 1.f},
+        operands.a, operands.b, ${epilogue.bias ? 'operands.bias' : 'nullptr'}, operands.d,
+        int64_t(m) * k, int64_t(n) * k, 0, int64_t(m) * n,  // batch strides of A, B, C (the bias: 0), D
+        k, ${rowB ? 'n' : 'k'}, 0, n);  // lda, ldb, ldc (0: the bias row repeats), ldd`
+    : `    const int m = operands.m, n = operands.n, k = operands.k;
+    typename Gemm::Arguments arguments(
+        cutlass::gemm::GemmUniversalMode::kGemm, {m, n, k}, 1, {1.f, 1.f},
+        operands.a, operands.b, ${epilogue.bias ? 'operands.bias' : 'nullptr'}, operands.d,
+        int64_t(m) * k, int64_t(n) * k, ${epilogue.bias ? 'n' : '0'}, int64_t(m) * n,
+        k, k, 0, n);  // lda, ldb, ldc (0: the bias row repeats), ldd`;
   const code = `// ${fullName}
 // D = ${describe(epilogue)}; ${reason}
 struct ${fullName} {
   using Gemm = cutlass::gemm::device::GemmUniversal<
-      cutlass::half_t, cutlass::layout::RowMajor, cutlass::half_t, cutlass::layout::ColumnMajor,
+      cutlass::half_t, cutlass::layout::RowMajor, cutlass::half_t, cutlass::layout::${rowB ? 'RowMajor' : 'ColumnMajor'},
       cutlass::half_t, cutlass::layout::RowMajor, float, cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
       cutlass::gemm::GemmShape<${tm}, ${tn}, ${tk}>, cutlass::gemm::GemmShape<${wm}, ${wn}, ${wk}>,
       cutlass::gemm::GemmShape<16, 8, 16>,
       ${epilogueOp},
       cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<8>, ${config.stages}, ${config.alignment}, ${config.alignment}>;
 
-  static const char* run(const AitGemmOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
-    const int m = operands.m, n = operands.n, k = operands.k;
-    typename Gemm::Arguments arguments(
-        cutlass::gemm::GemmUniversalMode::kGemm, {m, n, k}, 1, {1.f, 1.f},
-        operands.a, operands.b, ${epilogue.bias ? 'operands.bias' : 'nullptr'}, operands.d,
-        int64_t(m) * k, int64_t(n) * k, ${epilogue.bias ? 'n' : '0'}, int64_t(m) * n,
-        k, k, 0, n);  // lda, ldb, ldc (0: the bias row repeats), ldd
+  static const char* run(const ${batched ? 'AitBatchedGemmOperands' : 'AitGemmOperands'}& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+${args}
     Gemm gemm;
     if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "${fullName}: workspace too small";
     cutlass::Status status = gemm.can_implement(arguments);
@@ -359,6 +420,7 @@ struct ${fullName} {
       'cutlass/epilogue/thread/linear_combination_generic.h',
       'cutlass/epilogue/thread/activation.h',
     ],
+    ...(batched ? { batched: true } : {}),
   };
 }
 
@@ -382,6 +444,7 @@ export function gemmSourceFile(instances: readonly EmittedInstance[]): string {
     ...includes.map((i) => `#include "${i}"`),
     '',
     gemmOperandsStruct(),
+    ...(instances.some((i) => i.batched) ? ['', batchedGemmOperandsStruct()] : []),
     '',
     ...instances.map((i) => i.code + '\n'),
   ].join('\n');

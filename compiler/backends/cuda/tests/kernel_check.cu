@@ -1,7 +1,7 @@
 // GPU check of AIT's own CUDA kernels against CPU references in double precision.
 //
 // Build and run (from the repository root; sm_90 for H100/H200, sm_80 for A100/A10/L4/RTX 30-40):
-//   nvcc -std=c++17 -O2 -arch=sm_90 -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
+//   nvcc -std=c++17 -O2 -gencode=arch=compute_90a,code=sm_90a -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
 //   nvcc -std=c++17 -O2 -arch=sm_80 -Icompiler/backends/cuda/kernels compiler/backends/cuda/tests/kernel_check.cu -o kernel_check && ./kernel_check
 // Every output buffer is poisoned (all bytes 0xFF: NaN in fp16/fp32) before the kernel runs, so an element the
 // kernel forgets to write fails the check. Every CUDA call is checked. Prints one row per case:
@@ -434,44 +434,103 @@ double source_coordinate(CoordinateTransform t, int out, double scale, int in_si
     case CoordinateTransform::kAsymmetric: return out / scale;
     case CoordinateTransform::kAlignCorners: return out_size > 1 ? out * double(in_size - 1) / double(out_size - 1) : 0;
     case CoordinateTransform::kPytorchHalfPixel: return out_size > 1 ? (out + 0.5) / scale - 0.5 : 0;
+    case CoordinateTransform::kTfHalfPixelForNn: return (out + 0.5) / scale;
     default: return (out + 0.5) / scale - 0.5;
   }
 }
 
-void check_resize(ResizeMode mode, CoordinateTransform transform, NearestRounding rounding, const char* name, int64_t n, int h,
-                  int w, int c, int oh, int ow) {
+// ONNX Resize's cubic weights (Keys, parameter a) of taps floor(x)-1 .. floor(x)+2, with exclude_outside.
+void cubic_reference_weights(double t, double a, int first, int size, bool exclude_outside, double w[4]) {
+  const double d[4] = {t + 1, t, 1 - t, 2 - t};
+  double sum = 0;
+  for (int j = 0; j < 4; ++j) {
+    const double x = d[j];
+    w[j] = x <= 1 ? ((a + 2) * x - (a + 3)) * x * x + 1 : ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    if (exclude_outside && (first + j < 0 || first + j >= size)) w[j] = 0;
+    sum += w[j];
+  }
+  if (exclude_outside && sum != 0)
+    for (int j = 0; j < 4; ++j) w[j] /= sum;
+}
+
+const char* layout_name(ImageLayout layout) { return layout == ImageLayout::kNchw ? "nchw" : "nhwc"; }
+
+// Resize [n, h, w, c] (NHWC) or [n, c, h, w] (NCHW) to oh × ow; `scale` 0 means sizes were given (scale = out / in).
+void check_resize(ResizeMode mode, CoordinateTransform transform, NearestRounding rounding, ImageLayout layout, const char* name,
+                  int64_t n, int h, int w, int c, int oh, int ow, double scale_h = 0, double scale_w = 0, bool exclude_outside = false) {
   std::vector<double> x;
   auto hx = random_tensor<__half>(n * h * w * c, &x);
   DeviceBuffer<__half> dx(n * h * w * c), dy(n * oh * ow * c);
   upload(dx, hx);
-  const double sh = double(oh) / h, sw = double(ow) / w;
-  std::vector<double> ref;
+  const double sh = scale_h ? scale_h : double(oh) / h, sw = scale_w ? scale_w : double(ow) / w;
+  const bool nhwc = layout == ImageLayout::kNhwc;
+  const double cubic_a = -0.75;
+  std::vector<double> ref(n * oh * ow * c);
   auto clampi = [](long v, int size) { return static_cast<int>(v < 0 ? 0 : v >= size ? size - 1 : v); };
   for (int64_t b = 0; b < n; ++b)
     for (int y = 0; y < oh; ++y)
       for (int xo = 0; xo < ow; ++xo)
         for (int ch = 0; ch < c; ++ch) {
           double sy = source_coordinate(transform, y, sh, h, oh), sx = source_coordinate(transform, xo, sw, w, ow);
-          auto at = [&](int yy, int xx) { return x[((b * h + yy) * w + xx) * c + ch]; };
+          auto at = [&](int yy, int xx) { return nhwc ? x[((b * h + yy) * w + xx) * c + ch] : x[((b * c + ch) * h + yy) * w + xx]; };
+          double value;
           if (mode == ResizeMode::kNearest) {
             auto pick = [&](double v, int size) {
               double r = rounding == NearestRounding::kFloor ? std::floor(v) : rounding == NearestRounding::kCeil ? std::ceil(v)
                          : rounding == NearestRounding::kRoundPreferCeil ? std::floor(v + 0.5) : std::ceil(v - 0.5);
               return clampi(static_cast<long>(r), size);
             };
-            ref.push_back(at(pick(sy, h), pick(sx, w)));
-          } else {
+            value = at(pick(sy, h), pick(sx, w));
+          } else if (mode == ResizeMode::kBilinear) {
             double yc = std::min(std::max(sy, 0.0), double(h - 1)), xc = std::min(std::max(sx, 0.0), double(w - 1));
             int y0 = int(std::floor(yc)), x0 = int(std::floor(xc)), y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
             double fy = yc - y0, fx = xc - x0;
-            ref.push_back((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)));
+            value = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
+          } else {
+            const int y0 = int(std::floor(sy)) - 1, x0 = int(std::floor(sx)) - 1;
+            double wy[4], wx[4];
+            cubic_reference_weights(sy - std::floor(sy), cubic_a, y0, h, exclude_outside, wy);
+            cubic_reference_weights(sx - std::floor(sx), cubic_a, x0, w, exclude_outside, wx);
+            value = 0;
+            for (int j = 0; j < 4; ++j)
+              for (int q = 0; q < 4; ++q) value += wy[j] * wx[q] * at(clampi(y0 + j, h), clampi(x0 + q, w));
           }
+          ref[nhwc ? ((b * oh + y) * ow + xo) * c + ch : ((b * c + ch) * oh + y) * ow + xo] = value;
         }
   ResizeArgs<__half> args{dx.ptr, dy.ptr, n, h, w, oh, ow, c, float(sh), float(sw), mode, transform, rounding};
-  run_case(name,
+  args.layout = layout;
+  args.cubic_a = float(cubic_a);
+  args.exclude_outside = exclude_outside;
+  run_case(std::string(name) + " " + layout_name(layout),
            "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) + "]->" +
                std::to_string(oh) + "x" + std::to_string(ow),
-           dy, ref, mode == ResizeMode::kNearest ? kExact : kHalfTolerance, [&](cudaStream_t s) { return launch_resize_nhwc(args, s); });
+           dy, ref, mode == ResizeMode::kNearest ? kExact : kHalfTolerance, [&](cudaStream_t s) { return launch_resize(args, s); });
+}
+
+void check_resizes() {
+  using M = ResizeMode;
+  using T = CoordinateTransform;
+  using R = NearestRounding;
+  for (ImageLayout layout : {ImageLayout::kNhwc, ImageLayout::kNchw}) {
+    // nearest: every rounding, upsample (odd factor) and downsample
+    check_resize(M::kNearest, T::kAsymmetric, R::kFloor, layout, "resize nearest asym floor", 2, 13, 20, 16, 26, 40);
+    check_resize(M::kNearest, T::kHalfPixel, R::kRoundPreferFloor, layout, "resize nearest hp rpf", 1, 7, 9, 8, 21, 27);
+    check_resize(M::kNearest, T::kHalfPixel, R::kRoundPreferCeil, layout, "resize nearest hp rpc", 1, 9, 7, 5, 4, 3);
+    check_resize(M::kNearest, T::kAlignCorners, R::kCeil, layout, "resize nearest align ceil", 2, 5, 6, 3, 11, 13);
+    check_resize(M::kNearest, T::kTfHalfPixelForNn, R::kFloor, layout, "resize nearest tf-hp-nn", 1, 8, 8, 4, 3, 5);
+    // bilinear: every coordinate transformation, up and down, odd sizes, a given (non-size-ratio) scale
+    check_resize(M::kBilinear, T::kHalfPixel, R::kFloor, layout, "resize bilinear hp", 2, 15, 15, 32, 30, 30);
+    check_resize(M::kBilinear, T::kHalfPixel, R::kFloor, layout, "resize bilinear hp down", 1, 17, 23, 6, 8, 7);
+    check_resize(M::kBilinear, T::kAlignCorners, R::kFloor, layout, "resize bilinear align", 1, 8, 11, 3, 17, 5);
+    check_resize(M::kBilinear, T::kAsymmetric, R::kFloor, layout, "resize bilinear asym", 1, 7, 5, 3, 10, 7, 1.5, 1.5);
+    check_resize(M::kBilinear, T::kPytorchHalfPixel, R::kFloor, layout, "resize bilinear pt-hp", 2, 9, 1, 5, 4, 1);
+    // bicubic (ONNX cubic, a = -0.75): up (the ViT position-embedding resize), down, exclude_outside
+    check_resize(M::kBicubic, T::kHalfPixel, R::kFloor, layout, "resize bicubic hp", 1, 14, 14, 24, 32, 32);
+    check_resize(M::kBicubic, T::kAlignCorners, R::kFloor, layout, "resize bicubic align down", 1, 19, 13, 5, 7, 6);
+    check_resize(M::kBicubic, T::kHalfPixel, R::kFloor, layout, "resize bicubic excl-out", 2, 6, 9, 3, 13, 17, 0, 0, true);
+  }
+  // the vitmatte decoder step: NCHW, 64 channels, 256 -> 512
+  check_resize(M::kBilinear, T::kHalfPixel, R::kFloor, ImageLayout::kNchw, "resize bilinear hp", 1, 256, 256, 64, 512, 512);
 }
 
 }  // namespace
@@ -515,14 +574,7 @@ int main() {
   check_concat();
   check_strided_copy();
   check_gather();
-  check_resize(ResizeMode::kNearest, CoordinateTransform::kAsymmetric, NearestRounding::kFloor, "resize nearest (asym,floor)", 2,
-               13, 20, 16, 26, 40);
-  check_resize(ResizeMode::kNearest, CoordinateTransform::kHalfPixel, NearestRounding::kRoundPreferFloor,
-               "resize nearest (half-pixel)", 1, 7, 9, 8, 21, 27);
-  check_resize(ResizeMode::kBilinear, CoordinateTransform::kHalfPixel, NearestRounding::kFloor, "resize bilinear (half-pixel)", 2,
-               15, 15, 32, 30, 30);
-  check_resize(ResizeMode::kBilinear, CoordinateTransform::kAlignCorners, NearestRounding::kFloor, "resize bilinear (align)", 1,
-               8, 11, 3, 17, 5);
+  check_resizes();
   std::printf("\n%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }

@@ -30,7 +30,7 @@ template cudaError_t launch_concat<__half>(const ConcatArgs<__half>&, cudaStream
 template cudaError_t launch_strided_copy<__half>(const StridedCopyArgs<__half>&, cudaStream_t);
 template cudaError_t launch_strided_copy<int64_t>(const StridedCopyArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_gather<__half, int64_t>(const GatherArgs<__half, int64_t>&, cudaStream_t);
-template cudaError_t launch_resize_nhwc<__half>(const ResizeArgs<__half>&, cudaStream_t);
+template cudaError_t launch_resize<__half>(const ResizeArgs<__half>&, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
 }  // namespace kernels

@@ -43,7 +43,7 @@ namespace {
   }
 
   // graph.json n4: gemm 'fc'; ONNX nodes: fc
-  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_identity (cutlass); why: GEMM M=B N=16 K=8; batch 1..8: M=1 < 1024: 1 tiles of 64x128, ping-pong keeps more SMs busy
+  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_identity (cutlass); why: GEMM M=B N=16 K=8; batch 1..8: M=1 < 1024 rows: 1 tiles of 64x128, ping-pong keeps more SMs busy
   const char* launch_n4(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitGemmArgs gemm{static_cast<int>(batch), 16, 8, reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[2]),

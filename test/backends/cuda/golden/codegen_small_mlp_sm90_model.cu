@@ -19,7 +19,7 @@ namespace {
   }
 
   // graph.json n1: gemm 'mm'; ONNX nodes: mm, add, act
-  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_relu (cutlass); why: GEMM M=B·4 N=32 K=32; batch 1..8: M=4 < 1024: 1 tiles of 64x128, ping-pong keeps more SMs busy
+  // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_relu (cutlass); why: GEMM M=B·4 N=32 K=32; batch 1..8: M=4 < 1024 rows: 1 tiles of 64x128, ping-pong keeps more SMs busy
   const char* launch_n1(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitGemmArgs gemm{static_cast<int>(4 * batch), 32, 32, reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[2]),

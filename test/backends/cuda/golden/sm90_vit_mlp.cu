@@ -23,7 +23,7 @@ struct AitGemmOperands {
 #endif
 
 // cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_gelu
-// D = gelu(A·B + bias); M=1576 ≥ 1024: 312 tiles of 128x128, ping-pong (measured best on transformer GEMMs)
+// D = gelu(A·B + bias); M=1576 ≥ 1024 rows: 312 tiles of 128x128, ping-pong (measured best on transformer GEMMs)
 struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_gelu {
   using ElementA = cutlass::half_t;
   using ElementB = cutlass::half_t;
@@ -79,7 +79,7 @@ struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_128x128x64_1x2x1_0_tnt_
 };
 
 // cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_residual_identity
-// D = A·B + bias + residual; M=1576 ≥ 1024: 78 tiles of 128x128, ping-pong (measured best on transformer GEMMs)
+// D = A·B + bias + residual; M=1576 ≥ 1024 rows: 78 tiles of 128x128, ping-pong (measured best on transformer GEMMs)
 struct cutlass3x_sm90_tensorop_gemm_f16_f16_f32_f16_f16_128x128x64_1x2x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_residual_identity {
   using ElementA = cutlass::half_t;
   using ElementB = cutlass::half_t;
