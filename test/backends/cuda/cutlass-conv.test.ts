@@ -322,20 +322,23 @@ describe('cuda backend: CUTLASS conv instances compile with nvcc (AIT_TEST_CUTLA
 
   const cases = [
     {
+      label: 'ResNet-50 3x3 conv',
       arch: 'arch=compute_80,code=sm_80',
       instance: () => emitConv(chooseConv(resnet.conv3x3_64(8), 'sm80'), ['bias', 'residual_add', 'relu']),
     },
     {
+      label: 'ResNet-50 3x3 conv',
       arch: 'arch=compute_90a,code=sm_90a', // wgmma and im2col TMA need the arch-specific target
       instance: () => emitConv(chooseConv(resnet.conv3x3_64(8), 'sm90'), ['bias', 'residual_add', 'relu']),
     },
     {
+      label: 'grouped ResNeXt 3x3 conv',
       arch: 'arch=compute_80,code=sm_80', // grouped: CUTLASS 2.x kMultipleGroup (ResNeXt, 4 channels per group)
       instance: () => emitConv(chooseConv(grouped.resnext_g32_4(8), 'sm80'), ['bias', 'relu']),
     },
   ];
   for (const c of cases) {
-    it(`compiles ${c.arch}`, function () {
+    it(`compiles the ${c.label} instance for ${c.arch}`, function () {
       this.timeout(900_000);
       const instance = c.instance();
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-cutlass-conv-'));
@@ -386,9 +389,9 @@ function convCheckInstances(): string {
     { layer: '3x3 64->64 56x56', make: resnet.conv3x3_64, residual: false },
     { layer: '1x1 256->64 56x56', make: resnet.conv1x1_256_64, residual: true },
     { layer: '7x7/2 3->64 stem', make: resnet.stem, residual: false },
-    { layer: '3x3 g32 128 (4/g)', make: grouped.resnext_g32_4, residual: false },
-    { layer: '3x3/2 g32 256 (8/g)', make: grouped.resnext_g32_8_stride2, residual: false },
-    { layer: '3x3 g4 256 (64/g)', make: grouped.g4_64, residual: false },
+    { layer: '3x3 g32 128 4/g', make: grouped.resnext_g32_4, residual: false },
+    { layer: '3x3/2 g32 256 8/g', make: grouped.resnext_g32_8_stride2, residual: false },
+    { layer: '3x3 g4 256 64/g', make: grouped.g4_64, residual: false },
   ];
   const instances = new Map<string, ReturnType<typeof emitConv>>();
   const rows: string[] = [];

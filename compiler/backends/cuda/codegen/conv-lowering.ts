@@ -178,11 +178,15 @@ export class ConvLowering {
     );
 
     // With an unfused rest that reads operands, the instance writes a workspace temporary (the output may share the
-    // residual's buffer); the elementwise kernel then reads it and the operands and writes the output.
+    // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The memory plan
+    // may also put the output over a residual that is the conv's own input (y = x + conv(x)): CTAs would overwrite
+    // pixels others still read, so the instance writes the temporary and it is copied to the output after.
     const restReadsOperands = restOperands.length > 0;
+    const outputOverInput = ctx.pointer(x) === ctx.pointer(out);
+    const viaTemporary = restReadsOperands || outputOverInput;
     const outShape = ctx.shapeOf(out);
-    const tempBytes = restReadsOperands ? alignUp(outShape.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * 2) : 0;
-    const convOutput = restReadsOperands
+    const tempBytes = viaTemporary ? alignUp(outShape.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * 2) : 0;
+    const convOutput = viaTemporary
       ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${CUTLASS_WORKSPACE_BYTES})`
       : ctx.pointer(out, true);
     const body = [
@@ -198,11 +202,14 @@ export class ConvLowering {
     if (split.rest.length > 0) {
       body.push(
         '{',
-        ...this.epilogueRest(node, split.rest, restOperands, restReadsOperands ? convOutput : ctx.pointer(out)).map((l) => `  ${l}`),
+        ...this.epilogueRest(node, split.rest, restOperands, viaTemporary ? convOutput : ctx.pointer(out)).map((l) => `  ${l}`),
         '}',
       );
       headers.push('elementwise.cuh');
-    }
+    } else if (viaTemporary)
+      body.push(
+        `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${convOutput}, ${ctx.product(outShape, node)} * sizeof(__half), cudaMemcpyDeviceToDevice, c.stream));`,
+      );
     const largest = ranges[ranges.length - 1].source.instance;
     const kernel: KernelChoice = {
       library: 'cutlass',
