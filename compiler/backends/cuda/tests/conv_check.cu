@@ -6,7 +6,7 @@
 // relu(conv + bias [+ residual]).
 //
 // Build and run on an H100/H200 (from the repository root; CUTLASS_DIR holds CUTLASS's include/ and tools/; the
-// sm80 instances are CUTLASS 2.x kernels and run on Hopper too; 143 s to compile on 2 cores, measured 2026-11):
+// sm80 instances are CUTLASS 2.x kernels and run on Hopper too; 143 s to compile on 2 cores):
 //   nvcc -std=c++17 -O2 -DNDEBUG -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr \
 //     -I$CUTLASS_DIR/include -I$CUTLASS_DIR/tools/util/include compiler/backends/cuda/tests/conv_check.cu -o conv_check
 //   ./conv_check
