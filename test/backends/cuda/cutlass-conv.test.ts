@@ -6,12 +6,14 @@ import * as path from 'node:path';
 import {
   ConvProblem,
   chooseConv,
+  chooseGroupConv,
   convEpilogueSteps,
   convEpilogueTree,
   convSourceFile,
   emitConv,
   emitSm80Conv,
   emitSm90Conv,
+  groupConvEpilogue,
   sm80ConvName,
   sm90ConvName,
 } from '../../../compiler/backends/cuda/cutlass/conv';
@@ -99,6 +101,23 @@ const resnet = {
   }),
 };
 
+/** Grouped layers (NHWC): ResNeXt-50 32x4d's first-stage 3x3 (4 channels per group), a strided one, and 4 wide groups. */
+const grouped = {
+  resnext_g32_4: (n: number): ConvProblem => ({ ...resnet.conv3x3_64(n), h: 14, w: 14, p: 14, q: 14, c: 128, k: 128, group: 32 }),
+  resnext_g32_8_stride2: (n: number): ConvProblem => ({
+    ...resnet.conv3x3_64(n),
+    h: 28,
+    w: 28,
+    p: 14,
+    q: 14,
+    c: 256,
+    k: 256,
+    strides: [2, 2],
+    group: 32,
+  }),
+  g4_64: (n: number): ConvProblem => ({ ...resnet.conv3x3_64(n), h: 10, w: 10, p: 10, q: 10, c: 256, k: 256, group: 4 }),
+};
+
 describe('cuda backend: CUTLASS conv instances', () => {
   it('names instances like CUTLASS procedural names, with the epilogue appended', () => {
     assert.equal(
@@ -184,8 +203,15 @@ describe('cuda backend: CUTLASS conv instances', () => {
     assert.match(classes.reason, /K=81/);
   });
 
-  it('refuses grouped convolution and unsupported sm80 epilogues with diagnostics', () => {
-    assert.throws(() => chooseConv({ ...resnet.conv3x3_64(1), group: 32 }, 'sm90'), isUnsupported);
+  it('refuses depthwise convolution (AIT kernel) and unsupported sm80 epilogues with diagnostics', () => {
+    assert.throws(
+      () => chooseConv({ ...resnet.conv3x3_64(1), group: 64 }, 'sm90'),
+      (e: unknown) => {
+        assert.ok(isUnsupported(e));
+        assert.match((e as CompileError).diagnostics[0].message, /depthwise convolution \(group=C=64\).*AIT's depthwise kernel/);
+        return true;
+      },
+    );
     const { config } = chooseConv(resnet.conv3x3_64(8), 'sm80');
     assert.ok(config.arch === 'sm80');
     if (config.arch !== 'sm80') return;
@@ -198,6 +224,74 @@ describe('cuda backend: CUTLASS conv instances', () => {
       /LinearCombinationResidualBlock<.*ReLu, cutlass::plus, cutlass::epilogue::thread::Identity>/,
     );
     assert.match(emitSm80Conv(config, ['residual_add'], '').code, /nullptr, nullptr, 0, o\.k\)/);
+  });
+
+  it('grouped convs: CUTLASS kMultipleGroup when the N tile holds whole groups, kSingleGroup when a group spans N tiles', () => {
+    const resnext = chooseGroupConv(grouped.resnext_g32_4(8));
+    assert.ok(resnext.config.arch === 'sm80');
+    if (resnext.config.arch !== 'sm80') return;
+    // 4 output channels per group: the smallest N tile (32) holds 8 groups; 4 input channels: 8-byte accesses
+    assert.equal(resnext.config.groupMode, 'multiple_group');
+    assert.equal(resnext.config.iterator, 'analytic');
+    assert.deepEqual(resnext.config.tile, [64, 32, 32]);
+    assert.equal(resnext.config.inputAlignment, 4);
+    assert.match(resnext.reason, /C\/group=4, K\/group=4, .*kMultipleGroup \(8 groups per 32-wide N tile\)/);
+    assert.equal(
+      sm80ConvName(resnext.config, ['bias', 'relu']),
+      'cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu',
+    );
+    const wide = chooseGroupConv(grouped.g4_64(8)).config;
+    assert.ok(wide.arch === 'sm80' && wide.groupMode === 'single_group' && wide.iterator === 'optimized' && wide.tile[1] === 64);
+    assert.equal(wide.arch === 'sm80' && wide.inputAlignment, 8);
+    // sm90 takes the same 2.x kernel and says why
+    const onSm90 = chooseConv(grouped.resnext_g32_4(8), 'sm90');
+    assert.deepEqual(onSm90.config, resnext.config);
+    assert.match(onSm90.reason, /^grouped: the sm90 conv collective has no group mode, so a CUTLASS 2.x kernel; /);
+    // the large batch uses 128-row tiles
+    assert.equal(chooseGroupConv(grouped.resnext_g32_8_stride2(256)).config.tile[0], 128);
+  });
+
+  it('grouped convs the group kernels cannot take are refused with the rule: odd C/group, K/group = 48', () => {
+    const message = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        assert.ok(isUnsupported(e), String(e));
+        return (e as CompileError).diagnostics[0].message;
+      }
+      return assert.fail('not refused');
+    };
+    assert.match(
+      message(() => chooseGroupConv({ ...grouped.g4_64(1), c: 12, k: 96, group: 4 })),
+      /3 input channels per group.*odd C\/group/,
+    );
+    assert.match(
+      message(() => chooseGroupConv({ ...grouped.g4_64(1), c: 192, k: 192, group: 4 })),
+      /K\/group=48: .*multiple of the N tile/,
+    );
+  });
+
+  it('grouped epilogues: the group kernel fuses act(acc + bias) or act(acc + residual); the rest is split off', () => {
+    assert.deepEqual(groupConvEpilogue(['bias', 'relu']), { fused: ['bias', 'relu'], rest: [] });
+    assert.deepEqual(groupConvEpilogue(['bias', 'residual_add', 'relu']), { fused: ['bias'], rest: ['residual_add', 'relu'] });
+    assert.deepEqual(groupConvEpilogue(['residual_add', 'silu']), { fused: ['residual_add', 'silu'], rest: [] });
+    assert.deepEqual(groupConvEpilogue(['bias', 'clip:0:6']), { fused: ['bias'], rest: ['clip:0:6'] });
+    assert.deepEqual(groupConvEpilogue(['scale', 'bias']), { fused: [], rest: ['scale', 'bias'] });
+    const { config } = chooseGroupConv(grouped.g4_64(1));
+    assert.ok(config.arch === 'sm80');
+    if (config.arch !== 'sm80') return;
+    assert.throws(() => emitSm80Conv(config, ['bias', 'residual_add'], ''), isUnsupported);
+    // the residual as C (packed NHWC), the bias as C with zero strides
+    assert.match(emitSm80Conv(config, ['residual_add', 'relu'], '').code, /\{const_cast<cutlass::half_t\*>\(o\.residual\), Layout::packed/);
+    assert.match(emitSm80Conv(config, ['bias'], '').code, /\{const_cast<cutlass::half_t\*>\(o\.bias\), Layout\(Layout::Stride\(0\)\)\}/);
+  });
+
+  it('emits the grouped ResNeXt and wide-group instances as in the golden file', () => {
+    const text = convSourceFile([
+      emitConv(chooseConv(grouped.resnext_g32_4(8), 'sm80'), ['bias', 'relu']),
+      emitConv(chooseConv(grouped.g4_64(8), 'sm90'), ['residual_add', 'relu']),
+    ]);
+    matchGolden('sm80_grouped_conv.cu', text);
   });
 
   it('emits the ResNet-50 bottleneck convs for sm90 as in the golden file', () => {
@@ -228,16 +322,23 @@ describe('cuda backend: CUTLASS conv instances compile with nvcc (AIT_TEST_CUTLA
 
   const cases = [
     {
+      label: 'ResNet-50 3x3 conv',
       arch: 'arch=compute_80,code=sm_80',
       instance: () => emitConv(chooseConv(resnet.conv3x3_64(8), 'sm80'), ['bias', 'residual_add', 'relu']),
     },
     {
+      label: 'ResNet-50 3x3 conv',
       arch: 'arch=compute_90a,code=sm_90a', // wgmma and im2col TMA need the arch-specific target
       instance: () => emitConv(chooseConv(resnet.conv3x3_64(8), 'sm90'), ['bias', 'residual_add', 'relu']),
     },
+    {
+      label: 'grouped ResNeXt 3x3 conv',
+      arch: 'arch=compute_80,code=sm_80', // grouped: CUTLASS 2.x kMultipleGroup (ResNeXt, 4 channels per group)
+      instance: () => emitConv(chooseConv(grouped.resnext_g32_4(8), 'sm80'), ['bias', 'relu']),
+    },
   ];
   for (const c of cases) {
-    it(`compiles ${c.arch}`, function () {
+    it(`compiles the ${c.label} instance for ${c.arch}`, function () {
       this.timeout(900_000);
       const instance = c.instance();
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-cutlass-conv-'));
@@ -281,12 +382,16 @@ describe('cuda backend: CUTLASS conv instances compile with nvcc (AIT_TEST_CUTLA
 });
 
 // The GPU check (compiler/backends/cuda/tests/conv_check.cu) runs the instances these emitters produce for three
-// ResNet-50 layers at batch 1 and 8 on both targets; its header is generated here and must match the emitters.
+// ResNet-50 layers and three grouped layers at batch 1 and 8 on both targets; its header is generated here and must
+// match the emitters.
 function convCheckInstances(): string {
   const layers = [
     { layer: '3x3 64->64 56x56', make: resnet.conv3x3_64, residual: false },
     { layer: '1x1 256->64 56x56', make: resnet.conv1x1_256_64, residual: true },
     { layer: '7x7/2 3->64 stem', make: resnet.stem, residual: false },
+    { layer: '3x3 g32 128 4/g', make: grouped.resnext_g32_4, residual: false },
+    { layer: '3x3/2 g32 256 8/g', make: grouped.resnext_g32_8_stride2, residual: false },
+    { layer: '3x3 g4 256 64/g', make: grouped.g4_64, residual: false },
   ];
   const instances = new Map<string, ReturnType<typeof emitConv>>();
   const rows: string[] = [];
@@ -299,7 +404,7 @@ function convCheckInstances(): string {
         const p = problem;
         rows.push(
           `    {"${layer}", "${target}", ${residual}, ${p.n}, ${p.h}, ${p.w}, ${p.c}, ${p.k}, ${p.r}, ${p.s}, ${p.p}, ${p.q}, ` +
-            `{${p.pads.join(', ')}}, {${p.strides.join(', ')}}, "${instance.name}", &${instance.name}::run},`,
+            `{${p.pads.join(', ')}}, {${p.strides.join(', ')}}, ${p.group}, "${instance.name}", &${instance.name}::run},`,
         );
       }
   return `// Generated by test/backends/cuda/cutlass-conv.test.ts (AIT_UPDATE_GOLDEN=1 rewrites it): the CUTLASS conv
@@ -313,6 +418,7 @@ struct AitConvCheckCase {
   int n, h, w, c, k, r, s, p, q;
   int pads[4];
   int strides[2];
+  int groups;  // weight [k, r, s, c / groups]
   const char* name;
   AitConvRunFn run;
 };

@@ -5,22 +5,41 @@
  *  - Instances: chooseConv's heuristic depends on N·P·Q, so it is evaluated at every batch 1..max; consecutive batches
  *    choosing the same instance form a range and the launch function dispatches on the batch (as the GEMM lowering).
  *    Instances are deduplicated by their code into src/conv_<k>.cu, declared CUTLASS-free in src/ait_conv.h.
- *  - Fallback: where the emitters refuse the node with a diagnostic (grouped convolution, an epilogue step without a
- *    CUTLASS functor, an epilogue order the sm80 kernels cannot run such as per-channel scale) or an operand does not
+ *  - Grouped convolution (1 < group < C): CUTLASS 2.x group fprop instances on both targets (cutlass/conv.ts
+ *    chooseGroupConv), the weight [K, R, S, C/group] as the layout pass prepares it. The group kernel fuses
+ *    act(acc + bias) or act(acc + residual); the rest of the epilogue runs as one elementwise kernel after it (from a
+ *    workspace temporary when the rest reads operands, since the output may share the residual's buffer).
+ *  - Depthwise convolution (group == C, any channel multiplier K/C): AIT's direct kernel (kernels/depthwise_conv.cuh)
+ *    with the whole epilogue fused as an ew functor chain; the OHWI weight [K, R, S, 1] is prepared once as [R, S, K]
+ *    (channels innermost, 16-byte loads): at compile time when its value is known, else by a bind-time prepare op.
+ *  - Fallback: where the emitters refuse an ungrouped node with a diagnostic (an epilogue step without a CUTLASS
+ *    functor, an epilogue order the sm80 kernels cannot run such as per-channel scale) or an operand does not
  *    have the shape the instance reads, the node goes through GemmLowering.conv2d (im2col + GEMM, or a GEMM for a 1×1
- *    stride-1 conv) and graph.json's kernel.config says `path` and `convRefused` (why).
+ *    stride-1 conv) and graph.json's kernel.config says `path` and `convRefused` (why). A grouped conv the group
+ *    kernels refuse (odd C/group, K/group neither a multiple nor a divisor of a tile N) is a cuda.unsupported
+ *    diagnostic at its node, saying why.
  */
 import { CompileError } from '../../../diagnostics';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
-import { isConcrete } from '../../../ir/symbolic';
-import { epilogueOf } from '../../../ops/fused';
-import { ConvEpilogueStep, ConvProblem, chooseConv, convEpilogueSteps, convOperandsStruct, emitConv } from '../cutlass/conv';
+import { Dim, isConcrete } from '../../../ir/symbolic';
+import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
+import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../../../ops/fused';
+import {
+  ConvEpilogueStep,
+  ConvProblem,
+  chooseConv,
+  convEpilogueSteps,
+  convOperandsStruct,
+  emitConv,
+  groupConvEpilogue,
+  isDepthwise,
+} from '../cutlass/conv';
 import { EmittedInstance } from '../cutlass/gemm';
 import { CodegenContext, Unsupported } from './context';
 import { batchRanges, dispatchByBatch } from './batch-ranges';
 import { CppWriter, instanceDeclarations } from './cpp';
 import { CUTLASS_WORKSPACE_BYTES, CudaArch, GemmLowering, LoweredGemm } from './gemm-lowering';
-import { broadcastOf } from './elementwise';
+import { ElementwiseInput, activationFunctor, broadcastOf, elementwiseStatements } from './elementwise';
 import type { KernelChoice } from './lower';
 
 export interface ConvInstanceSource {
@@ -34,6 +53,35 @@ export interface ConvInstanceSource {
 /** Why the conv emitters cannot take a node (the message of their diagnostic, or an operand-shape reason). */
 class Refused extends Error {}
 
+const ALIGN = 256;
+const alignUp = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+
+/** OHWI [K, R, S, 1] (= [K, R·S]) → [R·S, K]: the depthwise kernel's channels-innermost weight. */
+function channelsLastValue(value: TensorValue, k: number, taps: number): TensorValue {
+  const src = numeric(value);
+  const out = makeTensor(value.dtype, [taps, k]);
+  const dst = out.data as Float32Array | Float64Array;
+  for (let channel = 0; channel < k; channel++) for (let tap = 0; tap < taps; tap++) dst[tap * k + channel] = src[channel * taps + tap];
+  return out;
+}
+
+/** A conv's sizes, concrete except the batch. */
+interface ConvShape {
+  batch: Dim;
+  h: number;
+  w: number;
+  c: number;
+  k: number;
+  r: number;
+  s: number;
+  p: number;
+  q: number;
+  pads: [number, number, number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  group: number;
+}
+
 export class ConvLowering {
   readonly instances: ConvInstanceSource[] = [];
   private readonly byText = new Map<string, ConvInstanceSource>();
@@ -45,13 +93,15 @@ export class ConvLowering {
   ) {}
 
   conv2d(node: Node): LoweredGemm {
+    const shape = this.shapeOf(node);
+    if (isDepthwise(shape)) return this.depthwise(node, shape);
     try {
       return this.implicitGemm(node);
     } catch (e) {
       const refusal =
         e instanceof CompileError ? e.diagnostics.map((d) => d.message).join('; ') : e instanceof Refused ? e.message : undefined;
       if (refusal === undefined) throw e;
-      if (attrInt(node, 'group', 1) !== 1) throw new Unsupported(`${refusal}; im2col + GEMM does not take grouped convolution either`);
+      if (shape.group !== 1) throw new Unsupported(`${refusal}; im2col + GEMM does not take grouped convolution either`);
       const fallback = this.gemm.conv2d(node);
       const path = fallback.kernel.reason.includes('im2col') ? 'im2col+gemm' : 'gemm';
       const kernel: KernelChoice = {
@@ -63,38 +113,50 @@ export class ConvLowering {
     }
   }
 
-  private implicitGemm(node: Node): LoweredGemm {
+  /** The node's sizes and attributes (Unsupported for symbolic spatial or channel dims). */
+  private shapeOf(node: Node): ConvShape {
     const ctx = this.ctx;
     const [x, w] = node.inputs;
     const out = node.outputs[0];
     if (ctx.typeOf(out) !== 'half') throw new Unsupported('convolution output is not a float tensor');
     const [batch, h, wIn, c] = ctx.shapeOf(x);
-    const [k, r, s, cw] = ctx.shapeOf(w) as number[];
+    const [k, r, s, cw] = ctx.shapeOf(w);
     const [, p, q] = ctx.shapeOf(out);
-    for (const d of [h, wIn, c, p, q]) if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
+    for (const d of [h, wIn, c, p, q, k, r, s, cw])
+      if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
     const group = attrInt(node, 'group', 1);
-    if (cw * group !== c) throw new Unsupported(`weight has ${cw} input channels per group, the activation ${String(c)}`);
-    const pads = attrInts(node, 'pads', [0, 0, 0, 0]) as [number, number, number, number];
-    const strides = attrInts(node, 'strides', [1, 1]) as [number, number];
-    const dilations = attrInts(node, 'dilations', [1, 1]) as [number, number];
-    const problemAt = (n: number): ConvProblem => ({
-      n,
+    if ((cw as number) * group !== c) throw new Unsupported(`weight has ${cw} input channels per group, the activation ${String(c)}`);
+    return {
+      batch,
       h: h as number,
       w: wIn as number,
       c: c as number,
-      k,
-      r,
-      s,
+      k: k as number,
+      r: r as number,
+      s: s as number,
       p: p as number,
       q: q as number,
-      pads,
-      strides,
-      dilations,
+      pads: attrInts(node, 'pads', [0, 0, 0, 0]) as [number, number, number, number],
+      strides: attrInts(node, 'strides', [1, 1]) as [number, number],
+      dilations: attrInts(node, 'dilations', [1, 1]) as [number, number],
       group,
-    });
-    const steps = convEpilogueSteps(epilogueOf(node));
+    };
+  }
+
+  private implicitGemm(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const out = node.outputs[0];
+    const shape = this.shapeOf(node);
+    const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations, group } = shape;
+    const problemAt = (n: number): ConvProblem => ({ n, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations, group });
+    // A grouped conv fuses the prefix its kernel runs; the rest runs as an elementwise kernel after it.
+    const split = group > 1 ? groupConvEpilogue(epilogueOf(node)) : { fused: epilogueOf(node), rest: [] as string[] };
+    const steps = convEpilogueSteps(split.fused);
+    const fusedOperandCount = steps.filter((step) => EPILOGUE_OPERAND_STEPS.has(step)).length;
     // operands in step order; the instance reads bias and scale as [k] vectors and the residual as the full output
-    const operands = node.inputs.slice(2);
+    const operands = node.inputs.slice(2, 2 + fusedOperandCount);
+    const restOperands = node.inputs.slice(2 + fusedOperandCount);
     const pointers: Record<'bias' | 'scale' | 'residual_add', string> = { bias: 'nullptr', scale: 'nullptr', residual_add: 'nullptr' };
     let next = 0;
     for (const step of steps) {
@@ -115,23 +177,49 @@ export class ConvLowering {
       this.register(emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps), steps),
     );
 
+    // With an unfused rest that reads operands, the instance writes a workspace temporary (the output may share the
+    // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The memory plan
+    // may also put the output over a residual that is the conv's own input (y = x + conv(x)): CTAs would overwrite
+    // pixels others still read, so the instance writes the temporary and it is copied to the output after.
+    const restReadsOperands = restOperands.length > 0;
+    const outputOverInput = ctx.pointer(x) === ctx.pointer(out);
+    const viaTemporary = restReadsOperands || outputOverInput;
+    const outShape = ctx.shapeOf(out);
+    const tempBytes = viaTemporary ? alignUp(outShape.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * 2) : 0;
+    const convOutput = viaTemporary
+      ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${CUTLASS_WORKSPACE_BYTES})`
+      : ctx.pointer(out, true);
     const body = [
       `const AitConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${h}, ${wIn}, ${c}, ${k}, ${r}, ${s}, ${p}, ${q},`,
-      `                       {${pads.join(', ')}}, {${strides.join(', ')}}, {${dilations.join(', ')}},`,
+      `                       {${pads.join(', ')}}, {${strides.join(', ')}}, {${dilations.join(', ')}}, ${group},`,
       `                       ${ctx.pointer(x)}, ${ctx.pointer(w)},`,
       `                       ${pointers.bias}, ${pointers.scale}, ${pointers.residual_add},`,
-      `                       ${ctx.pointer(out, true)}};`,
+      `                       ${convOutput}};`,
     ];
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(conv, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
     body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
+    const headers: string[] = [];
+    if (split.rest.length > 0) {
+      body.push(
+        '{',
+        ...this.epilogueRest(node, split.rest, restOperands, viaTemporary ? convOutput : ctx.pointer(out)).map((l) => `  ${l}`),
+        '}',
+      );
+      headers.push('elementwise.cuh');
+    } else if (viaTemporary)
+      body.push(
+        `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${convOutput}, ${ctx.product(outShape, node)} * sizeof(__half), cudaMemcpyDeviceToDevice, c.stream));`,
+      );
     const largest = ranges[ranges.length - 1].source.instance;
     const kernel: KernelChoice = {
       library: 'cutlass',
       name: largest.name,
       config: {
         arch: this.arch,
-        path: 'cutlass-conv',
+        path: group > 1 ? 'cutlass-group-conv' : 'cutlass-conv',
+        ...(group > 1 ? { group } : {}),
         epilogue: steps,
+        ...(split.rest.length > 0 ? { unfusedEpilogue: split.rest } : {}),
         instances: ranges.map((range) => ({
           batches: [range.firstBatch, range.lastBatch],
           name: range.source.instance.name,
@@ -139,10 +227,135 @@ export class ConvLowering {
         })),
       },
       reason:
-        `${r}x${s} conv (stride ${strides.join('x')}, C=${String(c)}, K=${k}) as a CUTLASS implicit-GEMM conv, epilogue ` +
-        `[${steps.join(', ')}] fused; ${ranges.map((range) => `batch ${range.firstBatch}..${range.lastBatch}: ${range.source.instance.reason}`).join('; ')}`,
+        `${r}x${s} ${group > 1 ? `grouped (group=${group}) ` : ''}conv (stride ${strides.join('x')}, C=${String(c)}, K=${k}) as a CUTLASS ` +
+        `implicit-GEMM conv, epilogue [${steps.join(', ')}] fused; ` +
+        `${ranges.map((range) => `batch ${range.firstBatch}..${range.lastBatch}: ${range.source.instance.reason}`).join('; ')}` +
+        (split.rest.length > 0 ? `; epilogue steps ${split.rest.join(', ')} run as an elementwise kernel` : ''),
     };
-    return { kernel, body, headers: [], workspaceBytes: CUTLASS_WORKSPACE_BYTES };
+    return { kernel, body, headers, workspaceBytes: CUTLASS_WORKSPACE_BYTES + tempBytes };
+  }
+
+  /** The unfused rest of an epilogue as one elementwise kernel: out = rest(conv value, operands…). */
+  private epilogueRest(node: Node, rest: readonly string[], operands: readonly string[], convValue: string): string[] {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    const outShape = ctx.shapeOf(out);
+    const chain: string[] = ['ew::Input<0>{}'];
+    const inputs: ElementwiseInput[] = [{ tensor: out, broadcast: 'kFull', inner: '1' }];
+    const pointers: string[] = [convValue];
+    let next = 0;
+    for (const step of rest) {
+      const name = step.split(':')[0];
+      if (EPILOGUE_OPERAND_STEPS.has(name)) {
+        const tensor = operands[next++];
+        inputs.push({ tensor, ...broadcastOf(ctx, node, ctx.shapeOf(tensor), outShape) });
+        pointers.push(ctx.pointer(tensor));
+        chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${inputs.length - 1}>{}`);
+      } else chain.push(activationFunctor(step));
+    }
+    return elementwiseStatements(inputs, pointers, ctx.pointer(out, true), ctx.product(outShape, node), chain);
+  }
+
+  /**
+   * Depthwise conv on AIT's direct kernel: memory-bound (R·S multiply-adds per output), so its reason and config
+   * give the bytes it moves at max batch next to its FLOPs.
+   */
+  private depthwise(node: Node, shape: ConvShape): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const out = node.outputs[0];
+    const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations } = shape;
+    // The memory plan may put the output over its residual; when that residual is x itself (y = x + dwconv(x)),
+    // threads would overwrite pixels their neighbours still read: compute into the workspace, then copy.
+    const outputOverInput = ctx.pointer(x) === ctx.pointer(out);
+    const weight = this.channelsLastWeight(node, w, k, r * s);
+    const steps = epilogueOf(node);
+    const operands = node.inputs.slice(2);
+    const outShape = ctx.shapeOf(out);
+    const chain: string[] = ['ew::Input<0>{}'];
+    const pointers: string[] = [];
+    const kinds: string[] = [];
+    const operandBytes: number[] = [];
+    for (const step of steps) {
+      const name = step.split(':')[0];
+      if (!EPILOGUE_OPERAND_STEPS.has(name)) {
+        chain.push(activationFunctor(step));
+        continue;
+      }
+      const tensor = operands[pointers.length];
+      if (!tensor) throw new Unsupported(`epilogue step ${step} has no operand`);
+      const operandShape = ctx.shapeOf(tensor);
+      const broadcast = broadcastOf(ctx, node, operandShape, outShape);
+      const elements = operandShape.every(isConcrete) ? operandShape.reduce<number>((a, d) => a * (d as number), 1) : undefined;
+      if (broadcast.broadcast === 'kFull') {
+        kinds.push('kFull');
+        operandBytes.push(outShape.reduce<number>((a, d) => a * ctx.maxOf(d), 1) * 2);
+      } else if (elements === k && operandShape[operandShape.length - 1] === k) {
+        kinds.push('kChannel');
+        operandBytes.push(k * 2);
+      } else
+        throw new Unsupported(
+          `depthwise epilogue operand ${step} of shape [${operandShape.join(',')}] is neither [${k}] nor the output's shape`,
+        );
+      pointers.push(ctx.pointer(tensor));
+      chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${pointers.length}>{}`);
+    }
+    const count = pointers.length;
+    const maxBatch = ctx.maxOf(batch);
+    const outputElements = maxBatch * p * q * k;
+    const bytes = (maxBatch * h * wIn * c + r * s * k + outputElements) * 2 + operandBytes.reduce((a, b) => a + b, 0);
+    const flops = 2 * outputElements * r * s;
+    const multiplier = k / c;
+    const outputBytes = outputElements * 2;
+    const outputPointer = outputOverInput ? 'reinterpret_cast<__half*>(c.workspace)' : ctx.pointer(out, true);
+    const body = [
+      'namespace ew = ait::kernels::ew;',
+      `ait::kernels::DepthwiseConv2dArgs<__half, ${count}> args{${ctx.pointer(x)}, ${ctx.pointer(weight)}, ${outputPointer},`,
+      `    {${count ? pointers.join(', ') : 'nullptr'}},`,
+      `    {${count ? kinds.map((kind) => `ait::kernels::DepthwiseOperand::${kind}`).join(', ') : 'ait::kernels::DepthwiseOperand::kChannel'}},`,
+      `    ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${k},`,
+      `    ${r}, ${s}, ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}};`,
+      `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_depthwise_conv2d_nhwc(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
+    ];
+    if (outputOverInput)
+      body.push(
+        `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, c.workspace, ${ctx.product(outShape, node)} * sizeof(__half), cudaMemcpyDeviceToDevice, c.stream));`,
+      );
+    const vector = k % 8 === 0 ? '8 channels (16 bytes) per thread' : `one channel per thread (K=${k} is not a multiple of 8)`;
+    const kernel: KernelChoice = {
+      library: 'ait',
+      name: `ait_depthwise_conv2d_nhwc_f16${multiplier > 1 ? '_multiplier' : ''}`,
+      config: { path: 'depthwise', epilogue: steps, multiplier, bytesAtMaxBatch: bytes, flopsAtMaxBatch: flops },
+      reason:
+        `${r}x${s} depthwise conv (group=C=${c}${multiplier > 1 ? `, multiplier ${multiplier}` : ''}, stride ${strides.join('x')}, ` +
+        `dilation ${dilations.join('x')}) as a direct NHWC kernel, ${vector}, epilogue [${steps.join(', ')}] fused; memory-bound: ` +
+        `${bytes} bytes and ${flops} FLOPs at batch ${maxBatch} (${(flops / bytes).toFixed(1)} FLOP/byte)`,
+    };
+    return { kernel, body, headers: ['depthwise_conv.cuh'], workspaceBytes: outputOverInput ? alignUp(outputBytes) : 0 };
+  }
+
+  /** The depthwise weight [R·S, K] (channels innermost) derived from the OHWI [K, R, S, 1] weight. */
+  private channelsLastWeight(node: Node, w: string, k: number, taps: number): string {
+    const ctx = this.ctx;
+    const name = `${w}.rsk`;
+    if (ctx.hasWeight(name)) return name;
+    const value = ctx.graph.lookupTensor(w)?.value;
+    if (value) {
+      ctx.weight(name, 'bound', channelsLastValue(value, k, taps), [taps, k], 'half');
+      return name;
+    }
+    const dst = ctx.weight(name, 'prepared', undefined, [taps, k], 'half');
+    this.gemm.prepareOps.push({
+      id: node.id,
+      name: `transpose ${w} [${k},${taps}] -> [${taps},${k}] (depthwise weight, channels innermost) for ${node.name}`,
+      kernel: 'ait_transpose_f16',
+      headers: ['tensor_ops.cuh'],
+      body: [
+        `ait::kernels::StridedCopyArgs<__half> args{${ctx.pointer(w)}, static_cast<__half*>(c.weights[${dst}]), 2, {${taps}, ${k}}, {1, ${taps}}, 0};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_strided_copy(args, c.stream));',
+      ],
+    });
+    return name;
   }
 
   private register(instance: EmittedInstance, steps: ConvEpilogueStep[]): ConvInstanceSource {
@@ -176,6 +389,7 @@ export function convHeader(instances: readonly ConvInstanceSource[]): string {
       w.line('int pads[4];       // top, left, bottom, right');
       w.line('int strides[2];    // height, width');
       w.line('int dilations[2];  // height, width');
+      w.line('int groups;        // 1, or the group count of a grouped conv (weight [k, r, s, c / groups])');
       w.line('const void* x;');
       w.line('const void* weight;');
       w.line('const void* bias;      // [k] or nullptr');
@@ -209,7 +423,7 @@ export function convInstanceSource(source: ConvInstanceSource): string {
     w.line(`const ${ns}::AitConvOperands operands{`);
     w.line('    args.n, args.h, args.w, args.c, args.k, args.r, args.s, args.p, args.q,');
     w.line('    {args.pads[0], args.pads[1], args.pads[2], args.pads[3]}, {args.strides[0], args.strides[1]},');
-    w.line('    {args.dilations[0], args.dilations[1]}, static_cast<const H*>(args.x), static_cast<const H*>(args.weight),');
+    w.line('    {args.dilations[0], args.dilations[1]}, args.groups, static_cast<const H*>(args.x), static_cast<const H*>(args.weight),');
     w.line('    static_cast<const H*>(args.bias), static_cast<const H*>(args.scale), static_cast<const H*>(args.residual),');
     w.line('    static_cast<H*>(args.y)};');
     w.line(`return ${ns}::${source.instance.name}::run(operands, workspace, workspace_bytes, stream);`);

@@ -17,7 +17,15 @@
  * why): C < 8 (the 3-channel stem, ViT's patch embedding, 4-channel inputs) uses the few-channels iterator, which
  * walks R·S·C as one GEMM-K axis with 1/2/4-element accesses (2 stages, as CUTLASS generates it), so no zero channels
  * are multiplied and nothing is padded; other non-multiples of 8 use the optimized iterator at alignment 4/2.
- * Grouped convolution (group > 1) is refused with a diagnostic: none of the target models needs it in v1.
+ *
+ * Grouped convolution (1 < group < C) runs CUTLASS 2.x's group fprop on both targets (DefaultConv2dGroupFprop; the
+ * sm90 conv collective of CUTLASS 4.7 has no group mode): as a GEMM per group, M = N·P·Q, N = K/group, K = C/group·R·S,
+ * the weight [K, R, S, C/group]. chooseGroupConv says which CUTLASS group mode: kSingleGroup (a CTA's N tile lies in
+ * one group: K/group a multiple of the tile N; optimized iterator) or kMultipleGroup (a CTA's N tile holds whole
+ * groups: the tile N a multiple of K/group; analytic iterator, the only one CUTLASS has for it). The group kernel has
+ * no broadcast epilogue (no LinearCombinationResidualBlock), so it fuses act(acc + bias) or act(acc + residual) with
+ * the bias or the residual as the C operand; groupConvEpilogue splits off the rest for an elementwise kernel.
+ * Depthwise convolution (group == C) is not a CUTLASS instance here: kernels/depthwise_conv.cuh runs it.
  *
  * Names follow CUTLASS's procedural names (python/cutlass_library/conv2d_operation.py for 2.x; 3.x as the GEMM names
  * with `fprop` for the GEMM kind), with the epilogue appended so that two instances differing only in their epilogue
@@ -62,7 +70,10 @@ export interface Sm90ConvConfig {
   alignment: 8;
 }
 
-export type Sm80ConvIterator = 'optimized' | 'few_channels';
+export type Sm80ConvIterator = 'optimized' | 'few_channels' | 'analytic';
+
+/** CUTLASS's GroupMode for grouped convolution (names as in cutlass_library's GroupModeNames). */
+export type Sm80GroupMode = 'single_group' | 'multiple_group';
 
 export interface Sm80ConvConfig {
   arch: 'sm80';
@@ -74,6 +85,8 @@ export interface Sm80ConvConfig {
   inputAlignment: number;
   /** Elements per access of the epilogue: residual, y (divides K). */
   outputAlignment: number;
+  /** Grouped convolution (DefaultConv2dGroupFprop); absent for group = 1. */
+  groupMode?: Sm80GroupMode;
 }
 
 export type ConvConfig = Sm90ConvConfig | Sm80ConvConfig;
@@ -112,9 +125,10 @@ export function sm90ConvName(config: Sm90ConvConfig, steps: readonly ConvEpilogu
 
 export function sm80ConvName(config: Sm80ConvConfig, steps: readonly ConvEpilogueStep[]): string {
   const [m, n, k] = config.tile;
+  const group = config.groupMode ? `${config.groupMode}_` : '';
   return (
     `cutlass_tensorop_f16_s16816fprop_${config.iterator}_f16_${m}x${n}_${k}x${config.stages}_nhwc` +
-    `_align${config.inputAlignment}_${epilogueSuffix(steps)}`
+    `_${group}align${config.inputAlignment}_${epilogueSuffix(steps)}`
   );
 }
 
@@ -132,12 +146,18 @@ export function convGemmShape(problem: ConvProblem): { m: number; n: number; k: 
   return { m: problem.n * problem.p * problem.q, n: problem.k, k: problem.c * problem.r * problem.s };
 }
 
+/** Depthwise: one input channel per group (ONNX group == C), any channel multiplier K / C. */
+export function isDepthwise(problem: Pick<ConvProblem, 'c' | 'k' | 'group'>): boolean {
+  return problem.group > 1 && problem.group === problem.c && problem.k % problem.c === 0;
+}
+
 function checkSupported(problem: ConvProblem): void {
-  if (problem.group !== 1)
+  if (problem.c % problem.group !== 0 || problem.k % problem.group !== 0)
+    fail('cuda.cutlass-unsupported', `group=${problem.group} divides neither C=${problem.c} nor K=${problem.k}`);
+  if (isDepthwise(problem))
     fail(
       'cuda.cutlass-unsupported',
-      `grouped convolution (group=${problem.group}) has no CUTLASS instance in this backend yet; ` +
-        'only group=1 convolutions are emitted',
+      `depthwise convolution (group=C=${problem.c}) has no CUTLASS instance here: it runs AIT's depthwise kernel`,
     );
 }
 
@@ -159,6 +179,14 @@ function checkSupported(problem: ConvProblem): void {
  */
 export function chooseConv(problem: ConvProblem, target: ConvTarget): ConvChoice {
   checkSupported(problem);
+  if (problem.group > 1) {
+    const grouped = chooseGroupConv(problem);
+    if (target === 'sm80') return grouped;
+    return {
+      config: grouped.config,
+      reason: `grouped: the sm90 conv collective has no group mode, so a CUTLASS 2.x kernel; ${grouped.reason}`,
+    };
+  }
   if (target === 'sm90') {
     const why = sm90Refusal(problem);
     if (!why) return chooseSm90Conv(problem);
@@ -227,7 +255,7 @@ function chooseSm80Conv(problem: ConvProblem): ConvChoice {
   }
   // cp.async moves 4, 8 or 16 bytes: 2, 4 or 8 halves.
   const inputAlignment = largestAlignment(problem.c, [8, 4, 2]);
-  if (problem.c % inputAlignment !== 0)
+  if (problem.c % 2 !== 0)
     fail(
       'cuda.cutlass-unsupported',
       `conv with an odd channel count C=${problem.c} ≥ 8 has no CUTLASS 2.x instance (cp.async needs ≥ 4 bytes)`,
@@ -268,6 +296,98 @@ function chooseSm80Conv(problem: ConvProblem): ConvChoice {
   };
 }
 
+/** Tile shapes of the group kernels: [tile M, N, K], [warp M, N, K], stages. */
+const GROUP_TILES: Record<string, { tile: [number, number, number]; warps: [number, number, number]; stages: number }> = {
+  '128x128': { tile: [128, 128, 32], warps: [64, 64, 32], stages: 3 },
+  '128x64': { tile: [128, 64, 32], warps: [64, 32, 32], stages: 3 },
+  '128x32': { tile: [128, 32, 32], warps: [64, 32, 32], stages: 3 },
+  '64x64': { tile: [64, 64, 32], warps: [32, 32, 32], stages: 4 },
+  '64x32': { tile: [64, 32, 32], warps: [32, 32, 32], stages: 4 },
+};
+
+/**
+ * Grouped convolution (1 < group < C) as a CUTLASS 2.x group fprop, without profiling.
+ *
+ * Per group the GEMM is M = N·P·Q, N = K/group, K = C/group·R·S. CUTLASS's device-level can_implement
+ * (conv/device/implicit_gemm_convolution.h) allows:
+ *  - kSingleGroup when K/group is a multiple of the tile N (each CTA inside one group), with the optimized iterator;
+ *  - kMultipleGroup when the tile N is a multiple of K/group (each CTA covers tile N / (K/group) whole groups, one
+ *    after the other along GEMM-K), with the analytic iterator only.
+ * Tile N: single group takes the largest of 128/64/32 dividing K/group (128 only when 128-wide tiles fill the SMs);
+ * multiple group takes the smallest of 32/64/128 that K/group divides, because the tensor-core work of a CTA grows
+ * with its groups (each group's C/group channels pad GEMM-K to the tile K of 32). Tile M: 128 when 128-row tiles give
+ * at least one wave on 108 SMs, else 64 (as chooseSm80Conv). Alignment: the largest of 8/4/2 elements dividing C/group
+ * (cp.async moves 4, 8 or 16 bytes; CUTLASS's iterators check (C/group) % alignment); odd C/group is refused, and so
+ * is a K/group that is neither a multiple nor a divisor of a tile N (e.g. 48), naming both rules.
+ */
+export function chooseGroupConv(problem: ConvProblem): ConvChoice {
+  checkSupported(problem);
+  const channelsPerGroup = problem.c / problem.group;
+  const outputsPerGroup = problem.k / problem.group;
+  const inputAlignment = largestAlignment(channelsPerGroup, [8, 4, 2]);
+  if (channelsPerGroup % 2 !== 0)
+    fail(
+      'cuda.cutlass-unsupported',
+      `grouped conv with ${channelsPerGroup} input channels per group (C=${problem.c}, group=${problem.group}): ` +
+        'CUTLASS reads C/group with cp.async accesses of at least 2 halves, so an odd C/group has no instance',
+    );
+  const outputAlignment = largestAlignment(problem.k, [8, 4, 2, 1]);
+  const m = convGemmShape(problem).m;
+  const tileM = Math.ceil(m / 128) * Math.ceil(problem.k / 64) >= A100_SMS ? 128 : 64;
+  const pick = (tileN: number, groupMode: Sm80GroupMode): Sm80ConvConfig => {
+    const shape = GROUP_TILES[`${tileM}x${tileN}`] ?? GROUP_TILES[`128x${tileN}`];
+    return {
+      arch: 'sm80',
+      tile: shape.tile,
+      warps: shape.warps,
+      stages: shape.stages,
+      iterator: groupMode === 'single_group' ? 'optimized' : 'analytic',
+      inputAlignment,
+      outputAlignment,
+      groupMode,
+    };
+  };
+  const sizes = `C/group=${channelsPerGroup}, K/group=${outputsPerGroup}, N·P·Q=${m}`;
+  const alignment = inputAlignment < 8 || outputAlignment < 8 ? `, alignment ${inputAlignment}/${outputAlignment}` : '';
+  const singleN = [64, 32].find((n) => outputsPerGroup % n === 0);
+  if (singleN !== undefined) {
+    const wide = outputsPerGroup % 128 === 0 && tileM === 128 && Math.ceil(m / 128) * Math.ceil(problem.k / 128) >= A100_SMS;
+    const tileN = wide ? 128 : singleN;
+    const config = pick(tileN, 'single_group');
+    return {
+      config,
+      reason: `${sizes}: kSingleGroup (K/group a multiple of the ${tileN}-wide N tile), ${config.tile[0]}x${tileN} tiles, optimized iterator${alignment}`,
+    };
+  }
+  const multipleN = [32, 64, 128].find((n) => n % outputsPerGroup === 0);
+  if (multipleN !== undefined) {
+    const config = pick(multipleN, 'multiple_group');
+    return {
+      config,
+      reason:
+        `${sizes}: kMultipleGroup (${multipleN / outputsPerGroup} groups per ${multipleN}-wide N tile), ` +
+        `${config.tile[0]}x${multipleN} tiles, analytic iterator${alignment}`,
+    };
+  }
+  return fail(
+    'cuda.cutlass-unsupported',
+    `grouped conv with K/group=${outputsPerGroup}: CUTLASS's group kernels need K/group to be a multiple of the N tile ` +
+      '(32 or 64: kSingleGroup) or to divide it (32, 64 or 128: kMultipleGroup)',
+  );
+}
+
+/**
+ * The longest prefix of a grouped conv's epilogue steps the group kernel runs (act(acc + bias) or act(acc + residual),
+ * one CUTLASS activation), and the rest, which the caller runs as an elementwise kernel.
+ */
+export function groupConvEpilogue(steps: readonly string[]): { fused: ConvEpilogueStep[]; rest: string[] } {
+  const fused: ConvEpilogueStep[] = [];
+  let i = 0;
+  if (steps[0] === 'bias' || steps[0] === 'residual_add') fused.push(steps[i++] as ConvEpilogueStep);
+  if (i < steps.length && ACTIVATIONS.has(steps[i])) fused.push(steps[i++] as ConvEpilogueStep);
+  return { fused, rest: steps.slice(i) };
+}
+
 // ---- operands ----
 
 const OPERANDS_STRUCT = `// Operands of one fused conv2d call (device pointers; bias, scale and residual may be null when unused).
@@ -278,8 +398,9 @@ struct AitConvOperands {
   int pads[4];           // top, left, bottom, right
   int strides[2];        // height, width
   int dilations[2];      // height, width
+  int groups;            // 1, or the ONNX group count (grouped convolution: weight [k, r, s, c / groups])
   const cutlass::half_t* x;         // [n, h, w, c]
-  const cutlass::half_t* weight;    // [k, r, s, c]
+  const cutlass::half_t* weight;    // [k, r, s, c / groups]
   const cutlass::half_t* bias;      // [k]
   const cutlass::half_t* scale;     // [k]
   const cutlass::half_t* residual;  // [n, p, q, k]
@@ -451,7 +572,95 @@ const SM80_ACTIVATION: Record<ConvActivation | 'identity', string> = {
   ...CUTLASS_ACTIVATION,
 };
 
+/** The group kernel's epilogue: act(acc + C) with C the bias (zero strides) or the residual, or act(acc). */
+function sm80GroupEpilogue(steps: readonly ConvEpilogueStep[]): {
+  source: 'bias' | 'residual' | 'none';
+  activation: ConvActivation | 'identity';
+} {
+  const { fused, rest } = groupConvEpilogue(steps);
+  if (rest.length > 0)
+    fail(
+      'cuda.cutlass-unsupported',
+      `grouped conv epilogue [${steps.join(', ')}]: the CUTLASS group kernel fuses act(acc + bias) or act(acc + residual); ` +
+        `[${rest.join(', ')}] must run as an elementwise op`,
+    );
+  const source = fused[0] === 'bias' ? 'bias' : fused[0] === 'residual_add' ? 'residual' : 'none';
+  const last = fused[fused.length - 1];
+  const activation = last !== undefined && last !== 'bias' && last !== 'scale' && last !== 'residual_add' ? last : 'identity';
+  return { source, activation };
+}
+
+function emitSm80GroupConv(config: Sm80ConvConfig, steps: readonly ConvEpilogueStep[], reason: string): EmittedInstance {
+  const epilogue = sm80GroupEpilogue(steps);
+  const name = sm80ConvName(config, steps);
+  const [tm, tn, tk] = config.tile;
+  const [wm, wn, wk] = config.warps;
+  const scaleType = epilogue.source === 'none' ? 'OnlyAlphaScaling' : 'NoBetaScaling';
+  const source =
+    epilogue.source === 'bias'
+      ? '{const_cast<cutlass::half_t*>(o.bias), Layout(Layout::Stride(0))}'
+      : epilogue.source === 'residual'
+        ? '{const_cast<cutlass::half_t*>(o.residual), Layout::packed({o.n, o.p, o.q, o.k})}'
+        : '{nullptr, Layout(Layout::Stride(0))}';
+  const sourceNote =
+    epilogue.source === 'bias'
+      ? 'the bias is read as C with all strides 0: every output pixel sees the same [k] vector'
+      : epilogue.source === 'residual'
+        ? 'C is the residual [n, p, q, k]'
+        : 'no C operand';
+  const groupMode = config.groupMode === 'single_group' ? 'kSingleGroup' : 'kMultipleGroup';
+  const iterator = config.iterator === 'optimized' ? 'kOptimized' : 'kAnalytic';
+  const code = `// ${name}
+// y = ${describe(steps)}; ${reason}
+struct ${name} {
+  static constexpr int kInputAlignment = ${config.inputAlignment};
+  static constexpr int kOutputAlignment = ${config.outputAlignment};
+  using Layout = cutlass::layout::TensorNHWC;
+  using EpilogueOp = cutlass::epilogue::thread::LinearCombinationGeneric<${SM80_ACTIVATION[epilogue.activation]}, cutlass::half_t, kOutputAlignment, float, float, cutlass::epilogue::thread::ScaleType::${scaleType}>;
+  using Kernel = typename cutlass::conv::kernel::DefaultConv2dGroupFprop<
+      cutlass::half_t, Layout, cutlass::half_t, Layout, cutlass::half_t, Layout, float,
+      cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+      cutlass::gemm::GemmShape<${tm}, ${tn}, ${tk}>, cutlass::gemm::GemmShape<${wm}, ${wn}, ${wk}>,
+      cutlass::gemm::GemmShape<16, 8, 16>, EpilogueOp,
+      cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<4>, ${config.stages}, cutlass::arch::OpMultiplyAdd,
+      cutlass::conv::GroupMode::${groupMode}, cutlass::conv::IteratorAlgorithm::${iterator},
+      cutlass::conv::StrideSupport::kStrided, kInputAlignment, kInputAlignment>::Kernel;
+  using Conv = cutlass::conv::device::ImplicitGemmConvolution<Kernel>;
+
+  static const char* run(const AitConvOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+    const AitConvOperands& o = operands;
+    cutlass::conv::Conv2dProblemSize problem(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.p, o.q, o.pads[0], o.pads[1],
+                                             o.strides[0], o.strides[1], o.dilations[0], o.dilations[1],
+                                             cutlass::conv::Mode::kCrossCorrelation, 1, o.groups);
+    // ${sourceNote}.
+    typename Conv::Arguments arguments(
+        problem, {const_cast<cutlass::half_t*>(o.x), Layout::packed({o.n, o.h, o.w, o.c})},
+        {const_cast<cutlass::half_t*>(o.weight), Layout::packed({o.k, o.r, o.s, o.c / o.groups})},
+        ${source}, {o.y, Layout::packed({o.n, o.p, o.q, o.k})},
+        {1.f, ${epilogue.source === 'none' ? '0.f' : '1.f'}});
+    Conv conv;
+    if (Conv::get_workspace_size(arguments) > workspace_bytes) return "${name}: workspace too small";
+${runTail()}
+  }
+};`;
+  return {
+    name,
+    reason,
+    code,
+    includes: [
+      'cutlass/cutlass.h',
+      'cutlass/conv/conv2d_problem_size.h',
+      'cutlass/conv/device/implicit_gemm_convolution.h',
+      'cutlass/conv/kernel/default_conv2d_group_fprop.h',
+      'cutlass/epilogue/thread/linear_combination_generic.h',
+      'cutlass/epilogue/thread/activation.h',
+      'cutlass/functional.h',
+    ],
+  };
+}
+
 export function emitSm80Conv(config: Sm80ConvConfig, steps: readonly ConvEpilogueStep[], reason: string): EmittedInstance {
+  if (config.groupMode) return emitSm80GroupConv(config, steps, reason);
   const epilogue = sm80Epilogue(steps);
   const name = sm80ConvName(config, steps);
   const [tm, tn, tk] = config.tile;

@@ -3,6 +3,7 @@
 
 #include "attention.cuh"
 #include "common.cuh"
+#include "depthwise_conv.cuh"
 #include "elementwise.cuh"
 #include "im2col.cuh"
 #include "normalization.cuh"

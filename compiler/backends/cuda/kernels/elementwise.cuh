@@ -80,6 +80,8 @@ struct Clamp {
   float low, high;
   __device__ __forceinline__ float operator()(float x, const float*) const { return fminf(fmaxf(x, low), high); }
 };
+// The name the code generator emits (codegen/elementwise.ts: Clip, Max/Min with a constant, relu6 epilogues).
+using Clip = Clamp;
 struct Relu {
   __device__ __forceinline__ float operator()(float x, const float*) const { return fmaxf(x, 0.f); }
 };

@@ -1,9 +1,12 @@
 // GPU check of the emitted CUTLASS convolution instances (compiler/backends/cuda/cutlass/conv.ts) against a CPU
-// reference: three ResNet-50 layers (3x3 64->64, 1x1 256->64 with a residual, the 7x7/2 3-channel stem) at batch 1
-// and 8, each through the instance the sm90 and the sm80 heuristics choose, epilogue relu(conv + bias [+ residual]).
+// reference: three ResNet-50 layers (3x3 64->64, 1x1 256->64 with a residual, the 7x7/2 3-channel stem) and three
+// grouped layers (CUTLASS 2.x group fprop: ResNeXt's 3x3 g=32 with 4 channels per group and a strided one with 8,
+// kMultipleGroup; 3x3 g=4 with 64 channels per group, kSingleGroup) at batch 1 and 8, each through the instance the
+// sm90 and the sm80 heuristics choose (grouped convs take the same 2.x instance on both), epilogue
+// relu(conv + bias [+ residual]).
 //
 // Build and run on an H100/H200 (from the repository root; CUTLASS_DIR holds CUTLASS's include/ and tools/; the
-// sm80 instances are CUTLASS 2.x kernels and run on Hopper too; about 6 min to compile on 2 cores):
+// sm80 instances are CUTLASS 2.x kernels and run on Hopper too; 143 s to compile on 2 cores):
 //   nvcc -std=c++17 -O2 -DNDEBUG -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr \
 //     -I$CUTLASS_DIR/include -I$CUTLASS_DIR/tools/util/include compiler/backends/cuda/tests/conv_check.cu -o conv_check
 //   ./conv_check
@@ -68,9 +71,12 @@ Problem makeProblem(const AitConvCheckCase& c) {
   std::mt19937_64 rng(20261121 + c.n * 7 + c.c * 131 + c.r);
   Problem problem;
   // Weights scaled by 1/sqrt(fan-in) so outputs stay O(1) and relu keeps about half of them.
-  const float bound = 1.0f / std::sqrt(float(c.c * c.r * c.s));
+  // Grouped: output channel k belongs to group k / (K / groups) and reads that group's C / groups input channels;
+  // the weight is [k, r, s, c / groups].
+  const int channelsPerGroup = c.c / c.groups, outputsPerGroup = c.k / c.groups;
+  const float bound = 1.0f / std::sqrt(float(channelsPerGroup * c.r * c.s));
   problem.x = randomHalves(size_t(c.n) * c.h * c.w * c.c, -1.f, 1.f, rng);
-  problem.weight = randomHalves(size_t(c.k) * c.r * c.s * c.c, -bound, bound, rng);
+  problem.weight = randomHalves(size_t(c.k) * c.r * c.s * channelsPerGroup, -bound, bound, rng);
   problem.bias = randomHalves(c.k, -0.5f, 0.5f, rng);
   if (c.residual) problem.residual = randomHalves(size_t(c.n) * c.p * c.q * c.k, -1.f, 1.f, rng);
   problem.reference.assign(size_t(c.n) * c.p * c.q * c.k, 0.0);
@@ -80,6 +86,7 @@ Problem makeProblem(const AitConvCheckCase& c) {
       const int n = row / c.p, p = row % c.p;
       for (int q = 0; q < c.q; ++q)
         for (int k = 0; k < c.k; ++k) {
+          const int firstChannel = (k / outputsPerGroup) * channelsPerGroup;
           double acc = 0;
           for (int r = 0; r < c.r; ++r) {
             const int h = p * c.strides[0] - c.pads[0] + r;
@@ -87,9 +94,9 @@ Problem makeProblem(const AitConvCheckCase& c) {
             for (int s = 0; s < c.s; ++s) {
               const int w = q * c.strides[1] - c.pads[1] + s;
               if (w < 0 || w >= c.w) continue;
-              const cutlass::half_t* xs = &problem.x[((size_t(n) * c.h + h) * c.w + w) * c.c];
-              const cutlass::half_t* ws = &problem.weight[((size_t(k) * c.r + r) * c.s + s) * c.c];
-              for (int ch = 0; ch < c.c; ++ch) acc += double(float(xs[ch])) * double(float(ws[ch]));
+              const cutlass::half_t* xs = &problem.x[((size_t(n) * c.h + h) * c.w + w) * c.c + firstChannel];
+              const cutlass::half_t* ws = &problem.weight[((size_t(k) * c.r + r) * c.s + s) * channelsPerGroup];
+              for (int ch = 0; ch < channelsPerGroup; ++ch) acc += double(float(xs[ch])) * double(float(ws[ch]));
             }
           }
           const size_t out = ((size_t(n) * c.p + p) * c.q + q) * c.k + k;
@@ -145,6 +152,7 @@ int main() {
     std::copy(c.pads, c.pads + 4, operands.pads);
     std::copy(c.strides, c.strides + 2, operands.strides);
     operands.dilations[0] = operands.dilations[1] = 1;
+    operands.groups = c.groups;
     operands.x = x, operands.weight = weight, operands.bias = bias, operands.scale = nullptr;
     operands.residual = residual, operands.y = y;
 
@@ -176,7 +184,7 @@ int main() {
     }
     const bool passed = !failure && relativeL2 <= kTolerance;
     allPassed = allPassed && passed;
-    const double flops = 2.0 * c.n * c.p * c.q * c.k * double(c.c) * c.r * c.s;
+    const double flops = 2.0 * c.n * c.p * c.q * c.k * double(c.c / c.groups) * c.r * c.s;
     std::printf("%-6s %-18s %5d %-8s %10.2e %10.2e %-4s %10.1f %8.1f  %s%s%s\n", c.target, c.layer, c.n,
                 c.residual ? "+resid" : "", relativeL2, maxAbs, passed ? "ok" : "FAIL", meanUs,
                 flops / (meanUs * 1e-6) / 1e12, c.name, failure ? ": " : "", failure ? failure : "");

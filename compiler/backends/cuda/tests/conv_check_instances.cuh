@@ -15,6 +15,7 @@
 #include "cutlass/conv/kernel/default_conv2d_fprop.h"
 #include "cutlass/epilogue/thread/linear_combination_generic.h"
 #include "cutlass/functional.h"
+#include "cutlass/conv/kernel/default_conv2d_group_fprop.h"
 #include "cutlass/conv/kernel/default_conv2d_fprop_with_broadcast.h"
 #include "cutlass/epilogue/thread/linear_combination_residual_block.h"
 
@@ -28,8 +29,9 @@ struct AitConvOperands {
   int pads[4];           // top, left, bottom, right
   int strides[2];        // height, width
   int dilations[2];      // height, width
+  int groups;            // 1, or the ONNX group count (grouped convolution: weight [k, r, s, c / groups])
   const cutlass::half_t* x;         // [n, h, w, c]
-  const cutlass::half_t* weight;    // [k, r, s, c]
+  const cutlass::half_t* weight;    // [k, r, s, c / groups]
   const cutlass::half_t* bias;      // [k]
   const cutlass::half_t* scale;     // [k]
   const cutlass::half_t* residual;  // [n, p, q, k]
@@ -336,6 +338,123 @@ struct cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1
   }
 };
 
+// cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu
+// y = relu(conv(x, w) + bias); C/group=4, K/group=4, N·P·Q=1568: kMultipleGroup (8 groups per 32-wide N tile), 64x32 tiles, analytic iterator, alignment 4/8
+struct cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu {
+  static constexpr int kInputAlignment = 4;
+  static constexpr int kOutputAlignment = 8;
+  using Layout = cutlass::layout::TensorNHWC;
+  using EpilogueOp = cutlass::epilogue::thread::LinearCombinationGeneric<cutlass::epilogue::thread::ReLu, cutlass::half_t, kOutputAlignment, float, float, cutlass::epilogue::thread::ScaleType::NoBetaScaling>;
+  using Kernel = typename cutlass::conv::kernel::DefaultConv2dGroupFprop<
+      cutlass::half_t, Layout, cutlass::half_t, Layout, cutlass::half_t, Layout, float,
+      cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+      cutlass::gemm::GemmShape<64, 32, 32>, cutlass::gemm::GemmShape<32, 32, 32>,
+      cutlass::gemm::GemmShape<16, 8, 16>, EpilogueOp,
+      cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<4>, 4, cutlass::arch::OpMultiplyAdd,
+      cutlass::conv::GroupMode::kMultipleGroup, cutlass::conv::IteratorAlgorithm::kAnalytic,
+      cutlass::conv::StrideSupport::kStrided, kInputAlignment, kInputAlignment>::Kernel;
+  using Conv = cutlass::conv::device::ImplicitGemmConvolution<Kernel>;
+
+  static const char* run(const AitConvOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+    const AitConvOperands& o = operands;
+    cutlass::conv::Conv2dProblemSize problem(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.p, o.q, o.pads[0], o.pads[1],
+                                             o.strides[0], o.strides[1], o.dilations[0], o.dilations[1],
+                                             cutlass::conv::Mode::kCrossCorrelation, 1, o.groups);
+    // the bias is read as C with all strides 0: every output pixel sees the same [k] vector.
+    typename Conv::Arguments arguments(
+        problem, {const_cast<cutlass::half_t*>(o.x), Layout::packed({o.n, o.h, o.w, o.c})},
+        {const_cast<cutlass::half_t*>(o.weight), Layout::packed({o.k, o.r, o.s, o.c / o.groups})},
+        {const_cast<cutlass::half_t*>(o.bias), Layout(Layout::Stride(0))}, {o.y, Layout::packed({o.n, o.p, o.q, o.k})},
+        {1.f, 1.f});
+    Conv conv;
+    if (Conv::get_workspace_size(arguments) > workspace_bytes) return "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu: workspace too small";
+    cutlass::Status status = conv.can_implement(arguments);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = conv.initialize(arguments, workspace, stream);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = conv.run(stream);
+    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);
+  }
+};
+
+// cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu
+// y = relu(conv(x, w) + bias); C/group=8, K/group=8, N·P·Q=1568: kMultipleGroup (4 groups per 32-wide N tile), 64x32 tiles, analytic iterator
+struct cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu {
+  static constexpr int kInputAlignment = 8;
+  static constexpr int kOutputAlignment = 8;
+  using Layout = cutlass::layout::TensorNHWC;
+  using EpilogueOp = cutlass::epilogue::thread::LinearCombinationGeneric<cutlass::epilogue::thread::ReLu, cutlass::half_t, kOutputAlignment, float, float, cutlass::epilogue::thread::ScaleType::NoBetaScaling>;
+  using Kernel = typename cutlass::conv::kernel::DefaultConv2dGroupFprop<
+      cutlass::half_t, Layout, cutlass::half_t, Layout, cutlass::half_t, Layout, float,
+      cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+      cutlass::gemm::GemmShape<64, 32, 32>, cutlass::gemm::GemmShape<32, 32, 32>,
+      cutlass::gemm::GemmShape<16, 8, 16>, EpilogueOp,
+      cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<4>, 4, cutlass::arch::OpMultiplyAdd,
+      cutlass::conv::GroupMode::kMultipleGroup, cutlass::conv::IteratorAlgorithm::kAnalytic,
+      cutlass::conv::StrideSupport::kStrided, kInputAlignment, kInputAlignment>::Kernel;
+  using Conv = cutlass::conv::device::ImplicitGemmConvolution<Kernel>;
+
+  static const char* run(const AitConvOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+    const AitConvOperands& o = operands;
+    cutlass::conv::Conv2dProblemSize problem(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.p, o.q, o.pads[0], o.pads[1],
+                                             o.strides[0], o.strides[1], o.dilations[0], o.dilations[1],
+                                             cutlass::conv::Mode::kCrossCorrelation, 1, o.groups);
+    // the bias is read as C with all strides 0: every output pixel sees the same [k] vector.
+    typename Conv::Arguments arguments(
+        problem, {const_cast<cutlass::half_t*>(o.x), Layout::packed({o.n, o.h, o.w, o.c})},
+        {const_cast<cutlass::half_t*>(o.weight), Layout::packed({o.k, o.r, o.s, o.c / o.groups})},
+        {const_cast<cutlass::half_t*>(o.bias), Layout(Layout::Stride(0))}, {o.y, Layout::packed({o.n, o.p, o.q, o.k})},
+        {1.f, 1.f});
+    Conv conv;
+    if (Conv::get_workspace_size(arguments) > workspace_bytes) return "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu: workspace too small";
+    cutlass::Status status = conv.can_implement(arguments);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = conv.initialize(arguments, workspace, stream);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = conv.run(stream);
+    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);
+  }
+};
+
+// cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu
+// y = relu(conv(x, w) + bias); C/group=64, K/group=64, N·P·Q=800: kSingleGroup (K/group a multiple of the 64-wide N tile), 64x64 tiles, optimized iterator
+struct cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu {
+  static constexpr int kInputAlignment = 8;
+  static constexpr int kOutputAlignment = 8;
+  using Layout = cutlass::layout::TensorNHWC;
+  using EpilogueOp = cutlass::epilogue::thread::LinearCombinationGeneric<cutlass::epilogue::thread::ReLu, cutlass::half_t, kOutputAlignment, float, float, cutlass::epilogue::thread::ScaleType::NoBetaScaling>;
+  using Kernel = typename cutlass::conv::kernel::DefaultConv2dGroupFprop<
+      cutlass::half_t, Layout, cutlass::half_t, Layout, cutlass::half_t, Layout, float,
+      cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+      cutlass::gemm::GemmShape<64, 64, 32>, cutlass::gemm::GemmShape<32, 32, 32>,
+      cutlass::gemm::GemmShape<16, 8, 16>, EpilogueOp,
+      cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<4>, 4, cutlass::arch::OpMultiplyAdd,
+      cutlass::conv::GroupMode::kSingleGroup, cutlass::conv::IteratorAlgorithm::kOptimized,
+      cutlass::conv::StrideSupport::kStrided, kInputAlignment, kInputAlignment>::Kernel;
+  using Conv = cutlass::conv::device::ImplicitGemmConvolution<Kernel>;
+
+  static const char* run(const AitConvOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+    const AitConvOperands& o = operands;
+    cutlass::conv::Conv2dProblemSize problem(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.p, o.q, o.pads[0], o.pads[1],
+                                             o.strides[0], o.strides[1], o.dilations[0], o.dilations[1],
+                                             cutlass::conv::Mode::kCrossCorrelation, 1, o.groups);
+    // the bias is read as C with all strides 0: every output pixel sees the same [k] vector.
+    typename Conv::Arguments arguments(
+        problem, {const_cast<cutlass::half_t*>(o.x), Layout::packed({o.n, o.h, o.w, o.c})},
+        {const_cast<cutlass::half_t*>(o.weight), Layout::packed({o.k, o.r, o.s, o.c / o.groups})},
+        {const_cast<cutlass::half_t*>(o.bias), Layout(Layout::Stride(0))}, {o.y, Layout::packed({o.n, o.p, o.q, o.k})},
+        {1.f, 1.f});
+    Conv conv;
+    if (Conv::get_workspace_size(arguments) > workspace_bytes) return "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu: workspace too small";
+    cutlass::Status status = conv.can_implement(arguments);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = conv.initialize(arguments, workspace, stream);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = conv.run(stream);
+    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);
+  }
+};
+
 // cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_relu
 // y = relu(conv(x, w) + bias); small problem (N·P·Q=3136, K=64): 64x64 tiles keep more SMs busy
 struct cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_relu {
@@ -502,20 +621,33 @@ struct AitConvCheckCase {
   int n, h, w, c, k, r, s, p, q;
   int pads[4];
   int strides[2];
+  int groups;  // weight [k, r, s, c / groups]
   const char* name;
   AitConvRunFn run;
 };
 static const AitConvCheckCase kConvCheckCases[] = {
-    {"3x3 64->64 56x56", "sm90", false, 1, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu::run},
-    {"3x3 64->64 56x56", "sm90", false, 8, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu::run},
-    {"1x1 256->64 56x56", "sm90", true, 1, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu::run},
-    {"1x1 256->64 56x56", "sm90", true, 8, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu::run},
-    {"7x7/2 3->64 stem", "sm90", false, 1, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
-    {"7x7/2 3->64 stem", "sm90", false, 8, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
-    {"3x3 64->64 56x56", "sm80", false, 1, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_relu::run},
-    {"3x3 64->64 56x56", "sm80", false, 8, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, "cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_relu::run},
-    {"1x1 256->64 56x56", "sm80", true, 1, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_residual_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_residual_relu::run},
-    {"1x1 256->64 56x56", "sm80", true, 8, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, "cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_residual_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_residual_relu::run},
-    {"7x7/2 3->64 stem", "sm80", false, 1, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
-    {"7x7/2 3->64 stem", "sm80", false, 8, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
+    {"3x3 64->64 56x56", "sm90", false, 1, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, 1, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu::run},
+    {"3x3 64->64 56x56", "sm90", false, 8, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, 1, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu::run},
+    {"1x1 256->64 56x56", "sm90", true, 1, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, 1, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu::run},
+    {"1x1 256->64 56x56", "sm90", true, 8, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, 1, "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu", &cutlass3x_sm90_tensorop_fprop_f16_f16_f32_f16_f16_128x64x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_residual_relu::run},
+    {"7x7/2 3->64 stem", "sm90", false, 1, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, 1, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
+    {"7x7/2 3->64 stem", "sm90", false, 8, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, 1, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
+    {"3x3 g32 128 4/g", "sm90", false, 1, 14, 14, 128, 128, 3, 3, 14, 14, {1, 1, 1, 1}, {1, 1}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu::run},
+    {"3x3 g32 128 4/g", "sm90", false, 8, 14, 14, 128, 128, 3, 3, 14, 14, {1, 1, 1, 1}, {1, 1}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu::run},
+    {"3x3/2 g32 256 8/g", "sm90", false, 1, 28, 28, 256, 256, 3, 3, 14, 14, {1, 1, 1, 1}, {2, 2}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu::run},
+    {"3x3/2 g32 256 8/g", "sm90", false, 8, 28, 28, 256, 256, 3, 3, 14, 14, {1, 1, 1, 1}, {2, 2}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu::run},
+    {"3x3 g4 256 64/g", "sm90", false, 1, 10, 10, 256, 256, 3, 3, 10, 10, {1, 1, 1, 1}, {1, 1}, 4, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu::run},
+    {"3x3 g4 256 64/g", "sm90", false, 8, 10, 10, 256, 256, 3, 3, 10, 10, {1, 1, 1, 1}, {1, 1}, 4, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu::run},
+    {"3x3 64->64 56x56", "sm80", false, 1, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, 1, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_relu::run},
+    {"3x3 64->64 56x56", "sm80", false, 8, 56, 56, 64, 64, 3, 3, 56, 56, {1, 1, 1, 1}, {1, 1}, 1, "cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_relu::run},
+    {"1x1 256->64 56x56", "sm80", true, 1, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, 1, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_residual_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_align8_bias_residual_relu::run},
+    {"1x1 256->64 56x56", "sm80", true, 8, 56, 56, 256, 64, 1, 1, 56, 56, {0, 0, 0, 0}, {1, 1}, 1, "cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_residual_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_128x64_32x3_nhwc_align8_bias_residual_relu::run},
+    {"7x7/2 3->64 stem", "sm80", false, 1, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, 1, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
+    {"7x7/2 3->64 stem", "sm80", false, 8, 224, 224, 3, 64, 7, 7, 112, 112, {3, 3, 3, 3}, {2, 2}, 1, "cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu", &cutlass_tensorop_f16_s16816fprop_few_channels_f16_128x64_32x2_nhwc_align1_bias_relu::run},
+    {"3x3 g32 128 4/g", "sm80", false, 1, 14, 14, 128, 128, 3, 3, 14, 14, {1, 1, 1, 1}, {1, 1}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu::run},
+    {"3x3 g32 128 4/g", "sm80", false, 8, 14, 14, 128, 128, 3, 3, 14, 14, {1, 1, 1, 1}, {1, 1}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align4_bias_relu::run},
+    {"3x3/2 g32 256 8/g", "sm80", false, 1, 28, 28, 256, 256, 3, 3, 14, 14, {1, 1, 1, 1}, {2, 2}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu::run},
+    {"3x3/2 g32 256 8/g", "sm80", false, 8, 28, 28, 256, 256, 3, 3, 14, 14, {1, 1, 1, 1}, {2, 2}, 32, "cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_analytic_f16_64x32_32x4_nhwc_multiple_group_align8_bias_relu::run},
+    {"3x3 g4 256 64/g", "sm80", false, 1, 10, 10, 256, 256, 3, 3, 10, 10, {1, 1, 1, 1}, {1, 1}, 4, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu::run},
+    {"3x3 g4 256 64/g", "sm80", false, 8, 10, 10, 256, 256, 3, 3, 10, 10, {1, 1, 1, 1}, {1, 1}, 4, "cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu", &cutlass_tensorop_f16_s16816fprop_optimized_f16_64x64_32x4_nhwc_single_group_align8_bias_relu::run},
 };

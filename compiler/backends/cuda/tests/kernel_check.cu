@@ -533,6 +533,60 @@ void check_resizes() {
   check_resize(M::kBilinear, T::kHalfPixel, R::kFloor, ImageLayout::kNchw, "resize bilinear hp", 1, 256, 256, 64, 512, 512);
 }
 
+// Depthwise conv (depthwise_conv.cuh): epilogue residual + relu6(acc + bias) when `with_epilogue`, else the bare
+// accumulator (no operands). multiplier > 1: output channel k reads input channel k / multiplier. misaligned_input
+// offsets the input by one element, so the launcher must take the per-channel path.
+void check_depthwise(int64_t n, int h, int w, int c, int multiplier, int kernel, int stride, int pad, int dilation,
+                     bool with_epilogue, bool misaligned_input = false) {
+  const int k = c * multiplier;
+  const int oh = (h + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  const int ow = (w + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  const int64_t outputs = n * oh * ow * k;
+  std::vector<double> x, weight, bias, residual;
+  auto hx = random_tensor<__half>(n * h * w * c, &x);
+  const float bound = 1.f / std::sqrt(float(kernel * kernel));
+  auto hw = random_tensor<__half>(int64_t(kernel) * kernel * k, &weight, -bound, bound);  // [kernel, kernel, k]
+  auto hb = random_tensor<__half>(k, &bias, -0.5f, 0.5f);
+  auto hr = random_tensor<__half>(outputs, &residual);
+  const int offset = misaligned_input ? 1 : 0;
+  DeviceBuffer<__half> dx(n * h * w * c + offset), dw(int64_t(kernel) * kernel * k), db(k), dr(outputs), dy(outputs);
+  CHECK_CUDA(cudaMemcpy(dx.ptr + offset, hx.data(), hx.size() * sizeof(__half), cudaMemcpyHostToDevice));
+  upload(dw, hw);
+  upload(db, hb);
+  upload(dr, hr);
+  std::vector<double> ref(outputs);
+  for (int64_t b = 0; b < n; ++b)
+    for (int y = 0; y < oh; ++y)
+      for (int xo = 0; xo < ow; ++xo)
+        for (int ch = 0; ch < k; ++ch) {
+          double acc = 0;
+          for (int r = 0; r < kernel; ++r)
+            for (int s = 0; s < kernel; ++s) {
+              const int iy = y * stride - pad + r * dilation, ix = xo * stride - pad + s * dilation;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              acc += x[((b * h + iy) * w + ix) * c + ch / multiplier] * weight[(r * kernel + s) * k + ch];
+            }
+          const int64_t i = ((b * oh + y) * ow + xo) * k + ch;
+          ref[i] = with_epilogue ? std::min(std::max(acc + bias[ch], 0.0), 6.0) + residual[i] : acc;
+        }
+  const std::string shape = "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) +
+                            "] k" + std::to_string(kernel) + " s" + std::to_string(stride) + " d" + std::to_string(dilation) +
+                            (multiplier > 1 ? " m" + std::to_string(multiplier) : "") + (misaligned_input ? " +1" : "");
+  const char* name = with_epilogue ? "depthwise conv relu6+resid" : "depthwise conv";
+  if (with_epilogue) {
+    DepthwiseConv2dArgs<__half, 2> args{dx.ptr + offset, dw.ptr, dy.ptr, {db.ptr, dr.ptr},
+                                        {DepthwiseOperand::kChannel, DepthwiseOperand::kFull},
+                                        n, h, w, c, oh, ow, k, kernel, kernel, stride, stride, pad, pad, dilation, dilation};
+    const auto epilogue = ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Clip{0.f, 6.f}, ew::AddInput<2>{});
+    run_case(name, shape, dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_depthwise_conv2d_nhwc(args, epilogue, st); });
+  } else {
+    DepthwiseConv2dArgs<__half, 0> args{dx.ptr + offset, dw.ptr, dy.ptr, {nullptr}, {DepthwiseOperand::kChannel},
+                                        n, h, w, c, oh, ow, k, kernel, kernel, stride, stride, pad, pad, dilation, dilation};
+    const auto epilogue = ew::make_chain(ew::Input<0>{});
+    run_case(name, shape, dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_depthwise_conv2d_nhwc(args, epilogue, st); });
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -575,6 +629,16 @@ int main() {
   check_strided_copy();
   check_gather();
   check_resizes();
+  // depthwise: MobileNetV2 3x3 s1/s2 (16-byte path), odd channel counts (per-channel path), dilation, multipliers,
+  // ConvNeXt's 7x7 without an epilogue, a misaligned input (the launcher falls back to the per-channel path)
+  check_depthwise(2, 56, 56, 144, 1, 3, 1, 1, 1, true);
+  check_depthwise(2, 28, 28, 96, 1, 3, 2, 1, 1, true);
+  check_depthwise(3, 19, 17, 13, 1, 5, 1, 4, 2, true);
+  check_depthwise(2, 15, 15, 7, 1, 3, 2, 1, 1, true);
+  check_depthwise(2, 20, 20, 20, 2, 3, 2, 1, 1, true);
+  check_depthwise(1, 9, 11, 5, 3, 3, 1, 1, 1, true);
+  check_depthwise(1, 56, 56, 96, 1, 7, 1, 3, 1, false);
+  check_depthwise(2, 14, 14, 64, 1, 3, 1, 1, 1, true, /*misaligned_input=*/true);
   std::printf("\n%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }

@@ -9,6 +9,9 @@ namespace ew_instances {
 using ReluBias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Relu>;
 using GeluBias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Gelu>;
 using Residual = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::AddInput<2>>;
+// depthwise conv epilogues: relu6(acc + bias) + residual, and the bare accumulator
+using Relu6Bias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Clip, ew::AddInput<2>>;
+using Identity = ew::Chain<ew::Input<0>>;
 }  // namespace ew_instances
 
 template cudaError_t launch_fused_elementwise<__half, 2, ew_instances::ReluBias>(const ew::ElementwiseArgs<__half, 2>&,
@@ -31,6 +34,10 @@ template cudaError_t launch_strided_copy<__half>(const StridedCopyArgs<__half>&,
 template cudaError_t launch_strided_copy<int64_t>(const StridedCopyArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_gather<__half, int64_t>(const GatherArgs<__half, int64_t>&, cudaStream_t);
 template cudaError_t launch_resize<__half>(const ResizeArgs<__half>&, cudaStream_t);
+template cudaError_t launch_depthwise_conv2d_nhwc<__half, 2, ew_instances::Relu6Bias>(const DepthwiseConv2dArgs<__half, 2>&,
+                                                                                     ew_instances::Relu6Bias, cudaStream_t);
+template cudaError_t launch_depthwise_conv2d_nhwc<__half, 0, ew_instances::Identity>(const DepthwiseConv2dArgs<__half, 0>&,
+                                                                                    ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
 }  // namespace kernels

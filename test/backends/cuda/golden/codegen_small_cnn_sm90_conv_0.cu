@@ -22,8 +22,9 @@ namespace ait_conv_0_detail {
     int pads[4];           // top, left, bottom, right
     int strides[2];        // height, width
     int dilations[2];      // height, width
+    int groups;            // 1, or the ONNX group count (grouped convolution: weight [k, r, s, c / groups])
     const cutlass::half_t* x;         // [n, h, w, c]
-    const cutlass::half_t* weight;    // [k, r, s, c]
+    const cutlass::half_t* weight;    // [k, r, s, c / groups]
     const cutlass::half_t* bias;      // [k]
     const cutlass::half_t* scale;     // [k]
     const cutlass::half_t* residual;  // [n, p, q, k]
@@ -101,7 +102,7 @@ const char* ait_conv_0(const AitConvArgs& args, void* workspace, size_t workspac
   const ait_conv_0_detail::AitConvOperands operands{
       args.n, args.h, args.w, args.c, args.k, args.r, args.s, args.p, args.q,
       {args.pads[0], args.pads[1], args.pads[2], args.pads[3]}, {args.strides[0], args.strides[1]},
-      {args.dilations[0], args.dilations[1]}, static_cast<const H*>(args.x), static_cast<const H*>(args.weight),
+      {args.dilations[0], args.dilations[1]}, args.groups, static_cast<const H*>(args.x), static_cast<const H*>(args.weight),
       static_cast<const H*>(args.bias), static_cast<const H*>(args.scale), static_cast<const H*>(args.residual),
       static_cast<H*>(args.y)};
   return ait_conv_0_detail::cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu::run(operands, workspace, workspace_bytes, stream);

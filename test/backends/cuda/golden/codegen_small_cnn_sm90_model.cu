@@ -24,7 +24,7 @@ namespace {
   const char* launch_n0(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitConvArgs conv{static_cast<int>(batch), 8, 8, 8, 8, 3, 3, 8, 8,
-                           {1, 1, 1, 1}, {1, 1}, {1, 1},
+                           {1, 1, 1, 1}, {1, 1}, {1, 1}, 1,
                            reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[1]),
                            static_cast<const __half*>(c.weights[0]), nullptr, nullptr,
                            reinterpret_cast<__half*>(c.arena + 8192)};

@@ -19,8 +19,9 @@ struct AitConvOperands {
   int pads[4];           // top, left, bottom, right
   int strides[2];        // height, width
   int dilations[2];      // height, width
+  int groups;            // 1, or the ONNX group count (grouped convolution: weight [k, r, s, c / groups])
   const cutlass::half_t* x;         // [n, h, w, c]
-  const cutlass::half_t* weight;    // [k, r, s, c]
+  const cutlass::half_t* weight;    // [k, r, s, c / groups]
   const cutlass::half_t* bias;      // [k]
   const cutlass::half_t* scale;     // [k]
   const cutlass::half_t* residual;  // [n, p, q, k]
