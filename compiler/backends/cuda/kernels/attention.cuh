@@ -127,10 +127,11 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 // ---------------------------------------------------------------------------------------------------------------
 // Tensor-core kernel (flash-attention-2 forward), fp16 storage, fp32 accumulation.
 //
-// Launch: grid (ceil(sequence / 64), heads, batch), 128 threads (4 warps). A CTA owns 64 query rows of one
-// (batch, head); warp w owns rows 16w..16w+15 of them. The CTA streams 64-key tiles of K and V through shared memory
-// with cp.async, double buffered (tile t+1 loads while tile t is computed). Per tile and warp:
-//   S[16 x 64] = Q[16 x D] · K_tileᵀ      (mma m16n8k16: D/16 k-steps x 8 key n-tiles)
+// Launch: grid (ceil(sequence / Q), heads, batch), 128 threads (4 warps). A CTA owns Q = 4·R·16 query rows of one
+// (batch, head), R = 1 or 2 row blocks (see kWideGridCtas); warp w owns R blocks of 16 rows. The CTA streams
+// 64-key tiles of K and V through shared memory with cp.async, double buffered (tile t+1 loads while tile t is
+// computed). Per tile, warp and 16-row block:
+//   S[16 x 64] = Q[16 x D] · K_tileᵀ      (mma m16n8k16: D/16 k-steps x 8 key n-tiles; each K fragment serves R blocks)
 //   online softmax on S in registers (scale·log2e folded in, keys past `sequence` set to -inf)
 //   O[16 x D] = O·correction + P[16 x 64] · V_tile[64 x D]   (P reused from the S accumulators as fp16 A fragments)
 // At the end O is divided by the row sums and written through shared memory (the warp's own Q rows) as 16-byte
@@ -159,22 +160,29 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 //   P -> A of P·V: the S accumulators of key n-tiles 2j and 2j+1 are exactly the A fragment of key k-step j:
 //       a0 = S(2j).c0c1, a1 = S(2j).c2c3, a2 = S(2j+1).c0c1, a3 = S(2j+1).c2c3.
 namespace attention_tc_detail {
-constexpr int kQueriesPerBlock = 64;
 constexpr int kKeysPerTile = 64;
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kRowPadHalves = 8;
-// Occupancy hint for ptxas: without it, nvcc 13 caps the D=32 kernel at 96 registers and spills; these values give
-// 125/163/245 registers and no spills for D = 32/64/128 on sm_90 (higher minimums make D=64/128 spill).
-template <int kHeadDim>
-constexpr int kMinBlocksPerSm = kHeadDim <= 32 ? 4 : kHeadDim <= 64 ? 3 : 1;
+// kRows: 16-row blocks of queries per warp (1 or 2). With two, every K and V fragment a warp loads from shared
+// memory feeds two MMAs and a CTA covers 128 queries; it doubles the accumulators (D <= 64 only, to stay within 255
+// registers) and halves the CTA count. Measured on an H200 in ViT-B/16 and ViT-L/16-384: 2-4 % faster end to end at
+// batch 64 and 256, slower where the grid is small (B2 S197: 9.7 vs 6.5 us), equal at B8 S577; the launcher takes two
+// blocks from kWideGridCtas 128-query CTAs on.
+constexpr int64_t kWideGridCtas = 1024;
+template <int kRows>
+constexpr int kQueriesPerBlock = kWarps * 16 * kRows;
+// Occupancy hint for ptxas (registers per thread = 65536 / (kThreads · blocks)): with one row block, without it
+// nvcc 13 caps the D=32 kernel at 96 registers and spills; these values give no spills for any head dim on sm_90.
+template <int kHeadDim, int kRows>
+constexpr int kMinBlocksPerSm = kRows == 2 ? 2 : kHeadDim <= 32 ? 4 : kHeadDim <= 64 ? 3 : 1;
 
-template <int kHeadDim>
+template <int kHeadDim, int kRows>
 struct Layout {
   static constexpr int kRowStride = kHeadDim + kRowPadHalves;  // halves
   static constexpr int kTileHalves = kKeysPerTile * kRowStride;
   // Q tile, then K tiles [2], then V tiles [2].
-  static constexpr int kSharedBytes = (kQueriesPerBlock * kRowStride + 4 * kTileHalves) * 2;
+  static constexpr int kSharedBytes = (kQueriesPerBlock<kRows> * kRowStride + 4 * kTileHalves) * 2;
 };
 
 __device__ __forceinline__ uint32_t shared_address(const void* p) {
@@ -216,15 +224,15 @@ __device__ __forceinline__ uint32_t pack_half2(float low, float high) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-// Copies `rows_valid` (<= 64) rows of kHeadDim halves, `row_stride_elements` apart in global memory, into a padded
-// 64-row shared tile; rows past rows_valid are zero-filled (so masked keys contribute 0·0, never NaN).
-template <int kHeadDim>
+// Copies `rows_valid` (<= kRows) rows of kHeadDim halves, `row_stride_elements` apart in global memory, into a
+// padded kRows-row shared tile; rows past rows_valid are zero-filled (so masked keys contribute 0·0, never NaN).
+template <int kHeadDim, int kRows>
 __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows, int64_t row_stride_elements,
                                                 int rows_valid) {
   constexpr int kChunksPerRow = kHeadDim / 8;
-  constexpr int kRowStride = Layout<kHeadDim>::kRowStride;
-  constexpr int kChunksPerThread = kKeysPerTile * kChunksPerRow / kThreads;
-  static_assert(kKeysPerTile * kChunksPerRow % kThreads == 0, "tile chunks must split evenly over the threads");
+  constexpr int kRowStride = kHeadDim + kRowPadHalves;
+  constexpr int kChunksPerThread = kRows * kChunksPerRow / kThreads;
+  static_assert(kRows * kChunksPerRow % kThreads == 0, "tile chunks must split evenly over the threads");
 #pragma unroll
   for (int j = 0; j < kChunksPerThread; ++j) {
     const int i = threadIdx.x + j * kThreads;
@@ -236,66 +244,188 @@ __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows
 }
 }  // namespace attention_tc_detail
 
-template <int kHeadDim>
-__global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_detail::kMinBlocksPerSm<kHeadDim>)
+// One 64-key tile of the tensor-core kernel for one warp's kRowBlocks·16 query rows: S = Q·K_tileᵀ, online
+// softmax, O += P·V. Each K/V fragment loaded from shared memory is used by every row block.
+// kTail: the tile holds fewer than 64 keys (the sequence's last tile); key columns past `keys` are masked, and
+// 16-key steps wholly past them skip their MMAs (e.g. sequence 577 = 9·64 + 1 computes 1 of 4 steps in its last tile).
+template <int kHeadDim, int kBlocks, bool kTail>
+__device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __half* v_tile, int keys,
+                                                  const uint32_t (&q_fragments)[kBlocks][kHeadDim / 16][4],
+                                                  float (&o)[kBlocks][kHeadDim / 8][4], float (&row_max)[kBlocks][2],
+                                                  float (&row_sum)[kBlocks][2], float scale_log2) {
+  using namespace attention_tc_detail;
+  constexpr int kRowStride = Layout<kHeadDim, kBlocks>::kRowStride;
+  constexpr int kKeySteps = kHeadDim / 16;
+  constexpr int kKeyTiles = kKeysPerTile / 8;
+  constexpr int kDimTiles = kHeadDim / 8;
+  const int lane = threadIdx.x & 31;
+  const int t = lane & 3;
+
+  // S = Q · K_tileᵀ
+  float s[kBlocks][kKeyTiles][4];
+#pragma unroll
+  for (int rb = 0; rb < kBlocks; ++rb)
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n) s[rb][n][0] = s[rb][n][1] = s[rb][n][2] = s[rb][n][3] = 0.f;
+  {
+    const int key = (lane & 7) + (lane >> 4) * 8, dim = ((lane >> 3) & 1) * 8;
+#pragma unroll
+    for (int ks = 0; ks < kKeySteps; ++ks) {
+#pragma unroll
+      for (int np = 0; np < kKeyTiles / 2; ++np) {
+        if (kTail && np * 16 >= keys) continue;  // keys past the sequence: S stays 0, masked below
+        uint32_t kb[4];
+        ldmatrix_x4(kb, shared_address(k_tile + (np * 16 + key) * kRowStride + ks * 16 + dim));
+#pragma unroll
+        for (int rb = 0; rb < kBlocks; ++rb) {
+          mma_16816(s[rb][2 * np], q_fragments[rb][ks], kb[0], kb[1]);
+          mma_16816(s[rb][2 * np + 1], q_fragments[rb][ks], kb[2], kb[3]);
+        }
+      }
+    }
+  }
+
+  // Online softmax (base 2), per row block. Column of s[rb][n][c] within the tile: 8n + 2t + (c & 1); row within
+  // the block: g + 8 * (c >> 1).
+#pragma unroll
+  for (int rb = 0; rb < kBlocks; ++rb) {
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        float v = s[rb][n][c] * scale_log2;
+        if (kTail && 8 * n + 2 * t + (c & 1) >= keys) v = -INFINITY;
+        s[rb][n][c] = v;
+        tile_max[c >> 1] = fmaxf(tile_max[c >> 1], v);
+      }
+    float correction[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      // The 4 lanes of a quad hold the 64 columns of a row.
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+      const float new_max = fmaxf(row_max[rb][r], tile_max[r]);  // finite: every tile has at least one valid key
+      correction[r] = exp2f(row_max[rb][r] - new_max);           // 0 on the first tile (-inf - finite)
+      row_max[rb][r] = new_max;
+      row_sum[rb][r] *= correction[r];
+    }
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float p = exp2f(s[rb][n][c] - row_max[rb][c >> 1]);
+        s[rb][n][c] = p;
+        row_sum[rb][c >> 1] += p;
+      }
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) {
+      o[rb][n][0] *= correction[0];
+      o[rb][n][1] *= correction[0];
+      o[rb][n][2] *= correction[1];
+      o[rb][n][3] *= correction[1];
+    }
+  }
+
+  // O += P · V_tile
+  {
+    const int key = (lane & 7) + ((lane >> 3) & 1) * 8, dim = (lane >> 4) * 8;
+#pragma unroll
+    for (int ks = 0; ks < kKeysPerTile / 16; ++ks) {
+      if (kTail && ks * 16 >= keys) continue;  // P is 0 there
+      uint32_t p[kBlocks][4];
+#pragma unroll
+      for (int rb = 0; rb < kBlocks; ++rb) {
+        p[rb][0] = pack_half2(s[rb][2 * ks][0], s[rb][2 * ks][1]);
+        p[rb][1] = pack_half2(s[rb][2 * ks][2], s[rb][2 * ks][3]);
+        p[rb][2] = pack_half2(s[rb][2 * ks + 1][0], s[rb][2 * ks + 1][1]);
+        p[rb][3] = pack_half2(s[rb][2 * ks + 1][2], s[rb][2 * ks + 1][3]);
+      }
+#pragma unroll
+      for (int dp = 0; dp < kDimTiles / 2; ++dp) {
+        uint32_t vb[4];
+        ldmatrix_x4_trans(vb, shared_address(v_tile + (ks * 16 + key) * kRowStride + dp * 16 + dim));
+#pragma unroll
+        for (int rb = 0; rb < kBlocks; ++rb) {
+          mma_16816(o[rb][2 * dp], p[rb], vb[0], vb[1]);
+          mma_16816(o[rb][2 * dp + 1], p[rb], vb[2], vb[3]);
+        }
+      }
+    }
+  }
+}
+
+template <int kHeadDim, int kBlocks>
+__global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_detail::kMinBlocksPerSm<kHeadDim, kBlocks>)
     attention_tc_kernel(AttentionArgs<__half> a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace attention_tc_detail;
   static_assert(kHeadDim % 16 == 0, "head dim must be a multiple of 16");
-  constexpr int kRowStride = Layout<kHeadDim>::kRowStride;
-  constexpr int kTileHalves = Layout<kHeadDim>::kTileHalves;
+  constexpr int kQueries = kQueriesPerBlock<kBlocks>;
+  constexpr int kWarpRows = 16 * kBlocks;
+  constexpr int kRowStride = Layout<kHeadDim, kBlocks>::kRowStride;
+  constexpr int kTileHalves = Layout<kHeadDim, kBlocks>::kTileHalves;
   constexpr int kKeySteps = kHeadDim / 16;        // k-steps of S = Q·Kᵀ
-  constexpr int kKeyTiles = kKeysPerTile / 8;     // n-tiles of S (8 keys each)
   constexpr int kDimTiles = kHeadDim / 8;         // n-tiles of O (8 dims each)
   constexpr float kLog2e = 1.4426950408889634f;
 
   extern __shared__ __align__(16) unsigned char attention_shared[];
   __half* q_tile = reinterpret_cast<__half*>(attention_shared);
-  __half* k_tiles = q_tile + kQueriesPerBlock * kRowStride;  // [2][64][kRowStride]
-  __half* v_tiles = k_tiles + 2 * kTileHalves;               // [2][64][kRowStride]
+  __half* k_tiles = q_tile + kQueries * kRowStride;  // [2][64][kRowStride]
+  __half* v_tiles = k_tiles + 2 * kTileHalves;       // [2][64][kRowStride]
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int64_t b = blockIdx.z;
   const int h = blockIdx.y;
-  const int64_t query_start = static_cast<int64_t>(blockIdx.x) * kQueriesPerBlock;
+  const int64_t query_start = static_cast<int64_t>(blockIdx.x) * kQueries;
   const int64_t hd = static_cast<int64_t>(a.heads) * kHeadDim;
   const int64_t token_stride = 3 * hd;
   const __half* base = a.qkv + b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
-  const int queries_valid = static_cast<int>(min(static_cast<int64_t>(kQueriesPerBlock), a.sequence - query_start));
+  const int queries_valid = static_cast<int>(min(static_cast<int64_t>(kQueries), a.sequence - query_start));
   const int tiles = static_cast<int>(ceil_div(a.sequence, kKeysPerTile));
 
   auto load_kv = [&](int tile, int buffer) {
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
     const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
     const __half* first = base + key_start * token_stride;
-    load_tile_async<kHeadDim>(k_tiles + buffer * kTileHalves, first + hd, token_stride, keys);
-    load_tile_async<kHeadDim>(v_tiles + buffer * kTileHalves, first + 2 * hd, token_stride, keys);
+    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, first + hd, token_stride, keys);
+    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, first + 2 * hd, token_stride, keys);
   };
 
-  load_tile_async<kHeadDim>(q_tile, base + query_start * token_stride, token_stride, queries_valid);
+  load_tile_async<kHeadDim, kQueries>(q_tile, base + query_start * token_stride, token_stride, queries_valid);
   cp_async_commit();
   load_kv(0, 0);
   cp_async_commit();
 
-  // Q fragments of this warp's 16 rows stay in registers for the whole kernel.
+  // Q fragments of this warp's rows stay in registers for the whole kernel.
   cp_async_wait<1>();  // Q landed (tile 0 may still be in flight)
   __syncthreads();
-  uint32_t q_fragments[kKeySteps][4];
-  {
-    const int row = warp * 16 + (lane & 15), column = (lane >> 4) * 8;
+  uint32_t q_fragments[kBlocks][kKeySteps][4];
+#pragma unroll
+  for (int rb = 0; rb < kBlocks; ++rb) {
+    const int row = warp * kWarpRows + rb * 16 + (lane & 15), column = (lane >> 4) * 8;
 #pragma unroll
     for (int ks = 0; ks < kKeySteps; ++ks)
-      ldmatrix_x4(q_fragments[ks], shared_address(q_tile + row * kRowStride + column + ks * 16));
+      ldmatrix_x4(q_fragments[rb][ks], shared_address(q_tile + row * kRowStride + column + ks * 16));
   }
 
-  float o[kDimTiles][4];
+  float o[kBlocks][kDimTiles][4];
 #pragma unroll
-  for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  // Per thread: rows g and g+8 of the warp's 16. Max is quad-uniform; sums are this thread's partial sums over
-  // its columns (reduced across the quad once, at the end).
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  for (int rb = 0; rb < kBlocks; ++rb)
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) o[rb][n][0] = o[rb][n][1] = o[rb][n][2] = o[rb][n][3] = 0.f;
+  // Per thread and row block: rows g and g+8 of the block's 16. Max is quad-uniform; sums are this thread's partial
+  // sums over its columns (reduced across the quad once, at the end).
+  float row_max[kBlocks][2], row_sum[kBlocks][2];
+#pragma unroll
+  for (int rb = 0; rb < kBlocks; ++rb) {
+    row_max[rb][0] = row_max[rb][1] = -INFINITY;
+    row_sum[rb][0] = row_sum[rb][1] = 0.f;
+  }
   const float scale_log2 = a.scale * kLog2e;
+  // Warps whose rows all lie past the sequence (in the last query block) only help load K and V.
+  const bool warp_active = warp * kWarpRows < queries_valid;
 
   for (int tile = 0; tile < tiles; ++tile) {
     const int buffer = tile & 1;
@@ -305,112 +435,48 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
     __syncthreads();
     const __half* k_tile = k_tiles + buffer * kTileHalves;
     const __half* v_tile = v_tiles + buffer * kTileHalves;
-
-    // S = Q · K_tileᵀ
-    float s[kKeyTiles][4];
-#pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    {
-      const int key = (lane & 7) + (lane >> 4) * 8, dim = ((lane >> 3) & 1) * 8;
-#pragma unroll
-      for (int ks = 0; ks < kKeySteps; ++ks) {
-#pragma unroll
-        for (int np = 0; np < kKeyTiles / 2; ++np) {
-          uint32_t kb[4];
-          ldmatrix_x4(kb, shared_address(k_tile + (np * 16 + key) * kRowStride + ks * 16 + dim));
-          mma_16816(s[2 * np], q_fragments[ks], kb[0], kb[1]);
-          mma_16816(s[2 * np + 1], q_fragments[ks], kb[2], kb[3]);
-        }
-      }
-    }
-
-    // Online softmax (base 2). Column of s[n][c] within the tile: 8n + 2t + (c & 1); row: g + 8 * (c >> 1).
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
-    const bool tail = key_start + kKeysPerTile > a.sequence;
     const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        float v = s[n][c] * scale_log2;
-        if (tail && 8 * n + 2 * t + (c & 1) >= keys) v = -INFINITY;
-        s[n][c] = v;
-        tile_max[c >> 1] = fmaxf(tile_max[c >> 1], v);
-      }
-    float correction[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      // The 4 lanes of a quad hold the 64 columns of a row.
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(row_max[r], tile_max[r]);  // finite: every tile has at least one valid key
-      correction[r] = exp2f(row_max[r] - new_max);           // 0 on the first tile (-inf - finite)
-      row_max[r] = new_max;
-      row_sum[r] *= correction[r];
-    }
-#pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const float p = exp2f(s[n][c] - row_max[c >> 1]);
-        s[n][c] = p;
-        row_sum[c >> 1] += p;
-      }
-#pragma unroll
-    for (int n = 0; n < kDimTiles; ++n) {
-      o[n][0] *= correction[0];
-      o[n][1] *= correction[0];
-      o[n][2] *= correction[1];
-      o[n][3] *= correction[1];
-    }
-
-    // O += P · V_tile
-    {
-      const int key = (lane & 7) + ((lane >> 3) & 1) * 8, dim = (lane >> 4) * 8;
-#pragma unroll
-      for (int ks = 0; ks < kKeysPerTile / 16; ++ks) {
-        const uint32_t p[4] = {pack_half2(s[2 * ks][0], s[2 * ks][1]), pack_half2(s[2 * ks][2], s[2 * ks][3]),
-                               pack_half2(s[2 * ks + 1][0], s[2 * ks + 1][1]),
-                               pack_half2(s[2 * ks + 1][2], s[2 * ks + 1][3])};
-#pragma unroll
-        for (int dp = 0; dp < kDimTiles / 2; ++dp) {
-          uint32_t vb[4];
-          ldmatrix_x4_trans(vb, shared_address(v_tile + (ks * 16 + key) * kRowStride + dp * 16 + dim));
-          mma_16816(o[2 * dp], p, vb[0], vb[1]);
-          mma_16816(o[2 * dp + 1], p, vb[2], vb[3]);
-        }
-      }
+    if (warp_active) {
+      if (keys < kKeysPerTile)
+        attention_tc_tile<kHeadDim, kBlocks, true>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum, scale_log2);
+      else
+        attention_tc_tile<kHeadDim, kBlocks, false>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum, scale_log2);
     }
     __syncthreads();  // the next iteration's cp.async overwrites this buffer
   }
   cp_async_wait<0>();
 
-  // Normalize, stage the warp's 16 output rows in its own Q rows (only this warp reads them), store 16 bytes a lane.
-  float inverse_sum[2];
+  // Normalize, stage the warp's output rows in its own Q rows (only this warp reads them), store 16 bytes a lane.
+  __half* staged = q_tile + warp * kWarpRows * kRowStride;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
-    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
-    inverse_sum[r] = 1.f / row_sum[r];
-  }
-  __half* staged = q_tile + warp * 16 * kRowStride;
+  for (int rb = 0; rb < kBlocks; ++rb) {
+    float inverse_sum[2];
 #pragma unroll
-  for (int n = 0; n < kDimTiles; ++n) {
-    *reinterpret_cast<__half2*>(staged + g * kRowStride + n * 8 + 2 * t) =
-        __floats2half2_rn(o[n][0] * inverse_sum[0], o[n][1] * inverse_sum[0]);
-    *reinterpret_cast<__half2*>(staged + (g + 8) * kRowStride + n * 8 + 2 * t) =
-        __floats2half2_rn(o[n][2] * inverse_sum[1], o[n][3] * inverse_sum[1]);
+    for (int r = 0; r < 2; ++r) {
+      float sum = row_sum[rb][r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      inverse_sum[r] = 1.f / sum;
+    }
+    __half* block_rows = staged + rb * 16 * kRowStride;
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) {
+      *reinterpret_cast<__half2*>(block_rows + g * kRowStride + n * 8 + 2 * t) =
+          __floats2half2_rn(o[rb][n][0] * inverse_sum[0], o[rb][n][1] * inverse_sum[0]);
+      *reinterpret_cast<__half2*>(block_rows + (g + 8) * kRowStride + n * 8 + 2 * t) =
+          __floats2half2_rn(o[rb][n][2] * inverse_sum[1], o[rb][n][3] * inverse_sum[1]);
+    }
   }
   __syncwarp();
   constexpr int kChunksPerRow = kHeadDim / 8;
   __half* out = a.output + (b * a.sequence + query_start) * hd + static_cast<int64_t>(h) * kHeadDim;
-  static_assert(16 * kChunksPerRow % 32 == 0, "output chunks must split evenly over the lanes");
+  static_assert(kWarpRows * kChunksPerRow % 32 == 0, "output chunks must split evenly over the lanes");
 #pragma unroll
-  for (int j = 0; j < 16 * kChunksPerRow / 32; ++j) {
+  for (int j = 0; j < kWarpRows * kChunksPerRow / 32; ++j) {
     const int i = lane + j * 32;
     const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
-    const int query = warp * 16 + row;
+    const int query = warp * kWarpRows + row;
     if (query < queries_valid)
       *reinterpret_cast<uint4*>(out + query * hd + chunk * 8) =
           *reinterpret_cast<const uint4*>(staged + row * kRowStride + chunk * 8);
@@ -427,24 +493,33 @@ bool launch_attention_tensor_core(const AttentionArgs<T>&, cudaStream_t, cudaErr
   return false;
 }
 
+template <int kHeadDim, int kRows>
+cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, cudaStream_t stream) {
+  using namespace attention_tc_detail;
+  constexpr int kSharedBytes = Layout<kHeadDim, kRows>::kSharedBytes;
+  if (kSharedBytes > 48 * 1024) {
+    // Cheap host-side call; done on every launch so that it holds on whichever device is current.
+    const cudaError_t attribute = cudaFuncSetAttribute(attention_tc_kernel<kHeadDim, kRows>,
+                                                       cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+    if (attribute != cudaSuccess) return attribute;
+  }
+  const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock<kRows>)), static_cast<unsigned>(a.heads),
+                  static_cast<unsigned>(a.batch));
+  attention_tc_kernel<kHeadDim, kRows><<<grid, kThreads, kSharedBytes, stream>>>(a);
+  return launch_status();
+}
+
 template <int kHeadDim>
 bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream_t stream, cudaError_t* status) {
   using namespace attention_tc_detail;
   if (!is_aligned16(a.qkv) || !is_aligned16(a.output)) return false;
-  constexpr int kSharedBytes = Layout<kHeadDim>::kSharedBytes;
-  if (kSharedBytes > 48 * 1024) {
-    // Cheap host-side call; done on every launch so that it holds on whichever device is current.
-    const cudaError_t attribute =
-        cudaFuncSetAttribute(attention_tc_kernel<kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
-    if (attribute != cudaSuccess) {
-      *status = attribute;
+  if constexpr (kHeadDim <= 64) {
+    if (ceil_div(a.sequence, kQueriesPerBlock<2>) * a.heads * a.batch >= kWideGridCtas) {
+      *status = launch_attention_tc<kHeadDim, 2>(a, stream);
       return true;
     }
   }
-  const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
-                  static_cast<unsigned>(a.batch));
-  attention_tc_kernel<kHeadDim><<<grid, kThreads, kSharedBytes, stream>>>(a);
-  *status = launch_status();
+  *status = launch_attention_tc<kHeadDim, 1>(a, stream);
   return true;
 }
 

@@ -617,6 +617,10 @@ int main() {
   check_attention(1, 64, 2, 64);    // exactly one tile, no tail
   check_attention(2, 65, 3, 64);    // one key past a full tile: a 1-key tail tile
   check_attention(1, 200, 2, 32);
+  // grids of 1024+ 128-query CTAs take the two-row-block kernel (kWideGridCtas), tails included
+  check_attention(64, 197, 12, 64);
+  check_attention(128, 50, 8, 32);
+  check_attention(256, 65, 4, 64);
   check_attention(2, 197, 12, 64, /*misaligned_input=*/true);
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
