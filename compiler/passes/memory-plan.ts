@@ -4,12 +4,13 @@
  * Lifetimes run from the producing node to the last reader (a view — Reshape, Squeeze, … — shares its input's
  * buffer and extends its lifetime). Buffers are placed greedily by size, largest first, at the lowest offset that
  * overlaps no placed buffer alive at the same time. In place: an elementwise op, or a conv/gemm's residual add, may
- * write its output over an input of the same size that dies at that node. Model inputs and outputs live in the
- * caller's buffers, weights in their own; neither is in the arena. Sizes are taken at the planning batch in the GPU's
- * storage precision (cost.ts); the runtime sizes the arena for the largest batch the same way.
+ * write its output over an input of the same size that dies at that node (a conv/gemm only over its residual, and
+ * only when it does not also read that buffer as its main input: see inPlaceInputs). Model inputs and outputs live
+ * in the caller's buffers, weights in their own; neither is in the arena. Sizes are taken at the planning batch in
+ * the GPU's storage precision (cost.ts); the runtime sizes the arena for the largest batch the same way.
  */
 import { Graph, Node } from '../ir/graph';
-import { epilogueOf } from '../ops/fused';
+import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../ops/fused';
 import { isShapeComputation, isWeightPreparation, tensorBytesAt } from './cost';
 import { ELEMENTWISE_OPS } from './fuse-elementwise';
 import { Pass } from './pass';
@@ -62,7 +63,7 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
         return;
       }
       activationBytes += bytes;
-      const reuse = inPlaceCandidate(graph, node, index, out, bytes, bufferOf, lastUse, batch);
+      const reuse = inPlaceCandidate(graph, node, index, bytes, bufferOf, lastUse, batch);
       if (reuse) {
         reuse.tensors.push(out);
         bufferOf.set(out, reuse);
@@ -94,30 +95,46 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
   return { batch, alignment: ARENA_ALIGNMENT, arenaBytes, activationBytes, buffers, offsets };
 }
 
-/** A buffer `node` may overwrite: an input of the same size whose last reader is this node. */
+/**
+ * The inputs `node` may write its output over: those it reads at the same element it writes, and nowhere else.
+ * An elementwise op reads every input that way. A conv2d or gemm reads its residual operand that way in its epilogue,
+ * but its main input through the whole convolution window / row of K: while one CTA writes its output tile, others
+ * still read theirs. So only the residual may be reused, and only when no other input of the node (the main input, or
+ * a view of it) lives in the same buffer — `y = x + conv(x)` and `y = x + x·W` get a buffer of their own.
+ */
+function inPlaceInputs(node: Node, bufferOf: Map<string, ArenaBuffer>): string[] {
+  if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') return node.inputs;
+  if (node.op !== 'conv2d' && node.op !== 'gemm') return [];
+  // epilogue operands follow the two main inputs, one per operand step, in step order
+  const operandSteps = epilogueOf(node)
+    .map((step) => step.split(':')[0])
+    .filter((name) => EPILOGUE_OPERAND_STEPS.has(name));
+  const residualIndex = operandSteps.indexOf('residual_add');
+  if (residualIndex < 0) return [];
+  const position = 2 + residualIndex;
+  const residual = node.inputs[position];
+  const buffer = residual ? bufferOf.get(residual) : undefined;
+  if (!buffer) return [];
+  const readElsewhere = node.inputs.some((t, i) => i !== position && t && bufferOf.get(t) === buffer);
+  return readElsewhere ? [] : [residual];
+}
+
+/** A buffer `node` may overwrite: an input it may write in place (inPlaceInputs), of the same size, dead after it. */
 function inPlaceCandidate(
   graph: Graph,
   node: Node,
   index: number,
-  out: string,
   bytes: number,
   bufferOf: Map<string, ArenaBuffer>,
   lastUse: Map<string, number>,
   batch: number,
 ): ArenaBuffer | undefined {
-  let candidates: string[] = [];
-  if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') candidates = node.inputs;
-  else if ((node.op === 'conv2d' || node.op === 'gemm') && epilogueOf(node).includes('residual_add')) {
-    // the residual operand is the last operand-consuming step's input
-    candidates = [node.inputs[node.inputs.length - 1]];
-  }
-  for (const c of candidates) {
+  for (const c of inPlaceInputs(node, bufferOf)) {
     const b = c ? bufferOf.get(c) : undefined;
     if (!b || tensorBytesAt(graph, c, batch) !== bytes) continue;
     // every tensor in that buffer must be dead after this node
     if (b.tensors.every((t) => (lastUse.get(t) ?? -1) <= index && !graph.outputs.includes(t))) return b;
   }
-  void out;
   return undefined;
 }
 

@@ -151,7 +151,8 @@ describe('cuda codegen: MatMul between activations', () => {
     const scores = r.byName('scores').kernel!; // N = 197 tokens
     const context = r.byName('context').kernel!; // K = 197 tokens
     for (const k of [scores, context]) {
-      assert.match(k.name, /^cutlass_tensorop_f16_s16816gemm_f16_.*_align1_nobias_identity_batched$/);
+      // K or N odd: the sm75 pipelined align1 mainloop (the sm80 multistage cp.async cannot copy 2 bytes)
+      assert.match(k.name, /^cutlass_tensorop_f16_s1688gemm_f16_.*_align1_nobias_identity_batched$/);
       assert.match(k.reason, /a 2\.x instance: K=\d+, N=\d+ not multiples of 8 \(TMA\)/);
     }
   });

@@ -178,12 +178,9 @@ export class ConvLowering {
     );
 
     // With an unfused rest that reads operands, the instance writes a workspace temporary (the output may share the
-    // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The memory plan
-    // may also put the output over a residual that is the conv's own input (y = x + conv(x)): CTAs would overwrite
-    // pixels others still read, so the instance writes the temporary and it is copied to the output after.
-    const restReadsOperands = restOperands.length > 0;
-    const outputOverInput = ctx.pointer(x) === ctx.pointer(out);
-    const viaTemporary = restReadsOperands || outputOverInput;
+    // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The output is
+    // never over the conv's own input: the memory plan reuses only a residual that is not also the input.
+    const viaTemporary = restOperands.length > 0;
     const outShape = ctx.shapeOf(out);
     const tempBytes = viaTemporary ? alignUp(outShape.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * 2) : 0;
     const convOutput = viaTemporary
@@ -206,10 +203,7 @@ export class ConvLowering {
         '}',
       );
       headers.push('elementwise.cuh');
-    } else if (viaTemporary)
-      body.push(
-        `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${convOutput}, ${ctx.product(outShape, node)} * sizeof(__half), cudaMemcpyDeviceToDevice, c.stream));`,
-      );
+    }
     const largest = ranges[ranges.length - 1].source.instance;
     const kernel: KernelChoice = {
       library: 'cutlass',
@@ -265,9 +259,7 @@ export class ConvLowering {
     const [x, w] = node.inputs;
     const out = node.outputs[0];
     const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations } = shape;
-    // The memory plan may put the output over its residual; when that residual is x itself (y = x + dwconv(x)),
-    // threads would overwrite pixels their neighbours still read: compute into the workspace, then copy.
-    const outputOverInput = ctx.pointer(x) === ctx.pointer(out);
+    // The output may be over the residual (read at the element written), never over x (the memory plan's rule).
     const weight = this.channelsLastWeight(node, w, k, r * s);
     const steps = epilogueOf(node);
     const operands = node.inputs.slice(2);
@@ -306,8 +298,7 @@ export class ConvLowering {
     const bytes = (maxBatch * h * wIn * c + r * s * k + outputElements) * 2 + operandBytes.reduce((a, b) => a + b, 0);
     const flops = 2 * outputElements * r * s;
     const multiplier = k / c;
-    const outputBytes = outputElements * 2;
-    const outputPointer = outputOverInput ? 'reinterpret_cast<__half*>(c.workspace)' : ctx.pointer(out, true);
+    const outputPointer = ctx.pointer(out, true);
     const body = [
       'namespace ew = ait::kernels::ew;',
       `ait::kernels::DepthwiseConv2dArgs<__half, ${count}> args{${ctx.pointer(x)}, ${ctx.pointer(weight)}, ${outputPointer},`,
@@ -317,10 +308,6 @@ export class ConvLowering {
       `    ${r}, ${s}, ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}};`,
       `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_depthwise_conv2d_nhwc(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
     ];
-    if (outputOverInput)
-      body.push(
-        `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, c.workspace, ${ctx.product(outShape, node)} * sizeof(__half), cudaMemcpyDeviceToDevice, c.stream));`,
-      );
     const vector = k % 8 === 0 ? '8 channels (16 bytes) per thread' : `one channel per thread (K=${k} is not a multiple of 8)`;
     const kernel: KernelChoice = {
       library: 'ait',
@@ -331,7 +318,7 @@ export class ConvLowering {
         `dilation ${dilations.join('x')}) as a direct NHWC kernel, ${vector}, epilogue [${steps.join(', ')}] fused; memory-bound: ` +
         `${bytes} bytes and ${flops} FLOPs at batch ${maxBatch} (${(flops / bytes).toFixed(1)} FLOP/byte)`,
     };
-    return { kernel, body, headers: ['depthwise_conv.cuh'], workspaceBytes: outputOverInput ? alignUp(outputBytes) : 0 };
+    return { kernel, body, headers: ['depthwise_conv.cuh'], workspaceBytes: 0 };
   }
 
   /** The depthwise weight [R·S, K] (channels innermost) derived from the OHWI [K, R, S, 1] weight. */

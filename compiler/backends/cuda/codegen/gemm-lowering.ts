@@ -9,9 +9,11 @@
  *  - conv2d (NHWC, OHWI weights), the fallback of conv-lowering.ts where the CUTLASS conv emitters refuse a node: a
  *    1×1 stride-1 unpadded conv is a GEMM on the activation itself; any other is im2col into the workspace, then a
  *    GEMM with the weight viewed as [K_out, R·S·C] (K padded to a multiple of 8 when needed: the 3-channel stem).
- *  - Epilogue: the longest prefix of the node's steps an instance runs (bias, residual add on sm90, one activation)
- *    is fused; the rest runs as one elementwise kernel after the GEMM (from a workspace temporary when the rest
- *    reads operands, since the output may share the residual's buffer).
+ *  - Epilogue: the longest prefix of the node's steps an instance runs (bias, residual add on an sm90 instance, one
+ *    activation) is fused; the rest runs as one elementwise kernel after the GEMM (from a workspace temporary when
+ *    the rest reads operands, since the output may share the residual's buffer).
+ *  - Alignment: on sm90, K or N not a multiple of 8 takes a 2.x instance (TMA needs 16-byte strides); K or N odd takes
+ *    the 2.x sm75-style align1 configuration on both targets (cutlass/gemm.ts chooseSm80Gemm says why).
  *  - Instances: the heuristic of gemm.ts is evaluated at every batch 1..max; consecutive batches choosing the same
  *    instance form a range, and the launch function dispatches on the batch. Instances are deduplicated by their
  *    emitted text into src/gemm_<k>.cu (one translation unit each, so `make -j` builds them in parallel).
@@ -208,7 +210,7 @@ export class GemmLowering {
         i++;
       } else operand--;
     }
-    if (steps[i] === 'residual_add' && this.arch === 'sm90') {
+    if (steps[i] === 'residual_add' && this.runsSm90Instance(shape)) {
       residualTensor = operandInputs[operand];
       const resShape = ctx.shapeOf(residualTensor);
       const outShape = ctx.shapeOf(out);
@@ -313,22 +315,28 @@ export class GemmLowering {
     return batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
       const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k, ...(batched ? { batch: batchCountAt(batch) } : {}) };
       const layout = batched ? { layoutB: batched.layoutB } : undefined;
-      // TMA needs 16-byte row strides: a batched GEMM whose K or N is not a multiple of 8 runs a 2.x instance on sm90
-      const tmaAligned = gemmAlignment(problem) === 8;
-      const instance =
-        this.arch === 'sm90' && (tmaAligned || !batched)
-          ? (() => {
-              const c = chooseSm90Gemm(problem);
-              return emitSm90Gemm(c.config, epilogue, c.reason, layout);
-            })()
-          : (() => {
-              const c = chooseSm80Gemm(problem);
-              const reason =
-                this.arch === 'sm90' ? `${c.reason}; a 2.x instance: K=${problem.k}, N=${problem.n} not multiples of 8 (TMA)` : c.reason;
-              return emitSm80Gemm(c.config, epilogue, reason, layout);
-            })();
+      const instance = this.runsSm90Instance(nk)
+        ? (() => {
+            const c = chooseSm90Gemm(problem);
+            return emitSm90Gemm(c.config, epilogue, c.reason, layout);
+          })()
+        : (() => {
+            const c = chooseSm80Gemm(problem);
+            const reason =
+              this.arch === 'sm90' ? `${c.reason}; a 2.x instance: K=${problem.k}, N=${problem.n} not multiples of 8 (TMA)` : c.reason;
+            return emitSm80Gemm(c.config, epilogue, reason, layout);
+          })();
       return this.register(instance, epilogue);
     });
+  }
+
+  /**
+   * Whether the GEMM runs a CUTLASS 3.x sm90 instance. TMA needs 16-byte row strides (the sm90 collective builders
+   * static_assert it), so on sm90 a GEMM whose K or N is not a multiple of 8 fp16 runs a 2.x instance (as on sm80),
+   * and its residual add runs in the unfused rest of the epilogue (the 2.x emitter has no residual epilogue).
+   */
+  private runsSm90Instance(nk: { n: number; k: number }): boolean {
+    return this.arch === 'sm90' && gemmAlignment({ m: 1, ...nk }) === 8;
   }
 
   private register(instance: EmittedInstance, epilogue: GemmEpilogue): GemmInstanceSource {

@@ -174,7 +174,8 @@ export function sm90GemmName(config: Sm90GemmConfig, epilogue: GemmEpilogue, bat
 export function sm80GemmName(config: Sm80GemmConfig, batched?: BatchedGemmLayout): string {
   const [m, n, k] = config.tile;
   const layout = `t${LAYOUT_B_LETTER[batched?.layoutB ?? 'column']}`;
-  return `cutlass_tensorop_f16_s16816gemm_f16_${m}x${n}_${k}x${config.stages}_${layout}_align${config.alignment}`;
+  const mma = config.alignment === 1 ? 's1688' : 's16816';
+  return `cutlass_tensorop_f16_${mma}gemm_f16_${m}x${n}_${k}x${config.stages}_${layout}_align${config.alignment}`;
 }
 
 // ---- heuristic (no profiling) ----
@@ -211,9 +212,20 @@ export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; 
   return { config: { arch: 'sm90', tile, cluster, schedule: 'pingpong', alignment }, reason };
 }
 
-/** sm80: 128×128×32 with 64×64 warps and 3 stages for large problems, 64×64×32 with 4 stages for small ones. */
+/**
+ * sm80: 128×128×32 with 64×64 warps and 3 stages for large problems, 64×64×32 with 4 stages for small ones.
+ * K or N odd (alignment 1): the multistage mainloop's cp.async copies 4, 8 or 16 bytes, i.e. at least 2 fp16, so it
+ * cannot load such rows. Those take CUTLASS's sm75 tensor-op configuration instead (what its generator emits for
+ * align1 f16: 2-stage pipelined mainloop with ordinary global loads, mma.sync 16×8×8, which sm80 and sm90 run too),
+ * 64×64×32 tiles. Slower than the multistage kernels, but no padding kernel or padded copy of the activation.
+ */
 export function chooseSm80Gemm(problem: GemmProblem): { config: Sm80GemmConfig; reason: string } {
   const alignment = gemmAlignment(problem);
+  if (alignment === 1)
+    return {
+      config: { arch: 'sm80', tile: [64, 64, 32], warps: [32, 32, 32], stages: 2, alignment },
+      reason: `K=${problem.k}, N=${problem.n}: alignment 1 (cp.async needs 2 fp16), a 2-stage sm75-style tensor-op kernel`,
+    };
   if (problem.m * problem.n * (problem.batch ?? 1) >= 128 * 128 * 108) {
     return {
       config: { arch: 'sm80', tile: [128, 128, 32], warps: [64, 64, 32], stages: 3, alignment },
@@ -372,6 +384,8 @@ export function emitSm80Gemm(config: Sm80GemmConfig, epilogue: GemmEpilogue, rea
   const rowB = batched?.layoutB === 'row';
   const [tm, tn, tk] = config.tile;
   const [wm, wn, wk] = config.warps;
+  // alignment 1: the sm75 pipelined mainloop (chooseSm80Gemm says why); else the sm80 multistage one
+  const [archTag, instruction] = config.alignment === 1 ? ['Sm75', '16, 8, 8'] : ['Sm80', '16, 8, 16'];
   const epilogueOp = `cutlass::epilogue::thread::LinearCombinationGeneric<${SM80_ACTIVATION[epilogue.activation]}, cutlass::half_t, ${config.alignment}, float, float, ${epilogue.bias ? 'cutlass::epilogue::thread::ScaleType::NoBetaScaling' : 'cutlass::epilogue::thread::ScaleType::OnlyAlphaScaling'}>`;
   const fullName = `${name}_${epilogueSuffix(epilogue)}${batched ? '_batched' : ''}`;
   const args = batched
@@ -392,9 +406,9 @@ export function emitSm80Gemm(config: Sm80GemmConfig, epilogue: GemmEpilogue, rea
 struct ${fullName} {
   using Gemm = cutlass::gemm::device::GemmUniversal<
       cutlass::half_t, cutlass::layout::RowMajor, cutlass::half_t, cutlass::layout::${rowB ? 'RowMajor' : 'ColumnMajor'},
-      cutlass::half_t, cutlass::layout::RowMajor, float, cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+      cutlass::half_t, cutlass::layout::RowMajor, float, cutlass::arch::OpClassTensorOp, cutlass::arch::${archTag},
       cutlass::gemm::GemmShape<${tm}, ${tn}, ${tk}>, cutlass::gemm::GemmShape<${wm}, ${wn}, ${wk}>,
-      cutlass::gemm::GemmShape<16, 8, 16>,
+      cutlass::gemm::GemmShape<${instruction}>,
       ${epilogueOp},
       cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<8>, ${config.stages}, ${config.alignment}, ${config.alignment}>;
 
