@@ -211,7 +211,8 @@ function step(graph: Graph, ctx: PassContext): boolean {
       }
     }
     if (graph.outputs.includes(y)) continue;
-    const readers = consumers.get(y) ?? [];
+    // One entry per reading node: a node that reads y twice (Mul(y, y)) is one reader, not two to split apart.
+    const readers = [...new Set(consumers.get(y) ?? [])];
     if (readers.length === 0) continue;
     // Duplicate a transpose with several readers, so each can move on its own.
     if (readers.length > 1 && readers.every((r) => canSinkInto(graph, r, y, p, producers))) {

@@ -327,6 +327,27 @@ describe('fusion patterns', function () {
     assert.deepEqual(g.tensor(conv1.inputs[0]).shape, [1, 8, 8, 8]);
     assert.deepEqual(g.tensor(conv2.inputs[0]).shape, [1, 4, 4, 4]);
   });
+
+  it('sinks the layout transpose through an op that reads the same tensor twice (Mul(y, y))', () => {
+    // Each occurrence of y used to count as a reader: the transpose was split into copies without end (10,000
+    // rounds, ~20 s) and never moved past the Mul.
+    const started = Date.now();
+    const g = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: [1, 8, 6, 6] }],
+        outputs: ['z'],
+        initializers: [weight('w', [8, 8, 3, 3])],
+        nodes: [conv('conv', 'x', 'w', undefined, 'y'), { op: 'Mul', inputs: ['y', 'y'], outputs: ['z'] }],
+      },
+      [[1, 8, 6, 6]],
+    );
+    assert.ok(Date.now() - started < 5000, `optimizing took ${Date.now() - started} ms`);
+    assert.deepEqual(kernelOps(g), ['Transpose', 'conv2d', 'Mul', 'Transpose']);
+    const mul = nodesOf(g, 'Mul')[0];
+    assert.equal(mul.inputs[0], mul.inputs[1]);
+    assert.equal(g.tensor(mul.inputs[0]).shape!.length, 4);
+    assert.deepEqual(g.tensor(mul.inputs[0]).shape, [1, 6, 6, 8]); // NHWC: the Mul runs before the output transpose
+  });
 });
 
 describe('pad-channels', function () {
