@@ -10,7 +10,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { emitSm90Gemm, gemmOperandsStruct, gemmSourceFile, type GemmEpilogue, type Sm90GemmConfig } from '../../compiler/backends/cuda/cutlass/gemm';
+import {
+  emitSm90Gemm,
+  gemmOperandsStruct,
+  gemmSourceFile,
+  type GemmEpilogue,
+  type Sm90GemmConfig,
+} from '../../compiler/backends/cuda/cutlass/gemm';
 
 const out = process.argv[2] ?? 'build/gemm-tiles';
 const epilogue: GemmEpilogue = { bias: true, residual: false, activation: 'identity' };

@@ -26,9 +26,23 @@ for (const model of models) {
   fs.writeFileSync(path.join(out, onnx), model.onnx);
   for (const arch of archs) {
     const build = `${model.name}_${arch}`;
-    execFileSync(process.execPath, [cli, 'compile', path.join(out, onnx), '--target', `cuda:${arch}`, '--out', path.join(out, build), '--max-batch', String(model.maxBatch)], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    execFileSync(
+      process.execPath,
+      [
+        cli,
+        'compile',
+        path.join(out, onnx),
+        '--target',
+        `cuda:${arch}`,
+        '--out',
+        path.join(out, build),
+        '--max-batch',
+        String(model.maxBatch),
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     builds.push({ build, model: model.name, onnx, arch, batches: model.batches, description: model.description });
   }
 }

@@ -91,7 +91,12 @@ describe('cuda backend: CUTLASS GEMM instances', () => {
   });
 
   it('emits a stream-K cooperative instance and refuses stream-K with ping-pong', () => {
-    const config = { arch: 'sm90' as const, tile: [128, 256, 64] as [number, number, number], cluster: [2, 1, 1] as [number, number, number], alignment: 8 };
+    const config = {
+      arch: 'sm90' as const,
+      tile: [128, 256, 64] as [number, number, number],
+      cluster: [2, 1, 1] as [number, number, number],
+      alignment: 8,
+    };
     const epilogue = { bias: true, activation: 'identity' as const, residual: false };
     const streamK = emitSm90Gemm({ ...config, schedule: 'cooperative', scheduler: 'streamk' }, epilogue, 'test');
     assert.match(streamK.name, /_warpspecialized_cooperative_epi_tma_stream_k_bias_identity$/);
