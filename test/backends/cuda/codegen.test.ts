@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { compileModel } from '../../../compiler/compile';
 import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights';
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
+import { HAVE_NVCC, nvccCompileGenerated } from '../../helpers/nvcc';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const GOLDEN = path.join(__dirname, 'golden');
@@ -255,9 +256,8 @@ describe('cuda codegen', () => {
   });
 
   describe('nvcc compiles the generated non-CUTLASS sources (sm_80, sm_90)', function () {
-    const nvcc = spawnSync('nvcc', ['--version'], { encoding: 'utf8' }).status === 0;
     before(function () {
-      if (!nvcc) {
+      if (!HAVE_NVCC) {
         console.log('    (skipped: nvcc not found on PATH)');
         this.skip();
       }
@@ -270,24 +270,7 @@ describe('cuda codegen', () => {
         this.timeout(600_000);
         const { out, ok } = compileSpec(smallMlp(), 'small_mlp', target);
         assert.ok(ok);
-        const flags = [
-          '-std=c++17',
-          '-O1',
-          '--expt-relaxed-constexpr',
-          `-gencode=${arch}`,
-          '-Xcompiler',
-          '-fPIC',
-          '-Isrc',
-          '-Isrc/runtime',
-          '-Isrc/kernels',
-        ];
-        for (const source of ['src/model.cu', 'src/runtime/ait_runtime.cu', 'src/ait_bench.cu']) {
-          const r = spawnSync('nvcc', [...flags, '-c', source, '-o', path.join(out, path.basename(source) + '.o')], {
-            cwd: out,
-            encoding: 'utf8',
-          });
-          assert.equal(r.status, 0, `${source}:\n${r.stderr}${r.stdout}`);
-        }
+        nvccCompileGenerated(out, ['src/model.cu', 'src/runtime/ait_runtime.cu', 'src/ait_bench.cu'], arch);
       });
     }
   });

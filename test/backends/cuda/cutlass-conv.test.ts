@@ -1,7 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   ConvProblem,
@@ -19,6 +17,7 @@ import {
 } from '../../../compiler/backends/cuda/cutlass/conv';
 import { evtArguments } from '../../../compiler/backends/cuda/cutlass/gemm';
 import { CompileError } from '../../../compiler/diagnostics';
+import { instanceSource, nvccCompileCutlass, requireCutlassOptIn } from '../../helpers/nvcc';
 
 // Golden files: regenerate with AIT_UPDATE_GOLDEN=1 after a deliberate change, and review the diff.
 const GOLDEN = path.join(__dirname, 'golden');
@@ -314,11 +313,7 @@ describe('cuda backend: CUTLASS conv instances', () => {
 // Opt-in (AIT_TEST_CUTLASS=1; on 2 cores about 10-40 s per sm80 instance and 90 s per sm90 instance): the emitted
 // text compiles against CUTLASS headers from CUTLASS_DIR (default: .deps/cutlass, see /work/shared/gpu-host/README.md).
 describe('cuda backend: CUTLASS conv instances compile with nvcc (AIT_TEST_CUTLASS=1)', function () {
-  const cutlassDir = process.env.CUTLASS_DIR ?? path.resolve(__dirname, '..', '..', '..', '.deps', 'cutlass');
-  before(function () {
-    if (process.env.AIT_TEST_CUTLASS !== '1') this.skip();
-    assert.ok(fs.existsSync(path.join(cutlassDir, 'include', 'cutlass', 'cutlass.h')), `no CUTLASS headers under ${cutlassDir}`);
-  });
+  before(requireCutlassOptIn);
 
   const cases = [
     {
@@ -341,42 +336,9 @@ describe('cuda backend: CUTLASS conv instances compile with nvcc (AIT_TEST_CUTLA
     it(`compiles the ${c.label} instance for ${c.arch}`, function () {
       this.timeout(900_000);
       const instance = c.instance();
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-cutlass-conv-'));
-      const source = path.join(dir, 'instance.cu');
-      // A caller, so that the kernel template is instantiated.
-      fs.writeFileSync(
-        source,
-        convSourceFile([instance]) +
-          `\nconst char* ait_call(const AitConvOperands& o, void* w, size_t b, cudaStream_t s) { return ${instance.name}::run(o, w, b, s); }\n`,
-      );
-      const started = Date.now();
-      const r = spawnSync(
-        'nvcc',
-        [
-          '-std=c++17',
-          '-O2',
-          '-DNDEBUG',
-          `-gencode=${c.arch}`,
-          '--expt-relaxed-constexpr',
-          `-I${cutlassDir}/include`,
-          `-I${cutlassDir}/tools/util/include`,
-          '-c',
-          source,
-          '-o',
-          path.join(dir, 'instance.o'),
-        ],
-        { encoding: 'utf8' },
-      );
-      console.log(`      ${instance.name}: nvcc ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      assert.equal(
-        r.status,
-        0,
-        (r.stderr as string)
-          .split('\n')
-          .filter((l: string) => /error/.test(l))
-          .slice(0, 20)
-          .join('\n'),
-      );
+      const source = instanceSource(convSourceFile([instance]), instance.name, 'AitConvOperands');
+      const seconds = nvccCompileCutlass(source, `-gencode=${c.arch}`);
+      console.log(`      ${instance.name}: nvcc ${seconds.toFixed(1)} s`);
     });
   }
 });

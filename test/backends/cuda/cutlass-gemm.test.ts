@@ -1,7 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   chooseSm80Gemm,
@@ -15,6 +13,7 @@ import {
   sm90GemmName,
 } from '../../../compiler/backends/cuda/cutlass/gemm';
 import { CompileError } from '../../../compiler/diagnostics';
+import { instanceSource, nvccCompileCutlass, requireCutlassOptIn } from '../../helpers/nvcc';
 
 // Golden files: regenerate with AIT_UPDATE_GOLDEN=1 after a deliberate change, and review the diff.
 const GOLDEN = path.join(__dirname, 'golden');
@@ -136,11 +135,7 @@ describe('cuda backend: CUTLASS GEMM instances', () => {
 // Opt-in (AIT_TEST_CUTLASS=1; about 1 min for sm80 + 1-3 min for sm90 on 2 cores): the emitted text compiles against
 // CUTLASS headers from CUTLASS_DIR (default: .deps/cutlass, see /work/shared/gpu-host/README.md).
 describe('cuda backend: CUTLASS instances compile with nvcc (AIT_TEST_CUTLASS=1)', function () {
-  const cutlassDir = process.env.CUTLASS_DIR ?? path.resolve(__dirname, '..', '..', '..', '.deps', 'cutlass');
-  before(function () {
-    if (process.env.AIT_TEST_CUTLASS !== '1') this.skip();
-    assert.ok(fs.existsSync(path.join(cutlassDir, 'include', 'cutlass', 'cutlass.h')), `no CUTLASS headers under ${cutlassDir}`);
-  });
+  before(requireCutlassOptIn);
 
   const cases = [
     {
@@ -162,40 +157,8 @@ describe('cuda backend: CUTLASS instances compile with nvcc (AIT_TEST_CUTLASS=1)
     it(`compiles an ${c.arch} instance`, function () {
       this.timeout(900_000);
       const instance = c.instance();
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-cutlass-'));
-      const source = path.join(dir, 'instance.cu');
-      // A caller, so that the kernel template is instantiated.
-      fs.writeFileSync(
-        source,
-        gemmSourceFile([instance]) +
-          `\nconst char* ait_call(const AitGemmOperands& o, void* w, size_t b, cudaStream_t s) { return ${instance.name}::run(o, w, b, s); }\n`,
-      );
-      const r = spawnSync(
-        'nvcc',
-        [
-          '-std=c++17',
-          '-O2',
-          '-DNDEBUG',
-          `-arch=${c.arch}`,
-          '--expt-relaxed-constexpr',
-          `-I${cutlassDir}/include`,
-          `-I${cutlassDir}/tools/util/include`,
-          '-c',
-          source,
-          '-o',
-          path.join(dir, 'instance.o'),
-        ],
-        { encoding: 'utf8' },
-      );
-      assert.equal(
-        r.status,
-        0,
-        (r.stderr as string)
-          .split('\n')
-          .filter((l: string) => /error/.test(l))
-          .slice(0, 20)
-          .join('\n'),
-      );
+      const source = instanceSource(gemmSourceFile([instance]), instance.name, 'AitGemmOperands');
+      nvccCompileCutlass(source, `-arch=${c.arch}`);
     });
   }
 });

@@ -6,7 +6,6 @@
  * node, and nvcc compiles the generated non-CUTLASS sources (skipped without nvcc).
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,6 +20,7 @@ import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
 import { convModelSpecs, depthwiseDilated, mobilenetV2Blocks } from '../../../scripts/gpu/op-models/conv';
+import { HAVE_NVCC, nvccCompileGenerated } from '../../helpers/nvcc';
 
 interface GraphJsonNode {
   id: string;
@@ -278,9 +278,8 @@ describe('cuda backend: grouped and depthwise convolution', function () {
   });
 
   describe('nvcc compiles the generated non-CUTLASS sources (model.cu) for sm_80 and sm_90a', function () {
-    const nvcc = spawnSync('nvcc', ['--version'], { encoding: 'utf8' }).status === 0;
     before(function () {
-      if (!nvcc) {
+      if (!HAVE_NVCC) {
         console.log('    (skipped: nvcc not found on PATH)');
         this.skip();
       }
@@ -293,9 +292,7 @@ describe('cuda backend: grouped and depthwise convolution', function () {
         for (const { name, spec } of [convModelSpecs[2], convModelSpecs[1]]) {
           const { out, ok } = compileSpec(spec(), name, target);
           assert.ok(ok);
-          const flags = ['-std=c++17', '-O1', '--expt-relaxed-constexpr', `-gencode=${arch}`, '-Isrc', '-Isrc/runtime', '-Isrc/kernels'];
-          const r = spawnSync('nvcc', [...flags, '-c', 'src/model.cu', '-o', 'model.o'], { cwd: out, encoding: 'utf8' });
-          assert.equal(r.status, 0, `${name} src/model.cu:\n${r.stderr}${r.stdout}`);
+          nvccCompileGenerated(out, ['src/model.cu'], arch);
         }
       });
     }

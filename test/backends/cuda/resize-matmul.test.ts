@@ -6,7 +6,6 @@
  * instance against CUTLASS (.deps/cutlass or CUTLASS_DIR).
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,8 +13,8 @@ import { compileModel } from '../../../compiler/compile';
 import { chooseSm80Gemm, chooseSm90Gemm, emitSm80Gemm, emitSm90Gemm, gemmSourceFile } from '../../../compiler/backends/cuda/cutlass/gemm';
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { opModels } from '../../../scripts/gpu/op-models/resize_matmul';
+import { HAVE_NVCC, instanceSource, nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn } from '../../helpers/nvcc';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
 const GOLDEN = path.join(__dirname, 'golden');
 const VITMATTE = '/work/shared/models/vitmatte.onnx';
 const NONE = { bias: false, activation: 'identity' as const, residual: false };
@@ -310,67 +309,20 @@ describe('vitmatte on CUDA', function () {
       const resizes = nodes.filter((n) => n.op === 'Resize');
       assert.equal(resizes.length, 5);
       assert.equal(nodes.filter((n) => n.op === 'Transpose' && n.role === 'view').length, 12); // kᵀ read in place
-      if (spawnSync('nvcc', ['--version']).status !== 0) return; // the rest needs nvcc
-      const flags = [
-        '-std=c++17',
-        '-O1',
-        '--expt-relaxed-constexpr',
-        `-gencode=${arch}`,
-        '-Xcompiler',
-        '-fPIC',
-        '-Isrc',
-        '-Isrc/runtime',
-        '-Isrc/kernels',
-      ];
-      const nvcc = spawnSync('nvcc', [...flags, '-c', 'src/model.cu', '-o', 'model.o'], { cwd: dir, encoding: 'utf8' });
-      assert.equal(nvcc.status, 0, `${nvcc.stderr}${nvcc.stdout}`);
+      if (!HAVE_NVCC) return; // the rest needs nvcc
+      nvccCompileGenerated(dir, ['src/model.cu'], arch);
     });
   }
 });
 
 // Opt-in (AIT_TEST_CUTLASS=1): one batched sm80 instance (row-major B) compiles against the CUTLASS headers.
 describe('cuda backend: a batched CUTLASS instance compiles with nvcc (AIT_TEST_CUTLASS=1)', function () {
-  const cutlassDir = process.env.CUTLASS_DIR ?? path.join(ROOT, '.deps', 'cutlass');
-  before(function () {
-    if (process.env.AIT_TEST_CUTLASS !== '1') this.skip();
-    assert.ok(fs.existsSync(path.join(cutlassDir, 'include', 'cutlass', 'cutlass.h')), `no CUTLASS headers under ${cutlassDir}`);
-  });
+  before(requireCutlassOptIn);
   it('compiles a batched sm_80 instance with a row-major B', function () {
     this.timeout(900_000);
     const p = chooseSm80Gemm({ m: 1024, n: 64, k: 1024, batch: 6 });
     const instance = emitSm80Gemm(p.config, { bias: true, activation: 'relu', residual: false }, p.reason, { layoutB: 'row' });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-cutlass-bmm-'));
-    const source = path.join(dir, 'instance.cu');
-    fs.writeFileSync(
-      source,
-      gemmSourceFile([instance]) +
-        `\nconst char* ait_call(const AitBatchedGemmOperands& o, void* w, size_t b, cudaStream_t s) { return ${instance.name}::run(o, w, b, s); }\n`,
-    );
-    const r = spawnSync(
-      'nvcc',
-      [
-        '-std=c++17',
-        '-O2',
-        '-DNDEBUG',
-        '-arch=sm_80',
-        '--expt-relaxed-constexpr',
-        `-I${cutlassDir}/include`,
-        `-I${cutlassDir}/tools/util/include`,
-        '-c',
-        source,
-        '-o',
-        path.join(dir, 'instance.o'),
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(
-      r.status,
-      0,
-      (r.stderr as string)
-        .split('\n')
-        .filter((l) => /error/.test(l))
-        .slice(0, 20)
-        .join('\n'),
-    );
+    const source = instanceSource(gemmSourceFile([instance]), instance.name, 'AitBatchedGemmOperands');
+    nvccCompileCutlass(source, '-arch=sm_80');
   });
 });

@@ -5,13 +5,13 @@
  * compiles with nvcc for sm_80 against .deps/cutlass.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileModel } from '../../../compiler/compile';
 import { seededRandom } from '../../../compiler/ir/tensor';
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
+import { nvccCompileCutlass, requireCutlassOptIn } from '../../helpers/nvcc';
 
 const GOLDEN = path.join(__dirname, 'golden');
 
@@ -93,41 +93,13 @@ describe('cuda backend: GEMMs with K or N odd (alignment 1)', function () {
 
 // Opt-in: the generated files compile (sm75 mainloop + mma.sync 16x8x8 target sm_80; the same code runs on sm90).
 describe('cuda backend: GEMMs with K or N odd compile with nvcc (AIT_TEST_CUTLASS=1)', function () {
-  const cutlassDir = process.env.CUTLASS_DIR ?? path.resolve(__dirname, '..', '..', '..', '.deps', 'cutlass');
-  before(function () {
-    if (process.env.AIT_TEST_CUTLASS !== '1') this.skip();
-    assert.ok(fs.existsSync(path.join(cutlassDir, 'include', 'cutlass', 'cutlass.h')), `no CUTLASS headers under ${cutlassDir}`);
-  });
+  before(requireCutlassOptIn);
 
   for (const target of TARGETS)
     for (const { k, n } of SHAPES)
       it(`${target}, K=${k}, N=${n}: src/gemm_<k>.cu compiles for sm_80`, function () {
         this.timeout(900_000);
         const compiled = compileGemm(k, n, target);
-        for (const source of compiled.sources) {
-          const r = spawnSync(
-            'nvcc',
-            [
-              '-std=c++17',
-              '-O2',
-              '-DNDEBUG',
-              '-arch=sm_80',
-              '--expt-relaxed-constexpr',
-              `-I${cutlassDir}/include`,
-              `-I${cutlassDir}/tools/util/include`,
-              `-I${path.join(compiled.out, 'src')}`,
-              '-c',
-              source,
-              '-o',
-              source.replace(/\.cu$/, '.o'),
-            ],
-            { encoding: 'utf8' },
-          );
-          const errors = `${r.stdout}${r.stderr}`
-            .split('\n')
-            .filter((l) => /error/.test(l))
-            .slice(0, 20);
-          assert.equal(r.status, 0, errors.join('\n'));
-        }
+        for (const source of compiled.sources) nvccCompileCutlass(source, '-arch=sm_80', [path.join(compiled.out, 'src')]);
       });
 });

@@ -65,22 +65,8 @@ function channelsLastValue(value: TensorValue, k: number, taps: number): TensorV
   return out;
 }
 
-/** A conv's sizes, concrete except the batch. */
-interface ConvShape {
-  batch: Dim;
-  h: number;
-  w: number;
-  c: number;
-  k: number;
-  r: number;
-  s: number;
-  p: number;
-  q: number;
-  pads: [number, number, number, number];
-  strides: [number, number];
-  dilations: [number, number];
-  group: number;
-}
+/** A conv's sizes, concrete except the batch (ConvProblem's `n`). */
+type ConvShape = Omit<ConvProblem, 'n'> & { batch: Dim };
 
 export class ConvLowering {
   readonly instances: ConvInstanceSource[] = [];

@@ -32,7 +32,7 @@
  * get different C++ names.
  */
 import { fail } from '../../../diagnostics';
-import { Activation, CUTLASS_ACTIVATION, EmittedInstance, EvtNode, evtArguments, evtType } from './gemm';
+import { Activation, CUTLASS_ACTIVATION, EmittedInstance, EvtNode, cutlassRunTail, evtArguments, evtType } from './gemm';
 
 /** A fused conv2d's sizes: input [n,h,w,c] NHWC, filter [k,r,s,c] KRSC, output [n,p,q,k] NHWC. */
 export interface ConvProblem {
@@ -444,16 +444,6 @@ function checkResidualOnce(steps: readonly ConvEpilogueStep[]): void {
     fail('cuda.cutlass-unsupported', 'conv epilogue with more than one residual_add: CUTLASS reads one source tensor');
 }
 
-/** The status checks every run function ends with. */
-function runTail(): string {
-  return `    cutlass::Status status = conv.can_implement(arguments);
-    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
-    status = conv.initialize(arguments, workspace, stream);
-    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
-    status = conv.run(stream);
-    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);`;
-}
-
 export function emitSm90Conv(config: Sm90ConvConfig, steps: readonly ConvEpilogueStep[], reason: string): EmittedInstance {
   checkResidualOnce(steps);
   const name = sm90ConvName(config, steps);
@@ -512,8 +502,7 @@ ${evtType(tree, '      ', true)};
         {${evtArguments(tree)},
          ${residual ? 'o.residual' : 'nullptr'}, stride_c, o.y, stride_d}};
     Conv conv;
-    if (Conv::get_workspace_size(arguments) > workspace_bytes) return "${name}: workspace too small";
-${runTail()}
+${cutlassRunTail('conv', 'Conv', name)}
   }
 };`;
   return {
@@ -639,8 +628,7 @@ struct ${name} {
         ${source}, {o.y, Layout::packed({o.n, o.p, o.q, o.k})},
         {1.f, ${epilogue.source === 'none' ? '0.f' : '1.f'}});
     Conv conv;
-    if (Conv::get_workspace_size(arguments) > workspace_bytes) return "${name}: workspace too small";
-${runTail()}
+${cutlassRunTail('conv', 'Conv', name)}
   }
 };`;
   return {
@@ -716,8 +704,7 @@ struct ${name} {
                                              cutlass::conv::Mode::kCrossCorrelation, 1, 1);
 ${argumentsText}
     Conv conv;
-    if (Conv::get_workspace_size(arguments) > workspace_bytes) return "${name}: workspace too small";
-${runTail()}
+${cutlassRunTail('conv', 'Conv', name)}
   }
 };`;
   return {

@@ -260,6 +260,20 @@ struct AitBatchedGemmOperands {
   cutlass::half_t* d;               // [batch, m, n] row-major
 };`;
 
+/**
+ * The end of every CUTLASS instance's run() (GEMM and conv): the workspace check, then can_implement, initialize and
+ * run of the device operator `object` (of type `type`), each failure returned as CUTLASS's status string.
+ */
+export function cutlassRunTail(object: string, type: string, instanceName: string): string {
+  return `    if (${type}::get_workspace_size(arguments) > workspace_bytes) return "${instanceName}: workspace too small";
+    cutlass::Status status = ${object}.can_implement(arguments);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = ${object}.initialize(arguments, workspace, stream);
+    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
+    status = ${object}.run(stream);
+    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);`;
+}
+
 /** The operands struct shared by all GEMM instances (emit once per source file, before the instances). */
 export function gemmOperandsStruct(): string {
   return `#ifndef AIT_GEMM_OPERANDS_DEFINED\n#define AIT_GEMM_OPERANDS_DEFINED\n${OPERANDS_STRUCT}\n#endif`;
@@ -339,13 +353,7 @@ ${evtType(tree, '      ', true)};
          ${epilogue.residual ? 'operands.residual' : 'nullptr'}, cutlass::make_cute_packed_stride(StrideC{}, {m, n, ${l}}),
          operands.d, cutlass::make_cute_packed_stride(StrideD{}, {m, n, ${l}})}};
     Gemm gemm;
-    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "${name}: workspace too small";
-    cutlass::Status status = gemm.can_implement(arguments);
-    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
-    status = gemm.initialize(arguments, workspace, stream);
-    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
-    status = gemm.run(stream);
-    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);
+${cutlassRunTail('gemm', 'Gemm', name)}
   }
 };`;
   return {
@@ -415,13 +423,7 @@ struct ${fullName} {
   static const char* run(const ${batched ? 'AitBatchedGemmOperands' : 'AitGemmOperands'}& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
 ${args}
     Gemm gemm;
-    if (Gemm::get_workspace_size(arguments) > workspace_bytes) return "${fullName}: workspace too small";
-    cutlass::Status status = gemm.can_implement(arguments);
-    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
-    status = gemm.initialize(arguments, workspace, stream);
-    if (status != cutlass::Status::kSuccess) return cutlassGetStatusString(status);
-    status = gemm.run(stream);
-    return status == cutlass::Status::kSuccess ? nullptr : cutlassGetStatusString(status);
+${cutlassRunTail('gemm', 'Gemm', fullName)}
   }
 };`;
   return {
