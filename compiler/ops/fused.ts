@@ -174,6 +174,25 @@ function spatialOut(
   return ctx.fail('symbolic spatial dims with striding are not supported by fused NHWC ops');
 }
 
+/**
+ * A patchify convolution: the window tiles the input without overlap or padding (strides equal to a kernel larger
+ * than 1×1, no padding, no dilation, one group), the patch embedding of a vision transformer. Its im2col is a
+ * permuting copy no larger than the input and its GEMM has K = R·S·C, so it runs as patchify + GEMM, and it needs no
+ * channel padding (a padded RGB input would only add zero columns to K).
+ */
+export function isPatchifyConv(node: Node, kernel: readonly [number, number]): boolean {
+  const [r, s] = kernel;
+  const strides = attrInts(node, 'strides', [1, 1]);
+  return (
+    r * s > 1 &&
+    strides[0] === r &&
+    strides[1] === s &&
+    attrInts(node, 'pads', [0, 0, 0, 0]).every((v) => v === 0) &&
+    attrInts(node, 'dilations', [1, 1]).every((v) => v === 1) &&
+    attrInt(node, 'group', 1) === 1
+  );
+}
+
 const conv2d: OpDefinition = {
   op: 'conv2d',
   domain: FUSED_DOMAIN,

@@ -6,10 +6,12 @@
  * `transpose_pad` that writes C rounded up to 8 with zero channels, and the weights get the same zero input channels
  * (at compile time when they are present; otherwise their OIHW → OHWI preparation transpose pads them, on the
  * device at bind time, from the weights bound by their ONNX name). Zero channels times zero weights add nothing.
+ * A patchify conv (ops/fused.ts isPatchifyConv: a ViT patch embedding) is left alone: it runs as patchify + GEMM,
+ * where padding would only lengthen K with zeros.
  */
 import { Graph, Node, attrInt, attrInts } from '../ir/graph';
 import { isConcrete } from '../ir/symbolic';
-import { FUSED_DOMAIN, transposePadValue } from '../ops/fused';
+import { FUSED_DOMAIN, isPatchifyConv, transposePadValue } from '../ops/fused';
 import { removeDead } from './fold-constants';
 import { Pass } from './pass';
 import { addConstant } from './rewrite';
@@ -33,6 +35,9 @@ function padConv(graph: Graph, conv: Node): boolean {
   const [x, w] = conv.inputs;
   const xInfo = graph.lookupTensor(x);
   const wInfo = graph.lookupTensor(w);
+  const [, r, s] = wInfo?.shape ?? [];
+  // A patchify conv runs as patchify + GEMM with K = R·S·C: padding C would only add zero columns to K.
+  if (typeof r === 'number' && typeof s === 'number' && isPatchifyConv(conv, [r, s])) return false;
   const channels = xInfo?.shape?.[3];
   if (
     xInfo?.shape?.length !== 4 ||

@@ -1,10 +1,12 @@
 /**
  * GEMM tile measurement: emits the sm90 CUTLASS instances the GEMM heuristic can choose from (exactly as the code
- * generator emits them, bias epilogue), plus a driver that checks each against a naive fp32 GEMM and times each on
- * the transformer GEMM shapes of ViT-B/16 and ViT-L/16-384 at batch 1, 8, 64 and 256. What it measures is what
+ * generator emits them), plus a driver that checks each against a naive fp32 GEMM and times each on the transformer
+ * GEMM shapes of ViT-B/16 and ViT-L/16-384 at batch 1, 8, 64 and 256 (bias epilogue). What it measures is what
  * chooseSm90Gemm's rules are based on (BENCHMARKS.md, "GEMM tiles").
+ * With --epilogues it measures the fused epilogues of ViT-L/16-384 at batch 8 instead: fc1 with bias only, exact
+ * GELU (our cutlass_gelu.h) and CUTLASS's tanh-form GELU; fc2 with its residual add on the tiles that suit K = 4·N.
  *
- *   npx tsx scripts/gpu/gemm-tiles.ts build/gemm-tiles      # here: writes the sources and a Makefile
+ *   npx tsx scripts/gpu/gemm-tiles.ts build/gemm-tiles [--epilogues]   # here: writes the sources and a Makefile
  *   make -C build/gemm-tiles -j CUTLASS_DIR=... && build/gemm-tiles/gemm_tiles > gemm-tiles.json   # GPU host
  *   python3 scripts/gpu/gemm_tiles_torch.py                 # GPU host: cuBLAS (torch.addmm) on the same shapes
  */
@@ -19,7 +21,8 @@ import {
 } from '../../compiler/backends/cuda/cutlass/gemm';
 
 const out = process.argv[2] ?? 'build/gemm-tiles';
-const epilogue: GemmEpilogue = { bias: true, residual: false, activation: 'identity' };
+const epilogueMode = process.argv.includes('--epilogues');
+const biasOnly: GemmEpilogue = { bias: true, residual: false, activation: 'identity' };
 
 const sm90 = (
   tile: [number, number, number],
@@ -28,7 +31,14 @@ const sm90 = (
   scheduler: 'persistent' | 'streamk' = 'persistent',
 ): Sm90GemmConfig => ({ arch: 'sm90', tile, cluster, schedule, scheduler, alignment: 8 });
 
-const candidates: Sm90GemmConfig[] = [
+interface Candidate {
+  config: Sm90GemmConfig;
+  epilogue: GemmEpilogue;
+  /** Only on shapes whose label contains this (all shapes when absent). */
+  only?: string;
+}
+
+const tileCandidates: Candidate[] = [
   sm90([128, 256, 64], [2, 1, 1], 'cooperative'),
   sm90([128, 256, 64], [2, 1, 1], 'cooperative', 'streamk'),
   sm90([256, 128, 64], [2, 1, 1], 'cooperative'),
@@ -38,12 +48,34 @@ const candidates: Sm90GemmConfig[] = [
   sm90([128, 128, 64], [1, 2, 1], 'pingpong'),
   sm90([64, 256, 64], [2, 1, 1], 'pingpong'),
   sm90([64, 128, 64], [2, 1, 1], 'pingpong'),
+].map((config) => ({ config, epilogue: biasOnly }));
+
+const gelu = (activation: 'gelu' | 'gelu_tanh'): GemmEpilogue => ({ bias: true, residual: false, activation });
+const residual: GemmEpilogue = { bias: true, residual: true, activation: 'identity' };
+const pingpong = sm90([128, 128, 64], [1, 2, 1], 'pingpong');
+const epilogueCandidates: Candidate[] = [
+  { config: pingpong, epilogue: biasOnly, only: 'fc1' },
+  { config: pingpong, epilogue: gelu('gelu'), only: 'fc1' },
+  { config: pingpong, epilogue: gelu('gelu_tanh'), only: 'fc1' },
+  { config: sm90([128, 256, 64], [2, 1, 1], 'cooperative'), epilogue: gelu('gelu'), only: 'fc1' },
+  { config: sm90([64, 256, 64], [2, 1, 1], 'pingpong'), epilogue: gelu('gelu'), only: 'fc1' },
+  { config: pingpong, epilogue: residual, only: 'fc2' },
+  { config: sm90([128, 256, 64], [2, 1, 1], 'cooperative', 'streamk'), epilogue: residual, only: 'fc2' },
+  { config: sm90([256, 128, 64], [2, 1, 1], 'cooperative', 'streamk'), epilogue: residual, only: 'fc2' },
+  { config: sm90([128, 128, 64], [1, 2, 1], 'cooperative', 'streamk'), epilogue: residual, only: 'fc2' },
+  { config: sm90([128, 256, 64], [1, 1, 1], 'cooperative', 'streamk'), epilogue: residual, only: 'fc2' },
 ];
+const candidates = epilogueMode ? epilogueCandidates : tileCandidates;
 
 /** The four GEMMs of a transformer block (qkv, proj, fc1, fc2) for tokens = batch · sequence. */
-function blockShapes(model: string, sequence: number, hidden: number): { label: string; m: number; n: number; k: number }[] {
+function blockShapes(
+  model: string,
+  sequence: number,
+  hidden: number,
+  batches = [1, 8, 64, 256],
+): { label: string; m: number; n: number; k: number }[] {
   const shapes = [];
-  for (const batch of [1, 8, 64, 256]) {
+  for (const batch of batches) {
     const m = batch * sequence;
     shapes.push(
       { label: `${model} b${batch} qkv`, m, n: 3 * hidden, k: hidden },
@@ -54,12 +86,19 @@ function blockShapes(model: string, sequence: number, hidden: number): { label: 
   }
   return shapes;
 }
-const shapes = [...blockShapes('vit_b', 197, 768), ...blockShapes('vit_l', 577, 1024)];
+const shapes = epilogueMode
+  ? blockShapes('vit_l', 577, 1024, [8]).filter((s) => /fc[12]$/.test(s.label))
+  : [...blockShapes('vit_b', 197, 768), ...blockShapes('vit_l', 577, 1024)];
 
 fs.mkdirSync(out, { recursive: true });
+// our epilogue functor headers, which instances using our GELU include (the build ships them in src/kernels)
+const kernelsDir = path.resolve(__dirname, '../../compiler/backends/cuda/kernels');
+for (const header of ['gelu.cuh', 'cutlass_gelu.h']) fs.copyFileSync(path.join(kernelsDir, header), path.join(out, header));
 const entries: string[] = [];
-candidates.forEach((config, i) => {
+const names: string[] = [];
+candidates.forEach(({ config, epilogue, only }, i) => {
   const instance = emitSm90Gemm(config, epilogue, 'gemm-tiles candidate');
+  names.push(instance.name);
   const source = [
     gemmSourceFile([instance]),
     `const char* candidate_${i}(const AitGemmOperands& operands, void* workspace, size_t workspace_bytes, cudaStream_t stream) {`,
@@ -68,7 +107,8 @@ candidates.forEach((config, i) => {
     '',
   ].join('\n');
   fs.writeFileSync(path.join(out, `candidate_${i}.cu`), source);
-  entries.push(`  {"${instance.name}", candidate_${i}},`);
+  const activation = { identity: 0, gelu: 1, gelu_tanh: 2 }[epilogue.activation as 'identity' | 'gelu' | 'gelu_tanh'];
+  entries.push(`  {"${instance.name}", candidate_${i}, ${activation}, ${epilogue.residual}, ${only ? `"${only}"` : 'nullptr'}},`);
 });
 
 const driver = `// Generated by scripts/gpu/gemm-tiles.ts: checks and times each candidate on each shape; JSON on stdout.
@@ -78,6 +118,7 @@ const driver = `// Generated by scripts/gpu/gemm-tiles.ts: checks and times each
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 #include "cutlass/numeric_types.h"
 
@@ -85,7 +126,8 @@ ${gemmOperandsStruct()}
 
 using RunFn = const char* (*)(const AitGemmOperands&, void*, size_t, cudaStream_t);
 ${candidates.map((_, i) => `const char* candidate_${i}(const AitGemmOperands&, void*, size_t, cudaStream_t);`).join('\n')}
-struct Candidate { const char* name; RunFn run; };
+// activation: 0 none, 1 exact GELU, 2 tanh-form GELU; residual: D = act(A·B + bias + C)
+struct Candidate { const char* name; RunFn run; int activation; bool residual; const char* only; };
 static const Candidate kCandidates[] = {
 ${entries.join('\n')}
 };
@@ -113,6 +155,13 @@ __global__ void fill_random(__half* p, size_t count, unsigned seed) {
   }
 }
 
+double expected(const Candidate& c, double acc_plus_bias, double residual) {
+  double x = acc_plus_bias + (c.residual ? residual : 0.0);
+  if (c.activation == 1) return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+  if (c.activation == 2) return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+  return x;
+}
+
 int main() {
   size_t max_a = 0, max_b = 0, max_d = 0;
   for (const Shape& s : kShapes) {
@@ -120,7 +169,7 @@ int main() {
     max_b = std::max(max_b, (size_t)s.n * s.k);
     max_d = std::max(max_d, (size_t)s.m * s.n);
   }
-  __half *a, *b, *bias, *d;
+  __half *a, *b, *bias, *c_in, *d;
   float* ref;
   void* workspace;
   const size_t workspace_bytes = size_t(256) << 20;
@@ -128,11 +177,15 @@ int main() {
   CHECK_CUDA(cudaMalloc(&b, max_b * 2));
   CHECK_CUDA(cudaMalloc(&bias, 16384 * 2));
   CHECK_CUDA(cudaMalloc(&d, max_d * 2));
+  CHECK_CUDA(cudaMalloc(&c_in, max_d * 2));
   CHECK_CUDA(cudaMalloc(&ref, (size_t)8192 * 4096 * 4));
   CHECK_CUDA(cudaMalloc(&workspace, workspace_bytes));
   fill_random<<<1024, 256>>>(a, max_a, 1);
   fill_random<<<1024, 256>>>(b, max_b, 2);
   fill_random<<<64, 256>>>(bias, 16384, 3);
+  fill_random<<<1024, 256>>>(c_in, max_d, 4);
+  std::vector<__half> residual_host(max_d);
+  CHECK_CUDA(cudaMemcpy(residual_host.data(), c_in, max_d * 2, cudaMemcpyDeviceToHost));
   cudaStream_t stream;
   CHECK_CUDA(cudaStreamCreate(&stream));
   cudaEvent_t start, stop;
@@ -152,8 +205,10 @@ int main() {
       CHECK_CUDA(cudaGetLastError());
     }
     for (const Candidate& c : kCandidates) {
+      if (c.only && !strstr(s.label, c.only)) continue;
       AitGemmOperands op{s.m, s.n, s.k, reinterpret_cast<const cutlass::half_t*>(a), reinterpret_cast<const cutlass::half_t*>(b),
-                         reinterpret_cast<const cutlass::half_t*>(bias), nullptr, reinterpret_cast<cutlass::half_t*>(d)};
+                         reinterpret_cast<const cutlass::half_t*>(bias), c.residual ? reinterpret_cast<const cutlass::half_t*>(c_in) : nullptr,
+                         reinterpret_cast<cutlass::half_t*>(d)};
       CHECK_CUDA(cudaMemsetAsync(d, 0xff, (size_t)s.m * s.n * 2, stream));  // NaN poison
       const char* error = c.run(op, workspace, workspace_bytes, stream);
       double rel_l2 = -1;
@@ -165,9 +220,10 @@ int main() {
         CHECK_CUDA(cudaStreamSynchronize(stream));
         double num = 0, den = 0;
         for (size_t i = 0; i < got.size(); ++i) {
-          const double diff = (double)__half2float(got[i]) - want[i];
+          const double w = expected(c, want[i], __half2float(residual_host[i]));
+          const double diff = (double)__half2float(got[i]) - w;
           num += diff * diff;
-          den += (double)want[i] * want[i];
+          den += w * w;
         }
         rel_l2 = std::sqrt(num / den);
         if (!(rel_l2 < 2e-3)) ++failures;

@@ -18,9 +18,13 @@ export function requireCutlassOptIn(this: Mocha.Context): void {
   assert.ok(fs.existsSync(path.join(CUTLASS_DIR, 'include', 'cutlass', 'cutlass.h')), `no CUTLASS headers under ${CUTLASS_DIR}`);
 }
 
+/** Our kernel headers, which instance sources include where they name our epilogue functors (cutlass_gelu.h). */
+export const KERNELS_DIR = path.resolve(__dirname, '..', '..', 'compiler', 'backends', 'cuda', 'kernels');
+
 /**
- * nvcc -c of `source` against CUTLASS for `archFlag` (e.g. `-arch=sm_80`, `-gencode=arch=compute_90a,code=sm_90a`);
- * asserts success, showing the first error lines. Returns the seconds nvcc took.
+ * nvcc -c of `source` against CUTLASS (and KERNELS_DIR) for `archFlag` (e.g. `-arch=sm_80`,
+ * `-gencode=arch=compute_90a,code=sm_90a`); asserts success, showing the first error lines. Returns the seconds
+ * nvcc took.
  */
 export function nvccCompileCutlass(source: string, archFlag: string, includes: string[] = []): number {
   const started = Date.now();
@@ -34,6 +38,7 @@ export function nvccCompileCutlass(source: string, archFlag: string, includes: s
       '--expt-relaxed-constexpr',
       `-I${CUTLASS_DIR}/include`,
       `-I${CUTLASS_DIR}/tools/util/include`,
+      `-I${KERNELS_DIR}`,
       ...includes.map((i) => `-I${i}`),
       '-c',
       source,

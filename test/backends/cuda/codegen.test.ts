@@ -102,6 +102,34 @@ function smallMlp(residual = false): ModelSpec {
   };
 }
 
+/** x [B,3,32,32] → Conv 8x8 stride 8 (16 channels, a ViT patch embedding) + bias → Relu. Weights present. */
+function patchEmbedding(): ModelSpec {
+  const data = (name: string, dims: number[], seed: number) => ({
+    name,
+    dtype: 'float32' as const,
+    dims,
+    values: values(
+      dims.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+  });
+  return {
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 3, 32, 32] }],
+    initializers: [data('patch.weight', [16, 3, 8, 8], 1), data('patch.bias', [16], 2)],
+    nodes: [
+      {
+        op: 'Conv',
+        name: 'patch',
+        inputs: ['x', 'patch.weight', 'patch.bias'],
+        outputs: ['c'],
+        attrs: { kernel_shape: [8, 8], strides: [8, 8] },
+      },
+      { op: 'Relu', name: 'relu', inputs: ['c'], outputs: ['y'] },
+    ],
+    outputs: [{ name: 'y', dtype: 'float32', dims: ['B', 16, 4, 4] }],
+  };
+}
+
 function compileSpec(spec: ModelSpec, name: string, target: string, maxBatch = 8): { out: string; ok: boolean; diagnostics: string[] } {
   const dir = tmp();
   const file = path.join(dir, `${name}.onnx`);
@@ -198,6 +226,65 @@ describe('cuda codegen', () => {
       fs.readdirSync(path.join(out, 'src')).filter((f) => /^conv_\d+\.cu$/.test(f)),
       [],
     );
+  });
+
+  for (const target of ['cuda:sm90', 'cuda:sm80']) {
+    it(`${target}: a patchify conv (stride = kernel, no padding) runs as a patchify copy + one GEMM with K = R·S·C, unpadded`, function () {
+      this.timeout(600_000);
+      const { out, ok, diagnostics } = compileSpec(patchEmbedding(), 'patch_embedding', target);
+      assert.ok(ok, diagnostics.join('\n'));
+      const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
+      const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
+      assert.equal(conv.kernel.config.path, 'patchify+gemm');
+      assert.match(conv.kernel.reason, /8x8\/8x8 patchify conv as patchify copy \+ GEMM, K=192/);
+      assert.deepEqual(conv.kernel.config.epilogue, { bias: true, residual: false, activation: 'relu' });
+      // the input's NCHW → NHWC transpose keeps 3 channels (pad-channels leaves patchify convs alone)
+      assert.ok(!graph.nodes.some((n: { op: string }) => n.op === 'transpose_pad'));
+      const model = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
+      assert.match(model, /PatchifyArgs<__half> patchify\{[^}]*, batch, 32, 32, 3, 4, 4, 8, 8\};/);
+      assert.match(model, /launch_patchify_nhwc\(patchify, c\.stream\)/);
+      assert.match(model, /AitGemmArgs gemm\{static_cast<int>\(16 \* batch\), 16, 192, columns,/);
+      assert.deepEqual(
+        fs.readdirSync(path.join(out, 'src')).filter((f) => /^conv_\d+\.cu$/.test(f)),
+        [],
+      );
+      if (HAVE_NVCC)
+        nvccCompileGenerated(out, ['src/model.cu'], target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80');
+    });
+  }
+
+  it('a stream-K GEMM gets a CUTLASS workspace region sized for its partial tiles', () => {
+    // ViT-L/16-384's fc2 shape: stream-K at batch 4, 5, 8 and 9 (chooseSm90Gemm), ping-pong otherwise
+    const ext = (name: string, dims: number[]) => ({ name, dtype: 'float32' as const, dims, external: 'model.onnx.data' });
+    const spec: ModelSpec = {
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 577, 4096] }],
+      initializers: [ext('w', [4096, 1024]), ext('b', [1024])],
+      nodes: [
+        { op: 'MatMul', name: 'fc2', inputs: ['x', 'w'], outputs: ['m'] },
+        { op: 'Add', name: 'bias', inputs: ['m', 'b'], outputs: ['y'] },
+      ],
+      outputs: [{ name: 'y', dtype: 'float32', dims: ['B', 577, 1024] }],
+    };
+    const { out, ok, diagnostics } = compileSpec(spec, 'stream_k', 'cuda:sm90', 9);
+    assert.ok(ok, diagnostics.join('\n'));
+    const model = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
+    // batch 9: 41 × 8 = 328 tiles of 128x128 → 328 · (64 KiB + 8) + 4 KiB, rounded up to 256 bytes
+    const bytes = Math.ceil((328 * (65536 + 8) + 4096) / 256) * 256;
+    const calls = [...model.matchAll(/ait_gemm_\d+\(gemm, c\.workspace, (\d+), c\.stream\)/g)].map((m) => Number(m[1]));
+    assert.ok(calls.length > 1 && calls.every((b) => b === bytes), `workspace sizes passed: ${calls.join(', ')}`);
+    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
+    const gemm = graph.nodes.find((n: { op: string }) => n.op === 'gemm');
+    assert.deepEqual(
+      gemm.kernel.config.instances.map((i: { batches: number[]; name: string }) => [i.batches, /stream_k/.test(i.name)]),
+      [
+        [[1, 1], false],
+        [[2, 3], false],
+        [[4, 5], true],
+        [[6, 7], false],
+        [[8, 9], true],
+      ],
+    );
+    assert.match(gemm.kernel.reason, /batch 8\.\.9: K=4096 on 296 tiles/);
   });
 
   it('small CNN (weights absent): the stem weight is bound by its ONNX name and padded to 8 input channels by a prepare op', () => {

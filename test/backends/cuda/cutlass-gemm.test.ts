@@ -11,6 +11,7 @@ import {
   gemmAlignment,
   gemmSourceFile,
   sm90GemmName,
+  streamKWorkspaceBytes,
 } from '../../../compiler/backends/cuda/cutlass/gemm';
 import { CompileError } from '../../../compiler/diagnostics';
 import { instanceSource, nvccCompileCutlass, requireCutlassOptIn } from '../../helpers/nvcc';
@@ -87,6 +88,23 @@ describe('cuda backend: CUTLASS GEMM instances', () => {
     const classifier = chooseSm90Gemm({ m: 1, n: 1000, k: 2048 });
     assert.deepEqual([classifier.config.tile, classifier.config.cluster, classifier.config.alignment], [[64, 128, 64], [1, 1, 1], 8]);
     assert.deepEqual(chooseSm80Gemm({ m: 1, n: 1000, k: 2048 }).config.tile, [64, 64, 32]);
+  });
+
+  it('chooses 128x128 cooperative stream-K for a long K on 1 to 3 waves whose last wave is under half full', () => {
+    // ViT-L/16-384 fc2 at batch 8: 37 × 8 = 296 tiles = 2.24 waves on 132 SMs
+    const fc2 = chooseSm90Gemm({ m: 8 * 577, n: 1024, k: 4096 });
+    assert.deepEqual(
+      [fc2.config.tile, fc2.config.cluster, fc2.config.schedule, fc2.config.scheduler],
+      [[128, 128, 64], [1, 2, 1], 'cooperative', 'streamk'],
+    );
+    assert.match(fc2.reason, /296 tiles .*2\.24 waves on 132 SMs/);
+    // the same shape at batch 7 (224 tiles: the last wave is 70 % full), a short K, or under one wave: ping-pong
+    assert.equal(chooseSm90Gemm({ m: 7 * 577, n: 1024, k: 4096 }).config.schedule, 'pingpong');
+    assert.equal(chooseSm90Gemm({ m: 8 * 577, n: 1024, k: 1024 }).config.schedule, 'pingpong');
+    assert.equal(chooseSm90Gemm({ m: 577, n: 1024, k: 4096 }).config.schedule, 'pingpong');
+    assert.equal(chooseSm90Gemm({ m: 64 * 577, n: 1024, k: 4096 }).config.schedule, 'pingpong');
+    // its workspace bound: one fp32 128x128 tile and two barrier words per output tile, plus 4 KB
+    assert.equal(streamKWorkspaceBytes(8 * 577, 1024, 1, [128, 128, 64]), 296 * (65536 + 8) + 4096);
   });
 
   it('emits a stream-K cooperative instance and refuses stream-K with ping-pong', () => {

@@ -12,6 +12,9 @@
  *  - Depthwise convolution (group == C, any channel multiplier K/C): AIT's direct kernel (kernels/depthwise_conv.cuh)
  *    with the whole epilogue fused as an ew functor chain; the OHWI weight [K, R, S, 1] is prepared once as [R, S, K]
  *    (channels innermost, 16-byte loads): at compile time when its value is known, else by a bind-time prepare op.
+ *  - Patchify convolution (ops/fused.ts isPatchifyConv: stride = kernel, no padding; a ViT patch embedding): always
+ *    GemmLowering.conv2d, a patchify copy + one GEMM with K = R·S·C (kernel.config.path `patchify+gemm`); CUTLASS's
+ *    implicit GEMM would read the 3-channel input with 2-byte accesses or a zero-padded K.
  *  - Fallback: where the emitters refuse an ungrouped node with a diagnostic (an epilogue step without a CUTLASS
  *    functor, an epilogue order the sm80 kernels cannot run such as per-channel scale) or an operand does not
  *    have the shape the instance reads, the node goes through GemmLowering.conv2d (im2col + GEMM, or a GEMM for a 1×1
@@ -23,7 +26,7 @@ import { CompileError } from '../../../diagnostics';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
 import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
-import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../../../ops/fused';
+import { EPILOGUE_OPERAND_STEPS, epilogueOf, isPatchifyConv } from '../../../ops/fused';
 import {
   ConvEpilogueStep,
   ConvProblem,
@@ -81,6 +84,10 @@ export class ConvLowering {
   conv2d(node: Node): LoweredGemm {
     const shape = this.shapeOf(node);
     if (isDepthwise(shape)) return this.depthwise(node, shape);
+    if (isPatchifyConv(node, [shape.r, shape.s])) {
+      const lowered = this.gemm.conv2d(node);
+      return { ...lowered, kernel: { ...lowered.kernel, config: { ...lowered.kernel.config, path: 'patchify+gemm' } } };
+    }
     try {
       return this.implicitGemm(node);
     } catch (e) {
@@ -159,9 +166,13 @@ export class ConvLowering {
       pointers[step] = ctx.pointer(tensor);
     }
 
-    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, (b) =>
-      this.register(emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps), steps),
-    );
+    // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
+    const reasons = new Map<number, string>();
+    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, (b) => {
+      const instance = emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps);
+      reasons.set(b, instance.reason);
+      return this.register(instance, steps);
+    });
 
     // With an unfused rest that reads operands, the instance writes a workspace temporary (the output may share the
     // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The output is
@@ -209,7 +220,7 @@ export class ConvLowering {
       reason:
         `${r}x${s} ${group > 1 ? `grouped (group=${group}) ` : ''}conv (stride ${strides.join('x')}, C=${String(c)}, K=${k}) as a CUTLASS ` +
         `implicit-GEMM conv, epilogue [${steps.join(', ')}] fused; ` +
-        `${ranges.map((range) => `batch ${range.firstBatch}..${range.lastBatch}: ${range.source.instance.reason}`).join('; ')}` +
+        `${ranges.map((range) => `batch ${range.firstBatch}..${range.lastBatch}: ${reasons.get(range.firstBatch) ?? range.source.instance.reason}`).join('; ')}` +
         (split.rest.length > 0 ? `; epilogue steps ${split.rest.join(', ')} run as an elementwise kernel` : ''),
     };
     return { kernel, body, headers, workspaceBytes: CUTLASS_WORKSPACE_BYTES + tempBytes };

@@ -9,6 +9,8 @@
  *  - conv2d (NHWC, OHWI weights), the fallback of conv-lowering.ts where the CUTLASS conv emitters refuse a node: a
  *    1×1 stride-1 unpadded conv is a GEMM on the activation itself; any other is im2col into the workspace, then a
  *    GEMM with the weight viewed as [K_out, R·S·C] (K padded to a multiple of 8 when needed: the 3-channel stem).
+ *    A patchify conv (stride = kernel, no padding: a ViT patch embedding) whose S·C is a multiple of 8 takes the
+ *    patchify copy instead (16-byte vectors, K = R·S·C unpadded; kernels/im2col.cuh).
  *  - Epilogue: the longest prefix of the node's steps an instance runs (bias, residual add on an sm90 instance, one
  *    activation) is fused; the rest runs as one elementwise kernel after the GEMM (from a workspace temporary when
  *    the rest reads operands, since the output may share the residual's buffer).
@@ -21,7 +23,7 @@
 import { Node, attrInt, attrInts } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
 import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
-import { epilogueOf } from '../../../ops/fused';
+import { epilogueOf, isPatchifyConv } from '../../../ops/fused';
 import {
   Activation,
   BatchedGemmLayout,
@@ -32,6 +34,7 @@ import {
   chooseSm90Gemm,
   emitSm80Gemm,
   emitSm90Gemm,
+  streamKWorkspaceBytes,
   gemmAlignment,
   operandsStructOf,
 } from '../cutlass/gemm';
@@ -123,7 +126,7 @@ export class GemmLowering {
     const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
     const bNk = transB ? b : this.transposedWeight(node, b);
     const m = aShape.slice(0, -1);
-    return this.emitGemm(node, { m, n, k }, ctx.pointer(a), bNk, [], 0, `GEMM M=${m.join('·')} N=${n} K=${k}`);
+    return this.emitGemm(node, { m, n, k }, ctx.pointer(a), bNk, () => [], 0, `GEMM M=${m.join('·')} N=${n} K=${k}`);
   }
 
   conv2d(node: Node): LoweredGemm {
@@ -141,14 +144,32 @@ export class GemmLowering {
     const m: Dim[] = [batch, p, q];
     const direct = r === 1 && s === 1 && strides.every((v) => v === 1) && pads.every((v) => v === 0);
     if (direct) {
-      return this.emitGemm(node, { m, n: kOut, k: c as number }, ctx.pointer(x), w, [], 0, `1x1 conv as GEMM`);
+      return this.emitGemm(node, { m, n: kOut, k: c as number }, ctx.pointer(x), w, () => [], 0, `1x1 conv as GEMM`);
     }
     const taps = r * s * (c as number);
+    if (isPatchifyConv(node, [r, s]) && (s * (c as number)) % 8 === 0) {
+      const patchify = (afterCutlass: number) => [
+        `__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`,
+        `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_patchify_nhwc(patchify, c.stream));',
+      ];
+      const columnsBytes = alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * taps * 2);
+      return this.emitGemm(
+        node,
+        { m, n: kOut, k: taps },
+        'columns',
+        w,
+        patchify,
+        columnsBytes,
+        `${r}x${s}/${r}x${s} patchify conv as patchify copy + GEMM, K=${taps}`,
+        ['im2col.cuh'],
+      );
+    }
     const kPadded = Math.ceil(taps / 8) * 8;
     const weight = kPadded === taps ? w : this.paddedWeight(node, w, kOut, taps, kPadded);
     const columnsBytes = alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * kPadded * 2);
-    const im2col = [
-      `__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${CUTLASS_WORKSPACE_BYTES});`,
+    const im2col = (afterCutlass: number) => [
+      `__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`,
       `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s},`,
       `                                        ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}, ${kPadded}};`,
       'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
@@ -175,7 +196,7 @@ export class GemmLowering {
       { m: mm.m, n: mm.n, k: mm.k, batched: { layoutB: mm.layoutB, batch: mm.batch } },
       ctx.pointer(mm.a),
       mm.b,
-      [],
+      () => [],
       0,
       what,
     );
@@ -186,7 +207,8 @@ export class GemmLowering {
     shape: GemmShape,
     aPointer: string,
     bWeight: string,
-    before: string[],
+    /** Statements before the GEMM, given where the workspace after CUTLASS's region starts (im2col columns). */
+    before: (afterCutlass: number) => string[],
     extraWorkspace: number,
     what: string,
     headers: string[] = [],
@@ -228,7 +250,7 @@ export class GemmLowering {
     const batchDims = shape.batched?.batch ?? [];
     const lExpr = ctx.product(batchDims, node);
     const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
-    const ranges = this.chooseInstances(
+    const { ranges, cutlassBytes, reasons } = this.chooseInstances(
       { n: shape.n, k: shape.k },
       (batch) => productAt(shape.m, batch),
       (batch) => productAt(batchDims, batch),
@@ -238,8 +260,8 @@ export class GemmLowering {
     const restReadsOperands = restOperands.length > 0;
     const maxRows = [...batchDims, ...shape.m].reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
     const tempBytes = restReadsOperands ? alignUp(maxRows * shape.n * 2) : 0;
-    const tempOffset = CUTLASS_WORKSPACE_BYTES + extraWorkspace;
-    const body: string[] = [...before];
+    const tempOffset = cutlassBytes + extraWorkspace;
+    const body: string[] = before(cutlassBytes);
     const dPointer = restReadsOperands
       ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})`
       : ctx.pointer(out, true);
@@ -257,7 +279,7 @@ export class GemmLowering {
         `const AitGemmArgs gemm{static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer}, ${bPointer},`,
         `                       ${biasPointer}, ${residualPointer}, ${dPointer}};`,
       );
-    const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
+    const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${cutlassBytes}, c.stream));`;
     body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
     if (rest.length > 0) {
       // the unfused remainder of the epilogue as one elementwise kernel
@@ -299,9 +321,9 @@ export class GemmLowering {
         unfusedEpilogue: rest,
         instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.name, file: r.source.file })),
       },
-      reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${r.source.instance.reason}`).join('; ')}${rest.length ? `; epilogue steps ${rest.join(', ')} run as an elementwise kernel` : ''}`,
+      reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? r.source.instance.reason}`).join('; ')}${rest.length ? `; epilogue steps ${rest.join(', ')} run as an elementwise kernel` : ''}`,
     };
-    return { kernel, body, headers, workspaceBytes: CUTLASS_WORKSPACE_BYTES + extraWorkspace + tempBytes };
+    return { kernel, body, headers, workspaceBytes: cutlassBytes + extraWorkspace + tempBytes };
   }
 
   /** Instances by batch range: the heuristic at every batch, consecutive equal choices merged. */
@@ -311,13 +333,21 @@ export class GemmLowering {
     batchCountAt: (batch: number) => number,
     epilogue: GemmEpilogue,
     batched: BatchedGemmLayout | undefined,
-  ): BatchRange<GemmInstanceSource>[] {
-    return batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
+  ): { ranges: BatchRange<GemmInstanceSource>[]; cutlassBytes: number; reasons: Map<number, string> } {
+    let cutlassBytes = CUTLASS_WORKSPACE_BYTES;
+    // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
+    const reasons = new Map<number, string>();
+    const ranges = batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
       const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k, ...(batched ? { batch: batchCountAt(batch) } : {}) };
       const layout = batched ? { layoutB: batched.layoutB } : undefined;
       const instance = this.runsSm90Instance(nk)
         ? (() => {
             const c = chooseSm90Gemm(problem);
+            if (c.config.scheduler === 'streamk')
+              cutlassBytes = Math.max(
+                cutlassBytes,
+                alignUp(streamKWorkspaceBytes(problem.m, problem.n, problem.batch ?? 1, c.config.tile)),
+              );
             return emitSm90Gemm(c.config, epilogue, c.reason, layout);
           })()
         : (() => {
@@ -326,8 +356,10 @@ export class GemmLowering {
               this.arch === 'sm90' ? `${c.reason}; a 2.x instance: K=${problem.k}, N=${problem.n} not multiples of 8 (TMA)` : c.reason;
             return emitSm80Gemm(c.config, epilogue, reason, layout);
           })();
+      reasons.set(batch, instance.reason);
       return this.register(instance, epilogue);
     });
+    return { ranges, cutlassBytes, reasons };
   }
 
   /**

@@ -32,7 +32,16 @@
  * get different C++ names.
  */
 import { fail } from '../../../diagnostics';
-import { Activation, CUTLASS_ACTIVATION, EmittedInstance, EvtNode, cutlassRunTail, evtArguments, evtType } from './gemm';
+import {
+  Activation,
+  CUTLASS_ACTIVATION,
+  EmittedInstance,
+  EvtNode,
+  activationIncludes,
+  cutlassRunTail,
+  evtArguments,
+  evtType,
+} from './gemm';
 
 /** A fused conv2d's sizes: input [n,h,w,c] NHWC, filter [k,r,s,c] KRSC, output [n,p,q,k] NHWC. */
 export interface ConvProblem {
@@ -518,7 +527,7 @@ ${cutlassRunTail('conv', 'Conv', name)}
       'cutlass/conv/collective/collective_builder.hpp',
       'cutlass/epilogue/collective/collective_builder.hpp',
       'cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp',
-      'cutlass/epilogue/thread/activation.h',
+      ...activationIncludes(code),
     ],
   };
 }
@@ -641,7 +650,7 @@ ${cutlassRunTail('conv', 'Conv', name)}
       'cutlass/conv/device/implicit_gemm_convolution.h',
       'cutlass/conv/kernel/default_conv2d_group_fprop.h',
       'cutlass/epilogue/thread/linear_combination_generic.h',
-      'cutlass/epilogue/thread/activation.h',
+      ...activationIncludes(code),
       'cutlass/functional.h',
     ],
   };
@@ -719,7 +728,7 @@ ${cutlassRunTail('conv', 'Conv', name)}
       epilogue.kind === 'generic'
         ? 'cutlass/epilogue/thread/linear_combination_generic.h'
         : 'cutlass/epilogue/thread/linear_combination_residual_block.h',
-      'cutlass/epilogue/thread/activation.h',
+      ...activationIncludes(code),
       'cutlass/functional.h',
     ],
   };

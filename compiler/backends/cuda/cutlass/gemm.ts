@@ -97,13 +97,21 @@ export type EvtNode =
 
 export const CUTLASS_ACTIVATION: Record<Exclude<Activation, 'identity'>, string> = {
   relu: 'cutlass::epilogue::thread::ReLu',
-  gelu: 'cutlass::epilogue::thread::GELU',
+  gelu: 'ait::cutlass_epilogue::Gelu', // kernels/cutlass_gelu.h: erff costs the epilogue 10× more (the header says)
   gelu_tanh: 'cutlass::epilogue::thread::GELU_taylor',
   silu: 'cutlass::epilogue::thread::SiLu',
   sigmoid: 'cutlass::epilogue::thread::Sigmoid',
   tanh: 'cutlass::epilogue::thread::Tanh',
   hardswish: 'cutlass::epilogue::thread::HardSwish',
 };
+
+/**
+ * The activation headers an instance's code needs: CUTLASS's, and ours (kernels/cutlass_gelu.h, on the build's
+ * include path as src/kernels) where the code names our GELU.
+ */
+export function activationIncludes(code: string): string[] {
+  return ['cutlass/epilogue/thread/activation.h', ...(code.includes('ait::cutlass_epilogue::') ? ['cutlass_gelu.h'] : [])];
+}
 
 /** The tree of act(acc + bias + C) with absent parts left out. */
 export function epilogueTree(epilogue: GemmEpilogue): EvtNode {
@@ -190,8 +198,23 @@ export function sm80GemmName(config: Sm80GemmConfig, batched?: BatchedGemmLayout
  *  - fewer rows (batch-1 token counts, the classifier at small batches): 64×128×64 ping-pong, which keeps more SMs
  *    busy (cluster 2×1×1 when M spans two tiles);
  *  - batched GEMMs (MatMul between activations) count rows over the batch: 128×128 when M ≥ 128 and M·batch ≥ 1024.
- * Stream-K helped only the K = 4096, N = 1024 GEMM at batch 8 (4 %), so it is not chosen here.
+ *  - a long K (≥ 4096) on 1 to 3 waves of 128×128 tiles whose last wave is less than half full (ViT-L/16-384's fc2
+ *    at batch 8: 296 tiles on 132 SMs): 128×128×64 cooperative with the stream-K scheduler, cluster 1×2×1, which
+ *    splits the K loop of the tail so that every SM gets the same work: 64.5 µs against 69.2 for ping-pong
+ *    (BENCHMARKS.md, "GEMM epilogues"). It needs a reduction workspace (streamKWorkspaceBytes). Waves are counted on
+ *    SM90_SMS SMs (H100 SXM and H200); on other parts the rule is only a guess until kernels are profiled.
  */
+export const SM90_SMS = 132;
+
+/**
+ * An upper bound of the workspace CUTLASS's sm90 stream-K scheduler asks for on an M×N problem with `tile`: its
+ * reduction workspace holds at most one fp32 tile per output tile (tile_scheduler_params.h: stream-K tiles, or all
+ * tiles when it picks split-K), plus one barrier word per tile and math warp group. Independent of the SM count.
+ */
+export function streamKWorkspaceBytes(m: number, n: number, batch: number, tile: readonly [number, number, number]): number {
+  const tiles = Math.ceil(m / tile[0]) * Math.ceil(n / tile[1]) * batch;
+  return tiles * (tile[0] * tile[1] * 4 + 2 * 4) + 4096;
+}
 export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; reason: string } {
   const alignment = gemmAlignment(problem);
   const batch = problem.batch ?? 1;
@@ -199,6 +222,14 @@ export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; 
   let tile: [number, number, number];
   let cluster: [number, number, number];
   let reason: string;
+  const tiles128 = tiles(128, 128);
+  if (problem.k >= 4096 && tiles128 > SM90_SMS && tiles128 < 3 * SM90_SMS && tiles128 % SM90_SMS < SM90_SMS / 2) {
+    const waves = (tiles128 / SM90_SMS).toFixed(2);
+    return {
+      config: { arch: 'sm90', tile: [128, 128, 64], cluster: [1, 2, 1], schedule: 'cooperative', scheduler: 'streamk', alignment },
+      reason: `K=${problem.k} on ${tiles128} tiles of 128x128 (${waves} waves on ${SM90_SMS} SMs): stream-K evens out the last wave`,
+    };
+  }
   if (problem.m >= 1024 || (problem.m >= 128 && problem.m * batch >= 1024)) {
     tile = [128, 128, 64];
     cluster = [1, 2, 1];
@@ -368,7 +399,7 @@ ${cutlassRunTail('gemm', 'Gemm', name)}
       'cutlass/gemm/collective/collective_builder.hpp',
       'cutlass/epilogue/collective/collective_builder.hpp',
       'cutlass/epilogue/fusion/sm90_callbacks_tma_warpspecialized.hpp',
-      'cutlass/epilogue/thread/activation.h',
+      ...activationIncludes(code),
       'cutlass/util/packed_stride.hpp',
     ],
     ...(batched ? { batched: true } : {}),
@@ -434,7 +465,7 @@ ${cutlassRunTail('gemm', 'Gemm', fullName)}
       'cutlass/cutlass.h',
       'cutlass/gemm/device/gemm_universal.h',
       'cutlass/epilogue/thread/linear_combination_generic.h',
-      'cutlass/epilogue/thread/activation.h',
+      ...activationIncludes(code),
     ],
     ...(batched ? { batched: true } : {}),
   };

@@ -66,6 +66,57 @@ cudaError_t launch_im2col_nhwc(const Im2colArgs<T>& a, cudaStream_t stream) {
   return launch_status();
 }
 
+// Patchify: im2col of a convolution whose window tiles the input (stride = kernel R×S, no padding, no dilation; a
+// ViT patch embedding). columns[(n, y, x), (ky, kx, c)] = input[n, y·R + ky, x·S + kx, c]. For one (patch, ky) the
+// S·C source values are contiguous, and so are the destination's, so the copy moves 16-byte vectors; it needs
+// S·C % 8 == 0 (the 16×16 RGB patch: 48 values = 6 vectors) and 16-byte aligned pointers. Destination vector i is
+// columns + 8·i, so writes are fully coalesced.
+template <class T>
+struct PatchifyArgs {
+  const T* input;  // [n, h, w, c]
+  T* columns;      // [n * p * q, r * s * c]
+  int64_t n;
+  int32_t h, w, c, p, q, r, s;
+};
+
+template <class T>
+__global__ void patchify_nhwc_kernel(PatchifyArgs<T> a) {
+  const int32_t run = a.s * a.c / 8;  // vectors per (patch, ky)
+  const int32_t per_image = a.p * a.q * a.r * run;
+  const int64_t total = a.n * per_image;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t image = i / per_image;
+    int32_t rest = static_cast<int32_t>(i - image * per_image);
+    const int32_t v = rest % run;
+    rest /= run;
+    const int32_t ky = rest % a.r;
+    rest /= a.r;
+    const int32_t x = rest % a.q, y = rest / a.q;
+    const T* src = a.input + ((image * a.h + y * a.r + ky) * a.w + static_cast<int64_t>(x) * a.s) * a.c + v * 8;
+    store_vec16(a.columns + i * 8, load_vec16(src));
+  }
+}
+
+template <class T>
+bool can_patchify(const PatchifyArgs<T>& a) {
+  return (a.s * a.c) % 8 == 0 && is_aligned16(a.input) && is_aligned16(a.columns);
+}
+
+// The patchify copy where can_patchify holds, else the general im2col (same column layout, K = R·S·C unpadded).
+template <class T>
+cudaError_t launch_patchify_nhwc(const PatchifyArgs<T>& a, cudaStream_t stream) {
+  if (!can_patchify(a)) {
+    const int32_t taps = a.r * a.s * a.c;
+    return launch_im2col_nhwc(Im2colArgs<T>{a.input, a.columns, a.n, a.h, a.w, a.c, a.p, a.q, a.r, a.s, a.r, a.s, 0, 0, 1, 1, taps},
+                              stream);
+  }
+  const int64_t total = a.n * a.p * a.q * a.r * (a.s * a.c / 8);
+  if (total <= 0) return cudaSuccess;
+  patchify_nhwc_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  return launch_status();
+}
+
 // dst[row, k] = k < columns ? src[row, k] : 0, for `rows` rows (weight preparation).
 template <class T>
 __global__ void pad_rows_kernel(const T* src, T* dst, int64_t rows, int32_t columns, int32_t padded_columns) {

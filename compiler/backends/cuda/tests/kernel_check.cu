@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "all.cuh"
+#include "gelu.cuh"
 
 using namespace ait::kernels;
 
@@ -587,6 +588,62 @@ void check_depthwise(int64_t n, int h, int w, int c, int multiplier, int kernel,
   }
 }
 
+// Patchify (im2col.cuh): columns[(n, y, x), (ky, kx, c)] = input[n, y·r + ky, x·s + kx, c], an exact copy. The
+// ViT-L/16-384 patch embedding at batch 8 takes the 16-byte path; S·C = 15 (not a multiple of 8) and a misaligned
+// input take the general im2col fallback.
+void check_patchify(int64_t n, int h, int w, int c, int r, int s, bool misaligned_input = false) {
+  const int p = h / r, q = w / s, taps = r * s * c;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(n * h * w * c, &x);
+  const int offset = misaligned_input ? 1 : 0;
+  DeviceBuffer<__half> dx(n * h * w * c + offset), dy(n * p * q * taps);
+  CHECK_CUDA(cudaMemcpy(dx.ptr + offset, hx.data(), hx.size() * sizeof(__half), cudaMemcpyHostToDevice));
+  std::vector<double> ref(dy.count);
+  for (int64_t b = 0; b < n; ++b)
+    for (int y = 0; y < p; ++y)
+      for (int xo = 0; xo < q; ++xo)
+        for (int ky = 0; ky < r; ++ky)
+          for (int kx = 0; kx < s; ++kx)
+            for (int ch = 0; ch < c; ++ch)
+              ref[((b * p + y) * q + xo) * taps + (ky * s + kx) * c + ch] = x[((b * h + y * r + ky) * w + xo * s + kx) * c + ch];
+  PatchifyArgs<__half> args{dx.ptr + offset, dy.ptr, n, h, w, c, p, q, r, s};
+  const std::string shape = "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) +
+                            "] " + std::to_string(r) + "x" + std::to_string(s) + (misaligned_input ? " +1" : "") +
+                            (can_patchify(args) ? "" : " (im2col)");
+  run_case("patchify", shape, dy, ref, kExact, [&](cudaStream_t st) { return launch_patchify_nhwc(args, st); });
+}
+
+// gelu_fast (gelu.cuh, the CUTLASS epilogues' GELU) on the device path (ex2.approx, rcp.approx) over [-12, 12]:
+// the whole-tensor error, and the largest absolute error (documented bound 1.4e-5; fails above 2e-5).
+__global__ void gelu_fast_kernel(const float* x, float* y, int64_t count) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    y[i] = gelu_fast(x[i]);
+}
+
+void check_gelu_fast() {
+  const int64_t count = 1 << 22;
+  std::vector<float> hx(count);
+  std::vector<double> ref(count);
+  for (int64_t i = 0; i < count; ++i) {
+    hx[i] = -12.f + 24.f * static_cast<float>(i) / static_cast<float>(count - 1);
+    ref[i] = gelu_reference(hx[i]);
+  }
+  DeviceBuffer<float> dx(count), dy(count);
+  upload(dx, hx);
+  run_case("gelu_fast (epilogue GELU)", "[-12, 12], 4M points", dy, ref, 2e-6, [&](cudaStream_t st) {
+    gelu_fast_kernel<<<1024, 256, 0, st>>>(dx.ptr, dy.ptr, count);
+    return cudaGetLastError();
+  });
+  std::vector<float> hy(count);
+  CHECK_CUDA(cudaMemcpy(hy.data(), dy.ptr, count * sizeof(float), cudaMemcpyDeviceToHost));
+  double worst = 0;
+  for (int64_t i = 0; i < count; ++i) worst = std::max(worst, std::abs(hy[i] - ref[i]));
+  const bool pass = worst <= 2e-5;
+  std::printf("%-28s %-34s %12.3e  %-4s (largest absolute error)\n", "gelu_fast (epilogue GELU)", "[-12, 12], 4M points", worst,
+              pass ? "pass" : "FAIL");
+  if (!pass) ++failures;
+}
+
 }  // namespace
 
 int main() {
@@ -597,6 +654,7 @@ int main() {
   std::printf("AIT kernel check on %s (sm_%d%d)\n\n", prop.name, prop.major, prop.minor);
   std::printf("%-28s %-34s %12s  %-4s %10s\n", "kernel", "shape", "rel L2 err", "ok", "time us");
   check_elementwise();
+  check_gelu_fast();
   check_layernorm(8 * 197, 768);
   check_layernorm(577, 1024);
   check_layernorm(8 * 577, 1024);  // ViT-L/16-384 at batch 8 (warp-per-row kernel)
@@ -643,6 +701,10 @@ int main() {
   check_depthwise(1, 9, 11, 5, 3, 3, 1, 1, 1, true);
   check_depthwise(1, 56, 56, 96, 1, 7, 1, 3, 1, false);
   check_depthwise(2, 14, 14, 64, 1, 3, 1, 1, 1, true, /*misaligned_input=*/true);
+  check_patchify(8, 384, 384, 3, 16, 16);  // ViT-L/16-384 patch embedding at batch 8
+  check_patchify(2, 224, 224, 8, 14, 14);
+  check_patchify(2, 20, 15, 3, 4, 5);      // S·C = 15: the im2col fallback
+  check_patchify(1, 64, 64, 3, 16, 16, /*misaligned_input=*/true);
   std::printf("\n%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }
