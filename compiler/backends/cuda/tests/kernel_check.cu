@@ -617,7 +617,7 @@ void check_patchify(int64_t n, int h, int w, int c, int r, int s, bool misaligne
 // the whole-tensor error, and the largest absolute error (documented bound 1.4e-5; fails above 2e-5).
 __global__ void gelu_fast_kernel(const float* x, float* y, int64_t count) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    y[i] = gelu_fast(x[i]);
+    y[i] = ait::gelu_fast(x[i]);
 }
 
 void check_gelu_fast() {
