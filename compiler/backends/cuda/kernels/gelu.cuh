@@ -1,6 +1,6 @@
 // GELU(x) = x·Φ(x) for fused GEMM/conv epilogues. erff costs a CUTLASS epilogue about 25 instructions per element,
 // which on the ViT-L/16-384 fc1 GEMM (batch 8) is 20 µs of its 77 (BENCHMARKS.md, "GEMM epilogues"); this form
-// costs 2 µs. Φ(x) ≈ σ(p(x)) with p an odd degree-7 polynomial fitted (minimax on the GELU error) over [-5, 5], x
+// costs 8 µs. Φ(x) ≈ σ(p(x)) with p an odd degree-7 polynomial fitted (minimax on the GELU error) over [-5, 5], x
 // clamped there (Φ(±5) is 1 - 2.9e-7 from 1 or 0), and σ(p) = 1 / (1 + 2^(-p·log2 e)) from two MUFU instructions
 // (ex2.approx: relative error 2^-22; rcp.approx: 1 ulp). Largest error against the exact GELU over [-12, 12]:
 // 1.4e-5 absolute, at most 1.4e-3 relative where |GELU(x)| > 0.01: below fp16's rounding (4.9e-4 relative) except
