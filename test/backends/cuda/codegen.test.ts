@@ -253,6 +253,24 @@ describe('cuda codegen', () => {
     });
   }
 
+  it('a patchify conv whose S·C is not a multiple of 8 takes im2col with K padded to 8, and says so', () => {
+    const spec = patchEmbedding();
+    spec.initializers[0] = {
+      ...spec.initializers[0],
+      dims: [16, 3, 5, 5],
+      values: values(16 * 3 * 25, 1),
+    } as (typeof spec.initializers)[0];
+    spec.inputs[0] = { ...spec.inputs[0], dims: ['B', 3, 20, 20] };
+    spec.nodes[0] = { ...spec.nodes[0], attrs: { kernel_shape: [5, 5], strides: [5, 5] } };
+    spec.outputs[0] = { ...spec.outputs[0], dims: ['B', 16, 4, 4] };
+    const { out, ok, diagnostics } = compileSpec(spec, 'patch_embedding_5x5', 'cuda:sm90');
+    assert.ok(ok, diagnostics.join('\n'));
+    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
+    const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
+    assert.equal(conv.kernel.config.path, 'im2col+gemm');
+    assert.match(conv.kernel.reason, /5x5 conv \(stride 5x5\) as im2col \+ GEMM, K=75 padded to 80/);
+  });
+
   it('a stream-K GEMM gets a CUTLASS workspace region sized for its partial tiles', () => {
     // ViT-L/16-384's fc2 shape: stream-K at batch 4, 5, 8 and 9 (chooseSm90Gemm), ping-pong otherwise
     const ext = (name: string, dims: number[]) => ({ name, dtype: 'float32' as const, dims, external: 'model.onnx.data' });

@@ -13,7 +13,8 @@
  *    with the whole epilogue fused as an ew functor chain; the OHWI weight [K, R, S, 1] is prepared once as [R, S, K]
  *    (channels innermost, 16-byte loads): at compile time when its value is known, else by a bind-time prepare op.
  *  - Patchify convolution (ops/fused.ts isPatchifyConv: stride = kernel, no padding; a ViT patch embedding): always
- *    GemmLowering.conv2d, a patchify copy + one GEMM with K = R·S·C (kernel.config.path `patchify+gemm`); CUTLASS's
+ *    GemmLowering.conv2d, a patchify copy + one GEMM with K = R·S·C (kernel.config.path `patchify+gemm`; im2col when
+ *    S·C is not a multiple of 8); CUTLASS's
  *    implicit GEMM would read the 3-channel input with 2-byte accesses or a zero-padded K.
  *  - Fallback: where the emitters refuse an ungrouped node with a diagnostic (an epilogue step without a CUTLASS
  *    functor, an epilogue order the sm80 kernels cannot run such as per-channel scale) or an operand does not
@@ -84,10 +85,7 @@ export class ConvLowering {
   conv2d(node: Node): LoweredGemm {
     const shape = this.shapeOf(node);
     if (isDepthwise(shape)) return this.depthwise(node, shape);
-    if (isPatchifyConv(node, [shape.r, shape.s])) {
-      const lowered = this.gemm.conv2d(node);
-      return { ...lowered, kernel: { ...lowered.kernel, config: { ...lowered.kernel.config, path: 'patchify+gemm' } } };
-    }
+    if (isPatchifyConv(node, [shape.r, shape.s])) return this.gemm.conv2d(node);
     try {
       return this.implicitGemm(node);
     } catch (e) {
@@ -96,10 +94,9 @@ export class ConvLowering {
       if (refusal === undefined) throw e;
       if (shape.group !== 1) throw new Unsupported(`${refusal}; im2col + GEMM does not take grouped convolution either`);
       const fallback = this.gemm.conv2d(node);
-      const path = fallback.kernel.reason.includes('im2col') ? 'im2col+gemm' : 'gemm';
       const kernel: KernelChoice = {
         ...fallback.kernel,
-        config: { ...fallback.kernel.config, path, convRefused: refusal },
+        config: { ...fallback.kernel.config, convRefused: refusal },
         reason: `CUTLASS conv refused (${refusal}), so ${fallback.kernel.reason}`,
       };
       return { ...fallback, kernel };

@@ -103,6 +103,11 @@ function padRows(value: TensorValue, rows: number, columns: number, padded: numb
   return out;
 }
 
+/** A conv lowered as GEMM, with kernel.config.path saying how: `gemm` (1×1), `patchify+gemm` or `im2col+gemm`. */
+function withPath(lowered: LoweredGemm, path: 'gemm' | 'patchify+gemm' | 'im2col+gemm'): LoweredGemm {
+  return { ...lowered, kernel: { ...lowered.kernel, config: { ...lowered.kernel.config, path } } };
+}
+
 export class GemmLowering {
   readonly instances: GemmInstanceSource[] = [];
   readonly prepareOps: PrepareOp[] = [];
@@ -143,47 +148,40 @@ export class GemmLowering {
     const dilations = attrInts(node, 'dilations', [1, 1]);
     const m: Dim[] = [batch, p, q];
     const direct = r === 1 && s === 1 && strides.every((v) => v === 1) && pads.every((v) => v === 0);
-    if (direct) {
-      return this.emitGemm(node, { m, n: kOut, k: c as number }, ctx.pointer(x), w, () => [], 0, `1x1 conv as GEMM`);
-    }
-    const taps = r * s * (c as number);
-    if (isPatchifyConv(node, [r, s]) && (s * (c as number)) % 8 === 0) {
-      const patchify = (afterCutlass: number) => [
-        `__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`,
-        `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s}};`,
-        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_patchify_nhwc(patchify, c.stream));',
-      ];
-      const columnsBytes = alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * taps * 2);
-      return this.emitGemm(
-        node,
-        { m, n: kOut, k: taps },
-        'columns',
-        w,
-        patchify,
-        columnsBytes,
-        `${r}x${s}/${r}x${s} patchify conv as patchify copy + GEMM, K=${taps}`,
-        ['im2col.cuh'],
+    if (direct)
+      return withPath(
+        this.emitGemm(node, { m, n: kOut, k: c as number }, ctx.pointer(x), w, () => [], 0, `1x1 conv as GEMM`),
+        'gemm',
       );
-    }
-    const kPadded = Math.ceil(taps / 8) * 8;
-    const weight = kPadded === taps ? w : this.paddedWeight(node, w, kOut, taps, kPadded);
-    const columnsBytes = alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * kPadded * 2);
-    const im2col = (afterCutlass: number) => [
-      `__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`,
-      `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s},`,
-      `                                        ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}, ${kPadded}};`,
-      'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
-    ];
-    return this.emitGemm(
+    // columns in the workspace, [N·P·Q, K] ordered (r, s, c) like the OHWI weight: a patchify copy with K = R·S·C,
+    // else im2col with K padded to a multiple of 8 (weight rows padded to match)
+    const taps = r * s * (c as number);
+    const patchify = isPatchifyConv(node, [r, s]) && (s * (c as number)) % 8 === 0;
+    const k = patchify ? taps : Math.ceil(taps / 8) * 8;
+    const weight = k === taps ? w : this.paddedWeight(node, w, kOut, taps, k);
+    const copy = patchify
+      ? [
+          `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s}};`,
+          'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_patchify_nhwc(patchify, c.stream));',
+        ]
+      : [
+          `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s},`,
+          `                                        ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}, ${k}};`,
+          'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
+        ];
+    const lowered = this.emitGemm(
       node,
-      { m, n: kOut, k: kPadded },
+      { m, n: kOut, k },
       'columns',
       weight,
-      im2col,
-      columnsBytes,
-      `${r}x${s} conv (stride ${strides.join('x')}) as im2col + GEMM, K=${taps}${kPadded !== taps ? ` padded to ${kPadded}` : ''}`,
+      (afterCutlass) => [`__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`, ...copy],
+      alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * k * 2),
+      patchify
+        ? `${r}x${s}/${r}x${s} patchify conv as patchify copy + GEMM, K=${taps}`
+        : `${r}x${s} conv (stride ${strides.join('x')}) as im2col + GEMM, K=${taps}${k !== taps ? ` padded to ${k}` : ''}`,
       ['im2col.cuh'],
     );
+    return withPath(lowered, patchify ? 'patchify+gemm' : 'im2col+gemm');
   }
 
   /** MatMul between activations: one batched GEMM (batched-gemm.ts says which broadcasts and layouts). */
