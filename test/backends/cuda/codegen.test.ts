@@ -102,8 +102,9 @@ function smallMlp(residual = false): ModelSpec {
   };
 }
 
-/** x [B,3,32,32] → Conv 8x8 stride 8 (16 channels, a ViT patch embedding) + bias → Relu. Weights present. */
-function patchEmbedding(): ModelSpec {
+/** x [B,3,4k,4k] → Conv k×k stride k (16 channels, a ViT patch embedding) + bias → Relu. Weights present. */
+function patchEmbedding(kernel = 8): ModelSpec {
+  const size = 4 * kernel;
   const data = (name: string, dims: number[], seed: number) => ({
     name,
     dtype: 'float32' as const,
@@ -114,15 +115,15 @@ function patchEmbedding(): ModelSpec {
     ),
   });
   return {
-    inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 3, 32, 32] }],
-    initializers: [data('patch.weight', [16, 3, 8, 8], 1), data('patch.bias', [16], 2)],
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 3, size, size] }],
+    initializers: [data('patch.weight', [16, 3, kernel, kernel], 1), data('patch.bias', [16], 2)],
     nodes: [
       {
         op: 'Conv',
         name: 'patch',
         inputs: ['x', 'patch.weight', 'patch.bias'],
         outputs: ['c'],
-        attrs: { kernel_shape: [8, 8], strides: [8, 8] },
+        attrs: { kernel_shape: [kernel, kernel], strides: [kernel, kernel] },
       },
       { op: 'Relu', name: 'relu', inputs: ['c'], outputs: ['y'] },
     ],
@@ -254,15 +255,7 @@ describe('cuda codegen', () => {
   }
 
   it('a patchify conv whose S·C is not a multiple of 8 takes im2col with K padded to 8, and says so', () => {
-    const spec = patchEmbedding();
-    spec.initializers[0] = {
-      ...spec.initializers[0],
-      dims: [16, 3, 5, 5],
-      values: values(16 * 3 * 25, 1),
-    } as (typeof spec.initializers)[0];
-    spec.inputs[0] = { ...spec.inputs[0], dims: ['B', 3, 20, 20] };
-    spec.nodes[0] = { ...spec.nodes[0], attrs: { kernel_shape: [5, 5], strides: [5, 5] } };
-    spec.outputs[0] = { ...spec.outputs[0], dims: ['B', 16, 4, 4] };
+    const spec = patchEmbedding(5);
     const { out, ok, diagnostics } = compileSpec(spec, 'patch_embedding_5x5', 'cuda:sm90');
     assert.ok(ok, diagnostics.join('\n'));
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
