@@ -3,13 +3,14 @@
  * check for the target → DIR/graph.json. (Code generation and build join here with the backends.) Used by the
  * CLI and the extension; knows nothing of either.
  *
- * Output is written to a temporary sibling directory and renamed into place at the end, so a failed or
- * cancelled compile never leaves a half-written output directory behind.
+ * Where output may go and what it may replace is decided by one policy (output-dir.ts): output is written to a
+ * staging sibling and renamed into place at the end, nothing is deleted that a compile did not write, and a failed
+ * or cancelled compile leaves the previous output as it was.
  */
 import './ops/index';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CompileError, Diagnostic, error } from './diagnostics';
+import { CompileError, Diagnostic, error, warning } from './diagnostics';
 import { graphToJson } from './ir/serialize';
 import { ImportOptions, ImportedModel, importOnnxFile } from './onnx/import';
 import { inferShapes } from './passes/shape-inference';
@@ -18,10 +19,16 @@ import { PassContext, runPasses } from './passes/pass';
 import { supportOf } from './backends/support';
 import { Graph } from './ir/graph';
 import { generateCuda } from './backends/cuda/codegen/index';
+import { commitStaging, createStaging, discardStaging, isOurBuild, planOutputDir, type OutputPlan } from './output-dir';
 
 export interface CompileOptions extends ImportOptions {
   /** Output directory (default: build/<model name>). */
   out?: string;
+  /**
+   * Replace an earlier build of ours at `out` (the CLI's --force; the extension's own build paths). The default
+   * build path (no `out`) is always replaceable; a directory that holds no build of ours never is.
+   */
+  force?: boolean;
   target?: string;
   /** Batch for cost annotations and the memory report (default 1). */
   batch?: number;
@@ -131,27 +138,47 @@ export function optimizeImported(
 
 export function compileModel(file: string, options: CompileOptions = {}): CompileResult {
   const modelName = modelNameOf(file);
-  const outDir = path.resolve(options.out ?? path.join('build', modelName));
   const target = options.target ?? 'cuda:sm90';
-  // Everything is written to a staging directory, renamed into place only when complete.
-  const tmp = `${outDir}.tmp-${process.pid}-${Date.now()}`;
-  fs.mkdirSync(tmp, { recursive: true });
+  // Checked before any work: where the output goes, and that nothing is replaced that is not ours.
+  const plan = planOutputDir(options.out ?? path.join('build', modelName), {
+    replace: options.force || options.out === undefined,
+    protect: [file],
+  });
+  const staging = createStaging(plan);
   try {
-    return writeCompile(file, modelName, outDir, tmp, target, options);
+    return writeCompile(file, modelName, plan, staging, target, options);
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    discardStaging(staging);
     throw e;
   }
+}
+
+/**
+ * Puts a finished staging directory in place. A compile with errors never replaces an earlier build: its output
+ * (graph.json, for the graph view and the Problems panel) goes to `<out>.failed` beside it instead.
+ */
+function placeOutput(staging: string, plan: OutputPlan, ok: boolean, marker: { model: string; target: string }): string {
+  const createdAt = new Date().toISOString();
+  if (ok || plan.existing !== 'build') {
+    commitStaging(staging, plan, { ...marker, createdAt });
+    const failed = `${plan.outDir}.failed`;
+    if (ok && isOurBuild(failed)) fs.rmSync(failed, { recursive: true, force: true });
+    return plan.outDir;
+  }
+  const failedPlan = planOutputDir(`${plan.outDir}.failed`, { replace: true });
+  commitStaging(staging, failedPlan, { ...marker, createdAt });
+  return failedPlan.outDir;
 }
 
 function writeCompile(
   file: string,
   modelName: string,
-  outDir: string,
+  plan: OutputPlan,
   tmp: string,
   target: string,
   options: CompileOptions,
 ): CompileResult {
+  let outDir = plan.outDir;
   const { graph, context, stages, model } = optimizeModel(file, { ...options, out: outDir, dumpDir: path.join(tmp, 'dumps') });
   const diagnostics = context.diagnostics;
 
@@ -208,12 +235,19 @@ function writeCompile(
     });
     fs.writeFileSync(path.join(tmp, 'graph.json'), JSON.stringify(json));
     if (options.signal?.aborted) throw new CompileError(error('compile.cancelled', 'the compile was cancelled', { file }));
-    fs.rmSync(outDir, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(outDir), { recursive: true });
-    fs.renameSync(tmp, outDir);
   }
+  const ok = !diagnostics.some((d) => d.severity === 'error');
+  outDir = placeOutput(tmp, plan, ok, { model: modelName, target });
+  if (outDir !== plan.outDir)
+    diagnostics.push(
+      warning(
+        'output.kept-previous',
+        `the earlier build in ${plan.outDir} is left as it was; this compile's graph.json (with its errors) is in ${outDir}`,
+        { file: plan.outDir },
+      ),
+    );
   return {
-    ok: !diagnostics.some((d) => d.severity === 'error'),
+    ok,
     outDir,
     graphJsonPath: path.join(outDir, 'graph.json'),
     modelName,

@@ -35,7 +35,7 @@ export class OnnxGraphEditor implements vscode.CustomReadonlyEditorProvider {
     const target = this.defaultTarget();
     const outcome = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: `AIT: reading ${path.basename(file)}` },
-      () => this.compiler.compile({ file, out: outDir, target }, { onLog: (l) => this.log.trace(l) }, token),
+      () => this.compiler.compile({ file, out: outDir, force: true, target }, { onLog: (l) => this.log.trace(l) }, token),
     );
     if (outcome.kind === 'cancelled') return;
     const diagnostics = outcome.kind === 'done' ? outcome.result.diagnostics : outcome.diagnostics;

@@ -5,6 +5,7 @@ import { formatBytes } from './format';
 
 export interface CompileCommandOptions {
   out?: string;
+  force?: boolean;
   target: string;
   maxBatch?: number;
   dim?: Record<string, [number, number]>;
@@ -16,6 +17,7 @@ export interface CompileCommandOptions {
 export function runCompile(model: string, opts: CompileCommandOptions, out: (s: string) => void): number {
   const result = compileModel(model, {
     out: opts.out,
+    force: opts.force,
     target: opts.target,
     maxBatch: opts.maxBatch,
     dimBounds: opts.dim,

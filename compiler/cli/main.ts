@@ -105,7 +105,8 @@ export function buildProgram(
     .command('compile')
     .description('compile a model: optimize it and write DIR/graph.json, the CUDA sources, Makefile, ait_model.py and weights')
     .argument('<model>', 'an .onnx file')
-    .option('-o, --out <dir>', 'output directory (default: build/<model name>)')
+    .option('-o, --out <dir>', 'output directory (default: build/<model name>); an existing one is replaced only with --force')
+    .option('--force', 'replace the earlier build in the output directory (only a directory an earlier compile wrote)')
     .option('--target <target>', 'target: cuda:sm90, cuda:sm80', 'cuda:sm90')
     .option('--max-batch <n>', "largest batch the build serves (default: the batch dim's upper bound)", (v: string) => {
       const n = Number(v);
@@ -141,6 +142,7 @@ export function buildProgram(
         model: string,
         opts: {
           out?: string;
+          force?: boolean;
           target: string;
           maxBatch?: number;
           dim?: Record<string, [number, number]>;

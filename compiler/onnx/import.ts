@@ -27,7 +27,8 @@ import {
   ValueInfoProto,
   int64ToNumber,
 } from './schema';
-import { ExternalRef, tensorFromProto } from './tensor-data';
+import { tensorFromProto } from './tensor-data';
+import { ExternalDataReader, type ExternalRef } from './external-data';
 
 export interface ImportOptions {
   /** Bounds for named symbolic input dims, e.g. { batch: [1, 256] }. Unlisted symbols get `defaultDimBounds`. */
@@ -97,36 +98,17 @@ export function importOnnxBytes(bytes: Uint8Array, options: ImportOptions = {}, 
   for (const o of model.opset_import) opsets[o.domain === 'ai.onnx' ? '' : o.domain] = int64ToNumber(o.version);
   const diagnostics: Diagnostic[] = [];
   const weights = { count: 0, present: 0, absent: 0, bytes: 0, missingFiles: [] as string[] };
-  const externalCache = new Map<string, Buffer | null>();
-  const baseDir = options.baseDir ?? process.cwd();
-  const readExternal = (ref: ExternalRef, byteLength: number): Uint8Array | undefined => {
-    const full = path.resolve(baseDir, ref.location);
-    let buf = externalCache.get(full);
-    if (buf === undefined) {
-      try {
-        buf = fs.readFileSync(full);
-      } catch {
-        buf = null;
-        weights.missingFiles.push(ref.location);
-      }
-      externalCache.set(full, buf);
-    }
-    if (!buf) return undefined;
-    if (ref.offset + byteLength > buf.byteLength)
-      throw new CompileError(
-        error(
-          'onnx.external-data',
-          `external data file is too short: needs bytes ${ref.offset}..${ref.offset + byteLength}, has ${buf.byteLength}`,
-          {
-            file: full,
-          },
-        ),
-      );
-    return buf.subarray(ref.offset, ref.offset + byteLength);
-  };
+  const external = new ExternalDataReader(options.baseDir ?? process.cwd(), file);
+  const readExternal = (tensor: string, ref: ExternalRef, byteLength: number) => external.read(tensor, ref, byteLength);
 
   const ctx: ImportContext = { opsets, options, readExternal, weights, diagnostics, file, nodeCounter: 0 };
-  const graph = importGraph(model.graph!, ctx, undefined);
+  let graph: Graph;
+  try {
+    graph = importGraph(model.graph!, ctx, undefined);
+  } finally {
+    external.close();
+  }
+  weights.missingFiles.push(...new Set(external.missing));
   if (weights.absent > 0) {
     diagnostics.push(
       warning(
@@ -157,7 +139,7 @@ export function importOnnxBytes(bytes: Uint8Array, options: ImportOptions = {}, 
 interface ImportContext {
   opsets: Record<string, number>;
   options: ImportOptions;
-  readExternal: (ref: ExternalRef, byteLength: number) => Uint8Array | undefined;
+  readExternal: (tensor: string, ref: ExternalRef, byteLength: number) => Uint8Array | undefined;
   weights: ImportedModel['weights'];
   diagnostics: Diagnostic[];
   file: string;

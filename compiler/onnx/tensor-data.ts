@@ -2,6 +2,7 @@
 import { DType, dtypeBytes, dtypeFromOnnx, dtypeToOnnx } from '../ir/dtype';
 import { numel, storageFor, TensorValue } from '../ir/tensor';
 import { TensorProto, int64ToNumber } from './schema';
+import type { ExternalRef } from './external-data';
 
 /** IEEE half → float. */
 export function halfToFloat(h: number): number {
@@ -149,19 +150,10 @@ export function encodeRaw(dtype: DType, data: ArrayLike<number>): Uint8Array {
   return bytes;
 }
 
-export interface ExternalRef {
-  location: string;
-  offset: number;
-  length: number;
-}
-
+/** The external_data entries of a tensor, as written (external-data.ts checks them). */
 export function externalRefOf(t: TensorProto): ExternalRef {
   const kv = new Map(t.external_data.map((e) => [e.key, e.value]));
-  return {
-    location: kv.get('location') ?? '',
-    offset: Number(kv.get('offset') ?? 0),
-    length: kv.has('length') ? Number(kv.get('length')) : -1,
-  };
+  return { location: kv.get('location') ?? '', offset: kv.get('offset'), length: kv.get('length') };
 }
 
 /**
@@ -170,7 +162,7 @@ export function externalRefOf(t: TensorProto): ExternalRef {
  */
 export function tensorFromProto(
   t: TensorProto,
-  readExternal?: (ref: ExternalRef, byteLength: number) => Uint8Array | undefined,
+  readExternal?: (tensor: string, ref: ExternalRef, byteLength: number) => Uint8Array | undefined,
 ): TensorValue | undefined {
   const dtype = dtypeFromOnnx(t.data_type);
   if (!dtype) throw new Error(`tensor '${t.name}' has unknown data type ${t.data_type}`);
@@ -178,7 +170,7 @@ export function tensorFromProto(
   const count = numel(shape);
   if (t.data_location === 1) {
     const ref = externalRefOf(t);
-    const bytes = readExternal?.(ref, ref.length >= 0 ? ref.length : dtypeBytes(dtype, count));
+    const bytes = readExternal?.(t.name, ref, dtypeBytes(dtype, count));
     if (!bytes) return undefined;
     return { dtype, shape, data: decodeRaw(dtype, bytes, count) };
   }

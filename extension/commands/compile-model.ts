@@ -128,6 +128,7 @@ export async function compileModelCommand(ctx: CommandContext, modelArg?: string
         {
           file: modelFile,
           out: outDir,
+          force: true, // the extension's own build path: an earlier build of ours there is replaced
           target: choice.target,
           batch: hi,
           dimBounds: Object.fromEntries(BATCH_DIM_NAMES.map((n) => [n, [lo, hi] as [number, number]])),

@@ -5,6 +5,8 @@ import type { Diagnostic } from '../../compiler/diagnostics';
 export interface CompileRequest {
   file: string;
   out: string;
+  /** Replace an earlier build of ours at `out` (the extension's own build paths). */
+  force?: boolean;
   target: string;
   batch?: number;
   dimBounds?: Record<string, [number, number]>;

@@ -2,11 +2,10 @@
  * Runs one compile in a worker thread and reports stages and log lines as they come. Knows nothing of VS Code:
  * the compile command and the custom editor call it, and the unit tests drive it directly.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CompileResult } from '../../compiler/compile';
 import { error, type Diagnostic } from '../../compiler/diagnostics';
+import { removeStagingDirs } from '../../compiler/output-dir';
 import type { CancellationSignal } from '../ports';
 import type { CompileRequest, CompileWorkerData, WorkerMessage } from './messages';
 
@@ -48,7 +47,7 @@ export class WorkerCompileRunner implements CompileRunner {
         // A stage that runs long (a big import) does not look at the flag: stop the thread, then clean up after it.
         graceTimer = setTimeout(() => {
           void worker.terminate().then(() => {
-            removeStagingDirs(request.out);
+            removeStagingDirs(request.out, process.pid);
             settle({ kind: 'cancelled' });
           });
         }, CANCEL_GRACE_MS);
@@ -95,17 +94,4 @@ export class WorkerCompileRunner implements CompileRunner {
       });
     });
   }
-}
-
-/** compileModel stages into `<out>.tmp-<pid>-<time>`; a thread stopped mid-stage cannot remove its own. */
-export function removeStagingDirs(outDir: string): void {
-  const dir = path.dirname(path.resolve(outDir));
-  const prefix = `${path.basename(outDir)}.tmp-${process.pid}-`;
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return; // the parent directory was never created: nothing was staged
-  }
-  for (const name of names) if (name.startsWith(prefix)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
 }

@@ -21,6 +21,7 @@ function run(): void {
   try {
     const result = compileModel(request.file, {
       out: request.out,
+      force: request.force,
       target: request.target,
       batch: request.batch,
       dimBounds: request.dimBounds,

@@ -40,6 +40,8 @@ export interface TensorSpec {
   values?: ArrayLike<number> | string[];
   /** Stores the data in an external file (the file is not written: the weights are absent). */
   external?: string;
+  /** external_data entries besides location (default: offset 0); values as written into the model. */
+  externalEntries?: Record<string, string>;
 }
 
 export interface TypedAttr {
@@ -132,7 +134,7 @@ function tensorProto(t: TensorSpec, name = t.name ?? ''): Record<string, unknown
       data_location: 1,
       external_data: [
         { key: 'location', value: t.external },
-        { key: 'offset', value: '0' },
+        ...Object.entries(t.externalEntries ?? { offset: '0' }).map(([key, value]) => ({ key, value })),
       ],
     };
   const count = t.dims.reduce((a, b) => a * b, 1);

@@ -82,7 +82,7 @@ describe('ait compile output', () => {
     assert.ok(dump.nodes.some((n: { op: string }) => n.op === 'conv2d'));
     const bad = spawnSync(
       process.execPath,
-      [CLI, 'compile', 'examples/resnet50/resnet50.onnx', '--out', out, '--dump-after', 'no-such-pass'],
+      [CLI, 'compile', 'examples/resnet50/resnet50.onnx', '--out', out, '--force', '--dump-after', 'no-such-pass'],
       { encoding: 'utf8' },
     );
     assert.notEqual(bad.status, 0);
