@@ -16,7 +16,17 @@ import { ONNX_EDITOR_VIEW_TYPE, OnnxGraphEditor } from './onnx-editor';
 import { RunStore } from './runs';
 import { readSettings } from './settings';
 import { HostsTree, RunsTree } from './trees';
-import { aitSettings, mementoStore, outputLog, ProblemsPanel, secretStore, StatusBar, vscodeProgress, vscodeUi } from './vscode-ports';
+import {
+  aitSettings,
+  mementoStore,
+  outputLog,
+  ProblemsPanel,
+  secretStore,
+  StatusBar,
+  vscodeProgress,
+  vscodeTrust,
+  vscodeUi,
+} from './vscode-ports';
 
 export function activate(context: vscode.ExtensionContext): CommandContext {
   const channel = vscode.window.createOutputChannel('AIT Studio', { log: true });
@@ -34,6 +44,7 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
 
   const ctx: CommandContext = {
     ui: vscodeUi,
+    trust: vscodeTrust,
     progress: vscodeProgress,
     log,
     settings: aitSettings,
@@ -119,14 +130,24 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
     vscode.window.createTreeView('ait.hosts', { treeDataProvider: hostsTree }),
     vscode.window.createTreeView('ait.runs', { treeDataProvider: new RunsTree(runs) }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (!e.affectsConfiguration('ait')) return;
-      const { settings: now, problems: wrong } = readSettings(aitSettings);
-      for (const p of wrong) log.warn(`setting ${p.setting}: ${p.message}`);
-      status.setTarget(now.defaultTarget);
-      hostsTree.refresh();
+      if (e.affectsConfiguration('ait')) settingsChanged();
+    }),
+    // Granting trust enables the compile and remote commands (requireTrust reads the trust at each call, the menus'
+    // `isWorkspaceTrusted` follows by itself) and lets the workspace's own values of the restricted settings apply.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      log.info('workspace trusted: compile and remote commands enabled; workspace settings for ait.* now apply');
+      settingsChanged();
     }),
   );
+  function settingsChanged(): void {
+    const { settings: now, problems: wrong } = readSettings(aitSettings);
+    for (const p of wrong) log.warn(`setting ${p.setting}: ${p.message}`);
+    status.setTarget(now.defaultTarget);
+    hostsTree.refresh();
+  }
   log.info(`AIT Studio ${context.extension.packageJSON.version as string} active; target ${settings.defaultTarget}`);
+  if (!vscode.workspace.isTrusted)
+    log.info('Restricted Mode (untrusted workspace): graphs can be viewed; compile and remote commands are disabled until trusted');
   return ctx;
 }
 

@@ -100,3 +100,11 @@ export interface JobStatus {
   /** Shows a running job; dispose() when it ends. */
   begin(label: string): { dispose(): void };
 }
+
+/**
+ * Workspace Trust (vscode.workspace.isTrusted). In an untrusted workspace (Restricted Mode) nothing that compiles a
+ * model or runs anything on a host starts; graph viewing stays. Read at each use: trust can be granted while running.
+ */
+export interface WorkspaceTrust {
+  readonly isTrusted: boolean;
+}

@@ -1,6 +1,17 @@
 /** The ports (extension/ports.ts) over the real VS Code API. */
 import * as vscode from 'vscode';
-import type { JobStatus, Log, ProblemEntry, ProblemSink, ProgressRunner, SecretStore, SettingsStore, StateStore, Ui } from './ports';
+import type {
+  JobStatus,
+  Log,
+  ProblemEntry,
+  ProblemSink,
+  ProgressRunner,
+  SecretStore,
+  SettingsStore,
+  StateStore,
+  Ui,
+  WorkspaceTrust,
+} from './ports';
 
 export const vscodeUi: Ui = {
   async pick(items, options) {
@@ -35,6 +46,12 @@ export const vscodeUi: Ui = {
   info: (m) => void vscode.window.showInformationMessage(m),
   warn: (m) => void vscode.window.showWarningMessage(m),
   error: (m) => void vscode.window.showErrorMessage(m),
+};
+
+export const vscodeTrust: WorkspaceTrust = {
+  get isTrusted() {
+    return vscode.workspace.isTrusted;
+  },
 };
 
 export const vscodeProgress: ProgressRunner = {

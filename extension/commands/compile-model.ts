@@ -11,6 +11,7 @@ import { problemsOf } from '../problems';
 import { readSettings } from '../settings';
 import { TARGETS } from '../targets';
 import type { CommandContext } from './context';
+import { requireTrust } from './trust';
 
 /** What the user chose for a model, remembered in the workspace state. */
 export interface CompileChoice {
@@ -112,6 +113,7 @@ export interface CompileCommandResult {
 }
 
 export async function compileModelCommand(ctx: CommandContext, modelArg?: string): Promise<CompileCommandResult | undefined> {
+  if (!requireTrust(ctx, 'ait.compileModel')) return undefined;
   const modelFile = await pickModel(ctx, modelArg);
   if (!modelFile) return undefined;
   const choice = await askChoice(ctx, modelFile);

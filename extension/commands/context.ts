@@ -1,11 +1,13 @@
 /** What command handlers get: the ports to VS Code and the services. extension.ts builds the real one. */
 import type { CompileRunner } from '../compile/service';
-import type { JobStatus, Log, ProblemSink, ProgressRunner, SecretStore, SettingsStore, StateStore, Ui } from '../ports';
+import type { JobStatus, Log, ProblemSink, ProgressRunner, SecretStore, SettingsStore, StateStore, Ui, WorkspaceTrust } from '../ports';
 import type { RunStore } from '../runs';
 import type { RemoteConnector } from './remote';
 
 export interface CommandContext {
   ui: Ui;
+  /** Whether the workspace is trusted; commands that compile or run on hosts check it through requireTrust(). */
+  trust: WorkspaceTrust;
   progress: ProgressRunner;
   log: Log;
   settings: SettingsStore;

@@ -15,6 +15,7 @@ import { headlineLatency } from '../runs';
 import { checkHostTarget, readSettings, type RemoteHostSetting } from '../settings';
 import type { CancellationSignal } from '../ports';
 import type { CommandContext } from './context';
+import { requireTrust } from './trust';
 
 /** The part of RemoteSession the commands use (the unit tests give a scripted one). */
 export interface RemoteSessionLike {
@@ -79,6 +80,7 @@ export async function pickRemote(ctx: CommandContext, given?: string): Promise<R
 }
 
 export async function addRemoteHostCommand(ctx: CommandContext): Promise<RemoteHostSetting | undefined> {
+  if (!requireTrust(ctx, 'ait.addRemoteHost')) return undefined;
   const host = await ctx.ui.input({
     title: 'Add remote host',
     prompt: 'an ssh config alias, user@host[:port], or local',
@@ -122,6 +124,7 @@ async function withSession<T>(
 }
 
 export async function checkRemoteHostCommand(ctx: CommandContext, hostArg?: string): Promise<HelloResult | undefined> {
+  if (!requireTrust(ctx, 'ait.checkRemoteHost')) return undefined;
   const remote = await pickRemote(ctx, hostArg);
   if (!remote) return undefined;
   return ctx.progress.run(`AIT: checking ${remote.name}`, () =>
@@ -156,6 +159,7 @@ export async function buildAndBenchmarkCommand(
   dirArg?: string,
   hostArg?: string,
 ): Promise<BuildBenchResult | undefined> {
+  if (!requireTrust(ctx, 'ait.buildAndBenchmark')) return undefined;
   const lastCompile = ctx.runs.list().find((r) => r.kind === 'compile');
   const dir = dirArg ?? (await ctx.ui.pickFolder('Compile output directory to build', lastCompile?.outDir));
   if (!dir) return undefined;

@@ -19,6 +19,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JobInfo, JobKind, JobState } from '../protocol';
+import { AgentError } from './errors';
+import { insideRoot } from './paths';
 
 interface JobSpec {
   id: string;
@@ -89,8 +91,15 @@ export class JobStore {
     return this.info(id);
   }
 
+  /** Whether `id` (from a request) names a job: a job id's form, its directory inside jobs/ (insideRoot). */
   has(id: string): boolean {
-    return isJobId(id) && fs.existsSync(path.join(this.jobsDir, id, 'job.json'));
+    if (typeof id !== 'string' || !isJobId(id)) return false;
+    try {
+      return fs.existsSync(path.join(insideRoot(this.jobsDir, id, { what: 'job' }), 'job.json'));
+    } catch (e) {
+      if (e instanceof AgentError) return false;
+      throw e;
+    }
   }
 
   list(): JobInfo[] {

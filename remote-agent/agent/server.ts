@@ -12,6 +12,7 @@ import {
 } from 'vscode-jsonrpc/node';
 import * as P from '../protocol';
 import { AgentError } from './errors';
+import { insideRoot } from './paths';
 import { hello, probeGpus } from './hello';
 import { jobResult } from './job-results';
 import { JobStore, UnknownJobError } from './jobs';
@@ -67,7 +68,7 @@ export function startAgent(options: AgentOptions): MessageConnection {
     guarded((p: P.BuildParams) => {
       const cwd = existingBuildDir(options.workDir, p.buildName, 'Makefile');
       const parallel = p.parallelJobs ?? os.cpus().length;
-      return store.start({ kind: 'build', buildName: p.buildName, cwd, argv: ['make', `-j${parallel}`, ...(p.makeArgs ?? [])] });
+      return store.start({ kind: 'build', buildName: p.buildName, cwd, argv: ['make', `-j${parallel}`, ...makeArguments(p.makeArgs)] });
     }),
   );
 
@@ -112,8 +113,8 @@ export function startAgent(options: AgentOptions): MessageConnection {
     P.profile,
     guarded(async (p: P.ProfileParams) => {
       const cwd = existingBuildDir(options.workDir, p.buildName);
-      const exe = path.join(cwd, p.executable);
-      if (path.relative(cwd, exe).startsWith('..') || !fs.existsSync(exe)) {
+      const exe = insideRoot(cwd, p.executable, { what: 'executable', code: 'profile.bad-executable' });
+      if (!fs.existsSync(exe)) {
         throw new AgentError('profile.no-executable', `${exe} does not exist in the build directory`);
       }
       return { jobs: await startPerGpu(store, 'profile', p.buildName, cwd, [exe, ...(p.args ?? [])], p.gpus) };
@@ -191,6 +192,21 @@ function existingBuildDir(workDir: string, buildName: string, mustHave?: string)
     throw new AgentError('build.no-makefile', `build directory '${buildName}' has no ${mustHave}`, { file: path.join(dir, mustHave) });
   }
   return dir;
+}
+
+/**
+ * make's arguments from a build request: targets and VAR=value assignments only. Options are refused: -C/-f/-I/-o/-W
+ * and the like would take make (and what it writes) out of the build directory.
+ */
+function makeArguments(args: unknown): string[] {
+  if (args === undefined || args === null) return [];
+  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string'))
+    throw new AgentError('build.bad-make-args', 'make arguments must be a list of strings');
+  for (const a of args as string[]) {
+    if (a.startsWith('-') || a.includes('\0'))
+      throw new AgentError('build.bad-make-args', `make argument ${JSON.stringify(a)} is refused: only targets and VAR=value are accepted`);
+  }
+  return args as string[];
 }
 
 /** One job per GPU, pinned with CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES; one unpinned job on a host without GPUs. */

@@ -9,21 +9,25 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SyncCommitResult, SyncFileEntry, SyncPlanParams, SyncPlanResult } from '../protocol';
 import { AgentError } from './errors';
+import { insideRoot } from './paths';
 
+/** WORK/builds/<buildName>: one path segment, inside WORK/builds (insideRoot). */
 export function buildDirOf(workDir: string, buildName: string): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(buildName) || buildName === '.' || buildName === '..') {
-    throw new AgentError('sync.bad-name', `build name '${buildName}' may only hold letters, digits, '.', '_' and '-'`);
+  if (typeof buildName !== 'string' || !/^[A-Za-z0-9._-]+$/.test(buildName) || buildName === '.' || buildName === '..') {
+    throw new AgentError('sync.bad-name', `build name '${String(buildName)}' may only hold letters, digits, '.', '_' and '-'`);
   }
-  return path.join(workDir, 'builds', buildName);
+  return insideRoot(workDir, `builds/${buildName}`, { what: 'build directory', code: 'sync.bad-name' });
 }
 
 /** A manifest path as a safe absolute path inside `buildDir`. */
 function resolveInside(buildDir: string, rel: string): string {
-  const parts = rel.split('/');
-  if (rel.length === 0 || rel.includes('\0') || rel.includes('\\') || parts.some((p) => p === '' || p === '.' || p === '..')) {
-    throw new AgentError('sync.bad-path', `manifest path '${rel}' is not a plain relative path`);
-  }
-  return path.join(buildDir, ...parts);
+  return insideRoot(buildDir, rel, { what: 'manifest path', code: 'sync.bad-path' });
+}
+
+/** The manifest's entries with their paths inside `buildDir` (each checked by insideRoot). */
+function manifestFiles(buildDir: string, params: SyncPlanParams): [string, SyncFileEntry][] {
+  if (!Array.isArray(params.files)) throw new AgentError('sync.bad-manifest', 'the sync manifest must be a list of files');
+  return params.files.map((entry) => [resolveInside(buildDir, entry?.path), entry]);
 }
 
 export function sha256File(file: string): string | null {
@@ -47,10 +51,11 @@ function sameContent(file: string, entry: SyncFileEntry): boolean {
 
 export function syncPlan(workDir: string, params: SyncPlanParams): SyncPlanResult {
   const buildDir = buildDirOf(workDir, params.buildName);
+  // Every path is checked before anything is created: a refused manifest leaves no trace.
+  const files = manifestFiles(buildDir, params);
   fs.mkdirSync(buildDir, { recursive: true });
   const needed: string[] = [];
-  for (const entry of params.files) {
-    const file = resolveInside(buildDir, entry.path);
+  for (const [file, entry] of files) {
     if (sameContent(file, entry)) continue;
     needed.push(entry.path);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -61,8 +66,7 @@ export function syncPlan(workDir: string, params: SyncPlanParams): SyncPlanResul
 export function syncCommit(workDir: string, params: SyncPlanParams): SyncCommitResult {
   const buildDir = buildDirOf(workDir, params.buildName);
   const mismatched: string[] = [];
-  for (const entry of params.files) {
-    const file = resolveInside(buildDir, entry.path);
+  for (const [file, entry] of manifestFiles(buildDir, params)) {
     if (!sameContent(file, entry)) {
       mismatched.push(entry.path);
       continue;

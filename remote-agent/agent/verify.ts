@@ -17,6 +17,7 @@ import { normalSampler } from '../../compiler/onnx/materialize';
 import { findModelLibrary, isNativeError, type NativeBindingModule, type NativeDType, type NativeTensorInfo } from '../../native/index';
 import { DEFAULT_VERIFY_TOLERANCE, type ReferenceKind, type VerifyOutputResult, type VerifyParams, type VerifyReport } from '../protocol';
 import { AgentError } from './errors';
+import { insideRoot } from './paths';
 import { npyToFloat64, readNpy, writeNpy, type NpyArray } from './npy';
 import { runReference } from './reference';
 
@@ -39,11 +40,7 @@ export interface VerifyJobOptions {
 
 /** Checks the request against the build directory; returns the job's options. Throws AgentErrors naming the file. */
 export function verifyJobOptions(buildDir: string, params: VerifyParams, resolveFrom: string[]): Omit<VerifyJobOptions, 'filesDir'> {
-  const parts = params.model.split('/');
-  if (!params.model || path.isAbsolute(params.model) || parts.some((p) => p === '' || p === '.' || p === '..')) {
-    throw new AgentError('verify.bad-model-path', `model '${params.model}' must be a plain relative path inside the build directory`);
-  }
-  const modelPath = path.join(buildDir, ...parts);
+  const modelPath = insideRoot(buildDir, params.model, { what: 'model', code: 'verify.bad-model-path' });
   if (!fs.existsSync(modelPath))
     throw new AgentError('verify.no-model', `the ONNX model ${modelPath} is not there: sync it with the build directory`, {
       file: modelPath,

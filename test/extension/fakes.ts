@@ -94,6 +94,8 @@ export interface FakeContext extends CommandContext {
   };
   /** Cancels the progress of the next `progress.run`, after its first report. */
   cancelAfterFirstReport: boolean;
+  /** Workspace Trust; a test may grant it mid-way (`ctx.trust.isTrusted = true`). */
+  trust: { isTrusted: boolean };
 }
 
 export function fakeContext(options: {
@@ -103,6 +105,8 @@ export function fakeContext(options: {
   workspaceFolder?: string;
   models?: string[];
   remotes?: CommandContext['remotes'];
+  /** Workspace Trust (default: trusted). */
+  trusted?: boolean;
 }): FakeContext {
   const settings = memoryStore(options.settings);
   const secrets = new Map<string, string>();
@@ -119,6 +123,7 @@ export function fakeContext(options: {
   };
   const ctx: FakeContext = {
     ui: new ScriptedUi(options.answers),
+    trust: { isTrusted: options.trusted ?? true },
     cancelAfterFirstReport: false,
     progress: {
       run: (_title, task) => {

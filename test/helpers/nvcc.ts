@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { requireTool, toolPresent } from './tools';
 
 /** CUTLASS_DIR, else the repository's ignored .deps/cutlass (see shared/gpu-host/README.md). */
 export const CUTLASS_DIR = process.env.CUTLASS_DIR ?? path.resolve(__dirname, '..', '..', '.deps', 'cutlass');
@@ -66,8 +67,23 @@ export function instanceSource(text: string, instanceName: string, operandsType:
   return source;
 }
 
-/** Whether nvcc runs here (the generated-source compile tests are skipped, saying so, without it). */
+/**
+ * Whether nvcc runs here (on PATH; .ci/run puts /usr/local/cuda/bin there). Tests use requireNvcc / haveNvcc, which
+ * fail instead of skipping under CI=true.
+ */
 export const HAVE_NVCC = spawnSync('nvcc', ['--version'], { encoding: 'utf8' }).status === 0;
+
+const NVCC_HINT = 'not on PATH; install the CUDA toolkit, or put /usr/local/cuda/bin on PATH';
+
+/** In a hook or test: skips without nvcc (saying so); under CI=true, fails naming it. */
+export function requireNvcc(ctx: Mocha.Context): void {
+  requireTool(ctx, 'nvcc', HAVE_NVCC, NVCC_HINT);
+}
+
+/** For the nvcc part of a test: whether nvcc runs here; under CI=true, throws when it does not. */
+export function haveNvcc(): boolean {
+  return toolPresent('nvcc', HAVE_NVCC, NVCC_HINT);
+}
 
 /**
  * nvcc -c of generated sources (paths relative to the build directory `out`, e.g. `src/model.cu`) with the include

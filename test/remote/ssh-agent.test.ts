@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { CompileError } from '../../compiler/diagnostics';
 import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
 import { agentBundle, fixtureCopy, pidAlive, waitFor } from './helpers/agent-bundle';
-import { type TestSshd, sshdAvailable, startSshd } from './helpers/sshd';
+import { type TestSshd, requireSshd, startSshd } from './helpers/sshd';
 
 describe('remote agent over SSH (real sshd on 127.0.0.1)', function () {
   this.timeout(90_000);
@@ -19,10 +19,7 @@ describe('remote agent over SSH (real sshd on 127.0.0.1)', function () {
   const sessions: RemoteSession[] = [];
 
   before(async function () {
-    if (!sshdAvailable()) {
-      console.log('    (skipped: /usr/sbin/sshd missing; apt-get install openssh-server, as .ci/run does)');
-      this.skip();
-    }
+    requireSshd(this);
     bundle = await agentBundle();
     sshd = await startSshd();
   });

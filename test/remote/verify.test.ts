@@ -15,7 +15,7 @@ import { decodeNpy } from '../../remote-agent/agent/npy';
 import { openSession, type RemoteSession } from '../../remote-agent/client';
 import type { VerifyJobResult } from '../../remote-agent/protocol';
 import { agentBundle, pidAlive, waitFor } from './helpers/agent-bundle';
-import { sshdAvailable, startSshd, type TestSshd } from './helpers/sshd';
+import { requireSshd, startSshd, type TestSshd } from './helpers/sshd';
 import { fakeGemmBuild, type FakeBuildOptions, GEMM_B, GEMM_W, gemmReluModel } from './helpers/verify-fixtures';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -223,7 +223,7 @@ describe('verify over SSH (real sshd on 127.0.0.1)', function () {
   let model: string;
 
   before(async function () {
-    if (!sshdAvailable()) this.skip();
+    requireSshd(this);
     sshd = await startSshd();
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-ssh-work-'));
     model = gemmReluModel();

@@ -3,16 +3,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chromium, type Browser } from 'playwright-core';
+import { requireTool } from '../helpers/tools';
 
 export const CHROMIUM = process.env.AIT_CHROMIUM ?? '/usr/bin/chromium';
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const ARTIFACTS_DIR = path.join(REPO_ROOT, '.test-artifacts', 'webview');
 
 export async function launchChromium(ctx: Mocha.Context): Promise<Browser> {
-  if (!fs.existsSync(CHROMIUM)) {
-    console.log(`    (skipped: ${CHROMIUM} not found; apt-get install chromium)`);
-    ctx.skip();
-  }
+  requireTool(ctx, 'chromium', fs.existsSync(CHROMIUM), `${CHROMIUM} not found; apt-get install chromium, or set AIT_CHROMIUM`);
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [

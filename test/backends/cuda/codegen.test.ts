@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { compileModel } from '../../../compiler/compile';
 import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights';
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
-import { HAVE_NVCC, nvccCompileGenerated } from '../../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const GOLDEN = path.join(__dirname, 'golden');
@@ -249,7 +249,7 @@ describe('cuda codegen', () => {
         fs.readdirSync(path.join(out, 'src')).filter((f) => /^conv_\d+\.cu$/.test(f)),
         [],
       );
-      if (HAVE_NVCC)
+      if (haveNvcc())
         nvccCompileGenerated(out, ['src/model.cu'], target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80');
     });
   }
@@ -355,10 +355,7 @@ describe('cuda codegen', () => {
 
   describe('nvcc compiles the generated non-CUTLASS sources (sm_80, sm_90)', function () {
     before(function () {
-      if (!HAVE_NVCC) {
-        console.log('    (skipped: nvcc not found on PATH)');
-        this.skip();
-      }
+      requireNvcc(this);
     });
     for (const [target, arch] of [
       ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HAVE_NVCC, KERNELS_DIR } from '../../helpers/nvcc';
+import { KERNELS_DIR, requireNvcc } from '../../helpers/nvcc';
 
 const PROGRAM = `#include <cmath>
 #include <cstdio>
@@ -40,7 +40,7 @@ describe('cuda backend: the epilogue GELU (gelu.cuh)', function () {
   this.timeout(180000);
   let dir: string;
   before(function () {
-    if (!HAVE_NVCC) this.skip();
+    requireNvcc(this);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-gelu-'));
     fs.writeFileSync(path.join(dir, 'gelu_check.cu'), PROGRAM);
   });

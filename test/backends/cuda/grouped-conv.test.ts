@@ -20,7 +20,7 @@ import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
 import { convModelSpecs, depthwiseDilated, mobilenetV2Blocks } from '../../../scripts/gpu/op-models/conv';
-import { HAVE_NVCC, nvccCompileGenerated } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
 
 interface GraphJsonNode {
   id: string;
@@ -279,10 +279,7 @@ describe('cuda backend: grouped and depthwise convolution', function () {
 
   describe('nvcc compiles the generated non-CUTLASS sources (model.cu) for sm_80 and sm_90a', function () {
     before(function () {
-      if (!HAVE_NVCC) {
-        console.log('    (skipped: nvcc not found on PATH)');
-        this.skip();
-      }
+      requireNvcc(this);
     });
     for (const [target, arch] of [
       ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],

@@ -1,21 +1,18 @@
 /**
  * The issue's CI requirement without a GPU: the runtime and every non-CUTLASS kernel compile with nvcc for sm_80 and
- * sm_90 (one nvcc call per translation unit, both architectures). Skipped, with the reason printed, when nvcc is absent.
+ * sm_90 (one nvcc call per translation unit, both architectures). Skipped, with the reason printed, when nvcc is absent
+ * (under CI=true that fails instead: test/helpers/tools.ts).
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { requireNvcc } from '../../helpers/nvcc';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CUDA = path.join(ROOT, 'compiler/backends/cuda');
 const ARCHS = ['-gencode', 'arch=compute_80,code=sm_80', '-gencode', 'arch=compute_90,code=sm_90'];
-
-function nvccVersion(): string | undefined {
-  const r = spawnSync('nvcc', ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split('\n').pop() : undefined;
-}
 
 function compile(sources: string[], extraFlags: string[] = []): { ok: boolean; log: string; objects: string[] } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-nvcc-'));
@@ -31,12 +28,8 @@ function compile(sources: string[], extraFlags: string[] = []): { ok: boolean; l
 }
 
 describe('cuda backend: nvcc compiles runtime and kernels for sm_80 and sm_90', function () {
-  const version = nvccVersion();
   before(function () {
-    if (!version) {
-      console.log('    (skipped: nvcc not found on PATH; install the CUDA toolkit to run these compile checks)');
-      this.skip();
-    }
+    requireNvcc(this);
   });
 
   it('runtime + example model link into a shared library exporting the C ABI', function () {

@@ -13,7 +13,7 @@ import { compileModel } from '../../../compiler/compile';
 import { chooseSm80Gemm, chooseSm90Gemm, emitSm80Gemm, emitSm90Gemm, gemmSourceFile } from '../../../compiler/backends/cuda/cutlass/gemm';
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { opModels } from '../../../scripts/gpu/op-models/resize_matmul';
-import { HAVE_NVCC, instanceSource, nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn } from '../../helpers/nvcc';
+import { haveNvcc, instanceSource, nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn } from '../../helpers/nvcc';
 
 const GOLDEN = path.join(__dirname, 'golden');
 const VITMATTE = '/work/shared/models/vitmatte.onnx';
@@ -309,7 +309,7 @@ describe('vitmatte on CUDA', function () {
       const resizes = nodes.filter((n) => n.op === 'Resize');
       assert.equal(resizes.length, 5);
       assert.equal(nodes.filter((n) => n.op === 'Transpose' && n.role === 'view').length, 12); // kᵀ read in place
-      if (!HAVE_NVCC) return; // the rest needs nvcc
+      if (!haveNvcc()) return; // the rest needs nvcc
       nvccCompileGenerated(dir, ['src/model.cu'], arch);
     });
   }

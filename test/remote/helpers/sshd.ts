@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { requireTool } from '../../helpers/tools';
 import { waitFor } from './agent-bundle';
 
 export const SSHD_BINARY = '/usr/sbin/sshd';
@@ -84,6 +85,11 @@ function commOf(pid: number): string {
 
 export function sshdAvailable(): boolean {
   return fs.existsSync(SSHD_BINARY);
+}
+
+/** In a before(): skips without sshd (saying so); under CI=true, fails naming it. */
+export function requireSshd(ctx: Mocha.Context): void {
+  requireTool(ctx, 'sshd', sshdAvailable(), `${SSHD_BINARY} not found; apt-get install openssh-server, as .ci/run does`);
 }
 
 export async function startSshd(): Promise<TestSshd> {
