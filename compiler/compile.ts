@@ -65,11 +65,17 @@ export interface CompileResult {
   codegen?: string;
 }
 
+/**
+ * The model's name from its file name, as the build uses it (lib<name>.so, build/<name>): letters, digits, `_`,
+ * `.` and `-` only, not starting with `.` or `-` (never `.`, `..` or an option).
+ */
 export function modelNameOf(file: string): string {
-  return path
+  const name = path
     .basename(file)
     .replace(/\.onnx$/i, '')
-    .replace(/[^A-Za-z0-9_.-]/g, '_');
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .replace(/^[.-]/, '_');
+  return name === '' ? 'model' : name;
 }
 
 export interface OptimizeResult {

@@ -3,6 +3,8 @@
  * `kernel.source` of graph.json). Generated text stays readable because structure comes from calls, not from
  * concatenated templates.
  */
+import { commentText, cString } from '../../generated-text';
+
 export class CppWriter {
   private readonly lines: string[] = [];
   private depth = 0;
@@ -23,8 +25,9 @@ export class CppWriter {
     return this;
   }
 
+  /** `//` lines; text from a model is safe here (generated-text.ts: printable ASCII, one line each). */
   comment(text: string): this {
-    for (const l of text.split('\n')) this.line(l ? `// ${l}` : '//');
+    for (const l of text.split('\n')) this.line(l ? `// ${commentText(l)}` : '//');
     return this;
   }
 
@@ -47,9 +50,9 @@ export class CppWriter {
   }
 }
 
-/** A C++ string literal. */
+/** A C++ string literal (generated-text.ts). */
 export function cppString(text: string): string {
-  return JSON.stringify(text).replace(/\?\?/g, '?\\?');
+  return cString(text);
 }
 
 /** A float literal that round-trips (and is a float, not a double). */
