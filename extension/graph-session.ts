@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { resolveInside } from '../compiler/paths';
 import { loadGraphJson, loadProfile } from '../compiler/cli/graph-command';
 import { CompileError, formatDiagnostic, type Diagnostic } from '../compiler/diagnostics';
 import type { NamedProfile } from '../webview/contract';
@@ -108,7 +109,13 @@ export class GraphSession {
         this.selectedNodeId = message.nodeId;
         break;
       case 'openSource': {
-        const file = message.file ? path.resolve(this.outDir, message.file) : undefined;
+        // The file comes from graph.json (untrusted): only a file inside the output directory is opened.
+        const inside = message.file ? resolveInside(this.outDir, message.file) : undefined;
+        if (inside && 'problem' in inside) {
+          this.host.error(`Not opening the source of ${message.nodeId}: ${JSON.stringify(message.file)} ${inside.problem}.`);
+          break;
+        }
+        const file = inside?.path;
         if (file && fs.existsSync(file)) await this.host.openFile(file, message.line);
         else
           this.host.info(
@@ -120,7 +127,9 @@ export class GraphSession {
       }
       case 'saveFile': {
         const bytes = message.encoding === 'base64' ? Buffer.from(message.data, 'base64') : Buffer.from(message.data, 'utf8');
-        const written = await this.host.saveFile(path.join(this.outDir, message.fileName), bytes);
+        // Only a default name in the output directory: the save dialog lets the user put it anywhere.
+        const name = path.basename(String(message.fileName)).replace(/[^\w.-]/g, '_');
+        const written = await this.host.saveFile(path.join(this.outDir, name || 'graph'), bytes);
         if (written) this.log.info(`saved ${written}`);
         break;
       }

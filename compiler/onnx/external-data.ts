@@ -3,7 +3,7 @@
  *
  * A model file is untrusted input, so its external data must stay where the model is, as the ONNX reference
  * implementation requires:
- * - `location` is a relative path without `..` components, NUL characters or a drive/UNC prefix;
+ * - `location` is a plain relative path (compiler/paths.ts: no `..`, NUL, backslash, drive/UNC prefix);
  * - after resolving symbolic links it lies inside the model's directory and is a regular file (no device, FIFO or
  *   directory: `/dev/zero` or a pipe would never end);
  * - `offset` and `length` are non-negative integers, `length` (when given) is what the tensor's dims need, and the
@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CompileError, error } from '../diagnostics';
+import { isWithin, plainRelativePathProblem } from '../paths';
 
 export interface ExternalRef {
   location: string;
@@ -56,14 +57,10 @@ export class ExternalDataReader {
     );
   }
 
-  /** Checks a location's form (no file system access). */
+  /** Checks a location's form (no file system access): a plain relative path (compiler/paths.ts). */
   checkLocation(tensor: string, location: string): void {
-    if (location === '') this.refuse(tensor, location, 'is empty');
-    if (location.includes('\0')) this.refuse(tensor, location, 'holds a NUL character');
-    if (path.posix.isAbsolute(location) || path.win32.isAbsolute(location) || /^[A-Za-z]:/.test(location))
-      this.refuse(tensor, location, "is an absolute path; external data must be a file in the model's directory");
-    if (location.split(/[\\/]/).includes('..'))
-      this.refuse(tensor, location, "leaves the model's directory ('..'); external data must be a file in the model's directory");
+    const problem = plainRelativePathProblem(location, "the model's directory");
+    if (problem) this.refuse(tensor, location, problem);
   }
 
   private open(tensor: string, location: string): OpenFile | null {
@@ -80,8 +77,7 @@ export class ExternalDataReader {
     if (real === undefined || this.realBase === undefined) {
       this.missing.push(location);
     } else {
-      const rel = path.relative(this.realBase, real);
-      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel))
+      if (real === this.realBase || !isWithin(this.realBase, real))
         this.refuse(tensor, location, `resolves to ${real}, outside the model's directory (through a symbolic link)`);
       const stat = fs.statSync(real);
       if (!stat.isFile()) this.refuse(tensor, location, `is not a regular file`);

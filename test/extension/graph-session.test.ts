@@ -98,6 +98,25 @@ describe('extension graph webview host', () => {
       await session.handle({ type: 'openSource', nodeId: 'n0', file: 'n0.cu', line: 1 });
       assert.deepEqual(opened, [`${path.join(graphDir, 'n0.cu')}:1`]);
     });
+
+    it('open source and save: a file named by graph.json or the page stays inside the output directory', async () => {
+      const { h, notes, opened } = host();
+      const session = new GraphSession(graphDir, h, fakeContext({}).log);
+      fs.symlinkSync('/etc/hostname', path.join(graphDir, 'escape.cu'));
+      try {
+        for (const file of ['/etc/passwd', '../../../etc/passwd', 'src/../../x.cu', 'escape.cu'])
+          await session.handle({ type: 'openSource', nodeId: 'n0', file, line: 1 });
+      } finally {
+        fs.rmSync(path.join(graphDir, 'escape.cu'));
+      }
+      assert.deepEqual(opened, []);
+      assert.equal(notes.length, 4);
+      for (const n of notes) assert.match(n, /^error Not opening the source of n0: /);
+      const saved: string[] = [];
+      const saving = new GraphSession(graphDir, { ...h, saveFile: async (p) => (saved.push(p), undefined) }, fakeContext({}).log);
+      await saving.handle({ type: 'saveFile', fileName: '../../../tmp/evil.svg', mime: 'image/svg+xml', data: '<svg/>', encoding: 'utf8' });
+      assert.deepEqual(saved, [path.join(graphDir, 'evil.svg')]);
+    });
   });
 
   it('dist/extension.js loads no native module (ssh2 falls back to pure JS)', function () {

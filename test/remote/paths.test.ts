@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CompileError, type Diagnostic } from '../../compiler/diagnostics';
 import { AgentError } from '../../remote-agent/agent/errors';
-import { insideRoot, isWithin } from '../../remote-agent/agent/paths';
+import { insideRoot } from '../../remote-agent/agent/paths';
+import { isWithin } from '../../compiler/paths';
 import { openSession, type RemoteSession } from '../../remote-agent/client';
 import { agentBundle, fixtureCopy } from './helpers/agent-bundle';
 

@@ -53,12 +53,14 @@ describe('external data stays inside the model directory', () => {
   });
 
   const hostile: [string, string, RegExp][] = [
-    ['a parent-relative path', '../secret.bin', /leaves the model's directory/],
+    ['a parent-relative path', '../secret.bin', /leaves the model's directory through '\.\.'/],
     ['a deep escape', '../../../../../../etc/passwd', /leaves the model's directory/],
-    ['an absolute path', '/etc/passwd', /is an absolute path/],
-    ['/proc', '/proc/self/environ', /is an absolute path/],
-    ['a Windows drive path', 'C:\\weights.bin', /is an absolute path/],
-    ['a backslash escape', '..\\secret.bin', /leaves the model's directory/],
+    ['an escape in the middle', 'sub/../../secret.bin', /leaves the model's directory/],
+    ['an absolute path', '/etc/passwd', /is absolute: it must be relative to the model's directory/],
+    ['/proc', '/proc/self/environ', /is absolute/],
+    ['a Windows drive path', 'C:\\weights.bin', /is absolute/],
+    ['a UNC path', '\\\\server\\share\\w.bin', /is absolute/],
+    ['a backslash escape', '..\\secret.bin', /holds a backslash/],
     ['a NUL byte', 'w.bin\0.txt', /NUL/],
     ['an empty location', '', /is empty/],
   ];
