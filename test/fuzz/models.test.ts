@@ -4,9 +4,9 @@
  * CompileError whose every diagnostic has a code; it fails on any other exception, a hang or running out of memory.
  * All failures are reported together at the end, grouped by class, each with its seed and case index.
  *
- *   npx mocha test/fuzz/models.test.ts                              # 1,000 cases, the CI seed
+ *   npm run test:fuzz                                               # 1,000 cases, the CI seed (also part of `mocha`)
  *   AIT_FUZZ_CASES=20000 AIT_FUZZ_SEED=7 npm run test:fuzz          # more cases, another seed
- *   AIT_FUZZ_SEED=1 AIT_FUZZ_ONLY=17,404 npx mocha test/fuzz/models.test.ts   # replay cases
+ *   AIT_FUZZ_SEED=1 AIT_FUZZ_ONLY=17,404 npm run test:fuzz         # replay cases
  *   AIT_FUZZ_SAVE=/tmp/fuzz-failures ...                             # also write each failing case's model there
  *
  * Other knobs: AIT_FUZZ_TIMEOUT_MS (per case, default 10000), AIT_FUZZ_HEAP_MB (default 512).
@@ -66,7 +66,7 @@ function failuresOf(c: FuzzCase, r: RunResult): Failure[] {
 }
 
 describe('fuzz: mutated models through inspect and compile', function () {
-  this.timeout(0);
+  this.timeout(Math.max(600_000, (ONLY?.length ?? CASES) * 2000)); // per-case limits bound each case
 
   it(`${ONLY ? `cases ${ONLY.join(',')}` : `${CASES} cases`} of seed ${SEED}: no uncaught exception, hang or out-of-memory`, async () => {
     const models = baseModels();
@@ -132,7 +132,7 @@ describe('fuzz: mutated models through inspect and compile', function () {
       const e = fs_[0];
       lines.push(
         `\n${k ? 'KNOWN ' : ''}FAIL ×${fs_.length} (${stagesOf(key)})  ${key}${k ? `  (${k.why})` : ''}`,
-        `  replay: AIT_FUZZ_SEED=${SEED} AIT_FUZZ_ONLY=${e.c.index} npx mocha test/fuzz/models.test.ts`,
+        `  replay: AIT_FUZZ_SEED=${SEED} AIT_FUZZ_ONLY=${e.c.index} npm run test:fuzz`,
         `  cases: ${fs_
           .slice(0, 12)
           .map((f) => f.c.index)

@@ -12,7 +12,7 @@ import { knownOps } from '../../compiler/ops/registry';
 import { ModelProtoType } from '../../compiler/onnx/schema';
 import { encodeRaw } from '../../compiler/onnx/tensor-data';
 import { seededRandom } from '../../compiler/ir/tensor';
-import { ModelSpec, buildModel, tensor } from '../helpers/onnx-builder';
+import { ModelSpec, attr, buildModel, tensor } from '../helpers/onnx-builder';
 
 export type Random = () => number;
 
@@ -61,7 +61,13 @@ function convnet(): ModelSpec {
       },
       { op: 'Relu', name: 'relu', inputs: ['c'], outputs: ['r'] },
       { op: 'Reshape', name: 'reshape', inputs: ['r', 'flat'], outputs: ['f'] },
-      { op: 'Gemm', name: 'gemm', inputs: ['f', 'G', 'Gb'], outputs: ['g'], attrs: { alpha: 0.5, beta: 1.5, transB: 0 } },
+      {
+        op: 'Gemm',
+        name: 'gemm',
+        inputs: ['f', 'G', 'Gb'],
+        outputs: ['g'],
+        attrs: { alpha: attr.float(1), beta: attr.float(1), transB: 0 },
+      },
       { op: 'Add', name: 'add', inputs: ['g', 'A'], outputs: ['a'] },
       { op: 'Softmax', name: 'softmax', inputs: ['a'], outputs: ['y'], attrs: { axis: -1 } },
     ],

@@ -62,10 +62,17 @@ export class FuzzPool {
   }
 
   async run(req: Omit<CaseRequest, 'id'>): Promise<RunResult> {
-    if (!this.ready) this.ready = this.start();
-    await this.ready;
-    const worker = this.worker!;
     const id = this.nextId++;
+    if (!this.ready) this.ready = this.start();
+    try {
+      await this.ready;
+    } catch (e) {
+      // the worker died while loading (e.g. its heap limit is too small to load the compiler)
+      const err = e as Error & { code?: string };
+      await this.kill();
+      return { id, killed: err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : 'exit', detail: `worker start: ${err.message}` };
+    }
+    const worker = this.worker!;
     const timeoutMs = this.options.timeoutMs ?? 10_000;
     const rssLimit = this.baseRss + (this.options.rssMb ?? 1536) * 2 ** 20;
     const result = await new Promise<RunResult>((resolve) => {
