@@ -32,6 +32,9 @@ const HEAP_MB = Number(env.AIT_FUZZ_HEAP_MB ?? 512);
 const KNOWN: { match: RegExp; why: string }[] = [
   // a graph output that no node produces (e.g. its producer removed or renamed): import/shape-inference validation
   { match: /has no inferred shape @ compiler\/backends\/cuda\/codegen\/context\.ts/, why: 'issue #12: graph output without a producer' },
+  // codegen throws a plain Error for a dtype without a GPU storage type (seen on an output without a producer
+  // that declares float8): should be a coded diagnostic (seed 4, case 24)
+  { match: /which has no GPU storage type yet @ compiler\/backends\/cuda\/codegen\/context\.ts/, why: 'issue #12: codegen dtype check' },
 ];
 
 interface Failure {
