@@ -278,8 +278,23 @@ function importInitializer(t: TensorProto, graph: Graph, ctx: ImportContext): vo
 
 function attributeValue(a: AttributeProto, graph: Graph, ctx: ImportContext, nodeName: string): AttrValue | undefined {
   const where = `attribute '${a.name}' of node '${nodeName}'`;
-  const tensor = (t: TensorProto): TensorValue => {
-    const v = tensorFromProto(t, ctx.readExternal);
+  // the type says which field holds the value; a value field missing for its type is a broken attribute
+  const missing = (field: string): never => {
+    throw new CompileError(
+      error('onnx.attribute', `${where} has type ${a.type} but no '${field}' value`, { onnxNode: nodeName, file: ctx.file }),
+    );
+  };
+  const tensor = (t: TensorProto | null | undefined): TensorValue => {
+    if (!t) return missing('t');
+    let v: TensorValue | undefined;
+    try {
+      v = tensorFromProto(t, ctx.readExternal);
+    } catch (e) {
+      if (!(e instanceof CompileError)) throw e;
+      throw new CompileError(
+        e.diagnostics.map((d) => ({ ...d, message: `${where}: ${d.message}`, location: { ...d.location, onnxNode: nodeName } })),
+      );
+    }
     if (!v)
       throw new CompileError(
         error('onnx.bad-tensor', `${where}: tensor data is in a missing external file`, { onnxNode: nodeName, file: ctx.file }),
@@ -300,11 +315,11 @@ function attributeValue(a: AttributeProto, graph: Graph, ctx: ImportContext, nod
     case AttributeType.STRINGS:
       return { type: 'strings', value: a.strings.map((s) => decoder.decode(s)) };
     case AttributeType.TENSOR:
-      return { type: 'tensor', value: tensor(a.t!) };
+      return { type: 'tensor', value: tensor(a.t) };
     case AttributeType.TENSORS:
       return { type: 'tensors', value: a.tensors.map(tensor) };
     case AttributeType.GRAPH:
-      return { type: 'graph', value: importGraph(a.g!, ctx, graph) };
+      return { type: 'graph', value: importGraph(a.g ?? missing('g'), ctx, graph) };
     case AttributeType.GRAPHS:
       return { type: 'graphs', value: a.graphs.map((g) => importGraph(g, ctx, graph)) };
     default:

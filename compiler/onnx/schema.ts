@@ -172,6 +172,12 @@ const onnxDescriptor = {
 
 const root = protobuf.Root.fromJSON(onnxDescriptor as protobuf.INamespace);
 
+// protobufjs reads an absent `bytes` field as its prototype default, an empty *array*, which is not bytes
+// (TextDecoder and DataView reject it): make that default an empty Uint8Array.
+for (const type of [root.lookupType('onnx.AttributeProto'), root.lookupType('onnx.TensorProto')])
+  for (const field of type.fieldsArray)
+    if (field.type === 'bytes' && !field.repeated) (type.ctor.prototype as Record<string, unknown>)[field.name] = new Uint8Array(0);
+
 /** The ModelProto message type: `ModelProtoType.decode(bytes)` / `.encode(message).finish()`. */
 export const ModelProtoType = root.lookupType('onnx.ModelProto');
 export const TensorProtoType = root.lookupType('onnx.TensorProto');

@@ -1,4 +1,5 @@
 /** Conversion between ONNX TensorProto storage and IR TensorValues. */
+import { CompileError, error } from '../diagnostics';
 import { DType, dtypeBytes, dtypeFromOnnx, dtypeToOnnx } from '../ir/dtype';
 import { numel, storageFor, TensorValue } from '../ir/tensor';
 import { TensorProto, int64ToNumber } from './schema';
@@ -165,18 +166,26 @@ export function tensorFromProto(
   readExternal?: (tensor: string, ref: ExternalRef, byteLength: number) => Uint8Array | undefined,
 ): TensorValue | undefined {
   const dtype = dtypeFromOnnx(t.data_type);
-  if (!dtype) throw new Error(`tensor '${t.name}' has unknown data type ${t.data_type}`);
+  if (!dtype) badTensor(t, `unknown data type ${t.data_type}`);
   const shape = t.dims.map(int64ToNumber);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) badTensor(t, `invalid dims [${shape}]`);
   const count = numel(shape);
+  if (!Number.isSafeInteger(count)) badTensor(t, `dims [${shape}] have more elements than can be held`);
+  const raw = (bytes: Uint8Array) => {
+    try {
+      return decodeRaw(dtype, bytes, count);
+    } catch (e) {
+      badTensor(t, (e as Error).message);
+    }
+  };
   if (t.data_location === 1) {
     const ref = externalRefOf(t);
     const bytes = readExternal?.(t.name, ref, dtypeBytes(dtype, count));
     if (!bytes) return undefined;
-    return { dtype, shape, data: decodeRaw(dtype, bytes, count) };
+    return { dtype, shape, data: raw(bytes) };
   }
-  if (t.raw_data && t.raw_data.byteLength > 0) return { dtype, shape, data: decodeRaw(dtype, t.raw_data, count) };
+  if (t.raw_data && t.raw_data.byteLength > 0) return { dtype, shape, data: raw(t.raw_data) };
   if (dtype === 'string') return { dtype, shape, data: t.string_data.map((b) => new TextDecoder().decode(b)) };
-  const out = storageFor(dtype, count);
   let src: ArrayLike<number> = [];
   if (dtype === 'float32' || dtype === 'complex64') src = t.float_data;
   else if (dtype === 'float64' || dtype === 'complex128') src = t.double_data;
@@ -185,10 +194,23 @@ export function tensorFromProto(
   else if (dtype === 'float16') src = t.int32_data.map(halfToFloat);
   else if (dtype === 'bfloat16') src = t.int32_data.map(bfloat16ToFloat);
   else src = t.int32_data; // int32, int16, int8, uint16, uint8, bool
-  if (src.length === 0 && count > 0) return { dtype, shape, data: out }; // an empty field means zeros
-  if (src.length !== count) throw new Error(`tensor '${t.name}' has ${src.length} values for shape [${shape}]`);
+  if (src.length === 0 && count > 0) {
+    // an empty field means zeros; a large tensor without data is a broken file, not zeros to allocate
+    if (count > MAX_ZERO_FILL) badTensor(t, `has no data for its ${count} elements (dims [${shape}])`);
+    return { dtype, shape, data: storageFor(dtype, count) };
+  }
+  if (src.length !== count) badTensor(t, `has ${src.length} values for shape [${shape}]`);
+  const out = storageFor(dtype, count);
   out.set(src);
   return { dtype, shape, data: out };
+}
+
+/** Largest tensor (elements) that a TensorProto without data may stand for (as zeros). */
+const MAX_ZERO_FILL = 2 ** 24;
+
+/** Throws the error for a TensorProto whose data cannot be read (a CompileError naming the tensor). */
+function badTensor(t: TensorProto, message: string): never {
+  throw new CompileError(error('onnx.bad-tensor', `tensor '${t.name}': ${message}`, { tensor: t.name }));
 }
 
 /** A TensorProto (plain object for protobufjs encoding) holding `value` as raw data. */

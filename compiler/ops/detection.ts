@@ -101,6 +101,8 @@ const nmsOp: OpDefinition = {
   infer(ctx) {
     const boxes = ctx.shape(0); // [batches, boxes, 4]
     const scores = ctx.shape(1); // [batches, classes, boxes]
+    if (boxes.length !== 3) ctx.fail(`boxes must have rank 3 ([batches, boxes, 4]), not ${boxes.length}`);
+    if (scores.length !== 3) ctx.fail(`scores must have rank 3 ([batches, classes, boxes]), not ${scores.length}`);
     const perClass = ctx.dims(2)?.[0];
     const boxesBound = ctx.symbols.maxOf(boxes[1]);
     const perClassBound = perClass === undefined ? boxesBound : Math.min(ctx.symbols.maxOf(perClass), boxesBound);

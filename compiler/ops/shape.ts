@@ -588,6 +588,8 @@ const gatherOp: OpDefinition = {
   infer(ctx) {
     const data = ctx.shape(0);
     const indices = ctx.shape(1);
+    const indexType = ctx.input(1)?.dtype;
+    if (indexType && indexType !== 'int32' && indexType !== 'int64') ctx.fail(`indices must be int32 or int64, not ${indexType}`);
     const axis = normalizeAxis(ctx.node, attrInt(ctx.node, 'axis', 0), data.length);
     const shape = [...data.slice(0, axis), ...indices, ...data.slice(axis + 1)];
     const dims = data.length === 1 ? ctx.input(0)?.shapeValue : undefined;
