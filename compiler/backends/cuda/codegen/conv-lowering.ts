@@ -32,6 +32,7 @@ import {
   ConvEpilogueStep,
   ConvProblem,
   chooseConv,
+  convDecisions,
   convEpilogueSteps,
   convOperandsStruct,
   emitConv,
@@ -169,7 +170,7 @@ export class ConvLowering {
       const instance = emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps);
       reasons.set(b, instance.reason);
       return this.register(instance, steps);
-    });
+    }, convDecisions((b) => problemAt(ctx.at(batch, b))));
 
     // With an unfused rest that reads operands, the instance writes a workspace temporary (the output may share the
     // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The output is
