@@ -2,13 +2,13 @@
  * The `ait` command line: inspect, compile and graph. Thin: parses arguments with commander and calls the
  * compiler's APIs; errors are printed as diagnostics with their place, never as stack traces.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CompileError, error, fail, formatDiagnostic } from '../diagnostics';
 import { DEFAULT_TARGET, TARGET_LIST } from '../targets';
 import { MAX_BATCH, type DimBounds, parseDimBound, parseMaxBatch } from '../options';
 import { runInspect } from './inspect-command';
 import { runCompile } from './compile-command';
-import { runGraph } from './graph-command';
+import { GRAPH_THEMES, type GraphTheme, runGraph } from './graph-command';
 import {
   DEFAULT_VERIFY_TOLERANCE,
   parseBatchSizes,
@@ -228,9 +228,13 @@ export function buildProgram(
       (v: string, p: string[] = []) => [...p, v],
     )
     .requiredOption('--html <out.html>', 'the page to write')
-    .option('--theme <theme>', "initial theme of the page: light, dark or high-contrast (default: the browser's)")
-    .action((dir: string, opts: { profile?: string[]; html: string; theme?: 'light' | 'dark' | 'high-contrast' }) => {
-      process.exitCode = runGraph(dir, opts, out);
+    .addOption(
+      new Option('--theme <theme>', "initial theme of the page: light, dark or high-contrast (default: the browser's)").choices(
+        GRAPH_THEMES,
+      ),
+    )
+    .action((dir: string, opts: { profile?: string[]; html: string; theme?: GraphTheme }) => {
+      process.exitCode = runGraph(dir, opts, out, err);
     });
 
   return program;
