@@ -33,7 +33,7 @@ function interned<P>(key: (p: P) => string): (p: P) => string {
 function check<P>(what: string, maxBatch: number, problemAt: (b: number) => P, key: (p: P) => string, decisions: BatchDecisions) {
   const choose = interned(key);
   const expected = everyBatch(maxBatch, (b) => choose(problemAt(b)));
-  const actual = batchRanges(maxBatch, (b) => choose(problemAt(b)), decisions);
+  const actual = batchRanges(maxBatch, decisions, (b) => choose(problemAt(b)));
   assert.deepEqual(actual, expected, what);
 }
 
@@ -103,14 +103,10 @@ describe('batch ranges from breakpoints', () => {
   it('evaluates the heuristic a number of times that does not grow with the max batch', () => {
     const at = (b: number): GemmProblem => ({ m: b * 197, n: 1024, k: 4096 });
     let calls = 0;
-    const ranges = batchRanges(
-      65536,
-      (b) => {
-        calls++;
-        return chooseSm90Gemm(at(b)).config.tile.join('x') + chooseSm90Gemm(at(b)).config.scheduler;
-      },
-      gemmDecisions(at),
-    );
+    const ranges = batchRanges(65536, gemmDecisions(at), (b) => {
+      calls++;
+      return chooseSm90Gemm(at(b)).config.tile.join('x') + chooseSm90Gemm(at(b)).config.scheduler;
+    });
     assert.equal(ranges[ranges.length - 1].lastBatch, 65536);
     assert.ok(calls < 200, `${calls} evaluations`);
     assert.ok(decisionBatches(65536, gemmDecisions(at)).length < 100);

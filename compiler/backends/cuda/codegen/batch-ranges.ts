@@ -68,7 +68,7 @@ export function decisionBatches(maxBatch: number, decisions: BatchDecisions): nu
  * registering an instance happen in the order of the ranges, and a quantity growing with the batch is seen at the last
  * batch of each range).
  */
-export function batchRanges<S>(maxBatch: number, choose: (batch: number) => S, decisions: BatchDecisions): BatchRange<S>[] {
+export function batchRanges<S>(maxBatch: number, decisions: BatchDecisions, choose: (batch: number) => S): BatchRange<S>[] {
   const points = new Set<number>([1, maxBatch]);
   for (const b of decisionBatches(maxBatch, decisions)) points.add(b - 1).add(b);
   const ranges: BatchRange<S>[] = [];

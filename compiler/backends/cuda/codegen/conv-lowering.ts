@@ -166,11 +166,12 @@ export class ConvLowering {
 
     // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
     const reasons = new Map<number, string>();
-    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, (b) => {
+    const decisions = convDecisions((b) => problemAt(ctx.at(batch, b)));
+    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, decisions, (b) => {
       const instance = emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps);
       reasons.set(b, instance.reason);
       return this.register(instance, steps);
-    }, convDecisions((b) => problemAt(ctx.at(batch, b))));
+    });
 
     // With an unfused rest that reads operands, the instance writes a workspace temporary (the output may share the
     // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The output is

@@ -342,7 +342,7 @@ export class GemmLowering {
       k: nk.k,
       ...(batched ? { batch: batchCountAt(batch) } : {}),
     });
-    const ranges = batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
+    const ranges = batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, gemmDecisions(problemAt), (batch) => {
       const problem = problemAt(batch);
       const layout = batched ? { layoutB: batched.layoutB } : undefined;
       const instance = this.runsSm90Instance(nk)
@@ -363,7 +363,7 @@ export class GemmLowering {
           })();
       reasons.set(batch, instance.reason);
       return this.register(instance, epilogue);
-    }, gemmDecisions(problemAt));
+    });
     return { ranges, cutlassBytes, reasons };
   }
 
