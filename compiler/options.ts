@@ -35,8 +35,7 @@ export function parseDimBound(value: string): [string, [number, number]] {
 
 /** `--max-batch N`: an integer 1..MAX_BATCH; throws an Error with a one-line message. */
 export function parseMaxBatch(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1)
-    throw new Error(`--max-batch takes a positive integer, got '${value}'`);
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`--max-batch takes a positive integer, got '${value}'`);
   const n = Number(value);
   if (n > MAX_BATCH) throw new Error(`--max-batch ${value}: a build serves at most batch ${MAX_BATCH}`);
   return n;

@@ -139,10 +139,7 @@ describe('ait options (hostile input, one-line errors)', function () {
       const cases: [string, string][] = [
         ['', 'error [compile.bad-target]: no target given: use one of cuda:sm90, cuda:sm80'],
         ['cuda:sm70', "error [compile.bad-target]: unknown target 'cuda:sm70': use one of cuda:sm90, cuda:sm80"],
-        [
-          'rocm:gfx942',
-          "error [compile.bad-target]: target 'rocm:gfx942': there is no ROCm backend yet; use one of cuda:sm90, cuda:sm80",
-        ],
+        ['rocm:gfx942', "error [compile.bad-target]: target 'rocm:gfx942': there is no ROCm backend yet; use one of cuda:sm90, cuda:sm80"],
       ];
       for (const [target, expected] of cases) {
         const out = path.join(tmpDir(), 'out');
@@ -166,7 +163,10 @@ describe('ait options (hostile input, one-line errors)', function () {
         oneLine(ait(['compile', model, '--verify', '--out', out])),
         "error [cli.bad-option]: --verify needs --remote HOST (a GPU host, or 'local')",
       );
-      assert.match(oneLine(ait(['compile', model, '--bench', '1,8', '--out', out])), /^error \[cli\.bad-option\]: --bench needs --remote HOST/);
+      assert.match(
+        oneLine(ait(['compile', model, '--bench', '1,8', '--out', out])),
+        /^error \[cli\.bad-option\]: --bench needs --remote HOST/,
+      );
       assert.match(oneLine(ait(['compile', model, '--build', '--out', out])), /^error \[cli\.bad-option\]: --build needs --remote HOST/);
       assert.ok(!fs.existsSync(out));
     });
@@ -193,7 +193,10 @@ describe('ait options (hostile input, one-line errors)', function () {
       assert.deepEqual(lines, [
         "error [internal] an unexpected failure (a defect of ait; please report it): TypeError: Cannot read properties of undefined (reading 'source') at x (y.js:1:1)",
       ]);
-      assert.equal(reportError('a string', () => {}), 1);
+      assert.equal(
+        reportError('a string', () => {}),
+        1,
+      );
     });
   });
 });

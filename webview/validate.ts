@@ -15,7 +15,7 @@ function describe(v: unknown): string {
   if (v === undefined) return 'missing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  return `a ${typeof v}`;
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 function field(owner: Json, name: string, want: 'string' | 'number' | 'object' | 'string[]' | 'array', where: string): string | undefined {
@@ -81,7 +81,6 @@ export function graphJsonProblem(value: unknown): string | undefined {
     optional(value, 'tensors', 'object', '');
   if (problem) return problem;
   if (isObject(value.tensors))
-    for (const [name, t] of Object.entries(value.tensors))
-      if (!isObject(t)) return `tensors['${name}'] is ${describe(t)}, not an object`;
+    for (const [name, t] of Object.entries(value.tensors)) if (!isObject(t)) return `tensors['${name}'] is ${describe(t)}, not an object`;
   return nodesProblem(value.nodes as unknown[], '', new Set());
 }

@@ -113,7 +113,7 @@ export function graphPageHtml(
     .replace(/<\/script/gi, '<\\/script')
     .replace(/<!--/g, '<\\!--');
   const css = bundle.css.replace(/\/\*# sourceMappingURL=\S+\s*\*\/\s*$/, '').replace(/<\/style/gi, '<\\/style');
-  const title = escapeHtml(`${data.graph.model.name} — AIT graph`);
+  const title = escapeHtml(`${data.graph.model?.name ?? 'graph'} — AIT graph`);
   if (theme !== undefined && !(GRAPH_THEMES as readonly string[]).includes(theme))
     throw new CompileError(error('cli.bad-option', `--theme ${JSON.stringify(theme)}: use one of ${GRAPH_THEMES.join(', ')}`));
   return `<!DOCTYPE html>

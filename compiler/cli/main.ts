@@ -152,7 +152,10 @@ export function buildProgram(
         } & RemoteBuildFlags,
       ) => {
         if ((opts.build || opts.bench || opts.verify) && !opts.remote)
-          fail('cli.bad-option', `${opts.verify ? '--verify' : opts.bench ? '--bench' : '--build'} needs --remote HOST (a GPU host, or 'local')`);
+          fail(
+            'cli.bad-option',
+            `${opts.verify ? '--verify' : opts.bench ? '--bench' : '--build'} needs --remote HOST (a GPU host, or 'local')`,
+          );
         process.exitCode = runCompile(model, opts, out);
         if (process.exitCode !== 0 || !opts.remote) return;
         const outDir = path.resolve(opts.out ?? path.join('build', modelNameOf(model)));
@@ -253,7 +256,17 @@ export function reportError(e: unknown, err: (s: string) => void): number {
   if (e instanceof CommanderError) {
     // --help and --version end the parse with exit code 0; their text is already written
     if (e.exitCode === 0) return 0;
-    err(formatDiagnostic(error('cli.bad-option', `${e.message.replace(/^error: /, '').replace(/\s+/g, ' ').trim()} (see ait --help)`)));
+    err(
+      formatDiagnostic(
+        error(
+          'cli.bad-option',
+          `${e.message
+            .replace(/^error: /, '')
+            .replace(/\s+/g, ' ')
+            .trim()} (see ait --help)`,
+        ),
+      ),
+    );
     return e.exitCode || 1;
   }
   const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
