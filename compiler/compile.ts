@@ -19,6 +19,7 @@ import { PassContext, runPasses } from './passes/pass';
 import { supportOf } from './backends/support';
 import { Graph } from './ir/graph';
 import { generateCuda } from './backends/cuda/codegen/index';
+import { checkTarget, DEFAULT_TARGET } from './targets';
 import { commitStaging, createStaging, discardStaging, isOurBuild, planOutputDir, type OutputPlan } from './output-dir';
 
 export interface CompileOptions extends ImportOptions {
@@ -144,7 +145,8 @@ export function optimizeImported(
 
 export function compileModel(file: string, options: CompileOptions = {}): CompileResult {
   const modelName = modelNameOf(file);
-  const target = options.target ?? 'cuda:sm90';
+  const target = options.target ?? DEFAULT_TARGET;
+  checkTarget(target);
   // Checked before any work: where the output goes, and that nothing is replaced that is not ours.
   const plan = planOutputDir(options.out ?? path.join('build', modelName), {
     replace: options.force || options.out === undefined,

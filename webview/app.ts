@@ -28,6 +28,7 @@ import {
 import type { HostConnection, HostMessage, Theme } from './protocol';
 import { CANVAS_THRESHOLD, CanvasRenderer, esc, SvgRenderer, type BoxText, type GraphRenderer, type Paint } from './render';
 import { initialState, Store, type ViewState } from './store';
+import { graphJsonProblem } from './validate';
 
 /** Graphs with more nodes than this open with groups collapsed until at most this many boxes show. */
 export const INITIAL_MAX_VISIBLE = 160;
@@ -141,7 +142,18 @@ export class GraphApp {
   private onHostMessage(m: HostMessage): void {
     switch (m.type) {
       case 'load': {
-        const model = buildGraphModel(m.graph);
+        // a malformed graph says why on the page (and to the host) instead of leaving it blank
+        const problem = graphJsonProblem(m.graph);
+        let model: ReturnType<typeof buildGraphModel>;
+        try {
+          if (problem) throw new Error(problem);
+          model = buildGraphModel(m.graph);
+        } catch (e) {
+          this.showLoadError(`${m.graphPath ?? 'graph.json'}: ${(e as Error).message}`);
+          return;
+        }
+        this.el.status.classList.remove('load-error');
+        this.el.status.removeAttribute('role');
         performance.mark('ait-model-built');
         this.anchor = 'fit';
         this.store.update({
@@ -170,6 +182,14 @@ export class GraphApp {
         setBodyTheme(m.theme);
         break;
     }
+  }
+
+  /** Instead of a graph: the reason it cannot be shown, on the page and to the host. */
+  private showLoadError(message: string): void {
+    this.el.status.textContent = `Cannot show the graph: ${message}`;
+    this.el.status.classList.add('load-error');
+    this.el.status.setAttribute('role', 'alert');
+    this.host.post({ type: 'error', message: `Cannot show the graph: ${message}` });
   }
 
   // ---- input ----

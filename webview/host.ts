@@ -58,7 +58,17 @@ export function standaloneHost(notify: (text: string) => void): HostConnection {
             notify('no graph embedded in this page');
             return;
           }
-          const data = JSON.parse(el.textContent) as EmbeddedData;
+          let data: EmbeddedData;
+          try {
+            data = JSON.parse(el.textContent) as EmbeddedData;
+          } catch (e) {
+            notify(`Cannot show the graph: the data embedded in this page is not JSON (${(e as Error).message})`);
+            return;
+          }
+          if (typeof data !== 'object' || data === null || !Array.isArray(data.profiles)) {
+            notify('Cannot show the graph: the data embedded in this page has no graph and profiles');
+            return;
+          }
           performance.mark('ait-data-parsed');
           deliver({ type: 'load', graph: data.graph, profiles: data.profiles, graphPath: data.graphPath });
           const node = /^#node=(.+)$/.exec(location.hash)?.[1];

@@ -5,6 +5,7 @@
 import { Graph, Node } from '../ir/graph';
 import { isShapeComputation, isWeightPreparation } from '../passes/cost';
 import { ELEMENTWISE_OPS } from '../passes/fuse-elementwise';
+import { DEFAULT_TARGET, targetProblem } from '../targets';
 
 /** Ops with GPU kernels (fused ops, data movement, elementwise, normalization, reductions). */
 const GPU_OPS = new Set([
@@ -54,7 +55,8 @@ const REASONS: Record<string, string> = {
 };
 
 export function supportOf(graph: Graph, node: Node, target: string): { supported: boolean; reason?: string } {
-  if (!target.startsWith('cuda') && !target.startsWith('rocm')) return { supported: false, reason: `unknown target '${target}'` };
+  const problem = targetProblem(target);
+  if (problem) return { supported: false, reason: problem };
   if (isWeightPreparation(graph, node) || isShapeComputation(graph, node)) return { supported: true };
   if (node.domain === '' || node.domain === 'ait') {
     if (GPU_OPS.has(node.op)) return { supported: true };
@@ -88,7 +90,7 @@ const LOWERED_ONNX_OPS = new Set([
  * Whether an ONNX op of an unoptimized graph has a path to the target, with the reason when not. (Shape arithmetic
  * such as Shape or Range is accepted: it folds or runs on the host when its result is a function of the symbols.)
  */
-export function onnxOpSupport(op: string, domain: string, target = 'cuda:sm90'): { supported: boolean; reason?: string } {
+export function onnxOpSupport(op: string, domain: string, target = DEFAULT_TARGET): { supported: boolean; reason?: string } {
   if (domain !== '' && domain !== 'ai.onnx') return { supported: false, reason: `op domain '${domain}' is not supported` };
   if (LOWERED_ONNX_OPS.has(op)) return { supported: true };
   return { supported: false, reason: REASONS[op] ?? `${op} has no ${target.split(':')[0].toUpperCase()} kernel yet` };

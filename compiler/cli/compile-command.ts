@@ -2,6 +2,8 @@
 import { compileModel } from '../compile';
 import { formatDiagnostic } from '../diagnostics';
 import { formatBytes } from './format';
+import { checkDimBounds, modelInputDims } from '../options';
+import { checkTarget } from '../targets';
 
 export interface CompileCommandOptions {
   out?: string;
@@ -15,6 +17,8 @@ export interface CompileCommandOptions {
 }
 
 export function runCompile(model: string, opts: CompileCommandOptions, out: (s: string) => void): number {
+  checkTarget(opts.target);
+  if (opts.dim && Object.keys(opts.dim).length) checkDimBounds(modelInputDims(model), opts.dim, { maxBatch: opts.maxBatch });
   const result = compileModel(model, {
     out: opts.out,
     force: opts.force,

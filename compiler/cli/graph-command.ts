@@ -9,11 +9,21 @@ import { CompileError, Diagnostic, error, formatDiagnostic, warning } from '../d
 import { GRAPH_FORMAT } from '../ir/serialize';
 import type { GraphJson } from '../ir/serialize';
 import { PROFILE_FORMAT, PROFILE_FORMAT_VERSION, type NamedProfile, type ProfileJson } from '../../webview/contract';
+import { graphJsonProblem } from '../../webview/validate';
+
+/** The themes of the page (`--theme`). */
+export const GRAPH_THEMES = ['light', 'dark', 'high-contrast'] as const;
+export type GraphTheme = (typeof GRAPH_THEMES)[number];
+
+/** Text for HTML content and double-quoted attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
 
 export interface GraphCommandOptions {
   profile?: string[];
   html?: string;
-  theme?: 'light' | 'dark' | 'high-contrast';
+  theme?: GraphTheme;
 }
 
 /** The built webview bundle: next to dist/cli.js, or dist/ of the checkout when run from source. */
@@ -47,11 +57,13 @@ function readJson(file: string, what: string): unknown {
 
 export function loadGraphJson(dirOrFile: string): { graph: GraphJson; file: string } {
   const file = fs.existsSync(dirOrFile) && fs.statSync(dirOrFile).isDirectory() ? path.join(dirOrFile, 'graph.json') : dirOrFile;
-  const graph = readJson(file, 'graph.json') as GraphJson;
-  if (graph?.format !== GRAPH_FORMAT || !Array.isArray(graph.nodes)) {
-    throw new CompileError(error('graph.bad-format', `not an ${GRAPH_FORMAT} file (format: ${JSON.stringify(graph?.format)})`, { file }));
+  const graph = readJson(file, 'graph.json');
+  const problem = graphJsonProblem(graph);
+  if (problem) {
+    const code = (graph as { format?: unknown } | null)?.format === GRAPH_FORMAT ? 'graph.bad-field' : 'graph.bad-format';
+    throw new CompileError(error(code, problem, { file }));
   }
-  return { graph, file };
+  return { graph: graph as GraphJson, file };
 }
 
 /** Reads and checks a profile against the graph: wrong format is an error, ids not in the graph are warnings. */
@@ -101,7 +113,9 @@ export function graphPageHtml(
     .replace(/<\/script/gi, '<\\/script')
     .replace(/<!--/g, '<\\!--');
   const css = bundle.css.replace(/\/\*# sourceMappingURL=\S+\s*\*\/\s*$/, '').replace(/<\/style/gi, '<\\/style');
-  const title = `${data.graph.model.name} — AIT graph`.replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'));
+  const title = escapeHtml(`${data.graph.model?.name ?? 'graph'} — AIT graph`);
+  if (theme !== undefined && !(GRAPH_THEMES as readonly string[]).includes(theme))
+    throw new CompileError(error('cli.bad-option', `--theme ${JSON.stringify(theme)}: use one of ${GRAPH_THEMES.join(', ')}`));
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -111,7 +125,7 @@ export function graphPageHtml(
 <title>${title}</title>
 <style>${css}</style>
 </head>
-<body${theme ? ` class="vscode-${theme}"` : ''}>
+<body${theme ? ` class="${escapeHtml(`vscode-${theme}`)}"` : ''}>
 <div id="ait-graph"></div>
 <script type="application/json" id="ait-data">${json}</script>
 <script>${js}</script>
@@ -120,7 +134,19 @@ export function graphPageHtml(
 `;
 }
 
-export function runGraph(dir: string, opts: GraphCommandOptions, out: (s: string) => void): number {
+/** Writes the page, creating its directory; a failure is one `graph.write-failed` error naming the file. */
+function writePage(file: string, html: string): void {
+  try {
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new Error('it is a directory');
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    fs.writeFileSync(file, html);
+  } catch (e) {
+    throw new CompileError(error('graph.write-failed', `cannot write the page: ${(e as Error).message}`, { file }));
+  }
+}
+
+/** Writes the page; warnings go to `out`, errors (one line each) to `err`. Returns the exit code. */
+export function runGraph(dir: string, opts: GraphCommandOptions, out: (s: string) => void, err: (s: string) => void = out): number {
   const diagnostics: Diagnostic[] = [];
   try {
     if (!opts.html) throw new CompileError(error('graph.no-output', 'give the page to write with --html OUT.html'));
@@ -129,8 +155,7 @@ export function runGraph(dir: string, opts: GraphCommandOptions, out: (s: string
     const bundleFiles = findBundle();
     const bundle = { js: fs.readFileSync(bundleFiles.js, 'utf8'), css: fs.readFileSync(bundleFiles.css, 'utf8') };
     const html = graphPageHtml({ graph, profiles, graphPath: file }, bundle, opts.theme);
-    fs.mkdirSync(path.dirname(path.resolve(opts.html)), { recursive: true });
-    fs.writeFileSync(opts.html, html);
+    writePage(opts.html, html);
     for (const d of diagnostics) out(formatDiagnostic(d));
     out(
       `wrote ${opts.html} (${graph.nodes.length} nodes, ${profiles.length} profile${profiles.length === 1 ? '' : 's'}, ${(html.length / 1e6).toFixed(1)} MB)`,
@@ -138,7 +163,7 @@ export function runGraph(dir: string, opts: GraphCommandOptions, out: (s: string
     return 0;
   } catch (e) {
     if (!(e instanceof CompileError)) throw e;
-    for (const d of [...diagnostics, ...e.diagnostics]) out(formatDiagnostic(d));
+    for (const d of [...diagnostics, ...e.diagnostics]) (d.severity === 'error' ? err : out)(formatDiagnostic(d));
     return 1;
   }
 }

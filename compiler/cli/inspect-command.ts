@@ -3,8 +3,10 @@ import { ModelSummary, inspectModel } from '../inspect';
 import { formatDiagnostic } from '../diagnostics';
 import { formatBytes, formatCount, table } from './format';
 import { ImportOptions } from '../onnx/import';
+import { checkDimBounds, modelInputDims } from '../options';
 
 export function runInspect(file: string, options: { json?: boolean } & ImportOptions, out: (s: string) => void): number {
+  if (options.dimBounds && Object.keys(options.dimBounds).length) checkDimBounds(modelInputDims(file), options.dimBounds);
   const { summary } = inspectModel(file, options);
   if (options.json) out(JSON.stringify(summary, null, 2));
   else out(formatSummary(summary));

@@ -2,11 +2,13 @@
  * The `ait` command line: inspect, compile and graph. Thin: parses arguments with commander and calls the
  * compiler's APIs; errors are printed as diagnostics with their place, never as stack traces.
  */
-import { Command, InvalidArgumentError } from 'commander';
-import { CompileError, formatDiagnostic } from '../diagnostics';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CompileError, error, fail, formatDiagnostic } from '../diagnostics';
+import { DEFAULT_TARGET, TARGET_LIST } from '../targets';
+import { MAX_BATCH, type DimBounds, parseDimBound, parseMaxBatch } from '../options';
 import { runInspect } from './inspect-command';
 import { runCompile } from './compile-command';
-import { runGraph } from './graph-command';
+import { GRAPH_THEMES, type GraphTheme, runGraph } from './graph-command';
 import {
   DEFAULT_VERIFY_TOLERANCE,
   parseBatchSizes,
@@ -20,13 +22,9 @@ import {
 import { modelNameOf } from '../compile';
 import * as path from 'node:path';
 
-function parseDimBounds(value: string, previous: Record<string, [number, number]> = {}): Record<string, [number, number]> {
-  const m = /^([^=]+)=(\d+)(?:\.\.(\d+))?$/.exec(value);
-  if (!m) throw new InvalidArgumentError(`expected NAME=MIN..MAX (e.g. batch=1..256), got '${value}'`);
-  const min = Number(m[2]);
-  const max = m[3] !== undefined ? Number(m[3]) : min;
-  if (max < min) throw new InvalidArgumentError(`bounds of '${m[1]}': max ${max} is below min ${min}`);
-  return { ...previous, [m[1]]: [min, max] };
+function parseDimBounds(value: string, previous: DimBounds = {}): DimBounds {
+  const [name, bounds] = wrapped(parseDimBound)(value);
+  return { ...previous, [name]: bounds };
 }
 
 function batchSizesOption(value: string): number[] {
@@ -89,7 +87,9 @@ export function buildProgram(
   const program = new Command();
   program.enablePositionalOptions();
   program.name('ait').description('AIT Studio: compile ONNX models to fast GPU inference libraries').version('0.1.0');
-  program.showHelpAfterError();
+  // Usage errors are thrown (not process.exit) and printed by main() as one diagnostic line.
+  program.exitOverride();
+  program.configureOutput({ outputError: () => {} });
 
   program
     .command('inspect')
@@ -107,12 +107,12 @@ export function buildProgram(
     .argument('<model>', 'an .onnx file')
     .option('-o, --out <dir>', 'output directory (default: build/<model name>); an existing one is replaced only with --force')
     .option('--force', 'replace the earlier build in the output directory (only a directory an earlier compile wrote)')
-    .option('--target <target>', 'target: cuda:sm90, cuda:sm80', 'cuda:sm90')
-    .option('--max-batch <n>', "largest batch the build serves (default: the batch dim's upper bound)", (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--max-batch takes a positive integer');
-      return n;
-    })
+    .option('--target <target>', `target: ${TARGET_LIST}`, DEFAULT_TARGET)
+    .option(
+      '--max-batch <n>',
+      `largest batch the build serves, at most ${MAX_BATCH} (default: the batch dim's upper bound)`,
+      wrapped(parseMaxBatch),
+    )
     .option('--dim <name=min..max>', 'bounds of a symbolic input dim (repeatable)', parseDimBounds)
     .option('--batch <n>', 'batch size for the cost and memory reports (default 1)', (v: string) => {
       const n = Number(v);
@@ -154,7 +154,10 @@ export function buildProgram(
         } & RemoteBuildFlags,
       ) => {
         if ((opts.build || opts.bench || opts.verify) && !opts.remote)
-          throw new InvalidArgumentError('--build, --bench and --verify need --remote HOST');
+          fail(
+            'cli.bad-option',
+            `${opts.verify ? '--verify' : opts.bench ? '--bench' : '--build'} needs --remote HOST (a GPU host, or 'local')`,
+          );
         process.exitCode = runCompile(model, opts, out);
         if (process.exitCode !== 0 || !opts.remote) return;
         const outDir = path.resolve(opts.out ?? path.join('build', modelNameOf(model)));
@@ -230,24 +233,58 @@ export function buildProgram(
       (v: string, p: string[] = []) => [...p, v],
     )
     .requiredOption('--html <out.html>', 'the page to write')
-    .option('--theme <theme>', "initial theme of the page: light, dark or high-contrast (default: the browser's)")
-    .action((dir: string, opts: { profile?: string[]; html: string; theme?: 'light' | 'dark' | 'high-contrast' }) => {
-      process.exitCode = runGraph(dir, opts, out);
+    .addOption(
+      new Option('--theme <theme>', "initial theme of the page: light, dark or high-contrast (default: the browser's)").choices(
+        GRAPH_THEMES,
+      ),
+    )
+    .action((dir: string, opts: { profile?: string[]; html: string; theme?: GraphTheme }) => {
+      process.exitCode = runGraph(dir, opts, out, err);
     });
 
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/**
+ * One line for any error that reaches the top: a CompileError's diagnostics as they are; a usage error of commander
+ * as `cli.bad-option`; anything else (a defect) as `error [internal]` with its message, never a stack trace.
+ * Returns the exit code.
+ */
+export function reportError(e: unknown, err: (s: string) => void): number {
+  if (e instanceof CompileError) {
+    for (const d of e.diagnostics) err(formatDiagnostic(d));
+    return 1;
+  }
+  if (e instanceof CommanderError) {
+    // --help and --version end the parse with exit code 0; their text is already written
+    if (e.exitCode === 0) return 0;
+    err(
+      formatDiagnostic(
+        error(
+          'cli.bad-option',
+          `${e.message
+            .replace(/^error: /, '')
+            .replace(/\s+/g, ' ')
+            .trim()} (see ait --help)`,
+        ),
+      ),
+    );
+    return e.exitCode || 1;
+  }
+  const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  err(`error [internal] an unexpected failure (a defect of ait; please report it): ${message.replace(/\s+/g, ' ').trim()}`);
+  return 1;
+}
+
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s + '\n'),
+  err: (s: string) => void = (s) => process.stderr.write(s + '\n'),
+): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram(out, err).parseAsync(argv);
   } catch (e) {
-    if (e instanceof CompileError) {
-      for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
-      process.exitCode = 1;
-      return;
-    }
-    throw e;
+    process.exitCode = reportError(e, err);
   }
 }
 

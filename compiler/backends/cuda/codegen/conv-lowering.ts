@@ -32,6 +32,7 @@ import {
   ConvEpilogueStep,
   ConvProblem,
   chooseConv,
+  convDecisions,
   convEpilogueSteps,
   convOperandsStruct,
   emitConv,
@@ -165,7 +166,8 @@ export class ConvLowering {
 
     // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
     const reasons = new Map<number, string>();
-    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, (b) => {
+    const decisions = convDecisions((b) => problemAt(ctx.at(batch, b)));
+    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, decisions, (b) => {
       const instance = emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps);
       reasons.set(b, instance.reason);
       return this.register(instance, steps);

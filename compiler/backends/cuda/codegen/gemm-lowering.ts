@@ -36,6 +36,7 @@ import {
   emitSm90Gemm,
   streamKWorkspaceBytes,
   gemmAlignment,
+  gemmDecisions,
   operandsStructOf,
 } from '../cutlass/gemm';
 import { analyzeBatchedMatMul } from './batched-gemm';
@@ -324,7 +325,7 @@ export class GemmLowering {
     return { kernel, body, headers, workspaceBytes: cutlassBytes + extraWorkspace + tempBytes };
   }
 
-  /** Instances by batch range: the heuristic at every batch, consecutive equal choices merged. */
+  /** Instances by batch range: the heuristic where its decisions can change (batch-ranges.ts), equal choices merged. */
   private chooseInstances(
     nk: { n: number; k: number },
     mAt: (batch: number) => number,
@@ -335,8 +336,14 @@ export class GemmLowering {
     let cutlassBytes = CUTLASS_WORKSPACE_BYTES;
     // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
     const reasons = new Map<number, string>();
-    const ranges = batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, (batch) => {
-      const problem: GemmProblem = { m: mAt(batch), n: nk.n, k: nk.k, ...(batched ? { batch: batchCountAt(batch) } : {}) };
+    const problemAt = (batch: number): GemmProblem => ({
+      m: mAt(batch),
+      n: nk.n,
+      k: nk.k,
+      ...(batched ? { batch: batchCountAt(batch) } : {}),
+    });
+    const ranges = batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, gemmDecisions(problemAt), (batch) => {
+      const problem = problemAt(batch);
       const layout = batched ? { layoutB: batched.layoutB } : undefined;
       const instance = this.runsSm90Instance(nk)
         ? (() => {

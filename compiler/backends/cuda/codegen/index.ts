@@ -16,6 +16,7 @@ import { isConcrete } from '../../../ir/symbolic';
 import { planMemory } from '../../../passes/memory-plan';
 import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
+import { MAX_BATCH } from './batch-ranges';
 import { absorbedTransposes, graphForMemoryPlan } from './batched-gemm';
 import { CodegenContext, Unsupported } from './context';
 import { ConvLowering, convHeader, convInstanceSource } from './conv-lowering';
@@ -63,6 +64,11 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   }
   const batchInfo = graph.symbols.all().find((s) => s.origin.includes('model input'));
   const maxBatch = options.maxBatch ?? batchInfo?.max ?? 1;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > MAX_BATCH) {
+    const given = options.maxBatch !== undefined ? 'max batch' : `the upper bound of batch dim '${batchInfo?.name}'`;
+    diagnostics.push(error('cuda.max-batch', `${given} is ${maxBatch}: a build serves batch 1 to ${MAX_BATCH}`));
+    return { files, diagnostics, summary: emptySummary() };
+  }
   const absorbed = absorbedTransposes(graph);
   const plan = planMemory(graphForMemoryPlan(graph, absorbed), maxBatch);
   const ctx = new CodegenContext(graph, plan, maxBatch, absorbed);

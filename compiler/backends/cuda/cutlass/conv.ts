@@ -32,6 +32,7 @@
  * get different C++ names.
  */
 import { fail } from '../../../diagnostics';
+import type { BatchDecisions } from '../codegen/batch-ranges';
 import {
   Activation,
   CUTLASS_ACTIVATION,
@@ -203,6 +204,25 @@ export function chooseConv(problem: ConvProblem, target: ConvTarget): ConvChoice
     return { config: fallback.config, reason: `${why}, so a CUTLASS 2.x kernel; ${fallback.reason}` };
   }
   return chooseSm80Conv(problem);
+}
+
+/**
+ * What chooseConv compares (sm90, sm80 and grouped), for a problem whose batch N grows with the build's batch (the
+ * rest fixed): batchRanges evaluates chooseConv only where one of these can change the answer. Change together with
+ * the heuristics (test/backends/cuda/batch-ranges.test.ts checks them against every batch).
+ */
+export function convDecisions(problemAt: (batch: number) => ConvProblem): BatchDecisions {
+  const k = problemAt(1).k;
+  const m = (b: number) => convGemmShape(problemAt(b)).m;
+  const tiles = (tm: number, tn: number) => (b: number) => Math.ceil(m(b) / tm) * Math.ceil(k / tn);
+  return {
+    thresholds: [
+      { value: m, threshold: 65536 },
+      { value: tiles(128, 128), threshold: H100_SMS },
+      { value: tiles(128, 128), threshold: A100_SMS },
+      { value: tiles(128, 64), threshold: A100_SMS },
+    ],
+  };
 }
 
 /**

@@ -19,6 +19,7 @@
  * two instances differing only in their epilogue get different C++ names.
  */
 import { fail } from '../../../diagnostics';
+import type { BatchDecisions } from '../codegen/batch-ranges';
 
 export type Activation = 'identity' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu' | 'sigmoid' | 'tanh' | 'hardswish';
 
@@ -241,6 +242,28 @@ export function chooseSm90Gemm(problem: GemmProblem): { config: Sm90GemmConfig; 
   }
   if (alignment < 8) reason += `; alignment ${alignment} (K=${problem.k}, N=${problem.n})`;
   return { config: { arch: 'sm90', tile, cluster, schedule: 'pingpong', alignment }, reason };
+}
+
+/**
+ * What chooseSm90Gemm and chooseSm80Gemm compare, for a problem that grows with the batch (M and the batch count
+ * non-decreasing, N and K fixed): batchRanges evaluates the heuristics only where one of these can change the answer.
+ * Change together with the heuristics (test/backends/cuda/batch-ranges.test.ts checks them against every batch).
+ */
+export function gemmDecisions(problemAt: (batch: number) => GemmProblem): BatchDecisions {
+  const { n, k } = problemAt(1);
+  const m = (b: number) => problemAt(b).m;
+  const count = (b: number) => problemAt(b).batch ?? 1;
+  const tiles128 = (b: number) => Math.ceil(m(b) / 128) * Math.ceil(n / 128) * count(b);
+  return {
+    thresholds: [
+      { value: m, threshold: 128 },
+      { value: m, threshold: 1024 },
+      { value: (b) => m(b) * count(b), threshold: 1024 },
+      { value: (b) => m(b) * n * count(b), threshold: 128 * 128 * 108 },
+    ],
+    // stream-K: 1 to 3 waves of 128x128 tiles with a less than half full last wave (every tile count matters)
+    steps: k >= 4096 ? [{ value: tiles128, below: 3 * SM90_SMS }] : [],
+  };
 }
 
 /**
