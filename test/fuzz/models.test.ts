@@ -29,13 +29,7 @@ const HEAP_MB = Number(env.AIT_FUZZ_HEAP_MB ?? 512);
  * Known crash classes, left failing on purpose until the fixes of issue #12 that own them are merged (then the
  * entry goes). A failure whose class key matches is listed in the summary but does not fail the test.
  */
-const KNOWN: { match: RegExp; why: string }[] = [
-  // a graph output that no node produces (e.g. its producer removed or renamed): import/shape-inference validation
-  { match: /has no inferred shape @ compiler\/backends\/cuda\/codegen\/context\.ts/, why: 'issue #12: graph output without a producer' },
-  // codegen throws a plain Error for a dtype without a GPU storage type (seen on an output without a producer
-  // that declares float8): should be a coded diagnostic (seed 4, case 24)
-  { match: /which has no GPU storage type yet @ compiler\/backends\/cuda\/codegen\/context\.ts/, why: 'issue #12: codegen dtype check' },
-];
+const KNOWN: { match: RegExp; why: string }[] = [];
 
 interface Failure {
   key: string;

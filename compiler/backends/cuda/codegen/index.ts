@@ -103,17 +103,26 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
       diagnostics.push(error('cuda.unsupported', message, { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id }));
     }
   }
-  // inputs and outputs need fixed-size batch-major storage
+  // inputs and outputs need a GPU storage type and fixed-size batch-major storage
   for (const name of [...graph.inputs, ...graph.outputs]) {
-    const shape = graph.tensor(name).shape ?? [];
-    if (shape.filter((d) => !isConcrete(d)).length > 1 || shape.slice(1).some((d) => !isConcrete(d)))
+    const role = graph.inputs.includes(name) ? 'input' : 'output';
+    const t = graph.lookupTensor(name);
+    if (!t?.shape || !t.dtype) {
       diagnostics.push(
-        error(
-          'cuda.unsupported',
-          `model ${graph.inputs.includes(name) ? 'input' : 'output'} '${name}' has dynamic dims other than a leading batch`,
-          { tensor: name },
-        ),
+        error('cuda.unsupported', `model ${role} '${name}' has no inferred ${t?.shape ? 'type' : 'shape'}`, { tensor: name }),
       );
+      continue;
+    }
+    try {
+      ctx.typeOf(name);
+    } catch (e) {
+      if (!(e instanceof Unsupported)) throw e;
+      diagnostics.push(error('cuda.unsupported', `model ${role} '${name}': ${e.reason}`, { tensor: name }));
+      continue;
+    }
+    const shape = t.shape;
+    if (shape.filter((d) => !isConcrete(d)).length > 1 || shape.slice(1).some((d) => !isConcrete(d)))
+      diagnostics.push(error('cuda.unsupported', `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }));
   }
   const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));
   const summary = {
