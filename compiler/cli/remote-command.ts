@@ -191,7 +191,9 @@ export async function runRemoteBuild(
   const modelInBuild = modelFiles?.modelInBuild;
   return withSession(host, flags, err, async (s) => {
     const synced = await s.sync(dir, undefined, modelFiles?.extra ?? []);
-    err(`synced ${dir} to ${host}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged)`);
+    err(
+      `synced ${dir} to ${host}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged${synced.removed.length ? `, ${synced.removed.length} removed` : ''})`,
+    );
     if (!flags.build && !flags.bench && !model) return 0;
     const built = await s.build(dir, synced, (text) => err(text.replace(/\n$/, '')));
     for (const d of built.result.diagnostics) err(formatDiagnostic(d));
