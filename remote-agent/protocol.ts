@@ -86,6 +86,13 @@ export interface SyncPlanResult {
   /** Files whose content differs or that are missing: the client sends these. */
   needed: string[];
   unchangedCount: number;
+  /**
+   * Paths removed from the build directory before the upload (a directory ends with '/'): files of the previous sync
+   * that the manifest no longer has, and with `cleaned` the build outputs as well (the Makefile changed). Absent from
+   * older agents.
+   */
+  removed?: string[];
+  cleaned?: boolean;
 }
 
 export interface SyncCommitResult {

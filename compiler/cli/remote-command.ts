@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeProfiles } from './profile-files';
 import { CompileError, type Diagnostic, formatDiagnostic } from '../diagnostics';
-import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
+import { type ExtraSyncFile, openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
+import { externalDataFiles } from '../onnx/external-data';
+import { decodeModel } from '../onnx/import';
 import { runAgentCommandLine } from '../../remote-agent/agent/entry';
 import {
   DEFAULT_VERIFY_TOLERANCE,
@@ -176,17 +178,22 @@ export async function runRemoteBuild(
     );
     return 1;
   }
-  // The model goes with the build directory: as it is when inside it, else as reference/<file name>.
-  const inside = model ? path.relative(dir, model) : '';
-  const modelInBuild = model
-    ? !inside.startsWith('..') && !path.isAbsolute(inside)
-      ? inside.split(path.sep).join('/')
-      : `reference/${path.basename(model)}`
-    : undefined;
+  let modelFiles: ModelSyncFiles | undefined;
+  try {
+    modelFiles = model ? modelSyncFiles(dir, model) : undefined;
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    for (const d of e.diagnostics) err(formatDiagnostic(d));
+    return 1;
+  }
+  for (const m of modelFiles?.missing ?? [])
+    err(`warning: ${model} names external data ${JSON.stringify(m)}, which is not next to it: the reference will lack those weights`);
+  const modelInBuild = modelFiles?.modelInBuild;
   return withSession(host, flags, err, async (s) => {
-    const extra = model && modelInBuild?.startsWith('reference/') ? [{ path: modelInBuild, localFile: model }] : [];
-    const synced = await s.sync(dir, undefined, extra);
-    err(`synced ${dir} to ${host}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged)`);
+    const synced = await s.sync(dir, undefined, modelFiles?.extra ?? []);
+    err(
+      `synced ${dir} to ${host}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged${synced.removed.length ? `, ${synced.removed.length} removed` : ''})`,
+    );
     if (!flags.build && !flags.bench && !model) return 0;
     const built = await s.build(dir, synced, (text) => err(text.replace(/\n$/, '')));
     for (const d of built.result.diagnostics) err(formatDiagnostic(d));
@@ -223,6 +230,34 @@ export async function runRemoteBuild(
     out(`wrote ${reportPath}`);
     return verified && benched.results.every((r) => r.ok) ? 0 : 1;
   });
+}
+
+/** Where verify's ONNX model and its external data go in the build directory, and what must be sent besides DIR. */
+export interface ModelSyncFiles {
+  /** The model's path in the build directory ('/'-separated). */
+  modelInBuild: string;
+  /** Files from outside DIR: the model as reference/<file name> and its external data next to it, as it names them. */
+  extra: ExtraSyncFile[];
+  /** External data locations the model names that do not exist here. */
+  missing: string[];
+}
+
+/**
+ * A model inside DIR goes as it is (its external data, inside its directory, is part of DIR). A model elsewhere goes
+ * to reference/<file name> with its external data files: those it names that pass the external-data path policy
+ * (compiler/onnx/external-data.ts: relative, no '..', inside the model's directory after symlinks, regular files),
+ * under the same relative names next to it, so that any reference (onnxruntime) finds them. A location the policy
+ * refuses is a CompileError (onnx.external-data).
+ */
+export function modelSyncFiles(dir: string, model: string): ModelSyncFiles {
+  const inside = path.relative(path.resolve(dir), model);
+  if (inside !== '' && !inside.startsWith('..') && !path.isAbsolute(inside))
+    return { modelInBuild: inside.split(path.sep).join('/'), extra: [], missing: [] };
+  const modelInBuild = `reference/${path.basename(model)}`;
+  const { files, missing } = externalDataFiles(model, decodeModel(fs.readFileSync(model), model));
+  const extra: ExtraSyncFile[] = [{ path: modelInBuild, localFile: model }];
+  for (const location of files) extra.push({ path: `reference/${location}`, localFile: path.join(path.dirname(model), location) });
+  return { modelInBuild, extra, missing };
 }
 
 /** What DIR/verify.json holds: the agent's report, where it ran, the local model, and the errors with their place. */

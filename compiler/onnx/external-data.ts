@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CompileError, error } from '../diagnostics';
 import { isWithin, plainRelativePathProblem } from '../paths';
+import { AttributeType, DATA_LOCATION_EXTERNAL, type GraphProto, type ModelProto, type TensorProto } from './schema';
 
 export interface ExternalRef {
   location: string;
@@ -63,11 +64,13 @@ export class ExternalDataReader {
     if (problem) this.refuse(tensor, location, problem);
   }
 
-  private open(tensor: string, location: string): OpenFile | null {
+  /**
+   * The file of a location that passes the policy: checked form, real path inside the model's directory, a regular
+   * file. Undefined when it does not exist (recorded in `missing`).
+   */
+  locate(tensor: string, location: string): { real: string; size: number } | undefined {
+    this.checkLocation(tensor, location);
     const full = path.join(this.realBase ?? this.baseDir, location);
-    const cached = this.files.get(full);
-    if (cached !== undefined) return cached;
-    let entry: OpenFile | null = null;
     let real: string | undefined;
     try {
       real = fs.realpathSync(full);
@@ -76,13 +79,24 @@ export class ExternalDataReader {
     }
     if (real === undefined || this.realBase === undefined) {
       this.missing.push(location);
-    } else {
-      if (real === this.realBase || !isWithin(this.realBase, real))
-        this.refuse(tensor, location, `resolves to ${real}, outside the model's directory (through a symbolic link)`);
-      const stat = fs.statSync(real);
-      if (!stat.isFile()) this.refuse(tensor, location, `is not a regular file`);
+      return undefined;
+    }
+    if (real === this.realBase || !isWithin(this.realBase, real))
+      this.refuse(tensor, location, `resolves to ${real}, outside the model's directory (through a symbolic link)`);
+    const stat = fs.statSync(real);
+    if (!stat.isFile()) this.refuse(tensor, location, `is not a regular file`);
+    return { real, size: stat.size };
+  }
+
+  private open(tensor: string, location: string): OpenFile | null {
+    const full = path.join(this.realBase ?? this.baseDir, location);
+    const cached = this.files.get(full);
+    if (cached !== undefined) return cached;
+    let entry: OpenFile | null = null;
+    const found = this.locate(tensor, location);
+    if (found) {
       try {
-        entry = { fd: fs.openSync(real, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0)), size: stat.size };
+        entry = { fd: fs.openSync(found.real, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0)), size: found.size };
       } catch (e) {
         this.refuse(tensor, location, `cannot be read: ${(e as Error).message}`);
       }
@@ -133,4 +147,49 @@ function parseCount(text: string): number | undefined {
   if (!/^\d{1,16}$/.test(text.trim())) return undefined;
   const n = Number(text.trim());
   return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A model's external data files that pass the policy above, as the model names them (distinct, normalized). */
+export interface ExternalDataFiles {
+  /** Locations relative to the model's directory ('/'-separated), each an existing regular file inside it. */
+  files: string[];
+  /** Locations the model names that do not exist (a graph-only export). */
+  missing: string[];
+}
+
+/**
+ * The distinct external data locations of `model` (initializers, sparse initializers, tensor attributes, subgraphs),
+ * each checked as ExternalDataReader checks it before reading: what must travel with the model file for another
+ * reader (onnxruntime) to load it. A location that breaks the policy throws the reader's CompileError.
+ */
+export function externalDataFiles(modelFile: string, model: ModelProto): ExternalDataFiles {
+  const reader = new ExternalDataReader(path.dirname(path.resolve(modelFile)), modelFile);
+  const files = new Set<string>();
+  const missing = new Set<string>();
+  const tensor = (t: TensorProto | undefined) => {
+    if (!t || t.data_location !== DATA_LOCATION_EXTERNAL) return;
+    const location = t.external_data.find((e) => e.key === 'location')?.value ?? '';
+    reader.checkLocation(t.name, location);
+    const normalized = path.posix.normalize(location);
+    if (files.has(normalized) || missing.has(normalized)) return;
+    if (reader.locate(t.name, location)) files.add(normalized);
+    else missing.add(normalized);
+  };
+  const graph = (g: GraphProto | undefined) => {
+    if (!g) return;
+    for (const t of g.initializer) tensor(t);
+    for (const s of g.sparse_initializer as { values?: TensorProto; indices?: TensorProto }[]) {
+      tensor(s.values);
+      tensor(s.indices);
+    }
+    for (const node of g.node)
+      for (const a of node.attribute) {
+        if (a.type === AttributeType.TENSOR) tensor(a.t);
+        if (a.type === AttributeType.TENSORS) a.tensors.forEach(tensor);
+        if (a.type === AttributeType.GRAPH) graph(a.g);
+        if (a.type === AttributeType.GRAPHS) a.graphs.forEach(graph);
+      }
+  };
+  graph(model.graph);
+  return { files: [...files], missing: [...missing] };
 }

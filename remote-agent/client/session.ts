@@ -48,6 +48,8 @@ export interface SyncSummary {
   buildDir: string;
   uploaded: string[];
   unchangedCount: number;
+  /** Removed on the host because the local directory no longer has them (or build outputs, after a Makefile change). */
+  removed: string[];
 }
 
 /** A build's outcome with diagnostics mapped back to files of the local build directory where they exist. */
@@ -155,7 +157,8 @@ export class RemoteSession {
   }
 
   /**
-   * Mirrors a local directory into WORK/builds/<name>/ on the host: only files whose content differs are sent.
+   * Mirrors a local directory into WORK/builds/<name>/ on the host: only files whose content differs are sent, and
+   * what the directory no longer has is removed there (remote-agent/agent/sync.ts says what of the build outputs).
    * `extraFiles` adds files from elsewhere under a path of their own (verify's ONNX model: reference/<file>).
    */
   async sync(localDir: string, buildName = defaultBuildName(localDir), extraFiles: ExtraSyncFile[] = []): Promise<SyncSummary> {
@@ -185,7 +188,7 @@ export class RemoteSession {
         },
       );
     }
-    return { buildName, buildDir: plan.buildDir, uploaded: plan.needed, unchangedCount: plan.unchangedCount };
+    return { buildName, buildDir: plan.buildDir, uploaded: plan.needed, unchangedCount: plan.unchangedCount, removed: plan.removed ?? [] };
   }
 
   /** make in a synced build directory, log streamed to `onOutput`; diagnostics name files of `localDir`. */

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { CompileError } from '../../compiler/diagnostics';
 import { openSession, type RemoteSession } from '../../remote-agent/client';
 import { agentBundle, fixtureCopy, pidAlive, waitFor } from './helpers/agent-bundle';
+import { syncMirrorScenario } from './helpers/sync-mirror';
 
 describe('remote agent through the local transport (--remote local)', function () {
   this.timeout(60_000);
@@ -52,6 +53,10 @@ describe('remote agent through the local transport (--remote local)', function (
       (bench.results[0].json as { results: { batchSize: number }[] }).results.map((r) => r.batchSize),
       [1, 8, 64],
     );
+  });
+
+  it('sync mirrors the local directory: what it no longer has goes on the host, and another model leaves no library behind', async () => {
+    await syncMirrorScenario(session);
   });
 
   it('cancel ends the whole process group of a job, grandchildren included', async () => {

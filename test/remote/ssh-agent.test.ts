@@ -11,6 +11,7 @@ import type { CompileError } from '../../compiler/diagnostics';
 import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
 import { agentBundle, fixtureCopy, pidAlive, waitFor } from './helpers/agent-bundle';
 import { type TestSshd, requireSshd, startSshd } from './helpers/sshd';
+import { syncMirrorScenario } from './helpers/sync-mirror';
 
 describe('remote agent over SSH (real sshd on 127.0.0.1)', function () {
   this.timeout(90_000);
@@ -93,6 +94,10 @@ describe('remote agent over SSH (real sshd on 127.0.0.1)', function () {
     const third = await s.sync(local);
     assert.deepEqual(third.uploaded, []);
     assert.equal(third.unchangedCount, 3);
+  });
+
+  it('sync mirrors the local directory over SSH: another model in the same directory leaves nothing of the first', async () => {
+    await syncMirrorScenario(await open('gpubox'));
   });
 
   it('a build with a compile error reports the file and line', async () => {

@@ -16,7 +16,16 @@ import { openSession, type RemoteSession } from '../../remote-agent/client';
 import type { VerifyJobResult } from '../../remote-agent/protocol';
 import { agentBundle, pidAlive, waitFor } from './helpers/agent-bundle';
 import { requireSshd, startSshd, type TestSshd } from './helpers/sshd';
-import { fakeGemmBuild, type FakeBuildOptions, GEMM_B, GEMM_W, gemmReluModel } from './helpers/verify-fixtures';
+import {
+  fakeGemmBuild,
+  type FakeBuildOptions,
+  GEMM_B,
+  GEMM_W,
+  gemmReluModel,
+  gemmReluModelWithExternalData,
+} from './helpers/verify-fixtures';
+import { type RemoteBuildFlags, runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
+import { buildModel } from '../helpers/onnx-builder';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const MODEL_IN_BUILD = 'reference/gemm_relu.onnx';
@@ -39,6 +48,46 @@ async function syncAndBuild(
   const built = await session.build(local, summary, () => undefined);
   assert.equal(built.result.ok, true, JSON.stringify(built.result.diagnostics));
   return { local, buildName: summary.buildName };
+}
+
+/** `ait remote verify HOST DIR --model MODEL` in this process (the agent bundle of the current sources). */
+async function cliVerify(host: string, dir: string, model: string, flags: RemoteBuildFlags) {
+  const saved = process.env.AIT_AGENT_BUNDLE;
+  process.env.AIT_AGENT_BUNDLE = await agentBundle();
+  let stdout = '';
+  let stderr = '';
+  try {
+    const code = await runRemoteBuild(
+      host,
+      dir,
+      { verifyModel: model, verifyBatch: [1, 8], ...flags },
+      (t) => (stdout += `${t}\n`),
+      (t) => (stderr += `${t}\n`),
+    );
+    const file = path.join(dir, 'verify.json');
+    const report = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as VerifyFileReport) : undefined;
+    return { code, stdout, stderr, report };
+  } finally {
+    if (saved === undefined) delete process.env.AIT_AGENT_BUNDLE;
+    else process.env.AIT_AGENT_BUNDLE = saved;
+  }
+}
+
+/** A verify of the external-data model passed, and the host has exactly the files the model names next to it. */
+function assertExternalDataVerified(r: Awaited<ReturnType<typeof cliVerify>>, referenceKind?: string): void {
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const report = r.report!.report!;
+  assert.equal(report.ok, true);
+  assert.equal(report.results.length, 4);
+  if (referenceKind) assert.equal(report.reference?.kind, referenceKind);
+  const reference = path.dirname(report.onnxModel!);
+  assert.equal(path.basename(reference), 'reference');
+  assert.deepEqual(fs.readdirSync(reference, { recursive: true }).map(String).sort(), [
+    'gemm_relu.onnx',
+    'gemm_relu.onnx.data',
+    'weights',
+    path.join('weights', 'b.bin'),
+  ]);
 }
 
 function assertPassing(result: VerifyJobResult, batchSizes: number[], maxRelativeL2: number): void {
@@ -195,6 +244,45 @@ describe('verify through the local transport (fake Gemm+Relu library, real refer
     await refused(session.startVerify({ buildName: passing.buildName, model: '../x.onnx', batchSizes: [1] }), 'verify.bad-model-path');
   });
 
+  it('a model with external data (model.onnx + model.onnx.data): the files it names go next to it, and the references read them', async () => {
+    const external = gemmReluModelWithExternalData();
+    const interpreted = await cliVerify('local', fakeGemmBuild(), external, { workDir });
+    assertExternalDataVerified(interpreted, pythonHasOnnxruntime() ? 'python-onnxruntime' : 'interpreter');
+    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(workDir, 'node_modules'));
+    try {
+      assertExternalDataVerified(
+        await cliVerify('local', fakeGemmBuild(), external, { workDir, reference: 'onnxruntime-node' }),
+        'onnxruntime-node',
+      );
+    } finally {
+      fs.unlinkSync(path.join(workDir, 'node_modules'));
+    }
+  });
+
+  it('refuses a model whose external data leaves its directory, before anything is sent', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-evil-'));
+    fs.mkdirSync(path.join(dir, 'model'));
+    fs.writeFileSync(path.join(dir, 'secret.bin'), Buffer.alloc(48));
+    const model = path.join(dir, 'model', 'evil.onnx');
+    fs.writeFileSync(
+      model,
+      buildModel({
+        inputs: [{ name: 'x', dtype: 'float32', dims: ['batch', 4] }],
+        initializers: [{ name: 'W', dtype: 'float32', dims: [3, 4], external: '../secret.bin' }],
+        nodes: [{ op: 'Gemm', inputs: ['x', 'W'], outputs: ['y'], name: 'gemm', attrs: { transB: 1 } }],
+        outputs: ['y'],
+      }),
+    );
+    const build = fakeGemmBuild();
+    const r = await cliVerify('local', build, model, { workDir: fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-evil-work-')) });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /error \[onnx\.external-data\] .*evil\.onnx.*external data location "\.\.\/secret\.bin" leaves the model's directory/,
+    );
+    assert.doesNotMatch(r.stderr, /synced/);
+  });
+
   it('cancel ends a running verify job; its result says it was cancelled', async () => {
     const slow = await syncAndBuild(session, model, { defines: ['-DAIT_FAKE_SLOW_MS=60000'] });
     const job = await session.startVerify({ buildName: slow.buildName, model: MODEL_IN_BUILD, batchSizes: [1] });
@@ -253,6 +341,16 @@ describe('verify over SSH (real sshd on 127.0.0.1)', function () {
       failed.result.diagnostics.map((d) => [d.code, d.location?.tensor, d.location?.host]),
       [['verify.mismatch', 'y', 'gpubox']],
     );
+  });
+
+  it('ait remote verify of a model with external data sends the files it names next to it', async () => {
+    const r = await cliVerify('gpubox', fakeGemmBuild(), gemmReluModelWithExternalData(), {
+      workDir,
+      sshConfig: sshd.sshConfig,
+      node: process.execPath,
+    });
+    assertExternalDataVerified(r, pythonHasOnnxruntime() ? 'python-onnxruntime' : 'interpreter');
+    assert.match(r.stderr, /synced .* to gpubox:/);
   });
 
   it('refuses a build without weights and cancels a running verify', async () => {

@@ -39,6 +39,33 @@ export function gemmReluModel(): string {
   return file;
 }
 
+/**
+ * The same model with its weights as external data, as the dynamo exporter writes it: W in gemm_relu.onnx.data,
+ * B in weights/b.bin (a subdirectory), next to the model. The directory also holds a file the model does not name.
+ */
+export function gemmReluModelWithExternalData(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-external-'));
+  const file = path.join(dir, 'gemm_relu.onnx');
+  const bytes = buildModel({
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['batch', 4] }],
+    initializers: [
+      { name: 'W', dtype: 'float32', dims: [3, 4], external: 'gemm_relu.onnx.data', externalEntries: { offset: '0', length: '48' } },
+      { name: 'B', dtype: 'float32', dims: [3], external: './weights/b.bin', externalEntries: { offset: '4', length: '12' } },
+    ],
+    nodes: [
+      { op: 'Gemm', inputs: ['x', 'W', 'B'], outputs: ['h'], name: 'gemm', attrs: { transB: 1 } },
+      { op: 'Relu', inputs: ['h'], outputs: ['y'], name: 'relu' },
+    ],
+    outputs: ['h', 'y'],
+  });
+  fs.writeFileSync(file, bytes);
+  fs.writeFileSync(path.join(dir, 'gemm_relu.onnx.data'), Buffer.from(new Float32Array(GEMM_W).buffer));
+  fs.mkdirSync(path.join(dir, 'weights'));
+  fs.writeFileSync(path.join(dir, 'weights', 'b.bin'), Buffer.concat([Buffer.alloc(4), Buffer.from(new Float32Array(GEMM_B).buffer)]));
+  fs.writeFileSync(path.join(dir, 'unrelated.bin'), 'not named by the model');
+  return file;
+}
+
 export interface FakeBuildOptions {
   /** Extra -D flags: -DAIT_FAKE_WRONG, -DAIT_FAKE_HALF_IO, -DAIT_FAKE_SLOW_MS=N. */
   defines?: string[];

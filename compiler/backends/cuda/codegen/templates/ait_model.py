@@ -26,6 +26,49 @@ def _is_torch(x):
     return type(x).__module__.startswith("torch")
 
 
+def ait_profile(runtime, gpu, date=None):
+    """The runtime's per-op profile (AITModelGetProfileJson) as an ait-profile document: the conversion of
+    compiler/cli/profile-files.ts profileFromRuntime, which the bench writes profile-b<batch>.json with (a test
+    checks that both give the same document). An op's time is per run: a fused op may launch several kernels."""
+    import datetime
+    import math
+    runs = runtime["runs"]
+    ops = {}
+    for op in runtime["ops"]:
+        launches = max(1, math.floor(op["calls"] / runs + 0.5)) if runs > 0 else 1
+        entry = {"meanMs": op["meanMs"] * launches}
+        if op.get("minMs") is not None:
+            entry["minMs"] = op["minMs"]
+        entry["launches"] = launches
+        ops[op["id"]] = entry
+    when = date or datetime.datetime.now(datetime.timezone.utc)
+    profile = {
+        "format": "ait-profile",
+        "version": 1,
+        "graph": {"model": runtime["model"]},
+        "gpu": {k: v for k, v in gpu.items() if k in ("name", "arch") and v is not None},
+        "date": when.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (when.microsecond // 1000),
+        "runs": runs,
+        "batch": runtime.get("batchSize") or runtime.get("lastBatch") or 1,
+        "units": {"time": "ms", "throughput": "TFLOP/s", "bandwidth": "GB/s"},
+    }
+    if runtime.get("totalMeanMs") is not None:
+        profile["totalMs"] = runtime["totalMeanMs"]
+    profile["ops"] = ops
+    return profile
+
+
+def _gpu_of_torch():
+    try:
+        import torch
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability()
+            return {"name": torch.cuda.get_device_name(), "arch": f"sm{major}{minor}"}
+    except Exception:
+        pass
+    return {"name": "unknown GPU"}
+
+
 class AITModel:
     def __init__(self, library=None, weights="default"):
         here = os.path.dirname(os.path.abspath(__file__))
@@ -58,7 +101,7 @@ class AITModel:
             "AITModelBindWeight": (i, [vp, cp, vp, sz, i]), "AITModelLoadWeights": (i, [vp, cp, ctypes.POINTER(i)]),
             "AITModelRandomizeWeights": (i, [vp, ctypes.c_uint64, ctypes.c_float, i]),
             "AITModelSetInput": (i, [vp, i, vp]), "AITModelSetOutput": (i, [vp, i, vp]),
-            "AITModelSetGraphMode": (i, [vp, i]), "AITModelSetProfiling": (i, [vp, i]),
+            "AITModelSetGraphMode": (i, [vp, i]), "AITModelSetProfiling": (i, [vp, i]), "AITModelResetProfile": (i, [vp]),
             "AITModelGetProfileJson": (i, [vp, cp, sz, ctypes.POINTER(sz)]), "AITModelRun": (i, [vp, i64, vp]),
             "AITDeviceMalloc": (i, [ctypes.POINTER(vp), sz]), "AITDeviceFree": (i, [vp]), "AITMemcpy": (i, [vp, vp, sz, i]),
             "AITStreamSynchronize": (i, [vp]),
@@ -152,21 +195,30 @@ class AITModel:
         self._check(self._lib.AITModelSetGraphMode(self._model, int(enabled)), "graph mode")
         self.graph_mode = bool(enabled)
 
-    def profile(self, inputs, iterations=10, batch=None):
-        """Runs `iterations` times op by op with CUDA events around each op; returns the profile (profile.json format of
-        docs/graph-format.md: per-op times keyed by graph.json node ids). Profiling is switched off again afterwards."""
+    def profile(self, inputs, iterations=10, batch=None, path=None, gpu=None):
+        """Runs `iterations` times op by op with CUDA events around each op; returns the profile as an ait-profile
+        document (profile.json of docs/graph-format.md: per-op times keyed by graph.json node ids), which `ait graph
+        --profile` and the VS Code graph view read, and writes it to `path` when given. `gpu`: {"name", "arch"}
+        (default: from torch when it sees a GPU). Profiling is switched off again afterwards."""
         import json
         self._check(self._lib.AITModelSetProfiling(self._model, 1), "profiling on")
         try:
+            self._check(self._lib.AITModelResetProfile(self._model), "profile reset")
             for _ in range(iterations):
                 self.run(inputs, batch=batch)
             length = ctypes.c_size_t()
             self._check(self._lib.AITModelGetProfileJson(self._model, None, 0, ctypes.byref(length)), "profile length")
             buffer = ctypes.create_string_buffer(length.value + 1)
             self._check(self._lib.AITModelGetProfileJson(self._model, buffer, length.value + 1, ctypes.byref(length)), "profile")
-            return json.loads(buffer.value.decode())
+            runtime = json.loads(buffer.value.decode())
         finally:
             self._check(self._lib.AITModelSetProfiling(self._model, 0), "profiling off")
+        profile = ait_profile(runtime, gpu or _gpu_of_torch())
+        if path:
+            with open(path, "w") as f:
+                json.dump(profile, f, indent=2)
+                f.write("\n")
+        return profile
 
     def _batch_of(self, spec, shape):
         axis = spec["batch_axis"]
