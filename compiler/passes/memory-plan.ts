@@ -18,6 +18,8 @@ import { isStatic } from './rewrite';
 import { VIEW_OPS } from '../ops/op-classes';
 
 export const ARENA_ALIGNMENT = 256;
+/** Node indices per block of the placement index (see planMemory). */
+const LIFETIME_BLOCK = 64;
 
 export interface ArenaBuffer {
   /** Tensors stored in this buffer (a producer's output, its views and in-place successors). */
@@ -77,17 +79,26 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
   // lifetimes: the last read of any tensor held by the buffer (graph outputs read at the end)
   for (const b of buffers) for (const t of b.tensors) b.lastNode = Math.max(b.lastNode, lastUse.get(t) ?? b.firstNode);
 
-  const placed: ArenaBuffer[] = [];
+  // Placed buffers are also filed under each block of LIFETIME_BLOCK node indices they are live in, so that finding
+  // those alive at the same time as a new buffer looks at its own blocks, not at every placed buffer (linear
+  // time on long graphs instead of quadratic).
+  const byBlock: ArenaBuffer[][] = [];
+  const placedOrder = new Map<ArenaBuffer, number>();
   let arenaBytes = 0;
   for (const b of [...buffers].sort((x, y) => y.bytes - x.bytes || x.firstNode - y.firstNode)) {
-    const live = placed.filter((p) => p.firstNode <= b.lastNode && b.firstNode <= p.lastNode).sort((x, y) => x.offset - y.offset);
+    const live = new Set<ArenaBuffer>();
+    const firstBlock = Math.floor(b.firstNode / LIFETIME_BLOCK);
+    const lastBlock = Math.floor(b.lastNode / LIFETIME_BLOCK);
+    for (let k = firstBlock; k <= lastBlock; k++)
+      for (const p of byBlock[k] ?? []) if (p.firstNode <= b.lastNode && b.firstNode <= p.lastNode) live.add(p);
     let offset = 0;
-    for (const p of live) {
+    for (const p of [...live].sort((x, y) => x.offset - y.offset || placedOrder.get(x)! - placedOrder.get(y)!)) {
       if (offset + b.bytes <= p.offset) break;
       offset = Math.max(offset, p.offset + p.bytes);
     }
     b.offset = offset;
-    placed.push(b);
+    placedOrder.set(b, placedOrder.size);
+    for (let k = firstBlock; k <= lastBlock; k++) (byBlock[k] ??= []).push(b);
     arenaBytes = Math.max(arenaBytes, offset + b.bytes);
   }
   const offsets: Record<string, number> = {};
