@@ -9,7 +9,9 @@
  * in the caller's buffers, weights in their own; neither is in the arena. Sizes are taken at the planning batch in
  * the GPU's storage precision (cost.ts); the runtime sizes the arena for the largest batch the same way.
  */
+import { error } from '../diagnostics';
 import { Graph, Node } from '../ir/graph';
+import { MAX_ARENA_BYTES, sizeText } from '../ir/limits';
 import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../ops/fused';
 import { isShapeComputation, isWeightPreparation, tensorBytesAt } from './cost';
 import { ELEMENTWISE_OPS } from './fuse-elementwise';
@@ -155,5 +157,19 @@ export const memoryPlanPass: Pass = {
   run(graph, ctx) {
     const plan = planMemory(graph, ctx.batch);
     ctx.reports.memory = plan;
+    if (!(plan.arenaBytes <= MAX_ARENA_BYTES)) {
+      // Code generation would size buffers by this: refuse, naming the largest activation and its producer.
+      const largest = plan.buffers.reduce<ArenaBuffer | undefined>((a, b) => (!a || b.bytes > a.bytes ? b : a), undefined);
+      const tensor = largest?.tensors[0];
+      const producer = tensor ? graph.nodes.find((n) => n.outputs.includes(tensor)) : undefined;
+      ctx.diagnostics.push(
+        error(
+          'memory.too-large',
+          `the activations need an arena of ${sizeText(plan.arenaBytes)} bytes at batch ${plan.batch}, more than the supported ` +
+            `${sizeText(MAX_ARENA_BYTES)} (1 TiB)${tensor ? `; the largest is '${tensor}' (${sizeText(largest!.bytes)} bytes)` : ''}`,
+          { tensor, onnxNode: producer?.sourceNodes[0] ?? producer?.name, nodeId: producer?.id },
+        ),
+      );
+    }
   },
 };
