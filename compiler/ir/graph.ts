@@ -116,13 +116,35 @@ export class Graph {
     return this.opsets[''] ?? this.opsets['ai.onnx'] ?? 18;
   }
 
-  /** A node id that is not used yet in this graph. */
+  /**
+   * Ids handed out by newNodeId or seen on a node of `nodes` (a superset of the ids in use: an id is never
+   * handed out twice, even after its node is removed). Kept in step with `nodes` by syncNodeIds.
+   */
+  private readonly knownIds = new Set<string>();
+  private knownIdsOf?: Node[];
+  private knownIdsLength = 0;
+
+  /** A node id that is not used yet in this graph. O(1) amortized: `nodes` is not rescanned per call. */
   newNodeId(prefix = 'n'): string {
+    this.syncNodeIds();
     let id: string;
-    const ids = new Set(this.nodes.map((n) => n.id));
     do id = `${prefix}${this.nextId++}`;
-    while (ids.has(id));
+    while (this.knownIds.has(id));
+    this.knownIds.add(id);
     return id;
+  }
+
+  /**
+   * Notes the ids of nodes added since the last call: all of them when `nodes` was replaced by another array
+   * (passes do that in O(n) anyway) or shrank, else those appended at its end. Nodes spliced into the middle of
+   * the same array are expected to carry ids from newNodeId (every pass does so), which are already known.
+   */
+  private syncNodeIds(): void {
+    const nodes = this.nodes;
+    const from = nodes === this.knownIdsOf && nodes.length >= this.knownIdsLength ? this.knownIdsLength : 0;
+    for (let i = from; i < nodes.length; i++) this.knownIds.add(nodes[i].id);
+    this.knownIdsOf = nodes;
+    this.knownIdsLength = nodes.length;
   }
 
   /** A tensor name that is not used yet, derived from `base`. */

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { CompileError, Diagnostic, error, warning } from '../diagnostics';
 import { dtypeFromOnnx } from '../ir/dtype';
 import { AttrValue, Attributes, Graph, Node, OnnxModelInfo, TensorInfo } from '../ir/graph';
+import { shapeProblem } from '../ir/limits';
 import { Dim } from '../ir/symbolic';
 import { TensorValue } from '../ir/tensor';
 import {
@@ -80,15 +81,24 @@ export function decodeModel(bytes: Uint8Array, file = '<bytes>'): ModelProto {
       ),
     );
   }
-  if (!model.graph || int64ToNumber(model.ir_version) <= 0 || model.opset_import.length === 0) {
+  const missing = [
+    ...(int64ToNumber(model.ir_version) <= 0 ? ['IR version'] : []),
+    ...(model.opset_import.length === 0 ? ['opset import'] : []),
+    ...(!model.graph ? ['graph'] : []),
+  ];
+  if (!model.graph)
+    // Protobuf skips fields it does not know, so random bytes often "decode": to nothing a model has.
     throw new CompileError(
       error(
         'onnx.not-onnx',
-        `the file is not an ONNX model: it decodes, but has no ${!model.graph ? 'graph' : int64ToNumber(model.ir_version) <= 0 ? 'IR version' : 'opset import'}`,
+        `the file is not an ONNX model: its ${bytes.length} bytes do not decode as an ONNX ModelProto with a graph (no ${missing.join(', no ')})`,
         { file },
       ),
     );
-  }
+  if (missing.length > 0)
+    throw new CompileError(
+      error('onnx.not-onnx', `the file is not a complete ONNX model: its ModelProto has no ${missing.join(' and no ')}`, { file }),
+    );
   return model;
 }
 
@@ -101,7 +111,18 @@ export function importOnnxBytes(bytes: Uint8Array, options: ImportOptions = {}, 
   const external = new ExternalDataReader(options.baseDir ?? process.cwd(), file);
   const readExternal = (tensor: string, ref: ExternalRef, byteLength: number) => external.read(tensor, ref, byteLength);
 
-  const ctx: ImportContext = { opsets, options, readExternal, weights, diagnostics, file, nodeCounter: 0 };
+  const onnxOpset = opsets[''];
+  if (onnxOpset !== undefined && (onnxOpset < MIN_OPSET || onnxOpset > MAX_OPSET))
+    diagnostics.push(
+      warning(
+        'onnx.opset',
+        `the model imports ai.onnx opset ${onnxOpset}; the compiler implements opsets ${MIN_OPSET} to ${MAX_OPSET}, ` +
+          `so ops whose definition differs in opset ${onnxOpset} may be read wrongly`,
+        { file },
+      ),
+    );
+
+  const ctx: ImportContext = { opsets, options, readExternal, weights, diagnostics, errors: [], file, nodeCounter: 0 };
   let graph: Graph;
   try {
     graph = importGraph(model.graph!, ctx, undefined);
@@ -109,6 +130,7 @@ export function importOnnxBytes(bytes: Uint8Array, options: ImportOptions = {}, 
     external.close();
   }
   weights.missingFiles.push(...new Set(external.missing));
+  if (ctx.errors.length > 0) throw new CompileError(ctx.errors);
   if (weights.absent > 0) {
     diagnostics.push(
       warning(
@@ -136,12 +158,21 @@ export function importOnnxBytes(bytes: Uint8Array, options: ImportOptions = {}, 
   };
 }
 
+/**
+ * ai.onnx opsets whose op definitions the compiler implements: numpy broadcasting (7) up to the newest opset
+ * checked (23; its changes over 21 are new types and new ops). Outside, a warning: the model may still import.
+ */
+export const MIN_OPSET = 7;
+export const MAX_OPSET = 23;
+
 interface ImportContext {
   opsets: Record<string, number>;
   options: ImportOptions;
   readExternal: (tensor: string, ref: ExternalRef, byteLength: number) => Uint8Array | undefined;
   weights: ImportedModel['weights'];
   diagnostics: Diagnostic[];
+  /** Structural errors of the model (duplicate names, bad shapes, bad tensors): all reported at the end of import. */
+  errors: Diagnostic[];
   file: string;
   nodeCounter: number;
 }
@@ -179,6 +210,11 @@ function typeToTensor(
       `dim ${i} of '${name}'`,
     );
   });
+  const problem = shapeProblem(shape);
+  if (problem) {
+    ctx.errors.push(error('onnx.bad-shape', `the declared shape of '${name}' is invalid: ${problem}`, { file: ctx.file, tensor: name }));
+    return { dtype };
+  }
   return { dtype, shape };
 }
 
@@ -210,10 +246,34 @@ export function scopeOf(nodeName: string, metadata: Record<string, string> | und
 function importGraph(gp: GraphProto, ctx: ImportContext, parent: Graph | undefined): Graph {
   const graph = new Graph(gp.name || 'main', { opsets: ctx.opsets, parent });
   const initializerNames = new Set(gp.initializer.map((t) => t.name));
+  const where = parent ? `subgraph '${graph.name}'` : 'the graph';
+  const duplicate = (names: string[], what: string) => {
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (seen.has(name))
+        ctx.errors.push(error('graph.duplicate-name', `${what} '${name}' is listed twice in ${where}`, { file: ctx.file, tensor: name }));
+      seen.add(name);
+    }
+  };
+  duplicate(
+    gp.initializer.map((t) => t.name),
+    'initializer',
+  );
+  duplicate(
+    gp.input.map((v) => v.name),
+    'input',
+  );
+  duplicate(
+    gp.output.map((v) => v.name),
+    'output',
+  );
+  if (gp.output.length === 0)
+    ctx.errors.push(error('graph.no-outputs', `${where} has no outputs: there is nothing to compute`, { file: ctx.file }));
 
-  for (const t of gp.initializer) importInitializer(t, graph, ctx);
+  for (const t of gp.initializer) if (!graph.tensors.has(t.name)) importInitializer(t, graph, ctx);
   for (const vi of gp.input) {
     if (initializerNames.has(vi.name)) continue; // an initializer listed as input (old exporters): a parameter
+    if (graph.tensors.has(vi.name)) continue; // listed twice: reported above
     graph.addTensor({ name: vi.name, kind: 'input', ...typeToTensor(vi.name, vi.type, graph, ctx, parent === undefined) });
     graph.inputs.push(vi.name);
   }
@@ -221,7 +281,10 @@ function importGraph(gp: GraphProto, ctx: ImportContext, parent: Graph | undefin
 
   for (const np of gp.node) importNode(np, graph, ctx);
 
+  const outputNames = new Set<string>();
   for (const vi of gp.output) {
+    if (outputNames.has(vi.name)) continue; // listed twice: reported above
+    outputNames.add(vi.name);
     graph.outputs.push(vi.name);
     const t = graph.lookupTensor(vi.name);
     const declared = typeToTensor(vi.name, vi.type, graph, ctx, false);
@@ -230,7 +293,12 @@ function importGraph(gp: GraphProto, ctx: ImportContext, parent: Graph | undefin
       // Keep declared output types as hints; shape inference checks them.
       if (!t.dtype && declared.dtype) t.dtype = declared.dtype;
     } else if (!t) {
-      graph.addTensor({ name: vi.name, kind: 'output', ...declared });
+      ctx.errors.push(
+        error('graph.missing-output', `output '${vi.name}' of ${where} is not produced by any node, nor an input or initializer`, {
+          file: ctx.file,
+          tensor: vi.name,
+        }),
+      );
     }
   }
   return graph;
@@ -250,10 +318,16 @@ function importInitializer(t: TensorProto, graph: Graph, ctx: ImportContext): vo
   try {
     value = tensorFromProto(t, ctx.readExternal);
   } catch (e) {
-    if (e instanceof CompileError) throw e;
-    throw new CompileError(
-      error('onnx.bad-tensor', `initializer '${t.name}': ${(e as Error).message}`, { file: ctx.file, tensor: t.name }),
-    );
+    // a bad initializer is reported with the model's other structural errors; other failures stop the import
+    if (!(e instanceof CompileError) || !e.diagnostics.every((d) => d.code === 'onnx.bad-tensor')) throw e;
+    const prefix = `tensor '${t.name}': `;
+    for (const d of e.diagnostics)
+      ctx.errors.push({
+        ...d,
+        message: `initializer '${t.name}': ${d.message.startsWith(prefix) ? d.message.slice(prefix.length) : d.message}`,
+        location: { file: ctx.file, ...d.location },
+      });
+    return;
   }
   ctx.weights.count++;
   const bytes = dtype

@@ -2,6 +2,7 @@
 import { CompileError, error } from '../diagnostics';
 import { DType, dtypeBytes, dtypeFromOnnx, dtypeToOnnx } from '../ir/dtype';
 import { numel, storageFor, TensorValue } from '../ir/tensor';
+import { shapeProblem } from '../ir/limits';
 import { TensorProto, int64ToNumber } from './schema';
 import type { ExternalRef } from './external-data';
 
@@ -168,7 +169,9 @@ export function tensorFromProto(
   const dtype = dtypeFromOnnx(t.data_type);
   if (!dtype) badTensor(t, `unknown data type ${t.data_type}`);
   const shape = t.dims.map(int64ToNumber);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) badTensor(t, `invalid dims [${shape}]`);
+  // Refused before anything is allocated: a hostile model declares what it likes.
+  const problem = shapeProblem(shape);
+  if (problem) badTensor(t, problem);
   const count = numel(shape);
   if (!Number.isSafeInteger(count)) badTensor(t, `dims [${shape}] have more elements than can be held`);
   const raw = (bytes: Uint8Array) => {
@@ -184,8 +187,20 @@ export function tensorFromProto(
     if (!bytes) return undefined;
     return { dtype, shape, data: raw(bytes) };
   }
-  if (t.raw_data && t.raw_data.byteLength > 0) return { dtype, shape, data: raw(t.raw_data) };
-  if (dtype === 'string') return { dtype, shape, data: t.string_data.map((b) => new TextDecoder().decode(b)) };
+  if (t.raw_data && t.raw_data.byteLength > 0) {
+    // The ONNX checker refuses raw data of another size than the dims need; longer data would be silently cut.
+    const need = dtypeBytes(dtype, count);
+    if (t.raw_data.byteLength !== need)
+      badTensor(
+        t,
+        `its raw data has ${t.raw_data.byteLength} bytes, but ${count} ${dtype} elements (dims [${shape.join(', ')}]) need ${need}`,
+      );
+    return { dtype, shape, data: raw(t.raw_data) };
+  }
+  if (dtype === 'string') {
+    if (t.string_data.length !== count) badTensor(t, `has ${t.string_data.length} strings for dims [${shape.join(', ')}]`);
+    return { dtype, shape, data: t.string_data.map((b) => new TextDecoder().decode(b)) };
+  }
   let src: ArrayLike<number> = [];
   if (dtype === 'float32' || dtype === 'complex64') src = t.float_data;
   else if (dtype === 'float64' || dtype === 'complex128') src = t.double_data;

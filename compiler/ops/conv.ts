@@ -10,7 +10,7 @@ import { Node, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim, SymbolTable, dimAdd, dimMul } from '../ir/symbolic';
 import { TensorValue, numeric } from '../ir/tensor';
 import { gemmAccumulate, rowMajor, transposed } from '../interpreter/kernels/gemm';
-import { InferContext, OpDefinition, nodeError, registerOps } from './registry';
+import { InferContext, OpDefinition, checkIntAttribute, nodeError, registerOps } from './registry';
 
 export type AutoPad = 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
 
@@ -42,6 +42,10 @@ export function windowAttrs(node: Node, spatial: number, kernel: number[]): Wind
       'op.bad-attribute',
       `kernel [${kernel}], strides [${w.strides}], dilations [${w.dilations}] and pads [${w.pads}] must match ${spatial} spatial dim${spatial === 1 ? '' : 's'}`,
     );
+  checkIntAttribute(node, 'kernel_shape', kernel, 1);
+  checkIntAttribute(node, 'strides', w.strides, 1);
+  checkIntAttribute(node, 'dilations', w.dilations, 1);
+  checkIntAttribute(node, 'pads', w.pads, 0);
   return w;
 }
 
@@ -115,6 +119,7 @@ const conv: OpDefinition = {
     if (x.length < 3 || x.length > 5) ctx.fail(`the input must have 1-3 spatial dims, got shape ${shapeText(x)}`);
     if (wShape.length !== x.length) ctx.fail(`the weight ${shapeText(wShape)} and the input ${shapeText(x)} differ in rank`);
     const group = attrInt(ctx.node, 'group', 1);
+    checkIntAttribute(ctx.node, 'group', group, 1);
     const spatial = x.length - 2;
     const kernel = attrInts(
       ctx.node,
@@ -286,6 +291,8 @@ function transposeGeometry(node: Node, input: Dim[], w: WindowAttrs): TransposeG
   const n = input.length;
   const outputPadding = attrInts(node, 'output_padding', new Array<number>(n).fill(0));
   const outputShape = node.attrs.output_shape ? attrInts(node, 'output_shape') : undefined;
+  checkIntAttribute(node, 'output_padding', outputPadding, 0);
+  if (outputShape) checkIntAttribute(node, 'output_shape', outputShape, 0);
   const padBegin: number[] = [];
   const padEnd: number[] = [];
   const out: Dim[] = [];
@@ -326,6 +333,7 @@ const convTranspose: OpDefinition = {
     if (x.length < 3 || x.length > 5) ctx.fail(`the input must have 1-3 spatial dims, got shape ${shapeText(x)}`);
     if (wShape.length !== x.length) ctx.fail(`the weight ${shapeText(wShape)} and the input ${shapeText(x)} differ in rank`);
     const group = attrInt(ctx.node, 'group', 1);
+    checkIntAttribute(ctx.node, 'group', group, 1);
     const spatial = x.length - 2;
     const kernel = attrInts(
       ctx.node,

@@ -10,6 +10,7 @@ import { CompileError, error } from '../diagnostics';
 import { DType } from '../ir/dtype';
 import { Graph, Node, TensorInfo } from '../ir/graph';
 import { Dim, SymbolTable } from '../ir/symbolic';
+import { MAX_DIM } from '../ir/limits';
 import { TensorValue } from '../ir/tensor';
 
 /** What inference knows about one output. */
@@ -93,4 +94,20 @@ export function knownOps(): string[] {
 
 export function nodeError(node: Node, code: string, message: string): CompileError {
   return new CompileError(error(code, `${node.op} node '${node.name}': ${message}`, { onnxNode: node.name, nodeId: node.id }));
+}
+
+/**
+ * Attribute sanity for op rules: every value of int attribute `name` must be an integer in [min, max] (a kernel or
+ * stride of 0, a negative pad or dilation make no window). Throws op.bad-attribute naming the node and attribute.
+ */
+export function checkIntAttribute(node: Node, name: string, values: number | readonly number[], min: number, max = MAX_DIM): void {
+  const list = typeof values === 'number' ? [values] : values;
+  const bad = list.find((v) => !Number.isInteger(v) || v < min || v > max);
+  if (bad === undefined) return;
+  const shown = typeof values === 'number' ? String(values) : `[${list.join(', ')}]`;
+  throw nodeError(
+    node,
+    'op.bad-attribute',
+    `attribute '${name}' is ${shown}: each value must be an integer ${max === MAX_DIM ? `of at least ${min}` : `in ${min}..${max}`}`,
+  );
 }

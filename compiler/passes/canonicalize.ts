@@ -16,7 +16,7 @@ import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
 import { removeDead } from './fold-constants';
-import { absorb, addConstant, bypassNode, scalarValue, soleConsumer, valueOf } from './rewrite';
+import { absorb, addConstant, bypassNode, liveNodes, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const canonicalizePass: Pass = {
   name: 'canonicalize',
@@ -100,8 +100,9 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
   let changed = false;
   const producers = graph.producers();
   const consumers = graph.consumers();
+  const isLive = liveNodes(graph);
   for (const node of [...graph.nodes]) {
-    if (!graph.nodes.includes(node)) continue;
+    if (!isLive(node)) continue;
     switch (node.op) {
       case 'Flatten': {
         const axis = attrInt(node, 'axis', 1);

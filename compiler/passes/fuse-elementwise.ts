@@ -16,14 +16,23 @@ export const fuseElementwisePass: Pass = {
   name: 'fuse-elementwise',
   description: 'chains of elementwise ops → one elementwise kernel',
   run(graph) {
+    // Producers, consumers and positions are computed once: fusing a group only removes nodes that are then
+    // `grouped` (never looked at again) and puts a fused node (not elementwise in this sense) in its root's place,
+    // so the maps stay right for every later group. graph.nodes is rebuilt once at the end: linear in the graph.
+    const producers = graph.producers();
+    const consumers = graph.consumers();
+    const position = new Map<Node, number>();
+    graph.nodes.forEach((n, i) => position.set(n, i));
     const grouped = new Set<Node>();
+    const fusedAt = new Map<Node, Node>();
     for (const root of [...graph.nodes].reverse()) {
-      if (!graph.nodes.includes(root) || !isElementwise(graph, root) || grouped.has(root)) continue;
-      const group = growGroup(graph, root, grouped);
+      if (grouped.has(root) || !isElementwise(graph, root)) continue;
+      const group = growGroup(graph, root, grouped, producers, consumers, position);
       if (group.length < 2) continue;
       for (const n of group) grouped.add(n);
-      fuseGroup(graph, root, group);
+      fusedAt.set(root, fuseGroup(graph, root, group));
     }
+    if (fusedAt.size > 0) graph.nodes = graph.nodes.flatMap((n) => (fusedAt.has(n) ? [fusedAt.get(n)!] : grouped.has(n) ? [] : [n]));
   },
 };
 
@@ -34,32 +43,38 @@ function isElementwise(graph: Graph, node: Node): boolean {
   return dt === 'float32' || dt === 'float16' || dt === 'bfloat16';
 }
 
-function growGroup(graph: Graph, root: Node, taken: Set<Node>): Node[] {
-  const producers = graph.producers();
-  const consumers = graph.consumers();
+function growGroup(
+  graph: Graph,
+  root: Node,
+  taken: Set<Node>,
+  producers: Map<string, Node>,
+  consumers: Map<string, Node[]>,
+  position: Map<Node, number>,
+): Node[] {
+  // A worklist: a producer is looked at again whenever one of its readers joins the group.
   const group = new Set<Node>([root]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const n of [...group])
-      for (const input of n.inputs) {
-        const p = input ? producers.get(input) : undefined;
-        if (!p || group.has(p) || taken.has(p) || !isElementwise(graph, p) || graph.outputs.includes(input)) continue;
-        const readers = consumers.get(input) ?? [];
-        if (readers.every((r) => group.has(r))) {
-          group.add(p);
-          grew = true;
-        }
+  const work = [root];
+  const outputs = new Set(graph.outputs);
+  while (work.length) {
+    const n = work.pop()!;
+    for (const input of n.inputs) {
+      const p = input ? producers.get(input) : undefined;
+      if (!p || group.has(p) || taken.has(p) || !isElementwise(graph, p) || outputs.has(input)) continue;
+      const readers = consumers.get(input) ?? [];
+      if (readers.every((r) => group.has(r))) {
+        group.add(p);
+        work.push(p);
       }
+    }
   }
   // keep graph order
-  return graph.nodes.filter((n) => group.has(n));
+  return [...group].sort((a, b) => position.get(a)! - position.get(b)!);
 }
 
-function fuseGroup(graph: Graph, root: Node, group: Node[]): void {
+/** The fused node standing for `group` (the caller puts it in the root's place and drops the group's nodes). */
+function fuseGroup(graph: Graph, root: Node, group: Node[]): Node {
   const inside = new Set(group.flatMap((n) => n.outputs));
-  const inputs: string[] = [];
-  for (const n of group) for (const i of n.inputs) if (i && !inside.has(i) && !inputs.includes(i)) inputs.push(i);
+  const inputs = [...new Set(group.flatMap((n) => n.inputs.filter((i) => i && !inside.has(i))))];
   const body = new Graph(`${root.name}/body`, { parent: graph });
   body.inputs = [...inputs];
   for (const i of inputs) {
@@ -86,8 +101,5 @@ function fuseGroup(graph: Graph, root: Node, group: Node[]): void {
     scope: root.scope,
   };
   absorb(fused, ...group);
-  const gone = new Set(group);
-  const at = graph.nodes.indexOf(root);
-  graph.nodes[at] = fused;
-  graph.nodes = graph.nodes.filter((n) => !gone.has(n));
+  return fused;
 }

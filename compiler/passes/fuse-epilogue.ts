@@ -13,14 +13,16 @@ import { shapeEquals, isConcrete, Dim } from '../ir/symbolic';
 import { makeTensor } from '../ir/tensor';
 import { EPILOGUE_OPERAND_STEPS, FUSED_DOMAIN, epilogueOf } from '../ops/fused';
 import { Pass } from './pass';
-import { absorb, addConstant, isStatic, scalarValue, soleConsumer } from './rewrite';
+import { absorb, addConstant, isStatic, scalarValue } from './rewrite';
 
 export const fuseGemmPass: Pass = {
   name: 'fuse-gemm',
   description: 'Gemm / MatMul with a static weight → gemm, with bias, activation and residual epilogues',
   run(graph) {
     for (const node of [...graph.nodes]) toGemm(graph, node);
-    for (const node of [...graph.nodes]) if (node.op === 'gemm' && graph.nodes.includes(node)) absorbEpilogue(graph, node);
+    const edits = new EpilogueEdits(graph);
+    for (const node of [...graph.nodes]) if (node.op === 'gemm' && !edits.removed.has(node)) absorbEpilogue(graph, node, edits);
+    edits.apply(graph);
   },
 };
 
@@ -28,9 +30,52 @@ export const fuseConvPass: Pass = {
   name: 'fuse-conv',
   description: 'conv2d + bias + activation + residual add (+ activation) into one op',
   run(graph) {
-    for (const node of [...graph.nodes]) if (node.op === 'conv2d' && graph.nodes.includes(node)) absorbEpilogue(graph, node);
+    const edits = new EpilogueEdits(graph);
+    for (const node of [...graph.nodes]) if (node.op === 'conv2d' && !edits.removed.has(node)) absorbEpilogue(graph, node, edits);
+    edits.apply(graph);
   },
 };
+
+/**
+ * What epilogue fusion changes, kept as it goes so that each absorbed op costs time in its own size, not the
+ * graph's: the readers of every tensor, the nodes absorbed, and where each fused node moves. graph.nodes is
+ * rewritten once, by apply().
+ */
+export class EpilogueEdits {
+  private readonly readersOf = new Map<string, Set<Node>>();
+  /** Nodes absorbed into a fused node. */
+  readonly removed = new Set<Node>();
+  /** fused node → the absorbed node whose position it takes */
+  private readonly moves = new Map<Node, Node>();
+
+  constructor(graph: Graph) {
+    for (const n of graph.nodes) for (const i of n.inputs) if (i) this.read(n, i);
+  }
+
+  readers(tensor: string): Node[] {
+    return [...(this.readersOf.get(tensor) ?? [])];
+  }
+
+  read(node: Node, tensor: string): void {
+    const set = this.readersOf.get(tensor);
+    if (set) set.add(node);
+    else this.readersOf.set(tensor, new Set([node]));
+  }
+
+  /** `absorbed` leaves the graph; when `into` is given, `into` takes its position. */
+  remove(absorbed: Node, into?: Node): void {
+    for (const i of absorbed.inputs) if (i) this.readersOf.get(i)?.delete(absorbed);
+    this.removed.add(absorbed);
+    if (into) this.moves.set(into, absorbed);
+  }
+
+  apply(graph: Graph): void {
+    if (this.removed.size === 0) return;
+    const at = new Map<Node, Node>();
+    for (const [node, place] of this.moves) at.set(place, node);
+    graph.nodes = graph.nodes.flatMap((n) => (at.has(n) ? [at.get(n)!] : this.removed.has(n) || this.moves.has(n) ? [] : [n]));
+  }
+}
 
 function toGemm(graph: Graph, node: Node): void {
   if (node.op === 'Gemm') {
@@ -125,30 +170,33 @@ const ACTIVATIONS: Record<string, (graph: Graph, n: Node) => string | undefined>
   },
 };
 
-/** Absorbs the ops after `node` (conv2d or gemm) into its epilogue. */
-export function absorbEpilogue(graph: Graph, node: Node): void {
+/**
+ * Absorbs the ops after `node` (conv2d or gemm) into its epilogue. Passes share one EpilogueEdits over all their
+ * nodes (and apply it at the end); without one, the graph is updated before this returns.
+ */
+export function absorbEpilogue(graph: Graph, node: Node, shared?: EpilogueEdits): void {
+  const edits = shared ?? new EpilogueEdits(graph);
   const epilogue = [...epilogueOf(node)];
   let hasResidual = epilogue.includes('residual_add');
   for (;;) {
     const y = node.outputs[0];
-    const consumers = graph.consumers();
-    const readers = consumers.get(y) ?? [];
+    const readers = edits.readers(y);
     // x · sigmoid(x): y is read by a Sigmoid and by the Mul of both
     const siluMul =
       readers.length === 2
         ? readers.find((m) => m.op === 'Mul' && readers.some((s) => s.op === 'Sigmoid' && m.inputs.includes(s.outputs[0])))
         : undefined;
-    const r = siluMul ?? soleConsumer(graph, consumers, y);
+    const r = siluMul ?? (readers.length === 1 && !graph.outputs.includes(y) ? readers[0] : undefined);
     if (!r || r.outputs.length !== 1 || graph.outputs.includes(y)) break;
     const other = r.inputs.length === 2 ? (r.inputs[0] === y ? r.inputs[1] : r.inputs[0]) : undefined;
     let step: string | undefined;
     let operand: string | undefined;
     if (r === siluMul) {
       const sig = readers.find((s) => s.op === 'Sigmoid')!;
-      if ((consumers.get(sig.outputs[0]) ?? []).length !== 1) break;
+      if (edits.readers(sig.outputs[0]).length !== 1) break;
       step = 'silu';
       absorb(node, sig);
-      graph.nodes = graph.nodes.filter((n) => n !== sig);
+      edits.remove(sig);
       graph.tensors.delete(sig.outputs[0]);
     } else if (ACTIVATIONS[r.op] && r.inputs[0] === y) step = ACTIVATIONS[r.op](graph, r);
     else if ((r.op === 'Add' || r.op === 'Mul') && other && other !== y) {
@@ -172,13 +220,14 @@ export function absorbEpilogue(graph: Graph, node: Node): void {
     if (operand) {
       if (!EPILOGUE_OPERAND_STEPS.has(step)) throw new Error('epilogue operand for a step without one');
       node.inputs.push(operand);
+      edits.read(node, operand);
     }
     // the fused node takes r's place and output
     graph.tensors.delete(y);
     node.outputs = [...r.outputs];
     absorb(node, r);
-    graph.nodes = graph.nodes.filter((n) => n !== node);
-    graph.nodes[graph.nodes.indexOf(r)] = node;
+    edits.remove(r, node);
   }
   node.attrs.epilogue = { type: 'strings', value: epilogue };
+  if (!shared) edits.apply(graph);
 }

@@ -9,7 +9,9 @@
  * in the caller's buffers, weights in their own; neither is in the arena. Sizes are taken at the planning batch in
  * the GPU's storage precision (cost.ts); the runtime sizes the arena for the largest batch the same way.
  */
+import { error } from '../diagnostics';
 import { Graph, Node } from '../ir/graph';
+import { MAX_ARENA_BYTES, sizeText } from '../ir/limits';
 import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../ops/fused';
 import { isShapeComputation, isWeightPreparation, tensorBytesAt } from './cost';
 import { ELEMENTWISE_OPS } from './fuse-elementwise';
@@ -18,6 +20,8 @@ import { isStatic } from './rewrite';
 import { VIEW_OPS } from '../ops/op-classes';
 
 export const ARENA_ALIGNMENT = 256;
+/** Node indices per block of the placement index (see planMemory). */
+const LIFETIME_BLOCK = 64;
 
 export interface ArenaBuffer {
   /** Tensors stored in this buffer (a producer's output, its views and in-place successors). */
@@ -77,17 +81,26 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
   // lifetimes: the last read of any tensor held by the buffer (graph outputs read at the end)
   for (const b of buffers) for (const t of b.tensors) b.lastNode = Math.max(b.lastNode, lastUse.get(t) ?? b.firstNode);
 
-  const placed: ArenaBuffer[] = [];
+  // Placed buffers are also filed under each block of LIFETIME_BLOCK node indices they are live in, so that finding
+  // those alive at the same time as a new buffer looks at its own blocks, not at every placed buffer (linear
+  // time on long graphs instead of quadratic).
+  const byBlock: ArenaBuffer[][] = [];
+  const placedOrder = new Map<ArenaBuffer, number>();
   let arenaBytes = 0;
   for (const b of [...buffers].sort((x, y) => y.bytes - x.bytes || x.firstNode - y.firstNode)) {
-    const live = placed.filter((p) => p.firstNode <= b.lastNode && b.firstNode <= p.lastNode).sort((x, y) => x.offset - y.offset);
+    const live = new Set<ArenaBuffer>();
+    const firstBlock = Math.floor(b.firstNode / LIFETIME_BLOCK);
+    const lastBlock = Math.floor(b.lastNode / LIFETIME_BLOCK);
+    for (let k = firstBlock; k <= lastBlock; k++)
+      for (const p of byBlock[k] ?? []) if (p.firstNode <= b.lastNode && b.firstNode <= p.lastNode) live.add(p);
     let offset = 0;
-    for (const p of live) {
+    for (const p of [...live].sort((x, y) => x.offset - y.offset || placedOrder.get(x)! - placedOrder.get(y)!)) {
       if (offset + b.bytes <= p.offset) break;
       offset = Math.max(offset, p.offset + p.bytes);
     }
     b.offset = offset;
-    placed.push(b);
+    placedOrder.set(b, placedOrder.size);
+    for (let k = firstBlock; k <= lastBlock; k++) (byBlock[k] ??= []).push(b);
     arenaBytes = Math.max(arenaBytes, offset + b.bytes);
   }
   const offsets: Record<string, number> = {};
@@ -144,5 +157,19 @@ export const memoryPlanPass: Pass = {
   run(graph, ctx) {
     const plan = planMemory(graph, ctx.batch);
     ctx.reports.memory = plan;
+    if (!(plan.arenaBytes <= MAX_ARENA_BYTES)) {
+      // Code generation would size buffers by this: refuse, naming the largest activation and its producer.
+      const largest = plan.buffers.reduce<ArenaBuffer | undefined>((a, b) => (!a || b.bytes > a.bytes ? b : a), undefined);
+      const tensor = largest?.tensors[0];
+      const producer = tensor ? graph.nodes.find((n) => n.outputs.includes(tensor)) : undefined;
+      ctx.diagnostics.push(
+        error(
+          'memory.too-large',
+          `the activations need an arena of ${sizeText(plan.arenaBytes)} bytes at batch ${plan.batch}, more than the supported ` +
+            `${sizeText(MAX_ARENA_BYTES)} (1 TiB)${tensor ? `; the largest is '${tensor}' (${sizeText(largest!.bytes)} bytes)` : ''}`,
+          { tensor, onnxNode: producer?.sourceNodes[0] ?? producer?.name, nodeId: producer?.id },
+        ),
+      );
+    }
   },
 };

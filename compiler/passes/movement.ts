@@ -11,7 +11,7 @@ import { Dim, dimEquals, evaluateDim, isConcrete, shapeEquals } from '../ir/symb
 import { makeTensor } from '../ir/tensor';
 import { transposeValue } from '../ops/fused';
 import { PassContext } from './pass';
-import { absorb, addConstant, soleConsumer } from './rewrite';
+import { absorb, addConstant, liveNodes, soleConsumer } from './rewrite';
 
 const MOVEMENT = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Flatten']);
 const PROXY = 2; // stands for every symbolic dim (a wrong match is caught by the final check)
@@ -24,8 +24,9 @@ export function simplifyMovementChains(graph: Graph, ctx: PassContext): boolean 
   let changed = false;
   const producers = graph.producers();
   const consumers = graph.consumers();
+  const isLive = liveNodes(graph);
   for (const head of [...graph.nodes]) {
-    if (!MOVEMENT.has(head.op) || !graph.nodes.includes(head)) continue;
+    if (!MOVEMENT.has(head.op) || !isLive(head)) continue;
     const prev = producers.get(head.inputs[0]);
     if (prev && MOVEMENT.has(prev.op) && soleConsumer(graph, consumers, head.inputs[0]) === head) continue; // not a chain head
     const chain: Node[] = [head];

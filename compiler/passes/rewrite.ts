@@ -73,7 +73,32 @@ export function removeNode(graph: Graph, node: Node, ctx: PassContext, reason: s
 
 /** Merges `absorbed` into `into`: its ONNX source nodes now belong to `into`. The caller deletes `absorbed`. */
 export function absorb(into: Node, ...absorbed: Node[]): void {
-  for (const a of absorbed) for (const s of a.sourceNodes) if (!into.sourceNodes.includes(s)) into.sourceNodes.push(s);
+  const known = new Set(into.sourceNodes);
+  for (const a of absorbed)
+    for (const s of a.sourceNodes)
+      if (!known.has(s)) {
+        known.add(s);
+        into.sourceNodes.push(s);
+      }
+}
+
+/**
+ * `isLive(node)`: whether `node` is still in graph.nodes, for a pass that walks a snapshot of the nodes while it
+ * rewrites the graph. O(1) per call; the set is rebuilt only after graph.nodes was replaced or changed length
+ * (which cost O(n) already), so a pass that changes nothing stays linear.
+ */
+export function liveNodes(graph: Graph): (node: Node) => boolean {
+  let of: Node[] | undefined;
+  let length = -1;
+  let live = new Set<Node>();
+  return (node) => {
+    if (graph.nodes !== of || graph.nodes.length !== length) {
+      of = graph.nodes;
+      length = of.length;
+      live = new Set(of);
+    }
+    return live.has(node);
+  };
 }
 
 /** Single consumer of a tensor, or undefined when it has zero or several, or is a graph output. */

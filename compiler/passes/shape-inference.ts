@@ -10,6 +10,7 @@ import { Diagnostic, CompileError, error } from '../diagnostics';
 import { DType } from '../ir/dtype';
 import { Graph, Node, TensorInfo, subgraphsOf } from '../ir/graph';
 import { Dim, allConcrete, isConcrete } from '../ir/symbolic';
+import { shapeProblem } from '../ir/limits';
 import { TensorValue, numel } from '../ir/tensor';
 import { EvalEnv, InferContext, OutputType, findOp, nodeError } from '../ops/registry';
 import { runGraph } from '../interpreter/interpreter';
@@ -147,6 +148,12 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
   }
   const ctx = makeContext(graph, node);
   const outputs = def.infer(ctx);
+  // One check for every op's rule: an output no tensor can have (Expand to [2^31, 2^31], a negative dim from
+  // hostile attributes) stops here, naming the node, before folding allocates it or codegen sizes buffers by it.
+  outputs.forEach((out, i) => {
+    const problem = out?.shape ? shapeProblem(out.shape) : undefined;
+    if (problem) throw nodeError(node, 'shape.invalid', `output ${i} ('${node.outputs[i] ?? ''}'): ${problem}`);
+  });
   const fold = options.fold !== false;
   const maxFold = options.maxFoldElements ?? 1 << 20;
 
