@@ -1,10 +1,14 @@
-"""GPU host: numerical check and timing of the compiled models (called by check-models.sh; see its header).
+"""GPU host: numerical check and timing of compiled models (called by check-models.sh; see its header).
 
 For each build directory NAME_ARCH under --check-dir: load lib<NAME>.so through its ait_model.py, bind the weights of
---exports/NAME/model.onnx(+.data) by ONNX initializer name, run at batch 1 and 8 on fp16 inputs, and compare the
-logits with PyTorch fp32 (timm model re-created with torch.manual_seed(0), like export_models.py) and onnxruntime
-CPU. Time ait_bench (CUDA graphs on) against PyTorch eager channels-last fp16 at batch 1, 8, 64 and 256 (those up to
-the build's max batch). Writes OUT/check-models.json and per-op profiles at batch 8 (OUT/profiles); prints a compact table last.
+--exports/NAME/model.onnx(+.data) by ONNX initializer name, and make inputs from the compiled model's signature
+(float inputs: seeded normal values; integer inputs: ones for a name holding 'mask', else seeded ids below 1000). At
+batch 1 and 8, compare every output with onnxruntime (CPU) on the exported model, and with PyTorch fp32 where the
+model's constructor is known (CONSTRUCTORS: timm names, torchvision segmentation, DistilBERT; re-created with
+torch.manual_seed(0) like export_models.py). Time ait_bench (CUDA graphs) against PyTorch eager fp16 (channels-last for
+image inputs) and torch.compile (AIT_TORCH_COMPILE modes, default reduce-overhead; 'none' to skip) in the same run, at
+batch 1, 8, 64 and 256 (AIT_TIMING_BATCHES; those up to the build's max batch). Writes OUT/check-models.json and
+per-op profiles (ait-profile format) at batch 8 (OUT/profiles); prints a compact table last.
 """
 import argparse, importlib.util, json, os, subprocess, sys, time
 
@@ -13,12 +17,57 @@ import torch
 
 TOLERANCE = 2e-2
 CHECK_BATCHES = [1, 8]
-TIMING_BATCHES = [1, 8, 64, 256]
-RESOLUTION = {"resnet50": 224, "vit_base_patch16_224": 224, "vit_large_patch16_384": 384}
+TIMING_BATCHES = [int(b) for b in os.environ.get("AIT_TIMING_BATCHES", "1,8,64,256").split(",")]
+COMPILE_MODES = [m for m in os.environ.get("AIT_TORCH_COMPILE", "reduce-overhead").split(",") if m and m != "none"]
 
 
-def timm_name(model):
-    return model[: -len("_legacy")] if model.endswith("_legacy") else model
+def _timm(name):
+    import timm
+    return timm.create_model(name, pretrained=False)
+
+
+def _tv_seg(name):
+    import torchvision
+
+    class Out(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(x)["out"]
+
+    return Out(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None, aux_loss=False))
+
+
+def _distilbert():
+    from transformers import DistilBertConfig, DistilBertModel
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, ids, mask):
+            return self.m(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    return Hidden(DistilBertModel(DistilBertConfig()))
+
+
+TIMM = ["resnet50", "vit_base_patch16_224", "vit_large_patch16_384", "mobilenetv2_100", "efficientnet_b2", "regnetx_016",
+        "convnext_small", "swin_small_patch4_window7_224", "densenet121", "inception_v3"]
+CONSTRUCTORS = {**{n: (lambda n=n: _timm(n)) for n in TIMM}, "deeplabv3_resnet50": lambda: _tv_seg("deeplabv3_resnet50"),
+                "distilbert_base": _distilbert}
+
+
+def pytorch_model(name):
+    """The PyTorch module the export came from, with the export's weights (seed 0), or None when unknown."""
+    base = name[: -len("_legacy")] if name.endswith("_legacy") else name
+    ctor = CONSTRUCTORS.get(base)
+    if ctor is None:
+        return None
+    torch.manual_seed(0)
+    return ctor().eval()
 
 
 def rel_l2(a, b):
@@ -41,22 +90,52 @@ def onnx_weights(model_path):
     return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
 
 
+def make_inputs(specs, batch, seed):
+    """Inputs (CPU torch tensors, fp32 or int64) for the compiled model's input specs at `batch`."""
+    g = torch.Generator().manual_seed(seed)
+    xs = []
+    for s in specs:
+        shape = list(s["max_shape"])
+        if s["batch_axis"] >= 0:
+            shape[s["batch_axis"]] = batch
+        if s["dtype"] in (1, 2):  # AIT float16 / float32 (ait_model.py dtype codes): float data
+            xs.append(torch.randn(*shape, generator=g))
+        elif "mask" in s["name"].lower():
+            xs.append(torch.ones(*shape, dtype=torch.int64))
+        else:
+            xs.append(torch.randint(0, 1000, shape, generator=g, dtype=torch.int64))
+    return xs
+
+
 def iterations_at(batch):
     """Fewer timed iterations at large batches (each takes milliseconds): keeps the whole check within minutes."""
     return 50 if batch <= 8 else 20
 
 
-def torch_eager_ms(model, x, iterations=30, warmup=5):
+def median_ms(fn, iterations, warmup=5):
     with torch.no_grad():
         for _ in range(warmup):
-            model(x)
+            fn()
         torch.cuda.synchronize()
         times = []
         for _ in range(iterations):
             s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record(); model(x); e.record(); e.synchronize()
+            s.record(); fn(); e.record(); e.synchronize()
             times.append(s.elapsed_time(e))
     return float(np.median(times))
+
+
+def torch_inputs(xs):
+    """Device inputs for PyTorch timing: fp16 (channels-last for images) floats, ints as they are."""
+    out = []
+    for x in xs:
+        x = x.cuda()
+        if x.is_floating_point():
+            x = x.half()
+            if x.dim() == 4:
+                x = x.to(memory_format=torch.channels_last)
+        out.append(x)
+    return out
 
 
 def ait_bench_ms(build, batches):
@@ -72,6 +151,79 @@ def ait_bench_ms(build, batches):
     return timing, None
 
 
+def check_build(build_name, build, exports, out, ort):
+    name, arch = build_name.rsplit("_", 1)
+    entry = {"build": build_name, "model": name, "arch": arch, "batches": {}, "errors": [], "reference": []}
+    lib = [f for f in os.listdir(build) if f.startswith("lib") and f.endswith(".so")]
+    if not lib:
+        raise RuntimeError(f"no library in {build} (build failed: see logs/build_{build_name}.log)")
+    onnx_path = os.path.join(exports, name, "model.onnx")
+    ait = load_module(os.path.join(build, "ait_model.py")).AITModel(os.path.join(build, lib[0]))
+    bound = ait.bind_weights(onnx_weights(onnx_path))
+    entry["weightsBound"] = len(bound)
+    if ait.num_unbound_weights:
+        raise RuntimeError(f"{ait.num_unbound_weights} weights still unbound after binding {len(bound)} ONNX initializers")
+    specs = ait.inputs
+    reference = pytorch_model(name)
+    entry["reference"] = ["onnxruntime"] + (["pytorch"] if reference is not None else [])
+    if reference is not None:
+        reference = reference.cuda()
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    ort_names = [i.name for i in session.get_inputs()]
+    for batch in CHECK_BATCHES:
+        xs = make_inputs(specs, batch, seed=batch)
+        ort_outs = session.run(None, dict(zip(ort_names, [x.numpy() for x in xs])))
+        got = [o.float().cpu().numpy() for o in ait.run([x.cuda().half() if x.is_floating_point() else x.cuda() for x in xs])]
+        torch.cuda.synchronize()
+        e = {"relL2VsOrt": max(rel_l2(g, w) for g, w in zip(got, ort_outs)), "finite": all(bool(np.isfinite(g).all()) for g in got),
+             "maxAbs": max(float(np.abs(g).max()) for g in got)}
+        if reference is not None:
+            with torch.no_grad():
+                want = reference(*[x.cuda() for x in xs])
+            want = [want] if torch.is_tensor(want) else list(want)
+            e["relL2VsTorch"] = max(rel_l2(g, w.float().cpu().numpy()) for g, w in zip(got, want))
+            e["ortVsTorch"] = max(rel_l2(o, w.float().cpu().numpy()) for o, w in zip(ort_outs, want))
+        e["ok"] = e["finite"] and e["relL2VsOrt"] <= TOLERANCE and e.get("relL2VsTorch", 0) <= TOLERANCE
+        entry["batches"][batch] = e
+    os.makedirs(os.path.join(out, "profiles"), exist_ok=True)
+    xs = make_inputs(specs, CHECK_BATCHES[-1], seed=0)
+    ait.profile([x.cuda().half() if x.is_floating_point() else x.cuda() for x in xs], iterations=5,
+                path=os.path.join(out, "profiles", f"{build_name}-b{CHECK_BATCHES[-1]}.json"))
+    max_batch = ait.max_batch
+    del ait
+    timing_batches = [b for b in TIMING_BATCHES if b <= max_batch]
+    timing, err = ait_bench_ms(build, timing_batches)
+    if err:
+        entry["errors"].append(f"ait_bench: {err}")
+    for batch in timing_batches:
+        entry["batches"].setdefault(batch, {})["aitMs"] = timing.get(batch)
+    if reference is None:
+        return entry
+    torch.backends.cudnn.benchmark = True
+    eager = reference.half()
+    if any(len(s["max_shape"]) == 4 for s in specs):
+        eager = eager.to(memory_format=torch.channels_last)
+    for batch in timing_batches:
+        xs = torch_inputs(make_inputs(specs, batch, seed=batch))
+        entry["batches"][batch]["eagerMs"] = median_ms(lambda: eager(*xs), iterations_at(batch) * 3 // 5)
+    for mode in COMPILE_MODES:
+        torch._dynamo.reset()
+        compiled = torch.compile(eager, mode=mode)
+        for batch in timing_batches:
+            xs = torch_inputs(make_inputs(specs, batch, seed=batch))
+            try:
+                t0 = time.time()
+                with torch.no_grad():
+                    compiled(*xs); compiled(*xs)
+                entry["batches"][batch].setdefault("compileS", {})[mode] = round(time.time() - t0, 1)
+                entry["batches"][batch].setdefault("torchCompileMs", {})[mode] = median_ms(lambda: compiled(*xs), iterations_at(batch) * 3 // 5)
+            except Exception as ex:  # reported, the other timings stand
+                entry["errors"].append(f"torch.compile {mode} batch {batch}: {type(ex).__name__}: {str(ex)[:300]}")
+    del eager, reference
+    torch.cuda.empty_cache()
+    return entry
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check-dir", required=True)
@@ -79,87 +231,45 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     import onnxruntime as ort
-    import timm
-    rows, report = [], {"gpu": torch.cuda.get_device_name(), "tolerance": TOLERANCE, "models": []}
+    rows, report = [], {"gpu": torch.cuda.get_device_name(), "tolerance": TOLERANCE, "torchCompileModes": COMPILE_MODES, "models": []}
     for build_name in sorted(os.listdir(args.check_dir)):
         build = os.path.join(args.check_dir, build_name)
         if not os.path.isdir(build):
             continue
-        name, arch = build_name.rsplit("_", 1)
-        entry = {"build": build_name, "model": name, "arch": arch, "batches": {}, "errors": []}
-        report["models"].append(entry)
         t0 = time.time()
         try:
-            lib = [f for f in os.listdir(build) if f.startswith("lib") and f.endswith(".so")]
-            if not lib:
-                raise RuntimeError(f"no library in {build} (build failed: see logs/build_{build_name}.log)")
-            onnx_path = os.path.join(args.exports, name, "model.onnx")
-            weights = onnx_weights(onnx_path)
-            ait = load_module(os.path.join(build, "ait_model.py")).AITModel(os.path.join(build, lib[0]))
-            bound = ait.bind_weights(weights)
-            entry["weightsBound"] = len(bound)
-            if ait.num_unbound_weights:
-                raise RuntimeError(f"{ait.num_unbound_weights} weights still unbound after binding {len(bound)} ONNX initializers")
-            torch.manual_seed(0)
-            reference = timm.create_model(timm_name(name), pretrained=False).eval().cuda()
-            session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-            hw = RESOLUTION.get(timm_name(name), 224)
-            for batch in CHECK_BATCHES:
-                x = torch.randn(batch, 3, hw, hw, generator=torch.Generator().manual_seed(batch))
-                with torch.no_grad():
-                    want = reference(x.cuda()).float().cpu().numpy()
-                ort_logits = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-                got = ait.run([x.cuda().half()])[0]
-                torch.cuda.synchronize()
-                got = got.float().cpu().numpy()
-                e = {"relL2VsTorch": rel_l2(got, want), "relL2VsOrt": rel_l2(got, ort_logits), "ortVsTorch": rel_l2(ort_logits, want),
-                     "finite": bool(np.isfinite(got).all())}
-                e["ok"] = e["finite"] and e["relL2VsTorch"] <= TOLERANCE and e["relL2VsOrt"] <= TOLERANCE
-                entry["batches"][batch] = e
-            # per-op profile at the largest checked batch (op by op, events around each op): OUT/profiles/BUILD-bN.json
-            os.makedirs(os.path.join(args.out, "profiles"), exist_ok=True)
-            with open(os.path.join(args.out, "profiles", f"{build_name}-b{batch}.json"), "w") as f:
-                json.dump(ait.profile([x.cuda().half()], iterations=5), f)
-            max_batch = ait.max_batch
-            del ait
-            timing_batches = [b for b in TIMING_BATCHES if b <= max_batch]
-            timing, err = ait_bench_ms(build, timing_batches)
-            if err:
-                entry["errors"].append(f"ait_bench: {err}")
-            eager = reference.half().to(memory_format=torch.channels_last)
-            for batch in timing_batches:
-                xe = torch.randn(batch, 3, hw, hw, device="cuda", dtype=torch.half).to(memory_format=torch.channels_last)
-                e = entry["batches"].setdefault(batch, {})
-                e["aitMs"] = timing.get(batch)
-                e["eagerMs"] = torch_eager_ms(eager, xe, iterations=iterations_at(batch) * 3 // 5)
-            del eager, reference
-            torch.cuda.empty_cache()
+            entry = check_build(build_name, build, args.exports, args.out, ort)
         except Exception as ex:  # reported per model; the other models still run
             import traceback
-            entry["errors"].append(f"{type(ex).__name__}: {ex}")
             traceback.print_exc()
+            name, arch = build_name.rsplit("_", 1)
+            entry = {"build": build_name, "model": name, "arch": arch, "batches": {}, "errors": [f"{type(ex).__name__}: {ex}"]}
         entry["seconds"] = round(time.time() - t0, 1)
+        report["models"].append(entry)
+        mode = COMPILE_MODES[0] if COMPILE_MODES else None
         for batch, e in sorted(entry["batches"].items()):
-            checked = "relL2VsTorch" in e
-            speedup = e["eagerMs"] / e["aitMs"] if e.get("aitMs") and e.get("eagerMs") else None
-            rows.append([build_name, str(batch), f"{e['relL2VsTorch']:.1e}" if checked else "-", f"{e['relL2VsOrt']:.1e}" if checked else "-",
-                         ("ok" if e.get("ok") else "FAIL") if checked else "-", f"{e['aitMs']:.3f}" if e.get("aitMs") else "-",
-                         f"{e['eagerMs']:.3f}" if e.get("eagerMs") else "-", f"{speedup:.2f}x" if speedup else "-",
-                         f"{batch * 1000 / e['aitMs']:.0f}" if e.get("aitMs") else "-"])
-        if not any("relL2VsTorch" in e for e in entry["batches"].values()):
-            rows.append([build_name, "-", "-", "-", "FAIL", "-", "-", "-", "-"])
+            checked = "relL2VsOrt" in e
+            tc = (e.get("torchCompileMs") or {}).get(mode)
+            fmt = lambda v, f="{:.3f}": f.format(v) if v is not None else "-"
+            rows.append([build_name, str(batch), fmt(e.get("relL2VsOrt"), "{:.1e}"), fmt(e.get("relL2VsTorch"), "{:.1e}"),
+                         ("ok" if e.get("ok") else "FAIL") if checked else "-", fmt(e.get("aitMs")), fmt(e.get("eagerMs")), fmt(tc),
+                         fmt(e["eagerMs"] / e["aitMs"] if e.get("aitMs") and e.get("eagerMs") else None, "{:.2f}x"),
+                         fmt(tc / e["aitMs"] if e.get("aitMs") and tc else None, "{:.2f}x")])
+        if not any("relL2VsOrt" in e for e in entry["batches"].values()):
+            rows.append([build_name, "-", "-", "-", "FAIL", "-", "-", "-", "-", "-"])
     with open(os.path.join(args.out, "check-models.json"), "w") as f:
         json.dump(report, f, indent=2)
-    ok = all(any("relL2VsTorch" in e for e in m["batches"].values())
-             and all(e.get("ok") for e in m["batches"].values() if "relL2VsTorch" in e) and not m["errors"] for m in report["models"])
+    ok = all(any("relL2VsOrt" in e for e in m["batches"].values())
+             and all(e.get("ok") for e in m["batches"].values() if "relL2VsOrt" in e) and not m["errors"] for m in report["models"])
     for m in report["models"]:
         for err in m["errors"]:
             print(f"{m['build']}: {err[:500]}")
-    header = ["build", "batch", "vs torch", "vs ort", "check", "ait ms", "eager ms", "speedup", "ait img/s"]
+    header = ["build", "batch", "vs ort", "vs torch", "check", "ait ms", "eager ms", f"compile ms", "vs eager", "vs compile"]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     print()
-    print(f"GPU: {report['gpu']}   relative L2 tolerance {TOLERANCE} (batch {', '.join(map(str, CHECK_BATCHES))})   "
-          f"ait: CUDA graphs; eager: PyTorch fp16 channels-last   overall: {'ok' if ok else 'FAIL'}")
+    print(f"GPU: {report['gpu']}   relative L2 tolerance {TOLERANCE} (batch {', '.join(map(str, CHECK_BATCHES))}, worst output)   "
+          f"ait: CUDA graphs; eager: PyTorch fp16; compile: torch.compile {COMPILE_MODES[0] if COMPILE_MODES else '-'}   "
+          f"overall: {'ok' if ok else 'FAIL'}")
     for r in [header] + rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
     sys.exit(0 if ok else 1)
