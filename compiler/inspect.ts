@@ -1,6 +1,7 @@
 /**
  * `ait inspect`: a model's summary — inputs/outputs with shapes, op histogram, parameters, weights,
- * opsets, producer, and every unknown op with its node — after import and shape inference.
+ * opsets, producer, and every unknown op with its node — after import and shape inference. What the GPU target
+ * cannot run is answered as compile answers it: supportOf (the registered lowerings) on the optimized graph.
  */
 import './ops/index';
 import { Diagnostic } from './diagnostics';
@@ -9,7 +10,9 @@ import { dtypeBytes } from './ir/dtype';
 import { shapeToString } from './ir/symbolic';
 import { ImportOptions, ImportedModel, importOnnxFile } from './onnx/import';
 import { inferShapes } from './passes/shape-inference';
-import { onnxOpSupport } from './backends/support';
+import { onnxOpSupport, supportOf } from './backends/support';
+import { optimizeModel } from './compile';
+import { DEFAULT_TARGET } from './targets';
 
 export interface TensorSummary {
   name: string;
@@ -50,10 +53,11 @@ export function inspectModel(file: string, options: ImportOptions = {}): { summa
   let subgraphNodeCount = 0;
   const unknown = new Map<string, string[]>();
   const unshaped: string[] = [];
-  const unsupported = new Map<string, { reason: string; nodes: string[] }>();
+  const optimized = unsupportedAfterOptimization(file, options);
+  const unsupported = optimized ?? new Map<string, { reason: string; nodes: string[] }>();
   const visit = (g: Graph, nested: boolean) => {
     for (const n of g.nodes) {
-      const support = onnxOpSupport(n.op, n.domain);
+      const support = optimized ? { supported: true } : onnxOpSupport(n.op, n.domain);
       if (!support.supported && !nested) {
         const key = (n.domain ? `${n.domain}.` : '') + n.op;
         const entry = unsupported.get(key) ?? { reason: support.reason ?? '', nodes: [] };
@@ -115,4 +119,35 @@ export function inspectModel(file: string, options: ImportOptions = {}): { summa
     diagnostics,
   };
   return { summary, model };
+}
+
+/**
+ * The nodes the default target cannot run, found as `ait compile` finds them: the model optimized, then supportOf
+ * on every node (keyed by op, with the ONNX nodes each came from). Undefined where the optimizer cannot run (errors
+ * in import or shape inference, or a pass that fails): inspect then answers per ONNX op (onnxOpSupport).
+ */
+function unsupportedAfterOptimization(file: string, options: ImportOptions): Map<string, { reason: string; nodes: string[] }> | undefined {
+  let graph: Graph;
+  try {
+    const result = optimizeModel(file, options);
+    if (result.context.diagnostics.some((d) => d.severity === 'error')) return undefined;
+    graph = result.graph;
+  } catch {
+    return undefined;
+  }
+  const unsupported = new Map<string, { reason: string; nodes: string[] }>();
+  for (const node of graph.nodes) {
+    let support: { supported: boolean; reason?: string };
+    try {
+      support = supportOf(graph, node, DEFAULT_TARGET);
+    } catch {
+      return undefined;
+    }
+    if (support.supported) continue;
+    const key = (node.domain ? `${node.domain}.` : '') + node.op;
+    const entry = unsupported.get(key) ?? { reason: support.reason ?? '', nodes: [] };
+    entry.nodes.push(...(node.sourceNodes.length ? node.sourceNodes : [node.name]));
+    unsupported.set(key, entry);
+  }
+  return unsupported;
 }

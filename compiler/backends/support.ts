@@ -1,73 +1,51 @@
 /**
- * Which ops a target can run. A node outside this set is marked `status: {supported: false, reason}` in
- * graph.json, and `ait compile` exits non-zero after writing it, so users see exactly what stands in the way.
+ * Which nodes a target can run, derived from the lowerings its backend registers (ops/registry.ts
+ * registerLowering): a node is supported when it needs no lowering (folded weight preparation, shape arithmetic,
+ * views) or when the backend has a lowering for its op whose predicate accepts it. A node outside this is marked
+ * `status: {supported: false, reason}` in graph.json, and `ait compile` exits non-zero after writing it, so users
+ * see exactly what stands in the way. There is no second list: code generation refuses a node with the same reason.
  */
 import { Graph, Node } from '../ir/graph';
-import { isShapeComputation, isWeightPreparation } from '../passes/cost';
-import { ELEMENTWISE_OPS } from '../passes/fuse-elementwise';
+import { findLowering, registeredLowerings } from '../ops/registry';
 import { DEFAULT_TARGET, targetProblem } from '../targets';
+import { needsLowering } from './cuda/codegen/context';
+import { CUDA_BACKEND, noLoweringReason } from './cuda/codegen/lower';
 
-/** Ops with GPU kernels (fused ops, data movement, elementwise, normalization, reductions). */
-const GPU_OPS = new Set([
-  'conv2d',
-  'gemm',
-  'attention',
-  'layernorm',
-  'elementwise',
-  'pool2d',
-  'global_pool',
-  'transpose_pad',
-  'MatMul',
-  'Softmax',
-  'LayerNormalization',
-  'Transpose',
-  'Reshape',
-  'Flatten',
-  'Squeeze',
-  'Unsqueeze',
-  'Identity',
-  'Concat',
-  'Slice',
-  'Gather',
-  'Expand',
-  'Resize',
-  'ReduceMean',
-  'ReduceMax',
-  'ReduceMin',
-  'ReduceSum',
-  'Split',
-  'Pad',
-  'ConstantOfShape',
-  'Tile',
-  ...ELEMENTWISE_OPS,
-]);
+/** A backend as the support check sees it: its id (lowerings are registered under it) and which nodes it lowers. */
+interface BackendSupport {
+  id: string;
+  needsLowering(graph: Graph, node: Node): boolean;
+}
 
-/** Why an op has no GPU kernel: data-dependent shapes and control flow first. */
-const REASONS: Record<string, string> = {
-  NonZero: 'data-dependent output shape (NonZero); not compiled for the GPU',
-  NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
-  TopK: 'TopK has no GPU kernel yet',
-  RoiAlign: 'RoiAlign has no GPU kernel yet',
-  Loop: 'control flow (Loop) is not compiled for the GPU',
-  If: 'control flow (If) is not compiled for the GPU',
-  ScatterElements: 'ScatterElements has no GPU kernel yet',
-  Range: 'Range with data-dependent bounds is not compiled for the GPU',
+const BACKENDS: Record<string, BackendSupport> = {
+  cuda: { id: CUDA_BACKEND, needsLowering },
 };
+
+/** The backend of a known target (`cuda:sm90` → the CUDA backend). */
+function backendOf(target: string): BackendSupport | undefined {
+  return BACKENDS[target.split(':')[0]];
+}
 
 export function supportOf(graph: Graph, node: Node, target: string): { supported: boolean; reason?: string } {
   const problem = targetProblem(target);
   if (problem) return { supported: false, reason: problem };
-  if (isWeightPreparation(graph, node) || isShapeComputation(graph, node)) return { supported: true };
-  if (node.domain === '' || node.domain === 'ait') {
-    if (GPU_OPS.has(node.op)) return { supported: true };
-    return { supported: false, reason: REASONS[node.op] ?? `${node.op} has no ${target.split(':')[0].toUpperCase()} kernel yet` };
-  }
-  return { supported: false, reason: `op domain '${node.domain}' is not supported` };
+  const backend = backendOf(target);
+  if (!backend) return { supported: false, reason: `target '${target}' has no backend` };
+  if (!backend.needsLowering(graph, node)) return { supported: true };
+  if (node.domain !== '' && node.domain !== 'ai.onnx' && node.domain !== 'ait')
+    return { supported: false, reason: `op domain '${node.domain}' is not supported` };
+  const lowering = findLowering(backend.id, node);
+  if (!lowering) return { supported: false, reason: noLoweringReason(node.op, backend.id) };
+  const reason = lowering.supports?.(graph, node);
+  return reason === undefined ? { supported: true } : { supported: false, reason };
 }
 
-/** ONNX ops the optimizer lowers to GPU ops (fused or not). Anything else is reported by `ait inspect`. */
-const LOWERED_ONNX_OPS = new Set([
-  ...GPU_OPS,
+/**
+ * ONNX ops the optimizer always rewrites into ops that have lowerings (Conv → conv2d, BatchNormalization folded,
+ * …) or that fold as shape arithmetic. Ops it rewrites only in some forms (ReduceMean over H,W → a global pool,
+ * Split + Squeeze → Gather) are not here: whether a model's nodes are supported is answered on the optimized graph.
+ */
+const REWRITTEN_ONNX_OPS = new Set([
   'Conv',
   'Gemm',
   'MaxPool',
@@ -81,17 +59,25 @@ const LOWERED_ONNX_OPS = new Set([
   'Size',
   'Cast',
   'CastLike',
-  'Flatten',
   'ConstantOfShape',
   'Range',
 ]);
 
 /**
- * Whether an ONNX op of an unoptimized graph has a path to the target, with the reason when not. (Shape arithmetic
- * such as Shape or Range is accepted: it folds or runs on the host when its result is a function of the symbols.)
+ * Whether an ONNX op of an unoptimized graph has a path to the target, with the reason when not: a lowering
+ * registered for it, or a rewrite that always applies. inspect uses this only where the optimizer cannot run (it
+ * asks supportOf on the optimized graph otherwise).
  */
 export function onnxOpSupport(op: string, domain: string, target = DEFAULT_TARGET): { supported: boolean; reason?: string } {
   if (domain !== '' && domain !== 'ai.onnx') return { supported: false, reason: `op domain '${domain}' is not supported` };
-  if (LOWERED_ONNX_OPS.has(op)) return { supported: true };
-  return { supported: false, reason: REASONS[op] ?? `${op} has no ${target.split(':')[0].toUpperCase()} kernel yet` };
+  const backend = backendOf(target);
+  if (!backend) return { supported: false, reason: targetProblem(target) ?? `target '${target}' has no backend` };
+  if (REWRITTEN_ONNX_OPS.has(op) || findLowering(backend.id, { op, domain })) return { supported: true };
+  return { supported: false, reason: noLoweringReason(op, backend.id) };
+}
+
+/** The ops a target's backend has lowerings for (op names; fused ops of the 'ait' domain included). */
+export function loweredOps(target = DEFAULT_TARGET): string[] {
+  const backend = backendOf(target);
+  return backend ? registeredLowerings(backend.id).map((l) => l.op) : [];
 }

@@ -111,3 +111,39 @@ export function checkIntAttribute(node: Node, name: string, values: number | rea
     `attribute '${name}' is ${shown}: each value must be an integer ${max === MAX_DIM ? `of at least ${min}` : `in ${min}..${max}`}`,
   );
 }
+
+/**
+ * A backend's lowering of one op, registered under the op's name: `supports` says whether a node of the op can be
+ * lowered (undefined) or why not (the reason users see); `lower` is the backend's own lowering function. A target is
+ * "supported" for a node exactly when its backend has a lowering for the node's op whose predicate accepts the node
+ * (backends/support.ts), so inspect, compile, the Problems panel and the graph view read one answer.
+ */
+export interface OpLowering<Lower = unknown> {
+  supports?(graph: Graph, node: Node): string | undefined;
+  lower: Lower;
+}
+
+const lowerings = new Map<string, Map<string, OpLowering>>();
+
+/** Registers `lowering` for each op of `ops` (in `domain`, default ai.onnx) on backend `backend` (e.g. 'cuda'). */
+export function registerLowering<Lower>(backend: string, ops: string | readonly string[], lowering: OpLowering<Lower>, domain = ''): void {
+  let table = lowerings.get(backend);
+  if (!table) lowerings.set(backend, (table = new Map()));
+  for (const op of typeof ops === 'string' ? [ops] : ops) {
+    const k = key(domain, op);
+    if (table.has(k)) throw new Error(`backend '${backend}' has two lowerings for op '${op}'`);
+    table.set(k, lowering as OpLowering);
+  }
+}
+
+export function findLowering<Lower>(backend: string, node: Pick<Node, 'op' | 'domain'>): OpLowering<Lower> | undefined {
+  return lowerings.get(backend)?.get(key(node.domain, node.op)) as OpLowering<Lower> | undefined;
+}
+
+/** Every lowering registered for `backend`, by op and domain ('' for ai.onnx). */
+export function registeredLowerings(backend: string): { op: string; domain: string; lowering: OpLowering }[] {
+  return [...(lowerings.get(backend) ?? [])].map(([k, lowering]) => {
+    const [domain, op] = k.split('::');
+    return { op, domain, lowering };
+  });
+}

@@ -90,6 +90,14 @@ export class CodegenContext {
     }
   }
 
+  /**
+   * A context for the lowerings' predicates (lower.ts): the graph's tensors, types and weights, no memory plan (a
+   * predicate asks only what the graph knows, never where a tensor lives).
+   */
+  static forChecks(graph: Graph): CodegenContext {
+    return new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1);
+  }
+
   /** Whether a node runs once per weight binding (its inputs are all weights or constants). */
   isPreparation(node: Node): boolean {
     return isWeightPreparation(this.graph, node);
@@ -97,12 +105,7 @@ export class CodegenContext {
 
   /** Nodes that launch nothing: views, shape arithmetic, symbolic values, transposes absorbed by their readers. */
   isFree(node: Node): boolean {
-    return (
-      (VIEW_OPS.has(node.op) && !this.graph.outputs.includes(node.outputs[0])) ||
-      this.absorbedTransposes.get(node.outputs[0]) === node ||
-      isShapeComputation(this.graph, node) ||
-      node.op === 'symbolic_value'
-    );
+    return launchesNothing(this.graph, node) || this.absorbedTransposes.get(node.outputs[0]) === node;
   }
 
   /** The tensor a view aliases (following chains), or the tensor itself. */
@@ -237,4 +240,25 @@ export class CodegenContext {
     }
     return total;
   }
+}
+
+/** Views that are not model outputs, shape arithmetic and symbolic values: no kernel, no lowering. */
+function launchesNothing(graph: Graph, node: Node): boolean {
+  return (
+    (VIEW_OPS.has(node.op) && !graph.outputs.includes(node.outputs[0])) || isShapeComputation(graph, node) || node.op === 'symbolic_value'
+  );
+}
+
+/** A weight-preparation node whose outputs were all computed at compile time. */
+export function isFolded(graph: Graph, node: Node): boolean {
+  return node.outputs.every((o) => graph.lookupTensor(o)?.value);
+}
+
+/**
+ * Whether code generation lowers `node` (generateCuda's walk): weight preparation unless folded, and every other
+ * node that launches something. A node it lowers needs a registered lowering that accepts it (support.ts).
+ */
+export function needsLowering(graph: Graph, node: Node): boolean {
+  if (isWeightPreparation(graph, node)) return !isFolded(graph, node);
+  return !launchesNothing(graph, node);
 }

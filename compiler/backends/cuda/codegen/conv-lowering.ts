@@ -104,34 +104,8 @@ export class ConvLowering {
     }
   }
 
-  /** The node's sizes and attributes (Unsupported for symbolic spatial or channel dims). */
   private shapeOf(node: Node): ConvShape {
-    const ctx = this.ctx;
-    const [x, w] = node.inputs;
-    const out = node.outputs[0];
-    if (ctx.typeOf(out) !== 'half') throw new Unsupported('convolution output is not a float tensor');
-    const [batch, h, wIn, c] = ctx.shapeOf(x);
-    const [k, r, s, cw] = ctx.shapeOf(w);
-    const [, p, q] = ctx.shapeOf(out);
-    for (const d of [h, wIn, c, p, q, k, r, s, cw])
-      if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
-    const group = attrInt(node, 'group', 1);
-    if ((cw as number) * group !== c) throw new Unsupported(`weight has ${cw} input channels per group, the activation ${String(c)}`);
-    return {
-      batch,
-      h: h as number,
-      w: wIn as number,
-      c: c as number,
-      k: k as number,
-      r: r as number,
-      s: s as number,
-      p: p as number,
-      q: q as number,
-      pads: attrInts(node, 'pads', [0, 0, 0, 0]) as [number, number, number, number],
-      strides: attrInts(node, 'strides', [1, 1]) as [number, number],
-      dilations: attrInts(node, 'dilations', [1, 1]) as [number, number],
-      group,
-    };
+    return convShapeOf(this.ctx, node);
   }
 
   private implicitGemm(node: Node): LoweredGemm {
@@ -412,4 +386,36 @@ export function convInstanceSource(source: ConvInstanceSource): string {
     w.line(`return ${ns}::${source.instance.name}::run(operands, workspace, workspace_bytes, stream);`);
   });
   return w.toString();
+}
+
+/**
+ * A conv2d node's sizes and attributes (Unsupported for a non-float output, symbolic spatial or channel dims, or a
+ * weight whose channels do not match): the checks the CUDA lowering's predicate runs up front.
+ */
+export function convShapeOf(ctx: CodegenContext, node: Node): ConvShape {
+  const [x, w] = node.inputs;
+  const out = node.outputs[0];
+  if (ctx.typeOf(out) !== 'half') throw new Unsupported('convolution output is not a float tensor');
+  const [batch, h, wIn, c] = ctx.shapeOf(x);
+  const [k, r, s, cw] = ctx.shapeOf(w);
+  const [, p, q] = ctx.shapeOf(out);
+  for (const d of [h, wIn, c, p, q, k, r, s, cw])
+    if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
+  const group = attrInt(node, 'group', 1);
+  if ((cw as number) * group !== c) throw new Unsupported(`weight has ${cw} input channels per group, the activation ${String(c)}`);
+  return {
+    batch,
+    h: h as number,
+    w: wIn as number,
+    c: c as number,
+    k: k as number,
+    r: r as number,
+    s: s as number,
+    p: p as number,
+    q: q as number,
+    pads: attrInts(node, 'pads', [0, 0, 0, 0]) as [number, number, number, number],
+    strides: attrInts(node, 'strides', [1, 1]) as [number, number],
+    dilations: attrInts(node, 'dilations', [1, 1]) as [number, number],
+    group,
+  };
 }

@@ -16,20 +16,30 @@ export interface ElementwiseInput {
   inner: string;
 }
 
-/** How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). */
-export function broadcastOf(ctx: CodegenContext, node: Node, shape: readonly Dim[], out: readonly Dim[]): Omit<ElementwiseInput, 'tensor'> {
+/**
+ * How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting), and for kInner /
+ * kOuter the first output axis of the inner extent; Unsupported for a broadcast the kernel does not take.
+ */
+export function broadcastKind(
+  shape: readonly Dim[],
+  out: readonly Dim[],
+): { broadcast: ElementwiseInput['broadcast']; innerFrom?: number } {
   const padded: Dim[] = [...Array(Math.max(0, out.length - shape.length)).fill(1), ...shape];
-  if (padded.every((d) => dimEquals(d, 1))) return { broadcast: 'kScalar', inner: '1' };
-  if (padded.length === out.length && padded.every((d, i) => dimEquals(d, out[i]))) return { broadcast: 'kFull', inner: '1' };
+  if (padded.every((d) => dimEquals(d, 1))) return { broadcast: 'kScalar' };
+  if (padded.length === out.length && padded.every((d, i) => dimEquals(d, out[i]))) return { broadcast: 'kFull' };
   // leading ones, then equal to the output: a vector along the innermost axes
   const firstReal = padded.findIndex((d) => !dimEquals(d, 1));
-  if (padded.slice(firstReal).every((d, i) => dimEquals(d, out[firstReal + i])))
-    return { broadcast: 'kInner', inner: ctx.product(out.slice(firstReal), node) };
+  if (padded.slice(firstReal).every((d, i) => dimEquals(d, out[firstReal + i]))) return { broadcast: 'kInner', innerFrom: firstReal };
   // equal to the output, then trailing ones: one value per outer row
   const lastReal = padded.length - 1 - [...padded].reverse().findIndex((d) => !dimEquals(d, 1));
-  if (padded.slice(0, lastReal + 1).every((d, i) => dimEquals(d, out[i])))
-    return { broadcast: 'kOuter', inner: ctx.product(out.slice(lastReal + 1), node) };
+  if (padded.slice(0, lastReal + 1).every((d, i) => dimEquals(d, out[i]))) return { broadcast: 'kOuter', innerFrom: lastReal + 1 };
   throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer nor scalar`);
+}
+
+/** How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). */
+export function broadcastOf(ctx: CodegenContext, node: Node, shape: readonly Dim[], out: readonly Dim[]): Omit<ElementwiseInput, 'tensor'> {
+  const { broadcast, innerFrom } = broadcastKind(shape, out);
+  return { broadcast, inner: innerFrom === undefined ? '1' : ctx.product(out.slice(innerFrom), node) };
 }
 
 const BINARY: Record<string, { running: string; operand: string } | undefined> = {
@@ -54,6 +64,17 @@ const UNARY: Record<string, string> = {
   Erf: 'ew::Erf{}',
   HardSwish: 'ew::HardSwish{}',
 };
+
+/** ONNX ops an elementwise chain has a functor for (chainOf); other elementwise ops have no CUDA lowering. */
+export const ELEMENTWISE_FUNCTOR_OPS: ReadonlySet<string> = new Set([
+  ...Object.keys(UNARY),
+  ...Object.keys(BINARY),
+  'Gelu',
+  'LeakyRelu',
+  'HardSigmoid',
+  'Clip',
+  'Pow',
+]);
 
 /** Functors of a GEMM/conv epilogue step that has no operand. */
 export function activationFunctor(step: string): string {

@@ -18,7 +18,7 @@ import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
 import { MAX_BATCH } from './batch-ranges';
 import { absorbedTransposes, graphForMemoryPlan } from './batched-gemm';
-import { CodegenContext, Unsupported } from './context';
+import { CodegenContext, Unsupported, isFolded } from './context';
 import { ConvLowering, convHeader, convInstanceSource } from './conv-lowering';
 import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-lowering';
 import { LoweredOp, Lowering } from './lower';
@@ -83,7 +83,7 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   for (const node of graph.nodes) {
     try {
       if (ctx.isPreparation(node)) {
-        if (node.outputs.every((o) => ctx.graph.lookupTensor(o)?.value)) continue; // folded
+        if (isFolded(graph, node)) continue;
         const lowered = lowering.lower(node);
         gemm.prepareOps.push({
           id: node.id,

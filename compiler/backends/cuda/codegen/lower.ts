@@ -1,18 +1,23 @@
 /**
  * Lowering of one node of the fused graph to the body of its launch function, with the kernel chosen and why.
+ * Each lowering is registered under its op's name (ops/registry.ts registerLowering, backend 'cuda') with a
+ * predicate that refuses, with the reason, the nodes it cannot take; backends/support.ts derives "supported on a
+ * CUDA target" from the same registrations, so a node codegen would refuse is already reported unsupported there.
  * Our kernels (kernels/*.cuh) run everything but GEMM and convolution, which go through CUTLASS GEMM instances
  * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
  */
-import { Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
+import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
-import { ELEMENTWISE_OPS } from '../../../passes/fuse-elementwise';
+import { VIEW_OPS } from '../../../ops/op-classes';
+import { findLowering, registerLowering } from '../../../ops/registry';
+import { analyzeBatchedMatMul } from './batched-gemm';
 import { CodegenContext, Unsupported } from './context';
 import { cppFloat } from './cpp';
-import { ElementwiseInput, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
-import { ConvLowering } from './conv-lowering';
+import { ELEMENTWISE_FUNCTOR_OPS, ElementwiseInput, broadcastKind, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
+import { ConvLowering, convShapeOf } from './conv-lowering';
 import { GemmLowering } from './gemm-lowering';
-import { lowerResize } from './resize-lowering';
+import { lowerResize, resizePlan } from './resize-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -93,257 +98,429 @@ function normalizeAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
+/** The backend id CUDA lowerings are registered under (a target `cuda:<arch>` names it). */
+export const CUDA_BACKEND = 'cuda';
+
+/** What a CUDA lowering works with: tensors and weights (ctx), and the CUTLASS GEMM and convolution lowerings. */
+export interface CudaLowerEnv {
+  ctx: CodegenContext;
+  gemm: GemmLowering;
+  conv: ConvLowering;
+}
+
+/** A lowering's result: the kernel chosen, the launch statements, the headers they need and the workspace bytes. */
+type Lowered = [KernelChoice, string[], string[], number?];
+
+export type CudaLowerFn = (env: CudaLowerEnv, node: Node) => Lowered;
+
+/**
+ * Registers a CUDA lowering. `check` throws Unsupported for a node the lowering cannot take, using only what the
+ * graph knows (types, shapes, attributes, constant inputs; never the memory plan): it becomes the registered
+ * predicate, so support.ts reports the same reason before code generation that code generation would.
+ */
+function cuda(ops: string | readonly string[], lower: CudaLowerFn, check?: (ctx: CodegenContext, node: Node) => void, domain = ''): void {
+  const supports = check
+    ? (graph: Graph, node: Node): string | undefined => {
+        try {
+          check(CodegenContext.forChecks(graph), node);
+          return undefined;
+        } catch (e) {
+          if (e instanceof Unsupported) return e.reason;
+          throw e;
+        }
+      }
+    : undefined;
+  registerLowering<CudaLowerFn>(CUDA_BACKEND, ops, { supports, lower }, domain);
+}
+
+/** Why an op has no lowering on a backend: data-dependent shapes and control flow first. */
+const NO_LOWERING: Record<string, string> = {
+  NonZero: 'data-dependent output shape (NonZero); not compiled for the GPU',
+  NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
+  TopK: 'TopK has no GPU kernel yet',
+  RoiAlign: 'RoiAlign has no GPU kernel yet',
+  Loop: 'control flow (Loop) is not compiled for the GPU',
+  If: 'control flow (If) is not compiled for the GPU',
+  ScatterElements: 'ScatterElements has no GPU kernel yet',
+  Range: 'Range with data-dependent bounds is not compiled for the GPU',
+};
+
+export function noLoweringReason(op: string, backend: string): string {
+  return NO_LOWERING[op] ?? `${op} has no ${backend.toUpperCase()} kernel yet`;
+}
+
+/** A strided copy's rank limit (the kernel's StridedCopyArgs), checked up front. */
+function checkCopyRank(ctx: CodegenContext, node: Node): void {
+  const rank = ctx.shapeOf(node.outputs[0]).length;
+  if (rank > 6) throw new Unsupported(`rank ${rank} copies exceed the kernel's rank 6`);
+}
+
+const FUSED = 'ait';
+
+// GEMM and convolution: CUTLASS instances (gemm-lowering.ts, conv-lowering.ts)
+const cutlass: CudaLowerFn = ({ gemm, conv }, node) => {
+  const g = node.op === 'conv2d' ? conv.conv2d(node) : gemm.gemm(node);
+  return [g.kernel, g.body, g.headers, g.workspaceBytes];
+};
+cuda('conv2d', cutlass, convShapeOf, FUSED);
+const checkGemm = (ctx: CodegenContext, node: Node) => {
+  const [a, b] = node.inputs;
+  ctx.shapeOf(a);
+  const bShape = ctx.shapeOf(b);
+  if (bShape.length !== 2 || !ctx.isWeight(b)) {
+    if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
+    analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map());
+  }
+  if (ctx.typeOf(node.outputs[0]) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
+};
+cuda('gemm', cutlass, checkGemm, FUSED);
+cuda('MatMul', cutlass, checkGemm);
+
+// Transposes: NCHW → NHWC tiled, any other permutation a strided copy
+const transpose: CudaLowerFn = ({ ctx }, node) => {
+  const out = node.outputs[0];
+  const perm = attrInts(node, 'perm');
+  if (perm.join() === NCHW_TO_NHWC.join()) return nchwToNhwc(ctx, node);
+  if (node.op === 'transpose_pad')
+    throw new Unsupported(`transpose_pad with permutation [${perm.join(',')}] (only NCHW → NHWC has a kernel)`);
+  const inShape = ctx.shapeOf(node.inputs[0]);
+  const inStrides = stridesOf(ctx, node, inShape);
+  return [
+    ours(`ait_transpose_${typeName(ctx.typeOf(out))}`, `permutation [${perm.join(',')}] as a strided copy`),
+    stridedCopy(
+      ctx,
+      node,
+      node.inputs[0],
+      out,
+      ctx.shapeOf(out),
+      perm.map((p) => inStrides[p]),
+      '0',
+    ),
+    ['tensor_ops.cuh'],
+  ];
+};
+cuda(
+  'transpose_pad',
+  transpose,
+  (ctx, node) => {
+    const perm = attrInts(node, 'perm');
+    if (perm.join() !== NCHW_TO_NHWC.join())
+      throw new Unsupported(`transpose_pad with permutation [${perm.join(',')}] (only NCHW → NHWC has a kernel)`);
+  },
+  FUSED,
+);
+cuda('Transpose', transpose, (ctx, node) => {
+  if (attrInts(node, 'perm').join() !== NCHW_TO_NHWC.join()) checkCopyRank(ctx, node);
+});
+
+cuda(
+  'Expand',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const outShape = ctx.shapeOf(out);
+    const inShape = ctx.shapeOf(node.inputs[0]);
+    const padded: Dim[] = [...Array(outShape.length - inShape.length).fill(1), ...inShape];
+    const strides = stridesOf(ctx, node, padded).map((s, i) => (padded[i] === 1 ? '0' : s));
+    return [
+      ours(`ait_expand_${typeName(ctx.typeOf(out))}`, 'broadcast as a strided copy with zero strides'),
+      stridedCopy(ctx, node, node.inputs[0], out, outShape, strides, '0'),
+      ['tensor_ops.cuh'],
+    ];
+  },
+  checkCopyRank,
+);
+
+cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
+
+cuda(
+  'Slice',
+  ({ ctx }, node) => [
+    ours(`ait_slice_${typeName(ctx.typeOf(node.outputs[0]))}`, 'slice as a strided copy'),
+    slice(ctx, node),
+    ['tensor_ops.cuh'],
+  ],
+  (ctx, node) => {
+    sliceParameters(ctx, node);
+    checkCopyRank(ctx, node);
+  },
+);
+
+cuda(
+  'Gather',
+  ({ ctx }, node) => [
+    ours(`ait_gather_${typeName(ctx.typeOf(node.outputs[0]))}`, 'constant index: a strided copy'),
+    gather(ctx, node),
+    ['tensor_ops.cuh'],
+  ],
+  (ctx, node) => {
+    gatherParameters(ctx, node);
+    checkCopyRank(ctx, node);
+  },
+);
+
+cuda(
+  'Concat',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const shape = ctx.shapeOf(out);
+    const axis = normalizeAxis(attrInt(node, 'axis'), shape.length);
+    const inputs = node.inputs.filter((i) => i);
+    const t = ctx.typeOf(out) === 'half' ? '__half' : 'int64_t';
+    return [
+      ours(`ait_concat_${typeName(ctx.typeOf(out))}`, `${inputs.length} inputs along axis ${axis}`),
+      [
+        `ait::kernels::ConcatArgs<${t}> args{};`,
+        ...inputs.flatMap((input, k) => [
+          `args.inputs[${k}] = ${ctx.pointer(input)};`,
+          `args.axis_sizes[${k}] = ${ctx.dim(ctx.shapeOf(input)[axis], node)};`,
+        ]),
+        `args.num_inputs = ${inputs.length};`,
+        `args.output = ${ctx.pointer(out, true)};`,
+        `args.outer = ${ctx.product(shape.slice(0, axis), node)};`,
+        `args.inner = ${ctx.product(shape.slice(axis + 1), node)};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_concat(args, c.stream));',
+      ],
+      ['tensor_ops.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    ctx.shapeOf(node.outputs[0]);
+    const inputs = node.inputs.filter((i) => i);
+    if (inputs.length > 8) throw new Unsupported(`Concat of ${inputs.length} inputs (the kernel takes up to 8)`);
+  },
+);
+
+const layerNorm: CudaLowerFn = ({ ctx }, node) => {
+  const out = node.outputs[0];
+  const shape = ctx.shapeOf(out);
+  const gamma = node.inputs[1] ? ctx.pointer(node.inputs[1]) : 'nullptr';
+  const beta = node.inputs[2] ? ctx.pointer(node.inputs[2]) : 'nullptr';
+  return [
+    ours('ait_layernorm_f16', 'one block per row, fp32 statistics'),
+    [
+      `ait::kernels::LayerNormArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${gamma}, ${beta}, ${ctx.pointer(out, true)},`,
+      `                                         ${ctx.product(shape.slice(0, -1), node)}, ${ctx.dim(shape[shape.length - 1], node)}, ${cppFloat(attrFloat(node, 'epsilon', 1e-5))}};`,
+      'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_layernorm(args, c.stream));',
+    ],
+    ['normalization.cuh'],
+  ];
+};
+cuda('layernorm', layerNorm, undefined, FUSED);
+cuda('LayerNormalization', layerNorm, (ctx, node) => {
+  const shape = ctx.shapeOf(node.outputs[0]);
+  if (normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
+    throw new Unsupported('LayerNormalization over more than the last axis');
+});
+
+cuda(
+  'Softmax',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const shape = ctx.shapeOf(out);
+    return [
+      ours('ait_softmax_f16', 'one block per row'),
+      [
+        `ait::kernels::SoftmaxArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.product(shape.slice(0, -1), node)}, ${ctx.dim(shape[shape.length - 1], node)}, 1.f};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_softmax(args, c.stream));',
+      ],
+      ['normalization.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    const shape = ctx.shapeOf(node.outputs[0]);
+    if (normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
+      throw new Unsupported('Softmax over an axis other than the last');
+  },
+);
+
+cuda(
+  'attention',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const heads = attrInt(node, 'num_heads');
+    const headDim = attrInt(node, 'head_dim');
+    const shape = ctx.shapeOf(node.inputs[0]);
+    return [
+      ours(`ait_attention_f16_d${headDim}`, 'flash-attention-2 on tensor cores reading packed QKV'),
+      [
+        `ait::kernels::AttentionArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(shape[0], node)}, ${ctx.dim(shape[1], node)},`,
+        `                                         ${heads}, ${headDim}, ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention(args, c.stream));',
+      ],
+      ['attention.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    const headDim = attrInt(node, 'head_dim');
+    if (![32, 64, 128].includes(headDim)) throw new Unsupported(`attention head dim ${headDim} (instantiated: 32, 64, 128)`);
+  },
+  FUSED,
+);
+
+cuda(
+  'pool2d',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const x = ctx.shapeOf(node.inputs[0]);
+    const y = ctx.shapeOf(out);
+    const kernel = attrInts(node, 'kernel');
+    const strides = attrInts(node, 'strides', [1, 1]);
+    const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+    const kind = attrString(node, 'kind');
+    const dims = [x[1], x[2], x[3], y[1], y[2]].map((d) => ctx.dim(d, node));
+    return [
+      ours(`ait_pool2d_${kind}_f16`, 'channels innermost; 8 channels (16 bytes) per thread when C % 8 == 0, else one per thread'),
+      [
+        `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
+        `                                      ${dims.join(', ')},`,
+        `                                      ${kernel.join(', ')}, ${strides.join(', ')}, ${pads[0]}, ${pads[1]}, 1, 1,`,
+        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${attrInt(node, 'count_include_pad', 0) ? 'true' : 'false'}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
+      ],
+      ['pooling.cuh'],
+    ];
+  },
+  undefined,
+  FUSED,
+);
+
+cuda(
+  'global_pool',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const x = ctx.shapeOf(node.inputs[0]);
+    const kind = attrString(node, 'kind', 'avg');
+    return [
+      ours(`ait_global_pool_${kind}_f16`, 'one thread per (image, channel)'),
+      [
+        `ait::kernels::GlobalPoolArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)}, ${ctx.product(x.slice(1, 3), node)}, ${ctx.dim(x[3], node)},`,
+        `                                          ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.stream));',
+      ],
+      ['pooling.cuh'],
+    ];
+  },
+  undefined,
+  FUSED,
+);
+
+// a view that is a model output: its bytes must land in the caller's buffer (other views launch nothing)
+cuda([...VIEW_OPS], ({ ctx }, node) => {
+  const out = node.outputs[0];
+  const bytes = `${ctx.product(ctx.shapeOf(out), node)} * sizeof(${ctx.pointer(out, true).match(/<(\w+)\*>/)![1]})`;
+  return [
+    ours('ait_copy', 'a view that is a model output: copied into the output buffer'),
+    [
+      `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${ctx.pointer(node.inputs[0])}, ${bytes}, cudaMemcpyDeviceToDevice, c.stream));`,
+    ],
+    [],
+  ];
+});
+
+// elementwise: a fused chain, or a lone ONNX op that has a functor
+const elementwise: CudaLowerFn = ({ ctx }, node) => {
+  const out = node.outputs[0];
+  const outShape = ctx.shapeOf(out);
+  const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape) }));
+  const chain = chainOfNode(node, ctx.graph);
+  const body = elementwiseStatements(
+    inputs,
+    inputs.map((i) => ctx.pointer(i.tensor)),
+    ctx.pointer(out, true),
+    ctx.product(outShape, node),
+    chain,
+  );
+  const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
+  return [
+    ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }),
+    body,
+    ['elementwise.cuh'],
+  ];
+};
+const checkElementwise = (ctx: CodegenContext, node: Node) => {
+  const out = node.outputs[0];
+  if (ctx.typeOf(out) !== 'half') throw new Unsupported(`elementwise ${node.op} on ${ctx.typeOf(out)} data`);
+  const outShape = ctx.shapeOf(out);
+  for (const t of node.inputs) broadcastKind(ctx.shapeOf(t), outShape);
+  chainOfNode(node, ctx.graph);
+};
+cuda('elementwise', elementwise, checkElementwise, FUSED);
+cuda([...ELEMENTWISE_FUNCTOR_OPS], elementwise, checkElementwise);
+
+/** Slice's constant starts/ends/axes/steps (Unsupported when not constant, or along a symbolic axis). */
+function sliceParameters(ctx: CodegenContext, node: Node) {
+  const inShape = ctx.shapeOf(node.inputs[0]);
+  const constant = (i: number) => {
+    const v = node.inputs[i] ? ctx.graph.lookupTensor(node.inputs[i])?.value : undefined;
+    return v ? Array.from(numeric(v)) : undefined;
+  };
+  const starts = constant(1);
+  const ends = constant(2);
+  if (!starts || !ends) throw new Unsupported('Slice with non-constant starts/ends');
+  const axes = (constant(3) ?? starts.map((_, i) => i)).map((a) => normalizeAxis(a, inShape.length));
+  const steps = constant(4) ?? starts.map(() => 1);
+  for (const axis of axes) if (!isConcrete(inShape[axis])) throw new Unsupported(`Slice along symbolic axis ${axis}`);
+  return { inShape, starts, axes, steps };
+}
+
+function slice(ctx: CodegenContext, node: Node): string[] {
+  const { inShape, starts, axes, steps } = sliceParameters(ctx, node);
+  const outShape = ctx.shapeOf(node.outputs[0]);
+  const inStrides = inShape.map((_, i) => inShape.slice(i + 1));
+  const strides: string[] = inShape.map((_, d) => ctx.product(inStrides[d], node));
+  const offsetTerms: string[] = [];
+  axes.forEach((axis, k) => {
+    const size = inShape[axis] as number;
+    let start = starts[k] < 0 ? starts[k] + size : starts[k];
+    start = steps[k] > 0 ? Math.min(Math.max(start, 0), size) : Math.min(Math.max(start, 0), size - 1);
+    if (start) offsetTerms.push(`${start} * ${strides[axis]}`);
+    if (steps[k] !== 1) strides[axis] = `${steps[k]} * ${strides[axis]}`;
+  });
+  return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, offsetTerms.length ? offsetTerms.join(' + ') : '0');
+}
+
+/** Gather's constant scalar index and axis (Unsupported for several or non-constant indices, a symbolic axis). */
+function gatherParameters(ctx: CodegenContext, node: Node) {
+  const indices = ctx.graph.lookupTensor(node.inputs[1])?.value;
+  if (!indices || numel(indices.shape) !== 1) throw new Unsupported('Gather with non-constant or several indices');
+  const inShape = ctx.shapeOf(node.inputs[0]);
+  const axis = normalizeAxis(attrInt(node, 'axis', 0), inShape.length);
+  const size = inShape[axis];
+  if (!isConcrete(size)) throw new Unsupported('Gather along a symbolic axis');
+  const outShape = ctx.shapeOf(node.outputs[0]);
+  // output = input with `axis` removed (scalar index) or kept with size 1
+  const keep = indices.shape.length === 1;
+  if (inShape.length - (keep ? 0 : 1) !== outShape.length) throw new Unsupported('Gather output rank does not match');
+  return { indices, inShape, axis, size, outShape, keep };
+}
+
+function gather(ctx: CodegenContext, node: Node): string[] {
+  const { indices, inShape, axis, size, outShape, keep } = gatherParameters(ctx, node);
+  let index = numeric(indices)[0];
+  if (index < 0) index += size;
+  const inStrides = stridesOf(ctx, node, inShape);
+  const strides = inStrides.filter((_, d) => keep || d !== axis);
+  return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, index ? `${index} * ${inStrides[axis]}` : '0');
+}
+
+/** Lowers the nodes of one fused graph through the registered CUDA lowerings. */
 export class Lowering {
+  private readonly env: CudaLowerEnv;
+
   constructor(
     readonly ctx: CodegenContext,
     readonly gemm: GemmLowering,
     readonly conv: ConvLowering,
-  ) {}
+  ) {
+    this.env = { ctx, gemm, conv };
+  }
 
   lower(node: Node): LoweredOp {
-    const ctx = this.ctx;
-    const op = (kernel: KernelChoice, body: string[], headers: string[], workspaceBytes = 0): LoweredOp => ({
-      node,
-      kernel,
-      body,
-      headers,
-      workspaceBytes,
-    });
-    const out = node.outputs[0];
-    switch (node.op) {
-      case 'conv2d':
-      case 'gemm':
-      case 'MatMul': {
-        const g = node.op === 'conv2d' ? this.conv.conv2d(node) : this.gemm.gemm(node);
-        return op(g.kernel, g.body, g.headers, g.workspaceBytes);
-      }
-      case 'transpose_pad':
-      case 'Transpose': {
-        const perm = attrInts(node, 'perm');
-        if (perm.join() === NCHW_TO_NHWC.join()) return op(...nchwToNhwc(ctx, node));
-        if (node.op === 'transpose_pad')
-          throw new Unsupported(`transpose_pad with permutation [${perm.join(',')}] (only NCHW → NHWC has a kernel)`);
-        const inShape = ctx.shapeOf(node.inputs[0]);
-        const inStrides = stridesOf(ctx, node, inShape);
-        return op(
-          ours(`ait_transpose_${typeName(ctx.typeOf(out))}`, `permutation [${perm.join(',')}] as a strided copy`),
-          stridedCopy(
-            ctx,
-            node,
-            node.inputs[0],
-            out,
-            ctx.shapeOf(out),
-            perm.map((p) => inStrides[p]),
-            '0',
-          ),
-          ['tensor_ops.cuh'],
-        );
-      }
-      case 'Expand': {
-        const outShape = ctx.shapeOf(out);
-        const inShape = ctx.shapeOf(node.inputs[0]);
-        const padded: Dim[] = [...Array(outShape.length - inShape.length).fill(1), ...inShape];
-        const strides = stridesOf(ctx, node, padded).map((s, i) => (padded[i] === 1 ? '0' : s));
-        return op(
-          ours(`ait_expand_${typeName(ctx.typeOf(out))}`, 'broadcast as a strided copy with zero strides'),
-          stridedCopy(ctx, node, node.inputs[0], out, outShape, strides, '0'),
-          ['tensor_ops.cuh'],
-        );
-      }
-      case 'Resize':
-      case 'Upsample':
-        return op(...lowerResize(ctx, node));
-      case 'Slice':
-        return op(ours(`ait_slice_${typeName(ctx.typeOf(out))}`, 'slice as a strided copy'), this.slice(node), ['tensor_ops.cuh']);
-      case 'Gather':
-        return op(ours(`ait_gather_${typeName(ctx.typeOf(out))}`, 'constant index: a strided copy'), this.gather(node), ['tensor_ops.cuh']);
-      case 'Concat': {
-        const shape = ctx.shapeOf(out);
-        const axis = normalizeAxis(attrInt(node, 'axis'), shape.length);
-        const inputs = node.inputs.filter((i) => i);
-        if (inputs.length > 8) throw new Unsupported(`Concat of ${inputs.length} inputs (the kernel takes up to 8)`);
-        const t = ctx.typeOf(out) === 'half' ? '__half' : 'int64_t';
-        return op(
-          ours(`ait_concat_${typeName(ctx.typeOf(out))}`, `${inputs.length} inputs along axis ${axis}`),
-          [
-            `ait::kernels::ConcatArgs<${t}> args{};`,
-            ...inputs.flatMap((input, k) => [
-              `args.inputs[${k}] = ${ctx.pointer(input)};`,
-              `args.axis_sizes[${k}] = ${ctx.dim(ctx.shapeOf(input)[axis], node)};`,
-            ]),
-            `args.num_inputs = ${inputs.length};`,
-            `args.output = ${ctx.pointer(out, true)};`,
-            `args.outer = ${ctx.product(shape.slice(0, axis), node)};`,
-            `args.inner = ${ctx.product(shape.slice(axis + 1), node)};`,
-            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_concat(args, c.stream));',
-          ],
-          ['tensor_ops.cuh'],
-        );
-      }
-      case 'layernorm':
-      case 'LayerNormalization': {
-        const shape = ctx.shapeOf(out);
-        if (node.op === 'LayerNormalization' && normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
-          throw new Unsupported('LayerNormalization over more than the last axis');
-        const gamma = node.inputs[1] ? ctx.pointer(node.inputs[1]) : 'nullptr';
-        const beta = node.inputs[2] ? ctx.pointer(node.inputs[2]) : 'nullptr';
-        return op(
-          ours('ait_layernorm_f16', 'one block per row, fp32 statistics'),
-          [
-            `ait::kernels::LayerNormArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${gamma}, ${beta}, ${ctx.pointer(out, true)},`,
-            `                                         ${ctx.product(shape.slice(0, -1), node)}, ${ctx.dim(shape[shape.length - 1], node)}, ${cppFloat(attrFloat(node, 'epsilon', 1e-5))}};`,
-            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_layernorm(args, c.stream));',
-          ],
-          ['normalization.cuh'],
-        );
-      }
-      case 'Softmax': {
-        const shape = ctx.shapeOf(out);
-        if (normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
-          throw new Unsupported('Softmax over an axis other than the last');
-        return op(
-          ours('ait_softmax_f16', 'one block per row'),
-          [
-            `ait::kernels::SoftmaxArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.product(shape.slice(0, -1), node)}, ${ctx.dim(shape[shape.length - 1], node)}, 1.f};`,
-            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_softmax(args, c.stream));',
-          ],
-          ['normalization.cuh'],
-        );
-      }
-      case 'attention': {
-        const heads = attrInt(node, 'num_heads');
-        const headDim = attrInt(node, 'head_dim');
-        if (![32, 64, 128].includes(headDim)) throw new Unsupported(`attention head dim ${headDim} (instantiated: 32, 64, 128)`);
-        const shape = ctx.shapeOf(node.inputs[0]);
-        return op(
-          ours(`ait_attention_f16_d${headDim}`, 'flash-attention-2 on tensor cores reading packed QKV'),
-          [
-            `ait::kernels::AttentionArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(shape[0], node)}, ${ctx.dim(shape[1], node)},`,
-            `                                         ${heads}, ${headDim}, ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))}};`,
-            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention(args, c.stream));',
-          ],
-          ['attention.cuh'],
-        );
-      }
-      case 'pool2d': {
-        const x = ctx.shapeOf(node.inputs[0]);
-        const y = ctx.shapeOf(out);
-        const kernel = attrInts(node, 'kernel');
-        const strides = attrInts(node, 'strides', [1, 1]);
-        const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
-        const kind = attrString(node, 'kind');
-        const dims = [x[1], x[2], x[3], y[1], y[2]].map((d) => ctx.dim(d, node));
-        return op(
-          ours(`ait_pool2d_${kind}_f16`, 'channels innermost; 8 channels (16 bytes) per thread when C % 8 == 0, else one per thread'),
-          [
-            `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
-            `                                      ${dims.join(', ')},`,
-            `                                      ${kernel.join(', ')}, ${strides.join(', ')}, ${pads[0]}, ${pads[1]}, 1, 1,`,
-            `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${attrInt(node, 'count_include_pad', 0) ? 'true' : 'false'}};`,
-            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
-          ],
-          ['pooling.cuh'],
-        );
-      }
-      case 'global_pool': {
-        const x = ctx.shapeOf(node.inputs[0]);
-        const kind = attrString(node, 'kind', 'avg');
-        return op(
-          ours(`ait_global_pool_${kind}_f16`, 'one thread per (image, channel)'),
-          [
-            `ait::kernels::GlobalPoolArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)}, ${ctx.product(x.slice(1, 3), node)}, ${ctx.dim(x[3], node)},`,
-            `                                          ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}};`,
-            'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.stream));',
-          ],
-          ['pooling.cuh'],
-        );
-      }
-      case 'Reshape':
-      case 'Flatten':
-      case 'Squeeze':
-      case 'Unsqueeze':
-      case 'Identity': {
-        // a view that is a model output: its bytes must land in the caller's buffer
-        const bytes = `${ctx.product(ctx.shapeOf(out), node)} * sizeof(${ctx.pointer(out, true).match(/<(\w+)\*>/)![1]})`;
-        return op(
-          ours('ait_copy', 'a view that is a model output: copied into the output buffer'),
-          [
-            `AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${ctx.pointer(node.inputs[0])}, ${bytes}, cudaMemcpyDeviceToDevice, c.stream));`,
-          ],
-          [],
-        );
-      }
-      default:
-        if (node.op === 'elementwise' || (node.domain === '' && ELEMENTWISE_OPS.has(node.op))) return op(...this.elementwise(node));
-        throw new Unsupported(`${node.op} has no CUDA lowering yet`);
-    }
-  }
-
-  private elementwise(node: Node): [KernelChoice, string[], string[]] {
-    const ctx = this.ctx;
-    const out = node.outputs[0];
-    if (ctx.typeOf(out) !== 'half') throw new Unsupported(`elementwise ${node.op} on ${ctx.typeOf(out)} data`);
-    const outShape = ctx.shapeOf(out);
-    const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape) }));
-    const chain = chainOfNode(node, ctx.graph);
-    const body = elementwiseStatements(
-      inputs,
-      inputs.map((i) => ctx.pointer(i.tensor)),
-      ctx.pointer(out, true),
-      ctx.product(outShape, node),
-      chain,
-    );
-    const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
-    return [
-      ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }),
-      body,
-      ['elementwise.cuh'],
-    ];
-  }
-
-  private slice(node: Node): string[] {
-    const ctx = this.ctx;
-    const inShape = ctx.shapeOf(node.inputs[0]);
-    const outShape = ctx.shapeOf(node.outputs[0]);
-    const constant = (i: number) => {
-      const v = node.inputs[i] ? ctx.graph.lookupTensor(node.inputs[i])?.value : undefined;
-      return v ? Array.from(numeric(v)) : undefined;
-    };
-    const starts = constant(1);
-    const ends = constant(2);
-    if (!starts || !ends) throw new Unsupported('Slice with non-constant starts/ends');
-    const axes = (constant(3) ?? starts.map((_, i) => i)).map((a) => normalizeAxis(a, inShape.length));
-    const steps = constant(4) ?? starts.map(() => 1);
-    const inStrides = inShape.map((_, i) => inShape.slice(i + 1));
-    const strides: string[] = inShape.map((_, d) => ctx.product(inStrides[d], node));
-    const offsetTerms: string[] = [];
-    axes.forEach((axis, k) => {
-      const size = inShape[axis];
-      if (!isConcrete(size)) throw new Unsupported(`Slice along symbolic axis ${axis}`);
-      let start = starts[k] < 0 ? starts[k] + size : starts[k];
-      start = steps[k] > 0 ? Math.min(Math.max(start, 0), size) : Math.min(Math.max(start, 0), size - 1);
-      if (start) offsetTerms.push(`${start} * ${strides[axis]}`);
-      if (steps[k] !== 1) strides[axis] = `${steps[k]} * ${strides[axis]}`;
-    });
-    return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, offsetTerms.length ? offsetTerms.join(' + ') : '0');
-  }
-
-  private gather(node: Node): string[] {
-    const ctx = this.ctx;
-    const indices = ctx.graph.lookupTensor(node.inputs[1])?.value;
-    if (!indices || numel(indices.shape) !== 1) throw new Unsupported('Gather with non-constant or several indices');
-    const inShape = ctx.shapeOf(node.inputs[0]);
-    const axis = normalizeAxis(attrInt(node, 'axis', 0), inShape.length);
-    const size = inShape[axis];
-    if (!isConcrete(size)) throw new Unsupported('Gather along a symbolic axis');
-    let index = numeric(indices)[0];
-    if (index < 0) index += size;
-    const outShape = ctx.shapeOf(node.outputs[0]);
-    // output = input with `axis` removed (scalar index) or kept with size 1
-    const keep = indices.shape.length === 1;
-    const inStrides = stridesOf(ctx, node, inShape);
-    const strides = inStrides.filter((_, d) => keep || d !== axis);
-    if (strides.length !== outShape.length) throw new Unsupported('Gather output rank does not match');
-    return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, index ? `${index} * ${inStrides[axis]}` : '0');
+    const lowering = findLowering<CudaLowerFn>(CUDA_BACKEND, node);
+    if (!lowering) throw new Unsupported(noLoweringReason(node.op, CUDA_BACKEND));
+    const reason = lowering.supports?.(this.ctx.graph, node);
+    if (reason !== undefined) throw new Unsupported(reason);
+    const [kernel, body, headers, workspaceBytes = 0] = lowering.lower(this.env, node);
+    return { node, kernel, body, headers, workspaceBytes };
   }
 }

@@ -54,7 +54,8 @@ function constantScales(ctx: CodegenContext, node: Node, rank: number, opset: nu
   return full;
 }
 
-export function lowerResize(ctx: CodegenContext, node: Node): [KernelChoice, string[], string[]] {
+/** What the kernel needs of a Resize node; Unsupported (with the reason) for a form it does not take. */
+export function resizePlan(ctx: CodegenContext, node: Node) {
   const x = node.inputs[0];
   const out = node.outputs[0];
   const inShape = ctx.shapeOf(x);
@@ -91,7 +92,29 @@ export function lowerResize(ctx: CodegenContext, node: Node): [KernelChoice, str
   const scales = given ? [given[spatial[0]], given[spatial[1]]] : [outH / inH, outW / inW];
   if (attrInt(node, 'antialias', 0) === 1 && modeName !== 'nearest' && scales.some((s) => s < 1))
     throw new Unsupported('Resize with antialias when downscaling (the kernel has no antialiasing filter)');
+  return {
+    x,
+    out,
+    inShape,
+    modeName,
+    transformName,
+    roundingName,
+    mode,
+    transform,
+    rounding,
+    layout,
+    channelAxis,
+    inH,
+    inW,
+    outH,
+    outW,
+    scales,
+  };
+}
 
+export function lowerResize(ctx: CodegenContext, node: Node): [KernelChoice, string[], string[]] {
+  const { x, out, inShape, roundingName, transformName, mode, transform, rounding, layout, channelAxis, inH, inW, outH, outW, scales } =
+    resizePlan(ctx, node);
   const n = ctx.dim(inShape[0], node);
   const c = ctx.dim(inShape[channelAxis] as Dim, node);
   const cubic = mode === 'kBicubic';

@@ -1,0 +1,261 @@
+/**
+ * One op registry (issue 13): every CUDA lowering is registered for an op the op registry knows, and support
+ * (supportOf, what inspect/compile/the Problems panel/the graph view report) agrees with code generation on a
+ * table of small models, one per lowered op plus the refusals the predicates know up front. ReduceMean and Split,
+ * as in the issue, are reported the same way by inspect and compile.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loweredOps, supportOf } from '../../compiler/backends/support';
+import { needsLowering } from '../../compiler/backends/cuda/codegen/context';
+import { generateCuda } from '../../compiler/backends/cuda/codegen/index';
+import { CUDA_BACKEND } from '../../compiler/backends/cuda/codegen/lower';
+import { compileModel, optimizeImported } from '../../compiler/compile';
+import { Graph } from '../../compiler/ir/graph';
+import { inspectModel } from '../../compiler/inspect';
+import { importOnnxBytes } from '../../compiler/onnx/import';
+import { findOp, registeredLowerings } from '../../compiler/ops/registry';
+import { ModelSpec, buildModel, input, nodeModel, tensor } from '../helpers/onnx-builder';
+
+const f32 = (...dims: (number | string)[]) => input('float32', dims);
+const values = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i) * 0.1);
+const weight = (...dims: number[]) => tensor('float32', dims, values(dims.reduce((a, b) => a * b, 1)));
+const i64 = (values: number[]) => tensor('int64', [values.length], values);
+
+interface Case {
+  name: string;
+  spec: ModelSpec;
+  /** A node of this op must be refused by supportOf with a reason matching this. */
+  refused?: { op: string; reason: RegExp };
+}
+
+const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Reciprocal', 'Neg', 'Abs', 'Erf', 'HardSwish', 'LeakyRelu', 'HardSigmoid'];
+const BINARY = ['Add', 'Mul', 'Max', 'Min', 'Sub', 'Div'];
+
+const CASES: Case[] = [
+  ...UNARY.map((op) => ({ name: op, spec: nodeModel(op, [f32('B', 4, 8)]) })),
+  ...BINARY.map((op) => ({ name: op, spec: nodeModel(op, [f32('B', 4, 8), f32('B', 4, 8)]) })),
+  { name: 'Add of a bias (inner broadcast)', spec: nodeModel('Add', [f32('B', 4, 8), weight(8)]) },
+  { name: 'Pow by a constant', spec: nodeModel('Pow', [f32('B', 8), tensor('float32', [], [3])]) },
+  { name: 'Clip', spec: nodeModel('Clip', [f32('B', 8), tensor('float32', [], [-1]), tensor('float32', [], [1])]) },
+  { name: 'Gelu (opset 20)', spec: nodeModel('Gelu', [f32('B', 8)], { opset: 20 }) },
+  {
+    name: 'elementwise chain',
+    spec: {
+      inputs: [{ name: 'x', ...f32('B', 8) }],
+      nodes: [
+        { op: 'Relu', inputs: ['x'], outputs: ['r'] },
+        { op: 'Sigmoid', inputs: ['r'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    },
+  },
+  {
+    name: 'Conv (conv2d, transpose_pad, Transpose)',
+    spec: nodeModel('Conv', [f32('B', 3, 8, 8), weight(8, 3, 3, 3), weight(8)], { attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] } }),
+  },
+  { name: 'Gemm', spec: nodeModel('Gemm', [f32('B', 16), weight(8, 16), weight(8)], { attrs: { transB: 1 } }) },
+  { name: 'MatMul by a weight', spec: nodeModel('MatMul', [f32('B', 4, 16), weight(16, 8)]) },
+  { name: 'batched MatMul', spec: nodeModel('MatMul', [f32('B', 4, 16), f32('B', 16, 8)]) },
+  { name: 'MaxPool', spec: nodeModel('MaxPool', [f32('B', 8, 8, 8)], { attrs: { kernel_shape: [2, 2], strides: [2, 2] } }) },
+  { name: 'GlobalAveragePool', spec: nodeModel('GlobalAveragePool', [f32('B', 8, 4, 4)]) },
+  { name: 'Softmax', spec: nodeModel('Softmax', [f32('B', 4, 8)], { attrs: { axis: -1 } }) },
+  { name: 'LayerNormalization', spec: nodeModel('LayerNormalization', [f32('B', 4, 8), weight(8), weight(8)], { attrs: { axis: -1 } }) },
+  { name: 'Transpose', spec: nodeModel('Transpose', [f32('B', 4, 8)], { attrs: { perm: [0, 2, 1] } }) },
+  { name: 'Expand', spec: nodeModel('Expand', [f32('B', 1, 8), i64([1, 4, 8])]) },
+  { name: 'Slice', spec: nodeModel('Slice', [f32('B', 8, 8), i64([2]), i64([6]), i64([2])]) },
+  { name: 'Gather', spec: nodeModel('Gather', [f32('B', 8, 8), tensor('int64', [], [3])], { attrs: { axis: 1 } }) },
+  { name: 'Concat', spec: nodeModel('Concat', [f32('B', 4), f32('B', 4), f32('B', 4)], { attrs: { axis: 1 } }) },
+  {
+    name: 'Resize',
+    spec: nodeModel('Resize', [f32('B', 4, 8, 8), undefined, tensor('float32', [4], [1, 1, 2, 2])], { attrs: { mode: 'nearest' } }),
+  },
+  { name: 'Reshape (a model output)', spec: nodeModel('Reshape', [f32('B', 4, 8), i64([0, 32])]) },
+  { name: 'Squeeze (a model output)', spec: nodeModel('Squeeze', [f32('B', 1, 8), i64([1])]) },
+  { name: 'Unsqueeze (a model output)', spec: nodeModel('Unsqueeze', [f32('B', 8), i64([1])]) },
+  // refusals the predicates know before code generation
+  {
+    name: 'Concat of 9 inputs',
+    spec: nodeModel(
+      'Concat',
+      Array.from({ length: 9 }, () => f32('B', 4)),
+      { attrs: { axis: 1 } },
+    ),
+    refused: { op: 'Concat', reason: /^Concat of 9 inputs \(the kernel takes up to 8\)$/ },
+  },
+  {
+    name: 'Softmax over axis 1 of 3',
+    spec: nodeModel('Softmax', [f32('B', 4, 8)], { attrs: { axis: 1 } }),
+    refused: { op: 'Softmax', reason: /^Softmax over an axis other than the last$/ },
+  },
+  {
+    name: 'Add with a broadcast the kernel does not take',
+    spec: nodeModel('Add', [f32('B', 4, 8), f32('B', 1, 8)]),
+    refused: { op: 'Add', reason: /^broadcast of \[.*\] to \[.*\] is neither full, inner, outer nor scalar$/ },
+  },
+  {
+    name: 'Add on int32 data',
+    spec: nodeModel('Add', [input('int32', ['B', 8]), input('int32', ['B', 8])]),
+    refused: { op: 'Add', reason: /^elementwise Add on int32 data$/ },
+  },
+  {
+    name: 'Gather with run-time indices',
+    spec: nodeModel('Gather', [f32('B', 8, 8), input('int64', [2])], { attrs: { axis: 1 } }),
+    refused: { op: 'Gather', reason: /^Gather with non-constant or several indices$/ },
+  },
+  {
+    name: 'Slice with run-time starts',
+    spec: nodeModel('Slice', [f32('B', 8, 8), input('int64', [1]), i64([6]), i64([2])]),
+    refused: { op: 'Slice', reason: /^Slice with non-constant starts\/ends$/ },
+  },
+  {
+    name: 'Resize along the batch axis',
+    spec: nodeModel('Resize', [f32(2, 4, 8, 8), undefined, tensor('float32', [4], [2, 1, 1, 1])], { attrs: { mode: 'nearest' } }),
+    refused: { op: 'Resize', reason: /^Resize along the batch axis \(axis 0\)$/ },
+  },
+  {
+    name: 'Resize tf_crop_and_resize',
+    spec: nodeModel('Resize', [f32('B', 4, 8, 8), undefined, tensor('float32', [4], [1, 1, 2, 2])], {
+      attrs: { mode: 'linear', coordinate_transformation_mode: 'half_pixel_symmetric' },
+    }),
+    refused: { op: 'Resize', reason: /^Resize coordinate_transformation_mode 'half_pixel_symmetric'/ },
+  },
+  {
+    name: 'LayerNormalization over two axes',
+    spec: nodeModel('LayerNormalization', [f32('B', 4, 8), weight(4, 8), weight(4, 8)], { attrs: { axis: 1 } }),
+    refused: { op: 'LayerNormalization', reason: /^LayerNormalization over more than the last axis$/ },
+  },
+  {
+    name: 'ReduceMean over the last axis (no lowering)',
+    spec: nodeModel('ReduceMean', [f32('B', 4, 8), i64([-1])]),
+    refused: { op: 'ReduceMean', reason: /^ReduceMean has no CUDA kernel yet$/ },
+  },
+  {
+    name: 'Split (no lowering)',
+    spec: nodeModel('Split', [f32('B', 8), i64([4, 4])], { attrs: { axis: 1 }, outputs: 2 }),
+    refused: { op: 'Split', reason: /^Split has no CUDA kernel yet$/ },
+  },
+  { name: 'Log (no functor)', spec: nodeModel('Log', [f32('B', 8)]), refused: { op: 'Log', reason: /^Log has no CUDA kernel yet$/ } },
+];
+
+/** Lowered ops no single-node case reaches as a node that needs lowering (each says why). */
+const NOT_REACHED: Record<string, string> = {
+  attention: 'fused from the attention pattern (test/passes, codegen tests)',
+  LayerNormalization: 'fused into layernorm when over the last axis (the refused form is a case above)',
+  Upsample: 'opset < 10 op; rewritten by the importer/shape rules of older models',
+  Flatten: 'canonicalized to Reshape',
+  Identity: 'removed by canonicalize',
+};
+
+function optimized(spec: ModelSpec): Graph {
+  const model = importOnnxBytes(buildModel(spec));
+  const { graph, context } = optimizeImported(model, 'case.onnx');
+  const errors = context.diagnostics.filter((d) => d.severity === 'error');
+  assert.deepEqual(errors, [], 'the case optimizes without errors');
+  return graph;
+}
+
+describe('op registry: CUDA lowerings and support agree', () => {
+  it('every registered CUDA lowering is for an op the op registry knows', () => {
+    const lowerings = registeredLowerings(CUDA_BACKEND);
+    assert.ok(lowerings.length > 20, 'the CUDA lowerings are registered');
+    for (const { op, domain } of lowerings)
+      assert.ok(findOp({ op, domain }), `CUDA lowering for ${domain ? `${domain}.` : ''}${op}: no op definition`);
+    assert.deepEqual([...new Set(loweredOps('cuda:sm90'))].sort(), lowerings.map((l) => l.op).sort());
+  });
+
+  for (const target of ['cuda:sm90', 'cuda:sm80'])
+    it(`${target}: supportOf agrees with generateCuda on every case, and the cases reach every lowering`, () => {
+      const reached = new Set<string>();
+      for (const c of CASES) {
+        const graph = optimized(c.spec);
+        const support = new Map(graph.nodes.map((n) => [n, supportOf(graph, n, target)]));
+        const result = generateCuda(graph, { target, modelName: 'case', maxBatch: 8 });
+        for (const node of graph.nodes) {
+          const s = support.get(node)!;
+          const refusal = result.diagnostics.find((d) => d.code === 'cuda.unsupported' && d.location?.nodeId === node.id);
+          const what = `${c.name}: ${node.op} node '${node.name}'`;
+          if (s.supported) {
+            assert.equal(refusal, undefined, `${what} is supported, but codegen says: ${refusal?.message}`);
+            if (needsLowering(graph, node)) reached.add(node.op);
+          } else {
+            assert.ok(refusal, `${what} is unsupported (${s.reason}), but codegen lowers it`);
+            assert.equal(node.status?.reason, s.reason, `${what}: codegen's reason`);
+          }
+        }
+        if (c.refused) {
+          const node = graph.nodes.find((n) => n.op === c.refused!.op);
+          assert.ok(node, `${c.name}: no ${c.refused.op} node after optimization`);
+          const s = support.get(node)!;
+          assert.equal(s.supported, false, `${c.name}: supported`);
+          assert.match(s.reason!, c.refused.reason);
+        } else {
+          const refused = result.diagnostics.filter((d) => d.severity === 'error');
+          assert.deepEqual(
+            refused.map((d) => d.message),
+            [],
+            `${c.name}: compiles`,
+          );
+        }
+      }
+      const missing = registeredLowerings(CUDA_BACKEND)
+        .map((l) => l.op)
+        .filter((op) => !reached.has(op) && !(op in NOT_REACHED));
+      assert.deepEqual(missing, [], 'lowered ops no case reaches');
+      const stale = Object.keys(NOT_REACHED).filter((op) => reached.has(op) || !loweredOps(target).includes(op));
+      assert.deepEqual(stale, [], 'NOT_REACHED entries that a case reaches or that have no lowering');
+    });
+});
+
+describe('op registry: ReduceMean and Split (issue 13)', () => {
+  const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ait-registry-'));
+  const write = (dir: string, spec: ModelSpec) => {
+    const file = path.join(dir, 'model.onnx');
+    fs.writeFileSync(file, buildModel(spec));
+    return file;
+  };
+  const cases: { name: string; spec: ModelSpec; op: string; lowered: boolean }[] = [
+    { name: 'ReduceMean over the last axis', spec: nodeModel('ReduceMean', [f32('B', 4, 8), i64([-1])]), op: 'ReduceMean', lowered: false },
+    {
+      name: 'Split on channels',
+      spec: nodeModel('Split', [f32('B', 8), i64([4, 4])], { attrs: { axis: 1 }, outputs: 2 }),
+      op: 'Split',
+      lowered: false,
+    },
+    {
+      name: 'ReduceMean over H,W (a global pool)',
+      spec: nodeModel('ReduceMean', [f32('B', 8, 4, 4), i64([2, 3])]),
+      op: 'ReduceMean',
+      lowered: true,
+    },
+  ];
+  for (const c of cases)
+    it(`${c.name}: inspect and compile give one answer (${c.lowered ? 'lowered' : 'unsupported'})`, () => {
+      const dir = tmp();
+      try {
+        const file = write(dir, c.spec);
+        const inspected = inspectModel(file).summary.unsupportedOps.find((u) => u.op === c.op);
+        const compiled = compileModel(file, { out: path.join(dir, 'out'), target: 'cuda:sm90' });
+        const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
+        assert.equal(
+          errors.some((d) => d.code === 'cuda.unsupported'),
+          false,
+          'no refusal is left to code generation',
+        );
+        if (c.lowered) {
+          assert.equal(inspected, undefined, 'inspect lists it as unsupported');
+          assert.equal(compiled.ok, true, errors.map((d) => d.message).join('\n'));
+        } else {
+          assert.ok(inspected, 'inspect does not list it');
+          assert.equal(compiled.ok, false);
+          const refusal = errors.find((d) => d.code === 'op.unsupported');
+          assert.ok(refusal, 'compile does not report it unsupported');
+          assert.ok(refusal.message.endsWith(inspected.reason), `inspect: ${inspected.reason}; compile: ${refusal.message}`);
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+});
