@@ -4,6 +4,9 @@
 # the CUTLASS headers there (the GPU host has none and no network).
 #   bash scripts/gpu/prepare-check.sh   # ResNet-50 (sm90 + sm80), ViT-B/16 and ViT-L/16-384 (sm90), and the TorchScript
 #                                       # exporter's ResNet-50 and ViT-B/16 graphs (LEGACY=0 or VIT_L=0 to leave them out)
+#   CHECK_MODELS="efficientnet_b2 inception_v3:sm80" bash scripts/gpu/prepare-check.sh
+#                                       # any models of ../shared/models or its zoo/ instead (NAME or NAME:ARCH, default sm90);
+#                                       # the GPU host exports them by these names with shared/tools/export_models.py
 # The legacy graphs are built for --max-batch 8: they are only checked at batch 1 and 8 (the timing at 64 and 256 is
 # of the dynamo graphs), and fewer batch ranges mean fewer CUTLASS instances to compile on the GPU host.
 # Then on the GPU host, from the repo root (carry build/gpu-check and shared/, with shared/tools from /work/shared/tools):
@@ -19,14 +22,22 @@ compile() {  # model target dir [extra options]
   node "$ROOT/dist/cli.js" compile "$MODELS/$1.onnx" --target "$2" --out "$OUT/$3" "${@:4}" | tail -1
   rm -rf "$OUT/$3/dumps"
 }
-compile resnet50 cuda:sm90 resnet50_sm90
-compile resnet50 cuda:sm80 resnet50_sm80
-compile vit_base_patch16_224 cuda:sm90 vit_base_patch16_224_sm90
-if [ "${LEGACY:-1}" = 1 ]; then  # the TorchScript exporter's graphs of the same models
-  compile resnet50_legacy cuda:sm90 resnet50_legacy_sm90 --max-batch 8
-  compile vit_base_patch16_224_legacy cuda:sm90 vit_base_patch16_224_legacy_sm90 --max-batch 8
+if [ -n "${CHECK_MODELS:-}" ]; then
+  for spec in $CHECK_MODELS; do
+    name="${spec%%:*}"; arch="sm90"; [ "$spec" != "$name" ] && arch="${spec#*:}"
+    rel="$name"; [ -f "$MODELS/$name.onnx" ] || rel="zoo/$name"
+    compile "$rel" "cuda:$arch" "${name}_$arch"
+  done
+else
+  compile resnet50 cuda:sm90 resnet50_sm90
+  compile resnet50 cuda:sm80 resnet50_sm80
+  compile vit_base_patch16_224 cuda:sm90 vit_base_patch16_224_sm90
+  if [ "${LEGACY:-1}" = 1 ]; then  # the TorchScript exporter's graphs of the same models
+    compile resnet50_legacy cuda:sm90 resnet50_legacy_sm90 --max-batch 8
+    compile vit_base_patch16_224_legacy cuda:sm90 vit_base_patch16_224_legacy_sm90 --max-batch 8
+  fi
+  if [ "${VIT_L:-1}" = 1 ]; then compile vit_large_patch16_384 cuda:sm90 vit_large_patch16_384_sm90; fi
 fi
-if [ "${VIT_L:-1}" = 1 ]; then compile vit_large_patch16_384 cuda:sm90 vit_large_patch16_384_sm90; fi
 if [ -f "$CUTLASS/include/cutlass/cutlass.h" ]; then
   tar -C "$CUTLASS" -czhf "$OUT/cutlass.tgz" include tools/util/include
 else
