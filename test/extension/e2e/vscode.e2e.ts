@@ -207,8 +207,10 @@ describe('VS Code end-to-end, untrusted workspace (Restricted Mode)', function (
       lap: (name, since) => lap(`untrusted:${name}`, since),
     });
     ({ workspace, page } = win);
-    // No trust dialog: the folder is open in Restricted Mode.
+    // The folder is open in Restricted Mode, and no modal asks to trust it (without startupPrompt: 'never' one would
+    // block every click).
     await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await page.locator('.monaco-dialog-modal-block').count(), 0, 'no dialog asks to trust the folder');
     files = listing(workspace);
   });
 
