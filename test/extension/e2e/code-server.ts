@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 
@@ -50,7 +51,20 @@ export function installExtension(vsix: string, dirs: { userData: string; extensi
   return output;
 }
 
-export async function startCodeServer(dirs: { userData: string; extensions: string }, workspace: string): Promise<CodeServer> {
+export interface StartOptions {
+  /**
+   * false (the default): `--disable-workspace-trust`, every folder is trusted. true: Workspace Trust stays on, so a
+   * folder opens in Restricted Mode until trusted (the user settings decide whether a dialog asks; see
+   * UNTRUSTED_SETTINGS).
+   */
+  workspaceTrust?: boolean;
+}
+
+export async function startCodeServer(
+  dirs: { userData: string; extensions: string },
+  workspace: string,
+  options: StartOptions = {},
+): Promise<CodeServer> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -62,7 +76,7 @@ export async function startCodeServer(dirs: { userData: string; extensions: stri
       `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(options.workspaceTrust ? [] : ['--disable-workspace-trust']),
       '--user-data-dir',
       dirs.userData,
       '--extensions-dir',
@@ -157,9 +171,10 @@ export async function answerQuickPick(page: Page, title: string, label?: string)
 
 /**
  * The frame of the graph webview of `model` (VS Code nests it: iframe.webview → iframe#active-frame; its title is
- * "<model> — graph"), once its layout is done.
+ * "<model> — graph", or matches `model` when it is a RegExp), once its layout is done.
  */
-export async function graphFrame(page: Page, timeoutMs: number, model: string): Promise<Frame> {
+export async function graphFrame(page: Page, timeoutMs: number, model: string | RegExp): Promise<Frame> {
+  const titled = (title: string) => (typeof model === 'string' ? title === `${model} — graph` : model.test(title));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const frame of page.frames()) {
@@ -169,9 +184,136 @@ export async function graphFrame(page: Page, timeoutMs: number, model: string): 
           layout: document.querySelector<HTMLElement>('.ait-graph-app')?.dataset.layoutState ?? null,
         }))
         .catch(() => null);
-      if (state?.layout === 'done' && state.title === `${model} — graph`) return frame;
+      if (state?.layout === 'done' && titled(state.title)) return frame;
     }
     await page.waitForTimeout(250);
   }
   throw new Error(`no graph webview of ${model} with a finished layout within ${timeoutMs} ms`);
+}
+
+/** Seconds each step took, by name; `report` prints them and writes them to a JSON file. */
+export function timings() {
+  const t0 = Date.now();
+  const times: Record<string, number> = {};
+  const lap = (name: string, since: number) => (times[name] = Math.round((Date.now() - since) / 100) / 10);
+  return {
+    times,
+    lap,
+    report(file: string) {
+      lap('total', t0);
+      console.log(`    e2e timings (s): ${JSON.stringify(times)}`);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, JSON.stringify(times, null, 2));
+    },
+  };
+}
+
+/** User settings of every test window: no start page, tips, recommendations or telemetry. */
+export const QUIET_SETTINGS: Record<string, unknown> = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'extensions.ignoreRecommendations': true,
+  'telemetry.telemetryLevel': 'off',
+};
+
+/**
+ * User settings that, with `workspaceTrust: true`, open the folder untrusted (Restricted Mode) without a modal
+ * asking to trust it: the trust stays on, the startup prompt never shows, files outside the folder open too.
+ */
+export const UNTRUSTED_SETTINGS: Record<string, unknown> = {
+  'security.workspace.trust.enabled': true,
+  'security.workspace.trust.startupPrompt': 'never',
+  'security.workspace.trust.untrustedFiles': 'open',
+};
+
+let vsix: string | undefined;
+/** Packages the extension (`npm run package`) once per test run; returns the .vsix. */
+export function packageExtension(): string {
+  if (vsix) return vsix;
+  const r = spawnSync('npm', ['run', 'package'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}${r.stderr}`);
+  return (vsix = path.join(REPO_ROOT, 'dist', 'ait-studio.vsix'));
+}
+
+export interface VSCodeWindow {
+  /** Holds user-data/, extensions/ and workspace/; removed by close(). */
+  tmp: string;
+  workspace: string;
+  userData: string;
+  page: Page;
+  /** Saves a screenshot (last.png), VS Code's logs and code-server's output under `artifacts`, then stops all. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions extends StartOptions {
+  vsix: string;
+  /** User settings (over QUIET_SETTINGS). */
+  settings: Record<string, unknown>;
+  /** Fills the workspace folder before VS Code opens it. */
+  populate(workspace: string): void;
+  /** The window is ready once the explorer lists `explorerRow` and the status bar shows `statusBar`. */
+  ready: { explorerRow: string; statusBar: string };
+  /** Where close() leaves the last screenshot and the logs. */
+  artifacts: string;
+  /** Records how long a step took (timings().lap). */
+  lap?: (name: string, since: number) => void;
+}
+
+/**
+ * A fresh code-server (own user data, extensions and workspace folder under a temporary directory) with the
+ * extension installed, and a chromium page showing it, once ready. On failure, what was started is closed.
+ */
+export async function openVSCode(options: OpenOptions): Promise<VSCodeWindow> {
+  const lap = options.lap ?? (() => undefined);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-e2e-'));
+  const dirs = { userData: path.join(tmp, 'user-data'), extensions: path.join(tmp, 'extensions') };
+  const workspace = path.join(tmp, 'workspace');
+  let server: CodeServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  const close = async () => {
+    fs.mkdirSync(options.artifacts, { recursive: true });
+    if (page) await page.screenshot({ path: path.join(options.artifacts, 'last.png') }).catch(() => {});
+    await browser?.close();
+    await server?.stop();
+    const logs = path.join(dirs.userData, 'logs');
+    if (fs.existsSync(logs)) fs.cpSync(logs, path.join(options.artifacts, 'logs'), { recursive: true });
+    if (server) fs.writeFileSync(path.join(options.artifacts, 'code-server.log'), server.output());
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
+    fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify({ ...QUIET_SETTINGS, ...options.settings }));
+    fs.mkdirSync(workspace, { recursive: true });
+    options.populate(workspace);
+
+    let since = Date.now();
+    const installed = installExtension(options.vsix, dirs);
+    if (!/ait-studio.*(successfully installed|was successfully)/i.test(installed))
+      throw new Error(`the extension did not install:\n${installed}`);
+    lap('install-extension', since);
+
+    since = Date.now();
+    server = await startCodeServer(dirs, workspace, options);
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    await page.goto(server.url);
+    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 120_000 });
+    // The explorer lists the workspace once the window is up.
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: options.ready.explorerRow }).waitFor({ timeout: 120_000 });
+    // The extension is active once its status-bar item shows (the target).
+    await page.locator('.statusbar-item', { hasText: options.ready.statusBar }).waitFor({ timeout: 120_000 });
+    lap('start-vscode', since);
+    return { tmp, workspace, userData: dirs.userData, page, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Waits for a notification toast whose text matches `text`; returns its text. */
+export async function notification(page: Page, text: string | RegExp, timeoutMs = 30_000): Promise<string> {
+  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
+  await toast.waitFor({ state: 'visible', timeout: timeoutMs });
+  return (await toast.innerText()).replace(/\s+/g, ' ');
 }

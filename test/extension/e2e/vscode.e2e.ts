@@ -1,32 +1,36 @@
 /**
  * End-to-end: the packaged extension (.vsix) installed into a real VS Code (code-server) in Debian chromium.
- * Compiles ResNet-50 from the command palette, waits for the graph webview, clicks a node and reads its kernel
- * (or, until kernels are chosen, its op and epilogue) in the details panel; compiles Mask R-CNN and finds the
- * unsupported nodes in the Problems panel. Screenshots and VS Code's logs go to .test-artifacts/vscode-e2e/.
+ * Trusted workspace: compiles ResNet-50 from the command palette, waits for the graph webview, clicks a node and
+ * reads its kernel (or, until kernels are chosen, its op and epilogue) in the details panel; compiles Mask R-CNN and
+ * finds the unsupported nodes in the Problems panel. Untrusted workspace (Restricted Mode, Workspace Trust on):
+ * opening an .onnx model still shows its graph in the AIT Graph editor, while AIT: Compile Model refuses with the
+ * Restricted Mode warning and writes nothing into the workspace. Screenshots and VS Code's logs go to
+ * .test-artifacts/vscode-e2e/ (the untrusted window's to its untrusted/).
  *
  * Needs scripts/setup-vscode-e2e.sh first; run with `npm run test:e2e`. Timings are printed.
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
+import { untrustedMessage } from '../../../extension/commands/trust';
 import {
   answerQuickPick,
   graphFrame,
-  installExtension,
-  launchBrowser,
   missingSetup,
+  notification,
+  openVSCode,
+  packageExtension,
   REPO_ROOT,
   runCommand,
-  startCodeServer,
-  type CodeServer,
+  timings,
+  UNTRUSTED_SETTINGS,
+  type VSCodeWindow,
 } from './code-server';
 
 const MODELS_DIR = path.resolve(REPO_ROOT, '..', 'shared', 'models');
+const EXAMPLE_MODEL = path.join(REPO_ROOT, 'examples', 'resnet50', 'resnet50.onnx');
 const ARTIFACTS = path.join(REPO_ROOT, '.test-artifacts', 'vscode-e2e');
-const VSIX = path.join(REPO_ROOT, 'dist', 'ait-studio.vsix');
 
 interface GraphNode {
   id: string;
@@ -36,87 +40,106 @@ interface GraphNode {
   kernel?: { name: string };
 }
 
+const clock = timings();
+const lap = clock.lap;
+
+/** The packaged extension; the first call packages it (timed). */
+function vsix(): string {
+  const since = Date.now();
+  const file = packageExtension();
+  if (clock.times.package === undefined) lap('package', since);
+  return file;
+}
+
+before(function () {
+  const missing = missingSetup();
+  if (missing) throw new Error(missing);
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+after(function () {
+  clock.report(path.join(ARTIFACTS, 'timings.json'));
+});
+
+/**
+ * Clicks a node drawn well inside the graph area of `frame` (groups may be collapsed; a convolution when one is
+ * drawn) and checks the details panel against `graphJson`: id, op, epilogue, and the kernel when one is chosen.
+ */
+async function checkNodeDetails(frame: Frame, graphJson: string): Promise<GraphNode> {
+  const nodes = new Map((JSON.parse(fs.readFileSync(graphJson, 'utf8')).nodes as GraphNode[]).map((n) => [n.id, n]));
+  const drawnIds = await frame.evaluate(() => {
+    const host = document.querySelector('.graph-host')!.getBoundingClientRect();
+    return [...document.querySelectorAll<SVGGElement>('[data-node-id]')]
+      .filter((e) => {
+        const r = e.getBoundingClientRect();
+        return r.width > 0 && r.top > host.top + 20 && r.bottom < host.bottom - 20 && r.left > host.left + 20 && r.right < host.right - 340;
+      })
+      .map((e) => e.dataset.nodeId!);
+  });
+  const nodeId = drawnIds.find((id) => nodes.get(id)?.op === 'conv2d') ?? drawnIds[0];
+  assert.ok(nodeId, 'a graph node is drawn on screen');
+  const node = nodes.get(nodeId);
+  assert.ok(node, `node ${nodeId} is in graph.json`);
+  await frame.click(`[data-node-id="${nodeId}"]`);
+  await frame.locator('.details header').waitFor({ state: 'visible', timeout: 10_000 });
+  const header = (await frame.textContent('.details header'))!;
+  assert.match(header, new RegExp(node.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  assert.equal(await frame.textContent('.details header .op'), node.op);
+  if (node.epilogue?.length) assert.equal(await frame.textContent('.details header .epilogue'), `+${node.epilogue.join('+')}`);
+  if (node.kernel) assert.equal(await frame.textContent('.details [data-field="kernel-name"]'), node.kernel.name);
+  else
+    console.log(
+      `    (graph.json has no kernel for ${node.id} yet: read op ${node.op}${node.epilogue?.length ? ` +${node.epilogue.join('+')}` : ''})`,
+    );
+  return node;
+}
+
+/** The files under `dir`, relative, sorted. */
+function listing(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).map((f) => f.split(path.sep).join('/')).sort();
+}
+
+/** The first file named `name` under `dir` whose parent directory's name matches `parent`. */
+function findFile(dir: string, name: string, parent: RegExp): string | undefined {
+  return listing(dir)
+    .map((f) => path.join(dir, f))
+    .find((f) => path.basename(f) === name && parent.test(path.basename(path.dirname(f))));
+}
+
 describe('VS Code end-to-end (code-server + chromium)', function () {
   this.timeout(600_000);
-  let tmp: string;
+  let win: VSCodeWindow | undefined;
   let workspace: string;
-  let server: CodeServer | undefined;
-  let browser: Browser | undefined;
   let page: Page;
-  const times: Record<string, number> = {};
-  const t0 = Date.now();
-  const lap = (name: string, since: number) => (times[name] = Math.round((Date.now() - since) / 100) / 10);
 
   before(async function () {
-    const missing = missingSetup();
-    if (missing) throw new Error(missing);
     for (const m of ['resnet50', 'maskrcnn_resnet50_fpn'])
       if (!fs.existsSync(path.join(MODELS_DIR, `${m}.onnx`))) {
         console.log(`    (skipped: ${MODELS_DIR}/${m}.onnx not found)`);
         this.skip();
       }
-    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-
-    let since = Date.now();
-    const packaged = spawnSync('npm', ['run', 'package'], { cwd: REPO_ROOT, encoding: 'utf8' });
-    assert.equal(packaged.status, 0, `npm run package failed:\n${packaged.stdout}${packaged.stderr}`);
-    lap('package', since);
-
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-e2e-'));
-    const dirs = { userData: path.join(tmp, 'user-data'), extensions: path.join(tmp, 'extensions') };
-    fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
-    fs.writeFileSync(
-      path.join(dirs.userData, 'User', 'settings.json'),
-      JSON.stringify({
-        'security.workspace.trust.enabled': false,
-        'workbench.startupEditor': 'none',
-        'workbench.tips.enabled': false,
-        'extensions.ignoreRecommendations': true,
-        'telemetry.telemetryLevel': 'off',
-        'ait.defaultTarget': 'cuda:sm90',
-      }),
-    );
-    workspace = path.join(tmp, 'workspace');
-    for (const [dir, model] of [
-      ['classify', 'resnet50'],
-      ['detect', 'maskrcnn_resnet50_fpn'],
-    ]) {
-      fs.mkdirSync(path.join(workspace, dir), { recursive: true });
-      fs.copyFileSync(path.join(MODELS_DIR, `${model}.onnx`), path.join(workspace, dir, `${model}.onnx`));
-    }
-
-    since = Date.now();
-    const installed = installExtension(VSIX, dirs);
-    assert.match(installed, /ait-studio.*(successfully installed|was successfully)/i);
-    lap('install-extension', since);
-
-    since = Date.now();
-    server = await startCodeServer(dirs, workspace);
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    await page.goto(server.url);
-    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 120_000 });
-    // The explorer lists the workspace once the window is up.
-    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'classify' }).waitFor({ timeout: 120_000 });
-    // The extension is active once its status-bar item shows the target.
-    await page.locator('.statusbar-item', { hasText: 'cuda:sm90' }).waitFor({ timeout: 120_000 });
-    lap('start-vscode', since);
+    win = await openVSCode({
+      vsix: vsix(),
+      settings: { 'security.workspace.trust.enabled': false, 'ait.defaultTarget': 'cuda:sm90' },
+      populate: (ws) => {
+        for (const [dir, model] of [
+          ['classify', 'resnet50'],
+          ['detect', 'maskrcnn_resnet50_fpn'],
+        ]) {
+          fs.mkdirSync(path.join(ws, dir), { recursive: true });
+          fs.copyFileSync(path.join(MODELS_DIR, `${model}.onnx`), path.join(ws, dir, `${model}.onnx`));
+        }
+      },
+      ready: { explorerRow: 'classify', statusBar: 'cuda:sm90' },
+      artifacts: ARTIFACTS,
+      lap,
+    });
+    ({ workspace, page } = win);
   });
 
   after(async function () {
-    if (page) await page.screenshot({ path: path.join(ARTIFACTS, 'last.png') }).catch(() => {});
-    await browser?.close();
-    await server?.stop();
-    if (tmp) {
-      const logs = path.join(tmp, 'user-data', 'logs');
-      if (fs.existsSync(logs)) fs.cpSync(logs, path.join(ARTIFACTS, 'logs'), { recursive: true });
-      if (server) fs.writeFileSync(path.join(ARTIFACTS, 'code-server.log'), server.output());
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-    times.total = Math.round((Date.now() - t0) / 100) / 10;
-    console.log(`    e2e timings (s): ${JSON.stringify(times)}`);
-    fs.writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify(times, null, 2));
+    await win?.close();
   });
 
   it('compiles ResNet-50 from the command palette and shows a node of its graph in the details panel', async () => {
@@ -131,35 +154,7 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
 
     const graphJson = path.join(workspace, 'build', 'resnet50', 'graph.json');
     assert.ok(fs.existsSync(graphJson), `the compile wrote ${graphJson}`);
-    const nodes = new Map((JSON.parse(fs.readFileSync(graphJson, 'utf8')).nodes as GraphNode[]).map((n) => [n.id, n]));
-
-    // A node drawn well inside the graph area (groups may be collapsed), a convolution when one is drawn.
-    const drawnIds = await frame.evaluate(() => {
-      const host = document.querySelector('.graph-host')!.getBoundingClientRect();
-      return [...document.querySelectorAll<SVGGElement>('[data-node-id]')]
-        .filter((e) => {
-          const r = e.getBoundingClientRect();
-          return (
-            r.width > 0 && r.top > host.top + 20 && r.bottom < host.bottom - 20 && r.left > host.left + 20 && r.right < host.right - 340
-          );
-        })
-        .map((e) => e.dataset.nodeId!);
-    });
-    const nodeId = drawnIds.find((id) => nodes.get(id)?.op === 'conv2d') ?? drawnIds[0];
-    assert.ok(nodeId, 'a graph node is drawn on screen');
-    const node = nodes.get(nodeId);
-    assert.ok(node, `node ${nodeId} is in graph.json`);
-    await frame.click(`[data-node-id="${nodeId}"]`);
-    await frame.locator('.details header').waitFor({ state: 'visible', timeout: 10_000 });
-    const header = (await frame.textContent('.details header'))!;
-    assert.match(header, new RegExp(node.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-    assert.equal(await frame.textContent('.details header .op'), node.op);
-    if (node.epilogue?.length) assert.equal(await frame.textContent('.details header .epilogue'), `+${node.epilogue.join('+')}`);
-    if (node.kernel) assert.equal(await frame.textContent('.details [data-field="kernel-name"]'), node.kernel.name);
-    else
-      console.log(
-        `    (graph.json has no kernel for ${node.id} yet: read op ${node.op}${node.epilogue?.length ? ` +${node.epilogue.join('+')}` : ''})`,
-      );
+    await checkNodeDetails(frame, graphJson);
     await page.screenshot({ path: path.join(ARTIFACTS, 'resnet50-details.png') });
 
     // The run is recorded and the status bar shows the target.
@@ -190,5 +185,59 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
     assert.match(text, /op\.unsupported/);
     const first = unsupported[0];
     assert.ok(text.includes(first.name), `Problems names the unsupported node ${first.name}: ${text.slice(0, 500)}`);
+  });
+});
+
+describe('VS Code end-to-end, untrusted workspace (Restricted Mode)', function () {
+  this.timeout(600_000);
+  const artifacts = path.join(ARTIFACTS, 'untrusted');
+  let win: VSCodeWindow | undefined;
+  let workspace: string;
+  let page: Page;
+  let files: string[];
+
+  before(async function () {
+    win = await openVSCode({
+      vsix: vsix(),
+      workspaceTrust: true,
+      settings: { ...UNTRUSTED_SETTINGS, 'ait.defaultTarget': 'cuda:sm90' },
+      populate: (ws) => fs.copyFileSync(EXAMPLE_MODEL, path.join(ws, 'resnet50.onnx')),
+      ready: { explorerRow: 'resnet50.onnx', statusBar: 'cuda:sm90' },
+      artifacts,
+      lap: (name, since) => lap(`untrusted:${name}`, since),
+    });
+    ({ workspace, page } = win);
+    // The folder is open in Restricted Mode, and no modal asks to trust it (without startupPrompt: 'never' one would
+    // block every click).
+    await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await page.locator('.monaco-dialog-modal-block').count(), 0, 'no dialog asks to trust the folder');
+    files = listing(workspace);
+  });
+
+  after(async function () {
+    await win?.close();
+  });
+
+  it('shows the graph of an .onnx model in the AIT Graph editor', async () => {
+    const since = Date.now();
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'resnet50.onnx' }).click();
+    // The custom editor reads the model into the extension's storage: "resnet50-<hash of the path> — graph".
+    const frame = await graphFrame(page, 120_000, /^resnet50-[0-9a-f]{10} — graph$/);
+    lap('untrusted:show-resnet50', since);
+    await page.locator('.tab.active', { hasText: 'resnet50.onnx' }).waitFor({ state: 'visible', timeout: 10_000 });
+    const graphJson = findFile(win!.userData, 'graph.json', /^resnet50-[0-9a-f]{10}$/);
+    assert.ok(graphJson, `the AIT Graph editor wrote a graph.json under ${win!.userData}`);
+    await checkNodeDetails(frame, graphJson);
+  });
+
+  it('refuses AIT: Compile Model with the Restricted Mode warning and writes nothing into the workspace', async () => {
+    await runCommand(page, 'AIT: Compile Model');
+    const text = await notification(page, 'is disabled because this workspace is not trusted (Restricted Mode)');
+    assert.ok(text.includes(untrustedMessage('ait.compileModel')), `the warning explains why: ${text}`);
+    // Nothing asks for a model or a target, and no build directory appears.
+    await page.waitForTimeout(2_000);
+    assert.equal(await page.locator('.quick-input-widget').isVisible(), false, 'no quick pick after the refusal');
+    assert.ok(!fs.existsSync(path.join(workspace, 'build')), 'no build directory in the workspace');
+    assert.deepEqual(listing(workspace), files, 'the workspace holds the same files as before');
   });
 });
