@@ -66,6 +66,8 @@ export class Unsupported extends Error {
   }
 }
 
+const checkContexts = new WeakMap<Graph, { nodes: Node[]; count: number; context: CodegenContext }>();
+
 export class CodegenContext {
   readonly weights: WeightEntry[] = [];
   private readonly weightIndex = new Map<string, number>();
@@ -95,7 +97,12 @@ export class CodegenContext {
    * predicate asks only what the graph knows, never where a tensor lives).
    */
   static forChecks(graph: Graph): CodegenContext {
-    return new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1);
+    // One per graph while its node list is unchanged: building one walks every node, and a predicate runs per node.
+    const cached = checkContexts.get(graph);
+    if (cached && cached.nodes === graph.nodes && cached.count === graph.nodes.length) return cached.context;
+    const context = new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1);
+    checkContexts.set(graph, { nodes: graph.nodes, count: graph.nodes.length, context });
+    return context;
   }
 
   /** Whether a node runs once per weight binding (its inputs are all weights or constants). */
