@@ -11,9 +11,11 @@ import { cppFloat } from './cpp';
 
 export interface ElementwiseInput {
   tensor: string;
-  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar';
-  /** For kInner / kOuter: a C++ expression of the inner extent. */
+  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar' | 'kMiddle';
+  /** For kInner / kOuter / kMiddle: a C++ expression of the inner extent. */
   inner: string;
+  /** For kMiddle: a C++ expression of the output elements per leading index (middle extent × inner). */
+  span?: string;
 }
 
 /** How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). */
@@ -29,7 +31,21 @@ export function broadcastOf(ctx: CodegenContext, node: Node, shape: readonly Dim
   const lastReal = padded.length - 1 - [...padded].reverse().findIndex((d) => !dimEquals(d, 1));
   if (padded.slice(0, lastReal + 1).every((d, i) => dimEquals(d, out[i])))
     return { broadcast: 'kOuter', inner: ctx.product(out.slice(lastReal + 1), node) };
-  throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer nor scalar`);
+  // equal to the output on leading and trailing axes, ones between: one block per leading index ([N,1,1,C] of NHWC)
+  const firstOne = padded.findIndex((d, i) => !dimEquals(d, out[i]));
+  const lastOne = padded.length - 1 - [...padded].reverse().findIndex((d, i) => !dimEquals(d, out[out.length - 1 - i]));
+  if (
+    padded.length === out.length &&
+    firstOne > 0 &&
+    lastOne < padded.length - 1 &&
+    padded.slice(firstOne, lastOne + 1).every((d) => dimEquals(d, 1))
+  )
+    return {
+      broadcast: 'kMiddle',
+      inner: ctx.product(out.slice(lastOne + 1), node),
+      span: ctx.product(out.slice(firstOne), node),
+    };
+  throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer, middle nor scalar`);
 }
 
 const BINARY: Record<string, { running: string; operand: string } | undefined> = {
@@ -181,7 +197,7 @@ export function elementwiseStatements(
     `                                   {${inputs.map((i) => `ew::Broadcast::${i.broadcast}`).join(', ')}},`,
     `                                   {${inputs.map((i) => i.inner).join(', ')}},`,
     `                                   ${outputPointer},`,
-    `                                   ${count}};`,
+    `                                   ${count}${inputs.some((i) => i.span) ? `,\n                                   {${inputs.map((i) => i.span ?? '0').join(', ')}}` : ''}};`,
     `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
   ];
 }
