@@ -1,20 +1,22 @@
 /**
  * Layout: convolution networks run NHWC (channels last) on the GPU.
  *
- * 1. Every 2-D Conv / MaxPool / AveragePool / GlobalAveragePool becomes its NHWC fused form with a transpose
+ * 1. Every 2-D Conv / MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool becomes its NHWC fused form with a transpose
  *    (NCHW→NHWC) before and one (NHWC→NCHW) after. Conv weights get a weight-preparation Transpose (OIHW→OHWI)
  *    that constant folding evaluates at compile time when the weights are present (and at bind time otherwise).
- * 2. Transposes are then sunk through layout-agnostic ops (unary elementwise; binary elementwise whose other
- *    operand is transposed the same way or is static) and cancelled against their inverses, so that in a pure
+ * 2. Transposes are then sunk through every op with a layout rule (ops/layout-rules.ts: elementwise and
+ *    broadcast ops, Concat/Split/Slice, Pad, Resize, reductions, Softmax, LayerNormalization, …; the rule rewrites
+ *    axes, pads, scales and permutes broadcast operands) when that adds no transpose, and cancelled against their
+ *    inverses, so that in a pure
  *    conv network only the model's own inputs and outputs are converted. A transpose that only moves size-1 dims
  *    becomes a Reshape (a view), and movement chains collapse (movement.ts: Transpose→Reshape→Transpose that moves
  *    no data is a Reshape).
  */
 import { Graph, Node, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim, dimEquals, isConcrete } from '../ir/symbolic';
-import { makeTensor } from '../ir/tensor';
+import { makeTensor, numeric } from '../ir/tensor';
 import { FUSED_DOMAIN } from '../ops/fused';
-import { BINARY_ELEMENTWISE_OPS, UNARY_ELEMENTWISE_OPS } from '../ops/op-classes';
+import { PermuteAnswer, layoutRuleOf } from '../ops/layout-rules';
 import { findOp } from '../ops/registry';
 import { Pass, PassContext } from './pass';
 import { absorb, addConstant, isStatic, replaceUses } from './rewrite';
@@ -24,10 +26,6 @@ import { simplifyMovementChains } from './movement';
 
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
-
-/** Elementwise ops through which a transpose can be moved unchanged (Identity too). */
-const UNARY: ReadonlySet<string> = new Set([...UNARY_ELEMENTWISE_OPS, 'Identity']);
-const BINARY = BINARY_ELEMENTWISE_OPS;
 
 export const layoutPass: Pass = {
   name: 'layout',
@@ -72,7 +70,7 @@ function convertToNhwc(graph: Graph): void {
         ? 'conv'
         : node.op === 'MaxPool' || node.op === 'AveragePool'
           ? 'pool'
-          : node.op === 'GlobalAveragePool'
+          : node.op === 'GlobalAveragePool' || node.op === 'GlobalMaxPool'
             ? 'gap'
             : undefined;
     if (
@@ -138,7 +136,7 @@ function convertToNhwc(graph: Graph): void {
         domain: FUSED_DOMAIN,
         inputs: [xN],
         outputs: [yN],
-        attrs: { kind: { type: 'string', value: 'avg' }, keep_spatial: { type: 'int', value: 1 } },
+        attrs: { kind: { type: 'string', value: node.op === 'GlobalMaxPool' ? 'max' : 'avg' }, keep_spatial: { type: 'int', value: 1 } },
       });
     }
     out.push(transposeNode(graph, yN, TO_NCHW, y, node, `${node.name}/to_nchw`));
@@ -160,7 +158,8 @@ const inverse = (p: number[]) => {
 
 function sinkAndCancel(graph: Graph, ctx: PassContext): void {
   for (let round = 0; round < 10000; round++) {
-    if (!step(graph, ctx) && !simplifyMovementChains(graph, ctx)) break;
+    // Movement chains first: a transpose an exporter wrote next to a reshape is usually half of a view.
+    if (!simplifyMovementChains(graph, ctx) && !step(graph, ctx)) break;
   }
   removeDead(graph, ctx.removed);
 }
@@ -198,8 +197,15 @@ function step(graph: Graph, ctx: PassContext): boolean {
         return true;
       }
     }
-    // A transpose that moves only size-1 dims is a reshape.
+    // A transpose that moves only size-1 dims is a reshape (unless its one reader takes it through, e.g. a Resize
+    // of a 1×1 map, so that it can meet its inverse below).
     const xShape = graph.lookupTensor(x)?.shape;
+    const sole = graph.outputs.includes(y) ? [] : [...new Set(consumers.get(y) ?? [])];
+    const solePlan = sole.length === 1 ? planFor(graph, sole[0], y, p, producers) : undefined;
+    if (solePlan) {
+      sinkInto(graph, t, sole[0], solePlan, producers);
+      return true;
+    }
     if (xShape && movesOnlyUnitDims(xShape, p) && !isStatic(graph.lookupTensor(x))) {
       const yShape = graph.tensors.get(y)!.shape!;
       const target = reshapeTarget(xShape, yShape);
@@ -215,7 +221,7 @@ function step(graph: Graph, ctx: PassContext): boolean {
     const readers = [...new Set(consumers.get(y) ?? [])];
     if (readers.length === 0) continue;
     // Duplicate a transpose with several readers, so each can move on its own.
-    if (readers.length > 1 && readers.every((r) => canSinkInto(graph, r, y, p, producers))) {
+    if (readers.length > 1 && readers.every((r) => planFor(graph, r, y, p, producers))) {
       const at = graph.nodes.indexOf(t);
       const copies: Node[] = [];
       readers.forEach((r, i) => {
@@ -228,8 +234,9 @@ function step(graph: Graph, ctx: PassContext): boolean {
       graph.nodes.splice(at + 1, 0, ...copies);
       return true;
     }
-    if (readers.length === 1 && canSinkInto(graph, readers[0], y, p, producers)) {
-      sinkInto(graph, t, readers[0], producers);
+    const plan = readers.length === 1 ? planFor(graph, readers[0], y, p, producers) : undefined;
+    if (plan) {
+      sinkInto(graph, t, readers[0], plan, producers);
       return true;
     }
   }
@@ -254,21 +261,71 @@ function reshapeTarget(xShape: Dim[], yShape: Dim[]): number[] | undefined {
   return target;
 }
 
-function canSinkInto(graph: Graph, reader: Node, y: string, p: number[], producers: Map<string, Node>): boolean {
-  if (reader.outputs.length !== 1) return false;
-  if (UNARY.has(reader.op)) return reader.inputs[0] === y && reader.inputs.slice(1).every((i) => !i || isStatic(graph.lookupTensor(i)));
-  if (BINARY.has(reader.op) && reader.inputs.length === 2) {
-    const other = reader.inputs[0] === y ? reader.inputs[1] : reader.inputs[0];
-    if (other === y) return true;
-    const o = graph.lookupTensor(other);
-    if (isStatic(o)) return (o!.shape?.length ?? 9) <= p.length;
-    const op = producers.get(other);
-    if (op?.op === 'Transpose' && permOf(op).join() === p.join()) return true;
-    // an activation that already has a transpose into the inner layout (e.g. a model input used as a residual)
-    const inv = inverseTransposeOf(graph, other, p);
-    return !!inv && graph.nodes.indexOf(inv) < graph.nodes.indexOf(reader);
+interface Plan {
+  answer: PermuteAnswer;
+}
+
+/**
+ * Whether `reader`, which reads y = Transpose(x, p), can run on x instead (its layout rule says how), without
+ * adding transposes: each other data operand is y, already Transpose(·, p), static (permuted at compile time),
+ * moved by a view (only size-1 dims move), already transposed back, or about to be transposed by p because it is
+ * computed from x; or the transposes this removes outnumber the ones it adds (a Concat of many transposed inputs).
+ */
+function planFor(graph: Graph, reader: Node, y: string, p: number[], producers: Map<string, Node>): Plan | undefined {
+  const rule = layoutRuleOf(reader);
+  if (!rule) return undefined;
+  const answer = rule({
+    node: reader,
+    perm: p,
+    opset: graph.opset,
+    shape: (i) => (reader.inputs[i] ? graph.lookupTensor(reader.inputs[i])?.shape : undefined),
+    value: (i) => (reader.inputs[i] ? graph.lookupTensor(reader.inputs[i])?.value : undefined),
+  });
+  if (answer === 'no' || answer.outputs.length !== reader.outputs.length) return undefined;
+  const x = producers.get(y)?.inputs[0];
+  let removed = 0;
+  let added = 0;
+  const seen = new Set<string>();
+  for (let i = 0; i < Math.max(reader.inputs.length, answer.inputs.length); i++) {
+    const name = reader.inputs[i] ?? '';
+    const action = answer.inputs[i] ?? 'keep';
+    if (action !== 'permute') {
+      if (name === y) return undefined;
+      continue;
+    }
+    if (!name || seen.has(name)) continue;
+    seen.add(name);
+    if (name === y) {
+      removed++;
+      continue;
+    }
+    const info = graph.lookupTensor(name);
+    const rank = info?.shape?.length;
+    if (rank === undefined || rank > p.length) return undefined;
+    if (isStatic(info)) continue;
+    const prod = producers.get(name);
+    if (prod?.op === 'Transpose' && permOf(prod).join() === p.join()) {
+      removed++;
+      continue;
+    }
+    const inv = inverseTransposeOf(graph, name, p);
+    if (inv && graph.nodes.indexOf(inv) < graph.nodes.indexOf(reader)) continue;
+    const padded = [...new Array(p.length - rank).fill(1), ...info!.shape!];
+    if (movesOnlyUnitDims(padded, inverse(p))) continue;
+    if (x !== undefined && computedFrom(graph, name, x, p, producers, 8)) continue;
+    added++;
   }
-  return false;
+  if (added > 0 && added >= removed) return undefined;
+  return { answer };
+}
+
+/** Whether `name` is computed from Transpose(x, p) through ops with layout rules (it will be transposed by p too). */
+function computedFrom(graph: Graph, name: string, x: string, p: number[], producers: Map<string, Node>, depth: number): boolean {
+  const prod = producers.get(name);
+  if (!prod || depth === 0) return false;
+  if (prod.op === 'Transpose') return prod.inputs[0] === x && permOf(prod).join() === p.join();
+  if (!layoutRuleOf(prod)) return false;
+  return prod.inputs.some((i) => !!i && !isStatic(graph.lookupTensor(i)) && computedFrom(graph, i, x, p, producers, depth - 1));
 }
 
 /** An existing Transpose of `name` by the inverse of `p`, if any. */
@@ -277,50 +334,69 @@ function inverseTransposeOf(graph: Graph, name: string, p: number[]): Node | und
   return graph.nodes.find((n) => n.op === 'Transpose' && n.inputs[0] === name && permOf(n).join() === inv);
 }
 
-/** reader(T(x), …) → T(reader(x, …')). */
-function sinkInto(graph: Graph, t: Node, reader: Node, producers: Map<string, Node>): void {
+/** Pads `name` to rank `rank` with leading 1s (a Reshape before `reader`); returns the tensor to use. */
+function padRank(graph: Graph, name: string, rank: number, reader: Node, kind: 'constant' | 'activation'): string {
+  const info = graph.lookupTensor(name)!;
+  if (info.shape!.length >= rank) return name;
+  const padded = [...new Array(rank - info.shape!.length).fill(1), ...info.shape!];
+  const reshaped = graph.newTensorName(`${name}_r${rank}`);
+  graph.addTensor({ name: reshaped, kind, dtype: info.dtype, shape: padded });
+  const shapeConst = addConstant(
+    graph,
+    `${reshaped}_shape`,
+    makeTensor(
+      'int64',
+      [rank],
+      padded.map((d) => (isConcrete(d) ? d : 0)),
+    ),
+  );
+  insertBefore(graph, reader, {
+    id: graph.newNodeId(),
+    op: 'Reshape',
+    domain: '',
+    name: `${reader.name}/operand_rank`,
+    inputs: [name, shapeConst],
+    outputs: [reshaped],
+    attrs: {},
+    sourceNodes: [],
+    scope: reader.scope,
+  });
+  return reshaped;
+}
+
+/** reader(T(x), …) → T(reader(x, …')), as the reader's layout rule says. */
+function sinkInto(graph: Graph, t: Node, reader: Node, plan: Plan, producers: Map<string, Node>): void {
   const p = permOf(t);
   const inv = inverse(p);
   const x = t.inputs[0];
   const y = t.outputs[0];
-  const out = reader.outputs[0];
-  const outShape = graph.tensors.get(out)!.shape!;
-  const newInputs = reader.inputs.map((name) => {
+  const { answer } = plan;
+  const count = Math.max(reader.inputs.length, answer.inputs.length);
+  const newInputs = [...Array(count).keys()].map((i) => {
+    const name = reader.inputs[i] ?? '';
+    const action = answer.inputs[i] ?? 'keep';
+    if (action === 'keep') return name;
+    if (typeof action === 'object')
+      return 'value' in action
+        ? addConstant(graph, `${reader.name}_layout_${i}`, action.value)
+        : reorderVector(graph, name, action.reorder, reader);
     if (name === y) return x;
-    if (!name || UNARY.has(reader.op)) return name;
+    if (!name) return name;
     const prod = producers.get(name);
     if (prod?.op === 'Transpose' && permOf(prod).join() === p.join()) return prod.inputs[0];
-    if (!isStatic(graph.lookupTensor(name))) return inverseTransposeOf(graph, name, p)!.outputs[0];
+    if (!isStatic(graph.lookupTensor(name))) {
+      const existing = inverseTransposeOf(graph, name, p);
+      if (existing && graph.nodes.indexOf(existing) < graph.nodes.indexOf(reader)) return existing.outputs[0];
+      // an activation: transpose it back (a view when only size-1 dims move; cancels when it comes from x)
+      const operand = padRank(graph, name, p.length, reader, 'activation');
+      const opShape = graph.lookupTensor(operand)!.shape!;
+      const permuted = newTensor(graph, `${name}_perm`, name, permute(opShape, inv));
+      insertBefore(graph, reader, transposeNode(graph, operand, inv, permuted, reader, `${reader.name}/operand_layout`));
+      return permuted;
+    }
     // a static operand: pad to the full rank, then permute it back (folds at compile time)
     const info = graph.lookupTensor(name)!;
-    let operand = name;
-    const rank = info.shape!.length;
-    if (rank < p.length) {
-      const padded = [...new Array(p.length - rank).fill(1), ...info.shape!];
-      const reshaped = graph.newTensorName(`${name}_r${p.length}`);
-      graph.addTensor({ name: reshaped, kind: 'constant', dtype: info.dtype, shape: padded });
-      const shapeConst = addConstant(
-        graph,
-        `${reshaped}_shape`,
-        makeTensor(
-          'int64',
-          [p.length],
-          padded.map((d) => (isConcrete(d) ? d : 0)),
-        ),
-      );
-      insertBefore(graph, reader, {
-        id: graph.newNodeId(),
-        op: 'Reshape',
-        domain: '',
-        name: `${reader.name}/operand_rank`,
-        inputs: [name, shapeConst],
-        outputs: [reshaped],
-        attrs: {},
-        sourceNodes: [],
-        scope: reader.scope,
-      });
-      operand = reshaped;
-    }
+    const operand = padRank(graph, name, p.length, reader, 'constant');
     const opShape = graph.lookupTensor(operand)!.shape!;
     const permuted = graph.newTensorName(`${name}_perm`);
     graph.addTensor({ name: permuted, kind: 'constant', dtype: info.dtype, shape: permute(opShape, inv) });
@@ -328,15 +404,61 @@ function sinkInto(graph: Graph, t: Node, reader: Node, producers: Map<string, No
     foldStatic(graph, permuted, producers);
     return permuted;
   });
-  const inner = newTensor(graph, `${out}_pre`, out, permute(outShape, inv));
+  while (newInputs.length && !newInputs[newInputs.length - 1]) newInputs.pop();
+  const pending: { inner: string; q: number[]; out: string; k: number }[] = [];
+  const outputs = reader.outputs.map((out, k) => {
+    const q = answer.outputs[k];
+    if (!out || isIdentity(q)) return out;
+    const outShape = graph.tensors.get(out)!.shape!;
+    const inner = newTensor(graph, `${out}_pre`, out, permute(outShape, inverse(q)));
+    pending.push({ inner, q, out, k });
+    return inner;
+  });
   reader.inputs = newInputs;
-  reader.outputs = [inner];
+  reader.outputs = outputs;
+  reader.attrs = answer.attrs;
   // The transpose now follows the reader.
   graph.nodes = graph.nodes.filter((n) => n !== t);
   graph.tensors.delete(y);
-  const moved = transposeNode(graph, inner, p, out, reader, t.name);
-  moved.sourceNodes = t.sourceNodes;
-  graph.nodes.splice(graph.nodes.indexOf(reader) + 1, 0, moved);
+  const moved = pending.map(({ inner, q, out, k }, i) => {
+    const m = transposeNode(graph, inner, q, out, reader, k === 0 ? t.name : `${t.name}/${k}`);
+    if (i === 0) m.sourceNodes = t.sourceNodes;
+    return m;
+  });
+  graph.nodes.splice(graph.nodes.indexOf(reader) + 1, 0, ...moved);
+}
+
+/** `name`'s entries in the order `order` (new[j] = old[order[j]]): a constant when known, else a Gather. */
+function reorderVector(graph: Graph, name: string, order: number[], reader: Node): string {
+  const info = graph.lookupTensor(name)!;
+  if (info.value) {
+    const data = numeric(info.value);
+    return addConstant(
+      graph,
+      `${name}_reordered`,
+      makeTensor(
+        info.value.dtype,
+        [order.length],
+        order.map((k) => data[k]),
+      ),
+    );
+  }
+  const indices = addConstant(graph, `${name}_order`, makeTensor('int64', [order.length], order));
+  const out = newTensor(graph, `${name}_reordered`, name, [order.length]);
+  graph.tensors.get(out)!.dtype = info.dtype;
+  if (info.shapeValue) graph.tensors.get(out)!.shapeValue = order.map((k) => info.shapeValue![k]);
+  insertBefore(graph, reader, {
+    id: graph.newNodeId(),
+    op: 'Gather',
+    domain: '',
+    name: `${reader.name}/axis_order`,
+    inputs: [name, indices],
+    outputs: [out],
+    attrs: { axis: { type: 'int', value: 0 } },
+    sourceNodes: [],
+    scope: reader.scope,
+  });
+  return out;
 }
 
 function insertBefore(graph: Graph, before: Node, node: Node): void {

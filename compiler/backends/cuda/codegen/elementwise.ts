@@ -11,19 +11,21 @@ import { cppFloat } from './cpp';
 
 export interface ElementwiseInput {
   tensor: string;
-  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar';
-  /** For kInner / kOuter: a C++ expression of the inner extent. */
+  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar' | 'kMiddle';
+  /** For kInner / kOuter / kMiddle: a C++ expression of the inner extent. */
   inner: string;
+  /** For kMiddle: a C++ expression of the output elements per leading index (middle extent × inner). */
+  span?: string;
 }
 
 /**
  * How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting), and for kInner /
- * kOuter the first output axis of the inner extent; Unsupported for a broadcast the kernel does not take.
+ * kOuter / kMiddle the first output axis of the inner extent (kMiddle: and of the span, the extent per leading index); Unsupported for a broadcast the kernel does not take.
  */
 export function broadcastKind(
   shape: readonly Dim[],
   out: readonly Dim[],
-): { broadcast: ElementwiseInput['broadcast']; innerFrom?: number } {
+): { broadcast: ElementwiseInput['broadcast']; innerFrom?: number; spanFrom?: number } {
   const padded: Dim[] = [...Array(Math.max(0, out.length - shape.length)).fill(1), ...shape];
   if (padded.every((d) => dimEquals(d, 1))) return { broadcast: 'kScalar' };
   if (padded.length === out.length && padded.every((d, i) => dimEquals(d, out[i]))) return { broadcast: 'kFull' };
@@ -33,13 +35,24 @@ export function broadcastKind(
   // equal to the output, then trailing ones: one value per outer row
   const lastReal = padded.length - 1 - [...padded].reverse().findIndex((d) => !dimEquals(d, 1));
   if (padded.slice(0, lastReal + 1).every((d, i) => dimEquals(d, out[i]))) return { broadcast: 'kOuter', innerFrom: lastReal + 1 };
-  throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer nor scalar`);
+  // equal to the output on leading and trailing axes, ones between: one block per leading index ([N,1,1,C] of NHWC)
+  const firstOne = padded.findIndex((d, i) => !dimEquals(d, out[i]));
+  const lastOne = padded.length - 1 - [...padded].reverse().findIndex((d, i) => !dimEquals(d, out[out.length - 1 - i]));
+  if (
+    padded.length === out.length &&
+    firstOne > 0 &&
+    lastOne < padded.length - 1 &&
+    padded.slice(firstOne, lastOne + 1).every((d) => dimEquals(d, 1))
+  )
+    return { broadcast: 'kMiddle', innerFrom: lastOne + 1, spanFrom: firstOne };
+  throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer, middle nor scalar`);
 }
 
 /** How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). */
 export function broadcastOf(ctx: CodegenContext, node: Node, shape: readonly Dim[], out: readonly Dim[]): Omit<ElementwiseInput, 'tensor'> {
-  const { broadcast, innerFrom } = broadcastKind(shape, out);
-  return { broadcast, inner: innerFrom === undefined ? '1' : ctx.product(out.slice(innerFrom), node) };
+  const { broadcast, innerFrom, spanFrom } = broadcastKind(shape, out);
+  const inner = innerFrom === undefined ? '1' : ctx.product(out.slice(innerFrom), node);
+  return spanFrom === undefined ? { broadcast, inner } : { broadcast, inner, span: ctx.product(out.slice(spanFrom), node) };
 }
 
 const BINARY: Record<string, { running: string; operand: string } | undefined> = {
@@ -202,7 +215,7 @@ export function elementwiseStatements(
     `                                   {${inputs.map((i) => `ew::Broadcast::${i.broadcast}`).join(', ')}},`,
     `                                   {${inputs.map((i) => i.inner).join(', ')}},`,
     `                                   ${outputPointer},`,
-    `                                   ${count}};`,
+    `                                   ${count}${inputs.some((i) => i.span) ? `,\n                                   {${inputs.map((i) => i.span ?? '0').join(', ')}}` : ''}};`,
     `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
   ];
 }

@@ -5,7 +5,8 @@
 //   ew::ElementwiseArgs<__half, 2> args = {...};
 //   launch_fused_elementwise<__half, 2>(args, ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}), stream);
 // Each input is read in full, as a vector repeating along the innermost axes (a per-channel bias of NHWC data:
-// index % inner), as a vector repeating along the outer axes (index / inner), or as a scalar.
+// index % inner), as a vector repeating along the outer axes (index / inner), as a block repeating along the
+// middle axes (a per-image, per-channel scale of NHWC data: (index / span) * inner + index % inner), or as a scalar.
 // When every pointer is 16-byte aligned and sizes allow, threads move 16 bytes per input and output.
 #pragma once
 
@@ -20,6 +21,7 @@ enum class Broadcast : int32_t {
   kInner = 1,  // element index % inner   (a vector along the last axes, e.g. a bias over channels)
   kOuter = 2,  // element index / inner   (a vector along the first axes, e.g. a per-row scale)
   kScalar = 3, // element 0
+  kMiddle = 4, // (index / span) * inner + index % inner   (ones in the middle axes, e.g. [N,1,1,C] over NHWC)
 };
 
 template <class T, int kInputs>
@@ -29,6 +31,7 @@ struct ElementwiseArgs {
   int64_t inner[kInputs > 0 ? kInputs : 1];  // for kInner / kOuter
   T* output;
   int64_t count;  // output elements
+  int64_t span[kInputs > 0 ? kInputs : 1];  // for kMiddle: output elements per leading index (zero otherwise)
 };
 
 // ---- functors: float operator()(float running, const float* inputs) ----
@@ -161,6 +164,7 @@ __device__ __forceinline__ int64_t source_index(const ElementwiseArgs<T, kInputs
     case Broadcast::kFull: return i;
     case Broadcast::kInner: return i % a.inner[k];
     case Broadcast::kOuter: return i / a.inner[k];
+    case Broadcast::kMiddle: return (i / a.span[k]) * a.inner[k] + i % a.inner[k];
     default: return 0;
   }
 }
@@ -177,7 +181,7 @@ __global__ void fused_elementwise_scalar_kernel(ElementwiseArgs<T, kInputs> a, F
 }
 
 // Each thread handles one 16-byte vector of the output. Valid when count, every kInner's inner, and every pointer
-// of a full/inner input allow it (checked by the launcher); kOuter inputs need inner % vector == 0 (one value per vector).
+// of a full/inner/middle input allow it (checked by the launcher); kOuter inputs need inner % vector == 0 (one value per vector).
 template <class T, int kInputs, class Fn>
 __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, Fn fn) {
   constexpr int V = Vec16<T>::kElements;
@@ -189,7 +193,7 @@ __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, F
     float scalar_value[kInputs > 0 ? kInputs : 1];
 #pragma unroll
     for (int k = 0; k < kInputs; ++k) {
-      if (a.broadcast[k] == Broadcast::kFull || a.broadcast[k] == Broadcast::kInner)
+      if (a.broadcast[k] == Broadcast::kFull || a.broadcast[k] == Broadcast::kInner || a.broadcast[k] == Broadcast::kMiddle)
         loaded[k] = load_vec16(a.inputs[k] + source_index(a, k, base));
       else
         scalar_value[k] = to_float(a.inputs[k][source_index(a, k, base)]);
@@ -200,8 +204,9 @@ __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, F
       float in[kInputs > 0 ? kInputs : 1];
 #pragma unroll
       for (int k = 0; k < kInputs; ++k)
-        in[k] = (a.broadcast[k] == Broadcast::kFull || a.broadcast[k] == Broadcast::kInner) ? to_float(loaded[k].elements[e])
-                                                                                            : scalar_value[k];
+        in[k] = (a.broadcast[k] == Broadcast::kFull || a.broadcast[k] == Broadcast::kInner || a.broadcast[k] == Broadcast::kMiddle)
+                    ? to_float(loaded[k].elements[e])
+                    : scalar_value[k];
       out.elements[e] = from_float<T>(fn(0.f, in));
     }
     store_vec16(a.output + base, out);
@@ -218,6 +223,7 @@ bool can_vectorize(const ElementwiseArgs<T, kInputs>& a) {
         if (!is_aligned16(a.inputs[k])) return false;
         break;
       case Broadcast::kInner:
+      case Broadcast::kMiddle:
         if (a.inner[k] % V != 0 || !is_aligned16(a.inputs[k])) return false;
         break;
       case Broadcast::kOuter:
