@@ -13,6 +13,8 @@
 # Run on the GPU host in one command (repo root; carry build/gpu-check and shared):
 #   bash scripts/gpu/check-models.sh build/gpu-check
 # Results: a table on stdout, $OUT/check-models.json and build logs under $OUT/logs (OUT defaults to /tmp/ait-check).
+# PHASE=build stops after the builds and exports, PHASE=check runs only the check (builds and exports already there):
+# two commands on one warm machine when the whole does not fit one command's time limit.
 set -uo pipefail
 CHECK="$(cd "${1:-build/gpu-check}" && pwd)"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -22,12 +24,14 @@ JOBS="${JOBS:-$(nproc)}"  # compile jobs of all builds together
 START=$(date +%s)
 log() { echo "[$(($(date +%s) - START))s] $*"; }
 
+PHASE="${PHASE:-all}"
+EXPORTS=/tmp/ait-exports
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+if [ "$PHASE" != check ]; then
 CUTLASS=/tmp/ait-cutlass
 mkdir -p "$CUTLASS" && tar -C "$CUTLASS" -xzf "$CHECK/cutlass.tgz"
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 
 # exports (CPU) run while the libraries build; one process per model so each starts from torch.manual_seed(0)
-EXPORTS=/tmp/ait-exports
 mkdir -p "$EXPORTS"
 MODEL_NAMES=$(ls "$CHECK" | grep -v cutlass.tgz | sed -E 's/_sm[0-9]+$//' | sort -u)
 for m in $MODEL_NAMES; do
@@ -51,6 +55,8 @@ for d in "$CHECK"/*/; do
   name=$(basename "$d")
   if [ ! -f "$d/ait_bench" ]; then echo "build of $name failed; last lines:"; tail -20 "$OUT/logs/build_$name.log"; fi
 done
+fi
+[ "$PHASE" = build ] && exit 0
 python3 "$ROOT/scripts/gpu/check_models.py" --check-dir "$CHECK" --exports "$EXPORTS" --out "$OUT" 2>&1 | tee "$OUT/logs/check.log"
 rc=${PIPESTATUS[0]}
 log "done (rc $rc)"

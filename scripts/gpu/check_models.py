@@ -6,8 +6,8 @@ For each build directory NAME_ARCH under --check-dir: load lib<NAME>.so through 
 batch 1 and 8, compare every output with onnxruntime (CPU) on the exported model, and with PyTorch fp32 where the
 model's constructor is known (CONSTRUCTORS: timm names, torchvision segmentation, DistilBERT; re-created with
 torch.manual_seed(0) like export_models.py). Time ait_bench (CUDA graphs) against PyTorch eager fp16 (channels-last for
-image inputs) and torch.compile (AIT_TORCH_COMPILE modes, default reduce-overhead; 'none' to skip) in the same run, at
-batch 1, 8, 64 and 256 (AIT_TIMING_BATCHES; those up to the build's max batch). Writes OUT/check-models.json and
+image inputs) and torch.compile (AIT_TORCH_COMPILE modes, default reduce-overhead; 'none' to skip; at AIT_COMPILE_BATCHES) in the
+same run, at batch 1, 8, 64 and 256 (AIT_TIMING_BATCHES; those up to the build's max batch). Writes OUT/check-models.json and
 per-op profiles (ait-profile format) at batch 8 (OUT/profiles); prints a compact table last.
 """
 import argparse, importlib.util, json, os, subprocess, sys, time
@@ -19,6 +19,8 @@ TOLERANCE = 2e-2
 CHECK_BATCHES = [1, 8]
 TIMING_BATCHES = [int(b) for b in os.environ.get("AIT_TIMING_BATCHES", "1,8,64,256").split(",")]
 COMPILE_MODES = [m for m in os.environ.get("AIT_TORCH_COMPILE", "reduce-overhead").split(",") if m and m != "none"]
+# torch.compile compiles (and captures CUDA graphs) again for every batch size: time it at these only
+COMPILE_BATCHES = [int(b) for b in os.environ.get("AIT_COMPILE_BATCHES", ",".join(map(str, TIMING_BATCHES))).split(",")]
 
 
 def _timm(name):
@@ -98,7 +100,7 @@ def make_inputs(specs, batch, seed):
         shape = list(s["max_shape"])
         if s["batch_axis"] >= 0:
             shape[s["batch_axis"]] = batch
-        if s["dtype"] in (1, 2):  # AIT float16 / float32 (ait_model.py dtype codes): float data
+        if s["dtype"] in (1, 2, 3):  # float16 / float32 / bfloat16 (the runtime's DType codes): float data
             xs.append(torch.randn(*shape, generator=g))
         elif "mask" in s["name"].lower():
             xs.append(torch.ones(*shape, dtype=torch.int64))
@@ -209,7 +211,7 @@ def check_build(build_name, build, exports, out, ort):
     for mode in COMPILE_MODES:
         torch._dynamo.reset()
         compiled = torch.compile(eager, mode=mode)
-        for batch in timing_batches:
+        for batch in [b for b in timing_batches if b in COMPILE_BATCHES]:
             xs = torch_inputs(make_inputs(specs, batch, seed=batch))
             try:
                 t0 = time.time()
