@@ -60,7 +60,14 @@ export class ExternalDataReader {
 
   /** Checks a location's form (no file system access): a plain relative path (compiler/paths.ts). */
   checkLocation(tensor: string, location: string): void {
-    const problem = plainRelativePathProblem(location, "the model's directory");
+    // './' segments are common in exported models and name the same file; everything else must be plain
+    const plain = location.includes('\0')
+      ? location
+      : location
+          .split('/')
+          .filter((p, i, all) => p !== '.' || all.length === 1)
+          .join('/');
+    const problem = plainRelativePathProblem(plain, "the model's directory");
     if (problem) this.refuse(tensor, location, problem);
   }
 

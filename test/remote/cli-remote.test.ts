@@ -97,7 +97,7 @@ describe('ait remote / ait agent (CLI, --remote local)', function () {
   it('compile refuses --bench without --remote', () => {
     const r = ait(['compile', 'examples/resnet50/resnet50.onnx', '--bench', '1,8']);
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /--build, --bench and --verify need --remote HOST/);
+    assert.match(r.stderr, /^error \[cli\.bad-option\]: --bench needs --remote HOST/);
   });
 
   it('ait agent --stdio serves the protocol and runs jobs through its own supervisor', async () => {

@@ -85,6 +85,14 @@ describe('external data stays inside the model directory', () => {
     assert.match(r.message, /outside the model's directory \(through a symbolic link\)/);
   });
 
+  it("reads a location with './' segments (as exporters write them), but not '.' alone", () => {
+    fs.mkdirSync(path.join(dir, 'weights'));
+    fs.writeFileSync(path.join(dir, 'weights', 'w.bin'), Buffer.from(new Float32Array([5, 6, 7, 8]).buffer));
+    const m = importOnnxFile(writeModel(dir, './weights/./w.bin'));
+    assert.deepEqual([...(m.graph.tensors.get('w')!.value!.data as Float32Array)], [5, 6, 7, 8]);
+    assert.match(refusal(() => importOnnxFile(writeModel(dir, '.'))).message, /not a plain relative path/);
+  });
+
   it('reads through a symbolic link that stays inside', () => {
     fs.mkdirSync(path.join(dir, 'data'));
     fs.writeFileSync(path.join(dir, 'data', 'real.bin'), Buffer.from(new Float32Array([1, 2, 3, 4]).buffer));
