@@ -259,8 +259,9 @@ def main():
                          fmt(tc / e["aitMs"] if e.get("aitMs") and tc else None, "{:.2f}x")])
         if not any("relL2VsOrt" in e for e in entry["batches"].values()):
             rows.append([build_name, "-", "-", "-", "FAIL", "-", "-", "-", "-", "-"])
-    with open(os.path.join(args.out, "check-models.json"), "w") as f:
-        json.dump(report, f, indent=2)
+        with open(os.path.join(args.out, "check-models.json"), "w") as f:  # after each model: a run cut short keeps what it measured
+            json.dump(report, f, indent=2)
+        print("ROW " + json.dumps([r for r in rows if r[0] == build_name]), flush=True)
     ok = all(any("relL2VsOrt" in e for e in m["batches"].values())
              and all(e.get("ok") for e in m["batches"].values() if "relL2VsOrt" in e) and not m["errors"] for m in report["models"])
     for m in report["models"]:

@@ -196,7 +196,7 @@ describe('cuda codegen: MatMul between activations', () => {
     };
     const r = compileBytes(buildModel(spec), 'broadcast_a', 'cuda:sm90', 4);
     assert.equal(r.errors.length, 1);
-    assert.equal(r.errors[0].code, 'cuda.unsupported');
+    assert.equal(r.errors[0].code, 'op.unsupported');
     assert.equal(r.errors[0].location?.onnxNode, 'broadcast_a');
     assert.match(r.errors[0].message, /A is broadcast over batch dims of B.*expand the operand first/);
   });
