@@ -5,15 +5,13 @@
 import * as assert from 'node:assert/strict';
 import '../../compiler/ops';
 import { optimizeImported } from '../../compiler/compile';
-import { runGraph } from '../../compiler/interpreter/interpreter';
 import { Graph, Node, attrInts } from '../../compiler/ir/graph';
-import { TensorValue, makeTensor, seededRandom } from '../../compiler/ir/tensor';
+import { seededRandom } from '../../compiler/ir/tensor';
 import { importOnnxBytes } from '../../compiler/onnx/import';
 import { epilogueOf } from '../../compiler/ops/fused';
 import { isKernel } from '../../compiler/passes/cost';
-import { inferShapes } from '../../compiler/passes/shape-inference';
 import { ModelSpec, TensorSpec, attr, buildModel } from '../helpers/onnx-builder';
-import { relativeL2 } from '../helpers/metrics';
+import { optimizeAndCompare as compareOptimized } from '../helpers/optimize-compare';
 
 const rand = seededRandom(42);
 function randomValues(n: number, scale = 1): number[] {
@@ -32,23 +30,7 @@ function ints(name: string, values: number[]): TensorSpec & { name: string } {
 
 /** Optimizes the model (graph validated after every pass) and checks it against the original on random inputs. */
 function optimizeAndCompare(spec: ModelSpec, inputShapes: number[][]): Graph {
-  const bytes = buildModel(spec);
-  const original = importOnnxBytes(bytes);
-  inferShapes(original.graph);
-  const result = optimizeImported(importOnnxBytes(bytes), 'test.onnx', { validate: true });
-  assert.deepEqual(
-    result.context.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
-    [],
-  );
-  const inputs: TensorValue[] = inputShapes.map((s) => makeTensor('float32', s, randomValues(s.reduce((a, b) => a * b, 1))));
-  const expected = runGraph(original.graph, inputs);
-  const actual = runGraph(result.graph, inputs);
-  expected.forEach((e, i) => {
-    assert.deepEqual(actual[i].shape, e.shape);
-    const err = relativeL2(actual[i].data as Float32Array, e.data as Float32Array);
-    assert.ok(err <= 1e-4, `output ${i}: relative L2 error ${err}`);
-  });
-  return result.graph;
+  return compareOptimized(spec, inputShapes, (n) => randomValues(n));
 }
 
 const kernelOps = (g: Graph) => g.nodes.filter((n) => isKernel(g, n)).map((n) => n.op);

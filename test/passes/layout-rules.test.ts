@@ -8,16 +8,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import '../../compiler/ops';
-import { optimizeImported, optimizeModel } from '../../compiler/compile';
-import { runGraph } from '../../compiler/interpreter/interpreter';
+import { optimizeModel } from '../../compiler/compile';
 import { Graph, Node } from '../../compiler/ir/graph';
-import { TensorValue, makeTensor, seededRandom } from '../../compiler/ir/tensor';
-import { importOnnxBytes } from '../../compiler/onnx/import';
+import { seededRandom } from '../../compiler/ir/tensor';
 import { isKernel } from '../../compiler/passes/cost';
-import { inferShapes } from '../../compiler/passes/shape-inference';
-import { ModelSpec, NodeSpec, TensorSpec, buildModel } from '../helpers/onnx-builder';
+import { ModelSpec, NodeSpec, TensorSpec } from '../helpers/onnx-builder';
 import { SHARED_MODELS_DIR } from '../helpers/models';
-import { relativeL2 } from '../helpers/metrics';
+import { optimizeAndCompare } from '../helpers/optimize-compare';
 
 const rand = seededRandom(7);
 const randomValues = (n: number, scale = 1) => Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
@@ -48,29 +45,14 @@ export function activationTransposes(g: Graph): { all: Node[]; inner: Node[] } {
 }
 
 function check(spec: ModelSpec, inputShapes: number[][]): Graph {
-  const bytes = buildModel(spec);
-  const original = importOnnxBytes(bytes);
-  inferShapes(original.graph);
-  const result = optimizeImported(importOnnxBytes(bytes), 'test.onnx', { validate: true });
-  assert.deepEqual(
-    result.context.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
-    [],
-  );
-  const inputs: TensorValue[] = inputShapes.map((s) => makeTensor('float32', s, randomValues(s.reduce((a, b) => a * b, 1))));
-  const expected = runGraph(original.graph, inputs);
-  const actual = runGraph(result.graph, inputs);
-  expected.forEach((e, i) => {
-    assert.deepEqual(actual[i].shape, e.shape);
-    const err = relativeL2(actual[i].data as Float32Array, e.data as Float32Array);
-    assert.ok(err <= 1e-4, `output ${i}: relative L2 error ${err}`);
-  });
-  const { inner } = activationTransposes(result.graph);
+  const graph = optimizeAndCompare(spec, inputShapes, (n) => randomValues(n));
+  const { inner } = activationTransposes(graph);
   assert.deepEqual(
     inner.map((n) => `${n.name} [${(n.attrs.perm?.value as number[]).join(',')}]`),
     [],
     'activation transposes left between convolutions',
   );
-  return result.graph;
+  return graph;
 }
 
 const C = 8;
