@@ -7,7 +7,7 @@
  * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
  */
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
-import { Dim, isConcrete } from '../../../ir/symbolic';
+import { Dim, dimAdd, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
@@ -258,6 +258,26 @@ cuda(
   },
 );
 
+/** Inputs per launch of ait::kernels::concat_kernel (kMaxConcatInputs in tensor_ops.cuh). */
+export const CONCAT_INPUTS_PER_LAUNCH = 8;
+
+/**
+ * The launches of a Concat of inputs with these sizes along its axis: ceil(N / 8), each of up to 8 consecutive inputs
+ * (first, count) written at `offset` on the output's axis (the sum of the sizes of the inputs before them). Launches
+ * rather than a larger input table in the kernel parameter (sm80/sm90 launches take 4 KB of parameters, more only with
+ * CUDA 12.1 and a recent driver): any N works and the kernel's per-element input search stays at most 8 steps.
+ */
+export function concatLaunches(axisSizes: readonly Dim[]): { first: number; count: number; offset: Dim }[] {
+  const launches: { first: number; count: number; offset: Dim }[] = [];
+  let offset: Dim = 0;
+  for (let first = 0; first < axisSizes.length; first += CONCAT_INPUTS_PER_LAUNCH) {
+    const count = Math.min(CONCAT_INPUTS_PER_LAUNCH, axisSizes.length - first);
+    launches.push({ first, count, offset });
+    for (const size of axisSizes.slice(first, first + count)) offset = dimAdd(offset, size);
+  }
+  return launches;
+}
+
 cuda(
   'Concat',
   ({ ctx }, node) => {
@@ -266,27 +286,47 @@ cuda(
     const axis = normalizeAxis(attrInt(node, 'axis'), shape.length);
     const inputs = node.inputs.filter((i) => i);
     const t = ctx.typeOf(out) === 'half' ? '__half' : 'int64_t';
-    return [
-      ours(`ait_concat_${typeName(ctx.typeOf(out))}`, `${inputs.length} inputs along axis ${axis}`),
-      [
-        `ait::kernels::ConcatArgs<${t}> args{};`,
-        ...inputs.flatMap((input, k) => [
+    const launch = (first: number, count: number): string[] => [
+      `ait::kernels::ConcatArgs<${t}> args{};`,
+      ...inputs
+        .slice(first, first + count)
+        .flatMap((input, k) => [
           `args.inputs[${k}] = ${ctx.pointer(input)};`,
           `args.axis_sizes[${k}] = ${ctx.dim(ctx.shapeOf(input)[axis], node)};`,
         ]),
-        `args.num_inputs = ${inputs.length};`,
-        `args.output = ${ctx.pointer(out, true)};`,
-        `args.outer = ${ctx.product(shape.slice(0, axis), node)};`,
-        `args.inner = ${ctx.product(shape.slice(axis + 1), node)};`,
-        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_concat(args, c.stream));',
-      ],
+      `args.num_inputs = ${count};`,
+      `args.output = ${ctx.pointer(out, true)};`,
+      `args.outer = ${ctx.product(shape.slice(0, axis), node)};`,
+      `args.inner = ${ctx.product(shape.slice(axis + 1), node)};`,
+    ];
+    const call = 'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_concat(args, c.stream));';
+    if (inputs.length <= CONCAT_INPUTS_PER_LAUNCH)
+      return [
+        ours(`ait_concat_${typeName(ctx.typeOf(out))}`, `${inputs.length} inputs along axis ${axis}`),
+        [...launch(0, inputs.length), call],
+        ['tensor_ops.cuh'],
+      ];
+    const launches = concatLaunches(inputs.map((input) => ctx.shapeOf(input)[axis]));
+    return [
+      ours(
+        `ait_concat_${typeName(ctx.typeOf(out))}`,
+        `${inputs.length} inputs along axis ${axis}: ${launches.length} launches of up to ${CONCAT_INPUTS_PER_LAUNCH}, each into its slab of the output`,
+      ),
+      launches.flatMap(({ first, count, offset }) => [
+        `{  // inputs ${first}..${first + count - 1}`,
+        ...[
+          ...launch(first, count),
+          `args.output_axis = ${ctx.dim(shape[axis], node)};`,
+          `args.output_axis_offset = ${ctx.dim(offset, node)};`,
+          call,
+        ].map((line) => `  ${line}`),
+        '}',
+      ]),
       ['tensor_ops.cuh'],
     ];
   },
   (ctx, node) => {
     ctx.shapeOf(node.outputs[0]);
-    const inputs = node.inputs.filter((i) => i);
-    if (inputs.length > 8) throw new Unsupported(`Concat of ${inputs.length} inputs (the kernel takes up to 8)`);
   },
 );
 

@@ -10,13 +10,22 @@ constexpr int kMaxConcatInputs = 8;
 constexpr int kMaxCopyRank = 6;
 
 // Concatenation along one axis of tensors viewed as [outer, axis_i, inner].
+//
+// A Concat of more than kMaxConcatInputs inputs is ceil(N / kMaxConcatInputs) launches, each copying up to
+// kMaxConcatInputs inputs into their slab of the one output: output_axis is the output's whole axis and
+// output_axis_offset where this launch's first input starts on it (both 0: one launch, the output's axis is the sum
+// of axis_sizes). Launches rather than a larger input table: the kernel parameter stays small (a table passed by value
+// must fit the 4 KB parameter limit of sm80/sm90 launches; larger needs CUDA 12.1 and a recent driver), any N works,
+// and the per-element input search stays at most 8 steps.
 template <class T>
 struct ConcatArgs {
   const T* inputs[kMaxConcatInputs];
   int64_t axis_sizes[kMaxConcatInputs];
   int32_t num_inputs;
-  T* output;  // [outer, sum(axis_sizes), inner]
+  T* output;  // [outer, output_axis, inner]
   int64_t outer, inner;
+  int64_t output_axis;         // 0: sum(axis_sizes)
+  int64_t output_axis_offset;  // where inputs[0] starts on the output's axis
 };
 
 template <class T>
@@ -25,6 +34,8 @@ __global__ void concat_kernel(ConcatArgs<T> a) {
   for (int k = 0; k < a.num_inputs; ++k) total_axis += a.axis_sizes[k];
   const int64_t row = total_axis * a.inner;
   const int64_t total = a.outer * row;
+  const int64_t out_row = a.output_axis > 0 ? a.output_axis * a.inner : row;
+  T* const output = a.output + a.output_axis_offset * a.inner;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t o = i / row, r = i % row;
@@ -32,7 +43,7 @@ __global__ void concat_kernel(ConcatArgs<T> a) {
     const int64_t in = r % a.inner;
     int k = 0;
     while (k < a.num_inputs - 1 && axis >= a.axis_sizes[k]) axis -= a.axis_sizes[k++];
-    a.output[i] = a.inputs[k][(o * a.axis_sizes[k] + axis) * a.inner + in];
+    output[o * out_row + r] = a.inputs[k][(o * a.axis_sizes[k] + axis) * a.inner + in];
   }
 }
 
@@ -41,6 +52,9 @@ cudaError_t launch_concat(const ConcatArgs<T>& a, cudaStream_t stream) {
   if (a.num_inputs < 1 || a.num_inputs > kMaxConcatInputs) return cudaErrorInvalidValue;
   int64_t total_axis = 0;
   for (int k = 0; k < a.num_inputs; ++k) total_axis += a.axis_sizes[k];
+  if (a.output_axis < 0 || a.output_axis_offset < 0 ||
+      (a.output_axis > 0 && a.output_axis_offset + total_axis > a.output_axis))
+    return cudaErrorInvalidValue;
   const int64_t total = a.outer * total_axis * a.inner;
   if (total <= 0) return cudaSuccess;
   concat_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(a);

@@ -9,11 +9,13 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -358,6 +360,51 @@ void check_concat() {
            [&](cudaStream_t s) { return launch_concat(args, s); });
 }
 
+// 20 inputs: ceil(20 / kMaxConcatInputs) launches, each writing its inputs' slab of the output (what codegen emits
+// for a Concat of more than kMaxConcatInputs inputs), along a middle axis and along the last (NHWC channels).
+void check_concat_chunks() {
+  constexpr int n = 20;
+  for (const bool last_axis : {false, true}) {
+    const int64_t outer = last_axis ? 2 * 7 * 7 : 3, inner = last_axis ? 1 : 37;
+    std::vector<int64_t> sizes(n);
+    int64_t total = 0;
+    for (int k = 0; k < n; ++k) total += sizes[k] = 1 + (k * 7) % 33;
+    std::vector<std::vector<double>> x(n);
+    std::vector<std::unique_ptr<DeviceBuffer<__half>>> d;
+    for (int k = 0; k < n; ++k) {
+      d.push_back(std::make_unique<DeviceBuffer<__half>>(outer * sizes[k] * inner));
+      upload(*d[k], random_tensor<__half>(outer * sizes[k] * inner, &x[k]));
+    }
+    DeviceBuffer<__half> dy(outer * total * inner);
+    std::vector<double> ref;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int k = 0; k < n; ++k)
+        for (int64_t a = 0; a < sizes[k]; ++a)
+          for (int64_t i = 0; i < inner; ++i) ref.push_back(x[k][(o * sizes[k] + a) * inner + i]);
+    run_case(last_axis ? "concat (20 inputs, last axis, 3 launches)" : "concat (20 inputs, axis 1, 3 launches)",
+             last_axis ? "[98,{20 sizes}]" : "[3,{20 sizes},37]", dy, ref, kExact, [&](cudaStream_t s) {
+               int64_t offset = 0;
+               for (int first = 0; first < n; first += kMaxConcatInputs) {
+                 ConcatArgs<__half> args{};
+                 args.num_inputs = std::min(kMaxConcatInputs, n - first);
+                 for (int k = 0; k < args.num_inputs; ++k) {
+                   args.inputs[k] = d[first + k]->ptr;
+                   args.axis_sizes[k] = sizes[first + k];
+                 }
+                 args.output = dy.ptr;
+                 args.outer = outer;
+                 args.inner = inner;
+                 args.output_axis = total;
+                 args.output_axis_offset = offset;
+                 const cudaError_t e = launch_concat(args, s);
+                 if (e != cudaSuccess) return e;
+                 for (int k = 0; k < args.num_inputs; ++k) offset += args.axis_sizes[k];
+               }
+               return cudaSuccess;
+             });
+  }
+}
+
 void check_strided_copy() {
   {  // transpose [2,3,40,50] -> perm [0,2,3,1]
     const int64_t shape[4] = {2, 3, 40, 50}, count = 2 * 3 * 40 * 50;
@@ -688,6 +735,7 @@ int main() {
   check_reduce(ReduceOp::kMax, "reduce max (middle axis)", 4, 100, 33);
   check_reduce(ReduceOp::kSumSquare, "reduce sum-square", 7, 3000, 1);
   check_concat();
+  check_concat_chunks();
   check_strided_copy();
   check_gather();
   check_resizes();
