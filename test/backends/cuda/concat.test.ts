@@ -60,6 +60,11 @@ describe('cuda backend: Concat of any number of inputs', function () {
   this.timeout(600_000);
 
   describe('concatLaunches (host-side offsets)', () => {
+    it('launches take as many inputs as the kernel (kMaxConcatInputs in tensor_ops.cuh)', () => {
+      const header = fs.readFileSync(path.resolve(__dirname, '../../../compiler/backends/cuda/kernels/tensor_ops.cuh'), 'utf8');
+      assert.equal(Number(/constexpr int kMaxConcatInputs = (\d+);/.exec(header)?.[1]), CONCAT_INPUTS_PER_LAUNCH);
+    });
+
     it('ceil(N / 8) launches of consecutive inputs, each at the sum of the sizes before it', () => {
       for (const n of [1, 7, 8, 9, 16, 17, 20, 32, 100]) {
         const sizes = Array.from({ length: n }, (_, k) => 1 + ((k * 13) % 5));
