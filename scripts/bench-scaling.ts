@@ -24,7 +24,7 @@ function argument(name: string): string | undefined {
 }
 
 const sizes = (argument('--sizes') ?? '10000,20000,50000,100000').split(',').map(Number);
-const chains = (argument('--chains') ?? 'relu-add,matmul').split(',');
+const chains = (argument('--chains') ?? 'relu-add,matmul,identity').split(',');
 
 /** A chain of about `n` ONNX nodes. */
 export function chainModel(kind: string, n: number): ModelSpec {
@@ -60,7 +60,16 @@ export function chainModel(kind: string, n: number): ModelSpec {
       outputs: [y],
     };
   }
-  throw new Error(`unknown chain '${kind}' (relu-add, matmul)`);
+  if (kind === 'identity') {
+    // no-ops (Identity / Dropout) that canonicalize removes, ending in one Relu
+    for (let i = 0; i < n - 1; i++) {
+      nodes.push({ op: i % 2 ? 'Identity' : 'Dropout', name: `noop_${i}`, inputs: [y], outputs: [`i${i}`] });
+      y = `i${i}`;
+    }
+    nodes.push({ op: 'Relu', name: 'relu', inputs: [y], outputs: ['y'] });
+    return { inputs: [{ name: 'x', dtype: 'float32', dims: ['batch', 64] }], nodes, outputs: ['y'] };
+  }
+  throw new Error(`unknown chain '${kind}' (relu-add, matmul, identity)`);
 }
 
 interface Row {

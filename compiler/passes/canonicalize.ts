@@ -16,7 +16,7 @@ import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
 import { removeDead } from './fold-constants';
-import { absorb, addConstant, bypassNode, liveNodes, scalarValue, soleConsumer, valueOf } from './rewrite';
+import { absorb, addConstant, bypassNode, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const canonicalizePass: Pass = {
   name: 'canonicalize',
@@ -43,45 +43,80 @@ function sameShape(graph: Graph, a: string, b: string): boolean {
   return !!sa && !!sb && shapeEquals(sa, sb);
 }
 
+/**
+ * Removes no-ops (Identity, inference Dropout, same-type Cast, same-shape Reshape/Expand/Squeeze/Unsqueeze, x·1,
+ * x+0 …). One walk in graph order: each removed node's output becomes an alias of its input, later readers are
+ * renamed as they are reached and subgraphs once at the end, and the removed nodes leave in one filter, so a chain of
+ * any length costs linear time. A no-op that writes a graph output keeps the output's name (bypassNode), after
+ * the others.
+ */
 function removeNoOps(graph: Graph, ctx: PassContext): boolean {
-  let changed = false;
-  for (const node of [...graph.nodes]) {
-    const [x, y] = node.inputs;
+  const alias = new Map<string, string>();
+  const resolve = (name: string) => alias.get(name) ?? name;
+  const removed = new Set<Node>();
+  const onOutputs: { node: Node; input: string; output: string }[] = [];
+  for (const node of graph.nodes) {
+    for (let i = 0; i < node.inputs.length; i++) node.inputs[i] = resolve(node.inputs[i]);
     const out = node.outputs[0];
-    let passThrough: string | undefined;
-    switch (node.op) {
-      case 'Identity':
-      case 'Dropout':
-        if (node.outputs.slice(1).every((o) => !o)) passThrough = x;
-        break;
-      case 'Cast':
-        if (graph.lookupTensor(x)?.dtype === graph.lookupTensor(out)?.dtype) passThrough = x;
-        break;
-      case 'Reshape':
-      case 'Expand':
-      case 'Squeeze':
-      case 'Unsqueeze':
-        if (sameShape(graph, x, out)) passThrough = x;
-        break;
-      case 'Mul':
-      case 'Div':
-      case 'Add':
-      case 'Sub': {
-        const neutral = node.op === 'Mul' || node.op === 'Div' ? 1 : 0;
-        if (scalarValue(graph, y) === neutral && sameShape(graph, x, out) && sameDtype(graph, x, out)) passThrough = x;
-        else if (
-          (node.op === 'Mul' || node.op === 'Add') &&
-          scalarValue(graph, x) === neutral &&
-          sameShape(graph, y, out) &&
-          sameDtype(graph, y, out)
-        )
-          passThrough = y;
-        break;
-      }
+    const passThrough = noOpInput(graph, node);
+    if (passThrough === undefined || !out) continue;
+    if (graph.outputs.includes(out)) {
+      onOutputs.push({ node, input: passThrough, output: out });
+      continue;
     }
-    if (passThrough !== undefined && out && bypassNode(graph, node, passThrough, out, ctx, 'no-op removed')) changed = true;
+    alias.set(out, resolve(passThrough));
+    graph.tensors.delete(out);
+    removed.add(node);
+    for (const s of node.sourceNodes) ctx.removed.push({ onnxNode: s, reason: 'no-op removed' });
   }
+  if (removed.size > 0) {
+    graph.nodes = graph.nodes.filter((n) => !removed.has(n));
+    // an alias of an alias (a reader met before its producer's removal) resolves to the end of its chain
+    for (const [from, to] of alias) {
+      let end = to;
+      for (let hops = 0; alias.has(end) && hops <= alias.size; hops++) end = alias.get(end)!;
+      alias.set(from, end);
+    }
+    replaceUsesMany(graph, alias);
+  }
+  let changed = removed.size > 0;
+  for (const { node, input, output } of onOutputs)
+    if (bypassNode(graph, node, resolve(input), output, ctx, 'no-op removed')) changed = true;
   return changed;
+}
+
+/** The input a no-op node passes through unchanged, or undefined when the node is not a no-op. */
+function noOpInput(graph: Graph, node: Node): string | undefined {
+  const [x, y] = node.inputs;
+  const out = node.outputs[0];
+  switch (node.op) {
+    case 'Identity':
+    case 'Dropout':
+      return node.outputs.slice(1).every((o) => !o) ? x : undefined;
+    case 'Cast':
+      return graph.lookupTensor(x)?.dtype === graph.lookupTensor(out)?.dtype ? x : undefined;
+    case 'Reshape':
+    case 'Expand':
+    case 'Squeeze':
+    case 'Unsqueeze':
+      return sameShape(graph, x, out) ? x : undefined;
+    case 'Mul':
+    case 'Div':
+    case 'Add':
+    case 'Sub': {
+      const neutral = node.op === 'Mul' || node.op === 'Div' ? 1 : 0;
+      if (scalarValue(graph, y) === neutral && sameShape(graph, x, out) && sameDtype(graph, x, out)) return x;
+      if (
+        (node.op === 'Mul' || node.op === 'Add') &&
+        scalarValue(graph, x) === neutral &&
+        sameShape(graph, y, out) &&
+        sameDtype(graph, y, out)
+      )
+        return y;
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 function sameDtype(graph: Graph, a: string, b: string): boolean {

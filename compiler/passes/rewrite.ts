@@ -32,6 +32,25 @@ export function replaceUses(graph: Graph, from: string, to: string): void {
   }
 }
 
+/** replaceUses for many names at once (`renames`: from → to), in one walk over the graph and its subgraphs. */
+export function replaceUsesMany(graph: Graph, renames: ReadonlyMap<string, string>): void {
+  if (renames.size === 0) return;
+  for (const n of graph.nodes) {
+    for (let i = 0; i < n.inputs.length; i++) {
+      const to = renames.get(n.inputs[i]);
+      if (to !== undefined) n.inputs[i] = to;
+    }
+    for (const a of Object.values(n.attrs)) {
+      const subgraphs = a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : [];
+      for (const g of subgraphs) {
+        // names the subgraph defines itself shadow the outer ones
+        const visible = new Map([...renames].filter(([from]) => !g.tensors.has(from) && !g.inputs.includes(from)));
+        replaceUsesMany(g, visible);
+      }
+    }
+  }
+}
+
 function replaceOuterUses(g: Graph, from: string, to: string): void {
   if (g.tensors.has(from) || g.inputs.includes(from)) return; // shadowed
   replaceUses(g, from, to);

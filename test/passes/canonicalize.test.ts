@@ -1,0 +1,43 @@
+/**
+ * canonicalize's no-op removal: a chain of no-ops of any length goes in one walk (later readers renamed as they
+ * are reached, subgraphs once at the end), a no-op writing a graph output keeps that output's name, and the graph
+ * still computes what it did (interpreter).
+ */
+import { strict as assert } from 'node:assert';
+import { optimizeAndCompare } from '../helpers/optimize-compare';
+import type { NodeSpec } from '../helpers/onnx-builder';
+
+const random = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 2);
+
+describe('canonicalize: no-op removal', () => {
+  it('removes a long chain of Identity/Dropout/x*1/x+0 read twice, keeping the graph output name', () => {
+    const nodes: NodeSpec[] = [];
+    let y = 'x';
+    for (let i = 0; i < 200; i++) {
+      const op = ['Identity', 'Dropout', 'Mul', 'Add'][i % 4];
+      const inputs = op === 'Mul' ? [y, 'one'] : op === 'Add' ? ['zero', y] : [y];
+      nodes.push({ op, name: `noop_${i}`, inputs, outputs: [`c${i}`] });
+      y = `c${i}`;
+    }
+    nodes.push({ op: 'Relu', name: 'relu', inputs: [y], outputs: ['r'] });
+    nodes.push({ op: 'Sigmoid', name: 'gate', inputs: [y], outputs: ['f'] });
+    nodes.push({ op: 'Add', name: 'sum', inputs: ['r', 'f'], outputs: ['s'] });
+    nodes.push({ op: 'Identity', name: 'to_output', inputs: ['s'], outputs: ['out'] }); // a no-op writing a graph output
+    const graph = optimizeAndCompare(
+      {
+        inputs: [{ name: 'x', dtype: 'float32', dims: [2, 8] }],
+        initializers: [
+          { name: 'one', dtype: 'float32', dims: [], values: [1] },
+          { name: 'zero', dtype: 'float32', dims: [], values: [0] },
+        ],
+        nodes,
+        outputs: ['out'],
+      },
+      [[2, 8]],
+      random,
+    );
+    assert.deepEqual(graph.outputs, ['out']);
+    assert.ok(!graph.nodes.some((n) => n.name.startsWith('noop_')), 'every no-op of the chain is gone');
+    assert.ok(graph.nodes.length <= 4, graph.nodes.map((n) => `${n.op} ${n.name}`).join(', '));
+  });
+});
