@@ -3,7 +3,7 @@
  * loops). It is the oracle that passes and backends are tested against, not a fast runtime.
  */
 import { CompileError, error } from '../diagnostics';
-import { Graph } from '../ir/graph';
+import { Graph, subgraphsOf } from '../ir/graph';
 import { TensorValue } from '../ir/tensor';
 import { EvalEnv, findOp } from '../ops/registry';
 
@@ -33,7 +33,11 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
 
   // Last reader of each tensor, so intermediates can be dropped as the run goes.
   const lastUse = new Map<string, number>();
-  graph.nodes.forEach((n, i) => n.inputs.forEach((x) => x && lastUse.set(x, i)));
+  // A subgraph (If/Loop body) reads outer tensors by name: those count as read by the node that holds it.
+  graph.nodes.forEach((n, i) => {
+    n.inputs.forEach((x) => x && lastUse.set(x, i));
+    for (const sub of subgraphsOf(n)) for (const x of sub.outerReads()) lastUse.set(x, i);
+  });
   const keep = new Set(graph.outputs);
 
   const evalEnv: EvalEnv = {

@@ -1,11 +1,11 @@
 /**
  * canonicalize's no-op removal: a chain of no-ops of any length goes in one walk (later readers renamed as they
- * are reached, subgraphs once at the end), a no-op writing a graph output keeps that output's name, and the graph
- * still computes what it did (interpreter).
+ * are reached, subgraphs once at the end), a no-op writing a graph output keeps that output's name, an outer name
+ * read inside an If branch follows the rename, and the graph still computes what it did (interpreter).
  */
 import { strict as assert } from 'node:assert';
 import { optimizeAndCompare } from '../helpers/optimize-compare';
-import type { NodeSpec } from '../helpers/onnx-builder';
+import type { GraphSpec, NodeSpec } from '../helpers/onnx-builder';
 
 const random = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 2);
 
@@ -20,7 +20,23 @@ describe('canonicalize: no-op removal', () => {
       y = `c${i}`;
     }
     nodes.push({ op: 'Relu', name: 'relu', inputs: [y], outputs: ['r'] });
-    nodes.push({ op: 'Sigmoid', name: 'gate', inputs: [y], outputs: ['f'] });
+    // an If reads the chain's end from the outer scope (renamed in its branches too), beside the Relu that reads it
+    const branch = (name: string, op: string): GraphSpec => ({
+      name,
+      inputs: [],
+      nodes: [
+        { op: 'Identity', inputs: [y], outputs: [`${name}_id`] },
+        { op, inputs: [`${name}_id`], outputs: [`${name}_out`] },
+      ],
+      outputs: [`${name}_out`],
+    });
+    nodes.push({
+      op: 'If',
+      name: 'choose',
+      inputs: ['c'],
+      outputs: ['f'],
+      attrs: { then_branch: branch('then', 'Sigmoid'), else_branch: branch('else', 'Tanh') },
+    });
     nodes.push({ op: 'Add', name: 'sum', inputs: ['r', 'f'], outputs: ['s'] });
     nodes.push({ op: 'Identity', name: 'to_output', inputs: ['s'], outputs: ['out'] }); // a no-op writing a graph output
     const graph = optimizeAndCompare(
@@ -29,6 +45,7 @@ describe('canonicalize: no-op removal', () => {
         initializers: [
           { name: 'one', dtype: 'float32', dims: [], values: [1] },
           { name: 'zero', dtype: 'float32', dims: [], values: [0] },
+          { name: 'c', dtype: 'bool', dims: [], values: [1] },
         ],
         nodes,
         outputs: ['out'],
