@@ -2,6 +2,7 @@
 // dist/cli.js and dist/agent.js run with plain node and no node_modules.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { cudaSourcesPlugin } from './cuda-sources-plugin.mjs';
 import { nativeSourcesPlugin } from './native-sources-plugin.mjs';
 
@@ -73,6 +74,11 @@ const configs = [
   })),
   ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife', plugins: [rawTextPlugin] })),
 ];
+
+// sql.js (the profile cache's SQLite) loads its WebAssembly module from the bundle's directory: dist/sql-wasm.wasm
+// serves every bundle there (compiler/profiling/cache.ts findSqlWasm).
+fs.mkdirSync('dist', { recursive: true });
+fs.copyFileSync(createRequire(import.meta.url).resolve('sql.js/dist/sql-wasm.wasm'), 'dist/sql-wasm.wasm');
 
 if (watch) {
   for (const c of configs) await (await esbuild.context(c)).watch();

@@ -20,6 +20,7 @@ import {
   type RemoteBuildFlags,
 } from './remote-command';
 import { modelNameOf } from '../compile';
+import { parseDays, runCacheList, runCachePrune, type CacheListOptions, type CachePruneOptions } from './cache-command';
 import * as path from 'node:path';
 
 function parseDimBounds(value: string, previous: DimBounds = {}): DimBounds {
@@ -240,6 +241,29 @@ export function buildProgram(
     )
     .action((dir: string, opts: { profile?: string[]; html: string; theme?: GraphTheme }) => {
       process.exitCode = runGraph(dir, opts, out, err);
+    });
+
+  const cache = program
+    .command('cache')
+    .description('the profile cache of kernel measurements (default: $AIT_PROFILE_CACHE, else ~/.cache/ait-studio/profiles.sqlite)');
+  cache
+    .command('list')
+    .description('per device (GPU, SMs, driver, CUDA, CUTLASS): op signatures, measurements, last update')
+    .option('--json', 'print the list as JSON')
+    .option('--cache <file>', 'the cache file')
+    .action(async (opts: CacheListOptions) => {
+      process.exitCode = await runCacheList(opts, out);
+    });
+  cache
+    .command('prune')
+    .description('remove measurements: those of matching devices, older ones, or all (the filters given must all hold)')
+    .option('--device <gpu>', 'only devices whose GPU name holds this (case-insensitive), e.g. H100')
+    .option('--older-than <days>', 'only measurements stored more than this many days ago', wrapped(parseDays))
+    .option('--all', 'every measurement (needed when neither --device nor --older-than is given)')
+    .option('--cache <file>', 'the cache file')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: CachePruneOptions) => {
+      process.exitCode = await runCachePrune(opts, out);
     });
 
   return program;
