@@ -42,18 +42,18 @@ function scaledIdentity(c: number, scale: number, name: string): TensorSpec & { 
 /**
  * Four blocks of 1×1 conv (×40) + Relu: |x| ≤ ~4 becomes ~160, ~6.4e3, ~2.6e5 (beyond fp16) in block 3, then ~1e7.
  */
-function overflowChain(): ModelSpec {
+function overflowChain(blocks = 4): ModelSpec {
   const c = 8;
   const nodes: ModelSpec['nodes'] = [];
   let x = 'x';
-  for (let b = 1; b <= 4; b++) {
+  for (let b = 1; b <= blocks; b++) {
     nodes.push({ op: 'Conv', inputs: [x, `w${b}`], outputs: [`c${b}`], name: `/block${b}/conv/Conv` });
     nodes.push({ op: 'Relu', inputs: [`c${b}`], outputs: [`r${b}`], name: `/block${b}/act/Relu` });
     x = `r${b}`;
   }
   return {
     inputs: [{ name: 'x', dtype: 'float32', dims: ['B', c, 6, 6] }],
-    initializers: [1, 2, 3, 4].map((b) => scaledIdentity(c, 40, `w${b}`)),
+    initializers: Array.from({ length: blocks }, (_, i) => scaledIdentity(c, 40, `w${i + 1}`)),
     nodes,
     outputs: [x],
   };
@@ -75,15 +75,13 @@ describe('fp16 storage rounding', () => {
   });
 
   it('the interpreter with fp16 storage gives Inf where float32 storage gives a large finite value', () => {
-    const model = importOnnxBytes(buildModel(overflowChain()));
+    const model = importOnnxBytes(buildModel(overflowChain(3)));
     inferShapes(model.graph);
     const x = makeTensor('float32', [1, 8, 6, 6], new Array(288).fill(2));
     const [wide] = runGraph(model.graph, [x]);
     const [half] = runGraph(model.graph, [x], { storage: 'float16' });
     assert.ok((wide.data as Float32Array).every((v) => Number.isFinite(v) && v > FP16_MAX));
-    // Inf from block 3 on (then NaN where Inf meets a zero weight), as on the GPU
-    assert.ok((half.data as Float32Array).every((v) => !Number.isFinite(v)));
-    assert.ok((half.data as Float32Array).some((v) => v === Infinity));
+    assert.ok((half.data as Float32Array).every((v) => v === Infinity));
   });
 });
 
