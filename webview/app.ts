@@ -12,7 +12,7 @@ import { groupDetailsHtml, nodeDetailsHtml } from './details';
 import { exportPng, exportSvg } from './export';
 import { LayoutEngine, type LaidOutBox, type LaidOutGraph } from './layout';
 import { provisionalLayout } from './provisional-layout';
-import { buildCompare, buildHeatmap, formatValue, METRICS, type Heatmap, type MetricId } from './metrics';
+import { buildCompare, buildHeatmap, defaultMetric, formatValue, METRICS, type Heatmap, type MetricId } from './metrics';
 import { Minimap } from './minimap';
 import {
   buildGraphModel,
@@ -161,6 +161,7 @@ export class GraphApp {
           graphPath: m.graphPath ?? null,
           profiles: m.profiles,
           profileIndex: m.profiles.length ? m.profiles.length - 1 : null,
+          metric: defaultMetric(m.profiles, m.profiles.length ? m.profiles.length - 1 : null, this.store.get().metric),
           compareIndex: null,
           collapsed: initialCollapsed(model, INITIAL_MAX_VISIBLE),
           selected: null,
@@ -172,7 +173,11 @@ export class GraphApp {
       }
       case 'addProfile': {
         const profiles = [...this.store.get().profiles, m.profile];
-        this.store.update({ profiles, profileIndex: profiles.length - 1 });
+        this.store.update({
+          profiles,
+          profileIndex: profiles.length - 1,
+          metric: defaultMetric(profiles, profiles.length - 1, this.store.get().metric),
+        });
         break;
       }
       case 'selectNode':
@@ -205,9 +210,11 @@ export class GraphApp {
     on('#ait-prev', 'click', () => this.stepResult(-1));
     on('#ait-next', 'click', () => this.stepResult(1));
     on('#ait-metric', 'change', () => this.store.update({ metric: this.el.metric.value as MetricId }));
-    on('#ait-profile', 'change', () =>
-      this.store.update({ profileIndex: this.el.profile.value === '' ? null : Number(this.el.profile.value) }),
-    );
+    on('#ait-profile', 'change', () => {
+      const profileIndex = this.el.profile.value === '' ? null : Number(this.el.profile.value);
+      const { profiles, metric } = this.store.get();
+      this.store.update({ profileIndex, metric: defaultMetric(profiles, profileIndex, metric) });
+    });
     on('#ait-compare', 'change', () =>
       this.store.update({ compareIndex: this.el.compare.value === '' ? null : Number(this.el.compare.value) }),
     );
@@ -492,6 +499,7 @@ export class GraphApp {
       `<div class="legend-scale"><span data-field="legend-min">${esc(formatValue(l.min, l.unit))}</span>` +
       (l.diverging ? `<span>1×</span>` : '') +
       `<span data-field="legend-max">${esc(formatValue(l.max, l.unit))}</span></div>` +
+      (l.note ? `<div class="legend-note" data-field="legend-note">${esc(l.note)}</div>` : '') +
       (l.maxItem
         ? `<div class="legend-hottest">${l.diverging ? 'most slowed' : 'hottest'}: <a href="#" data-node="${esc(l.maxItem)}">${esc(maxName)}</a></div>`
         : '<div class="muted">no node of this graph has this metric</div>');

@@ -92,7 +92,19 @@ export interface OpProfile {
   tflops?: number;
   gbPerS?: number;
   /** Numerical error of the op's output against the reference (CPU interpreter or ONNX Runtime). */
-  error?: { maxAbs: number; maxRel?: number; reference?: string };
+  error?: {
+    maxAbs: number;
+    /** maxAbs over the largest |reference| value. */
+    maxRel?: number;
+    /** ||out - ref|| / ||ref||; null when the output has NaN/Inf the reference does not. */
+    relativeL2?: number | null;
+    /** NaN/Inf values in the output. */
+    nonFinite?: number;
+    /** Largest |reference| value (beyond 65504 an fp16 buffer holds Inf). */
+    maxAbsReference?: number;
+    fp16Overflow?: boolean;
+    reference?: string;
+  };
 }
 
 export interface ProfileJson {

@@ -94,6 +94,8 @@ export function nodeDetailsHtml(state: ViewState, node: ViewNodeJson): string {
       const roof = metricValue('roofline', t, total);
       if (roof !== null) fields.push(`${formatValue(100 * roof, '%')} of roofline`);
       if (t.errorMaxAbs !== null) fields.push(`max abs error ${formatValue(t.errorMaxAbs, '')}`);
+      if (t.errorRelL2 !== null) fields.push(`relative L2 error ${formatValue(t.errorRelL2, '')}`);
+      if (t.fp16Overflows) fields.push('values beyond the fp16 range');
       return `<tr><th>${esc(p.name)}</th><td>${fields.map(esc).join(' · ')}</td></tr>`;
     })
     .join('');

@@ -2,11 +2,19 @@
  * Heatmap metrics: per-node values from a profile (and graph.json costs), group sums, and the colour scale.
  * Pure (d3 scales only), tested in Node.
  */
-import { interpolateRdBu, interpolateYlOrRd, scaleSequential, scaleSequentialSqrt, scaleDiverging, scaleDivergingLog } from 'd3';
-import type { NodeCost, ProfileJson } from './contract';
+import {
+  interpolateRdBu,
+  interpolateYlOrRd,
+  scaleSequential,
+  scaleSequentialLog,
+  scaleSequentialSqrt,
+  scaleDiverging,
+  scaleDivergingLog,
+} from 'd3';
+import type { NamedProfile, NodeCost, ProfileJson } from './contract';
 import type { GraphModel } from './model';
 
-export type MetricId = 'time' | 'share' | 'tflops' | 'gbps' | 'roofline' | 'error';
+export type MetricId = 'time' | 'share' | 'tflops' | 'gbps' | 'roofline' | 'error' | 'errorRel';
 
 export const METRICS: Record<MetricId, { label: string; unit: string }> = {
   time: { label: 'Time', unit: 'ms' },
@@ -15,7 +23,11 @@ export const METRICS: Record<MetricId, { label: string; unit: string }> = {
   gbps: { label: 'Achieved GB/s', unit: 'GB/s' },
   roofline: { label: 'Fraction of roofline', unit: '' },
   error: { label: 'Numerical error (max abs)', unit: '' },
+  errorRel: { label: 'Numerical error (relative L2)', unit: '' },
 };
+
+/** Relative L2 standing for an output with NaN/Inf the reference lacks (drawn as the hottest colour). */
+const NON_FINITE_ERROR = Infinity;
 
 /** Additive parts of a node's (or a group's) measurements; every metric is a function of these. */
 export interface Totals {
@@ -30,6 +42,10 @@ export interface Totals {
   tflops?: number;
   gbPerS?: number;
   errorMaxAbs: number | null;
+  /** Relative L2 error; Infinity for NaN/Inf in the output; null when the profile has none. */
+  errorRelL2: number | null;
+  /** Ops whose values leave the fp16 range. */
+  fp16Overflows: number;
   ops: number;
 }
 
@@ -60,6 +76,14 @@ export function nodeTotals(model: GraphModel, profile: ProfileJson, nodeId: stri
     tflops: op.tflops,
     gbPerS: op.gbPerS,
     errorMaxAbs: op.error?.maxAbs ?? null,
+    errorRelL2: !op.error
+      ? null
+      : typeof op.error.relativeL2 === 'number'
+        ? op.error.relativeL2
+        : op.error.relativeL2 === null || (op.error.nonFinite ?? 0) > 0
+          ? NON_FINITE_ERROR
+          : null,
+    fp16Overflows: op.error?.fp16Overflow ? 1 : 0,
     ops: 1,
   };
 }
@@ -74,6 +98,8 @@ export function addTotals(a: Totals, b: Totals): Totals {
     idealMs: a.idealMs + b.idealMs,
     rooflineOps: a.rooflineOps + b.rooflineOps,
     errorMaxAbs,
+    errorRelL2: a.errorRelL2 === null ? b.errorRelL2 : b.errorRelL2 === null ? a.errorRelL2 : Math.max(a.errorRelL2, b.errorRelL2),
+    fp16Overflows: a.fp16Overflows + b.fp16Overflows,
     ops: a.ops + b.ops,
   };
 }
@@ -100,7 +126,21 @@ export function metricValue(metric: MetricId, t: Totals, totalMs: number): numbe
       return t.rooflineOps > 0 && t.timeMs > 0 ? t.idealMs / t.timeMs : null;
     case 'error':
       return t.errorMaxAbs;
+    case 'errorRel':
+      return t.errorRelL2;
   }
+}
+
+/**
+ * The metric a profile opens with: relative error for a profile of errors only (ait verify: no times measured),
+ * else time.
+ */
+export function defaultMetric(profiles: NamedProfile[], index: number | null, current: MetricId): MetricId {
+  const p = index === null ? undefined : profiles[index]?.profile;
+  if (!p) return current;
+  const ops = Object.values(p.ops);
+  const errorsOnly = ops.length > 0 && ops.some((o) => o.error) && ops.every((o) => !(o.meanMs > 0));
+  return errorsOnly ? 'errorRel' : current === 'errorRel' || current === 'error' ? 'time' : current;
 }
 
 /** Per visible item (node or group id) totals of one profile: nodes directly, groups as sums of their nodes. */
@@ -131,6 +171,8 @@ export interface Heatmap {
     diverging: boolean;
     maxItem: string | null;
     minItem: string | null;
+    /** A line under the scale (error heatmap: NaN/Inf and fp16 overflow counts). */
+    note?: string;
   };
 }
 
@@ -144,10 +186,13 @@ export function buildHeatmap(model: GraphModel, profile: ProfileJson, metric: Me
   const totals = totalsByItem(model, profile);
   const totalMs = profileTotalMs(profile);
   const valueOf = new Map<string, number>();
+  const nonFinite = new Set<string>();
   for (const [id, t] of totals) {
     const v = metricValue(metric, t, totalMs);
     if (v !== null && Number.isFinite(v)) valueOf.set(id, v);
+    else if (v === NON_FINITE_ERROR && metric === 'errorRel') nonFinite.add(id);
   }
+  if (metric === 'errorRel') return errorHeatmap(model, valueOf, nonFinite, totals);
   let min = Infinity;
   let max = -Infinity;
   let minItem: string | null = null;
@@ -171,6 +216,58 @@ export function buildHeatmap(model: GraphModel, profile: ProfileJson, metric: Me
     colorOf,
     valueOf,
     legend: { title: METRICS[metric].label, unit: METRICS[metric].unit, min: lo, max, gradient, diverging: false, maxItem, minItem },
+  };
+}
+
+/**
+ * Relative error on a log scale (errors span decades: 1e-4 for fp16 rounding, 1 for a wrong node). Outputs with NaN/Inf
+ * get the hottest colour and the value shown as "NaN/Inf"; the legend counts fp16 overflows and names the hottest.
+ */
+function errorHeatmap(model: GraphModel, valueOf: Map<string, number>, nonFinite: Set<string>, totals: Map<string, Totals>): Heatmap {
+  const FLOOR = 1e-7;
+  let min = Infinity;
+  let max = -Infinity;
+  let minItem: string | null = null;
+  let maxItem: string | null = null;
+  for (const n of model.nodes) {
+    const v = valueOf.get(n.id);
+    if (nonFinite.has(n.id)) {
+      if (max !== Infinity) [max, maxItem] = [Infinity, n.id];
+      continue;
+    }
+    if (v === undefined) continue;
+    if (v > max) [max, maxItem] = [v, n.id];
+    if (v < min) [min, minItem] = [v, n.id];
+  }
+  const finiteMax = Math.max(FLOOR * 10, ...[...valueOf.values()].filter(Number.isFinite));
+  const lo = Math.max(FLOOR, Number.isFinite(min) ? min : FLOOR);
+  const hi = max === Infinity ? Math.max(finiteMax, 1) : finiteMax > lo ? finiteMax : lo * 10;
+  const scale = scaleSequentialLog(interpolateYlOrRd).domain([lo, hi]).clamp(true);
+  const colorOf = new Map<string, string>();
+  for (const [id, v] of valueOf) colorOf.set(id, scale(Math.max(v, FLOOR)));
+  for (const id of nonFinite) {
+    colorOf.set(id, scale(hi));
+    valueOf.set(id, Infinity);
+  }
+  const gradient = Array.from({ length: GRADIENT_STOPS }, (_, i) => scale(lo * (hi / lo) ** (i / (GRADIENT_STOPS - 1))));
+  let overflows = 0;
+  for (const n of model.nodes) overflows += totals.get(n.id)?.fp16Overflows ?? 0;
+  const nanNodes = model.nodes.filter((n) => nonFinite.has(n.id)).length;
+  const notes = [...(nanNodes ? [`${nanNodes} with NaN/Inf (hottest)`] : []), ...(overflows ? [`${overflows} beyond the fp16 range`] : [])];
+  return {
+    colorOf,
+    valueOf,
+    legend: {
+      title: METRICS.errorRel.label,
+      unit: '',
+      min: lo,
+      max: maxItem === null ? 0 : max,
+      gradient,
+      diverging: false,
+      maxItem,
+      minItem,
+      ...(notes.length ? { note: notes.join('; ') } : {}),
+    },
   };
 }
 
@@ -211,6 +308,7 @@ export function buildCompare(model: GraphModel, before: ProfileJson, after: Prof
 
 /** A number with 3 significant digits and its unit: `1.23 ms`, `45.6 %`, `0.812`. */
 export function formatValue(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return Number.isNaN(value) || value === Infinity ? 'NaN/Inf' : String(value);
   const abs = Math.abs(value);
   const text = abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? value.toExponential(2) : value.toPrecision(3);
   return unit ? (unit === '%' || unit === '×' ? `${text}${unit === '%' ? ' %' : '×'}` : `${text} ${unit}`) : text;

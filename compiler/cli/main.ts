@@ -19,6 +19,7 @@ import {
   runRemoteCheck,
   type RemoteBuildFlags,
 } from './remote-command';
+import { runVerify } from './verify-command';
 import { modelNameOf } from '../compile';
 import { parseDays, runCacheList, runCachePrune, type CacheListOptions, type CachePruneOptions } from './cache-command';
 import * as path from 'node:path';
@@ -34,6 +35,30 @@ function batchSizesOption(value: string): number[] {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+function positiveInteger(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} takes a positive integer, got '${v}'`);
+    return n;
+  };
+}
+
+function nonNegativeInteger(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} takes a non-negative integer, got '${v}'`);
+    return n;
+  };
+}
+
+function positiveNumber(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} takes a positive number, got '${v}'`);
+    return n;
+  };
 }
 
 function wrapped<T>(parse: (v: string) => T): (v: string) => T {
@@ -167,6 +192,57 @@ export function buildProgram(
       },
     );
   withVerifyOptions(withRemoteOptions(program.commands.find((c) => c.name() === 'compile')!));
+
+  program
+    .command('verify')
+    .description(
+      "per-node numerical check on this machine: onnxruntime-node on MODEL (every fused node's ONNX tensor exposed) against the " +
+        'optimized graph run by the interpreter with fp16 storage, as the GPU build stores activations; names the first node ' +
+        'whose error jumps or whose values leave the fp16 range, and prints the per-module table',
+    )
+    .argument('<model>', 'an .onnx file (graph-only: absent weights are filled with seeded random data on both sides)')
+    .option('--per-node', 'compare every fused node (the default; the only mode of the local check)')
+    .option('--batch <n>', 'batch size (default 1)', wrapped(positiveInteger('--batch')))
+    .option('--seed <n>', 'seed of the random inputs and weights (default 0)', wrapped(nonNegativeInteger('--seed')))
+    .option('--threshold <rel L2>', 'relative L2 error above which a node counts as wrong (default 1e-2)', wrapped(parseTolerance))
+    .option(
+      '--weight-std <std>',
+      'std of randomized conv/linear weights (default 1/sqrt(fan_in); e.g. 0.1 as some frameworks init)',
+      wrapped(positiveNumber('--weight-std')),
+    )
+    .addOption(
+      new Option('--storage <dtype>', 'activation storage of the candidate (default float16, as the GPU build)').choices([
+        'float16',
+        'float32',
+      ]),
+    )
+    .option('--modules <depth>', 'depth of the per-module table (default 2)', wrapped(positiveInteger('--modules')))
+    .option('--all', 'print every compared node (default: the first 40 and every one above the threshold)')
+    .option(
+      '-o, --out <dir>',
+      'write verify-per-node.json, profile-verify.json (errors for `ait graph --profile`) and graph.json (when absent) there',
+    )
+    .option('--dim <name=min..max>', 'bounds of a symbolic input dim (repeatable)', parseDimBounds)
+    .option('--json', 'print the report as JSON')
+    .action(
+      async (
+        model: string,
+        opts: {
+          batch?: number;
+          seed?: number;
+          threshold?: number;
+          weightStd?: number;
+          storage?: 'float16' | 'float32';
+          modules?: number;
+          all?: boolean;
+          out?: string;
+          dim?: Record<string, [number, number]>;
+          json?: boolean;
+        },
+      ) => {
+        process.exitCode = await runVerify(model, { ...opts, moduleDepth: opts.modules }, out);
+      },
+    );
 
   const remote = program.command('remote').description('GPU hosts: check them, build and benchmark there');
   withRemoteOptions(

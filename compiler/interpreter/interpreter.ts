@@ -4,6 +4,7 @@
  */
 import { CompileError, error } from '../diagnostics';
 import { Graph, subgraphsOf } from '../ir/graph';
+import { roundArrayToHalf } from '../ir/half';
 import { TensorValue } from '../ir/tensor';
 import { EvalEnv, findOp } from '../ops/registry';
 
@@ -16,6 +17,18 @@ export interface RunOptions {
   onNode?: (nodeId: string, outputs: Map<string, TensorValue>) => void;
   /** Keep every intermediate tensor (default: free each once its last reader has run). */
   keepIntermediates?: boolean;
+  /**
+   * Storage of float activations and weights. 'float16' rounds every float32 input, parameter, constant and node
+   * output to fp16 as the GPU's fp16 buffers hold them (math stays float32, as in the CUDA kernels): a value beyond
+   * 65504 becomes Inf here as it does there. Default 'float32'.
+   */
+  storage?: 'float32' | 'float16';
+}
+
+/** The value as an fp16 buffer would hold it (a copy; non-float32 tensors unchanged). */
+function stored(v: TensorValue): TensorValue {
+  if (v.dtype !== 'float32' || !(v.data instanceof Float32Array)) return v;
+  return { ...v, data: roundArrayToHalf(Float32Array.from(v.data)) };
 }
 
 /** Runs `graph` on `inputs` (in graph.inputs order); returns the outputs in graph.outputs order. */
@@ -26,10 +39,20 @@ export function runGraph(graph: Graph, inputs: TensorValue[], options: RunOption
 export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunOptions = {}): Map<string, TensorValue> {
   if (inputs.length !== graph.inputs.length)
     throw new CompileError(error('run.inputs', `graph '${graph.name}' takes ${graph.inputs.length} inputs, ${inputs.length} given`));
+  const half = options.storage === 'float16';
   const env = new Map<string, TensorValue>();
-  graph.inputs.forEach((name, i) => env.set(name, inputs[i]));
+  graph.inputs.forEach((name, i) => env.set(name, half ? stored(inputs[i]) : inputs[i]));
   const symbols = options.symbols ?? bindSymbols(graph, inputs);
-  const lookup = (name: string): TensorValue | undefined => env.get(name) ?? graph.tensors.get(name)?.value ?? options.outer?.(name);
+  // fp16 storage: parameters and constants rounded once, on first read
+  const rounded = new Map<string, TensorValue>();
+  const constant = (name: string): TensorValue | undefined => {
+    const v = graph.tensors.get(name)?.value;
+    if (!v || !half) return v;
+    let r = rounded.get(name);
+    if (!r) rounded.set(name, (r = stored(v)));
+    return r;
+  };
+  const lookup = (name: string): TensorValue | undefined => env.get(name) ?? constant(name) ?? options.outer?.(name);
 
   // Last reader of each tensor, so intermediates can be dropped as the run goes.
   const lastUse = new Map<string, number>();
@@ -41,7 +64,8 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
   const keep = new Set(graph.outputs);
 
   const evalEnv: EvalEnv = {
-    runSubgraph: (g, subInputs, outer) => runGraph(g, subInputs, { outer: (n) => outer(n) ?? lookup(n), symbols }),
+    runSubgraph: (g, subInputs, outer) =>
+      runGraph(g, subInputs, { outer: (n) => outer(n) ?? lookup(n), symbols, storage: options.storage }),
     lookup,
     symbol: (name) => symbols.get(name),
   };
@@ -79,8 +103,9 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     const produced = new Map<string, TensorValue>();
     node.outputs.forEach((name, i) => {
       if (name && outs[i]) {
-        env.set(name, outs[i]);
-        produced.set(name, outs[i]);
+        const v = half ? stored(outs[i]) : outs[i];
+        env.set(name, v);
+        produced.set(name, v);
       }
     });
     options.onNode?.(node.id, produced);

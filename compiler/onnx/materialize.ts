@@ -22,6 +22,11 @@ import { encodeRaw } from './tensor-data';
 export interface MaterializeOptions {
   /** Seed of the random weights (default 0). The same seed gives the same weights for the same model. */
   seed?: number;
+  /**
+   * Standard deviation of conv/linear weights, instead of 1/sqrt(fan_in): a fixed std such as the 0.1 of some
+   * frameworks' default init grows activations layer by layer (deep CNNs reach 1e12), which checks fp16 range handling.
+   */
+  weightStd?: number;
 }
 
 /** What a parameter is for, which decides its distribution. */
@@ -48,7 +53,7 @@ export function materializeWeights(model: ImportedModel, options: MaterializeOpt
   for (const t of graph.tensors.values()) {
     if (t.kind !== 'param' || t.weights !== 'absent') continue;
     const role = parameterRole(graph, t);
-    t.value = randomParameter(t, role, seed);
+    t.value = randomParameter(t, role, seed, options.weightStd);
     t.weights = 'present';
     randomized.push({ name: t.name, role: role.kind });
   }
@@ -186,7 +191,7 @@ export function normalSampler(seed: number): () => number {
   };
 }
 
-function randomParameter(t: TensorInfo, role: ParameterRole, seed: number): TensorValue {
+function randomParameter(t: TensorInfo, role: ParameterRole, seed: number, weightStd?: number): TensorValue {
   const shape = t.shape;
   if (!t.dtype || !shape || !shape.every((d): d is number => typeof d === 'number'))
     throw new CompileError(
@@ -211,7 +216,7 @@ function randomParameter(t: TensorInfo, role: ParameterRole, seed: number): Tens
       ? (
           (std) => () =>
             normal() * std
-        )(Math.sqrt(1 / Math.max(1, role.fanIn)))
+        )(weightStd ?? Math.sqrt(1 / Math.max(1, role.fanIn)))
       : role.kind === 'scale'
         ? () => 1 + 0.1 * normal()
         : role.kind === 'running-var'

@@ -353,6 +353,27 @@ describe('cuda codegen', () => {
     assert.match(r.stderr, /CUTLASS_DIR is not set: this model uses CUTLASS GEMM instances.*github\.com\/NVIDIA\/cutlass/);
   });
 
+  it("describes every kernel's output for the debug run (AITModelRunDebug): pointer, dtype and shape at the batch", () => {
+    const { out, ok } = compileSpec(smallMlp(), 'small_mlp', 'cuda:sm90');
+    assert.ok(ok);
+    const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as { nodes: { id: string; role?: string }[] };
+    const kernels = graph.nodes.filter((n) => n.role === 'kernel').map((n) => n.id);
+    assert.ok(kernels.length >= 2);
+    for (const id of kernels) {
+      assert.match(model, new RegExp(`bool debug_${id}\\(const ait::LaunchContext& c, ait::DebugTensor\\* t\\)`));
+      assert.match(model, new RegExp(`launch_${id}, debug_${id}\\},`));
+    }
+    // the last kernel writes the model output: its shape follows the batch
+    const last = model.slice(model.indexOf(`bool debug_${kernels[kernels.length - 1]}(`));
+    assert.match(last, /t->data = static_cast<__half\*>\(c\.outputs\[0\]\);/);
+    assert.match(last, /t->rank = 3;\s+t->shape\[0\] = batch;\s+t->shape\[1\] = 4;\s+t->shape\[2\] = 32;/);
+    // the normal run path never calls them: the runtime's launch_ops does not mention debug_output
+    const runtime = fs.readFileSync(path.join(out, 'src/runtime/ait_runtime.cu'), 'utf8');
+    const launchOps = runtime.slice(runtime.indexOf('AITStatus launch_ops('), runtime.indexOf('AITStatus run_graph('));
+    assert.doesNotMatch(launchOps, /debug_output/);
+  });
+
   describe('nvcc compiles the generated non-CUTLASS sources (sm_80, sm_90)', function () {
     before(function () {
       requireNvcc(this);

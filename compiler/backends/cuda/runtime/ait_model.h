@@ -16,7 +16,7 @@
 namespace ait {
 
 // Bumped when ModelDescription or LaunchContext change shape; the runtime refuses a mismatched model.
-constexpr uint32_t kModelAbiVersion = 2;  // 2: weight origins and the prepare-op table
+constexpr uint32_t kModelAbiVersion = 3;  // 2: weight origins and the prepare-op table; 3: ops' debug outputs
 constexpr int kMaxRank = 8;
 
 // Element types. The values are the C ABI's AITDType values (ait_runtime.h).
@@ -76,11 +76,22 @@ struct LaunchContext {
 // Returns nullptr on success, otherwise a static message describing the failure.
 using LaunchFunction = const char* (*)(const LaunchContext& context);
 
+// Where an op's output lives in a run (debug runs only: AITModelRunDebug copies it to the host after the op).
+struct DebugTensor {
+  const void* data;  // device pointer
+  DType dtype;
+  int32_t rank;
+  int64_t shape[kMaxRank];  // at the run's batch
+};
+// Fills `out` with the op's (first) output; false when the op has none to show. Never called by a normal run.
+using DebugOutputFunction = bool (*)(const LaunchContext& context, DebugTensor* out);
+
 struct OpDescription {
   const char* id;      // graph.json node id
   const char* name;    // display name (fused op and its ONNX nodes)
   const char* kernel;  // kernel instance name (e.g. CUTLASS's procedural name)
   LaunchFunction launch;
+  DebugOutputFunction debug_output;  // may be nullptr (prepare ops, hand-written models)
 };
 
 struct ModelDescription {

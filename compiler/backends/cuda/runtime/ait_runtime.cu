@@ -457,6 +457,40 @@ AITStatus run(AITModel* m, int64_t batch, cudaStream_t stream) {
   return launch_ops(m, batch, stream, false);
 }
 
+// The debug run: op by op, each op's output copied to the host after it (AITModelRunDebug).
+AITStatus run_debug(AITModel* m, int64_t batch, cudaStream_t stream, AITNodeOutputCallback callback, void* user) {
+  ait::LaunchContext context;
+  context.arena = m->arena;
+  context.weights = m->weight_ptrs.data();
+  context.inputs = m->inputs.data();
+  context.outputs = m->outputs.data();
+  context.batch = batch;
+  context.stream = stream;
+  context.workspace = m->workspace;
+  context.workspace_bytes = m->desc->workspace_bytes;
+  std::vector<uint8_t> host;
+  for (int32_t i = 0; i < m->desc->num_ops; ++i) {
+    const ait::OpDescription& op = m->desc->ops[i];
+    const char* failure = op.launch(context);
+    if (failure) return m->fail(AIT_KERNEL_ERROR, op_label(op) + " failed: " + failure);
+    cudaError_t launch_status = cudaGetLastError();
+    if (launch_status != cudaSuccess)
+      return m->fail(AIT_CUDA_ERROR, op_label(op) + " failed to launch: " + cudaGetErrorName(launch_status) + " (" +
+                                         cudaGetErrorString(launch_status) + ")");
+    ait::DebugTensor t{};
+    if (!op.debug_output || !op.debug_output(context, &t) || !t.data) continue;
+    if (t.rank < 0 || t.rank > ait::kMaxRank) return m->fail(AIT_INTERNAL_ERROR, op_label(op) + ": debug output has a bad rank");
+    size_t count = 1;
+    for (int32_t d = 0; d < t.rank; ++d) count *= static_cast<size_t>(t.shape[d]);
+    const size_t bytes = count * ait::dtype_bytes(t.dtype);
+    host.resize(bytes);
+    AIT_TRY(m, m->check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (debug run)"));
+    AIT_TRY(m, m->check_cuda(cudaMemcpy(host.data(), t.data, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy (debug output)"));
+    callback(user, op.id, static_cast<AITDType>(t.dtype), t.rank, t.shape, host.data(), bytes);
+  }
+  return m->check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (debug run)");
+}
+
 std::string profile_json(const AITModel* m) {
   std::ostringstream s;
   s.precision(6);
@@ -666,6 +700,27 @@ AITStatus AITModelRun(AITModel* model, int64_t batch, void* stream) {
   return guarded(model, [&] { return run(model, batch, static_cast<cudaStream_t>(stream)); });
 }
 
+
+AITStatus AITModelRunDebug(AITModel* model, int64_t batch, void* stream, AITNodeOutputCallback callback, void* user) {
+  if (!model) return AIT_INVALID_ARGUMENT;
+  if (!callback) return model->fail(AIT_INVALID_ARGUMENT, "AITModelRunDebug: callback is NULL");
+  return guarded(model, [&] {
+    // the checks of a normal run (batch, weights, inputs, outputs, prepared weights), then op by op
+    const ait::ModelDescription* d = model->desc;
+    if (batch < 1 || batch > d->max_batch)
+      return model->fail(AIT_INVALID_ARGUMENT, "batch " + std::to_string(batch) + " is outside 1.." + std::to_string(d->max_batch));
+    for (int32_t i = 0; i < d->num_weights; ++i)
+      if (!is_prepared_weight(d->weights[i]) && !model->weight_bound[i])
+        return model->fail(AIT_NOT_READY, std::string("weight '") + d->weights[i].name + "' is not bound");
+    for (int32_t i = 0; i < d->num_inputs; ++i)
+      if (!model->inputs[i]) return model->fail(AIT_NOT_READY, std::string("input '") + d->inputs[i].name + "' is not set");
+    for (int32_t i = 0; i < d->num_outputs; ++i)
+      if (!model->outputs[i]) return model->fail(AIT_NOT_READY, std::string("output '") + d->outputs[i].name + "' is not set");
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (!model->weights_prepared) AIT_TRY(model, prepare_weights(model, s));
+    return run_debug(model, batch, s, callback, user);
+  });
+}
 
 static AITStatus device_status(cudaError_t status, const char* what) {
   if (status == cudaSuccess) return AIT_OK;

@@ -114,6 +114,14 @@ AIT_API AITStatus AITModelResetProfile(AITModel* model);
 /* Enqueues one inference at `batch` (1..max batch) on `stream`. Returns when enqueued (profiling: when done). */
 AIT_API AITStatus AITModelRun(AITModel* model, int64_t batch, void* stream);
 
+/* Debug run, for per-node verify: runs every op in order, synchronizing after each, copies the op's output (as the
+ * generated code describes it) to host memory and hands it to `callback` with the op's graph.json id, its dtype and
+ * its shape at `batch`; the data is valid during the call only. Slow by design; AITModelRun does not go through it
+ * (no cost in normal runs). Weights, inputs and outputs must be set as for AITModelRun. */
+typedef void (*AITNodeOutputCallback)(void* user, const char* node_id, AITDType dtype, int rank, const int64_t* shape,
+                                      const void* host_data, size_t bytes);
+AIT_API AITStatus AITModelRunDebug(AITModel* model, int64_t batch, void* stream, AITNodeOutputCallback callback, void* user);
+
 /* Device memory helpers for callers without a CUDA binding (ait_model.py with NumPy arrays, ait_bench).
  * `direction`: 0 host to device, 1 device to host, 2 device to device. Copies are synchronous. */
 AIT_API AITStatus AITDeviceMalloc(void** out_ptr, size_t bytes);

@@ -18,6 +18,18 @@ namespace {
     AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_nchw_to_nhwc(args, c.stream));
     return nullptr;
   }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n6(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = reinterpret_cast<const __half*>(c.arena + 0);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 4;
+    t->shape[0] = batch;
+    t->shape[1] = 8;
+    t->shape[2] = 8;
+    t->shape[3] = 8;
+    return true;
+  }
 
   // graph.json n0: conv2d 'conv'; ONNX nodes: conv, relu
   // Kernel: cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu (cutlass); why: 3x3 conv (stride 1x1, C=8, K=8) as a CUTLASS implicit-GEMM conv, epilogue [bias, relu] fused; batch 1..8: small problem (N·P·Q=64, K=8): 64x128 tiles keep more SMs busy
@@ -31,6 +43,18 @@ namespace {
     AIT_RETURN_IF_FAILED(ait_conv_0(conv, c.workspace, 1048576, c.stream));
     return nullptr;
   }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n0(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = reinterpret_cast<const __half*>(c.arena + 8192);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 4;
+    t->shape[0] = batch;
+    t->shape[1] = 8;
+    t->shape[2] = 8;
+    t->shape[3] = 8;
+    return true;
+  }
 
   // graph.json n2: global_pool 'pool'; ONNX nodes: pool
   // Kernel: ait_global_pool_avg_f16 (ait); why: one thread per (image, channel)
@@ -40,6 +64,18 @@ namespace {
                                               ait::kernels::PoolMode::kAverage};
     AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.stream));
     return nullptr;
+  }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n2(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = reinterpret_cast<const __half*>(c.arena + 0);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 4;
+    t->shape[0] = batch;
+    t->shape[1] = 1;
+    t->shape[2] = 1;
+    t->shape[3] = 8;
+    return true;
   }
 
   // graph.json n4: gemm 'fc'; ONNX nodes: fc
@@ -51,6 +87,16 @@ namespace {
     AIT_RETURN_IF_FAILED(ait_gemm_0(gemm, c.workspace, 1048576, c.stream));
     return nullptr;
   }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n4(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = reinterpret_cast<const __half*>(c.arena + 256);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 2;
+    t->shape[0] = batch;
+    t->shape[1] = 16;
+    return true;
+  }
 
   // graph.json n5: Softmax 'softmax'; ONNX nodes: softmax
   // Kernel: ait_softmax_f16 (ait); why: one block per row
@@ -59,6 +105,16 @@ namespace {
     ait::kernels::SoftmaxArgs<__half> args{reinterpret_cast<const __half*>(c.arena + 256), static_cast<__half*>(c.outputs[0]), batch, 16, 1.f};
     AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_softmax(args, c.stream));
     return nullptr;
+  }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n5(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = static_cast<__half*>(c.outputs[0]);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 2;
+    t->shape[0] = batch;
+    t->shape[1] = 16;
+    return true;
   }
 
   const ait::IoDescription kInputs[] = {
@@ -74,11 +130,11 @@ namespace {
     {"fc.bias", ait::DType::kFloat16, 1, {16}, ait::WeightOrigin::kBound},  // 3
   };
   const ait::OpDescription kOps[] = {
-    {"n6", "transpose_pad conv/to_nhwc [conv/to_nhwc]", "ait_nchw_to_nhwc_pad_f16", launch_n6},
-    {"n0", "conv2d conv [conv, relu]", "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu", launch_n0},
-    {"n2", "global_pool pool [pool]", "ait_global_pool_avg_f16", launch_n2},
-    {"n4", "gemm fc [fc]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_identity", launch_n4},
-    {"n5", "Softmax softmax [softmax]", "ait_softmax_f16", launch_n5},
+    {"n6", "transpose_pad conv/to_nhwc [conv/to_nhwc]", "ait_nchw_to_nhwc_pad_f16", launch_n6, debug_n6},
+    {"n0", "conv2d conv [conv, relu]", "cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu", launch_n0, debug_n0},
+    {"n2", "global_pool pool [pool]", "ait_global_pool_avg_f16", launch_n2, debug_n2},
+    {"n4", "gemm fc [fc]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_identity", launch_n4, debug_n4},
+    {"n5", "Softmax softmax [softmax]", "ait_softmax_f16", launch_n5, debug_n5},
   };
   const ait::OpDescription* const kPrepareOps = nullptr;
   const ait::ModelDescription kModel = {

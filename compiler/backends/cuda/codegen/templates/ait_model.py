@@ -22,6 +22,16 @@ class AITError(RuntimeError):
     pass
 
 
+# AITNodeOutputCallback (ait_runtime.h): user, node id, dtype, rank, shape, host data, bytes
+_NODE_OUTPUT_CALLBACK = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.c_void_p, ctypes.c_size_t
+)
+
+
+def _to_numpy(x):
+    return x.detach().cpu().numpy() if _is_torch(x) else x
+
+
 def _is_torch(x):
     return type(x).__module__.startswith("torch")
 
@@ -105,6 +115,7 @@ class AITModel:
             "AITModelGetProfileJson": (i, [vp, cp, sz, ctypes.POINTER(sz)]), "AITModelRun": (i, [vp, i64, vp]),
             "AITDeviceMalloc": (i, [ctypes.POINTER(vp), sz]), "AITDeviceFree": (i, [vp]), "AITMemcpy": (i, [vp, vp, sz, i]),
             "AITStreamSynchronize": (i, [vp]),
+            "AITModelRunDebug": (i, [vp, i64, vp, _NODE_OUTPUT_CALLBACK, vp]),
         }
         for name, (restype, argtypes) in sig.items():
             f = getattr(L, name)
@@ -236,6 +247,17 @@ class AITModel:
             return self._run_torch(inputs, outputs, batch, specs_in, specs_out)
         return self._run_numpy(inputs, batch, specs_in, specs_out)
 
+    def run_debug(self, inputs, batch=None):
+        """Debug run (per-node verify): runs op by op and returns (outputs, {graph.json node id: its output}), every
+        node output copied to the host after its op (numpy; fp16 as float32). Slow; run() is unaffected."""
+        specs_in = self.inputs
+        if isinstance(inputs, dict):
+            inputs = [inputs[s["name"]] for s in specs_in]
+        batch = batch or self._batch_of(specs_in[0], tuple(inputs[0].shape))
+        nodes = {}
+        outputs = self._run_numpy([_to_numpy(x) for x in inputs], batch, specs_in, self.outputs, nodes)
+        return outputs, nodes
+
     @staticmethod
     def _shape_at(spec, batch):
         shape = list(spec["max_shape"])
@@ -262,7 +284,7 @@ class AITModel:
         self._check(self._lib.AITModelRun(self._model, batch, ctypes.c_void_p(stream)), "run")
         return outputs
 
-    def _run_numpy(self, inputs, batch, specs_in, specs_out):
+    def _run_numpy(self, inputs, batch, specs_in, specs_out, debug_nodes=None):
         import numpy as np
         L = self._lib
         device = []
@@ -286,7 +308,16 @@ class AITModel:
                 y = np.empty(self._shape_at(spec, batch), dtype=_DTYPES[spec["dtype"]][0])
                 results.append(y)
                 self._check(L.AITModelSetOutput(self._model, k, alloc(y.nbytes)), "set output")
-            self._check(L.AITModelRun(self._model, batch, None), "run")
+            if debug_nodes is None:
+                self._check(L.AITModelRun(self._model, batch, None), "run")
+            else:
+                def on_node(_user, node_id, dtype, rank, shape, data, nbytes):
+                    dims = [shape[k] for k in range(rank)]
+                    host = np.frombuffer(ctypes.string_at(data, nbytes), dtype=_DTYPES[dtype][0]).reshape(dims)
+                    debug_nodes[node_id.decode()] = host.astype(np.float32) if host.dtype == np.float16 else host.copy()
+
+                callback = _NODE_OUTPUT_CALLBACK(on_node)
+                self._check(L.AITModelRunDebug(self._model, batch, None, callback, None), "debug run")
             for y, p in zip(results, device[len(specs_in):]):
                 if L.AITMemcpy(ctypes.c_void_p(y.ctypes.data), p, y.nbytes, 1) != _AIT_OK:
                     raise AITError(L.AITGetLastError().decode())

@@ -1,0 +1,218 @@
+/**
+ * `ait verify`: the per-node check on this machine. Reference: onnxruntime-node (CPU) on the original model with the
+ * ONNX tensors the fused nodes stand for exposed as graph outputs. Candidate: the interpreter running the optimized
+ * graph with fp16 storage (every activation and weight rounded as the GPU build stores them), so that values that
+ * overflow fp16 on the GPU are Inf here too. Absent weights (graph-only models) are filled with the same seeded
+ * random data on both sides (onnx/materialize.ts); external data is read under the importer's containment rules and
+ * handed to onnxruntime inline, never by path.
+ */
+import * as path from 'node:path';
+import '../ops';
+import { optimizeImported } from '../compile';
+import { CompileError, type Diagnostic, error } from '../diagnostics';
+import { runGraphNamed } from '../interpreter/interpreter';
+import { isFloatType } from '../ir/dtype';
+import type { Graph, OnnxModelInfo } from '../ir/graph';
+import { evaluateDim } from '../ir/symbolic';
+import { makeTensor, type TensorValue } from '../ir/tensor';
+import { decodeModel, importOnnxBytes, importOnnxFile, type ImportOptions } from '../onnx/import';
+import { materializeWeights, normalSampler } from '../onnx/materialize';
+import { ModelProtoType } from '../onnx/schema';
+import { inferShapes } from '../passes/shape-inference';
+import { loadOnnxruntime, type OrtTensor } from './onnxruntime';
+import {
+  DEFAULT_ERROR_THRESHOLD,
+  compareNode,
+  firstProblems,
+  moduleTable,
+  onnxTensorOfNodes,
+  type FirstProblem,
+  type ModuleRow,
+  type NodeErrorRow,
+} from './per-node';
+
+export interface VerifyPerNodeOptions {
+  batch?: number;
+  /** Seed of the random inputs and of materialized weights (default 0). */
+  seed?: number;
+  /** Std of randomized conv/linear weights (default 1/sqrt(fan_in)); see MaterializeOptions.weightStd. */
+  weightStd?: number;
+  /** Relative L2 above which a node's error counts (default 1e-2). */
+  threshold?: number;
+  /** Candidate storage (default float16, as the GPU build). */
+  storage?: 'float16' | 'float32';
+  dimBounds?: ImportOptions['dimBounds'];
+  log?: (line: string) => void;
+}
+
+export interface PerNodeReport {
+  format: 'ait-verify-per-node';
+  version: 1;
+  model: string;
+  batch: number;
+  seed: number;
+  threshold: number;
+  candidate: string;
+  reference: { kind: 'onnxruntime-node'; version: string | null };
+  /** Parameters filled with seeded random data (graph-only model). */
+  randomizedWeights: number;
+  inputs: { name: string; shape: number[] }[];
+  nodes: NodeErrorRow[];
+  firstJump: FirstProblem | null;
+  firstOverflow: FirstProblem | null;
+  modules: ModuleRow[];
+  timings: { referenceMs: number; candidateMs: number };
+  notes: string[];
+}
+
+/** Runs the per-node check; returns the report and the optimized graph (whose node ids the report uses). */
+export async function verifyPerNodeLocal(
+  modelPath: string,
+  options: VerifyPerNodeOptions = {},
+): Promise<{ report: PerNodeReport; graph: Graph; info: OnnxModelInfo; diagnostics: Diagnostic[] }> {
+  const log = options.log ?? (() => {});
+  const seed = options.seed ?? 0;
+  const batch = options.batch ?? 1;
+  const threshold = options.threshold ?? DEFAULT_ERROR_THRESHOLD;
+  const storage = options.storage ?? 'float16';
+  const importOptions: ImportOptions = { dimBounds: options.dimBounds };
+
+  const imported = importOnnxFile(modelPath, importOptions);
+  const { bytes, randomized } = materializeWeights(imported, { seed, weightStd: options.weightStd });
+  if (randomized.length) log(`weights: ${randomized.length} absent parameters filled with seeded random data (seed ${seed})`);
+
+  const original = importOnnxBytes(bytes, importOptions, modelPath);
+  const inference = inferShapes(original.graph);
+  stopOnErrors([...original.diagnostics, ...inference.diagnostics]);
+  const optimized = optimizeImported(importOnnxBytes(bytes, importOptions, modelPath), modelPath, { ...importOptions, batch });
+  stopOnErrors(optimized.context.diagnostics);
+  const graph = optimized.graph;
+
+  const inputs = makeInputs(original.graph, batch, seed, modelPath);
+  const targets = onnxTensorOfNodes(graph, original.graph);
+  const wanted = new Set<string>();
+  for (const t of targets.values()) if ('tensor' in t) wanted.add(t.tensor);
+
+  // Reference: the model with every wanted tensor as a graph output.
+  const { ort, version } = loadOnnxruntime([path.dirname(path.resolve(modelPath))]);
+  const proto = decodeModel(bytes, modelPath);
+  const existing = new Set(proto.graph!.output.map((o) => o.name));
+  const extra = [...wanted].filter((t) => !existing.has(t));
+  proto.graph!.output = [...proto.graph!.output, ...extra.map((name) => ({ name, metadata_props: [] }))];
+  const exposed = ModelProtoType.encode(proto).finish();
+  let started = performance.now();
+  const session = await ort.InferenceSession.create(exposed, { graphOptimizationLevel: 'basic' });
+  const feeds: Record<string, unknown> = {};
+  inputs.forEach((v, i) => (feeds[original.graph.inputs[i]] = new ort.Tensor('float32', v.data as Float32Array, v.shape)));
+  const reference = await session.run(feeds);
+  const referenceMs = performance.now() - started;
+  await session.release?.();
+  log(`reference: onnxruntime-node ${version ?? ''} in ${(referenceMs / 1000).toFixed(2)} s, ${extra.length} tensors exposed`);
+
+  const rows: NodeErrorRow[] = [];
+  const rowOf = new Map<string, NodeErrorRow>();
+  for (const node of graph.nodes) {
+    const target = targets.get(node.id);
+    if (!target) continue;
+    const row: NodeErrorRow = {
+      id: node.id,
+      op: node.op,
+      name: node.name,
+      sourceNodes: node.sourceNodes,
+      scope: node.scope,
+      onnxTensor: 'tensor' in target ? target.tensor : null,
+      shape: null,
+      ...('skipped' in target ? { skipped: target.skipped } : {}),
+    };
+    rows.push(row);
+    rowOf.set(node.id, row);
+  }
+
+  const nodeById = new Map(graph.nodes.map((n) => [n.id, n]));
+  started = performance.now();
+  runGraphNamed(graph, inputs, {
+    storage,
+    onNode: (id, produced) => {
+      const row = rowOf.get(id);
+      if (!row || row.skipped) return;
+      const node = nodeById.get(id);
+      const value = produced.get(node?.outputs[0] ?? '');
+      const expected = reference[row.onnxTensor!];
+      if (!value || !expected) {
+        row.skipped = value ? `onnxruntime gives no value for '${row.onnxTensor}'` : 'the node computes no output value';
+        return;
+      }
+      const refValues = referenceValues(expected);
+      if (!refValues || Array.isArray(value.data) || !isFloatType(value.dtype)) {
+        row.skipped = `not a float tensor (${value.dtype} / ${expected.type})`;
+        return;
+      }
+      row.shape = value.shape;
+      const m = compareNode(value.data, value.shape, refValues, expected.dims);
+      if ('problem' in m) row.skipped = m.problem;
+      else Object.assign(row, m);
+    },
+  });
+  const candidateMs = performance.now() - started;
+  log(`candidate: interpreter (${storage} storage) in ${(candidateMs / 1000).toFixed(2)} s`);
+
+  const { firstJump, firstOverflow } = firstProblems(graph, rows, threshold);
+  const notes: string[] = [];
+  const skipped = rows.filter((r) => r.skipped).length;
+  if (skipped) notes.push(`${skipped} node(s) not compared (see each node's 'skipped')`);
+  const report: PerNodeReport = {
+    format: 'ait-verify-per-node',
+    version: 1,
+    model: modelPath,
+    batch,
+    seed,
+    threshold,
+    candidate: `interpreter on the optimized graph, ${storage} storage`,
+    reference: { kind: 'onnxruntime-node', version },
+    randomizedWeights: randomized.length,
+    inputs: inputs.map((v, i) => ({ name: original.graph.inputs[i], shape: v.shape })),
+    nodes: rows,
+    firstJump,
+    firstOverflow,
+    modules: moduleTable(rows),
+    timings: { referenceMs, candidateMs },
+    notes,
+  };
+  return { report, graph, info: { ...original.info, path: modelPath }, diagnostics: optimized.context.diagnostics };
+}
+
+function stopOnErrors(diagnostics: Diagnostic[]): void {
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length) throw new CompileError(errors);
+}
+
+function referenceValues(t: OrtTensor): ArrayLike<number> | null {
+  return t.type === 'float32' || t.type === 'float64' ? (t.data as ArrayLike<number>) : null;
+}
+
+/**
+ * Seeded standard normal inputs. Dims: the batch symbol (a symbolic first dim) takes `batch`; other symbols their
+ * upper bound.
+ */
+function makeInputs(graph: Graph, batch: number, seed: number, file: string): TensorValue[] {
+  return graph.inputs.map((name, index) => {
+    const t = graph.tensors.get(name)!;
+    if (!t.dtype || !isFloatType(t.dtype) || !t.shape)
+      throw new CompileError(
+        error('verify.input-dtype', `input '${name}' is ${t.dtype ?? 'of unknown type'}: verify makes float inputs of known rank only`, {
+          file,
+          tensor: name,
+        }),
+      );
+    const first = t.shape[0];
+    const batchSymbol = typeof first === 'number' ? undefined : first.toString();
+    const shape = t.shape.map((d, axis) =>
+      evaluateDim(d, (s) => (axis === 0 && s === batchSymbol ? batch : (graph.symbols.get(s)?.max ?? batch))),
+    );
+    const normal = normalSampler((seed * 7919 + index + 1) >>> 0);
+    const v = makeTensor('float32', shape);
+    const data = v.data as Float32Array;
+    for (let i = 0; i < data.length; i++) data[i] = normal();
+    return v;
+  });
+}

@@ -1,0 +1,311 @@
+/**
+ * Per-node numerical error against a reference.
+ *
+ * Every kernel node of the optimized (fused) graph is compared at the ONNX tensor its output stands for: the output
+ * of the last of its `sourceNodes` (in the ONNX model's order). The reference is onnxruntime on the original model
+ * with those tensors exposed as extra graph outputs; the candidate is the compiled graph (here the interpreter with
+ * fp16 storage, predicting the GPU build; on a GPU host, the build's debug copies of every node's output).
+ *
+ * A fused node's output may hold the ONNX tensor in another layout (the layout pass keeps activations NHWC) or
+ * another shape of the same elements (a GEMM's [B*S, N] for [B, S, N]); `alignToReference` finds it from the shapes.
+ *
+ * Metrics per node: max abs error (finite elements), max rel = max abs error / max |reference|, relative L2, the
+ * candidate's NaN/Inf count, max |reference| against the fp16 range (65504). The report names the first node (in
+ * topological order) whose relative L2 crosses the threshold while every compared node upstream of it was below,
+ * and the first whose values leave the fp16 range; the per-module table groups nodes by their ONNX scope.
+ */
+import { FP16_MAX } from '../ir/half';
+import type { Graph, Node } from '../ir/graph';
+
+export const DEFAULT_ERROR_THRESHOLD = 1e-2;
+
+export interface NodeErrorMetrics {
+  /** Largest |candidate - reference| over elements where the candidate is finite. */
+  maxAbs: number;
+  /** maxAbs over the largest |reference| (0 when the reference is all zeros and so is the candidate). */
+  maxRel: number;
+  /** ||candidate - reference|| / ||reference||; null when the candidate has NaN/Inf or the reference is all zeros. */
+  relativeL2: number | null;
+  /** NaN/Inf values of the candidate. */
+  nonFinite: number;
+  /** NaN/Inf values of the reference (not the compiled model's fault). */
+  referenceNonFinite: number;
+  /** Largest finite |reference| value: beyond 65504 an fp16 buffer holds Inf. */
+  maxAbsReference: number;
+  /** max |reference| > 65504, or the candidate has Inf where the reference is finite. */
+  fp16Overflow: boolean;
+}
+
+export interface NodeErrorRow extends Partial<NodeErrorMetrics> {
+  id: string;
+  op: string;
+  name: string;
+  sourceNodes: string[];
+  scope: string[];
+  /** The ONNX tensor the node's output was compared with. */
+  onnxTensor: string | null;
+  shape: number[] | null;
+  /** How the candidate's elements map onto the reference's. */
+  layout?: 'same' | 'channels-last' | 'reshaped';
+  /** Why the node was not compared. */
+  skipped?: string;
+  /** relativeL2 (or NaN/Inf) above the threshold. */
+  bad?: boolean;
+}
+
+export interface FirstProblem {
+  kind: 'error-jump' | 'fp16-overflow';
+  id: string;
+  op: string;
+  name: string;
+  sourceNodes: string[];
+  scope: string[];
+  onnxTensor: string | null;
+  message: string;
+}
+
+export interface ModuleRow {
+  /** Scope path joined with '/'; '' for nodes without a scope. */
+  module: string;
+  depth: number;
+  nodes: number;
+  maxAbs: number;
+  maxRelativeL2: number | null;
+  nonFinite: number;
+  fp16Overflows: number;
+}
+
+/** The elements of `candidate` in the reference's order, or why they cannot be matched. */
+export function alignToReference(
+  candidate: ArrayLike<number>,
+  candidateShape: readonly number[],
+  referenceShape: readonly number[],
+): { layouts: { layout: NodeErrorRow['layout']; values: ArrayLike<number> }[] } | { problem: string } {
+  const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  if (count(candidateShape) !== count(referenceShape))
+    return { problem: `shape [${candidateShape.join(', ')}] holds other elements than the ONNX tensor's [${referenceShape.join(', ')}]` };
+  const same = candidateShape.length === referenceShape.length && candidateShape.every((d, i) => d === referenceShape[i]);
+  const rank = referenceShape.length;
+  // channels-last: candidate [N, spatial..., C] for reference [N, C, spatial...]
+  const perm = rank >= 3 ? [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1] : null;
+  const channelsLast =
+    perm !== null &&
+    candidateShape.length === rank &&
+    perm.every((p, i) => candidateShape[i] === referenceShape[p]) &&
+    !isIdentityPerm(perm);
+  const layouts: { layout: NodeErrorRow['layout']; values: ArrayLike<number> }[] = [];
+  if (same) layouts.push({ layout: 'same', values: candidate });
+  if (channelsLast) layouts.push({ layout: 'channels-last', values: fromChannelsLast(candidate, referenceShape) });
+  if (layouts.length === 0) layouts.push({ layout: 'reshaped', values: candidate });
+  return { layouts };
+}
+
+function isIdentityPerm(p: number[]): boolean {
+  return p.every((v, i) => v === i);
+}
+
+/** Reads a [N, spatial..., C] buffer into [N, C, spatial...] order. */
+function fromChannelsLast(data: ArrayLike<number>, referenceShape: readonly number[]): Float64Array {
+  const [n, c] = referenceShape;
+  const spatial = referenceShape.slice(2).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(n * c * spatial);
+  for (let b = 0; b < n; b++)
+    for (let s = 0; s < spatial; s++) for (let k = 0; k < c; k++) out[(b * c + k) * spatial + s] = data[(b * spatial + s) * c + k];
+  return out;
+}
+
+/** The metrics of one tensor. */
+export function compareValues(candidate: ArrayLike<number>, reference: ArrayLike<number>): NodeErrorMetrics {
+  let diffSquares = 0;
+  let referenceSquares = 0;
+  let maxAbs = 0;
+  let maxAbsReference = 0;
+  let nonFinite = 0;
+  let referenceNonFinite = 0;
+  let infWhereFinite = false;
+  for (let i = 0; i < reference.length; i++) {
+    const r = reference[i];
+    const c = candidate[i];
+    if (!Number.isFinite(r)) {
+      referenceNonFinite++;
+      if (!Number.isFinite(c)) nonFinite++;
+      continue;
+    }
+    const ar = Math.abs(r);
+    if (ar > maxAbsReference) maxAbsReference = ar;
+    if (!Number.isFinite(c)) {
+      nonFinite++;
+      if (c === Infinity || c === -Infinity) infWhereFinite = true;
+      continue;
+    }
+    const d = c - r;
+    diffSquares += d * d;
+    referenceSquares += r * r;
+    const ad = Math.abs(d);
+    if (ad > maxAbs) maxAbs = ad;
+  }
+  const relativeL2 =
+    nonFinite > referenceNonFinite ? null : referenceSquares > 0 ? Math.sqrt(diffSquares / referenceSquares) : diffSquares === 0 ? 0 : null;
+  return {
+    maxAbs,
+    maxRel: maxAbsReference > 0 ? maxAbs / maxAbsReference : maxAbs === 0 ? 0 : Infinity,
+    relativeL2,
+    nonFinite,
+    referenceNonFinite,
+    maxAbsReference,
+    fp16Overflow: maxAbsReference > FP16_MAX || infWhereFinite,
+  };
+}
+
+/** Compares a node's candidate output with its reference tensor (trying each layout the shapes allow). */
+export function compareNode(
+  candidate: ArrayLike<number>,
+  candidateShape: readonly number[],
+  reference: ArrayLike<number>,
+  referenceShape: readonly number[],
+): (NodeErrorMetrics & { layout: NodeErrorRow['layout'] }) | { problem: string } {
+  const aligned = alignToReference(candidate, candidateShape, referenceShape);
+  if ('problem' in aligned) return aligned;
+  // Shapes that fit both layouts (e.g. N×8×8×8) are compared both ways: the better fit is the layout.
+  let best: (NodeErrorMetrics & { layout: NodeErrorRow['layout'] }) | undefined;
+  for (const { layout, values } of aligned.layouts) {
+    const m = { ...compareValues(values, reference), layout };
+    if (!best || badness(m) < badness(best)) best = m;
+  }
+  return best!;
+}
+
+function badness(m: NodeErrorMetrics): number {
+  return m.relativeL2 ?? Infinity;
+}
+
+/** Whether a compared node's error is above the threshold (NaN/Inf the reference does not have counts). */
+export function isBad(m: Partial<NodeErrorMetrics>, threshold: number): boolean {
+  if (m.relativeL2 === undefined) return false;
+  if ((m.nonFinite ?? 0) > (m.referenceNonFinite ?? 0)) return true;
+  return m.relativeL2 === null ? (m.maxAbs ?? 0) > 0 : m.relativeL2 > threshold;
+}
+
+/** The ONNX tensor each kernel node stands for: the first output of its last source node (in `original`'s order). */
+export function onnxTensorOfNodes(
+  optimized: Graph,
+  original: Graph,
+): Map<string, { tensor: string; onnxNode: string } | { skipped: string }> {
+  const position = new Map<string, number>();
+  original.nodes.forEach((n, i) => position.set(n.name, i));
+  const out = new Map<string, { tensor: string; onnxNode: string } | { skipped: string }>();
+  for (const node of optimized.nodes) {
+    if (!isComputed(node)) continue;
+    if (node.sourceNodes.length === 0) {
+      out.set(node.id, { skipped: 'added by the compiler (stands for no ONNX node)' });
+      continue;
+    }
+    let last = -1;
+    for (const s of node.sourceNodes) last = Math.max(last, position.get(s) ?? -1);
+    const onnx = last >= 0 ? original.nodes[last] : undefined;
+    const tensor = onnx?.outputs.find((o) => o);
+    if (!onnx || !tensor) {
+      out.set(node.id, { skipped: 'its ONNX nodes are not in the model graph' });
+      continue;
+    }
+    out.set(node.id, { tensor, onnxNode: onnx.name });
+  }
+  return out;
+}
+
+/** Nodes that compute values at run time (kernels; unset roles count, for graphs the cost pass has not seen). */
+export function isComputed(node: Node): boolean {
+  return node.role === undefined || node.role === 'kernel';
+}
+
+/**
+ * Marks `bad` rows and finds the first problems: the first bad node whose compared upstream nodes (through views and
+ * uncompared nodes) are all below the threshold, and the first fp16 overflow.
+ */
+export function firstProblems(
+  graph: Graph,
+  rows: NodeErrorRow[],
+  threshold: number,
+): { firstJump: FirstProblem | null; firstOverflow: FirstProblem | null } {
+  const rowOf = new Map(rows.map((r) => [r.id, r]));
+  const producer = new Map<string, Node>();
+  for (const n of graph.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  for (const r of rows) if (r.relativeL2 !== undefined) r.bad = isBad(r, threshold);
+  const upstreamBad = new Map<string, boolean>();
+  const tensorBad = (t: string, seen: Set<string>): boolean => {
+    const p = producer.get(t);
+    if (!p || seen.has(p.id)) return false;
+    seen.add(p.id);
+    const row = rowOf.get(p.id);
+    if (row && row.relativeL2 !== undefined) return row.bad === true;
+    const memo = upstreamBad.get(p.id);
+    if (memo !== undefined) return memo;
+    const v = p.inputs.some((x) => x && tensorBad(x, seen));
+    upstreamBad.set(p.id, v);
+    return v;
+  };
+  let firstJump: FirstProblem | null = null;
+  let firstOverflow: FirstProblem | null = null;
+  for (const node of graph.nodes) {
+    const row = rowOf.get(node.id);
+    if (!row || row.relativeL2 === undefined) continue;
+    if (!firstOverflow && row.fp16Overflow)
+      firstOverflow = problem(
+        'fp16-overflow',
+        row,
+        (row.maxAbsReference ?? 0) > FP16_MAX
+          ? `values reach ${fmt(row.maxAbsReference)} in the reference, beyond fp16's ${FP16_MAX}`
+          : `the fp16 output holds Inf where the reference's values reach ${fmt(row.maxAbsReference)} (fp16 max ${FP16_MAX})`,
+      );
+    if (!firstJump && row.bad && !node.inputs.some((x) => x && tensorBad(x, new Set())))
+      firstJump = problem(
+        'error-jump',
+        row,
+        row.relativeL2 === null
+          ? `${row.nonFinite} NaN/Inf value(s) where the reference has ${row.referenceNonFinite}, from inputs within tolerance`
+          : `relative L2 ${fmt(row.relativeL2)} above ${fmt(threshold)}, from inputs within tolerance`,
+      );
+    if (firstJump && firstOverflow) break;
+  }
+  return { firstJump, firstOverflow };
+}
+
+function problem(kind: FirstProblem['kind'], row: NodeErrorRow, message: string): FirstProblem {
+  return {
+    kind,
+    id: row.id,
+    op: row.op,
+    name: row.name,
+    sourceNodes: row.sourceNodes,
+    scope: row.scope,
+    onnxTensor: row.onnxTensor,
+    message,
+  };
+}
+
+export function fmt(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '-';
+  if (!Number.isFinite(v)) return String(v);
+  return v === 0 ? '0' : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toPrecision(3);
+}
+
+/** Max errors per module: every prefix of every compared node's scope (depth 1 = top-level modules). */
+export function moduleTable(rows: NodeErrorRow[]): ModuleRow[] {
+  const byModule = new Map<string, ModuleRow>();
+  for (const r of rows) {
+    if (r.relativeL2 === undefined) continue;
+    const prefixes = r.scope.length ? r.scope.map((_, i) => r.scope.slice(0, i + 1)) : [[]];
+    for (const p of prefixes) {
+      const key = p.join('/');
+      let m = byModule.get(key);
+      if (!m)
+        byModule.set(key, (m = { module: key, depth: p.length, nodes: 0, maxAbs: 0, maxRelativeL2: 0, nonFinite: 0, fp16Overflows: 0 }));
+      m.nodes++;
+      m.maxAbs = Math.max(m.maxAbs, r.maxAbs ?? 0);
+      m.maxRelativeL2 = m.maxRelativeL2 === null || r.relativeL2 === null ? null : Math.max(m.maxRelativeL2, r.relativeL2);
+      m.nonFinite += r.nonFinite ?? 0;
+      if (r.fp16Overflow) m.fp16Overflows++;
+    }
+  }
+  return [...byModule.values()];
+}
