@@ -19,6 +19,7 @@ import { PassContext, runPasses } from './passes/pass';
 import { supportOf } from './backends/support';
 import { Graph } from './ir/graph';
 import { generateCuda } from './backends/cuda/codegen/index';
+import type { MeasurementSource } from './backends/cuda/profiling/selection';
 import { checkTarget, DEFAULT_TARGET } from './targets';
 import { commitStaging, createStaging, discardStaging, isOurBuild, planOutputDir, type OutputPlan } from './output-dir';
 
@@ -45,6 +46,10 @@ export interface CompileOptions extends ImportOptions {
   log?: (message: string) => void;
   /** Cancels the compile between stages. */
   signal?: AbortSignal;
+  /** Kernel measurements (a profile cache for one GPU, or profiler results): GEMMs and convs take the fastest. */
+  measurements?: MeasurementSource;
+  /** Also write the profiler into DIR/profile/: for every GEMM/conv signature, or those the measurements lack. */
+  profileSources?: 'all' | 'missing';
 }
 
 export interface StageReport {
@@ -64,6 +69,8 @@ export interface CompileResult {
   reports: Record<string, unknown>;
   /** What code generation wrote (one line), when it ran. */
   codegen?: string;
+  /** GEMM/conv signatures, how many had measurements, and what the written profiler times (when code generation ran). */
+  profiling?: { signatures: number; measured: number; profiled: number; candidates: number };
 }
 
 /**
@@ -204,9 +211,17 @@ function writeCompile(
 
   // Code generation for CUDA targets: only when every node is supported; graph.json is written either way.
   let codegen: string | undefined;
+  let profiling: CompileResult['profiling'];
   if (target.startsWith('cuda') && !diagnostics.some((d) => d.severity === 'error')) {
     const t0 = performance.now();
-    const generated = generateCuda(graph, { target, modelName, maxBatch: options.maxBatch });
+    const generated = generateCuda(graph, {
+      target,
+      modelName,
+      maxBatch: options.maxBatch,
+      measurements: options.measurements,
+      profileSources: options.profileSources,
+    });
+    profiling = generated.summary.profiling;
     diagnostics.push(...generated.diagnostics);
     for (const [relative, contents] of generated.files) {
       const destination = path.join(tmp, relative);
@@ -263,6 +278,7 @@ function writeCompile(
     diagnostics,
     reports: { cost: context.reports.cost, memory: summarizeMemory(context.reports.memory) },
     codegen,
+    ...(profiling ? { profiling } : {}),
   };
 }
 

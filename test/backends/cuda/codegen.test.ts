@@ -155,7 +155,7 @@ describe('cuda codegen', () => {
     const instances = fs.readdirSync(path.join(out, 'src')).filter((f) => /^(gemm|conv)_\d+\.cu$/.test(f));
     // conv (bias+relu, C=3 padded to 8 by the input transpose): one sm90 conv instance; fc (bias): one GEMM instance
     assert.deepEqual(instances.sort(), ['conv_0.cu', 'gemm_0.cu']);
-    assert.match(model, /AIT_RETURN_IF_FAILED\(ait_conv_0\(conv, c\.workspace, 1048576, c\.stream\)\);/);
+    assert.match(model, /AIT_RETURN_IF_FAILED\(ait_conv_[0-9a-f]{12}\(conv, c\.workspace, 1048576, c\.stream\)\);/);
     const conv0 = fs.readFileSync(path.join(out, 'src/conv_0.cu'), 'utf8');
     golden('codegen_small_cnn_sm90_conv_0.cu', conv0);
     assert.ok(!/#include "cutlass/.test(fs.readFileSync(path.join(out, 'src/ait_conv.h'), 'utf8')), 'ait_conv.h is CUTLASS-free');
@@ -193,7 +193,7 @@ describe('cuda codegen', () => {
     const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
     assert.match(
       model,
-      /if \(batch <= 5\) \{\n\s+AIT_RETURN_IF_FAILED\(ait_conv_0\(conv, c\.workspace, 1048576, c\.stream\)\);\n\s+\} else \{\n\s+AIT_RETURN_IF_FAILED\(ait_conv_1/,
+      /if \(batch <= 5\) \{\n\s+AIT_RETURN_IF_FAILED\(ait_conv_[0-9a-f]{12}\(conv, c\.workspace, 1048576, c\.stream\)\);\n\s+\} else \{\n\s+AIT_RETURN_IF_FAILED\(ait_conv_[0-9a-f]{12}/,
     );
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
@@ -281,7 +281,7 @@ describe('cuda codegen', () => {
     const model = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
     // batch 9: 41 × 8 = 328 tiles of 128x128 → 328 · (64 KiB + 8) + 4 KiB, rounded up to 256 bytes
     const bytes = Math.ceil((328 * (65536 + 8) + 4096) / 256) * 256;
-    const calls = [...model.matchAll(/ait_gemm_\d+\(gemm, c\.workspace, (\d+), c\.stream\)/g)].map((m) => Number(m[1]));
+    const calls = [...model.matchAll(/ait_gemm_[0-9a-f]+\(gemm, c\.workspace, (\d+), c\.stream\)/g)].map((m) => Number(m[1]));
     assert.ok(calls.length > 1 && calls.every((b) => b === bytes), `workspace sizes passed: ${calls.join(', ')}`);
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const gemm = graph.nodes.find((n: { op: string }) => n.op === 'gemm');

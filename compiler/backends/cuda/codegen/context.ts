@@ -5,6 +5,7 @@
  * name), and weights derived from them (layout transforms), either computed now (values present) or at bind time
  * on the device by prepare ops (graph-only models).
  */
+import type { KernelProfiling } from '../profiling/selection';
 import { CompileError, error } from '../../../diagnostics';
 import { DType } from '../../../ir/dtype';
 import { Graph, Node } from '../../../ir/graph';
@@ -81,6 +82,8 @@ export class CodegenContext {
     readonly maxBatch: number,
     /** Transposes read in place by the GEMMs that consume them (batched-gemm.ts), by output tensor: they launch nothing. */
     readonly absorbedTransposes: ReadonlyMap<string, Node> = new Map(),
+    /** Measured kernel choice and profiler collection (profiling/selection.ts); absent: the heuristics. */
+    readonly profiling?: KernelProfiling,
   ) {
     for (const node of graph.nodes) if (VIEW_OPS.has(node.op) && node.inputs[0]) this.viewSource.set(node.outputs[0], node.inputs[0]);
     for (const input of graph.inputs) {

@@ -42,8 +42,10 @@ import {
 import { EmittedInstance } from '../cutlass/gemm';
 import { CodegenContext, Unsupported } from './context';
 import { batchRanges, dispatchByBatch } from './batch-ranges';
+import { convCandidates } from '../profiling/candidates';
+import { MeasuredChoice, batchTerm } from '../profiling/selection';
 import { CppWriter, instanceDeclarations } from './cpp';
-import { CUTLASS_WORKSPACE_BYTES, CudaArch, GemmLowering, LoweredGemm } from './gemm-lowering';
+import { CUTLASS_WORKSPACE_BYTES, CudaArch, GemmLowering, LoweredGemm, instanceCode, instanceSymbol } from './gemm-lowering';
 import { ElementwiseInput, activationFunctor, broadcastOf, elementwiseStatements } from './elementwise';
 import type { KernelChoice } from './lower';
 
@@ -140,12 +142,20 @@ export class ConvLowering {
 
     // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
     const reasons = new Map<number, string>();
-    const decisions = convDecisions((b) => problemAt(ctx.at(batch, b)));
-    const ranges = batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, decisions, (b) => {
+    const heuristicAt = (b: number) => {
       const instance = emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps);
-      reasons.set(b, instance.reason);
-      return this.register(instance, steps);
-    });
+      return { source: this.register(instance, steps), reason: instance.reason };
+    };
+    const measured = this.measuredChoice(node, (b) => problemAt(ctx.at(batch, b)), steps, heuristicAt);
+    const decisions = convDecisions((b) => problemAt(ctx.at(batch, b)));
+    const ranges =
+      measured?.ranges ??
+      batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, decisions, (b) => {
+        const { source, reason } = heuristicAt(b);
+        reasons.set(b, reason);
+        return source;
+      });
+    for (const [b, reason] of measured?.reasons ?? []) reasons.set(b, reason);
 
     // With an unfused rest that reads operands, the instance writes a workspace temporary (the output may share the
     // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The output is
@@ -195,6 +205,7 @@ export class ConvLowering {
         `implicit-GEMM conv, epilogue [${steps.join(', ')}] fused; ` +
         `${ranges.map((range) => `batch ${range.firstBatch}..${range.lastBatch}: ${reasons.get(range.firstBatch) ?? range.source.instance.reason}`).join('; ')}` +
         (split.rest.length > 0 ? `; epilogue steps ${split.rest.join(', ')} run as an elementwise kernel` : ''),
+      ...(measured ? { candidates: measured.candidates } : {}),
     };
     return { kernel, body, headers, workspaceBytes: CUTLASS_WORKSPACE_BYTES + tempBytes };
   }
@@ -315,16 +326,44 @@ export class ConvLowering {
     return name;
   }
 
+  /**
+   * The measured choice of a conv signature (profiling/selection.ts), after recording it for a profiler; undefined
+   * when the compile has no measurements of it.
+   */
+  private measuredChoice(
+    node: Node,
+    problemAt: (batch: number) => ConvProblem,
+    steps: ConvEpilogueStep[],
+    heuristicAt: (batch: number) => { source: ConvInstanceSource; reason: string },
+  ): MeasuredChoice<ConvInstanceSource> | undefined {
+    const profiling = this.ctx.profiling;
+    if (!profiling?.active) return undefined;
+    const batches = this.ctx.batchSymbol ? profiling.batches : [1];
+    const problems = batches.map(problemAt);
+    const p = problems[0];
+    const candidates = convCandidates(this.arch, problems, steps);
+    const signature = [
+      'conv',
+      this.arch,
+      batchTerm('n', (b) => problemAt(b).n, batches),
+      `h=${p.h} w=${p.w} c=${p.c} k=${p.k} r=${p.r} s=${p.s}`,
+      `pads=${p.pads.join(',')} strides=${p.strides.join(',')} dilations=${p.dilations.join(',')} group=${p.group}`,
+      `epilogue=${steps.join('+') || 'none'}`,
+    ].join(' ');
+    profiling.record(
+      { signature, kind: 'conv', batches, problems, workspaceBytes: CUTLASS_WORKSPACE_BYTES, steps, candidates },
+      node.id,
+    );
+    return profiling.choose(signature, candidates, (instance) => this.register(instance, steps), heuristicAt);
+  }
+
   private register(instance: EmittedInstance, steps: ConvEpilogueStep[]): ConvInstanceSource {
     // the comment lines mention problem sizes (the reason): deduplicate on the code without them
-    const key = instance.code
-      .split('\n')
-      .filter((l) => !l.startsWith('//'))
-      .join('\n');
+    const key = instanceCode(instance);
     const known = this.byText.get(key);
     if (known) return known;
     const index = this.instances.length;
-    const source: ConvInstanceSource = { symbol: `ait_conv_${index}`, file: `src/conv_${index}.cu`, instance, steps };
+    const source: ConvInstanceSource = { symbol: instanceSymbol('conv', instance), file: `src/conv_${index}.cu`, instance, steps };
     this.instances.push(source);
     this.byText.set(key, source);
     return source;
@@ -364,15 +403,15 @@ export function convHeader(instances: readonly ConvInstanceSource[]): string {
 /** src/conv_<k>.cu: one CUTLASS conv instance in its own namespace, behind a plain entry point. */
 export function convInstanceSource(source: ConvInstanceSource): string {
   const w = new CppWriter();
+  // No reason or problem sizes here (gemmInstanceSource says why)
   w.comment(`Generated by AIT: CUTLASS instance ${source.instance.name}`);
-  w.comment(`Why: ${source.instance.reason}`);
   for (const include of source.instance.includes) w.include(include);
   w.include('ait_conv.h').line();
   const ns = `${source.symbol}_detail`;
   w.block(`namespace ${ns}`, () => {
     w.lines_(convOperandsStruct());
     w.line();
-    w.lines_(source.instance.code);
+    w.lines_(instanceCode(source.instance));
   });
   w.line();
   w.block(`const char* ${source.symbol}(const AitConvArgs& args, void* workspace, size_t workspace_bytes, cudaStream_t stream)`, () => {

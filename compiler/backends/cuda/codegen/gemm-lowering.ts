@@ -20,6 +20,7 @@
  *    instance form a range, and the launch function dispatches on the batch. Instances are deduplicated by their
  *    emitted text into src/gemm_<k>.cu (one translation unit each, so `make -j` builds them in parallel).
  */
+import { createHash } from 'node:crypto';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
 import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
@@ -45,6 +46,17 @@ import { BatchRange, batchRanges, dispatchByBatch } from './batch-ranges';
 import { CppWriter, instanceDeclarations } from './cpp';
 import { ElementwiseInput, activationFunctor, broadcastOf, elementwiseStatements } from './elementwise';
 import type { KernelChoice } from './lower';
+import { gemmCandidates } from '../profiling/candidates';
+import { CandidateReport, batchTerm } from '../profiling/selection';
+
+/** A GEMM instance's epilogue as the profiler's reference applies it: act(acc + bias + C). */
+function gemmSteps(epilogue: GemmEpilogue): string[] {
+  return [
+    ...(epilogue.bias ? ['bias'] : []),
+    ...(epilogue.residual ? ['residual_add'] : []),
+    ...(epilogue.activation !== 'identity' ? [epilogue.activation] : []),
+  ];
+}
 
 export type CudaArch = 'sm90' | 'sm80';
 
@@ -249,7 +261,8 @@ export class GemmLowering {
     const batchDims = shape.batched?.batch ?? [];
     const lExpr = ctx.product(batchDims, node);
     const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
-    const { ranges, cutlassBytes, reasons } = this.chooseInstances(
+    const { ranges, cutlassBytes, reasons, candidates } = this.chooseInstances(
+      node,
       { n: shape.n, k: shape.k },
       (batch) => productAt(shape.m, batch),
       (batch) => productAt(batchDims, batch),
@@ -321,18 +334,28 @@ export class GemmLowering {
         instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.name, file: r.source.file })),
       },
       reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? r.source.instance.reason}`).join('; ')}${rest.length ? `; epilogue steps ${rest.join(', ')} run as an elementwise kernel` : ''}`,
+      ...(candidates ? { candidates } : {}),
     };
     return { kernel, body, headers, workspaceBytes: cutlassBytes + extraWorkspace + tempBytes };
   }
 
-  /** Instances by batch range: the heuristic where its decisions can change (batch-ranges.ts), equal choices merged. */
+  /**
+   * Instances by batch range: measured (profiling/selection.ts) when the compile has measurements of this GEMM's
+   * signature, else the heuristic where its decisions can change (batch-ranges.ts), equal choices merged.
+   */
   private chooseInstances(
+    node: Node,
     nk: { n: number; k: number },
     mAt: (batch: number) => number,
     batchCountAt: (batch: number) => number,
     epilogue: GemmEpilogue,
     batched: BatchedGemmLayout | undefined,
-  ): { ranges: BatchRange<GemmInstanceSource>[]; cutlassBytes: number; reasons: Map<number, string> } {
+  ): {
+    ranges: BatchRange<GemmInstanceSource>[];
+    cutlassBytes: number;
+    reasons: Map<number, string>;
+    candidates?: CandidateReport[];
+  } {
     let cutlassBytes = CUTLASS_WORKSPACE_BYTES;
     // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
     const reasons = new Map<number, string>();
@@ -342,17 +365,21 @@ export class GemmLowering {
       k: nk.k,
       ...(batched ? { batch: batchCountAt(batch) } : {}),
     });
-    const ranges = batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, gemmDecisions(problemAt), (batch) => {
+    const layout = batched ? { layoutB: batched.layoutB } : undefined;
+    const sm90 = this.runsSm90Instance(nk);
+    const maxProblem = problemAt(this.ctx.batchSymbol ? this.ctx.maxBatch : 1);
+    const reserveStreamK = (config: { tile: [number, number, number] }) => {
+      cutlassBytes = Math.max(
+        cutlassBytes,
+        alignUp(streamKWorkspaceBytes(maxProblem.m, maxProblem.n, maxProblem.batch ?? 1, config.tile)),
+      );
+    };
+    const heuristicAt = (batch: number): { source: GemmInstanceSource; reason: string } => {
       const problem = problemAt(batch);
-      const layout = batched ? { layoutB: batched.layoutB } : undefined;
-      const instance = this.runsSm90Instance(nk)
+      const instance = sm90
         ? (() => {
             const c = chooseSm90Gemm(problem);
-            if (c.config.scheduler === 'streamk')
-              cutlassBytes = Math.max(
-                cutlassBytes,
-                alignUp(streamKWorkspaceBytes(problem.m, problem.n, problem.batch ?? 1, c.config.tile)),
-              );
+            if (c.config.scheduler === 'streamk') reserveStreamK(c.config);
             return emitSm90Gemm(c.config, epilogue, c.reason, layout);
           })()
         : (() => {
@@ -361,8 +388,57 @@ export class GemmLowering {
               this.arch === 'sm90' ? `${c.reason}; a 2.x instance: K=${problem.k}, N=${problem.n} not multiples of 8 (TMA)` : c.reason;
             return emitSm80Gemm(c.config, epilogue, reason, layout);
           })();
-      reasons.set(batch, instance.reason);
-      return this.register(instance, epilogue);
+      return { source: this.register(instance, epilogue), reason: instance.reason };
+    };
+    const profiling = this.ctx.profiling;
+    if (profiling?.active) {
+      const batches = this.ctx.batchSymbol ? profiling.batches : [1];
+      const problems = batches.map(problemAt);
+      const candidates = gemmCandidates(this.arch, sm90, problems, epilogue, layout);
+      const signature = [
+        batched ? 'batched_gemm' : 'gemm',
+        this.arch,
+        sm90 ? 'cutlass3x' : 'cutlass2x',
+        ...(batched ? [batchTerm('l', (b) => problemAt(b).batch ?? 1, batches), `b=${batched.layoutB}`] : []),
+        batchTerm('m', (b) => problemAt(b).m, batches),
+        `n=${nk.n}`,
+        `k=${nk.k}`,
+        `epilogue=${gemmSteps(epilogue).join('+') || 'none'}`,
+      ].join(' ');
+      const streamK = candidates.filter((c) => (c.config as { scheduler?: string }).scheduler === 'streamk');
+      const largest = problems[problems.length - 1];
+      profiling.record(
+        {
+          signature,
+          kind: batched ? 'batched_gemm' : 'gemm',
+          batches,
+          problems,
+          workspaceBytes: Math.max(
+            CUTLASS_WORKSPACE_BYTES,
+            ...streamK.map((c) => alignUp(streamKWorkspaceBytes(largest.m, largest.n, largest.batch ?? 1, c.config.tile as never))),
+          ),
+          steps: gemmSteps(epilogue),
+          layoutB: batched?.layoutB,
+          candidates,
+        },
+        node.id,
+      );
+      const measured = profiling.choose(
+        signature,
+        candidates,
+        (instance) => {
+          const config = candidates.find((c) => c.instance === instance)?.config as { scheduler?: string; tile: [number, number, number] };
+          if (config?.scheduler === 'streamk') reserveStreamK(config);
+          return this.register(instance, epilogue);
+        },
+        heuristicAt,
+      );
+      if (measured) return { ranges: measured.ranges, cutlassBytes, reasons: measured.reasons, candidates: measured.candidates };
+    }
+    const ranges = batchRanges(this.ctx.batchSymbol ? this.ctx.maxBatch : 1, gemmDecisions(problemAt), (batch) => {
+      const { source, reason } = heuristicAt(batch);
+      reasons.set(batch, reason);
+      return source;
     });
     return { ranges, cutlassBytes, reasons };
   }
@@ -378,14 +454,11 @@ export class GemmLowering {
 
   private register(instance: EmittedInstance, epilogue: GemmEpilogue): GemmInstanceSource {
     // the reason mentions problem sizes: deduplicate on the code without its comment lines
-    const key = instance.code
-      .split('\n')
-      .filter((l) => !l.startsWith('//'))
-      .join('\n');
+    const key = instanceCode(instance);
     const known = this.byText.get(key);
     if (known) return known;
     const index = this.instances.length;
-    const source: GemmInstanceSource = { symbol: `ait_gemm_${index}`, file: `src/gemm_${index}.cu`, instance, epilogue };
+    const source: GemmInstanceSource = { symbol: instanceSymbol('gemm', instance), file: `src/gemm_${index}.cu`, instance, epilogue };
     this.instances.push(source);
     this.byText.set(key, source);
     return source;
@@ -440,6 +513,22 @@ export class GemmLowering {
   }
 }
 
+/** An instance's C++ without its comment lines (which carry the reason and problem sizes of the op that chose it). */
+export function instanceCode(instance: EmittedInstance): string {
+  return instance.code
+    .split('\n')
+    .filter((l) => !l.startsWith('//'))
+    .join('\n');
+}
+
+/**
+ * The entry point of an instance: named after a hash of its code, so the same instance gets the same symbol (and
+ * the same translation unit text) in every build and in the profiler of any model.
+ */
+export function instanceSymbol(kind: 'gemm' | 'conv', instance: EmittedInstance): string {
+  return `ait_${kind}_${createHash('sha256').update(instanceCode(instance)).digest('hex').slice(0, 12)}`;
+}
+
 /** src/ait_gemm.h: CUTLASS-free declarations of the instance entry points (model.cu includes only this). */
 export function gemmHeader(instances: readonly GemmInstanceSource[]): string {
   const w = new CppWriter();
@@ -483,15 +572,16 @@ export function gemmHeader(instances: readonly GemmInstanceSource[]): string {
 /** src/gemm_<k>.cu: one CUTLASS instance in its own namespace, behind a plain entry point. */
 export function gemmInstanceSource(source: GemmInstanceSource): string {
   const w = new CppWriter();
+  // No reason or problem sizes here (they are in model.cu and graph.json): the text depends only on the instance,
+  // so a candidate built for profiling and the same instance in a model build are one object in a compile cache.
   w.comment(`Generated by AIT: CUTLASS instance ${source.instance.name}`);
-  w.comment(`Why: ${source.instance.reason}`);
   for (const include of source.instance.includes) w.include(include);
   w.include('ait_gemm.h').line();
   const ns = `${source.symbol}_detail`;
   w.block(`namespace ${ns}`, () => {
     w.lines_(operandsStructOf(source.instance));
     w.line();
-    w.lines_(source.instance.code);
+    w.lines_(instanceCode(source.instance));
   });
   w.line();
   const batched = source.instance.batched;

@@ -24,12 +24,28 @@ import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-l
 import { LoweredOp, Lowering } from './lower';
 import { modelSource } from './model-source';
 import { cudaSourceFiles } from './sources';
+import { profilerFiles } from '../profiling/profiler-sources';
+import { KernelProfiling, MeasurementSource, ProfiledOp } from '../profiling/selection';
+
+/** Whether every profiled batch of the signature has a measurement (of any status) of every candidate. */
+function isMeasured(op: ProfiledOp, source: MeasurementSource | undefined): boolean {
+  if (!source) return false;
+  const have = new Set(source.lookup(op.signature).map((m) => `${m.candidate}\u0000${m.batch}`));
+  return op.batches.every((b) => op.candidates.every((c) => have.has(`${c.instance.name}\u0000${b}`)));
+}
 
 export interface CudaCodegenOptions {
   target: string;
   modelName: string;
   /** Largest batch the build serves (default: the batch symbol's upper bound). */
   maxBatch?: number;
+  /** Measured kernel choice: GEMMs and convolutions whose signature has measurements take the fastest candidate. */
+  measurements?: MeasurementSource;
+  /**
+   * Also write the profiler (profile/, profiling/profiler-sources.ts): for every GEMM/conv signature ('all') or only
+   * those the measurements lack at some profiled batch ('missing').
+   */
+  profileSources?: 'all' | 'missing';
 }
 
 export interface CudaCodegenResult {
@@ -45,6 +61,8 @@ export interface CudaCodegenResult {
     maxBatch: number;
     arenaBytes: number;
     workspaceBytes: number;
+    /** GEMM/conv signatures, how many have measurements, and how many the written profiler (if any) times. */
+    profiling: { signatures: number; measured: number; profiled: number; candidates: number };
   };
 }
 
@@ -71,7 +89,8 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   }
   const absorbed = absorbedTransposes(graph);
   const plan = planMemory(graphForMemoryPlan(graph, absorbed), maxBatch);
-  const ctx = new CodegenContext(graph, plan, maxBatch, absorbed);
+  const profiling = new KernelProfiling({ maxBatch, measurements: options.measurements, collect: true });
+  const ctx = new CodegenContext(graph, plan, maxBatch, absorbed, profiling);
   for (const transpose of absorbed.values()) {
     transpose.role = 'view';
     transpose.status = { supported: true, reason: 'read in place by the batched GEMM(s) that consume it (column-major B)' };
@@ -125,6 +144,9 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
       diagnostics.push(error('cuda.unsupported', `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }));
   }
   const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));
+  const signatures = [...profiling.ops.values()];
+  const measured = signatures.filter((op) => isMeasured(op, options.measurements));
+  const toProfile = options.profileSources === 'all' ? signatures : signatures.filter((op) => !measured.includes(op));
   const summary = {
     kernels: ops.length,
     cutlassInstances: gemm.instances.length + conv.instances.length,
@@ -134,6 +156,12 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
     maxBatch,
     arenaBytes: plan.arenaBytes,
     workspaceBytes,
+    profiling: {
+      signatures: signatures.length,
+      measured: measured.length,
+      profiled: options.profileSources ? toProfile.length : 0,
+      candidates: options.profileSources ? toProfile.reduce((n, op) => n + op.candidates.length, 0) : 0,
+    },
   };
   if (diagnostics.some((d) => d.severity === 'error')) return { files, diagnostics, summary };
 
@@ -156,6 +184,7 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
     ),
   );
   files.set('src/ait_bench.cu', benchSource());
+  if (options.profileSources) for (const [file, text] of profilerFiles(toProfile, arch)) files.set(file, text);
   files.set('ait_model.py', pythonModule(options.modelName));
   const present = ctx.weights.filter((w) => w.value);
   if (present.length)
@@ -170,5 +199,15 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
 }
 
 function emptySummary(): CudaCodegenResult['summary'] {
-  return { kernels: 0, cutlassInstances: 0, prepareOps: 0, weights: 0, absentWeights: 0, maxBatch: 0, arenaBytes: 0, workspaceBytes: 0 };
+  return {
+    kernels: 0,
+    cutlassInstances: 0,
+    prepareOps: 0,
+    weights: 0,
+    absentWeights: 0,
+    maxBatch: 0,
+    arenaBytes: 0,
+    workspaceBytes: 0,
+    profiling: { signatures: 0, measured: 0, profiled: 0, candidates: 0 },
+  };
 }

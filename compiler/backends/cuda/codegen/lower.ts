@@ -6,6 +6,7 @@
  * Our kernels (kernels/*.cuh) run everything but GEMM and convolution, which go through CUTLASS GEMM instances
  * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
  */
+import type { CandidateReport } from '../profiling/selection';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, dimAdd, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
@@ -24,6 +25,8 @@ export interface KernelChoice {
   name: string;
   config: Record<string, unknown>;
   reason: string;
+  /** The profiled candidates, with their times (graph.json kernel.candidates), when the choice was measured. */
+  candidates?: CandidateReport[];
 }
 
 export interface LoweredOp {

@@ -40,7 +40,7 @@ namespace {
                            reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[1]),
                            static_cast<const __half*>(c.weights[0]), nullptr, nullptr,
                            reinterpret_cast<__half*>(c.arena + 8192)};
-    AIT_RETURN_IF_FAILED(ait_conv_0(conv, c.workspace, 1048576, c.stream));
+    AIT_RETURN_IF_FAILED(ait_conv_7271df2b5620(conv, c.workspace, 1048576, c.stream));
     return nullptr;
   }
   // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
@@ -84,7 +84,7 @@ namespace {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitGemmArgs gemm{static_cast<int>(batch), 16, 8, reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[2]),
                            static_cast<const __half*>(c.weights[3]), nullptr, reinterpret_cast<__half*>(c.arena + 256)};
-    AIT_RETURN_IF_FAILED(ait_gemm_0(gemm, c.workspace, 1048576, c.stream));
+    AIT_RETURN_IF_FAILED(ait_gemm_5a7f50d8a487(gemm, c.workspace, 1048576, c.stream));
     return nullptr;
   }
   // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).

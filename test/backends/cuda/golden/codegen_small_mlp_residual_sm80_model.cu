@@ -18,6 +18,17 @@ namespace {
     AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_layernorm(args, c.stream));
     return nullptr;
   }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n0(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = reinterpret_cast<const __half*>(c.arena + 0);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 3;
+    t->shape[0] = batch;
+    t->shape[1] = 4;
+    t->shape[2] = 32;
+    return true;
+  }
 
   // graph.json n1: gemm 'mm'; ONNX nodes: mm, add, residual, act
   // Kernel: cutlass_tensorop_f16_s16816gemm_f16_64x64_32x4_tn_align8_bias_identity (cutlass); why: GEMM M=B·4 N=32 K=32; batch 1..8: small problem: 64x64 tiles keep more SMs busy; epilogue steps residual_add, relu run as an elementwise kernel
@@ -25,7 +36,7 @@ namespace {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitGemmArgs gemm{static_cast<int>(4 * batch), 32, 32, reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[2]),
                            static_cast<const __half*>(c.weights[4]), nullptr, reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + 1048576)};
-    AIT_RETURN_IF_FAILED(ait_gemm_0(gemm, c.workspace, 1048576, c.stream));
+    AIT_RETURN_IF_FAILED(ait_gemm_c71f0caf347f(gemm, c.workspace, 1048576, c.stream));
     {
       namespace ew = ait::kernels::ew;
       ew::ElementwiseArgs<__half, 2> args{{reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + 1048576), static_cast<const __half*>(c.inputs[0])},
@@ -36,6 +47,17 @@ namespace {
       AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}), c.stream));
     }
     return nullptr;
+  }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n1(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = static_cast<__half*>(c.outputs[0]);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 3;
+    t->shape[0] = batch;
+    t->shape[1] = 4;
+    t->shape[2] = 32;
+    return true;
   }
 
   // Weight preparation 0 (graph.json n1): transpose w [32,32] -> [32,32] for mm. Kernel: ait_transpose_f16.
@@ -59,11 +81,11 @@ namespace {
     {"b", ait::DType::kFloat16, 1, {32}, ait::WeightOrigin::kBound},  // 4
   };
   const ait::OpDescription kOps[] = {
-    {"n0", "layernorm ln [ln]", "ait_layernorm_f16", launch_n0},
-    {"n1", "gemm mm [mm, add, residual, act]", "cutlass_tensorop_f16_s16816gemm_f16_64x64_32x4_tn_align8_bias_identity", launch_n1},
+    {"n0", "layernorm ln [ln]", "ait_layernorm_f16", launch_n0, debug_n0},
+    {"n1", "gemm mm [mm, add, residual, act]", "cutlass_tensorop_f16_s16816gemm_f16_64x64_32x4_tn_align8_bias_identity", launch_n1, debug_n1},
   };
   const ait::OpDescription kPrepareOps[] = {
-    {"n1", "transpose w [32,32] -> [32,32] for mm", "ait_transpose_f16", prepare_0},
+    {"n1", "transpose w [32,32] -> [32,32] for mm", "ait_transpose_f16", prepare_0, nullptr},
   };
   const ait::ModelDescription kModel = {
       ait::kModelAbiVersion, "small_mlp_residual", 8,

@@ -17,6 +17,17 @@ namespace {
     AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_layernorm(args, c.stream));
     return nullptr;
   }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n0(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = reinterpret_cast<const __half*>(c.arena + 0);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 3;
+    t->shape[0] = batch;
+    t->shape[1] = 4;
+    t->shape[2] = 32;
+    return true;
+  }
 
   // graph.json n1: gemm 'mm'; ONNX nodes: mm, add, act
   // Kernel: cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_relu (cutlass); why: GEMM M=B·4 N=32 K=32; batch 1..8: M=4 < 1024 rows: 1 tiles of 64x128, ping-pong keeps more SMs busy
@@ -24,8 +35,19 @@ namespace {
     [[maybe_unused]] const int64_t batch = c.batch;
     const AitGemmArgs gemm{static_cast<int>(4 * batch), 32, 32, reinterpret_cast<const __half*>(c.arena + 0), static_cast<const __half*>(c.weights[2]),
                            static_cast<const __half*>(c.weights[4]), nullptr, static_cast<__half*>(c.outputs[0])};
-    AIT_RETURN_IF_FAILED(ait_gemm_0(gemm, c.workspace, 1048576, c.stream));
+    AIT_RETURN_IF_FAILED(ait_gemm_0ea6e622a967(gemm, c.workspace, 1048576, c.stream));
     return nullptr;
+  }
+  // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
+  bool debug_n1(const ait::LaunchContext& c, ait::DebugTensor* t) {
+    [[maybe_unused]] const int64_t batch = c.batch;
+    t->data = static_cast<__half*>(c.outputs[0]);
+    t->dtype = ait::DType::kFloat16;
+    t->rank = 3;
+    t->shape[0] = batch;
+    t->shape[1] = 4;
+    t->shape[2] = 32;
+    return true;
   }
 
   // Weight preparation 0 (graph.json n1): transpose w [32,32] -> [32,32] for mm. Kernel: ait_transpose_f16.
@@ -49,11 +71,11 @@ namespace {
     {"b", ait::DType::kFloat16, 1, {32}, ait::WeightOrigin::kBound},  // 4
   };
   const ait::OpDescription kOps[] = {
-    {"n0", "layernorm ln [ln]", "ait_layernorm_f16", launch_n0},
-    {"n1", "gemm mm [mm, add, act]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_relu", launch_n1},
+    {"n0", "layernorm ln [ln]", "ait_layernorm_f16", launch_n0, debug_n0},
+    {"n1", "gemm mm [mm, add, act]", "cutlass3x_sm90_tensorop_gemm_f16_f16_f32_void_f16_64x128x64_1x1x1_0_tnt_align8_warpspecialized_pingpong_epi_tma_bias_relu", launch_n1, debug_n1},
   };
   const ait::OpDescription kPrepareOps[] = {
-    {"n1", "transpose w [32,32] -> [32,32] for mm", "ait_transpose_f16", prepare_0},
+    {"n1", "transpose w [32,32] -> [32,32] for mm", "ait_transpose_f16", prepare_0, nullptr},
   };
   const ait::ModelDescription kModel = {
       ait::kModelAbiVersion, "small_mlp", 8,

@@ -1,0 +1,194 @@
+"""GPU host: model families beyond ../shared/models, for breadth checks of the compiler on models it was never tuned on.
+
+One table (FAMILIES) says how each model is built (timm, torchvision or transformers, random weights after
+torch.manual_seed(0)), what its inputs are and which exporter writes it; check_models.py uses the same table to build
+the PyTorch reference, so the export and the reference always agree.
+
+  python3 scripts/gpu/families.py list
+  python3 scripts/gpu/families.py export OUTDIR NAME[,NAME...]   # OUTDIR/NAME.onnx graph only (weights stripped);
+                                                                 # KEEP_WEIGHTS=1: also OUTDIR/NAME/model.onnx(+.data)
+Exports mirror ../shared/tools/export_models.py: the dynamo exporter with a dynamic batch (1..256) where it works,
+else the TorchScript exporter (opset 17, dynamic batch axis); one JSON line per model (ops histogram or the failure).
+"""
+import json, os, shutil, sys, traceback
+
+import torch
+
+
+def _timm(name, **kw):
+    import timm
+    return timm.create_model(name, pretrained=False, **kw)
+
+
+def _tv(name, sub=None, **kw):
+    import torchvision
+    mod = getattr(torchvision.models, sub) if sub else torchvision.models
+    return getattr(mod, name)(weights=None, **kw)
+
+
+class _Out(torch.nn.Module):
+    """Keeps one tensor of a model whose forward returns a dict or a ModelOutput."""
+
+    def __init__(self, m, key, **kwargs):
+        super().__init__()
+        self.m, self.key, self.kwargs = m, key, kwargs
+
+    def forward(self, *xs):
+        out = self.m(*xs, **self.kwargs)
+        return out[self.key]
+
+
+def _hf(config_cls, model_cls, key, **config):
+    import transformers
+    cfg = getattr(transformers, config_cls)(**config)
+    return _Out(getattr(transformers, model_cls)(cfg), key)
+
+
+class _HfText(torch.nn.Module):
+    """A transformers encoder/decoder taking (input_ids, attention_mask)."""
+
+    def __init__(self, m, key):
+        super().__init__()
+        self.m, self.key = m, key
+
+    def forward(self, ids, mask):
+        return self.m(input_ids=ids, attention_mask=mask)[self.key]
+
+
+def _hf_text(config_cls, model_cls, key, **config):
+    import transformers
+    return _HfText(getattr(transformers, model_cls)(getattr(transformers, config_cls)(**config)), key)
+
+
+def image(hw):
+    return {"inputs": [("input", [2, 3, hw, hw], "float")], "outputs": ["logits"]}
+
+
+TEXT = {"inputs": [("input_ids", [2, 128], "ids"), ("attention_mask", [2, 128], "mask")], "outputs": ["hidden"], "seq": True}
+
+# name: (constructor, input spec, exporter). 'dynamo' falls back to 'torchscript' when the dynamo export fails.
+FAMILIES = {
+    # CNNs: grouped/bottleneck, squeeze-excitation, hard-swish, ghost modules, channel shuffle, fire modules, ...
+    "resnext50_32x4d": (lambda: _timm("resnext50_32x4d"), image(224), "dynamo"),
+    "regnety_016": (lambda: _timm("regnety_016"), image(224), "dynamo"),
+    "mobilenetv3_large_100": (lambda: _timm("mobilenetv3_large_100"), image(224), "dynamo"),
+    "ghostnet_100": (lambda: _timm("ghostnet_100"), image(224), "dynamo"),
+    "dla34": (lambda: _timm("dla34"), image(224), "dynamo"),
+    "cspdarknet53": (lambda: _timm("cspdarknet53"), image(256), "dynamo"),
+    "ecaresnet50d": (lambda: _timm("ecaresnet50d"), image(224), "dynamo"),
+    "repvgg_a2": (lambda: _timm("repvgg_a2"), image(224), "dynamo"),
+    "shufflenet_v2_x1_0": (lambda: _tv("shufflenet_v2_x1_0"), image(224), "dynamo"),
+    "squeezenet1_1": (lambda: _tv("squeezenet1_1"), image(224), "dynamo"),
+    "googlenet": (lambda: _tv("googlenet", aux_logits=False, init_weights=True), image(224), "dynamo"),
+    "vgg16_bn": (lambda: _tv("vgg16_bn"), image(224), "dynamo"),
+    # token mixers other than attention; hybrids
+    "poolformer_s12": (lambda: _timm("poolformer_s12"), image(224), "dynamo"),
+    "mixer_b16_224": (lambda: _timm("mixer_b16_224"), image(224), "dynamo"),
+    "convmixer_768_32": (lambda: _timm("convmixer_768_32"), image(224), "dynamo"),
+    "mobilevit_s": (lambda: _timm("mobilevit_s"), image(256), "dynamo"),
+    "levit_128s": (lambda: _timm("levit_128s"), image(224), "dynamo"),
+    "edgenext_small": (lambda: _timm("edgenext_small"), image(256), "dynamo"),
+    "efficientformer_l1": (lambda: _timm("efficientformer_l1"), image(224), "dynamo"),
+    # vision transformers other than ViT
+    "beit_base_patch16_224": (lambda: _timm("beit_base_patch16_224"), image(224), "dynamo"),
+    "deit_small_patch16_224": (lambda: _timm("deit_small_patch16_224"), image(224), "dynamo"),
+    "pvt_v2_b0": (lambda: _timm("pvt_v2_b0"), image(224), "dynamo"),
+    "cait_xxs24_224": (lambda: _timm("cait_xxs24_224"), image(224), "dynamo"),
+    # segmentation
+    "lraspp_mobilenet_v3_large": (lambda: _Out(_tv("lraspp_mobilenet_v3_large", "segmentation", weights_backbone=None), "out"),
+                                  {"inputs": [("input", [2, 3, 512, 512], "float")], "outputs": ["out"]}, "dynamo"),
+    "segformer_b0": (lambda: _hf("SegformerConfig", "SegformerForSemanticSegmentation", "logits"),
+                     {"inputs": [("input", [2, 3, 512, 512], "float")], "outputs": ["logits"]}, "torchscript"),
+    # text and audio (TorchScript exporter, dynamic batch and sequence like ../shared's DistilBERT)
+    "bert_base": (lambda: _hf_text("BertConfig", "BertModel", "last_hidden_state"), TEXT, "torchscript"),
+    "gpt2": (lambda: _hf_text("GPT2Config", "GPT2Model", "last_hidden_state", use_cache=False), TEXT, "torchscript"),
+    "wav2vec2_base": (lambda: _hf("Wav2Vec2Config", "Wav2Vec2Model", "last_hidden_state"),
+                      {"inputs": [("input_values", [2, 16000], "float")], "outputs": ["hidden"]}, "torchscript"),
+    "whisper_tiny_encoder": (lambda: _Out(__import__("transformers").WhisperModel(__import__("transformers").WhisperConfig()).encoder,
+                                          "last_hidden_state"),
+                             {"inputs": [("input_features", [2, 80, 3000], "float")], "outputs": ["hidden"]}, "torchscript"),
+}
+
+
+def pytorch_model(name):
+    """The PyTorch module a FAMILIES export came from (seed 0, eval mode), or None when the name is not here."""
+    if name not in FAMILIES:
+        return None
+    torch.manual_seed(0)
+    return FAMILIES[name][0]().eval()
+
+
+def example_inputs(name, batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = []
+    for _, shape, kind in FAMILIES[name][1]["inputs"]:
+        shape = [batch] + shape[1:]
+        if kind == "float":
+            xs.append(torch.randn(*shape, generator=g))
+        elif kind == "mask":
+            xs.append(torch.ones(*shape, dtype=torch.int64))
+        else:
+            xs.append(torch.randint(0, 1000, shape, generator=g, dtype=torch.int64))
+    return tuple(xs)
+
+
+def export(name, out):
+    import onnx
+    ctor, spec, exporter = FAMILIES[name]
+    torch.manual_seed(0)
+    model = ctor().eval()
+    xs = example_inputs(name)
+    in_names = [i[0] for i in spec["inputs"]]
+    out_names = spec["outputs"]
+    tmp = f"/tmp/ait-families/{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    p = f"{tmp}/model.onnx"
+    used = exporter
+    with torch.no_grad():
+        if exporter == "dynamo":
+            try:
+                B = torch.export.Dim("batch", min=1, max=256)
+                torch.onnx.export(model, xs, p, dynamo=True, external_data=True, dynamic_shapes=tuple({0: B} for _ in xs),
+                                  input_names=in_names, output_names=out_names, opset_version=18)
+            except Exception as ex:  # some models do not export with a symbolic batch: the TorchScript exporter then
+                print(json.dumps(dict(name=name, dynamoFailed=str(ex)[:200])), file=sys.stderr, flush=True)
+                used = "torchscript"
+        if used == "torchscript":
+            axes = {n: {0: "batch", **({1: "seq"} if spec.get("seq") else {})} for n in in_names}
+            axes.update({n: {0: "batch"} for n in out_names})
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            torch.onnx.export(model, xs, p, dynamo=False, opset_version=17, dynamic_axes=axes, input_names=in_names,
+                              output_names=out_names)
+            m = onnx.load(p)
+            onnx.save(m, p, save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx.data")
+    if os.environ.get("KEEP_WEIGHTS") == "1":
+        shutil.rmtree(f"{out}/{name}", ignore_errors=True)
+        shutil.copytree(tmp, f"{out}/{name}")
+    m = onnx.load(p, load_external_data=False)
+    onnx.save(m, f"{out}/{name}.onnx")
+    ops = {}
+    for n in m.graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return dict(name=name, exporter=used, bytes=os.path.getsize(f"{out}/{name}.onnx"), nodes=len(m.graph.node), ops=ops)
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("list", "export"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "list":
+        print("\n".join(FAMILIES))
+        return
+    out, names = sys.argv[2], sys.argv[3].split(",")
+    os.makedirs(out, exist_ok=True)
+    for name in names:
+        try:
+            print(json.dumps(export(name, out)), flush=True)
+        except Exception as ex:
+            traceback.print_exc(file=sys.stderr)
+            print(json.dumps(dict(name=name, failed=f"{type(ex).__name__}: {str(ex)[:300]}")), flush=True)
+
+
+if __name__ == "__main__":
+    main()
