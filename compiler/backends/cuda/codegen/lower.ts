@@ -12,9 +12,21 @@ import { numel, numeric } from '../../../ir/tensor';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { analyzeBatchedMatMul } from './batched-gemm';
-import { CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, Unsupported } from './context';
 import { cppFloat } from './cpp';
-import { ELEMENTWISE_FUNCTOR_OPS, ElementwiseInput, broadcastKind, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
+import {
+  COMPUTE_CPP,
+  ELEMENTWISE_FUNCTOR_OPS,
+  ElementwiseInput,
+  MAX_STRIDED_RANK,
+  broadcastKind,
+  broadcastOf,
+  chainOfNode,
+  computeTypeOfNode,
+  elementwiseStatements,
+  fixedBroadcast,
+  mixedElementwiseStatements,
+} from './elementwise';
 import { ConvLowering, convShapeOf } from './conv-lowering';
 import { GemmLowering } from './gemm-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
@@ -457,20 +469,48 @@ cuda([...VIEW_OPS], ({ ctx }, node) => {
   ];
 });
 
-// elementwise: a fused chain, or a lone ONNX op that has a functor
+// elementwise: a fused chain, or a lone ONNX op that has a functor. fp16 in and out with a fixed broadcast: the
+// vectorized kernel; any other types (bool, int32, int64 data, integer math) or broadcast: the mixed kernel.
+function isUniformHalf(ctx: CodegenContext, node: Node): boolean {
+  const outShape = ctx.shapeOf(node.outputs[0]);
+  return (
+    computeTypeOfNode(node, ctx.graph) === 'float' &&
+    [node.outputs[0], ...node.inputs].every((t) => ctx.typeOf(t) === 'half') &&
+    node.inputs.every((t) => fixedBroadcast(ctx.shapeOf(t), outShape))
+  );
+}
+
 const elementwise: CudaLowerFn = ({ ctx }, node) => {
   const out = node.outputs[0];
   const outShape = ctx.shapeOf(out);
-  const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape) }));
+  const uniform = isUniformHalf(ctx, node);
+  const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape, !uniform) }));
   const chain = chainOfNode(node, ctx.graph);
-  const body = elementwiseStatements(
-    inputs,
-    inputs.map((i) => ctx.pointer(i.tensor)),
-    ctx.pointer(out, true),
-    ctx.product(outShape, node),
-    chain,
-  );
+  const pointers = inputs.map((i) => ctx.pointer(i.tensor));
   const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
+  if (!uniform) {
+    const compute = computeTypeOfNode(node, ctx.graph);
+    return [
+      ours(
+        `ait_mixed_elementwise_${typeName(ctx.typeOf(out))}_${inputs.length}in`,
+        `${ops} elementwise op(s) in ${COMPUTE_CPP[compute]} over ${[...new Set(node.inputs.map((t) => ctx.typeOf(t)))].join('/')} inputs, one element per thread`,
+        { chain },
+      ),
+      mixedElementwiseStatements(
+        inputs,
+        pointers,
+        inputs.map((i) => CPP_TYPE[ctx.typeOf(i.tensor)]),
+        ctx.pointer(out, true),
+        CPP_TYPE[ctx.typeOf(out)],
+        ctx.product(outShape, node),
+        outShape.map((d) => ctx.dim(d, node)),
+        chain,
+        compute,
+      ),
+      ['elementwise.cuh'],
+    ];
+  }
+  const body = elementwiseStatements(inputs, pointers, ctx.pointer(out, true), ctx.product(outShape, node), chain);
   return [
     ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }),
     body,
@@ -479,9 +519,14 @@ const elementwise: CudaLowerFn = ({ ctx }, node) => {
 };
 const checkElementwise = (ctx: CodegenContext, node: Node) => {
   const out = node.outputs[0];
-  if (ctx.typeOf(out) !== 'half') throw new Unsupported(`elementwise ${node.op} on ${ctx.typeOf(out)} data`);
+  ctx.typeOf(out);
   const outShape = ctx.shapeOf(out);
-  for (const t of node.inputs) broadcastKind(ctx.shapeOf(t), outShape);
+  const uniform = isUniformHalf(ctx, node);
+  for (const t of node.inputs) {
+    ctx.typeOf(t);
+    if (uniform || fixedBroadcast(ctx.shapeOf(t), outShape)) continue;
+    if (outShape.length > MAX_STRIDED_RANK) broadcastKind(ctx.shapeOf(t), outShape);
+  }
   chainOfNode(node, ctx.graph);
 };
 cuda('elementwise', elementwise, checkElementwise, FUSED);
