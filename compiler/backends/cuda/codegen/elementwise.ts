@@ -350,7 +350,8 @@ export function mixedElementwiseStatements(
     strided
       ? `                                   ${outShape.length}, {${outShape.join(', ')}}, {${inputs.map((i) => `{${(i.strides ?? []).join(', ')}}`).join(', ')}}};`
       : '                                   0, {}, {}};',
-    `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_mixed_elementwise<${[COMPUTE_CPP[compute], ...types].join(', ')}>(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
+    // parenthesized: the template argument list's commas would split the macro's argument
+    `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_mixed_elementwise<${[COMPUTE_CPP[compute], ...types].join(', ')}>(args, ew::make_chain(${chain.join(', ')}), c.stream)));`,
   ];
 }
 
