@@ -6,6 +6,7 @@
  * Our kernels (kernels/*.cuh) run everything but GEMM and convolution, which go through CUTLASS GEMM instances
  * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
  */
+import { CompileError } from '../../../diagnostics';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, dimAdd, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
@@ -138,6 +139,8 @@ function cuda(ops: string | readonly string[], lower: CudaLowerFn, check?: (ctx:
           return undefined;
         } catch (e) {
           if (e instanceof Unsupported) return e.reason;
+          // a dim of a symbol other than the batch (runtimeDimErrors reports it once, with the fix)
+          if (e instanceof CompileError && e.diagnostics[0]?.code === 'cuda.symbolic-dim') return e.diagnostics[0].message;
           throw e;
         }
       }
