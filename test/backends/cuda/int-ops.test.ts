@@ -16,7 +16,7 @@ import { chainOfNode } from '../../../compiler/backends/cuda/codegen/elementwise
 import { runGraph } from '../../../compiler/interpreter/interpreter';
 import { makeTensor } from '../../../compiler/ir/tensor';
 
-import { ModelSpec, buildModel, inferModel, input, tensor } from '../../helpers/onnx-builder';
+import { ModelSpec, buildModel, inferModel, tensor } from '../../helpers/onnx-builder';
 import { sharedModel } from '../../helpers/models';
 import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
 
@@ -34,7 +34,14 @@ function indexModel(): ModelSpec {
     ],
     outputs: ['emb', 'idx', 'both', 'guarded', 'ge', 'gnd', 'castf', 'modded'],
     initializers: [
-      { ...tensor('float32', [10, 4], Array.from({ length: 40 }, (_, i) => (i % 7) - 3)), name: 'table' },
+      {
+        ...tensor(
+          'float32',
+          [10, 4],
+          Array.from({ length: 40 }, (_, i) => (i % 7) - 3),
+        ),
+        name: 'table',
+      },
       { ...tensor('int64', [], [0]), name: 'zero' },
       { ...tensor('int64', [], [1]), name: 'one' },
       { ...tensor('int64', [], [6]), name: 'six' },
@@ -167,12 +174,19 @@ describe('cuda backend: integer, bool and index ops', function () {
         [],
       );
       const modelCu = fs.readFileSync(path.join(dir, 'src', 'model.cu'), 'utf8');
-      for (const launch of ['launch_gather(', 'launch_gather_elements(', 'launch_gather_nd(', 'launch_range(', 'launch_mixed_elementwise<int64_t'])
+      for (const launch of [
+        'launch_gather(',
+        'launch_gather_elements(',
+        'launch_gather_nd(',
+        'launch_range(',
+        'launch_mixed_elementwise<int64_t',
+      ])
         assert.ok(modelCu.includes(launch), `model.cu launches ${launch}`);
       // the bool mask [1,6,1] over [B,6,6] is read with strides; Range's length is the run's batch
       assert.match(modelCu, /ew::Broadcast::kStrided/);
       assert.match(modelCu, /RangeArgs<int64_t, int64_t> args\{[^,]+, batch, int64_t\{0\}, int64_t\{1\}\}/);
-      if (haveNvcc()) nvccCompileGenerated(dir, ['src/model.cu'], target === 'cuda:sm80' ? 'arch=compute_80,code=sm_80' : 'arch=compute_90,code=sm_90');
+      if (haveNvcc())
+        nvccCompileGenerated(dir, ['src/model.cu'], target === 'cuda:sm80' ? 'arch=compute_80,code=sm_80' : 'arch=compute_90,code=sm_90');
     });
   }
 

@@ -254,7 +254,8 @@ export class CodegenContext {
  * dim is an error naming it, with the fix (fix it to one value with --dim, which makes it a constant everywhere).
  */
 export function runtimeDimErrors(graph: Graph): Diagnostic[] {
-  const batch = new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1).batchSymbol;
+  const batch = new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1)
+    .batchSymbol;
   const reported = new Set<string>();
   const errors: Diagnostic[] = [];
   for (const input of graph.inputs)

@@ -66,7 +66,8 @@ export function broadcastOf(
   strided = false,
 ): Omit<ElementwiseInput, 'tensor'> {
   if (strided && !fixedBroadcast(shape, out)) {
-    if (out.length > MAX_STRIDED_RANK) throw new Unsupported(`broadcast to rank ${out.length} exceeds the kernel's rank ${MAX_STRIDED_RANK}`);
+    if (out.length > MAX_STRIDED_RANK)
+      throw new Unsupported(`broadcast to rank ${out.length} exceeds the kernel's rank ${MAX_STRIDED_RANK}`);
     const padded: Dim[] = [...Array(Math.max(0, out.length - shape.length)).fill(1), ...shape];
     const strides = padded.map((d, i) => (dimEquals(d, 1) && !dimEquals(out[i], 1) ? '0' : ctx.product(padded.slice(i + 1), node)));
     return { broadcast: 'kStrided', inner: '1', strides };
@@ -155,7 +156,12 @@ export const ELEMENTWISE_FUNCTOR_OPS: ReadonlySet<string> = new Set([
 export type ComputeType = 'float' | 'int';
 
 export function computeTypeOf(graph: Graph, tensors: readonly string[]): ComputeType {
-  return tensors.some((t) => { const dtype = t ? graph.lookupTensor(t)?.dtype : undefined; return dtype !== undefined && isFloatType(dtype); }) ? 'float' : 'int';
+  return tensors.some((t) => {
+    const dtype = t ? graph.lookupTensor(t)?.dtype : undefined;
+    return dtype !== undefined && isFloatType(dtype);
+  })
+    ? 'float'
+    : 'int';
 }
 
 /** The C++ value type of a compute type. */
@@ -248,7 +254,9 @@ export function chainOf(body: Graph, inputs: readonly string[], compute: Compute
     else if (n.op === 'Not') chain.push('ew::Not{}');
     else if (n.op === 'IsNaN') chain.push('ew::IsNaN{}');
     else if (n.op === 'IsInf')
-      chain.push(`ew::IsInf{${attrInt(n, 'detect_positive', 1) ? 'true' : 'false'}, ${attrInt(n, 'detect_negative', 1) ? 'true' : 'false'}}`);
+      chain.push(
+        `ew::IsInf{${attrInt(n, 'detect_positive', 1) ? 'true' : 'false'}, ${attrInt(n, 'detect_negative', 1) ? 'true' : 'false'}}`,
+      );
     else if (n.op === 'Floor' || n.op === 'Ceil') {
       if (integer) throw new Unsupported(`${n.op} on integer data`);
       chain.push(`ew::${n.op}{}`);

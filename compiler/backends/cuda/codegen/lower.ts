@@ -402,7 +402,7 @@ cuda(
     const out = node.outputs[0];
     const { type, integer, start, delta, count } = rangeParameters(ctx, node);
     return [
-      ours(`ait_range_${typeName(type)}`, 'bounds from the run\'s dims, evaluated at launch'),
+      ours(`ait_range_${typeName(type)}`, "bounds from the run's dims, evaluated at launch"),
       [
         `ait::kernels::RangeArgs<${CPP_TYPE[type]}, ${integer ? 'int64_t' : 'float'}> args{${ctx.pointer(out, true)}, ${ctx.dim(count, node)}, ${start}, ${delta}};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_range(args, c.stream));',
