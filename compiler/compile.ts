@@ -18,6 +18,7 @@ import { OPTIMIZATION_PASSES } from './passes/pipeline';
 import { PassContext, runPasses } from './passes/pass';
 import { supportOf } from './backends/support';
 import { Graph } from './ir/graph';
+import { runtimeDimErrors } from './backends/cuda/codegen/context';
 import { generateCuda } from './backends/cuda/codegen/index';
 import type { MeasurementSource } from './backends/cuda/profiling/selection';
 import { checkTarget, DEFAULT_TARGET } from './targets';
@@ -197,6 +198,8 @@ function writeCompile(
   const { graph, context, stages, model } = optimizeModel(file, { ...options, out: outDir, dumpDir: path.join(tmp, 'dumps') });
   const diagnostics = context.diagnostics;
 
+  // A CUDA build's one runtime dim is the batch: other symbolic input dims are errors that say how to fix them.
+  if (target.startsWith('cuda')) diagnostics.push(...runtimeDimErrors(graph));
   // Mark what the target cannot run; this is an error for the compile, but graph.json is still written.
   for (const node of graph.nodes) {
     node.status = supportOf(graph, node, target);

@@ -193,12 +193,18 @@ function typeToTensor(
   if (!tt.shape) return { dtype };
   const shape: Dim[] = tt.shape.dim.map((d, i) => {
     if (d.value === 'dim_param' && d.dim_param) {
+      let dim: Dim;
       if (!isModelInput)
-        return graph.symbols.get(d.dim_param)
+        dim = graph.symbols.get(d.dim_param)
           ? graph.symbols.define(d.dim_param, 0, Infinity, '')
           : graph.symbols.define(d.dim_param, 0, 2 ** 31, `dim ${i} of '${name}'`);
-      const [lo, hi] = ctx.options.dimBounds?.[d.dim_param] ?? ctx.options.defaultDimBounds ?? [1, 256];
-      return graph.symbols.define(d.dim_param, lo, hi, `dim ${i} of model input '${name}'`);
+      else {
+        const [lo, hi] = ctx.options.dimBounds?.[d.dim_param] ?? ctx.options.defaultDimBounds ?? [1, 256];
+        dim = graph.symbols.define(d.dim_param, lo, hi, `dim ${i} of model input '${name}'`);
+      }
+      // a symbol fixed to one value (`--dim seq=128..128`) is that constant everywhere: shapes, folding, kernels
+      const info = graph.symbols.get(d.dim_param)!;
+      return info.min === info.max ? info.min : dim;
     }
     // protobufjs fills defaults: only the oneof case says which of dim_value / dim_param is really set
     if (d.value === 'dim_value') return int64ToNumber(d.dim_value);

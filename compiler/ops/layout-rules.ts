@@ -232,7 +232,7 @@ const passThrough: PermuteRule = (q) => ({
   outputs: q.node.outputs.map(() => [...q.perm]),
 });
 
-registerLayoutRule([...UNARY_ELEMENTWISE_OPS, 'CastLike', 'IsNaN', 'IsInf', 'Not'], unary);
+registerLayoutRule([...UNARY_ELEMENTWISE_OPS, 'CastLike', 'Not'], unary);
 registerLayoutRule(['Identity'], passThrough);
 registerLayoutRule(
   [...BINARY_ELEMENTWISE_OPS, ...LOGIC_ELEMENTWISE_OPS].filter((op) => op !== 'Not'),

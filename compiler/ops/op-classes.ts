@@ -30,6 +30,8 @@ export const UNARY_ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
   'Sign',
   'Clip',
   'Cast',
+  'IsNaN',
+  'IsInf',
 ]);
 
 /** Binary arithmetic elementwise ops with broadcasting. */
@@ -46,6 +48,7 @@ export const LOGIC_ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
   'Not',
   'And',
   'Or',
+  'Xor',
 ]);
 
 /** Every elementwise op the compiler fuses and the GPU backends run. */

@@ -4,9 +4,11 @@
  * A group grows upwards from an elementwise node through producers that are elementwise and whose output only
  * the group reads; the group has one output (its last node's). Groups of one node are left as they are.
  */
+import { isFloatType } from '../ir/dtype';
 import { Graph, Node } from '../ir/graph';
 import { FUSED_DOMAIN } from '../ops/fused';
 import { ELEMENTWISE_OPS } from '../ops/op-classes';
+import { isShapeComputation } from './cost';
 import { Pass } from './pass';
 import { absorb } from './rewrite';
 
@@ -37,10 +39,21 @@ export const fuseElementwisePass: Pass = {
 };
 
 function isElementwise(graph: Graph, node: Node): boolean {
-  if (node.domain !== '' || !ELEMENTWISE_OPS.has(node.op) || node.outputs.length !== 1) return false;
-  // only float data paths; shape arithmetic on integers has been folded or is not worth a kernel
-  const dt = graph.lookupTensor(node.outputs[0])?.dtype;
-  return dt === 'float32' || dt === 'float16' || dt === 'bfloat16';
+  // shape arithmetic (symbolic contents) stays on the host
+  return node.domain === '' && ELEMENTWISE_OPS.has(node.op) && node.outputs.length === 1 && !isShapeComputation(graph, node);
+}
+
+/**
+ * The math of an elementwise node: 'float' when it reads or writes a float tensor (float data, a comparison or IsNaN of
+ * float data, Where choosing floats by a bool mask, a Cast to or from float), else 'int' (integer and bool data). A
+ * chain is computed in one of them (codegen/elementwise.ts), so a group only takes nodes of its root's.
+ */
+function mathOf(graph: Graph, node: Node): 'float' | 'int' {
+  const float = [...node.inputs, ...node.outputs].some((t) => {
+    const dtype = t ? graph.lookupTensor(t)?.dtype : undefined;
+    return dtype !== undefined && isFloatType(dtype);
+  });
+  return float ? 'float' : 'int';
 }
 
 function growGroup(
@@ -55,11 +68,12 @@ function growGroup(
   const group = new Set<Node>([root]);
   const work = [root];
   const outputs = new Set(graph.outputs);
+  const math = mathOf(graph, root);
   while (work.length) {
     const n = work.pop()!;
     for (const input of n.inputs) {
       const p = input ? producers.get(input) : undefined;
-      if (!p || group.has(p) || taken.has(p) || !isElementwise(graph, p) || outputs.has(input)) continue;
+      if (!p || group.has(p) || taken.has(p) || !isElementwise(graph, p) || outputs.has(input) || mathOf(graph, p) !== math) continue;
       const readers = consumers.get(input) ?? [];
       if (readers.every((r) => group.has(r))) {
         group.add(p);

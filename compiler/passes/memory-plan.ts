@@ -13,7 +13,7 @@ import { error } from '../diagnostics';
 import { Graph, Node } from '../ir/graph';
 import { MAX_ARENA_BYTES, sizeText } from '../ir/limits';
 import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../ops/fused';
-import { isShapeComputation, isWeightPreparation, tensorBytesAt } from './cost';
+import { isShapeComputation, isWeightPreparation, storageBytes, tensorBytesAt } from './cost';
 import { ELEMENTWISE_OPS } from './fuse-elementwise';
 import { Pass } from './pass';
 import { isStatic } from './rewrite';
@@ -115,8 +115,13 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
  * still read theirs. So only the residual may be reused, and only when no other input of the node (the main input, or
  * a view of it) lives in the same buffer — `y = x + conv(x)` and `y = x + x·W` get a buffer of their own.
  */
-function inPlaceInputs(node: Node, bufferOf: Map<string, ArenaBuffer>): string[] {
-  if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') return node.inputs;
+function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuffer>): string[] {
+  if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') {
+    // element i read where element i is written: inputs of the output's element size (a bool mask read by an fp16
+    // chain, or an int64 index cast to fp16, is another element size: same bytes would be another element count)
+    const elementBytes = (t: string) => storageBytes(graph.lookupTensor(t)?.dtype, 1);
+    return node.inputs.filter((t) => t && elementBytes(t) === elementBytes(node.outputs[0]));
+  }
   if (node.op !== 'conv2d' && node.op !== 'gemm') return [];
   // epilogue operands follow the two main inputs, one per operand step, in step order
   const operandSteps = epilogueOf(node)
@@ -142,7 +147,7 @@ function inPlaceCandidate(
   lastUse: Map<string, number>,
   batch: number,
 ): ArenaBuffer | undefined {
-  for (const c of inPlaceInputs(node, bufferOf)) {
+  for (const c of inPlaceInputs(graph, node, bufferOf)) {
     const b = c ? bufferOf.get(c) : undefined;
     if (!b || tensorBytesAt(graph, c, batch) !== bytes) continue;
     // every tensor in that buffer must be dead after this node

@@ -90,24 +90,53 @@ const CASES: Case[] = [
     refused: { op: 'Softmax', reason: /^Softmax over an axis other than the last$/ },
   },
   {
-    name: 'Add with a broadcast the kernel does not take',
-    spec: nodeModel('Add', [f32('B', 4, 8), f32(1, 4, 1)]),
+    name: 'Add with a broadcast of rank 7 (beyond the strided reads of the mixed kernel)',
+    spec: nodeModel('Add', [f32('B', 2, 2, 2, 2, 2, 8), f32(1, 2, 1, 1, 1, 1, 1)]),
     refused: { op: 'Add', reason: /^broadcast of \[.*\] to \[.*\] is neither full, inner, outer, middle nor scalar$/ },
+  },
+  { name: 'Add with a broadcast in no fixed pattern (strided reads)', spec: nodeModel('Add', [f32('B', 4, 8), f32(1, 4, 1)]) },
+  ...['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual'].map((op) => ({
+    name: `${op} of float data (bool out)`,
+    spec: nodeModel(op, [f32('B', 8), f32('B', 8)]),
+  })),
+  ...['And', 'Or', 'Xor'].map((op) => ({ name: `${op} of bools`, spec: nodeModel(op, [input('bool', ['B', 8]), input('bool', [1, 8])]) })),
+  { name: 'Not', spec: nodeModel('Not', [input('bool', ['B', 8])]) },
+  ...['IsNaN', 'IsInf', 'Floor', 'Ceil'].map((op) => ({ name: op, spec: nodeModel(op, [f32('B', 8)]) })),
+  { name: 'Mod on int64 data', spec: nodeModel('Mod', [input('int64', ['B', 8]), tensor('int64', [], [3])]) },
+  { name: 'Cast int64 → float', spec: nodeModel('Cast', [input('int64', ['B', 8])], { attrs: { to: 1 } }) },
+  { name: 'Where over a bool mask', spec: nodeModel('Where', [input('bool', ['B', 1, 8]), f32('B', 4, 8), tensor('float32', [], [0])]) },
+  {
+    name: 'GatherElements',
+    spec: nodeModel('GatherElements', [f32('B', 4, 8), input('int64', ['B', 4, 2])], { attrs: { axis: 2 } }),
+  },
+  { name: 'GatherND', spec: nodeModel('GatherND', [f32('B', 4, 8), input('int64', ['B', 3, 2])], { attrs: { batch_dims: 1 } }) },
+  {
+    name: 'Range over the batch',
+    spec: {
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 8] }],
+      outputs: ['r'],
+      initializers: [
+        { ...tensor('int64', [], [0]), name: 'zero' },
+        { ...tensor('int64', [], [1]), name: 'one' },
+      ],
+      nodes: [
+        { op: 'Shape', inputs: ['x'], outputs: ['s'], attrs: { start: 0, end: 1 } },
+        { op: 'Squeeze', inputs: ['s'], outputs: ['b'] },
+        { op: 'Range', inputs: ['zero', 'b', 'one'], outputs: ['r'] },
+      ],
+    },
+  },
+  {
+    name: 'Range with a bound from tensor data',
+    spec: nodeModel('Range', [tensor('int64', [], [0]), input('int64', []), tensor('int64', [], [1])]),
+    refused: { op: 'Range', reason: /^Range with bounds computed from tensor data/ },
   },
   {
     name: 'Add broadcasting over a middle axis ([B,1,8] over [B,4,8]: kMiddle)',
     spec: nodeModel('Add', [f32('B', 4, 8), f32('B', 1, 8)]),
   },
-  {
-    name: 'Add on int32 data',
-    spec: nodeModel('Add', [input('int32', ['B', 8]), input('int32', ['B', 8])]),
-    refused: { op: 'Add', reason: /^elementwise Add on int32 data$/ },
-  },
-  {
-    name: 'Gather with run-time indices',
-    spec: nodeModel('Gather', [f32('B', 8, 8), input('int64', [2])], { attrs: { axis: 1 } }),
-    refused: { op: 'Gather', reason: /^Gather with non-constant or several indices$/ },
-  },
+  { name: 'Add on int32 data', spec: nodeModel('Add', [input('int32', ['B', 8]), input('int32', ['B', 8])]) },
+  { name: 'Gather with run-time indices', spec: nodeModel('Gather', [f32('B', 8, 8), input('int64', [2])], { attrs: { axis: 1 } }) },
   {
     name: 'Slice with run-time starts',
     spec: nodeModel('Slice', [f32('B', 8, 8), input('int64', [1]), i64([6]), i64([2])]),

@@ -91,7 +91,9 @@ export function analyzeBatchedMatMul(node: Node, shapeOf: (tensor: string) => Di
   const [k, n] = bShape.slice(-2);
   const mRows = aShape[aShape.length - 2];
   if (!isConcrete(n) || !isConcrete(k))
-    throw new Unsupported(`batched MatMul with symbolic N or K (B ${shapeText(bShape)}): instances are chosen for fixed N and K`);
+    throw new Unsupported(
+      `batched MatMul with symbolic N or K (B ${shapeText(bShape)}): instances are chosen for fixed N and K (fix the dim to one value with --dim NAME=N..N)`,
+    );
   if (!dimEquals(aShape[aShape.length - 1], k)) throw new Unsupported(`MatMul K mismatch: A ${shapeText(aShape)}, B ${shapeText(bShape)}`);
 
   const rank = Math.max(aShape.length, bShape.length) - 2;

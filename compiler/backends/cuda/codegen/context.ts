@@ -6,7 +6,7 @@
  * on the device by prepare ops (graph-only models).
  */
 import type { KernelProfiling } from '../profiling/selection';
-import { CompileError, error } from '../../../diagnostics';
+import { CompileError, Diagnostic, error } from '../../../diagnostics';
 import { DType } from '../../../ir/dtype';
 import { Graph, Node } from '../../../ir/graph';
 import { Dim, SymDim, isConcrete } from '../../../ir/symbolic';
@@ -250,6 +250,37 @@ export class CodegenContext {
     }
     return total;
   }
+}
+
+/**
+ * A CUDA build has one runtime dim, the batch (the first symbolic dim of a model input): every other symbolic input
+ * dim is an error naming it, with the fix (fix it to one value with --dim, which makes it a constant everywhere).
+ */
+export function runtimeDimErrors(graph: Graph): Diagnostic[] {
+  const batch = new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1)
+    .batchSymbol;
+  const reported = new Set<string>();
+  const errors: Diagnostic[] = [];
+  for (const input of graph.inputs)
+    (graph.tensor(input).shape ?? []).forEach((d, axis) => {
+      if (isConcrete(d)) return;
+      for (const s of d.symbols) {
+        if (s === batch || reported.has(s)) continue;
+        reported.add(s);
+        const info = graph.symbols.get(s);
+        const range = info ? ` (${info.min}..${info.max})` : '';
+        const example = info && Number.isFinite(info.max) ? info.max : 'N';
+        errors.push(
+          error(
+            'cuda.symbolic-dim',
+            `model input '${input}' has symbolic dim '${s}'${range} at axis ${axis} besides the batch '${batch}': a CUDA build takes ` +
+              `one runtime dim, the batch. Fix '${s}' to one value with --dim ${s}=${example}..${example}`,
+            { tensor: input },
+          ),
+        );
+      }
+    });
+  return errors;
 }
 
 /** Views that are not model outputs, shape arithmetic and symbolic values: no kernel, no lowering. */

@@ -64,6 +64,13 @@ export function cppFloat(value: number): string {
   return `${text.includes('e') ? text : text}f`;
 }
 
+/** An int64 literal (values at or beyond int64's range, as JS numbers hold them, are its limits). */
+export function cppInt(value: number): string {
+  if (value >= 2 ** 63) return 'INT64_MAX';
+  if (value <= -(2 ** 63)) return 'INT64_MIN';
+  return `int64_t{${Math.trunc(value)}}`;
+}
+
 /** A C++ identifier derived from a name (graph ids, tensor names). */
 export function cppIdentifier(name: string): string {
   const id = name.replace(/[^A-Za-z0-9_]/g, '_');

@@ -3,15 +3,18 @@
  * of a GEMM epilogue CUTLASS does not run) becomes ait::kernels::ew functors applied left to right to a running
  * value, over inputs that are read in full, per inner vector (a bias), per outer row, or as a scalar.
  */
-import { Graph, Node, attrFloat, attrGraph } from '../../../ir/graph';
+import { isFloatType, isIntegerType } from '../../../ir/dtype';
+import { Graph, Node, attrFloat, attrGraph, attrInt } from '../../../ir/graph';
 import { Dim, dimEquals } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
 import { CodegenContext, Unsupported } from './context';
-import { cppFloat } from './cpp';
+import { cppFloat, cppInt } from './cpp';
 
 export interface ElementwiseInput {
   tensor: string;
-  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar' | 'kMiddle';
+  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar' | 'kMiddle' | 'kStrided';
+  /** For kStrided: the input's stride per output axis (0 where it broadcasts), as C++ expressions. */
+  strides?: string[];
   /** For kInner / kOuter / kMiddle: a C++ expression of the inner extent. */
   inner: string;
   /** For kMiddle: a C++ expression of the output elements per leading index (middle extent × inner). */
@@ -48,11 +51,41 @@ export function broadcastKind(
   throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer, middle nor scalar`);
 }
 
-/** How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). */
-export function broadcastOf(ctx: CodegenContext, node: Node, shape: readonly Dim[], out: readonly Dim[]): Omit<ElementwiseInput, 'tensor'> {
+/** The largest output rank of a kStrided broadcast (kMaxRank of kernels/elementwise.cuh). */
+export const MAX_STRIDED_RANK = 6;
+
+/**
+ * How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). With `strided`,
+ * a broadcast none of the fixed kinds takes is read with per-axis strides (kStrided, the mixed kernel's).
+ */
+export function broadcastOf(
+  ctx: CodegenContext,
+  node: Node,
+  shape: readonly Dim[],
+  out: readonly Dim[],
+  strided = false,
+): Omit<ElementwiseInput, 'tensor'> {
+  if (strided && !fixedBroadcast(shape, out)) {
+    if (out.length > MAX_STRIDED_RANK)
+      throw new Unsupported(`broadcast to rank ${out.length} exceeds the kernel's rank ${MAX_STRIDED_RANK}`);
+    const padded: Dim[] = [...Array(Math.max(0, out.length - shape.length)).fill(1), ...shape];
+    const strides = padded.map((d, i) => (dimEquals(d, 1) && !dimEquals(out[i], 1) ? '0' : ctx.product(padded.slice(i + 1), node)));
+    return { broadcast: 'kStrided', inner: '1', strides };
+  }
   const { broadcast, innerFrom, spanFrom } = broadcastKind(shape, out);
   const inner = innerFrom === undefined ? '1' : ctx.product(out.slice(innerFrom), node);
   return spanFrom === undefined ? { broadcast, inner } : { broadcast, inner, span: ctx.product(out.slice(spanFrom), node) };
+}
+
+/** Whether one of the fixed broadcast kinds (not kStrided) reads `shape` for `out`. */
+export function fixedBroadcast(shape: readonly Dim[], out: readonly Dim[]): boolean {
+  try {
+    broadcastKind(shape, out);
+    return true;
+  } catch (e) {
+    if (e instanceof Unsupported) return false;
+    throw e;
+  }
 }
 
 const BINARY: Record<string, { running: string; operand: string } | undefined> = {
@@ -78,16 +111,61 @@ const UNARY: Record<string, string> = {
   HardSwish: 'ew::HardSwish{}',
 };
 
+/** Ops of the general forms (ew::Binary over operands that are the running value, an input or a constant). */
+const GENERAL_BINARY: Record<string, string> = {
+  Add: 'Add',
+  Sub: 'Sub',
+  Mul: 'Mul',
+  Div: 'Div',
+  Max: 'Max',
+  Min: 'Min',
+  Equal: 'Equal',
+  Less: 'Less',
+  LessOrEqual: 'LessOrEqual',
+  Greater: 'Greater',
+  GreaterOrEqual: 'GreaterOrEqual',
+  And: 'And',
+  Or: 'Or',
+  Xor: 'Xor',
+};
+
+/** Unary ops of integer chains (the rest of UNARY is float math). */
+const INTEGER_UNARY = new Set(['Neg', 'Abs']);
+
 /** ONNX ops an elementwise chain has a functor for (chainOf); other elementwise ops have no CUDA lowering. */
 export const ELEMENTWISE_FUNCTOR_OPS: ReadonlySet<string> = new Set([
   ...Object.keys(UNARY),
   ...Object.keys(BINARY),
+  ...Object.keys(GENERAL_BINARY),
   'Gelu',
   'LeakyRelu',
   'HardSigmoid',
   'Clip',
   'Pow',
+  'Mod',
+  'Where',
+  'Not',
+  'IsNaN',
+  'IsInf',
+  'Cast',
+  'Floor',
+  'Ceil',
 ]);
+
+/** The math type of a chain: 'float' when any tensor it reads or writes is a float, else 'int' (int64 math). */
+export type ComputeType = 'float' | 'int';
+
+export function computeTypeOf(graph: Graph, tensors: readonly string[]): ComputeType {
+  return tensors.some((t) => {
+    const dtype = t ? graph.lookupTensor(t)?.dtype : undefined;
+    return dtype !== undefined && isFloatType(dtype);
+  })
+    ? 'float'
+    : 'int';
+}
+
+/** The C++ value type of a compute type. */
+export const COMPUTE_CPP: Record<ComputeType, string> = { float: 'float', int: 'int64_t' };
 
 /** Functors of a GEMM/conv epilogue step that has no operand. */
 export function activationFunctor(step: string): string {
@@ -128,10 +206,24 @@ function scalarConstant(graph: Graph, name: string): number | undefined {
  * The functor chain of a graph of elementwise ops whose inputs are `inputs` (in order, Input<k> reads inputs[k]).
  * The graph must be a chain: every node reads the previous node's output and at most one other input or scalar.
  */
-export function chainOf(body: Graph, inputs: readonly string[]): string[] {
+export function chainOf(body: Graph, inputs: readonly string[], compute: ComputeType = 'float'): string[] {
   const chain: string[] = [];
   let running: string | undefined;
   const inputIndex = (t: string) => inputs.indexOf(t);
+  const integer = compute === 'int';
+  /** An operand of a general form: [type, brace initializer]. */
+  const operand = (n: Node, t: string): [string, string] => {
+    if (t === running) return ['ew::Running', '{}'];
+    const k = inputIndex(t);
+    if (k >= 0) return [`ew::In<${k}>`, '{}'];
+    const constant = scalarConstant(body, t);
+    if (constant === undefined) throw new Unsupported(`${n.op} '${n.name}' reads '${t}', a non-scalar constant`);
+    return integer ? ['ew::Const<int64_t>', `{${cppInt(constant)}}`] : ['ew::Const<float>', `{${cppFloat(constant)}}`];
+  };
+  const general = (n: Node, form: string, operands: readonly string[]) => {
+    const parts = operands.map((t) => operand(n, t));
+    return `${form}<${[...(form === 'ew::Select' ? [] : [`ew::op::${GENERAL_BINARY[n.op] ?? n.op}`]), ...parts.map((p) => p[0])].join(', ')}>{${parts.map((p) => p[1]).join(', ')}}`;
+  };
   for (const n of body.nodes) {
     const operands = n.inputs.filter((i) => i !== '');
     const other = operands.filter((t) => t !== running);
@@ -146,7 +238,34 @@ export function chainOf(body: Graph, inputs: readonly string[]): string[] {
       other.splice(other.indexOf(first), 1);
     }
     const runningFirst = operands[0] === running;
-    if (n.op in UNARY) chain.push(UNARY[n.op]);
+    const outType = body.lookupTensor(n.outputs[0])?.dtype ?? 'float32';
+    if (integer && isIntegerType(outType) && ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min'].includes(n.op)) {
+      if (n.inputs.length !== 2) throw new Unsupported(`${n.op} '${n.name}' with ${n.inputs.length} operands`);
+      chain.push(general(n, 'ew::Binary', n.inputs));
+    } else if (!integer && isIntegerType(outType) && ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Mod', 'Neg', 'Abs'].includes(n.op))
+      throw new Unsupported(`integer ${n.op} '${n.name}' inside a chain computed in float`);
+    else if (integer && !INTEGER_UNARY.has(n.op) && n.op in UNARY) throw new Unsupported(`${n.op} on integer data`);
+    else if (n.op === 'Mod') {
+      const fmod = n.attrs.fmod?.value === 1;
+      if (!integer && !fmod) throw new Unsupported('float Mod needs fmod=1');
+      chain.push(general({ ...n, op: fmod ? 'FMod' : 'Mod' }, 'ew::Binary', n.inputs));
+    } else if (n.op in GENERAL_BINARY && !(n.op in BINARY)) chain.push(general(n, 'ew::Binary', n.inputs));
+    else if (n.op === 'Where') chain.push(general(n, 'ew::Select', n.inputs));
+    else if (n.op === 'Not') chain.push('ew::Not{}');
+    else if (n.op === 'IsNaN') chain.push('ew::IsNaN{}');
+    else if (n.op === 'IsInf')
+      chain.push(
+        `ew::IsInf{${attrInt(n, 'detect_positive', 1) ? 'true' : 'false'}, ${attrInt(n, 'detect_negative', 1) ? 'true' : 'false'}}`,
+      );
+    else if (n.op === 'Floor' || n.op === 'Ceil') {
+      if (integer) throw new Unsupported(`${n.op} on integer data`);
+      chain.push(`ew::${n.op}{}`);
+    } else if (n.op === 'Cast') {
+      // float storage is fp16 whatever the float type: a cast between floats moves nothing
+      if (outType === 'bool') chain.push('ew::ToBool{}');
+      else if (isIntegerType(outType) && !integer) chain.push('ew::Trunc{}');
+      else if (outType === 'int32' && integer) chain.push('ew::ToInt32{}');
+    } else if (n.op in UNARY) chain.push(UNARY[n.op]);
     else if (n.op === 'Gelu') chain.push(n.attrs.approximate?.value === 'tanh' ? 'ew::GeluTanh{}' : 'ew::Gelu{}');
     else if (n.op === 'LeakyRelu') chain.push(`ew::LeakyRelu{${cppFloat(attrFloat(n, 'alpha', 0.01))}}`);
     else if (n.op === 'HardSigmoid')
@@ -192,12 +311,56 @@ export function chainOf(body: Graph, inputs: readonly string[]): string[] {
   return chain;
 }
 
-/** The chain of a fused `elementwise` node or a lone ONNX elementwise op. */
-export function chainOfNode(node: Node, graph: Graph): string[] {
-  if (node.op === 'elementwise') return chainOf(attrGraph(node, 'body'), node.inputs);
+/** The graph of a fused `elementwise` node, or a one-node graph around a lone ONNX elementwise op. */
+function bodyOf(node: Node, graph: Graph): Graph {
+  if (node.op === 'elementwise') return attrGraph(node, 'body');
   const body = new Graph(`${node.name}/body`, { parent: graph });
   body.nodes = [node];
-  return chainOf(body, node.inputs);
+  return body;
+}
+
+/** The math type of a fused `elementwise` node or a lone ONNX elementwise op (every tensor it reads or writes). */
+export function computeTypeOfNode(node: Node, graph: Graph): ComputeType {
+  const body = bodyOf(node, graph);
+  return computeTypeOf(body, [...node.inputs, ...body.nodes.flatMap((n) => [...n.inputs, ...n.outputs])]);
+}
+
+/** The chain of a fused `elementwise` node or a lone ONNX elementwise op. */
+export function chainOfNode(node: Node, graph: Graph): string[] {
+  return chainOf(bodyOf(node, graph), node.inputs, computeTypeOfNode(node, graph));
+}
+
+/**
+ * Statements launching the mixed-type elementwise kernel: inputs of their own storage types (`types`, C++), math in
+ * `compute`, an output of `outputType`; any broadcast (kStrided reads over `outShape`, C++ dims).
+ */
+export function mixedElementwiseStatements(
+  inputs: readonly ElementwiseInput[],
+  inputPointers: readonly string[],
+  types: readonly string[],
+  outputPointer: string,
+  outputType: string,
+  count: string,
+  outShape: readonly string[],
+  chain: readonly string[],
+  compute: ComputeType,
+): string[] {
+  const n = inputs.length;
+  const strided = inputs.some((i) => i.broadcast === 'kStrided');
+  return [
+    'namespace ew = ait::kernels::ew;',
+    `ew::MixedArgs<${outputType}, ${n}> args{{${inputPointers.join(', ')}},`,
+    `                                   {${inputs.map((i) => `ew::Broadcast::${i.broadcast}`).join(', ')}},`,
+    `                                   {${inputs.map((i) => i.inner).join(', ')}},`,
+    `                                   {${inputs.map((i) => i.span ?? '0').join(', ')}},`,
+    `                                   ${outputPointer},`,
+    `                                   ${count},`,
+    strided
+      ? `                                   ${outShape.length}, {${outShape.join(', ')}}, {${inputs.map((i) => `{${(i.strides ?? []).join(', ')}}`).join(', ')}}};`
+      : '                                   0, {}, {}};',
+    // parenthesized: the template argument list's commas would split the macro's argument
+    `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_mixed_elementwise<${[COMPUTE_CPP[compute], ...types].join(', ')}>(args, ew::make_chain(${chain.join(', ')}), c.stream)));`,
+  ];
 }
 
 /** Statements launching the fused elementwise kernel (inside a launch function, `c` the LaunchContext). */

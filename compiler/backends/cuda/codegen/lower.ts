@@ -7,15 +7,28 @@
  * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
  */
 import type { CandidateReport } from '../profiling/selection';
+import { CompileError } from '../../../diagnostics';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, dimAdd, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { analyzeBatchedMatMul } from './batched-gemm';
-import { CodegenContext, Unsupported } from './context';
-import { cppFloat } from './cpp';
-import { ELEMENTWISE_FUNCTOR_OPS, ElementwiseInput, broadcastKind, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
+import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { cppFloat, cppInt } from './cpp';
+import {
+  COMPUTE_CPP,
+  ELEMENTWISE_FUNCTOR_OPS,
+  ElementwiseInput,
+  MAX_STRIDED_RANK,
+  broadcastKind,
+  broadcastOf,
+  chainOfNode,
+  computeTypeOfNode,
+  elementwiseStatements,
+  fixedBroadcast,
+  mixedElementwiseStatements,
+} from './elementwise';
 import { ConvLowering, convShapeOf } from './conv-lowering';
 import { GemmLowering } from './gemm-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
@@ -129,6 +142,8 @@ function cuda(ops: string | readonly string[], lower: CudaLowerFn, check?: (ctx:
           return undefined;
         } catch (e) {
           if (e instanceof Unsupported) return e.reason;
+          // a dim of a symbol other than the batch (runtimeDimErrors reports it once, with the fix)
+          if (e instanceof CompileError && e.diagnostics[0]?.code === 'cuda.symbolic-dim') return e.diagnostics[0].message;
           throw e;
         }
       }
@@ -145,7 +160,6 @@ const NO_LOWERING: Record<string, string> = {
   Loop: 'control flow (Loop) is not compiled for the GPU',
   If: 'control flow (If) is not compiled for the GPU',
   ScatterElements: 'ScatterElements has no GPU kernel yet',
-  Range: 'Range with data-dependent bounds is not compiled for the GPU',
 };
 
 export function noLoweringReason(op: string, backend: string): string {
@@ -248,16 +262,159 @@ cuda(
   },
 );
 
+/** Whether a Gather picks one constant index (a strided copy) rather than reading a tensor of indices. */
+function isConstantScalarGather(ctx: CodegenContext, node: Node): boolean {
+  const indices = ctx.graph.lookupTensor(node.inputs[1])?.value;
+  return !!indices && numel(indices.shape) === 1;
+}
+
+/** The C++ type of an index tensor (int32 or int64, as Gather and its kin take). */
+function indexType(ctx: CodegenContext, node: Node, tensor: string): string {
+  const type = ctx.typeOf(tensor);
+  if (type !== 'int64' && type !== 'int32') throw new Unsupported(`${node.op} indices of type ${type}`);
+  ctx.shapeOf(tensor);
+  return CPP_TYPE[type];
+}
+
 cuda(
   'Gather',
-  ({ ctx }, node) => [
-    ours(`ait_gather_${typeName(ctx.typeOf(node.outputs[0]))}`, 'constant index: a strided copy'),
-    gather(ctx, node),
-    ['tensor_ops.cuh'],
-  ],
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    if (isConstantScalarGather(ctx, node))
+      return [ours(`ait_gather_${typeName(ctx.typeOf(out))}`, 'constant index: a strided copy'), gather(ctx, node), ['tensor_ops.cuh']];
+    // a tensor of indices (an embedding lookup, an index map): input [outer, axis, inner] → [outer, indices, inner]
+    const inShape = ctx.shapeOf(node.inputs[0]);
+    const axis = normalizeAxis(attrInt(node, 'axis', 0), inShape.length);
+    const index = indexType(ctx, node, node.inputs[1]);
+    return [
+      ours(`ait_gather_${typeName(ctx.typeOf(out))}`, `indices from a tensor along axis ${axis}: one element per thread`),
+      [
+        `ait::kernels::GatherArgs<${CPP_TYPE[ctx.typeOf(out)]}, ${index}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(node.inputs[1])}, ${ctx.pointer(out, true)},`,
+        `    ${ctx.product(inShape.slice(0, axis), node)}, ${ctx.dim(inShape[axis], node)}, ${ctx.product(inShape.slice(axis + 1), node)}, ${ctx.product(ctx.shapeOf(node.inputs[1]), node)}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_gather(args, c.stream));',
+      ],
+      ['tensor_ops.cuh'],
+    ];
+  },
   (ctx, node) => {
-    gatherParameters(ctx, node);
+    ctx.typeOf(node.outputs[0]);
+    if (isConstantScalarGather(ctx, node)) {
+      gatherParameters(ctx, node);
+      checkCopyRank(ctx, node);
+    } else indexType(ctx, node, node.inputs[1]);
+  },
+);
+
+cuda(
+  'GatherElements',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const inShape = ctx.shapeOf(node.inputs[0]);
+    const outShape = ctx.shapeOf(out);
+    const axis = normalizeAxis(attrInt(node, 'axis', 0), inShape.length);
+    const index = indexType(ctx, node, node.inputs[1]);
+    return [
+      ours(`ait_gather_elements_${typeName(ctx.typeOf(out))}`, `indices along axis ${axis}, one element per thread`),
+      [
+        `ait::kernels::GatherElementsArgs<${CPP_TYPE[ctx.typeOf(out)]}, ${index}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(node.inputs[1])}, ${ctx.pointer(out, true)},`,
+        `    ${outShape.length}, ${axis}, ${ctx.dim(inShape[axis], node)}, {${outShape.map((d) => ctx.dim(d, node)).join(', ')}}, {${stridesOf(ctx, node, inShape).join(', ')}}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_gather_elements(args, c.stream));',
+      ],
+      ['tensor_ops.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    ctx.typeOf(node.outputs[0]);
+    indexType(ctx, node, node.inputs[1]);
     checkCopyRank(ctx, node);
+  },
+);
+
+/** GatherND's index tuple length (the last dim of indices, known) and batch dims. */
+function gatherNDParameters(ctx: CodegenContext, node: Node) {
+  const inShape = ctx.shapeOf(node.inputs[0]);
+  const indicesShape = ctx.shapeOf(node.inputs[1]);
+  const k = indicesShape[indicesShape.length - 1];
+  if (!isConcrete(k)) throw new Unsupported('GatherND with a symbolic index tuple length');
+  if (k > 6) throw new Unsupported(`GatherND index tuples of ${k} entries exceed the kernel's 6`);
+  const batchDims = attrInt(node, 'batch_dims', 0);
+  return { inShape, indicesShape, k, batchDims };
+}
+
+cuda(
+  'GatherND',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const { inShape, indicesShape, k, batchDims } = gatherNDParameters(ctx, node);
+    const index = indexType(ctx, node, node.inputs[1]);
+    const strides = stridesOf(ctx, node, inShape).slice(batchDims, batchDims + k);
+    return [
+      ours(`ait_gather_nd_${typeName(ctx.typeOf(out))}`, `index tuples of ${k}, ${batchDims} batch dims, one element per thread`),
+      [
+        `ait::kernels::GatherNDArgs<${CPP_TYPE[ctx.typeOf(out)]}, ${index}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(node.inputs[1])}, ${ctx.pointer(out, true)},`,
+        `    ${ctx.product(inShape.slice(0, batchDims), node)}, ${ctx.product(indicesShape.slice(batchDims, -1), node)}, ${ctx.product(inShape.slice(batchDims + k), node)}, ${k},`,
+        `    {${inShape
+          .slice(batchDims, batchDims + k)
+          .map((d) => ctx.dim(d, node))
+          .join(', ')}}, {${strides.join(', ')}}, ${ctx.product(inShape.slice(batchDims), node)}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_gather_nd(args, c.stream));',
+      ],
+      ['tensor_ops.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    ctx.typeOf(node.outputs[0]);
+    indexType(ctx, node, node.inputs[1]);
+    gatherNDParameters(ctx, node);
+  },
+);
+
+/**
+ * A scalar input known at compile time as a C++ expression: a constant, or shape arithmetic on the run's dims
+ * (`Range(0, seq)`, a `Slice` end read off `Shape`), evaluated at launch. Undefined for data.
+ */
+function scalarExpression(ctx: CodegenContext, node: Node, tensor: string, integer: boolean): string | undefined {
+  const info = ctx.graph.lookupTensor(tensor);
+  if (info?.value && numel(info.value.shape) === 1) {
+    const v = numeric(info.value)[0];
+    return integer ? cppInt(v) : cppFloat(v);
+  }
+  const dims = info?.shapeValue;
+  if (dims && dims.length === 1) return `static_cast<${integer ? 'int64_t' : 'float'}>(${ctx.dim(dims[0], node)})`;
+  return undefined;
+}
+
+/** Range's start and delta as C++ expressions, and its length (the output's dim). */
+function rangeParameters(ctx: CodegenContext, node: Node) {
+  const out = node.outputs[0];
+  const type = ctx.typeOf(out);
+  const integer = type !== 'half';
+  const [start, , delta] = [0, 1, 2].map((i) => scalarExpression(ctx, node, node.inputs[i], integer));
+  if (start === undefined || delta === undefined || scalarExpression(ctx, node, node.inputs[1], integer) === undefined)
+    throw new Unsupported('Range with bounds computed from tensor data (not constants or shape arithmetic)');
+  const [count] = ctx.shapeOf(out);
+  const symbols = isConcrete(count) ? [] : count.symbols;
+  const unknown = symbols.find((s) => s !== ctx.batchSymbol);
+  if (unknown) throw new Unsupported(`Range whose length '${count.toString()}' is not known from the batch`);
+  return { type, integer, start, delta, count };
+}
+
+cuda(
+  'Range',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const { type, integer, start, delta, count } = rangeParameters(ctx, node);
+    return [
+      ours(`ait_range_${typeName(type)}`, "bounds from the run's dims, evaluated at launch"),
+      [
+        `ait::kernels::RangeArgs<${CPP_TYPE[type]}, ${integer ? 'int64_t' : 'float'}> args{${ctx.pointer(out, true)}, ${ctx.dim(count, node)}, ${start}, ${delta}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_range(args, c.stream));',
+      ],
+      ['tensor_ops.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    rangeParameters(ctx, node);
   },
 );
 
@@ -460,20 +617,48 @@ cuda([...VIEW_OPS], ({ ctx }, node) => {
   ];
 });
 
-// elementwise: a fused chain, or a lone ONNX op that has a functor
+// elementwise: a fused chain, or a lone ONNX op that has a functor. fp16 in and out with a fixed broadcast: the
+// vectorized kernel; any other types (bool, int32, int64 data, integer math) or broadcast: the mixed kernel.
+function isUniformHalf(ctx: CodegenContext, node: Node): boolean {
+  const outShape = ctx.shapeOf(node.outputs[0]);
+  return (
+    computeTypeOfNode(node, ctx.graph) === 'float' &&
+    [node.outputs[0], ...node.inputs].every((t) => ctx.typeOf(t) === 'half') &&
+    node.inputs.every((t) => fixedBroadcast(ctx.shapeOf(t), outShape))
+  );
+}
+
 const elementwise: CudaLowerFn = ({ ctx }, node) => {
   const out = node.outputs[0];
   const outShape = ctx.shapeOf(out);
-  const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape) }));
+  const uniform = isUniformHalf(ctx, node);
+  const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape, !uniform) }));
   const chain = chainOfNode(node, ctx.graph);
-  const body = elementwiseStatements(
-    inputs,
-    inputs.map((i) => ctx.pointer(i.tensor)),
-    ctx.pointer(out, true),
-    ctx.product(outShape, node),
-    chain,
-  );
+  const pointers = inputs.map((i) => ctx.pointer(i.tensor));
   const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
+  if (!uniform) {
+    const compute = computeTypeOfNode(node, ctx.graph);
+    return [
+      ours(
+        `ait_mixed_elementwise_${typeName(ctx.typeOf(out))}_${inputs.length}in`,
+        `${ops} elementwise op(s) in ${COMPUTE_CPP[compute]} over ${[...new Set(node.inputs.map((t) => ctx.typeOf(t)))].join('/')} inputs, one element per thread`,
+        { chain },
+      ),
+      mixedElementwiseStatements(
+        inputs,
+        pointers,
+        inputs.map((i) => CPP_TYPE[ctx.typeOf(i.tensor)]),
+        ctx.pointer(out, true),
+        CPP_TYPE[ctx.typeOf(out)],
+        ctx.product(outShape, node),
+        outShape.map((d) => ctx.dim(d, node)),
+        chain,
+        compute,
+      ),
+      ['elementwise.cuh'],
+    ];
+  }
+  const body = elementwiseStatements(inputs, pointers, ctx.pointer(out, true), ctx.product(outShape, node), chain);
   return [
     ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }),
     body,
@@ -482,9 +667,14 @@ const elementwise: CudaLowerFn = ({ ctx }, node) => {
 };
 const checkElementwise = (ctx: CodegenContext, node: Node) => {
   const out = node.outputs[0];
-  if (ctx.typeOf(out) !== 'half') throw new Unsupported(`elementwise ${node.op} on ${ctx.typeOf(out)} data`);
+  ctx.typeOf(out);
   const outShape = ctx.shapeOf(out);
-  for (const t of node.inputs) broadcastKind(ctx.shapeOf(t), outShape);
+  const uniform = isUniformHalf(ctx, node);
+  for (const t of node.inputs) {
+    ctx.typeOf(t);
+    if (uniform || fixedBroadcast(ctx.shapeOf(t), outShape)) continue;
+    if (outShape.length > MAX_STRIDED_RANK) broadcastKind(ctx.shapeOf(t), outShape);
+  }
   chainOfNode(node, ctx.graph);
 };
 cuda('elementwise', elementwise, checkElementwise, FUSED);

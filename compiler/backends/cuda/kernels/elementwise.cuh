@@ -10,6 +10,8 @@
 // When every pointer is 16-byte aligned and sizes allow, threads move 16 bytes per input and output.
 #pragma once
 
+#include <utility>
+
 #include "common.cuh"
 
 namespace ait {
@@ -22,6 +24,7 @@ enum class Broadcast : int32_t {
   kOuter = 2,  // element index / inner   (a vector along the first axes, e.g. a per-row scale)
   kScalar = 3, // element 0
   kMiddle = 4, // (index / span) * inner + index % inner   (ones in the middle axes, e.g. [N,1,1,C] over NHWC)
+  kStrided = 5, // any broadcast: the output index's coordinates times per-input strides (mixed kernel only)
 };
 
 template <class T, int kInputs>
@@ -35,25 +38,31 @@ struct ElementwiseArgs {
 };
 
 // ---- functors: float operator()(float running, const float* inputs) ----
+// Functors over the running value V (float for float chains, int64_t for integer ones; see the mixed kernel below).
 template <int kIndex>
 struct Input {
-  __device__ __forceinline__ float operator()(float, const float* in) const { return in[kIndex]; }
+  template <class V>
+  __device__ __forceinline__ V operator()(V, const V* in) const { return in[kIndex]; }
 };
 template <int kIndex>
 struct AddInput {
-  __device__ __forceinline__ float operator()(float x, const float* in) const { return x + in[kIndex]; }
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V* in) const { return x + in[kIndex]; }
 };
 template <int kIndex>
 struct SubInput {
-  __device__ __forceinline__ float operator()(float x, const float* in) const { return x - in[kIndex]; }
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V* in) const { return x - in[kIndex]; }
 };
 template <int kIndex>
 struct InputSub {  // in[k] - x
-  __device__ __forceinline__ float operator()(float x, const float* in) const { return in[kIndex] - x; }
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V* in) const { return in[kIndex] - x; }
 };
 template <int kIndex>
 struct MulInput {
-  __device__ __forceinline__ float operator()(float x, const float* in) const { return x * in[kIndex]; }
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V* in) const { return x * in[kIndex]; }
 };
 template <int kIndex>
 struct DivInput {
@@ -129,13 +138,116 @@ struct Reciprocal {
   __device__ __forceinline__ float operator()(float x, const float*) const { return 1.f / x; }
 };
 struct Neg {
-  __device__ __forceinline__ float operator()(float x, const float*) const { return -x; }
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V*) const { return -x; }
 };
 struct Abs {
   __device__ __forceinline__ float operator()(float x, const float*) const { return fabsf(x); }
+  __device__ __forceinline__ int64_t operator()(int64_t x, const int64_t*) const { return x < 0 ? -x : x; }
 };
 struct Erf {
   __device__ __forceinline__ float operator()(float x, const float*) const { return erff(x); }
+};
+
+// ---- general forms: an op over operands, each the running value, an input or a constant (any position) ----
+struct Running {
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V*) const { return x; }
+};
+template <int kIndex>
+using In = Input<kIndex>;
+template <class C>
+struct Const {  // Const<float> in float chains, Const<int64_t> in integer ones
+  C value;
+  template <class V>
+  __device__ __forceinline__ V operator()(V, const V*) const { return static_cast<V>(value); }
+};
+
+namespace op {
+__device__ __forceinline__ bool is_nan(float v) { return isnan(v); }
+__device__ __forceinline__ bool is_nan(int64_t) { return false; }
+struct Add { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return a + b; } };
+struct Sub { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return a - b; } };
+struct Mul { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return a * b; } };
+struct Div {  // integers: truncation toward zero, 0 for a zero divisor (the CPU reference's)
+  __device__ __forceinline__ static float apply(float a, float b) { return a / b; }
+  __device__ __forceinline__ static int64_t apply(int64_t a, int64_t b) { return b == 0 ? 0 : a / b; }
+};
+struct Mod {  // ONNX Mod fmod=0 (integers): the remainder has the divisor's sign
+  __device__ __forceinline__ static int64_t apply(int64_t a, int64_t b) {
+    if (b == 0) return 0;
+    const int64_t r = a % b;
+    return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+  }
+};
+struct FMod {  // ONNX Mod fmod=1: the remainder has the dividend's sign
+  __device__ __forceinline__ static float apply(float a, float b) { return fmodf(a, b); }
+  __device__ __forceinline__ static int64_t apply(int64_t a, int64_t b) { return b == 0 ? 0 : a % b; }
+};
+struct Max {
+  __device__ __forceinline__ static float apply(float a, float b) { return fmaxf(a, b); }
+  __device__ __forceinline__ static int64_t apply(int64_t a, int64_t b) { return a > b ? a : b; }
+};
+struct Min {
+  __device__ __forceinline__ static float apply(float a, float b) { return fminf(a, b); }
+  __device__ __forceinline__ static int64_t apply(int64_t a, int64_t b) { return a < b ? a : b; }
+};
+struct Equal { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a == b); } };
+struct Less { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a < b); } };
+struct LessOrEqual { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a <= b); } };
+struct Greater { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a > b); } };
+struct GreaterOrEqual { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a >= b); } };
+struct And { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a != V(0) && b != V(0)); } };
+struct Or { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a != V(0) || b != V(0)); } };
+struct Xor { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V((a != V(0)) != (b != V(0))); } };
+}  // namespace op
+
+template <class Op, class A, class B>
+struct Binary {  // Op(a, b)
+  A a;
+  B b;
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V* in) const { return Op::apply(a(x, in), b(x, in)); }
+};
+template <class C, class A, class B>
+struct Select {  // Where: c != 0 ? a : b
+  C c;
+  A a;
+  B b;
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V* in) const { return c(x, in) != V(0) ? a(x, in) : b(x, in); }
+};
+struct Not {
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V*) const { return V(x == V(0)); }
+};
+struct ToBool {  // a bool result (Cast to bool, a bool output): 0 or 1
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V*) const { return V(x != V(0)); }
+};
+struct Trunc {  // Cast of a float to an integer type: toward zero
+  __device__ __forceinline__ float operator()(float x, const float*) const { return truncf(x); }
+  __device__ __forceinline__ int64_t operator()(int64_t x, const int64_t*) const { return x; }
+};
+struct ToInt32 {  // Cast to int32 in an integer chain: wraps like the CPU reference's typed storage
+  __device__ __forceinline__ int64_t operator()(int64_t x, const int64_t*) const { return static_cast<int32_t>(x); }
+};
+struct IsNaN {
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V*) const { return V(op::is_nan(x)); }
+};
+struct IsInf {
+  bool positive, negative;
+  __device__ __forceinline__ float operator()(float x, const float*) const {
+    return float((positive && x == INFINITY) || (negative && x == -INFINITY));
+  }
+  __device__ __forceinline__ int64_t operator()(int64_t, const int64_t*) const { return 0; }
+};
+struct Floor {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return floorf(x); }
+};
+struct Ceil {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return ceilf(x); }
 };
 
 // A chain applies its functors left to right, starting from 0 (so the first is usually Input<k>).
@@ -143,13 +255,15 @@ template <class... Ops>
 struct Chain;
 template <>
 struct Chain<> {
-  __device__ __forceinline__ float operator()(float x, const float*) const { return x; }
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V*) const { return x; }
 };
 template <class Op, class... Rest>
 struct Chain<Op, Rest...> {
   Op op;
   Chain<Rest...> rest;
-  __device__ __forceinline__ float operator()(float x, const float* in) const { return rest(op(x, in), in); }
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V* in) const { return rest(op(x, in), in); }
 };
 
 inline Chain<> make_chain() { return {}; }
@@ -236,7 +350,92 @@ bool can_vectorize(const ElementwiseArgs<T, kInputs>& a) {
   return true;
 }
 
+// ---- mixed types: inputs of their own storage types (bool as uint8, int32, int64, fp16, …), the math in V (float
+// for chains on float data, int64_t for integer/bool chains), any output type. One element per thread. ----
+constexpr int kMaxRank = 6;
+
+template <class TOut, int kInputs>
+struct MixedArgs {
+  const void* inputs[kInputs > 0 ? kInputs : 1];
+  Broadcast broadcast[kInputs > 0 ? kInputs : 1];
+  int64_t inner[kInputs > 0 ? kInputs : 1];
+  int64_t span[kInputs > 0 ? kInputs : 1];
+  TOut* output;
+  int64_t count;
+  int rank;                 // kStrided: the output's rank and shape, and each input's strides over it (0: broadcast)
+  int64_t shape[kMaxRank];
+  int64_t strides[kInputs > 0 ? kInputs : 1][kMaxRank];
+};
+
+template <class V>
+__device__ __forceinline__ V value_of(__half v) { return static_cast<V>(__half2float(v)); }
+template <class V>
+__device__ __forceinline__ V value_of(__nv_bfloat16 v) { return static_cast<V>(__bfloat162float(v)); }
+template <class V, class T>
+__device__ __forceinline__ V value_of(T v) { return static_cast<V>(v); }
+
+template <class T>
+struct StoreAs {
+  template <class V>
+  __device__ __forceinline__ static T of(V v) { return static_cast<T>(v); }
+};
+template <>
+struct StoreAs<__half> {
+  template <class V>
+  __device__ __forceinline__ static __half of(V v) { return __float2half_rn(static_cast<float>(v)); }
+};
+template <>
+struct StoreAs<__nv_bfloat16> {
+  template <class V>
+  __device__ __forceinline__ static __nv_bfloat16 of(V v) { return __float2bfloat16_rn(static_cast<float>(v)); }
+};
+
+template <class TOut, int kInputs>
+__device__ __forceinline__ int64_t mixed_source_index(const MixedArgs<TOut, kInputs>& a, int k, int64_t i) {
+  switch (a.broadcast[k]) {
+    case Broadcast::kFull: return i;
+    case Broadcast::kInner: return i % a.inner[k];
+    case Broadcast::kOuter: return i / a.inner[k];
+    case Broadcast::kMiddle: return (i / a.span[k]) * a.inner[k] + i % a.inner[k];
+    case Broadcast::kStrided: {
+      int64_t rest = i, offset = 0;
+      for (int d = a.rank - 1; d >= 0; --d) {
+        const int64_t q = rest / a.shape[d];
+        offset += (rest - q * a.shape[d]) * a.strides[k][d];
+        rest = q;
+      }
+      return offset;
+    }
+    default: return 0;
+  }
+}
+
+template <class V, class... TIn, class TOut, int kInputs, size_t... K>
+__device__ __forceinline__ void load_mixed(V* in, const MixedArgs<TOut, kInputs>& a, int64_t i, std::index_sequence<K...>) {
+  ((in[K] = value_of<V>(static_cast<const TIn*>(a.inputs[K])[mixed_source_index(a, static_cast<int>(K), i)])), ...);
+}
+
+template <class V, class Fn, class TOut, int kInputs, class... TIn>
+__global__ void mixed_elementwise_kernel(MixedArgs<TOut, kInputs> a, Fn fn) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < a.count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    V in[kInputs > 0 ? kInputs : 1];
+    load_mixed<V, TIn...>(in, a, i, std::index_sequence_for<TIn...>{});
+    a.output[i] = StoreAs<TOut>::of(fn(V(0), in));
+  }
+}
+
 }  // namespace ew
+
+// launch_mixed_elementwise<float, __half, uint8_t>(args, chain, stream): V, then the inputs' storage types in order.
+template <class V, class... TIn, class TOut, int kInputs, class Fn>
+cudaError_t launch_mixed_elementwise(const ew::MixedArgs<TOut, kInputs>& args, Fn fn, cudaStream_t stream) {
+  static_assert(sizeof...(TIn) == kInputs, "one storage type per input");
+  if (args.count <= 0) return cudaSuccess;
+  constexpr int kThreads = 256;
+  ew::mixed_elementwise_kernel<V, Fn, TOut, kInputs, TIn...><<<grid_for(args.count, kThreads), kThreads, 0, stream>>>(args, fn);
+  return launch_status();
+}
 
 template <class T, int kInputs, class Fn>
 cudaError_t launch_fused_elementwise(const ew::ElementwiseArgs<T, kInputs>& args, Fn fn, cudaStream_t stream) {

@@ -1,4 +1,5 @@
-// Data movement: concat, strided copy (slice and transpose), gather. Any element type (copies bytes of T).
+// Data movement: concat, strided copy (slice and transpose), gather (Gather, GatherElements, GatherND), range.
+// Any element type (copies bytes of T).
 #pragma once
 
 #include "common.cuh"
@@ -213,6 +214,112 @@ cudaError_t launch_gather(const GatherArgs<T, Index>& a, cudaStream_t stream) {
   if (total <= 0) return cudaSuccess;
   if (a.axis_size <= 0) return cudaErrorInvalidValue;
   gather_kernel<T, Index><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  return launch_status();
+}
+
+// Range: out[i] = start + i * delta, i < count (the bounds are the run's dims, evaluated at launch). V is the math
+// type (int64_t for integer outputs, float for float ones).
+template <class T, class V>
+struct RangeArgs {
+  T* output;
+  int64_t count;
+  V start, delta;
+};
+
+template <class T, class V>
+__global__ void range_kernel(RangeArgs<T, V> a) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < a.count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    a.output[i] = static_cast<T>(a.start + static_cast<V>(i) * a.delta);
+}
+
+template <class T, class V>
+cudaError_t launch_range(const RangeArgs<T, V>& a, cudaStream_t stream) {
+  if (a.count <= 0) return cudaSuccess;
+  range_kernel<T, V><<<grid_for(a.count, 256), 256, 0, stream>>>(a);
+  return launch_status();
+}
+
+// GatherElements: output[idx] = input[idx with idx[axis] = indices[idx]]; output and indices share a shape (rank
+// <= kMaxCopyRank), input_strides are the input's row-major strides. Negative indices count from the end; out of
+// range ones are clamped.
+template <class T, class Index>
+struct GatherElementsArgs {
+  const T* input;
+  const Index* indices;
+  T* output;
+  int rank, axis;
+  int64_t axis_size;
+  int64_t shape[kMaxCopyRank];          // output (= indices) shape
+  int64_t input_strides[kMaxCopyRank];  // input strides, elements
+};
+
+template <class T, class Index>
+__global__ void gather_elements_kernel(GatherElementsArgs<T, Index> a, int64_t total) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t index = static_cast<int64_t>(a.indices[i]);
+    if (index < 0) index += a.axis_size;
+    index = index < 0 ? 0 : index >= a.axis_size ? a.axis_size - 1 : index;
+    int64_t rest = i, offset = 0;
+    for (int d = a.rank - 1; d >= 0; --d) {
+      const int64_t q = rest / a.shape[d];
+      offset += (d == a.axis ? index : rest - q * a.shape[d]) * a.input_strides[d];
+      rest = q;
+    }
+    a.output[i] = a.input[offset];
+  }
+}
+
+template <class T, class Index>
+cudaError_t launch_gather_elements(const GatherElementsArgs<T, Index>& a, cudaStream_t stream) {
+  int64_t total = 1;
+  for (int d = 0; d < a.rank; ++d) total *= a.shape[d];
+  if (total <= 0) return cudaSuccess;
+  if (a.axis_size <= 0) return cudaErrorInvalidValue;
+  gather_elements_kernel<T, Index><<<grid_for(total, 256), 256, 0, stream>>>(a, total);
+  return launch_status();
+}
+
+// GatherND: input [batch, d_0 .. d_{k-1}, slice], indices [batch, tuples, k] (batch: the product of the first
+// batch_dims axes), output [batch, tuples, slice]. Each index tuple picks a slice; negative entries count from the
+// end, out of range ones are clamped.
+template <class T, class Index>
+struct GatherNDArgs {
+  const T* input;
+  const Index* indices;
+  T* output;
+  int64_t batch, tuples, slice;
+  int k;
+  int64_t dims[kMaxCopyRank];     // d_0 .. d_{k-1}
+  int64_t strides[kMaxCopyRank];  // their strides in the input, elements
+  int64_t batch_stride;           // input elements per batch
+};
+
+template <class T, class Index>
+__global__ void gather_nd_kernel(GatherNDArgs<T, Index> a, int64_t total) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t s = i % a.slice, t = i / a.slice;  // t = batch * tuples + tuple
+    const Index* tuple = a.indices + t * a.k;
+    int64_t offset = (t / a.tuples) * a.batch_stride + s;
+    for (int m = 0; m < a.k; ++m) {
+      int64_t index = static_cast<int64_t>(tuple[m]);
+      if (index < 0) index += a.dims[m];
+      index = index < 0 ? 0 : index >= a.dims[m] ? a.dims[m] - 1 : index;
+      offset += index * a.strides[m];
+    }
+    a.output[i] = a.input[offset];
+  }
+}
+
+template <class T, class Index>
+cudaError_t launch_gather_nd(const GatherNDArgs<T, Index>& a, cudaStream_t stream) {
+  const int64_t total = a.batch * a.tuples * a.slice;
+  if (total <= 0) return cudaSuccess;
+  for (int m = 0; m < a.k; ++m)
+    if (a.dims[m] <= 0) return cudaErrorInvalidValue;
+  gather_nd_kernel<T, Index><<<grid_for(total, 256), 256, 0, stream>>>(a, total);
   return launch_status();
 }
 

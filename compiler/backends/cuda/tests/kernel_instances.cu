@@ -12,6 +12,13 @@ using Residual = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::AddInput<2>>;
 // depthwise conv epilogues: relu6(acc + bias) + residual, and the bare accumulator
 using Relu6Bias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Clip, ew::AddInput<2>>;
 using Identity = ew::Chain<ew::Input<0>>;
+// mixed types: an attention mask (bool, Where over constants) added to fp16 scores; an int64 index chain
+using MaskAdd = ew::Chain<ew::Input<0>, ew::Select<ew::Running, ew::Const<float>, ew::Const<float>>, ew::AddInput<1>>;
+using NanGuard = ew::Chain<ew::Input<0>, ew::IsNaN, ew::Select<ew::Running, ew::Const<float>, ew::In<0>>>;
+using IndexMath = ew::Chain<ew::Input<0>, ew::Binary<ew::op::Mul, ew::Running, ew::Const<int64_t>>, ew::Binary<ew::op::Add, ew::Running, ew::In<1>>,
+                            ew::Binary<ew::op::Mod, ew::Running, ew::Const<int64_t>>>;
+using Compare = ew::Chain<ew::Input<0>, ew::Binary<ew::op::GreaterOrEqual, ew::Running, ew::In<1>>, ew::Binary<ew::op::And, ew::Running, ew::In<2>>, ew::Not>;
+using CastToInt = ew::Chain<ew::Input<0>, ew::Trunc>;
 }  // namespace ew_instances
 
 template cudaError_t launch_fused_elementwise<__half, 2, ew_instances::ReluBias>(const ew::ElementwiseArgs<__half, 2>&,
@@ -22,6 +29,12 @@ template cudaError_t launch_fused_elementwise<__half, 3, ew_instances::Residual>
                                                                                  ew_instances::Residual, cudaStream_t);
 template cudaError_t launch_fused_elementwise<float, 2, ew_instances::GeluBias>(const ew::ElementwiseArgs<float, 2>&,
                                                                                 ew_instances::GeluBias, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<float, uint8_t, __half>(const ew::MixedArgs<__half, 2>&, ew_instances::MaskAdd, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<float, __half>(const ew::MixedArgs<__half, 1>&, ew_instances::NanGuard, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<int64_t, int64_t, int64_t>(const ew::MixedArgs<int64_t, 2>&, ew_instances::IndexMath, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<int64_t, int64_t, int32_t, uint8_t>(const ew::MixedArgs<uint8_t, 3>&, ew_instances::Compare,
+                                                                                   cudaStream_t);
+template cudaError_t launch_mixed_elementwise<float, __half>(const ew::MixedArgs<int64_t, 1>&, ew_instances::CastToInt, cudaStream_t);
 template cudaError_t launch_layernorm<__half>(const LayerNormArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<__half>(const SoftmaxArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<float>(const SoftmaxArgs<float>&, cudaStream_t);
@@ -33,6 +46,11 @@ template cudaError_t launch_concat<__half>(const ConcatArgs<__half>&, cudaStream
 template cudaError_t launch_strided_copy<__half>(const StridedCopyArgs<__half>&, cudaStream_t);
 template cudaError_t launch_strided_copy<int64_t>(const StridedCopyArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_gather<__half, int64_t>(const GatherArgs<__half, int64_t>&, cudaStream_t);
+template cudaError_t launch_gather<uint8_t, int32_t>(const GatherArgs<uint8_t, int32_t>&, cudaStream_t);
+template cudaError_t launch_gather_elements<__half, int64_t>(const GatherElementsArgs<__half, int64_t>&, cudaStream_t);
+template cudaError_t launch_gather_nd<int64_t, int64_t>(const GatherNDArgs<int64_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_range<int64_t, int64_t>(const RangeArgs<int64_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_range<__half, float>(const RangeArgs<__half, float>&, cudaStream_t);
 template cudaError_t launch_resize<__half>(const ResizeArgs<__half>&, cudaStream_t);
 template cudaError_t launch_depthwise_conv2d_nhwc<__half, 2, ew_instances::Relu6Bias>(const DepthwiseConv2dArgs<__half, 2>&,
                                                                                      ew_instances::Relu6Bias, cudaStream_t);
