@@ -44,8 +44,8 @@ function sameShape(graph: Graph, a: string, b: string): boolean {
 }
 
 /**
- * Removes no-ops (Identity, inference Dropout, same-type Cast, same-shape Reshape/Expand/Squeeze/Unsqueeze, x·1,
- * x+0 …). One walk in graph order: each removed node's output becomes an alias of its input, later readers are
+ * Removes no-ops (Identity, inference Dropout, same-type Cast, same-shape Reshape/Expand/Squeeze/Unsqueeze, Pad by
+ * zeros, x·1, x+0 …). One walk in graph order: each removed node's output becomes an alias of its input, later readers are
  * renamed as they are reached and subgraphs once at the end, and the removed nodes leave in one filter, so a chain of
  * any length costs linear time. A no-op that writes a graph output keeps the output's name (bypassNode), after
  * the others.
@@ -95,6 +95,12 @@ function noOpInput(graph: Graph, node: Node): string | undefined {
       return node.outputs.slice(1).every((o) => !o) ? x : undefined;
     case 'Cast':
       return graph.lookupTensor(x)?.dtype === graph.lookupTensor(out)?.dtype ? x : undefined;
+    case 'Pad': {
+      // all pads zero (a window-size pad that the input already fits): the input unchanged
+      const pads = y ? valueOf(graph, y) : undefined;
+      const given = y ? (pads ? Array.from(pads.data as ArrayLike<number>) : undefined) : attrInts(node, 'pads', []);
+      return given && given.every((p) => p === 0) && sameShape(graph, x, out) ? x : undefined;
+    }
     case 'Reshape':
     case 'Expand':
     case 'Squeeze':

@@ -17,6 +17,8 @@ import { cppFloat } from './cpp';
 import { ELEMENTWISE_FUNCTOR_OPS, ElementwiseInput, broadcastKind, broadcastOf, chainOfNode, elementwiseStatements } from './elementwise';
 import { ConvLowering, convShapeOf } from './conv-lowering';
 import { GemmLowering } from './gemm-lowering';
+import { lowerPad, padPlan } from './pad-lowering';
+import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
 
 export interface KernelChoice {
@@ -231,6 +233,10 @@ cuda(
 );
 
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
+
+cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
+
+cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);
 
 cuda(
   'Slice',
