@@ -320,7 +320,7 @@ describe('cuda backend: Pad, Reduce*, general broadcast, direct grouped conv', f
               },
             },
           ],
-          outputs: [{ name: 'y', dtype: 'float32', dims: null }],
+          outputs: [{ name: 'y', dtype: 'float32', dims: undefined }],
         };
         const { inputs: xs, expected } = reference(spec, [[2, t.c, t.hw, t.hw]]);
         const [n, , p, q] = expected.shape;

@@ -20,8 +20,9 @@
  *    functor, an epilogue order the sm80 kernels cannot run such as per-channel scale) or an operand does not
  *    have the shape the instance reads, the node goes through GemmLowering.conv2d (im2col + GEMM, or a GEMM for a 1×1
  *    stride-1 conv) and graph.json's kernel.config says `path` and `convRefused` (why). A grouped conv the group
- *    kernels refuse (odd C/group, K/group neither a multiple nor a divisor of a tile N) is a cuda.unsupported
- *    diagnostic at its node, saying why.
+ *    kernels refuse (odd C/group, K/group neither a multiple nor a divisor of a tile N: RegNet's 24) runs on AIT's
+ *    direct grouped kernel (kernels/grouped_conv.cuh, the whole epilogue fused; config `path: grouped-direct`,
+ *    `cutlassRefused`: why).
  */
 import { CompileError } from '../../../diagnostics';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
@@ -292,7 +293,9 @@ export class ConvLowering {
         kinds.push('kChannel');
         operandBytes.push(k * 2);
       } else
-        throw new Unsupported(`${what} epilogue operand ${step} of shape [${operandShape.join(',')}] is neither [${k}] nor the output's shape`);
+        throw new Unsupported(
+          `${what} epilogue operand ${step} of shape [${operandShape.join(',')}] is neither [${k}] nor the output's shape`,
+        );
       pointers.push(ctx.pointer(tensor));
       chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${pointers.length}>{}`);
     }
