@@ -1,5 +1,5 @@
 /**
- * Op family: reduce — ReduceMean/Sum/Max/Min/Prod/L2/LogSumExp/SumSquare and ArgMax/ArgMin.
+ * Op family: reduce — ReduceMean/Sum/Max/Min/Prod/L1/L2/LogSumExp/SumSquare and ArgMax/ArgMin.
  *
  * Axes are an attribute before opset 18 (ReduceSum: before 13) and an optional input after; keepdims and
  * noop_with_empty_axes follow the spec. Accumulation is in double precision.
@@ -30,6 +30,7 @@ const REDUCERS: Reducer[] = [
   { op: 'ReduceMax', init: Number.NEGATIVE_INFINITY, step: (a, v) => (v > a || Number.isNaN(v) ? v : a), finish: (a) => a },
   { op: 'ReduceMin', init: Number.POSITIVE_INFINITY, step: (a, v) => (v < a || Number.isNaN(v) ? v : a), finish: (a) => a },
   { op: 'ReduceProd', init: 1, step: (a, v) => a * v, finish: (a) => a },
+  { op: 'ReduceL1', init: 0, step: (a, v) => a + Math.abs(v), finish: (a) => a },
   { op: 'ReduceL2', init: 0, step: (a, v) => a + v * v, finish: (a) => Math.sqrt(a) },
   { op: 'ReduceSumSquare', init: 0, step: (a, v) => a + v * v, finish: (a) => a },
   { op: 'ReduceLogSumExp', init: 0, step: (a, v) => a + Math.exp(v), finish: (a) => Math.log(a) },

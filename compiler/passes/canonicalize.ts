@@ -2,6 +2,8 @@
  * Canonicalization: removes no-ops and rewrites the two PyTorch exporters' idioms into one form, so later passes
  * match one pattern:
  *   Identity, Dropout, Cast to the same type, Reshape/Expand to the same shape, x*1, x/1, x+0, x-0  → removed
+ *   Pad by zeros                                                                                       → removed
+ *   Conv(Pad(x) with constant 0 on the spatial axes)                                                   → Conv with the pads added
  *   Cast(Cast(x)) where the inner cast widens                                                         → one Cast
  *   Flatten                                                                                            → Reshape
  *   ReduceMean over H,W of a 4-D tensor                                                                → GlobalAveragePool (+ Reshape)
@@ -10,7 +12,7 @@
  *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
  */
 import { DType } from '../ir/dtype';
-import { Graph, Node, attrInt, attrInts } from '../ir/graph';
+import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../ir/graph';
 import { shapeEquals } from '../ir/symbolic';
 import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
@@ -20,7 +22,8 @@ import { absorb, addConstant, bypassNode, liveNodes, replaceUsesMany, scalarValu
 
 export const canonicalizePass: Pass = {
   name: 'canonicalize',
-  description: 'remove no-ops; unify exporter idioms (Flatten, ReduceMean→GlobalAveragePool, Erf-GELU→Gelu, Slice+Squeeze→Gather)',
+  description:
+    'remove no-ops; unify exporter idioms (Flatten, ReduceMean→GlobalAveragePool, Erf-GELU→Gelu, Slice+Squeeze→Gather, zero Pad→Conv pads)',
   run(graph, ctx) {
     let changed = true;
     for (let round = 0; changed && round < 8; round++) {
@@ -44,8 +47,8 @@ function sameShape(graph: Graph, a: string, b: string): boolean {
 }
 
 /**
- * Removes no-ops (Identity, inference Dropout, same-type Cast, same-shape Reshape/Expand/Squeeze/Unsqueeze, x·1,
- * x+0 …). One walk in graph order: each removed node's output becomes an alias of its input, later readers are
+ * Removes no-ops (Identity, inference Dropout, same-type Cast, same-shape Reshape/Expand/Squeeze/Unsqueeze, Pad by
+ * zeros, x·1, x+0 …). One walk in graph order: each removed node's output becomes an alias of its input, later readers are
  * renamed as they are reached and subgraphs once at the end, and the removed nodes leave in one filter, so a chain of
  * any length costs linear time. A no-op that writes a graph output keeps the output's name (bypassNode), after
  * the others.
@@ -95,6 +98,12 @@ function noOpInput(graph: Graph, node: Node): string | undefined {
       return node.outputs.slice(1).every((o) => !o) ? x : undefined;
     case 'Cast':
       return graph.lookupTensor(x)?.dtype === graph.lookupTensor(out)?.dtype ? x : undefined;
+    case 'Pad': {
+      // all pads zero (a window-size pad that the input already fits): the input unchanged
+      const pads = y ? valueOf(graph, y) : undefined;
+      const given = y ? (pads ? Array.from(pads.data as ArrayLike<number>) : undefined) : attrInts(node, 'pads', []);
+      return given && given.every((p) => p === 0) && sameShape(graph, x, out) ? x : undefined;
+    }
     case 'Reshape':
     case 'Expand':
     case 'Squeeze':
@@ -200,6 +209,9 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
         changed = true;
         break;
       }
+      case 'Conv':
+        changed = padIntoConv(graph, node, producers, consumers) || changed;
+        break;
       case 'Squeeze':
         changed = sliceSqueezeToGather(graph, node, producers, consumers, ctx) || changed;
         break;
@@ -209,6 +221,47 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
     }
   }
   return changed;
+}
+
+/**
+ * Conv(Pad(x, zeros on the spatial axes)) ⇒ Conv(x) with the pads added to its own: a constant-0 Pad of the spatial
+ * axes only (non-negative), read by the Conv alone, with the Conv's auto_pad NOTSET. The convolution kernels then read
+ * the padding as out-of-bounds taps instead of a padded copy.
+ */
+function padIntoConv(graph: Graph, conv: Node, producers: Map<string, Node>, consumers: Map<string, Node[]>): boolean {
+  const pad = producers.get(conv.inputs[0]);
+  if (pad?.op !== 'Pad' || soleConsumer(graph, consumers, conv.inputs[0]) !== conv) return false;
+  if ((pad.attrs.mode ? attrString(pad, 'mode') : 'constant') !== 'constant') return false;
+  if (attrString(conv, 'auto_pad', 'NOTSET') !== 'NOTSET') return false;
+  const rank = shapeOf(graph, pad.inputs[0])?.length;
+  if (rank === undefined || rank < 3) return false;
+  const fill = pad.inputs[2] ? valueOf(graph, pad.inputs[2]) : undefined;
+  if (pad.inputs[2] && (!fill || Array.from(fill.data as ArrayLike<number>).some((v) => v !== 0))) return false;
+  if (!pad.inputs[1] && pad.attrs.value && attrFloat(pad, 'value', 0) !== 0) return false;
+  const padsValue = pad.inputs[1] ? valueOf(graph, pad.inputs[1]) : undefined;
+  const given = pad.inputs[1] ? (padsValue ? Array.from(padsValue.data as ArrayLike<number>) : undefined) : attrInts(pad, 'pads', []);
+  const axesValue = pad.inputs[3] ? valueOf(graph, pad.inputs[3]) : undefined;
+  if (!given || (pad.inputs[3] && !axesValue)) return false;
+  const axes = axesValue ? Array.from(axesValue.data as ArrayLike<number>).map((a) => (a < 0 ? a + rank : a)) : [...Array(rank).keys()];
+  if (given.length !== 2 * axes.length) return false;
+  const begin = new Array<number>(rank).fill(0);
+  const end = new Array<number>(rank).fill(0);
+  axes.forEach((a, k) => {
+    begin[a] += given[k];
+    end[a] += given[k + axes.length];
+  });
+  if (begin[0] || end[0] || begin[1] || end[1] || [...begin, ...end].some((p) => p < 0)) return false;
+  const spatial = rank - 2;
+  const pads = attrInts(conv, 'pads', new Array<number>(2 * spatial).fill(0));
+  conv.attrs.pads = {
+    type: 'ints',
+    value: [...Array(2 * spatial).keys()].map((i) => pads[i] + (i < spatial ? begin[2 + i] : end[2 + i - spatial])),
+  };
+  conv.inputs[0] = pad.inputs[0];
+  absorb(conv, pad);
+  graph.nodes = graph.nodes.filter((n) => n !== pad);
+  graph.tensors.delete(pad.outputs[0]);
+  return true;
 }
 
 /** Slice(x, [i], [i+1], [axis]) → Squeeze(axis)  ⇒  Gather(x, i, axis). Split outputs likewise. */

@@ -33,6 +33,17 @@ interface Case {
 
 const UNARY = ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Reciprocal', 'Neg', 'Abs', 'Erf', 'HardSwish', 'LeakyRelu', 'HardSigmoid'];
 const BINARY = ['Add', 'Mul', 'Max', 'Min', 'Sub', 'Div'];
+const REDUCE = [
+  'ReduceSum',
+  'ReduceMean',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceSumSquare',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSumExp',
+];
 
 const CASES: Case[] = [
   ...UNARY.map((op) => ({ name: op, spec: nodeModel(op, [f32('B', 4, 8)]) })),
@@ -90,9 +101,13 @@ const CASES: Case[] = [
     refused: { op: 'Softmax', reason: /^Softmax over an axis other than the last$/ },
   },
   {
-    name: 'Add with a broadcast of rank 7 (beyond the strided reads of the mixed kernel)',
-    spec: nodeModel('Add', [f32('B', 2, 2, 2, 2, 2, 8), f32(1, 2, 1, 1, 1, 1, 1)]),
-    refused: { op: 'Add', reason: /^broadcast of \[.*\] to \[.*\] is neither full, inner, outer, middle nor scalar$/ },
+    name: 'Add with a general broadcast ([1,4,1] over [B,4,8]: kStrided)',
+    spec: nodeModel('Add', [f32('B', 4, 8), f32(1, 4, 1)]),
+  },
+  {
+    name: 'Add with a broadcast alternating over 7 axis runs',
+    spec: nodeModel('Add', [f32('B', 3, 2, 3, 2, 3, 2), f32(1, 3, 1, 3, 1, 3, 1)]),
+    refused: { op: 'Add', reason: /^broadcast of \[.*\] to \[.*\] alternates over 7 axis runs \(the kernel takes 6\)$/ },
   },
   { name: 'Add with a broadcast in no fixed pattern (strided reads)', spec: nodeModel('Add', [f32('B', 4, 8), f32(1, 4, 1)]) },
   ...['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual'].map((op) => ({
@@ -159,10 +174,12 @@ const CASES: Case[] = [
     spec: nodeModel('LayerNormalization', [f32('B', 4, 8), weight(4, 8), weight(4, 8)], { attrs: { axis: 1 } }),
     refused: { op: 'LayerNormalization', reason: /^LayerNormalization over more than the last axis$/ },
   },
+  ...REDUCE.map((op) => ({ name: `${op} over axes 0 and 2`, spec: nodeModel(op, [f32('B', 4, 8), i64([0, 2])], { opset: 18 }) })),
+  { name: 'ReduceMean over the last axis', spec: nodeModel('ReduceMean', [f32('B', 4, 8), i64([-1])], { opset: 18 }) },
+  { name: 'Pad (reflect)', spec: nodeModel('Pad', [f32('B', 4, 8), i64([0, 1, 2, 0, 1, 2])], { attrs: { mode: 'reflect' } }) },
   {
-    name: 'ReduceMean over the last axis (no lowering)',
-    spec: nodeModel('ReduceMean', [f32('B', 4, 8), i64([-1])]),
-    refused: { op: 'ReduceMean', reason: /^ReduceMean has no CUDA kernel yet$/ },
+    name: 'Pad (constant, negative pads crop)',
+    spec: nodeModel('Pad', [f32('B', 4, 8), i64([0, 0, -1, 0, 0, 2]), tensor('float32', [], [1])]),
   },
   {
     name: 'Split (no lowering)',
@@ -249,7 +266,7 @@ describe('op registry: ReduceMean and Split (issue 13)', () => {
     return file;
   };
   const cases: { name: string; spec: ModelSpec; op: string; lowered: boolean }[] = [
-    { name: 'ReduceMean over the last axis', spec: nodeModel('ReduceMean', [f32('B', 4, 8), i64([-1])]), op: 'ReduceMean', lowered: false },
+    { name: 'ReduceMean over the last axis', spec: nodeModel('ReduceMean', [f32('B', 4, 8), i64([-1])]), op: 'ReduceMean', lowered: true },
     {
       name: 'Split on channels',
       spec: nodeModel('Split', [f32('B', 8), i64([4, 4])], { attrs: { axis: 1 }, outputs: 2 }),

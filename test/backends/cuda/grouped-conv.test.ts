@@ -250,7 +250,7 @@ describe('cuda backend: grouped and depthwise convolution', function () {
     assert.doesNotMatch(model, /cudaMemcpyAsync/);
   });
 
-  it('a grouped conv the CUTLASS group kernels cannot take is a cuda.unsupported diagnostic naming the node and the rule', () => {
+  it('a grouped conv the CUTLASS group kernels cannot take runs on the direct grouped kernel, saying why CUTLASS refused', () => {
     const random = seededRandom(5);
     const spec: ModelSpec = {
       inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 12, 8, 8] }],
@@ -266,15 +266,14 @@ describe('cuda backend: grouped and depthwise convolution', function () {
       ],
       outputs: [{ name: 'y', dtype: 'float32', dims: ['B', 24, 8, 8] }],
     };
-    const { ok, errors } = compileSpec(spec, 'odd_groups', 'cuda:sm80');
-    assert.ok(!ok);
-    assert.equal(errors.length, 1);
-    assert.equal(errors[0].code, 'cuda.unsupported');
-    assert.equal(errors[0].location?.onnxNode, 'odd_groups');
-    assert.match(
-      errors[0].message,
-      /conv2d node 'odd_groups' cannot be compiled for cuda:sm80: grouped conv with 3 input channels per group.*odd C\/group/,
-    );
+    const { ok, errors, convs } = compileSpec(spec, 'odd_groups', 'cuda:sm80');
+    assert.ok(ok, errors.map((d) => d.message).join('\n'));
+    const [conv] = convs;
+    assert.equal(conv.kernel!.library, 'ait');
+    assert.equal(conv.kernel!.name, 'ait_grouped_conv2d_nhwc_f16');
+    assert.equal(conv.kernel!.config.path, 'grouped-direct');
+    assert.match(String(conv.kernel!.config.cutlassRefused), /grouped conv with 3 input channels per group.*odd C\/group/);
+    assert.match(conv.kernel!.reason, /grouped conv \(group=4, C\/group=3, K\/group=6, stride 1x1\) as a direct NHWC kernel/);
   });
 
   describe('nvcc compiles the generated non-CUTLASS sources (model.cu) for sm_80 and sm_90a', function () {

@@ -20,8 +20,9 @@
  *    functor, an epilogue order the sm80 kernels cannot run such as per-channel scale) or an operand does not
  *    have the shape the instance reads, the node goes through GemmLowering.conv2d (im2col + GEMM, or a GEMM for a 1×1
  *    stride-1 conv) and graph.json's kernel.config says `path` and `convRefused` (why). A grouped conv the group
- *    kernels refuse (odd C/group, K/group neither a multiple nor a divisor of a tile N) is a cuda.unsupported
- *    diagnostic at its node, saying why.
+ *    kernels refuse (odd C/group, K/group neither a multiple nor a divisor of a tile N: RegNet's 24) runs on AIT's
+ *    direct grouped kernel (kernels/grouped_conv.cuh, the whole epilogue fused; config `path: grouped-direct`,
+ *    `cutlassRefused`: why).
  */
 import { CompileError } from '../../../diagnostics';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
@@ -95,7 +96,7 @@ export class ConvLowering {
       const refusal =
         e instanceof CompileError ? e.diagnostics.map((d) => d.message).join('; ') : e instanceof Refused ? e.message : undefined;
       if (refusal === undefined) throw e;
-      if (shape.group !== 1) throw new Unsupported(`${refusal}; im2col + GEMM does not take grouped convolution either`);
+      if (shape.group !== 1) return this.grouped(node, shape, refusal);
       const fallback = this.gemm.conv2d(node);
       const kernel: KernelChoice = {
         ...fallback.kernel,
@@ -242,37 +243,7 @@ export class ConvLowering {
     const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations } = shape;
     // The output may be over the residual (read at the element written), never over x (the memory plan's rule).
     const weight = this.channelsLastWeight(node, w, k, r * s);
-    const steps = epilogueOf(node);
-    const operands = node.inputs.slice(2);
-    const outShape = ctx.shapeOf(out);
-    const chain: string[] = ['ew::Input<0>{}'];
-    const pointers: string[] = [];
-    const kinds: string[] = [];
-    const operandBytes: number[] = [];
-    for (const step of steps) {
-      const name = step.split(':')[0];
-      if (!EPILOGUE_OPERAND_STEPS.has(name)) {
-        chain.push(activationFunctor(step));
-        continue;
-      }
-      const tensor = operands[pointers.length];
-      if (!tensor) throw new Unsupported(`epilogue step ${step} has no operand`);
-      const operandShape = ctx.shapeOf(tensor);
-      const broadcast = broadcastOf(ctx, node, operandShape, outShape);
-      const elements = operandShape.every(isConcrete) ? operandShape.reduce<number>((a, d) => a * (d as number), 1) : undefined;
-      if (broadcast.broadcast === 'kFull') {
-        kinds.push('kFull');
-        operandBytes.push(outShape.reduce<number>((a, d) => a * ctx.maxOf(d), 1) * 2);
-      } else if (elements === k && operandShape[operandShape.length - 1] === k) {
-        kinds.push('kChannel');
-        operandBytes.push(k * 2);
-      } else
-        throw new Unsupported(
-          `depthwise epilogue operand ${step} of shape [${operandShape.join(',')}] is neither [${k}] nor the output's shape`,
-        );
-      pointers.push(ctx.pointer(tensor));
-      chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${pointers.length}>{}`);
-    }
+    const { steps, chain, pointers, kinds, operandBytes } = this.directEpilogue(node, k, 'depthwise');
     const count = pointers.length;
     const maxBatch = ctx.maxOf(batch);
     const outputElements = maxBatch * p * q * k;
@@ -300,6 +271,80 @@ export class ConvLowering {
         `${bytes} bytes and ${flops} FLOPs at batch ${maxBatch} (${(flops / bytes).toFixed(1)} FLOP/byte)`,
     };
     return { kernel, body, headers: ['depthwise_conv.cuh'], workspaceBytes: 0 };
+  }
+
+  /**
+   * The whole conv2d epilogue of a direct kernel (depthwise, grouped) as an ew functor chain over in[0] = the
+   * accumulator and in[1 + j] = operand j, each a per-channel [k] vector (kChannel) or the output's shape (kFull).
+   */
+  private directEpilogue(node: Node, k: number, what: string) {
+    const ctx = this.ctx;
+    const outShape = ctx.shapeOf(node.outputs[0]);
+    const steps = epilogueOf(node);
+    const operands = node.inputs.slice(2);
+    const chain: string[] = ['ew::Input<0>{}'];
+    const pointers: string[] = [];
+    const kinds: string[] = [];
+    const operandBytes: number[] = [];
+    for (const step of steps) {
+      const name = step.split(':')[0];
+      if (!EPILOGUE_OPERAND_STEPS.has(name)) {
+        chain.push(activationFunctor(step));
+        continue;
+      }
+      const tensor = operands[pointers.length];
+      if (!tensor) throw new Unsupported(`epilogue step ${step} has no operand`);
+      const operandShape = ctx.shapeOf(tensor);
+      const broadcast = broadcastOf(ctx, node, operandShape, outShape);
+      const elements = operandShape.every(isConcrete) ? operandShape.reduce<number>((a, d) => a * (d as number), 1) : undefined;
+      if (broadcast.broadcast === 'kFull') {
+        kinds.push('kFull');
+        operandBytes.push(outShape.reduce<number>((a, d) => a * ctx.maxOf(d), 1) * 2);
+      } else if (elements === k && operandShape[operandShape.length - 1] === k) {
+        kinds.push('kChannel');
+        operandBytes.push(k * 2);
+      } else
+        throw new Unsupported(
+          `${what} epilogue operand ${step} of shape [${operandShape.join(',')}] is neither [${k}] nor the output's shape`,
+        );
+      pointers.push(ctx.pointer(tensor));
+      chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${pointers.length}>{}`);
+    }
+    return { steps, chain, pointers, kinds, operandBytes };
+  }
+
+  /**
+   * Grouped conv on AIT's direct kernel (kernels/grouped_conv.cuh) where CUTLASS's group kernels refuse the channel
+   * counts (`refusal` says why): the OHWI weight [K, R, S, C/group] as it is, the whole epilogue fused.
+   */
+  private grouped(node: Node, shape: ConvShape, refusal: string): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const out = node.outputs[0];
+    const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations, group } = shape;
+    const { steps, chain, pointers, kinds } = this.directEpilogue(node, k, 'grouped conv');
+    const count = pointers.length;
+    const cg = c / group;
+    const kg = k / group;
+    const body = [
+      'namespace ew = ait::kernels::ew;',
+      `ait::kernels::GroupedConv2dArgs<__half, ${count}> args{${ctx.pointer(x)}, ${ctx.pointer(w)}, ${ctx.pointer(out, true)},`,
+      `    {${count ? pointers.join(', ') : 'nullptr'}},`,
+      `    {${count ? kinds.map((kind) => `ait::kernels::GroupedConvOperand::${kind}`).join(', ') : 'ait::kernels::GroupedConvOperand::kChannel'}},`,
+      `    ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${k}, ${group},`,
+      `    ${r}, ${s}, ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}};`,
+      `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_grouped_conv2d_nhwc(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
+    ];
+    const kernel: KernelChoice = {
+      library: 'ait',
+      name: `ait_grouped_conv2d_nhwc_f16${cg % 8 === 0 ? '_vec' : ''}`,
+      config: { path: 'grouped-direct', group, epilogue: steps, cutlassRefused: refusal },
+      reason:
+        `${r}x${s} grouped conv (group=${group}, C/group=${cg}, K/group=${kg}, stride ${strides.join('x')}) as a direct NHWC kernel ` +
+        `(CUTLASS refused: ${refusal}): 8 output channels per thread, the group's weights through shared memory, ` +
+        `${cg % 8 === 0 ? 'input channels as 16-byte vectors' : 'input channels one at a time'}, epilogue [${steps.join(', ')}] fused`,
+    };
+    return { kernel, body, headers: ['grouped_conv.cuh'], workspaceBytes: 0 };
   }
 
   /** The depthwise weight [R·S, K] (channels innermost) derived from the OHWI [K, R, S, 1] weight. */

@@ -1,7 +1,8 @@
 /**
  * Elementwise lowering: a chain of ONNX elementwise ops (an `elementwise` node's body, a lone ONNX op, or the part
  * of a GEMM epilogue CUTLASS does not run) becomes ait::kernels::ew functors applied left to right to a running
- * value, over inputs that are read in full, per inner vector (a bias), per outer row, or as a scalar.
+ * value, over inputs that are read in full, per inner vector (a bias), per outer row, per leading index (kMiddle), as
+ * a scalar, or, for any other broadcast, through strides over the output's axes (kStrided).
  */
 import { isFloatType, isIntegerType } from '../../../ir/dtype';
 import { Graph, Node, attrFloat, attrGraph, attrInt } from '../../../ir/graph';
@@ -10,15 +11,46 @@ import { numel, numeric } from '../../../ir/tensor';
 import { CodegenContext, Unsupported } from './context';
 import { cppFloat, cppInt } from './cpp';
 
+/** Axes of a kStrided read after merging (ew::kMaxBroadcastRank in kernels/elementwise.cuh). */
+export const MAX_BROADCAST_RANK = 6;
+
 export interface ElementwiseInput {
   tensor: string;
   broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar' | 'kMiddle' | 'kStrided';
-  /** For kStrided: the input's stride per output axis (0 where it broadcasts), as C++ expressions. */
+  /** For kStrided in the mixed kernel: the input's stride per output axis (0 where it broadcasts), as C++ expressions. */
   strides?: string[];
   /** For kInner / kOuter / kMiddle: a C++ expression of the inner extent. */
   inner: string;
   /** For kMiddle: a C++ expression of the output elements per leading index (middle extent × inner). */
   span?: string;
+  /** For kStrided: the output's merged axes and the input's stride along each (C++ expressions; '0' on a broadcast axis). */
+  strided?: { shape: string[]; strides: string[] };
+}
+
+/** A run of output axes [from, to) along which an input is either read in full or broadcast. */
+export interface AxisRun {
+  from: number;
+  to: number;
+  broadcast: boolean;
+}
+
+/**
+ * The output's axes merged into runs along which the input (right-aligned, padded with ones) is all read or all
+ * broadcast; axes of extent 1 join any run. Two neighbouring axes of the same kind are one axis of a strided read.
+ */
+export function broadcastRuns(padded: readonly Dim[], out: readonly Dim[]): AxisRun[] {
+  const runs: AxisRun[] = [];
+  out.forEach((d, i) => {
+    if (dimEquals(d, 1)) {
+      if (runs.length) runs[runs.length - 1].to = i + 1;
+      return;
+    }
+    const broadcast = !dimEquals(padded[i], d);
+    const last = runs[runs.length - 1];
+    if (last && last.broadcast === broadcast) last.to = i + 1;
+    else runs.push({ from: runs.length ? i : 0, to: i + 1, broadcast });
+  });
+  return runs;
 }
 
 /**
@@ -28,7 +60,7 @@ export interface ElementwiseInput {
 export function broadcastKind(
   shape: readonly Dim[],
   out: readonly Dim[],
-): { broadcast: ElementwiseInput['broadcast']; innerFrom?: number; spanFrom?: number } {
+): { broadcast: ElementwiseInput['broadcast']; innerFrom?: number; spanFrom?: number; runs?: AxisRun[] } {
   const padded: Dim[] = [...Array(Math.max(0, out.length - shape.length)).fill(1), ...shape];
   if (padded.every((d) => dimEquals(d, 1))) return { broadcast: 'kScalar' };
   if (padded.length === out.length && padded.every((d, i) => dimEquals(d, out[i]))) return { broadcast: 'kFull' };
@@ -48,31 +80,51 @@ export function broadcastKind(
     padded.slice(firstOne, lastOne + 1).every((d) => dimEquals(d, 1))
   )
     return { broadcast: 'kMiddle', innerFrom: lastOne + 1, spanFrom: firstOne };
-  throw new Unsupported(`broadcast of [${shape.join(',')}] to [${out.join(',')}] is neither full, inner, outer, middle nor scalar`);
+  if (padded.length !== out.length || padded.some((d, i) => !dimEquals(d, 1) && !dimEquals(d, out[i])))
+    throw new Unsupported(`[${shape.join(',')}] does not broadcast to [${out.join(',')}]`);
+  const runs = broadcastRuns(padded, out);
+  if (runs.length > MAX_BROADCAST_RANK)
+    throw new Unsupported(
+      `broadcast of [${shape.join(',')}] to [${out.join(',')}] alternates over ${runs.length} axis runs (the kernel takes ${MAX_BROADCAST_RANK})`,
+    );
+  return { broadcast: 'kStrided', runs };
 }
 
-/** The largest output rank of a kStrided broadcast (kMaxRank of kernels/elementwise.cuh). */
+/** The largest output rank of a kStrided broadcast in the mixed kernel (kMaxRank of kernels/elementwise.cuh). */
 export const MAX_STRIDED_RANK = 6;
 
 /**
- * How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). With `strided`,
- * a broadcast none of the fixed kinds takes is read with per-axis strides (kStrided, the mixed kernel's).
+ * How an input of shape `shape` is read for an output of shape `out` (right-aligned broadcasting). A broadcast none
+ * of the fixed kinds takes is read with strides: over merged axis runs (`strided`, the fp16 kernel), or with
+ * `mixed`, per output axis (`strides`, the mixed-type kernel's form).
  */
 export function broadcastOf(
   ctx: CodegenContext,
   node: Node,
   shape: readonly Dim[],
   out: readonly Dim[],
-  strided = false,
+  mixed = false,
 ): Omit<ElementwiseInput, 'tensor'> {
-  if (strided && !fixedBroadcast(shape, out)) {
+  if (mixed && !fixedBroadcast(shape, out)) {
     if (out.length > MAX_STRIDED_RANK)
       throw new Unsupported(`broadcast to rank ${out.length} exceeds the kernel's rank ${MAX_STRIDED_RANK}`);
     const padded: Dim[] = [...Array(Math.max(0, out.length - shape.length)).fill(1), ...shape];
     const strides = padded.map((d, i) => (dimEquals(d, 1) && !dimEquals(out[i], 1) ? '0' : ctx.product(padded.slice(i + 1), node)));
     return { broadcast: 'kStrided', inner: '1', strides };
   }
-  const { broadcast, innerFrom, spanFrom } = broadcastKind(shape, out);
+  const { broadcast, innerFrom, spanFrom, runs } = broadcastKind(shape, out);
+  if (runs) {
+    // stride of a run read in full: the product of the input's extents after it (all read runs to its right)
+    const strides = runs.map((r, k) =>
+      r.broadcast
+        ? '0'
+        : ctx.product(
+            runs.slice(k + 1).flatMap((later) => (later.broadcast ? [] : out.slice(later.from, later.to))),
+            node,
+          ),
+    );
+    return { broadcast, inner: '1', strided: { shape: runs.map((r) => ctx.product(out.slice(r.from, r.to), node)), strides } };
+  }
   const inner = innerFrom === undefined ? '1' : ctx.product(out.slice(innerFrom), node);
   return spanFrom === undefined ? { broadcast, inner } : { broadcast, inner, span: ctx.product(out.slice(spanFrom), node) };
 }
@@ -80,8 +132,7 @@ export function broadcastOf(
 /** Whether one of the fixed broadcast kinds (not kStrided) reads `shape` for `out`. */
 export function fixedBroadcast(shape: readonly Dim[], out: readonly Dim[]): boolean {
   try {
-    broadcastKind(shape, out);
-    return true;
+    return broadcastKind(shape, out).runs === undefined;
   } catch (e) {
     if (e instanceof Unsupported) return false;
     throw e;
@@ -379,6 +430,11 @@ export function elementwiseStatements(
     `                                   {${inputs.map((i) => i.inner).join(', ')}},`,
     `                                   ${outputPointer},`,
     `                                   ${count}${inputs.some((i) => i.span) ? `,\n                                   {${inputs.map((i) => i.span ?? '0').join(', ')}}` : ''}};`,
+    ...inputs.flatMap((i, k) =>
+      i.strided
+        ? [`args.strided[${k}] = {${i.strided.shape.length}, {${i.strided.shape.join(', ')}}, {${i.strided.strides.join(', ')}}};`]
+        : [],
+    ),
     `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
   ];
 }

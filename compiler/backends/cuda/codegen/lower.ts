@@ -31,6 +31,8 @@ import {
 } from './elementwise';
 import { ConvLowering, convShapeOf } from './conv-lowering';
 import { GemmLowering } from './gemm-lowering';
+import { lowerPad, padPlan } from './pad-lowering';
+import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
 
 export interface KernelChoice {
@@ -248,6 +250,10 @@ cuda(
 );
 
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
+
+cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
+
+cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);
 
 cuda(
   'Slice',
@@ -624,8 +630,19 @@ function isUniformHalf(ctx: CodegenContext, node: Node): boolean {
   return (
     computeTypeOfNode(node, ctx.graph) === 'float' &&
     [node.outputs[0], ...node.inputs].every((t) => ctx.typeOf(t) === 'half') &&
-    node.inputs.every((t) => fixedBroadcast(ctx.shapeOf(t), outShape))
+    node.inputs.every((t) => halfKernelReads(ctx.shapeOf(t), outShape))
   );
+}
+
+/** Whether the fp16 kernel reads `shape` for `out`: a fixed broadcast, or strides over at most 6 axis runs. */
+function halfKernelReads(shape: readonly Dim[], out: readonly Dim[]): boolean {
+  try {
+    broadcastKind(shape, out);
+    return true;
+  } catch (e) {
+    if (e instanceof Unsupported) return false;
+    throw e;
+  }
 }
 
 const elementwise: CudaLowerFn = ({ ctx }, node) => {
@@ -673,7 +690,10 @@ const checkElementwise = (ctx: CodegenContext, node: Node) => {
   for (const t of node.inputs) {
     ctx.typeOf(t);
     if (uniform || fixedBroadcast(ctx.shapeOf(t), outShape)) continue;
-    if (outShape.length > MAX_STRIDED_RANK) broadcastKind(ctx.shapeOf(t), outShape);
+    if (outShape.length > MAX_STRIDED_RANK)
+      throw new Unsupported(
+        `broadcast of [${ctx.shapeOf(t).join(',')}] to [${outShape.join(',')}]: rank ${outShape.length} exceeds the mixed-type kernel's ${MAX_STRIDED_RANK}`,
+      );
   }
   chainOfNode(node, ctx.graph);
 };

@@ -6,7 +6,9 @@
 //   launch_fused_elementwise<__half, 2>(args, ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}), stream);
 // Each input is read in full, as a vector repeating along the innermost axes (a per-channel bias of NHWC data:
 // index % inner), as a vector repeating along the outer axes (index / inner), as a block repeating along the
-// middle axes (a per-image, per-channel scale of NHWC data: (index / span) * inner + index % inner), or as a scalar.
+// middle axes (a per-image, per-channel scale of NHWC data: (index / span) * inner + index % inner), as a scalar, or,
+// for any other broadcast, through strides over the output's axes (kStrided: zero stride on a broadcast axis; the code
+// generator merges neighbouring axes first, so [1,H,1,S,S] over [N,H,W,S,S] is 4 axes, never more than 6).
 // When every pointer is 16-byte aligned and sizes allow, threads move 16 bytes per input and output.
 #pragma once
 
@@ -24,7 +26,16 @@ enum class Broadcast : int32_t {
   kOuter = 2,  // element index / inner   (a vector along the first axes, e.g. a per-row scale)
   kScalar = 3, // element 0
   kMiddle = 4, // (index / span) * inner + index % inner   (ones in the middle axes, e.g. [N,1,1,C] over NHWC)
-  kStrided = 5, // any broadcast: the output index's coordinates times per-input strides (mixed kernel only)
+  kStrided = 5, // sum over the output axes of (coordinate * stride)   (any other broadcast; the mixed kernel keeps its own per-axis strides, MixedArgs)
+};
+
+constexpr int kMaxBroadcastRank = 6;
+
+// kStrided: the output viewed as `shape` (rank axes, product = count), the input's stride per axis (0: broadcast).
+struct StridedIndex {
+  int32_t rank;
+  int64_t shape[kMaxBroadcastRank];
+  int64_t strides[kMaxBroadcastRank];
 };
 
 template <class T, int kInputs>
@@ -35,6 +46,7 @@ struct ElementwiseArgs {
   T* output;
   int64_t count;  // output elements
   int64_t span[kInputs > 0 ? kInputs : 1];  // for kMiddle: output elements per leading index (zero otherwise)
+  StridedIndex strided[kInputs > 0 ? kInputs : 1];  // for kStrided (zero otherwise)
 };
 
 // ---- functors: float operator()(float running, const float* inputs) ----
@@ -279,6 +291,15 @@ __device__ __forceinline__ int64_t source_index(const ElementwiseArgs<T, kInputs
     case Broadcast::kInner: return i % a.inner[k];
     case Broadcast::kOuter: return i / a.inner[k];
     case Broadcast::kMiddle: return (i / a.span[k]) * a.inner[k] + i % a.inner[k];
+    case Broadcast::kStrided: {
+      const StridedIndex& s = a.strided[k];
+      int64_t source = 0;
+      for (int d = s.rank - 1; d >= 0; --d) {
+        source += (i % s.shape[d]) * s.strides[d];
+        i /= s.shape[d];
+      }
+      return source;
+    }
     default: return 0;
   }
 }
@@ -294,8 +315,17 @@ __global__ void fused_elementwise_scalar_kernel(ElementwiseArgs<T, kInputs> a, F
   }
 }
 
+// A vector of V outputs reads V consecutive elements of input k (else one value for all V).
+template <class T, int kInputs>
+__device__ __forceinline__ bool reads_vector(const ElementwiseArgs<T, kInputs>& a, int k) {
+  const Broadcast b = a.broadcast[k];
+  return b == Broadcast::kFull || b == Broadcast::kInner || b == Broadcast::kMiddle ||
+         (b == Broadcast::kStrided && a.strided[k].strides[a.strided[k].rank - 1] == 1);
+}
+
 // Each thread handles one 16-byte vector of the output. Valid when count, every kInner's inner, and every pointer
-// of a full/inner/middle input allow it (checked by the launcher); kOuter inputs need inner % vector == 0 (one value per vector).
+// of a full/inner/middle input allow it (checked by the launcher); kOuter inputs need inner % vector == 0 (one value
+// per vector); kStrided inputs an innermost axis that is a multiple of the vector.
 template <class T, int kInputs, class Fn>
 __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, Fn fn) {
   constexpr int V = Vec16<T>::kElements;
@@ -307,7 +337,7 @@ __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, F
     float scalar_value[kInputs > 0 ? kInputs : 1];
 #pragma unroll
     for (int k = 0; k < kInputs; ++k) {
-      if (a.broadcast[k] == Broadcast::kFull || a.broadcast[k] == Broadcast::kInner || a.broadcast[k] == Broadcast::kMiddle)
+      if (reads_vector(a, k))
         loaded[k] = load_vec16(a.inputs[k] + source_index(a, k, base));
       else
         scalar_value[k] = to_float(a.inputs[k][source_index(a, k, base)]);
@@ -318,9 +348,7 @@ __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, F
       float in[kInputs > 0 ? kInputs : 1];
 #pragma unroll
       for (int k = 0; k < kInputs; ++k)
-        in[k] = (a.broadcast[k] == Broadcast::kFull || a.broadcast[k] == Broadcast::kInner || a.broadcast[k] == Broadcast::kMiddle)
-                    ? to_float(loaded[k].elements[e])
-                    : scalar_value[k];
+        in[k] = reads_vector(a, k) ? to_float(loaded[k].elements[e]) : scalar_value[k];
       out.elements[e] = from_float<T>(fn(0.f, in));
     }
     store_vec16(a.output + base, out);
@@ -343,6 +371,12 @@ bool can_vectorize(const ElementwiseArgs<T, kInputs>& a) {
       case Broadcast::kOuter:
         if (a.inner[k] % V != 0) return false;
         break;
+      case Broadcast::kStrided: {
+        const StridedIndex& s = a.strided[k];
+        if (s.rank < 1 || s.rank > kMaxBroadcastRank || s.shape[s.rank - 1] % V != 0) return false;
+        if (s.strides[s.rank - 1] == 1 && !is_aligned16(a.inputs[k])) return false;
+        break;
+      }
       case Broadcast::kScalar:
         break;
     }
@@ -440,6 +474,9 @@ cudaError_t launch_mixed_elementwise(const ew::MixedArgs<TOut, kInputs>& args, F
 template <class T, int kInputs, class Fn>
 cudaError_t launch_fused_elementwise(const ew::ElementwiseArgs<T, kInputs>& args, Fn fn, cudaStream_t stream) {
   if (args.count <= 0) return cudaSuccess;
+  for (int k = 0; k < kInputs; ++k)
+    if (args.broadcast[k] == ew::Broadcast::kStrided && (args.strided[k].rank < 1 || args.strided[k].rank > ew::kMaxBroadcastRank))
+      return cudaErrorInvalidValue;
   constexpr int kThreads = 256;
   if (ew::can_vectorize(args)) {
     ew::fused_elementwise_vector_kernel<T, kInputs, Fn>

@@ -18,6 +18,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "all.cuh"
@@ -635,6 +636,182 @@ void check_depthwise(int64_t n, int h, int w, int c, int multiplier, int kernel,
   }
 }
 
+// Grouped conv (grouped_conv.cuh) against a direct reference: input [n, h, w, c], weight [k, kernel, kernel, c / group],
+// epilogue relu(acc + bias) + residual or the bare accumulator.
+void check_grouped_conv(int64_t n, int h, int w, int c, int k, int group, int kernel, int stride, int pad, int dilation,
+                        bool with_epilogue) {
+  const int cg = c / group, kg = k / group;
+  const int oh = (h + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  const int ow = (w + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  const int64_t outputs = n * oh * ow * k, weights = int64_t(k) * kernel * kernel * cg;
+  std::vector<double> x, weight, bias, residual;
+  auto hx = random_tensor<__half>(n * h * w * c, &x);
+  const float bound = 1.f / std::sqrt(float(kernel * kernel * cg));
+  auto hw = random_tensor<__half>(weights, &weight, -bound, bound);
+  auto hb = random_tensor<__half>(k, &bias, -0.5f, 0.5f);
+  auto hr = random_tensor<__half>(outputs, &residual);
+  DeviceBuffer<__half> dx(n * h * w * c), dw(weights), db(k), dr(outputs), dy(outputs);
+  upload(dx, hx);
+  upload(dw, hw);
+  upload(db, hb);
+  upload(dr, hr);
+  std::vector<double> ref(outputs);
+  for (int64_t b = 0; b < n; ++b)
+    for (int y = 0; y < oh; ++y)
+      for (int xo = 0; xo < ow; ++xo)
+        for (int ch = 0; ch < k; ++ch) {
+          const int g = ch / kg;
+          double acc = 0;
+          for (int r = 0; r < kernel; ++r)
+            for (int s = 0; s < kernel; ++s) {
+              const int iy = y * stride - pad + r * dilation, ix = xo * stride - pad + s * dilation;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              for (int ci = 0; ci < cg; ++ci)
+                acc += x[((b * h + iy) * w + ix) * c + g * cg + ci] * weight[((int64_t(ch) * kernel + r) * kernel + s) * cg + ci];
+            }
+          const int64_t i = ((b * oh + y) * ow + xo) * k + ch;
+          ref[i] = with_epilogue ? std::max(acc + bias[ch], 0.0) + residual[i] : acc;
+        }
+  const std::string shape = "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) +
+                            "] K" + std::to_string(k) + " g" + std::to_string(group) + " k" + std::to_string(kernel) + " s" +
+                            std::to_string(stride) + " d" + std::to_string(dilation);
+  if (with_epilogue) {
+    GroupedConv2dArgs<__half, 2> args{dx.ptr, dw.ptr, dy.ptr, {db.ptr, dr.ptr}, {GroupedConvOperand::kChannel, GroupedConvOperand::kFull},
+                                      n, h, w, c, oh, ow, k, group, kernel, kernel, stride, stride, pad, pad, dilation, dilation};
+    const auto epilogue = ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}, ew::AddInput<2>{});
+    run_case("grouped conv relu+resid", shape, dy, ref, kHalfTolerance,
+             [&](cudaStream_t st) { return launch_grouped_conv2d_nhwc(args, epilogue, st); });
+  } else {
+    GroupedConv2dArgs<__half, 0> args{dx.ptr, dw.ptr, dy.ptr, {nullptr}, {GroupedConvOperand::kChannel},
+                                      n, h, w, c, oh, ow, k, group, kernel, kernel, stride, stride, pad, pad, dilation, dilation};
+    const auto epilogue = ew::make_chain(ew::Input<0>{});
+    run_case("grouped conv", shape, dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_grouped_conv2d_nhwc(args, epilogue, st); });
+  }
+}
+
+// Pad (pad.cuh), an exact copy: [n, h, w, c] padded on h and w (the 16-byte path when c % 8 == 0), any mode.
+void check_pad(PadMode mode, const char* name, int64_t n, int h, int w, int c, int top, int left, int bottom, int right) {
+  const int oh = h + top + bottom, ow = w + left + right;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(n * h * w * c, &x);
+  DeviceBuffer<__half> dx(n * h * w * c), dy(n * oh * ow * c);
+  upload(dx, hx);
+  auto source = [&](int i, int size) -> int {
+    if (i >= 0 && i < size) return i;
+    if (mode == PadMode::kEdge) return i < 0 ? 0 : size - 1;
+    if (mode == PadMode::kReflect) {
+      const int period = size > 1 ? 2 * (size - 1) : 1;
+      i %= period;
+      if (i < 0) i += period;
+      return i >= size ? period - i : i;
+    }
+    if (mode == PadMode::kWrap) return ((i % size) + size) % size;
+    return -1;
+  };
+  const double fill = 0.25;
+  std::vector<double> ref(n * oh * ow * c);
+  for (int64_t b = 0; b < n; ++b)
+    for (int y = 0; y < oh; ++y)
+      for (int xo = 0; xo < ow; ++xo) {
+        const int sy = source(y - top, h), sx = source(xo - left, w);
+        for (int ch = 0; ch < c; ++ch)
+          ref[((b * oh + y) * ow + xo) * c + ch] = sy < 0 || sx < 0 ? fill : x[((b * h + sy) * w + sx) * c + ch];
+      }
+  PadArgs<__half> args{dx.ptr, dy.ptr, 4, {n, h, w, c}, {n, oh, ow, c}, {0, top, left, 0}, mode, fill};
+  run_case(name, "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) + "]", dy, ref,
+           kExact, [&](cudaStream_t s) { return launch_pad(args, s); });
+}
+
+// Reductions with every ReduceOp over [outer, reduced, inner] (rows and column kernels), and the strided kernel over
+// axes 0 and 2 of [a, b, r, d].
+double reduce_reference(ReduceOp op, const std::vector<double>& values) {
+  double acc = op == ReduceOp::kMax ? -INFINITY : op == ReduceOp::kMin ? INFINITY : op == ReduceOp::kProd ? 1 : 0;
+  for (double v : values) {
+    switch (op) {
+      case ReduceOp::kMax: acc = std::max(acc, v); break;
+      case ReduceOp::kMin: acc = std::min(acc, v); break;
+      case ReduceOp::kProd: acc *= v; break;
+      case ReduceOp::kSumSquare:
+      case ReduceOp::kL2: acc += v * v; break;
+      case ReduceOp::kL1: acc += std::fabs(v); break;
+      case ReduceOp::kLogSumExp: acc += std::exp(v); break;
+      default: acc += v;
+    }
+  }
+  if (op == ReduceOp::kMean) return acc / values.size();
+  if (op == ReduceOp::kL2) return std::sqrt(acc);
+  if (op == ReduceOp::kLogSumExp) return std::log(acc);
+  return acc;
+}
+
+void check_reduce_ops() {
+  const ReduceOp ops[] = {ReduceOp::kSum, ReduceOp::kMean, ReduceOp::kMax, ReduceOp::kMin, ReduceOp::kSumSquare,
+                          ReduceOp::kProd, ReduceOp::kL1, ReduceOp::kL2, ReduceOp::kLogSumExp};
+  const char* names[] = {"sum", "mean", "max", "min", "sum-square", "prod", "l1", "l2", "logsumexp"};
+  for (int o = 0; o < 9; ++o) {
+    const ReduceOp op = ops[o];
+    const bool exact = op == ReduceOp::kMax || op == ReduceOp::kMin;
+    // the Swin head: [batch, 7·7, 768] over the 49 (column kernel); products over few values stay in range
+    for (const auto& [outer, reduced, inner] : {std::tuple<int64_t, int64_t, int64_t>{8, 49, 768}, {33, 7, 1}, {3, 6, 100}}) {
+      const float low = op == ReduceOp::kProd ? 0.5f : -1.f, high = op == ReduceOp::kProd ? 1.5f : 1.f;
+      std::vector<double> x;
+      auto hx = random_tensor<__half>(outer * reduced * inner, &x, low, high);
+      DeviceBuffer<__half> dx(outer * reduced * inner), dy(outer * inner);
+      upload(dx, hx);
+      std::vector<double> ref(outer * inner);
+      for (int64_t a = 0; a < outer; ++a)
+        for (int64_t i = 0; i < inner; ++i) {
+          std::vector<double> v(reduced);
+          for (int64_t r = 0; r < reduced; ++r) v[r] = x[(a * reduced + r) * inner + i];
+          ref[a * inner + i] = reduce_reference(op, v);
+        }
+      ReduceArgs<__half> args{dx.ptr, dy.ptr, outer, reduced, inner, op};
+      run_case(std::string("reduce ") + names[o],
+               "[" + std::to_string(outer) + "," + std::to_string(reduced) + "," + std::to_string(inner) + "]", dy, ref,
+               exact ? kExact : kHalfTolerance, [&](cudaStream_t s) { return launch_reduce(args, s); });
+    }
+    {  // [a, b, r, d] over axes 0 and 2: kept (b, d), reduced (a, r)
+      const int64_t A = 3, B = 5, R = 4, D = 6;
+      const float low = op == ReduceOp::kProd ? 0.5f : -1.f, high = op == ReduceOp::kProd ? 1.5f : 1.f;
+      std::vector<double> x;
+      auto hx = random_tensor<__half>(A * B * R * D, &x, low, high);
+      DeviceBuffer<__half> dx(A * B * R * D), dy(B * D);
+      upload(dx, hx);
+      std::vector<double> ref(B * D);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t d = 0; d < D; ++d) {
+          std::vector<double> v;
+          for (int64_t a = 0; a < A; ++a)
+            for (int64_t r = 0; r < R; ++r) v.push_back(x[((a * B + b) * R + r) * D + d]);
+          ref[b * D + d] = reduce_reference(op, v);
+        }
+      ReduceStridedArgs<__half> args{dx.ptr, dy.ptr, 2, 2, {B, D}, {R * D, 1}, {A, R}, {B * R * D, D}, op};
+      run_case(std::string("reduce strided ") + names[o], "[3,5,4,6] axes 0,2", dy, ref, exact ? kExact : kHalfTolerance,
+               [&](cudaStream_t s) { return launch_reduce_strided(args, s); });
+    }
+  }
+}
+
+// kStrided broadcast (elementwise.cuh): Swin's shifted-window mask [1, W, 1, S·S] added over [n, W, H, S·S], and a
+// [1, C, 1, 8] operand over [n, C, 4, 8] (the 16-byte path: innermost axis read in full, a multiple of 8).
+void check_strided_broadcast(int64_t n, int64_t windows, int64_t heads, int64_t inner) {
+  const int64_t count = n * windows * heads * inner;
+  std::vector<double> x, mask;
+  auto hx = random_tensor<__half>(count, &x);
+  auto hm = random_tensor<__half>(windows * inner, &mask);
+  DeviceBuffer<__half> dx(count), dm(windows * inner), dy(count);
+  upload(dx, hx);
+  upload(dm, hm);
+  std::vector<double> ref(count);
+  for (int64_t i = 0; i < count; ++i) ref[i] = x[i] + mask[((i / (heads * inner)) % windows) * inner + i % inner];
+  ew::ElementwiseArgs<__half, 2> args{{dx.ptr, dm.ptr}, {ew::Broadcast::kFull, ew::Broadcast::kStrided}, {1, 1}, dy.ptr, count};
+  args.strided[1] = {4, {n, windows, heads, inner}, {0, inner, 0, 1}};
+  const auto chain = ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{});
+  run_case("elementwise strided bcast",
+           "[" + std::to_string(n) + "," + std::to_string(windows) + "," + std::to_string(heads) + "," + std::to_string(inner) + "]",
+           dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_fused_elementwise(args, chain, s); });
+}
+
 // Patchify (im2col.cuh): columns[(n, y, x), (ky, kx, c)] = input[n, y·r + ky, x·s + kx, c], an exact copy. The
 // ViT-L/16-384 patch embedding at batch 8 takes the 16-byte path; S·C = 15 (not a multiple of 8) and a misaligned
 // input take the general im2col fallback.
@@ -749,6 +926,22 @@ int main() {
   check_depthwise(1, 9, 11, 5, 3, 3, 1, 1, 1, true);
   check_depthwise(1, 56, 56, 96, 1, 7, 1, 3, 1, false);
   check_depthwise(2, 14, 14, 64, 1, 3, 1, 1, 1, true, /*misaligned_input=*/true);
+  // grouped conv on the direct kernel: RegNetX's 24 channels per group (stride 1 and 2), odd groups, a 5x5 dilated
+  // conv with two output chunks per group, C/group 96 (weights in chunks), ResNeXt's 4 per group
+  check_grouped_conv(8, 28, 28, 168, 168, 7, 3, 1, 1, 1, true);
+  check_grouped_conv(8, 56, 56, 72, 72, 3, 3, 2, 1, 1, true);
+  check_grouped_conv(2, 13, 11, 9, 15, 3, 3, 1, 1, 1, true);
+  check_grouped_conv(2, 17, 17, 16, 80, 2, 5, 1, 4, 2, false);
+  check_grouped_conv(2, 9, 9, 192, 64, 2, 3, 1, 1, 1, true);
+  check_grouped_conv(4, 14, 14, 128, 128, 32, 3, 1, 1, 1, true);
+  check_pad(PadMode::kConstant, "pad constant (16-byte)", 8, 56, 56, 96, 0, 0, 7, 7);
+  check_pad(PadMode::kReflect, "pad reflect", 2, 19, 23, 3, 3, 2, 1, 4);
+  check_pad(PadMode::kEdge, "pad edge", 2, 8, 8, 16, 2, 2, 2, 2);
+  check_pad(PadMode::kWrap, "pad wrap", 1, 5, 6, 5, 2, 3, 4, 1);
+  check_pad(PadMode::kConstant, "pad crop (negative)", 2, 10, 10, 8, -2, 1, 0, -3);
+  check_reduce_ops();
+  check_strided_broadcast(8, 64, 3, 49 * 49);
+  check_strided_broadcast(4, 16, 4, 8);
   check_patchify(8, 384, 384, 3, 16, 16);  // ViT-L/16-384 patch embedding at batch 8
   check_patchify(2, 224, 224, 8, 14, 14);
   check_patchify(2, 20, 15, 3, 4, 5);      // S·C = 15: the im2col fallback

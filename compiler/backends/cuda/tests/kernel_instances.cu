@@ -42,6 +42,9 @@ template cudaError_t launch_attention<__half>(const AttentionArgs<__half>&, cuda
 template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaStream_t);
 template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<__half>(const ReduceStridedArgs<__half>&, cudaStream_t);
+template cudaError_t launch_pad<__half>(const PadArgs<__half>&, cudaStream_t);
+template cudaError_t launch_pad<int64_t>(const PadArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_concat<__half>(const ConcatArgs<__half>&, cudaStream_t);
 template cudaError_t launch_strided_copy<__half>(const StridedCopyArgs<__half>&, cudaStream_t);
 template cudaError_t launch_strided_copy<int64_t>(const StridedCopyArgs<int64_t>&, cudaStream_t);
@@ -56,6 +59,10 @@ template cudaError_t launch_depthwise_conv2d_nhwc<__half, 2, ew_instances::Relu6
                                                                                      ew_instances::Relu6Bias, cudaStream_t);
 template cudaError_t launch_depthwise_conv2d_nhwc<__half, 0, ew_instances::Identity>(const DepthwiseConv2dArgs<__half, 0>&,
                                                                                     ew_instances::Identity, cudaStream_t);
+template cudaError_t launch_grouped_conv2d_nhwc<__half, 2, ew_instances::Relu6Bias>(const GroupedConv2dArgs<__half, 2>&,
+                                                                                   ew_instances::Relu6Bias, cudaStream_t);
+template cudaError_t launch_grouped_conv2d_nhwc<__half, 0, ew_instances::Identity>(const GroupedConv2dArgs<__half, 0>&,
+                                                                                  ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
 }  // namespace kernels

@@ -1,0 +1,172 @@
+// Grouped convolution over NHWC tensors (1 < group < C), any channels per group (odd, not multiples of 8: RegNet's
+// 24, ResNeXt's 4, ShuffleNet's), any kernel size, stride, padding and dilation, with the fused conv2d epilogue
+// (bias, per-channel scale, residual add, activations in step order) applied before the one store. The code
+// generator uses it where CUTLASS's group kernels refuse the channel counts (cutlass/conv.ts chooseGroupConv).
+//
+// Work split: a block owns one group's chunk of kt <= 32 output channels (a multiple of 8) and kPixels output pixels
+// (flattened n·p·q); each thread computes 8 output channels of one pixel with fp32 accumulators. The weights of the
+// chunk go through shared memory as [tap][channel][kt], so a thread reads its 8 weights of a (tap, channel) as one
+// 16-byte vector, the same for every thread of the warp (a broadcast). The input channels of the group are read as
+// 16-byte vectors when C/group % 8 == 0 (else element by element); the taps of neighbouring pixels hit L1/L2.
+// Channels per group beyond what shared memory holds are taken in chunks of `cc` channels.
+//
+// Layouts: input [n, in_h, in_w, c]; weight [k, kernel_h, kernel_w, c / group] (OHWI, as the layout pass prepares
+// it); output [n, out_h, out_w, k]. Output channel k belongs to group k / (k / group) and reads that group's input
+// channels. The epilogue is an ew::Chain (elementwise.cuh) over in[0] = the accumulator and in[1 + j] = operand j;
+// an operand is a per-channel vector [k] or a full tensor shaped like the output (the residual, which may share the
+// output's buffer: each element is read before the same thread writes it).
+#pragma once
+
+#include "common.cuh"
+#include "elementwise.cuh"
+
+namespace ait {
+namespace kernels {
+
+enum class GroupedConvOperand : int32_t {
+  kChannel = 0,  // [k]: element (channel)
+  kFull = 1,     // [n, out_h, out_w, k]: element (output index)
+};
+
+template <class T, int kOperands>
+struct GroupedConv2dArgs {
+  const T* input;   // [n, in_h, in_w, c]
+  const T* weight;  // [k, kernel_h, kernel_w, c / group]
+  T* output;        // [n, out_h, out_w, k]
+  const T* operands[kOperands > 0 ? kOperands : 1];
+  GroupedConvOperand operand_kinds[kOperands > 0 ? kOperands : 1];
+  int64_t n;
+  int32_t in_h, in_w, c, out_h, out_w, k, group;
+  int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+};
+
+constexpr int kGroupedConvPixels = 64;        // output pixels per block
+constexpr int kGroupedConvChannels = 8;       // output channels per thread
+constexpr int kGroupedConvMaxChunk = 32;      // output channels per block
+constexpr int kGroupedConvSmemBytes = 40960;  // weight tile budget
+
+struct GroupedConvTiling {
+  int kt;  // output channels per block (multiple of 8, <= 32)
+  int cc;  // input channels per weight chunk
+};
+
+inline GroupedConvTiling grouped_conv_tiling(int k_per_group, int c_per_group, int taps, int element_bytes) {
+  GroupedConvTiling t;
+  t.kt = static_cast<int>(ceil_div(k_per_group < kGroupedConvMaxChunk ? k_per_group : kGroupedConvMaxChunk, 8) * 8);
+  int cc = kGroupedConvSmemBytes / (t.kt * taps * element_bytes);
+  if (cc >= 8) cc -= cc % 8;
+  if (cc < 1) cc = 1;
+  t.cc = cc < c_per_group ? cc : c_per_group;
+  return t;
+}
+
+// kVecIn: C/group % 8 == 0 and 16-byte aligned input; the group's channels are read 8 at a time (cc is a multiple of 8).
+template <class T, int kOperands, class Fn, bool kVecIn>
+__global__ void grouped_conv2d_nhwc_kernel(GroupedConv2dArgs<T, kOperands> a, Fn fn, GroupedConvTiling tiling) {
+  extern __shared__ __align__(16) unsigned char grouped_conv_smem[];
+  T* wsm = reinterpret_cast<T*>(grouped_conv_smem);  // [taps][cc][kt]
+  const int kt = tiling.kt, cc_max = tiling.cc;
+  const int cg = a.c / a.group, kg = a.k / a.group;
+  const int taps = a.kernel_h * a.kernel_w;
+  const int chunks = (kg + kt - 1) / kt;
+  const int g = blockIdx.y / chunks;
+  const int kbase = (blockIdx.y % chunks) * kt;  // within the group
+  const int columns = kt / kGroupedConvChannels;
+  const int column = threadIdx.x / kGroupedConvPixels;  // warps share a column: weight reads are broadcasts
+  const int64_t pixel = blockIdx.x * static_cast<int64_t>(kGroupedConvPixels) + threadIdx.x % kGroupedConvPixels;
+  const int64_t pixels = a.n * a.out_h * a.out_w;
+  const bool active = pixel < pixels && column < columns;
+  const int ow = static_cast<int>(pixel % a.out_w);
+  const int oh = static_cast<int>((pixel / a.out_w) % a.out_h);
+  const int64_t n = pixel / (static_cast<int64_t>(a.out_w) * a.out_h);
+  const int k0 = kbase + column * kGroupedConvChannels;  // first output channel (within the group) of this thread
+
+  float acc[kGroupedConvChannels];
+#pragma unroll
+  for (int j = 0; j < kGroupedConvChannels; ++j) acc[j] = 0.f;
+
+  for (int c0 = 0; c0 < cg; c0 += cc_max) {
+    const int cc = cg - c0 < cc_max ? cg - c0 : cc_max;
+    __syncthreads();  // the previous chunk's weights are no longer read
+    const int tile = taps * cc * kt;
+    for (int i = threadIdx.x; i < tile; i += blockDim.x) {
+      const int kk = i % kt, rest = i / kt;
+      const int ci = rest % cc, tap = rest / cc;
+      const int kc = kbase + kk;
+      wsm[i] = kc < kg ? a.weight[(static_cast<int64_t>(g * kg + kc) * taps + tap) * cg + c0 + ci] : from_float<T>(0.f);
+    }
+    __syncthreads();
+    if (!active) continue;
+    for (int r = 0; r < a.kernel_h; ++r) {
+      const int ih = oh * a.stride_h - a.pad_top + r * a.dilation_h;
+      if (ih < 0 || ih >= a.in_h) continue;
+      for (int s = 0; s < a.kernel_w; ++s) {
+        const int iw = ow * a.stride_w - a.pad_left + s * a.dilation_w;
+        if (iw < 0 || iw >= a.in_w) continue;
+        const T* x = a.input + ((n * a.in_h + ih) * a.in_w + iw) * a.c + g * cg + c0;
+        const T* w = wsm + ((r * a.kernel_w + s) * cc) * kt + column * kGroupedConvChannels;
+        if (kVecIn) {
+          for (int ci = 0; ci < cc; ci += 8) {
+            Vec16<T> xv;
+            xv.raw = __ldg(reinterpret_cast<const uint4*>(x + ci));
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+              const float xf = to_float(xv.elements[e]);
+              const Vec16<T> wv = *reinterpret_cast<const Vec16<T>*>(w + (ci + e) * kt);
+#pragma unroll
+              for (int j = 0; j < kGroupedConvChannels; ++j) acc[j] = fmaf(xf, to_float(wv.elements[j]), acc[j]);
+            }
+          }
+        } else {
+          for (int ci = 0; ci < cc; ++ci) {
+            const float xf = to_float(x[ci]);
+            const Vec16<T> wv = *reinterpret_cast<const Vec16<T>*>(w + ci * kt);
+#pragma unroll
+            for (int j = 0; j < kGroupedConvChannels; ++j) acc[j] = fmaf(xf, to_float(wv.elements[j]), acc[j]);
+          }
+        }
+      }
+    }
+  }
+  if (!active) return;
+  const int64_t out = pixel * a.k + g * kg + k0;
+#pragma unroll
+  for (int j = 0; j < kGroupedConvChannels; ++j) {
+    if (k0 + j >= kg) break;
+    const int channel = g * kg + k0 + j;
+    float in[1 + kOperands];
+    in[0] = acc[j];
+#pragma unroll
+    for (int o = 0; o < kOperands; ++o)
+      in[1 + o] = to_float(a.operands[o][a.operand_kinds[o] == GroupedConvOperand::kFull ? out + j : channel]);
+    a.output[out + j] = from_float<T>(fn(0.f, in));
+  }
+}
+
+template <class T, int kOperands, class Fn>
+cudaError_t launch_grouped_conv2d_nhwc(const GroupedConv2dArgs<T, kOperands>& a, Fn fn, cudaStream_t stream) {
+  static_assert(Vec16<T>::kElements >= kGroupedConvChannels, "8 output channels per 16-byte weight vector");
+  if (a.group <= 0 || a.c % a.group != 0 || a.k % a.group != 0) return cudaErrorInvalidValue;
+  const int64_t pixels = a.n * a.out_h * a.out_w;
+  if (pixels <= 0 || a.k <= 0) return cudaSuccess;
+  const int cg = a.c / a.group, kg = a.k / a.group;
+  const GroupedConvTiling tiling = grouped_conv_tiling(kg, cg, a.kernel_h * a.kernel_w, static_cast<int>(sizeof(T)));
+  const int chunks = (kg + tiling.kt - 1) / tiling.kt;
+  const int64_t blocks_y = static_cast<int64_t>(a.group) * chunks;
+  const int64_t blocks_x = ceil_div(pixels, kGroupedConvPixels);
+  if (blocks_y > 65535 || blocks_x > 0x7fffffff) return cudaErrorInvalidValue;
+  // 8-element vectors of T hold the 8 weights of a thread; fp32 storage (4 per 16 bytes) is not instantiated
+  const size_t smem = static_cast<size_t>(a.kernel_h * a.kernel_w) * tiling.cc * tiling.kt * sizeof(T);
+  if (smem > 48 * 1024) return cudaErrorInvalidValue;  // a kernel of more than 640 taps
+  const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y));
+  const dim3 block(kGroupedConvPixels * (tiling.kt / kGroupedConvChannels));
+  const bool vec_in = cg % 8 == 0 && tiling.cc % 8 == 0 && is_aligned16(a.input);
+  if (vec_in)
+    grouped_conv2d_nhwc_kernel<T, kOperands, Fn, true><<<grid, block, smem, stream>>>(a, fn, tiling);
+  else
+    grouped_conv2d_nhwc_kernel<T, kOperands, Fn, false><<<grid, block, smem, stream>>>(a, fn, tiling);
+  return launch_status();
+}
+
+}  // namespace kernels
+}  // namespace ait
