@@ -4,6 +4,7 @@ import { formatDiagnostic } from '../diagnostics';
 import { formatBytes } from './format';
 import { checkDimBounds, modelInputDims } from '../options';
 import { checkTarget } from '../targets';
+import type { MeasurementSource } from '../backends/cuda/profiling/selection';
 
 export interface CompileCommandOptions {
   out?: string;
@@ -14,6 +15,10 @@ export interface CompileCommandOptions {
   dumpAfter?: string[];
   batch?: number;
   json?: boolean;
+  /** Kernel measurements to choose GEMM/conv instances from (profile-command.ts). */
+  measurementSource?: MeasurementSource;
+  /** Write the profiler into DIR/profile/ (every signature, or those the measurements lack). */
+  profileWrite?: 'all' | 'missing';
 }
 
 export function runCompile(model: string, opts: CompileCommandOptions, out: (s: string) => void): number {
@@ -28,6 +33,8 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
     dumpAfter: opts.dumpAfter,
     batch: opts.batch,
     log: opts.json ? undefined : (m) => out(m),
+    measurements: opts.measurementSource,
+    profileSources: opts.profileWrite,
   });
   if (opts.json) {
     out(JSON.stringify(result, null, 2));
@@ -43,6 +50,14 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
       );
     out(`wrote ${result.graphJsonPath}`);
     if (result.codegen) out(result.codegen);
+    const p = result.profiling;
+    if (p && (opts.measurementSource || opts.profileWrite))
+      out(
+        `kernel choice: ${p.measured} of ${p.signatures} GEMM/conv signatures measured${opts.measurementSource ? ` (${opts.measurementSource.device})` : ''}` +
+          (opts.profileWrite
+            ? `; profiler for ${p.profiled} signatures, ${p.candidates} candidates in ${result.outDir}/profile (make profiler)`
+            : ''),
+      );
   }
   return result.ok ? 0 : 1;
 }

@@ -5,9 +5,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CompileError, error, fail, formatDiagnostic } from '../diagnostics';
 import { DEFAULT_TARGET, TARGET_LIST } from '../targets';
+import { runProfiledCompile, type ProfileFlags } from './profile-command';
 import { MAX_BATCH, type DimBounds, parseDimBound, parseMaxBatch } from '../options';
 import { runInspect } from './inspect-command';
-import { runCompile } from './compile-command';
 import { GRAPH_THEMES, type GraphTheme, runGraph } from './graph-command';
 import {
   DEFAULT_VERIFY_TOLERANCE,
@@ -163,6 +163,25 @@ export function buildProgram(
       'with --remote: build, then compare the outputs with MODEL run by onnxruntime (or the interpreter) at these batch sizes (default 1,8); DIR/verify.json',
       batchSizesOption,
     )
+    .option(
+      '--profile <host>',
+      "choose GEMM/conv kernels by profiling their candidates on this host (ssh target or 'local'); measurements kept in the profile cache",
+    )
+    .option(
+      '--profiled-on <gpu>',
+      "choose GEMM/conv kernels from the profile cache's measurements of this GPU (name part), profiling nothing",
+    )
+    .option('--measurements <file>', 'choose GEMM/conv kernels from ait_profiler output (repeatable)', (v: string, p: string[] = []) => [
+      ...p,
+      v,
+    ])
+    .option('--profile-sources', 'also write the kernel profiler into DIR/profile (make profiler; ./profile/ait_profiler)')
+    .option('--profile-cache <file>', 'the profile cache file (default: $AIT_PROFILE_CACHE, else ~/.cache/ait-studio/profiles.sqlite)')
+    .option(
+      '--profile-iterations <n>',
+      'timed launches per candidate and batch (default 10)',
+      wrapped(positiveInteger('--profile-iterations')),
+    )
     .action(
       async (
         model: string,
@@ -177,16 +196,19 @@ export function buildProgram(
           json?: boolean;
           remote?: string;
           verify?: number[] | true;
-        } & RemoteBuildFlags,
+        } & RemoteBuildFlags &
+          ProfileFlags,
       ) => {
         if ((opts.build || opts.bench || opts.verify) && !opts.remote)
           fail(
             'cli.bad-option',
             `${opts.verify ? '--verify' : opts.bench ? '--bench' : '--build'} needs --remote HOST (a GPU host, or 'local')`,
           );
-        process.exitCode = runCompile(model, opts, out);
-        if (process.exitCode !== 0 || !opts.remote) return;
+        if ([opts.profile, opts.profiledOn, opts.measurements].filter(Boolean).length > 1)
+          fail('cli.bad-option', '--profile, --profiled-on and --measurements are alternatives: give one');
         const outDir = path.resolve(opts.out ?? path.join('build', modelNameOf(model)));
+        process.exitCode = await runProfiledCompile(model, opts, outDir, out, err);
+        if (process.exitCode !== 0 || !opts.remote) return;
         const verify = opts.verify ? { verifyModel: model, verifyBatch: opts.verify === true ? undefined : opts.verify } : {};
         process.exitCode = await runRemoteBuild(opts.remote, outDir, { ...opts, ...verify }, out, err);
       },

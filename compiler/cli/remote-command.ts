@@ -58,7 +58,7 @@ export function parseBatchSizes(value: string): number[] {
   return sizes;
 }
 
-function sessionOptions(flags: RemoteConnectionFlags, err: (s: string) => void): OpenSessionOptions {
+export function sessionOptions(flags: RemoteConnectionFlags, err: (s: string) => void): OpenSessionOptions {
   return {
     nodePath: flags.node,
     nodeBinaryToUpload: flags.uploadNode,

@@ -395,10 +395,7 @@ export class ConvLowering {
       `pads=${p.pads.join(',')} strides=${p.strides.join(',')} dilations=${p.dilations.join(',')} group=${p.group}`,
       `epilogue=${steps.join('+') || 'none'}`,
     ].join(' ');
-    profiling.record(
-      { signature, kind: 'conv', batches, problems, workspaceBytes: CUTLASS_WORKSPACE_BYTES, steps, candidates },
-      node.id,
-    );
+    profiling.record({ signature, kind: 'conv', batches, problems, workspaceBytes: CUTLASS_WORKSPACE_BYTES, steps, candidates }, node.id);
     return profiling.choose(signature, candidates, (instance) => this.register(instance, steps), heuristicAt);
   }
 

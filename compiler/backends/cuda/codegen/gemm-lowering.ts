@@ -369,10 +369,7 @@ export class GemmLowering {
     const sm90 = this.runsSm90Instance(nk);
     const maxProblem = problemAt(this.ctx.batchSymbol ? this.ctx.maxBatch : 1);
     const reserveStreamK = (config: { tile: [number, number, number] }) => {
-      cutlassBytes = Math.max(
-        cutlassBytes,
-        alignUp(streamKWorkspaceBytes(maxProblem.m, maxProblem.n, maxProblem.batch ?? 1, config.tile)),
-      );
+      cutlassBytes = Math.max(cutlassBytes, alignUp(streamKWorkspaceBytes(maxProblem.m, maxProblem.n, maxProblem.batch ?? 1, config.tile)));
     };
     const heuristicAt = (batch: number): { source: GemmInstanceSource; reason: string } => {
       const problem = problemAt(batch);

@@ -690,10 +690,12 @@ const checkElementwise = (ctx: CodegenContext, node: Node) => {
   for (const t of node.inputs) {
     ctx.typeOf(t);
     if (uniform || fixedBroadcast(ctx.shapeOf(t), outShape)) continue;
-    if (outShape.length > MAX_STRIDED_RANK)
+    if (outShape.length > MAX_STRIDED_RANK) {
+      broadcastKind(ctx.shapeOf(t), outShape); // its reason first (e.g. too many axis runs for any kernel)
       throw new Unsupported(
         `broadcast of [${ctx.shapeOf(t).join(',')}] to [${outShape.join(',')}]: rank ${outShape.length} exceeds the mixed-type kernel's ${MAX_STRIDED_RANK}`,
       );
+    }
   }
   chainOfNode(node, ctx.graph);
 };

@@ -9,7 +9,16 @@
  * candidates' object files. The no-profiling heuristic's choice is always a candidate, so a profiled build is never
  * slower than the heuristic on what was measured.
  */
-import { ConvChoice, ConvConfig, ConvEpilogueStep, ConvProblem, Sm80ConvConfig, Sm90ConvConfig, chooseConv, emitConv } from '../cutlass/conv';
+import {
+  ConvChoice,
+  ConvConfig,
+  ConvEpilogueStep,
+  ConvProblem,
+  Sm80ConvConfig,
+  Sm90ConvConfig,
+  chooseConv,
+  emitConv,
+} from '../cutlass/conv';
 import {
   BatchedGemmLayout,
   EmittedInstance,
@@ -127,7 +136,11 @@ export function gemmCandidates(
  * Convolution candidates for a signature (ungrouped, not depthwise), given its problems at the profiled batches.
  * Grouped convolutions and few-channel (C < 8) ones keep the heuristic's instance only.
  */
-export function convCandidates(arch: CudaArch, problems: readonly ConvProblem[], steps: readonly ConvEpilogueStep[]): Candidate<ConvConfig>[] {
+export function convCandidates(
+  arch: CudaArch,
+  problems: readonly ConvProblem[],
+  steps: readonly ConvEpilogueStep[],
+): Candidate<ConvConfig>[] {
   const choices: ConvChoice[] = [chooseConv(problems[0], arch), chooseConv(problems[problems.length - 1], arch)];
   const out: Candidate<ConvConfig>[] = choices.map((c) => ({
     config: c.config,

@@ -16,7 +16,14 @@ import { cString } from '../../generated-text';
 import type { ConvProblem, ConvEpilogueStep } from '../cutlass/conv';
 import type { GemmEpilogue, GemmProblem } from '../cutlass/gemm';
 import { convHeader, convInstanceSource, type ConvInstanceSource } from '../codegen/conv-lowering';
-import { CUTLASS_WORKSPACE_BYTES, gemmHeader, gemmInstanceSource, instanceSymbol, type CudaArch, type GemmInstanceSource } from '../codegen/gemm-lowering';
+import {
+  CUTLASS_WORKSPACE_BYTES,
+  gemmHeader,
+  gemmInstanceSource,
+  instanceSymbol,
+  type CudaArch,
+  type GemmInstanceSource,
+} from '../codegen/gemm-lowering';
 import { cudaSourceFiles } from '../codegen/sources';
 import type { ProfiledOp } from './selection';
 
@@ -35,7 +42,11 @@ const STEP_CODES: Record<string, string> = {
 
 function gemmEpilogueOf(steps: readonly string[]): GemmEpilogue {
   const activation = steps.find((s) => s !== 'bias' && s !== 'residual_add' && s !== 'scale');
-  return { bias: steps.includes('bias'), residual: steps.includes('residual_add'), activation: (activation ?? 'identity') as GemmEpilogue['activation'] };
+  return {
+    bias: steps.includes('bias'),
+    residual: steps.includes('residual_add'),
+    activation: (activation ?? 'identity') as GemmEpilogue['activation'],
+  };
 }
 
 function problemRow(op: ProfiledOp, index: number): string {
@@ -45,7 +56,7 @@ function problemRow(op: ProfiledOp, index: number): string {
     const p = op.problems[index] as ConvProblem;
     const m = p.n * p.p * p.q;
     return (
-      `  {${batch}, ${m}, ${p.k}, ${p.c / p.group * p.r * p.s}, 1, ${p.n}, ${p.h}, ${p.w}, ${p.c}, ${p.k}, ${p.r}, ${p.s}, ${p.p}, ${p.q}, ` +
+      `  {${batch}, ${m}, ${p.k}, ${(p.c / p.group) * p.r * p.s}, 1, ${p.n}, ${p.h}, ${p.w}, ${p.c}, ${p.k}, ${p.r}, ${p.s}, ${p.p}, ${p.q}, ` +
       `{${p.pads.join(', ')}}, {${p.strides.join(', ')}}, {${p.dilations.join(', ')}}, ${p.group}, ${workspace}ull},`
     );
   }
@@ -97,7 +108,11 @@ export function profilerFiles(ops: readonly ProfiledOp[], arch: CudaArch): Map<s
     for (const c of op.candidates) {
       const symbol = symbolOf.get(c.instance)!;
       const fn =
-        op.kind === 'conv' ? `nullptr, nullptr, ${symbol}` : op.kind === 'batched_gemm' ? `nullptr, ${symbol}, nullptr` : `${symbol}, nullptr, nullptr`;
+        op.kind === 'conv'
+          ? `nullptr, nullptr, ${symbol}`
+          : op.kind === 'batched_gemm'
+            ? `nullptr, ${symbol}, nullptr`
+            : `${symbol}, nullptr, nullptr`;
       t.push(`  {${cString(c.instance.name)}, ${cString(JSON.stringify(c.config))}, ${fn}},`);
     }
     t.push('};', '');
@@ -115,7 +130,8 @@ export function profilerFiles(ops: readonly ProfiledOp[], arch: CudaArch): Map<s
   t.push('};', `const int ait_profile_num_ops = ${ops.length};`, '');
   files.set('profile/src/profile_table.cu', t.join('\n'));
 
-  for (const [file, text] of cudaSourceFiles()) if (file.startsWith('profiler/')) files.set(`profile/src/${file.slice('profiler/'.length)}`, text);
+  for (const [file, text] of cudaSourceFiles())
+    if (file.startsWith('profiler/')) files.set(`profile/src/${file.slice('profiler/'.length)}`, text);
   const sources = [...gemms.values(), ...convs.values()].map((s) => s.file);
   files.set('profile/Makefile', profilerMakefile(arch, sources, batched));
   return files;
@@ -139,6 +155,10 @@ function profilerMakefile(arch: CudaArch, instanceSources: readonly string[], ba
     '.PHONY: all clean',
     'all: ait_profiler',
     '',
+    '# the profile cache key of this host (GPU, SMs, driver, CUDA, CUTLASS): seconds to build, no CUTLASS instances',
+    'device_info: src/device_info.cu',
+    '\t$(NVCC) $(NVCCFLAGS) $(CUTLASS_FLAGS) $< -o $@',
+    '',
     'build:',
     '\tmkdir -p build',
     '',
@@ -149,7 +169,7 @@ function profilerMakefile(arch: CudaArch, instanceSources: readonly string[], ba
     '\t$(NVCC) $(ARCH_FLAGS) $^ -o $@',
     '',
     'clean:',
-    '\trm -rf build ait_profiler',
+    '\trm -rf build ait_profiler device_info',
     '',
   ].join('\n');
 }

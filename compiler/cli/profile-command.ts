@@ -1,0 +1,258 @@
+/**
+ * Measured kernel choice from the CLI (compiler/backends/cuda/profiling/ says what is measured and how it is chosen):
+ *  - `ait compile MODEL --profile HOST`: compile with the profiler sources (DIR/profile/), find the host's cache key
+ *    (profile/device_info), profile there whatever the profile cache lacks for that key (one worker per GPU), store
+ *    the measurements, and compile again choosing every GEMM/conv instance from them;
+ *  - `--profiled-on GPU`: compile from the cache's measurements of a GPU (name part), profiling nothing;
+ *  - `--measurements FILE`: from ait_profiler output files (e.g. a profiler run by hand on a host);
+ *  - `--profile-sources`: write DIR/profile/ for every signature, to build and run by hand.
+ */
+import * as fs from 'node:fs';
+import { CompileError, error, formatDiagnostic } from '../diagnostics';
+import { openProfileCache, type ProfileCache } from '../profiling/cache';
+import type { DeviceKey, Measurement } from '../profiling/types';
+import { MEASUREMENT_STATUSES } from '../profiling/types';
+import type { MeasurementSource } from '../backends/cuda/profiling/selection';
+import { openSession, type RemoteSession } from '../../remote-agent/client';
+import type { RunJobResult } from '../../remote-agent/protocol';
+import { runCompile, type CompileCommandOptions } from './compile-command';
+import { sessionOptions, type RemoteConnectionFlags } from './remote-command';
+
+export interface ProfileFlags extends RemoteConnectionFlags {
+  /** Host to profile on ('local' or an ssh target). */
+  profile?: string;
+  /** GPU name part: compile from the cache's measurements of that GPU. */
+  profiledOn?: string;
+  /** ait_profiler output files. */
+  measurements?: string[];
+  profileSources?: boolean;
+  profileCache?: string;
+  profileIterations?: number;
+}
+
+const deviceLabel = (d: DeviceKey) => `${d.gpu}, ${d.sms} SMs, driver CUDA ${d.driver}, CUDA ${d.cuda}, CUTLASS ${d.cutlass}`;
+
+/** Measurements of one device from the profile cache. */
+export function cacheSource(cache: ProfileCache, device: DeviceKey): MeasurementSource {
+  return { device: deviceLabel(device), lookup: (signature) => cache.lookup(device, signature) };
+}
+
+/** What ait_profiler prints last (profiler/ait_profiler.cu), checked. */
+export interface ProfilerOutput {
+  device: DeviceKey;
+  measurements: Measurement[];
+}
+
+export function parseProfilerOutput(value: unknown, where: string): ProfilerOutput {
+  const bad = (why: string) =>
+    new CompileError(error('profile.bad-results', `${where}: not ait_profiler output (${why})`, { file: where }));
+  if (!value || typeof value !== 'object') throw bad('not a JSON object');
+  const v = value as { format?: unknown; device?: Record<string, unknown>; measurements?: unknown };
+  if (v.format !== 'ait-profiler') throw bad(`format ${JSON.stringify(v.format)}`);
+  const d = v.device;
+  if (
+    !d ||
+    typeof d.gpu !== 'string' ||
+    typeof d.sms !== 'number' ||
+    typeof d.driver !== 'string' ||
+    typeof d.cuda !== 'string' ||
+    typeof d.cutlass !== 'string'
+  )
+    throw bad('device incomplete');
+  if (!Array.isArray(v.measurements)) throw bad('no measurements');
+  const measurements: Measurement[] = [];
+  for (const m of v.measurements as Record<string, unknown>[]) {
+    if (
+      typeof m?.signature !== 'string' ||
+      typeof m.candidate !== 'string' ||
+      !Number.isInteger(m.batch) ||
+      !MEASUREMENT_STATUSES.includes(m.status as never) ||
+      (m.medianUs !== undefined && (typeof m.medianUs !== 'number' || !Number.isFinite(m.medianUs)))
+    )
+      throw bad(`malformed measurement ${JSON.stringify(m).slice(0, 200)}`);
+    measurements.push({
+      signature: m.signature,
+      candidate: m.candidate,
+      batch: m.batch as number,
+      status: m.status as Measurement['status'],
+      ...(m.medianUs !== undefined ? { medianUs: m.medianUs as number } : {}),
+      ...(typeof m.message === 'string' ? { message: m.message } : {}),
+      ...(m.config && typeof m.config === 'object' ? { config: m.config as Record<string, unknown> } : {}),
+    });
+  }
+  return { device: { gpu: d.gpu, sms: d.sms, driver: d.driver, cuda: d.cuda, cutlass: d.cutlass }, measurements };
+}
+
+/** Measurements from profiler output files (all of one device). */
+export function fileSource(files: readonly string[]): MeasurementSource {
+  const bySignature = new Map<string, Measurement[]>();
+  let device: DeviceKey | undefined;
+  for (const file of files) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new CompileError(error('profile.bad-results', `${file}: cannot read it as JSON (${(e as Error).message})`, { file }));
+    }
+    const output = parseProfilerOutput(parsed, file);
+    if (device && deviceLabel(device) !== deviceLabel(output.device))
+      throw new CompileError(
+        error('profile.mixed-devices', `${file} was measured on ${deviceLabel(output.device)}, the others on ${deviceLabel(device)}`, {
+          file,
+        }),
+      );
+    device = output.device;
+    for (const m of output.measurements) bySignature.set(m.signature, [...(bySignature.get(m.signature) ?? []), m]);
+  }
+  return { device: device ? deviceLabel(device) : 'no device', lookup: (s) => bySignature.get(s) ?? [] };
+}
+
+/** The cached device whose GPU name contains `gpu` (case-insensitive), the most recently updated when several do. */
+export function cachedDevice(cache: ProfileCache, gpu: string): DeviceKey {
+  const matches = cache
+    .list()
+    .filter((d) => d.device.gpu.toLowerCase().includes(gpu.toLowerCase()))
+    .sort((a, b) => b.updated.localeCompare(a.updated));
+  if (matches.length === 0) {
+    const known = cache.list().map((d) => d.device.gpu);
+    throw new CompileError(
+      error(
+        'profile.no-device',
+        `the profile cache ${cache.file} has no measurements of a GPU named like '${gpu}' (it has: ${known.length ? [...new Set(known)].join(', ') : 'none'}); profile first with --profile HOST`,
+      ),
+    );
+  }
+  return matches[0].device;
+}
+
+async function runJobJson(
+  session: RemoteSession,
+  buildName: string,
+  executable: string,
+  args: string[],
+  gpus: number[] | undefined,
+  log: (s: string) => void,
+) {
+  const started = await session.startProfile({ buildName, executable, args, gpus });
+  await Promise.all(started.jobs.map((j) => session.followJob(j.id, (t) => log(t.replace(/\n$/, '')))));
+  return Promise.all(started.jobs.map(async (j) => (await session.jobResult(j.id)) as RunJobResult));
+}
+
+/**
+ * `ait compile MODEL --profile HOST` and the other measured-choice options. Returns the exit code; the output
+ * directory holds the final build (compiled with the measurements).
+ */
+export async function runProfiledCompile(
+  model: string,
+  opts: CompileCommandOptions & ProfileFlags,
+  outDir: string,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  const report = (e: unknown) => {
+    if (!(e instanceof CompileError)) throw e;
+    for (const d of e.diagnostics) err(formatDiagnostic(d));
+    return 1;
+  };
+  if (opts.measurements?.length) {
+    let measurements: MeasurementSource;
+    try {
+      measurements = fileSource(opts.measurements);
+    } catch (e) {
+      return report(e);
+    }
+    return runCompile(model, { ...opts, measurementSource: measurements, profileWrite: opts.profileSources ? 'all' : undefined }, out);
+  }
+  if (!opts.profile && !opts.profiledOn) return runCompile(model, { ...opts, profileWrite: opts.profileSources ? 'all' : undefined }, out);
+  let cache: ProfileCache;
+  try {
+    cache = await openProfileCache(opts.profileCache);
+  } catch (e) {
+    return report(e);
+  }
+  try {
+    if (opts.profiledOn) {
+      const device = cachedDevice(cache, opts.profiledOn);
+      err(`kernel choice from the profile cache (${cache.file}): ${deviceLabel(device)}`);
+      return runCompile(model, { ...opts, measurementSource: cacheSource(cache, device) }, out);
+    }
+    const host = opts.profile!;
+    // 1. the profiler sources of every signature, and the host's cache key
+    const first = runCompile(model, { ...opts, force: true, json: false, profileWrite: 'all' }, (s) => err(s));
+    if (first !== 0) return first;
+    let session: RemoteSession | null = null;
+    try {
+      session = await openSession(host, sessionOptions(opts, err));
+      const gpus = (await session.hello()).gpus.map((g) => g.index);
+      let synced = await session.sync(outDir);
+      let built = await session.build(outDir, synced, (t) => err(t.replace(/\n$/, '')), { makeArgs: ['device_info'] });
+      for (const d of built.result.diagnostics) err(formatDiagnostic(d));
+      if (!built.result.ok) return 1;
+      const [info] = await runJobJson(session, synced.buildName, 'profile/device_info', [], gpus.length ? [gpus[0]] : undefined, err);
+      const key = (info?.json as { device?: DeviceKey } | null)?.device;
+      if (!info?.ok || !key) {
+        for (const d of info?.diagnostics ?? []) err(formatDiagnostic(d));
+        err(
+          formatDiagnostic(error('profile.no-device', `${host}: profile/device_info printed no device (is there a CUDA GPU?)`, { host })),
+        );
+        return 1;
+      }
+      err(`profiling on ${host}: ${deviceLabel(key)}`);
+      // 2. only what the cache lacks for this key
+      const measured = cacheSource(cache, key);
+      const second = runCompile(model, { ...opts, force: true, json: false, measurementSource: measured, profileWrite: 'missing' }, (s) =>
+        err(s),
+      );
+      if (second !== 0) return second;
+      if (
+        fs.existsSync(`${outDir}/profile/src/profile_table.cu`) &&
+        /ait_profile_num_ops = [1-9]/.test(fs.readFileSync(`${outDir}/profile/src/profile_table.cu`, 'utf8'))
+      ) {
+        synced = await session.sync(outDir);
+        const t0 = Date.now();
+        built = await session.build(outDir, synced, (t) => (opts.verbose ? err(t.replace(/\n$/, '')) : undefined), {
+          makeArgs: ['profiler'],
+        });
+        for (const d of built.result.diagnostics) err(formatDiagnostic(d));
+        if (!built.result.ok) return 1;
+        const buildS = (Date.now() - t0) / 1000;
+        const t1 = Date.now();
+        const workers = Math.max(1, gpus.length);
+        const results = await Promise.all(
+          (gpus.length ? gpus : [undefined]).map((gpu, k) =>
+            runJobJson(
+              session!,
+              synced.buildName,
+              'profile/ait_profiler',
+              ['--worker', String(k), '--workers', String(workers), '--iterations', String(opts.profileIterations ?? 10)],
+              gpu === undefined ? undefined : [gpu],
+              (t) => (opts.verbose ? err(`[gpu ${gpu ?? '-'}] ${t}`) : undefined),
+            ),
+          ),
+        );
+        let stored = 0;
+        for (const [r] of results) {
+          for (const d of r?.diagnostics ?? []) err(formatDiagnostic(d));
+          if (!r?.ok || !r.json) {
+            err(formatDiagnostic(error('profile.failed', `${host}: a profiler worker printed no results`, { host })));
+            return 1;
+          }
+          const output = parseProfilerOutput(r.json, `${host}:profile/ait_profiler`);
+          cache.store(output.device, output.measurements);
+          stored += output.measurements.length;
+        }
+        err(
+          `profiled on ${workers} GPU(s): build ${buildS.toFixed(0)} s, profiling ${((Date.now() - t1) / 1000).toFixed(0)} s, ${stored} measurements stored in ${cache.file}`,
+        );
+      } else err(`every GEMM/conv signature is in the profile cache for ${key.gpu}: nothing to profile`);
+      // 3. the final build, every instance chosen from the measurements
+      return runCompile(model, { ...opts, force: true, measurementSource: cacheSource(cache, key), profileWrite: undefined }, out);
+    } finally {
+      session?.close();
+    }
+  } catch (e) {
+    return report(e);
+  } finally {
+    await cache.close();
+  }
+}
