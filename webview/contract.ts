@@ -22,10 +22,18 @@ export interface NodeCost {
 export interface KernelCandidate {
   /** Library instance name, e.g. a CUTLASS procedural name. */
   name: string;
-  /** Profiled time of one call in milliseconds; null when the candidate was not timed (filtered, failed). */
+  /** Profiled time of one call in milliseconds (at `batch` when given); null when not timed (filtered, failed). */
   timeMs: number | null;
   /** Why it was not usable (compile failure, launch failure, wrong result), when it was not. */
   error?: string;
+  /** Its configuration in words (tile, cluster, schedule, stages). */
+  config?: string;
+  /** The batch `timeMs` was measured at (the largest profiled batch). */
+  batch?: number;
+  /** Median by profiled batch (keys are batch sizes). */
+  timesMs?: Record<string, number | null>;
+  /** Chosen for at least one batch range (a build can dispatch to several instances by batch). */
+  chosen?: boolean;
 }
 
 export interface KernelChoice {

@@ -58,19 +58,28 @@ export function nodeDetailsHtml(state: ViewState, node: ViewNodeJson): string {
       .map(([key, v]) => row(key, configValue(v)))
       .join('');
     const candidates = [...(k.candidates ?? [])].sort((a, b) => (a.timeMs ?? Infinity) - (b.timeMs ?? Infinity));
+    const timedAt = candidates.find((c) => c.batch !== undefined)?.batch;
     const candRows = candidates
-      .map(
-        (c) =>
-          `<tr class="${c.name === k.name ? 'chosen' : ''}${c.error ? ' failed' : ''}"><td><code>${esc(c.name)}</code></td>` +
-          `<td class="num">${c.timeMs === null ? '—' : formatValue(c.timeMs, 'ms')}</td><td>${c.error ? esc(c.error) : ''}</td></tr>`,
-      )
+      .map((c) => {
+        // per-batch medians as the row's tooltip
+        const byBatch = c.timesMs
+          ? Object.entries(c.timesMs)
+              .map(([b, t]) => `batch ${b}: ${t === null ? '—' : formatValue(t, 'ms')}`)
+              .join('\n')
+          : '';
+        return (
+          `<tr class="${(c.chosen ?? c.name === k.name) ? 'chosen' : ''}${c.error ? ' failed' : ''}"${byBatch ? ` title="${esc(byBatch)}"` : ''}>` +
+          `<td><code>${esc(c.name)}</code>${c.config ? `<div class="muted">${esc(c.config)}</div>` : ''}</td>` +
+          `<td class="num">${c.timeMs === null ? '—' : formatValue(c.timeMs, 'ms')}</td><td>${c.error ? esc(c.error) : ''}</td></tr>`
+        );
+      })
       .join('');
     parts.push(
       `<section><h3>Kernel</h3><table>${row('library', esc(k.library))}${row('instance', `<code class="kernel-name">${esc(k.name)}</code>`, 'kernel-name')}${cfgRows}` +
         (k.reason ? row('why', esc(k.reason)) : '') +
         `</table>` +
         (candRows
-          ? `<h4>Candidates (${candidates.length})</h4><table class="candidates"><tr><th>instance</th><th>time</th><th>failure</th></tr>${candRows}</table>`
+          ? `<h4>Candidates (${candidates.length})${timedAt !== undefined ? `, timed at batch ${timedAt}` : ''}</h4><table class="candidates"><tr><th>instance</th><th>time</th><th>failure</th></tr>${candRows}</table>`
           : '') +
         `</section>`,
     );

@@ -46,10 +46,25 @@ export function withBackendFixtures(graph: GraphJson): GraphJson {
         library: 'cutlass',
         name,
         config: { tile, cluster, stages: 4, schedule: 'KernelTmaWarpSpecializedCooperative', splitK: 1, alignment: 8 },
+        // two chosen (one per batch range), one failed, as a measured choice lists them (docs/graph-format.md)
         candidates: [
-          { name, timeMs: 0.05 },
-          { name: fixtureKernelName([64, 64, 64], [1, 1, 1]), timeMs: 0.09 },
-          { name: fixtureKernelName([256, 256, 64], [2, 1, 1]), timeMs: null, error: 'exceeds shared memory (fixture)' },
+          {
+            name,
+            timeMs: 0.05,
+            batch: 256,
+            config: `sm90 ${tile.join('x')}, cluster ${cluster.join('x')}, cooperative`,
+            timesMs: { '1': 0.02, '256': 0.05 },
+            chosen: true,
+          },
+          {
+            name: fixtureKernelName([64, 64, 64], [1, 1, 1]),
+            timeMs: 0.09,
+            batch: 256,
+            config: 'sm90 64x64x64, cluster 1x1x1, pingpong',
+            timesMs: { '1': 0.01, '256': 0.09 },
+            chosen: true,
+          },
+          { name: fixtureKernelName([256, 256, 64], [2, 1, 1]), timeMs: null, batch: 256, error: 'exceeds shared memory (fixture)' },
         ],
         reason: 'fastest of 3 profiled candidates (fixture)',
         source: { file: `src/${n.id}.cu`, line: 1 },

@@ -139,6 +139,18 @@ for (const modelName of ['resnet50', 'vit_base_patch16_224', 'maskrcnn_resnet50_
       await page.click(`[data-node-id="${node.id}"]`);
       assert.equal(await page.textContent('.details [data-field="kernel-name"]'), node.kernel!.name);
       assert.match((await page.textContent('.details header'))!, new RegExp(node.id));
+      // the candidates it beat: fastest first, both chosen instances marked, configurations and per-batch times shown
+      assert.equal(await page.textContent('.details h4'), 'Candidates (3), timed at batch 256');
+      const rows = await page.$$eval('.details table.candidates tr:not(:first-child)', (trs) =>
+        trs.map((tr) => ({ cls: tr.className, text: (tr as HTMLElement).innerText, title: tr.getAttribute('title') })),
+      );
+      assert.deepEqual(
+        rows.map((r) => r.cls),
+        ['chosen', 'chosen', ' failed'],
+      );
+      assert.match(rows[0].text, /sm90 \d+x\d+x\d+, cluster \dx\dx1, cooperative/);
+      assert.equal(rows[1].title, `batch 1: ${formatValue(0.01, 'ms')}\nbatch 256: ${formatValue(0.09, 'ms')}`);
+      assert.match(rows[2].text, /exceeds shared memory/);
       await page.screenshot({ path: path.join(ARTIFACTS_DIR, `${modelName}-details.png`) });
     });
 
