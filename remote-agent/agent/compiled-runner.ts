@@ -101,8 +101,9 @@ m = json.load(open(sys.argv[1]))
 DTYPES = {1: "float16", 2: "float32", 3: "bfloat16", 4: "int32", 5: "int64", 6: "int8", 7: "uint8", 8: "bool"}
 lib = ctypes.CDLL(m["library"])
 debug_runs = hasattr(lib, "AITModelRunDebug")
-if m["op"] == "run" and m.get("debugDir") and not debug_runs:
-    sys.exit("%s has no AITModelRunDebug" % m["library"])
+if m.get("needDebug") and not debug_runs:
+    sys.stderr.write("%s has no AITModelRunDebug\\n" % m["library"])
+    sys.exit(3)  # the agent says: built before debug runs
 spec = importlib.util.spec_from_file_location("ait_model", m["module"])
 ait_model = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ait_model)
@@ -158,7 +159,13 @@ export function pythonRunnerUnavailable(buildDir: string): string | null {
 }
 
 /** The library through python3 and the build's ait_model.py (one process per call; the model is opened each time). */
-export async function pythonRunner(buildDir: string, library: string, weightsFile: string, scratchDir: string): Promise<CompiledRunner> {
+export async function pythonRunner(
+  buildDir: string,
+  library: string,
+  weightsFile: string,
+  scratchDir: string,
+  needDebug: boolean,
+): Promise<CompiledRunner> {
   const script = path.join(scratchDir, 'compiled_ait_model.py');
   fs.writeFileSync(script, PYTHON_RUNNER_SCRIPT);
   let call = 0;
@@ -166,7 +173,7 @@ export async function pythonRunner(buildDir: string, library: string, weightsFil
     const n = call++;
     const manifest = path.join(scratchDir, `compiled_manifest_${n}.json`);
     const result = path.join(scratchDir, `compiled_result_${n}.json`);
-    const common = { module: path.join(buildDir, AIT_MODEL_PY), library, weights: weightsFile, result };
+    const common = { module: path.join(buildDir, AIT_MODEL_PY), library, weights: weightsFile, result, needDebug };
     fs.writeFileSync(manifest, JSON.stringify({ ...common, ...request }, null, 2));
     const child = spawn('python3', [script, manifest], { stdio: ['ignore', 'inherit', 'pipe'] });
     let stderr = '';
@@ -175,6 +182,7 @@ export async function pythonRunner(buildDir: string, library: string, weightsFil
       process.stderr.write(d);
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    if (code === 3 && needDebug) throw noDebugSupport(library);
     if (code !== 0)
       throw new AgentError(
         'verify.compiled-failed',
@@ -201,6 +209,16 @@ export async function pythonRunner(buildDir: string, library: string, weightsFil
     },
     close: () => undefined,
   };
+}
+
+/** The error of per-node verify on a library built before debug runs. */
+export function noDebugSupport(library: string): AgentError {
+  return new AgentError(
+    'verify.no-debug-support',
+    `${library} has no debug runs (it exports no AITModelRunDebug: built by an older compiler, before model ABI 3): ` +
+      'compile the model again to verify it per node',
+    { file: library },
+  );
 }
 
 function lastLine(text: string): string {

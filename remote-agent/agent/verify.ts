@@ -39,6 +39,7 @@ import {
   decodeOutput,
   type DebugNodeFile,
   nativeRunner,
+  noDebugSupport,
   pythonRunner,
   pythonRunnerUnavailable,
 } from './compiled-runner';
@@ -185,13 +186,7 @@ async function compare(
         { file: weightsFile },
       );
     }
-    if (options.perNode && !info.debugRuns)
-      throw new AgentError(
-        'verify.no-debug-support',
-        `${library} has no debug runs (it exports no AITModelRunDebug: built by an older compiler, before model ABI 3): ` +
-          'compile the model again to verify it per node',
-        { file: library },
-      );
+    if (options.perNode && !info.debugRuns) throw noDebugSupport(library);
     if (info.timer === 'host-clock') report.notes.push(`${library} runs on the CPU (a test library)`);
     for (const input of info.inputs) {
       if (!FLOAT_TYPES.includes(input.dtype)) {
@@ -313,7 +308,7 @@ async function openRunner(
       `verify runs the compiled model through the native binding or python3 with ait_model.py: ${binding.unavailable}; ${why}`,
       { file: options.buildDir },
     );
-  return pythonRunner(options.buildDir, library, weightsFile, options.filesDir);
+  return pythonRunner(options.buildDir, library, weightsFile, options.filesDir, !!options.perNode);
 }
 
 /**
