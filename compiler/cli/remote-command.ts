@@ -324,8 +324,7 @@ async function verifyStep(
   if (perNode && !flags.json) out(formatReport(perNode));
   out(`wrote ${reportPath}`);
   for (const f of written) out(`wrote ${f}`);
-  if (written.length && !flags.json)
-    out(`see it: ait graph ${dir} --profile ${path.join(dir, VERIFY_PROFILE_FILE)} --html graph.html`);
+  if (written.length && !flags.json) out(`see it: ait graph ${dir} --profile ${path.join(dir, VERIFY_PROFILE_FILE)} --html graph.html`);
   return result.ok;
 }
 
@@ -347,7 +346,9 @@ export function formatVerifyReport(report: VerifyReport, host: string): string {
     table(rows, ['batch', 'output', 'shape', 'rel L2', 'max abs err', 'max |ref|', 'result']),
     ...report.notes.map((n) => `note: ${n}`),
     ...(report.perNode
-      ? [`per node: ${report.perNode.nodes.filter((n) => n.relativeL2 !== undefined).length} nodes compared at batch ${report.perNode.batch}`]
+      ? [
+          `per node: ${report.perNode.nodes.filter((n) => n.relativeL2 !== undefined).length} nodes compared at batch ${report.perNode.batch}`,
+        ]
       : []),
     report.ok ? 'verify: every output matches the reference' : 'verify: FAILED',
   ];

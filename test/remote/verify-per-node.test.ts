@@ -14,7 +14,6 @@ import type { CompileError } from '../../compiler/diagnostics';
 import { type RemoteBuildFlags, runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
 import { runCompile } from '../../compiler/cli/compile-command';
 import { openSession, type RemoteSession } from '../../remote-agent/client';
-import type { VerifyJobResult } from '../../remote-agent/protocol';
 import type { PerNodeReport } from '../../compiler/verify/per-node';
 import type { ProfileJson } from '../../webview/contract';
 import { agentBundle } from './helpers/agent-bundle';
