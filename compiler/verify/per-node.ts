@@ -15,6 +15,7 @@
  * and the first whose values leave the fp16 range; the per-module table groups nodes by their ONNX scope.
  */
 import { FP16_MAX } from '../ir/half';
+import type { Diagnostic } from '../diagnostics';
 import type { Node } from '../ir/graph';
 import { decodeModel } from '../onnx/import';
 import { ModelProtoType } from '../onnx/schema';
@@ -406,4 +407,26 @@ export function exposeTensors(bytes: Uint8Array, tensors: Iterable<string>, file
   const added = [...new Set(tensors)].filter((t) => !existing.has(t));
   proto.graph!.output = [...proto.graph!.output, ...added.map((name) => ({ name, metadata_props: [] }))];
   return { bytes: ModelProtoType.encode(proto).finish(), added };
+}
+
+/** The first fp16 overflow and the first error jump as error diagnostics naming the node, at `file` (the ONNX model). */
+export function perNodeDiagnostics(report: Pick<PerNodeReport, 'firstJump' | 'firstOverflow' | 'batch'>, file: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const p of [report.firstOverflow, report.firstJump]) {
+    if (!p) continue;
+    out.push({
+      code: p.kind === 'fp16-overflow' ? 'verify.fp16-overflow' : 'verify.error-jump',
+      severity: 'error',
+      message:
+        `${p.kind === 'fp16-overflow' ? 'first fp16 overflow' : 'first error jump'} at node ${p.id} (${p.op} '${p.name}'` +
+        `${p.scope.length ? ` in ${p.scope.join('/')}` : ''}, batch ${report.batch}): ${p.message}; ONNX nodes ${p.sourceNodes.join(', ')}`,
+      location: {
+        file,
+        nodeId: p.id,
+        ...(p.sourceNodes.length ? { onnxNode: p.sourceNodes[p.sourceNodes.length - 1] } : {}),
+        ...(p.onnxTensor ? { tensor: p.onnxTensor } : {}),
+      },
+    });
+  }
+  return out;
 }

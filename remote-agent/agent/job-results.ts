@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import type { Diagnostic, Severity } from '../../compiler/diagnostics';
+import { perNodeDiagnostics } from '../../compiler/verify/per-node';
 import type { JobInfo, JobResult, VerifyJobResult, VerifyReport } from '../protocol';
 
 // gcc / clang / g++ as called by nvcc for host code:  file:line[:col]: error: message
@@ -127,22 +128,7 @@ function verifyJobResult(job: JobInfo, log: string, failure: Diagnostic | null):
       location: { file: report!.onnxModel, tensor: r.output },
     });
   }
-  for (const p of [report?.perNode?.firstOverflow, report?.perNode?.firstJump]) {
-    if (!p) continue;
-    diagnostics.push({
-      code: p.kind === 'fp16-overflow' ? 'verify.fp16-overflow' : 'verify.error-jump',
-      severity: 'error',
-      message:
-        `${p.kind === 'fp16-overflow' ? 'first fp16 overflow' : 'first error jump'} at node ${p.id} (${p.op} '${p.name}'` +
-        `${p.scope.length ? ` in ${p.scope.join('/')}` : ''}, batch ${report!.perNode!.batch}): ${p.message}; ONNX nodes ${p.sourceNodes.join(', ')}`,
-      location: {
-        file: report!.onnxModel,
-        nodeId: p.id,
-        ...(p.sourceNodes.length ? { onnxNode: p.sourceNodes[p.sourceNodes.length - 1] } : {}),
-        ...(p.onnxTensor ? { tensor: p.onnxTensor } : {}),
-      },
-    });
-  }
+  if (report?.perNode) diagnostics.push(...perNodeDiagnostics(report.perNode, report.onnxModel));
   // A job that ran to its report exits 1 when an output fails: the report says why, the exit code adds nothing.
   if (failure && (!report || job.state !== 'exited' || job.exitCode !== 1)) diagnostics.push(failure);
   if (!report && !failure) {
