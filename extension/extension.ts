@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { openSession } from '../remote-agent/client';
 import { buildAndBenchmarkCommand, addRemoteHostCommand, checkRemoteHostCommand } from './commands/remote';
+import { cliVerifyRunner, verifyModelCommand } from './commands/verify';
 import { compileModelCommand } from './commands/compile-model';
 import type { CommandContext } from './commands/context';
 import { selectTargetCommand } from './commands/select-target';
@@ -55,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
     runs,
     compiler,
     remotes: { open: (host, options) => openSession(host, options) },
+    verifier: cliVerifyRunner(() => readSettings(aitSettings).settings.sshConfig || undefined),
     workspaceFolderOf: (file) => vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file))?.uri.fsPath,
     findModels: async () => (await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 50)).map((u) => u.fsPath).sort(),
     activeModel: () => {
@@ -100,6 +102,7 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
     const run = typeof arg === 'object' && arg !== null && 'outDir' in arg ? (arg as { outDir: string }) : undefined;
     return buildAndBenchmarkCommand(ctx, run?.outDir ?? fsPathOf(arg));
   });
+  command('ait.verifyModel', (uri?: vscode.Uri) => verifyModelCommand(ctx, fsPathOf(uri)));
   command('ait.selectTarget', () => selectTargetCommand(ctx));
   command('ait.addRemoteHost', () => addRemoteHostCommand(ctx));
   command('ait.checkRemoteHost', (node?: { remote?: { name: string } }) => checkRemoteHostCommand(ctx, node?.remote?.name));

@@ -15,6 +15,9 @@
 //   openModel(libraryPath, {weightsPath?}) -> Promise<Model>
 //   Model: info(), bindWeight(name, bytes), loadWeights(path), randomizeWeights(seed, scale, all),
 //          run(batch, inputs?, {returnOutputs?}) -> Promise<Buffer[]>,
+//          runDebug(batch, inputs?) -> Promise<{outputs: Buffer[], nodes: [{id, dtype, shape, data: Buffer}]}>
+//            (AITModelRunDebug: op by op, every op's output copied to the host; a library built before debug runs
+//            lacks the function: info().debugRuns is false and runDebug rejects with 'no-debug-support'),
 //          time({batchSize, iterations, warmupIterations, graph}) -> Promise<{timer, latenciesMs: Float64Array}>,
 //          profile({batchSize, iterations, warmupIterations}) -> Promise<parsed profile JSON>, close()
 // Errors are JS Errors with `code` (the AITStatus name or a binding code such as 'library-missing', 'abi-mismatch',
@@ -40,7 +43,7 @@
 namespace {
 
 // Bumped when the JS interface of this addon changes; native/index.ts refuses a mismatched build.
-constexpr int kBindingApiVersion = 1;
+constexpr int kBindingApiVersion = 2;  // 2: runDebug, info().debugRuns
 
 // ---- errors -------------------------------------------------------------------------------------------------------
 
@@ -127,6 +130,7 @@ struct RuntimeApi {
   decltype(&AITModelGetProfileJson) GetProfileJson;
   decltype(&AITModelResetProfile) ResetProfile;
   decltype(&AITModelRun) Run;
+  decltype(&AITModelRunDebug) RunDebug;  // optional: null in libraries built before debug runs
 };
 
 template <typename Fn>
@@ -168,6 +172,7 @@ bool ResolveRuntimeApi(void* lib, RuntimeApi* api, std::string* missing_names) {
   Resolve(lib, "AITModelGetProfileJson", &api->GetProfileJson, &missing);
   Resolve(lib, "AITModelResetProfile", &api->ResetProfile, &missing);
   Resolve(lib, "AITModelRun", &api->Run, &missing);
+  api->RunDebug = reinterpret_cast<decltype(&AITModelRunDebug)>(dlsym(lib, "AITModelRunDebug"));
   for (const std::string& name : missing) *missing_names += (missing_names->empty() ? "" : ", ") + name;
   return missing.empty();
 }
@@ -437,6 +442,7 @@ class Model : public Napi::ObjectWrap<Model> {
                        {InstanceMethod<&Model::Info>("info"), InstanceMethod<&Model::BindWeight>("bindWeight"),
                         InstanceMethod<&Model::LoadWeights>("loadWeights"),
                         InstanceMethod<&Model::RandomizeWeights>("randomizeWeights"), InstanceMethod<&Model::Run>("run"),
+                        InstanceMethod<&Model::RunDebug>("runDebug"),
                         InstanceMethod<&Model::Time>("time"), InstanceMethod<&Model::Profile>("profile"),
                         InstanceMethod<&Model::Close>("close")});
   }
@@ -472,6 +478,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value LoadWeights(const Napi::CallbackInfo& info);
   Napi::Value RandomizeWeights(const Napi::CallbackInfo& info);
   Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value RunDebug(const Napi::CallbackInfo& info);
   Napi::Value Time(const Napi::CallbackInfo& info);
   Napi::Value Profile(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -563,6 +570,7 @@ Napi::Value Model::Info(const Napi::CallbackInfo& info) {
   }
   o.Set("weights", weights);
   o.Set("unboundWeights", s->ait.GetNumUnboundWeights(s->model));
+  o.Set("debugRuns", Napi::Boolean::New(env, s->ait.RunDebug != nullptr));
   return o;
 }
 
@@ -689,6 +697,32 @@ Napi::Value Rejected(Napi::Env env, const Failure& failure, const std::string& l
   return d.Promise();
 }
 
+// The host inputs of run/runDebug (info[1], optional), copied; false with `failure` set when they do not fit.
+bool HostInputs(const Napi::CallbackInfo& info, ModelState* s, double batch, std::vector<std::vector<uint8_t>>* inputs, Failure* failure) {
+  if (info.Length() <= 1 || !info[1].IsArray()) return true;
+  Napi::Array given = info[1].As<Napi::Array>();
+  if (given.Length() != s->inputs.size()) {
+    *failure = {"AIT_INVALID_ARGUMENT", s->name + " has " + std::to_string(s->inputs.size()) + " input(s), " + std::to_string(given.Length()) + " given"};
+    return false;
+  }
+  for (uint32_t i = 0; i < given.Length(); ++i) {
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+    size_t want = s->inputs[i].BytesAt(static_cast<int64_t>(batch));
+    if (!BytesOf(given.Get(i), &data, &size)) {
+      *failure = {"AIT_INVALID_ARGUMENT", "input '" + s->inputs[i].name + "' is not a Buffer or TypedArray"};
+      return false;
+    }
+    if (size != want) {
+      *failure = {"AIT_INVALID_ARGUMENT", "input '" + s->inputs[i].name + "' has " + std::to_string(size) + " bytes; batch " +
+                                              std::to_string(static_cast<int64_t>(batch)) + " needs " + std::to_string(want)};
+      return false;
+    }
+    inputs->emplace_back(data, data + size);  // copied: the JS buffer may change while the worker runs
+  }
+  return true;
+}
+
 Napi::Value Model::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env)) return env.Undefined();
@@ -697,29 +731,100 @@ Napi::Value Model::Run(const Napi::CallbackInfo& info) {
   double batch = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
   if (!CheckBatch(s, batch, &failure)) return Rejected(env, failure, s->library_path);
   std::vector<std::vector<uint8_t>> inputs;
-  if (info.Length() > 1 && info[1].IsArray()) {
-    Napi::Array given = info[1].As<Napi::Array>();
-    if (given.Length() != s->inputs.size()) {
-      return Rejected(env, {"AIT_INVALID_ARGUMENT", s->name + " has " + std::to_string(s->inputs.size()) + " input(s), " + std::to_string(given.Length()) + " given"}, s->library_path);
-    }
-    for (uint32_t i = 0; i < given.Length(); ++i) {
-      const uint8_t* data = nullptr;
-      size_t size = 0;
-      size_t want = s->inputs[i].BytesAt(static_cast<int64_t>(batch));
-      if (!BytesOf(given.Get(i), &data, &size)) return Rejected(env, {"AIT_INVALID_ARGUMENT", "input '" + s->inputs[i].name + "' is not a Buffer or TypedArray"}, s->library_path);
-      if (size != want) {
-        return Rejected(env, {"AIT_INVALID_ARGUMENT", "input '" + s->inputs[i].name + "' has " + std::to_string(size) + " bytes; batch " +
-                                                          std::to_string(static_cast<int64_t>(batch)) + " needs " + std::to_string(want)}, s->library_path);
-      }
-      inputs.emplace_back(data, data + size);  // copied: the JS buffer may change while the worker runs
-    }
-  }
+  if (!HostInputs(info, s, batch, &inputs, &failure)) return Rejected(env, failure, s->library_path);
   bool return_outputs = true;
   if (info.Length() > 2 && info[2].IsObject()) {
     Napi::Value r = info[2].As<Napi::Object>().Get("returnOutputs");
     if (!r.IsUndefined()) return_outputs = r.ToBoolean();
   }
   auto* worker = new RunWorker(env, info.This().As<Napi::Object>(), s, static_cast<int64_t>(batch), std::move(inputs), return_outputs);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// runDebug(batch, inputs?): AITModelRunDebug; every op's output as the runtime hands it to the callback, then the
+// model's outputs.
+class RunDebugWorker : public ModelWorker {
+ public:
+  RunDebugWorker(Napi::Env env, Napi::Object object, ModelState* s, int64_t batch, std::vector<std::vector<uint8_t>> inputs)
+      : ModelWorker(env, object, s), batch_(batch), inputs_(std::move(inputs)) {}
+
+ protected:
+  struct NodeOutput {
+    std::string id;
+    AITDType dtype;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> data;
+  };
+  static void Collect(void* user, const char* node_id, AITDType dtype, int rank, const int64_t* shape, const void* host_data, size_t bytes) {
+    auto* self = static_cast<RunDebugWorker*>(user);
+    NodeOutput n{node_id ? node_id : "", dtype, std::vector<int64_t>(shape, shape + (rank > 0 ? rank : 0)), {}};
+    const auto* p = static_cast<const uint8_t*>(host_data);
+    n.data.assign(p, p + bytes);
+    self->nodes_.push_back(std::move(n));
+  }
+  bool Work() override {
+    ModelState* s = state_;
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (!s->CheckDevice(s->device.Memcpy(s->inputs[i].device, inputs_[i].data(), inputs_[i].size(), kMemcpyDefault),
+                          "copying input '" + s->inputs[i].name + "' to the device", &failure_))
+        return false;
+    }
+    if (!s->Check(s->ait.SetGraphMode(s->model, 0), "graph mode off", &failure_)) return false;
+    if (!s->Check(s->ait.RunDebug(s->model, batch_, s->stream, &RunDebugWorker::Collect, this),
+                  "debug run of " + s->name + " at batch " + std::to_string(batch_), &failure_))
+      return false;
+    if (!s->CheckDevice(s->device.StreamSynchronize(s->stream), "waiting for the debug run of " + s->name, &failure_)) return false;
+    for (const TensorSlot& out : s->outputs) {
+      outputs_.emplace_back(out.BytesAt(batch_));
+      if (!s->CheckDevice(s->device.Memcpy(outputs_.back().data(), out.device, outputs_.back().size(), kMemcpyDefault),
+                          "copying output '" + out.name + "' to the host", &failure_))
+        return false;
+    }
+    return true;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array outputs = Napi::Array::New(env, outputs_.size());
+    for (size_t i = 0; i < outputs_.size(); ++i) outputs.Set(i, Napi::Buffer<uint8_t>::Copy(env, outputs_[i].data(), outputs_[i].size()));
+    Napi::Array nodes = Napi::Array::New(env, nodes_.size());
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Napi::Object n = Napi::Object::New(env);
+      n.Set("id", nodes_[i].id);
+      n.Set("dtype", DTypeName(nodes_[i].dtype));
+      n.Set("shape", ShapeArray(env, nodes_[i].shape));
+      n.Set("data", Napi::Buffer<uint8_t>::Copy(env, nodes_[i].data.data(), nodes_[i].data.size()));
+      nodes.Set(i, n);
+    }
+    o.Set("outputs", outputs);
+    o.Set("nodes", nodes);
+    return o;
+  }
+
+ private:
+  int64_t batch_;
+  std::vector<std::vector<uint8_t>> inputs_;
+  std::vector<std::vector<uint8_t>> outputs_;
+  std::vector<NodeOutput> nodes_;
+};
+
+Napi::Value Model::RunDebug(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env)) return env.Undefined();
+  ModelState* s = state_.get();
+  if (!s->ait.RunDebug) {
+    return Rejected(env,
+                    {"no-debug-support", s->library_path + " has no debug runs (it exports no AITModelRunDebug: built by an older " +
+                                             "compiler, before model ABI 3): compile the model again to verify it per node"},
+                    s->library_path);
+  }
+  Failure failure;
+  double batch = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  if (!CheckBatch(s, batch, &failure)) return Rejected(env, failure, s->library_path);
+  std::vector<std::vector<uint8_t>> inputs;
+  if (!HostInputs(info, s, batch, &inputs, &failure)) return Rejected(env, failure, s->library_path);
+  auto* worker = new RunDebugWorker(env, info.This().As<Napi::Object>(), s, static_cast<int64_t>(batch), std::move(inputs));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 /** The JS interface version this loader speaks; binding.cc's kBindingApiVersion. */
-export const BINDING_API_VERSION = 1;
+export const BINDING_API_VERSION = 2;
 
 export type NativeDType = 'float16' | 'float32' | 'bfloat16' | 'int32' | 'int64' | 'int8' | 'uint8' | 'bool';
 /** `cuda-events` on GPUs; `host-clock` only for test libraries that run on the CPU (they export AITHostMemoryDevice). */
@@ -36,6 +36,16 @@ export interface NativeModelInfo {
   outputs: NativeTensorInfo[];
   weights: { name: string; dtype: NativeDType; bytes: number }[];
   unboundWeights: number;
+  /** The library exports AITModelRunDebug (built with model ABI 3 or later): runDebug works. */
+  debugRuns: boolean;
+}
+
+/** One op's output from a debug run, as the runtime describes it (graph.json node id, storage dtype, shape at the batch). */
+export interface NativeNodeOutput {
+  id: string;
+  dtype: NativeDType;
+  shape: number[];
+  data: Buffer;
 }
 
 export interface NativeTiming {
@@ -77,6 +87,11 @@ export interface NativeModel {
   randomizeWeights(seed: number, scale: number, all: boolean): number;
   /** Copies host inputs (when given) into the binding's device buffers, runs, and copies the outputs back. */
   run(batchSize: number, inputs?: HostBytes[], options?: { returnOutputs?: boolean }): Promise<Buffer[]>;
+  /**
+   * Debug run (AITModelRunDebug): op by op, every op's output copied to the host. Rejects with code 'no-debug-support'
+   * for a library built before debug runs.
+   */
+  runDebug(batchSize: number, inputs?: HostBytes[]): Promise<{ outputs: Buffer[]; nodes: NativeNodeOutput[] }>;
   time(options: { batchSize: number; iterations: number; warmupIterations: number; graph: boolean }): Promise<NativeTiming>;
   profile(options: { batchSize: number; iterations?: number; warmupIterations?: number }): Promise<NativeProfile>;
   close(): void;

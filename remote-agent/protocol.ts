@@ -8,6 +8,7 @@
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { Diagnostic } from '../compiler/diagnostics';
+import type { PerNodeReport } from '../compiler/verify/per-node';
 
 export const AGENT_VERSION = '0.1.0';
 /** Lowest Node.js major version the agent bundle runs on. */
@@ -187,6 +188,13 @@ export interface VerifyParams {
   reference?: ReferenceKind;
   /** GPU index to run on; default the first GPU hello lists, unpinned on a host without GPUs. */
   gpu?: number;
+  /**
+   * Also compare every kernel node of the build's graph.json at its ONNX tensor, at the first batch size: the library's
+   * debug run (AITModelRunDebug) against the reference with those tensors as extra outputs. The report's `perNode`.
+   */
+  perNode?: boolean;
+  /** Relative L2 above which a node's error counts (default 1e-2, as `ait verify`). */
+  perNodeThreshold?: number;
 }
 
 /** One output of the compiled model at one batch size, against the reference. */
@@ -230,6 +238,14 @@ export interface VerifyReport {
   notes: string[];
   /** Set when the job could not compare at all (no weights, the reference failed, ...). */
   error?: Diagnostic;
+  /** What ran the compiled model: the native binding, or python3 with the build's ait_model.py (no binding). */
+  runner?: 'native-binding' | 'python-ait_model';
+  /**
+   * Per-node section (VerifyParams.perNode), the report of `ait verify` (docs/graph-format.md): every node's error,
+   * the first error jump and the first fp16 overflow (which fail the verify), the per-module table. Node ids are
+   * graph.json's.
+   */
+  perNode?: PerNodeReport;
 }
 
 export const verify = new RequestType<VerifyParams, JobInfo, void>('verify');

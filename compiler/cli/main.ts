@@ -92,6 +92,16 @@ function withVerifyOptions(c: Command): Command {
       '--reference <kind>',
       'python-onnxruntime, onnxruntime-node or interpreter (default: the first the host has)',
       wrapped(parseReference),
+    )
+    .option(
+      '--per-node',
+      "also compare every fused node (the library's debug run) with its ONNX tensor at the first batch size; names the first " +
+        'node whose error jumps or that overflows fp16; DIR/verify-per-node.json and DIR/profile-verify.json (error heatmap)',
+    )
+    .option(
+      '--threshold <rel L2>',
+      'with --per-node: relative L2 error above which a node counts as wrong (default 1e-2)',
+      wrapped(parseTolerance),
     );
 }
 
@@ -199,6 +209,7 @@ export function buildProgram(
         } & RemoteBuildFlags &
           ProfileFlags,
       ) => {
+        if (opts.perNode && !opts.verify) opts.verify = true; // --per-node is a kind of --verify
         if ((opts.build || opts.bench || opts.verify) && !opts.remote)
           fail(
             'cli.bad-option',

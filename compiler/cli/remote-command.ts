@@ -20,6 +20,8 @@ import {
   type VerifyReport,
 } from '../../remote-agent/protocol';
 import { formatBytes, table } from './format';
+import { formatReport, VERIFY_PROFILE_FILE, writePerNodeFiles } from './verify-command';
+import { modelNameOf } from '../compile';
 
 export interface RemoteConnectionFlags {
   acceptHostKey?: boolean;
@@ -46,6 +48,10 @@ export interface RemoteBuildFlags extends RemoteConnectionFlags {
   seed?: number;
   tolerance?: number;
   reference?: ReferenceKind;
+  /** Verify every node too (the library's debug run): DIR/verify-per-node.json and DIR/profile-verify.json. */
+  perNode?: boolean;
+  /** Relative L2 above which a node's error counts (default 1e-2). */
+  threshold?: number;
 }
 
 export const DEFAULT_VERIFY_BATCH_SIZES = [1, 8];
@@ -290,6 +296,7 @@ async function verifyStep(
       seed: flags.seed,
       tolerance: flags.tolerance,
       reference: flags.reference,
+      ...(flags.perNode ? { perNode: true, perNodeThreshold: flags.threshold } : {}),
     },
     (text) => (flags.verbose ? err(text.replace(/\n$/, '')) : undefined),
   );
@@ -310,8 +317,14 @@ async function verifyStep(
   const reportPath = path.join(dir, 'verify.json');
   fs.writeFileSync(reportPath, JSON.stringify(file, null, 2) + '\n');
   for (const d of diagnostics) err(formatDiagnostic(d));
+  const perNode = result.report?.perNode;
+  // The per-node report and its errors as an ait-profile, beside graph.json (node ids are the compile's).
+  const written = perNode ? writePerNodeFiles(dir, { ...perNode, model: localModel }, result.report?.model ?? modelNameOf(localModel)) : [];
   if (result.report) out(flags.json ? JSON.stringify(file, null, 2) : formatVerifyReport(result.report, host));
+  if (perNode && !flags.json) out(formatReport(perNode));
   out(`wrote ${reportPath}`);
+  for (const f of written) out(`wrote ${f}`);
+  if (written.length && !flags.json) out(`see it: ait graph ${dir} --profile ${path.join(dir, VERIFY_PROFILE_FILE)} --html graph.html`);
   return result.ok;
 }
 
@@ -332,6 +345,11 @@ export function formatVerifyReport(report: VerifyReport, host: string): string {
     `verify on ${host}: ${report.model ?? '?'} against ${ref}, tolerance ${report.tolerance.toExponential(1)} (rel. L2), seed ${report.seed}`,
     table(rows, ['batch', 'output', 'shape', 'rel L2', 'max abs err', 'max |ref|', 'result']),
     ...report.notes.map((n) => `note: ${n}`),
+    ...(report.perNode
+      ? [
+          `per node: ${report.perNode.nodes.filter((n) => n.relativeL2 !== undefined).length} nodes compared at batch ${report.perNode.batch}`,
+        ]
+      : []),
     report.ok ? 'verify: every output matches the reference' : 'verify: FAILED',
   ];
   return lines.join('\n');

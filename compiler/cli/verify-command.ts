@@ -84,7 +84,7 @@ export function formatReport(report: PerNodeReport, opts: Pick<VerifyCommandOpti
   lines.push('');
   lines.push(
     `${compared.length} nodes compared at batch ${report.batch} (seed ${report.seed}); candidate: ${report.candidate}; ` +
-      `reference: onnxruntime-node ${report.reference.version ?? ''}` +
+      `reference: ${report.reference.kind}${report.reference.version ? ` ${report.reference.version}` : ''}` +
       (report.randomizedWeights ? `; ${report.randomizedWeights} absent weights randomized` : ''),
   );
   for (const n of report.notes) lines.push(`note: ${n}`);
@@ -95,7 +95,7 @@ export function formatReport(report: PerNodeReport, opts: Pick<VerifyCommandOpti
   return lines.join('\n');
 }
 
-function describeProblem(title: string, p: FirstProblem | null): string {
+export function describeProblem(title: string, p: FirstProblem | null): string {
   if (!p) return `${title}: none`;
   return (
     `${title}: ${p.id} ${p.op} '${p.name}'${p.scope.length ? ` in ${p.scope.join('/')}` : ''} — ${p.message}; ` +
@@ -167,6 +167,17 @@ function writeVerifyFiles(dir: string, model: string, report: PerNodeReport, gra
           'compile the model again, or verify into an empty directory',
       );
   }
+  const files = writePerNodeFiles(dir, report, modelName);
+  if (writeGraph) {
+    fs.writeFileSync(graphFile, JSON.stringify(graphToJson(graph, { modelName, info })));
+    files.push(graphFile);
+  }
+  return files;
+}
+
+/** Writes DIR/verify-per-node.json and DIR/profile-verify.json (the errors as an ait-profile); returns their paths. */
+export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName: string): string[] {
+  fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
   const write = (name: string, text: string) => {
     const file = path.join(dir, name);
@@ -175,6 +186,5 @@ function writeVerifyFiles(dir: string, model: string, report: PerNodeReport, gra
   };
   write(PER_NODE_REPORT_FILE, JSON.stringify(report, null, 2) + '\n');
   write(VERIFY_PROFILE_FILE, JSON.stringify(errorProfile(report, modelName), null, 2) + '\n');
-  if (writeGraph) write('graph.json', JSON.stringify(graphToJson(graph, { modelName, info })));
   return files;
 }

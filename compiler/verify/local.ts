@@ -15,21 +15,21 @@ import { isFloatType } from '../ir/dtype';
 import type { Graph, OnnxModelInfo } from '../ir/graph';
 import { evaluateDim } from '../ir/symbolic';
 import { makeTensor, type TensorValue } from '../ir/tensor';
-import { decodeModel, importOnnxBytes, importOnnxFile, type ImportOptions } from '../onnx/import';
+import { importOnnxBytes, importOnnxFile, type ImportOptions } from '../onnx/import';
 import { materializeWeights, normalSampler } from '../onnx/materialize';
-import { ModelProtoType } from '../onnx/schema';
 import { inferShapes } from '../passes/shape-inference';
 import { loadOnnxruntime, type OrtTensor } from './onnxruntime';
 import {
   DEFAULT_ERROR_THRESHOLD,
-  compareNode,
-  firstProblems,
-  moduleTable,
+  compareRow,
+  exposeTensors,
+  nodeRows,
   onnxTensorOfNodes,
-  type FirstProblem,
-  type ModuleRow,
-  type NodeErrorRow,
+  summarizeRows,
+  type PerNodeReport,
 } from './per-node';
+
+export type { PerNodeReport };
 
 export interface VerifyPerNodeOptions {
   batch?: number;
@@ -43,26 +43,6 @@ export interface VerifyPerNodeOptions {
   storage?: 'float16' | 'float32';
   dimBounds?: ImportOptions['dimBounds'];
   log?: (line: string) => void;
-}
-
-export interface PerNodeReport {
-  format: 'ait-verify-per-node';
-  version: 1;
-  model: string;
-  batch: number;
-  seed: number;
-  threshold: number;
-  candidate: string;
-  reference: { kind: 'onnxruntime-node'; version: string | null };
-  /** Parameters filled with seeded random data (graph-only model). */
-  randomizedWeights: number;
-  inputs: { name: string; shape: number[] }[];
-  nodes: NodeErrorRow[];
-  firstJump: FirstProblem | null;
-  firstOverflow: FirstProblem | null;
-  modules: ModuleRow[];
-  timings: { referenceMs: number; candidateMs: number };
-  notes: string[];
 }
 
 /** Runs the per-node check; returns the report and the optimized graph (whose node ids the report uses). */
@@ -95,11 +75,7 @@ export async function verifyPerNodeLocal(
 
   // Reference: the model with every wanted tensor as a graph output.
   const { ort, version } = loadOnnxruntime([path.dirname(path.resolve(modelPath))]);
-  const proto = decodeModel(bytes, modelPath);
-  const existing = new Set(proto.graph!.output.map((o) => o.name));
-  const extra = [...wanted].filter((t) => !existing.has(t));
-  proto.graph!.output = [...proto.graph!.output, ...extra.map((name) => ({ name, metadata_props: [] }))];
-  const exposed = ModelProtoType.encode(proto).finish();
+  const { bytes: exposed, added } = exposeTensors(bytes, wanted, modelPath);
   let started = performance.now();
   const session = await ort.InferenceSession.create(exposed, { graphOptimizationLevel: 'basic' });
   const feeds: Record<string, unknown> = {};
@@ -107,27 +83,10 @@ export async function verifyPerNodeLocal(
   const reference = await session.run(feeds);
   const referenceMs = performance.now() - started;
   await session.release?.();
-  log(`reference: onnxruntime-node ${version ?? ''} in ${(referenceMs / 1000).toFixed(2)} s, ${extra.length} tensors exposed`);
+  log(`reference: onnxruntime-node ${version ?? ''} in ${(referenceMs / 1000).toFixed(2)} s, ${added.length} tensors exposed`);
 
-  const rows: NodeErrorRow[] = [];
-  const rowOf = new Map<string, NodeErrorRow>();
-  for (const node of graph.nodes) {
-    const target = targets.get(node.id);
-    if (!target) continue;
-    const row: NodeErrorRow = {
-      id: node.id,
-      op: node.op,
-      name: node.name,
-      sourceNodes: node.sourceNodes,
-      scope: node.scope,
-      onnxTensor: 'tensor' in target ? target.tensor : null,
-      shape: null,
-      ...('skipped' in target ? { skipped: target.skipped } : {}),
-    };
-    rows.push(row);
-    rowOf.set(node.id, row);
-  }
-
+  const rows = nodeRows(graph, targets);
+  const rowOf = new Map(rows.map((r) => [r.id, r]));
   const nodeById = new Map(graph.nodes.map((n) => [n.id, n]));
   started = performance.now();
   runGraphNamed(graph, inputs, {
@@ -147,19 +106,12 @@ export async function verifyPerNodeLocal(
         row.skipped = `not a float tensor (${value.dtype} / ${expected.type})`;
         return;
       }
-      row.shape = value.shape;
-      const m = compareNode(value.data, value.shape, refValues, expected.dims);
-      if ('problem' in m) row.skipped = m.problem;
-      else Object.assign(row, m);
+      compareRow(row, { values: value.data, shape: value.shape }, { values: refValues, shape: expected.dims });
     },
   });
   const candidateMs = performance.now() - started;
   log(`candidate: interpreter (${storage} storage) in ${(candidateMs / 1000).toFixed(2)} s`);
 
-  const { firstJump, firstOverflow } = firstProblems(graph, rows, threshold);
-  const notes: string[] = [];
-  const skipped = rows.filter((r) => r.skipped).length;
-  if (skipped) notes.push(`${skipped} node(s) not compared (see each node's 'skipped')`);
   const report: PerNodeReport = {
     format: 'ait-verify-per-node',
     version: 1,
@@ -172,11 +124,8 @@ export async function verifyPerNodeLocal(
     randomizedWeights: randomized.length,
     inputs: inputs.map((v, i) => ({ name: original.graph.inputs[i], shape: v.shape })),
     nodes: rows,
-    firstJump,
-    firstOverflow,
-    modules: moduleTable(rows),
+    ...summarizeRows(graph, rows, threshold),
     timings: { referenceMs, candidateMs },
-    notes,
   };
   return { report, graph, info: { ...original.info, path: modelPath }, diagnostics: optimized.context.diagnostics };
 }

@@ -15,7 +15,21 @@
  * and the first whose values leave the fp16 range; the per-module table groups nodes by their ONNX scope.
  */
 import { FP16_MAX } from '../ir/half';
-import type { Graph, Node } from '../ir/graph';
+import type { Diagnostic } from '../diagnostics';
+import type { Node } from '../ir/graph';
+import { decodeModel } from '../onnx/import';
+import { ModelProtoType } from '../onnx/schema';
+
+/** What the comparison needs of a kernel node: an IR node, or a graph.json node (docs/graph-format.md). */
+export type NodeLike = Pick<Node, 'id' | 'op' | 'name' | 'inputs' | 'outputs' | 'sourceNodes' | 'scope'> & { role?: Node['role'] };
+/** A compiled graph (the IR, or graph.json's `nodes`), in topological order. */
+export interface GraphLike {
+  nodes: readonly NodeLike[];
+}
+/** The ONNX model's nodes, in its order, named as the importer names them. */
+export interface OnnxNodesLike {
+  nodes: readonly { name: string; outputs: readonly string[] }[];
+}
 
 export const DEFAULT_ERROR_THRESHOLD = 1e-2;
 
@@ -188,8 +202,8 @@ export function isBad(m: Partial<NodeErrorMetrics>, threshold: number): boolean 
 
 /** The ONNX tensor each kernel node stands for: the first output of its last source node (in `original`'s order). */
 export function onnxTensorOfNodes(
-  optimized: Graph,
-  original: Graph,
+  optimized: GraphLike,
+  original: OnnxNodesLike,
 ): Map<string, { tensor: string; onnxNode: string } | { skipped: string }> {
   const position = new Map<string, number>();
   original.nodes.forEach((n, i) => position.set(n.name, i));
@@ -214,7 +228,7 @@ export function onnxTensorOfNodes(
 }
 
 /** Nodes that compute values at run time (kernels; unset roles count, for graphs the cost pass has not seen). */
-export function isComputed(node: Node): boolean {
+export function isComputed(node: { role?: Node['role'] }): boolean {
   return node.role === undefined || node.role === 'kernel';
 }
 
@@ -223,12 +237,12 @@ export function isComputed(node: Node): boolean {
  * uncompared nodes) are all below the threshold, and the first fp16 overflow.
  */
 export function firstProblems(
-  graph: Graph,
+  graph: GraphLike,
   rows: NodeErrorRow[],
   threshold: number,
 ): { firstJump: FirstProblem | null; firstOverflow: FirstProblem | null } {
   const rowOf = new Map(rows.map((r) => [r.id, r]));
-  const producer = new Map<string, Node>();
+  const producer = new Map<string, NodeLike>();
   for (const n of graph.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
   for (const r of rows) if (r.relativeL2 !== undefined) r.bad = isBad(r, threshold);
   const upstreamBad = new Map<string, boolean>();
@@ -308,4 +322,111 @@ export function moduleTable(rows: NodeErrorRow[]): ModuleRow[] {
     }
   }
   return [...byModule.values()];
+}
+
+/**
+ * The per-node report: of `ait verify` (the interpreter with fp16 storage as the candidate) and of `ait remote
+ * verify --per-node` (the compiled library's debug run; VerifyReport.perNode). Its node ids are graph.json's.
+ */
+export interface PerNodeReport {
+  format: 'ait-verify-per-node';
+  version: 1;
+  model: string;
+  batch: number;
+  seed: number;
+  threshold: number;
+  /** What produced the compared node outputs, in words. */
+  candidate: string;
+  /** onnxruntime-node, python-onnxruntime or interpreter (ReferenceKind), with its version. */
+  reference: { kind: string; version: string | null };
+  /** Parameters filled with seeded random data (graph-only model). */
+  randomizedWeights: number;
+  inputs: { name: string; shape: number[] }[];
+  nodes: NodeErrorRow[];
+  firstJump: FirstProblem | null;
+  firstOverflow: FirstProblem | null;
+  modules: ModuleRow[];
+  timings: { referenceMs: number; candidateMs: number };
+  notes: string[];
+}
+
+/** One row per kernel node of `graph` that `targets` knows (onnxTensorOfNodes), in graph order. */
+export function nodeRows(graph: GraphLike, targets: ReturnType<typeof onnxTensorOfNodes>): NodeErrorRow[] {
+  const rows: NodeErrorRow[] = [];
+  for (const node of graph.nodes) {
+    const target = targets.get(node.id);
+    if (!target) continue;
+    rows.push({
+      id: node.id,
+      op: node.op,
+      name: node.name,
+      sourceNodes: node.sourceNodes,
+      scope: node.scope,
+      onnxTensor: 'tensor' in target ? target.tensor : null,
+      shape: null,
+      ...('skipped' in target ? { skipped: target.skipped } : {}),
+    });
+  }
+  return rows;
+}
+
+export type ComparedValues = { values: ArrayLike<number>; shape: readonly number[] } | { skipped: string };
+
+/** Compares a row's candidate output with its reference tensor: sets the metrics, or `skipped` saying why not. */
+export function compareRow(row: NodeErrorRow, candidate: ComparedValues, reference: ComparedValues): void {
+  if ('skipped' in candidate) row.skipped = candidate.skipped;
+  else if ('skipped' in reference) row.skipped = reference.skipped;
+  else {
+    row.shape = [...candidate.shape];
+    const m = compareNode(candidate.values, candidate.shape, reference.values, reference.shape);
+    if ('problem' in m) row.skipped = m.problem;
+    else Object.assign(row, m);
+  }
+}
+
+/** The report's summary of compared rows: the first problems, the module table, a note on uncompared nodes. */
+export function summarizeRows(
+  graph: GraphLike,
+  rows: NodeErrorRow[],
+  threshold: number,
+): Pick<PerNodeReport, 'firstJump' | 'firstOverflow' | 'modules' | 'notes'> {
+  const { firstJump, firstOverflow } = firstProblems(graph, rows, threshold);
+  const notes: string[] = [];
+  const skipped = rows.filter((r) => r.skipped).length;
+  if (skipped) notes.push(`${skipped} node(s) not compared (see each node's 'skipped')`);
+  return { firstJump, firstOverflow, modules: moduleTable(rows), notes };
+}
+
+/**
+ * The ONNX model (bytes with its weights inline) with `tensors` added as graph outputs, for a reference that must
+ * give every compared node's tensor. Returns the new bytes and the tensors added (those not already outputs).
+ */
+export function exposeTensors(bytes: Uint8Array, tensors: Iterable<string>, file: string): { bytes: Uint8Array; added: string[] } {
+  const proto = decodeModel(bytes, file);
+  const existing = new Set(proto.graph!.output.map((o) => o.name));
+  const added = [...new Set(tensors)].filter((t) => !existing.has(t));
+  proto.graph!.output = [...proto.graph!.output, ...added.map((name) => ({ name, metadata_props: [] }))];
+  return { bytes: ModelProtoType.encode(proto).finish(), added };
+}
+
+/** The first fp16 overflow and the first error jump as error diagnostics naming the node, at `file` (the ONNX model). */
+export function perNodeDiagnostics(report: Pick<PerNodeReport, 'firstJump' | 'firstOverflow' | 'batch'>, file: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const p of [report.firstOverflow, report.firstJump]) {
+    if (!p) continue;
+    out.push({
+      code: p.kind === 'fp16-overflow' ? 'verify.fp16-overflow' : 'verify.error-jump',
+      severity: 'error',
+      message:
+        `${p.kind === 'fp16-overflow' ? 'first fp16 overflow' : 'first error jump'} at node ${p.id} (${p.op} '${p.name}'` +
+        `${p.scope.length ? ` in ${p.scope.join('/')}` : ''}, batch ${report.batch}): ${p.message}; ONNX nodes ${p.sourceNodes.join(', ')}`,
+      location: {
+        file,
+        nodeId: p.id,
+        ...(p.sourceNodes.length ? { onnxNode: p.sourceNodes[p.sourceNodes.length - 1] } : {}),
+        ...(p.onnxTensor ? { tensor: p.onnxTensor } : {}),
+      },
+    });
+  }
+  return out;
 }

@@ -3,6 +3,7 @@ import type { CompileRunner } from '../compile/service';
 import type { JobStatus, Log, ProblemSink, ProgressRunner, SecretStore, SettingsStore, StateStore, Ui, WorkspaceTrust } from '../ports';
 import type { RunStore } from '../runs';
 import type { RemoteConnector } from './remote';
+import type { VerifyRunner } from './verify';
 
 export interface CommandContext {
   ui: Ui;
@@ -19,6 +20,8 @@ export interface CommandContext {
   runs: RunStore;
   compiler: CompileRunner;
   remotes: RemoteConnector;
+  /** Per-node verify, here or on a host (AIT: Verify Against Reference). */
+  verifier: VerifyRunner;
   /** The workspace folder holding `file`, if any. */
   workspaceFolderOf(file: string): string | undefined;
   /** .onnx files of the workspace. */

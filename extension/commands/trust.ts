@@ -15,6 +15,10 @@ export const TRUSTED_COMMANDS = {
     title: 'Build and Benchmark on Remote',
     does: 'building uploads a compile output directory and runs its Makefile and executables on a host',
   },
+  'ait.verifyModel': {
+    title: 'Verify Against Reference',
+    does: 'verifying runs the model through onnxruntime here, or uploads and builds a compile output on a host, and writes its report into the workspace',
+  },
   'ait.addRemoteHost': { title: 'Add Remote Host', does: 'remote hosts run builds and benchmarks over SSH' },
   'ait.checkRemoteHost': { title: 'Check Remote Host', does: 'checking a host connects over SSH and starts the AIT agent there' },
 } as const;

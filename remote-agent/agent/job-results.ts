@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import type { Diagnostic, Severity } from '../../compiler/diagnostics';
+import { perNodeDiagnostics } from '../../compiler/verify/per-node';
 import type { JobInfo, JobResult, VerifyJobResult, VerifyReport } from '../protocol';
 
 // gcc / clang / g++ as called by nvcc for host code:  file:line[:col]: error: message
@@ -127,6 +128,7 @@ function verifyJobResult(job: JobInfo, log: string, failure: Diagnostic | null):
       location: { file: report!.onnxModel, tensor: r.output },
     });
   }
+  if (report?.perNode) diagnostics.push(...perNodeDiagnostics(report.perNode, report.onnxModel));
   // A job that ran to its report exits 1 when an output fails: the report says why, the exit code adds nothing.
   if (failure && (!report || job.state !== 'exited' || job.exitCode !== 1)) diagnostics.push(failure);
   if (!report && !failure) {

@@ -27,11 +27,17 @@ export interface AitNativeBinding {
   module: NativeBindingModule;
 }
 
-/** Where the binding is looked for: $AIT_NATIVE_BINDING, then WORK/native/ait_native-abi<N>-<hash>.node. */
+/**
+ * Where the binding is looked for: $AIT_NATIVE_BINDING, then WORK/native/ait_native-abi<N>-<hash>.node.
+ * AIT_NATIVE_BINDING=none switches it off (bench then uses ait_bench, verify python3 with ait_model.py).
+ */
 export function nativeBindingCandidates(workDir: string): string[] {
   const fromEnv = process.env.AIT_NATIVE_BINDING;
   return [...(fromEnv ? [path.resolve(fromEnv)] : []), path.join(workDir, 'native', nativeBindingFileName())];
 }
+
+const SWITCHED_OFF = 'AIT_NATIVE_BINDING=none: the native binding is switched off';
+const switchedOff = () => process.env.AIT_NATIVE_BINDING === 'none';
 
 export type BindingLookup = { path: string; binding: AitNativeBinding } | { unavailable: string };
 
@@ -46,6 +52,7 @@ function bindingAt(file: string): BindingLookup {
 
 /** Finds and loads an already built binding; says why not when it cannot. */
 export function loadNativeBinding(workDir: string): BindingLookup {
+  if (switchedOff()) return { unavailable: SWITCHED_OFF };
   const candidates = nativeBindingCandidates(workDir);
   const found = candidates.find((c) => fs.existsSync(c));
   if (!found) return { unavailable: `no native binding at ${candidates.join(' or ')} (built on the first bench)` };
@@ -54,6 +61,7 @@ export function loadNativeBinding(workDir: string): BindingLookup {
 
 /** Loads the binding, building it first when this Node ABI and these sources have none yet. */
 export async function ensureNativeBinding(workDir: string): Promise<BindingLookup> {
+  if (switchedOff()) return { unavailable: SWITCHED_OFF };
   const existing = loadNativeBinding(workDir);
   if ('binding' in existing || fs.existsSync(nativeBindingCandidates(workDir).at(-1)!)) return existing;
   try {
@@ -77,12 +85,11 @@ export async function runNativeBench(workDir: string, optionsJson: string): Prom
   return 0;
 }
 
-/** Entry of `--verify-job OPTIONS_JSON`: compares the compiled model with the reference (verify.ts). */
+/**
+ * Entry of `--verify-job OPTIONS_JSON`: compares the compiled model with the reference (verify.ts); without the
+ * binding, the compiled model runs through python3 and the build's ait_model.py.
+ */
 export async function runNativeVerify(workDir: string, optionsJson: string): Promise<number> {
   const lookup = await ensureNativeBinding(workDir);
-  if ('unavailable' in lookup) {
-    process.stderr.write(`ait-agent: ${lookup.unavailable}\n`);
-    return 2;
-  }
-  return runVerifyJob(lookup.binding.module, optionsJson);
+  return runVerifyJob('unavailable' in lookup ? lookup : lookup.binding.module, optionsJson);
 }

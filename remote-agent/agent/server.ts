@@ -19,6 +19,7 @@ import { JobStore, UnknownJobError } from './jobs';
 import { modelLibrariesIn } from '../../native/index';
 import { ensureNativeBinding } from './native-binding';
 import { buildDirOf, syncCommit, syncPlan } from './sync';
+import { pythonRunnerUnavailable } from './compiled-runner';
 import { verifyJobOptions } from './verify';
 
 export interface AgentOptions {
@@ -128,10 +129,13 @@ export function startAgent(options: AgentOptions): MessageConnection {
       // onnxruntime-node, when used, comes from the work directory's or the build directory's node_modules.
       const jobOptions = verifyJobOptions(cwd, p, [options.workDir, cwd]);
       const lookup = await ensureNativeBinding(options.workDir);
-      if ('unavailable' in lookup) {
-        throw new AgentError('verify.no-binding', `verify runs the compiled model through the native binding: ${lookup.unavailable}`, {
-          file: cwd,
-        });
+      const noPython = 'unavailable' in lookup ? pythonRunnerUnavailable(cwd) : null;
+      if ('unavailable' in lookup && noPython) {
+        throw new AgentError(
+          'verify.no-binding',
+          `verify runs the compiled model through the native binding or python3 with the build's ait_model.py: ${lookup.unavailable}; ${noPython}`,
+          { file: cwd },
+        );
       }
       const argv = [...options.selfArgv, '--work-dir', options.workDir, '--verify-job', JSON.stringify(jobOptions)];
       const probe = await probeGpus();

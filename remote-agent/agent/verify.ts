@@ -7,19 +7,49 @@
  *                        progress lines, then the VerifyReport as the last line (and JOB/verify/report.json)
  *
  * Files of a run, under JOB/verify/: inputs/bN/<i>.npy (float32, already rounded to the compiled input's element
- * type, so both sides read the same values), compiled/bN/<i>.npy, reference/bN/<i>.npy.
+ * type, so both sides read the same values), compiled/bN/<i>.npy, reference/bN/<i>.npy; per node (perNode, at the
+ * first batch size): nodes/bN/<i>.npy (each op's output from the debug run), reference-nodes.onnx (the model with
+ * its weights inline and every compared ONNX tensor as an output) and reference-nodes/bN/<i>.npy.
+ *
+ * The compiled model runs through the native binding, or without it through python3 and the build's ait_model.py
+ * (compiled-runner.ts). Per node, each kernel node of the build's graph.json is compared at its ONNX tensor with the
+ * comparison of `ait verify` (compiler/verify/per-node.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { floatToBfloat16Bits, floatToHalfBits, halfBitsToFloat } from '../../compiler/backends/cuda/weights';
 import type { Diagnostic } from '../../compiler/diagnostics';
-import { normalSampler } from '../../compiler/onnx/materialize';
+import { importOnnxFile } from '../../compiler/onnx/import';
+import { encodeModelWithWeights, normalSampler } from '../../compiler/onnx/materialize';
+import {
+  compareRow,
+  DEFAULT_ERROR_THRESHOLD,
+  exposeTensors,
+  type GraphLike,
+  type NodeLike,
+  nodeRows,
+  onnxTensorOfNodes,
+  type PerNodeReport,
+  summarizeRows,
+} from '../../compiler/verify/per-node';
 import { findModelLibrary, isNativeError, type NativeBindingModule, type NativeDType, type NativeTensorInfo } from '../../native/index';
 import { DEFAULT_VERIFY_TOLERANCE, type ReferenceKind, type VerifyOutputResult, type VerifyParams, type VerifyReport } from '../protocol';
+import {
+  type CompiledRunner,
+  decodeOutput,
+  type DebugNodeFile,
+  nativeRunner,
+  noDebugSupport,
+  pythonRunner,
+  pythonRunnerUnavailable,
+} from './compiled-runner';
 import { AgentError } from './errors';
 import { insideRoot } from './paths';
 import { npyToFloat64, readNpy, writeNpy, type NpyArray } from './npy';
 import { runReference } from './reference';
+
+export { decodeOutput };
+export const GRAPH_FILE = 'graph.json';
 
 export const WEIGHTS_FILE = 'weights.safetensors';
 
@@ -36,6 +66,8 @@ export interface VerifyJobOptions {
   filesDir?: string;
   /** Directories onnxruntime-node is resolved from. */
   resolveFrom: string[];
+  /** Per-node comparison at the first batch size, against the kernel nodes of the build's graph.json. */
+  perNode?: { threshold: number; graphJson: string };
 }
 
 /** Checks the request against the build directory; returns the job's options. Throws AgentErrors naming the file. */
@@ -56,7 +88,22 @@ export function verifyJobOptions(buildDir: string, params: VerifyParams, resolve
   requireWeightsFile(buildDir);
   const tolerance = params.tolerance ?? DEFAULT_VERIFY_TOLERANCE;
   if (!(tolerance > 0)) throw new AgentError('verify.bad-tolerance', `tolerance must be positive, got ${tolerance}`);
+  let perNode: VerifyJobOptions['perNode'];
+  if (params.perNode) {
+    const graphJson = path.join(buildDir, GRAPH_FILE);
+    if (!fs.existsSync(graphJson))
+      throw new AgentError(
+        'verify.no-graph',
+        `${graphJson} is not there: per-node verify finds each node's ONNX tensor through the compile's graph.json; ` +
+          'sync the whole directory `ait compile` wrote',
+        { file: graphJson },
+      );
+    const threshold = params.perNodeThreshold ?? DEFAULT_ERROR_THRESHOLD;
+    if (!(threshold > 0)) throw new AgentError('verify.bad-tolerance', `the per-node threshold must be positive, got ${threshold}`);
+    perNode = { threshold, graphJson };
+  }
   return {
+    ...(perNode ? { perNode } : {}),
     buildDir,
     modelPath,
     batchSizes: params.batchSizes,
@@ -82,7 +129,7 @@ function requireWeightsFile(buildDir: string): string {
 
 /** The whole comparison; errors that stop it come back as the report's `error`, never thrown. */
 export async function verifyBuild(
-  binding: NativeBindingModule,
+  binding: NativeBindingModule | { unavailable: string },
   options: VerifyJobOptions & { filesDir: string },
   log: (line: string) => void,
 ): Promise<VerifyReport> {
@@ -111,7 +158,7 @@ export async function verifyBuild(
 }
 
 async function compare(
-  binding: NativeBindingModule,
+  binding: NativeBindingModule | { unavailable: string },
   options: VerifyJobOptions & { filesDir: string },
   report: VerifyReport,
   log: (line: string) => void,
@@ -120,11 +167,17 @@ async function compare(
   const weightsFile = requireWeightsFile(options.buildDir);
   report.library = library;
   log(`verify: opening ${library} with ${weightsFile}`);
-  const model = await binding.openModel(library, { weightsPath: weightsFile });
+  const model = await openRunner(binding, options, library, weightsFile);
+  report.runner = model.kind;
+  if (model.kind === 'python-ait_model')
+    report.notes.push(
+      `the compiled model ran through python3 and ${path.join(options.buildDir, 'ait_model.py')}: ${(binding as { unavailable: string }).unavailable}`,
+    );
   const compiledOutputs: { batchSize: number; outputs: { info: NativeTensorInfo; shape: number[]; values: Float64Array }[] }[] = [];
   const referenceBatches: { batchSize: number; inputs: Record<string, string>; outputDir: string }[] = [];
+  let debugRun: { batchSize: number; inputs: Record<string, string>; nodes: DebugNodeFile[]; ms: number } | undefined;
   try {
-    const info = model.info();
+    const info = model.info;
     report.model = info.name;
     if (info.unboundWeights > 0) {
       throw new AgentError(
@@ -133,6 +186,7 @@ async function compare(
         { file: weightsFile },
       );
     }
+    if (options.perNode && !info.debugRuns) throw noDebugSupport(library);
     if (info.timer === 'host-clock') report.notes.push(`${library} runs on the CPU (a test library)`);
     for (const input of info.inputs) {
       if (!FLOAT_TYPES.includes(input.dtype)) {
@@ -158,7 +212,7 @@ async function compare(
 
     for (const batchSize of report.batchSizes) {
       const inputDir = ensureDir(options.filesDir, 'inputs', `b${batchSize}`);
-      const hostInputs: Buffer[] = [];
+      const runInputs: { bytes: Buffer; file: string }[] = [];
       const inputFiles: Record<string, string> = {};
       info.inputs.forEach((input, index) => {
         const shape = shapeAt(input, batchSize);
@@ -166,15 +220,21 @@ async function compare(
         const file = path.join(inputDir, `${index}.npy`);
         writeNpy(file, { dtype: 'float32', shape, data: Buffer.from(values.buffer) });
         inputFiles[input.name] = file;
-        hostInputs.push(bytes);
+        runInputs.push({ bytes, file });
       });
+      const debugDir =
+        options.perNode && batchSize === report.batchSizes[0] ? ensureDir(options.filesDir, 'nodes', `b${batchSize}`) : undefined;
       const started = Date.now();
-      const results = await model.run(batchSize, hostInputs);
-      log(`compiled: batch ${batchSize} in ${((Date.now() - started) / 1000).toFixed(3)} s`);
+      const results = await model.run(batchSize, runInputs, debugDir);
+      const ms = Date.now() - started;
+      log(
+        `compiled: batch ${batchSize}${debugDir ? ` (debug run, ${results.nodes?.length ?? 0} node outputs)` : ''} in ${(ms / 1000).toFixed(3)} s`,
+      );
+      if (debugDir) debugRun = { batchSize, inputs: inputFiles, nodes: results.nodes ?? [], ms };
       const compiledDir = ensureDir(options.filesDir, 'compiled', `b${batchSize}`);
       const decoded = info.outputs.map((output, index) => {
         const shape = shapeAt(output, batchSize);
-        const values = decodeOutput(output.dtype, results[index]);
+        const values = results.outputs[index];
         writeNpy(path.join(compiledDir, `${index}.npy`), { dtype: 'float64', shape, data: Buffer.from(values.buffer) });
         return { info: output, shape, values };
       });
@@ -221,7 +281,153 @@ async function compare(
       );
     }
   });
-  report.ok = report.results.length > 0 && report.results.every((r) => r.pass);
+  if (debugRun && options.perNode) {
+    report.perNode = await perNodeSection(
+      options as VerifyJobOptions & { filesDir: string; perNode: NonNullable<VerifyJobOptions['perNode']> },
+      debugRun,
+      report,
+      model,
+      log,
+    );
+  }
+  report.ok =
+    report.results.length > 0 && report.results.every((r) => r.pass) && !report.perNode?.firstJump && !report.perNode?.firstOverflow;
+}
+
+async function openRunner(
+  binding: NativeBindingModule | { unavailable: string },
+  options: VerifyJobOptions & { filesDir: string },
+  library: string,
+  weightsFile: string,
+): Promise<CompiledRunner> {
+  if (!('unavailable' in binding)) return nativeRunner(binding, library, weightsFile);
+  const why = pythonRunnerUnavailable(options.buildDir);
+  if (why)
+    throw new AgentError(
+      'verify.no-binding',
+      `verify runs the compiled model through the native binding or python3 with ait_model.py: ${binding.unavailable}; ${why}`,
+      { file: options.buildDir },
+    );
+  return pythonRunner(options.buildDir, library, weightsFile, options.filesDir, !!options.perNode);
+}
+
+/**
+ * Per node: the reference runs the model with every compared ONNX tensor as an output (weights inline) on the debug
+ * run's inputs; each kernel node of graph.json is compared at its tensor (compiler/verify/per-node.ts).
+ */
+async function perNodeSection(
+  options: VerifyJobOptions & { filesDir: string; perNode: NonNullable<VerifyJobOptions['perNode']> },
+  debugRun: { batchSize: number; inputs: Record<string, string>; nodes: DebugNodeFile[]; ms: number },
+  report: VerifyReport,
+  runner: CompiledRunner,
+  log: (line: string) => void,
+): Promise<PerNodeReport> {
+  const graph = readGraphJson(options.perNode.graphJson);
+  const imported = importOnnxFile(options.modelPath);
+  if (imported.weights.absent > 0) {
+    throw new AgentError(
+      'verify.reference-no-weights',
+      `${imported.weights.absent} of the ${imported.weights.count} initializers of ${options.modelPath} have no data${
+        imported.weights.missingFiles.length ? ` (missing external data: ${imported.weights.missingFiles.join(', ')})` : ''
+      }: the reference cannot run a model without its weights`,
+      { file: options.modelPath },
+    );
+  }
+  const targets = onnxTensorOfNodes(graph, imported.graph);
+  const wanted = new Set<string>();
+  for (const t of targets.values()) if ('tensor' in t) wanted.add(t.tensor);
+  const { bytes, added } = exposeTensors(encodeModelWithWeights(imported), wanted, options.modelPath);
+  const scratchDir = ensureDir(options.filesDir, 'reference-nodes');
+  const exposedModel = path.join(options.filesDir, 'reference-nodes.onnx');
+  fs.writeFileSync(exposedModel, bytes);
+  log(`per node: ${wanted.size} ONNX tensors compared (${added.length} exposed as outputs of ${exposedModel})`);
+  const started = Date.now();
+  const reference = await runReference({
+    modelPath: exposedModel,
+    batches: [{ batchSize: debugRun.batchSize, inputs: debugRun.inputs, outputDir: ensureDir(scratchDir, `b${debugRun.batchSize}`) }],
+    scratchDir,
+    resolveFrom: options.resolveFrom,
+    forced: options.reference,
+    log,
+  });
+  const referenceMs = Date.now() - started;
+  const referenceFiles = reference.outputs[0] ?? {};
+
+  const rows = nodeRows(graph, targets);
+  const nodeFiles = new Map(debugRun.nodes.map((n) => [n.id, n]));
+  for (const row of rows) {
+    if (row.skipped) continue;
+    const node = nodeFiles.get(row.id);
+    const referenceFile = referenceFiles[row.onnxTensor!];
+    compareRow(
+      row,
+      node ? floatValues(readNpy(node.file), 'the debug run') : { skipped: 'the debug run gave no output for this node' },
+      referenceFile
+        ? floatValues(readNpy(referenceFile), 'the reference')
+        : { skipped: `the reference gives no value for '${row.onnxTensor}'` },
+    );
+  }
+  const known = new Set(rows.map((r) => r.id));
+  const unknown = debugRun.nodes.filter((n) => !known.has(n.id)).map((n) => n.id);
+  const summary = summarizeRows(graph, rows, options.perNode.threshold);
+  const perNode: PerNodeReport = {
+    format: 'ait-verify-per-node',
+    version: 1,
+    model: options.modelPath,
+    batch: debugRun.batchSize,
+    seed: options.seed,
+    threshold: options.perNode.threshold,
+    candidate: `${report.library} debug run (${runner.kind})`,
+    reference: { kind: reference.kind, version: reference.version },
+    randomizedWeights: 0,
+    inputs: report.inputs.map((i, index) => ({ name: i.name, shape: shapeAt(runner.info.inputs[index], debugRun.batchSize) })),
+    nodes: rows,
+    ...summary,
+    timings: { referenceMs, candidateMs: debugRun.ms },
+    notes: [
+      ...summary.notes,
+      ...(unknown.length
+        ? [
+            `the debug run gave outputs of node(s) ${unknown.slice(0, 10).join(', ')} that ${options.perNode.graphJson} lacks: is it this build's graph?`,
+          ]
+        : []),
+    ],
+  };
+  const compared = rows.filter((r) => r.relativeL2 !== undefined).length;
+  log(
+    `per node: ${compared} nodes compared at batch ${debugRun.batchSize}; first error jump: ${perNode.firstJump ? `${perNode.firstJump.id} ${perNode.firstJump.name}` : 'none'}; ` +
+      `first fp16 overflow: ${perNode.firstOverflow ? `${perNode.firstOverflow.id} ${perNode.firstOverflow.name}` : 'none'}`,
+  );
+  return perNode;
+}
+
+/** graph.json's kernel nodes, or an error naming the file. */
+function readGraphJson(file: string): GraphLike {
+  let parsed: { format?: string; nodes?: unknown };
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof parsed;
+  } catch (e) {
+    throw new AgentError('verify.bad-graph', `${file} is not JSON: ${(e as Error).message}`, { file });
+  }
+  if (parsed.format !== 'ait-graph' || !Array.isArray(parsed.nodes))
+    throw new AgentError('verify.bad-graph', `${file} is not an ait-graph (graph.json of \`ait compile\`)`, { file });
+  const nodes = (parsed.nodes as Partial<NodeLike>[]).map((n) => ({
+    id: String(n.id),
+    op: String(n.op),
+    name: String(n.name ?? n.id),
+    inputs: n.inputs ?? [],
+    outputs: n.outputs ?? [],
+    sourceNodes: n.sourceNodes ?? [],
+    scope: n.scope ?? [],
+    role: n.role,
+  }));
+  return { nodes };
+}
+
+function floatValues(array: NpyArray, who: string): { values: Float64Array; shape: number[] } | { skipped: string } {
+  if (array.dtype !== 'float16' && array.dtype !== 'float32' && array.dtype !== 'float64')
+    return { skipped: `${who} gives ${array.dtype}, not floats` };
+  return { values: npyToFloat64(array), shape: array.shape };
 }
 
 const FLOAT_TYPES: NativeDType[] = ['float32', 'float16', 'bfloat16'];
@@ -339,15 +545,6 @@ export function randomInput(dtype: NativeDType, shape: number[], seed: number): 
   return { values, bytes };
 }
 
-/** A compiled output's bytes as doubles. */
-export function decodeOutput(dtype: NativeDType, bytes: Buffer): Float64Array {
-  const npyType = dtype === 'bfloat16' ? null : (dtype as NpyArray['dtype']);
-  if (npyType) return npyToFloat64({ dtype: npyType, shape: [], data: bytes });
-  const out = new Float64Array(bytes.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = new Float32Array(new Uint32Array([bytes.readUInt16LE(2 * i) << 16]).buffer)[0];
-  return out;
-}
-
 function ensureDir(...parts: string[]): string {
   const dir = path.join(...parts);
   fs.mkdirSync(dir, { recursive: true });
@@ -364,7 +561,7 @@ function toDiagnostic(e: unknown, options: VerifyJobOptions): Diagnostic {
 }
 
 /** Entry of `--verify-job OPTIONS_JSON`: prints progress lines, then the report as one JSON line; exit 0 only when all pass. */
-export async function runVerifyJob(binding: NativeBindingModule, optionsJson: string): Promise<number> {
+export async function runVerifyJob(binding: NativeBindingModule | { unavailable: string }, optionsJson: string): Promise<number> {
   const parsed = JSON.parse(optionsJson) as VerifyJobOptions;
   const jobDir = process.env.AIT_JOB_DIR;
   if (!parsed.filesDir && !jobDir) throw new Error('--verify-job needs filesDir in its options or $AIT_JOB_DIR');

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { CommandContext } from '../../extension/commands/context';
+import { cliVerifyRunner } from '../../extension/commands/verify';
 import type { CompileRunner } from '../../extension/compile/service';
 import type { CancellationSignal, PickItem, ProblemEntry, Ui } from '../../extension/ports';
 import { RunStore } from '../../extension/runs';
@@ -105,6 +106,10 @@ export function fakeContext(options: {
   workspaceFolder?: string;
   models?: string[];
   remotes?: CommandContext['remotes'];
+  /** Per-node verify (default: the CLI's own, real). */
+  verifier?: CommandContext['verifier'];
+  /** The active editor's model. */
+  activeModel?: string;
   /** Workspace Trust (default: trusted). */
   trusted?: boolean;
 }): FakeContext {
@@ -174,9 +179,10 @@ export function fakeContext(options: {
         throw new Error('no remote in this test');
       },
     },
+    verifier: options.verifier ?? cliVerifyRunner(),
     workspaceFolderOf: () => options.workspaceFolder,
     findModels: async () => options.models ?? [],
-    activeModel: () => undefined,
+    activeModel: () => options.activeModel,
     showGraph: async (dir) => void recorded.graphsShown.push(dir),
     onHostChecked: (name) => void recorded.hostsChecked.push(name),
     recorded,

@@ -61,7 +61,7 @@ describe('native binding (built with the Node headers, fake CPU model libraries)
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('compiles with a direct compiler call, loads, reports its versions, and is reused for the same sources', async () => {
-    assert.equal(binding.bindingApiVersion, 1);
+    assert.equal(binding.bindingApiVersion, 2);
     assert.equal(binding.aitAbiVersion, 1);
     const again = await buildNativeBinding({ outDir: path.join(tmp, 'direct'), method: 'direct' });
     assert.equal(again.method, 'cached');
@@ -147,6 +147,43 @@ describe('native binding (built with the Node headers, fake CPU model libraries)
       // Without inputs the run reads the binding's own buffers (still holding the last copy).
       const [again] = await model.run(1, undefined, { returnOutputs: true });
       assert.deepEqual(floats(again), [11, 22, 33]);
+    });
+
+    it('runDebug: every op output by graph.json id with its dtype and shape, then the outputs; busy while it runs', async () => {
+      assert.equal(model.info().debugRuns, true);
+      model.bindWeight('scale', new Float32Array([1, 2, 3]));
+      model.bindWeight('shift', new Float32Array([10, 20, 30]));
+      const running = model.runDebug(2, [new Float32Array([1, 1, 1, 2, 2, 2])]);
+      assert.throws(() => model.info(), /busy/);
+      const { outputs, nodes } = await running;
+      assert.deepEqual(
+        nodes.map((n) => [n.id, n.dtype, n.shape]),
+        [
+          ['n0', 'float32', [2, 3]],
+          ['n1', 'float32', [2, 3]],
+        ],
+      );
+      assert.deepEqual(floats(nodes[0].data), [1, 2, 3, 2, 4, 6]);
+      assert.deepEqual(floats(nodes[1].data), [11, 22, 33, 12, 24, 36]);
+      assert.deepEqual(floats(outputs[0]), [11, 22, 33, 12, 24, 36]);
+      await rejectsWith(model.runDebug(2, [new Float32Array(3)]), 'AIT_INVALID_ARGUMENT', /input 'x' has 12 bytes; batch 2 needs 24/);
+      await rejectsWith(model.runDebug(0), 'AIT_INVALID_ARGUMENT', /batch 0.* is outside 1\.\.4 of fake_affine/);
+    });
+
+    it('runDebug on a library built before debug runs (no AITModelRunDebug): a clear error, and info says so', async () => {
+      const old = await binding.openModel(compileFake(path.join(tmp, 'libfake_nodebug.so'), ['-DAIT_FAKE_NO_DEBUG']));
+      try {
+        assert.equal(old.info().debugRuns, false);
+        old.randomizeWeights(1, 1, true);
+        assert.equal((await old.run(1)).length, 1);
+        await rejectsWith(
+          old.runDebug(1),
+          'no-debug-support',
+          /libfake_nodebug\.so has no debug runs \(it exports no AITModelRunDebug: built by an older compiler, before model ABI 3\): compile the model again/,
+        );
+      } finally {
+        old.close();
+      }
     });
 
     it('randomizes only unbound weights unless told all', () => {

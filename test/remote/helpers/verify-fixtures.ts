@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pythonModule } from '../../../compiler/backends/cuda/codegen/build-files';
 import { encodeSafetensors } from '../../../compiler/backends/cuda/weights';
 import { makeTensor } from '../../../compiler/ir/tensor';
 import { buildModel } from '../../helpers/onnx-builder';
@@ -67,11 +68,52 @@ export function gemmReluModelWithExternalData(): string {
 }
 
 export interface FakeBuildOptions {
-  /** Extra -D flags: -DAIT_FAKE_WRONG, -DAIT_FAKE_HALF_IO, -DAIT_FAKE_SLOW_MS=N. */
+  /** Extra -D flags: -DAIT_FAKE_WRONG, -DAIT_FAKE_HALF_IO, -DAIT_FAKE_SLOW_MS=N, -DAIT_FAKE_NO_DEBUG. */
   defines?: string[];
   /** Write weights.safetensors (default true). */
   weights?: boolean;
+  /** Write graph.json, the compile's graph whose node ids the debug run reports (default true). */
+  graph?: boolean;
 }
+
+/**
+ * The graph.json of the fake: n0 = the Gemm (ONNX node 'gemm', tensor h), n1 = the Relu ('relu', tensor y), the ids
+ * the fake's debug run reports, in the format `ait compile` writes (docs/graph-format.md).
+ */
+export const FAKE_GRAPH_JSON = {
+  format: 'ait-graph',
+  version: 1,
+  model: { name: 'fake_gemm_relu' },
+  target: 'cuda:sm90',
+  name: 'main_graph',
+  inputs: ['x'],
+  outputs: ['h', 'y'],
+  tensors: {},
+  nodes: [
+    {
+      id: 'n0',
+      op: 'gemm',
+      name: 'gemm',
+      inputs: ['x', 'W', 'B'],
+      outputs: ['h'],
+      attrs: {},
+      sourceNodes: ['gemm'],
+      scope: ['fc'],
+      role: 'kernel',
+    },
+    {
+      id: 'n1',
+      op: 'elementwise',
+      name: 'relu',
+      inputs: ['h'],
+      outputs: ['y'],
+      attrs: {},
+      sourceNodes: ['relu'],
+      scope: ['act'],
+      role: 'kernel',
+    },
+  ],
+};
 
 /** A build directory (sources + Makefile + weights.safetensors) that `make` turns into libfake_gemm_relu.so. */
 export function fakeGemmBuild(options: FakeBuildOptions = {}): string {
@@ -83,6 +125,8 @@ export function fakeGemmBuild(options: FakeBuildOptions = {}): string {
     path.join(dir, 'Makefile'),
     `libfake_gemm_relu.so: fake_model.cc safetensors.cc\n\tg++ -std=c++17 -O1 -shared -fPIC -I. ${defines} $^ -o $@\n`,
   );
+  if (options.graph ?? true) fs.writeFileSync(path.join(dir, 'graph.json'), JSON.stringify(FAKE_GRAPH_JSON));
+  fs.writeFileSync(path.join(dir, 'ait_model.py'), pythonModule('fake_gemm_relu'));
   if (options.weights ?? true) {
     fs.writeFileSync(
       path.join(dir, 'weights.safetensors'),
