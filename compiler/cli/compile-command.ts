@@ -14,6 +14,7 @@ export interface CompileCommandOptions {
   dumpAfter?: string[];
   batch?: number;
   json?: boolean;
+  partition?: boolean;
 }
 
 export function runCompile(model: string, opts: CompileCommandOptions, out: (s: string) => void): number {
@@ -27,6 +28,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
     dimBounds: opts.dim,
     dumpAfter: opts.dumpAfter,
     batch: opts.batch,
+    partition: opts.partition,
     log: opts.json ? undefined : (m) => out(m),
   });
   if (opts.json) {
