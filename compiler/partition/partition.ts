@@ -27,7 +27,9 @@ import { NodeClass, PlannedSegment, planSegments, readsOf } from './plan';
 
 export const PARTITION_FORMAT = 'ait-partition';
 /** Rounds of moving nodes to the fallback before giving up (each round moves at least one node). */
-const MAX_ROUNDS = 16;
+const MAX_ROUNDS = 32;
+/** A compiled segment with less than this share of the model's FLOPs joins the fallback (never the largest one). */
+const TINY_SEGMENT_SHARE = 0.01;
 
 export interface PartitionTensor {
   name: string;
@@ -122,6 +124,16 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
       for (const o of n.outputs) if (o) fromWeights.add(o);
     }
   }
+  // A build sizes its buffers from one symbol, the batch (codegen/context.ts): a node whose tensors have any other
+  // symbolic dim (a data-dependent count: NonZero, NMS, TopK of a dynamic k) runs in the fallback.
+  const batchSymbol = graph.symbols.all().find((s) => s.origin.includes('model input'))?.name;
+  const otherSymbol = (t: string) =>
+    (graph.lookupTensor(t)?.shape ?? []).some((d) => typeof d !== 'number' && d.symbols.some((x) => x !== batchSymbol));
+  for (const n of graph.nodes)
+    if (!fallbackNames.has(n.name) && !weightOnly.has(n) && [...n.inputs, ...n.outputs].some((t) => t && otherSymbol(t))) {
+      fallbackNames.add(n.name);
+      reasons.set(n.name, `${n.op}: a dim depends on data (a build sizes its buffers from the batch only)`);
+    }
   const forced = new Set<string>();
   const classOf = (n: Node): NodeClass => {
     if (fallbackNames.has(n.name) || forced.has(n.name)) return 'fallback';
@@ -133,12 +145,15 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
   };
 
   const diagnostics: Diagnostic[] = [];
+  const cache = new Map<string, ReturnType<typeof compileSegment>>();
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const plan = planSegments(graph, classOf);
     const before = forced.size;
     const compiled = new Map<number, CompiledSegment>();
     for (const seg of plan.filter((s) => s.kind === 'compiled')) {
-      const result = compileSegment(ctx, onnx, graph, protoIndex, seg);
+      const key = JSON.stringify([seg.index, seg.nodes.map((n) => n.name), seg.inputs, seg.outputs]);
+      const result = cache.get(key) ?? compileSegment(ctx, onnx, graph, protoIndex, seg);
+      cache.set(key, result);
       if ('moveToFallback' in result) {
         for (const [name, reason] of result.moveToFallback) {
           forced.add(name);
@@ -146,6 +161,21 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
         }
       } else compiled.set(seg.index, result);
     }
+    if (forced.size > before) continue;
+    // A compiled segment that does next to nothing (image normalization before an unsupported Pad, an index
+    // addition between two fallback ops) costs two crossings for little: it joins the fallback.
+    const flops = flopsBySegment(plan, fused);
+    const total = flops.reduce((a, b) => a + b, 0);
+    const largest = Math.max(...plan.filter((p) => p.kind === 'compiled').map((p) => flops[p.index]));
+    for (const p of plan)
+      if (p.kind === 'compiled' && flops[p.index] < TINY_SEGMENT_SHARE * total && flops[p.index] < largest)
+        for (const n of p.owned) {
+          forced.add(n.name);
+          reasons.set(
+            n.name,
+            `${n.op}: in a compiled segment with under ${100 * TINY_SEGMENT_SHARE}% of the model's FLOPs (not worth two crossings)`,
+          );
+        }
     if (forced.size > before) continue;
     return finish(ctx, onnx, graph, protoIndex, fused, plan, compiled, reasons, round, diagnostics);
   }
@@ -195,19 +225,27 @@ function compileSegment(
     if (!node.status.supported) moveNode(node.sourceNodes, `${node.op}: ${node.status.reason}`);
   }
   if (move.size === 0 && errors.length === 0) {
-    const generated = generateCuda(segGraph, {
-      target: ctx.target,
-      modelName: segmentModelName(ctx.modelName, seg.index),
-      maxBatch: ctx.options.maxBatch,
-    });
-    const genErrors = generated.diagnostics.filter((d) => d.severity === 'error');
-    if (genErrors.length === 0)
+    let generated: ReturnType<typeof generateCuda> | undefined;
+    let genErrors: Diagnostic[];
+    try {
+      generated = generateCuda(segGraph, {
+        target: ctx.target,
+        modelName: segmentModelName(ctx.modelName, seg.index),
+        maxBatch: ctx.options.maxBatch,
+      });
+      genErrors = generated.diagnostics.filter((d) => d.severity === 'error');
+    } catch (e) {
+      if (!(e instanceof CompileError)) throw e;
+      genErrors = e.diagnostics;
+    }
+    if (generated && genErrors.length === 0)
       return { model, graph: segGraph, files: generated.files, diagnostics: [...optimized.context.diagnostics, ...generated.diagnostics] };
     const producers = segGraph.producers();
     const consumers = segGraph.consumers();
     for (const d of genErrors) {
       const node = d.location?.nodeId ? segGraph.nodes.find((n) => n.id === d.location?.nodeId) : undefined;
       if (node) moveNode(node.sourceNodes, d.message);
+      else if (d.location?.onnxNode) moveNode([d.location.onnxNode], d.message);
       else if (d.location?.tensor) {
         // a border tensor the runtime cannot hold: the nodes on this side of it go to the fallback
         const p = producers.get(d.location?.tensor);
@@ -218,6 +256,18 @@ function compileSegment(
   }
   if (move.size === 0) for (const n of seg.owned) move.set(n.name, errors[0]?.message ?? 'the segment does not compile');
   return { moveToFallback: move };
+}
+
+/** FLOPs of the whole model's optimized graph by segment (a node goes where its ONNX nodes went). */
+function flopsBySegment(plan: PlannedSegment[], fused: Graph): number[] {
+  const segmentOfOnnx = new Map<string, number>();
+  for (const s of plan) for (const n of s.owned) segmentOfOnnx.set(n.name, s.index);
+  const flops = plan.map(() => 0);
+  for (const n of fused.nodes) {
+    const k = n.sourceNodes.map((x) => segmentOfOnnx.get(x)).find((x) => x !== undefined);
+    if (k !== undefined) flops[k] += n.cost?.flops ?? 0;
+  }
+  return flops;
 }
 
 export function segmentModelName(modelName: string, index: number): string {
