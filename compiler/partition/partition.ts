@@ -319,6 +319,20 @@ function finish(
     n.segment = segs.find((k) => plan[k].kind === 'fallback') ?? segs[segs.length - 1];
     graphNodes.get(n.segment)!.push(n);
   }
+  // Nodes the optimizer inserted (layout transposes: no ONNX node of their own) run beside what they feed or read.
+  const producers = fused.producers();
+  const consumers = fused.consumers();
+  for (const n of fused.nodes) {
+    if (n.segment !== undefined || n.sourceNodes.length > 0) continue;
+    const near = [
+      ...n.outputs.flatMap((o) => consumers.get(o) ?? []),
+      ...n.inputs.map((i) => producers.get(i)).filter((p): p is Node => !!p),
+    ].find((m) => m.segment !== undefined);
+    if (near) {
+      n.segment = near.segment;
+      graphNodes.get(n.segment!)!.push(n);
+    }
+  }
   let totalFlops = 0;
   let fallbackFlops = 0;
   const json: PartitionSegmentJson[] = [];
