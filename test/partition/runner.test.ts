@@ -91,7 +91,7 @@ print(model.report())
 `;
       const r = spawnSync('python3', ['-c', script], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /segment  1  fallback/);
+      assert.match(r.stdout, /segment {2}1 {2}fallback/);
       assert.match(r.stdout, /fallback \(onnxruntime\) [\d.]+ ms = [\d.]+%/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
