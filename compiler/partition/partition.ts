@@ -210,7 +210,11 @@ function compileSegment(
   };
   let optimized;
   try {
-    optimized = optimizeImported(importOnnxBytes(bytes, importOptions, ctx.file), ctx.file, { ...importOptions, log: undefined });
+    optimized = optimizeImported(importOnnxBytes(bytes, importOptions, ctx.file), ctx.file, {
+      ...importOptions,
+      dumpAfter: undefined,
+      log: undefined,
+    });
   } catch (e) {
     if (!(e instanceof CompileError)) throw e;
     for (const d of e.diagnostics) if (d.location?.onnxNode) moveNode([d.location.onnxNode], d.message);
