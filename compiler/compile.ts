@@ -22,6 +22,8 @@ import { runtimeDimErrors } from './backends/cuda/codegen/context';
 import { generateCuda } from './backends/cuda/codegen/index';
 import type { MeasurementSource } from './backends/cuda/profiling/selection';
 import { checkTarget, DEFAULT_TARGET } from './targets';
+import { PartitionJson, partitionModel } from './partition/partition';
+import { partitionedRunner } from './backends/cuda/codegen/build-files';
 import { commitStaging, createStaging, discardStaging, isOurBuild, planOutputDir, type OutputPlan } from './output-dir';
 
 export interface CompileOptions extends ImportOptions {
@@ -51,6 +53,11 @@ export interface CompileOptions extends ImportOptions {
   measurements?: MeasurementSource;
   /** Also write the profiler into DIR/profile/: for every GEMM/conv signature, or those the measurements lack. */
   profileSources?: 'all' | 'missing';
+  /**
+   * When some nodes cannot run on the target: split the model into compiled segments and onnxruntime fallback
+   * segments (partition/partition.ts) instead of failing. A model the target runs whole compiles as usual.
+   */
+  partition?: boolean;
 }
 
 export interface StageReport {
@@ -72,6 +79,8 @@ export interface CompileResult {
   codegen?: string;
   /** GEMM/conv signatures, how many had measurements, and what the written profiler times (when code generation ran). */
   profiling?: { signatures: number; measured: number; profiled: number; candidates: number };
+  /** With `partition`, when the model was split: the segments (partition.json). */
+  partition?: PartitionJson;
 }
 
 /**
@@ -200,22 +209,61 @@ function writeCompile(
 
   // A CUDA build's one runtime dim is the batch: other symbolic input dims are errors that say how to fix them.
   if (target.startsWith('cuda')) diagnostics.push(...runtimeDimErrors(graph));
-  // Mark what the target cannot run; this is an error for the compile, but graph.json is still written.
-  for (const node of graph.nodes) {
+  // Mark what the target cannot run; this is an error for the compile (unless it partitions), but graph.json is
+  // still written.
+  const unsupported = graph.nodes.filter((node) => {
     node.status = supportOf(graph, node, target);
-    if (!node.status.supported)
-      diagnostics.push(
-        error('op.unsupported', `${node.op} node '${node.name}' cannot run on ${target}: ${node.status.reason}`, {
-          onnxNode: node.sourceNodes[0] ?? node.name,
-          nodeId: node.id,
-        }),
-      );
+    return !node.status.supported;
+  });
+  const partitioning = options.partition === true && unsupported.length > 0 && target.startsWith('cuda');
+  for (const node of unsupported)
+    diagnostics.push(
+      partitioning
+        ? warning(
+            'op.fallback',
+            `${node.op} node '${node.name}' cannot run on ${target} (${node.status!.reason}): it runs in onnxruntime`,
+            {
+              onnxNode: node.sourceNodes[0] ?? node.name,
+              nodeId: node.id,
+            },
+          )
+        : error(
+            'op.unsupported',
+            `${node.op} node '${node.name}' cannot run on ${target}: ${node.status!.reason} ` +
+              '(--partition compiles the rest and runs such nodes in onnxruntime)',
+            { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id },
+          ),
+    );
+
+  let codegen: string | undefined;
+  let partition: PartitionJson | undefined;
+  if (partitioning && !diagnostics.some((d) => d.severity === 'error')) {
+    checkCancelled(options, file);
+    const t0 = performance.now();
+    const result = partitionModel(file, graph, modelName, target, options);
+    diagnostics.push(...result.diagnostics);
+    partition = result.partition;
+    for (const [relative, contents] of result.files) writeStaged(tmp, relative, contents);
+    writeStaged(tmp, 'ait_partitioned.py', partitionedRunner(modelName));
+    const ms = performance.now() - t0;
+    const compiled = partition.segments.filter((s) => s.kind === 'compiled').length;
+    codegen =
+      `partitioned for ${target} into ${partition.segments.length} segments (${compiled} compiled, ` +
+      `${partition.segments.length - compiled} in onnxruntime; ${(100 * partition.fallbackFlopShare).toFixed(1)}% of the FLOPs in onnxruntime, ` +
+      `${partition.rounds} round${partition.rounds > 1 ? 's' : ''}): partition.json, ait_partitioned.py; build: ` +
+      partition.segments
+        .filter((s) => s.kind === 'compiled')
+        .map((s) => `make -C ${path.join(outDir, s.files.dir!)} -j`)
+        .join('; ');
+    stages.push({ name: 'partition', ms, detail: codegen });
+    options.log?.(
+      `${'partition'.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${partition.segments.length} segments (${compiled} compiled)`,
+    );
   }
 
   // Code generation for CUDA targets: only when every node is supported; graph.json is written either way.
-  let codegen: string | undefined;
   let profiling: CompileResult['profiling'];
-  if (target.startsWith('cuda') && !diagnostics.some((d) => d.severity === 'error')) {
+  if (!partition && target.startsWith('cuda') && !diagnostics.some((d) => d.severity === 'error')) {
     const t0 = performance.now();
     const generated = generateCuda(graph, {
       target,
@@ -226,11 +274,7 @@ function writeCompile(
     });
     profiling = generated.summary.profiling;
     diagnostics.push(...generated.diagnostics);
-    for (const [relative, contents] of generated.files) {
-      const destination = path.join(tmp, relative);
-      fs.mkdirSync(path.dirname(destination), { recursive: true });
-      fs.writeFileSync(destination, contents);
-    }
+    for (const [relative, contents] of generated.files) writeStaged(tmp, relative, contents);
     const s = generated.summary;
     const ms = performance.now() - t0;
     if (generated.files.size > 0) {
@@ -256,6 +300,7 @@ function writeCompile(
         target,
         cost: context.reports.cost ?? null,
         memory: memory ?? null,
+        ...(partition ? { partition: { segments: partition.segments.map((p) => ({ index: p.index, kind: p.kind })) } } : {}),
         passes: stages.map((s) => ({ name: s.name, ms: Math.round(s.ms * 10) / 10, detail: s.detail })),
       },
     });
@@ -282,7 +327,18 @@ function writeCompile(
     reports: { cost: context.reports.cost, memory: summarizeMemory(context.reports.memory) },
     codegen,
     ...(profiling ? { profiling } : {}),
+    ...(partition ? { partition } : {}),
   };
+}
+
+function writeStaged(tmp: string, relative: string, contents: string | Uint8Array): void {
+  const destination = path.join(tmp, relative);
+  fs.mkdirSync(path.dirname(destination), { recursive: true });
+  fs.writeFileSync(destination, contents);
+}
+
+function checkCancelled(options: CompileOptions, file: string): void {
+  if (options.signal?.aborted) throw new CompileError(error('compile.cancelled', 'the compile was cancelled', { file }));
 }
 
 function summarizeMemory(memory: unknown): unknown {

@@ -12,6 +12,7 @@ import { groupDetailsHtml, nodeDetailsHtml } from './details';
 import { exportPng, exportSvg } from './export';
 import { LayoutEngine, type LaidOutBox, type LaidOutGraph } from './layout';
 import { provisionalLayout } from './provisional-layout';
+import { buildSegmentPaint, type SegmentPaint } from './segments';
 import { buildCompare, buildHeatmap, defaultMetric, formatValue, METRICS, type Heatmap, type MetricId } from './metrics';
 import { Minimap } from './minimap';
 import {
@@ -56,6 +57,8 @@ export class GraphApp {
   private readonly zoomBehavior: ZoomBehavior<HTMLElement, unknown>;
   private readonly minimap: Minimap;
   private heatmap: Heatmap | null = null;
+  /** Segment colours of a partitioned build, shown when no heatmap is on. */
+  private segments: SegmentPaint | null = null;
   /** After the next layout: fit the view (first layout) or keep this box where it was on screen. */
   private anchor: { id: string; screen: [number, number] } | 'fit' | null = 'fit';
   private firstRenderMarked = false;
@@ -423,6 +426,7 @@ export class GraphApp {
     if (changed.has('model') || changed.has('collapsed')) void this.relayout(state);
     if (['model', 'profiles', 'profileIndex', 'metric', 'compareIndex'].some((k) => changed.has(k as keyof ViewState)))
       this.heatmap = this.buildHeatmap(state);
+    if (changed.has('model')) this.segments = state.model ? buildSegmentPaint(state.model) : null;
     if (
       ['model', 'profiles', 'profileIndex', 'metric', 'compareIndex', 'selected', 'results', 'resultIndex', 'collapsed'].some((k) =>
         changed.has(k as keyof ViewState),
@@ -468,7 +472,7 @@ export class GraphApp {
       ? new Map([...this.heatmap.valueOf].map(([id, v]) => [id, formatValue(v, this.heatmap!.legend.unit)]))
       : null;
     return {
-      fill: this.heatmap?.colorOf ?? null,
+      fill: this.heatmap?.colorOf ?? this.segments?.colorOf ?? null,
       valueText,
       selected: state.selected ? rep(state.selected) : null,
       matches: new Set(state.results.map(rep)),
@@ -479,12 +483,25 @@ export class GraphApp {
   private repaint(): void {
     if (!this.renderer) return;
     this.renderer.paint(this.currentPaint());
-    this.minimap.paint(this.heatmap?.colorOf ?? null);
+    this.minimap.paint(this.heatmap?.colorOf ?? this.segments?.colorOf ?? null);
   }
 
   private renderLegend(): void {
     const h = this.heatmap;
     const lg = this.el.legend;
+    if (!h && this.segments) {
+      lg.hidden = false;
+      lg.innerHTML =
+        '<div class="legend-title">Segments (ait compile --partition)</div>' +
+        this.segments.legend
+          .map(
+            (e) =>
+              `<div class="legend-segment" data-segment="${e.index}"><span class="legend-swatch" style="background:${e.color}"></span>` +
+              `${e.index} · ${e.kind === 'fallback' ? 'onnxruntime' : 'compiled'} · ${e.nodes} node${e.nodes === 1 ? '' : 's'}</div>`,
+          )
+          .join('');
+      return;
+    }
     if (!h) {
       lg.hidden = true;
       return;
@@ -603,7 +620,7 @@ export class GraphApp {
     this.layout = layout;
     this.renderer.draw(layout, (b) => this.boxText(b));
     this.renderer.paint(this.currentPaint());
-    this.minimap.setLayout(layout, this.heatmap?.colorOf ?? null);
+    this.minimap.setLayout(layout, this.heatmap?.colorOf ?? this.segments?.colorOf ?? null);
     // A provisional layout keeps the anchor for ELK's layout, unless the user moves the view meanwhile (onZoom).
     const anchor = this.anchor;
     const final = layout.engine === 'elk';

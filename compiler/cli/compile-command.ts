@@ -19,6 +19,7 @@ export interface CompileCommandOptions {
   measurementSource?: MeasurementSource;
   /** Write the profiler into DIR/profile/ (every signature, or those the measurements lack). */
   profileWrite?: 'all' | 'missing';
+  partition?: boolean;
 }
 
 export function runCompile(model: string, opts: CompileCommandOptions, out: (s: string) => void): number {
@@ -32,6 +33,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
     dimBounds: opts.dim,
     dumpAfter: opts.dumpAfter,
     batch: opts.batch,
+    partition: opts.partition,
     log: opts.json ? undefined : (m) => out(m),
     measurements: opts.measurementSource,
     profileSources: opts.profileWrite,

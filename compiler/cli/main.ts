@@ -22,6 +22,7 @@ import {
 import { runVerify } from './verify-command';
 import { modelNameOf } from '../compile';
 import { parseDays, runCacheList, runCachePrune, type CacheListOptions, type CachePruneOptions } from './cache-command';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 function parseDimBounds(value: string, previous: DimBounds = {}): DimBounds {
@@ -160,6 +161,11 @@ export function buildProgram(
       'write the graph after this pass to DIR/dump-<pass>.json (repeatable; "all" for every pass)',
       (v: string, p: string[] = []) => [...p, v],
     )
+    .option(
+      '--partition',
+      'when some nodes cannot run on the target: compile the rest as segments (DIR/segments/<k>) and run those nodes in ' +
+        'onnxruntime (DIR/fallback/<k>.onnx); DIR/partition.json and DIR/ait_partitioned.py run them in order',
+    )
     .option('--json', 'print the result as JSON')
     .option('--remote <host>', "build (and bench) on this host: an ssh target or 'local'")
     .option('--build', 'with --remote: build DIR there')
@@ -206,6 +212,7 @@ export function buildProgram(
           json?: boolean;
           remote?: string;
           verify?: number[] | true;
+          partition?: boolean;
         } & RemoteBuildFlags &
           ProfileFlags,
       ) => {
@@ -218,8 +225,19 @@ export function buildProgram(
         if ([opts.profile, opts.profiledOn, opts.measurements].filter(Boolean).length > 1)
           fail('cli.bad-option', '--profile, --profiled-on and --measurements are alternatives: give one');
         const outDir = path.resolve(opts.out ?? path.join('build', modelNameOf(model)));
+        if (opts.partition && (opts.profile || opts.profiledOn || opts.measurements))
+          fail(
+            'cli.bad-option',
+            '--partition with measured kernel choice is not supported yet: profile the compiled segments (DIR/segments/<k>) instead',
+          );
         process.exitCode = await runProfiledCompile(model, opts, outDir, out, err);
         if (process.exitCode !== 0 || !opts.remote) return;
+        if (opts.partition && fs.existsSync(path.join(outDir, 'partition.json')))
+          fail(
+            'cli.bad-option',
+            '--remote builds one library; a partitioned build has one per compiled segment (make -C DIR/segments/<k>, then ' +
+              'python3 DIR/ait_partitioned.py on the GPU host)',
+          );
         const verify = opts.verify ? { verifyModel: model, verifyBatch: opts.verify === true ? undefined : opts.verify } : {};
         process.exitCode = await runRemoteBuild(opts.remote, outDir, { ...opts, ...verify }, out, err);
       },

@@ -80,6 +80,8 @@ export interface Node {
   kernel?: Record<string, unknown>;
   /** Whether the target backend supports this node, and why not. */
   status?: { supported: boolean; reason?: string };
+  /** With `ait compile --partition`: the index of the segment (partition.json) that runs this node. */
+  segment?: number;
 }
 
 export interface OnnxModelInfo {

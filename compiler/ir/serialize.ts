@@ -129,6 +129,7 @@ export function nodeToJson(node: Node): GraphJsonNode {
   if (node.cost) out.cost = node.cost;
   if (node.kernel) out.kernel = node.kernel;
   if (node.status) out.status = node.status;
+  if (node.segment !== undefined) out.segment = node.segment;
   if (node.metadata?.['pkg.torch.onnx.stack_trace']) out.stackTrace = node.metadata['pkg.torch.onnx.stack_trace'];
   return out;
 }

@@ -78,3 +78,8 @@ export function benchSource(): string {
 export function pythonModule(modelName: string): string {
   return template('ait_model.py').replace(/__MODEL_NAME__/g, modelName);
 }
+
+/** ait_partitioned.py: runs a partitioned build's segments in order (ait compile --partition). */
+export function partitionedRunner(modelName: string): string {
+  return template('ait_partitioned.py').replace(/__MODEL_NAME__/g, modelName);
+}

@@ -1,0 +1,393 @@
+/**
+ * `ait compile --partition`: a model with nodes the target cannot run, split into compiled segments (each an
+ * ordinary build of its own under segments/<k>/: sources, Makefile, ait_model.py, graph.json) and fallback segments
+ * (fallback/<k>.onnx, run by onnxruntime), described by partition.json and run in order by the generated
+ * ait_partitioned.py.
+ *
+ * The split (plan.ts) is made on the ONNX-level graph from the optimized graph's support check. Each compiled
+ * segment is then cut out as an ONNX model (extract.ts) and goes through the whole compile again — optimization,
+ * support check, code generation — so that what is written is exactly what an ordinary build of that segment would
+ * be. Whatever that finds the target cannot run after all (a node whose inputs became run-time tensors at a border,
+ * a border tensor with a dim the runtime cannot size) is moved to the fallback and the split is made again, until
+ * every compiled segment generates.
+ */
+import * as path from 'node:path';
+import { CompileOptions, optimizeImported } from '../compile';
+import { CompileError, Diagnostic, error } from '../diagnostics';
+import { generateCuda } from '../backends/cuda/codegen/index';
+import { supportOf } from '../backends/support';
+import { Graph, Node } from '../ir/graph';
+import { graphToJson } from '../ir/serialize';
+import { Dim, dimToString } from '../ir/symbolic';
+import { ImportedModel, importOnnxBytes, importOnnxFile } from '../onnx/import';
+import { ModelProtoType, type ModelProto } from '../onnx/schema';
+import { inferShapes } from '../passes/shape-inference';
+import { extractSegment } from './extract';
+import { NodeClass, PlannedSegment, planSegments, readsOf } from './plan';
+
+export const PARTITION_FORMAT = 'ait-partition';
+/** Rounds of moving nodes to the fallback before giving up (each round moves at least one node). */
+const MAX_ROUNDS = 32;
+/** A compiled segment with less than this share of the model's FLOPs joins the fallback (never the largest one). */
+const TINY_SEGMENT_SHARE = 0.01;
+
+export interface PartitionTensor {
+  name: string;
+  dtype: string | null;
+  /** Dims as numbers or symbol expressions (strings). */
+  shape: (number | string)[] | null;
+}
+
+export interface PartitionSegmentJson {
+  index: number;
+  kind: 'compiled' | 'fallback';
+  inputs: PartitionTensor[];
+  outputs: PartitionTensor[];
+  /** ONNX nodes the segment computes (names as in graph.json `sourceNodes`). */
+  nodes: string[];
+  /** Shape-arithmetic ONNX nodes it recomputes from its inputs (also present in other segments). */
+  recomputed: string[];
+  /** compiled: the build directory (relative); fallback: the ONNX model (relative). */
+  files: { dir?: string; library?: string; onnx?: string };
+  /** Fallback models: graph inputs that are weights the original model leaves absent (fed by the runner). */
+  absentWeights?: string[];
+  /** Nodes of the whole model's optimized graph (graph.json ids) that fall in this segment, and their FLOPs. */
+  graphNodes: string[];
+  flops: number;
+  /** Why a fallback segment's nodes cannot run on the target (first reasons, by op). */
+  reasons?: string[];
+}
+
+export interface PartitionJson {
+  format: typeof PARTITION_FORMAT;
+  version: 1;
+  model: string;
+  target: string;
+  /** Rounds the split took (see the module comment). */
+  rounds: number;
+  inputs: string[];
+  outputs: string[];
+  segments: PartitionSegmentJson[];
+  /** Share of the model's FLOPs (whole optimized graph, at the compile's batch) in fallback segments. */
+  fallbackFlopShare: number;
+}
+
+export interface PartitionResult {
+  partition: PartitionJson;
+  /** Relative path → contents, for the build directory. */
+  files: Map<string, string | Uint8Array>;
+  diagnostics: Diagnostic[];
+  /** Segments in execution order, with their extracted ONNX models (tests run them). */
+  segments: { plan: PlannedSegment; model: ModelProto; graph?: Graph }[];
+}
+
+interface Context {
+  file: string;
+  modelName: string;
+  target: string;
+  options: CompileOptions;
+}
+
+/**
+ * Partitions `file` for `target`. `fused`: the whole model's optimized graph with `status` set on every node
+ * (compile.ts); its nodes get `segment`.
+ */
+export function partitionModel(file: string, fused: Graph, modelName: string, target: string, options: CompileOptions): PartitionResult {
+  const ctx: Context = { file, modelName, target, options };
+  const importOptions = { dimBounds: options.dimBounds, defaultDimBounds: options.defaultDimBounds };
+  const onnx = importOnnxFile(file, importOptions);
+  const protoIndex = new Map<Node, number>(onnx.graph.nodes.map((n, i) => [n, i]));
+  const inference = inferShapes(onnx.graph);
+  const inferErrors = inference.diagnostics.filter((d) => d.severity === 'error');
+  if (inferErrors.length) throw new CompileError(inferErrors);
+  const graph = onnx.graph;
+
+  const fallbackNames = new Set<string>();
+  const compiledNames = new Set<string>();
+  const reasons = new Map<string, string>();
+  for (const n of fused.nodes) {
+    if (n.status && !n.status.supported) {
+      for (const s of n.sourceNodes) {
+        fallbackNames.add(s);
+        reasons.set(s, `${n.op}: ${n.status.reason ?? 'not supported'}`);
+      }
+    } else if (n.role === 'kernel') for (const s of n.sourceNodes) compiledNames.add(s);
+  }
+  // Nodes computed from weights and constants only (the TorchScript exporter's Identity aliases of weights, weight
+  // transposes): recomputed by every segment that reads them, never a border tensor.
+  const fromWeights = new Set<string>([...graph.tensors.values()].filter((t) => t.kind === 'param' || t.value).map((t) => t.name));
+  const weightOnly = new Set<Node>();
+  for (const n of graph.nodes) {
+    const reads = readsOf(n);
+    if (reads.every((t) => fromWeights.has(t))) {
+      weightOnly.add(n);
+      for (const o of n.outputs) if (o) fromWeights.add(o);
+    }
+  }
+  // A build sizes its buffers from one symbol, the batch (codegen/context.ts): a node whose tensors have any other
+  // symbolic dim (a data-dependent count: NonZero, NMS, TopK of a dynamic k) runs in the fallback.
+  const batchSymbol = graph.symbols.all().find((s) => s.origin.includes('model input'))?.name;
+  const otherSymbol = (t: string) =>
+    (graph.lookupTensor(t)?.shape ?? []).some((d) => typeof d !== 'number' && d.symbols.some((x) => x !== batchSymbol));
+  for (const n of graph.nodes)
+    if (!fallbackNames.has(n.name) && !weightOnly.has(n) && [...n.inputs, ...n.outputs].some((t) => t && otherSymbol(t))) {
+      fallbackNames.add(n.name);
+      reasons.set(n.name, `${n.op}: a dim depends on data (a build sizes its buffers from the batch only)`);
+    }
+  const forced = new Set<string>();
+  const classOf = (n: Node): NodeClass => {
+    if (fallbackNames.has(n.name) || forced.has(n.name)) return 'fallback';
+    if (weightOnly.has(n)) return 'shape';
+    if (compiledNames.has(n.name)) return 'compiled';
+    const outs = n.outputs.filter((o) => o);
+    if (outs.length && outs.every((o) => graph.tensors.get(o)?.value || graph.tensors.get(o)?.shapeValue)) return 'shape';
+    return 'flexible';
+  };
+
+  const diagnostics: Diagnostic[] = [];
+  const cache = new Map<string, ReturnType<typeof compileSegment>>();
+  for (let round = 1; round <= MAX_ROUNDS; round++) {
+    const plan = planSegments(graph, classOf);
+    const before = forced.size;
+    const compiled = new Map<number, CompiledSegment>();
+    for (const seg of plan.filter((s) => s.kind === 'compiled')) {
+      const key = JSON.stringify([seg.index, seg.nodes.map((n) => n.name), seg.inputs, seg.outputs]);
+      const result = cache.get(key) ?? compileSegment(ctx, onnx, graph, protoIndex, seg);
+      cache.set(key, result);
+      if ('moveToFallback' in result) {
+        for (const [name, reason] of result.moveToFallback) {
+          forced.add(name);
+          reasons.set(name, reason);
+        }
+      } else compiled.set(seg.index, result);
+    }
+    if (forced.size > before) continue;
+    // A compiled segment that does next to nothing (image normalization before an unsupported Pad, an index
+    // addition between two fallback ops) costs two crossings for little: it joins the fallback.
+    const flops = flopsBySegment(plan, fused);
+    const total = flops.reduce((a, b) => a + b, 0);
+    const largest = Math.max(...plan.filter((p) => p.kind === 'compiled').map((p) => flops[p.index]));
+    for (const p of plan)
+      if (p.kind === 'compiled' && flops[p.index] < TINY_SEGMENT_SHARE * total && flops[p.index] < largest)
+        for (const n of p.owned) {
+          forced.add(n.name);
+          reasons.set(
+            n.name,
+            `${n.op}: in a compiled segment with under ${100 * TINY_SEGMENT_SHARE}% of the model's FLOPs (not worth two crossings)`,
+          );
+        }
+    if (forced.size > before) continue;
+    return finish(ctx, onnx, graph, protoIndex, fused, plan, compiled, reasons, round, diagnostics);
+  }
+  throw new CompileError(
+    error('partition.rounds', `the partition did not settle in ${MAX_ROUNDS} rounds (nodes kept moving to the fallback)`, { file }),
+  );
+}
+
+interface CompiledSegment {
+  model: ModelProto;
+  graph: Graph;
+  files: Map<string, string | Uint8Array>;
+  diagnostics: Diagnostic[];
+}
+
+/** Compiles one segment as a model of its own; or the ONNX nodes (with reasons) it found the target cannot run. */
+function compileSegment(
+  ctx: Context,
+  onnx: ImportedModel,
+  graph: Graph,
+  protoIndex: Map<Node, number>,
+  seg: PlannedSegment,
+): CompiledSegment | { moveToFallback: Map<string, string> } {
+  const { model } = extractSegment(onnx.proto, graph, protoIndex, seg, 'keep');
+  const bytes = ModelProtoType.encode(model).finish();
+  const dimBounds = { ...(ctx.options.dimBounds ?? {}), ...boundsOf(graph, [...seg.inputs, ...seg.outputs]) };
+  const importOptions = { ...ctx.options, dimBounds, baseDir: path.dirname(path.resolve(ctx.file)) };
+  const owned = new Set(seg.owned.map((n) => n.name));
+  const move = new Map<string, string>();
+  const moveNode = (sourceNodes: string[], reason: string) => {
+    for (const s of sourceNodes) if (owned.has(s)) move.set(s, reason);
+  };
+  let optimized;
+  try {
+    optimized = optimizeImported(importOnnxBytes(bytes, importOptions, ctx.file), ctx.file, {
+      ...importOptions,
+      dumpAfter: undefined,
+      log: undefined,
+    });
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    for (const d of e.diagnostics) if (d.location?.onnxNode) moveNode([d.location.onnxNode], d.message);
+    if (move.size === 0) for (const n of seg.owned) move.set(n.name, e.message);
+    return { moveToFallback: move };
+  }
+  const segGraph = optimized.graph;
+  const errors = optimized.context.diagnostics.filter((d) => d.severity === 'error');
+  for (const d of errors) if (d.location?.onnxNode) moveNode([d.location.onnxNode], d.message);
+  for (const node of segGraph.nodes) {
+    node.status = supportOf(segGraph, node, ctx.target);
+    if (!node.status.supported) moveNode(node.sourceNodes, `${node.op}: ${node.status.reason}`);
+  }
+  if (move.size === 0 && errors.length === 0) {
+    let generated: ReturnType<typeof generateCuda> | undefined;
+    let genErrors: Diagnostic[];
+    try {
+      generated = generateCuda(segGraph, {
+        target: ctx.target,
+        modelName: segmentModelName(ctx.modelName, seg.index),
+        maxBatch: ctx.options.maxBatch,
+      });
+      genErrors = generated.diagnostics.filter((d) => d.severity === 'error');
+    } catch (e) {
+      if (!(e instanceof CompileError)) throw e;
+      genErrors = e.diagnostics;
+    }
+    if (generated && genErrors.length === 0)
+      return { model, graph: segGraph, files: generated.files, diagnostics: [...optimized.context.diagnostics, ...generated.diagnostics] };
+    const producers = segGraph.producers();
+    const consumers = segGraph.consumers();
+    for (const d of genErrors) {
+      const node = d.location?.nodeId ? segGraph.nodes.find((n) => n.id === d.location?.nodeId) : undefined;
+      if (node) moveNode(node.sourceNodes, d.message);
+      else if (d.location?.onnxNode) moveNode([d.location.onnxNode], d.message);
+      else if (d.location?.tensor) {
+        // a border tensor the runtime cannot hold: the nodes on this side of it go to the fallback
+        const p = producers.get(d.location?.tensor);
+        if (p) moveNode(p.sourceNodes, d.message);
+        for (const c of consumers.get(d.location?.tensor) ?? []) moveNode(c.sourceNodes, d.message);
+      }
+    }
+  }
+  if (move.size === 0) for (const n of seg.owned) move.set(n.name, errors[0]?.message ?? 'the segment does not compile');
+  return { moveToFallback: move };
+}
+
+/** FLOPs of the whole model's optimized graph by segment (a node goes where its ONNX nodes went). */
+function flopsBySegment(plan: PlannedSegment[], fused: Graph): number[] {
+  const segmentOfOnnx = new Map<string, number>();
+  for (const s of plan) for (const n of s.owned) segmentOfOnnx.set(n.name, s.index);
+  const flops = plan.map(() => 0);
+  for (const n of fused.nodes) {
+    const k = n.sourceNodes.map((x) => segmentOfOnnx.get(x)).find((x) => x !== undefined);
+    if (k !== undefined) flops[k] += n.cost?.flops ?? 0;
+  }
+  return flops;
+}
+
+export function segmentModelName(modelName: string, index: number): string {
+  return `${modelName}_segment${index}`;
+}
+
+/** dimBounds for the symbols in the given tensors' shapes (an expression dim: its own bounds). */
+function boundsOf(graph: Graph, tensors: string[]): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  for (const t of tensors)
+    for (const d of graph.lookupTensor(t)?.shape ?? []) {
+      if (typeof d === 'number') continue;
+      const { min, max } = graph.symbols.bounds(d);
+      out[dimToString(d)] = [min, Number.isFinite(max) ? max : 2 ** 31];
+    }
+  return out;
+}
+
+function tensorJson(graph: Graph, name: string): PartitionTensor {
+  const t = graph.lookupTensor(name);
+  return {
+    name,
+    dtype: t?.dtype ?? null,
+    shape: t?.shape ? t.shape.map((d: Dim) => (typeof d === 'number' ? d : dimToString(d))) : null,
+  };
+}
+
+function finish(
+  ctx: Context,
+  onnx: ImportedModel,
+  graph: Graph,
+  protoIndex: Map<Node, number>,
+  fused: Graph,
+  plan: PlannedSegment[],
+  compiled: Map<number, CompiledSegment>,
+  reasons: Map<string, string>,
+  rounds: number,
+  diagnostics: Diagnostic[],
+): PartitionResult {
+  const files = new Map<string, string | Uint8Array>();
+  const segments: PartitionResult['segments'] = [];
+  const segmentOfOnnx = new Map<string, number>();
+  for (const s of plan) for (const n of s.owned) segmentOfOnnx.set(n.name, s.index);
+  // The whole model's graph nodes: the segment of their ONNX nodes (a fallback one wins when they are split).
+  const graphNodes = new Map<number, Node[]>(plan.map((s) => [s.index, []]));
+  for (const n of fused.nodes) {
+    const segs = n.sourceNodes.map((s) => segmentOfOnnx.get(s)).filter((k): k is number => k !== undefined);
+    if (segs.length === 0) continue;
+    n.segment = segs.find((k) => plan[k].kind === 'fallback') ?? segs[segs.length - 1];
+    graphNodes.get(n.segment)!.push(n);
+  }
+  // Nodes the optimizer inserted (layout transposes: no ONNX node of their own) run beside what they feed or read.
+  const producers = fused.producers();
+  const consumers = fused.consumers();
+  for (const n of fused.nodes) {
+    if (n.segment !== undefined || n.sourceNodes.length > 0) continue;
+    const near = [
+      ...n.outputs.flatMap((o) => consumers.get(o) ?? []),
+      ...n.inputs.map((i) => producers.get(i)).filter((p): p is Node => !!p),
+    ].find((m) => m.segment !== undefined);
+    if (near) {
+      n.segment = near.segment;
+      graphNodes.get(n.segment!)!.push(n);
+    }
+  }
+  let totalFlops = 0;
+  let fallbackFlops = 0;
+  const json: PartitionSegmentJson[] = [];
+  for (const s of plan) {
+    const nodes = graphNodes.get(s.index)!;
+    const flops = nodes.reduce((a, n) => a + (n.cost?.flops ?? 0), 0);
+    totalFlops += flops;
+    const base = {
+      index: s.index,
+      kind: s.kind,
+      inputs: s.inputs.map((t) => tensorJson(graph, t)),
+      outputs: s.outputs.map((t) => tensorJson(graph, t)),
+      nodes: s.owned.map((n) => n.name),
+      recomputed: s.nodes.filter((n) => !s.owned.includes(n)).map((n) => n.name),
+      graphNodes: nodes.map((n) => n.id),
+      flops,
+    };
+    if (s.kind === 'compiled') {
+      const c = compiled.get(s.index)!;
+      const dir = `segments/${s.index}`;
+      for (const [rel, contents] of c.files) files.set(`${dir}/${rel}`, contents);
+      const segJson = graphToJson(c.graph, {
+        modelName: segmentModelName(ctx.modelName, s.index),
+        info: onnx.info,
+        sections: { target: ctx.target, segment: s.index },
+      });
+      files.set(`${dir}/graph.json`, JSON.stringify(segJson));
+      diagnostics.push(...c.diagnostics.filter((d) => d.severity !== 'error'));
+      json.push({ ...base, files: { dir, library: `${dir}/lib${segmentModelName(ctx.modelName, s.index)}.so` } });
+      segments.push({ plan: s, model: c.model, graph: c.graph });
+    } else {
+      fallbackFlops += flops;
+      const { model, absentWeights } = extractSegment(onnx.proto, graph, protoIndex, s, 'inline');
+      const onnxFile = `fallback/${s.index}.onnx`;
+      files.set(onnxFile, ModelProtoType.encode(model).finish());
+      const why = [...new Set(s.owned.map((n) => reasons.get(n.name)).filter((r): r is string => !!r))].slice(0, 8);
+      json.push({ ...base, files: { onnx: onnxFile }, ...(absentWeights.length ? { absentWeights } : {}), reasons: why });
+      segments.push({ plan: s, model });
+    }
+  }
+  const partition: PartitionJson = {
+    format: PARTITION_FORMAT,
+    version: 1,
+    model: ctx.modelName,
+    target: ctx.target,
+    rounds,
+    inputs: graph.inputs,
+    outputs: graph.outputs,
+    segments: json,
+    fallbackFlopShare: totalFlops > 0 ? fallbackFlops / totalFlops : 0,
+  };
+  files.set('partition.json', JSON.stringify(partition, null, 2) + '\n');
+  return { partition, files, diagnostics, segments };
+}
