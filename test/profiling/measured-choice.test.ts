@@ -15,6 +15,7 @@ import type { Measurement } from '../../compiler/profiling/types';
 import { openProfileCache } from '../../compiler/profiling/cache';
 import { buildModel, type ModelSpec } from '../helpers/onnx-builder';
 import { agentBundle } from '../remote/helpers/agent-bundle';
+import { CUTLASS_DIR, requireCutlassOptIn } from '../helpers/nvcc';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
 const FAKE_NVCC_DIR = path.join(__dirname, 'fixtures');
@@ -304,4 +305,28 @@ describe('measured kernel choice', function () {
     assert.equal(none.status, 1);
     assert.match(none.stderr, /error \[profile\.no-device\].*has no measurements of a GPU named like 'H200' \(it has: Fake GPU\)/);
   });
+
+  // Opt-in (AIT_TEST_CUTLASS=1; about 10 sm90 and 12 sm80 instances, minutes per arch on 2 cores): every candidate the
+  // lists emit for a GEMM with bias+GELU, a residual GEMM and a 3x3 conv builds, and the profiler links.
+  for (const target of ['cuda:sm80', 'cuda:sm90'] as const)
+    it(`AIT_TEST_CUTLASS=1: every ${target} candidate compiles and ait_profiler links (make -C profile)`, function () {
+      requireCutlassOptIn.call(this);
+      this.timeout(3_600_000);
+      const model = writeModel(tmp);
+      const r = compileModel(model, { out: path.join(tmp, `cutlass-${target.slice(5)}`), target, maxBatch: 64, profileSources: 'all' });
+      assert.ok(r.ok, JSON.stringify(r.diagnostics));
+      const make = spawnSync('make', ['-C', path.join(r.outDir, 'profile'), `-j${os.cpus().length}`, `CUTLASS_DIR=${CUTLASS_DIR}`], {
+        encoding: 'utf8',
+      });
+      assert.equal(
+        make.status,
+        0,
+        (make.stdout + make.stderr)
+          .split('\n')
+          .filter((l) => /error/.test(l))
+          .slice(0, 20)
+          .join('\n'),
+      );
+      assert.ok(fs.existsSync(path.join(r.outDir, 'profile', 'ait_profiler')));
+    });
 });
