@@ -24,8 +24,7 @@ export function targetProblem(id: string): string | undefined {
   if (isKnownTarget(id)) return undefined;
   if (id === '') return `no target given: use one of ${TARGET_LIST}`;
   const backend = registeredBackends().find((b) => id.split(':')[0].toLowerCase() === b.id);
-  if (backend)
-    return `unknown ${backend.name} target '${id}': use one of ${backend.targets.map((t) => t.id).join(', ')}`;
+  if (backend) return `unknown ${backend.name} target '${id}': use one of ${backend.targets.map((t) => t.id).join(', ')}`;
   return `unknown target '${id}': use one of ${TARGET_LIST}`;
 }
 

@@ -68,7 +68,13 @@ describe('extension settings', () => {
     for (const key of ['remotes', 'defaultTarget', 'cutlassDir', 'outputDirectory', 'benchBatchSizes', 'sshConfig'])
       assert.ok(props[`ait.${key}`], key);
     // the static schema lists exactly the backends' targets (the registry the picker and the CLI read)
-    assert.deepEqual(props['ait.defaultTarget'].enum, TARGETS.map((t) => t.id));
-    assert.deepEqual(props['ait.defaultTarget'].enumDescriptions, TARGETS.map((t) => t.detail));
+    assert.deepEqual(
+      props['ait.defaultTarget'].enum,
+      TARGETS.map((t) => t.id),
+    );
+    assert.deepEqual(
+      props['ait.defaultTarget'].enumDescriptions,
+      TARGETS.map((t) => t.detail),
+    );
   });
 });

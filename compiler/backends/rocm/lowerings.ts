@@ -28,12 +28,7 @@ for (const { op, domain, lowering } of registeredLowerings(CUDA_BACKEND))
 const refuse = (what: string) => (): never => {
   throw new Unsupported(ckMissing(what, what === 'GEMM' ? 'DeviceGemm' : 'DeviceBatchedGemm / DeviceGemm'));
 };
-registerLowering<CudaLowerFn>(
-  ROCM_BACKEND,
-  'gemm',
-  { supports: predicateOf(refuse('GEMM')), lower: refuse('GEMM') },
-  'ait',
-);
+registerLowering<CudaLowerFn>(ROCM_BACKEND, 'gemm', { supports: predicateOf(refuse('GEMM')), lower: refuse('GEMM') }, 'ait');
 registerLowering<CudaLowerFn>(ROCM_BACKEND, 'MatMul', { supports: predicateOf(refuse('MatMul')), lower: refuse('MatMul') });
 
 /** Depthwise convolution runs on our direct kernel; every other convolution needs CK. */

@@ -157,7 +157,9 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
     }
     const shape = t.shape;
     if (shape.filter((d) => !isConcrete(d)).length > 1 || shape.slice(1).some((d) => !isConcrete(d)))
-      diagnostics.push(error(`${backend}.unsupported`, `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }));
+      diagnostics.push(
+        error(`${backend}.unsupported`, `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }),
+      );
   }
   const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));
   const signatures = [...profiling.ops.values()];
