@@ -18,8 +18,7 @@ import { OPTIMIZATION_PASSES } from './passes/pipeline';
 import { PassContext, runPasses } from './passes/pass';
 import { supportOf } from './backends/support';
 import { Graph } from './ir/graph';
-import { runtimeDimErrors } from './backends/cuda/codegen/context';
-import { generateCuda } from './backends/cuda/codegen/index';
+import { backendOfTarget } from './backends/index';
 import type { MeasurementSource } from './backends/cuda/profiling/selection';
 import { checkTarget, DEFAULT_TARGET } from './targets';
 import { PartitionJson, partitionModel } from './partition/partition';
@@ -207,8 +206,10 @@ function writeCompile(
   const { graph, context, stages, model } = optimizeModel(file, { ...options, out: outDir, dumpDir: path.join(tmp, 'dumps') });
   const diagnostics = context.diagnostics;
 
-  // A CUDA build's one runtime dim is the batch: other symbolic input dims are errors that say how to fix them.
-  if (target.startsWith('cuda')) diagnostics.push(...runtimeDimErrors(graph));
+  const backend = backendOfTarget(target);
+  if (!backend) throw new CompileError(error('compile.bad-target', `target '${target}' has no backend`));
+  // A build's one runtime dim is the batch: other symbolic input dims are errors that say how to fix them.
+  diagnostics.push(...backend.runtimeDimErrors(graph));
   // Mark what the target cannot run; this is an error for the compile (unless it partitions), but graph.json is
   // still written.
   const unsupported = graph.nodes.filter((node) => {
@@ -261,11 +262,11 @@ function writeCompile(
     );
   }
 
-  // Code generation for CUDA targets: only when every node is supported; graph.json is written either way.
+  // Code generation by the target's backend: only when every node is supported; graph.json is written either way.
   let profiling: CompileResult['profiling'];
-  if (!partition && target.startsWith('cuda') && !diagnostics.some((d) => d.severity === 'error')) {
+  if (!partition && !diagnostics.some((d) => d.severity === 'error')) {
     const t0 = performance.now();
-    const generated = generateCuda(graph, {
+    const generated = backend.generate(graph, {
       target,
       modelName,
       maxBatch: options.maxBatch,
@@ -279,12 +280,12 @@ function writeCompile(
     const ms = performance.now() - t0;
     if (generated.files.size > 0) {
       codegen =
-        `generated ${generated.files.size} files for ${target}: ${s.kernels} kernels, ${s.cutlassInstances} CUTLASS instances, ` +
+        `generated ${generated.files.size} files for ${target}: ${s.kernels} kernels, ${s.instances} ${backend.kernelLibrary} instances, ` +
         `${s.prepareOps} weight-preparation ops, ${s.weights} weights (${s.absentWeights} to bind), max batch ${s.maxBatch}, ` +
-        `arena ${s.arenaBytes} B, workspace ${s.workspaceBytes} B; build: make -C ${outDir} -j${s.cutlassInstances ? ' CUTLASS_DIR=...' : ''}`;
+        `arena ${s.arenaBytes} B, workspace ${s.workspaceBytes} B; build: make -C ${outDir} -j${s.instances ? ` ${backend.host.libraryDir}=...` : ''}`;
       stages.push({ name: 'codegen', ms, detail: codegen });
       options.log?.(
-        `${'codegen'.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${s.kernels} kernels, ${s.cutlassInstances} CUTLASS instances`,
+        `${'codegen'.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${s.kernels} kernels, ${s.instances} ${backend.kernelLibrary} instances`,
       );
     }
   }

@@ -1,20 +1,14 @@
 /**
- * The targets the compiler can build for: the one list that the CLI (`--target`), the compile driver, the support
- * check and the extension's target picker read. A ROCm target joins here with its backend; until then one is refused
- * with an error that says so.
+ * The targets the compiler can build for, read from the backend registry (backends/backend.ts): the one list that
+ * the CLI (`--target`), the compile driver, the support check and the extension's target picker read.
  */
 import { CompileError, error } from './diagnostics';
+import { registeredBackends } from './backends/index';
+import type { TargetInfo } from './backends/backend';
 
-export interface TargetInfo {
-  id: string;
-  label: string;
-  detail: string;
-}
+export type { TargetInfo } from './backends/backend';
 
-export const TARGETS: readonly TargetInfo[] = [
-  { id: 'cuda:sm90', label: 'cuda:sm90', detail: 'NVIDIA Hopper (H100, H200)' },
-  { id: 'cuda:sm80', label: 'cuda:sm80', detail: 'NVIDIA Ampere (A100, A10, A30)' },
-];
+export const TARGETS: readonly TargetInfo[] = registeredBackends().flatMap((b) => b.targets);
 
 export const DEFAULT_TARGET = 'cuda:sm90';
 
@@ -29,7 +23,8 @@ export function isKnownTarget(id: string): boolean {
 export function targetProblem(id: string): string | undefined {
   if (isKnownTarget(id)) return undefined;
   if (id === '') return `no target given: use one of ${TARGET_LIST}`;
-  if (/^rocm(:|$)/i.test(id)) return `target '${id}': there is no ROCm backend yet; use one of ${TARGET_LIST}`;
+  const backend = registeredBackends().find((b) => id.split(':')[0].toLowerCase() === b.id);
+  if (backend) return `unknown ${backend.name} target '${id}': use one of ${backend.targets.map((t) => t.id).join(', ')}`;
   return `unknown target '${id}': use one of ${TARGET_LIST}`;
 }
 

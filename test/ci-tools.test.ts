@@ -1,5 +1,5 @@
 /**
- * Strict CI: without chromium, sshd or nvcc, the tests that need them skip on a developer machine but fail under
+ * Strict CI: without chromium, sshd, nvcc or hipcc, the tests that need them skip on a developer machine but fail under
  * CI=true, naming the tool; .ci/check-tools (run by .ci/run) fails naming each missing tool.
  */
 import { strict as assert } from 'node:assert';
@@ -32,7 +32,7 @@ describe('strict CI: tools the tests need', () => {
 
   it('a missing tool fails the test under CI=true, naming the tool', () => {
     process.env.CI = 'true';
-    for (const tool of ['chromium', 'sshd', 'nvcc']) {
+    for (const tool of ['chromium', 'sshd', 'nvcc', 'hipcc']) {
       const ctx = fakeContext();
       assert.throws(
         () => requireTool(ctx as unknown as Mocha.Context, tool, false, 'how to get it'),
@@ -51,6 +51,7 @@ describe('strict CI: tools the tests need', () => {
       chromium: fs.existsSync(chromium),
       sshd: fs.existsSync('/usr/sbin/sshd'),
       nvcc: spawnSync('nvcc', ['--version']).status === 0,
+      hipcc: spawnSync('sh', ['-c', 'command -v hipcc']).status === 0,
     };
     const r = spawnSync(path.join(ROOT, '.ci', 'check-tools'), { encoding: 'utf8' });
     const output = `${r.stdout}${r.stderr}`;
@@ -58,7 +59,7 @@ describe('strict CI: tools the tests need', () => {
       assert.equal(new RegExp(`^check-tools: ${tool} is missing`, 'm').test(output), !here, `${tool}: ${output}`);
     assert.equal(r.status, Object.values(present).every(Boolean) ? 0 : 1, output);
 
-    // A PATH without nvcc, a chromium that does not exist: both named (sshd depends on the machine).
+    // A PATH without nvcc or hipcc, a chromium that does not exist: both named (sshd depends on the machine).
     const bare = spawnSync('/bin/bash', [path.join(ROOT, '.ci', 'check-tools')], {
       encoding: 'utf8',
       env: { PATH: '/nonexistent', AIT_CHROMIUM: '/nonexistent/chromium' },
@@ -66,5 +67,6 @@ describe('strict CI: tools the tests need', () => {
     assert.equal(bare.status, 1);
     assert.match(bare.stderr, /^check-tools: chromium is missing: \/nonexistent\/chromium not found/m);
     assert.match(bare.stderr, /^check-tools: nvcc is missing/m);
+    assert.match(bare.stderr, /^check-tools: hipcc is missing/m);
   });
 });

@@ -135,11 +135,13 @@ describe('ait options (hostile input, one-line errors)', function () {
   });
 
   describe('--target', () => {
-    it("refuses '', an unknown target and ROCm (no backend yet) before compiling: one line, nothing written", () => {
+    it("refuses '', an unknown target and an unknown architecture of a backend before compiling: one line, nothing written", () => {
+      const all = 'cuda:sm90, cuda:sm80, rocm:gfx90a, rocm:gfx942';
       const cases: [string, string][] = [
-        ['', 'error [compile.bad-target]: no target given: use one of cuda:sm90, cuda:sm80'],
-        ['cuda:sm70', "error [compile.bad-target]: unknown target 'cuda:sm70': use one of cuda:sm90, cuda:sm80"],
-        ['rocm:gfx942', "error [compile.bad-target]: target 'rocm:gfx942': there is no ROCm backend yet; use one of cuda:sm90, cuda:sm80"],
+        ['', `error [compile.bad-target]: no target given: use one of ${all}`],
+        ['cuda:sm70', "error [compile.bad-target]: unknown CUDA target 'cuda:sm70': use one of cuda:sm90, cuda:sm80"],
+        ['rocm:gfx1100', "error [compile.bad-target]: unknown ROCm target 'rocm:gfx1100': use one of rocm:gfx90a, rocm:gfx942"],
+        ['tpu:v5', `error [compile.bad-target]: unknown target 'tpu:v5': use one of ${all}`],
       ];
       for (const [target, expected] of cases) {
         const out = path.join(tmpDir(), 'out');

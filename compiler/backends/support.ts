@@ -8,34 +8,18 @@
 import { Graph, Node } from '../ir/graph';
 import { findLowering, registeredLowerings } from '../ops/registry';
 import { DEFAULT_TARGET, targetProblem } from '../targets';
-import { needsLowering } from './cuda/codegen/context';
-import { CUDA_BACKEND, noLoweringReason } from './cuda/codegen/lower';
-
-/** A backend as the support check sees it: its id (lowerings are registered under it) and which nodes it lowers. */
-interface BackendSupport {
-  id: string;
-  needsLowering(graph: Graph, node: Node): boolean;
-}
-
-const BACKENDS: Record<string, BackendSupport> = {
-  cuda: { id: CUDA_BACKEND, needsLowering },
-};
-
-/** The backend of a known target (`cuda:sm90` → the CUDA backend). */
-function backendOf(target: string): BackendSupport | undefined {
-  return BACKENDS[target.split(':')[0]];
-}
+import { backendOfTarget } from './index';
 
 export function supportOf(graph: Graph, node: Node, target: string): { supported: boolean; reason?: string } {
   const problem = targetProblem(target);
   if (problem) return { supported: false, reason: problem };
-  const backend = backendOf(target);
+  const backend = backendOfTarget(target);
   if (!backend) return { supported: false, reason: `target '${target}' has no backend` };
   if (!backend.needsLowering(graph, node)) return { supported: true };
   if (node.domain !== '' && node.domain !== 'ai.onnx' && node.domain !== 'ait')
     return { supported: false, reason: `op domain '${node.domain}' is not supported` };
   const lowering = findLowering(backend.id, node);
-  if (!lowering) return { supported: false, reason: noLoweringReason(node.op, backend.id) };
+  if (!lowering) return { supported: false, reason: backend.noLoweringReason(node.op) };
   const reason = lowering.supports?.(graph, node);
   return reason === undefined ? { supported: true } : { supported: false, reason };
 }
@@ -70,14 +54,14 @@ const REWRITTEN_ONNX_OPS = new Set([
  */
 export function onnxOpSupport(op: string, domain: string, target = DEFAULT_TARGET): { supported: boolean; reason?: string } {
   if (domain !== '' && domain !== 'ai.onnx') return { supported: false, reason: `op domain '${domain}' is not supported` };
-  const backend = backendOf(target);
+  const backend = backendOfTarget(target);
   if (!backend) return { supported: false, reason: targetProblem(target) ?? `target '${target}' has no backend` };
   if (REWRITTEN_ONNX_OPS.has(op) || findLowering(backend.id, { op, domain })) return { supported: true };
-  return { supported: false, reason: noLoweringReason(op, backend.id) };
+  return { supported: false, reason: backend.noLoweringReason(op) };
 }
 
 /** The ops a target's backend has lowerings for (op names; fused ops of the 'ait' domain included). */
 export function loweredOps(target = DEFAULT_TARGET): string[] {
-  const backend = backendOf(target);
+  const backend = backendOfTarget(target);
   return backend ? registeredLowerings(backend.id).map((l) => l.op) : [];
 }

@@ -17,6 +17,7 @@ import { Graph } from '../../compiler/ir/graph';
 import { inspectModel } from '../../compiler/inspect';
 import { importOnnxBytes } from '../../compiler/onnx/import';
 import { findOp, registeredLowerings } from '../../compiler/ops/registry';
+import { backendById } from '../../compiler/backends/index';
 import { ModelSpec, buildModel, input, nodeModel, tensor } from '../helpers/onnx-builder';
 
 const f32 = (...dims: (number | string)[]) => input('float32', dims);
@@ -305,6 +306,59 @@ describe('op registry: ReduceMean and Split (issue 13)', () => {
         }
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+});
+
+describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kernels', () => {
+  const rocm = backendById('rocm')!;
+
+  it('registers every CUDA lowering, GEMM/conv ones with their own (CK) predicates', () => {
+    assert.ok(rocm, 'the ROCm backend is registered');
+    assert.deepEqual(
+      registeredLowerings('rocm')
+        .map((l) => `${l.domain}:${l.op}`)
+        .sort(),
+      registeredLowerings(CUDA_BACKEND)
+        .map((l) => `${l.domain}:${l.op}`)
+        .sort(),
+    );
+    for (const { op, domain, lowering } of registeredLowerings('rocm')) {
+      const cuda = registeredLowerings(CUDA_BACKEND).find((l) => l.op === op && l.domain === domain)!;
+      const cutlass = ['ait:gemm', 'ait:conv2d', ':MatMul'].includes(`${domain}:${op}`);
+      assert.equal(lowering === cuda.lowering, !cutlass, `${domain}:${op}`);
+    }
+  });
+
+  for (const target of ['rocm:gfx90a', 'rocm:gfx942'])
+    it(`${target}: supportOf agrees with code generation on every case; GEMM and conv refusals name CK`, () => {
+      for (const c of CASES) {
+        const graph = optimized(c.spec);
+        const support = new Map(graph.nodes.map((n) => [n, supportOf(graph, n, target)]));
+        const result = rocm.generate(graph, { target, modelName: 'case', maxBatch: 8 });
+        for (const node of graph.nodes) {
+          const s = support.get(node)!;
+          const refusal = result.diagnostics.find((d) => d.code === 'rocm.unsupported' && d.location?.nodeId === node.id);
+          const what = `${c.name}: ${node.op} node '${node.name}'`;
+          if (s.supported) assert.equal(refusal, undefined, `${what} is supported, but codegen says: ${refusal?.message}`);
+          else {
+            assert.ok(refusal, `${what} is unsupported (${s.reason}), but codegen lowers it`);
+            assert.equal(node.status?.reason, s.reason, `${what}: codegen's reason`);
+          }
+          // GEMMs need CK; a convolution runs only when depthwise (our kernel), else it needs CK too
+          if (['gemm', 'MatMul'].includes(node.op) || (node.op === 'conv2d' && !s.supported))
+            assert.match(s.reason ?? '', /Composable Kernel (DeviceGemm|DeviceBatchedGemm|DeviceGroupedConvFwd)/, what);
+        }
+        const cutlassFree = !graph.nodes.some((n) => ['gemm', 'MatMul', 'conv2d'].includes(n.op));
+        if (cutlassFree && !c.refused) {
+          assert.deepEqual(
+            result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+            [],
+            `${c.name}: compiles`,
+          );
+          assert.ok(result.files.has('src/hip/ait_hip.h') && result.files.has('src/model.cu'), `${c.name}: HIP sources`);
+          assert.match(String(result.files.get('Makefile')), /--offload-arch=\$\(OFFLOAD_ARCH\)/);
+        }
       }
     });
 });

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { checkHostTarget, readSettings, validateRemotes } from '../../extension/settings';
 import { memoryStore } from './fakes';
+import { TARGETS } from '../../extension/targets';
 
 const store = (data: Record<string, unknown>) => {
   const m = memoryStore(data);
@@ -60,10 +61,20 @@ describe('extension settings', () => {
 
   it('package.json declares the schema of every setting that readSettings reads', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const pkg = require('../../package.json') as { contributes: { configuration: { properties: Record<string, { enum?: string[] }> } } };
+    const pkg = require('../../package.json') as {
+      contributes: { configuration: { properties: Record<string, { enum?: string[]; enumDescriptions?: string[] }> } };
+    };
     const props = pkg.contributes.configuration.properties;
     for (const key of ['remotes', 'defaultTarget', 'cutlassDir', 'outputDirectory', 'benchBatchSizes', 'sshConfig'])
       assert.ok(props[`ait.${key}`], key);
-    assert.deepEqual(props['ait.defaultTarget'].enum, ['cuda:sm90', 'cuda:sm80']);
+    // the static schema lists exactly the backends' targets (the registry the picker and the CLI read)
+    assert.deepEqual(
+      props['ait.defaultTarget'].enum,
+      TARGETS.map((t) => t.id),
+    );
+    assert.deepEqual(
+      props['ait.defaultTarget'].enumDescriptions,
+      TARGETS.map((t) => t.detail),
+    );
   });
 });

@@ -21,7 +21,8 @@ import { absorbedTransposes, graphForMemoryPlan } from './batched-gemm';
 import { CodegenContext, Unsupported, isFolded } from './context';
 import { ConvLowering, convHeader, convInstanceSource } from './conv-lowering';
 import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-lowering';
-import { LoweredOp, Lowering } from './lower';
+import { CUDA_BACKEND, LoweredOp, Lowering } from './lower';
+import type { CodegenOptions, CodegenResult, CodegenSummary } from '../../backend';
 import { modelSource } from './model-source';
 import { cudaSourceFiles } from './sources';
 import { profilerFiles } from '../profiling/profiler-sources';
@@ -34,35 +35,41 @@ function isMeasured(op: ProfiledOp, source: MeasurementSource | undefined): bool
   return op.batches.every((b) => op.candidates.every((c) => have.has(`${c.instance.name}\u0000${b}`)));
 }
 
-export interface CudaCodegenOptions {
-  target: string;
-  modelName: string;
-  /** Largest batch the build serves (default: the batch symbol's upper bound). */
-  maxBatch?: number;
-  /** Measured kernel choice: GEMMs and convolutions whose signature has measurements take the fastest candidate. */
-  measurements?: MeasurementSource;
-  /**
-   * Also write the profiler (profile/, profiling/profiler-sources.ts): for every GEMM/conv signature ('all') or only
-   * those the measurements lack at some profiled batch ('missing').
-   */
-  profileSources?: 'all' | 'missing';
+/**
+ * Options of a CUDA build. `profileSources` also writes the profiler (profile/, profiling/profiler-sources.ts): for
+ * every GEMM/conv signature ('all') or only those the measurements lack at some profiled batch ('missing').
+ */
+export type CudaCodegenOptions = CodegenOptions;
+export type CudaCodegenResult = CodegenResult;
+
+/**
+ * What differs between the platforms the shared GPU sources build on (CUDA; HIP for the ROCm backend,
+ * backends/rocm): where lowerings are looked up, the CUTLASS architecture if any, and the build files.
+ */
+export interface GpuPlatform {
+  /** Lowerings are looked up under this backend id; its diagnostics are `<backend>.unsupported`. */
+  backend: string;
+  /** The CUTLASS architecture of GEMM/conv instances; a platform without it registers no CUTLASS lowerings. */
+  cutlassArch?: CudaArch;
+  /** Shared sources (keys of cudaSourceFiles) the build ships, and where: runtime/ and kernels/ under src/. */
+  shipsSource(file: string): string | undefined;
+  /** Makefile, ait_bench, and anything else the platform builds with (relative path → text). */
+  buildFiles(modelName: string, instanceFiles: string[]): [string, string][];
+  /** Whether the platform can write the GEMM/conv profiler (CUTLASS candidates). */
+  profiler: boolean;
 }
 
-export interface CudaCodegenResult {
-  /** Relative path → contents (text or bytes). Empty when diagnostics has errors. */
-  files: Map<string, string | Uint8Array>;
-  diagnostics: Diagnostic[];
-  summary: {
-    kernels: number;
-    cutlassInstances: number;
-    prepareOps: number;
-    weights: number;
-    absentWeights: number;
-    maxBatch: number;
-    arenaBytes: number;
-    workspaceBytes: number;
-    /** GEMM/conv signatures, how many have measurements, and how many the written profiler (if any) times. */
-    profiling: { signatures: number; measured: number; profiled: number; candidates: number };
+/** The CUDA platform of an architecture: CUTLASS instances, nvcc Makefile, the profiler. */
+export function cudaPlatform(arch: CudaArch): GpuPlatform {
+  return {
+    backend: CUDA_BACKEND,
+    cutlassArch: arch,
+    shipsSource: (file) => (file.startsWith('runtime/') || file.startsWith('kernels/') ? `src/${file}` : undefined),
+    buildFiles: (modelName, instanceFiles) => [
+      ['Makefile', makefile(modelName, arch, instanceFiles)],
+      ['src/ait_bench.cu', benchSource()],
+    ],
+    profiler: true,
   };
 }
 
@@ -74,17 +81,23 @@ export function cudaArchOf(target: string): CudaArch | undefined {
 
 export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCodegenResult {
   const arch = cudaArchOf(options.target);
+  if (!arch) {
+    const message = `target '${options.target}' is not a CUDA target this generator knows (cuda:sm90, cuda:sm80)`;
+    return { files: new Map(), diagnostics: [error('cuda.target', message)], summary: emptySummary() };
+  }
+  return generateGpu(graph, options, cudaPlatform(arch));
+}
+
+/** Code generation over the shared GPU sources for one platform (CUDA, or HIP for the ROCm backend). */
+export function generateGpu(graph: Graph, options: CodegenOptions, platform: GpuPlatform): CodegenResult {
+  const backend = platform.backend;
   const diagnostics: Diagnostic[] = [];
   const files = new Map<string, string | Uint8Array>();
-  if (!arch) {
-    diagnostics.push(error('cuda.target', `target '${options.target}' is not a CUDA target this generator knows (cuda:sm90, cuda:sm80)`));
-    return { files, diagnostics, summary: emptySummary() };
-  }
   const batchInfo = graph.symbols.all().find((s) => s.origin.includes('model input'));
   const maxBatch = options.maxBatch ?? batchInfo?.max ?? 1;
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > MAX_BATCH) {
     const given = options.maxBatch !== undefined ? 'max batch' : `the upper bound of batch dim '${batchInfo?.name}'`;
-    diagnostics.push(error('cuda.max-batch', `${given} is ${maxBatch}: a build serves batch 1 to ${MAX_BATCH}`));
+    diagnostics.push(error(`${backend}.max-batch`, `${given} is ${maxBatch}: a build serves batch 1 to ${MAX_BATCH}`));
     return { files, diagnostics, summary: emptySummary() };
   }
   const absorbed = absorbedTransposes(graph);
@@ -95,9 +108,12 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
     transpose.role = 'view';
     transpose.status = { supported: true, reason: 'read in place by the batched GEMM(s) that consume it (column-major B)' };
   }
+  // Without a CUTLASS architecture no gemm/conv lowering of the platform asks these for an instance; they still
+  // collect weight-preparation ops.
+  const arch = platform.cutlassArch ?? 'sm80';
   const gemm = new GemmLowering(ctx, arch);
   const conv = new ConvLowering(ctx, arch, gemm);
-  const lowering = new Lowering(ctx, gemm, conv);
+  const lowering = new Lowering(ctx, gemm, conv, backend);
   const ops: LoweredOp[] = [];
   for (const node of graph.nodes) {
     try {
@@ -119,7 +135,7 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
       if (!(e instanceof Unsupported)) throw e;
       const message = `${node.op} node '${node.name}' cannot be compiled for ${options.target}: ${e.reason}`;
       node.status = { supported: false, reason: e.reason };
-      diagnostics.push(error('cuda.unsupported', message, { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id }));
+      diagnostics.push(error(`${backend}.unsupported`, message, { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id }));
     }
   }
   // inputs and outputs need a GPU storage type and fixed-size batch-major storage
@@ -128,7 +144,7 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
     const t = graph.lookupTensor(name);
     if (!t?.shape || !t.dtype) {
       diagnostics.push(
-        error('cuda.unsupported', `model ${role} '${name}' has no inferred ${t?.shape ? 'type' : 'shape'}`, { tensor: name }),
+        error(`${backend}.unsupported`, `model ${role} '${name}' has no inferred ${t?.shape ? 'type' : 'shape'}`, { tensor: name }),
       );
       continue;
     }
@@ -136,12 +152,14 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
       ctx.typeOf(name);
     } catch (e) {
       if (!(e instanceof Unsupported)) throw e;
-      diagnostics.push(error('cuda.unsupported', `model ${role} '${name}': ${e.reason}`, { tensor: name }));
+      diagnostics.push(error(`${backend}.unsupported`, `model ${role} '${name}': ${e.reason}`, { tensor: name }));
       continue;
     }
     const shape = t.shape;
     if (shape.filter((d) => !isConcrete(d)).length > 1 || shape.slice(1).some((d) => !isConcrete(d)))
-      diagnostics.push(error('cuda.unsupported', `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }));
+      diagnostics.push(
+        error(`${backend}.unsupported`, `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }),
+      );
   }
   const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));
   const signatures = [...profiling.ops.values()];
@@ -149,7 +167,7 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   const toProfile = options.profileSources === 'all' ? signatures : signatures.filter((op) => !measured.includes(op));
   const summary = {
     kernels: ops.length,
-    cutlassInstances: gemm.instances.length + conv.instances.length,
+    instances: gemm.instances.length + conv.instances.length,
     prepareOps: gemm.prepareOps.length,
     weights: ctx.weights.length,
     absentWeights: ctx.weights.filter((w) => !w.value && w.origin === 'bound').length,
@@ -173,18 +191,14 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   for (const instance of conv.instances) files.set(instance.file, convInstanceSource(instance));
   for (const op of ops) op.node.kernel = { ...op.kernel, source: { file: 'src/model.cu', line: model.lines.get(op.node.id) ?? 1 } };
 
-  for (const [file, text] of cudaSourceFiles())
-    if (file.startsWith('runtime/') || file.startsWith('kernels/')) files.set(`src/${file}`, text);
-  files.set(
-    'Makefile',
-    makefile(
-      options.modelName,
-      arch,
-      [...gemm.instances, ...conv.instances].map((i) => i.file),
-    ),
-  );
-  files.set('src/ait_bench.cu', benchSource());
-  if (options.profileSources) for (const [file, text] of profilerFiles(toProfile, arch)) files.set(file, text);
+  for (const [file, text] of cudaSourceFiles()) {
+    const shipped = platform.shipsSource(file);
+    if (shipped) files.set(shipped, text);
+  }
+  const instanceFiles = [...gemm.instances, ...conv.instances].map((i) => i.file);
+  for (const [file, text] of platform.buildFiles(options.modelName, instanceFiles)) files.set(file, text);
+  if (options.profileSources && platform.profiler && platform.cutlassArch)
+    for (const [file, text] of profilerFiles(toProfile, platform.cutlassArch)) files.set(file, text);
   files.set('ait_model.py', pythonModule(options.modelName));
   const present = ctx.weights.filter((w) => w.value);
   if (present.length)
@@ -198,10 +212,10 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   return { files, diagnostics, summary };
 }
 
-function emptySummary(): CudaCodegenResult['summary'] {
+export function emptySummary(): CodegenSummary {
   return {
     kernels: 0,
-    cutlassInstances: 0,
+    instances: 0,
     prepareOps: 0,
     weights: 0,
     absentWeights: 0,

@@ -13,6 +13,7 @@ import { Dim, dimAdd, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
+import { backendById } from '../../backend';
 import { analyzeBatchedMatMul } from './batched-gemm';
 import { CPP_TYPE, CodegenContext, Unsupported } from './context';
 import { cppFloat, cppInt } from './cpp';
@@ -137,20 +138,22 @@ export type CudaLowerFn = (env: CudaLowerEnv, node: Node) => Lowered;
  * predicate, so support.ts reports the same reason before code generation that code generation would.
  */
 function cuda(ops: string | readonly string[], lower: CudaLowerFn, check?: (ctx: CodegenContext, node: Node) => void, domain = ''): void {
-  const supports = check
-    ? (graph: Graph, node: Node): string | undefined => {
-        try {
-          check(CodegenContext.forChecks(graph), node);
-          return undefined;
-        } catch (e) {
-          if (e instanceof Unsupported) return e.reason;
-          // a dim of a symbol other than the batch (runtimeDimErrors reports it once, with the fix)
-          if (e instanceof CompileError && e.diagnostics[0]?.code === 'cuda.symbolic-dim') return e.diagnostics[0].message;
-          throw e;
-        }
-      }
-    : undefined;
-  registerLowering<CudaLowerFn>(CUDA_BACKEND, ops, { supports, lower }, domain);
+  registerLowering<CudaLowerFn>(CUDA_BACKEND, ops, { supports: check && predicateOf(check), lower }, domain);
+}
+
+/** A registered predicate from a check that throws Unsupported (shared with the ROCm backend's registrations). */
+export function predicateOf(check: (ctx: CodegenContext, node: Node) => void): (graph: Graph, node: Node) => string | undefined {
+  return (graph, node) => {
+    try {
+      check(CodegenContext.forChecks(graph), node);
+      return undefined;
+    } catch (e) {
+      if (e instanceof Unsupported) return e.reason;
+      // a dim of a symbol other than the batch (runtimeDimErrors reports it once, with the fix)
+      if (e instanceof CompileError && e.diagnostics[0]?.code === 'cuda.symbolic-dim') return e.diagnostics[0].message;
+      throw e;
+    }
+  };
 }
 
 /** Why an op has no lowering on a backend: data-dependent shapes and control flow first. */
@@ -165,7 +168,7 @@ const NO_LOWERING: Record<string, string> = {
 };
 
 export function noLoweringReason(op: string, backend: string): string {
-  return NO_LOWERING[op] ?? `${op} has no ${backend.toUpperCase()} kernel yet`;
+  return NO_LOWERING[op] ?? `${op} has no ${backendById(backend)?.name ?? backend.toUpperCase()} kernel yet`;
 }
 
 /** A strided copy's rank limit (the kernel's StridedCopyArgs), checked up front. */
@@ -758,7 +761,7 @@ function gather(ctx: CodegenContext, node: Node): string[] {
   return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, index ? `${index} * ${inStrides[axis]}` : '0');
 }
 
-/** Lowers the nodes of one fused graph through the registered CUDA lowerings. */
+/** Lowers the nodes of one fused graph through a backend's registered lowerings (CUDA's by default). */
 export class Lowering {
   private readonly env: CudaLowerEnv;
 
@@ -766,13 +769,15 @@ export class Lowering {
     readonly ctx: CodegenContext,
     readonly gemm: GemmLowering,
     readonly conv: ConvLowering,
+    /** The backend whose registered lowerings are used (the ROCm backend registers most of the CUDA ones). */
+    readonly backend = CUDA_BACKEND,
   ) {
     this.env = { ctx, gemm, conv };
   }
 
   lower(node: Node): LoweredOp {
-    const lowering = findLowering<CudaLowerFn>(CUDA_BACKEND, node);
-    if (!lowering) throw new Unsupported(noLoweringReason(node.op, CUDA_BACKEND));
+    const lowering = findLowering<CudaLowerFn>(this.backend, node);
+    if (!lowering) throw new Unsupported(noLoweringReason(node.op, this.backend));
     const reason = lowering.supports?.(this.ctx.graph, node);
     if (reason !== undefined) throw new Unsupported(reason);
     const [kernel, body, headers, workspaceBytes = 0] = lowering.lower(this.env, node);

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const CUDA_DIR = path.resolve(__dirname, '..');
-export const CUDA_SOURCE_DIRS = ['runtime', 'kernels', 'profiler', path.join('codegen', 'templates')];
+export const CUDA_SOURCE_DIRS = ['runtime', 'kernels', 'profiler', 'hip', path.join('codegen', 'templates')];
 
 let cache: Map<string, string> | undefined;
 

@@ -159,6 +159,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 //       (keys +8, dims +0) b1, (keys +0, dims +8) b0', (keys +8, dims +8) b1'.
 //   P -> A of P·V: the S accumulators of key n-tiles 2j and 2j+1 are exactly the A fragment of key k-step j:
 //       a0 = S(2j).c0c1, a1 = S(2j).c2c3, a2 = S(2j+1).c0c1, a3 = S(2j+1).c2c3.
+#ifndef AIT_HIP  // the tensor-core kernel is PTX (cp.async, ldmatrix, mma.sync): CUDA only
 namespace attention_tc_detail {
 constexpr int kKeysPerTile = 64;
 constexpr int kWarps = 4;
@@ -485,6 +486,7 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
   __trap();  // cp.async and mma.m16n8k16 need sm_80+; fail loudly rather than leave the output unwritten
 #endif
 }
+#endif  // AIT_HIP
 
 // Launches the tensor-core kernel when it applies (fp16 storage, 16-byte aligned qkv and output); returns false
 // (launching nothing) otherwise, so the caller falls back to the CUDA-core kernel.
@@ -493,6 +495,7 @@ bool launch_attention_tensor_core(const AttentionArgs<T>&, cudaStream_t, cudaErr
   return false;
 }
 
+#ifndef AIT_HIP
 template <int kHeadDim, int kRows>
 cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, cudaStream_t stream) {
   using namespace attention_tc_detail;
@@ -538,6 +541,7 @@ inline bool launch_attention_tensor_core<__half, 128>(const AttentionArgs<__half
                                                       cudaError_t* status) {
   return launch_attention_tensor_core_f16<128>(a, stream, status);
 }
+#endif  // AIT_HIP: every case runs attention_kernel
 
 template <class T, int kHeadDim>
 cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream) {

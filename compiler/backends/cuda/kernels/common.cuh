@@ -30,6 +30,15 @@ struct Vec16 {
     uint4 raw;
     T elements[kElements];
   };
+#ifdef AIT_HIP
+  // HIP's __half assigns through its own operator= (CUDA's is trivial), which deletes the union's copy: copy bytes.
+  __host__ __device__ Vec16() {}
+  __host__ __device__ Vec16(const Vec16& o) : raw(o.raw) {}
+  __host__ __device__ Vec16& operator=(const Vec16& o) {
+    raw = o.raw;
+    return *this;
+  }
+#endif
 };
 
 template <class T>
@@ -57,21 +66,32 @@ inline unsigned grid_for(int64_t work, int threads) {
   return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }
 
+// Lanes of a warp: 32 on NVIDIA GPUs, 64 (a wavefront) on CDNA under HIP (hip/ait_hip.h). Every warp-level
+// reduction and warp-per-row launch is written in terms of it.
+#ifdef AIT_HIP
+constexpr int kWarpSize = 64;
+__device__ __forceinline__ float shfl_xor(float v, int lane_mask) { return __shfl_xor(v, lane_mask); }
+#else
+constexpr int kWarpSize = 32;
+__device__ __forceinline__ float shfl_xor(float v, int lane_mask) { return __shfl_xor_sync(0xffffffffu, v, lane_mask); }
+#endif
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) v += shfl_xor(v, offset);
   return v;
 }
 
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) v = fmaxf(v, shfl_xor(v, offset));
   return v;
 }
 
-// Block-wide reductions; `scratch` holds 32 floats of shared memory. Every thread receives the result.
+// Block-wide reductions; `scratch` holds 32 floats of shared memory (blocks of at most 32 warps). Every thread
+// receives the result.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize, warps = (blockDim.x + kWarpSize - 1) / kWarpSize;
   v = warp_sum(v);
   __syncthreads();  // scratch may still be read by a previous reduction
   if (lane == 0) scratch[warp] = v;
@@ -81,7 +101,7 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 }
 
 __device__ __forceinline__ float block_max(float v, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize, warps = (blockDim.x + kWarpSize - 1) / kWarpSize;
   v = warp_max(v);
   __syncthreads();
   if (lane == 0) scratch[warp] = v;

@@ -78,17 +78,17 @@ __global__ void layernorm_kernel(LayerNormArgs<T> a) {
   }
 }
 
-// Rows of up to kMaxVectorsPerLane·32 16-byte vectors (2048 fp16 columns): one warp per row, the row held in
+// Rows of up to kMaxVectorsPerLane·kWarpSize 16-byte vectors (2048 fp16 columns, 4096 on a 64-lane wavefront): one warp per row, the row held in
 // registers between the passes, warp shuffles only (no shared memory, no __syncthreads), vector loads of gamma and
 // beta. Transformer hidden sizes (384..2048) take this path; it moves each element once in and once out.
 constexpr int kLayerNormMaxVectorsPerLane = 8;
 constexpr int kLayerNormRowsPerBlock = 4;
 
 template <class T>
-__global__ void __launch_bounds__(kLayerNormRowsPerBlock * 32) layernorm_warp_kernel(LayerNormArgs<T> a) {
+__global__ void __launch_bounds__(kLayerNormRowsPerBlock * kWarpSize) layernorm_warp_kernel(LayerNormArgs<T> a) {
   constexpr int V = Vec16<T>::kElements;
-  const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kLayerNormRowsPerBlock + (threadIdx.x >> 5);
+  const int lane = threadIdx.x % kWarpSize;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kLayerNormRowsPerBlock + threadIdx.x / kWarpSize;
   if (row >= a.rows) return;  // warp-uniform
   const T* x = a.input + row * a.columns;
   T* y = a.output + row * a.columns;
@@ -97,7 +97,7 @@ __global__ void __launch_bounds__(kLayerNormRowsPerBlock * 32) layernorm_warp_ke
   float sum = 0.f;
 #pragma unroll
   for (int i = 0; i < kLayerNormMaxVectorsPerLane; ++i) {
-    const int g = lane + 32 * i;
+    const int g = lane + kWarpSize * i;
     if (g < groups) {
       v[i] = load_vec16(x + static_cast<int64_t>(g) * V);
 #pragma unroll
@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(kLayerNormRowsPerBlock * 32) layernorm_warp_ke
   float squares = 0.f;
 #pragma unroll
   for (int i = 0; i < kLayerNormMaxVectorsPerLane; ++i) {
-    if (lane + 32 * i < groups) {
+    if (lane + kWarpSize * i < groups) {
 #pragma unroll
       for (int e = 0; e < V; ++e) {
         const float d = to_float(v[i].elements[e]) - mean;
@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kLayerNormRowsPerBlock * 32) layernorm_warp_ke
   const float inv_std = rsqrtf(warp_sum(squares) / static_cast<float>(a.columns) + a.epsilon);
 #pragma unroll
   for (int i = 0; i < kLayerNormMaxVectorsPerLane; ++i) {
-    const int g = lane + 32 * i;
+    const int g = lane + kWarpSize * i;
     if (g < groups) {
       Vec16<T> gamma, beta, out;
       if (a.gamma) gamma = load_vec16(a.gamma + static_cast<int64_t>(g) * V);
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kLayerNormRowsPerBlock * 32) layernorm_warp_ke
 }
 
 inline int row_threads(int64_t work_per_row) {
-  int threads = 32;
+  int threads = kWarpSize;  // whole warps: block_sum/block_max shuffle across every lane
   while (threads < 512 && threads < work_per_row) threads *= 2;
   return threads;
 }
@@ -149,9 +149,9 @@ cudaError_t launch_layernorm(const LayerNormArgs<T>& a, cudaStream_t stream) {
   constexpr int V = Vec16<T>::kElements;
   const bool vector = a.columns % V == 0 && is_aligned16(a.input) && is_aligned16(a.output);
   const bool affine_aligned = (!a.gamma || is_aligned16(a.gamma)) && (!a.beta || is_aligned16(a.beta));
-  if (vector && affine_aligned && a.columns / V <= 32 * kLayerNormMaxVectorsPerLane) {
+  if (vector && affine_aligned && a.columns / V <= kWarpSize * kLayerNormMaxVectorsPerLane) {
     const unsigned blocks = static_cast<unsigned>(ceil_div(a.rows, kLayerNormRowsPerBlock));
-    layernorm_warp_kernel<T><<<blocks, kLayerNormRowsPerBlock * 32, 0, stream>>>(a);
+    layernorm_warp_kernel<T><<<blocks, kLayerNormRowsPerBlock * kWarpSize, 0, stream>>>(a);
   } else if (vector)
     layernorm_kernel<T, true><<<static_cast<unsigned>(a.rows), row_threads(a.columns / V), 0, stream>>>(a);
   else

@@ -65,7 +65,7 @@ __device__ __forceinline__ float reduce_finish(ReduceOp op, float acc, int64_t c
 
 __device__ __forceinline__ float warp_reduce(ReduceOp op, float v) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v = reduce_combine(op, v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) v = reduce_combine(op, v, shfl_xor(v, offset));
   return v;
 }
 
@@ -75,7 +75,7 @@ __global__ void reduce_rows_kernel(ReduceArgs<T> a) {
   const T* row = a.input + static_cast<int64_t>(blockIdx.x) * a.reduced;
   float acc = reduce_identity(a.op);
   for (int64_t i = threadIdx.x; i < a.reduced; i += blockDim.x) acc = reduce_step(a.op, acc, to_float(row[i]));
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize, warps = (blockDim.x + kWarpSize - 1) / kWarpSize;
   acc = warp_reduce(a.op, acc);
   if (lane == 0) scratch[warp] = acc;
   __syncthreads();
@@ -112,7 +112,7 @@ template <class T>
 cudaError_t launch_reduce(const ReduceArgs<T>& a, cudaStream_t stream) {
   if (a.outer <= 0 || a.inner <= 0) return cudaSuccess;
   if (a.inner == 1 && a.outer <= 0x7fffffff) {
-    int threads = 32;
+    int threads = kWarpSize;  // whole warps: the reduction shuffles across every lane
     while (threads < 512 && threads < a.reduced) threads *= 2;
     reduce_rows_kernel<T><<<static_cast<unsigned>(a.outer), threads, 0, stream>>>(a);
   } else {

@@ -1,0 +1,3 @@
+// HIP build: <cuda_runtime.h> of the shared sources (see ait_hip.h).
+#pragma once
+#include "ait_hip.h"

@@ -1,0 +1,21 @@
+/** A small model with no GEMM or convolution (so no CK instance): what the ROCm backend builds end to end today. */
+import { ModelSpec, input, tensor } from '../../helpers/onnx-builder';
+
+const values = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i) * 0.1);
+
+export const SMALL_HIP_MODEL: ModelSpec = {
+  inputs: [{ name: 'x', ...input('float32', ['B', 4, 64]) }],
+  initializers: [
+    { ...tensor('float32', [64], values(64)), name: 'gamma' },
+    { ...tensor('float32', [64], values(64).reverse()), name: 'beta' },
+  ],
+  nodes: [
+    { op: 'LayerNormalization', inputs: ['x', 'gamma', 'beta'], outputs: ['n'], attrs: { axis: -1 } },
+    { op: 'Add', inputs: ['n', 'beta'], outputs: ['a'] },
+    { op: 'Relu', inputs: ['a'], outputs: ['r'] },
+    { op: 'Softmax', inputs: ['r'], outputs: ['s'], attrs: { axis: -1 } },
+    { op: 'Transpose', inputs: ['s'], outputs: ['t'], attrs: { perm: [0, 2, 1] } },
+    { op: 'ReduceMean', inputs: ['t'], outputs: ['y'], attrs: { axes: [2], keepdims: 0 } },
+  ],
+  outputs: ['y'],
+};
