@@ -147,7 +147,7 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     }
     if (n.op === 'Mul' || n.op === 'Div') {
       const s = strip(t);
-      if (s.nodes.length === 0 || biases.length || masks.length) return false; // a scale above a bias would scale it too
+      if (s.nodes.length === 0) return false;
       scoreScale *= s.scale;
       scoreNodes.push(...s.nodes);
       t = s.tensor;
@@ -160,6 +160,8 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
       t = n.inputs[0];
       continue;
     }
+    // a scale between a bias and the Softmax would scale the bias too
+    if ((n.op === 'Add' || n.op === 'Where') && scoreScale !== 1) return false;
     if (n.op === 'Add') {
       const chain = [0, 1].find((i) => chainOp(n.inputs[i]) && reachesScores(n.inputs[i], 16));
       if (chain === undefined) return false;
