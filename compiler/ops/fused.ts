@@ -287,8 +287,7 @@ const attention: OpDefinition = {
     const width = layout === 'packed' ? 3 * heads * headDim : heads * headDim;
     if (qkv.length !== 3 || !dimEquals(qkv[2], width)) ctx.fail(`q/k/v input [B,S,${width}] expected, got [${qkv.map(String).join(',')}]`);
     const first = attentionQkvInputs(node);
-    for (let i = 1; i < first; i++)
-      if (!shapeEquals(ctx.shape(i), qkv)) ctx.fail(`q, k and v must have one shape (input ${i} differs)`);
+    for (let i = 1; i < first; i++) if (!shapeEquals(ctx.shape(i), qkv)) ctx.fail(`q, k and v must have one shape (input ${i} differs)`);
     const [batch, seq] = qkv;
     for (let i = first; i < node.inputs.length; i++) {
       const b = ctx.shape(i);

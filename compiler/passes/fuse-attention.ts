@@ -155,7 +155,8 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     }
     if (n.op === 'Reshape') {
       const from = shapeOf(n.inputs[0]);
-      if (!from || from.length < 3 || !dimEquals(from[from.length - 2], seqDims[0]) || !dimEquals(from[from.length - 1], seqDims[1])) return false;
+      if (!from || from.length < 3 || !dimEquals(from[from.length - 2], seqDims[0]) || !dimEquals(from[from.length - 1], seqDims[1]))
+        return false;
       scoreNodes.push(n);
       t = n.inputs[0];
       continue;
@@ -275,7 +276,15 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   };
   for (const m of masks) {
     const cond = valueOf(graph, m.cond);
-    if (cond && isCausal(cond, seq, (c) => (m.scoresWhenTrue ? c === 0 : c !== 0), (c) => (m.scoresWhenTrue ? c !== 0 : c === 0))) {
+    if (
+      cond &&
+      isCausal(
+        cond,
+        seq,
+        (c) => (m.scoresWhenTrue ? c === 0 : c !== 0),
+        (c) => (m.scoresWhenTrue ? c !== 0 : c === 0),
+      )
+    ) {
       causal = true;
       continue;
     }
@@ -285,7 +294,15 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   }
   for (const b of biases) {
     const value = valueOf(graph, b.tensor);
-    if (value && isCausal(value, seq, (x) => x <= MASK_FILL, (x) => x === 0)) {
+    if (
+      value &&
+      isCausal(
+        value,
+        seq,
+        (x) => x <= MASK_FILL,
+        (x) => x === 0,
+      )
+    ) {
       causal = true;
       continue;
     }
@@ -361,7 +378,8 @@ function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: num
 /** Whether `value` ([1,…,1,S,S]) is a causal mask: `masked` above the diagonal (key > query), `kept` elsewhere. */
 function isCausal(value: TensorValue, seq: number, masked: (x: number) => boolean, kept: (x: number) => boolean): boolean {
   const shape = value.shape;
-  if (shape.length < 2 || shape.slice(0, -2).some((d) => d !== 1) || shape[shape.length - 2] !== seq || shape[shape.length - 1] !== seq) return false;
+  if (shape.length < 2 || shape.slice(0, -2).some((d) => d !== 1) || shape[shape.length - 2] !== seq || shape[shape.length - 1] !== seq)
+    return false;
   if (Array.isArray(value.data)) return false;
   const data = numeric(value);
   for (let i = 0; i < seq; i++)

@@ -291,7 +291,10 @@ describe('fusion patterns', function () {
       { op: 'Reshape', inputs: ['ot', 'merge_shape'], outputs: ['y'] },
     ];
     const single = (g: Graph): Node => {
-      assert.deepEqual(kernelOps(g).filter((op) => op !== 'gemm' && op !== 'elementwise' && op !== 'Where'), ['attention']);
+      assert.deepEqual(
+        kernelOps(g).filter((op) => op !== 'gemm' && op !== 'elementwise' && op !== 'Where'),
+        ['attention'],
+      );
       assert.equal(nodesOf(g, 'Softmax').length + nodesOf(g, 'MatMul').length, 0);
       return nodesOf(g, 'attention')[0];
     };
@@ -368,7 +371,11 @@ describe('fusion patterns', function () {
             initializers: [
               ...separateInitializers(),
               { name: 'tril', dtype: 'bool', dims: [1, 1, S, S], values: tril },
-              constant('upper', [S, S], tril.map((t) => (t ? 0 : -1e4))),
+              constant(
+                'upper',
+                [S, S],
+                tril.map((t) => (t ? 0 : -1e4)),
+              ),
             ],
             nodes: [
               ...separateHeads(),
@@ -411,7 +418,9 @@ describe('fusion patterns', function () {
     for (const shiftMask of ['constant', 'input'] as const) {
       it(`Swin window attention: packed QKV, relative position bias [1,H,S,S], shift mask [nW,1,S,S] across the window reshape (${shiftMask} mask)`, () => {
         const nW = 3;
-        const shift = Array.from({ length: nW * S * S }, (_, i) => (Math.floor(i / (S * S)) > 0 && (i % 5 === 0 || i % 7 === 2) ? -100 : 0));
+        const shift = Array.from({ length: nW * S * S }, (_, i) =>
+          Math.floor(i / (S * S)) > 0 && (i % 5 === 0 || i % 7 === 2) ? -100 : 0,
+        );
         const unbind = ['q', 'k', 'v'].map((t, i) => ({ op: 'Gather', inputs: ['p', `i${i}`], outputs: [t], attrs: { axis: 0 } }));
         const g = optimizeAndCompare(
           {

@@ -584,7 +584,11 @@ cuda(
     if (causal) lines.push('args.causal = true;');
     if (attrInt(node, 'zero_masked_rows', 0)) lines.push('args.zero_masked_rows = true;');
     lines.push(`AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention<__half${masked ? ', true' : ''}>(args, c.stream));`);
-    const what = [first === 3 ? 'separate Q, K, V' : 'packed QKV', ...(biases.length ? [`${biases.length} score bias${biases.length > 1 ? 'es' : ''}`] : []), ...(causal ? ['causal'] : [])];
+    const what = [
+      first === 3 ? 'separate Q, K, V' : 'packed QKV',
+      ...(biases.length ? [`${biases.length} score bias${biases.length > 1 ? 'es' : ''}`] : []),
+      ...(causal ? ['causal'] : []),
+    ];
     return [
       ours(`ait_attention_f16_d${headDim}${masked ? '_masked' : ''}`, `flash-attention-2 on tensor cores reading ${what.join(', ')}`),
       lines,
