@@ -20,7 +20,8 @@
  *
  * q, k and v come in two layouts:
  *   packed:   qkv [B,S,3·H·D] → Reshape [B,S,3,H,D] → Transpose(2,0,3,1,4) → Gather(0|1|2)   (one QKV GEMM: ViT, Swin)
- *   separate: x [B,S,H·D] → Reshape [B,S,H,D] → Transpose(0,2,1,3) (k: (0,2,3,1)) per q, k, v   (BERT, GPT-2)
+ *   separate: x [B,S,H·D] → Reshape [B,S,H,D] → Transpose(0,2,1,3) (k: (0,2,3,1)) per q, k, v   (BERT)
+ *             (the three x being one Split of [B,S,3·H·D] on its last axis, as GPT-2's c_attn: packed on that)
  * with scalar Mul/Div anywhere along them. Anything else (e.g. q from one GEMM and a packed k|v from another)
  * stays unfused: batched GEMM, elementwise, softmax, batched GEMM.
  */
@@ -211,7 +212,7 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   const sk = sourceOf(kT, [0, 2, 3, 1], [0, 1, 3, 2], 1);
   const sv = sourceOf(v, [0, 2, 1, 3], [0, 1, 2, 3], 2);
   if (!sq || !sk || !sv || sq.layout !== sk.layout || sq.layout !== sv.layout) return false;
-  const layout = sq.layout;
+  let layout = sq.layout;
   const headDim = layout === 'packed' ? shapeOf(sq.shared![0].outputs[0])?.[4] : shapeOf(sq.nodes[0].outputs[0])?.[3];
   if (headDim === undefined || !isConcrete(headDim)) return false;
   if (layout === 'packed') {
@@ -252,6 +253,24 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
       return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n] };
     }
     return undefined;
+  }
+
+  // q, k, v as outputs 0, 1, 2 of one Split of x [B,S,3·H·D] on its last axis (GPT-2's c_attn): packed on x
+  let packedSplit: Node | undefined;
+  if (layout === 'separate') {
+    const split = producers.get(sq.tensor);
+    const x = split && shapeOf(split.inputs[0]);
+    if (
+      split?.op === 'Split' &&
+      x?.length === 3 &&
+      split.outputs.length === 3 &&
+      (attrInt(split, 'axis', 0) + 3) % 3 === 2 &&
+      [sq, sk, sv].every((src, i) => split.outputs[i] === src.tensor && single(src.tensor))
+    ) {
+      packedSplit = split;
+      layout = 'packed';
+      sq.tensor = sk.tensor = sv.tensor = split.inputs[0];
+    }
   }
 
   // ── output: MatMul → Transpose(0,2,1,3) → Reshape [B,S,H·D] ──
@@ -311,7 +330,7 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   if (operands.length > 2) return false; // the kernel reads at most two biases
 
   const nodes = [sq, sk, sv].flatMap((s) => s.nodes);
-  const shared = layout === 'packed' ? sq.shared! : [];
+  const shared = sq.shared ?? (packedSplit ? [packedSplit] : []);
   const absorbed = [...shared, ...nodes, ...q.nodes, ...kT.nodes, ...v.nodes, qk, ...scoreNodes, softmax, ...guard, pv, merge];
   const attention: Node = {
     id: flatten.id,

@@ -394,6 +394,36 @@ describe('fusion patterns', function () {
       });
     }
 
+    it("GPT-2's one c_attn projection split on its last axis into q, k, v: packed attention on it, causal", () => {
+      const tril = Array.from({ length: S * S }, (_, i) => (i % S <= Math.floor(i / S) ? 1 : 0));
+      const g = optimizeAndCompare(
+        {
+          inputs: [{ name: 'x', dtype: 'float32', dims: ['B', S, HD] }],
+          outputs: ['y'],
+          initializers: [
+            ...separateInitializers(),
+            weight('w_attn', [HD, 3 * HD]),
+            ints('sizes', [HD, HD, HD]),
+            { name: 'tril', dtype: 'bool', dims: [1, 1, S, S], values: tril },
+          ],
+          nodes: [
+            { op: 'MatMul', inputs: ['x', 'w_attn'], outputs: ['c_attn'] },
+            { op: 'Split', inputs: ['c_attn', 'sizes'], outputs: ['q_lin', 'k_lin', 'v_lin'], attrs: { axis: 2 } },
+            ...separateHeads().filter((n) => n.op !== 'MatMul' || n.inputs[0] !== 'x'),
+            { op: 'Where', inputs: ['tril', 'scores', 'neg_inf'], outputs: ['masked_scores'] },
+            { op: 'Softmax', inputs: ['masked_scores'], outputs: ['probs'], attrs: { axis: -1 } },
+            ...merge('probs'),
+          ],
+        },
+        [[B, S, HD]],
+      );
+      assert.deepEqual(kernelOps(g), ['gemm', 'attention']);
+      const att = nodesOf(g, 'attention')[0];
+      assert.equal(att.attrs.layout, undefined); // packed: q, k, v at offsets 0, H·D, 2·H·D of the projection
+      assert.equal(att.attrs.causal.value, 1);
+      assert.equal(att.inputs.length, 1);
+    });
+
     it('a constant mask that is not triangular stays a bias (not the causal flag)', () => {
       const mask = Array.from({ length: S * S }, (_, i) => (i % S === 0 || i % 3 === 1 ? 1 : 0));
       const g = optimizeAndCompare(
