@@ -6,7 +6,12 @@
  *   conv2d      NHWC convolution: inputs [x NHWC, w KRSC (OHWI), …epilogue operands]; attrs strides, pads
  *               [top,left,bottom,right], dilations, group, epilogue
  *   gemm        [a (…,M,K), b ([N,K] when trans_b=1, else [K,N]), …epilogue operands] → (…,M,N); attrs trans_b, epilogue
- *   attention   softmax(Q·Kᵀ·scale)·V over heads; input [B,S,3·H·D] (packed q|k|v, each H×D) → [B,S,H·D]
+ *   attention   softmax(Q·Kᵀ·scale + biases, causal)·V over heads → [B,S,H·D]. Inputs: attr layout 'packed' (default):
+ *               [qkv [B,S,3·H·D] (q|k|v, each H×D), …biases]; 'separate': [q, k, v (each [B,S,H·D]), …biases].
+ *               A bias is [Bk, 1|H, 1|S, 1|S] added to the scores [B,H,S,S] at [b mod Bk, h, i, j] (size-1 axes
+ *               broadcast; Bk divides B: 1, B, or Swin's nW windows over B = batch·nW). attrs num_heads, head_dim,
+ *               scale, causal (key j > query i masked), zero_masked_rows (a row with every key masked gives 0, as
+ *               a Where(IsNaN(p), 0, p) guard makes it; otherwise NaN, as softmax of all -inf does).
  *   layernorm   over the last axis: [x, gamma, beta?]; attrs epsilon
  *   elementwise a chain of elementwise ONNX ops held as a subgraph attribute `body`
  *   pool2d      NHWC max/avg pooling; attrs kind, kernel, strides, pads, ceil_mode, count_include_pad
@@ -19,7 +24,7 @@
  * relu, gelu, gelu_tanh, sigmoid, silu, tanh, hardswish, hardsigmoid, leaky_relu:ALPHA, clip:MIN:MAX.
  */
 import { attrFloat, attrInt, attrInts, attrString, attrGraph, Node } from '../ir/graph';
-import { Dim, dimEquals, evaluateDim, isConcrete } from '../ir/symbolic';
+import { Dim, dimEquals, evaluateDim, isConcrete, shapeEquals } from '../ir/symbolic';
 import { TensorValue, makeTensor, numeric, numel, stridesOf } from '../ir/tensor';
 import { broadcastShapes, forEachBroadcast } from './broadcast';
 import { EvalEnv, InferContext, OpDefinition, findOp, registerOps } from './registry';
@@ -258,47 +263,110 @@ const gemm: OpDefinition = {
   },
 };
 
+/** Inputs before the biases: 1 (packed qkv) or 3 (q, k, v). */
+export function attentionQkvInputs(node: Node): number {
+  return attrString(node, 'layout', 'packed') === 'separate' ? 3 : 1;
+}
+
+/** Whether concrete `k` divides `d` for every value of its symbols (each coefficient is a multiple of k). */
+function dividesDim(k: number, d: Dim): boolean {
+  if (isConcrete(d)) return d % k === 0;
+  return [...d.terms.values()].every((c) => c % k === 0);
+}
+
 const attention: OpDefinition = {
   op: 'attention',
   domain: FUSED_DOMAIN,
   infer(ctx) {
+    const node = ctx.node;
+    const heads = attrInt(node, 'num_heads');
+    const headDim = attrInt(node, 'head_dim');
+    const layout = attrString(node, 'layout', 'packed');
+    if (layout !== 'packed' && layout !== 'separate') ctx.fail(`layout '${layout}' (packed or separate)`);
     const qkv = ctx.shape(0);
-    const heads = attrInt(ctx.node, 'num_heads');
-    const headDim = attrInt(ctx.node, 'head_dim');
-    return [{ dtype: ctx.dtype(0), shape: [qkv[0], qkv[1], heads * headDim] }];
+    const width = layout === 'packed' ? 3 * heads * headDim : heads * headDim;
+    if (qkv.length !== 3 || !dimEquals(qkv[2], width)) ctx.fail(`q/k/v input [B,S,${width}] expected, got [${qkv.map(String).join(',')}]`);
+    const first = attentionQkvInputs(node);
+    for (let i = 1; i < first; i++) if (!shapeEquals(ctx.shape(i), qkv)) ctx.fail(`q, k and v must have one shape (input ${i} differs)`);
+    const [batch, seq] = qkv;
+    for (let i = first; i < node.inputs.length; i++) {
+      const b = ctx.shape(i);
+      const ok =
+        b.length === 4 &&
+        (dimEquals(b[0], batch) || (isConcrete(b[0]) && b[0] > 0 && dividesDim(b[0], batch))) &&
+        (b[1] === 1 || b[1] === heads) &&
+        (b[2] === 1 || dimEquals(b[2], seq)) &&
+        (b[3] === 1 || dimEquals(b[3], seq));
+      if (!ok)
+        ctx.fail(
+          `bias input ${i} [${b.map(String).join(',')}] does not broadcast as [B mod n, 1|H, 1|S, 1|S] over [${String(batch)},${heads},${String(seq)},${String(seq)}]`,
+        );
+    }
+    return [{ dtype: ctx.dtype(0), shape: [batch, seq, heads * headDim] }];
   },
   evaluate(node, inputs) {
-    const qkv = inputs[0]!;
-    const [batch, seq] = qkv.shape;
+    const first = attentionQkvInputs(node);
+    const packed = first === 1;
+    const [batch, seq] = inputs[0]!.shape;
     const heads = attrInt(node, 'num_heads');
     const d = attrInt(node, 'head_dim');
     const scale = attrFloat(node, 'scale');
-    const src = numeric(qkv);
-    const out = makeTensor(qkv.dtype, [batch, seq, heads * d]);
+    const causal = attrInt(node, 'causal', 0) !== 0;
+    const zeroMaskedRows = attrInt(node, 'zero_masked_rows', 0) !== 0;
+    const hd = heads * d;
+    // element (b, s, h, e) of q (which 0), k (1) or v (2)
+    const srcs = packed ? [numeric(inputs[0]!)] : [0, 1, 2].map((i) => numeric(inputs[i]!));
+    const rowStride = packed ? 3 * hd : hd;
+    const at = (which: number, b: number, s: number, h: number): [ArrayLike<number>, number] => [
+      srcs[packed ? 0 : which],
+      (b * seq + s) * rowStride + (packed ? which * hd : 0) + h * d,
+    ];
+    const biases = inputs.slice(first).map((t) => {
+      const [bb, bh, bq, bk] = t!.shape;
+      if (batch % bb !== 0) throw new Error(`attention bias batch ${bb} does not divide ${batch}`);
+      const strides = stridesOf(t!.shape);
+      return {
+        data: numeric(t!),
+        offset: (b: number, h: number, i: number) =>
+          (b % bb) * strides[0] + (bh === 1 ? 0 : h * strides[1]) + (bq === 1 ? 0 : i * strides[2]),
+        keyStride: bk === 1 ? 0 : strides[3],
+      };
+    });
+    const out = makeTensor(inputs[0]!.dtype, [batch, seq, hd]);
     const dst = out.data as Float32Array;
-    const rowStride = 3 * heads * d;
     const scores = new Float64Array(seq);
     for (let b = 0; b < batch; b++)
       for (let h = 0; h < heads; h++)
         for (let i = 0; i < seq; i++) {
-          const qOff = (b * seq + i) * rowStride + h * d;
+          const [qSrc, qOff] = at(0, b, i, h);
           let max = -Infinity;
           for (let j = 0; j < seq; j++) {
-            const kOff = (b * seq + j) * rowStride + heads * d + h * d;
+            const [kSrc, kOff] = at(1, b, j, h);
             let dot = 0;
-            for (let e = 0; e < d; e++) dot += src[qOff + e] * src[kOff + e];
-            scores[j] = dot * scale;
-            if (scores[j] > max) max = scores[j];
+            for (let e = 0; e < d; e++) dot += qSrc[qOff + e] * kSrc[kOff + e];
+            let score = dot * scale;
+            for (const bias of biases) score += bias.data[bias.offset(b, h, i) + j * bias.keyStride];
+            if (causal && j > i) score = -Infinity;
+            scores[j] = score;
+            if (score > max) max = score;
+          }
+          const oOff = (b * seq + i) * hd + h * d;
+          if (max === -Infinity) {
+            // every key masked: softmax is 0/0 (NaN), or 0 where the graph guarded it (Where(IsNaN(p), 0, p))
+            for (let e = 0; e < d; e++) dst[oOff + e] = zeroMaskedRows ? 0 : NaN;
+            continue;
           }
           let sum = 0;
           for (let j = 0; j < seq; j++) {
             scores[j] = Math.exp(scores[j] - max);
             sum += scores[j];
           }
-          const oOff = (b * seq + i) * heads * d + h * d;
           for (let e = 0; e < d; e++) {
             let acc = 0;
-            for (let j = 0; j < seq; j++) acc += scores[j] * src[(b * seq + j) * rowStride + 2 * heads * d + h * d + e];
+            for (let j = 0; j < seq; j++) {
+              const [vSrc, vOff] = at(2, b, j, h);
+              acc += scores[j] * vSrc[vOff + e];
+            }
             dst[oOff + e] = acc / sum;
           }
         }

@@ -1,26 +1,47 @@
 /**
- * Multi-head attention: softmax(Q·Kᵀ·scale)·V with the head split and merge absorbed, into one `attention` op.
+ * Multi-head attention: softmax(Q·Kᵀ·scale + masks)·V with the head split and merge absorbed, into one `attention`
+ * op (compiler/ops/fused.ts).
  *
- * Matched from the Softmax outwards, for both exporters' ViT graphs (after canonicalization turned the q/k/v
- * Slice+Squeeze / Split+Squeeze into Gathers):
+ * Matched from the Softmax outwards:
  *
- *   qkv [B,S,3·H·D] → Reshape [B,S,3,H,D] → Transpose(2,0,3,1,4) → Gather(0|1|2) → q, k, v  [B,H,S,D]
- *   scores = MatMul(q·a, Transpose(k·b, swap last two)) · c      (a, b, c optional scalar Mul/Div)
- *   out    = MatMul(Softmax(scores), v) → Transpose(0,2,1,3) → Reshape [B,S,H·D]
+ *   scores = MatMul(q·a, kᵀ·b) · c                 (a, b, c optional scalar Mul/Div)
+ *   then, towards the Softmax, any of:
+ *     Add(scores, bias)                           bias broadcast over the scores' current view (below)
+ *     Where(cond, scores, NEG) / Where(cond, NEG, scores)   NEG ≤ -1e4 or -inf: becomes the additive bias
+ *                                                 Where(cond, 0, NEG) (an elementwise node, or a constant)
+ *     Reshape that only splits/merges the leading dims (Swin's [B·nW,H,S,S] ↔ [B,nW,H,S,S] around its shift mask)
+ *   probs  = Softmax(last axis), optionally guarded: Where(IsNaN(probs), 0, probs) (→ zero_masked_rows)
+ *   out    = MatMul(probs, v) → Transpose(0,2,1,3) → Reshape [B,S,H·D]
+ *
+ * A constant lower-triangular mask (additive 0 / ≤ -1e4, or a boolean tril condition) becomes the causal flag.
+ * A bias is mapped to the op's [Bk, 1|H, 1|S, 1|S] form: the view's leading dims are split into batch dims and head
+ * dims (their product is H); the bias's head dims must be all 1 or all full, its batch dims 1s then full ones (read
+ * modulo their product: per window of a batch·windows axis), so one Reshape of the bias gives the op's operand.
+ *
+ * q, k and v come in two layouts:
+ *   packed:   qkv [B,S,3·H·D] → Reshape [B,S,3,H,D] → Transpose(2,0,3,1,4) → Gather(0|1|2)   (one QKV GEMM: ViT, Swin)
+ *   separate: x [B,S,H·D] → Reshape [B,S,H,D] → Transpose(0,2,1,3) (k: (0,2,3,1)) per q, k, v   (BERT)
+ *             (the three x being one Split of [B,S,3·H·D] on its last axis, as GPT-2's c_attn: packed on that)
+ * with scalar Mul/Div anywhere along them. Anything else (e.g. q from one GEMM and a packed k|v from another)
+ * stays unfused: batched GEMM, elementwise, softmax, batched GEMM.
  */
 import { Graph, Node, attrInt, attrInts } from '../ir/graph';
-import { isConcrete } from '../ir/symbolic';
+import { Dim, dimEquals, dimProduct, isConcrete } from '../ir/symbolic';
+import { TensorValue, makeTensor, numeric } from '../ir/tensor';
 import { FUSED_DOMAIN } from '../ops/fused';
 import { Pass } from './pass';
-import { absorb, scalarValue, soleConsumer, valueOf } from './rewrite';
+import { absorb, addConstant, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const fuseAttentionPass: Pass = {
   name: 'fuse-attention',
-  description: 'Q·Kᵀ·scale → softmax → ·V with head split/merge reshapes and transposes → one attention op',
+  description: 'Q·Kᵀ·scale (+ bias/mask, causal) → softmax → ·V with head split/merge reshapes and transposes → one attention op',
   run(graph) {
     for (const softmax of graph.nodes.filter((n) => n.op === 'Softmax')) matchAttention(graph, softmax);
   },
 };
+
+/** A fill value that masks a score: -inf, or a large negative number (HF's -1e4, -1e9, finfo.min). */
+const MASK_FILL = -1e4;
 
 interface Trace {
   tensor: string;
@@ -28,102 +49,418 @@ interface Trace {
   nodes: Node[];
 }
 
+/** A bias met on the way from the Softmax to Q·Kᵀ: `tensor` added to the scores while they had shape `view`. */
+interface PendingBias {
+  tensor: string;
+  view: Dim[];
+}
+
+/** Where a [B,H,S,D] operand of the attention reads from. */
+interface Source {
+  layout: 'packed' | 'separate';
+  tensor: string; // packed: qkv [B,S,3·H·D]; separate: [B,S,H·D]
+  which: number; // packed: 0 | 1 | 2
+  nodes: Node[]; // the Gather, or the Reshape
+  /** packed: the shared Transpose(2,0,3,1,4) output and its Reshape */
+  shared?: Node[];
+}
+
 function matchAttention(graph: Graph, softmax: Node): boolean {
   const producers = graph.producers();
   const consumers = graph.consumers();
   const single = (t: string) => soleConsumer(graph, consumers, t);
-  const rank = graph.lookupTensor(softmax.inputs[0])?.shape?.length ?? 0;
-  if (rank !== 4 || ((attrInt(softmax, 'axis', -1) + rank) % rank !== 3 && graph.opset >= 13)) return false;
+  const shapeOf = (t: string) => graph.lookupTensor(t)?.shape;
+  const rank = shapeOf(softmax.inputs[0])?.length ?? 0;
+  const axis = attrInt(softmax, 'axis', graph.opset >= 13 ? -1 : 1);
+  if (rank < 3 || (axis + rank) % rank !== rank - 1) return false;
 
-  /** Follows scalar Mul/Div (single-reader) chains upwards from `t`. */
-  const stripScale = (t: string): Trace => {
+  /** Follows single-reader scalar Mul/Div (and, with `perm`, Transpose) chains upwards from `t`. */
+  const strip = (t: string, perm?: number[]): Trace & { perm: number[] } => {
     let scale = 1;
     const nodes: Node[] = [];
+    let p = perm ? [...perm] : [];
     for (;;) {
-      const p = producers.get(t);
-      if (!p || (p.op !== 'Mul' && p.op !== 'Div') || single(t) === undefined) break;
-      const s1 = scalarValue(graph, p.inputs[1]);
-      const s0 = p.op === 'Mul' ? scalarValue(graph, p.inputs[0]) : undefined;
+      const n = producers.get(t);
+      if (!n || single(t) === undefined) break;
+      if (n.op === 'Transpose' && perm) {
+        const a = attrInts(n, 'perm');
+        if (a.length !== p.length) break;
+        p = p.map((i) => a[i]);
+        t = n.inputs[0];
+        nodes.push(n);
+        continue;
+      }
+      if (n.op !== 'Mul' && n.op !== 'Div') break;
+      const s1 = scalarValue(graph, n.inputs[1]);
+      const s0 = n.op === 'Mul' ? scalarValue(graph, n.inputs[0]) : undefined;
       if (s1 !== undefined) {
-        scale *= p.op === 'Mul' ? s1 : 1 / s1;
-        t = p.inputs[0];
+        scale *= n.op === 'Mul' ? s1 : 1 / s1;
+        t = n.inputs[0];
       } else if (s0 !== undefined) {
         scale *= s0;
-        t = p.inputs[1];
+        t = n.inputs[1];
       } else break;
-      nodes.push(p);
+      nodes.push(n);
     }
-    return { tensor: t, scale, nodes };
+    return { tensor: t, scale, nodes, perm: p };
   };
 
-  const scores = stripScale(softmax.inputs[0]);
-  const qk = producers.get(scores.tensor);
-  if (!qk || qk.op !== 'MatMul' || single(scores.tensor) === undefined) return false;
-  const q = stripScale(qk.inputs[0]);
-  const kT = stripScale(qk.inputs[1]);
-  const kTranspose = producers.get(kT.tensor);
-  if (!kTranspose || kTranspose.op !== 'Transpose' || attrInts(kTranspose, 'perm').join() !== '0,1,3,2' || !single(kT.tensor)) return false;
-  const k = stripScale(kTranspose.inputs[0]);
+  // ── probabilities: Softmax, optionally guarded by Where(IsNaN(p), 0, p) ──
+  const probs = softmax.outputs[0];
+  let pv: Node | undefined;
+  let zeroMaskedRows = false;
+  const guard: Node[] = [];
+  const readers = consumers.get(probs) ?? [];
+  if (graph.outputs.includes(probs)) return false;
+  if (readers.length === 1) pv = readers[0];
+  else if (readers.length === 2) {
+    const isNan = readers.find((n) => n.op === 'IsNaN');
+    const where = readers.find((n) => n.op === 'Where');
+    if (!isNan || !where || single(isNan.outputs[0]) !== where) return false;
+    if (where.inputs[0] !== isNan.outputs[0] || where.inputs[2] !== probs || scalarValue(graph, where.inputs[1]) !== 0) return false;
+    pv = single(where.outputs[0]);
+    guard.push(isNan, where);
+    zeroMaskedRows = true;
+  }
+  const probsRead = guard.length ? guard[1].outputs[0] : probs;
+  if (!pv || pv.op !== 'MatMul' || pv.inputs[0] !== probsRead) return false;
 
-  const pv = single(softmax.outputs[0]);
-  if (!pv || pv.op !== 'MatMul' || pv.inputs[0] !== softmax.outputs[0]) return false;
-  const v = { tensor: pv.inputs[1], scale: 1, nodes: [] as Node[] };
-
-  // q, k, v: Gather(axis 0, index 0|1|2) of one Transpose(2,0,3,1,4) of one Reshape [B,S,3,H,D] of qkv
-  const gatherOf = (t: string, index: number): Node | undefined => {
-    const g = producers.get(t);
-    if (!g || g.op !== 'Gather' || attrInt(g, 'axis', 0) !== 0 || scalarValue(graph, g.inputs[1]) !== index) return undefined;
-    return g;
+  // ── scores: from the Softmax up to Q·Kᵀ through scales, bias adds, masks and leading-dim reshapes ──
+  const scoreNodes: Node[] = [];
+  const biases: PendingBias[] = [];
+  const masks: { cond: string; scoresWhenTrue: boolean; fill: number; view: Dim[] }[] = [];
+  let scoreScale = 1;
+  let t = softmax.inputs[0];
+  const seqDims = shapeOf(t)!.slice(-2);
+  let qk: Node | undefined;
+  /** Whether `x` can continue the scores chain (single reader, produced by an op the chain is made of). */
+  const chainOp = (x: string) => {
+    const n = producers.get(x);
+    return !!n && single(x) !== undefined && ['MatMul', 'Mul', 'Div', 'Add', 'Where', 'Reshape'].includes(n.op);
   };
-  const gq = gatherOf(q.tensor, 0);
-  const gk = gatherOf(k.tensor, 1);
-  const gv = gatherOf(v.tensor, 2);
-  if (!gq || !gk || !gv || gq.inputs[0] !== gk.inputs[0] || gq.inputs[0] !== gv.inputs[0]) return false;
-  const permuted = gq.inputs[0];
-  if ((consumers.get(permuted) ?? []).length !== 3) return false;
-  const perm = producers.get(permuted);
-  if (!perm || perm.op !== 'Transpose' || attrInts(perm, 'perm').join() !== '2,0,3,1,4' || !single(perm.inputs[0])) return false;
-  const split = producers.get(perm.inputs[0]);
-  if (!split || split.op !== 'Reshape') return false;
-  const splitShape = graph.lookupTensor(split.outputs[0])?.shape;
-  const qkvShape = graph.lookupTensor(split.inputs[0])?.shape;
-  if (!splitShape || splitShape.length !== 5 || splitShape[2] !== 3 || !qkvShape || qkvShape.length !== 3) return false;
-  const heads = splitShape[3];
-  const headDim = splitShape[4];
-  if (!isConcrete(heads) || !isConcrete(headDim)) return false;
-  // every q/k/v reader chain must be single-reader
-  for (const t of [q.tensor, k.tensor, gv.outputs[0]]) if (!single(t)) return false;
+  for (;;) {
+    const n = producers.get(t);
+    const view = shapeOf(t);
+    if (!n || !view || single(t) === undefined) return false;
+    if (n.op === 'MatMul') {
+      qk = n;
+      break;
+    }
+    if (n.op === 'Mul' || n.op === 'Div') {
+      const s = strip(t);
+      if (s.nodes.length === 0) return false;
+      scoreScale *= s.scale;
+      scoreNodes.push(...s.nodes);
+      t = s.tensor;
+      continue;
+    }
+    if (n.op === 'Reshape') {
+      const from = shapeOf(n.inputs[0]);
+      if (!from || from.length < 3 || !dimEquals(from[from.length - 2], seqDims[0]) || !dimEquals(from[from.length - 1], seqDims[1]))
+        return false;
+      scoreNodes.push(n);
+      t = n.inputs[0];
+      continue;
+    }
+    // a scale between a bias and the Softmax would scale the bias too
+    if ((n.op === 'Add' || n.op === 'Where') && scoreScale !== 1) return false;
+    if (n.op === 'Add') {
+      const chain = [0, 1].find((i) => chainOp(n.inputs[i]) && reachesScores(n.inputs[i], 16));
+      if (chain === undefined) return false;
+      biases.push({ tensor: n.inputs[1 - chain], view });
+      scoreNodes.push(n);
+      t = n.inputs[chain];
+      continue;
+    }
+    if (n.op === 'Where') {
+      const [cond, a, b] = n.inputs;
+      const fa = scalarValue(graph, a);
+      const fb = scalarValue(graph, b);
+      if (fb !== undefined && fb <= MASK_FILL && chainOp(a)) {
+        masks.push({ cond, scoresWhenTrue: true, fill: fb, view });
+        t = a;
+      } else if (fa !== undefined && fa <= MASK_FILL && chainOp(b)) {
+        masks.push({ cond, scoresWhenTrue: false, fill: fa, view });
+        t = b;
+      } else return false;
+      if (graph.lookupTensor(cond)?.dtype !== 'bool') return false;
+      scoreNodes.push(n);
+      continue;
+    }
+    return false;
+  }
+  /** Whether `x` is computed from a MatMul through the ops a scores chain is made of (which side of an Add is the scores). */
+  function reachesScores(x: string, depth: number): boolean {
+    const n = producers.get(x);
+    if (!n || depth === 0) return false;
+    if (n.op === 'MatMul') return true;
+    if (!['Mul', 'Div', 'Add', 'Where', 'Reshape'].includes(n.op)) return false;
+    const from = n.op === 'Where' ? n.inputs.slice(1) : n.op === 'Reshape' ? n.inputs.slice(0, 1) : n.inputs;
+    return from.some((i) => reachesScores(i, depth - 1));
+  }
 
-  // output: MatMul → Transpose(0,2,1,3) → Reshape [B,S,H·D]
+  const scoresShape = shapeOf(qk.outputs[0]);
+  if (!scoresShape || scoresShape.length !== 4) return false;
+  const [batchDim, heads, seq, seqK] = scoresShape;
+  if (!isConcrete(heads) || !isConcrete(seq) || !dimEquals(seq, seqK)) return false;
+
+  // ── q, k, v ──
+  const q = strip(qk.inputs[0], [0, 1, 2, 3]);
+  const kT = strip(qk.inputs[1], [0, 1, 2, 3]);
+  const v = strip(pv.inputs[1], [0, 1, 2, 3]);
+  const sq = sourceOf(q, [0, 2, 1, 3], [0, 1, 2, 3], 0);
+  const sk = sourceOf(kT, [0, 2, 3, 1], [0, 1, 3, 2], 1);
+  const sv = sourceOf(v, [0, 2, 1, 3], [0, 1, 2, 3], 2);
+  if (!sq || !sk || !sv || sq.layout !== sk.layout || sq.layout !== sv.layout) return false;
+  let layout = sq.layout;
+  const headDim = layout === 'packed' ? shapeOf(sq.shared![0].outputs[0])?.[4] : shapeOf(sq.nodes[0].outputs[0])?.[3];
+  if (headDim === undefined || !isConcrete(headDim)) return false;
+  if (layout === 'packed') {
+    if (sq.tensor !== sk.tensor || sq.tensor !== sv.tensor) return false;
+    if ((consumers.get(sq.shared![1].outputs[0]) ?? []).length !== 3) return false;
+  } else {
+    const shapes = [sq, sk, sv].map((s) => shapeOf(s.tensor));
+    if (!shapes.every((s) => s && s.length === 3 && dimEquals(s[0], batchDim) && dimEquals(s[1], seq) && dimEquals(s[2], heads * headDim)))
+      return false;
+  }
+
+  /**
+   * The [B,H,S,D] tensor `trace` ends at: packed (Gather `which` of Transpose(2,0,3,1,4) of Reshape [B,S,3,H,D] of
+   * qkv, read through `packedPerm`) or separate (Reshape [B,S,H,D] of x [B,S,H·D], read through `separatePerm`).
+   */
+  function sourceOf(trace: Trace & { perm: number[] }, separatePerm: number[], packedPerm: number[], which: number): Source | undefined {
+    const n = producers.get(trace.tensor);
+    if (!n || single(trace.tensor) === undefined) return undefined;
+    if (n.op === 'Gather') {
+      if (trace.perm.join() !== packedPerm.join()) return undefined;
+      if (attrInt(n, 'axis', 0) !== 0 || scalarValue(graph, n.inputs[1]) !== which) return undefined;
+      const perm = producers.get(n.inputs[0]);
+      if (!perm || perm.op !== 'Transpose' || attrInts(perm, 'perm').join() !== '2,0,3,1,4' || !single(perm.inputs[0])) return undefined;
+      const split = producers.get(perm.inputs[0]);
+      const splitShape = split && split.op === 'Reshape' ? shapeOf(split.outputs[0]) : undefined;
+      const qkvShape = split ? shapeOf(split.inputs[0]) : undefined;
+      if (!split || !splitShape || splitShape.length !== 5 || splitShape[2] !== 3 || splitShape[3] !== heads) return undefined;
+      if (!qkvShape || qkvShape.length !== 3 || !dimEquals(qkvShape[0], batchDim) || !dimEquals(qkvShape[1], seq)) return undefined;
+      return { layout: 'packed', tensor: split.inputs[0], which, nodes: [n], shared: [split, perm] };
+    }
+    if (n.op === 'Reshape') {
+      // the Reshape splits H·D into H, D (scales between it and the Transposes were taken by strip)
+      if (trace.perm.join() !== separatePerm.join()) return undefined;
+      const to = shapeOf(n.outputs[0]);
+      const from = shapeOf(n.inputs[0]);
+      if (!to || to.length !== 4 || !from || from.length !== 3 || to[2] !== heads) return undefined;
+      if (!dimEquals(to[0], from[0]) || !dimEquals(to[1], from[1])) return undefined;
+      return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n] };
+    }
+    return undefined;
+  }
+
+  // q, k, v as outputs 0, 1, 2 of one Split of x [B,S,3·H·D] on its last axis (GPT-2's c_attn): packed on x
+  let packedSplit: Node | undefined;
+  if (layout === 'separate') {
+    const split = producers.get(sq.tensor);
+    const x = split && shapeOf(split.inputs[0]);
+    if (
+      split?.op === 'Split' &&
+      x?.length === 3 &&
+      split.outputs.length === 3 &&
+      (attrInt(split, 'axis', 0) + 3) % 3 === 2 &&
+      [sq, sk, sv].every((src, i) => split.outputs[i] === src.tensor && single(src.tensor))
+    ) {
+      packedSplit = split;
+      layout = 'packed';
+      sq.tensor = sk.tensor = sv.tensor = split.inputs[0];
+    }
+  }
+
+  // ── output: MatMul → Transpose(0,2,1,3) → Reshape [B,S,H·D] ──
   const merge = single(pv.outputs[0]);
   if (!merge || merge.op !== 'Transpose' || attrInts(merge, 'perm').join() !== '0,2,1,3') return false;
   const flatten = single(merge.outputs[0]);
   if (!flatten || flatten.op !== 'Reshape') return false;
-  const outShape = graph.lookupTensor(flatten.outputs[0])?.shape;
+  const outShape = shapeOf(flatten.outputs[0]);
   if (!outShape || outShape.length !== 3 || outShape[2] !== heads * headDim) return false;
-  // the Reshape's shape input may be a computed tensor (TorchScript): it is absorbed if nothing else reads it
-  void valueOf;
 
-  const absorbed = [split, perm, gq, gk, gv, ...q.nodes, ...k.nodes, kTranspose, ...kT.nodes, qk, ...scores.nodes, softmax, pv, merge];
+  // ── masks and biases in the op's form ──
+  let causal = false;
+  const added: Node[] = [];
+  const operands: string[] = [];
+  const scope = softmax.scope.length ? softmax.scope : flatten.scope;
+  const resolve = (tensor: string, view: Dim[]): boolean => {
+    const shape = shapeOf(tensor);
+    const form = shape && biasForm(shape, view, batchDim, heads, seq);
+    if (!form) return false;
+    operands.push(reshapeBias(graph, tensor, form, added, scope));
+    return true;
+  };
+  for (const m of masks) {
+    const cond = valueOf(graph, m.cond);
+    if (
+      cond &&
+      isCausal(
+        cond,
+        seq,
+        (c) => (m.scoresWhenTrue ? c === 0 : c !== 0),
+        (c) => (m.scoresWhenTrue ? c !== 0 : c === 0),
+      )
+    ) {
+      causal = true;
+      continue;
+    }
+    const condShape = shapeOf(m.cond);
+    if (!condShape || !biasForm(condShape, m.view, batchDim, heads, seq)) return false;
+    if (!resolve(maskToBias(graph, m.cond, m.scoresWhenTrue, m.fill, added, scope), m.view)) return false;
+  }
+  for (const b of biases) {
+    const value = valueOf(graph, b.tensor);
+    if (
+      value &&
+      isCausal(
+        value,
+        seq,
+        (x) => x <= MASK_FILL,
+        (x) => x === 0,
+      )
+    ) {
+      causal = true;
+      continue;
+    }
+    if (!resolve(b.tensor, b.view)) return false;
+  }
+  if (operands.length > 2) return false; // the kernel reads at most two biases
+
+  const nodes = [sq, sk, sv].flatMap((s) => s.nodes);
+  const shared = sq.shared ?? (packedSplit ? [packedSplit] : []);
+  const absorbed = [...shared, ...nodes, ...q.nodes, ...kT.nodes, ...v.nodes, qk, ...scoreNodes, softmax, ...guard, pv, merge];
   const attention: Node = {
     id: flatten.id,
     op: 'attention',
     domain: FUSED_DOMAIN,
-    name: `${softmax.name.replace(/\/Softmax$/, '')}/attention`,
-    inputs: [split.inputs[0]],
+    name: `${softmax.name.replace(/\/(softmax\/)?Softmax$/i, '')}/attention`,
+    inputs: [...(layout === 'packed' ? [sq.tensor] : [sq.tensor, sk.tensor, sv.tensor]), ...operands],
     outputs: [...flatten.outputs],
     attrs: {
       num_heads: { type: 'int', value: heads },
       head_dim: { type: 'int', value: headDim },
-      scale: { type: 'float', value: q.scale * k.scale * kT.scale * scores.scale },
+      scale: { type: 'float', value: q.scale * kT.scale * scoreScale },
+      ...(layout === 'separate' ? { layout: { type: 'string' as const, value: 'separate' } } : {}),
+      ...(causal ? { causal: { type: 'int' as const, value: 1 } } : {}),
+      ...(zeroMaskedRows ? { zero_masked_rows: { type: 'int' as const, value: 1 } } : {}),
     },
     sourceNodes: [...flatten.sourceNodes],
-    scope: softmax.scope.length ? softmax.scope : flatten.scope,
+    scope,
   };
   absorb(attention, ...absorbed);
   const gone = new Set<Node>(absorbed);
   for (const n of absorbed) for (const o of n.outputs) if (o) graph.tensors.delete(o);
   graph.nodes = graph.nodes.filter((n) => !gone.has(n));
-  graph.nodes[graph.nodes.indexOf(flatten)] = attention;
+  graph.nodes.splice(graph.nodes.indexOf(flatten), 1, ...added, attention);
   return true;
+}
+
+/**
+ * The op's [Bk, Hk, Ik, Jk] shape for a bias of `shape` added to scores viewed as `view` ([...leading, S, S], the
+ * leading dims' product B·H), or undefined when the bias does not broadcast that way.
+ */
+function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: number): Dim[] | undefined {
+  if (shape.length > view.length) return undefined;
+  const padded: Dim[] = [...new Array<Dim>(view.length - shape.length).fill(1), ...shape];
+  const lead = view.length - 2;
+  const [ik, jk] = padded.slice(lead);
+  if ((ik !== 1 && ik !== seq) || (jk !== 1 && jk !== seq)) return undefined;
+  // heads: the shortest suffix of the leading dims whose product is H
+  let split = lead;
+  let product = 1;
+  while (split > 0 && product < heads) {
+    const d = view[split - 1];
+    if (!isConcrete(d)) return undefined;
+    product *= d;
+    split--;
+  }
+  if (product !== heads) return undefined;
+  const headDims = padded.slice(split, lead);
+  let hk: number;
+  if (headDims.every((d) => d === 1)) hk = 1;
+  else if (headDims.every((d, i) => dimEquals(d, view[split + i]))) hk = heads;
+  else return undefined;
+  // batch: 1s, then full dims (read modulo their product)
+  const batchDims = padded.slice(0, split);
+  let first = batchDims.findIndex((d) => d !== 1);
+  if (first < 0) first = split;
+  if (!batchDims.slice(first).every((d, i) => dimEquals(d, view[first + i]))) return undefined;
+  const bk = first === 0 ? batch : dimProduct(view.slice(first, split));
+  if (!dimEquals(dimProduct(view.slice(0, split)), batch)) return undefined;
+  if (!isConcrete(bk) && !dimEquals(bk, batch)) return undefined;
+  return [bk, hk, ik, jk];
+}
+
+/** Whether `value` ([1,…,1,S,S]) is a causal mask: `masked` above the diagonal (key > query), `kept` elsewhere. */
+function isCausal(value: TensorValue, seq: number, masked: (x: number) => boolean, kept: (x: number) => boolean): boolean {
+  const shape = value.shape;
+  if (shape.length < 2 || shape.slice(0, -2).some((d) => d !== 1) || shape[shape.length - 2] !== seq || shape[shape.length - 1] !== seq)
+    return false;
+  if (Array.isArray(value.data)) return false;
+  const data = numeric(value);
+  for (let i = 0; i < seq; i++)
+    for (let j = 0; j < seq; j++) if (!(j > i ? masked(data[i * seq + j]) : kept(data[i * seq + j]))) return false;
+  return true;
+}
+
+/** The additive bias of Where(cond, scores, fill) (or Where(cond, fill, scores)): Where(cond, 0, fill), as a constant when cond is one. */
+function maskToBias(graph: Graph, cond: string, scoresWhenTrue: boolean, fill: number, added: Node[], scope: string[]): string {
+  const info = graph.lookupTensor(cond)!;
+  const known = valueOf(graph, cond);
+  if (known && !Array.isArray(known.data)) {
+    const c = numeric(known);
+    const values = Array.from(c, (x) => ((x !== 0) === scoresWhenTrue ? 0 : fill));
+    return addConstant(graph, `${cond}_bias`, makeTensor('float32', known.shape, values));
+  }
+  const zero = addConstant(graph, `${cond}_zero`, makeTensor('float32', [], [0]));
+  const neg = addConstant(graph, `${cond}_fill`, makeTensor('float32', [], [fill]));
+  const out = graph.newTensorName(`${cond}_bias`);
+  graph.addTensor({ name: out, kind: 'activation', dtype: 'float32', shape: [...info.shape!] });
+  added.push({
+    id: graph.newNodeId(),
+    op: 'Where',
+    domain: '',
+    name: `${cond}/mask_bias`,
+    inputs: [cond, ...(scoresWhenTrue ? [zero, neg] : [neg, zero])],
+    outputs: [out],
+    attrs: {},
+    sourceNodes: [],
+    scope,
+  });
+  return out;
+}
+
+/** `tensor` in the op's bias shape `form`: itself, a reshaped constant, or a Reshape node (a view). */
+function reshapeBias(graph: Graph, tensor: string, form: Dim[], added: Node[], scope: string[]): string {
+  const info = graph.lookupTensor(tensor)!;
+  if (info.shape!.length === 4 && info.shape!.every((d, i) => dimEquals(d, form[i]))) return tensor;
+  const known = valueOf(graph, tensor);
+  if (known && form.every(isConcrete)) return addConstant(graph, `${tensor}_bias`, { ...known, shape: form as number[] });
+  const shape = addConstant(
+    graph,
+    `${tensor}_bias_shape`,
+    makeTensor(
+      'int64',
+      [4],
+      form.map((d) => (isConcrete(d) ? d : -1)),
+    ),
+  );
+  if (form.filter((d) => !isConcrete(d)).length > 1) throw new Error('attention bias: more than one symbolic dim');
+  const out = graph.newTensorName(`${tensor}_bias`);
+  graph.addTensor({ name: out, kind: 'activation', dtype: info.dtype, shape: [...form] });
+  added.push({
+    id: graph.newNodeId(),
+    op: 'Reshape',
+    domain: '',
+    name: `${tensor}/bias_reshape`,
+    inputs: [tensor, shape],
+    outputs: [out],
+    attrs: {},
+    sourceNodes: [],
+    scope,
+  });
+  return out;
 }

@@ -261,6 +261,285 @@ describe('fusion patterns', function () {
     });
   }
 
+  describe('masked attention', () => {
+    const [B, S, H, D] = [2, 6, 2, 4];
+    const HD = H * D;
+    /** x [B,S,HD] → three projections → [B,H,S,D] heads (k as [B,H,D,S]); scores = q·kᵀ / √D → `scores`. */
+    const separateHeads = (): ModelSpec['nodes'] => [
+      ...['q', 'k', 'v'].flatMap((t) => [
+        { op: 'MatMul', inputs: ['x', `w${t}`], outputs: [`${t}_lin`] },
+        { op: 'Reshape', inputs: [`${t}_lin`, 'heads_shape'], outputs: [`${t}_4`] },
+        { op: 'Transpose', inputs: [`${t}_4`], outputs: [`${t}_h`], attrs: { perm: t === 'k' ? [0, 2, 3, 1] : [0, 2, 1, 3] } },
+      ]),
+      { op: 'MatMul', inputs: ['q_h', 'k_h'], outputs: ['qk'] },
+      { op: 'Div', inputs: ['qk', 'sqrt_d'], outputs: ['scores'] },
+    ];
+    const separateInitializers = () => [
+      weight('wq', [HD, HD]),
+      weight('wk', [HD, HD]),
+      weight('wv', [HD, HD]),
+      ints('heads_shape', [0, S, H, D]),
+      ints('merge_shape', [0, S, HD]),
+      constant('sqrt_d', [], [Math.sqrt(D)]),
+      constant('zero', [], [0]),
+      constant('neg_inf', [], [-Infinity]),
+    ];
+    /** probs (or `guarded`) · v → [B,S,HD] */
+    const merge = (probs: string): ModelSpec['nodes'] => [
+      { op: 'MatMul', inputs: [probs, 'v_h'], outputs: ['o'] },
+      { op: 'Transpose', inputs: ['o'], outputs: ['ot'], attrs: { perm: [0, 2, 1, 3] } },
+      { op: 'Reshape', inputs: ['ot', 'merge_shape'], outputs: ['y'] },
+    ];
+    const single = (g: Graph): Node => {
+      assert.deepEqual(
+        kernelOps(g).filter((op) => op !== 'gemm' && op !== 'elementwise' && op !== 'Where'),
+        ['attention'],
+      );
+      assert.equal(nodesOf(g, 'Softmax').length + nodesOf(g, 'MatMul').length, 0);
+      return nodesOf(g, 'attention')[0];
+    };
+
+    it('BERT key mask: Where(mask == 0, -inf, scores), softmax, Where(IsNaN) guard; a fully masked batch gives 0 as the guard does', () => {
+      let call = 0;
+      // input 0: x; input 1: the key mask, 1/0 per key: batch 0 keeps keys 0, 2, 3; batch 1 masks every key
+      const inputs = (n: number) => (call++ === 0 ? randomValues(n) : [1, 0, 1, 1, 0, 0, ...new Array<number>(S).fill(0)].slice(0, n));
+      const g = compareOptimized(
+        {
+          inputs: [
+            { name: 'x', dtype: 'float32', dims: ['B', S, HD] },
+            { name: 'mask', dtype: 'float32', dims: ['B', S] },
+          ],
+          outputs: ['y'],
+          initializers: [...separateInitializers(), ints('mask_shape', [0, 1, 1, S])],
+          nodes: [
+            ...separateHeads(),
+            { op: 'Reshape', inputs: ['mask', 'mask_shape'], outputs: ['mask4'] },
+            { op: 'Equal', inputs: ['mask4', 'zero'], outputs: ['masked'] },
+            { op: 'Where', inputs: ['masked', 'neg_inf', 'scores'], outputs: ['masked_scores'] },
+            { op: 'Softmax', inputs: ['masked_scores'], outputs: ['probs'], attrs: { axis: -1 } },
+            { op: 'IsNaN', inputs: ['probs'], outputs: ['nan'] },
+            { op: 'Where', inputs: ['nan', 'zero', 'probs'], outputs: ['guarded'] },
+            ...merge('guarded'),
+          ],
+        },
+        [
+          [B, S, HD],
+          [B, S],
+        ],
+        inputs,
+      );
+      const att = single(g);
+      assert.equal(att.attrs.layout.value, 'separate');
+      assert.equal(att.attrs.zero_masked_rows.value, 1);
+      assert.equal(att.inputs.length, 4);
+      assert.deepEqual(g.tensor(att.inputs[3]).shape!.map(String), ['B', '1', '1', String(S)]);
+    });
+
+    it('BERT additive mask [B,1,1,S] (HF (1 - mask)·-1e4 form) as a bias', () => {
+      const g = optimizeAndCompare(
+        {
+          inputs: [
+            { name: 'x', dtype: 'float32', dims: ['B', S, HD] },
+            { name: 'amask', dtype: 'float32', dims: ['B', 1, 1, S] },
+          ],
+          outputs: ['y'],
+          initializers: separateInitializers(),
+          nodes: [
+            ...separateHeads(),
+            { op: 'Add', inputs: ['amask', 'scores'], outputs: ['biased'] },
+            { op: 'Softmax', inputs: ['biased'], outputs: ['probs'], attrs: { axis: -1 } },
+            ...merge('probs'),
+          ],
+        },
+        [
+          [B, S, HD],
+          [B, 1, 1, S],
+        ],
+      );
+      const att = single(g);
+      assert.equal(att.inputs[3], 'amask');
+      assert.equal(att.attrs.zero_masked_rows, undefined);
+    });
+
+    for (const form of ['where', 'additive'] as const) {
+      it(`GPT-2 causal mask (${form === 'where' ? 'Where(tril, scores, -inf)' : 'scores + upper-triangular -1e4'}) becomes the causal flag`, () => {
+        const tril = Array.from({ length: S * S }, (_, i) => (i % S <= Math.floor(i / S) ? 1 : 0));
+        const g = optimizeAndCompare(
+          {
+            inputs: [{ name: 'x', dtype: 'float32', dims: ['B', S, HD] }],
+            outputs: ['y'],
+            initializers: [
+              ...separateInitializers(),
+              { name: 'tril', dtype: 'bool', dims: [1, 1, S, S], values: tril },
+              constant(
+                'upper',
+                [S, S],
+                tril.map((t) => (t ? 0 : -1e4)),
+              ),
+            ],
+            nodes: [
+              ...separateHeads(),
+              form === 'where'
+                ? { op: 'Where', inputs: ['tril', 'scores', 'neg_inf'], outputs: ['masked_scores'] }
+                : { op: 'Add', inputs: ['scores', 'upper'], outputs: ['masked_scores'] },
+              { op: 'Softmax', inputs: ['masked_scores'], outputs: ['probs'], attrs: { axis: -1 } },
+              ...merge('probs'),
+            ],
+          },
+          [[B, S, HD]],
+        );
+        const att = single(g);
+        assert.equal(att.attrs.causal.value, 1);
+        assert.equal(att.inputs.length, 3); // no bias left
+      });
+    }
+
+    it("GPT-2's one c_attn projection split on its last axis into q, k, v: packed attention on it, causal", () => {
+      const tril = Array.from({ length: S * S }, (_, i) => (i % S <= Math.floor(i / S) ? 1 : 0));
+      const g = optimizeAndCompare(
+        {
+          inputs: [{ name: 'x', dtype: 'float32', dims: ['B', S, HD] }],
+          outputs: ['y'],
+          initializers: [
+            ...separateInitializers(),
+            weight('w_attn', [HD, 3 * HD]),
+            ints('sizes', [HD, HD, HD]),
+            { name: 'tril', dtype: 'bool', dims: [1, 1, S, S], values: tril },
+          ],
+          nodes: [
+            { op: 'MatMul', inputs: ['x', 'w_attn'], outputs: ['c_attn'] },
+            { op: 'Split', inputs: ['c_attn', 'sizes'], outputs: ['q_lin', 'k_lin', 'v_lin'], attrs: { axis: 2 } },
+            ...separateHeads().filter((n) => n.op !== 'MatMul' || n.inputs[0] !== 'x'),
+            { op: 'Where', inputs: ['tril', 'scores', 'neg_inf'], outputs: ['masked_scores'] },
+            { op: 'Softmax', inputs: ['masked_scores'], outputs: ['probs'], attrs: { axis: -1 } },
+            ...merge('probs'),
+          ],
+        },
+        [[B, S, HD]],
+      );
+      assert.deepEqual(kernelOps(g), ['gemm', 'attention']);
+      const att = nodesOf(g, 'attention')[0];
+      assert.equal(att.attrs.layout, undefined); // packed: q, k, v at offsets 0, H·D, 2·H·D of the projection
+      assert.equal(att.attrs.causal.value, 1);
+      assert.equal(att.inputs.length, 1);
+    });
+
+    it('a constant mask that is not triangular stays a bias (not the causal flag)', () => {
+      const mask = Array.from({ length: S * S }, (_, i) => (i % S === 0 || i % 3 === 1 ? 1 : 0));
+      const g = optimizeAndCompare(
+        {
+          inputs: [{ name: 'x', dtype: 'float32', dims: ['B', S, HD] }],
+          outputs: ['y'],
+          initializers: [...separateInitializers(), { name: 'keep', dtype: 'bool', dims: [S, S], values: mask }],
+          nodes: [
+            ...separateHeads(),
+            { op: 'Where', inputs: ['keep', 'scores', 'neg_inf'], outputs: ['masked_scores'] },
+            { op: 'Softmax', inputs: ['masked_scores'], outputs: ['probs'], attrs: { axis: -1 } },
+            ...merge('probs'),
+          ],
+        },
+        [[B, S, HD]],
+      );
+      const att = single(g);
+      assert.equal(att.attrs.causal, undefined);
+      assert.deepEqual(g.tensor(att.inputs[3]).shape, [1, 1, S, S]);
+    });
+
+    for (const shiftMask of ['constant', 'input'] as const) {
+      it(`Swin window attention: packed QKV, relative position bias [1,H,S,S], shift mask [nW,1,S,S] across the window reshape (${shiftMask} mask)`, () => {
+        const nW = 3;
+        const shift = Array.from({ length: nW * S * S }, (_, i) =>
+          Math.floor(i / (S * S)) > 0 && (i % 5 === 0 || i % 7 === 2) ? -100 : 0,
+        );
+        const unbind = ['q', 'k', 'v'].map((t, i) => ({ op: 'Gather', inputs: ['p', `i${i}`], outputs: [t], attrs: { axis: 0 } }));
+        const g = optimizeAndCompare(
+          {
+            inputs: [
+              { name: 'x', dtype: 'float32', dims: ['B', nW, S, 3 * HD] },
+              ...(shiftMask === 'input' ? [{ name: 'shift', dtype: 'float32' as const, dims: [1, nW, 1, S, S] }] : []),
+            ],
+            outputs: ['y'],
+            initializers: [
+              ints('windows_shape', [-1, S, 3 * HD]),
+              ints('split_shape', [-1, S, 3, H, D]),
+              { name: 'i0', dtype: 'int64', dims: [], values: [0] },
+              { name: 'i1', dtype: 'int64', dims: [], values: [1] },
+              { name: 'i2', dtype: 'int64', dims: [], values: [2] },
+              constant('scale', [], [1 / Math.sqrt(D)]),
+              weight('rel_bias', [1, H, S, S], 1),
+              ints('per_window', [-1, nW, H, S, S]),
+              ints('per_head', [-1, H, S, S]),
+              ints('merge_shape', [-1, S, HD]),
+              ...(shiftMask === 'constant' ? [constant('shift', [1, nW, 1, S, S], shift)] : []),
+            ],
+            nodes: [
+              { op: 'Reshape', inputs: ['x', 'windows_shape'], outputs: ['xw'] },
+              { op: 'Reshape', inputs: ['xw', 'split_shape'], outputs: ['r'] },
+              { op: 'Transpose', inputs: ['r'], outputs: ['p'], attrs: { perm: [2, 0, 3, 1, 4] } },
+              ...unbind,
+              { op: 'Mul', inputs: ['q', 'scale'], outputs: ['qs'] },
+              { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 1, 3, 2] } },
+              { op: 'MatMul', inputs: ['qs', 'kt'], outputs: ['qk'] },
+              { op: 'Add', inputs: ['qk', 'rel_bias'], outputs: ['biased'] },
+              { op: 'Reshape', inputs: ['biased', 'per_window'], outputs: ['bw'] },
+              { op: 'Add', inputs: ['bw', 'shift'], outputs: ['shifted'] },
+              { op: 'Reshape', inputs: ['shifted', 'per_head'], outputs: ['scores'] },
+              { op: 'Softmax', inputs: ['scores'], outputs: ['probs'], attrs: { axis: -1 } },
+              { op: 'MatMul', inputs: ['probs', 'v'], outputs: ['o'] },
+              { op: 'Transpose', inputs: ['o'], outputs: ['ot'], attrs: { perm: [0, 2, 1, 3] } },
+              { op: 'Reshape', inputs: ['ot', 'merge_shape'], outputs: ['y'] },
+            ],
+          },
+          shiftMask === 'input'
+            ? [
+                [B, nW, S, 3 * HD],
+                [1, nW, 1, S, S],
+              ]
+            : [[B, nW, S, 3 * HD]],
+        );
+        assert.deepEqual(kernelOps(g), ['attention']);
+        const att = nodesOf(g, 'attention')[0];
+        assert.equal(att.attrs.layout, undefined); // packed
+        const biasShapes = att.inputs.slice(1).map((t) => g.tensor(t).shape!.join());
+        assert.deepEqual(biasShapes.sort(), [`${nW},1,${S},${S}`, `1,${H},${S},${S}`].sort());
+      });
+    }
+
+    it('q from one projection and a packed k|v from another stays unfused (batched GEMM, softmax, batched GEMM)', () => {
+      const g = optimizeAndCompare(
+        {
+          inputs: [{ name: 'x', dtype: 'float32', dims: ['B', S, HD] }],
+          outputs: ['y'],
+          initializers: [
+            ...separateInitializers(),
+            weight('wkv', [HD, 2 * HD]),
+            ints('kv_shape', [0, S, 2, H, D]),
+            { name: 'i0', dtype: 'int64', dims: [], values: [0] },
+            { name: 'i1', dtype: 'int64', dims: [], values: [1] },
+          ],
+          nodes: [
+            { op: 'MatMul', inputs: ['x', 'wq'], outputs: ['q_lin'] },
+            { op: 'Reshape', inputs: ['q_lin', 'heads_shape'], outputs: ['q_4'] },
+            { op: 'Transpose', inputs: ['q_4'], outputs: ['q_h'], attrs: { perm: [0, 2, 1, 3] } },
+            { op: 'MatMul', inputs: ['x', 'wkv'], outputs: ['kv_lin'] },
+            { op: 'Reshape', inputs: ['kv_lin', 'kv_shape'], outputs: ['kv5'] },
+            { op: 'Transpose', inputs: ['kv5'], outputs: ['kvp'], attrs: { perm: [2, 0, 3, 1, 4] } },
+            { op: 'Gather', inputs: ['kvp', 'i0'], outputs: ['k'], attrs: { axis: 0 } },
+            { op: 'Gather', inputs: ['kvp', 'i1'], outputs: ['v_h'], attrs: { axis: 0 } },
+            { op: 'Transpose', inputs: ['k'], outputs: ['k_h'], attrs: { perm: [0, 1, 3, 2] } },
+            { op: 'MatMul', inputs: ['q_h', 'k_h'], outputs: ['qk'] },
+            { op: 'Div', inputs: ['qk', 'sqrt_d'], outputs: ['scores'] },
+            { op: 'Softmax', inputs: ['scores'], outputs: ['probs'], attrs: { axis: -1 } },
+            ...merge('probs'),
+          ],
+        },
+        [[B, S, HD]],
+      );
+      assert.equal(nodesOf(g, 'attention').length, 0);
+      assert.equal(nodesOf(g, 'Softmax').length, 1);
+    });
+  });
+
   it('fuses an elementwise chain into one kernel, but not across an intermediate that is also a model output', () => {
     const spec = (alsoOutput: boolean): ModelSpec => ({
       inputs: [

@@ -1,7 +1,7 @@
 /**
  * Zoo vision models that need Pad, general broadcast, Reduce* and grouped conv of any channels per group: timm Swin-S
- * (TorchScript export: window Pads by zeros, the shifted-window mask added over [B, windows, heads, S, S], the head's
- * ReduceMean over H,W) and timm RegNetX-016 (grouped 3×3 convs with 24 channels per group) compile for sm90 and sm80
+ * (TorchScript export: window Pads by zeros, window attention with its relative position bias and the shifted-window
+ * mask added over [B, windows, heads, S, S] fused into the attention kernel, the head's ReduceMean over H,W) and timm RegNetX-016 (grouped 3×3 convs with 24 channels per group) compile for sm90 and sm80
  * with no unsupported node. Skipped when ../shared/models/zoo is absent.
  */
 import { strict as assert } from 'node:assert';
@@ -54,8 +54,15 @@ describe('zoo vision models: Swin-S and RegNetX-016 compile with no unsupported 
       assert.equal(graph.nodes.filter((n) => n.op === 'Pad').length, 0);
       const reduce = graph.nodes.find((n) => n.op === 'ReduceMean');
       assert.equal(reduce?.kernel?.name, 'ait_reduce_mean_f16');
-      // the shifted-window mask [1, windows, 1, S, S] over [B, windows, heads, S, S]: a strided broadcast
-      assert.match(model, /args\.strided\[1\] = \{4, \{batch, 64, 3, 2401\}, \{0, 2401, 0, 1\}\};/);
+      // every window attention fused (24 blocks): the relative position bias [1, heads, S, S] and, in the shifted
+      // blocks, the mask [1, windows, 1, S, S] over [B, windows, heads, S, S] read by the attention kernel
+      const attention = graph.nodes.filter((n) => n.op === 'attention');
+      assert.equal(attention.length, 24);
+      assert.equal(graph.nodes.filter((n) => n.op === 'Softmax' || n.op === 'MatMul').length, 0);
+      for (const n of attention) assert.match(n.kernel!.name, /^ait_attention_f16_d32_masked$/);
+      // stage 1 (3 heads, 64 windows of 49 tokens): the shift mask read at window b % 64, and the [1,3,49,49] bias
+      assert.match(model, /args\.batch = 64 \* batch;/);
+      assert.match(model, /args\.bias\[0\] = \{[^,]+, 64, 2401, 0, 49, 1\};\n\s+args\.bias\[1\] = \{[^,]+, 1, 7203, 2401, 49, 1\};/);
     });
     it(`regnetx_016 ${target}`, function () {
       const { graph } = compileZoo(this, 'regnetx_016', target);

@@ -11,6 +11,7 @@ import { CompileError } from '../../../diagnostics';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, dimAdd, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
+import { attentionQkvInputs } from '../../../ops/fused';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { backendById } from '../../backend';
@@ -548,20 +549,62 @@ cuda(
     const out = node.outputs[0];
     const heads = attrInt(node, 'num_heads');
     const headDim = attrInt(node, 'head_dim');
+    const hd = heads * headDim;
+    const first = attentionQkvInputs(node);
     const shape = ctx.shapeOf(node.inputs[0]);
+    const [q, k, v] =
+      first === 3
+        ? node.inputs.slice(0, 3).map((t) => ctx.pointer(t))
+        : [0, 1, 2].map((i) => `${ctx.pointer(node.inputs[0])}${i ? ` + ${i * hd}` : ''}`);
+    const biases = node.inputs.slice(first);
+    const causal = attrInt(node, 'causal', 0) !== 0;
+    const masked = biases.length > 0 || causal;
+    const lines = [
+      'ait::kernels::AttentionArgs<__half> args{};',
+      `args.q = ${q};`,
+      `args.k = ${k};`,
+      `args.v = ${v};`,
+      `args.token_stride = ${first === 3 ? hd : 3 * hd};`,
+      `args.output = ${ctx.pointer(out, true)};`,
+      `args.batch = ${ctx.dim(shape[0], node)};`,
+      `args.sequence = ${ctx.dim(shape[1], node)};`,
+      `args.heads = ${heads};`,
+      `args.head_dim = ${headDim};`,
+      `args.scale = ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))};`,
+    ];
+    biases.forEach((bias, i) => {
+      // [Bk, 1|H, 1|S, 1|S], row-major; a size-1 axis broadcasts (stride 0), batch b reads b % Bk
+      const [bk, bh, bq, bkey] = ctx.shapeOf(bias);
+      const rowStride = bkey === 1 ? 0 : 1;
+      const queryStride = bq === 1 ? 0 : bkey === 1 ? 1 : bkey;
+      const headStride = bh === 1 ? 0 : ctx.product([bq, bkey], node);
+      const batchStride = ctx.product([bh, bq, bkey], node);
+      lines.push(
+        `args.bias[${i}] = {${ctx.pointer(bias)}, ${ctx.dim(bk, node)}, ${batchStride}, ${headStride}, ${ctx.dim(queryStride, node)}, ${rowStride}};`,
+      );
+    });
+    if (biases.length) lines.push(`args.bias_count = ${biases.length};`);
+    if (causal) lines.push('args.causal = true;');
+    if (attrInt(node, 'zero_masked_rows', 0)) lines.push('args.zero_masked_rows = true;');
+    lines.push(`AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention<__half${masked ? ', true' : ''}>(args, c.stream));`);
+    const what = [
+      first === 3 ? 'separate Q, K, V' : 'packed QKV',
+      ...(biases.length ? [`${biases.length} score bias${biases.length > 1 ? 'es' : ''}`] : []),
+      ...(causal ? ['causal'] : []),
+    ];
     return [
-      ours(`ait_attention_f16_d${headDim}`, 'flash-attention-2 on tensor cores reading packed QKV'),
-      [
-        `ait::kernels::AttentionArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(shape[0], node)}, ${ctx.dim(shape[1], node)},`,
-        `                                         ${heads}, ${headDim}, ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))}};`,
-        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention(args, c.stream));',
-      ],
+      ours(`ait_attention_f16_d${headDim}${masked ? '_masked' : ''}`, `flash-attention-2 on tensor cores reading ${what.join(', ')}`),
+      lines,
       ['attention.cuh'],
     ];
   },
   (ctx, node) => {
     const headDim = attrInt(node, 'head_dim');
     if (![32, 64, 128].includes(headDim)) throw new Unsupported(`attention head dim ${headDim} (instantiated: 32, 64, 128)`);
+    const biases = node.inputs.slice(attentionQkvInputs(node));
+    if (biases.length > 2) throw new Unsupported(`attention with ${biases.length} score biases (the kernel reads at most 2)`);
+    for (const t of [...node.inputs, node.outputs[0]])
+      if (ctx.typeOf(t) !== 'half') throw new Unsupported(`attention tensor '${t}' is not a float tensor (fp16 storage)`);
   },
   FUSED,
 );

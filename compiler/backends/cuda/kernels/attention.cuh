@@ -1,6 +1,14 @@
-// Multi-head attention, softmax(Q·Kᵀ·scale)·V, reading Q, K and V straight from the packed output of the QKV
-// projection GEMM, laid out [batch, sequence, 3, heads, head_dim], and writing [batch, sequence, heads * head_dim]
-// (the layout the output projection GEMM reads), so no transpose kernels are needed.
+// Multi-head attention, softmax(Q·Kᵀ·scale + biases, causal)·V, reading Q, K and V straight from the projection
+// GEMMs' outputs, token-major: either packed [batch, sequence, 3, heads, head_dim] (one QKV GEMM) or three
+// [batch, sequence, heads, head_dim] tensors (`token_stride` apart per token), and writing [batch, sequence,
+// heads * head_dim] (the layout the output projection GEMM reads), so no transpose kernels are needed.
+//
+// Masks (template flag kMasked, so the unmasked kernels are unchanged): up to two additive biases, each read at
+// [b mod batch_modulo, h, query, key] through its strides (0 for a broadcast axis: a [1,H,S,S] relative position
+// bias, Swin's [nW,1,S,S] shift mask over batch·nW windows, a [B,1,1,S] key mask), added to the scaled scores; and
+// a causal flag (key > query masked; key tiles past a CTA's last query are skipped). The softmax stays in fp32 and
+// takes -inf scores; a row whose keys are all masked gives 0 when zero_masked_rows is set (the graph guarded the
+// softmax with Where(IsNaN(p), 0, p)), else NaN (softmax of all -inf).
 //
 // Two kernels, both flash-attention style (online softmax in fp32, base-2 exponentials with the scale folded in,
 // any sequence length with constant memory):
@@ -19,15 +27,85 @@ namespace ait {
 namespace kernels {
 
 template <class T>
+struct AttentionBias {
+  const T* data = nullptr;  // [batch_modulo, 1|heads, 1|sequence, 1|sequence]
+  int64_t batch_modulo = 1;  // attention batch b reads bias batch b % batch_modulo
+  int64_t batch_stride = 0, head_stride = 0, query_stride = 0, key_stride = 0;  // elements; 0 broadcasts
+};
+
+constexpr int kMaxAttentionBiases = 2;
+
+template <class T>
 struct AttentionArgs {
-  const T* qkv;    // [batch, sequence, 3, heads, head_dim]
-  T* output;       // [batch, sequence, heads * head_dim]
+  const T* q;              // element (b, s, h, d) at q[(b * sequence + s) * token_stride + h * head_dim + d]
+  const T* k;              // likewise
+  const T* v;              // likewise
+  int64_t token_stride;    // 3 * heads * head_dim for packed qkv, heads * head_dim for separate q, k, v
+  T* output;               // [batch, sequence, heads * head_dim]
   int64_t batch;
   int64_t sequence;
   int32_t heads;
   int32_t head_dim;
-  float scale;     // usually 1/sqrt(head_dim)
+  float scale;             // usually 1/sqrt(head_dim)
+  AttentionBias<T> bias[kMaxAttentionBiases] = {};
+  int32_t bias_count = 0;
+  bool causal = false;
+  bool zero_masked_rows = false;
 };
+
+// Arguments for packed qkv [batch, sequence, 3, heads, head_dim], no masks.
+template <class T>
+AttentionArgs<T> packed_attention_args(const T* qkv, T* output, int64_t batch, int64_t sequence, int32_t heads,
+                                       int32_t head_dim, float scale) {
+  AttentionArgs<T> a{};
+  const int64_t hd = static_cast<int64_t>(heads) * head_dim;
+  a.q = qkv;
+  a.k = qkv + hd;
+  a.v = qkv + 2 * hd;
+  a.token_stride = 3 * hd;
+  a.output = output;
+  a.batch = batch;
+  a.sequence = sequence;
+  a.heads = heads;
+  a.head_dim = head_dim;
+  a.scale = scale;
+  return a;
+}
+
+// The masks as one (batch, head) sees them: the biases' (batch, head) slices; strides, count and the causal flag
+// are read from the kernel arguments (constant memory), which keeps registers for the accumulators.
+template <class T>
+struct AttentionMask {
+  const AttentionArgs<T>& a;
+  const T* base[kMaxAttentionBiases];
+
+  __device__ __forceinline__ AttentionMask(const AttentionArgs<T>& args, int64_t b, int h) : a(args) {
+#pragma unroll
+    for (int i = 0; i < kMaxAttentionBiases; ++i) {
+      const AttentionBias<T>& p = a.bias[i];
+      base[i] = i < a.bias_count ? p.data + (b % p.batch_modulo) * p.batch_stride + h * p.head_stride : nullptr;
+    }
+  }
+  // Added to a score in base-2 units (scores are pre-multiplied by log2(e)); -inf where masked. `query` must be
+  // within the sequence (bias rows past it are not read).
+  __device__ __forceinline__ float log2_term(int64_t query, int64_t key) const {
+    constexpr float kLog2e = 1.4426950408889634f;
+    if (a.causal && key > query) return -INFINITY;
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < kMaxAttentionBiases; ++i)
+      if (i < a.bias_count) sum += to_float(base[i][query * a.bias[i].query_stride + key * a.bias[i].key_stride]);
+    return sum * kLog2e;
+  }
+};
+
+// Row max to subtract in exp2: the max, or 0 when every score so far is -inf (fully masked), so exp2 gives 0, not NaN.
+__device__ __forceinline__ float attention_safe_max(float m) { return m == -INFINITY ? 0.f : m; }
+
+// 1 / row sum; a masked row (sum 0) gives 0 (zero_masked_rows) or NaN.
+__device__ __forceinline__ float attention_inverse_sum(float sum, bool zero_masked_rows) {
+  return sum > 0.f ? 1.f / sum : zero_masked_rows ? 0.f : __int_as_float(0x7fc00000);
+}
 
 namespace attention_detail {
 constexpr int kQueriesPerBlock = 64;
@@ -35,7 +113,7 @@ constexpr int kKeysPerTile = 64;
 constexpr int kKeysPerChunk = 16;
 }  // namespace attention_detail
 
-template <class T, int kHeadDim>
+template <class T, int kHeadDim, bool kMasked>
 __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
     attention_kernel(AttentionArgs<T> a, bool vector_loads) {
   using namespace attention_detail;
@@ -44,24 +122,31 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 
   const int64_t b = blockIdx.z;
   const int h = blockIdx.y;
-  const int64_t s = static_cast<int64_t>(blockIdx.x) * kQueriesPerBlock + threadIdx.x;
+  const int64_t block_start = static_cast<int64_t>(blockIdx.x) * kQueriesPerBlock;
+  const int64_t s = block_start + threadIdx.x;
   const bool active = s < a.sequence;
   const int64_t hd = static_cast<int64_t>(a.heads) * kHeadDim;
-  const int64_t token_stride = 3 * hd;  // elements between consecutive tokens in qkv
-  const T* base = a.qkv + b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
+  const int64_t token_stride = a.token_stride;  // elements between consecutive tokens
+  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
+  const T* q_base = a.q + head_offset;
+  const T* k_base = a.k + head_offset;
+  const T* v_base = a.v + head_offset;
+  // causal: keys past the block's last query are masked for all of its queries
+  const int64_t key_end = kMasked && a.causal ? min(a.sequence, block_start + kQueriesPerBlock) : a.sequence;
+  [[maybe_unused]] const AttentionMask<T> mask(a, b, h);
 
   constexpr float kLog2e = 1.4426950408889634f;
   float q[kHeadDim], acc[kHeadDim];
   const float q_scale = a.scale * kLog2e;
 #pragma unroll
   for (int d = 0; d < kHeadDim; ++d) {
-    q[d] = active ? to_float(base[s * token_stride + d]) * q_scale : 0.f;
+    q[d] = active ? to_float(q_base[s * token_stride + d]) * q_scale : 0.f;
     acc[d] = 0.f;
   }
   float running_max = -INFINITY, running_sum = 0.f;
 
-  for (int64_t tile_start = 0; tile_start < a.sequence; tile_start += kKeysPerTile) {
-    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - tile_start));
+  for (int64_t tile_start = 0; tile_start < key_end; tile_start += kKeysPerTile) {
+    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), key_end - tile_start));
     __syncthreads();  // the previous tile is no longer read
     if (vector_loads) {
       constexpr int V = Vec16<T>::kElements;
@@ -70,9 +155,9 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
         const int row = i / kVectorsPerRow, col = (i % kVectorsPerRow) * V;
         Vec16<T> kv, vv;
         if (row < keys) {
-          const T* token = base + (tile_start + row) * token_stride + col;
-          kv = load_vec16(token + hd);
-          vv = load_vec16(token + 2 * hd);
+          const int64_t token = (tile_start + row) * token_stride + col;
+          kv = load_vec16(k_base + token);
+          vv = load_vec16(v_base + token);
         } else {
           kv.raw = make_uint4(0, 0, 0, 0);
           vv.raw = kv.raw;
@@ -83,9 +168,9 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
     } else {
       for (int i = threadIdx.x; i < kKeysPerTile * kHeadDim; i += blockDim.x) {
         const int row = i / kHeadDim, col = i % kHeadDim;
-        const T* token = base + (tile_start + row) * token_stride + col;
-        k_tile[row][col] = row < keys ? token[hd] : from_float<T>(0.f);
-        v_tile[row][col] = row < keys ? token[2 * hd] : from_float<T>(0.f);
+        const int64_t token = (tile_start + row) * token_stride + col;
+        k_tile[row][col] = row < keys ? k_base[token] : from_float<T>(0.f);
+        v_tile[row][col] = row < keys ? v_base[token] : from_float<T>(0.f);
       }
     }
     __syncthreads();
@@ -99,16 +184,21 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 #pragma unroll
         for (int d = 0; d < kHeadDim; ++d) dot += q[d] * to_float(k_tile[chunk + j][d]);
         score[j] = chunk + j < keys ? dot : -INFINITY;
+        if constexpr (kMasked) {
+          if (active && chunk + j < keys) score[j] += mask.log2_term(s, tile_start + chunk + j);
+        }
         chunk_max = fmaxf(chunk_max, score[j]);
       }
-      const float new_max = fmaxf(running_max, chunk_max);  // finite: the chunk has at least one key
-      const float correction = exp2f(running_max - new_max);
+      // without masks new_max is finite (the chunk has at least one key); with them it may be -inf
+      const float new_max = fmaxf(running_max, chunk_max);
+      const float subtract = kMasked ? attention_safe_max(new_max) : new_max;
+      const float correction = exp2f(running_max - subtract);
       running_sum *= correction;
 #pragma unroll
       for (int d = 0; d < kHeadDim; ++d) acc[d] *= correction;
 #pragma unroll
       for (int j = 0; j < kKeysPerChunk; ++j) {
-        const float p = exp2f(score[j] - new_max);
+        const float p = exp2f(score[j] - subtract);
         running_sum += p;
 #pragma unroll
         for (int d = 0; d < kHeadDim; ++d) acc[d] += p * to_float(v_tile[chunk + j][d]);
@@ -118,7 +208,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   }
 
   if (!active) return;
-  const float inv_sum = 1.f / running_sum;
+  const float inv_sum = kMasked ? attention_inverse_sum(running_sum, a.zero_masked_rows) : 1.f / running_sum;
   T* out = a.output + (b * a.sequence + s) * hd + static_cast<int64_t>(h) * kHeadDim;
 #pragma unroll
   for (int d = 0; d < kHeadDim; ++d) out[d] = from_float<T>(acc[d] * inv_sum);
@@ -249,11 +339,15 @@ __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows
 // softmax, O += P·V. Each K/V fragment loaded from shared memory is used by every row block.
 // kTail: the tile holds fewer than 64 keys (the sequence's last tile); key columns past `keys` are masked, and
 // 16-key steps wholly past them skip their MMAs (e.g. sequence 577 = 9·64 + 1 computes 1 of 4 steps in its last tile).
-template <int kHeadDim, int kBlocks, bool kTail>
+// kMasked: scores get the masks' terms (mask.log2_term) for query rows first_query + 16·rb + g (+8) that lie within
+// the sequence, and rows may have no unmasked key yet (max -inf: exp2 is taken against 0 instead).
+template <int kHeadDim, int kBlocks, bool kTail, bool kMasked>
 __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __half* v_tile, int keys,
                                                   const uint32_t (&q_fragments)[kBlocks][kHeadDim / 16][4],
                                                   float (&o)[kBlocks][kHeadDim / 8][4], float (&row_max)[kBlocks][2],
-                                                  float (&row_sum)[kBlocks][2], float scale_log2) {
+                                                  float (&row_sum)[kBlocks][2], float scale_log2,
+                                                  const AttentionMask<__half>& mask, int64_t first_query,
+                                                  int64_t key_start, int64_t sequence) {
   using namespace attention_tc_detail;
   constexpr int kRowStride = Layout<kHeadDim, kBlocks>::kRowStride;
   constexpr int kKeySteps = kHeadDim / 16;
@@ -261,6 +355,7 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
   constexpr int kDimTiles = kHeadDim / 8;
   const int lane = threadIdx.x & 31;
   const int t = lane & 3;
+  [[maybe_unused]] const int g = lane >> 2;
 
   // S = Q · K_tileᵀ
   float s[kBlocks][kKeyTiles][4];
@@ -296,18 +391,26 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
         float v = s[rb][n][c] * scale_log2;
-        if (kTail && 8 * n + 2 * t + (c & 1) >= keys) v = -INFINITY;
+        const int column = 8 * n + 2 * t + (c & 1);
+        if (kTail && column >= keys) {
+          v = -INFINITY;
+        } else if constexpr (kMasked) {
+          const int64_t query = first_query + rb * 16 + g + 8 * (c >> 1);
+          if (query < sequence) v += mask.log2_term(query, key_start + column);
+        }
         s[rb][n][c] = v;
         tile_max[c >> 1] = fmaxf(tile_max[c >> 1], v);
       }
-    float correction[2];
+    float correction[2], subtract[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       // The 4 lanes of a quad hold the 64 columns of a row.
       tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
       tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(row_max[rb][r], tile_max[r]);  // finite: every tile has at least one valid key
-      correction[r] = exp2f(row_max[rb][r] - new_max);           // 0 on the first tile (-inf - finite)
+      // Unmasked: finite, every tile has at least one valid key. Masked: -inf while the row has no unmasked key.
+      const float new_max = fmaxf(row_max[rb][r], tile_max[r]);
+      subtract[r] = kMasked ? attention_safe_max(new_max) : new_max;
+      correction[r] = exp2f(row_max[rb][r] - subtract[r]);  // 0 on the first tile (-inf - finite)
       row_max[rb][r] = new_max;
       row_sum[rb][r] *= correction[r];
     }
@@ -315,7 +418,7 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
     for (int n = 0; n < kKeyTiles; ++n)
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        const float p = exp2f(s[rb][n][c] - row_max[rb][c >> 1]);
+        const float p = exp2f(s[rb][n][c] - subtract[c >> 1]);
         s[rb][n][c] = p;
         row_sum[rb][c >> 1] += p;
       }
@@ -356,7 +459,7 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
   }
 }
 
-template <int kHeadDim, int kBlocks>
+template <int kHeadDim, int kBlocks, bool kMasked>
 __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_detail::kMinBlocksPerSm<kHeadDim, kBlocks>)
     attention_tc_kernel(AttentionArgs<__half> a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -381,20 +484,23 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
   const int h = blockIdx.y;
   const int64_t query_start = static_cast<int64_t>(blockIdx.x) * kQueries;
   const int64_t hd = static_cast<int64_t>(a.heads) * kHeadDim;
-  const int64_t token_stride = 3 * hd;
-  const __half* base = a.qkv + b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
+  const int64_t token_stride = a.token_stride;
+  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
   const int queries_valid = static_cast<int>(min(static_cast<int64_t>(kQueries), a.sequence - query_start));
-  const int tiles = static_cast<int>(ceil_div(a.sequence, kKeysPerTile));
+  // causal: key tiles wholly past the CTA's last query are masked for all of its rows, and skipped
+  const int64_t key_end = kMasked && a.causal ? min(a.sequence, query_start + kQueries) : a.sequence;
+  const int tiles = static_cast<int>(ceil_div(key_end, kKeysPerTile));
+  [[maybe_unused]] const AttentionMask<__half> mask(a, b, h);
 
   auto load_kv = [&](int tile, int buffer) {
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
     const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
-    const __half* first = base + key_start * token_stride;
-    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, first + hd, token_stride, keys);
-    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, first + 2 * hd, token_stride, keys);
+    const int64_t first = head_offset + key_start * token_stride;
+    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, a.k + first, token_stride, keys);
+    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, a.v + first, token_stride, keys);
   };
 
-  load_tile_async<kHeadDim, kQueries>(q_tile, base + query_start * token_stride, token_stride, queries_valid);
+  load_tile_async<kHeadDim, kQueries>(q_tile, a.q + head_offset + query_start * token_stride, token_stride, queries_valid);
   cp_async_commit();
   load_kv(0, 0);
   cp_async_commit();
@@ -439,10 +545,13 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
     const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
     if (warp_active) {
+      const int64_t first_query = query_start + warp * kWarpRows;
       if (keys < kKeysPerTile)
-        attention_tc_tile<kHeadDim, kBlocks, true>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum, scale_log2);
+        attention_tc_tile<kHeadDim, kBlocks, true, kMasked>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum,
+                                                            scale_log2, mask, first_query, key_start, a.sequence);
       else
-        attention_tc_tile<kHeadDim, kBlocks, false>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum, scale_log2);
+        attention_tc_tile<kHeadDim, kBlocks, false, kMasked>(k_tile, v_tile, keys, q_fragments, o, row_max, row_sum,
+                                                             scale_log2, mask, first_query, key_start, a.sequence);
     }
     __syncthreads();  // the next iteration's cp.async overwrites this buffer
   }
@@ -458,7 +567,7 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
       float sum = row_sum[rb][r];
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      inverse_sum[r] = 1.f / sum;
+      inverse_sum[r] = kMasked ? attention_inverse_sum(sum, a.zero_masked_rows) : 1.f / sum;
     }
     __half* block_rows = staged + rb * 16 * kRowStride;
 #pragma unroll
@@ -488,82 +597,105 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
 }
 #endif  // AIT_HIP
 
-// Launches the tensor-core kernel when it applies (fp16 storage, 16-byte aligned qkv and output); returns false
-// (launching nothing) otherwise, so the caller falls back to the CUDA-core kernel.
-template <class T, int kHeadDim>
+// Launches the tensor-core kernel when it applies (fp16 storage, 16-byte aligned q, k, v rows and output); returns
+// false (launching nothing) otherwise, so the caller falls back to the CUDA-core kernel.
+template <class T, int kHeadDim, bool kMasked>
 bool launch_attention_tensor_core(const AttentionArgs<T>&, cudaStream_t, cudaError_t*) {
   return false;
 }
 
 #ifndef AIT_HIP
-template <int kHeadDim, int kRows>
+template <int kHeadDim, int kRows, bool kMasked>
 cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, cudaStream_t stream) {
   using namespace attention_tc_detail;
   constexpr int kSharedBytes = Layout<kHeadDim, kRows>::kSharedBytes;
   if (kSharedBytes > 48 * 1024) {
     // Cheap host-side call; done on every launch so that it holds on whichever device is current.
-    const cudaError_t attribute = cudaFuncSetAttribute(attention_tc_kernel<kHeadDim, kRows>,
+    const cudaError_t attribute = cudaFuncSetAttribute(attention_tc_kernel<kHeadDim, kRows, kMasked>,
                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
     if (attribute != cudaSuccess) return attribute;
   }
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock<kRows>)), static_cast<unsigned>(a.heads),
                   static_cast<unsigned>(a.batch));
-  attention_tc_kernel<kHeadDim, kRows><<<grid, kThreads, kSharedBytes, stream>>>(a);
+  attention_tc_kernel<kHeadDim, kRows, kMasked><<<grid, kThreads, kSharedBytes, stream>>>(a);
   return launch_status();
 }
 
-template <int kHeadDim>
+template <int kHeadDim, bool kMasked>
 bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream_t stream, cudaError_t* status) {
   using namespace attention_tc_detail;
-  if (!is_aligned16(a.qkv) || !is_aligned16(a.output)) return false;
+  if (!is_aligned16(a.q) || !is_aligned16(a.k) || !is_aligned16(a.v) || !is_aligned16(a.output) || a.token_stride % 8 != 0)
+    return false;
   if constexpr (kHeadDim <= 64) {
     if (ceil_div(a.sequence, kQueriesPerBlock<2>) * a.heads * a.batch >= kWideGridCtas) {
-      *status = launch_attention_tc<kHeadDim, 2>(a, stream);
+      *status = launch_attention_tc<kHeadDim, 2, kMasked>(a, stream);
       return true;
     }
   }
-  *status = launch_attention_tc<kHeadDim, 1>(a, stream);
+  *status = launch_attention_tc<kHeadDim, 1, kMasked>(a, stream);
   return true;
 }
 
 template <>
-inline bool launch_attention_tensor_core<__half, 32>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                     cudaError_t* status) {
-  return launch_attention_tensor_core_f16<32>(a, stream, status);
+inline bool launch_attention_tensor_core<__half, 32, false>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                            cudaError_t* status) {
+  return launch_attention_tensor_core_f16<32, false>(a, stream, status);
 }
 template <>
-inline bool launch_attention_tensor_core<__half, 64>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                     cudaError_t* status) {
-  return launch_attention_tensor_core_f16<64>(a, stream, status);
+inline bool launch_attention_tensor_core<__half, 64, false>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                            cudaError_t* status) {
+  return launch_attention_tensor_core_f16<64, false>(a, stream, status);
 }
 template <>
-inline bool launch_attention_tensor_core<__half, 128>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                      cudaError_t* status) {
-  return launch_attention_tensor_core_f16<128>(a, stream, status);
+inline bool launch_attention_tensor_core<__half, 128, false>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                             cudaError_t* status) {
+  return launch_attention_tensor_core_f16<128, false>(a, stream, status);
+}
+template <>
+inline bool launch_attention_tensor_core<__half, 32, true>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                           cudaError_t* status) {
+  return launch_attention_tensor_core_f16<32, true>(a, stream, status);
+}
+template <>
+inline bool launch_attention_tensor_core<__half, 64, true>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                           cudaError_t* status) {
+  return launch_attention_tensor_core_f16<64, true>(a, stream, status);
+}
+template <>
+inline bool launch_attention_tensor_core<__half, 128, true>(const AttentionArgs<__half>& a, cudaStream_t stream,
+                                                            cudaError_t* status) {
+  return launch_attention_tensor_core_f16<128, true>(a, stream, status);
 }
 #endif  // AIT_HIP: every case runs attention_kernel
 
-template <class T, int kHeadDim>
+template <class T, int kHeadDim, bool kMasked>
 cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream) {
   using namespace attention_detail;
   cudaError_t tensor_core_status = cudaSuccess;
-  if (launch_attention_tensor_core<T, kHeadDim>(a, stream, &tensor_core_status)) return tensor_core_status;
+  if (launch_attention_tensor_core<T, kHeadDim, kMasked>(a, stream, &tensor_core_status)) return tensor_core_status;
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
                   static_cast<unsigned>(a.batch));
-  const bool vector_loads = kHeadDim % Vec16<T>::kElements == 0 && is_aligned16(a.qkv);
-  attention_kernel<T, kHeadDim><<<grid, kQueriesPerBlock, 0, stream>>>(a, vector_loads);
+  const bool vector_loads = kHeadDim % Vec16<T>::kElements == 0 && is_aligned16(a.q) && is_aligned16(a.k) &&
+                            is_aligned16(a.v) && a.token_stride % Vec16<T>::kElements == 0;
+  attention_kernel<T, kHeadDim, kMasked><<<grid, kQueriesPerBlock, 0, stream>>>(a, vector_loads);
   return launch_status();
 }
 
-// Returns cudaErrorInvalidValue for a head dim that is not instantiated (the compiler checks this first).
-template <class T>
+// kMasked: the variant that reads a.bias / a.causal (the code generator picks it when the node has masks, so builds
+// without masks compile only the unmasked kernels). Returns cudaErrorInvalidValue for a head dim that is not
+// instantiated (the compiler checks this first), for masks given to the unmasked variant, and for bad bias counts.
+template <class T, bool kMasked = false>
 cudaError_t launch_attention(const AttentionArgs<T>& a, cudaStream_t stream) {
   if (a.batch <= 0 || a.sequence <= 0 || a.heads <= 0) return cudaSuccess;
   if (a.batch > 65535 || a.heads > 65535) return cudaErrorInvalidValue;
+  if (a.bias_count < 0 || a.bias_count > kMaxAttentionBiases || (!kMasked && (a.bias_count > 0 || a.causal)))
+    return cudaErrorInvalidValue;
+  for (int i = 0; i < a.bias_count; ++i)
+    if (a.bias[i].data == nullptr || a.bias[i].batch_modulo <= 0) return cudaErrorInvalidValue;
   switch (a.head_dim) {
-    case 32: return launch_attention_for<T, 32>(a, stream);
-    case 64: return launch_attention_for<T, 64>(a, stream);
-    case 128: return launch_attention_for<T, 128>(a, stream);
+    case 32: return launch_attention_for<T, 32, kMasked>(a, stream);
+    case 64: return launch_attention_for<T, 64, kMasked>(a, stream);
+    case 128: return launch_attention_for<T, 128, kMasked>(a, stream);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -16,7 +16,7 @@ int main() {
   __half *qkv, *out;
   cudaMalloc(&qkv, n * 2); cudaMalloc(&out, B * S * H * D * 2);
   fill<<<1024, 256>>>(qkv, n);
-  AttentionArgs<__half> a{qkv, out, B, S, H, D, 0.125f};
+  const AttentionArgs<__half> a = packed_attention_args<__half>(qkv, out, B, S, H, D, 0.125f);
   for (int i = 0; i < 3; ++i) launch_attention(a, nullptr);
   cudaError_t e = cudaDeviceSynchronize();
   printf("done: %s\n", cudaGetErrorString(e));

@@ -257,11 +257,115 @@ void check_attention(int64_t batch, int64_t sequence, int heads, int head_dim, b
           ref[(b * sequence + i) * hd + h * head_dim + d] = o / sum;
         }
       }
-  AttentionArgs<__half> args{dqkv.ptr + input_offset, dy.ptr, batch, sequence, heads, head_dim, static_cast<float>(scale)};
+  const AttentionArgs<__half> args =
+      packed_attention_args<__half>(dqkv.ptr + input_offset, dy.ptr, batch, sequence, heads, head_dim, static_cast<float>(scale));
   run_case(misaligned_input ? "attention (CUDA-core path)" : "attention (packed qkv)",
            "B" + std::to_string(batch) + " S" + std::to_string(sequence) + " H" + std::to_string(heads) + " D" +
                std::to_string(head_dim),
            dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention(args, s); });
+}
+
+// Masked attention (launch_attention<__half, true>): Swin's relative position bias [1,H,S,S] and shift mask
+// [nW,1,S,S] over batch = images·nW (read at b % nW), BERT's key mask [B,1,1,S] with -inf (the last batch masks
+// every key: zero_masked_rows gives 0), the causal flag (with tiles past a CTA's last query skipped); q, k, v packed
+// or separate [B,S,H·D] tensors; misaligned takes the CUDA-core kernel.
+struct MaskedAttentionCase {
+  const char* name;
+  int64_t batch, sequence;
+  int heads, head_dim;
+  bool separate = false, relative_bias = false, causal = false, misaligned = false;
+  int64_t windows = 0;  // > 0: a [windows,1,S,S] shift mask (batch % windows == 0)
+  bool key_mask = false;
+};
+
+void check_attention_masked(const MaskedAttentionCase& c) {
+  const int64_t S = c.sequence, H = c.heads, D = c.head_dim, HD = H * D, B = c.batch;
+  const int64_t token_stride = c.separate ? HD : 3 * HD;
+  const int64_t qkv_count = B * S * 3 * HD, out_count = B * S * HD;
+  std::vector<double> qkv;
+  auto hqkv = random_tensor<__half>(qkv_count, &qkv, -2.f, 2.f);
+  const int64_t offset = c.misaligned ? 1 : 0;
+  DeviceBuffer<__half> dqkv(qkv_count + offset), dy(out_count);
+  CHECK_CUDA(cudaMemcpy(dqkv.ptr + offset, hqkv.data(), qkv_count * sizeof(__half), cudaMemcpyHostToDevice));
+  // element (b, s, h, d) of q (0), k (1), v (2): packed [B,S,3,H,D], or separate [3][B,S,H,D] in one buffer
+  auto index = [&](int which, int64_t b, int64_t s, int64_t h, int64_t d) {
+    return c.separate ? which * B * S * HD + (b * S + s) * HD + h * D + d : (b * S + s) * token_stride + which * HD + h * D + d;
+  };
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  AttentionArgs<__half> args{};
+  args.q = dqkv.ptr + offset + index(0, 0, 0, 0, 0);
+  args.k = dqkv.ptr + offset + index(1, 0, 0, 0, 0);
+  args.v = dqkv.ptr + offset + index(2, 0, 0, 0, 0);
+  args.token_stride = token_stride;
+  args.output = dy.ptr;
+  args.batch = B;
+  args.sequence = S;
+  args.heads = static_cast<int32_t>(H);
+  args.head_dim = static_cast<int32_t>(D);
+  args.scale = static_cast<float>(scale);
+  args.causal = c.causal;
+  args.zero_masked_rows = c.key_mask;
+
+  struct HostBias {
+    std::vector<double> values;
+    AttentionBias<__half> shape;  // data set once uploaded
+  };
+  std::vector<HostBias> biases;
+  std::vector<std::unique_ptr<DeviceBuffer<__half>>> buffers;
+  auto add_bias = [&](int64_t bb, int64_t bh, int64_t bq, int64_t bk, const std::function<float(int64_t)>& value) {
+    const int64_t n = bb * bh * bq * bk;
+    std::vector<__half> h(n);
+    HostBias hb;
+    hb.values.resize(n);
+    for (int64_t i = 0; i < n; ++i) {
+      h[i] = __float2half_rn(value(i));
+      hb.values[i] = __half2float(h[i]);
+    }
+    buffers.push_back(std::make_unique<DeviceBuffer<__half>>(n));
+    upload(*buffers.back(), h);
+    hb.shape = {buffers.back()->ptr, bb, bh * bq * bk, bh == 1 ? 0 : bq * bk, bq == 1 ? 0 : bk, bk == 1 ? 0 : 1};
+    args.bias[args.bias_count++] = hb.shape;
+    biases.push_back(std::move(hb));
+  };
+  std::uniform_real_distribution<float> bias_dist(-2.f, 2.f);
+  if (c.relative_bias) add_bias(1, H, S, S, [&](int64_t) { return bias_dist(rng); });
+  if (c.windows > 0)  // window w > 0 masks a scattered third of its (query, key) pairs, as a shifted window does
+    add_bias(c.windows, 1, S, S, [&](int64_t i) { return i / (S * S) > 0 && (i % 3 == 1) ? -100.f : 0.f; });
+  if (c.key_mask)  // batch b masks keys j % (b + 2) == 1; the last batch masks every key
+    add_bias(B, 1, 1, S, [&](int64_t i) {
+      const int64_t b = i / S, j = i % S;
+      return b == B - 1 || j % (b + 2) == 1 ? -INFINITY : 0.f;
+    });
+
+  std::vector<double> ref(out_count), scores(S);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < S; ++i) {
+        double m = -INFINITY;
+        for (int64_t j = 0; j < S; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += qkv[index(0, b, i, h, d)] * qkv[index(1, b, j, h, d)];
+          double score = dot * scale;
+          for (const HostBias& hb : biases) {
+            const AttentionBias<__half>& p = hb.shape;
+            score += hb.values[(b % p.batch_modulo) * p.batch_stride + h * p.head_stride + i * p.query_stride + j * p.key_stride];
+          }
+          if (c.causal && j > i) score = -INFINITY;
+          scores[j] = score;
+          m = std::max(m, score);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < S; ++j) sum += (scores[j] = m == -INFINITY ? 0 : std::exp(scores[j] - m));
+        for (int64_t d = 0; d < D; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < S; ++j) o += scores[j] * qkv[index(2, b, j, h, d)];
+          ref[(b * S + i) * HD + h * D + d] = sum > 0 ? o / sum : 0;  // a fully masked row: 0 (zero_masked_rows)
+        }
+      }
+  run_case(std::string("attention masked") + (c.misaligned ? " (CUDA-core)" : ""),
+           std::string(c.name) + " B" + std::to_string(B) + " S" + std::to_string(S) + " H" + std::to_string(H) + " D" +
+               std::to_string(D),
+           dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention<__half, true>(args, s); });
 }
 
 void check_pool2d(PoolMode mode, int64_t n, int h, int w, int c, int k, int stride, int pad, bool include_pad) {
@@ -904,6 +1008,33 @@ int main() {
   check_attention(128, 50, 8, 32);
   check_attention(256, 65, 4, 64);
   check_attention(2, 197, 12, 64, /*misaligned_input=*/true);
+  {
+    MaskedAttentionCase swin{"swin bias+shift", 2 * 64, 49, 3, 32};
+    swin.relative_bias = true;
+    swin.windows = 64;
+    check_attention_masked(swin);
+    MaskedAttentionCase bert{"bert key mask", 4, 128, 12, 64};
+    bert.separate = true;
+    bert.key_mask = true;
+    check_attention_masked(bert);
+    MaskedAttentionCase gpt2{"gpt2 causal", 2, 200, 12, 64};
+    gpt2.separate = true;
+    gpt2.causal = true;
+    check_attention_masked(gpt2);
+    MaskedAttentionCase wide{"causal d128", 1, 130, 2, 128};
+    wide.causal = true;
+    check_attention_masked(wide);
+    MaskedAttentionCase many{"causal wide grid", 64, 197, 12, 64};  // two row blocks per warp
+    many.causal = true;
+    many.relative_bias = true;
+    check_attention_masked(many);
+    MaskedAttentionCase fallback{"causal+key mask", 3, 77, 2, 64};
+    fallback.separate = true;
+    fallback.causal = true;
+    fallback.key_mask = true;
+    fallback.misaligned = true;
+    check_attention_masked(fallback);
+  }
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);

@@ -39,6 +39,7 @@ template cudaError_t launch_layernorm<__half>(const LayerNormArgs<__half>&, cuda
 template cudaError_t launch_softmax<__half>(const SoftmaxArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<float>(const SoftmaxArgs<float>&, cudaStream_t);
 template cudaError_t launch_attention<__half>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention<__half, true>(const AttentionArgs<__half>&, cudaStream_t);  // biases, causal
 template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaStream_t);
 template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
