@@ -170,7 +170,7 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
           ? undefined
           : (t.value ?? ({ dtype: t.dtype!, shape: t.shape as number[], data: new Float32Array(0) } as TensorValue)),
       );
-      folded = def.evaluate(node, values, foldEnv(graph));
+      folded = tryEvaluate(() => def.evaluate!(node, values, foldEnv(graph)));
     }
   }
 
@@ -194,6 +194,21 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
       t.shapeValue = Array.from(value.data as ArrayLike<number>);
   });
   if (folded || outputs.every((o) => o.value)) result.foldedNodes.add(node);
+}
+
+/**
+ * Folding is an optimization: a node whose reference refuses these inputs (an op or mode the CPU reference does
+ * not evaluate) stays a computation with its inferred outputs, so it runs where it would have run without the values
+ * (on the device, at weight binding or per inference), and a model compiles the same with its weights as without.
+ * Only the reference's deliberate refusals (CompileError) are caught; a bug in a reference still surfaces.
+ */
+function tryEvaluate(evaluate: () => TensorValue[]): TensorValue[] | undefined {
+  try {
+    return evaluate();
+  } catch (e) {
+    if (e instanceof CompileError) return undefined;
+    throw e;
+  }
 }
 
 function checkDeclared(node: Node, t: TensorInfo, dtype: DType): void {
