@@ -2,9 +2,10 @@
  * Shape and type inference with constant folding, over a graph and its subgraphs.
  *
  * Every node's op definition gives its outputs' dtypes and shapes (concrete or symbolic). When all of a node's
- * inputs are known at compile time (constants, present weights that are small, or shapes of tensors), the node
- * is evaluated by its CPU reference and its outputs become constants: this is what collapses the TorchScript
- * exporter's Shape → Gather → Unsqueeze → Concat chains into constants or symbolic shapes.
+ * inputs are known at compile time (constants, present weights, or shapes of tensors) and its outputs are small (or
+ * no larger than its inputs, for per-element ops), the node is evaluated by its CPU reference and its outputs become
+ * constants: this is what collapses the TorchScript exporter's Shape → Gather → Unsqueeze → Concat chains into
+ * constants or symbolic shapes, and what folds weight preparation when the weights are present.
  */
 import { Diagnostic, CompileError, error } from '../diagnostics';
 import { DType } from '../ir/dtype';
@@ -14,6 +15,7 @@ import { shapeProblem } from '../ir/limits';
 import { TensorValue, numel } from '../ir/tensor';
 import { EvalEnv, InferContext, OutputType, findOp, nodeError } from '../ops/registry';
 import { runGraph } from '../interpreter/interpreter';
+import { PER_ELEMENT_OPS } from '../ops/op-classes';
 
 export interface ShapeInferenceOptions {
   /** Evaluate nodes whose inputs are all known (default true). */
@@ -162,7 +164,11 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
     const inputs = node.inputs.map((n) => (n ? graph.lookupTensor(n) : undefined));
     const allKnown = inputs.every((t) => t === undefined || t.value !== undefined);
     const shapeOnlyKnown = def.shapeOnly && inputs.every((t) => t === undefined || (t.shape && allConcrete(t.shape)));
-    const small = outputs.every((o) => allConcrete(o.shape) && numel(o.shape as number[]) <= maxFold);
+    // Folding creates at most maxFold elements per output; a per-element op (a weight transposed or rescaled: weight
+    // preparation) also as many as its largest input holds, so it folds whatever the weight's size.
+    const perElement = PER_ELEMENT_OPS.has(node.op) && allKnown;
+    const largestInput = perElement ? Math.max(0, ...inputs.map((t) => (t?.value ? numel(t.value.shape) : 0))) : 0;
+    const small = outputs.every((o) => allConcrete(o.shape) && numel(o.shape as number[]) <= Math.max(maxFold, largestInput));
     const anyInput = inputs.some((t) => t !== undefined);
     if ((allKnown || shapeOnlyKnown) && small && (anyInput || node.op === 'Constant' || outputs.every((o) => o.value))) {
       const values = inputs.map((t) =>
