@@ -154,7 +154,8 @@ export interface SerializeOptions {
 }
 
 export function graphToJson(graph: Graph, options: SerializeOptions): GraphJson {
-  const params = [...graph.tensors.values()].filter((t) => t.kind === 'param');
+  // The model's initializers (weights derived by the passes, e.g. a transposed conv weight, have no `weights` mark).
+  const params = [...graph.tensors.values()].filter((t) => t.kind === 'param' && t.weights !== undefined);
   const present = params.filter((t) => t.weights === 'present').length;
   const weights = params.length === 0 ? 'none' : present === params.length ? 'present' : present === 0 ? 'absent' : 'partial';
   return {

@@ -60,3 +60,9 @@ export const ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
 
 /** Ops whose output is their input with another shape: no data moves (views share their input's memory). */
 export const VIEW_OPS: ReadonlySet<string> = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+
+/**
+ * Ops whose reference does constant work per output element (elementwise math, views, transposes): folding one
+ * costs no more than writing its output. Shape inference folds these on weights of any size (weight preparation).
+ */
+export const PER_ELEMENT_OPS: ReadonlySet<string> = new Set([...ELEMENTWISE_OPS, ...VIEW_OPS, 'Transpose', 'transpose_pad']);

@@ -3,10 +3,12 @@
  *
  * Output dims are `sizes` when given, else floor(input × scale) per axis: symbolic input dims stay symbolic
  * (B × 2 for an integer scale, floor(B / 2) for a scale of 1/2, an opaque floor(B × 1.5) otherwise).
- * Evaluation does nearest and linear modes on any rank as separable 1-D passes, one per resized axis (linear
- * interpolation weights are a product over axes, so this equals the N-D formula).
+ * Evaluation does nearest, linear and cubic modes on any rank as separable 1-D passes, one per resized axis
+ * (linear and cubic interpolation weights are a product over axes, so this equals the N-D formula). Cubic is Keys'
+ * kernel (cubic_coeff_a), taps past the edge read the edge value, or with exclude_outside get weight 0 and the
+ * rest are renormalized: ONNX's definition, and what the CUDA kernel computes.
  */
-import { Node, attrFloats, attrInt, attrInts, attrString } from '../ir/graph';
+import { Node, attrFloat, attrFloats, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim, dimMul, dimToString, isConcrete } from '../ir/symbolic';
 import { TensorValue, numel, numeric, storageFor, stridesOf } from '../ir/tensor';
 import { InferContext, OpDefinition, nodeError, registerOps } from './registry';
@@ -91,9 +93,12 @@ function inferResize(ctx: InferContext, scalesInput: number, sizesInput: number)
 // ---- evaluation ----
 
 interface ResizeParams {
-  mode: 'nearest' | 'linear';
+  mode: 'nearest' | 'linear' | 'cubic';
   transform: string;
   nearestMode: string;
+  /** Cubic: Keys' parameter a (cubic_coeff_a) and exclude_outside. */
+  cubicA: number;
+  excludeOutside: boolean;
 }
 
 /** Maps an output coordinate to an input coordinate (ONNX coordinate_transformation_mode). */
@@ -129,6 +134,52 @@ function roundNearest(mode: string, x: number): number {
   }
 }
 
+/** The four cubic convolution weights (Keys, parameter a) of taps floor(x)-1 .. floor(x)+2 for fraction t. */
+function cubicWeights(t: number, a: number, first: number, size: number, excludeOutside: boolean): number[] {
+  const w = [t + 1, t, 1 - t, 2 - t].map((x, j) => {
+    if (excludeOutside && (first + j < 0 || first + j >= size)) return 0;
+    return x <= 1 ? ((a + 2) * x - (a + 3)) * x * x + 1 : ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  });
+  const sum = w[0] + w[1] + w[2] + w[3];
+  return excludeOutside && sum !== 0 ? w.map((v) => v / sum) : w;
+}
+
+/** Per output position along an axis: the source positions it reads and their weights. */
+function axisTaps(
+  p: ResizeParams,
+  outLen: number,
+  inLen: number,
+  scale: number,
+): { index: Int32Array; weight: Float64Array; taps: number } {
+  const taps = p.mode === 'nearest' ? 1 : p.mode === 'linear' ? 2 : 4;
+  const index = new Int32Array(outLen * taps);
+  const weight = new Float64Array(outLen * taps);
+  const clamp = (i: number) => Math.min(Math.max(i, 0), inLen - 1);
+  for (let i = 0; i < outLen; i++) {
+    const c = sourceCoordinate(p, i, scale, outLen, inLen);
+    const k = i * taps;
+    if (p.mode === 'nearest') {
+      index[k] = clamp(roundNearest(p.nearestMode, c));
+      weight[k] = 1;
+    } else if (p.mode === 'linear') {
+      const cc = Math.min(Math.max(c, 0), inLen - 1);
+      const lo = Math.floor(cc);
+      index[k] = lo;
+      index[k + 1] = Math.min(lo + 1, inLen - 1);
+      weight[k] = 1 - (cc - lo);
+      weight[k + 1] = cc - lo;
+    } else {
+      const first = Math.floor(c) - 1;
+      const w = cubicWeights(c - Math.floor(c), p.cubicA, first, inLen, p.excludeOutside);
+      for (let j = 0; j < 4; j++) {
+        index[k + j] = clamp(first + j);
+        weight[k + j] = w[j];
+      }
+    }
+  }
+  return { index, weight, taps };
+}
+
 /** Resizes one axis of x to outLen. */
 function resizeAxis(x: TensorValue, axis: number, outLen: number, scale: number, p: ResizeParams): TensorValue {
   const inLen = x.shape[axis];
@@ -138,27 +189,15 @@ function resizeAxis(x: TensorValue, axis: number, outLen: number, scale: number,
   const out = storageFor(x.dtype, numel(outShape));
   const outer = numel(x.shape.slice(0, axis));
   const inner = stridesOf(x.shape)[axis];
-  // Per output position along the axis: two source positions and the weight of the second.
-  const lo = new Int32Array(outLen);
-  const hi = new Int32Array(outLen);
-  const w = new Float64Array(outLen);
-  for (let i = 0; i < outLen; i++) {
-    const c = sourceCoordinate(p, i, scale, outLen, inLen);
-    if (p.mode === 'nearest') {
-      lo[i] = hi[i] = Math.min(Math.max(roundNearest(p.nearestMode, c), 0), inLen - 1);
-    } else {
-      const cc = Math.min(Math.max(c, 0), inLen - 1);
-      lo[i] = Math.floor(cc);
-      hi[i] = Math.min(lo[i] + 1, inLen - 1);
-      w[i] = cc - lo[i];
-    }
-  }
+  const { index, weight, taps } = axisTaps(p, outLen, inLen, scale);
   for (let o = 0; o < outer; o++)
     for (let i = 0; i < outLen; i++) {
-      const a = (o * inLen + lo[i]) * inner;
-      const b = (o * inLen + hi[i]) * inner;
       const d = (o * outLen + i) * inner;
-      for (let q = 0; q < inner; q++) out[d + q] = src[a + q] * (1 - w[i]) + src[b + q] * w[i];
+      for (let q = 0; q < inner; q++) {
+        let v = 0;
+        for (let j = 0; j < taps; j++) v += src[(o * inLen + index[i * taps + j]) * inner + q] * weight[i * taps + j];
+        out[d + q] = v;
+      }
     }
   return { dtype: x.dtype, shape: outShape, data: out };
 }
@@ -186,10 +225,12 @@ function evaluateResize(
 function resizeParams(node: Node, transformDefault: string): ResizeParams {
   const mode = attrString(node, 'mode', 'nearest');
   const linear = mode === 'linear' || mode === 'bilinear' || mode === 'trilinear';
-  if (mode !== 'nearest' && !linear)
-    throw nodeError(node, 'run.unsupported', `mode '${mode}' is not supported by the reference evaluator (nearest and linear are)`);
+  if (mode !== 'nearest' && mode !== 'cubic' && !linear)
+    throw nodeError(node, 'run.unsupported', `mode '${mode}' is not supported by the reference evaluator (nearest, linear and cubic are)`);
   return {
-    mode: linear ? 'linear' : 'nearest',
+    mode: linear ? 'linear' : mode === 'cubic' ? 'cubic' : 'nearest',
+    cubicA: attrFloat(node, 'cubic_coeff_a', -0.75),
+    excludeOutside: attrInt(node, 'exclude_outside', 0) === 1,
     transform: attrString(node, 'coordinate_transformation_mode', transformDefault),
     nearestMode: attrString(node, 'nearest_mode', 'round_prefer_floor'),
   };

@@ -17,9 +17,40 @@ export interface NodeCost {
   batch: number;
 }
 
-/** Nodes that only prepare weights (all inputs static) run once at bind time, not per inference. */
+/**
+ * Nodes that only prepare weights run once (at compile time when the weights are present, else at bind time), not
+ * per inference: every input is a weight, a constant, or the output of another weight-preparation node. The last
+ * case makes a chain on weights (a position embedding resized, then transposed) one preparation graph-only, as it
+ * is one fold with weights, so weights change what folds and nothing else.
+ */
 export function isWeightPreparation(graph: Graph, node: Node): boolean {
-  return node.inputs.length > 0 && node.inputs.every((i) => !i || isStatic(graph.lookupTensor(i)));
+  if (node.inputs.length === 0) return false;
+  const prepared = preparedTensors(graph);
+  return node.inputs.every((i) => !i || isStatic(graph.lookupTensor(i)) || prepared.has(i));
+}
+
+// Per graph while its node list is unchanged (the cost pass, the memory plan, support and codegen ask per node).
+const preparedCache = new WeakMap<Graph, { nodes: Node[]; count: number; prepared: Set<string> }>();
+
+/** Outputs of weight-preparation nodes that are not constants yet (graph-only models). */
+function preparedTensors(graph: Graph): Set<string> {
+  const cached = preparedCache.get(graph);
+  if (cached && cached.nodes === graph.nodes && cached.count === graph.nodes.length) return cached.prepared;
+  const prepared = new Set<string>();
+  const done = new Set<Node>();
+  // Nodes are in topological order after every pass, so one sweep finds them all; sweeps repeat while one adds any.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const node of graph.nodes) {
+      if (done.has(node) || node.inputs.length === 0) continue;
+      if (!node.inputs.every((i) => !i || isStatic(graph.lookupTensor(i)) || prepared.has(i))) continue;
+      done.add(node);
+      for (const o of node.outputs) if (o) prepared.add(o);
+      changed = true;
+    }
+  }
+  preparedCache.set(graph, { nodes: graph.nodes, count: graph.nodes.length, prepared });
+  return prepared;
 }
 
 /**

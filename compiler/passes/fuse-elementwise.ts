@@ -2,13 +2,14 @@
  * Chains of elementwise ops → one `elementwise` op whose `body` attribute holds the chain as a small graph.
  *
  * A group grows upwards from an elementwise node through producers that are elementwise and whose output only
- * the group reads; the group has one output (its last node's). Groups of one node are left as they are.
+ * the group reads; the group has one output (its last node's). Groups of one node are left as they are. Weight
+ * preparation is not fused: it runs once, and folds when the weights are present.
  */
 import { isFloatType } from '../ir/dtype';
 import { Graph, Node } from '../ir/graph';
 import { FUSED_DOMAIN } from '../ops/fused';
 import { ELEMENTWISE_OPS } from '../ops/op-classes';
-import { isShapeComputation } from './cost';
+import { isShapeComputation, isWeightPreparation } from './cost';
 import { Pass } from './pass';
 import { absorb } from './rewrite';
 
@@ -39,8 +40,14 @@ export const fuseElementwisePass: Pass = {
 };
 
 function isElementwise(graph: Graph, node: Node): boolean {
-  // shape arithmetic (symbolic contents) stays on the host
-  return node.domain === '' && ELEMENTWISE_OPS.has(node.op) && node.outputs.length === 1 && !isShapeComputation(graph, node);
+  // shape arithmetic (symbolic contents) stays on the host; weight preparation runs once (or folds with the weights)
+  return (
+    node.domain === '' &&
+    ELEMENTWISE_OPS.has(node.op) &&
+    node.outputs.length === 1 &&
+    !isShapeComputation(graph, node) &&
+    !isWeightPreparation(graph, node)
+  );
 }
 
 /**

@@ -2,9 +2,10 @@
  * Shape and type inference with constant folding, over a graph and its subgraphs.
  *
  * Every node's op definition gives its outputs' dtypes and shapes (concrete or symbolic). When all of a node's
- * inputs are known at compile time (constants, present weights that are small, or shapes of tensors), the node
- * is evaluated by its CPU reference and its outputs become constants: this is what collapses the TorchScript
- * exporter's Shape → Gather → Unsqueeze → Concat chains into constants or symbolic shapes.
+ * inputs are known at compile time (constants, present weights, or shapes of tensors) and its outputs are small (or
+ * no larger than its inputs, for per-element ops), the node is evaluated by its CPU reference and its outputs become
+ * constants: this is what collapses the TorchScript exporter's Shape → Gather → Unsqueeze → Concat chains into
+ * constants or symbolic shapes, and what folds weight preparation when the weights are present.
  */
 import { Diagnostic, CompileError, error } from '../diagnostics';
 import { DType } from '../ir/dtype';
@@ -14,6 +15,7 @@ import { shapeProblem } from '../ir/limits';
 import { TensorValue, numel } from '../ir/tensor';
 import { EvalEnv, InferContext, OutputType, findOp, nodeError } from '../ops/registry';
 import { runGraph } from '../interpreter/interpreter';
+import { PER_ELEMENT_OPS } from '../ops/op-classes';
 
 export interface ShapeInferenceOptions {
   /** Evaluate nodes whose inputs are all known (default true). */
@@ -162,7 +164,11 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
     const inputs = node.inputs.map((n) => (n ? graph.lookupTensor(n) : undefined));
     const allKnown = inputs.every((t) => t === undefined || t.value !== undefined);
     const shapeOnlyKnown = def.shapeOnly && inputs.every((t) => t === undefined || (t.shape && allConcrete(t.shape)));
-    const small = outputs.every((o) => allConcrete(o.shape) && numel(o.shape as number[]) <= maxFold);
+    // Folding creates at most maxFold elements per output; a per-element op (a weight transposed or rescaled: weight
+    // preparation) also as many as its largest input holds, so it folds whatever the weight's size.
+    const perElement = PER_ELEMENT_OPS.has(node.op) && allKnown;
+    const largestInput = perElement ? Math.max(0, ...inputs.map((t) => (t?.value ? numel(t.value.shape) : 0))) : 0;
+    const small = outputs.every((o) => allConcrete(o.shape) && numel(o.shape as number[]) <= Math.max(maxFold, largestInput));
     const anyInput = inputs.some((t) => t !== undefined);
     if ((allKnown || shapeOnlyKnown) && small && (anyInput || node.op === 'Constant' || outputs.every((o) => o.value))) {
       const values = inputs.map((t) =>
@@ -170,7 +176,7 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
           ? undefined
           : (t.value ?? ({ dtype: t.dtype!, shape: t.shape as number[], data: new Float32Array(0) } as TensorValue)),
       );
-      folded = def.evaluate(node, values, foldEnv(graph));
+      folded = tryEvaluate(() => def.evaluate!(node, values, foldEnv(graph)));
     }
   }
 
@@ -194,6 +200,21 @@ function inferNode(graph: Graph, node: Node, options: ShapeInferenceOptions, res
       t.shapeValue = Array.from(value.data as ArrayLike<number>);
   });
   if (folded || outputs.every((o) => o.value)) result.foldedNodes.add(node);
+}
+
+/**
+ * Folding is an optimization: a node whose reference refuses these inputs (an op or mode the CPU reference does
+ * not evaluate) stays a computation with its inferred outputs, so it runs where it would have run without the values
+ * (on the device, at weight binding or per inference), and a model compiles the same with its weights as without.
+ * Only the reference's deliberate refusals (CompileError) are caught; a bug in a reference still surfaces.
+ */
+function tryEvaluate(evaluate: () => TensorValue[]): TensorValue[] | undefined {
+  try {
+    return evaluate();
+  } catch (e) {
+    if (e instanceof CompileError) return undefined;
+    throw e;
+  }
 }
 
 function checkDeclared(node: Node, t: TensorInfo, dtype: DType): void {

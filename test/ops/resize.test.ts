@@ -63,7 +63,7 @@ describe('ops/resize', () => {
   });
 
   describe('evaluation matches onnxruntime', () => {
-    const modes: [string, Record<string, string>][] = [
+    const modes: [string, Record<string, string | number>][] = [
       ['linear, half_pixel', { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }],
       ['linear, pytorch_half_pixel', { mode: 'linear', coordinate_transformation_mode: 'pytorch_half_pixel' }],
       ['linear, align_corners', { mode: 'linear', coordinate_transformation_mode: 'align_corners' }],
@@ -74,6 +74,10 @@ describe('ops/resize', () => {
         'nearest, align_corners, round_prefer_ceil',
         { mode: 'nearest', coordinate_transformation_mode: 'align_corners', nearest_mode: 'round_prefer_ceil' },
       ],
+      ['cubic, half_pixel', { mode: 'cubic' }],
+      ['cubic, pytorch_half_pixel, a = -0.5', { mode: 'cubic', coordinate_transformation_mode: 'pytorch_half_pixel', cubic_coeff_a: -0.5 }],
+      ['cubic, align_corners', { mode: 'cubic', coordinate_transformation_mode: 'align_corners' }],
+      ['cubic, half_pixel, exclude_outside', { mode: 'cubic', exclude_outside: 1 }],
     ];
     for (const [label, attrs] of modes) {
       it(`${label}: up by scales and down by sizes`, async () => {
