@@ -309,12 +309,14 @@ describe('measured kernel choice', function () {
   // Opt-in (AIT_TEST_CUTLASS=1; about 10 sm90 and 12 sm80 instances, minutes per arch on 2 cores): every candidate the
   // lists emit for a GEMM with bias+GELU, a residual GEMM and a 3x3 conv builds, and the profiler links.
   for (const target of ['cuda:sm80', 'cuda:sm90'] as const)
-    it(`AIT_TEST_CUTLASS=1: every ${target} candidate compiles and ait_profiler links (make -C profile)`, function () {
+    it(`AIT_TEST_CUTLASS=1: every ${target} candidate compiles, and ait_profiler links without one that does not (make -C profile)`, function () {
       requireCutlassOptIn.call(this);
       this.timeout(3_600_000);
       const model = writeModel(tmp);
       const r = compileModel(model, { out: path.join(tmp, `cutlass-${target.slice(5)}`), target, maxBatch: 64, profileSources: 'all' });
       assert.ok(r.ok, JSON.stringify(r.diagnostics));
+      // a candidate that does not compile is left out of the link (a weak null entry point: build-failed), not fatal
+      fs.appendFileSync(path.join(r.outDir, 'profile', 'src', 'gemm_1.cu'), '\n#error a candidate that does not compile\n');
       const make = spawnSync('make', ['-C', path.join(r.outDir, 'profile'), `-j${os.cpus().length}`, `CUTLASS_DIR=${CUTLASS_DIR}`], {
         encoding: 'utf8',
       });
@@ -328,5 +330,9 @@ describe('measured kernel choice', function () {
           .join('\n'),
       );
       assert.ok(fs.existsSync(path.join(r.outDir, 'profile', 'ait_profiler')));
+      const objects = fs.readdirSync(path.join(r.outDir, 'profile', 'build')).filter((f) => /^(gemm|conv)_\d+\.o$/.test(f));
+      const sources = fs.readdirSync(path.join(r.outDir, 'profile', 'src')).filter((f) => /^(gemm|conv)_\d+\.cu$/.test(f));
+      assert.equal(objects.length, sources.length - 1, 'every candidate but the broken one compiled');
+      assert.ok(!objects.includes('gemm_1.o'));
     });
 });

@@ -325,8 +325,15 @@ int main(int argc, char** argv) {
     cudaStreamSynchronize(stream);
     for (int c = 0; c < op.num_candidates; ++c) {
       const AitProfileCandidate& cand = op.candidates[c];
+      const bool built = op.kind == kAitProfileConv ? cand.conv != nullptr
+                         : op.kind == kAitProfileBatchedGemm ? cand.batched_gemm != nullptr
+                                                             : cand.gemm != nullptr;
       for (int i = 0; i < op.num_problems; ++i) {
         const AitProfileProblem& p = op.problems[i];
+        if (!built) {
+          emit(measurements, op, cand, p.batch, "build-failed", -1, "its translation unit did not compile on this host (see the build log)");
+          continue;
+        }
         if (context_lost) {
           emit(measurements, op, cand, p.batch, "launch-failed", -1, "not run: an earlier launch left the CUDA context unusable");
           continue;
