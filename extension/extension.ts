@@ -8,6 +8,8 @@ import * as vscode from 'vscode';
 import { openSession } from '../remote-agent/client';
 import { buildAndBenchmarkCommand, addRemoteHostCommand, checkRemoteHostCommand } from './commands/remote';
 import { cliVerifyRunner, verifyModelCommand } from './commands/verify';
+import { profileKernelsCommand } from './commands/profile';
+import { runProfiledCompile } from '../compiler/cli/profile-command';
 import { compileModelCommand } from './commands/compile-model';
 import type { CommandContext } from './commands/context';
 import { selectTargetCommand } from './commands/select-target';
@@ -57,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
     compiler,
     remotes: { open: (host, options) => openSession(host, options) },
     verifier: cliVerifyRunner(() => readSettings(aitSettings).settings.sshConfig || undefined),
+    profiler: runProfiledCompile,
     workspaceFolderOf: (file) => vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file))?.uri.fsPath,
     findModels: async () => (await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 50)).map((u) => u.fsPath).sort(),
     activeModel: () => {
@@ -103,6 +106,7 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
     return buildAndBenchmarkCommand(ctx, run?.outDir ?? fsPathOf(arg));
   });
   command('ait.verifyModel', (uri?: vscode.Uri) => verifyModelCommand(ctx, fsPathOf(uri)));
+  command('ait.profileKernels', (uri?: vscode.Uri) => profileKernelsCommand(ctx, fsPathOf(uri)));
   command('ait.selectTarget', () => selectTargetCommand(ctx));
   command('ait.addRemoteHost', () => addRemoteHostCommand(ctx));
   command('ait.checkRemoteHost', (node?: { remote?: { name: string } }) => checkRemoteHostCommand(ctx, node?.remote?.name));

@@ -13,7 +13,7 @@ import { openProfileCache, type ProfileCache } from '../profiling/cache';
 import type { DeviceKey, Measurement } from '../profiling/types';
 import { MEASUREMENT_STATUSES } from '../profiling/types';
 import type { MeasurementSource } from '../backends/cuda/profiling/selection';
-import { openSession, type RemoteSession } from '../../remote-agent/client';
+import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
 import type { RunJobResult } from '../../remote-agent/protocol';
 import { runCompile, type CompileCommandOptions } from './compile-command';
 import { sessionOptions, type RemoteConnectionFlags } from './remote-command';
@@ -125,6 +125,25 @@ export function cachedDevice(cache: ProfileCache, gpu: string): DeviceKey {
   return matches[0].device;
 }
 
+/** A cancellation request (VS Code's CancellationToken has this shape). */
+export interface ProfileCancellation {
+  readonly isCancellationRequested: boolean;
+  onCancellationRequested(listener: () => void): { dispose(): void };
+}
+
+/** What a caller embedding the flow (the VS Code extension) adds; the CLI gives none. */
+export interface ProfiledCompileControl {
+  /**
+   * Checked between the steps (compile, connect, sync, build, device_info, profile, final compile): once requested
+   * the flow stops at the next step boundary and returns 1. A running profiler or device_info job on the host is
+   * cancelled there at once. Not interruptible: a compile pass in progress (synchronous) and a remote build
+   * (make) in progress; the flow stops after them.
+   */
+  cancel?: ProfileCancellation;
+  /** Session options used instead of those derived from the flags (the extension's host-key prompt and passphrases). */
+  sessionOptions?: OpenSessionOptions;
+}
+
 async function runJobJson(
   session: RemoteSession,
   buildName: string,
@@ -132,9 +151,15 @@ async function runJobJson(
   args: string[],
   gpus: number[] | undefined,
   log: (s: string) => void,
+  cancel?: ProfileCancellation,
 ) {
   const started = await session.startProfile({ buildName, executable, args, gpus });
-  await Promise.all(started.jobs.map((j) => session.followJob(j.id, (t) => log(t.replace(/\n$/, '')))));
+  const sub = cancel?.onCancellationRequested(() => started.jobs.forEach((j) => void session.cancel(j.id).catch(() => undefined)));
+  try {
+    await Promise.all(started.jobs.map((j) => session.followJob(j.id, (t) => log(t.replace(/\n$/, '')))));
+  } finally {
+    sub?.dispose();
+  }
   return Promise.all(started.jobs.map(async (j) => (await session.jobResult(j.id)) as RunJobResult));
 }
 
@@ -148,7 +173,15 @@ export async function runProfiledCompile(
   outDir: string,
   out: (s: string) => void,
   err: (s: string) => void,
+  control: ProfiledCompileControl = {},
 ): Promise<number> {
+  const cancel = control.cancel;
+  /** True (after saying so) when cancellation was requested: the caller returns 1. */
+  const cancelled = (host: string) => {
+    if (!cancel?.isCancellationRequested) return false;
+    err(`profiling on ${host} cancelled`);
+    return true;
+  };
   const report = (e: unknown) => {
     if (!(e instanceof CompileError)) throw e;
     for (const d of e.diagnostics) err(formatDiagnostic(d));
@@ -180,15 +213,28 @@ export async function runProfiledCompile(
     // 1. the profiler sources of every signature, and the host's cache key
     const first = runCompile(model, { ...opts, force: true, json: false, profileWrite: 'all' }, (s) => err(s));
     if (first !== 0) return first;
+    if (cancelled(host)) return 1;
     let session: RemoteSession | null = null;
     try {
-      session = await openSession(host, sessionOptions(opts, err));
+      session = await openSession(host, control.sessionOptions ?? sessionOptions(opts, err));
       const gpus = (await session.hello()).gpus.map((g) => g.index);
+      if (cancelled(host)) return 1;
       let synced = await session.sync(outDir);
+      if (cancelled(host)) return 1;
       let built = await session.build(outDir, synced, (t) => err(t.replace(/\n$/, '')), { makeArgs: ['device_info'] });
       for (const d of built.result.diagnostics) err(formatDiagnostic(d));
       if (!built.result.ok) return 1;
-      const [info] = await runJobJson(session, synced.buildName, 'profile/device_info', [], gpus.length ? [gpus[0]] : undefined, err);
+      if (cancelled(host)) return 1;
+      const [info] = await runJobJson(
+        session,
+        synced.buildName,
+        'profile/device_info',
+        [],
+        gpus.length ? [gpus[0]] : undefined,
+        err,
+        cancel,
+      );
+      if (cancelled(host)) return 1;
       const key = (info?.json as { device?: DeviceKey } | null)?.device;
       if (!info?.ok || !key) {
         for (const d of info?.diagnostics ?? []) err(formatDiagnostic(d));
@@ -204,17 +250,20 @@ export async function runProfiledCompile(
         err(s),
       );
       if (second !== 0) return second;
+      if (cancelled(host)) return 1;
       if (
         fs.existsSync(`${outDir}/profile/src/profile_table.cu`) &&
         /ait_profile_num_ops = [1-9]/.test(fs.readFileSync(`${outDir}/profile/src/profile_table.cu`, 'utf8'))
       ) {
         synced = await session.sync(outDir);
+        if (cancelled(host)) return 1;
         const t0 = Date.now();
         built = await session.build(outDir, synced, (t) => (opts.verbose ? err(t.replace(/\n$/, '')) : undefined), {
           makeArgs: ['profiler'],
         });
         for (const d of built.result.diagnostics) err(formatDiagnostic(d));
         if (!built.result.ok) return 1;
+        if (cancelled(host)) return 1;
         const buildS = (Date.now() - t0) / 1000;
         const t1 = Date.now();
         const workers = Math.max(1, gpus.length);
@@ -227,9 +276,11 @@ export async function runProfiledCompile(
               ['--worker', String(k), '--workers', String(workers), '--iterations', String(opts.profileIterations ?? 10)],
               gpu === undefined ? undefined : [gpu],
               (t) => (opts.verbose ? err(`[gpu ${gpu ?? '-'}] ${t}`) : undefined),
+              cancel,
             ),
           ),
         );
+        if (cancelled(host)) return 1;
         let stored = 0;
         for (const [r] of results) {
           for (const d of r?.diagnostics ?? []) err(formatDiagnostic(d));
@@ -245,6 +296,7 @@ export async function runProfiledCompile(
           `profiled on ${workers} GPU(s): build ${buildS.toFixed(0)} s, profiling ${((Date.now() - t1) / 1000).toFixed(0)} s, ${stored} measurements stored in ${cache.file}`,
         );
       } else err(`every GEMM/conv signature is in the profile cache for ${key.gpu}: nothing to profile`);
+      if (cancelled(host)) return 1;
       // 3. the final build, every instance chosen from the measurements
       return runCompile(model, { ...opts, force: true, measurementSource: cacheSource(cache, key), profileWrite: undefined }, out);
     } finally {

@@ -21,7 +21,7 @@ export interface CompileChoice {
 
 const CHOICES_KEY = 'ait.compileChoices';
 /** Names under which exporters call the batch dim (torch.onnx: batch / batch_size; others: N). */
-const BATCH_DIM_NAMES = ['batch', 'batch_size', 'N'];
+export const BATCH_DIM_NAMES = ['batch', 'batch_size', 'N'];
 
 const BATCH_RANGES: [number, number][] = [
   [1, 1],

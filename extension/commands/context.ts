@@ -2,6 +2,7 @@
 import type { CompileRunner } from '../compile/service';
 import type { JobStatus, Log, ProblemSink, ProgressRunner, SecretStore, SettingsStore, StateStore, Ui, WorkspaceTrust } from '../ports';
 import type { RunStore } from '../runs';
+import type { ProfileFlow } from './profile';
 import type { RemoteConnector } from './remote';
 import type { VerifyRunner } from './verify';
 
@@ -22,6 +23,8 @@ export interface CommandContext {
   remotes: RemoteConnector;
   /** Per-node verify, here or on a host (AIT: Verify Against Reference). */
   verifier: VerifyRunner;
+  /** `ait compile MODEL --profile HOST` (runProfiledCompile; AIT: Profile Kernels on Remote). */
+  profiler: ProfileFlow;
   /** The workspace folder holding `file`, if any. */
   workspaceFolderOf(file: string): string | undefined;
   /** .onnx files of the workspace. */

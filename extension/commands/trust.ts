@@ -19,6 +19,10 @@ export const TRUSTED_COMMANDS = {
     title: 'Verify Against Reference',
     does: 'verifying runs the model through onnxruntime here, or uploads and builds a compile output on a host, and writes its report into the workspace',
   },
+  'ait.profileKernels': {
+    title: 'Profile Kernels on Remote',
+    does: 'profiling compiles the model into the workspace, uploads the kernel profiler to a host and builds and runs it there',
+  },
   'ait.addRemoteHost': { title: 'Add Remote Host', does: 'remote hosts run builds and benchmarks over SSH' },
   'ait.checkRemoteHost': { title: 'Check Remote Host', does: 'checking a host connects over SSH and starts the AIT agent there' },
 } as const;

@@ -108,6 +108,8 @@ export function fakeContext(options: {
   remotes?: CommandContext['remotes'];
   /** Per-node verify (default: the CLI's own, real). */
   verifier?: CommandContext['verifier'];
+  /** The profile flow (default: one that fails the test when run). */
+  profiler?: CommandContext['profiler'];
   /** The active editor's model. */
   activeModel?: string;
   /** Workspace Trust (default: trusted). */
@@ -180,6 +182,11 @@ export function fakeContext(options: {
       },
     },
     verifier: options.verifier ?? cliVerifyRunner(),
+    profiler:
+      options.profiler ??
+      (async () => {
+        throw new Error('no profiler in this test');
+      }),
     workspaceFolderOf: () => options.workspaceFolder,
     findModels: async () => options.models ?? [],
     activeModel: () => options.activeModel,
