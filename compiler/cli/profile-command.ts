@@ -8,6 +8,7 @@
  *  - `--profile-sources`: write DIR/profile/ for every signature, to build and run by hand.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { CompileError, error, formatDiagnostic } from '../diagnostics';
 import { openProfileCache, type ProfileCache } from '../profiling/cache';
 import type { DeviceKey, Measurement } from '../profiling/types';
@@ -214,6 +215,11 @@ export async function runProfiledCompile(
     const first = runCompile(model, { ...opts, force: true, json: false, profileWrite: 'all' }, (s) => err(s));
     if (first !== 0) return first;
     if (cancelled(host)) return 1;
+    if (!fs.existsSync(path.join(outDir, 'profile', 'Makefile'))) {
+      // no GEMM or convolution: the heuristic build just written is the final one
+      err(`nothing to profile: the model has no GEMM or convolution with CUTLASS candidates`);
+      return runCompile(model, { ...opts, force: true, profileWrite: undefined }, out);
+    }
     let session: RemoteSession | null = null;
     try {
       session = await openSession(host, control.sessionOptions ?? sessionOptions(opts, err));
@@ -251,10 +257,8 @@ export async function runProfiledCompile(
       );
       if (second !== 0) return second;
       if (cancelled(host)) return 1;
-      if (
-        fs.existsSync(`${outDir}/profile/src/profile_table.cu`) &&
-        /ait_profile_num_ops = [1-9]/.test(fs.readFileSync(`${outDir}/profile/src/profile_table.cu`, 'utf8'))
-      ) {
+      // the compile wrote profile/ only for signatures the cache lacks
+      if (fs.existsSync(path.join(outDir, 'profile', 'Makefile'))) {
         synced = await session.sync(outDir);
         if (cancelled(host)) return 1;
         const t0 = Date.now();

@@ -287,6 +287,28 @@ describe('measured kernel choice', function () {
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stderr, /every GEMM\/conv signature is in the profile cache for Fake GPU: nothing to profile/);
 
+    // a model without GEMM or conv: nothing to profile, no host work, the ordinary build
+    const relu = path.join(tmp, 'relu_only.onnx');
+    fs.writeFileSync(
+      relu,
+      buildModel({
+        inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 64] }],
+        nodes: [{ op: 'Relu', name: 'act', inputs: ['x'], outputs: ['y'] }],
+        outputs: [{ name: 'y', dtype: 'float32', dims: ['B', 64] }],
+      }),
+    );
+    const plain = spawnSync(
+      process.execPath,
+      [CLI, 'compile', relu, '-o', path.join(tmp, 'relu'), '--profile', 'local', '--work-dir', workDir],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stderr, /nothing to profile: the model has no GEMM or convolution/);
+    assert.ok(fs.existsSync(path.join(tmp, 'relu', 'src', 'model.cu')) && !fs.existsSync(path.join(tmp, 'relu', 'profile')));
+
     // from the cache alone, on another compile
     const cached = spawnSync(
       process.execPath,

@@ -102,7 +102,12 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
   }
   const absorbed = absorbedTransposes(graph);
   const plan = planMemory(graphForMemoryPlan(graph, absorbed), maxBatch);
-  const profiling = new KernelProfiling({ maxBatch, measurements: options.measurements, collect: true });
+  // candidates are enumerated only when a compile profiles or has measurements; otherwise the heuristics alone
+  const profiling = new KernelProfiling({
+    maxBatch,
+    measurements: options.measurements,
+    collect: Boolean(options.profileSources || options.measurements),
+  });
   const ctx = new CodegenContext(graph, plan, maxBatch, absorbed, profiling);
   for (const transpose of absorbed.values()) {
     transpose.role = 'view';
@@ -197,7 +202,8 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
   }
   const instanceFiles = [...gemm.instances, ...conv.instances].map((i) => i.file);
   for (const [file, text] of platform.buildFiles(options.modelName, instanceFiles)) files.set(file, text);
-  if (options.profileSources && platform.profiler && platform.cutlassArch)
+  // profile/ only when there is something to profile (a model without GEMMs or convs, or all of them measured)
+  if (options.profileSources && toProfile.length > 0 && platform.profiler && platform.cutlassArch)
     for (const [file, text] of profilerFiles(toProfile, platform.cutlassArch)) files.set(file, text);
   files.set('ait_model.py', pythonModule(options.modelName));
   const present = ctx.weights.filter((w) => w.value);

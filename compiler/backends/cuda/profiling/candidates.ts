@@ -81,11 +81,14 @@ const SM80_CONV: [Tile, Tile, number][] = [
   [[256, 64, 32], [64, 64, 32], 3],
 ];
 
-const key = (c: unknown) => JSON.stringify(c);
-
+/**
+ * One candidate per instance name: measurements are keyed by name, and the name encodes what differs between the
+ * lists' entries (tile, stages, cluster, schedule, alignment, epilogue), so an equal name is the same kernel.
+ */
 function dedupe<C>(list: Candidate<C>[]): Candidate<C>[] {
-  const seen = new Set<string>();
-  return list.filter((c) => !seen.has(c.instance.name + '\u0000' + key(c.config)) && seen.add(c.instance.name + '\u0000' + key(c.config)));
+  const byName = new Map<string, Candidate<C>>();
+  for (const c of list) if (!byName.has(c.instance.name)) byName.set(c.instance.name, c);
+  return [...byName.values()];
 }
 
 /**
