@@ -44,22 +44,24 @@ export interface ProfilerOutput {
   measurements: Measurement[];
 }
 
+/** A device key as device_info and ait_profiler print it (from a host: checked, never trusted), or undefined. */
+export function deviceKeyOf(value: unknown): DeviceKey | undefined {
+  const d = value as Record<string, unknown> | null | undefined;
+  if (!d || typeof d !== 'object') return undefined;
+  const text = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= 200;
+  if (!text(d.gpu) || !Number.isInteger(d.sms) || (d.sms as number) <= 0 || !text(d.driver) || !text(d.cuda) || !text(d.cutlass))
+    return undefined;
+  return { gpu: d.gpu as string, sms: d.sms as number, driver: d.driver as string, cuda: d.cuda as string, cutlass: d.cutlass as string };
+}
+
 export function parseProfilerOutput(value: unknown, where: string): ProfilerOutput {
   const bad = (why: string) =>
     new CompileError(error('profile.bad-results', `${where}: not ait_profiler output (${why})`, { file: where }));
   if (!value || typeof value !== 'object') throw bad('not a JSON object');
   const v = value as { format?: unknown; device?: Record<string, unknown>; measurements?: unknown };
   if (v.format !== 'ait-profiler') throw bad(`format ${JSON.stringify(v.format)}`);
-  const d = v.device;
-  if (
-    !d ||
-    typeof d.gpu !== 'string' ||
-    typeof d.sms !== 'number' ||
-    typeof d.driver !== 'string' ||
-    typeof d.cuda !== 'string' ||
-    typeof d.cutlass !== 'string'
-  )
-    throw bad('device incomplete');
+  const d = deviceKeyOf(v.device);
+  if (!d) throw bad('device incomplete');
   if (!Array.isArray(v.measurements)) throw bad('no measurements');
   const measurements: Measurement[] = [];
   for (const m of v.measurements as Record<string, unknown>[]) {
@@ -81,7 +83,7 @@ export function parseProfilerOutput(value: unknown, where: string): ProfilerOutp
       ...(m.config && typeof m.config === 'object' ? { config: m.config as Record<string, unknown> } : {}),
     });
   }
-  return { device: { gpu: d.gpu, sms: d.sms, driver: d.driver, cuda: d.cuda, cutlass: d.cutlass }, measurements };
+  return { device: d, measurements };
 }
 
 /** Measurements from profiler output files (all of one device). */
@@ -241,11 +243,13 @@ export async function runProfiledCompile(
         cancel,
       );
       if (cancelled(host)) return 1;
-      const key = (info?.json as { device?: DeviceKey } | null)?.device;
+      const key = deviceKeyOf((info?.json as { device?: unknown } | null)?.device);
       if (!info?.ok || !key) {
         for (const d of info?.diagnostics ?? []) err(formatDiagnostic(d));
         err(
-          formatDiagnostic(error('profile.no-device', `${host}: profile/device_info printed no device (is there a CUDA GPU?)`, { host })),
+          formatDiagnostic(
+            error('profile.no-device', `${host}: profile/device_info printed no valid device (is there a CUDA GPU?)`, { host }),
+          ),
         );
         return 1;
       }

@@ -16,6 +16,7 @@ import { openProfileCache } from '../../compiler/profiling/cache';
 import { buildModel, type ModelSpec } from '../helpers/onnx-builder';
 import { agentBundle } from '../remote/helpers/agent-bundle';
 import { CUTLASS_DIR, requireCutlassOptIn } from '../helpers/nvcc';
+import { deviceKeyOf, parseProfilerOutput } from '../../compiler/cli/profile-command';
 
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
 const FAKE_NVCC_DIR = path.join(__dirname, 'fixtures');
@@ -80,6 +81,26 @@ describe('measured kernel choice', function () {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-profiling-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('what a host prints is checked: a device key with a wrong field, or malformed measurements, are refused by name', () => {
+    const device = { gpu: 'NVIDIA H200', sms: 132, driver: '13.0', cuda: '13.0', cutlass: '4.7.0' };
+    assert.deepEqual(deviceKeyOf(device), device);
+    assert.equal(deviceKeyOf({ ...device, gpu: { toString: 1 } }), undefined);
+    assert.equal(deviceKeyOf({ ...device, sms: -1 }), undefined);
+    assert.equal(deviceKeyOf({ ...device, cutlass: 'x'.repeat(500) }), undefined);
+    assert.throws(
+      () => parseProfilerOutput({ format: 'ait-profiler', device: { ...device, sms: '132' }, measurements: [] }, 'h:out'),
+      /h:out: not ait_profiler output \(device incomplete\)/,
+    );
+    assert.throws(
+      () =>
+        parseProfilerOutput(
+          { format: 'ait-profiler', device, measurements: [{ signature: 's', candidate: 'c', batch: 1, status: 'fast' }] },
+          'h:out',
+        ),
+      /malformed measurement/,
+    );
+  });
 
   it('profiled batches are the powers of two below the max batch, and the max batch', () => {
     assert.deepEqual(profiledBatches(1), [1]);
