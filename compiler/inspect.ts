@@ -111,7 +111,7 @@ export function inspectModel(file: string, options: ImportOptions = {}): { summa
       bytes,
       weights: params.length === 0 ? 'none' : present === params.length ? 'present' : present === 0 ? 'absent' : 'partial',
     },
-    symbols: graph.symbols.all(),
+    symbols: graph.symbols.all().map(({ name, min, max, origin }) => ({ name, min, max, origin })),
     unknownOps: [...unknown].map(([op, nodes]) => ({ op, nodes })),
     unsupportedOps: [...unsupported].filter(([op]) => !unknown.has(op)).map(([op, e]) => ({ op, reason: e.reason, nodes: e.nodes })),
     unshapedTensors: unshaped,

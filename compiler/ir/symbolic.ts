@@ -127,6 +127,19 @@ export function shapeToString(shape: readonly Dim[] | undefined): string {
   return shape ? `[${shape.map(dimToString).join(', ')}]` : '[?]';
 }
 
+/**
+ * How a symbol's value is computed when a compiled model runs (code generation renders it on the host):
+ * - `min` / `max` / `floorDiv` / `floorScale`: an expression of other dims (min(1000, nonzero_0), floor(B/2), …);
+ * - `runtime`: known only when the node that makes it has run (NonZero's count, TopK's k read from a tensor): that
+ *   node's lowering computes it (a device-to-host read) before any later op uses it.
+ * Model input symbols (the batch) have none.
+ */
+export type SymbolDefinition =
+  | { kind: 'min' | 'max'; args: Dim[] }
+  | { kind: 'floorDiv'; args: [Dim, Dim] }
+  | { kind: 'floorScale'; args: [Dim]; scale: number }
+  | { kind: 'runtime'; node: string };
+
 /** Bounds and origin of a symbol. */
 export interface SymbolInfo {
   name: string;
@@ -134,28 +147,43 @@ export interface SymbolInfo {
   max: number;
   /** What the symbol stands for: 'model input input[0]', "NonZero node '/roi_heads/NonZero'", … */
   origin: string;
+  definition?: SymbolDefinition;
 }
 
 /** The symbols of one model, shared by its graph and subgraphs. */
 export class SymbolTable {
   private readonly table = new Map<string, SymbolInfo>();
   private counter = 0;
+  private readonly byKey = new Map<string, string>();
 
-  define(name: string, min: number, max: number, origin: string): SymDim {
+  define(name: string, min: number, max: number, origin: string, definition?: SymbolDefinition): SymDim {
     const existing = this.table.get(name);
     if (existing) {
       existing.min = Math.max(existing.min, min);
       existing.max = Math.min(existing.max, max);
-    } else this.table.set(name, { name, min, max, origin });
+      existing.definition ??= definition;
+    } else this.table.set(name, { name, min, max, origin, ...(definition ? { definition } : {}) });
     return SymDim.symbol(name);
   }
 
-  /** A fresh symbol for a data-dependent dim; the name starts with `prefix` and is unique in this table. */
-  fresh(prefix: string, min: number, max: number, origin: string): SymDim {
+  /**
+   * A fresh symbol for a data-dependent dim; the name starts with `prefix` and is unique in this table. `node`
+   * (the node whose run decides it) makes it a `runtime` symbol.
+   */
+  fresh(prefix: string, min: number, max: number, origin: string, node?: string): SymDim {
     let name: string;
     do name = `${prefix}${this.counter++}`;
     while (this.table.has(name));
-    return this.define(name, min, max, origin);
+    return this.define(name, min, max, origin, node !== undefined ? { kind: 'runtime', node } : undefined);
+  }
+
+  /** fresh(), once per `key`: later calls with the same key return that symbol (its bounds narrowed to the new ones). */
+  freshFor(key: string, prefix: string, min: number, max: number, origin: string, node?: string): SymDim {
+    const known = this.byKey.get(key);
+    if (known) return this.define(known, min, max, origin);
+    const symbol = this.fresh(prefix, min, max, origin, node);
+    this.byKey.set(key, symbol.symbols[0]);
+    return symbol;
   }
 
   get(name: string): SymbolInfo | undefined {
@@ -236,11 +264,11 @@ export class SymbolTable {
     const bb = this.bounds(b);
     const lo = bb.max > 0 ? Math.floor(ba.min / bb.max) : 0;
     const hi = bb.min > 0 ? Math.floor(ba.max / bb.min) : ba.max;
-    return this.define(name, lo, hi, `floor division ${dimToString(a)} / ${dimToString(b)}`);
+    return this.define(name, lo, hi, `floor division ${dimToString(a)} / ${dimToString(b)}`, { kind: 'floorDiv', args: [a, b] });
   }
 
-  /** An opaque symbol for an expression the polynomial form cannot hold (min, max, ceil). */
-  opaque(expression: string, min: number, max: number, origin: string): SymDim {
-    return this.define(expression, min, max, origin);
+  /** An opaque symbol for an expression the polynomial form cannot hold (min, max, ceil), and how to compute it. */
+  opaque(expression: string, min: number, max: number, origin: string, definition?: SymbolDefinition): SymDim {
+    return this.define(expression, min, max, origin, definition);
   }
 }

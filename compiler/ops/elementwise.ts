@@ -8,6 +8,7 @@
 import { DType, isFloatType, isIntegerType } from '../ir/dtype';
 import { Node, attrFloat, attrInt, attrString } from '../ir/graph';
 import { Dim, dimAdd, dimMul, dimNeg, dimSub } from '../ir/symbolic';
+import { dimMax, dimMin, shapeArithmeticOutput } from './shape';
 import { TensorValue, numeric } from '../ir/tensor';
 import { broadcastBinary, mapUnary } from '../interpreter/kernels/elementwise';
 import { broadcastShapes } from './broadcast';
@@ -278,7 +279,23 @@ function variadicDefinition(op: 'Min' | 'Max' | 'Sum' | 'Mean'): OpDefinition {
       const indices = [...Array(ctx.inputCount).keys()];
       const dtype = requireSameDtype(ctx, indices);
       if (op === 'Mean') requireFloat(ctx, dtype);
-      return [{ dtype, shape: broadcastInfer(ctx, indices) }];
+      const shape = broadcastInfer(ctx, indices);
+      // shape arithmetic: min(1000, count) and the like stay symbolic (evaluated on the host when the model runs)
+      if ((op === 'Min' || op === 'Max' || op === 'Sum') && isIntegerType(dtype) && shape.length <= 1) {
+        const fold = op === 'Min' ? dimMin : op === 'Max' ? dimMax : (_: unknown, a: Dim, b: Dim) => dimAdd(a, b);
+        let contents: Dim[] | undefined = ctx.dims(0);
+        for (let i = 1; contents && i < ctx.inputCount; i++) {
+          const next = ctx.dims(i);
+          const acc: Dim[] = contents;
+          if (!next || (next.length !== acc.length && next.length !== 1 && acc.length !== 1)) contents = undefined;
+          else
+            contents = Array.from({ length: Math.max(acc.length, next.length) }, (_, k) =>
+              fold(ctx.symbols, acc[acc.length === 1 ? 0 : k], next[next.length === 1 ? 0 : k]),
+            );
+        }
+        if (contents) return [shapeArithmeticOutput(dtype, shape, contents)];
+      }
+      return [{ dtype, shape }];
     },
     evaluate(node, inputs) {
       const given = inputs.filter((v): v is TensorValue => v !== undefined);

@@ -4,11 +4,12 @@
  * Axes are an attribute before opset 18 (ReduceSum: before 13) and an optional input after; keepdims and
  * noop_with_empty_axes follow the spec. Accumulation is in double precision.
  */
-import { isFloatType } from '../ir/dtype';
+import { isFloatType, isIntegerType } from '../ir/dtype';
 import { Node, attrInt, attrInts } from '../ir/graph';
-import { Dim } from '../ir/symbolic';
+import { Dim, SymbolTable, dimAdd, dimMul } from '../ir/symbolic';
 import { NumericData, TensorValue, numel, numeric, storageFor, stridesOf } from '../ir/tensor';
 import { InferContext, OpDefinition, nodeError, registerOps } from './registry';
+import { dimMax, dimMin, shapeArithmeticOutput } from './shape';
 
 /** Normalizes a possibly negative axis; throws a node-named error when it is out of range. */
 export function normalizeAxis(node: Node, axis: number, rank: number): number {
@@ -35,6 +36,14 @@ const REDUCERS: Reducer[] = [
   { op: 'ReduceSumSquare', init: 0, step: (a, v) => a + v * v, finish: (a) => a },
   { op: 'ReduceLogSumExp', init: 0, step: (a, v) => a + Math.exp(v), finish: (a) => Math.log(a) },
 ];
+
+/** Reductions of integer shape arithmetic that stay symbolic (dims are non-negative integers). */
+const SYMBOLIC_FOLD: Record<string, (symbols: SymbolTable, a: Dim, b: Dim) => Dim> = {
+  ReduceMin: dimMin,
+  ReduceMax: dimMax,
+  ReduceSum: (_, a, b) => dimAdd(a, b),
+  ReduceProd: (_, a, b) => dimMul(a, b),
+};
 
 /** The opset from which an op reads its axes from input 1. */
 function axesAsInputFrom(op: string): number {
@@ -77,6 +86,11 @@ function reduceDefinition(r: Reducer): OpDefinition {
         if (!axes.includes(i)) out.push(d);
         else if (keep) out.push(1);
       });
+      const contents = shape.length <= 1 && isIntegerType(dtype) ? ctx.dims(0) : undefined;
+      const fold = SYMBOLIC_FOLD[r.op];
+      if (contents && contents.length > 0 && fold)
+        // shape arithmetic (the min of a constant and a count, the product of a shape): stays a host expression
+        return [shapeArithmeticOutput(dtype, out, [contents.reduce((a, b) => fold(ctx.symbols, a, b))])];
       return [{ dtype, shape: out }];
     },
     evaluate(node, inputs) {

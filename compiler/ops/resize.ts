@@ -26,6 +26,7 @@ function scaledDim(ctx: InferContext, dim: Dim, scale: number): Dim {
     Math.floor(min * scale),
     Math.floor(max * scale),
     `Resize node '${ctx.node.name}'`,
+    { kind: 'floorScale', args: [dim], scale },
   );
 }
 

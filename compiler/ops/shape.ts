@@ -85,12 +85,54 @@ export function forEachIndex(shape: readonly number[], fn: (flat: number, index:
 export function dimMin(symbols: SymbolTable, a: Dim, b: Dim): Dim {
   if (isConcrete(a) && isConcrete(b)) return Math.min(a, b);
   if (dimEquals(a, b)) return a;
+  // min(min(x, y), x) = min(x, y)
+  if (isArgumentOf(symbols, 'min', a, b)) return a;
+  if (isArgumentOf(symbols, 'min', b, a)) return b;
   const diff = symbols.bounds(dimSub(b, a));
   if (diff.min >= 0) return a;
   if (diff.max <= 0) return b;
   const ba = symbols.bounds(a);
   const bb = symbols.bounds(b);
-  return symbols.opaque(`min(${dimToString(a)}, ${dimToString(b)})`, Math.min(ba.min, bb.min), Math.min(ba.max, bb.max), 'min of two dims');
+  return symbols.opaque(
+    `min(${dimToString(a)}, ${dimToString(b)})`,
+    Math.min(ba.min, bb.min),
+    Math.min(ba.max, bb.max),
+    'min of two dims',
+    {
+      kind: 'min',
+      args: [a, b],
+    },
+  );
+}
+
+/** Whether `outer` is a `kind` (min/max) symbol with `inner` among its arguments. */
+function isArgumentOf(symbols: SymbolTable, kind: 'min' | 'max', outer: Dim, inner: Dim): boolean {
+  if (isConcrete(outer) || outer.terms.size !== 1 || outer.symbols.length !== 1 || String(outer) !== outer.symbols[0]) return false;
+  const definition = symbols.get(outer.symbols[0])?.definition;
+  return definition?.kind === kind && definition.args.some((arg) => dimEquals(arg, inner));
+}
+
+/** max(a, b) of two dims: one of them when their bounds decide it, else an opaque `max` symbol. */
+export function dimMax(symbols: SymbolTable, a: Dim, b: Dim): Dim {
+  if (isConcrete(a) && isConcrete(b)) return Math.max(a, b);
+  if (dimEquals(a, b)) return a;
+  if (isArgumentOf(symbols, 'max', a, b)) return a;
+  if (isArgumentOf(symbols, 'max', b, a)) return b;
+  const diff = symbols.bounds(dimSub(b, a));
+  if (diff.min >= 0) return b;
+  if (diff.max <= 0) return a;
+  const ba = symbols.bounds(a);
+  const bb = symbols.bounds(b);
+  return symbols.opaque(
+    `max(${dimToString(a)}, ${dimToString(b)})`,
+    Math.max(ba.min, bb.min),
+    Math.max(ba.max, bb.max),
+    'max of two dims',
+    {
+      kind: 'max',
+      args: [a, b],
+    },
+  );
 }
 
 /** Elements of a shape, for bounding data-dependent dims (its largest possible value). */

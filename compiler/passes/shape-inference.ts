@@ -80,6 +80,7 @@ function makeContext(graph: Graph, node: Node): InferContext {
     const name = node.inputs[i];
     return name ? graph.lookupTensor(name) : undefined;
   };
+  let dataDependentCalls = 0;
   let inputCount = node.inputs.length;
   while (inputCount > 0 && !node.inputs[inputCount - 1]) inputCount--;
   const ctx: InferContext = {
@@ -114,7 +115,10 @@ function makeContext(graph: Graph, node: Node): InferContext {
       throw nodeError(node, 'shape.invalid', message);
     },
     dataDependentDim(what, min, max) {
-      return graph.symbols.fresh(`${what}_`, min, max, `${what} of ${node.op} node '${node.name}'`);
+      // The same node's k-th data-dependent dim is the same symbol every time inference runs (passes re-infer):
+      // shape arithmetic folded from it earlier keeps meaning the same value.
+      const key = `${node.op}\u0000${node.name}\u0000${node.id}\u0000${dataDependentCalls++}`;
+      return graph.symbols.freshFor(key, `${what}_`, min, max, `${what} of ${node.op} node '${node.name}'`, node.name);
     },
   };
   return ctx;

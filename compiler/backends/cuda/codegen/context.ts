@@ -9,7 +9,7 @@ import type { KernelProfiling } from '../profiling/selection';
 import { CompileError, Diagnostic, error } from '../../../diagnostics';
 import { DType } from '../../../ir/dtype';
 import { Graph, Node } from '../../../ir/graph';
-import { Dim, SymDim, isConcrete } from '../../../ir/symbolic';
+import { Dim, SymDim, dimToString, isConcrete } from '../../../ir/symbolic';
 import { TensorValue } from '../../../ir/tensor';
 import { isShapeComputation, isWeightPreparation } from '../../../passes/cost';
 import { MemoryPlan } from '../../../passes/memory-plan';
@@ -75,6 +75,11 @@ export class CodegenContext {
   private readonly viewSource = new Map<string, string>();
   /** The symbol that stands for the run's batch (dim of a model input), if the model has one. */
   readonly batchSymbol?: string;
+  /** Run-time symbols in slot order (LaunchContext::dims), and those a lowering has computed so far. */
+  private readonly runtimeDimOrder: string[] = [];
+  private readonly definedRuntime = new Set<string>();
+  /** A predicates' context: every run-time size counts as computable. */
+  private checking = false;
 
   constructor(
     readonly graph: Graph,
@@ -104,6 +109,7 @@ export class CodegenContext {
     const cached = checkContexts.get(graph);
     if (cached && cached.nodes === graph.nodes && cached.count === graph.nodes.length) return cached.context;
     const context = new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1);
+    context.checking = true;
     checkContexts.set(graph, { nodes: graph.nodes, count: graph.nodes.length, context });
     return context;
   }
@@ -196,24 +202,75 @@ export class CodegenContext {
     return `reinterpret_cast<${qualified}>(c.arena + ${offset})`;
   }
 
-  /** A dim as a C++ int64 expression of `batch`. */
+  /**
+   * A dim as a C++ int64 expression in a launch function: of `batch`, of the run-time dims `c.dims[k]` that earlier
+   * ops computed (NonZero's count, …), and of min/max/floor over them (symbols/SymbolDefinition).
+   */
   dim(d: Dim, node: Node): string {
     if (isConcrete(d)) return String(d);
     const terms: string[] = [];
     for (const [monomial, coefficient] of d.terms) {
       const symbols = monomial ? monomial.split('\u0000') : [];
-      for (const s of symbols)
-        if (s !== this.batchSymbol)
-          throw new CompileError(
-            error('cuda.symbolic-dim', `dim '${d.toString()}' uses symbol '${s}', which is not the batch of a model input`, {
-              onnxNode: node.sourceNodes[0] ?? node.name,
-              nodeId: node.id,
-            }),
-          );
-      const factors = [...(coefficient !== 1 || symbols.length === 0 ? [String(coefficient)] : []), ...symbols.map(() => 'batch')];
+      const factors = [
+        ...(coefficient !== 1 || symbols.length === 0 ? [String(coefficient)] : []),
+        ...symbols.map((s) => this.symbol(s, node)),
+      ];
       terms.push(factors.join(' * '));
     }
     return terms.length === 1 ? terms[0] : `(${terms.join(' + ')})`;
+  }
+
+  /** Whether any run-time dim was used: such a model reads sizes back from the device while it runs. */
+  get runtimeDims(): readonly string[] {
+    return this.runtimeDimOrder;
+  }
+
+  /**
+   * The C++ lvalue that holds run-time symbol `name` (`c.dims[k]`), for the lowering of the node that computes it
+   * (it assigns the value on the host before any later op reads it).
+   */
+  defineRuntimeDim(d: Dim, node: Node): string {
+    const name = !isConcrete(d) && d.terms.size === 1 && [...d.terms][0][1] === 1 ? [...d.terms][0][0] : undefined;
+    const info = name !== undefined && !name.includes('\u0000') ? this.graph.symbols.get(name) : undefined;
+    if (!info || info.definition?.kind !== 'runtime')
+      throw new Unsupported(`dim '${dimToString(d)}' of ${node.op} '${node.name}' is not a size known only at run time`);
+    this.definedRuntime.add(info.name);
+    return this.runtimeSlot(info.name);
+  }
+
+  private runtimeSlot(name: string): string {
+    let k = this.runtimeDimOrder.indexOf(name);
+    if (k < 0) k = this.runtimeDimOrder.push(name) - 1;
+    return `c.dims[${k}]`;
+  }
+
+  private symbol(s: string, node: Node): string {
+    if (s === this.batchSymbol) return 'batch';
+    const info = this.graph.symbols.get(s);
+    const definition = info?.definition;
+    const where = { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id };
+    if (!definition)
+      throw new CompileError(error('cuda.symbolic-dim', `dim '${s}' uses symbol '${s}', which is not the batch of a model input`, where));
+    switch (definition.kind) {
+      case 'min':
+      case 'max':
+        return definition.args.map((a) => this.dim(a, node)).reduce((a, b) => `std::${definition.kind}<int64_t>(${a}, ${b})`);
+      case 'floorDiv': {
+        // dims are non-negative: C++ truncation is floor division; a zero divisor gives 0, never a trap
+        const [a, b] = definition.args.map((x) => this.dim(x, node));
+        return `ait::floor_div(${a}, ${b})`;
+      }
+      case 'floorScale':
+        return `static_cast<int64_t>(static_cast<double>(${this.dim(definition.args[0], node)}) * ${`${Number.isInteger(definition.scale) ? `${definition.scale}.0` : String(definition.scale)}`})`;
+      case 'runtime':
+        // Lowerings run in graph order, so the node that computes it has been lowered before any reader; the
+        // predicates (forChecks) only ask whether a node could be lowered, and accept any run-time size.
+        if (!this.checking && !this.definedRuntime.has(s))
+          throw new Unsupported(
+            `its size '${s}' (${info!.origin}) is known only at run time, and node '${definition.node}' does not compute it on the GPU`,
+          );
+        return this.runtimeSlot(s);
+    }
   }
 
   /** Product of dims as a C++ expression (folds the constant part). */

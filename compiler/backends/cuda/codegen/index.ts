@@ -12,7 +12,7 @@
  */
 import { Diagnostic, error } from '../../../diagnostics';
 import { Graph } from '../../../ir/graph';
-import { isConcrete } from '../../../ir/symbolic';
+import { Dim, isConcrete } from '../../../ir/symbolic';
 import { planMemory } from '../../../passes/memory-plan';
 import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
@@ -160,8 +160,11 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
       diagnostics.push(error(`${backend}.unsupported`, `model ${role} '${name}': ${e.reason}`, { tensor: name }));
       continue;
     }
+    // the batch only as the leading axis; any other size must be one the run computes (a run-time dim)
     const shape = t.shape;
-    if (shape.filter((d) => !isConcrete(d)).length > 1 || shape.slice(1).some((d) => !isConcrete(d)))
+    const batchAt = (d: Dim) => !isConcrete(d) && ctx.batchSymbol !== undefined && d.symbols.includes(ctx.batchSymbol);
+    const computed = (d: Dim) => isConcrete(d) || d.symbols.every((s) => s === ctx.batchSymbol || graph.symbols.get(s)?.definition);
+    if (shape.some((d, axis) => !computed(d) || (axis > 0 && batchAt(d))) || shape.filter(batchAt).length > 1)
       diagnostics.push(
         error(`${backend}.unsupported`, `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }),
       );

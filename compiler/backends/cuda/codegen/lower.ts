@@ -9,7 +9,7 @@
 import type { CandidateReport } from '../profiling/selection';
 import { CompileError } from '../../../diagnostics';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
-import { Dim, dimAdd, isConcrete } from '../../../ir/symbolic';
+import { Dim, dimAdd, dimMul, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
 import { attentionQkvInputs } from '../../../ops/fused';
 import { VIEW_OPS } from '../../../ops/op-classes';
@@ -159,7 +159,6 @@ export function predicateOf(check: (ctx: CodegenContext, node: Node) => void): (
 
 /** Why an op has no lowering on a backend: data-dependent shapes and control flow first. */
 const NO_LOWERING: Record<string, string> = {
-  NonZero: 'data-dependent output shape (NonZero); not compiled for the GPU',
   NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
   TopK: 'TopK has no GPU kernel yet',
   RoiAlign: 'RoiAlign has no GPU kernel yet',
@@ -426,6 +425,45 @@ cuda(
   (ctx, node) => {
     rangeParameters(ctx, node);
   },
+);
+
+/** nonzero.cuh kMaxNonZeroRank and kNonZeroTile. */
+const MAX_NONZERO_RANK = 8;
+const NONZERO_TILE = 2048;
+
+function checkNonZero(ctx: CodegenContext, node: Node): void {
+  const rank = ctx.shapeOf(node.inputs[0]).length;
+  if (rank === 0 || rank > MAX_NONZERO_RANK)
+    throw new Unsupported(`NonZero of a rank-${rank} input (the kernel takes 1..${MAX_NONZERO_RANK})`);
+}
+
+// NonZero: count (and read the count back: the output's column count is a run-time dim), then write coordinates
+cuda(
+  'NonZero',
+  ({ ctx }, node) => {
+    checkNonZero(ctx, node);
+    const x = node.inputs[0];
+    const shape = ctx.shapeOf(x);
+    const type = CPP_TYPE[ctx.typeOf(x)];
+    const count = ctx.defineRuntimeDim(ctx.shapeOf(node.outputs[0])[1], node);
+    const maxElements = ctx.maxOf(shape.reduce<Dim>((a, d) => dimMul(a, d), 1));
+    return [
+      ours(
+        `ait_nonzero_${typeName(ctx.typeOf(x))}`,
+        'count, read the count back (a run-time dim), then write coordinates in element order',
+      ),
+      [
+        `ait::kernels::NonZeroArgs<${type}> args{${ctx.pointer(x)}, ${ctx.product(shape, node)}, ${shape.length}, {${shape.map((d) => ctx.dim(d, node)).join(', ')}},`,
+        `    static_cast<int64_t*>(c.workspace), ${ctx.pointer(node.outputs[0], true)}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_nonzero_count(args, c.stream));',
+        `if (const char* failure = ait::read_device(c, &${count}, ait::kernels::nonzero_total(args), sizeof(int64_t))) return failure;`,
+        `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_nonzero_write(args, ${count}, c.stream));`,
+      ],
+      ['nonzero.cuh'],
+      8 * (Math.ceil(maxElements / NONZERO_TILE) + 1),
+    ];
+  },
+  checkNonZero,
 );
 
 /** Inputs per launch of ait::kernels::concat_kernel (kMaxConcatInputs in tensor_ops.cuh). */
@@ -748,36 +786,76 @@ const checkElementwise = (ctx: CodegenContext, node: Node) => {
 cuda('elementwise', elementwise, checkElementwise, FUSED);
 cuda([...ELEMENTWISE_FUNCTOR_OPS], elementwise, checkElementwise);
 
-/** Slice's constant starts/ends/axes/steps (Unsupported when not constant, or along a symbolic axis). */
+/**
+ * Slice's parameters as C++ (host) expressions: each of starts/ends is a constant, shape arithmetic (a dim
+ * expression), or a tensor computed on the device (then read back to the host before the copy: a stream
+ * synchronization). Axes and steps are constants (shape inference requires them).
+ */
 function sliceParameters(ctx: CodegenContext, node: Node) {
   const inShape = ctx.shapeOf(node.inputs[0]);
-  const constant = (i: number) => {
-    const v = node.inputs[i] ? ctx.graph.lookupTensor(node.inputs[i])?.value : undefined;
-    return v ? Array.from(numeric(v)) : undefined;
+  const values = (i: number) => {
+    const t = node.inputs[i] ? ctx.graph.lookupTensor(node.inputs[i]) : undefined;
+    return t?.value ? Array.from(numeric(t.value)) : undefined;
   };
-  const starts = constant(1);
-  const ends = constant(2);
-  if (!starts || !ends) throw new Unsupported('Slice with non-constant starts/ends');
-  const axes = (constant(3) ?? starts.map((_, i) => i)).map((a) => normalizeAxis(a, inShape.length));
-  const steps = constant(4) ?? starts.map(() => 1);
-  for (const axis of axes) if (!isConcrete(inShape[axis])) throw new Unsupported(`Slice along symbolic axis ${axis}`);
-  return { inShape, starts, axes, steps };
+  const count = ctx.shapeOf(node.inputs[1])[0];
+  if (!isConcrete(count)) throw new Unsupported('Slice with starts of unknown length');
+  const bound = (i: number): { exprs: (read: string) => string[]; onDevice: boolean } => {
+    const constant = values(i);
+    if (constant) return { exprs: () => constant.map((v) => cppInt(v)), onDevice: false };
+    const symbolic = ctx.graph.lookupTensor(node.inputs[i])?.shapeValue;
+    if (symbolic) return { exprs: () => symbolic.map((d) => ctx.dim(d, node)), onDevice: false };
+    ctx.typeOf(node.inputs[i]);
+    return { exprs: (read) => Array.from({ length: count }, (_, k) => `${read}[${k}]`), onDevice: true };
+  };
+  const starts = bound(1);
+  const ends = bound(2);
+  const axes = (values(3) ?? Array.from({ length: count }, (_, i) => i)).map((a) => normalizeAxis(a, inShape.length));
+  const steps = values(4) ?? axes.map(() => 1);
+  return { inShape, starts, ends, axes, steps, constantStarts: values(1), constantEnds: values(2) };
 }
 
 function slice(ctx: CodegenContext, node: Node): string[] {
-  const { inShape, starts, axes, steps } = sliceParameters(ctx, node);
+  const { inShape, starts, ends, axes, steps, constantStarts, constantEnds } = sliceParameters(ctx, node);
   const outShape = ctx.shapeOf(node.outputs[0]);
+  const body: string[] = [];
+  // bounds computed on the device: read back (as int64) before the sizes are known
+  const read = (which: 'starts' | 'ends', input: string, onDevice: boolean) => {
+    if (!onDevice) return '';
+    const type = CPP_TYPE[ctx.typeOf(input)];
+    body.push(
+      `${type} ${which}_read[${axes.length}];`,
+      `if (const char* failure = ait::read_device(c, ${which}_read, ${ctx.pointer(input)}, sizeof ${which}_read)) return failure;`,
+    );
+    return `${which}_read`;
+  };
+  const startExprs = starts.exprs(read('starts', node.inputs[1], starts.onDevice));
+  const endExprs = ends.exprs(read('ends', node.inputs[2], ends.onDevice));
   const inStrides = inShape.map((_, i) => inShape.slice(i + 1));
   const strides: string[] = inShape.map((_, d) => ctx.product(inStrides[d], node));
   const offsetTerms: string[] = [];
   axes.forEach((axis, k) => {
-    const size = inShape[axis] as number;
-    let start = starts[k] < 0 ? starts[k] + size : starts[k];
-    start = steps[k] > 0 ? Math.min(Math.max(start, 0), size) : Math.min(Math.max(start, 0), size - 1);
-    if (start) offsetTerms.push(`${start} * ${strides[axis]}`);
-    if (steps[k] !== 1) strides[axis] = `${steps[k]} * ${strides[axis]}`;
+    const size = inShape[axis];
+    const step = steps[k];
+    if (isConcrete(size) && constantStarts && constantEnds) {
+      // everything known at compile time: a constant offset
+      const s = constantStarts[k];
+      let start = s < 0 ? s + size : s;
+      start = step > 0 ? Math.min(Math.max(start, 0), size) : Math.min(Math.max(start, 0), size - 1);
+      if (start) offsetTerms.push(`${start} * ${strides[axis]}`);
+    } else {
+      body.push(`const ait::SliceAxis axis${k} = ait::slice_axis(${ctx.dim(size, node)}, ${startExprs[k]}, ${endExprs[k]}, ${step});`);
+      const length = outShape[axis];
+      const info = !isConcrete(length) && length.terms.size === 1 ? ctx.graph.symbols.get(length.symbols[0]) : undefined;
+      if (info?.definition?.kind === 'runtime' && info.definition.node === node.name && String(length) === info.name)
+        body.push(`${ctx.defineRuntimeDim(length, node)} = axis${k}.count;`);
+      offsetTerms.push(`axis${k}.begin * ${strides[axis]}`);
+    }
+    if (step !== 1) strides[axis] = `${step} * ${strides[axis]}`;
   });
-  return stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, offsetTerms.length ? offsetTerms.join(' + ') : '0');
+  return [
+    ...body,
+    ...stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, offsetTerms.length ? offsetTerms.join(' + ') : '0'),
+  ];
 }
 
 /** Gather's constant scalar index and axis (Unsupported for several or non-constant indices, a symbolic axis). */

@@ -39,6 +39,27 @@ function debugOutput(ctx: CodegenContext, node: Node): string[] | undefined {
   }
 }
 
+/**
+ * `case` lines of the output_shape function: one per output that has an axis sized by something other than the batch
+ * alone (a run-time dim, or an expression of one); empty when every output is its max shape at the run's batch.
+ */
+function outputShapeStatements(ctx: CodegenContext): string[] {
+  const lines: string[] = [];
+  const producer = new Map<string, Node>();
+  for (const node of ctx.graph.nodes) for (const o of node.outputs) producer.set(o, node);
+  ctx.graph.outputs.forEach((name, index) => {
+    const node = producer.get(name);
+    const shape = ctx.shapeOf(name);
+    const dynamic = shape.map((d, axis) => ({ d, axis })).filter(({ d }) => !isConcrete(d) && d.symbols.some((s) => s !== ctx.batchSymbol));
+    if (!node || dynamic.length === 0) return;
+    lines.push(`case ${index}:`);
+    for (const { d, axis } of dynamic) lines.push(`  shape[${axis}] = ${ctx.dim(d, node)};`);
+    lines.push('  break;');
+  });
+  if (lines.length) lines.push('default:', '  break;');
+  return lines;
+}
+
 function displayName(node: Node): string {
   const sources = node.sourceNodes.length ? node.sourceNodes.join(', ') : node.name;
   return `${node.op} ${node.name} [${sources}]`;
@@ -105,7 +126,9 @@ export function modelSource(
           () => {
             for (const name of names) {
               const shape = ctx.shapeOf(name);
-              const batchAxis = shape.findIndex((d) => !isConcrete(d));
+              const batchAxis = shape.findIndex(
+                (d) => !isConcrete(d) && ctx.batchSymbol !== undefined && d.symbols.includes(ctx.batchSymbol),
+              );
               const maxShape = shape.map((d) => ctx.maxOf(d));
               w.line(`{${cppString(name)}, ${AIT_DTYPE[ctx.typeOf(name)]}, ${shape.length}, {${maxShape.join(', ')}}, ${batchAxis}},`);
             }
@@ -146,10 +169,22 @@ export function modelSource(
         'kPrepareOps',
         prepare.map((p, index) => `{${cppString(p.id)}, ${cppString(p.name)}, ${cppString(p.kernel)}, prepare_${index}, nullptr},`),
       );
+      // Output shapes after a run: outputs whose sizes are not the max shape at the run's batch (run-time dims)
+      const outputShapes = outputShapeStatements(ctx);
+      if (outputShapes.length) {
+        w.comment('The shape of each output after a run (sizes the data decided are in c.dims).');
+        w.block('void output_shape(const ait::LaunchContext& c, int32_t index, int64_t* shape)', () => {
+          w.line('[[maybe_unused]] const int64_t batch = c.batch;');
+          w.block('switch (index)', () => outputShapes.forEach((line) => w.line(line)));
+        });
+      }
+      const dimNames = ctx.runtimeDims;
+      if (dimNames.length) w.line(`const char* const kDimNames[] = {${dimNames.map(cppString).join(', ')}};`);
       w.line(`const ait::ModelDescription kModel = {`);
       w.line(`    ait::kModelAbiVersion, ${cppString(modelName)}, ${ctx.maxBatch},`);
       w.line(`    kInputs, ${ctx.graph.inputs.length}, kOutputs, ${ctx.graph.outputs.length}, kWeights, ${ctx.weights.length},`);
-      w.line(`    kOps, ${ops.length}, ${arenaBytes}, ${workspaceBytes}, kPrepareOps, ${prepare.length}};`);
+      w.line(`    kOps, ${ops.length}, ${arenaBytes}, ${workspaceBytes}, kPrepareOps, ${prepare.length},`);
+      w.line(`    ${dimNames.length}, ${dimNames.length ? 'kDimNames' : 'nullptr'}, ${outputShapes.length ? 'output_shape' : 'nullptr'}};`);
       w.line();
     },
     '  // namespace',

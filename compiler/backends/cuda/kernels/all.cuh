@@ -7,6 +7,7 @@
 #include "elementwise.cuh"
 #include "grouped_conv.cuh"
 #include "im2col.cuh"
+#include "nonzero.cuh"
 #include "normalization.cuh"
 #include "pad.cuh"
 #include "pooling.cuh"

@@ -10,13 +10,16 @@
 #pragma once
 
 #include <cuda_runtime.h>
+
+#include <algorithm>  // std::min / std::max in size expressions of generated code
 #include <stddef.h>
 #include <stdint.h>
 
 namespace ait {
 
 // Bumped when ModelDescription or LaunchContext change shape; the runtime refuses a mismatched model.
-constexpr uint32_t kModelAbiVersion = 3;  // 2: weight origins and the prepare-op table; 3: ops' debug outputs
+// 2: weight origins and the prepare-op table; 3: ops' debug outputs; 4: run-time dims and output shapes
+constexpr uint32_t kModelAbiVersion = 4;
 constexpr int kMaxRank = 8;
 
 // Element types. The values are the C ABI's AITDType values (ait_runtime.h).
@@ -71,6 +74,9 @@ struct LaunchContext {
   cudaStream_t stream;
   void* workspace;              // scratch for CUTLASS kernels (split-K, etc.), `workspace_bytes` long
   size_t workspace_bytes;
+  // Run-time dims (host memory, ModelDescription::num_dims long): sizes only the data decides (NonZero's count, ...).
+  // The op that decides one reads it back from the device and stores it here; later ops' sizes are expressions of it.
+  int64_t* dims;
 };
 
 // Returns nullptr on success, otherwise a static message describing the failure.
@@ -85,6 +91,9 @@ struct DebugTensor {
 };
 // Fills `out` with the op's (first) output; false when the op has none to show. Never called by a normal run.
 using DebugOutputFunction = bool (*)(const LaunchContext& context, DebugTensor* out);
+
+// Writes output `index`'s shape after a run (the batch and run-time dims of `context`) into `shape`.
+using OutputShapeFunction = void (*)(const LaunchContext& context, int32_t index, int64_t* shape);
 
 struct OpDescription {
   const char* id;      // graph.json node id
@@ -113,7 +122,42 @@ struct ModelDescription {
   // weights. Their LaunchContext has weights, stream and workspace; no arena, inputs or outputs; batch 0.
   const OpDescription* prepare_ops;
   int32_t num_prepare_ops;
+  // Run-time dims (LaunchContext::dims). A model with any reads sizes back from the device while it runs: each such
+  // read synchronizes the stream, so the runtime runs its ops directly, never through a captured CUDA graph.
+  int32_t num_dims;
+  const char* const* dim_names;  // the compiler's symbol names (graph.json `symbols`), for messages
+  OutputShapeFunction output_shape;
 };
+
+// Floor division of non-negative dims; a zero divisor gives 0 (a size expression must never trap on the host).
+inline int64_t floor_div(int64_t a, int64_t b) { return b > 0 ? a / b : 0; }
+
+// ONNX Slice's clamping of one axis of extent `size`: the first index and the number of elements taken.
+struct SliceAxis {
+  int64_t begin, count;
+};
+inline SliceAxis slice_axis(int64_t size, int64_t start, int64_t end, int64_t step) {
+  if (start < 0) start += size;
+  if (end < 0) end += size;
+  if (step > 0) {
+    start = std::min(std::max<int64_t>(start, 0), size);
+    end = std::min(std::max<int64_t>(end, 0), size);
+  } else {
+    start = std::min(std::max<int64_t>(start, 0), size - 1);
+    end = std::min(std::max<int64_t>(end, -1), size - 1);
+  }
+  const int64_t span = end - start;
+  const int64_t count = step > 0 ? (span + step - 1) / step : (span + step + 1) / step;
+  return {start, std::max<int64_t>(count, 0)};
+}
+
+// Reads `bytes` of device memory into host memory `dst` in stream order (synchronizes the stream): how an op that
+// decides a run-time dim learns its value. Returns nullptr or the CUDA error string.
+inline const char* read_device(const LaunchContext& c, void* dst, const void* src, size_t bytes) {
+  cudaError_t status = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c.stream);
+  if (status == cudaSuccess) status = cudaStreamSynchronize(c.stream);
+  return status == cudaSuccess ? nullptr : cudaGetErrorString(status);
+}
 
 }  // namespace ait
 

@@ -89,6 +89,8 @@ struct AITModel {
   std::vector<void*> inputs;
   std::vector<void*> outputs;
   uint64_t pointer_generation = 1;
+  std::vector<int64_t> dims;  // run-time dims of the last run (ModelDescription::num_dims)
+  int64_t last_batch = 0;     // batch of the last run (0: none yet)
 
   bool graph_mode = false;
   cudaStream_t capture_stream = nullptr;
@@ -155,6 +157,8 @@ AITStatus launch_ops(AITModel* m, int64_t batch, cudaStream_t stream, bool with_
   context.stream = stream;
   context.workspace = m->workspace;
   context.workspace_bytes = m->desc->workspace_bytes;
+  context.dims = m->dims.data();
+  m->last_batch = batch;
   if (with_events) AIT_TRY(m, m->check_cuda(cudaEventRecord(m->op_events[0], stream), "cudaEventRecord"));
   for (int32_t i = 0; i < m->desc->num_ops; ++i) {
     const ait::OpDescription& op = m->desc->ops[i];
@@ -414,6 +418,7 @@ AITStatus create(const char* weights_path, AITModel** out_model) {
   if (s != AIT_OK) return fail_create(s);
   m->inputs.assign(desc->num_inputs, nullptr);
   m->outputs.assign(desc->num_outputs, nullptr);
+  m->dims.assign(desc->num_dims > 0 ? desc->num_dims : 1, 0);
   if (weights_path) {
     s = load_weights(m, weights_path, nullptr);
     if (s != AIT_OK) return fail_create(s);
@@ -436,6 +441,30 @@ AITStatus max_shape(AITModel* m, const ait::IoDescription* list, int count, int 
   return AIT_OK;
 }
 
+// The shape of output `index` after the last run: the generated output_shape function evaluates it from the run's
+// batch and run-time dims (a model without one: the max shape with the batch axis at the last batch).
+AITStatus output_shape(AITModel* m, int index, int64_t* shape, int capacity, int* rank) {
+  const ait::ModelDescription* d = m->desc;
+  if (index < 0 || index >= d->num_outputs) return m->fail(AIT_INVALID_ARGUMENT, "index " + std::to_string(index) + " out of range");
+  if (m->last_batch == 0) return m->fail(AIT_NOT_READY, "no run yet: an output's shape is known after a run");
+  const ait::IoDescription& io = d->outputs[index];
+  if (rank) *rank = io.rank;
+  if (!shape) return AIT_OK;
+  if (capacity < io.rank)
+    return m->fail(AIT_INVALID_ARGUMENT, std::string("'") + io.name + "' has rank " + std::to_string(io.rank) + ", capacity is " + std::to_string(capacity));
+  int64_t full[ait::kMaxRank];
+  for (int32_t a = 0; a < io.rank; ++a) full[a] = io.max_shape[a];
+  if (io.batch_axis >= 0) full[io.batch_axis] = m->last_batch;
+  if (d->output_shape) {
+    ait::LaunchContext context{};
+    context.batch = m->last_batch;
+    context.dims = m->dims.data();
+    d->output_shape(context, index, full);
+  }
+  for (int32_t a = 0; a < io.rank; ++a) shape[a] = full[a];
+  return AIT_OK;
+}
+
 AITStatus run(AITModel* m, int64_t batch, cudaStream_t stream) {
   const ait::ModelDescription* d = m->desc;
   if (batch < 1 || batch > d->max_batch)
@@ -453,7 +482,9 @@ AITStatus run(AITModel* m, int64_t batch, cudaStream_t stream) {
     if (!m->outputs[i]) return m->fail(AIT_NOT_READY, std::string("output '") + d->outputs[i].name + "' is not set");
   if (!m->weights_prepared) AIT_TRY(m, prepare_weights(m, stream));
   if (m->profiling) return run_profiled(m, batch, stream);
-  if (m->graph_mode) return run_graph(m, batch, stream);
+  // A model with run-time dims reads sizes back from the device mid-run (a stream synchronization, and host code
+  // a captured graph would not re-run): it always runs its ops directly.
+  if (m->graph_mode && d->num_dims == 0) return run_graph(m, batch, stream);
   return launch_ops(m, batch, stream, false);
 }
 
@@ -468,6 +499,8 @@ AITStatus run_debug(AITModel* m, int64_t batch, cudaStream_t stream, AITNodeOutp
   context.stream = stream;
   context.workspace = m->workspace;
   context.workspace_bytes = m->desc->workspace_bytes;
+  context.dims = m->dims.data();
+  m->last_batch = batch;
   std::vector<uint8_t> host;
   for (int32_t i = 0; i < m->desc->num_ops; ++i) {
     const ait::OpDescription& op = m->desc->ops[i];
@@ -565,6 +598,13 @@ AITStatus AITModelGetOutputMaxShape(const AITModel* model, int index, int64_t* s
   AITModel* m = mutable_model(model);
   return guarded(m, [&] { return max_shape(m, m->desc->outputs, m->desc->num_outputs, index, shape, capacity, rank, batch_axis); });
 }
+
+AITStatus AITModelGetOutputShape(const AITModel* model, int index, int64_t* shape, int capacity, int* rank) {
+  if (!model) return AIT_INVALID_ARGUMENT;
+  AITModel* m = mutable_model(model);
+  return guarded(m, [&] { return output_shape(m, index, shape, capacity, rank); });
+}
+int AITModelHasRuntimeDims(const AITModel* model) { return model && model->desc->num_dims > 0 ? 1 : 0; }
 
 int AITModelGetNumWeights(const AITModel* model) { return model ? model->desc->num_weights : 0; }
 const char* AITModelGetWeightName(const AITModel* model, int index) {

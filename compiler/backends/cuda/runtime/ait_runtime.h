@@ -81,6 +81,11 @@ AIT_API AITStatus AITModelGetInputMaxShape(const AITModel* model, int index, int
                                            int* batch_axis);
 AIT_API AITStatus AITModelGetOutputMaxShape(const AITModel* model, int index, int64_t* shape, int capacity, int* rank,
                                             int* batch_axis);
+/* The shape output `index` has after the last run (its batch, and sizes the data decided: NonZero's count, ...);
+   AIT_NOT_READY before the first run. */
+AIT_API AITStatus AITModelGetOutputShape(const AITModel* model, int index, int64_t* shape, int capacity, int* rank);
+/* 1 when some sizes depend on the data (read back from the device mid-run; such a model never runs as a CUDA graph). */
+AIT_API int AITModelHasRuntimeDims(const AITModel* model);
 
 /* Weights. */
 AIT_API int AITModelGetNumWeights(const AITModel* model);

@@ -51,6 +51,7 @@ struct DeviceBuffer {
 
 float to_host_float(__half v) { return __half2float(v); }
 float to_host_float(float v) { return v; }
+double to_host_float(int64_t v) { return static_cast<double>(v); }
 template <class T>
 T from_host_float(float v);
 template <>
@@ -974,6 +975,46 @@ void check_gelu_fast() {
 
 }  // namespace
 
+// NonZero (nonzero.cuh): count + scan, the count read back to the host (as the generated launch function does), then
+// the coordinates in element order; exact against the CPU's row-major walk. The time includes the read-back.
+void check_nonzero(std::vector<int64_t> shape, double zero_fraction) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::vector<double> values;
+  auto hx = random_tensor<__half>(n, &values);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  for (int64_t i = 0; i < n; ++i)
+    if (coin(rng) < zero_fraction) hx[i] = __float2half_rn(i % 2 ? 0.f : -0.f), values[i] = 0;  // -0 is zero too
+  std::vector<int64_t> hits;
+  for (int64_t i = 0; i < n; ++i)
+    if (values[i] != 0) hits.push_back(i);
+  const int64_t count = static_cast<int64_t>(hits.size()), rank = static_cast<int64_t>(shape.size());
+  std::vector<double> reference(rank * count);
+  for (int64_t j = 0; j < count; ++j) {
+    int64_t rest = hits[j];
+    for (int64_t d = rank - 1; d >= 0; --d) reference[d * count + j] = static_cast<double>(rest % shape[d]), rest /= shape[d];
+  }
+  DeviceBuffer<__half> dx(n);
+  DeviceBuffer<int64_t> workspace(nonzero_workspace_elements(n)), dy(rank * count);
+  upload(dx, hx);
+  NonZeroArgs<__half> a{dx.ptr, n, static_cast<int>(rank), {}, workspace.ptr, dy.ptr};
+  for (int64_t d = 0; d < rank; ++d) a.shape[d] = shape[d];
+  std::string label;
+  for (int64_t d : shape) label += (label.empty() ? "" : "x") + std::to_string(d);
+  int64_t device_count = -1;
+  run_case("nonzero f16", label + " (" + std::to_string(count) + " nz)", dy, reference, kExact, [&](cudaStream_t stream) {
+    cudaError_t e = launch_nonzero_count(a, stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(&device_count, nonzero_total(a), sizeof(int64_t), cudaMemcpyDeviceToHost, stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
+    if (e == cudaSuccess && device_count != count) {
+      std::printf("nonzero: counted %lld, expected %lld\n", static_cast<long long>(device_count), static_cast<long long>(count));
+      ++failures;
+      return cudaErrorUnknown;
+    }
+    return e == cudaSuccess ? launch_nonzero_write(a, device_count, stream) : e;
+  });
+}
+
 int main() {
   int device = 0;
   cudaDeviceProp prop;
@@ -982,6 +1023,11 @@ int main() {
   std::printf("AIT kernel check on %s (sm_%d%d)\n\n", prop.name, prop.major, prop.minor);
   std::printf("%-28s %-34s %12s  %-4s %10s\n", "kernel", "shape", "rel L2 err", "ok", "time us");
   check_elementwise();
+  check_nonzero({7}, 0.5);
+  check_nonzero({2, 2049}, 0.3);
+  check_nonzero({3, 1000, 3}, 0.9);
+  check_nonzero({1, 3485664}, 0.99);  // RetinaNet's first score filter
+  check_nonzero({4096}, 0.0);
   check_gelu_fast();
   check_layernorm(8 * 197, 768);
   check_layernorm(577, 1024);

@@ -66,5 +66,10 @@ template cudaError_t launch_grouped_conv2d_nhwc<__half, 0, ew_instances::Identit
                                                                                   ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
+template cudaError_t launch_nonzero_count<__half>(const NonZeroArgs<__half>&, cudaStream_t);
+template cudaError_t launch_nonzero_write<__half>(const NonZeroArgs<__half>&, int64_t, cudaStream_t);
+template cudaError_t launch_nonzero_count<uint8_t>(const NonZeroArgs<uint8_t>&, cudaStream_t);
+template cudaError_t launch_nonzero_write<uint8_t>(const NonZeroArgs<uint8_t>&, int64_t, cudaStream_t);
+template cudaError_t launch_nonzero_write<int64_t>(const NonZeroArgs<int64_t>&, int64_t, cudaStream_t);
 }  // namespace kernels
 }  // namespace ait

@@ -140,7 +140,8 @@ namespace {
   const ait::ModelDescription kModel = {
       ait::kModelAbiVersion, "small_cnn", 8,
       kInputs, 1, kOutputs, 1, kWeights, 4,
-      kOps, 5, 16384, 1048576, kPrepareOps, 0};
+      kOps, 5, 16384, 1048576, kPrepareOps, 0,
+      0, nullptr, nullptr};
 
 }  // namespace
 

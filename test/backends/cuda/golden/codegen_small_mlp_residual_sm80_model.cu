@@ -90,7 +90,8 @@ namespace {
   const ait::ModelDescription kModel = {
       ait::kModelAbiVersion, "small_mlp_residual", 8,
       kInputs, 1, kOutputs, 1, kWeights, 5,
-      kOps, 2, 2048, 1050624, kPrepareOps, 1};
+      kOps, 2, 2048, 1050624, kPrepareOps, 1,
+      0, nullptr, nullptr};
 
 }  // namespace
 

@@ -80,7 +80,8 @@ namespace {
   const ait::ModelDescription kModel = {
       ait::kModelAbiVersion, "small_mlp", 8,
       kInputs, 1, kOutputs, 1, kWeights, 5,
-      kOps, 2, 2048, 1048576, kPrepareOps, 1};
+      kOps, 2, 2048, 1048576, kPrepareOps, 1,
+      0, nullptr, nullptr};
 
 }  // namespace
 

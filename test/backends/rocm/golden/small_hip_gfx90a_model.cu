@@ -114,7 +114,8 @@ namespace {
   const ait::ModelDescription kModel = {
       ait::kModelAbiVersion, "small_hip", 256,
       kInputs, 1, kOutputs, 1, kWeights, 2,
-      kOps, 4, 262144, 0, kPrepareOps, 0};
+      kOps, 4, 262144, 0, kPrepareOps, 0,
+      0, nullptr, nullptr};
 
 }  // namespace
 

@@ -116,6 +116,8 @@ class AITModel:
             "AITDeviceMalloc": (i, [ctypes.POINTER(vp), sz]), "AITDeviceFree": (i, [vp]), "AITMemcpy": (i, [vp, vp, sz, i]),
             "AITStreamSynchronize": (i, [vp]),
             "AITModelRunDebug": (i, [vp, i64, vp, _NODE_OUTPUT_CALLBACK, vp]),
+            "AITModelGetOutputShape": (i, [vp, i, ctypes.POINTER(i64), i, ctypes.POINTER(i)]),
+            "AITModelHasRuntimeDims": (i, [vp]),
         }
         for name, (restype, argtypes) in sig.items():
             f = getattr(L, name)
@@ -265,6 +267,25 @@ class AITModel:
             shape[spec["batch_axis"]] = batch
         return shape
 
+    def _actual_shapes(self):
+        """Each output's shape after the last run; None when every output is its max shape at the run's batch."""
+        if not self._lib.AITModelHasRuntimeDims(self._model):
+            return None
+        shapes = []
+        for k in range(len(self.outputs)):
+            shape, rank = (ctypes.c_int64 * 8)(), ctypes.c_int()
+            self._check(self._lib.AITModelGetOutputShape(self._model, k, shape, 8, ctypes.byref(rank)), "output shape")
+            shapes.append(list(shape[: rank.value]))
+        return shapes
+
+    @staticmethod
+    def _leading(y, shape):
+        """The first prod(shape) elements of a max-shape output buffer, as `shape` (sizes the data decided)."""
+        n = 1
+        for d in shape:
+            n *= d
+        return y.reshape(-1)[:n].reshape(shape)
+
     def _run_torch(self, inputs, outputs, batch, specs_in, specs_out):
         import torch
         keep = []
@@ -282,6 +303,9 @@ class AITModel:
             self._check(self._lib.AITModelSetOutput(self._model, k, ctypes.c_void_p(y.data_ptr())), "set output")
         stream = torch.cuda.current_stream(keep[0].device).cuda_stream
         self._check(self._lib.AITModelRun(self._model, batch, ctypes.c_void_p(stream)), "run")
+        actual = self._actual_shapes()  # a model with run-time dims has synchronized the stream by now
+        if actual is not None:
+            outputs = [self._leading(y, shape) for y, shape in zip(outputs, actual)]
         return outputs
 
     def _run_numpy(self, inputs, batch, specs_in, specs_out, debug_nodes=None):
@@ -321,6 +345,9 @@ class AITModel:
             for y, p in zip(results, device[len(specs_in):]):
                 if L.AITMemcpy(ctypes.c_void_p(y.ctypes.data), p, y.nbytes, 1) != _AIT_OK:
                     raise AITError(L.AITGetLastError().decode())
+            actual = self._actual_shapes()
+            if actual is not None:
+                results = [self._leading(y, shape).copy() for y, shape in zip(results, actual)]
             return [y.astype(np.float32) if y.dtype == np.float16 else y for y in results]
         finally:
             for p in device:
