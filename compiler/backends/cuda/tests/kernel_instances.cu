@@ -66,5 +66,15 @@ template cudaError_t launch_grouped_conv2d_nhwc<__half, 0, ew_instances::Identit
                                                                                   ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
+template cudaError_t launch_roi_align<__half>(const RoiAlignArgs<__half>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<__half, int64_t>(const ScatterElementsArgs<__half, int64_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<__half, int32_t>(const ScatterElementsArgs<__half, int32_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<int64_t, int64_t>(const ScatterElementsArgs<int64_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<int32_t, int64_t>(const ScatterElementsArgs<int32_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<uint8_t, int64_t>(const ScatterElementsArgs<uint8_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_fill<__half>(const FillArgs<__half>&, cudaStream_t);
+template cudaError_t launch_fill<int64_t>(const FillArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_fill<int32_t>(const FillArgs<int32_t>&, cudaStream_t);
+template cudaError_t launch_fill<uint8_t>(const FillArgs<uint8_t>&, cudaStream_t);
 }  // namespace kernels
 }  // namespace ait
