@@ -9,7 +9,7 @@
 import { Node, attrFloat, attrInt, attrString } from '../ir/graph';
 import { Dim, dimProduct, isConcrete } from '../ir/symbolic';
 import { TensorValue, makeTensor, numel, numeric, storageFor } from '../ir/tensor';
-import { OpDefinition, nodeError, registerOps } from './registry';
+import { OpDefinition, checkIntAttribute, nodeError, registerOps } from './registry';
 import { dimMin, forEachIndex, normalizeAxis } from './shape';
 
 const nonZeroOp: OpDefinition = {
@@ -154,76 +154,129 @@ const nmsOp: OpDefinition = {
 
 // ---- RoiAlign ----
 
+/**
+ * RoiAlign's attributes with their defaults. `coordinate_transformation_mode` came with opset 16 (default
+ * half_pixel); opset 10 behaves as output_half_pixel, which inference writes on such nodes (evaluate has no opset).
+ * `channels_last` is ours, not ONNX's: set by the layout pass (ops/layout-rules.ts) when X is read NHWC
+ * ([N, H, W, C]); the output stays [R, C, output_height, output_width].
+ */
+export function roiAlignParams(node: Node) {
+  const mode = attrString(node, 'mode', 'avg');
+  const transform = attrString(node, 'coordinate_transformation_mode', 'half_pixel');
+  return {
+    outputHeight: attrInt(node, 'output_height', 1),
+    outputWidth: attrInt(node, 'output_width', 1),
+    samplingRatio: attrInt(node, 'sampling_ratio', 0),
+    spatialScale: attrFloat(node, 'spatial_scale', 1),
+    max: mode === 'max',
+    mode,
+    halfPixel: transform === 'half_pixel',
+    transform,
+    channelsLast: attrInt(node, 'channels_last', 0) === 1,
+  };
+}
+
 const roiAlignOp: OpDefinition = {
   op: 'RoiAlign',
   infer(ctx) {
+    const node = ctx.node;
+    if (ctx.opset < 16 && !node.attrs.coordinate_transformation_mode)
+      node.attrs.coordinate_transformation_mode = { type: 'string', value: 'output_half_pixel' };
+    const p = roiAlignParams(node);
+    checkIntAttribute(node, 'output_height', p.outputHeight, 1);
+    checkIntAttribute(node, 'output_width', p.outputWidth, 1);
+    checkIntAttribute(node, 'sampling_ratio', p.samplingRatio, 0);
+    if (!Number.isFinite(p.spatialScale)) ctx.fail(`spatial_scale ${p.spatialScale} is not finite`);
+    if (p.mode !== 'avg' && p.mode !== 'max') ctx.fail(`mode '${p.mode}' is not avg or max`);
+    if (p.transform !== 'half_pixel' && p.transform !== 'output_half_pixel')
+      ctx.fail(`coordinate_transformation_mode '${p.transform}' is not half_pixel or output_half_pixel`);
     const x = ctx.shape(0);
     const rois = ctx.shape(1);
+    const batch = ctx.shape(2);
     if (x.length !== 4) ctx.fail(`X must be 4-D [N, C, H, W], it has rank ${x.length}`);
     if (rois.length !== 2) ctx.fail(`rois must be 2-D [num_rois, 4], it has rank ${rois.length}`);
-    const mode = attrString(ctx.node, 'mode', 'avg');
-    if (mode !== 'avg' && mode !== 'max') ctx.fail(`mode '${mode}' is not avg or max`);
-    return [{ dtype: ctx.dtype(0), shape: [rois[0], x[1], attrInt(ctx.node, 'output_height', 1), attrInt(ctx.node, 'output_width', 1)] }];
+    if (isConcrete(rois[1]) && rois[1] !== 4) ctx.fail(`rois must be [num_rois, 4], not [${rois.join(', ')}]`);
+    if (batch.length !== 1) ctx.fail(`batch_indices must be 1-D [num_rois], it has rank ${batch.length}`);
+    if (isConcrete(batch[0]) && isConcrete(rois[0]) && batch[0] !== rois[0])
+      ctx.fail(`batch_indices has ${batch[0]} entries for ${rois[0]} rois`);
+    const dtype = ctx.dtype(2);
+    if (dtype !== 'int64') ctx.fail(`batch_indices must be int64, not ${dtype}`);
+    const channels = p.channelsLast ? x[3] : x[1];
+    return [{ dtype: ctx.dtype(0), shape: [rois[0], channels, p.outputHeight, p.outputWidth] }];
   },
   evaluate(node, [xIn, roisIn, batchIn]) {
     return [roiAlign(node, xIn!, roisIn!, batchIn!)];
   },
 };
 
-/** RoiAlign as ONNX specifies it (bilinear samples averaged or maxed per bin). */
+/**
+ * RoiAlign as onnxruntime computes it (and the ONNX reference implementation): per output bin, a grid of
+ * bilinear samples, averaged; max mode takes, per sample, the largest of the four weighted corner values
+ * (w·v, not the interpolated value: onnxruntime's long-standing formula, kept for every opset), then the largest
+ * over the samples. A sample more than one pixel outside the map counts as 0; with no samples the bin is 0.
+ */
 function roiAlign(node: Node, xIn: TensorValue, roisIn: TensorValue, batchIn: TensorValue): TensorValue {
-  const [, channels, height, width] = xIn.shape;
+  const p = roiAlignParams(node);
+  const [batchCount, d1, d2, d3] = xIn.shape;
+  const [channels, height, width] = p.channelsLast ? [d3, d1, d2] : [d1, d2, d3];
   const x = numeric(xIn);
   const rois = numeric(roisIn);
   const batch = numeric(batchIn);
   const numRois = roisIn.shape[0];
-  const oh = attrInt(node, 'output_height', 1);
-  const ow = attrInt(node, 'output_width', 1);
-  const ratio = attrInt(node, 'sampling_ratio', 0);
-  const scale = attrFloat(node, 'spatial_scale', 1);
-  const max = attrString(node, 'mode', 'avg') === 'max';
-  const offset = attrString(node, 'coordinate_transformation_mode', 'half_pixel') === 'half_pixel' ? 0.5 : 0;
+  const { outputHeight: oh, outputWidth: ow, samplingRatio: ratio, max } = p;
+  const offset = p.halfPixel ? 0.5 : 0;
+  // element (n, c, y, x) of X in either layout
+  const at = p.channelsLast
+    ? (n: number, c: number, y: number, xx: number) => x[((n * height + y) * width + xx) * channels + c]
+    : (n: number, c: number, y: number, xx: number) => x[((n * channels + c) * height + y) * width + xx];
   const out = storageFor(xIn.dtype, numRois * channels * oh * ow);
-  const sample = (plane: number, y: number, xx: number): number => {
-    if (y < -1 || y > height || xx < -1 || xx > width) return 0;
+  const corners = { y0: 0, x0: 0, y1: 0, x1: 0, w: [0, 0, 0, 0] };
+  /** The four corners of a sample and their bilinear weights; false for a sample outside the map. */
+  const place = (y: number, xx: number): boolean => {
+    if (y < -1 || y > height || xx < -1 || xx > width) return false;
     y = Math.max(y, 0);
     xx = Math.max(xx, 0);
-    const y0 = Math.min(Math.floor(y), height - 1);
-    const x0 = Math.min(Math.floor(xx), width - 1);
-    const y1 = Math.min(y0 + 1, height - 1);
-    const x1 = Math.min(x0 + 1, width - 1);
-    const ly = y0 >= height - 1 ? 0 : y - y0;
-    const lx = x0 >= width - 1 ? 0 : xx - x0;
-    const p = plane * height * width;
-    return (
-      (1 - ly) * (1 - lx) * x[p + y0 * width + x0] +
-      (1 - ly) * lx * x[p + y0 * width + x1] +
-      ly * (1 - lx) * x[p + y1 * width + x0] +
-      ly * lx * x[p + y1 * width + x1]
-    );
+    corners.y0 = Math.min(Math.floor(y), height - 1);
+    corners.x0 = Math.min(Math.floor(xx), width - 1);
+    corners.y1 = Math.min(corners.y0 + 1, height - 1);
+    corners.x1 = Math.min(corners.x0 + 1, width - 1);
+    const ly = corners.y0 >= height - 1 ? 0 : y - corners.y0;
+    const lx = corners.x0 >= width - 1 ? 0 : xx - corners.x0;
+    corners.w = [(1 - ly) * (1 - lx), (1 - ly) * lx, ly * (1 - lx), ly * lx];
+    return true;
   };
   for (let r = 0; r < numRois; r++) {
-    const [x1, y1, x2, y2] = [0, 1, 2, 3].map((i) => rois[r * 4 + i] * scale - offset);
-    const roiW = offset ? x2 - x1 : Math.max(x2 - x1, 1);
-    const roiH = offset ? y2 - y1 : Math.max(y2 - y1, 1);
+    const n = batch[r];
+    if (!(n >= 0 && n < batchCount))
+      throw nodeError(node, 'run.index', `batch index ${n} of roi ${r} is out of range for ${batchCount} images`);
+    const [x1, y1, x2, y2] = [0, 1, 2, 3].map((i) => rois[r * 4 + i] * p.spatialScale - offset);
+    const roiW = p.halfPixel ? x2 - x1 : Math.max(x2 - x1, 1);
+    const roiH = p.halfPixel ? y2 - y1 : Math.max(y2 - y1, 1);
     const binH = roiH / oh;
     const binW = roiW / ow;
     const gridH = ratio > 0 ? ratio : Math.ceil(roiH / oh);
     const gridW = ratio > 0 ? ratio : Math.ceil(roiW / ow);
     const count = Math.max(gridH * gridW, 1);
-    for (let c = 0; c < channels; c++) {
-      const plane = batch[r] * channels + c;
+    for (let c = 0; c < channels; c++)
       for (let i = 0; i < oh; i++)
         for (let j = 0; j < ow; j++) {
-          let acc = max ? -Infinity : 0;
+          let acc = 0;
+          let first = true;
           for (let iy = 0; iy < gridH; iy++)
             for (let ix = 0; ix < gridW; ix++) {
-              const v = sample(plane, y1 + i * binH + ((iy + 0.5) * binH) / gridH, x1 + j * binW + ((ix + 0.5) * binW) / gridW);
-              acc = max ? Math.max(acc, v) : acc + v;
+              const inside = place(y1 + i * binH + ((iy + 0.5) * binH) / gridH, x1 + j * binW + ((ix + 0.5) * binW) / gridW);
+              const { y0, x0, y1: yh, x1: xh, w } = corners;
+              const v = inside ? [at(n, c, y0, x0), at(n, c, y0, xh), at(n, c, yh, x0), at(n, c, yh, xh)] : [0, 0, 0, 0];
+              const ws = inside ? w : [0, 0, 0, 0];
+              if (!max) acc += ws[0] * v[0] + ws[1] * v[1] + ws[2] * v[2] + ws[3] * v[3];
+              else {
+                const e = Math.max(ws[0] * v[0], ws[1] * v[1], ws[2] * v[2], ws[3] * v[3]);
+                acc = first ? e : Math.max(acc, e);
+                first = false;
+              }
             }
           out[((r * channels + c) * oh + i) * ow + j] = max ? acc : acc / count;
         }
-    }
   }
   return { dtype: xIn.dtype, shape: [numRois, channels, oh, ow], data: out };
 }

@@ -225,6 +225,20 @@ const resize: PermuteRule = (q) => {
   return { attrs, inputs, outputs: [[...q.perm]] };
 };
 
+/**
+ * RoiAlign reads X NCHW; on Transpose(x, [0, 3, 1, 2]) of an NHWC x it reads x itself (`channels_last`: C innermost,
+ * what its kernel reads with 16-byte loads) and still writes [num_rois, C, out_h, out_w]: rois and batch indices are
+ * kept, and the output needs no transpose.
+ */
+const roiAlign: PermuteRule = (q) => {
+  if (q.perm.join() !== '0,3,1,2' || attrInt(q.node, 'channels_last', 0) !== 0) return 'no';
+  return {
+    attrs: { ...q.node.attrs, channels_last: int(1) },
+    inputs: q.node.inputs.map((_, i) => (i === 0 ? 'permute' : 'keep')),
+    outputs: [[0, 1, 2, 3]],
+  };
+};
+
 /** Ops that are the identity on layout (Identity, Dropout in inference). */
 const passThrough: PermuteRule = (q) => ({
   attrs: q.node.attrs,
@@ -251,3 +265,4 @@ registerLayoutRule(
   reduce,
 );
 registerLayoutRule(['ArgMax', 'ArgMin'], argReduce);
+registerLayoutRule(['RoiAlign'], roiAlign);

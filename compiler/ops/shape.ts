@@ -967,13 +967,43 @@ function combine(node: Node, reduction: string): (a: number, b: number) => numbe
 
 const sameAsInput0 = (ctx: InferContext): OutputType[] => [{ dtype: ctx.dtype(0), shape: ctx.shape(0) }];
 
+/**
+ * ScatterElements' operands: data, indices and updates of one rank; indices and updates of one shape, each of its
+ * dims at most data's except along the axis (onnxruntime's rule: the non-axis coordinates index data directly).
+ */
+function checkScatterElements(ctx: InferContext): void {
+  const data = ctx.shape(0);
+  const indices = ctx.shape(1);
+  const updates = ctx.shape(2);
+  const axis = normalizeAxis(ctx.node, attrInt(ctx.node, 'axis', 0), data.length);
+  combine(ctx.node, attrString(ctx.node, 'reduction', 'none'));
+  const indexType = ctx.dtype(1);
+  if (indexType !== 'int64' && indexType !== 'int32') ctx.fail(`indices must be int32 or int64, not ${indexType}`);
+  if (indices.length !== data.length || updates.length !== data.length)
+    ctx.fail(`data, indices and updates must have one rank (they have ${data.length}, ${indices.length}, ${updates.length})`);
+  indices.forEach((d, i) => {
+    const u = updates[i];
+    if (isConcrete(d) && isConcrete(u) ? d !== u : !dimEquals(d, u))
+      ctx.fail(`indices [${indices.map(dimToString).join(', ')}] and updates [${updates.map(dimToString).join(', ')}] differ in shape`);
+    if (i !== axis && isConcrete(d) && isConcrete(data[i]) && d > data[i])
+      ctx.fail(`indices dim ${i} is ${d}, larger than data's ${data[i]} (only the axis ${axis} may differ)`);
+  });
+}
+
 const scatterElementsOp: OpDefinition = {
   op: 'ScatterElements',
-  infer: sameAsInput0,
+  infer(ctx) {
+    checkScatterElements(ctx);
+    return sameAsInput0(ctx);
+  },
   evaluate(node, [data, indices, updates]) {
     const x = data!;
     const axis = normalizeAxis(node, attrInt(node, 'axis', 0), x.shape.length);
     const f = combine(node, attrString(node, 'reduction', 'none'));
+    indices!.shape.forEach((d, i) => {
+      if (i !== axis && d > x.shape[i])
+        throw nodeError(node, 'run.index', `indices dim ${i} is ${d}, larger than data's ${x.shape[i]} (only the axis may differ)`);
+    });
     const out = makeTensor(x.dtype, x.shape, numeric(x));
     const o = numeric(out);
     const idx = numeric(indices!);

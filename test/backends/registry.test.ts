@@ -183,6 +183,25 @@ const CASES: Case[] = [
     spec: nodeModel('Pad', [f32('B', 4, 8), i64([0, 0, -1, 0, 0, 2]), tensor('float32', [], [1])]),
   },
   {
+    name: 'RoiAlign',
+    spec: nodeModel('RoiAlign', [f32(2, 8, 6, 6), f32('B', 4), input('int64', ['B'])], { attrs: { output_height: 2, output_width: 2 } }),
+  },
+  {
+    name: 'ScatterElements',
+    spec: nodeModel('ScatterElements', [f32('B', 4, 8), input('int64', ['B', 2, 8]), f32('B', 2, 8)], { attrs: { axis: 1 } }),
+  },
+  {
+    name: 'ConstantOfShape of the run',
+    spec: {
+      inputs: [{ name: 'x', ...f32('B', 8) }],
+      nodes: [
+        { op: 'Shape', inputs: ['x'], outputs: ['s'] },
+        { op: 'ConstantOfShape', inputs: ['s'], outputs: ['y'], attrs: { value: tensor('float32', [1], [2]) } },
+      ],
+      outputs: ['y'],
+    },
+  },
+  {
     name: 'Split (no lowering)',
     spec: nodeModel('Split', [f32('B', 8), i64([4, 4])], { attrs: { axis: 1 }, outputs: 2 }),
     refused: { op: 'Split', reason: /^Split has no CUDA kernel yet$/ },

@@ -36,6 +36,8 @@ import { GemmLowering } from './gemm-lowering';
 import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
+import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
+import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatterElementsPlan } from './scatter-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -161,10 +163,8 @@ export function predicateOf(check: (ctx: CodegenContext, node: Node) => void): (
 const NO_LOWERING: Record<string, string> = {
   NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
   TopK: 'TopK has no GPU kernel yet',
-  RoiAlign: 'RoiAlign has no GPU kernel yet',
   Loop: 'control flow (Loop) is not compiled for the GPU',
   If: 'control flow (If) is not compiled for the GPU',
-  ScatterElements: 'ScatterElements has no GPU kernel yet',
 };
 
 export function noLoweringReason(op: string, backend: string): string {
@@ -255,6 +255,10 @@ cuda(
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
 
 cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
+
+cuda('RoiAlign', ({ ctx }, node) => lowerRoiAlign(ctx, node), roiAlignPlan);
+cuda('ScatterElements', ({ ctx }, node) => lowerScatterElements(ctx, node), scatterElementsPlan);
+cuda('ConstantOfShape', ({ ctx }, node) => lowerConstantOfShape(ctx, node), constantOfShapePlan);
 
 cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);
 

@@ -19,6 +19,7 @@
 #include <random>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "all.cuh"
@@ -51,7 +52,10 @@ struct DeviceBuffer {
 
 float to_host_float(__half v) { return __half2float(v); }
 float to_host_float(float v) { return v; }
-double to_host_float(int64_t v) { return static_cast<double>(v); }
+// integer outputs (scatter, fill): checked with kExact on values small enough for a float
+float to_host_float(int64_t v) { return static_cast<float>(v); }
+float to_host_float(int32_t v) { return static_cast<float>(v); }
+float to_host_float(uint8_t v) { return static_cast<float>(v); }
 template <class T>
 T from_host_float(float v);
 template <>
@@ -1015,6 +1019,230 @@ void check_nonzero(std::vector<int64_t> shape, double zero_fraction) {
   });
 }
 
+// RoiAlign (roi_align.cuh) against a double reference of onnxruntime's formula: rois inside, across the border,
+// far outside, inverted (no samples with half_pixel and adaptive sampling) and tiny; one with a batch index out of
+// range (the kernel writes zeros). NCHW (a thread per element), NHWC with 16-byte channel vectors (C % 8 == 0) and
+// NHWC per channel (C % 8 != 0).
+void check_roi_align(const char* name, bool channels_last, RoiAlignMode mode, int64_t n, int64_t c, int64_t h, int64_t w,
+                     int64_t num_rois, int out_h, int out_w, int sampling_ratio, float spatial_scale, bool half_pixel) {
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(n * c * h * w, &x);
+  // rois in input-image coordinates (the map is the image times spatial_scale)
+  const double image_h = h / spatial_scale, image_w = w / spatial_scale;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<__half> hrois(num_rois * 4);
+  std::vector<double> rois(num_rois * 4);
+  std::vector<int64_t> batch(num_rois);
+  for (int64_t r = 0; r < num_rois; ++r) {
+    double x1 = unit(rng) * image_w * 0.9, y1 = unit(rng) * image_h * 0.9;
+    double x2 = x1 + unit(rng) * image_w * 0.5, y2 = y1 + unit(rng) * image_h * 0.5;
+    if (r % 17 == 3) x2 += image_w;                         // across the right border
+    if (r % 19 == 5) x1 = -3 * image_w, x2 = -2 * image_w;  // far outside: every sample contributes 0
+    if (r % 23 == 7) std::swap(y1, y2);                     // inverted
+    if (r % 29 == 11) x2 = x1 + 0.1, y2 = y1 + 0.1;         // tiny
+    const double box[4] = {x1, y1, x2, y2};
+    for (int k = 0; k < 4; ++k) {
+      hrois[r * 4 + k] = __float2half_rn(static_cast<float>(box[k]));
+      rois[r * 4 + k] = __half2float(hrois[r * 4 + k]);
+    }
+    batch[r] = r == num_rois - 1 && num_rois > 2 ? n : static_cast<int64_t>(unit(rng) * n) % n;  // the last: out of range
+  }
+  // the input as the kernel reads it
+  std::vector<__half> hinput(hx.size());
+  auto at = [&](int64_t b, int64_t ch, int64_t y, int64_t xx) { return x[((b * c + ch) * h + y) * w + xx]; };
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx)
+          hinput[channels_last ? ((b * h + y) * w + xx) * c + ch : ((b * c + ch) * h + y) * w + xx] = hx[((b * c + ch) * h + y) * w + xx];
+  const int bins = out_h * out_w;
+  std::vector<double> ref(num_rois * c * bins, 0.0);
+  const double offset = half_pixel ? 0.5 : 0.0;
+  for (int64_t r = 0; r < num_rois; ++r) {
+    if (batch[r] < 0 || batch[r] >= n) continue;
+    const double x1 = rois[r * 4] * spatial_scale - offset, y1 = rois[r * 4 + 1] * spatial_scale - offset;
+    double roi_w = rois[r * 4 + 2] * spatial_scale - offset - x1, roi_h = rois[r * 4 + 3] * spatial_scale - offset - y1;
+    if (!half_pixel) roi_w = std::max(roi_w, 1.0), roi_h = std::max(roi_h, 1.0);
+    const double bin_h = roi_h / out_h, bin_w = roi_w / out_w;
+    const int grid_h = sampling_ratio > 0 ? sampling_ratio : static_cast<int>(std::ceil(roi_h / out_h));
+    const int grid_w = sampling_ratio > 0 ? sampling_ratio : static_cast<int>(std::ceil(roi_w / out_w));
+    const double count = std::max(grid_h * grid_w, 1);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int ph = 0; ph < out_h; ++ph)
+        for (int pw = 0; pw < out_w; ++pw) {
+          double acc = 0;
+          bool first = true;
+          for (int iy = 0; iy < grid_h; ++iy)
+            for (int ix = 0; ix < grid_w; ++ix) {
+              double y = y1 + ph * bin_h + (iy + 0.5) * bin_h / grid_h, xx = x1 + pw * bin_w + (ix + 0.5) * bin_w / grid_w;
+              double e[4] = {0, 0, 0, 0};
+              if (!(y < -1 || y > h || xx < -1 || xx > w)) {
+                y = std::max(y, 0.0), xx = std::max(xx, 0.0);
+                const int64_t y0 = std::min<int64_t>(static_cast<int64_t>(y), h - 1), x0 = std::min<int64_t>(static_cast<int64_t>(xx), w - 1);
+                const int64_t yh = std::min<int64_t>(y0 + 1, h - 1), xh = std::min<int64_t>(x0 + 1, w - 1);
+                const double ly = y0 >= h - 1 ? 0 : y - y0, lx = x0 >= w - 1 ? 0 : xx - x0;
+                e[0] = (1 - ly) * (1 - lx) * at(batch[r], ch, y0, x0);
+                e[1] = (1 - ly) * lx * at(batch[r], ch, y0, xh);
+                e[2] = ly * (1 - lx) * at(batch[r], ch, yh, x0);
+                e[3] = ly * lx * at(batch[r], ch, yh, xh);
+              }
+              if (mode == RoiAlignMode::kMax) {
+                const double m = std::max(std::max(e[0], e[1]), std::max(e[2], e[3]));
+                acc = first ? m : std::max(acc, m);
+                first = false;
+              } else {
+                acc += e[0] + e[1] + e[2] + e[3];
+              }
+            }
+          ref[(r * c + ch) * bins + ph * out_w + pw] = mode == RoiAlignMode::kMax ? acc : acc / count;
+        }
+  }
+  DeviceBuffer<__half> dx(hinput.size()), drois(hrois.size()), dy(ref.size());
+  DeviceBuffer<int64_t> dbatch(batch.size());
+  upload(dx, hinput);
+  upload(drois, hrois);
+  upload(dbatch, batch);
+  RoiAlignArgs<__half> args{dx.ptr, drois.ptr, dbatch.ptr, dy.ptr, n, c, h, w, num_rois, out_h, out_w, sampling_ratio,
+                            spatial_scale, half_pixel, mode, channels_last};
+  const std::string shape = "x[" + std::to_string(n) + "," + std::to_string(c) + "," + std::to_string(h) + "," +
+                            std::to_string(w) + "] " + std::to_string(num_rois) + " rois " + std::to_string(out_h) + "x" +
+                            std::to_string(out_w);
+  run_case(name, shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_roi_align(args, s); });
+}
+
+void check_roi_aligns() {
+  using M = RoiAlignMode;
+  // Mask R-CNN's box and mask poolers on the FPN's stride-4 level (NHWC, 256 channels)
+  check_roi_align("roi_align avg nhwc vec", true, M::kAvg, 1, 256, 112, 152, 1000, 7, 7, 2, 0.25f, false);
+  check_roi_align("roi_align avg nhwc vec", true, M::kAvg, 1, 256, 112, 152, 100, 14, 14, 2, 0.25f, false);
+  check_roi_align("roi_align max nhwc vec", true, M::kMax, 2, 64, 30, 40, 300, 7, 7, 0, 0.125f, true);
+  check_roi_align("roi_align avg nhwc scalar", true, M::kAvg, 2, 12, 25, 19, 97, 3, 5, 0, 0.5f, true);
+  check_roi_align("roi_align max nhwc scalar", true, M::kMax, 1, 13, 16, 16, 64, 4, 4, 3, 1.f, false);
+  check_roi_align("roi_align avg nchw", false, M::kAvg, 2, 32, 28, 38, 200, 7, 7, 0, 0.0625f, true);
+  check_roi_align("roi_align max nchw", false, M::kMax, 2, 5, 20, 22, 50, 6, 3, 2, 0.5f, false);
+}
+
+// ScatterElements (scatter.cuh), an exact check: data copied, then updates scattered with the reference's
+// sequential semantics (the column kernel's order; the element kernel only where order does not matter: unique
+// indices, max/min, integer add/mul).
+template <class T, class Index>
+void check_scatter(const char* name, std::vector<int64_t> data_shape, std::vector<int64_t> update_shape, int axis,
+                   ScatterReduction reduction, bool unique_indices, bool expect_columns) {
+  const int rank = static_cast<int>(data_shape.size());
+  int64_t data_total = 1, total = 1;
+  for (int d = 0; d < rank; ++d) data_total *= data_shape[d], total *= update_shape[d];
+  const int64_t axis_size = data_shape[axis];
+  // a column is all elements sharing their non-axis coordinates: the launcher's choice, asserted
+  const int64_t columns = total / update_shape[axis];
+  const bool columns_kernel = columns >= kScatterColumnThreads || update_shape[axis] <= kScatterShortAxis;
+  if (columns_kernel != expect_columns) {
+    std::printf("%-28s %-34s %12s  FAIL (the launcher would take the %s kernel)\n", name, "-", "-", columns_kernel ? "column" : "element");
+    ++failures;
+    return;
+  }
+  std::uniform_int_distribution<int> small(-4, 4);
+  auto value = [&]() -> T {
+    if constexpr (std::is_same_v<T, __half>) return __float2half_rn(small(rng) * 0.25f);  // exact in fp16, sums too
+    else return static_cast<T>(small(rng));
+  };
+  auto as_double = [](T v) -> double {
+    if constexpr (std::is_same_v<T, __half>) return __half2float(v);
+    else return static_cast<double>(v);
+  };
+  std::vector<T> hdata(data_total), hupdates(total);
+  std::vector<Index> hindices(total);
+  for (auto& v : hdata) v = value();
+  for (auto& v : hupdates) v = value();
+  // indices: a permutation of the axis per column when unique (the axis of updates at most data's), else random
+  // with duplicates; negative ones count from the end; a few out of range are skipped
+  std::vector<int64_t> update_strides(rank, 1), data_strides(rank, 1);
+  for (int d = rank - 2; d >= 0; --d) {
+    update_strides[d] = update_strides[d + 1] * update_shape[d + 1];
+    data_strides[d] = data_strides[d + 1] * data_shape[d + 1];
+  }
+  std::vector<int64_t> permutation(axis_size);  // one for every column, as Mask R-CNN's slots
+  for (int64_t j = 0; j < axis_size; ++j) permutation[j] = j;
+  std::shuffle(permutation.begin(), permutation.end(), rng);
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t k = (i / update_strides[axis]) % update_shape[axis];
+    if (unique_indices) {
+      hindices[i] = static_cast<Index>(permutation[k] - (k % 2 ? axis_size : 0));
+    } else {
+      std::uniform_int_distribution<int64_t> any(-axis_size, axis_size - 1);
+      hindices[i] = static_cast<Index>(i % 101 == 7 ? axis_size + 3 : any(rng));
+    }
+  }
+  std::vector<double> ref(data_total);
+  for (int64_t i = 0; i < data_total; ++i) ref[i] = as_double(hdata[i]);
+  std::vector<T> out = hdata;
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t index = hindices[i];
+    if (index < 0) index += axis_size;
+    if (index < 0 || index >= axis_size) continue;
+    int64_t offset = 0;
+    for (int d = 0; d < rank; ++d) offset += (d == axis ? index : (i / update_strides[d]) % update_shape[d]) * data_strides[d];
+    const double old = ref[offset], v = as_double(hupdates[i]);
+    switch (reduction) {
+      case ScatterReduction::kAdd: ref[offset] = old + v; break;
+      case ScatterReduction::kMul: ref[offset] = old * v; break;
+      case ScatterReduction::kMax: ref[offset] = std::max(old, v); break;
+      case ScatterReduction::kMin: ref[offset] = std::min(old, v); break;
+      default: ref[offset] = v;
+    }
+  }
+  DeviceBuffer<T> ddata(data_total), dupdates(total), dy(data_total);
+  DeviceBuffer<Index> dindices(total);
+  upload(ddata, hdata);
+  upload(dupdates, hupdates);
+  upload(dindices, hindices);
+  ScatterElementsArgs<T, Index> args{ddata.ptr, dindices.ptr, dupdates.ptr, dy.ptr, rank, axis, {}, {}, reduction};
+  std::string shape = "[";
+  for (int d = 0; d < rank; ++d) {
+    args.data_shape[d] = data_shape[d];
+    args.update_shape[d] = update_shape[d];
+    shape += std::to_string(update_shape[d]) + (d + 1 < rank ? "," : "]");
+  }
+  shape += " axis " + std::to_string(axis) + (expect_columns ? " columns" : " elements");
+  // fp16 products round at each step (sums of these quarter values stay exact)
+  const double tolerance = std::is_same_v<T, __half> && reduction == ScatterReduction::kMul ? kHalfTolerance : kExact;
+  run_case(name, shape, dy, ref, tolerance, [&](cudaStream_t s) { return launch_scatter_elements(args, s); });
+}
+
+void check_scatters() {
+  using R = ScatterReduction;
+  // Mask R-CNN's pooler: 400 rois put into their slots of [600, 256, 7, 7] (12544 columns: one thread per element)
+  check_scatter<__half, int64_t>("scatter none (mask r-cnn)", {600, 256, 7, 7}, {400, 256, 7, 7}, 0, R::kNone, true, false);
+  // duplicates along a short last axis: the column kernel, last write wins as in the reference
+  check_scatter<__half, int64_t>("scatter none dup", {64, 300, 9}, {64, 300, 6}, 2, R::kNone, false, true);
+  check_scatter<__half, int32_t>("scatter add dup", {40, 50, 16}, {40, 50, 12}, 2, R::kAdd, false, true);
+  check_scatter<__half, int64_t>("scatter mul dup", {7, 33, 5}, {7, 20, 5}, 1, R::kMul, false, true);
+  check_scatter<int64_t, int64_t>("scatter add int64 cas", {300, 200}, {100, 200}, 0, R::kAdd, false, false);
+  // many columns: the column kernel on a long axis
+  check_scatter<__half, int64_t>("scatter max (columns)", {50, 40000}, {64, 40000}, 0, R::kMax, false, true);
+  // few long columns with duplicates: compare-and-swap on fp16 (max/min exact), int64 and int32
+  check_scatter<__half, int64_t>("scatter max cas f16", {300, 8, 16}, {500, 8, 16}, 0, R::kMax, false, false);
+  check_scatter<__half, int64_t>("scatter min cas f16", {300, 3, 5}, {700, 3, 5}, 0, R::kMin, false, false);
+  check_scatter<int64_t, int32_t>("scatter add cas int32 idx", {100, 64}, {400, 64}, 0, R::kAdd, false, false);
+  check_scatter<int32_t, int64_t>("scatter mul cas int32", {50, 9}, {120, 9}, 0, R::kMul, false, false);
+  check_scatter<uint8_t, int64_t>("scatter none bool", {90, 40}, {60, 40}, 0, R::kNone, true, false);
+}
+
+// Fill (fill.cuh): the 16-byte path and the tail.
+template <class T>
+void check_fill(const char* name, int64_t count, T value) {
+  DeviceBuffer<T> dy(count);
+  std::vector<double> ref(count, static_cast<double>(to_host_float(value)));
+  FillArgs<T> args{dy.ptr, count, value};
+  run_case(name, "[" + std::to_string(count) + "]", dy, ref, kExact, [&](cudaStream_t s) { return launch_fill(args, s); });
+}
+
+void check_fills() {
+  check_fill<__half>("fill f16", 1000 * 256 * 49 + 3, __float2half_rn(-1.5f));
+  check_fill<int64_t>("fill int64", 77, int64_t{-7});
+  check_fill<int32_t>("fill int32", 4099, int32_t{12});
+  check_fill<uint8_t>("fill bool", 1001, uint8_t{1});
+}
+
 int main() {
   int device = 0;
   cudaDeviceProp prop;
@@ -1123,6 +1351,9 @@ int main() {
   check_patchify(2, 224, 224, 8, 14, 14);
   check_patchify(2, 20, 15, 3, 4, 5);      // S·C = 15: the im2col fallback
   check_patchify(1, 64, 64, 3, 16, 16, /*misaligned_input=*/true);
+  check_roi_aligns();
+  check_scatters();
+  check_fills();
   std::printf("\n%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }

@@ -71,5 +71,15 @@ template cudaError_t launch_nonzero_write<__half>(const NonZeroArgs<__half>&, in
 template cudaError_t launch_nonzero_count<uint8_t>(const NonZeroArgs<uint8_t>&, cudaStream_t);
 template cudaError_t launch_nonzero_write<uint8_t>(const NonZeroArgs<uint8_t>&, int64_t, cudaStream_t);
 template cudaError_t launch_nonzero_write<int64_t>(const NonZeroArgs<int64_t>&, int64_t, cudaStream_t);
+template cudaError_t launch_roi_align<__half>(const RoiAlignArgs<__half>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<__half, int64_t>(const ScatterElementsArgs<__half, int64_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<__half, int32_t>(const ScatterElementsArgs<__half, int32_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<int64_t, int64_t>(const ScatterElementsArgs<int64_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<int32_t, int64_t>(const ScatterElementsArgs<int32_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_scatter_elements<uint8_t, int64_t>(const ScatterElementsArgs<uint8_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_fill<__half>(const FillArgs<__half>&, cudaStream_t);
+template cudaError_t launch_fill<int64_t>(const FillArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_fill<int32_t>(const FillArgs<int32_t>&, cudaStream_t);
+template cudaError_t launch_fill<uint8_t>(const FillArgs<uint8_t>&, cudaStream_t);
 }  // namespace kernels
 }  // namespace ait
