@@ -52,6 +52,8 @@ struct DeviceBuffer {
 float to_host_float(__half v) { return __half2float(v); }
 float to_host_float(float v) { return v; }
 double to_host_float(int64_t v) { return static_cast<double>(v); }  // integer outputs: compared exactly
+double to_host_float(int32_t v) { return v; }
+double to_host_float(uint8_t v) { return v; }
 template <class T>
 T from_host_float(float v);
 template <>
@@ -80,12 +82,14 @@ void upload(DeviceBuffer<T>& d, const std::vector<T>& h) {
 int failures = 0;
 
 // Poisons `out`, launches once and checks against `reference`, then times `repetitions` launches.
+// `poison`: the byte written over the output first (0xFF is NaN in fp16/fp32; integer cases whose results may be
+// -1 pass another).
 template <class T>
 void run_case(const std::string& kernel, const std::string& shape, DeviceBuffer<T>& out, const std::vector<double>& reference,
-              double tolerance, const std::function<cudaError_t(cudaStream_t)>& launch) {
+              double tolerance, const std::function<cudaError_t(cudaStream_t)>& launch, int poison = 0xFF) {
   cudaStream_t stream;
   CHECK_CUDA(cudaStreamCreate(&stream));
-  CHECK_CUDA(cudaMemset(out.ptr, 0xFF, out.count * sizeof(T)));
+  CHECK_CUDA(cudaMemset(out.ptr, poison, out.count * sizeof(T)));
   cudaError_t launched = launch(stream);
   if (launched != cudaSuccess) {
     std::printf("%-28s %-34s %12s  FAIL (launch: %s)\n", kernel.c_str(), shape.c_str(), "-", cudaGetErrorString(launched));
@@ -897,6 +901,84 @@ void check_reduce_ops() {
   }
 }
 
+// Integer reductions (reduce.cuh: int64 accumulator, exact): Sum/Max/Min/Prod/SumSquare/L1 on int64 over rows,
+// columns and a strided set of axes; int32 sums; bool (uint8) max/min. The reference accumulates in int64 with
+// two's-complement wrap (long products wrap, as the kernel's do) and casts to T. Outputs are poisoned with 0x7F
+// bytes, far from any result (0xFF would read as -1, a valid one).
+int64_t reduce_reference_integer(ReduceOp op, const std::vector<int64_t>& values) {
+  uint64_t acc = op == ReduceOp::kMax ? static_cast<uint64_t>(INT64_MIN) : op == ReduceOp::kMin ? INT64_MAX : op == ReduceOp::kProd ? 1 : 0;
+  for (const int64_t v : values) {
+    const int64_t a = static_cast<int64_t>(acc);
+    switch (op) {
+      case ReduceOp::kMax: acc = static_cast<uint64_t>(std::max(a, v)); break;
+      case ReduceOp::kMin: acc = static_cast<uint64_t>(std::min(a, v)); break;
+      case ReduceOp::kProd: acc *= static_cast<uint64_t>(v); break;
+      case ReduceOp::kSumSquare: acc += static_cast<uint64_t>(v) * static_cast<uint64_t>(v); break;
+      case ReduceOp::kL1: acc += static_cast<uint64_t>(v < 0 ? -v : v); break;
+      default: acc += static_cast<uint64_t>(v); break;
+    }
+  }
+  return static_cast<int64_t>(acc);
+}
+
+template <class T>
+void check_reduce_integer(ReduceOp op, const std::string& name, int64_t low, int64_t high) {
+  std::uniform_int_distribution<int64_t> dist(low, high);
+  const auto draw = [&]() {
+    int64_t v = dist(rng);
+    while (op == ReduceOp::kProd && v == 0) v = dist(rng);  // a zero would end every product
+    return static_cast<T>(v);
+  };
+  const auto reference = [&](const std::vector<int64_t>& v) { return static_cast<double>(static_cast<T>(reduce_reference_integer(op, v))); };
+  for (const auto& [outer, reduced, inner] : {std::tuple<int64_t, int64_t, int64_t>{8, 49, 768}, {33, 7, 1}, {5, 1000, 1}, {3, 6, 100}}) {
+    std::vector<T> hx(outer * reduced * inner);
+    for (auto& v : hx) v = draw();
+    DeviceBuffer<T> dx(hx.size()), dy(outer * inner);
+    upload(dx, hx);
+    std::vector<double> ref(outer * inner);
+    for (int64_t a = 0; a < outer; ++a)
+      for (int64_t i = 0; i < inner; ++i) {
+        std::vector<int64_t> v(reduced);
+        for (int64_t r = 0; r < reduced; ++r) v[r] = hx[(a * reduced + r) * inner + i];
+        ref[a * inner + i] = reference(v);
+      }
+    ReduceArgs<T> args{dx.ptr, dy.ptr, outer, reduced, inner, op};
+    run_case("reduce " + name, "[" + std::to_string(outer) + "," + std::to_string(reduced) + "," + std::to_string(inner) + "]", dy, ref,
+             kExact, [&](cudaStream_t s) { return launch_reduce(args, s); }, 0x7F);
+  }
+  {  // [a, b, r, d] over axes 0 and 2
+    const int64_t A = 3, B = 5, R = 4, D = 6;
+    std::vector<T> hx(A * B * R * D);
+    for (auto& v : hx) v = draw();
+    DeviceBuffer<T> dx(hx.size()), dy(B * D);
+    upload(dx, hx);
+    std::vector<double> ref(B * D);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < D; ++d) {
+        std::vector<int64_t> v;
+        for (int64_t a = 0; a < A; ++a)
+          for (int64_t r = 0; r < R; ++r) v.push_back(hx[((a * B + b) * R + r) * D + d]);
+        ref[b * D + d] = reference(v);
+      }
+    ReduceStridedArgs<T> args{dx.ptr, dy.ptr, 2, 2, {B, D}, {R * D, 1}, {A, R}, {B * R * D, D}, op};
+    run_case("reduce strided " + name, "[3,5,4,6] axes 0,2", dy, ref, kExact,
+             [&](cudaStream_t s) { return launch_reduce_strided(args, s); }, 0x7F);
+  }
+}
+
+void check_reduce_integers() {
+  check_reduce_integer<int64_t>(ReduceOp::kSum, "sum i64", -1000000000000, 1000000000000);  // past 2^32 and fp32's 24 bits
+  check_reduce_integer<int64_t>(ReduceOp::kMax, "max i64", -1000000000000, 1000000000000);
+  check_reduce_integer<int64_t>(ReduceOp::kMin, "min i64", -1000000000000, 1000000000000);
+  check_reduce_integer<int64_t>(ReduceOp::kProd, "prod i64", -3, 3);
+  check_reduce_integer<int64_t>(ReduceOp::kSumSquare, "sum-square i64", -100000, 100000);
+  check_reduce_integer<int64_t>(ReduceOp::kL1, "l1 i64", -100000, 100000);
+  check_reduce_integer<int32_t>(ReduceOp::kSum, "sum i32", -1000, 1000);
+  check_reduce_integer<int32_t>(ReduceOp::kMin, "min i32", -1000, 1000);
+  check_reduce_integer<uint8_t>(ReduceOp::kMax, "max bool", 0, 1);
+  check_reduce_integer<uint8_t>(ReduceOp::kMin, "min bool", 0, 1);
+}
+
 // kStrided broadcast (elementwise.cuh): Swin's shifted-window mask [1, W, 1, S·S] added over [n, W, H, S·S], and a
 // [1, C, 1, 8] operand over [n, C, 4, 8] (the 16-byte path: innermost axis read in full, a multiple of 8).
 void check_strided_broadcast(int64_t n, int64_t windows, int64_t heads, int64_t inner) {
@@ -1169,6 +1251,7 @@ int main() {
   check_pad(PadMode::kWrap, "pad wrap", 1, 5, 6, 5, 2, 3, 4, 1);
   check_pad(PadMode::kConstant, "pad crop (negative)", 2, 10, 10, 8, -2, 1, 0, -3);
   check_reduce_ops();
+  check_reduce_integers();
   check_strided_broadcast(8, 64, 3, 49 * 49);
   check_strided_broadcast(4, 16, 4, 8);
   check_elementwise_dag(1000, 1000);  // 16-byte path

@@ -63,6 +63,13 @@ template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaS
 template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce_strided<__half>(const ReduceStridedArgs<__half>&, cudaStream_t);
+// integer and bool data: int64 accumulators
+template cudaError_t launch_reduce<int64_t>(const ReduceArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<int64_t>(const ReduceStridedArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_reduce<int32_t>(const ReduceArgs<int32_t>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<int32_t>(const ReduceStridedArgs<int32_t>&, cudaStream_t);
+template cudaError_t launch_reduce<uint8_t>(const ReduceArgs<uint8_t>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<uint8_t>(const ReduceStridedArgs<uint8_t>&, cudaStream_t);
 template cudaError_t launch_pad<__half>(const PadArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad<int64_t>(const PadArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_concat<__half>(const ConcatArgs<__half>&, cudaStream_t);
