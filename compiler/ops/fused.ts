@@ -13,7 +13,7 @@
  *               scale, causal (key j > query i masked), zero_masked_rows (a row with every key masked gives 0, as
  *               a Where(IsNaN(p), 0, p) guard makes it; otherwise NaN, as softmax of all -inf does).
  *   layernorm   over the last axis: [x, gamma, beta?]; attrs epsilon
- *   elementwise a chain of elementwise ONNX ops held as a subgraph attribute `body`
+ *   elementwise elementwise ONNX ops (a DAG with one output) held as a subgraph attribute `body`
  *   pool2d      NHWC max/avg pooling; attrs kind, kernel, strides, pads, ceil_mode, count_include_pad
  *   global_pool NHWC mean/max over H, W → [N, C] (attr keep_spatial: → [N,1,1,C])
  *   transpose_pad  Transpose by attr perm, then the last axis zero-padded up to attr channels (a model input

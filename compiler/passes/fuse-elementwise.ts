@@ -1,9 +1,11 @@
 /**
- * Chains of elementwise ops → one `elementwise` op whose `body` attribute holds the chain as a small graph.
+ * Groups of elementwise ops → one `elementwise` op whose `body` attribute holds the group as a small graph.
  *
  * A group grows upwards from an elementwise node through producers that are elementwise and whose output only
- * the group reads; the group has one output (its last node's). Groups of one node are left as they are. Weight
- * preparation is not fused: it runs once, and folds when the weights are present.
+ * the group reads; the group has one output (its last node's). Its body is a DAG: a node may read any input or any
+ * earlier node's value (the CUDA backend runs chains as functor chains and other bodies as ew::Dag programs). Groups
+ * of one node are left as they are. Weight preparation is not fused: it runs once, and folds when the weights are
+ * present.
  */
 import { isFloatType } from '../ir/dtype';
 import { Graph, Node } from '../ir/graph';
@@ -17,7 +19,7 @@ export { ELEMENTWISE_OPS };
 
 export const fuseElementwisePass: Pass = {
   name: 'fuse-elementwise',
-  description: 'chains of elementwise ops → one elementwise kernel',
+  description: 'groups of elementwise ops → one elementwise kernel',
   run(graph) {
     // Producers, consumers and positions are computed once: fusing a group only removes nodes that are then
     // `grouped` (never looked at again) and puts a fused node (not elementwise in this sense) in its root's place,

@@ -206,7 +206,14 @@ const CASES: Case[] = [
     spec: nodeModel('Split', [f32('B', 8), i64([4, 4])], { attrs: { axis: 1 }, outputs: 2 }),
     refused: { op: 'Split', reason: /^Split has no CUDA kernel yet$/ },
   },
-  { name: 'Log (no functor)', spec: nodeModel('Log', [f32('B', 8)]), refused: { op: 'Log', reason: /^Log has no CUDA kernel yet$/ } },
+  ...['Log', 'Round', 'Sin', 'Cos', 'Softplus', 'Elu', 'Selu', 'Sign'].map((op) => ({ name: op, spec: nodeModel(op, [f32('B', 8)]) })),
+  { name: 'PRelu with per-channel slopes', spec: nodeModel('PRelu', [f32('B', 8), weight(8)]) },
+  { name: 'ReduceMin on int64 data', spec: nodeModel('ReduceMin', [input('int64', ['B', 8]), i64([1])], { opset: 18 }) },
+  {
+    name: 'ReduceMean on int64 data',
+    spec: nodeModel('ReduceMean', [input('int64', ['B', 8]), i64([1])], { opset: 18 }),
+    refused: { op: 'ReduceMean', reason: /^ReduceMean on int64 data \(integer reductions are Sum, Max, Min, Prod, SumSquare and L1/ },
+  },
 ];
 
 /** Lowered ops no single-node case reaches as a node that needs lowering (each says why). */

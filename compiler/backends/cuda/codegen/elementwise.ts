@@ -1,8 +1,10 @@
 /**
  * Elementwise lowering: a chain of ONNX elementwise ops (an `elementwise` node's body, a lone ONNX op, or the part
  * of a GEMM epilogue CUTLASS does not run) becomes ait::kernels::ew functors applied left to right to a running
- * value, over inputs that are read in full, per inner vector (a bias), per outer row, per leading index (kMiddle), as
- * a scalar, or, for any other broadcast, through strides over the output's axes (kStrided).
+ * value; a body whose ops read more than the previous result (a DAG: box decoding, masks built from two comparisons,
+ * Clip with tensor bounds) becomes an ew::Dag, a straight-line program whose values stay in registers. Inputs are
+ * read in full, per inner vector (a bias), per outer row, per leading index (kMiddle), as a scalar, or, for any other
+ * broadcast, through strides over the output's axes (kStrided).
  */
 import { isFloatType, isIntegerType } from '../../../ir/dtype';
 import { Graph, Node, attrFloat, attrGraph, attrInt } from '../../../ir/graph';
@@ -183,6 +185,23 @@ const GENERAL_BINARY: Record<string, string> = {
 /** Unary ops of integer chains (the rest of UNARY is float math). */
 const INTEGER_UNARY = new Set(['Neg', 'Abs']);
 
+/** Ops outside UNARY whose functors are float math only. */
+const FLOAT_ONLY = new Set([
+  'Floor',
+  'Ceil',
+  'Round',
+  'Log',
+  'Sin',
+  'Cos',
+  'Softplus',
+  'Elu',
+  'Selu',
+  'Gelu',
+  'LeakyRelu',
+  'HardSigmoid',
+  'Pow',
+]);
+
 /** ONNX ops an elementwise chain has a functor for (chainOf); other elementwise ops have no CUDA lowering. */
 export const ELEMENTWISE_FUNCTOR_OPS: ReadonlySet<string> = new Set([
   ...Object.keys(UNARY),
@@ -201,6 +220,15 @@ export const ELEMENTWISE_FUNCTOR_OPS: ReadonlySet<string> = new Set([
   'Cast',
   'Floor',
   'Ceil',
+  'Round',
+  'Log',
+  'Sin',
+  'Cos',
+  'Softplus',
+  'Elu',
+  'Selu',
+  'Sign',
+  'PRelu',
 ]);
 
 /** The math type of a chain: 'float' when any tensor it reads or writes is a float, else 'int' (int64 math). */
@@ -247,119 +275,237 @@ export function activationFunctor(step: string): string {
   }
 }
 
-/** A scalar compile-time constant read by a body node, or undefined. */
+/**
+ * A scalar compile-time constant read by a body node, or undefined. A fused body declares the tensors it reads from
+ * outside as inputs without values (they are the fused node's inputs), so those are looked up in the enclosing graph.
+ */
 function scalarConstant(graph: Graph, name: string): number | undefined {
-  const value = graph.lookupTensor(name)?.value;
+  const value = graph.lookupTensor(name)?.value ?? graph.parent?.lookupTensor(name)?.value;
   return value && numel(value.shape) === 1 ? numeric(value)[0] : undefined;
 }
 
+/** One step of a body: the functors computing one ONNX node's value, and the node. */
+interface BodyStep {
+  node: Node;
+  functors: string[];
+}
+
 /**
- * The functor chain of a graph of elementwise ops whose inputs are `inputs` (in order, Input<k> reads inputs[k]).
- * The graph must be a chain: every node reads the previous node's output and at most one other input or scalar.
+ * The steps of a graph of elementwise ops whose inputs are `inputs` (in order), and whether they form a chain. Slot k
+ * < inputs.length is input k; step j's value is slot inputs.length + j (ew::Dag in kernels/elementwise.cuh). Each
+ * step starts from the previous step's value (the running value) when its node reads it, else from a slot it reads
+ * (`ew::Input<s>{}` first); its other operands are slots (`ew::In<s>`) or scalar constants. The body is a chain when
+ * every step after the first reads the previous result and no step reads an earlier step's value.
  */
-export function chainOf(body: Graph, inputs: readonly string[], compute: ComputeType = 'float'): string[] {
-  const chain: string[] = [];
-  let running: string | undefined;
-  const inputIndex = (t: string) => inputs.indexOf(t);
+function bodyStepsOf(body: Graph, inputs: readonly string[], compute: ComputeType): { steps: BodyStep[]; chain: boolean } {
   const integer = compute === 'int';
+  const slots = new Map<string, number>();
+  inputs.forEach((t, k) => {
+    if (!slots.has(t)) slots.set(t, k);
+  });
+  const steps: BodyStep[] = [];
+  let chain = true;
+  let previous: string | undefined;
+  for (const n of body.nodes) {
+    const functors: string[] = [];
+    const operands = n.inputs.filter((i) => i !== '');
+    let running = previous;
+    if (running === undefined || !operands.includes(running)) {
+      // a step that does not read the previous result starts from a slot it reads
+      const first = operands.find((t) => slots.has(t));
+      if (first === undefined) throw new Unsupported(`elementwise body has ${n.op} '${n.name}' on constants only`);
+      if (running !== undefined) chain = false;
+      functors.push(`ew::Input<${slots.get(first)!}>{}`);
+      running = first;
+    }
+    /** The slot of a tensor other than the running value (an input or an earlier step's value), or -1. */
+    const slotOf = (t: string): number => {
+      const s = slots.get(t);
+      if (s === undefined) return -1;
+      if (s >= inputs.length) chain = false;
+      return s;
+    };
+    functors.push(...nodeFunctors(body, n, running, slotOf, integer));
+    slots.set(n.outputs[0], inputs.length + steps.length);
+    steps.push({ node: n, functors });
+    previous = n.outputs[0];
+  }
+  return { steps, chain };
+}
+
+/** The functors of one node applied to the running value `running` (slotOf: another operand's slot, or -1). */
+function nodeFunctors(body: Graph, n: Node, running: string, slotOf: (t: string) => number, integer: boolean): string[] {
+  const operands = n.inputs.filter((i) => i !== '');
+  const other = operands.filter((t) => t !== running);
+  const runningFirst = operands[0] === running;
+  const outType = body.lookupTensor(n.outputs[0])?.dtype ?? 'float32';
   /** An operand of a general form: [type, brace initializer]. */
-  const operand = (n: Node, t: string): [string, string] => {
+  const operand = (t: string): [string, string] => {
     if (t === running) return ['ew::Running', '{}'];
-    const k = inputIndex(t);
+    const k = slotOf(t);
     if (k >= 0) return [`ew::In<${k}>`, '{}'];
     const constant = scalarConstant(body, t);
     if (constant === undefined) throw new Unsupported(`${n.op} '${n.name}' reads '${t}', a non-scalar constant`);
-    return integer ? ['ew::Const<int64_t>', `{${cppInt(constant)}}`] : ['ew::Const<float>', `{${cppFloat(constant)}}`];
+    return constantOperand(constant, integer);
   };
-  const general = (n: Node, form: string, operands: readonly string[]) => {
-    const parts = operands.map((t) => operand(n, t));
-    return `${form}<${[...(form === 'ew::Select' ? [] : [`ew::op::${GENERAL_BINARY[n.op] ?? n.op}`]), ...parts.map((p) => p[0])].join(', ')}>{${parts.map((p) => p[1]).join(', ')}}`;
+  const general = (form: string, operandNames: readonly string[], op = n.op) => {
+    const parts = operandNames.map(operand);
+    return `${form}<${[...(form === 'ew::Select' ? [] : [`ew::op::${GENERAL_BINARY[op] ?? op}`]), ...parts.map((p) => p[0])].join(', ')}>{${parts.map((p) => p[1]).join(', ')}}`;
   };
-  for (const n of body.nodes) {
-    const operands = n.inputs.filter((i) => i !== '');
-    const other = operands.filter((t) => t !== running);
-    if (running !== undefined && operands.length > 0 && !operands.includes(running))
-      throw new Unsupported(`elementwise body is not a chain (${n.op} '${n.name}' does not read the previous result)`);
-    if (running === undefined) {
-      // start the chain from the first input operand
-      const first = operands.find((t) => inputIndex(t) >= 0);
-      if (first === undefined) throw new Unsupported(`elementwise body starts with ${n.op} on constants`);
-      chain.push(`ew::Input<${inputIndex(first)}>{}`);
-      running = first;
-      other.splice(other.indexOf(first), 1);
-    }
-    const runningFirst = operands[0] === running;
-    const outType = body.lookupTensor(n.outputs[0])?.dtype ?? 'float32';
-    if (integer && isIntegerType(outType) && ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min'].includes(n.op)) {
-      if (n.inputs.length !== 2) throw new Unsupported(`${n.op} '${n.name}' with ${n.inputs.length} operands`);
-      chain.push(general(n, 'ew::Binary', n.inputs));
-    } else if (!integer && isIntegerType(outType) && ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Mod', 'Neg', 'Abs'].includes(n.op))
-      throw new Unsupported(`integer ${n.op} '${n.name}' inside a chain computed in float`);
-    else if (integer && !INTEGER_UNARY.has(n.op) && n.op in UNARY) throw new Unsupported(`${n.op} on integer data`);
-    else if (n.op === 'Mod') {
+  if (integer && isIntegerType(outType) && ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min'].includes(n.op)) {
+    if (n.inputs.length !== 2) throw new Unsupported(`${n.op} '${n.name}' with ${n.inputs.length} operands`);
+    return [general('ew::Binary', n.inputs)];
+  }
+  if (!integer && isIntegerType(outType) && ['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Mod', 'Neg', 'Abs', 'Sign', 'Clip'].includes(n.op))
+    throw new Unsupported(`integer ${n.op} '${n.name}' inside a chain computed in float`);
+  if (integer && !INTEGER_UNARY.has(n.op) && (n.op in UNARY || FLOAT_ONLY.has(n.op))) throw new Unsupported(`${n.op} on integer data`);
+  switch (n.op) {
+    case 'Mod': {
       const fmod = n.attrs.fmod?.value === 1;
       if (!integer && !fmod) throw new Unsupported('float Mod needs fmod=1');
-      chain.push(general({ ...n, op: fmod ? 'FMod' : 'Mod' }, 'ew::Binary', n.inputs));
-    } else if (n.op in GENERAL_BINARY && !(n.op in BINARY)) chain.push(general(n, 'ew::Binary', n.inputs));
-    else if (n.op === 'Where') chain.push(general(n, 'ew::Select', n.inputs));
-    else if (n.op === 'Not') chain.push('ew::Not{}');
-    else if (n.op === 'IsNaN') chain.push('ew::IsNaN{}');
-    else if (n.op === 'IsInf')
-      chain.push(
-        `ew::IsInf{${attrInt(n, 'detect_positive', 1) ? 'true' : 'false'}, ${attrInt(n, 'detect_negative', 1) ? 'true' : 'false'}}`,
-      );
-    else if (n.op === 'Floor' || n.op === 'Ceil') {
-      if (integer) throw new Unsupported(`${n.op} on integer data`);
-      chain.push(`ew::${n.op}{}`);
-    } else if (n.op === 'Cast') {
+      return [general('ew::Binary', n.inputs, fmod ? 'FMod' : 'Mod')];
+    }
+    case 'Where':
+      return [general('ew::Select', n.inputs)];
+    case 'Not':
+      return ['ew::Not{}'];
+    case 'IsNaN':
+      return ['ew::IsNaN{}'];
+    case 'IsInf':
+      return [`ew::IsInf{${attrInt(n, 'detect_positive', 1) ? 'true' : 'false'}, ${attrInt(n, 'detect_negative', 1) ? 'true' : 'false'}}`];
+    case 'Floor':
+    case 'Ceil':
+    case 'Round':
+    case 'Log':
+    case 'Sin':
+    case 'Cos':
+    case 'Softplus':
+      return [`ew::${n.op}{}`];
+    case 'Sign':
+      return ['ew::Sign{}'];
+    case 'Elu':
+      return [`ew::Elu{${cppFloat(attrFloat(n, 'alpha', 1))}}`];
+    case 'Selu':
+      return [
+        `ew::Selu{${cppFloat(attrFloat(n, 'alpha', 1.67326319217681884765625))}, ${cppFloat(attrFloat(n, 'gamma', 1.05070102214813232421875))}}`,
+      ];
+    case 'PRelu':
+      return [general('ew::Binary', n.inputs)];
+    case 'Cast':
       // float storage is fp16 whatever the float type: a cast between floats moves nothing
-      if (outType === 'bool') chain.push('ew::ToBool{}');
-      else if (isIntegerType(outType) && !integer) chain.push('ew::Trunc{}');
-      else if (outType === 'int32' && integer) chain.push('ew::ToInt32{}');
-    } else if (n.op in UNARY) chain.push(UNARY[n.op]);
-    else if (n.op === 'Gelu') chain.push(n.attrs.approximate?.value === 'tanh' ? 'ew::GeluTanh{}' : 'ew::Gelu{}');
-    else if (n.op === 'LeakyRelu') chain.push(`ew::LeakyRelu{${cppFloat(attrFloat(n, 'alpha', 0.01))}}`);
-    else if (n.op === 'HardSigmoid')
-      chain.push(`ew::HardSigmoid{${cppFloat(attrFloat(n, 'alpha', 0.2))}, ${cppFloat(attrFloat(n, 'beta', 0.5))}}`);
-    else if (n.op === 'Clip') {
-      const low = n.inputs[1] ? scalarConstant(body, n.inputs[1]) : -Infinity;
-      const high = n.inputs[2] ? scalarConstant(body, n.inputs[2]) : Infinity;
-      if (low === undefined || high === undefined) throw new Unsupported('Clip with non-constant bounds');
-      chain.push(`ew::Clip{${cppFloat(low)}, ${cppFloat(high)}}`);
-    } else if (n.op === 'Pow') {
-      const exponent = other.length === 1 ? scalarConstant(body, other[0]) : undefined;
-      if (exponent === undefined || !runningFirst) throw new Unsupported('Pow with a non-constant exponent');
-      chain.push(`ew::PowConst{${cppFloat(exponent)}}`);
-    } else if (BINARY[n.op]) {
-      const spec = BINARY[n.op]!;
-      if (other.length !== 1) {
-        // x OP x
-        if (operands.length === 2 && operands[0] === operands[1] && n.op === 'Mul') chain.push('ew::PowConst{2.0f}');
-        else throw new Unsupported(`${n.op} '${n.name}' has no second operand`);
-      } else {
-        const k = inputIndex(other[0]);
-        const constant = k < 0 ? scalarConstant(body, other[0]) : undefined;
-        if (k >= 0) {
-          if (runningFirst) chain.push(`ew::${spec.running}<${k}>{}`);
-          else if (n.op === 'Div') chain.push('ew::Reciprocal{}', `ew::MulInput<${k}>{}`);
-          else chain.push(`ew::${spec.operand}<${k}>{}`);
-        } else if (constant !== undefined) {
-          if (n.op === 'Add') chain.push(`ew::AddConst{${cppFloat(constant)}}`);
-          else if (n.op === 'Mul') chain.push(`ew::MulConst{${cppFloat(constant)}}`);
-          else if (n.op === 'Sub')
-            chain.push(...(runningFirst ? [`ew::AddConst{${cppFloat(-constant)}}`] : ['ew::Neg{}', `ew::AddConst{${cppFloat(constant)}}`]));
-          else if (n.op === 'Div')
-            chain.push(
-              ...(runningFirst ? [`ew::MulConst{${cppFloat(1 / constant)}}`] : ['ew::Reciprocal{}', `ew::MulConst{${cppFloat(constant)}}`]),
-            );
-          else if (n.op === 'Max') chain.push(`ew::Clip{${cppFloat(constant)}, INFINITY}`);
-          else chain.push(`ew::Clip{-INFINITY, ${cppFloat(constant)}}`);
-        } else throw new Unsupported(`${n.op} '${n.name}' reads '${other[0]}', a non-scalar constant`);
-      }
-    } else throw new Unsupported(`${n.op} has no elementwise functor yet`);
-    running = n.outputs[0];
+      if (outType === 'bool') return ['ew::ToBool{}'];
+      if (isIntegerType(outType) && !integer) return ['ew::Trunc{}'];
+      if (outType === 'int32' && integer) return ['ew::ToInt32{}'];
+      return [];
+    case 'Gelu':
+      return [n.attrs.approximate?.value === 'tanh' ? 'ew::GeluTanh{}' : 'ew::Gelu{}'];
+    case 'LeakyRelu':
+      return [`ew::LeakyRelu{${cppFloat(attrFloat(n, 'alpha', 0.01))}}`];
+    case 'HardSigmoid':
+      return [`ew::HardSigmoid{${cppFloat(attrFloat(n, 'alpha', 0.2))}, ${cppFloat(attrFloat(n, 'beta', 0.5))}}`];
+    case 'Clip':
+      return [clipFunctor(body, n, operand, integer)];
+    case 'Pow': {
+      const exponent = other.length === 1 && runningFirst ? scalarConstant(body, other[0]) : undefined;
+      if (exponent !== undefined) return [`ew::PowConst{${cppFloat(exponent)}}`];
+      if (operands.length !== 2) throw new Unsupported(`Pow '${n.name}' with ${operands.length} operands`);
+      return [general('ew::Binary', operands)];
+    }
   }
-  return chain;
+  if (n.op in GENERAL_BINARY && !(n.op in BINARY)) return [general('ew::Binary', n.inputs)];
+  if (n.op in UNARY) return [UNARY[n.op]];
+  const spec = BINARY[n.op];
+  if (!spec) throw new Unsupported(`${n.op} has no elementwise functor yet`);
+  if (other.length !== 1) {
+    // x OP x
+    if (operands.length === 2 && operands[0] === operands[1] && n.op === 'Mul') return ['ew::PowConst{2.0f}'];
+    throw new Unsupported(`${n.op} '${n.name}' has no second operand`);
+  }
+  const k = slotOf(other[0]);
+  if (k >= 0) {
+    if (runningFirst) return [`ew::${spec.running}<${k}>{}`];
+    if (n.op === 'Div') return ['ew::Reciprocal{}', `ew::MulInput<${k}>{}`];
+    return [`ew::${spec.operand}<${k}>{}`];
+  }
+  const constant = scalarConstant(body, other[0]);
+  if (constant === undefined) throw new Unsupported(`${n.op} '${n.name}' reads '${other[0]}', a non-scalar constant`);
+  switch (n.op) {
+    case 'Add':
+      return [`ew::AddConst{${cppFloat(constant)}}`];
+    case 'Mul':
+      return [`ew::MulConst{${cppFloat(constant)}}`];
+    case 'Sub':
+      return runningFirst ? [`ew::AddConst{${cppFloat(-constant)}}`] : ['ew::Neg{}', `ew::AddConst{${cppFloat(constant)}}`];
+    case 'Div':
+      return runningFirst ? [`ew::MulConst{${cppFloat(1 / constant)}}`] : ['ew::Reciprocal{}', `ew::MulConst{${cppFloat(constant)}}`];
+    case 'Max':
+      return [`ew::Clip{${cppFloat(constant)}, INFINITY}`];
+    default:
+      return [`ew::Clip{-INFINITY, ${cppFloat(constant)}}`];
+  }
+}
+
+/** A constant operand of a general form: [type, brace initializer]. */
+function constantOperand(value: number, integer: boolean): [string, string] {
+  return integer ? ['ew::Const<int64_t>', `{${cppInt(value)}}`] : ['ew::Const<float>', `{${cppFloat(value)}}`];
+}
+
+/**
+ * Clip(x, min, max): bounds from the inputs (opset 11+; absent is unbounded) or the attributes (opset 6). Constant
+ * float bounds are ew::Clip; otherwise Min(Max(x, min), max) over the bounds' slots (tensor bounds, any broadcast
+ * the kernel reads) or integer constants.
+ */
+function clipFunctor(body: Graph, n: Node, operand: (t: string) => [string, string], integer: boolean): string {
+  const bound = (index: number, attr: 'min' | 'max'): number | string | undefined => {
+    const t = n.inputs[index];
+    if (t) return scalarConstant(body, t) ?? t;
+    return n.attrs[attr] ? attrFloat(n, attr) : undefined;
+  };
+  const low = bound(1, 'min');
+  const high = bound(2, 'max');
+  if (!integer && typeof low !== 'string' && typeof high !== 'string')
+    return `ew::Clip{${cppFloat(low ?? -Infinity)}, ${cppFloat(high ?? Infinity)}}`;
+  let expr: [string, string] = ['ew::Running', '{}'];
+  for (const [op, value] of [
+    ['Max', low],
+    ['Min', high],
+  ] as const) {
+    if (value === undefined) continue;
+    const b = typeof value === 'string' ? operand(value) : constantOperand(value, integer);
+    expr = [`ew::Binary<ew::op::${op}, ${expr[0]}, ${b[0]}>`, `{${expr[1]}, ${b[1]}}`];
+  }
+  return `${expr[0]}${expr[1]}`;
+}
+
+/**
+ * The functors of a graph of elementwise ops whose inputs are `inputs` (in order, Input<k> reads inputs[k]): the
+ * chain when every node reads the previous node's output and inputs or scalar constants besides, else one
+ * `ew::make_dag<inputs>(step, …)` (a straight-line program, values kept in slots; see bodyStepsOf).
+ */
+export function chainOf(body: Graph, inputs: readonly string[], compute: ComputeType = 'float'): string[] {
+  const { steps, chain } = bodyStepsOf(body, inputs, compute);
+  if (chain) return steps.flatMap((s) => s.functors);
+  const lines = steps.map((s, j) => {
+    let functors = s.functors;
+    // a step that loads slot k and applies one general form reads the slot in place (ew::Running and ew::In<k> are
+    // both empty operands initialized by {}): Binary<op::Div, In<0>, In<1>> rather than a chain of two
+    const load = functors.length === 2 ? /^ew::Input<(\d+)>\{\}$/.exec(functors[0]) : null;
+    if (load && /^ew::(Binary|Select)</.test(functors[1])) functors = [functors[1].replaceAll('ew::Running', `ew::In<${load[1]}>`)];
+    const functor = functors.length === 1 ? functors[0] : `ew::make_chain(${functors.join(', ')})`;
+    // the comment names our slot and the op type (an op of ELEMENTWISE_FUNCTOR_OPS), never a name from the model
+    return `        /* ${inputs.length + j}: ${s.node.op} */ ${functor}`;
+  });
+  return [`ew::make_dag<${inputs.length}>(\n${lines.join(',\n')})`];
+}
+
+/** Whether chainOf gave a DAG (one `ew::make_dag` functor) rather than a chain. */
+export function isDag(chain: readonly string[]): boolean {
+  return chain.length === 1 && chain[0].startsWith('ew::make_dag<');
+}
+
+/** The C++ functor of a chain (chainOf): `ew::make_chain(…)`, or the DAG itself. */
+export function functorOf(chain: readonly string[]): string {
+  return isDag(chain) ? chain[0] : `ew::make_chain(${chain.join(', ')})`;
 }
 
 /** The graph of a fused `elementwise` node, or a one-node graph around a lone ONNX elementwise op. */
@@ -410,7 +556,7 @@ export function mixedElementwiseStatements(
       ? `                                   ${outShape.length}, {${outShape.join(', ')}}, {${inputs.map((i) => `{${(i.strides ?? []).join(', ')}}`).join(', ')}}};`
       : '                                   0, {}, {}};',
     // parenthesized: the template argument list's commas would split the macro's argument
-    `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_mixed_elementwise<${[COMPUTE_CPP[compute], ...types].join(', ')}>(args, ew::make_chain(${chain.join(', ')}), c.stream)));`,
+    `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_mixed_elementwise<${[COMPUTE_CPP[compute], ...types].join(', ')}>(args, ${functorOf(chain)}, c.stream)));`,
   ];
 }
 
@@ -435,6 +581,6 @@ export function elementwiseStatements(
         ? [`args.strided[${k}] = {${i.strided.shape.length}, {${i.strided.shape.join(', ')}}, {${i.strided.strides.join(', ')}}};`]
         : [],
     ),
-    `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
+    `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ${functorOf(chain)}, c.stream));`,
   ];
 }

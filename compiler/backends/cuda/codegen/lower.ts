@@ -29,6 +29,7 @@ import {
   computeTypeOfNode,
   elementwiseStatements,
   fixedBroadcast,
+  isDag,
   mixedElementwiseStatements,
 } from './elementwise';
 import { ConvLowering, convShapeOf } from './conv-lowering';
@@ -741,12 +742,13 @@ const elementwise: CudaLowerFn = ({ ctx }, node) => {
   const chain = chainOfNode(node, ctx.graph);
   const pointers = inputs.map((i) => ctx.pointer(i.tensor));
   const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
+  const form = isDag(chain) ? ' as a DAG (every value kept in registers)' : '';
   if (!uniform) {
     const compute = computeTypeOfNode(node, ctx.graph);
     return [
       ours(
         `ait_mixed_elementwise_${typeName(ctx.typeOf(out))}_${inputs.length}in`,
-        `${ops} elementwise op(s) in ${COMPUTE_CPP[compute]} over ${[...new Set(node.inputs.map((t) => ctx.typeOf(t)))].join('/')} inputs, one element per thread`,
+        `${ops} elementwise op(s)${form} in ${COMPUTE_CPP[compute]} over ${[...new Set(node.inputs.map((t) => ctx.typeOf(t)))].join('/')} inputs, one element per thread`,
         { chain },
       ),
       mixedElementwiseStatements(
@@ -765,7 +767,7 @@ const elementwise: CudaLowerFn = ({ ctx }, node) => {
   }
   const body = elementwiseStatements(inputs, pointers, ctx.pointer(out, true), ctx.product(outShape, node), chain);
   return [
-    ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s), 16-byte vectors when aligned`, { chain }),
+    ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s)${form}, 16-byte vectors when aligned`, { chain }),
     body,
     ['elementwise.cuh'],
   ];

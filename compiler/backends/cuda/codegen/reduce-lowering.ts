@@ -5,11 +5,14 @@
  * Axes of extent 1 are dropped and neighbouring axes of one kind (kept or reduced) merged: one run of reduced axes
  * is the [outer, reduced, inner] view (rows kernel when nothing follows it, else the column kernel); other sets
  * (reduced runs separated by kept ones) run the strided kernel, one thread per output.
+ *
+ * Float data (fp16 storage) reduces in float; int64, int32 and bool data in int64, exactly (reduce.cuh), for the
+ * ops that have an exact integer form: Sum, Max, Min, Prod, SumSquare, L1 (bool: Max and Min, its Or and And).
  */
 import { Node, attrInt, attrInts } from '../../../ir/graph';
 import { Dim, dimEquals } from '../../../ir/symbolic';
 import { numeric } from '../../../ir/tensor';
-import { CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, GpuType, Unsupported } from './context';
 import type { KernelChoice } from './lower';
 
 /** reduce.cuh ReduceOp of each ONNX op. */
@@ -25,6 +28,24 @@ export const REDUCE_OPS: Record<string, string> = {
   ReduceLogSumExp: 'kLogSumExp',
 };
 
+/** Ops with an exact integer form (int64 accumulation); Mean, L2 and LogSumExp of integers are not integers. */
+const INTEGER_REDUCE_OPS = new Set(['ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare', 'ReduceL1']);
+const BOOL_REDUCE_OPS = new Set(['ReduceMax', 'ReduceMin']);
+
+/** The storage type a reduce node runs on (Unsupported for data the kernels do not reduce). */
+function reduceType(ctx: CodegenContext, node: Node): GpuType {
+  const type = ctx.typeOf(node.outputs[0]);
+  if (ctx.typeOf(node.inputs[0]) !== type) throw new Unsupported(`${node.op} from ${ctx.typeOf(node.inputs[0])} to ${type} data`);
+  if (type === 'half') return type;
+  const dtype = ctx.graph.tensor(node.outputs[0]).dtype;
+  const allowed = dtype === 'bool' ? BOOL_REDUCE_OPS : INTEGER_REDUCE_OPS;
+  if (!allowed.has(node.op))
+    throw new Unsupported(
+      `${node.op} on ${dtype} data (${dtype === 'bool' ? 'bool data reduces by ReduceMax/ReduceMin' : 'integer reductions are Sum, Max, Min, Prod, SumSquare and L1: exact in int64'})`,
+    );
+  return type;
+}
+
 /** reduce.cuh kMaxReduceRank. */
 const MAX_REDUCE_RANK = 6;
 
@@ -36,7 +57,7 @@ interface Run {
 /** The merged runs of kept and reduced axes of a reduce node (Unsupported for what the kernels do not take). */
 export function reducePlan(ctx: CodegenContext, node: Node): Run[] {
   const shape = ctx.shapeOf(node.inputs[0]);
-  if (ctx.typeOf(node.outputs[0]) !== 'half') throw new Unsupported(`${node.op} on ${ctx.typeOf(node.outputs[0])} data`);
+  reduceType(ctx, node);
   const rank = shape.length;
   let axes: number[] | undefined;
   if (node.inputs[1]) {
@@ -63,14 +84,17 @@ export function reducePlan(ctx: CodegenContext, node: Node): Run[] {
 export function lowerReduce(ctx: CodegenContext, node: Node): [KernelChoice, string[], string[]] {
   const runs = reducePlan(ctx, node);
   const op = REDUCE_OPS[node.op];
+  const type = reduceType(ctx, node);
+  const cpp = CPP_TYPE[type];
   const input = ctx.pointer(node.inputs[0]);
   const output = ctx.pointer(node.outputs[0], true);
-  const name = `ait_${node.op.replace(/^Reduce/, 'reduce_').toLowerCase()}_f16`;
+  const name = `ait_${node.op.replace(/^Reduce/, 'reduce_').toLowerCase()}_${type === 'half' ? 'f16' : type}`;
   const product = (rs: Run[]) =>
     ctx.product(
       rs.flatMap((r) => r.dims),
       node,
     );
+  const exact = type === 'half' ? '' : `; ${type} data accumulated in int64 (exact)`;
   const at = runs.findIndex((r) => r.reduced);
   if (runs.filter((r) => r.reduced).length <= 1) {
     // [outer, reduced, inner]
@@ -82,13 +106,14 @@ export function lowerReduce(ctx: CodegenContext, node: Node): [KernelChoice, str
       {
         library: 'ait',
         name,
-        reason: rows
-          ? 'reduced axes innermost: one block per row'
-          : 'reduced axes between kept ones: 32 inner elements per block, 8 rows splitting the reduced axis',
+        reason:
+          (rows
+            ? 'reduced axes innermost: one block per row'
+            : 'reduced axes between kept ones: 32 inner elements per block, 8 rows splitting the reduced axis') + exact,
         config: { op },
       },
       [
-        `ait::kernels::ReduceArgs<__half> args{${input}, ${output}, ${outer}, ${reduced}, ${inner}, ait::kernels::ReduceOp::${op}};`,
+        `ait::kernels::ReduceArgs<${cpp}> args{${input}, ${output}, ${outer}, ${reduced}, ${inner}, ait::kernels::ReduceOp::${op}};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_reduce(args, c.stream));',
       ],
       ['reduce.cuh'],
@@ -100,9 +125,9 @@ export function lowerReduce(ctx: CodegenContext, node: Node): [KernelChoice, str
   const red = runs.map((r, k) => ({ r, k })).filter(({ r }) => r.reduced);
   const list = (xs: string[]) => `{${xs.join(', ')}}`;
   return [
-    { library: 'ait', name, reason: `${red.length} separate runs of reduced axes: one thread per output`, config: { op } },
+    { library: 'ait', name, reason: `${red.length} separate runs of reduced axes: one thread per output${exact}`, config: { op } },
     [
-      `ait::kernels::ReduceStridedArgs<__half> args{${input}, ${output}, ${kept.length}, ${red.length},`,
+      `ait::kernels::ReduceStridedArgs<${cpp}> args{${input}, ${output}, ${kept.length}, ${red.length},`,
       `    ${list(kept.map(({ r }) => product([r])))}, ${list(kept.map(({ k }) => strides[k]))},`,
       `    ${list(red.map(({ r }) => product([r])))}, ${list(red.map(({ k }) => strides[k]))},`,
       `    ait::kernels::ReduceOp::${op}};`,

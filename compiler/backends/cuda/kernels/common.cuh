@@ -71,9 +71,15 @@ inline unsigned grid_for(int64_t work, int threads) {
 #ifdef AIT_HIP
 constexpr int kWarpSize = 64;
 __device__ __forceinline__ float shfl_xor(float v, int lane_mask) { return __shfl_xor(v, lane_mask); }
+__device__ __forceinline__ int64_t shfl_xor(int64_t v, int lane_mask) {
+  return static_cast<int64_t>(__shfl_xor(static_cast<long long>(v), lane_mask));
+}
 #else
 constexpr int kWarpSize = 32;
 __device__ __forceinline__ float shfl_xor(float v, int lane_mask) { return __shfl_xor_sync(0xffffffffu, v, lane_mask); }
+__device__ __forceinline__ int64_t shfl_xor(int64_t v, int lane_mask) {
+  return static_cast<int64_t>(__shfl_xor_sync(0xffffffffu, static_cast<long long>(v), lane_mask));
+}
 #endif
 
 __device__ __forceinline__ float warp_sum(float v) {

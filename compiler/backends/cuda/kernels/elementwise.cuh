@@ -4,6 +4,8 @@
 //   using Fn = ait::kernels::ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Relu>;   // relu(in0 + in1)
 //   ew::ElementwiseArgs<__half, 2> args = {...};
 //   launch_fused_elementwise<__half, 2>(args, ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}), stream);
+// A body that is not a chain (a step reads an input or an earlier value other than the previous result) is a Dag,
+// a straight-line program over value slots (make_dag below); both run on the same kernels.
 // Each input is read in full, as a vector repeating along the innermost axes (a per-channel bias of NHWC data:
 // index % inner), as a vector repeating along the outer axes (index / inner), as a block repeating along the
 // middle axes (a per-image, per-channel scale of NHWC data: (index / span) * inner + index % inner), as a scalar, or,
@@ -212,6 +214,10 @@ struct GreaterOrEqual { template <class V> __device__ __forceinline__ static V a
 struct And { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a != V(0) && b != V(0)); } };
 struct Or { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V(a != V(0) || b != V(0)); } };
 struct Xor { template <class V> __device__ __forceinline__ static V apply(V a, V b) { return V((a != V(0)) != (b != V(0))); } };
+struct PRelu { template <class V> __device__ __forceinline__ static V apply(V x, V slope) { return x < V(0) ? slope * x : x; } };
+struct Pow {  // a tensor exponent (a constant one is PowConst)
+  __device__ __forceinline__ static float apply(float a, float b) { return powf(a, b); }
+};
 }  // namespace op
 
 template <class Op, class A, class B>
@@ -261,6 +267,37 @@ struct Floor {
 struct Ceil {
   __device__ __forceinline__ float operator()(float x, const float*) const { return ceilf(x); }
 };
+struct Round {  // ONNX Round: half to even (rintf in the default rounding mode)
+  __device__ __forceinline__ float operator()(float x, const float*) const { return rintf(x); }
+};
+struct Log {  // logf, not __logf: level assignments such as floor(4 + log2(sqrt(area) / 224)) sit near integers
+  __device__ __forceinline__ float operator()(float x, const float*) const { return logf(x); }
+};
+struct Sin {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return sinf(x); }
+};
+struct Cos {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return cosf(x); }
+};
+struct Softplus {  // log(1 + e^x) without overflow for large x
+  __device__ __forceinline__ float operator()(float x, const float*) const {
+    return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
+  }
+};
+struct Elu {
+  float alpha;  // ONNX default 1
+  __device__ __forceinline__ float operator()(float x, const float*) const { return x >= 0.f ? x : alpha * expm1f(x); }
+};
+struct Selu {
+  float alpha, gamma;  // ONNX defaults 1.67326…, 1.05070…
+  __device__ __forceinline__ float operator()(float x, const float*) const {
+    return x > 0.f ? gamma * x : gamma * alpha * expm1f(x);
+  }
+};
+struct Sign {
+  template <class V>
+  __device__ __forceinline__ V operator()(V x, const V*) const { return x > V(0) ? V(1) : x < V(0) ? V(-1) : x; }
+};
 
 // A chain applies its functors left to right, starting from 0 (so the first is usually Input<k>).
 template <class... Ops>
@@ -282,6 +319,58 @@ inline Chain<> make_chain() { return {}; }
 template <class Op, class... Rest>
 Chain<Op, Rest...> make_chain(Op op, Rest... rest) {
   return Chain<Op, Rest...>{op, make_chain(rest...)};
+}
+
+// ---- DAG bodies: a straight-line program over value slots ----
+// A body whose steps read more than the previous result (box decoding reading one input in several places, masks
+// combining two comparisons, Clip with tensor bounds) is a Dag. Slots 0 .. kInputs-1 hold the loaded inputs; step j
+// writes slot kInputs + j. Each step is a functor of (the previous step's value, the slots), so every functor above
+// is a step: ew::In<s> reads slot s, whether an input or an earlier step's value, and ew::Running is the previous
+// step's value. The slots are indexed by constants only, so after inlining they live in registers; the last step's
+// value is the result.
+//   x·sigmoid(x) + x·y:  make_dag<2>(Chain<In<0>, Sigmoid>, Binary<op::Mul, Running, In<0>>,   // slots 2, 3
+//                                    Binary<op::Mul, In<0>, In<1>>, Binary<op::Add, In<3>, Running>)
+template <int kSlot, class... Steps>
+struct DagSteps;
+template <int kSlot>
+struct DagSteps<kSlot> {
+  template <class V>
+  __device__ __forceinline__ V run(V x, V*) const { return x; }
+};
+template <int kSlot, class Step, class... Rest>
+struct DagSteps<kSlot, Step, Rest...> {
+  Step step;
+  DagSteps<kSlot + 1, Rest...> rest;
+  template <class V>
+  __device__ __forceinline__ V run(V x, V* slots) const {
+    slots[kSlot] = step(x, slots);
+    return rest.run(slots[kSlot], slots);
+  }
+};
+
+template <int kInputs, class... Steps>
+struct Dag {
+  static_assert(sizeof...(Steps) > 0, "a DAG body has at least one step");
+  DagSteps<kInputs, Steps...> steps;
+  template <class V>
+  __device__ __forceinline__ V operator()(V, const V* in) const {
+    V slots[kInputs + sizeof...(Steps)];
+#pragma unroll
+    for (int k = 0; k < kInputs; ++k) slots[k] = in[k];
+    return steps.run(V(0), slots);
+  }
+};
+
+template <int kSlot>
+inline DagSteps<kSlot> make_dag_steps() { return {}; }
+template <int kSlot, class Step, class... Rest>
+DagSteps<kSlot, Step, Rest...> make_dag_steps(Step step, Rest... rest) {
+  return DagSteps<kSlot, Step, Rest...>{step, make_dag_steps<kSlot + 1>(rest...)};
+}
+// make_dag<kInputs>(step0, step1, …): the functor the launchers take, like make_chain's.
+template <int kInputs, class... Steps>
+Dag<kInputs, Steps...> make_dag(Steps... steps) {
+  return Dag<kInputs, Steps...>{make_dag_steps<kInputs>(steps...)};
 }
 
 template <class T, int kInputs>

@@ -52,10 +52,9 @@ struct DeviceBuffer {
 
 float to_host_float(__half v) { return __half2float(v); }
 float to_host_float(float v) { return v; }
-// integer outputs (scatter, fill): checked with kExact on values small enough for a float
-float to_host_float(int64_t v) { return static_cast<float>(v); }
-float to_host_float(int32_t v) { return static_cast<float>(v); }
-float to_host_float(uint8_t v) { return static_cast<float>(v); }
+double to_host_float(int64_t v) { return static_cast<double>(v); }  // integer outputs: compared exactly
+double to_host_float(int32_t v) { return v; }
+double to_host_float(uint8_t v) { return v; }
 template <class T>
 T from_host_float(float v);
 template <>
@@ -84,12 +83,14 @@ void upload(DeviceBuffer<T>& d, const std::vector<T>& h) {
 int failures = 0;
 
 // Poisons `out`, launches once and checks against `reference`, then times `repetitions` launches.
+// `poison`: the byte written over the output first (0xFF is NaN in fp16/fp32; integer cases whose results may be
+// -1 pass another).
 template <class T>
 void run_case(const std::string& kernel, const std::string& shape, DeviceBuffer<T>& out, const std::vector<double>& reference,
-              double tolerance, const std::function<cudaError_t(cudaStream_t)>& launch) {
+              double tolerance, const std::function<cudaError_t(cudaStream_t)>& launch, int poison = 0xFF) {
   cudaStream_t stream;
   CHECK_CUDA(cudaStreamCreate(&stream));
-  CHECK_CUDA(cudaMemset(out.ptr, 0xFF, out.count * sizeof(T)));
+  CHECK_CUDA(cudaMemset(out.ptr, poison, out.count * sizeof(T)));
   cudaError_t launched = launch(stream);
   if (launched != cudaSuccess) {
     std::printf("%-28s %-34s %12s  FAIL (launch: %s)\n", kernel.c_str(), shape.c_str(), "-", cudaGetErrorString(launched));
@@ -901,6 +902,84 @@ void check_reduce_ops() {
   }
 }
 
+// Integer reductions (reduce.cuh: int64 accumulator, exact): Sum/Max/Min/Prod/SumSquare/L1 on int64 over rows,
+// columns and a strided set of axes; int32 sums; bool (uint8) max/min. The reference accumulates in int64 with
+// two's-complement wrap (long products wrap, as the kernel's do) and casts to T. Outputs are poisoned with 0x7F
+// bytes, far from any result (0xFF would read as -1, a valid one).
+int64_t reduce_reference_integer(ReduceOp op, const std::vector<int64_t>& values) {
+  uint64_t acc = op == ReduceOp::kMax ? static_cast<uint64_t>(INT64_MIN) : op == ReduceOp::kMin ? INT64_MAX : op == ReduceOp::kProd ? 1 : 0;
+  for (const int64_t v : values) {
+    const int64_t a = static_cast<int64_t>(acc);
+    switch (op) {
+      case ReduceOp::kMax: acc = static_cast<uint64_t>(std::max(a, v)); break;
+      case ReduceOp::kMin: acc = static_cast<uint64_t>(std::min(a, v)); break;
+      case ReduceOp::kProd: acc *= static_cast<uint64_t>(v); break;
+      case ReduceOp::kSumSquare: acc += static_cast<uint64_t>(v) * static_cast<uint64_t>(v); break;
+      case ReduceOp::kL1: acc += static_cast<uint64_t>(v < 0 ? -v : v); break;
+      default: acc += static_cast<uint64_t>(v); break;
+    }
+  }
+  return static_cast<int64_t>(acc);
+}
+
+template <class T>
+void check_reduce_integer(ReduceOp op, const std::string& name, int64_t low, int64_t high) {
+  std::uniform_int_distribution<int64_t> dist(low, high);
+  const auto draw = [&]() {
+    int64_t v = dist(rng);
+    while (op == ReduceOp::kProd && v == 0) v = dist(rng);  // a zero would end every product
+    return static_cast<T>(v);
+  };
+  const auto reference = [&](const std::vector<int64_t>& v) { return static_cast<double>(static_cast<T>(reduce_reference_integer(op, v))); };
+  for (const auto& [outer, reduced, inner] : {std::tuple<int64_t, int64_t, int64_t>{8, 49, 768}, {33, 7, 1}, {5, 1000, 1}, {3, 6, 100}}) {
+    std::vector<T> hx(outer * reduced * inner);
+    for (auto& v : hx) v = draw();
+    DeviceBuffer<T> dx(hx.size()), dy(outer * inner);
+    upload(dx, hx);
+    std::vector<double> ref(outer * inner);
+    for (int64_t a = 0; a < outer; ++a)
+      for (int64_t i = 0; i < inner; ++i) {
+        std::vector<int64_t> v(reduced);
+        for (int64_t r = 0; r < reduced; ++r) v[r] = hx[(a * reduced + r) * inner + i];
+        ref[a * inner + i] = reference(v);
+      }
+    ReduceArgs<T> args{dx.ptr, dy.ptr, outer, reduced, inner, op};
+    run_case("reduce " + name, "[" + std::to_string(outer) + "," + std::to_string(reduced) + "," + std::to_string(inner) + "]", dy, ref,
+             kExact, [&](cudaStream_t s) { return launch_reduce(args, s); }, 0x7F);
+  }
+  {  // [a, b, r, d] over axes 0 and 2
+    const int64_t A = 3, B = 5, R = 4, D = 6;
+    std::vector<T> hx(A * B * R * D);
+    for (auto& v : hx) v = draw();
+    DeviceBuffer<T> dx(hx.size()), dy(B * D);
+    upload(dx, hx);
+    std::vector<double> ref(B * D);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < D; ++d) {
+        std::vector<int64_t> v;
+        for (int64_t a = 0; a < A; ++a)
+          for (int64_t r = 0; r < R; ++r) v.push_back(hx[((a * B + b) * R + r) * D + d]);
+        ref[b * D + d] = reference(v);
+      }
+    ReduceStridedArgs<T> args{dx.ptr, dy.ptr, 2, 2, {B, D}, {R * D, 1}, {A, R}, {B * R * D, D}, op};
+    run_case("reduce strided " + name, "[3,5,4,6] axes 0,2", dy, ref, kExact,
+             [&](cudaStream_t s) { return launch_reduce_strided(args, s); }, 0x7F);
+  }
+}
+
+void check_reduce_integers() {
+  check_reduce_integer<int64_t>(ReduceOp::kSum, "sum i64", -1000000000000, 1000000000000);  // past 2^32 and fp32's 24 bits
+  check_reduce_integer<int64_t>(ReduceOp::kMax, "max i64", -1000000000000, 1000000000000);
+  check_reduce_integer<int64_t>(ReduceOp::kMin, "min i64", -1000000000000, 1000000000000);
+  check_reduce_integer<int64_t>(ReduceOp::kProd, "prod i64", -3, 3);
+  check_reduce_integer<int64_t>(ReduceOp::kSumSquare, "sum-square i64", -100000, 100000);
+  check_reduce_integer<int64_t>(ReduceOp::kL1, "l1 i64", -100000, 100000);
+  check_reduce_integer<int32_t>(ReduceOp::kSum, "sum i32", -1000, 1000);
+  check_reduce_integer<int32_t>(ReduceOp::kMin, "min i32", -1000, 1000);
+  check_reduce_integer<uint8_t>(ReduceOp::kMax, "max bool", 0, 1);
+  check_reduce_integer<uint8_t>(ReduceOp::kMin, "min bool", 0, 1);
+}
+
 // kStrided broadcast (elementwise.cuh): Swin's shifted-window mask [1, W, 1, S·S] added over [n, W, H, S·S], and a
 // [1, C, 1, 8] operand over [n, C, 4, 8] (the 16-byte path: innermost axis read in full, a multiple of 8).
 void check_strided_broadcast(int64_t n, int64_t windows, int64_t heads, int64_t inner) {
@@ -919,6 +998,103 @@ void check_strided_broadcast(int64_t n, int64_t windows, int64_t heads, int64_t 
   run_case("elementwise strided bcast",
            "[" + std::to_string(n) + "," + std::to_string(windows) + "," + std::to_string(heads) + "," + std::to_string(inner) + "]",
            dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_fused_elementwise(args, chain, s); });
+}
+
+// DAG bodies (ew::Dag, elementwise.cuh): box decoding clipped to a per-row bound on the fp16 kernel (16-byte path
+// and, with an odd row length, the scalar path), RetinaNet's int64 floor division on the mixed kernel (values
+// ≡ 1 mod 3, so the poison -1 never passes), and a float Where over a per-row bool mask.
+void check_elementwise_dag(int64_t rows, int64_t cols) {
+  const int64_t count = rows * cols;
+  const std::string shape = "[" + std::to_string(rows) + "," + std::to_string(cols) + "]";
+  {
+    std::vector<double> dx, dw, w, ctr, lo, hi;
+    auto hdx = random_tensor<__half>(count, &dx);
+    auto hdw = random_tensor<__half>(count, &dw, -2.f, 6.f);  // past log(1000/16) in places: the clamp matters
+    auto hw = random_tensor<__half>(count, &w, 1.f, 20.f);
+    auto hctr = random_tensor<__half>(count, &ctr, -50.f, 50.f);
+    auto hlo = random_tensor<__half>(1, &lo, -5.f, 0.f);
+    auto hhi = random_tensor<__half>(rows, &hi, 20.f, 60.f);
+    DeviceBuffer<__half> ddx(count), ddw(count), dwid(count), dctr(count), dlo(1), dhi(rows), dy(count);
+    upload(ddx, hdx);
+    upload(ddw, hdw);
+    upload(dwid, hw);
+    upload(dctr, hctr);
+    upload(dlo, hlo);
+    upload(dhi, hhi);
+    const float clamp = 4.135166645050049f;
+    std::vector<double> ref(count);
+    for (int64_t i = 0; i < count; ++i) {
+      const double x1 = ctr[i] + dx[i] * w[i] - 0.5 * std::exp(std::min<double>(dw[i], clamp)) * w[i];
+      ref[i] = std::min(std::max(x1, lo[0]), hi[i / cols]);
+    }
+    ew::ElementwiseArgs<__half, 6> args{{ddx.ptr, ddw.ptr, dwid.ptr, dctr.ptr, dlo.ptr, dhi.ptr},
+                                        {ew::Broadcast::kFull, ew::Broadcast::kFull, ew::Broadcast::kFull, ew::Broadcast::kFull,
+                                         ew::Broadcast::kScalar, ew::Broadcast::kOuter},
+                                        {0, 0, 0, 0, 0, cols},
+                                        dy.ptr,
+                                        count};
+    const auto fn = ew::make_dag<6>(
+        ew::make_chain(ew::Input<0>{}, ew::MulInput<2>{}, ew::AddInput<3>{}),                                      // 6: centre
+        ew::make_chain(ew::Input<1>{}, ew::Clip{-INFINITY, clamp}, ew::Exp{}, ew::MulInput<2>{}, ew::MulConst{0.5f}),  // 7
+        ew::Binary<ew::op::Sub, ew::In<6>, ew::Running>{},                                                         // 8: x1
+        ew::Binary<ew::op::Min, ew::Binary<ew::op::Max, ew::Running, ew::In<4>>, ew::In<5>>{});                   // Clip
+    run_case("elementwise DAG box decode", shape + (ew::can_vectorize(args) ? " f16 vec" : " f16 scalar"), dy, ref, kHalfTolerance,
+             [&](cudaStream_t s) { return launch_fused_elementwise(args, fn, s); });
+  }
+  {
+    std::uniform_int_distribution<int64_t> values(-1000, 1000), divisors(1, 7);
+    std::vector<int64_t> ha(count), hb(cols);
+    for (auto& v : ha) v = values(rng);
+    for (auto& v : hb) v = divisors(rng) * (values(rng) < 0 ? -1 : 1);
+    DeviceBuffer<int64_t> da(count), db(cols), dy(count);
+    upload(da, ha);
+    upload(db, hb);
+    std::vector<double> ref(count);
+    for (int64_t i = 0; i < count; ++i)
+      ref[i] = 3.0 * std::floor(static_cast<double>(ha[i]) / static_cast<double>(hb[i % cols])) + 1.0;
+    ew::MixedArgs<int64_t, 2> args{{da.ptr, db.ptr}, {ew::Broadcast::kFull, ew::Broadcast::kInner}, {0, cols}, {0, 0}, dy.ptr, count, 0, {}, {}};
+    using Zero = ew::Const<int64_t>;
+    const auto fn = ew::make_dag<2>(ew::Binary<ew::op::Div, ew::In<0>, ew::In<1>>{},                   // 2: q (toward zero)
+                                    ew::Binary<ew::op::Less, ew::In<0>, Zero>{{}, {0}},                // 3
+                                    ew::Binary<ew::op::Less, ew::In<1>, Zero>{{}, {0}},                // 4
+                                    ew::Binary<ew::op::Xor, ew::In<3>, ew::Running>{},                // 5: signs differ
+                                    ew::Binary<ew::op::Mod, ew::In<0>, ew::In<1>>{},                   // 6
+                                    ew::Binary<ew::op::Equal, ew::Running, Zero>{{}, {0}},             // 7
+                                    ew::Not{},                                                         // 8: inexact
+                                    ew::Binary<ew::op::And, ew::In<5>, ew::Running>{},                // 9
+                                    ew::Binary<ew::op::Sub, ew::In<2>, Zero>{{}, {1}},                 // 10: q - 1
+                                    ew::Select<ew::In<9>, ew::Running, ew::In<2>>{},                   // 11: floor
+                                    ew::Binary<ew::op::Add, ew::Binary<ew::op::Mul, ew::Running, Zero>, Zero>{{{}, {3}}, {1}});
+    run_case("elementwise DAG int64 floordiv", shape + " mixed", dy, ref, kExact,
+             [&](cudaStream_t s) { return launch_mixed_elementwise<int64_t, int64_t, int64_t>(args, fn, s); });
+  }
+  {
+    std::vector<double> x, t;
+    auto hx = random_tensor<__half>(count, &x);
+    auto ht = random_tensor<__half>(cols, &t);
+    std::vector<uint8_t> hm(rows);
+    for (int64_t r = 0; r < rows; ++r) hm[r] = static_cast<uint8_t>(r % 3 != 1);
+    DeviceBuffer<__half> dx(count), dt(cols), dy(count);
+    DeviceBuffer<uint8_t> dm(rows);
+    upload(dx, hx);
+    upload(dt, ht);
+    upload(dm, hm);
+    std::vector<double> ref(count);
+    for (int64_t i = 0; i < count; ++i) {
+      const double tc = t[i % cols];
+      ref[i] = hm[i / cols] ? (x[i] < tc ? 2 * x[i] : tc - x[i]) : -x[i];
+    }
+    ew::MixedArgs<__half, 3> args{{dx.ptr, dm.ptr, dt.ptr}, {ew::Broadcast::kFull, ew::Broadcast::kOuter, ew::Broadcast::kInner},
+                                  {0, cols, cols}, {0, 0, 0}, dy.ptr, count, 0, {}, {}};
+    const auto fn = ew::make_dag<3>(ew::Binary<ew::op::Less, ew::In<0>, ew::In<2>>{},       // 3
+                                    ew::make_chain(ew::Input<0>{}, ew::MulConst{2.f}),      // 4
+                                    ew::make_chain(ew::Input<2>{}, ew::SubInput<0>{}),      // 5
+                                    ew::Select<ew::In<3>, ew::In<4>, ew::Running>{},        // 6
+                                    ew::make_chain(ew::Input<0>{}, ew::Neg{}),              // 7
+                                    ew::Select<ew::In<1>, ew::In<6>, ew::Running>{});       // 8
+    run_case("elementwise DAG bool-masked Where", shape + " mixed", dy, ref, kHalfTolerance,
+             [&](cudaStream_t s) { return launch_mixed_elementwise<float, __half, uint8_t, __half>(args, fn, s); });
+  }
 }
 
 // Patchify (im2col.cuh): columns[(n, y, x), (ky, kx, c)] = input[n, y·r + ky, x·s + kx, c], an exact copy. The
@@ -1345,8 +1521,11 @@ int main() {
   check_pad(PadMode::kWrap, "pad wrap", 1, 5, 6, 5, 2, 3, 4, 1);
   check_pad(PadMode::kConstant, "pad crop (negative)", 2, 10, 10, 8, -2, 1, 0, -3);
   check_reduce_ops();
+  check_reduce_integers();
   check_strided_broadcast(8, 64, 3, 49 * 49);
   check_strided_broadcast(4, 16, 4, 8);
+  check_elementwise_dag(1000, 1000);  // 16-byte path
+  check_elementwise_dag(333, 999);    // scalar path
   check_patchify(8, 384, 384, 3, 16, 16);  // ViT-L/16-384 patch embedding at batch 8
   check_patchify(2, 224, 224, 8, 14, 14);
   check_patchify(2, 20, 15, 3, 4, 5);      // S·C = 15: the im2col fallback

@@ -19,6 +19,19 @@ using IndexMath = ew::Chain<ew::Input<0>, ew::Binary<ew::op::Mul, ew::Running, e
                             ew::Binary<ew::op::Mod, ew::Running, ew::Const<int64_t>>>;
 using Compare = ew::Chain<ew::Input<0>, ew::Binary<ew::op::GreaterOrEqual, ew::Running, ew::In<1>>, ew::Binary<ew::op::And, ew::Running, ew::In<2>>, ew::Not>;
 using CastToInt = ew::Chain<ew::Input<0>, ew::Trunc>;
+// DAG bodies: box decoding clipped to run-time bounds (fp16 kernel), RetinaNet's int64 floor division (mixed kernel)
+using BoxDecode = ew::Dag<6, ew::Chain<ew::Input<0>, ew::MulInput<2>, ew::AddInput<3>>,
+                          ew::Chain<ew::Input<1>, ew::Clip, ew::Exp, ew::MulInput<2>, ew::MulConst>,
+                          ew::Binary<ew::op::Sub, ew::In<6>, ew::Running>,
+                          ew::Binary<ew::op::Min, ew::Binary<ew::op::Max, ew::Running, ew::In<4>>, ew::In<5>>>;
+using FloorDiv = ew::Dag<2, ew::Binary<ew::op::Div, ew::In<0>, ew::In<1>>, ew::Binary<ew::op::Less, ew::In<0>, ew::Const<int64_t>>,
+                         ew::Binary<ew::op::Xor, ew::Running, ew::Const<int64_t>>, ew::Binary<ew::op::Mod, ew::In<0>, ew::In<1>>,
+                         ew::Binary<ew::op::Equal, ew::Running, ew::Const<int64_t>>, ew::Not, ew::Binary<ew::op::And, ew::In<4>, ew::Running>,
+                         ew::Binary<ew::op::Sub, ew::In<2>, ew::Const<int64_t>>, ew::Select<ew::In<8>, ew::Running, ew::In<2>>, ew::Sign>;
+// the remaining unary/binary functors (float), and Clip with integer constant bounds
+using MoreUnary = ew::Chain<ew::Input<0>, ew::Log, ew::Sin, ew::Cos, ew::Softplus, ew::Elu, ew::Selu, ew::Sign, ew::Round,
+                            ew::Binary<ew::op::PRelu, ew::Running, ew::In<1>>, ew::Binary<ew::op::Pow, ew::Running, ew::In<1>>>;
+using IntClip = ew::Chain<ew::Input<0>, ew::Binary<ew::op::Min, ew::Binary<ew::op::Max, ew::Running, ew::Const<int64_t>>, ew::Const<int64_t>>>;
 }  // namespace ew_instances
 
 template cudaError_t launch_fused_elementwise<__half, 2, ew_instances::ReluBias>(const ew::ElementwiseArgs<__half, 2>&,
@@ -35,6 +48,12 @@ template cudaError_t launch_mixed_elementwise<int64_t, int64_t, int64_t>(const e
 template cudaError_t launch_mixed_elementwise<int64_t, int64_t, int32_t, uint8_t>(const ew::MixedArgs<uint8_t, 3>&, ew_instances::Compare,
                                                                                    cudaStream_t);
 template cudaError_t launch_mixed_elementwise<float, __half>(const ew::MixedArgs<int64_t, 1>&, ew_instances::CastToInt, cudaStream_t);
+template cudaError_t launch_fused_elementwise<__half, 6, ew_instances::BoxDecode>(const ew::ElementwiseArgs<__half, 6>&,
+                                                                                  ew_instances::BoxDecode, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<int64_t, int64_t, int64_t>(const ew::MixedArgs<int64_t, 2>&, ew_instances::FloorDiv, cudaStream_t);
+template cudaError_t launch_fused_elementwise<__half, 2, ew_instances::MoreUnary>(const ew::ElementwiseArgs<__half, 2>&,
+                                                                                  ew_instances::MoreUnary, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<int64_t, int64_t>(const ew::MixedArgs<int64_t, 1>&, ew_instances::IntClip, cudaStream_t);
 template cudaError_t launch_layernorm<__half>(const LayerNormArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<__half>(const SoftmaxArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<float>(const SoftmaxArgs<float>&, cudaStream_t);
@@ -44,6 +63,13 @@ template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaS
 template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce_strided<__half>(const ReduceStridedArgs<__half>&, cudaStream_t);
+// integer and bool data: int64 accumulators
+template cudaError_t launch_reduce<int64_t>(const ReduceArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<int64_t>(const ReduceStridedArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_reduce<int32_t>(const ReduceArgs<int32_t>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<int32_t>(const ReduceStridedArgs<int32_t>&, cudaStream_t);
+template cudaError_t launch_reduce<uint8_t>(const ReduceArgs<uint8_t>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<uint8_t>(const ReduceStridedArgs<uint8_t>&, cudaStream_t);
 template cudaError_t launch_pad<__half>(const PadArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad<int64_t>(const PadArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_concat<__half>(const ConcatArgs<__half>&, cudaStream_t);
