@@ -406,10 +406,9 @@ function rangeParameters(ctx: CodegenContext, node: Node) {
   const [start, , delta] = [0, 1, 2].map((i) => scalarExpression(ctx, node, node.inputs[i], integer));
   if (start === undefined || delta === undefined || scalarExpression(ctx, node, node.inputs[1], integer) === undefined)
     throw new Unsupported('Range with bounds computed from tensor data (not constants or shape arithmetic)');
+  // the length: an expression of the batch and run-time dims (ctx.dim says when it is neither)
   const [count] = ctx.shapeOf(out);
-  const symbols = isConcrete(count) ? [] : count.symbols;
-  const unknown = symbols.find((s) => s !== ctx.batchSymbol);
-  if (unknown) throw new Unsupported(`Range whose length '${count.toString()}' is not known from the batch`);
+  ctx.dim(count, node);
   return { type, integer, start, delta, count };
 }
 
