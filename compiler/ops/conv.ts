@@ -305,11 +305,13 @@ function transposeGeometry(node: Node, input: Dim[], w: WindowAttrs): TransposeG
     if (target !== undefined) {
       out.push(target);
       if (typeof full === 'number' && typeof target === 'number') {
-        const total = full - target;
+        // The spec's formula (and onnxruntime's): SAME_UPPER puts the odd pad at the end, SAME_LOWER and NOTSET
+        // (output_shape given) at the start. An output_shape past the full size pads nothing: the extra
+        // positions get the bias alone.
+        const total = Math.max(0, full - target);
         const half = Math.floor(total / 2);
-        // SAME_UPPER puts the odd pad at the start for ConvTranspose (the spec's formula).
-        padBegin.push(w.autoPad === 'SAME_UPPER' ? total - half : half);
-        padEnd.push(w.autoPad === 'SAME_UPPER' ? half : total - half);
+        padBegin.push(w.autoPad === 'SAME_UPPER' ? half : total - half);
+        padEnd.push(w.autoPad === 'SAME_UPPER' ? total - half : half);
       } else {
         padBegin.push(0);
         padEnd.push(0);
