@@ -326,6 +326,32 @@ function transposeGeometry(node: Node, input: Dim[], w: WindowAttrs): TransposeG
   return { padBegin, padEnd, out };
 }
 
+/**
+ * A ConvTranspose's window for concrete input spatial dims, with output_shape and auto_pad resolved: explicit pads
+ * and the output padding that gives its output size, out = (in − 1)·stride + (kernel − 1)·dilation + 1 − padBegin −
+ * padEnd + outputPadding (an output_shape past the full size shows as a larger output padding). The NHWC form the
+ * layout pass makes (ops/fused.ts conv_transpose2d) takes these.
+ */
+export interface ConvTransposeWindow {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  padBegin: number[];
+  padEnd: number[];
+  outputPadding: number[];
+  out: number[];
+}
+
+export function convTransposeWindow(node: Node, input: number[], kernel: number[]): ConvTransposeWindow {
+  const w = windowAttrs(node, input.length, kernel);
+  const geometry = transposeGeometry(node, input, w);
+  const out = geometry.out as number[];
+  const outputPadding = input.map(
+    (size, i) => out[i] - ((size - 1) * w.strides[i] + (kernel[i] - 1) * w.dilations[i] + 1 - geometry.padBegin[i] - geometry.padEnd[i]),
+  );
+  return { kernel, strides: w.strides, dilations: w.dilations, padBegin: geometry.padBegin, padEnd: geometry.padEnd, outputPadding, out };
+}
+
 const convTranspose: OpDefinition = {
   op: 'ConvTranspose',
   infer(ctx) {

@@ -110,10 +110,11 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
 
 /**
  * The inputs `node` may write its output over: those it reads at the same element it writes, and nowhere else.
- * An elementwise op reads every input that way. A conv2d or gemm reads its residual operand that way in its epilogue,
- * but its main input through the whole convolution window / row of K: while one CTA writes its output tile, others
- * still read theirs. So only the residual may be reused, and only when no other input of the node (the main input, or
- * a view of it) lives in the same buffer — `y = x + conv(x)` and `y = x + x·W` get a buffer of their own.
+ * An elementwise op reads every input that way. A conv2d, conv_transpose2d or gemm reads its residual operand that
+ * way in its epilogue, but its main input through the whole convolution window / row of K: while one CTA writes its
+ * output tile, others still read theirs. So only the residual may be reused, and only when no other input of the node
+ * (the main input, or a view of it) lives in the same buffer — `y = x + conv(x)` and `y = x + x·W` get a buffer of
+ * their own.
  */
 function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuffer>): string[] {
   if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') {
@@ -122,7 +123,7 @@ function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuff
     const elementBytes = (t: string) => storageBytes(graph.lookupTensor(t)?.dtype, 1);
     return node.inputs.filter((t) => t && elementBytes(t) === elementBytes(node.outputs[0]));
   }
-  if (node.op !== 'conv2d' && node.op !== 'gemm') return [];
+  if (node.op !== 'conv2d' && node.op !== 'conv_transpose2d' && node.op !== 'gemm') return [];
   // epilogue operands follow the two main inputs, one per operand step, in step order
   const operandSteps = epilogueOf(node)
     .map((step) => step.split(':')[0])
