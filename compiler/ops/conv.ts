@@ -305,11 +305,13 @@ function transposeGeometry(node: Node, input: Dim[], w: WindowAttrs): TransposeG
     if (target !== undefined) {
       out.push(target);
       if (typeof full === 'number' && typeof target === 'number') {
-        const total = full - target;
+        // The spec's formula (and onnxruntime's): SAME_UPPER puts the odd pad at the end, SAME_LOWER and NOTSET
+        // (output_shape given) at the start. An output_shape past the full size pads nothing: the extra
+        // positions get the bias alone.
+        const total = Math.max(0, full - target);
         const half = Math.floor(total / 2);
-        // SAME_UPPER puts the odd pad at the start for ConvTranspose (the spec's formula).
-        padBegin.push(w.autoPad === 'SAME_UPPER' ? total - half : half);
-        padEnd.push(w.autoPad === 'SAME_UPPER' ? half : total - half);
+        padBegin.push(w.autoPad === 'SAME_UPPER' ? half : total - half);
+        padEnd.push(w.autoPad === 'SAME_UPPER' ? total - half : half);
       } else {
         padBegin.push(0);
         padEnd.push(0);
@@ -322,6 +324,32 @@ function transposeGeometry(node: Node, input: Dim[], w: WindowAttrs): TransposeG
     }
   }
   return { padBegin, padEnd, out };
+}
+
+/**
+ * A ConvTranspose's window for concrete input spatial dims, with output_shape and auto_pad resolved: explicit pads
+ * and the output padding that gives its output size, out = (in − 1)·stride + (kernel − 1)·dilation + 1 − padBegin −
+ * padEnd + outputPadding (an output_shape past the full size shows as a larger output padding). The NHWC form the
+ * layout pass makes (ops/fused.ts conv_transpose2d) takes these.
+ */
+export interface ConvTransposeWindow {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  padBegin: number[];
+  padEnd: number[];
+  outputPadding: number[];
+  out: number[];
+}
+
+export function convTransposeWindow(node: Node, input: number[], kernel: number[]): ConvTransposeWindow {
+  const w = windowAttrs(node, input.length, kernel);
+  const geometry = transposeGeometry(node, input, w);
+  const out = geometry.out as number[];
+  const outputPadding = input.map(
+    (size, i) => out[i] - ((size - 1) * w.strides[i] + (kernel[i] - 1) * w.dilations[i] + 1 - geometry.padBegin[i] - geometry.padEnd[i]),
+  );
+  return { kernel, strides: w.strides, dilations: w.dilations, padBegin: geometry.padBegin, padEnd: geometry.padEnd, outputPadding, out };
 }
 
 const convTranspose: OpDefinition = {

@@ -5,6 +5,11 @@
  *
  *   conv2d      NHWC convolution: inputs [x NHWC, w KRSC (OHWI), …epilogue operands]; attrs strides, pads
  *               [top,left,bottom,right], dilations, group, epilogue
+ *   conv_transpose2d  NHWC transposed convolution (ONNX ConvTranspose, 2-D): inputs [x NHWC, w [KH, KW, M/group, C]
+ *               (ONNX's [C, M/group, KH, KW] transposed: for group 1, row (i, j, m) of the GEMM x · wᵀ; output
+ *               channel g·M/group + m' reads row (i, j, m'), columns of group g), …epilogue operands]; attrs strides,
+ *               pads [top,left,bottom,right], dilations, output_padding [h, w] (rows/columns added at the end), group,
+ *               epilogue. out = (in − 1)·stride + (k − 1)·dilation + 1 − pads + output_padding
  *   gemm        [a (…,M,K), b ([N,K] when trans_b=1, else [K,N]), …epilogue operands] → (…,M,N); attrs trans_b, epilogue
  *   attention   softmax(Q·Kᵀ·scale + biases, causal)·V over heads → [B,S,H·D]. Inputs: attr layout 'packed' (default):
  *               [qkv [B,S,3·H·D] (q|k|v, each H×D), …biases]; 'separate': [q, k, v (each [B,S,H·D]), …biases].
@@ -24,7 +29,7 @@
  * relu, gelu, gelu_tanh, sigmoid, silu, tanh, hardswish, hardsigmoid, leaky_relu:ALPHA, clip:MIN:MAX.
  */
 import { attrFloat, attrInt, attrInts, attrString, attrGraph, Node } from '../ir/graph';
-import { Dim, dimEquals, evaluateDim, isConcrete, shapeEquals } from '../ir/symbolic';
+import { Dim, dimAdd, dimEquals, dimMul, evaluateDim, isConcrete, shapeEquals } from '../ir/symbolic';
 import { TensorValue, makeTensor, numeric, numel, stridesOf } from '../ir/tensor';
 import { broadcastShapes, forEachBroadcast } from './broadcast';
 import { EvalEnv, InferContext, OpDefinition, findOp, registerOps } from './registry';
@@ -234,6 +239,81 @@ const conv2d: OpDefinition = {
         pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0]) },
         dilations: { type: 'ints', value: attrInts(node, 'dilations', [1, 1]) },
         group: { type: 'int', value: attrInt(node, 'group', 1) },
+      },
+      env,
+      node,
+    );
+    return [applyEpilogue(node, transposeValue(y, NCHW_TO_NHWC), operands)];
+  },
+};
+
+/**
+ * ONNX ConvTranspose weight [C, M/group, KH, KW] → conv_transpose2d's [KH, KW, M/group, C] (a transpose, any group).
+ * The layout pass does the same with a Transpose node (weight preparation); this is the reference's and the tests' form.
+ */
+export function convTransposeWeightFromOnnx(w: TensorValue): TensorValue {
+  return transposeValue(w, [2, 3, 1, 0]);
+}
+
+/** The inverse of convTransposeWeightFromOnnx: [KH, KW, M/group, C] → [C, M/group, KH, KW]. */
+export function convTransposeWeightToOnnx(w: TensorValue): TensorValue {
+  return transposeValue(w, [3, 2, 0, 1]);
+}
+
+/** conv_transpose2d's output size along one spatial axis. */
+function transposedSpatialOut(
+  input: Dim,
+  k: number,
+  stride: number,
+  padBegin: number,
+  padEnd: number,
+  dilation: number,
+  extra: number,
+): Dim {
+  return dimAdd(dimMul(stride, input), (k - 1) * dilation + 1 - stride - padBegin - padEnd + extra);
+}
+
+const convTranspose2d: OpDefinition = {
+  op: 'conv_transpose2d',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const w = ctx.shape(1);
+    const strides = attrInts(ctx.node, 'strides', [1, 1]);
+    const pads = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
+    const dil = attrInts(ctx.node, 'dilations', [1, 1]);
+    const extra = attrInts(ctx.node, 'output_padding', [0, 0]);
+    const group = attrInt(ctx.node, 'group', 1);
+    if (x.length !== 4 || w.length !== 4) ctx.fail('conv_transpose2d takes an NHWC input and a [KH, KW, M/group, C] weight');
+    const [kh, kw, mg, c] = w;
+    if (!isConcrete(kh) || !isConcrete(kw)) ctx.fail('the weight has symbolic kernel dims');
+    if (isConcrete(x[3]) && isConcrete(c) && x[3] !== c) ctx.fail(`the input has ${x[3]} channels but the weight expects ${c}`);
+    if (isConcrete(c) && c % group !== 0) ctx.fail(`${c} input channels do not divide into ${group} groups`);
+    return [
+      {
+        dtype: ctx.dtype(0),
+        shape: [
+          x[0],
+          transposedSpatialOut(x[1], kh as number, strides[0], pads[0], pads[2], dil[0], extra[0]),
+          transposedSpatialOut(x[2], kw as number, strides[1], pads[1], pads[3], dil[1], extra[1]),
+          dimMul(mg, group),
+        ],
+      },
+    ];
+  },
+  evaluate(node, inputs, env) {
+    const [x, w, ...operands] = inputs;
+    const group = attrInt(node, 'group', 1);
+    const [y] = evalOnnx(
+      'ConvTranspose',
+      [transposeValue(x!, NHWC_TO_NCHW), convTransposeWeightToOnnx(w!)],
+      {
+        kernel_shape: { type: 'ints', value: w!.shape.slice(0, 2) },
+        strides: { type: 'ints', value: attrInts(node, 'strides', [1, 1]) },
+        pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0]) },
+        dilations: { type: 'ints', value: attrInts(node, 'dilations', [1, 1]) },
+        output_padding: { type: 'ints', value: attrInts(node, 'output_padding', [0, 0]) },
+        group: { type: 'int', value: group },
       },
       env,
       node,
@@ -526,6 +606,6 @@ const transposePad: OpDefinition = {
   },
 };
 
-registerOps([conv2d, gemm, attention, layernorm, elementwise, pool2d, globalPool, transposePad, symbolicValue]);
+registerOps([conv2d, convTranspose2d, gemm, attention, layernorm, elementwise, pool2d, globalPool, transposePad, symbolicValue]);
 
 export { transposeValue };

@@ -114,6 +114,13 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
       flops = 2 * out * w[1] * w[2] * w[3] + out * epilogueOf(node).length;
       break;
     }
+    case 'conv_transpose2d': {
+      // every input pixel times every tap of its group's weights: N·H·W · C · KH·KW·M/group multiply-adds
+      const x = shapeOf(node.inputs[0]);
+      const w = shapeOf(node.inputs[1]); // KH KW M/g C
+      flops = 2 * x[0] * x[1] * x[2] * x[3] * w[0] * w[1] * w[2] + out * epilogueOf(node).length;
+      break;
+    }
     case 'gemm': {
       const a = shapeOf(node.inputs[0]);
       flops = 2 * out * a[a.length - 1] + out * epilogueOf(node).length;

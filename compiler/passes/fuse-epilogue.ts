@@ -1,10 +1,10 @@
 /**
  * Conv and GEMM fusion with explicit epilogues.
  *
- *   Gemm(A, B, C) and MatMul(A, W static 2-D) → gemm; then, for conv2d and gemm alike, the ops that follow are
- *   absorbed while the intermediate has a single reader: Add/Mul with a per-output-channel static operand
- *   (bias, scale), activations (Relu, Gelu, Sigmoid, Tanh, LeakyRelu, Clip, HardSwish, HardSigmoid, x·sigmoid(x)),
- *   and one residual Add of an activation of the same shape (then any activation after it).
+ *   Gemm(A, B, C) and MatMul(A, W static 2-D) → gemm; then, for conv2d, conv_transpose2d and gemm alike, the ops
+ *   that follow are absorbed while the intermediate has a single reader: Add/Mul with a per-output-channel static
+ *   operand (bias, scale), activations (Relu, Gelu, Sigmoid, Tanh, LeakyRelu, Clip, HardSwish, HardSigmoid,
+ *   x·sigmoid(x)), and one residual Add of an activation of the same shape (then any activation after it).
  *
  * The fused node moves to the position of the last op it absorbed, where every operand it reads is computed.
  */
@@ -28,10 +28,12 @@ export const fuseGemmPass: Pass = {
 
 export const fuseConvPass: Pass = {
   name: 'fuse-conv',
-  description: 'conv2d + bias + activation + residual add (+ activation) into one op',
+  description: 'conv2d / conv_transpose2d + bias + activation + residual add (+ activation) into one op',
   run(graph) {
     const edits = new EpilogueEdits(graph);
-    for (const node of [...graph.nodes]) if (node.op === 'conv2d' && !edits.removed.has(node)) absorbEpilogue(graph, node, edits);
+    for (const node of [...graph.nodes])
+      if ((node.op === 'conv2d' || node.op === 'conv_transpose2d') && node.domain === FUSED_DOMAIN && !edits.removed.has(node))
+        absorbEpilogue(graph, node, edits);
     edits.apply(graph);
   },
 };
@@ -171,8 +173,8 @@ const ACTIVATIONS: Record<string, (graph: Graph, n: Node) => string | undefined>
 };
 
 /**
- * Absorbs the ops after `node` (conv2d or gemm) into its epilogue. Passes share one EpilogueEdits over all their
- * nodes (and apply it at the end); without one, the graph is updated before this returns.
+ * Absorbs the ops after `node` (conv2d, conv_transpose2d or gemm) into its epilogue. Passes share one EpilogueEdits
+ * over all their nodes (and apply it at the end); without one, the graph is updated before this returns.
  */
 export function absorbEpilogue(graph: Graph, node: Node, shared?: EpilogueEdits): void {
   const edits = shared ?? new EpilogueEdits(graph);

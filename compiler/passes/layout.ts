@@ -1,9 +1,11 @@
 /**
  * Layout: convolution networks run NHWC (channels last) on the GPU.
  *
- * 1. Every 2-D Conv / MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool becomes its NHWC fused form with a transpose
- *    (NCHW→NHWC) before and one (NHWC→NCHW) after. Conv weights get a weight-preparation Transpose (OIHW→OHWI)
- *    that constant folding evaluates at compile time when the weights are present (and at bind time otherwise).
+ * 1. Every 2-D Conv / ConvTranspose / MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool becomes its NHWC fused
+ *    form with a transpose (NCHW→NHWC) before and one (NHWC→NCHW) after. Conv weights get a weight-preparation
+ *    Transpose (OIHW→OHWI), ConvTranspose weights one to [KH, KW, M/group, C], that constant folding evaluates at
+ *    compile time when the weights are present (and at bind time otherwise). ConvTranspose's output_shape / auto_pad
+ *    become explicit pads and output padding.
  * 2. Transposes are then sunk through every op with a layout rule (ops/layout-rules.ts: elementwise and
  *    broadcast ops, Concat/Split/Slice, Pad, Resize, reductions, Softmax, LayerNormalization, …; the rule rewrites
  *    axes, pads, scales and permutes broadcast operands) when that adds no transpose, and cancelled against their
@@ -15,6 +17,7 @@
 import { Graph, Node, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim, dimEquals, isConcrete } from '../ir/symbolic';
 import { makeTensor, numeric } from '../ir/tensor';
+import { convTransposeWindow } from '../ops/conv';
 import { FUSED_DOMAIN } from '../ops/fused';
 import { PermuteAnswer, layoutRuleOf } from '../ops/layout-rules';
 import { findOp } from '../ops/registry';
@@ -26,6 +29,8 @@ import { simplifyMovementChains } from './movement';
 
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
+/** ConvTranspose weight [C, M/group, KH, KW] → [KH, KW, M/group, C]. */
+const TO_RSKC = [2, 3, 1, 0];
 
 export const layoutPass: Pass = {
   name: 'layout',
@@ -63,6 +68,10 @@ const permute = <T>(xs: readonly T[], perm: number[]): T[] => perm.map((p) => xs
 function convertToNhwc(graph: Graph): void {
   const out: Node[] = [];
   for (const node of graph.nodes) {
+    if (node.op === 'ConvTranspose' && node.domain === '' && convTransposeNhwcRefusal(graph, node) === undefined) {
+      out.push(...convTransposeToNhwc(graph, node));
+      continue;
+    }
     const xShape = graph.lookupTensor(node.inputs[0])?.shape;
     const is4d = xShape?.length === 4;
     const kind =
@@ -142,6 +151,54 @@ function convertToNhwc(graph: Graph): void {
     out.push(transposeNode(graph, yN, TO_NCHW, y, node, `${node.name}/to_nchw`));
   }
   graph.nodes = out;
+}
+
+/** Why a ConvTranspose keeps its ONNX form (the CUDA backend then refuses it with this reason); undefined: it converts. */
+export function convTransposeNhwcRefusal(graph: Graph, node: Node): string | undefined {
+  const x = graph.lookupTensor(node.inputs[0])?.shape;
+  const w = graph.lookupTensor(node.inputs[1])?.shape;
+  if (!x || !w) return 'ConvTranspose without inferred input and weight shapes';
+  if (x.length !== 4) return `ConvTranspose with ${x.length - 2} spatial dim${x.length === 3 ? '' : 's'} (the NHWC kernels run 2-D)`;
+  if (![x[1], x[2], x[3], ...w].every(isConcrete)) return 'ConvTranspose with symbolic spatial or channel dims';
+  const window = convTransposeWindow(node, [x[2], x[3]] as number[], attrInts(node, 'kernel_shape', [w[2], w[3]] as number[]));
+  if (window.out.some((d) => d <= 0)) return `ConvTranspose with an empty output (${window.out.join('x')})`;
+  return undefined;
+}
+
+/**
+ * ConvTranspose → Transpose to NHWC, the weight [C, M/group, KH, KW] prepared as [KH, KW, M/group, C] (perm 2,3,1,0;
+ * for group 1 the GEMM's B: row (i, j, m), column c), conv_transpose2d, Transpose back.
+ */
+function convTransposeToNhwc(graph: Graph, node: Node): Node[] {
+  const [x, w, bias] = node.inputs;
+  const y = node.outputs[0];
+  const xShape = graph.lookupTensor(x)!.shape!;
+  const wShape = graph.lookupTensor(w)!.shape! as number[];
+  const window = convTransposeWindow(node, [xShape[2], xShape[3]] as number[], attrInts(node, 'kernel_shape', [wShape[2], wShape[3]]));
+  const xN = newTensor(graph, `${x}_nhwc`, x, permute(xShape, TO_NHWC));
+  const yN = newTensor(graph, `${y}_nhwc`, y, permute(graph.tensors.get(y)!.shape!, TO_NHWC));
+  const wN = graph.newTensorName(`${w}_rskc`);
+  graph.addTensor({ name: wN, kind: 'param', dtype: graph.lookupTensor(w)!.dtype, shape: permute(wShape, TO_RSKC) });
+  return [
+    transposeNode(graph, x, TO_NHWC, xN, node, `${node.name}/to_nhwc`),
+    transposeNode(graph, w, TO_RSKC, wN, node, `${node.name}/weight_rskc`),
+    {
+      ...node,
+      op: 'conv_transpose2d',
+      domain: FUSED_DOMAIN,
+      inputs: bias ? [xN, wN, bias] : [xN, wN],
+      outputs: [yN],
+      attrs: {
+        strides: { type: 'ints', value: window.strides },
+        pads: { type: 'ints', value: [...window.padBegin, ...window.padEnd] },
+        dilations: { type: 'ints', value: window.dilations },
+        output_padding: { type: 'ints', value: window.outputPadding },
+        group: { type: 'int', value: attrInt(node, 'group', 1) },
+        epilogue: { type: 'strings', value: bias ? ['bias'] : [] },
+      },
+    },
+    transposeNode(graph, yN, TO_NCHW, y, node, `${node.name}/to_nchw`),
+  ];
 }
 
 function permOf(node: Node): number[] {

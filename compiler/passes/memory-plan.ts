@@ -111,10 +111,11 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
 
 /**
  * The inputs `node` may write its output over: those it reads at the same element it writes, and nowhere else.
- * An elementwise op reads every input that way. A conv2d or gemm reads its residual operand that way in its epilogue,
- * but its main input through the whole convolution window / row of K: while one CTA writes its output tile, others
- * still read theirs. So only the residual may be reused, and only when no other input of the node (the main input, or
- * a view of it) lives in the same buffer — `y = x + conv(x)` and `y = x + x·W` get a buffer of their own.
+ * An elementwise op reads every input that way. A conv2d, conv_transpose2d or gemm reads its residual operand that
+ * way in its epilogue, but its main input through the whole convolution window / row of K: while one CTA writes its
+ * output tile, others still read theirs. So only the residual may be reused, and only when no other input of the node
+ * (the main input, or a view of it) lives in the same buffer — `y = x + conv(x)` and `y = x + x·W` get a buffer of
+ * their own.
  */
 function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuffer>): string[] {
   if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') {
@@ -130,7 +131,7 @@ function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuff
     const buffer = data ? bufferOf.get(data) : undefined;
     return buffer && !node.inputs.some((t, i) => i > 0 && t && bufferOf.get(t) === buffer) ? [data] : [];
   }
-  if (node.op !== 'conv2d' && node.op !== 'gemm') return [];
+  if (node.op !== 'conv2d' && node.op !== 'conv_transpose2d' && node.op !== 'gemm') return [];
   // epilogue operands follow the two main inputs, one per operand step, in step order
   const operandSteps = epilogueOf(node)
     .map((step) => step.split(':')[0])

@@ -10,12 +10,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { opModels as convModels } from './op-models/conv';
+import { opModels as convTransposeModels } from './op-models/conv_transpose';
 import { opModels as resizeMatmulModels } from './op-models/resize_matmul';
 import type { OpModel } from './op-models/types';
 
 const out = path.resolve(process.argv[2] ?? 'build/gpu-ops');
 const cli = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
-const models: OpModel[] = [...convModels, ...resizeMatmulModels];
+const models: OpModel[] = [...convModels, ...convTransposeModels, ...resizeMatmulModels];
 const archs = ['sm90', 'sm80'] as const;
 
 fs.rmSync(out, { recursive: true, force: true });

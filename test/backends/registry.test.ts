@@ -13,7 +13,7 @@ import { needsLowering } from '../../compiler/backends/cuda/codegen/context';
 import { generateCuda } from '../../compiler/backends/cuda/codegen/index';
 import { CUDA_BACKEND } from '../../compiler/backends/cuda/codegen/lower';
 import { compileModel, optimizeImported } from '../../compiler/compile';
-import { Graph } from '../../compiler/ir/graph';
+import { Graph, attrInt } from '../../compiler/ir/graph';
 import { inspectModel } from '../../compiler/inspect';
 import { importOnnxBytes } from '../../compiler/onnx/import';
 import { findOp, registeredLowerings } from '../../compiler/ops/registry';
@@ -67,6 +67,21 @@ const CASES: Case[] = [
   {
     name: 'Conv (conv2d, transpose_pad, Transpose)',
     spec: nodeModel('Conv', [f32('B', 3, 8, 8), weight(8, 3, 3, 3), weight(8)], { attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] } }),
+  },
+  {
+    name: 'ConvTranspose (conv_transpose2d: GEMM + col2im)',
+    spec: nodeModel('ConvTranspose', [f32('B', 8, 6, 6), weight(8, 4, 3, 3), weight(4)], {
+      attrs: { strides: [2, 2], pads: [1, 1, 1, 1] },
+    }),
+  },
+  {
+    name: 'grouped ConvTranspose (conv_transpose2d: the direct kernel)',
+    spec: nodeModel('ConvTranspose', [f32('B', 8, 6, 6), weight(8, 2, 2, 2)], { attrs: { strides: [2, 2], group: 4 } }),
+  },
+  {
+    name: '1-D ConvTranspose (stays ONNX)',
+    spec: nodeModel('ConvTranspose', [f32('B', 8, 6), weight(8, 4, 3)], { attrs: { strides: [2] } }),
+    refused: { op: 'ConvTranspose', reason: /^ConvTranspose with 1 spatial dim \(the NHWC kernels run 2-D\)$/ },
   },
   { name: 'Gemm', spec: nodeModel('Gemm', [f32('B', 16), weight(8, 16), weight(8)], { attrs: { transB: 1 } }) },
   { name: 'MatMul by a weight', spec: nodeModel('MatMul', [f32('B', 4, 16), weight(16, 8)]) },
@@ -223,6 +238,7 @@ const NOT_REACHED: Record<string, string> = {
   Upsample: 'opset < 10 op; rewritten by the importer/shape rules of older models',
   Flatten: 'canonicalized to Reshape',
   Identity: 'removed by canonicalize',
+  ConvTranspose: 'becomes conv_transpose2d in the layout pass; the forms it leaves are refused (a case above)',
 };
 
 function optimized(spec: ModelSpec): Graph {
@@ -351,7 +367,7 @@ describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kerne
     );
     for (const { op, domain, lowering } of registeredLowerings('rocm')) {
       const cuda = registeredLowerings(CUDA_BACKEND).find((l) => l.op === op && l.domain === domain)!;
-      const cutlass = ['ait:gemm', 'ait:conv2d', ':MatMul'].includes(`${domain}:${op}`);
+      const cutlass = ['ait:gemm', 'ait:conv2d', 'ait:conv_transpose2d', ':MatMul'].includes(`${domain}:${op}`);
       assert.equal(lowering === cuda.lowering, !cutlass, `${domain}:${op}`);
     }
   });
@@ -372,10 +388,12 @@ describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kerne
             assert.equal(node.status?.reason, s.reason, `${what}: codegen's reason`);
           }
           // GEMMs need CK; a convolution runs only when depthwise (our kernel), else it needs CK too
-          if (['gemm', 'MatMul'].includes(node.op) || (node.op === 'conv2d' && !s.supported))
+          if (['gemm', 'MatMul'].includes(node.op) || (['conv2d', 'conv_transpose2d'].includes(node.op) && !s.supported))
             assert.match(s.reason ?? '', /Composable Kernel (DeviceGemm|DeviceBatchedGemm|DeviceGroupedConvFwd)/, what);
         }
-        const cutlassFree = !graph.nodes.some((n) => ['gemm', 'MatMul', 'conv2d'].includes(n.op));
+        const cutlassFree = !graph.nodes.some(
+          (n) => ['gemm', 'MatMul', 'conv2d'].includes(n.op) || (n.op === 'conv_transpose2d' && attrInt(n, 'group', 1) === 1),
+        );
         if (cutlassFree && !c.refused) {
           assert.deepEqual(
             result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),

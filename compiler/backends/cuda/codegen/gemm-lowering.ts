@@ -197,6 +197,24 @@ export class GemmLowering {
     return withPath(lowered, patchify ? 'patchify+gemm' : 'im2col+gemm');
   }
 
+  /**
+   * A GEMM that writes a workspace buffer of `bytes` (at max batch) instead of the node's output, with no epilogue:
+   * `after` (given the buffer's pointer) reads it and applies the node's epilogue itself. ConvTranspose's columns
+   * (conv-transpose-lowering.ts). Instances, batch ranges and the measured choice are the ordinary GEMM's.
+   */
+  gemmIntoWorkspace(
+    node: Node,
+    shape: { m: Dim[]; n: number; k: number },
+    aPointer: string,
+    bWeight: string,
+    bytes: number,
+    after: (d: string) => string[],
+    what: string,
+    headers: string[],
+  ): LoweredGemm {
+    return this.emitGemm(node, shape, aPointer, bWeight, () => [], 0, what, headers, { bytes, after });
+  }
+
   /** MatMul between activations: one batched GEMM (batched-gemm.ts says which broadcasts and layouts). */
   private batchedMatMul(node: Node): LoweredGemm {
     const ctx = this.ctx;
@@ -223,11 +241,13 @@ export class GemmLowering {
     extraWorkspace: number,
     what: string,
     headers: string[] = [],
+    /** D into a workspace buffer, no epilogue, then `after` (gemmIntoWorkspace). */
+    into?: { bytes: number; after: (d: string) => string[] },
   ): LoweredGemm {
     const ctx = this.ctx;
     const out = node.outputs[0];
     if (ctx.typeOf(out) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
-    const steps = epilogueOf(node);
+    const steps = into ? [] : epilogueOf(node);
     const operandInputs = node.inputs.slice(2);
     // fused prefix
     const epilogue: GemmEpilogue = { bias: false, residual: false, activation: 'identity' };
@@ -274,9 +294,8 @@ export class GemmLowering {
     const tempBytes = restReadsOperands ? alignUp(maxRows * shape.n * 2) : 0;
     const tempOffset = cutlassBytes + extraWorkspace;
     const body: string[] = before(cutlassBytes);
-    const dPointer = restReadsOperands
-      ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})`
-      : ctx.pointer(out, true);
+    const dPointer =
+      restReadsOperands || into ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})` : ctx.pointer(out, true);
     // in argument order: the weights table lists weights in the order pointers are first taken
     const bPointer = ctx.pointer(bWeight);
     const biasPointer = biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr';
@@ -293,6 +312,7 @@ export class GemmLowering {
       );
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${cutlassBytes}, c.stream));`;
     body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
+    if (into) body.push(...into.after(dPointer));
     if (rest.length > 0) {
       // the unfused remainder of the epilogue as one elementwise kernel
       const chain: string[] = ['ew::Input<0>{}'];
@@ -336,7 +356,7 @@ export class GemmLowering {
       reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? r.source.instance.reason}`).join('; ')}${rest.length ? `; epilogue steps ${rest.join(', ')} run as an elementwise kernel` : ''}`,
       ...(candidates ? { candidates } : {}),
     };
-    return { kernel, body, headers, workspaceBytes: cutlassBytes + extraWorkspace + tempBytes };
+    return { kernel, body, headers, workspaceBytes: cutlassBytes + extraWorkspace + tempBytes + (into ? alignUp(into.bytes) : 0) };
   }
 
   /**

@@ -4,7 +4,8 @@
  * predicate that refuses, with the reason, the nodes it cannot take; backends/support.ts derives "supported on a
  * CUDA target" from the same registrations, so a node codegen would refuse is already reported unsupported there.
  * Our kernels (kernels/*.cuh) run everything but GEMM and convolution, which go through CUTLASS GEMM instances
- * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
+ * (gemm-lowering.ts) and CUTLASS convolution instances (conv-lowering.ts); ConvTranspose is a GEMM and our gather
+ * kernel (conv-transpose-lowering.ts). Views, shape arithmetic and symbolic values launch nothing.
  */
 import type { CandidateReport } from '../profiling/selection';
 import { CompileError } from '../../../diagnostics';
@@ -33,6 +34,8 @@ import {
   mixedElementwiseStatements,
 } from './elementwise';
 import { ConvLowering, convShapeOf } from './conv-lowering';
+import { convTransposeShapeOf, lowerConvTranspose } from './conv-transpose-lowering';
+import { convTransposeNhwcRefusal } from '../../../passes/layout';
 import { GemmLowering } from './gemm-lowering';
 import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
@@ -198,6 +201,21 @@ const checkGemm = (ctx: CodegenContext, node: Node) => {
 };
 cuda('gemm', cutlass, checkGemm, FUSED);
 cuda('MatMul', cutlass, checkGemm);
+
+// ConvTranspose: its NHWC form (GEMM + col2im, or the direct grouped kernel); one the layout pass left as ONNX is refused
+cuda(
+  'conv_transpose2d',
+  ({ ctx, gemm }, node) => {
+    const g = lowerConvTranspose(ctx, gemm, node);
+    return [g.kernel, g.body, g.headers, g.workspaceBytes];
+  },
+  convTransposeShapeOf,
+  FUSED,
+);
+const refuseOnnxConvTranspose = (ctx: CodegenContext, node: Node): never => {
+  throw new Unsupported(convTransposeNhwcRefusal(ctx.graph, node) ?? 'ConvTranspose not converted to its NHWC form');
+};
+cuda('ConvTranspose', ({ ctx }, node) => refuseOnnxConvTranspose(ctx, node), refuseOnnxConvTranspose);
 
 // Transposes: NCHW → NHWC tiled, any other permutation a strided copy
 const transpose: CudaLowerFn = ({ ctx }, node) => {

@@ -3,6 +3,7 @@
 
 #include "attention.cuh"
 #include "common.cuh"
+#include "conv_transpose.cuh"
 #include "depthwise_conv.cuh"
 #include "elementwise.cuh"
 #include "fill.cuh"

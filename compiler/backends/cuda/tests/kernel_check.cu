@@ -799,6 +799,119 @@ void check_grouped_conv(int64_t n, int h, int w, int c, int k, int group, int ke
   }
 }
 
+// Transposed convolution (conv_transpose.cuh). Its window: the output size follows ONNX ConvTranspose,
+// (in − 1)·stride + (kernel − 1)·dilation + 1 − pad_begin − pad_end + output_padding, per axis.
+struct ConvTransposeCase {
+  int64_t n;
+  int h, w, c, k, group;
+  int kernel_h, kernel_w, stride_h, stride_w;
+  int pad_top, pad_left, pad_bottom, pad_right;
+  int dilation_h, dilation_w, output_padding_h, output_padding_w;
+  int out_h() const { return (h - 1) * stride_h + (kernel_h - 1) * dilation_h + 1 - pad_top - pad_bottom + output_padding_h; }
+  int out_w() const { return (w - 1) * stride_w + (kernel_w - 1) * dilation_w + 1 - pad_left - pad_right + output_padding_w; }
+  ConvTransposeWindow window() const {
+    return {n, h, w, out_h(), out_w(), kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w};
+  }
+  std::string text() const {
+    return "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) + "] K" +
+           std::to_string(k) + (group > 1 ? " g" + std::to_string(group) : "") + " k" + std::to_string(kernel_h) + "x" +
+           std::to_string(kernel_w) + " s" + std::to_string(stride_h) + "x" + std::to_string(stride_w) + " p" +
+           std::to_string(pad_top) + std::to_string(pad_left) + std::to_string(pad_bottom) + std::to_string(pad_right) + " d" +
+           std::to_string(dilation_h) + "x" + std::to_string(dilation_w) + " op" + std::to_string(output_padding_h) +
+           std::to_string(output_padding_w);
+  }
+};
+
+// The reference scatters every input pixel's taps to the output pixel each reaches (the definition of ConvTranspose),
+// the kernels gather: `value(n, ih, iw, r, s, m)` is the contribution of tap (r, s) of input pixel (n, ih, iw) to
+// output channel m. Then relu(acc + bias) + residual when `with_epilogue`.
+template <class Value>
+std::vector<double> conv_transpose_reference(const ConvTransposeCase& t, const std::vector<double>& bias,
+                                             const std::vector<double>& residual, bool with_epilogue, Value value) {
+  const int oh = t.out_h(), ow = t.out_w();
+  std::vector<double> ref(t.n * oh * ow * t.k, 0.0);
+  for (int64_t b = 0; b < t.n; ++b)
+    for (int ih = 0; ih < t.h; ++ih)
+      for (int iw = 0; iw < t.w; ++iw)
+        for (int r = 0; r < t.kernel_h; ++r)
+          for (int s = 0; s < t.kernel_w; ++s) {
+            const int y = ih * t.stride_h - t.pad_top + r * t.dilation_h, x = iw * t.stride_w - t.pad_left + s * t.dilation_w;
+            if (y < 0 || y >= oh || x < 0 || x >= ow) continue;
+            for (int m = 0; m < t.k; ++m) ref[((b * oh + y) * ow + x) * t.k + m] += value(b, ih, iw, r, s, m);
+          }
+  if (with_epilogue)
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = std::max(ref[i] + bias[i % t.k], 0.0) + residual[i];
+  return ref;
+}
+
+// col2im (group 1): the columns [n, h, w, kernel_h, kernel_w, k] (the GEMM's output) are random here; the kernel
+// gathers them. misaligned_columns offsets them by one element, so the launcher must take the per-element path.
+void check_conv_transpose_col2im(const ConvTransposeCase& t, bool with_epilogue, bool misaligned_columns = false) {
+  const int64_t outputs = t.n * t.out_h() * t.out_w() * t.k;
+  const int64_t column_count = t.n * t.h * t.w * t.kernel_h * t.kernel_w * t.k;
+  std::vector<double> columns, bias, residual;
+  auto hc = random_tensor<__half>(column_count, &columns);
+  auto hb = random_tensor<__half>(t.k, &bias, -0.5f, 0.5f);
+  auto hr = random_tensor<__half>(outputs, &residual);
+  const int offset = misaligned_columns ? 1 : 0;
+  DeviceBuffer<__half> dc(column_count + offset), db(t.k), dr(outputs), dy(outputs);
+  CHECK_CUDA(cudaMemcpy(dc.ptr + offset, hc.data(), hc.size() * sizeof(__half), cudaMemcpyHostToDevice));
+  upload(db, hb);
+  upload(dr, hr);
+  const auto ref = conv_transpose_reference(t, bias, residual, with_epilogue, [&](int64_t b, int ih, int iw, int r, int s, int m) {
+    return columns[((((b * t.h + ih) * t.w + iw) * t.kernel_h + r) * t.kernel_w + s) * t.k + m];
+  });
+  const std::string name = std::string("conv_transpose col2im") + (conv_transpose_one_tap(t.window()) ? " 1tap" : "") +
+                           (with_epilogue ? " relu+res" : "");
+  const std::string shape = t.text() + (misaligned_columns ? " +1" : "");
+  if (with_epilogue) {
+    ConvTransposeCol2imArgs<__half, 2> args{dc.ptr + offset, dy.ptr, {db.ptr, dr.ptr},
+                                            {ConvTransposeOperand::kChannel, ConvTransposeOperand::kFull}, t.k, t.window()};
+    const auto epilogue = ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}, ew::AddInput<2>{});
+    run_case(name, shape, dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_conv_transpose2d_col2im_nhwc(args, epilogue, st); });
+  } else {
+    ConvTransposeCol2imArgs<__half, 0> args{dc.ptr + offset, dy.ptr, {nullptr}, {ConvTransposeOperand::kChannel}, t.k, t.window()};
+    const auto epilogue = ew::make_chain(ew::Input<0>{});
+    run_case(name, shape, dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_conv_transpose2d_col2im_nhwc(args, epilogue, st); });
+  }
+}
+
+// Direct (grouped): input [n, h, w, c], weight [kernel_h, kernel_w, k / group, c].
+void check_conv_transpose_direct(const ConvTransposeCase& t, bool with_epilogue) {
+  const int cg = t.c / t.group, kg = t.k / t.group;
+  const int64_t outputs = t.n * t.out_h() * t.out_w() * t.k;
+  const int64_t weights = int64_t(t.kernel_h) * t.kernel_w * kg * t.c;
+  std::vector<double> x, weight, bias, residual;
+  auto hx = random_tensor<__half>(t.n * t.h * t.w * t.c, &x);
+  const float bound = 1.f / std::sqrt(float(cg));
+  auto hw = random_tensor<__half>(weights, &weight, -bound, bound);
+  auto hb = random_tensor<__half>(t.k, &bias, -0.5f, 0.5f);
+  auto hr = random_tensor<__half>(outputs, &residual);
+  DeviceBuffer<__half> dx(t.n * t.h * t.w * t.c), dw(weights), db(t.k), dr(outputs), dy(outputs);
+  upload(dx, hx);
+  upload(dw, hw);
+  upload(db, hb);
+  upload(dr, hr);
+  const auto ref = conv_transpose_reference(t, bias, residual, with_epilogue, [&](int64_t b, int ih, int iw, int r, int s, int m) {
+    const int g = m / kg;
+    double sum = 0;
+    for (int ci = 0; ci < cg; ++ci)
+      sum += x[((b * t.h + ih) * t.w + iw) * t.c + g * cg + ci] * weight[((int64_t(r) * t.kernel_w + s) * kg + m % kg) * t.c + g * cg + ci];
+    return sum;
+  });
+  const std::string name = std::string("conv_transpose direct") + (with_epilogue ? " relu+res" : "");
+  if (with_epilogue) {
+    ConvTransposeDirectArgs<__half, 2> args{dx.ptr, dw.ptr, dy.ptr, {db.ptr, dr.ptr},
+                                            {ConvTransposeOperand::kChannel, ConvTransposeOperand::kFull}, t.c, t.k, t.group, t.window()};
+    const auto epilogue = ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}, ew::AddInput<2>{});
+    run_case(name, t.text(), dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_conv_transpose2d_direct_nhwc(args, epilogue, st); });
+  } else {
+    ConvTransposeDirectArgs<__half, 0> args{dx.ptr, dw.ptr, dy.ptr, {nullptr}, {ConvTransposeOperand::kChannel}, t.c, t.k, t.group, t.window()};
+    const auto epilogue = ew::make_chain(ew::Input<0>{});
+    run_case(name, t.text(), dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_conv_transpose2d_direct_nhwc(args, epilogue, st); });
+  }
+}
+
 // Pad (pad.cuh), an exact copy: [n, h, w, c] padded on h and w (the 16-byte path when c % 8 == 0), any mode.
 void check_pad(PadMode mode, const char* name, int64_t n, int h, int w, int c, int top, int left, int bottom, int right) {
   const int oh = h + top + bottom, ow = w + left + right;
@@ -1515,6 +1628,20 @@ int main() {
   check_grouped_conv(2, 17, 17, 16, 80, 2, 5, 1, 4, 2, false);
   check_grouped_conv(2, 9, 9, 192, 64, 2, 3, 1, 1, 1, true);
   check_grouped_conv(4, 14, 14, 128, 128, 32, 3, 1, 1, 1, true);
+  // transposed conv. col2im: Mask R-CNN's mask head (2x2 stride 2, 256 channels, 100 detections: one tap per
+  // pixel, 16-byte path), 3x3/2 with output padding and 4x4/2 (overlapping taps), odd K with dilation and asymmetric
+  // pads (per-element path), kernel < stride (pixels no tap reaches get the bias), misaligned columns.
+  // direct: groups of 8 channels (16-byte path), 3 per group, depthwise 4x4/2 (FCN's bilinear upsampling form).
+  // Fields: n, h, w, c, k, group, kernel h/w, stride h/w, pads t/l/b/r, dilation h/w, output padding h/w.
+  check_conv_transpose_col2im({100, 14, 14, 256, 256, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0}, true);
+  check_conv_transpose_col2im({4, 9, 7, 64, 64, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, true);
+  check_conv_transpose_col2im({2, 8, 8, 24, 24, 1, 4, 4, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0}, false);
+  check_conv_transpose_col2im({2, 5, 6, 5, 5, 1, 3, 2, 3, 2, 2, 0, 1, 2, 1, 2, 0, 1}, true);
+  check_conv_transpose_col2im({3, 4, 5, 16, 16, 1, 2, 2, 3, 3, 0, 0, 0, 0, 1, 1, 2, 1}, true);
+  check_conv_transpose_col2im({2, 7, 7, 32, 32, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, true, /*misaligned_columns=*/true);
+  check_conv_transpose_direct({4, 9, 9, 32, 48, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, true);
+  check_conv_transpose_direct({2, 6, 5, 12, 18, 4, 3, 2, 3, 2, 1, 0, 2, 1, 1, 2, 0, 1}, true);
+  check_conv_transpose_direct({2, 16, 16, 21, 21, 21, 4, 4, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0}, false);
   check_pad(PadMode::kConstant, "pad constant (16-byte)", 8, 56, 56, 96, 0, 0, 7, 7);
   check_pad(PadMode::kReflect, "pad reflect", 2, 19, 23, 3, 3, 2, 1, 4);
   check_pad(PadMode::kEdge, "pad edge", 2, 8, 8, 16, 2, 2, 2, 2);

@@ -90,6 +90,14 @@ template cudaError_t launch_grouped_conv2d_nhwc<__half, 2, ew_instances::Relu6Bi
                                                                                    ew_instances::Relu6Bias, cudaStream_t);
 template cudaError_t launch_grouped_conv2d_nhwc<__half, 0, ew_instances::Identity>(const GroupedConv2dArgs<__half, 0>&,
                                                                                   ew_instances::Identity, cudaStream_t);
+template cudaError_t launch_conv_transpose2d_col2im_nhwc<__half, 2, ew_instances::Relu6Bias>(const ConvTransposeCol2imArgs<__half, 2>&,
+                                                                                            ew_instances::Relu6Bias, cudaStream_t);
+template cudaError_t launch_conv_transpose2d_col2im_nhwc<__half, 0, ew_instances::Identity>(const ConvTransposeCol2imArgs<__half, 0>&,
+                                                                                           ew_instances::Identity, cudaStream_t);
+template cudaError_t launch_conv_transpose2d_direct_nhwc<__half, 2, ew_instances::Relu6Bias>(const ConvTransposeDirectArgs<__half, 2>&,
+                                                                                            ew_instances::Relu6Bias, cudaStream_t);
+template cudaError_t launch_conv_transpose2d_direct_nhwc<__half, 0, ew_instances::Identity>(const ConvTransposeDirectArgs<__half, 0>&,
+                                                                                           ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
 template cudaError_t launch_nonzero_count<__half>(const NonZeroArgs<__half>&, cudaStream_t);
