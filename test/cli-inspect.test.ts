@@ -117,10 +117,11 @@ describe('ait inspect (CLI)', () => {
     const file = sharedModel('maskrcnn_resnet50_fpn', this);
     const s = JSON.parse(ait(['inspect', file, '--json']).stdout);
     const byOp = new Map<string, { reason: string; nodes: string[] }>(s.unsupportedOps.map((u: { op: string }) => [u.op, u]));
-    for (const op of ['NonZero', 'RoiAlign', 'Loop', 'If', 'TopK']) assert.ok(byOp.has(op), `${op} not listed`);
-    assert.match(byOp.get('NonZero')!.reason, /data-dependent/);
-    assert.ok(byOp.get('RoiAlign')!.nodes.includes('/roi_heads/box_roi_pool/RoiAlign'));
-    assert.equal(byOp.has('Conv'), false);
+    // control flow is not compiled yet; NonZero (run-time dims), RoiAlign, ScatterElements and Conv are
+    for (const op of ['Loop', 'If']) assert.ok(byOp.has(op), `${op} not listed`);
+    assert.match(byOp.get('If')!.reason, /control flow/);
+    assert.ok(byOp.get('Loop')!.nodes.length > 0);
+    for (const op of ['NonZero', 'RoiAlign', 'ScatterElements', 'Conv']) assert.equal(byOp.has(op), false, `${op} listed`);
   });
 
   /** Output shapes each real model must infer (data-dependent dims are checked by pattern and bounds). */

@@ -8,6 +8,7 @@
  * Mask R-CNN (../shared) no longer have a reduction refused.
  */
 import { strict as assert } from 'node:assert';
+import { isShapeComputation } from '../../../compiler/passes/cost';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -239,16 +240,17 @@ describe('cuda backend: reductions of integer and bool data', function () {
     ['RetinaNet', path.join(SHARED_MODELS_DIR, 'zoo', 'retinanet_resnet50_fpn.onnx')],
     ['Mask R-CNN', path.join(SHARED_MODELS_DIR, 'maskrcnn_resnet50_fpn.onnx')],
   ])
-    it(`${name}: every reduction (int64 ReduceMin/ReduceProd among them) lowers`, function () {
+    it(`${name}: every reduction lowers; its int64 ReduceMin/ReduceProd are shape arithmetic (no kernel)`, function () {
       if (!fs.existsSync(file)) {
         console.log(`    (skipped: ${file} not found; ../shared/models is only on developer machines and CI)`);
         this.skip();
       }
       const { graph } = optimizeModel(file, {});
       const reduces = graph.nodes.filter((n) => n.op in REDUCE_OPS);
-      assert.ok(
-        reduces.some((n) => graph.tensor(n.outputs[0]).dtype === 'int64'),
-        'the model has int64 reductions',
+      // the exporters' int64 reductions (ReduceMin([1000, count]), the product of a shape) fold to host expressions
+      assert.deepEqual(
+        reduces.filter((n) => graph.tensor(n.outputs[0]).dtype === 'int64' && !isShapeComputation(graph, n)).map((n) => n.name),
+        [],
       );
       assert.deepEqual(
         reduces.flatMap((n) => {

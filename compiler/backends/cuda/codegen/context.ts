@@ -220,6 +220,22 @@ export class CodegenContext {
     return terms.length === 1 ? terms[0] : `(${terms.join(' + ')})`;
   }
 
+  /** How many run-time dims lowerings have computed so far. */
+  get definedRuntimeDims(): number {
+    return this.definedRuntime.size;
+  }
+
+  /** Whether a dim depends on a size the data decides (a run-time symbol, or an expression of one). */
+  isRuntimeDim(d: Dim): boolean {
+    if (isConcrete(d)) return false;
+    return d.symbols.some((s) => {
+      const definition = this.graph.symbols.get(s)?.definition;
+      if (!definition) return false;
+      if (definition.kind === 'runtime') return true;
+      return definition.args.some((a) => this.isRuntimeDim(a));
+    });
+  }
+
   /** Whether any run-time dim was used: such a model reads sizes back from the device while it runs. */
   get runtimeDims(): readonly string[] {
     return this.runtimeDimOrder;

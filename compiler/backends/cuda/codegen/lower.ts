@@ -924,7 +924,21 @@ export class Lowering {
     if (!lowering) throw new Unsupported(noLoweringReason(node.op, this.backend));
     const reason = lowering.supports?.(this.ctx.graph, node);
     if (reason !== undefined) throw new Unsupported(reason);
+    const definedBefore = this.ctx.definedRuntimeDims;
     const [kernel, body, headers, workspaceBytes = 0] = lowering.lower(this.env, node);
+    // Sizes the data decided may be 0 (no detections): an op whose outputs are then empty launches nothing (a
+    // grid of 0 blocks is a launch error, and a CUTLASS GEMM with M = 0 is not defined). Not for an op that
+    // computes a run-time dim itself: it must run to learn it.
+    const outputs = node.outputs.filter((o) => o && this.ctx.graph.lookupTensor(o)?.shape);
+    const shapes = outputs.map((o) => this.ctx.shapeOf(o));
+    if (
+      this.ctx.definedRuntimeDims === definedBefore &&
+      outputs.length &&
+      shapes.every((shape) => shape.some((d) => this.ctx.isRuntimeDim(d)))
+    ) {
+      const empty = shapes.map((shape) => `${this.ctx.product(shape, node)} == 0`).join(' && ');
+      body.unshift(`if (${empty}) return nullptr;  // empty outputs (sizes decided by the data)`);
+    }
     return { node, kernel, body, headers, workspaceBytes };
   }
 }
