@@ -13,3 +13,4 @@
 #include "reduce.cuh"
 #include "resize.cuh"
 #include "tensor_ops.cuh"
+#include "topk.cuh"

@@ -66,5 +66,11 @@ template cudaError_t launch_grouped_conv2d_nhwc<__half, 0, ew_instances::Identit
                                                                                   ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
+// TopK: every storage type a model can give it (floats are fp16 in generated code; bf16/fp32 for completeness)
+template cudaError_t launch_topk<__half>(const TopKArgs<__half>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_topk<__nv_bfloat16>(const TopKArgs<__nv_bfloat16>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_topk<float>(const TopKArgs<float>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_topk<int32_t>(const TopKArgs<int32_t>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_topk<int64_t>(const TopKArgs<int64_t>&, void*, size_t, cudaStream_t);
 }  // namespace kernels
 }  // namespace ait
