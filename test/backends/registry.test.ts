@@ -188,6 +188,12 @@ const CASES: Case[] = [
     refused: { op: 'Split', reason: /^Split has no CUDA kernel yet$/ },
   },
   { name: 'Log (no functor)', spec: nodeModel('Log', [f32('B', 8)]), refused: { op: 'Log', reason: /^Log has no CUDA kernel yet$/ } },
+  { name: 'TopK', spec: nodeModel('TopK', [f32('B', 4, 300), i64([5])], { outputs: 2, opset: 11 }) },
+  {
+    name: 'TopK of uint8 data',
+    spec: nodeModel('TopK', [input('uint8', ['B', 8]), i64([2])], { outputs: 2, opset: 11 }),
+    refused: { op: 'TopK', reason: /^TopK of uint8 data/ },
+  },
 ];
 
 /** Lowered ops no single-node case reaches as a node that needs lowering (each says why). */

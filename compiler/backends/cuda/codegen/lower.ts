@@ -36,6 +36,7 @@ import { GemmLowering } from './gemm-lowering';
 import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
+import { lowerTopK, topkPlan } from './topk-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -161,7 +162,6 @@ export function predicateOf(check: (ctx: CodegenContext, node: Node) => void): (
 const NO_LOWERING: Record<string, string> = {
   NonZero: 'data-dependent output shape (NonZero); not compiled for the GPU',
   NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
-  TopK: 'TopK has no GPU kernel yet',
   RoiAlign: 'RoiAlign has no GPU kernel yet',
   Loop: 'control flow (Loop) is not compiled for the GPU',
   If: 'control flow (If) is not compiled for the GPU',
@@ -258,6 +258,8 @@ cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePl
 cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
 
 cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);
+
+cuda('TopK', ({ ctx }, node) => lowerTopK(ctx, node), topkPlan);
 
 cuda(
   'Slice',
