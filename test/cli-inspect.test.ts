@@ -121,7 +121,7 @@ describe('ait inspect (CLI)', () => {
     for (const op of ['Loop', 'If']) assert.ok(byOp.has(op), `${op} not listed`);
     assert.match(byOp.get('If')!.reason, /control flow/);
     assert.ok(byOp.get('Loop')!.nodes.length > 0);
-    for (const op of ['NonZero', 'RoiAlign', 'ScatterElements', 'Conv']) assert.equal(byOp.has(op), false, `${op} listed`);
+    for (const op of ['NonZero', 'RoiAlign', 'ScatterElements', 'TopK', 'Conv']) assert.equal(byOp.has(op), false, `${op} listed`);
   });
 
   /** Output shapes each real model must infer (data-dependent dims are checked by pattern and bounds). */

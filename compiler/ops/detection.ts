@@ -51,6 +51,7 @@ const topKOp: OpDefinition = {
       if (given && given.length === 1) k = given[0];
       else k = ctx.dataDependentDim('topk', 0, ctx.symbols.maxOf(dim));
     }
+    if (isConcrete(k) && k < 0) ctx.fail(`k = ${k} is negative`);
     if (isConcrete(k) && isConcrete(dim) && k > dim) ctx.fail(`k = ${k} is larger than the axis size ${dim}`);
     if (!isConcrete(k)) k = dimMin(ctx.symbols, k, dim);
     const out = [...shape];
@@ -62,6 +63,7 @@ const topKOp: OpDefinition = {
   },
   evaluate(node, [x, kInput]) {
     const k = kInput ? numeric(kInput)[0] : attrInt(node, 'k');
+    if (!(k >= 0)) throw nodeError(node, 'run.invalid', `k = ${k} is negative`);
     const shape = x!.shape;
     const axis = topKAxis(node, shape.length);
     const largest = attrInt(node, 'largest', 1) === 1;
@@ -79,8 +81,15 @@ const topKOp: OpDefinition = {
       for (let q = 0; q < inner; q++) {
         const at = (i: number) => src[(o * n + i) * inner + q];
         for (let i = 0; i < n; i++) order[i] = i;
-        // Ties keep the lower index first (the order ONNX specifies for sorted output).
-        order.sort((a, b) => (largest ? at(b) - at(a) : at(a) - at(b)) || a - b);
+        // NaN is the largest value (PyTorch's order; onnxruntime's comparison leaves NaN's place undefined), -0 equals
+        // +0, and ties keep the lower index first (the order ONNX specifies for sorted output).
+        const ascending = (a: number, b: number) => {
+          const x = at(a);
+          const y = at(b);
+          if (Number.isNaN(x) || Number.isNaN(y)) return Number(Number.isNaN(x)) - Number(Number.isNaN(y));
+          return x < y ? -1 : x > y ? 1 : 0;
+        };
+        order.sort((a, b) => (largest ? ascending(b, a) : ascending(a, b)) || a - b);
         for (let j = 0; j < k; j++) {
           const d = (o * k + j) * inner + q;
           values[d] = at(order[j]);

@@ -229,6 +229,14 @@ const CASES: Case[] = [
     spec: nodeModel('ReduceMean', [input('int64', ['B', 8]), i64([1])], { opset: 18 }),
     refused: { op: 'ReduceMean', reason: /^ReduceMean on int64 data \(integer reductions are Sum, Max, Min, Prod, SumSquare and L1/ },
   },
+  // the count is a run-time dim (LaunchContext::dims), read back after the count kernels
+  { name: 'NonZero', spec: nodeModel('NonZero', [f32(4, 8)]) },
+  { name: 'TopK', spec: nodeModel('TopK', [f32('B', 4, 300), i64([5])], { outputs: 2, opset: 11 }) },
+  {
+    name: 'TopK of uint8 data',
+    spec: nodeModel('TopK', [input('uint8', ['B', 8]), i64([2])], { outputs: 2, opset: 11 }),
+    refused: { op: 'TopK', reason: /^TopK of uint8 data/ },
+  },
 ];
 
 /** Lowered ops no single-node case reaches as a node that needs lowering (each says why). */

@@ -60,6 +60,21 @@ describe('ops/detection', () => {
       assert.equal(m.shape('v'), '[N]');
     });
 
+    it('NaN is the largest value (PyTorch order): first for largest=1, last for largest=0; -0 ties +0; NaNs by index', () => {
+      const x = [1, NaN, 3, -0, 0, NaN, 3, -Infinity, Infinity, 2];
+      const indices = (largest: number) => {
+        const m = inferModel(nodeModel('TopK', [input('float32', [10]), i64([1], [10])], { outputs: 2, attrs: { largest } }));
+        return Array.from(runGraph(m.graph, [makeTensor('float32', [10], x)])[1].data as Float64Array);
+      };
+      assert.deepEqual(indices(1), [1, 5, 8, 2, 6, 9, 0, 3, 4, 7]);
+      assert.deepEqual(indices(0), [7, 3, 4, 0, 9, 2, 6, 8, 1, 5]);
+    });
+
+    it('a negative k names the node', () => {
+      const m = inferModel(nodeModel('TopK', [input('float32', [3]), i64([1], [-1])], { outputs: 2, name: 'top' }));
+      assert.match(m.errors[0].message, /TopK node 'top': k = -1 is negative/);
+    });
+
     it('k larger than the axis names the node', () => {
       const m = inferModel(nodeModel('TopK', [input('float32', [3]), i64([1], [5])], { outputs: 2, name: 'top' }));
       assert.match(m.errors[0].message, /TopK node 'top': k = 5 is larger than the axis size 3/);

@@ -42,6 +42,7 @@ import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
 import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
 import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatterElementsPlan } from './scatter-lowering';
+import { lowerTopK, topkPlan } from './topk-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -166,7 +167,6 @@ export function predicateOf(check: (ctx: CodegenContext, node: Node) => void): (
 /** Why an op has no lowering on a backend: data-dependent shapes and control flow first. */
 const NO_LOWERING: Record<string, string> = {
   NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
-  TopK: 'TopK has no GPU kernel yet',
   Loop: 'control flow (Loop) is not compiled for the GPU',
   If: 'control flow (If) is not compiled for the GPU',
 };
@@ -280,6 +280,8 @@ cuda('ScatterElements', ({ ctx }, node) => lowerScatterElements(ctx, node), scat
 cuda('ConstantOfShape', ({ ctx }, node) => lowerConstantOfShape(ctx, node), constantOfShapePlan);
 
 cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);
+
+cuda('TopK', ({ ctx }, node) => lowerTopK(ctx, node), topkPlan);
 
 cuda(
   'Slice',

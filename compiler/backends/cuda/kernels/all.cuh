@@ -18,3 +18,4 @@
 #include "roi_align.cuh"
 #include "scatter.cuh"
 #include "tensor_ops.cuh"
+#include "topk.cuh"

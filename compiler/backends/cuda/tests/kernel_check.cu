@@ -1266,6 +1266,219 @@ void check_gelu_fast() {
   if (!pass) ++failures;
 }
 
+// TopK (topk.cuh) against a CPU reference: a stable sort of each row by value (NaN above everything, -0 == +0),
+// largest or smallest first, ties by lower index. Values are compared bit for bit (the kernel copies the input's
+// bits) and indices exactly; both outputs are poisoned first. Inputs: kRandom (uniform values), kTies (7 distinct
+// values), kSpecial (scores in [0, 1] with 1% NaN, -0, +0, -inf, +inf each), kEqual (one value), kBits (random bit
+// patterns: every NaN payload, infinities, denormals). The shapes cover every path of launch_topk: whole rows in
+// shared memory (n ≤ 4096; 2048 for int64), one block per row (rows fill the GPU or a short row), several blocks per
+// row (a few rows of a large n, the RPN's anchors per FPN level), and k beyond one sort tile (merges).
+enum class TopKData { kRandom, kTies, kSpecial, kEqual, kBits };
+
+template <class T>
+struct TopKHost;
+template <>
+struct TopKHost<__half> {
+  using Bits = uint16_t;
+  static const char* name() { return "f16"; }
+  static Bits bits(float v) {
+    __half h = __float2half_rn(v);
+    Bits b;
+    std::memcpy(&b, &h, 2);
+    return b;
+  }
+  static double value(Bits b) {
+    __half h;
+    std::memcpy(&h, &b, 2);
+    return __half2float(h);
+  }
+};
+template <>
+struct TopKHost<__nv_bfloat16> {
+  using Bits = uint16_t;
+  static const char* name() { return "bf16"; }
+  static Bits bits(float v) {
+    __nv_bfloat16 h = __float2bfloat16_rn(v);
+    Bits b;
+    std::memcpy(&b, &h, 2);
+    return b;
+  }
+  static double value(Bits b) {
+    const uint32_t f = static_cast<uint32_t>(b) << 16;
+    float v;
+    std::memcpy(&v, &f, 4);
+    return v;
+  }
+};
+template <>
+struct TopKHost<float> {
+  using Bits = uint32_t;
+  static const char* name() { return "f32"; }
+  static Bits bits(float v) {
+    Bits b;
+    std::memcpy(&b, &v, 4);
+    return b;
+  }
+  static double value(Bits b) {
+    float v;
+    std::memcpy(&v, &b, 4);
+    return v;
+  }
+};
+template <>
+struct TopKHost<int32_t> {
+  using Bits = uint32_t;
+  static const char* name() { return "i32"; }
+  static Bits bits(float v) { return static_cast<Bits>(static_cast<int32_t>(std::floor(v))); }
+  static double value(Bits b) { return static_cast<int32_t>(b); }
+};
+template <>
+struct TopKHost<int64_t> {
+  using Bits = uint64_t;
+  static const char* name() { return "i64"; }
+  static Bits bits(float v) { return static_cast<Bits>(static_cast<int64_t>(std::floor(v))); }
+  static double value(Bits b) { return static_cast<double>(static_cast<int64_t>(b)); }  // exact for |v| < 2^53
+};
+
+template <class T>
+typename TopKHost<T>::Bits topk_input(TopKData data, int64_t i) {
+  using H = TopKHost<T>;
+  constexpr bool kFloat = !std::is_integral<T>::value;
+  switch (data) {
+    case TopKData::kTies: return H::bits(static_cast<float>(std::uniform_int_distribution<int>(-3, 3)(rng)));
+    case TopKData::kEqual: return H::bits(kFloat ? 0.5f : 5.f);
+    case TopKData::kBits:
+      // integers: random bits too, but within ±2^52 for int64 so that the reference's doubles stay exact
+      if (std::is_same<T, int64_t>::value) return static_cast<typename H::Bits>(static_cast<int64_t>(rng() >> 11) - (int64_t(1) << 52));
+      return static_cast<typename H::Bits>(rng());
+    case TopKData::kSpecial: {
+      const int pick = std::uniform_int_distribution<int>(0, 99)(rng);
+      if (kFloat && pick == 0) return H::bits(NAN) | static_cast<typename H::Bits>(i & 1);  // two NaN payloads
+      if (kFloat && pick == 1) return H::bits(-0.f);
+      if (kFloat && pick == 2) return H::bits(0.f);
+      if (kFloat && pick == 3) return H::bits(-INFINITY);
+      if (kFloat && pick == 4) return H::bits(INFINITY);
+      const float u = std::uniform_real_distribution<float>(0.f, 1.f)(rng);
+      return H::bits(kFloat ? u : std::floor(u * 1000));
+    }
+    default: return H::bits(std::uniform_real_distribution<float>(kFloat ? -1.f : -1e6f, kFloat ? 1.f : 1e6f)(rng));
+  }
+}
+
+template <class T>
+void check_topk(const char* what, int64_t outer, int64_t n, int64_t inner, int64_t k, bool largest, TopKData data) {
+  using H = TopKHost<T>;
+  using Bits = typename H::Bits;
+  const int64_t rows = outer * inner;
+  std::vector<Bits> x(outer * n * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t q = 0; q < inner; ++q) x[(o * n + i) * inner + q] = topk_input<T>(data, i);
+  DeviceBuffer<Bits> dx(x.size()), dv(outer * k * inner);
+  DeviceBuffer<int64_t> di(outer * k * inner);
+  upload(dx, x);
+  const size_t workspace_bytes = topk_workspace_bytes<T>(rows, n, k);
+  DeviceBuffer<uint8_t> workspace(workspace_bytes);
+  TopKArgs<T> args{reinterpret_cast<const T*>(dx.ptr), reinterpret_cast<T*>(dv.ptr), di.ptr, outer, n, inner, k, largest};
+  auto launch = [&](cudaStream_t s) { return launch_topk(args, workspace_bytes ? workspace.ptr : nullptr, workspace_bytes, s); };
+  const std::string shape = std::string("[") + std::to_string(outer) + "," + std::to_string(n) + "," + std::to_string(inner) + "] k=" +
+                            std::to_string(k) + (largest ? " max " : " min ") + H::name();
+  const std::string kernel = std::string("topk ") + what;
+
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreate(&stream));
+  CHECK_CUDA(cudaMemset(dv.ptr, 0xFF, dv.count * sizeof(Bits)));
+  CHECK_CUDA(cudaMemset(di.ptr, 0xFF, di.count * sizeof(int64_t)));
+  const cudaError_t launched = launch(stream);
+  if (launched != cudaSuccess) {
+    std::printf("%-28s %-34s %12s  FAIL (launch: %s)\n", kernel.c_str(), shape.c_str(), "-", cudaGetErrorString(launched));
+    ++failures;
+    CHECK_CUDA(cudaStreamDestroy(stream));
+    return;
+  }
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  std::vector<Bits> values(dv.count);
+  std::vector<int64_t> indices(di.count);
+  CHECK_CUDA(cudaMemcpy(values.data(), dv.ptr, values.size() * sizeof(Bits), cudaMemcpyDeviceToHost));
+  CHECK_CUDA(cudaMemcpy(indices.data(), di.ptr, indices.size() * sizeof(int64_t), cudaMemcpyDeviceToHost));
+
+  int64_t wrong = 0;
+  std::vector<int64_t> order(n);
+  std::vector<double> v(n);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t q = 0; q < inner; ++q) {
+      for (int64_t i = 0; i < n; ++i) {
+        v[i] = H::value(x[(o * n + i) * inner + q]);
+        order[i] = i;
+      }
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        const bool na = std::isnan(v[a]), nb = std::isnan(v[b]);
+        if (na || nb) return largest ? na && !nb : !na && nb;  // NaN is the largest value
+        return largest ? v[a] > v[b] : v[a] < v[b];            // -0 == +0: a tie, kept in index order
+      });
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t at = (o * k + j) * inner + q;
+        if (indices[at] != order[j] || values[at] != x[(o * n + order[j]) * inner + q]) {
+          if (wrong < 3)
+            std::printf("    row (%lld, %lld) position %lld: index %lld value %g, expected index %lld value %g\n", static_cast<long long>(o),
+                        static_cast<long long>(q), static_cast<long long>(j), static_cast<long long>(indices[at]), H::value(values[at]),
+                        static_cast<long long>(order[j]), v[order[j]]);
+          ++wrong;
+        }
+      }
+    }
+  const bool pass = wrong == 0;
+
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  const int repetitions = 20;
+  CHECK_CUDA(launch(stream));  // warm-up
+  CHECK_CUDA(cudaEventRecord(start, stream));
+  for (int r = 0; r < repetitions; ++r) CHECK_CUDA(launch(stream));
+  CHECK_CUDA(cudaEventRecord(stop, stream));
+  CHECK_CUDA(cudaEventSynchronize(stop));
+  float ms = 0;
+  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  CHECK_CUDA(cudaStreamDestroy(stream));
+  std::printf("%-28s %-34s %12lld  %-4s %10.2f  (wrong outputs)\n", kernel.c_str(), shape.c_str(), static_cast<long long>(wrong),
+              pass ? "pass" : "FAIL", ms * 1000.0 / repetitions);
+  if (!pass) ++failures;
+}
+
+void check_topks() {
+  using D = TopKData;
+  // whole rows in shared memory: every tile (64, 256, 1024, 4096), n = 1, k = 1, k = n, an inner axis
+  check_topk<float>("row sort", 3, 1, 1, 1, true, D::kRandom);
+  check_topk<float>("row sort", 4, 7, 3, 7, true, D::kSpecial);
+  check_topk<__half>("row sort", 8 * 12 * 197, 197, 1, 5, true, D::kRandom);  // batch·heads rows of a small n
+  check_topk<__half>("row sort", 64, 65, 2, 65, false, D::kTies);
+  check_topk<float>("row sort", 16, 1000, 1, 1, true, D::kBits);
+  check_topk<int64_t>("row sort", 5, 2048, 1, 2048, false, D::kBits);
+  check_topk<int32_t>("row sort", 3, 4096, 1, 100, true, D::kTies);
+  check_topk<__nv_bfloat16>("row sort", 2, 3000, 2, 3000, true, D::kSpecial);
+  check_topk<__half>("row sort", 1, 4000, 1, 1000, true, D::kSpecial);  // detection post-processing
+  // radix select, one block per row: rows that fill the GPU, or rows too short to split
+  check_topk<__half>("select rows", 512, 20000, 1, 1000, true, D::kSpecial);
+  check_topk<float>("select rows", 300, 9000, 1, 1, false, D::kBits);
+  check_topk<float>("select rows", 1, 20000, 1, 4096, true, D::kTies);
+  check_topk<int64_t>("select rows", 400, 5000, 1, 2048, true, D::kRandom);
+  check_topk<__half>("select rows", 1, 4097, 1, 4097, true, D::kEqual);  // k = n, one tie value: merges
+  check_topk<int32_t>("select rows", 256, 8000, 3, 300, false, D::kRandom);
+  // several blocks per row (on GPUs of 100+ SMs): the RPN's top-k of anchors (1×(152×200×3)), a larger batch
+  check_topk<__half>("select split", 1, 91200, 1, 1000, true, D::kSpecial);
+  check_topk<__half>("select rows", 2, 22800, 1, 2000, true, D::kRandom);  // too short to split
+  check_topk<__half>("select split", 8, 51072, 1, 1000, true, D::kTies);
+  check_topk<float>("select split", 1, 250000, 1, 1, true, D::kBits);
+  check_topk<float>("select split", 1, 250000, 1, 2000, true, D::kSpecial);
+  check_topk<float>("select split", 1, 250000, 1, 250000, false, D::kSpecial);  // k = n: chunks and merges
+  check_topk<__half>("select split", 1, 100000, 1, 5000, true, D::kEqual);       // every key the k-th: ties only
+  check_topk<int64_t>("select split", 2, 70000, 1, 700, false, D::kBits);
+  check_topk<__nv_bfloat16>("select split", 1, 40000, 3, 40000, true, D::kTies);
+}
+
 }  // namespace
 
 // NonZero (nonzero.cuh): count + scan, the count read back to the host (as the generated launch function does), then
@@ -1660,6 +1873,7 @@ int main() {
   check_roi_aligns();
   check_scatters();
   check_fills();
+  check_topks();
   std::printf("\n%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
 }
