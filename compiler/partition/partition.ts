@@ -124,16 +124,30 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
       for (const o of n.outputs) if (o) fromWeights.add(o);
     }
   }
-  // A build sizes its buffers from one symbol, the batch (codegen/context.ts): a node whose tensors have any other
-  // symbolic dim (a data-dependent count: NonZero, NMS, TopK of a dynamic k) runs in the fallback.
+  // A build computes its sizes from the batch and from run-time dims that its own nodes decide (a NonZero's count,
+  // codegen/context.ts): a node whose tensors have a dim decided elsewhere (by a node in the fallback, or by nothing
+  // the build can run: an input's other symbolic dim) runs in the fallback. Repeated until nothing moves.
   const batchSymbol = graph.symbols.all().find((s) => s.origin.includes('model input'))?.name;
-  const otherSymbol = (t: string) =>
-    (graph.lookupTensor(t)?.shape ?? []).some((d) => typeof d !== 'number' && d.symbols.some((x) => x !== batchSymbol));
-  for (const n of graph.nodes)
-    if (!fallbackNames.has(n.name) && !weightOnly.has(n) && [...n.inputs, ...n.outputs].some((t) => t && otherSymbol(t))) {
-      fallbackNames.add(n.name);
-      reasons.set(n.name, `${n.op}: a dim depends on data (a build sizes its buffers from the batch only)`);
-    }
+  const nodeNames = new Set(graph.nodes.map((n) => n.name));
+  const computable = (symbol: string, seen = new Set<string>()): boolean => {
+    if (symbol === batchSymbol) return true;
+    const definition = graph.symbols.get(symbol)?.definition;
+    if (!definition || seen.has(symbol)) return false;
+    seen.add(symbol);
+    if (definition.kind === 'runtime') return nodeNames.has(definition.node) && !fallbackNames.has(definition.node);
+    return definition.args.every((a) => typeof a === 'number' || a.symbols.every((x) => computable(x, seen)));
+  };
+  const decidedElsewhere = (t: string) =>
+    (graph.lookupTensor(t)?.shape ?? []).some((d) => typeof d !== 'number' && d.symbols.some((x) => !computable(x)));
+  for (let moved = true; moved;) {
+    moved = false;
+    for (const n of graph.nodes)
+      if (!fallbackNames.has(n.name) && !weightOnly.has(n) && [...n.inputs, ...n.outputs].some((t) => t && decidedElsewhere(t))) {
+        fallbackNames.add(n.name);
+        reasons.set(n.name, `${n.op}: a dim depends on data that the compiled code does not compute (it is decided in the fallback)`);
+        moved = true;
+      }
+  }
   const forced = new Set<string>();
   const classOf = (n: Node): NodeClass => {
     if (fallbackNames.has(n.name) || forced.has(n.name)) return 'fallback';
