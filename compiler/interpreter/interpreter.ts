@@ -5,7 +5,7 @@
 import { CompileError, error } from '../diagnostics';
 import { Graph, subgraphsOf } from '../ir/graph';
 import { roundArrayToHalf } from '../ir/half';
-import { TensorValue } from '../ir/tensor';
+import { TensorValue, numeric } from '../ir/tensor';
 import { EvalEnv, findOp } from '../ops/registry';
 
 export interface RunOptions {
@@ -71,6 +71,11 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
   };
 
   graph.nodes.forEach((node, index) => {
+    // an inlined If branch's node runs only when its branch is taken (passes/inline-if.ts)
+    if (node.guard) {
+      const c = lookup(node.guard.condition);
+      if (!c || (numeric(c)[0] !== 0) !== node.guard.taken) return;
+    }
     const def = findOp(node);
     if (!def?.evaluate)
       throw new CompileError(
@@ -82,6 +87,7 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     const args = node.inputs.map((name) => {
       if (!name) return undefined;
       const v = lookup(name);
+      if (!v && node.op === 'if_select') return undefined; // the branch not taken computed nothing
       if (!v) {
         const t = graph.lookupTensor(name);
         const why = t?.weights === 'absent' ? 'its weights are absent (bind or randomize them first)' : 'no value was computed for it';

@@ -82,6 +82,11 @@ export interface Node {
   status?: { supported: boolean; reason?: string };
   /** With `ait compile --partition`: the index of the segment (partition.json) that runs this node. */
   segment?: number;
+  /**
+   * A node of an If's branch inlined into the graph (passes/inline-if.ts): it runs only when the boolean tensor
+   * `condition` is `taken` (true: then_branch, false: else_branch).
+   */
+  guard?: { condition: string; taken: boolean };
 }
 
 export interface OnnxModelInfo {

@@ -75,6 +75,36 @@ const ifOp: OpDefinition = {
   },
 };
 
+// ---- if_select (an If whose branches passes/inline-if.ts inlined as guarded nodes) ----
+
+/** if_select(cond, then_0..then_{n-1}, else_0..else_{n-1}): outputs are the then values when cond, else the else values. */
+const ifSelectOp: OpDefinition = {
+  op: 'if_select',
+  domain: 'ait',
+  infer(ctx) {
+    const n = (ctx.inputCount - 1) / 2;
+    if (!Number.isInteger(n) || n < 1 || ctx.node.outputs.length !== n)
+      ctx.fail(`needs a condition and ${ctx.node.outputs.length} pairs of values`);
+    const cond = ctx.value(0);
+    return Array.from({ length: n }, (_, i) => {
+      const name = ctx.node.outputs[i];
+      const [t, e] = [1 + i, 1 + n + i];
+      if (ctx.dtype(t) !== ctx.dtype(e)) ctx.fail(`output '${name}' is ${ctx.dtype(t)} in then_branch and ${ctx.dtype(e)} in else_branch`);
+      if (cond) {
+        const chosen = numeric(cond)[0] ? t : e;
+        return { dtype: ctx.dtype(chosen), shape: ctx.shape(chosen), value: ctx.value(chosen) };
+      }
+      return { dtype: ctx.dtype(t), shape: mergeShapes(ctx, ctx.shape(t), ctx.shape(e), 'if', `output '${name}'`) };
+    });
+  },
+  evaluate(node, args) {
+    const n = (node.inputs.length - 1) / 2;
+    const picked = numeric(args[0]!)[0] ? args.slice(1, 1 + n) : args.slice(1 + n);
+    if (picked.some((v) => !v)) throw nodeError(node, 'run.missing-value', 'the taken branch computed no value');
+    return picked as TensorValue[];
+  },
+};
+
 // ---- Loop ----
 
 /** Types a body input: no value, no symbolic contents (they change from one iteration to the next). */
@@ -224,4 +254,4 @@ function stack(node: Node, parts: TensorValue[], info: TensorInfo | undefined): 
   return { dtype: parts[0].dtype, shape: [parts.length, ...shape], data: out };
 }
 
-registerOps([ifOp, loopOp]);
+registerOps([ifSelectOp, ifOp, loopOp]);

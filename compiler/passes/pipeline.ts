@@ -12,6 +12,7 @@ import { fuseAttentionPass } from './fuse-attention';
 import { fuseConvPass, fuseGemmPass } from './fuse-epilogue';
 import { fuseElementwisePass } from './fuse-elementwise';
 import { fuseLayerNormPass } from './fuse-layernorm';
+import { inlineIfPass } from './inline-if';
 import { layoutPass } from './layout';
 import { memoryPlanPass } from './memory-plan';
 import { padChannelsPass } from './pad-channels';
@@ -41,6 +42,7 @@ export const OPTIMIZATION_PASSES: Pass[] = [
   fuseLayerNormPass, // layernorm
   fuseAttentionPass, // multi-head attention
   fuseElementwisePass, // remaining elementwise chains
+  inlineIfPass, // If with a run-time condition: guarded branch nodes + if_select
   foldConstantsPass, // clean up what fusion left dead
   costPass, // FLOPs and bytes per node
   memoryPlanPass, // activation arena

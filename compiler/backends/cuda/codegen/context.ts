@@ -67,6 +67,11 @@ export class Unsupported extends Error {
   }
 }
 
+/** A name for a C++ comment: no line breaks or comment terminators (names come from the model). */
+function cppSafe(name: string): string {
+  return name.replace(/[^\w./:-]/g, '_');
+}
+
 const checkContexts = new WeakMap<Graph, { nodes: Node[]; count: number; context: CodegenContext }>();
 
 export class CodegenContext {
@@ -252,6 +257,28 @@ export class CodegenContext {
       throw new Unsupported(`dim '${dimToString(d)}' of ${node.op} '${node.name}' is not a size known only at run time`);
     this.definedRuntime.add(info.name);
     return this.runtimeSlot(info.name);
+  }
+
+  /**
+   * The host slot holding If condition `tensor` (0/1) and the statements that read it back from the device, once:
+   * the first lowering that asks (in execution order: the first guarded node or the if_select) gets them.
+   */
+  condition(tensor: string): { slot: string; read: string[] } {
+    const key = `if condition ${tensor}`;
+    const slot = this.runtimeSlot(key);
+    if (this.definedRuntime.has(key)) return { slot, read: [] };
+    this.definedRuntime.add(key);
+    const type = CPP_TYPE[this.typeOf(tensor)];
+    return {
+      slot,
+      read: [
+        `{  // the If condition '${cppSafe(tensor)}' decides which branch runs: read it back once`,
+        `  ${type} condition = 0;`,
+        `  if (const char* failure = ait::read_device(c, &condition, ${this.pointer(tensor)}, sizeof condition)) return failure;`,
+        `  ${slot} = condition != 0;`,
+        '}',
+      ],
+    };
   }
 
   private runtimeSlot(name: string): string {

@@ -62,6 +62,8 @@ export interface LoweredOp {
   headers: string[];
   /** Workspace bytes this op needs at max batch. */
   workspaceBytes: number;
+  /** C++ condition under which the op runs (a node of an inlined If branch); absent: always. */
+  guard?: string;
 }
 
 /** Extra kernel templates emitted next to the model (conv lowering helpers). */
@@ -449,6 +451,43 @@ cuda(
   (ctx, node) => {
     rangeParameters(ctx, node);
   },
+);
+
+// if_select (passes/inline-if.ts): the If's outputs are copies of the taken branch's values; sizes the branches
+// decide differently become run-time dims set from the taken branch's.
+cuda(
+  'if_select',
+  ({ ctx }, node) => {
+    const { slot, read } = ctx.condition(node.inputs[0]);
+    const n = node.outputs.length;
+    const body = [...read];
+    node.outputs.forEach((out, i) => {
+      const [thenValue, elseValue] = [node.inputs[1 + i], node.inputs[1 + n + i]];
+      const shape = ctx.shapeOf(out);
+      const [thenShape, elseShape] = [ctx.shapeOf(thenValue), ctx.shapeOf(elseValue)];
+      shape.forEach((d, axis) => {
+        if (isConcrete(d) || d.terms.size !== 1 || String(d) !== d.symbols[0]) return;
+        const info = ctx.graph.symbols.get(d.symbols[0]);
+        if (info?.definition?.kind === 'runtime' && info.definition.node === node.name)
+          body.push(`${ctx.defineRuntimeDim(d, node)} = ${slot} ? ${ctx.dim(thenShape[axis], node)} : ${ctx.dim(elseShape[axis], node)};`);
+      });
+      const bytes = `static_cast<size_t>(${ctx.product(shape, node)}) * sizeof(${CPP_TYPE[ctx.typeOf(out)]})`;
+      body.push(
+        `if (${bytes} > 0)`,
+        `  AIT_RETURN_IF_CUDA_ERROR(cudaMemcpyAsync(${ctx.pointer(out, true)}, ${slot} ? static_cast<const void*>(${ctx.pointer(thenValue)}) : static_cast<const void*>(${ctx.pointer(elseValue)}), ${bytes}, cudaMemcpyDeviceToDevice, c.stream));`,
+      );
+    });
+    return [ours('ait_if_select', "the If's condition read back once; the taken branch's outputs copied"), body, []];
+  },
+  (ctx, node) => {
+    ctx.typeOf(node.inputs[0]);
+    for (const t of node.inputs.slice(1)) {
+      ctx.typeOf(t);
+      if (ctx.graph.lookupTensor(t)?.shapeValue && !ctx.graph.lookupTensor(t)?.value)
+        throw new Unsupported(`branch value '${t}' is shape arithmetic (no device buffer to copy)`);
+    }
+  },
+  FUSED,
 );
 
 /** nonzero.cuh kMaxNonZeroRank and kNonZeroTile. */
@@ -940,6 +979,12 @@ export class Lowering {
     ) {
       const empty = shapes.map((shape) => `${this.ctx.product(shape, node)} == 0`).join(' && ');
       body.unshift(`if (${empty}) return nullptr;  // empty outputs (sizes decided by the data)`);
+    }
+    if (node.guard) {
+      // a node of an inlined If branch (passes/inline-if.ts): runs only when its branch is taken
+      const { slot, read } = this.ctx.condition(node.guard.condition);
+      const guard = `${slot} ${node.guard.taken ? '!=' : '=='} 0`;
+      return { node, kernel, body: [...read, `if (${guard}) {`, ...body.map((l) => `  ${l}`), '}'], headers, workspaceBytes, guard };
     }
     return { node, kernel, body, headers, workspaceBytes };
   }

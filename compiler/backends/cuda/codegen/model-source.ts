@@ -101,6 +101,7 @@ export function modelSource(
           w.comment('Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).');
           w.block(`bool debug_${cppIdentifier(node.id)}(const ait::LaunchContext& c, ait::DebugTensor* t)`, () => {
             w.line('[[maybe_unused]] const int64_t batch = c.batch;');
+            if (op.guard) w.line(`if (!(${op.guard})) return false;  // its If branch was not taken`);
             for (const statement of debug) w.line(statement);
             w.line('return true;');
           });
