@@ -115,6 +115,8 @@ struct RuntimeApi {
   decltype(&AITModelGetOutputDType) GetOutputDType;
   decltype(&AITModelGetInputMaxShape) GetInputMaxShape;
   decltype(&AITModelGetOutputMaxShape) GetOutputMaxShape;
+  decltype(&AITModelGetOutputShape) GetOutputShape = nullptr;  // optional (model ABI 4)
+  decltype(&AITModelHasRuntimeDims) HasRuntimeDims = nullptr;  // optional (model ABI 4)
   decltype(&AITModelGetNumWeights) GetNumWeights;
   decltype(&AITModelGetWeightName) GetWeightName;
   decltype(&AITModelGetWeightDType) GetWeightDType;
@@ -173,6 +175,9 @@ bool ResolveRuntimeApi(void* lib, RuntimeApi* api, std::string* missing_names) {
   Resolve(lib, "AITModelResetProfile", &api->ResetProfile, &missing);
   Resolve(lib, "AITModelRun", &api->Run, &missing);
   api->RunDebug = reinterpret_cast<decltype(&AITModelRunDebug)>(dlsym(lib, "AITModelRunDebug"));
+  // model ABI 4 (run-time dims): outputs whose sizes the data decides; absent from older libraries
+  api->GetOutputShape = reinterpret_cast<decltype(&AITModelGetOutputShape)>(dlsym(lib, "AITModelGetOutputShape"));
+  api->HasRuntimeDims = reinterpret_cast<decltype(&AITModelHasRuntimeDims)>(dlsym(lib, "AITModelHasRuntimeDims"));
   for (const std::string& name : missing) *missing_names += (missing_names->empty() ? "" : ", ") + name;
   return missing.empty();
 }
@@ -531,6 +536,12 @@ Napi::Value ShapeArray(Napi::Env env, const std::vector<int64_t>& shape) {
   return a;
 }
 
+Napi::Array ShapesArray(Napi::Env env, const std::vector<std::vector<int64_t>>& shapes) {
+  Napi::Array a = Napi::Array::New(env, shapes.size());
+  for (size_t i = 0; i < shapes.size(); ++i) a.Set(i, ShapeArray(env, shapes[i]));
+  return a;
+}
+
 Napi::Value Model::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env)) return env.Undefined();
@@ -652,6 +663,28 @@ bool CheckBatch(const ModelState* s, double batch, Failure* failure) {
   return false;
 }
 
+// Each output's shape after a run and its byte count: the shape at the batch, or, for a model whose sizes the data
+// decides (run-time dims), the shape the library reports; the outputs' data are their first bytes.
+bool OutputShapes(ModelState* s, int64_t batch, std::vector<std::vector<int64_t>>* shapes, std::vector<size_t>* bytes, Failure* failure) {
+  const bool dynamic = s->ait.GetOutputShape && s->ait.HasRuntimeDims && s->ait.HasRuntimeDims(s->model);
+  for (size_t i = 0; i < s->outputs.size(); ++i) {
+    const TensorSlot& out = s->outputs[i];
+    std::vector<int64_t> shape = out.max_shape;
+    if (out.batch_axis >= 0) shape[out.batch_axis] = batch;
+    if (dynamic) {
+      int64_t dims[16];
+      int rank = 0;
+      if (!s->Check(s->ait.GetOutputShape(s->model, static_cast<int>(i), dims, 16, &rank), "output shape of '" + out.name + "'", failure)) return false;
+      shape.assign(dims, dims + rank);
+    }
+    size_t elements = 1;
+    for (int64_t d : shape) elements *= static_cast<size_t>(d);
+    bytes->push_back(std::min(elements * DTypeBytes(out.dtype), out.BytesAt(out.batch_axis >= 0 ? s->max_batch : 1)));
+    shapes->push_back(std::move(shape));
+  }
+  return true;
+}
+
 // run(batch, inputs?, {returnOutputs}): copies host inputs into the binding's device buffers, runs, copies outputs back.
 class RunWorker : public ModelWorker {
  public:
@@ -670,8 +703,11 @@ class RunWorker : public ModelWorker {
     if (!s->Check(s->ait.Run(s->model, batch_, s->stream), "running " + s->name + " at batch " + std::to_string(batch_), &failure_)) return false;
     if (!s->CheckDevice(s->device.StreamSynchronize(s->stream), "waiting for the run of " + s->name, &failure_)) return false;
     if (!return_outputs_) return true;
-    for (const TensorSlot& out : s->outputs) {
-      outputs_.emplace_back(out.BytesAt(batch_));
+    std::vector<size_t> bytes;
+    if (!OutputShapes(s, batch_, &shapes_, &bytes, &failure_)) return false;
+    for (size_t i = 0; i < s->outputs.size(); ++i) {
+      const TensorSlot& out = s->outputs[i];
+      outputs_.emplace_back(bytes[i]);
       if (!s->CheckDevice(s->device.Memcpy(outputs_.back().data(), out.device, outputs_.back().size(), kMemcpyDefault),
                           "copying output '" + out.name + "' to the host", &failure_))
         return false;
@@ -681,6 +717,7 @@ class RunWorker : public ModelWorker {
   Napi::Value Result(Napi::Env env) override {
     Napi::Array a = Napi::Array::New(env, outputs_.size());
     for (size_t i = 0; i < outputs_.size(); ++i) a.Set(i, Napi::Buffer<uint8_t>::Copy(env, outputs_[i].data(), outputs_[i].size()));
+    if (!shapes_.empty()) a.Set("shapes", ShapesArray(env, shapes_));  // each output's shape (run-time dims included)
     return a;
   }
 
@@ -689,6 +726,7 @@ class RunWorker : public ModelWorker {
   std::vector<std::vector<uint8_t>> inputs_;
   bool return_outputs_;
   std::vector<std::vector<uint8_t>> outputs_;
+  std::vector<std::vector<int64_t>> shapes_;
 };
 
 Napi::Value Rejected(Napi::Env env, const Failure& failure, const std::string& library) {
@@ -776,8 +814,11 @@ class RunDebugWorker : public ModelWorker {
                   "debug run of " + s->name + " at batch " + std::to_string(batch_), &failure_))
       return false;
     if (!s->CheckDevice(s->device.StreamSynchronize(s->stream), "waiting for the debug run of " + s->name, &failure_)) return false;
-    for (const TensorSlot& out : s->outputs) {
-      outputs_.emplace_back(out.BytesAt(batch_));
+    std::vector<size_t> bytes;
+    if (!OutputShapes(s, batch_, &shapes_, &bytes, &failure_)) return false;
+    for (size_t i = 0; i < s->outputs.size(); ++i) {
+      const TensorSlot& out = s->outputs[i];
+      outputs_.emplace_back(bytes[i]);
       if (!s->CheckDevice(s->device.Memcpy(outputs_.back().data(), out.device, outputs_.back().size(), kMemcpyDefault),
                           "copying output '" + out.name + "' to the host", &failure_))
         return false;
@@ -798,6 +839,7 @@ class RunDebugWorker : public ModelWorker {
       nodes.Set(i, n);
     }
     o.Set("outputs", outputs);
+    o.Set("shapes", ShapesArray(env, shapes_));
     o.Set("nodes", nodes);
     return o;
   }
@@ -807,6 +849,7 @@ class RunDebugWorker : public ModelWorker {
   std::vector<std::vector<uint8_t>> inputs_;
   std::vector<std::vector<uint8_t>> outputs_;
   std::vector<NodeOutput> nodes_;
+  std::vector<std::vector<int64_t>> shapes_;
 };
 
 Napi::Value Model::RunDebug(const Napi::CallbackInfo& info) {

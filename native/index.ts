@@ -85,13 +85,16 @@ export interface NativeModel {
   loadWeights(safetensorsPath: string): number;
   /** Returns the number of weights still unbound. */
   randomizeWeights(seed: number, scale: number, all: boolean): number;
-  /** Copies host inputs (when given) into the binding's device buffers, runs, and copies the outputs back. */
-  run(batchSize: number, inputs?: HostBytes[], options?: { returnOutputs?: boolean }): Promise<Buffer[]>;
+  /**
+   * Copies host inputs (when given) into the binding's device buffers, runs, and copies the outputs back; `shapes`
+   * gives each output's shape (sizes the data decided included: an output's data is its buffer's bytes).
+   */
+  run(batchSize: number, inputs?: HostBytes[], options?: { returnOutputs?: boolean }): Promise<Buffer[] & { shapes?: number[][] }>;
   /**
    * Debug run (AITModelRunDebug): op by op, every op's output copied to the host. Rejects with code 'no-debug-support'
    * for a library built before debug runs.
    */
-  runDebug(batchSize: number, inputs?: HostBytes[]): Promise<{ outputs: Buffer[]; nodes: NativeNodeOutput[] }>;
+  runDebug(batchSize: number, inputs?: HostBytes[]): Promise<{ outputs: Buffer[]; shapes: number[][]; nodes: NativeNodeOutput[] }>;
   time(options: { batchSize: number; iterations: number; warmupIterations: number; graph: boolean }): Promise<NativeTiming>;
   profile(options: { batchSize: number; iterations?: number; warmupIterations?: number }): Promise<NativeProfile>;
   close(): void;

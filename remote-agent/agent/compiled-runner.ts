@@ -44,7 +44,12 @@ export interface CompiledRunner {
   kind: CompiledRunnerKind;
   info: RunnerModelInfo;
   /** Runs at `batchSize`; with `debugDir`, a debug run whose node outputs are written there. */
-  run(batchSize: number, inputs: RunInput[], debugDir?: string): Promise<{ outputs: Float64Array[]; nodes?: DebugNodeFile[] }>;
+  /** `shapes`: each output's shape when the runner knows it (a model whose sizes the data decides). */
+  run(
+    batchSize: number,
+    inputs: RunInput[],
+    debugDir?: string,
+  ): Promise<{ outputs: Float64Array[]; shapes?: number[][]; nodes?: DebugNodeFile[] }>;
   close(): void;
 }
 
@@ -59,15 +64,18 @@ export async function nativeRunner(binding: NativeBindingModule, library: string
       const bytes = inputs.map((i) => i.bytes);
       if (!debugDir) {
         const results = await model.run(batchSize, bytes);
-        return { outputs: info.outputs.map((o, i) => decodeOutput(o.dtype, results[i])) };
+        return {
+          outputs: info.outputs.map((o, i) => decodeOutput(o.dtype, results[i])),
+          ...(results.shapes ? { shapes: results.shapes } : {}),
+        };
       }
-      const { outputs, nodes } = await model.runDebug(batchSize, bytes);
+      const { outputs, shapes, nodes } = await model.runDebug(batchSize, bytes);
       const files = nodes.map((n, index) => {
         const file = path.join(debugDir, `${index}.npy`);
         writeNpy(file, nodeNpy(n.dtype, n.shape, n.data));
         return { id: n.id, dtype: n.dtype, shape: n.shape, file };
       });
-      return { outputs: info.outputs.map((o, i) => decodeOutput(o.dtype, outputs[i])), nodes: files };
+      return { outputs: info.outputs.map((o, i) => decodeOutput(o.dtype, outputs[i])), ...(shapes ? { shapes } : {}), nodes: files };
     },
     close: () => model.close(),
   };
@@ -205,7 +213,8 @@ export async function pythonRunner(
         outputDir,
         debugDir: debugDir ?? null,
       });
-      return { outputs: r.outputs.map((f) => npyToFloat64(readNpy(f))), ...(r.nodes ? { nodes: r.nodes } : {}) };
+      const arrays = r.outputs.map((f) => readNpy(f)); // ait_model.py gives outputs their shapes after the run
+      return { outputs: arrays.map(npyToFloat64), shapes: arrays.map((a) => a.shape), ...(r.nodes ? { nodes: r.nodes } : {}) };
     },
     close: () => undefined,
   };

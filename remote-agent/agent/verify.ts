@@ -233,7 +233,8 @@ async function compare(
       if (debugDir) debugRun = { batchSize, inputs: inputFiles, nodes: results.nodes ?? [], ms };
       const compiledDir = ensureDir(options.filesDir, 'compiled', `b${batchSize}`);
       const decoded = info.outputs.map((output, index) => {
-        const shape = shapeAt(output, batchSize);
+        // sizes the data decided (run-time dims) come from the run; every other output is its max shape at the batch
+        const shape = results.shapes?.[index] ?? shapeAt(output, batchSize);
         const values = results.outputs[index];
         writeNpy(path.join(compiledDir, `${index}.npy`), { dtype: 'float64', shape, data: Buffer.from(values.buffer) });
         return { info: output, shape, values };
