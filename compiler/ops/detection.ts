@@ -125,13 +125,16 @@ const nmsOp: OpDefinition = {
     const classes = scoresIn!.shape[1];
     const maxPerClass = maxIn ? numeric(maxIn)[0] : 0;
     const iouThreshold = iouIn ? numeric(iouIn)[0] : 0;
-    const scoreThreshold = scoreIn ? numeric(scoreIn)[0] : -Infinity;
+    // without a score threshold every box is a candidate (NaN scores never are)
+    const scoreThreshold = scoreIn ? numeric(scoreIn)[0] : undefined;
     const centered = attrInt(node, 'center_point_box', 0) === 1;
+    // fp32 arithmetic, each operation rounded (onnxruntime computes in float; the CUDA kernel does the same)
+    const f = Math.fround;
     const corners = (b: number, i: number): [number, number, number, number] => {
       const p = (b * numBoxes + i) * 4;
       if (centered) {
         const [xc, yc, w, h] = [boxes[p], boxes[p + 1], boxes[p + 2], boxes[p + 3]];
-        return [yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2];
+        return [f(yc - h / 2), f(xc - w / 2), f(yc + h / 2), f(xc + w / 2)];
       }
       const [y1, x1, y2, x2] = [boxes[p], boxes[p + 1], boxes[p + 2], boxes[p + 3]];
       return [Math.min(y1, y2), Math.min(x1, x2), Math.max(y1, y2), Math.max(x1, x2)];
@@ -139,16 +142,18 @@ const nmsOp: OpDefinition = {
     const iou = (b: number, i: number, j: number) => {
       const [ay1, ax1, ay2, ax2] = corners(b, i);
       const [by1, bx1, by2, bx2] = corners(b, j);
-      const inter = Math.max(0, Math.min(ay2, by2) - Math.max(ay1, by1)) * Math.max(0, Math.min(ax2, bx2) - Math.max(ax1, bx1));
-      const union = (ay2 - ay1) * (ax2 - ax1) + (by2 - by1) * (bx2 - bx1) - inter;
-      return union > 0 ? inter / union : 0;
+      const h = Math.max(0, f(Math.min(ay2, by2) - Math.max(ay1, by1)));
+      const w = Math.max(0, f(Math.min(ax2, bx2) - Math.max(ax1, bx1)));
+      const inter = f(h * w);
+      const union = f(f(f(f(ay2 - ay1) * f(ax2 - ax1)) + f(f(by2 - by1) * f(bx2 - bx1))) - inter);
+      return union > 0 ? f(inter / union) : 0;
     };
     const selected: number[] = [];
     for (let b = 0; b < batches; b++)
       for (let c = 0; c < classes; c++) {
         const score = (i: number) => scores[(b * classes + c) * numBoxes + i];
         const candidates = Array.from({ length: numBoxes }, (_, i) => i)
-          .filter((i) => score(i) > scoreThreshold)
+          .filter((i) => (scoreThreshold === undefined ? !Number.isNaN(score(i)) : score(i) > scoreThreshold))
           .sort((i, j) => score(j) - score(i) || i - j);
         const kept: number[] = [];
         for (const i of candidates) {

@@ -231,6 +231,15 @@ const CASES: Case[] = [
   },
   // the count is a run-time dim (LaunchContext::dims), read back after the count kernels
   { name: 'NonZero', spec: nodeModel('NonZero', [f32(4, 8)]) },
+  {
+    name: 'NonMaxSuppression',
+    spec: nodeModel('NonMaxSuppression', [f32(1, 100, 4), f32(1, 2, 100), i64([10]), tensor('float32', [1], [0.5])], { opset: 11 }),
+  },
+  {
+    name: 'NonMaxSuppression over more boxes than the sweep takes',
+    spec: nodeModel('NonMaxSuppression', [f32(1, 40000, 4), f32(1, 1, 40000), i64([10])], { opset: 11 }),
+    refused: { op: 'NonMaxSuppression', reason: /^40000 boxes per batch/ },
+  },
   { name: 'TopK', spec: nodeModel('TopK', [f32('B', 4, 300), i64([5])], { outputs: 2, opset: 11 }) },
   {
     name: 'TopK of uint8 data',

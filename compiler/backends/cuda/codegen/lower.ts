@@ -37,6 +37,7 @@ import { ConvLowering, convShapeOf } from './conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from './conv-transpose-lowering';
 import { convTransposeNhwcRefusal } from '../../../passes/layout';
 import { GemmLowering } from './gemm-lowering';
+import { lowerNms, nmsPlan } from './nms-lowering';
 import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
@@ -168,7 +169,6 @@ export function predicateOf(check: (ctx: CodegenContext, node: Node) => void): (
 
 /** Why an op has no lowering on a backend: data-dependent shapes and control flow first. */
 const NO_LOWERING: Record<string, string> = {
-  NonMaxSuppression: 'data-dependent output shape (NMS); not compiled for the GPU',
   Loop: 'control flow (Loop) is not compiled for the GPU',
   If: 'control flow (If) is not compiled for the GPU',
 };
@@ -284,6 +284,8 @@ cuda('ConstantOfShape', ({ ctx }, node) => lowerConstantOfShape(ctx, node), cons
 cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);
 
 cuda('TopK', ({ ctx }, node) => lowerTopK(ctx, node), topkPlan);
+
+cuda('NonMaxSuppression', ({ ctx }, node) => lowerNms(ctx, node), nmsPlan);
 
 cuda(
   'Slice',

@@ -9,6 +9,7 @@
 #include "fill.cuh"
 #include "grouped_conv.cuh"
 #include "im2col.cuh"
+#include "nms.cuh"
 #include "nonzero.cuh"
 #include "normalization.cuh"
 #include "pad.cuh"

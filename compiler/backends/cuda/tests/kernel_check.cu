@@ -1521,6 +1521,99 @@ void check_nonzero(std::vector<int64_t> shape, double zero_fraction) {
   });
 }
 
+// NonMaxSuppression (nms.cuh): selection (sort, mask, sweep, scan), the count read back to the host (as the
+// generated launch function does), then the rows; exact against a CPU greedy NMS with the kernel's fp32 IoU. Boxes
+// cluster (so boxes suppress each other) and scores are multiples of 1/64 (so ties occur: lower box index first).
+// The workspace starts poisoned: nothing may rely on it being zero. The time includes the read-back.
+struct NmsCase {
+  std::string label;
+  int64_t batches, classes, boxes;
+  bool center;
+  float iou;
+  bool has_score;
+  float score;
+  int64_t max_per_class;
+  bool device_scalars = false;  // thresholds and the limit read by the kernels from device tensors
+};
+
+float nms_iou(const float* a, const float* b) {  // the kernel's nms_suppresses, in the same operation order
+  const float h = std::max(0.f, std::min(a[2], b[2]) - std::max(a[0], b[0]));
+  const float w = std::max(0.f, std::min(a[3], b[3]) - std::max(a[1], b[1]));
+  const float inter = h * w;
+  const float area_a = (a[2] - a[0]) * (a[3] - a[1]);
+  const float area_b = (b[2] - b[0]) * (b[3] - b[1]);
+  const float uni = (area_a + area_b) - inter;
+  return uni > 0.f ? inter / uni : 0.f;
+}
+
+void check_nms(const NmsCase& k) {
+  const int64_t nb = k.batches * k.boxes * 4, ns = k.batches * k.classes * k.boxes;
+  std::uniform_real_distribution<float> center(0.f, 200.f), size(4.f, 40.f), unit(0.f, 1.f);
+  std::vector<__half> hb(nb), hs(ns);
+  std::vector<float> corners(nb);
+  for (int64_t i = 0; i < k.batches * k.boxes; ++i) {
+    const float cx = center(rng), cy = center(rng), w = size(rng), h = size(rng);
+    float v[4];
+    if (k.center) v[0] = cx, v[1] = cy, v[2] = w, v[3] = h;
+    else if (i % 3 == 0) v[0] = cy + h / 2, v[1] = cx + w / 2, v[2] = cy - h / 2, v[3] = cx - w / 2;  // flipped corners
+    else v[0] = cy - h / 2, v[1] = cx - w / 2, v[2] = cy + h / 2, v[3] = cx + w / 2;
+    float q[4];
+    for (int j = 0; j < 4; ++j) hb[i * 4 + j] = __float2half_rn(v[j]), q[j] = __half2float(hb[i * 4 + j]);
+    float* c = &corners[i * 4];
+    if (k.center) c[0] = q[1] - q[3] / 2, c[1] = q[0] - q[2] / 2, c[2] = q[1] + q[3] / 2, c[3] = q[0] + q[2] / 2;
+    else c[0] = std::min(q[0], q[2]), c[1] = std::min(q[1], q[3]), c[2] = std::max(q[0], q[2]), c[3] = std::max(q[1], q[3]);
+  }
+  for (int64_t i = 0; i < ns; ++i) hs[i] = __float2half_rn(std::floor(unit(rng) * 64.f) / 64.f);
+  const float score_threshold = __half2float(__float2half_rn(k.score)), iou_threshold = __half2float(__float2half_rn(k.iou));
+  std::vector<double> reference;
+  for (int64_t b = 0; b < k.batches; ++b)
+    for (int64_t c = 0; c < k.classes; ++c) {
+      const __half* sc = &hs[(b * k.classes + c) * k.boxes];
+      std::vector<int64_t> order;
+      for (int64_t i = 0; i < k.boxes; ++i)
+        if (!k.has_score || __half2float(sc[i]) > score_threshold) order.push_back(i);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return __half2float(sc[x]) > __half2float(sc[y]); });
+      std::vector<int64_t> kept;
+      for (int64_t i : order) {
+        if (static_cast<int64_t>(kept.size()) >= k.max_per_class) break;
+        bool keep = true;
+        for (int64_t j : kept)
+          if (nms_iou(&corners[(b * k.boxes + i) * 4], &corners[(b * k.boxes + j) * 4]) > iou_threshold) keep = false;
+        if (keep) kept.push_back(i);
+      }
+      for (int64_t i : kept) reference.insert(reference.end(), {double(b), double(c), double(i)});
+    }
+  const int64_t count = static_cast<int64_t>(reference.size() / 3), segments = k.batches * k.classes;
+  const int64_t capacity = nms_mask_capacity(segments, k.boxes);
+  DeviceBuffer<__half> db(nb), ds(ns), dscalars(2);
+  DeviceBuffer<int64_t> dmax(1), dy(count * 3);
+  DeviceBuffer<char> workspace(nms_workspace_bytes(segments, k.boxes, capacity));
+  upload(db, hb);
+  upload(ds, hs);
+  upload(dscalars, std::vector<__half>{__float2half_rn(k.iou), __float2half_rn(k.score)});
+  upload(dmax, std::vector<int64_t>{k.max_per_class});
+  CHECK_CUDA(cudaMemset(workspace.ptr, 0xFF, workspace.count));
+  NmsArgs<__half> a{db.ptr, ds.ptr, k.batches, k.classes, k.boxes, k.center, iou_threshold, score_threshold, k.has_score,
+                    k.max_per_class, nullptr, nullptr, nullptr, workspace.ptr, capacity, dy.ptr};
+  if (k.device_scalars) {
+    a.iou_threshold = a.score_threshold = -1.f, a.max_per_class = -1, a.has_score_threshold = false;
+    a.iou_threshold_device = dscalars.ptr, a.max_per_class_device = dmax.ptr;
+    if (k.has_score) a.score_threshold_device = dscalars.ptr + 1;
+  }
+  int64_t device_count = -1;
+  run_case("nms f16", k.label + " (" + std::to_string(count) + " kept)", dy, reference, kExact, [&](cudaStream_t stream) {
+    cudaError_t e = launch_nms_select(a, stream);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(&device_count, nms_total(a), sizeof(int64_t), cudaMemcpyDeviceToHost, stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
+    if (e == cudaSuccess && device_count != count) {
+      std::printf("nms: selected %lld, expected %lld\n", static_cast<long long>(device_count), static_cast<long long>(count));
+      ++failures;
+      return cudaErrorUnknown;
+    }
+    return e == cudaSuccess ? launch_nms_write(a, device_count, stream) : e;
+  });
+}
+
 // RoiAlign (roi_align.cuh) against a double reference of onnxruntime's formula: rois inside, across the border,
 // far outside, inverted (no samples with half_pixel and adaptive sampling) and tiny; one with a batch index out of
 // range (the kernel writes zeros). NCHW (a thread per element), NHWC with 16-byte channel vectors (C % 8 == 0) and
@@ -1758,6 +1851,13 @@ int main() {
   check_nonzero({3, 1000, 3}, 0.9);
   check_nonzero({1, 3485664}, 0.99);  // RetinaNet's first score filter
   check_nonzero({4096}, 0.0);
+  check_nms({"1x1x50 iou.5 s.2 max10", 1, 1, 50, false, 0.5f, true, 0.2f, 10});
+  check_nms({"2x3x1000 center iou.3", 2, 3, 1000, true, 0.3f, false, 0.f, 1000});
+  check_nms({"1x1x2049 iou.5", 1, 1, 2049, false, 0.5f, true, 0.5f, 3000});  // one key past a sort chunk
+  check_nms({"1x1x5000 RetinaNet", 1, 1, 5000, false, 0.5f, true, 0.05f, 300});
+  check_nms({"1x1x4000 RPN device scalars", 1, 1, 4000, false, 0.7f, true, 0.1f, 1000, true});
+  check_nms({"4x80x300 iou0", 4, 80, 300, false, 0.f, true, 0.5f, 20});
+  check_nms({"1x2x20000 iou.6", 1, 2, 20000, false, 0.6f, true, 0.3f, 100000});
   check_gelu_fast();
   check_layernorm(8 * 197, 768);
   check_layernorm(577, 1024);

@@ -105,6 +105,10 @@ template cudaError_t launch_nonzero_write<__half>(const NonZeroArgs<__half>&, in
 template cudaError_t launch_nonzero_count<uint8_t>(const NonZeroArgs<uint8_t>&, cudaStream_t);
 template cudaError_t launch_nonzero_write<uint8_t>(const NonZeroArgs<uint8_t>&, int64_t, cudaStream_t);
 template cudaError_t launch_nonzero_write<int64_t>(const NonZeroArgs<int64_t>&, int64_t, cudaStream_t);
+template cudaError_t launch_nms_select<__half>(const NmsArgs<__half>&, cudaStream_t);
+template cudaError_t launch_nms_write<__half>(const NmsArgs<__half>&, int64_t, cudaStream_t);
+template cudaError_t launch_nms_select<float>(const NmsArgs<float>&, cudaStream_t);
+template cudaError_t launch_nms_write<float>(const NmsArgs<float>&, int64_t, cudaStream_t);
 template cudaError_t launch_roi_align<__half>(const RoiAlignArgs<__half>&, cudaStream_t);
 template cudaError_t launch_scatter_elements<__half, int64_t>(const ScatterElementsArgs<__half, int64_t>&, cudaStream_t);
 template cudaError_t launch_scatter_elements<__half, int32_t>(const ScatterElementsArgs<__half, int32_t>&, cudaStream_t);
