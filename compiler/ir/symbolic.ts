@@ -186,6 +186,18 @@ export class SymbolTable {
     return symbol;
   }
 
+  /** Whether a dim depends on a size only a node's run decides (a `runtime` symbol, or an expression of one). */
+  dependsOnRuntime(d: Dim, seen = new Set<string>()): boolean {
+    if (typeof d === 'number') return false;
+    return d.symbols.some((s) => {
+      if (seen.has(s)) return false;
+      seen.add(s);
+      const definition = this.table.get(s)?.definition;
+      if (!definition) return false;
+      return definition.kind === 'runtime' || definition.args.some((a) => this.dependsOnRuntime(a, seen));
+    });
+  }
+
   get(name: string): SymbolInfo | undefined {
     return this.table.get(name);
   }

@@ -28,6 +28,9 @@ function collapseShapeArithmetic(graph: Graph): void {
     const t = graph.tensors.get(n.outputs[0]);
     if (!t || t.value || !t.shapeValue || graph.outputs.includes(t.name) || (t.shape?.length ?? 0) > 1) continue;
     if (t.shapeValue.every((d) => typeof d === 'number')) continue;
+    // a size only a node's run decides (NonZero's count): the chain keeps reading that node's output, so the node
+    // stays alive and its lowering computes the size (codegen/context.ts run-time dims)
+    if (t.shapeValue.some((d) => graph.symbols.dependsOnRuntime(d))) continue;
     n.op = 'symbolic_value';
     n.domain = FUSED_DOMAIN;
     n.inputs = [];

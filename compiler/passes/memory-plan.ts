@@ -55,8 +55,15 @@ export function planMemory(graph: Graph, batch: number): MemoryPlan {
   const lastUse = new Map<string, number>();
   graph.nodes.forEach((n, i) => n.inputs.forEach((x) => x && lastUse.set(x, i)));
 
+  // Shape arithmetic runs on the host; where a kernel reads its result (Equal(numel, 0) feeding an If), the values
+  // are written to a device buffer (codegen: materializeShapeValues), which needs a place here.
+  const readByKernels = new Set<string>();
+  for (const n of graph.nodes)
+    if (!isWeightPreparation(graph, n) && !isShapeComputation(graph, n) && !VIEW_OPS.has(n.op))
+      for (const x of n.inputs) if (x) readByKernels.add(x);
   graph.nodes.forEach((node: Node, index) => {
-    if (isWeightPreparation(graph, node) || isShapeComputation(graph, node)) return;
+    if (isWeightPreparation(graph, node)) return;
+    if (isShapeComputation(graph, node) && !node.outputs.some((o) => o && readByKernels.has(o) && !graph.tensors.get(o)?.value)) return;
     node.outputs.forEach((out) => {
       if (!out || external.has(out) || isStatic(graph.tensors.get(out))) return;
       const bytes = tensorBytesAt(graph, out, batch);

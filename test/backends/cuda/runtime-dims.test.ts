@@ -119,6 +119,36 @@ describe('run-time dims (NonZero and sizes computed from it)', () => {
         );
     });
 
+  it('shape arithmetic a kernel reads (numel == 0 of a NonZero result) is written to the device by value', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-rtdims-'));
+    const file = path.join(dir, 'numel.onnx');
+    fs.writeFileSync(
+      file,
+      buildModel({
+        inputs: [{ name: 'x', dtype: 'float32', dims: [4, 40] }],
+        initializers: [{ name: 'zero', dtype: 'int64', dims: [], values: [0] }],
+        nodes: [
+          { op: 'NonZero', name: 'nz', inputs: ['x'], outputs: ['coords'] },
+          { op: 'Shape', name: 'shape', inputs: ['coords'], outputs: ['s'] },
+          { op: 'ReduceProd', name: 'numel', inputs: ['s'], outputs: ['n'], attrs: { keepdims: 0 } },
+          { op: 'Equal', name: 'empty', inputs: ['n', 'zero'], outputs: ['e'] },
+        ],
+        outputs: [{ name: 'e', dtype: 'bool', dims: [] }],
+        opset: 13,
+      }),
+    );
+    const out = path.join(dir, 'out');
+    const result = compileModel(file, { out, target: 'cuda:sm90', maxBatch: 1 });
+    assert.deepEqual(
+      result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+      [],
+    );
+    const model = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
+    assert.match(model, /ait::kernels::SmallValues<int64_t> values\{\{static_cast<int64_t>\(2 \* c\.dims\[0\]\)\}, 1\};/);
+    assert.match(model, /launch_write_values\(/);
+    if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
+  });
+
   it('the NonZero kernels’ tiling (count per tile, exclusive offsets, in-order writes) matches the reference', () => {
     const TILE = 2048;
     const ITEMS = 8;

@@ -11,14 +11,14 @@
  * cannot be lowered becomes a `cuda.unsupported` diagnostic at that node; the caller then writes no sources.
  */
 import { Diagnostic, error } from '../../../diagnostics';
-import { Graph } from '../../../ir/graph';
+import { Graph, Node } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
 import { planMemory } from '../../../passes/memory-plan';
 import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
 import { MAX_BATCH } from './batch-ranges';
 import { absorbedTransposes, graphForMemoryPlan } from './batched-gemm';
-import { CodegenContext, Unsupported, isFolded } from './context';
+import { CPP_TYPE, CodegenContext, Unsupported, isFolded } from './context';
 import { ConvLowering, convHeader, convInstanceSource } from './conv-lowering';
 import { CudaArch, GemmLowering, gemmHeader, gemmInstanceSource } from './gemm-lowering';
 import { CUDA_BACKEND, LoweredOp, Lowering } from './lower';
@@ -88,6 +88,38 @@ export function generateCuda(graph: Graph, options: CudaCodegenOptions): CudaCod
   return generateGpu(graph, options, cudaPlatform(arch));
 }
 
+/**
+ * Shape arithmetic a kernel reads (the memory plan gave its output a place): its values, computed on the host at
+ * launch, written to that buffer by tensor_ops.cuh launch_write_values. Undefined when nothing needs it.
+ */
+function materializeShapeValues(ctx: CodegenContext, node: Node): LoweredOp | undefined {
+  const body: string[] = [];
+  for (const out of node.outputs) {
+    const t = out ? ctx.graph.lookupTensor(out) : undefined;
+    if (!t || ctx.plan.offsets[out] === undefined || t.value || !t.shapeValue) continue;
+    const type = ctx.typeOf(out);
+    if (type !== 'int64' && type !== 'int32') throw new Unsupported(`shape arithmetic '${out}' of type ${type} read by a kernel`);
+    if (t.shapeValue.length > MAX_SMALL_VALUES)
+      throw new Unsupported(`shape arithmetic '${out}' has ${t.shapeValue.length} values (a kernel may read at most ${MAX_SMALL_VALUES})`);
+    const cpp = CPP_TYPE[type];
+    body.push(
+      `ait::kernels::SmallValues<${cpp}> values{{${t.shapeValue.map((d) => `static_cast<${cpp}>(${ctx.dim(d, node)})`).join(', ')}}, ${t.shapeValue.length}};`,
+      `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_write_values(${ctx.pointer(out, true)}, values, c.stream));`,
+    );
+  }
+  if (!body.length) return undefined;
+  const kernel = {
+    name: 'ait_write_values',
+    library: 'ait' as const,
+    reason: 'shape arithmetic computed on the host, read by a kernel',
+    config: {},
+  };
+  return { node, kernel, body, headers: ['tensor_ops.cuh'], workspaceBytes: 0 };
+}
+
+/** tensor_ops.cuh kMaxSmallValues. */
+const MAX_SMALL_VALUES = 8;
+
 /** Code generation over the shared GPU sources for one platform (CUDA, or HIP for the ROCm backend). */
 export function generateGpu(graph: Graph, options: CodegenOptions, platform: GpuPlatform): CodegenResult {
   const backend = platform.backend;
@@ -134,7 +166,11 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
         });
         continue;
       }
-      if (ctx.isFree(node)) continue;
+      if (ctx.isFree(node)) {
+        const materialized = materializeShapeValues(ctx, node);
+        if (materialized) ops.push(materialized);
+        continue;
+      }
       ops.push(lowering.lower(node));
     } catch (e) {
       if (!(e instanceof Unsupported)) throw e;

@@ -240,6 +240,28 @@ cudaError_t launch_range(const RangeArgs<T, V>& a, cudaStream_t stream) {
   return launch_status();
 }
 
+// A few values computed on the host (shape arithmetic a kernel reads, e.g. numel == 0 feeding an If) written to a
+// device buffer. By kernel argument, not a host-to-device copy, so a captured CUDA graph replays the values of the
+// batch it was captured for (graphs are per batch) rather than reading a host address that is gone.
+constexpr int kMaxSmallValues = 8;
+template <class T>
+struct SmallValues {
+  T values[kMaxSmallValues];
+  int count;
+};
+
+template <class T>
+__global__ void write_values_kernel(T* output, SmallValues<T> v) {
+  if (static_cast<int>(threadIdx.x) < v.count) output[threadIdx.x] = v.values[threadIdx.x];
+}
+
+template <class T>
+cudaError_t launch_write_values(T* output, const SmallValues<T>& v, cudaStream_t stream) {
+  if (v.count <= 0) return cudaSuccess;
+  write_values_kernel<T><<<1, kMaxSmallValues, 0, stream>>>(output, v);
+  return launch_status();
+}
+
 // GatherElements: output[idx] = input[idx with idx[axis] = indices[idx]]; output and indices share a shape (rank
 // <= kMaxCopyRank), input_strides are the input's row-major strides. Negative indices count from the end; out of
 // range ones are clamped.
