@@ -197,7 +197,11 @@ __device__ __forceinline__ float4 nms_corners(const NmsArgs<T>& a, int64_t batch
 }
 
 // Whether IoU(a, b) > threshold, each operation rounded on its own (as the reference, in fp32).
+// (HIP's __f*_rn are plain operators, which hipcc contracts by default: the pragma keeps them apart.)
 __device__ __forceinline__ bool nms_suppresses(float4 a, float4 b, float threshold) {
+#if defined(__HIP_PLATFORM_AMD__)
+#pragma clang fp contract(off)
+#endif
   const float h = fmaxf(0.f, __fsub_rn(fminf(a.z, b.z), fmaxf(a.x, b.x)));
   const float w = fmaxf(0.f, __fsub_rn(fminf(a.w, b.w), fmaxf(a.y, b.y)));
   const float inter = __fmul_rn(h, w);
