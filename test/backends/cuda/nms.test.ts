@@ -326,6 +326,38 @@ describe('NonMaxSuppression (CUDA kernel and lowering)', () => {
           );
       });
 
+  it('a limit from shape arithmetic is a host expression of the dims (here the batch)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-nms-'));
+    const file = path.join(dir, 'nms.onnx');
+    const spec: ModelSpec = {
+      inputs: [
+        { name: 'boxes', dtype: 'float32', dims: ['B', 100, 4] },
+        { name: 'scores', dtype: 'float32', dims: ['B', 2, 100] },
+      ],
+      initializers: [
+        { name: 'iou', dtype: 'float32', dims: [1], values: [0.5] },
+        { name: 'zero', dtype: 'int64', dims: [1], values: [0] },
+        { name: 'one', dtype: 'int64', dims: [1], values: [1] },
+      ],
+      nodes: [
+        { op: 'Shape', name: 'shape', inputs: ['boxes'], outputs: ['shape'] },
+        { op: 'Slice', name: 'batches', inputs: ['shape', 'zero', 'one'], outputs: ['max'] },
+        { op: 'NonMaxSuppression', name: 'nms', inputs: ['boxes', 'scores', 'max', 'iou'], outputs: ['selected'] },
+      ],
+      outputs: [{ name: 'selected', dtype: 'int64', dims: [null, 3] }],
+      opset: 11,
+    };
+    fs.writeFileSync(file, buildModel(spec));
+    const out = path.join(dir, 'out');
+    const result = compileModel(file, { out, target: 'cuda:sm90', maxBatch: 4 });
+    assert.deepEqual(
+      result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+      [],
+    );
+    const model = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
+    assert.match(model, /batch, 2, 100, false,\s+0\.5f, 0\.0f, false, batch, nullptr, nullptr, nullptr,/);
+  });
+
   it('refuses more boxes than the sweep takes, naming the reason (the node shows as unsupported)', () => {
     const { graph } = inferModel(
       nodeModel('NonMaxSuppression', [

@@ -100,15 +100,18 @@ export function lowerNms(ctx: CodegenContext, node: Node): [KernelChoice, string
   const rows = ctx.shapeOf(node.outputs[0])[0];
   if (isConcrete(rows)) return [choice, [`// at most ${rows} boxes can be selected: nothing to compute`], ['nms.cuh'], 0];
   const t = CPP_TYPE[plan.type];
-  const value = (s: ReturnType<typeof scalarInput>, literal: (v: number) => string, absent: string) => {
+  // a literal, an expression of the dims (a float one converted explicitly: no narrowing in the braced initializer),
+  // or (value unused) the device tensor's pointer
+  const value = (s: ReturnType<typeof scalarInput>, float: boolean): [string, string] => {
+    const absent = float ? '0.0f' : 'int64_t{0}';
     if (!s) return [absent, 'nullptr'];
-    if ('value' in s) return [literal(s.value!), 'nullptr'];
-    if ('dim' in s) return [ctx.dim(s.dim!, node), 'nullptr'];
+    if ('value' in s) return [float ? cppFloat(s.value!) : cppInt(s.value!), 'nullptr'];
+    if ('dim' in s) return [float ? `static_cast<float>(${ctx.dim(s.dim!, node)})` : ctx.dim(s.dim!, node), 'nullptr'];
     return [absent, ctx.pointer(s.tensor!)];
   };
-  const [maxValue, maxDevice] = value(plan.maxPerClass, (v) => cppInt(v), 'int64_t{0}');
-  const [iouValue, iouDevice] = value(plan.iouThreshold, cppFloat, '0.0f');
-  const [scoreValue, scoreDevice] = value(plan.scoreThreshold, cppFloat, '0.0f');
+  const [maxValue, maxDevice] = value(plan.maxPerClass, false);
+  const [iouValue, iouDevice] = value(plan.iouThreshold, true);
+  const [scoreValue, scoreDevice] = value(plan.scoreThreshold, true);
   const hasScore = plan.scoreThreshold !== undefined && !('tensor' in plan.scoreThreshold);
   const capacity = nmsMaskCapacity(plan.segments, plan.n);
   const count = ctx.defineRuntimeDim(rows, node);

@@ -28,6 +28,7 @@ constexpr int kNmsSortThreads = 512;
 constexpr int kNmsMaxBoxes = 32768;  // boxes per batch (N): the sweep's removed-mask is N / 64 words of shared memory
 constexpr int kNmsSweepThreads = 256;
 constexpr int kNmsWriteThreads = 256;
+constexpr int64_t kNmsMaskCtas = 2048;  // mask CTAs per segment at most (they stride over the (row, word) pairs)
 constexpr int64_t kNmsMaskBudgetWords = int64_t(1) << 24;  // 128 MB of masks per pass (at least one segment's)
 
 template <class T>
@@ -196,7 +197,11 @@ __device__ __forceinline__ float4 nms_corners(const NmsArgs<T>& a, int64_t batch
 }
 
 // Whether IoU(a, b) > threshold, each operation rounded on its own (as the reference, in fp32).
+// (HIP's __f*_rn are plain operators, which hipcc contracts by default: the pragma keeps them apart.)
 __device__ __forceinline__ bool nms_suppresses(float4 a, float4 b, float threshold) {
+#if defined(__HIP_PLATFORM_AMD__)
+#pragma clang fp contract(off)
+#endif
   const float h = fmaxf(0.f, __fsub_rn(fminf(a.z, b.z), fmaxf(a.x, b.x)));
   const float w = fmaxf(0.f, __fsub_rn(fminf(a.w, b.w), fmaxf(a.y, b.y)));
   const float inter = __fmul_rn(h, w);
@@ -207,31 +212,37 @@ __device__ __forceinline__ bool nms_suppresses(float4 a, float4 b, float thresho
   return iou > threshold;
 }
 
-// Suppression mask of segments [first_segment, first_segment + gridDim.z): a CTA per (64-column word, 64 rows);
-// only words at or right of the rows' own are computed (the sweep reads no others).
+// Suppression mask of segments [first_segment, first_segment + gridDim.y): a CTA per (64 rows, 64-column word) of
+// the segment's candidates (n read on the device: the grid is sized at the bound, CTAs stride over the words the
+// data needs, so segments with few candidates cost little); only words at or right of the rows' own are computed
+// (the sweep reads no others).
 template <class T>
 __global__ void __launch_bounds__(64) nms_mask_kernel(NmsArgs<T> a, int64_t first_segment) {
   __shared__ float4 columns[64];
-  const int64_t s = first_segment + blockIdx.z;
+  const int64_t s = first_segment + blockIdx.y;
   const NmsLayout l = nms_layout(a);
   const int64_t n = nms_at<T, int64_t>(a, l.candidates)[s];
-  const int64_t row_word = blockIdx.y, column_word = blockIdx.x;
-  if (column_word < row_word || row_word * 64 >= n || column_word * 64 >= n) return;
+  const int64_t used_words = nms_words(n), words = nms_words(a.boxes_count);
   const int64_t batch = s / a.classes;
   const uint64_t* keys = nms_at<T, uint64_t>(a, l.keys) + s * nms_sort_length(a.boxes_count);
-  const int64_t column = column_word * 64 + threadIdx.x;
-  if (column < n) columns[threadIdx.x] = nms_corners(a, batch, static_cast<uint32_t>(keys[column]));
-  __syncthreads();
-  const int64_t row = row_word * 64 + threadIdx.x;
-  if (row >= n) return;
+  uint64_t* mask = nms_at<T, uint64_t>(a, l.mask) + static_cast<int64_t>(blockIdx.y) * a.boxes_count * words;
   const float threshold = a.iou_threshold_device ? to_float(*a.iou_threshold_device) : a.iou_threshold;
-  const float4 box = nms_corners(a, batch, static_cast<uint32_t>(keys[row]));
-  const int columns_here = static_cast<int>(n - column_word * 64 < 64 ? n - column_word * 64 : 64);
-  uint64_t bits = 0;
-  for (int t = row_word == column_word ? threadIdx.x + 1 : 0; t < columns_here; ++t)
-    if (nms_suppresses(box, columns[t], threshold)) bits |= uint64_t(1) << t;
-  const int64_t words = nms_words(a.boxes_count);
-  nms_at<T, uint64_t>(a, l.mask)[(static_cast<int64_t>(blockIdx.z) * a.boxes_count + row) * words + column_word] = bits;
+  for (int64_t pair = blockIdx.x; pair < used_words * used_words; pair += gridDim.x) {
+    const int64_t row_word = pair / used_words, column_word = pair % used_words;
+    if (column_word < row_word) continue;  // uniform in the CTA
+    const int64_t column = column_word * 64 + threadIdx.x;
+    __syncthreads();  // the previous pair's columns are read
+    if (column < n) columns[threadIdx.x] = nms_corners(a, batch, static_cast<uint32_t>(keys[column]));
+    __syncthreads();
+    const int64_t row = row_word * 64 + threadIdx.x;
+    if (row >= n) continue;
+    const float4 box = nms_corners(a, batch, static_cast<uint32_t>(keys[row]));
+    const int columns_here = static_cast<int>(n - column_word * 64 < 64 ? n - column_word * 64 : 64);
+    uint64_t bits = 0;
+    for (int t = row_word == column_word ? threadIdx.x + 1 : 0; t < columns_here; ++t)
+      if (nms_suppresses(box, columns[t], threshold)) bits |= uint64_t(1) << t;
+    mask[row * words + column_word] = bits;
+  }
 }
 
 // Greedy selection of one segment per CTA, in sorted order. Every thread walks the same boxes (the current mask word
@@ -330,8 +341,8 @@ cudaError_t launch_nms_select(const NmsArgs<T>& a, cudaStream_t stream) {
   if (per_pass > 65535) per_pass = 65535;
   for (int64_t first = 0; first < segments; first += per_pass) {
     const int64_t count = segments - first < per_pass ? segments - first : per_pass;
-    const dim3 grid(static_cast<unsigned>(words), static_cast<unsigned>(words), static_cast<unsigned>(count));
-    nms_mask_kernel<T><<<grid, 64, 0, stream>>>(a, first);
+    const int64_t pairs = words * words < kNmsMaskCtas ? words * words : kNmsMaskCtas;
+    nms_mask_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(count)), 64, 0, stream>>>(a, first);
     nms_sweep_kernel<T><<<static_cast<unsigned>(count), kNmsSweepThreads, 0, stream>>>(a, first);
   }
   nms_scan_kernel<T><<<1, 1, 0, stream>>>(a);
