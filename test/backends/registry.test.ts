@@ -256,6 +256,7 @@ const NOT_REACHED: Record<string, string> = {
   Flatten: 'canonicalized to Reshape',
   Identity: 'removed by canonicalize',
   ConvTranspose: 'becomes conv_transpose2d in the layout pass; the forms it leaves are refused (a case above)',
+  if_select: 'made by inline-if from an If with a run-time condition (test/passes/inline-if.test.ts)',
 };
 
 function optimized(spec: ModelSpec): Graph {
