@@ -1,0 +1,177 @@
+/**
+ * 1-D Conv / ConvTranspose / MaxPool / AveragePool run as the 2-D op with H = 1 (passes/lift-1d.ts): the reference
+ * matches onnxruntime on the original 1-D ops, the optimized graph (lifted, NHWC) computes what the original does,
+ * a stack of 1-D convs keeps its activations NHWC from end to end, and the models compile for sm90 / sm80 with no
+ * unsupported node (nvcc compiles model.cu where it is installed).
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { compileModel, optimizeModel } from '../../compiler/compile';
+import { runGraph } from '../../compiler/interpreter/interpreter';
+import { importOnnxBytes } from '../../compiler/onnx/import';
+import { inferShapes } from '../../compiler/passes/shape-inference';
+import { makeTensor, numeric, seededRandom } from '../../compiler/ir/tensor';
+import { AttrSpec, ModelSpec, buildModel, input, nodeModel, tensor } from '../helpers/onnx-builder';
+import { haveNvcc, nvccCompileGenerated } from '../helpers/nvcc';
+
+const rand = seededRandom(5);
+const values = (shape: number[]) => Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1);
+const w = (dims: number[]) => tensor('float32', dims, values(dims));
+
+interface Case {
+  name: string;
+  /** The model for a given input shape (concrete for the numeric checks, with a symbolic batch for compiling). */
+  model: (x: (number | string)[]) => ModelSpec;
+  x: number[];
+}
+
+const one = (op: string, weights: ReturnType<typeof w>[], attrs: Record<string, AttrSpec>) => (x: (number | string)[]) =>
+  nodeModel(op, [input('float32', x), ...weights], { attrs });
+
+/** Conv1d → Gelu, three times (Whisper's / wav2vec2's conv stacks): activations should stay NHWC in between. */
+function convStack(x: (number | string)[]): ModelSpec {
+  return {
+    opset: 20,
+    inputs: [{ name: 'x', dtype: 'float32', dims: x }],
+    initializers: [
+      { ...w([16, 8, 3]), name: 'w0' },
+      { ...w([16]), name: 'b0' },
+      { ...w([16, 16, 3]), name: 'w1' },
+      { ...w([16]), name: 'b1' },
+      { ...w([16, 4, 5]), name: 'w2' },
+      { ...w([16]), name: 'b2' },
+    ],
+    nodes: [
+      { op: 'Conv', name: 'c0', inputs: ['x', 'w0', 'b0'], outputs: ['y0'], attrs: { kernel_shape: [3], pads: [1, 1] } },
+      { op: 'Gelu', name: 'g0', inputs: ['y0'], outputs: ['a0'] },
+      { op: 'Conv', name: 'c1', inputs: ['a0', 'w1', 'b1'], outputs: ['y1'], attrs: { kernel_shape: [3], strides: [2], pads: [1, 1] } },
+      { op: 'Gelu', name: 'g1', inputs: ['y1'], outputs: ['a1'] },
+      { op: 'Conv', name: 'c2', inputs: ['a1', 'w2', 'b2'], outputs: ['y2'], attrs: { kernel_shape: [5], pads: [2, 2], group: 4 } },
+      { op: 'Gelu', name: 'g2', inputs: ['y2'], outputs: ['out0'] },
+    ],
+    outputs: ['out0'],
+  };
+}
+
+const cases: Case[] = [
+  {
+    name: 'Conv1d k=3 pads 1, bias (Whisper)',
+    x: [2, 8, 20],
+    model: one('Conv', [w([16, 8, 3]), w([16])], { kernel_shape: [3], pads: [1, 1] }),
+  },
+  { name: 'Conv1d 1→8, k=10, stride 5 (wav2vec2 feature extractor)', x: [2, 1, 64], model: one('Conv', [w([8, 1, 10])], { strides: [5] }) },
+  {
+    name: 'Conv1d grouped, k=16, pads 8, groups 4 (wav2vec2 positional conv)',
+    x: [1, 16, 30],
+    model: one('Conv', [w([16, 4, 16]), w([16])], { kernel_shape: [16], pads: [8, 8], group: 4 }),
+  },
+  {
+    name: 'Conv1d depthwise, dilation 2, asymmetric pads',
+    x: [2, 8, 17],
+    model: one('Conv', [w([8, 1, 3])], { dilations: [2], pads: [3, 1], group: 8 }),
+  },
+  {
+    name: 'Conv1d auto_pad SAME_UPPER, stride 2',
+    x: [1, 4, 11],
+    model: one('Conv', [w([8, 4, 4])], { strides: [2], auto_pad: 'SAME_UPPER' }),
+  },
+  {
+    name: 'ConvTranspose1d stride 2, pads, output_padding, bias',
+    x: [2, 8, 10],
+    model: one('ConvTranspose', [w([8, 4, 4]), w([4])], { strides: [2], pads: [1, 1], output_padding: [1] }),
+  },
+  { name: 'ConvTranspose1d output_shape', x: [1, 4, 6], model: one('ConvTranspose', [w([4, 6, 3])], { strides: [2], output_shape: [12] }) },
+  { name: 'MaxPool1d k=3 s=2', x: [2, 8, 20], model: one('MaxPool', [], { kernel_shape: [3], strides: [2] }) },
+  {
+    name: 'MaxPool1d ceil_mode, pads',
+    x: [1, 4, 10],
+    model: one('MaxPool', [], { kernel_shape: [3], strides: [2], pads: [1, 1], ceil_mode: 1 }),
+  },
+  { name: 'AveragePool1d k=3 s=2', x: [2, 8, 20], model: one('AveragePool', [], { kernel_shape: [3], strides: [2] }) },
+  {
+    name: 'AveragePool1d pads, count_include_pad 0',
+    x: [1, 4, 9],
+    model: one('AveragePool', [], { kernel_shape: [4], strides: [1], pads: [2, 1], count_include_pad: 0 }),
+  },
+  {
+    name: 'MaxPool1d auto_pad SAME_UPPER',
+    x: [1, 4, 10],
+    model: one('MaxPool', [], { kernel_shape: [4], strides: [3], auto_pad: 'SAME_UPPER' }),
+  },
+  {
+    name: 'Conv 2-D auto_pad SAME_LOWER (explicit pads)',
+    x: [1, 3, 7, 6],
+    model: one('Conv', [w([4, 3, 2, 3])], { strides: [2, 2], auto_pad: 'SAME_LOWER' }),
+  },
+  { name: 'Conv1d+Gelu ×3 stack', x: [2, 8, 24], model: convStack },
+];
+
+function writeModel(spec: ModelSpec): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-lift-1d-'));
+  const file = path.join(dir, 'm.onnx');
+  fs.writeFileSync(file, buildModel(spec));
+  return file;
+}
+
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++)
+    assert.ok(Math.abs(a[i] - b[i]) <= 1e-4 * (1 + Math.abs(b[i])), `${what}: element ${i}: ${a[i]} vs ${b[i]}`);
+};
+
+describe('1-D windows run as 2-D (lift-1d)', () => {
+  for (const c of cases) {
+    it(`${c.name}: reference == onnxruntime; optimized graph lifted to 2-D == original`, async () => {
+      const spec = c.model(c.x);
+      const file = writeModel(spec);
+      const original = importOnnxBytes(fs.readFileSync(file));
+      inferShapes(original.graph);
+      const xData = Float32Array.from(values(c.x));
+      const x = makeTensor('float32', c.x, xData);
+      const [expected] = runGraph(original.graph, [x]);
+      const session = await ort.InferenceSession.create(file);
+      const inputName = spec.inputs[0].name;
+      const ref = (await session.run({ [inputName]: new ort.Tensor('float32', xData, c.x) }))[spec.outputs[0] as string];
+      assert.deepEqual(expected.shape, [...ref.dims], 'reference shape vs onnxruntime');
+      close(numeric(expected), ref.data as Float32Array, 'reference vs onnxruntime');
+
+      const { graph } = optimizeModel(file, {});
+      const windows = graph.nodes.filter((n) => /conv|pool/i.test(n.op));
+      assert.ok(windows.length > 0, 'the window ops are still there');
+      for (const n of windows)
+        assert.notEqual(graph.lookupTensor(n.inputs[0])?.shape?.length, 3, `${n.op} '${n.name}' still reads a 1-D tensor`);
+      const [actual] = runGraph(graph, [x]);
+      assert.deepEqual(actual.shape, expected.shape);
+      close(numeric(actual), numeric(expected), 'optimized vs original');
+    });
+  }
+
+  it('a Conv1d+Gelu stack keeps its activations NHWC: transposes only at the two ends', () => {
+    const { graph } = optimizeModel(writeModel(convStack([2, 8, 24])), {});
+    const transposes = graph.nodes.filter((n) => n.op === 'Transpose');
+    assert.equal(transposes.length, 2, graph.nodes.map((n) => n.op).join(' '));
+    assert.equal(graph.nodes.filter((n) => /conv/i.test(n.op)).length, 3);
+  });
+
+  for (const target of ['cuda:sm90', 'cuda:sm80'])
+    for (const c of cases)
+      it(`${target}: ${c.name} compiles with no unsupported node`, function () {
+        this.timeout(120000);
+        const file = writeModel(c.model(['B', ...c.x.slice(1)]));
+        const out = path.join(path.dirname(file), 'out');
+        const result = compileModel(file, { out, target, maxBatch: 4 });
+        assert.deepEqual(
+          result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+          [],
+        );
+        if (haveNvcc())
+          nvccCompileGenerated(
+            out,
+            ['src/model.cu'],
+            target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80',
+          );
+      });
+});
