@@ -56,6 +56,33 @@ function convStack(x: (number | string)[]): ModelSpec {
   };
 }
 
+/**
+ * wav2vec2's feature extractor with layer norm: Conv1d(1→C, k=10, s=5) → Transpose → LayerNorm over channels →
+ * Transpose → GELU → Conv1d(k=3, s=2) → Transpose to [B, T, C]. Lifted and NHWC, every transpose cancels or is a view.
+ */
+function wav2vecLayerNormStack(x: (number | string)[]): ModelSpec {
+  return {
+    opset: 20,
+    inputs: [{ name: 'x', dtype: 'float32', dims: x }],
+    initializers: [
+      { ...w([16, 1, 10]), name: 'w0' },
+      { ...w([16]), name: 'g' },
+      { ...w([16]), name: 'b' },
+      { ...w([16, 16, 3]), name: 'w1' },
+    ],
+    nodes: [
+      { op: 'Conv', name: 'c0', inputs: ['x', 'w0'], outputs: ['y0'], attrs: { kernel_shape: [10], strides: [5] } },
+      { op: 'Transpose', name: 't0', inputs: ['y0'], outputs: ['t0'], attrs: { perm: [0, 2, 1] } },
+      { op: 'LayerNormalization', name: 'ln', inputs: ['t0', 'g', 'b'], outputs: ['n0'], attrs: { axis: -1 } },
+      { op: 'Transpose', name: 't1', inputs: ['n0'], outputs: ['t1'], attrs: { perm: [0, 2, 1] } },
+      { op: 'Gelu', name: 'g0', inputs: ['t1'], outputs: ['a0'] },
+      { op: 'Conv', name: 'c1', inputs: ['a0', 'w1'], outputs: ['y1'], attrs: { kernel_shape: [3], strides: [2] } },
+      { op: 'Transpose', name: 't2', inputs: ['y1'], outputs: ['out0'], attrs: { perm: [0, 2, 1] } },
+    ],
+    outputs: ['out0'],
+  };
+}
+
 const cases: Case[] = [
   {
     name: 'Conv1d k=3 pads 1, bias (Whisper)',
@@ -107,6 +134,7 @@ const cases: Case[] = [
     model: one('Conv', [w([4, 3, 2, 3])], { strides: [2, 2], auto_pad: 'SAME_LOWER' }),
   },
   { name: 'Conv1d+Gelu ×3 stack', x: [2, 8, 24], model: convStack },
+  { name: 'wav2vec2 feature extractor (layer norm form)', x: [2, 1, 160], model: wav2vecLayerNormStack },
 ];
 
 function writeModel(spec: ModelSpec): string {
@@ -154,6 +182,15 @@ describe('1-D windows run as 2-D (lift-1d)', () => {
     const transposes = graph.nodes.filter((n) => n.op === 'Transpose');
     assert.equal(transposes.length, 2, graph.nodes.map((n) => n.op).join(' '));
     assert.equal(graph.nodes.filter((n) => /conv/i.test(n.op)).length, 3);
+  });
+
+  it('the wav2vec2 layer-norm feature extractor moves no data between layouts (no Transpose left)', () => {
+    const { graph } = optimizeModel(writeModel(wav2vecLayerNormStack([2, 1, 160])), {});
+    assert.deepEqual(
+      graph.nodes.filter((n) => n.op === 'Transpose').map((n) => n.name),
+      [],
+    );
+    assert.ok(graph.nodes.some((n) => n.op === 'layernorm'));
   });
 
   for (const target of ['cuda:sm90', 'cuda:sm80'])
