@@ -13,6 +13,7 @@ import { compileModel, optimizeModel } from '../../compiler/compile';
 import { runGraph } from '../../compiler/interpreter/interpreter';
 import { importOnnxBytes } from '../../compiler/onnx/import';
 import { inferShapes } from '../../compiler/passes/shape-inference';
+import { GraphJson } from '../../compiler/ir/serialize';
 import { makeTensor, numeric, seededRandom } from '../../compiler/ir/tensor';
 import { AttrSpec, ModelSpec, buildModel, input, nodeModel, tensor } from '../helpers/onnx-builder';
 import { haveNvcc, nvccCompileGenerated } from '../helpers/nvcc';
@@ -191,6 +192,38 @@ describe('1-D windows run as 2-D (lift-1d)', () => {
       [],
     );
     assert.ok(graph.nodes.some((n) => n.op === 'layernorm'));
+  });
+
+  it('weights absent at compile time: the weights get their H axis as weight preparation at bind time', function () {
+    this.timeout(120000);
+    const absent = (name: string, dims: number[]) => ({ name, dtype: 'float32' as const, dims, external: 'm.onnx.data' });
+    const spec: ModelSpec = {
+      opset: 20,
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 8, 24] }],
+      initializers: [absent('w0', [16, 8, 3]), absent('b0', [16]), absent('w1', [16, 4, 5]), absent('wt', [16, 8, 4])],
+      nodes: [
+        { op: 'Conv', name: 'c0', inputs: ['x', 'w0', 'b0'], outputs: ['y0'], attrs: { kernel_shape: [3], pads: [1, 1] } },
+        { op: 'Gelu', name: 'g0', inputs: ['y0'], outputs: ['a0'] },
+        { op: 'Conv', name: 'c1', inputs: ['a0', 'w1'], outputs: ['y1'], attrs: { kernel_shape: [5], pads: [2, 2], group: 4 } },
+        { op: 'ConvTranspose', name: 'up', inputs: ['y1', 'wt'], outputs: ['out0'], attrs: { strides: [2] } },
+      ],
+      outputs: ['out0'],
+    };
+    const file = writeModel(spec);
+    const out = path.join(path.dirname(file), 'out');
+    const result = compileModel(file, { out, target: 'cuda:sm90', maxBatch: 4 });
+    assert.deepEqual(
+      result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+      [],
+    );
+    const nodes = (JSON.parse(fs.readFileSync(result.graphJsonPath, 'utf8')) as GraphJson).nodes;
+    const prep = nodes.filter((n) => n.role === 'weight-preparation' && n.op === 'Unsqueeze');
+    assert.equal(prep.length, 3, 'one Unsqueeze per conv weight, run at bind time');
+    assert.deepEqual(
+      nodes.filter((n) => n.role === 'kernel').map((n) => n.op),
+      ['Transpose', 'conv2d', 'conv2d', 'conv_transpose2d', 'Transpose'],
+    );
+    if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
   });
 
   for (const target of ['cuda:sm90', 'cuda:sm80'])
