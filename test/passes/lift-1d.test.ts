@@ -134,6 +134,11 @@ const cases: Case[] = [
     x: [1, 3, 7, 6],
     model: one('Conv', [w([4, 3, 2, 3])], { strides: [2, 2], auto_pad: 'SAME_LOWER' }),
   },
+  {
+    name: 'Conv1d at opset 11 (Unsqueeze/Squeeze axes as attributes)',
+    x: [2, 4, 12],
+    model: (x) => nodeModel('Conv', [input('float32', x), w([6, 4, 3])], { attrs: { strides: [2] }, opset: 11 }),
+  },
   { name: 'Conv1d+Gelu ×3 stack', x: [2, 8, 24], model: convStack },
   { name: 'wav2vec2 feature extractor (layer norm form)', x: [2, 1, 160], model: wav2vecLayerNormStack },
 ];
