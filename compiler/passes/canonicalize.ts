@@ -10,6 +10,8 @@
  *   x·0.5·(1 + erf(x/√2)) in any association                                                           → Gelu
  *   Slice(i, i+1) + Squeeze, Split + Squeeze on that axis (the q/k/v split)                             → Gather(i)
  *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
+ *   1-D Conv/ConvTranspose/MaxPool/AveragePool                                                          → the 2-D op with H = 1 (lift-1d.ts)
+ *   Conv/MaxPool/AveragePool auto_pad with concrete spatial dims                                        → explicit pads
  */
 import { DType } from '../ir/dtype';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../ir/graph';
@@ -17,19 +19,23 @@ import { shapeEquals } from '../ir/symbolic';
 import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
+import { explicitAutoPads, liftOneDimWindows, sinkSqueezes } from './lift-1d';
 import { removeDead } from './fold-constants';
 import { absorb, addConstant, bypassNode, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const canonicalizePass: Pass = {
   name: 'canonicalize',
   description:
-    'remove no-ops; unify exporter idioms (Flatten, ReduceMean→GlobalAveragePool, Erf-GELU→Gelu, Slice+Squeeze→Gather, zero Pad→Conv pads)',
+    'remove no-ops; unify exporter idioms (Flatten, ReduceMean→GlobalAveragePool, Erf-GELU→Gelu, Slice+Squeeze→Gather, zero Pad→Conv pads); 1-D windows as 2-D',
   run(graph, ctx) {
     let changed = true;
     for (let round = 0; changed && round < 8; round++) {
       changed = false;
       changed = removeNoOps(graph, ctx) || changed;
       changed = rewriteIdioms(graph, ctx) || changed;
+      changed = explicitAutoPads(graph) || changed;
+      changed = liftOneDimWindows(graph) || changed;
+      changed = sinkSqueezes(graph) || changed;
       changed = simplifyMovementChains(graph, ctx) || changed;
       removeDead(graph, ctx.removed);
     }

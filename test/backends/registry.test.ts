@@ -79,9 +79,8 @@ const CASES: Case[] = [
     spec: nodeModel('ConvTranspose', [f32('B', 8, 6, 6), weight(8, 2, 2, 2)], { attrs: { strides: [2, 2], group: 4 } }),
   },
   {
-    name: '1-D ConvTranspose (stays ONNX)',
+    name: '1-D ConvTranspose (lifted to conv_transpose2d with H = 1)',
     spec: nodeModel('ConvTranspose', [f32('B', 8, 6), weight(8, 4, 3)], { attrs: { strides: [2] } }),
-    refused: { op: 'ConvTranspose', reason: /^ConvTranspose with 1 spatial dim \(the NHWC kernels run 2-D\)$/ },
   },
   { name: 'Gemm', spec: nodeModel('Gemm', [f32('B', 16), weight(8, 16), weight(8)], { attrs: { transB: 1 } }) },
   { name: 'MatMul by a weight', spec: nodeModel('MatMul', [f32('B', 4, 16), weight(16, 8)]) },
