@@ -114,6 +114,18 @@ const CASES: Case[] = [
     ties: true,
   },
   {
+    name: 'ArgMax of long rows [4,300] (warp per row), select_last_index 1',
+    spec: nodeModel('ArgMax', [f32(4, 300)], { attrs: { axis: 1, select_last_index: 1 }, opset: 13 }),
+    shape: [4, 300],
+    ties: true,
+  },
+  {
+    name: 'ArgMin of long rows [3,1000] (warp per row)',
+    spec: nodeModel('ArgMin', [f32(3, 1000)], { attrs: { axis: -1, keepdims: 0 }, opset: 13 }),
+    shape: [3, 1000],
+    ties: true,
+  },
+  {
     name: 'InstanceNormalization rank 3',
     spec: nodeModel('InstanceNormalization', [f32(2, 3, 10), w([3], 1), w([3], 2)]),
     shape: [2, 3, 10],
@@ -181,6 +193,34 @@ function replayAxisNorm(op: string, p: number, x: ArrayLike<number>, outer: numb
                 ? v / sum
                 : v / Math.sqrt(sum);
     }
+  }
+  return y;
+}
+
+/** axis_norm.cuh arg_better: (v, k) beats (best, at). */
+const argBetter = (isMax: boolean, last: boolean, v: number, k: number, best: number, at: number) =>
+  v === best ? (last ? k > at : k < at) : isMax ? v > best : v < best;
+
+/** axis_norm.cuh arg_reduce_rows_kernel (inner 1, n >= 256): lanes' strided scans, then the shfl_xor butterfly. */
+function replayArgRows(isMax: boolean, last: boolean, x: ArrayLike<number>, outer: number, n: number, warp: number): number[] {
+  const y: number[] = [];
+  for (let row = 0; row < outer; row++) {
+    let lanes = Array.from({ length: warp }, (_, lane) => {
+      let best = x[row * n + lane];
+      let at = lane;
+      for (let k = lane + warp; k < n; k += warp) if (argBetter(isMax, last, x[row * n + k], k, best, at)) [best, at] = [x[row * n + k], k];
+      return { best, at };
+    });
+    for (let offset = warp / 2; offset > 0; offset >>= 1)
+      lanes = lanes.map((mine, lane) => {
+        const other = lanes[lane ^ offset];
+        return argBetter(isMax, last, other.best, other.at, mine.best, mine.at) ? other : mine;
+      });
+    assert.ok(
+      lanes.every((l) => l.at === lanes[0].at),
+      'every lane ends with the same winner',
+    );
+    y.push(lanes[0].at);
   }
   return y;
 }
@@ -287,6 +327,10 @@ describe('cuda backend: Softmax/LogSoftmax any axis, LpNormalization, ArgMax/Arg
           if (node.op === 'ArgMax' || node.op === 'ArgMin') {
             const last = node.attrs.select_last_index?.value === 1;
             actual = replayArgReduce(node.op === 'ArgMax', last, xd, outer, n, inner);
+            // long innermost axes take the warp-per-row kernel: 32 lanes (CUDA) or 64 (a CDNA wavefront)
+            if (inner === 1 && n >= 256)
+              for (const warp of [32, 64])
+                close(replayArgRows(node.op === 'ArgMax', last, xd, outer, n, warp), numeric(expected), `${c.name}, warp ${warp}`, 0);
           } else {
             const p = node.attrs.p?.value === 1 ? 1 : 2;
             actual = replayAxisNorm(node.op, p, xd, outer, n, inner);

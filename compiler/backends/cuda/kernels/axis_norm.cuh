@@ -5,6 +5,7 @@
 //  - inner > 1: one thread per (outer, inner) column walking the axis with stride `inner`: neighbouring threads read
 //    neighbouring elements (coalesced), so no transpose is needed. Softmax keeps a running max and rescaled sum
 //    (one read for the statistics, one for the output).
+// Arg-reductions: a warp per row for long innermost axes (n >= kArgRowMin), else a thread per output.
 // fp32 math; storage fp16/bf16/fp32 (arg-reductions also int32/int64/uint8, compared exactly in int64).
 #pragma once
 
@@ -78,21 +79,21 @@ template <class T>
 __global__ void axis_norm_columns_kernel(AxisNormArgs<T> a) {
   for (int64_t column = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; column < a.outer * a.inner;
        column += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-  const int64_t o = column / a.inner, i = column % a.inner;
-  const T* x = a.input + o * a.n * a.inner + i;
-  T* y = a.output + o * a.n * a.inner + i;
-  const bool softmax = a.op == AxisNormOp::kSoftmax || a.op == AxisNormOp::kLogSoftmax;
-  float max = softmax ? -INFINITY : 0.f, sum = 0.f;
-  for (int64_t k = 0; k < a.n; ++k) {
-    const float v = to_float(x[k * a.inner]);
-    if (softmax && v > max) {
-      // online softmax: rescale what was summed against the old max (exp(-inf) = 0 for the first element)
-      sum *= __expf(max - v);
-      max = v;
+    const int64_t o = column / a.inner, i = column % a.inner;
+    const T* x = a.input + o * a.n * a.inner + i;
+    T* y = a.output + o * a.n * a.inner + i;
+    const bool softmax = a.op == AxisNormOp::kSoftmax || a.op == AxisNormOp::kLogSoftmax;
+    float max = softmax ? -INFINITY : 0.f, sum = 0.f;
+    for (int64_t k = 0; k < a.n; ++k) {
+      const float v = to_float(x[k * a.inner]);
+      if (softmax && v > max) {
+        // online softmax: rescale what was summed against the old max (exp(-inf) = 0 for the first element)
+        sum *= __expf(max - v);
+        max = v;
+      }
+      sum += axis_norm_term(a.op, v, max);
     }
-    sum += axis_norm_term(a.op, v, max);
-  }
-  for (int64_t k = 0; k < a.n; ++k) y[k * a.inner] = from_float<T>(axis_norm_value(a.op, to_float(x[k * a.inner]), max, sum));
+    for (int64_t k = 0; k < a.n; ++k) y[k * a.inner] = from_float<T>(axis_norm_value(a.op, to_float(x[k * a.inner]), max, sum));
   }
 }
 
@@ -118,30 +119,69 @@ struct ArgReduceArgs {
   bool select_last; // ties: the last index (else the first)
 };
 
-// One thread per output (outer, inner; grid-stride): coalesced across inner; a row (inner == 1) is one thread's serial walk.
+// Whether (v, k) beats (best, at): a strictly better value, or an equal one at the index the tie rule prefers. A total
+// order on (value, index) pairs, so lanes can combine their winners in any order (the warp butterfly below).
+template <class Acc>
+__device__ __forceinline__ bool arg_better(bool is_max, bool select_last, Acc v, int64_t k, Acc best, int64_t at) {
+  if (v == best) return select_last ? k > at : k < at;
+  return is_max ? v > best : v < best;
+}
+
+// One thread per output (outer, inner; grid-stride): coalesced across inner (short rows: one thread's serial walk).
 template <class T>
 __global__ void arg_reduce_kernel(ArgReduceArgs<T> a) {
   for (int64_t column = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; column < a.outer * a.inner;
        column += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-  const int64_t o = column / a.inner, i = column % a.inner;
-  const T* x = a.input + o * a.n * a.inner + i;
-  auto best = reduce_load(x[0]);
-  int64_t at = 0;
-  for (int64_t k = 1; k < a.n; ++k) {
-    const auto v = reduce_load(x[k * a.inner]);
-    const bool better = a.is_max ? (v > best || (a.select_last && v == best)) : (v < best || (a.select_last && v == best));
-    if (better) {
-      best = v;
-      at = k;
+    const int64_t o = column / a.inner, i = column % a.inner;
+    const T* x = a.input + o * a.n * a.inner + i;
+    auto best = reduce_load(x[0]);
+    int64_t at = 0;
+    for (int64_t k = 1; k < a.n; ++k) {
+      const auto v = reduce_load(x[k * a.inner]);
+      if (arg_better(a.is_max, a.select_last, v, k, best, at)) {
+        best = v;
+        at = k;
+      }
     }
+    a.output[column] = at;
   }
-  a.output[column] = at;
+}
+
+// Long rows (inner == 1, n >= kArgRowMin): one warp per row; lane l scans k = l, l + kWarpSize, … (coalesced), then
+// the lanes' winners meet in a shfl_xor butterfly. NaNs compare unordered (the result is then unspecified).
+constexpr int kArgRowMin = 256;
+constexpr int kArgRowsPerBlock = 8;
+
+template <class T>
+__global__ void __launch_bounds__(kArgRowsPerBlock * kWarpSize) arg_reduce_rows_kernel(ArgReduceArgs<T> a) {
+  const int lane = threadIdx.x % kWarpSize;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kArgRowsPerBlock + threadIdx.x / kWarpSize;
+  if (row >= a.outer) return;  // warp-uniform
+  const T* x = a.input + row * a.n;
+  auto best = reduce_load(x[lane]);  // n >= kArgRowMin > kWarpSize
+  int64_t at = lane;
+  for (int64_t k = lane + kWarpSize; k < a.n; k += kWarpSize) {
+    const auto v = reduce_load(x[k]);
+    if (arg_better(a.is_max, a.select_last, v, k, best, at)) best = v, at = k;
   }
+#pragma unroll
+  for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) {
+    const auto v = shfl_xor(best, offset);
+    const int64_t k = shfl_xor(at, offset);
+    if (arg_better(a.is_max, a.select_last, v, k, best, at)) best = v, at = k;
+  }
+  if (lane == 0) a.output[row] = at;
 }
 
 template <class T>
 cudaError_t launch_arg_reduce(const ArgReduceArgs<T>& a, cudaStream_t stream) {
   if (a.outer <= 0 || a.n <= 0 || a.inner <= 0) return cudaSuccess;
+  if (a.inner == 1 && a.n >= kArgRowMin) {
+    const int64_t blocks = ceil_div(a.outer, kArgRowsPerBlock);
+    if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+    arg_reduce_rows_kernel<T><<<static_cast<unsigned>(blocks), kArgRowsPerBlock * kWarpSize, 0, stream>>>(a);
+    return launch_status();
+  }
   constexpr int kThreads = 256;
   arg_reduce_kernel<T><<<grid_for(a.outer * a.inner, kThreads), kThreads, 0, stream>>>(a);
   return launch_status();

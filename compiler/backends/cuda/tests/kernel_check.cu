@@ -1973,8 +1973,10 @@ int main() {
   check_group_norm(3, 64, 100, 64, false, false);       // InstanceNorm 1-D, NCHW
   check_group_norm(2, 12, 33, 3, false, true);          // GroupNormalization-18 per-group affine
   check_group_norm(2, 12, 33, 4, true, true);
-  check_arg_reduce(64, 1000, 1, true, false);
+  check_arg_reduce(64, 1000, 1, true, false);  // warp per row
   check_arg_reduce(64, 1000, 1, true, true);
+  check_arg_reduce(1000, 50257, 1, true, false);  // greedy decoding over a GPT-2 vocabulary
+  check_arg_reduce(100, 100, 1, false, true);     // short rows: a thread per row
   check_arg_reduce(3, 50, 77, false, false);
   check_arg_reduce(3, 50, 77, false, true);
   check_attention(2, 197, 12, 64);
