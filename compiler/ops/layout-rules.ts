@@ -239,6 +239,22 @@ const roiAlign: PermuteRule = (q) => {
   };
 };
 
+/**
+ * Instance/GroupNormalization read NCHW; on the NHWC→NCHW transpose of channels-last data ([0, r-1, 1, …, r-2]) they
+ * read x itself (`channels_last`: C innermost, a group's channels a run at each position) and write it back in x's
+ * layout; scale and bias are per channel (or per group) and kept.
+ */
+const groupNorm: PermuteRule = (q) => {
+  const rank = q.perm.length;
+  const toNchw = [0, rank - 1, ...Array.from({ length: rank - 2 }, (_, i) => i + 1)];
+  if (rank < 3 || q.perm.join() !== toNchw.join() || attrInt(q.node, 'channels_last', 0) !== 0) return 'no';
+  return {
+    attrs: { ...q.node.attrs, channels_last: int(1) },
+    inputs: q.node.inputs.map((_, i) => (i === 0 ? 'permute' : 'keep')),
+    outputs: [[...q.perm]],
+  };
+};
+
 /** Ops that are the identity on layout (Identity, Dropout in inference). */
 const passThrough: PermuteRule = (q) => ({
   attrs: q.node.attrs,
@@ -265,4 +281,6 @@ registerLayoutRule(
   reduce,
 );
 registerLayoutRule(['ArgMax', 'ArgMin'], argReduce);
+registerLayoutRule(['LpNormalization'], alongAxis('axis', -1));
+registerLayoutRule(['InstanceNormalization', 'GroupNormalization'], groupNorm);
 registerLayoutRule(['RoiAlign'], roiAlign);

@@ -1,5 +1,5 @@
 /**
- * Op family: normalization — BatchNormalization (inference), LayerNormalization, Softmax/LogSoftmax,
+ * Op family: normalization — BatchNormalization (inference), LayerNormalization, Softmax/LogSoftmax, LpNormalization,
  * InstanceNormalization, GroupNormalization. Statistics are accumulated in double precision.
  */
 import { isFloatType } from '../ir/dtype';
@@ -169,6 +169,40 @@ function softmaxDefinition(op: 'Softmax' | 'LogSoftmax'): OpDefinition {
   };
 }
 
+// ---- LpNormalization ----
+
+/** x / ‖x‖_p along `axis` (default -1), p = 1 or 2; a zero norm gives 0 (as onnxruntime). */
+const lpNormalization: OpDefinition = {
+  op: 'LpNormalization',
+  infer(ctx) {
+    requireFloat(ctx);
+    const x = ctx.shape(0);
+    normalizeAxis(ctx.node, attrInt(ctx.node, 'axis', -1), x.length);
+    const p = attrInt(ctx.node, 'p', 2);
+    if (p !== 1 && p !== 2) ctx.fail(`p must be 1 or 2, got ${p}`);
+    return [{ dtype: ctx.dtype(0), shape: x }];
+  },
+  evaluate(node, inputs) {
+    const x = requireInput(node, inputs, 0);
+    const axis = normalizeAxis(node, attrInt(node, 'axis', -1), x.shape.length);
+    const p = attrInt(node, 'p', 2);
+    const outer = numel(x.shape.slice(0, axis));
+    const n = x.shape[axis];
+    const inner = numel(x.shape.slice(axis + 1));
+    const xd = numeric(x);
+    const out = storageFor(x.dtype, xd.length);
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) {
+        const base = o * n * inner + i;
+        let sum = 0;
+        for (let k = 0; k < n; k++) sum += p === 1 ? Math.abs(xd[base + k * inner]) : xd[base + k * inner] ** 2;
+        const norm = p === 1 ? sum : Math.sqrt(sum);
+        for (let k = 0; k < n; k++) out[base + k * inner] = norm === 0 ? 0 : xd[base + k * inner] / norm;
+      }
+    return [{ dtype: x.dtype, shape: [...x.shape], data: out }];
+  },
+};
+
 // ---- InstanceNormalization / GroupNormalization ----
 
 /**
@@ -181,30 +215,40 @@ function groupNorm(
   eps: number,
   scaleOf: (c: number) => number,
   biasOf: (c: number) => number,
+  channelsLast = false,
 ): TensorValue {
-  const [batch, channels] = x.shape;
-  const spatial = numel(x.shape.slice(2));
+  const batch = x.shape[0];
+  const channels = channelsLast ? x.shape[x.shape.length - 1] : x.shape[1];
+  const spatial = numel(channelsLast ? x.shape.slice(1, -1) : x.shape.slice(2));
   const perGroup = channels / groups;
+  // element (channel c, position s) of image n
+  const at = (n: number, c: number, s: number) => (channelsLast ? (n * spatial + s) * channels + c : (n * channels + c) * spatial + s);
   const xd = numeric(x);
   const out = storageFor(x.dtype, xd.length);
   for (let n = 0; n < batch; n++)
     for (let g = 0; g < groups; g++) {
-      const start = (n * channels + g * perGroup) * spatial;
       const count = perGroup * spatial;
       let sum = 0;
-      for (let i = 0; i < count; i++) sum += xd[start + i];
+      for (let c = g * perGroup; c < (g + 1) * perGroup; c++) for (let s = 0; s < spatial; s++) sum += xd[at(n, c, s)];
       const mean = sum / count;
       let sq = 0;
-      for (let i = 0; i < count; i++) sq += (xd[start + i] - mean) ** 2;
+      for (let c = g * perGroup; c < (g + 1) * perGroup; c++) for (let s = 0; s < spatial; s++) sq += (xd[at(n, c, s)] - mean) ** 2;
       const inv = 1 / Math.sqrt(sq / count + eps);
-      for (let c = 0; c < perGroup; c++) {
-        const channel = g * perGroup + c;
-        const k = scaleOf(channel) * inv;
-        const b = biasOf(channel);
-        for (let i = start + c * spatial, end = i + spatial; i < end; i++) out[i] = (xd[i] - mean) * k + b;
+      for (let c = g * perGroup; c < (g + 1) * perGroup; c++) {
+        const k = scaleOf(c) * inv;
+        const b = biasOf(c);
+        for (let s = 0; s < spatial; s++) out[at(n, c, s)] = (xd[at(n, c, s)] - mean) * k + b;
       }
     }
   return { dtype: x.dtype, shape: [...x.shape], data: out };
+}
+
+/**
+ * The channel axis of Instance/GroupNormalization: 1, or the last with `channels_last` (set by the layout pass on
+ * NHWC data: [N, spatial..., C]).
+ */
+export function normChannelAxis(node: Node, rank: number): number {
+  return attrInt(node, 'channels_last', 0) ? rank - 1 : 1;
 }
 
 const instanceNormalization: OpDefinition = {
@@ -213,21 +257,24 @@ const instanceNormalization: OpDefinition = {
     requireFloat(ctx);
     const x = ctx.shape(0);
     if (x.length < 3) ctx.fail(`the input must be [N, C, spatial...], got rank ${x.length}`);
-    checkPerChannel(ctx, 1, x[1], 'scale');
-    checkPerChannel(ctx, 2, x[1], 'bias');
+    const c = x[normChannelAxis(ctx.node, x.length)];
+    checkPerChannel(ctx, 1, c, 'scale');
+    checkPerChannel(ctx, 2, c, 'bias');
     return [{ dtype: ctx.dtype(0), shape: x }];
   },
   evaluate(node, inputs) {
     const x = requireInput(node, inputs, 0);
     const scale = numeric(requireInput(node, inputs, 1));
     const bias = numeric(requireInput(node, inputs, 2));
+    const channelsLast = attrInt(node, 'channels_last', 0) !== 0;
     return [
       groupNorm(
         x,
-        x.shape[1],
+        x.shape[normChannelAxis(node, x.shape.length)],
         attrFloat(node, 'epsilon', 1e-5),
         (c) => scale[c],
         (c) => bias[c],
+        channelsLast,
       ),
     ];
   },
@@ -240,7 +287,8 @@ const groupNormalization: OpDefinition = {
     const x = ctx.shape(0);
     if (x.length < 3) ctx.fail(`the input must be [N, C, spatial...], got rank ${x.length}`);
     const groups = attrInt(ctx.node, 'num_groups');
-    if (typeof x[1] === 'number' && x[1] % groups !== 0) ctx.fail(`${x[1]} channels do not divide into num_groups=${groups}`);
+    const c = x[normChannelAxis(ctx.node, x.length)];
+    if (typeof c === 'number' && c % groups !== 0) ctx.fail(`${c} channels do not divide into num_groups=${groups}`);
     return [{ dtype: ctx.dtype(0), shape: x }];
   },
   evaluate(node, inputs) {
@@ -248,14 +296,14 @@ const groupNormalization: OpDefinition = {
     const groups = attrInt(node, 'num_groups');
     const scale = numeric(requireInput(node, inputs, 1));
     const bias = numeric(requireInput(node, inputs, 2));
-    const channels = x.shape[1];
+    const channels = x.shape[normChannelAxis(node, x.shape.length)];
     if (channels % groups !== 0)
       throw nodeError(node, 'run.shape-mismatch', `${channels} channels do not divide into num_groups=${groups}`);
     // Opset 18 had per-group scale/bias; opset 21 made them per-channel. The length tells which.
     const perChannel = scale.length === channels;
     const perGroup = channels / groups;
     const at = (v: NumericData) => (c: number) => v[perChannel ? c : Math.floor(c / perGroup)];
-    return [groupNorm(x, groups, attrFloat(node, 'epsilon', 1e-5), at(scale), at(bias))];
+    return [groupNorm(x, groups, attrFloat(node, 'epsilon', 1e-5), at(scale), at(bias), attrInt(node, 'channels_last', 0) !== 0)];
   },
 };
 
@@ -264,6 +312,7 @@ registerOps([
   layerNormalization,
   softmaxDefinition('Softmax'),
   softmaxDefinition('LogSoftmax'),
+  lpNormalization,
   instanceNormalization,
   groupNormalization,
 ]);

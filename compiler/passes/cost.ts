@@ -142,6 +142,10 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
     case 'layernorm':
     case 'LayerNormalization':
     case 'Softmax':
+    case 'LogSoftmax':
+    case 'LpNormalization':
+    case 'InstanceNormalization':
+    case 'GroupNormalization':
       flops = 8 * out;
       break;
     case 'elementwise':

@@ -88,6 +88,16 @@ const CASES: Case[] = [
   { name: 'MaxPool', spec: nodeModel('MaxPool', [f32('B', 8, 8, 8)], { attrs: { kernel_shape: [2, 2], strides: [2, 2] } }) },
   { name: 'GlobalAveragePool', spec: nodeModel('GlobalAveragePool', [f32('B', 8, 4, 4)]) },
   { name: 'Softmax', spec: nodeModel('Softmax', [f32('B', 4, 8)], { attrs: { axis: -1 } }) },
+  { name: 'Softmax over axis 1 of 3 (column kernel)', spec: nodeModel('Softmax', [f32('B', 4, 8)], { attrs: { axis: 1 } }) },
+  { name: 'LogSoftmax', spec: nodeModel('LogSoftmax', [f32('B', 4, 8)], { attrs: { axis: 1 } }) },
+  { name: 'LpNormalization', spec: nodeModel('LpNormalization', [f32('B', 8)], { attrs: { axis: -1, p: 1 } }) },
+  { name: 'ArgMax', spec: nodeModel('ArgMax', [f32('B', 8)], { attrs: { axis: 1, keepdims: 0 } }) },
+  { name: 'ArgMin', spec: nodeModel('ArgMin', [f32('B', 8, 3)], { attrs: { axis: 1, select_last_index: 1 } }) },
+  { name: 'InstanceNormalization', spec: nodeModel('InstanceNormalization', [f32('B', 4, 10), weight(4), weight(4)]) },
+  {
+    name: 'GroupNormalization',
+    spec: nodeModel('GroupNormalization', [f32('B', 4, 3, 3), weight(2), weight(2)], { attrs: { num_groups: 2 }, opset: 18 }),
+  },
   { name: 'LayerNormalization', spec: nodeModel('LayerNormalization', [f32('B', 4, 8), weight(8), weight(8)], { attrs: { axis: -1 } }) },
   { name: 'Transpose', spec: nodeModel('Transpose', [f32('B', 4, 8)], { attrs: { perm: [0, 2, 1] } }) },
   { name: 'Expand', spec: nodeModel('Expand', [f32('B', 1, 8), i64([1, 4, 8])]) },
@@ -111,9 +121,9 @@ const CASES: Case[] = [
   { name: 'Unsqueeze (a model output)', spec: nodeModel('Unsqueeze', [f32('B', 8), i64([1])]) },
   // refusals the predicates know before code generation
   {
-    name: 'Softmax over axis 1 of 3',
-    spec: nodeModel('Softmax', [f32('B', 4, 8)], { attrs: { axis: 1 } }),
-    refused: { op: 'Softmax', reason: /^Softmax over an axis other than the last$/ },
+    name: 'ArgMax of bool data',
+    spec: nodeModel('ArgMax', [input('bool', ['B', 8])], { attrs: { axis: 1 } }),
+    refused: { op: 'ArgMax', reason: /^ArgMax of bool data$/ },
   },
   {
     name: 'Add with a general broadcast ([1,4,1] over [B,4,8]: kStrided)',

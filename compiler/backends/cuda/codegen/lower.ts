@@ -38,6 +38,8 @@ import { convTransposeShapeOf, lowerConvTranspose } from './conv-transpose-lower
 import { convTransposeNhwcRefusal } from '../../../passes/layout';
 import { GemmLowering } from './gemm-lowering';
 import { lowerNms, nmsPlan } from './nms-lowering';
+import { groupNormPlan, lowerGroupNorm } from './group-norm-lowering';
+import { ARG_REDUCE_OPS, axisNormPlan, isRowView, lowerAxisNorm } from './axis-norm-lowering';
 import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
@@ -625,26 +627,27 @@ cuda('LayerNormalization', layerNorm, (ctx, node) => {
     throw new Unsupported('LayerNormalization over more than the last axis');
 });
 
+// Softmax over the last axis: the vectorized row kernel; any other axis, LogSoftmax, LpNormalization, ArgMax/ArgMin:
+// axis_norm.cuh (axis-norm-lowering.ts)
 cuda(
   'Softmax',
   ({ ctx }, node) => {
+    const view = axisNormPlan(ctx, node);
+    if (!isRowView(view)) return lowerAxisNorm(ctx, node);
     const out = node.outputs[0];
-    const shape = ctx.shapeOf(out);
     return [
       ours('ait_softmax_f16', 'one block per row'),
       [
-        `ait::kernels::SoftmaxArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.product(shape.slice(0, -1), node)}, ${ctx.dim(shape[shape.length - 1], node)}, 1.f};`,
+        `ait::kernels::SoftmaxArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.product(view.outer, node)}, ${ctx.product(view.n, node)}, 1.f};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_softmax(args, c.stream));',
       ],
       ['normalization.cuh'],
     ];
   },
-  (ctx, node) => {
-    const shape = ctx.shapeOf(node.outputs[0]);
-    if (normalizeAxis(attrInt(node, 'axis', -1), shape.length) !== shape.length - 1)
-      throw new Unsupported('Softmax over an axis other than the last');
-  },
+  axisNormPlan,
 );
+cuda(['LogSoftmax', 'LpNormalization', ...ARG_REDUCE_OPS], ({ ctx }, node) => lowerAxisNorm(ctx, node), axisNormPlan);
+cuda(['InstanceNormalization', 'GroupNormalization'], ({ ctx }, node) => lowerGroupNorm(ctx, node), groupNormPlan);
 
 cuda(
   'attention',

@@ -2,11 +2,13 @@
 #pragma once
 
 #include "attention.cuh"
+#include "axis_norm.cuh"
 #include "common.cuh"
 #include "conv_transpose.cuh"
 #include "depthwise_conv.cuh"
 #include "elementwise.cuh"
 #include "fill.cuh"
+#include "group_norm.cuh"
 #include "grouped_conv.cuh"
 #include "im2col.cuh"
 #include "nms.cuh"

@@ -231,6 +231,97 @@ void check_softmax(int64_t rows, int64_t columns, float scale) {
            [&](cudaStream_t s) { return launch_softmax(args, s); });
 }
 
+// axis_norm.cuh: softmax / log-softmax / L1 / L2 along the middle axis of [outer, n, inner] (inner 1: rows kernel)
+void check_axis_norm(int64_t outer, int64_t n, int64_t inner, AxisNormOp op) {
+  const int64_t count = outer * n * inner;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(count, &x, -6.f, 6.f);
+  if (op == AxisNormOp::kL2 && count > 0)  // a zero column: the norm is 0, the output 0 (onnxruntime)
+    for (int64_t k = 0; k < n; ++k) hx[k * inner] = __float2half_rn(0.f), x[k * inner] = 0;
+  DeviceBuffer<__half> dx(count), dy(count);
+  upload(dx, hx);
+  std::vector<double> ref(count);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      auto at = [&](int64_t k) { return (o * n + k) * inner + i; };
+      double m = -INFINITY, sum = 0;
+      for (int64_t k = 0; k < n; ++k) m = std::max(m, x[at(k)]);
+      for (int64_t k = 0; k < n; ++k)
+        sum += op == AxisNormOp::kL1 ? std::fabs(x[at(k)]) : op == AxisNormOp::kL2 ? x[at(k)] * x[at(k)] : std::exp(x[at(k)] - m);
+      for (int64_t k = 0; k < n; ++k)
+        ref[at(k)] = op == AxisNormOp::kSoftmax      ? std::exp(x[at(k)] - m) / sum
+                     : op == AxisNormOp::kLogSoftmax ? x[at(k)] - m - std::log(sum)
+                     : sum == 0                      ? 0
+                     : op == AxisNormOp::kL1         ? x[at(k)] / sum
+                                                     : x[at(k)] / std::sqrt(sum);
+    }
+  AxisNormArgs<__half> args{dx.ptr, dy.ptr, outer, n, inner, op};
+  const char* names[] = {"softmax", "log_softmax", "l1_norm", "l2_norm"};
+  run_case(std::string("axis_norm ") + names[static_cast<int>(op)],
+           "[" + std::to_string(outer) + "," + std::to_string(n) + "," + std::to_string(inner) + "] f16", dy, ref, kHalfTolerance,
+           [&](cudaStream_t s) { return launch_axis_norm(args, s); });
+}
+
+// axis_norm.cuh arg_reduce: values on a coarse grid (many ties) so select_last_index matters; exact int64 indices
+void check_arg_reduce(int64_t outer, int64_t n, int64_t inner, bool is_max, bool select_last) {
+  const int64_t count = outer * n * inner;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(count, &x, -4.f, 4.f);
+  for (int64_t j = 0; j < count; ++j) hx[j] = __float2half_rn(std::round(x[j])), x[j] = std::round(x[j]);
+  DeviceBuffer<__half> dx(count);
+  DeviceBuffer<int64_t> dy(outer * inner);
+  upload(dx, hx);
+  std::vector<double> ref(outer * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < n; ++k) {
+        const double v = x[(o * n + k) * inner + i], b = x[(o * n + best) * inner + i];
+        if (is_max ? (v > b || (select_last && v == b)) : (v < b || (select_last && v == b))) best = k;
+      }
+      ref[o * inner + i] = static_cast<double>(best);
+    }
+  ArgReduceArgs<__half> args{dx.ptr, dy.ptr, outer, n, inner, is_max, select_last};
+  run_case(std::string(is_max ? "arg_max" : "arg_min") + (select_last ? " last" : ""),
+           "[" + std::to_string(outer) + "," + std::to_string(n) + "," + std::to_string(inner) + "] f16", dy, ref, 0.0,
+           [&](cudaStream_t s) { return launch_arg_reduce(args, s); });
+}
+
+// group_norm.cuh: NCHW or channels-last, per-channel or per-group affine (instance norm: groups == channels)
+void check_group_norm(int64_t batch, int64_t channels, int64_t spatial, int64_t groups, bool channels_last, bool per_group) {
+  const int64_t count = batch * channels * spatial, params = per_group ? groups : channels;
+  std::vector<double> x, scale, bias;
+  auto hx = random_tensor<__half>(count, &x, -3.f, 5.f);
+  auto hs = random_tensor<__half>(params, &scale, 0.5f, 1.5f);
+  auto hb = random_tensor<__half>(params, &bias, -1.f, 1.f);
+  DeviceBuffer<__half> dx(count), ds(params), db(params), dy(count);
+  upload(dx, hx);
+  upload(ds, hs);
+  upload(db, hb);
+  std::vector<double> ref(count);
+  const int64_t per = channels / groups;
+  auto at = [&](int64_t n, int64_t c, int64_t s) { return channels_last ? (n * spatial + s) * channels + c : (n * channels + c) * spatial + s; };
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t g = 0; g < groups; ++g) {
+      double mean = 0, var = 0;
+      for (int64_t c = g * per; c < (g + 1) * per; ++c)
+        for (int64_t s = 0; s < spatial; ++s) mean += x[at(n, c, s)];
+      mean /= per * spatial;
+      for (int64_t c = g * per; c < (g + 1) * per; ++c)
+        for (int64_t s = 0; s < spatial; ++s) var += (x[at(n, c, s)] - mean) * (x[at(n, c, s)] - mean);
+      var /= per * spatial;
+      for (int64_t c = g * per; c < (g + 1) * per; ++c)
+        for (int64_t s = 0; s < spatial; ++s) {
+          const int64_t p = per_group ? g : c;
+          ref[at(n, c, s)] = (x[at(n, c, s)] - mean) / std::sqrt(var + 1e-5) * scale[p] + bias[p];
+        }
+    }
+  GroupNormArgs<__half> args{dx.ptr, ds.ptr, db.ptr, dy.ptr, batch, channels, spatial, groups, channels_last, per_group, 1e-5f};
+  run_case(std::string("group_norm") + (channels_last ? " nhwc" : " nchw") + (per_group ? " g-affine" : ""),
+           "[" + std::to_string(batch) + "," + std::to_string(channels) + "," + std::to_string(spatial) + "]/" + std::to_string(groups) + " f16",
+           dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_group_norm(args, s); });
+}
+
 // misaligned_input shifts qkv by one element, so launch_attention takes the CUDA-core fallback kernel (the
 // tensor-core kernel needs 16-byte aligned rows).
 void check_attention(int64_t batch, int64_t sequence, int heads, int head_dim, bool misaligned_input = false) {
@@ -1869,6 +1960,25 @@ int main() {
   check_layernorm(33, 100);
   check_softmax(8 * 12 * 197, 197, 0.125f);
   check_softmax(64, 1000, 1.f);
+  check_axis_norm(8, 19, 49, AxisNormOp::kSoftmax);      // softmax over channels of an NCHW 7x7 map
+  check_axis_norm(64, 1000, 1, AxisNormOp::kLogSoftmax);  // rows
+  check_axis_norm(4, 3000, 5, AxisNormOp::kLogSoftmax);   // long column
+  check_axis_norm(16, 512, 1, AxisNormOp::kL2);
+  check_axis_norm(3, 64, 100, AxisNormOp::kL2);
+  check_axis_norm(5, 7, 33, AxisNormOp::kL1);
+  check_axis_norm(1000, 37, 1, AxisNormOp::kL1);
+  check_group_norm(2, 320, 64 * 64, 32, false, false);  // a diffusion UNet's GroupNorm(32), NCHW
+  check_group_norm(2, 320, 64 * 64, 32, true, false);   // the same, channels-last
+  check_group_norm(3, 64, 56 * 56, 64, true, false);    // InstanceNorm, channels-last
+  check_group_norm(3, 64, 100, 64, false, false);       // InstanceNorm 1-D, NCHW
+  check_group_norm(2, 12, 33, 3, false, true);          // GroupNormalization-18 per-group affine
+  check_group_norm(2, 12, 33, 4, true, true);
+  check_arg_reduce(64, 1000, 1, true, false);  // warp per row
+  check_arg_reduce(64, 1000, 1, true, true);
+  check_arg_reduce(1000, 50257, 1, true, false);  // greedy decoding over a GPT-2 vocabulary
+  check_arg_reduce(100, 100, 1, false, true);     // short rows: a thread per row
+  check_arg_reduce(3, 50, 77, false, false);
+  check_arg_reduce(3, 50, 77, false, true);
   check_attention(2, 197, 12, 64);
   check_attention(1, 577, 16, 64);
   check_attention(3, 50, 4, 32);

@@ -57,6 +57,11 @@ template cudaError_t launch_mixed_elementwise<int64_t, int64_t>(const ew::MixedA
 template cudaError_t launch_layernorm<__half>(const LayerNormArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<__half>(const SoftmaxArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<float>(const SoftmaxArgs<float>&, cudaStream_t);
+template cudaError_t launch_axis_norm<__half>(const AxisNormArgs<__half>&, cudaStream_t);
+template cudaError_t launch_group_norm<__half>(const GroupNormArgs<__half>&, cudaStream_t);
+template cudaError_t launch_arg_reduce<__half>(const ArgReduceArgs<__half>&, cudaStream_t);
+template cudaError_t launch_arg_reduce<int64_t>(const ArgReduceArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_arg_reduce<int32_t>(const ArgReduceArgs<int32_t>&, cudaStream_t);
 template cudaError_t launch_attention<__half>(const AttentionArgs<__half>&, cudaStream_t);
 template cudaError_t launch_attention<__half, true>(const AttentionArgs<__half>&, cudaStream_t);  // biases, causal
 template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaStream_t);
