@@ -221,7 +221,11 @@ const CASES: Case[] = [
     spec: nodeModel('Split', [f32('B', 8), i64([4, 4])], { attrs: { axis: 1 }, outputs: 2 }),
     refused: { op: 'Split', reason: /^Split has no CUDA kernel yet$/ },
   },
-  ...['Log', 'Round', 'Sin', 'Cos', 'Softplus', 'Elu', 'Selu', 'Sign'].map((op) => ({ name: op, spec: nodeModel(op, [f32('B', 8)]) })),
+  ...['Log', 'Round', 'Sin', 'Cos', 'Softplus', 'Elu', 'Selu', 'Sign', 'Shrink'].map((op) => ({
+    name: op,
+    spec: nodeModel(op, [f32('B', 8)]),
+  })),
+  { name: 'Mish', spec: nodeModel('Mish', [f32('B', 8)], { opset: 18 }) },
   { name: 'PRelu with per-channel slopes', spec: nodeModel('PRelu', [f32('B', 8), weight(8)]) },
   { name: 'ReduceMin on int64 data', spec: nodeModel('ReduceMin', [input('int64', ['B', 8]), i64([1])], { opset: 18 }) },
   {
