@@ -10,6 +10,7 @@
  *   x·0.5·(1 + erf(x/√2)) in any association                                                           → Gelu
  *   Slice(i, i+1) + Squeeze, Split + Squeeze on that axis (the q/k/v split)                             → Gather(i)
  *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
+ *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
  */
 import { DType } from '../ir/dtype';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../ir/graph';
@@ -18,7 +19,7 @@ import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
 import { removeDead } from './fold-constants';
-import { absorb, addConstant, bypassNode, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
+import { absorb, addConstant, bypassNode, isStatic, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const canonicalizePass: Pass = {
   name: 'canonicalize',
@@ -218,9 +219,86 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
       case 'Mul':
         changed = erfGeluToGelu(graph, node, producers, consumers, ctx) || changed;
         break;
+      case 'Gemm':
+        changed = splitGemm(graph, node) || changed;
+        break;
     }
   }
   return changed;
+}
+
+/**
+ * Gemm in the one form the fused gemm takes (A row-major, alpha = beta = 1, C absent or a constant row of N values
+ * or a scalar: the bias epilogue): any other Gemm becomes Transpose(A) when transA (folded when A is a weight), a
+ * Gemm(A, B, transB) with that form, then ·alpha and + beta·C as elementwise nodes (fused with the GEMM's epilogue or
+ * into one elementwise kernel later; beta·C of a constant C folds). Y = alpha·A'·B' + beta·C is unchanged.
+ */
+function splitGemm(graph: Graph, node: Node): boolean {
+  const transA = attrInt(node, 'transA', 0) !== 0;
+  const alpha = attrFloat(node, 'alpha', 1);
+  const beta = attrFloat(node, 'beta', 1);
+  const c = node.inputs[2] || undefined;
+  const cInfo = c ? graph.lookupTensor(c) : undefined;
+  const cShape = cInfo?.shape;
+  const cIsRow = !!cShape && isStatic(cInfo) && cShape.slice(0, -1).every((d) => d === 1);
+  const splitC = c !== undefined && (alpha !== 1 || beta !== 1 || !cIsRow);
+  if (!transA && !splitC && alpha === 1) return false;
+  const aInfo = graph.lookupTensor(node.inputs[0]);
+  const yInfo = graph.lookupTensor(node.outputs[0]);
+  if (aInfo?.shape?.length !== 2 || !yInfo?.dtype || !yInfo.shape) return false;
+  const dtype = yInfo.dtype;
+  const added: Node[] = [];
+  const newNode = (op: string, suffix: string, inputs: string[], output: string, attrs: Node['attrs'] = {}): Node => ({
+    id: graph.newNodeId(),
+    op,
+    domain: '',
+    name: `${node.name}/${suffix}`,
+    inputs,
+    outputs: [output],
+    attrs,
+    sourceNodes: [],
+    scope: node.scope,
+  });
+  const activation = (base: string, shape = yInfo.shape!) => {
+    const name = graph.newTensorName(base);
+    graph.addTensor({ name, kind: 'activation', dtype, shape: [...shape] });
+    return name;
+  };
+  if (transA) {
+    const [k, m] = aInfo.shape;
+    const aT = activation(`${node.inputs[0]}_t`, [m, k]);
+    graph.nodes.splice(
+      graph.nodes.indexOf(node),
+      0,
+      newNode('Transpose', 'transpose_a', [node.inputs[0]], aT, { perm: { type: 'ints', value: [1, 0] } }),
+    );
+    node.inputs[0] = aT;
+    delete node.attrs.transA;
+  }
+  if (splitC || alpha !== 1) {
+    const final = node.outputs[0];
+    let y = activation(`${final}_ab`);
+    node.outputs[0] = y;
+    node.inputs = node.inputs.slice(0, splitC ? 2 : 3);
+    delete node.attrs.alpha;
+    if (alpha !== 1) {
+      const scaled = splitC ? activation(`${final}_alpha_ab`) : final;
+      added.push(newNode('Mul', 'alpha', [y, addConstant(graph, `${final}_alpha`, makeTensor(dtype, [], [alpha]))], scaled));
+      y = scaled;
+    }
+    if (splitC) {
+      delete node.attrs.beta;
+      let cTerm = c!;
+      if (beta !== 1) {
+        cTerm = graph.newTensorName(`${final}_beta_c`);
+        graph.addTensor({ name: cTerm, kind: 'activation', dtype, shape: cShape ? [...cShape] : undefined });
+        added.push(newNode('Mul', 'beta', [c!, addConstant(graph, `${final}_beta`, makeTensor(dtype, [], [beta]))], cTerm));
+      }
+      added.push(newNode('Add', 'add_c', [y, cTerm], final));
+    }
+    graph.nodes.splice(graph.nodes.indexOf(node) + 1, 0, ...added);
+  }
+  return true;
 }
 
 /**
