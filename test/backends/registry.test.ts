@@ -225,6 +225,7 @@ const CASES: Case[] = [
     name: op,
     spec: nodeModel(op, [f32('B', 8)]),
   })),
+  { name: 'Tile', spec: nodeModel('Tile', [f32('B', 4, 8), i64([1, 2, 1])]) },
   { name: 'Mish', spec: nodeModel('Mish', [f32('B', 8)], { opset: 18 }) },
   { name: 'PRelu with per-channel slopes', spec: nodeModel('PRelu', [f32('B', 8), weight(8)]) },
   { name: 'ReduceMin on int64 data', spec: nodeModel('ReduceMin', [input('int64', ['B', 8]), i64([1])], { opset: 18 }) },

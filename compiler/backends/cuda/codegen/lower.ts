@@ -44,6 +44,7 @@ import { lowerResize, resizePlan } from './resize-lowering';
 import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
 import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatterElementsPlan } from './scatter-lowering';
 import { lowerTopK, topkPlan } from './topk-lowering';
+import { tileCopy, tilePlan } from './tile-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -271,6 +272,20 @@ cuda(
     ];
   },
   checkCopyRank,
+);
+
+cuda(
+  'Tile',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const { shape, strides } = tileCopy(ctx, node);
+    return [
+      ours(`ait_tile_${typeName(ctx.typeOf(out))}`, 'repeat axes as a strided copy with zero strides (tile-lowering.ts)'),
+      stridedCopy(ctx, node, node.inputs[0], out, shape, strides, '0'),
+      ['tensor_ops.cuh'],
+    ];
+  },
+  tilePlan,
 );
 
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
