@@ -10,6 +10,7 @@
  *   x·0.5·(1 + erf(x/√2)) in any association                                                           → Gelu
  *   Slice(i, i+1) + Squeeze, Split + Squeeze on that axis (the q/k/v split)                             → Gather(i)
  *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
+ *   Trilu(x, k) over fixed last two dims                                   → Where(constant triangle mask, x, 0)
  *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
  */
 import { DType } from '../ir/dtype';
@@ -222,9 +223,46 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
       case 'Gemm':
         changed = splitGemm(graph, node) || changed;
         break;
+      case 'Trilu':
+        changed = triluToWhere(graph, node) || changed;
+        break;
     }
   }
   return changed;
+}
+
+/**
+ * Trilu(x, k) ⇒ Where(mask, x, 0) with a constant bool mask over the last two axes (kept where j − i ≥ k for upper,
+ * j − i ≤ k for lower), when those axes have fixed sizes and k is a constant: the elementwise kernels then run it (a
+ * causal mask's Trilu of a run-time tensor), broadcasting the mask over the leading axes. Where, unlike a multiply by
+ * 0/1, zeroes Inf and NaN as Trilu does.
+ */
+function triluToWhere(graph: Graph, node: Node): boolean {
+  const shape = shapeOf(graph, node.inputs[0]);
+  const dtype = graph.lookupTensor(node.inputs[0])?.dtype;
+  if (!shape || shape.length < 2 || !dtype) return false;
+  const [n, m] = shape.slice(-2);
+  if (typeof n !== 'number' || typeof m !== 'number' || n * m > 1 << 24) return false;
+  let k = 0;
+  if (node.inputs[1]) {
+    const value = valueOf(graph, node.inputs[1]);
+    if (!value) return false;
+    k = Number((value.data as ArrayLike<number>)[0]);
+  }
+  const upper = attrInt(node, 'upper', 1) === 1;
+  const mask = Array.from({ length: n * m }, (_, f) => {
+    const diff = (f % m) - Math.floor(f / m);
+    return (upper ? diff >= k : diff <= k) ? 1 : 0;
+  });
+  const out = node.outputs[0];
+  node.op = 'Where';
+  node.attrs = {};
+  node.inputs = [
+    addConstant(graph, `${out}_triangle`, makeTensor('bool', [n, m], mask)),
+    node.inputs[0],
+    addConstant(graph, `${out}_zero`, makeTensor(dtype, [], [0])),
+  ];
+  return true;
 }
 
 /**
