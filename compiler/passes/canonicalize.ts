@@ -10,6 +10,7 @@
  *   x·0.5·(1 + erf(x/√2)) in any association                                                           → Gelu
  *   Slice(i, i+1) + Squeeze, Split + Squeeze on that axis (the q/k/v split)                             → Gather(i)
  *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
+ *   DepthToSpace / SpaceToDepth with fixed C, H, W                          → Reshape + 6-D Transpose + Reshape
  *   Trilu(x, k) over fixed last two dims                                   → Where(constant triangle mask, x, 0)
  *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
  */
@@ -226,9 +227,64 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
       case 'Trilu':
         changed = triluToWhere(graph, node) || changed;
         break;
+      case 'DepthToSpace':
+      case 'SpaceToDepth':
+        changed = pixelShuffleToTranspose(graph, node) || changed;
+        break;
     }
   }
   return changed;
+}
+
+/**
+ * DepthToSpace / SpaceToDepth ⇒ Reshape to 6-D, Transpose, Reshape back (the ONNX definition), when C, H and W are
+ * fixed (N is copied by the reshapes' 0): the copy kernels and the layout pass then handle them as any movement.
+ */
+function pixelShuffleToTranspose(graph: Graph, node: Node): boolean {
+  const shape = shapeOf(graph, node.inputs[0]);
+  const outShape = shapeOf(graph, node.outputs[0]);
+  const dtype = graph.lookupTensor(node.inputs[0])?.dtype;
+  const b = attrInt(node, 'blocksize', 0);
+  if (!shape || !outShape || shape.length !== 4 || !dtype || b < 1) return false;
+  const [, c, h, w] = shape;
+  if (typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number') return false;
+  const n = shape[0];
+  let split: number[];
+  let perm: number[];
+  if (node.op === 'DepthToSpace') {
+    const crd = attrString(node, 'mode', 'DCR') === 'CRD';
+    split = crd ? [c / (b * b), b, b, h, w] : [b, b, c / (b * b), h, w];
+    perm = crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2];
+  } else {
+    split = [c, h / b, b, w / b, b];
+    perm = [0, 3, 5, 1, 2, 4];
+  }
+  if (!split.every(Number.isInteger)) return false;
+  const out = node.outputs[0];
+  const splitShape = [n, ...split];
+  const moved = graph.newTensorName(`${out}_split`);
+  const permuted = graph.newTensorName(`${out}_permuted`);
+  graph.addTensor({ name: moved, kind: 'activation', dtype, shape: splitShape });
+  graph.addTensor({ name: permuted, kind: 'activation', dtype, shape: perm.map((p) => splitShape[p]) });
+  const step = (op: string, suffix: string, inputs: string[], output: string, attrs: Node['attrs'] = {}): Node => ({
+    id: graph.newNodeId(),
+    op,
+    domain: '',
+    name: `${node.name}/${suffix}`,
+    inputs,
+    outputs: [output],
+    attrs,
+    sourceNodes: [...node.sourceNodes],
+    scope: node.scope,
+  });
+  const shapeConst = (suffix: string, dims: number[]) => addConstant(graph, `${out}_${suffix}`, makeTensor('int64', [dims.length], dims));
+  const nodes = [
+    step('Reshape', 'split', [node.inputs[0], shapeConst('split_shape', [0, ...split])], moved),
+    step('Transpose', 'permute', [moved], permuted, { perm: { type: 'ints', value: perm } }),
+    step('Reshape', 'merge', [permuted, shapeConst('shape', [0, ...outShape.slice(1).map(Number)])], out),
+  ];
+  graph.nodes.splice(graph.nodes.indexOf(node), 1, ...nodes);
+  return true;
 }
 
 /**
