@@ -11,12 +11,14 @@
  *   Slice(i, i+1) + Squeeze, Split + Squeeze on that axis (the q/k/v split)                             → Gather(i)
  *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
  *   DepthToSpace / SpaceToDepth with fixed C, H, W                          → Reshape + 6-D Transpose + Reshape
+ *   Einsum of one operand (a permutation) or two (batch, contracted and kept letters)  → Transpose/Reshape + MatMul
  *   Trilu(x, k) over fixed last two dims                                   → Where(constant triangle mask, x, 0)
  *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
  */
 import { DType } from '../ir/dtype';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../ir/graph';
-import { shapeEquals } from '../ir/symbolic';
+import { Dim, dimProduct, isConcrete, shapeEquals } from '../ir/symbolic';
+import { parseEinsum } from '../ops/gemm';
 import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
@@ -227,6 +229,9 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
       case 'Trilu':
         changed = triluToWhere(graph, node) || changed;
         break;
+      case 'Einsum':
+        changed = einsumToMatMul(graph, node) || changed;
+        break;
       case 'DepthToSpace':
       case 'SpaceToDepth':
         changed = pixelShuffleToTranspose(graph, node) || changed;
@@ -234,6 +239,108 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
     }
   }
   return changed;
+}
+
+/**
+ * Einsum ⇒ movement ops and one MatMul, so the GEMM paths run it. One operand: a permutation (each letter once, all
+ * kept) is a Transpose. Two operands (no letter twice in one operand, every letter either kept or in both): letters
+ * in both and kept are batch axes, in both and not kept are contracted (K), in one only are M (A) or N (B); A is
+ * transposed to [batch, M, K] and B to [batch, K, N], M/K/N groups merged by Reshape when they are not one axis each,
+ * then MatMul, a Reshape splitting M and N back and a Transpose to the output order. Reshape targets take one run-time
+ * dim (as -1); other forms stay Einsum (refused with the equation).
+ */
+function einsumToMatMul(graph: Graph, node: Node): boolean {
+  const eq = parseEinsum(String(node.attrs.equation?.value ?? ''), node.inputs.length);
+  const dtype = graph.lookupTensor(node.outputs[0])?.dtype;
+  if (typeof eq === 'string' || !dtype || eq.inputs.some((t) => new Set(t).size !== t.length)) return false;
+  const size = new Map<string, Dim>();
+  for (let k = 0; k < eq.inputs.length; k++) {
+    const shape = shapeOf(graph, node.inputs[k]);
+    if (!shape) return false;
+    [...eq.inputs[k]].forEach((c, a) => size.set(c, shape[a]));
+  }
+  const out = node.outputs[0];
+  const created: Node[] = [];
+  const step = (op: string, input: string[], attrs: Node['attrs'], shape: Dim[], output?: string): string => {
+    const name = output ?? graph.newTensorName(`${out}_${op.toLowerCase()}`);
+    if (!output) graph.addTensor({ name, kind: 'activation', dtype, shape });
+    created.push({
+      id: graph.newNodeId(),
+      op,
+      domain: '',
+      name: `${node.name}/${op.toLowerCase()}${created.length}`,
+      inputs: input,
+      outputs: [name],
+      attrs,
+      sourceNodes: [...node.sourceNodes],
+      scope: node.scope,
+    });
+    return name;
+  };
+  /** Transposes `x` (letters `from`) to the order `to` (skipped when it is the identity). */
+  const permute = (x: string, from: string, to: string, output?: string): string => {
+    const perm = [...to].map((c) => from.indexOf(c));
+    if (!output && perm.every((p, i) => p === i)) return x;
+    return step(
+      'Transpose',
+      [x],
+      { perm: { type: 'ints', value: perm } },
+      [...to].map((c) => size.get(c)!),
+      output,
+    );
+  };
+  /** A Reshape target for groups of letters (each group one axis); undefined when more than one axis is run-time. */
+  const target = (groups: string[][]): number[] | undefined => {
+    const dims = groups.map((g) =>
+      g.reduce<number | undefined>((n, c) => (n !== undefined && isConcrete(size.get(c)!) ? n * (size.get(c) as number) : undefined), 1),
+    );
+    return dims.filter((d) => d === undefined).length > 1 ? undefined : dims.map((d) => d ?? -1);
+  };
+  const groupDims = (groups: string[][]): Dim[] => groups.map((g) => dimProduct(g.map((c) => size.get(c)!)));
+  if (eq.inputs.length === 1) {
+    const t = eq.inputs[0];
+    if (t.length !== eq.output.length || [...t].some((c) => !eq.output.includes(c))) return false;
+    permute(node.inputs[0], t, eq.output, out);
+  } else if (eq.inputs.length === 2) {
+    const [ta, tb] = eq.inputs;
+    const to = eq.output;
+    const letters = [...new Set(ta + tb)];
+    if (letters.some((c) => !to.includes(c) && !(ta.includes(c) && tb.includes(c)))) return false; // a sum over one operand
+    const batch = [...ta].filter((c) => tb.includes(c) && to.includes(c));
+    const m = [...ta].filter((c) => !tb.includes(c));
+    const k = [...ta].filter((c) => tb.includes(c) && !to.includes(c));
+    const n = [...tb].filter((c) => !ta.includes(c));
+    const single = (g: string[]) => g.length === 1;
+    const merge = !single(m) || !single(k) || !single(n);
+    const aGroups = [...batch.map((c) => [c]), m, k];
+    const bGroups = [...batch.map((c) => [c]), k, n];
+    const yGroups = [...batch.map((c) => [c]), m, n];
+    const splitOrder = [...batch, ...m, ...n].join('');
+    const aTarget = target(aGroups);
+    const bTarget = target(bGroups);
+    const yTarget = target(splitOrder.split('').map((c) => [c]));
+    if (merge && (!aTarget || !bTarget || !yTarget)) return false;
+    let a = permute(node.inputs[0], ta, [...batch, ...m, ...k].join(''));
+    let b = permute(node.inputs[1], tb, [...batch, ...k, ...n].join(''));
+    const shapeConst = (dims: number[]) => addConstant(graph, `${out}_shape`, makeTensor('int64', [dims.length], dims));
+    if (merge) {
+      a = step('Reshape', [a, shapeConst(aTarget!)], {}, groupDims(aGroups));
+      b = step('Reshape', [b, shapeConst(bTarget!)], {}, groupDims(bGroups));
+    }
+    const direct = !merge && splitOrder === to;
+    let y = step('MatMul', [a, b], {}, merge ? groupDims(yGroups) : [...splitOrder].map((c) => size.get(c)!), direct ? out : undefined);
+    if (merge)
+      y = step(
+        'Reshape',
+        [y, shapeConst(yTarget!)],
+        {},
+        [...splitOrder].map((c) => size.get(c)!),
+        splitOrder === to ? out : undefined,
+      );
+    if (splitOrder !== to) permute(y, splitOrder, to, out);
+  } else return false;
+  graph.nodes.splice(graph.nodes.indexOf(node), 1, ...created);
+  return true;
 }
 
 /**

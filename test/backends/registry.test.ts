@@ -225,6 +225,11 @@ const CASES: Case[] = [
     name: op,
     spec: nodeModel(op, [f32('B', 8)]),
   })),
+  {
+    name: 'Einsum with a sum over one operand',
+    spec: nodeModel('Einsum', [f32('B', 4, 8), f32('B', 8, 5)], { attrs: { equation: 'bij,bjk->bk' }, opset: 12 }),
+    refused: { op: 'Einsum', reason: /^Einsum 'bij,bjk->bk' is not/ },
+  },
   { name: 'Tile', spec: nodeModel('Tile', [f32('B', 4, 8), i64([1, 2, 1])]) },
   { name: 'Mish', spec: nodeModel('Mish', [f32('B', 8)], { opset: 18 }) },
   { name: 'PRelu with per-channel slopes', spec: nodeModel('PRelu', [f32('B', 8), weight(8)]) },
@@ -259,6 +264,7 @@ const NOT_REACHED: Record<string, string> = {
   LayerNormalization: 'fused into layernorm when over the last axis (the refused form is a case above)',
   Upsample: 'opset < 10 op; rewritten by the importer/shape rules of older models',
   Flatten: 'canonicalized to Reshape',
+  Einsum: 'canonicalized to Transpose/Reshape + MatMul (einsumToMatMul); the forms it leaves are refused (a case above)',
   Identity: 'removed by canonicalize',
   ConvTranspose: 'becomes conv_transpose2d in the layout pass; the forms it leaves are refused (a case above)',
 };

@@ -288,6 +288,14 @@ cuda(
   tilePlan,
 );
 
+// Einsum: canonicalize.ts rewrites the forms the GEMM paths run (einsumToMatMul); what is left is refused
+const refuseEinsum = (_ctx: CodegenContext, node: Node): never => {
+  throw new Unsupported(
+    `Einsum '${String(node.attrs.equation?.value ?? '')}' is not a permutation or a two-operand product without per-operand sums or '...'`,
+  );
+};
+cuda('Einsum', ({ ctx }, node) => refuseEinsum(ctx, node), refuseEinsum);
+
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
 
 cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
