@@ -230,6 +230,7 @@ const CASES: Case[] = [
     spec: nodeModel('Einsum', [f32('B', 4, 8), f32('B', 8, 5)], { attrs: { equation: 'bij,bjk->bk' }, opset: 12 }),
     refused: { op: 'Einsum', reason: /^Einsum 'bij,bjk->bk' is not/ },
   },
+  { name: 'CumSum (position ids)', spec: nodeModel('CumSum', [input('int64', ['B', 16]), tensor('int64', [], [1])]) },
   { name: 'Tile', spec: nodeModel('Tile', [f32('B', 4, 8), i64([1, 2, 1])]) },
   { name: 'Mish', spec: nodeModel('Mish', [f32('B', 8)], { opset: 18 }) },
   { name: 'PRelu with per-channel slopes', spec: nodeModel('PRelu', [f32('B', 8), weight(8)]) },

@@ -45,6 +45,7 @@ import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
 import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatterElementsPlan } from './scatter-lowering';
 import { lowerTopK, topkPlan } from './topk-lowering';
 import { tileCopy, tilePlan } from './tile-lowering';
+import { cumsumPlan, lowerCumSum } from './cumsum-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -295,6 +296,8 @@ const refuseEinsum = (_ctx: CodegenContext, node: Node): never => {
   );
 };
 cuda('Einsum', ({ ctx }, node) => refuseEinsum(ctx, node), refuseEinsum);
+
+cuda('CumSum', ({ ctx }, node) => lowerCumSum(ctx, node), cumsumPlan);
 
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
 

@@ -5,6 +5,7 @@
 #include "common.cuh"
 #include "conv_transpose.cuh"
 #include "depthwise_conv.cuh"
+#include "cumsum.cuh"
 #include "elementwise.cuh"
 #include "fill.cuh"
 #include "grouped_conv.cuh"
