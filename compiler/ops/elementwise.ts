@@ -236,6 +236,15 @@ const UNARY: UnarySpec[] = [
     floatOnly: true,
   },
   { op: 'Softplus', kernel: () => softplus, floatOnly: true },
+  { op: 'Mish', kernel: () => (v) => v * Math.tanh(softplus(v)), floatOnly: true },
+  {
+    op: 'Shrink',
+    kernel: (node) => {
+      const lambd = attrFloat(node, 'lambd', 0.5);
+      const bias = attrFloat(node, 'bias', 0);
+      return (v) => (v < -lambd ? v + bias : v > lambd ? v - bias : 0);
+    },
+  },
   { op: 'Floor', kernel: () => Math.floor, floatOnly: true },
   { op: 'Ceil', kernel: () => Math.ceil, floatOnly: true },
   { op: 'Round', kernel: () => roundHalfEven, floatOnly: true },

@@ -183,4 +183,86 @@ const gemm: OpDefinition = {
   },
 };
 
-registerOps([matmul, gemm]);
+/** An Einsum equation: the letters of each operand and of the output (explicit or implicit, without '...'). */
+export interface EinsumEquation {
+  inputs: string[];
+  output: string;
+}
+
+/** Parses an equation; a message says why one is not taken (ellipsis, repeated output letters, bad characters). */
+export function parseEinsum(equation: string, operands: number): EinsumEquation | string {
+  const eq = equation.replace(/\s+/g, '');
+  if (eq.includes('...')) return `Einsum '${equation}' uses '...' (broadcast dims), which is not supported`;
+  const [lhs, rhs] = eq.split('->');
+  const inputs = lhs.split(',');
+  if (inputs.length !== operands) return `Einsum '${equation}' names ${inputs.length} operands but the node has ${operands}`;
+  if (![...inputs, rhs ?? ''].every((t) => /^[a-zA-Z]*$/.test(t))) return `Einsum '${equation}' is not letters, commas and '->'`;
+  let output = rhs;
+  if (output === undefined) {
+    const counts = new Map<string, number>();
+    for (const c of inputs.join('')) counts.set(c, (counts.get(c) ?? 0) + 1);
+    output = [...counts]
+      .filter(([, n]) => n === 1)
+      .map(([c]) => c)
+      .sort()
+      .join('');
+  }
+  if (new Set(output).size !== output.length) return `Einsum '${equation}' repeats a letter in the output`;
+  for (const c of output) if (!inputs.some((t) => t.includes(c))) return `Einsum '${equation}': output letter '${c}' is in no operand`;
+  return { inputs, output };
+}
+
+const einsum: OpDefinition = {
+  op: 'Einsum',
+  infer(ctx: InferContext) {
+    const eq = parseEinsum(String(ctx.node.attrs.equation?.value ?? ''), ctx.inputCount);
+    if (typeof eq === 'string') ctx.fail(eq);
+    const dims = new Map<string, Dim>();
+    eq.inputs.forEach((letters, k) => {
+      const shape = ctx.shape(k);
+      if (shape.length !== letters.length) ctx.fail(`operand ${k} has rank ${shape.length} but '${letters}' names ${letters.length} axes`);
+      [...letters].forEach((c, a) => {
+        const seen = dims.get(c);
+        if (seen !== undefined && !dimEquals(seen, shape[a])) ctx.fail(`letter '${c}' is ${String(seen)} and ${String(shape[a])}`);
+        dims.set(c, shape[a]);
+      });
+    });
+    return [{ dtype: ctx.dtype(0), shape: [...eq.output].map((c) => dims.get(c)!) }];
+  },
+  evaluate(node, inputs) {
+    const eq = parseEinsum(String(node.attrs.equation?.value ?? ''), inputs.length);
+    if (typeof eq === 'string') throw nodeError(node, 'op.bad-attribute', eq);
+    const size = new Map<string, number>();
+    eq.inputs.forEach((letters, k) => [...letters].forEach((c, a) => size.set(c, inputs[k]!.shape[a])));
+    const letters = [...size.keys()];
+    const outShape = [...eq.output].map((c) => size.get(c)!);
+    const out = storageFor(inputs[0]!.dtype, numel(outShape)) as NumericData;
+    const data = inputs.map((v) => numeric(v!));
+    const strides = eq.inputs.map((t, k) => {
+      const shape = inputs[k]!.shape;
+      return [...t].map((_, a) => shape.slice(a + 1).reduce((x, y) => x * y, 1));
+    });
+    const at = new Map<string, number>(letters.map((c) => [c, 0]));
+    const total = letters.reduce((n, c) => n * size.get(c)!, 1);
+    for (let flat = 0; flat < total; flat++) {
+      let rest = flat;
+      for (let i = letters.length - 1; i >= 0; i--) {
+        const n = size.get(letters[i])!;
+        at.set(letters[i], rest % n);
+        rest = Math.floor(rest / n);
+      }
+      let product = 1;
+      eq.inputs.forEach((t, k) => {
+        let offset = 0;
+        for (let a = 0; a < t.length; a++) offset += at.get(t[a])! * strides[k][a];
+        product *= data[k][offset];
+      });
+      let o = 0;
+      for (const c of eq.output) o = o * size.get(c)! + at.get(c)!;
+      out[o] += product;
+    }
+    return [{ dtype: inputs[0]!.dtype, shape: outShape, data: out }];
+  },
+};
+
+registerOps([matmul, gemm, einsum]);

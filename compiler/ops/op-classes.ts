@@ -22,6 +22,8 @@ export const UNARY_ELEMENTWISE_OPS: ReadonlySet<string> = new Set([
   'HardSigmoid',
   'HardSwish',
   'Softplus',
+  'Mish',
+  'Shrink',
   'Floor',
   'Ceil',
   'Round',

@@ -1098,7 +1098,59 @@ const triluOp: OpDefinition = {
   },
 };
 
+/**
+ * DepthToSpace (DCR: the channel index is (i·b + j)·C' + c; CRD: c·b² + i·b + j) and SpaceToDepth (DCR order):
+ * out[n, c, h·b + i, w·b + j] of DepthToSpace reads that channel at [h, w]; SpaceToDepth is its inverse.
+ */
+function pixelShuffleOp(op: 'DepthToSpace' | 'SpaceToDepth'): OpDefinition {
+  const toSpace = op === 'DepthToSpace';
+  return {
+    op,
+    infer(ctx) {
+      const shape = ctx.shape(0);
+      const b = attrInt(ctx.node, 'blocksize', 0);
+      if (b < 1) ctx.fail(`blocksize must be positive, got ${b}`);
+      if (shape.length !== 4) ctx.fail(`needs a 4-D [N, C, H, W] input, got rank ${shape.length}`);
+      const mode = attrString(ctx.node, 'mode', 'DCR');
+      if (mode !== 'DCR' && mode !== 'CRD') ctx.fail(`mode must be DCR or CRD, got '${mode}'`);
+      const [n, c, h, w] = shape;
+      const divided = (d: Dim, k: number, what: string): Dim => {
+        if (isConcrete(d)) {
+          if (d % k !== 0) ctx.fail(`${what} ${d} is not divisible by ${k}`);
+          return d / k;
+        }
+        return ctx.symbols.floorDiv(d, k);
+      };
+      const out = toSpace
+        ? [n, divided(c, b * b, 'channels'), dimMul(h, b), dimMul(w, b)]
+        : [n, dimMul(c, b * b), divided(h, b, 'height'), divided(w, b, 'width')];
+      return [{ dtype: ctx.dtype(0), shape: out }];
+    },
+    evaluate(node, [x]) {
+      const b = attrInt(node, 'blocksize', 0);
+      const crd = attrString(node, 'mode', 'DCR') === 'CRD';
+      const [n, c, h, w] = x!.shape;
+      const outShape = toSpace ? [n, c / (b * b), h * b, w * b] : [n, c * b * b, h / b, w / b];
+      const index = new Float64Array(numel(outShape));
+      forEachIndex(outShape, (flat, [on, oc, oh, ow]) => {
+        let src: number[];
+        if (toSpace) {
+          const [i, j, cc] = [oh % b, ow % b, outShape[1]];
+          src = [on, crd ? oc * b * b + i * b + j : (i * b + j) * cc + oc, Math.floor(oh / b), Math.floor(ow / b)];
+        } else {
+          const [block, ic] = [Math.floor(oc / c), oc % c];
+          src = [on, ic, oh * b + Math.floor(block / b), ow * b + (block % b)];
+        }
+        index[flat] = ((src[0] * c + src[1]) * h + src[2]) * w + src[3];
+      });
+      return [takeElements(x!, outShape, index)];
+    },
+  };
+}
+
 registerOps([
+  pixelShuffleOp('DepthToSpace'),
+  pixelShuffleOp('SpaceToDepth'),
   shapeOp,
   sizeOp,
   reshapeOp,

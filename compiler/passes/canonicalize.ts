@@ -12,16 +12,21 @@
  *   chains of Reshape/Transpose/Squeeze/Unsqueeze                                                      → one Reshape or Transpose (movement.ts)
  *   1-D Conv/ConvTranspose/MaxPool/AveragePool                                                          → the 2-D op with H = 1 (lift-1d.ts)
  *   Conv/MaxPool/AveragePool auto_pad with concrete spatial dims                                        → explicit pads
+ *   DepthToSpace / SpaceToDepth with fixed C, H, W                          → Reshape + 6-D Transpose + Reshape
+ *   Einsum of one operand (a permutation) or two (batch, contracted and kept letters)  → Transpose/Reshape + MatMul
+ *   Trilu(x, k) over fixed last two dims                                   → Where(constant triangle mask, x, 0)
+ *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
  */
 import { DType } from '../ir/dtype';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../ir/graph';
-import { shapeEquals } from '../ir/symbolic';
+import { Dim, dimProduct, isConcrete, shapeEquals } from '../ir/symbolic';
+import { parseEinsum } from '../ops/gemm';
 import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
 import { explicitAutoPads, liftOneDimWindows, sinkSqueezes } from './lift-1d';
 import { removeDead } from './fold-constants';
-import { absorb, addConstant, bypassNode, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
+import { absorb, addConstant, bypassNode, isStatic, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const canonicalizePass: Pass = {
   name: 'canonicalize',
@@ -224,9 +229,283 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
       case 'Mul':
         changed = erfGeluToGelu(graph, node, producers, consumers, ctx) || changed;
         break;
+      case 'Gemm':
+        changed = splitGemm(graph, node) || changed;
+        break;
+      case 'Trilu':
+        changed = triluToWhere(graph, node) || changed;
+        break;
+      case 'Einsum':
+        changed = einsumToMatMul(graph, node) || changed;
+        break;
+      case 'DepthToSpace':
+      case 'SpaceToDepth':
+        changed = pixelShuffleToTranspose(graph, node) || changed;
+        break;
     }
   }
   return changed;
+}
+
+/**
+ * Einsum ⇒ movement ops and one MatMul, so the GEMM paths run it. One operand: a permutation (each letter once, all
+ * kept) is a Transpose. Two operands (no letter twice in one operand, every letter either kept or in both): letters
+ * in both and kept are batch axes, in both and not kept are contracted (K), in one only are M (A) or N (B); A is
+ * transposed to [batch, M, K] and B to [batch, K, N], M/K/N groups merged by Reshape when they are not one axis each,
+ * then MatMul, a Reshape splitting M and N back and a Transpose to the output order. Reshape targets take one run-time
+ * dim (as -1); other forms stay Einsum (refused with the equation).
+ */
+function einsumToMatMul(graph: Graph, node: Node): boolean {
+  const eq = parseEinsum(String(node.attrs.equation?.value ?? ''), node.inputs.length);
+  const dtype = graph.lookupTensor(node.outputs[0])?.dtype;
+  if (typeof eq === 'string' || !dtype || eq.inputs.some((t) => new Set(t).size !== t.length)) return false;
+  const size = new Map<string, Dim>();
+  for (let k = 0; k < eq.inputs.length; k++) {
+    const shape = shapeOf(graph, node.inputs[k]);
+    if (!shape) return false;
+    [...eq.inputs[k]].forEach((c, a) => size.set(c, shape[a]));
+  }
+  const out = node.outputs[0];
+  const created: Node[] = [];
+  const step = (op: string, input: string[], attrs: Node['attrs'], shape: Dim[], output?: string): string => {
+    const name = output ?? graph.newTensorName(`${out}_${op.toLowerCase()}`);
+    if (!output) graph.addTensor({ name, kind: 'activation', dtype, shape });
+    created.push({
+      id: graph.newNodeId(),
+      op,
+      domain: '',
+      name: `${node.name}/${op.toLowerCase()}${created.length}`,
+      inputs: input,
+      outputs: [name],
+      attrs,
+      sourceNodes: [...node.sourceNodes],
+      scope: node.scope,
+    });
+    return name;
+  };
+  /** Transposes `x` (letters `from`) to the order `to` (skipped when it is the identity). */
+  const permute = (x: string, from: string, to: string, output?: string): string => {
+    const perm = [...to].map((c) => from.indexOf(c));
+    if (!output && perm.every((p, i) => p === i)) return x;
+    return step(
+      'Transpose',
+      [x],
+      { perm: { type: 'ints', value: perm } },
+      [...to].map((c) => size.get(c)!),
+      output,
+    );
+  };
+  /** A Reshape target for groups of letters (each group one axis); undefined when more than one axis is run-time. */
+  const target = (groups: string[][]): number[] | undefined => {
+    const dims = groups.map((g) =>
+      g.reduce<number | undefined>((n, c) => (n !== undefined && isConcrete(size.get(c)!) ? n * (size.get(c) as number) : undefined), 1),
+    );
+    return dims.filter((d) => d === undefined).length > 1 ? undefined : dims.map((d) => d ?? -1);
+  };
+  const groupDims = (groups: string[][]): Dim[] => groups.map((g) => dimProduct(g.map((c) => size.get(c)!)));
+  if (eq.inputs.length === 1) {
+    const t = eq.inputs[0];
+    if (t.length !== eq.output.length || [...t].some((c) => !eq.output.includes(c))) return false;
+    permute(node.inputs[0], t, eq.output, out);
+  } else if (eq.inputs.length === 2) {
+    const [ta, tb] = eq.inputs;
+    const to = eq.output;
+    const letters = [...new Set(ta + tb)];
+    if (letters.some((c) => !to.includes(c) && !(ta.includes(c) && tb.includes(c)))) return false; // a sum over one operand
+    const batch = [...ta].filter((c) => tb.includes(c) && to.includes(c));
+    const m = [...ta].filter((c) => !tb.includes(c));
+    const k = [...ta].filter((c) => tb.includes(c) && !to.includes(c));
+    const n = [...tb].filter((c) => !ta.includes(c));
+    const single = (g: string[]) => g.length === 1;
+    const merge = !single(m) || !single(k) || !single(n);
+    const aGroups = [...batch.map((c) => [c]), m, k];
+    const bGroups = [...batch.map((c) => [c]), k, n];
+    const yGroups = [...batch.map((c) => [c]), m, n];
+    const splitOrder = [...batch, ...m, ...n].join('');
+    const aTarget = target(aGroups);
+    const bTarget = target(bGroups);
+    const yTarget = target(splitOrder.split('').map((c) => [c]));
+    if (merge && (!aTarget || !bTarget || !yTarget)) return false;
+    let a = permute(node.inputs[0], ta, [...batch, ...m, ...k].join(''));
+    let b = permute(node.inputs[1], tb, [...batch, ...k, ...n].join(''));
+    const shapeConst = (dims: number[]) => addConstant(graph, `${out}_shape`, makeTensor('int64', [dims.length], dims));
+    if (merge) {
+      a = step('Reshape', [a, shapeConst(aTarget!)], {}, groupDims(aGroups));
+      b = step('Reshape', [b, shapeConst(bTarget!)], {}, groupDims(bGroups));
+    }
+    const direct = !merge && splitOrder === to;
+    let y = step('MatMul', [a, b], {}, merge ? groupDims(yGroups) : [...splitOrder].map((c) => size.get(c)!), direct ? out : undefined);
+    if (merge)
+      y = step(
+        'Reshape',
+        [y, shapeConst(yTarget!)],
+        {},
+        [...splitOrder].map((c) => size.get(c)!),
+        splitOrder === to ? out : undefined,
+      );
+    if (splitOrder !== to) permute(y, splitOrder, to, out);
+  } else return false;
+  graph.nodes.splice(graph.nodes.indexOf(node), 1, ...created);
+  return true;
+}
+
+/**
+ * DepthToSpace / SpaceToDepth ⇒ Reshape to 6-D, Transpose, Reshape back (the ONNX definition), when C, H and W are
+ * fixed (N is copied by the reshapes' 0): the copy kernels and the layout pass then handle them as any movement.
+ */
+function pixelShuffleToTranspose(graph: Graph, node: Node): boolean {
+  const shape = shapeOf(graph, node.inputs[0]);
+  const outShape = shapeOf(graph, node.outputs[0]);
+  const dtype = graph.lookupTensor(node.inputs[0])?.dtype;
+  const b = attrInt(node, 'blocksize', 0);
+  if (!shape || !outShape || shape.length !== 4 || !dtype || b < 1) return false;
+  const [, c, h, w] = shape;
+  if (typeof c !== 'number' || typeof h !== 'number' || typeof w !== 'number') return false;
+  const n = shape[0];
+  let split: number[];
+  let perm: number[];
+  if (node.op === 'DepthToSpace') {
+    const crd = attrString(node, 'mode', 'DCR') === 'CRD';
+    split = crd ? [c / (b * b), b, b, h, w] : [b, b, c / (b * b), h, w];
+    perm = crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2];
+  } else {
+    split = [c, h / b, b, w / b, b];
+    perm = [0, 3, 5, 1, 2, 4];
+  }
+  if (!split.every(Number.isInteger)) return false;
+  const out = node.outputs[0];
+  const splitShape = [n, ...split];
+  const moved = graph.newTensorName(`${out}_split`);
+  const permuted = graph.newTensorName(`${out}_permuted`);
+  graph.addTensor({ name: moved, kind: 'activation', dtype, shape: splitShape });
+  graph.addTensor({ name: permuted, kind: 'activation', dtype, shape: perm.map((p) => splitShape[p]) });
+  const step = (op: string, suffix: string, inputs: string[], output: string, attrs: Node['attrs'] = {}): Node => ({
+    id: graph.newNodeId(),
+    op,
+    domain: '',
+    name: `${node.name}/${suffix}`,
+    inputs,
+    outputs: [output],
+    attrs,
+    sourceNodes: [...node.sourceNodes],
+    scope: node.scope,
+  });
+  const shapeConst = (suffix: string, dims: number[]) => addConstant(graph, `${out}_${suffix}`, makeTensor('int64', [dims.length], dims));
+  const nodes = [
+    step('Reshape', 'split', [node.inputs[0], shapeConst('split_shape', [0, ...split])], moved),
+    step('Transpose', 'permute', [moved], permuted, { perm: { type: 'ints', value: perm } }),
+    step('Reshape', 'merge', [permuted, shapeConst('shape', [0, ...outShape.slice(1).map(Number)])], out),
+  ];
+  graph.nodes.splice(graph.nodes.indexOf(node), 1, ...nodes);
+  return true;
+}
+
+/**
+ * Trilu(x, k) ⇒ Where(mask, x, 0) with a constant bool mask over the last two axes (kept where j − i ≥ k for upper,
+ * j − i ≤ k for lower), when those axes have fixed sizes and k is a constant: the elementwise kernels then run it (a
+ * causal mask's Trilu of a run-time tensor), broadcasting the mask over the leading axes. Where, unlike a multiply by
+ * 0/1, zeroes Inf and NaN as Trilu does.
+ */
+function triluToWhere(graph: Graph, node: Node): boolean {
+  const shape = shapeOf(graph, node.inputs[0]);
+  const dtype = graph.lookupTensor(node.inputs[0])?.dtype;
+  if (!shape || shape.length < 2 || !dtype) return false;
+  const [n, m] = shape.slice(-2);
+  if (typeof n !== 'number' || typeof m !== 'number' || n * m > 1 << 24) return false;
+  let k = 0;
+  if (node.inputs[1]) {
+    const value = valueOf(graph, node.inputs[1]);
+    if (!value) return false;
+    k = Number((value.data as ArrayLike<number>)[0]);
+  }
+  const upper = attrInt(node, 'upper', 1) === 1;
+  const mask = Array.from({ length: n * m }, (_, f) => {
+    const diff = (f % m) - Math.floor(f / m);
+    return (upper ? diff >= k : diff <= k) ? 1 : 0;
+  });
+  const out = node.outputs[0];
+  node.op = 'Where';
+  node.attrs = {};
+  node.inputs = [
+    addConstant(graph, `${out}_triangle`, makeTensor('bool', [n, m], mask)),
+    node.inputs[0],
+    addConstant(graph, `${out}_zero`, makeTensor(dtype, [], [0])),
+  ];
+  return true;
+}
+
+/**
+ * Gemm in the one form the fused gemm takes (A row-major, alpha = beta = 1, C absent or a constant row of N values
+ * or a scalar: the bias epilogue): any other Gemm becomes Transpose(A) when transA (folded when A is a weight), a
+ * Gemm(A, B, transB) with that form, then ·alpha and + beta·C as elementwise nodes (fused with the GEMM's epilogue or
+ * into one elementwise kernel later; beta·C of a constant C folds). Y = alpha·A'·B' + beta·C is unchanged.
+ */
+function splitGemm(graph: Graph, node: Node): boolean {
+  const transA = attrInt(node, 'transA', 0) !== 0;
+  const alpha = attrFloat(node, 'alpha', 1);
+  const beta = attrFloat(node, 'beta', 1);
+  const c = node.inputs[2] || undefined;
+  const cInfo = c ? graph.lookupTensor(c) : undefined;
+  const cShape = cInfo?.shape;
+  const cIsRow = !!cShape && isStatic(cInfo) && cShape.slice(0, -1).every((d) => d === 1);
+  const splitC = c !== undefined && (alpha !== 1 || beta !== 1 || !cIsRow);
+  if (!transA && !splitC && alpha === 1) return false;
+  const aInfo = graph.lookupTensor(node.inputs[0]);
+  const yInfo = graph.lookupTensor(node.outputs[0]);
+  if (aInfo?.shape?.length !== 2 || !yInfo?.dtype || !yInfo.shape) return false;
+  const dtype = yInfo.dtype;
+  const added: Node[] = [];
+  const newNode = (op: string, suffix: string, inputs: string[], output: string, attrs: Node['attrs'] = {}): Node => ({
+    id: graph.newNodeId(),
+    op,
+    domain: '',
+    name: `${node.name}/${suffix}`,
+    inputs,
+    outputs: [output],
+    attrs,
+    sourceNodes: [],
+    scope: node.scope,
+  });
+  const activation = (base: string, shape = yInfo.shape!) => {
+    const name = graph.newTensorName(base);
+    graph.addTensor({ name, kind: 'activation', dtype, shape: [...shape] });
+    return name;
+  };
+  if (transA) {
+    const [k, m] = aInfo.shape;
+    const aT = activation(`${node.inputs[0]}_t`, [m, k]);
+    graph.nodes.splice(
+      graph.nodes.indexOf(node),
+      0,
+      newNode('Transpose', 'transpose_a', [node.inputs[0]], aT, { perm: { type: 'ints', value: [1, 0] } }),
+    );
+    node.inputs[0] = aT;
+    delete node.attrs.transA;
+  }
+  if (splitC || alpha !== 1) {
+    const final = node.outputs[0];
+    let y = activation(`${final}_ab`);
+    node.outputs[0] = y;
+    node.inputs = node.inputs.slice(0, splitC ? 2 : 3);
+    delete node.attrs.alpha;
+    if (alpha !== 1) {
+      const scaled = splitC ? activation(`${final}_alpha_ab`) : final;
+      added.push(newNode('Mul', 'alpha', [y, addConstant(graph, `${final}_alpha`, makeTensor(dtype, [], [alpha]))], scaled));
+      y = scaled;
+    }
+    if (splitC) {
+      delete node.attrs.beta;
+      let cTerm = c!;
+      if (beta !== 1) {
+        cTerm = graph.newTensorName(`${final}_beta_c`);
+        graph.addTensor({ name: cTerm, kind: 'activation', dtype, shape: cShape ? [...cShape] : undefined });
+        added.push(newNode('Mul', 'beta', [c!, addConstant(graph, `${final}_beta`, makeTensor(dtype, [], [beta]))], cTerm));
+      }
+      added.push(newNode('Add', 'add_c', [y, cTerm], final));
+    }
+    graph.nodes.splice(graph.nodes.indexOf(node) + 1, 0, ...added);
+  }
+  return true;
 }
 
 /**

@@ -230,7 +230,18 @@ const CASES: Case[] = [
     spec: nodeModel('Split', [f32('B', 8), i64([4, 4])], { attrs: { axis: 1 }, outputs: 2 }),
     refused: { op: 'Split', reason: /^Split has no CUDA kernel yet$/ },
   },
-  ...['Log', 'Round', 'Sin', 'Cos', 'Softplus', 'Elu', 'Selu', 'Sign'].map((op) => ({ name: op, spec: nodeModel(op, [f32('B', 8)]) })),
+  ...['Log', 'Round', 'Sin', 'Cos', 'Softplus', 'Elu', 'Selu', 'Sign', 'Shrink'].map((op) => ({
+    name: op,
+    spec: nodeModel(op, [f32('B', 8)]),
+  })),
+  {
+    name: 'Einsum with a sum over one operand',
+    spec: nodeModel('Einsum', [f32('B', 4, 8), f32('B', 8, 5)], { attrs: { equation: 'bij,bjk->bk' }, opset: 12 }),
+    refused: { op: 'Einsum', reason: /^Einsum 'bij,bjk->bk' is not/ },
+  },
+  { name: 'CumSum (position ids)', spec: nodeModel('CumSum', [input('int64', ['B', 16]), tensor('int64', [], [1])]) },
+  { name: 'Tile', spec: nodeModel('Tile', [f32('B', 4, 8), i64([1, 2, 1])]) },
+  { name: 'Mish', spec: nodeModel('Mish', [f32('B', 8)], { opset: 18 }) },
   { name: 'PRelu with per-channel slopes', spec: nodeModel('PRelu', [f32('B', 8), weight(8)]) },
   { name: 'ReduceMin on int64 data', spec: nodeModel('ReduceMin', [input('int64', ['B', 8]), i64([1])], { opset: 18 }) },
   {
@@ -263,6 +274,7 @@ const NOT_REACHED: Record<string, string> = {
   LayerNormalization: 'fused into layernorm when over the last axis (the refused form is a case above)',
   Upsample: 'opset < 10 op; rewritten by the importer/shape rules of older models',
   Flatten: 'canonicalized to Reshape',
+  Einsum: 'canonicalized to Transpose/Reshape + MatMul (einsumToMatMul); the forms it leaves are refused (a case above)',
   Identity: 'removed by canonicalize',
   ConvTranspose: 'becomes conv_transpose2d in the layout pass; the forms it leaves are refused (a case above)',
   if_select: 'made by inline-if from an If with a run-time condition (test/passes/inline-if.test.ts)',

@@ -288,6 +288,10 @@ function instantiate(type: TypeNode, init: Init[]): Fn {
       return Math.cos;
     case 'ew::Softplus':
       return (x) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+    case 'ew::Mish':
+      return (x) => x * Math.tanh(x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+    case 'ew::Shrink':
+      return (x) => (x < -p[0] ? x + p[1] : x > p[0] ? x - p[1] : 0);
     case 'ew::Elu':
       return (x) => (x >= 0 ? x : p[0] * Math.expm1(x));
     case 'ew::Selu':

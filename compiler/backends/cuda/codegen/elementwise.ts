@@ -194,6 +194,8 @@ const FLOAT_ONLY = new Set([
   'Sin',
   'Cos',
   'Softplus',
+  'Mish',
+  'Shrink',
   'Elu',
   'Selu',
   'Gelu',
@@ -225,6 +227,8 @@ export const ELEMENTWISE_FUNCTOR_OPS: ReadonlySet<string> = new Set([
   'Sin',
   'Cos',
   'Softplus',
+  'Mish',
+  'Shrink',
   'Elu',
   'Selu',
   'Sign',
@@ -380,7 +384,10 @@ function nodeFunctors(body: Graph, n: Node, running: string, slotOf: (t: string)
     case 'Sin':
     case 'Cos':
     case 'Softplus':
+    case 'Mish':
       return [`ew::${n.op}{}`];
+    case 'Shrink':
+      return [`ew::Shrink{${cppFloat(attrFloat(n, 'lambd', 0.5))}, ${cppFloat(attrFloat(n, 'bias', 0))}}`];
     case 'Sign':
       return ['ew::Sign{}'];
     case 'Elu':

@@ -46,6 +46,8 @@ import { lowerResize, resizePlan } from './resize-lowering';
 import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
 import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatterElementsPlan } from './scatter-lowering';
 import { lowerTopK, topkPlan } from './topk-lowering';
+import { tileCopy, tilePlan } from './tile-lowering';
+import { cumsumPlan, lowerCumSum } from './cumsum-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -274,6 +276,30 @@ cuda(
   },
   checkCopyRank,
 );
+
+cuda(
+  'Tile',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const { shape, strides } = tileCopy(ctx, node);
+    return [
+      ours(`ait_tile_${typeName(ctx.typeOf(out))}`, 'repeat axes as a strided copy with zero strides (tile-lowering.ts)'),
+      stridedCopy(ctx, node, node.inputs[0], out, shape, strides, '0'),
+      ['tensor_ops.cuh'],
+    ];
+  },
+  tilePlan,
+);
+
+// Einsum: canonicalize.ts rewrites the forms the GEMM paths run (einsumToMatMul); what is left is refused
+const refuseEinsum = (_ctx: CodegenContext, node: Node): never => {
+  throw new Unsupported(
+    `Einsum '${String(node.attrs.equation?.value ?? '')}' is not a permutation or a two-operand product without per-operand sums or '...'`,
+  );
+};
+cuda('Einsum', ({ ctx }, node) => refuseEinsum(ctx, node), refuseEinsum);
+
+cuda('CumSum', ({ ctx }, node) => lowerCumSum(ctx, node), cumsumPlan);
 
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
 

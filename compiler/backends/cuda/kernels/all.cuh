@@ -6,6 +6,7 @@
 #include "common.cuh"
 #include "conv_transpose.cuh"
 #include "depthwise_conv.cuh"
+#include "cumsum.cuh"
 #include "elementwise.cuh"
 #include "fill.cuh"
 #include "group_norm.cuh"

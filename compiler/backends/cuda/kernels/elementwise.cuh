@@ -284,6 +284,17 @@ struct Softplus {  // log(1 + e^x) without overflow for large x
     return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
   }
 };
+struct Mish {  // x * tanh(softplus(x)); softplus as in Softplus, so large |x| neither overflows nor loses x
+  __device__ __forceinline__ float operator()(float x, const float*) const {
+    return x * tanhf(x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x)));
+  }
+};
+struct Shrink {
+  float lambd, bias;  // ONNX defaults 0.5, 0
+  __device__ __forceinline__ float operator()(float x, const float*) const {
+    return x < -lambd ? x + bias : x > lambd ? x - bias : 0.f;
+  }
+};
 struct Elu {
   float alpha;  // ONNX default 1
   __device__ __forceinline__ float operator()(float x, const float*) const { return x >= 0.f ? x : alpha * expm1f(x); }

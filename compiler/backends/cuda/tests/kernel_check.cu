@@ -679,6 +679,42 @@ void check_gather() {
   run_case("gather (int64, negative)", "[10,50,7] idx[7]", dy, ref, kExact, [&](cudaStream_t s) { return launch_gather(args, s); });
 }
 
+// CumSum: int64 position ids (exclusive, reverse) along the last axis, exactly; fp16 along a middle axis.
+void check_cumsum() {
+  {
+    const int64_t outer = 37, length = 300;
+    std::vector<int64_t> hx(outer * length);
+    for (size_t i = 0; i < hx.size(); ++i) hx[i] = (i * 7919) % 5 == 0 ? 0 : 1;
+    DeviceBuffer<int64_t> dx(hx.size()), dy(hx.size());
+    upload(dx, hx);
+    std::vector<double> ref(hx.size());
+    for (int64_t o = 0; o < outer; ++o) {
+      int64_t acc = 0;
+      for (int64_t k = length - 1; k >= 0; --k) {
+        ref[o * length + k] = static_cast<double>(acc);
+        acc += hx[o * length + k];
+      }
+    }
+    CumSumArgs<int64_t> args{dx.ptr, dy.ptr, outer, length, 1, true, true};
+    run_case("cumsum (int64, excl, rev)", "[37,300] axis 1", dy, ref, kExact, [&](cudaStream_t s) { return launch_cumsum(args, s); });
+  }
+  {
+    const int64_t outer = 6, length = 129, inner = 40;
+    std::vector<double> x;
+    auto hx = random_tensor<__half>(outer * length * inner, &x);
+    DeviceBuffer<__half> dx(hx.size()), dy(hx.size());
+    upload(dx, hx);
+    std::vector<double> ref(hx.size());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t q = 0; q < inner; ++q) {
+        double acc = 0;
+        for (int64_t k = 0; k < length; ++k) ref[(o * length + k) * inner + q] = acc += x[(o * length + k) * inner + q];
+      }
+    CumSumArgs<__half> args{dx.ptr, dy.ptr, outer, length, inner, false, false};
+    run_case("cumsum (f16)", "[6,129,40] axis 1", dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_cumsum(args, s); });
+  }
+}
+
 double source_coordinate(CoordinateTransform t, int out, double scale, int in_size, int out_size) {
   switch (t) {
     case CoordinateTransform::kAsymmetric: return out / scale;
@@ -2032,6 +2068,7 @@ int main() {
   check_concat_chunks();
   check_strided_copy();
   check_gather();
+  check_cumsum();
   check_resizes();
   // depthwise: MobileNetV2 3x3 s1/s2 (16-byte path), odd channel counts (per-channel path), dilation, multipliers,
   // ConvNeXt's 7x7 without an epilogue, a misaligned input (the launcher falls back to the per-channel path)
