@@ -23,6 +23,8 @@ class AITError(RuntimeError):
 
 
 # AITNodeOutputCallback (ait_runtime.h): user, node id, dtype, rank, shape, host data, bytes
+# C ABI calls added later (model ABI 4: run-time dims); a library without them is still usable
+_OPTIONAL = ("AITModelGetOutputShape", "AITModelHasRuntimeDims")
 _NODE_OUTPUT_CALLBACK = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.c_void_p, ctypes.c_size_t
 )
@@ -120,7 +122,11 @@ class AITModel:
             "AITModelHasRuntimeDims": (i, [vp]),
         }
         for name, (restype, argtypes) in sig.items():
-            f = getattr(L, name)
+            f = getattr(L, name, None)
+            if f is None and name in _OPTIONAL:
+                continue  # a library built before these existed
+            if f is None:
+                raise AITError(f"the library has no {name}: it is not an AIT model library of this version")
             f.restype, f.argtypes = restype, argtypes
 
     def _check(self, status, what):
@@ -269,7 +275,7 @@ class AITModel:
 
     def _actual_shapes(self):
         """Each output's shape after the last run; None when every output is its max shape at the run's batch."""
-        if not self._lib.AITModelHasRuntimeDims(self._model):
+        if not hasattr(self._lib, "AITModelHasRuntimeDims") or not self._lib.AITModelHasRuntimeDims(self._model):
             return None
         shapes = []
         for k in range(len(self.outputs)):
