@@ -17,6 +17,7 @@ import { makeTensor, numeric, seededRandom } from '../../../compiler/ir/tensor';
 import { isShapeComputation } from '../../../compiler/passes/cost';
 import { ModelSpec, buildModel, inferModel } from '../../helpers/onnx-builder';
 import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
+import { SHARED_MODELS_DIR } from '../../helpers/models';
 
 /** x → Greater(x, 0.5) → NonZero → (coordinates + 1, and the count clamped to 5 as a Slice bound of the coords). */
 function nonZeroModel(): ModelSpec {
@@ -148,6 +149,24 @@ describe('run-time dims (NonZero and sizes computed from it)', () => {
     assert.match(model, /launch_write_values\(/);
     if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
   });
+
+  for (const target of ['cuda:sm90', 'cuda:sm80'])
+    it(`${target}: RetinaNet (torchvision) compiles whole: NonZero, TopK of k = min(1000, count), the If around batched NMS, NMS`, function () {
+      const file = path.join(SHARED_MODELS_DIR, 'zoo', 'retinanet_resnet50_fpn.onnx');
+      if (!fs.existsSync(file)) {
+        console.log(`    (skipped: ${file} not found; ../shared/models is only on developer machines and CI)`);
+        this.skip();
+      }
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-retinanet-'));
+      const result = compileModel(file, { out: path.join(out, 'b'), target });
+      assert.deepEqual(
+        result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+        [],
+      );
+      const model = fs.readFileSync(path.join(out, 'b', 'src', 'model.cu'), 'utf8');
+      for (const launch of ['launch_nonzero_count', 'launch_topk', 'launch_nms', 'read_device(c, &condition', 'launch_write_values'])
+        assert.ok(model.includes(launch), launch);
+    });
 
   it('the NonZero kernels’ tiling (count per tile, exclusive offsets, in-order writes) matches the reference', () => {
     const TILE = 2048;

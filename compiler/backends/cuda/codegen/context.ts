@@ -95,7 +95,10 @@ export class CodegenContext {
     /** Measured kernel choice and profiler collection (profiling/selection.ts); absent: the heuristics. */
     readonly profiling?: KernelProfiling,
   ) {
-    for (const node of graph.nodes) if (VIEW_OPS.has(node.op) && node.inputs[0]) this.viewSource.set(node.outputs[0], node.inputs[0]);
+    // a view aliases its input's buffer; a view of shape arithmetic has none to alias (its values, when a kernel
+    // reads them, are written to a buffer of its own: materializeShapeValues)
+    for (const node of graph.nodes)
+      if (VIEW_OPS.has(node.op) && node.inputs[0] && !isShapeComputation(graph, node)) this.viewSource.set(node.outputs[0], node.inputs[0]);
     for (const input of graph.inputs) {
       const symbolic = graph.tensor(input).shape?.find((d) => !isConcrete(d)) as SymDim | undefined;
       if (symbolic && symbolic.symbols.length === 1) {
