@@ -21,7 +21,12 @@ function padModel(): ModelSpec {
   });
   return {
     inputs: [{ name: 'x', dtype: 'float32', dims: [1, 8, 16, 16] }],
-    initializers: [w('w1', [16, 8, 3, 3]), { ...tensor('int64', [1, 2], [0, 5]), name: 'where' }, w('rows', [1, 16, 16]), w('w2', [8, 16, 3, 3])],
+    initializers: [
+      w('w1', [16, 8, 3, 3]),
+      { ...tensor('int64', [1, 2], [0, 5]), name: 'where' },
+      w('rows', [1, 16, 16]),
+      w('w2', [8, 16, 3, 3]),
+    ],
     nodes: [
       { op: 'Conv', name: '/stem/Conv', inputs: ['x', 'w1'], outputs: ['c1'], attrs: { pads: [1, 1, 1, 1] } },
       { op: 'Relu', name: '/stem/Relu', inputs: ['c1'], outputs: ['r1'] },
