@@ -8,6 +8,7 @@
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { Diagnostic } from '../compiler/diagnostics';
+import type { DetectionMatch } from '../compiler/verify/detections';
 import type { PerNodeReport } from '../compiler/verify/per-node';
 
 export const AGENT_VERSION = '0.1.0';
@@ -215,6 +216,11 @@ export interface VerifyOutputResult {
   pass: boolean;
   /** Why it failed, in words (absent when it passed). */
   failure?: string;
+  /**
+   * Set when the output belongs to a detection group (boxes [.., N, 4] with scores/labels [.., N]): the output was
+   * judged by matching detections (IoU), and `pass` is the group's (compiler/verify/detections.ts).
+   */
+  detections?: Omit<DetectionMatch, 'pairs'>;
 }
 
 /** What a verify job prints as its last line (and keeps as JOB/verify/report.json). */

@@ -339,7 +339,12 @@ export function formatVerifyReport(report: VerifyReport, host: string): string {
     exp(r.relativeL2),
     exp(r.maxAbsError),
     exp(r.maxAbsReference),
-    r.pass ? 'pass' : `FAIL: ${r.failure ?? ''}`,
+    (r.pass ? 'pass' : `FAIL: ${r.failure ?? ''}`) +
+      (r.detections
+        ? ` (detections: ${r.detections.matched} of ${r.detections.referenceCount} matched, compiled ${r.detections.compiledCount}${
+            r.detections.meanIoU === null ? '' : `, mean IoU ${r.detections.meanIoU.toFixed(3)}`
+          })`
+        : ''),
   ]);
   const lines = [
     `verify on ${host}: ${report.model ?? '?'} against ${ref}, tolerance ${report.tolerance.toExponential(1)} (rel. L2), seed ${report.seed}`,

@@ -21,6 +21,7 @@ import { floatToBfloat16Bits, floatToHalfBits, halfBitsToFloat } from '../../com
 import type { Diagnostic } from '../../compiler/diagnostics';
 import { importOnnxFile } from '../../compiler/onnx/import';
 import { encodeModelWithWeights, normalSampler } from '../../compiler/onnx/materialize';
+import { compareMatchedRows, findDetectionGroups, matchDetections } from '../../compiler/verify/detections';
 import {
   compareRow,
   DEFAULT_ERROR_THRESHOLD,
@@ -262,23 +263,27 @@ async function compare(
 
   compiledOutputs.forEach(({ batchSize, outputs: compiled }, batchIndex) => {
     const referenceFiles = reference.outputs[batchIndex] ?? {};
-    for (const output of compiled) {
-      const file = referenceFiles[output.info.name];
-      const expected: NpyArray | null = file ? readNpy(file) : null;
-      const row = compareOutput(
+    const expectedOf = new Map(
+      compiled.map((o) => [o.info.name, referenceFiles[o.info.name] ? readNpy(referenceFiles[o.info.name]) : null]),
+    );
+    const rows = compiled.map((output) =>
+      compareOutput(
         output.info.name,
         batchSize,
         output.shape,
         output.values,
-        expected,
+        expectedOf.get(output.info.name) ?? null,
         options.tolerance,
         Object.keys(referenceFiles),
-      );
+      ),
+    );
+    compareDetectionGroups(compiled, expectedOf, rows, options.tolerance);
+    for (const row of rows) {
       report.results.push(row);
       log(
         `batch ${batchSize} ${row.output}: ${row.pass ? 'pass' : 'FAIL'} rel L2 ${row.relativeL2 === null ? '-' : row.relativeL2.toExponential(2)}, max abs err ${
           row.maxAbsError === null ? '-' : row.maxAbsError.toExponential(2)
-        }${row.failure ? ` (${row.failure})` : ''}`,
+        }${row.detections ? `, ${describeDetections(row.detections)}` : ''}${row.failure ? ` (${row.failure})` : ''}`,
       );
     }
   });
@@ -502,6 +507,70 @@ export function compareOutput(
     pass: failure === undefined,
     ...(failure ? { failure } : {}),
   };
+}
+
+/**
+ * Outputs that form a detection group (boxes [.., N, 4] with scores/labels [.., N]: compiler/verify/detections.ts) are
+ * judged by matching detections instead of element by element: their rows take the group's result, and per-detection
+ * outputs (masks) are compared over the matched pairs. Every other row stays as compareOutput made it.
+ */
+export function compareDetectionGroups(
+  compiled: { info: { name: string; dtype: NativeDType }; shape: number[]; values: Float64Array }[],
+  expectedOf: Map<string, NpyArray | null>,
+  rows: VerifyOutputResult[],
+  tolerance: number,
+): void {
+  const withReference = compiled.filter((o) => expectedOf.get(o.info.name));
+  const groups = findDetectionGroups(
+    withReference.map((o) => ({ name: o.info.name, shape: o.shape, integer: !FLOAT_TYPES.includes(o.info.dtype) })),
+    withReference.map((o) => {
+      const e = expectedOf.get(o.info.name)!;
+      return { name: o.info.name, shape: e.shape, integer: !e.dtype.startsWith('float') };
+    }),
+  );
+  const valuesOf = (name: string) => {
+    const c = compiled.find((o) => o.info.name === name)!;
+    const e = expectedOf.get(name)!;
+    return { compiled: c, reference: { shape: e.shape, values: npyToFloat64(e) } };
+  };
+  for (const group of groups) {
+    const boxes = valuesOf(group.boxes);
+    const side = (which: 'compiled' | 'reference') => {
+      const pick = (name: string | undefined) =>
+        name === undefined ? undefined : which === 'compiled' ? valuesOf(name).compiled.values : valuesOf(name).reference.values;
+      return {
+        shape: which === 'compiled' ? boxes.compiled.shape : boxes.reference.shape,
+        boxes: which === 'compiled' ? boxes.compiled.values : boxes.reference.values,
+        scores: pick(group.scores),
+        labels: pick(group.labels),
+      };
+    };
+    const match = matchDetections(group, side('compiled'), side('reference'));
+    const { pairs, ...detections } = match;
+    for (const row of rows) {
+      const name = row.output;
+      if (name !== group.boxes && name !== group.scores && name !== group.labels && !group.others.includes(name)) continue;
+      if (row.nonFiniteCount > 0) continue; // NaN/Inf fails the output whatever matched
+      let failure = match.failure;
+      if (group.others.includes(name)) {
+        const v = valuesOf(name);
+        const rowSize = v.compiled.shape.slice(boxes.compiled.shape.length - 1).reduce((a, b) => a * b, 1);
+        const m = compareMatchedRows(pairs, v.compiled.values, v.reference.values, rowSize);
+        row.relativeL2 = m.relativeL2;
+        row.maxAbsError = m.maxAbsError;
+        if (failure === undefined && (m.relativeL2 === null || m.relativeL2 > tolerance))
+          failure = `matched detections' rows: relative L2 error ${m.relativeL2 === null ? 'undefined' : m.relativeL2.toExponential(2)} above the tolerance ${tolerance.toExponential(1)}`;
+      }
+      row.detections = detections;
+      row.pass = failure === undefined;
+      if (failure === undefined) delete row.failure;
+      else row.failure = failure;
+    }
+  }
+}
+
+function describeDetections(d: NonNullable<VerifyOutputResult['detections']>): string {
+  return `detections: ${d.matched} matched of ${d.referenceCount} (compiled ${d.compiledCount}), mean IoU ${d.meanIoU === null ? '-' : d.meanIoU.toFixed(3)}`;
 }
 
 function countNonFinite(values: Float64Array): number {
