@@ -59,7 +59,9 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
     compiler,
     remotes: { open: (host, options) => openSession(host, options) },
     verifier: cliVerifyRunner(() => readSettings(aitSettings).settings.sshConfig || undefined),
-    profiler: runProfiledCompile,
+    // the flow's compiles run in the compile worker thread, so the editor stays responsive while they run
+    profiler: (model, opts, outDir, out, err, control) =>
+      runProfiledCompile(model, opts, outDir, out, err, { ...control, compile: (m, o, write) => compiler.runCli(m, o, write) }),
     workspaceFolderOf: (file) => vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file))?.uri.fsPath,
     findModels: async () => (await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 50)).map((u) => u.fsPath).sort(),
     activeModel: () => {

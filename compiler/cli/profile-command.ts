@@ -13,7 +13,7 @@ import { CompileError, error, formatDiagnostic } from '../diagnostics';
 import { openProfileCache, type ProfileCache } from '../profiling/cache';
 import type { DeviceKey, Measurement } from '../profiling/types';
 import { MEASUREMENT_STATUSES } from '../profiling/types';
-import type { MeasurementSource } from '../backends/cuda/profiling/selection';
+import { memorySource, type MeasurementSource } from '../backends/cuda/profiling/selection';
 import { openSession, type OpenSessionOptions, type RemoteSession } from '../../remote-agent/client';
 import type { RunJobResult } from '../../remote-agent/protocol';
 import { runCompile, type CompileCommandOptions } from './compile-command';
@@ -33,9 +33,9 @@ export interface ProfileFlags extends RemoteConnectionFlags {
 
 const deviceLabel = (d: DeviceKey) => `${d.gpu}, ${d.sms} SMs, driver CUDA ${d.driver}, CUDA ${d.cuda}, CUTLASS ${d.cutlass}`;
 
-/** Measurements of one device from the profile cache. */
+/** Measurements of one device from the profile cache: a snapshot (what the cache holds now), as data. */
 export function cacheSource(cache: ProfileCache, device: DeviceKey): MeasurementSource {
-  return { device: deviceLabel(device), lookup: (signature) => cache.lookup(device, signature) };
+  return memorySource(deviceLabel(device), cache.measurementsOf(device));
 }
 
 /** What ait_profiler prints last (profiler/ait_profiler.cu), checked. */
@@ -88,7 +88,7 @@ export function parseProfilerOutput(value: unknown, where: string): ProfilerOutp
 
 /** Measurements from profiler output files (all of one device). */
 export function fileSource(files: readonly string[]): MeasurementSource {
-  const bySignature = new Map<string, Measurement[]>();
+  const all: Measurement[] = [];
   let device: DeviceKey | undefined;
   for (const file of files) {
     let parsed: unknown;
@@ -105,9 +105,9 @@ export function fileSource(files: readonly string[]): MeasurementSource {
         }),
       );
     device = output.device;
-    for (const m of output.measurements) bySignature.set(m.signature, [...(bySignature.get(m.signature) ?? []), m]);
+    all.push(...output.measurements);
   }
-  return { device: device ? deviceLabel(device) : 'no device', lookup: (s) => bySignature.get(s) ?? [] };
+  return memorySource(device ? deviceLabel(device) : 'no device', all);
 }
 
 /** The cached device whose GPU name contains `gpu` (case-insensitive), the most recently updated when several do. */
@@ -145,7 +145,15 @@ export interface ProfiledCompileControl {
   cancel?: ProfileCancellation;
   /** Session options used instead of those derived from the flags (the extension's host-key prompt and passphrases). */
   sessionOptions?: OpenSessionOptions;
+  /**
+   * Runs each of the flow's compiles (default: runCompile on this thread). The extension runs them in its compile
+   * worker thread (their measurement sources are data: `MeasurementSource.all`), so the editor stays responsive.
+   */
+  compile?: CompileStep;
 }
+
+/** One `ait compile` of the flow: its exit code; a CompileError (bad options) is thrown. */
+export type CompileStep = (model: string, opts: CompileCommandOptions, out: (s: string) => void) => Promise<number>;
 
 async function runJobJson(
   session: RemoteSession,
@@ -179,6 +187,7 @@ export async function runProfiledCompile(
   control: ProfiledCompileControl = {},
 ): Promise<number> {
   const cancel = control.cancel;
+  const compile: CompileStep = control.compile ?? (async (m, o, write) => runCompile(m, o, write));
   /** True (after saying so) when cancellation was requested: the caller returns 1. */
   const cancelled = (host: string) => {
     if (!cancel?.isCancellationRequested) return false;
@@ -197,9 +206,10 @@ export async function runProfiledCompile(
     } catch (e) {
       return report(e);
     }
-    return runCompile(model, { ...opts, measurementSource: measurements, profileWrite: opts.profileSources ? 'all' : undefined }, out);
+    return await compile(model, { ...opts, measurementSource: measurements, profileWrite: opts.profileSources ? 'all' : undefined }, out);
   }
-  if (!opts.profile && !opts.profiledOn) return runCompile(model, { ...opts, profileWrite: opts.profileSources ? 'all' : undefined }, out);
+  if (!opts.profile && !opts.profiledOn)
+    return await compile(model, { ...opts, profileWrite: opts.profileSources ? 'all' : undefined }, out);
   let cache: ProfileCache;
   try {
     cache = await openProfileCache(opts.profileCache);
@@ -210,17 +220,17 @@ export async function runProfiledCompile(
     if (opts.profiledOn) {
       const device = cachedDevice(cache, opts.profiledOn);
       err(`kernel choice from the profile cache (${cache.file}): ${deviceLabel(device)}`);
-      return runCompile(model, { ...opts, measurementSource: cacheSource(cache, device) }, out);
+      return await compile(model, { ...opts, measurementSource: cacheSource(cache, device) }, out);
     }
     const host = opts.profile!;
     // 1. the profiler sources of every signature, and the host's cache key
-    const first = runCompile(model, { ...opts, force: true, json: false, profileWrite: 'all' }, (s) => err(s));
+    const first = await compile(model, { ...opts, force: true, json: false, profileWrite: 'all' }, (s) => err(s));
     if (first !== 0) return first;
     if (cancelled(host)) return 1;
     if (!fs.existsSync(path.join(outDir, 'profile', 'Makefile'))) {
       // no GEMM or convolution: the heuristic build just written is the final one
       err(`nothing to profile: the model has no GEMM or convolution with CUTLASS candidates`);
-      return runCompile(model, { ...opts, force: true, profileWrite: undefined }, out);
+      return await compile(model, { ...opts, force: true, profileWrite: undefined }, out);
     }
     let session: RemoteSession | null = null;
     try {
@@ -256,8 +266,10 @@ export async function runProfiledCompile(
       err(`profiling on ${host}: ${deviceLabel(key)}`);
       // 2. only what the cache lacks for this key
       const measured = cacheSource(cache, key);
-      const second = runCompile(model, { ...opts, force: true, json: false, measurementSource: measured, profileWrite: 'missing' }, (s) =>
-        err(s),
+      const second = await compile(
+        model,
+        { ...opts, force: true, json: false, measurementSource: measured, profileWrite: 'missing' },
+        (s) => err(s),
       );
       if (second !== 0) return second;
       if (cancelled(host)) return 1;
@@ -306,7 +318,7 @@ export async function runProfiledCompile(
       } else err(`every GEMM/conv signature is in the profile cache for ${key.gpu}: nothing to profile`);
       if (cancelled(host)) return 1;
       // 3. the final build, every instance chosen from the measurements
-      return runCompile(model, { ...opts, force: true, measurementSource: cacheSource(cache, key), profileWrite: undefined }, out);
+      return await compile(model, { ...opts, force: true, measurementSource: cacheSource(cache, key), profileWrite: undefined }, out);
     } finally {
       session?.close();
     }

@@ -59,6 +59,8 @@ export interface ProfileCache {
   readonly file: string;
   /** Every measurement of this signature on exactly this device (all key fields equal), by candidate and batch. */
   lookup(device: DeviceKey, signature: string): Measurement[];
+  /** Every measurement on exactly this device. */
+  measurementsOf(device: DeviceKey): Measurement[];
   /** Stores measurements, each replacing the one with the same device, signature, candidate and batch. */
   store(device: DeviceKey, measurements: readonly Measurement[]): void;
   devices(): DeviceKey[];
@@ -446,6 +448,16 @@ class SqliteProfileCache implements ProfileCache {
       this.open(),
       `SELECT * FROM measurements WHERE ${DEVICE_COLUMNS.map((c) => `${c} = ?`).join(' AND ')} AND signature = ? ORDER BY candidate, batch`,
       [...DEVICE_COLUMNS.map((c) => device[c]), signature],
+    );
+    return rows.map(fromRow);
+  }
+
+  measurementsOf(device: DeviceKey): Measurement[] {
+    checkDevice(device);
+    const rows = query(
+      this.open(),
+      `SELECT * FROM measurements WHERE ${DEVICE_COLUMNS.map((c) => `${c} = ?`).join(' AND ')} ORDER BY signature, candidate, batch`,
+      DEVICE_COLUMNS.map((c) => device[c]),
     );
     return rows.map(fromRow);
   }

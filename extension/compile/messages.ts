@@ -1,6 +1,8 @@
 /** Messages between the compile service (extension host) and its worker thread (dist/compile-worker.js). */
 import type { CompileResult } from '../../compiler/compile';
+import type { CompileCommandOptions } from '../../compiler/cli/compile-command';
 import type { Diagnostic } from '../../compiler/diagnostics';
+import type { Measurement } from '../../compiler/profiling/types';
 
 export interface CompileRequest {
   file: string;
@@ -18,6 +20,18 @@ export interface CompileWorkerData {
   cancelFlag: SharedArrayBuffer;
 }
 
+/**
+ * workerData of a CLI compile (`runCompile`, one step of the profile flow): its options as data; the measurement
+ * source travels as its measurements (MeasurementSource.all) and is rebuilt in the worker.
+ */
+export interface CliCompileWorkerData {
+  cli: {
+    model: string;
+    opts: Omit<CompileCommandOptions, 'measurementSource'>;
+    measurements?: { device: string; all: Measurement[] };
+  };
+}
+
 export type WorkerMessage =
   | { type: 'log'; message: string }
   | { type: 'stage'; name: string; detail: string }
@@ -26,4 +40,6 @@ export type WorkerMessage =
   | { type: 'failed'; diagnostics: Diagnostic[] }
   | { type: 'cancelled' }
   /** A bug: an exception that is not a CompileError. */
-  | { type: 'crashed'; message: string; stack?: string };
+  | { type: 'crashed'; message: string; stack?: string }
+  /** A CLI compile ended with this exit code (its output came as 'log' lines). */
+  | { type: 'exit'; code: number };

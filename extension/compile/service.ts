@@ -4,10 +4,11 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { CompileResult } from '../../compiler/compile';
-import { error, type Diagnostic } from '../../compiler/diagnostics';
+import type { CompileCommandOptions } from '../../compiler/cli/compile-command';
+import { CompileError, error, type Diagnostic } from '../../compiler/diagnostics';
 import { removeStagingDirs } from '../../compiler/output-dir';
 import type { CancellationSignal } from '../ports';
-import type { CompileRequest, CompileWorkerData, WorkerMessage } from './messages';
+import type { CliCompileWorkerData, CompileRequest, CompileWorkerData, WorkerMessage } from './messages';
 
 export type CompileOutcome =
   { kind: 'done'; result: CompileResult } | { kind: 'failed'; diagnostics: Diagnostic[] } | { kind: 'cancelled' };
@@ -27,6 +28,41 @@ export interface CompileRunner {
 /** `workerScript`: dist/compile-worker.js beside dist/extension.js. */
 export class WorkerCompileRunner implements CompileRunner {
   constructor(private readonly workerScript: string) {}
+
+  /**
+   * `runCompile(model, opts, out)` in a worker thread (a CompileStep of the profile flow): the same lines and exit
+   * code, a CompileError thrown here as there. The measurement source must hold its measurements as data (`all`).
+   */
+  runCli(model: string, opts: CompileCommandOptions, out: (line: string) => void): Promise<number> {
+    const { measurementSource, ...rest } = opts;
+    if (measurementSource && !measurementSource.all) throw new Error('runCli: the measurement source holds no data to send to the worker');
+    const data: CliCompileWorkerData = {
+      cli: {
+        model,
+        opts: rest,
+        ...(measurementSource ? { measurements: { device: measurementSource.device, all: [...measurementSource.all!] } } : {}),
+      },
+    };
+    const worker = new Worker(this.workerScript, { workerData: data });
+    return new Promise<number>((resolve, reject) => {
+      let settled = false;
+      const settle = (f: () => void) => {
+        if (!settled) {
+          settled = true;
+          f();
+        }
+      };
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'log') out(m.message);
+        else if (m.type === 'exit') settle(() => resolve(m.code));
+        else if (m.type === 'failed') settle(() => reject(new CompileError(m.diagnostics)));
+        else if (m.type === 'crashed')
+          settle(() => reject(Object.assign(new Error(`the compiler failed: ${m.message}`), { stack: m.stack })));
+      });
+      worker.on('error', (e) => settle(() => reject(new Error(`the compile worker failed: ${e.message}`))));
+      worker.on('exit', (code) => settle(() => reject(new Error(`the compile worker exited (code ${code}) without a result`))));
+    });
+  }
 
   compile(request: CompileRequest, listeners: CompileListeners, cancel?: CancellationSignal): Promise<CompileOutcome> {
     const cancelFlag = new SharedArrayBuffer(4);
@@ -70,6 +106,8 @@ export class WorkerCompileRunner implements CompileRunner {
           case 'cancelled':
             settle({ kind: 'cancelled' });
             break;
+          case 'exit':
+            break; // CLI compiles only (runCli)
           case 'crashed':
             listeners.onLog?.(m.stack ?? m.message);
             settle({

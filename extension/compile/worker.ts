@@ -7,9 +7,28 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compileModel } from '../../compiler/compile';
 import { CompileError } from '../../compiler/diagnostics';
-import type { CompileWorkerData, WorkerMessage } from './messages';
+import { memorySource } from '../../compiler/backends/cuda/profiling/selection';
+import { runCompile } from '../../compiler/cli/compile-command';
+import type { CliCompileWorkerData, CompileWorkerData, WorkerMessage } from './messages';
+
+/** A CLI compile (one step of the profile flow): its lines as 'log' messages, then its exit code. */
+function runCli({ model, opts, measurements }: CliCompileWorkerData['cli']): void {
+  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  try {
+    const code = runCompile(
+      model,
+      { ...opts, ...(measurements ? { measurementSource: memorySource(measurements.device, measurements.all) } : {}) },
+      (line) => post({ type: 'log', message: line }),
+    );
+    post({ type: 'exit', code });
+  } catch (e) {
+    if (e instanceof CompileError) post({ type: 'failed', diagnostics: e.diagnostics });
+    else post({ type: 'crashed', message: String((e as Error)?.message ?? e), stack: (e as Error)?.stack });
+  }
+}
 
 function run(): void {
+  if ((workerData as Partial<CliCompileWorkerData>).cli) return runCli((workerData as CliCompileWorkerData).cli);
   const { request, cancelFlag } = workerData as CompileWorkerData;
   const flag = new Int32Array(cancelFlag);
   const post = (m: WorkerMessage) => parentPort!.postMessage(m);

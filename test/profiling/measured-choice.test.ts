@@ -10,7 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileModel } from '../../compiler/compile';
 import { gemmCandidates, convCandidates } from '../../compiler/backends/cuda/profiling/candidates';
-import { KernelProfiling, profiledBatches, type MeasurementSource } from '../../compiler/backends/cuda/profiling/selection';
+import { KernelProfiling, memorySource, profiledBatches, type MeasurementSource } from '../../compiler/backends/cuda/profiling/selection';
+import { CompileError } from '../../compiler/diagnostics';
+import { WorkerCompileRunner } from '../../extension/compile/service';
+import { buildDist, REPO_ROOT } from '../extension/fakes';
 import type { Measurement } from '../../compiler/profiling/types';
 import { openProfileCache } from '../../compiler/profiling/cache';
 import { buildModel, type ModelSpec } from '../helpers/onnx-builder';
@@ -153,7 +156,7 @@ describe('measured kernel choice', function () {
     assert.ok(conv.some((c) => c.config.arch === 'sm90') && conv.some((c) => c.config.arch === 'sm80'), 'sm90 and 2.x conv candidates');
   });
 
-  it('selection: the fastest candidate per profiled batch, merged into ranges; graph.json lists the candidates with their times', () => {
+  it('selection: the fastest candidate per profiled batch, merged into ranges; graph.json lists the candidates with their times; the same in the compile worker', async () => {
     const model = writeModel(tmp);
     // collect the signatures (no measurements), then compile again with the fake profiler's measurements
     const first = compileModel(model, { out: path.join(tmp, 'plain'), target: 'cuda:sm90', maxBatch: 16, profileSources: 'all' });
@@ -247,6 +250,29 @@ describe('measured kernel choice', function () {
     assert.deepEqual(p.profiling, { signatures: 2, measured: 0, profiled: 2, candidates: p.profiling!.candidates });
     const pg = JSON.parse(fs.readFileSync(path.join(p.outDir, 'graph.json'), 'utf8'));
     assert.match(pg.nodes.find((n: { op: string }) => n.op === 'gemm').kernel.reason, /no successful measurement at batch 8: /);
+
+    // the same compile in the extension's compile worker thread (the profile flow's CompileStep there): the
+    // measurements travel to it as data, and it chooses the same instances
+    buildDist();
+    const runner = new WorkerCompileRunner(path.join(REPO_ROOT, 'dist', 'compile-worker.js'));
+    const lines: string[] = [];
+    const opts = { out: path.join(tmp, 'worker'), target: 'cuda:sm90', maxBatch: 16 };
+    const code = await runner.runCli(model, { ...opts, measurementSource: memorySource('Fake GPU, 132 SMs', recorded) }, (l) =>
+      lines.push(l),
+    );
+    assert.equal(code, 0, lines.join('\n'));
+    assert.match(lines.join('\n'), /kernel choice: 2 of 2 GEMM\/conv signatures measured \(Fake GPU, 132 SMs\)/);
+    const wg = JSON.parse(fs.readFileSync(path.join(tmp, 'worker', 'graph.json'), 'utf8'));
+    for (const op of ['gemm', 'conv2d']) {
+      const names = (g: { nodes: { op: string; kernel: { config: { instances: { name: string }[] } } }[] }) =>
+        g.nodes.find((n) => n.op === op)!.kernel.config.instances.map((i) => i.name);
+      assert.deepEqual(names(wg), names(graph));
+    }
+    // a bad option comes back from the worker as the CompileError it was there
+    await assert.rejects(
+      runner.runCli(model, { ...opts, target: 'cuda:sm99' }, () => undefined),
+      (e: unknown) => e instanceof CompileError && e.diagnostics[0].code === 'compile.bad-target',
+    );
   });
 
   it('ait compile --profile local: device key, profiler built and run there, measurements cached, final build measured; a second compile profiles nothing', async function () {

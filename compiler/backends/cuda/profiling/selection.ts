@@ -56,6 +56,15 @@ export interface MeasurementSource {
   /** Which device the measurements are of, for reasons and graph.json (e.g. "NVIDIA H200, 132 SMs"). */
   device: string;
   lookup(signature: string): readonly Measurement[];
+  /** Every measurement, where the source holds them as data (so a compile in a worker thread can get them). */
+  readonly all?: readonly Measurement[];
+}
+
+/** A source over measurements held in memory (a snapshot of the profile cache, profiler output files). */
+export function memorySource(device: string, measurements: readonly Measurement[]): MeasurementSource {
+  const bySignature = new Map<string, Measurement[]>();
+  for (const m of measurements) bySignature.set(m.signature, [...(bySignature.get(m.signature) ?? []), m]);
+  return { device, lookup: (s) => bySignature.get(s) ?? [], all: measurements };
 }
 
 export interface KernelProfilingOptions {
