@@ -20,7 +20,13 @@ export function supportOf(graph: Graph, node: Node, target: string): { supported
     return { supported: false, reason: `op domain '${node.domain}' is not supported` };
   const lowering = findLowering(backend.id, node);
   if (!lowering) return { supported: false, reason: backend.noLoweringReason(node.op) };
-  const reason = lowering.supports?.(graph, node);
+  let reason: string | undefined;
+  try {
+    reason = lowering.supports?.(graph, node);
+  } catch (e) {
+    // a predicate that fails on a form it did not expect refuses the node with its message, never the compile
+    reason = `the ${backend.id} lowering cannot take this node: ${(e as Error)?.message ?? String(e)}`;
+  }
   return reason === undefined ? { supported: true } : { supported: false, reason };
 }
 

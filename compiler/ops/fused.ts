@@ -496,14 +496,15 @@ const pool2d: OpDefinition = {
     const k = attrInts(ctx.node, 'kernel');
     const strides = attrInts(ctx.node, 'strides', [1, 1]);
     const pads = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
+    const dilations = attrInts(ctx.node, 'dilations', [1, 1]);
     const ceil = attrInt(ctx.node, 'ceil_mode', 0) === 1;
     return [
       {
         dtype: ctx.dtype(0),
         shape: [
           x[0],
-          spatialOut(x[1], k[0], strides[0], pads[0], pads[2], 1, ceil, ctx),
-          spatialOut(x[2], k[1], strides[1], pads[1], pads[3], 1, ceil, ctx),
+          spatialOut(x[1], k[0], strides[0], pads[0], pads[2], dilations[0], ceil, ctx),
+          spatialOut(x[2], k[1], strides[1], pads[1], pads[3], dilations[1], ceil, ctx),
           x[3],
         ],
       },
@@ -515,6 +516,7 @@ const pool2d: OpDefinition = {
       kernel_shape: { type: 'ints', value: attrInts(node, 'kernel') },
       strides: { type: 'ints', value: attrInts(node, 'strides', [1, 1]) },
       pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0]) },
+      dilations: { type: 'ints', value: attrInts(node, 'dilations', [1, 1]) },
       ceil_mode: { type: 'int', value: attrInt(node, 'ceil_mode', 0) },
     };
     if (kind === 'avg') attrs.count_include_pad = { type: 'int', value: attrInt(node, 'count_include_pad', 0) };

@@ -493,7 +493,8 @@ interface SliceParams {
 
 function sliceParams(ctx: InferContext): SliceParams {
   const rank = ctx.shape(0).length;
-  if (ctx.opset < 10) {
+  // before opset 10 the bounds are attributes (canonicalize turns them into inputs: either form may come here)
+  if (ctx.inputCount === 1) {
     const starts = attrInts(ctx.node, 'starts');
     const axes = attrInts(
       ctx.node,

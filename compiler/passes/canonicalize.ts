@@ -18,13 +18,14 @@
  *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
  */
 import { DType } from '../ir/dtype';
-import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../ir/graph';
+import { Graph, Node, attrFloat, attrInt, attrInts, attrString, subgraphsOf } from '../ir/graph';
 import { Dim, dimProduct, isConcrete, shapeEquals } from '../ir/symbolic';
 import { parseEinsum } from '../ops/gemm';
 import { makeTensor } from '../ir/tensor';
 import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
 import { explicitAutoPads, liftOneDimWindows, sinkSqueezes } from './lift-1d';
+import { broadcastShapes } from '../ops/broadcast';
 import { removeDead } from './fold-constants';
 import { absorb, addConstant, bypassNode, isStatic, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
 
@@ -69,10 +70,12 @@ function removeNoOps(graph: Graph, ctx: PassContext): boolean {
   const resolve = (name: string) => alias.get(name) ?? name;
   const removed = new Set<Node>();
   const onOutputs: { node: Node; input: string; output: string }[] = [];
+  // tensors something reads: a node here, a subgraph (through its outer reads), or the graph's outputs
+  const read = new Set<string>([...graph.outputs, ...graph.nodes.flatMap((n) => [...n.inputs, ...subgraphReads(n)])]);
   for (const node of graph.nodes) {
     for (let i = 0; i < node.inputs.length; i++) node.inputs[i] = resolve(node.inputs[i]);
     const out = node.outputs[0];
-    const passThrough = noOpInput(graph, node);
+    const passThrough = noOpInput(graph, node, read);
     if (passThrough === undefined || !out) continue;
     if (graph.outputs.includes(out)) {
       onOutputs.push({ node, input: passThrough, output: out });
@@ -80,6 +83,7 @@ function removeNoOps(graph: Graph, ctx: PassContext): boolean {
     }
     alias.set(out, resolve(passThrough));
     graph.tensors.delete(out);
+    for (const unread of node.outputs.slice(1)) if (unread) graph.tensors.delete(unread);
     removed.add(node);
     for (const s of node.sourceNodes) ctx.removed.push({ onnxNode: s, reason: 'no-op removed' });
   }
@@ -99,14 +103,22 @@ function removeNoOps(graph: Graph, ctx: PassContext): boolean {
   return changed;
 }
 
-/** The input a no-op node passes through unchanged, or undefined when the node is not a no-op. */
-function noOpInput(graph: Graph, node: Node): string | undefined {
+/** Tensors defined outside a node's subgraphs that they read. */
+function subgraphReads(node: Node): string[] {
+  return subgraphsOf(node).flatMap((g) => [...g.outerReads()]);
+}
+
+/**
+ * The input a no-op node passes through unchanged, or undefined when the node is not a no-op. `read`: the tensors
+ * something reads (an inference Dropout whose mask output is named but unread is a no-op: older exporters name it).
+ */
+function noOpInput(graph: Graph, node: Node, read: ReadonlySet<string> = new Set()): string | undefined {
   const [x, y] = node.inputs;
   const out = node.outputs[0];
   switch (node.op) {
     case 'Identity':
     case 'Dropout':
-      return node.outputs.slice(1).every((o) => !o) ? x : undefined;
+      return node.outputs.slice(1).every((o) => !o || !read.has(o)) ? x : undefined;
     case 'Cast':
       return graph.lookupTensor(x)?.dtype === graph.lookupTensor(out)?.dtype ? x : undefined;
     case 'Pad': {
@@ -242,9 +254,85 @@ function rewriteIdioms(graph: Graph, ctx: PassContext): boolean {
       case 'SpaceToDepth':
         changed = pixelShuffleToTranspose(graph, node) || changed;
         break;
+      case 'Slice':
+        // before opset 10, bounds are attributes: as inputs, one form for the passes and lowerings
+        if (node.inputs.length === 1 && node.attrs.starts) {
+          const starts = attrInts(node, 'starts');
+          const constant = (what: string, values: number[]) =>
+            addConstant(graph, `${node.outputs[0]}_${what}`, makeTensor('int64', [values.length], values));
+          node.inputs = [
+            node.inputs[0],
+            constant('starts', starts),
+            constant('ends', attrInts(node, 'ends')),
+            constant(
+              'axes',
+              attrInts(
+                node,
+                'axes',
+                starts.map((_, i) => i),
+              ),
+            ),
+          ];
+          node.attrs = {};
+          changed = true;
+        }
+        break;
+      case 'Sum':
+      case 'Mean':
+      case 'Max':
+      case 'Min':
+        changed = variadicToBinary(graph, node) || changed;
+        break;
     }
   }
   return changed;
+}
+
+const BINARY_OF: Record<string, string> = { Sum: 'Add', Mean: 'Add', Max: 'Max', Min: 'Min' };
+
+/**
+ * Sum, Mean, Max and Min of any number of inputs ⇒ a chain of two-input Add/Max/Min (Mean: the sum times 1/n), the
+ * forms the elementwise kernels and fusion take. Two-input Max/Min stay; shape arithmetic (a tensor with a shape
+ * value, evaluated on the host) stays as it is.
+ */
+function variadicToBinary(graph: Graph, node: Node): boolean {
+  const out = graph.lookupTensor(node.outputs[0]);
+  const binary = BINARY_OF[node.op];
+  if (!out?.dtype || out.shapeValue || node.inputs.some((i) => !i)) return false;
+  if ((node.op === 'Max' || node.op === 'Min') && node.inputs.length === 2) return false;
+  const n = node.inputs.length;
+  const shapes = node.inputs.map((i) => shapeOf(graph, i));
+  if (shapes.some((sh) => !sh)) return false;
+  const created: Node[] = [];
+  const emit = (op: string, inputs: string[], output: string) =>
+    created.push({
+      id: graph.newNodeId(),
+      op,
+      domain: '',
+      name: `${node.name}/${op.toLowerCase()}${created.length}`,
+      inputs,
+      outputs: [output],
+      attrs: {},
+      sourceNodes: [...node.sourceNodes],
+      scope: node.scope,
+    });
+  const mean = node.op === 'Mean' && n > 1;
+  let acc = node.inputs[0];
+  let accShape = shapes[0]!;
+  for (let k = 1; k < n; k++) {
+    const shape = broadcastShapes([accShape, shapes[k]!]);
+    if (typeof shape === 'string') return false;
+    const last = k === n - 1 && !mean;
+    const name = last ? node.outputs[0] : graph.newTensorName(`${node.outputs[0]}_${binary.toLowerCase()}`);
+    if (!last) graph.addTensor({ name, kind: 'activation', dtype: out.dtype, shape });
+    emit(binary, [acc, node.inputs[k]], name);
+    acc = name;
+    accShape = shape;
+  }
+  if (mean) emit('Mul', [acc, addConstant(graph, `${node.outputs[0]}_inv_count`, makeTensor(out.dtype, [], [1 / n]))], node.outputs[0]);
+  else if (n === 1) emit('Identity', [acc], node.outputs[0]);
+  graph.nodes.splice(graph.nodes.indexOf(node), 1, ...created);
+  return true;
 }
 
 /**

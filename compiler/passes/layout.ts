@@ -136,6 +136,10 @@ function convertToNhwc(graph: Graph): void {
           pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0]) },
           ceil_mode: { type: 'int', value: attrInt(node, 'ceil_mode', 0) },
           count_include_pad: { type: 'int', value: attrInt(node, 'count_include_pad', 0) },
+          // only when not 1 (MaxPool, AveragePool from opset 19): graph.json of undilated pools stays as it was
+          ...(attrInts(node, 'dilations', [1, 1]).some((d) => d !== 1)
+            ? { dilations: { type: 'ints' as const, value: attrInts(node, 'dilations', [1, 1]) } }
+            : {}),
         },
       });
     } else {

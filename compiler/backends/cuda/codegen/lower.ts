@@ -316,6 +316,20 @@ cuda('TopK', ({ ctx }, node) => lowerTopK(ctx, node), topkPlan);
 cuda('NonMaxSuppression', ({ ctx }, node) => lowerNms(ctx, node), nmsPlan);
 
 cuda(
+  'Split',
+  ({ ctx }, node) => [
+    ours(`ait_split_${typeName(ctx.typeOf(node.inputs[0]))}`, 'split as one strided copy per output'),
+    split(ctx, node),
+    ['tensor_ops.cuh'],
+  ],
+  (ctx, node) => {
+    splitSizes(ctx, node);
+    const rank = ctx.shapeOf(node.inputs[0]).length;
+    if (rank > 6) throw new Unsupported(`rank ${rank} copies exceed the kernel's rank 6`);
+  },
+);
+
+cuda(
   'Slice',
   ({ ctx }, node) => [
     ours(`ait_slice_${typeName(ctx.typeOf(node.outputs[0]))}`, 'slice as a strided copy'),
@@ -750,6 +764,7 @@ cuda(
     const kernel = attrInts(node, 'kernel');
     const strides = attrInts(node, 'strides', [1, 1]);
     const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+    const dilations = attrInts(node, 'dilations', [1, 1]);
     const kind = attrString(node, 'kind');
     const dims = [x[1], x[2], x[3], y[1], y[2]].map((d) => ctx.dim(d, node));
     return [
@@ -757,7 +772,7 @@ cuda(
       [
         `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
         `                                      ${dims.join(', ')},`,
-        `                                      ${kernel.join(', ')}, ${strides.join(', ')}, ${pads[0]}, ${pads[1]}, 1, 1,`,
+        `                                      ${kernel.join(', ')}, ${strides.join(', ')}, ${pads[0]}, ${pads[1]}, ${dilations.join(', ')},`,
         `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${attrInt(node, 'count_include_pad', 0) ? 'true' : 'false'}};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
       ],
@@ -951,6 +966,42 @@ function slice(ctx: CodegenContext, node: Node): string[] {
     ...body,
     ...stridedCopy(ctx, node, node.inputs[0], node.outputs[0], outShape, strides, offsetTerms.length ? offsetTerms.join(' + ') : '0'),
   ];
+}
+
+/**
+ * Split's sizes along its axis, as dims: the `split` input or attribute when given; else every output's own size
+ * when all are named; else the even split of a known axis (ceil(dim / n) each, the last smaller, as opset 18).
+ */
+function splitSizes(ctx: CodegenContext, node: Node): { axis: number; sizes: Dim[] } {
+  const inShape = ctx.shapeOf(node.inputs[0]);
+  const axis = normalizeAxis(attrInt(node, 'axis', 0), inShape.length);
+  const given = node.inputs[1] ? ctx.graph.lookupTensor(node.inputs[1])?.value : undefined;
+  if (node.inputs[1] && !given) throw new Unsupported('Split with sizes computed at run time');
+  const listed = given ? Array.from(numeric(given)) : node.attrs.split ? attrInts(node, 'split') : undefined;
+  if (listed) return { axis, sizes: listed };
+  if (node.outputs.every((o) => o)) return { axis, sizes: node.outputs.map((o) => ctx.shapeOf(o)[axis]) };
+  const dim = inShape[axis];
+  if (!isConcrete(dim)) throw new Unsupported('Split of a symbolic axis with unused outputs');
+  const n = node.attrs.num_outputs ? attrInt(node, 'num_outputs') : node.outputs.length;
+  const each = Math.ceil(dim / n);
+  return { axis, sizes: Array.from({ length: n }, (_, i) => Math.max(0, Math.min(each, dim - each * i))) };
+}
+
+/** Split: one strided copy per used output, each at the sum of the sizes before it along the axis. */
+function split(ctx: CodegenContext, node: Node): string[] {
+  const inShape = ctx.shapeOf(node.inputs[0]);
+  const { axis, sizes } = splitSizes(ctx, node);
+  const strides = stridesOf(ctx, node, inShape);
+  const body: string[] = [];
+  let before: Dim = 0;
+  node.outputs.forEach((out, k) => {
+    if (out) {
+      const offset = isConcrete(before) && before === 0 ? '0' : `${ctx.dim(before, node)} * ${strides[axis]}`;
+      body.push('{', ...stridedCopy(ctx, node, node.inputs[0], out, ctx.shapeOf(out), strides, offset).map((l) => `  ${l}`), '}');
+    }
+    before = dimAdd(before, sizes[k]);
+  });
+  return body;
 }
 
 /** Gather's constant scalar index and axis (Unsupported for several or non-constant indices, a symbolic axis). */
