@@ -1,6 +1,6 @@
 /**
  * Op family: normalization — BatchNormalization (inference), LayerNormalization, Softmax/LogSoftmax, LpNormalization,
- * InstanceNormalization, GroupNormalization. Statistics are accumulated in double precision.
+ * LRN, InstanceNormalization, GroupNormalization. Statistics are accumulated in double precision.
  */
 import { isFloatType } from '../ir/dtype';
 import { Node, attrFloat, attrInt } from '../ir/graph';
@@ -203,6 +203,53 @@ const lpNormalization: OpDefinition = {
   },
 };
 
+// ---- LRN ----
+
+/**
+ * Local response normalization across channels (axis 1): y = x / (bias + alpha / size · Σ x²)^beta over channels
+ * c − ⌊(size − 1) / 2⌋ … c + ⌈(size − 1) / 2⌉ (those inside the tensor).
+ */
+const lrn: OpDefinition = {
+  op: 'LRN',
+  infer(ctx) {
+    requireFloat(ctx);
+    const x = ctx.shape(0);
+    if (x.length < 3) ctx.fail(`needs an input of rank 3 or more ([N, C, ...]), got rank ${x.length}`);
+    if (!ctx.node.attrs.size) ctx.fail('the size attribute is required');
+    if (attrInt(ctx.node, 'size') < 1) ctx.fail(`size must be positive, got ${attrInt(ctx.node, 'size')}`);
+    return [{ dtype: ctx.dtype(0), shape: x }];
+  },
+  evaluate(node, inputs) {
+    const x = requireInput(node, inputs, 0);
+    const { size, alpha, beta, bias } = lrnAttributes(node);
+    const channels = x.shape[1];
+    const inner = numel(x.shape.slice(2));
+    const outer = x.shape[0];
+    const before = Math.floor((size - 1) / 2);
+    const after = size - 1 - before;
+    const xd = numeric(x);
+    const out = storageFor(x.dtype, xd.length);
+    for (let o = 0; o < outer; o++)
+      for (let c = 0; c < channels; c++)
+        for (let q = 0; q < inner; q++) {
+          let sum = 0;
+          for (let k = Math.max(0, c - before); k <= Math.min(channels - 1, c + after); k++) sum += xd[(o * channels + k) * inner + q] ** 2;
+          const i = (o * channels + c) * inner + q;
+          out[i] = xd[i] / (bias + (alpha / size) * sum) ** beta;
+        }
+    return [{ dtype: x.dtype, shape: [...x.shape], data: out }];
+  },
+};
+
+export function lrnAttributes(node: Node): { size: number; alpha: number; beta: number; bias: number } {
+  return {
+    size: attrInt(node, 'size'),
+    alpha: attrFloat(node, 'alpha', 1e-4),
+    beta: attrFloat(node, 'beta', 0.75),
+    bias: attrFloat(node, 'bias', 1),
+  };
+}
+
 // ---- InstanceNormalization / GroupNormalization ----
 
 /**
@@ -313,6 +360,7 @@ registerOps([
   softmaxDefinition('Softmax'),
   softmaxDefinition('LogSoftmax'),
   lpNormalization,
+  lrn,
   instanceNormalization,
   groupNormalization,
 ]);

@@ -2,7 +2,7 @@
  * ONNX forms that the ONNX backend test models (pytorch-converted, pytorch-operator, the "light" model zoo) use and
  * that stopped or went wrong before: Split on the GPU (GLU, chunk), Sum/Mean/Max/Min of several inputs, MaxPool with
  * dilations kept through the NHWC rewrite, the opset < 10 Slice with attribute bounds, and an inference Dropout whose
- * mask output is named but read by nobody. Each model: the original graph against onnxruntime-node, the optimized
+ * mask output is named but read by nobody, and LRN (the 2012-era zoo). Each model: the original graph against onnxruntime-node, the optimized
  * graph against the original (interpreter), no unsupported node on the CUDA targets, and nvcc compiles model.cu.
  */
 import { strict as assert } from 'node:assert';
@@ -60,6 +60,24 @@ function opset9Spec(): ModelSpec {
       { op: 'Tanh', inputs: ['a'], outputs: ['z'] },
     ],
     outputs: ['y', 'z'],
+  };
+}
+
+/** The 2012-era zoo's stem (AlexNet, GoogLeNet, ZFNet): conv, ReLU, LRN, max pool, and a second LRN. */
+function lrnSpec(): ModelSpec {
+  const random = seededRandom(3);
+  return {
+    opset: 13,
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 8, 6, 6] }],
+    initializers: [{ name: 'w', dtype: 'float32', dims: [16, 8, 3, 3], values: Array.from({ length: 16 * 8 * 9 }, () => random() - 0.5) }],
+    nodes: [
+      { op: 'Conv', inputs: ['x', 'w'], outputs: ['c'], attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } },
+      { op: 'Relu', inputs: ['c'], outputs: ['r'] },
+      { op: 'LRN', inputs: ['r'], outputs: ['n1'], attrs: { size: 5, alpha: 1e-2, beta: 0.75, bias: 2.5 } },
+      { op: 'MaxPool', inputs: ['n1'], outputs: ['p'], attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+      { op: 'LRN', inputs: ['p'], outputs: ['y'], attrs: { size: 3, alpha: 0.5, beta: 0.5 } },
+    ],
+    outputs: ['y'],
   };
 }
 
@@ -125,6 +143,11 @@ describe('ONNX forms from the ONNX backend test models', function () {
     assert.equal(graph.nodes.filter((n) => n.op === 'Split').length, 1);
   });
 
+  it('LRN (sizes 5 and 3) after a conv stem: right against onnxruntime, before and after optimizing', async () => {
+    const graph = await checkAgainstOnnxruntime(lrnSpec(), [[2, 8, 6, 6]]);
+    assert.equal(graph.nodes.filter((n) => n.op === 'LRN').length, 2);
+  });
+
   it('opset 9: Slice with attribute bounds and Split with a split attribute, right against onnxruntime', async () => {
     const graph = await checkAgainstOnnxruntime(opset9Spec(), [[2, 10, 6]]);
     const slice = graph.nodes.find((n) => n.op === 'Slice');
@@ -142,6 +165,7 @@ describe('ONNX forms from the ONNX backend test models', function () {
       for (const [name, spec] of [
         ['modern', modernSpec()],
         ['opset9', opset9Spec()],
+        ['lrn', lrnSpec()],
       ] as const) {
         const file = path.join(tmp, `${name}.onnx`);
         fs.writeFileSync(file, buildModel(spec));
@@ -153,9 +177,8 @@ describe('ONNX forms from the ONNX backend test models', function () {
         );
         const source = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
         sources.push(out);
-        // Split's launch: a strided copy per output (3 in the modern model, 2 in the opset-9 one)
-        const split = source.split('ait_split_f16')[1] ?? '';
-        assert.ok(split, 'a split kernel is launched');
+        if (name === 'lrn') assert.equal(source.split('ait::kernels::launch_lrn(').length - 1, 2);
+        else assert.ok(source.includes('ait_split_f16'), 'a split kernel is launched');
       }
       const modern = fs.readFileSync(path.join(sources[0], 'src', 'model.cu'), 'utf8');
       assert.ok(/Pool2dArgs<__half> args\{[^;]*, 2, 3,\s/.test(modern.replace(/\n\s*/g, ' ')), 'the pool launch carries dilations 2, 3');

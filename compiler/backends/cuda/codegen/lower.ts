@@ -48,6 +48,7 @@ import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatte
 import { lowerTopK, topkPlan } from './topk-lowering';
 import { tileCopy, tilePlan } from './tile-lowering';
 import { cumsumPlan, lowerCumSum } from './cumsum-lowering';
+import { lowerLrn, lrnPlan } from './lrn-lowering';
 
 export interface KernelChoice {
   library: 'ait' | 'cutlass';
@@ -300,6 +301,8 @@ const refuseEinsum = (_ctx: CodegenContext, node: Node): never => {
 cuda('Einsum', ({ ctx }, node) => refuseEinsum(ctx, node), refuseEinsum);
 
 cuda('CumSum', ({ ctx }, node) => lowerCumSum(ctx, node), cumsumPlan);
+
+cuda('LRN', ({ ctx }, node) => lowerLrn(ctx, node), lrnPlan);
 
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
 

@@ -12,6 +12,7 @@
 #include "group_norm.cuh"
 #include "grouped_conv.cuh"
 #include "im2col.cuh"
+#include "lrn.cuh"
 #include "nms.cuh"
 #include "nonzero.cuh"
 #include "normalization.cuh"

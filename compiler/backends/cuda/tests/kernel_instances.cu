@@ -127,6 +127,7 @@ template cudaError_t launch_fill<uint8_t>(const FillArgs<uint8_t>&, cudaStream_t
 template cudaError_t launch_cumsum<__half>(const CumSumArgs<__half>&, cudaStream_t);
 template cudaError_t launch_cumsum<int64_t>(const CumSumArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_cumsum<int32_t>(const CumSumArgs<int32_t>&, cudaStream_t);
+template cudaError_t launch_lrn<__half>(const LrnArgs<__half>&, cudaStream_t);
 // TopK: every storage type a model can give it (floats are fp16 in generated code; bf16/fp32 for completeness)
 template cudaError_t launch_topk<__half>(const TopKArgs<__half>&, void*, size_t, cudaStream_t);
 template cudaError_t launch_topk<__nv_bfloat16>(const TopKArgs<__nv_bfloat16>&, void*, size_t, cudaStream_t);
