@@ -3,7 +3,10 @@
  * onnxruntime-node (thresholds, center_point_box, several batches and classes, score ties, the per-class limit, no
  * limit, no score threshold, -Infinity scores, identical boxes); a TypeScript replay of the kernels' algorithm (64-bit
  * sort keys through the chunked bitonic network, the IoU bitmask, the sweep with its per-word barrier, the scan and
- * the row writes) against the reference; models with NMS compiling for sm90 and sm80 with no unsupported node, the
+ * the row writes) against the reference, also with the mask in blocks of rows (forced small: many block boundaries,
+ * the removed words right of a block carried in global memory, the limit reached in a later block); the block rows
+ * and the workspace within 128 MB of masks up to 2^24 boxes; one NMS over up to 90000 boxes (R-CNN's RoI heads)
+ * compiling; models with NMS compiling for sm90 and sm80 with no unsupported node, the
  * count read back once into a run-time dim that later ops read, constants as literals and device tensors as
  * pointers; nvcc compiling the generated model.cu; and the refusal of what the kernel does not take.
  */
@@ -15,8 +18,9 @@ import * as ort from 'onnxruntime-node';
 import { compileModel } from '../../../compiler/compile';
 import { supportOf } from '../../../compiler/backends/support';
 import { runGraph } from '../../../compiler/interpreter/interpreter';
+import { isConcrete } from '../../../compiler/ir/symbolic';
 import { makeTensor, numeric, seededRandom } from '../../../compiler/ir/tensor';
-import { nmsMaskCapacity, nmsWorkspaceBytes } from '../../../compiler/backends/cuda/codegen/nms-lowering';
+import { nmsBlockRows, nmsMaskCapacity, nmsWorkspaceBytes } from '../../../compiler/backends/cuda/codegen/nms-lowering';
 import { ModelSpec, buildModel, inferModel, input, nodeModel, tensor } from '../../helpers/onnx-builder';
 import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
 
@@ -122,7 +126,13 @@ function bitonicSort(keys: bigint[], chunkSize: number): void {
   }
 }
 
-function replay(c: Case, data: { boxes: number[]; scores: number[] }, chunkSize: number): number[] {
+/**
+ * launch_nms_select and the write, kernel by kernel: the sort, then per pass of segments and per block of R mask rows
+ * (nms_block_rows; `forcedRows` as NmsArgs::block_rows) the mask kernel (words it does not write stay poisoned) and
+ * the sweep kernel (the block's removed words loaded from the global removed-mask, which only the first block zeroes:
+ * it starts poisoned, as do the kept counts), each returning early as the kernels do.
+ */
+function replay(c: Case, data: { boxes: number[]; scores: number[] }, chunkSize: number, forcedRows = 0): number[] {
   const f = Math.fround;
   const max = c.max ?? 0;
   const iouThreshold = f(c.iou ?? 0);
@@ -142,55 +152,96 @@ function replay(c: Case, data: { boxes: number[]; scores: number[] }, chunkSize:
     const uni = f(f(f(f(a[2] - a[0]) * f(a[3] - a[1])) + f(f(b[2] - b[0]) * f(b[3] - b[1]))) - inter);
     return (uni > 0 ? f(inter / uni) : 0) > iouThreshold;
   };
-  const keptPerSegment: number[][] = [];
-  for (let s = 0; s < c.batches * c.classes; s++) {
-    const b = Math.floor(s / c.classes);
+  const segments = c.batches * c.classes;
+  const capacity = nmsMaskCapacity(segments, n);
+  const rows = nmsBlockRows(n, capacity, forcedRows);
+  assert.ok(rows >= 1 && rows <= n);
+  const perPass = Math.min(rows < n ? 1 : Math.floor(capacity / (rows * words)), 65535);
+  const POISON = (1n << 64n) - 1n;
+  const sorted: bigint[][] = [];
+  const candidates: number[] = [];
+  const selected: number[][] = Array.from({ length: segments }, () => []);
+  const keptCount = new Array<number>(segments).fill(-7); // poisoned workspace
+  const removedAfter = Array.from({ length: segments }, () => new Array<bigint>(words).fill(POISON));
+  for (let s = 0; s < segments; s++) {
     // sort (with the candidate count)
     const keys = new Array<bigint>(length).fill(NO_KEY);
-    let candidates = 0;
+    let count = 0;
     for (let i = 0; i < n; i++) {
       const score = data.scores[s * n + i];
       if (c.score === undefined ? !Number.isNaN(score) : score > f(c.score)) {
         keys[i] = key(score, i);
-        candidates++;
+        count++;
       }
     }
     bitonicSort(keys, chunkSize);
-    const index = (i: number) => Number(keys[i] & 0xffffffffn);
-    // mask: rows × words, only words at or right of the row's own
-    const mask = new Array<bigint>(n * words).fill(-1n); // poison: words the kernel does not write
-    for (let rowWord = 0; rowWord * 64 < candidates; rowWord++)
-      for (let columnWord = rowWord; columnWord * 64 < candidates; columnWord++)
-        for (let t = 0; t < 64 && rowWord * 64 + t < candidates; t++) {
-          const row = rowWord * 64 + t;
-          let bits = 0n;
-          for (let u = rowWord === columnWord ? t + 1 : 0; u < 64 && columnWord * 64 + u < candidates; u++)
-            if (suppresses(corners(b, index(row)), corners(b, index(columnWord * 64 + u)))) bits |= 1n << BigInt(u);
-          mask[row * words + columnWord] = bits;
+    sorted.push(keys);
+    candidates.push(count);
+  }
+  const index = (s: number, i: number) => Number(sorted[s][i] & 0xffffffffn);
+  const limitOf = (s: number) => Math.min(max, candidates[s]);
+  for (let first = 0; first < segments; first += perPass) {
+    const count = Math.min(perPass, segments - first);
+    for (let r0 = 0; r0 < n; r0 += rows) {
+      const masks = Array.from({ length: count }, () => new Array<bigint>(rows * words).fill(POISON));
+      // nms_mask_kernel: rows [r0, end) against the words at or right of each row's own
+      for (let y = 0; y < count; y++) {
+        const s = first + y;
+        const m = candidates[s];
+        if (r0 >= m || (r0 > 0 && keptCount[s] >= limitOf(s))) continue;
+        const b = Math.floor(s / c.classes);
+        const end = Math.min(r0 + rows, m);
+        for (let rowWord = r0 / 64; rowWord * 64 < end; rowWord++)
+          for (let columnWord = rowWord; columnWord * 64 < m; columnWord++)
+            for (let t = 0; t < 64 && rowWord * 64 + t < end; t++) {
+              const row = rowWord * 64 + t;
+              let bits = 0n;
+              for (let u = rowWord === columnWord ? t + 1 : 0; u < 64 && columnWord * 64 + u < m; u++)
+                if (suppresses(corners(b, index(s, row)), corners(b, index(s, columnWord * 64 + u)))) bits |= 1n << BigInt(u);
+              masks[y][(row - r0) * words + columnWord] = bits;
+            }
+      }
+      // nms_sweep_kernel
+      for (let y = 0; y < count; y++) {
+        const s = first + y;
+        const m = candidates[s];
+        const limit = limitOf(s);
+        let kept = r0 === 0 ? 0 : keptCount[s];
+        if (r0 >= m || kept >= limit) {
+          if (r0 === 0) keptCount[s] = 0;
+          continue;
         }
-    // sweep
-    const limit = Math.min(max, candidates);
-    const usedWords = Math.ceil(candidates / 64);
-    const removed = new Array<bigint>(usedWords).fill(0n);
-    const selected: number[] = [];
-    for (let word = 0; word < usedWords && selected.length < limit; word++) {
-      let current = removed[word];
-      const bits = Math.min(64, candidates - word * 64);
-      for (let bit = 0; bit < bits; bit++) {
-        if ((current >> BigInt(bit)) & 1n) continue;
-        const i = word * 64 + bit;
-        selected.push(index(i));
-        if (selected.length >= limit) break;
-        current |= mask[i * words + word];
-        for (let w = word + 1; w < usedWords; w++) removed[w] |= mask[i * words + w];
+        const end = Math.min(r0 + rows, m);
+        const usedWords = Math.ceil(m / 64);
+        const firstWord = r0 / 64;
+        const endWord = Math.ceil(end / 64);
+        const after = removedAfter[s];
+        const here: bigint[] = [];
+        for (let w = firstWord; w < endWord; w++) here.push(r0 === 0 ? 0n : after[w]);
+        if (r0 === 0) for (let w = endWord; w < usedWords; w++) after[w] = 0n;
+        for (let word = firstWord; word < endWord && kept < limit; word++) {
+          let current = here[word - firstWord];
+          const bits = Math.min(64, end - word * 64);
+          for (let bit = 0; bit < bits; bit++) {
+            if ((current >> BigInt(bit)) & 1n) continue;
+            const i = word * 64 + bit;
+            selected[s][kept] = index(s, i);
+            if (++kept >= limit) break;
+            const row = (i - r0) * words;
+            current |= masks[y][row + word];
+            for (let w = word + 1; w < endWord; w++) here[w - firstWord] |= masks[y][row + w];
+            for (let w = endWord; w < usedWords; w++) after[w] |= masks[y][row + w];
+          }
+        }
+        keptCount[s] = kept;
       }
     }
-    keptPerSegment.push(selected);
   }
+  const keptPerSegment = selected.map((indices, s) => indices.slice(0, keptCount[s]));
   // scan + write
-  const rows: number[] = [];
-  keptPerSegment.forEach((kept, s) => kept.forEach((i) => rows.push(Math.floor(s / c.classes), s % c.classes, i)));
-  return rows;
+  const out: number[] = [];
+  keptPerSegment.forEach((kept, s) => kept.forEach((i) => out.push(Math.floor(s / c.classes), s % c.classes, i)));
+  return out;
 }
 
 describe('NonMaxSuppression (CUDA kernel and lowering)', () => {
@@ -222,9 +273,60 @@ describe('NonMaxSuppression (CUDA kernel and lowering)', () => {
     }
   });
 
+  it('the blocked mask and sweep (rows in blocks, removed words right of a block in global memory) match the reference', function () {
+    this.timeout(120000);
+    // forced block sizes (NmsArgs::block_rows): many blocks, a block of one word, a limit inside and at a block's end
+    const base = { batches: 1, classes: 2, iou: 0.5 };
+    const cases: [Case, number[]][] = [
+      [{ ...base, name: '700 boxes, every candidate', boxes: 700, max: 1000, score: -1 }, [1, 64, 128, 200, 640]],
+      [{ ...base, name: '700 boxes, half the candidates', boxes: 700, max: 1000, score: 0.25 }, [64, 192]],
+      [{ ...base, name: 'few candidates: later blocks empty', boxes: 900, max: 1000, score: 0.6 }, [64, 128]],
+      [{ ...base, name: 'the limit inside a later block', boxes: 700, max: 37, iou: 0.3, score: -1 }, [64, 128]],
+      [{ ...base, name: 'iou 0 (long suppression reach)', boxes: 500, max: 500, iou: 0, score: -1 }, [64, 256]],
+      [{ name: 'center boxes, 2 × 3 segments', batches: 2, classes: 3, boxes: 300, center: true, max: 300, iou: 0.35 }, [64, 128]],
+    ];
+    for (const [k, [c, blocks]] of cases.entries()) {
+      const data = caseData(c, 301 + k);
+      const expected = reference(c, data);
+      assert.ok(expected.length > 3 * 8, `${c.name}: selects several boxes`);
+      for (const forced of blocks) assert.deepEqual(replay(c, data, 64, forced), expected, `${c.name}, blocks of ${forced} rows`);
+    }
+    // the limit reached exactly at a block's last row: later blocks skip their mask and sweep
+    const c: Case = { ...base, name: 'limit at a block end', boxes: 400, iou: 0.5, score: -1, max: 1000 };
+    const data = caseData(c, 377);
+    const all = reference(c, data);
+    for (const max of [1, 2, 5, 20]) {
+      const limited = { ...c, max };
+      assert.deepEqual(replay(limited, data, 64, 64), reference(limited, data), `limit ${max}`);
+    }
+    assert.ok(all.length / 3 > 40);
+  });
+
+  it('the mask block rows: the whole mask up to 32768 boxes, blocks of a multiple of 64 rows within 128 MB beyond', () => {
+    assert.equal(nmsBlockRows(5000, nmsMaskCapacity(1, 5000)), 5000);
+    assert.equal(nmsBlockRows(32768, nmsMaskCapacity(1, 32768)), 32768);
+    assert.equal(nmsBlockRows(5000, nmsMaskCapacity(1, 5000), 100), 128);
+    assert.equal(nmsBlockRows(5000, nmsMaskCapacity(1, 5000), 6000), 5000);
+    for (const boxes of [32769, 40000, 90000, 250000, 2 ** 24]) {
+      const capacity = nmsMaskCapacity(1, boxes);
+      const rows = nmsBlockRows(boxes, capacity);
+      const words = Math.ceil(boxes / 64);
+      assert.ok(rows >= 64 && rows % 64 === 0 && rows < boxes && rows * words <= capacity, `${boxes} boxes: ${rows} rows`);
+      assert.ok(capacity * 8 <= 128 * 2 ** 20, `${boxes} boxes: mask within 128 MB`);
+      // fewer boxes at run time: blocks at least as tall, still within the capacity sized at the bound
+      for (const fewer of [1, 1000, 32768, Math.floor(boxes / 2)]) {
+        const r = nmsBlockRows(fewer, capacity);
+        assert.ok(r >= Math.min(rows, fewer) && r * Math.ceil(fewer / 64) <= capacity, `${fewer} of ${boxes}`);
+      }
+    }
+    assert.equal(nmsBlockRows(90000, nmsMaskCapacity(1, 90000)), 11904);
+    // 90000 boxes: 1 MB of keys, 128 MB of masks, the rest small
+    assert.ok(nmsWorkspaceBytes(1, 90000, nmsMaskCapacity(1, 90000)) < 130 * 2 ** 20);
+  });
+
   it('the workspace grows with segments and boxes (sized once at the bounds)', () => {
     let previous = 0;
-    for (const boxes of [1, 63, 64, 65, 1000, 2048, 2049, 5000, 32768]) {
+    for (const boxes of [1, 63, 64, 65, 1000, 2048, 2049, 5000, 32768, 32769, 90000]) {
       const bytes = nmsWorkspaceBytes(3, boxes, nmsMaskCapacity(3, boxes));
       assert.ok(bytes >= previous, `${boxes} boxes`);
       previous = bytes;
@@ -358,11 +460,78 @@ describe('NonMaxSuppression (CUDA kernel and lowering)', () => {
     assert.match(model, /batch, 2, 100, false,\s+0\.5f, 0\.0f, false, batch, nullptr, nullptr, nullptr,/);
   });
 
-  it('refuses more boxes than the sweep takes, naming the reason (the node shows as unsupported)', () => {
+  /**
+   * torchvision's R-CNN RoI heads: the scores of 1000 proposals × 90 classes filtered by score (NonZero: a run-time
+   * count bounded by 90000), the kept boxes and scores gathered, one batched NMS over them.
+   */
+  function roiHeadsModel(): ModelSpec {
+    const n = 90000;
+    return {
+      inputs: [
+        { name: 'boxes', dtype: 'float32', dims: [n, 4] },
+        { name: 'scores', dtype: 'float32', dims: [n] },
+      ],
+      initializers: [
+        { name: 'threshold', dtype: 'float32', dims: [], values: [0.05] },
+        { name: 'axis0', dtype: 'int64', dims: [1], values: [0] },
+        { name: 'axes01', dtype: 'int64', dims: [2], values: [0, 1] },
+        { name: 'max', dtype: 'int64', dims: [1], values: [100] },
+        { name: 'iou', dtype: 'float32', dims: [1], values: [0.5] },
+      ],
+      nodes: [
+        { op: 'Greater', name: 'above', inputs: ['scores', 'threshold'], outputs: ['mask'] },
+        { op: 'NonZero', name: 'where', inputs: ['mask'], outputs: ['where2d'] },
+        { op: 'Squeeze', name: 'flat', inputs: ['where2d', 'axis0'], outputs: ['where'] },
+        { op: 'Gather', name: 'gather_boxes', inputs: ['boxes', 'where'], outputs: ['kept_boxes'], attrs: { axis: 0 } },
+        { op: 'Gather', name: 'gather_scores', inputs: ['scores', 'where'], outputs: ['kept_scores'], attrs: { axis: 0 } },
+        { op: 'Unsqueeze', name: 'batch_boxes', inputs: ['kept_boxes', 'axis0'], outputs: ['boxes3d'] },
+        { op: 'Unsqueeze', name: 'batch_scores', inputs: ['kept_scores', 'axes01'], outputs: ['scores3d'] },
+        { op: 'NonMaxSuppression', name: 'nms', inputs: ['boxes3d', 'scores3d', 'max', 'iou'], outputs: ['selected'] },
+      ],
+      outputs: [{ name: 'selected', dtype: 'int64', dims: [null, 3] }],
+      opset: 13,
+    };
+  }
+
+  for (const target of ['cuda:sm90', 'cuda:sm80'])
+    it(`${target}: one NMS over up to 90000 boxes (R-CNN RoI heads) compiles, its mask in blocks within 128 MB`, function () {
+      this.timeout(300000);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-nms-'));
+      const file = path.join(dir, 'nms.onnx');
+      fs.writeFileSync(file, buildModel(roiHeadsModel()));
+      const { graph: inferred } = inferModel(roiHeadsModel());
+      const boxes = inferred.tensor('boxes3d').shape!;
+      assert.ok(!isConcrete(boxes[1]), 'the box count is a run-time dim');
+      const out = path.join(dir, 'out');
+      const result = compileModel(file, { out, target, maxBatch: 1 });
+      assert.deepEqual(
+        result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+        [],
+      );
+      const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as {
+        nodes: { op: string; kernel?: { name: string }; status?: { supported: boolean; reason?: string } }[];
+      };
+      assert.deepEqual(
+        graph.nodes.filter((node) => node.status?.supported === false).map((node) => `${node.op}: ${node.status?.reason}`),
+        [],
+      );
+      assert.ok(graph.nodes.some((node) => node.op === 'NonMaxSuppression' && node.kernel?.name === 'ait_nms_f16'));
+      const model = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
+      // the mask capacity at the bound (90000 boxes): the 128 MB budget, so blocks of 11904 rows
+      assert.match(
+        model,
+        /1, 1, c\.dims\[\d+\], false,\s+0\.5f, 0\.0f, false, int64_t\{100\}, nullptr, nullptr, nullptr,\s+c\.workspace, int64_t\{16777216\}/,
+      );
+      assert.match(model, /ait::kernels::launch_nms_select\(args, c\.stream\)/);
+      if (haveNvcc())
+        nvccCompileGenerated(out, ['src/model.cu'], target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80');
+    });
+
+  it('refuses more boxes than the kernel takes, naming the reason (the node shows as unsupported)', () => {
     const { graph } = inferModel(
       nodeModel('NonMaxSuppression', [
-        input('float32', [1, 40000, 4]),
-        input('float32', [1, 1, 40000]),
+        input('float32', [1, 20000000, 4]),
+        input('float32', [1, 1, 20000000]),
         tensor('int64', [1], [10]),
         tensor('float32', [1], [0.5]),
       ]),
@@ -370,7 +539,7 @@ describe('NonMaxSuppression (CUDA kernel and lowering)', () => {
     const node = graph.nodes.find((n) => n.op === 'NonMaxSuppression')!;
     assert.deepEqual(supportOf(graph, node, 'cuda:sm90'), {
       supported: false,
-      reason: '40000 boxes per batch (the kernel’s suppression sweep takes at most 32768)'.replace('’', "'"),
+      reason: '20000000 boxes per batch (the kernel takes at most 16777216)',
     });
     const small = inferModel(
       nodeModel('NonMaxSuppression', [input('float32', [1, 100, 4]), input('float32', [1, 2, 100]), tensor('int64', [1], [10])]),

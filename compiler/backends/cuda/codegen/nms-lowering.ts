@@ -5,7 +5,8 @@
  * iou_threshold and score_threshold are literals when the graph knows their values (or, for the int64 limit, an
  * expression of the dims when it is shape arithmetic); otherwise the kernels read the one-element device tensors
  * themselves, so no extra host round trip is needed. The workspace is sized at the dims' bounds
- * (nmsWorkspaceBytes, the C++ nms_workspace_bytes).
+ * (nmsWorkspaceBytes, the C++ nms_workspace_bytes): the suppression mask is computed and swept in blocks of rows, so
+ * it stays within 128 MB however many boxes (torchvision's R-CNN heads: one NMS over 1000 proposals × 90 classes).
  */
 import { Node, attrInt } from '../../../ir/graph';
 import { isConcrete } from '../../../ir/symbolic';
@@ -14,10 +15,11 @@ import { CPP_TYPE, CodegenContext, Unsupported } from './context';
 import { cppFloat, cppInt } from './cpp';
 import type { KernelChoice } from './lower';
 
-/** nms.cuh kNmsMaxBoxes, kNmsMaskBudgetWords. */
-export const NMS_MAX_BOXES = 32768;
+/** nms.cuh kNmsMaxBoxes (a 64-row mask block within the budget), kNmsMaskBudgetWords. */
+export const NMS_MAX_BOXES = 2 ** 24;
 const MASK_BUDGET_WORDS = 2 ** 24;
 const MAX_SEGMENTS = 65535;
+const BLOCK_ROWS_MAX = 32768;
 
 const words = (boxes: number) => Math.ceil(boxes / 64);
 const sortLength = (n: number) => {
@@ -27,17 +29,26 @@ const sortLength = (n: number) => {
 };
 const align = (bytes: number) => Math.ceil(bytes / 256) * 256;
 
-/** nms.cuh nms_mask_capacity: every segment's mask in one pass when they fit the budget, else as many as fit. */
+/** nms.cuh nms_mask_capacity: every segment's whole mask when they fit the budget, else the budget (blocks of rows). */
 export function nmsMaskCapacity(segments: number, boxes: number): number {
-  const one = boxes * words(boxes);
-  const all = segments * one;
-  return all <= MASK_BUDGET_WORDS ? all : Math.max(one, MASK_BUDGET_WORDS);
+  const all = segments * boxes * words(boxes);
+  return all <= MASK_BUDGET_WORDS ? all : Math.max(64 * words(boxes), MASK_BUDGET_WORDS);
 }
 
-/** nms.cuh nms_workspace_bytes (keys, selected indices, counts, offsets, masks); keep in step with the C++. */
+/** nms.cuh nms_block_rows: the rows of a mask block (all N when a segment's mask fits, else a multiple of 64). */
+export function nmsBlockRows(boxes: number, maskCapacity: number, forced = 0): number {
+  let rows = boxes;
+  if (boxes > BLOCK_ROWS_MAX || boxes * words(boxes) > maskCapacity)
+    rows = Math.min(Math.floor(maskCapacity / words(boxes) / 64) * 64, BLOCK_ROWS_MAX);
+  const f = Math.ceil(forced / 64) * 64;
+  return forced > 0 && f < rows ? f : rows;
+}
+
+/** nms.cuh nms_workspace_bytes (keys, selected indices, removed-masks, counts, offsets, masks); keep in step. */
 export function nmsWorkspaceBytes(segments: number, boxes: number, maskCapacity: number): number {
   let at = align(segments * sortLength(boxes) * 8);
   at = align(at + segments * boxes * 4);
+  at = align(at + segments * words(boxes) * 8);
   at = align(at + segments * 8);
   at = align(at + segments * 8);
   at = align(at + (segments + 1) * 8);
@@ -69,7 +80,7 @@ export function nmsPlan(ctx: CodegenContext, node: Node) {
   if (boxes.length !== 3 || scores.length !== 3 || boxes[2] !== 4)
     throw new Unsupported('boxes must be [batches, boxes, 4] and scores [batches, classes, boxes]');
   const n = ctx.maxOf(boxes[1]);
-  if (n > NMS_MAX_BOXES) throw new Unsupported(`${n} boxes per batch (the kernel's suppression sweep takes at most ${NMS_MAX_BOXES})`);
+  if (n > NMS_MAX_BOXES) throw new Unsupported(`${n} boxes per batch (the kernel takes at most ${NMS_MAX_BOXES})`);
   const segments = ctx.maxOf(boxes[0]) * ctx.maxOf(scores[1]);
   if (segments > MAX_SEGMENTS) throw new Unsupported(`${segments} (batch, class) pairs (the kernel takes at most ${MAX_SEGMENTS})`);
   const centerPointBox = attrInt(node, 'center_point_box', 0);
@@ -93,8 +104,9 @@ export function lowerNms(ctx: CodegenContext, node: Node): [KernelChoice, string
     library: 'ait',
     name: 'ait_nms_f16',
     reason:
-      'per (batch, class): bitonic sort of the candidates, IoU suppression bitmask (a thread per row and 64 columns), ' +
-      'sequential sweep in one block; the selected count is read back (a run-time dim), then the rows are written',
+      'per (batch, class): bitonic sort of the candidates, IoU suppression bitmask (a thread per row and 64 columns) ' +
+      'in blocks of rows, each swept in one CTA before the next; the selected count is read back (a run-time dim), ' +
+      'then the rows are written',
     config: { center_point_box: plan.centered ? 1 : 0 },
   };
   const rows = ctx.shapeOf(node.outputs[0])[0];

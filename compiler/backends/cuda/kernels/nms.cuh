@@ -7,15 +7,27 @@
 //      bitonic-sorted over the next power of two P ≥ N: chunks of kNmsSortChunk keys in shared memory, longer strides
 //      in global memory (one launch per stride), each merge finished in shared memory. Counts the candidates, n.
 //   2. mask: bit j of mask[i][j / 64] says sorted box i suppresses sorted box j > i (IoU > iou_threshold), one thread
-//      per (row, 64-column word), the columns' boxes in shared memory (torchvision's CUDA nms).
-//   3. sweep: one CTA walks the sorted boxes in order, keeping those no kept box removed, OR-ing a kept box's mask row
-//      into a removed-mask in shared memory, and stops at max_output_boxes_per_class.
+//      per (row, 64-column word), the columns' boxes in shared memory (torchvision's CUDA nms). Computed in blocks of
+//      R rows (rows [r0, r0 + R) against every column), each block swept before the next is computed, so the mask
+//      takes R·ceil(N/64) words per segment, not N·ceil(N/64). R = N (one block) when N ≤ kNmsBlockRowsMax and the
+//      whole mask fits `mask_capacity`; else the most rows, a multiple of 64, that fit (at most kNmsBlockRowsMax).
+//   3. sweep: one CTA walks a block's sorted boxes in order, keeping those no kept box removed, OR-ing a kept box's
+//      mask row into the removed-mask, and stops at max_output_boxes_per_class. The removed-mask words of the
+//      block's own rows (at most kNmsBlockRowsMax / 64) live in shared memory, read and written at every step; the
+//      words right of the block (rows of later blocks) live in global memory, only OR-ed here, each by the one thread
+//      that owns it, and loaded into shared memory by the block that sweeps them. One path serves every N: with one
+//      block there are no words right of it, so the usual case (N ≤ 32768) touches no global removed-mask.
+//      The kept count carries from block to block in global memory.
 //   4. scan of the per-segment counts (exclusive offsets, the total after them), then the write of the rows.
+// The host launches the mask and sweep kernels for every block of the run's N (it does not know n); a kernel reads
+// n (and the kept count) first and returns at once for blocks at or past n, or past the per-class limit, so a few
+// hundred candidates out of 90000 boxes cost a handful of empty launches.
 // No atomics decide an order, so every run gives the same output. The IoU is the reference's (ops/detection.ts), in
 // fp32 with every operation rounded on its own (no FMA contraction): corners as min/max of the given coordinates (or
 // from center format), intersection over union, 0 when the union is not positive; iou > threshold suppresses.
-// Limits: N ≤ kNmsMaxBoxes (the sweep's removed-mask lives in shared memory) and B·C ≤ 65535 (a grid dimension).
-// The mask of a segment takes N·ceil(N/64) words; segments run in passes of as many as `mask_capacity` words hold.
+// Limits: B·C ≤ 65535 (a grid dimension), N ≤ kNmsMaxBoxes (so one 64-row block fits the budget). Memory: masks
+// ≤ kNmsMaskBudgetWords words (128 MB; segments run in passes of as many whole masks as fit, one segment at a time
+// when blocked), sort keys S·P·8 bytes, selected indices S·N·4, global removed-masks S·ceil(N/64)·8, O(S) counts.
 #pragma once
 
 #include "common.cuh"
@@ -25,7 +37,8 @@ namespace kernels {
 
 constexpr int kNmsSortChunk = 2048;  // keys bitonic-sorted in shared memory by one CTA (16 KB)
 constexpr int kNmsSortThreads = 512;
-constexpr int kNmsMaxBoxes = 32768;  // boxes per batch (N): the sweep's removed-mask is N / 64 words of shared memory
+constexpr int64_t kNmsMaxBoxes = int64_t(1) << 24;  // boxes per batch (N): a 64-row mask block fits the budget
+constexpr int kNmsBlockRowsMax = 32768;  // rows of a mask block: the block's removed-mask words in shared memory (4 KB)
 constexpr int kNmsSweepThreads = 256;
 constexpr int kNmsWriteThreads = 256;
 constexpr int64_t kNmsMaskCtas = 2048;  // mask CTAs per segment at most (they stride over the (row, word) pairs)
@@ -48,6 +61,7 @@ struct NmsArgs {
   void* workspace;         // nms_workspace_bytes(batches * classes, boxes_count, mask_capacity)
   int64_t mask_capacity;   // uint64 words for suppression masks (nms_mask_capacity at the dims' bounds)
   int64_t* output;         // [num_selected, 3]
+  int64_t block_rows = 0;  // > 0: mask blocks of at most this many rows (rounded up to 64; tests force small blocks)
 };
 
 // Power of two ≥ n (at least 1): the bitonic sort's length.
@@ -59,27 +73,45 @@ __host__ __device__ inline int64_t nms_sort_length(int64_t n) {
 
 __host__ __device__ inline int64_t nms_words(int64_t boxes) { return ceil_div(boxes, 64); }
 
-// Mask words for `segments` segments of `boxes` boxes: every segment in one pass when they fit the budget, else as
-// many as fit (at least one). Computed at the dims' bounds; a run with fewer boxes fits at least one segment too.
+// Mask words for `segments` segments of `boxes` boxes: every segment's whole mask when they fit the budget, else the
+// budget (whole masks of as many segments as fit, or blocks of rows of one). Computed at the dims' bounds; a run
+// with fewer boxes needs no more (its blocks are at least as tall).
 __host__ __device__ inline int64_t nms_mask_capacity(int64_t segments, int64_t boxes) {
-  const int64_t one = boxes * nms_words(boxes);
-  const int64_t all = segments * one;
-  return all <= kNmsMaskBudgetWords ? all : (one > kNmsMaskBudgetWords ? one : kNmsMaskBudgetWords);
+  const int64_t all = segments * boxes * nms_words(boxes);
+  const int64_t least = 64 * nms_words(boxes);  // one 64-row block (≤ the budget for N ≤ kNmsMaxBoxes)
+  return all <= kNmsMaskBudgetWords ? all : (least > kNmsMaskBudgetWords ? least : kNmsMaskBudgetWords);
+}
+
+// Rows R of a mask block: N when the whole mask of a segment fits (and N ≤ kNmsBlockRowsMax), else the most rows, a
+// multiple of 64 (so blocks start at a word boundary), that fit `mask_capacity`; `forced` > 0 lowers it (rounded up
+// to 64). 0: not even 64 rows fit (the workspace was sized for fewer boxes).
+__host__ __device__ inline int64_t nms_block_rows(int64_t boxes, int64_t mask_capacity, int64_t forced) {
+  const int64_t words = nms_words(boxes);
+  int64_t rows = boxes;
+  if (boxes > kNmsBlockRowsMax || boxes * words > mask_capacity) {
+    rows = mask_capacity / words / 64 * 64;
+    if (rows > kNmsBlockRowsMax) rows = kNmsBlockRowsMax;
+  }
+  const int64_t f = ceil_div(forced, 64) * 64;
+  if (forced > 0 && f < rows) rows = f;
+  return rows;
 }
 
 __host__ __device__ inline int64_t nms_align(int64_t bytes) { return (bytes + 255) / 256 * 256; }
 
-// Workspace pieces (byte offsets), in order: sort keys [S, P], selected box indices [S, N] int32, candidate counts
-// [S], kept counts [S], offsets [S + 1] (the total last), masks (mask_capacity words). Each grows with S and N, so
-// the bytes at the dims' bounds serve every run. codegen/nms-lowering.ts mirrors nms_workspace_bytes.
+// Workspace pieces (byte offsets), in order: sort keys [S, P], selected box indices [S, N] int32, removed-masks
+// [S, ceil(N/64)] (the words right of a block), candidate counts [S], kept counts [S], offsets [S + 1] (the total
+// last), masks (mask_capacity words). Each grows with S and N, so the bytes at the dims' bounds serve every run.
+// codegen/nms-lowering.ts mirrors nms_workspace_bytes.
 struct NmsLayout {
-  int64_t keys, selected, candidates, kept, offsets, mask, end;
+  int64_t keys, selected, removed, candidates, kept, offsets, mask, end;
 };
 __host__ __device__ inline NmsLayout nms_layout(int64_t segments, int64_t boxes, int64_t mask_capacity) {
   NmsLayout l;
   l.keys = 0;
   l.selected = nms_align(l.keys + segments * nms_sort_length(boxes) * 8);
-  l.candidates = nms_align(l.selected + segments * boxes * 4);
+  l.removed = nms_align(l.selected + segments * boxes * 4);
+  l.candidates = nms_align(l.removed + segments * nms_words(boxes) * 8);
   l.kept = nms_align(l.candidates + segments * 8);
   l.offsets = nms_align(l.kept + segments * 8);
   l.mask = nms_align(l.offsets + (segments + 1) * 8);
@@ -212,72 +244,97 @@ __device__ __forceinline__ bool nms_suppresses(float4 a, float4 b, float thresho
   return iou > threshold;
 }
 
-// Suppression mask of segments [first_segment, first_segment + gridDim.y): a CTA per (64 rows, 64-column word) of
-// the segment's candidates (n read on the device: the grid is sized at the bound, CTAs stride over the words the
-// data needs, so segments with few candidates cost little); only words at or right of the rows' own are computed
-// (the sweep reads no others).
+// The per-class limit, at most n.
 template <class T>
-__global__ void __launch_bounds__(64) nms_mask_kernel(NmsArgs<T> a, int64_t first_segment) {
+__device__ __forceinline__ int64_t nms_limit(const NmsArgs<T>& a, int64_t n) {
+  const int64_t limit = a.max_per_class_device ? *a.max_per_class_device : a.max_per_class;
+  return limit < n ? limit : n;
+}
+
+// Rows [r0, r0 + rows) of the suppression mask of segments [first_segment, first_segment + gridDim.y): a CTA per
+// (64 rows, 64-column word) of the segment's candidates (n read on the device: the grid is sized at the bound, CTAs
+// stride over the words the data needs, so segments with few candidates cost little); only words at or right of the
+// rows' own are computed (the sweep reads no others). Nothing for a block at or past n, or once the sweep of the
+// blocks before it reached the limit.
+template <class T>
+__global__ void __launch_bounds__(64) nms_mask_kernel(NmsArgs<T> a, int64_t first_segment, int64_t r0, int64_t rows) {
   __shared__ float4 columns[64];
   const int64_t s = first_segment + blockIdx.y;
   const NmsLayout l = nms_layout(a);
   const int64_t n = nms_at<T, int64_t>(a, l.candidates)[s];
-  const int64_t used_words = nms_words(n), words = nms_words(a.boxes_count);
+  if (r0 >= n) return;
+  if (r0 > 0 && nms_at<T, int64_t>(a, l.kept)[s] >= nms_limit(a, n)) return;
+  const int64_t end = r0 + rows < n ? r0 + rows : n;
+  const int64_t first_word = r0 / 64, row_words = nms_words(end) - first_word;
+  const int64_t column_words = nms_words(n) - first_word, words = nms_words(a.boxes_count);
   const int64_t batch = s / a.classes;
   const uint64_t* keys = nms_at<T, uint64_t>(a, l.keys) + s * nms_sort_length(a.boxes_count);
-  uint64_t* mask = nms_at<T, uint64_t>(a, l.mask) + static_cast<int64_t>(blockIdx.y) * a.boxes_count * words;
+  uint64_t* mask = nms_at<T, uint64_t>(a, l.mask) + static_cast<int64_t>(blockIdx.y) * rows * words;
   const float threshold = a.iou_threshold_device ? to_float(*a.iou_threshold_device) : a.iou_threshold;
-  for (int64_t pair = blockIdx.x; pair < used_words * used_words; pair += gridDim.x) {
-    const int64_t row_word = pair / used_words, column_word = pair % used_words;
+  for (int64_t pair = blockIdx.x; pair < row_words * column_words; pair += gridDim.x) {
+    const int64_t row_word = first_word + pair / column_words, column_word = first_word + pair % column_words;
     if (column_word < row_word) continue;  // uniform in the CTA
     const int64_t column = column_word * 64 + threadIdx.x;
     __syncthreads();  // the previous pair's columns are read
     if (column < n) columns[threadIdx.x] = nms_corners(a, batch, static_cast<uint32_t>(keys[column]));
     __syncthreads();
     const int64_t row = row_word * 64 + threadIdx.x;
-    if (row >= n) continue;
+    if (row >= end) continue;
     const float4 box = nms_corners(a, batch, static_cast<uint32_t>(keys[row]));
     const int columns_here = static_cast<int>(n - column_word * 64 < 64 ? n - column_word * 64 : 64);
     uint64_t bits = 0;
     for (int t = row_word == column_word ? threadIdx.x + 1 : 0; t < columns_here; ++t)
       if (nms_suppresses(box, columns[t], threshold)) bits |= uint64_t(1) << t;
-    mask[row * words + column_word] = bits;
+    mask[(row - r0) * words + column_word] = bits;
   }
 }
 
-// Greedy selection of one segment per CTA, in sorted order. Every thread walks the same boxes (the current mask word
-// in a register, identical in all threads); thread t owns removed-mask words t, t + blockDim, …, so only the step to
-// the next word needs a barrier.
+// Greedy selection over rows [r0, r0 + rows) of one segment per CTA, in sorted order, after the blocks before it.
+// Every thread walks the same boxes (the current mask word in a register, identical in all threads); thread t owns
+// the block's removed-mask words t, t + blockDim, … past the current one (shared memory), so only the step to the
+// next word needs a barrier, and the words right of the block end_word + t, end_word + t + blockDim, … (global
+// memory: the first block zeroes them, each block ORs into them, always by the thread that owns them, so no atomics;
+// the block that sweeps those rows loads them into shared memory in a later launch).
 template <class T>
-__global__ void __launch_bounds__(kNmsSweepThreads) nms_sweep_kernel(NmsArgs<T> a, int64_t first_segment) {
-  __shared__ uint64_t removed[kNmsMaxBoxes / 64];
+__global__ void __launch_bounds__(kNmsSweepThreads) nms_sweep_kernel(NmsArgs<T> a, int64_t first_segment, int64_t r0, int64_t rows) {
+  __shared__ uint64_t here[kNmsBlockRowsMax / 64];
   const int64_t s = first_segment + blockIdx.x;
   const NmsLayout l = nms_layout(a);
   const int64_t n = nms_at<T, int64_t>(a, l.candidates)[s];
+  const int64_t limit = nms_limit(a, n);
+  int64_t* kept_count = nms_at<T, int64_t>(a, l.kept) + s;
+  int64_t kept = r0 == 0 ? 0 : *kept_count;
+  if (r0 >= n || kept >= limit) {  // uniform: nothing in this block (the first still records its count)
+    if (r0 == 0 && threadIdx.x == 0) *kept_count = 0;
+    return;
+  }
+  const int64_t end = r0 + rows < n ? r0 + rows : n;
   const int64_t words = nms_words(a.boxes_count), used_words = nms_words(n);
+  const int64_t first_word = r0 / 64, end_word = nms_words(end);
   const uint64_t* keys = nms_at<T, uint64_t>(a, l.keys) + s * nms_sort_length(a.boxes_count);
-  const uint64_t* mask = nms_at<T, uint64_t>(a, l.mask) + static_cast<int64_t>(blockIdx.x) * a.boxes_count * words;
+  const uint64_t* mask = nms_at<T, uint64_t>(a, l.mask) + static_cast<int64_t>(blockIdx.x) * rows * words;
+  uint64_t* after = nms_at<T, uint64_t>(a, l.removed) + s * words;  // words [end_word, used_words) matter here
   int32_t* selected = nms_at<T, int32_t>(a, l.selected) + s * a.boxes_count;
-  int64_t limit = a.max_per_class_device ? *a.max_per_class_device : a.max_per_class;
-  if (limit > n) limit = n;
-  for (int64_t w = threadIdx.x; w < used_words; w += blockDim.x) removed[w] = 0;
+  for (int64_t w = first_word + threadIdx.x; w < end_word; w += blockDim.x) here[w - first_word] = r0 == 0 ? 0 : after[w];
+  if (r0 == 0)
+    for (int64_t w = end_word + threadIdx.x; w < used_words; w += blockDim.x) after[w] = 0;
   __syncthreads();
-  int64_t kept = 0;
-  for (int64_t word = 0; word < used_words && kept < limit; ++word) {
-    uint64_t current = removed[word];
-    const int bits = static_cast<int>(n - word * 64 < 64 ? n - word * 64 : 64);
+  for (int64_t word = first_word; word < end_word && kept < limit; ++word) {
+    uint64_t current = here[word - first_word];
+    const int bits = static_cast<int>(end - word * 64 < 64 ? end - word * 64 : 64);
     for (int bit = 0; bit < bits; ++bit) {
       if ((current >> bit) & 1) continue;
       const int64_t i = word * 64 + bit;
       if (threadIdx.x == 0) selected[kept] = static_cast<int32_t>(static_cast<uint32_t>(keys[i]));
       if (++kept >= limit) break;
-      const uint64_t* row = mask + i * words;
+      const uint64_t* row = mask + (i - r0) * words;
       current |= row[word];
-      for (int64_t w = word + 1 + threadIdx.x; w < used_words; w += blockDim.x) removed[w] |= row[w];
+      for (int64_t w = word + 1 + threadIdx.x; w < end_word; w += blockDim.x) here[w - first_word] |= row[w];
+      for (int64_t w = end_word + threadIdx.x; w < used_words; w += blockDim.x) after[w] |= row[w];
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) nms_at<T, int64_t>(a, l.kept)[s] = kept;
+  if (threadIdx.x == 0) *kept_count = kept;
 }
 
 // One thread: exclusive offsets of the per-segment counts, the total after them (segments are few: B·C).
@@ -322,6 +379,8 @@ cudaError_t launch_nms_select(const NmsArgs<T>& a, cudaStream_t stream) {
     return cudaMemsetAsync(base + l.offsets, 0, (segments + 1) * 8, stream);
   }
   if (n > kNmsMaxBoxes || segments > 65535) return cudaErrorInvalidValue;
+  const int64_t rows = nms_block_rows(n, a.mask_capacity, a.block_rows);
+  if (rows < 1) return cudaErrorInvalidValue;  // the workspace was sized for fewer boxes
   cudaError_t e = cudaMemsetAsync(base + l.candidates, 0, segments * 8, stream);
   if (e != cudaSuccess) return e;
   const int64_t length = nms_sort_length(n);
@@ -336,14 +395,15 @@ cudaError_t launch_nms_select(const NmsArgs<T>& a, cudaStream_t stream) {
     nms_sort_local_kernel<T><<<local_grid, kNmsSortThreads, 0, stream>>>(a, k, k, false);
   }
   const int64_t words = nms_words(n);
-  int64_t per_pass = a.mask_capacity / (n * words);
-  if (per_pass < 1) return cudaErrorInvalidValue;  // the workspace was sized for fewer boxes
+  int64_t per_pass = rows < n ? 1 : a.mask_capacity / (rows * words);
   if (per_pass > 65535) per_pass = 65535;
+  const int64_t pairs = nms_words(rows) * words < kNmsMaskCtas ? nms_words(rows) * words : kNmsMaskCtas;
   for (int64_t first = 0; first < segments; first += per_pass) {
     const int64_t count = segments - first < per_pass ? segments - first : per_pass;
-    const int64_t pairs = words * words < kNmsMaskCtas ? words * words : kNmsMaskCtas;
-    nms_mask_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(count)), 64, 0, stream>>>(a, first);
-    nms_sweep_kernel<T><<<static_cast<unsigned>(count), kNmsSweepThreads, 0, stream>>>(a, first);
+    for (int64_t r0 = 0; r0 < n; r0 += rows) {  // blocks at or past a segment's n return at once
+      nms_mask_kernel<T><<<dim3(static_cast<unsigned>(pairs), static_cast<unsigned>(count)), 64, 0, stream>>>(a, first, r0, rows);
+      nms_sweep_kernel<T><<<static_cast<unsigned>(count), kNmsSweepThreads, 0, stream>>>(a, first, r0, rows);
+    }
   }
   nms_scan_kernel<T><<<1, 1, 0, stream>>>(a);
   return launch_status();

@@ -1661,6 +1661,7 @@ struct NmsCase {
   float score;
   int64_t max_per_class;
   bool device_scalars = false;  // thresholds and the limit read by the kernels from device tensors
+  int64_t block_rows = 0;       // > 0: NmsArgs::block_rows, mask blocks of that many rows (forced small)
 };
 
 float nms_iou(const float* a, const float* b) {  // the kernel's nms_suppresses, in the same operation order
@@ -1721,7 +1722,7 @@ void check_nms(const NmsCase& k) {
   upload(dmax, std::vector<int64_t>{k.max_per_class});
   CHECK_CUDA(cudaMemset(workspace.ptr, 0xFF, workspace.count));
   NmsArgs<__half> a{db.ptr, ds.ptr, k.batches, k.classes, k.boxes, k.center, iou_threshold, score_threshold, k.has_score,
-                    k.max_per_class, nullptr, nullptr, nullptr, workspace.ptr, capacity, dy.ptr};
+                    k.max_per_class, nullptr, nullptr, nullptr, workspace.ptr, capacity, dy.ptr, k.block_rows};
   if (k.device_scalars) {
     a.iou_threshold = a.score_threshold = -1.f, a.max_per_class = -1, a.has_score_threshold = false;
     a.iou_threshold_device = dscalars.ptr, a.max_per_class_device = dmax.ptr;
@@ -1985,6 +1986,16 @@ int main() {
   check_nms({"1x1x4000 RPN device scalars", 1, 1, 4000, false, 0.7f, true, 0.1f, 1000, true});
   check_nms({"4x80x300 iou0", 4, 80, 300, false, 0.f, true, 0.5f, 20});
   check_nms({"1x2x20000 iou.6", 1, 2, 20000, false, 0.6f, true, 0.3f, 100000});
+  // more than 32768 boxes: the mask in blocks of rows (26816 for 40000 boxes, 11904 for 90000), the removed words
+  // right of a block in global memory; forced small blocks (many boundaries), the limit reached in a later block,
+  // few candidates (later blocks return at once), R-CNN's one NMS over 1000 proposals x 90 classes
+  check_nms({"1x1x40000 blocked iou.5", 1, 1, 40000, false, 0.5f, true, 0.f, 100000});
+  check_nms({"1x1x40000 blocks of 128", 1, 1, 40000, false, 0.5f, true, 0.f, 100000, false, 128});
+  check_nms({"2x1x40000 iou0 blocks of 200", 2, 1, 40000, false, 0.f, false, 0.f, 100000, false, 200});
+  check_nms({"1x1x40000 blocks of 64 max 150", 1, 1, 40000, false, 0.6f, true, 0.f, 150, false, 64});
+  check_nms({"1x2x40000 center few candidates blocks of 128", 1, 2, 40000, true, 0.5f, true, 0.9f, 100000, true, 128});
+  check_nms({"1x1x90000 R-CNN heads", 1, 1, 90000, false, 0.5f, true, 0.05f, 100});
+  check_nms({"1x1x90000 iou.7 no limit", 1, 1, 90000, false, 0.7f, true, 0.f, 1000000});
   check_gelu_fast();
   check_layernorm(8 * 197, 768);
   check_layernorm(577, 1024);
