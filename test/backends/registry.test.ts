@@ -225,6 +225,7 @@ const CASES: Case[] = [
       outputs: ['y'],
     },
   },
+  { name: 'LRN', spec: nodeModel('LRN', [f32('B', 8, 4, 4)], { attrs: { size: 3 } }) },
   {
     name: 'Split',
     spec: nodeModel('Split', [f32('B', 8), i64([3, 5])], { attrs: { axis: 1 }, outputs: 2 }),
