@@ -21,6 +21,8 @@ cat "$OUT"/families/export_*.jsonl > "$OUT/families/export.jsonl"
 python3 - "$OUT/families/export.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
+    if not line.startswith("{"):
+        continue  # exporters print progress lines to stdout too
     r = json.loads(line)
     print(f"{r['name']:28} {r.get('exporter', 'FAILED'):12} {r.get('nodes', '')!s:>6} {r.get('failed', '')[:90]}")
 PY
