@@ -10,6 +10,7 @@ import { benchSource } from '../cuda/codegen/build-files';
 import { GpuPlatform, emptySummary, generateGpu } from '../cuda/codegen/index';
 import { noLoweringReason } from '../cuda/codegen/lower';
 import { RocmArch, hipMakefile } from './build-files';
+import { CkLibrary } from './ck/library';
 import { ROCM_BACKEND } from './lowerings';
 
 const TARGETS: { id: string; arch: RocmArch; detail: string }[] = [
@@ -27,6 +28,7 @@ export function rocmPlatform(arch: RocmArch): GpuPlatform {
       ['src/ait_bench.cu', benchSource()],
     ],
     profiler: false,
+    library: (ctx) => new CkLibrary(ctx, arch),
   };
 }
 
