@@ -48,7 +48,12 @@ registerBackend({
     if (options.profileSources)
       return {
         files: new Map(),
-        diagnostics: [error('rocm.profile', 'kernel profiling is not available on ROCm yet (no CK candidates to time)')],
+        diagnostics: [
+          error(
+            'rocm.profile',
+            'kernel profiling is not available on ROCm yet (CK candidates are enumerated, ck/instances.ts ckCandidates, but there is no ROCm profiler to time them)',
+          ),
+        ],
         summary: emptySummary(),
       };
     return generateGpu(graph, options, rocmPlatform(arch));

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CodegenContext } from '../../../compiler/backends/cuda/codegen/context';
 import { ckEpilogue } from '../../../compiler/backends/rocm/ck/library';
-import { CK_TILES, chooseCkTile, ckInstance, vectorWidth } from '../../../compiler/backends/rocm/ck/instances';
+import { CK_TILES, chooseCkTile, ckCandidates, ckInstance, vectorWidth } from '../../../compiler/backends/rocm/ck/instances';
 import { supportOf } from '../../../compiler/backends/support';
 import { compileModel, optimizeModel } from '../../../compiler/compile';
 import { runGraph } from '../../../compiler/interpreter/interpreter';
@@ -347,6 +347,14 @@ describe('rocm backend: Composable Kernel instances', function () {
     assert.match(odd.code, /S<4, 64, 1>, S<1, 0, 2>, S<1, 0, 2>, 2, 1, 8, 1,/);
     assert.match(odd.code, /S<1, 32, 1, 8>, 2>;/);
     assert.match(odd.symbol, /^ait_ck_gemm_[0-9a-f]{12}$/);
+    // candidates (a future profiler's): every tile; a row-major B's vector narrowed to each tile's per-thread N slice
+    const candidates = ckCandidates({ kind: 'gemm', vectors: { a: 8, b: 8, cde: 8 }, epilogue: [], operands: 0, layoutB: 'row' });
+    assert.equal(candidates.length, CK_TILES.length);
+    assert.deepEqual(
+      candidates.map((c) => c.spec.vectors.b),
+      CK_TILES.map((t) => Math.min(8, t.n / Math.min(32, t.block / 4))),
+    );
+    assert.equal(new Set(candidates.map((c) => c.symbol)).size, CK_TILES.length);
   });
 
   it('an epilogue operand CK cannot read as rows of the output is refused at the node, naming why', () => {

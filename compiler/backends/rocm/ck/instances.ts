@@ -86,6 +86,14 @@ export function chooseCkTile(p: CkProblem, cus: number): { tile: CkTile; reason:
   };
 }
 
+/**
+ * The candidates of a problem for a future profiler (CUDA's profiling/candidates.ts): every tile with the spec's
+ * vector widths and epilogue. Nothing times them yet: there is no ROCm profiler (`--profile-sources` is refused).
+ */
+export function ckCandidates(spec: Omit<CkInstanceSpec, 'tile'>): CkInstance[] {
+  return CK_TILES.map((tile) => ckInstance(fitVectors({ ...spec, tile })));
+}
+
 /** What a CK instance is, before it is text: the device operation, the tile, the vector widths, the epilogue. */
 export interface CkInstanceSpec {
   kind: CkKind;
@@ -141,11 +149,16 @@ function tileArguments(spec: CkInstanceSpec): string[] {
   ];
 }
 
-/** Per-thread element counts must divide evenly: a row-major B transfer's N slice by its vector width. */
-export function specIsValid(spec: CkInstanceSpec): boolean {
-  if (spec.layoutB !== 'row') return true;
-  const clusterN = Math.min(32, spec.tile.block / 4);
-  return (spec.tile.n / clusterN) % spec.vectors.b === 0;
+/**
+ * A row-major B is read `vectors.b` columns per access of each thread's N slice (tile N / 32 threads, 16 for a
+ * 64-thread tile): the width is halved until it divides the slice (the 64-wide tile's slice is 4).
+ */
+export function fitVectors(spec: CkInstanceSpec): CkInstanceSpec {
+  if (spec.layoutB !== 'row') return spec;
+  const slice = spec.tile.n / Math.min(32, spec.tile.block / 4);
+  let b = spec.vectors.b;
+  while (slice % b !== 0) b /= 2;
+  return { ...spec, vectors: { ...spec.vectors, b } };
 }
 
 const DEVICE_OP: Record<CkKind, { header: string; type: string }> = {
@@ -262,7 +275,8 @@ function instanceBody(spec: CkInstanceSpec, symbol: string): string[] {
       );
   }
   lines.push(
-    `  if (!op.IsSupportedArgument(argument)) return "${symbol}: the CK instance does not support this problem";`,
+    // CK checks the sizes against the vector widths and tile, and the device (the pinned release: gfx908, gfx90a)
+    `  if (!op.IsSupportedArgument(argument)) return "${symbol}: CK IsSupportedArgument refused the problem or the device";`,
     '  op.MakeInvoker().Run(argument, StreamConfig{stream, false});',
     `  return hipGetLastError() == hipSuccess ? nullptr : "${symbol}: kernel launch failed";`,
     '}',

@@ -40,6 +40,7 @@ import {
   chooseCkTile,
   ckHeader,
   ckInstance,
+  fitVectors,
   vectorWidth,
 } from './instances';
 
@@ -185,7 +186,7 @@ export class CkLibrary implements PlatformLibrary {
       (tile) => ({
         kind,
         tile,
-        vectors: this.fitB(tile, vectors, shape.layoutB),
+        vectors,
         epilogue: epilogue.functors,
         operands: epilogue.operands.length,
         layoutB: shape.layoutB,
@@ -271,15 +272,6 @@ export class CkLibrary implements PlatformLibrary {
     return { ...lowered, kernel: { ...lowered.kernel, config: { ...lowered.kernel.config, path: 'patchify+gemm' } } };
   }
 
-  /** Row-major B reads `vectors.b` columns per access of a per-thread N slice (tile N / 32 threads): it must divide it. */
-  private fitB(tile: CkTile, vectors: CkInstanceSpec['vectors'], layoutB: GemmLayoutB): CkInstanceSpec['vectors'] {
-    if (layoutB !== 'row') return vectors;
-    const slice = tile.n / Math.min(32, tile.block / 4);
-    let b = vectors.b;
-    while (slice % b !== 0) b /= 2;
-    return { ...vectors, b };
-  }
-
   private chooseRanges(
     problemAt: (batch: number) => CkProblem,
     specOf: (tile: CkTile) => CkInstanceSpec,
@@ -296,7 +288,7 @@ export class CkLibrary implements PlatformLibrary {
     const ranges = batchRanges(max, decisions, (batch) => {
       const { tile, reason } = ckTileFor(problemAt(batch), this.cus);
       reasons.set(batch, reason);
-      return this.register(ckInstance(specOf(tile)));
+      return this.register(ckInstance(fitVectors(specOf(tile))));
     });
     return { ranges, reasons };
   }

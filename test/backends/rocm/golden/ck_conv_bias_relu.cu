@@ -9,7 +9,7 @@
 #include "elementwise.cuh"
 #include "ait_ck.h"
 
-namespace ait_ck_conv_adc2ad960046_detail {
+namespace ait_ck_conv_e31fe00ba8ab_detail {
 
 template <ck::index_t... Is>
 using S = ck::Sequence<Is...>;
@@ -39,10 +39,10 @@ using DeviceOp = ck::tensor_operation::device::DeviceGroupedConvFwdMultipleD_Xdl
     S<4, 16, 1>, S<1, 0, 2>, S<1, 0, 2>, 2, 8, 8, 1,
     1, 1, S<1, 16, 1, 4>, 8>;
 
-}  // namespace ait_ck_conv_adc2ad960046_detail
+}  // namespace ait_ck_conv_e31fe00ba8ab_detail
 
-const char* ait_ck_conv_adc2ad960046(const AitCkConvArgs& args, hipStream_t stream) {
-  using namespace ait_ck_conv_adc2ad960046_detail;
+const char* ait_ck_conv_e31fe00ba8ab(const AitCkConvArgs& args, hipStream_t stream) {
+  using namespace ait_ck_conv_e31fe00ba8ab_detail;
   using Dims = std::array<ck::index_t, 5>;
   const ck::index_t g = args.group, cg = args.c / g, kg = args.k / g;
   // lengths (G, N, C, H, W) and strides of NHWC tensors whose channels are G groups of C per group
@@ -60,7 +60,7 @@ const char* ait_ck_conv_adc2ad960046(const AitCkConvArgs& args, hipStream_t stre
                                   d_lengths, d_strides, y_lengths, y_strides, {args.stride_h, args.stride_w},
                                   {args.dilation_h, args.dilation_w}, {args.pad_top, args.pad_left}, {args.pad_bottom, args.pad_right},
                                   PassThrough{}, PassThrough{}, Epilogue{});
-  if (!op.IsSupportedArgument(argument)) return "ait_ck_conv_adc2ad960046: the CK instance does not support this problem";
+  if (!op.IsSupportedArgument(argument)) return "ait_ck_conv_e31fe00ba8ab: CK IsSupportedArgument refused the problem or the device";
   op.MakeInvoker().Run(argument, StreamConfig{stream, false});
-  return hipGetLastError() == hipSuccess ? nullptr : "ait_ck_conv_adc2ad960046: kernel launch failed";
+  return hipGetLastError() == hipSuccess ? nullptr : "ait_ck_conv_e31fe00ba8ab: kernel launch failed";
 }

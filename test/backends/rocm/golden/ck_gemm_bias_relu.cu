@@ -8,7 +8,7 @@
 #include "elementwise.cuh"
 #include "ait_ck.h"
 
-namespace ait_ck_gemm_dd64ebcda809_detail {
+namespace ait_ck_gemm_e81f3065ad10_detail {
 
 template <ck::index_t... Is>
 using S = ck::Sequence<Is...>;
@@ -38,10 +38,10 @@ using DeviceOp = ck::tensor_operation::device::DeviceGemmMultipleD_Xdl_CShuffle<
     S<4, 16, 1>, S<1, 0, 2>, S<1, 0, 2>, 2, 8, 8, 1,
     1, 1, S<1, 16, 1, 4>, 2>;
 
-}  // namespace ait_ck_gemm_dd64ebcda809_detail
+}  // namespace ait_ck_gemm_e81f3065ad10_detail
 
-const char* ait_ck_gemm_dd64ebcda809(const AitCkGemmArgs& args, hipStream_t stream) {
-  using namespace ait_ck_gemm_dd64ebcda809_detail;
+const char* ait_ck_gemm_e81f3065ad10(const AitCkGemmArgs& args, hipStream_t stream) {
+  using namespace ait_ck_gemm_e81f3065ad10_detail;
   std::array<ck::index_t, 1> d_strides{};
   for (int i = 0; i < 1; ++i) {
     d_strides[i] = args.d_per_channel[i] ? 0 : args.n;  // a [n] vector is a row of stride 0
@@ -49,7 +49,7 @@ const char* ait_ck_gemm_dd64ebcda809(const AitCkGemmArgs& args, hipStream_t stre
   DeviceOp op;
   auto argument = op.MakeArgument(args.a, args.b, std::array<const void*, 1>{args.d[0]}, args.e, args.m, args.n, args.k, args.k, args.k, d_strides, args.n,
                                   PassThrough{}, PassThrough{}, Epilogue{});
-  if (!op.IsSupportedArgument(argument)) return "ait_ck_gemm_dd64ebcda809: the CK instance does not support this problem";
+  if (!op.IsSupportedArgument(argument)) return "ait_ck_gemm_e81f3065ad10: CK IsSupportedArgument refused the problem or the device";
   op.MakeInvoker().Run(argument, StreamConfig{stream, false});
-  return hipGetLastError() == hipSuccess ? nullptr : "ait_ck_gemm_dd64ebcda809: kernel launch failed";
+  return hipGetLastError() == hipSuccess ? nullptr : "ait_ck_gemm_e81f3065ad10: kernel launch failed";
 }
