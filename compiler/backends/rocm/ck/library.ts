@@ -10,8 +10,8 @@
  *  - Epilogue: the node's whole epilogue is fused as the instance's CDE operation (every step: bias, scale, residual
  *    add, the activations of the elementwise kernels); an operand must be a [N] channel vector or of the output's
  *    shape (CK reads each D as rows of the output), else the node is refused with that reason.
- *  - Instances by batch range like the CUDA GEMMs (batch-ranges.ts): the tile heuristic depends on M only through
- *    ceil(M / 64), up to a cap past which the tile depends on N alone.
+ *  - Instances by batch range like the CUDA GEMMs (batch-ranges.ts): the tile heuristic depends on the batch only
+ *    through ceil(M / 64) × the GEMM count, up to a cap past which the tile depends on N alone (ckTileFor).
  *  - A patchify conv (ViT's patch embedding) is our patchify copy + a CK GEMM, as on CUDA.
  *  - No workspace but the patchify columns: CK's Xdl device operations here take none (no split-K).
  */
@@ -88,24 +88,35 @@ export function ckEpilogue(ctx: CodegenContext, node: Node, n: number): CkEpilog
   return result;
 }
 
-/** Rows past which the tile no longer depends on M: every tile then has 8+ waves of blocks on the target. */
-function rowCap(n: number, batch: number, cus: number): number {
-  return Math.ceil((8 * cus) / (Math.ceil(n / 128) * batch)) * 256;
+/** Rows (all GEMMs of a batched one together) past which every tile has 8+ waves of blocks on the target. */
+function rowCap(n: number, cus: number): number {
+  return Math.ceil((8 * cus) / Math.ceil(n / 128)) * 256;
 }
 
-/** The tile heuristic with its M cap (instances.ts chooseCkTile; past the cap the larger-N tile when N fills it). */
+/** The rows the tile choice sees: M rounded up to 64 (every tile's M is a multiple of 64), times the GEMM count. */
+const paddedRows = (p: CkProblem) => Math.ceil(p.m / 64) * 64 * (p.batch ?? 1);
+
+/**
+ * The tile heuristic (instances.ts chooseCkTile) below the row cap; past it the tile depends on N alone (the
+ * 128x256 tile when N is a multiple of 256, else 256x128), so that batch ranges end there.
+ */
 export function ckTileFor(p: CkProblem, cus: number): { tile: CkTile; reason: string } {
-  if (p.m < rowCap(p.n, p.batch ?? 1, cus)) return chooseCkTile(p, cus);
+  if (paddedRows(p) < rowCap(p.n, cus)) return chooseCkTile(p, cus);
   const tile = p.n % 256 === 0 ? CK_TILES[1] : CK_TILES[0];
-  return { tile, reason: `tile ${tile.m}x${tile.n}x32 (${tile.block} threads): M=${p.m} fills 8+ waves of blocks on ${cus} CUs` };
+  return {
+    tile,
+    reason: `tile ${tile.m}x${tile.n}x32 (${tile.block} threads): ${paddedRows(p)} rows fill 8+ waves of blocks on ${cus} CUs`,
+  };
 }
 
-/** What the tile choice compares as the batch grows (batch-ranges.ts): ceil(M / 64), below the cap. */
-function ckDecisions(mAt: (batch: number) => number, n: number, batchAt: (batch: number) => number, cus: number): BatchDecisions {
-  return {
-    steps: [{ value: (b) => Math.ceil(mAt(b) / 64), below: Math.ceil(rowCap(n, batchAt(1), cus) / 64) }],
-    thresholds: [{ value: mAt, threshold: rowCap(n, batchAt(1), cus) }],
-  };
+/**
+ * What the tile choice compares as the batch grows (batch-ranges.ts): the choice depends on the batch only through
+ * ceil(M / 64) and the GEMM count, so through paddedRows (non-decreasing in the batch), below the cap.
+ */
+function ckDecisions(problemAt: (batch: number) => CkProblem, cus: number): BatchDecisions {
+  const cap = rowCap(problemAt(1).n, cus);
+  const rows = (b: number) => paddedRows(problemAt(b));
+  return { steps: [{ value: rows, below: cap }], thresholds: [{ value: rows, threshold: cap }] };
 }
 
 interface CkSource {
@@ -278,13 +289,7 @@ export class CkLibrary implements PlatformLibrary {
   ): { ranges: BatchRange<CkSource>[]; reasons: Map<number, string> } {
     const reasons = new Map<number, string>();
     const max = this.ctx.batchSymbol ? this.ctx.maxBatch : 1;
-    const first = problemAt(1);
-    const decisions = ckDecisions(
-      (b) => problemAt(b).m,
-      first.n,
-      () => first.batch ?? 1,
-      this.cus,
-    );
+    const decisions = ckDecisions(problemAt, this.cus);
     const ranges = batchRanges(max, decisions, (batch) => {
       const { tile, reason } = ckTileFor(problemAt(batch), this.cus);
       reasons.set(batch, reason);
