@@ -14,8 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CodegenContext } from '../../../compiler/backends/cuda/codegen/context';
-import { ckEpilogue } from '../../../compiler/backends/rocm/ck/library';
-import { CK_TILES, chooseCkTile, ckCandidates, ckInstance, vectorWidth } from '../../../compiler/backends/rocm/ck/instances';
+import { ckEpilogue, ckTileFor } from '../../../compiler/backends/rocm/ck/library';
+import { CK_TILES, COMPUTE_UNITS, chooseCkTile, ckCandidates, ckInstance, vectorWidth } from '../../../compiler/backends/rocm/ck/instances';
 import { supportOf } from '../../../compiler/backends/support';
 import { compileModel, optimizeModel } from '../../../compiler/compile';
 import { runGraph } from '../../../compiler/interpreter/interpreter';
@@ -355,6 +355,47 @@ describe('rocm backend: Composable Kernel instances', function () {
       CK_TILES.map((t) => Math.min(8, t.n / Math.min(32, t.block / 4))),
     );
     assert.equal(new Set(candidates.map((c) => c.symbol)).size, CK_TILES.length);
+  });
+
+  it('batched GEMM (L = batch·heads): the dispatched instance at every batch is the tile the heuristic picks there', () => {
+    const heads = 12;
+    const spec: ModelSpec = {
+      inputs: [
+        { name: 'q', dtype: 'float32', dims: ['B', heads, 197, 64] },
+        { name: 'k', dtype: 'float32', dims: ['B', heads, 197, 64] },
+      ],
+      nodes: [
+        { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 1, 3, 2] } },
+        { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    };
+    const out = path.join(tmp(), 'out');
+    const maxBatch = 64;
+    const result = compileModel(write(spec, 'bmm'), { target: 'rocm:gfx90a', out, maxBatch });
+    assert.ok(result.ok, result.diagnostics.map((d) => d.message).join('\n'));
+    const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+    // the dispatch: `if (batch <= 3) { ait_ck_batched_gemm_…` … `} else { …`
+    const calls = [
+      ...model.matchAll(
+        /(?:if \(batch <= (\d+)\) \{|\} else if \(batch <= (\d+)\) \{|\} else \{)?\s*AIT_RETURN_IF_FAILED\((ait_ck_batched_gemm_\w+)\(gemm/g,
+      ),
+    ].map((m) => ({
+      last: Number(m[1] ?? m[2] ?? maxBatch),
+      symbol: m[3],
+    }));
+    assert.ok(calls.length > 1, 'more than one batch range');
+    const tileOf = new Map<string, string>();
+    for (const f of fs.readdirSync(path.join(out, 'src')).filter((f) => /^ck_\d+\.cu$/.test(f))) {
+      const text = fs.readFileSync(path.join(out, 'src', f), 'utf8');
+      tileOf.set(/^const char\* (ait_ck_\w+)\(/m.exec(text)![1], /tile (\d+x\d+)x32/.exec(text)![1]);
+    }
+    let range = 0;
+    for (let batch = 1; batch <= maxBatch; batch++) {
+      while (batch > calls[range].last) range++;
+      const { tile } = ckTileFor({ m: 197, n: 197, k: 64, batch: batch * heads }, COMPUTE_UNITS.gfx90a);
+      assert.equal(tileOf.get(calls[range].symbol), `${tile.m}x${tile.n}`, `batch ${batch}`);
+    }
   });
 
   it('an epilogue operand CK cannot read as rows of the output is refused at the node, naming why', () => {
