@@ -427,11 +427,12 @@ describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kerne
             assert.ok(refusal, `${what} is unsupported (${s.reason}), but codegen lowers it`);
             assert.equal(node.status?.reason, s.reason, `${what}: codegen's reason`);
           }
-          // a group-1 transposed conv (GEMM + col2im) still needs a CK GEMM into a workspace
-          if (node.op === 'conv_transpose2d' && attrInt(node, 'group', 1) === 1)
-            assert.match(s.reason ?? '', /Composable Kernel DeviceGemm/, what);
-          // GEMMs and convs are CK instances (a depthwise conv is our kernel) when the build is written
-          if (!errors.length && ['gemm', 'MatMul', 'conv2d'].includes(node.op))
+          // GEMMs and convs are CK instances (a depthwise conv is our kernel; a group-1 transposed conv a CK GEMM +
+          // our col2im, a grouped one our kernel) when the build is written
+          if (
+            !errors.length &&
+            (['gemm', 'MatMul', 'conv2d'].includes(node.op) || (node.op === 'conv_transpose2d' && attrInt(node, 'group', 1) === 1))
+          )
             assert.ok(
               node.kernel?.library === 'ck' || (node.op === 'conv2d' && node.kernel?.library === 'ait'),
               `${what}: ${node.kernel?.library}`,

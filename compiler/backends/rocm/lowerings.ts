@@ -4,7 +4,7 @@
  * predicate. GEMM and convolution are the exception: on CUDA they are CUTLASS instances, on ROCm Composable Kernel
  * instances with the whole epilogue fused (ck/library.ts: DeviceGemmMultipleD, DeviceBatchedGemmMultiD,
  * DeviceGroupedConvFwdMultipleD), except depthwise convolution and grouped transposed convolution, which are our
- * kernels. A transposed convolution of group 1 (GEMM into a workspace + col2im) is still refused.
+ * kernels; a transposed convolution of group 1 is a CK GEMM into the workspace + our col2im.
  */
 import { Node, attrInt } from '../../ir/graph';
 import { registerLowering, registeredLowerings } from '../../ops/registry';
@@ -20,11 +20,6 @@ export const ROCM_BACKEND = 'rocm';
 
 /** The ops whose CUDA lowering is a CUTLASS instance. */
 const CUTLASS_OPS = new Set(['ait:conv2d', 'ait:conv_transpose2d', 'ait:gemm', ':MatMul']);
-
-/** The refusal of a GEMM or convolution: which CK device operation it needs. */
-export function ckMissing(what: string, deviceOp: string): string {
-  return `${what}: on ROCm this needs a Composable Kernel ${deviceOp} instance, which the ROCm backend does not generate yet`;
-}
 
 for (const { op, domain, lowering } of registeredLowerings(CUDA_BACKEND))
   if (!CUTLASS_OPS.has(`${domain}:${op}`)) registerLowering(ROCM_BACKEND, op, lowering, domain);
@@ -78,19 +73,14 @@ registerLowering<CudaLowerFn>(
   'ait',
 );
 
-/** A grouped ConvTranspose runs on our direct kernel; group 1 is a GEMM (+ our col2im), which needs CK. */
-function checkConvTranspose(ctx: CodegenContext, node: Node): void {
-  const shape = convTransposeShapeOf(ctx, node);
-  if (shape.group === 1)
-    throw new Unsupported(ckMissing(`transposed convolution (C=${shape.c}, K=${shape.k}) as GEMM + col2im`, 'DeviceGemm'));
-}
+/** ConvTranspose: grouped on our direct kernel, group 1 a CK GEMM into the workspace + our col2im (as on CUDA). */
 registerLowering<CudaLowerFn>(
   ROCM_BACKEND,
   'conv_transpose2d',
   {
-    supports: predicateOf(checkConvTranspose),
-    lower: ({ ctx }, node) => {
-      const g = lowerConvTranspose(ctx, undefined, node);
+    supports: predicateOf(convTransposeShapeOf),
+    lower: (env, node) => {
+      const g = lowerConvTranspose(env.ctx, ck(env), node);
       return [g.kernel, g.body, g.headers, g.workspaceBytes];
     },
   },

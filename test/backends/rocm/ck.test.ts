@@ -398,6 +398,36 @@ describe('rocm backend: Composable Kernel instances', function () {
     }
   });
 
+  it('a group-1 ConvTranspose: a CK GEMM into the workspace (no epilogue), then our col2im with the epilogue', () => {
+    const spec: ModelSpec = {
+      inputs: [{ name: 'x', dtype: 'float32', dims: [1, 16, 6, 6] }],
+      initializers: [
+        { ...tensor('float32', [16, 8, 3, 3], values(16 * 8 * 9, 13)), name: 'w' },
+        { ...tensor('float32', [8], values(8, 14)), name: 'b' },
+      ],
+      nodes: [
+        { op: 'ConvTranspose', inputs: ['x', 'w', 'b'], outputs: ['t'], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] } },
+        { op: 'Relu', inputs: ['t'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    };
+    const out = path.join(tmp(), 'out');
+    const result = compileModel(write(spec, 'convt'), { target: 'rocm:gfx90a', out });
+    assert.ok(result.ok, result.diagnostics.map((d) => d.message).join('\n'));
+    const graph = JSON.parse(fs.readFileSync(result.graphJsonPath, 'utf8')) as {
+      nodes: { op: string; kernel?: { library: string; config: { path?: string; epilogue?: string[] } } }[];
+    };
+    const node = graph.nodes.find((n) => n.op === 'conv_transpose2d')!;
+    assert.equal(node.kernel?.library, 'ck');
+    assert.equal(node.kernel?.config.path, 'gemm+col2im');
+    const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+    const launch = model.slice(model.indexOf('AitCkGemmArgs gemm'));
+    assert.match(launch, /^AitCkGemmArgs gemm\{[^;]*static_cast<__half\*>\(c\.workspace\)\};/);
+    assert.ok(launch.indexOf('launch_conv_transpose2d_col2im_nhwc') > launch.indexOf('(gemm, c.stream)'), 'col2im after the GEMM');
+    const instance = fs.readFileSync(path.join(out, 'src/ck_0.cu'), 'utf8');
+    assert.match(instance, /B column-major; epilogue: none/);
+  });
+
   it('an epilogue operand CK cannot read as rows of the output is refused at the node, naming why', () => {
     // the fusion passes fuse [n] vectors and same-shape residuals only, so the fused node is given a residual that
     // broadcasts over rows ([2, 1, 8] to [2, 6, 8]): CUDA runs it in its unfused rest, CK has no such operand

@@ -12,8 +12,9 @@
  *    shape (CK reads each D as rows of the output), else the node is refused with that reason.
  *  - Instances by batch range like the CUDA GEMMs (batch-ranges.ts): the tile heuristic depends on the batch only
  *    through ceil(M / 64) × the GEMM count, up to a cap past which the tile depends on N alone (ckTileFor).
- *  - A patchify conv (ViT's patch embedding) is our patchify copy + a CK GEMM, as on CUDA.
- *  - No workspace but the patchify columns: CK's Xdl device operations here take none (no split-K).
+ *  - A patchify conv (ViT's patch embedding) is our patchify copy + a CK GEMM, as on CUDA; a group-1 ConvTranspose
+ *    is a CK GEMM into the workspace + our col2im (gemmIntoWorkspace), as on CUDA.
+ *  - No workspace but those columns: CK's Xdl device operations here take none (no split-K).
  */
 import { Node, attrInt } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
@@ -178,11 +179,13 @@ export class CkLibrary implements PlatformLibrary {
     what: string,
     /** Statements before the GEMM (the patchify copy), its headers and workspace. */
     before: { body: string[]; headers: string[]; workspaceBytes: number } = { body: [], headers: [], workspaceBytes: 0 },
+    /** E into `pointer` (a workspace buffer) with no epilogue, then the statements `after` (gemmIntoWorkspace). */
+    into?: { pointer: string; after: string[] },
   ): LoweredGemm {
     const ctx = this.ctx;
     const out = node.outputs[0];
     if (ctx.typeOf(out) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
-    const epilogue = ckEpilogue(ctx, node, shape.n);
+    const epilogue: CkEpilogue = into ? { functors: [], operands: [] } : ckEpilogue(ctx, node, shape.n);
     const kind: CkKind = shape.batch ? 'batched_gemm' : 'gemm';
     const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
     const mAt = (batch: number) => productAt(shape.m, batch);
@@ -208,8 +211,9 @@ export class CkLibrary implements PlatformLibrary {
       `const AitCkGemmArgs gemm{static_cast<int>(${ctx.product(shape.batch ?? [], node)}), static_cast<int>(${ctx.product(shape.m, node)}), ${shape.n}, ${shape.k},`,
       `                         ${aPointer}, ${ctx.pointer(b)},`,
       ...operandFields(ctx, epilogue),
-      `                         ${ctx.pointer(out, true)}};`,
+      `                         ${into ? into.pointer : ctx.pointer(out, true)}};`,
       ...dispatchByBatch(ranges, (s) => `AIT_RETURN_IF_FAILED(${s.instance.symbol}(gemm, c.stream));`),
+      ...(into?.after ?? []),
     ];
     return {
       kernel: this.kernelChoice(what, ranges, reasons, epilogue, shape.layoutB),
@@ -217,6 +221,33 @@ export class CkLibrary implements PlatformLibrary {
       headers: ['ait_ck.h', ...before.headers],
       workspaceBytes: before.workspaceBytes,
     };
+  }
+
+  /**
+   * A GEMM into a workspace buffer of `bytes` (at max batch), no epilogue, then `after` (given the buffer's pointer)
+   * reads it and applies the node's epilogue itself: ConvTranspose's columns (cuda/codegen/conv-transpose-lowering.ts),
+   * the same contract as the CUTLASS GemmLowering.gemmIntoWorkspace. B is an [n, k] weight (column-major B).
+   */
+  gemmIntoWorkspace(
+    node: Node,
+    shape: { m: Dim[]; n: number; k: number },
+    aPointer: string,
+    bWeight: string,
+    bytes: number,
+    after: (d: string) => string[],
+    what: string,
+    headers: string[],
+  ): LoweredGemm {
+    const d = 'static_cast<__half*>(c.workspace)';
+    return this.emitGemm(
+      node,
+      { ...shape, layoutB: 'column' },
+      aPointer,
+      bWeight,
+      what,
+      { body: [], headers, workspaceBytes: Math.ceil(bytes / 256) * 256 },
+      { pointer: d, after: after(d) },
+    );
   }
 
   /** conv2d: NHWC grouped conv forward (group 1 included). */
