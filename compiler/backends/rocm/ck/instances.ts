@@ -2,11 +2,12 @@
  * Composable Kernel instances: the tile configurations, the heuristic that picks one per problem, and the text of
  * one translation unit per instance (src/ck_<k>.cu, declared CK-free in src/ait_ck.h).
  *
- * The CK release is the develop snapshot whose CI image is ROCm 5.2.3 (commit b22ebd448, 2022-09-13; CK has no
- * rocm-5.2.x tag), the newest that builds with Debian's hipcc 5.2.3. Its device operations used here:
+ * The CK release is the develop commit that moved CK's CI image to ROCm 5.2.3 (b22ebd448, 2022-09-13; CK has no
+ * rocm-5.2.x tag): the CK of Debian's hipcc 5.2.3, which compiles these instances (../README.md says which were
+ * compiled). Its device operations used here:
  *
- *  - DeviceGemmMultipleD_Xdl_CShuffle: E[m, n] = cde(A[m, k] · B[n, k]ᵀ, D0, D1, ...), A row-major, B column-major
- *    (our [n, k] weights), each D row-major [m, n] with its own row stride (0: a [n] vector);
+ *  - DeviceGemmMultipleD_Xdl_CShuffle: E[m, n] = cde(A[m, k] · B, D0, D1, ...), A row-major, B column-major (an
+ *    [n, k] weight) or row-major (a [k, n] weight), each D row-major [m, n] with its own row stride (0: a [n] vector);
  *  - DeviceBatchedGemmMultiD_Xdl: the same per batch, B column-major ([batch, n, k]) or row-major ([batch, k, n]);
  *  - DeviceGroupedConvFwdMultipleD_Xdl_CShuffle: NHWC activations (NHWGC with the group inside the channels), OHWI
  *    weights (KYXGC), NHWC output, Ds of the output's shape with strides (0 for a [k] channel vector).
