@@ -428,6 +428,23 @@ describe('rocm backend: Composable Kernel instances', function () {
     assert.match(instance, /B column-major; epilogue: none/);
   });
 
+  it("a tensor past CK's 32-bit indices at max batch is refused at its node, naming the fix", () => {
+    const spec: ModelSpec = {
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 64, 224, 224] }],
+      initializers: [{ ...tensor('float32', [64, 64, 3, 3], values(64 * 64 * 9, 15)), name: 'w' }],
+      nodes: [{ op: 'Conv', inputs: ['x', 'w'], outputs: ['y'], attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] } }],
+      outputs: ['y'],
+    };
+    const file = write(spec, 'big');
+    const big = compileModel(file, { target: 'rocm:gfx90a', out: path.join(tmp(), 'out'), maxBatch: 1024 });
+    assert.equal(big.ok, false);
+    const errors = big.diagnostics.filter((d) => d.severity === 'error');
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join('\n'));
+    assert.equal(errors[0].code, 'rocm.unsupported');
+    assert.match(errors[0].message, /the input has 3288334336 elements at max batch 1024, past the 2\^31 - 1 .*smaller --max-batch/);
+    assert.ok(compileModel(file, { target: 'rocm:gfx90a', out: path.join(tmp(), 'out'), maxBatch: 512 }).ok);
+  });
+
   it('an epilogue operand CK cannot read as rows of the output is refused at the node, naming why', () => {
     // the fusion passes fuse [n] vectors and same-shape residuals only, so the fused node is given a residual that
     // broadcasts over rows ([2, 1, 8] to [2, 6, 8]): CUDA runs it in its unfused rest, CK has no such operand

@@ -120,6 +120,17 @@ function ckDecisions(problemAt: (batch: number) => CkProblem, cus: number): Batc
   return { steps: [{ value: rows, below: cap }], thresholds: [{ value: rows, threshold: cap }] };
 }
 
+/** CK's tensor descriptors index with 32-bit `index_t`: every tensor an instance reads or writes must fit. */
+const MAX_CK_ELEMENTS = 2 ** 31 - 1;
+
+function checkIndexRange(tensors: [string, number][], maxBatch: number): void {
+  for (const [what, elements] of tensors)
+    if (elements > MAX_CK_ELEMENTS)
+      throw new Unsupported(
+        `${what} has ${elements} elements at max batch ${maxBatch}, past the 2^31 - 1 that CK's 32-bit indices address (compile with a smaller --max-batch)`,
+      );
+}
+
 interface CkSource {
   instance: CkInstance;
   file: string;
@@ -186,6 +197,16 @@ export class CkLibrary implements PlatformLibrary {
     const out = node.outputs[0];
     if (ctx.typeOf(out) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
     const epilogue: CkEpilogue = into ? { functors: [], operands: [] } : ckEpilogue(ctx, node, shape.n);
+    const maxOf = (dims: readonly Dim[]) => dims.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
+    const rows = maxOf(shape.batch ?? []) * maxOf(shape.m);
+    checkIndexRange(
+      [
+        ['A', rows * shape.k],
+        ['E', rows * shape.n],
+        ['B', (shape.batch ? maxOf(shape.batch) : 1) * shape.n * shape.k],
+      ],
+      ctx.maxBatch,
+    );
     const kind: CkKind = shape.batch ? 'batched_gemm' : 'gemm';
     const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
     const mAt = (batch: number) => productAt(shape.m, batch);
@@ -262,7 +283,13 @@ export class CkLibrary implements PlatformLibrary {
     const kg = k / group;
     if (isPatchifyConv(node, [r, s]) && (s * c) % 8 === 0) return this.patchify(node, shape);
     const epilogue = ckEpilogue(ctx, node, k);
-    // a per-channel operand of a grouped conv is read per group (its group stride is K per group): only [k] vectors
+    checkIndexRange(
+      [
+        ['the input', ctx.maxOf(batch) * h * wIn * c],
+        ['the output', ctx.maxOf(batch) * p * q * k],
+      ],
+      ctx.maxBatch,
+    );
     const oneByOne = r === 1 && s === 1 && pads.every((v) => v === 0);
     const convSpecialization = oneByOne ? (strides.every((v) => v === 1) ? 'Filter1x1Stride1Pad0' : 'Filter1x1Pad0') : 'Default';
     const vectors = { a: vectorWidth(cg), b: vectorWidth(cg), cde: vectorWidth(kg) };
