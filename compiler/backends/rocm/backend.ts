@@ -10,6 +10,7 @@ import { benchSource } from '../cuda/codegen/build-files';
 import { GpuPlatform, emptySummary, generateGpu } from '../cuda/codegen/index';
 import { noLoweringReason } from '../cuda/codegen/lower';
 import { RocmArch, hipMakefile } from './build-files';
+import { CkLibrary } from './ck/library';
 import { ROCM_BACKEND } from './lowerings';
 
 const TARGETS: { id: string; arch: RocmArch; detail: string }[] = [
@@ -27,6 +28,7 @@ export function rocmPlatform(arch: RocmArch): GpuPlatform {
       ['src/ait_bench.cu', benchSource()],
     ],
     profiler: false,
+    library: (ctx) => new CkLibrary(ctx, arch),
   };
 }
 
@@ -46,7 +48,12 @@ registerBackend({
     if (options.profileSources)
       return {
         files: new Map(),
-        diagnostics: [error('rocm.profile', 'kernel profiling is not available on ROCm yet (no CK candidates to time)')],
+        diagnostics: [
+          error(
+            'rocm.profile',
+            'kernel profiling is not available on ROCm yet (CK candidates are enumerated, ck/instances.ts ckCandidates, but there is no ROCm profiler to time them)',
+          ),
+        ],
         summary: emptySummary(),
       };
     return generateGpu(graph, options, rocmPlatform(arch));

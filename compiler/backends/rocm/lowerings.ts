@@ -1,70 +1,86 @@
 /**
  * The ROCm backend's lowerings (backend id 'rocm'). Our kernels are one source for CUDA and HIP (kernels/*.cuh with
  * the portability headers of cuda/hip/), so every CUDA lowering onto them is registered here too, with the same
- * predicate. GEMM and convolution are the exception: on CUDA they are CUTLASS instances, on ROCm they would be
- * Composable Kernel instances (DeviceGemm / DeviceGroupedConvFwd with fused epilogues), which this backend does not
- * generate yet, so their predicates refuse with that reason — except depthwise convolution and grouped transposed
- * convolution, which are our kernels.
+ * predicate. GEMM and convolution are the exception: on CUDA they are CUTLASS instances, on ROCm Composable Kernel
+ * instances with the whole epilogue fused (ck/library.ts: DeviceGemmMultipleD, DeviceBatchedGemmMultiD,
+ * DeviceGroupedConvFwdMultipleD), except depthwise convolution and grouped transposed convolution, which are our
+ * kernels; a transposed convolution of group 1 is a CK GEMM into the workspace + our col2im.
  */
-import { Node } from '../../ir/graph';
+import { Node, attrInt } from '../../ir/graph';
 import { registerLowering, registeredLowerings } from '../../ops/registry';
 import { CodegenContext, Unsupported } from '../cuda/codegen/context';
 import { convShapeOf } from '../cuda/codegen/conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from '../cuda/codegen/conv-transpose-lowering';
-import { CUDA_BACKEND, CudaLowerFn, predicateOf } from '../cuda/codegen/lower';
+import { analyzeBatchedMatMul } from '../cuda/codegen/batched-gemm';
+import { CUDA_BACKEND, CudaLowerEnv, CudaLowerFn, predicateOf } from '../cuda/codegen/lower';
 import { isDepthwise } from '../cuda/cutlass/conv';
+import { CkLibrary, ckEpilogue } from './ck/library';
 
 export const ROCM_BACKEND = 'rocm';
 
 /** The ops whose CUDA lowering is a CUTLASS instance. */
 const CUTLASS_OPS = new Set(['ait:conv2d', 'ait:conv_transpose2d', 'ait:gemm', ':MatMul']);
 
-/** The refusal of a GEMM or convolution: which CK device operation it needs. */
-export function ckMissing(what: string, deviceOp: string): string {
-  return `${what}: on ROCm this needs a Composable Kernel ${deviceOp} instance, which the ROCm backend does not generate yet`;
-}
-
 for (const { op, domain, lowering } of registeredLowerings(CUDA_BACKEND))
   if (!CUTLASS_OPS.has(`${domain}:${op}`)) registerLowering(ROCM_BACKEND, op, lowering, domain);
 
-const refuse = (what: string) => (): never => {
-  throw new Unsupported(ckMissing(what, what === 'GEMM' ? 'DeviceGemm' : 'DeviceBatchedGemm / DeviceGemm'));
-};
-registerLowering<CudaLowerFn>(ROCM_BACKEND, 'gemm', { supports: predicateOf(refuse('GEMM')), lower: refuse('GEMM') }, 'ait');
-registerLowering<CudaLowerFn>(ROCM_BACKEND, 'MatMul', { supports: predicateOf(refuse('MatMul')), lower: refuse('MatMul') });
+/** The per-compile Composable Kernel library (ck/library.ts): rocmPlatform makes one per compile. */
+function ck(env: CudaLowerEnv): CkLibrary {
+  if (!(env.library instanceof CkLibrary)) throw new Error('ROCm lowering without its Composable Kernel library');
+  return env.library;
+}
 
-/** Depthwise convolution runs on our direct kernel; every other convolution needs CK. */
+/**
+ * What a CK instance needs that the graph knows before code generation: the CUDA GEMM checks (B a 2-D weight or a
+ * batched MatMul the analysis takes, fp16 output) and an epilogue CK can fuse (ck/library.ts ckEpilogue).
+ */
+function checkGemm(ctx: CodegenContext, node: Node): void {
+  const [a, b] = node.inputs;
+  ctx.shapeOf(a);
+  const bShape = ctx.shapeOf(b);
+  let n: number;
+  if (bShape.length !== 2 || !ctx.isWeight(b)) {
+    if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
+    n = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map()).n;
+  } else n = (node.op !== 'MatMul' && attrInt(node, 'trans_b', 0) ? bShape[0] : bShape[1]) as number;
+  if (ctx.typeOf(node.outputs[0]) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
+  ckEpilogue(ctx, node, n);
+}
+const gemm: CudaLowerFn = (env, node) => {
+  const g = ck(env).gemm(node);
+  return [g.kernel, g.body, g.headers, g.workspaceBytes];
+};
+registerLowering<CudaLowerFn>(ROCM_BACKEND, 'gemm', { supports: predicateOf(checkGemm), lower: gemm }, 'ait');
+registerLowering<CudaLowerFn>(ROCM_BACKEND, 'MatMul', { supports: predicateOf(checkGemm), lower: gemm });
+
+/** Depthwise convolution runs on our direct kernel; every other convolution is a CK grouped conv forward. */
 function checkConv(ctx: CodegenContext, node: Node): void {
   const shape = convShapeOf(ctx, node);
-  if (!isDepthwise(shape))
-    throw new Unsupported(ckMissing(`convolution (group ${shape.group}, C=${shape.c}, K=${shape.k})`, 'DeviceGroupedConvFwd'));
+  if (isDepthwise(shape)) return;
+  if (shape.k % shape.group !== 0) throw new Unsupported(`convolution with ${shape.k} output channels in ${shape.group} groups`);
+  ckEpilogue(ctx, node, shape.k);
 }
 registerLowering<CudaLowerFn>(
   ROCM_BACKEND,
   'conv2d',
   {
     supports: predicateOf(checkConv),
-    lower: ({ conv }, node) => {
-      const g = conv.conv2d(node);
+    lower: (env, node) => {
+      const g = isDepthwise(convShapeOf(env.ctx, node)) ? env.conv.conv2d(node) : ck(env).conv2d(node);
       return [g.kernel, g.body, g.headers, g.workspaceBytes];
     },
   },
   'ait',
 );
 
-/** A grouped ConvTranspose runs on our direct kernel; group 1 is a GEMM (+ our col2im), which needs CK. */
-function checkConvTranspose(ctx: CodegenContext, node: Node): void {
-  const shape = convTransposeShapeOf(ctx, node);
-  if (shape.group === 1)
-    throw new Unsupported(ckMissing(`transposed convolution (C=${shape.c}, K=${shape.k}) as GEMM + col2im`, 'DeviceGemm'));
-}
+/** ConvTranspose: grouped on our direct kernel, group 1 a CK GEMM into the workspace + our col2im (as on CUDA). */
 registerLowering<CudaLowerFn>(
   ROCM_BACKEND,
   'conv_transpose2d',
   {
-    supports: predicateOf(checkConvTranspose),
-    lower: ({ ctx }, node) => {
-      const g = lowerConvTranspose(ctx, undefined, node);
+    supports: predicateOf(convTransposeShapeOf),
+    lower: (env, node) => {
+      const g = lowerConvTranspose(env.ctx, ck(env), node);
       return [g.kernel, g.body, g.headers, g.workspaceBytes];
     },
   },

@@ -21,6 +21,8 @@ import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../../../ops/fused';
 import { CodegenContext, Unsupported } from './context';
 import { activationFunctor } from './elementwise';
 import type { GemmLowering, LoweredGemm } from './gemm-lowering';
+
+type GemmIntoWorkspace = Pick<GemmLowering, 'gemmIntoWorkspace'>;
 import type { KernelChoice } from './lower';
 
 /** A conv_transpose2d node's sizes, concrete except the batch. */
@@ -131,7 +133,8 @@ function operandInits(ctx: CodegenContext, tensors: string[], kinds: string[]): 
 }
 
 /** conv_transpose2d → GEMM + col2im (group 1), or the direct kernel (grouped, or no GEMM lowering: ROCm). */
-export function lowerConvTranspose(ctx: CodegenContext, gemm: GemmLowering | undefined, node: Node): LoweredGemm {
+/** `gemm`: the CUTLASS GEMM lowering, or any with its gemmIntoWorkspace (ROCm's CK library); undefined: direct only. */
+export function lowerConvTranspose(ctx: CodegenContext, gemm: GemmIntoWorkspace | undefined, node: Node): LoweredGemm {
   const shape = convTransposeShapeOf(ctx, node);
   if (shape.group > 1 || !gemm) return direct(ctx, node, shape);
   return gemmCol2im(ctx, gemm, node, shape);
@@ -144,7 +147,7 @@ function describe(s: ConvTransposeShape): string {
   );
 }
 
-function gemmCol2im(ctx: CodegenContext, gemm: GemmLowering, node: Node, s: ConvTransposeShape): LoweredGemm {
+function gemmCol2im(ctx: CodegenContext, gemm: GemmIntoWorkspace, node: Node, s: ConvTransposeShape): LoweredGemm {
   const [x, w] = node.inputs;
   const out = node.outputs[0];
   const { steps, chain, tensors, kinds } = epilogueOperands(ctx, node, s.k);

@@ -57,6 +57,21 @@ export interface GpuPlatform {
   buildFiles(modelName: string, instanceFiles: string[]): [string, string][];
   /** Whether the platform can write the GEMM/conv profiler (CUTLASS candidates). */
   profiler: boolean;
+  /**
+   * A kernel library of the platform's own, made once per compile (ROCm: Composable Kernel instances,
+   * backends/rocm/ck): its lowerings reach it as `env.library`; its sources join the build.
+   */
+  library?: (ctx: CodegenContext) => PlatformLibrary;
+}
+
+/** The per-compile state of a platform's kernel library: the instances its lowerings chose, as sources. */
+export interface PlatformLibrary {
+  /** Instances generated so far (the summary counts them with the CUTLASS ones). */
+  readonly instanceCount: number;
+  /** Translation units the Makefile builds (paths under src/). */
+  instanceFiles(): string[];
+  /** Every file the library adds to the build (relative path → text): its instances and their header. */
+  files(): [string, string][];
 }
 
 /** The CUDA platform of an architecture: CUTLASS instances, nvcc Makefile, the profiler. */
@@ -150,7 +165,8 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
   const arch = platform.cutlassArch ?? 'sm80';
   const gemm = new GemmLowering(ctx, arch);
   const conv = new ConvLowering(ctx, arch, gemm);
-  const lowering = new Lowering(ctx, gemm, conv, backend);
+  const library = platform.library?.(ctx);
+  const lowering = new Lowering(ctx, gemm, conv, backend, library);
   const ops: LoweredOp[] = [];
   for (const node of graph.nodes) {
     try {
@@ -211,7 +227,7 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
   const toProfile = options.profileSources === 'all' ? signatures : signatures.filter((op) => !measured.includes(op));
   const summary = {
     kernels: ops.length,
-    instances: gemm.instances.length + conv.instances.length,
+    instances: gemm.instances.length + conv.instances.length + (library?.instanceCount ?? 0),
     prepareOps: gemm.prepareOps.length,
     weights: ctx.weights.length,
     absentWeights: ctx.weights.filter((w) => !w.value && w.origin === 'bound').length,
@@ -233,13 +249,14 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
   for (const instance of gemm.instances) files.set(instance.file, gemmInstanceSource(instance));
   files.set('src/ait_conv.h', convHeader(conv.instances));
   for (const instance of conv.instances) files.set(instance.file, convInstanceSource(instance));
+  for (const [file, text] of library?.files() ?? []) files.set(file, text);
   for (const op of ops) op.node.kernel = { ...op.kernel, source: { file: 'src/model.cu', line: model.lines.get(op.node.id) ?? 1 } };
 
   for (const [file, text] of cudaSourceFiles()) {
     const shipped = platform.shipsSource(file);
     if (shipped) files.set(shipped, text);
   }
-  const instanceFiles = [...gemm.instances, ...conv.instances].map((i) => i.file);
+  const instanceFiles = [...[...gemm.instances, ...conv.instances].map((i) => i.file), ...(library?.instanceFiles() ?? [])];
   for (const [file, text] of platform.buildFiles(options.modelName, instanceFiles)) files.set(file, text);
   // profile/ only when there is something to profile (a model without GEMMs or convs, or all of them measured)
   if (options.profileSources && toProfile.length > 0 && platform.profiler && platform.cutlassArch)

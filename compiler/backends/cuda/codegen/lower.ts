@@ -37,6 +37,7 @@ import { ConvLowering, convShapeOf } from './conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from './conv-transpose-lowering';
 import { convTransposeNhwcRefusal } from '../../../passes/layout';
 import { GemmLowering } from './gemm-lowering';
+import type { PlatformLibrary } from './index';
 import { lowerNms, nmsPlan } from './nms-lowering';
 import { groupNormPlan, lowerGroupNorm } from './group-norm-lowering';
 import { ARG_REDUCE_OPS, axisNormPlan, isRowView, lowerAxisNorm } from './axis-norm-lowering';
@@ -51,7 +52,7 @@ import { cumsumPlan, lowerCumSum } from './cumsum-lowering';
 import { lowerLrn, lrnPlan } from './lrn-lowering';
 
 export interface KernelChoice {
-  library: 'ait' | 'cutlass';
+  library: 'ait' | 'cutlass' | 'ck';
   name: string;
   config: Record<string, unknown>;
   reason: string;
@@ -136,11 +137,15 @@ function normalizeAxis(axis: number, rank: number): number {
 /** The backend id CUDA lowerings are registered under (a target `cuda:<arch>` names it). */
 export const CUDA_BACKEND = 'cuda';
 
-/** What a CUDA lowering works with: tensors and weights (ctx), and the CUTLASS GEMM and convolution lowerings. */
+/**
+ * What a CUDA lowering works with: tensors and weights (ctx), the CUTLASS GEMM and convolution lowerings, and the
+ * platform's own kernel library where it has one (ROCm: Composable Kernel, backends/rocm/ck).
+ */
 export interface CudaLowerEnv {
   ctx: CodegenContext;
   gemm: GemmLowering;
   conv: ConvLowering;
+  library?: PlatformLibrary;
 }
 
 /** A lowering's result: the kernel chosen, the launch statements, the headers they need and the workspace bytes. */
@@ -1041,8 +1046,9 @@ export class Lowering {
     readonly conv: ConvLowering,
     /** The backend whose registered lowerings are used (the ROCm backend registers most of the CUDA ones). */
     readonly backend = CUDA_BACKEND,
+    library?: PlatformLibrary,
   ) {
-    this.env = { ctx, gemm, conv };
+    this.env = { ctx, gemm, conv, ...(library ? { library } : {}) };
   }
 
   lower(node: Node): LoweredOp {

@@ -1,0 +1,398 @@
+/**
+ * GEMM, batched GEMM and convolution on ROCm through Composable Kernel instances (instances.ts): the per-compile
+ * library (PlatformLibrary of cuda/codegen/index.ts) the ROCm lowerings (../lowerings.ts) call.
+ *
+ *  - gemm (ait:gemm, MatMul with a 2-D weight B): A = input 0 as [M, K] (M the product of its leading dims), B the
+ *    weight as stored: [N, K] (trans_b = 1) is CK's column-major B, [K, N] its row-major B (no transposed copy).
+ *  - MatMul between activations: batched-gemm.ts's analysis (the CUDA one), DeviceBatchedGemmMultiD_Xdl.
+ *  - conv2d (NHWC, OHWI weights, any group with C and K divisible by it): DeviceGroupedConvFwdMultipleD_Xdl_CShuffle
+ *    (depthwise stays on our direct kernel, ../lowerings.ts).
+ *  - Epilogue: the node's whole epilogue is fused as the instance's CDE operation (every step: bias, scale, residual
+ *    add, the activations of the elementwise kernels); an operand must be a [N] channel vector or of the output's
+ *    shape (CK reads each D as rows of the output), else the node is refused with that reason.
+ *  - Instances by batch range like the CUDA GEMMs (batch-ranges.ts): the tile heuristic depends on the batch only
+ *    through ceil(M / 64) × the GEMM count, up to a cap past which the tile depends on N alone (ckTileFor).
+ *  - A patchify conv (ViT's patch embedding) is our patchify copy + a CK GEMM, as on CUDA; a group-1 ConvTranspose
+ *    is a CK GEMM into the workspace + our col2im (gemmIntoWorkspace), as on CUDA.
+ *  - No workspace but those columns: CK's Xdl device operations here take none (no split-K).
+ */
+import { Node, attrInt } from '../../../ir/graph';
+import { Dim, isConcrete } from '../../../ir/symbolic';
+import { EPILOGUE_OPERAND_STEPS, epilogueOf, isPatchifyConv } from '../../../ops/fused';
+import { analyzeBatchedMatMul } from '../../cuda/codegen/batched-gemm';
+import { BatchDecisions, BatchRange, batchRanges, dispatchByBatch } from '../../cuda/codegen/batch-ranges';
+import { CodegenContext, Unsupported } from '../../cuda/codegen/context';
+import { convShapeOf } from '../../cuda/codegen/conv-lowering';
+import { activationFunctor, broadcastOf } from '../../cuda/codegen/elementwise';
+import type { LoweredGemm } from '../../cuda/codegen/gemm-lowering';
+import type { PlatformLibrary } from '../../cuda/codegen/index';
+import type { KernelChoice } from '../../cuda/codegen/lower';
+import type { GemmLayoutB } from '../../cuda/cutlass/gemm';
+import type { RocmArch } from '../build-files';
+import {
+  CK_MAX_OPERANDS,
+  CK_TILES,
+  COMPUTE_UNITS,
+  CkInstance,
+  CkInstanceSpec,
+  CkKind,
+  CkProblem,
+  CkTile,
+  chooseCkTile,
+  ckHeader,
+  ckInstance,
+  fitVectors,
+  vectorWidth,
+} from './instances';
+
+/** The node's epilogue as the instance's CDE functors, and its operands (per-channel vector or full). */
+export interface CkEpilogue {
+  functors: string[];
+  operands: { tensor: string; perChannel: boolean }[];
+}
+
+/**
+ * The epilogue of a GEMM/conv node whose output rows have `n` channels, fused whole. Throws Unsupported for a step
+ * without a functor, more than CK_MAX_OPERANDS operands, or an operand CK cannot read as rows of the output.
+ */
+export function ckEpilogue(ctx: CodegenContext, node: Node, n: number): CkEpilogue {
+  const out = node.outputs[0];
+  const outShape = ctx.shapeOf(out);
+  const operandInputs = node.inputs.slice(2);
+  const result: CkEpilogue = { functors: [], operands: [] };
+  for (const step of epilogueOf(node)) {
+    const name = step.split(':')[0];
+    if (!EPILOGUE_OPERAND_STEPS.has(name)) {
+      result.functors.push(activationFunctor(step));
+      continue;
+    }
+    const tensor = operandInputs[result.operands.length];
+    if (!tensor) throw new Unsupported(`epilogue step ${name} has no operand`);
+    if (ctx.typeOf(tensor) !== 'half') throw new Unsupported(`epilogue ${name} operand '${tensor}' is ${ctx.typeOf(tensor)}, not fp16`);
+    const shape = ctx.shapeOf(tensor);
+    const perChannel =
+      shape.length >= 1 &&
+      shape.every(isConcrete) &&
+      shape.reduce<number>((a, d) => a * (d as number), 1) === n &&
+      shape[shape.length - 1] === n;
+    const full = !perChannel && shape.length === outShape.length && broadcastOf(ctx, node, shape, outShape).broadcast === 'kFull';
+    if (!perChannel && !full)
+      throw new Unsupported(
+        `epilogue ${name} operand of shape [${shape.join(',')}] is neither a [${n}] channel vector nor the output's shape (a CK epilogue reads its operands as rows of the output)`,
+      );
+    if (result.operands.length === CK_MAX_OPERANDS)
+      throw new Unsupported(`more than ${CK_MAX_OPERANDS} epilogue operands (the CK instances take ${CK_MAX_OPERANDS})`);
+    result.operands.push({ tensor, perChannel });
+    const index = result.operands.length; // in[0] is the accumulator
+    result.functors.push(name === 'scale' ? `ew::MulInput<${index}>{}` : `ew::AddInput<${index}>{}`);
+  }
+  return result;
+}
+
+/** Rows (all GEMMs of a batched one together) past which every tile has 8+ waves of blocks on the target. */
+function rowCap(n: number, cus: number): number {
+  return Math.ceil((8 * cus) / Math.ceil(n / 128)) * 256;
+}
+
+/** The rows the tile choice sees: M rounded up to 64 (every tile's M is a multiple of 64), times the GEMM count. */
+const paddedRows = (p: CkProblem) => Math.ceil(p.m / 64) * 64 * (p.batch ?? 1);
+
+/**
+ * The tile heuristic (instances.ts chooseCkTile) below the row cap; past it the tile depends on N alone (the
+ * 128x256 tile when N is a multiple of 256, else 256x128), so that batch ranges end there.
+ */
+export function ckTileFor(p: CkProblem, cus: number): { tile: CkTile; reason: string } {
+  if (paddedRows(p) < rowCap(p.n, cus)) return chooseCkTile(p, cus);
+  const tile = p.n % 256 === 0 ? CK_TILES[1] : CK_TILES[0];
+  return {
+    tile,
+    reason: `tile ${tile.m}x${tile.n}x32 (${tile.block} threads): ${paddedRows(p)} rows fill 8+ waves of blocks on ${cus} CUs`,
+  };
+}
+
+/**
+ * What the tile choice compares as the batch grows (batch-ranges.ts): the choice depends on the batch only through
+ * ceil(M / 64) and the GEMM count, so through paddedRows (non-decreasing in the batch), below the cap.
+ */
+function ckDecisions(problemAt: (batch: number) => CkProblem, cus: number): BatchDecisions {
+  const cap = rowCap(problemAt(1).n, cus);
+  const rows = (b: number) => paddedRows(problemAt(b));
+  return { steps: [{ value: rows, below: cap }], thresholds: [{ value: rows, threshold: cap }] };
+}
+
+/** CK's tensor descriptors index with 32-bit `index_t`: every tensor an instance reads or writes must fit. */
+const MAX_CK_ELEMENTS = 2 ** 31 - 1;
+
+function checkIndexRange(tensors: [string, number][], maxBatch: number): void {
+  for (const [what, elements] of tensors)
+    if (elements > MAX_CK_ELEMENTS)
+      throw new Unsupported(
+        `${what} has ${elements} elements at max batch ${maxBatch}, past the 2^31 - 1 that CK's 32-bit indices address (compile with a smaller --max-batch)`,
+      );
+}
+
+interface CkSource {
+  instance: CkInstance;
+  file: string;
+}
+
+export class CkLibrary implements PlatformLibrary {
+  private readonly sources: CkSource[] = [];
+  private readonly bySymbol = new Map<string, CkSource>();
+  private readonly cus: number;
+
+  constructor(
+    readonly ctx: CodegenContext,
+    readonly arch: RocmArch,
+  ) {
+    this.cus = COMPUTE_UNITS[arch];
+  }
+
+  get instanceCount(): number {
+    return this.sources.length;
+  }
+
+  get instances(): readonly CkInstance[] {
+    return this.sources.map((s) => s.instance);
+  }
+
+  instanceFiles(): string[] {
+    return this.sources.map((s) => s.file);
+  }
+
+  files(): [string, string][] {
+    return [['src/ait_ck.h', ckHeader(this.instances)], ...this.sources.map((s): [string, string] => [s.file, s.instance.code])];
+  }
+
+  /** ait:gemm, and MatMul (a 2-D weight B: one GEMM; two activations: a batched GEMM). */
+  gemm(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const [a, b] = node.inputs;
+    const aShape = ctx.shapeOf(a);
+    const bShape = ctx.shapeOf(b);
+    if (bShape.length !== 2 || !ctx.isWeight(b)) {
+      if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
+      const mm = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), ctx.absorbedTransposes);
+      const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${mm.n} K=${mm.k} (${mm.description})`;
+      return this.emitGemm(node, { m: mm.m, n: mm.n, k: mm.k, batch: mm.batch, layoutB: mm.layoutB }, ctx.pointer(mm.a), mm.b, what);
+    }
+    const transB = node.op === 'MatMul' ? 0 : attrInt(node, 'trans_b', 0);
+    const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
+    const m = aShape.slice(0, -1);
+    return this.emitGemm(node, { m, n, k, layoutB: transB ? 'column' : 'row' }, ctx.pointer(a), b, `GEMM M=${m.join('·')} N=${n} K=${k}`);
+  }
+
+  private emitGemm(
+    node: Node,
+    shape: { m: Dim[]; n: number; k: number; batch?: Dim[]; layoutB: GemmLayoutB },
+    aPointer: string,
+    b: string,
+    what: string,
+    /** Statements before the GEMM (the patchify copy), its headers and workspace. */
+    before: { body: string[]; headers: string[]; workspaceBytes: number } = { body: [], headers: [], workspaceBytes: 0 },
+    /** E into `pointer` (a workspace buffer) with no epilogue, then the statements `after` (gemmIntoWorkspace). */
+    into?: { pointer: string; after: string[] },
+  ): LoweredGemm {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    if (ctx.typeOf(out) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
+    const epilogue: CkEpilogue = into ? { functors: [], operands: [] } : ckEpilogue(ctx, node, shape.n);
+    const maxOf = (dims: readonly Dim[]) => dims.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
+    const rows = maxOf(shape.batch ?? []) * maxOf(shape.m);
+    checkIndexRange(
+      [
+        ['A', rows * shape.k],
+        ['E', rows * shape.n],
+        ['B', (shape.batch ? maxOf(shape.batch) : 1) * shape.n * shape.k],
+      ],
+      ctx.maxBatch,
+    );
+    const kind: CkKind = shape.batch ? 'batched_gemm' : 'gemm';
+    const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
+    const mAt = (batch: number) => productAt(shape.m, batch);
+    const lAt = (batch: number) => productAt(shape.batch ?? [], batch);
+    const vectors = {
+      a: vectorWidth(shape.k),
+      b: shape.layoutB === 'row' ? vectorWidth(shape.n) : vectorWidth(shape.k),
+      cde: vectorWidth(shape.n),
+    };
+    const { ranges, reasons } = this.chooseRanges(
+      (batch) => ({ m: mAt(batch), n: shape.n, k: shape.k, batch: lAt(batch) }),
+      (tile) => ({
+        kind,
+        tile,
+        vectors,
+        epilogue: epilogue.functors,
+        operands: epilogue.operands.length,
+        layoutB: shape.layoutB,
+      }),
+    );
+    const body = [
+      ...before.body,
+      `const AitCkGemmArgs gemm{static_cast<int>(${ctx.product(shape.batch ?? [], node)}), static_cast<int>(${ctx.product(shape.m, node)}), ${shape.n}, ${shape.k},`,
+      `                         ${aPointer}, ${ctx.pointer(b)},`,
+      ...operandFields(ctx, epilogue),
+      `                         ${into ? into.pointer : ctx.pointer(out, true)}};`,
+      ...dispatchByBatch(ranges, (s) => `AIT_RETURN_IF_FAILED(${s.instance.symbol}(gemm, c.stream));`),
+      ...(into?.after ?? []),
+    ];
+    return {
+      kernel: this.kernelChoice(what, ranges, reasons, epilogue, shape.layoutB),
+      body,
+      headers: ['ait_ck.h', ...before.headers],
+      workspaceBytes: before.workspaceBytes,
+    };
+  }
+
+  /**
+   * A GEMM into a workspace buffer of `bytes` (at max batch), no epilogue, then `after` (given the buffer's pointer)
+   * reads it and applies the node's epilogue itself: ConvTranspose's columns (cuda/codegen/conv-transpose-lowering.ts),
+   * the same contract as the CUTLASS GemmLowering.gemmIntoWorkspace. B is an [n, k] weight (column-major B).
+   */
+  gemmIntoWorkspace(
+    node: Node,
+    shape: { m: Dim[]; n: number; k: number },
+    aPointer: string,
+    bWeight: string,
+    bytes: number,
+    after: (d: string) => string[],
+    what: string,
+    headers: string[],
+  ): LoweredGemm {
+    const d = 'static_cast<__half*>(c.workspace)';
+    return this.emitGemm(
+      node,
+      { ...shape, layoutB: 'column' },
+      aPointer,
+      bWeight,
+      what,
+      { body: [], headers, workspaceBytes: Math.ceil(bytes / 256) * 256 },
+      { pointer: d, after: after(d) },
+    );
+  }
+
+  /** conv2d: NHWC grouped conv forward (group 1 included). */
+  conv2d(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const out = node.outputs[0];
+    const shape = convShapeOf(ctx, node);
+    const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations, group } = shape;
+    if (k % group !== 0) throw new Unsupported(`convolution with ${k} output channels in ${group} groups`);
+    const cg = c / group;
+    const kg = k / group;
+    if (isPatchifyConv(node, [r, s]) && (s * c) % 8 === 0) return this.patchify(node, shape);
+    const epilogue = ckEpilogue(ctx, node, k);
+    checkIndexRange(
+      [
+        ['the input', ctx.maxOf(batch) * h * wIn * c],
+        ['the output', ctx.maxOf(batch) * p * q * k],
+      ],
+      ctx.maxBatch,
+    );
+    const oneByOne = r === 1 && s === 1 && pads.every((v) => v === 0);
+    const convSpecialization = oneByOne ? (strides.every((v) => v === 1) ? 'Filter1x1Stride1Pad0' : 'Filter1x1Pad0') : 'Default';
+    const vectors = { a: vectorWidth(cg), b: vectorWidth(cg), cde: vectorWidth(kg) };
+    const mAt = (n: number) => ctx.at(batch, n) * p * q;
+    const { ranges, reasons } = this.chooseRanges(
+      (n) => ({ m: mAt(n), n: kg, k: r * s * cg, batch: group }),
+      (tile) => ({ kind: 'conv', tile, vectors, epilogue: epilogue.functors, operands: epilogue.operands.length, convSpecialization }),
+    );
+    const body = [
+      `const AitCkConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${h}, ${wIn}, ${c}, ${k}, ${r}, ${s}, ${p}, ${q}, ${group},`,
+      `                         ${strides[0]}, ${strides[1]}, ${dilations[0]}, ${dilations[1]}, ${pads[0]}, ${pads[1]}, ${pads[2]}, ${pads[3]},`,
+      `                         ${ctx.pointer(x)}, ${ctx.pointer(w)},`,
+      ...operandFields(ctx, epilogue),
+      `                         ${ctx.pointer(out, true)}};`,
+      ...dispatchByBatch(ranges, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(conv, c.stream));`),
+    ];
+    const what = `${r}x${s} conv (stride ${strides.join('x')}${group > 1 ? `, group ${group}` : ''}) as CK implicit GEMM M=N·${p}·${q} N=${kg} K=${r * s * cg}`;
+    return { kernel: this.kernelChoice(what, ranges, reasons, epilogue), body, headers: ['ait_ck.h'], workspaceBytes: 0 };
+  }
+
+  /**
+   * A patchify conv (stride = kernel, no padding: ViT's patch embedding) as the CUDA build runs it: our patchify copy
+   * of the patches into the workspace (kernels/im2col.cuh, 16-byte vectors), then one GEMM with K = R·S·C on the OHWI
+   * weight as [K_out, R·S·C] (column-major B). The implicit-GEMM conv would read the 3-channel input one element at
+   * a time (its A vector is limited by C).
+   */
+  private patchify(node: Node, shape: ReturnType<typeof convShapeOf>): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const { batch, h, w: wIn, c, k, r, s, p, q } = shape;
+    const taps = r * s * c;
+    const bytes = Math.ceil((ctx.maxOf(batch) * p * q * taps * 2) / 256) * 256;
+    const lowered = this.emitGemm(
+      node,
+      { m: [batch, p, q], n: k, k: taps, layoutB: 'column' },
+      'columns',
+      w,
+      `${r}x${s}/${r}x${s} patchify conv as patchify copy + GEMM, K=${taps}`,
+      {
+        body: [
+          '__half* columns = static_cast<__half*>(c.workspace);',
+          `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s}};`,
+          'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_patchify_nhwc(patchify, c.stream));',
+        ],
+        headers: ['im2col.cuh'],
+        workspaceBytes: bytes,
+      },
+    );
+    return { ...lowered, kernel: { ...lowered.kernel, config: { ...lowered.kernel.config, path: 'patchify+gemm' } } };
+  }
+
+  private chooseRanges(
+    problemAt: (batch: number) => CkProblem,
+    specOf: (tile: CkTile) => CkInstanceSpec,
+  ): { ranges: BatchRange<CkSource>[]; reasons: Map<number, string> } {
+    const reasons = new Map<number, string>();
+    const max = this.ctx.batchSymbol ? this.ctx.maxBatch : 1;
+    const decisions = ckDecisions(problemAt, this.cus);
+    const ranges = batchRanges(max, decisions, (batch) => {
+      const { tile, reason } = ckTileFor(problemAt(batch), this.cus);
+      reasons.set(batch, reason);
+      return this.register(ckInstance(fitVectors(specOf(tile))));
+    });
+    return { ranges, reasons };
+  }
+
+  private register(instance: CkInstance): CkSource {
+    const known = this.bySymbol.get(instance.symbol);
+    if (known) return known;
+    const source = { instance, file: `src/ck_${this.sources.length}.cu` };
+    this.sources.push(source);
+    this.bySymbol.set(instance.symbol, source);
+    return source;
+  }
+
+  private kernelChoice(
+    what: string,
+    ranges: BatchRange<CkSource>[],
+    reasons: Map<number, string>,
+    epilogue: CkEpilogue,
+    layoutB?: GemmLayoutB,
+  ): KernelChoice {
+    const last = ranges[ranges.length - 1].source.instance;
+    return {
+      library: 'ck',
+      name: last.symbol,
+      config: {
+        arch: this.arch,
+        deviceOp: last.spec.kind,
+        ...(layoutB ? { layoutB } : {}),
+        epilogue: epilogue.functors,
+        instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.symbol, file: r.source.file })),
+      },
+      reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? ''}`).join('; ')}`,
+    };
+  }
+}
+
+/** The d / d_per_channel initializers of the args struct (unused slots null). */
+function operandFields(ctx: CodegenContext, epilogue: CkEpilogue): string[] {
+  const pointers = Array.from({ length: CK_MAX_OPERANDS }, (_, i) =>
+    epilogue.operands[i] ? ctx.pointer(epilogue.operands[i].tensor) : 'nullptr',
+  );
+  const flags = Array.from({ length: CK_MAX_OPERANDS }, (_, i) => String(epilogue.operands[i]?.perChannel ?? false));
+  return [`                         {${pointers.join(', ')}},`, `                         {${flags.join(', ')}},`];
+}
