@@ -60,7 +60,7 @@ export interface NodeErrorRow extends Partial<NodeErrorMetrics> {
   onnxTensor: string | null;
   shape: number[] | null;
   /** How the candidate's elements map onto the reference's. */
-  layout?: 'same' | 'channels-last' | 'reshaped';
+  layout?: 'same' | 'channels-last' | 'permuted' | 'reshaped';
   /** Why the node was not compared. */
   skipped?: string;
   /** relativeL2 (or NaN/Inf) above the threshold. */
@@ -110,8 +110,65 @@ export function alignToReference(
   const layouts: { layout: NodeErrorRow['layout']; values: ArrayLike<number> }[] = [];
   if (same) layouts.push({ layout: 'same', values: candidate });
   if (channelsLast) layouts.push({ layout: 'channels-last', values: fromChannelsLast(candidate, referenceShape) });
+  // Another order of the same axes (a pass moved a Transpose across the node: K·scale before K's transpose): every
+  // axis permutation the shapes allow, a few at most; the best fit is the layout, as above.
+  for (const p of axisPermutations(candidateShape, referenceShape, MAX_PERMUTATIONS))
+    if (!isIdentityPerm(p) && !(channelsLast && perm!.every((q, i) => p[q] === i)))
+      layouts.push({ layout: 'permuted', values: permuteToReference(candidate, candidateShape, referenceShape, p) });
   if (layouts.length === 0) layouts.push({ layout: 'reshaped', values: candidate });
   return { layouts };
+}
+
+const MAX_PERMUTATIONS = 24;
+
+/** Permutations p (candidate axis i is reference axis p[i]) with equal sizes, at most `limit`; none across ranks. */
+function axisPermutations(candidateShape: readonly number[], referenceShape: readonly number[], limit: number): number[][] {
+  const rank = referenceShape.length;
+  if (candidateShape.length !== rank || rank > 8) return [];
+  const out: number[][] = [];
+  const used = new Array<boolean>(rank).fill(false);
+  const current: number[] = [];
+  const walk = (i: number) => {
+    if (out.length >= limit) return;
+    if (i === rank) {
+      out.push([...current]);
+      return;
+    }
+    for (let r = 0; r < rank; r++) {
+      if (used[r] || candidateShape[i] !== referenceShape[r]) continue;
+      used[r] = true;
+      current.push(r);
+      walk(i + 1);
+      current.pop();
+      used[r] = false;
+    }
+  };
+  walk(0);
+  return out;
+}
+
+/** The candidate's elements in the reference's order, candidate axis i being reference axis p[i]. */
+function permuteToReference(
+  data: ArrayLike<number>,
+  candidateShape: readonly number[],
+  referenceShape: readonly number[],
+  p: readonly number[],
+): Float64Array {
+  const rank = referenceShape.length;
+  const refStrides = new Array<number>(rank).fill(1);
+  for (let r = rank - 2; r >= 0; r--) refStrides[r] = refStrides[r + 1] * referenceShape[r + 1];
+  const out = new Float64Array(data.length);
+  const index = new Array<number>(rank).fill(0);
+  for (let k = 0; k < data.length; k++) {
+    let at = 0;
+    for (let i = 0; i < rank; i++) at += index[i] * refStrides[p[i]];
+    out[at] = data[k];
+    for (let i = rank - 1; i >= 0; i--) {
+      if (++index[i] < candidateShape[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
 }
 
 function isIdentityPerm(p: number[]): boolean {
