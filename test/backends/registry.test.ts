@@ -214,6 +214,12 @@ const CASES: Case[] = [
     name: 'ScatterElements',
     spec: nodeModel('ScatterElements', [f32('B', 4, 8), input('int64', ['B', 2, 8]), f32('B', 2, 8)], { attrs: { axis: 1 } }),
   },
+  { name: 'ScatterND', spec: nodeModel('ScatterND', [f32('B', 4, 8), input('int64', [5, 2]), f32(5, 8)], { opset: 16 }) },
+  {
+    name: 'ScatterND with index tuples of 7 entries',
+    spec: nodeModel('ScatterND', [f32(2, 1, 1, 1, 1, 1, 2), input('int64', [3, 7]), f32(3)], { opset: 16 }),
+    refused: { op: 'ScatterND', reason: /^ScatterND index tuples of 7 entries \(the kernel takes at most 6\)$/ },
+  },
   {
     name: 'ConstantOfShape of the run',
     spec: {

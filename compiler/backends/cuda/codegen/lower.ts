@@ -44,7 +44,14 @@ import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
 import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
-import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatterElementsPlan } from './scatter-lowering';
+import {
+  constantOfShapePlan,
+  lowerConstantOfShape,
+  lowerScatterElements,
+  lowerScatterND,
+  scatterElementsPlan,
+  scatterNDPlan,
+} from './scatter-lowering';
 import { lowerTopK, topkPlan } from './topk-lowering';
 import { tileCopy, tilePlan } from './tile-lowering';
 import { cumsumPlan, lowerCumSum } from './cumsum-lowering';
@@ -307,6 +314,7 @@ cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
 
 cuda('RoiAlign', ({ ctx }, node) => lowerRoiAlign(ctx, node), roiAlignPlan);
 cuda('ScatterElements', ({ ctx }, node) => lowerScatterElements(ctx, node), scatterElementsPlan);
+cuda('ScatterND', ({ ctx }, node) => lowerScatterND(ctx, node), scatterNDPlan);
 cuda('ConstantOfShape', ({ ctx }, node) => lowerConstantOfShape(ctx, node), constantOfShapePlan);
 
 cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);
