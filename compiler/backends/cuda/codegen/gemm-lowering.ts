@@ -40,7 +40,8 @@ import {
   gemmDecisions,
   operandsStructOf,
 } from '../cutlass/gemm';
-import { analyzeBatchedMatMul } from './batched-gemm';
+import { analyzeBatchedMatMul, expansionCopy } from './batched-gemm';
+import { MAX_COPY_RANK } from './tile-lowering';
 import { CodegenContext, Unsupported } from './context';
 import { BatchRange, batchRanges, dispatchByBatch } from './batch-ranges';
 import { CppWriter, instanceDeclarations } from './cpp';
@@ -136,10 +137,8 @@ export class GemmLowering {
     const [a, b] = node.inputs;
     const aShape = ctx.shapeOf(a);
     const bShape = ctx.shapeOf(b);
-    if (bShape.length !== 2 || !ctx.isWeight(b)) {
-      if (node.op === 'MatMul') return this.batchedMatMul(node);
-      throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
-    }
+    // B an activation (or a weight that is not 2-D): the batched path, batch 1 for a 2-D product
+    if (bShape.length !== 2 || !ctx.isWeight(b)) return this.batchedMatMul(node);
     const transB = node.op === 'MatMul' ? 0 : attrInt(node, 'trans_b', 0);
     const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
     const bNk = transB ? b : this.transposedWeight(node, b);
@@ -215,19 +214,51 @@ export class GemmLowering {
     return this.emitGemm(node, shape, aPointer, bWeight, () => [], 0, what, headers, { bytes, after });
   }
 
-  /** MatMul between activations: one batched GEMM (batched-gemm.ts says which broadcasts and layouts). */
+  /**
+   * MatMul between activations, or a Gemm whose B is an activation: one batched GEMM (batched-gemm.ts says which
+   * broadcasts and layouts). An operand broadcast over the other's batch dims is first expanded into the workspace,
+   * after CUTLASS's region (A, then B), by a strided copy.
+   */
   private batchedMatMul(node: Node): LoweredGemm {
     const ctx = this.ctx;
     const mm = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), ctx.absorbedTransposes);
     const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${mm.n} K=${mm.k} (${mm.description})`;
+    const copies: { tensor: string; name: string; shape: Dim[]; strides: (Dim[] | undefined)[]; offset: number }[] = [];
+    let extra = 0;
+    for (const [which, tensor] of [
+      ['a', mm.a],
+      ['b', mm.b],
+    ] as const) {
+      const expansion = mm.expand[which];
+      if (!expansion) continue;
+      const { shape, strides } = expansionCopy(mm.batch, expansion);
+      if (shape.length > MAX_COPY_RANK)
+        throw new Unsupported(
+          `MatMul expanding ${which.toUpperCase()} over ${mm.batch.length} batch dims: the copy kernel takes rank ${MAX_COPY_RANK}`,
+        );
+      copies.push({ tensor, name: `expanded_${which}`, shape, strides, offset: extra });
+      extra += alignUp(shape.reduce<number>((p, d) => p * ctx.maxOf(d), 1) * 2);
+    }
+    const expanded = (which: 'a' | 'b') => copies.some((c) => c.name === `expanded_${which}`);
+    const before = (afterCutlass: number) =>
+      copies.flatMap(({ tensor, name, shape, strides, offset }) => [
+        `__half* ${name} = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass + offset});`,
+        '{',
+        `  ait::kernels::StridedCopyArgs<__half> args{${ctx.pointer(tensor)}, ${name}, ${shape.length},`,
+        `                                           {${shape.map((d) => ctx.dim(d, node)).join(', ')}},`,
+        `                                           {${strides.map((dims) => (dims ? ctx.product(dims, node) : '0')).join(', ')}}, 0};`,
+        '  AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_strided_copy(args, c.stream));',
+        '}',
+      ]);
     return this.emitGemm(
       node,
       { m: mm.m, n: mm.n, k: mm.k, batched: { layoutB: mm.layoutB, batch: mm.batch } },
-      ctx.pointer(mm.a),
-      mm.b,
-      () => [],
-      0,
+      expanded('a') ? 'expanded_a' : ctx.pointer(mm.a),
+      expanded('b') ? { pointer: 'expanded_b' } : mm.b,
+      before,
+      extra,
       what,
+      copies.length ? ['tensor_ops.cuh'] : [],
     );
   }
 
@@ -235,7 +266,8 @@ export class GemmLowering {
     node: Node,
     shape: GemmShape,
     aPointer: string,
-    bWeight: string,
+    /** B's tensor, or a C++ pointer expression (an operand expanded into the workspace). */
+    bWeight: string | { pointer: string },
     /** Statements before the GEMM, given where the workspace after CUTLASS's region starts (im2col columns). */
     before: (afterCutlass: number) => string[],
     extraWorkspace: number,
@@ -297,7 +329,7 @@ export class GemmLowering {
     const dPointer =
       restReadsOperands || into ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})` : ctx.pointer(out, true);
     // in argument order: the weights table lists weights in the order pointers are first taken
-    const bPointer = ctx.pointer(bWeight);
+    const bPointer = typeof bWeight === 'string' ? ctx.pointer(bWeight) : bWeight.pointer;
     const biasPointer = biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr';
     const residualPointer = residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr';
     if (shape.batched)

@@ -206,10 +206,7 @@ const checkGemm = (ctx: CodegenContext, node: Node) => {
   const [a, b] = node.inputs;
   ctx.shapeOf(a);
   const bShape = ctx.shapeOf(b);
-  if (bShape.length !== 2 || !ctx.isWeight(b)) {
-    if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
-    analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map());
-  }
+  if (bShape.length !== 2 || !ctx.isWeight(b)) analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map());
   if (ctx.typeOf(node.outputs[0]) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
 };
 cuda('gemm', cutlass, checkGemm, FUSED);
