@@ -298,7 +298,7 @@ cuda(
 // Einsum: canonicalize.ts rewrites the forms the GEMM paths run (einsumToMatMul); what is left is refused
 const refuseEinsum = (_ctx: CodegenContext, node: Node): never => {
   throw new Unsupported(
-    `Einsum '${String(node.attrs.equation?.value ?? '')}' is not a permutation or a two-operand product without per-operand sums or '...'`,
+    `Einsum '${String(node.attrs.equation?.value ?? '')}' is not a sum/permutation or a chain of products: a letter repeated within one operand (a diagonal), or axes merged by a Reshape holding more than one run-time dim`,
   );
 };
 cuda('Einsum', ({ ctx }, node) => refuseEinsum(ctx, node), refuseEinsum);
