@@ -83,6 +83,10 @@ const CASES: Case[] = [
     spec: nodeModel('ConvTranspose', [f32('B', 8, 6), weight(8, 4, 3)], { attrs: { strides: [2] } }),
   },
   { name: 'Gemm', spec: nodeModel('Gemm', [f32('B', 16), weight(8, 16), weight(8)], { attrs: { transB: 1 } }) },
+  {
+    name: '1-D Conv over the run-time length, strided',
+    spec: nodeModel('Conv', [f32(1, 16, 'L'), weight(32, 16, 3)], { attrs: { pads: [1, 1], strides: [2] } }),
+  },
   { name: 'MatMul by a weight', spec: nodeModel('MatMul', [f32('B', 4, 16), weight(16, 8)]) },
   { name: 'batched MatMul', spec: nodeModel('MatMul', [f32('B', 4, 16), f32('B', 16, 8)]) },
   { name: 'MatMul with A broadcast over the batch of B', spec: nodeModel('MatMul', [f32(4, 16), f32('B', 16, 8)]) },

@@ -153,7 +153,9 @@ export class GemmLowering {
     const [batch, h, wIn, c] = ctx.shapeOf(x);
     const [kOut, r, s, cw] = ctx.shapeOf(w) as number[];
     const [, p, q] = ctx.shapeOf(node.outputs[0]);
-    for (const d of [h, wIn, c, p, q]) if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
+    if (!isConcrete(c)) throw new Unsupported('convolution with symbolic channel dims');
+    // spatial sizes may be the run's (a lifted 1-D conv's length): each a C++ expression of it
+    const [hx, wx, px, qx] = [h, wIn, p, q].map((d) => ctx.dim(d, node));
     if (cw !== c) throw new Unsupported(`weight has ${cw} input channels, the activation ${String(c)}`);
     const strides = attrInts(node, 'strides', [1, 1]);
     const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
@@ -173,11 +175,11 @@ export class GemmLowering {
     const weight = k === taps ? w : this.paddedWeight(node, w, kOut, taps, k);
     const copy = patchify
       ? [
-          `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s}};`,
+          `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${hx}, ${wx}, ${c}, ${px}, ${qx}, ${r}, ${s}};`,
           'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_patchify_nhwc(patchify, c.stream));',
         ]
       : [
-          `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s},`,
+          `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${hx}, ${wx}, ${c}, ${px}, ${qx}, ${r}, ${s},`,
           `                                        ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}, ${k}};`,
           'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
         ];
@@ -187,7 +189,7 @@ export class GemmLowering {
       'columns',
       weight,
       (afterCutlass) => [`__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`, ...copy],
-      alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * k * 2),
+      alignUp(ctx.maxOf(batch) * ctx.maxOf(p) * ctx.maxOf(q) * k * 2),
       patchify
         ? `${r}x${s}/${r}x${s} patchify conv as patchify copy + GEMM, K=${taps}`
         : `${r}x${s} conv (stride ${strides.join('x')}) as im2col + GEMM, K=${taps}${k !== taps ? ` padded to ${k}` : ''}`,
