@@ -19,7 +19,8 @@ import { ModelSpec, buildModel, inferModel, input, nodeModel, tensor } from '../
 import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
 
 type Operand = { dims: (number | string)[]; weight?: boolean };
-const CASES: { equation: string; operands: Operand[] }[] = [
+/** opset: the model's (12 unless given; from 13 the ReduceSums the rewrite adds take their axes as an input). */
+const CASES: { equation: string; operands: Operand[]; opset?: number }[] = [
   { equation: 'bij,bjk->bik', operands: [{ dims: ['B', 4, 8] }, { dims: ['B', 8, 5] }] },
   { equation: 'bhid,bhjd->bhij', operands: [{ dims: ['B', 2, 6, 8] }, { dims: ['B', 2, 6, 8] }] },
   { equation: 'bhij,bhjd->bhid', operands: [{ dims: ['B', 2, 6, 6] }, { dims: ['B', 2, 6, 8] }] },
@@ -34,10 +35,12 @@ const CASES: { equation: string; operands: Operand[] }[] = [
   { equation: '...qd,...kd->...qk', operands: [{ dims: ['B', 2, 4, 8] }, { dims: ['B', 1, 6, 8] }] },
   // sums over one operand, before the product or alone
   { equation: 'bij,bjk->bk', operands: [{ dims: ['B', 4, 8] }, { dims: ['B', 8, 5] }] },
+  { equation: 'bij,bjk->bk', operands: [{ dims: ['B', 4, 8] }, { dims: ['B', 8, 5] }], opset: 18 },
   { equation: 'bij->bj', operands: [{ dims: ['B', 4, 8] }] },
   { equation: 'bijk->bki', operands: [{ dims: ['B', 4, 3, 8] }] },
   // 3+ operands: a chain of products (a bilinear form, a three-matrix product, a per-batch contraction of four)
   { equation: 'bi,ij,bj->b', operands: [{ dims: ['B', 8] }, { dims: [8, 8], weight: true }, { dims: ['B', 8] }] },
+  { equation: '...i,...i->...', operands: [{ dims: ['B', 3, 8] }, { dims: ['B', 3, 8] }], opset: 18 },
   { equation: 'ij,jk,kl->il', operands: [{ dims: ['B', 8] }, { dims: [8, 16], weight: true }, { dims: [16, 4], weight: true }] },
   {
     equation: 'bhq,bhk,hqd,bkd->bhd',
@@ -50,13 +53,13 @@ const concrete = (dims: (number | string)[]) => dims.map((d) => (typeof d === 's
 const wave = (n: number, phase: number) => Array.from({ length: n }, (_, i) => Math.sin(1.1 * i + phase));
 const count = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 
-function spec(equation: string, operands: Operand[]): ModelSpec {
+function spec(equation: string, operands: Operand[], opset = 12): ModelSpec {
   return nodeModel(
     'Einsum',
     operands.map((o, k) =>
       o.weight ? tensor('float32', o.dims as number[], wave(count(o.dims as number[]), k)) : input('float32', o.dims),
     ),
-    { attrs: { equation }, opset: 12 },
+    { attrs: { equation }, opset },
   );
 }
 
@@ -72,8 +75,8 @@ describe('cuda backend: Einsum as ReduceSum/Transpose/Reshape + MatMul', functio
   this.timeout(600_000);
 
   for (const c of CASES) {
-    it(`'${c.equation}': the reference agrees with onnxruntime; the rewrite computes the same and lowers`, async () => {
-      const model = spec(c.equation, c.operands);
+    it(`'${c.equation}'${c.opset ? ` (opset ${c.opset})` : ''}: the reference agrees with onnxruntime; the rewrite computes the same and lowers`, async () => {
+      const model = spec(c.equation, c.operands, c.opset);
       const m = inferModel(model);
       assert.deepEqual(m.errors, []);
       const given = c.operands.filter((o) => !o.weight);
@@ -100,9 +103,9 @@ describe('cuda backend: Einsum as ReduceSum/Transpose/Reshape + MatMul', functio
       Array.from(numeric(rewritten)).forEach((v, i) => assert.ok(close(v, r[i]), `rewritten [${i}] ${v} vs ${r[i]}`));
     });
     for (const target of ['cuda:sm90', 'cuda:sm80'])
-      it(`'${c.equation}': compiles for ${target}; nvcc compiles model.cu`, () => {
+      it(`'${c.equation}'${c.opset ? ` (opset ${c.opset})` : ''}: compiles for ${target}; nvcc compiles model.cu`, () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-einsum-out-'));
-        const result = compileModel(write(spec(c.equation, c.operands)), { out: dir, target, maxBatch: 4 });
+        const result = compileModel(write(spec(c.equation, c.operands, c.opset)), { out: dir, target, maxBatch: 4 });
         assert.deepEqual(
           result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
           [],
