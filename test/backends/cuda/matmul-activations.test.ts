@@ -4,7 +4,7 @@
  * MatMul/Gemm agree with onnxruntime-node on each form; without a GPU the lowering's plan is replayed in TypeScript —
  * the strided copies that expand a broadcast operand into packed [L, rows, cols] (expansionCopy), then L packed GEMMs
  * in B's layout — and compared with the interpreter on the original model; a model with these forms compiles for
- * sm90 and sm80 with every node lowered, and nvcc compiles its model.cu.
+ * sm90 and sm80 with every node lowered, and nvcc compiles its model.cu (AIT_TEST_CUTLASS=1: and its CUTLASS instances).
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -20,7 +20,7 @@ import { TensorValue, makeTensor, numeric, seededRandom } from '../../../compile
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { ModelSpec, buildModel, tensor } from '../../helpers/onnx-builder';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn, requireNvcc } from '../../helpers/nvcc';
 
 interface Case {
   name: string;
@@ -247,6 +247,25 @@ describe('cuda backend: MatMul and Gemm with B an activation', function () {
       assert.match(source, /StridedCopyArgs<__half> args\{[^,]+, expanded_a, 3,\n\s+\{batch, 16, 32\},\n\s+\{0, 32, 1\}, 0\};/);
       assert.match(source, /AitBatchedGemmArgs gemm\{static_cast<int>\(batch\), static_cast<int>\(16\), 24, 32, expanded_a,/);
     });
+
+  // Opt-in (AIT_TEST_CUTLASS=1, minutes per instance): the CUTLASS instances these forms emit (batched, row- and
+  // column-major B: 3.x TMA warp-specialized on sm90, 2.x GemmUniversal kBatched on sm80) compile against CUTLASS.
+  describe('the emitted batched CUTLASS instances compile with nvcc (AIT_TEST_CUTLASS=1)', function () {
+    before(requireCutlassOptIn);
+    for (const [target, arch] of [
+      ['cuda:sm90', '-gencode=arch=compute_90a,code=sm_90a'],
+      ['cuda:sm80', '-gencode=arch=compute_80,code=sm_80'],
+    ])
+      it(target, function () {
+        this.timeout(3_600_000);
+        const { out, result } = compile(target);
+        assert.ok(result.ok);
+        const src = path.join(out, 'src');
+        const sources = fs.readdirSync(src).filter((f) => /^gemm_\d+\.cu$/.test(f));
+        assert.equal(sources.length, 2, sources.join(', '));
+        for (const f of sources) nvccCompileCutlass(path.join(src, f), arch, [src, path.join(src, 'runtime'), path.join(src, 'kernels')]);
+      });
+  });
 
   describe('nvcc compiles the generated model.cu for sm_80 and sm_90a', function () {
     before(function () {
