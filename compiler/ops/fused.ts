@@ -178,10 +178,12 @@ function spatialOut(
     const span = inDim + padBegin + padEnd - eff;
     return (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
   }
-  // A symbolic spatial size is kept only where the window preserves it (stride 1, 'same' padding).
+  // 'same' padding at stride 1 keeps the size; otherwise the ONNX window's size as ops/conv.ts windowOutputDim
+  // writes it (so that the fused op's output dim is the one the ONNX op inferred): floor(span / stride) + 1
   if (stride === 1 && padBegin + padEnd === eff - 1) return inDim;
   if (!ctx) throw new Error('symbolic spatial dims are not supported here');
-  return ctx.fail('symbolic spatial dims with striding are not supported by fused NHWC ops');
+  const padded = dimAdd(inDim, padBegin + padEnd);
+  return dimAdd(ctx.symbols.floorDiv(dimAdd(padded, ceil ? stride - 1 - eff : -eff), stride), 1);
 }
 
 /**

@@ -183,64 +183,124 @@ const gemm: OpDefinition = {
   },
 };
 
-/** An Einsum equation: the letters of each operand and of the output (explicit or implicit, without '...'). */
+/**
+ * An Einsum equation with '...' expanded: the letters of each operand and of the output (explicit or implicit), and
+ * the letters that stand for the ellipsis dims (right-aligned across operands; they broadcast: a size-1 dim takes the
+ * other operands' size).
+ */
 export interface EinsumEquation {
   inputs: string[];
   output: string;
+  ellipsis: string;
 }
 
-/** Parses an equation; a message says why one is not taken (ellipsis, repeated output letters, bad characters). */
-export function parseEinsum(equation: string, operands: number): EinsumEquation | string {
+const ELLIPSIS_POOL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/**
+ * Parses an equation for operands of the given ranks; '...' becomes letters the equation does not use (as many as
+ * the most ellipsis dims of any operand, right-aligned). A message says why one is not taken (repeated output
+ * letters, bad characters, ranks that do not match).
+ */
+export function parseEinsum(equation: string, ranks: readonly number[]): EinsumEquation | string {
   const eq = equation.replace(/\s+/g, '');
-  if (eq.includes('...')) return `Einsum '${equation}' uses '...' (broadcast dims), which is not supported`;
   const [lhs, rhs] = eq.split('->');
-  const inputs = lhs.split(',');
-  if (inputs.length !== operands) return `Einsum '${equation}' names ${inputs.length} operands but the node has ${operands}`;
-  if (![...inputs, rhs ?? ''].every((t) => /^[a-zA-Z]*$/.test(t))) return `Einsum '${equation}' is not letters, commas and '->'`;
-  let output = rhs;
-  if (output === undefined) {
+  const given = lhs.split(',');
+  if (given.length !== ranks.length) return `Einsum '${equation}' names ${given.length} operands but the node has ${ranks.length}`;
+  const letters = (t: string) => t.replace('...', '');
+  if (![...given, rhs ?? ''].every((t) => /^[a-zA-Z]*(\.\.\.)?[a-zA-Z]*$/.test(t)))
+    return `Einsum '${equation}' is not letters, commas, at most one '...' per term and '->'`;
+  const used = new Set(eq.replace(/[^a-zA-Z]/g, ''));
+  // ellipsis dims per operand, and the letters that name them (the last ones for operands with fewer)
+  let count = 0;
+  for (let k = 0; k < given.length; k++) {
+    const explicit = letters(given[k]).length;
+    if (!given[k].includes('...')) {
+      if (explicit !== ranks[k]) return `Einsum '${equation}': operand ${k} has rank ${ranks[k]} but '${given[k]}' names ${explicit} axes`;
+    } else if (ranks[k] < explicit)
+      return `Einsum '${equation}': operand ${k} has rank ${ranks[k]}, fewer than the ${explicit} axes '${given[k]}' names`;
+    else count = Math.max(count, ranks[k] - explicit);
+  }
+  const pool = [...ELLIPSIS_POOL].filter((c) => !used.has(c));
+  if (pool.length < count) return `Einsum '${equation}': too many letters to name the ${count} dims of '...'`;
+  const ellipsis = pool.slice(0, count).join('');
+  const inputs = given.map((t, k) => t.replace('...', ellipsis.slice(count - (ranks[k] - letters(t).length))));
+  let output: string;
+  if (rhs === undefined) {
     const counts = new Map<string, number>();
-    for (const c of inputs.join('')) counts.set(c, (counts.get(c) ?? 0) + 1);
-    output = [...counts]
-      .filter(([, n]) => n === 1)
-      .map(([c]) => c)
-      .sort()
-      .join('');
+    for (const c of inputs.join('')) if (!ellipsis.includes(c)) counts.set(c, (counts.get(c) ?? 0) + 1);
+    output =
+      ellipsis +
+      [...counts]
+        .filter(([, n]) => n === 1)
+        .map(([c]) => c)
+        .sort()
+        .join('');
+  } else {
+    if (rhs.includes('...') && !lhs.includes('...')) return `Einsum '${equation}': '...' in the output but in no operand`;
+    output = rhs.replace('...', ellipsis);
   }
   if (new Set(output).size !== output.length) return `Einsum '${equation}' repeats a letter in the output`;
   for (const c of output) if (!inputs.some((t) => t.includes(c))) return `Einsum '${equation}': output letter '${c}' is in no operand`;
-  return { inputs, output };
+  return { inputs, output, ellipsis };
 }
+
+/**
+ * The size of every letter: equal wherever it appears, except an ellipsis letter of size 1 in one operand, which
+ * broadcasts; a message when sizes disagree.
+ */
+export function einsumSizes(eq: EinsumEquation, shapes: readonly (readonly Dim[])[]): Map<string, Dim> | string {
+  const dims = new Map<string, Dim>();
+  for (let k = 0; k < eq.inputs.length; k++) {
+    const letters = eq.inputs[k];
+    if (shapes[k].length !== letters.length)
+      return `operand ${k} has rank ${shapes[k].length} but '${letters}' names ${letters.length} axes`;
+    for (let a = 0; a < letters.length; a++) {
+      const c = letters[a];
+      const d = shapes[k][a];
+      const seen = dims.get(c);
+      if (seen === undefined || dimEquals(seen, d)) dims.set(c, d);
+      else if (eq.ellipsis.includes(c) && (seen === 1 || d === 1)) dims.set(c, seen === 1 ? d : seen);
+      else return `letter '${c}' is ${String(seen)} and ${String(d)}`;
+    }
+  }
+  return dims;
+}
+
+const einsumEquation = (node: Node, ranks: readonly number[]) => parseEinsum(String(node.attrs.equation?.value ?? ''), ranks);
 
 const einsum: OpDefinition = {
   op: 'Einsum',
   infer(ctx: InferContext) {
-    const eq = parseEinsum(String(ctx.node.attrs.equation?.value ?? ''), ctx.inputCount);
+    const shapes = Array.from({ length: ctx.inputCount }, (_, k) => ctx.shape(k));
+    const eq = einsumEquation(
+      ctx.node,
+      shapes.map((s) => s.length),
+    );
     if (typeof eq === 'string') ctx.fail(eq);
-    const dims = new Map<string, Dim>();
-    eq.inputs.forEach((letters, k) => {
-      const shape = ctx.shape(k);
-      if (shape.length !== letters.length) ctx.fail(`operand ${k} has rank ${shape.length} but '${letters}' names ${letters.length} axes`);
-      [...letters].forEach((c, a) => {
-        const seen = dims.get(c);
-        if (seen !== undefined && !dimEquals(seen, shape[a])) ctx.fail(`letter '${c}' is ${String(seen)} and ${String(shape[a])}`);
-        dims.set(c, shape[a]);
-      });
-    });
+    const dims = einsumSizes(eq, shapes);
+    if (typeof dims === 'string') ctx.fail(dims);
     return [{ dtype: ctx.dtype(0), shape: [...eq.output].map((c) => dims.get(c)!) }];
   },
   evaluate(node, inputs) {
-    const eq = parseEinsum(String(node.attrs.equation?.value ?? ''), inputs.length);
+    const eq = einsumEquation(
+      node,
+      inputs.map((v) => v!.shape.length),
+    );
     if (typeof eq === 'string') throw nodeError(node, 'op.bad-attribute', eq);
-    const size = new Map<string, number>();
-    eq.inputs.forEach((letters, k) => [...letters].forEach((c, a) => size.set(c, inputs[k]!.shape[a])));
+    const sizes = einsumSizes(
+      eq,
+      inputs.map((v) => v!.shape),
+    );
+    if (typeof sizes === 'string') throw nodeError(node, 'run.shape', sizes);
+    const size = sizes as Map<string, number>;
     const letters = [...size.keys()];
     const outShape = [...eq.output].map((c) => size.get(c)!);
     const out = storageFor(inputs[0]!.dtype, numel(outShape)) as NumericData;
     const data = inputs.map((v) => numeric(v!));
+    // a broadcast (size-1) axis is read at 0: stride 0
     const strides = eq.inputs.map((t, k) => {
       const shape = inputs[k]!.shape;
-      return [...t].map((_, a) => shape.slice(a + 1).reduce((x, y) => x * y, 1));
+      return [...t].map((c, a) => (shape[a] === 1 && size.get(c) !== 1 ? 0 : shape.slice(a + 1).reduce((x, y) => x * y, 1)));
     });
     const at = new Map<string, number>(letters.map((c) => [c, 0]));
     const total = letters.reduce((n, c) => n * size.get(c)!, 1);

@@ -1023,9 +1023,36 @@ const scatterElementsOp: OpDefinition = {
   },
 };
 
+/**
+ * ScatterND's operands: indices int64 [..., k] with k (known) at most data's rank; updates of shape
+ * indices.shape[:-1] + data.shape[k:].
+ */
+function checkScatterND(ctx: InferContext): void {
+  const data = ctx.shape(0);
+  const indices = ctx.shape(1);
+  const updates = ctx.shape(2);
+  combine(ctx.node, attrString(ctx.node, 'reduction', 'none'));
+  if (ctx.dtype(1) !== 'int64') ctx.fail(`indices must be int64, not ${ctx.dtype(1)}`);
+  if (indices.length === 0) ctx.fail('indices must have rank 1 or more (the last axis holds the index tuples)');
+  const k = indices[indices.length - 1];
+  if (!isConcrete(k)) ctx.fail(`the index tuple length (indices' last dim ${dimToString(k)}) must be known`);
+  if ((k as number) > data.length) ctx.fail(`index tuples of ${k} entries for data of rank ${data.length}`);
+  const expected = [...indices.slice(0, -1), ...data.slice(k as number)];
+  const same =
+    expected.length === updates.length &&
+    expected.every((d, i) => (isConcrete(d) && isConcrete(updates[i]) ? d === updates[i] : dimEquals(d, updates[i])));
+  if (!same)
+    ctx.fail(
+      `updates [${updates.map(dimToString).join(', ')}] must have shape indices[:-1] + data[${k}:] = [${expected.map(dimToString).join(', ')}]`,
+    );
+}
+
 const scatterNDOp: OpDefinition = {
   op: 'ScatterND',
-  infer: sameAsInput0,
+  infer(ctx) {
+    checkScatterND(ctx);
+    return sameAsInput0(ctx);
+  },
   evaluate(node, [data, indices, updates]) {
     const x = data!;
     const f = combine(node, attrString(node, 'reduction', 'none'));
@@ -1038,11 +1065,14 @@ const scatterNDOp: OpDefinition = {
     const strides = stridesOf(x.shape);
     const inner = numel(x.shape.slice(last));
     const tuples = numel(ish.slice(0, -1));
+    // tuples applied in order: with reduction none the last of duplicate tuples wins (as onnxruntime, and the kernels)
     for (let t = 0; t < tuples; t++) {
       let base = 0;
       for (let j = 0; j < last; j++) {
         let i = idx[t * last + j];
         if (i < 0) i += x.shape[j];
+        if (i < 0 || i >= x.shape[j])
+          throw nodeError(node, 'run.index', `index ${idx[t * last + j]} is out of range for axis ${j} of size ${x.shape[j]}`);
         base += i * strides[j];
       }
       for (let q = 0; q < inner; q++) o[base + q] = castValue(f(o[base + q], up[t * inner + q]), x.dtype);

@@ -13,7 +13,7 @@
  *   1-D Conv/ConvTranspose/MaxPool/AveragePool                                                          → the 2-D op with H = 1 (lift-1d.ts)
  *   Conv/MaxPool/AveragePool auto_pad with concrete spatial dims                                        → explicit pads
  *   DepthToSpace / SpaceToDepth with fixed C, H, W                          → Reshape + 6-D Transpose + Reshape
- *   Einsum of one operand (a permutation) or two (batch, contracted and kept letters)  → Transpose/Reshape + MatMul
+ *   Einsum ('...' expanded; one operand, or a chain of two-operand products)  → ReduceSum/Transpose/Reshape + MatMul
  *   Trilu(x, k) over fixed last two dims                                   → Where(constant triangle mask, x, 0)
  *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
  */
@@ -335,24 +335,102 @@ function variadicToBinary(graph: Graph, node: Node): boolean {
   return true;
 }
 
+/** The letters no term of an Einsum uses, for axes the rewrite renames. */
+const EINSUM_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** One two-operand product of an Einsum chain: its letter groups, decided before any node is made. */
+interface EinsumProduct {
+  batch: string[];
+  m: string[];
+  k: string[];
+  n: string[];
+  /** Reshape targets when a group is not one axis (undefined: no merge). */
+  merge?: { a: number[]; b: number[]; y: number[] };
+}
+
 /**
- * Einsum ⇒ movement ops and one MatMul, so the GEMM paths run it. One operand: a permutation (each letter once, all
- * kept) is a Transpose. Two operands (no letter twice in one operand, every letter either kept or in both): letters
- * in both and kept are batch axes, in both and not kept are contracted (K), in one only are M (A) or N (B); A is
- * transposed to [batch, M, K] and B to [batch, K, N], M/K/N groups merged by Reshape when they are not one axis each,
- * then MatMul, a Reshape splitting M and N back and a Transpose to the output order. Reshape targets take one run-time
- * dim (as -1); other forms stay Einsum (refused with the equation).
+ * Einsum ⇒ movement ops, ReduceSums and MatMuls, so the GEMM paths run it. '...' is expanded into letters
+ * (parseEinsum); an ellipsis axis of size 1 that broadcasts against a larger one is renamed in its operand, so that
+ * it is summed away (a size-1 sum) and the other operand's axis kept. Then:
+ *  - one operand: letters not in the output are summed (ReduceSum), the rest permuted (Transpose);
+ *  - two or more: a left-to-right chain of two-operand products. For each, letters of one operand only that nothing
+ *    later needs (the output, later operands) are summed first; letters in both are batch axes when needed later,
+ *    else contracted (K); the others are M (A) or N (B). A is transposed to [batch, M, K] and B to [batch, K, N],
+ *    groups merged by Reshape when they are not one axis each, then MatMul, a Reshape splitting M and N back, and
+ *    for the last product a Transpose to the output order.
+ * Reshape targets take one run-time dim (as -1); a letter twice in one operand (a diagonal) or merges of several
+ * run-time dims stay Einsum (refused with the equation).
  */
 function einsumToMatMul(graph: Graph, node: Node): boolean {
-  const eq = parseEinsum(String(node.attrs.equation?.value ?? ''), node.inputs.length);
+  const shapes = node.inputs.map((t) => shapeOf(graph, t));
+  if (shapes.some((sh) => !sh)) return false;
+  const operandShapes = shapes as Dim[][];
+  const eq = parseEinsum(
+    String(node.attrs.equation?.value ?? ''),
+    operandShapes.map((sh) => sh.length),
+  );
   const dtype = graph.lookupTensor(node.outputs[0])?.dtype;
   if (typeof eq === 'string' || !dtype || eq.inputs.some((t) => new Set(t).size !== t.length)) return false;
   const size = new Map<string, Dim>();
-  for (let k = 0; k < eq.inputs.length; k++) {
-    const shape = shapeOf(graph, node.inputs[k]);
-    if (!shape) return false;
-    [...eq.inputs[k]].forEach((c, a) => size.set(c, shape[a]));
+  const free = [...EINSUM_LETTERS].filter((c) => !eq.inputs.join('').includes(c));
+  // every letter's size; a broadcast ellipsis axis (1 against a larger size) gets a letter of its own, summed away
+  const broadcastAxes = new Set<string>();
+  for (let k = 0; k < eq.inputs.length; k++)
+    [...eq.inputs[k]].forEach((c, a) => {
+      const d = operandShapes[k][a];
+      if (d !== 1 || !size.has(c)) size.set(c, d);
+    });
+  const inputs = eq.inputs.map((t, k) =>
+    [...t]
+      .map((c, a) => {
+        if (operandShapes[k][a] !== 1 || size.get(c) === 1) return c;
+        const renamed = free.shift();
+        if (renamed === undefined) return '?';
+        size.set(renamed, 1);
+        broadcastAxes.add(renamed);
+        return renamed;
+      })
+      .join(''),
+  );
+  if (inputs.some((t) => t.includes('?'))) return false;
+  const to = eq.output;
+
+  /** A Reshape target for groups of letters (each group one axis); undefined when more than one axis is run-time. */
+  const target = (groups: string[][]): number[] | undefined => {
+    const dims = groups.map((g) =>
+      g.reduce<number | undefined>((n, c) => (n !== undefined && isConcrete(size.get(c)!) ? n * (size.get(c) as number) : undefined), 1),
+    );
+    return dims.filter((d) => d === undefined).length > 1 ? undefined : dims.map((d) => d ?? -1);
+  };
+  // letters each step needs after it: the output's and those of later operands
+  const neededAfter = (i: number) => new Set([...to, ...inputs.slice(i + 1).join('')]);
+  const sumOut = (t: string, needed: Set<string>, other: string) => [...t].filter((c) => needed.has(c) || other.includes(c)).join('');
+
+  // plan every product first: nothing is added to the graph unless the whole Einsum rewrites
+  const plans: { a: string; b: string; y: string; product: EinsumProduct }[] = [];
+  let current = inputs[0];
+  for (let i = 1; i < inputs.length; i++) {
+    const needed = neededAfter(i);
+    const ta = sumOut(current, needed, inputs[i]);
+    const tb = sumOut(inputs[i], needed, ta);
+    const batch = [...ta].filter((c) => tb.includes(c) && needed.has(c));
+    const m = [...ta].filter((c) => !tb.includes(c));
+    const k = [...ta].filter((c) => tb.includes(c) && !needed.has(c));
+    const n = [...tb].filter((c) => !ta.includes(c));
+    const single = (g: string[]) => g.length === 1;
+    const product: EinsumProduct = { batch, m, k, n };
+    if (!single(m) || !single(k) || !single(n)) {
+      const a = target([...batch.map((c) => [c]), m, k]);
+      const b = target([...batch.map((c) => [c]), k, n]);
+      const y = target([...batch, ...m, ...n].map((c) => [c]));
+      if (!a || !b || !y) return false;
+      product.merge = { a, b, y };
+    }
+    const y = [...batch, ...m, ...n].join('');
+    plans.push({ a: ta, b: tb, y, product });
+    current = y;
   }
+
   const out = node.outputs[0];
   const created: Node[] = [];
   const step = (op: string, input: string[], attrs: Node['attrs'], shape: Dim[], output?: string): string => {
@@ -371,68 +449,51 @@ function einsumToMatMul(graph: Graph, node: Node): boolean {
     });
     return name;
   };
-  /** Transposes `x` (letters `from`) to the order `to` (skipped when it is the identity). */
-  const permute = (x: string, from: string, to: string, output?: string): string => {
-    const perm = [...to].map((c) => from.indexOf(c));
+  const dimsOf = (letters: string) => [...letters].map((c) => size.get(c)!);
+  /** Transposes `x` (letters `from`) to the order `order` (skipped when it is the identity). */
+  const permute = (x: string, from: string, order: string, output?: string): string => {
+    const perm = [...order].map((c) => from.indexOf(c));
     if (!output && perm.every((p, i) => p === i)) return x;
-    return step(
-      'Transpose',
-      [x],
-      { perm: { type: 'ints', value: perm } },
-      [...to].map((c) => size.get(c)!),
-      output,
-    );
+    return step('Transpose', [x], { perm: { type: 'ints', value: perm } }, dimsOf(order), output);
   };
-  /** A Reshape target for groups of letters (each group one axis); undefined when more than one axis is run-time. */
-  const target = (groups: string[][]): number[] | undefined => {
-    const dims = groups.map((g) =>
-      g.reduce<number | undefined>((n, c) => (n !== undefined && isConcrete(size.get(c)!) ? n * (size.get(c) as number) : undefined), 1),
-    );
-    return dims.filter((d) => d === undefined).length > 1 ? undefined : dims.map((d) => d ?? -1);
+  const shapeConst = (dims: number[]) => addConstant(graph, `${out}_shape`, makeTensor('int64', [dims.length], dims));
+  /** Sums `x` (letters `from`) over the letters not in `keep` (ReduceSum, keepdims 0: axes as the opset takes them). */
+  const sum = (x: string, from: string, keep: string, output?: string): string => {
+    const axes = [...from].map((c, a) => (keep.includes(c) ? -1 : a)).filter((a) => a >= 0);
+    if (axes.length === 0) return x;
+    const kept = [...from].filter((c) => keep.includes(c)).join('');
+    const axesConst = () => addConstant(graph, `${out}_axes`, makeTensor('int64', [axes.length], axes));
+    return graph.opset >= 13
+      ? step('ReduceSum', [x, axesConst()], { keepdims: { type: 'int', value: 0 } }, dimsOf(kept), output)
+      : step('ReduceSum', [x], { axes: { type: 'ints', value: axes }, keepdims: { type: 'int', value: 0 } }, dimsOf(kept), output);
   };
   const groupDims = (groups: string[][]): Dim[] => groups.map((g) => dimProduct(g.map((c) => size.get(c)!)));
-  if (eq.inputs.length === 1) {
-    const t = eq.inputs[0];
-    if (t.length !== eq.output.length || [...t].some((c) => !eq.output.includes(c))) return false;
-    permute(node.inputs[0], t, eq.output, out);
-  } else if (eq.inputs.length === 2) {
-    const [ta, tb] = eq.inputs;
-    const to = eq.output;
-    const letters = [...new Set(ta + tb)];
-    if (letters.some((c) => !to.includes(c) && !(ta.includes(c) && tb.includes(c)))) return false; // a sum over one operand
-    const batch = [...ta].filter((c) => tb.includes(c) && to.includes(c));
-    const m = [...ta].filter((c) => !tb.includes(c));
-    const k = [...ta].filter((c) => tb.includes(c) && !to.includes(c));
-    const n = [...tb].filter((c) => !ta.includes(c));
-    const single = (g: string[]) => g.length === 1;
-    const merge = !single(m) || !single(k) || !single(n);
-    const aGroups = [...batch.map((c) => [c]), m, k];
-    const bGroups = [...batch.map((c) => [c]), k, n];
-    const yGroups = [...batch.map((c) => [c]), m, n];
-    const splitOrder = [...batch, ...m, ...n].join('');
-    const aTarget = target(aGroups);
-    const bTarget = target(bGroups);
-    const yTarget = target(splitOrder.split('').map((c) => [c]));
-    if (merge && (!aTarget || !bTarget || !yTarget)) return false;
-    let a = permute(node.inputs[0], ta, [...batch, ...m, ...k].join(''));
-    let b = permute(node.inputs[1], tb, [...batch, ...k, ...n].join(''));
-    const shapeConst = (dims: number[]) => addConstant(graph, `${out}_shape`, makeTensor('int64', [dims.length], dims));
-    if (merge) {
-      a = step('Reshape', [a, shapeConst(aTarget!)], {}, groupDims(aGroups));
-      b = step('Reshape', [b, shapeConst(bTarget!)], {}, groupDims(bGroups));
-    }
-    const direct = !merge && splitOrder === to;
-    let y = step('MatMul', [a, b], {}, merge ? groupDims(yGroups) : [...splitOrder].map((c) => size.get(c)!), direct ? out : undefined);
-    if (merge)
-      y = step(
-        'Reshape',
-        [y, shapeConst(yTarget!)],
-        {},
-        [...splitOrder].map((c) => size.get(c)!),
-        splitOrder === to ? out : undefined,
-      );
-    if (splitOrder !== to) permute(y, splitOrder, to, out);
-  } else return false;
+
+  if (inputs.length === 1) {
+    const t = inputs[0];
+    const kept = [...t].filter((c) => to.includes(c)).join('');
+    if (kept === to && kept !== t) sum(node.inputs[0], t, to, out);
+    else permute(sum(node.inputs[0], t, to), kept, to, out);
+  } else {
+    let x = node.inputs[0];
+    let letters = inputs[0];
+    plans.forEach(({ a: ta, b: tb, y: ty, product }, i) => {
+      const last = i === plans.length - 1;
+      const { batch, m, k, n, merge } = product;
+      let a = permute(sum(x, letters, ta), ta, [...batch, ...m, ...k].join(''));
+      let b = permute(sum(node.inputs[i + 1], inputs[i + 1], tb), tb, [...batch, ...k, ...n].join(''));
+      if (merge) {
+        a = step('Reshape', [a, shapeConst(merge.a)], {}, groupDims([...batch.map((c) => [c]), m, k]));
+        b = step('Reshape', [b, shapeConst(merge.b)], {}, groupDims([...batch.map((c) => [c]), k, n]));
+      }
+      const direct = last && !merge && ty === to;
+      let y = step('MatMul', [a, b], {}, merge ? groupDims([...batch.map((c) => [c]), m, n]) : dimsOf(ty), direct ? out : undefined);
+      if (merge) y = step('Reshape', [y, shapeConst(merge.y)], {}, dimsOf(ty), last && ty === to ? out : undefined);
+      if (last && ty !== to) permute(y, ty, to, out);
+      x = y;
+      letters = ty;
+    });
+  }
   graph.nodes.splice(graph.nodes.indexOf(node), 1, ...created);
   return true;
 }

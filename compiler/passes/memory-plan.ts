@@ -4,7 +4,7 @@
  * Lifetimes run from the producing node to the last reader (a view — Reshape, Squeeze, … — shares its input's
  * buffer and extends its lifetime). Buffers are placed greedily by size, largest first, at the lowest offset that
  * overlaps no placed buffer alive at the same time. In place: an elementwise op, a conv/gemm's residual add, or a
- * ScatterElements over its data, may write its output over an input of the same size that dies at that node (a
+ * ScatterElements or ScatterND over its data, may write its output over an input of the same size that dies at that node (a
  * conv/gemm only over its residual, and only when it does not also read that buffer as its main input: see
  * inPlaceInputs). Model inputs and outputs live in the caller's buffers, weights in their own; neither is in the
  * arena. Sizes are taken at the planning batch in the GPU's storage precision (cost.ts); the runtime sizes the arena
@@ -131,7 +131,7 @@ function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuff
     const elementBytes = (t: string) => storageBytes(graph.lookupTensor(t)?.dtype, 1);
     return node.inputs.filter((t) => t && elementBytes(t) === elementBytes(node.outputs[0]));
   }
-  if (node.domain === '' && node.op === 'ScatterElements') {
+  if (node.domain === '' && (node.op === 'ScatterElements' || node.op === 'ScatterND')) {
     // writes data's elements where it reads them (kernels/scatter.cuh skips the copy when given data's buffer);
     // indices and updates are read elsewhere, so they must not live in that buffer
     const data = node.inputs[0];

@@ -47,7 +47,17 @@ export function simplifyMovementChains(graph: Graph, ctx: PassContext): boolean 
   return changed;
 }
 
-const proxyShape = (s: Dim[]) => s.map((d) => evaluateDim(d, () => PROXY));
+const proxyShape = (s: Dim[], proxy = PROXY) => s.map((d) => evaluateDim(d, () => proxy));
+
+/**
+ * The proxy size of the symbols: the smallest from PROXY that sizes every symbolic dim of the chain above 1. A dim 1
+ * at the proxy (floor((L - 1) / 2) - 1 with the floor's symbol at 2) would let a Transpose that moves it pass for a
+ * Reshape. Undefined when none up to 8 does (the chain is then left alone).
+ */
+function proxyFor(shapes: Dim[][]): number | undefined {
+  for (let p = PROXY; p <= 8; p++) if (shapes.every((shape) => shape.every((d) => isConcrete(d) || evaluateDim(d, () => p) > 1))) return p;
+  return undefined;
+}
 
 function replaceChain(graph: Graph, chain: Node[], ctx: PassContext): boolean {
   const x = chain[0].inputs[0];
@@ -66,16 +76,19 @@ function replaceChain(graph: Graph, chain: Node[], ctx: PassContext): boolean {
       inputs: [x, addConstant(graph, `${y}_shape`, makeTensor('int64', [target.length], target))],
     });
   }
-  const xp = proxyShape(xShape);
-  const yp = proxyShape(yShape);
-  const n = xp.reduce((a, b) => a * b, 1);
-  if (n > MAX_PROXY_ELEMENTS || n === 0) return false;
-  const shapes: number[][] = [];
+  const outShapes: Dim[][] = [];
   for (const node of chain) {
     const outShape = graph.lookupTensor(node.outputs[0])?.shape;
     if (!outShape) return false;
-    shapes.push(proxyShape(outShape));
+    outShapes.push(outShape);
   }
+  const proxy = proxyFor([xShape, ...outShapes]);
+  if (proxy === undefined) return false;
+  const xp = proxyShape(xShape, proxy);
+  const yp = proxyShape(yShape, proxy);
+  const n = xp.reduce((a, b) => a * b, 1);
+  if (n > MAX_PROXY_ELEMENTS || n === 0) return false;
+  const shapes = outShapes.map((shape) => proxyShape(shape, proxy));
   // Cheap rejection first: map a few output positions back through the chain to input positions. A single
   // mismatch proves the chain is neither a reshape nor the candidate transpose; only survivors get the full check.
   const back = (linear: number): number => {

@@ -30,22 +30,20 @@ function randomValues(n: number, seed: number, scale = 0.2): number[] {
   return Array.from({ length: n }, () => (r() * 2 - 1) * scale);
 }
 
-/** conv → relu → ScatterND (no CUDA kernel) → conv → add: an unsupported op in the middle of a compiled chain. */
+/** conv → relu → Split (one output; no CUDA kernel) → conv → add: an unsupported op in the middle of a compiled chain. */
 function padModel(): ModelSpec {
   return {
     inputs: [{ name: 'x', dtype: 'float32', dims: [1, 8, 16, 16] }],
     initializers: [
       { ...tensor('float32', [16, 8, 3, 3], randomValues(16 * 8 * 9, 1)), name: 'w1' },
       { ...tensor('float32', [16], randomValues(16, 2)), name: 'b1' },
-      { ...tensor('int64', [1, 2], [0, 5]), name: 'where' },
-      { ...tensor('float32', [1, 16, 16], randomValues(16 * 16, 5)), name: 'rows' },
       { ...tensor('float32', [8, 16, 3, 3], randomValues(8 * 16 * 9, 3)), name: 'w2' },
       { ...tensor('float32', [1, 8, 1, 1], randomValues(8, 4)), name: 'bias' },
     ],
     nodes: [
       { op: 'Conv', name: 'conv1', inputs: ['x', 'w1', 'b1'], outputs: ['c1'], attrs: { pads: [1, 1, 1, 1] } },
       { op: 'Relu', name: 'relu1', inputs: ['c1'], outputs: ['r1'] },
-      { op: 'ScatterND', name: 'pad', inputs: ['r1', 'where', 'rows'], outputs: ['p'] },
+      { op: 'Split', name: 'pad', inputs: ['r1'], outputs: ['p'], attrs: { axis: 1 } },
       { op: 'Conv', name: 'conv2', inputs: ['p', 'w2'], outputs: ['c2'], attrs: { pads: [1, 1, 1, 1] } },
       { op: 'Add', name: 'add', inputs: ['c2', 'bias'], outputs: ['y'] },
     ],
@@ -96,7 +94,7 @@ describe('partition (ait compile --partition)', () => {
   before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-partition-'))));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('splits conv → ScatterND → conv into compiled / fallback / compiled, tensors crossing by their ONNX names', () => {
+  it('splits conv → Split → conv into compiled / fallback / compiled, tensors crossing by their ONNX names', () => {
     const result = partitionFile(writeModel(dir, 'pad', padModel()));
     const segs = result.partition.segments;
     assert.deepEqual(
@@ -118,7 +116,7 @@ describe('partition (ait compile --partition)', () => {
       segs[2].outputs.map((t) => t.name),
       ['y'],
     );
-    assert.match(segs[1].reasons!.join(' '), /ScatterND/);
+    assert.match(segs[1].reasons!.join(' '), /Split/);
     // each compiled segment is an ordinary build of its own
     assert.ok(result.files.has('segments/0/src/model.cu') && result.files.has('segments/2/Makefile'));
     assert.ok(result.files.has('segments/2/ait_model.py') && result.files.has('fallback/1.onnx'));
@@ -241,7 +239,7 @@ describe('partition (ait compile --partition)', () => {
     assert.ok(!fs.existsSync(path.join(out, 'src')), 'no whole-model build');
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const byOp = new Map<string, number>(graph.nodes.map((n: { op: string; segment: number }) => [n.op, n.segment]));
-    assert.equal(byOp.get('ScatterND'), 1);
+    assert.equal(byOp.get('Split'), 1);
     assert.deepEqual(graph.partition.segments[1], { index: 1, kind: 'fallback' });
     assert.ok(graph.nodes.filter((n: { segment?: number }) => n.segment === 0).length > 0);
     assert.ok(graph.nodes.filter((n: { segment?: number }) => n.segment === 2).length > 0);
@@ -252,7 +250,7 @@ describe('partition (ait compile --partition)', () => {
 
   it('a model the target runs whole compiles as usual with --partition', () => {
     const spec = padModel();
-    spec.nodes = spec.nodes.filter((n) => n.op !== 'ScatterND');
+    spec.nodes = spec.nodes.filter((n) => n.op !== 'Split');
     spec.nodes[2].inputs[0] = 'r1';
     const file = writeModel(dir, 'nopad', spec);
     const out = path.join(dir, 'build-nopad');

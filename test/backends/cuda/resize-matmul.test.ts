@@ -1,7 +1,7 @@
 /**
  * MatMul between activations (batched CUTLASS GEMMs) and Resize on CUDA, without a GPU: golden batched instances,
  * the lowering's choices in graph.json (batch, B layout, absorbed Transpose, NCHW/NHWC resize), diagnostics at the
- * node for what it refuses, the op models of scripts/gpu/op-models/resize_matmul.ts and vitmatte compiling for sm90
+ * node for what it refuses (a symbolic K), the op models of scripts/gpu/op-models/resize_matmul.ts and vitmatte compiling for sm90
  * and sm80, and nvcc compiling vitmatte's generated model.cu. AIT_TEST_CUTLASS=1 also compiles a batched sm80
  * instance against CUTLASS (.deps/cutlass or CUTLASS_DIR).
  */
@@ -185,20 +185,20 @@ describe('cuda codegen: MatMul between activations', () => {
     assert.ok(Math.abs(gemmA - reluWrites) >= 8192, `q (at ${gemmA}) overlaps k (at ${reluWrites})`);
   });
 
-  it('refuses A broadcast over B batch dims with a diagnostic at the node', () => {
+  it('refuses a batched MatMul with a symbolic K with a diagnostic at the node', () => {
     const spec: ModelSpec = {
       inputs: [
-        { name: 'a', dtype: 'float32', dims: [16, 32] },
-        { name: 'b', dtype: 'float32', dims: ['B', 32, 16] },
+        { name: 'a', dtype: 'float32', dims: [16, 'B'] },
+        { name: 'b', dtype: 'float32', dims: ['B', 16] },
       ],
-      nodes: [{ op: 'MatMul', name: 'broadcast_a', inputs: ['a', 'b'], outputs: ['y'] }],
-      outputs: [{ name: 'y', dtype: 'float32', dims: ['B', 16, 16] }],
+      nodes: [{ op: 'MatMul', name: 'symbolic_k', inputs: ['a', 'b'], outputs: ['y'] }],
+      outputs: [{ name: 'y', dtype: 'float32', dims: [16, 16] }],
     };
-    const r = compileBytes(buildModel(spec), 'broadcast_a', 'cuda:sm90', 4);
+    const r = compileBytes(buildModel(spec), 'symbolic_k', 'cuda:sm90', 4);
     assert.equal(r.errors.length, 1);
     assert.equal(r.errors[0].code, 'op.unsupported');
-    assert.equal(r.errors[0].location?.onnxNode, 'broadcast_a');
-    assert.match(r.errors[0].message, /A is broadcast over batch dims of B.*expand the operand first/);
+    assert.equal(r.errors[0].location?.onnxNode, 'symbolic_k');
+    assert.match(r.errors[0].message, /batched MatMul with symbolic N or K.*--dim/);
   });
 });
 

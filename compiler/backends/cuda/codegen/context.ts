@@ -349,9 +349,42 @@ export class CodegenContext {
     let total = 0;
     for (const [monomial, coefficient] of d.terms) {
       const symbols = monomial ? monomial.split('\u0000') : [];
-      total += coefficient * symbols.reduce((p, s) => p * (s === this.batchSymbol ? batch : (this.graph.symbols.get(s)?.max ?? 1)), 1);
+      total += coefficient * symbols.reduce((p, s) => p * this.symbolAt(s, batch), 1);
     }
     return total;
+  }
+
+  /** Whether a dim is the batch itself (not an expression of it). */
+  isBatch(d: Dim): boolean {
+    if (isConcrete(d) || this.batchSymbol === undefined || d.terms.size !== 1) return false;
+    const [[monomial, coefficient]] = [...d.terms];
+    return monomial === this.batchSymbol && coefficient === 1;
+  }
+
+  /** The axis of a model input/output that takes the run's batch as it is (IoDescription batch_axis), or -1. */
+  batchAxisOf(shape: readonly Dim[]): number {
+    return shape.findIndex((d) => this.isBatch(d));
+  }
+
+  /** A symbol's value at a batch: the batch itself, a derived size (min/max/floor) evaluated, else its bound. */
+  private symbolAt(s: string, batch: number): number {
+    if (s === this.batchSymbol) return batch;
+    const info = this.graph.symbols.get(s);
+    const definition = info?.definition;
+    switch (definition?.kind) {
+      case 'min':
+        return Math.min(...definition.args.map((a) => this.at(a, batch)));
+      case 'max':
+        return Math.max(...definition.args.map((a) => this.at(a, batch)));
+      case 'floorDiv': {
+        const divisor = this.at(definition.args[1], batch);
+        return divisor === 0 ? 0 : Math.floor(this.at(definition.args[0], batch) / divisor);
+      }
+      case 'floorScale':
+        return Math.floor(this.at(definition.args[0], batch) * definition.scale);
+      default:
+        return info?.max ?? 1;
+    }
   }
 }
 

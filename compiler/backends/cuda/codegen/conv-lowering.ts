@@ -73,8 +73,11 @@ function channelsLastValue(value: TensorValue, k: number, taps: number): TensorV
   return out;
 }
 
-/** A conv's sizes, concrete except the batch (ConvProblem's `n`). */
-type ConvShape = Omit<ConvProblem, 'n'> & { batch: Dim };
+/**
+ * A conv's sizes: channels and window concrete; the batch and the spatial sizes Dims (a 1-D conv lifted to
+ * [N, 1, L, C] whose length L is the run's dim), taken at a batch by problemAt and emitted as C++ by ctx.dim.
+ */
+type ConvShape = Omit<ConvProblem, 'n' | 'h' | 'w' | 'p' | 'q'> & { batch: Dim; h: Dim; w: Dim; p: Dim; q: Dim };
 
 export class ConvLowering {
   readonly instances: ConvInstanceSource[] = [];
@@ -117,7 +120,22 @@ export class ConvLowering {
     const out = node.outputs[0];
     const shape = this.shapeOf(node);
     const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations, group } = shape;
-    const problemAt = (n: number): ConvProblem => ({ n, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations, group });
+    // the problem at a batch: N and any spatial size that is the run's dim taken there
+    const problemAt = (b: number): ConvProblem => ({
+      n: ctx.at(batch, b),
+      h: ctx.at(h, b),
+      w: ctx.at(wIn, b),
+      c,
+      k,
+      r,
+      s,
+      p: ctx.at(p, b),
+      q: ctx.at(q, b),
+      pads,
+      strides,
+      dilations,
+      group,
+    });
     // A grouped conv fuses the prefix its kernel runs; the rest runs as an elementwise kernel after it.
     const split = group > 1 ? groupConvEpilogue(epilogueOf(node)) : { fused: epilogueOf(node), rest: [] as string[] };
     const steps = convEpilogueSteps(split.fused);
@@ -144,11 +162,11 @@ export class ConvLowering {
     // why, by batch: a deduplicated instance keeps the reason (with the problem sizes) of the batch that first chose it
     const reasons = new Map<number, string>();
     const heuristicAt = (b: number) => {
-      const instance = emitConv(chooseConv(problemAt(ctx.at(batch, b)), this.arch), steps);
+      const instance = emitConv(chooseConv(problemAt(b), this.arch), steps);
       return { source: this.register(instance, steps), reason: instance.reason };
     };
-    const measured = this.measuredChoice(node, (b) => problemAt(ctx.at(batch, b)), steps, heuristicAt);
-    const decisions = convDecisions((b) => problemAt(ctx.at(batch, b)));
+    const measured = this.measuredChoice(node, problemAt, steps, heuristicAt);
+    const decisions = convDecisions(problemAt);
     const ranges =
       measured?.ranges ??
       batchRanges(ctx.batchSymbol ? ctx.maxBatch : 1, decisions, (b) => {
@@ -162,13 +180,15 @@ export class ConvLowering {
     // residual's buffer); the elementwise kernel then reads it and the operands and writes the output. The output is
     // never over the conv's own input: the memory plan reuses only a residual that is not also the input.
     const viaTemporary = restOperands.length > 0;
+    // a spatial size of the run as an int expression (concrete ones as they are)
+    const int = (d: Dim) => (isConcrete(d) ? String(d) : `static_cast<int>(${ctx.dim(d, node)})`);
     const outShape = ctx.shapeOf(out);
     const tempBytes = viaTemporary ? alignUp(outShape.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1) * 2) : 0;
     const convOutput = viaTemporary
       ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${CUTLASS_WORKSPACE_BYTES})`
       : ctx.pointer(out, true);
     const body = [
-      `const AitConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${h}, ${wIn}, ${c}, ${k}, ${r}, ${s}, ${p}, ${q},`,
+      `const AitConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${int(h)}, ${int(wIn)}, ${c}, ${k}, ${r}, ${s}, ${int(p)}, ${int(q)},`,
       `                       {${pads.join(', ')}}, {${strides.join(', ')}}, {${dilations.join(', ')}}, ${group},`,
       `                       ${ctx.pointer(x)}, ${ctx.pointer(w)},`,
       `                       ${pointers.bias}, ${pointers.scale}, ${pointers.residual_add},`,
@@ -246,8 +266,8 @@ export class ConvLowering {
     const { steps, chain, pointers, kinds, operandBytes } = this.directEpilogue(node, k, 'depthwise');
     const count = pointers.length;
     const maxBatch = ctx.maxOf(batch);
-    const outputElements = maxBatch * p * q * k;
-    const bytes = (maxBatch * h * wIn * c + r * s * k + outputElements) * 2 + operandBytes.reduce((a, b) => a + b, 0);
+    const outputElements = maxBatch * ctx.maxOf(p) * ctx.maxOf(q) * k;
+    const bytes = (maxBatch * ctx.maxOf(h) * ctx.maxOf(wIn) * c + r * s * k + outputElements) * 2 + operandBytes.reduce((a, b) => a + b, 0);
     const flops = 2 * outputElements * r * s;
     const multiplier = k / c;
     const outputPointer = ctx.pointer(out, true);
@@ -256,7 +276,7 @@ export class ConvLowering {
       `ait::kernels::DepthwiseConv2dArgs<__half, ${count}> args{${ctx.pointer(x)}, ${ctx.pointer(weight)}, ${outputPointer},`,
       `    {${count ? pointers.join(', ') : 'nullptr'}},`,
       `    {${count ? kinds.map((kind) => `ait::kernels::DepthwiseOperand::${kind}`).join(', ') : 'ait::kernels::DepthwiseOperand::kChannel'}},`,
-      `    ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${k},`,
+      `    ${ctx.dim(batch, node)}, ${ctx.dim(h, node)}, ${ctx.dim(wIn, node)}, ${c}, ${ctx.dim(p, node)}, ${ctx.dim(q, node)}, ${k},`,
       `    ${r}, ${s}, ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}};`,
       `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_depthwise_conv2d_nhwc(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
     ];
@@ -331,7 +351,7 @@ export class ConvLowering {
       `ait::kernels::GroupedConv2dArgs<__half, ${count}> args{${ctx.pointer(x)}, ${ctx.pointer(w)}, ${ctx.pointer(out, true)},`,
       `    {${count ? pointers.join(', ') : 'nullptr'}},`,
       `    {${count ? kinds.map((kind) => `ait::kernels::GroupedConvOperand::${kind}`).join(', ') : 'ait::kernels::GroupedConvOperand::kChannel'}},`,
-      `    ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${k}, ${group},`,
+      `    ${ctx.dim(batch, node)}, ${ctx.dim(h, node)}, ${ctx.dim(wIn, node)}, ${c}, ${ctx.dim(p, node)}, ${ctx.dim(q, node)}, ${k}, ${group},`,
       `    ${r}, ${s}, ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}};`,
       `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_grouped_conv2d_nhwc(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
     ];
@@ -480,20 +500,21 @@ export function convShapeOf(ctx: CodegenContext, node: Node): ConvShape {
   const [batch, h, wIn, c] = ctx.shapeOf(x);
   const [k, r, s, cw] = ctx.shapeOf(w);
   const [, p, q] = ctx.shapeOf(out);
-  for (const d of [h, wIn, c, p, q, k, r, s, cw])
-    if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
+  for (const d of [c, k, r, s, cw]) if (!isConcrete(d)) throw new Unsupported('convolution with symbolic channel dims or window');
+  // spatial sizes may be the run's: each a C++ expression of it (ctx.dim says when one is not)
+  for (const d of [h, wIn, p, q]) ctx.dim(d, node);
   const group = attrInt(node, 'group', 1);
   if ((cw as number) * group !== c) throw new Unsupported(`weight has ${cw} input channels per group, the activation ${String(c)}`);
   return {
     batch,
-    h: h as number,
-    w: wIn as number,
+    h,
+    w: wIn,
     c: c as number,
     k: k as number,
     r: r as number,
     s: s as number,
-    p: p as number,
-    q: q as number,
+    p,
+    q,
     pads: attrInts(node, 'pads', [0, 0, 0, 0]) as [number, number, number, number],
     strides: attrInts(node, 'strides', [1, 1]) as [number, number],
     dilations: attrInts(node, 'dilations', [1, 1]) as [number, number],

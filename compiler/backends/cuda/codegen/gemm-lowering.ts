@@ -40,7 +40,8 @@ import {
   gemmDecisions,
   operandsStructOf,
 } from '../cutlass/gemm';
-import { analyzeBatchedMatMul } from './batched-gemm';
+import { analyzeBatchedMatMul, expansionCopy } from './batched-gemm';
+import { MAX_COPY_RANK } from './tile-lowering';
 import { CodegenContext, Unsupported } from './context';
 import { BatchRange, batchRanges, dispatchByBatch } from './batch-ranges';
 import { CppWriter, instanceDeclarations } from './cpp';
@@ -136,10 +137,8 @@ export class GemmLowering {
     const [a, b] = node.inputs;
     const aShape = ctx.shapeOf(a);
     const bShape = ctx.shapeOf(b);
-    if (bShape.length !== 2 || !ctx.isWeight(b)) {
-      if (node.op === 'MatMul') return this.batchedMatMul(node);
-      throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
-    }
+    // B an activation (or a weight that is not 2-D): the batched path, batch 1 for a 2-D product
+    if (bShape.length !== 2 || !ctx.isWeight(b)) return this.batchedMatMul(node);
     const transB = node.op === 'MatMul' ? 0 : attrInt(node, 'trans_b', 0);
     const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
     const bNk = transB ? b : this.transposedWeight(node, b);
@@ -154,7 +153,9 @@ export class GemmLowering {
     const [batch, h, wIn, c] = ctx.shapeOf(x);
     const [kOut, r, s, cw] = ctx.shapeOf(w) as number[];
     const [, p, q] = ctx.shapeOf(node.outputs[0]);
-    for (const d of [h, wIn, c, p, q]) if (!isConcrete(d)) throw new Unsupported('convolution with symbolic spatial or channel dims');
+    if (!isConcrete(c)) throw new Unsupported('convolution with symbolic channel dims');
+    // spatial sizes may be the run's (a lifted 1-D conv's length): each a C++ expression of it
+    const [hx, wx, px, qx] = [h, wIn, p, q].map((d) => ctx.dim(d, node));
     if (cw !== c) throw new Unsupported(`weight has ${cw} input channels, the activation ${String(c)}`);
     const strides = attrInts(node, 'strides', [1, 1]);
     const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
@@ -174,11 +175,11 @@ export class GemmLowering {
     const weight = k === taps ? w : this.paddedWeight(node, w, kOut, taps, k);
     const copy = patchify
       ? [
-          `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s}};`,
+          `ait::kernels::PatchifyArgs<__half> patchify{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${hx}, ${wx}, ${c}, ${px}, ${qx}, ${r}, ${s}};`,
           'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_patchify_nhwc(patchify, c.stream));',
         ]
       : [
-          `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${h}, ${wIn}, ${c}, ${p}, ${q}, ${r}, ${s},`,
+          `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${hx}, ${wx}, ${c}, ${px}, ${qx}, ${r}, ${s},`,
           `                                        ${strides[0]}, ${strides[1]}, ${pads[0]}, ${pads[1]}, ${dilations[0]}, ${dilations[1]}, ${k}};`,
           'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
         ];
@@ -188,7 +189,7 @@ export class GemmLowering {
       'columns',
       weight,
       (afterCutlass) => [`__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`, ...copy],
-      alignUp(ctx.maxOf(batch) * (p as number) * (q as number) * k * 2),
+      alignUp(ctx.maxOf(batch) * ctx.maxOf(p) * ctx.maxOf(q) * k * 2),
       patchify
         ? `${r}x${s}/${r}x${s} patchify conv as patchify copy + GEMM, K=${taps}`
         : `${r}x${s} conv (stride ${strides.join('x')}) as im2col + GEMM, K=${taps}${k !== taps ? ` padded to ${k}` : ''}`,
@@ -215,19 +216,51 @@ export class GemmLowering {
     return this.emitGemm(node, shape, aPointer, bWeight, () => [], 0, what, headers, { bytes, after });
   }
 
-  /** MatMul between activations: one batched GEMM (batched-gemm.ts says which broadcasts and layouts). */
+  /**
+   * MatMul between activations, or a Gemm whose B is an activation: one batched GEMM (batched-gemm.ts says which
+   * broadcasts and layouts). An operand broadcast over the other's batch dims is first expanded into the workspace,
+   * after CUTLASS's region (A, then B), by a strided copy.
+   */
   private batchedMatMul(node: Node): LoweredGemm {
     const ctx = this.ctx;
     const mm = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), ctx.absorbedTransposes);
     const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${mm.n} K=${mm.k} (${mm.description})`;
+    const copies: { tensor: string; name: string; shape: Dim[]; strides: (Dim[] | undefined)[]; offset: number }[] = [];
+    let extra = 0;
+    for (const [which, tensor] of [
+      ['a', mm.a],
+      ['b', mm.b],
+    ] as const) {
+      const expansion = mm.expand[which];
+      if (!expansion) continue;
+      const { shape, strides } = expansionCopy(mm.batch, expansion);
+      if (shape.length > MAX_COPY_RANK)
+        throw new Unsupported(
+          `MatMul expanding ${which.toUpperCase()} over ${mm.batch.length} batch dims: the copy kernel takes rank ${MAX_COPY_RANK}`,
+        );
+      copies.push({ tensor, name: `expanded_${which}`, shape, strides, offset: extra });
+      extra += alignUp(shape.reduce<number>((p, d) => p * ctx.maxOf(d), 1) * 2);
+    }
+    const expanded = (which: 'a' | 'b') => copies.some((c) => c.name === `expanded_${which}`);
+    const before = (afterCutlass: number) =>
+      copies.flatMap(({ tensor, name, shape, strides, offset }) => [
+        `__half* ${name} = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass + offset});`,
+        '{',
+        `  ait::kernels::StridedCopyArgs<__half> args{${ctx.pointer(tensor)}, ${name}, ${shape.length},`,
+        `                                           {${shape.map((d) => ctx.dim(d, node)).join(', ')}},`,
+        `                                           {${strides.map((dims) => (dims ? ctx.product(dims, node) : '0')).join(', ')}}, 0};`,
+        '  AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_strided_copy(args, c.stream));',
+        '}',
+      ]);
     return this.emitGemm(
       node,
       { m: mm.m, n: mm.n, k: mm.k, batched: { layoutB: mm.layoutB, batch: mm.batch } },
-      ctx.pointer(mm.a),
-      mm.b,
-      () => [],
-      0,
+      expanded('a') ? 'expanded_a' : ctx.pointer(mm.a),
+      expanded('b') ? { pointer: 'expanded_b' } : mm.b,
+      before,
+      extra,
       what,
+      copies.length ? ['tensor_ops.cuh'] : [],
     );
   }
 
@@ -235,7 +268,8 @@ export class GemmLowering {
     node: Node,
     shape: GemmShape,
     aPointer: string,
-    bWeight: string,
+    /** B's tensor, or a C++ pointer expression (an operand expanded into the workspace). */
+    bWeight: string | { pointer: string },
     /** Statements before the GEMM, given where the workspace after CUTLASS's region starts (im2col columns). */
     before: (afterCutlass: number) => string[],
     extraWorkspace: number,
@@ -297,7 +331,7 @@ export class GemmLowering {
     const dPointer =
       restReadsOperands || into ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${tempOffset})` : ctx.pointer(out, true);
     // in argument order: the weights table lists weights in the order pointers are first taken
-    const bPointer = ctx.pointer(bWeight);
+    const bPointer = typeof bWeight === 'string' ? ctx.pointer(bWeight) : bWeight.pointer;
     const biasPointer = biasTensor && epilogue.bias ? ctx.pointer(biasTensor) : 'nullptr';
     const residualPointer = residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr';
     if (shape.batched)

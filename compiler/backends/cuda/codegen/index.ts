@@ -212,13 +212,20 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
       diagnostics.push(error(`${backend}.unsupported`, `model ${role} '${name}': ${e.reason}`, { tensor: name }));
       continue;
     }
-    // the batch only as the leading axis; any other size must be one the run computes (a run-time dim)
+    // every size one the run computes (of the batch, or a run-time dim); an input takes the batch itself on one axis
+    // (any: [1, C, L] audio whose length is the batch), an output any expression of it (its output_shape case)
     const shape = t.shape;
     const batchAt = (d: Dim) => !isConcrete(d) && ctx.batchSymbol !== undefined && d.symbols.includes(ctx.batchSymbol);
     const computed = (d: Dim) => isConcrete(d) || d.symbols.every((s) => s === ctx.batchSymbol || graph.symbols.get(s)?.definition);
-    if (shape.some((d, axis) => !computed(d) || (axis > 0 && batchAt(d))) || shape.filter(batchAt).length > 1)
+    const inputForm =
+      role !== 'input' || (shape.filter(batchAt).length <= 1 && shape.every((d, axis) => !batchAt(d) || axis === 0 || ctx.isBatch(d)));
+    if (shape.some((d) => !computed(d)) || !inputForm)
       diagnostics.push(
-        error(`${backend}.unsupported`, `model ${role} '${name}' has dynamic dims other than a leading batch`, { tensor: name }),
+        error(
+          `${backend}.unsupported`,
+          `model ${role} '${name}' has dynamic dims ${role === 'input' ? 'other than the batch on one axis (or an expression of it on the leading axis)' : 'the run does not compute'}`,
+          { tensor: name },
+        ),
       );
   }
   const workspaceBytes = Math.max(0, ...ops.map((o) => o.workspaceBytes));

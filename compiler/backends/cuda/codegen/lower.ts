@@ -45,7 +45,14 @@ import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
 import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
-import { constantOfShapePlan, lowerConstantOfShape, lowerScatterElements, scatterElementsPlan } from './scatter-lowering';
+import {
+  constantOfShapePlan,
+  lowerConstantOfShape,
+  lowerScatterElements,
+  lowerScatterND,
+  scatterElementsPlan,
+  scatterNDPlan,
+} from './scatter-lowering';
 import { lowerTopK, topkPlan } from './topk-lowering';
 import { tileCopy, tilePlan } from './tile-lowering';
 import { cumsumPlan, lowerCumSum } from './cumsum-lowering';
@@ -205,10 +212,7 @@ const checkGemm = (ctx: CodegenContext, node: Node) => {
   const [a, b] = node.inputs;
   ctx.shapeOf(a);
   const bShape = ctx.shapeOf(b);
-  if (bShape.length !== 2 || !ctx.isWeight(b)) {
-    if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
-    analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map());
-  }
+  if (bShape.length !== 2 || !ctx.isWeight(b)) analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map());
   if (ctx.typeOf(node.outputs[0]) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
 };
 cuda('gemm', cutlass, checkGemm, FUSED);
@@ -300,7 +304,7 @@ cuda(
 // Einsum: canonicalize.ts rewrites the forms the GEMM paths run (einsumToMatMul); what is left is refused
 const refuseEinsum = (_ctx: CodegenContext, node: Node): never => {
   throw new Unsupported(
-    `Einsum '${String(node.attrs.equation?.value ?? '')}' is not a permutation or a two-operand product without per-operand sums or '...'`,
+    `Einsum '${String(node.attrs.equation?.value ?? '')}' is not a sum/permutation or a chain of products: a letter repeated within one operand (a diagonal), or axes merged by a Reshape holding more than one run-time dim`,
   );
 };
 cuda('Einsum', ({ ctx }, node) => refuseEinsum(ctx, node), refuseEinsum);
@@ -315,6 +319,7 @@ cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
 
 cuda('RoiAlign', ({ ctx }, node) => lowerRoiAlign(ctx, node), roiAlignPlan);
 cuda('ScatterElements', ({ ctx }, node) => lowerScatterElements(ctx, node), scatterElementsPlan);
+cuda('ScatterND', ({ ctx }, node) => lowerScatterND(ctx, node), scatterNDPlan);
 cuda('ConstantOfShape', ({ ctx }, node) => lowerConstantOfShape(ctx, node), constantOfShapePlan);
 
 cuda(Object.keys(REDUCE_OPS), ({ ctx }, node) => lowerReduce(ctx, node), reducePlan);

@@ -41,7 +41,8 @@ function debugOutput(ctx: CodegenContext, node: Node): string[] | undefined {
 
 /**
  * `case` lines of the output_shape function: one per output that has an axis sized by something other than the batch
- * alone (a run-time dim, or an expression of one); empty when every output is its max shape at the run's batch.
+ * itself on its batch axis (a run-time dim, an expression of one or of the batch: a 1-D conv's L - 2); empty when every
+ * output is its max shape at the run's batch.
  */
 function outputShapeStatements(ctx: CodegenContext): string[] {
   const lines: string[] = [];
@@ -50,7 +51,8 @@ function outputShapeStatements(ctx: CodegenContext): string[] {
   ctx.graph.outputs.forEach((name, index) => {
     const node = producer.get(name);
     const shape = ctx.shapeOf(name);
-    const dynamic = shape.map((d, axis) => ({ d, axis })).filter(({ d }) => !isConcrete(d) && d.symbols.some((s) => s !== ctx.batchSymbol));
+    const batchAxis = ctx.batchAxisOf(shape);
+    const dynamic = shape.map((d, axis) => ({ d, axis })).filter(({ d, axis }) => !isConcrete(d) && axis !== batchAxis);
     if (!node || dynamic.length === 0) return;
     lines.push(`case ${index}:`);
     for (const { d, axis } of dynamic) lines.push(`  shape[${axis}] = ${ctx.dim(d, node)};`);
@@ -127,9 +129,7 @@ export function modelSource(
           () => {
             for (const name of names) {
               const shape = ctx.shapeOf(name);
-              const batchAxis = shape.findIndex(
-                (d) => !isConcrete(d) && ctx.batchSymbol !== undefined && d.symbols.includes(ctx.batchSymbol),
-              );
+              const batchAxis = ctx.batchAxisOf(shape);
               const maxShape = shape.map((d) => ctx.maxOf(d));
               w.line(`{${cppString(name)}, ${AIT_DTYPE[ctx.typeOf(name)]}, ${shape.length}, {${maxShape.join(', ')}}, ${batchAxis}},`);
             }

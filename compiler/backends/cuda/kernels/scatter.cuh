@@ -185,5 +185,136 @@ cudaError_t launch_scatter_elements(const ScatterElementsArgs<T, Index>& a, cuda
   return launch_status();
 }
 
+// ScatterND (ONNX opsets 11-18): output = data, then each index tuple t (the last axis of indices, k entries) names a
+// slice of data — data[i_0, .., i_{k-1}, :, ..] of `slice` elements — into which updates[t, :] is put or combined by
+// the reduction. Negative entries count from the end of their axis; a tuple with an entry out of range is skipped
+// (ONNX leaves it undefined). The copy of data is skipped when the memory plan gave the output data's buffer.
+//
+// Every path applies the tuples in their order for equal targets, as the sequential reference does; ONNX leaves
+// duplicate tuples under reduction none unspecified, and this keeps the last one, on every run:
+//  - the column kernel: a thread per slice element walks all tuples in order (the slice alone fills the GPU, or the
+//    tuples are few); no atomics, exactly the reference for every reduction;
+//  - otherwise a thread per update element. The reductions combine by compare-and-swap (max/min and integer add/mul
+//    exact; fp16 add/mul round in an unspecified order). Reduction none first elects, per target slice, the last
+//    tuple that names it (atomicMax of the tuple number into an int32 per slice position of data, in the workspace:
+//    scatter_nd_workspace_bytes), then only the elected tuples write.
+template <class T, class Index>
+struct ScatterNDArgs {
+  const T* data;
+  const Index* indices;  // [tuples, k]
+  const T* updates;      // [tuples, slice]
+  T* output;             // data's shape, [dims[0] .. dims[k-1], slice] (may be data itself)
+  int64_t tuples, slice;
+  int32_t k;                       // 0 .. kMaxScatterRank
+  int64_t dims[kMaxScatterRank];   // data's first k dims
+  ScatterReduction reduction;
+};
+
+// The slice position (in units of slices: the row-major index over dims[0..k-1]) tuple t names, or -1 when an entry
+// is out of range.
+template <class T, class Index>
+__device__ __forceinline__ int64_t scatter_nd_position(const ScatterNDArgs<T, Index>& a, int64_t t) {
+  const Index* tuple = a.indices + t * a.k;
+  int64_t position = 0;
+  for (int m = 0; m < a.k; ++m) {
+    int64_t index;
+    if (!scatter_index(static_cast<int64_t>(tuple[m]), a.dims[m], index)) return -1;
+    position = position * a.dims[m] + index;
+  }
+  return position;
+}
+
+// One thread per slice element; the tuples walked in order.
+template <class T, class Index>
+__global__ void scatter_nd_columns_kernel(ScatterNDArgs<T, Index> a) {
+  for (int64_t s = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; s < a.slice;
+       s += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    for (int64_t t = 0; t < a.tuples; ++t) {
+      const int64_t position = scatter_nd_position(a, t);
+      if (position < 0) continue;
+      T* target = a.output + position * a.slice + s;
+      const T v = a.updates[t * a.slice + s];
+      *target = a.reduction == ScatterReduction::kNone ? v : scatter_combine(*target, v, a.reduction);
+    }
+  }
+}
+
+// Reduction none: winners[position] = the last tuple naming it (winners start at -1).
+template <class T, class Index>
+__global__ void scatter_nd_elect_kernel(ScatterNDArgs<T, Index> a, int32_t* winners) {
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < a.tuples;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t position = scatter_nd_position(a, t);
+    if (position >= 0) atomicMax(winners + position, static_cast<int32_t>(t));
+  }
+}
+
+// One thread per update element: kAtomic combines by compare-and-swap; else only the elected tuple stores.
+template <class T, class Index, bool kAtomic>
+__global__ void scatter_nd_kernel(ScatterNDArgs<T, Index> a, const int32_t* winners, int64_t total) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = i / a.slice, s = i - t * a.slice;
+    const int64_t position = scatter_nd_position(a, t);
+    if (position < 0) continue;
+    T* target = a.output + position * a.slice + s;
+    if (kAtomic)
+      scatter_atomic_combine(target, a.updates[i], a.reduction);
+    else if (winners[position] == t)
+      *target = a.updates[i];
+  }
+}
+
+// The slice positions of data (the product of its first k dims), or -1 when a dim is negative.
+template <class T, class Index>
+inline int64_t scatter_nd_positions(const ScatterNDArgs<T, Index>& a) {
+  int64_t positions = 1;
+  for (int m = 0; m < a.k; ++m) {
+    if (a.dims[m] < 0) return -1;
+    positions *= a.dims[m];
+  }
+  return positions;
+}
+
+inline bool scatter_nd_uses_columns(int64_t tuples, int64_t slice) {
+  return slice >= kScatterColumnThreads || tuples <= kScatterShortAxis;
+}
+
+// Workspace bytes of a launch (the election's winners: reduction none on the element path), 0 otherwise.
+inline size_t scatter_nd_workspace_bytes(int64_t tuples, int64_t slice, int64_t positions, ScatterReduction reduction) {
+  if (reduction != ScatterReduction::kNone || scatter_nd_uses_columns(tuples, slice) || tuples * slice == 0) return 0;
+  return static_cast<size_t>(positions) * sizeof(int32_t);
+}
+
+template <class T, class Index>
+cudaError_t launch_scatter_nd(const ScatterNDArgs<T, Index>& a, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  const int64_t positions = scatter_nd_positions(a);
+  if (a.k < 0 || a.k > kMaxScatterRank || positions < 0 || a.tuples < 0 || a.slice < 0) return cudaErrorInvalidValue;
+  // the election numbers tuples in int32
+  if (a.tuples > INT32_MAX) return cudaErrorInvalidValue;
+  const int64_t data_total = positions * a.slice;
+  if (a.output != a.data && data_total > 0) {
+    const cudaError_t copied =
+        cudaMemcpyAsync(a.output, a.data, static_cast<size_t>(data_total) * sizeof(T), cudaMemcpyDeviceToDevice, stream);
+    if (copied != cudaSuccess) return copied;
+  }
+  const int64_t total = a.tuples * a.slice;
+  if (total == 0 || positions == 0) return cudaSuccess;  // nothing to scatter, or every tuple out of range
+  if (scatter_nd_uses_columns(a.tuples, a.slice)) {
+    scatter_nd_columns_kernel<T, Index><<<grid_for(a.slice, 256), 256, 0, stream>>>(a);
+  } else if (a.reduction != ScatterReduction::kNone) {
+    scatter_nd_kernel<T, Index, true><<<grid_for(total, 256), 256, 0, stream>>>(a, nullptr, total);
+  } else {
+    const size_t needed = scatter_nd_workspace_bytes(a.tuples, a.slice, positions, a.reduction);
+    if (workspace == nullptr || workspace_bytes < needed) return cudaErrorInvalidValue;
+    int32_t* winners = static_cast<int32_t*>(workspace);
+    const cudaError_t cleared = cudaMemsetAsync(winners, 0xff, needed, stream);  // every winner -1
+    if (cleared != cudaSuccess) return cleared;
+    scatter_nd_elect_kernel<T, Index><<<grid_for(a.tuples, 256), 256, 0, stream>>>(a, winners);
+    scatter_nd_kernel<T, Index, false><<<grid_for(total, 256), 256, 0, stream>>>(a, winners, total);
+  }
+  return launch_status();
+}
+
 }  // namespace kernels
 }  // namespace ait

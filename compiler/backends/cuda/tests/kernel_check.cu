@@ -1950,6 +1950,97 @@ void check_scatters() {
   check_scatter<uint8_t, int64_t>("scatter none bool", {90, 40}, {60, 40}, 0, R::kNone, true, false);
 }
 
+// ScatterND (scatter.cuh), an exact check against the sequential reference, duplicate tuples included: every path
+// keeps the tuple order for equal targets (reduction none: the last tuple wins, also on the elected element path).
+// data [dims..., slice], `tuples` index tuples of dims.size() entries (negative ones, a few out of range, duplicates).
+template <class T>
+void check_scatter_nd(const char* name, std::vector<int64_t> dims, int64_t slice, int64_t tuples, ScatterReduction reduction,
+                      bool expect_columns) {
+  const int k = static_cast<int>(dims.size());
+  int64_t positions = 1;
+  for (int64_t d : dims) positions *= d;
+  const int64_t data_total = positions * slice, total = tuples * slice;
+  if (scatter_nd_uses_columns(tuples, slice) != expect_columns) {
+    std::printf("%-28s %-34s %12s  FAIL (the launcher would take the other path)\n", name, "-", "-");
+    ++failures;
+    return;
+  }
+  std::uniform_int_distribution<int> small(-4, 4);
+  auto value = [&]() -> T {
+    if constexpr (std::is_same_v<T, __half>) return __float2half_rn(small(rng) * 0.25f);  // exact in fp16, sums too
+    else return static_cast<T>(small(rng));
+  };
+  auto as_double = [](T v) -> double {
+    if constexpr (std::is_same_v<T, __half>) return __half2float(v);
+    else return static_cast<double>(v);
+  };
+  std::vector<T> hdata(data_total), hupdates(total);
+  std::vector<int64_t> hindices(tuples * k);
+  for (auto& v : hdata) v = value();
+  for (auto& v : hupdates) v = value();
+  for (int64_t t = 0; t < tuples; ++t)
+    for (int m = 0; m < k; ++m) {
+      std::uniform_int_distribution<int64_t> any(-dims[m], dims[m] - 1);
+      hindices[t * k + m] = t % 97 == 5 && m == 0 ? dims[m] + 2 : any(rng);
+    }
+  std::vector<double> ref(data_total);
+  for (int64_t i = 0; i < data_total; ++i) ref[i] = as_double(hdata[i]);
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t position = 0;
+    bool inside = true;
+    for (int m = 0; m < k; ++m) {
+      int64_t index = hindices[t * k + m];
+      if (index < 0) index += dims[m];
+      inside = inside && index >= 0 && index < dims[m];
+      position = position * dims[m] + index;
+    }
+    if (!inside) continue;
+    for (int64_t s = 0; s < slice; ++s) {
+      double& r = ref[position * slice + s];
+      const double v = as_double(hupdates[t * slice + s]);
+      switch (reduction) {
+        case ScatterReduction::kAdd: r = r + v; break;
+        case ScatterReduction::kMul: r = r * v; break;
+        case ScatterReduction::kMax: r = std::max(r, v); break;
+        case ScatterReduction::kMin: r = std::min(r, v); break;
+        default: r = v;
+      }
+    }
+  }
+  DeviceBuffer<T> ddata(data_total), dupdates(total), dy(data_total);
+  DeviceBuffer<int64_t> dindices(tuples * k);
+  const size_t workspace_bytes = scatter_nd_workspace_bytes(tuples, slice, positions, reduction);
+  DeviceBuffer<int32_t> dworkspace(std::max<int64_t>(1, static_cast<int64_t>(workspace_bytes / sizeof(int32_t))));
+  upload(ddata, hdata);
+  upload(dupdates, hupdates);
+  upload(dindices, hindices);
+  ScatterNDArgs<T, int64_t> args{ddata.ptr, dindices.ptr, dupdates.ptr, dy.ptr, tuples, slice, k, {}, reduction};
+  std::string shape = "[";
+  for (int m = 0; m < k; ++m) {
+    args.dims[m] = dims[m];
+    shape += std::to_string(dims[m]) + ",";
+  }
+  shape += std::to_string(slice) + "] x" + std::to_string(tuples) + (expect_columns ? " columns" : " elements");
+  const double tolerance = std::is_same_v<T, __half> && reduction == ScatterReduction::kMul ? kHalfTolerance : kExact;
+  run_case(name, shape, dy, ref, tolerance,
+           [&](cudaStream_t s) { return launch_scatter_nd(args, dworkspace.ptr, workspace_bytes, s); });
+}
+
+void check_scatter_nds() {
+  using R = ScatterReduction;
+  // few tuples: the column kernel; a key/value cache update ([layers, heads] tuples of 4096-element slices)
+  check_scatter_nd<__half>("scatter_nd none (columns)", {24, 16}, 4096, 20, R::kNone, true);
+  check_scatter_nd<__half>("scatter_nd add (columns)", {300}, 40000, 500, R::kAdd, true);
+  // many tuples of short slices: the element path; none elects the last duplicate, the reductions use CAS
+  check_scatter_nd<__half>("scatter_nd none elected", {64, 50}, 8, 20000, R::kNone, false);
+  check_scatter_nd<__half>("scatter_nd none scalar", {40, 30, 20}, 1, 50000, R::kNone, false);
+  check_scatter_nd<__half>("scatter_nd add cas f16", {100}, 64, 3000, R::kAdd, false);
+  check_scatter_nd<__half>("scatter_nd max cas f16", {30, 20}, 3, 9000, R::kMax, false);
+  check_scatter_nd<int64_t>("scatter_nd mul cas int64", {200}, 5, 700, R::kMul, false);
+  check_scatter_nd<int32_t>("scatter_nd min cas int32", {50, 4}, 16, 2000, R::kMin, false);
+  check_scatter_nd<uint8_t>("scatter_nd none bool", {128}, 33, 4000, R::kNone, false);
+}
+
 // Fill (fill.cuh): the 16-byte path and the tail.
 template <class T>
 void check_fill(const char* name, int64_t count, T value) {
@@ -2130,6 +2221,7 @@ int main() {
   check_patchify(1, 64, 64, 3, 16, 16, /*misaligned_input=*/true);
   check_roi_aligns();
   check_scatters();
+  check_scatter_nds();
   check_fills();
   check_topks();
   std::printf("\n%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);

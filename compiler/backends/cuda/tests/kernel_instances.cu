@@ -120,6 +120,10 @@ template cudaError_t launch_scatter_elements<__half, int32_t>(const ScatterEleme
 template cudaError_t launch_scatter_elements<int64_t, int64_t>(const ScatterElementsArgs<int64_t, int64_t>&, cudaStream_t);
 template cudaError_t launch_scatter_elements<int32_t, int64_t>(const ScatterElementsArgs<int32_t, int64_t>&, cudaStream_t);
 template cudaError_t launch_scatter_elements<uint8_t, int64_t>(const ScatterElementsArgs<uint8_t, int64_t>&, cudaStream_t);
+template cudaError_t launch_scatter_nd<__half, int64_t>(const ScatterNDArgs<__half, int64_t>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_scatter_nd<int64_t, int64_t>(const ScatterNDArgs<int64_t, int64_t>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_scatter_nd<int32_t, int64_t>(const ScatterNDArgs<int32_t, int64_t>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_scatter_nd<uint8_t, int64_t>(const ScatterNDArgs<uint8_t, int64_t>&, void*, size_t, cudaStream_t);
 template cudaError_t launch_fill<__half>(const FillArgs<__half>&, cudaStream_t);
 template cudaError_t launch_fill<int64_t>(const FillArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_fill<int32_t>(const FillArgs<int32_t>&, cudaStream_t);

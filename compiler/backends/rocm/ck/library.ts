@@ -276,7 +276,7 @@ export class CkLibrary implements PlatformLibrary {
     const ctx = this.ctx;
     const [x, w] = node.inputs;
     const out = node.outputs[0];
-    const shape = convShapeOf(ctx, node);
+    const shape = staticSpatial(convShapeOf(ctx, node));
     const { batch, h, w: wIn, c, k, r, s, p, q, pads, strides, dilations, group } = shape;
     if (k % group !== 0) throw new Unsupported(`convolution with ${k} output channels in ${group} groups`);
     const cg = c / group;
@@ -316,7 +316,7 @@ export class CkLibrary implements PlatformLibrary {
    * weight as [K_out, R·S·C] (column-major B). The implicit-GEMM conv would read the 3-channel input one element at
    * a time (its A vector is limited by C).
    */
-  private patchify(node: Node, shape: ReturnType<typeof convShapeOf>): LoweredGemm {
+  private patchify(node: Node, shape: StaticConvShape): LoweredGemm {
     const ctx = this.ctx;
     const [x, w] = node.inputs;
     const { batch, h, w: wIn, c, k, r, s, p, q } = shape;
@@ -395,4 +395,14 @@ function operandFields(ctx: CodegenContext, epilogue: CkEpilogue): string[] {
   );
   const flags = Array.from({ length: CK_MAX_OPERANDS }, (_, i) => String(epilogue.operands[i]?.perChannel ?? false));
   return [`                         {${pointers.join(', ')}},`, `                         {${flags.join(', ')}},`];
+}
+
+type StaticConvShape = Omit<ReturnType<typeof convShapeOf>, 'h' | 'w' | 'p' | 'q'> & { h: number; w: number; p: number; q: number };
+
+/** A conv's spatial sizes as numbers: the CK instances take them at compile time (a run-time length is refused). */
+function staticSpatial(shape: ReturnType<typeof convShapeOf>): StaticConvShape {
+  const { h, w, p, q } = shape;
+  if (!isConcrete(h) || !isConcrete(w) || !isConcrete(p) || !isConcrete(q))
+    throw new Unsupported('a convolution whose spatial size is decided at run time (the CK instances take it at compile time)');
+  return { ...shape, h, w, p, q };
 }

@@ -273,15 +273,19 @@ class AITModel:
             shape[spec["batch_axis"]] = batch
         return shape
 
-    def _actual_shapes(self):
-        """Each output's shape after the last run; None when every output is its max shape at the run's batch."""
-        if not hasattr(self._lib, "AITModelHasRuntimeDims") or not self._lib.AITModelHasRuntimeDims(self._model):
+    def _actual_shapes(self, batch):
+        """Each output's shape after the last run; None when every output is its max shape at the run's batch.
+        Sizes the data decided (run-time dims) or computed from the batch (a 1-D conv's L - 2: such an axis has
+        batch_axis -1 and its max size in max_shape) come from AITModelGetOutputShape."""
+        if not hasattr(self._lib, "AITModelGetOutputShape"):
             return None
         shapes = []
         for k in range(len(self.outputs)):
             shape, rank = (ctypes.c_int64 * 8)(), ctypes.c_int()
             self._check(self._lib.AITModelGetOutputShape(self._model, k, shape, 8, ctypes.byref(rank)), "output shape")
             shapes.append(list(shape[: rank.value]))
+        if all(s == self._shape_at(spec, batch) for s, spec in zip(shapes, self.outputs)):
+            return None
         return shapes
 
     @staticmethod
@@ -309,7 +313,7 @@ class AITModel:
             self._check(self._lib.AITModelSetOutput(self._model, k, ctypes.c_void_p(y.data_ptr())), "set output")
         stream = torch.cuda.current_stream(keep[0].device).cuda_stream
         self._check(self._lib.AITModelRun(self._model, batch, ctypes.c_void_p(stream)), "run")
-        actual = self._actual_shapes()  # a model with run-time dims has synchronized the stream by now
+        actual = self._actual_shapes(batch)  # a model with run-time dims has synchronized the stream by now
         if actual is not None:
             outputs = [self._leading(y, shape) for y, shape in zip(outputs, actual)]
         return outputs
@@ -351,7 +355,7 @@ class AITModel:
             for y, p in zip(results, device[len(specs_in):]):
                 if L.AITMemcpy(ctypes.c_void_p(y.ctypes.data), p, y.nbytes, 1) != _AIT_OK:
                     raise AITError(L.AITGetLastError().decode())
-            actual = self._actual_shapes()
+            actual = self._actual_shapes(batch)
             if actual is not None:
                 results = [self._leading(y, shape).copy() for y, shape in zip(results, actual)]
             return [y.astype(np.float32) if y.dtype == np.float16 else y for y in results]
