@@ -30,7 +30,7 @@ function randomValues(n: number, seed: number, scale = 0.2): number[] {
   return Array.from({ length: n }, () => (r() * 2 - 1) * scale);
 }
 
-/** conv → relu → Split (one output; no CUDA kernel) → conv → add: an unsupported op in the middle of a compiled chain. */
+/** conv → relu → Resize along the batch axis (no CUDA kernel takes it) → conv → add: an unsupported op in the middle of a compiled chain. */
 function padModel(): ModelSpec {
   return {
     inputs: [{ name: 'x', dtype: 'float32', dims: [1, 8, 16, 16] }],
@@ -39,11 +39,12 @@ function padModel(): ModelSpec {
       { ...tensor('float32', [16], randomValues(16, 2)), name: 'b1' },
       { ...tensor('float32', [8, 16, 3, 3], randomValues(8 * 16 * 9, 3)), name: 'w2' },
       { ...tensor('float32', [1, 8, 1, 1], randomValues(8, 4)), name: 'bias' },
+      { ...tensor('float32', [4], [2, 1, 1, 1]), name: 'scales' },
     ],
     nodes: [
       { op: 'Conv', name: 'conv1', inputs: ['x', 'w1', 'b1'], outputs: ['c1'], attrs: { pads: [1, 1, 1, 1] } },
       { op: 'Relu', name: 'relu1', inputs: ['c1'], outputs: ['r1'] },
-      { op: 'Split', name: 'pad', inputs: ['r1'], outputs: ['p'], attrs: { axis: 1 } },
+      { op: 'Resize', name: 'pad', inputs: ['r1', '', 'scales'], outputs: ['p'], attrs: { mode: 'nearest' } },
       { op: 'Conv', name: 'conv2', inputs: ['p', 'w2'], outputs: ['c2'], attrs: { pads: [1, 1, 1, 1] } },
       { op: 'Add', name: 'add', inputs: ['c2', 'bias'], outputs: ['y'] },
     ],
@@ -94,7 +95,7 @@ describe('partition (ait compile --partition)', () => {
   before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-partition-'))));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('splits conv → Split → conv into compiled / fallback / compiled, tensors crossing by their ONNX names', () => {
+  it('splits conv → Resize → conv into compiled / fallback / compiled, tensors crossing by their ONNX names', () => {
     const result = partitionFile(writeModel(dir, 'pad', padModel()));
     const segs = result.partition.segments;
     assert.deepEqual(
@@ -108,7 +109,7 @@ describe('partition (ait compile --partition)', () => {
     );
     assert.deepEqual(
       segs[1].outputs.map((t) => [t.name, t.shape]),
-      [['p', [1, 16, 16, 16]]],
+      [['p', [2, 16, 16, 16]]],
     );
     assert.deepEqual(segs[0].nodes, ['conv1', 'relu1']);
     assert.deepEqual(segs[2].nodes, ['conv2', 'add']);
@@ -116,7 +117,7 @@ describe('partition (ait compile --partition)', () => {
       segs[2].outputs.map((t) => t.name),
       ['y'],
     );
-    assert.match(segs[1].reasons!.join(' '), /Split/);
+    assert.match(segs[1].reasons!.join(' '), /Resize/);
     // each compiled segment is an ordinary build of its own
     assert.ok(result.files.has('segments/0/src/model.cu') && result.files.has('segments/2/Makefile'));
     assert.ok(result.files.has('segments/2/ait_model.py') && result.files.has('fallback/1.onnx'));
@@ -192,7 +193,7 @@ describe('partition (ait compile --partition)', () => {
     const imported = importOnnxBytes(bytes);
     assert.equal(inferShapes(imported.graph).diagnostics.filter((d) => d.severity === 'error').length, 0);
     const [p] = runGraph(imported.graph, [r1]);
-    assert.deepEqual(out.p.dims, [1, 16, 16, 16]);
+    assert.deepEqual(out.p.dims, [2, 16, 16, 16]);
     assert.ok(maxAbsDiff(out.p.data as Float32Array, p.data as Float32Array) < 1e-6);
   });
 
@@ -203,7 +204,7 @@ describe('partition (ait compile --partition)', () => {
     const { outputs, timings } = await runPartitionReference(result, new Map([['x', x]]), ort as unknown as OrtModule);
     const whole = await ortRun(buildModel(spec), { x });
     const y = outputs.get('y')!;
-    assert.deepEqual(y.shape, [1, 8, 16, 16]);
+    assert.deepEqual(y.shape, [2, 8, 16, 16]);
     const diff = maxAbsDiff(y.data as Float32Array, whole.y.data as Float32Array);
     assert.ok(diff < 1e-4, `max |diff| ${diff}`);
     assert.deepEqual(
@@ -239,7 +240,7 @@ describe('partition (ait compile --partition)', () => {
     assert.ok(!fs.existsSync(path.join(out, 'src')), 'no whole-model build');
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const byOp = new Map<string, number>(graph.nodes.map((n: { op: string; segment: number }) => [n.op, n.segment]));
-    assert.equal(byOp.get('Split'), 1);
+    assert.equal(byOp.get('Resize'), 1);
     assert.deepEqual(graph.partition.segments[1], { index: 1, kind: 'fallback' });
     assert.ok(graph.nodes.filter((n: { segment?: number }) => n.segment === 0).length > 0);
     assert.ok(graph.nodes.filter((n: { segment?: number }) => n.segment === 2).length > 0);
@@ -250,7 +251,7 @@ describe('partition (ait compile --partition)', () => {
 
   it('a model the target runs whole compiles as usual with --partition', () => {
     const spec = padModel();
-    spec.nodes = spec.nodes.filter((n) => n.op !== 'Split');
+    spec.nodes = spec.nodes.filter((n) => n.op !== 'Resize');
     spec.nodes[2].inputs[0] = 'r1';
     const file = writeModel(dir, 'nopad', spec);
     const out = path.join(dir, 'build-nopad');

@@ -1,5 +1,5 @@
 /**
- * Segment colours in real (headless) Chromium: `ait compile --partition` on conv → Split (one output; no CUDA kernel) → conv, then
+ * Segment colours in real (headless) Chromium: `ait compile --partition` on conv → Resize along the batch axis (no CUDA kernel takes it) → conv, then
  * `ait graph DIR`. With no profile, nodes are filled by segment (compiled segments cool, the onnxruntime one warm)
  * and the legend lists the segments with their kind and node count.
  */
@@ -21,11 +21,11 @@ function padModel(): ModelSpec {
   });
   return {
     inputs: [{ name: 'x', dtype: 'float32', dims: [1, 8, 16, 16] }],
-    initializers: [w('w1', [16, 8, 3, 3]), w('w2', [8, 16, 3, 3])],
+    initializers: [w('w1', [16, 8, 3, 3]), w('w2', [8, 16, 3, 3]), { ...tensor('float32', [4], [2, 1, 1, 1]), name: 'scales' }],
     nodes: [
       { op: 'Conv', name: '/stem/Conv', inputs: ['x', 'w1'], outputs: ['c1'], attrs: { pads: [1, 1, 1, 1] } },
       { op: 'Relu', name: '/stem/Relu', inputs: ['c1'], outputs: ['r1'] },
-      { op: 'Split', name: '/split/Split', inputs: ['r1'], outputs: ['p'], attrs: { axis: 1 } },
+      { op: 'Resize', name: '/up/Resize', inputs: ['r1', '', 'scales'], outputs: ['p'], attrs: { mode: 'nearest' } },
       { op: 'Conv', name: '/head/Conv', inputs: ['p', 'w2'], outputs: ['y'] },
     ],
     outputs: ['y'],
@@ -79,7 +79,7 @@ describe('webview graph page: segments of a partitioned build', function () {
     );
     const swatch = await page.$$eval('.legend-swatch', (els) => els.map((e) => getComputedStyle(e).backgroundColor));
     const drawn = graph.nodes.filter((n) => fills[n.id] !== undefined && n.segment !== undefined);
-    assert.ok(drawn.some((n) => n.op === 'Split'));
+    assert.ok(drawn.some((n) => n.op === 'Resize'));
     for (const n of drawn) assert.equal(fills[n.id], swatch[n.segment!], `${n.op} ${n.id} in segment ${n.segment}`);
     assert.notEqual(swatch[0], swatch[1]);
     assert.notEqual(swatch[0], swatch[2]);
