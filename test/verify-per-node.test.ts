@@ -100,6 +100,35 @@ describe('per-node comparison', () => {
     assert.ok('problem' in other);
   });
 
+  it('aligns an output whose axes a pass reordered (K·scale before the transpose; a 1-D conv run as [N, 1, L, C])', () => {
+    // reference [1, 2, 3, 4] = K^T per head; the candidate holds K [1, 2, 4, 3] (the Transpose was moved after the node)
+    const ref = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i + 1));
+    const k = new Float32Array(24);
+    for (let h = 0; h < 2; h++) for (let d = 0; d < 3; d++) for (let s = 0; s < 4; s++) k[(h * 4 + s) * 3 + d] = ref[(h * 3 + d) * 4 + s];
+    const m = compareNode(k, [1, 2, 4, 3], ref, [1, 2, 3, 4]);
+    assert.ok(!('problem' in m) && m.layout === 'permuted' && m.maxAbs === 0, JSON.stringify(m));
+    // square trailing axes: both orders fit the shapes; the exact one is the layout
+    const sq = Float32Array.from({ length: 18 }, (_, i) => Math.cos(i));
+    const sqT = new Float32Array(18);
+    for (let b = 0; b < 2; b++) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) sqT[(b * 3 + j) * 3 + i] = sq[(b * 3 + i) * 3 + j];
+    const t = compareNode(sqT, [1, 2, 3, 3], sq, [1, 2, 3, 3]);
+    assert.ok(!('problem' in t) && t.layout === 'permuted' && t.maxAbs === 0);
+    // a lifted 1-D conv: [N, 1, L, C] against [N, C, L]
+    const conv = Float32Array.from({ length: 2 * 5 }, (_, i) => i * 0.5 - 2); // [1, 2, 5]
+    const lifted = new Float32Array(10);
+    for (let c = 0; c < 2; c++) for (let l = 0; l < 5; l++) lifted[l * 2 + c] = conv[c * 5 + l];
+    const c1 = compareNode(lifted, [1, 1, 5, 2], conv, [1, 2, 5]);
+    assert.ok(!('problem' in c1) && c1.layout === 'permuted' && c1.maxAbs === 0);
+    // a wrong value matches in no order
+    const wrong = compareNode(
+      k.map((v, i) => (i === 5 ? v + 3 : v)),
+      [2, 4, 3],
+      ref,
+      [2, 3, 4],
+    );
+    assert.ok(!('problem' in wrong) && wrong.maxAbs! > 1);
+  });
+
   it('names the first node whose error jumps from inputs within tolerance, not the ones downstream of it', () => {
     const model = importOnnxBytes(buildModel(overflowChain()));
     const graph = model.graph;

@@ -112,9 +112,14 @@ export function alignToReference(
   if (channelsLast) layouts.push({ layout: 'channels-last', values: fromChannelsLast(candidate, referenceShape) });
   // Another order of the same axes (a pass moved a Transpose across the node: K·scale before K's transpose): every
   // axis permutation the shapes allow, a few at most; the best fit is the layout, as above.
-  for (const p of axisPermutations(candidateShape, referenceShape, MAX_PERMUTATIONS))
-    if (!isIdentityPerm(p) && !(channelsLast && perm!.every((q, i) => p[q] === i)))
-      layouts.push({ layout: 'permuted', values: permuteToReference(candidate, candidateShape, referenceShape, p) });
+  // Axes of size 1 do not order anything: they are left out on both sides (a 1-D conv lifted to 2-D and run NHWC
+  // holds [N, 1, L, C] for the reference's [N, C, L]).
+  const squeeze = (shape: readonly number[]) => shape.filter((d) => d !== 1);
+  const cs = squeeze(candidateShape);
+  const rs = squeeze(referenceShape);
+  for (const p of axisPermutations(cs, rs, MAX_PERMUTATIONS))
+    if (!isIdentityPerm(p) && !(channelsLast && cs.length === rank && perm!.every((q, i) => p[q] === i)))
+      layouts.push({ layout: 'permuted', values: permuteToReference(candidate, cs, rs, p) });
   if (layouts.length === 0) layouts.push({ layout: 'reshaped', values: candidate });
   return { layouts };
 }
