@@ -17,7 +17,7 @@ import { makeTensor, seededRandom } from '../compiler/ir/tensor';
 import { importOnnxBytes } from '../compiler/onnx/import';
 import { inferShapes } from '../compiler/passes/shape-inference';
 import { verifyPerNodeLocal, type PerNodeReport } from '../compiler/verify/local';
-import { compareNode, firstProblems, moduleTable, type NodeErrorRow } from '../compiler/verify/per-node';
+import { compareNode, firstProblems, moduleTable, onnxTensorOfNodes, type NodeErrorRow } from '../compiler/verify/per-node';
 import { sharedModel } from './helpers/models';
 import { buildModel, tensor, type ModelSpec, type TensorSpec } from './helpers/onnx-builder';
 
@@ -98,6 +98,37 @@ describe('per-node comparison', () => {
     assert.ok(!('problem' in flat) && flat.layout === 'reshaped' && flat.relativeL2 === 0);
     const other = compareNode(ref.slice(0, 12), [12], ref, [1, 2, 3, 4]);
     assert.ok('problem' in other);
+  });
+
+  it("maps a node to the ONNX tensor its output is named for (a Transpose moved after a Mul writes the Mul's tensor)", () => {
+    const original = {
+      nodes: [
+        { name: 'k_t', outputs: ['kt'] },
+        { name: 'scale', outputs: ['kts'] },
+      ],
+    };
+    const node = (id: string, outputs: string[], sourceNodes: string[]) => ({
+      id,
+      op: 'x',
+      name: id,
+      inputs: [],
+      outputs,
+      sourceNodes,
+      scope: [],
+    });
+    const mapped = onnxTensorOfNodes(
+      {
+        nodes: [
+          node('mul', ['kts_pre'], ['scale']), // now computes the scaled K before its transpose
+          node('moved', ['kts'], ['k_t']), // the transpose, moved after it: writes the scaled tensor
+          node('fresh', ['t9'], []),
+        ],
+      },
+      original,
+    );
+    assert.deepEqual(mapped.get('mul'), { tensor: 'kts', onnxNode: 'scale' });
+    assert.deepEqual(mapped.get('moved'), { tensor: 'kts', onnxNode: 'scale' });
+    assert.ok('skipped' in mapped.get('fresh')!);
   });
 
   it('aligns an output whose axes a pass reordered (K·scale before the transpose; a 1-D conv run as [N, 1, L, C])', () => {

@@ -262,16 +262,27 @@ export function isBad(m: Partial<NodeErrorMetrics>, threshold: number): boolean 
   return m.relativeL2 === null ? (m.maxAbs ?? 0) > 0 : m.relativeL2 > threshold;
 }
 
-/** The ONNX tensor each kernel node stands for: the first output of its last source node (in `original`'s order). */
+/**
+ * The ONNX tensor each kernel node stands for: the ONNX tensor of its output's name when the model has one (passes
+ * keep a name only on the value it names: a Transpose moved after an elementwise op writes that op's tensor), else
+ * the first output of its last source node (in `original`'s order).
+ */
 export function onnxTensorOfNodes(
   optimized: GraphLike,
   original: OnnxNodesLike,
 ): Map<string, { tensor: string; onnxNode: string } | { skipped: string }> {
   const position = new Map<string, number>();
   original.nodes.forEach((n, i) => position.set(n.name, i));
+  const producerOf = new Map<string, string>();
+  for (const n of original.nodes) for (const o of n.outputs) if (o) producerOf.set(o, n.name);
   const out = new Map<string, { tensor: string; onnxNode: string } | { skipped: string }>();
   for (const node of optimized.nodes) {
     if (!isComputed(node)) continue;
+    const named = node.outputs[0] ? producerOf.get(node.outputs[0]) : undefined;
+    if (named && node.sourceNodes.length > 0) {
+      out.set(node.id, { tensor: node.outputs[0], onnxNode: named });
+      continue;
+    }
     if (node.sourceNodes.length === 0) {
       out.set(node.id, { skipped: 'added by the compiler (stands for no ONNX node)' });
       continue;
