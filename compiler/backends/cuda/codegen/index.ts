@@ -250,7 +250,11 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
     files.set(
       'weights.safetensors',
       encodeSafetensors(
-        present.map((w) => ({ name: w.name, value: { ...w.value!, shape: w.shape } })),
+        present.map((w) => ({
+          name: w.name,
+          value: { ...w.value!, shape: w.shape },
+          ...(w.type === 'float' ? { floatStorage: 'float32' as const } : {}),
+        })),
         { metadata: { model: options.modelName } },
       ),
     );
