@@ -161,7 +161,9 @@ export function assignStoragePrecision(graph: Graph, options: StorageOptions = {
         else if (ARITHMETIC_OPS.has(node.op)) want = followed ? storageOf(followed) : undefined;
         else want = 'float16';
         if (!want || storageOf(t) === want) return;
-        const key = `${t}\u0000${want}\u0000${node.guard ? `${node.guard.condition}:${node.guard.taken}` : ''}`;
+        // the conversion runs when its reader does; an if_select (unguarded) reads a branch's value: when that runs
+        const guard = node.guard ?? producers.get(t)?.guard;
+        const key = `${t}\u0000${want}\u0000${guard ? `${guard.condition}:${guard.taken}` : ''}`;
         let name = converted.get(key);
         if (!name) {
           const info = graph.tensor(t);
@@ -185,7 +187,7 @@ export function assignStoragePrecision(graph: Graph, options: StorageOptions = {
             attrs: { to: { type: 'int', value: info.dtype === 'float64' ? 11 : 1 } },
             sourceNodes: [],
             scope: node.scope,
-            ...(node.guard ? { guard: { ...node.guard } } : {}),
+            ...(guard ? { guard: { ...guard } } : {}),
           };
           conversions.push(conversion);
           nodes.push(conversion);

@@ -14,7 +14,7 @@ import { runGraph } from '../../compiler/interpreter/interpreter';
 import { Graph } from '../../compiler/ir/graph';
 import { TensorValue, makeTensor, numeric, seededRandom } from '../../compiler/ir/tensor';
 import { assignStoragePrecision } from '../../compiler/passes/storage-precision';
-import { ModelSpec, buildModel, inferModel } from '../helpers/onnx-builder';
+import { GraphSpec, ModelSpec, buildModel, inferModel } from '../helpers/onnx-builder';
 import { haveNvcc, nvccCompileGenerated } from '../helpers/nvcc';
 
 const N = 240;
@@ -141,6 +141,74 @@ describe('storage precision: fp32 for coordinates', () => {
       context.diagnostics.filter((d) => d.code === 'storage.unknown-name').map((d) => d.message),
       ['--fp32 no_such_tensor: no tensor or node of the optimized graph has this name'],
     );
+  });
+
+  it('a branch value converted for an if_select runs under its branch guard (the if_select itself runs always)', () => {
+    const branch = (name: string, op: string): GraphSpec => ({
+      name,
+      inputs: [],
+      nodes: [{ op, name: `${name}_op`, inputs: ['x'], outputs: [`${name}_y`], attrs: op === 'Softmax' ? { axis: -1 } : {} }],
+      outputs: [`${name}_y`],
+    });
+    const file = writeModel({
+      inputs: [{ name: 'x', dtype: 'float32', dims: [2, 8] }],
+      initializers: [{ name: 'zero', dtype: 'float32', dims: [], values: [0] }],
+      nodes: [
+        { op: 'ReduceSum', name: 'total', inputs: ['x'], outputs: ['sum'], attrs: { keepdims: 0 } },
+        { op: 'Greater', name: 'positive', inputs: ['sum', 'zero'], outputs: ['c'] },
+        {
+          op: 'If',
+          name: 'choose',
+          inputs: ['c'],
+          outputs: ['y'],
+          attrs: { then_branch: branch('then', 'Softmax'), else_branch: branch('else', 'Neg') },
+        },
+      ],
+      outputs: [{ name: 'y', dtype: 'float32', dims: [2, 8] }],
+      opset: 13,
+    });
+    const { graph } = optimizeModel(file, { fp32: ['y'] });
+    const select = graph.nodes.find((n) => n.op === 'if_select')!;
+    assert.equal(select.guard, undefined);
+    assert.equal(graph.tensor('y').storage, 'float32');
+    // else: Neg of x, computed in fp32 (x is taken in fp32); then: Softmax (fp16) converted, only when taken
+    const conversion = graph.nodes.find((n) => n.op === 'Cast' && select.inputs.includes(n.outputs[0]))!;
+    assert.equal(graph.tensor(conversion.inputs[0]).storage, undefined);
+    assert.deepEqual(conversion.guard, { condition: select.inputs[0], taken: true });
+    const x = makeTensor(
+      'float32',
+      [2, 8],
+      Array.from({ length: 16 }, (_, i) => (i % 5) - 1.5),
+    );
+    const { graph: original } = inferModel({
+      inputs: [{ name: 'x', dtype: 'float32', dims: [2, 8] }],
+      initializers: [{ name: 'zero', dtype: 'float32', dims: [], values: [0] }],
+      nodes: [
+        { op: 'ReduceSum', name: 'total', inputs: ['x'], outputs: ['sum'], attrs: { keepdims: 0 } },
+        { op: 'Greater', name: 'positive', inputs: ['sum', 'zero'], outputs: ['c'] },
+        {
+          op: 'If',
+          name: 'choose',
+          inputs: ['c'],
+          outputs: ['y'],
+          attrs: { then_branch: branch('then', 'Softmax'), else_branch: branch('else', 'Neg') },
+        },
+      ],
+      outputs: [{ name: 'y', dtype: 'float32', dims: [2, 8] }],
+      opset: 13,
+    });
+    for (const input of [
+      x,
+      makeTensor(
+        'float32',
+        [2, 8],
+        Array.from(numeric(x), (v) => -v),
+      ),
+    ]) {
+      const [expected] = runGraph(original, [input]);
+      const [actual] = runGraph(graph, [input]);
+      assert.deepEqual(Array.from(numeric(actual)), Array.from(numeric(expected)));
+    }
   });
 
   it('a graph without coordinates keeps every tensor fp16 and gets no conversion', () => {
