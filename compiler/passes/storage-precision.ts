@@ -117,7 +117,7 @@ export function assignStoragePrecision(graph: Graph, options: StorageOptions = {
     // a model input read as fp32 is taken in fp32 (no conversion kernel)
     for (const i of FP32_INPUTS[node.op] ?? []) if (graph.inputs.includes(node.inputs[i])) demand(node.inputs[i]);
     // a float computed from shape arithmetic (an image size, a count) is an integer fp16 may not hold
-    if (node.op === 'Cast' && kernelNode(node) && graph.lookupTensor(node.inputs[0])?.shapeValue) demand(node.outputs[0]);
+    if (node.op === 'Cast' && graph.lookupTensor(node.inputs[0])?.shapeValue) demand(node.outputs[0]);
   }
   while (work.length) {
     const t = work.pop()!;
@@ -132,9 +132,13 @@ export function assignStoragePrecision(graph: Graph, options: StorageOptions = {
   const isStaticTensor = (t: string) => isStatic(graph.lookupTensor(t));
   for (const t of demanded) if (!producers.has(t) && (graph.inputs.includes(t) || isStaticTensor(t))) fp32.add(t);
   for (const node of graph.nodes) {
-    if (!kernelNode(node)) continue;
     const outputs = node.outputs.filter(wide);
     if (!outputs.length) continue;
+    if (!kernelNode(node)) {
+      // shape arithmetic: computed on the host, written to its buffer in its storage type where a kernel reads it
+      for (const o of outputs) if (demanded.has(o)) fp32.add(o);
+      continue;
+    }
     let decided: boolean;
     if (VIEW_OPS.has(node.op) || MOVEMENT_OPS.has(node.op)) decided = movementInputs(node).some((i) => fp32.has(node.inputs[i]));
     else if (ARITHMETIC_OPS.has(node.op)) {

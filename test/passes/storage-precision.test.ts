@@ -211,6 +211,43 @@ describe('storage precision: fp32 for coordinates', () => {
     }
   });
 
+  it('a Cast of shape arithmetic to float (the batch as a float) is fp32, written as float for the kernel that reads it', function () {
+    this.timeout(120000);
+    const castSpec: ModelSpec = {
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 4] }],
+      initializers: [{ name: 'zero', dtype: 'int64', dims: [], values: [0] }],
+      nodes: [
+        { op: 'Shape', name: 'shape', inputs: ['x'], outputs: ['s'] },
+        { op: 'Gather', name: 'batch', inputs: ['s', 'zero'], outputs: ['b'], attrs: { axis: 0 } },
+        { op: 'Cast', name: 'batch_float', inputs: ['b'], outputs: ['bf'], attrs: { to: 1 } },
+        { op: 'Mul', name: 'scale', inputs: ['x', 'bf'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+      opset: 13,
+    };
+    const file = writeModel(castSpec);
+    const { graph } = optimizeModel(file);
+    assert.equal(graph.tensor('bf').storage, 'float32');
+    assert.equal(graph.nodes.find((n) => n.outputs.includes('bf'))?.op, 'Cast', 'a Cast of a symbolic value (not itself one)');
+    assert.equal(graph.tensor('y').storage, undefined, 'x · batch: an fp16 activation');
+    const x = makeTensor(
+      'float32',
+      [3, 4],
+      Array.from({ length: 12 }, (_, i) => i / 4),
+    );
+    assert.deepEqual(Array.from(numeric(runGraph(graph, [x])[0])), Array.from(numeric(runGraph(inferModel(castSpec).graph, [x])[0])));
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-storage-cast-'));
+    const result = compileModel(file, { out: path.join(out, 'b'), target: 'cuda:sm90' });
+    assert.deepEqual(
+      result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+      [],
+    );
+    const model = fs.readFileSync(path.join(out, 'b', 'src', 'model.cu'), 'utf8');
+    assert.ok(model.includes('ait::kernels::SmallValues<float> values{{static_cast<float>(batch)}, 1};'));
+    assert.match(model, /launch_mixed_elementwise<float, __half, float>/);
+    if (haveNvcc()) nvccCompileGenerated(path.join(out, 'b'), ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
+  });
+
   it('a graph without coordinates keeps every tensor fp16 and gets no conversion', () => {
     const { graph } = inferModel({
       inputs: [{ name: 'x', dtype: 'float32', dims: [2, 8] }],
