@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights';
 import { compileModel } from '../../../compiler/compile';
 import { runGraph } from '../../../compiler/interpreter/interpreter';
 import { isConcrete } from '../../../compiler/ir/symbolic';
@@ -184,6 +185,14 @@ describe('run-time dims (NonZero and sizes computed from it)', () => {
         model.includes('ait::kernels::GatherArgs<float, int64_t> args{static_cast<const float*>(c.weights['),
         'anchors: an fp32 weight',
       );
+      // the anchors (constants) are written F32 in weights.safetensors; nothing else is
+      const weights = decodeSafetensorsHeader(fs.readFileSync(path.join(out, 'b', 'weights.safetensors')));
+      const f32 = [...weights.tensors].filter(([, t]) => t.dtype === 'F32');
+      assert.ok(
+        f32.some(([, t]) => t.shape.join() === '38304,4'),
+        'the stride-8 level anchors',
+      );
+      for (const [name] of f32) assert.ok(fp32(name), `${name} is an fp32 tensor`);
       const convs = graph.nodes.filter((n) => n.op === 'conv2d');
       assert.ok(convs.length > 50);
       for (const n of convs) assert.ok(!fp32(n.outputs[0]), `${n.outputs[0]} is fp16`);
