@@ -9,7 +9,7 @@
  * The rule, in three steps (each a table below, so a new op joins by one line):
  * 1. Demand. The inputs in FP32_INPUTS (NMS boxes, RoiAlign rois), Casts of shape arithmetic to float, and what the
  *    user names (`--fp32 NAME,…`: a tensor, or a node's outputs) need fp32. The demand flows backwards through
- *    ops that copy or combine their float inputs elementwise (MOVEMENT_OPS, ARITHMETIC_OPS) to model inputs and
+ *    ops that copy, select or combine their float inputs elementwise (MOVEMENT_OPS, ARITHMETIC_OPS) to model inputs and
  *    weights (anchors: written fp32 in weights.safetensors); it stops at every other producer (convolution, GEMM,
  *    attention, normalization, …), whose outputs stay fp16.
  * 2. Decision, in graph order. A movement op's output is fp32 when one of its float data inputs is: a copy of fp16
@@ -17,8 +17,9 @@
  *    output is fp32 when demanded, or when all its non-constant float inputs are fp32 (what is computed from boxes:
  *    the detections written to the model's outputs). Views share their input's storage.
  * 3. Conversions. Elementwise kernels read each input in its own storage type. Any other kernel reads one type:
- *    where an input's storage differs from what the kernel reads (FP32_INPUTS; a movement or arithmetic op's output
- *    type; fp16 for everything else), a Cast node (float → float, storage converted) is inserted before it.
+ *    where an input's storage differs from what the kernel reads (FP32_INPUTS; a movement op's output type; fp16 for
+ *    everything else), a Cast node (float → float, storage converted) is inserted before it.
+ * A demanded copy of fp16 values (a movement op's output) stays fp16: it holds them exactly, and its reader converts.
  */
 import { warning } from '../diagnostics';
 import { DType } from '../ir/dtype';
@@ -44,7 +45,7 @@ const DEMANDING_INPUTS: Readonly<Record<string, readonly number[]>> = {
 
 /**
  * Ops whose float outputs are copies of float input values (data inputs by index; undefined: every input), and
- * whose CUDA kernels take any storage type.
+ * whose CUDA kernels take any storage type. ReduceMax/ReduceMin select one of their inputs' values.
  */
 export const MOVEMENT_OPS: ReadonlyMap<string, readonly number[] | undefined> = new Map<string, readonly number[] | undefined>([
   ...[...VIEW_OPS].map((op): [string, number[]] => [op, [0]]),
@@ -57,14 +58,16 @@ export const MOVEMENT_OPS: ReadonlyMap<string, readonly number[] | undefined> = 
   ['Expand', [0]],
   ['Tile', [0]],
   ['TopK', [0]],
+  ['ReduceMax', [0]],
+  ['ReduceMin', [0]],
   ['if_select', undefined],
 ]);
 
-/** Ops whose float outputs are elementwise (or min/max) arithmetic of their float inputs; kernels of any storage type. */
-export const ARITHMETIC_OPS: ReadonlySet<string> = new Set([...ELEMENTWISE_OPS, 'elementwise', 'ReduceMax', 'ReduceMin']);
-
-/** Ops whose kernels read every input in its own storage type (the mixed-type elementwise kernel). */
-const CONVERTS_ON_READ: ReadonlySet<string> = new Set([...ELEMENTWISE_OPS, 'elementwise']);
+/**
+ * Ops whose float outputs are elementwise arithmetic of their float inputs (Cast included); their kernel (the
+ * mixed-type elementwise kernel) reads every input in its own storage type.
+ */
+export const ARITHMETIC_OPS: ReadonlySet<string> = new Set([...ELEMENTWISE_OPS, 'elementwise']);
 
 /** Float types whose storage this pass decides (float16/bfloat16 tensors keep their own width). */
 const isWide = (dtype: DType | undefined) => dtype === 'float32' || dtype === 'float64';
@@ -154,15 +157,14 @@ export function assignStoragePrecision(graph: Graph, options: StorageOptions = {
   const converted = new Map<string, string>();
   const nodes: Node[] = [];
   for (const node of graph.nodes) {
-    if (kernelNode(node) && !VIEW_OPS.has(node.op) && !CONVERTS_ON_READ.has(node.op)) {
+    if (kernelNode(node) && !VIEW_OPS.has(node.op) && !ARITHMETIC_OPS.has(node.op)) {
       const fixed = FP32_INPUTS[node.op];
-      const followed = MOVEMENT_OPS.has(node.op) || ARITHMETIC_OPS.has(node.op) ? node.outputs.find(wide) : undefined;
+      const followed = MOVEMENT_OPS.has(node.op) ? node.outputs.find(wide) : undefined;
       node.inputs.forEach((t, i) => {
         if (!wide(t)) return;
         let want: Storage | undefined;
         if (fixed) want = fixed.includes(i) ? 'float32' : 'float16';
         else if (MOVEMENT_OPS.has(node.op)) want = movementInputs(node).includes(i) && followed ? storageOf(followed) : undefined;
-        else if (ARITHMETIC_OPS.has(node.op)) want = followed ? storageOf(followed) : undefined;
         else want = 'float16';
         if (!want || storageOf(t) === want) return;
         // the conversion runs when its reader does; an if_select (unguarded) reads a branch's value: when that runs

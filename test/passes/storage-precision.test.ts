@@ -248,6 +248,26 @@ describe('storage precision: fp32 for coordinates', () => {
     if (haveNvcc()) nvccCompileGenerated(path.join(out, 'b'), ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
   });
 
+  it('a ReduceMax of an fp16 activation stays fp16 (it selects a value fp16 holds): no conversion of its input', () => {
+    const { graph } = inferModel({
+      inputs: [
+        { name: 'x', dtype: 'float32', dims: [64, 64] },
+        { name: 'labels', dtype: 'int64', dims: [64] },
+      ],
+      initializers: [{ name: 'w', dtype: 'float32', dims: [64, 4], values: Array.from({ length: 256 }, (_, i) => i / 256) }],
+      nodes: [
+        { op: 'MatMul', inputs: ['x', 'w'], outputs: ['boxes'] },
+        { op: 'ReduceMax', inputs: ['boxes'], outputs: ['max'], attrs: { keepdims: 0 } },
+        { op: 'Cast', inputs: ['labels'], outputs: ['fl'], attrs: { to: 1 } },
+        { op: 'Mul', inputs: ['fl', 'max'], outputs: ['offsets'] },
+      ],
+      outputs: ['offsets'],
+    });
+    const result = assignStoragePrecision(graph, { fp32: ['offsets'] });
+    assert.deepEqual(result.fp32, ['fl', 'offsets']);
+    assert.deepEqual(result.conversions, []);
+  });
+
   it('a graph without coordinates keeps every tensor fp16 and gets no conversion', () => {
     const { graph } = inferModel({
       inputs: [{ name: 'x', dtype: 'float32', dims: [2, 8] }],
