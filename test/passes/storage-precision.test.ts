@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { main } from '../../compiler/cli/main';
 import { compileModel, optimizeModel } from '../../compiler/compile';
 import { runGraph } from '../../compiler/interpreter/interpreter';
 import { Graph } from '../../compiler/ir/graph';
@@ -266,6 +267,28 @@ describe('storage precision: fp32 for coordinates', () => {
     const result = assignStoragePrecision(graph, { fp32: ['offsets'] });
     assert.deepEqual(result.fp32, ['fl', 'offsets']);
     assert.deepEqual(result.conversions, []);
+  });
+
+  it('`ait compile --fp32 a,b --fp32 c`: the names reach the pass (graph.json storage, a warning for an unknown one)', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ait-storage-cli-')), 'b');
+    const lines: string[] = [];
+    const previous = process.exitCode;
+    await main(['node', 'ait', 'compile', writeModel(spec), '--out', out, '--fp32', 'scores,nope', '--fp32', 'labels'], (s) =>
+      lines.push(s),
+    );
+    process.exitCode = previous;
+    const graphJson = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as {
+      tensors: Record<string, { storage?: string }>;
+    };
+    assert.equal(graphJson.tensors.scores.storage, 'float32');
+    assert.ok(
+      lines.some((l) => l.includes('--fp32 nope: no tensor or node')),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => l.includes('--fp32 labels: no tensor or node')) === false,
+      'labels is a tensor (int64: nothing to store in fp32)',
+    );
   });
 
   it('a graph without coordinates keeps every tensor fp16 and gets no conversion', () => {
