@@ -40,6 +40,8 @@ export interface CompileOptions extends ImportOptions {
   maxBatch?: number;
   /** Pass names after which to dump the graph ('all' for every pass). */
   dumpAfter?: string[];
+  /** Tensors or nodes to store in fp32 besides what the storage-precision pass chooses (`--fp32`). */
+  fp32?: string[];
   /** Where dumps go (compileModel sets this to its staging directory). */
   dumpDir?: string;
   /** Validate the graph after every pass. */
@@ -142,6 +144,7 @@ export function optimizeImported(
     removed: [],
     batch: options.batch ?? 1,
     reports: {},
+    ...(options.fp32?.length ? { fp32: options.fp32 } : {}),
   };
   if (!context.diagnostics.some((d) => d.severity === 'error')) {
     const dumpDir = options.dumpAfter?.length ? (options.dumpDir ?? path.resolve('build', modelNameOf(file), 'dumps')) : undefined;

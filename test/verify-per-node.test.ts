@@ -187,6 +187,13 @@ describe('per-node comparison', () => {
       rows.map((r) => r.bad),
       [false, true, true, true],
     );
+    // values beyond 65504 are an fp16 overflow only where the GPU stores fp16 (storage-precision: coordinates in fp32)
+    const big = [row(0, 1e-4), { ...row(2, 1e-4), maxAbsReference: 9e4, fp16Overflow: true }];
+    assert.equal(firstProblems(graph, big, 1e-2).firstOverflow?.name, '/block2/conv/Conv');
+    assert.equal(firstProblems({ nodes: graph.nodes, fp32: new Set([graph.nodes[2].outputs[0]]) }, big, 1e-2).firstOverflow, null);
+    graph.tensor(graph.nodes[2].outputs[0]).storage = 'float32';
+    assert.equal(firstProblems(graph, big, 1e-2).firstOverflow, null, "a Graph's own storage marks");
+    delete graph.tensor(graph.nodes[2].outputs[0]).storage;
     const modules = moduleTable(rows);
     const block4 = modules.find((m) => m.module === 'block4');
     assert.ok(block4 && block4.maxRelativeL2 === null && block4.nonFinite === 3);

@@ -256,7 +256,8 @@ export function revealNode(model: GraphModel, nodeId: string, collapsed: Readonl
 export function formatShape(t: GraphJsonTensor | undefined): string {
   if (!t) return '?';
   const dims = t.shape ? `[${t.shape.join(', ')}]` : '[?]';
-  return `${t.dtype ?? '?'}${dims}`;
+  // a float tensor the GPU keeps in fp32 (box coordinates; others are fp16): shown, since it costs twice the bytes
+  return `${t.dtype ?? '?'}${dims}${t.storage === 'float32' ? ' (fp32 on the GPU)' : ''}`;
 }
 
 /** Short text for a node's kernel badge: library and tile (`cutlass 128x256x64`), or the library alone. */

@@ -13,6 +13,8 @@ export interface CompileCommandOptions {
   maxBatch?: number;
   dim?: Record<string, [number, number]>;
   dumpAfter?: string[];
+  /** Tensors or nodes stored in fp32 (`--fp32 NAME,…`, passes/storage-precision.ts). */
+  fp32?: string[];
   batch?: number;
   json?: boolean;
   /** Kernel measurements to choose GEMM/conv instances from (profile-command.ts). */
@@ -32,6 +34,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
     maxBatch: opts.maxBatch,
     dimBounds: opts.dim,
     dumpAfter: opts.dumpAfter,
+    fp32: opts.fp32,
     batch: opts.batch,
     partition: opts.partition,
     log: opts.json ? undefined : (m) => out(m),

@@ -162,6 +162,11 @@ export function buildProgram(
       (v: string, p: string[] = []) => [...p, v],
     )
     .option(
+      '--fp32 <names>',
+      "store these tensors (or nodes' outputs), comma-separated, in fp32 on the GPU besides the coordinates the compiler keeps in fp32 (repeatable)",
+      (v: string, p: string[] = []) => [...p, ...v.split(',').filter(Boolean)],
+    )
+    .option(
       '--partition',
       'when some nodes cannot run on the target: compile the rest as segments (DIR/segments/<k>) and run those nodes in ' +
         'onnxruntime (DIR/fallback/<k>.onnx); DIR/partition.json and DIR/ait_partitioned.py run them in order',
@@ -208,6 +213,7 @@ export function buildProgram(
           maxBatch?: number;
           dim?: Record<string, [number, number]>;
           dumpAfter?: string[];
+          fp32?: string[];
           batch?: number;
           json?: boolean;
           remote?: string;

@@ -3,7 +3,7 @@
  * loops). It is the oracle that passes and backends are tested against, not a fast runtime.
  */
 import { CompileError, error } from '../diagnostics';
-import { Graph, subgraphsOf } from '../ir/graph';
+import { Graph, TensorInfo, subgraphsOf } from '../ir/graph';
 import { roundArrayToHalf } from '../ir/half';
 import { TensorValue, numeric } from '../ir/tensor';
 import { EvalEnv, findOp } from '../ops/registry';
@@ -20,14 +20,15 @@ export interface RunOptions {
   /**
    * Storage of float activations and weights. 'float16' rounds every float32 input, parameter, constant and node
    * output to fp16 as the GPU's fp16 buffers hold them (math stays float32, as in the CUDA kernels): a value beyond
-   * 65504 becomes Inf here as it does there. Default 'float32'.
+   * 65504 becomes Inf here as it does there. Tensors the storage-precision pass keeps in fp32 (TensorInfo.storage)
+   * are not rounded. Default 'float32'.
    */
   storage?: 'float32' | 'float16';
 }
 
-/** The value as an fp16 buffer would hold it (a copy; non-float32 tensors unchanged). */
-function stored(v: TensorValue): TensorValue {
-  if (v.dtype !== 'float32' || !(v.data instanceof Float32Array)) return v;
+/** The value as an fp16 buffer would hold it (a copy; non-float32 tensors and fp32-stored ones unchanged). */
+function stored(v: TensorValue, info?: TensorInfo): TensorValue {
+  if (v.dtype !== 'float32' || !(v.data instanceof Float32Array) || info?.storage === 'float32') return v;
   return { ...v, data: roundArrayToHalf(Float32Array.from(v.data)) };
 }
 
@@ -41,7 +42,7 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     throw new CompileError(error('run.inputs', `graph '${graph.name}' takes ${graph.inputs.length} inputs, ${inputs.length} given`));
   const half = options.storage === 'float16';
   const env = new Map<string, TensorValue>();
-  graph.inputs.forEach((name, i) => env.set(name, half ? stored(inputs[i]) : inputs[i]));
+  graph.inputs.forEach((name, i) => env.set(name, half ? stored(inputs[i], graph.tensors.get(name)) : inputs[i]));
   const symbols = options.symbols ?? bindSymbols(graph, inputs);
   // fp16 storage: parameters and constants rounded once, on first read
   const rounded = new Map<string, TensorValue>();
@@ -49,7 +50,7 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     const v = graph.tensors.get(name)?.value;
     if (!v || !half) return v;
     let r = rounded.get(name);
-    if (!r) rounded.set(name, (r = stored(v)));
+    if (!r) rounded.set(name, (r = stored(v, graph.tensors.get(name))));
     return r;
   };
   const lookup = (name: string): TensorValue | undefined => env.get(name) ?? constant(name) ?? options.outer?.(name);
@@ -109,7 +110,7 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
     const produced = new Map<string, TensorValue>();
     node.outputs.forEach((name, i) => {
       if (name && outs[i]) {
-        const v = half ? stored(outs[i]) : outs[i];
+        const v = half ? stored(outs[i], graph.tensors.get(name)) : outs[i];
         env.set(name, v);
         produced.set(name, v);
       }

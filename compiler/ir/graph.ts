@@ -29,6 +29,11 @@ export interface TensorInfo {
    * Lets Reshape/Expand/Slice resolve shapes built from Shape/Gather/Concat chains before they fold.
    */
   shapeValue?: Dim[];
+  /**
+   * GPU storage of a float32/float64 tensor when it is not fp16: 'float32' for values fp16 cannot hold (box
+   * coordinates, class offsets; set by passes/storage-precision.ts). Absent: fp16 storage.
+   */
+  storage?: 'float32';
   /** ONNX value type when it is not a tensor: 'sequence' (SequenceConstruct, Loop scan outputs of sequences). */
   valueType?: 'tensor' | 'sequence' | 'optional';
 }

@@ -18,6 +18,8 @@ export interface GraphJsonTensor {
   weights?: 'present' | 'absent';
   /** Bytes at the symbols' largest values (null when a dim is unbounded or the dtype unknown). */
   maxBytes: number | null;
+  /** GPU storage when a float tensor is not fp16 (passes/storage-precision.ts). */
+  storage?: 'float32';
   /** Small compile-time values (≤ 16 elements), for display. */
   value?: number[];
 }
@@ -96,6 +98,7 @@ function tensorToJson(graph: Graph, t: TensorInfo): GraphJsonTensor {
   }
   const out: GraphJsonTensor = { dtype: t.dtype ?? null, shape: t.shape ? t.shape.map(jsonDim) : null, kind: t.kind, maxBytes };
   if (t.weights) out.weights = t.weights;
+  if (t.storage) out.storage = t.storage;
   if (t.value && (t.kind === 'constant' || t.kind === 'param')) {
     const v = smallValue(t.value.data as ArrayLike<number>, t.value.shape);
     if (v) out.value = v;

@@ -89,15 +89,19 @@ export function elementsAt(graph: Graph, name: string, batch: number): number {
   return shape.reduce<number>((a, d) => a * dimAt(graph, d, batch), 1);
 }
 
-/** Storage bytes per element on the GPU: float tensors are fp16. */
-export function storageBytes(dtype: DType | undefined, elements: number): number {
+/**
+ * Storage bytes on the GPU: float32/float64 tensors are fp16, or fp32 where the storage-precision pass says so
+ * (`storage` is TensorInfo.storage).
+ */
+export function storageBytes(dtype: DType | undefined, elements: number, storage?: 'float32'): number {
   if (!dtype) return 0;
-  if (dtype === 'float32' || dtype === 'float64') return elements * 2;
+  if (dtype === 'float32' || dtype === 'float64') return elements * (storage === 'float32' ? 4 : 2);
   return dtypeBytes(dtype, elements);
 }
 
 export function tensorBytesAt(graph: Graph, name: string, batch: number): number {
-  return storageBytes(graph.lookupTensor(name)?.dtype, elementsAt(graph, name, batch));
+  const t = graph.lookupTensor(name);
+  return storageBytes(t?.dtype, elementsAt(graph, name, batch), t?.storage);
 }
 
 export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {

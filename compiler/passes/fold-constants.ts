@@ -27,6 +27,8 @@ function collapseShapeArithmetic(graph: Graph): void {
     if (n.op === 'symbolic_value' || n.outputs.length !== 1 || subgraphsOf(n).length) continue;
     const t = graph.tensors.get(n.outputs[0]);
     if (!t || t.value || !t.shapeValue || graph.outputs.includes(t.name) || (t.shape?.length ?? 0) > 1) continue;
+    // integer outputs only (symbolic_value is int64): a Cast of shape arithmetic to float stays a Cast of one
+    if (t.dtype !== 'int64' && t.dtype !== 'int32') continue;
     if (t.shapeValue.every((d) => typeof d === 'number')) continue;
     // a size only a node's run decides (NonZero's count): the chain keeps reading that node's output, so the node
     // stays alive and its lowering computes the size (codegen/context.ts run-time dims)

@@ -128,7 +128,7 @@ function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuff
   if ((node.domain === '' && ELEMENTWISE_OPS.has(node.op)) || node.op === 'elementwise') {
     // element i read where element i is written: inputs of the output's element size (a bool mask read by an fp16
     // chain, or an int64 index cast to fp16, is another element size: same bytes would be another element count)
-    const elementBytes = (t: string) => storageBytes(graph.lookupTensor(t)?.dtype, 1);
+    const elementBytes = (t: string) => storageBytes(graph.lookupTensor(t)?.dtype, 1, graph.lookupTensor(t)?.storage);
     return node.inputs.filter((t) => t && elementBytes(t) === elementBytes(node.outputs[0]));
   }
   if (node.domain === '' && (node.op === 'ScatterElements' || node.op === 'ScatterND')) {

@@ -16,6 +16,8 @@ export interface PassContext {
   removed: RemovedNode[];
   /** The batch size used for cost annotations and the memory report. */
   batch: number;
+  /** Tensors or nodes the user wants stored in fp32 (`--fp32`, passes/storage-precision.ts). */
+  fp32?: string[];
   /** Free-form facts passes report (e.g. arena bytes), shown by the CLI and written to graph.json. */
   reports: Record<string, unknown>;
 }

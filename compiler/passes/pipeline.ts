@@ -17,6 +17,7 @@ import { layoutPass } from './layout';
 import { memoryPlanPass } from './memory-plan';
 import { padChannelsPass } from './pad-channels';
 import { Pass } from './pass';
+import { storagePrecisionPass } from './storage-precision';
 import { inferShapes } from './shape-inference';
 
 /** Re-runs shape inference and folding (after passes that create foldable weight-preparation nodes). */
@@ -44,6 +45,7 @@ export const OPTIMIZATION_PASSES: Pass[] = [
   fuseElementwisePass, // remaining elementwise chains
   inlineIfPass, // If with a run-time condition: guarded branch nodes + if_select
   foldConstantsPass, // clean up what fusion left dead
+  storagePrecisionPass, // fp32 storage for box coordinates (NMS boxes, RoiAlign rois) and what computes them
   costPass, // FLOPs and bytes per node
   memoryPlanPass, // activation arena
 ];

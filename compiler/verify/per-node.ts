@@ -25,6 +25,21 @@ export type NodeLike = Pick<Node, 'id' | 'op' | 'name' | 'inputs' | 'outputs' | 
 /** A compiled graph (the IR, or graph.json's `nodes`), in topological order. */
 export interface GraphLike {
   nodes: readonly NodeLike[];
+  /**
+   * Tensors the GPU stores in fp32 (TensorInfo.storage, graph.json `storage`; passes/storage-precision.ts): their
+   * values beyond 65504 are no fp16 overflow. A Graph's own tensors are read when this is absent.
+   */
+  fp32?: ReadonlySet<string>;
+}
+
+/** The fp32-stored tensors of a GraphLike (its `fp32`, or a Graph's tensors marked `storage: 'float32'`). */
+function fp32Tensors(graph: GraphLike): ReadonlySet<string> {
+  if (graph.fp32) return graph.fp32;
+  const tensors = (graph as { tensors?: unknown }).tensors;
+  const out = new Set<string>();
+  if (tensors instanceof Map)
+    for (const [name, info] of tensors as Map<string, { storage?: string }>) if (info.storage === 'float32') out.add(name);
+  return out;
 }
 /** The ONNX model's nodes, in its order, named as the importer names them. */
 export interface OnnxNodesLike {
@@ -333,10 +348,11 @@ export function firstProblems(
   };
   let firstJump: FirstProblem | null = null;
   let firstOverflow: FirstProblem | null = null;
+  const fp32 = fp32Tensors(graph);
   for (const node of graph.nodes) {
     const row = rowOf.get(node.id);
     if (!row || row.relativeL2 === undefined) continue;
-    if (!firstOverflow && row.fp16Overflow)
+    if (!firstOverflow && row.fp16Overflow && !node.outputs.some((o) => fp32.has(o)))
       firstOverflow = problem(
         'fp16-overflow',
         row,

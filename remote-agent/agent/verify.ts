@@ -409,7 +409,7 @@ async function perNodeSection(
 
 /** graph.json's kernel nodes, or an error naming the file. */
 function readGraphJson(file: string): GraphLike {
-  let parsed: { format?: string; nodes?: unknown };
+  let parsed: { format?: string; nodes?: unknown; tensors?: Record<string, { storage?: string }> };
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof parsed;
   } catch (e) {
@@ -427,7 +427,8 @@ function readGraphJson(file: string): GraphLike {
     scope: n.scope ?? [],
     role: n.role,
   }));
-  return { nodes };
+  const fp32 = new Set(Object.entries(parsed.tensors ?? {}).flatMap(([name, t]) => (t?.storage === 'float32' ? [name] : [])));
+  return { nodes, fp32 };
 }
 
 function floatValues(array: NpyArray, who: string): { values: Float64Array; shape: number[] } | { skipped: string } {

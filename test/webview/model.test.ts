@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { interpolateRdBu, interpolateYlOrRd } from 'd3';
 import type { GraphJson, ProfileJson } from '../../webview/contract';
 import { buildCompare, buildHeatmap, formatValue, metricValue, nodeTotals } from '../../webview/metrics';
-import { buildGraphModel, countVisible, initialCollapsed, ROOT_GROUP, searchNodes, visibleGraph } from '../../webview/model';
+import { buildGraphModel, countVisible, formatShape, initialCollapsed, ROOT_GROUP, searchNodes, visibleGraph } from '../../webview/model';
 
 /** Two residual blocks, dynamo-style scopes (innermost scope = the op itself), one kernel on b1's matmul. */
 function twoBlocks(): GraphJson {
@@ -134,5 +134,15 @@ describe('webview heatmap metrics', () => {
     assert.equal(formatValue(20, 'ms'), '20.0 ms');
     assert.equal(formatValue(0.00012, 'ms'), '1.20e-4 ms');
     assert.equal(formatValue(12.345, '%'), '12.3 %');
+  });
+});
+
+describe('webview tensor text', () => {
+  it('names fp32 GPU storage (storage-precision pass) next to dtype and shape', () => {
+    assert.equal(formatShape({ dtype: 'float32', shape: ['n', 4], kind: 'activation', maxBytes: null }), 'float32[n, 4]');
+    assert.equal(
+      formatShape({ dtype: 'float32', shape: ['n', 4], kind: 'activation', maxBytes: null, storage: 'float32' }),
+      'float32[n, 4] (fp32 on the GPU)',
+    );
   });
 });

@@ -15,6 +15,8 @@ export type FloatStorage = 'float16' | 'bfloat16' | 'float32';
 export interface WeightTensor {
   name: string;
   value: TensorValue;
+  /** How this float tensor is stored (default: the options' floatStorage): fp32 for coordinates (anchors). */
+  floatStorage?: FloatStorage;
 }
 
 export interface SafetensorsOptions {
@@ -112,8 +114,9 @@ export function encodeSafetensors(tensors: readonly WeightTensor[], options: Saf
     let code: string;
     let elementBytes: number;
     if (isFloat(value.dtype)) {
-      code = FLOAT_STORAGE_CODE[floatStorage];
-      elementBytes = floatStorage === 'float32' ? 4 : 2;
+      const storage = tensor.floatStorage ?? floatStorage;
+      code = FLOAT_STORAGE_CODE[storage];
+      elementBytes = storage === 'float32' ? 4 : 2;
     } else if (INTEGER_CODE[value.dtype]) {
       ({ code, bytes: elementBytes } = INTEGER_CODE[value.dtype]!);
     } else {

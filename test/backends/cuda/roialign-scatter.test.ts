@@ -666,8 +666,10 @@ describe('cuda backend: RoiAlign, ScatterElements, ConstantOfShape', function ()
           [],
         );
         const kernels = graph.nodes.filter((n) => n.kernel).map((n) => n.kernel!.name);
-        for (const k of ['ait_roi_align_avg_nhwc_f16', 'ait_scatter_elements_f16', 'ait_fill_f16'])
+        // the rois (a model input) are coordinates: fp32 storage (passes/storage-precision.ts), the maps fp16
+        for (const k of ['ait_roi_align_avg_nhwc_f16_rois_f32', 'ait_scatter_elements_f16', 'ait_fill_f16'])
           assert.ok(kernels.includes(k), `${k} in ${kernels.join(', ')}`);
+        assert.match(fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8'), /RoiAlignArgs<__half, float> args\{\};/);
         const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
         assert.match(model, /args\.num_rois = batch;/);
         assert.match(model, /args\.channels_last = true;/);

@@ -10,6 +10,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights';
 import { compileModel } from '../../../compiler/compile';
 import { runGraph } from '../../../compiler/interpreter/interpreter';
 import { isConcrete } from '../../../compiler/ir/symbolic';
@@ -151,7 +152,8 @@ describe('run-time dims (NonZero and sizes computed from it)', () => {
   });
 
   for (const target of ['cuda:sm90', 'cuda:sm80'])
-    it(`${target}: RetinaNet (torchvision) compiles whole: NonZero, TopK of k = min(1000, count), the If around batched NMS, NMS`, function () {
+    it(`${target}: RetinaNet (torchvision) compiles whole: NonZero, TopK of k = min(1000, count), the If around batched NMS, NMS on fp32 boxes; nvcc compiles model.cu`, function () {
+      this.timeout(300000);
       const file = path.join(SHARED_MODELS_DIR, 'zoo', 'retinanet_resnet50_fpn.onnx');
       if (!fs.existsSync(file)) {
         console.log(`    (skipped: ${file} not found; ../shared/models is only on developer machines and CI)`);
@@ -166,6 +168,46 @@ describe('run-time dims (NonZero and sizes computed from it)', () => {
       const model = fs.readFileSync(path.join(out, 'b', 'src', 'model.cu'), 'utf8');
       for (const launch of ['launch_nonzero_count', 'launch_topk', 'launch_nms', 'read_device(c, &condition', 'launch_write_values'])
         assert.ok(model.includes(launch), launch);
+      // storage precision: the NMS boxes and the box decoding/offset chain in fp32, the backbone and heads in fp16
+      const graph = JSON.parse(fs.readFileSync(path.join(out, 'b', 'graph.json'), 'utf8')) as {
+        tensors: Record<string, { storage?: string }>;
+        nodes: { op: string; inputs: string[]; outputs: string[]; kernel?: { name: string } }[];
+      };
+      const fp32 = (t: string) => graph.tensors[t]?.storage === 'float32';
+      const nms = graph.nodes.find((n) => n.op === 'NonMaxSuppression')!;
+      assert.ok(fp32(nms.inputs[0]) && fp32(nms.inputs[1]), 'NMS boxes and scores');
+      assert.equal(nms.kernel?.name, 'ait_nms_f32');
+      // decoding (anchors + deltas · size, clipped), the per-level boxes, the class offsets, the boxes output
+      for (const t of ['/Add_22_output_0', '/Min_output_0', '/Concat_25_output_0', 'If_2649/else/offsets', 'If_2649/else/boxes_for_nms'])
+        assert.ok(fp32(t), t);
+      assert.ok(model.includes('{"2627", ait::DType::kFloat32'), 'the detections output (boxes) is described as fp32');
+      assert.ok(
+        model.includes('ait::kernels::GatherArgs<float, int64_t> args{static_cast<const float*>(c.weights['),
+        'anchors: an fp32 weight',
+      );
+      // the anchors (constants) are written F32 in weights.safetensors; nothing else is
+      const weights = decodeSafetensorsHeader(fs.readFileSync(path.join(out, 'b', 'weights.safetensors')));
+      const f32 = [...weights.tensors].filter(([, t]) => t.dtype === 'F32');
+      assert.ok(
+        f32.some(([, t]) => t.shape.join() === '38304,4'),
+        'the stride-8 level anchors',
+      );
+      for (const [name] of f32) assert.ok(fp32(name), `${name} is an fp32 tensor`);
+      const convs = graph.nodes.filter((n) => n.op === 'conv2d');
+      assert.ok(convs.length > 50);
+      for (const n of convs) assert.ok(!fp32(n.outputs[0]), `${n.outputs[0]} is fp16`);
+      // the regression deltas are copied in fp16 (Concat/Slice/Gather), converted where the decoding reads them
+      assert.ok(!fp32('/head/regression_head/Concat_10_output_0') && !fp32('/Gather_14_output_0'));
+      assert.ok(
+        graph.nodes.filter((n) => n.op === 'Cast' && n.inputs.some((t) => !fp32(t)) && n.outputs.some(fp32)).length <= 2,
+        'few conversions',
+      );
+      if (haveNvcc())
+        nvccCompileGenerated(
+          path.join(out, 'b'),
+          ['src/model.cu'],
+          target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80',
+        );
     });
 
   it('the NonZero kernels’ tiling (count per tile, exclusive offsets, in-order writes) matches the reference', () => {

@@ -77,6 +77,19 @@ describe('cuda backend: safetensors writer', () => {
     assert.equal(header.tensors.get('conv1.weight')?.dtype, 'F32');
   });
 
+  it('stores one tensor fp32 among fp16 ones (anchors kept fp32 by storage precision)', () => {
+    const anchors = { name: 'anchors', value: makeTensor('float32', [2], [1000.25, 30030.5]), floatStorage: 'float32' as const };
+    const bytes = encodeSafetensors([tensors[0], anchors, tensors[1]]);
+    const header = decodeSafetensorsHeader(bytes);
+    assert.deepEqual(header.tensors.get('conv1.weight'), { dtype: 'F16', shape: [2, 3], dataOffsets: [0, 12] });
+    assert.deepEqual(header.tensors.get('anchors'), { dtype: 'F32', shape: [2], dataOffsets: [12, 20] });
+    assert.deepEqual(header.tensors.get('layer.bias'), { dtype: 'F16', shape: [3], dataOffsets: [20, 26] });
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    // exact in fp32; fp16 would hold 1000 and 30032
+    assert.equal(view.getFloat32(header.dataStart + 12, true), 1000.25);
+    assert.equal(view.getFloat32(header.dataStart + 16, true), 30030.5);
+  });
+
   it('rejects duplicate names and string tensors with diagnostics naming the tensor', () => {
     assert.throws(
       () => encodeSafetensors([tensors[1], tensors[1]]),

@@ -7,7 +7,7 @@
  */
 import { Node, attrInt } from '../../../ir/graph';
 import { Dim } from '../../../ir/symbolic';
-import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, TYPE_SUFFIX, Unsupported } from './context';
 import type { KernelChoice } from './lower';
 
 export const AXIS_NORM_OPS: Record<string, string> = {
@@ -70,7 +70,7 @@ export function lowerAxisNorm(ctx: CodegenContext, node: Node): [KernelChoice, s
     return [
       {
         library: 'ait',
-        name: `ait_${node.op.toLowerCase()}_${type === 'half' ? 'f16' : type}`,
+        name: `ait_${node.op.toLowerCase()}_${TYPE_SUFFIX[type]}`,
         reason: `one thread per output${last ? ', ties: last index' : ''}`,
         config: {},
       },

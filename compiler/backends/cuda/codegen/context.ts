@@ -19,22 +19,34 @@ import { VIEW_OPS } from '../../../ops/op-classes';
 
 export { VIEW_OPS };
 
-/** GPU element types (float tensors are stored as fp16). */
-export type GpuType = 'half' | 'int64' | 'int32' | 'uint8';
+/**
+ * GPU element types. Float tensors are stored as fp16 ('half'), except those the storage-precision pass keeps in
+ * fp32 ('float': box coordinates and what computes them, passes/storage-precision.ts; TensorInfo.storage).
+ */
+export type GpuType = 'half' | 'float' | 'int64' | 'int32' | 'uint8';
 
-export const CPP_TYPE: Record<GpuType, string> = { half: '__half', int64: 'int64_t', int32: 'int32_t', uint8: 'uint8_t' };
+export const CPP_TYPE: Record<GpuType, string> = { half: '__half', float: 'float', int64: 'int64_t', int32: 'int32_t', uint8: 'uint8_t' };
 export const AIT_DTYPE: Record<GpuType, string> = {
   half: 'ait::DType::kFloat16',
+  float: 'ait::DType::kFloat32',
   int64: 'ait::DType::kInt64',
   int32: 'ait::DType::kInt32',
   uint8: 'ait::DType::kUInt8',
 };
 
-export function gpuTypeOf(dtype: DType | undefined): GpuType | undefined {
+/** Kernel-name suffix of a GPU type (ait_concat_f16, ait_topk_f32, ait_gather_int64, …). */
+export const TYPE_SUFFIX: Record<GpuType, string> = { half: 'f16', float: 'f32', int64: 'int64', int32: 'int32', uint8: 'uint8' };
+
+/** Whether a GPU type holds float data (fp16 or fp32 storage). */
+export const isFloatGpuType = (t: GpuType): boolean => t === 'half' || t === 'float';
+
+/** The GPU storage type of a tensor of `dtype`; `storage` is TensorInfo.storage ('float32': an fp32 float tensor). */
+export function gpuTypeOf(dtype: DType | undefined, storage?: 'float32'): GpuType | undefined {
   switch (dtype) {
     case 'float32':
-    case 'float16':
     case 'float64':
+      return storage === 'float32' ? 'float' : 'half';
+    case 'float16':
     case 'bfloat16':
       return 'half';
     case 'int64':
@@ -141,7 +153,7 @@ export class CodegenContext {
 
   typeOf(name: string): GpuType {
     const t = this.graph.tensor(name);
-    const type = gpuTypeOf(t.dtype);
+    const type = gpuTypeOf(t.dtype, t.storage);
     if (!type) throw new Unsupported(`tensor '${name}' has dtype ${t.dtype}, which has no GPU storage type yet`);
     return type;
   }

@@ -4,7 +4,7 @@
  */
 import { Node, attrInt } from '../../../ir/graph';
 import { numeric } from '../../../ir/tensor';
-import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, TYPE_SUFFIX, Unsupported } from './context';
 import type { KernelChoice } from './lower';
 
 export function cumsumPlan(ctx: CodegenContext, node: Node): { axis: number } {
@@ -27,7 +27,7 @@ export function lowerCumSum(ctx: CodegenContext, node: Node): [KernelChoice, str
   return [
     {
       library: 'ait',
-      name: `ait_cumsum_${type === 'half' ? 'f16' : type}`,
+      name: `ait_cumsum_${TYPE_SUFFIX[type]}`,
       reason: 'one thread per line along the axis (exact for integers, float accumulation for fp16)',
       config: { axis },
     },

@@ -113,12 +113,14 @@ function materializeShapeValues(ctx: CodegenContext, node: Node): LoweredOp | un
     const t = out ? ctx.graph.lookupTensor(out) : undefined;
     if (!t || ctx.plan.offsets[out] === undefined || t.value || !t.shapeValue) continue;
     const type = ctx.typeOf(out);
-    if (type !== 'int64' && type !== 'int32') throw new Unsupported(`shape arithmetic '${out}' of type ${type} read by a kernel`);
+    if (type === 'uint8') throw new Unsupported(`shape arithmetic '${out}' of type ${type} read by a kernel`);
     if (t.shapeValue.length > MAX_SMALL_VALUES)
       throw new Unsupported(`shape arithmetic '${out}' has ${t.shapeValue.length} values (a kernel may read at most ${MAX_SMALL_VALUES})`);
     const cpp = CPP_TYPE[type];
+    // a float of shape arithmetic (a Cast of a size): fp32 storage unless a kernel reads it as fp16
+    const value = (d: string) => (type === 'half' ? `__float2half_rn(static_cast<float>(${d}))` : `static_cast<${cpp}>(${d})`);
     body.push(
-      `ait::kernels::SmallValues<${cpp}> values{{${t.shapeValue.map((d) => `static_cast<${cpp}>(${ctx.dim(d, node)})`).join(', ')}}, ${t.shapeValue.length}};`,
+      `ait::kernels::SmallValues<${cpp}> values{{${t.shapeValue.map((d) => value(ctx.dim(d, node))).join(', ')}}, ${t.shapeValue.length}};`,
       `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_write_values(${ctx.pointer(out, true)}, values, c.stream));`,
     );
   }
@@ -274,7 +276,11 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
     files.set(
       'weights.safetensors',
       encodeSafetensors(
-        present.map((w) => ({ name: w.name, value: { ...w.value!, shape: w.shape } })),
+        present.map((w) => ({
+          name: w.name,
+          value: { ...w.value!, shape: w.shape },
+          ...(w.type === 'float' ? { floatStorage: 'float32' as const } : {}),
+        })),
         { metadata: { model: options.modelName } },
       ),
     );

@@ -17,7 +17,7 @@ import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { backendById } from '../../backend';
 import { analyzeBatchedMatMul } from './batched-gemm';
-import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
 import { cppFloat, cppInt } from './cpp';
 import {
   COMPUTE_CPP,
@@ -83,7 +83,7 @@ export interface LoweredOp {
 /** Extra kernel templates emitted next to the model (conv lowering helpers). */
 export const CODEGEN_HEADER = 'ait_codegen_kernels.cuh';
 
-const typeName = (t: string) => (t === 'half' ? 'f16' : t);
+const typeName = (t: GpuType) => TYPE_SUFFIX[t];
 
 function ours(name: string, reason: string, config: Record<string, unknown> = {}): KernelChoice {
   return { library: 'ait', name, config, reason };
@@ -481,7 +481,7 @@ function scalarExpression(ctx: CodegenContext, node: Node, tensor: string, integ
 function rangeParameters(ctx: CodegenContext, node: Node) {
   const out = node.outputs[0];
   const type = ctx.typeOf(out);
-  const integer = type !== 'half';
+  const integer = !isFloatGpuType(type);
   const [start, , delta] = [0, 1, 2].map((i) => scalarExpression(ctx, node, node.inputs[i], integer));
   if (start === undefined || delta === undefined || scalarExpression(ctx, node, node.inputs[1], integer) === undefined)
     throw new Unsupported('Range with bounds computed from tensor data (not constants or shape arithmetic)');
@@ -613,7 +613,7 @@ cuda(
     const shape = ctx.shapeOf(out);
     const axis = normalizeAxis(attrInt(node, 'axis'), shape.length);
     const inputs = node.inputs.filter((i) => i);
-    const t = ctx.typeOf(out) === 'half' ? '__half' : 'int64_t';
+    const t = CPP_TYPE[ctx.typeOf(out)];
     const launch = (first: number, count: number): string[] => [
       `ait::kernels::ConcatArgs<${t}> args{};`,
       ...inputs

@@ -11,7 +11,7 @@
 import { Node, attrInt } from '../../../ir/graph';
 import { isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
-import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
 import { cppFloat, cppInt } from './cpp';
 import type { KernelChoice } from './lower';
 
@@ -75,8 +75,12 @@ export function nmsPlan(ctx: CodegenContext, node: Node) {
   const boxes = ctx.shapeOf(boxesName);
   const scores = ctx.shapeOf(scoresName);
   const type = ctx.typeOf(boxesName);
-  if (type !== 'half' || ctx.typeOf(scoresName) !== type)
-    throw new Unsupported(`boxes of type ${type} and scores of type ${ctx.typeOf(scoresName)} (float tensors expected)`);
+  // fp32 boxes and scores (passes/storage-precision.ts: class-offset coordinates exceed what fp16 resolves); fp16 in
+  // graphs built without that pass
+  if (!isFloatGpuType(type) || ctx.typeOf(scoresName) !== type)
+    throw new Unsupported(
+      `boxes of type ${type} and scores of type ${ctx.typeOf(scoresName)} (float tensors of one storage type expected)`,
+    );
   if (boxes.length !== 3 || scores.length !== 3 || boxes[2] !== 4)
     throw new Unsupported('boxes must be [batches, boxes, 4] and scores [batches, classes, boxes]');
   const n = ctx.maxOf(boxes[1]);
@@ -102,7 +106,7 @@ export function lowerNms(ctx: CodegenContext, node: Node): [KernelChoice, string
   const plan = nmsPlan(ctx, node);
   const choice: KernelChoice = {
     library: 'ait',
-    name: 'ait_nms_f16',
+    name: `ait_nms_${TYPE_SUFFIX[plan.type]}`,
     reason:
       'per (batch, class): bitonic sort of the candidates, IoU suppression bitmask (a thread per row and 64 columns) ' +
       'in blocks of rows, each swept in one CTA before the next; the selected count is read back (a run-time dim), ' +

@@ -6,7 +6,7 @@
 import { Node, attrFloat, attrInts, attrString } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
-import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, TYPE_SUFFIX, Unsupported } from './context';
 import type { KernelChoice } from './lower';
 
 /** pad.cuh kMaxPadRank. */
@@ -80,7 +80,7 @@ export function lowerPad(ctx: CodegenContext, node: Node): [KernelChoice, string
   return [
     {
       library: 'ait',
-      name: `ait_pad_${mode}_${type === 'half' ? 'f16' : type}`,
+      name: `ait_pad_${mode}_${TYPE_SUFFIX[type]}`,
       reason: `${mode} padding over ${merged.length} merged axes${last && !last.begin && !last.end ? '; 16-byte vectors along the unpadded innermost axis when aligned' : ''}`,
       config: { mode },
     },

@@ -12,7 +12,7 @@
 import { Node, attrInt, attrInts } from '../../../ir/graph';
 import { Dim, dimEquals } from '../../../ir/symbolic';
 import { numeric } from '../../../ir/tensor';
-import { CPP_TYPE, CodegenContext, GpuType, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
 import type { KernelChoice } from './lower';
 
 /** reduce.cuh ReduceOp of each ONNX op. */
@@ -36,7 +36,7 @@ const BOOL_REDUCE_OPS = new Set(['ReduceMax', 'ReduceMin']);
 function reduceType(ctx: CodegenContext, node: Node): GpuType {
   const type = ctx.typeOf(node.outputs[0]);
   if (ctx.typeOf(node.inputs[0]) !== type) throw new Unsupported(`${node.op} from ${ctx.typeOf(node.inputs[0])} to ${type} data`);
-  if (type === 'half') return type;
+  if (isFloatGpuType(type)) return type;
   const dtype = ctx.graph.tensor(node.outputs[0]).dtype;
   const allowed = dtype === 'bool' ? BOOL_REDUCE_OPS : INTEGER_REDUCE_OPS;
   if (!allowed.has(node.op))
@@ -88,13 +88,13 @@ export function lowerReduce(ctx: CodegenContext, node: Node): [KernelChoice, str
   const cpp = CPP_TYPE[type];
   const input = ctx.pointer(node.inputs[0]);
   const output = ctx.pointer(node.outputs[0], true);
-  const name = `ait_${node.op.replace(/^Reduce/, 'reduce_').toLowerCase()}_${type === 'half' ? 'f16' : type}`;
+  const name = `ait_${node.op.replace(/^Reduce/, 'reduce_').toLowerCase()}_${TYPE_SUFFIX[type]}`;
   const product = (rs: Run[]) =>
     ctx.product(
       rs.flatMap((r) => r.dims),
       node,
     );
-  const exact = type === 'half' ? '' : `; ${type} data accumulated in int64 (exact)`;
+  const exact = isFloatGpuType(type) ? '' : `; ${type} data accumulated in int64 (exact)`;
   const at = runs.findIndex((r) => r.reduced);
   if (runs.filter((r) => r.reduced).length <= 1) {
     // [outer, reduced, inner]

@@ -7,7 +7,7 @@
  */
 import { Node } from '../../../ir/graph';
 import { roiAlignParams } from '../../../ops/detection';
-import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, Unsupported, isFloatGpuType } from './context';
 import { cppFloat } from './cpp';
 import type { KernelChoice } from './lower';
 
@@ -15,8 +15,10 @@ import type { KernelChoice } from './lower';
 export function roiAlignPlan(ctx: CodegenContext, node: Node) {
   const [x, rois, batchIndices] = node.inputs;
   const out = node.outputs[0];
-  for (const t of [x, rois, out])
-    if (ctx.typeOf(t) !== 'half') throw new Unsupported(`RoiAlign tensor '${t}' is ${ctx.typeOf(t)}, not a float tensor`);
+  // the feature map and the output in fp16; the rois in fp16 or fp32 (coordinates: passes/storage-precision.ts)
+  for (const t of [x, out])
+    if (ctx.typeOf(t) !== 'half') throw new Unsupported(`RoiAlign tensor '${t}' is ${ctx.typeOf(t)}, not an fp16 tensor`);
+  if (!isFloatGpuType(ctx.typeOf(rois))) throw new Unsupported(`RoiAlign rois '${rois}' are ${ctx.typeOf(rois)}, not a float tensor`);
   if (!batchIndices || ctx.typeOf(batchIndices) !== 'int64') throw new Unsupported('RoiAlign batch_indices that are not int64');
   const xShape = ctx.shapeOf(x);
   if (xShape.length !== 4) throw new Unsupported(`RoiAlign of a rank-${xShape.length} X (the kernel takes 4-D maps)`);
@@ -37,7 +39,7 @@ export function lowerRoiAlign(ctx: CodegenContext, node: Node): [KernelChoice, s
   return [
     {
       library: 'ait',
-      name: `ait_roi_align_${p.mode}_${layout}_f16`,
+      name: `ait_roi_align_${p.mode}_${layout}_f16${ctx.typeOf(rois) === 'float' ? '_rois_f32' : ''}`,
       reason: p.channelsLast
         ? 'NHWC X: a block per tile of 32 bins × 8 channel vectors of one roi, 16-byte corner reads when C % 8 == 0, written back NCHW through shared memory'
         : 'NCHW X: one thread per output element',
@@ -51,7 +53,7 @@ export function lowerRoiAlign(ctx: CodegenContext, node: Node): [KernelChoice, s
       },
     },
     [
-      `ait::kernels::RoiAlignArgs<${CPP_TYPE.half}> args{};`,
+      `ait::kernels::RoiAlignArgs<${CPP_TYPE.half}, ${CPP_TYPE[ctx.typeOf(rois)]}> args{};`,
       `args.input = ${ctx.pointer(x)};`,
       `args.rois = ${ctx.pointer(rois)};`,
       `args.batch_indices = ${ctx.pointer(batchIndices)};`,

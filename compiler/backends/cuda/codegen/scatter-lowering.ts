@@ -13,7 +13,7 @@
 import { Node, attrInt, attrString, attrTensor } from '../../../ir/graph';
 import { dimProduct, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
-import { CPP_TYPE, CodegenContext, GpuType, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported } from './context';
 import { cppFloat, cppInt } from './cpp';
 import type { KernelChoice } from './lower';
 
@@ -22,7 +22,7 @@ export const MAX_SCATTER_RANK = 6;
 
 const REDUCTIONS: Record<string, string> = { none: 'kNone', add: 'kAdd', mul: 'kMul', max: 'kMax', min: 'kMin' };
 
-const typeName = (t: GpuType) => (t === 'half' ? 'f16' : t);
+const typeName = (t: GpuType) => TYPE_SUFFIX[t];
 
 /** What the kernel needs of a ScatterElements node; Unsupported (with the reason) for a form it does not take. */
 export function scatterElementsPlan(ctx: CodegenContext, node: Node) {
@@ -159,6 +159,7 @@ function fillValue(ctx: CodegenContext, node: Node): { type: GpuType; value: str
   if (given && numel(given.shape) !== 1) throw new Unsupported('ConstantOfShape value that is not one element');
   const v = given ? numeric(given)[0] : 0;
   if (type === 'half') return { type, value: `__float2half_rn(${cppFloat(v)})` };
+  if (type === 'float') return { type, value: cppFloat(v) };
   if (type === 'int64') return { type, value: cppInt(v) };
   if (type === 'int32') return { type, value: `int32_t{${Math.trunc(v) | 0}}` };
   const bool = ctx.graph.lookupTensor(node.outputs[0])?.dtype === 'bool';

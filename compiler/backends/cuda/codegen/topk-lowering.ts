@@ -8,12 +8,12 @@
  */
 import { Node, attrInt } from '../../../ir/graph';
 import { Dim, dimProduct } from '../../../ir/symbolic';
-import { CPP_TYPE, CodegenContext, Unsupported } from './context';
+import { CPP_TYPE, CodegenContext, TYPE_SUFFIX, Unsupported } from './context';
 import type { KernelChoice } from './lower';
 
-type TopKType = 'half' | 'int32' | 'int64';
+type TopKType = 'half' | 'float' | 'int32' | 'int64';
 
-const KEY_BYTES: Record<TopKType, number> = { half: 2, int32: 4, int64: 8 };
+const KEY_BYTES: Record<TopKType, number> = { half: 2, float: 4, int32: 4, int64: 8 };
 
 /** topk.cuh constants: topk_sort_max, kTopKMaxCtas, kTopKMaxSplits, kTopKBins. */
 export const topkSortMax = (type: TopKType) => (KEY_BYTES[type] === 8 ? 2048 : 4096);
@@ -85,7 +85,7 @@ export function lowerTopK(ctx: CodegenContext, node: Node): [KernelChoice, strin
   const n = ctx.maxOf(dims.n);
   const k = dims.k === undefined ? 0 : ctx.maxOf(dims.k);
   const sortMax = topkSortMax(type);
-  const name = `ait_topk_${type === 'half' ? 'f16' : type}`;
+  const name = `ait_topk_${TYPE_SUFFIX[type]}`;
   const reason =
     n <= sortMax
       ? `rows of at most ${sortMax} elements sorted whole in shared memory (bitonic), one block per row`

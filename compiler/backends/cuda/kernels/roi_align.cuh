@@ -18,10 +18,12 @@ namespace kernels {
 
 enum class RoiAlignMode : int32_t { kAvg = 0, kMax = 1 };
 
-template <class T>
+// T: the feature map's and the output's storage; R: the rois' (fp32 when the storage-precision pass keeps
+// coordinates in fp32, passes/storage-precision.ts; fp16 rounds a 1000-pixel coordinate to half a pixel).
+template <class T, class R = T>
 struct RoiAlignArgs {
   const T* input;                // [n, c, h, w], or [n, h, w, c] when channels_last
-  const T* rois;                 // [num_rois, 4]: x1, y1, x2, y2
+  const R* rois;                 // [num_rois, 4]: x1, y1, x2, y2
   const int64_t* batch_indices;  // [num_rois]; an index outside [0, n) gives a roi of zeros
   T* output;                     // [num_rois, c, out_h, out_w]
   int64_t n, c, h, w, num_rois;
@@ -41,10 +43,10 @@ struct RoiGeometry {
   int64_t image;       // batch index, -1 when out of range
 };
 
-template <class T>
-__device__ __forceinline__ RoiGeometry roi_geometry(const RoiAlignArgs<T>& a, int64_t r) {
+template <class T, class R>
+__device__ __forceinline__ RoiGeometry roi_geometry(const RoiAlignArgs<T, R>& a, int64_t r) {
   const float offset = a.half_pixel ? 0.5f : 0.f;
-  const T* box = a.rois + r * 4;
+  const R* box = a.rois + r * 4;
   const float x1 = to_float(box[0]) * a.spatial_scale - offset, y1 = to_float(box[1]) * a.spatial_scale - offset;
   const float x2 = to_float(box[2]) * a.spatial_scale - offset, y2 = to_float(box[3]) * a.spatial_scale - offset;
   float roi_w = x2 - x1, roi_h = y2 - y1;
@@ -102,8 +104,8 @@ __device__ __forceinline__ bool roi_bilinear(float y, float x, int64_t h, int64_
 }
 
 // NCHW input: one thread per output element.
-template <class T, bool kMax>
-__global__ void roi_align_nchw_kernel(RoiAlignArgs<T> a) {
+template <class T, class R, bool kMax>
+__global__ void roi_align_nchw_kernel(RoiAlignArgs<T, R> a) {
   const int64_t bins = static_cast<int64_t>(a.out_h) * a.out_w;
   const int64_t total = a.num_rois * a.c * bins;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
@@ -146,8 +148,8 @@ constexpr int kRoiThreads = kRoiTileBins * kRoiTileVectors;
 
 // NHWC input: V channels per thread (a 16-byte vector, or 1 when C is not a multiple of it or X is misaligned).
 // Block = (bin tile, channel tile, roi), flattened into blockIdx.x with the bin tile fastest.
-template <class T, int V, bool kMax>
-__global__ void __launch_bounds__(kRoiThreads) roi_align_nhwc_kernel(RoiAlignArgs<T> a, int64_t bin_tiles, int64_t channel_tiles) {
+template <class T, class R, int V, bool kMax>
+__global__ void __launch_bounds__(kRoiThreads) roi_align_nhwc_kernel(RoiAlignArgs<T, R> a, int64_t bin_tiles, int64_t channel_tiles) {
   constexpr int kTileC = kRoiTileVectors * V;
   __shared__ float tile[kTileC][kRoiTileBins + 1];  // +1: the write-back reads columns without bank conflicts
   const int64_t bins = static_cast<int64_t>(a.out_h) * a.out_w;
@@ -221,8 +223,8 @@ __global__ void __launch_bounds__(kRoiThreads) roi_align_nhwc_kernel(RoiAlignArg
   }
 }
 
-template <class T>
-cudaError_t launch_roi_align(const RoiAlignArgs<T>& a, cudaStream_t stream) {
+template <class T, class R>
+cudaError_t launch_roi_align(const RoiAlignArgs<T, R>& a, cudaStream_t stream) {
   if (a.out_h <= 0 || a.out_w <= 0 || a.sampling_ratio < 0 || a.num_rois < 0 || a.c < 0) return cudaErrorInvalidValue;
   if (a.num_rois == 0 || a.c == 0) return cudaSuccess;
   if (a.h <= 0 || a.w <= 0) return cudaErrorInvalidValue;  // an empty map has no pixel to sample
@@ -230,9 +232,9 @@ cudaError_t launch_roi_align(const RoiAlignArgs<T>& a, cudaStream_t stream) {
   if (!a.channels_last) {
     const int64_t total = a.num_rois * a.c * a.out_h * a.out_w;
     if (max_mode)
-      roi_align_nchw_kernel<T, true><<<grid_for(total, 256), 256, 0, stream>>>(a);
+      roi_align_nchw_kernel<T, R, true><<<grid_for(total, 256), 256, 0, stream>>>(a);
     else
-      roi_align_nchw_kernel<T, false><<<grid_for(total, 256), 256, 0, stream>>>(a);
+      roi_align_nchw_kernel<T, R, false><<<grid_for(total, 256), 256, 0, stream>>>(a);
     return launch_status();
   }
   constexpr int kVector = Vec16<T>::kElements;
@@ -244,14 +246,14 @@ cudaError_t launch_roi_align(const RoiAlignArgs<T>& a, cudaStream_t stream) {
   const unsigned grid = static_cast<unsigned>(blocks);
   if (vector) {
     if (max_mode)
-      roi_align_nhwc_kernel<T, kVector, true><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
+      roi_align_nhwc_kernel<T, R, kVector, true><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
     else
-      roi_align_nhwc_kernel<T, kVector, false><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
+      roi_align_nhwc_kernel<T, R, kVector, false><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
   } else {
     if (max_mode)
-      roi_align_nhwc_kernel<T, 1, true><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
+      roi_align_nhwc_kernel<T, R, 1, true><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
     else
-      roi_align_nhwc_kernel<T, 1, false><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
+      roi_align_nhwc_kernel<T, R, 1, false><<<grid, kRoiThreads, 0, stream>>>(a, bin_tiles, channel_tiles);
   }
   return launch_status();
 }

@@ -1662,6 +1662,7 @@ struct NmsCase {
   int64_t max_per_class;
   bool device_scalars = false;  // thresholds and the limit read by the kernels from device tensors
   int64_t block_rows = 0;       // > 0: NmsArgs::block_rows, mask blocks of that many rows (forced small)
+  float offset_step = 0.f;      // box i shifted by (i % 10) · offset_step (a class offset of batched NMS)
 };
 
 float nms_iou(const float* a, const float* b) {  // the kernel's nms_suppresses, in the same operation order
@@ -1674,10 +1675,11 @@ float nms_iou(const float* a, const float* b) {  // the kernel's nms_suppresses,
   return uni > 0.f ? inter / uni : 0.f;
 }
 
+template <class T = __half>
 void check_nms(const NmsCase& k) {
   const int64_t nb = k.batches * k.boxes * 4, ns = k.batches * k.classes * k.boxes;
   std::uniform_real_distribution<float> center(0.f, 200.f), size(4.f, 40.f), unit(0.f, 1.f);
-  std::vector<__half> hb(nb), hs(ns);
+  std::vector<T> hb(nb), hs(ns);
   std::vector<float> corners(nb);
   for (int64_t i = 0; i < k.batches * k.boxes; ++i) {
     const float cx = center(rng), cy = center(rng), w = size(rng), h = size(rng);
@@ -1685,22 +1687,25 @@ void check_nms(const NmsCase& k) {
     if (k.center) v[0] = cx, v[1] = cy, v[2] = w, v[3] = h;
     else if (i % 3 == 0) v[0] = cy + h / 2, v[1] = cx + w / 2, v[2] = cy - h / 2, v[3] = cx - w / 2;  // flipped corners
     else v[0] = cy - h / 2, v[1] = cx - w / 2, v[2] = cy + h / 2, v[3] = cx + w / 2;
+    // torchvision's batched NMS: each class's boxes shifted by class · (max + 1), here up to ~30000 (fp32 storage)
+    const float shift = static_cast<float>(i % 10) * k.offset_step;
+    if (!k.center) v[0] += shift, v[1] += shift, v[2] += shift, v[3] += shift;
     float q[4];
-    for (int j = 0; j < 4; ++j) hb[i * 4 + j] = __float2half_rn(v[j]), q[j] = __half2float(hb[i * 4 + j]);
+    for (int j = 0; j < 4; ++j) hb[i * 4 + j] = from_host_float<T>(v[j]), q[j] = to_host_float(hb[i * 4 + j]);
     float* c = &corners[i * 4];
     if (k.center) c[0] = q[1] - q[3] / 2, c[1] = q[0] - q[2] / 2, c[2] = q[1] + q[3] / 2, c[3] = q[0] + q[2] / 2;
     else c[0] = std::min(q[0], q[2]), c[1] = std::min(q[1], q[3]), c[2] = std::max(q[0], q[2]), c[3] = std::max(q[1], q[3]);
   }
-  for (int64_t i = 0; i < ns; ++i) hs[i] = __float2half_rn(std::floor(unit(rng) * 64.f) / 64.f);
-  const float score_threshold = __half2float(__float2half_rn(k.score)), iou_threshold = __half2float(__float2half_rn(k.iou));
+  for (int64_t i = 0; i < ns; ++i) hs[i] = from_host_float<T>(std::floor(unit(rng) * 64.f) / 64.f);
+  const float score_threshold = to_host_float(from_host_float<T>(k.score)), iou_threshold = to_host_float(from_host_float<T>(k.iou));
   std::vector<double> reference;
   for (int64_t b = 0; b < k.batches; ++b)
     for (int64_t c = 0; c < k.classes; ++c) {
-      const __half* sc = &hs[(b * k.classes + c) * k.boxes];
+      const T* sc = &hs[(b * k.classes + c) * k.boxes];
       std::vector<int64_t> order;
       for (int64_t i = 0; i < k.boxes; ++i)
-        if (!k.has_score || __half2float(sc[i]) > score_threshold) order.push_back(i);
-      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return __half2float(sc[x]) > __half2float(sc[y]); });
+        if (!k.has_score || to_host_float(sc[i]) > score_threshold) order.push_back(i);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return to_host_float(sc[x]) > to_host_float(sc[y]); });
       std::vector<int64_t> kept;
       for (int64_t i : order) {
         if (static_cast<int64_t>(kept.size()) >= k.max_per_class) break;
@@ -1713,15 +1718,15 @@ void check_nms(const NmsCase& k) {
     }
   const int64_t count = static_cast<int64_t>(reference.size() / 3), segments = k.batches * k.classes;
   const int64_t capacity = nms_mask_capacity(segments, k.boxes);
-  DeviceBuffer<__half> db(nb), ds(ns), dscalars(2);
+  DeviceBuffer<T> db(nb), ds(ns), dscalars(2);
   DeviceBuffer<int64_t> dmax(1), dy(count * 3);
   DeviceBuffer<char> workspace(nms_workspace_bytes(segments, k.boxes, capacity));
   upload(db, hb);
   upload(ds, hs);
-  upload(dscalars, std::vector<__half>{__float2half_rn(k.iou), __float2half_rn(k.score)});
+  upload(dscalars, std::vector<T>{from_host_float<T>(k.iou), from_host_float<T>(k.score)});
   upload(dmax, std::vector<int64_t>{k.max_per_class});
   CHECK_CUDA(cudaMemset(workspace.ptr, 0xFF, workspace.count));
-  NmsArgs<__half> a{db.ptr, ds.ptr, k.batches, k.classes, k.boxes, k.center, iou_threshold, score_threshold, k.has_score,
+  NmsArgs<T> a{db.ptr, ds.ptr, k.batches, k.classes, k.boxes, k.center, iou_threshold, score_threshold, k.has_score,
                     k.max_per_class, nullptr, nullptr, nullptr, workspace.ptr, capacity, dy.ptr, k.block_rows};
   if (k.device_scalars) {
     a.iou_threshold = a.score_threshold = -1.f, a.max_per_class = -1, a.has_score_threshold = false;
@@ -1729,7 +1734,7 @@ void check_nms(const NmsCase& k) {
     if (k.has_score) a.score_threshold_device = dscalars.ptr + 1;
   }
   int64_t device_count = -1;
-  run_case("nms f16", k.label + " (" + std::to_string(count) + " kept)", dy, reference, kExact, [&](cudaStream_t stream) {
+  run_case(std::is_same<T, float>::value ? "nms f32" : "nms f16", k.label + " (" + std::to_string(count) + " kept)", dy, reference, kExact, [&](cudaStream_t stream) {
     cudaError_t e = launch_nms_select(a, stream);
     if (e == cudaSuccess) e = cudaMemcpyAsync(&device_count, nms_total(a), sizeof(int64_t), cudaMemcpyDeviceToHost, stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
@@ -1745,7 +1750,8 @@ void check_nms(const NmsCase& k) {
 // RoiAlign (roi_align.cuh) against a double reference of onnxruntime's formula: rois inside, across the border,
 // far outside, inverted (no samples with half_pixel and adaptive sampling) and tiny; one with a batch index out of
 // range (the kernel writes zeros). NCHW (a thread per element), NHWC with 16-byte channel vectors (C % 8 == 0) and
-// NHWC per channel (C % 8 != 0).
+// NHWC per channel (C % 8 != 0). R: the rois' storage (fp32 where storage precision keeps coordinates in fp32).
+template <class R = __half>
 void check_roi_align(const char* name, bool channels_last, RoiAlignMode mode, int64_t n, int64_t c, int64_t h, int64_t w,
                      int64_t num_rois, int out_h, int out_w, int sampling_ratio, float spatial_scale, bool half_pixel) {
   std::vector<double> x;
@@ -1753,7 +1759,7 @@ void check_roi_align(const char* name, bool channels_last, RoiAlignMode mode, in
   // rois in input-image coordinates (the map is the image times spatial_scale)
   const double image_h = h / spatial_scale, image_w = w / spatial_scale;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::vector<__half> hrois(num_rois * 4);
+  std::vector<R> hrois(num_rois * 4);
   std::vector<double> rois(num_rois * 4);
   std::vector<int64_t> batch(num_rois);
   for (int64_t r = 0; r < num_rois; ++r) {
@@ -1765,8 +1771,8 @@ void check_roi_align(const char* name, bool channels_last, RoiAlignMode mode, in
     if (r % 29 == 11) x2 = x1 + 0.1, y2 = y1 + 0.1;         // tiny
     const double box[4] = {x1, y1, x2, y2};
     for (int k = 0; k < 4; ++k) {
-      hrois[r * 4 + k] = __float2half_rn(static_cast<float>(box[k]));
-      rois[r * 4 + k] = __half2float(hrois[r * 4 + k]);
+      hrois[r * 4 + k] = from_host_float<R>(static_cast<float>(box[k]));
+      rois[r * 4 + k] = to_host_float(hrois[r * 4 + k]);
     }
     batch[r] = r == num_rois - 1 && num_rois > 2 ? n : static_cast<int64_t>(unit(rng) * n) % n;  // the last: out of range
   }
@@ -1820,12 +1826,13 @@ void check_roi_align(const char* name, bool channels_last, RoiAlignMode mode, in
           ref[(r * c + ch) * bins + ph * out_w + pw] = mode == RoiAlignMode::kMax ? acc : acc / count;
         }
   }
-  DeviceBuffer<__half> dx(hinput.size()), drois(hrois.size()), dy(ref.size());
+  DeviceBuffer<__half> dx(hinput.size()), dy(ref.size());
+  DeviceBuffer<R> drois(hrois.size());
   DeviceBuffer<int64_t> dbatch(batch.size());
   upload(dx, hinput);
   upload(drois, hrois);
   upload(dbatch, batch);
-  RoiAlignArgs<__half> args{dx.ptr, drois.ptr, dbatch.ptr, dy.ptr, n, c, h, w, num_rois, out_h, out_w, sampling_ratio,
+  RoiAlignArgs<__half, R> args{dx.ptr, drois.ptr, dbatch.ptr, dy.ptr, n, c, h, w, num_rois, out_h, out_w, sampling_ratio,
                             spatial_scale, half_pixel, mode, channels_last};
   const std::string shape = "x[" + std::to_string(n) + "," + std::to_string(c) + "," + std::to_string(h) + "," +
                             std::to_string(w) + "] " + std::to_string(num_rois) + " rois " + std::to_string(out_h) + "x" +
@@ -1843,6 +1850,10 @@ void check_roi_aligns() {
   check_roi_align("roi_align max nhwc scalar", true, M::kMax, 1, 13, 16, 16, 64, 4, 4, 3, 1.f, false);
   check_roi_align("roi_align avg nchw", false, M::kAvg, 2, 32, 28, 38, 200, 7, 7, 0, 0.0625f, true);
   check_roi_align("roi_align max nchw", false, M::kMax, 2, 5, 20, 22, 50, 6, 3, 2, 0.5f, false);
+  // fp32 rois (RetinaNet/Mask R-CNN boxes kept in fp32): a stride-32 level of a 1216-pixel-wide image, where fp16
+  // coordinates would be whole pixels; both layouts
+  check_roi_align<float>("roi_align avg nhwc vec f32 rois", true, M::kAvg, 1, 256, 28, 38, 500, 7, 7, 0, 0.03125f, false);
+  check_roi_align<float>("roi_align max nchw f32 rois", false, M::kMax, 2, 16, 28, 38, 120, 7, 7, 2, 0.03125f, true);
 }
 
 // ScatterElements (scatter.cuh), an exact check: data copied, then updates scattered with the reference's
@@ -2087,6 +2098,9 @@ int main() {
   check_nms({"1x2x40000 center few candidates blocks of 128", 1, 2, 40000, true, 0.5f, true, 0.9f, 100000, true, 128});
   check_nms({"1x1x90000 R-CNN heads", 1, 1, 90000, false, 0.5f, true, 0.05f, 100});
   check_nms({"1x1x90000 iou.7 no limit", 1, 1, 90000, false, 0.7f, true, 0.f, 1000000});
+  // fp32 boxes and scores (storage precision): RetinaNet's batched NMS, classes 0..9 offset by 3001 (up to ~27000)
+  check_nms<float>({"1x1x5000 f32 class offsets", 1, 1, 5000, false, 0.5f, true, 0.05f, 300, false, 0, 3001.f});
+  check_nms<float>({"1x1x4000 f32 device scalars", 1, 1, 4000, false, 0.7f, true, 0.1f, 1000, true, 0, 3001.f});
   check_gelu_fast();
   check_layernorm(8 * 197, 768);
   check_layernorm(577, 1024);

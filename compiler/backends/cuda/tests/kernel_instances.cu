@@ -28,6 +28,8 @@ using FloorDiv = ew::Dag<2, ew::Binary<ew::op::Div, ew::In<0>, ew::In<1>>, ew::B
                          ew::Binary<ew::op::Xor, ew::Running, ew::Const<int64_t>>, ew::Binary<ew::op::Mod, ew::In<0>, ew::In<1>>,
                          ew::Binary<ew::op::Equal, ew::Running, ew::Const<int64_t>>, ew::Not, ew::Binary<ew::op::And, ew::In<4>, ew::Running>,
                          ew::Binary<ew::op::Sub, ew::In<2>, ew::Const<int64_t>>, ew::Select<ew::In<8>, ew::Running, ew::In<2>>, ew::Sign>;
+// a box decode over fp16 deltas and fp32 sizes/centres into fp32 (storage precision): the mixed kernel
+using BoxDecodeMixed = ew::Chain<ew::Input<0>, ew::MulInput<1>, ew::AddInput<2>>;
 // the remaining unary/binary functors (float), and Clip with integer constant bounds
 using MoreUnary = ew::Chain<ew::Input<0>, ew::Log, ew::Sin, ew::Cos, ew::Softplus, ew::Elu, ew::Selu, ew::Sign, ew::Round,
                             ew::Binary<ew::op::PRelu, ew::Running, ew::In<1>>, ew::Binary<ew::op::Pow, ew::Running, ew::In<1>>>;
@@ -114,7 +116,21 @@ template cudaError_t launch_nms_select<__half>(const NmsArgs<__half>&, cudaStrea
 template cudaError_t launch_nms_write<__half>(const NmsArgs<__half>&, int64_t, cudaStream_t);
 template cudaError_t launch_nms_select<float>(const NmsArgs<float>&, cudaStream_t);
 template cudaError_t launch_nms_write<float>(const NmsArgs<float>&, int64_t, cudaStream_t);
-template cudaError_t launch_roi_align<__half>(const RoiAlignArgs<__half>&, cudaStream_t);
+template cudaError_t launch_roi_align<__half, __half>(const RoiAlignArgs<__half>&, cudaStream_t);
+// fp32 storage (passes/storage-precision.ts): rois, and the copies/reductions/elementwise of box chains
+template cudaError_t launch_roi_align<__half, float>(const RoiAlignArgs<__half, float>&, cudaStream_t);
+template cudaError_t launch_concat<float>(const ConcatArgs<float>&, cudaStream_t);
+template cudaError_t launch_strided_copy<float>(const StridedCopyArgs<float>&, cudaStream_t);
+template cudaError_t launch_gather<float, int64_t>(const GatherArgs<float, int64_t>&, cudaStream_t);
+template cudaError_t launch_gather_elements<float, int64_t>(const GatherElementsArgs<float, int64_t>&, cudaStream_t);
+template cudaError_t launch_gather_nd<float, int64_t>(const GatherNDArgs<float, int64_t>&, cudaStream_t);
+template cudaError_t launch_reduce<float>(const ReduceArgs<float>&, cudaStream_t);
+template cudaError_t launch_reduce_strided<float>(const ReduceStridedArgs<float>&, cudaStream_t);
+template cudaError_t launch_range<float, float>(const RangeArgs<float, float>&, cudaStream_t);
+template cudaError_t launch_fill<float>(const FillArgs<float>&, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<float, __half, float, float>(const ew::MixedArgs<float, 3>&, ew_instances::BoxDecodeMixed,
+                                                                           cudaStream_t);
+template cudaError_t launch_mixed_elementwise<float, __half>(const ew::MixedArgs<float, 1>&, ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_scatter_elements<__half, int64_t>(const ScatterElementsArgs<__half, int64_t>&, cudaStream_t);
 template cudaError_t launch_scatter_elements<__half, int32_t>(const ScatterElementsArgs<__half, int32_t>&, cudaStream_t);
 template cudaError_t launch_scatter_elements<int64_t, int64_t>(const ScatterElementsArgs<int64_t, int64_t>&, cudaStream_t);
@@ -132,7 +148,7 @@ template cudaError_t launch_cumsum<__half>(const CumSumArgs<__half>&, cudaStream
 template cudaError_t launch_cumsum<int64_t>(const CumSumArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_cumsum<int32_t>(const CumSumArgs<int32_t>&, cudaStream_t);
 template cudaError_t launch_lrn<__half>(const LrnArgs<__half>&, cudaStream_t);
-// TopK: every storage type a model can give it (floats are fp16 in generated code; bf16/fp32 for completeness)
+// TopK: every storage type a model can give it (fp16, fp32 where storage precision keeps it; bf16 for completeness)
 template cudaError_t launch_topk<__half>(const TopKArgs<__half>&, void*, size_t, cudaStream_t);
 template cudaError_t launch_topk<__nv_bfloat16>(const TopKArgs<__nv_bfloat16>&, void*, size_t, cudaStream_t);
 template cudaError_t launch_topk<float>(const TopKArgs<float>&, void*, size_t, cudaStream_t);
