@@ -166,7 +166,17 @@ def export(name, out):
     if os.environ.get("KEEP_WEIGHTS") == "1":
         shutil.rmtree(f"{out}/{name}", ignore_errors=True)
         shutil.copytree(tmp, f"{out}/{name}")
-    m = onnx.load(p, load_external_data=False)
+    # graph only: float weights point at an absent model.onnx.data (ait fills them with seeded random values); integer
+    # ones (relative-position indices, shapes) stay inline, since no random value can stand for them
+    m = onnx.load(p)
+    from onnx import TensorProto, external_data_helper
+    keep = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT8, TensorProto.UINT8, TensorProto.BOOL}
+    for t in m.graph.initializer:
+        if t.data_type in keep or not t.HasField("raw_data"):
+            continue
+        external_data_helper.set_external_data(t, location="model.onnx.data")
+        t.ClearField("raw_data")
+        t.data_location = TensorProto.EXTERNAL
     onnx.save(m, f"{out}/{name}.onnx")
     ops = {}
     for n in m.graph.node:
