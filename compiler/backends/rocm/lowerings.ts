@@ -14,7 +14,7 @@ import { convTransposeShapeOf, lowerConvTranspose } from '../cuda/codegen/conv-t
 import { analyzeBatchedMatMul } from '../cuda/codegen/batched-gemm';
 import { CUDA_BACKEND, CudaLowerEnv, CudaLowerFn, predicateOf } from '../cuda/codegen/lower';
 import { isDepthwise } from '../cuda/cutlass/conv';
-import { CkLibrary, ckEpilogue } from './ck/library';
+import { CkLibrary, ckEpilogue, staticSpatial } from './ck/library';
 
 export const ROCM_BACKEND = 'rocm';
 
@@ -58,6 +58,7 @@ function checkConv(ctx: CodegenContext, node: Node): void {
   const shape = convShapeOf(ctx, node);
   if (isDepthwise(shape)) return;
   if (shape.k % shape.group !== 0) throw new Unsupported(`convolution with ${shape.k} output channels in ${shape.group} groups`);
+  staticSpatial(shape);
   ckEpilogue(ctx, node, shape.k);
 }
 registerLowering<CudaLowerFn>(

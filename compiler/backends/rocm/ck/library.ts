@@ -400,7 +400,7 @@ function operandFields(ctx: CodegenContext, epilogue: CkEpilogue): string[] {
 type StaticConvShape = Omit<ReturnType<typeof convShapeOf>, 'h' | 'w' | 'p' | 'q'> & { h: number; w: number; p: number; q: number };
 
 /** A conv's spatial sizes as numbers: the CK instances take them at compile time (a run-time length is refused). */
-function staticSpatial(shape: ReturnType<typeof convShapeOf>): StaticConvShape {
+export function staticSpatial(shape: ReturnType<typeof convShapeOf>): StaticConvShape {
   const { h, w, p, q } = shape;
   if (!isConcrete(h) || !isConcrete(w) || !isConcrete(p) || !isConcrete(q))
     throw new Unsupported('a convolution whose spatial size is decided at run time (the CK instances take it at compile time)');
