@@ -32,8 +32,14 @@ const weight = (name: string, dims: number[]): TensorSpec & { name: string } => 
 const ints = (name: string, values: number[]): TensorSpec & { name: string } => ({ name, dtype: 'int64', dims: [values.length], values });
 
 /** x [B,S,H·D] → qkv GEMM → [B,S,3,H,D] → Transpose(2,0,3,1,4) → Gather 0/1/2 → softmax(q·kᵀ/√D)·v → [B,S,H·D] → GEMM. */
-function vitBlock(S: number, H: number, D: number): ModelSpec {
+function vitBlock(S: number, H: number, D: number, relativeBias = false): ModelSpec {
   const C = H * D;
+  const scores = relativeBias
+    ? [
+        { op: 'Mul', inputs: ['qk', 'scale'], outputs: ['scaled'] },
+        { op: 'Add', inputs: ['scaled', 'rel_bias'], outputs: ['scores'] },
+      ]
+    : [{ op: 'Mul', inputs: ['qk', 'scale'], outputs: ['scores'] }];
   return {
     inputs: [{ name: 'x', dtype: 'float32', dims: ['B', S, C] }],
     outputs: ['y'],
@@ -47,6 +53,7 @@ function vitBlock(S: number, H: number, D: number): ModelSpec {
       { name: 'i1', dtype: 'int64', dims: [], values: [1] },
       { name: 'i2', dtype: 'int64', dims: [], values: [2] },
       { name: 'scale', dtype: 'float32', dims: [], values: [1 / Math.sqrt(D)] },
+      ...(relativeBias ? [weight('rel_bias', [1, H, S, S])] : []),
     ],
     nodes: [
       { op: 'MatMul', inputs: ['x', 'w_qkv'], outputs: ['qkv0'] },
@@ -58,7 +65,7 @@ function vitBlock(S: number, H: number, D: number): ModelSpec {
       { op: 'Gather', inputs: ['p', 'i2'], outputs: ['v'], attrs: { axis: 0 } },
       { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 1, 3, 2] } },
       { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['qk'] },
-      { op: 'Mul', inputs: ['qk', 'scale'], outputs: ['scores'] },
+      ...scores,
       { op: 'Softmax', inputs: ['scores'], outputs: ['probs'], attrs: { axis: -1 } },
       { op: 'MatMul', inputs: ['probs', 'v'], outputs: ['o'] },
       { op: 'Transpose', inputs: ['o'], outputs: ['ot'], attrs: { perm: [0, 2, 1, 3] } },
@@ -108,6 +115,31 @@ describe('cuda attention at any head dim up to 256', function () {
       assert.equal(attention.length, 1);
       assert.equal(attention[0].status?.supported, false);
       assert.match(attention[0].status?.reason ?? '', /attention head dim 264 \(the kernels take 1 to 256\)/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('head dim 36 with a relative position bias: the masked kernel at 48, model.cu compiles with nvcc', function () {
+    this.timeout(900_000);
+    const [S, H, D] = [16, 2, 36];
+    optimizeAndCompare(vitBlock(S, H, D, true), [[2, S, H * D]], (n) => randomValues(n));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-attn-hd-'));
+    try {
+      const file = path.join(dir, 'vit_block.onnx');
+      fs.writeFileSync(file, buildModel(vitBlock(S, H, D, true)));
+      const out = path.join(dir, 'out');
+      const r = compileModel(file, { out, target: 'cuda:sm90' });
+      assert.ok(r.ok);
+      const nodes = (JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as GraphJson).nodes;
+      assert.deepEqual(
+        nodes.filter((n) => n.op === 'attention').map((n) => n.kernel?.name),
+        ['ait_attention_f16_d36_masked'],
+      );
+      const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+      assert.match(model, /AIT_RETURN_IF_CUDA_ERROR\(\(ait::kernels::launch_attention_padded<__half, 48, true>\(args, c\.stream\)\)\);/);
+      if (!haveNvcc()) return;
+      nvccCompileGenerated(out, ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

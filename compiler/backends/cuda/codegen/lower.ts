@@ -743,9 +743,10 @@ cuda(
     if (biases.length) lines.push(`args.bias_count = ${biases.length};`);
     if (causal) lines.push('args.causal = true;');
     if (attrInt(node, 'zero_masked_rows', 0)) lines.push('args.zero_masked_rows = true;');
-    // instantiated at the padded head dim only (attention.cuh), so a build compiles just the head dims it uses
+    // instantiated at the padded head dim only (attention.cuh), so a build compiles just the head dims it uses; the
+    // call is parenthesized: the template argument list's commas would split the macro's argument
     lines.push(
-      `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention_padded<__half, ${attentionPaddedHeadDim(headDim)}${masked ? ', true' : ''}>(args, c.stream));`,
+      `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_attention_padded<__half, ${attentionPaddedHeadDim(headDim)}${masked ? ', true' : ''}>(args, c.stream)));`,
     );
     const what = [
       first === 3 ? 'separate Q, K, V' : 'packed QKV',
