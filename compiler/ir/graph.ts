@@ -268,8 +268,6 @@ export class Graph {
       const n = this.nodes[i];
       if (n.outputs.some((o) => o && live.has(o))) {
         keep.push(n);
-        // a kept node's other outputs keep their entries too, read or not (the node still writes them)
-        for (const o of n.outputs) if (o) live.add(o);
         for (const x of n.inputs) if (x) live.add(x);
         for (const g of subgraphsOf(n)) for (const r of g.outerReads()) live.add(r);
       }

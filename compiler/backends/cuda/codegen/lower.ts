@@ -702,6 +702,14 @@ cuda(
 cuda(['LogSoftmax', 'LpNormalization', ...ARG_REDUCE_OPS], ({ ctx }, node) => lowerAxisNorm(ctx, node), axisNormPlan);
 cuda(['InstanceNormalization', 'GroupNormalization'], ({ ctx }, node) => lowerGroupNorm(ctx, node), groupNormPlan);
 
+/** Head dims the attention kernels are instantiated at (attention.cuh, attention_padded_head_dim): a head dim runs
+ * at the smallest one >= it, its extra dims read as zeros. */
+export const ATTENTION_HEAD_DIMS = [32, 48, 64, 80, 96, 128, 160, 192, 256];
+/** The padded head dim `headDim` runs at; 0 when none (outside 1..256). */
+export function attentionPaddedHeadDim(headDim: number): number {
+  return headDim >= 1 ? (ATTENTION_HEAD_DIMS.find((d) => d >= headDim) ?? 0) : 0;
+}
+
 cuda(
   'attention',
   ({ ctx }, node) => {
@@ -745,21 +753,29 @@ cuda(
     if (biases.length) lines.push(`args.bias_count = ${biases.length};`);
     if (causal) lines.push('args.causal = true;');
     if (attrInt(node, 'zero_masked_rows', 0)) lines.push('args.zero_masked_rows = true;');
-    lines.push(`AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_attention<__half${masked ? ', true' : ''}>(args, c.stream));`);
+    // instantiated at the padded head dim only (attention.cuh), so a build compiles just the head dims it uses; the
+    // call is parenthesized: the template argument list's commas would split the macro's argument
+    lines.push(
+      `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_attention_padded<__half, ${attentionPaddedHeadDim(headDim)}${masked ? ', true' : ''}>(args, c.stream)));`,
+    );
     const what = [
       first === 3 ? 'separate Q, K, V' : 'packed QKV',
       ...(biases.length ? [`${biases.length} score bias${biases.length > 1 ? 'es' : ''}`] : []),
       ...(causal ? ['causal'] : []),
     ];
     return [
-      ours(`ait_attention_f16_d${headDim}${masked ? '_masked' : ''}`, `flash-attention-2 on tensor cores reading ${what.join(', ')}`),
+      ours(
+        `ait_attention_f16_d${headDim}${masked ? '_masked' : ''}`,
+        `flash-attention-2 on tensor cores reading ${what.join(', ')}${attentionPaddedHeadDim(headDim) !== headDim ? `, head dim padded to ${attentionPaddedHeadDim(headDim)}` : ''}`,
+      ),
       lines,
       ['attention.cuh'],
     ];
   },
   (ctx, node) => {
     const headDim = attrInt(node, 'head_dim');
-    if (![32, 64, 128].includes(headDim)) throw new Unsupported(`attention head dim ${headDim} (instantiated: 32, 64, 128)`);
+    if (!attentionPaddedHeadDim(headDim))
+      throw new Unsupported(`attention head dim ${headDim} (the kernels take 1 to ${ATTENTION_HEAD_DIMS.at(-1)})`);
     const biases = node.inputs.slice(attentionQkvInputs(node));
     if (biases.length > 2) throw new Unsupported(`attention with ${biases.length} score biases (the kernel reads at most 2)`);
     for (const t of [...node.inputs, node.outputs[0]])

@@ -12,14 +12,22 @@
 //
 // Two kernels, both flash-attention style (online softmax in fp32, base-2 exponentials with the scale folded in,
 // any sequence length with constant memory):
-// - attention_tc_kernel (fp16, head dims 32/64/128, 16-byte aligned pointers, sm_80+): flash-attention-2 on tensor
-//   cores; see the comment above it.
-// - attention_kernel (every other case: fp32/bf16 storage, unaligned pointers): CUDA cores, one thread per query row
-//   keeps q and the output accumulator in registers; blocks of 64 queries stream 64-key tiles of K and V through
-//   shared memory.
-// Head dims instantiated: 32, 64, 128 (64 is what ViT-B/16 and ViT-L/16 use; each added head dim costs compile time
-// in every build).
+// - attention_tc_kernel (fp16, padded head dims up to 192, head dim a multiple of 8 with 16-byte aligned pointers or
+//   a multiple of 4 with 8-byte aligned ones, sm_80+): flash-attention-2 on tensor cores; see the comment above it.
+// - attention_kernel (every other case: fp32/bf16 storage, unaligned pointers, head dims not a multiple of 4, padded
+//   head dim 256): CUDA cores, one thread per query row keeps q and the output accumulator in registers; blocks of 64
+//   queries stream tiles of K and V through shared memory.
+//
+// Head dims: any D in 1..256. The kernels are instantiated at a padded head dim kHeadDim >= D
+// (attention_padded_head_dim) and take the real D at run time (a.head_dim): q, k and v dims
+// d >= D are read as zeros (exact for Q·Kᵀ, and P·V's extra output columns are not stored), the output is written
+// for d < D only, and the scale is the caller's (1/sqrt(D) usually). The padded sizes are multiples of 16 (the mma
+// k-step) spaced so that the dims in use (32/64/128; 36, 40, 48, 60, 80, 96, 160) waste at most a quarter of
+// the work: 32, 48, 64, 80, 96, 128, 160, 192, 256. The generated code instantiates only the padded dims its
+// attention nodes need (launch_attention_padded); launch_attention dispatches over all of them (tests).
 #pragma once
+
+#include <type_traits>
 
 #include "common.cuh"
 
@@ -107,27 +115,44 @@ __device__ __forceinline__ float attention_inverse_sum(float sum, bool zero_mask
   return sum > 0.f ? 1.f / sum : zero_masked_rows ? 0.f : __int_as_float(0x7fc00000);
 }
 
+// The padded head dim (kHeadDim) a head dim runs at: the smallest of 32, 48, 64, 80, 96, 128, 160, 192, 256 that
+// is >= head_dim (see the top comment); 0 for a head dim outside 1..256.
+constexpr int kMaxAttentionHeadDim = 256;
+constexpr int attention_padded_head_dim(int head_dim) {
+  return head_dim <= 0 ? 0 : head_dim <= 32 ? 32 : head_dim <= 48 ? 48 : head_dim <= 64 ? 64 : head_dim <= 80 ? 80
+         : head_dim <= 96 ? 96 : head_dim <= 128 ? 128 : head_dim <= 160 ? 160 : head_dim <= 192 ? 192
+         : head_dim <= 256 ? 256 : 0;
+}
+
 namespace attention_detail {
 constexpr int kQueriesPerBlock = 64;
-constexpr int kKeysPerTile = 64;
 constexpr int kKeysPerChunk = 16;
+// Keys per shared-memory tile: 64, fewer where 64 rows of K and V would pass the 48 KB static shared memory limit
+// (fp16 at head dim 256, fp32 above 96).
+template <class T, int kHeadDim>
+constexpr int kKeysPerTile = 2 * 64 * kHeadDim * static_cast<int>(sizeof(T)) <= 48 * 1024   ? 64
+                             : 2 * 32 * kHeadDim * static_cast<int>(sizeof(T)) <= 48 * 1024 ? 32
+                                                                                            : kKeysPerChunk;
 }  // namespace attention_detail
 
 template <class T, int kHeadDim, bool kMasked>
 __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
     attention_kernel(AttentionArgs<T> a, bool vector_loads) {
   using namespace attention_detail;
-  __shared__ T k_tile[kKeysPerTile][kHeadDim];
-  __shared__ T v_tile[kKeysPerTile][kHeadDim];
+  constexpr int kTileKeys = kKeysPerTile<T, kHeadDim>;
+  // Dims head_dim..kHeadDim-1 of the tiles hold zeros.
+  __shared__ T k_tile[kTileKeys][kHeadDim];
+  __shared__ T v_tile[kTileKeys][kHeadDim];
 
   const int64_t b = blockIdx.z;
   const int h = blockIdx.y;
   const int64_t block_start = static_cast<int64_t>(blockIdx.x) * kQueriesPerBlock;
   const int64_t s = block_start + threadIdx.x;
   const bool active = s < a.sequence;
-  const int64_t hd = static_cast<int64_t>(a.heads) * kHeadDim;
+  const int head_dim = a.head_dim;  // <= kHeadDim
+  const int64_t hd = static_cast<int64_t>(a.heads) * head_dim;
   const int64_t token_stride = a.token_stride;  // elements between consecutive tokens
-  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
+  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * head_dim;
   const T* q_base = a.q + head_offset;
   const T* k_base = a.k + head_offset;
   const T* v_base = a.v + head_offset;
@@ -140,21 +165,21 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   const float q_scale = a.scale * kLog2e;
 #pragma unroll
   for (int d = 0; d < kHeadDim; ++d) {
-    q[d] = active ? to_float(q_base[s * token_stride + d]) * q_scale : 0.f;
+    q[d] = active && d < head_dim ? to_float(q_base[s * token_stride + d]) * q_scale : 0.f;
     acc[d] = 0.f;
   }
   float running_max = -INFINITY, running_sum = 0.f;
 
-  for (int64_t tile_start = 0; tile_start < key_end; tile_start += kKeysPerTile) {
-    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), key_end - tile_start));
+  for (int64_t tile_start = 0; tile_start < key_end; tile_start += kTileKeys) {
+    const int keys = static_cast<int>(min(static_cast<int64_t>(kTileKeys), key_end - tile_start));
     __syncthreads();  // the previous tile is no longer read
-    if (vector_loads) {
+    if (vector_loads) {  // head_dim is a multiple of V
       constexpr int V = Vec16<T>::kElements;
       constexpr int kVectorsPerRow = kHeadDim / V;
-      for (int i = threadIdx.x; i < kKeysPerTile * kVectorsPerRow; i += blockDim.x) {
+      for (int i = threadIdx.x; i < kTileKeys * kVectorsPerRow; i += blockDim.x) {
         const int row = i / kVectorsPerRow, col = (i % kVectorsPerRow) * V;
         Vec16<T> kv, vv;
-        if (row < keys) {
+        if (row < keys && col < head_dim) {
           const int64_t token = (tile_start + row) * token_stride + col;
           kv = load_vec16(k_base + token);
           vv = load_vec16(v_base + token);
@@ -166,11 +191,12 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
         store_vec16(&v_tile[row][col], vv);
       }
     } else {
-      for (int i = threadIdx.x; i < kKeysPerTile * kHeadDim; i += blockDim.x) {
+      for (int i = threadIdx.x; i < kTileKeys * kHeadDim; i += blockDim.x) {
         const int row = i / kHeadDim, col = i % kHeadDim;
         const int64_t token = (tile_start + row) * token_stride + col;
-        k_tile[row][col] = row < keys ? k_base[token] : from_float<T>(0.f);
-        v_tile[row][col] = row < keys ? v_base[token] : from_float<T>(0.f);
+        const bool valid = row < keys && col < head_dim;
+        k_tile[row][col] = valid ? k_base[token] : from_float<T>(0.f);
+        v_tile[row][col] = valid ? v_base[token] : from_float<T>(0.f);
       }
     }
     __syncthreads();
@@ -209,9 +235,10 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 
   if (!active) return;
   const float inv_sum = kMasked ? attention_inverse_sum(running_sum, a.zero_masked_rows) : 1.f / running_sum;
-  T* out = a.output + (b * a.sequence + s) * hd + static_cast<int64_t>(h) * kHeadDim;
+  T* out = a.output + (b * a.sequence + s) * hd + static_cast<int64_t>(h) * head_dim;
 #pragma unroll
-  for (int d = 0; d < kHeadDim; ++d) out[d] = from_float<T>(acc[d] * inv_sum);
+  for (int d = 0; d < kHeadDim; ++d)
+    if (d < head_dim) out[d] = from_float<T>(acc[d] * inv_sum);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -227,8 +254,12 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 // At the end O is divided by the row sums and written through shared memory (the warp's own Q rows) as 16-byte
 // coalesced stores; query rows past `sequence` compute on zero-filled Q and are not written.
 //
-// Shared memory rows are padded by 8 halves (16 bytes): row strides are 80/144/272 bytes for D = 32/64/128, so the
-// 8 row addresses of one ldmatrix 8x8 matrix fall in 8 distinct 16-byte bank groups (no bank conflicts).
+// Shared memory rows are padded by 8 halves (16 bytes): row strides are an odd multiple of 16 bytes (80/144/272 for
+// D = 32/64/128), so the 8 row addresses of one ldmatrix 8x8 matrix fall in 8 distinct 16-byte bank groups (no bank
+// conflicts).
+//
+// D here is the padded head dim kHeadDim; the real one (a.head_dim) is a multiple of 8 (16-byte loads and stores) or
+// of 4 (`narrow`: 8-byte ones), its dims past it are zero-filled in the Q, K and V tiles and not stored.
 //
 // Fragment ownership relied on (PTX ISA, "Matrix Fragments for mma.m16n8k16" with .f16 A/B and .f32 C/D).
 // lane = threadIdx.x % 32, g = lane / 4 ("groupID"), t = lane % 4 ("threadID_in_group"); each .f16x2 register holds
@@ -284,6 +315,10 @@ __device__ __forceinline__ uint32_t shared_address(const void* p) {
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
 }
+// 8-byte global->shared copy (head dims that are a multiple of 4 but not of 8); src_bytes = 0 zero-fills.
+__device__ __forceinline__ void cp_async_8(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() {
@@ -315,22 +350,35 @@ __device__ __forceinline__ uint32_t pack_half2(float low, float high) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-// Copies `rows_valid` (<= kRows) rows of kHeadDim halves, `row_stride_elements` apart in global memory, into a
-// padded kRows-row shared tile; rows past rows_valid are zero-filled (so masked keys contribute 0·0, never NaN).
+// Copies `rows_valid` (<= kRows) rows of `dims` (<= kHeadDim) halves, `row_stride_elements` apart in global memory,
+// into a padded kRows-row shared tile of kHeadDim dims; rows past rows_valid and dims past `dims` are zero-filled
+// (so masked keys contribute 0·0, never NaN, and padded dims add 0 to Q·Kᵀ). In 16-byte chunks (dims a multiple of
+// 8, 16-byte aligned rows), or in 8-byte ones when `narrow` (dims a multiple of 4, 8-byte aligned rows).
 template <int kHeadDim, int kRows>
 __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows, int64_t row_stride_elements,
-                                                int rows_valid) {
-  constexpr int kChunksPerRow = kHeadDim / 8;
+                                                int rows_valid, int dims, bool narrow) {
   constexpr int kRowStride = kHeadDim + kRowPadHalves;
-  constexpr int kChunksPerThread = kRows * kChunksPerRow / kThreads;
-  static_assert(kRows * kChunksPerRow % kThreads == 0, "tile chunks must split evenly over the threads");
+  if (!narrow) {
+    constexpr int kChunksPerRow = kHeadDim / 8;
+    static_assert(kRows * kChunksPerRow % kThreads == 0, "tile chunks must split evenly over the threads");
 #pragma unroll
-  for (int j = 0; j < kChunksPerThread; ++j) {
-    const int i = threadIdx.x + j * kThreads;
-    const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
-    const bool valid = row < rows_valid;
-    const __half* src = valid ? rows + row * row_stride_elements + chunk * 8 : rows;
-    cp_async_16(shared_address(tile + row * kRowStride + chunk * 8), src, valid ? 16 : 0);
+    for (int j = 0; j < kRows * kChunksPerRow / kThreads; ++j) {
+      const int i = threadIdx.x + j * kThreads;
+      const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+      const bool valid = row < rows_valid && chunk * 8 < dims;
+      const __half* src = valid ? rows + row * row_stride_elements + chunk * 8 : rows;
+      cp_async_16(shared_address(tile + row * kRowStride + chunk * 8), src, valid ? 16 : 0);
+    }
+  } else {
+    constexpr int kChunksPerRow = kHeadDim / 4;
+#pragma unroll
+    for (int j = 0; j < kRows * kChunksPerRow / kThreads; ++j) {
+      const int i = threadIdx.x + j * kThreads;
+      const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+      const bool valid = row < rows_valid && chunk * 4 < dims;
+      const __half* src = valid ? rows + row * row_stride_elements + chunk * 4 : rows;
+      cp_async_8(shared_address(tile + row * kRowStride + chunk * 4), src, valid ? 8 : 0);
+    }
   }
 }
 }  // namespace attention_tc_detail
@@ -461,7 +509,7 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
 
 template <int kHeadDim, int kBlocks, bool kMasked>
 __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_detail::kMinBlocksPerSm<kHeadDim, kBlocks>)
-    attention_tc_kernel(AttentionArgs<__half> a) {
+    attention_tc_kernel(AttentionArgs<__half> a, bool narrow) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace attention_tc_detail;
   static_assert(kHeadDim % 16 == 0, "head dim must be a multiple of 16");
@@ -483,9 +531,10 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
   const int64_t b = blockIdx.z;
   const int h = blockIdx.y;
   const int64_t query_start = static_cast<int64_t>(blockIdx.x) * kQueries;
-  const int64_t hd = static_cast<int64_t>(a.heads) * kHeadDim;
+  const int head_dim = a.head_dim;  // <= kHeadDim; the dims past it are zeros in shared memory
+  const int64_t hd = static_cast<int64_t>(a.heads) * head_dim;
   const int64_t token_stride = a.token_stride;
-  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * kHeadDim;
+  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * head_dim;
   const int queries_valid = static_cast<int>(min(static_cast<int64_t>(kQueries), a.sequence - query_start));
   // causal: key tiles wholly past the CTA's last query are masked for all of its rows, and skipped
   const int64_t key_end = kMasked && a.causal ? min(a.sequence, query_start + kQueries) : a.sequence;
@@ -496,11 +545,14 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
     const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
     const int64_t first = head_offset + key_start * token_stride;
-    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, a.k + first, token_stride, keys);
-    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, a.v + first, token_stride, keys);
+    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, a.k + first, token_stride, keys, head_dim,
+                                            narrow);
+    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, a.v + first, token_stride, keys, head_dim,
+                                            narrow);
   };
 
-  load_tile_async<kHeadDim, kQueries>(q_tile, a.q + head_offset + query_start * token_stride, token_stride, queries_valid);
+  load_tile_async<kHeadDim, kQueries>(q_tile, a.q + head_offset + query_start * token_stride, token_stride,
+                                      queries_valid, head_dim, narrow);
   cp_async_commit();
   load_kv(0, 0);
   cp_async_commit();
@@ -579,17 +631,31 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
     }
   }
   __syncwarp();
-  constexpr int kChunksPerRow = kHeadDim / 8;
-  __half* out = a.output + (b * a.sequence + query_start) * hd + static_cast<int64_t>(h) * kHeadDim;
-  static_assert(kWarpRows * kChunksPerRow % 32 == 0, "output chunks must split evenly over the lanes");
+  // Dims < head_dim only, in 16-byte chunks (8-byte ones when narrow).
+  __half* out = a.output + (b * a.sequence + query_start) * hd + static_cast<int64_t>(h) * head_dim;
+  if (!narrow) {
+    constexpr int kChunksPerRow = kHeadDim / 8;
+    static_assert(kWarpRows * kChunksPerRow % 32 == 0, "output chunks must split evenly over the lanes");
 #pragma unroll
-  for (int j = 0; j < kWarpRows * kChunksPerRow / 32; ++j) {
-    const int i = lane + j * 32;
-    const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
-    const int query = warp * kWarpRows + row;
-    if (query < queries_valid)
-      *reinterpret_cast<uint4*>(out + query * hd + chunk * 8) =
-          *reinterpret_cast<const uint4*>(staged + row * kRowStride + chunk * 8);
+    for (int j = 0; j < kWarpRows * kChunksPerRow / 32; ++j) {
+      const int i = lane + j * 32;
+      const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+      const int query = warp * kWarpRows + row;
+      if (query < queries_valid && chunk * 8 < head_dim)
+        *reinterpret_cast<uint4*>(out + query * hd + chunk * 8) =
+            *reinterpret_cast<const uint4*>(staged + row * kRowStride + chunk * 8);
+    }
+  } else {
+    constexpr int kChunksPerRow = kHeadDim / 4;
+#pragma unroll
+    for (int j = 0; j < kWarpRows * kChunksPerRow / 32; ++j) {
+      const int i = lane + j * 32;
+      const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
+      const int query = warp * kWarpRows + row;
+      if (query < queries_valid && chunk * 4 < head_dim)
+        *reinterpret_cast<uint2*>(out + query * hd + chunk * 4) =
+            *reinterpret_cast<const uint2*>(staged + row * kRowStride + chunk * 4);
+    }
   }
 #else
   __trap();  // cp.async and mma.m16n8k16 need sm_80+; fail loudly rather than leave the output unwritten
@@ -597,16 +663,13 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
 }
 #endif  // AIT_HIP
 
-// Launches the tensor-core kernel when it applies (fp16 storage, 16-byte aligned q, k, v rows and output); returns
-// false (launching nothing) otherwise, so the caller falls back to the CUDA-core kernel.
-template <class T, int kHeadDim, bool kMasked>
-bool launch_attention_tensor_core(const AttentionArgs<T>&, cudaStream_t, cudaError_t*) {
-  return false;
-}
-
 #ifndef AIT_HIP
+// Padded head dims up to this take the tensor-core kernel: at 256 the O accumulators and Q fragments (192 registers
+// a thread) spill and the shared memory (165 KB) passes sm_80's 163 KB, so 256 runs on CUDA cores.
+constexpr int kMaxTensorCoreHeadDim = 192;
+
 template <int kHeadDim, int kRows, bool kMasked>
-cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, cudaStream_t stream) {
+cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, bool narrow, cudaStream_t stream) {
   using namespace attention_tc_detail;
   constexpr int kSharedBytes = Layout<kHeadDim, kRows>::kSharedBytes;
   if (kSharedBytes > 48 * 1024) {
@@ -617,85 +680,90 @@ cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, cudaStream_t str
   }
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock<kRows>)), static_cast<unsigned>(a.heads),
                   static_cast<unsigned>(a.batch));
-  attention_tc_kernel<kHeadDim, kRows, kMasked><<<grid, kThreads, kSharedBytes, stream>>>(a);
+  attention_tc_kernel<kHeadDim, kRows, kMasked><<<grid, kThreads, kSharedBytes, stream>>>(a, narrow);
   return launch_status();
 }
 
+// Launches the tensor-core kernel when it applies (q, k, v rows and the output 16-byte aligned with a head dim that
+// is a multiple of 8, or 8-byte aligned with one that is a multiple of 4); returns false (launching nothing)
+// otherwise, so the caller falls back to the CUDA-core kernel.
 template <int kHeadDim, bool kMasked>
 bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream_t stream, cudaError_t* status) {
   using namespace attention_tc_detail;
-  if (!is_aligned16(a.q) || !is_aligned16(a.k) || !is_aligned16(a.v) || !is_aligned16(a.output) || a.token_stride % 8 != 0)
+  const auto aligned = [&](uintptr_t bytes) {
+    for (const void* p : {static_cast<const void*>(a.q), static_cast<const void*>(a.k), static_cast<const void*>(a.v),
+                          static_cast<const void*>(a.output)})
+      if (reinterpret_cast<uintptr_t>(p) % bytes != 0) return false;
+    return true;
+  };
+  // In halves: every row start (b, s, h) is then a multiple of the chunk from an aligned base.
+  const auto chunks_of = [&](int halves) { return a.head_dim % halves == 0 && a.token_stride % halves == 0; };
+  bool narrow;
+  if (chunks_of(8) && aligned(16))
+    narrow = false;
+  else if (chunks_of(4) && aligned(8))
+    narrow = true;
+  else
     return false;
   if constexpr (kHeadDim <= 64) {
     if (ceil_div(a.sequence, kQueriesPerBlock<2>) * a.heads * a.batch >= kWideGridCtas) {
-      *status = launch_attention_tc<kHeadDim, 2, kMasked>(a, stream);
+      *status = launch_attention_tc<kHeadDim, 2, kMasked>(a, narrow, stream);
       return true;
     }
   }
-  *status = launch_attention_tc<kHeadDim, 1, kMasked>(a, stream);
+  *status = launch_attention_tc<kHeadDim, 1, kMasked>(a, narrow, stream);
   return true;
-}
-
-template <>
-inline bool launch_attention_tensor_core<__half, 32, false>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                            cudaError_t* status) {
-  return launch_attention_tensor_core_f16<32, false>(a, stream, status);
-}
-template <>
-inline bool launch_attention_tensor_core<__half, 64, false>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                            cudaError_t* status) {
-  return launch_attention_tensor_core_f16<64, false>(a, stream, status);
-}
-template <>
-inline bool launch_attention_tensor_core<__half, 128, false>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                             cudaError_t* status) {
-  return launch_attention_tensor_core_f16<128, false>(a, stream, status);
-}
-template <>
-inline bool launch_attention_tensor_core<__half, 32, true>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                           cudaError_t* status) {
-  return launch_attention_tensor_core_f16<32, true>(a, stream, status);
-}
-template <>
-inline bool launch_attention_tensor_core<__half, 64, true>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                           cudaError_t* status) {
-  return launch_attention_tensor_core_f16<64, true>(a, stream, status);
-}
-template <>
-inline bool launch_attention_tensor_core<__half, 128, true>(const AttentionArgs<__half>& a, cudaStream_t stream,
-                                                            cudaError_t* status) {
-  return launch_attention_tensor_core_f16<128, true>(a, stream, status);
 }
 #endif  // AIT_HIP: every case runs attention_kernel
 
 template <class T, int kHeadDim, bool kMasked>
 cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream) {
   using namespace attention_detail;
-  cudaError_t tensor_core_status = cudaSuccess;
-  if (launch_attention_tensor_core<T, kHeadDim, kMasked>(a, stream, &tensor_core_status)) return tensor_core_status;
+#ifndef AIT_HIP
+  if constexpr (std::is_same<T, __half>::value && kHeadDim <= kMaxTensorCoreHeadDim) {
+    cudaError_t tensor_core_status = cudaSuccess;
+    if (launch_attention_tensor_core_f16<kHeadDim, kMasked>(a, stream, &tensor_core_status)) return tensor_core_status;
+  }
+#endif
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
                   static_cast<unsigned>(a.batch));
-  const bool vector_loads = kHeadDim % Vec16<T>::kElements == 0 && is_aligned16(a.q) && is_aligned16(a.k) &&
+  const bool vector_loads = a.head_dim % Vec16<T>::kElements == 0 && is_aligned16(a.q) && is_aligned16(a.k) &&
                             is_aligned16(a.v) && a.token_stride % Vec16<T>::kElements == 0;
   attention_kernel<T, kHeadDim, kMasked><<<grid, kQueriesPerBlock, 0, stream>>>(a, vector_loads);
   return launch_status();
 }
 
-// kMasked: the variant that reads a.bias / a.causal (the code generator picks it when the node has masks, so builds
-// without masks compile only the unmasked kernels). Returns cudaErrorInvalidValue for a head dim that is not
-// instantiated (the compiler checks this first), for masks given to the unmasked variant, and for bad bias counts.
-template <class T, bool kMasked = false>
-cudaError_t launch_attention(const AttentionArgs<T>& a, cudaStream_t stream) {
+// Attention at padded head dim kHeadDim (attention_padded_head_dim(a.head_dim), which the generated code names, so
+// a build compiles only the head dims it uses). kMasked: the variant that reads a.bias / a.causal (the code
+// generator picks it when the node has masks, so builds without masks compile only the unmasked kernels). Returns
+// cudaErrorInvalidValue for a head dim that does not run at kHeadDim, for masks given to the unmasked variant, and
+// for bad bias counts.
+template <class T, int kHeadDim, bool kMasked = false>
+cudaError_t launch_attention_padded(const AttentionArgs<T>& a, cudaStream_t stream) {
+  static_assert(attention_padded_head_dim(kHeadDim) == kHeadDim, "kHeadDim must be a padded head dim");
+  if (attention_padded_head_dim(a.head_dim) != kHeadDim) return cudaErrorInvalidValue;
   if (a.batch <= 0 || a.sequence <= 0 || a.heads <= 0) return cudaSuccess;
   if (a.batch > 65535 || a.heads > 65535) return cudaErrorInvalidValue;
   if (a.bias_count < 0 || a.bias_count > kMaxAttentionBiases || (!kMasked && (a.bias_count > 0 || a.causal)))
     return cudaErrorInvalidValue;
   for (int i = 0; i < a.bias_count; ++i)
     if (a.bias[i].data == nullptr || a.bias[i].batch_modulo <= 0) return cudaErrorInvalidValue;
-  switch (a.head_dim) {
-    case 32: return launch_attention_for<T, 32, kMasked>(a, stream);
-    case 64: return launch_attention_for<T, 64, kMasked>(a, stream);
-    case 128: return launch_attention_for<T, 128, kMasked>(a, stream);
+  return launch_attention_for<T, kHeadDim, kMasked>(a, stream);
+}
+
+// Any head dim 1..256: dispatches to launch_attention_padded over every padded head dim (compiles all of them).
+template <class T, bool kMasked = false>
+cudaError_t launch_attention(const AttentionArgs<T>& a, cudaStream_t stream) {
+  switch (attention_padded_head_dim(a.head_dim)) {
+    case 32: return launch_attention_padded<T, 32, kMasked>(a, stream);
+    case 48: return launch_attention_padded<T, 48, kMasked>(a, stream);
+    case 64: return launch_attention_padded<T, 64, kMasked>(a, stream);
+    case 80: return launch_attention_padded<T, 80, kMasked>(a, stream);
+    case 96: return launch_attention_padded<T, 96, kMasked>(a, stream);
+    case 128: return launch_attention_padded<T, 128, kMasked>(a, stream);
+    case 160: return launch_attention_padded<T, 160, kMasked>(a, stream);
+    case 192: return launch_attention_padded<T, 192, kMasked>(a, stream);
+    case 256: return launch_attention_padded<T, 256, kMasked>(a, stream);
     default: return cudaErrorInvalidValue;
   }
 }

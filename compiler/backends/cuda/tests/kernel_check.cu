@@ -323,7 +323,8 @@ void check_group_norm(int64_t batch, int64_t channels, int64_t spatial, int64_t 
 }
 
 // misaligned_input shifts qkv by one element, so launch_attention takes the CUDA-core fallback kernel (the
-// tensor-core kernel needs 16-byte aligned rows).
+// tensor-core kernel needs 16-byte aligned rows, or 8-byte aligned ones for head dims that are a multiple of 4 but
+// not of 8). Head dims other than a padded one (attention_padded_head_dim) run with zero-filled dims past head_dim.
 void check_attention(int64_t batch, int64_t sequence, int heads, int head_dim, bool misaligned_input = false) {
   const int64_t hd = static_cast<int64_t>(heads) * head_dim;
   const int64_t in_count = batch * sequence * 3 * hd, out_count = batch * sequence * hd;
@@ -2146,6 +2147,20 @@ int main() {
   check_attention(128, 50, 8, 32);
   check_attention(256, 65, 4, 64);
   check_attention(2, 197, 12, 64, /*misaligned_input=*/true);
+  // head dims between the padded ones: 36 (MobileViT-S; a multiple of 4: 8-byte loads, padded to 48), 48, 40 and 80
+  // (16-byte loads; 40 zero-fills one 16-byte chunk of 48), 33 (CUDA-core kernel: neither), 160 and 176 (padded 192)
+  // on tensor cores, 200 (padded 256: CUDA-core kernel, 32-key tiles)
+  check_attention(8, 256, 4, 36);
+  check_attention(2, 197, 3, 48);
+  check_attention(1, 70, 2, 40);
+  check_attention(2, 100, 2, 80);
+  check_attention(1, 50, 2, 33);
+  check_attention(1, 100, 2, 160);
+  check_attention(1, 90, 2, 176);
+  check_attention(1, 65, 2, 200);
+  check_attention(256, 65, 4, 36);  // two row blocks per warp with 8-byte loads
+  check_attention(2, 77, 2, 36, /*misaligned_input=*/true);
+  check_attention(2, 77, 3, 80, /*misaligned_input=*/true);
   {
     MaskedAttentionCase swin{"swin bias+shift", 2 * 64, 49, 3, 32};
     swin.relative_bias = true;
@@ -2172,6 +2187,27 @@ int main() {
     fallback.key_mask = true;
     fallback.misaligned = true;
     check_attention_masked(fallback);
+    // head dims 36, 48 and 80 (padded to 48, 48, 80)
+    MaskedAttentionCase key36{"key mask d36", 4, 100, 4, 36};
+    key36.separate = true;
+    key36.key_mask = true;
+    check_attention_masked(key36);
+    MaskedAttentionCase causal48{"causal+bias d48", 2, 130, 3, 48};
+    causal48.causal = true;
+    causal48.relative_bias = true;
+    check_attention_masked(causal48);
+    MaskedAttentionCase swin36{"bias+shift d36 wide grid", 2 * 64, 49, 8, 36};  // 1024 CTAs: two row blocks
+    swin36.relative_bias = true;
+    swin36.windows = 64;
+    check_attention_masked(swin36);
+    MaskedAttentionCase causal80{"causal d80", 2, 150, 2, 80};
+    causal80.causal = true;
+    check_attention_masked(causal80);
+    MaskedAttentionCase fallback36{"causal+key mask d36", 3, 77, 2, 36};
+    fallback36.causal = true;
+    fallback36.key_mask = true;
+    fallback36.misaligned = true;
+    check_attention_masked(fallback36);
   }
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);

@@ -64,8 +64,18 @@ template cudaError_t launch_group_norm<__half>(const GroupNormArgs<__half>&, cud
 template cudaError_t launch_arg_reduce<__half>(const ArgReduceArgs<__half>&, cudaStream_t);
 template cudaError_t launch_arg_reduce<int64_t>(const ArgReduceArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_arg_reduce<int32_t>(const ArgReduceArgs<int32_t>&, cudaStream_t);
-template cudaError_t launch_attention<__half>(const AttentionArgs<__half>&, cudaStream_t);
-template cudaError_t launch_attention<__half, true>(const AttentionArgs<__half>&, cudaStream_t);  // biases, causal
+// attention at a few padded head dims (all nine would take minutes more per architecture): the ones ViT and Swin
+// use, 48 (two row blocks), 80, 160 and 192 (tensor cores), 256 (CUDA cores only)
+template cudaError_t launch_attention_padded<__half, 32>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 48>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 64>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 128>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 256>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 32, true>(const AttentionArgs<__half>&, cudaStream_t);  // masks
+template cudaError_t launch_attention_padded<__half, 64, true>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 80, true>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 160, true>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_padded<__half, 192, true>(const AttentionArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaStream_t);
 template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
