@@ -71,6 +71,17 @@ export function instanceSource(text: string, instanceName: string, operandsType:
  * Whether nvcc runs here (on PATH; .ci/run puts /usr/local/cuda/bin there). Tests use requireNvcc / haveNvcc, which
  * fail instead of skipping under CI=true.
  */
+/** The CUDA targets the compile tests cover, each with the nvcc -gencode of its architecture. */
+export const GPU_TARGETS = [
+  ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
+  ['cuda:sm80', 'arch=compute_80,code=sm_80'],
+] as const;
+
+/** The nvcc -gencode of a CUDA target (sm90: the arch-specific 90a, as generated sm90 code needs). */
+export function gencodeOf(target: string): string {
+  return target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80';
+}
+
 export const HAVE_NVCC = spawnSync('nvcc', ['--version'], { encoding: 'utf8' }).status === 0;
 
 const NVCC_HINT = 'not on PATH; install the CUDA toolkit, or put /usr/local/cuda/bin on PATH';

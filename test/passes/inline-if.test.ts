@@ -15,7 +15,7 @@ import { importOnnxBytes } from '../../compiler/onnx/import';
 import { inferShapes } from '../../compiler/passes/shape-inference';
 import { makeTensor, numeric } from '../../compiler/ir/tensor';
 import { GraphSpec, ModelSpec, buildModel } from '../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated } from '../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, gencodeOf } from '../helpers/nvcc';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
@@ -124,7 +124,6 @@ describe('inline-if pass (If with a run-time condition)', () => {
       assert.match(src, /c\.dims\[1\] = c\.dims\[0\] \? 3 : 16;/);
       assert.match(src, /cudaMemcpyAsync\([^;]*c\.dims\[0\] \? /);
       assert.match(src, /if \(!\(c\.dims\[0\] (!=|==) 0\)\) return false;\s{2}\/\/ its If branch was not taken/);
-      if (haveNvcc())
-        nvccCompileGenerated(out, ['src/model.cu'], target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80');
+      if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], gencodeOf(target));
     });
 });

@@ -16,7 +16,7 @@ import { inferShapes } from '../../compiler/passes/shape-inference';
 import { GraphJson } from '../../compiler/ir/serialize';
 import { makeTensor, numeric, seededRandom } from '../../compiler/ir/tensor';
 import { AttrSpec, ModelSpec, buildModel, input, nodeModel, tensor } from '../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated } from '../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, gencodeOf } from '../helpers/nvcc';
 
 const rand = seededRandom(5);
 const values = (shape: number[]) => Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1);
@@ -242,11 +242,6 @@ describe('1-D windows run as 2-D (lift-1d)', () => {
           result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
           [],
         );
-        if (haveNvcc())
-          nvccCompileGenerated(
-            out,
-            ['src/model.cu'],
-            target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80',
-          );
+        if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], gencodeOf(target));
       });
 });

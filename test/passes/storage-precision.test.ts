@@ -16,7 +16,7 @@ import { Graph } from '../../compiler/ir/graph';
 import { TensorValue, makeTensor, numeric, seededRandom } from '../../compiler/ir/tensor';
 import { assignStoragePrecision } from '../../compiler/passes/storage-precision';
 import { GraphSpec, ModelSpec, buildModel, inferModel } from '../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated } from '../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, GPU_TARGETS } from '../helpers/nvcc';
 
 const N = 240;
 
@@ -332,10 +332,7 @@ describe('storage precision: fp32 for coordinates', () => {
     assert.equal(graph.nodes.find((n) => n.op === 'Softmax')!.inputs[0], result.conversions[0].outputs[0]);
   });
 
-  for (const [target, gencode] of [
-    ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-    ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-  ])
+  for (const [target, gencode] of GPU_TARGETS)
     it(`${target}: fp32 NMS, the boxes input described as kFloat32; nvcc compiles model.cu`, function () {
       this.timeout(240000);
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-storage-build-'));

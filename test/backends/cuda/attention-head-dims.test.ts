@@ -15,7 +15,7 @@ import { attentionPaddedHeadDim } from '../../../compiler/backends/cuda/codegen/
 import { compileModel } from '../../../compiler/compile';
 import { seededRandom } from '../../../compiler/ir/tensor';
 import { ModelSpec, TensorSpec, buildModel } from '../../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, GPU_TARGETS } from '../../helpers/nvcc';
 import { optimizeAndCompare } from '../../helpers/optimize-compare';
 
 const rand = seededRandom(7);
@@ -157,10 +157,7 @@ describe('cuda attention at any head dim up to 256', function () {
       assert.equal(g.nodes.filter((n) => n.op === 'Softmax').length, 0);
     });
 
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ]) {
+    for (const [target, arch] of GPU_TARGETS) {
       it(`head dim ${D}: compiles for ${target} with no unsupported node; model.cu compiles with nvcc`, function () {
         this.timeout(900_000);
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-attn-hd-'));

@@ -26,7 +26,7 @@ import { TensorValue, makeTensor, numeric, seededRandom } from '../../../compile
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { ModelSpec, buildModel, inferModel, input, nodeModel, tensor } from '../../helpers/onnx-builder';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, gencodeOf } from '../../helpers/nvcc';
 
 const f32 = (...dims: (number | string)[]) => input('float32', dims);
 
@@ -514,6 +514,6 @@ describe('cuda backend: Softmax/LogSoftmax any axis, LpNormalization, ArgMax/Arg
       }
       requireNvcc(this);
       const { out } = compileAll(target, allOpsModel());
-      nvccCompileGenerated(out, ['src/model.cu'], target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80');
+      nvccCompileGenerated(out, ['src/model.cu'], gencodeOf(target));
     });
 });

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { compileModel } from '../../../compiler/compile';
 import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights';
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, requireNvcc, GPU_TARGETS, gencodeOf } from '../../helpers/nvcc';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const GOLDEN = path.join(__dirname, 'golden');
@@ -249,8 +249,7 @@ describe('cuda codegen', () => {
         fs.readdirSync(path.join(out, 'src')).filter((f) => /^conv_\d+\.cu$/.test(f)),
         [],
       );
-      if (haveNvcc())
-        nvccCompileGenerated(out, ['src/model.cu'], target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80');
+      if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], gencodeOf(target));
     });
   }
 
@@ -378,10 +377,7 @@ describe('cuda codegen', () => {
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ]) {
+    for (const [target, arch] of GPU_TARGETS) {
       it(`${target}: model.cu, runtime and ait_bench`, function () {
         this.timeout(600_000);
         const { out, ok } = compileSpec(smallMlp(), 'small_mlp', target);

@@ -24,7 +24,7 @@ import { convTransposeWeightFromOnnx, epilogueOf } from '../../../compiler/ops/f
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { AttrSpec, ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 import { attrs as irAttrs, singleNodeGraph, infer } from '../../ops/fixtures';
 import { convTransposeModelSpecs, maskHead } from '../../../scripts/gpu/op-models/conv_transpose';
 
@@ -477,10 +477,7 @@ describe('cuda backend: ConvTranspose', function () {
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ])
+    for (const [target, arch] of GPU_TARGETS)
       it(`${target}: the four op models (scatter, col2im with a residual, odd K, grouped/depthwise direct)`, () => {
         for (const { name, spec } of convTransposeModelSpecs) {
           const { out, ok } = compileSpec(spec(), name, target);

@@ -23,7 +23,7 @@ import { runGraph } from '../../../compiler/interpreter/interpreter';
 import { makeTensor, numeric, seededRandom } from '../../../compiler/ir/tensor';
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { ModelSpec, buildModel, tensor } from '../../helpers/onnx-builder';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 
 const C = 16;
 const weight = (name: string, dims: number[], seed: number) => {
@@ -233,10 +233,7 @@ print("ok")
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ])
+    for (const [target, arch] of GPU_TARGETS)
       it(target, () => {
         const { out, result } = compile(target);
         assert.ok(result.ok);

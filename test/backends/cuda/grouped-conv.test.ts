@@ -20,7 +20,7 @@ import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
 import { convModelSpecs, depthwiseDilated, mobilenetV2Blocks } from '../../../scripts/gpu/op-models/conv';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 
 interface GraphJsonNode {
   id: string;
@@ -280,10 +280,7 @@ describe('cuda backend: grouped and depthwise convolution', function () {
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ]) {
+    for (const [target, arch] of GPU_TARGETS) {
       it(`${target}: MobileNetV2 blocks (depthwise kernel, relu6 elementwise) and the split grouped epilogue`, () => {
         for (const { name, spec } of [convModelSpecs[2], convModelSpecs[1]]) {
           const { out, ok } = compileSpec(spec(), name, target);

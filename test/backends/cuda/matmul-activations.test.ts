@@ -20,7 +20,7 @@ import { TensorValue, makeTensor, numeric, seededRandom } from '../../../compile
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { ModelSpec, buildModel, tensor } from '../../helpers/onnx-builder';
-import { nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 
 interface Case {
   name: string;
@@ -271,10 +271,7 @@ describe('cuda backend: MatMul and Gemm with B an activation', function () {
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ])
+    for (const [target, arch] of GPU_TARGETS)
       it(target, () => {
         const { out, result } = compile(target);
         assert.ok(result.ok);

@@ -22,7 +22,7 @@ import { isConcrete } from '../../../compiler/ir/symbolic';
 import { makeTensor, numeric, seededRandom } from '../../../compiler/ir/tensor';
 import { nmsBlockRows, nmsMaskCapacity, nmsWorkspaceBytes } from '../../../compiler/backends/cuda/codegen/nms-lowering';
 import { ModelSpec, buildModel, inferModel, input, nodeModel, tensor } from '../../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, gencodeOf } from '../../helpers/nvcc';
 
 interface Case {
   name: string;
@@ -421,12 +421,7 @@ describe('NonMaxSuppression (CUDA kernel and lowering)', () => {
         }
         // the Gather of the kept boxes runs over the count the NMS decided
         assert.match(model, /GatherArgs<float, int64_t> args\{[^;]*, c\.dims\[0\]\};/);
-        if (haveNvcc())
-          nvccCompileGenerated(
-            out,
-            ['src/model.cu'],
-            target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80',
-          );
+        if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], gencodeOf(target));
       });
 
   it('a limit from shape arithmetic is a host expression of the dims (here the batch)', () => {
@@ -525,8 +520,7 @@ describe('NonMaxSuppression (CUDA kernel and lowering)', () => {
         /1, 1, c\.dims\[\d+\], false,\s+0\.5f, 0\.0f, false, int64_t\{100\}, nullptr, nullptr, nullptr,\s+c\.workspace, int64_t\{16777216\}/,
       );
       assert.match(model, /ait::kernels::launch_nms_select\(args, c\.stream\)/);
-      if (haveNvcc())
-        nvccCompileGenerated(out, ['src/model.cu'], target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80');
+      if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], gencodeOf(target));
     });
 
   it('refuses more boxes than the kernel takes, naming the reason (the node shows as unsupported)', () => {

@@ -16,7 +16,7 @@ import { makeTensor, seededRandom, type TensorValue } from '../../../compiler/ir
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { buildModel, type ModelSpec } from '../../helpers/onnx-builder';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 
 /** opset 13: Split by a sizes input, variadic Sum/Mean/Max/Min with broadcasting, dilated MaxPool, Dropout + unread mask. */
 function modernSpec(): ModelSpec {
@@ -156,10 +156,7 @@ describe('ONNX forms from the ONNX backend test models', function () {
     assert.ok(!graph.nodes.some((n) => n.op === 'Dropout'));
   });
 
-  for (const [target, gencode] of [
-    ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-    ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-  ] as const) {
+  for (const [target, gencode] of GPU_TARGETS) {
     it(`both compile for ${target} with no unsupported node; one strided copy per Split output; nvcc compiles model.cu`, function () {
       const sources: string[] = [];
       for (const [name, spec] of [

@@ -20,7 +20,7 @@ import { TensorValue, makeTensor, numeric, seededRandom } from '../../../compile
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { ModelSpec, buildModel, input, nodeModel, tensor } from '../../helpers/onnx-builder';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 
 const f32 = (...dims: (number | string)[]) => input('float32', dims);
 const i64 = (values: number[]) => tensor('int64', [values.length], values);
@@ -452,10 +452,7 @@ describe('cuda backend: Pad, Reduce*, general broadcast, direct grouped conv', f
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ])
+    for (const [target, arch] of GPU_TARGETS)
       it(target, () => {
         const { out, result } = compileOps(target);
         assert.ok(result.ok);

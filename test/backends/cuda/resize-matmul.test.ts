@@ -13,7 +13,7 @@ import { compileModel } from '../../../compiler/compile';
 import { chooseSm80Gemm, chooseSm90Gemm, emitSm80Gemm, emitSm90Gemm, gemmSourceFile } from '../../../compiler/backends/cuda/cutlass/gemm';
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { opModels } from '../../../scripts/gpu/op-models/resize_matmul';
-import { haveNvcc, instanceSource, nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn } from '../../helpers/nvcc';
+import { haveNvcc, instanceSource, nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn, GPU_TARGETS } from '../../helpers/nvcc';
 
 const GOLDEN = path.join(__dirname, 'golden');
 const VITMATTE = '/work/shared/models/vitmatte.onnx';
@@ -290,10 +290,7 @@ describe('vitmatte on CUDA', function () {
   before(function () {
     if (!fs.existsSync(VITMATTE)) this.skip();
   });
-  for (const [target, arch] of [
-    ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-    ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-  ]) {
+  for (const [target, arch] of GPU_TARGETS) {
     it(`compiles for ${target} with no unsupported node, and its model.cu compiles with nvcc`, function () {
       this.timeout(600_000);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-vitmatte-'));

@@ -17,7 +17,7 @@ import { isConcrete } from '../../../compiler/ir/symbolic';
 import { makeTensor, numeric, seededRandom } from '../../../compiler/ir/tensor';
 import { isShapeComputation } from '../../../compiler/passes/cost';
 import { ModelSpec, buildModel, inferModel } from '../../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
+import { haveNvcc, nvccCompileGenerated, gencodeOf } from '../../helpers/nvcc';
 import { SHARED_MODELS_DIR } from '../../helpers/models';
 
 /** x → Greater(x, 0.5) → NonZero → (coordinates + 1, and the count clamped to 5 as a Slice bound of the coords). */
@@ -113,12 +113,7 @@ describe('run-time dims (NonZero and sizes computed from it)', () => {
         nodes: { op: string; kernel?: { name: string } }[];
       };
       assert.ok(graph.nodes.some((n) => n.kernel?.name === 'ait_nonzero_uint8'));
-      if (haveNvcc())
-        nvccCompileGenerated(
-          out,
-          ['src/model.cu', 'src/runtime/ait_runtime.cu'],
-          target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80',
-        );
+      if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu', 'src/runtime/ait_runtime.cu'], gencodeOf(target));
     });
 
   it('shape arithmetic a kernel reads (numel == 0 of a NonZero result) is written to the device by value', function () {
@@ -202,12 +197,7 @@ describe('run-time dims (NonZero and sizes computed from it)', () => {
         graph.nodes.filter((n) => n.op === 'Cast' && n.inputs.some((t) => !fp32(t)) && n.outputs.some(fp32)).length <= 2,
         'few conversions',
       );
-      if (haveNvcc())
-        nvccCompileGenerated(
-          path.join(out, 'b'),
-          ['src/model.cu'],
-          target === 'cuda:sm90' ? 'arch=compute_90a,code=sm_90a' : 'arch=compute_80,code=sm_80',
-        );
+      if (haveNvcc()) nvccCompileGenerated(path.join(out, 'b'), ['src/model.cu'], gencodeOf(target));
     });
 
   it('the NonZero kernels’ tiling (count per tile, exclusive offsets, in-order writes) matches the reference', () => {

@@ -20,7 +20,7 @@ import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { planMemory } from '../../../compiler/passes/memory-plan';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { AttrSpec, ModelSpec, buildModel, input, nodeModel } from '../../helpers/onnx-builder';
-import { nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 
 // ---- scatter.cuh ScatterND replayed ----
 
@@ -295,10 +295,7 @@ describe('cuda backend: ScatterND', function () {
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ])
+    for (const [target, arch] of GPU_TARGETS)
       it(target, () => {
         const { out, result } = compileChain(target);
         assert.ok(result.ok);

@@ -29,7 +29,7 @@ import { DType } from '../../../compiler/ir/dtype';
 import { makeTensor, numeric, seededRandom } from '../../../compiler/ir/tensor';
 import { ModelSpec, buildModel, inferModel, input, nodeModel, tensor } from '../../helpers/onnx-builder';
 import { sharedModel } from '../../helpers/models';
-import { KERNELS_DIR, haveNvcc, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { KERNELS_DIR, haveNvcc, nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
 
 const i64 = (values: number[]) => tensor('int64', [values.length], values);
 
@@ -295,10 +295,7 @@ describe('cuda backend: TopK', function () {
     before(function () {
       requireNvcc(this);
     });
-    for (const [target, arch] of [
-      ['cuda:sm90', 'arch=compute_90a,code=sm_90a'],
-      ['cuda:sm80', 'arch=compute_80,code=sm_80'],
-    ])
+    for (const [target, arch] of GPU_TARGETS)
       it(target, () => {
         const { out, result } = compileOps(target, 11);
         assert.ok(result.ok);
