@@ -17,7 +17,7 @@ import { makeTensor, seededRandom } from '../compiler/ir/tensor';
 import { importOnnxBytes } from '../compiler/onnx/import';
 import { inferShapes } from '../compiler/passes/shape-inference';
 import { verifyPerNodeLocal, type PerNodeReport } from '../compiler/verify/local';
-import { compareNode, firstProblems, moduleTable, onnxTensorOfNodes, type NodeErrorRow } from '../compiler/verify/per-node';
+import { compareNode, compareValues, firstProblems, moduleTable, onnxTensorOfNodes, type NodeErrorRow } from '../compiler/verify/per-node';
 import { sharedModel } from './helpers/models';
 import { buildModel, tensor, type ModelSpec, type TensorSpec } from './helpers/onnx-builder';
 
@@ -197,6 +197,49 @@ describe('per-node comparison', () => {
     const modules = moduleTable(rows);
     const block4 = modules.find((m) => m.module === 'block4');
     assert.ok(block4 && block4.maxRelativeL2 === null && block4.nonFinite === 3);
+  });
+});
+
+describe('per-node judgement of values below the fp16 normal range', () => {
+  // Seen on an H100: a ViT's class token (random init, |v| ~ 3e-6) and a VitMatte decoder conv whose outputs are
+  // ~1e-6 held only as fp16 subnormals (2^-24 apart): relative L2 0.017 and 0.15 with absolute errors of ~1e-7.
+  const tiny = Array.from({ length: 256 }, (_, i) => 1e-6 * Math.sin(i + 1));
+  const off = tiny.map((v, i) => v + (i % 2 ? 1.5e-7 : -1.5e-7));
+
+  it('reports the true relative L2 and judges an fp16 output by its absolute error there', () => {
+    const m = compareValues(off, tiny);
+    assert.ok(m.relativeL2! > 0.1, `relative L2 ${m.relativeL2}`);
+    assert.ok(m.fp16ScaledL2! < 0.01, `fp16-scaled L2 ${m.fp16ScaledL2}`);
+    // the same relative error at normal magnitudes is judged as it is
+    const big = compareValues(
+      off.map((v) => v * 1e3),
+      tiny.map((v) => v * 1e3),
+    );
+    assert.ok(Math.abs(big.fp16ScaledL2! - big.relativeL2!) < 1e-12);
+  });
+
+  it('does not flag such an fp16 node, but flags it where the GPU stores the tensor in fp32', () => {
+    const graph = importOnnxBytes(buildModel(overflowChain(1))).graph;
+    const conv = graph.nodes[0];
+    const m = compareValues(off, tiny);
+    const rows = (): NodeErrorRow[] => [
+      {
+        id: conv.id,
+        op: conv.op,
+        name: conv.name,
+        sourceNodes: [conv.name],
+        scope: conv.scope,
+        onnxTensor: conv.outputs[0],
+        shape: [256],
+        ...m,
+      },
+    ];
+    const fp16 = rows();
+    assert.equal(firstProblems(graph, fp16, 1e-2).firstJump, null);
+    assert.equal(fp16[0].bad, false);
+    const fp32 = rows();
+    assert.equal(firstProblems({ nodes: graph.nodes, fp32: new Set([conv.outputs[0]]) }, fp32, 1e-2).firstJump?.name, conv.name);
+    assert.equal(fp32[0].bad, true);
   });
 });
 

@@ -6,6 +6,8 @@
 
 /** Largest finite fp16 value. */
 export const FP16_MAX = 65504;
+/** Smallest positive normal fp16 value (2^-14); below it fp16 holds subnormals, 2^-24 apart. */
+export const FP16_MIN_NORMAL = 2 ** -14;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -14,7 +14,7 @@
  * topological order) whose relative L2 crosses the threshold while every compared node upstream of it was below,
  * and the first whose values leave the fp16 range; the per-module table groups nodes by their ONNX scope.
  */
-import { FP16_MAX } from '../ir/half';
+import { FP16_MAX, FP16_MIN_NORMAL } from '../ir/half';
 import type { Diagnostic } from '../diagnostics';
 import type { Node } from '../ir/graph';
 import { decodeModel } from '../onnx/import';
@@ -55,6 +55,12 @@ export interface NodeErrorMetrics {
   maxRel: number;
   /** ||candidate - reference|| / ||reference||; null when the candidate has NaN/Inf or the reference is all zeros. */
   relativeL2: number | null;
+  /**
+   * relativeL2 with the reference's norm floored at that of a tensor whose every element is fp16's smallest normal
+   * value (6.1e-5): values fp16 holds only as subnormals (2^-24 apart) have no meaningful relative error and are judged
+   * by their absolute error instead. What an fp16-stored node is judged by; null where relativeL2 is.
+   */
+  fp16ScaledL2: number | null;
   /** NaN/Inf values of the candidate. */
   nonFinite: number;
   /** NaN/Inf values of the reference (not the compiled model's fault). */
@@ -212,6 +218,7 @@ export function compareValues(candidate: ArrayLike<number>, reference: ArrayLike
   let maxAbs = 0;
   let maxAbsReference = 0;
   let nonFinite = 0;
+  let compared = 0; // elements where both are finite
   let referenceNonFinite = 0;
   let infWhereFinite = false;
   for (let i = 0; i < reference.length; i++) {
@@ -230,6 +237,7 @@ export function compareValues(candidate: ArrayLike<number>, reference: ArrayLike
       continue;
     }
     const d = c - r;
+    compared++;
     diffSquares += d * d;
     referenceSquares += r * r;
     const ad = Math.abs(d);
@@ -237,10 +245,12 @@ export function compareValues(candidate: ArrayLike<number>, reference: ArrayLike
   }
   const relativeL2 =
     nonFinite > referenceNonFinite ? null : referenceSquares > 0 ? Math.sqrt(diffSquares / referenceSquares) : diffSquares === 0 ? 0 : null;
+  const floorSquares = Math.max(compared, 1) * FP16_MIN_NORMAL * FP16_MIN_NORMAL;
   return {
     maxAbs,
     maxRel: maxAbsReference > 0 ? maxAbs / maxAbsReference : maxAbs === 0 ? 0 : Infinity,
     relativeL2,
+    fp16ScaledL2: nonFinite > referenceNonFinite ? null : Math.sqrt(diffSquares / Math.max(referenceSquares, floorSquares)),
     nonFinite,
     referenceNonFinite,
     maxAbsReference,
@@ -270,10 +280,14 @@ function badness(m: NodeErrorMetrics): number {
   return m.relativeL2 ?? Infinity;
 }
 
-/** Whether a compared node's error is above the threshold (NaN/Inf the reference does not have counts). */
-export function isBad(m: Partial<NodeErrorMetrics>, threshold: number): boolean {
+/**
+ * Whether a compared node's error is above the threshold (NaN/Inf the reference does not have counts). An fp16-stored
+ * output is judged by fp16ScaledL2: values below fp16's normal range count by absolute error.
+ */
+export function isBad(m: Partial<NodeErrorMetrics>, threshold: number, fp16Stored = false): boolean {
   if (m.relativeL2 === undefined) return false;
   if ((m.nonFinite ?? 0) > (m.referenceNonFinite ?? 0)) return true;
+  if (fp16Stored && m.fp16ScaledL2 != null) return m.fp16ScaledL2 > threshold;
   return m.relativeL2 === null ? (m.maxAbs ?? 0) > 0 : m.relativeL2 > threshold;
 }
 
@@ -332,7 +346,10 @@ export function firstProblems(
   const rowOf = new Map(rows.map((r) => [r.id, r]));
   const producer = new Map<string, NodeLike>();
   for (const n of graph.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
-  for (const r of rows) if (r.relativeL2 !== undefined) r.bad = isBad(r, threshold);
+  const fp32 = fp32Tensors(graph);
+  const nodeOf = new Map(graph.nodes.map((n) => [n.id, n]));
+  for (const r of rows)
+    if (r.relativeL2 !== undefined) r.bad = isBad(r, threshold, !(nodeOf.get(r.id)?.outputs ?? []).some((o) => fp32.has(o)));
   const upstreamBad = new Map<string, boolean>();
   const tensorBad = (t: string, seen: Set<string>): boolean => {
     const p = producer.get(t);
@@ -348,7 +365,6 @@ export function firstProblems(
   };
   let firstJump: FirstProblem | null = null;
   let firstOverflow: FirstProblem | null = null;
-  const fp32 = fp32Tensors(graph);
   for (const node of graph.nodes) {
     const row = rowOf.get(node.id);
     if (!row || row.relativeL2 === undefined) continue;

@@ -321,7 +321,9 @@ AITStatus load_weights(AITModel* m, const char* path, int* num_bound) {
     }
     const uint8_t* src = file.data.data() + e.begin;
     size_t bytes = e.end - e.begin;
-    if (e.dtype != dtype_name(w.dtype)) {
+    // The GPU holds ONNX bool tensors as one byte 0/1, declared kUInt8: BOOL and U8 entries are the same bytes.
+    const bool one_byte_bool = (e.dtype == "BOOL" && w.dtype == ait::DType::kUInt8) || (e.dtype == "U8" && w.dtype == ait::DType::kBool);
+    if (e.dtype != dtype_name(w.dtype) && !one_byte_bool) {
       // The only conversions: F32 <-> F16 (a compiler may write fp32 weights for an fp16 model, or the reverse).
       size_t count = bytes / ait::safetensors_dtype_bytes(e.dtype);
       if (e.dtype == "F32" && w.dtype == ait::DType::kFloat16) {
