@@ -233,7 +233,7 @@ export async function runRemoteBuild(
     }
     for (const r of benched.results) for (const d of r.diagnostics) err(formatDiagnostic(d));
     out(flags.json ? JSON.stringify(report, null, 2) : formatBenchReport(report));
-    out(`wrote ${reportPath}`);
+    (flags.json ? err : out)(`wrote ${reportPath}`);
     return verified && benched.results.every((r) => r.ok) ? 0 : 1;
   });
 }
@@ -322,8 +322,10 @@ async function verifyStep(
   const written = perNode ? writePerNodeFiles(dir, { ...perNode, model: localModel }, result.report?.model ?? modelNameOf(localModel)) : [];
   if (result.report) out(flags.json ? JSON.stringify(file, null, 2) : formatVerifyReport(result.report, host));
   if (perNode && !flags.json) out(formatReport(perNode));
-  out(`wrote ${reportPath}`);
-  for (const f of written) out(`wrote ${f}`);
+  // with --json, stdout is the report alone (one JSON document a script can parse)
+  const note = flags.json ? err : out;
+  note(`wrote ${reportPath}`);
+  for (const f of written) note(`wrote ${f}`);
   if (written.length && !flags.json) out(`see it: ait graph ${dir} --profile ${path.join(dir, VERIFY_PROFILE_FILE)} --html graph.html`);
   return result.ok;
 }

@@ -81,6 +81,14 @@ describe('ait remote / ait agent (CLI, --remote local)', function () {
     );
     assert.match(w.stdout, /^2\s+y\s+.*FAIL: relative L2 error/m);
     assert.equal(JSON.parse(fs.readFileSync(path.join(wrong, 'verify.json'), 'utf8')).ok, false);
+
+    // --json: stdout is the report alone, one JSON document (the files written are said on stderr)
+    const j = ait(['remote', 'verify', 'local', dir, '--model', model, '--batch', '1', '--work-dir', workDir, '--json']);
+    assert.equal(j.status, 0, j.stderr);
+    const printed = JSON.parse(j.stdout);
+    assert.equal(printed.ok, true);
+    assert.deepEqual(printed.report.batchSizes, [1]);
+    assert.match(j.stderr, /wrote \S+verify\.json/);
   });
 
   it('remote verify of a build without weights says so, naming the build directory and host', function () {
