@@ -13,7 +13,7 @@ import type { PerNodeReport } from '../../compiler/verify/per-node';
 import { cliVerifyRunner, verifyModelCommand } from '../../extension/commands/verify';
 import { WorkerCompileRunner } from '../../extension/compile/service';
 import type { WorkerMessage } from '../../extension/compile/messages';
-import { buildModel } from '../helpers/onnx-builder';
+import { buildModel, tensor } from '../helpers/onnx-builder';
 import { sharedModel } from '../helpers/models';
 import { overflowChain } from '../helpers/verify-models';
 import { buildDist, FakeCancellation, fakeContext, REPO_ROOT } from './fakes';
@@ -146,5 +146,35 @@ describe('extension verify (worker thread)', function () {
     const problems = ctx.recorded.problems.get(`verify:${bad}`)!;
     assert.ok(problems.length > 0 && problems.every((p) => p.file === bad && p.severity === 'error'), JSON.stringify(problems));
     assert.match(ctx.ui.messages.at(-1)!.text, /^Verify of broken\.onnx on this machine failed: /);
+  });
+
+  it('a model with a bad node: an error diagnostic naming the file and the node, in Problems', async () => {
+    const bad = path.join(tmp, 'badconv.onnx');
+    fs.writeFileSync(
+      bad,
+      buildModel({
+        inputs: [{ name: 'x', dtype: 'float32', dims: [1, 8, 6, 6] }],
+        // 4 input channels per weight, 8 in the input
+        initializers: [{ ...tensor('float32', [8, 4, 1, 1], new Array<number>(32).fill(1)), name: 'w' }],
+        nodes: [{ op: 'Conv', inputs: ['x', 'w'], outputs: ['y'], name: '/bad/conv/Conv' }],
+        outputs: ['y'],
+      }),
+    );
+    const outcome = await runner.verify({ model: bad, outDir: path.join(tmp, 'out') }, {});
+    assert.equal(outcome.kind, 'failed');
+    const diagnostics = (outcome as { diagnostics: { severity: string; location?: { file?: string; onnxNode?: string } }[] }).diagnostics;
+    assert.ok(
+      diagnostics.some((d) => d.severity === 'error' && d.location?.file === bad && d.location.onnxNode === '/bad/conv/Conv'),
+      JSON.stringify(diagnostics),
+    );
+
+    const ctx = fakeContext({ activeModel: bad, verifier: cliVerifyRunner(undefined, runner) });
+    assert.equal((await verifyModelCommand(ctx))?.report, null);
+    const problems = ctx.recorded.problems.get(`verify:${bad}`)!;
+    assert.ok(
+      problems.some((p) => p.file === bad && p.severity === 'error' && p.message.includes("'/bad/conv/Conv'")),
+      JSON.stringify(problems),
+    );
+    assert.match(ctx.ui.messages.at(-1)!.text, /^Verify of badconv\.onnx on this machine failed: .*\/bad\/conv\/Conv/);
   });
 });
