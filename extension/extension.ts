@@ -58,7 +58,8 @@ export function activate(context: vscode.ExtensionContext): CommandContext {
     runs,
     compiler,
     remotes: { open: (host, options) => openSession(host, options) },
-    verifier: cliVerifyRunner(() => readSettings(aitSettings).settings.sshConfig || undefined),
+    // the local check runs in the compile worker thread too (onnxruntime-node and the interpreter over the model)
+    verifier: cliVerifyRunner(() => readSettings(aitSettings).settings.sshConfig || undefined, compiler),
     // the flow's compiles run in the compile worker thread, so the editor stays responsive while they run
     profiler: (model, opts, outDir, out, err, control) =>
       runProfiledCompile(model, opts, outDir, out, err, { ...control, compile: (m, o, write) => compiler.runCli(m, o, write) }),

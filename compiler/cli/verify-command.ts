@@ -36,6 +36,15 @@ export const PER_NODE_REPORT_FILE = 'verify-per-node.json';
 export const VERIFY_PROFILE_FILE = 'profile-verify.json';
 
 export async function runVerify(model: string, opts: VerifyCommandOptions, out: (s: string) => void): Promise<number> {
+  return (await runVerifyReport(model, opts, out)).code;
+}
+
+/** `runVerify`, also returning the report (the extension's verify worker sends it back as data). */
+export async function runVerifyReport(
+  model: string,
+  opts: VerifyCommandOptions,
+  out: (s: string) => void,
+): Promise<{ code: number; report: PerNodeReport }> {
   if (opts.dim && Object.keys(opts.dim).length) checkDimBounds(modelInputDims(model), opts.dim);
   const { report, graph, info, diagnostics } = await verifyPerNodeLocal(model, {
     batch: opts.batch,
@@ -55,7 +64,7 @@ export async function runVerify(model: string, opts: VerifyCommandOptions, out: 
     for (const f of written) out(`wrote ${f}`);
     if (written.length) out(`see it: ait graph ${opts.out} --profile ${path.join(opts.out!, VERIFY_PROFILE_FILE)} --html graph.html`);
   }
-  return report.firstJump || report.firstOverflow ? 1 : 0;
+  return { code: report.firstJump || report.firstOverflow ? 1 : 0, report };
 }
 
 /** The report as text: nodes (bad ones always), the first problems, the module table. */
@@ -169,7 +178,7 @@ function writeVerifyFiles(dir: string, model: string, report: PerNodeReport, gra
   }
   const files = writePerNodeFiles(dir, report, modelName);
   if (writeGraph) {
-    fs.writeFileSync(graphFile, JSON.stringify(graphToJson(graph, { modelName, info })));
+    writeWhole(graphFile, JSON.stringify(graphToJson(graph, { modelName, info })));
     files.push(graphFile);
   }
   return files;
@@ -181,10 +190,20 @@ export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName:
   const files: string[] = [];
   const write = (name: string, text: string) => {
     const file = path.join(dir, name);
-    fs.writeFileSync(file, text);
+    writeWhole(file, text);
     files.push(file);
   };
   write(PER_NODE_REPORT_FILE, JSON.stringify(report, null, 2) + '\n');
   write(VERIFY_PROFILE_FILE, JSON.stringify(errorProfile(report, modelName), null, 2) + '\n');
   return files;
+}
+
+/**
+ * Writes `file` through a temporary name and a rename: a run stopped mid-write (the extension terminates a cancelled
+ * verify worker) leaves the previous file or none, never half of one for the graph view to read.
+ */
+function writeWhole(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
 }

@@ -1,6 +1,7 @@
 /**
  * `AIT: Verify Against Reference`: the per-node numerical check of a model. On this machine (`ait verify`: the
- * interpreter with fp16 storage against onnxruntime-node), or on a remote host (`ait remote verify --per-node`: the
+ * interpreter with fp16 storage against onnxruntime-node, in the compile worker thread, off the extension host's
+ * event loop; cancelling stops that thread), or on a remote host (`ait remote verify --per-node`: the
  * compiled library's debug run against the host's reference) when one is chosen. The report goes to the log (every
  * node above the threshold, the first error jump and fp16 overflow, the per-module table), the first problems to
  * Problems naming the node, and the graph opens with profile-verify.json: the error heatmap.
@@ -8,9 +9,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
-import { formatReport, PER_NODE_REPORT_FILE, runVerify } from '../../compiler/cli/verify-command';
+import { formatReport, PER_NODE_REPORT_FILE, runVerifyReport } from '../../compiler/cli/verify-command';
 import { CompileError, type Diagnostic, formatDiagnostic } from '../../compiler/diagnostics';
 import { fmt, type PerNodeReport, perNodeDiagnostics } from '../../compiler/verify/per-node';
+import type { WorkerCompileRunner } from '../compile/service';
+import type { CancellationSignal } from '../ports';
 import { problemsOf } from '../problems';
 import type { RemoteHostSetting } from '../settings';
 import type { CommandContext } from './context';
@@ -19,8 +22,17 @@ import { requireTrust } from './trust';
 
 /** Runs the checks (the real one calls the CLI's functions; tests give a scripted one). */
 export interface VerifyRunner {
-  /** `ait verify MODEL --out DIR`: writes DIR/verify-per-node.json, DIR/profile-verify.json (and graph.json when absent). */
-  local(model: string, outDir: string, log: (line: string) => void): Promise<PerNodeReport>;
+  /**
+   * `ait verify MODEL --out DIR`: writes DIR/verify-per-node.json, DIR/profile-verify.json (and graph.json when
+   * absent); `step` gets each step as it starts or ends. null: cancelled. A bad model throws a CompileError.
+   */
+  local(
+    model: string,
+    outDir: string,
+    log: (line: string) => void,
+    step: (message: string) => void,
+    cancel: CancellationSignal,
+  ): Promise<PerNodeReport | null>;
   /** `ait remote verify HOST DIR --model MODEL --per-node`: DIR is a compile output; null report when none came back. */
   remote(
     remote: RemoteHostSetting,
@@ -38,12 +50,24 @@ export interface VerifyCommandResult {
 
 const THIS_MACHINE = 'This machine';
 
-/** The runner of the CLI's own functions: `ait verify` and `ait remote verify --per-node`. */
-export function cliVerifyRunner(sshConfig?: () => string | undefined): VerifyRunner {
+/**
+ * The runner of the CLI's own functions: `ait verify` (in `worker`'s thread when given: the extension's; else on
+ * this thread, as the CLI does) and `ait remote verify --per-node`.
+ */
+export function cliVerifyRunner(sshConfig?: () => string | undefined, worker?: WorkerCompileRunner): VerifyRunner {
   return {
-    async local(model, outDir, log) {
-      await runVerify(model, { out: outDir }, log);
-      return JSON.parse(fs.readFileSync(path.join(outDir, PER_NODE_REPORT_FILE), 'utf8')) as PerNodeReport;
+    async local(model, outDir, log, step, cancel) {
+      if (!worker) {
+        const { report } = await runVerifyReport(model, { out: outDir }, log);
+        return report;
+      }
+      const outcome = await worker.verify(
+        { model, outDir },
+        { onLog: log, onStage: (name, detail) => step(name === 'import' ? detail : `${name}: ${detail}`) },
+        cancel,
+      );
+      if (outcome.kind === 'failed') throw new CompileError(outcome.diagnostics);
+      return outcome.kind === 'done' ? outcome.report : null;
     },
     async remote(remote, dir, model, log) {
       const reportFile = path.join(dir, 'verify.json');
@@ -107,18 +131,25 @@ export async function verifyModelCommand(
   const job = ctx.status.begin(`verifying ${path.basename(model)} on ${where}`);
   const log = (line: string) => ctx.log.trace(line);
   try {
-    const outcome = await ctx.progress.run(`AIT: verify ${path.basename(model)} against the reference (${where})`, async () => {
-      try {
-        if (!remote) {
-          const report = await ctx.verifier.local(model, outDir, log);
-          return { report, diagnostics: perNodeDiagnostics(report, model) };
+    const outcome = await ctx.progress.run(
+      `AIT: verify ${path.basename(model)} against the reference (${where})`,
+      async (progress, cancel) => {
+        try {
+          if (!remote) {
+            const report = await ctx.verifier.local(model, outDir, log, (m) => progress.report(m), cancel);
+            return report ? { report, diagnostics: perNodeDiagnostics(report, model) } : null;
+          }
+          return await ctx.verifier.remote(remote, outDir, model, log);
+        } catch (e) {
+          if (!(e instanceof CompileError)) throw e;
+          return { report: null, diagnostics: e.diagnostics };
         }
-        return await ctx.verifier.remote(remote, outDir, model, log);
-      } catch (e) {
-        if (!(e instanceof CompileError)) throw e;
-        return { report: null, diagnostics: e.diagnostics };
-      }
-    });
+      },
+    );
+    if (!outcome) {
+      ctx.ui.info(`Verify of ${path.basename(model)} cancelled.`);
+      return { where, outDir, report: null };
+    }
     const { report, diagnostics } = outcome;
     for (const d of diagnostics) ctx.log.error(formatDiagnostic(d));
     ctx.problems.replace(`verify:${model}`, problemsOf(diagnostics, model));

@@ -1,8 +1,12 @@
-/** Messages between the compile service (extension host) and its worker thread (dist/compile-worker.js). */
+/**
+ * Messages between the compile service (extension host) and its worker thread (dist/compile-worker.js), which runs
+ * the extension's compiles and its local per-node verify.
+ */
 import type { CompileResult } from '../../compiler/compile';
 import type { CompileCommandOptions } from '../../compiler/cli/compile-command';
 import type { Diagnostic } from '../../compiler/diagnostics';
 import type { Measurement } from '../../compiler/profiling/types';
+import type { PerNodeReport } from '../../compiler/verify/per-node';
 
 export interface CompileRequest {
   file: string;
@@ -32,6 +36,14 @@ export interface CliCompileWorkerData {
   };
 }
 
+/**
+ * workerData of a local per-node verify (`ait verify MODEL --out DIR`: onnxruntime-node against the interpreter):
+ * its lines come as 'log' messages, each step as a 'stage', the report as 'verified'. Cancelling terminates the thread.
+ */
+export interface VerifyWorkerData {
+  verify: { model: string; outDir: string };
+}
+
 export type WorkerMessage =
   | { type: 'log'; message: string }
   | { type: 'stage'; name: string; detail: string }
@@ -42,4 +54,6 @@ export type WorkerMessage =
   /** A bug: an exception that is not a CompileError. */
   | { type: 'crashed'; message: string; stack?: string }
   /** A CLI compile ended with this exit code (its output came as 'log' lines). */
-  | { type: 'exit'; code: number };
+  | { type: 'exit'; code: number }
+  /** A local verify ended: its report (the same as DIR/verify-per-node.json). */
+  | { type: 'verified'; report: PerNodeReport };

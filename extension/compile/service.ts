@@ -1,6 +1,7 @@
 /**
- * Runs one compile in a worker thread and reports stages and log lines as they come. Knows nothing of VS Code:
- * the compile command and the custom editor call it, and the unit tests drive it directly.
+ * Runs one compile, or one local per-node verify, in a worker thread and reports stages and log lines as they come.
+ * Knows nothing of VS Code: the compile and verify commands and the custom editor call it, and the unit tests drive
+ * it directly.
  */
 import { Worker } from 'node:worker_threads';
 import type { CompileResult } from '../../compiler/compile';
@@ -8,10 +9,13 @@ import type { CompileCommandOptions } from '../../compiler/cli/compile-command';
 import { CompileError, error, type Diagnostic } from '../../compiler/diagnostics';
 import { removeStagingDirs } from '../../compiler/output-dir';
 import type { CancellationSignal } from '../ports';
-import type { CliCompileWorkerData, CompileRequest, CompileWorkerData, WorkerMessage } from './messages';
+import type { PerNodeReport } from '../../compiler/verify/per-node';
+import type { CliCompileWorkerData, CompileRequest, CompileWorkerData, VerifyWorkerData, WorkerMessage } from './messages';
 
 export type CompileOutcome =
   { kind: 'done'; result: CompileResult } | { kind: 'failed'; diagnostics: Diagnostic[] } | { kind: 'cancelled' };
+
+export type VerifyOutcome = { kind: 'done'; report: PerNodeReport } | { kind: 'failed'; diagnostics: Diagnostic[] } | { kind: 'cancelled' };
 
 export interface CompileListeners {
   onStage?: (name: string, detail: string) => void;
@@ -25,9 +29,48 @@ export interface CompileRunner {
   compile(request: CompileRequest, listeners: CompileListeners, cancel?: CancellationSignal): Promise<CompileOutcome>;
 }
 
+/** One worker thread at work: its promise settles once, with a value or (an Error) a rejection. */
+interface WorkerJob<T> {
+  worker: Worker;
+  result: Promise<T>;
+  settle(outcome: T | Error): void;
+}
+
 /** `workerScript`: dist/compile-worker.js beside dist/extension.js. */
 export class WorkerCompileRunner implements CompileRunner {
   constructor(private readonly workerScript: string) {}
+
+  /**
+   * Starts the worker on `data`: `onMessage` gets its messages and settles the job; an error of the thread, or its
+   * exit before the job settled, settles it with `lost(why)`. Later messages are ignored.
+   */
+  protected start<T>(
+    data: unknown,
+    onMessage: (m: WorkerMessage, job: WorkerJob<T>) => void,
+    lost: (why: string) => T | Error,
+  ): WorkerJob<T> {
+    const worker = new Worker(this.workerScript, { workerData: data });
+    let settled = false;
+    let resolve!: (v: T) => void;
+    let reject!: (e: Error) => void;
+    const result = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+    const job: WorkerJob<T> = {
+      worker,
+      result,
+      settle: (outcome) => {
+        if (settled) return;
+        settled = true;
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      },
+    };
+    worker.on('message', (m: WorkerMessage) => {
+      if (!settled) onMessage(m, job);
+    });
+    worker.on('error', (e) => job.settle(lost(`the compile worker failed: ${e.message}`)));
+    worker.on('exit', (code) => job.settle(lost(`the compile worker exited (code ${code}) without a result`)));
+    return job;
+  }
 
   /**
    * `runCompile(model, opts, out)` in a worker thread (a CompileStep of the profile flow): the same lines and exit
@@ -43,53 +86,28 @@ export class WorkerCompileRunner implements CompileRunner {
         ...(measurementSource ? { measurements: { device: measurementSource.device, all: [...measurementSource.all!] } } : {}),
       },
     };
-    const worker = new Worker(this.workerScript, { workerData: data });
-    return new Promise<number>((resolve, reject) => {
-      let settled = false;
-      const settle = (f: () => void) => {
-        if (!settled) {
-          settled = true;
-          f();
-        }
-      };
-      worker.on('message', (m: WorkerMessage) => {
+    return this.start<number>(
+      data,
+      (m, job) => {
         if (m.type === 'log') out(m.message);
-        else if (m.type === 'exit') settle(() => resolve(m.code));
-        else if (m.type === 'failed') settle(() => reject(new CompileError(m.diagnostics)));
-        else if (m.type === 'crashed')
-          settle(() => reject(Object.assign(new Error(`the compiler failed: ${m.message}`), { stack: m.stack })));
-      });
-      worker.on('error', (e) => settle(() => reject(new Error(`the compile worker failed: ${e.message}`))));
-      worker.on('exit', (code) => settle(() => reject(new Error(`the compile worker exited (code ${code}) without a result`))));
-    });
+        else if (m.type === 'exit') job.settle(m.code);
+        else if (m.type === 'failed') job.settle(new CompileError(m.diagnostics));
+        else if (m.type === 'crashed') job.settle(Object.assign(new Error(`the compiler failed: ${m.message}`), { stack: m.stack }));
+      },
+      (why) => new Error(why),
+    ).result;
   }
 
   compile(request: CompileRequest, listeners: CompileListeners, cancel?: CancellationSignal): Promise<CompileOutcome> {
     const cancelFlag = new SharedArrayBuffer(4);
     const data: CompileWorkerData = { request, cancelFlag };
-    const worker = new Worker(this.workerScript, { workerData: data });
-    return new Promise<CompileOutcome>((resolve) => {
-      let settled = false;
-      let graceTimer: NodeJS.Timeout | undefined;
-      const settle = (outcome: CompileOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(graceTimer);
-        subscription?.dispose();
-        resolve(outcome);
-      };
-      const subscription = cancel?.onCancellationRequested(() => {
-        Atomics.store(new Int32Array(cancelFlag), 0, 1);
-        // A stage that runs long (a big import) does not look at the flag: stop the thread, then clean up after it.
-        graceTimer = setTimeout(() => {
-          void worker.terminate().then(() => {
-            removeStagingDirs(request.out, process.pid);
-            settle({ kind: 'cancelled' });
-          });
-        }, CANCEL_GRACE_MS);
-      });
-      if (cancel?.isCancellationRequested) Atomics.store(new Int32Array(cancelFlag), 0, 1);
-      worker.on('message', (m: WorkerMessage) => {
+    const failed = (message: string): CompileOutcome => ({
+      kind: 'failed',
+      diagnostics: [error('compile.crashed', message, { file: request.file })],
+    });
+    const { worker, result, settle } = this.start<CompileOutcome>(
+      data,
+      (m, job) => {
         switch (m.type) {
           case 'log':
             listeners.onLog?.(m.message);
@@ -98,38 +116,74 @@ export class WorkerCompileRunner implements CompileRunner {
             listeners.onStage?.(m.name, m.detail);
             break;
           case 'done':
-            settle({ kind: 'done', result: m.result });
+            job.settle({ kind: 'done', result: m.result });
             break;
           case 'failed':
-            settle({ kind: 'failed', diagnostics: m.diagnostics });
+            job.settle({ kind: 'failed', diagnostics: m.diagnostics });
             break;
           case 'cancelled':
-            settle({ kind: 'cancelled' });
+            job.settle({ kind: 'cancelled' });
             break;
-          case 'exit':
-            break; // CLI compiles only (runCli)
           case 'crashed':
             listeners.onLog?.(m.stack ?? m.message);
-            settle({
-              kind: 'failed',
-              diagnostics: [error('compile.crashed', `the compiler failed: ${m.message}`, { file: request.file })],
-            });
+            job.settle(failed(`the compiler failed: ${m.message}`));
             break;
+          default:
+            break; // 'exit': CLI compiles only (runCli); 'verified': verify only
         }
-      });
-      worker.on('error', (e) =>
-        settle({
-          kind: 'failed',
-          diagnostics: [error('compile.crashed', `the compile worker failed: ${e.message}`, { file: request.file })],
-        }),
-      );
-      worker.on('exit', (code) => {
-        if (!settled)
-          settle({
-            kind: 'failed',
-            diagnostics: [error('compile.crashed', `the compile worker exited (code ${code}) without a result`, { file: request.file })],
-          });
-      });
+      },
+      failed,
+    );
+    let graceTimer: NodeJS.Timeout | undefined;
+    const subscription = cancel?.onCancellationRequested(() => {
+      Atomics.store(new Int32Array(cancelFlag), 0, 1);
+      // A stage that runs long (a big import) does not look at the flag: stop the thread, then clean up after it.
+      graceTimer = setTimeout(() => {
+        void worker.terminate().then(() => {
+          removeStagingDirs(request.out, process.pid);
+          settle({ kind: 'cancelled' });
+        });
+      }, CANCEL_GRACE_MS);
     });
+    if (cancel?.isCancellationRequested) Atomics.store(new Int32Array(cancelFlag), 0, 1);
+    void result.finally(() => {
+      clearTimeout(graceTimer);
+      subscription?.dispose();
+    });
+    return result;
+  }
+
+  /**
+   * The local per-node verify (`ait verify MODEL --out DIR`: onnxruntime-node against the interpreter with fp16
+   * storage) in a worker thread: its lines and steps as they come, the report as data. It has no stage boundaries
+   * to stop at: cancelling terminates the thread at once (the report files are written whole or not at all).
+   */
+  verify(request: VerifyWorkerData['verify'], listeners: CompileListeners, cancel?: CancellationSignal): Promise<VerifyOutcome> {
+    const failed = (message: string): VerifyOutcome => ({
+      kind: 'failed',
+      diagnostics: [error('verify.crashed', message, { file: request.model })],
+    });
+    if (cancel?.isCancellationRequested) return Promise.resolve({ kind: 'cancelled' });
+    const data: VerifyWorkerData = { verify: request };
+    const { worker, result, settle } = this.start<VerifyOutcome>(
+      data,
+      (m, job) => {
+        if (m.type === 'log') listeners.onLog?.(m.message);
+        else if (m.type === 'stage') listeners.onStage?.(m.name, m.detail);
+        else if (m.type === 'verified') job.settle({ kind: 'done', report: m.report });
+        else if (m.type === 'failed') job.settle({ kind: 'failed', diagnostics: m.diagnostics });
+        else if (m.type === 'crashed') {
+          listeners.onLog?.(m.stack ?? m.message);
+          job.settle(failed(`the local verify of ${request.model} failed: ${m.message}`));
+        }
+      },
+      failed,
+    );
+    const subscription = cancel?.onCancellationRequested(() => {
+      settle({ kind: 'cancelled' });
+      void worker.terminate();
+    });
+    void result.finally(() => subscription?.dispose());
+    return result;
   }
 }

@@ -2,7 +2,9 @@
  * End-to-end: the packaged extension (.vsix) installed into a real VS Code (code-server) in Debian chromium.
  * Trusted workspace: compiles ResNet-50 from the command palette, waits for the graph webview, clicks a node and
  * reads its kernel (or, until kernels are chosen, its op and epilogue) in the details panel; compiles Mask R-CNN and
- * finds the unsupported nodes in the Problems panel. Untrusted workspace (Restricted Mode, Workspace Trust on):
+ * finds the unsupported nodes in the Problems panel; runs AIT: Verify Against Reference on a small model on this
+ * machine (onnxruntime-node against the interpreter, in the extension's worker thread) and reads the per-node result
+ * in the report file, the notification, Problems, the log and the graph's details panel. Untrusted workspace (Restricted Mode, Workspace Trust on):
  * opening an .onnx model still shows its graph in the AIT Graph editor, while AIT: Compile Model refuses with the
  * Restricted Mode warning and writes nothing into the workspace. Screenshots and VS Code's logs go to
  * .test-artifacts/vscode-e2e/ (the untrusted window's to its untrusted/).
@@ -14,6 +16,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { untrustedMessage } from '../../../extension/commands/trust';
+import type { PerNodeReport } from '../../../compiler/verify/per-node';
+import { buildModel } from '../../helpers/onnx-builder';
+import { overflowChain } from '../../helpers/verify-models';
 import {
   answerQuickPick,
   graphFrame,
@@ -130,6 +135,12 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
           fs.mkdirSync(path.join(ws, dir), { recursive: true });
           fs.copyFileSync(path.join(MODELS_DIR, `${model}.onnx`), path.join(ws, dir, `${model}.onnx`));
         }
+        // A small model whose third conv leaves the fp16 range, and onnxruntime-node (the local verify's reference)
+        // installed in the workspace, where the extension looks for it beside the model.
+        fs.mkdirSync(path.join(ws, 'verify'), { recursive: true });
+        fs.writeFileSync(path.join(ws, 'verify', 'chain.onnx'), buildModel(overflowChain()));
+        fs.mkdirSync(path.join(ws, 'node_modules'), { recursive: true });
+        fs.symlinkSync(path.join(REPO_ROOT, 'node_modules', 'onnxruntime-node'), path.join(ws, 'node_modules', 'onnxruntime-node'), 'dir');
       },
       ready: { explorerRow: 'classify', statusBar: 'cuda:sm90' },
       artifacts: ARTIFACTS,
@@ -185,6 +196,56 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
     assert.match(text, /op\.unsupported/);
     const first = unsupported[0];
     assert.ok(text.includes(first.name), `Problems names the unsupported node ${first.name}: ${text.slice(0, 500)}`);
+  });
+
+  it('verifies a small model against the reference on this machine and shows the per-node result', async () => {
+    const since = Date.now();
+    await runCommand(page, 'AIT: Verify Against Reference');
+    await answerQuickPick(page, 'Model to verify', 'chain.onnx');
+    // The first problem, named by node, in a notification.
+    const toast = await notification(page, /chain\.onnx \(this machine\): first fp16 overflow at/, 60_000);
+    const frame = await graphFrame(page, 60_000, 'chain');
+    lap('verify-chain', since);
+
+    // The report file beside the model: every node's error, the first overflow at the third conv.
+    const reportFile = path.join(workspace, 'verify', 'ait-verify', 'chain', 'verify-per-node.json');
+    assert.ok(fs.existsSync(reportFile), `the verify wrote ${reportFile}`);
+    const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as PerNodeReport;
+    assert.equal(report.reference.kind, 'onnxruntime-node');
+    const overflow = report.firstOverflow!;
+    assert.equal(overflow?.name, '/block3/conv/Conv');
+    assert.ok(toast.includes(`${overflow.id} '/block3/conv/Conv'`), toast);
+    const compared = report.nodes.filter((n) => n.relativeL2 !== undefined);
+    assert.ok(compared.length >= 3, `every conv is compared: ${JSON.stringify(report.nodes)}`);
+
+    // The graph opens with the error profile: the overflowing node's details show its errors.
+    await frame.click(`[data-node-id="${overflow.id}"]`);
+    await frame.locator('.details header').waitFor({ state: 'visible', timeout: 10_000 });
+    const details = (await frame.locator('.details').innerText()).replace(/\s+/g, ' ');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'verify-graph.png') });
+    assert.match(details, /relative L2 error/, details.slice(0, 800));
+    assert.match(details, /values beyond the fp16 range/, details.slice(0, 800));
+
+    // Problems: the overflow, by node name, on the model file.
+    await runCommand(page, 'View: Focus Problems');
+    // Mask R-CNN's problems are listed too: filter on the node's name.
+    const filter = page.locator('.panel .viewpane-filter input').first();
+    await filter.waitFor({ state: 'visible', timeout: 10_000 });
+    await filter.fill('block3');
+    await page.locator('.markers-panel .monaco-list-row', { hasText: 'block3' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    const problems = (await page.locator('.markers-panel').innerText()).replace(/\s+/g, ' ');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'verify-problems.png') });
+    assert.match(problems, /chain\.onnx/);
+    assert.match(problems, /verify\.fp16-overflow/);
+    assert.ok(problems.includes(`first fp16 overflow at node ${overflow.id} (conv2d '/block3/conv/Conv'`), problems.slice(0, 800));
+
+    // The log: the per-node report's summary (the nodes compared, the first overflow).
+    await runCommand(page, 'AIT: Show Log');
+    const log = page.locator('.output-view .view-lines');
+    await log.filter({ hasText: 'first fp16 overflow' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    const logText = (await log.innerText()).replace(/\s+/g, ' ');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'verify-log.png') });
+    assert.ok(logText.includes(`first fp16 overflow: ${overflow.id} conv2d '/block3/conv/Conv'`), logText.slice(-800));
   });
 });
 
