@@ -19,8 +19,10 @@ struct Im2colArgs {
   int32_t k_padded;  // >= r * s * c; columns beyond are zero
 };
 
-// One thread per `kVector` consecutive channels of one column entry (kVector = 8 when c % 8 == 0, else 1).
-template <class T, int kVector>
+// One thread per `kVector` consecutive channels of one column entry (kVector = 8 when c % 8 == 0, else 1), or with
+// kGather8 per 8 consecutive column entries gathered one by one and stored as one 16-byte vector: the few-channel
+// convolutions (an RGB stem: c = 3, 7×7 taps, k_padded = 152) whose rows are not 16-byte runs of the input.
+template <class T, int kVector, bool kGather8 = false>
 __global__ void im2col_nhwc_kernel(Im2colArgs<T> a) {
   const int64_t groups_per_row = a.k_padded / kVector;
   const int64_t total = a.n * a.p * a.q * groups_per_row;
@@ -33,7 +35,18 @@ __global__ void im2col_nhwc_kernel(Im2colArgs<T> a) {
     const int32_t oq = static_cast<int32_t>(row % a.q);
     const int32_t op = static_cast<int32_t>((row / a.q) % a.p);
     const int64_t image = row / (static_cast<int64_t>(a.q) * a.p);
-    if constexpr (kVector == 8) {
+    if constexpr (kGather8) {
+      Vec16<T> v;
+      v.raw = make_uint4(0, 0, 0, 0);
+      int32_t ch = k % a.c, tap = k / a.c;  // advanced column by column: channel fastest, then tap (r, s)
+      for (int j = 0; j < 8 && k + j < taps; ++j) {
+        const int32_t iy = op * a.stride_h - a.pad_top + (tap / a.s) * a.dilation_h;
+        const int32_t ix = oq * a.stride_w - a.pad_left + (tap % a.s) * a.dilation_w;
+        if (iy >= 0 && iy < a.h && ix >= 0 && ix < a.w) v.elements[j] = a.input[((image * a.h + iy) * a.w + ix) * a.c + ch];
+        if (++ch == a.c) ch = 0, ++tap;
+      }
+      store_vec16(dst, v);
+    } else if constexpr (kVector == 8) {
       Vec16<T> v;
       v.raw = make_uint4(0, 0, 0, 0);
       if (k < taps) {
@@ -58,10 +71,13 @@ __global__ void im2col_nhwc_kernel(Im2colArgs<T> a) {
 
 template <class T>
 cudaError_t launch_im2col_nhwc(const Im2colArgs<T>& a, cudaStream_t stream) {
-  const bool vector = a.c % 8 == 0 && a.k_padded % 8 == 0 && is_aligned16(a.input) && is_aligned16(a.columns);
-  const int64_t total = a.n * a.p * a.q * (vector ? a.k_padded / 8 : a.k_padded);
+  // 8 elements per 16-byte vector: fp16 (or bf16) only
+  const bool vector_rows = sizeof(T) == 2 && a.k_padded % 8 == 0 && is_aligned16(a.columns);
+  const bool vector = vector_rows && a.c % 8 == 0 && is_aligned16(a.input);
+  const int64_t total = a.n * a.p * a.q * (vector_rows ? a.k_padded / 8 : a.k_padded);
   if (total <= 0) return cudaSuccess;
   if (vector) im2col_nhwc_kernel<T, 8><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  else if (vector_rows) im2col_nhwc_kernel<T, 8, true><<<grid_for(total, 256), 256, 0, stream>>>(a);
   else im2col_nhwc_kernel<T, 1><<<grid_for(total, 256), 256, 0, stream>>>(a);
   return launch_status();
 }

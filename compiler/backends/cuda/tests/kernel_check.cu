@@ -1363,6 +1363,34 @@ void check_patchify(int64_t n, int h, int w, int c, int r, int s, bool misaligne
   run_case("patchify", shape, dy, ref, kExact, [&](cudaStream_t st) { return launch_patchify_nhwc(args, st); });
 }
 
+// im2col (im2col.cuh) of a strided, padded, dilated window: columns[(n, y, x), (ky, kx, c)] = input at
+// (y·stride - pad + ky·dilation, x·stride - pad + kx·dilation), zero outside and in columns beyond R·S·C (K padded to a
+// multiple of 8). A few-channel stem (C=3, 7×7/2, K=147 → 152) takes the gathered 8-column path; C=16 the 16-byte one;
+// K not a multiple of 8 the scalar one.
+void check_im2col(int64_t n, int h, int w, int c, int r, int s, int stride, int pad, int dilation, int k_padded) {
+  const int p = (h + 2 * pad - dilation * (r - 1) - 1) / stride + 1, q = (w + 2 * pad - dilation * (s - 1) - 1) / stride + 1;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(n * h * w * c, &x);
+  DeviceBuffer<__half> dx(n * h * w * c), dy(n * p * q * k_padded);
+  CHECK_CUDA(cudaMemcpy(dx.ptr, hx.data(), hx.size() * sizeof(__half), cudaMemcpyHostToDevice));
+  std::vector<double> ref(dy.count, 0.0);
+  for (int64_t b = 0; b < n; ++b)
+    for (int y = 0; y < p; ++y)
+      for (int xo = 0; xo < q; ++xo)
+        for (int ky = 0; ky < r; ++ky)
+          for (int kx = 0; kx < s; ++kx)
+            for (int ch = 0; ch < c; ++ch) {
+              const int iy = y * stride - pad + ky * dilation, ix = xo * stride - pad + kx * dilation;
+              if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                ref[((b * p + y) * q + xo) * k_padded + (ky * s + kx) * c + ch] = x[((b * h + iy) * w + ix) * c + ch];
+            }
+  Im2colArgs<__half> args{dx.ptr, dy.ptr, n, h, w, c, p, q, r, s, stride, stride, pad, pad, dilation, dilation, k_padded};
+  const std::string shape = "[" + std::to_string(n) + "," + std::to_string(h) + "," + std::to_string(w) + "," + std::to_string(c) +
+                            "] " + std::to_string(r) + "x" + std::to_string(s) + "/" + std::to_string(stride) + " pad " +
+                            std::to_string(pad) + " dil " + std::to_string(dilation) + " K " + std::to_string(k_padded);
+  run_case("im2col", shape, dy, ref, kExact, [&](cudaStream_t st) { return launch_im2col_nhwc(args, st); });
+}
+
 // gelu_fast (gelu.cuh, the CUTLASS epilogues' GELU) on the device path (ex2.approx, rcp.approx) over [-12, 12]:
 // the whole-tensor error, and the largest absolute error (documented bound 1.4e-5; fails above 2e-5).
 __global__ void gelu_fast_kernel(const float* x, float* y, int64_t count) {
@@ -2269,6 +2297,10 @@ int main() {
   check_patchify(2, 224, 224, 8, 14, 14);
   check_patchify(2, 20, 15, 3, 4, 5);      // S·C = 15: the im2col fallback
   check_patchify(1, 64, 64, 3, 16, 16, /*misaligned_input=*/true);
+  check_im2col(2, 224, 224, 3, 7, 7, 2, 3, 1, 152);  // the ResNet stem: gathered 8-column path
+  check_im2col(1, 17, 13, 5, 3, 3, 1, 2, 2, 48);     // dilated, K = 45 padded to 48
+  check_im2col(1, 12, 12, 16, 3, 3, 2, 1, 1, 144);   // C = 16: 16-byte vectors
+  check_im2col(1, 9, 9, 3, 3, 3, 1, 1, 1, 27);       // K not a multiple of 8: scalar
   check_roi_aligns();
   check_scatters();
   check_scatter_nds();
