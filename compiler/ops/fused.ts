@@ -205,18 +205,6 @@ export function isPatchifyConv(node: Node, kernel: readonly [number, number]): b
   );
 }
 
-/**
- * A few-channel convolution: one group, a window larger than 1×1, at most 4 input channels (an RGB stem). The fast
- * implicit-GEMM kernels need C padded to 8, which at C ≤ 4 more than doubles their K (7×7×8 = 392 for the 7×7×3 = 147
- * of a ResNet stem) and leaves their TMA im2col loads 16 bytes wide (seen on an H100: 83 µs at batch 1 for ResNet-50's
- * stem, a quarter of the model). It runs as im2col + GEMM instead, K = R·S·C rounded up to 8, and needs no channel
- * padding.
- */
-export function isFewChannelConv(node: Node, kernel: readonly [number, number], channels: number): boolean {
-  const [r, s] = kernel;
-  return r * s > 1 && channels <= 4 && attrInt(node, 'group', 1) === 1;
-}
-
 const conv2d: OpDefinition = {
   op: 'conv2d',
   domain: FUSED_DOMAIN,

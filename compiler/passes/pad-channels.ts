@@ -6,12 +6,12 @@
  * `transpose_pad` that writes C rounded up to 8 with zero channels, and the weights get the same zero input channels
  * (at compile time when they are present; otherwise their OIHW → OHWI preparation transpose pads them, on the
  * device at bind time, from the weights bound by their ONNX name). Zero channels times zero weights add nothing.
- * A patchify conv (ops/fused.ts isPatchifyConv: a ViT patch embedding) and a few-channel conv (isFewChannelConv: C ≤ 4,
- * an RGB stem) are left alone: they run as patchify/im2col + GEMM, where padding would only lengthen K with zeros.
+ * A patchify conv (ops/fused.ts isPatchifyConv: a ViT patch embedding) is left alone: it runs as patchify + GEMM,
+ * where padding would only lengthen K with zeros.
  */
 import { Graph, Node, attrInt, attrInts } from '../ir/graph';
 import { isConcrete } from '../ir/symbolic';
-import { FUSED_DOMAIN, isFewChannelConv, isPatchifyConv, transposePadValue } from '../ops/fused';
+import { FUSED_DOMAIN, isPatchifyConv, transposePadValue } from '../ops/fused';
 import { removeDead } from './fold-constants';
 import { Pass } from './pass';
 import { addConstant } from './rewrite';
@@ -47,8 +47,6 @@ function padConv(graph: Graph, conv: Node): boolean {
     channels % CONV_CHANNEL_ALIGNMENT === 0
   )
     return false;
-  // im2col + GEMM with K = R·S·C: padding C would only add zero columns to K
-  if (typeof r === 'number' && typeof s === 'number' && isFewChannelConv(conv, [r, s], channels)) return false;
   const padded = Math.ceil(channels / CONV_CHANNEL_ALIGNMENT) * CONV_CHANNEL_ALIGNMENT;
   const producers = graph.producers();
   const consumers = graph.consumers();

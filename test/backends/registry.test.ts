@@ -66,10 +66,6 @@ const CASES: Case[] = [
   },
   {
     name: 'Conv (conv2d, transpose_pad, Transpose)',
-    spec: nodeModel('Conv', [f32('B', 6, 8, 8), weight(8, 6, 3, 3), weight(8)], { attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] } }),
-  },
-  {
-    name: 'few-channel Conv (conv2d as im2col + GEMM, Transpose)',
     spec: nodeModel('Conv', [f32('B', 3, 8, 8), weight(8, 3, 3, 3), weight(8)], { attrs: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] } }),
   },
   {

@@ -25,8 +25,7 @@ function values(count: number, seed: number): number[] {
 }
 
 /** x [B,3,8,8] → Conv 3x3 (8, pad 1) + bias → Relu → GlobalAveragePool → Flatten → Gemm (trans_b) + bias → Softmax. */
-/** A conv stem (C input channels: 6 pads to 8 for the implicit-GEMM conv; 3 runs as im2col + GEMM), pool and fc. */
-function smallCnn(weights: 'present' | 'absent', channels = 6): ModelSpec {
+function smallCnn(weights: 'present' | 'absent'): ModelSpec {
   const data = (name: string, dims: number[], seed: number) =>
     weights === 'present'
       ? {
@@ -40,9 +39,9 @@ function smallCnn(weights: 'present' | 'absent', channels = 6): ModelSpec {
         }
       : { name, dtype: 'float32' as const, dims, external: 'model.onnx.data' };
   return {
-    inputs: [{ name: 'x', dtype: 'float32', dims: ['B', channels, 8, 8] }],
+    inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 3, 8, 8] }],
     initializers: [
-      data('conv.weight', [8, channels, 3, 3], 1),
+      data('conv.weight', [8, 3, 3, 3], 1),
       data('conv.bias', [8], 2),
       data('fc.weight', [16, 8], 3),
       data('fc.bias', [16], 4),
@@ -154,7 +153,7 @@ describe('cuda codegen', () => {
     const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
     golden('codegen_small_cnn_sm90_model.cu', model);
     const instances = fs.readdirSync(path.join(out, 'src')).filter((f) => /^(gemm|conv)_\d+\.cu$/.test(f));
-    // conv (bias+relu, C=6 padded to 8 by the input transpose): one sm90 conv instance; fc (bias): one GEMM instance
+    // conv (bias+relu, C=3 padded to 8 by the input transpose): one sm90 conv instance; fc (bias): one GEMM instance
     assert.deepEqual(instances.sort(), ['conv_0.cu', 'gemm_0.cu']);
     assert.match(model, /AIT_RETURN_IF_FAILED\(ait_conv_[0-9a-f]{12}\(conv, c\.workspace, 1048576, c\.stream\)\);/);
     const conv0 = fs.readFileSync(path.join(out, 'src/conv_0.cu'), 'utf8');
@@ -171,38 +170,21 @@ describe('cuda codegen', () => {
       'cutlass3x_sm90_tensorop_fprop_f16_f16_f32_void_f16_64x128x64_1x1x1_0_nhwc_align8_warpspecialized_epi_tma_bias_relu',
     );
     assert.match(conv.kernel.reason, /3x3 conv \(stride 1x1, C=8, K=8\) as a CUTLASS implicit-GEMM conv/);
-    // the model input NCHW → NHWC writes C=6 padded to 8 with zeros (pad-channels pass)
+    // the model input NCHW → NHWC writes C=3 padded to 8 with zeros (pad-channels pass)
     const toNhwc = graph.nodes.find((n: { op: string }) => n.op === 'transpose_pad');
     assert.equal(toNhwc.kernel.name, 'ait_nchw_to_nhwc_pad_f16');
-    assert.match(model, /NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.inputs\[0\]\), [^,]+, batch, 64,\s+6, 8\};/);
+    assert.match(model, /NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.inputs\[0\]\), [^,]+, batch, 64,\s+3, 8\};/);
     const line = model.split('\n')[conv.kernel.source.line - 1];
     assert.ok(line.startsWith(`  // graph.json ${conv.id}: conv2d`), `kernel.source.line points at '${line}'`);
     const softmax = graph.nodes.find((n: { op: string }) => n.op === 'Softmax');
     assert.equal(softmax.kernel.name, 'ait_softmax_f16');
-    // weights: the OHWI conv weight with zero input channels 6..7 (padded at compile time) and the fc weight, fp16, no prepare ops
+    // weights: the OHWI conv weight with zero input channels 3..7 (padded at compile time) and the fc weight, fp16, no prepare ops
     const header = decodeSafetensorsHeader(fs.readFileSync(path.join(out, 'weights.safetensors')));
     assert.ok(![...header.tensors.keys()].some((name) => name.includes('.kpad')), `tensors: ${[...header.tensors.keys()].join(', ')}`);
     const convWeight = [...header.tensors].find(([, t]) => t.shape.length === 4);
     assert.deepEqual(convWeight![1].shape, [8, 3, 3, 8]);
     assert.equal(convWeight![1].dtype, 'F16');
     assert.match(model, /kPrepareOps = nullptr/);
-  });
-
-  it('a few-channel stem (C=3) runs as im2col + GEMM: no channel padding, K = 3·3·3 = 27 padded to 32 in the weight rows', () => {
-    const { out, ok, diagnostics } = compileSpec(smallCnn('present', 3), 'small_cnn3', 'cuda:sm90');
-    assert.ok(ok, diagnostics.join('\n'));
-    const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
-    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
-    assert.ok(!graph.nodes.some((n: { op: string }) => n.op === 'transpose_pad'), 'the input transpose does not pad');
-    const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');
-    assert.equal(conv.kernel.config.path, 'im2col+gemm');
-    assert.match(conv.kernel.reason, /3x3 conv \(stride 1x1\) as im2col \+ GEMM, K=27 padded to 32/);
-    assert.match(model, /Im2colArgs<__half> im2col\{[^}]*, 8, 8, 3, 8, 8, 3, 3,\s+1, 1, 1, 1, 1, 1, 32\};/);
-    const header = decodeSafetensorsHeader(fs.readFileSync(path.join(out, 'weights.safetensors')));
-    assert.ok(
-      [...header.tensors.values()].some((t) => t.shape.join() === '8,32'),
-      'the weight as [K_out, 32] rows',
-    );
   });
 
   it('conv instances by batch range: the heuristic follows N·P·Q (64x128 tiles up to batch 5, 128x64 from 6)', () => {
@@ -319,13 +301,13 @@ describe('cuda codegen', () => {
     const { out, ok, diagnostics } = compileSpec(smallCnn('absent'), 'small_cnn', 'cuda:sm90');
     assert.ok(ok, diagnostics.join('\n'));
     const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
-    assert.match(model, /\{"conv\.weight", ait::DType::kFloat16, 4, \{8, 6, 3, 3\}, ait::WeightOrigin::kBound\}/);
-    // OIHW [8,6,3,3] → OHWI [8,3,3,8] with zero input channels, on the device at bind time
+    assert.match(model, /\{"conv\.weight", ait::DType::kFloat16, 4, \{8, 3, 3, 3\}, ait::WeightOrigin::kBound\}/);
+    // OIHW [8,3,3,3] → OHWI [8,3,3,8] with zero input channels, on the device at bind time
     const prepared = model.match(/\{"([^"]+)", ait::DType::kFloat16, 4, \{8, 3, 3, 8\}, ait::WeightOrigin::kPrepared\}/);
     assert.ok(prepared, 'a prepared [8,3,3,8] weight');
     assert.match(
       model,
-      /const char\* prepare_\d+\(const ait::LaunchContext& c\) \{\n[^}]*NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.weights\[\d+\]\), [^,]+, 8, 9,\s+6, 8\};/,
+      /const char\* prepare_\d+\(const ait::LaunchContext& c\) \{\n[^}]*NchwToNhwcArgs<__half> args\{static_cast<const __half\*>\(c\.weights\[\d+\]\), [^,]+, 8, 9,\s+3, 8\};/,
     );
     const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8'));
     const conv = graph.nodes.find((n: { op: string }) => n.op === 'conv2d');

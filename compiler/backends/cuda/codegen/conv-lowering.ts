@@ -16,8 +16,6 @@
  *    GemmLowering.conv2d, a patchify copy + one GEMM with K = R·S·C (kernel.config.path `patchify+gemm`; im2col when
  *    S·C is not a multiple of 8); CUTLASS's
  *    implicit GEMM would read the 3-channel input with 2-byte accesses or a zero-padded K.
- *  - Few-channel convolution (ops/fused.ts isFewChannelConv: C ≤ 4, an RGB stem): GemmLowering.conv2d as well, im2col
- *    with K = R·S·C rounded up to 8 (7×7×3 = 147 → 152) + one GEMM; the implicit GEMM would need C padded to 8.
  *  - Fallback: where the emitters refuse an ungrouped node with a diagnostic (an epilogue step without a CUTLASS
  *    functor, an epilogue order the sm80 kernels cannot run such as per-channel scale) or an operand does not
  *    have the shape the instance reads, the node goes through GemmLowering.conv2d (im2col + GEMM, or a GEMM for a 1×1
@@ -30,7 +28,7 @@ import { CompileError } from '../../../diagnostics';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
 import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
-import { EPILOGUE_OPERAND_STEPS, epilogueOf, isFewChannelConv, isPatchifyConv } from '../../../ops/fused';
+import { EPILOGUE_OPERAND_STEPS, epilogueOf, isPatchifyConv } from '../../../ops/fused';
 import {
   ConvEpilogueStep,
   ConvProblem,
@@ -95,7 +93,6 @@ export class ConvLowering {
     const shape = this.shapeOf(node);
     if (isDepthwise(shape)) return this.depthwise(node, shape);
     if (isPatchifyConv(node, [shape.r, shape.s])) return this.gemm.conv2d(node);
-    if (isFewChannelConv(node, [shape.r, shape.s], shape.c)) return this.gemm.conv2d(node);
     try {
       return this.implicitGemm(node);
     } catch (e) {

@@ -20,8 +20,8 @@ struct Im2colArgs {
 };
 
 // One thread per `kVector` consecutive channels of one column entry (kVector = 8 when c % 8 == 0, else 1), or with
-// kGather8 per 8 consecutive column entries gathered one by one and stored as one 16-byte vector: the few-channel
-// convolutions (an RGB stem: c = 3, 7×7 taps, k_padded = 152) whose rows are not 16-byte runs of the input.
+// kGather8 per 8 consecutive column entries gathered one by one and stored as one 16-byte vector: channel counts that
+// are not a multiple of 8 (c = 3, 7×7 taps, k_padded = 152) whose rows are not 16-byte runs of the input.
 template <class T, int kVector, bool kGather8 = false>
 __global__ void im2col_nhwc_kernel(Im2colArgs<T> a) {
   const int64_t groups_per_row = a.k_padded / kVector;

@@ -14,7 +14,7 @@ namespace {
   const char* launch_n6(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
     ait::kernels::NchwToNhwcArgs<__half> args{static_cast<const __half*>(c.inputs[0]), reinterpret_cast<__half*>(c.arena + 0), batch, 64,
-                                              6, 8};
+                                              3, 8};
     AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_nchw_to_nhwc(args, c.stream));
     return nullptr;
   }
@@ -118,7 +118,7 @@ namespace {
   }
 
   const ait::IoDescription kInputs[] = {
-    {"x", ait::DType::kFloat16, 4, {8, 6, 8, 8}, 0},
+    {"x", ait::DType::kFloat16, 4, {8, 3, 8, 8}, 0},
   };
   const ait::IoDescription kOutputs[] = {
     {"y", ait::DType::kFloat16, 2, {8, 16}, 0},
