@@ -15,10 +15,15 @@
  *  - A patchify conv (ViT's patch embedding) is our patchify copy + a CK GEMM, as on CUDA; a group-1 ConvTranspose
  *    is a CK GEMM into the workspace + our col2im (gemmIntoWorkspace), as on CUDA.
  *  - No workspace but those columns: CK's Xdl device operations here take none (no split-K).
+ *  - layernorm and softmax over the last axis (DeviceLayernormImpl, DeviceSoftmaxImpl) and attention without mask or
+ *    bias at a head dim multiple of 32 (DeviceBatchedGemmSoftmaxGemm_Xdl_CShuffle): norm-instances.ts. A form these
+ *    do not take returns the reason (rowOp, attention), and the lowering keeps our kernel (../lowerings.ts).
  */
-import { Node, attrInt } from '../../../ir/graph';
+import { Node, attrFloat, attrInt } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
-import { EPILOGUE_OPERAND_STEPS, epilogueOf, isPatchifyConv } from '../../../ops/fused';
+import { EPILOGUE_OPERAND_STEPS, attentionQkvInputs, epilogueOf, isPatchifyConv } from '../../../ops/fused';
+import { axisNormPlan, isRowView } from '../../cuda/codegen/axis-norm-lowering';
+import { cppFloat } from '../../cuda/codegen/cpp';
 import { analyzeBatchedMatMul } from '../../cuda/codegen/batched-gemm';
 import { BatchDecisions, BatchRange, batchRanges, dispatchByBatch } from '../../cuda/codegen/batch-ranges';
 import { CodegenContext, Unsupported } from '../../cuda/codegen/context';
@@ -44,6 +49,7 @@ import {
   fitVectors,
   vectorWidth,
 } from './instances';
+import { CkRowOp, chooseAttentionTile, chooseRowTile, ckAttentionRefusal } from './norm-instances';
 
 /** The node's epilogue as the instance's CDE functors, and its operands (per-channel vector or full). */
 export interface CkEpilogue {
@@ -269,6 +275,82 @@ export class CkLibrary implements PlatformLibrary {
       { body: [], headers, workspaceBytes: Math.ceil(bytes / 256) * 256 },
       { pointer: d, after: after(d) },
     );
+  }
+
+  /**
+   * layernorm (fused or LayerNormalization over the last axis) or Softmax over the last axis as a CK instance, or the
+   * reason CK does not take the node's form (the caller keeps our kernel).
+   */
+  rowOp(node: Node, kind: CkRowOp): LoweredGemm | string {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    const [x, gamma, beta] = node.inputs;
+    const shape = ctx.shapeOf(out);
+    if (ctx.typeOf(x) !== 'half' || ctx.typeOf(out) !== 'half') return 'not fp16 data';
+    let rows: Dim[];
+    let n: Dim;
+    if (kind === 'softmax') {
+      const view = axisNormPlan(ctx, node);
+      if (!isRowView(view) || view.n.length !== 1) return 'softmax over an axis that is not the last';
+      [rows, n] = [view.outer, view.n[0]];
+    } else {
+      if (!gamma || !beta) return 'layernorm without gamma or beta (the CK layernorm reads both)';
+      if (ctx.typeOf(gamma) !== 'half' || ctx.typeOf(beta) !== 'half') return 'gamma or beta not fp16';
+      [rows, n] = [shape.slice(0, -1), shape[shape.length - 1]];
+    }
+    if (!isConcrete(n)) return 'a row length decided at run time (the CK instance takes its vector width at compile time)';
+    const maxRows = rows.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
+    if (maxRows * n > MAX_CK_ELEMENTS) return `${maxRows * n} elements at max batch, past CK's 32-bit indices`;
+    const { tile, reason } = chooseRowTile(n);
+    const source = this.register(ckInstance({ kind, tile, vector: vectorWidth(n) }));
+    const epsilon = kind === 'layernorm' ? cppFloat(attrFloat(node, 'epsilon', 1e-5)) : '0.f';
+    const body = [
+      `const AitCkRowArgs row{static_cast<int>(${ctx.product(rows, node)}), ${n}, ${epsilon}, ${ctx.pointer(x)},`,
+      `                      ${kind === 'layernorm' ? `${ctx.pointer(gamma)}, ${ctx.pointer(beta)}` : 'nullptr, nullptr'}, ${ctx.pointer(out, true)}};`,
+      `AIT_RETURN_IF_FAILED(${source.instance.symbol}(row, c.stream));`,
+    ];
+    const kernel: KernelChoice = {
+      library: 'ck',
+      name: source.instance.symbol,
+      config: { arch: this.arch, deviceOp: kind, tile, vector: vectorWidth(n), file: source.file },
+      reason: `${kind} over rows of ${n}: ${reason}`,
+    };
+    return { kernel, body, headers: ['ait_ck.h'], workspaceBytes: 0 };
+  }
+
+  /** The fused attention node as a CK instance, or the reason CK does not take its form (our kernel runs it). */
+  attention(node: Node): LoweredGemm | string {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    const heads = attrInt(node, 'num_heads');
+    const headDim = attrInt(node, 'head_dim');
+    const first = attentionQkvInputs(node);
+    const refusal = ckAttentionRefusal({ headDim, biases: node.inputs.length - first, causal: attrInt(node, 'causal', 0) !== 0 });
+    if (refusal) return refusal;
+    for (const t of [...node.inputs, out]) if (ctx.typeOf(t) !== 'half') return `'${t}' is not fp16`;
+    const [batch, sequence] = ctx.shapeOf(node.inputs[0]);
+    const hd = heads * headDim;
+    const tokenStride = first === 3 ? hd : 3 * hd;
+    if (ctx.maxOf(sequence) * tokenStride > MAX_CK_ELEMENTS) return "a batch's Q, K or V past CK's 32-bit indices";
+    const [q, k, v] =
+      first === 3
+        ? node.inputs.slice(0, 3).map((t) => ctx.pointer(t))
+        : [0, 1, 2].map((i) => `${ctx.pointer(node.inputs[0])}${i ? ` + ${i * hd}` : ''}`);
+    const { tile, reason } = chooseAttentionTile(headDim);
+    const source = this.register(ckInstance({ kind: 'attention', tile }));
+    const scale = cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)));
+    const body = [
+      `const AitCkAttentionArgs attention{${ctx.dim(batch, node)}, ${ctx.dim(sequence, node)}, ${heads}, ${headDim}, ${tokenStride}, ${scale},`,
+      `                                   ${q}, ${k}, ${v}, ${ctx.pointer(out, true)}};`,
+      `AIT_RETURN_IF_FAILED(${source.instance.symbol}(attention, c.stream));`,
+    ];
+    const kernel: KernelChoice = {
+      library: 'ck',
+      name: source.instance.symbol,
+      config: { arch: this.arch, deviceOp: 'attention', tile, file: source.file },
+      reason: `attention (${first === 3 ? 'separate Q, K, V' : 'packed QKV'}, ${heads} heads of ${headDim}) as CK batched GEMM-softmax-GEMM, one launch per batch: ${reason}`,
+    };
+    return { kernel, body, headers: ['ait_ck.h'], workspaceBytes: 0 };
   }
 
   /** conv2d: NHWC grouped conv forward (group 1 included). */
