@@ -47,7 +47,7 @@ const ints = (name: string, v: number[]): TensorSpec & { name: string } => ({ na
  * qkv [B, S, 3·H·D] (a model input, so the replay can read it) → heads → softmax(q·kᵀ·scale [+ bias])·v → [B, S, H·D].
  * The optimizer fuses it into one packed attention node.
  */
-function attentionModel(B: number, S: number, H: number, D: number, bias = false): ModelSpec {
+function attentionModel(B: number | string, S: number, H: number, D: number, bias = false): ModelSpec {
   return {
     inputs: [{ name: 'qkv', dtype: 'float32', dims: [B, S, 3 * H * D] }],
     initializers: [
@@ -188,7 +188,7 @@ describe('rocm backend: Composable Kernel attention, layernorm and softmax', fun
     const { model } = compile(spec, 'attention');
     // {batch, sequence, heads, head_dim, token_stride, scale, q, k, v, o}
     const args = initializer(model, 'AitCkAttentionArgs');
-    assert.deepEqual(args.slice(0, 5), [String(B), String(S), String(H), String(D), String(3 * H * D)]);
+    assert.deepEqual(args.slice(0, 5), [`static_cast<int>(${B})`, `static_cast<int>(${S})`, String(H), String(D), String(3 * H * D)]);
     const scale = Number.parseFloat(args[5]);
     const offsetOf = (pointer: string) => Number(/\+ (\d+)$/.exec(pointer)?.[1] ?? 0);
     const [qOff, kOff, vOff] = args.slice(6, 9).map(offsetOf);
@@ -296,6 +296,67 @@ describe('rocm backend: Composable Kernel attention, layernorm and softmax', fun
     assert.equal(ln.kernel?.library, 'ait');
     assert.match(ln.kernel!.reason, /not CK: layernorm without gamma or beta/);
     assert.equal(graph.nodes.find((n) => n.op === 'Softmax')?.kernel?.library, 'ck');
+  });
+});
+
+describe('rocm backend: model.cu calling CK attention and row instances compiles with hipcc (no CK needed)', function () {
+  before(function () {
+    requireHipcc(this);
+  });
+
+  it('a dynamic-batch attention + layernorm + softmax model: model.cu builds for gfx90a against ait_ck.h alone', function () {
+    this.timeout(900_000);
+    const spec = attentionModel('B', 24, 2, 32);
+    const { out, model } = compile(
+      {
+        ...spec,
+        initializers: [
+          ...spec.initializers!,
+          { ...tensor('float32', [64], values(64, 4)), name: 'gamma' },
+          { ...tensor('float32', [64], values(64, 5)), name: 'beta' },
+        ],
+        nodes: [
+          ...spec.nodes,
+          { op: 'LayerNormalization', inputs: ['y', 'gamma', 'beta'], outputs: ['n'], attrs: { axis: -1 } },
+          { op: 'Softmax', inputs: ['n'], outputs: ['s'], attrs: { axis: -1 } },
+        ],
+        outputs: ['s'],
+      },
+      'dynamic',
+    );
+    assert.match(model, /AitCkAttentionArgs attention\{static_cast<int>\(batch\)/);
+    assert.match(model, /AitCkRowArgs row\{static_cast<int>\(24 \* batch\), 64,/);
+    // model.cu includes only ait_ck.h (CK-free): the Makefile's flags without CK's include paths
+    const hipcc = spawnSync(
+      'hipcc',
+      [
+        '-x',
+        'hip',
+        '-std=c++17',
+        '-O1',
+        '--offload-arch=gfx90a',
+        '-Werror',
+        '-Wno-unused-result',
+        '-Isrc/hip',
+        '-Isrc',
+        '-Isrc/runtime',
+        '-Isrc/kernels',
+        '-c',
+        'src/model.cu',
+        '-o',
+        'model.o',
+      ],
+      { cwd: out, encoding: 'utf8', env: hipEnv() },
+    );
+    assert.equal(
+      hipcc.status,
+      0,
+      hipcc.stderr
+        .split('\n')
+        .filter((l) => /error/.test(l))
+        .slice(0, 20)
+        .join('\n'),
+    );
   });
 });
 

@@ -382,8 +382,8 @@ export class CkLibrary implements PlatformLibrary {
       { instance: ckInstance({ kind: 'attention', tile }), reason },
     );
     const body = [
-      `const AitCkAttentionArgs attention{${ctx.dim(batch, node)}, ${ctx.dim(sequence, node)}, ${heads}, ${headDim}, ${tokenStride}, ${cppFloat(scale)},`,
-      `                                   ${q}, ${k}, ${v}, ${ctx.pointer(out, true)}};`,
+      `const AitCkAttentionArgs attention{static_cast<int>(${ctx.dim(batch, node)}), static_cast<int>(${ctx.dim(sequence, node)}), ${heads}, ${headDim},`,
+      `                                   ${tokenStride}, ${cppFloat(scale)}, ${q}, ${k}, ${v}, ${ctx.pointer(out, true)}};`,
       ...dispatchByBatch(ranges, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(attention, c.stream));`),
     ];
     const what = `attention (${first === 3 ? 'separate Q, K, V' : 'packed QKV'}, ${heads} heads of ${headDim}) as CK batched GEMM-softmax-GEMM, one launch per batch`;
