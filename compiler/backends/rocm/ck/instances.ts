@@ -95,8 +95,8 @@ export function chooseCkTile(p: CkProblem, cus: number): { tile: CkTile; reason:
 }
 
 /**
- * The candidates of a problem for a future profiler (CUDA's profiling/candidates.ts): every tile with the spec's
- * vector widths and epilogue. Nothing times them yet: there is no ROCm profiler (`--profile-sources` is refused).
+ * The candidates of a problem (CUDA's profiling/candidates.ts): every tile with the spec's vector widths and
+ * epilogue, what the ROCm profiler times (profiling.ts; library.ts records the same list per signature).
  */
 export function ckCandidates(spec: Omit<CkInstanceSpec, 'tile'>): CkInstance<CkInstanceSpec>[] {
   return CK_TILES.map((tile) => ckInstance(fitVectors({ ...spec, tile })));
