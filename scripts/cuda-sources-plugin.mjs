@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const cudaDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'compiler', 'backends', 'cuda');
-const dirs = ['runtime', 'kernels', 'profiler', 'hip', 'codegen/templates'];
+const dirs = ['runtime', 'kernels', 'profiler', 'hip', 'hip-profiler', 'codegen/templates'];
 
 export const cudaSourcesPlugin = {
   name: 'cuda-sources',

@@ -417,7 +417,7 @@ describe('op registry: ReduceMean and Split (issue 13)', () => {
 describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kernels', () => {
   const rocm = backendById('rocm')!;
 
-  it('registers every CUDA lowering, GEMM/conv ones with their own (CK) predicates', () => {
+  it('registers every CUDA lowering, GEMM/conv ones with their own (CK) predicates, attention/layernorm/softmax CK-or-ours with the CUDA predicate', () => {
     assert.ok(rocm, 'the ROCm backend is registered');
     assert.deepEqual(
       registeredLowerings('rocm')
@@ -430,7 +430,10 @@ describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kerne
     for (const { op, domain, lowering } of registeredLowerings('rocm')) {
       const cuda = registeredLowerings(CUDA_BACKEND).find((l) => l.op === op && l.domain === domain)!;
       const cutlass = ['ait:gemm', 'ait:conv2d', 'ait:conv_transpose2d', ':MatMul'].includes(`${domain}:${op}`);
-      assert.equal(lowering === cuda.lowering, !cutlass, `${domain}:${op}`);
+      // a CK instance where CK takes the form, else the CUDA lowering: its own lower, the CUDA predicate
+      const ckOrOurs = ['ait:attention', 'ait:layernorm', ':LayerNormalization', ':Softmax'].includes(`${domain}:${op}`);
+      assert.equal(lowering === cuda.lowering, !cutlass && !ckOrOurs, `${domain}:${op}`);
+      if (ckOrOurs) assert.equal(lowering.supports, cuda.lowering.supports, `${domain}:${op} predicate`);
     }
   });
 

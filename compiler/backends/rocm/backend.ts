@@ -11,6 +11,7 @@ import { GpuPlatform, emptySummary, generateGpu } from '../cuda/codegen/index';
 import { noLoweringReason } from '../cuda/codegen/lower';
 import { RocmArch, hipMakefile } from './build-files';
 import { CkLibrary } from './ck/library';
+import { ckProfilerFiles } from './ck/profiling';
 import { ROCM_BACKEND } from './lowerings';
 
 const TARGETS: { id: string; arch: RocmArch; detail: string }[] = [
@@ -27,7 +28,7 @@ export function rocmPlatform(arch: RocmArch): GpuPlatform {
       ['Makefile', hipMakefile(modelName, arch, instanceFiles)],
       ['src/ait_bench.cu', benchSource()],
     ],
-    profiler: false,
+    profiler: (ops) => ckProfilerFiles(ops, arch),
     library: (ctx) => new CkLibrary(ctx, arch),
   };
 }
@@ -45,17 +46,6 @@ registerBackend({
     const arch = TARGETS.find((t) => t.id === options.target)?.arch;
     if (!arch)
       return { files: new Map(), diagnostics: [error('rocm.target', `'${options.target}' is not a ROCm target`)], summary: emptySummary() };
-    if (options.profileSources)
-      return {
-        files: new Map(),
-        diagnostics: [
-          error(
-            'rocm.profile',
-            'kernel profiling is not available on ROCm yet (CK candidates are enumerated, ck/instances.ts ckCandidates, but there is no ROCm profiler to time them)',
-          ),
-        ],
-        summary: emptySummary(),
-      };
     return generateGpu(graph, options, rocmPlatform(arch));
   },
 });

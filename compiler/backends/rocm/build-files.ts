@@ -2,7 +2,8 @@
  * The Makefile of a ROCm build: hipcc with --offload-arch, the shared sources (runtime/, kernels/) compiled as HIP
  * with src/hip/ first on the include path (its cuda_*.h headers map the CUDA names, cuda/hip/ait_hip.h), the same
  * ait_bench. Composable Kernel instances, when a build has them, need CK_DIR, refused with a clear error when unset
- * exactly like CUTLASS_DIR on CUDA.
+ * exactly like CUTLASS_DIR on CUDA. `make profiler` / `make device_info` build profile/ (ck/profiling.ts) when
+ * `--profile-sources` wrote it.
  */
 import { makefileWord } from '../generated-text';
 
@@ -34,7 +35,7 @@ export function hipMakefile(name: string, arch: RocmArch, ckSources: readonly st
     '',
     'OBJECTS := build/model.o build/ait_runtime.o build/safetensors.o $(CK_SOURCES:src/%.cu=build/%.o)',
     '',
-    '.PHONY: all clean',
+    '.PHONY: all clean profiler device_info',
     'all: lib$(NAME).so ait_bench',
     '',
     'build:',
@@ -54,6 +55,12 @@ export function hipMakefile(name: string, arch: RocmArch, ckSources: readonly st
     '',
     'ait_bench: build/ait_bench.o lib$(NAME).so',
     "\t$(HIPCC) $(ARCH_FLAGS) build/ait_bench.o -L. -l$(NAME) -Wl,-rpath,'$$ORIGIN' -o $@",
+    '',
+    "# kernel profiling (ait compile --profile-sources wrote profile/): the candidates' profiler and the host key",
+    'profiler:',
+    '\t$(MAKE) -C profile CK_DIR=$(CK_DIR) HIPCC=$(HIPCC)',
+    'device_info:',
+    '\t$(MAKE) -C profile device_info HIPCC=$(HIPCC)',
     '',
     'clean:',
     '\trm -rf build lib$(NAME).so ait_bench',

@@ -4,7 +4,9 @@
  * predicate. GEMM and convolution are the exception: on CUDA they are CUTLASS instances, on ROCm Composable Kernel
  * instances with the whole epilogue fused (ck/library.ts: DeviceGemmMultipleD, DeviceBatchedGemmMultiD,
  * DeviceGroupedConvFwdMultipleD), except depthwise convolution and grouped transposed convolution, which are our
- * kernels; a transposed convolution of group 1 is a CK GEMM into the workspace + our col2im.
+ * kernels; a transposed convolution of group 1 is a CK GEMM into the workspace + our col2im. Attention, layernorm and
+ * last-axis softmax are CK instances where CK takes the node's form (ck/library.ts attention, rowOp), else the CUDA
+ * lowering onto our kernel, with the same predicate.
  */
 import { Node, attrInt } from '../../ir/graph';
 import { registerLowering, registeredLowerings } from '../../ops/registry';
@@ -12,6 +14,7 @@ import { CodegenContext, Unsupported } from '../cuda/codegen/context';
 import { convShapeOf } from '../cuda/codegen/conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from '../cuda/codegen/conv-transpose-lowering';
 import { analyzeBatchedMatMul } from '../cuda/codegen/batched-gemm';
+import type { LoweredGemm } from '../cuda/codegen/gemm-lowering';
 import { CUDA_BACKEND, CudaLowerEnv, CudaLowerFn, predicateOf } from '../cuda/codegen/lower';
 import { isDepthwise } from '../cuda/cutlass/conv';
 import { CkLibrary, ckEpilogue, staticSpatial } from './ck/library';
@@ -21,8 +24,33 @@ export const ROCM_BACKEND = 'rocm';
 /** The ops whose CUDA lowering is a CUTLASS instance. */
 const CUTLASS_OPS = new Set(['ait:conv2d', 'ait:conv_transpose2d', 'ait:gemm', ':MatMul']);
 
-for (const { op, domain, lowering } of registeredLowerings(CUDA_BACKEND))
-  if (!CUTLASS_OPS.has(`${domain}:${op}`)) registerLowering(ROCM_BACKEND, op, lowering, domain);
+/** Ops that are a CK instance where CK takes the form, else our kernel (the CUDA lowering). */
+const CK_OR_OURS: Record<string, (library: CkLibrary, node: Node) => LoweredGemm | string> = {
+  'ait:attention': (library, node) => library.attention(node),
+  'ait:layernorm': (library, node) => library.rowOp(node, 'layernorm'),
+  ':LayerNormalization': (library, node) => library.rowOp(node, 'layernorm'),
+  ':Softmax': (library, node) => library.rowOp(node, 'softmax'),
+};
+
+for (const { op, domain, lowering } of registeredLowerings(CUDA_BACKEND)) {
+  const key = `${domain}:${op}`;
+  if (CUTLASS_OPS.has(key)) continue;
+  const viaCk = CK_OR_OURS[key];
+  if (!viaCk) {
+    registerLowering(ROCM_BACKEND, op, lowering, domain);
+    continue;
+  }
+  const ours = lowering.lower as CudaLowerFn;
+  const lower: CudaLowerFn = (env, node) => {
+    const g = viaCk(ck(env), node);
+    if (typeof g === 'string') {
+      const [kernel, ...rest] = ours(env, node);
+      return [{ ...kernel, reason: `${kernel.reason} (not CK: ${g})` }, ...rest];
+    }
+    return [g.kernel, g.body, g.headers, g.workspaceBytes];
+  };
+  registerLowering<CudaLowerFn>(ROCM_BACKEND, op, { supports: lowering.supports, lower }, domain);
+}
 
 /** The per-compile Composable Kernel library (ck/library.ts): rocmPlatform makes one per compile. */
 function ck(env: CudaLowerEnv): CkLibrary {

@@ -55,8 +55,8 @@ export interface GpuPlatform {
   shipsSource(file: string): string | undefined;
   /** Makefile, ait_bench, and anything else the platform builds with (relative path → text). */
   buildFiles(modelName: string, instanceFiles: string[]): [string, string][];
-  /** Whether the platform can write the GEMM/conv profiler (CUTLASS candidates). */
-  profiler: boolean;
+  /** The profiler's files (profile/…) for the signatures to time, where the platform has one. */
+  profiler?: (ops: readonly ProfiledOp[]) => Map<string, string>;
   /**
    * A kernel library of the platform's own, made once per compile (ROCm: Composable Kernel instances,
    * backends/rocm/ck): its lowerings reach it as `env.library`; its sources join the build.
@@ -84,7 +84,7 @@ export function cudaPlatform(arch: CudaArch): GpuPlatform {
       ['Makefile', makefile(modelName, arch, instanceFiles)],
       ['src/ait_bench.cu', benchSource()],
     ],
-    profiler: true,
+    profiler: (ops) => profilerFiles(ops, arch),
   };
 }
 
@@ -268,8 +268,8 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
   const instanceFiles = [...[...gemm.instances, ...conv.instances].map((i) => i.file), ...(library?.instanceFiles() ?? [])];
   for (const [file, text] of platform.buildFiles(options.modelName, instanceFiles)) files.set(file, text);
   // profile/ only when there is something to profile (a model without GEMMs or convs, or all of them measured)
-  if (options.profileSources && toProfile.length > 0 && platform.profiler && platform.cutlassArch)
-    for (const [file, text] of profilerFiles(toProfile, platform.cutlassArch)) files.set(file, text);
+  if (options.profileSources && toProfile.length > 0 && platform.profiler)
+    for (const [file, text] of platform.profiler(toProfile)) files.set(file, text);
   files.set('ait_model.py', pythonModule(options.modelName));
   const present = ctx.weights.filter((w) => w.value);
   if (present.length)

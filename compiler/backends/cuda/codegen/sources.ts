@@ -1,6 +1,7 @@
 /**
  * The CUDA sources every build ships: the runtime (runtime/), our kernels (kernels/) and the templates
- * (codegen/templates/), as a map from path (relative to compiler/backends/cuda) to text.
+ * (codegen/templates/), as a map from path (relative to compiler/backends/cuda) to text; also the profilers'
+ * runners (profiler/: CUDA, hip-profiler/: the ROCm backend's CK profiler) and the HIP headers (hip/).
  *
  * Run from the checkout (tests, tsx), they are read from disk. The bundles (dist/cli.js, the extension's compile
  * worker) carry them inline instead — scripts/cuda-sources-plugin.mjs replaces this module at build time — so the
@@ -10,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const CUDA_DIR = path.resolve(__dirname, '..');
-export const CUDA_SOURCE_DIRS = ['runtime', 'kernels', 'profiler', 'hip', path.join('codegen', 'templates')];
+export const CUDA_SOURCE_DIRS = ['runtime', 'kernels', 'profiler', 'hip', 'hip-profiler', path.join('codegen', 'templates')];
 
 let cache: Map<string, string> | undefined;
 

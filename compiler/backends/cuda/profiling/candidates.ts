@@ -34,9 +34,15 @@ import {
 } from '../cutlass/gemm';
 import type { CudaArch } from '../codegen/gemm-lowering';
 
-export interface Candidate<C> {
+/**
+ * A configuration worth timing and its instance (a CUTLASS instance here; a Composable Kernel instance for the ROCm
+ * backend, backends/rocm/ck/profiling.ts), named as measurements name it. `description`: the configuration as
+ * graph.json shows it, where describeConfig does not know the configuration.
+ */
+export interface Candidate<C, I extends { name: string } = EmittedInstance> {
   config: C;
-  instance: EmittedInstance;
+  instance: I;
+  description?: string;
 }
 
 type Tile = [number, number, number];

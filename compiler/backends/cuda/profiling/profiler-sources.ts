@@ -14,7 +14,7 @@
  */
 import { cString } from '../../generated-text';
 import type { ConvProblem, ConvEpilogueStep } from '../cutlass/conv';
-import type { GemmEpilogue, GemmProblem } from '../cutlass/gemm';
+import type { EmittedInstance, GemmEpilogue, GemmProblem } from '../cutlass/gemm';
 import { convHeader, convInstanceSource, type ConvInstanceSource } from '../codegen/conv-lowering';
 import {
   CUTLASS_WORKSPACE_BYTES,
@@ -72,16 +72,17 @@ export function profilerFiles(ops: readonly ProfiledOp[], arch: CudaArch): Map<s
   const symbolOf = new Map<object, string>();
   for (const op of ops)
     for (const c of op.candidates) {
+      const instance = c.instance as EmittedInstance; // CUDA signatures have CUTLASS candidates only
       if (op.kind === 'conv') {
-        const symbol = instanceSymbol('conv', c.instance);
+        const symbol = instanceSymbol('conv', instance);
         if (!convs.has(symbol))
-          convs.set(symbol, { symbol, file: `src/conv_${convs.size}.cu`, instance: c.instance, steps: op.steps as ConvEpilogueStep[] });
-        symbolOf.set(c.instance, symbol);
+          convs.set(symbol, { symbol, file: `src/conv_${convs.size}.cu`, instance, steps: op.steps as ConvEpilogueStep[] });
+        symbolOf.set(instance, symbol);
       } else {
-        const symbol = instanceSymbol('gemm', c.instance);
+        const symbol = instanceSymbol('gemm', instance);
         if (!gemms.has(symbol))
-          gemms.set(symbol, { symbol, file: `src/gemm_${gemms.size}.cu`, instance: c.instance, epilogue: gemmEpilogueOf(op.steps) });
-        symbolOf.set(c.instance, symbol);
+          gemms.set(symbol, { symbol, file: `src/gemm_${gemms.size}.cu`, instance, epilogue: gemmEpilogueOf(op.steps) });
+        symbolOf.set(instance, symbol);
       }
     }
   // Weak declarations: a candidate whose translation unit fails to compile on the host is left out of the link, its

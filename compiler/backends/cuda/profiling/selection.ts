@@ -17,7 +17,8 @@ import { describeConfig } from './candidates';
 import type { ConvProblem } from '../cutlass/conv';
 import type { GemmProblem } from '../cutlass/gemm';
 
-export type ProfiledKind = 'gemm' | 'batched_gemm' | 'conv';
+/** CUDA profiles GEMMs and convolutions; the ROCm backend also its CK row ops and attention (rocm/ck/profiling.ts). */
+export type ProfiledKind = 'gemm' | 'batched_gemm' | 'conv' | 'layernorm' | 'softmax' | 'attention';
 
 /** Epilogue steps as the profiler's reference applies them, in order. */
 export type ProfiledStep = 'bias' | 'scale' | 'residual_add' | string;
@@ -28,14 +29,14 @@ export interface ProfiledOp {
   kind: ProfiledKind;
   /** graph.json ids of the nodes with this signature. */
   nodes: string[];
-  /** The profiled batches, smallest first, and the op's problem at each. */
+  /** The profiled batches, smallest first, and the op's problem at each (a CK instance's arguments on ROCm). */
   batches: number[];
-  problems: (GemmProblem | ConvProblem)[];
+  problems: (GemmProblem | ConvProblem | Record<string, unknown>)[];
   /** CUTLASS workspace bytes each candidate may ask at the largest problem (stream-K). */
   workspaceBytes: number;
   steps: ProfiledStep[];
   layoutB?: 'column' | 'row';
-  candidates: Candidate<object>[];
+  candidates: Candidate<object, { name: string }>[];
 }
 
 /** A candidate as graph.json's kernel.candidates lists it (docs/graph-format.md). */
@@ -118,10 +119,10 @@ export class KernelProfiling {
    * its heuristic). `register` turns a candidate instance into the caller's source; `fallback` gives the heuristic's
    * source for a batch.
    */
-  choose<S>(
+  choose<S, I extends { name: string } = EmittedInstance>(
     signature: string,
-    candidates: readonly Candidate<object>[],
-    register: (instance: EmittedInstance) => S,
+    candidates: readonly Candidate<object, I>[],
+    register: (instance: I) => S,
     fallback: (batch: number) => { source: S; reason: string },
   ): MeasuredChoice<S> | undefined {
     const measured = this.options.measurements?.lookup(signature) ?? [];
@@ -133,7 +134,7 @@ export class KernelProfiling {
     for (const c of candidates)
       reports.set(c.instance.name, {
         name: c.instance.name,
-        config: describeConfig(c.config as never),
+        config: c.description ?? describeConfig(c.config as never),
         timeMs: null,
         batch: largest,
         timesMs: Object.fromEntries(this.batches.map((b) => [String(b), null])),

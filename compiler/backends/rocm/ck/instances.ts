@@ -20,8 +20,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { GemmLayoutB } from '../../cuda/cutlass/gemm';
+import { CkAttentionSpec, CkRowSpec, attentionBody, rowBody } from './norm-instances';
 
-export type CkKind = 'gemm' | 'batched_gemm' | 'conv';
+export type CkKind = CkGemmKind | CkRowKind | 'attention';
+
+/** The GEMM-shaped device operations (CkInstanceSpec). */
+export type CkGemmKind = 'gemm' | 'batched_gemm' | 'conv';
+
+/** Row operations over the last axis (norm-instances.ts). */
+export type CkRowKind = 'layernorm' | 'softmax';
 
 /** One XDL tile configuration (MPerXDL = NPerXDL = 32, KPerBlock 32, AK1 = BK1 = 8 for column-major B). */
 export interface CkTile {
@@ -88,16 +95,16 @@ export function chooseCkTile(p: CkProblem, cus: number): { tile: CkTile; reason:
 }
 
 /**
- * The candidates of a problem for a future profiler (CUDA's profiling/candidates.ts): every tile with the spec's
- * vector widths and epilogue. Nothing times them yet: there is no ROCm profiler (`--profile-sources` is refused).
+ * The candidates of a problem (CUDA's profiling/candidates.ts): every tile with the spec's vector widths and
+ * epilogue, what the ROCm profiler times (profiling.ts; library.ts records the same list per signature).
  */
-export function ckCandidates(spec: Omit<CkInstanceSpec, 'tile'>): CkInstance[] {
+export function ckCandidates(spec: Omit<CkInstanceSpec, 'tile'>): CkInstance<CkInstanceSpec>[] {
   return CK_TILES.map((tile) => ckInstance(fitVectors({ ...spec, tile })));
 }
 
 /** What a CK instance is, before it is text: the device operation, the tile, the vector widths, the epilogue. */
 export interface CkInstanceSpec {
-  kind: CkKind;
+  kind: CkGemmKind;
   tile: CkTile;
   /** Vector widths: A and B along K (per group C for a conv), the epilogue (E and Ds) along N. */
   vectors: { a: number; b: number; cde: number };
@@ -111,8 +118,11 @@ export interface CkInstanceSpec {
   convSpecialization?: 'Default' | 'Filter1x1Pad0' | 'Filter1x1Stride1Pad0';
 }
 
-export interface CkInstance {
-  spec: CkInstanceSpec;
+/** Any instance's spec. */
+export type CkAnySpec = CkInstanceSpec | CkRowSpec | CkAttentionSpec;
+
+export interface CkInstance<S extends CkAnySpec = CkAnySpec> {
+  spec: S;
   /** Entry point: ait_ck_<kind>_<hash of the code>. */
   symbol: string;
   /** The translation unit (without the file name: the same text in every build). */
@@ -162,7 +172,7 @@ export function fitVectors(spec: CkInstanceSpec): CkInstanceSpec {
   return { ...spec, vectors: { ...spec.vectors, b } };
 }
 
-const DEVICE_OP: Record<CkKind, { header: string; type: string }> = {
+const DEVICE_OP: Record<CkGemmKind, { header: string; type: string }> = {
   gemm: { header: 'device_gemm_multiple_d_xdl_cshuffle.hpp', type: 'DeviceGemmMultipleD_Xdl_CShuffle' },
   batched_gemm: { header: 'device_batched_gemm_multi_d_xdl.hpp', type: 'DeviceBatchedGemmMultiD_Xdl' },
   conv: { header: 'device_grouped_conv_fwd_multiple_d_xdl_cshuffle.hpp', type: 'DeviceGroupedConvFwdMultipleD_Xdl_CShuffle' },
@@ -287,12 +297,28 @@ function instanceBody(spec: CkInstanceSpec, symbol: string): string[] {
 }
 
 /** The instance of a spec: its text, named after a hash of the text (the same instance is the same symbol everywhere). */
-export function ckInstance(spec: CkInstanceSpec): CkInstance {
+export function ckInstance<S extends CkAnySpec>(spec: S): CkInstance<S> {
   const placeholder = '@SYMBOL@';
-  const text = instanceBody(spec, placeholder).join('\n');
+  const lines =
+    spec.kind === 'attention'
+      ? attentionBody(spec, placeholder)
+      : spec.kind === 'layernorm' || spec.kind === 'softmax'
+        ? rowBody(spec as CkRowSpec, placeholder)
+        : instanceBody(spec as CkInstanceSpec, placeholder);
+  const text = lines.join('\n');
   const symbol = `ait_ck_${spec.kind}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
   return { spec, symbol, code: text.split(placeholder).join(symbol) };
 }
+
+/** The args struct of each kind's entry point (src/ait_ck.h). */
+const ARGS_OF: Record<CkKind, string> = {
+  gemm: 'AitCkGemmArgs',
+  batched_gemm: 'AitCkGemmArgs',
+  conv: 'AitCkConvArgs',
+  layernorm: 'AitCkRowArgs',
+  softmax: 'AitCkRowArgs',
+  attention: 'AitCkAttentionArgs',
+};
 
 /** Maximum epilogue operands (D tensors) of an instance. */
 export const CK_MAX_OPERANDS = 4;
@@ -329,9 +355,28 @@ export function ckHeader(instances: readonly CkInstance[]): string {
     '  void* y;',
     '};',
     '',
-    ...instances.map(
-      (i) => `const char* ${i.symbol}(const ${i.spec.kind === 'conv' ? 'AitCkConvArgs' : 'AitCkGemmArgs'}& args, hipStream_t stream);`,
-    ),
+    '// y = layernorm(x) (gamma, beta) or softmax(x) over the last axis of x [rows, n] (row-major fp16); epsilon for layernorm.',
+    'struct AitCkRowArgs {',
+    '  int rows, n;',
+    '  float epsilon;',
+    '  const void* x;',
+    '  const void* gamma;',
+    '  const void* beta;',
+    '  void* y;',
+    '};',
+    '',
+    '// o = softmax(q·kᵀ·scale)·v per head: q, k, v rows [batch, sequence] of token_stride elements, head h at h·head_dim;',
+    '// o [batch, sequence, heads·head_dim].',
+    'struct AitCkAttentionArgs {',
+    '  int batch, sequence, heads, head_dim, token_stride;',
+    '  float scale;',
+    '  const void* q;',
+    '  const void* k;',
+    '  const void* v;',
+    '  void* o;',
+    '};',
+    '',
+    ...instances.map((i) => `const char* ${i.symbol}(const ${ARGS_OF[i.spec.kind]}& args, hipStream_t stream);`),
     '',
   ];
   return lines.join('\n');

@@ -15,10 +15,15 @@
  *  - A patchify conv (ViT's patch embedding) is our patchify copy + a CK GEMM, as on CUDA; a group-1 ConvTranspose
  *    is a CK GEMM into the workspace + our col2im (gemmIntoWorkspace), as on CUDA.
  *  - No workspace but those columns: CK's Xdl device operations here take none (no split-K).
+ *  - layernorm and softmax over the last axis (DeviceLayernormImpl, DeviceSoftmaxImpl) and attention without mask or
+ *    bias at a head dim multiple of 32 (DeviceBatchedGemmSoftmaxGemm_Xdl_CShuffle): norm-instances.ts. A form these
+ *    do not take returns the reason (rowOp, attention), and the lowering keeps our kernel (../lowerings.ts).
  */
-import { Node, attrInt } from '../../../ir/graph';
+import { Node, attrFloat, attrInt } from '../../../ir/graph';
 import { Dim, isConcrete } from '../../../ir/symbolic';
-import { EPILOGUE_OPERAND_STEPS, epilogueOf, isPatchifyConv } from '../../../ops/fused';
+import { EPILOGUE_OPERAND_STEPS, attentionQkvInputs, epilogueOf, isPatchifyConv } from '../../../ops/fused';
+import { axisNormPlan, isRowView } from '../../cuda/codegen/axis-norm-lowering';
+import { cppFloat } from '../../cuda/codegen/cpp';
 import { analyzeBatchedMatMul } from '../../cuda/codegen/batched-gemm';
 import { BatchDecisions, BatchRange, batchRanges, dispatchByBatch } from '../../cuda/codegen/batch-ranges';
 import { CodegenContext, Unsupported } from '../../cuda/codegen/context';
@@ -44,6 +49,9 @@ import {
   fitVectors,
   vectorWidth,
 } from './instances';
+import { CK_ATTENTION_TILES, CK_ROW_TILES, CkRowOp, chooseAttentionTile, chooseRowTile, ckAttentionRefusal } from './norm-instances';
+import { dedupeCandidates } from './profiling';
+import { CandidateReport, ProfiledKind, batchTerm } from '../../cuda/profiling/selection';
 
 /** The node's epilogue as the instance's CDE functors, and its operands (per-channel vector or full). */
 export interface CkEpilogue {
@@ -216,7 +224,8 @@ export class CkLibrary implements PlatformLibrary {
       b: shape.layoutB === 'row' ? vectorWidth(shape.n) : vectorWidth(shape.k),
       cde: vectorWidth(shape.n),
     };
-    const { ranges, reasons } = this.chooseRanges(
+    const perChannel = epilogue.operands.map((o) => o.perChannel);
+    const { ranges, reasons, candidates } = this.chooseRanges(
       (batch) => ({ m: mAt(batch), n: shape.n, k: shape.k, batch: lAt(batch) }),
       (tile) => ({
         kind,
@@ -226,6 +235,21 @@ export class CkLibrary implements PlatformLibrary {
         operands: epilogue.operands.length,
         layoutB: shape.layoutB,
       }),
+      {
+        node,
+        kind,
+        signature: (batches) => [
+          ...(shape.batch ? [batchTerm('l', lAt, batches)] : []),
+          batchTerm('m', mAt, batches),
+          `n=${shape.n}`,
+          `k=${shape.k}`,
+          `b=${shape.layoutB}`,
+          ...epilogueTerms(epilogue),
+        ],
+        argsAt: (batch) => ({ batch: lAt(batch), m: mAt(batch), n: shape.n, k: shape.k, d_per_channel: perChannel }),
+        steps: epilogue.functors,
+        layoutB: shape.layoutB,
+      },
     );
     const body = [
       ...before.body,
@@ -237,7 +261,7 @@ export class CkLibrary implements PlatformLibrary {
       ...(into?.after ?? []),
     ];
     return {
-      kernel: this.kernelChoice(what, ranges, reasons, epilogue, shape.layoutB),
+      kernel: this.kernelChoice(what, ranges, reasons, epilogue, shape.layoutB, candidates),
       body,
       headers: ['ait_ck.h', ...before.headers],
       workspaceBytes: before.workspaceBytes,
@@ -271,6 +295,101 @@ export class CkLibrary implements PlatformLibrary {
     );
   }
 
+  /**
+   * layernorm (fused or LayerNormalization over the last axis) or Softmax over the last axis as a CK instance, or the
+   * reason CK does not take the node's form (the caller keeps our kernel).
+   */
+  rowOp(node: Node, kind: CkRowOp): LoweredGemm | string {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    const [x, gamma, beta] = node.inputs;
+    const shape = ctx.shapeOf(out);
+    if (ctx.typeOf(x) !== 'half' || ctx.typeOf(out) !== 'half') return 'not fp16 data';
+    let rows: Dim[];
+    let n: Dim;
+    if (kind === 'softmax') {
+      const view = axisNormPlan(ctx, node);
+      if (!isRowView(view) || view.n.length !== 1) return 'softmax over an axis that is not the last';
+      [rows, n] = [view.outer, view.n[0]];
+    } else {
+      if (!gamma || !beta) return 'layernorm without gamma or beta (the CK layernorm reads both)';
+      if (ctx.typeOf(gamma) !== 'half' || ctx.typeOf(beta) !== 'half') return 'gamma or beta not fp16';
+      [rows, n] = [shape.slice(0, -1), shape[shape.length - 1]];
+    }
+    if (!isConcrete(n)) return 'a row length decided at run time (the CK instance takes its vector width at compile time)';
+    const maxRows = rows.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
+    if (maxRows * n > MAX_CK_ELEMENTS) return `${maxRows * n} elements at max batch, past CK's 32-bit indices`;
+    const vector = vectorWidth(n);
+    const { tile, reason } = chooseRowTile(n);
+    const epsilon = kind === 'layernorm' ? attrFloat(node, 'epsilon', 1e-5) : 0;
+    const rowsAt = (batch: number) => rows.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
+    const { ranges, reasons, candidates } = this.chooseOne(
+      {
+        node,
+        kind,
+        signature: (batches) => [batchTerm('rows', rowsAt, batches), `n=${n}`],
+        argsAt: (batch) => ({ rows: rowsAt(batch), n, epsilon }),
+      },
+      CK_ROW_TILES.map((t) => ckInstance({ kind, tile: t, vector })),
+      { instance: ckInstance({ kind, tile, vector }), reason },
+    );
+    const body = [
+      `const AitCkRowArgs row{static_cast<int>(${ctx.product(rows, node)}), ${n}, ${kind === 'layernorm' ? cppFloat(epsilon) : '0.f'}, ${ctx.pointer(x)},`,
+      `                      ${kind === 'layernorm' ? `${ctx.pointer(gamma)}, ${ctx.pointer(beta)}` : 'nullptr, nullptr'}, ${ctx.pointer(out, true)}};`,
+      ...dispatchByBatch(ranges, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(row, c.stream));`),
+    ];
+    return {
+      kernel: this.oneChoice(kind, `${kind} over rows of ${n}`, ranges, reasons, candidates),
+      body,
+      headers: ['ait_ck.h'],
+      workspaceBytes: 0,
+    };
+  }
+
+  /** The fused attention node as a CK instance, or the reason CK does not take its form (our kernel runs it). */
+  attention(node: Node): LoweredGemm | string {
+    const ctx = this.ctx;
+    const out = node.outputs[0];
+    const heads = attrInt(node, 'num_heads');
+    const headDim = attrInt(node, 'head_dim');
+    const first = attentionQkvInputs(node);
+    const refusal = ckAttentionRefusal({ headDim, biases: node.inputs.length - first, causal: attrInt(node, 'causal', 0) !== 0 });
+    if (refusal) return refusal;
+    for (const t of [...node.inputs, out]) if (ctx.typeOf(t) !== 'half') return `'${t}' is not fp16`;
+    const [batch, sequence] = ctx.shapeOf(node.inputs[0]);
+    const hd = heads * headDim;
+    const tokenStride = first === 3 ? hd : 3 * hd;
+    if (ctx.maxOf(sequence) * tokenStride > MAX_CK_ELEMENTS) return "a batch's Q, K or V past CK's 32-bit indices";
+    const [q, k, v] =
+      first === 3
+        ? node.inputs.slice(0, 3).map((t) => ctx.pointer(t))
+        : [0, 1, 2].map((i) => `${ctx.pointer(node.inputs[0])}${i ? ` + ${i * hd}` : ''}`);
+    const { tile, reason } = chooseAttentionTile(headDim);
+    const scale = attrFloat(node, 'scale', 1 / Math.sqrt(headDim));
+    const [bAt, sAt] = [batch, sequence].map((d) => (n: number) => ctx.at(d, n));
+    const { ranges, reasons, candidates } = this.chooseOne(
+      {
+        node,
+        kind: 'attention',
+        signature: (batches) => [
+          batchTerm('b', bAt, batches),
+          batchTerm('s', sAt, batches),
+          `h=${heads} d=${headDim} ${first === 3 ? 'separate' : 'packed'} scale=${scale}`,
+        ],
+        argsAt: (n) => ({ batch: bAt(n), sequence: sAt(n), heads, head_dim: headDim, token_stride: tokenStride, scale }),
+      },
+      CK_ATTENTION_TILES.map((t) => ckInstance({ kind: 'attention', tile: t })),
+      { instance: ckInstance({ kind: 'attention', tile }), reason },
+    );
+    const body = [
+      `const AitCkAttentionArgs attention{static_cast<int>(${ctx.dim(batch, node)}), static_cast<int>(${ctx.dim(sequence, node)}), ${heads}, ${headDim},`,
+      `                                   ${tokenStride}, ${cppFloat(scale)}, ${q}, ${k}, ${v}, ${ctx.pointer(out, true)}};`,
+      ...dispatchByBatch(ranges, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(attention, c.stream));`),
+    ];
+    const what = `attention (${first === 3 ? 'separate Q, K, V' : 'packed QKV'}, ${heads} heads of ${headDim}) as CK batched GEMM-softmax-GEMM, one launch per batch`;
+    return { kernel: this.oneChoice('attention', what, ranges, reasons, candidates), body, headers: ['ait_ck.h'], workspaceBytes: 0 };
+  }
+
   /** conv2d: NHWC grouped conv forward (group 1 included). */
   conv2d(node: Node): LoweredGemm {
     const ctx = this.ctx;
@@ -294,9 +413,27 @@ export class CkLibrary implements PlatformLibrary {
     const convSpecialization = oneByOne ? (strides.every((v) => v === 1) ? 'Filter1x1Stride1Pad0' : 'Filter1x1Pad0') : 'Default';
     const vectors = { a: vectorWidth(cg), b: vectorWidth(cg), cde: vectorWidth(kg) };
     const mAt = (n: number) => ctx.at(batch, n) * p * q;
-    const { ranges, reasons } = this.chooseRanges(
+    const nAt = (n: number) => ctx.at(batch, n);
+    const { ranges, reasons, candidates } = this.chooseRanges(
       (n) => ({ m: mAt(n), n: kg, k: r * s * cg, batch: group }),
       (tile) => ({ kind: 'conv', tile, vectors, epilogue: epilogue.functors, operands: epilogue.operands.length, convSpecialization }),
+      {
+        node,
+        kind: 'conv',
+        signature: (batches) => [
+          batchTerm('n', nAt, batches),
+          `h=${h} w=${wIn} c=${c} k=${k} r=${r} s=${s} p=${p} q=${q} g=${group}`,
+          `stride=${strides.join('x')} dilation=${dilations.join('x')} pads=${pads.join(',')}`,
+          ...epilogueTerms(epilogue),
+        ],
+        argsAt: (n) => ({
+          ...{ n: nAt(n), h, w: wIn, c, k, r, s, p, q, group },
+          ...{ stride_h: strides[0], stride_w: strides[1], dilation_h: dilations[0], dilation_w: dilations[1] },
+          ...{ pad_top: pads[0], pad_left: pads[1], pad_bottom: pads[2], pad_right: pads[3] },
+          d_per_channel: epilogue.operands.map((o) => o.perChannel),
+        }),
+        steps: epilogue.functors,
+      },
     );
     const body = [
       `const AitCkConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${h}, ${wIn}, ${c}, ${k}, ${r}, ${s}, ${p}, ${q}, ${group},`,
@@ -307,7 +444,12 @@ export class CkLibrary implements PlatformLibrary {
       ...dispatchByBatch(ranges, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(conv, c.stream));`),
     ];
     const what = `${r}x${s} conv (stride ${strides.join('x')}${group > 1 ? `, group ${group}` : ''}) as CK implicit GEMM M=N·${p}·${q} N=${kg} K=${r * s * cg}`;
-    return { kernel: this.kernelChoice(what, ranges, reasons, epilogue), body, headers: ['ait_ck.h'], workspaceBytes: 0 };
+    return {
+      kernel: this.kernelChoice(what, ranges, reasons, epilogue, undefined, candidates),
+      body,
+      headers: ['ait_ck.h'],
+      workspaceBytes: 0,
+    };
   }
 
   /**
@@ -341,19 +483,83 @@ export class CkLibrary implements PlatformLibrary {
     return { ...lowered, kernel: { ...lowered.kernel, config: { ...lowered.kernel.config, path: 'patchify+gemm' } } };
   }
 
+  /**
+   * Instances by batch range: measured (profiling.ts) when the compile has measurements of the op's signature, else
+   * the tile heuristic where its decisions can change (batch-ranges.ts).
+   */
   private chooseRanges(
     problemAt: (batch: number) => CkProblem,
     specOf: (tile: CkTile) => CkInstanceSpec,
-  ): { ranges: BatchRange<CkSource>[]; reasons: Map<number, string> } {
+    profile: CkProfile,
+  ): { ranges: BatchRange<CkSource>[]; reasons: Map<number, string>; candidates?: CandidateReport[] } {
+    const heuristicAt = (batch: number) => {
+      const { tile, reason } = ckTileFor(problemAt(batch), this.cus);
+      return { source: this.register(ckInstance(fitVectors(specOf(tile)))), reason };
+    };
+    const measured = this.measured(
+      profile,
+      CK_TILES.map((tile) => ckInstance(fitVectors(specOf(tile)))),
+      heuristicAt,
+    );
+    if (measured) return measured;
     const reasons = new Map<number, string>();
     const max = this.ctx.batchSymbol ? this.ctx.maxBatch : 1;
     const decisions = ckDecisions(problemAt, this.cus);
     const ranges = batchRanges(max, decisions, (batch) => {
-      const { tile, reason } = ckTileFor(problemAt(batch), this.cus);
+      const { source, reason } = heuristicAt(batch);
       reasons.set(batch, reason);
-      return this.register(ckInstance(fitVectors(specOf(tile))));
+      return source;
     });
     return { ranges, reasons };
+  }
+
+  /**
+   * An op with one heuristic choice at every batch (row ops, attention): measured ranges when there are
+   * measurements, else that choice for every batch.
+   */
+  private chooseOne(
+    profile: CkProfile,
+    candidates: CkInstance[],
+    heuristic: { instance: CkInstance; reason: string },
+  ): { ranges: BatchRange<CkSource>[]; reasons: Map<number, string>; candidates?: CandidateReport[] } {
+    const measured = this.measured(profile, candidates, () => ({ source: this.register(heuristic.instance), reason: heuristic.reason }));
+    if (measured) return measured;
+    const max = this.ctx.batchSymbol ? this.ctx.maxBatch : 1;
+    return {
+      ranges: [{ firstBatch: 1, lastBatch: max, source: this.register(heuristic.instance) }],
+      reasons: new Map([[1, heuristic.reason]]),
+    };
+  }
+
+  /**
+   * The measured choice (cuda/profiling/selection.ts KernelProfiling) when the compile profiles or has measurements:
+   * records the op's signature with its candidates (what --profile-sources writes a profiler for), and returns the
+   * fastest candidate per batch range when there are measurements of the signature, else undefined.
+   */
+  private measured(
+    profile: CkProfile,
+    instances: CkInstance[],
+    heuristicAt: (batch: number) => { source: CkSource; reason: string },
+  ): { ranges: BatchRange<CkSource>[]; reasons: Map<number, string>; candidates: CandidateReport[] } | undefined {
+    const profiling = this.ctx.profiling;
+    if (!profiling?.active) return undefined;
+    const batches = this.ctx.batchSymbol ? profiling.batches : [1];
+    const candidates = dedupeCandidates(instances);
+    const signature = [`ck ${profile.kind} ${this.arch}`, ...profile.signature(batches)].join(' ');
+    profiling.record(
+      {
+        signature,
+        kind: profile.kind,
+        batches,
+        problems: batches.map(profile.argsAt),
+        workspaceBytes: 0,
+        steps: profile.steps ?? [],
+        layoutB: profile.layoutB,
+        candidates,
+      },
+      profile.node.id,
+    );
+    return profiling.choose(signature, candidates, (instance) => this.register(instance), heuristicAt);
   }
 
   private register(instance: CkInstance): CkSource {
@@ -365,15 +571,44 @@ export class CkLibrary implements PlatformLibrary {
     return source;
   }
 
+  /** The kernel choice of a row op or attention (no epilogue). */
+  private oneChoice(
+    kind: CkKind,
+    what: string,
+    ranges: BatchRange<CkSource>[],
+    reasons: Map<number, string>,
+    candidates?: CandidateReport[],
+  ): KernelChoice {
+    const last = ranges[ranges.length - 1].source;
+    const single = ranges.length === 1 && !candidates;
+    return {
+      library: 'ck',
+      name: last.instance.symbol,
+      config: {
+        arch: this.arch,
+        deviceOp: kind,
+        ...(single ? { tile: last.instance.spec.tile, file: last.file } : {}),
+        ...((last.instance.spec as { vector?: number }).vector ? { vector: (last.instance.spec as { vector: number }).vector } : {}),
+        instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.symbol, file: r.source.file })),
+      },
+      ...(candidates ? { candidates } : {}),
+      reason: single
+        ? `${what}: ${reasons.get(1) ?? ''}`
+        : `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? ''}`).join('; ')}`,
+    };
+  }
+
   private kernelChoice(
     what: string,
     ranges: BatchRange<CkSource>[],
     reasons: Map<number, string>,
     epilogue: CkEpilogue,
     layoutB?: GemmLayoutB,
+    candidates?: CandidateReport[],
   ): KernelChoice {
     const last = ranges[ranges.length - 1].source.instance;
     return {
+      ...(candidates ? { candidates } : {}),
       library: 'ck',
       name: last.symbol,
       config: {
@@ -386,6 +621,25 @@ export class CkLibrary implements PlatformLibrary {
       reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? ''}`).join('; ')}`,
     };
   }
+}
+
+/** What an op records for profiling (profiling.ts): its signature terms after `ck <kind> <arch>`, its args by batch. */
+interface CkProfile {
+  node: Node;
+  kind: ProfiledKind;
+  signature: (batches: readonly number[]) => string[];
+  argsAt: (batch: number) => Record<string, unknown>;
+  /** The epilogue's ew functors (the profiler's reference applies them). */
+  steps?: string[];
+  layoutB?: GemmLayoutB;
+}
+
+/** The epilogue in a signature: its functors and whether each operand is a channel vector or of the output's shape. */
+function epilogueTerms(epilogue: CkEpilogue): string[] {
+  return [
+    `epilogue=${epilogue.functors.join('+') || 'none'}`,
+    ...(epilogue.operands.length ? [`d=${epilogue.operands.map((o) => (o.perChannel ? 'vector' : 'full')).join(',')}`] : []),
+  ];
 }
 
 /** The d / d_per_channel initializers of the args struct (unused slots null). */

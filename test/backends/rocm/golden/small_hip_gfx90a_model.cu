@@ -3,19 +3,19 @@
 #include "ait_model.h"
 #include "ait_gemm.h"
 #include "ait_conv.h"
+#include "ait_ck.h"
 #include "elementwise.cuh"
-#include "normalization.cuh"
 #include "reduce.cuh"
 
 namespace {
 
   // graph.json n0: layernorm 'LayerNormalization_0'; ONNX nodes: LayerNormalization_0
-  // Kernel: ait_layernorm_f16 (ait); why: one block per row, fp32 statistics
+  // Kernel: ait_ck_layernorm_98cdc7c7b8fb (ck); why: layernorm over rows of 64: 8 rows a block, 32 threads × 8 per row: one sweep of a 64-element row
   const char* launch_n0(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
-    ait::kernels::LayerNormArgs<__half> args{static_cast<const __half*>(c.inputs[0]), static_cast<const __half*>(c.weights[0]), static_cast<const __half*>(c.weights[1]), reinterpret_cast<__half*>(c.arena + 0),
-                                             4 * batch, 64, 0.00001f};
-    AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_layernorm(args, c.stream));
+    const AitCkRowArgs row{static_cast<int>(4 * batch), 64, 0.00001f, static_cast<const __half*>(c.inputs[0]),
+                          static_cast<const __half*>(c.weights[0]), static_cast<const __half*>(c.weights[1]), reinterpret_cast<__half*>(c.arena + 0)};
+    AIT_RETURN_IF_FAILED(ait_ck_layernorm_98cdc7c7b8fb(row, c.stream));
     return nullptr;
   }
   // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
@@ -56,11 +56,12 @@ namespace {
   }
 
   // graph.json n3: Softmax 'Softmax_3'; ONNX nodes: Softmax_3
-  // Kernel: ait_softmax_f16 (ait); why: one block per row
+  // Kernel: ait_ck_softmax_301824011e5a (ck); why: softmax over rows of 64: 8 rows a block, 32 threads × 8 per row: one sweep of a 64-element row
   const char* launch_n3(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
-    ait::kernels::SoftmaxArgs<__half> args{reinterpret_cast<const __half*>(c.arena + 0), reinterpret_cast<__half*>(c.arena + 131072), 4 * batch, 64, 1.f};
-    AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_softmax(args, c.stream));
+    const AitCkRowArgs row{static_cast<int>(4 * batch), 64, 0.f, reinterpret_cast<const __half*>(c.arena + 0),
+                          nullptr, nullptr, reinterpret_cast<__half*>(c.arena + 131072)};
+    AIT_RETURN_IF_FAILED(ait_ck_softmax_301824011e5a(row, c.stream));
     return nullptr;
   }
   // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
@@ -105,9 +106,9 @@ namespace {
     {"beta", ait::DType::kFloat16, 1, {64}, ait::WeightOrigin::kBound},  // 1
   };
   const ait::OpDescription kOps[] = {
-    {"n0", "layernorm LayerNormalization_0 [LayerNormalization_0]", "ait_layernorm_f16", launch_n0, debug_n0},
+    {"n0", "layernorm LayerNormalization_0 [LayerNormalization_0]", "ait_ck_layernorm_98cdc7c7b8fb", launch_n0, debug_n0},
     {"n2", "elementwise Relu_2/fused [Add_1, Relu_2]", "ait_fused_elementwise_f16_2in", launch_n2, debug_n2},
-    {"n3", "Softmax Softmax_3 [Softmax_3]", "ait_softmax_f16", launch_n3, debug_n3},
+    {"n3", "Softmax Softmax_3 [Softmax_3]", "ait_ck_softmax_301824011e5a", launch_n3, debug_n3},
     {"n5", "ReduceMean ReduceMean_5 [ReduceMean_5]", "ait_reduce_mean_f16", launch_n5, debug_n5},
   };
   const ait::OpDescription* const kPrepareOps = nullptr;
