@@ -13,6 +13,7 @@ import type { Graph, OnnxModelInfo } from '../ir/graph';
 import { graphToJson } from '../ir/serialize';
 import { checkDimBounds, modelInputDims } from '../options';
 import { type PerNodeReport, verifyPerNodeLocal } from '../verify/local';
+import type { TimesSummary } from '../verify/module-times';
 import { type FirstProblem, fmt, type ModuleRow, type NodeErrorRow } from '../verify/per-node';
 import { table } from './format';
 
@@ -92,6 +93,7 @@ export function formatReport(report: PerNodeReport, opts: Pick<VerifyCommandOpti
   lines.push(describeProblem(`first error jump (rel L2 > ${fmt(report.threshold)})`, report.firstJump));
   lines.push('');
   lines.push(formatModules(report.modules, opts.moduleDepth ?? 2));
+  lines.push(...describeTimes(report.times));
   return lines.join('\n');
 }
 
@@ -106,33 +108,61 @@ export function describeProblem(title: string, p: FirstProblem | null): string {
 export function formatModules(modules: ModuleRow[], depth: number): string {
   const rows = modules.filter((m) => m.depth <= depth && m.depth > 0);
   if (rows.length === 0) return 'modules: none (the nodes have no scope)';
+  // Time columns only when a profile (ours) or PyTorch's times were given; a module without a time shows '-'.
+  const timed = modules.some((m) => m.timeMs !== undefined || m.referenceTimeMs !== undefined);
+  const ms = (v: number | undefined) => (v === undefined ? '-' : v >= 100 ? v.toFixed(1) : v.toPrecision(3));
   return table(
     rows.map((m) => [
       '  '.repeat(m.depth - 1) + (m.module.split('/').pop() ?? ''),
       String(m.nodes),
-      fmt(m.maxAbs),
-      m.maxRelativeL2 === null ? 'NaN/Inf' : fmt(m.maxRelativeL2),
+      m.nodes ? fmt(m.maxAbs) : '-',
+      m.nodes ? (m.maxRelativeL2 === null ? 'NaN/Inf' : fmt(m.maxRelativeL2)) : '-',
       m.fp16Overflows ? String(m.fp16Overflows) : '',
+      ...(timed ? [ms(m.timeMs), ms(m.referenceTimeMs), m.speedup === undefined ? '-' : `${m.speedup.toFixed(2)}x`] : []),
     ]),
-    ['module', 'nodes', 'max abs err', 'max rel L2', 'fp16 overflows'],
+    ['module', 'nodes', 'max abs err', 'max rel L2', 'fp16 overflows', ...(timed ? ['ours ms', 'torch ms', 'speedup'] : [])],
   );
 }
 
-/** The per-node errors as an ait-profile (meanMs 0: no time was measured), keyed by the graph's node ids. */
+/** Where the time columns come from, in one or two lines (none without times). */
+export function describeTimes(times: TimesSummary | undefined): string[] {
+  const lines: string[] = [];
+  if (times?.ours)
+    lines.push(
+      `ours: per-op profile at batch ${times.ours.batch} on ${times.ours.gpu}, ${times.ours.runs} runs; ops sum ${times.ours.opsMs.toPrecision(3)} ms` +
+        (times.ours.totalMs !== undefined ? `, whole run ${times.ours.totalMs.toPrecision(3)} ms` : ''),
+    );
+  const r = times?.reference;
+  if (r)
+    lines.push(
+      `torch: PyTorch eager${r.torch ? ` ${r.torch}` : ''}${r.dtype ? ` ${r.dtype}` : ''}${r.device ? ` on ${r.device}` : ''}` +
+        `${r.runs !== undefined ? `, median of ${r.runs} runs` : ''}${r.totalMs !== undefined ? `, whole forward ${r.totalMs.toPrecision(3)} ms` : ''}; ` +
+        `${r.matched} module row(s) matched of ${r.modules} timed module(s); speedup = torch ms / ours ms`,
+    );
+  return lines;
+}
+
+/**
+ * The per-node errors as an ait-profile keyed by the graph's node ids: with the report's own per-op profile (`ait
+ * remote verify --per-node` measures one), its times and errors together; else meanMs 0 (no time was measured).
+ */
 export function errorProfile(report: PerNodeReport, modelName: string, date = new Date()): ProfileJson {
+  const measured = report.profile;
   const ops: Record<string, OpProfile> = {};
+  for (const [id, op] of Object.entries(measured?.ops ?? {})) ops[id] = { ...op };
   for (const r of report.nodes) {
     if (r.relativeL2 === undefined) continue;
-    ops[r.id] = { meanMs: 0, error: errorField(r, report) };
+    ops[r.id] = { ...(ops[r.id] ?? { meanMs: 0 }), error: errorField(r, report) };
   }
   return {
     format: 'ait-profile',
     version: 1,
     graph: { model: modelName },
-    gpu: { name: `none: ${report.candidate}` },
-    date: date.toISOString(),
-    runs: 0,
+    gpu: measured ? measured.gpu : { name: `none: ${report.candidate}` },
+    date: (measured ? new Date(measured.date) : date).toISOString(),
+    runs: measured ? measured.runs : 0,
     batch: report.batch,
+    ...(measured?.totalMs !== undefined ? { totalMs: measured.totalMs } : {}),
     ops,
   };
 }
