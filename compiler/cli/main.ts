@@ -103,6 +103,11 @@ function withVerifyOptions(c: Command): Command {
       '--threshold <rel L2>',
       'with --per-node: relative L2 error above which a node counts as wrong (default 1e-2)',
       wrapped(parseTolerance),
+    )
+    .option(
+      '--torch-model <FILE.py:FUNCTION>',
+      'with --per-node: time every module in PyTorch eager too (fp16, CUDA, forward hooks) where the host has torch; ' +
+        'FUNCTION() returns the nn.Module or (module, example_inputs); the module table gets ours/torch times',
     );
 }
 

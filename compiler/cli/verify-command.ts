@@ -35,6 +35,8 @@ export interface VerifyCommandOptions {
 
 export const PER_NODE_REPORT_FILE = 'verify-per-node.json';
 export const VERIFY_PROFILE_FILE = 'profile-verify.json';
+/** PyTorch eager's module times of a per-node verify with --torch-model (module_times.py's output). */
+export const TORCH_TIMES_FILE = 'torch-module-times.json';
 
 export async function runVerify(model: string, opts: VerifyCommandOptions, out: (s: string) => void): Promise<number> {
   if (opts.dim && Object.keys(opts.dim).length) checkDimBounds(modelInputDims(model), opts.dim);
@@ -205,7 +207,10 @@ function writeVerifyFiles(dir: string, model: string, report: PerNodeReport, gra
   return files;
 }
 
-/** Writes DIR/verify-per-node.json and DIR/profile-verify.json (the errors as an ait-profile); returns their paths. */
+/**
+ * Writes DIR/verify-per-node.json, DIR/profile-verify.json (the errors as an ait-profile, with our per-op times when
+ * measured) and DIR/torch-module-times.json (when PyTorch was timed); returns their paths.
+ */
 export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName: string): string[] {
   fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
@@ -216,5 +221,6 @@ export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName:
   };
   write(PER_NODE_REPORT_FILE, JSON.stringify(report, null, 2) + '\n');
   write(VERIFY_PROFILE_FILE, JSON.stringify(errorProfile(report, modelName), null, 2) + '\n');
+  if (report.torchTimes) write(TORCH_TIMES_FILE, JSON.stringify(report.torchTimes, null, 2) + '\n');
   return files;
 }

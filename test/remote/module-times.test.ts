@@ -1,0 +1,176 @@
+/**
+ * Per-module times of `ait remote verify --per-node [--torch-model F.py:fn]` through the local transport: our per-op
+ * profile of the fake Gemm+Relu library (test/native/fixtures/fake_model.cc: n0 = Gemm in module fc, n1 = Relu in
+ * act) and PyTorch's module times from module_times.py, here a fake python3 (first on PATH) that "has torch" and
+ * answers the script with fixed times, recording how it was called; every other python3 call goes to the real one.
+ * Without torch (this machine's python3), a note says why the PyTorch column is empty.
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type RemoteBuildFlags, runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
+import type { PerNodeReport } from '../../compiler/verify/per-node';
+import { MODULE_TIMES_SCRIPT } from '../../remote-agent/agent/torch-times';
+import type { ProfileJson } from '../../webview/contract';
+import { agentBundle } from './helpers/agent-bundle';
+import { fakeGemmBuild, gemmReluModel } from './helpers/verify-fixtures';
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+async function cliVerify(dir: string, model: string, flags: RemoteBuildFlags, env: Record<string, string> = {}) {
+  const saved = { ...process.env };
+  process.env.AIT_AGENT_BUNDLE = await agentBundle();
+  Object.assign(process.env, env); // the local agent and its jobs inherit this process's environment at start
+  let stdout = '';
+  let stderr = '';
+  try {
+    const code = await runRemoteBuild(
+      'local',
+      dir,
+      { verifyModel: model, verifyBatch: [2], perNode: true, ...flags },
+      (t) => (stdout += `${t}\n`),
+      (t) => (stderr += `${t}\n`),
+    );
+    const read = <T>(name: string) =>
+      fs.existsSync(path.join(dir, name)) ? (JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as T) : undefined;
+    return {
+      code,
+      stdout,
+      stderr,
+      report: read<VerifyFileReport>('verify.json'),
+      perNode: read<PerNodeReport>('verify-per-node.json'),
+      profile: read<ProfileJson>('profile-verify.json'),
+      torch: read<{ modules: Record<string, number> }>('torch-module-times.json'),
+    };
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
+/** A directory with a python3 that has "torch": module_times.py writes fixed times and its arguments. */
+function fakeTorchPython(): { bin: string; argsFile: string } {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-fake-torch-'));
+  const real = spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+  const argsFile = path.join(bin, 'module_times_args.txt');
+  const times = JSON.stringify({
+    format: 'ait-torch-module-times',
+    version: 1,
+    torch: '2.99.0+fake',
+    device: 'Fake GPU',
+    dtype: 'float16',
+    runs: 20,
+    totalMs: 0.9,
+    modules: { '': 1.0, fc: 0.5, act: 0.25 },
+  });
+  fs.writeFileSync(
+    path.join(bin, 'python3'),
+    `#!/bin/sh
+if [ "$1" = "-c" ]; then
+  case "$2" in *"import torch"*) echo "2.99.0+fake"; exit 0;; esac
+fi
+case "$1" in
+  */module_times.py)
+    printf '%s\\n' "$@" > '${argsFile}'
+    out=""; prev=""
+    for a in "$@"; do [ "$prev" = "--out" ] && out="$a"; prev="$a"; done
+    printf '%s' '${times}' > "$out"
+    exit 0;;
+esac
+exec ${real || '/usr/bin/python3'} "$@"
+`,
+    { mode: 0o755 },
+  );
+  return { bin, argsFile };
+}
+
+describe('per-module times of remote per-node verify (local transport)', function () {
+  this.timeout(180_000);
+  let workDir: string;
+
+  before(() => {
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-modtimes-work-'));
+    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(workDir, 'node_modules'));
+  });
+
+  it("the agent's module_times.py is scripts/gpu/module_times.py", () => {
+    assert.equal(MODULE_TIMES_SCRIPT, fs.readFileSync(path.join(REPO, 'scripts', 'gpu', 'module_times.py'), 'utf8'));
+  });
+
+  it('--torch-model: ours from the per-op profile, PyTorch from module_times.py on the debug inputs; table, JSON, files', async () => {
+    const dir = fakeGemmBuild();
+    const factoryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-factory-'));
+    const factory = path.join(factoryDir, 'gemm_relu_torch.py');
+    fs.writeFileSync(factory, 'def make():\n    raise SystemExit("not run: python3 is a fake here")\n');
+    const { bin, argsFile } = fakeTorchPython();
+    const r = await cliVerify(dir, gemmReluModel(), { workDir, torchModel: `${factory}:make` }, { PATH: `${bin}:${process.env.PATH}` });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const perNode = r.perNode!;
+    // how the agent ran the script: the factory synced into the build, the debug run's inputs, an output file
+    const args = fs.readFileSync(argsFile, 'utf8').trim().split('\n');
+    const at = (flag: string) => args[args.indexOf(flag) + 1];
+    assert.match(at('--torch-model'), /[\\/]reference[\\/]gemm_relu_torch\.py:make$/);
+    assert.ok(fs.existsSync(at('--torch-model').replace(/:make$/, '')), 'the factory is on the host');
+    assert.match(at('--inputs'), /[\\/]inputs[\\/]b2[\\/]0\.npy$/);
+    // ours: the profile's per-op meanMs summed per scope (fc holds n0, act holds n1)
+    const profile = perNode.profile!;
+    assert.equal(profile.format, 'ait-profile');
+    assert.equal(profile.batch, 2);
+    assert.deepEqual(Object.keys(profile.ops).sort(), ['n0', 'n1']);
+    const row = (m: string) => perNode.modules.find((x) => x.module === m)!;
+    assert.equal(row('fc').timeMs, profile.ops.n0.meanMs);
+    assert.equal(row('act').timeMs, profile.ops.n1.meanMs);
+    assert.ok(profile.ops.n0.meanMs > 0);
+    // PyTorch's, joined by module path; the ratio
+    assert.equal(row('fc').torchModule, 'fc');
+    assert.equal(row('fc').referenceTimeMs, 0.5);
+    assert.equal(row('act').referenceTimeMs, 0.25);
+    assert.ok(Math.abs(row('fc').speedup! - 0.5 / profile.ops.n0.meanMs) < 1e-12);
+    assert.equal(row('fc').nodes, 1, 'the errors stay');
+    assert.equal(perNode.times!.reference!.torch, '2.99.0+fake');
+    assert.equal(perNode.times!.reference!.matched, 2);
+    // files: the torch times beside graph.json; profile-verify.json with times and errors together
+    assert.deepEqual(r.torch!.modules, { '': 1.0, fc: 0.5, act: 0.25 });
+    assert.equal(r.profile!.ops.n0.meanMs, profile.ops.n0.meanMs);
+    assert.ok(r.profile!.ops.n0.error!.relativeL2! < 1e-6);
+    assert.equal(r.profile!.runs, profile.runs);
+    // the table
+    assert.match(r.stdout, /module.*nodes.*max abs err.*ours ms.*torch ms.*speedup/);
+    assert.match(r.stdout, new RegExp(`fc .*\\b0\\.500\\b.*${(0.5 / profile.ops.n0.meanMs).toFixed(2)}x`));
+    assert.match(
+      r.stdout,
+      /torch: PyTorch eager 2\.99\.0\+fake float16 on Fake GPU, median of 20 runs, whole forward 0\.900 ms; 2 module row/,
+    );
+    assert.match(r.stdout, /wrote .*torch-module-times\.json/);
+  });
+
+  it('a host whose python3 has no torch: our times, and a note why the PyTorch column is empty', async function () {
+    if (spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) this.skip();
+    const dir = fakeGemmBuild();
+    const factory = path.join(dir, 'factory.py');
+    fs.writeFileSync(factory, 'def make():\n    pass\n');
+    const r = await cliVerify(dir, gemmReluModel(), { workDir, torchModel: `${factory}:make` });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const fc = r.perNode!.modules.find((m) => m.module === 'fc')!;
+    assert.ok(fc.timeMs! > 0);
+    assert.ok(!('referenceTimeMs' in fc) && !('speedup' in fc), JSON.stringify(fc));
+    assert.ok(
+      r.perNode!.notes.some((n) => /^PyTorch module times are missing: (python3 has no torch|python3 does not run)/.test(n)),
+      JSON.stringify(r.perNode!.notes),
+    );
+    assert.match(r.stdout, /note: PyTorch module times are missing/);
+    assert.equal(r.torch, undefined);
+  });
+
+  it('refuses --torch-model without --per-node, and a spec that is not FILE.py:FUNCTION', async () => {
+    const dir = fakeGemmBuild();
+    const a = await cliVerify(dir, gemmReluModel(), { workDir, perNode: false, torchModel: 'x.py:make' });
+    assert.equal(a.code, 1);
+    assert.match(a.stderr, /error \[verify\.bad-torch-model\]: --torch-model times the modules of the per-node table: it needs --per-node/);
+    const b = await cliVerify(dir, gemmReluModel(), { workDir, torchModel: 'x.py:os.system' });
+    assert.equal(b.code, 1);
+    assert.match(b.stderr, /--torch-model takes FILE\.py:FUNCTION \(FUNCTION a Python identifier\), got 'x\.py:os\.system'/);
+  });
+});
