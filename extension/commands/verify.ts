@@ -3,7 +3,9 @@
  * interpreter with fp16 storage against onnxruntime-node), or on a remote host (`ait remote verify --per-node`: the
  * compiled library's debug run against the host's reference) when one is chosen. The report goes to the log (every
  * node above the threshold, the first error jump and fp16 overflow, the per-module table), the first problems to
- * Problems naming the node, and the graph opens with profile-verify.json: the error heatmap.
+ * Problems naming the node, and the graph opens with profile-verify.json: the error heatmap. On a remote host the
+ * module table has our time per module (the library's per-op profile) and, with `ait.verifyTorchModel`, PyTorch
+ * eager's beside it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +14,7 @@ import { formatReport, PER_NODE_REPORT_FILE, runVerify } from '../../compiler/cl
 import { CompileError, type Diagnostic, formatDiagnostic } from '../../compiler/diagnostics';
 import { fmt, type PerNodeReport, perNodeDiagnostics } from '../../compiler/verify/per-node';
 import { problemsOf } from '../problems';
-import type { RemoteHostSetting } from '../settings';
+import { readSettings, type RemoteHostSetting } from '../settings';
 import type { CommandContext } from './context';
 import { pickRemote } from './remote';
 import { requireTrust } from './trust';
@@ -27,6 +29,8 @@ export interface VerifyRunner {
     dir: string,
     model: string,
     log: (line: string) => void,
+    /** `--torch-model FILE.py:FUNCTION` (FILE absolute): PyTorch eager's time per module beside ours. */
+    options?: { torchModel?: string },
   ): Promise<{ report: PerNodeReport | null; diagnostics: Diagnostic[] }>;
 }
 
@@ -45,7 +49,7 @@ export function cliVerifyRunner(sshConfig?: () => string | undefined): VerifyRun
       await runVerify(model, { out: outDir }, log);
       return JSON.parse(fs.readFileSync(path.join(outDir, PER_NODE_REPORT_FILE), 'utf8')) as PerNodeReport;
     },
-    async remote(remote, dir, model, log) {
+    async remote(remote, dir, model, log, options) {
       const reportFile = path.join(dir, 'verify.json');
       fs.rmSync(reportFile, { force: true });
       fs.rmSync(path.join(dir, PER_NODE_REPORT_FILE), { force: true });
@@ -57,6 +61,7 @@ export function cliVerifyRunner(sshConfig?: () => string | undefined): VerifyRun
           verifyModel: model,
           verifyBatch: [1],
           perNode: true,
+          ...(options?.torchModel ? { torchModel: options.torchModel } : {}),
           node: remote.node,
           uploadNode: remote.uploadNode,
           workDir: remote.workDir,
@@ -113,7 +118,10 @@ export async function verifyModelCommand(
           const report = await ctx.verifier.local(model, outDir, log);
           return { report, diagnostics: perNodeDiagnostics(report, model) };
         }
-        return await ctx.verifier.remote(remote, outDir, model, log);
+        const torchModel = readSettings(ctx.settings).settings.verifyTorchModel;
+        // FILE relative to the model's workspace folder (else its directory)
+        const base = ctx.workspaceFolderOf(model) ?? path.dirname(model);
+        return await ctx.verifier.remote(remote, outDir, model, log, torchModel ? { torchModel: path.resolve(base, torchModel) } : {});
       } catch (e) {
         if (!(e instanceof CompileError)) throw e;
         return { report: null, diagnostics: e.diagnostics };
@@ -138,12 +146,22 @@ export async function verifyModelCommand(
       );
     else {
       const worst = Math.max(0, ...report.nodes.map((n) => n.relativeL2 ?? 0));
-      ctx.ui.info(`${path.basename(model)} (${where}): ${compared} nodes within tolerance (largest relative L2 ${fmt(worst)}).`);
+      ctx.ui.info(
+        `${path.basename(model)} (${where}): ${compared} nodes within tolerance (largest relative L2 ${fmt(worst)})${timesNote(report)}.`,
+      );
     }
     return { where, outDir, report };
   } finally {
     job.dispose();
   }
+}
+
+/** '; ops X ms (ours) vs PyTorch eager Y ms' when the report has times (the module table in the log has the rest). */
+function timesNote(report: PerNodeReport): string {
+  const ours = report.times?.ours;
+  const torch = report.times?.reference?.totalMs;
+  if (!ours) return '';
+  return `; ops ${ours.opsMs.toPrecision(3)} ms${torch !== undefined ? ` vs PyTorch eager ${torch.toPrecision(3)} ms` : ''} (per module in the log)`;
 }
 
 async function pickModel(ctx: CommandContext): Promise<string | undefined> {
