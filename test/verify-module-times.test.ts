@@ -170,6 +170,15 @@ describe('per-module times', () => {
       assert.equal(row('m/backbone').referenceTimeMs, 6);
       assert.equal(row('m/decoder').referenceTimeMs, undefined, 'not timed by PyTorch: absent');
       assert.equal(row('m/decoder').speedup, undefined);
+      // depth-first: every row under its parent, a subtree contiguous (time-only rows are not left at the end)
+      const order = modules.map((m) => m.module);
+      for (const [i, m] of order.entries()) {
+        const parent = m.split('/').slice(0, -1).join('/');
+        if (parent) assert.ok(order.indexOf(parent) < i, `${m} before its parent`);
+      }
+      const inBackbone = order.map((m, i) => (m.startsWith('m/backbone') ? i : -1)).filter((i) => i >= 0);
+      assert.equal(inBackbone[inBackbone.length - 1] - inBackbone[0] + 1, inBackbone.length, 'm/backbone rows contiguous');
+      assert.ok(order.indexOf('m/backbone/encoder/layer.3') < order.indexOf('m/decoder'));
       assert.equal(summary.reference!.matched, 3);
       assert.equal(summary.reference!.totalMs, 9);
       assert.ok(Math.abs(summary.ours!.opsMs - 0.01 * kernels.length) < 1e-9);

@@ -216,5 +216,26 @@ export function addModuleTimes(
   }
   for (const row of rows)
     if (row.timeMs !== undefined && row.referenceTimeMs !== undefined && row.timeMs > 0) row.speedup = row.referenceTimeMs / row.timeMs;
-  return { modules: rows, summary };
+  return { modules: rows.length > modules.length ? treeOrder(rows, graph) : rows, summary };
+}
+
+/**
+ * Rows in depth-first order of the module tree, siblings in the order the graph first reaches them (so a module
+ * added for its time sits under its parent, not at the end); rows of no graph node keep their place at the end.
+ */
+function treeOrder(rows: ModuleRow[], graph: GraphLike): ModuleRow[] {
+  const first = new Map<string, number>();
+  for (const node of graph.nodes)
+    node.scope.forEach((_, i) => {
+      const key = node.scope.slice(0, i + 1).join('/');
+      if (!first.has(key)) first.set(key, first.size);
+    });
+  const path = (row: ModuleRow) =>
+    row.module === '' ? [-1] : row.module.split('/').map((_, i, parts) => first.get(parts.slice(0, i + 1).join('/')) ?? Infinity);
+  const keyed = rows.map((row, index) => ({ row, index, path: path(row) }));
+  keyed.sort((a, b) => {
+    for (let i = 0; i < Math.min(a.path.length, b.path.length); i++) if (a.path[i] !== b.path[i]) return a.path[i] - b.path[i];
+    return a.path.length - b.path.length || a.index - b.index;
+  });
+  return keyed.map((k) => k.row);
 }

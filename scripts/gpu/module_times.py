@@ -102,7 +102,7 @@ def main():
     elif example is not None:
         xs = list(example) if isinstance(example, (tuple, list)) else [example]
         if a.batch:
-            xs = [x.expand(a.batch, *x.shape[1:]).contiguous() for x in xs]
+            xs = [x[:1].expand(a.batch, *x.shape[1:]).contiguous() for x in xs]
     else:
         sys.exit("the factory gave no example inputs and no --inputs were given")
     channels_last = any(x.dim() == 4 for x in xs)
