@@ -12,7 +12,7 @@
 #   python3 module_times.py --model vitmatte | --model timm:resnet50 [--batch 8] --out times.json
 #
 # FUNCTION() returns the nn.Module, or (module, example_inputs). Inputs: the .npy files when given (verify's, in the
-# ONNX model's input order), else the example inputs.
+# ONNX model's input order), else the example inputs. check_models.py imports time_modules() and document().
 import argparse, importlib.util, json, os, statistics, sys
 
 
@@ -74,8 +74,62 @@ def median_ms(run, runs, warmup):
     return statistics.median(times)
 
 
+def time_modules(model, xs, runs=20, warmup=5):
+    """Times model(*xs) (model and inputs already on CUDA) as a whole without hooks, then every named submodule through
+    forward hooks; returns {"totalMs", "modules": {path: median ms}, "calls": {path: calls per forward}}."""
+    import torch
+    with torch.inference_mode():
+        total = median_ms(lambda: model(*xs), runs, warmup)
+        started, spans = {}, []
+
+        def pre(name):
+            def hook(module, args):
+                e = torch.cuda.Event(enable_timing=True)
+                e.record()
+                started.setdefault(name, []).append(e)
+            return hook
+
+        def post(name):
+            def hook(module, args, output):
+                e = torch.cuda.Event(enable_timing=True)
+                e.record()
+                spans.append((name, started[name].pop(), e))
+            return hook
+
+        handles = []
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(pre(name)))
+            handles.append(module.register_forward_hook(post(name)))
+        per_run, calls = [], {}
+        try:
+            for i in range(warmup + runs):
+                spans.clear()
+                model(*xs)
+                torch.cuda.synchronize()
+                if i < warmup:
+                    continue
+                times, calls = {}, {}
+                for name, start, end in spans:
+                    times[name] = times.get(name, 0.0) + start.elapsed_time(end)
+                    calls[name] = calls.get(name, 0) + 1
+                per_run.append(times)
+        finally:
+            for h in handles:
+                h.remove()
+    modules = {name: statistics.median([r.get(name, 0.0) for r in per_run]) for name in calls}
+    return {"totalMs": total, "modules": modules, "calls": calls}
+
+
+def document(times, xs, runs, warmup, channels_last):
+    """The output file: module times with how they were measured (format ait-torch-module-times)."""
+    import torch
+    return {"format": "ait-torch-module-times", "version": 1, "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(), "dtype": "float16", "channelsLast": channels_last,
+            "inputs": [list(x.shape) for x in xs], "runs": runs, "warmupRuns": warmup, **times}
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description="PyTorch eager time per module (see the comment at the top)")
     p.add_argument("--torch-model", help="FILE.py:FUNCTION returning the nn.Module or (module, example_inputs)")
     p.add_argument("--model", help="a factory of this file: vitmatte, or timm:NAME")
     p.add_argument("--inputs", nargs="*", default=[], help=".npy inputs in the model's order (default: the example inputs)")
@@ -116,51 +170,10 @@ def main():
     model = model.eval().to("cuda", torch.float16)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-
-    with torch.inference_mode():
-        total = median_ms(lambda: model(*xs), a.runs, a.warmup)
-        started, spans = {}, []
-
-        def pre(name):
-            def hook(module, args):
-                e = torch.cuda.Event(enable_timing=True)
-                e.record()
-                started.setdefault(name, []).append(e)
-            return hook
-
-        def post(name):
-            def hook(module, args, output):
-                e = torch.cuda.Event(enable_timing=True)
-                e.record()
-                spans.append((name, started[name].pop(), e))
-            return hook
-
-        handles = []
-        for name, module in model.named_modules():
-            handles.append(module.register_forward_pre_hook(pre(name)))
-            handles.append(module.register_forward_hook(post(name)))
-        per_run, calls = [], {}
-        for i in range(a.warmup + a.runs):
-            spans.clear()
-            model(*xs)
-            torch.cuda.synchronize()
-            if i < a.warmup:
-                continue
-            times, calls = {}, {}
-            for name, start, end in spans:
-                times[name] = times.get(name, 0.0) + start.elapsed_time(end)
-                calls[name] = calls.get(name, 0) + 1
-            per_run.append(times)
-        for h in handles:
-            h.remove()
-    modules = {name: statistics.median(r.get(name, 0.0) for r in per_run) for name in calls}
-    result = {"format": "ait-torch-module-times", "version": 1, "torch": torch.__version__,
-              "device": torch.cuda.get_device_name(), "dtype": "float16", "channelsLast": channels_last,
-              "inputs": [list(x.shape) for x in xs], "runs": a.runs, "warmupRuns": a.warmup, "totalMs": total,
-              "modules": modules, "calls": calls}
+    result = document(time_modules(model, xs, a.runs, a.warmup), xs, a.runs, a.warmup, channels_last)
     with open(a.out, "w") as f:
         json.dump(result, f, indent=1)
-    print("module times: %d modules, whole forward %.3f ms (%s)" % (len(modules), total, a.out), flush=True)
+    print("module times: %d modules, whole forward %.3f ms (%s)" % (len(result["modules"]), result["totalMs"], a.out), flush=True)
 
 
 if __name__ == "__main__":
