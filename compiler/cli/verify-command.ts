@@ -35,6 +35,8 @@ export interface VerifyCommandOptions {
 
 export const PER_NODE_REPORT_FILE = 'verify-per-node.json';
 export const VERIFY_PROFILE_FILE = 'profile-verify.json';
+/** Our per-op profile measured by `ait remote verify --per-node` (the module table's time column). */
+export const VERIFY_TIMES_PROFILE_FILE = 'profile-verify-times.json';
 /** PyTorch eager's module times of a per-node verify with --torch-model (module_times.py's output). */
 export const TORCH_TIMES_FILE = 'torch-module-times.json';
 
@@ -144,27 +146,21 @@ export function describeTimes(times: TimesSummary | undefined): string[] {
   return lines;
 }
 
-/**
- * The per-node errors as an ait-profile keyed by the graph's node ids: with the report's own per-op profile (`ait
- * remote verify --per-node` measures one), its times and errors together; else meanMs 0 (no time was measured).
- */
+/** The per-node errors as an ait-profile (meanMs 0: no time was measured), keyed by the graph's node ids. */
 export function errorProfile(report: PerNodeReport, modelName: string, date = new Date()): ProfileJson {
-  const measured = report.profile;
   const ops: Record<string, OpProfile> = {};
-  for (const [id, op] of Object.entries(measured?.ops ?? {})) ops[id] = { ...op };
   for (const r of report.nodes) {
     if (r.relativeL2 === undefined) continue;
-    ops[r.id] = { ...(ops[r.id] ?? { meanMs: 0 }), error: errorField(r, report) };
+    ops[r.id] = { meanMs: 0, error: errorField(r, report) };
   }
   return {
     format: 'ait-profile',
     version: 1,
     graph: { model: modelName },
-    gpu: measured ? measured.gpu : { name: `none: ${report.candidate}` },
-    date: (measured ? new Date(measured.date) : date).toISOString(),
-    runs: measured ? measured.runs : 0,
+    gpu: { name: `none: ${report.candidate}` },
+    date: date.toISOString(),
+    runs: 0,
     batch: report.batch,
-    ...(measured?.totalMs !== undefined ? { totalMs: measured.totalMs } : {}),
     ops,
   };
 }
@@ -208,8 +204,8 @@ function writeVerifyFiles(dir: string, model: string, report: PerNodeReport, gra
 }
 
 /**
- * Writes DIR/verify-per-node.json, DIR/profile-verify.json (the errors as an ait-profile, with our per-op times when
- * measured) and DIR/torch-module-times.json (when PyTorch was timed); returns their paths.
+ * Writes DIR/verify-per-node.json, DIR/profile-verify.json (the errors as an ait-profile), and when measured
+ * DIR/profile-verify-times.json (our per-op profile) and DIR/torch-module-times.json (PyTorch's); returns their paths.
  */
 export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName: string): string[] {
   fs.mkdirSync(dir, { recursive: true });
@@ -221,6 +217,12 @@ export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName:
   };
   write(PER_NODE_REPORT_FILE, JSON.stringify(report, null, 2) + '\n');
   write(VERIFY_PROFILE_FILE, JSON.stringify(errorProfile(report, modelName), null, 2) + '\n');
+  // Kept apart from the errors, so that the error profile still opens on the error heatmap.
+  if (report.profile)
+    write(
+      VERIFY_TIMES_PROFILE_FILE,
+      JSON.stringify({ ...report.profile, graph: { ...report.profile.graph, model: modelName } }, null, 2) + '\n',
+    );
   if (report.torchTimes) write(TORCH_TIMES_FILE, JSON.stringify(report.torchTimes, null, 2) + '\n');
   return files;
 }

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { main } from '../../compiler/cli/main';
 import { type RemoteBuildFlags, runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
 import type { PerNodeReport } from '../../compiler/verify/per-node';
 import { MODULE_TIMES_SCRIPT } from '../../remote-agent/agent/torch-times';
@@ -18,6 +19,21 @@ import { agentBundle } from './helpers/agent-bundle';
 import { fakeGemmBuild, gemmReluModel } from './helpers/verify-fixtures';
 
 const REPO = path.resolve(__dirname, '..', '..');
+
+async function ait(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const saved = process.exitCode;
+  process.exitCode = 0;
+  await main(
+    ['node', 'ait', ...args],
+    (s) => (stdout += s + '\n'),
+    (s) => (stderr += s + '\n'),
+  );
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = saved;
+  return { code, stdout, stderr };
+}
 
 async function cliVerify(dir: string, model: string, flags: RemoteBuildFlags, env: Record<string, string> = {}) {
   const saved = { ...process.env };
@@ -43,6 +59,7 @@ async function cliVerify(dir: string, model: string, flags: RemoteBuildFlags, en
       perNode: read<PerNodeReport>('verify-per-node.json'),
       profile: read<ProfileJson>('profile-verify.json'),
       torch: read<{ modules: Record<string, number> }>('torch-module-times.json'),
+      times: read<ProfileJson>('profile-verify-times.json'),
     };
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
@@ -131,11 +148,27 @@ describe('per-module times of remote per-node verify (local transport)', functio
     assert.equal(row('fc').nodes, 1, 'the errors stay');
     assert.equal(perNode.times!.reference!.torch, '2.99.0+fake');
     assert.equal(perNode.times!.reference!.matched, 2);
-    // files: the torch times beside graph.json; profile-verify.json with times and errors together
+    // files beside graph.json: both sides' times (`ait modules` joins them again); the errors stay a profile of
+    // errors only, so that the graph opens on the error heatmap
     assert.deepEqual(r.torch!.modules, { '': 1.0, fc: 0.5, act: 0.25 });
-    assert.equal(r.profile!.ops.n0.meanMs, profile.ops.n0.meanMs);
+    assert.equal(r.times!.ops.n0.meanMs, profile.ops.n0.meanMs);
+    assert.equal(r.times!.graph.model, 'fake_gemm_relu');
+    assert.equal(r.profile!.ops.n0.meanMs, 0);
     assert.ok(r.profile!.ops.n0.error!.relativeL2! < 1e-6);
-    assert.equal(r.profile!.runs, profile.runs);
+    const joined = await ait(
+      'modules',
+      dir,
+      '--profile',
+      path.join(dir, 'profile-verify-times.json'),
+      '--torch-times',
+      path.join(dir, 'torch-module-times.json'),
+      '--json',
+    );
+    assert.equal(joined.code, 0, joined.stderr);
+    assert.deepEqual(
+      (JSON.parse(joined.stdout) as PerNodeReport).modules.map((m) => [m.module, m.nodes, m.timeMs, m.referenceTimeMs, m.speedup]),
+      perNode.modules.map((m) => [m.module, m.nodes, m.timeMs, m.referenceTimeMs, m.speedup]),
+    );
     // the table
     assert.match(r.stdout, /module.*nodes.*max abs err.*ours ms.*torch ms.*speedup/);
     assert.match(r.stdout, new RegExp(`fc .*\\b0\\.500\\b.*${(0.5 / profile.ops.n0.meanMs).toFixed(2)}x`));
@@ -144,6 +177,7 @@ describe('per-module times of remote per-node verify (local transport)', functio
       /torch: PyTorch eager 2\.99\.0\+fake float16 on Fake GPU, median of 20 runs, whole forward 0\.900 ms; 2 module row/,
     );
     assert.match(r.stdout, /wrote .*torch-module-times\.json/);
+    assert.match(r.stdout, /wrote .*profile-verify-times\.json/);
   });
 
   it('a host whose python3 has no torch: our times, and a note why the PyTorch column is empty', async function () {
