@@ -106,9 +106,9 @@ function withVerifyOptions(c: Command): Command {
       wrapped(parseTolerance),
     )
     .option(
-      '--torch-model <FILE.py:FUNCTION>',
+      '--torch-model <F.py:fn>',
       'with --per-node: time every module in PyTorch eager too (fp16, CUDA, forward hooks) where the host has torch; ' +
-        'FUNCTION() returns the nn.Module or (module, example_inputs); the module table gets ours/torch times',
+        'fn() returns the nn.Module or (module, example_inputs); the module table gets ours/torch times',
     );
 }
 
