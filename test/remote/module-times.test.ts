@@ -3,7 +3,9 @@
  * profile of the fake Gemm+Relu library (test/native/fixtures/fake_model.cc: n0 = Gemm in module fc, n1 = Relu in
  * act) and PyTorch's module times from module_times.py, here a fake python3 (first on PATH) that "has torch" and
  * answers the script with fixed times, recording how it was called; every other python3 call goes to the real one.
- * Without torch (this machine's python3), a note says why the PyTorch column is empty.
+ * Without torch (this machine's python3), a note says why the PyTorch column is empty. module_times.py itself runs on
+ * a stand-in torch (fixtures/fake-torch: CUDA events read a clock the leaf modules advance), which checks its hook
+ * arithmetic and output, not PyTorch.
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
@@ -13,6 +15,7 @@ import * as path from 'node:path';
 import { main } from '../../compiler/cli/main';
 import { type RemoteBuildFlags, runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
 import type { PerNodeReport } from '../../compiler/verify/per-node';
+import { parseTorchTimes } from '../../compiler/verify/module-times';
 import { MODULE_TIMES_SCRIPT } from '../../remote-agent/agent/torch-times';
 import type { ProfileJson } from '../../webview/contract';
 import { agentBundle } from './helpers/agent-bundle';
@@ -103,6 +106,111 @@ exec ${real || '/usr/bin/python3'} "$@"
   return { bin, argsFile };
 }
 
+const FAKE_TORCH = path.join(__dirname, 'fixtures', 'fake-torch');
+
+/** A factory for the fake torch: leaves advance its clock by their cost per call; `a` runs twice per forward. */
+const FACTORY = `import torch
+
+
+class Leaf(torch.nn.Module):
+    def __init__(self, cost):
+        super().__init__()
+        self.cost = cost
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Leaf(1.0)
+        self.b = Leaf(0.5)
+
+    def forward(self, x):
+        return self.b(self.a(self.a(x)))
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+        self.head = Leaf(0.25)
+
+    def forward(self, x):
+        return self.head(self.block(x))
+
+
+def make():
+    return Net(), (torch.randn(1, 3, 8, 8),)
+
+
+def gemm_relu():
+    net = torch.nn.Module()
+    net.fc, net.act = Leaf(0.5), Leaf(0.25)
+    net.forward = lambda x: net.act(net.fc(x))
+    return net
+`;
+
+describe('module_times.py on a stand-in torch (its hook arithmetic, no GPU)', function () {
+  this.timeout(60_000);
+
+  it('sums every call of a module per forward, parents holding children; whole forward without hooks; JSON the TS side reads', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-module-times-py-'));
+    fs.writeFileSync(path.join(dir, 'factory.py'), FACTORY);
+    const out = path.join(dir, 'times.json');
+    const r = spawnSync(
+      'python3',
+      [
+        path.join(REPO, 'scripts', 'gpu', 'module_times.py'),
+        '--torch-model',
+        `${path.join(dir, 'factory.py')}:make`,
+        '--runs',
+        '3',
+        '--warmup',
+        '1',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', env: { ...process.env, PYTHONPATH: FAKE_TORCH } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /module times: 5 modules, whole forward 2\.750 ms/);
+    const times = parseTorchTimes(JSON.parse(fs.readFileSync(out, 'utf8')), out);
+    assert.deepEqual(times.modules, { '': 2.75, block: 2.5, 'block.a': 2.0, 'block.b': 0.5, head: 0.25 });
+    assert.deepEqual(times.calls, { '': 1, block: 1, 'block.a': 2, 'block.b': 1, head: 1 });
+    assert.equal(times.totalMs, 2.75);
+    assert.deepEqual(
+      [times.runs, times.warmupRuns, times.dtype, times.channelsLast, times.inputs],
+      [3, 1, 'float16', true, [[1, 3, 8, 8]]],
+    );
+    // the .npy inputs replace the example ones
+    const npy = path.join(dir, 'x.npy');
+    spawnSync('python3', ['-c', `import numpy; numpy.save(${JSON.stringify(npy)}, numpy.zeros((2, 5), numpy.float32))`]);
+    const r2 = spawnSync(
+      'python3',
+      [
+        path.join(REPO, 'scripts', 'gpu', 'module_times.py'),
+        '--torch-model',
+        `${path.join(dir, 'factory.py')}:make`,
+        '--inputs',
+        npy,
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', env: { ...process.env, PYTHONPATH: FAKE_TORCH } },
+    );
+    assert.equal(r2.status, 0, r2.stderr);
+    const again = JSON.parse(fs.readFileSync(out, 'utf8')) as { inputs: number[][]; channelsLast: boolean; runs: number };
+    assert.deepEqual([again.inputs, again.channelsLast, again.runs], [[[2, 5]], false, 20]);
+    // a factory that is not there is named
+    const r3 = spawnSync(
+      'python3',
+      [path.join(REPO, 'scripts', 'gpu', 'module_times.py'), '--torch-model', `${path.join(dir, 'factory.py')}:nope`, '--out', out],
+      { encoding: 'utf8', env: { ...process.env, PYTHONPATH: FAKE_TORCH } },
+    );
+    assert.notEqual(r3.status, 0);
+    assert.match(r3.stderr, /factory\.py has no function 'nope'/);
+  });
+});
+
 describe('per-module times of remote per-node verify (local transport)', function () {
   this.timeout(180_000);
   let workDir: string;
@@ -178,6 +286,23 @@ describe('per-module times of remote per-node verify (local transport)', functio
     );
     assert.match(r.stdout, /wrote .*torch-module-times\.json/);
     assert.match(r.stdout, /wrote .*profile-verify-times\.json/);
+  });
+
+  it("the agent runs its module_times.py (here on the stand-in torch) with the factory and the debug run's inputs", async () => {
+    const dir = fakeGemmBuild();
+    fs.writeFileSync(path.join(dir, 'gemm_relu_torch.py'), FACTORY);
+    const r = await cliVerify(
+      dir,
+      gemmReluModel(),
+      { workDir, torchModel: `${path.join(dir, 'gemm_relu_torch.py')}:gemm_relu` },
+      { PYTHONPATH: FAKE_TORCH },
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const row = (m: string) => r.perNode!.modules.find((x) => x.module === m)!;
+    assert.deepEqual([row('fc').torchModule, row('fc').referenceTimeMs, row('act').referenceTimeMs], ['fc', 0.5, 0.25]);
+    assert.equal(r.perNode!.torchTimes!.torch, '0.0-fake');
+    assert.deepEqual(r.perNode!.torchTimes!.inputs, [[2, 4]], "the debug run's input at batch 2");
+    assert.equal(r.perNode!.times!.reference!.totalMs, 0.75);
   });
 
   it('a host whose python3 has no torch: our times, and a note why the PyTorch column is empty', async function () {
