@@ -30,6 +30,11 @@ export interface AitSettings {
   benchBatchSizes: number[];
   /** SSH config file (default ~/.ssh/config). */
   sshConfig: string;
+  /**
+   * FILE.py:FUNCTION (FILE relative to the workspace folder) whose nn.Module PyTorch eager times per module when
+   * Verify Against Reference runs on a remote host (`--torch-model`); empty: no PyTorch times.
+   */
+  verifyTorchModel: string;
 }
 
 export interface SettingsProblem {
@@ -37,6 +42,9 @@ export interface SettingsProblem {
   setting: string;
   message: string;
 }
+
+/** FILE.py:FUNCTION, FUNCTION a Python identifier (`--torch-model`). */
+const TORCH_MODEL = /^.+\.py:[A-Za-z_][A-Za-z0-9_]*$/;
 
 const SSH_TARGET = /^(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
@@ -127,6 +135,11 @@ export function readSettings(store: SettingsStore): { settings: AitSettings; pro
   const benchBatchSizes = parseBatchSizeList(rawSizes) ?? [1, 8, 64];
   if (rawSizes !== undefined && !parseBatchSizeList(rawSizes))
     problems.push({ setting: 'ait.benchBatchSizes', message: 'must be a non-empty list of positive integers; using 1, 8, 64' });
+  let verifyTorchModel = text('verifyTorchModel', '').trim();
+  if (verifyTorchModel && !TORCH_MODEL.test(verifyTorchModel)) {
+    problems.push({ setting: 'ait.verifyTorchModel', message: `'${verifyTorchModel}' is not FILE.py:FUNCTION; no PyTorch times` });
+    verifyTorchModel = '';
+  }
   return {
     settings: {
       remotes,
@@ -135,6 +148,7 @@ export function readSettings(store: SettingsStore): { settings: AitSettings; pro
       outputDirectory: outputDirectory.split(/[\\/]/).includes('..') ? 'build' : outputDirectory,
       benchBatchSizes,
       sshConfig: text('sshConfig', ''),
+      verifyTorchModel,
     },
     problems,
   };

@@ -196,6 +196,12 @@ export interface VerifyParams {
   perNode?: boolean;
   /** Relative L2 above which a node's error counts (default 1e-2, as `ait verify`). */
   perNodeThreshold?: number;
+  /**
+   * With perNode: PyTorch eager's time per module for the module table, `FILE.py:FUNCTION` with FILE a '/'-separated
+   * path inside the build directory (the CLI syncs it as reference/<file>); FUNCTION() returns the nn.Module or
+   * (module, example_inputs). Run by module_times.py where python3 imports torch; else a note says why not.
+   */
+  torchModel?: string;
 }
 
 /** One output of the compiled model at one batch size, against the reference. */

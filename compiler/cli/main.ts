@@ -9,6 +9,7 @@ import { runProfiledCompile, type ProfileFlags } from './profile-command';
 import { MAX_BATCH, type DimBounds, parseDimBound, parseMaxBatch } from '../options';
 import { runInspect } from './inspect-command';
 import { GRAPH_THEMES, type GraphTheme, runGraph } from './graph-command';
+import { type ModulesCommandOptions, runModules } from './modules-command';
 import {
   DEFAULT_VERIFY_TOLERANCE,
   parseBatchSizes,
@@ -103,6 +104,11 @@ function withVerifyOptions(c: Command): Command {
       '--threshold <rel L2>',
       'with --per-node: relative L2 error above which a node counts as wrong (default 1e-2)',
       wrapped(parseTolerance),
+    )
+    .option(
+      '--torch-model <F.py:fn>',
+      'with --per-node: time every module in PyTorch eager too (fp16, CUDA, forward hooks) where the host has torch; ' +
+        'fn() returns the nn.Module or (module, example_inputs); the module table gets ours/torch times',
     );
 }
 
@@ -374,6 +380,21 @@ export function buildProgram(
     )
     .action((dir: string, opts: { profile?: string[]; html: string; theme?: GraphTheme }) => {
       process.exitCode = runGraph(dir, opts, out, err);
+    });
+
+  program
+    .command('modules')
+    .description(
+      "per-module time table from saved files: ours (a per-op profile summed over graph.json's module scopes) against " +
+        "PyTorch eager's (module_times.py), with the errors of DIR/verify-per-node.json when present",
+    )
+    .argument('<dir>', 'a compile output directory (holding graph.json) or a graph.json file')
+    .option('--profile <profile.json>', 'our per-op profile of this compile (ait-profile: bench, ait_model.py profile(), timed verify)')
+    .option('--torch-times <times.json>', "PyTorch's module times (scripts/gpu/module_times.py, DIR/torch-module-times.json)")
+    .option('--depth <n>', 'depth of the table (default 2)', wrapped(positiveInteger('--depth')))
+    .option('--json', 'print the rows as JSON')
+    .action((dir: string, opts: ModulesCommandOptions) => {
+      process.exitCode = runModules(dir, opts, out, err);
     });
 
   const cache = program

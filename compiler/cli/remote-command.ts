@@ -52,6 +52,8 @@ export interface RemoteBuildFlags extends RemoteConnectionFlags {
   perNode?: boolean;
   /** Relative L2 above which a node's error counts (default 1e-2). */
   threshold?: number;
+  /** With perNode: FILE.py:FUNCTION (a local file) whose module PyTorch times per module on the host. */
+  torchModel?: string;
 }
 
 export const DEFAULT_VERIFY_BATCH_SIZES = [1, 8];
@@ -192,11 +194,30 @@ export async function runRemoteBuild(
     for (const d of e.diagnostics) err(formatDiagnostic(d));
     return 1;
   }
+  let torchModel: { inBuild: string; extra: ExtraSyncFile[] } | undefined;
+  if (flags.torchModel !== undefined) {
+    const problem = (message: string) => {
+      err(formatDiagnostic({ code: 'verify.bad-torch-model', severity: 'error', message }));
+      return 1;
+    };
+    if (!flags.perNode || !model) return problem('--torch-model times the modules of the per-node table: it needs --per-node');
+    const colon = flags.torchModel.lastIndexOf(':');
+    const file = colon > 0 ? path.resolve(flags.torchModel.slice(0, colon)) : '';
+    const fn = colon > 0 ? flags.torchModel.slice(colon + 1) : '';
+    if (!file.endsWith('.py') || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(fn))
+      return problem(`--torch-model takes FILE.py:FUNCTION (FUNCTION a Python identifier), got '${flags.torchModel}'`);
+    if (!fs.existsSync(file)) return problem(`the PyTorch model factory ${file} does not exist`);
+    // synced like the model: as it is inside DIR, else as reference/<file name> (alone: its own imports must be on the host)
+    const inside = path.relative(path.resolve(dir), file);
+    const isInside = inside !== '' && !inside.startsWith('..') && !path.isAbsolute(inside);
+    const inBuild = isInside ? inside.split(path.sep).join('/') : `reference/${path.basename(file)}`;
+    torchModel = { inBuild: `${inBuild}:${fn}`, extra: isInside ? [] : [{ path: inBuild, localFile: file }] };
+  }
   for (const m of modelFiles?.missing ?? [])
     err(`warning: ${model} names external data ${JSON.stringify(m)}, which is not next to it: the reference will lack those weights`);
   const modelInBuild = modelFiles?.modelInBuild;
   return withSession(host, flags, err, async (s) => {
-    const synced = await s.sync(dir, undefined, modelFiles?.extra ?? []);
+    const synced = await s.sync(dir, undefined, [...(modelFiles?.extra ?? []), ...(torchModel?.extra ?? [])]);
     err(
       `synced ${dir} to ${host}:${synced.buildDir} (${synced.uploaded.length} sent, ${synced.unchangedCount} unchanged${synced.removed.length ? `, ${synced.removed.length} removed` : ''})`,
     );
@@ -206,7 +227,17 @@ export async function runRemoteBuild(
     if (!built.result.ok) return 1;
     let verified = true;
     if (model && modelInBuild) {
-      verified = await verifyStep(s, host, dir, synced.buildName, model, modelInBuild, flags, out, err);
+      verified = await verifyStep(
+        s,
+        host,
+        dir,
+        synced.buildName,
+        model,
+        modelInBuild,
+        { ...flags, torchModel: torchModel?.inBuild },
+        out,
+        err,
+      );
       if (!flags.bench) return verified ? 0 : 1;
     }
     if (!flags.bench) return 0;
@@ -297,6 +328,7 @@ async function verifyStep(
       tolerance: flags.tolerance,
       reference: flags.reference,
       ...(flags.perNode ? { perNode: true, perNodeThreshold: flags.threshold } : {}),
+      ...(flags.perNode && flags.torchModel ? { torchModel: flags.torchModel } : {}),
     },
     (text) => (flags.verbose ? err(text.replace(/\n$/, '')) : undefined),
   );

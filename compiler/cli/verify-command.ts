@@ -13,6 +13,7 @@ import type { Graph, OnnxModelInfo } from '../ir/graph';
 import { graphToJson } from '../ir/serialize';
 import { checkDimBounds, modelInputDims } from '../options';
 import { type PerNodeReport, verifyPerNodeLocal } from '../verify/local';
+import type { TimesSummary } from '../verify/module-times';
 import { type FirstProblem, fmt, type ModuleRow, type NodeErrorRow } from '../verify/per-node';
 import { table } from './format';
 
@@ -34,6 +35,10 @@ export interface VerifyCommandOptions {
 
 export const PER_NODE_REPORT_FILE = 'verify-per-node.json';
 export const VERIFY_PROFILE_FILE = 'profile-verify.json';
+/** Our per-op profile measured by `ait remote verify --per-node` (the module table's time column). */
+export const VERIFY_TIMES_PROFILE_FILE = 'profile-verify-times.json';
+/** PyTorch eager's module times of a per-node verify with --torch-model (module_times.py's output). */
+export const TORCH_TIMES_FILE = 'torch-module-times.json';
 
 export async function runVerify(model: string, opts: VerifyCommandOptions, out: (s: string) => void): Promise<number> {
   return (await runVerifyReport(model, opts, out)).code;
@@ -101,6 +106,7 @@ export function formatReport(report: PerNodeReport, opts: Pick<VerifyCommandOpti
   lines.push(describeProblem(`first error jump (rel L2 > ${fmt(report.threshold)})`, report.firstJump));
   lines.push('');
   lines.push(formatModules(report.modules, opts.moduleDepth ?? 2));
+  lines.push(...describeTimes(report.times));
   return lines.join('\n');
 }
 
@@ -115,16 +121,38 @@ export function describeProblem(title: string, p: FirstProblem | null): string {
 export function formatModules(modules: ModuleRow[], depth: number): string {
   const rows = modules.filter((m) => m.depth <= depth && m.depth > 0);
   if (rows.length === 0) return 'modules: none (the nodes have no scope)';
+  // Time columns only when a profile (ours) or PyTorch's times were given; a module without a time shows '-'.
+  const timed = modules.some((m) => m.timeMs !== undefined || m.referenceTimeMs !== undefined);
+  const ms = (v: number | undefined) => (v === undefined ? '-' : v >= 100 ? v.toFixed(1) : v.toPrecision(3));
   return table(
     rows.map((m) => [
       '  '.repeat(m.depth - 1) + (m.module.split('/').pop() ?? ''),
       String(m.nodes),
-      fmt(m.maxAbs),
-      m.maxRelativeL2 === null ? 'NaN/Inf' : fmt(m.maxRelativeL2),
+      m.nodes ? fmt(m.maxAbs) : '-',
+      m.nodes ? (m.maxRelativeL2 === null ? 'NaN/Inf' : fmt(m.maxRelativeL2)) : '-',
       m.fp16Overflows ? String(m.fp16Overflows) : '',
+      ...(timed ? [ms(m.timeMs), ms(m.referenceTimeMs), m.speedup === undefined ? '-' : `${m.speedup.toFixed(2)}x`] : []),
     ]),
-    ['module', 'nodes', 'max abs err', 'max rel L2', 'fp16 overflows'],
+    ['module', 'nodes', 'max abs err', 'max rel L2', 'fp16 overflows', ...(timed ? ['ours ms', 'torch ms', 'speedup'] : [])],
   );
+}
+
+/** Where the time columns come from, in one or two lines (none without times). */
+export function describeTimes(times: TimesSummary | undefined): string[] {
+  const lines: string[] = [];
+  if (times?.ours)
+    lines.push(
+      `ours: per-op profile at batch ${times.ours.batch} on ${times.ours.gpu}, ${times.ours.runs} runs; ops sum ${times.ours.opsMs.toPrecision(3)} ms` +
+        (times.ours.totalMs !== undefined ? `, whole run ${times.ours.totalMs.toPrecision(3)} ms` : ''),
+    );
+  const r = times?.reference;
+  if (r)
+    lines.push(
+      `torch: PyTorch eager${r.torch ? ` ${r.torch}` : ''}${r.dtype ? ` ${r.dtype}` : ''}${r.device ? ` on ${r.device}` : ''}` +
+        `${r.runs !== undefined ? `, median of ${r.runs} runs` : ''}${r.totalMs !== undefined ? `, whole forward ${r.totalMs.toPrecision(3)} ms` : ''}; ` +
+        `${r.matched} module row(s) matched of ${r.modules} timed module(s); speedup = torch ms / ours ms`,
+    );
+  return lines;
 }
 
 /** The per-node errors as an ait-profile (meanMs 0: no time was measured), keyed by the graph's node ids. */
@@ -184,7 +212,10 @@ function writeVerifyFiles(dir: string, model: string, report: PerNodeReport, gra
   return files;
 }
 
-/** Writes DIR/verify-per-node.json and DIR/profile-verify.json (the errors as an ait-profile); returns their paths. */
+/**
+ * Writes DIR/verify-per-node.json, DIR/profile-verify.json (the errors as an ait-profile), and when measured
+ * DIR/profile-verify-times.json (our per-op profile) and DIR/torch-module-times.json (PyTorch's); returns their paths.
+ */
 export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName: string): string[] {
   fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
@@ -195,6 +226,13 @@ export function writePerNodeFiles(dir: string, report: PerNodeReport, modelName:
   };
   write(PER_NODE_REPORT_FILE, JSON.stringify(report, null, 2) + '\n');
   write(VERIFY_PROFILE_FILE, JSON.stringify(errorProfile(report, modelName), null, 2) + '\n');
+  // Kept apart from the errors, so that the error profile still opens on the error heatmap.
+  if (report.profile)
+    write(
+      VERIFY_TIMES_PROFILE_FILE,
+      JSON.stringify({ ...report.profile, graph: { ...report.profile.graph, model: modelName } }, null, 2) + '\n',
+    );
+  if (report.torchTimes) write(TORCH_TIMES_FILE, JSON.stringify(report.torchTimes, null, 2) + '\n');
   return files;
 }
 

@@ -41,10 +41,13 @@ export const layoutPass: Pass = {
   },
 };
 
-let counter = 0;
+/** Per graph, so that a compile's tensor names do not depend on what else ran in the process before it. */
+const counters = new WeakMap<Graph, number>();
 
 function newTensor(graph: Graph, base: string, like: string, shape: Dim[]): string {
-  const name = graph.newTensorName(`${base}__${counter++}`);
+  const k = counters.get(graph) ?? 0;
+  counters.set(graph, k + 1);
+  const name = graph.newTensorName(`${base}__${k}`);
   graph.addTensor({ name, kind: 'activation', dtype: graph.lookupTensor(like)?.dtype, shape });
   return name;
 }

@@ -19,6 +19,8 @@ import type { Diagnostic } from '../diagnostics';
 import type { Node } from '../ir/graph';
 import { decodeModel } from '../onnx/import';
 import { ModelProtoType } from '../onnx/schema';
+import type { ProfileJson } from '../../webview/contract';
+import type { ModuleTimes, TimesSummary, TorchModuleTimes } from './module-times';
 
 /** What the comparison needs of a kernel node: an IR node, or a graph.json node (docs/graph-format.md). */
 export type NodeLike = Pick<Node, 'id' | 'op' | 'name' | 'inputs' | 'outputs' | 'sourceNodes' | 'scope'> & { role?: Node['role'] };
@@ -99,7 +101,8 @@ export interface FirstProblem {
   message: string;
 }
 
-export interface ModuleRow {
+/** A module's errors (over its compared nodes) and, when a profile was given, its times (module-times.ts). */
+export interface ModuleRow extends ModuleTimes {
   /** Scope path joined with '/'; '' for nodes without a scope. */
   module: string;
   depth: number;
@@ -452,6 +455,12 @@ export interface PerNodeReport {
   firstOverflow: FirstProblem | null;
   modules: ModuleRow[];
   timings: { referenceMs: number; candidateMs: number };
+  /** The time columns' sources (module-times.ts): our per-op profile and PyTorch eager's module times, when run. */
+  times?: TimesSummary;
+  /** Our per-op profile measured with the report (`ait remote verify --per-node`), at `batch`. */
+  profile?: ProfileJson;
+  /** PyTorch eager's module times (module_times.py), when `--torch-model` was given and ran. */
+  torchTimes?: TorchModuleTimes;
   notes: string[];
 }
 

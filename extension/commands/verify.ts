@@ -4,7 +4,9 @@
  * event loop; cancelling stops that thread), or on a remote host (`ait remote verify --per-node`: the
  * compiled library's debug run against the host's reference) when one is chosen. The report goes to the log (every
  * node above the threshold, the first error jump and fp16 overflow, the per-module table), the first problems to
- * Problems naming the node, and the graph opens with profile-verify.json: the error heatmap.
+ * Problems naming the node, and the graph opens with profile-verify.json: the error heatmap. On a remote host the
+ * module table has our time per module (the library's per-op profile) and, with `ait.verifyTorchModel`, PyTorch
+ * eager's beside it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +17,7 @@ import { fmt, type PerNodeReport, perNodeDiagnostics } from '../../compiler/veri
 import type { WorkerCompileRunner } from '../compile/service';
 import type { CancellationSignal } from '../ports';
 import { problemsOf } from '../problems';
-import type { RemoteHostSetting } from '../settings';
+import { readSettings, type RemoteHostSetting } from '../settings';
 import type { CommandContext } from './context';
 import { pickRemote } from './remote';
 import { requireTrust } from './trust';
@@ -39,6 +41,8 @@ export interface VerifyRunner {
     dir: string,
     model: string,
     log: (line: string) => void,
+    /** `--torch-model FILE.py:FUNCTION` (FILE absolute): PyTorch eager's time per module beside ours. */
+    options?: { torchModel?: string },
   ): Promise<{ report: PerNodeReport | null; diagnostics: Diagnostic[] }>;
 }
 
@@ -69,7 +73,7 @@ export function cliVerifyRunner(sshConfig?: () => string | undefined, worker?: W
       if (outcome.kind === 'failed') throw new CompileError(outcome.diagnostics);
       return outcome.kind === 'done' ? outcome.report : null;
     },
-    async remote(remote, dir, model, log) {
+    async remote(remote, dir, model, log, options) {
       const reportFile = path.join(dir, 'verify.json');
       fs.rmSync(reportFile, { force: true });
       fs.rmSync(path.join(dir, PER_NODE_REPORT_FILE), { force: true });
@@ -81,6 +85,7 @@ export function cliVerifyRunner(sshConfig?: () => string | undefined, worker?: W
           verifyModel: model,
           verifyBatch: [1],
           perNode: true,
+          ...(options?.torchModel ? { torchModel: options.torchModel } : {}),
           node: remote.node,
           uploadNode: remote.uploadNode,
           workDir: remote.workDir,
@@ -139,7 +144,10 @@ export async function verifyModelCommand(
             const report = await ctx.verifier.local(model, outDir, log, (m) => progress.report(m), cancel);
             return report ? { report, diagnostics: perNodeDiagnostics(report, model) } : null;
           }
-          return await ctx.verifier.remote(remote, outDir, model, log);
+          const torchModel = readSettings(ctx.settings).settings.verifyTorchModel;
+          // FILE relative to the model's workspace folder (else its directory)
+          const base = ctx.workspaceFolderOf(model) ?? path.dirname(model);
+          return await ctx.verifier.remote(remote, outDir, model, log, torchModel ? { torchModel: path.resolve(base, torchModel) } : {});
         } catch (e) {
           if (!(e instanceof CompileError)) throw e;
           return { report: null, diagnostics: e.diagnostics };
@@ -169,12 +177,22 @@ export async function verifyModelCommand(
       );
     else {
       const worst = Math.max(0, ...report.nodes.map((n) => n.relativeL2 ?? 0));
-      ctx.ui.info(`${path.basename(model)} (${where}): ${compared} nodes within tolerance (largest relative L2 ${fmt(worst)}).`);
+      ctx.ui.info(
+        `${path.basename(model)} (${where}): ${compared} nodes within tolerance (largest relative L2 ${fmt(worst)})${timesNote(report)}.`,
+      );
     }
     return { where, outDir, report };
   } finally {
     job.dispose();
   }
+}
+
+/** '; ops X ms (ours) vs PyTorch eager Y ms' when the report has times (the module table in the log has the rest). */
+function timesNote(report: PerNodeReport): string {
+  const ours = report.times?.ours;
+  const torch = report.times?.reference?.totalMs;
+  if (!ours) return '';
+  return `; ops ${ours.opsMs.toPrecision(3)} ms${torch !== undefined ? ` vs PyTorch eager ${torch.toPrecision(3)} ms` : ''} (per module in the log)`;
 }
 
 async function pickModel(ctx: CommandContext): Promise<string | undefined> {

@@ -8,6 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NativeBindingModule, NativeDType, NativeModelInfo, NativeTensorInfo } from '../../native/index';
+import { profileFromRuntime } from '../../compiler/cli/profile-files';
+import type { ProfileJson } from '../../webview/contract';
 import { AgentError } from './errors';
 import { npyToFloat64, readNpy, writeNpy, type NpyArray } from './npy';
 
@@ -50,6 +52,11 @@ export interface CompiledRunner {
     inputs: RunInput[],
     debugDir?: string,
   ): Promise<{ outputs: Float64Array[]; shapes?: number[][]; nodes?: DebugNodeFile[] }>;
+  /**
+   * The runtime's per-op profile (AITModelSetProfiling) over `iterations` runs at `batchSize` on `inputs`, as an
+   * ait-profile (docs/graph-format.md) keyed by graph.json node ids.
+   */
+  profile(batchSize: number, inputs: RunInput[], iterations: number, gpu: { name: string; arch?: string }): Promise<ProfileJson>;
   close(): void;
 }
 
@@ -76,6 +83,15 @@ export async function nativeRunner(binding: NativeBindingModule, library: string
         return { id: n.id, dtype: n.dtype, shape: n.shape, file };
       });
       return { outputs: info.outputs.map((o, i) => decodeOutput(o.dtype, outputs[i])), ...(shapes ? { shapes } : {}), nodes: files };
+    },
+    async profile(batchSize, inputs, iterations, gpu) {
+      await model.run(
+        batchSize,
+        inputs.map((i) => i.bytes),
+        { returnOutputs: false },
+      ); // the inputs into the binding's buffers, which the profiled runs read
+      const runtime = await model.profile({ batchSize, iterations, warmupIterations: 3 });
+      return profileFromRuntime({ ...runtime, batchSize }, gpu);
     },
     close: () => model.close(),
   };
@@ -137,6 +153,9 @@ if m["op"] == "info":
     sys.exit(0)
 
 inputs = [np.load(f) for f in m["inputs"]]
+if m["op"] == "profile":  # the runtime's per-op profile as an ait-profile (ait_model.py's profile())
+    json.dump(model.profile(inputs, iterations=m["iterations"], batch=m["batch"], gpu=m["gpu"]), open(m["result"], "w"))
+    sys.exit(0)
 written = None
 if m.get("debugDir"):
     outputs, nodes = model.run_debug(inputs, batch=m["batch"])
@@ -216,6 +235,8 @@ export async function pythonRunner(
       const arrays = r.outputs.map((f) => readNpy(f)); // ait_model.py gives outputs their shapes after the run
       return { outputs: arrays.map(npyToFloat64), shapes: arrays.map((a) => a.shape), ...(r.nodes ? { nodes: r.nodes } : {}) };
     },
+    profile: (batchSize, inputs, iterations, gpu) =>
+      invoke<ProfileJson>({ op: 'profile', batch: batchSize, inputs: inputs.map((i) => i.file), iterations, gpu }),
     close: () => undefined,
   };
 }

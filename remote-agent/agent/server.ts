@@ -137,9 +137,13 @@ export function startAgent(options: AgentOptions): MessageConnection {
           { file: cwd },
         );
       }
-      const argv = [...options.selfArgv, '--work-dir', options.workDir, '--verify-job', JSON.stringify(jobOptions)];
       const probe = await probeGpus();
       const gpu = p.gpu ?? probe.gpus[0]?.index;
+      // The GPU the job runs on names the per-op profile of per-node verify.
+      const info = probe.gpus.find((g) => g.index === gpu);
+      const arch = info?.computeCapability ? `sm${info.computeCapability.replace('.', '')}` : info?.gfxArch;
+      if (info) jobOptions.gpu = { name: info.name, ...(arch ? { arch } : {}) };
+      const argv = [...options.selfArgv, '--work-dir', options.workDir, '--verify-job', JSON.stringify(jobOptions)];
       if (gpu === undefined) return store.start({ kind: 'verify', buildName: p.buildName, cwd, argv });
       const variable = probe.gpuProbe.tool === 'rocm-smi' ? 'HIP_VISIBLE_DEVICES' : 'CUDA_VISIBLE_DEVICES';
       return store.start({ kind: 'verify', buildName: p.buildName, cwd, argv, gpu, env: { [variable]: `${gpu}` } });

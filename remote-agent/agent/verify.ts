@@ -22,6 +22,7 @@ import type { Diagnostic } from '../../compiler/diagnostics';
 import { importOnnxFile } from '../../compiler/onnx/import';
 import { encodeModelWithWeights, normalSampler } from '../../compiler/onnx/materialize';
 import { compareMatchedRows, findDetectionGroups, matchDetections } from '../../compiler/verify/detections';
+import { addModuleTimes, type TorchModuleTimes } from '../../compiler/verify/module-times';
 import {
   compareRow,
   DEFAULT_ERROR_THRESHOLD,
@@ -34,6 +35,7 @@ import {
   summarizeRows,
 } from '../../compiler/verify/per-node';
 import { findModelLibrary, isNativeError, type NativeBindingModule, type NativeDType, type NativeTensorInfo } from '../../native/index';
+import type { ProfileJson } from '../../webview/contract';
 import { DEFAULT_VERIFY_TOLERANCE, type ReferenceKind, type VerifyOutputResult, type VerifyParams, type VerifyReport } from '../protocol';
 import {
   type CompiledRunner,
@@ -48,6 +50,7 @@ import { AgentError } from './errors';
 import { insideRoot } from './paths';
 import { npyToFloat64, readNpy, writeNpy, type NpyArray } from './npy';
 import { runReference } from './reference';
+import { runTorchTimes } from './torch-times';
 
 export { decodeOutput };
 export const GRAPH_FILE = 'graph.json';
@@ -67,8 +70,13 @@ export interface VerifyJobOptions {
   filesDir?: string;
   /** Directories onnxruntime-node is resolved from. */
   resolveFrom: string[];
-  /** Per-node comparison at the first batch size, against the kernel nodes of the build's graph.json. */
-  perNode?: { threshold: number; graphJson: string };
+  /** The GPU the job runs on (the request handler's probe), named in the per-op profile. */
+  gpu?: { name: string; arch?: string };
+  /**
+   * Per-node comparison at the first batch size, against the kernel nodes of the build's graph.json; with it our
+   * per-op profile at that batch and, with `torchModel` (absolute FILE.py:FUNCTION), PyTorch's module times.
+   */
+  perNode?: { threshold: number; graphJson: string; torchModel?: string };
 }
 
 /** Checks the request against the build directory; returns the job's options. Throws AgentErrors naming the file. */
@@ -101,7 +109,13 @@ export function verifyJobOptions(buildDir: string, params: VerifyParams, resolve
       );
     const threshold = params.perNodeThreshold ?? DEFAULT_ERROR_THRESHOLD;
     if (!(threshold > 0)) throw new AgentError('verify.bad-tolerance', `the per-node threshold must be positive, got ${threshold}`);
-    perNode = { threshold, graphJson };
+    perNode = {
+      threshold,
+      graphJson,
+      ...(params.torchModel !== undefined ? { torchModel: torchModelIn(buildDir, params.torchModel) } : {}),
+    };
+  } else if (params.torchModel !== undefined) {
+    throw new AgentError('verify.bad-torch-model', 'torchModel times the modules of the per-node table: it needs perNode');
   }
   return {
     ...(perNode ? { perNode } : {}),
@@ -113,6 +127,21 @@ export function verifyJobOptions(buildDir: string, params: VerifyParams, resolve
     reference: params.reference,
     resolveFrom,
   };
+}
+
+/** FILE.py:FUNCTION inside the build directory as an absolute FILE:FUNCTION; AgentErrors say what is wrong. */
+function torchModelIn(buildDir: string, spec: string): string {
+  const colon = spec.lastIndexOf(':');
+  const file = colon > 0 ? spec.slice(0, colon) : '';
+  const fn = colon > 0 ? spec.slice(colon + 1) : '';
+  if (!file.endsWith('.py') || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(fn))
+    throw new AgentError('verify.bad-torch-model', `torchModel must be FILE.py:FUNCTION (a Python identifier), got '${spec}'`);
+  const absolute = insideRoot(buildDir, file, { what: 'torch model', code: 'verify.bad-torch-model' });
+  if (!fs.existsSync(absolute))
+    throw new AgentError('verify.no-torch-model', `the PyTorch model factory ${absolute} is not there: sync it with the build directory`, {
+      file: absolute,
+    });
+  return `${absolute}:${fn}`;
 }
 
 function requireWeightsFile(buildDir: string): string {
@@ -176,7 +205,7 @@ async function compare(
     );
   const compiledOutputs: { batchSize: number; outputs: { info: NativeTensorInfo; shape: number[]; values: Float64Array }[] }[] = [];
   const referenceBatches: { batchSize: number; inputs: Record<string, string>; outputDir: string }[] = [];
-  let debugRun: { batchSize: number; inputs: Record<string, string>; nodes: DebugNodeFile[]; ms: number } | undefined;
+  let debugRun: DebugRun | undefined;
   try {
     const info = model.info;
     report.model = info.name;
@@ -231,7 +260,17 @@ async function compare(
       log(
         `compiled: batch ${batchSize}${debugDir ? ` (debug run, ${results.nodes?.length ?? 0} node outputs)` : ''} in ${(ms / 1000).toFixed(3)} s`,
       );
-      if (debugDir) debugRun = { batchSize, inputs: inputFiles, nodes: results.nodes ?? [], ms };
+      if (debugDir) {
+        debugRun = { batchSize, inputs: inputFiles, nodes: results.nodes ?? [], ms };
+        // Our time per op at the same batch and inputs, for the module table's time column (missing: a note).
+        try {
+          debugRun.profile = await model.profile(batchSize, runInputs, PROFILE_ITERATIONS, options.gpu ?? { name: 'unknown GPU' });
+          log(`compiled: per-op profile at batch ${batchSize}, ${PROFILE_ITERATIONS} runs`);
+        } catch (e) {
+          debugRun.profileMissing = `the per-op profile failed: ${(e as Error).message}`;
+          log(`compiled: ${debugRun.profileMissing}`);
+        }
+      }
       const compiledDir = ensureDir(options.filesDir, 'compiled', `b${batchSize}`);
       const decoded = info.outputs.map((output, index) => {
         // sizes the data decided (run-time dims) come from the run; every other output is its max shape at the batch
@@ -317,13 +356,26 @@ async function openRunner(
   return pythonRunner(options.buildDir, library, weightsFile, options.filesDir, !!options.perNode);
 }
 
+/** The debug run of per-node verify: its inputs, node outputs and time, and our per-op profile at its batch. */
+interface DebugRun {
+  batchSize: number;
+  inputs: Record<string, string>;
+  nodes: DebugNodeFile[];
+  ms: number;
+  profile?: ProfileJson;
+  profileMissing?: string;
+}
+
+/** Profiled runs of our per-op profile (per-node verify). */
+const PROFILE_ITERATIONS = 20;
+
 /**
  * Per node: the reference runs the model with every compared ONNX tensor as an output (weights inline) on the debug
  * run's inputs; each kernel node of graph.json is compared at its tensor (compiler/verify/per-node.ts).
  */
 async function perNodeSection(
   options: VerifyJobOptions & { filesDir: string; perNode: NonNullable<VerifyJobOptions['perNode']> },
-  debugRun: { batchSize: number; inputs: Record<string, string>; nodes: DebugNodeFile[]; ms: number },
+  debugRun: DebugRun,
   report: VerifyReport,
   runner: CompiledRunner,
   log: (line: string) => void,
@@ -376,6 +428,23 @@ async function perNodeSection(
   const known = new Set(rows.map((r) => r.id));
   const unknown = debugRun.nodes.filter((n) => !known.has(n.id)).map((n) => n.id);
   const summary = summarizeRows(graph, rows, options.perNode.threshold);
+  // Times per module: ours from the profile, PyTorch eager's from module_times.py (--torch-model).
+  const timeNotes: string[] = [];
+  if (debugRun.profileMissing) timeNotes.push(`our module times are missing: ${debugRun.profileMissing}`);
+  let torchTimes: TorchModuleTimes | undefined;
+  if (options.perNode.torchModel) {
+    const torch = await runTorchTimes({
+      factory: options.perNode.torchModel,
+      inputs: Object.values(debugRun.inputs),
+      scratchDir: ensureDir(options.filesDir, 'torch'),
+      log,
+    });
+    if ('missing' in torch) {
+      timeNotes.push(`PyTorch module times are missing: ${torch.missing}`);
+      log(`module times: ${torch.missing}`);
+    } else torchTimes = torch.times;
+  }
+  const timed = debugRun.profile || torchTimes ? addModuleTimes(summary.modules, graph, debugRun.profile, torchTimes) : undefined;
   const perNode: PerNodeReport = {
     format: 'ait-verify-per-node',
     version: 1,
@@ -389,9 +458,13 @@ async function perNodeSection(
     inputs: report.inputs.map((i, index) => ({ name: i.name, shape: shapeAt(runner.info.inputs[index], debugRun.batchSize) })),
     nodes: rows,
     ...summary,
+    ...(timed ? { modules: timed.modules, times: timed.summary } : {}),
+    ...(debugRun.profile ? { profile: debugRun.profile } : {}),
+    ...(torchTimes ? { torchTimes } : {}),
     timings: { referenceMs, candidateMs: debugRun.ms },
     notes: [
       ...summary.notes,
+      ...timeNotes,
       ...(unknown.length
         ? [
             `the debug run gave outputs of node(s) ${unknown.slice(0, 10).join(', ')} that ${options.perNode.graphJson} lacks: is it this build's graph?`,

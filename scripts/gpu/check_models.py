@@ -7,8 +7,9 @@ batch 1 and 8, compare every output with onnxruntime (CPU) on the exported model
 model's constructor is known (CONSTRUCTORS: timm names, torchvision segmentation, DistilBERT; re-created with
 torch.manual_seed(0) like export_models.py). Time ait_bench (CUDA graphs) against PyTorch eager fp16 (channels-last for
 image inputs) and torch.compile (AIT_TORCH_COMPILE modes, default reduce-overhead; 'none' to skip; at AIT_COMPILE_BATCHES) in the
-same run, at batch 1, 8, 64 and 256 (AIT_TIMING_BATCHES; those up to the build's max batch). Writes OUT/check-models.json and
-per-op profiles (ait-profile format) at batch 8 (OUT/profiles); prints a compact table last.
+same run, at batch 1, 8, 64 and 256 (AIT_TIMING_BATCHES; those up to the build's max batch). Writes OUT/check-models.json,
+per-op profiles (ait-profile format) at batch 8 (OUT/profiles) and PyTorch eager's time per module at batch 8
+(module_times.py, OUT/module-times: `ait modules` joins the two); prints a compact table last.
 """
 import argparse, importlib.util, json, os, subprocess, sys, time
 
@@ -208,6 +209,17 @@ def check_build(build_name, build, exports, out, ort):
     for batch in timing_batches:
         xs = torch_inputs(make_inputs(specs, batch, seed=batch))
         entry["batches"][batch]["eagerMs"] = median_ms(lambda: eager(*xs), iterations_at(batch) * 3 // 5)
+    # PyTorch eager's time per module at the profile's batch (module_times.py), beside our per-op profile: on the
+    # developer machine `ait modules BUILD --profile OUT/profiles/B-b8.json --torch-times OUT/module-times/B-b8.json`
+    try:
+        module_times = load_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "module_times.py"))
+        xs = torch_inputs(make_inputs(specs, CHECK_BATCHES[-1], seed=0))
+        times = module_times.time_modules(eager, xs, runs=10, warmup=3)
+        os.makedirs(os.path.join(out, "module-times"), exist_ok=True)
+        with open(os.path.join(out, "module-times", f"{build_name}-b{CHECK_BATCHES[-1]}.json"), "w") as f:
+            json.dump(module_times.document(times, xs, 10, 3, any(x.dim() == 4 for x in xs)), f, indent=1)
+    except Exception as ex:  # reported, the other timings stand
+        entry["errors"].append(f"module times: {type(ex).__name__}: {str(ex)[:300]}")
     for mode in COMPILE_MODES:
         torch._dynamo.reset()
         compiled = torch.compile(eager, mode=mode)

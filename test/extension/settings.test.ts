@@ -59,13 +59,26 @@ describe('extension settings', () => {
     assert.deepEqual([ok.settings.defaultTarget, ok.settings.benchBatchSizes, ok.problems], ['cuda:sm80', [2, 4], []]);
   });
 
+  it('ait.verifyTorchModel: FILE.py:FUNCTION, else reported and unused', () => {
+    assert.equal(
+      readSettings(store({ verifyTorchModel: 'tools/torch_model.py:make' })).settings.verifyTorchModel,
+      'tools/torch_model.py:make',
+    );
+    const bad = readSettings(store({ verifyTorchModel: 'tools/torch_model.py:os.system' }));
+    assert.equal(bad.settings.verifyTorchModel, '');
+    assert.deepEqual(
+      bad.problems.map((p) => p.setting),
+      ['ait.verifyTorchModel'],
+    );
+  });
+
   it('package.json declares the schema of every setting that readSettings reads', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pkg = require('../../package.json') as {
       contributes: { configuration: { properties: Record<string, { enum?: string[]; enumDescriptions?: string[] }> } };
     };
     const props = pkg.contributes.configuration.properties;
-    for (const key of ['remotes', 'defaultTarget', 'cutlassDir', 'outputDirectory', 'benchBatchSizes', 'sshConfig'])
+    for (const key of ['remotes', 'defaultTarget', 'cutlassDir', 'outputDirectory', 'benchBatchSizes', 'sshConfig', 'verifyTorchModel'])
       assert.ok(props[`ait.${key}`], key);
     // the static schema lists exactly the backends' targets (the registry the picker and the CLI read)
     assert.deepEqual(

@@ -106,7 +106,13 @@ describe('Workspace Trust in the extension', () => {
       const u = pkg.capabilities.untrustedWorkspaces;
       assert.equal(u.supported, 'limited');
       assert.match(u.description, /graphs/);
-      assert.deepEqual([...u.restrictedConfigurations].sort(), ['ait.cutlassDir', 'ait.outputDirectory', 'ait.remotes', 'ait.sshConfig']);
+      assert.deepEqual([...u.restrictedConfigurations].sort(), [
+        'ait.cutlassDir',
+        'ait.outputDirectory',
+        'ait.remotes',
+        'ait.sshConfig',
+        'ait.verifyTorchModel', // Python that the host runs
+      ]);
       // Every setting is either restricted or known to be harmless from a workspace.
       const harmless = ['ait.defaultTarget', 'ait.benchBatchSizes'];
       assert.deepEqual(

@@ -150,4 +150,71 @@ describe('AIT: Verify Against Reference', function () {
     assert.match(problems[0].message, /node n4.*host gpubox|gpubox.*node n4/);
     assert.deepEqual(again.recorded.graphsShown, [compiled]);
   });
+
+  it('on a remote host with ait.verifyTorchModel: the factory goes to the runner; the log table has the time columns', async () => {
+    const compiled = path.join(tmp, 'build', 'chain');
+    fs.mkdirSync(compiled, { recursive: true });
+    fs.writeFileSync(path.join(compiled, 'Makefile'), 'all:\n');
+    const options: unknown[] = [];
+    const row = { depth: 1, nodes: 2, maxAbs: 0.001, maxRelativeL2: 0.001, nonFinite: 0, fp16Overflows: 0 };
+    const verifier: VerifyRunner = {
+      local: async () => assert.fail('not local'),
+      remote: async (_remote, _dir, m, _log, o) => {
+        options.push(o);
+        return {
+          report: {
+            format: 'ait-verify-per-node',
+            version: 1,
+            model: m,
+            batch: 1,
+            seed: 0,
+            threshold: 0.01,
+            candidate: 'libchain.so debug run (native-binding)',
+            reference: { kind: 'python-onnxruntime', version: '1.22' },
+            randomizedWeights: 0,
+            inputs: [],
+            nodes: [],
+            firstJump: null,
+            firstOverflow: null,
+            modules: [
+              { ...row, module: 'block1', timeMs: 0.02, torchModule: 'block1', referenceTimeMs: 0.05, speedup: 2.5 },
+              { ...row, module: 'block2', timeMs: 0.04 },
+            ],
+            times: {
+              ours: { batch: 1, runs: 20, gpu: 'NVIDIA H100', opsMs: 0.06 },
+              reference: { torch: '2.11.0', totalMs: 0.2, modules: 3, matched: 1 },
+            },
+            timings: { referenceMs: 1, candidateMs: 1 },
+            notes: [],
+          },
+          diagnostics: [],
+        };
+      },
+    };
+    const ctx = fakeContext({
+      activeModel: model,
+      verifier,
+      workspaceFolder: tmp,
+      settings: { remotes: [{ name: 'gpubox', host: 'gpu.example' }], verifyTorchModel: 'tools/chain_torch.py:make' },
+      answers: ['On a remote host…', 'gpubox'],
+    });
+    await ctx.runs.add({
+      kind: 'compile',
+      model: 'chain',
+      modelFile: model,
+      target: 'cuda:sm90',
+      createdAt: new Date().toISOString(),
+      outDir: compiled,
+      ok: true,
+      errorCount: 0,
+    });
+    const result = await verifyModelCommand(ctx);
+    assert.equal(result?.where, 'gpubox');
+    assert.deepEqual(options, [{ torchModel: path.join(tmp, 'tools', 'chain_torch.py') + ':make' }]);
+    const logged = ctx.recorded.log.join('\n');
+    assert.match(logged, /module +nodes +max abs err +max rel L2 +fp16 overflows +ours ms +torch ms +speedup/);
+    assert.match(logged, /block1 +2 .* 0\.0200 +0\.0500 +2\.50x/);
+    assert.match(logged, /block2 +2 .* 0\.0400 +- +-/);
+    assert.match(ctx.ui.messages.at(-1)!.text, /ops 0\.0600 ms vs PyTorch eager 0\.200 ms \(per module in the log\)/);
+  });
 });

@@ -276,6 +276,11 @@ describe("per-node verify without the native binding: python3 with the build's a
     );
     assertNodesPass(report.perNode, 2e-3);
     assert.match(report.perNode!.candidate, /debug run \(python-ait_model\)$/);
+    // our per-op profile through ait_model.py's profile(), at the debug run's batch: the module table's time column
+    const profile = report.perNode!.profile!;
+    assert.equal(profile.batch, 8);
+    assert.deepEqual(Object.keys(profile.ops).sort(), ['n0', 'n1']);
+    assert.equal(report.perNode!.modules.find((m) => m.module === 'fc')!.timeMs, profile.ops.n0.meanMs);
   });
 
   it('a library without AITModelRunDebug is refused the same way', async () => {
