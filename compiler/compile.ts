@@ -369,7 +369,13 @@ function writeModuleCompile(
     diagnostics.push(...b.diagnostics);
   }
   writeStaged(tmp, 'ait_inject.py', injectModule());
-  const listing = { format: 'ait-modules', version: 1, model: modelName, target, modules: builds.map((b) => ({ module: b.json.module, dir: b.json.module })) };
+  const listing = {
+    format: 'ait-modules',
+    version: 1,
+    model: modelName,
+    target,
+    modules: builds.map((b) => ({ module: b.json.module, dir: b.json.module })),
+  };
   writeStaged(tmp, 'modules.json', JSON.stringify(listing, null, 2) + '\n');
   const ms = performance.now() - t0;
   const codegen =

@@ -20,7 +20,6 @@ import { graphToJson } from '../ir/serialize';
 import { importOnnxFile } from '../onnx/import';
 import { ModelProtoType, type ModelProto } from '../onnx/schema';
 import { inferShapes } from '../passes/shape-inference';
-import { extractSegment } from './extract';
 import { closeSegments, PlannedSegment, readsOf } from './plan';
 import type { CompileOptions } from '../compile';
 import { compileSegment, computesValues, PartitionTensor, tensorJson, weightOnlyNodes } from './partition';
@@ -143,7 +142,10 @@ export function compileModules(file: string, modelName: string, target: string, 
     const result = compileSegment(ctx, onnx, graph, protoIndex, segment, name);
     if ('moveToFallback' in result) {
       const problems = [...result.moveToFallback].map(([node, reason]) =>
-        error('module.unsupported', `ONNX node '${node}' of module '${module}' cannot run on ${target}: ${reason}`, { file, onnxNode: node }),
+        error('module.unsupported', `ONNX node '${node}' of module '${module}' cannot run on ${target}: ${reason}`, {
+          file,
+          onnxNode: node,
+        }),
       );
       throw new CompileError(problems);
     }
@@ -196,7 +198,9 @@ export function moduleSegment(graph: Graph, module: string, isShape: (n: Node) =
     );
   const owned = graph.nodes.filter((n) => inModule.has(n) && !isShape(n));
   if (owned.length === 0)
-    throw new CompileError(error('module.empty', `module '${module}' computes nothing at run time (its nodes are all constants or shape arithmetic)`, { file }));
+    throw new CompileError(
+      error('module.empty', `module '${module}' computes nothing at run time (its nodes are all constants or shape arithmetic)`, { file }),
+    );
   const rest = graph.nodes.filter((n) => !inModule.has(n) && !isShape(n));
   const [segment] = closeSegments(graph, rest.length ? ['compiled', 'fallback'] : ['compiled'], rest.length ? [owned, rest] : [owned]);
   // One call: no input computed (through the rest of the model) from an output.
