@@ -163,7 +163,7 @@ describe('ait compile --module: real models', function () {
     assert.equal(backbone.json.returns, 'tuple');
     // the box head takes the pooled RoIs, as many as the RPN keeps (a run-time dim)
     assert.deepEqual(boxHead.json.inputs[0].dynamicAxes, [0]);
-    assert.deepEqual(boxHead.json.outputs[0].shape.slice(1), [1024]);
+    assert.deepEqual(boxHead.json.outputs[0].shape!.slice(1), [1024]);
     await checkAgainstFullModel(bytes, file, { image: new ort.Tensor('float32', randomInput([3, 448, 608], 5), [3, 448, 608]) }, builds);
   });
 
