@@ -196,6 +196,22 @@ export function moduleSegment(graph: Graph, module: string, isShape: (n: Node) =
         { file },
       ),
     );
+  // Nodes between two of the module's nodes (downstream of one, upstream of another) are part of the call: the
+  // TorchScript exporter's own passes leave some unscoped ('Slice_123'). One under another module means the module
+  // is not one call. (Shape arithmetic is recomputed wherever it is read: it does not count.)
+  const between = nodesBetween(graph, inModule);
+  const foreign = between.find((n) => n.scope.length > 0 && !isShape(n));
+  if (foreign)
+    throw new CompileError(
+      error(
+        'module.not-one-call',
+        `module '${module}' is not one call: ${foreign.op} node '${foreign.name}' of module '${nodePath(foreign).path.join('.')}' ` +
+          "runs between its nodes, on the module's data (a module called twice with other modules in between); compile the " +
+          'module that holds both calls, or each call',
+        { file, onnxNode: foreign.name },
+      ),
+    );
+  for (const n of between) inModule.add(n);
   const owned = graph.nodes.filter((n) => inModule.has(n) && !isShape(n));
   if (owned.length === 0)
     throw new CompileError(
@@ -215,12 +231,31 @@ export function moduleSegment(graph: Graph, module: string, isShape: (n: Node) =
     throw new CompileError(
       error(
         'module.not-one-call',
-        `module '${module}' is not one call: its input '${cyclic}' is computed outside it from its own outputs (a module called ` +
-          'twice in a row, or nodes of other modules under its scope); compile a module that contains both calls, or each call',
+        `module '${module}' is not one call: its input '${cyclic}' is computed outside it from its own outputs`,
         { file, tensor: cyclic },
       ),
     );
   return segment;
+}
+
+/** Nodes outside `members` that read (through any nodes) a member's output and feed (through any nodes) a member. */
+function nodesBetween(graph: Graph, members: Set<Node>): Node[] {
+  const downstream = new Set<string>();
+  const down = new Set<Node>();
+  for (const n of graph.nodes) {
+    if (!members.has(n) && !readsOf(n).some((t) => downstream.has(t))) continue;
+    if (!members.has(n)) down.add(n);
+    for (const o of n.outputs) if (o) downstream.add(o);
+  }
+  const upstream = new Set<string>();
+  const between: Node[] = [];
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i];
+    if (!members.has(n) && !n.outputs.some((o) => o && upstream.has(o))) continue;
+    if (down.has(n)) between.push(n);
+    for (const t of readsOf(n)) upstream.add(t);
+  }
+  return between.reverse();
 }
 
 function moduleTensor(graph: Graph, name: string): ModuleTensor {
