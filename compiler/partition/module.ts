@@ -61,8 +61,9 @@ export interface ModuleBuild {
   /** The build directory's files (relative to it): sources, Makefile, ait_model.py, graph.json, module.json. */
   files: Map<string, string | Uint8Array>;
   diagnostics: Diagnostic[];
-  /** The extracted ONNX model and the segment it was cut from (tests run them). */
+  /** The extracted ONNX model, its optimized graph (what the build computes) and the segment (tests run them). */
   model: ModelProto;
+  graph: Graph;
   segment: PlannedSegment;
 }
 
@@ -171,6 +172,7 @@ export function compileModules(file: string, modelName: string, target: string, 
       files,
       diagnostics: result.diagnostics.filter((d) => d.severity !== 'error'),
       model: result.model,
+      graph: result.graph,
       segment,
     };
   });
