@@ -68,7 +68,9 @@ class Module:
 class no_grad:
     def __enter__(self): pass
     def __exit__(self, *a): pass
-torch.Tensor, torch.no_grad = Tensor, no_grad
+def zeros(shape, dtype=None, device=None):
+    return Tensor(shape, dtype or "float32", device != "cpu", "zeros")
+torch.Tensor, torch.no_grad, torch.zeros, torch.int64 = Tensor, no_grad, zeros, "int64"
 torch.nn = types.SimpleNamespace(Module=Module)
 sys.modules["torch"] = torch
 spec = importlib.util.spec_from_file_location("ait_inject", sys.argv[1])
@@ -104,8 +106,14 @@ T = torch.Tensor
 assert ai.split_path("roi_heads.box_head") == ("roi_heads", "box_head") and ai.split_path("backbone") == ("", "backbone")
 root = sys.argv[2]
 builds = ai.read_builds(root)
-assert list(builds) == ["backbone", "rpn.head"], builds
-backbone, head = (ai.read_module_json(builds[k]) for k in builds)
+assert list(builds) == ["backbone", "rpn.head", "roi_heads.box_head"], builds
+backbone, head = (ai.read_module_json(builds[k]) for k in ("backbone", "rpn.head"))
+del builds["roi_heads.box_head"]
+with open(os.path.join(root, "modules.json")) as f:
+    listing = json.load(f)
+listing["modules"] = listing["modules"][:2]
+with open(os.path.join(root, "modules.json"), "w") as f:
+    json.dump(listing, f)
 levels = [o["shape"] for o in backbone["outputs"]]   # top-down: 14x19, 28x38, 56x76, 112x152, then pool 7x10
 # ---- arguments: in order when the shapes fit, else by shape
 fpn_dict_order = [T(levels[i], tag=k) for i, k in ((3, "0"), (2, "1"), (1, "2"), (0, "3"), (4, "pool"))]
@@ -187,6 +195,12 @@ try:
     raise AssertionError("CPU tensors must be refused")
 except ValueError as e:
     assert "CUDA" in str(e)
+# a run-time dim of 0 (no RoIs): the library is not run; outputs with that dim 0, in the caller's dtype
+box_dir = os.path.join(os.path.dirname(builds["backbone"]), "roi_heads.box_head")
+box = ai.AITModule(box_dir)
+empty = box(T((0, 256, 7, 7), "float32"))
+assert empty.shape == (0, 1024) and empty.dtype == "float32" and empty.tag == "zeros" and box.runner.calls == []
+assert box(T((5, 256, 7, 7), "float16")).dtype == "float16" and box.runner.calls == [[None]]
 ai.restore(m, replaced)
 assert m.backbone is original_backbone and m.rpn.head is original_head
 print("ok")
@@ -200,10 +214,10 @@ describe('ait_inject.py (module builds into a PyTorch model)', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-inject-'));
     try {
       const out = path.join(dir, 'out');
-      const result = compileModel(model, { out, target: 'cuda:sm90', modules: ['backbone', 'rpn.head'] });
+      const result = compileModel(model, { out, target: 'cuda:sm90', modules: ['backbone', 'rpn.head', 'roi_heads.box_head'] });
       assert.ok(result.ok);
       assert.equal(fs.readFileSync(path.join(out, 'ait_inject.py'), 'utf8'), fs.readFileSync(TEMPLATE, 'utf8'));
-      for (const m of ['backbone', 'rpn.head']) fs.writeFileSync(path.join(out, m, 'ait_model.py'), STUB_MODEL);
+      for (const m of ['backbone', 'rpn.head', 'roi_heads.box_head']) fs.writeFileSync(path.join(out, m, 'ait_model.py'), STUB_MODEL);
       const script = path.join(dir, 'check.py');
       fs.writeFileSync(script, STUB + CHECKS);
       const r = spawnSync('python3', [script, TEMPLATE, out], { encoding: 'utf8' });

@@ -196,10 +196,19 @@ class AITModule(torch.nn.Module):
             if not t.is_cuda:
                 raise ValueError("input '%s' is on %s: a compiled module takes CUDA tensors" % (spec["name"], t.device))
         dtype = next((t.dtype for t in feeds if t.is_floating_point()), None)
+        if any(0 in tuple(t.shape) for t in feeds):
+            # no RoIs (a run-time dim of 0): the library runs no batch of 0; every run-time dim of the outputs is 0
+            return build(self.layout, [self._empty(spec, dtype, feeds[0].device) for spec in self.info["outputs"]])
         outs = self.runner.run(feeds)
         if dtype is not None:
             outs = [y.to(dtype) if y.is_floating_point() and y.dtype != dtype else y for y in outs]
         return build(self.layout, outs)
+
+    @staticmethod
+    def _empty(spec, dtype, device):
+        shape = [d if isinstance(d, int) else 0 for d in spec["shape"]]
+        float_output = spec["dtype"] in ("float16", "float32", "float64", "bfloat16")
+        return torch.zeros(shape, dtype=dtype if float_output and dtype is not None else getattr(torch, spec["dtype"]), device=device)
 
     def extra_repr(self):
         return "module=%r, build=%r" % (self.info["module"], self.build_dir)
