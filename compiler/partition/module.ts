@@ -120,7 +120,7 @@ export function topLevelModules(graph: Graph): string[] {
 /** Compiles each module of `modules` (module paths) of the model in `file` as a build of its own. */
 export function compileModules(file: string, modelName: string, target: string, modules: string[], options: CompileOptions): ModuleBuild[] {
   for (const m of modules)
-    if (!MODULE_PATH.test(m))
+    if (!MODULE_PATH.test(m) || m === 'modules.json' || m === 'ait_inject.py')
       throw new CompileError(
         error('module.bad-path', `'${m}' is not a module path (attribute names and indices joined by '.', e.g. backbone.body.layer1)`, {
           file,
