@@ -22,7 +22,8 @@ import { backendOfTarget } from './backends/index';
 import type { MeasurementSource } from './backends/cuda/profiling/selection';
 import { checkTarget, DEFAULT_TARGET } from './targets';
 import { PartitionJson, partitionModel } from './partition/partition';
-import { partitionedRunner } from './backends/cuda/codegen/build-files';
+import { injectModule, partitionedRunner } from './backends/cuda/codegen/build-files';
+import { compileModules, type ModuleJson } from './partition/module';
 import { commitStaging, createStaging, discardStaging, isOurBuild, planOutputDir, type OutputPlan } from './output-dir';
 
 export interface CompileOptions extends ImportOptions {
@@ -59,6 +60,11 @@ export interface CompileOptions extends ImportOptions {
    * segments (partition/partition.ts) instead of failing. A model the target runs whole compiles as usual.
    */
   partition?: boolean;
+  /**
+   * Compile only these modules (module paths, e.g. backbone, rpn.head): each a build of its own under
+   * DIR/<module>/ whose inputs and outputs are the tensors crossing the module's border (partition/module.ts).
+   */
+  modules?: string[];
 }
 
 export interface StageReport {
@@ -82,6 +88,8 @@ export interface CompileResult {
   profiling?: { signatures: number; measured: number; profiled: number; candidates: number };
   /** With `partition`, when the model was split: the segments (partition.json). */
   partition?: PartitionJson;
+  /** With `modules`: each module's build (module.json) and its directory. */
+  modules?: (ModuleJson & { dir: string })[];
 }
 
 /**
@@ -173,6 +181,7 @@ export function compileModel(file: string, options: CompileOptions = {}): Compil
   });
   const staging = createStaging(plan);
   try {
+    if (options.modules?.length) return writeModuleCompile(file, modelName, plan, staging, target, options);
     return writeCompile(file, modelName, plan, staging, target, options);
   } catch (e) {
     discardStaging(staging);
@@ -332,6 +341,61 @@ function writeCompile(
     codegen,
     ...(profiling ? { profiling } : {}),
     ...(partition ? { partition } : {}),
+  };
+}
+
+/**
+ * `ait compile --module PATH…`: each module a build of its own in DIR/<module>/ (with module.json and ait_inject.py),
+ * DIR/modules.json listing them and DIR/ait_inject.py injecting them all. The whole model is not compiled.
+ */
+function writeModuleCompile(
+  file: string,
+  modelName: string,
+  plan: OutputPlan,
+  tmp: string,
+  target: string,
+  options: CompileOptions,
+): CompileResult {
+  if (!target.startsWith('cuda'))
+    throw new CompileError(error('compile.bad-target', `--module builds are generated for CUDA targets only, not '${target}'`));
+  const modules = [...new Set(options.modules!)];
+  const t0 = performance.now();
+  const builds = compileModules(file, modelName, target, modules, options);
+  const diagnostics: Diagnostic[] = [];
+  for (const b of builds) {
+    const dir = b.json.module;
+    for (const [relative, contents] of b.files) writeStaged(tmp, path.join(dir, relative), contents);
+    writeStaged(tmp, path.join(dir, 'ait_inject.py'), injectModule());
+    diagnostics.push(...b.diagnostics);
+  }
+  writeStaged(tmp, 'ait_inject.py', injectModule());
+  const listing = {
+    format: 'ait-modules',
+    version: 1,
+    model: modelName,
+    target,
+    modules: builds.map((b) => ({ module: b.json.module, dir: b.json.module })),
+  };
+  writeStaged(tmp, 'modules.json', JSON.stringify(listing, null, 2) + '\n');
+  const ms = performance.now() - t0;
+  const codegen =
+    `compiled ${builds.length} module${builds.length > 1 ? 's' : ''} for ${target}: ` +
+    builds
+      .map((b) => `${b.json.module} (${b.json.nodes.length} ONNX nodes, ${b.json.inputs.length} in, ${b.json.outputs.length} out)`)
+      .join(', ') +
+    `; build: ${builds.map((b) => `make -C ${path.join(plan.outDir, b.json.module)} -j`).join('; ')}`;
+  options.log?.(`${'modules'.padEnd(18)} ${ms.toFixed(0).padStart(6)} ms  ${builds.length} module builds`);
+  const outDir = placeOutput(tmp, plan, true, { model: modelName, target });
+  return {
+    ok: true,
+    outDir,
+    graphJsonPath: path.join(outDir, builds[0].json.module, 'graph.json'),
+    modelName,
+    stages: [{ name: 'modules', ms, detail: codegen }],
+    diagnostics,
+    reports: {},
+    codegen,
+    modules: builds.map((b) => ({ ...b.json, dir: path.join(outDir, b.json.module) })),
   };
 }
 

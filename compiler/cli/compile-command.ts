@@ -22,6 +22,8 @@ export interface CompileCommandOptions {
   /** Write the profiler into DIR/profile/ (every signature, or those the measurements lack). */
   profileWrite?: 'all' | 'missing';
   partition?: boolean;
+  /** `--module PATH`: compile only these modules, each a build of its own (partition/module.ts). */
+  module?: string[];
 }
 
 export function runCompile(model: string, opts: CompileCommandOptions, out: (s: string) => void): number {
@@ -37,6 +39,7 @@ export function runCompile(model: string, opts: CompileCommandOptions, out: (s: 
     fp32: opts.fp32,
     batch: opts.batch,
     partition: opts.partition,
+    modules: opts.module,
     log: opts.json ? undefined : (m) => out(m),
     measurements: opts.measurementSource,
     profileSources: opts.profileWrite,

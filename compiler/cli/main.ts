@@ -177,6 +177,13 @@ export function buildProgram(
       'when some nodes cannot run on the target: compile the rest as segments (DIR/segments/<k>) and run those nodes in ' +
         'onnxruntime (DIR/fallback/<k>.onnx); DIR/partition.json and DIR/ait_partitioned.py run them in order',
     )
+    .option(
+      '--module <paths>',
+      'compile only these modules of the PyTorch model (module paths from the ONNX scopes, e.g. backbone,rpn.head; repeatable): ' +
+        'each a build of its own in DIR/<module>/ taking and returning the tensors crossing its border (module.json), with ' +
+        'ait_inject.py to put it into the PyTorch model in place of the module',
+      (v: string, p: string[] = []) => [...p, ...v.split(',').filter(Boolean)],
+    )
     .option('--json', 'print the result as JSON')
     .option('--remote <host>', "build (and bench) on this host: an ssh target or 'local'")
     .option('--build', 'with --remote: build DIR there')
@@ -225,6 +232,7 @@ export function buildProgram(
           remote?: string;
           verify?: number[] | true;
           partition?: boolean;
+          module?: string[];
         } & RemoteBuildFlags &
           ProfileFlags,
       ) => {
@@ -237,6 +245,11 @@ export function buildProgram(
         if ([opts.profile, opts.profiledOn, opts.measurements].filter(Boolean).length > 1)
           fail('cli.bad-option', '--profile, --profiled-on and --measurements are alternatives: give one');
         const outDir = path.resolve(opts.out ?? path.join('build', modelNameOf(model)));
+        if (opts.module && (opts.partition || opts.remote || opts.profile || opts.profiledOn || opts.measurements || opts.dumpAfter))
+          fail(
+            'cli.bad-option',
+            '--module makes one build per module: build each with make -C DIR/<module> (--partition, --remote, --dump-after and measured kernel choice do not combine with it yet)',
+          );
         if (opts.partition && (opts.profile || opts.profiledOn || opts.measurements))
           fail(
             'cli.bad-option',

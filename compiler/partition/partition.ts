@@ -81,7 +81,7 @@ export interface PartitionResult {
   segments: { plan: PlannedSegment; model: ModelProto; graph?: Graph }[];
 }
 
-interface Context {
+export interface Context {
   file: string;
   modelName: string;
   target: string;
@@ -113,17 +113,7 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
       }
     } else if (n.role === 'kernel') for (const s of n.sourceNodes) compiledNames.add(s);
   }
-  // Nodes computed from weights and constants only (the TorchScript exporter's Identity aliases of weights, weight
-  // transposes): recomputed by every segment that reads them, never a border tensor.
-  const fromWeights = new Set<string>([...graph.tensors.values()].filter((t) => t.kind === 'param' || t.value).map((t) => t.name));
-  const weightOnly = new Set<Node>();
-  for (const n of graph.nodes) {
-    const reads = readsOf(n);
-    if (reads.every((t) => fromWeights.has(t))) {
-      weightOnly.add(n);
-      for (const o of n.outputs) if (o) fromWeights.add(o);
-    }
-  }
+  const weightOnly = weightOnlyNodes(graph);
   // A build computes its sizes from the batch and from run-time dims that its own nodes decide (a NonZero's count,
   // codegen/context.ts): a node whose tensors have a dim decided elsewhere (by a node in the fallback, or by nothing
   // the build can run: an input's other symbolic dim) runs in the fallback. Repeated until nothing moves.
@@ -153,8 +143,7 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
     if (fallbackNames.has(n.name) || forced.has(n.name)) return 'fallback';
     if (weightOnly.has(n)) return 'shape';
     if (compiledNames.has(n.name)) return 'compiled';
-    const outs = n.outputs.filter((o) => o);
-    if (outs.length && outs.every((o) => graph.tensors.get(o)?.value || graph.tensors.get(o)?.shapeValue)) return 'shape';
+    if (computesValues(graph, n)) return 'shape';
     return 'flexible';
   };
 
@@ -198,20 +187,47 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
   );
 }
 
-interface CompiledSegment {
+/**
+ * Nodes computed from weights and constants only (the TorchScript exporter's Identity aliases of weights, weight
+ * transposes): recomputed by every segment that reads them, never a border tensor.
+ */
+export function weightOnlyNodes(graph: Graph): Set<Node> {
+  const fromWeights = new Set<string>([...graph.tensors.values()].filter((t) => t.kind === 'param' || t.value).map((t) => t.name));
+  const weightOnly = new Set<Node>();
+  for (const n of graph.nodes) {
+    const reads = readsOf(n);
+    if (reads.every((t) => fromWeights.has(t))) {
+      weightOnly.add(n);
+      for (const o of n.outputs) if (o) fromWeights.add(o);
+    }
+  }
+  return weightOnly;
+}
+
+/** Whether every output of `n` is a compile-time value or shape arithmetic (a shape node of plan.ts). */
+export function computesValues(graph: Graph, n: Node): boolean {
+  const outs = n.outputs.filter((o) => o);
+  return outs.length > 0 && outs.every((o) => graph.tensors.get(o)?.value || graph.tensors.get(o)?.shapeValue);
+}
+
+export interface CompiledSegment {
   model: ModelProto;
   graph: Graph;
   files: Map<string, string | Uint8Array>;
   diagnostics: Diagnostic[];
 }
 
-/** Compiles one segment as a model of its own; or the ONNX nodes (with reasons) it found the target cannot run. */
-function compileSegment(
+/**
+ * Compiles one segment as a model of its own (library lib<modelName>.so); or the ONNX nodes (with reasons) it found
+ * the target cannot run.
+ */
+export function compileSegment(
   ctx: Context,
   onnx: ImportedModel,
   graph: Graph,
   protoIndex: Map<Node, number>,
   seg: PlannedSegment,
+  modelName = segmentModelName(ctx.modelName, seg.index),
 ): CompiledSegment | { moveToFallback: Map<string, string> } {
   const { model } = extractSegment(onnx.proto, graph, protoIndex, seg, 'keep');
   const bytes = ModelProtoType.encode(model).finish();
@@ -248,7 +264,7 @@ function compileSegment(
     try {
       generated = generateCuda(segGraph, {
         target: ctx.target,
-        modelName: segmentModelName(ctx.modelName, seg.index),
+        modelName,
         maxBatch: ctx.options.maxBatch,
       });
       genErrors = generated.diagnostics.filter((d) => d.severity === 'error');
@@ -293,7 +309,7 @@ export function segmentModelName(modelName: string, index: number): string {
 }
 
 /** dimBounds for the symbols in the given tensors' shapes (an expression dim: its own bounds). */
-function boundsOf(graph: Graph, tensors: string[]): Record<string, [number, number]> {
+export function boundsOf(graph: Graph, tensors: string[]): Record<string, [number, number]> {
   const out: Record<string, [number, number]> = {};
   for (const t of tensors)
     for (const d of graph.lookupTensor(t)?.shape ?? []) {
@@ -304,7 +320,7 @@ function boundsOf(graph: Graph, tensors: string[]): Record<string, [number, numb
   return out;
 }
 
-function tensorJson(graph: Graph, name: string): PartitionTensor {
+export function tensorJson(graph: Graph, name: string): PartitionTensor {
   const t = graph.lookupTensor(name);
   return {
     name,

@@ -56,11 +56,8 @@ export function readsOf(node: Node): string[] {
  * them in execution order; every segment has at least one owned node.
  */
 export function planSegments(graph: Graph, classOf: (node: Node) => NodeClass): PlannedSegment[] {
-  const producer = graph.producers();
-  const initializers = new Set([...graph.tensors.values()].filter((t) => t.kind === 'param').map((t) => t.name));
   const classes = new Map<Node, NodeClass>(graph.nodes.map((n) => [n, classOf(n)]));
   const segmentOfTensor = new Map<string, number>(); // -1: model input, initializer or constant
-  const segmentOfNode = new Map<Node, number>();
   const kinds: SegmentKind[] = [];
   const owned: Node[][] = [];
 
@@ -88,10 +85,23 @@ export function planSegments(graph: Graph, classOf: (node: Node) => NodeClass): 
       }
     }
     owned[seg].push(node);
-    segmentOfNode.set(node, seg);
     for (const o of node.outputs) if (o) segmentOfTensor.set(o, seg);
   }
 
+  return closeSegments(graph, kinds, owned);
+}
+
+/**
+ * Segments from the nodes each owns (`owned[k]`, of kind `kinds[k]`; every edge from a segment to itself or a later
+ * one, except where the caller checks otherwise, as `ait compile --module` does): each one's closure (its owned
+ * nodes plus the shape nodes it recomputes), the tensors it reads from elsewhere and those the others read from it.
+ * Nodes owned by no segment are shape nodes (recomputed or embedded where read).
+ */
+export function closeSegments(graph: Graph, kinds: SegmentKind[], owned: Node[][]): PlannedSegment[] {
+  const producer = graph.producers();
+  const initializers = new Set([...graph.tensors.values()].filter((t) => t.kind === 'param').map((t) => t.name));
+  const segmentOfNode = new Map<Node, number>();
+  owned.forEach((nodes, k) => nodes.forEach((n) => segmentOfNode.set(n, k)));
   // Closures: each segment's nodes plus the shape nodes it recomputes; what it reads from elsewhere.
   const order = new Map(graph.nodes.map((n, i) => [n, i]));
   const segments: PlannedSegment[] = owned.map((nodes, index) => ({

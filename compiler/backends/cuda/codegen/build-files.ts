@@ -83,3 +83,8 @@ export function pythonModule(modelName: string): string {
 export function partitionedRunner(modelName: string): string {
   return template('ait_partitioned.py').replace(/__MODEL_NAME__/g, modelName);
 }
+
+/** ait_inject.py: a module build (ait compile --module) as a torch.nn.Module, and inject() into the user's model. */
+export function injectModule(): string {
+  return template('ait_inject.py');
+}
