@@ -7,6 +7,7 @@
 #   (names of shared/tools/export_models.py; options are passed to `ait compile`, commas for spaces; default --max-batch 1)
 # Results under $OUT (default /tmp/ait-vc): NAME.verify.json (the verify report), NAME.verify-per-node.json, NAME.bench.json,
 # NAME.profile.json (per-op times at batch 1), torch.json (PyTorch eager, TORCH=0 leaves it out), logs/; a table last.
+# VERIFY_ARGS: more options of `ait remote verify` (e.g. --torch-model scripts/gpu/module_times.py:vitmatte).
 set -uo pipefail
 RUN="$(cd "$1" && pwd)"; shift
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -44,8 +45,9 @@ make -f "$OUT/builds.mk" -j"$(nproc)"
 log "builds done"
 for m in "${names[@]}"; do
   [ -f "$W/$m/ait_bench" ] || { echo "build of $m failed:"; tail -15 "$OUT/logs/build_$m.log"; continue; }
+  # shellcheck disable=SC2086
   timeout "${VERIFY_TIMEOUT:-240}" node "$RUN/dist/cli.js" remote verify local "$W/$m" --model "$EXP/$m/model.onnx" --batch 1 --per-node \
-    --work-dir /tmp/ait-vc-agent --json > "$OUT/$m.verify.json" 2> "$OUT/logs/verify_$m.log"
+    --work-dir /tmp/ait-vc-agent --json ${VERIFY_ARGS:-} > "$OUT/$m.verify.json" 2> "$OUT/logs/verify_$m.log"
   log "$m: verify rc $?"
   cp "$W/$m"/verify-per-node.json "$OUT/$m.verify-per-node.json" 2>/dev/null
   cp "$W/$m"/graph.json "$OUT/$m.graph.json" 2>/dev/null
