@@ -146,7 +146,10 @@ def main(argv):
     original = model.get_submodule(args.module)
 
     recorded = {}
-    hook = original.register_forward_hook(lambda _m, inputs, result: recorded.setdefault("call", (inputs, result)))
+    def record(_module, inputs, result):
+        recorded.setdefault("call", (inputs, result))  # returns None: a hook's value would replace the output
+
+    hook = original.register_forward_hook(record)
     with torch.no_grad():
         detections = model([image])[0]
     hook.remove()
