@@ -9,7 +9,7 @@
 import { Node, attrInt } from '../../ir/graph';
 import { registerLowering, registeredLowerings } from '../../ops/registry';
 import { CodegenContext, Unsupported } from '../cuda/codegen/context';
-import { convShapeOf } from '../cuda/codegen/conv-lowering';
+import { conv3dShapeOf, convShapeOf } from '../cuda/codegen/conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from '../cuda/codegen/conv-transpose-lowering';
 import { analyzeBatchedMatMul } from '../cuda/codegen/batched-gemm';
 import { CUDA_BACKEND, CudaLowerEnv, CudaLowerFn, predicateOf } from '../cuda/codegen/lower';
@@ -19,7 +19,7 @@ import { CkLibrary, ckEpilogue, staticSpatial } from './ck/library';
 export const ROCM_BACKEND = 'rocm';
 
 /** The ops whose CUDA lowering is a CUTLASS instance. */
-const CUTLASS_OPS = new Set(['ait:conv2d', 'ait:conv_transpose2d', 'ait:gemm', ':MatMul']);
+const CUTLASS_OPS = new Set(['ait:conv2d', 'ait:conv3d', 'ait:conv_transpose2d', 'ait:gemm', ':MatMul']);
 
 for (const { op, domain, lowering } of registeredLowerings(CUDA_BACKEND))
   if (!CUTLASS_OPS.has(`${domain}:${op}`)) registerLowering(ROCM_BACKEND, op, lowering, domain);
@@ -68,6 +68,24 @@ registerLowering<CudaLowerFn>(
     supports: predicateOf(checkConv),
     lower: (env, node) => {
       const g = isDepthwise(convShapeOf(env.ctx, node)) ? env.conv.conv2d(node) : ck(env).conv2d(node);
+      return [g.kernel, g.body, g.headers, g.workspaceBytes];
+    },
+  },
+  'ait',
+);
+
+/** 3-D convolution: grouped and depthwise on our kernels (as on CUDA); group 1 is im2col + a CUTLASS GEMM on CUDA, none here yet. */
+function checkConv3d(ctx: CodegenContext, node: Node): void {
+  if (conv3dShapeOf(ctx, node).group === 1)
+    throw new Unsupported('3-D convolution of group 1 has no ROCm kernel yet (CUDA runs it as im2col + a CUTLASS GEMM)');
+}
+registerLowering<CudaLowerFn>(
+  ROCM_BACKEND,
+  'conv3d',
+  {
+    supports: predicateOf(checkConv3d),
+    lower: (env, node) => {
+      const g = env.conv.conv3d(node);
       return [g.kernel, g.body, g.headers, g.workspaceBytes];
     },
   },

@@ -1,0 +1,331 @@
+/**
+ * 3-D convolution and pooling (video networks) through the optimizer and the CUDA backend, on the op models of
+ * scripts/gpu/op-models/video3d.ts: the optimized graph (NDHWC conv3d / pool3d / global_pool, transposes only at the
+ * model's input) computes what onnxruntime computes for the ONNX model; every model compiles for sm90 and sm80 with
+ * no unsupported node, graph.json says which kernel ran each 3-D op, and nvcc compiles the generated model.cu.
+ * The kernels' index arithmetic (3-D im2col, depthwise/grouped/pool depth axis) is replayed in TypeScript against
+ * the reference, since no GPU runs here (kernel_check.cu runs them on one).
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { compileModel, optimizeImported } from '../../../compiler/compile';
+import { runGraph } from '../../../compiler/interpreter/interpreter';
+import { makeTensor, seededRandom } from '../../../compiler/ir/tensor';
+import { importOnnxBytes } from '../../../compiler/onnx/import';
+import { FUSED_DOMAIN } from '../../../compiler/ops/fused';
+import { findOp } from '../../../compiler/ops/registry';
+import { buildModel } from '../../helpers/onnx-builder';
+import { relativeL2 } from '../../helpers/metrics';
+import { videoModelSpecs } from '../../../scripts/gpu/op-models/video3d';
+import { GPU_TARGETS, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+
+interface GraphJsonNode {
+  op: string;
+  name: string;
+  kernel?: { library: string; name: string; reason: string; config: Record<string, unknown> };
+}
+
+const BATCH = 2;
+
+/** A 3-D problem in the kernels' terms (NDHWC, ODHWI weight [k, t, r, s, c/group]). */
+interface Problem {
+  n: number;
+  d: number;
+  h: number;
+  w: number;
+  c: number;
+  k: number;
+  group: number;
+  kernel: [number, number, number];
+  stride: [number, number, number];
+  pad: [number, number, number, number, number, number];
+  dilation: [number, number, number];
+}
+
+const outSize = (p: Problem, a: number) =>
+  Math.floor(([p.d, p.h, p.w][a] + p.pad[a] + p.pad[a + 3] - (p.kernel[a] - 1) * p.dilation[a] - 1) / p.stride[a]) + 1;
+
+/** kernels/im2col.cuh im2col_nhwc_kernel (scalar path) with the depth fields, then the GEMM columns × weightᵀ. */
+function im2colGemmReplay(p: Problem, x: Float32Array, weight: Float32Array): Float32Array {
+  const [t, r, s] = p.kernel;
+  const [od, oh, ow] = [0, 1, 2].map((a) => outSize(p, a));
+  const taps = t * r * s * p.c;
+  const kPadded = Math.ceil(taps / 8) * 8;
+  const rows = p.n * od * oh * ow;
+  const columns = new Float32Array(rows * kPadded);
+  const planeTaps = r * s;
+  for (let i = 0; i < rows * kPadded; i++) {
+    const row = Math.floor(i / kPadded);
+    const k = i % kPadded;
+    const oq = row % ow;
+    const op = Math.floor(row / ow) % oh;
+    const oz = Math.floor(row / (ow * oh)) % od;
+    const image = Math.floor(row / (ow * oh * od));
+    if (k >= taps) continue;
+    const ch = k % p.c;
+    const tap = Math.floor(k / p.c);
+    const kt = Math.floor(tap / planeTaps);
+    const kr = Math.floor((tap % planeTaps) / s);
+    const ks = tap % s;
+    const iz = oz * p.stride[0] - p.pad[0] + kt * p.dilation[0];
+    const iy = op * p.stride[1] - p.pad[1] + kr * p.dilation[1];
+    const ix = oq * p.stride[2] - p.pad[2] + ks * p.dilation[2];
+    if (iz >= 0 && iz < p.d && iy >= 0 && iy < p.h && ix >= 0 && ix < p.w)
+      columns[i] = x[(((image * p.d + iz) * p.h + iy) * p.w + ix) * p.c + ch];
+  }
+  // the GEMM: y[row, k] = Σ columns[row, j] · weight[k, j] (weight rows zero-padded to kPadded)
+  const y = new Float32Array(rows * p.k);
+  for (let row = 0; row < rows; row++)
+    for (let k = 0; k < p.k; k++) {
+      let acc = 0;
+      for (let j = 0; j < taps; j++) acc += columns[row * kPadded + j] * weight[k * taps + j];
+      y[row * p.k + k] = acc;
+    }
+  return y;
+}
+
+/**
+ * kernels/grouped_conv.cuh (a thread's 8 channels unrolled to one) and depthwise_conv.cuh scalar path with the
+ * depth fields: the direct loops over (t, r, s) and the group's channels. Depthwise reads the weight [taps, k].
+ */
+function directReplay(p: Problem, x: Float32Array, weight: Float32Array, depthwise: boolean): Float32Array {
+  const [od, oh, ow] = [0, 1, 2].map((a) => outSize(p, a));
+  const [kd, kh, kw] = p.kernel;
+  const cg = p.c / p.group;
+  const kg = p.k / p.group;
+  const taps = kd * kh * kw;
+  const y = new Float32Array(p.n * od * oh * ow * p.k);
+  for (let i = 0; i < y.length; i++) {
+    const channel = i % p.k;
+    const pixel = Math.floor(i / p.k);
+    const oW = pixel % ow;
+    const oH = Math.floor(pixel / ow) % oh;
+    const oD = Math.floor(pixel / (ow * oh)) % od;
+    const n = Math.floor(pixel / (ow * oh * od));
+    const g = Math.floor(channel / kg);
+    let acc = 0;
+    for (let t = 0; t < kd; t++) {
+      const id = oD * p.stride[0] - p.pad[0] + t * p.dilation[0];
+      if (id < 0 || id >= p.d) continue;
+      for (let r = 0; r < kh; r++) {
+        const ih = oH * p.stride[1] - p.pad[1] + r * p.dilation[1];
+        if (ih < 0 || ih >= p.h) continue;
+        for (let s = 0; s < kw; s++) {
+          const iw = oW * p.stride[2] - p.pad[2] + s * p.dilation[2];
+          if (iw < 0 || iw >= p.w) continue;
+          const tap = (t * kh + r) * kw + s;
+          const base = (((n * p.d + id) * p.h + ih) * p.w + iw) * p.c;
+          if (depthwise) acc += x[base + Math.floor(channel / (p.k / p.c))] * weight[tap * p.k + channel];
+          else for (let ci = 0; ci < cg; ci++) acc += x[base + g * cg + ci] * weight[(channel * taps + tap) * cg + ci];
+        }
+      }
+    }
+    y[i] = acc;
+  }
+  return y;
+}
+
+/** The reference: ops/fused.ts conv3d's evaluate (ONNX Conv on the NCDHW transposes). */
+function referenceConv3d(p: Problem, x: Float32Array, weight: Float32Array): Float32Array {
+  const node = {
+    id: 'n0',
+    op: 'conv3d',
+    domain: FUSED_DOMAIN,
+    name: 'c',
+    inputs: ['x', 'w'],
+    outputs: ['y'],
+    attrs: {
+      strides: { type: 'ints' as const, value: p.stride },
+      pads: { type: 'ints' as const, value: p.pad },
+      dilations: { type: 'ints' as const, value: p.dilation },
+      group: { type: 'int' as const, value: p.group },
+    },
+    sourceNodes: [],
+    scope: [],
+  };
+  const def = findOp(node)!;
+  const [y] = def.evaluate!(
+    node,
+    [makeTensor('float32', [p.n, p.d, p.h, p.w, p.c], x), makeTensor('float32', [p.k, ...p.kernel, p.c / p.group], weight)],
+    { runSubgraph: () => [], lookup: () => undefined },
+  );
+  return y.data as Float32Array;
+}
+
+function inputFor(shape: number[]): Float32Array {
+  const random = seededRandom(17);
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random() * 2 - 1);
+}
+
+describe('cuda backend: 3-D convolution and pooling (video networks)', function () {
+  this.timeout(600_000);
+
+  describe("the kernels' 3-D index arithmetic, replayed, matches the reference", () => {
+    const problems: { name: string; p: Problem }[] = [
+      {
+        name: 'r3d stem 3x7x7 stride 1x2x2 (K = 441 padded to 448)',
+        p: {
+          n: 2,
+          d: 4,
+          h: 9,
+          w: 10,
+          c: 3,
+          k: 5,
+          group: 1,
+          kernel: [3, 7, 7],
+          stride: [1, 2, 2],
+          pad: [1, 3, 3, 1, 3, 3],
+          dilation: [1, 1, 1],
+        },
+      },
+      {
+        name: 'dilated 2x3x2, asymmetric pads, stride 2x1x2',
+        p: {
+          n: 1,
+          d: 7,
+          h: 5,
+          w: 8,
+          c: 8,
+          k: 6,
+          group: 1,
+          kernel: [2, 3, 2],
+          stride: [2, 1, 2],
+          pad: [1, 0, 2, 0, 1, 1],
+          dilation: [2, 1, 3],
+        },
+      },
+      {
+        name: 'grouped g=4, 3 channels per group, 3x3x3',
+        p: {
+          n: 2,
+          d: 3,
+          h: 4,
+          w: 5,
+          c: 12,
+          k: 8,
+          group: 4,
+          kernel: [3, 3, 3],
+          stride: [1, 1, 1],
+          pad: [1, 1, 1, 1, 1, 1],
+          dilation: [1, 1, 1],
+        },
+      },
+      {
+        name: 'depthwise 3x3x3 stride 1x2x2, multiplier 2',
+        p: {
+          n: 2,
+          d: 4,
+          h: 5,
+          w: 5,
+          c: 4,
+          k: 8,
+          group: 4,
+          kernel: [3, 3, 3],
+          stride: [1, 2, 2],
+          pad: [1, 1, 1, 1, 1, 1],
+          dilation: [1, 1, 1],
+        },
+      },
+    ];
+    for (const { name, p } of problems)
+      it(name, () => {
+        const random = seededRandom(23);
+        const x = Float32Array.from({ length: p.n * p.d * p.h * p.w * p.c }, () => random() * 2 - 1);
+        const weight = Float32Array.from(
+          { length: p.k * p.kernel[0] * p.kernel[1] * p.kernel[2] * (p.c / p.group) },
+          () => random() * 2 - 1,
+        );
+        const expected = referenceConv3d(p, x, weight);
+        const depthwise = p.group === p.c;
+        // the depthwise kernel reads the weight prepared channels-innermost, [taps, k]
+        const taps = p.kernel[0] * p.kernel[1] * p.kernel[2];
+        const rsk = Float32Array.from({ length: weight.length }, (_, i) => weight[(i % p.k) * taps + Math.floor(i / p.k)]);
+        const got = p.group === 1 ? im2colGemmReplay(p, x, weight) : directReplay(p, x, depthwise ? rsk : weight, depthwise);
+        assert.equal(got.length, expected.length);
+        for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - expected[i]) <= 1e-4, `${i}: ${got[i]} vs ${expected[i]}`);
+        if (p.group === 1) {
+          const direct = directReplay(p, x, weight, false);
+          for (let i = 0; i < got.length; i++) assert.ok(Math.abs(direct[i] - expected[i]) <= 1e-4);
+        }
+      });
+  });
+
+  for (const { name, spec } of videoModelSpecs) {
+    it(`${name}: the optimized NDHWC graph computes what onnxruntime computes`, async () => {
+      const bytes = buildModel(spec());
+      const optimized = optimizeImported(importOnnxBytes(bytes), `${name}.onnx`, { validate: true });
+      assert.deepEqual(
+        optimized.context.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+        [],
+      );
+      const graph = optimized.graph;
+      // every 3-D Conv / pool became its NDHWC fused form; the only layout transposes are at the model's input
+      // (the output is [B, 10] after the linear, or [B, 16, 1, 1, 1], which a reshape reaches)
+      for (const n of graph.nodes)
+        assert.ok(!['Conv', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool'].includes(n.op), n.op);
+      const ops = graph.nodes.map((n) => n.op);
+      assert.ok(ops.includes('conv3d'), ops.join(' '));
+      assert.equal(ops.filter((op) => op === 'Transpose').length, 1, ops.join(' '));
+      const x = graph.tensor(graph.inputs[0]).shape!.map((d) => (typeof d === 'number' ? d : BATCH));
+      const data = inputFor(x);
+      const [ours] = runGraph(graph, [makeTensor('float32', x, data)]);
+      const session = await ort.InferenceSession.create(bytes);
+      const theirs = (await session.run({ x: new ort.Tensor('float32', data, x) })).y;
+      assert.deepEqual(ours.shape, [...theirs.dims]);
+      const err = relativeL2(ours.data as Float32Array, theirs.data as Float32Array);
+      assert.ok(err <= 1e-4, `relative L2 error ${err}`);
+    });
+  }
+
+  for (const [target, gencode] of GPU_TARGETS)
+    for (const { name, spec } of videoModelSpecs)
+      it(`${name} compiles for ${target} with no unsupported node; graph.json names the kernels; nvcc compiles model.cu`, function () {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-video3d-'));
+        const file = path.join(dir, `${name}.onnx`);
+        fs.writeFileSync(file, buildModel(spec()));
+        const out = path.join(dir, 'out');
+        const result = compileModel(file, { out, target, maxBatch: 4 });
+        assert.ok(result.ok, result.diagnostics.map((d) => d.message).join('\n'));
+        const nodes = (JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as { nodes: GraphJsonNode[] }).nodes;
+        for (const n of nodes)
+          if (['conv3d', 'pool3d', 'global_pool'].includes(n.op)) assert.ok(n.kernel, `${n.op} ${n.name} has no kernel`);
+        const convs = nodes.filter((n) => n.op === 'conv3d');
+        const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+        if (name === 'video3d_r3d_blocks') {
+          // stem: 3x7x7x3 = 441 taps padded to 448; its BN folded and relu fused; the block's residual + relu fused
+          const stem = convs.find((n) => n.name === 'stem')!;
+          assert.equal(stem.kernel!.config.path, 'im2col+gemm');
+          assert.match(stem.kernel!.reason, /3x7x7 conv \(stride 1x2x2\) as 3-D im2col \+ GEMM, K=441 padded to 448/);
+          const block = convs.find((n) => n.name === 'block_conv2')!;
+          assert.match(block.kernel!.reason, /3x3x3 conv/);
+          assert.ok(convs.every((n) => n.kernel!.library === 'cutlass'));
+          // 3-D im2col: the H/W fields, then depth 8, output depth 8, kernel depth 3, stride 1, front pad 1, dilation 1
+          assert.match(
+            model,
+            /Im2colArgs<__half> im2col\{[^;]*, batch, 32, 32, 3, 16, 16, 7, 7,\s+2, 2, 3, 3, 1, 1, 448,\s+8, 8, 3, 1, 1, 1\};/,
+          );
+          assert.equal(nodes.filter((n) => n.op === 'pool3d').length, 1);
+          assert.match(model, /Pool2dArgs<__half> args\{[^;]*kMax, false,\s+8, 8, 1, 1, 0, 1\};/);
+        } else {
+          const dw = convs.find((n) => n.name === 'depthwise')!;
+          assert.equal(dw.kernel!.name, 'ait_depthwise_conv3d_ndhwc_f16');
+          assert.deepEqual(dw.kernel!.config.epilogue, ['bias', 'sigmoid']);
+          const grouped = convs.find((n) => n.name === 'grouped')!;
+          assert.equal(grouped.kernel!.name, 'ait_grouped_conv3d_ndhwc_f16');
+          assert.deepEqual(grouped.kernel!.config.epilogue, ['bias', 'residual_add']);
+          assert.match(
+            model,
+            /launch_grouped_conv2d_nhwc\(args, ew::make_chain\(ew::Input<0>\{\}, ew::AddInput<1>\{\}, ew::AddInput<2>\{\}\), c\.stream\)/,
+          );
+          // count_include_pad reaches the 3-D pool; ceil_mode's output depth 2 (6 → 3 → ceil(3/2))
+          assert.match(model, /Pool2dArgs<__half> args\{[^;]*kAverage, true,\s+6, 3, 2, 2, 0, 1\};/);
+          assert.match(model, /Pool2dArgs<__half> args\{[^;]*kAverage, false,\s+3, 2, 2, 2, 0, 1\};/);
+          assert.ok(nodes.some((n) => n.op === 'global_pool' && n.kernel!.name === 'ait_global_pool_max_f16'));
+        }
+        requireNvcc(this);
+        nvccCompileGenerated(out, ['src/model.cu'], gencode);
+      });
+});
