@@ -17,7 +17,7 @@ import { makeTensor, seededRandom } from '../../../compiler/ir/tensor';
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { FUSED_DOMAIN } from '../../../compiler/ops/fused';
 import { findOp } from '../../../compiler/ops/registry';
-import { buildModel } from '../../helpers/onnx-builder';
+import { ModelSpec, NodeSpec, buildModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
 import { videoModelSpecs } from '../../../scripts/gpu/op-models/video3d';
 import { GPU_TARGETS, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
@@ -126,6 +126,69 @@ function directReplay(p: Problem, x: Float32Array, weight: Float32Array, depthwi
     y[i] = acc;
   }
   return y;
+}
+
+/**
+ * torchvision's r3d_18 / r2plus1d_18 layer structure (video/resnet.py: stem, four layers of two basic blocks with
+ * 1x1x1 stride-2 downsampling, global average pool, fc to 400 classes) as a graph-only model (weights external and
+ * absent) on [B, 3, 16, 112, 112]: what families.py exports, without torch.
+ */
+function torchvisionVideoResNet(kind: 'r3d' | 'r2plus1d'): ModelSpec {
+  const initializers: ModelSpec['initializers'] = [];
+  const nodes: NodeSpec[] = [];
+  let counter = 0;
+  const param = (dims: number[]) => {
+    const name = `p${counter++}`;
+    initializers.push({ name, dtype: 'float32', dims, external: 'model.onnx.data' });
+    return name;
+  };
+  const conv = (x: string, cin: number, cout: number, kernel: number[], stride: number[], pad: number[]) => {
+    const y = `t${counter++}`;
+    nodes.push({
+      op: 'Conv',
+      inputs: [x, param([cout, cin, ...kernel])],
+      outputs: [y],
+      attrs: { kernel_shape: kernel, strides: stride, pads: [...pad, ...pad] },
+    });
+    const z = `t${counter++}`;
+    nodes.push({ op: 'BatchNormalization', inputs: [y, param([cout]), param([cout]), param([cout]), param([cout])], outputs: [z] });
+    return z;
+  };
+  const relu = (x: string) => {
+    const y = `t${counter++}`;
+    nodes.push({ op: 'Relu', inputs: [x], outputs: [y] });
+    return y;
+  };
+  // r3d: a 3x3x3 conv; r2plus1d: 1x3x3 (spatial stride) to `mid` channels, BN, relu, 3x1x1 (temporal stride)
+  const conv3 = (x: string, cin: number, cout: number, s: number) => {
+    if (kind === 'r3d') return conv(x, cin, cout, [3, 3, 3], [s, s, s], [1, 1, 1]);
+    const mid = Math.floor((cin * cout * 27) / (cin * 9 + 3 * cout));
+    return conv(relu(conv(x, cin, mid, [1, 3, 3], [1, s, s], [0, 1, 1])), mid, cout, [3, 1, 1], [s, 1, 1], [1, 0, 0]);
+  };
+  let x =
+    kind === 'r3d'
+      ? relu(conv('x', 3, 64, [3, 7, 7], [1, 2, 2], [1, 3, 3]))
+      : relu(conv(relu(conv('x', 3, 45, [1, 7, 7], [1, 2, 2], [0, 3, 3])), 45, 64, [3, 1, 1], [1, 1, 1], [1, 0, 0]));
+  let cin = 64;
+  for (const [cout, stride] of [
+    [64, 1],
+    [128, 2],
+    [256, 2],
+    [512, 2],
+  ])
+    for (let block = 0; block < 2; block++) {
+      const s = block === 0 ? stride : 1;
+      const out = conv3(relu(conv3(x, cin, cout, s)), cout, cout, 1);
+      const shortcut = s !== 1 || cin !== cout ? conv(x, cin, cout, [1, 1, 1], [s, s, s], [0, 0, 0]) : x;
+      const sum = `t${counter++}`;
+      nodes.push({ op: 'Add', inputs: [out, shortcut], outputs: [sum] });
+      x = relu(sum);
+      cin = cout;
+    }
+  nodes.push({ op: 'GlobalAveragePool', inputs: [x], outputs: ['pooled'] });
+  nodes.push({ op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } });
+  nodes.push({ op: 'Gemm', inputs: ['flat', param([400, 512]), param([400])], outputs: ['y'], attrs: { transB: 1 } });
+  return { inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 3, 16, 112, 112] }], initializers, nodes, outputs: ['y'] };
 }
 
 /** The reference: ops/fused.ts conv3d's evaluate (ONNX Conv on the NCDHW transposes). */
@@ -279,6 +342,26 @@ describe('cuda backend: 3-D convolution and pooling (video networks)', function 
       assert.ok(err <= 1e-4, `relative L2 error ${err}`);
     });
   }
+
+  for (const kind of ['r3d', 'r2plus1d'] as const)
+    it(`torchvision ${kind}_18's structure (graph-only, [B,3,16,112,112]) compiles for cuda:sm90: every node lowered, layout transposes only at the input`, () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-video3d-'));
+      const file = path.join(dir, `${kind}_18.onnx`);
+      fs.writeFileSync(file, buildModel(torchvisionVideoResNet(kind)));
+      const out = path.join(dir, 'out');
+      const result = compileModel(file, { out, target: 'cuda:sm90', maxBatch: 2 });
+      assert.ok(result.ok, result.diagnostics.map((d) => d.message).join('\n'));
+      const nodes = (JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as { nodes: GraphJsonNode[] }).nodes;
+      const convs = nodes.filter((n) => n.op === 'conv3d');
+      // every Conv (BN folded, relu and the residual add fused): r3d 20, r2plus1d 2 + 16·2 + 3 downsamples = 37
+      assert.equal(convs.length, kind === 'r3d' ? 20 : 37);
+      assert.ok(convs.every((n) => n.kernel && n.kernel.library === 'cutlass'));
+      // besides the weights' OIDHW → ODHWI preparation (graph-only: bind-time), one transpose: the input's
+      const transposes = nodes.filter((n) => n.op === 'Transpose');
+      assert.equal(transposes.filter((n) => !n.name.endsWith('/weight_odhwi')).length, 1, transposes.map((n) => n.name).join(' '));
+      assert.equal(transposes.length, convs.length + 1);
+      assert.ok(nodes.some((n) => n.op === 'global_pool'));
+    });
 
   for (const [target, gencode] of GPU_TARGETS)
     for (const { name, spec } of videoModelSpecs)
