@@ -7,7 +7,8 @@
  *    max pool, a basic block (two 3x3x3 convs, residual, relu), r2plus1d's (2+1)-D pair (1x3x3 stride 1x2x2, then
  *    3x1x1 stride 2x1x1), global average pool, flatten, linear.
  *  - video3d_x3d_pools: a 1x1x1 conv, X3D's depthwise 3x3x3 (channel multiplier 1, bias, sigmoid), a grouped 3x3x3
- *    (g=4, 4 channels per group, + residual), average pools with count_include_pad and ceil_mode, a 3-D global max.
+ *    (g=4, 4 channels per group, + residual), average pools with count_include_pad (asymmetric pads: the end pads
+ *    clip the divisor) and ceil_mode, a 3-D global max.
  */
 import { seededRandom } from '../../../compiler/ir/tensor';
 import { ModelSpec, NodeSpec, TensorSpec, buildModel } from '../../../test/helpers/onnx-builder';
@@ -122,7 +123,7 @@ export function r3dBlocks(): ModelSpec {
 
 /**
  * x [B,16,6,10,10] → 1x1x1 (16) → depthwise 3x3x3 + bias + sigmoid → grouped 3x3x3 g=4 + bias + x → avg pool
- * 2x3x3/2x2x2 pads 0x1x1 count_include_pad → avg pool 2x2x2/2 ceil_mode → global max pool → [B,16,1,1,1].
+ * 2x3x3/2x2x2 pads 0x1x1 / 1x2x2 count_include_pad → avg pool 2x2x2/2 ceil_mode → global max pool → [B,16,1,1,1].
  */
 export function x3dPools(): ModelSpec {
   const w = new Weights(404);
@@ -137,7 +138,7 @@ export function x3dPools(): ModelSpec {
       name: 'avg_pad',
       inputs: ['r'],
       outputs: ['ap'],
-      attrs: { kernel_shape: [2, 3, 3], strides: [2, 2, 2], pads: [0, 1, 1, 0, 1, 1], count_include_pad: 1 },
+      attrs: { kernel_shape: [2, 3, 3], strides: [2, 2, 2], pads: [0, 1, 1, 1, 2, 2], count_include_pad: 1 },
     },
     {
       op: 'AveragePool',

@@ -17,7 +17,7 @@ import { makeTensor, seededRandom } from '../../../compiler/ir/tensor';
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { FUSED_DOMAIN } from '../../../compiler/ops/fused';
 import { findOp } from '../../../compiler/ops/registry';
-import { ModelSpec, NodeSpec, buildModel } from '../../helpers/onnx-builder';
+import { ModelSpec, NodeSpec, buildModel, input, nodeModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
 import { videoModelSpecs } from '../../../scripts/gpu/op-models/video3d';
 import { GPU_TARGETS, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
@@ -343,6 +343,41 @@ describe('cuda backend: 3-D convolution and pooling (video networks)', function 
     });
   }
 
+  it('count_include_pad with end pads unlike the begin pads: the pool kernels get them (2-D and 3-D), and their divisor replayed matches onnxruntime', async () => {
+    // AveragePool 3x3/2, pads [top 0, left 1, bottom 2, right 1], count_include_pad: the last row's window reaches
+    // into the bottom pad, which counts (onnxruntime: divisor 9 there, not the 3 a begin-pad clip would give)
+    const spec = nodeModel('AveragePool', [input('float32', ['B', 8, 5, 6])], {
+      attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [0, 1, 2, 1], count_include_pad: 1 },
+    });
+    const x = Float32Array.from({ length: 8 * 5 * 6 }, (_, i) => 1 + (i % 7));
+    const session = await ort.InferenceSession.create(buildModel(spec));
+    const theirs = (await session.run({ in0: new ort.Tensor('float32', x, [1, 8, 5, 6]) })).out0;
+    // kernels/pooling.cuh pool_divisor / pool_padded_taps, replayed over the NCHW output
+    const [oh, ow] = [theirs.dims[2], theirs.dims[3]];
+    const taps = (start: number, kernel: number, input: number, endPad: number) => Math.min(start + kernel, input + endPad) - start;
+    for (let c = 0; c < 8; c++)
+      for (let y = 0; y < oh; y++)
+        for (let xo = 0; xo < ow; xo++) {
+          let sum = 0;
+          for (let r = 0; r < 3; r++)
+            for (let s = 0; s < 3; s++) {
+              const iy = y * 2 - 0 + r;
+              const ix = xo * 2 - 1 + s;
+              if (iy >= 0 && iy < 5 && ix >= 0 && ix < 6) sum += x[(c * 5 + iy) * 6 + ix];
+            }
+          const divisor = taps(y * 2 - 0, 3, 5, 2) * taps(xo * 2 - 1, 3, 6, 1);
+          const want = (theirs.data as Float32Array)[(c * oh + y) * ow + xo];
+          assert.ok(Math.abs(sum / divisor - want) <= 1e-5, `(${c}, ${y}, ${xo}): ${sum / divisor} vs ${want}`);
+        }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-video3d-'));
+    fs.writeFileSync(path.join(dir, 'pool.onnx'), buildModel(spec));
+    const result = compileModel(path.join(dir, 'pool.onnx'), { out: path.join(dir, 'out'), target: 'cuda:sm90', maxBatch: 2 });
+    assert.ok(result.ok, result.diagnostics.map((d) => d.message).join('\n'));
+    const model = fs.readFileSync(path.join(dir, 'out', 'src/model.cu'), 'utf8');
+    // the 2-D pool: depth fields at their defaults, pad_back -1, then bottom 2, right 1
+    assert.match(model, /Pool2dArgs<__half> args\{[^;]*kAverage, true, 1, 1, 1, 1, 0, 1, -1, 2, 1\};/);
+  });
+
   for (const kind of ['r3d', 'r2plus1d'] as const)
     it(`torchvision ${kind}_18's structure (graph-only, [B,3,16,112,112]) compiles for cuda:sm90: every node lowered, layout transposes only at the input`, () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-video3d-'));
@@ -403,8 +438,9 @@ describe('cuda backend: 3-D convolution and pooling (video networks)', function 
             model,
             /launch_grouped_conv2d_nhwc\(args, ew::make_chain\(ew::Input<0>\{\}, ew::AddInput<1>\{\}, ew::AddInput<2>\{\}\), c\.stream\)/,
           );
-          // count_include_pad reaches the 3-D pool; ceil_mode's output depth 2 (6 → 3 → ceil(3/2))
-          assert.match(model, /Pool2dArgs<__half> args\{[^;]*kAverage, true,\s+6, 3, 2, 2, 0, 1\};/);
+          // count_include_pad reaches the 3-D pool with its end pads (back 1, bottom 2, right 2: unlike the begin pads);
+          // ceil_mode's output depth 2 (6 → 3 → ceil(3/2))
+          assert.match(model, /Pool2dArgs<__half> args\{[^;]*kAverage, true,\s+6, 3, 2, 2, 0, 1, 1, 2, 2\};/);
           assert.match(model, /Pool2dArgs<__half> args\{[^;]*kAverage, false,\s+3, 2, 2, 2, 0, 1\};/);
           assert.ok(nodes.some((n) => n.op === 'global_pool' && n.kernel!.name === 'ait_global_pool_max_f16'));
         }

@@ -794,6 +794,18 @@ cuda(
   FUSED,
 );
 
+/**
+ * Pool2dArgs' end pads (back, bottom, right), given only where count_include_pad reads them and they differ from the
+ * begin pads (the kernel's default: symmetric); `pads` is [begins…, ends…] over `spatial` axes, `before` the fields
+ * between count_include_pad and them (a 2-D pool: the depth fields' defaults and pad_back -1).
+ */
+function poolEndPads(includePad: boolean, pads: number[], spatial: number, before: string): string {
+  const begins = pads.slice(0, spatial);
+  const ends = pads.slice(spatial);
+  if (!includePad || ends.every((e, i) => e === begins[i])) return '';
+  return `, ${before}${ends.join(', ')}`;
+}
+
 cuda(
   'pool2d',
   ({ ctx }, node) => {
@@ -806,13 +818,14 @@ cuda(
     const dilations = attrInts(node, 'dilations', [1, 1]);
     const kind = attrString(node, 'kind');
     const dims = [x[1], x[2], x[3], y[1], y[2]].map((d) => ctx.dim(d, node));
+    const includePad = kind === 'avg' && attrInt(node, 'count_include_pad', 0) !== 0;
     return [
       ours(`ait_pool2d_${kind}_f16`, 'channels innermost; 8 channels (16 bytes) per thread when C % 8 == 0, else one per thread'),
       [
         `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
         `                                      ${dims.join(', ')},`,
         `                                      ${kernel.join(', ')}, ${strides.join(', ')}, ${pads[0]}, ${pads[1]}, ${dilations.join(', ')},`,
-        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${attrInt(node, 'count_include_pad', 0) ? 'true' : 'false'}};`,
+        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${includePad ? 'true' : 'false'}${poolEndPads(includePad, pads, 2, '1, 1, 1, 1, 0, 1, -1, ')}};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
       ],
       ['pooling.cuh'],
@@ -833,6 +846,7 @@ cuda(
     const pads = attrInts(node, 'pads', [0, 0, 0, 0, 0, 0]);
     const dilations = attrInts(node, 'dilations', [1, 1, 1]);
     const kind = attrString(node, 'kind');
+    const includePad = kind === 'avg' && attrInt(node, 'count_include_pad', 0) !== 0;
     // Pool2dArgs: the H/W fields positionally, then the depth fields
     const dims = [x[2], x[3], x[4], y[2], y[3]].map((d) => ctx.dim(d, node));
     return [
@@ -841,8 +855,8 @@ cuda(
         `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
         `                                      ${dims.join(', ')},`,
         `                                      ${kernel[1]}, ${kernel[2]}, ${strides[1]}, ${strides[2]}, ${pads[1]}, ${pads[2]}, ${dilations[1]}, ${dilations[2]},`,
-        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${attrInt(node, 'count_include_pad', 0) ? 'true' : 'false'},`,
-        `                                      ${ctx.dim(x[1], node)}, ${ctx.dim(y[1], node)}, ${kernel[0]}, ${strides[0]}, ${pads[0]}, ${dilations[0]}};`,
+        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${includePad ? 'true' : 'false'},`,
+        `                                      ${ctx.dim(x[1], node)}, ${ctx.dim(y[1], node)}, ${kernel[0]}, ${strides[0]}, ${pads[0]}, ${dilations[0]}${poolEndPads(includePad, pads, 3, '')}};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
       ],
       ['pooling.cuh'],

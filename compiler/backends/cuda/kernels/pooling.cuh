@@ -23,12 +23,14 @@ struct Pool2dArgs {
   PoolMode mode;
   bool count_include_pad;  // average: divide by the full window (ONNX count_include_pad=1) or by the valid taps
   int32_t in_d = 1, out_d = 1, kernel_d = 1, stride_d = 1, pad_front = 0, dilation_d = 1;
+  // count_include_pad with end pads unlike the begin pads (back, bottom, right); -1: the same as the begin pad
+  int32_t pad_back = -1, pad_bottom = -1, pad_right = -1;
 };
 
 // Window taps along one axis inside the padded input, for count_include_pad: the window from `start` clipped at
-// in + pad (the rule of the 2-D kernel: padding counts, the part of a ceil_mode window beyond it does not).
-__device__ __forceinline__ int pool_padded_taps(int start, int kernel, int dilation, int in, int pad) {
-  const int end = min(start + (kernel - 1) * dilation + 1, in + pad);
+// in + end pad (ONNX, as onnxruntime computes it: padding counts, the part of a ceil_mode window beyond it does not).
+__device__ __forceinline__ int pool_padded_taps(int start, int kernel, int dilation, int in, int end_pad) {
+  const int end = min(start + (kernel - 1) * dilation + 1, in + end_pad);
   return (end - start + dilation - 1) / dilation;
 }
 
@@ -54,9 +56,9 @@ __device__ __forceinline__ PoolPosition pool_position(const Pool2dArgs<T>& a, in
 template <class T>
 __device__ __forceinline__ int pool_divisor(const Pool2dArgs<T>& a, const PoolPosition& p, int taps) {
   if (!a.count_include_pad) return taps;
-  return pool_padded_taps(p.od * a.stride_d - a.pad_front, a.kernel_d, a.dilation_d, a.in_d, a.pad_front) *
-         pool_padded_taps(p.oh * a.stride_h - a.pad_top, a.kernel_h, a.dilation_h, a.in_h, a.pad_top) *
-         pool_padded_taps(p.ow * a.stride_w - a.pad_left, a.kernel_w, a.dilation_w, a.in_w, a.pad_left);
+  return pool_padded_taps(p.od * a.stride_d - a.pad_front, a.kernel_d, a.dilation_d, a.in_d, a.pad_back < 0 ? a.pad_front : a.pad_back) *
+         pool_padded_taps(p.oh * a.stride_h - a.pad_top, a.kernel_h, a.dilation_h, a.in_h, a.pad_bottom < 0 ? a.pad_top : a.pad_bottom) *
+         pool_padded_taps(p.ow * a.stride_w - a.pad_left, a.kernel_w, a.dilation_w, a.in_w, a.pad_right < 0 ? a.pad_left : a.pad_right);
 }
 
 template <class T>

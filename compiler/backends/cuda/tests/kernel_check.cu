@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -1050,16 +1051,22 @@ void check_im2col3d(const Window3dCase& t) {
            [&](cudaStream_t st) { return launch_im2col_nhwc(args, st); });
 }
 
-// 3-D max / average pool (count_include_pad: the window clipped to the padded input, per axis).
-void check_pool3d(PoolMode mode, const Window3dCase& t, bool include_pad) {
-  const int od = t.out(0), oh = t.out(1), ow = t.out(2);
+// 3-D max / average pool (count_include_pad: the window clipped to the padded input, per axis). `extra_end`: pads
+// added at the end of each axis (back, bottom, right) beyond the case's symmetric ones.
+void check_pool3d(PoolMode mode, const Window3dCase& t, bool include_pad, std::array<int, 3> extra_end = {0, 0, 0}) {
+  int end_pad[3], out[3];
+  const int in[3] = {t.d, t.h, t.w};
+  for (int a = 0; a < 3; ++a) {
+    end_pad[a] = t.pad[a] + extra_end[a];
+    out[a] = (in[a] + t.pad[a] + end_pad[a] - t.dilation[a] * (t.kernel[a] - 1) - 1) / t.stride[a] + 1;
+  }
+  const int od = out[0], oh = out[1], ow = out[2];
   const int64_t outputs = t.n * od * oh * ow * t.c;
   std::vector<double> x;
   auto hx = random_tensor<__half>(t.n * t.d * t.h * t.w * t.c, &x);
   DeviceBuffer<__half> dx(hx.size()), dy(outputs);
   upload(dx, hx);
   std::vector<double> ref(outputs);
-  const int in[3] = {t.d, t.h, t.w};
   for (int64_t b = 0; b < t.n; ++b)
     for (int z = 0; z < od; ++z)
       for (int y = 0; y < oh; ++y)
@@ -1079,7 +1086,7 @@ void check_pool3d(PoolMode mode, const Window3dCase& t, bool include_pad) {
                 const int o[3] = {z, y, xo};
                 for (int a = 0; a < 3; ++a) {
                   const int start = o[a] * t.stride[a] - t.pad[a];
-                  const int end = std::min(start + (t.kernel[a] - 1) * t.dilation[a] + 1, in[a] + t.pad[a]);
+                  const int end = std::min(start + (t.kernel[a] - 1) * t.dilation[a] + 1, in[a] + end_pad[a]);
                   divisor *= (end - start + t.dilation[a] - 1) / t.dilation[a];
                 }
               }
@@ -1089,9 +1096,10 @@ void check_pool3d(PoolMode mode, const Window3dCase& t, bool include_pad) {
           }
   Pool2dArgs<__half> args{dx.ptr, dy.ptr, t.n, t.h, t.w, t.c, oh, ow, t.kernel[1], t.kernel[2], t.stride[1], t.stride[2], t.pad[1],
                           t.pad[2], t.dilation[1], t.dilation[2], mode, include_pad, t.d, od, t.kernel[0], t.stride[0], t.pad[0],
-                          t.dilation[0]};
+                          t.dilation[0], end_pad[0], end_pad[1], end_pad[2]};
   const std::string name = mode == PoolMode::kMax ? "maxpool3d ndhwc" : include_pad ? "avgpool3d ndhwc (incl. pad)" : "avgpool3d ndhwc";
-  run_case(name, t.text(), dy, ref, mode == PoolMode::kMax ? kExact : kHalfTolerance,
+  const bool asymmetric = extra_end[0] || extra_end[1] || extra_end[2];
+  run_case(name, t.text() + (asymmetric ? " +end pads" : ""), dy, ref, mode == PoolMode::kMax ? kExact : kHalfTolerance,
            [&](cudaStream_t st) { return launch_pool2d_nhwc(args, st); });
 }
 
@@ -2427,6 +2435,7 @@ int main() {
   check_pool3d(PoolMode::kMax, {2, 8, 28, 28, 64, 64, 1, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}}, false);
   check_pool3d(PoolMode::kAverage, {2, 6, 9, 9, 24, 24, 1, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}, true);
   check_pool3d(PoolMode::kAverage, {1, 5, 7, 6, 5, 5, 1, {3, 2, 2}, {1, 2, 1}, {1, 0, 1}, {1, 1, 1}}, false);
+  check_pool3d(PoolMode::kAverage, {2, 6, 10, 10, 16, 16, 1, {2, 3, 3}, {2, 2, 2}, {0, 1, 1}, {1, 1, 1}}, true, {1, 1, 1});
   check_conv_transpose_col2im({100, 14, 14, 256, 256, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0}, true);
   check_conv_transpose_col2im({4, 9, 7, 64, 64, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, true);
   check_conv_transpose_col2im({2, 8, 8, 24, 24, 1, 4, 4, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0}, false);
