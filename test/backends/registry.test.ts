@@ -100,7 +100,7 @@ const CASES: Case[] = [
   { name: 'MaxPool', spec: nodeModel('MaxPool', [f32('B', 8, 8, 8)], { attrs: { kernel_shape: [2, 2], strides: [2, 2] } }) },
   { name: 'GlobalAveragePool', spec: nodeModel('GlobalAveragePool', [f32('B', 8, 4, 4)]) },
   {
-    name: '3-D Conv (conv3d: 3-D im2col + GEMM on CUDA; ROCm refuses group 1)',
+    name: '3-D Conv (conv3d: 3-D im2col + a CUTLASS / CK GEMM)',
     spec: nodeModel('Conv', [f32('B', 3, 4, 8, 8), weight(8, 3, 3, 3, 3), weight(8)], { attrs: { pads: [1, 1, 1, 1, 1, 1] } }),
   },
   {
@@ -473,7 +473,8 @@ describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kerne
           // our col2im, a grouped one our kernel) when the build is written
           if (
             !errors.length &&
-            (['gemm', 'MatMul', 'conv2d'].includes(node.op) || (node.op === 'conv_transpose2d' && attrInt(node, 'group', 1) === 1))
+            (['gemm', 'MatMul', 'conv2d'].includes(node.op) ||
+              (['conv_transpose2d', 'conv3d'].includes(node.op) && attrInt(node, 'group', 1) === 1))
           )
             assert.ok(
               node.kernel?.library === 'ck' || (node.op === 'conv2d' && node.kernel?.library === 'ait'),

@@ -74,10 +74,10 @@ registerLowering<CudaLowerFn>(
   'ait',
 );
 
-/** 3-D convolution: grouped and depthwise on our kernels (as on CUDA); group 1 is im2col + a CUTLASS GEMM on CUDA, none here yet. */
+/** 3-D convolution: grouped and depthwise on our kernels (as on CUDA); group 1 our 3-D im2col + a CK GEMM. */
 function checkConv3d(ctx: CodegenContext, node: Node): void {
-  if (conv3dShapeOf(ctx, node).group === 1)
-    throw new Unsupported('3-D convolution of group 1 has no ROCm kernel yet (CUDA runs it as im2col + a CUTLASS GEMM)');
+  const shape = conv3dShapeOf(ctx, node);
+  if (shape.group === 1) ckEpilogue(ctx, node, shape.k);
 }
 registerLowering<CudaLowerFn>(
   ROCM_BACKEND,
@@ -85,7 +85,7 @@ registerLowering<CudaLowerFn>(
   {
     supports: predicateOf(checkConv3d),
     lower: (env, node) => {
-      const g = env.conv.conv3d(node);
+      const g = conv3dShapeOf(env.ctx, node).group === 1 ? ck(env).conv3d(node) : env.conv.conv3d(node);
       return [g.kernel, g.body, g.headers, g.workspaceBytes];
     },
   },

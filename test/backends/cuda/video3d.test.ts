@@ -7,6 +7,7 @@
  * the reference, since no GPU runs here (kernel_check.cu runs them on one).
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,6 +22,7 @@ import { ModelSpec, NodeSpec, buildModel, input, nodeModel } from '../../helpers
 import { relativeL2 } from '../../helpers/metrics';
 import { videoModelSpecs } from '../../../scripts/gpu/op-models/video3d';
 import { GPU_TARGETS, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { hipEnv, requireHipcc } from '../../helpers/hipcc';
 
 interface GraphJsonNode {
   op: string;
@@ -447,4 +449,51 @@ describe('cuda backend: 3-D convolution and pooling (video networks)', function 
         requireNvcc(this);
         nvccCompileGenerated(out, ['src/model.cu'], gencode);
       });
+
+  for (const { name, spec } of videoModelSpecs)
+    it(`${name} compiles for rocm:gfx90a: group-1 conv3d a CK GEMM after our 3-D im2col, the others our kernels; hipcc compiles model.cu`, function () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-video3d-rocm-'));
+      const file = path.join(dir, `${name}.onnx`);
+      fs.writeFileSync(file, buildModel(spec()));
+      const out = path.join(dir, 'out');
+      const result = compileModel(file, { out, target: 'rocm:gfx90a', maxBatch: 4 });
+      assert.ok(result.ok, result.diagnostics.map((d) => d.message).join('\n'));
+      const nodes = (
+        JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as {
+          nodes: (GraphJsonNode & { attrs?: Record<string, unknown> })[];
+        }
+      ).nodes;
+      for (const n of nodes.filter((node) => node.op === 'conv3d'))
+        assert.equal(n.kernel!.library, ['depthwise', 'grouped'].includes(n.name) ? 'ait' : 'ck', `${n.name}: ${n.kernel!.name}`);
+      requireHipcc(this);
+      const r = spawnSync(
+        'hipcc',
+        [
+          '-x',
+          'hip',
+          '-std=c++17',
+          '-O1',
+          '--offload-arch=gfx90a',
+          '-fPIC',
+          '-Isrc/hip',
+          '-Isrc',
+          '-Isrc/runtime',
+          '-Isrc/kernels',
+          '-c',
+          'src/model.cu',
+          '-o',
+          'model.o',
+        ],
+        { cwd: out, encoding: 'utf8', env: hipEnv() },
+      );
+      assert.equal(
+        r.status,
+        0,
+        `${r.stdout}${r.stderr}`
+          .split('\n')
+          .filter((l) => / error[: ]/.test(l))
+          .slice(0, 20)
+          .join('\n'),
+      );
+    });
 });
