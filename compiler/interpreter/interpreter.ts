@@ -69,6 +69,7 @@ export function runGraphNamed(graph: Graph, inputs: TensorValue[], options: RunO
       runGraph(g, subInputs, { outer: (n) => outer(n) ?? lookup(n), symbols, storage: options.storage }),
     lookup,
     symbol: (name) => symbols.get(name),
+    opset: graph.opset,
   };
 
   graph.nodes.forEach((node, index) => {

@@ -3,8 +3,8 @@
  * that the pooling ops share.
  *
  * Shape inference covers 1–3 spatial dims with symbolic batch (and symbolic spatial dims where the formula
- * stays polynomial or a floor division). The CPU reference evaluates 1-D and 2-D Conv by im2col + the blocked
- * float32 GEMM, and 1-D/2-D ConvTranspose by GEMM + col2im.
+ * stays polynomial or a floor division). The CPU reference evaluates 1-D to 3-D Conv by im2col + the blocked
+ * float32 GEMM, and 1-D to 3-D ConvTranspose by GEMM + col2im.
  */
 import { Node, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim, SymbolTable, dimAdd, dimMul } from '../ir/symbolic';
@@ -152,21 +152,20 @@ const conv: OpDefinition = {
     const x = requireInput(node, inputs, 0);
     const weight = requireInput(node, inputs, 1);
     const spatial = x.shape.length - 2;
-    if (spatial < 1 || spatial > 2)
-      throw nodeError(node, 'run.unsupported', `the reference Conv runs 1-D and 2-D convolutions, this one has ${spatial} spatial dims`);
+    if (spatial < 1 || spatial > 3)
+      throw nodeError(node, 'run.unsupported', `the reference Conv runs 1-D to 3-D convolutions, this one has ${spatial} spatial dims`);
     const kernel = attrInts(node, 'kernel_shape', weight.shape.slice(2));
     const w = windowAttrs(node, spatial, kernel);
     const group = attrInt(node, 'group', 1);
     if (x.shape[1] !== weight.shape[1] * group)
       throw nodeError(node, 'run.shape-mismatch', `the input has ${x.shape[1]} channels but the weight expects ${weight.shape[1] * group}`);
     const pads = resolvePads(x.shape.slice(2), w);
-    // 1-D runs as 2-D with a height of 1.
-    const lift = (v: number[], one: number) => (spatial === 1 ? [one, ...v] : v);
-    const p: Conv2dParams = {
+    // 1-D and 2-D run as 3-D with leading spatial dims of 1.
+    const lift = (v: number[], one: number) => [...new Array<number>(3 - spatial).fill(one), ...v];
+    const p: ConvParams = {
       batch: x.shape[0],
       channels: x.shape[1],
-      height: spatial === 1 ? 1 : x.shape[2],
-      width: x.shape[x.shape.length - 1],
+      inDims: lift(x.shape.slice(2), 1),
       outChannels: weight.shape[0],
       group,
       kernel: lift(kernel, 1),
@@ -175,9 +174,8 @@ const conv: OpDefinition = {
       padBegin: lift(pads.begin, 0),
       padEnd: lift(pads.end, 0),
     };
-    const { data, outHeight, outWidth } = conv2d(p, toF32(x), toF32(weight), inputs[2] ? toF32(inputs[2]) : undefined);
-    const shape = spatial === 1 ? [p.batch, p.outChannels, outWidth] : [p.batch, p.outChannels, outHeight, outWidth];
-    return [{ dtype: x.dtype, shape, data }];
+    const { data, outDims } = convNd(p, toF32(x), toF32(weight), inputs[2] ? toF32(inputs[2]) : undefined);
+    return [{ dtype: x.dtype, shape: [p.batch, p.outChannels, ...outDims.slice(3 - spatial)], data }];
   },
 };
 
@@ -186,11 +184,12 @@ function toF32(t: TensorValue): Float32Array {
   return d instanceof Float32Array ? d : Float32Array.from(d);
 }
 
-export interface Conv2dParams {
+/** A convolution over three spatial dims [depth, height, width] (1-D and 2-D lifted with leading dims of 1). */
+export interface ConvParams {
   batch: number;
   channels: number;
-  height: number;
-  width: number;
+  /** [D, H, W] */
+  inDims: number[];
   outChannels: number;
   group: number;
   kernel: number[];
@@ -200,35 +199,35 @@ export interface Conv2dParams {
   padEnd: number[];
 }
 
-/** 2-D convolution: per (image, group), out[M/g × HoWo] = W_g[M/g × (C/g·kh·kw)] · im2col(x)[(C/g·kh·kw) × HoWo]. */
-export function conv2d(
-  p: Conv2dParams,
+/**
+ * Convolution over three spatial dims: per (image, group), out[M/g × DoHoWo] = W_g[M/g × (C/g·kd·kh·kw)] ·
+ * im2col(x)[(C/g·kd·kh·kw) × DoHoWo].
+ */
+export function convNd(
+  p: ConvParams,
   x: Float32Array,
   weight: Float32Array,
   bias?: Float32Array,
-): { data: Float32Array; outHeight: number; outWidth: number } {
-  const [kh, kw] = p.kernel;
-  const [sh, sw] = p.strides;
-  const [dh, dw] = p.dilations;
-  const outHeight = Math.floor((p.height + p.padBegin[0] + p.padEnd[0] - (kh - 1) * dh - 1) / sh) + 1;
-  const outWidth = Math.floor((p.width + p.padBegin[1] + p.padEnd[1] - (kw - 1) * dw - 1) / sw) + 1;
-  const spatialOut = outHeight * outWidth;
-  const spatialIn = p.height * p.width;
+): { data: Float32Array; outDims: number[] } {
+  const outDims = p.inDims.map(
+    (size, a) => Math.floor((size + p.padBegin[a] + p.padEnd[a] - (p.kernel[a] - 1) * p.dilations[a] - 1) / p.strides[a]) + 1,
+  );
+  const spatialOut = outDims[0] * outDims[1] * outDims[2];
+  const spatialIn = p.inDims[0] * p.inDims[1] * p.inDims[2];
   const cg = p.channels / p.group;
   const mg = p.outChannels / p.group;
-  const depth = cg * kh * kw;
+  const depth = cg * p.kernel[0] * p.kernel[1] * p.kernel[2];
   const out = new Float32Array(p.batch * p.outChannels * spatialOut);
   if (bias)
     for (let n = 0; n < p.batch; n++)
       for (let m = 0; m < p.outChannels; m++)
         out.fill(bias[m], (n * p.outChannels + m) * spatialOut, (n * p.outChannels + m + 1) * spatialOut);
-  const pointwise =
-    kh === 1 && kw === 1 && sh === 1 && sw === 1 && p.padBegin[0] === 0 && p.padBegin[1] === 0 && p.padEnd[0] === 0 && p.padEnd[1] === 0;
+  const pointwise = p.kernel.every((k) => k === 1) && p.strides.every((s) => s === 1) && [...p.padBegin, ...p.padEnd].every((v) => v === 0);
   const col = pointwise ? x : new Float32Array(depth * spatialOut);
   for (let n = 0; n < p.batch; n++)
     for (let g = 0; g < p.group; g++) {
       const inOffset = (n * p.channels + g * cg) * spatialIn;
-      if (!pointwise) im2col(x, inOffset, cg, p, outHeight, outWidth, col);
+      if (!pointwise) im2col(x, inOffset, cg, p, outDims, col);
       gemmAccumulate(
         mg,
         spatialOut,
@@ -240,41 +239,37 @@ export function conv2d(
         spatialOut,
       );
     }
-  return { data: out, outHeight, outWidth };
+  return { data: out, outDims };
 }
 
-function im2col(
-  x: Float32Array,
-  inOffset: number,
-  cg: number,
-  p: Conv2dParams,
-  outHeight: number,
-  outWidth: number,
-  col: Float32Array,
-): void {
-  const [kh, kw] = p.kernel;
-  const [sh, sw] = p.strides;
-  const [dh, dw] = p.dilations;
-  const [ph, pw] = p.padBegin;
-  const H = p.height;
-  const W = p.width;
+function im2col(x: Float32Array, inOffset: number, cg: number, p: ConvParams, outDims: number[], col: Float32Array): void {
+  const [kd, kh, kw] = p.kernel;
+  const [sd, sh, sw] = p.strides;
+  const [dd, dh, dw] = p.dilations;
+  const [pd, ph, pw] = p.padBegin;
+  const [D, H, W] = p.inDims;
+  const [outD, outH, outW] = outDims;
   let row = 0;
   for (let c = 0; c < cg; c++)
-    for (let i = 0; i < kh; i++)
-      for (let j = 0; j < kw; j++, row++) {
-        const base = row * outHeight * outWidth;
-        const plane = inOffset + c * H * W;
-        for (let oh = 0; oh < outHeight; oh++) {
-          const ih = oh * sh - ph + i * dh;
-          const dst = base + oh * outWidth;
-          if (ih < 0 || ih >= H) {
-            col.fill(0, dst, dst + outWidth);
-            continue;
+    for (let t = 0; t < kd; t++)
+      for (let i = 0; i < kh; i++)
+        for (let j = 0; j < kw; j++, row++) {
+          const base = row * outD * outH * outW;
+          const plane = inOffset + c * D * H * W;
+          for (let od = 0; od < outD; od++) {
+            const id = od * sd - pd + t * dd;
+            for (let oh = 0; oh < outH; oh++) {
+              const ih = oh * sh - ph + i * dh;
+              const dst = base + (od * outH + oh) * outW;
+              if (id < 0 || id >= D || ih < 0 || ih >= H) {
+                col.fill(0, dst, dst + outW);
+                continue;
+              }
+              const src = plane + (id * H + ih) * W;
+              for (let ow = 0, iw = j * dw - pw; ow < outW; ow++, iw += sw) col[dst + ow] = iw >= 0 && iw < W ? x[src + iw] : 0;
+            }
           }
-          const src = plane + ih * W;
-          for (let ow = 0, iw = j * dw - pw; ow < outWidth; ow++, iw += sw) col[dst + ow] = iw >= 0 && iw < W ? x[src + iw] : 0;
         }
-      }
 }
 
 // ---- ConvTranspose ----
@@ -379,65 +374,74 @@ const convTranspose: OpDefinition = {
     const x = requireInput(node, inputs, 0);
     const weight = requireInput(node, inputs, 1);
     const spatial = x.shape.length - 2;
-    if (spatial < 1 || spatial > 2)
-      throw nodeError(node, 'run.unsupported', `the reference ConvTranspose runs 1-D and 2-D, this one has ${spatial} spatial dims`);
+    if (spatial < 1 || spatial > 3)
+      throw nodeError(node, 'run.unsupported', `the reference ConvTranspose runs 1-D to 3-D, this one has ${spatial} spatial dims`);
     const kernel = attrInts(node, 'kernel_shape', weight.shape.slice(2));
     const w = windowAttrs(node, spatial, kernel);
     const group = attrInt(node, 'group', 1);
     const geometry = transposeGeometry(node, x.shape.slice(2), w);
-    const lift = (v: number[], one: number) => (spatial === 1 ? [one, ...v] : v);
-    const [H, W] = lift(x.shape.slice(2), 1);
-    const [outH, outW] = lift(geometry.out as number[], 1);
-    const [kh, kw] = lift(kernel, 1);
-    const [sh, sw] = lift(w.strides, 1);
-    const [dh, dw] = lift(w.dilations, 1);
-    const [ph, pw] = lift(geometry.padBegin, 0);
+    // 1-D and 2-D run as 3-D with leading spatial dims of 1.
+    const lift = (v: number[], one: number) => [...new Array<number>(3 - spatial).fill(one), ...v];
+    const [D, H, W] = lift(x.shape.slice(2), 1);
+    const [outD, outH, outW] = lift(geometry.out as number[], 1);
+    const [kd, kh, kw] = lift(kernel, 1);
+    const [sd, sh, sw] = lift(w.strides, 1);
+    const [dd, dh, dw] = lift(w.dilations, 1);
+    const [pd, ph, pw] = lift(geometry.padBegin, 0);
     const batch = x.shape[0];
     const channels = x.shape[1];
     const cg = channels / group;
     const mg = weight.shape[1];
     const outChannels = mg * group;
+    const inSize = D * H * W;
+    const outSize = outD * outH * outW;
     const xd = toF32(x);
     const wd = toF32(weight);
-    const out = new Float32Array(batch * outChannels * outH * outW);
+    const out = new Float32Array(batch * outChannels * outSize);
     const bias = inputs[2] ? toF32(inputs[2]) : undefined;
-    const depth = mg * kh * kw;
-    const col = new Float32Array(depth * H * W);
+    const depth = mg * kd * kh * kw;
+    const col = new Float32Array(depth * inSize);
     for (let n = 0; n < batch; n++)
       for (let g = 0; g < group; g++) {
-        // col[(m,i,j) × (h,w)] = W_gᵀ · x_g, where W_g is [C/g × (M/g·kh·kw)]
+        // col[(m,t,i,j) × (d,h,w)] = W_gᵀ · x_g, where W_g is [C/g × (M/g·kd·kh·kw)]
         col.fill(0);
         gemmAccumulate(
           depth,
-          H * W,
+          inSize,
           cg,
           transposed(rowMajor(wd, g * cg * depth, depth)),
-          rowMajor(xd, (n * channels + g * cg) * H * W, H * W),
+          rowMajor(xd, (n * channels + g * cg) * inSize, inSize),
           col,
           0,
-          H * W,
+          inSize,
         );
         for (let m = 0; m < mg; m++) {
-          const plane = (n * outChannels + g * mg + m) * outH * outW;
-          for (let i = 0; i < kh; i++)
-            for (let j = 0; j < kw; j++) {
-              const row = ((m * kh + i) * kw + j) * H * W;
-              for (let ih = 0; ih < H; ih++) {
-                const oh = ih * sh - ph + i * dh;
-                if (oh < 0 || oh >= outH) continue;
-                for (let iw = 0; iw < W; iw++) {
-                  const ow = iw * sw - pw + j * dw;
-                  if (ow >= 0 && ow < outW) out[plane + oh * outW + ow] += col[row + ih * W + iw];
+          const plane = (n * outChannels + g * mg + m) * outSize;
+          for (let t = 0; t < kd; t++)
+            for (let i = 0; i < kh; i++)
+              for (let j = 0; j < kw; j++) {
+                const row = (((m * kd + t) * kh + i) * kw + j) * inSize;
+                for (let id = 0; id < D; id++) {
+                  const od = id * sd - pd + t * dd;
+                  if (od < 0 || od >= outD) continue;
+                  for (let ih = 0; ih < H; ih++) {
+                    const oh = ih * sh - ph + i * dh;
+                    if (oh < 0 || oh >= outH) continue;
+                    const src = row + (id * H + ih) * W;
+                    const dst = plane + (od * outH + oh) * outW;
+                    for (let iw = 0; iw < W; iw++) {
+                      const ow = iw * sw - pw + j * dw;
+                      if (ow >= 0 && ow < outW) out[dst + ow] += col[src + iw];
+                    }
+                  }
                 }
               }
-            }
         }
       }
     if (bias)
       for (let n = 0; n < batch; n++)
-        for (let m = 0; m < outChannels; m++)
-          for (let k = 0, o = (n * outChannels + m) * outH * outW; k < outH * outW; k++) out[o + k] += bias[m];
-    const shape = spatial === 1 ? [batch, outChannels, outW] : [batch, outChannels, outH, outW];
+        for (let m = 0; m < outChannels; m++) for (let k = 0, o = (n * outChannels + m) * outSize; k < outSize; k++) out[o + k] += bias[m];
+    const shape = [batch, outChannels, ...lift(geometry.out as number[], 1).slice(3 - spatial)];
     return [{ dtype: x.dtype, shape, data: out }];
   },
 };

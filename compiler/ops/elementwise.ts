@@ -342,17 +342,29 @@ const clip: OpDefinition = {
   },
 };
 
+/**
+ * PRelu before opset 7 (no numpy broadcasting yet): a 1-D slope of C > 1 values is one per channel, axis 1 of an
+ * [N, C, ...] input. canonicalize.ts rewrites it to the numpy form (the slope as [C, 1, ...]).
+ */
+export function isLegacyChannelSlope(opset: number, x: readonly Dim[], slope: readonly Dim[]): boolean {
+  return opset < 7 && x.length > 2 && slope.length === 1 && slope[0] !== 1 && slope[0] === x[1];
+}
+
 const prelu: OpDefinition = {
   op: 'PRelu',
   infer(ctx) {
     const dtype = requireSameDtype(ctx, [0, 1]);
+    if (isLegacyChannelSlope(ctx.opset, ctx.shape(0), ctx.shape(1))) return [{ dtype, shape: ctx.shape(0) }];
     const shape = broadcastInfer(ctx, [0, 1]);
     if (shape.length !== ctx.shape(0).length) ctx.fail('the slope must broadcast to the shape of X (unidirectional)');
     return [{ dtype, shape: ctx.shape(0) }];
   },
-  evaluate(node, inputs) {
+  evaluate(node, inputs, env) {
     const x = input(node, inputs, 0);
-    return [broadcastBinary(x, input(node, inputs, 1), x.dtype, (v, slope) => (v < 0 ? slope * v : v))];
+    let slope = input(node, inputs, 1);
+    if (env?.opset !== undefined && isLegacyChannelSlope(env.opset, x.shape, slope.shape))
+      slope = { ...slope, shape: [slope.shape[0], ...x.shape.slice(2).map(() => 1)] };
+    return [broadcastBinary(x, slope, x.dtype, (v, s) => (v < 0 ? s * v : v))];
   },
 };
 

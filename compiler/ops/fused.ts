@@ -5,6 +5,9 @@
  *
  *   conv2d      NHWC convolution: inputs [x NHWC, w KRSC (OHWI), …epilogue operands]; attrs strides, pads
  *               [top,left,bottom,right], dilations, group, epilogue
+ *   conv3d      NDHWC convolution (the 5-D Conv of video networks): inputs [x NDHWC, w ODHWI [K, T, R, S, C/group],
+ *               …epilogue operands]; attrs strides [d, h, w], pads [front, top, left, back, bottom, right],
+ *               dilations [d, h, w], group, epilogue
  *   conv_transpose2d  NHWC transposed convolution (ONNX ConvTranspose, 2-D): inputs [x NHWC, w [KH, KW, M/group, C]
  *               (ONNX's [C, M/group, KH, KW] transposed: for group 1, row (i, j, m) of the GEMM x · wᵀ; output
  *               channel g·M/group + m' reads row (i, j, m'), columns of group g), …epilogue operands]; attrs strides,
@@ -20,7 +23,8 @@
  *   layernorm   over the last axis: [x, gamma, beta?]; attrs epsilon
  *   elementwise elementwise ONNX ops (a DAG with one output) held as a subgraph attribute `body`
  *   pool2d      NHWC max/avg pooling; attrs kind, kernel, strides, pads, ceil_mode, count_include_pad
- *   global_pool NHWC mean/max over H, W → [N, C] (attr keep_spatial: → [N,1,1,C])
+ *   pool3d      NDHWC max/avg pooling; attrs as pool2d over [d, h, w] (pads [front, top, left, back, bottom, right])
+ *   global_pool NHWC (or NDHWC) mean/max over the spatial axes → [N, C] (attr keep_spatial: → [N,1,1,C] / [N,1,1,1,C])
  *   transpose_pad  Transpose by attr perm, then the last axis zero-padded up to attr channels (a model input
  *               NCHW → NHWC with C padded to 8 for the convolution kernels; also the stem weights OIHW → OHWI)
  *
@@ -162,6 +166,8 @@ function transposeValue(t: TensorValue, perm: number[]): TensorValue {
 
 const NCHW_TO_NHWC = [0, 2, 3, 1];
 const NHWC_TO_NCHW = [0, 3, 1, 2];
+const NCDHW_TO_NDHWC = [0, 2, 3, 4, 1];
+const NDHWC_TO_NCDHW = [0, 4, 1, 2, 3];
 
 function spatialOut(
   inDim: Dim,
@@ -246,6 +252,37 @@ const conv2d: OpDefinition = {
       node,
     );
     return [applyEpilogue(node, transposeValue(y, NCHW_TO_NHWC), operands)];
+  },
+};
+
+const conv3d: OpDefinition = {
+  op: 'conv3d',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const w = ctx.shape(1);
+    if (x.length !== 5 || w.length !== 5) ctx.fail('conv3d takes an NDHWC input and an ODHWI weight');
+    const strides = attrInts(ctx.node, 'strides', [1, 1, 1]);
+    const pads = attrInts(ctx.node, 'pads', [0, 0, 0, 0, 0, 0]);
+    const dil = attrInts(ctx.node, 'dilations', [1, 1, 1]);
+    const spatial = [0, 1, 2].map((a) => spatialOut(x[1 + a], w[1 + a] as number, strides[a], pads[a], pads[a + 3], dil[a], false, ctx));
+    return [{ dtype: ctx.dtype(0), shape: [x[0], ...spatial, w[0]] }];
+  },
+  evaluate(node, inputs, env) {
+    const [x, w, ...operands] = inputs;
+    const [y] = evalOnnx(
+      'Conv',
+      [transposeValue(x!, NDHWC_TO_NCDHW), transposeValue(w!, NDHWC_TO_NCDHW)],
+      {
+        strides: { type: 'ints', value: attrInts(node, 'strides', [1, 1, 1]) },
+        pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0, 0, 0]) },
+        dilations: { type: 'ints', value: attrInts(node, 'dilations', [1, 1, 1]) },
+        group: { type: 'int', value: attrInt(node, 'group', 1) },
+      },
+      env,
+      node,
+    );
+    return [applyEpilogue(node, transposeValue(y, NCDHW_TO_NDHWC), operands)];
   },
 };
 
@@ -527,30 +564,64 @@ const pool2d: OpDefinition = {
   },
 };
 
+const pool3d: OpDefinition = {
+  op: 'pool3d',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const x = ctx.shape(0);
+    if (x.length !== 5) ctx.fail('pool3d takes an NDHWC input');
+    const k = attrInts(ctx.node, 'kernel');
+    const strides = attrInts(ctx.node, 'strides', [1, 1, 1]);
+    const pads = attrInts(ctx.node, 'pads', [0, 0, 0, 0, 0, 0]);
+    const dilations = attrInts(ctx.node, 'dilations', [1, 1, 1]);
+    const ceil = attrInt(ctx.node, 'ceil_mode', 0) === 1;
+    const spatial = [0, 1, 2].map((a) => spatialOut(x[1 + a], k[a], strides[a], pads[a], pads[a + 3], dilations[a], ceil, ctx));
+    return [{ dtype: ctx.dtype(0), shape: [x[0], ...spatial, x[4]] }];
+  },
+  evaluate(node, inputs, env) {
+    const kind = attrString(node, 'kind');
+    const attrs: Node['attrs'] = {
+      kernel_shape: { type: 'ints', value: attrInts(node, 'kernel') },
+      strides: { type: 'ints', value: attrInts(node, 'strides', [1, 1, 1]) },
+      pads: { type: 'ints', value: attrInts(node, 'pads', [0, 0, 0, 0, 0, 0]) },
+      dilations: { type: 'ints', value: attrInts(node, 'dilations', [1, 1, 1]) },
+      ceil_mode: { type: 'int', value: attrInt(node, 'ceil_mode', 0) },
+    };
+    if (kind === 'avg') attrs.count_include_pad = { type: 'int', value: attrInt(node, 'count_include_pad', 0) };
+    const [y] = evalOnnx(kind === 'max' ? 'MaxPool' : 'AveragePool', [transposeValue(inputs[0]!, NDHWC_TO_NCDHW)], attrs, env, node);
+    return [transposeValue(y, NCDHW_TO_NDHWC)];
+  },
+};
+
 const globalPool: OpDefinition = {
   op: 'global_pool',
   domain: FUSED_DOMAIN,
   infer(ctx) {
     const x = ctx.shape(0);
+    if (x.length < 3) ctx.fail('global_pool takes a channels-last input [N, spatial..., C]');
     const keep = attrInt(ctx.node, 'keep_spatial', 0);
-    return [{ dtype: ctx.dtype(0), shape: keep ? [x[0], 1, 1, x[3]] : [x[0], x[3]] }];
+    const c = x[x.length - 1];
+    return [{ dtype: ctx.dtype(0), shape: keep ? [x[0], ...x.slice(1, -1).map(() => 1), c] : [x[0], c] }];
   },
   evaluate(node, inputs) {
     const x = inputs[0]!;
-    const [n, h, w, c] = x.shape;
+    const n = x.shape[0];
+    const c = x.shape[x.shape.length - 1];
+    // the spatial axes between batch and channels: H, W (NHWC) or D, H, W (NDHWC)
+    const size = numel(x.shape.slice(1, -1));
     const src = numeric(x);
     const isMax = attrString(node, 'kind', 'avg') === 'max';
     const keep = attrInt(node, 'keep_spatial', 0);
-    const out = makeTensor(x.dtype, keep ? [n, 1, 1, c] : [n, c]);
+    const out = makeTensor(x.dtype, keep ? [n, ...x.shape.slice(1, -1).map(() => 1), c] : [n, c]);
     const dst = out.data as Float32Array;
     for (let b = 0; b < n; b++)
       for (let ch = 0; ch < c; ch++) {
         let acc = isMax ? -Infinity : 0;
-        for (let i = 0; i < h * w; i++) {
-          const v = src[(b * h * w + i) * c + ch];
+        for (let i = 0; i < size; i++) {
+          const v = src[(b * size + i) * c + ch];
           acc = isMax ? Math.max(acc, v) : acc + v;
         }
-        dst[b * c + ch] = isMax ? acc : acc / (h * w);
+        dst[b * c + ch] = isMax ? acc : acc / size;
       }
     return [out];
   },
@@ -610,6 +681,19 @@ const transposePad: OpDefinition = {
   },
 };
 
-registerOps([conv2d, convTranspose2d, gemm, attention, layernorm, elementwise, pool2d, globalPool, transposePad, symbolicValue]);
+registerOps([
+  conv2d,
+  conv3d,
+  convTranspose2d,
+  gemm,
+  attention,
+  layernorm,
+  elementwise,
+  pool2d,
+  pool3d,
+  globalPool,
+  transposePad,
+  symbolicValue,
+]);
 
 export { transposeValue };

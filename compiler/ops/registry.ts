@@ -68,6 +68,8 @@ export interface EvalEnv {
   lookup(name: string): TensorValue | undefined;
   /** Value of a model symbol in this run (bound from the actual input shapes), when known. */
   symbol?(name: string): number | undefined;
+  /** The ai.onnx opset of the graph being run, where an op's meaning depends on it (PRelu before 7). */
+  opset?: number;
 }
 
 const definitions = new Map<string, OpDefinition>();

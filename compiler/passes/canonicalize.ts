@@ -16,6 +16,7 @@
  *   Einsum ('...' expanded; one operand, or a chain of two-operand products)  → ReduceSum/Transpose/Reshape + MatMul
  *   Trilu(x, k) over fixed last two dims                                   → Where(constant triangle mask, x, 0)
  *   Gemm with transA, alpha ≠ 1, beta ≠ 1 or a C that is not a constant row  → Transpose(A) + Gemm(A, B) + Mul/Add
+ *   PRelu before opset 7 with a per-channel 1-D slope [C]                  → PRelu(x, Reshape(slope, [C, 1, ...]))
  */
 import { DType } from '../ir/dtype';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString, subgraphsOf } from '../ir/graph';
@@ -26,6 +27,7 @@ import { Pass, PassContext } from './pass';
 import { simplifyMovementChains } from './movement';
 import { explicitAutoPads, liftOneDimWindows, sinkSqueezes } from './lift-1d';
 import { broadcastShapes } from '../ops/broadcast';
+import { isLegacyChannelSlope } from '../ops/elementwise';
 import { removeDead } from './fold-constants';
 import { absorb, addConstant, bypassNode, isStatic, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
 
@@ -34,6 +36,7 @@ export const canonicalizePass: Pass = {
   description:
     'remove no-ops; unify exporter idioms (Flatten, ReduceMean→GlobalAveragePool, Erf-GELU→Gelu, Slice+Squeeze→Gather, zero Pad→Conv pads); 1-D windows as 2-D',
   run(graph, ctx) {
+    legacyPReluSlopes(graph);
     let changed = true;
     for (let round = 0; changed && round < 8; round++) {
       changed = false;
@@ -47,6 +50,35 @@ export const canonicalizePass: Pass = {
     }
   },
 };
+
+/**
+ * PRelu before opset 7 reads a 1-D slope [C] over axis 1 (ops/elementwise.ts isLegacyChannelSlope); the numpy form
+ * that every later pass and lowering takes is the slope reshaped to [C, 1, ...] (a constant once folded).
+ */
+function legacyPReluSlopes(graph: Graph): void {
+  for (const node of [...graph.nodes]) {
+    if (node.op !== 'PRelu' || node.domain !== '') continue;
+    const x = shapeOf(graph, node.inputs[0]);
+    const slope = node.inputs[1];
+    const s = slope ? shapeOf(graph, slope) : undefined;
+    if (!x || !s || !isLegacyChannelSlope(graph.opset, x, s)) continue;
+    const target = [s[0] as number, ...x.slice(2).map(() => 1)];
+    const reshaped = graph.newTensorName(`${slope}_channels`);
+    graph.addTensor({ name: reshaped, kind: 'activation', dtype: graph.lookupTensor(slope)?.dtype, shape: target });
+    graph.nodes.splice(graph.nodes.indexOf(node), 0, {
+      id: graph.newNodeId(),
+      op: 'Reshape',
+      domain: '',
+      name: `${node.name}/legacy_slope`,
+      inputs: [slope, addConstant(graph, `${reshaped}_shape`, makeTensor('int64', [target.length], target))],
+      outputs: [reshaped],
+      attrs: {},
+      sourceNodes: [],
+      scope: node.scope,
+    });
+    node.inputs = [node.inputs[0], reshaped];
+  }
+}
 
 function shapeOf(graph: Graph, name: string) {
   return graph.lookupTensor(name)?.shape;

@@ -118,6 +118,11 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
       flops = 2 * out * w[1] * w[2] * w[3] + out * epilogueOf(node).length;
       break;
     }
+    case 'conv3d': {
+      const w = shapeOf(node.inputs[1]); // K T R S C/g
+      flops = 2 * out * w[1] * w[2] * w[3] * w[4] + out * epilogueOf(node).length;
+      break;
+    }
     case 'conv_transpose2d': {
       // every input pixel times every tap of its group's weights: N·H·W · C · KH·KW·M/group multiply-adds
       const x = shapeOf(node.inputs[0]);
@@ -155,7 +160,8 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
     case 'elementwise':
       flops = out * subgraphsOf(node)[0].nodes.length;
       break;
-    case 'pool2d': {
+    case 'pool2d':
+    case 'pool3d': {
       const k = node.attrs.kernel;
       flops = out * (k && k.type === 'ints' ? k.value.reduce((a, b) => a * b, 1) : 1);
       break;

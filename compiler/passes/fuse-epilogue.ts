@@ -28,11 +28,15 @@ export const fuseGemmPass: Pass = {
 
 export const fuseConvPass: Pass = {
   name: 'fuse-conv',
-  description: 'conv2d / conv_transpose2d + bias + activation + residual add (+ activation) into one op',
+  description: 'conv2d / conv3d / conv_transpose2d + bias + activation + residual add (+ activation) into one op',
   run(graph) {
     const edits = new EpilogueEdits(graph);
     for (const node of [...graph.nodes])
-      if ((node.op === 'conv2d' || node.op === 'conv_transpose2d') && node.domain === FUSED_DOMAIN && !edits.removed.has(node))
+      if (
+        (node.op === 'conv2d' || node.op === 'conv3d' || node.op === 'conv_transpose2d') &&
+        node.domain === FUSED_DOMAIN &&
+        !edits.removed.has(node)
+      )
         absorbEpilogue(graph, node, edits);
     edits.apply(graph);
   },

@@ -2,7 +2,9 @@
  * Layout: convolution networks run NHWC (channels last) on the GPU.
  *
  * 1. Every 2-D Conv / ConvTranspose / MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool becomes its NHWC fused
- *    form with a transpose (NCHW→NHWC) before and one (NHWC→NCHW) after. Conv weights get a weight-preparation
+ *    form with a transpose (NCHW→NHWC) before and one (NHWC→NCHW) after; a 3-D Conv / MaxPool / AveragePool /
+ *    GlobalAveragePool / GlobalMaxPool (video networks) its NDHWC form (conv3d with an ODHWI weight, pool3d,
+ *    global_pool) with NCDHW→NDHWC and back. Conv weights get a weight-preparation
  *    Transpose (OIHW→OHWI), ConvTranspose weights one to [KH, KW, M/group, C], that constant folding evaluates at
  *    compile time when the weights are present (and at bind time otherwise). ConvTranspose's output_shape / auto_pad
  *    become explicit pads and output padding.
@@ -29,6 +31,8 @@ import { simplifyMovementChains } from './movement';
 
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
+const TO_NDHWC = [0, 2, 3, 4, 1];
+const TO_NCDHW = [0, 4, 1, 2, 3];
 /** ConvTranspose weight [C, M/group, KH, KW] → [KH, KW, M/group, C]. */
 const TO_RSKC = [2, 3, 1, 0];
 
@@ -76,7 +80,7 @@ function convertToNhwc(graph: Graph): void {
       continue;
     }
     const xShape = graph.lookupTensor(node.inputs[0])?.shape;
-    const is4d = xShape?.length === 4;
+    const rank = xShape?.length;
     const kind =
       node.op === 'Conv'
         ? 'conv'
@@ -87,7 +91,7 @@ function convertToNhwc(graph: Graph): void {
             : undefined;
     if (
       !kind ||
-      !is4d ||
+      (rank !== 4 && rank !== 5) ||
       (kind === 'pool' && node.outputs.length > 1 && node.outputs[1]) ||
       attrString(node, 'auto_pad', 'NOTSET') !== 'NOTSET'
     ) {
@@ -96,6 +100,10 @@ function convertToNhwc(graph: Graph): void {
     }
     const y = node.outputs[0];
     const yShape = graph.tensors.get(y)!.shape!;
+    if (rank === 5) {
+      out.push(...toNdhwc(graph, node, kind));
+      continue;
+    }
     const xN = newTensor(graph, `${node.inputs[0]}_nhwc`, node.inputs[0], permute(xShape!, TO_NHWC));
     const yN = newTensor(graph, `${y}_nhwc`, y, permute(yShape, TO_NHWC));
     out.push(transposeNode(graph, node.inputs[0], TO_NHWC, xN, node, `${node.name}/to_nhwc`));
@@ -158,6 +166,72 @@ function convertToNhwc(graph: Graph): void {
     out.push(transposeNode(graph, yN, TO_NCHW, y, node, `${node.name}/to_nchw`));
   }
   graph.nodes = out;
+}
+
+/**
+ * A 3-D Conv / MaxPool / AveragePool / global pool → Transpose to NDHWC, conv3d (weight OIDHW → ODHWI, a weight
+ * preparation Transpose) / pool3d / global_pool, Transpose back to NCDHW.
+ */
+function toNdhwc(graph: Graph, node: Node, kind: 'conv' | 'pool' | 'gap'): Node[] {
+  const x = node.inputs[0];
+  const y = node.outputs[0];
+  const xN = newTensor(graph, `${x}_ndhwc`, x, permute(graph.lookupTensor(x)!.shape!, TO_NDHWC));
+  const yN = newTensor(graph, `${y}_ndhwc`, y, permute(graph.tensors.get(y)!.shape!, TO_NDHWC));
+  const out: Node[] = [transposeNode(graph, x, TO_NDHWC, xN, node, `${node.name}/to_ndhwc`)];
+  const window = {
+    strides: { type: 'ints' as const, value: attrInts(node, 'strides', [1, 1, 1]) },
+    pads: { type: 'ints' as const, value: attrInts(node, 'pads', [0, 0, 0, 0, 0, 0]) },
+    dilations: { type: 'ints' as const, value: attrInts(node, 'dilations', [1, 1, 1]) },
+  };
+  if (kind === 'conv') {
+    const w = node.inputs[1];
+    const wN = graph.newTensorName(`${w}_odhwi`);
+    graph.addTensor({
+      name: wN,
+      kind: 'param',
+      dtype: graph.lookupTensor(w)!.dtype,
+      shape: permute(graph.lookupTensor(w)!.shape!, TO_NDHWC),
+    });
+    out.push(transposeNode(graph, w, TO_NDHWC, wN, node, `${node.name}/weight_odhwi`));
+    const bias = node.inputs[2];
+    out.push({
+      ...node,
+      op: 'conv3d',
+      domain: FUSED_DOMAIN,
+      inputs: bias ? [xN, wN, bias] : [xN, wN],
+      outputs: [yN],
+      attrs: {
+        ...window,
+        group: { type: 'int', value: attrInt(node, 'group', 1) },
+        epilogue: { type: 'strings', value: bias ? ['bias'] : [] },
+      },
+    });
+  } else if (kind === 'pool') {
+    out.push({
+      ...node,
+      op: 'pool3d',
+      domain: FUSED_DOMAIN,
+      inputs: [xN],
+      outputs: [yN],
+      attrs: {
+        kind: { type: 'string', value: node.op === 'MaxPool' ? 'max' : 'avg' },
+        kernel: { type: 'ints', value: attrInts(node, 'kernel_shape') },
+        ...window,
+        ceil_mode: { type: 'int', value: attrInt(node, 'ceil_mode', 0) },
+        count_include_pad: { type: 'int', value: attrInt(node, 'count_include_pad', 0) },
+      },
+    });
+  } else
+    out.push({
+      ...node,
+      op: 'global_pool',
+      domain: FUSED_DOMAIN,
+      inputs: [xN],
+      outputs: [yN],
+      attrs: { kind: { type: 'string', value: node.op === 'GlobalMaxPool' ? 'max' : 'avg' }, keep_spatial: { type: 'int', value: 1 } },
+    });
+  out.push(transposeNode(graph, yN, TO_NCDHW, y, node, `${node.name}/to_ncdhw`));
+  return out;
 }
 
 /** Why a ConvTranspose keeps its ONNX form (the CUDA backend then refuses it with this reason); undefined: it converts. */

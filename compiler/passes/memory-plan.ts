@@ -138,7 +138,7 @@ function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuff
     const buffer = data ? bufferOf.get(data) : undefined;
     return buffer && !node.inputs.some((t, i) => i > 0 && t && bufferOf.get(t) === buffer) ? [data] : [];
   }
-  if (node.op !== 'conv2d' && node.op !== 'conv_transpose2d' && node.op !== 'gemm') return [];
+  if (node.op !== 'conv2d' && node.op !== 'conv3d' && node.op !== 'conv_transpose2d' && node.op !== 'gemm') return [];
   // epilogue operands follow the two main inputs, one per operand step, in step order
   const operandSteps = epilogueOf(node)
     .map((step) => step.split(':')[0])

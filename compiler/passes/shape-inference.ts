@@ -231,6 +231,7 @@ function foldEnv(graph: Graph): EvalEnv {
   return {
     runSubgraph: (g, inputs, outer) => runGraph(g, inputs, { outer }),
     lookup: (name) => graph.lookupTensor(name)?.value,
+    opset: graph.opset,
   };
 }
 

@@ -66,6 +66,12 @@ def image(hw):
 
 TEXT = {"inputs": [("input_ids", [2, 128], "ids"), ("attention_mask", [2, 128], "mask")], "outputs": ["hidden"], "seq": True}
 
+
+def video(frames, hw):
+    """A clip [B, 3, T, H, W] (torchvision's video classifiers)."""
+    return {"inputs": [("input", [2, 3, frames, hw, hw], "float")], "outputs": ["logits"]}
+
+
 # name: (constructor, input spec, exporter). 'dynamo' falls back to 'torchscript' when the dynamo export fails.
 FAMILIES = {
     # CNNs: grouped/bottleneck, squeeze-excitation, hard-swish, ghost modules, channel shuffle, fire modules, ...
@@ -94,6 +100,9 @@ FAMILIES = {
     "deit_small_patch16_224": (lambda: _timm("deit_small_patch16_224"), image(224), "dynamo"),
     "pvt_v2_b0": (lambda: _timm("pvt_v2_b0"), image(224), "dynamo"),
     "cait_xxs24_224": (lambda: _timm("cait_xxs24_224"), image(224), "dynamo"),
+    # video: 3-D convolution and pooling (NDHWC conv3d / pool3d), r2plus1d's (2+1)-D factorized convs
+    "r3d_18": (lambda: _tv("r3d_18", "video"), video(16, 112), "dynamo"),
+    "r2plus1d_18": (lambda: _tv("r2plus1d_18", "video"), video(16, 112), "dynamo"),
     # segmentation
     "lraspp_mobilenet_v3_large": (lambda: _Out(_tv("lraspp_mobilenet_v3_large", "segmentation", weights_backbone=None), "out"),
                                   {"inputs": [("input", [2, 3, 512, 512], "float")], "outputs": ["out"]}, "dynamo"),

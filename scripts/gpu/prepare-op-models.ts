@@ -12,11 +12,12 @@ import * as path from 'node:path';
 import { opModels as convModels } from './op-models/conv';
 import { opModels as convTransposeModels } from './op-models/conv_transpose';
 import { opModels as resizeMatmulModels } from './op-models/resize_matmul';
+import { opModels as videoModels } from './op-models/video3d';
 import type { OpModel } from './op-models/types';
 
 const out = path.resolve(process.argv[2] ?? 'build/gpu-ops');
 const cli = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
-const models: OpModel[] = [...convModels, ...convTransposeModels, ...resizeMatmulModels];
+const models: OpModel[] = [...convModels, ...convTransposeModels, ...resizeMatmulModels, ...videoModels];
 const archs = ['sm90', 'sm80'] as const;
 
 fs.rmSync(out, { recursive: true, force: true });

@@ -99,6 +99,25 @@ const CASES: Case[] = [
   },
   { name: 'MaxPool', spec: nodeModel('MaxPool', [f32('B', 8, 8, 8)], { attrs: { kernel_shape: [2, 2], strides: [2, 2] } }) },
   { name: 'GlobalAveragePool', spec: nodeModel('GlobalAveragePool', [f32('B', 8, 4, 4)]) },
+  {
+    name: '3-D Conv (conv3d: 3-D im2col + a CUTLASS / CK GEMM)',
+    spec: nodeModel('Conv', [f32('B', 3, 4, 8, 8), weight(8, 3, 3, 3, 3), weight(8)], { attrs: { pads: [1, 1, 1, 1, 1, 1] } }),
+  },
+  {
+    name: '3-D depthwise Conv (conv3d: the depthwise kernel)',
+    spec: nodeModel('Conv', [f32('B', 8, 4, 6, 6), weight(8, 1, 3, 3, 3)], { attrs: { pads: [1, 1, 1, 1, 1, 1], group: 8 } }),
+  },
+  {
+    name: '3-D MaxPool and GlobalAveragePool (pool3d, global_pool over D, H, W)',
+    spec: {
+      inputs: [{ name: 'x', ...f32('B', 8, 4, 8, 8) }],
+      nodes: [
+        { op: 'MaxPool', inputs: ['x'], outputs: ['p'], attrs: { kernel_shape: [1, 3, 3], strides: [1, 2, 2], pads: [0, 1, 1, 0, 1, 1] } },
+        { op: 'GlobalAveragePool', inputs: ['p'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    },
+  },
   { name: 'Softmax', spec: nodeModel('Softmax', [f32('B', 4, 8)], { attrs: { axis: -1 } }) },
   { name: 'Softmax over axis 1 of 3 (column kernel)', spec: nodeModel('Softmax', [f32('B', 4, 8)], { attrs: { axis: 1 } }) },
   { name: 'LogSoftmax', spec: nodeModel('LogSoftmax', [f32('B', 4, 8)], { attrs: { axis: 1 } }) },
@@ -429,7 +448,7 @@ describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kerne
     );
     for (const { op, domain, lowering } of registeredLowerings('rocm')) {
       const cuda = registeredLowerings(CUDA_BACKEND).find((l) => l.op === op && l.domain === domain)!;
-      const cutlass = ['ait:gemm', 'ait:conv2d', 'ait:conv_transpose2d', ':MatMul'].includes(`${domain}:${op}`);
+      const cutlass = ['ait:gemm', 'ait:conv2d', 'ait:conv3d', 'ait:conv_transpose2d', ':MatMul'].includes(`${domain}:${op}`);
       // a CK instance where CK takes the form, else the CUDA lowering: its own lower, the CUDA predicate
       const ckOrOurs = ['ait:attention', 'ait:layernorm', ':LayerNormalization', ':Softmax'].includes(`${domain}:${op}`);
       assert.equal(lowering === cuda.lowering, !cutlass && !ckOrOurs, `${domain}:${op}`);
@@ -457,7 +476,8 @@ describe('op registry: the ROCm backend reuses the CUDA lowerings onto our kerne
           // our col2im, a grouped one our kernel) when the build is written
           if (
             !errors.length &&
-            (['gemm', 'MatMul', 'conv2d'].includes(node.op) || (node.op === 'conv_transpose2d' && attrInt(node, 'group', 1) === 1))
+            (['gemm', 'MatMul', 'conv2d'].includes(node.op) ||
+              (['conv_transpose2d', 'conv3d'].includes(node.op) && attrInt(node, 'group', 1) === 1))
           )
             assert.ok(
               node.kernel?.library === 'ck' || (node.op === 'conv2d' && node.kernel?.library === 'ait'),

@@ -11,7 +11,7 @@
 import { Node, attrInt } from '../../ir/graph';
 import { registerLowering, registeredLowerings } from '../../ops/registry';
 import { CodegenContext, Unsupported } from '../cuda/codegen/context';
-import { convShapeOf } from '../cuda/codegen/conv-lowering';
+import { conv3dShapeOf, convShapeOf } from '../cuda/codegen/conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from '../cuda/codegen/conv-transpose-lowering';
 import { analyzeBatchedMatMul } from '../cuda/codegen/batched-gemm';
 import type { LoweredGemm } from '../cuda/codegen/gemm-lowering';
@@ -22,7 +22,7 @@ import { CkLibrary, ckEpilogue, staticSpatial } from './ck/library';
 export const ROCM_BACKEND = 'rocm';
 
 /** The ops whose CUDA lowering is a CUTLASS instance. */
-const CUTLASS_OPS = new Set(['ait:conv2d', 'ait:conv_transpose2d', 'ait:gemm', ':MatMul']);
+const CUTLASS_OPS = new Set(['ait:conv2d', 'ait:conv3d', 'ait:conv_transpose2d', 'ait:gemm', ':MatMul']);
 
 /** Ops that are a CK instance where CK takes the form, else our kernel (the CUDA lowering). */
 const CK_OR_OURS: Record<string, (library: CkLibrary, node: Node) => LoweredGemm | string> = {
@@ -96,6 +96,24 @@ registerLowering<CudaLowerFn>(
     supports: predicateOf(checkConv),
     lower: (env, node) => {
       const g = isDepthwise(convShapeOf(env.ctx, node)) ? env.conv.conv2d(node) : ck(env).conv2d(node);
+      return [g.kernel, g.body, g.headers, g.workspaceBytes];
+    },
+  },
+  'ait',
+);
+
+/** 3-D convolution: grouped and depthwise on our kernels (as on CUDA); group 1 our 3-D im2col + a CK GEMM. */
+function checkConv3d(ctx: CodegenContext, node: Node): void {
+  const shape = conv3dShapeOf(ctx, node);
+  if (shape.group === 1) ckEpilogue(ctx, node, shape.k);
+}
+registerLowering<CudaLowerFn>(
+  ROCM_BACKEND,
+  'conv3d',
+  {
+    supports: predicateOf(checkConv3d),
+    lower: (env, node) => {
+      const g = conv3dShapeOf(env.ctx, node).group === 1 ? ck(env).conv3d(node) : env.conv.conv3d(node);
       return [g.kernel, g.body, g.headers, g.workspaceBytes];
     },
   },

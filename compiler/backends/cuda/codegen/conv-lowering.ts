@@ -110,6 +110,79 @@ export class ConvLowering {
     }
   }
 
+  /**
+   * conv3d (NDHWC, video networks): group 1 as 3-D im2col + a CUTLASS GEMM (GemmLowering.conv3d; a 1×1×1 conv a
+   * GEMM on x itself); depthwise (group == C) on the depthwise kernel and other groups on the grouped kernel, each
+   * with its depth axis and the whole epilogue fused.
+   */
+  conv3d(node: Node): LoweredGemm {
+    const shape = conv3dShapeOf(this.ctx, node);
+    if (shape.group === 1) return this.gemm.conv3d(node);
+    return isDepthwise(shape) ? this.depthwise3d(node, shape) : this.grouped3d(node, shape);
+  }
+
+  /** Grouped conv3d (1 < group < C) on the grouped kernel with the depth fields set, the ODHWI weight as it is. */
+  private grouped3d(node: Node, shape: Conv3dShape): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const { batch, d, h, w: wIn, c, k, t, r, s, o, p, q, pads, strides, dilations, group } = shape;
+    const { steps, chain, pointers, kinds } = this.directEpilogue(node, k, 'grouped conv');
+    const count = pointers.length;
+    const cg = c / group;
+    const body = [
+      'namespace ew = ait::kernels::ew;',
+      `ait::kernels::GroupedConv2dArgs<__half, ${count}> args{${ctx.pointer(x)}, ${ctx.pointer(w)}, ${ctx.pointer(node.outputs[0], true)},`,
+      `    {${count ? pointers.join(', ') : 'nullptr'}},`,
+      `    {${count ? kinds.map((kind) => `ait::kernels::GroupedConvOperand::${kind}`).join(', ') : 'ait::kernels::GroupedConvOperand::kChannel'}},`,
+      `    ${ctx.dim(batch, node)}, ${ctx.dim(h, node)}, ${ctx.dim(wIn, node)}, ${c}, ${ctx.dim(p, node)}, ${ctx.dim(q, node)}, ${k}, ${group},`,
+      `    ${r}, ${s}, ${strides[1]}, ${strides[2]}, ${pads[1]}, ${pads[2]}, ${dilations[1]}, ${dilations[2]},`,
+      `    ${ctx.dim(d, node)}, ${ctx.dim(o, node)}, ${t}, ${strides[0]}, ${pads[0]}, ${dilations[0]}};`,
+      `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_grouped_conv2d_nhwc(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
+    ];
+    const kernel: KernelChoice = {
+      library: 'ait',
+      name: `ait_grouped_conv3d_ndhwc_f16${cg % 8 === 0 ? '_vec' : ''}`,
+      config: { path: 'grouped-direct', group, epilogue: steps },
+      reason:
+        `${t}x${r}x${s} grouped 3-D conv (group=${group}, C/group=${cg}, K/group=${k / group}, stride ${strides.join('x')}) as a direct ` +
+        `NDHWC kernel: 8 output channels per thread, the group's weights through shared memory, epilogue [${steps.join(', ')}] fused`,
+    };
+    return { kernel, body, headers: ['grouped_conv.cuh'], workspaceBytes: 0 };
+  }
+
+  /** Depthwise conv3d on the depthwise kernel with the depth fields set (see depthwise for the 2-D form). */
+  private depthwise3d(node: Node, shape: Conv3dShape): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const out = node.outputs[0];
+    const { batch, d, h, w: wIn, c, k, t, r, s, o, p, q, pads, strides, dilations } = shape;
+    // ODHWI [K, T, R, S, 1] = [K, T·R·S] → [T·R·S, K], as the 2-D form's [R·S, K]
+    const weight = this.channelsLastWeight(node, w, k, t * r * s);
+    const { steps, chain, pointers, kinds } = this.directEpilogue(node, k, 'depthwise');
+    const count = pointers.length;
+    const multiplier = k / c;
+    const body = [
+      'namespace ew = ait::kernels::ew;',
+      `ait::kernels::DepthwiseConv2dArgs<__half, ${count}> args{${ctx.pointer(x)}, ${ctx.pointer(weight)}, ${ctx.pointer(out, true)},`,
+      `    {${count ? pointers.join(', ') : 'nullptr'}},`,
+      `    {${count ? kinds.map((kind) => `ait::kernels::DepthwiseOperand::${kind}`).join(', ') : 'ait::kernels::DepthwiseOperand::kChannel'}},`,
+      `    ${ctx.dim(batch, node)}, ${ctx.dim(h, node)}, ${ctx.dim(wIn, node)}, ${c}, ${ctx.dim(p, node)}, ${ctx.dim(q, node)}, ${k},`,
+      `    ${r}, ${s}, ${strides[1]}, ${strides[2]}, ${pads[1]}, ${pads[2]}, ${dilations[1]}, ${dilations[2]},`,
+      `    ${ctx.dim(d, node)}, ${ctx.dim(o, node)}, ${t}, ${strides[0]}, ${pads[0]}, ${dilations[0]}};`,
+      `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_depthwise_conv2d_nhwc(args, ew::make_chain(${chain.join(', ')}), c.stream));`,
+    ];
+    const vector = k % 8 === 0 ? '8 channels (16 bytes) per thread' : `one channel per thread (K=${k} is not a multiple of 8)`;
+    const kernel: KernelChoice = {
+      library: 'ait',
+      name: `ait_depthwise_conv3d_ndhwc_f16${multiplier > 1 ? '_multiplier' : ''}`,
+      config: { path: 'depthwise', epilogue: steps, multiplier },
+      reason:
+        `${t}x${r}x${s} depthwise 3-D conv (group=C=${c}${multiplier > 1 ? `, multiplier ${multiplier}` : ''}, stride ${strides.join('x')}, ` +
+        `dilation ${dilations.join('x')}) as a direct NDHWC kernel, ${vector}, epilogue [${steps.join(', ')}] fused`,
+    };
+    return { kernel, body, headers: ['depthwise_conv.cuh'], workspaceBytes: 0 };
+  }
+
   private shapeOf(node: Node): ConvShape {
     return convShapeOf(this.ctx, node);
   }
@@ -487,6 +560,61 @@ export function convInstanceSource(source: ConvInstanceSource): string {
     w.line(`return ${ns}::${source.instance.name}::run(operands, workspace, workspace_bytes, stream);`);
   });
   return w.toString();
+}
+
+/** A conv3d's sizes: input [batch, d, h, w, c] NDHWC, weight [k, t, r, s, c/group], output [batch, o, p, q, k]. */
+export interface Conv3dShape {
+  batch: Dim;
+  d: Dim;
+  h: Dim;
+  w: Dim;
+  c: number;
+  k: number;
+  t: number;
+  r: number;
+  s: number;
+  o: Dim;
+  p: Dim;
+  q: Dim;
+  /** [front, top, left, back, bottom, right] */
+  pads: number[];
+  /** [depth, height, width] */
+  strides: number[];
+  dilations: number[];
+  group: number;
+}
+
+/** A conv3d node's sizes (Unsupported for a non-float output, symbolic channels or window, or a mismatched weight). */
+export function conv3dShapeOf(ctx: CodegenContext, node: Node): Conv3dShape {
+  const [x, w] = node.inputs;
+  const out = node.outputs[0];
+  if (ctx.typeOf(out) !== 'half') throw new Unsupported('convolution output is not a float tensor');
+  const [batch, d, h, wIn, c] = ctx.shapeOf(x);
+  const [k, t, r, s, cw] = ctx.shapeOf(w);
+  const [, o, p, q] = ctx.shapeOf(out);
+  for (const dim of [c, k, t, r, s, cw]) if (!isConcrete(dim)) throw new Unsupported('convolution with symbolic channel dims or window');
+  for (const dim of [d, h, wIn, o, p, q]) ctx.dim(dim, node);
+  const group = attrInt(node, 'group', 1);
+  if ((cw as number) * group !== c) throw new Unsupported(`weight has ${cw} input channels per group, the activation ${String(c)}`);
+  const shape: Conv3dShape = {
+    batch,
+    d,
+    h,
+    w: wIn,
+    c: c as number,
+    k: k as number,
+    t: t as number,
+    r: r as number,
+    s: s as number,
+    o,
+    p,
+    q,
+    pads: attrInts(node, 'pads', [0, 0, 0, 0, 0, 0]),
+    strides: attrInts(node, 'strides', [1, 1, 1]),
+    dilations: attrInts(node, 'dilations', [1, 1, 1]),
+    group,
+  };
+  return shape;
 }
 
 /**

@@ -199,6 +199,54 @@ export class GemmLowering {
   }
 
   /**
+   * conv3d (NDHWC, ODHWI weight [K, T, R, S, C], group 1) as a GEMM: M = N·O·P·Q output positions, N = K, K = T·R·S·C.
+   * A 1×1×1 stride-1 unpadded conv is a GEMM on the activation itself; any other is the 3-D im2col into the
+   * workspace (columns ordered (t, r, s, c) like the weight, K padded to a multiple of 8 with weight rows padded to
+   * match, e.g. r3d_18's 3×7×7×3 = 441 stem), then the GEMM with the whole epilogue as for conv2d.
+   */
+  conv3d(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    if (attrInt(node, 'group', 1) !== 1) throw new Unsupported('grouped 3-D convolution has no im2col + GEMM lowering');
+    const [batch, d, h, wIn, c] = ctx.shapeOf(x);
+    const [kOut, t, r, s, cw] = ctx.shapeOf(w) as number[];
+    const [, o, p, q] = ctx.shapeOf(node.outputs[0]);
+    if (!isConcrete(c)) throw new Unsupported('convolution with symbolic channel dims');
+    if (cw !== c) throw new Unsupported(`weight has ${cw} input channels, the activation ${String(c)}`);
+    const [dx, hx, wx, ox, px, qx] = [d, h, wIn, o, p, q].map((dim) => ctx.dim(dim, node));
+    const strides = attrInts(node, 'strides', [1, 1, 1]);
+    const pads = attrInts(node, 'pads', [0, 0, 0, 0, 0, 0]);
+    const dilations = attrInts(node, 'dilations', [1, 1, 1]);
+    const m: Dim[] = [batch, o, p, q];
+    if (t * r * s === 1 && strides.every((v) => v === 1) && pads.every((v) => v === 0))
+      return withPath(
+        this.emitGemm(node, { m, n: kOut, k: c as number }, ctx.pointer(x), w, () => [], 0, '1x1x1 conv as GEMM'),
+        'gemm',
+      );
+    const taps = t * r * s * (c as number);
+    const k = Math.ceil(taps / 8) * 8;
+    const weight = k === taps ? w : this.paddedWeight(node, w, kOut, taps, k);
+    // Im2colArgs: the 2-D fields (H/W) positionally, then the depth fields
+    const copy = [
+      `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${hx}, ${wx}, ${c}, ${px}, ${qx}, ${r}, ${s},`,
+      `                                        ${strides[1]}, ${strides[2]}, ${pads[1]}, ${pads[2]}, ${dilations[1]}, ${dilations[2]}, ${k},`,
+      `                                        ${dx}, ${ox}, ${t}, ${strides[0]}, ${pads[0]}, ${dilations[0]}};`,
+      'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
+    ];
+    const lowered = this.emitGemm(
+      node,
+      { m, n: kOut, k },
+      'columns',
+      weight,
+      (afterCutlass) => [`__half* columns = reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${afterCutlass});`, ...copy],
+      alignUp(ctx.maxOf(batch) * ctx.maxOf(o) * ctx.maxOf(p) * ctx.maxOf(q) * k * 2),
+      `${t}x${r}x${s} conv (stride ${strides.join('x')}) as 3-D im2col + GEMM, K=${taps}${k !== taps ? ` padded to ${k}` : ''}`,
+      ['im2col.cuh'],
+    );
+    return withPath(lowered, 'im2col+gemm');
+  }
+
+  /**
    * A GEMM that writes a workspace buffer of `bytes` (at max batch) instead of the node's output, with no epilogue:
    * `after` (given the buffer's pointer) reads it and applies the node's epilogue itself. ConvTranspose's columns
    * (conv-transpose-lowering.ts). Instances, batch ranges and the measured choice are the ordinary GEMM's.

@@ -33,7 +33,7 @@ import {
   isDag,
   mixedElementwiseStatements,
 } from './elementwise';
-import { ConvLowering, convShapeOf } from './conv-lowering';
+import { ConvLowering, conv3dShapeOf, convShapeOf } from './conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from './conv-transpose-lowering';
 import { convTransposeNhwcRefusal } from '../../../passes/layout';
 import { GemmLowering } from './gemm-lowering';
@@ -208,6 +208,16 @@ const cutlass: CudaLowerFn = ({ gemm, conv }, node) => {
   return [g.kernel, g.body, g.headers, g.workspaceBytes];
 };
 cuda('conv2d', cutlass, convShapeOf, FUSED);
+// 3-D convolution: group 1 as 3-D im2col + a CUTLASS GEMM, grouped and depthwise on our kernels (conv-lowering.ts conv3d)
+cuda(
+  'conv3d',
+  ({ conv }, node) => {
+    const g = conv.conv3d(node);
+    return [g.kernel, g.body, g.headers, g.workspaceBytes];
+  },
+  conv3dShapeOf,
+  FUSED,
+);
 const checkGemm = (ctx: CodegenContext, node: Node) => {
   const [a, b] = node.inputs;
   ctx.shapeOf(a);
@@ -784,6 +794,18 @@ cuda(
   FUSED,
 );
 
+/**
+ * Pool2dArgs' end pads (back, bottom, right), given only where count_include_pad reads them and they differ from the
+ * begin pads (the kernel's default: symmetric); `pads` is [begins…, ends…] over `spatial` axes, `before` the fields
+ * between count_include_pad and them (a 2-D pool: the depth fields' defaults and pad_back -1).
+ */
+function poolEndPads(includePad: boolean, pads: number[], spatial: number, before: string): string {
+  const begins = pads.slice(0, spatial);
+  const ends = pads.slice(spatial);
+  if (!includePad || ends.every((e, i) => e === begins[i])) return '';
+  return `, ${before}${ends.join(', ')}`;
+}
+
 cuda(
   'pool2d',
   ({ ctx }, node) => {
@@ -796,13 +818,45 @@ cuda(
     const dilations = attrInts(node, 'dilations', [1, 1]);
     const kind = attrString(node, 'kind');
     const dims = [x[1], x[2], x[3], y[1], y[2]].map((d) => ctx.dim(d, node));
+    const includePad = kind === 'avg' && attrInt(node, 'count_include_pad', 0) !== 0;
     return [
       ours(`ait_pool2d_${kind}_f16`, 'channels innermost; 8 channels (16 bytes) per thread when C % 8 == 0, else one per thread'),
       [
         `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
         `                                      ${dims.join(', ')},`,
         `                                      ${kernel.join(', ')}, ${strides.join(', ')}, ${pads[0]}, ${pads[1]}, ${dilations.join(', ')},`,
-        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${attrInt(node, 'count_include_pad', 0) ? 'true' : 'false'}};`,
+        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${includePad ? 'true' : 'false'}${poolEndPads(includePad, pads, 2, '1, 1, 1, 1, 0, 1, -1, ')}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
+      ],
+      ['pooling.cuh'],
+    ];
+  },
+  undefined,
+  FUSED,
+);
+
+cuda(
+  'pool3d',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const x = ctx.shapeOf(node.inputs[0]);
+    const y = ctx.shapeOf(out);
+    const kernel = attrInts(node, 'kernel');
+    const strides = attrInts(node, 'strides', [1, 1, 1]);
+    const pads = attrInts(node, 'pads', [0, 0, 0, 0, 0, 0]);
+    const dilations = attrInts(node, 'dilations', [1, 1, 1]);
+    const kind = attrString(node, 'kind');
+    const includePad = kind === 'avg' && attrInt(node, 'count_include_pad', 0) !== 0;
+    // Pool2dArgs: the H/W fields positionally, then the depth fields
+    const dims = [x[2], x[3], x[4], y[2], y[3]].map((d) => ctx.dim(d, node));
+    return [
+      ours(`ait_pool3d_${kind}_f16`, 'NDHWC, channels innermost; 8 channels (16 bytes) per thread when C % 8 == 0, else one per thread'),
+      [
+        `ait::kernels::Pool2dArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)},`,
+        `                                      ${dims.join(', ')},`,
+        `                                      ${kernel[1]}, ${kernel[2]}, ${strides[1]}, ${strides[2]}, ${pads[1]}, ${pads[2]}, ${dilations[1]}, ${dilations[2]},`,
+        `                                      ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}, ${includePad ? 'true' : 'false'},`,
+        `                                      ${ctx.dim(x[1], node)}, ${ctx.dim(y[1], node)}, ${kernel[0]}, ${strides[0]}, ${pads[0]}, ${dilations[0]}${poolEndPads(includePad, pads, 3, '')}};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_pool2d_nhwc(args, c.stream));',
       ],
       ['pooling.cuh'],
@@ -821,7 +875,7 @@ cuda(
     return [
       ours(`ait_global_pool_${kind}_f16`, 'one thread per (image, channel)'),
       [
-        `ait::kernels::GlobalPoolArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)}, ${ctx.product(x.slice(1, 3), node)}, ${ctx.dim(x[3], node)},`,
+        `ait::kernels::GlobalPoolArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)}, ${ctx.product(x.slice(1, -1), node)}, ${ctx.dim(x[x.length - 1], node)},`,
         `                                          ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}};`,
         'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.stream));',
       ],

@@ -15,6 +15,10 @@
 // channels. The epilogue is an ew::Chain (elementwise.cuh) over in[0] = the accumulator and in[1 + j] = operand j;
 // an operand is a per-channel vector [k] or a full tensor shaped like the output (the residual, which may share the
 // output's buffer: each element is read before the same thread writes it).
+//
+// 3-D (grouped convolution over video, NDHWC): the depth fields of the args set, input [n, in_d, in_h, in_w, c],
+// weight [k, kernel_d, kernel_h, kernel_w, c / group] (ODHWI), output [n, out_d, out_h, out_w, k]; pixels are then
+// (n, od, oh, ow) and taps (t, r, s). The fields default to depth 1, the 2-D convolution.
 #pragma once
 
 #include "common.cuh"
@@ -38,6 +42,8 @@ struct GroupedConv2dArgs {
   int64_t n;
   int32_t in_h, in_w, c, out_h, out_w, k, group;
   int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+  // 3-D: the depth axis (input and output depth, kernel depth, stride, front pad, dilation); 1/0 for 2-D
+  int32_t in_d = 1, out_d = 1, kernel_d = 1, stride_d = 1, pad_front = 0, dilation_d = 1;
 };
 
 constexpr int kGroupedConvPixels = 64;        // output pixels per block
@@ -67,18 +73,19 @@ __global__ void grouped_conv2d_nhwc_kernel(GroupedConv2dArgs<T, kOperands> a, Fn
   T* wsm = reinterpret_cast<T*>(grouped_conv_smem);  // [taps][cc][kt]
   const int kt = tiling.kt, cc_max = tiling.cc;
   const int cg = a.c / a.group, kg = a.k / a.group;
-  const int taps = a.kernel_h * a.kernel_w;
+  const int taps = a.kernel_d * a.kernel_h * a.kernel_w;
   const int chunks = (kg + kt - 1) / kt;
   const int g = blockIdx.y / chunks;
   const int kbase = (blockIdx.y % chunks) * kt;  // within the group
   const int columns = kt / kGroupedConvChannels;
   const int column = threadIdx.x / kGroupedConvPixels;  // warps share a column: weight reads are broadcasts
   const int64_t pixel = blockIdx.x * static_cast<int64_t>(kGroupedConvPixels) + threadIdx.x % kGroupedConvPixels;
-  const int64_t pixels = a.n * a.out_h * a.out_w;
+  const int64_t pixels = a.n * a.out_d * a.out_h * a.out_w;
   const bool active = pixel < pixels && column < columns;
   const int ow = static_cast<int>(pixel % a.out_w);
   const int oh = static_cast<int>((pixel / a.out_w) % a.out_h);
-  const int64_t n = pixel / (static_cast<int64_t>(a.out_w) * a.out_h);
+  const int od = static_cast<int>((pixel / (static_cast<int64_t>(a.out_w) * a.out_h)) % a.out_d);
+  const int64_t n = pixel / (static_cast<int64_t>(a.out_w) * a.out_h * a.out_d);
   const int k0 = kbase + column * kGroupedConvChannels;  // first output channel (within the group) of this thread
 
   float acc[kGroupedConvChannels];
@@ -97,32 +104,36 @@ __global__ void grouped_conv2d_nhwc_kernel(GroupedConv2dArgs<T, kOperands> a, Fn
     }
     __syncthreads();
     if (!active) continue;
-    for (int r = 0; r < a.kernel_h; ++r) {
-      const int ih = oh * a.stride_h - a.pad_top + r * a.dilation_h;
-      if (ih < 0 || ih >= a.in_h) continue;
-      for (int s = 0; s < a.kernel_w; ++s) {
-        const int iw = ow * a.stride_w - a.pad_left + s * a.dilation_w;
-        if (iw < 0 || iw >= a.in_w) continue;
-        const T* x = a.input + ((n * a.in_h + ih) * a.in_w + iw) * a.c + g * cg + c0;
-        const T* w = wsm + ((r * a.kernel_w + s) * cc) * kt + column * kGroupedConvChannels;
-        if (kVecIn) {
-          for (int ci = 0; ci < cc; ci += 8) {
-            Vec16<T> xv;
-            xv.raw = __ldg(reinterpret_cast<const uint4*>(x + ci));
+    for (int t = 0; t < a.kernel_d; ++t) {
+      const int id = od * a.stride_d - a.pad_front + t * a.dilation_d;
+      if (id < 0 || id >= a.in_d) continue;
+      for (int r = 0; r < a.kernel_h; ++r) {
+        const int ih = oh * a.stride_h - a.pad_top + r * a.dilation_h;
+        if (ih < 0 || ih >= a.in_h) continue;
+        for (int s = 0; s < a.kernel_w; ++s) {
+          const int iw = ow * a.stride_w - a.pad_left + s * a.dilation_w;
+          if (iw < 0 || iw >= a.in_w) continue;
+          const T* x = a.input + (((n * a.in_d + id) * a.in_h + ih) * a.in_w + iw) * a.c + g * cg + c0;
+          const T* w = wsm + (((t * a.kernel_h + r) * a.kernel_w + s) * cc) * kt + column * kGroupedConvChannels;
+          if (kVecIn) {
+            for (int ci = 0; ci < cc; ci += 8) {
+              Vec16<T> xv;
+              xv.raw = __ldg(reinterpret_cast<const uint4*>(x + ci));
 #pragma unroll
-            for (int e = 0; e < 8; ++e) {
-              const float xf = to_float(xv.elements[e]);
-              const Vec16<T> wv = *reinterpret_cast<const Vec16<T>*>(w + (ci + e) * kt);
+              for (int e = 0; e < 8; ++e) {
+                const float xf = to_float(xv.elements[e]);
+                const Vec16<T> wv = *reinterpret_cast<const Vec16<T>*>(w + (ci + e) * kt);
+#pragma unroll
+                for (int j = 0; j < kGroupedConvChannels; ++j) acc[j] = fmaf(xf, to_float(wv.elements[j]), acc[j]);
+              }
+            }
+          } else {
+            for (int ci = 0; ci < cc; ++ci) {
+              const float xf = to_float(x[ci]);
+              const Vec16<T> wv = *reinterpret_cast<const Vec16<T>*>(w + ci * kt);
 #pragma unroll
               for (int j = 0; j < kGroupedConvChannels; ++j) acc[j] = fmaf(xf, to_float(wv.elements[j]), acc[j]);
             }
-          }
-        } else {
-          for (int ci = 0; ci < cc; ++ci) {
-            const float xf = to_float(x[ci]);
-            const Vec16<T> wv = *reinterpret_cast<const Vec16<T>*>(w + ci * kt);
-#pragma unroll
-            for (int j = 0; j < kGroupedConvChannels; ++j) acc[j] = fmaf(xf, to_float(wv.elements[j]), acc[j]);
           }
         }
       }
@@ -147,16 +158,17 @@ template <class T, int kOperands, class Fn>
 cudaError_t launch_grouped_conv2d_nhwc(const GroupedConv2dArgs<T, kOperands>& a, Fn fn, cudaStream_t stream) {
   static_assert(Vec16<T>::kElements >= kGroupedConvChannels, "8 output channels per 16-byte weight vector");
   if (a.group <= 0 || a.c % a.group != 0 || a.k % a.group != 0) return cudaErrorInvalidValue;
-  const int64_t pixels = a.n * a.out_h * a.out_w;
+  const int64_t pixels = a.n * a.out_d * a.out_h * a.out_w;
   if (pixels <= 0 || a.k <= 0) return cudaSuccess;
   const int cg = a.c / a.group, kg = a.k / a.group;
-  const GroupedConvTiling tiling = grouped_conv_tiling(kg, cg, a.kernel_h * a.kernel_w, static_cast<int>(sizeof(T)));
+  const int taps = a.kernel_d * a.kernel_h * a.kernel_w;
+  const GroupedConvTiling tiling = grouped_conv_tiling(kg, cg, taps, static_cast<int>(sizeof(T)));
   const int chunks = (kg + tiling.kt - 1) / tiling.kt;
   const int64_t blocks_y = static_cast<int64_t>(a.group) * chunks;
   const int64_t blocks_x = ceil_div(pixels, kGroupedConvPixels);
   if (blocks_y > 65535 || blocks_x > 0x7fffffff) return cudaErrorInvalidValue;
   // 8-element vectors of T hold the 8 weights of a thread; fp32 storage (4 per 16 bytes) is not instantiated
-  const size_t smem = static_cast<size_t>(a.kernel_h * a.kernel_w) * tiling.cc * tiling.kt * sizeof(T);
+  const size_t smem = static_cast<size_t>(taps) * tiling.cc * tiling.kt * sizeof(T);
   if (smem > 48 * 1024) return cudaErrorInvalidValue;  // a kernel of more than 640 taps
   const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y));
   const dim3 block(kGroupedConvPixels * (tiling.kt / kGroupedConvChannels));

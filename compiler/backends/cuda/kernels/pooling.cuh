@@ -1,4 +1,5 @@
-// Pooling over NHWC tensors: max / average 2-D pooling with padding and strides, and global average pooling.
+// Pooling over NHWC tensors: max / average 2-D pooling with padding and strides (3-D over NDHWC: the depth fields of
+// Pool2dArgs), and global average / max pooling (any number of spatial axes between batch and channels).
 // One thread per output element (or per 8 fp16 channels when C % 8 == 0), channels innermost, so neighbouring
 // threads read neighbouring channels.
 #pragma once
@@ -10,50 +11,82 @@ namespace kernels {
 
 enum class PoolMode : int32_t { kMax = 0, kAverage = 1 };
 
+// 2-D pooling over [n, in_h, in_w, c]; 3-D (video networks' MaxPool3d / AvgPool3d) over [n, in_d, in_h, in_w, c]
+// with the depth fields set (they default to depth 1, the 2-D pool).
 template <class T>
 struct Pool2dArgs {
-  const T* input;  // [n, in_h, in_w, c]
-  T* output;       // [n, out_h, out_w, c]
+  const T* input;  // [n, in_h, in_w, c] (3-D: [n, in_d, in_h, in_w, c])
+  T* output;       // [n, out_h, out_w, c] (3-D: [n, out_d, out_h, out_w, c])
   int64_t n;
   int32_t in_h, in_w, c, out_h, out_w;
   int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
   PoolMode mode;
   bool count_include_pad;  // average: divide by the full window (ONNX count_include_pad=1) or by the valid taps
+  int32_t in_d = 1, out_d = 1, kernel_d = 1, stride_d = 1, pad_front = 0, dilation_d = 1;
+  // count_include_pad with end pads unlike the begin pads (back, bottom, right); -1: the same as the begin pad
+  int32_t pad_back = -1, pad_bottom = -1, pad_right = -1;
+};
+
+// Window taps along one axis inside the padded input, for count_include_pad: the window from `start` clipped at
+// in + end pad (ONNX, as onnxruntime computes it: padding counts, the part of a ceil_mode window beyond it does not).
+__device__ __forceinline__ int pool_padded_taps(int start, int kernel, int dilation, int in, int end_pad) {
+  const int end = min(start + (kernel - 1) * dilation + 1, in + end_pad);
+  return (end - start + dilation - 1) / dilation;
+}
+
+// The output position (n, od, oh, ow) of flattened position `rest` (channels already divided out).
+struct PoolPosition {
+  int64_t n;
+  int od, oh, ow;
 };
 
 template <class T>
+__device__ __forceinline__ PoolPosition pool_position(const Pool2dArgs<T>& a, int64_t rest) {
+  PoolPosition p;
+  p.ow = static_cast<int>(rest % a.out_w);
+  rest /= a.out_w;
+  p.oh = static_cast<int>(rest % a.out_h);
+  rest /= a.out_h;
+  p.od = static_cast<int>(rest % a.out_d);
+  p.n = rest / a.out_d;
+  return p;
+}
+
+// The average's divisor at an output position (taps: the valid taps counted by the window loop).
+template <class T>
+__device__ __forceinline__ int pool_divisor(const Pool2dArgs<T>& a, const PoolPosition& p, int taps) {
+  if (!a.count_include_pad) return taps;
+  return pool_padded_taps(p.od * a.stride_d - a.pad_front, a.kernel_d, a.dilation_d, a.in_d, a.pad_back < 0 ? a.pad_front : a.pad_back) *
+         pool_padded_taps(p.oh * a.stride_h - a.pad_top, a.kernel_h, a.dilation_h, a.in_h, a.pad_bottom < 0 ? a.pad_top : a.pad_bottom) *
+         pool_padded_taps(p.ow * a.stride_w - a.pad_left, a.kernel_w, a.dilation_w, a.in_w, a.pad_right < 0 ? a.pad_left : a.pad_right);
+}
+
+template <class T>
 __global__ void pool2d_nhwc_kernel(Pool2dArgs<T> a) {
-  const int64_t total = a.n * a.out_h * a.out_w * a.c;
+  const int64_t total = a.n * a.out_d * a.out_h * a.out_w * a.c;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i % a.c);
-    int64_t rest = i / a.c;
-    const int ow = static_cast<int>(rest % a.out_w);
-    rest /= a.out_w;
-    const int oh = static_cast<int>(rest % a.out_h);
-    const int64_t n = rest / a.out_h;
+    const PoolPosition p = pool_position(a, i / a.c);
     float result = a.mode == PoolMode::kMax ? -INFINITY : 0.f;
     int taps = 0;
-    for (int kh = 0; kh < a.kernel_h; ++kh) {
-      const int ih = oh * a.stride_h - a.pad_top + kh * a.dilation_h;
-      if (ih < 0 || ih >= a.in_h) continue;
-      for (int kw = 0; kw < a.kernel_w; ++kw) {
-        const int iw = ow * a.stride_w - a.pad_left + kw * a.dilation_w;
-        if (iw < 0 || iw >= a.in_w) continue;
-        const float v = to_float(a.input[((n * a.in_h + ih) * a.in_w + iw) * a.c + c]);
-        result = a.mode == PoolMode::kMax ? fmaxf(result, v) : result + v;
-        ++taps;
+    for (int kd = 0; kd < a.kernel_d; ++kd) {
+      const int id = p.od * a.stride_d - a.pad_front + kd * a.dilation_d;
+      if (id < 0 || id >= a.in_d) continue;
+      for (int kh = 0; kh < a.kernel_h; ++kh) {
+        const int ih = p.oh * a.stride_h - a.pad_top + kh * a.dilation_h;
+        if (ih < 0 || ih >= a.in_h) continue;
+        for (int kw = 0; kw < a.kernel_w; ++kw) {
+          const int iw = p.ow * a.stride_w - a.pad_left + kw * a.dilation_w;
+          if (iw < 0 || iw >= a.in_w) continue;
+          const float v = to_float(a.input[(((p.n * a.in_d + id) * a.in_h + ih) * a.in_w + iw) * a.c + c]);
+          result = a.mode == PoolMode::kMax ? fmaxf(result, v) : result + v;
+          ++taps;
+        }
       }
     }
     if (a.mode == PoolMode::kAverage) {
-      int divisor = taps;
-      if (a.count_include_pad) {
-        // The window clipped to the padded input (ONNX: padding counts, the part beyond the padding does not).
-        const int h0 = oh * a.stride_h - a.pad_top, w0 = ow * a.stride_w - a.pad_left;
-        const int h1 = min(h0 + (a.kernel_h - 1) * a.dilation_h + 1, a.in_h + a.pad_top);
-        const int w1 = min(w0 + (a.kernel_w - 1) * a.dilation_w + 1, a.in_w + a.pad_left);
-        divisor = ((h1 - h0 + a.dilation_h - 1) / a.dilation_h) * ((w1 - w0 + a.dilation_w - 1) / a.dilation_w);
-      }
+      const int divisor = pool_divisor(a, p, taps);
       result = divisor > 0 ? result / static_cast<float>(divisor) : 0.f;
     }
     a.output[i] = from_float<T>(result);
@@ -70,56 +103,50 @@ __global__ void pool2d_nhwc_vector_kernel(Pool2dArgs<T> a) {
     T values[kVec];
   };
   const int groups = a.c / kVec;
-  const int64_t total = a.n * a.out_h * a.out_w * groups;
+  const int64_t total = a.n * a.out_d * a.out_h * a.out_w * groups;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int g = static_cast<int>(i % groups);
-    int64_t rest = i / groups;
-    const int ow = static_cast<int>(rest % a.out_w);
-    rest /= a.out_w;
-    const int oh = static_cast<int>(rest % a.out_h);
-    const int64_t n = rest / a.out_h;
+    const PoolPosition p = pool_position(a, i / groups);
     float result[kVec];
 #pragma unroll
     for (int k = 0; k < kVec; ++k) result[k] = a.mode == PoolMode::kMax ? -INFINITY : 0.f;
     int taps = 0;
-    for (int kh = 0; kh < a.kernel_h; ++kh) {
-      const int ih = oh * a.stride_h - a.pad_top + kh * a.dilation_h;
-      if (ih < 0 || ih >= a.in_h) continue;
-      for (int kw = 0; kw < a.kernel_w; ++kw) {
-        const int iw = ow * a.stride_w - a.pad_left + kw * a.dilation_w;
-        if (iw < 0 || iw >= a.in_w) continue;
-        Pack p;
-        p.bits = __ldg(reinterpret_cast<const uint4*>(a.input + ((n * a.in_h + ih) * a.in_w + iw) * a.c) + g);
+    for (int kd = 0; kd < a.kernel_d; ++kd) {
+      const int id = p.od * a.stride_d - a.pad_front + kd * a.dilation_d;
+      if (id < 0 || id >= a.in_d) continue;
+      for (int kh = 0; kh < a.kernel_h; ++kh) {
+        const int ih = p.oh * a.stride_h - a.pad_top + kh * a.dilation_h;
+        if (ih < 0 || ih >= a.in_h) continue;
+        for (int kw = 0; kw < a.kernel_w; ++kw) {
+          const int iw = p.ow * a.stride_w - a.pad_left + kw * a.dilation_w;
+          if (iw < 0 || iw >= a.in_w) continue;
+          Pack v;
+          v.bits = __ldg(reinterpret_cast<const uint4*>(a.input + (((p.n * a.in_d + id) * a.in_h + ih) * a.in_w + iw) * a.c) + g);
 #pragma unroll
-        for (int k = 0; k < kVec; ++k) {
-          const float v = to_float(p.values[k]);
-          result[k] = a.mode == PoolMode::kMax ? fmaxf(result[k], v) : result[k] + v;
+          for (int k = 0; k < kVec; ++k) {
+            const float x = to_float(v.values[k]);
+            result[k] = a.mode == PoolMode::kMax ? fmaxf(result[k], x) : result[k] + x;
+          }
+          ++taps;
         }
-        ++taps;
       }
     }
     float scale = 1.f;
     if (a.mode == PoolMode::kAverage) {
-      int divisor = taps;
-      if (a.count_include_pad) {
-        const int h0 = oh * a.stride_h - a.pad_top, w0 = ow * a.stride_w - a.pad_left;
-        const int h1 = min(h0 + (a.kernel_h - 1) * a.dilation_h + 1, a.in_h + a.pad_top);
-        const int w1 = min(w0 + (a.kernel_w - 1) * a.dilation_w + 1, a.in_w + a.pad_left);
-        divisor = ((h1 - h0 + a.dilation_h - 1) / a.dilation_h) * ((w1 - w0 + a.dilation_w - 1) / a.dilation_w);
-      }
+      const int divisor = pool_divisor(a, p, taps);
       scale = divisor > 0 ? 1.f / static_cast<float>(divisor) : 0.f;
     }
     Pack out;
 #pragma unroll
     for (int k = 0; k < kVec; ++k) out.values[k] = from_float<T>(a.mode == PoolMode::kAverage ? result[k] * scale : result[k]);
-    reinterpret_cast<uint4*>(a.output + ((n * a.out_h + oh) * a.out_w + ow) * a.c)[g] = out.bits;
+    reinterpret_cast<uint4*>(a.output)[i] = out.bits;
   }
 }
 
 template <class T>
 cudaError_t launch_pool2d_nhwc(const Pool2dArgs<T>& a, cudaStream_t stream) {
-  const int64_t total = a.n * a.out_h * a.out_w * a.c;
+  const int64_t total = a.n * a.out_d * a.out_h * a.out_w * a.c;
   if (total <= 0) return cudaSuccess;
   constexpr int kVec = 16 / sizeof(T);
   const bool vector = a.c % kVec == 0 && reinterpret_cast<uintptr_t>(a.input) % 16 == 0 &&

@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -925,6 +926,181 @@ void check_grouped_conv(int64_t n, int h, int w, int c, int k, int group, int ke
     const auto epilogue = ew::make_chain(ew::Input<0>{});
     run_case("grouped conv", shape, dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_grouped_conv2d_nhwc(args, epilogue, st); });
   }
+}
+
+// 3-D (video networks: NDHWC) forms of the window kernels: their depth fields set. Pads are symmetric per axis here
+// (begin = end); the output size follows ONNX's floor rule.
+struct Window3dCase {
+  int64_t n;
+  int d, h, w, c, k, group;
+  int kernel[3], stride[3], pad[3], dilation[3];
+  int out(int a) const {
+    const int in[3] = {d, h, w};
+    return (in[a] + 2 * pad[a] - dilation[a] * (kernel[a] - 1) - 1) / stride[a] + 1;
+  }
+  int taps() const { return kernel[0] * kernel[1] * kernel[2]; }
+  std::string text() const {
+    return "[" + std::to_string(n) + "," + std::to_string(d) + "," + std::to_string(h) + "," + std::to_string(w) + "," +
+           std::to_string(c) + "] K" + std::to_string(k) + (group > 1 ? " g" + std::to_string(group) : "") + " k" +
+           std::to_string(kernel[0]) + "x" + std::to_string(kernel[1]) + "x" + std::to_string(kernel[2]) + " s" +
+           std::to_string(stride[0]) + "x" + std::to_string(stride[1]) + "x" + std::to_string(stride[2]) + " d" +
+           std::to_string(dilation[0]) + std::to_string(dilation[1]) + std::to_string(dilation[2]);
+  }
+  // Visits the valid taps of output position (b, z, y, x): visit(input pixel offset / c, tap index (t, r, s)).
+  template <class Visit>
+  void taps_of(int64_t b, int z, int y, int x, Visit visit) const {
+    for (int t = 0; t < kernel[0]; ++t) {
+      const int iz = z * stride[0] - pad[0] + t * dilation[0];
+      if (iz < 0 || iz >= d) continue;
+      for (int r = 0; r < kernel[1]; ++r) {
+        const int iy = y * stride[1] - pad[1] + r * dilation[1];
+        if (iy < 0 || iy >= h) continue;
+        for (int s = 0; s < kernel[2]; ++s) {
+          const int ix = x * stride[2] - pad[2] + s * dilation[2];
+          if (ix >= 0 && ix < w) visit(((b * d + iz) * h + iy) * w + ix, (t * kernel[1] + r) * kernel[2] + s);
+        }
+      }
+    }
+  }
+};
+
+// conv3d on the depthwise (group == c, weight [taps, k]) or grouped (weight [k, taps, c / group]) kernel:
+// relu(acc + bias) + residual, or the bare accumulator.
+void check_conv3d_direct(const Window3dCase& t, bool with_epilogue) {
+  const bool depthwise = t.group == t.c;
+  const int cg = t.c / t.group, kg = t.k / t.group;
+  const int od = t.out(0), oh = t.out(1), ow = t.out(2);
+  const int64_t outputs = t.n * od * oh * ow * t.k, weights = int64_t(t.k) * t.taps() * cg;
+  std::vector<double> x, weight, bias, residual;
+  auto hx = random_tensor<__half>(t.n * t.d * t.h * t.w * t.c, &x);
+  const float bound = 1.f / std::sqrt(float(t.taps() * cg));
+  auto hw = random_tensor<__half>(weights, &weight, -bound, bound);
+  auto hb = random_tensor<__half>(t.k, &bias, -0.5f, 0.5f);
+  auto hr = random_tensor<__half>(outputs, &residual);
+  DeviceBuffer<__half> dx(hx.size()), dw(weights), db(t.k), dr(outputs), dy(outputs);
+  upload(dx, hx);
+  upload(dw, hw);
+  upload(db, hb);
+  upload(dr, hr);
+  std::vector<double> ref(outputs);
+  for (int64_t b = 0; b < t.n; ++b)
+    for (int z = 0; z < od; ++z)
+      for (int y = 0; y < oh; ++y)
+        for (int xo = 0; xo < ow; ++xo)
+          for (int ch = 0; ch < t.k; ++ch) {
+            const int g = ch / kg;
+            double acc = 0;
+            t.taps_of(b, z, y, xo, [&](int64_t pixel, int tap) {
+              if (depthwise) acc += x[pixel * t.c + ch / kg] * weight[int64_t(tap) * t.k + ch];
+              else
+                for (int ci = 0; ci < cg; ++ci) acc += x[pixel * t.c + g * cg + ci] * weight[(int64_t(ch) * t.taps() + tap) * cg + ci];
+            });
+            const int64_t i = (((b * od + z) * oh + y) * ow + xo) * t.k + ch;
+            ref[i] = with_epilogue ? std::max(acc + bias[ch], 0.0) + residual[i] : acc;
+          }
+  const auto relu_residual = ew::make_chain(ew::Input<0>{}, ew::AddInput<1>{}, ew::Relu{}, ew::AddInput<2>{});
+  const auto bare = ew::make_chain(ew::Input<0>{});
+  const std::string name = std::string(depthwise ? "depthwise conv3d" : "grouped conv3d") + (with_epilogue ? " relu+resid" : "");
+  if (depthwise) {
+    DepthwiseConv2dArgs<__half, 2> args{dx.ptr, dw.ptr, dy.ptr, {db.ptr, dr.ptr}, {DepthwiseOperand::kChannel, DepthwiseOperand::kFull},
+                                        t.n, t.h, t.w, t.c, oh, ow, t.k, t.kernel[1], t.kernel[2], t.stride[1], t.stride[2], t.pad[1],
+                                        t.pad[2], t.dilation[1], t.dilation[2], t.d, od, t.kernel[0], t.stride[0], t.pad[0], t.dilation[0]};
+    DepthwiseConv2dArgs<__half, 0> plain{dx.ptr, dw.ptr, dy.ptr, {nullptr}, {DepthwiseOperand::kChannel},
+                                         t.n, t.h, t.w, t.c, oh, ow, t.k, t.kernel[1], t.kernel[2], t.stride[1], t.stride[2], t.pad[1],
+                                         t.pad[2], t.dilation[1], t.dilation[2], t.d, od, t.kernel[0], t.stride[0], t.pad[0], t.dilation[0]};
+    run_case(name, t.text(), dy, ref, kHalfTolerance, [&](cudaStream_t st) {
+      return with_epilogue ? launch_depthwise_conv2d_nhwc(args, relu_residual, st) : launch_depthwise_conv2d_nhwc(plain, bare, st);
+    });
+  } else {
+    GroupedConv2dArgs<__half, 2> args{dx.ptr, dw.ptr, dy.ptr, {db.ptr, dr.ptr}, {GroupedConvOperand::kChannel, GroupedConvOperand::kFull},
+                                      t.n, t.h, t.w, t.c, oh, ow, t.k, t.group, t.kernel[1], t.kernel[2], t.stride[1], t.stride[2], t.pad[1],
+                                      t.pad[2], t.dilation[1], t.dilation[2], t.d, od, t.kernel[0], t.stride[0], t.pad[0], t.dilation[0]};
+    GroupedConv2dArgs<__half, 0> plain{dx.ptr, dw.ptr, dy.ptr, {nullptr}, {GroupedConvOperand::kChannel},
+                                       t.n, t.h, t.w, t.c, oh, ow, t.k, t.group, t.kernel[1], t.kernel[2], t.stride[1], t.stride[2], t.pad[1],
+                                       t.pad[2], t.dilation[1], t.dilation[2], t.d, od, t.kernel[0], t.stride[0], t.pad[0], t.dilation[0]};
+    run_case(name, t.text(), dy, ref, kHalfTolerance, [&](cudaStream_t st) {
+      return with_epilogue ? launch_grouped_conv2d_nhwc(args, relu_residual, st) : launch_grouped_conv2d_nhwc(plain, bare, st);
+    });
+  }
+}
+
+// 3-D im2col (group 1): columns [n·od·oh·ow, k_padded] ordered (t, r, s, c), zero in the padding and past the taps;
+// a copy, so exact. k_padded: taps·c rounded up to 8 (r3d_18's 3x7x7x3 = 441 → 448).
+void check_im2col3d(const Window3dCase& t) {
+  const int od = t.out(0), oh = t.out(1), ow = t.out(2);
+  const int taps = t.taps() * t.c, k_padded = (taps + 7) / 8 * 8;
+  const int64_t rows = t.n * od * oh * ow;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(t.n * t.d * t.h * t.w * t.c, &x);
+  DeviceBuffer<__half> dx(hx.size()), dy(rows * k_padded);
+  upload(dx, hx);
+  std::vector<double> ref(rows * k_padded, 0.0);
+  for (int64_t b = 0; b < t.n; ++b)
+    for (int z = 0; z < od; ++z)
+      for (int y = 0; y < oh; ++y)
+        for (int xo = 0; xo < ow; ++xo) {
+          const int64_t row = ((b * od + z) * oh + y) * ow + xo;
+          t.taps_of(b, z, y, xo, [&](int64_t pixel, int tap) {
+            for (int ch = 0; ch < t.c; ++ch) ref[row * k_padded + int64_t(tap) * t.c + ch] = x[pixel * t.c + ch];
+          });
+        }
+  Im2colArgs<__half> args{dx.ptr, dy.ptr, t.n, t.h, t.w, t.c, oh, ow, t.kernel[1], t.kernel[2], t.stride[1], t.stride[2],
+                          t.pad[1], t.pad[2], t.dilation[1], t.dilation[2], k_padded, t.d, od, t.kernel[0], t.stride[0], t.pad[0],
+                          t.dilation[0]};
+  run_case(std::string("im2col 3-D") + (t.c % 8 == 0 ? " (16-byte)" : ""), t.text(), dy, ref, kExact,
+           [&](cudaStream_t st) { return launch_im2col_nhwc(args, st); });
+}
+
+// 3-D max / average pool (count_include_pad: the window clipped to the padded input, per axis). `extra_end`: pads
+// added at the end of each axis (back, bottom, right) beyond the case's symmetric ones.
+void check_pool3d(PoolMode mode, const Window3dCase& t, bool include_pad, std::array<int, 3> extra_end = {0, 0, 0}) {
+  int end_pad[3], out[3];
+  const int in[3] = {t.d, t.h, t.w};
+  for (int a = 0; a < 3; ++a) {
+    end_pad[a] = t.pad[a] + extra_end[a];
+    out[a] = (in[a] + t.pad[a] + end_pad[a] - t.dilation[a] * (t.kernel[a] - 1) - 1) / t.stride[a] + 1;
+  }
+  const int od = out[0], oh = out[1], ow = out[2];
+  const int64_t outputs = t.n * od * oh * ow * t.c;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(t.n * t.d * t.h * t.w * t.c, &x);
+  DeviceBuffer<__half> dx(hx.size()), dy(outputs);
+  upload(dx, hx);
+  std::vector<double> ref(outputs);
+  for (int64_t b = 0; b < t.n; ++b)
+    for (int z = 0; z < od; ++z)
+      for (int y = 0; y < oh; ++y)
+        for (int xo = 0; xo < ow; ++xo)
+          for (int ch = 0; ch < t.c; ++ch) {
+            double acc = mode == PoolMode::kMax ? -INFINITY : 0;
+            int taps = 0;
+            t.taps_of(b, z, y, xo, [&](int64_t pixel, int) {
+              const double v = x[pixel * t.c + ch];
+              acc = mode == PoolMode::kMax ? std::max(acc, v) : acc + v;
+              ++taps;
+            });
+            if (mode == PoolMode::kAverage) {
+              int divisor = taps;
+              if (include_pad) {
+                divisor = 1;
+                const int o[3] = {z, y, xo};
+                for (int a = 0; a < 3; ++a) {
+                  const int start = o[a] * t.stride[a] - t.pad[a];
+                  const int end = std::min(start + (t.kernel[a] - 1) * t.dilation[a] + 1, in[a] + end_pad[a]);
+                  divisor *= (end - start + t.dilation[a] - 1) / t.dilation[a];
+                }
+              }
+              acc /= divisor;
+            }
+            ref[(((b * od + z) * oh + y) * ow + xo) * t.c + ch] = acc;
+          }
+  Pool2dArgs<__half> args{dx.ptr, dy.ptr, t.n, t.h, t.w, t.c, oh, ow, t.kernel[1], t.kernel[2], t.stride[1], t.stride[2], t.pad[1],
+                          t.pad[2], t.dilation[1], t.dilation[2], mode, include_pad, t.d, od, t.kernel[0], t.stride[0], t.pad[0],
+                          t.dilation[0], end_pad[0], end_pad[1], end_pad[2]};
+  const std::string name = mode == PoolMode::kMax ? "maxpool3d ndhwc" : include_pad ? "avgpool3d ndhwc (incl. pad)" : "avgpool3d ndhwc";
+  const bool asymmetric = extra_end[0] || extra_end[1] || extra_end[2];
+  run_case(name, t.text() + (asymmetric ? " +end pads" : ""), dy, ref, mode == PoolMode::kMax ? kExact : kHalfTolerance,
+           [&](cudaStream_t st) { return launch_pool2d_nhwc(args, st); });
 }
 
 // Transposed convolution (conv_transpose.cuh). Its window: the output size follows ONNX ConvTranspose,
@@ -2241,6 +2417,7 @@ int main() {
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);
   check_global_pool(8, 49, 2048);
+  check_global_pool(2, 4 * 7 * 7, 512);  // r3d_18's head: mean over D·H·W = 4·7·7 of NDHWC
   check_reduce(ReduceOp::kMean, "reduce mean (last axis)", 1000, 768, 1);
   check_reduce(ReduceOp::kMax, "reduce max (middle axis)", 4, 100, 33);
   check_reduce(ReduceOp::kSumSquare, "reduce sum-square", 7, 3000, 1);
@@ -2273,6 +2450,20 @@ int main() {
   // pads (per-element path), kernel < stride (pixels no tap reaches get the bias), misaligned columns.
   // direct: groups of 8 channels (16-byte path), 3 per group, depthwise 4x4/2 (FCN's bilinear upsampling form).
   // Fields: n, h, w, c, k, group, kernel h/w, stride h/w, pads t/l/b/r, dilation h/w, output padding h/w.
+  // 3-D (NDHWC, video networks). Fields: n, d, h, w, c, k, group, kernel, stride, pad, dilation (each [d, h, w]).
+  // X3D's depthwise 3x3x3 (16-byte path) and one of 12 channels (per-channel path, stride 1x2x2); grouped g=4 with 8
+  // channels per group and 3 per group (dilated); r3d_18's stem im2col (3 channels, K 441 → 448), a 16-byte im2col
+  // with dilation; r3d's 1x3x3/1x2x2 max pool, X3D-style average pools with and without count_include_pad.
+  check_conv3d_direct({2, 8, 14, 14, 96, 96, 96, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}, true);
+  check_conv3d_direct({2, 5, 9, 9, 12, 12, 12, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1}}, false);
+  check_conv3d_direct({2, 4, 10, 10, 32, 64, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}}, true);
+  check_conv3d_direct({1, 7, 8, 9, 12, 24, 4, {3, 3, 2}, {2, 1, 1}, {2, 1, 1}, {2, 1, 2}}, false);
+  check_im2col3d({2, 8, 32, 32, 3, 64, 1, {3, 7, 7}, {1, 2, 2}, {1, 3, 3}, {1, 1, 1}});
+  check_im2col3d({1, 6, 10, 12, 16, 32, 1, {3, 3, 3}, {2, 1, 1}, {2, 1, 1}, {2, 1, 1}});
+  check_pool3d(PoolMode::kMax, {2, 8, 28, 28, 64, 64, 1, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}}, false);
+  check_pool3d(PoolMode::kAverage, {2, 6, 9, 9, 24, 24, 1, {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}}, true);
+  check_pool3d(PoolMode::kAverage, {1, 5, 7, 6, 5, 5, 1, {3, 2, 2}, {1, 2, 1}, {1, 0, 1}, {1, 1, 1}}, false);
+  check_pool3d(PoolMode::kAverage, {2, 6, 10, 10, 16, 16, 1, {2, 3, 3}, {2, 2, 2}, {0, 1, 1}, {1, 1, 1}}, true, {1, 1, 1});
   check_conv_transpose_col2im({100, 14, 14, 256, 256, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0}, true);
   check_conv_transpose_col2im({4, 9, 7, 64, 64, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, true);
   check_conv_transpose_col2im({2, 8, 8, 24, 24, 1, 4, 4, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0}, false);

@@ -12,6 +12,7 @@ using Residual = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::AddInput<2>>;
 // depthwise conv epilogues: relu6(acc + bias) + residual, and the bare accumulator
 using Relu6Bias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Clip, ew::AddInput<2>>;
 using Identity = ew::Chain<ew::Input<0>>;
+using SigmoidBias = ew::Chain<ew::Input<0>, ew::AddInput<1>, ew::Sigmoid>;
 // mixed types: an attention mask (bool, Where over constants) added to fp16 scores; an int64 index chain
 using MaskAdd = ew::Chain<ew::Input<0>, ew::Select<ew::Running, ew::Const<float>, ew::Const<float>>, ew::AddInput<1>>;
 using NanGuard = ew::Chain<ew::Input<0>, ew::IsNaN, ew::Select<ew::Running, ew::Const<float>, ew::In<0>>>;
@@ -115,6 +116,12 @@ template cudaError_t launch_conv_transpose2d_direct_nhwc<__half, 2, ew_instances
                                                                                             ew_instances::Relu6Bias, cudaStream_t);
 template cudaError_t launch_conv_transpose2d_direct_nhwc<__half, 0, ew_instances::Identity>(const ConvTransposeDirectArgs<__half, 0>&,
                                                                                            ew_instances::Identity, cudaStream_t);
+// 3-D (NDHWC) convolutions use the same templates with the args' depth fields set: X3D's depthwise 3x3x3 + bias +
+// sigmoid, a grouped 3x3x3 + bias + residual (the epilogues the video op models emit); im2col and pooling above
+template cudaError_t launch_depthwise_conv2d_nhwc<__half, 1, ew_instances::SigmoidBias>(const DepthwiseConv2dArgs<__half, 1>&,
+                                                                                       ew_instances::SigmoidBias, cudaStream_t);
+template cudaError_t launch_grouped_conv2d_nhwc<__half, 2, ew_instances::Residual>(const GroupedConv2dArgs<__half, 2>&,
+                                                                                  ew_instances::Residual, cudaStream_t);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
 template cudaError_t launch_nonzero_count<__half>(const NonZeroArgs<__half>&, cudaStream_t);

@@ -27,7 +27,7 @@ import { cppFloat } from '../../cuda/codegen/cpp';
 import { analyzeBatchedMatMul } from '../../cuda/codegen/batched-gemm';
 import { BatchDecisions, BatchRange, batchRanges, dispatchByBatch } from '../../cuda/codegen/batch-ranges';
 import { CodegenContext, Unsupported } from '../../cuda/codegen/context';
-import { convShapeOf } from '../../cuda/codegen/conv-lowering';
+import { conv3dShapeOf, convShapeOf } from '../../cuda/codegen/conv-lowering';
 import { activationFunctor, broadcastOf } from '../../cuda/codegen/elementwise';
 import type { LoweredGemm } from '../../cuda/codegen/gemm-lowering';
 import type { PlatformLibrary } from '../../cuda/codegen/index';
@@ -450,6 +450,50 @@ export class CkLibrary implements PlatformLibrary {
       headers: ['ait_ck.h'],
       workspaceBytes: 0,
     };
+  }
+
+  /**
+   * conv3d of group 1 (NDHWC, ODHWI weight [K, T, R, S, C]) as the CUDA build runs it: our 3-D im2col into the
+   * workspace (kernels/im2col.cuh; columns (t, r, s, c), K = T·R·S·C unpadded: CK takes any K at a narrower vector),
+   * then one GEMM with the weight as [K_out, T·R·S·C] (column-major B) and the whole epilogue; a 1×1×1 stride-1
+   * unpadded conv is the GEMM on x itself. Grouped and depthwise conv3d run our direct kernels (lowerings.ts).
+   */
+  conv3d(node: Node): LoweredGemm {
+    const ctx = this.ctx;
+    const [x, w] = node.inputs;
+    const shape = conv3dShapeOf(ctx, node);
+    const { batch, d, h, w: wIn, c, k, t, r, s, o, p, q, pads, strides, dilations, group } = shape;
+    if (group !== 1) throw new Unsupported(`grouped 3-D convolution (group ${group}) is not a CK GEMM`);
+    const m = [batch, o, p, q];
+    const taps = t * r * s * c;
+    if (t * r * s === 1 && strides.every((v) => v === 1) && pads.every((v) => v === 0))
+      return this.emitGemm(
+        node,
+        { m, n: k, k: c, layoutB: 'column' },
+        ctx.pointer(x),
+        w,
+        `1x1x1 conv as GEMM M=N·${[o, p, q].join('·')} N=${k} K=${c}`,
+      );
+    const bytes = Math.ceil((m.reduce<number>((acc, dim) => acc * ctx.maxOf(dim), 1) * taps * 2) / 256) * 256;
+    const dims = [h, wIn, c, p, q].map((dim) => ctx.dim(dim, node));
+    return this.emitGemm(
+      node,
+      { m, n: k, k: taps, layoutB: 'column' },
+      'columns',
+      w,
+      `${t}x${r}x${s} conv (stride ${strides.join('x')}) as 3-D im2col + GEMM, K=${taps}`,
+      {
+        body: [
+          '__half* columns = static_cast<__half*>(c.workspace);',
+          `ait::kernels::Im2colArgs<__half> im2col{${ctx.pointer(x)}, columns, ${ctx.dim(batch, node)}, ${dims.join(', ')}, ${r}, ${s},`,
+          `                                        ${strides[1]}, ${strides[2]}, ${pads[1]}, ${pads[2]}, ${dilations[1]}, ${dilations[2]}, ${taps},`,
+          `                                        ${ctx.dim(d, node)}, ${ctx.dim(o, node)}, ${t}, ${strides[0]}, ${pads[0]}, ${dilations[0]}};`,
+          'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_im2col_nhwc(im2col, c.stream));',
+        ],
+        headers: ['im2col.cuh'],
+        workspaceBytes: bytes,
+      },
+    );
   }
 
   /**
