@@ -18,6 +18,8 @@ export interface RunRecord {
   /** p50 latency at the smallest benchmarked batch, in ms. */
   headlineLatencyMs?: number;
   headlineBatch?: number;
+  /** Throughput benchmark: the best images/s (summed over GPUs at one batch size) and its batch size. */
+  headlineItemsPerSecond?: number;
   errorCount: number;
 }
 
@@ -67,5 +69,30 @@ export function headlineLatency(results: readonly { ok: boolean; result: unknown
         best = { latencyMs: ms, batch: e.batchSize };
     }
   }
+  return best;
+}
+
+/**
+ * `{mode: "throughput", results: [{batchSize, itemsPerSecond, p99Ms, …}]}` as ait_bench's throughput mode prints it,
+ * one per GPU: images/s summed over the GPUs at each batch size, the best of those with the worst P99 among them.
+ */
+export function headlineThroughput(
+  results: readonly { ok: boolean; result: unknown }[],
+): { itemsPerSecond: number; batch: number; p99Ms: number } | undefined {
+  const perBatch = new Map<number, { itemsPerSecond: number; p99Ms: number }>();
+  for (const r of results) {
+    const entries = (r.result as { results?: { mode?: unknown; batchSize?: unknown; itemsPerSecond?: unknown; p99Ms?: unknown }[] } | null)
+      ?.results;
+    if (!r.ok || !Array.isArray(entries)) continue;
+    for (const e of entries) {
+      if (e.mode !== 'throughput' || typeof e.batchSize !== 'number' || typeof e.itemsPerSecond !== 'number') continue;
+      const sum = perBatch.get(e.batchSize) ?? { itemsPerSecond: 0, p99Ms: 0 };
+      sum.itemsPerSecond += e.itemsPerSecond;
+      if (typeof e.p99Ms === 'number') sum.p99Ms = Math.max(sum.p99Ms, e.p99Ms);
+      perBatch.set(e.batchSize, sum);
+    }
+  }
+  let best: { itemsPerSecond: number; batch: number; p99Ms: number } | undefined;
+  for (const [batch, v] of perBatch) if (!best || v.itemsPerSecond > best.itemsPerSecond) best = { ...v, batch };
   return best;
 }

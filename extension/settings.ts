@@ -28,6 +28,10 @@ export interface AitSettings {
   outputDirectory: string;
   /** Benchmark batch sizes. */
   benchBatchSizes: number[];
+  /** Throughput benchmark: model instances per GPU (0: latency benchmark), host threads (1..instances), seconds. */
+  benchInstances: number;
+  benchThreads: number;
+  benchDuration: number;
   /** SSH config file (default ~/.ssh/config). */
   sshConfig: string;
   /**
@@ -135,6 +139,27 @@ export function readSettings(store: SettingsStore): { settings: AitSettings; pro
   const benchBatchSizes = parseBatchSizeList(rawSizes) ?? [1, 8, 64];
   if (rawSizes !== undefined && !parseBatchSizeList(rawSizes))
     problems.push({ setting: 'ait.benchBatchSizes', message: 'must be a non-empty list of positive integers; using 1, 8, 64' });
+  const integer = (key: string, fallback: number, min: number): number => {
+    const v = store.get(key);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= 1024) return v;
+    problems.push({ setting: `ait.${key}`, message: `must be an integer in ${min}..1024; using ${fallback}` });
+    return fallback;
+  };
+  const benchInstances = integer('benchInstances', 0, 0);
+  let benchThreads = integer('benchThreads', 1, 1);
+  if (benchInstances > 0 && benchThreads > benchInstances) {
+    problems.push({
+      setting: 'ait.benchThreads',
+      message: `must not exceed ait.benchInstances (${benchInstances}); using ${benchInstances}`,
+    });
+    benchThreads = benchInstances;
+  }
+  const rawDuration = store.get('benchDuration');
+  let benchDuration = 10;
+  if (typeof rawDuration === 'number' && rawDuration > 0 && rawDuration <= 3600) benchDuration = rawDuration;
+  else if (rawDuration !== undefined && rawDuration !== null)
+    problems.push({ setting: 'ait.benchDuration', message: 'must be a number of seconds in (0, 3600]; using 10' });
   let verifyTorchModel = text('verifyTorchModel', '').trim();
   if (verifyTorchModel && !TORCH_MODEL.test(verifyTorchModel)) {
     problems.push({ setting: 'ait.verifyTorchModel', message: `'${verifyTorchModel}' is not FILE.py:FUNCTION; no PyTorch times` });
@@ -147,6 +172,9 @@ export function readSettings(store: SettingsStore): { settings: AitSettings; pro
       cutlassDir: text('cutlassDir', ''),
       outputDirectory: outputDirectory.split(/[\\/]/).includes('..') ? 'build' : outputDirectory,
       benchBatchSizes,
+      benchInstances,
+      benchThreads,
+      benchDuration,
       sshConfig: text('sshConfig', ''),
       verifyTorchModel,
     },

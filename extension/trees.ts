@@ -68,7 +68,12 @@ export class HostsTree implements vscode.TreeDataProvider<HostNode> {
 
 export function describeRun(run: RunRecord): { label: string; description: string } {
   const when = new Date(run.createdAt).toLocaleString();
-  const latency = run.headlineLatencyMs !== undefined ? `${run.headlineLatencyMs.toFixed(3)} ms @ batch ${run.headlineBatch}` : '';
+  const latency =
+    run.headlineItemsPerSecond !== undefined
+      ? `${run.headlineItemsPerSecond.toFixed(0)} images/s @ batch ${run.headlineBatch}`
+      : run.headlineLatencyMs !== undefined
+        ? `${run.headlineLatencyMs.toFixed(3)} ms @ batch ${run.headlineBatch}`
+        : '';
   const where = run.kind === 'bench' ? `bench on ${run.host}` : run.target;
   const state = run.ok ? '' : `${run.errorCount} error${run.errorCount === 1 ? '' : 's'}`;
   return { label: `${run.model} · ${where}`, description: [latency, state, when].filter(Boolean).join(' · ') };

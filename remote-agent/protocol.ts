@@ -147,6 +147,15 @@ export interface BenchParams {
   gpus?: number[];
   /** Native binding only: profiled runs per batch size for the per-op profiles in the result (0: none; default 10). */
   profileIterations?: number;
+  /**
+   * Throughput mode (with `threads`): this many model instances, each with its own stream, run for `durationS`
+   * seconds per batch size; always the build's ait_bench (`--instances N --threads M --duration S`).
+   */
+  instances?: number;
+  /** Throughput mode: host threads driving the instances (1..instances). */
+  threads?: number;
+  /** Throughput mode: seconds per batch size (default 10). */
+  durationS?: number;
 }
 
 export interface ProfileParams {

@@ -113,6 +113,18 @@ function withVerifyOptions(c: Command): Command {
 }
 
 /** Options of commands that reach a remote host. */
+/** The bench's throughput mode: N instances × M threads for a duration (ait_bench --instances/--threads/--duration). */
+function withThroughputOptions(c: Command): Command {
+  return c
+    .option(
+      '--instances <n>',
+      'throughput bench: this many model instances, each with its own stream',
+      wrapped(positiveInteger('--instances')),
+    )
+    .option('--threads <n>', 'throughput bench: host threads driving the instances (1..instances)', wrapped(positiveInteger('--threads')))
+    .option('--duration <seconds>', 'throughput bench: seconds per batch size (default 10)', wrapped(positiveNumber('--duration')));
+}
+
 function withRemoteOptions(c: Command): Command {
   return c
     .option('--accept-host-key', "accept and record the host's key when it is not in known_hosts (check its fingerprint first)")
@@ -191,6 +203,13 @@ export function buildProgram(
       '--bench <batch sizes>',
       'with --remote: build, then benchmark these batch sizes on every GPU there (e.g. 1,8,64); results in DIR/bench.json',
       batchSizesOption,
+    )
+    .option('--instances <n>', 'with --bench: throughput bench with this many model instances', wrapped(positiveInteger('--instances')))
+    .option('--threads <n>', 'with --bench: throughput bench, host threads driving the instances', wrapped(positiveInteger('--threads')))
+    .option(
+      '--duration <seconds>',
+      'with --bench: throughput bench seconds per batch size (default 10)',
+      wrapped(positiveNumber('--duration')),
     )
     .option(
       '--verify [batch sizes]',
@@ -331,16 +350,36 @@ export function buildProgram(
     process.exitCode = await runRemoteCheck(host, opts, out, err);
   });
   withRemoteOptions(
-    remote
-      .command('build')
-      .description('sync a build directory (with a Makefile) to HOST, make there, optionally benchmark; results in DIR/bench.json')
-      .argument('<host>', "ssh config alias, user@host[:port], or 'local'")
-      .argument('<dir>', 'build directory')
-      .option('--bench <batch sizes>', 'benchmark these batch sizes on every GPU (e.g. 1,8,64)', batchSizesOption)
-      .option('--iterations <n>', 'timed iterations per batch size', (v) => Number(v))
-      .option('--json', 'print the bench report as JSON'),
+    withThroughputOptions(
+      remote
+        .command('build')
+        .description('sync a build directory (with a Makefile) to HOST, make there, optionally benchmark; results in DIR/bench.json')
+        .argument('<host>', "ssh config alias, user@host[:port], or 'local'")
+        .argument('<dir>', 'build directory')
+        .option('--bench <batch sizes>', 'benchmark these batch sizes on every GPU (e.g. 1,8,64)', batchSizesOption)
+        .option('--iterations <n>', 'timed iterations per batch size', (v) => Number(v))
+        .option('--json', 'print the bench report as JSON'),
+    ),
   ).action(async (host: string, dir: string, opts: RemoteBuildFlags) => {
     process.exitCode = await runRemoteBuild(host, path.resolve(dir), { ...opts, build: true }, out, err);
+  });
+  withRemoteOptions(
+    withThroughputOptions(
+      remote
+        .command('bench')
+        .description(
+          'sync a build directory to HOST, make there, and benchmark on every GPU: latency, or with --instances/--threads ' +
+            'throughput (images/s, P50/P95/P99); results in DIR/bench.json',
+        )
+        .argument('<host>', "ssh config alias, user@host[:port], or 'local'")
+        .argument('<dir>', 'build directory')
+        .option('--batch-sizes <batch sizes>', 'batch sizes to benchmark (default 1,8,64)', batchSizesOption)
+        .option('--iterations <n>', 'latency: timed iterations per batch size', (v) => Number(v))
+        .option('--json', 'print the bench report as JSON'),
+    ),
+  ).action(async (host: string, dir: string, opts: RemoteBuildFlags & { batchSizes?: number[] }) => {
+    const flags = { ...opts, build: true, bench: opts.batchSizes ?? [1, 8, 64] };
+    process.exitCode = await runRemoteBuild(host, path.resolve(dir), flags, out, err);
   });
 
   withVerifyOptions(

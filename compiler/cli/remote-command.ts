@@ -40,6 +40,10 @@ export interface RemoteBuildFlags extends RemoteConnectionFlags {
   /** Batch sizes to benchmark (implies a build). */
   bench?: number[];
   iterations?: number;
+  /** Throughput bench: model instances, host threads, seconds per batch size (any given: ait_bench's throughput mode). */
+  instances?: number;
+  threads?: number;
+  duration?: number;
   json?: boolean;
   /** Verify the build against this ONNX model (after the build, before the bench); results in DIR/verify.json. */
   verifyModel?: string;
@@ -152,7 +156,19 @@ export interface BenchReport {
   batchSizes: number[];
   runner: string;
   note: string;
+  /** Present for a throughput bench: what was asked (each result's entries say what ran). */
+  throughput?: { instances?: number; threads?: number; durationS?: number };
   results: { gpu: number | null; ok: boolean; result: unknown; diagnostics: Diagnostic[] }[];
+}
+
+/** The throughput part of a bench request from the flags, or undefined for a latency bench. */
+export function throughputRequest(flags: {
+  instances?: number;
+  threads?: number;
+  duration?: number;
+}): { instances?: number; threads?: number; durationS?: number } | undefined {
+  if (flags.instances === undefined && flags.threads === undefined && flags.duration === undefined) return undefined;
+  return { instances: flags.instances, threads: flags.threads, durationS: flags.duration };
 }
 
 /** Sync DIR to HOST; with build/bench, make there (log streamed); with bench, time each batch size on every GPU into DIR/bench.json. */
@@ -172,6 +188,10 @@ export async function runRemoteBuild(
         location: { file: path.join(dir, 'Makefile'), host },
       }),
     );
+    return 1;
+  }
+  if (throughputRequest(flags) && !flags.bench) {
+    err(formatDiagnostic({ code: 'cli.bad-option', severity: 'error', message: '--instances, --threads and --duration go with --bench' }));
     return 1;
   }
   const model = flags.verifyModel ? path.resolve(flags.verifyModel) : undefined;
@@ -241,8 +261,10 @@ export async function runRemoteBuild(
       if (!flags.bench) return verified ? 0 : 1;
     }
     if (!flags.bench) return 0;
-    const benched = await s.bench({ buildName: synced.buildName, batchSizes: flags.bench, iterations: flags.iterations }, (gpu, text) =>
-      flags.verbose ? err(`[gpu ${gpu ?? '-'}] ${text.replace(/\n$/, '')}`) : undefined,
+    const throughput = throughputRequest(flags);
+    const benched = await s.bench(
+      { buildName: synced.buildName, batchSizes: flags.bench, iterations: flags.iterations, ...throughput },
+      (gpu, text) => (flags.verbose ? err(`[gpu ${gpu ?? '-'}] ${text.replace(/\n$/, '')}`) : undefined),
     );
     const report: BenchReport = {
       host,
@@ -250,6 +272,7 @@ export async function runRemoteBuild(
       batchSizes: flags.bench,
       runner: benched.runner?.runner ?? 'unknown',
       note: benched.runner?.note ?? '',
+      ...(throughput ? { throughput } : {}),
       results: benched.results.map((r: RunJobResult) => ({ gpu: r.gpu, ok: r.ok, result: r.json, diagnostics: r.diagnostics })),
     };
     const reportPath = path.join(dir, 'bench.json');

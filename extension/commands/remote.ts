@@ -11,7 +11,7 @@ import type { HelloResult, JobInfo, RunJobResult, BuildJobResult, BenchRunnerNot
 import type { BenchReport } from '../../compiler/cli/remote-command';
 import { formatHello, parseBatchSizes } from '../../compiler/cli/remote-command';
 import { localizeBuildDiagnostics, problemsOf } from '../problems';
-import { headlineLatency } from '../runs';
+import { headlineLatency, headlineThroughput } from '../runs';
 import { checkHostTarget, readSettings, type RemoteHostSetting } from '../settings';
 import type { CancellationSignal } from '../ports';
 import type { CommandContext } from './context';
@@ -22,7 +22,13 @@ export interface RemoteSessionLike {
   hello(): Promise<HelloResult>;
   sync(localDir: string): Promise<{ buildName: string; buildDir: string; uploaded: string[]; unchangedCount: number }>;
   startBuild(params: { buildName: string; makeArgs?: string[] }): Promise<JobInfo>;
-  startBench(params: { buildName: string; batchSizes: number[] }): Promise<{ jobs: JobInfo[]; runner?: BenchRunnerNote }>;
+  startBench(params: {
+    buildName: string;
+    batchSizes: number[];
+    instances?: number;
+    threads?: number;
+    durationS?: number;
+  }): Promise<{ jobs: JobInfo[]; runner?: BenchRunnerNote }>;
   followJob(jobId: string, onOutput: (text: string) => void): Promise<JobInfo>;
   jobResult(jobId: string): Promise<unknown>;
   cancel(jobId: string): Promise<unknown>;
@@ -220,8 +226,17 @@ export async function buildAndBenchmarkCommand(
           );
           return { build: built };
         }
-        progress.report(`benchmark, batch ${batchSizes.join(', ')}`);
-        const started = await s.startBench({ buildName: synced.buildName, batchSizes });
+        // ait.benchInstances > 0: throughput (N instances × M threads per GPU) instead of latency
+        const throughput =
+          settings.benchInstances > 0
+            ? { instances: settings.benchInstances, threads: settings.benchThreads, durationS: settings.benchDuration }
+            : undefined;
+        progress.report(
+          throughput
+            ? `throughput benchmark, ${throughput.instances} instances × ${throughput.threads} threads, batch ${batchSizes.join(', ')}`
+            : `benchmark, batch ${batchSizes.join(', ')}`,
+        );
+        const started = await s.startBench({ buildName: synced.buildName, batchSizes, ...throughput });
         await Promise.all(
           started.jobs.map((j) => followCancellable(s, j, cancel, (t) => ctx.log.trace(`[gpu ${j.gpu ?? '-'}] ${t.replace(/\n$/, '')}`))),
         );
@@ -232,10 +247,12 @@ export async function buildAndBenchmarkCommand(
           batchSizes,
           runner: started.runner?.runner ?? 'unknown',
           note: started.runner?.note ?? '',
+          ...(throughput ? { throughput } : {}),
           results: results.map((r) => ({ gpu: r.gpu, ok: r.ok, result: r.json, diagnostics: r.diagnostics })),
         };
         fs.writeFileSync(path.join(dir, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
-        const headline = headlineLatency(report.results);
+        const headline = throughput ? undefined : headlineLatency(report.results);
+        const rate = throughput ? headlineThroughput(report.results) : undefined;
         await ctx.runs.add({
           kind: 'bench',
           model,
@@ -246,14 +263,18 @@ export async function buildAndBenchmarkCommand(
           ok: results.every((r) => r.ok),
           host: remote.name,
           headlineLatencyMs: headline?.latencyMs,
-          headlineBatch: headline?.batch,
+          headlineBatch: headline?.batch ?? rate?.batch,
+          headlineItemsPerSecond: rate?.itemsPerSecond,
           errorCount: results.filter((r) => !r.ok).length,
         });
         for (const r of results) for (const d of r.diagnostics) ctx.log.error(formatDiagnostic(d));
         ctx.ui.info(
-          headline
-            ? `${model} on ${remote.name}: ${headline.latencyMs.toFixed(3)} ms at batch ${headline.batch}.`
-            : `${model} benchmarked on ${remote.name}; see bench.json.`,
+          rate && throughput
+            ? `${model} on ${remote.name}: ${rate.itemsPerSecond.toFixed(0)} images/s at batch ${rate.batch} ` +
+                `(${throughput.instances} instances × ${throughput.threads} threads per GPU, P99 ${rate.p99Ms.toFixed(3)} ms).`
+            : headline
+              ? `${model} on ${remote.name}: ${headline.latencyMs.toFixed(3)} ms at batch ${headline.batch}.`
+              : `${model} benchmarked on ${remote.name}; see bench.json.`,
         );
         return { build: built, report };
       }),

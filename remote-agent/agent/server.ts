@@ -79,10 +79,13 @@ export function startAgent(options: AgentOptions): MessageConnection {
       const cwd = existingBuildDir(options.workDir, p.buildName);
       const iterations = p.iterations ?? 100;
       const warmupIterations = p.warmupIterations ?? 10;
+      const throughput = throughputArguments(p);
       // The binding is built here on the first bench for this Node ABI and binding source (seconds), then reused;
-      // a build directory without a model library (lib<name>.so) can only be timed by its own ait_bench.
-      const lookup =
-        modelLibrariesIn(cwd).length > 0
+      // a build directory without a model library (lib<name>.so) can only be timed by its own ait_bench, and so is
+      // the throughput mode (host threads driving several instances at once).
+      const lookup = throughput
+        ? { unavailable: 'throughput mode (instances × threads) runs in ait_bench' }
+        : modelLibrariesIn(cwd).length > 0
           ? await ensureNativeBinding(options.workDir)
           : { unavailable: `no model library (lib<name>.so) in ${cwd} for the native binding` };
       let argv: string[];
@@ -102,7 +105,9 @@ export function startAgent(options: AgentOptions): MessageConnection {
         if (!fs.existsSync(exe)) {
           throw new AgentError('bench.no-executable', `${exe} does not exist (build first) and ${lookup.unavailable}`);
         }
-        argv = [exe, '--batch-sizes', p.batchSizes.join(','), '--iterations', `${iterations}`, '--warmup', `${warmupIterations}`];
+        argv = throughput
+          ? [exe, '--batch-sizes', p.batchSizes.join(','), '--warmup', `${warmupIterations}`, ...throughput]
+          : [exe, '--batch-sizes', p.batchSizes.join(','), '--iterations', `${iterations}`, '--warmup', `${warmupIterations}`];
         runner = { runner: 'ait_bench', note: `timed by the build's ait_bench executable: ${lookup.unavailable}` };
       }
       const jobs = await startPerGpu(store, 'bench', p.buildName, cwd, argv, p.gpus);
@@ -215,6 +220,25 @@ function makeArguments(args: unknown): string[] {
       throw new AgentError('build.bad-make-args', `make argument ${JSON.stringify(a)} is refused: only targets and VAR=value are accepted`);
   }
   return args as string[];
+}
+
+/** ait_bench's throughput options for a bench request with instances or threads, checked; undefined for latency. */
+function throughputArguments(p: P.BenchParams): string[] | undefined {
+  if (p.instances === undefined && p.threads === undefined && p.durationS === undefined) return undefined;
+  const instances = p.instances ?? p.threads ?? 1;
+  const threads = p.threads ?? 1;
+  const duration = p.durationS ?? 10;
+  const positiveInteger = (n: number) => Number.isInteger(n) && n >= 1 && n <= 1024;
+  if (!positiveInteger(instances) || !positiveInteger(threads) || threads > instances) {
+    throw new AgentError(
+      'bench.bad-throughput',
+      `throughput bench needs 1 <= threads <= instances <= 1024 (integers), got instances ${instances}, threads ${threads}`,
+    );
+  }
+  if (!(Number.isFinite(duration) && duration > 0 && duration <= 3600)) {
+    throw new AgentError('bench.bad-throughput', `throughput bench duration must be in (0, 3600] seconds, got ${duration}`);
+  }
+  return ['--instances', `${instances}`, '--threads', `${threads}`, '--duration', `${duration}`];
 }
 
 /** One job per GPU, pinned with CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES; one unpinned job on a host without GPUs. */

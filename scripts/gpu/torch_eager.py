@@ -65,18 +65,23 @@ def median_ms(fn, iterations=50):
     return float(np.median(times))
 
 
-report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "models": {}}
-for name in sys.argv[2].split(","):
-    row = report["models"].setdefault(name, {})
-    for mode, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
-        try:
-            model, inputs = build(name)
-            model = model.eval().cuda().to(dtype)
-            if dtype == torch.float16:
-                model = model.to(memory_format=torch.channels_last)
-            args = to(inputs, dtype)
-            row[f"eager{mode.upper()}Ms"] = median_ms(lambda: model(*args))
-        except Exception as e:  # noqa: BLE001 - a failing mode is a result
-            row[f"eager{mode.upper()}Error"] = str(e)[:300]
-    print(name, json.dumps(row), flush=True)
-json.dump(report, open(sys.argv[1], "w"), indent=1)
+def main():
+    report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "models": {}}
+    for name in sys.argv[2].split(","):
+        row = report["models"].setdefault(name, {})
+        for mode, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
+            try:
+                model, inputs = build(name)
+                model = model.eval().cuda().to(dtype)
+                if dtype == torch.float16:
+                    model = model.to(memory_format=torch.channels_last)
+                args = to(inputs, dtype)
+                row[f"eager{mode.upper()}Ms"] = median_ms(lambda: model(*args))
+            except Exception as e:  # noqa: BLE001 - a failing mode is a result
+                row[f"eager{mode.upper()}Error"] = str(e)[:300]
+        print(name, json.dumps(row), flush=True)
+    json.dump(report, open(sys.argv[1], "w"), indent=1)
+
+
+if __name__ == "__main__":  # torch_throughput.py imports build() and to()
+    main()

@@ -183,7 +183,7 @@ describe('extension command handlers', () => {
     const job = (id: string, kind: JobInfo['kind']): JobInfo => ({ id, kind, gpu: kind === 'bench' ? 0 : null }) as JobInfo;
 
     /** A session that records calls; build ok or failing with one diagnostic in `kernels.cu`. */
-    function fakeSession(buildOk: boolean, calls: string[]): RemoteSessionLike {
+    function fakeSession(buildOk: boolean, calls: string[], benchJson?: unknown): RemoteSessionLike {
       return {
         hello: async () => (calls.push('hello'), hello),
         sync: async (dir) => (
@@ -192,7 +192,9 @@ describe('extension command handlers', () => {
         ),
         startBuild: async (p) => (calls.push(`build ${p.buildName}`), job('b1', 'build')),
         startBench: async (p) => (
-          calls.push(`bench ${p.batchSizes.join(',')}`),
+          calls.push(
+            `bench ${p.batchSizes.join(',')}${p.instances !== undefined ? ` instances ${p.instances} threads ${p.threads} duration ${p.durationS}` : ''}`,
+          ),
           { jobs: [job('r1', 'bench')], runner: { runner: 'ait_bench', note: 'no binding' } }
         ),
         followJob: async (id, out) => (out(`log of ${id}\n`), job(id, 'build')),
@@ -211,7 +213,7 @@ describe('extension command handlers', () => {
                 ok: true,
                 exitCode: 0,
                 gpu: 0,
-                json: {
+                json: benchJson ?? {
                   results: [
                     { batchSize: 8, p50Ms: 2.5 },
                     { batchSize: 1, p50Ms: 0.8125 },
@@ -261,6 +263,35 @@ describe('extension command handlers', () => {
       const run = ctx.runs.list()[0];
       assert.deepEqual([run.kind, run.host, run.headlineLatencyMs, run.headlineBatch], ['bench', 'h200', 0.8125, 1]);
       assert.ok(ctx.recorded.log.includes('log of b1'));
+    });
+
+    it('Build and Benchmark with ait.benchInstances > 0 asks for a throughput bench and shows images/s and P99', async () => {
+      fs.writeFileSync(path.join(tmp, 'Makefile'), 'all:\n');
+      const calls: string[] = [];
+      const entry = (batchSize: number, itemsPerSecond: number, p99Ms: number) => ({
+        mode: 'throughput',
+        batchSize,
+        itemsPerSecond,
+        p50Ms: 1,
+        p99Ms,
+      });
+      const json = { mode: 'throughput', results: [entry(1, 900, 1.5), entry(8, 3000.4, 4.25)] };
+      const ctx = fakeContext({
+        answers: ['1,8'],
+        settings: { remotes: [{ name: 'h200', host: 'me@h200' }], benchInstances: 4, benchThreads: 2, benchDuration: 5 },
+        remotes: { open: async () => fakeSession(true, calls, json) },
+      });
+      const r = await buildAndBenchmarkCommand(ctx, tmp, 'h200');
+      assert.deepEqual(calls, [`sync ${path.basename(tmp)}`, 'build m-1234', 'bench 1,8 instances 4 threads 2 duration 5', 'close']);
+      const file = JSON.parse(fs.readFileSync(path.join(tmp, 'bench.json'), 'utf8'));
+      assert.deepEqual(file.throughput, { instances: 4, threads: 2, durationS: 5 });
+      assert.deepEqual(r?.report?.throughput, file.throughput);
+      const run = ctx.runs.list()[0];
+      assert.deepEqual([run.headlineItemsPerSecond, run.headlineBatch, run.headlineLatencyMs], [3000.4, 8, undefined]);
+      assert.equal(
+        ctx.ui.messages.at(-1)?.text,
+        `${path.basename(tmp)} on h200: 3000 images/s at batch 8 (4 instances × 2 threads per GPU, P99 4.250 ms).`,
+      );
     });
 
     it('a failing build puts its errors in Problems at the local file and line, and does not benchmark', async () => {

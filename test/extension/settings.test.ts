@@ -72,6 +72,22 @@ describe('extension settings', () => {
     );
   });
 
+  it('throughput bench settings: defaults to a latency bench; threads above instances, bad values reported', () => {
+    const d = readSettings(store({})).settings;
+    assert.deepEqual([d.benchInstances, d.benchThreads, d.benchDuration], [0, 1, 10]);
+    const ok = readSettings(store({ benchInstances: 4, benchThreads: 2, benchDuration: 2.5 }));
+    assert.deepEqual([ok.settings.benchInstances, ok.settings.benchThreads, ok.settings.benchDuration, ok.problems], [4, 2, 2.5, []]);
+    const clamped = readSettings(store({ benchInstances: 2, benchThreads: 3 }));
+    assert.equal(clamped.settings.benchThreads, 2);
+    assert.match(clamped.problems[0].message, /must not exceed ait\.benchInstances \(2\)/);
+    const bad = readSettings(store({ benchInstances: 1.5, benchThreads: 0, benchDuration: -1 }));
+    assert.deepEqual([bad.settings.benchInstances, bad.settings.benchThreads, bad.settings.benchDuration], [0, 1, 10]);
+    assert.deepEqual(
+      bad.problems.map((p) => p.setting),
+      ['ait.benchInstances', 'ait.benchThreads', 'ait.benchDuration'],
+    );
+  });
+
   it('package.json declares the schema of every setting that readSettings reads', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pkg = require('../../package.json') as {

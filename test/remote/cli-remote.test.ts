@@ -46,6 +46,69 @@ describe('ait remote / ait agent (CLI, --remote local)', function () {
     assert.match(r.stdout, /^-\s+64\s+32$/m);
   });
 
+  it('remote bench --instances --threads --duration runs ait_bench on every GPU (pinned) and reports images/s and percentiles', () => {
+    // a fake nvidia-smi listing two GPUs: one job per GPU, pinned with CUDA_VISIBLE_DEVICES (the fake ait_bench echoes it)
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-fake-smi-'));
+    fs.writeFileSync(path.join(bin, 'nvidia-smi'), "#!/bin/sh\nprintf '0, NVIDIA H100, 81559, 9.0\\n1, NVIDIA H100, 81559, 9.0\\n'\n", {
+      mode: 0o755,
+    });
+    const dir = fixtureCopy('good-build');
+    const args = [
+      'remote',
+      'bench',
+      'local',
+      dir,
+      '--batch-sizes',
+      '8',
+      '--instances',
+      '4',
+      '--threads',
+      '2',
+      '--duration',
+      '3',
+      '--work-dir',
+      workDir,
+    ];
+    const r = spawnSync(process.execPath, [CLI, ...args], {
+      encoding: 'utf8',
+      env: { ...env, PATH: `${bin}${path.delimiter}${env.PATH}` },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(fs.readFileSync(path.join(dir, 'bench.json'), 'utf8'));
+    assert.equal(report.runner, 'ait_bench');
+    assert.match(report.note, /throughput mode/);
+    assert.deepEqual(report.throughput, { instances: 4, threads: 2, durationS: 3 });
+    assert.deepEqual(report.batchSizes, [8]);
+    assert.deepEqual(
+      report.results.map((x: { gpu: number; result: { device: string } }) => [x.gpu, x.result.device]),
+      [
+        [0, '0'],
+        [1, '1'],
+      ],
+    );
+    // the fake ait_bench echoes what it was given: 100 runs per instance over the duration
+    const [entry] = report.results[1].result.results;
+    assert.deepEqual(
+      [entry.mode, entry.batchSize, entry.instances, entry.threads, entry.durationS, entry.runs],
+      ['throughput', 8, 4, 2, 3, 400],
+    );
+    assert.match(
+      r.stdout,
+      /^gpu\s+mode\s+batchSize\s+instances\s+threads\s+durationS\s+runs\s+itemsPerSecond\s+p50Ms\s+p95Ms\s+p99Ms\s+maxMs$/m,
+    );
+    assert.match(r.stdout, /^1\s+throughput\s+8\s+4\s+2\s+3\s+400\s+1066\.700\s+4\s+6\s+7\s+8$/m);
+  });
+
+  it('remote bench refuses more threads than instances (the agent says why), and --instances without --bench', () => {
+    const dir = fixtureCopy('good-build');
+    const r = ait(['remote', 'bench', 'local', dir, '--instances', '2', '--threads', '3', '--work-dir', workDir]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /bench\.bad-throughput.*1 <= threads <= instances <= 1024 \(integers\), got instances 2, threads 3/);
+    const b = ait(['remote', 'build', 'local', dir, '--instances', '2', '--work-dir', workDir]);
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, /error \[cli\.bad-option\]: --instances, --threads and --duration go with --bench/);
+  });
+
   it('remote build of a directory without a Makefile says so, naming the file and host', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-no-makefile-'));
     const r = ait(['remote', 'build', 'local', dir, '--work-dir', workDir]);

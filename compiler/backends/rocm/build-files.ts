@@ -54,7 +54,7 @@ export function hipMakefile(name: string, arch: RocmArch, ckSources: readonly st
     '\t$(HIPCC) -shared $(ARCH_FLAGS) $^ -o $@',
     '',
     'ait_bench: build/ait_bench.o lib$(NAME).so',
-    "\t$(HIPCC) $(ARCH_FLAGS) build/ait_bench.o -L. -l$(NAME) -Wl,-rpath,'$$ORIGIN' -o $@",
+    "\t$(HIPCC) $(ARCH_FLAGS) build/ait_bench.o -L. -l$(NAME) -lpthread -Wl,-rpath,'$$ORIGIN' -o $@",
     '',
     "# kernel profiling (ait compile --profile-sources wrote profile/): the candidates' profiler and the host key",
     'profiler:',

@@ -50,7 +50,7 @@ export function makefile(name: string, arch: CudaArch, cutlassSources: readonly 
     '\t$(NVCC) -shared $(ARCH_FLAGS) $^ -o $@',
     '',
     'ait_bench: build/ait_bench.o lib$(NAME).so',
-    "\t$(NVCC) $(ARCH_FLAGS) build/ait_bench.o -L. -l$(NAME) -Xlinker -rpath,'$$ORIGIN' -o $@",
+    "\t$(NVCC) $(ARCH_FLAGS) build/ait_bench.o -L. -l$(NAME) -lpthread -Xlinker -rpath,'$$ORIGIN' -o $@",
     '',
     "# kernel profiling (ait compile --profile-sources wrote profile/): the candidates' profiler and the host key",
     'profiler:',

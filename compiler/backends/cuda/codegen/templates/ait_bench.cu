@@ -3,13 +3,24 @@
 // Weights: FILE (default weights.safetensors next to the executable, when present); weights still unbound after
 // that are randomized (timing only). Prints progress on stderr and one JSON line on stdout:
 //   {"model": ..., "results": [{"batchSize": 1, "graphMode": true, "p50Ms": ..., "meanMs": ..., "minMs": ..., "itemsPerSecond": ...}]}
+// Throughput mode (any of --instances, --threads, --duration given):
+//   ./ait_bench --instances N --threads M [--duration SECONDS] [--batch-sizes 1,8] [--warmup 10] [--graph on|off]
+// N independent model instances (each created through the C ABI with its own buffers and stream), driven by M host
+// threads for SECONDS per batch size; CUDA graphs unless --graph off. Prints one JSON line on stdout:
+//   {"mode": "throughput", "model": ..., "results": [{"mode": "throughput", "batchSize": 8, "instances": N, "threads": M,
+//    "durationS": ..., "runs": ..., "itemsPerSecond": ..., "p50Ms": ..., "p95Ms": ..., "p99Ms": ..., "maxMs": ...}]}
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -50,6 +61,179 @@ std::string executable_dir() {
   return path.substr(0, path.find_last_of('/'));
 }
 
+// One model instance through the C ABI: weights loaded (or randomized when unbound, timing only), an input and
+// output buffer of the max shape each, bound. `buffers` collects the allocations (freed by the caller).
+int create_instance(const std::string& weights, bool weights_given, bool verbose, AITModel** out, std::vector<void*>& buffers) {
+  AITModel* model = nullptr;
+  if (AITModelCreate(nullptr, &model) != AIT_OK) return fail("AITModelCreate", AITGetLastError());
+  *out = model;
+  if (weights_given || access(weights.c_str(), R_OK) == 0) {
+    int bound = 0;
+    CHECK_AIT(model, AITModelLoadWeights(model, weights.c_str(), &bound));
+    if (verbose) std::fprintf(stderr, "ait_bench: %d weights from %s\n", bound, weights.c_str());
+  }
+  if (AITModelGetNumUnboundWeights(model) > 0) {
+    if (verbose)
+      std::fprintf(stderr, "ait_bench: randomizing %d unbound weights (timing only)\n", AITModelGetNumUnboundWeights(model));
+    CHECK_AIT(model, AITModelRandomizeWeights(model, 1, 0.05f, 0));
+  }
+  auto allocate = [&](bool input, int index, void** p) -> int {
+    int64_t shape[8];
+    int rank = 0, batch_axis = -1;
+    CHECK_AIT(model, input ? AITModelGetInputMaxShape(model, index, shape, 8, &rank, &batch_axis)
+                           : AITModelGetOutputMaxShape(model, index, shape, 8, &rank, &batch_axis));
+    size_t count = 1;
+    for (int d = 0; d < rank; ++d) count *= static_cast<size_t>(shape[d]);
+    size_t bytes = count * dtype_bytes(input ? AITModelGetInputDType(model, index) : AITModelGetOutputDType(model, index));
+    CHECK_CUDA(cudaMalloc(p, bytes));
+    buffers.push_back(*p);
+    CHECK_CUDA(cudaMemset(*p, 0, bytes));
+    return 0;
+  };
+  for (int i = 0; i < AITModelGetNumInputs(model); ++i) {
+    void* p = nullptr;
+    if (allocate(true, i, &p)) return 1;
+    CHECK_AIT(model, AITModelSetInput(model, i, p));
+  }
+  for (int i = 0; i < AITModelGetNumOutputs(model); ++i) {
+    void* p = nullptr;
+    if (allocate(false, i, &p)) return 1;
+    CHECK_AIT(model, AITModelSetOutput(model, i, p));
+  }
+  return 0;
+}
+
+// Nearest-rank percentile (p in (0, 1]) of sorted latencies.
+double percentile(const std::vector<float>& sorted, double p) {
+  size_t rank = static_cast<size_t>(std::ceil(p * sorted.size()));
+  return sorted[std::min(sorted.size(), std::max<size_t>(rank, 1)) - 1];
+}
+
+struct Instance {
+  AITModel* model = nullptr;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, done = nullptr;
+  bool pending = false;  // a run is enqueued and not yet waited for
+};
+
+struct ThroughputOptions {
+  int instances = 1, threads = 1, warmup = 10;
+  double duration_s = 10;
+  bool graph = true;
+  std::vector<int64_t> batches;
+  std::string weights;
+  bool weights_given = false;
+};
+
+// Throughput mode. Each instance has its own stream and at most one run in flight; thread t drives instances
+// t, t+M, t+2M, ... in turn: it waits for an instance's previous run, records that run's latency, enqueues the next
+// one and moves on, so all N instances stay busy whatever M is (M only spreads the host-side enqueue work). A run's
+// latency is the CUDA event time from its start event to its done event on the instance's stream; the stream is
+// idle when the run is enqueued (its previous run was waited for), so this is enqueue to completion, queueing behind
+// the other instances' work on the GPU included. Runs still in flight at the deadline are waited for and counted;
+// images/s = batch × completed runs / (first enqueue to last completion, host clock).
+int run_throughput(const ThroughputOptions& o) {
+  if (o.instances < 1 || o.threads < 1 || o.threads > o.instances || !(o.duration_s > 0))
+    return fail("throughput mode", "needs --instances N >= 1, --threads M in 1..N and --duration > 0");
+  std::vector<Instance> instances(o.instances);
+  std::vector<void*> buffers;
+  for (int i = 0; i < o.instances; ++i) {
+    Instance& in = instances[i];
+    if (create_instance(o.weights, o.weights_given, i == 0, &in.model, buffers)) return 1;
+    CHECK_AIT(in.model, AITModelSetGraphMode(in.model, o.graph ? 1 : 0));
+    CHECK_CUDA(cudaStreamCreateWithFlags(&in.stream, cudaStreamNonBlocking));
+    CHECK_CUDA(cudaEventCreate(&in.start));
+    CHECK_CUDA(cudaEventCreate(&in.done));
+  }
+  AITModel* first_model = instances[0].model;
+  const int64_t max_batch = AITModelGetMaxBatch(first_model);
+  std::string json = std::string("{\"mode\":\"throughput\",\"model\":\"") + AITModelGetName(first_model) +
+                     "\",\"maxBatch\":" + std::to_string(max_batch) + ",\"results\":[";
+  bool first = true;
+  for (int64_t batch : o.batches) {
+    if (batch < 1 || batch > max_batch) {
+      std::fprintf(stderr, "ait_bench: batch %lld skipped (max batch %lld)\n", static_cast<long long>(batch), static_cast<long long>(max_batch));
+      continue;
+    }
+    // Warm-up on this thread, one instance after the other: first runs capture the CUDA graphs and load kernels.
+    for (Instance& in : instances) {
+      for (int i = 0; i < o.warmup; ++i) CHECK_AIT(in.model, AITModelRun(in.model, batch, in.stream));
+      CHECK_CUDA(cudaStreamSynchronize(in.stream));
+      in.pending = false;
+    }
+    std::atomic<bool> failed(false);
+    std::mutex mutex;  // guards error and latencies
+    std::string error;
+    std::vector<float> latencies;
+    const auto begin = std::chrono::steady_clock::now();
+    const auto deadline = begin + std::chrono::duration<double>(o.duration_s);
+    auto drive = [&](int t) {
+      std::vector<float> mine;
+      auto problem = [&](const std::string& what) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (error.empty()) error = what;
+        failed = true;
+      };
+      // Waits for the instance's run in flight, if any, and records its latency.
+      auto collect = [&](Instance& in) -> bool {
+        if (!in.pending) return true;
+        in.pending = false;
+        float ms = 0;
+        cudaError_t s = cudaEventSynchronize(in.done);
+        if (s == cudaSuccess) s = cudaEventElapsedTime(&ms, in.start, in.done);
+        if (s != cudaSuccess) return problem(std::string("waiting for a run: ") + cudaGetErrorString(s)), false;
+        mine.push_back(ms);
+        return true;
+      };
+      while (!failed && std::chrono::steady_clock::now() < deadline) {
+        for (int i = t; i < o.instances && !failed; i += o.threads) {
+          Instance& in = instances[i];
+          if (!collect(in)) break;
+          cudaError_t s = cudaEventRecord(in.start, in.stream);
+          if (s != cudaSuccess) { problem(std::string("cudaEventRecord: ") + cudaGetErrorString(s)); break; }
+          if (AITModelRun(in.model, batch, in.stream) != AIT_OK) { problem(AITModelGetLastError(in.model)); break; }
+          s = cudaEventRecord(in.done, in.stream);
+          if (s != cudaSuccess) { problem(std::string("cudaEventRecord: ") + cudaGetErrorString(s)); break; }
+          in.pending = true;
+        }
+      }
+      for (int i = t; i < o.instances; i += o.threads) collect(instances[i]);
+      std::lock_guard<std::mutex> lock(mutex);
+      latencies.insert(latencies.end(), mine.begin(), mine.end());
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < o.threads; ++t) threads.emplace_back(drive, t);
+    for (std::thread& th : threads) th.join();
+    const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    if (failed) return fail("throughput run", error.c_str());
+    if (latencies.empty()) continue;
+    std::sort(latencies.begin(), latencies.end());
+    const double items_per_second = static_cast<double>(batch) * latencies.size() / elapsed_s;
+    char entry[640];
+    std::snprintf(entry, sizeof entry,
+                  "%s{\"mode\":\"throughput\",\"batchSize\":%lld,\"graphMode\":%s,\"instances\":%d,\"threads\":%d,"
+                  "\"durationS\":%.3f,\"runs\":%zu,\"itemsPerSecond\":%.1f,\"p50Ms\":%.4f,\"p95Ms\":%.4f,\"p99Ms\":%.4f,"
+                  "\"maxMs\":%.4f}",
+                  first ? "" : ",", static_cast<long long>(batch), o.graph ? "true" : "false", o.instances, o.threads,
+                  elapsed_s, latencies.size(), items_per_second, percentile(latencies, 0.5), percentile(latencies, 0.95),
+                  percentile(latencies, 0.99), latencies.back());
+    std::fprintf(stderr, "ait_bench: batch %lld, %d instances, %d threads: %.1f items/s, p50 %.4f ms\n",
+                 static_cast<long long>(batch), o.instances, o.threads, items_per_second, percentile(latencies, 0.5));
+    json += entry;
+    first = false;
+  }
+  json += "]}";
+  std::printf("%s\n", json.c_str());
+  for (Instance& in : instances) {
+    cudaEventDestroy(in.start);
+    cudaEventDestroy(in.done);
+    cudaStreamDestroy(in.stream);
+    AITModelDestroy(in.model);
+  }
+  for (void* p : buffers) cudaFree(p);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,6 +242,8 @@ int main(int argc, char** argv) {
   std::string graph = "both";
   std::string weights = executable_dir() + "/weights.safetensors";
   bool weights_given = false;
+  ThroughputOptions throughput;
+  bool throughput_mode = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -73,44 +259,27 @@ int main(int argc, char** argv) {
     else if (arg == "--warmup") warmup = std::atoi(value);
     else if (arg == "--graph") graph = value;
     else if (arg == "--weights") { weights = value; weights_given = true; }
-    else return fail(arg.c_str(), "unknown option (--batch-sizes, --iterations, --warmup, --graph, --weights)");
+    else if (arg == "--instances") { throughput.instances = std::atoi(value); throughput_mode = true; }
+    else if (arg == "--threads") { throughput.threads = std::atoi(value); throughput_mode = true; }
+    else if (arg == "--duration") { throughput.duration_s = std::atof(value); throughput_mode = true; }
+    else
+      return fail(arg.c_str(),
+                  "unknown option (--batch-sizes, --iterations, --warmup, --graph, --weights, --instances, --threads, --duration)");
+  }
+  if (throughput_mode) {
+    if (graph == "both") graph = "on";
+    if (graph != "on" && graph != "off") return fail("--graph", "throughput mode takes on or off");
+    throughput.warmup = warmup;
+    throughput.graph = graph == "on";
+    throughput.batches = batches;
+    throughput.weights = weights;
+    throughput.weights_given = weights_given;
+    return run_throughput(throughput);
   }
   AITModel* model = nullptr;
-  if (AITModelCreate(nullptr, &model) != AIT_OK) return fail("AITModelCreate", AITGetLastError());
-  if (weights_given || access(weights.c_str(), R_OK) == 0) {
-    int bound = 0;
-    CHECK_AIT(model, AITModelLoadWeights(model, weights.c_str(), &bound));
-    std::fprintf(stderr, "ait_bench: %d weights from %s\n", bound, weights.c_str());
-  }
-  if (AITModelGetNumUnboundWeights(model) > 0) {
-    std::fprintf(stderr, "ait_bench: randomizing %d unbound weights (timing only)\n", AITModelGetNumUnboundWeights(model));
-    CHECK_AIT(model, AITModelRandomizeWeights(model, 1, 0.05f, 0));
-  }
-  const int64_t max_batch = AITModelGetMaxBatch(model);
   std::vector<void*> buffers;
-  auto allocate = [&](bool input, int index, void** out) -> int {
-    int64_t shape[8];
-    int rank = 0, batch_axis = -1;
-    CHECK_AIT(model, input ? AITModelGetInputMaxShape(model, index, shape, 8, &rank, &batch_axis)
-                           : AITModelGetOutputMaxShape(model, index, shape, 8, &rank, &batch_axis));
-    size_t count = 1;
-    for (int d = 0; d < rank; ++d) count *= static_cast<size_t>(shape[d]);
-    size_t bytes = count * dtype_bytes(input ? AITModelGetInputDType(model, index) : AITModelGetOutputDType(model, index));
-    CHECK_CUDA(cudaMalloc(out, bytes));
-    CHECK_CUDA(cudaMemset(*out, 0, bytes));
-    buffers.push_back(*out);
-    return 0;
-  };
-  for (int i = 0; i < AITModelGetNumInputs(model); ++i) {
-    void* p = nullptr;
-    if (allocate(true, i, &p)) return 1;
-    CHECK_AIT(model, AITModelSetInput(model, i, p));
-  }
-  for (int i = 0; i < AITModelGetNumOutputs(model); ++i) {
-    void* p = nullptr;
-    if (allocate(false, i, &p)) return 1;
-    CHECK_AIT(model, AITModelSetOutput(model, i, p));
-  }
+  if (create_instance(weights, weights_given, true, &model, buffers)) return 1;
+  const int64_t max_batch = AITModelGetMaxBatch(model);
   cudaStream_t stream;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   cudaEvent_t start, stop;
