@@ -114,7 +114,7 @@ describe('Workspace Trust in the extension', () => {
         'ait.verifyTorchModel', // Python that the host runs
       ]);
       // Every setting is either restricted or known to be harmless from a workspace.
-      const harmless = ['ait.defaultTarget', 'ait.benchBatchSizes'];
+      const harmless = ['ait.defaultTarget', 'ait.benchBatchSizes', 'ait.benchInstances', 'ait.benchThreads', 'ait.benchDuration'];
       assert.deepEqual(
         Object.keys(pkg.contributes.configuration.properties).sort(),
         [...u.restrictedConfigurations, ...harmless].sort(),
