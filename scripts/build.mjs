@@ -4,6 +4,7 @@ import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { cudaSourcesPlugin } from './cuda-sources-plugin.mjs';
+import { embeddedScriptsPlugin } from './embedded-scripts-plugin.mjs';
 import { nativeSourcesPlugin } from './native-sources-plugin.mjs';
 
 const watch = process.argv.includes('--watch');
@@ -70,7 +71,7 @@ const configs = [
     external: noNative ? t.external : [...(t.external ?? []), 'cpu-features', '*.node'],
     // noNative bundles (extension, compile worker) must load no native module; the native sources plugin embeds the
     // binding's C++ sources as text for the agent, which builds the addon on the GPU host.
-    plugins: [...(noNative ? [noNativePlugin] : []), nativeSourcesPlugin, cudaSourcesPlugin],
+    plugins: [...(noNative ? [noNativePlugin] : []), nativeSourcesPlugin, cudaSourcesPlugin, embeddedScriptsPlugin],
   })),
   ...browserTargets.map((t) => ({ ...common, ...t, platform: 'browser', target: 'es2022', format: 'iife', plugins: [rawTextPlugin] })),
 ];

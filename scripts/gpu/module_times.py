@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # PyTorch eager time per module: the reference side of the per-module table of 'ait remote verify --per-node
-# --torch-model FILE.py:FUNCTION' (docs/remote.md). The agent writes this file into the verify job (its copy is
-# remote-agent/agent/torch-times.ts MODULE_TIMES_SCRIPT, kept identical by test/remote/module-times.test.ts).
+# --torch-model FILE.py:FUNCTION' (docs/remote.md). The agent writes this file into the verify job (the agent bundle
+# carries it inline: remote-agent/agent/module-times-script.ts).
 #
 # The model goes to CUDA in float16 (channels_last when an input is 4-D); forward pre/post hooks on every named
 # submodule record CUDA events around each call. After --warmup runs, each module's time per forward (all its calls

@@ -16,7 +16,7 @@ import { main } from '../../compiler/cli/main';
 import { type RemoteBuildFlags, runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
 import type { PerNodeReport } from '../../compiler/verify/per-node';
 import { parseTorchTimes } from '../../compiler/verify/module-times';
-import { MODULE_TIMES_SCRIPT } from '../../remote-agent/agent/torch-times';
+import { moduleTimesScript } from '../../remote-agent/agent/module-times-script';
 import type { ProfileJson } from '../../webview/contract';
 import { agentBundle } from './helpers/agent-bundle';
 import { fakeGemmBuild, gemmReluModel } from './helpers/verify-fixtures';
@@ -220,8 +220,27 @@ describe('per-module times of remote per-node verify (local transport)', functio
     fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(workDir, 'node_modules'));
   });
 
-  it("the agent's module_times.py is scripts/gpu/module_times.py", () => {
-    assert.equal(MODULE_TIMES_SCRIPT, fs.readFileSync(path.join(REPO, 'scripts', 'gpu', 'module_times.py'), 'utf8'));
+  it("the agent's module_times.py is scripts/gpu/module_times.py, inline in the agent bundle", async () => {
+    const script = fs.readFileSync(path.join(REPO, 'scripts', 'gpu', 'module_times.py'), 'utf8');
+    assert.equal(moduleTimesScript(), script);
+    // the bundle (one file copied to a GPU host) carries the text: its moduleTimesScript() returns it with no checkout
+    const bundle = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-modtimes-bundle-'));
+    const esbuild = await import('esbuild');
+    const { embeddedScriptsPlugin } = await import('../../scripts/embedded-scripts-plugin.mjs');
+    await esbuild.build({
+      entryPoints: [path.join(REPO, 'remote-agent', 'agent', 'module-times-script.ts')],
+      outfile: path.join(bundle, 'script.js'),
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      plugins: [embeddedScriptsPlugin],
+      logLevel: 'silent',
+    });
+    const moved = path.join(bundle, 'elsewhere', 'script.js'); // no scripts/gpu beside it
+    fs.mkdirSync(path.dirname(moved));
+    fs.renameSync(path.join(bundle, 'script.js'), moved);
+    const loaded = (await import(moved)) as { moduleTimesScript(): string };
+    assert.equal(loaded.moduleTimesScript(), script);
   });
 
   it('--torch-model: ours from the per-op profile, PyTorch from module_times.py on the debug inputs; table, JSON, files', async () => {

@@ -13,6 +13,8 @@ export async function agentBundle(): Promise<string> {
   const outfile = path.join(dir, 'agent.js');
   // The agent builds the native binding from sources carried inside the bundle, as in dist/agent.js.
   const { nativeSourcesPlugin } = await import('../../../scripts/native-sources-plugin.mjs');
+  // and writes module_times.py carried inline
+  const { embeddedScriptsPlugin } = await import('../../../scripts/embedded-scripts-plugin.mjs');
   await esbuild.build({
     entryPoints: [path.join(REPO, 'remote-agent', 'main.ts')],
     outfile,
@@ -22,7 +24,7 @@ export async function agentBundle(): Promise<string> {
     format: 'cjs',
     logLevel: 'error',
     external: ['cpu-features', '*.node'],
-    plugins: [nativeSourcesPlugin],
+    plugins: [nativeSourcesPlugin, embeddedScriptsPlugin],
   });
   bundled = outfile;
   return outfile;
