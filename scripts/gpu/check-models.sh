@@ -35,7 +35,9 @@ mkdir -p "$CUTLASS" && tar -C "$CUTLASS" -xzf "$CHECK/cutlass.tgz"
 mkdir -p "$EXPORTS"
 MODEL_NAMES=$(ls "$CHECK" | grep -v cutlass.tgz | sed -E 's/_sm[0-9]+$//' | sort -u)
 for m in $MODEL_NAMES; do
-  ( KEEP_WEIGHTS=1 python3 "$ROOT/shared/tools/export_models.py" "$EXPORTS" "$m" > "$OUT/logs/export_$m.log" 2>&1; log "exported $m (rc $?)" ) &
+  # the breadth families (scripts/gpu/families.py) export from their own table, into EXPORTS/NAME/model.onnx the same way
+  if python3 "$ROOT/scripts/gpu/families.py" list | grep -qx "$m"; then exporter=("$ROOT/scripts/gpu/families.py" export); else exporter=("$ROOT/shared/tools/export_models.py"); fi
+  ( KEEP_WEIGHTS=1 python3 "${exporter[@]}" "$EXPORTS" "$m" > "$OUT/logs/export_$m.log" 2>&1; log "exported $m (rc $?)" ) &
 done
 # one jobserver for all builds; the builds with the most CUTLASS sources start first
 export AIT_NVCC_CACHE=/tmp/ait-nvcc-cache

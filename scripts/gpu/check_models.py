@@ -4,8 +4,8 @@ For each build directory NAME_ARCH under --check-dir: load lib<NAME>.so through 
 --exports/NAME/model.onnx(+.data) by ONNX initializer name, and make inputs from the compiled model's signature
 (float inputs: seeded normal values; integer inputs: ones for a name holding 'mask', else seeded ids below 1000). At
 batch 1 and 8, compare every output with onnxruntime (CPU) on the exported model, and with PyTorch fp32 where the
-model's constructor is known (CONSTRUCTORS: timm names, torchvision segmentation, DistilBERT; re-created with
-torch.manual_seed(0) like export_models.py). Time ait_bench (CUDA graphs) against PyTorch eager fp16 (channels-last for
+model's constructor is known (CONSTRUCTORS: timm names, torchvision segmentation, DistilBERT; else families.py's table;
+re-created with torch.manual_seed(0) like the exporters). Time ait_bench (CUDA graphs) against PyTorch eager fp16 (channels-last for
 image inputs) and torch.compile (AIT_TORCH_COMPILE modes, default reduce-overhead; 'none' to skip; at AIT_COMPILE_BATCHES) in the
 same run, at batch 1, 8, 64 and 256 (AIT_TIMING_BATCHES; those up to the build's max batch). Writes OUT/check-models.json,
 per-op profiles (ait-profile format) at batch 8 (OUT/profiles) and PyTorch eager's time per module at batch 8
@@ -67,8 +67,10 @@ def pytorch_model(name):
     """The PyTorch module the export came from, with the export's weights (seed 0), or None when unknown."""
     base = name[: -len("_legacy")] if name.endswith("_legacy") else name
     ctor = CONSTRUCTORS.get(base)
-    if ctor is None:
-        return None
+    if ctor is None:  # the breadth families (scripts/gpu/families.py), exported by check-models.sh from the same table
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import families
+        return families.pytorch_model(base)
     torch.manual_seed(0)
     return ctor().eval()
 

@@ -7,13 +7,15 @@
 #   CHECK_MODELS="efficientnet_b2 inception_v3:sm80" bash scripts/gpu/prepare-check.sh
 #                                       # any models of ../shared/models or its zoo/ instead (NAME or NAME:ARCH, default sm90);
 #                                       # the GPU host exports them by these names with shared/tools/export_models.py
+#   MODELS=build/families CHECK_OUT=build/gpu-check-families COMPILE_OPTIONS="--max-batch 8" CHECK_MODELS="dla34 ..." \
+#     bash scripts/gpu/prepare-check.sh     # the breadth families (scripts/gpu/families.py exports them there)
 # The legacy graphs are built for --max-batch 8: they are only checked at batch 1 and 8 (the timing at 64 and 256 is
 # of the dynamo graphs), and fewer batch ranges mean fewer CUTLASS instances to compile on the GPU host.
 # Then on the GPU host, from the repo root (carry build/gpu-check and shared/, with shared/tools from /work/shared/tools):
 #   bash scripts/gpu/check-models.sh build/gpu-check
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-OUT="$ROOT/build/gpu-check"
+OUT="${CHECK_OUT:-$ROOT/build/gpu-check}"
 MODELS="${MODELS:-/work/shared/models}"
 CUTLASS="${CUTLASS_DIR:-$ROOT/.deps/cutlass}"
 rm -rf "$OUT" && mkdir -p "$OUT"
@@ -26,7 +28,8 @@ if [ -n "${CHECK_MODELS:-}" ]; then
   for spec in $CHECK_MODELS; do
     name="${spec%%:*}"; arch="sm90"; [ "$spec" != "$name" ] && arch="${spec#*:}"
     rel="$name"; [ -f "$MODELS/$name.onnx" ] || rel="zoo/$name"
-    compile "$rel" "cuda:$arch" "${name}_$arch"
+    # shellcheck disable=SC2086
+    compile "$rel" "cuda:$arch" "${name}_$arch" ${COMPILE_OPTIONS:-}
   done
 else
   compile resnet50 cuda:sm90 resnet50_sm90
