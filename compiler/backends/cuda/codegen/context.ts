@@ -1,7 +1,7 @@
 /**
  * What every lowering needs: where each tensor lives at run time (model input/output pointer, weight slot, arena
  * offset from the memory plan, or a view of one of those), its element type on the GPU, and its dims as C++
- * expressions of the run's batch. Weights are collected here too: the ONNX initializers kernels read (bound by
+ * expressions of the run's batch and run-time dims (`c.dims[k]`: input dims such as seq, sizes the data decides). Weights are collected here too: the ONNX initializers kernels read (bound by
  * name), and weights derived from them (layout transforms), either computed now (values present) or at bind time
  * on the device by prepare ops (graph-only models).
  */
@@ -291,7 +291,7 @@ export class CodegenContext {
     });
   }
 
-  /** Whether any run-time dim was used: such a model reads sizes back from the device while it runs. */
+  /** The run-time dims in slot order (input dims first): ModelDescription::dim_names. */
   get runtimeDims(): readonly string[] {
     return this.runtimeDimOrder;
   }
