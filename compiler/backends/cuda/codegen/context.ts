@@ -1,9 +1,10 @@
 /**
  * What every lowering needs: where each tensor lives at run time (model input/output pointer, weight slot, arena
  * offset from the memory plan, or a view of one of those), its element type on the GPU, and its dims as C++
- * expressions of the run's batch and run-time dims (`c.dims[k]`: input dims such as seq, sizes the data decides). Weights are collected here too: the ONNX initializers kernels read (bound by
- * name), and weights derived from them (layout transforms), either computed now (values present) or at bind time
- * on the device by prepare ops (graph-only models).
+ * expressions of the run's batch and run-time dims (`c.dims[k]`: input dims such as seq, sizes the data decides).
+ * Weights are collected here too: the ONNX initializers kernels read (bound by name), and weights derived from them
+ * (layout transforms), either computed now (values present) or at bind time on the device by prepare ops (graph-only
+ * models).
  */
 import type { KernelProfiling } from '../profiling/selection';
 import { CompileError, Diagnostic, error } from '../../../diagnostics';

@@ -12,7 +12,7 @@
  */
 import { Diagnostic, error } from '../../../diagnostics';
 import { Graph, Node } from '../../../ir/graph';
-import { Dim, isConcrete } from '../../../ir/symbolic';
+import { Dim, SymDim, isConcrete } from '../../../ir/symbolic';
 import { planMemory } from '../../../passes/memory-plan';
 import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
@@ -226,7 +226,11 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
       isConcrete(d) || batchAt(d) || ctx.inputDims.some((x) => x.input === index && x.axis === axis);
     const inputForm =
       role !== 'input' ||
-      (shape.filter(batchAt).length <= 1 && shape.every((d, axis) => (!batchAt(d) || axis === 0 || ctx.isBatch(d)) && inputDim(d, axis)));
+      (shape.filter(batchAt).length <= 1 &&
+        shape.every(
+          // the batch itself, or an expression of the batch alone on the leading axis
+          (d, axis) => (!batchAt(d) || ctx.isBatch(d) || (axis === 0 && (d as SymDim).symbols.length === 1)) && inputDim(d, axis),
+        ));
     if (shape.some((d) => !computed(d)) || !inputForm)
       diagnostics.push(
         error(
