@@ -6,6 +6,8 @@
     logits, = model.run([x])                             # torch CUDA tensors: zero copy, on the current stream
     logits, = model.run([x_numpy])                       # numpy arrays: copied to and from the device
 
+Inputs with sizes besides the batch (a text model's [batch, seq] ids) run at the arrays' shapes: `model.input_dims`
+lists those axes and their bounds, and the outputs come back at the run's sizes ([b, 77] ids give [b, 77, 768]).
 Tensors on the device are fp16 for float data: float inputs are converted (a copy) unless they already are fp16
 and contiguous, and float outputs come back as fp16 (torch) or float32 (numpy).
 """
