@@ -18,6 +18,7 @@
 //          runDebug(batch, inputs?) -> Promise<{outputs: Buffer[], nodes: [{id, dtype, shape, data: Buffer}]}>
 //            (AITModelRunDebug: op by op, every op's output copied to the host; a library built before debug runs
 //            lacks the function: info().debugRuns is false and runDebug rejects with 'no-debug-support'),
+//          info().inputDims: [{name, input, axis, min, max}] (model ABI 5: input dims besides the batch, e.g. seq),
 //          time({batchSize, iterations, warmupIterations, graph}) -> Promise<{timer, latenciesMs: Float64Array}>,
 //          profile({batchSize, iterations, warmupIterations}) -> Promise<parsed profile JSON>, close()
 // Errors are JS Errors with `code` (the AITStatus name or a binding code such as 'library-missing', 'abi-mismatch',
@@ -119,6 +120,7 @@ struct RuntimeApi {
   decltype(&AITModelHasRuntimeDims) HasRuntimeDims = nullptr;  // optional (model ABI 4)
   decltype(&AITModelSetInputShape) SetInputShape = nullptr;    // optional (model ABI 5: input dims such as seq)
   decltype(&AITModelGetNumInputDims) GetNumInputDims = nullptr;  // optional (model ABI 5)
+  decltype(&AITModelGetInputDim) GetInputDim = nullptr;          // optional (model ABI 5)
   decltype(&AITModelGetNumWeights) GetNumWeights;
   decltype(&AITModelGetWeightName) GetWeightName;
   decltype(&AITModelGetWeightDType) GetWeightDType;
@@ -183,6 +185,7 @@ bool ResolveRuntimeApi(void* lib, RuntimeApi* api, std::string* missing_names) {
   // model ABI 5 (input dims besides the batch, e.g. seq): absent from older libraries
   api->SetInputShape = reinterpret_cast<decltype(&AITModelSetInputShape)>(dlsym(lib, "AITModelSetInputShape"));
   api->GetNumInputDims = reinterpret_cast<decltype(&AITModelGetNumInputDims)>(dlsym(lib, "AITModelGetNumInputDims"));
+  api->GetInputDim = reinterpret_cast<decltype(&AITModelGetInputDim)>(dlsym(lib, "AITModelGetInputDim"));
   for (const std::string& name : missing) *missing_names += (missing_names->empty() ? "" : ", ") + name;
   return missing.empty();
 }
@@ -587,6 +590,23 @@ Napi::Value Model::Info(const Napi::CallbackInfo& info) {
   o.Set("weights", weights);
   o.Set("unboundWeights", s->ait.GetNumUnboundWeights(s->model));
   o.Set("debugRuns", Napi::Boolean::New(env, s->ait.RunDebug != nullptr));
+  // input dims besides the batch (seq): what run({inputShapes}) may vary
+  const int num_input_dims = s->ait.GetNumInputDims && s->ait.GetInputDim ? s->ait.GetNumInputDims(s->model) : 0;
+  Napi::Array input_dims = Napi::Array::New(env, num_input_dims > 0 ? num_input_dims : 0);
+  for (int k = 0; k < num_input_dims; ++k) {
+    const char* dim_name = nullptr;
+    int input = -1, axis = -1;
+    int64_t lo = 0, hi = 0;
+    if (s->ait.GetInputDim(s->model, k, &dim_name, &input, &axis, &lo, &hi) != AIT_OK) continue;
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", dim_name ? dim_name : "");
+    d.Set("input", input);
+    d.Set("axis", axis);
+    d.Set("min", Napi::Number::New(env, static_cast<double>(lo)));
+    d.Set("max", Napi::Number::New(env, static_cast<double>(hi)));
+    input_dims.Set(k, d);
+  }
+  o.Set("inputDims", input_dims);
   return o;
 }
 

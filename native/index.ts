@@ -38,6 +38,8 @@ export interface NativeModelInfo {
   unboundWeights: number;
   /** The library exports AITModelRunDebug (built with model ABI 3 or later): runDebug works. */
   debugRuns: boolean;
+  /** Input dims besides the batch (a text model's seq; model ABI 5): the axes run({inputShapes}) may vary, and their bounds. */
+  inputDims?: { name: string; input: number; axis: number; min: number; max: number }[];
 }
 
 /** One op's output from a debug run, as the runtime describes it (graph.json node id, storage dtype, shape at the batch). */

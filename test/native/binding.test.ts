@@ -110,6 +110,7 @@ describe('native binding (built with the Node headers, fake CPU model libraries)
   it('run({inputShapes}): a model with an input dim (seq) runs at the given shape and returns outputs of its size', async () => {
     const model = await binding.openModel(compileFake(path.join(tmp, 'libfake_seq.so'), ['-DAIT_FAKE_INPUT_DIM']));
     try {
+      assert.deepEqual(model.info().inputDims, [{ name: 'seq', input: 0, axis: 1, min: 1, max: 3 }]);
       model.bindWeight('scale', new Float32Array([2, 3, 4]));
       model.bindWeight('shift', new Float32Array([1, 1, 1]));
       // batch 2 at seq 2: x [2, 2] → y [2, 2] (the first two channels' scale and shift)
