@@ -220,7 +220,7 @@ function writeCompile(
 
   const backend = backendOfTarget(target);
   if (!backend) throw new CompileError(error('compile.bad-target', `target '${target}' has no backend`));
-  // A build's one runtime dim is the batch: other symbolic input dims are errors that say how to fix them.
+  // Run-time dims from the inputs: the batch, and other bounded symbols of input shapes (seq); an unbounded one is an error with the fix.
   diagnostics.push(...backend.runtimeDimErrors(graph));
   // Mark what the target cannot run; this is an error for the compile (unless it partitions), but graph.json is
   // still written.

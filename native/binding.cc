@@ -14,10 +14,11 @@
 //   bindingApiVersion, aitAbiVersion
 //   openModel(libraryPath, {weightsPath?}) -> Promise<Model>
 //   Model: info(), bindWeight(name, bytes), loadWeights(path), randomizeWeights(seed, scale, all),
-//          run(batch, inputs?, {returnOutputs?}) -> Promise<Buffer[]>,
+//          run(batch, inputs?, {returnOutputs?, inputShapes?}) -> Promise<Buffer[]>  (inputShapes: seq below its max),
 //          runDebug(batch, inputs?) -> Promise<{outputs: Buffer[], nodes: [{id, dtype, shape, data: Buffer}]}>
 //            (AITModelRunDebug: op by op, every op's output copied to the host; a library built before debug runs
 //            lacks the function: info().debugRuns is false and runDebug rejects with 'no-debug-support'),
+//          info().inputDims: [{name, input, axis, min, max}] (model ABI 5: input dims besides the batch, e.g. seq),
 //          time({batchSize, iterations, warmupIterations, graph}) -> Promise<{timer, latenciesMs: Float64Array}>,
 //          profile({batchSize, iterations, warmupIterations}) -> Promise<parsed profile JSON>, close()
 // Errors are JS Errors with `code` (the AITStatus name or a binding code such as 'library-missing', 'abi-mismatch',
@@ -43,7 +44,7 @@
 namespace {
 
 // Bumped when the JS interface of this addon changes; native/index.ts refuses a mismatched build.
-constexpr int kBindingApiVersion = 2;  // 2: runDebug, info().debugRuns
+constexpr int kBindingApiVersion = 3;  // 2: runDebug, info().debugRuns; 3: run({inputShapes})
 
 // ---- errors -------------------------------------------------------------------------------------------------------
 
@@ -117,6 +118,9 @@ struct RuntimeApi {
   decltype(&AITModelGetOutputMaxShape) GetOutputMaxShape;
   decltype(&AITModelGetOutputShape) GetOutputShape = nullptr;  // optional (model ABI 4)
   decltype(&AITModelHasRuntimeDims) HasRuntimeDims = nullptr;  // optional (model ABI 4)
+  decltype(&AITModelSetInputShape) SetInputShape = nullptr;    // optional (model ABI 5: input dims such as seq)
+  decltype(&AITModelGetNumInputDims) GetNumInputDims = nullptr;  // optional (model ABI 5)
+  decltype(&AITModelGetInputDim) GetInputDim = nullptr;          // optional (model ABI 5)
   decltype(&AITModelGetNumWeights) GetNumWeights;
   decltype(&AITModelGetWeightName) GetWeightName;
   decltype(&AITModelGetWeightDType) GetWeightDType;
@@ -178,6 +182,10 @@ bool ResolveRuntimeApi(void* lib, RuntimeApi* api, std::string* missing_names) {
   // model ABI 4 (run-time dims): outputs whose sizes the data decides; absent from older libraries
   api->GetOutputShape = reinterpret_cast<decltype(&AITModelGetOutputShape)>(dlsym(lib, "AITModelGetOutputShape"));
   api->HasRuntimeDims = reinterpret_cast<decltype(&AITModelHasRuntimeDims)>(dlsym(lib, "AITModelHasRuntimeDims"));
+  // model ABI 5 (input dims besides the batch, e.g. seq): absent from older libraries
+  api->SetInputShape = reinterpret_cast<decltype(&AITModelSetInputShape)>(dlsym(lib, "AITModelSetInputShape"));
+  api->GetNumInputDims = reinterpret_cast<decltype(&AITModelGetNumInputDims)>(dlsym(lib, "AITModelGetNumInputDims"));
+  api->GetInputDim = reinterpret_cast<decltype(&AITModelGetInputDim)>(dlsym(lib, "AITModelGetInputDim"));
   for (const std::string& name : missing) *missing_names += (missing_names->empty() ? "" : ", ") + name;
   return missing.empty();
 }
@@ -582,6 +590,23 @@ Napi::Value Model::Info(const Napi::CallbackInfo& info) {
   o.Set("weights", weights);
   o.Set("unboundWeights", s->ait.GetNumUnboundWeights(s->model));
   o.Set("debugRuns", Napi::Boolean::New(env, s->ait.RunDebug != nullptr));
+  // input dims besides the batch (seq): what run({inputShapes}) may vary
+  const int num_input_dims = s->ait.GetNumInputDims && s->ait.GetInputDim ? s->ait.GetNumInputDims(s->model) : 0;
+  Napi::Array input_dims = Napi::Array::New(env, num_input_dims > 0 ? num_input_dims : 0);
+  for (int k = 0; k < num_input_dims; ++k) {
+    const char* dim_name = nullptr;
+    int input = -1, axis = -1;
+    int64_t lo = 0, hi = 0;
+    if (s->ait.GetInputDim(s->model, k, &dim_name, &input, &axis, &lo, &hi) != AIT_OK) continue;
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", dim_name ? dim_name : "");
+    d.Set("input", input);
+    d.Set("axis", axis);
+    d.Set("min", Napi::Number::New(env, static_cast<double>(lo)));
+    d.Set("max", Napi::Number::New(env, static_cast<double>(hi)));
+    input_dims.Set(k, d);
+  }
+  o.Set("inputDims", input_dims);
   return o;
 }
 
@@ -666,7 +691,8 @@ bool CheckBatch(const ModelState* s, double batch, Failure* failure) {
 // Each output's shape after a run and its byte count: the shape at the batch, or, for a model whose sizes the data
 // decides (run-time dims), the shape the library reports; the outputs' data are their first bytes.
 bool OutputShapes(ModelState* s, int64_t batch, std::vector<std::vector<int64_t>>* shapes, std::vector<size_t>* bytes, Failure* failure) {
-  const bool dynamic = s->ait.GetOutputShape && s->ait.HasRuntimeDims && s->ait.HasRuntimeDims(s->model);
+  const bool input_dims = s->ait.GetNumInputDims && s->ait.GetNumInputDims(s->model) > 0;  // seq sizes outputs too
+  const bool dynamic = s->ait.GetOutputShape && ((s->ait.HasRuntimeDims && s->ait.HasRuntimeDims(s->model)) || input_dims);
   for (size_t i = 0; i < s->outputs.size(); ++i) {
     const TensorSlot& out = s->outputs[i];
     std::vector<int64_t> shape = out.max_shape;
@@ -685,15 +711,31 @@ bool OutputShapes(ModelState* s, int64_t batch, std::vector<std::vector<int64_t>
   return true;
 }
 
-// run(batch, inputs?, {returnOutputs}): copies host inputs into the binding's device buffers, runs, copies outputs back.
+// Input shapes of a run (model ABI 5 libraries): the given ones, or none (every input at its max shape).
+bool SetInputShapes(ModelState* s, const std::vector<std::vector<int64_t>>& shapes, Failure* failure) {
+  if (!s->ait.SetInputShape) return true;  // a library without input dims
+  for (size_t i = 0; i < s->inputs.size(); ++i) {
+    const bool given = i < shapes.size();
+    if (!s->Check(s->ait.SetInputShape(s->model, static_cast<int>(i), given ? shapes[i].data() : nullptr, given ? static_cast<int>(shapes[i].size()) : -1),
+                  "shape of input '" + s->inputs[i].name + "'", failure))
+      return false;
+  }
+  return true;
+}
+
+// run(batch, inputs?, {returnOutputs, inputShapes}): copies host inputs into the binding's device buffers, runs, copies
+// outputs back. `inputShapes` (one per input): the shapes of a model with input dims (seq) below their max.
 class RunWorker : public ModelWorker {
  public:
-  RunWorker(Napi::Env env, Napi::Object object, ModelState* s, int64_t batch, std::vector<std::vector<uint8_t>> inputs, bool return_outputs)
-      : ModelWorker(env, object, s), batch_(batch), inputs_(std::move(inputs)), return_outputs_(return_outputs) {}
+  RunWorker(Napi::Env env, Napi::Object object, ModelState* s, int64_t batch, std::vector<std::vector<uint8_t>> inputs, bool return_outputs,
+            std::vector<std::vector<int64_t>> input_shapes = {})
+      : ModelWorker(env, object, s), batch_(batch), inputs_(std::move(inputs)), return_outputs_(return_outputs),
+        input_shapes_(std::move(input_shapes)) {}
 
  protected:
   bool Work() override {
     ModelState* s = state_;
+    if (!SetInputShapes(s, input_shapes_, &failure_)) return false;
     for (size_t i = 0; i < inputs_.size(); ++i) {
       if (!s->CheckDevice(s->device.Memcpy(s->inputs[i].device, inputs_[i].data(), inputs_[i].size(), kMemcpyDefault),
                           "copying input '" + s->inputs[i].name + "' to the device", &failure_))
@@ -725,6 +767,7 @@ class RunWorker : public ModelWorker {
   int64_t batch_;
   std::vector<std::vector<uint8_t>> inputs_;
   bool return_outputs_;
+  std::vector<std::vector<int64_t>> input_shapes_;
   std::vector<std::vector<uint8_t>> outputs_;
   std::vector<std::vector<int64_t>> shapes_;
 };
@@ -736,7 +779,8 @@ Napi::Value Rejected(Napi::Env env, const Failure& failure, const std::string& l
 }
 
 // The host inputs of run/runDebug (info[1], optional), copied; false with `failure` set when they do not fit.
-bool HostInputs(const Napi::CallbackInfo& info, ModelState* s, double batch, std::vector<std::vector<uint8_t>>* inputs, Failure* failure) {
+bool HostInputs(const Napi::CallbackInfo& info, ModelState* s, double batch, std::vector<std::vector<uint8_t>>* inputs, Failure* failure,
+                const std::vector<std::vector<int64_t>>& shapes = {}) {
   if (info.Length() <= 1 || !info[1].IsArray()) return true;
   Napi::Array given = info[1].As<Napi::Array>();
   if (given.Length() != s->inputs.size()) {
@@ -747,6 +791,10 @@ bool HostInputs(const Napi::CallbackInfo& info, ModelState* s, double batch, std
     const uint8_t* data = nullptr;
     size_t size = 0;
     size_t want = s->inputs[i].BytesAt(static_cast<int64_t>(batch));
+    if (i < shapes.size()) {  // a given shape (input dims below their max): its bytes
+      want = DTypeBytes(s->inputs[i].dtype);
+      for (int64_t d : shapes[i]) want *= static_cast<size_t>(d > 0 ? d : 0);
+    }
     if (!BytesOf(given.Get(i), &data, &size)) {
       *failure = {"AIT_INVALID_ARGUMENT", "input '" + s->inputs[i].name + "' is not a Buffer or TypedArray"};
       return false;
@@ -768,14 +816,30 @@ Napi::Value Model::Run(const Napi::CallbackInfo& info) {
   Failure failure;
   double batch = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
   if (!CheckBatch(s, batch, &failure)) return Rejected(env, failure, s->library_path);
-  std::vector<std::vector<uint8_t>> inputs;
-  if (!HostInputs(info, s, batch, &inputs, &failure)) return Rejected(env, failure, s->library_path);
   bool return_outputs = true;
+  std::vector<std::vector<int64_t>> input_shapes;
   if (info.Length() > 2 && info[2].IsObject()) {
     Napi::Value r = info[2].As<Napi::Object>().Get("returnOutputs");
     if (!r.IsUndefined()) return_outputs = r.ToBoolean();
+    Napi::Value given = info[2].As<Napi::Object>().Get("inputShapes");
+    if (!given.IsUndefined()) {
+      if (!given.IsArray() || given.As<Napi::Array>().Length() != s->inputs.size() || !s->ait.SetInputShape)
+        return Rejected(env, {"AIT_INVALID_ARGUMENT", "inputShapes: one shape (number[]) per input, for a library with input dims (model ABI 5)"}, s->library_path);
+      Napi::Array shapes = given.As<Napi::Array>();
+      for (uint32_t i = 0; i < shapes.Length(); ++i) {
+        Napi::Value shape = shapes.Get(i);
+        if (!shape.IsArray()) return Rejected(env, {"AIT_INVALID_ARGUMENT", "inputShapes[" + std::to_string(i) + "] is not an array"}, s->library_path);
+        std::vector<int64_t> dims;
+        Napi::Array a = shape.As<Napi::Array>();
+        for (uint32_t d = 0; d < a.Length(); ++d) dims.push_back(a.Get(d).IsNumber() ? static_cast<int64_t>(a.Get(d).As<Napi::Number>().DoubleValue()) : -1);
+        input_shapes.push_back(std::move(dims));
+      }
+    }
   }
-  auto* worker = new RunWorker(env, info.This().As<Napi::Object>(), s, static_cast<int64_t>(batch), std::move(inputs), return_outputs);
+  std::vector<std::vector<uint8_t>> inputs;
+  if (!HostInputs(info, s, batch, &inputs, &failure, input_shapes)) return Rejected(env, failure, s->library_path);
+  auto* worker = new RunWorker(env, info.This().As<Napi::Object>(), s, static_cast<int64_t>(batch), std::move(inputs), return_outputs,
+                               std::move(input_shapes));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
@@ -804,6 +868,7 @@ class RunDebugWorker : public ModelWorker {
   }
   bool Work() override {
     ModelState* s = state_;
+    if (!SetInputShapes(s, {}, &failure_)) return false;  // every input at its max shape (input dims)
     for (size_t i = 0; i < inputs_.size(); ++i) {
       if (!s->CheckDevice(s->device.Memcpy(s->inputs[i].device, inputs_[i].data(), inputs_[i].size(), kMemcpyDefault),
                           "copying input '" + s->inputs[i].name + "' to the device", &failure_))
@@ -888,6 +953,7 @@ class TimeWorker : public ModelWorker {
  protected:
   bool Work() override {
     ModelState* s = state_;
+    if (!SetInputShapes(s, {}, &failure_)) return false;  // every input at its max shape (input dims)
     void *start = nullptr, *stop = nullptr;
     bool ok = s->CheckDevice(s->device.EventCreate(&start), "creating an event", &failure_) &&
               s->CheckDevice(s->device.EventCreate(&stop), "creating an event", &failure_) && Measure(start, stop);
@@ -963,6 +1029,7 @@ class ProfileWorker : public ModelWorker {
  protected:
   bool Work() override {
     ModelState* s = state_;
+    if (!SetInputShapes(s, {}, &failure_)) return false;  // every input at its max shape (input dims)
     bool ok = Collect();
     s->ait.SetProfiling(s->model, 0);
     return ok;

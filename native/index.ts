@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 /** The JS interface version this loader speaks; binding.cc's kBindingApiVersion. */
-export const BINDING_API_VERSION = 2;
+export const BINDING_API_VERSION = 3;
 
 export type NativeDType = 'float16' | 'float32' | 'bfloat16' | 'int32' | 'int64' | 'int8' | 'uint8' | 'bool';
 /** `cuda-events` on GPUs; `host-clock` only for test libraries that run on the CPU (they export AITHostMemoryDevice). */
@@ -38,6 +38,8 @@ export interface NativeModelInfo {
   unboundWeights: number;
   /** The library exports AITModelRunDebug (built with model ABI 3 or later): runDebug works. */
   debugRuns: boolean;
+  /** Input dims besides the batch (a text model's seq; model ABI 5): the axes run({inputShapes}) may vary, and their bounds. */
+  inputDims?: { name: string; input: number; axis: number; min: number; max: number }[];
 }
 
 /** One op's output from a debug run, as the runtime describes it (graph.json node id, storage dtype, shape at the batch). */
@@ -89,7 +91,12 @@ export interface NativeModel {
    * Copies host inputs (when given) into the binding's device buffers, runs, and copies the outputs back; `shapes`
    * gives each output's shape (sizes the data decided included: an output's data is its buffer's bytes).
    */
-  run(batchSize: number, inputs?: HostBytes[], options?: { returnOutputs?: boolean }): Promise<Buffer[] & { shapes?: number[][] }>;
+  run(
+    batchSize: number,
+    inputs?: HostBytes[],
+    /** inputShapes: one shape per input, for a model with input dims besides the batch (seq) below their max (model ABI 5). */
+    options?: { returnOutputs?: boolean; inputShapes?: number[][] },
+  ): Promise<Buffer[] & { shapes?: number[][] }>;
   /**
    * Debug run (AITModelRunDebug): op by op, every op's output copied to the host. Rejects with code 'no-debug-support'
    * for a library built before debug runs.

@@ -202,7 +202,8 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   const scoresShape = shapeOf(qk.outputs[0]);
   if (!scoresShape || scoresShape.length !== 4) return false;
   const [batchDim, heads, seq, seqK] = scoresShape;
-  if (!isConcrete(heads) || !isConcrete(seq) || !dimEquals(seq, seqK)) return false;
+  // seq may be symbolic (a model input's seq: the kernel takes it at run time); heads and head_dim are not
+  if (!isConcrete(heads) || !dimEquals(seq, seqK)) return false;
 
   // ── q, k, v ──
   const q = strip(qk.inputs[0], [0, 1, 2, 3]);
@@ -290,6 +291,9 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     const shape = shapeOf(tensor);
     const form = shape && biasForm(shape, view, batchDim, heads, seq);
     if (!form) return false;
+    // a Reshape takes one -1: a bias of two symbolic dims (batch and seq) must already be in the op's form
+    const inForm = shape.length === 4 && shape.every((d, i) => dimEquals(d, form[i]));
+    if (!inForm && form.filter((d) => !isConcrete(d)).length > 1 && !valueOf(graph, tensor)) return false;
     operands.push(reshapeBias(graph, tensor, form, added, scope));
     return true;
   };
@@ -362,12 +366,12 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
  * The op's [Bk, Hk, Ik, Jk] shape for a bias of `shape` added to scores viewed as `view` ([...leading, S, S], the
  * leading dims' product B·H), or undefined when the bias does not broadcast that way.
  */
-function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: number): Dim[] | undefined {
+function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: Dim): Dim[] | undefined {
   if (shape.length > view.length) return undefined;
   const padded: Dim[] = [...new Array<Dim>(view.length - shape.length).fill(1), ...shape];
   const lead = view.length - 2;
   const [ik, jk] = padded.slice(lead);
-  if ((ik !== 1 && ik !== seq) || (jk !== 1 && jk !== seq)) return undefined;
+  if ((ik !== 1 && !dimEquals(ik, seq)) || (jk !== 1 && !dimEquals(jk, seq))) return undefined;
   // heads: the shortest suffix of the leading dims whose product is H
   let split = lead;
   let product = 1;
@@ -395,7 +399,9 @@ function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: num
 }
 
 /** Whether `value` ([1,…,1,S,S]) is a causal mask: `masked` above the diagonal (key > query), `kept` elsewhere. */
-function isCausal(value: TensorValue, seq: number, masked: (x: number) => boolean, kept: (x: number) => boolean): boolean {
+function isCausal(value: TensorValue, seq: Dim, masked: (x: number) => boolean, kept: (x: number) => boolean): boolean {
+  // a constant mask has a constant size: a symbolic seq has none (it stays a bias)
+  if (!isConcrete(seq)) return false;
   const shape = value.shape;
   if (shape.length < 2 || shape.slice(0, -2).some((d) => d !== 1) || shape[shape.length - 2] !== seq || shape[shape.length - 1] !== seq)
     return false;

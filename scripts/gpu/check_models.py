@@ -3,7 +3,8 @@
 For each build directory NAME_ARCH under --check-dir: load lib<NAME>.so through its ait_model.py, bind the weights of
 --exports/NAME/model.onnx(+.data) by ONNX initializer name, and make inputs from the compiled model's signature
 (float inputs: seeded normal values; integer inputs: ones for a name holding 'mask', else seeded ids below 1000). At
-batch 1 and 8, compare every output with onnxruntime (CPU) on the exported model, and with PyTorch fp32 where the
+batch 1 and 8, compare every output with onnxruntime (CPU) on the exported model (a model with input dims besides the
+batch, a text model's seq, also at a shorter seq with padding in its masks: `seqChecks`), and with PyTorch fp32 where the
 model's constructor is known (CONSTRUCTORS: timm names, torchvision segmentation, DistilBERT; else families.py's table;
 re-created with torch.manual_seed(0) like the exporters). Time ait_bench (CUDA graphs) against PyTorch eager fp16 (channels-last for
 image inputs) and torch.compile (AIT_TORCH_COMPILE modes, default reduce-overhead; 'none' to skip; at AIT_COMPILE_BATCHES) in the
@@ -95,18 +96,27 @@ def onnx_weights(model_path):
     return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
 
 
-def make_inputs(specs, batch, seed):
-    """Inputs (CPU torch tensors, fp32 or int64) for the compiled model's input specs at `batch`."""
+def make_inputs(specs, batch, seed, input_dims=(), seq=None):
+    """Inputs (CPU torch tensors, fp32 or int64) for the compiled model's input specs at `batch`; with `seq`, every
+    input dim besides the batch (ait_model.py's input_dims) at that value, and masks with the last quarter of the
+    first row's positions padded (0)."""
     g = torch.Generator().manual_seed(seed)
     xs = []
-    for s in specs:
+    for k, s in enumerate(specs):
         shape = list(s["max_shape"])
         if s["batch_axis"] >= 0:
             shape[s["batch_axis"]] = batch
+        if seq is not None:
+            for d in input_dims:
+                if d["input"] == k:
+                    shape[d["axis"]] = seq
         if s["dtype"] in (1, 2, 3):  # float16 / float32 / bfloat16 (the runtime's DType codes): float data
             xs.append(torch.randn(*shape, generator=g))
         elif "mask" in s["name"].lower():
-            xs.append(torch.ones(*shape, dtype=torch.int64))
+            mask = torch.ones(*shape, dtype=torch.int64)
+            if seq is not None and len(shape) == 2 and shape[1] > 1:
+                mask[0, shape[1] - max(1, shape[1] // 4):] = 0
+            xs.append(mask)
         else:
             xs.append(torch.randint(0, 1000, shape, generator=g, dtype=torch.int64))
     return xs
@@ -190,6 +200,26 @@ def check_build(build_name, build, exports, out, ort):
             e["ortVsTorch"] = max(rel_l2(o, w.float().cpu().numpy()) for o, w in zip(ort_outs, want))
         e["ok"] = e["finite"] and e["relL2VsOrt"] <= TOLERANCE and e.get("relL2VsTorch", 0) <= TOLERANCE
         entry["batches"][batch] = e
+    # input dims besides the batch (a text model's seq): also below their max, with padding in the mask (the runtime
+    # takes seq from the arrays' shapes; a stride at the max seq anywhere would show here, never at the max)
+    input_dims = getattr(ait, "input_dims", [])
+    if input_dims:
+        top = min(d["max"] for d in input_dims)
+        seq = 77 if top > 77 else max(min(d["min"] for d in input_dims), top // 2 + 1)
+        entry["seqChecks"] = {}
+        for batch in CHECK_BATCHES:
+            xs = make_inputs(specs, batch, seed=batch + 1, input_dims=input_dims, seq=seq)
+            ort_outs = session.run(None, dict(zip(ort_names, [x.numpy() for x in xs])))
+            got = [o.float().cpu().numpy() for o in ait.run([x.cuda().half() if x.is_floating_point() else x.cuda() for x in xs])]
+            torch.cuda.synchronize()
+            shapes_ok = all(list(g.shape) == list(o.shape) for g, o in zip(got, ort_outs))
+            e = {"seq": seq, "shapesMatch": shapes_ok,
+                 "relL2VsOrt": max(rel_l2(g, w) for g, w in zip(got, ort_outs)) if shapes_ok else None,
+                 "finite": all(bool(np.isfinite(g).all()) for g in got)}
+            e["ok"] = shapes_ok and e["finite"] and e["relL2VsOrt"] <= TOLERANCE
+            entry["seqChecks"][f"batch {batch}, seq {seq}"] = e
+            if not e["ok"]:
+                entry["errors"].append(f"at batch {batch}, seq {seq} (below the max {top}): {json.dumps(e)}")
     os.makedirs(os.path.join(out, "profiles"), exist_ok=True)
     xs = make_inputs(specs, CHECK_BATCHES[-1], seed=0)
     ait.profile([x.cuda().half() if x.is_floating_point() else x.cuda() for x in xs], iterations=5,

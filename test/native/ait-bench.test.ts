@@ -62,10 +62,54 @@ describe('ait_bench on the CPU (fake CUDA runtime, fake model library)', functio
     ]);
   });
 
-  const bench = (args: string[]) => {
-    const r = spawnSync(exe, args, { encoding: 'utf8' });
+  const bench = (args: string[], program = exe) => {
+    const r = spawnSync(program, args, { encoding: 'utf8' });
     return { status: r.status, stderr: r.stderr, json: r.status === 0 ? JSON.parse(r.stdout.trim()) : undefined };
   };
+
+  it('--dim NAME=V runs an input dim (seq) at that value; an unknown name or a value past its bounds is an error', () => {
+    // the fake with an input dim: the same bench source linked against it
+    const dir = path.dirname(exe);
+    const seqDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-bench-cpu-seq-'));
+    execFileSync('g++', [
+      '-std=c++17',
+      '-O1',
+      '-shared',
+      '-fPIC',
+      '-DAIT_FAKE_INPUT_DIM',
+      `-I${RUNTIME_INCLUDE}`,
+      path.join(__dirname, 'fixtures', 'fake_model.cc'),
+      '-o',
+      path.join(seqDir, 'libfake.so'),
+    ]);
+    const seqExe = path.join(seqDir, 'ait_bench');
+    execFileSync('g++', [
+      '-std=c++17',
+      '-O1',
+      `-I${path.join(__dirname, 'fixtures', 'fake_cuda')}`,
+      `-I${RUNTIME_INCLUDE}`,
+      path.join(dir, 'ait_bench.cc'),
+      `-L${seqDir}`,
+      '-lfake',
+      '-lpthread',
+      `-Wl,-rpath,${seqDir}`,
+      '-o',
+      seqExe,
+    ]);
+    const ok = bench(['--batch-sizes', '2', '--iterations', '3', '--warmup', '1', '--graph', 'off', '--dim', 'seq=2'], seqExe);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stderr, /input 0 at the given --dim values/);
+    assert.equal(ok.json.results.length, 1);
+    const unknown = bench(['--dim', 'nope=2'], seqExe);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /--dim nope: the model has no input dim of that name/);
+    const past = bench(['--dim', 'seq=9'], seqExe);
+    assert.equal(past.status, 1);
+    assert.match(past.stderr, /axis 1 \(is 'seq'\) must be in 1\.\.3, got 9/);
+    const malformed = bench(['--dim', 'seq'], seqExe);
+    assert.equal(malformed.status, 1);
+    assert.match(malformed.stderr, /--dim: takes NAME=V/);
+  });
 
   it('latency mode prints its JSON as before (one entry per batch size and graph mode)', () => {
     const r = bench(['--batch-sizes', '1,2', '--iterations', '5', '--warmup', '1']);

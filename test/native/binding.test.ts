@@ -61,7 +61,7 @@ describe('native binding (built with the Node headers, fake CPU model libraries)
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('compiles with a direct compiler call, loads, reports its versions, and is reused for the same sources', async () => {
-    assert.equal(binding.bindingApiVersion, 2);
+    assert.equal(binding.bindingApiVersion, 3);
     assert.equal(binding.aitAbiVersion, 1);
     const again = await buildNativeBinding({ outDir: path.join(tmp, 'direct'), method: 'direct' });
     assert.equal(again.method, 'cached');
@@ -104,6 +104,36 @@ describe('native binding (built with the Node headers, fake CPU model libraries)
       // On a GPU machine: opened through the CUDA runtime (never run: the fake would touch device memory on the CPU).
       assert.equal(outcome.model.info().timer, 'cuda-events');
       outcome.model.close();
+    }
+  });
+
+  it('run({inputShapes}): a model with an input dim (seq) runs at the given shape and returns outputs of its size', async () => {
+    const model = await binding.openModel(compileFake(path.join(tmp, 'libfake_seq.so'), ['-DAIT_FAKE_INPUT_DIM']));
+    try {
+      assert.deepEqual(model.info().inputDims, [{ name: 'seq', input: 0, axis: 1, min: 1, max: 3 }]);
+      model.bindWeight('scale', new Float32Array([2, 3, 4]));
+      model.bindWeight('shift', new Float32Array([1, 1, 1]));
+      // batch 2 at seq 2: x [2, 2] → y [2, 2] (the first two channels' scale and shift)
+      const short = await model.run(2, [new Float32Array([1, 2, 3, 4])], { inputShapes: [[2, 2]] });
+      assert.deepEqual(short.shapes, [[2, 2]]);
+      assert.deepEqual(floats(short[0]), [3, 7, 7, 13]);
+      // no shapes: every input at its max shape (seq 3)
+      const full = await model.run(1, [new Float32Array([1, 1, 1])]);
+      assert.deepEqual(full.shapes, [[1, 3]]);
+      assert.deepEqual(floats(full[0]), [3, 4, 5]);
+      // the input's bytes must match the given shape; the library checks seq's bounds
+      await rejectsWith(
+        model.run(2, [new Float32Array(6)], { inputShapes: [[2, 2]] }),
+        'AIT_INVALID_ARGUMENT',
+        /input 'x' has 24 bytes; batch 2 needs 16/,
+      );
+      await rejectsWith(
+        model.run(1, [new Float32Array(4)], { inputShapes: [[1, 4]] }),
+        'AIT_INVALID_ARGUMENT',
+        /shape of input 'x': input 'x': axis 1 \(is 'seq'\) must be in 1\.\.3, got 4/,
+      );
+    } finally {
+      model.close();
     }
   });
 

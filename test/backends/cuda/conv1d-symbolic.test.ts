@@ -219,14 +219,27 @@ print("ok")
     assert.match(r.stdout, /ok/);
   });
 
-  it('a second symbolic dim besides the length is still an error naming it, with the --dim fix', () => {
+  it('with a batch besides the length, the length is an input dim the runtime sets (c.dims[0]); unbounded, an error with the --dim fix', () => {
     const spec = stem();
     spec.inputs[0].dims = ['B', C, 'L'];
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-conv1d-'));
     const file = path.join(dir, 'two.onnx');
     fs.writeFileSync(file, buildModel(spec));
     const result = compileModel(file, { out: path.join(dir, 'out'), target: 'cuda:sm90', maxBatch: 4 });
-    assert.ok(result.diagnostics.some((d) => d.code === 'cuda.symbolic-dim' && /'L'.*--dim L=/.test(d.message)));
+    assert.deepEqual(
+      result.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+      [],
+    );
+    const model = fs.readFileSync(path.join(dir, 'out', 'src/model.cu'), 'utf8');
+    assert.match(model, /\{0, 0, 2, 1, 256\}, {2}\/\/ L/);
+    assert.match(model, /AitConvArgs conv\{static_cast<int>\(batch\), 1, static_cast<int>\(c\.dims\[0\]\),/);
+    const unbounded = compileModel(file, {
+      out: path.join(dir, 'out2'),
+      target: 'cuda:sm90',
+      maxBatch: 4,
+      dimBounds: { L: [1, Infinity] },
+    });
+    assert.ok(unbounded.diagnostics.some((d) => d.code === 'cuda.symbolic-dim' && /'L'.*--dim L=/.test(d.message)));
   });
 
   describe('nvcc compiles the generated model.cu for sm_80 and sm_90a', function () {

@@ -211,12 +211,30 @@ describe('cuda backend: integer, bool and index ops', function () {
       );
     });
 
-    it('a symbolic one is one error naming it, with the --dim fix', () => {
+    it('a bounded symbolic one is a run-time input dim (no --dim error); a batched MatMul with it as N or K says why it cannot run', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-int-ops-dim-'));
       const result = compileModel(write(attention, 'attn'), { out: dir, target: 'cuda:sm90', maxBatch: 4 });
+      assert.deepEqual(
+        result.diagnostics.filter((d) => d.code === 'cuda.symbolic-dim'),
+        [],
+      );
+      const unsupported = result.diagnostics.filter((d) => d.severity === 'error');
+      assert.equal(unsupported.length, 1);
+      assert.match(unsupported[0].message, /batched MatMul with symbolic N or K.*--dim NAME=N\.\.N/);
+      assert.ok(!result.ok);
+    });
+
+    it('an unbounded one is one error naming it, with the --dim fix', () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-int-ops-dim-'));
+      const result = compileModel(write(attention, 'attn'), {
+        out: dir,
+        target: 'cuda:sm90',
+        maxBatch: 4,
+        dimBounds: { seq: [1, Infinity] },
+      });
       const dims = result.diagnostics.filter((d) => d.code === 'cuda.symbolic-dim');
       assert.equal(dims.length, 1);
-      assert.match(dims[0].message, /'seq' \(1\.\.256\).*--dim seq=256\.\.256/);
+      assert.match(dims[0].message, /'seq' \(1\.\.Infinity\).*no upper bound.*--dim seq=1\.\.N/);
       assert.ok(!result.ok);
     });
   });

@@ -60,6 +60,12 @@ describe('cuda backend: nvcc compiles runtime and kernels for sm_80 and sm_90', 
     assert.ok(result.ok, result.log);
   });
 
+  it('the input-dims GPU check compiles (tests/input_dims_check.cu: seq set through AITModelSetInputShape, graph mode)', function () {
+    this.timeout(600_000);
+    const result = compile(['tests/input_dims_check.cu']);
+    assert.ok(result.ok, result.log);
+  });
+
   it('GPU check programs compile (opt-in: AIT_TEST_GPU_PROGRAMS=1, several minutes)', function () {
     if (process.env.AIT_TEST_GPU_PROGRAMS !== '1') this.skip();
     this.timeout(1_800_000);

@@ -1,9 +1,10 @@
 /**
  * What every lowering needs: where each tensor lives at run time (model input/output pointer, weight slot, arena
  * offset from the memory plan, or a view of one of those), its element type on the GPU, and its dims as C++
- * expressions of the run's batch. Weights are collected here too: the ONNX initializers kernels read (bound by
- * name), and weights derived from them (layout transforms), either computed now (values present) or at bind time
- * on the device by prepare ops (graph-only models).
+ * expressions of the run's batch and run-time dims (`c.dims[k]`: input dims such as seq, sizes the data decides).
+ * Weights are collected here too: the ONNX initializers kernels read (bound by name), and weights derived from them
+ * (layout transforms), either computed now (values present) or at bind time on the device by prepare ops (graph-only
+ * models).
  */
 import type { KernelProfiling } from '../profiling/selection';
 import { CompileError, Diagnostic, error } from '../../../diagnostics';
@@ -72,6 +73,20 @@ export interface WeightEntry {
   value?: TensorValue;
 }
 
+/**
+ * An axis of a model input sized by a symbol other than the batch (HF's `seq`): a run-time dim the runtime sets
+ * from the input's shape (AITModelSetInputShape; unset: `max`) before the ops run. Its value is in `c.dims[slot]`.
+ */
+export interface InputDim {
+  symbol: string;
+  slot: number;
+  input: number;
+  axis: number;
+  /** The symbol's bounds (min at least 1: a size the runtime accepts); the memory plan sizes at `max`. */
+  min: number;
+  max: number;
+}
+
 /** Thrown by a lowering: the node cannot be compiled for the target (becomes a diagnostic with the node's place). */
 export class Unsupported extends Error {
   constructor(readonly reason: string) {
@@ -97,6 +112,8 @@ export class CodegenContext {
   private readonly definedRuntime = new Set<string>();
   /** A predicates' context: every run-time size counts as computable. */
   private checking = false;
+  /** Model input axes sized by a symbol other than the batch: run-time dims set by the runtime (slots 0..k-1). */
+  readonly inputDims: InputDim[] = [];
 
   constructor(
     readonly graph: Graph,
@@ -118,6 +135,25 @@ export class CodegenContext {
         break;
       }
     }
+    // every other plain symbol of a model input's shape is a run-time dim the runtime sets from the input shapes:
+    // their slots come first, in input order (runtimeDimErrors reports the ones without a finite bound)
+    graph.inputs.forEach((input, index) =>
+      (graph.tensor(input).shape ?? []).forEach((d, axis) => {
+        const s = plainSymbol(d);
+        if (s === undefined || s === this.batchSymbol) return;
+        const info = graph.symbols.get(s);
+        if (!info || info.definition || !Number.isFinite(info.max)) return;
+        this.runtimeSlot(s);
+        this.definedRuntime.add(s);
+        const slot = this.runtimeDimOrder.indexOf(s);
+        this.inputDims.push({ symbol: s, slot, input: index, axis, min: Math.max(1, info.min), max: info.max });
+      }),
+    );
+  }
+
+  /** Whether symbol `s` sizes an axis of a model input (other than the batch): a run-time dim the runtime sets. */
+  isInputSymbol(s: string): boolean {
+    return this.inputDims.some((d) => d.symbol === s);
   }
 
   /**
@@ -256,7 +292,7 @@ export class CodegenContext {
     });
   }
 
-  /** Whether any run-time dim was used: such a model reads sizes back from the device while it runs. */
+  /** The run-time dims in slot order (input dims first): ModelDescription::dim_names. */
   get runtimeDims(): readonly string[] {
     return this.runtimeDimOrder;
   }
@@ -304,11 +340,15 @@ export class CodegenContext {
 
   private symbol(s: string, node: Node): string {
     if (s === this.batchSymbol) return 'batch';
+    // a model input's size other than the batch (seq): set by the runtime from the input shapes before the ops run
+    if (this.isInputSymbol(s)) return this.runtimeSlot(s);
     const info = this.graph.symbols.get(s);
     const definition = info?.definition;
     const where = { onnxNode: node.sourceNodes[0] ?? node.name, nodeId: node.id };
     if (!definition)
-      throw new CompileError(error('cuda.symbolic-dim', `dim '${s}' uses symbol '${s}', which is not the batch of a model input`, where));
+      throw new CompileError(
+        error('cuda.symbolic-dim', `dim '${s}' uses symbol '${s}', which is neither the batch nor a bounded dim of a model input`, where),
+      );
     switch (definition.kind) {
       case 'min':
       case 'max':
@@ -401,12 +441,20 @@ export class CodegenContext {
 }
 
 /**
- * A CUDA build has one runtime dim, the batch (the first symbolic dim of a model input): every other symbolic input
- * dim is an error naming it, with the fix (fix it to one value with --dim, which makes it a constant everywhere).
+ * A CUDA build's run-time dims from the inputs: the batch (the first symbolic dim of a model input), and every other
+ * plain symbol of an input's shape (seq), set by the runtime from the input shapes; the memory plan sizes them at
+ * their max. Errors: such a symbol without a finite max, and an input dim that is an expression of symbols no input
+ * gives plainly (the runtime could not compute it), each naming the input and the fix (--dim).
  */
 export function runtimeDimErrors(graph: Graph): Diagnostic[] {
   const batch = new CodegenContext(graph, { batch: 1, alignment: 1, arenaBytes: 0, activationBytes: 0, buffers: [], offsets: {} }, 1)
     .batchSymbol;
+  const plain = new Set<string>();
+  for (const input of graph.inputs)
+    for (const d of graph.tensor(input).shape ?? []) {
+      const s = plainSymbol(d);
+      if (s !== undefined) plain.add(s);
+    }
   const reported = new Set<string>();
   const errors: Diagnostic[] = [];
   for (const input of graph.inputs)
@@ -414,21 +462,33 @@ export function runtimeDimErrors(graph: Graph): Diagnostic[] {
       if (isConcrete(d)) return;
       for (const s of d.symbols) {
         if (s === batch || reported.has(s)) continue;
-        reported.add(s);
         const info = graph.symbols.get(s);
+        if (info?.definition) continue;
+        const bounded = !!info && Number.isFinite(info.max);
+        if (bounded && plain.has(s)) continue;
+        reported.add(s);
         const range = info ? ` (${info.min}..${info.max})` : '';
-        const example = info && Number.isFinite(info.max) ? info.max : 'N';
         errors.push(
           error(
             'cuda.symbolic-dim',
-            `model input '${input}' has symbolic dim '${s}'${range} at axis ${axis} besides the batch '${batch}': a CUDA build takes ` +
-              `one runtime dim, the batch. Fix '${s}' to one value with --dim ${s}=${example}..${example}`,
+            bounded
+              ? `model input '${input}' has dim '${dimToString(d)}' at axis ${axis}, an expression of '${s}'${range}, which no input gives ` +
+                  `as a dim of its own: the runtime cannot set it. Fix '${s}' to one value with --dim ${s}=${info!.max}..${info!.max}`
+              : `model input '${input}' has symbolic dim '${s}'${range} at axis ${axis} with no upper bound: the memory plan ` +
+                  `sizes it at its max. Bound it with --dim ${s}=1..N (or fix it: --dim ${s}=N..N)`,
             { tensor: input },
           ),
         );
       }
     });
   return errors;
+}
+
+/** The symbol a dim is, when it is one symbol itself (coefficient 1, no other term). */
+export function plainSymbol(d: Dim): string | undefined {
+  if (isConcrete(d) || d.terms.size !== 1) return undefined;
+  const [[monomial, coefficient]] = [...d.terms];
+  return coefficient === 1 && monomial !== '' && !monomial.includes('\u0000') ? monomial : undefined;
 }
 
 /** Views that are not model outputs, shape arithmetic and symbolic values: no kernel, no lowering. */

@@ -362,6 +362,9 @@ export class GemmLowering {
     const mExpr = ctx.product(shape.m, node);
     const batchDims = shape.batched?.batch ?? [];
     const lExpr = ctx.product(batchDims, node);
+    // Instances are chosen per range of the batch; any other run-time dim in M (a model input's seq: M = batch·seq)
+    // is taken at its max by ctx.at. Every instance is correct for any M (M is a launch argument, workspaces are
+    // sized at the max): only the choice assumes the longest seq.
     const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
     const { ranges, cutlassBytes, reasons, candidates } = this.chooseInstances(
       node,

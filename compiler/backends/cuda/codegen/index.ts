@@ -12,7 +12,7 @@
  */
 import { Diagnostic, error } from '../../../diagnostics';
 import { Graph, Node } from '../../../ir/graph';
-import { Dim, isConcrete } from '../../../ir/symbolic';
+import { Dim, SymDim, isConcrete } from '../../../ir/symbolic';
 import { planMemory } from '../../../passes/memory-plan';
 import { encodeSafetensors } from '../weights';
 import { benchSource, makefile, pythonModule } from './build-files';
@@ -200,6 +200,7 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
   // inputs and outputs need a GPU storage type and fixed-size batch-major storage
   for (const name of [...graph.inputs, ...graph.outputs]) {
     const role = graph.inputs.includes(name) ? 'input' : 'output';
+    const index = graph.inputs.indexOf(name);
     const t = graph.lookupTensor(name);
     if (!t?.shape || !t.dtype) {
       diagnostics.push(
@@ -218,14 +219,23 @@ export function generateGpu(graph: Graph, options: CodegenOptions, platform: Gpu
     // (any: [1, C, L] audio whose length is the batch), an output any expression of it (its output_shape case)
     const shape = t.shape;
     const batchAt = (d: Dim) => !isConcrete(d) && ctx.batchSymbol !== undefined && d.symbols.includes(ctx.batchSymbol);
-    const computed = (d: Dim) => isConcrete(d) || d.symbols.every((s) => s === ctx.batchSymbol || graph.symbols.get(s)?.definition);
+    const computed = (d: Dim) =>
+      isConcrete(d) || d.symbols.every((s) => s === ctx.batchSymbol || ctx.isInputSymbol(s) || graph.symbols.get(s)?.definition);
+    // an input's other symbolic dims are input dims themselves (seq): the runtime sets and checks them (AITModelSetInputShape)
+    const inputDim = (d: Dim, axis: number) =>
+      isConcrete(d) || batchAt(d) || ctx.inputDims.some((x) => x.input === index && x.axis === axis);
     const inputForm =
-      role !== 'input' || (shape.filter(batchAt).length <= 1 && shape.every((d, axis) => !batchAt(d) || axis === 0 || ctx.isBatch(d)));
+      role !== 'input' ||
+      (shape.filter(batchAt).length <= 1 &&
+        shape.every(
+          // the batch itself, or an expression of the batch alone on the leading axis
+          (d, axis) => (!batchAt(d) || ctx.isBatch(d) || (axis === 0 && (d as SymDim).symbols.length === 1)) && inputDim(d, axis),
+        ));
     if (shape.some((d) => !computed(d)) || !inputForm)
       diagnostics.push(
         error(
           `${backend}.unsupported`,
-          `model ${role} '${name}' has dynamic dims ${role === 'input' ? 'other than the batch on one axis (or an expression of it on the leading axis)' : 'the run does not compute'}`,
+          `model ${role} '${name}' has dynamic dims ${role === 'input' ? 'other than the batch on one axis (or an expression of it on the leading axis) and bounded symbols of their own (seq)' : 'the run does not compute'}`,
           { tensor: name },
         ),
       );

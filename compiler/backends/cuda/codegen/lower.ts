@@ -177,7 +177,7 @@ export function predicateOf(check: (ctx: CodegenContext, node: Node) => void): (
       return undefined;
     } catch (e) {
       if (e instanceof Unsupported) return e.reason;
-      // a dim of a symbol other than the batch (runtimeDimErrors reports it once, with the fix)
+      // a dim of a symbol that is neither the batch nor an input dim (runtimeDimErrors reports the inputs' ones once, with the fix)
       if (e instanceof CompileError && e.diagnostics[0]?.code === 'cuda.symbolic-dim') return e.diagnostics[0].message;
       throw e;
     }

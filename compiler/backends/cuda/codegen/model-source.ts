@@ -181,11 +181,27 @@ export function modelSource(
       }
       const dimNames = ctx.runtimeDims;
       if (dimNames.length) w.line(`const char* const kDimNames[] = {${dimNames.map(cppString).join(', ')}};`);
+      // input dims (seq): the runtime sets their slots from the input shapes (AITModelSetInputShape) before the ops
+      const inputDims = ctx.inputDims;
+      if (inputDims.length) {
+        w.comment('Input axes sized by a symbol besides the batch: {slot, input, axis, min, max} (set by the runtime).');
+        w.block(
+          'const ait::InputDimDescription kInputDims[] =',
+          () =>
+            inputDims.forEach((d) =>
+              w.line(`{${d.slot}, ${d.input}, ${d.axis}, ${d.min}, ${d.max}},  // ${d.symbol.replace(/[^\w.-]/g, '_')}`),
+            ),
+          ';',
+        );
+      }
       w.line(`const ait::ModelDescription kModel = {`);
       w.line(`    ait::kModelAbiVersion, ${cppString(modelName)}, ${ctx.maxBatch},`);
       w.line(`    kInputs, ${ctx.graph.inputs.length}, kOutputs, ${ctx.graph.outputs.length}, kWeights, ${ctx.weights.length},`);
       w.line(`    kOps, ${ops.length}, ${arenaBytes}, ${workspaceBytes}, kPrepareOps, ${prepare.length},`);
-      w.line(`    ${dimNames.length}, ${dimNames.length ? 'kDimNames' : 'nullptr'}, ${outputShapes.length ? 'output_shape' : 'nullptr'}};`);
+      // (without input dims the table's fields are left to aggregate initialization: nullptr, 0)
+      const described = `    ${dimNames.length}, ${dimNames.length ? 'kDimNames' : 'nullptr'}, ${outputShapes.length ? 'output_shape' : 'nullptr'}`;
+      if (inputDims.length) w.line(`${described},`).line(`    kInputDims, ${inputDims.length}};`);
+      else w.line(`${described}};`);
       w.line();
     },
     '  // namespace',

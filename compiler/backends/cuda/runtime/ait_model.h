@@ -18,8 +18,9 @@
 namespace ait {
 
 // Bumped when ModelDescription or LaunchContext change shape; the runtime refuses a mismatched model.
-// 2: weight origins and the prepare-op table; 3: ops' debug outputs; 4: run-time dims and output shapes
-constexpr uint32_t kModelAbiVersion = 4;
+// 2: weight origins and the prepare-op table; 3: ops' debug outputs; 4: run-time dims and output shapes;
+// 5: input dims (symbolic input sizes besides the batch, e.g. seq: InputDimDescription)
+constexpr uint32_t kModelAbiVersion = 5;
 constexpr int kMaxRank = 8;
 
 // Element types. The values are the C ABI's AITDType values (ait_runtime.h).
@@ -41,6 +42,7 @@ inline size_t dtype_bytes(DType dtype) {
 }
 
 // A model input or output. Shapes are the maximum shapes; `batch_axis` (or -1) is the axis that takes the run's batch.
+// An input's other symbolic axes (seq) are in ModelDescription::input_dims; every other axis is exactly its max.
 struct IoDescription {
   const char* name;
   DType dtype;
@@ -74,8 +76,10 @@ struct LaunchContext {
   cudaStream_t stream;
   void* workspace;              // scratch for CUTLASS kernels (split-K, etc.), `workspace_bytes` long
   size_t workspace_bytes;
-  // Run-time dims (host memory, ModelDescription::num_dims long): sizes only the data decides (NonZero's count, ...).
-  // The op that decides one reads it back from the device and stores it here; later ops' sizes are expressions of it.
+  // Run-time dims (host memory, ModelDescription::num_dims long). The slots of input dims (input_dims: seq) are set by
+  // the runtime from the input shapes before the first op; the others are sizes only the data decides (NonZero's
+  // count, ...): the op that decides one reads it back from the device and stores it here. Later ops' sizes are
+  // expressions of them.
   int64_t* dims;
 };
 
@@ -94,6 +98,18 @@ using DebugOutputFunction = bool (*)(const LaunchContext& context, DebugTensor* 
 
 // Writes output `index`'s shape after a run (the batch and run-time dims of `context`) into `shape`.
 using OutputShapeFunction = void (*)(const LaunchContext& context, int32_t index, int64_t* shape);
+
+// An axis of a model input sized by a symbol other than the batch (HF's `seq`): its value for a run comes from the
+// shape the caller gives (AITModelSetInputShape; unset: `max`) and is stored in LaunchContext::dims[slot] before the
+// ops run. Inputs sharing a symbol have one entry each with the same slot: their sizes must agree. The arena, the
+// workspace and the outputs' max shapes are sized at `max`.
+struct InputDimDescription {
+  int32_t slot;   // index into LaunchContext::dims (and dim_names)
+  int32_t input;  // index into ModelDescription::inputs
+  int32_t axis;
+  int64_t min;
+  int64_t max;
+};
 
 struct OpDescription {
   const char* id;      // graph.json node id
@@ -122,11 +138,14 @@ struct ModelDescription {
   // weights. Their LaunchContext has weights, stream and workspace; no arena, inputs or outputs; batch 0.
   const OpDescription* prepare_ops;
   int32_t num_prepare_ops;
-  // Run-time dims (LaunchContext::dims). A model with any reads sizes back from the device while it runs: each such
-  // read synchronizes the stream, so the runtime runs its ops directly, never through a captured CUDA graph.
+  // Run-time dims (LaunchContext::dims). A model with any besides its input dims reads sizes back from the device
+  // while it runs: each such read synchronizes the stream, so the runtime runs its ops directly, never through a
+  // captured CUDA graph. Input dims alone do not: a captured graph is keyed on their values.
   int32_t num_dims;
   const char* const* dim_names;  // the compiler's symbol names (graph.json `symbols`), for messages
   OutputShapeFunction output_shape;
+  const InputDimDescription* input_dims;  // model ABI 5
+  int32_t num_input_dims;
 };
 
 // Floor division of non-negative dims; a zero divisor gives 0 (a size expression must never trap on the host).

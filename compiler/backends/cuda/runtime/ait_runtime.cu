@@ -59,6 +59,7 @@ uint64_t next_random(uint64_t* state) {
 
 struct CachedGraph {
   int64_t batch = 0;
+  std::vector<int64_t> input_dims;  // the input dims' values it was captured with (seq): part of the key
   uint64_t pointer_generation = 0;
   uint64_t last_use = 0;
   cudaGraphExec_t exec = nullptr;
@@ -91,6 +92,10 @@ struct AITModel {
   uint64_t pointer_generation = 1;
   std::vector<int64_t> dims;  // run-time dims of the last run (ModelDescription::num_dims)
   int64_t last_batch = 0;     // batch of the last run (0: none yet)
+  // Input shapes given by AITModelSetInputShape (empty: not given, the input dims take their max).
+  std::vector<std::vector<int64_t>> input_shapes;
+  std::vector<int64_t> input_dim_values;  // per input_dims entry, for the run about to start (the graph cache key)
+  int32_t data_dims = 0;                  // run-time dims the data decides (num_dims minus the input dims' slots)
 
   bool graph_mode = false;
   cudaStream_t capture_stream = nullptr;
@@ -197,9 +202,10 @@ AITStatus capture_graph(AITModel* m, int64_t batch, cudaGraphExec_t* out) {
 }
 
 AITStatus run_graph(AITModel* m, int64_t batch, cudaStream_t stream) {
+  // launch functions read the input dims (c.dims) while they are captured: a new seq captures again
   CachedGraph* found = nullptr;
   for (CachedGraph& g : m->graphs)
-    if (g.batch == batch && g.pointer_generation == m->pointer_generation) found = &g;
+    if (g.batch == batch && g.pointer_generation == m->pointer_generation && g.input_dims == m->input_dim_values) found = &g;
   if (!found) {
     // Drop graphs captured with stale pointers, then the least recently used one if the cache is full.
     m->graphs.erase(std::remove_if(m->graphs.begin(), m->graphs.end(),
@@ -218,6 +224,7 @@ AITStatus run_graph(AITModel* m, int64_t batch, cudaStream_t stream) {
     CachedGraph entry;
     entry.batch = batch;
     entry.pointer_generation = m->pointer_generation;
+    entry.input_dims = m->input_dim_values;
     AIT_TRY(m, capture_graph(m, batch, &entry.exec));
     m->graphs.push_back(entry);
     found = &m->graphs.back();
@@ -421,6 +428,21 @@ AITStatus create(const char* weights_path, AITModel** out_model) {
   m->inputs.assign(desc->num_inputs, nullptr);
   m->outputs.assign(desc->num_outputs, nullptr);
   m->dims.assign(desc->num_dims > 0 ? desc->num_dims : 1, 0);
+  m->input_shapes.assign(desc->num_inputs, std::vector<int64_t>());
+  m->input_dim_values.assign(desc->num_input_dims, 0);
+  {
+    std::vector<char> input_slot(m->dims.size(), 0);
+    for (int32_t k = 0; k < desc->num_input_dims; ++k) {
+      const ait::InputDimDescription& e = desc->input_dims[k];
+      if (e.slot < 0 || e.slot >= desc->num_dims || e.input < 0 || e.input >= desc->num_inputs || e.axis < 0 ||
+          e.axis >= desc->inputs[e.input].rank) {
+        m->last_error = "malformed input dim table (entry " + std::to_string(k) + ")";
+        return fail_create(AIT_INTERNAL_ERROR);
+      }
+      input_slot[e.slot] = 1;
+    }
+    for (int32_t k = 0; k < desc->num_dims; ++k) m->data_dims += input_slot[k] ? 0 : 1;
+  }
   if (weights_path) {
     s = load_weights(m, weights_path, nullptr);
     if (s != AIT_OK) return fail_create(s);
@@ -467,6 +489,63 @@ AITStatus output_shape(AITModel* m, int index, int64_t* shape, int capacity, int
   return AIT_OK;
 }
 
+std::string dim_name(const AITModel* m, int32_t slot) {
+  const ait::ModelDescription* d = m->desc;
+  return d->dim_names && slot >= 0 && slot < d->num_dims ? d->dim_names[slot] : "dim " + std::to_string(slot);
+}
+
+// AITModelSetInputShape: the rank, each input dim within its bounds, every other axis its max (the batch axis
+// 1..max batch: the run's batch is AITModelRun's argument). Stores the shape; rank < 0 forgets it (max shape).
+AITStatus set_input_shape(AITModel* m, int index, const int64_t* shape, int rank) {
+  const ait::ModelDescription* d = m->desc;
+  if (index < 0 || index >= d->num_inputs) return m->fail(AIT_INVALID_ARGUMENT, "input index " + std::to_string(index) + " out of range");
+  const ait::IoDescription& io = d->inputs[index];
+  if (rank < 0) {
+    m->input_shapes[index].clear();
+    return AIT_OK;
+  }
+  if (rank != io.rank)
+    return m->fail(AIT_INVALID_ARGUMENT, std::string("input '") + io.name + "' has rank " + std::to_string(io.rank) + ", got a shape of rank " + std::to_string(rank));
+  if (rank > 0 && !shape) return m->fail(AIT_INVALID_ARGUMENT, "AITModelSetInputShape: shape is NULL");
+  for (int32_t a = 0; a < rank; ++a) {
+    const ait::InputDimDescription* dim = nullptr;
+    for (int32_t k = 0; k < d->num_input_dims; ++k)
+      if (d->input_dims[k].input == index && d->input_dims[k].axis == a) dim = &d->input_dims[k];
+    int64_t lo = io.max_shape[a], hi = io.max_shape[a];
+    std::string what = "is fixed";
+    if (a == io.batch_axis) lo = 1, hi = d->max_batch, what = "is the batch";
+    else if (dim) lo = dim->min, hi = dim->max, what = "is '" + dim_name(m, dim->slot) + "'";
+    if (shape[a] < lo || shape[a] > hi)
+      return m->fail(AIT_INVALID_ARGUMENT, std::string("input '") + io.name + "': axis " + std::to_string(a) + " (" + what + ") must be " +
+                                               (lo == hi ? std::to_string(lo) : "in " + std::to_string(lo) + ".." + std::to_string(hi)) +
+                                               ", got " + std::to_string(shape[a]));
+  }
+  m->input_shapes[index].assign(shape, shape + rank);
+  return AIT_OK;
+}
+
+// Before a run: each input dim's value from its input's shape (or its max), into its dims slot; inputs that share a
+// symbol must agree.
+AITStatus resolve_input_dims(AITModel* m) {
+  const ait::ModelDescription* d = m->desc;
+  for (int32_t k = 0; k < d->num_input_dims; ++k) {
+    const ait::InputDimDescription& e = d->input_dims[k];
+    const std::vector<int64_t>& given = m->input_shapes[e.input];
+    const int64_t value = given.empty() ? e.max : given[e.axis];
+    for (int32_t j = 0; j < k; ++j) {
+      const ait::InputDimDescription& other = d->input_dims[j];
+      if (other.slot != e.slot || m->input_dim_values[j] == value) continue;
+      return m->fail(AIT_INVALID_ARGUMENT, "inputs '" + std::string(d->inputs[other.input].name) + "' (axis " + std::to_string(other.axis) + ") and '" +
+                                               d->inputs[e.input].name + "' (axis " + std::to_string(e.axis) + ") share '" + dim_name(m, e.slot) +
+                                               "' but their shapes give " + std::to_string(m->input_dim_values[j]) + " and " +
+                                               std::to_string(value) + (given.empty() || m->input_shapes[other.input].empty() ? " (an input whose shape is not set takes the max)" : ""));
+    }
+    m->input_dim_values[k] = value;
+    m->dims[e.slot] = value;
+  }
+  return AIT_OK;
+}
+
 AITStatus run(AITModel* m, int64_t batch, cudaStream_t stream) {
   const ait::ModelDescription* d = m->desc;
   if (batch < 1 || batch > d->max_batch)
@@ -482,11 +561,13 @@ AITStatus run(AITModel* m, int64_t batch, cudaStream_t stream) {
     if (!m->inputs[i]) return m->fail(AIT_NOT_READY, std::string("input '") + d->inputs[i].name + "' is not set");
   for (int32_t i = 0; i < d->num_outputs; ++i)
     if (!m->outputs[i]) return m->fail(AIT_NOT_READY, std::string("output '") + d->outputs[i].name + "' is not set");
+  AIT_TRY(m, resolve_input_dims(m));
   if (!m->weights_prepared) AIT_TRY(m, prepare_weights(m, stream));
   if (m->profiling) return run_profiled(m, batch, stream);
-  // A model with run-time dims reads sizes back from the device mid-run (a stream synchronization, and host code
-  // a captured graph would not re-run): it always runs its ops directly.
-  if (m->graph_mode && d->num_dims == 0) return run_graph(m, batch, stream);
+  // A model with run-time dims the data decides reads them back from the device mid-run (a stream synchronization,
+  // and host code a captured graph would not re-run): it always runs its ops directly. Input dims (seq) are known
+  // before the run: graphs are keyed on them.
+  if (m->graph_mode && m->data_dims == 0) return run_graph(m, batch, stream);
   return launch_ops(m, batch, stream, false);
 }
 
@@ -606,7 +687,27 @@ AITStatus AITModelGetOutputShape(const AITModel* model, int index, int64_t* shap
   AITModel* m = mutable_model(model);
   return guarded(m, [&] { return output_shape(m, index, shape, capacity, rank); });
 }
-int AITModelHasRuntimeDims(const AITModel* model) { return model && model->desc->num_dims > 0 ? 1 : 0; }
+int AITModelHasRuntimeDims(const AITModel* model) { return model && model->data_dims > 0 ? 1 : 0; }
+
+AITStatus AITModelSetInputShape(AITModel* model, int index, const int64_t* shape, int rank) {
+  if (!model) return AIT_INVALID_ARGUMENT;
+  return guarded(model, [&] { return set_input_shape(model, index, shape, rank); });
+}
+
+int AITModelGetNumInputDims(const AITModel* model) { return model ? model->desc->num_input_dims : 0; }
+
+AITStatus AITModelGetInputDim(const AITModel* model, int k, const char** name, int* input, int* axis, int64_t* min, int64_t* max) {
+  if (!model) return AIT_INVALID_ARGUMENT;
+  AITModel* m = mutable_model(model);
+  if (k < 0 || k >= m->desc->num_input_dims) return m->fail(AIT_INVALID_ARGUMENT, "input dim " + std::to_string(k) + " out of range");
+  const ait::InputDimDescription& e = m->desc->input_dims[k];
+  if (name) *name = m->desc->dim_names && e.slot < m->desc->num_dims ? m->desc->dim_names[e.slot] : "";
+  if (input) *input = e.input;
+  if (axis) *axis = e.axis;
+  if (min) *min = e.min;
+  if (max) *max = e.max;
+  return AIT_OK;
+}
 
 int AITModelGetNumWeights(const AITModel* model) { return model ? model->desc->num_weights : 0; }
 const char* AITModelGetWeightName(const AITModel* model, int index) {
@@ -759,6 +860,7 @@ AITStatus AITModelRunDebug(AITModel* model, int64_t batch, void* stream, AITNode
     for (int32_t i = 0; i < d->num_outputs; ++i)
       if (!model->outputs[i]) return model->fail(AIT_NOT_READY, std::string("output '") + d->outputs[i].name + "' is not set");
     cudaStream_t s = static_cast<cudaStream_t>(stream);
+    AIT_TRY(model, resolve_input_dims(model));
     if (!model->weights_prepared) AIT_TRY(model, prepare_weights(model, s));
     return run_debug(model, batch, s, callback, user);
   });

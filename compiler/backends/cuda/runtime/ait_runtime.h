@@ -4,6 +4,7 @@
  * Lifecycle:
  *   AITModel* m; AITModelCreate("weights.safetensors", &m);   // or NULL, then AITModelBindWeight / Randomize
  *   AITModelSetInput(m, 0, d_in); AITModelSetOutput(m, 0, d_out);
+ *   AITModelSetInputShape(m, 0, shape, rank);                  // models with input dims besides the batch (seq)
  *   AITModelRun(m, batch, stream);                             // enqueues on the caller's stream
  *   AITModelDestroy(m);
  *
@@ -87,6 +88,18 @@ AIT_API AITStatus AITModelGetOutputShape(const AITModel* model, int index, int64
 /* 1 when some sizes depend on the data (read back from the device mid-run; such a model never runs as a CUDA graph). */
 AIT_API int AITModelHasRuntimeDims(const AITModel* model);
 
+/* Input dims: axes of inputs sized by a symbol other than the batch (HF's `seq`), each run's value taken from the
+ * input shapes. AITModelSetInputShape gives input `index`'s shape for the next runs: `rank` must be the input's rank,
+ * each input dim within its [min, max], every other axis its max shape's value (the batch axis: 1..max batch; the
+ * run's batch is still AITModelRun's argument); rank < 0 forgets it. An input whose shape is not set runs at its
+ * max shape. Inputs sharing a symbol must agree (checked by AITModelRun). Outputs sized by it: AITModelGetOutputShape
+ * after the run. Model ABI 5 libraries; the functions below are new in them (loaders resolve them as optional). */
+AIT_API AITStatus AITModelSetInputShape(AITModel* model, int index, const int64_t* shape, int rank);
+AIT_API int AITModelGetNumInputDims(const AITModel* model);
+/* Input dim `k`: its symbol's name, the input and axis it sizes, and its bounds. Outputs may be NULL. */
+AIT_API AITStatus AITModelGetInputDim(const AITModel* model, int k, const char** name, int* input, int* axis, int64_t* min,
+                                      int64_t* max);
+
 /* Weights. */
 AIT_API int AITModelGetNumWeights(const AITModel* model);
 AIT_API const char* AITModelGetWeightName(const AITModel* model, int index);
@@ -106,8 +119,8 @@ AIT_API int AITModelGetNumUnboundWeights(const AITModel* model);
 AIT_API AITStatus AITModelSetInput(AITModel* model, int index, void* device_ptr);
 AIT_API AITStatus AITModelSetOutput(AITModel* model, int index, void* device_ptr);
 
-/* CUDA graph mode: when on, each (batch, bound pointers) is captured once and replayed; a new batch or new
- * pointers capture again (a small cache keeps recent batches). Off by default. */
+/* CUDA graph mode: when on, each (batch, input dims, bound pointers) is captured once and replayed; a new batch, a
+ * new seq or new pointers capture again (a small cache keeps recent ones). Off by default. */
 AIT_API AITStatus AITModelSetGraphMode(AITModel* model, int enabled);
 /* Per-op profiling: when on, runs go op by op (no graph) with events around each op, and synchronize. */
 AIT_API AITStatus AITModelSetProfiling(AITModel* model, int enabled);

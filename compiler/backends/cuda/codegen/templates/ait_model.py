@@ -6,6 +6,8 @@
     logits, = model.run([x])                             # torch CUDA tensors: zero copy, on the current stream
     logits, = model.run([x_numpy])                       # numpy arrays: copied to and from the device
 
+Inputs with sizes besides the batch (a text model's [batch, seq] ids) run at the arrays' shapes: `model.input_dims`
+lists those axes and their bounds, and the outputs come back at the run's sizes ([b, 77] ids give [b, 77, 768]).
 Tensors on the device are fp16 for float data: float inputs are converted (a copy) unless they already are fp16
 and contiguous, and float outputs come back as fp16 (torch) or float32 (numpy).
 """
@@ -23,8 +25,8 @@ class AITError(RuntimeError):
 
 
 # AITNodeOutputCallback (ait_runtime.h): user, node id, dtype, rank, shape, host data, bytes
-# C ABI calls added later (model ABI 4: run-time dims); a library without them is still usable
-_OPTIONAL = ("AITModelGetOutputShape", "AITModelHasRuntimeDims")
+# C ABI calls added later (model ABI 4: run-time dims; 5: input dims such as seq); a library without them is still usable
+_OPTIONAL = ("AITModelGetOutputShape", "AITModelHasRuntimeDims", "AITModelSetInputShape", "AITModelGetNumInputDims", "AITModelGetInputDim")
 _NODE_OUTPUT_CALLBACK = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.c_void_p, ctypes.c_size_t
 )
@@ -120,6 +122,8 @@ class AITModel:
             "AITModelRunDebug": (i, [vp, i64, vp, _NODE_OUTPUT_CALLBACK, vp]),
             "AITModelGetOutputShape": (i, [vp, i, ctypes.POINTER(i64), i, ctypes.POINTER(i)]),
             "AITModelHasRuntimeDims": (i, [vp]),
+            "AITModelSetInputShape": (i, [vp, i, ctypes.POINTER(i64), i]), "AITModelGetNumInputDims": (i, [vp]),
+            "AITModelGetInputDim": (i, [vp, i, ctypes.POINTER(cp), ctypes.POINTER(i), ctypes.POINTER(i), ctypes.POINTER(i64), ctypes.POINTER(i64)]),
         }
         for name, (restype, argtypes) in sig.items():
             f = getattr(L, name, None)
@@ -239,6 +243,39 @@ class AITModel:
                 f.write("\n")
         return profile
 
+    @property
+    def input_dims(self):
+        """Input axes sized by a symbol besides the batch (seq): dict(name, input, axis, min, max) each. Their values
+        come from the shapes of the arrays passed to run()."""
+        if not hasattr(self._lib, "AITModelGetNumInputDims"):
+            return []
+        dims = []
+        for k in range(self._lib.AITModelGetNumInputDims(self._model)):
+            name, index, axis = ctypes.c_char_p(), ctypes.c_int(), ctypes.c_int()
+            lo, hi = ctypes.c_int64(), ctypes.c_int64()
+            self._check(self._lib.AITModelGetInputDim(self._model, k, ctypes.byref(name), ctypes.byref(index), ctypes.byref(axis),
+                                                      ctypes.byref(lo), ctypes.byref(hi)), "input dim")
+            dims.append(dict(name=(name.value or b"").decode(), input=index.value, axis=axis.value, min=lo.value, max=hi.value))
+        return dims
+
+    def _set_input_shapes(self, shapes, specs_in, batch, strict=True):
+        """Checks each input's shape (its max shape at the batch, input dims free) and hands it to the runtime, which
+        checks the input dims' bounds and that inputs sharing one agree (AITModelSetInputShape). `strict` False
+        (NumPy inputs of a model without input dims): no check, as before input dims."""
+        dims = self.input_dims
+        if not dims and not strict:
+            return
+        for k, (shape, spec) in enumerate(zip(shapes, specs_in)):
+            expected = self._shape_at(spec, batch)
+            for d in dims:
+                if d["input"] == k and d["axis"] < len(shape):
+                    expected[d["axis"]] = shape[d["axis"]]
+            if list(shape) != expected:
+                raise AITError(f"input '{spec['name']}' has shape {list(shape)}, expected {expected}")
+            if dims:
+                c_shape = (ctypes.c_int64 * max(len(shape), 1))(*shape)
+                self._check(self._lib.AITModelSetInputShape(self._model, k, c_shape, len(shape)), "set input shape")
+
     def _batch_of(self, spec, shape):
         axis = spec["batch_axis"]
         return shape[axis] if axis >= 0 else 1
@@ -298,13 +335,12 @@ class AITModel:
 
     def _run_torch(self, inputs, outputs, batch, specs_in, specs_out):
         import torch
+        self._set_input_shapes([list(x.shape) for x in inputs], specs_in, batch)
         keep = []
         for k, (x, spec) in enumerate(zip(inputs, specs_in)):
             want = getattr(torch, _DTYPES[spec["dtype"]][1])
             if x.dtype != want or not x.is_contiguous():
                 x = x.to(want).contiguous()
-            if list(x.shape) != self._shape_at(spec, batch):
-                raise AITError(f"input '{spec['name']}' has shape {list(x.shape)}, expected {self._shape_at(spec, batch)}")
             keep.append(x)
             self._check(self._lib.AITModelSetInput(self._model, k, ctypes.c_void_p(x.data_ptr())), "set input")
         if outputs is None:
@@ -330,9 +366,11 @@ class AITModel:
             device.append(p)
             return p
 
+        inputs = [np.asarray(x) for x in inputs]
+        self._set_input_shapes([list(x.shape) for x in inputs], specs_in, batch, strict=False)
         try:
             for k, (x, spec) in enumerate(zip(inputs, specs_in)):
-                a = np.ascontiguousarray(np.asarray(x).astype(_DTYPES[spec["dtype"]][0]))
+                a = np.ascontiguousarray(x.astype(_DTYPES[spec["dtype"]][0]))
                 p = alloc(a.nbytes)
                 if L.AITMemcpy(p, ctypes.c_void_p(a.ctypes.data), a.nbytes, 0) != _AIT_OK:
                     raise AITError(L.AITGetLastError().decode())
