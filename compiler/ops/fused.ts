@@ -15,11 +15,13 @@
  *               epilogue. out = (in − 1)·stride + (k − 1)·dilation + 1 − pads + output_padding
  *   gemm        [a (…,M,K), b ([N,K] when trans_b=1, else [K,N]), …epilogue operands] → (…,M,N); attrs trans_b, epilogue
  *   attention   softmax(Q·Kᵀ·scale + biases, causal)·V over heads → [B,S,H·D]. Inputs: attr layout 'packed' (default):
- *               [qkv [B,S,3·H·D] (q|k|v, each H×D), …biases]; 'separate': [q, k, v (each [B,S,H·D]), …biases].
- *               A bias is [Bk, 1|H, 1|S, 1|S] added to the scores [B,H,S,S] at [b mod Bk, h, i, j] (size-1 axes
+ *               [qkv [B,S,3·H·D] (q|k|v, each H×D), …biases]; 'kv_packed': [q [B,S,H·D], kv [B,Sk,2·H·D] (k|v),
+ *               …biases]; 'separate': [q [B,S,H·D], k, v (each [B,Sk,H·D]), …biases]. Sk (keys = values) may differ
+ *               from S (cross-attention, PVT/SegFormer's spatial-reduction attention); packed has Sk = S.
+ *               A bias is [Bk, 1|H, 1|S, 1|Sk] added to the scores [B,H,S,Sk] at [b mod Bk, h, i, j] (size-1 axes
  *               broadcast; Bk divides B: 1, B, or Swin's nW windows over B = batch·nW). attrs num_heads, head_dim,
- *               scale, causal (key j > query i masked), zero_masked_rows (a row with every key masked gives 0, as
- *               a Where(IsNaN(p), 0, p) guard makes it; otherwise NaN, as softmax of all -inf does).
+ *               scale, causal (key j > query i masked; Sk = S only), zero_masked_rows (a row with every key masked
+ *               gives 0, as a Where(IsNaN(p), 0, p) guard makes it; otherwise NaN, as softmax of all -inf does).
  *   layernorm   over the last axis: [x, gamma, beta?]; attrs epsilon
  *   elementwise elementwise ONNX ops (a DAG with one output) held as a subgraph attribute `body`
  *   pool2d      NHWC max/avg pooling; attrs kind, kernel, strides, pads, ceil_mode, count_include_pad
@@ -382,9 +384,31 @@ const gemm: OpDefinition = {
   },
 };
 
-/** Inputs before the biases: 1 (packed qkv) or 3 (q, k, v). */
+/** Inputs before the biases: 1 (packed qkv), 2 (q and packed kv) or 3 (q, k, v). */
 export function attentionQkvInputs(node: Node): number {
-  return attrString(node, 'layout', 'packed') === 'separate' ? 3 : 1;
+  const layout = attrString(node, 'layout', 'packed');
+  return layout === 'separate' ? 3 : layout === 'kv_packed' ? 2 : 1;
+}
+
+/**
+ * Where q, k and v of an attention node are, over its inputs as flat [B, S, ·] token rows: input index, elements
+ * between tokens and the offset of head 0 within a token, per q (0), k (1) and v (2). The CUDA lowering and the
+ * reference both read them from here.
+ */
+export function attentionOperands(node: Node): { input: number; tokenStride: number; offset: number }[] {
+  const hd = attrInt(node, 'num_heads') * attrInt(node, 'head_dim');
+  switch (attentionQkvInputs(node)) {
+    case 1:
+      return [0, 1, 2].map((i) => ({ input: 0, tokenStride: 3 * hd, offset: i * hd }));
+    case 2:
+      return [
+        { input: 0, tokenStride: hd, offset: 0 },
+        { input: 1, tokenStride: 2 * hd, offset: 0 },
+        { input: 1, tokenStride: 2 * hd, offset: hd },
+      ];
+    default:
+      return [0, 1, 2].map((i) => ({ input: i, tokenStride: hd, offset: 0 }));
+  }
 }
 
 /** Whether concrete `k` divides `d` for every value of its symbols (each coefficient is a multiple of k). */
@@ -392,6 +416,8 @@ function dividesDim(k: number, d: Dim): boolean {
   if (isConcrete(d)) return d % k === 0;
   return [...d.terms.values()].every((c) => c % k === 0);
 }
+
+const ATTENTION_LAYOUTS = ['packed', 'kv_packed', 'separate'];
 
 const attention: OpDefinition = {
   op: 'attention',
@@ -401,13 +427,24 @@ const attention: OpDefinition = {
     const heads = attrInt(node, 'num_heads');
     const headDim = attrInt(node, 'head_dim');
     const layout = attrString(node, 'layout', 'packed');
-    if (layout !== 'packed' && layout !== 'separate') ctx.fail(`layout '${layout}' (packed or separate)`);
-    const qkv = ctx.shape(0);
-    const width = layout === 'packed' ? 3 * heads * headDim : heads * headDim;
-    if (qkv.length !== 3 || !dimEquals(qkv[2], width)) ctx.fail(`q/k/v input [B,S,${width}] expected, got [${qkv.map(String).join(',')}]`);
+    if (!ATTENTION_LAYOUTS.includes(layout)) ctx.fail(`layout '${layout}' (${ATTENTION_LAYOUTS.join(', ')})`);
+    const hd = heads * headDim;
     const first = attentionQkvInputs(node);
-    for (let i = 1; i < first; i++) if (!shapeEquals(ctx.shape(i), qkv)) ctx.fail(`q, k and v must have one shape (input ${i} differs)`);
-    const [batch, seq] = qkv;
+    const operands = attentionOperands(node);
+    for (let i = 0; i < first; i++) {
+      const shape = ctx.shape(i);
+      const width = operands.find((o) => o.input === i)!.tokenStride;
+      if (shape.length !== 3 || !dimEquals(shape[2], width))
+        ctx.fail(`attention input ${i}: [B,S,${width}] expected, got [${shape.map(String).join(',')}]`);
+    }
+    const [batch, seq] = ctx.shape(0);
+    // keys and values: the kv input, or k and v (one shape); their batch is the queries'
+    const kv = ctx.shape(first - 1);
+    if (first === 3 && !shapeEquals(ctx.shape(1), kv)) ctx.fail('k and v must have one shape');
+    if (!dimEquals(kv[0], batch)) ctx.fail(`q batch ${String(batch)} and k/v batch ${String(kv[0])} differ`);
+    const seqK = first === 1 ? seq : kv[1];
+    if (attrInt(node, 'causal', 0) !== 0 && !dimEquals(seq, seqK))
+      ctx.fail(`causal over ${String(seq)} queries and ${String(seqK)} keys (defined for equal lengths only)`);
     for (let i = first; i < node.inputs.length; i++) {
       const b = ctx.shape(i);
       const ok =
@@ -415,31 +452,31 @@ const attention: OpDefinition = {
         (dimEquals(b[0], batch) || (isConcrete(b[0]) && b[0] > 0 && dividesDim(b[0], batch))) &&
         (b[1] === 1 || b[1] === heads) &&
         (b[2] === 1 || dimEquals(b[2], seq)) &&
-        (b[3] === 1 || dimEquals(b[3], seq));
+        (b[3] === 1 || dimEquals(b[3], seqK));
       if (!ok)
         ctx.fail(
-          `bias input ${i} [${b.map(String).join(',')}] does not broadcast as [B mod n, 1|H, 1|S, 1|S] over [${String(batch)},${heads},${String(seq)},${String(seq)}]`,
+          `bias input ${i} [${b.map(String).join(',')}] does not broadcast as [B mod n, 1|H, 1|Sq, 1|Sk] over [${String(batch)},${heads},${String(seq)},${String(seqK)}]`,
         );
     }
-    return [{ dtype: ctx.dtype(0), shape: [batch, seq, heads * headDim] }];
+    return [{ dtype: ctx.dtype(0), shape: [batch, seq, hd] }];
   },
   evaluate(node, inputs) {
     const first = attentionQkvInputs(node);
-    const packed = first === 1;
     const [batch, seq] = inputs[0]!.shape;
+    const seqK = inputs[first - 1]!.shape[1];
     const heads = attrInt(node, 'num_heads');
     const d = attrInt(node, 'head_dim');
     const scale = attrFloat(node, 'scale');
     const causal = attrInt(node, 'causal', 0) !== 0;
     const zeroMaskedRows = attrInt(node, 'zero_masked_rows', 0) !== 0;
     const hd = heads * d;
-    // element (b, s, h, e) of q (which 0), k (1) or v (2)
-    const srcs = packed ? [numeric(inputs[0]!)] : [0, 1, 2].map((i) => numeric(inputs[i]!));
-    const rowStride = packed ? 3 * hd : hd;
-    const at = (which: number, b: number, s: number, h: number): [ArrayLike<number>, number] => [
-      srcs[packed ? 0 : which],
-      (b * seq + s) * rowStride + (packed ? which * hd : 0) + h * d,
-    ];
+    // element (b, s, h, e) of q (which 0, s < seq), k (1) or v (2) (s < seqK)
+    const operands = attentionOperands(node);
+    const srcs = operands.map((o) => numeric(inputs[o.input]!));
+    const at = (which: number, b: number, s: number, h: number): [ArrayLike<number>, number] => {
+      const o = operands[which];
+      return [srcs[which], (b * (which === 0 ? seq : seqK) + s) * o.tokenStride + o.offset + h * d];
+    };
     const biases = inputs.slice(first).map((t) => {
       const [bb, bh, bq, bk] = t!.shape;
       if (batch % bb !== 0) throw new Error(`attention bias batch ${bb} does not divide ${batch}`);
@@ -453,13 +490,13 @@ const attention: OpDefinition = {
     });
     const out = makeTensor(inputs[0]!.dtype, [batch, seq, hd]);
     const dst = out.data as Float32Array;
-    const scores = new Float64Array(seq);
+    const scores = new Float64Array(seqK);
     for (let b = 0; b < batch; b++)
       for (let h = 0; h < heads; h++)
         for (let i = 0; i < seq; i++) {
           const [qSrc, qOff] = at(0, b, i, h);
           let max = -Infinity;
-          for (let j = 0; j < seq; j++) {
+          for (let j = 0; j < seqK; j++) {
             const [kSrc, kOff] = at(1, b, j, h);
             let dot = 0;
             for (let e = 0; e < d; e++) dot += qSrc[qOff + e] * kSrc[kOff + e];
@@ -476,13 +513,13 @@ const attention: OpDefinition = {
             continue;
           }
           let sum = 0;
-          for (let j = 0; j < seq; j++) {
+          for (let j = 0; j < seqK; j++) {
             scores[j] = Math.exp(scores[j] - max);
             sum += scores[j];
           }
           for (let e = 0; e < d; e++) {
             let acc = 0;
-            for (let j = 0; j < seq; j++) {
+            for (let j = 0; j < seqK; j++) {
               const [vSrc, vOff] = at(2, b, j, h);
               acc += scores[j] * vSrc[vOff + e];
             }

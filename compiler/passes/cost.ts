@@ -6,7 +6,7 @@
 import { Graph, Node, attrInt, subgraphsOf } from '../ir/graph';
 import { DType, dtypeBytes } from '../ir/dtype';
 import { Dim, evaluateDim } from '../ir/symbolic';
-import { epilogueOf } from '../ops/fused';
+import { attentionQkvInputs, epilogueOf } from '../ops/fused';
 import { Pass } from './pass';
 import { isStatic } from './rewrite';
 import { VIEW_OPS } from '../ops/op-classes';
@@ -141,11 +141,13 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
       break;
     }
     case 'attention': {
-      const qkv = shapeOf(node.inputs[0]);
       const heads = attrInt(node, 'num_heads');
       const d = attrInt(node, 'head_dim');
-      const [b, s] = qkv;
-      flops = 4 * b * heads * s * s * d + 5 * b * heads * s * s;
+      const [b, s] = shapeOf(node.inputs[0]);
+      // keys: the k/v input's length (packed qkv: the queries')
+      const first = attentionQkvInputs(node);
+      const sk = first === 1 ? s : shapeOf(node.inputs[first - 1])[1];
+      flops = 4 * b * heads * s * sk * d + 5 * b * heads * s * sk;
       break;
     }
     case 'layernorm':

@@ -18,12 +18,16 @@
  * dims (their product is H); the bias's head dims must be all 1 or all full, its batch dims 1s then full ones (read
  * modulo their product: per window of a batch·windows axis), so one Reshape of the bias gives the op's operand.
  *
- * q, k and v come in two layouts:
- *   packed:   qkv [B,S,3·H·D] → Reshape [B,S,3,H,D] → Transpose(2,0,3,1,4) → Gather(0|1|2)   (one QKV GEMM: ViT, Swin)
- *   separate: x [B,S,H·D] → Reshape [B,S,H,D] → Transpose(0,2,1,3) (k: (0,2,3,1)) per q, k, v   (BERT)
- *             (the three x being one Split of [B,S,3·H·D] on its last axis, as GPT-2's c_attn: packed on that)
- * with scalar Mul/Div anywhere along them. Anything else (e.g. q from one GEMM and a packed k|v from another)
- * stays unfused: batched GEMM, elementwise, softmax, batched GEMM.
+ * q, k and v come in three layouts:
+ *   packed:    qkv [B,S,3·H·D] → Reshape [B,S,3,H,D] → Transpose(2,0,3,1,4) → Gather(0|1|2)   (one QKV GEMM: ViT, Swin)
+ *   separate:  x [B,S,H·D] → Reshape [B,S,H,D] → Transpose(0,2,1,3) (k: (0,2,3,1)) per q, k, v   (BERT)
+ *              (the three x being one Split of [B,S,3·H·D] on its last axis, as GPT-2's c_attn: packed on that)
+ *   kv_packed: q separate, and kv [B,Sk,2·H·D] → Reshape [B,Sk,2,H,D] → Transpose(2,0,3,1,4) → Gather(0|1) (PVT v2)
+ * with scalar Mul/Div anywhere along them. With one head the head split may be a single Reshape [B,S,D] →
+ * [B,1,S,D] (and the merge a Reshape [B,1,S,D] → [B,S,D]): the exporters' and canonicalization's form of a
+ * transpose that moves a size-1 axis. Keys and values may be shorter or longer than the queries (Sk ≠ S:
+ * cross-attention, PVT/SegFormer's spatial-reduction attention, keys from a strided conv of the tokens); a causal
+ * mask needs Sk = S. Anything else stays unfused: batched GEMM, elementwise, softmax, batched GEMM.
  */
 import { Graph, Node, attrInt, attrInts } from '../ir/graph';
 import { Dim, dimEquals, dimProduct, isConcrete } from '../ir/symbolic';
@@ -57,11 +61,11 @@ interface PendingBias {
 
 /** Where a [B,H,S,D] operand of the attention reads from. */
 interface Source {
-  layout: 'packed' | 'separate';
-  tensor: string; // packed: qkv [B,S,3·H·D]; separate: [B,S,H·D]
-  which: number; // packed: 0 | 1 | 2
+  layout: 'packed' | 'kv' | 'separate';
+  tensor: string; // packed: qkv [B,S,3·H·D]; kv: [B,Sk,2·H·D]; separate: [B,S,H·D]
+  which: number; // q 0, k 1, v 2
   nodes: Node[]; // the Gather, or the Reshape
-  /** packed: the shared Transpose(2,0,3,1,4) output and its Reshape */
+  /** packed, kv: the shared Reshape and Transpose(2,0,3,1,4) */
   shared?: Node[];
 }
 
@@ -86,6 +90,13 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
         const a = attrInts(n, 'perm');
         if (a.length !== p.length) break;
         p = p.map((i) => a[i]);
+        t = n.inputs[0];
+        nodes.push(n);
+        continue;
+      }
+      if (n.op === 'Reshape' && perm && p.length === 4 && swapsUnitAxes(shapeOf(n.inputs[0]), shapeOf(n.outputs[0]))) {
+        // [B,S,1,D] ↔ [B,1,S,D]: Transpose(0,2,1,3) as canonicalization writes it for one head
+        p = p.map((i) => [0, 2, 1, 3][i]);
         t = n.inputs[0];
         nodes.push(n);
         continue;
@@ -202,8 +213,10 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   const scoresShape = shapeOf(qk.outputs[0]);
   if (!scoresShape || scoresShape.length !== 4) return false;
   const [batchDim, heads, seq, seqK] = scoresShape;
-  // seq may be symbolic (a model input's seq: the kernel takes it at run time); heads and head_dim are not
-  if (!isConcrete(heads) || !dimEquals(seq, seqK)) return false;
+  // seq may be symbolic (a model input's seq: the kernel takes it at run time) when the keys have the same length; keys
+  // of another length (spatial reduction, cross-attention) have a fixed one. heads and head_dim are fixed.
+  if (!isConcrete(heads)) return false;
+  if (!dimEquals(seq, seqK) && !(isConcrete(seq) && isConcrete(seqK) && seqK >= 1)) return false;
 
   // ── q, k, v ──
   const q = strip(qk.inputs[0], [0, 1, 2, 3]);
@@ -212,46 +225,66 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   const sq = sourceOf(q, [0, 2, 1, 3], [0, 1, 2, 3], 0);
   const sk = sourceOf(kT, [0, 2, 3, 1], [0, 1, 3, 2], 1);
   const sv = sourceOf(v, [0, 2, 1, 3], [0, 1, 2, 3], 2);
-  if (!sq || !sk || !sv || sq.layout !== sk.layout || sq.layout !== sv.layout) return false;
-  let layout = sq.layout;
+  if (!sq || !sk || !sv || sk.layout !== sv.layout) return false;
+  let layout: 'packed' | 'kv_packed' | 'separate';
+  if (sq.layout === 'packed' && sk.layout === 'packed') layout = 'packed';
+  else if (sq.layout === 'separate' && sk.layout === 'kv') layout = 'kv_packed';
+  else if (sq.layout === 'separate' && sk.layout === 'separate') layout = 'separate';
+  else return false;
   const headDim = layout === 'packed' ? shapeOf(sq.shared![0].outputs[0])?.[4] : shapeOf(sq.nodes[0].outputs[0])?.[3];
   if (headDim === undefined || !isConcrete(headDim)) return false;
+  /** Whether x is [B, length, H·D] (a separate q, k or v). */
+  const tokens = (x: string, length: Dim) => {
+    const s = shapeOf(x);
+    return !!s && s.length === 3 && dimEquals(s[0], batchDim) && dimEquals(s[1], length) && dimEquals(s[2], heads * headDim);
+  };
+  // packed q, k, v (or k, v) are Gathers of one Transpose, which goes with them
+  if (sk.shared && sk.shared[1] !== sv.shared![1]) return false;
   if (layout === 'packed') {
-    if (sq.tensor !== sk.tensor || sq.tensor !== sv.tensor) return false;
+    if (sq.tensor !== sk.tensor || sq.tensor !== sv.tensor || sq.shared![1] !== sk.shared![1]) return false;
     if ((consumers.get(sq.shared![1].outputs[0]) ?? []).length !== 3) return false;
-  } else {
-    const shapes = [sq, sk, sv].map((s) => shapeOf(s.tensor));
-    if (!shapes.every((s) => s && s.length === 3 && dimEquals(s[0], batchDim) && dimEquals(s[1], seq) && dimEquals(s[2], heads * headDim)))
-      return false;
-  }
+  } else if (layout === 'kv_packed') {
+    if (sk.tensor !== sv.tensor || !tokens(sq.tensor, seq)) return false;
+    if ((consumers.get(sk.shared![1].outputs[0]) ?? []).length !== 2) return false;
+    if (shapeOf(sk.shared![0].outputs[0])?.[4] !== headDim) return false;
+  } else if (!tokens(sq.tensor, seq) || !tokens(sk.tensor, seqK) || !tokens(sv.tensor, seqK)) return false;
 
   /**
    * The [B,H,S,D] tensor `trace` ends at: packed (Gather `which` of Transpose(2,0,3,1,4) of Reshape [B,S,3,H,D] of
-   * qkv, read through `packedPerm`) or separate (Reshape [B,S,H,D] of x [B,S,H·D], read through `separatePerm`).
+   * qkv, read through `packedPerm`), kv (k or v: Gather `which` - 1 of the same over Reshape [B,Sk,2,H,D] of kv),
+   * or separate (Reshape [B,S,H,D] of x [B,S,H·D], read through `separatePerm`; with one head also Reshape
+   * [B,1,S,D] of x [B,S,D], read through `packedPerm`, the permutation relative to [B,H,S,D]).
    */
   function sourceOf(trace: Trace & { perm: number[] }, separatePerm: number[], packedPerm: number[], which: number): Source | undefined {
     const n = producers.get(trace.tensor);
     if (!n || single(trace.tensor) === undefined) return undefined;
     if (n.op === 'Gather') {
-      if (trace.perm.join() !== packedPerm.join()) return undefined;
-      if (attrInt(n, 'axis', 0) !== 0 || scalarValue(graph, n.inputs[1]) !== which) return undefined;
+      if (trace.perm.join() !== packedPerm.join() || attrInt(n, 'axis', 0) !== 0) return undefined;
+      const index = scalarValue(graph, n.inputs[1]);
       const perm = producers.get(n.inputs[0]);
       if (!perm || perm.op !== 'Transpose' || attrInts(perm, 'perm').join() !== '2,0,3,1,4' || !single(perm.inputs[0])) return undefined;
       const split = producers.get(perm.inputs[0]);
       const splitShape = split && split.op === 'Reshape' ? shapeOf(split.outputs[0]) : undefined;
       const qkvShape = split ? shapeOf(split.inputs[0]) : undefined;
-      if (!split || !splitShape || splitShape.length !== 5 || splitShape[2] !== 3 || splitShape[3] !== heads) return undefined;
-      if (!qkvShape || qkvShape.length !== 3 || !dimEquals(qkvShape[0], batchDim) || !dimEquals(qkvShape[1], seq)) return undefined;
-      return { layout: 'packed', tensor: split.inputs[0], which, nodes: [n], shared: [split, perm] };
+      if (!split || !splitShape || splitShape.length !== 5 || splitShape[3] !== heads) return undefined;
+      // [B,S,3,H,D] holds q, k, v (gathered at which); [B,Sk,2,H,D] holds k, v (gathered at which - 1)
+      const kv = splitShape[2] === 2;
+      if (kv ? which === 0 || index !== which - 1 : splitShape[2] !== 3 || index !== which) return undefined;
+      if (!qkvShape || qkvShape.length !== 3 || !dimEquals(qkvShape[0], batchDim) || !dimEquals(qkvShape[1], kv ? seqK : seq))
+        return undefined;
+      return { layout: kv ? 'kv' : 'packed', tensor: split.inputs[0], which, nodes: [n], shared: [split, perm] };
     }
     if (n.op === 'Reshape') {
       // the Reshape splits H·D into H, D (scales between it and the Transposes were taken by strip)
-      if (trace.perm.join() !== separatePerm.join()) return undefined;
       const to = shapeOf(n.outputs[0]);
       const from = shapeOf(n.inputs[0]);
-      if (!to || to.length !== 4 || !from || from.length !== 3 || to[2] !== heads) return undefined;
-      if (!dimEquals(to[0], from[0]) || !dimEquals(to[1], from[1])) return undefined;
-      return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n] };
+      if (!to || to.length !== 4 || !from || from.length !== 3 || !dimEquals(to[0], from[0])) return undefined;
+      if (trace.perm.join() === separatePerm.join() && to[2] === heads && dimEquals(to[1], from[1]))
+        return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n] };
+      // one head: [B,S,D] → [B,1,S,D] is the head split and its transpose at once
+      if (heads === 1 && trace.perm.join() === packedPerm.join() && to[1] === 1 && dimEquals(to[2], from[1]))
+        return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n] };
+      return undefined;
     }
     return undefined;
   }
@@ -274,13 +307,15 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     }
   }
 
-  // ── output: MatMul → Transpose(0,2,1,3) → Reshape [B,S,H·D] ──
-  const merge = single(pv.outputs[0]);
-  if (!merge || merge.op !== 'Transpose' || attrInts(merge, 'perm').join() !== '0,2,1,3') return false;
-  const flatten = single(merge.outputs[0]);
+  // ── output: MatMul → Transpose(0,2,1,3) → Reshape [B,S,H·D] (one head: MatMul → Reshape [B,S,D]) ──
+  let merge = single(pv.outputs[0]);
+  let flatten: Node | undefined;
+  if (merge?.op === 'Transpose' && attrInts(merge, 'perm').join() === '0,2,1,3') flatten = single(merge.outputs[0]);
+  else if (merge?.op === 'Reshape' && heads === 1) [flatten, merge] = [merge, undefined];
   if (!flatten || flatten.op !== 'Reshape') return false;
   const outShape = shapeOf(flatten.outputs[0]);
   if (!outShape || outShape.length !== 3 || outShape[2] !== heads * headDim) return false;
+  if (!dimEquals(outShape[0], batchDim) || !dimEquals(outShape[1], seq)) return false;
 
   // ── masks and biases in the op's form ──
   let causal = false;
@@ -289,7 +324,7 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   const scope = softmax.scope.length ? softmax.scope : flatten.scope;
   const resolve = (tensor: string, view: Dim[]): boolean => {
     const shape = shapeOf(tensor);
-    const form = shape && biasForm(shape, view, batchDim, heads, seq);
+    const form = shape && biasForm(shape, view, batchDim, heads, seq, seqK);
     if (!form) return false;
     // a Reshape takes one -1: a bias of two symbolic dims (batch and seq) must already be in the op's form
     const inForm = shape.length === 4 && shape.every((d, i) => dimEquals(d, form[i]));
@@ -301,6 +336,7 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     const cond = valueOf(graph, m.cond);
     if (
       cond &&
+      seq === seqK &&
       isCausal(
         cond,
         seq,
@@ -312,13 +348,14 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
       continue;
     }
     const condShape = shapeOf(m.cond);
-    if (!condShape || !biasForm(condShape, m.view, batchDim, heads, seq)) return false;
+    if (!condShape || !biasForm(condShape, m.view, batchDim, heads, seq, seqK)) return false;
     if (!resolve(maskToBias(graph, m.cond, m.scoresWhenTrue, m.fill, added, scope), m.view)) return false;
   }
   for (const b of biases) {
     const value = valueOf(graph, b.tensor);
     if (
       value &&
+      seq === seqK &&
       isCausal(
         value,
         seq,
@@ -334,20 +371,35 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   if (operands.length > 2) return false; // the kernel reads at most two biases
 
   const nodes = [sq, sk, sv].flatMap((s) => s.nodes);
-  const shared = sq.shared ?? (packedSplit ? [packedSplit] : []);
-  const absorbed = [...shared, ...nodes, ...q.nodes, ...kT.nodes, ...v.nodes, qk, ...scoreNodes, softmax, ...guard, pv, merge];
+  const shared = sq.shared ?? sk.shared ?? (packedSplit ? [packedSplit] : []);
+  const absorbed = [
+    ...shared,
+    ...nodes,
+    ...q.nodes,
+    ...kT.nodes,
+    ...v.nodes,
+    qk,
+    ...scoreNodes,
+    softmax,
+    ...guard,
+    pv,
+    ...(merge ? [merge] : []),
+  ];
   const attention: Node = {
     id: flatten.id,
     op: 'attention',
     domain: FUSED_DOMAIN,
     name: `${softmax.name.replace(/\/(softmax\/)?Softmax$/i, '')}/attention`,
-    inputs: [...(layout === 'packed' ? [sq.tensor] : [sq.tensor, sk.tensor, sv.tensor]), ...operands],
+    inputs: [
+      ...(layout === 'packed' ? [sq.tensor] : layout === 'kv_packed' ? [sq.tensor, sk.tensor] : [sq.tensor, sk.tensor, sv.tensor]),
+      ...operands,
+    ],
     outputs: [...flatten.outputs],
     attrs: {
       num_heads: { type: 'int', value: heads },
       head_dim: { type: 'int', value: headDim },
       scale: { type: 'float', value: q.scale * kT.scale * scoreScale },
-      ...(layout === 'separate' ? { layout: { type: 'string' as const, value: 'separate' } } : {}),
+      ...(layout !== 'packed' ? { layout: { type: 'string' as const, value: layout } } : {}),
       ...(causal ? { causal: { type: 'int' as const, value: 1 } } : {}),
       ...(zeroMaskedRows ? { zero_masked_rows: { type: 'int' as const, value: 1 } } : {}),
     },
@@ -363,15 +415,15 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
 }
 
 /**
- * The op's [Bk, Hk, Ik, Jk] shape for a bias of `shape` added to scores viewed as `view` ([...leading, S, S], the
+ * The op's [Bk, Hk, Ik, Jk] shape for a bias of `shape` added to scores viewed as `view` ([...leading, S, Sk], the
  * leading dims' product B·H), or undefined when the bias does not broadcast that way.
  */
-function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: Dim): Dim[] | undefined {
+function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: Dim, seqK: Dim): Dim[] | undefined {
   if (shape.length > view.length) return undefined;
   const padded: Dim[] = [...new Array<Dim>(view.length - shape.length).fill(1), ...shape];
   const lead = view.length - 2;
   const [ik, jk] = padded.slice(lead);
-  if ((ik !== 1 && !dimEquals(ik, seq)) || (jk !== 1 && !dimEquals(jk, seq))) return undefined;
+  if ((ik !== 1 && !dimEquals(ik, seq)) || (jk !== 1 && !dimEquals(jk, seqK))) return undefined;
   // heads: the shortest suffix of the leading dims whose product is H
   let split = lead;
   let product = 1;
@@ -396,6 +448,12 @@ function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: Dim
   if (!dimEquals(dimProduct(view.slice(0, split)), batch)) return undefined;
   if (!isConcrete(bk) && !dimEquals(bk, batch)) return undefined;
   return [bk, hk, ik, jk];
+}
+
+/** Whether a Reshape `from` → `to` is Transpose(0,2,1,3) of a 4-D tensor whose axis 1 or 2 has size 1. */
+function swapsUnitAxes(from: Dim[] | undefined, to: Dim[] | undefined): boolean {
+  if (!from || !to || from.length !== 4 || to.length !== 4 || (from[1] !== 1 && from[2] !== 1)) return false;
+  return dimEquals(from[0], to[0]) && dimEquals(from[1], to[2]) && dimEquals(from[2], to[1]) && dimEquals(from[3], to[3]);
 }
 
 /** Whether `value` ([1,…,1,S,S]) is a causal mask: `masked` above the diagonal (key > query), `kept` elsewhere. */

@@ -506,7 +506,7 @@ describe('fusion patterns', function () {
       });
     }
 
-    it('q from one projection and a packed k|v from another stays unfused (batched GEMM, softmax, batched GEMM)', () => {
+    it('q from one projection and a packed k|v from another: one attention over q and the kv projection (kv_packed)', () => {
       const g = optimizeAndCompare(
         {
           inputs: [{ name: 'x', dtype: 'float32', dims: ['B', S, HD] }],
@@ -536,8 +536,15 @@ describe('fusion patterns', function () {
         },
         [[B, S, HD]],
       );
-      assert.equal(nodesOf(g, 'attention').length, 0);
-      assert.equal(nodesOf(g, 'Softmax').length, 1);
+      const att = single(g);
+      assert.equal(att.attrs.layout.value, 'kv_packed');
+      assert.deepEqual(
+        att.inputs.map((t) => g.tensor(t).shape!.map(String)),
+        [
+          ['B', String(S), String(HD)],
+          ['B', String(S), String(2 * HD)],
+        ],
+      );
     });
   });
 

@@ -10,9 +10,9 @@
 import type { CandidateReport } from '../profiling/selection';
 import { CompileError } from '../../../diagnostics';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
-import { Dim, dimAdd, dimMul, isConcrete } from '../../../ir/symbolic';
+import { Dim, dimAdd, dimEquals, dimMul, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
-import { attentionQkvInputs } from '../../../ops/fused';
+import { attentionOperands, attentionQkvInputs } from '../../../ops/fused';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { backendById } from '../../backend';
@@ -726,13 +726,12 @@ cuda(
     const out = node.outputs[0];
     const heads = attrInt(node, 'num_heads');
     const headDim = attrInt(node, 'head_dim');
-    const hd = heads * headDim;
     const first = attentionQkvInputs(node);
     const shape = ctx.shapeOf(node.inputs[0]);
-    const [q, k, v] =
-      first === 3
-        ? node.inputs.slice(0, 3).map((t) => ctx.pointer(t))
-        : [0, 1, 2].map((i) => `${ctx.pointer(node.inputs[0])}${i ? ` + ${i * hd}` : ''}`);
+    // keys and values: packed qkv has the queries' length; else the k/v input's
+    const keyShape = first === 1 ? shape : ctx.shapeOf(node.inputs[first - 1]);
+    const operands = attentionOperands(node);
+    const [q, k, v] = operands.map((o) => `${ctx.pointer(node.inputs[o.input])}${o.offset ? ` + ${o.offset}` : ''}`);
     const biases = node.inputs.slice(first);
     const causal = attrInt(node, 'causal', 0) !== 0;
     const masked = biases.length > 0 || causal;
@@ -741,16 +740,19 @@ cuda(
       `args.q = ${q};`,
       `args.k = ${k};`,
       `args.v = ${v};`,
-      `args.token_stride = ${first === 3 ? hd : 3 * hd};`,
+      `args.token_stride = ${operands[0].tokenStride};`,
+      // keys/values: their own token stride and length where they differ from the queries' (else -1: the same)
+      ...(operands[1].tokenStride !== operands[0].tokenStride ? [`args.kv_token_stride = ${operands[1].tokenStride};`] : []),
       `args.output = ${ctx.pointer(out, true)};`,
       `args.batch = ${ctx.dim(shape[0], node)};`,
       `args.sequence = ${ctx.dim(shape[1], node)};`,
+      ...(!dimEquals(keyShape[1], shape[1]) ? [`args.key_sequence = ${ctx.dim(keyShape[1], node)};`] : []),
       `args.heads = ${heads};`,
       `args.head_dim = ${headDim};`,
       `args.scale = ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))};`,
     ];
     biases.forEach((bias, i) => {
-      // [Bk, 1|H, 1|S, 1|S], row-major; a size-1 axis broadcasts (stride 0), batch b reads b % Bk
+      // [Bk, 1|H, 1|S, 1|Sk], row-major; a size-1 axis broadcasts (stride 0), batch b reads b % Bk
       const [bk, bh, bq, bkey] = ctx.shapeOf(bias);
       const rowStride = bkey === 1 ? 0 : 1;
       const queryStride = bq === 1 ? 0 : bkey === 1 ? 1 : bkey;
@@ -769,7 +771,8 @@ cuda(
       `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_attention_padded<__half, ${attentionPaddedHeadDim(headDim)}${masked ? ', true' : ''}>(args, c.stream)));`,
     );
     const what = [
-      first === 3 ? 'separate Q, K, V' : 'packed QKV',
+      first === 3 ? 'separate Q, K, V' : first === 2 ? 'Q and packed KV' : 'packed QKV',
+      ...(!dimEquals(shape[1], keyShape[1]) ? [isConcrete(keyShape[1]) ? `${keyShape[1]} keys` : 'keys of another length'] : []),
       ...(biases.length ? [`${biases.length} score bias${biases.length > 1 ? 'es' : ''}`] : []),
       ...(causal ? ['causal'] : []),
     ];

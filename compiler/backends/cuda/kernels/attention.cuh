@@ -2,6 +2,10 @@
 // GEMMs' outputs, token-major: either packed [batch, sequence, 3, heads, head_dim] (one QKV GEMM) or three
 // [batch, sequence, heads, head_dim] tensors (`token_stride` apart per token), and writing [batch, sequence,
 // heads * head_dim] (the layout the output projection GEMM reads), so no transpose kernels are needed.
+// Keys and values may have their own length (`key_sequence`: cross-attention, PVT/SegFormer's spatial-reduction
+// attention, whose keys come from a strided convolution of the tokens) and token stride (`kv_token_stride`: K and V
+// packed [batch, key_sequence, 2, heads, head_dim] by one KV GEMM, or two [batch, key_sequence, heads·head_dim]);
+// the equal-length case is the same code with key_sequence = sequence.
 //
 // Masks (template flag kMasked, so the unmasked kernels are unchanged): up to two additive biases, each read at
 // [b mod batch_modulo, h, query, key] through its strides (0 for a broadcast axis: a [1,H,S,S] relative position
@@ -36,7 +40,7 @@ namespace kernels {
 
 template <class T>
 struct AttentionBias {
-  const T* data = nullptr;  // [batch_modulo, 1|heads, 1|sequence, 1|sequence]
+  const T* data = nullptr;  // [batch_modulo, 1|heads, 1|sequence, 1|key_sequence]
   int64_t batch_modulo = 1;  // attention batch b reads bias batch b % batch_modulo
   int64_t batch_stride = 0, head_stride = 0, query_stride = 0, key_stride = 0;  // elements; 0 broadcasts
 };
@@ -46,12 +50,16 @@ constexpr int kMaxAttentionBiases = 2;
 template <class T>
 struct AttentionArgs {
   const T* q;              // element (b, s, h, d) at q[(b * sequence + s) * token_stride + h * head_dim + d]
-  const T* k;              // likewise
+  const T* k;              // element (b, j, h, d) at k[(b * key_sequence + j) * kv_token_stride + h * head_dim + d]
   const T* v;              // likewise
-  int64_t token_stride;    // 3 * heads * head_dim for packed qkv, heads * head_dim for separate q, k, v
+  int64_t token_stride;    // 3 * heads * head_dim for packed qkv, heads * head_dim for a separate q
   T* output;               // [batch, sequence, heads * head_dim]
   int64_t batch;
-  int64_t sequence;
+  int64_t sequence;        // queries
+  // Keys (= values) and the elements between consecutive key/value tokens (2 * heads * head_dim for packed kv,
+  // heads * head_dim for separate k and v); -1: the same as the queries' (sequence, token_stride).
+  int64_t key_sequence = -1;
+  int64_t kv_token_stride = -1;
   int32_t heads;
   int32_t head_dim;
   float scale;             // usually 1/sqrt(head_dim)
@@ -151,13 +159,15 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   const bool active = s < a.sequence;
   const int head_dim = a.head_dim;  // <= kHeadDim
   const int64_t hd = static_cast<int64_t>(a.heads) * head_dim;
-  const int64_t token_stride = a.token_stride;  // elements between consecutive tokens
-  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * head_dim;
-  const T* q_base = a.q + head_offset;
-  const T* k_base = a.k + head_offset;
-  const T* v_base = a.v + head_offset;
-  // causal: keys past the block's last query are masked for all of its queries
-  const int64_t key_end = kMasked && a.causal ? min(a.sequence, block_start + kQueriesPerBlock) : a.sequence;
+  const int64_t token_stride = a.token_stride;        // elements between consecutive query tokens
+  const int64_t kv_token_stride = a.kv_token_stride;  // ... key/value tokens
+  const T* q_base = a.q + b * a.sequence * token_stride + static_cast<int64_t>(h) * head_dim;
+  const int64_t kv_offset = b * a.key_sequence * kv_token_stride + static_cast<int64_t>(h) * head_dim;
+  const T* k_base = a.k + kv_offset;
+  const T* v_base = a.v + kv_offset;
+  // causal (key_sequence == sequence): keys past the block's last query are masked for all of its queries
+  const int64_t key_end =
+      kMasked && a.causal ? min(a.key_sequence, block_start + kQueriesPerBlock) : a.key_sequence;
   [[maybe_unused]] const AttentionMask<T> mask(a, b, h);
 
   constexpr float kLog2e = 1.4426950408889634f;
@@ -180,7 +190,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
         const int row = i / kVectorsPerRow, col = (i % kVectorsPerRow) * V;
         Vec16<T> kv, vv;
         if (row < keys && col < head_dim) {
-          const int64_t token = (tile_start + row) * token_stride + col;
+          const int64_t token = (tile_start + row) * kv_token_stride + col;
           kv = load_vec16(k_base + token);
           vv = load_vec16(v_base + token);
         } else {
@@ -193,7 +203,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
     } else {
       for (int i = threadIdx.x; i < kTileKeys * kHeadDim; i += blockDim.x) {
         const int row = i / kHeadDim, col = i % kHeadDim;
-        const int64_t token = (tile_start + row) * token_stride + col;
+        const int64_t token = (tile_start + row) * kv_token_stride + col;
         const bool valid = row < keys && col < head_dim;
         k_tile[row][col] = valid ? k_base[token] : from_float<T>(0.f);
         v_tile[row][col] = valid ? v_base[token] : from_float<T>(0.f);
@@ -249,7 +259,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 // 64-key tiles of K and V through shared memory with cp.async, double buffered (tile t+1 loads while tile t is
 // computed). Per tile, warp and 16-row block:
 //   S[16 x 64] = Q[16 x D] · K_tileᵀ      (mma m16n8k16: D/16 k-steps x 8 key n-tiles; each K fragment serves R blocks)
-//   online softmax on S in registers (scale·log2e folded in, keys past `sequence` set to -inf)
+//   online softmax on S in registers (scale·log2e folded in, keys past `key_sequence` set to -inf)
 //   O[16 x D] = O·correction + P[16 x 64] · V_tile[64 x D]   (P reused from the S accumulators as fp16 A fragments)
 // At the end O is divided by the row sums and written through shared memory (the warp's own Q rows) as 16-byte
 // coalesced stores; query rows past `sequence` compute on zero-filled Q and are not written.
@@ -385,8 +395,8 @@ __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows
 
 // One 64-key tile of the tensor-core kernel for one warp's kRowBlocks·16 query rows: S = Q·K_tileᵀ, online
 // softmax, O += P·V. Each K/V fragment loaded from shared memory is used by every row block.
-// kTail: the tile holds fewer than 64 keys (the sequence's last tile); key columns past `keys` are masked, and
-// 16-key steps wholly past them skip their MMAs (e.g. sequence 577 = 9·64 + 1 computes 1 of 4 steps in its last tile).
+// kTail: the tile holds fewer than 64 keys (the keys' last tile); key columns past `keys` are masked, and
+// 16-key steps wholly past them skip their MMAs (e.g. 577 keys = 9·64 + 1 computes 1 of 4 steps in its last tile).
 // kMasked: scores get the masks' terms (mask.log2_term) for query rows first_query + 16·rb + g (+8) that lie within
 // the sequence, and rows may have no unmasked key yet (max -inf: exp2 is taken against 0 instead).
 template <int kHeadDim, int kBlocks, bool kTail, bool kMasked>
@@ -533,22 +543,24 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
   const int64_t query_start = static_cast<int64_t>(blockIdx.x) * kQueries;
   const int head_dim = a.head_dim;  // <= kHeadDim; the dims past it are zeros in shared memory
   const int64_t hd = static_cast<int64_t>(a.heads) * head_dim;
-  const int64_t token_stride = a.token_stride;
+  const int64_t token_stride = a.token_stride, kv_token_stride = a.kv_token_stride;
   const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * head_dim;
+  const int64_t kv_head_offset = b * a.key_sequence * kv_token_stride + static_cast<int64_t>(h) * head_dim;
   const int queries_valid = static_cast<int>(min(static_cast<int64_t>(kQueries), a.sequence - query_start));
-  // causal: key tiles wholly past the CTA's last query are masked for all of its rows, and skipped
-  const int64_t key_end = kMasked && a.causal ? min(a.sequence, query_start + kQueries) : a.sequence;
+  // causal (key_sequence == sequence): key tiles wholly past the CTA's last query are masked for all of its rows,
+  // and skipped
+  const int64_t key_end = kMasked && a.causal ? min(a.key_sequence, query_start + kQueries) : a.key_sequence;
   const int tiles = static_cast<int>(ceil_div(key_end, kKeysPerTile));
   [[maybe_unused]] const AttentionMask<__half> mask(a, b, h);
 
   auto load_kv = [&](int tile, int buffer) {
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
-    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
-    const int64_t first = head_offset + key_start * token_stride;
-    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, a.k + first, token_stride, keys, head_dim,
-                                            narrow);
-    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, a.v + first, token_stride, keys, head_dim,
-                                            narrow);
+    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.key_sequence - key_start));
+    const int64_t first = kv_head_offset + key_start * kv_token_stride;
+    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, a.k + first, kv_token_stride, keys,
+                                            head_dim, narrow);
+    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, a.v + first, kv_token_stride, keys,
+                                            head_dim, narrow);
   };
 
   load_tile_async<kHeadDim, kQueries>(q_tile, a.q + head_offset + query_start * token_stride, token_stride,
@@ -595,7 +607,7 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
     const __half* k_tile = k_tiles + buffer * kTileHalves;
     const __half* v_tile = v_tiles + buffer * kTileHalves;
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
-    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.sequence - key_start));
+    const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.key_sequence - key_start));
     if (warp_active) {
       const int64_t first_query = query_start + warp * kWarpRows;
       if (keys < kKeysPerTile)
@@ -697,7 +709,9 @@ bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream
     return true;
   };
   // In halves: every row start (b, s, h) is then a multiple of the chunk from an aligned base.
-  const auto chunks_of = [&](int halves) { return a.head_dim % halves == 0 && a.token_stride % halves == 0; };
+  const auto chunks_of = [&](int halves) {
+    return a.head_dim % halves == 0 && a.token_stride % halves == 0 && a.kv_token_stride % halves == 0;
+  };
   bool narrow;
   if (chunks_of(8) && aligned(16))
     narrow = false;
@@ -728,7 +742,7 @@ cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream)
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
                   static_cast<unsigned>(a.batch));
   const bool vector_loads = a.head_dim % Vec16<T>::kElements == 0 && is_aligned16(a.q) && is_aligned16(a.k) &&
-                            is_aligned16(a.v) && a.token_stride % Vec16<T>::kElements == 0;
+                            is_aligned16(a.v) && a.kv_token_stride % Vec16<T>::kElements == 0;
   attention_kernel<T, kHeadDim, kMasked><<<grid, kQueriesPerBlock, 0, stream>>>(a, vector_loads);
   return launch_status();
 }
@@ -736,13 +750,18 @@ cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream)
 // Attention at padded head dim kHeadDim (attention_padded_head_dim(a.head_dim), which the generated code names, so
 // a build compiles only the head dims it uses). kMasked: the variant that reads a.bias / a.causal (the code
 // generator picks it when the node has masks, so builds without masks compile only the unmasked kernels). Returns
-// cudaErrorInvalidValue for a head dim that does not run at kHeadDim, for masks given to the unmasked variant, and
-// for bad bias counts.
+// cudaErrorInvalidValue for a head dim that does not run at kHeadDim, for masks given to the unmasked variant, for
+// bad bias counts, and for a causal mask over keys of another length than the queries.
 template <class T, int kHeadDim, bool kMasked = false>
-cudaError_t launch_attention_padded(const AttentionArgs<T>& a, cudaStream_t stream) {
+cudaError_t launch_attention_padded(const AttentionArgs<T>& args, cudaStream_t stream) {
   static_assert(attention_padded_head_dim(kHeadDim) == kHeadDim, "kHeadDim must be a padded head dim");
+  AttentionArgs<T> a = args;
+  if (a.key_sequence < 0) a.key_sequence = a.sequence;
+  if (a.kv_token_stride < 0) a.kv_token_stride = a.token_stride;
   if (attention_padded_head_dim(a.head_dim) != kHeadDim) return cudaErrorInvalidValue;
+  if (a.causal && a.key_sequence != a.sequence) return cudaErrorInvalidValue;
   if (a.batch <= 0 || a.sequence <= 0 || a.heads <= 0) return cudaSuccess;
+  if (a.key_sequence <= 0) return cudaErrorInvalidValue;  // queries and no keys
   if (a.batch > 65535 || a.heads > 65535) return cudaErrorInvalidValue;
   if (a.bias_count < 0 || a.bias_count > kMaxAttentionBiases || (!kMasked && (a.bias_count > 0 || a.causal)))
     return cudaErrorInvalidValue;

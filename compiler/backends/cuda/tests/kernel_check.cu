@@ -467,6 +467,111 @@ void check_attention_masked(const MaskedAttentionCase& c) {
            dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention<__half, true>(args, s); });
 }
 
+// Attention over keys of another length than the queries (AttentionArgs::key_sequence): PVT/SegFormer's
+// spatial-reduction attention (keys from a strided convolution of the tokens) and cross-attention. q [B,Sq,H·D];
+// k and v packed [B,Sk,2,H,D] (kv_token_stride 2·H·D) or two [B,Sk,H·D] tensors; optionally a [1,H,Sq,Sk] score
+// bias and a [B,1,1,Sk] key mask (the last batch masks every key: zero_masked_rows gives 0); misaligned shifts the
+// buffer by one element so the CUDA-core kernel runs. A causal flag over Sq != Sk must be refused.
+struct KeyLengthAttentionCase {
+  const char* name;
+  int64_t batch, sequence, key_sequence;
+  int heads, head_dim;
+  bool kv_packed = false, relative_bias = false, key_mask = false, misaligned = false;
+};
+
+void check_attention_key_length(const KeyLengthAttentionCase& c) {
+  const int64_t B = c.batch, S = c.sequence, SK = c.key_sequence, H = c.heads, D = c.head_dim, HD = H * D;
+  const int64_t q_count = B * S * HD, kv_count = B * SK * 2 * HD, out_count = B * S * HD;
+  std::vector<double> values;
+  auto host = random_tensor<__half>(q_count + kv_count, &values, -2.f, 2.f);
+  const int64_t offset = c.misaligned ? 1 : 0;
+  DeviceBuffer<__half> dbuf(q_count + kv_count + offset), dy(out_count);
+  CHECK_CUDA(cudaMemcpy(dbuf.ptr + offset, host.data(), (q_count + kv_count) * sizeof(__half), cudaMemcpyHostToDevice));
+  // q first; then kv packed [B,SK,2,H,D], or k [B,SK,H·D] followed by v [B,SK,H·D]
+  const int64_t kv_stride = c.kv_packed ? 2 * HD : HD;
+  auto q_at = [&](int64_t b, int64_t s, int64_t h, int64_t d) { return (b * S + s) * HD + h * D + d; };
+  auto kv_at = [&](int which, int64_t b, int64_t j, int64_t h, int64_t d) {
+    return q_count + (c.kv_packed ? (b * SK + j) * kv_stride + which * HD : which * B * SK * HD + (b * SK + j) * HD) + h * D + d;
+  };
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  AttentionArgs<__half> args{};
+  args.q = dbuf.ptr + offset;
+  args.k = dbuf.ptr + offset + kv_at(0, 0, 0, 0, 0);
+  args.v = dbuf.ptr + offset + kv_at(1, 0, 0, 0, 0);
+  args.token_stride = HD;
+  args.kv_token_stride = kv_stride;
+  args.output = dy.ptr;
+  args.batch = B;
+  args.sequence = S;
+  args.key_sequence = SK;
+  args.heads = static_cast<int32_t>(H);
+  args.head_dim = static_cast<int32_t>(D);
+  args.scale = static_cast<float>(scale);
+  args.zero_masked_rows = c.key_mask;
+  const bool masked = c.relative_bias || c.key_mask;
+
+  // biases: [1,H,S,SK] then [B,1,1,SK], fp16-rounded values kept for the reference
+  std::vector<double> relative(H * S * SK), key_mask(B * SK);
+  std::vector<std::unique_ptr<DeviceBuffer<__half>>> buffers;
+  auto upload_bias = [&](std::vector<double>& v, const std::function<float(int64_t)>& value) {
+    std::vector<__half> h(v.size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = __half2float(h[i] = __float2half_rn(value(static_cast<int64_t>(i))));
+    buffers.push_back(std::make_unique<DeviceBuffer<__half>>(v.size()));
+    upload(*buffers.back(), h);
+    return buffers.back()->ptr;
+  };
+  std::uniform_real_distribution<float> bias_dist(-2.f, 2.f);
+  if (c.relative_bias)
+    args.bias[args.bias_count++] = {upload_bias(relative, [&](int64_t) { return bias_dist(rng); }), 1, H * S * SK, S * SK, SK, 1};
+  if (c.key_mask)  // batch b masks keys j % (b + 2) == 1; the last batch masks every key
+    args.bias[args.bias_count++] = {upload_bias(key_mask,
+                                                [&](int64_t i) {
+                                                  const int64_t b = i / SK, j = i % SK;
+                                                  return b == B - 1 || j % (b + 2) == 1 ? -INFINITY : 0.f;
+                                                }),
+                                    B, SK, 0, 0, 1};
+
+  std::vector<double> ref(out_count), scores(SK);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < S; ++i) {
+        double m = -INFINITY;
+        for (int64_t j = 0; j < SK; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += values[q_at(b, i, h, d)] * values[kv_at(0, b, j, h, d)];
+          double score = dot * scale;
+          if (c.relative_bias) score += relative[(h * S + i) * SK + j];
+          if (c.key_mask) score += key_mask[b * SK + j];
+          scores[j] = score;
+          m = std::max(m, score);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < SK; ++j) sum += (scores[j] = m == -INFINITY ? 0 : std::exp(scores[j] - m));
+        for (int64_t d = 0; d < D; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < SK; ++j) o += scores[j] * values[kv_at(1, b, j, h, d)];
+          ref[q_at(b, i, h, d)] = sum > 0 ? o / sum : 0;  // a fully masked row: 0 (zero_masked_rows)
+        }
+      }
+  const std::string kernel = std::string("attention Sq!=Sk") + (masked ? " masked" : "") + (c.misaligned ? " (CUDA-core)" : "");
+  const std::string shape = std::string(c.name) + " B" + std::to_string(B) + " S" + std::to_string(S) + " SK" +
+                            std::to_string(SK) + " H" + std::to_string(H) + " D" + std::to_string(D);
+  if (masked)
+    run_case(kernel, shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention<__half, true>(args, s); });
+  else
+    run_case(kernel, shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention(args, s); });
+
+  // causal is defined for equal lengths only: refused before any launch
+  AttentionArgs<__half> causal = args;
+  causal.causal = true;
+  const cudaError_t refused = launch_attention<__half, true>(causal, nullptr);
+  if (refused != cudaErrorInvalidValue) {
+    std::printf("%-28s %-34s %12s  FAIL (causal over Sq != Sk not refused: %s)\n", "attention Sq!=Sk causal",
+                shape.c_str(), "-", cudaGetErrorString(refused));
+    ++failures;
+  }
+}
+
 void check_pool2d(PoolMode mode, int64_t n, int h, int w, int c, int k, int stride, int pad, bool include_pad) {
   const int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
   std::vector<double> x;
@@ -2412,6 +2517,29 @@ int main() {
     fallback36.key_mask = true;
     fallback36.misaligned = true;
     check_attention_masked(fallback36);
+  }
+  {
+    // PVT v2 b0 stage 1 (56x56 tokens, keys from an 8x8-strided conv: 7x7; one head of 32; packed kv), SegFormer-B0
+    // stage 1 at 512x512 (128x128 tokens, keys 16x16; separate k, v), and key tiles with tails on both sides
+    check_attention_key_length({"pvt stage1 kv", 4, 3136, 49, 1, 32, /*kv_packed=*/true});
+    check_attention_key_length({"pvt stage2 kv", 8, 784, 49, 2, 32, /*kv_packed=*/true});
+    check_attention_key_length({"segformer stage1", 2, 16384, 256, 1, 32});
+    check_attention_key_length({"cross d64", 2, 77, 130, 4, 64});
+    check_attention_key_length({"cross d64 kv", 3, 200, 65, 8, 64, /*kv_packed=*/true});
+    check_attention_key_length({"short keys wide grid", 64, 197, 10, 12, 64, /*kv_packed=*/true});  // two row blocks
+    check_attention_key_length({"d36 kv", 2, 150, 37, 3, 36, /*kv_packed=*/true});                  // 8-byte loads
+    KeyLengthAttentionCase masked{"bias+key mask d32", 4, 196, 49, 2, 32, /*kv_packed=*/true};
+    masked.relative_bias = masked.key_mask = true;
+    check_attention_key_length(masked);
+    KeyLengthAttentionCase masked64{"key mask d64", 3, 70, 150, 4, 64};
+    masked64.key_mask = true;
+    check_attention_key_length(masked64);
+    KeyLengthAttentionCase fallback{"bias d64", 2, 100, 33, 2, 64, /*kv_packed=*/true};
+    fallback.relative_bias = fallback.misaligned = true;
+    check_attention_key_length(fallback);
+    KeyLengthAttentionCase fallback32{"d32", 2, 90, 200, 2, 32};
+    fallback32.misaligned = true;
+    check_attention_key_length(fallback32);
   }
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);

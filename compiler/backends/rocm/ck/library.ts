@@ -20,7 +20,7 @@
  *    do not take returns the reason (rowOp, attention), and the lowering keeps our kernel (../lowerings.ts).
  */
 import { Node, attrFloat, attrInt } from '../../../ir/graph';
-import { Dim, isConcrete } from '../../../ir/symbolic';
+import { Dim, dimEquals, isConcrete } from '../../../ir/symbolic';
 import { EPILOGUE_OPERAND_STEPS, attentionQkvInputs, epilogueOf, isPatchifyConv } from '../../../ops/fused';
 import { axisNormPlan, isRowView } from '../../cuda/codegen/axis-norm-lowering';
 import { cppFloat } from '../../cuda/codegen/cpp';
@@ -357,6 +357,10 @@ export class CkLibrary implements PlatformLibrary {
     if (refusal) return refusal;
     for (const t of [...node.inputs, out]) if (ctx.typeOf(t) !== 'half') return `'${t}' is not fp16`;
     const [batch, sequence] = ctx.shapeOf(node.inputs[0]);
+    // the instance reads K and V at Q's token rows and length (one S and row stride for all three)
+    if (first === 2) return 'q and a packed kv (the CK instance takes packed QKV or separate Q, K, V)';
+    const keys = ctx.shapeOf(node.inputs[first - 1])[1];
+    if (!dimEquals(keys, sequence)) return 'keys of another length than the queries (the CK instance takes one sequence)';
     const hd = heads * headDim;
     const tokenStride = first === 3 ? hd : 3 * hd;
     if (ctx.maxOf(sequence) * tokenStride > MAX_CK_ELEMENTS) return "a batch's Q, K or V past CK's 32-bit indices";
