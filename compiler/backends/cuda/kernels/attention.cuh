@@ -23,16 +23,16 @@
 // - attention_tc_kernel (fp16, padded head dims up to 192, head dim a multiple of 8 with 16-byte aligned pointers or
 //   a multiple of 4 with 8-byte aligned ones, sm_80+): flash-attention-2 on tensor cores; see the comment above it.
 // - attention_kernel (every other case: fp32/bf16 storage, unaligned pointers, head dims not a multiple of 4, padded
-//   head dim 256): CUDA cores, one thread per query row keeps q and the output accumulator in registers; blocks of 64
-//   queries stream tiles of K and V through shared memory.
+//   head dim 256, values with a head dim or strides of their own): CUDA cores, one thread per query row keeps q and
+//   the output accumulator in registers; blocks of 64 queries stream tiles of K and V through shared memory.
 //
-// Head dims: any D in 1..256. The kernels are instantiated at a padded head dim kHeadDim >= D
-// (attention_padded_head_dim) and take the real D at run time (a.head_dim): q, k and v dims
-// d >= D are read as zeros (exact for Q·Kᵀ, and P·V's extra output columns are not stored), the output is written
-// for d < D only, and the scale is the caller's (1/sqrt(D) usually). The padded sizes are multiples of 16 (the mma
-// k-step) spaced so that the dims in use (32/64/128; 36, 40, 48, 60, 80, 96, 160) waste at most a quarter of
-// the work: 32, 48, 64, 80, 96, 128, 160, 192, 256. The generated code instantiates only the padded dims its
-// attention nodes need (launch_attention_padded); launch_attention dispatches over all of them (tests).
+// Head dims: any D (and Dv) in 1..256. The kernels are instantiated at a padded head dim kHeadDim >= max(D, Dv)
+// (attention_padded_head_dim) and take the real D (and Dv) at run time (a.head_dim, a.value_head_dim): q and k
+// dims d >= D and v dims d >= Dv are read as zeros (exact for Q·Kᵀ, and P·V's extra output columns are not stored),
+// the output is written for d < Dv only, and the scale is the caller's (1/sqrt(D) usually). The padded sizes are
+// multiples of 16 (the mma k-step) spaced so that the dims in use (32/64/128; 36, 40, 48, 60, 80, 96, 160) waste at
+// most a quarter of the work: 32, 48, 64, 80, 96, 128, 160, 192, 256. The generated code instantiates only the
+// padded dims its attention nodes need (launch_attention_padded); launch_attention dispatches over all of them.
 #pragma once
 
 #include <type_traits>
@@ -763,11 +763,11 @@ cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream)
   return launch_status();
 }
 
-// Attention at padded head dim kHeadDim (attention_padded_head_dim(max(head_dim, value_head_dim)), which the generated code names, so
-// a build compiles only the head dims it uses). kMasked: the variant that reads a.bias / a.causal (the code
-// generator picks it when the node has masks, so builds without masks compile only the unmasked kernels). Returns
-// cudaErrorInvalidValue for a head dim that does not run at kHeadDim, for masks given to the unmasked variant, for
-// bad bias counts, and for a causal mask over keys of another length than the queries.
+// Attention at padded head dim kHeadDim (attention_padded_head_dim(max(head_dim, value_head_dim)), which the
+// generated code names, so a build compiles only the head dims it uses). kMasked: the variant that reads a.bias /
+// a.causal (the code generator picks it when the node has masks, so builds without masks compile only the unmasked
+// kernels). Returns cudaErrorInvalidValue for head dims that do not run at kHeadDim, for masks given to the unmasked
+// variant, for bad bias counts, and for a causal mask over keys of another length than the queries.
 template <class T, int kHeadDim, bool kMasked = false>
 cudaError_t launch_attention_padded(const AttentionArgs<T>& args, cudaStream_t stream) {
   static_assert(attention_padded_head_dim(kHeadDim) == kHeadDim, "kHeadDim must be a padded head dim");
