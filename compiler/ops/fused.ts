@@ -18,6 +18,9 @@
  *               [qkv [B,S,3·H·D] (q|k|v, each H×D), …biases]; 'kv_packed': [q [B,S,H·D], kv [B,Sk,2·H·D] (k|v),
  *               …biases]; 'separate': [q [B,S,H·D], k, v (each [B,Sk,H·D]), …biases]. Sk (keys = values) may differ
  *               from S (cross-attention, PVT/SegFormer's spatial-reduction attention); packed has Sk = S.
+ *               value_head_dim Dv (default head_dim D): v's head dim, output [B,S,H·Dv], v's widths above H·Dv
+ *               (packed [B,S,H·D|H·D|H·Dv]). per_head 1: the packed input is split per head, qkv [B,S,H·(D+D+Dv)]
+ *               (head h's q|k|v together) or kv [B,Sk,H·(D+Dv)] (LeViT, EfficientFormer; attentionOperands).
  *               A bias is [Bk, 1|H, 1|S, 1|Sk] added to the scores [B,H,S,Sk] at [b mod Bk, h, i, j] (size-1 axes
  *               broadcast; Bk divides B: 1, B, or Swin's nW windows over B = batch·nW). attrs num_heads, head_dim,
  *               scale, causal (key j > query i masked; Sk = S only), zero_masked_rows (a row with every key masked
@@ -390,24 +393,39 @@ export function attentionQkvInputs(node: Node): number {
   return layout === 'separate' ? 3 : layout === 'kv_packed' ? 2 : 1;
 }
 
+/** The values' head dim: attr value_head_dim, else head_dim (LeViT and EfficientFormer's v heads are wider). */
+export function attentionValueHeadDim(node: Node): number {
+  return attrInt(node, 'value_head_dim', attrInt(node, 'head_dim'));
+}
+
 /**
  * Where q, k and v of an attention node are, over its inputs as flat [B, S, ·] token rows: input index, elements
- * between tokens and the offset of head 0 within a token, per q (0), k (1) and v (2). The CUDA lowering and the
- * reference both read them from here.
+ * between tokens, the offset of head 0 within a token and the elements between heads, per q (0), k (1) and v (2).
+ * The CUDA lowering and the reference both read them from here.
+ * per_head = 1: the packed input (packed qkv, or kv_packed's kv) is split per head, [B,S,H,D+D+Dv] ([B,Sk,H,D+Dv]),
+ * as LeViT/EfficientFormer's Reshape [B,S,H,·] → Split(last axis) leaves it; else [B,S,3|2 (q|k|v),H,D|D|Dv].
  */
-export function attentionOperands(node: Node): { input: number; tokenStride: number; offset: number }[] {
-  const hd = attrInt(node, 'num_heads') * attrInt(node, 'head_dim');
+export function attentionOperands(node: Node): { input: number; tokenStride: number; offset: number; headStride: number }[] {
+  const h = attrInt(node, 'num_heads');
+  const d = attrInt(node, 'head_dim');
+  const dv = attentionValueHeadDim(node);
+  const perHead = attrInt(node, 'per_head', 0) !== 0;
   switch (attentionQkvInputs(node)) {
-    case 1:
-      return [0, 1, 2].map((i) => ({ input: 0, tokenStride: 3 * hd, offset: i * hd }));
-    case 2:
-      return [
-        { input: 0, tokenStride: hd, offset: 0 },
-        { input: 1, tokenStride: 2 * hd, offset: 0 },
-        { input: 1, tokenStride: 2 * hd, offset: hd },
-      ];
+    case 1: {
+      const w = 2 * d + dv; // one head's q|k|v
+      return perHead
+        ? [0, d, 2 * d].map((offset) => ({ input: 0, tokenStride: h * w, offset, headStride: w }))
+        : [0, 1, 2].map((i) => ({ input: 0, tokenStride: h * w, offset: i * h * d, headStride: i === 2 ? dv : d }));
+    }
+    case 2: {
+      const w = d + dv; // one head's k|v
+      const q = { input: 0, tokenStride: h * d, offset: 0, headStride: d };
+      return perHead
+        ? [q, { input: 1, tokenStride: h * w, offset: 0, headStride: w }, { input: 1, tokenStride: h * w, offset: d, headStride: w }]
+        : [q, { input: 1, tokenStride: h * w, offset: 0, headStride: d }, { input: 1, tokenStride: h * w, offset: h * d, headStride: dv }];
+    }
     default:
-      return [0, 1, 2].map((i) => ({ input: i, tokenStride: hd, offset: 0 }));
+      return [d, d, dv].map((e, i) => ({ input: i, tokenStride: h * e, offset: 0, headStride: e }));
   }
 }
 
@@ -426,9 +444,11 @@ const attention: OpDefinition = {
     const node = ctx.node;
     const heads = attrInt(node, 'num_heads');
     const headDim = attrInt(node, 'head_dim');
+    const valueHeadDim = attentionValueHeadDim(node);
     const layout = attrString(node, 'layout', 'packed');
     if (!ATTENTION_LAYOUTS.includes(layout)) ctx.fail(`layout '${layout}' (${ATTENTION_LAYOUTS.join(', ')})`);
-    const hd = heads * headDim;
+    if (!(headDim >= 1) || !(valueHeadDim >= 1)) ctx.fail(`head dims ${headDim} (q, k) and ${valueHeadDim} (v) must be positive`);
+    if (attrInt(node, 'per_head', 0) !== 0 && layout === 'separate') ctx.fail('per_head needs a packed input (packed or kv_packed)');
     const first = attentionQkvInputs(node);
     const operands = attentionOperands(node);
     for (let i = 0; i < first; i++) {
@@ -438,9 +458,9 @@ const attention: OpDefinition = {
         ctx.fail(`attention input ${i}: [B,S,${width}] expected, got [${shape.map(String).join(',')}]`);
     }
     const [batch, seq] = ctx.shape(0);
-    // keys and values: the kv input, or k and v (one shape); their batch is the queries'
+    // keys and values: the kv input, or k and v (one length); their batch is the queries'
     const kv = ctx.shape(first - 1);
-    if (first === 3 && !shapeEquals(ctx.shape(1), kv)) ctx.fail('k and v must have one shape');
+    if (first === 3 && !shapeEquals(ctx.shape(1).slice(0, 2), kv.slice(0, 2))) ctx.fail('k and v must have one batch and length');
     if (!dimEquals(kv[0], batch)) ctx.fail(`q batch ${String(batch)} and k/v batch ${String(kv[0])} differ`);
     const seqK = first === 1 ? seq : kv[1];
     if (attrInt(node, 'causal', 0) !== 0 && !dimEquals(seq, seqK))
@@ -458,7 +478,7 @@ const attention: OpDefinition = {
           `bias input ${i} [${b.map(String).join(',')}] does not broadcast as [B mod n, 1|H, 1|Sq, 1|Sk] over [${String(batch)},${heads},${String(seq)},${String(seqK)}]`,
         );
     }
-    return [{ dtype: ctx.dtype(0), shape: [batch, seq, hd] }];
+    return [{ dtype: ctx.dtype(0), shape: [batch, seq, heads * valueHeadDim] }];
   },
   evaluate(node, inputs) {
     const first = attentionQkvInputs(node);
@@ -466,16 +486,17 @@ const attention: OpDefinition = {
     const seqK = inputs[first - 1]!.shape[1];
     const heads = attrInt(node, 'num_heads');
     const d = attrInt(node, 'head_dim');
+    const dv = attentionValueHeadDim(node);
     const scale = attrFloat(node, 'scale');
     const causal = attrInt(node, 'causal', 0) !== 0;
     const zeroMaskedRows = attrInt(node, 'zero_masked_rows', 0) !== 0;
-    const hd = heads * d;
+    const hdv = heads * dv;
     // element (b, s, h, e) of q (which 0, s < seq), k (1) or v (2) (s < seqK)
     const operands = attentionOperands(node);
     const srcs = operands.map((o) => numeric(inputs[o.input]!));
     const at = (which: number, b: number, s: number, h: number): [ArrayLike<number>, number] => {
       const o = operands[which];
-      return [srcs[which], (b * (which === 0 ? seq : seqK) + s) * o.tokenStride + o.offset + h * d];
+      return [srcs[which], (b * (which === 0 ? seq : seqK) + s) * o.tokenStride + o.offset + h * o.headStride];
     };
     const biases = inputs.slice(first).map((t) => {
       const [bb, bh, bq, bk] = t!.shape;
@@ -488,7 +509,7 @@ const attention: OpDefinition = {
         keyStride: bk === 1 ? 0 : strides[3],
       };
     });
-    const out = makeTensor(inputs[0]!.dtype, [batch, seq, hd]);
+    const out = makeTensor(inputs[0]!.dtype, [batch, seq, hdv]);
     const dst = out.data as Float32Array;
     const scores = new Float64Array(seqK);
     for (let b = 0; b < batch; b++)
@@ -506,10 +527,10 @@ const attention: OpDefinition = {
             scores[j] = score;
             if (score > max) max = score;
           }
-          const oOff = (b * seq + i) * hd + h * d;
+          const oOff = (b * seq + i) * hdv + h * dv;
           if (max === -Infinity) {
             // every key masked: softmax is 0/0 (NaN), or 0 where the graph guarded it (Where(IsNaN(p), 0, p))
-            for (let e = 0; e < d; e++) dst[oOff + e] = zeroMaskedRows ? 0 : NaN;
+            for (let e = 0; e < dv; e++) dst[oOff + e] = zeroMaskedRows ? 0 : NaN;
             continue;
           }
           let sum = 0;
@@ -517,7 +538,7 @@ const attention: OpDefinition = {
             scores[j] = Math.exp(scores[j] - max);
             sum += scores[j];
           }
-          for (let e = 0; e < d; e++) {
+          for (let e = 0; e < dv; e++) {
             let acc = 0;
             for (let j = 0; j < seqK; j++) {
               const [vSrc, vOff] = at(2, b, j, h);

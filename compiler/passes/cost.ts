@@ -147,7 +147,9 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
       // keys: the k/v input's length (packed qkv: the queries')
       const first = attentionQkvInputs(node);
       const sk = first === 1 ? s : shapeOf(node.inputs[first - 1])[1];
-      flops = 4 * b * heads * s * sk * d + 5 * b * heads * s * sk;
+      // Q·Kᵀ over d, P·V over the values' head dim
+      const dv = attrInt(node, 'value_head_dim', d);
+      flops = 2 * b * heads * s * sk * (d + dv) + 5 * b * heads * s * sk;
       break;
     }
     case 'layernorm':

@@ -23,6 +23,10 @@
  *   separate:  x [B,S,H·D] → Reshape [B,S,H,D] → Transpose(0,2,1,3) (k: (0,2,3,1)) per q, k, v   (BERT)
  *              (the three x being one Split of [B,S,3·H·D] on its last axis, as GPT-2's c_attn: packed on that)
  *   kv_packed: q separate, and kv [B,Sk,2·H·D] → Reshape [B,Sk,2,H,D] → Transpose(2,0,3,1,4) → Gather(0|1) (PVT v2)
+ *   per head:  qkv [B,S,H·(D+D+Dv)] → Reshape [B,S,H,D+D+Dv] → Split(last axis) → q, k, v → Transposes as separate
+ *              (packed, attr per_head), or kv [B,Sk,H·(D+Dv)] split so into k, v with q separate (kv_packed, per_head):
+ *              LeViT, EfficientFormer, whose v heads are wider (attr value_head_dim Dv ≠ D; also for separate q, k, v)
+ * where separate inputs and the per-head qkv/kv may be rows [B·S, ·] (a Reshape to [B,S,·] is added: a view);
  * with scalar Mul/Div anywhere along them. With one head the head split may be a single Reshape [B,S,D] →
  * [B,1,S,D] (and the merge a Reshape [B,1,S,D] → [B,S,D]): the exporters' and canonicalization's form of a
  * transpose that moves a size-1 axis. Keys and values may be shorter or longer than the queries (Sk ≠ S:
@@ -61,12 +65,16 @@ interface PendingBias {
 
 /** Where a [B,H,S,D] operand of the attention reads from. */
 interface Source {
-  layout: 'packed' | 'kv' | 'separate';
-  tensor: string; // packed: qkv [B,S,3·H·D]; kv: [B,Sk,2·H·D]; separate: [B,S,H·D]
+  layout: 'packed' | 'kv' | 'separate' | 'head_split' | 'kv_head_split';
+  /** packed: qkv [B,S,3·H·D]; kv: [B,Sk,2·H·D]; separate: [B,S,H·D]; head_split: [B,S,H·(D+D+Dv)]; kv_head_split:
+   * [B,Sk,H·(D+Dv)]; separate and the head splits may also be [B·S, ·] rows (a Reshape makes them [B,S,·]) */
+  tensor: string;
   which: number; // q 0, k 1, v 2
   nodes: Node[]; // the Gather, or the Reshape
-  /** packed, kv: the shared Reshape and Transpose(2,0,3,1,4) */
+  /** packed, kv: the shared Reshape and Transpose(2,0,3,1,4); head splits: the shared Reshape and Split */
   shared?: Node[];
+  /** its head dim (D for q and k, Dv for v) */
+  dim: Dim;
 }
 
 function matchAttention(graph: Graph, softmax: Node): boolean {
@@ -227,27 +235,46 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   const sv = sourceOf(v, [0, 2, 1, 3], [0, 1, 2, 3], 2);
   if (!sq || !sk || !sv || sk.layout !== sv.layout) return false;
   let layout: 'packed' | 'kv_packed' | 'separate';
+  // per head: the packed input is [B,S,H,D+D+Dv] (or kv [B,Sk,H,D+Dv]), split by a Split on its last axis
+  let perHead = false;
   if (sq.layout === 'packed' && sk.layout === 'packed') layout = 'packed';
   else if (sq.layout === 'separate' && sk.layout === 'kv') layout = 'kv_packed';
   else if (sq.layout === 'separate' && sk.layout === 'separate') layout = 'separate';
+  else if (sq.layout === 'head_split' && sk.layout === 'head_split') [layout, perHead] = ['packed', true];
+  else if (sq.layout === 'separate' && sk.layout === 'kv_head_split') [layout, perHead] = ['kv_packed', true];
   else return false;
-  const headDim = layout === 'packed' ? shapeOf(sq.shared![0].outputs[0])?.[4] : shapeOf(sq.nodes[0].outputs[0])?.[3];
-  if (headDim === undefined || !isConcrete(headDim)) return false;
-  /** Whether x is [B, length, H·D] (a separate q, k or v). */
-  const tokens = (x: string, length: Dim) => {
-    const s = shapeOf(x);
-    return !!s && s.length === 3 && dimEquals(s[0], batchDim) && dimEquals(s[1], length) && dimEquals(s[2], heads * headDim);
-  };
-  // packed q, k, v (or k, v) are Gathers of one Transpose, which goes with them
+  // q and k have one head dim; v may have its own (LeViT, EfficientFormer)
+  if (!isConcrete(sq.dim) || !isConcrete(sv.dim) || sk.dim !== sq.dim) return false;
+  const headDim: number = sq.dim;
+  const valueHeadDim: number = sv.dim;
+  if (valueHeadDim !== headDim && layout === 'packed' && !perHead) return false; // [B,S,3,H,D] has one D
+  if (valueHeadDim !== headDim && layout === 'kv_packed' && !perHead) return false;
+  // packed q, k, v (or k, v) are Gathers of one Transpose (outputs of one Split), which goes with them
   if (sk.shared && sk.shared[1] !== sv.shared![1]) return false;
-  if (layout === 'packed') {
+  if (perHead) {
+    if (sk.tensor !== sv.tensor || (layout === 'packed' && (sq.tensor !== sk.tensor || sq.shared![1] !== sk.shared![1]))) return false;
+    if (layout === 'kv_packed' && !tokenRows(sq.tensor, seq, heads * headDim)) return false;
+  } else if (layout === 'packed') {
     if (sq.tensor !== sk.tensor || sq.tensor !== sv.tensor || sq.shared![1] !== sk.shared![1]) return false;
     if ((consumers.get(sq.shared![1].outputs[0]) ?? []).length !== 3) return false;
   } else if (layout === 'kv_packed') {
-    if (sk.tensor !== sv.tensor || !tokens(sq.tensor, seq)) return false;
+    if (sk.tensor !== sv.tensor || !tokenRows(sq.tensor, seq, heads * headDim)) return false;
     if ((consumers.get(sk.shared![1].outputs[0]) ?? []).length !== 2) return false;
     if (shapeOf(sk.shared![0].outputs[0])?.[4] !== headDim) return false;
-  } else if (!tokens(sq.tensor, seq) || !tokens(sk.tensor, seqK) || !tokens(sv.tensor, seqK)) return false;
+  } else if (
+    !tokenRows(sq.tensor, seq, heads * headDim) ||
+    !tokenRows(sk.tensor, seqK, heads * headDim) ||
+    !tokenRows(sv.tensor, seqK, heads * valueHeadDim)
+  )
+    return false;
+
+  /** Whether x is [B, length, width] or its rows [B·length, width] (a separate q, k or v, or a head-split input). */
+  function tokenRows(x: string, length: Dim, width: Dim): boolean {
+    const s = shapeOf(x);
+    if (!s || !dimEquals(s[s.length - 1], width)) return false;
+    if (s.length === 3) return dimEquals(s[0], batchDim) && dimEquals(s[1], length);
+    return s.length === 2 && dimEquals(s[0], dimProduct([batchDim, length]));
+  }
 
   /**
    * The [B,H,S,D] tensor `trace` ends at: packed (Gather `which` of Transpose(2,0,3,1,4) of Reshape [B,S,3,H,D] of
@@ -258,6 +285,23 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   function sourceOf(trace: Trace & { perm: number[] }, separatePerm: number[], packedPerm: number[], which: number): Source | undefined {
     const n = producers.get(trace.tensor);
     if (!n || single(trace.tensor) === undefined) return undefined;
+    const dim = shapeOf(trace.tensor)?.[3];
+    if (dim === undefined) return undefined;
+    if (n.op === 'Split') {
+      // per-head split (LeViT, EfficientFormer): x [B,S,H·W] (or rows [B·S,H·W]) → Reshape [B,S,H,W] → Split on the
+      // last axis into q, k, v ([B,S,H,D], [B,S,H,D], [B,S,H,Dv]; which = output) or k, v (which = output + 1)
+      const parts = shapeOf(n.inputs[0]);
+      const reshape = producers.get(n.inputs[0]);
+      if (trace.perm.join() !== separatePerm.join() || !parts || parts.length !== 4 || parts[2] !== heads) return undefined;
+      if ((attrInt(n, 'axis', 0) + 4) % 4 !== 3 || reshape?.op !== 'Reshape' || single(n.inputs[0]) === undefined) return undefined;
+      const index = n.outputs.indexOf(trace.tensor);
+      const kv = n.outputs.length === 2;
+      if (kv ? which === 0 || index !== which - 1 : n.outputs.length !== 3 || index !== which) return undefined;
+      const length = kv ? seqK : seq;
+      if (!dimEquals(parts[0], batchDim) || !dimEquals(parts[1], length) || !isConcrete(parts[3])) return undefined;
+      if (!tokenRows(reshape.inputs[0], length, (heads as number) * parts[3])) return undefined;
+      return { layout: kv ? 'kv_head_split' : 'head_split', tensor: reshape.inputs[0], which, nodes: [], shared: [reshape, n], dim };
+    }
     if (n.op === 'Gather') {
       if (trace.perm.join() !== packedPerm.join() || attrInt(n, 'axis', 0) !== 0) return undefined;
       const index = scalarValue(graph, n.inputs[1]);
@@ -272,18 +316,24 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
       if (kv ? which === 0 || index !== which - 1 : splitShape[2] !== 3 || index !== which) return undefined;
       if (!qkvShape || qkvShape.length !== 3 || !dimEquals(qkvShape[0], batchDim) || !dimEquals(qkvShape[1], kv ? seqK : seq))
         return undefined;
-      return { layout: kv ? 'kv' : 'packed', tensor: split.inputs[0], which, nodes: [n], shared: [split, perm] };
+      return { layout: kv ? 'kv' : 'packed', tensor: split.inputs[0], which, nodes: [n], shared: [split, perm], dim };
     }
     if (n.op === 'Reshape') {
       // the Reshape splits H·D into H, D (scales between it and the Transposes were taken by strip)
       const to = shapeOf(n.outputs[0]);
       const from = shapeOf(n.inputs[0]);
-      if (!to || to.length !== 4 || !from || from.length !== 3 || !dimEquals(to[0], from[0])) return undefined;
+      if (!to || to.length !== 4 || !from) return undefined;
+      // rows [B·S, H·D] (LeViT's q of its subsampling attention) → [B,S,H,D]
+      if (from.length === 2 && trace.perm.join() === separatePerm.join() && to[2] === heads && isConcrete(to[3]))
+        return tokenRows(n.inputs[0], to[1], (heads as number) * to[3]) && dimEquals(to[0], batchDim)
+          ? { layout: 'separate', tensor: n.inputs[0], which, nodes: [n], dim }
+          : undefined;
+      if (from.length !== 3 || !dimEquals(to[0], from[0])) return undefined;
       if (trace.perm.join() === separatePerm.join() && to[2] === heads && dimEquals(to[1], from[1]))
-        return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n] };
+        return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n], dim };
       // one head: [B,S,D] → [B,1,S,D] is the head split and its transpose at once
       if (heads === 1 && trace.perm.join() === packedPerm.join() && to[1] === 1 && dimEquals(to[2], from[1]))
-        return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n] };
+        return { layout: 'separate', tensor: n.inputs[0], which, nodes: [n], dim };
       return undefined;
     }
     return undefined;
@@ -294,6 +344,7 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   if (layout === 'separate') {
     const split = producers.get(sq.tensor);
     const x = split && shapeOf(split.inputs[0]);
+    // (q|k|v [H·D, H·D, H·Dv]: the op's packed layout takes a value head dim of its own)
     if (
       split?.op === 'Split' &&
       x?.length === 3 &&
@@ -314,7 +365,7 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   else if (merge?.op === 'Reshape' && heads === 1) [flatten, merge] = [merge, undefined];
   if (!flatten || flatten.op !== 'Reshape') return false;
   const outShape = shapeOf(flatten.outputs[0]);
-  if (!outShape || outShape.length !== 3 || outShape[2] !== heads * headDim) return false;
+  if (!outShape || outShape.length !== 3 || outShape[2] !== heads * valueHeadDim) return false;
   if (!dimEquals(outShape[0], batchDim) || !dimEquals(outShape[1], seq)) return false;
 
   // ── masks and biases in the op's form ──
@@ -370,6 +421,18 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
   }
   if (operands.length > 2) return false; // the kernel reads at most two biases
 
+  // q, k, v given as rows [B·S, ·]: a Reshape (a view) to the op's [B, S, ·]; one symbolic dim at most (the -1)
+  const rowsOf = (src: Source, length: Dim): string | undefined => {
+    const s = shapeOf(src.tensor)!;
+    if (s.length === 3) return src.tensor;
+    const form = [batchDim, length, s[1]];
+    if (form.filter((d) => !isConcrete(d)).length > 1) return undefined;
+    return reshapeRows(graph, src.tensor, form, added, scope);
+  };
+  const qkvInputs = layout === 'packed' ? [sq] : layout === 'kv_packed' ? [sq, sk] : [sq, sk, sv];
+  const inputs = qkvInputs.map((src, i) => rowsOf(src, i === 0 ? seq : seqK));
+  if (inputs.some((x) => x === undefined)) return false;
+
   const nodes = [sq, sk, sv].flatMap((s) => s.nodes);
   const shared = sq.shared ?? sk.shared ?? (packedSplit ? [packedSplit] : []);
   const absorbed = [
@@ -390,14 +453,13 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     op: 'attention',
     domain: FUSED_DOMAIN,
     name: `${softmax.name.replace(/\/(softmax\/)?Softmax$/i, '')}/attention`,
-    inputs: [
-      ...(layout === 'packed' ? [sq.tensor] : layout === 'kv_packed' ? [sq.tensor, sk.tensor] : [sq.tensor, sk.tensor, sv.tensor]),
-      ...operands,
-    ],
+    inputs: [...(inputs as string[]), ...operands],
     outputs: [...flatten.outputs],
     attrs: {
       num_heads: { type: 'int', value: heads },
       head_dim: { type: 'int', value: headDim },
+      ...(valueHeadDim !== headDim ? { value_head_dim: { type: 'int' as const, value: valueHeadDim } } : {}),
+      ...(perHead ? { per_head: { type: 'int' as const, value: 1 } } : {}),
       scale: { type: 'float', value: q.scale * kT.scale * scoreScale },
       ...(layout !== 'packed' ? { layout: { type: 'string' as const, value: layout } } : {}),
       ...(causal ? { causal: { type: 'int' as const, value: 1 } } : {}),
@@ -489,6 +551,33 @@ function maskToBias(graph: Graph, cond: string, scoresWhenTrue: boolean, fill: n
     domain: '',
     name: `${cond}/mask_bias`,
     inputs: [cond, ...(scoresWhenTrue ? [zero, neg] : [neg, zero])],
+    outputs: [out],
+    attrs: {},
+    sourceNodes: [],
+    scope,
+  });
+  return out;
+}
+
+/** Rows [B·S, W] of `tensor` as [B, S, W] (`form`, one symbolic dim at most): a Reshape node (a view). */
+function reshapeRows(graph: Graph, tensor: string, form: Dim[], added: Node[], scope: string[]): string {
+  const shape = addConstant(
+    graph,
+    `${tensor}_rows_shape`,
+    makeTensor(
+      'int64',
+      [3],
+      form.map((d) => (isConcrete(d) ? d : -1)),
+    ),
+  );
+  const out = graph.newTensorName(`${tensor}_rows`);
+  graph.addTensor({ name: out, kind: 'activation', dtype: graph.lookupTensor(tensor)!.dtype, shape: [...form] });
+  added.push({
+    id: graph.newNodeId(),
+    op: 'Reshape',
+    domain: '',
+    name: `${tensor}/rows_reshape`,
+    inputs: [tensor, shape],
     outputs: [out],
     attrs: {},
     sourceNodes: [],

@@ -12,7 +12,7 @@ import { CompileError } from '../../../diagnostics';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, dimAdd, dimEquals, dimMul, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
-import { attentionOperands, attentionQkvInputs } from '../../../ops/fused';
+import { attentionOperands, attentionQkvInputs, attentionValueHeadDim } from '../../../ops/fused';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { backendById } from '../../backend';
@@ -726,6 +726,8 @@ cuda(
     const out = node.outputs[0];
     const heads = attrInt(node, 'num_heads');
     const headDim = attrInt(node, 'head_dim');
+    const valueHeadDim = attentionValueHeadDim(node);
+    const padded = attentionPaddedHeadDim(Math.max(headDim, valueHeadDim));
     const first = attentionQkvInputs(node);
     const shape = ctx.shapeOf(node.inputs[0]);
     // keys and values: packed qkv has the queries' length; else the k/v input's
@@ -735,6 +737,11 @@ cuda(
     const biases = node.inputs.slice(first);
     const causal = attrInt(node, 'causal', 0) !== 0;
     const masked = biases.length > 0 || causal;
+    // a value head dim, v token stride or head strides of their own (per-head split projections): the kernel's
+    // fields default to -1 (as before), so only these forms set them
+    const defaultHeadStrides = [headDim, headDim, valueHeadDim];
+    const ownHeadStrides = operands.some((o, i) => o.headStride !== defaultHeadStrides[i]);
+    const ownValues = valueHeadDim !== headDim || ownHeadStrides || operands[2].tokenStride !== operands[1].tokenStride;
     const lines = [
       'ait::kernels::AttentionArgs<__half> args{};',
       `args.q = ${q};`,
@@ -750,6 +757,9 @@ cuda(
       `args.heads = ${heads};`,
       `args.head_dim = ${headDim};`,
       `args.scale = ${cppFloat(attrFloat(node, 'scale', 1 / Math.sqrt(headDim)))};`,
+      ...(valueHeadDim !== headDim ? [`args.value_head_dim = ${valueHeadDim};`] : []),
+      ...(operands[2].tokenStride !== operands[1].tokenStride ? [`args.v_token_stride = ${operands[2].tokenStride};`] : []),
+      ...(ownHeadStrides ? ['q', 'k', 'v'].map((x, i) => `args.${x}_head_stride = ${operands[i].headStride};`) : []),
     ];
     biases.forEach((bias, i) => {
       // [Bk, 1|H, 1|S, 1|Sk], row-major; a size-1 axis broadcasts (stride 0), batch b reads b % Bk
@@ -768,18 +778,21 @@ cuda(
     // instantiated at the padded head dim only (attention.cuh), so a build compiles just the head dims it uses; the
     // call is parenthesized: the template argument list's commas would split the macro's argument
     lines.push(
-      `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_attention_padded<__half, ${attentionPaddedHeadDim(headDim)}${masked ? ', true' : ''}>(args, c.stream)));`,
+      `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_attention_padded<__half, ${padded}${masked ? ', true' : ''}>(args, c.stream)));`,
     );
     const what = [
       first === 3 ? 'separate Q, K, V' : first === 2 ? 'Q and packed KV' : 'packed QKV',
       ...(!dimEquals(shape[1], keyShape[1]) ? [isConcrete(keyShape[1]) ? `${keyShape[1]} keys` : 'keys of another length'] : []),
       ...(biases.length ? [`${biases.length} score bias${biases.length > 1 ? 'es' : ''}`] : []),
       ...(causal ? ['causal'] : []),
+      ...(ownHeadStrides ? ['split per head'] : []),
+      ...(valueHeadDim !== headDim ? [`value head dim ${valueHeadDim}`] : []),
     ];
     return [
       ours(
-        `ait_attention_f16_d${headDim}${masked ? '_masked' : ''}`,
-        `flash-attention-2 on tensor cores reading ${what.join(', ')}${attentionPaddedHeadDim(headDim) !== headDim ? `, head dim padded to ${attentionPaddedHeadDim(headDim)}` : ''}`,
+        `ait_attention_f16_d${headDim}${valueHeadDim !== headDim ? `_dv${valueHeadDim}` : ''}${masked ? '_masked' : ''}`,
+        // attention.cuh runs these forms on its CUDA-core kernel (the tensor-core one reads K and V alike)
+        `${ownValues ? 'flash attention on CUDA cores' : 'flash-attention-2 on tensor cores'} reading ${what.join(', ')}${padded !== headDim ? `, head dim padded to ${padded}` : ''}`,
       ),
       lines,
       ['attention.cuh'],
@@ -787,8 +800,10 @@ cuda(
   },
   (ctx, node) => {
     const headDim = attrInt(node, 'head_dim');
-    if (!attentionPaddedHeadDim(headDim))
-      throw new Unsupported(`attention head dim ${headDim} (the kernels take 1 to ${ATTENTION_HEAD_DIMS.at(-1)})`);
+    const valueHeadDim = attentionValueHeadDim(node);
+    for (const d of [headDim, valueHeadDim])
+      if (!attentionPaddedHeadDim(d))
+        throw new Unsupported(`attention head dim ${d} (the kernels take 1 to ${ATTENTION_HEAD_DIMS.at(-1)})`);
     const biases = node.inputs.slice(attentionQkvInputs(node));
     if (biases.length > 2) throw new Unsupported(`attention with ${biases.length} score biases (the kernel reads at most 2)`);
     for (const t of [...node.inputs, node.outputs[0]])

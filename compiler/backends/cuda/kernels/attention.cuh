@@ -6,6 +6,10 @@
 // attention, whose keys come from a strided convolution of the tokens) and token stride (`kv_token_stride`: K and V
 // packed [batch, key_sequence, 2, heads, head_dim] by one KV GEMM, or two [batch, key_sequence, heads·head_dim]);
 // the equal-length case is the same code with key_sequence = sequence.
+// Values may have a head dim of their own (`value_head_dim`: LeViT, EfficientFormer, whose per-head projection is
+// split into q, k of D dims and v of Dv dims), and q, k and v their own head strides (a per-head split leaves
+// head h of q at h·(D+D+Dv), of k at that + D, of v at that + 2D) and v its own token stride; the output is
+// [batch, sequence, heads * value_head_dim]. Every such field defaults to -1: the packed/separate value as before.
 //
 // Masks (template flag kMasked, so the unmasked kernels are unchanged): up to two additive biases, each read at
 // [b mod batch_modulo, h, query, key] through its strides (0 for a broadcast axis: a [1,H,S,S] relative position
@@ -19,16 +23,16 @@
 // - attention_tc_kernel (fp16, padded head dims up to 192, head dim a multiple of 8 with 16-byte aligned pointers or
 //   a multiple of 4 with 8-byte aligned ones, sm_80+): flash-attention-2 on tensor cores; see the comment above it.
 // - attention_kernel (every other case: fp32/bf16 storage, unaligned pointers, head dims not a multiple of 4, padded
-//   head dim 256): CUDA cores, one thread per query row keeps q and the output accumulator in registers; blocks of 64
-//   queries stream tiles of K and V through shared memory.
+//   head dim 256, values with a head dim or strides of their own): CUDA cores, one thread per query row keeps q and
+//   the output accumulator in registers; blocks of 64 queries stream tiles of K and V through shared memory.
 //
-// Head dims: any D in 1..256. The kernels are instantiated at a padded head dim kHeadDim >= D
-// (attention_padded_head_dim) and take the real D at run time (a.head_dim): q, k and v dims
-// d >= D are read as zeros (exact for Q·Kᵀ, and P·V's extra output columns are not stored), the output is written
-// for d < D only, and the scale is the caller's (1/sqrt(D) usually). The padded sizes are multiples of 16 (the mma
-// k-step) spaced so that the dims in use (32/64/128; 36, 40, 48, 60, 80, 96, 160) waste at most a quarter of
-// the work: 32, 48, 64, 80, 96, 128, 160, 192, 256. The generated code instantiates only the padded dims its
-// attention nodes need (launch_attention_padded); launch_attention dispatches over all of them (tests).
+// Head dims: any D (and Dv) in 1..256. The kernels are instantiated at a padded head dim kHeadDim >= max(D, Dv)
+// (attention_padded_head_dim) and take the real D (and Dv) at run time (a.head_dim, a.value_head_dim): q and k
+// dims d >= D and v dims d >= Dv are read as zeros (exact for Q·Kᵀ, and P·V's extra output columns are not stored),
+// the output is written for d < Dv only, and the scale is the caller's (1/sqrt(D) usually). The padded sizes are
+// multiples of 16 (the mma k-step) spaced so that the dims in use (32/64/128; 36, 40, 48, 60, 80, 96, 160) waste at
+// most a quarter of the work: 32, 48, 64, 80, 96, 128, 160, 192, 256. The generated code instantiates only the
+// padded dims its attention nodes need (launch_attention_padded); launch_attention dispatches over all of them.
 #pragma once
 
 #include <type_traits>
@@ -53,7 +57,7 @@ struct AttentionArgs {
   const T* k;              // element (b, j, h, d) at k[(b * key_sequence + j) * kv_token_stride + h * head_dim + d]
   const T* v;              // likewise
   int64_t token_stride;    // 3 * heads * head_dim for packed qkv, heads * head_dim for a separate q
-  T* output;               // [batch, sequence, heads * head_dim]
+  T* output;               // [batch, sequence, heads * value_head_dim]
   int64_t batch;
   int64_t sequence;        // queries
   // Keys (= values) and the elements between consecutive key/value tokens (2 * heads * head_dim for packed kv,
@@ -61,8 +65,16 @@ struct AttentionArgs {
   int64_t key_sequence = -1;
   int64_t kv_token_stride = -1;
   int32_t heads;
-  int32_t head_dim;
+  int32_t head_dim;        // of q and k
   float scale;             // usually 1/sqrt(head_dim)
+  // Per-head split forms (see the top comment); -1: value_head_dim = head_dim, v_token_stride = kv_token_stride,
+  // q_head_stride = k_head_stride = head_dim, v_head_stride = value_head_dim. Element (b, j, h, d) of v is at
+  // v[(b * key_sequence + j) * v_token_stride + h * v_head_stride + d]; likewise q and k with their head strides.
+  int32_t value_head_dim = -1;
+  int64_t v_token_stride = -1;
+  int64_t q_head_stride = -1;
+  int64_t k_head_stride = -1;
+  int64_t v_head_stride = -1;
   AttentionBias<T> bias[kMaxAttentionBiases] = {};
   int32_t bias_count = 0;
   bool causal = false;
@@ -148,7 +160,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
     attention_kernel(AttentionArgs<T> a, bool vector_loads) {
   using namespace attention_detail;
   constexpr int kTileKeys = kKeysPerTile<T, kHeadDim>;
-  // Dims head_dim..kHeadDim-1 of the tiles hold zeros.
+  // Dims head_dim..kHeadDim-1 of k_tile and value_head_dim..kHeadDim-1 of v_tile hold zeros (kHeadDim covers both).
   __shared__ T k_tile[kTileKeys][kHeadDim];
   __shared__ T v_tile[kTileKeys][kHeadDim];
 
@@ -157,14 +169,14 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   const int64_t block_start = static_cast<int64_t>(blockIdx.x) * kQueriesPerBlock;
   const int64_t s = block_start + threadIdx.x;
   const bool active = s < a.sequence;
-  const int head_dim = a.head_dim;  // <= kHeadDim
-  const int64_t hd = static_cast<int64_t>(a.heads) * head_dim;
+  const int head_dim = a.head_dim;              // <= kHeadDim
+  const int value_head_dim = a.value_head_dim;  // <= kHeadDim
   const int64_t token_stride = a.token_stride;        // elements between consecutive query tokens
-  const int64_t kv_token_stride = a.kv_token_stride;  // ... key/value tokens
-  const T* q_base = a.q + b * a.sequence * token_stride + static_cast<int64_t>(h) * head_dim;
-  const int64_t kv_offset = b * a.key_sequence * kv_token_stride + static_cast<int64_t>(h) * head_dim;
-  const T* k_base = a.k + kv_offset;
-  const T* v_base = a.v + kv_offset;
+  const int64_t kv_token_stride = a.kv_token_stride;  // ... key tokens
+  const int64_t v_token_stride = a.v_token_stride;    // ... value tokens
+  const T* q_base = a.q + b * a.sequence * token_stride + h * a.q_head_stride;
+  const T* k_base = a.k + b * a.key_sequence * kv_token_stride + h * a.k_head_stride;
+  const T* v_base = a.v + b * a.key_sequence * v_token_stride + h * a.v_head_stride;
   // causal (key_sequence == sequence): keys past the block's last query are masked for all of its queries
   const int64_t key_end =
       kMasked && a.causal ? min(a.key_sequence, block_start + kQueriesPerBlock) : a.key_sequence;
@@ -183,30 +195,25 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   for (int64_t tile_start = 0; tile_start < key_end; tile_start += kTileKeys) {
     const int keys = static_cast<int>(min(static_cast<int64_t>(kTileKeys), key_end - tile_start));
     __syncthreads();  // the previous tile is no longer read
-    if (vector_loads) {  // head_dim is a multiple of V
+    if (vector_loads) {  // head_dim and value_head_dim are multiples of V
       constexpr int V = Vec16<T>::kElements;
       constexpr int kVectorsPerRow = kHeadDim / V;
       for (int i = threadIdx.x; i < kTileKeys * kVectorsPerRow; i += blockDim.x) {
         const int row = i / kVectorsPerRow, col = (i % kVectorsPerRow) * V;
         Vec16<T> kv, vv;
-        if (row < keys && col < head_dim) {
-          const int64_t token = (tile_start + row) * kv_token_stride + col;
-          kv = load_vec16(k_base + token);
-          vv = load_vec16(v_base + token);
-        } else {
-          kv.raw = make_uint4(0, 0, 0, 0);
-          vv.raw = kv.raw;
-        }
+        kv.raw = make_uint4(0, 0, 0, 0);
+        vv.raw = kv.raw;
+        if (row < keys && col < head_dim) kv = load_vec16(k_base + (tile_start + row) * kv_token_stride + col);
+        if (row < keys && col < value_head_dim) vv = load_vec16(v_base + (tile_start + row) * v_token_stride + col);
         store_vec16(&k_tile[row][col], kv);
         store_vec16(&v_tile[row][col], vv);
       }
     } else {
       for (int i = threadIdx.x; i < kTileKeys * kHeadDim; i += blockDim.x) {
         const int row = i / kHeadDim, col = i % kHeadDim;
-        const int64_t token = (tile_start + row) * kv_token_stride + col;
-        const bool valid = row < keys && col < head_dim;
-        k_tile[row][col] = valid ? k_base[token] : from_float<T>(0.f);
-        v_tile[row][col] = valid ? v_base[token] : from_float<T>(0.f);
+        const int64_t key = tile_start + row;
+        k_tile[row][col] = row < keys && col < head_dim ? k_base[key * kv_token_stride + col] : from_float<T>(0.f);
+        v_tile[row][col] = row < keys && col < value_head_dim ? v_base[key * v_token_stride + col] : from_float<T>(0.f);
       }
     }
     __syncthreads();
@@ -245,10 +252,11 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
 
   if (!active) return;
   const float inv_sum = kMasked ? attention_inverse_sum(running_sum, a.zero_masked_rows) : 1.f / running_sum;
-  T* out = a.output + (b * a.sequence + s) * hd + static_cast<int64_t>(h) * head_dim;
+  const int64_t hdv = static_cast<int64_t>(a.heads) * value_head_dim;
+  T* out = a.output + (b * a.sequence + s) * hdv + static_cast<int64_t>(h) * value_head_dim;
 #pragma unroll
   for (int d = 0; d < kHeadDim; ++d)
-    if (d < head_dim) out[d] = from_float<T>(acc[d] * inv_sum);
+    if (d < value_head_dim) out[d] = from_float<T>(acc[d] * inv_sum);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -702,6 +710,12 @@ cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, bool narrow, cud
 template <int kHeadDim, bool kMasked>
 bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream_t stream, cudaError_t* status) {
   using namespace attention_tc_detail;
+  // The kernel reads K and V through one tile geometry and offset, at one head dim: a value head dim, token stride
+  // or head strides of their own (per-head split projections: LeViT, EfficientFormer, whose heads are small, D = 16
+  // or 32) run on the CUDA-core kernel instead of widening this one.
+  if (a.value_head_dim != a.head_dim || a.v_token_stride != a.kv_token_stride || a.q_head_stride != a.head_dim ||
+      a.k_head_stride != a.head_dim || a.v_head_stride != a.head_dim)
+    return false;
   const auto aligned = [&](uintptr_t bytes) {
     for (const void* p : {static_cast<const void*>(a.q), static_cast<const void*>(a.k), static_cast<const void*>(a.v),
                           static_cast<const void*>(a.output)})
@@ -741,24 +755,33 @@ cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream)
 #endif
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
                   static_cast<unsigned>(a.batch));
-  const bool vector_loads = a.head_dim % Vec16<T>::kElements == 0 && is_aligned16(a.q) && is_aligned16(a.k) &&
-                            is_aligned16(a.v) && a.kv_token_stride % Vec16<T>::kElements == 0;
+  constexpr int V = Vec16<T>::kElements;
+  const bool vector_loads = a.head_dim % V == 0 && a.value_head_dim % V == 0 && is_aligned16(a.k) &&
+                            is_aligned16(a.v) && a.kv_token_stride % V == 0 && a.v_token_stride % V == 0 &&
+                            a.k_head_stride % V == 0 && a.v_head_stride % V == 0;
   attention_kernel<T, kHeadDim, kMasked><<<grid, kQueriesPerBlock, 0, stream>>>(a, vector_loads);
   return launch_status();
 }
 
-// Attention at padded head dim kHeadDim (attention_padded_head_dim(a.head_dim), which the generated code names, so
-// a build compiles only the head dims it uses). kMasked: the variant that reads a.bias / a.causal (the code
-// generator picks it when the node has masks, so builds without masks compile only the unmasked kernels). Returns
-// cudaErrorInvalidValue for a head dim that does not run at kHeadDim, for masks given to the unmasked variant, for
-// bad bias counts, and for a causal mask over keys of another length than the queries.
+// Attention at padded head dim kHeadDim (attention_padded_head_dim(max(head_dim, value_head_dim)), which the
+// generated code names, so a build compiles only the head dims it uses). kMasked: the variant that reads a.bias /
+// a.causal (the code generator picks it when the node has masks, so builds without masks compile only the unmasked
+// kernels). Returns cudaErrorInvalidValue for head dims that do not run at kHeadDim, for masks given to the unmasked
+// variant, for bad bias counts, and for a causal mask over keys of another length than the queries.
 template <class T, int kHeadDim, bool kMasked = false>
 cudaError_t launch_attention_padded(const AttentionArgs<T>& args, cudaStream_t stream) {
   static_assert(attention_padded_head_dim(kHeadDim) == kHeadDim, "kHeadDim must be a padded head dim");
   AttentionArgs<T> a = args;
   if (a.key_sequence < 0) a.key_sequence = a.sequence;
   if (a.kv_token_stride < 0) a.kv_token_stride = a.token_stride;
-  if (attention_padded_head_dim(a.head_dim) != kHeadDim) return cudaErrorInvalidValue;
+  if (a.value_head_dim < 0) a.value_head_dim = a.head_dim;
+  if (a.v_token_stride < 0) a.v_token_stride = a.kv_token_stride;
+  if (a.q_head_stride < 0) a.q_head_stride = a.head_dim;
+  if (a.k_head_stride < 0) a.k_head_stride = a.head_dim;
+  if (a.v_head_stride < 0) a.v_head_stride = a.value_head_dim;
+  if (a.head_dim <= 0 || a.value_head_dim <= 0) return cudaErrorInvalidValue;
+  if (attention_padded_head_dim(a.head_dim > a.value_head_dim ? a.head_dim : a.value_head_dim) != kHeadDim)
+    return cudaErrorInvalidValue;
   if (a.causal && a.key_sequence != a.sequence) return cudaErrorInvalidValue;
   if (a.batch <= 0 || a.sequence <= 0 || a.heads <= 0) return cudaSuccess;
   if (a.key_sequence <= 0) return cudaErrorInvalidValue;  // queries and no keys
@@ -770,10 +793,10 @@ cudaError_t launch_attention_padded(const AttentionArgs<T>& args, cudaStream_t s
   return launch_attention_for<T, kHeadDim, kMasked>(a, stream);
 }
 
-// Any head dim 1..256: dispatches to launch_attention_padded over every padded head dim (compiles all of them).
+// Any head dims 1..256: dispatches to launch_attention_padded over every padded head dim (compiles all of them).
 template <class T, bool kMasked = false>
 cudaError_t launch_attention(const AttentionArgs<T>& a, cudaStream_t stream) {
-  switch (attention_padded_head_dim(a.head_dim)) {
+  switch (attention_padded_head_dim(a.value_head_dim > a.head_dim ? a.value_head_dim : a.head_dim)) {
     case 32: return launch_attention_padded<T, 32, kMasked>(a, stream);
     case 48: return launch_attention_padded<T, 48, kMasked>(a, stream);
     case 64: return launch_attention_padded<T, 64, kMasked>(a, stream);

@@ -572,6 +572,91 @@ void check_attention_key_length(const KeyLengthAttentionCase& c) {
   }
 }
 
+// Attention whose values have a head dim of their own (AttentionArgs::value_head_dim) with q, k, v where a per-head
+// split of one projection leaves them (LeViT, EfficientFormer): qkv [B,S,H,D+D+DV] (q at h·W, k at h·W + D, v at
+// h·W + 2D, W = 2D + DV), or, with key_sequence set, LeViT's subsampling attention: q [B,S,H·D] and kv
+// [B,SK,H,D+DV]. A [1,H,S,SK] learned position bias (masked). Output [B,S,H·DV]. Always the CUDA-core kernel.
+struct ValueDimAttentionCase {
+  const char* name;
+  int64_t batch, sequence, key_sequence;  // key_sequence < 0: packed per-head qkv
+  int heads, head_dim, value_head_dim;
+  bool bias = true;
+};
+
+void check_attention_value_dim(const ValueDimAttentionCase& c) {
+  const bool kv = c.key_sequence >= 0;
+  const int64_t B = c.batch, S = c.sequence, SK = kv ? c.key_sequence : c.sequence, H = c.heads, D = c.head_dim,
+                DV = c.value_head_dim;
+  // q rows: packed [B,S,H,W] (W = 2D + DV) or separate [B,S,H·D]; k, v: packed in q's rows or kv [B,SK,H,D+DV]
+  const int64_t W = kv ? D + DV : 2 * D + DV;
+  const int64_t q_count = kv ? B * S * H * D : 0, kv_count = B * SK * H * W, out_count = B * S * H * DV;
+  std::vector<double> values;
+  auto host = random_tensor<__half>(q_count + kv_count, &values, -2.f, 2.f);
+  DeviceBuffer<__half> dbuf(q_count + kv_count), dy(out_count);
+  CHECK_CUDA(cudaMemcpy(dbuf.ptr, host.data(), (q_count + kv_count) * sizeof(__half), cudaMemcpyHostToDevice));
+  auto q_at = [&](int64_t b, int64_t s, int64_t h, int64_t d) {
+    return kv ? (b * S + s) * H * D + h * D + d : (b * S + s) * H * W + h * W + d;
+  };
+  // which 1: k, 2: v
+  auto kv_at = [&](int which, int64_t b, int64_t j, int64_t h, int64_t d) {
+    return q_count + (b * SK + j) * H * W + h * W + (kv ? (which - 1) * D : which * D) + d;
+  };
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  AttentionArgs<__half> args{};
+  args.q = dbuf.ptr;
+  args.k = dbuf.ptr + kv_at(1, 0, 0, 0, 0);
+  args.v = dbuf.ptr + kv_at(2, 0, 0, 0, 0);
+  args.token_stride = kv ? H * D : H * W;
+  args.q_head_stride = kv ? D : W;
+  args.kv_token_stride = H * W;
+  args.k_head_stride = W;
+  args.v_head_stride = W;
+  args.value_head_dim = static_cast<int32_t>(DV);
+  args.output = dy.ptr;
+  args.batch = B;
+  args.sequence = S;
+  if (kv) args.key_sequence = SK;
+  args.heads = static_cast<int32_t>(H);
+  args.head_dim = static_cast<int32_t>(D);
+  args.scale = static_cast<float>(scale);
+
+  std::vector<double> bias(H * S * SK);
+  std::vector<__half> hb(bias.size());
+  std::uniform_real_distribution<float> bias_dist(-2.f, 2.f);
+  for (size_t i = 0; i < bias.size(); ++i) bias[i] = __half2float(hb[i] = __float2half_rn(bias_dist(rng)));
+  DeviceBuffer<__half> dbias(bias.size());
+  upload(dbias, hb);
+  if (c.bias) args.bias[args.bias_count++] = {dbias.ptr, 1, H * S * SK, S * SK, SK, 1};
+
+  std::vector<double> ref(out_count), scores(SK);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < S; ++i) {
+        double m = -INFINITY;
+        for (int64_t j = 0; j < SK; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += values[q_at(b, i, h, d)] * values[kv_at(1, b, j, h, d)];
+          scores[j] = dot * scale + (c.bias ? bias[(h * S + i) * SK + j] : 0.0);
+          m = std::max(m, scores[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < SK; ++j) sum += (scores[j] = std::exp(scores[j] - m));
+        for (int64_t d = 0; d < DV; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < SK; ++j) o += scores[j] * values[kv_at(2, b, j, h, d)];
+          ref[((b * S + i) * H + h) * DV + d] = o / sum;
+        }
+      }
+  const std::string kernel = std::string("attention Dv!=D") + (c.bias ? " masked" : "");
+  const std::string shape = std::string(c.name) + " B" + std::to_string(B) + " S" + std::to_string(S) + " SK" +
+                            std::to_string(SK) + " H" + std::to_string(H) + " D" + std::to_string(D) + " DV" +
+                            std::to_string(DV);
+  if (c.bias)
+    run_case(kernel, shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention<__half, true>(args, s); });
+  else
+    run_case(kernel, shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention(args, s); });
+}
+
 void check_pool2d(PoolMode mode, int64_t n, int h, int w, int c, int k, int stride, int pad, bool include_pad) {
   const int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
   std::vector<double> x;
@@ -2541,6 +2626,12 @@ int main() {
     fallback32.misaligned = true;
     check_attention_key_length(fallback32);
   }
+  // value head dim of its own, q, k, v from a per-head split (LeViT: D 16, DV 32 / 64; EfficientFormer: D 32, DV 128)
+  check_attention_value_dim({"levit qkv", 2, 196, -1, 4, 16, 32});
+  check_attention_value_dim({"levit subsample kv", 2, 49, 196, 8, 16, 64});
+  check_attention_value_dim({"efficientformer qkv", 2, 49, -1, 8, 32, 128});
+  check_attention_value_dim({"odd dims", 3, 70, -1, 3, 12, 20, /*bias=*/false});  // scalar loads
+  check_attention_value_dim({"dv < d", 2, 33, 65, 2, 64, 16});
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);

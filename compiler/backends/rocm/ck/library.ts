@@ -353,6 +353,8 @@ export class CkLibrary implements PlatformLibrary {
     const heads = attrInt(node, 'num_heads');
     const headDim = attrInt(node, 'head_dim');
     const first = attentionQkvInputs(node);
+    if (attrInt(node, 'value_head_dim', headDim) !== headDim) return 'a value head dim of its own (the CK instance takes one head dim)';
+    if (attrInt(node, 'per_head', 0)) return 'q, k, v split per head (the CK instance reads [B,S,3,H,D] or separate tensors)';
     const refusal = ckAttentionRefusal({ headDim, biases: node.inputs.length - first, causal: attrInt(node, 'causal', 0) !== 0 });
     if (refusal) return refusal;
     for (const t of [...node.inputs, out]) if (ctx.typeOf(t) !== 'half') return `'${t}' is not fp16`;
