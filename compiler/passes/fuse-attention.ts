@@ -384,6 +384,14 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     return true;
   };
   for (const m of masks) {
+    // a computed condition And(…, key ≤ query, …) over position indices (HF's masks with a symbolic seq): the flag
+    // takes the causal term, the other terms (the padding mask) stay a mask
+    const computed = m.scoresWhenTrue && dimEquals(seq, seqK) ? splitCausal(graph, producers, m.cond, seq, added, scope) : undefined;
+    if (computed) {
+      causal = true;
+      if (computed.rest === undefined) continue;
+      m.cond = computed.rest;
+    }
     const cond = valueOf(graph, m.cond);
     if (
       cond &&
@@ -403,6 +411,19 @@ function matchAttention(graph: Graph, softmax: Node): boolean {
     if (!resolve(maskToBias(graph, m.cond, m.scoresWhenTrue, m.fill, added, scope), m.view)) return false;
   }
   for (const b of biases) {
+    // a bias Where(cond, 0, fill) whose condition holds a causal term over positions (GPT-2's SDPA export): the
+    // causal flag, and the bias of the other terms
+    const where = producers.get(b.tensor);
+    const fill = where?.op === 'Where' ? scalarValue(graph, where.inputs[2]) : undefined;
+    if (where && fill !== undefined && fill <= MASK_FILL && scalarValue(graph, where.inputs[1]) === 0 && dimEquals(seq, seqK)) {
+      const computed = splitCausal(graph, producers, where.inputs[0], seq, added, scope);
+      if (computed) {
+        causal = true;
+        if (computed.rest === undefined) continue;
+        if (!resolve(maskToBias(graph, computed.rest, true, fill, added, scope), b.view)) return false;
+        continue;
+      }
+    }
     const value = valueOf(graph, b.tensor);
     if (
       value &&
@@ -516,6 +537,94 @@ function biasForm(shape: Dim[], view: Dim[], batch: Dim, heads: number, seq: Dim
 function swapsUnitAxes(from: Dim[] | undefined, to: Dim[] | undefined): boolean {
   if (!from || !to || from.length !== 4 || to.length !== 4 || (from[1] !== 1 && from[2] !== 1)) return false;
   return dimEquals(from[0], to[0]) && dimEquals(from[1], to[2]) && dimEquals(from[2], to[1]) && dimEquals(from[3], to[3]);
+}
+
+/**
+ * A mask condition (true keeps the score) computed as And(…, key ≤ query, …) over position indices, as HF's
+ * masks are when seq is symbolic: LessOrEqual(k, q) (or GreaterOrEqual(q, k)) where k is [1,…,1,S] and q is
+ * [1,…,S,1], each Range(start, start + S, 1) (the same start) through Unsqueeze/Reshape and order-keeping Casts; the
+ * And tree may sit under an Expand to the scores' shape and hold all-true constants. Returns the other terms (`rest`,
+ * their And; undefined when none is left), or undefined when `cond` holds no such term (then nothing changes).
+ */
+function splitCausal(
+  graph: Graph,
+  producers: Map<string, Node>,
+  cond: string,
+  seq: Dim,
+  added: Node[],
+  scope: string[],
+): { rest?: string } | undefined {
+  const dtypeOf = (t: string) => graph.lookupTensor(t)?.dtype;
+  const shapeOf = (t: string) => graph.lookupTensor(t)?.shape;
+  /** Through Expand (the And broadcasts anyway) and bool → bool Casts. */
+  const through = (t: string): string => {
+    for (let n = producers.get(t); n && (n.op === 'Expand' || (n.op === 'Cast' && dtypeOf(n.inputs[0]) === 'bool')); n = producers.get(t))
+      t = n.inputs[0];
+    return t;
+  };
+  const terms: string[] = [];
+  const collect = (t: string): void => {
+    t = through(t);
+    const n = producers.get(t);
+    if (n?.op === 'And') n.inputs.forEach(collect);
+    else terms.push(t);
+  };
+  collect(cond);
+  /** The start of the Range that position index `t` ([1,…,1,S] on `axis` -1, or [1,…,S,1] on -2) counts from. */
+  const positions = (t: string, axisFromEnd: 1 | 2): string | number | undefined => {
+    const shape = shapeOf(t);
+    if (!shape || shape.length < axisFromEnd) return undefined;
+    if (!shape.every((d, i) => (i === shape.length - axisFromEnd ? dimEquals(d, seq) : d === 1))) return undefined;
+    for (let n = producers.get(t); n; n = producers.get(t)) {
+      if (n.op === 'Range') {
+        if (scalarValue(graph, n.inputs[2]) !== 1) return undefined;
+        return scalarValue(graph, n.inputs[0]) ?? n.inputs[0];
+      }
+      // views that only add unit axes keep the element order; integer/float casts keep the order of small indices
+      if (n.op !== 'Unsqueeze' && n.op !== 'Reshape' && !(n.op === 'Cast' && dtypeOf(n.inputs[0]) !== 'bool')) return undefined;
+      t = n.inputs[0];
+    }
+    return undefined;
+  };
+  const isCausalTerm = (t: string): boolean => {
+    const n = producers.get(t);
+    if (!n || (n.op !== 'LessOrEqual' && n.op !== 'GreaterOrEqual')) return false;
+    const [key, query] = n.op === 'LessOrEqual' ? n.inputs : [n.inputs[1], n.inputs[0]];
+    const k = positions(key, 1);
+    return k !== undefined && k === positions(query, 2);
+  };
+  const allTrue = (t: string): boolean => {
+    const v = valueOf(graph, t);
+    return !!v && !Array.isArray(v.data) && Array.from(numeric(v)).every((x) => x !== 0);
+  };
+  const causalAt = terms.findIndex(isCausalTerm);
+  if (causalAt < 0) return undefined;
+  const rest = terms.filter((t, i) => i !== causalAt && !allTrue(t));
+  if (rest.length === 0) return {};
+  let out = rest[0];
+  for (const t of rest.slice(1)) {
+    const a = shapeOf(out);
+    const b = shapeOf(t);
+    if (!a || !b) return undefined;
+    const rank = Math.max(a.length, b.length);
+    const pad = (s: Dim[]) => [...new Array<Dim>(rank - s.length).fill(1), ...s];
+    const shape = pad(a).map((d, i) => (d === 1 ? pad(b)[i] : d));
+    const name = graph.newTensorName(`${cond}_rest`);
+    graph.addTensor({ name, kind: 'activation', dtype: 'bool', shape });
+    added.push({
+      id: graph.newNodeId(),
+      op: 'And',
+      domain: '',
+      name: `${cond}/rest`,
+      inputs: [out, t],
+      outputs: [name],
+      attrs: {},
+      sourceNodes: [],
+      scope,
+    });
+    out = name;
+  }
+  return { rest: out };
 }
 
 /** Whether `value` ([1,…,1,S,S]) is a causal mask: `masked` above the diagonal (key > query), `kept` elsewhere. */
