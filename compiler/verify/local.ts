@@ -18,7 +18,7 @@ import { makeTensor, type TensorValue } from '../ir/tensor';
 import { importOnnxBytes, importOnnxFile, type ImportOptions } from '../onnx/import';
 import { materializeWeights, normalSampler } from '../onnx/materialize';
 import { inferShapes } from '../passes/shape-inference';
-import { loadOnnxruntime, type OrtTensor } from './onnxruntime';
+import { loadOnnxruntime, type OrtModule, type OrtTensor } from './onnxruntime';
 import {
   DEFAULT_ERROR_THRESHOLD,
   compareRow,
@@ -79,7 +79,7 @@ export async function verifyPerNodeLocal(
   let started = performance.now();
   const session = await ort.InferenceSession.create(exposed, { graphOptimizationLevel: 'basic' });
   const feeds: Record<string, unknown> = {};
-  inputs.forEach((v, i) => (feeds[original.graph.inputs[i]] = new ort.Tensor('float32', v.data as Float32Array, v.shape)));
+  inputs.forEach((v, i) => (feeds[original.graph.inputs[i]] = ortInput(ort, v)));
   const reference = await session.run(feeds);
   const referenceMs = performance.now() - started;
   await session.release?.();
@@ -135,6 +135,25 @@ function stopOnErrors(diagnostics: Diagnostic[]): void {
   if (errors.length) throw new CompileError(errors);
 }
 
+/** An input as onnxruntime takes it: int64 as BigInt64Array, int32 as Int32Array, bool as Uint8Array. */
+function ortInput(ort: OrtModule, v: TensorValue): unknown {
+  const data = v.data as ArrayLike<number>;
+  switch (v.dtype) {
+    case 'int64':
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from(data, (x) => BigInt(x)),
+        v.shape,
+      );
+    case 'int32':
+      return new ort.Tensor('int32', Int32Array.from(data), v.shape);
+    case 'bool':
+      return new ort.Tensor('bool', Uint8Array.from(data), v.shape);
+    default:
+      return new ort.Tensor('float32', v.data as Float32Array, v.shape);
+  }
+}
+
 function referenceValues(t: OrtTensor): ArrayLike<number> | null {
   return t.type === 'float32' || t.type === 'float64' ? (t.data as ArrayLike<number>) : null;
 }
@@ -146,12 +165,14 @@ function referenceValues(t: OrtTensor): ArrayLike<number> | null {
 function makeInputs(graph: Graph, batch: number, seed: number, file: string): TensorValue[] {
   return graph.inputs.map((name, index) => {
     const t = graph.tensors.get(name)!;
-    if (!t.dtype || !isFloatType(t.dtype) || !t.shape)
+    const integer = t.dtype === 'int64' || t.dtype === 'int32' || t.dtype === 'bool';
+    if (!t.dtype || !(isFloatType(t.dtype) || integer) || !t.shape)
       throw new CompileError(
-        error('verify.input-dtype', `input '${name}' is ${t.dtype ?? 'of unknown type'}: verify makes float inputs of known rank only`, {
-          file,
-          tensor: name,
-        }),
+        error(
+          'verify.input-dtype',
+          `input '${name}' is ${t.dtype ?? 'of unknown type'}: verify makes float, int32/int64 and bool inputs of known rank only`,
+          { file, tensor: name },
+        ),
       );
     const first = t.shape[0];
     const batchSymbol = typeof first === 'number' ? undefined : first.toString();
@@ -159,6 +180,15 @@ function makeInputs(graph: Graph, batch: number, seed: number, file: string): Te
       evaluateDim(d, (s) => (axis === 0 && s === batchSymbol ? batch : (graph.symbols.get(s)?.max ?? batch))),
     );
     const normal = normalSampler((seed * 7919 + index + 1) >>> 0);
+    if (integer) {
+      // a text model's ids and masks: a mask (by its name) keeps everything, ids are seeded in [0, 100) (below any
+      // vocabulary's size), bools are true
+      const v = makeTensor(t.dtype!, shape);
+      const mask = /mask/i.test(name) || t.dtype === 'bool';
+      const ints = v.data as Float64Array;
+      for (let i = 0; i < ints.length; i++) ints[i] = mask ? 1 : Math.min(99, Math.floor(Math.abs(normal()) * 33));
+      return v;
+    }
     const v = makeTensor('float32', shape);
     const data = v.data as Float32Array;
     for (let i = 0; i < data.length; i++) data[i] = normal();

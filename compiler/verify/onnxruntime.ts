@@ -20,7 +20,11 @@ export interface OrtSession {
   release?(): Promise<void>;
 }
 export interface OrtModule {
-  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+  Tensor: new (
+    type: 'float32' | 'int64' | 'int32' | 'bool',
+    data: Float32Array | BigInt64Array | Int32Array | Uint8Array,
+    dims: number[],
+  ) => unknown;
   InferenceSession: {
     create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession>;
   };
