@@ -48,11 +48,21 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
   }
 }
 
+/**
+ * Whether process `pid` still runs. A zombie has ended: a killed orphan waits there until its new parent reaps it, and
+ * a container's PID 1 may never do that.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // /proc/PID/stat: "pid (comm) state …"; comm may hold spaces and parentheses, the state follows the last ')'
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): signal 0 succeeded
   }
 }
