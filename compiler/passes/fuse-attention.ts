@@ -34,6 +34,7 @@
  * mask needs Sk = S. Anything else stays unfused: batched GEMM, elementwise, softmax, batched GEMM.
  */
 import { Graph, Node, attrInt, attrInts } from '../ir/graph';
+import { DType } from '../ir/dtype';
 import { Dim, dimEquals, dimProduct, isConcrete } from '../ir/symbolic';
 import { TensorValue, makeTensor, numeric } from '../ir/tensor';
 import { FUSED_DOMAIN } from '../ops/fused';
@@ -609,20 +610,7 @@ function splitCausal(
     const rank = Math.max(a.length, b.length);
     const pad = (s: Dim[]) => [...new Array<Dim>(rank - s.length).fill(1), ...s];
     const shape = pad(a).map((d, i) => (d === 1 ? pad(b)[i] : d));
-    const name = graph.newTensorName(`${cond}_rest`);
-    graph.addTensor({ name, kind: 'activation', dtype: 'bool', shape });
-    added.push({
-      id: graph.newNodeId(),
-      op: 'And',
-      domain: '',
-      name: `${cond}/rest`,
-      inputs: [out, t],
-      outputs: [name],
-      attrs: {},
-      sourceNodes: [],
-      scope,
-    });
-    out = name;
+    out = addNode(graph, added, 'And', `${cond}/rest`, [out, t], { base: `${cond}_rest`, dtype: 'bool', shape }, scope);
   }
   return { rest: out };
 }
@@ -652,19 +640,30 @@ function maskToBias(graph: Graph, cond: string, scoresWhenTrue: boolean, fill: n
   }
   const zero = addConstant(graph, `${cond}_zero`, makeTensor('float32', [], [0]));
   const neg = addConstant(graph, `${cond}_fill`, makeTensor('float32', [], [fill]));
-  const out = graph.newTensorName(`${cond}_bias`);
-  graph.addTensor({ name: out, kind: 'activation', dtype: 'float32', shape: [...info.shape!] });
-  added.push({
-    id: graph.newNodeId(),
-    op: 'Where',
-    domain: '',
-    name: `${cond}/mask_bias`,
-    inputs: [cond, ...(scoresWhenTrue ? [zero, neg] : [neg, zero])],
-    outputs: [out],
-    attrs: {},
-    sourceNodes: [],
+  return addNode(
+    graph,
+    added,
+    'Where',
+    `${cond}/mask_bias`,
+    [cond, ...(scoresWhenTrue ? [zero, neg] : [neg, zero])],
+    { base: `${cond}_bias`, dtype: 'float32', shape: info.shape! },
     scope,
-  });
+  );
+}
+
+/** Adds one plain ONNX node of `op` (to `added`, which the fusion inserts) writing a new `dtype` tensor of `shape`. */
+function addNode(
+  graph: Graph,
+  added: Node[],
+  op: string,
+  name: string,
+  inputs: string[],
+  output: { base: string; dtype: DType; shape: Dim[] },
+  scope: string[],
+): string {
+  const out = graph.newTensorName(output.base);
+  graph.addTensor({ name: out, kind: 'activation', dtype: output.dtype, shape: [...output.shape] });
+  added.push({ id: graph.newNodeId(), op, domain: '', name, inputs, outputs: [out], attrs: {}, sourceNodes: [], scope });
   return out;
 }
 
@@ -679,20 +678,8 @@ function reshapeRows(graph: Graph, tensor: string, form: Dim[], added: Node[], s
       form.map((d) => (isConcrete(d) ? d : -1)),
     ),
   );
-  const out = graph.newTensorName(`${tensor}_rows`);
-  graph.addTensor({ name: out, kind: 'activation', dtype: graph.lookupTensor(tensor)!.dtype, shape: [...form] });
-  added.push({
-    id: graph.newNodeId(),
-    op: 'Reshape',
-    domain: '',
-    name: `${tensor}/rows_reshape`,
-    inputs: [tensor, shape],
-    outputs: [out],
-    attrs: {},
-    sourceNodes: [],
-    scope,
-  });
-  return out;
+  const dtype = graph.lookupTensor(tensor)!.dtype!;
+  return addNode(graph, added, 'Reshape', `${tensor}/rows_reshape`, [tensor, shape], { base: `${tensor}_rows`, dtype, shape: form }, scope);
 }
 
 /** `tensor` in the op's bias shape `form`: itself, a reshaped constant, or a Reshape node (a view). */
@@ -711,18 +698,13 @@ function reshapeBias(graph: Graph, tensor: string, form: Dim[], added: Node[], s
     ),
   );
   if (form.filter((d) => !isConcrete(d)).length > 1) throw new Error('attention bias: more than one symbolic dim');
-  const out = graph.newTensorName(`${tensor}_bias`);
-  graph.addTensor({ name: out, kind: 'activation', dtype: info.dtype, shape: [...form] });
-  added.push({
-    id: graph.newNodeId(),
-    op: 'Reshape',
-    domain: '',
-    name: `${tensor}/bias_reshape`,
-    inputs: [tensor, shape],
-    outputs: [out],
-    attrs: {},
-    sourceNodes: [],
+  return addNode(
+    graph,
+    added,
+    'Reshape',
+    `${tensor}/bias_reshape`,
+    [tensor, shape],
+    { base: `${tensor}_bias`, dtype: info.dtype!, shape: form },
     scope,
-  });
-  return out;
+  );
 }
