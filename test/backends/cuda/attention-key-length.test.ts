@@ -9,19 +9,15 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import '../../../compiler/ops';
-import { compileModel, optimizeImported } from '../../../compiler/compile';
-import { runGraph } from '../../../compiler/interpreter/interpreter';
-import { Graph, Node } from '../../../compiler/ir/graph';
-import { makeTensor, seededRandom } from '../../../compiler/ir/tensor';
+import { optimizeImported } from '../../../compiler/compile';
+import { seededRandom } from '../../../compiler/ir/tensor';
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
+import { attentionOf, compileTo, fuseAndCompare } from '../../helpers/attention-fusion';
 import { ModelSpec, TensorSpec, buildModel } from '../../helpers/onnx-builder';
 import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
-import { relativeL2 } from '../../helpers/metrics';
 
 const rand = seededRandom(11);
 const randomValues = (n: number, scale = 1) => Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
@@ -163,75 +159,11 @@ function crossAttention(S: number, SK: number, H: number, D: number): ModelSpec 
   };
 }
 
-/**
- * Optimizes `spec` (graph validated after every pass) and checks the interpreter's output on the optimized graph
- * against onnxruntime's on the original model, for inputs of `shapes` (values from `values`, default random).
- */
-async function fuseAndCompare(spec: ModelSpec, shapes: Record<string, number[]>, values: Record<string, number[]> = {}): Promise<Graph> {
-  const bytes = buildModel(spec);
-  const result = optimizeImported(importOnnxBytes(bytes), 'test.onnx', { validate: true });
-  assert.deepEqual(
-    result.context.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
-    [],
-  );
-  const names = Object.keys(shapes);
-  const data = names.map((n) => values[n] ?? randomValues(shapes[n].reduce((a, b) => a * b, 1)));
-  const session = await ort.InferenceSession.create(bytes);
-  const feeds = Object.fromEntries(names.map((n, i) => [n, new ort.Tensor('float32', Float32Array.from(data[i]), shapes[n])]));
-  const theirs = (await session.run(feeds)).y;
-  const [ours] = runGraph(
-    result.graph,
-    names.map((n, i) => makeTensor('float32', shapes[n], data[i])),
-  );
-  assert.deepEqual(ours.shape, theirs.dims);
-  const err = relativeL2(ours.data as Float32Array, theirs.data as Float32Array);
-  assert.ok(err <= 1e-4, `relative L2 error ${err} against onnxruntime`);
-  return result.graph;
-}
-
-const attentionOf = (g: Graph): Node => {
-  assert.equal(g.nodes.filter((n) => n.op === 'Softmax' || n.op === 'MatMul').length, 0, 'Softmax/MatMul left unfused');
-  const nodes = g.nodes.filter((n) => n.op === 'attention');
-  assert.equal(nodes.length, 1);
-  return nodes[0];
-};
-
-interface GraphJson {
-  nodes: {
-    op: string;
-    name: string;
-    status?: { supported: boolean; reason?: string };
-    kernel?: { library?: string; name: string; reason: string };
-  }[];
-}
-
-function compileTo(spec: ModelSpec, target: string, run: (out: string, graph: GraphJson) => void): void {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-attn-kv-'));
-  try {
-    const file = path.join(dir, 'block.onnx');
-    fs.writeFileSync(file, buildModel(spec));
-    const out = path.join(dir, 'out');
-    const r = compileModel(file, { out, target });
-    assert.deepEqual(
-      r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
-      [],
-    );
-    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as GraphJson;
-    assert.deepEqual(
-      graph.nodes.filter((n) => n.status && !n.status.supported).map((n) => `${n.op} ${n.name}: ${n.status!.reason}`),
-      [],
-    );
-    run(out, graph);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 describe('attention with keys of another length than the queries', function () {
   this.timeout(900_000);
 
   it('cross-attention (separate q, k, v; 12 queries, 7 keys): one attention op equal to onnxruntime', async () => {
-    const g = await fuseAndCompare(crossAttention(12, 7, 2, 8), { x: [2, 12, 16], memory: [2, 7, 16] });
+    const g = await fuseAndCompare(crossAttention(12, 7, 2, 8), { x: [2, 12, 16], memory: [2, 7, 16] }, randomValues);
     const att = attentionOf(g);
     assert.equal(att.attrs.layout.value, 'separate');
     assert.deepEqual(
@@ -247,7 +179,7 @@ describe('attention with keys of another length than the queries', function () {
 
   for (const H of [2, 1]) {
     it(`PVT v2 spatial reduction (8x8 tokens, conv stride 2 → 16 keys, ${H} head${H > 1 ? 's' : ''}, packed kv): kv_packed attention equal to onnxruntime`, async () => {
-      const g = await fuseAndCompare(pvtBlock(8, 2, H, 8, 'packed'), { x: [2, 64, H * 8] });
+      const g = await fuseAndCompare(pvtBlock(8, 2, H, 8, 'packed'), { x: [2, 64, H * 8] }, randomValues);
       const att = attentionOf(g);
       assert.equal(att.attrs.layout.value, 'kv_packed');
       assert.equal(att.attrs.num_heads.value, H);
@@ -260,7 +192,9 @@ describe('attention with keys of another length than the queries', function () {
   it('SegFormer form (separate k and v Linears of the reduced tokens, one head) with a [B,1,1,Sk] key mask: separate attention with the bias', async () => {
     const SK = 16;
     const mask = Array.from({ length: 2 * SK }, (_, i) => (i % 5 === 1 ? -1e4 : 0));
-    const g = await fuseAndCompare(pvtBlock(8, 2, 1, 16, 'separate', true), { x: [2, 64, 16], mask: [2, 1, 1, SK] }, { mask });
+    const g = await fuseAndCompare(pvtBlock(8, 2, 1, 16, 'separate', true), { x: [2, 64, 16], mask: [2, 1, 1, SK] }, randomValues, {
+      mask,
+    });
     const att = attentionOf(g);
     assert.equal(att.attrs.layout.value, 'separate');
     assert.equal(att.inputs.length, 4);
@@ -281,7 +215,7 @@ describe('attention with keys of another length than the queries', function () {
           ]
         : [n],
     );
-    const g = await fuseAndCompare(spec, { x: [2, S, H * D], memory: [2, SK, H * D] });
+    const g = await fuseAndCompare(spec, { x: [2, S, H * D], memory: [2, SK, H * D] }, randomValues);
     const att = attentionOf(g);
     assert.equal(att.attrs.causal, undefined);
     assert.deepEqual(g.tensor(att.inputs[3]).shape, [1, 1, S, SK]);

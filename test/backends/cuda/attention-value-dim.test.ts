@@ -10,19 +10,15 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import '../../../compiler/ops';
-import { compileModel, optimizeImported } from '../../../compiler/compile';
-import { runGraph } from '../../../compiler/interpreter/interpreter';
-import { Graph, Node } from '../../../compiler/ir/graph';
-import { makeTensor, seededRandom } from '../../../compiler/ir/tensor';
+import { optimizeImported } from '../../../compiler/compile';
+import { seededRandom } from '../../../compiler/ir/tensor';
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
+import { attentionOf, compileTo, fuseAndCompare } from '../../helpers/attention-fusion';
 import { ModelSpec, NodeSpec, TensorSpec, buildModel } from '../../helpers/onnx-builder';
 import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
-import { relativeL2 } from '../../helpers/metrics';
 
 const rand = seededRandom(23);
 const randomValues = (n: number, scale = 1) => Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
@@ -163,75 +159,14 @@ function separateBlock(N: number, H: number, D: number, DV: number): ModelSpec {
   };
 }
 
-/** Optimizes `spec` (validated after every pass); the interpreter on the result equals onnxruntime on the original. */
-async function fuseAndCompare(spec: ModelSpec, shapes: Record<string, number[]>): Promise<Graph> {
-  const bytes = buildModel(spec);
-  const result = optimizeImported(importOnnxBytes(bytes), 'test.onnx', { validate: true });
-  assert.deepEqual(
-    result.context.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
-    [],
-  );
-  const names = Object.keys(shapes);
-  const data = names.map((n) => randomValues(shapes[n].reduce((a, b) => a * b, 1)));
-  const session = await ort.InferenceSession.create(bytes);
-  const feeds = Object.fromEntries(names.map((n, i) => [n, new ort.Tensor('float32', Float32Array.from(data[i]), shapes[n])]));
-  const theirs = (await session.run(feeds)).y;
-  const [ours] = runGraph(
-    result.graph,
-    names.map((n, i) => makeTensor('float32', shapes[n], data[i])),
-  );
-  assert.deepEqual(ours.shape, theirs.dims);
-  const err = relativeL2(ours.data as Float32Array, theirs.data as Float32Array);
-  assert.ok(err <= 1e-4, `relative L2 error ${err} against onnxruntime`);
-  return result.graph;
-}
-
-const attentionOf = (g: Graph): Node => {
-  assert.equal(g.nodes.filter((n) => n.op === 'Softmax' || n.op === 'MatMul' || n.op === 'Split').length, 0, 'Softmax/MatMul/Split left');
-  const nodes = g.nodes.filter((n) => n.op === 'attention');
-  assert.equal(nodes.length, 1);
-  return nodes[0];
-};
-
-interface GraphJson {
-  nodes: {
-    op: string;
-    name: string;
-    status?: { supported: boolean; reason?: string };
-    kernel?: { library?: string; name: string; reason: string };
-  }[];
-}
-
-function compileTo(spec: ModelSpec, target: string, run: (out: string, graph: GraphJson) => void): void {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-attn-dv-'));
-  try {
-    const file = path.join(dir, 'block.onnx');
-    fs.writeFileSync(file, buildModel(spec));
-    const out = path.join(dir, 'out');
-    const r = compileModel(file, { out, target });
-    assert.deepEqual(
-      r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
-      [],
-    );
-    const graph = JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as GraphJson;
-    assert.deepEqual(
-      graph.nodes.filter((n) => n.status && !n.status.supported).map((n) => `${n.op} ${n.name}: ${n.status!.reason}`),
-      [],
-    );
-    run(out, graph);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 describe('attention with a value head dim of its own (LeViT, EfficientFormer)', function () {
   this.timeout(900_000);
 
   for (const rows of [false, true]) {
     it(`LeViT attention (q, k, v split per head${rows ? ' out of [B·N, ·] rows' : ''}, D 4, Dv 8, [H,N,N] bias): one per-head packed attention equal to onnxruntime`, async () => {
       const [N, H, D, DV] = [10, 2, 4, 8];
-      const g = await fuseAndCompare(levitBlock(N, H, D, DV, rows), { x: [2, N, 2 * H * D] });
-      const att = attentionOf(g);
+      const g = await fuseAndCompare(levitBlock(N, H, D, DV, rows), { x: [2, N, 2 * H * D] }, randomValues);
+      const att = attentionOf(g, ['Softmax', 'MatMul', 'Split']);
       assert.equal(att.attrs.layout, undefined); // packed
       assert.equal(att.attrs.per_head.value, 1);
       assert.equal(att.attrs.head_dim.value, D);
@@ -245,8 +180,8 @@ describe('attention with a value head dim of its own (LeViT, EfficientFormer)', 
 
   it('LeViT subsampling attention (q rows [B·Nq, H·D], k and v split per head, 6 queries, 12 keys): kv_packed per-head attention equal to onnxruntime', async () => {
     const [N, NQ, H, D, DV] = [12, 6, 2, 4, 16];
-    const g = await fuseAndCompare(levitSubsample(N, NQ, H, D, DV), { x: [2, N, 2 * H * D], xq: [2, NQ, 2 * H * D] });
-    const att = attentionOf(g);
+    const g = await fuseAndCompare(levitSubsample(N, NQ, H, D, DV), { x: [2, N, 2 * H * D], xq: [2, NQ, 2 * H * D] }, randomValues);
+    const att = attentionOf(g, ['Softmax', 'MatMul', 'Split']);
     assert.equal(att.attrs.layout.value, 'kv_packed');
     assert.equal(att.attrs.per_head.value, 1);
     assert.equal(att.attrs.value_head_dim.value, DV);
@@ -260,8 +195,8 @@ describe('attention with a value head dim of its own (LeViT, EfficientFormer)', 
   });
 
   it('separate q, k, v Linears with Dv ≠ D: separate attention equal to onnxruntime', async () => {
-    const g = await fuseAndCompare(separateBlock(9, 3, 4, 12), { x: [2, 9, 24] });
-    const att = attentionOf(g);
+    const g = await fuseAndCompare(separateBlock(9, 3, 4, 12), { x: [2, 9, 24] }, randomValues);
+    const att = attentionOf(g, ['Softmax', 'MatMul', 'Split']);
     assert.equal(att.attrs.layout.value, 'separate');
     assert.equal(att.attrs.value_head_dim.value, 12);
     assert.equal(att.attrs.per_head, undefined);
@@ -270,7 +205,7 @@ describe('attention with a value head dim of its own (LeViT, EfficientFormer)', 
 
   it('the op refuses per_head on the separate layout, naming the node', () => {
     const g = optimizeImported(importOnnxBytes(buildModel(separateBlock(9, 3, 4, 12))), 'test.onnx', {}).graph;
-    const att = attentionOf(g);
+    const att = attentionOf(g, ['Softmax', 'MatMul', 'Split']);
     att.attrs.per_head = { type: 'int', value: 1 };
     const messages = inferShapes(g).diagnostics.map((d) => `${d.location?.onnxNode ?? ''} ${d.message}`);
     assert.ok(
