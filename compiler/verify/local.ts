@@ -18,6 +18,7 @@ import { makeTensor, type TensorValue } from '../ir/tensor';
 import { importOnnxBytes, importOnnxFile, type ImportOptions } from '../onnx/import';
 import { materializeWeights, normalSampler } from '../onnx/materialize';
 import { inferShapes } from '../passes/shape-inference';
+import { integerInputValues, isIntegerInputType, type IntegerInputType } from './inputs';
 import { loadOnnxruntime, type OrtModule, type OrtTensor } from './onnxruntime';
 import {
   DEFAULT_ERROR_THRESHOLD,
@@ -135,7 +136,7 @@ function stopOnErrors(diagnostics: Diagnostic[]): void {
   if (errors.length) throw new CompileError(errors);
 }
 
-/** An input as onnxruntime takes it: int64 as BigInt64Array, int32 as Int32Array, bool as Uint8Array. */
+/** An input as onnxruntime takes it: int64 as BigInt64Array, int32 as Int32Array, bool and uint8 as Uint8Array. */
 function ortInput(ort: OrtModule, v: TensorValue): unknown {
   const data = v.data as ArrayLike<number>;
   switch (v.dtype) {
@@ -149,6 +150,10 @@ function ortInput(ort: OrtModule, v: TensorValue): unknown {
       return new ort.Tensor('int32', Int32Array.from(data), v.shape);
     case 'bool':
       return new ort.Tensor('bool', Uint8Array.from(data), v.shape);
+    case 'uint8':
+      return new ort.Tensor('uint8', Uint8Array.from(data), v.shape);
+    case 'int8':
+      return new ort.Tensor('int8', Int8Array.from(data), v.shape);
     default:
       return new ort.Tensor('float32', v.data as Float32Array, v.shape);
   }
@@ -165,12 +170,12 @@ function referenceValues(t: OrtTensor): ArrayLike<number> | null {
 function makeInputs(graph: Graph, batch: number, seed: number, file: string): TensorValue[] {
   return graph.inputs.map((name, index) => {
     const t = graph.tensors.get(name)!;
-    const integer = t.dtype === 'int64' || t.dtype === 'int32' || t.dtype === 'bool';
+    const integer = !!t.dtype && isIntegerInputType(t.dtype);
     if (!t.dtype || !(isFloatType(t.dtype) || integer) || !t.shape)
       throw new CompileError(
         error(
           'verify.input-dtype',
-          `input '${name}' is ${t.dtype ?? 'of unknown type'}: verify makes float, int32/int64 and bool inputs of known rank only`,
+          `input '${name}' is ${t.dtype ?? 'of unknown type'}: verify makes float, integer and bool inputs of known rank only`,
           { file, tensor: name },
         ),
       );
@@ -181,12 +186,9 @@ function makeInputs(graph: Graph, batch: number, seed: number, file: string): Te
     );
     const normal = normalSampler((seed * 7919 + index + 1) >>> 0);
     if (integer) {
-      // a text model's ids and masks: a mask (by its name) keeps everything, ids are seeded in [0, 100) (below any
-      // vocabulary's size), bools are true
       const v = makeTensor(t.dtype!, shape);
-      const mask = /mask/i.test(name) || t.dtype === 'bool';
       const ints = v.data as Float64Array;
-      for (let i = 0; i < ints.length; i++) ints[i] = mask ? 1 : Math.min(99, Math.floor(Math.abs(normal()) * 33));
+      ints.set(integerInputValues(name, t.dtype as IntegerInputType, ints.length, normal));
       return v;
     }
     const v = makeTensor('float32', shape);

@@ -21,8 +21,8 @@ export interface OrtSession {
 }
 export interface OrtModule {
   Tensor: new (
-    type: 'float32' | 'int64' | 'int32' | 'bool',
-    data: Float32Array | BigInt64Array | Int32Array | Uint8Array,
+    type: 'float32' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool',
+    data: Float32Array | BigInt64Array | Int32Array | Int8Array | Uint8Array,
     dims: number[],
   ) => unknown;
   InferenceSession: {

@@ -148,3 +148,15 @@ export function npyToFloat64(array: NpyArray): Float64Array {
 export function float32Npy(shape: number[], values: Float32Array): NpyArray {
   return { dtype: 'float32', shape, data: Buffer.from(values.buffer, values.byteOffset, values.byteLength) };
 }
+
+/** Integer (or bool) values as .npy content of `dtype`, little-endian: the bytes a model input of that type takes. */
+export function integerNpy(dtype: 'int32' | 'int64' | 'int8' | 'uint8' | 'bool', shape: number[], values: ArrayLike<number>): NpyArray {
+  const data = Buffer.alloc(values.length * BYTES[dtype]);
+  for (let i = 0; i < values.length; i++) {
+    if (dtype === 'int64') data.writeBigInt64LE(BigInt(values[i]), 8 * i);
+    else if (dtype === 'int32') data.writeInt32LE(values[i], 4 * i);
+    else if (dtype === 'int8') data.writeInt8(values[i], i);
+    else data.writeUInt8(values[i], i);
+  }
+  return { dtype, shape, data };
+}

@@ -19,12 +19,12 @@ import { importOnnxFile } from '../../compiler/onnx/import';
 import { inferShapes } from '../../compiler/passes/shape-inference';
 import type { ReferenceKind } from '../protocol';
 import { AgentError } from './errors';
-import { type NpyArray, readNpy, writeNpy } from './npy';
+import { type NpyArray, npyToFloat64, readNpy, writeNpy } from './npy';
 
 /** The inputs of one batch size and where its reference outputs go. */
 export interface ReferenceBatch {
   batchSize: number;
-  /** Input name -> .npy file (float32). */
+  /** Input name -> .npy file (float32, or the input's integer type). */
   inputs: Record<string, string>;
   outputDir: string;
 }
@@ -91,7 +91,9 @@ import onnxruntime as ort
 manifest = json.load(open(sys.argv[1]))
 session = ort.InferenceSession(manifest["model"], providers=["CPUExecutionProvider"])
 input_types = {i.name: i.type for i in session.get_inputs()}
-numpy_type = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+numpy_type = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+              "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
+              "tensor(bool)": np.bool_}
 output_names = [o.name for o in session.get_outputs()]
 written = []
 for batch in manifest["batches"]:
@@ -162,8 +164,9 @@ interface OrtTensor {
   dims: readonly number[];
   data: ArrayLike<number | bigint> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number };
 }
+type OrtInputData = Float32Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 interface OrtModule {
-  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+  Tensor: new (type: 'float32' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool', data: OrtInputData, dims: number[]) => unknown;
   InferenceSession: {
     create(file: string): Promise<{
       inputNames: readonly string[];
@@ -207,12 +210,7 @@ function onnxruntimeNode(resolveFrom: string[]): Runner {
               },
             );
           }
-          const array = readNpy(file);
-          feeds[name] = new ort.Tensor(
-            'float32',
-            new Float32Array(array.data.buffer.slice(array.data.byteOffset, array.data.byteOffset + array.data.byteLength)),
-            array.shape,
-          );
+          feeds[name] = ortInput(ort, readNpy(file));
         }
         const started = Date.now();
         const results = await session.run(feeds);
@@ -228,6 +226,24 @@ function onnxruntimeNode(resolveFrom: string[]): Runner {
       return written;
     },
   };
+}
+
+/** A verify input (.npy: float32, or an integer type for ids and masks) as an onnxruntime-node tensor. */
+function ortInput(ort: OrtModule, array: NpyArray): unknown {
+  const bytes = array.data.buffer.slice(array.data.byteOffset, array.data.byteOffset + array.data.byteLength);
+  switch (array.dtype) {
+    case 'int64':
+      return new ort.Tensor('int64', new BigInt64Array(bytes), array.shape);
+    case 'int32':
+      return new ort.Tensor('int32', new Int32Array(bytes), array.shape);
+    case 'int8':
+      return new ort.Tensor('int8', new Int8Array(bytes), array.shape);
+    case 'uint8':
+    case 'bool':
+      return new ort.Tensor(array.dtype, new Uint8Array(bytes), array.shape);
+    default:
+      return new ort.Tensor('float32', Float32Array.from(npyToFloat64(array)), array.shape);
+  }
 }
 
 function ortTensorToNpy(tensor: OrtTensor, name: string, modelPath: string): NpyArray {
@@ -274,9 +290,10 @@ function interpreter(): Runner {
                 file: request.modelPath,
                 tensor: name,
               });
+            // floats as float32 (what the interpreter computes in), integer inputs (ids, masks) in their own type
             const array = readNpy(file);
-            const values = new Float32Array(array.data.buffer.slice(array.data.byteOffset, array.data.byteOffset + array.data.byteLength));
-            return makeTensor('float32', array.shape, values);
+            const float = array.dtype.startsWith('float');
+            return makeTensor(float ? 'float32' : array.dtype, array.shape, npyToFloat64(array));
           });
           const started = Date.now();
           const outputs = runGraphNamed(graph, inputs);

@@ -7,8 +7,8 @@
  *                        progress lines, then the VerifyReport as the last line (and JOB/verify/report.json)
  *
  * Files of a run, under JOB/verify/: inputs/bN/<i>.npy (float32, already rounded to the compiled input's element
- * type, so both sides read the same values), compiled/bN/<i>.npy, reference/bN/<i>.npy; per node (perNode, at the
- * first batch size): nodes/bN/<i>.npy (each op's output from the debug run), reference-nodes.onnx (the model with
+ * type, so both sides read the same values; integer inputs (ids, masks) in their own type), compiled/bN/<i>.npy,
+ * reference/bN/<i>.npy; per node (perNode, at the first batch size): nodes/bN/<i>.npy (each op's output from the debug run), reference-nodes.onnx (the model with
  * its weights inline and every compared ONNX tensor as an output) and reference-nodes/bN/<i>.npy.
  *
  * The compiled model runs through the native binding, or without it through python3 and the build's ait_model.py
@@ -22,6 +22,7 @@ import type { Diagnostic } from '../../compiler/diagnostics';
 import { importOnnxFile } from '../../compiler/onnx/import';
 import { encodeModelWithWeights, normalSampler } from '../../compiler/onnx/materialize';
 import { compareMatchedRows, findDetectionGroups, matchDetections } from '../../compiler/verify/detections';
+import { integerInputValues, isIntegerInputType } from '../../compiler/verify/inputs';
 import { addModuleTimes, type TorchModuleTimes } from '../../compiler/verify/module-times';
 import {
   compareRow,
@@ -48,7 +49,7 @@ import {
 } from './compiled-runner';
 import { AgentError } from './errors';
 import { insideRoot } from './paths';
-import { npyToFloat64, readNpy, writeNpy, type NpyArray } from './npy';
+import { integerNpy, npyToFloat64, readNpy, writeNpy, type NpyArray } from './npy';
 import { runReference } from './reference';
 import { runTorchTimes } from './torch-times';
 
@@ -219,10 +220,10 @@ async function compare(
     if (options.perNode && !info.debugRuns) throw noDebugSupport(library);
     if (info.timer === 'host-clock') report.notes.push(`${library} runs on the CPU (a test library)`);
     for (const input of info.inputs) {
-      if (!FLOAT_TYPES.includes(input.dtype)) {
+      if (!FLOAT_TYPES.includes(input.dtype) && !isIntegerInputType(input.dtype)) {
         throw new AgentError(
           'verify.input-dtype',
-          `input '${input.name}' of ${info.name} is ${input.dtype}: verify makes float inputs only`,
+          `input '${input.name}' of ${info.name} is ${input.dtype}: verify makes float and integer inputs only`,
           {
             file: library,
             tensor: input.name,
@@ -246,9 +247,10 @@ async function compare(
       const inputFiles: Record<string, string> = {};
       info.inputs.forEach((input, index) => {
         const shape = shapeAt(input, batchSize);
-        const { values, bytes } = randomInput(input.dtype, shape, inputSeed(options.seed, input.name, batchSize));
         const file = path.join(inputDir, `${index}.npy`);
-        writeNpy(file, { dtype: 'float32', shape, data: Buffer.from(values.buffer) });
+        const array = inputArray(input, shape, inputSeed(options.seed, input.name, batchSize));
+        writeNpy(file, array.npy);
+        const bytes = array.bytes;
         inputFiles[input.name] = file;
         runInputs.push({ bytes, file });
       });
@@ -662,6 +664,20 @@ function inputSeed(seed: number, name: string, batchSize: number): number {
   let h = (0x811c9dc5 ^ seed ^ Math.imul(batchSize, 0x9e3779b1)) >>> 0;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
   return h;
+}
+
+/**
+ * One input at `shape`: what the reference reads (.npy: float32 for float inputs, the input's own type for integer
+ * ones) and the bytes the compiled model takes. Integer inputs (token ids, masks) follow compiler/verify/inputs.ts.
+ */
+function inputArray(input: NativeTensorInfo, shape: number[], seed: number): { npy: NpyArray; bytes: Buffer } {
+  if (isIntegerInputType(input.dtype)) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const npy = integerNpy(input.dtype, shape, integerInputValues(input.name, input.dtype, count, normalSampler(seed)));
+    return { npy, bytes: npy.data };
+  }
+  const { values, bytes } = randomInput(input.dtype, shape, seed);
+  return { npy: { dtype: 'float32', shape, data: Buffer.from(values.buffer) }, bytes };
 }
 
 /** Standard normal values rounded to `dtype`: the float32 copy (for the reference) and the bytes the model takes. */

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CompileError } from '../../compiler/diagnostics';
-import { decodeNpy } from '../../remote-agent/agent/npy';
+import { decodeNpy, npyToFloat64 } from '../../remote-agent/agent/npy';
 import { openSession, type RemoteSession } from '../../remote-agent/client';
 import type { VerifyJobResult } from '../../remote-agent/protocol';
 import { agentBundle, pidAlive, waitFor } from './helpers/agent-bundle';
@@ -23,6 +23,7 @@ import {
   GEMM_W,
   gemmReluModel,
   gemmReluModelWithExternalData,
+  idsGemmReluModel,
 } from './helpers/verify-fixtures';
 import { type RemoteBuildFlags, runRemoteBuild, type VerifyFileReport } from '../../compiler/cli/remote-command';
 import { buildModel } from '../helpers/onnx-builder';
@@ -200,6 +201,28 @@ describe('verify through the local transport (fake Gemm+Relu library, real refer
     assert.deepEqual(result.report!.inputs, [{ name: 'x', dtype: 'float16', shapeAtMaxBatch: [8, 4] }]);
     // Inputs are rounded to float16 before both sides read them, so the error is the output rounding alone.
     assert.ok(result.report!.results.every((r) => r.relativeL2! > 1e-5));
+  });
+
+  it("integer inputs (a text model's token ids) are ids in [0, 100) of their own type, and every reference reads them", async () => {
+    const ids = await syncAndBuild(session, idsGemmReluModel(), { defines: ['-DAIT_FAKE_INT_IDS'] });
+    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(workDir, 'node_modules'));
+    try {
+      for (const reference of ['interpreter', 'onnxruntime-node'] as const) {
+        const { result } = await session.verify(
+          { buildName: ids.buildName, model: MODEL_IN_BUILD, batchSizes: [1, 8], reference },
+          () => undefined,
+        );
+        assertPassing(result, [1, 8], 1e-6);
+        assert.equal(result.report!.reference?.kind, reference);
+        assert.deepEqual(result.report!.inputs, [{ name: 'input_ids', dtype: 'int64', shapeAtMaxBatch: [8, 4] }]);
+        const input = decodeNpy(fs.readFileSync(path.join(result.report!.filesDir, 'inputs', 'b8', '0.npy')));
+        assert.deepEqual([input.dtype, input.shape], ['int64', [8, 4]]);
+        const values = npyToFloat64(input);
+        assert.ok(values.every((v) => Number.isInteger(v) && v >= 0 && v < 100) && new Set(values).size > 5, String(values));
+      }
+    } finally {
+      fs.unlinkSync(path.join(workDir, 'node_modules'));
+    }
   });
 
   it('a wrong build fails and names the output, the model file and the host', async () => {
@@ -402,13 +425,19 @@ class InferenceSession:
         weights = json.load(open(os.environ["AIT_TEST_ORT_WEIGHTS"]))
         self.W = np.array(weights["W"], dtype=np.float32).reshape(3, 4)
         self.B = np.array(weights["B"], dtype=np.float32)
+        self.ids = bool(os.environ.get("AIT_TEST_ORT_IDS"))  # the model's input is int64 input_ids, cast to float
     def get_inputs(self):
-        return [_Value("x", "tensor(float)")]
+        return [_Value("input_ids", "tensor(int64)")] if self.ids else [_Value("x", "tensor(float)")]
     def get_outputs(self):
         return [_Value("h", "tensor(float)"), _Value("y", "tensor(float)")]
     def run(self, names, feeds):
-        assert names is None and feeds["x"].dtype == np.float32
-        h = feeds["x"] @ self.W.T + self.B
+        if self.ids:
+            assert names is None and feeds["input_ids"].dtype == np.int64, feeds["input_ids"].dtype
+            x = feeds["input_ids"].astype(np.float32)
+        else:
+            assert names is None and feeds["x"].dtype == np.float32
+            x = feeds["x"]
+        h = x @ self.W.T + self.B
         return [h, np.maximum(h, 0)]
 `;
 
@@ -449,6 +478,14 @@ class InferenceSession:
     assert.ok(fs.readFileSync(path.join(filesDir, 'reference_onnxruntime.py'), 'utf8').includes('ort.InferenceSession(manifest["model"]'));
     const manifest = JSON.parse(fs.readFileSync(path.join(filesDir, 'reference_manifest.json'), 'utf8'));
     assert.equal(manifest.model, path.join(workDir, 'builds', build.buildName, MODEL_IN_BUILD));
+  });
+
+  it('feeds integer inputs (token ids) to onnxruntime in the type the model declares', async () => {
+    session = await sessionWithDouble({ AIT_TEST_ORT_IDS: '1' });
+    const build = await syncAndBuild(session, idsGemmReluModel(), { defines: ['-DAIT_FAKE_INT_IDS'] });
+    const { result } = await session.verify({ buildName: build.buildName, model: MODEL_IN_BUILD, batchSizes: [1, 8] }, () => undefined);
+    assertPassing(result, [1, 8], 1e-6);
+    assert.equal(result.report!.reference?.kind, 'python-onnxruntime');
   });
 
   it('a failing onnxruntime is a clear error naming the script, the model and the message', async () => {

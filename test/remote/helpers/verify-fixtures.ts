@@ -41,6 +41,30 @@ export function gemmReluModel(): string {
 }
 
 /**
+ * The model a -DAIT_FAKE_INT_IDS build computes: input_ids int64 [batch, 4] -> Cast(to float) -> the same Gemm and
+ * Relu (a text model's integer input); written to a fresh directory, returns its path.
+ */
+export function idsGemmReluModel(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-verify-ids-model-'));
+  const file = path.join(dir, 'gemm_relu.onnx');
+  const bytes = buildModel({
+    inputs: [{ name: 'input_ids', dtype: 'int64', dims: ['batch', 4] }],
+    initializers: [
+      { name: 'W', dtype: 'float32', dims: [3, 4], values: GEMM_W },
+      { name: 'B', dtype: 'float32', dims: [3], values: GEMM_B },
+    ],
+    nodes: [
+      { op: 'Cast', inputs: ['input_ids'], outputs: ['x'], name: 'cast', attrs: { to: 1 } },
+      { op: 'Gemm', inputs: ['x', 'W', 'B'], outputs: ['h'], name: 'gemm', attrs: { transB: 1 } },
+      { op: 'Relu', inputs: ['h'], outputs: ['y'], name: 'relu' },
+    ],
+    outputs: ['h', 'y'],
+  });
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+/**
  * The same model with its weights as external data, as the dynamo exporter writes it: W in gemm_relu.onnx.data,
  * B in weights/b.bin (a subdirectory), next to the model. The directory also holds a file the model does not name.
  */
@@ -68,7 +92,7 @@ export function gemmReluModelWithExternalData(): string {
 }
 
 export interface FakeBuildOptions {
-  /** Extra -D flags: -DAIT_FAKE_WRONG, -DAIT_FAKE_HALF_IO, -DAIT_FAKE_SLOW_MS=N, -DAIT_FAKE_NO_DEBUG. */
+  /** Extra -D flags: -DAIT_FAKE_WRONG, -DAIT_FAKE_HALF_IO, -DAIT_FAKE_INT_IDS, -DAIT_FAKE_SLOW_MS=N, -DAIT_FAKE_NO_DEBUG. */
   defines?: string[];
   /** Write weights.safetensors (default true). */
   weights?: boolean;
