@@ -18,7 +18,8 @@ import { generateCuda } from '../backends/cuda/codegen/index';
 import { supportOf } from '../backends/support';
 import { Graph, Node } from '../ir/graph';
 import { graphToJson } from '../ir/serialize';
-import { Dim, dimToString } from '../ir/symbolic';
+import { Dim, dimToString, isConcrete } from '../ir/symbolic';
+import { plainSymbol } from '../backends/cuda/codegen/context';
 import { ImportedModel, importOnnxBytes, importOnnxFile } from '../onnx/import';
 import { ModelProtoType, type ModelProto } from '../onnx/schema';
 import { inferShapes } from '../passes/shape-inference';
@@ -114,13 +115,17 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
     } else if (n.role === 'kernel') for (const s of n.sourceNodes) compiledNames.add(s);
   }
   const weightOnly = weightOnlyNodes(graph);
-  // A build computes its sizes from the batch and from run-time dims that its own nodes decide (a NonZero's count,
-  // codegen/context.ts): a node whose tensors have a dim decided elsewhere (by a node in the fallback, or by nothing
-  // the build can run: an input's other symbolic dim) runs in the fallback. Repeated until nothing moves.
+  // A build computes its sizes from the batch, from its input dims (codegen/context.ts inputDims: a plain, bounded
+  // symbol of one of its inputs' shapes besides the batch, a text model's seq, set by the runtime from the input
+  // shapes) and from run-time dims that its own nodes decide (a NonZero's count): a node whose tensors have a dim
+  // decided elsewhere (by a node in the fallback, or by nothing the build can run: an unbounded input dim) runs in the
+  // fallback. Repeated until nothing moves. Whether a compiled segment's own inputs carry the input dims its nodes use
+  // is known only once the split is made: uncarriedInputDims, each round.
   const batchSymbol = graph.symbols.all().find((s) => s.origin.includes('model input'))?.name;
+  const inputSymbols = modelInputDims(graph, batchSymbol);
   const nodeNames = new Set(graph.nodes.map((n) => n.name));
   const computable = (symbol: string, seen = new Set<string>()): boolean => {
-    if (symbol === batchSymbol) return true;
+    if (symbol === batchSymbol || inputSymbols.has(symbol)) return true;
     const definition = graph.symbols.get(symbol)?.definition;
     if (!definition || seen.has(symbol)) return false;
     seen.add(symbol);
@@ -152,6 +157,15 @@ export function partitionModel(file: string, fused: Graph, modelName: string, ta
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const plan = planSegments(graph, classOf);
     const before = forced.size;
+    for (const seg of plan)
+      if (seg.kind === 'compiled') {
+        batchFirst(graph, seg, batchSymbol);
+        for (const [name, reason] of uncarriedInputDims(graph, seg, inputSymbols, batchSymbol, weightOnly)) {
+          forced.add(name);
+          reasons.set(name, reason);
+        }
+      }
+    if (forced.size > before) continue;
     const compiled = new Map<number, CompiledSegment>();
     for (const seg of plan.filter((s) => s.kind === 'compiled')) {
       const key = JSON.stringify([seg.index, seg.nodes.map((n) => n.name), seg.inputs, seg.outputs]);
@@ -202,6 +216,112 @@ export function weightOnlyNodes(graph: Graph): Set<Node> {
     }
   }
   return weightOnly;
+}
+
+/**
+ * The model's input dims besides the batch: plain symbols of its inputs' shapes with a finite max and no definition
+ * (a text model's seq). A build whose own inputs carry one sets it at run time from their shapes (codegen/context.ts).
+ */
+export function modelInputDims(graph: Graph, batchSymbol: string | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const input of graph.inputs)
+    for (const d of graph.lookupTensor(input)?.shape ?? []) {
+      const s = plainSymbol(d);
+      const info = s === undefined ? undefined : graph.symbols.get(s);
+      if (s !== undefined && s !== batchSymbol && info && !info.definition && Number.isFinite(info.max)) out.add(s);
+    }
+  return out;
+}
+
+/** The input dims (of `inputDims`) a dim is computed from: its own symbols, and those their definitions use. */
+function inputDimsOf(graph: Graph, d: Dim, inputDims: Set<string>, out = new Set<string>(), seen = new Set<string>()): Set<string> {
+  if (isConcrete(d)) return out;
+  for (const s of d.symbols) {
+    if (seen.has(s)) continue;
+    seen.add(s);
+    if (inputDims.has(s)) out.add(s);
+    const definition = graph.symbols.get(s)?.definition;
+    if (definition && definition.kind !== 'runtime') for (const a of definition.args) inputDimsOf(graph, a, inputDims, out, seen);
+  }
+  return out;
+}
+
+/** The first symbol of a shape's first symbolic dim when that dim has one symbol: a build's batch (codegen/context.ts). */
+function leadingSymbol(graph: Graph, tensor: string): string | undefined {
+  const symbolic = graph.lookupTensor(tensor)?.shape?.find((d) => !isConcrete(d));
+  return symbolic !== undefined && !isConcrete(symbolic) && symbolic.symbols.length === 1 ? symbolic.symbols[0] : undefined;
+}
+
+/**
+ * Puts first a compiled segment's input whose first symbolic dim is the model's batch: the segment's build takes the
+ * first such dim of its first input for its batch, and a segment that reads a [seq, seq] mask before the hidden states
+ * would otherwise take seq (the runner and ait_model.py pass inputs by name, so the order is the build's own).
+ */
+function batchFirst(graph: Graph, seg: PlannedSegment, batchSymbol: string | undefined): void {
+  const first = seg.inputs.findIndex((t) => leadingSymbol(graph, t) !== undefined);
+  const withBatch = seg.inputs.findIndex((t) => leadingSymbol(graph, t) === batchSymbol);
+  if (batchSymbol !== undefined && first >= 0 && withBatch > first) seg.inputs.unshift(...seg.inputs.splice(withBatch, 1));
+}
+
+/**
+ * Nodes of a compiled segment (with the reason) that use an input dim its build cannot set. The build sets an input
+ * dim from the shape of one of its own inputs (the border tensors it reads), so the symbol must be a plain dim of one
+ * of them: a segment that reads only, say, [batch, 16*seq] (a Flatten in the fallback before it) cannot recover seq.
+ * Such nodes run in the fallback, as before input dims. Passing the value across the border instead would take a
+ * border tensor that carries no data (its shape only) for the extracted model, the runner and the build: not worth it
+ * for a split that keeps a plain seq on almost every border (hidden states, masks). Also: the first symbolic dim of
+ * a segment's first input is its build's batch (codegen/context.ts batchSymbol), sized at --max-batch: batchFirst puts
+ * an input starting with the model's batch first; where none does, an input dim there would be taken for the batch,
+ * so the nodes that use it run in the fallback too.
+ */
+export function uncarriedInputDims(
+  graph: Graph,
+  seg: PlannedSegment,
+  inputDims: Set<string>,
+  batchSymbol: string | undefined,
+  weightOnly: Set<Node>,
+): Map<string, string> {
+  const moved = new Map<string, string>();
+  if (inputDims.size === 0) return moved;
+  const carried = new Set<string>();
+  const batchInput = seg.inputs.find((t) => leadingSymbol(graph, t) !== undefined);
+  const segmentBatch = batchInput === undefined ? undefined : leadingSymbol(graph, batchInput);
+  for (const t of seg.inputs) {
+    for (const d of graph.lookupTensor(t)?.shape ?? []) {
+      const s = plainSymbol(d);
+      if (s !== undefined) carried.add(s);
+    }
+  }
+  for (const n of seg.owned) {
+    if (weightOnly.has(n)) continue;
+    for (const t of [...n.inputs, ...n.outputs]) {
+      if (!t || moved.has(n.name)) continue;
+      for (const d of graph.lookupTensor(t)?.shape ?? [])
+        for (const s of inputDimsOf(graph, d, inputDims)) {
+          if (moved.has(n.name)) break;
+          if (!carried.has(s))
+            moved.set(
+              n.name,
+              `${n.op}: no input of its compiled segment (${listed(seg.inputs)}) has the model's input dim '${s}' ` +
+                `as a dim of its own, and the segment's build reads its input dims from its inputs' shapes`,
+            );
+          else if (s === segmentBatch)
+            moved.set(
+              n.name,
+              `${n.op}: the model's input dim '${s}' would be the batch of its compiled segment (the first symbolic dim of ` +
+                `its input '${batchInput}', no input of the segment starting with the model's batch '${batchSymbol}'): sized at the ` +
+                `maximum batch rather than at its own bound`,
+            );
+        }
+    }
+  }
+  return moved;
+}
+
+/** Names for a message: the first four, then how many more. */
+function listed(names: string[]): string {
+  if (names.length === 0) return 'none';
+  return names.length <= 4 ? names.join(', ') : `${names.slice(0, 4).join(', ')} and ${names.length - 4} more`;
 }
 
 /** Whether every output of `n` is a compile-time value or shape arithmetic (a shape node of plan.ts). */
