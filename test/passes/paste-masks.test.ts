@@ -138,6 +138,38 @@ describe('PasteMasks and the mask-paste Loop rewrite', function () {
       assert.deepEqual(Array.from(numeric(runGraph(graph, inputs)[0])), Array.from(numeric(runGraph(loopGraph(o), inputs)[0])));
     });
 
+  it('bad PasteMasks inputs or attributes are errors naming the node', () => {
+    const errorsOf = (boxType: 'int64' | 'float32', maskShape: number[], height: number) => {
+      const g = new Graph('g');
+      g.addTensor({ name: 'masks', kind: 'input', dtype: 'float32', shape: maskShape });
+      g.addTensor({ name: 'boxes', kind: 'input', dtype: boxType, shape: [3, 4] });
+      g.inputs = ['masks', 'boxes'];
+      g.nodes = [
+        {
+          id: 'n0',
+          op: 'PasteMasks',
+          domain: 'ait',
+          name: 'paste',
+          inputs: ['masks', 'boxes'],
+          outputs: ['out'],
+          attrs: { height: { type: 'int', value: height }, width: { type: 'int', value: 8 } },
+          sourceNodes: ['paste'],
+          scope: [],
+        },
+      ];
+      g.outputs = ['out'];
+      const r = inferShapes(g);
+      return { g, errors: r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message) };
+    };
+    const ok = errorsOf('int64', [3, 1, 5, 5], 6);
+    assert.deepEqual(ok.errors, []);
+    assert.equal(shapeToString(ok.g.tensor('out').shape), '[3, 6, 8]');
+    assert.match(errorsOf('float32', [3, 1, 5, 5], 6).errors.join(), /PasteMasks node 'paste': boxes must be int64 or int32, not float32/);
+    assert.match(errorsOf('int64', [3, 2, 5, 5], 6).errors.join(), /PasteMasks node 'paste': masks must have one channel, not 2/);
+    assert.match(errorsOf('int64', [3, 5, 5], 6).errors.join(), /PasteMasks node 'paste': masks must be 4-D/);
+    assert.match(errorsOf('int64', [3, 1, 5, 5], 0).errors.join(), /PasteMasks node 'paste': attribute 'height' is 0/);
+  });
+
   it('Mask R-CNN: its mask-paste Loop becomes PasteMasks on the 448x608 canvas, with the detection count as its dim', function () {
     const file = sharedModel('maskrcnn_resnet50_fpn', this);
     const { graph } = optimizeModel(file);
