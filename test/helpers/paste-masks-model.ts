@@ -4,7 +4,8 @@
  * (x0, y0, x1, y1) are Gathered, the mask Resized (linear, half_pixel) to max(box size, 1), the part inside the image
  * Sliced out, padded with zero rows (ConstantOfShape + Concat, cropped to the height) then zero columns (cropped to
  * the width), and Concatenated onto the carried [i, H, W] tensor, which starts as a constant [0, H, W].
- * Variants that are not a mask paste: `nearest` (Resize mode nearest), `addOne` (the body adds 1 to the resized mask).
+ * Variants that are not a mask paste: `nearest` (Resize mode nearest), `addOne` (the body adds 1 to the resized mask),
+ * `oneRowFirst` (the carried tensor starts as one zero canvas, not empty), `fewerTrips` (D - 1 iterations).
  */
 import { AttrSpec, GraphSpec, ModelSpec, NodeSpec, tensor } from './onnx-builder';
 
@@ -13,7 +14,7 @@ export interface PasteLoopOptions {
   width: number;
   maskH: number;
   maskW: number;
-  variant?: 'nearest' | 'addOne';
+  variant?: 'nearest' | 'addOne' | 'oneRowFirst' | 'fewerTrips';
 }
 
 export function pasteMasksLoopModel(o: PasteLoopOptions): ModelSpec {
@@ -96,11 +97,16 @@ export function pasteMasksLoopModel(o: PasteLoopOptions): ModelSpec {
       i64('Ws', [], [o.width]),
       ...(o.variant === 'addOne' ? [{ ...tensor('float32', [], [1]), name: 'onef' }] : []),
       { ...tensor('bool', [], [1]), name: 'true' },
-      { ...tensor('float32', [0, o.height, o.width], []), name: 'empty' },
+      o.variant === 'oneRowFirst'
+        ? { ...tensor('float32', [1, o.height, o.width], new Array<number>(o.height * o.width).fill(0)), name: 'empty' }
+        : { ...tensor('float32', [0, o.height, o.width], []), name: 'empty' },
     ],
     nodes: [
       { op: 'Shape', inputs: ['masks'], outputs: ['masks_shape'] },
-      { op: 'Gather', inputs: ['masks_shape', 'k0'], outputs: ['count'], attrs: { axis: 0 } },
+      { op: 'Gather', inputs: ['masks_shape', 'k0'], outputs: ['detections'], attrs: { axis: 0 } },
+      o.variant === 'fewerTrips'
+        ? { op: 'Sub', inputs: ['detections', 'k1'], outputs: ['count'] }
+        : { op: 'Identity', inputs: ['detections'], outputs: ['count'] },
       { op: 'Loop', name: 'paste_loop', inputs: ['count', 'true', 'empty'], outputs: ['pasted_all'], attrs: { body } },
     ],
     outputs: ['pasted_all'],
