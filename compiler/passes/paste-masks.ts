@@ -95,7 +95,7 @@ export function matchPasteMasksLoop(graph: Graph, node: Node): PasteMasksMatch |
   // the body appends one slice per iteration
   const [iteration, , carried] = body.inputs;
   const append = body.producers().get(body.outputs[1]);
-  if (append?.op !== 'Concat' || attrInt(append, 'axis') !== 0 || append.inputs.length !== 2 || append.inputs[0] !== carried)
+  if (append?.op !== 'Concat' || attrInt(append, 'axis', -1) !== 0 || append.inputs.length !== 2 || append.inputs[0] !== carried)
     return undefined;
   // one Resize, of a mask Gathered by the iteration number, to sizes from a box Gathered the same way
   const resizes = body.nodes.filter((n) => n.op === 'Resize');
