@@ -1,6 +1,6 @@
 /**
  * Op family: detection — ops whose output sizes depend on the data: NonZero, TopK (with a run-time k),
- * NonMaxSuppression, and RoiAlign.
+ * NonMaxSuppression, RoiAlign, and our PasteMasks (torchvision's mask-paste Loop, passes/paste-masks.ts).
  *
  * A data-dependent dim is a fresh symbol bounded by what the inputs allow (NonZero's count by the input's
  * element count, NMS's selected boxes by batches × classes × boxes per class), so buffers can be sized from the
@@ -9,6 +9,7 @@
 import { Node, attrFloat, attrInt, attrString } from '../ir/graph';
 import { Dim, dimProduct, isConcrete } from '../ir/symbolic';
 import { TensorValue, makeTensor, numel, numeric, storageFor } from '../ir/tensor';
+import { FUSED_DOMAIN } from './fused';
 import { OpDefinition, checkIntAttribute, nodeError, registerOps } from './registry';
 import { dimMin, forEachIndex, normalizeAxis } from './shape';
 
@@ -295,4 +296,101 @@ function roiAlign(node: Node, xIn: TensorValue, roisIn: TensorValue, batchIn: Te
   return { dtype: xIn.dtype, shape: [numRois, channels, oh, ow], data: out };
 }
 
-registerOps([nonZeroOp, topKOp, nmsOp, roiAlignOp]);
+// ---- PasteMasks (ours) ----
+
+/**
+ * `ait.PasteMasks(masks [D, 1, Mh, Mw], boxes [D, 4] int) -> [D, height, width]`: torchvision's paste_masks_in_image
+ * in its ONNX form (the `_onnx_paste_mask_in_image` Loop, which passes/paste-masks.ts rewrites into this op). Box d is
+ * (x0, y0, x1, y1) in integer pixels with inclusive ends; mask d is resized (ONNX Resize linear, half_pixel) to
+ * h = max(y1 − y0 + 1, 1) rows and w = max(x1 − x0 + 1, 1) columns and placed with its top-left pixel at (y0, x0) on a
+ * zero height × width canvas: out[d, y, x] = resized[y − y0, x − x0] for max(y0, 0) ≤ y < min(y1 + 1, height) and
+ * max(x0, 0) ≤ x < min(x1 + 1, width), else 0 (what the Loop's slice, zero Concats and crop compute for any box,
+ * also one outside the image or inverted).
+ */
+const pasteMasksOp: OpDefinition = {
+  op: 'PasteMasks',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const { height, width } = pasteMasksParams(ctx.node);
+    const masks = ctx.shape(0);
+    const boxes = ctx.shape(1);
+    if (masks.length !== 4) ctx.fail(`masks must be 4-D [detections, 1, mask height, mask width], they have rank ${masks.length}`);
+    if (isConcrete(masks[1]) && masks[1] !== 1) ctx.fail(`masks must have one channel, not ${masks[1]}`);
+    if (boxes.length !== 2 || (isConcrete(boxes[1]) && boxes[1] !== 4)) ctx.fail(`boxes must be [detections, 4], not rank ${boxes.length}`);
+    if (isConcrete(masks[0]) && isConcrete(boxes[0]) && boxes[0] < masks[0]) ctx.fail(`${boxes[0]} boxes for ${masks[0]} masks`);
+    const boxType = ctx.dtype(1);
+    if (boxType !== 'int64' && boxType !== 'int32') ctx.fail(`boxes must be int64 or int32, not ${boxType}`);
+    return [{ dtype: ctx.dtype(0), shape: [masks[0], height, width] }];
+  },
+  evaluate(node, [masksIn, boxesIn]) {
+    return [pasteMasks(node, masksIn!, boxesIn!)];
+  },
+};
+
+export function pasteMasksParams(node: Node): { height: number; width: number } {
+  const height = attrInt(node, 'height');
+  const width = attrInt(node, 'width');
+  checkIntAttribute(node, 'height', height, 1);
+  checkIntAttribute(node, 'width', width, 1);
+  return { height, width };
+}
+
+/**
+ * The source rows (or columns) of output position i of a linear half_pixel resize from inLen to outLen, and their
+ * weights: resize.ts axisTaps' arithmetic (coordinate clamped to [0, inLen − 1]), in doubles.
+ */
+function linearTap(i: number, outLen: number, inLen: number): [lo: number, hi: number, wLo: number, wHi: number] {
+  const c = (i + 0.5) / (outLen / inLen) - 0.5;
+  const cc = Math.min(Math.max(c, 0), inLen - 1);
+  const lo = Math.floor(cc);
+  return [lo, Math.min(lo + 1, inLen - 1), 1 - (cc - lo), cc - lo];
+}
+
+/**
+ * The reference: per box, only the pixels inside the canvas are computed (a box far larger than the image allocates
+ * nothing), with the Resize reference's operation order — rows first, each value rounded to the storage type, then
+ * columns (resize.ts resizeLinearHalfPixel2d) — so that it equals the interpreted Loop exactly.
+ */
+function pasteMasks(node: Node, masksIn: TensorValue, boxesIn: TensorValue): TensorValue {
+  const { height: H, width: W } = pasteMasksParams(node);
+  const [count, , mh, mw] = masksIn.shape;
+  if (boxesIn.shape[0] < count) throw nodeError(node, 'run.invalid', `${boxesIn.shape[0]} boxes for ${count} masks`);
+  const masks = numeric(masksIn);
+  const boxes = numeric(boxesIn);
+  const out = storageFor(masksIn.dtype, count * H * W);
+  const rounded = storageFor(masksIn.dtype, 1); // a row-resized value, rounded as the Resize reference stores it
+  for (let d = 0; d < count; d++) {
+    const [x0, y0, x1, y1] = [0, 1, 2, 3].map((k) => boxes[d * 4 + k]);
+    const h = Math.max(y1 - y0 + 1, 1);
+    const w = Math.max(x1 - x0 + 1, 1);
+    const [ya, yb] = [Math.max(y0, 0), Math.min(y1 + 1, H)];
+    const [xa, xb] = [Math.max(x0, 0), Math.min(x1 + 1, W)];
+    const plane = d * mh * mw;
+    const rowTaps = Array.from({ length: Math.max(yb - ya, 0) }, (_, k) => linearTap(ya + k - y0, h, mh));
+    for (let x = xa; x < xb; x++) {
+      const [cl, ch, wl, wh] = linearTap(x - x0, w, mw);
+      rowTaps.forEach(([rl, rh, vl, vh], k) => {
+        // rows first (skipped when h equals the mask height, as the Resize reference skips an unscaled axis)
+        const at = (col: number) => {
+          if (h === mh) return masks[plane + (ya + k - y0) * mw + col];
+          let v = 0;
+          v += masks[plane + rl * mw + col] * vl;
+          v += masks[plane + rh * mw + col] * vh;
+          rounded[0] = v;
+          return rounded[0];
+        };
+        let v: number;
+        if (w === mw) v = at(x - x0);
+        else {
+          v = 0;
+          v += at(cl) * wl;
+          v += at(ch) * wh;
+        }
+        out[(d * H + ya + k) * W + x] = v;
+      });
+    }
+  }
+  return { dtype: masksIn.dtype, shape: [count, H, W], data: out };
+}
+
+registerOps([nonZeroOp, topKOp, nmsOp, roiAlignOp, pasteMasksOp]);

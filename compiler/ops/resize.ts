@@ -203,6 +203,25 @@ function resizeAxis(x: TensorValue, axis: number, outLen: number, scale: number,
   return { dtype: x.dtype, shape: outShape, data: out };
 }
 
+/**
+ * ONNX Resize linear with half_pixel of a [h0, w0] plane to [h, w] (sizes given, so scale = out / in per axis), as
+ * evaluateResize computes it for a [1, 1, h0, w0] tensor: rows first, rounded to the plane's dtype, then columns.
+ * PasteMasks' reference (ops/detection.ts) calls it so that it equals the mask-paste Loop it replaces bit for bit.
+ */
+export function resizeLinearHalfPixel2d(plane: TensorValue, h: number, w: number): TensorValue {
+  const p: ResizeParams = {
+    mode: 'linear',
+    transform: 'half_pixel',
+    nearestMode: 'round_prefer_floor',
+    cubicA: -0.75,
+    excludeOutside: false,
+  };
+  let y = plane;
+  if (h !== plane.shape[0]) y = resizeAxis(y, 0, h, h / plane.shape[0], p);
+  if (w !== plane.shape[1]) y = resizeAxis(y, 1, w, w / plane.shape[1], p);
+  return y;
+}
+
 function evaluateResize(
   node: Node,
   x: TensorValue,

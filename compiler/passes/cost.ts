@@ -164,6 +164,10 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
     case 'elementwise':
       flops = out * subgraphsOf(node)[0].nodes.length;
       break;
+    case 'PasteMasks':
+      // a bilinear sample (4 taps, 8 multiply-adds) per canvas pixel: an upper bound, pixels outside a box are 0
+      flops = 8 * out;
+      break;
     case 'pool2d':
     case 'pool3d': {
       const k = node.attrs.kernel;

@@ -16,6 +16,7 @@ import { inlineIfPass } from './inline-if';
 import { layoutPass } from './layout';
 import { memoryPlanPass } from './memory-plan';
 import { padChannelsPass } from './pad-channels';
+import { pasteMasksPass } from './paste-masks';
 import { Pass } from './pass';
 import { storagePrecisionPass } from './storage-precision';
 import { inferShapes } from './shape-inference';
@@ -32,6 +33,7 @@ export const reinferPass: Pass = {
 
 export const OPTIMIZATION_PASSES: Pass[] = [
   foldConstantsPass, // drop what shape inference folded, and dead nodes
+  pasteMasksPass, // torchvision's mask-paste Loop → PasteMasks (checked on the interpreter first)
   canonicalizePass, // no-ops out; one form for both exporters' idioms
   foldBatchNormPass, // BN into conv weights (or a per-channel scale/shift)
   layoutPass, // NHWC convolutions; transposes sunk and cancelled

@@ -1,7 +1,7 @@
 /**
- * `ait compile` output for every shared model: graph.json accounts for every ONNX node exactly once, unsupported
- * nodes are marked with a reason (and the compile exits non-zero after writing graph.json), passes can be dumped,
- * and a cancelled compile leaves no output directory.
+ * `ait compile` output for every shared model: graph.json accounts for every ONNX node exactly once, every node
+ * compiles (Mask R-CNN's mask-paste Loop as PasteMasks), passes can be dumped, and a cancelled compile leaves no
+ * output directory.
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -40,21 +40,11 @@ describe('ait compile output', () => {
       assert.deepEqual(missing.slice(0, 10), [], `${missing.length} ONNX nodes unaccounted for`);
       assert.deepEqual(twice.slice(0, 10), [], `${twice.length} ONNX nodes accounted for twice`);
       const unsupported = graph.nodes.filter((n: { status?: { supported: boolean } }) => n.status && !n.status.supported);
-      if (name === 'maskrcnn_resnet50_fpn') {
-        // The Loop (mask paste: sizes from box coordinates, bounded by nothing a build can plan) is drawn as
-        // unsupported with a reason; the compile fails after writing graph.json. NonZero (run-time dims), RoiAlign
-        // and the Ifs (inlined as guarded branch nodes) compile.
-        assert.notEqual(r.status, 0);
-        const ops = new Set(unsupported.map((n: { op: string }) => n.op));
-        assert.ok(ops.has('Loop'), 'Loop not marked unsupported');
-        for (const op of ['NonZero', 'RoiAlign', 'If', 'if_select']) assert.ok(!ops.has(op), `${op} marked unsupported`);
-        for (const n of unsupported) assert.ok(n.status.reason.length > 10);
-        assert.match(r.stdout, /op\.unsupported.*cannot run on cuda:sm90/);
-      } else {
-        assert.equal(r.status, 0, r.stdout + r.stderr);
-        assert.deepEqual(unsupported, []);
-        assert.ok(fs.existsSync(path.join(out, 'src', 'model.cu')) && fs.existsSync(path.join(out, 'Makefile')));
-      }
+      // every node compiles; Mask R-CNN's too: NonZero (run-time dims), RoiAlign, the Ifs (inlined as guarded branch
+      // nodes) and the mask-paste Loop (rewritten into PasteMasks, passes/paste-masks.ts)
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.deepEqual(unsupported, []);
+      assert.ok(fs.existsSync(path.join(out, 'src', 'model.cu')) && fs.existsSync(path.join(out, 'Makefile')));
       // cost annotations on every node, a memory plan for the model
       assert.ok(graph.nodes.every((n: { cost?: { flops: number } }) => n.cost && n.cost.flops >= 0));
       assert.ok(graph.memory.arenaBytes > 0 && graph.memory.arenaBytes <= graph.memory.activationBytes);

@@ -1,8 +1,8 @@
 /**
  * End-to-end: the packaged extension (.vsix) installed into a real VS Code (code-server) in Debian chromium.
  * Trusted workspace: compiles ResNet-50 from the command palette, waits for the graph webview, clicks a node and
- * reads its kernel (or, until kernels are chosen, its op and epilogue) in the details panel; compiles Mask R-CNN and
- * finds the unsupported nodes in the Problems panel; runs AIT: Verify Against Reference on a small model on this
+ * reads its kernel (or, until kernels are chosen, its op and epilogue) in the details panel; compiles Mask R-CNN (no
+ * unsupported node) and a model with a Loop the GPU does not run, and finds its unsupported node in the Problems panel; runs AIT: Verify Against Reference on a small model on this
  * machine (onnxruntime-node against the interpreter, in the extension's worker thread) and reads the per-node result
  * in the report file, the notification, Problems, the log and the graph's details panel. Untrusted workspace (Restricted Mode, Workspace Trust on):
  * opening an .onnx model still shows its graph in the AIT Graph editor, while AIT: Compile Model refuses with the
@@ -18,6 +18,7 @@ import type { Frame, Page } from 'playwright-core';
 import { untrustedMessage } from '../../../extension/commands/trust';
 import type { PerNodeReport } from '../../../compiler/verify/per-node';
 import { buildModel } from '../../helpers/onnx-builder';
+import { pasteMasksLoopModel } from '../../helpers/paste-masks-model';
 import { overflowChain } from '../../helpers/verify-models';
 import {
   answerQuickPick,
@@ -135,6 +136,12 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
           fs.mkdirSync(path.join(ws, dir), { recursive: true });
           fs.copyFileSync(path.join(MODELS_DIR, `${model}.onnx`), path.join(ws, dir, `${model}.onnx`));
         }
+        // a model whose Loop the GPU does not run (a mask paste that resizes with nearest: not PasteMasks)
+        fs.mkdirSync(path.join(ws, 'loop'), { recursive: true });
+        fs.writeFileSync(
+          path.join(ws, 'loop', 'paste_nearest.onnx'),
+          buildModel(pasteMasksLoopModel({ height: 20, width: 24, maskH: 7, maskW: 9, variant: 'nearest' })),
+        );
         // A small model whose third conv leaves the fp16 range, and onnxruntime-node (the local verify's reference)
         // installed in the workspace, where the extension looks for it beside the model.
         fs.mkdirSync(path.join(ws, 'verify'), { recursive: true });
@@ -172,7 +179,7 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
     assert.ok(await page.locator('.statusbar-item', { hasText: 'cuda:sm90' }).isVisible(), 'the status bar shows the target');
   });
 
-  it('shows the unsupported nodes of Mask R-CNN in the Problems panel, by node name', async () => {
+  it('compiles Mask R-CNN whole, and shows the unsupported nodes of a model with a Loop in the Problems panel, by node name', async () => {
     const graph = path.join(workspace, 'build', 'maskrcnn_resnet50_fpn', 'graph.json');
     const since = Date.now();
     await runCommand(page, 'AIT: Compile Model');
@@ -181,18 +188,30 @@ describe('VS Code end-to-end (code-server + chromium)', function () {
     await answerQuickPick(page, 'batch range');
     await graphFrame(page, 180_000, 'maskrcnn_resnet50_fpn');
     lap('compile-and-show-maskrcnn', since);
-    const unsupported = (JSON.parse(fs.readFileSync(graph, 'utf8')).nodes as (GraphNode & { status?: { supported: boolean } })[]).filter(
-      (n) => n.status && !n.status.supported,
-    );
-    assert.ok(unsupported.length > 0, 'Mask R-CNN has nodes that cannot run on the GPU');
+    const unsupportedOf = (file: string) =>
+      (JSON.parse(fs.readFileSync(file, 'utf8')).nodes as (GraphNode & { status?: { supported: boolean } })[]).filter(
+        (n) => n.status && !n.status.supported,
+      );
+    // its mask-paste Loop is PasteMasks (passes/paste-masks.ts): every node runs on the GPU
+    assert.deepEqual(unsupportedOf(graph), []);
+
+    // a mask-paste Loop that resizes with nearest stays a Loop: the GPU does not run it
+    const loopGraph = path.join(workspace, 'build', 'paste_nearest', 'graph.json');
+    await runCommand(page, 'AIT: Compile Model');
+    await answerQuickPick(page, 'Model to compile', 'paste_nearest.onnx');
+    await answerQuickPick(page, 'target');
+    await answerQuickPick(page, 'batch range');
+    await graphFrame(page, 180_000, 'paste_nearest');
+    const unsupported = unsupportedOf(loopGraph);
+    assert.ok(unsupported.length > 0, 'the Loop cannot run on the GPU');
 
     await runCommand(page, 'View: Focus Problems');
     const rows = page.locator('.markers-panel .monaco-list-row');
     await rows.first().waitFor({ state: 'visible', timeout: 30_000 });
     await page.waitForTimeout(500);
     const text = (await page.locator('.markers-panel').innerText()).replace(/\s+/g, ' ');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'maskrcnn-problems.png') });
-    assert.match(text, /maskrcnn_resnet50_fpn\.onnx/, 'the entries belong to the model file');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'loop-problems.png') });
+    assert.match(text, /paste_nearest\.onnx/, 'the entries belong to the model file');
     assert.match(text, /op\.unsupported/);
     const first = unsupported[0];
     assert.ok(text.includes(first.name), `Problems names the unsupported node ${first.name}: ${text.slice(0, 500)}`);

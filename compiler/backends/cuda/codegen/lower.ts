@@ -44,6 +44,7 @@ import { ARG_REDUCE_OPS, axisNormPlan, isRowView, lowerAxisNorm } from './axis-n
 import { lowerPad, padPlan } from './pad-lowering';
 import { REDUCE_OPS, lowerReduce, reducePlan } from './reduce-lowering';
 import { lowerResize, resizePlan } from './resize-lowering';
+import { lowerPasteMasks, pasteMasksPlan } from './paste-masks-lowering';
 import { lowerRoiAlign, roiAlignPlan } from './roi-align-lowering';
 import {
   constantOfShapePlan,
@@ -328,6 +329,7 @@ cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePl
 cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
 
 cuda('RoiAlign', ({ ctx }, node) => lowerRoiAlign(ctx, node), roiAlignPlan);
+cuda('PasteMasks', ({ ctx }, node) => lowerPasteMasks(ctx, node), pasteMasksPlan, FUSED);
 cuda('ScatterElements', ({ ctx }, node) => lowerScatterElements(ctx, node), scatterElementsPlan);
 cuda('ScatterND', ({ ctx }, node) => lowerScatterND(ctx, node), scatterNDPlan);
 cuda('ConstantOfShape', ({ ctx }, node) => lowerConstantOfShape(ctx, node), constantOfShapePlan);

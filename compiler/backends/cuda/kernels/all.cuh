@@ -17,6 +17,7 @@
 #include "nonzero.cuh"
 #include "normalization.cuh"
 #include "pad.cuh"
+#include "paste_masks.cuh"
 #include "pooling.cuh"
 #include "reduce.cuh"
 #include "resize.cuh"

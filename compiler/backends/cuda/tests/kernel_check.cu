@@ -2251,6 +2251,80 @@ void check_roi_aligns() {
   check_roi_align<float>("roi_align max nchw f32 rois", false, M::kMax, 2, 16, 28, 38, 120, 7, 7, 2, 0.03125f, true);
 }
 
+// PasteMasks (paste_masks.cuh) against a double reference of ONNX Resize linear half_pixel (sizes = the box) pasted on
+// a zero canvas: boxes inside, across each edge and all four, 1-pixel, of the mask's size, larger than the mask and
+// than the image, entirely outside and inverted (nothing pasted). T: masks/output storage; B: the boxes' type.
+template <class T, class B>
+void check_paste_masks(const char* name, int64_t detections, int mask_h, int mask_w, int height, int width) {
+  std::vector<double> masks;
+  auto hmasks = random_tensor<T>(detections * mask_h * mask_w, &masks, -0.5f, 1.5f);
+  std::uniform_int_distribution<int> pick(0, 1 << 20);
+  auto in = [&](int lo, int hi) { return lo + pick(rng) % (hi - lo + 1); };
+  std::vector<B> boxes(detections * 4);
+  for (int64_t d = 0; d < detections; ++d) {
+    int x0 = in(0, width - 1), y0 = in(0, height - 1);
+    int x1 = in(x0, width - 1), y1 = in(y0, height - 1);
+    switch (d % 9) {
+      case 1: x0 = in(-mask_w, -1); break;                                   // across the left edge
+      case 2: y0 = in(-mask_h, -1), y1 = in(height, height + mask_h); break;  // top and bottom
+      case 3: x1 = in(width, width + 2 * mask_w); break;                      // right
+      case 4: x1 = x0, y1 = y0; break;                                        // one pixel
+      case 5: x1 = x0 + mask_w - 1, y1 = y0 + mask_h - 1; break;              // the mask's size
+      case 6: x0 = -3, y0 = -5, x1 = width + 7, y1 = height + 2; break;       // larger than the image
+      case 7: x0 = in(-40, -20), x1 = x0 + 10; break;                         // left of the image
+      case 8: std::swap(x0, x1), x0 += 1; break;                              // inverted
+      default: break;
+    }
+    const int b[4] = {x0, y0, x1, y1};
+    for (int k = 0; k < 4; ++k) boxes[d * 4 + k] = static_cast<B>(b[k]);
+  }
+  // the reference: ONNX Resize linear, half_pixel, to the box's size (scale = out / in), clamped source coordinates
+  auto taps = [](int64_t o, int64_t out, int in_size, int* lo, int* hi, double* frac) {
+    double c = (o + 0.5) * static_cast<double>(in_size) / static_cast<double>(out) - 0.5;
+    c = std::min(std::max(c, 0.0), static_cast<double>(in_size - 1));
+    *lo = static_cast<int>(std::floor(c));
+    *hi = std::min(*lo + 1, in_size - 1);
+    *frac = c - *lo;
+  };
+  std::vector<double> ref(detections * height * width, 0.0);
+  for (int64_t d = 0; d < detections; ++d) {
+    const int64_t x0 = boxes[d * 4], y0 = boxes[d * 4 + 1], x1 = boxes[d * 4 + 2], y1 = boxes[d * 4 + 3];
+    const double* m = masks.data() + d * mask_h * mask_w;
+    for (int64_t y = std::max<int64_t>(y0, 0); y <= std::min<int64_t>(y1, height - 1); ++y)
+      for (int64_t x = std::max<int64_t>(x0, 0); x <= std::min<int64_t>(x1, width - 1); ++x) {
+        int ylo, yhi, xlo, xhi;
+        double fy, fx;
+        taps(y - y0, y1 - y0 + 1, mask_h, &ylo, &yhi, &fy);
+        taps(x - x0, x1 - x0 + 1, mask_w, &xlo, &xhi, &fx);
+        ref[(d * height + y) * width + x] = (1 - fy) * ((1 - fx) * m[ylo * mask_w + xlo] + fx * m[ylo * mask_w + xhi]) +
+                                            fy * ((1 - fx) * m[yhi * mask_w + xlo] + fx * m[yhi * mask_w + xhi]);
+      }
+  }
+  DeviceBuffer<T> dmasks(hmasks.size()), dout(std::max<size_t>(ref.size(), 1));
+  DeviceBuffer<B> dboxes(boxes.size());
+  upload(dmasks, hmasks);
+  upload(dboxes, boxes);
+  PasteMasksArgs<T, B> args{dmasks.ptr, dboxes.ptr, dout.ptr, detections, mask_h, mask_w, height, width};
+  const std::string shape = std::to_string(detections) + " masks " + std::to_string(mask_h) + "x" + std::to_string(mask_w) +
+                            " on " + std::to_string(height) + "x" + std::to_string(width);
+  if (detections == 0) {  // nothing launched, nothing written: the poisoned (1-element) buffer stays as it was
+    const cudaError_t r = launch_paste_masks(args, nullptr);
+    std::printf("%-28s %-34s %12s  %-4s\n", name, shape.c_str(), "-", r == cudaSuccess ? "pass" : "FAIL");
+    if (r != cudaSuccess) ++failures;
+    return;
+  }
+  run_case(name, shape, dout, ref, std::is_same<T, float>::value ? 1e-6 : kHalfTolerance,
+           [&](cudaStream_t s) { return launch_paste_masks(args, s); });
+}
+
+void check_paste_masks_cases() {
+  // Mask R-CNN: 28x28 masks padded to 30x30, up to 100 detections on the image
+  check_paste_masks<__half, int64_t>("paste_masks f16", 100, 30, 30, 448, 608);
+  check_paste_masks<float, int64_t>("paste_masks f32", 37, 30, 30, 200, 150);
+  check_paste_masks<__half, int32_t>("paste_masks f16 int32 boxes", 18, 7, 11, 20, 24);
+  check_paste_masks<__half, int64_t>("paste_masks f16 empty", 0, 30, 30, 448, 608);
+}
+
 // ScatterElements (scatter.cuh), an exact check: data copied, then updates scattered with the reference's
 // sequential semantics (the column kernel's order; the element kernel only where order does not matter: unique
 // indices, max/min, integer add/mul).
@@ -2712,6 +2786,7 @@ int main() {
   check_im2col(1, 12, 12, 16, 3, 3, 2, 1, 1, 144);   // C = 16: 16-byte vectors
   check_im2col(1, 9, 9, 3, 3, 3, 1, 1, 1, 27);       // K not a multiple of 8: scalar
   check_roi_aligns();
+  check_paste_masks_cases();
   check_scatters();
   check_scatter_nds();
   check_fills();

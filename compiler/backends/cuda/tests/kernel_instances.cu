@@ -136,6 +136,11 @@ template cudaError_t launch_nms_write<float>(const NmsArgs<float>&, int64_t, cud
 template cudaError_t launch_roi_align<__half, __half>(const RoiAlignArgs<__half>&, cudaStream_t);
 // fp32 storage (passes/storage-precision.ts): rois, and the copies/reductions/elementwise of box chains
 template cudaError_t launch_roi_align<__half, float>(const RoiAlignArgs<__half, float>&, cudaStream_t);
+// PasteMasks (torchvision's mask paste): fp16 or fp32 masks, int64 (exported) or int32 boxes
+template cudaError_t launch_paste_masks<__half, int64_t>(const PasteMasksArgs<__half, int64_t>&, cudaStream_t);
+template cudaError_t launch_paste_masks<float, int64_t>(const PasteMasksArgs<float, int64_t>&, cudaStream_t);
+template cudaError_t launch_paste_masks<__half, int32_t>(const PasteMasksArgs<__half, int32_t>&, cudaStream_t);
+template cudaError_t launch_paste_masks<float, int32_t>(const PasteMasksArgs<float, int32_t>&, cudaStream_t);
 template cudaError_t launch_concat<float>(const ConcatArgs<float>&, cudaStream_t);
 template cudaError_t launch_strided_copy<float>(const StridedCopyArgs<float>&, cudaStream_t);
 template cudaError_t launch_gather<float, int64_t>(const GatherArgs<float, int64_t>&, cudaStream_t);
