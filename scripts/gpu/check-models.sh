@@ -34,9 +34,12 @@ mkdir -p "$CUTLASS" && tar -C "$CUTLASS" -xzf "$CHECK/cutlass.tgz"
 # exports (CPU) run while the libraries build; one process per model so each starts from torch.manual_seed(0)
 mkdir -p "$EXPORTS"
 MODEL_NAMES=$(ls "$CHECK" | grep -v cutlass.tgz | sed -E 's/_sm[0-9]+$//' | sort -u)
+# the names families.py knows, listed once: `families.py list | grep -q` under pipefail failed whenever grep's early
+# exit broke the pipe, and those families were then sent to export_models.py (KeyError)
+FAMILY_NAMES=$(python3 "$ROOT/scripts/gpu/families.py" list)
 for m in $MODEL_NAMES; do
   # the breadth families (scripts/gpu/families.py) export from their own table, into EXPORTS/NAME/model.onnx the same way
-  if python3 "$ROOT/scripts/gpu/families.py" list | grep -qx "$m"; then exporter=("$ROOT/scripts/gpu/families.py" export); else exporter=("$ROOT/shared/tools/export_models.py"); fi
+  if grep -qx "$m" <<< "$FAMILY_NAMES"; then exporter=("$ROOT/scripts/gpu/families.py" export); else exporter=("$ROOT/shared/tools/export_models.py"); fi
   ( KEEP_WEIGHTS=1 python3 "${exporter[@]}" "$EXPORTS" "$m" > "$OUT/logs/export_$m.log" 2>&1; log "exported $m (rc $?)" ) &
 done
 # one jobserver for all builds; the builds with the most CUTLASS sources start first

@@ -12,7 +12,7 @@ same run, at batch 1, 8, 64 and 256 (AIT_TIMING_BATCHES; those up to the build's
 per-op profiles (ait-profile format) at batch 8 (OUT/profiles) and PyTorch eager's time per module at batch 8
 (module_times.py, OUT/module-times: `ait modules` joins the two); prints a compact table last.
 """
-import argparse, importlib.util, json, os, subprocess, sys, time
+import argparse, copy, importlib.util, json, os, subprocess, sys, time
 
 import numpy as np
 import torch
@@ -181,6 +181,9 @@ def check_build(build_name, build, exports, out, ort):
     specs = ait.inputs
     reference = pytorch_model(name)
     entry["reference"] = ["onnxruntime"] + (["pytorch"] if reference is not None else [])
+    # the eager fp16 timing takes a copy made before any forward: modules that cache tensors in eval mode (timm's
+    # LeViT caches its attention biases) would otherwise keep the fp32 cache of the reference run after .half()
+    pristine = copy.deepcopy(reference) if reference is not None else None
     if reference is not None:
         reference = reference.cuda()
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
@@ -235,6 +238,8 @@ def check_build(build_name, build, exports, out, ort):
     if reference is None:
         return entry
     torch.backends.cudnn.benchmark = True
+    del reference
+    reference = pristine.cuda()
     eager = reference.half()
     if any(len(s["max_shape"]) == 4 for s in specs):
         eager = eager.to(memory_format=torch.channels_last)

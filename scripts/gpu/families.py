@@ -208,12 +208,16 @@ def export(name, out):
         shutil.rmtree(f"{out}/{name}", ignore_errors=True)
         shutil.copytree(tmp, f"{out}/{name}")
     # graph only: float weights point at an absent model.onnx.data (ait fills them with seeded random values); integer
-    # ones (relative-position indices, shapes) stay inline, since no random value can stand for them
+    # ones (relative-position indices, shapes) and tiny float ones (a Pad value, Resize scales: parameters of the
+    # graph, not weights) stay inline, since no random value can stand for them
     m = onnx.load(p)
     from onnx import TensorProto, external_data_helper
     keep = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT8, TensorProto.UINT8, TensorProto.BOOL}
     for t in m.graph.initializer:
-        if t.data_type in keep or not t.HasField("raw_data"):
+        numel = 1
+        for d in t.dims:
+            numel *= d
+        if t.data_type in keep or not t.HasField("raw_data") or numel <= 8:
             continue
         external_data_helper.set_external_data(t, location="model.onnx.data")
         t.ClearField("raw_data")

@@ -270,6 +270,19 @@ describe('cuda codegen: Resize', () => {
       assert.match(r.errors[0].message, message);
     });
   }
+
+  it('scales whose data a graph-only model does not carry: the error names the initializer and asks for the weights', () => {
+    const spec = resizeModel({ mode: 'nearest' }, [1, 1, 2, 2]);
+    spec.initializers = [{ name: 'scales', dtype: 'float32', dims: [4], external: 'model.onnx.data' }];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-resize-absent-'));
+    const file = path.join(dir, 'r.onnx');
+    fs.writeFileSync(file, buildModel({ ...spec, opset: 18 }));
+    const r = compileModel(file, { out: path.join(dir, 'out'), target: 'cuda:sm90', maxBatch: 2 });
+    const resize = r.diagnostics.find((d) => d.severity === 'error' && d.location?.onnxNode === 'resize');
+    assert.ok(resize, r.diagnostics.map((d) => d.message).join('\n'));
+    assert.match(resize.message, /Resize scales '[^']+' comes from initializer 'scales', whose data the model file does not carry/);
+    assert.match(resize.message, /compile the model with its weights/);
+  });
 });
 
 describe('op models: resize_matmul (scripts/gpu/op-models)', () => {

@@ -151,6 +151,32 @@ export class CodegenContext {
     );
   }
 
+  /**
+   * Why tensor `name` has no value at compile time, for a lowering that needs one (Resize scales, Pad values): a
+   * graph-only model's initializer whose data the file does not carry (directly, or through the ops that reorder it)
+   * is told apart from a value the model computes from its inputs.
+   */
+  whyNotConstant(name: string): string {
+    const producers = (this.producerMap ??= this.graph.producers());
+    const absent: string[] = [];
+    const seen = new Set<string>();
+    let fromInputs = false;
+    const walk = (t: string) => {
+      if (!t || seen.has(t) || seen.size > 64) return;
+      seen.add(t);
+      const info = this.graph.lookupTensor(t);
+      if (info?.weights === 'absent') absent.push(t);
+      else if (info?.value) return;
+      else if (producers.has(t)) producers.get(t)!.inputs.forEach(walk);
+      else fromInputs = true;
+    };
+    walk(name);
+    if (absent.length && !fromInputs)
+      return `'${name}' comes from initializer '${absent[0]}', whose data the model file does not carry (its external data is missing): the values decide this op's output, so compile the model with its weights`;
+    return `'${name}' is computed at run time (the kernel needs it at compile time)`;
+  }
+  private producerMap?: Map<string, Node>;
+
   /** Whether symbol `s` sizes an axis of a model input (other than the batch): a run-time dim the runtime sets. */
   isInputSymbol(s: string): boolean {
     return this.inputDims.some((d) => d.symbol === s);

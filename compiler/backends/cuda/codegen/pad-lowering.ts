@@ -26,7 +26,7 @@ function constantInts(ctx: CodegenContext, name: string | undefined, what: strin
   const info = ctx.graph.lookupTensor(name);
   if (!info?.value) {
     if (info?.shape?.length === 1 && info.shape[0] === 0) return undefined; // an empty "absent" input
-    throw new Unsupported(`Pad ${what} '${name}' is computed at run time (the kernel needs it at compile time)`);
+    throw new Unsupported(`Pad ${what} ${ctx.whyNotConstant(name)}`);
   }
   return Array.from(numeric(info.value));
 }
@@ -44,7 +44,7 @@ export function padPlan(ctx: CodegenContext, node: Node) {
   let value = 0;
   if (node.inputs[2]) {
     const v = ctx.graph.lookupTensor(node.inputs[2])?.value;
-    if (!v) throw new Unsupported(`Pad constant_value '${node.inputs[2]}' is computed at run time`);
+    if (!v) throw new Unsupported(`Pad constant_value ${ctx.whyNotConstant(node.inputs[2])}`);
     if (numel(v.shape) > 0) value = numeric(v)[0];
   } else if (node.attrs.value) value = attrFloat(node, 'value', 0);
   const begin = new Array<number>(rank).fill(0);

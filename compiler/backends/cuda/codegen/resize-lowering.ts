@@ -39,7 +39,7 @@ function constantScales(ctx: CodegenContext, node: Node, rank: number, opset: nu
     const info = ctx.graph.lookupTensor(name);
     if (!info?.value) {
       if (info?.shape && info.shape.length === 1 && info.shape[0] === 0) return undefined; // an empty "absent" input
-      throw new Unsupported(`Resize scales '${name}' are computed at run time (the kernel needs them at compile time)`);
+      throw new Unsupported(`Resize scales ${ctx.whyNotConstant(name)}`);
     }
     return numel(info.value.shape) > 0 ? Array.from(numeric(info.value)) : undefined;
   };
