@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   ConvProblem,
@@ -17,7 +18,9 @@ import {
 } from '../../../compiler/backends/cuda/cutlass/conv';
 import { evtArguments } from '../../../compiler/backends/cuda/cutlass/gemm';
 import { CompileError } from '../../../compiler/diagnostics';
-import { instanceSource, nvccCompileCutlass, requireCutlassOptIn } from '../../helpers/nvcc';
+import { haveNvcc, instanceSource, nvccCompileCutlass, nvccCompileGenerated, requireCutlassOptIn } from '../../helpers/nvcc';
+import { compileModel } from '../../../compiler/compile';
+import { buildModel } from '../../helpers/onnx-builder';
 
 // Golden files: regenerate with AIT_UPDATE_GOLDEN=1 after a deliberate change, and review the diff.
 const GOLDEN = path.join(__dirname, 'golden');
@@ -396,5 +399,57 @@ describe('cuda backend: conv GPU check program', () => {
     const text = convCheckInstances();
     if (process.env.AIT_UPDATE_GOLDEN === '1') fs.writeFileSync(file, text);
     assert.equal(fs.readFileSync(file, 'utf8'), text, 'conv_check_instances.cuh is stale (run with AIT_UPDATE_GOLDEN=1)');
+  });
+});
+
+describe('cuda backend: a conv whose activations pass 2^31 elements at the max batch', () => {
+  /** x [B, C, 65, 65] → 1×1 Conv to K channels (+ Relu): DeepLabV3's head sizes. */
+  function compileHead(c: number, k: number, maxBatch: number) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-conv-chunk-'));
+    const file = path.join(dir, 'head.onnx');
+    fs.writeFileSync(
+      file,
+      buildModel({
+        inputs: [{ name: 'x', dtype: 'float32', dims: ['B', c, 65, 65] }],
+        initializers: [
+          { name: 'w', dtype: 'float32', dims: [k, c, 1, 1], values: Array.from({ length: k * c }, (_, i) => ((i % 7) - 3) / 64) },
+        ],
+        nodes: [
+          { op: 'Conv', name: 'conv', inputs: ['x', 'w'], outputs: ['h'], attrs: { kernel_shape: [1, 1] } },
+          { op: 'Relu', name: 'relu', inputs: ['h'], outputs: ['y'] },
+        ],
+        outputs: [{ name: 'y', dtype: 'float32', dims: ['B', k, 65, 65] }],
+      }),
+    );
+    const out = path.join(dir, 'out');
+    const r = compileModel(file, { out, target: 'cuda:sm90', maxBatch });
+    assert.deepEqual(
+      r.diagnostics.filter((d) => d.severity === 'error'),
+      [],
+    );
+    return { out, model: fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8') };
+  }
+
+  it('runs over chunks of images that fit CUTLASS 32-bit indexing, each on its slices of input and output', () => {
+    // 256 × 65 × 65 × 2048 = 2.2e9 output elements: chunks of floor((2^31 - 1) / (65·65·2048)) = 248 images
+    const { model } = compileHead(1024, 2048, 256);
+    assert.match(model, /const int64_t images = batch, in_image = 65 \* 65 \* 1024, out_image = 65 \* 65 \* 2048;/);
+    assert.match(model, /for \(int64_t first = 0; first < images; first \+= 248\) \{/);
+    assert.match(model, /const int64_t batch = std::min<int64_t>\(248, images - first\);/);
+    assert.match(model, /\+ first \* in_image, static_cast<const __half\*>/);
+    assert.match(model, /reinterpret_cast<__half\*>\(c\.arena \+ \d+\) \+ first \* out_image\};/);
+  });
+
+  it('launches once when the max batch fits (no loop in the usual case)', () => {
+    const { model } = compileHead(1024, 2048, 64);
+    assert.doesNotMatch(model, /first \* in_image|const int64_t images/);
+    assert.match(model, /const AitConvArgs conv\{static_cast<int>\(batch\), 65, 65, 1024, 2048,/);
+  });
+
+  it('the chunked launch compiles with nvcc for sm_90a', function () {
+    if (!haveNvcc()) this.skip();
+    this.timeout(180_000);
+    const { out } = compileHead(1024, 2048, 256);
+    nvccCompileGenerated(out, ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
   });
 });

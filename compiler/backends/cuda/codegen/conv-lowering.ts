@@ -260,15 +260,34 @@ export class ConvLowering {
     const convOutput = viaTemporary
       ? `reinterpret_cast<__half*>(static_cast<uint8_t*>(c.workspace) + ${CUTLASS_WORKSPACE_BYTES})`
       : ctx.pointer(out, true);
-    const body = [
-      `const AitConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${int(h)}, ${int(wIn)}, ${c}, ${k}, ${r}, ${s}, ${int(p)}, ${int(q)},`,
-      `                       {${pads.join(', ')}}, {${strides.join(', ')}}, {${dilations.join(', ')}}, ${group},`,
-      `                       ${ctx.pointer(x)}, ${ctx.pointer(w)},`,
-      `                       ${pointers.bias}, ${pointers.scale}, ${pointers.residual_add},`,
-      `                       ${convOutput}};`,
-    ];
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(conv, c.workspace, ${CUTLASS_WORKSPACE_BYTES}, c.stream));`;
-    body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
+    const args = (n: string, offset: (pointer: string, image: string) => string) => [
+      `const AitConvArgs conv{static_cast<int>(${n}), ${int(h)}, ${int(wIn)}, ${c}, ${k}, ${r}, ${s}, ${int(p)}, ${int(q)},`,
+      `                       {${pads.join(', ')}}, {${strides.join(', ')}}, {${dilations.join(', ')}}, ${group},`,
+      `                       ${offset(ctx.pointer(x), 'in_image')}, ${ctx.pointer(w)},`,
+      `                       ${pointers.bias}, ${pointers.scale}, ${offset(pointers.residual_add, 'out_image')},`,
+      `                       ${offset(convOutput, 'out_image')}};`,
+    ];
+    const chunk = convBatchChunk(ctx, shape);
+    const body: string[] = [];
+    if (chunk === undefined) {
+      body.push(...args(ctx.dim(batch, node), (pointer) => pointer));
+      body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
+    } else {
+      // N·H·W·C of an activation passes 2^31 - 1 at the larger batches: CUTLASS's conv indexes activations with 32-bit
+      // ints (its can_implement answers "Invalid Problem"), so the conv runs over chunks of at most `chunk` images, each
+      // launch on its images' slices of the input, residual and output (NHWC: an image is contiguous); within a chunk
+      // the instance is the one chosen for the chunk's size
+      const image = (d: Dim[]) => d.map((x) => (isConcrete(x) ? String(x) : `static_cast<int64_t>(${ctx.dim(x, node)})`)).join(' * ');
+      body.push(
+        `const int64_t images = ${ctx.dim(batch, node)}, in_image = ${image([h, wIn])} * ${c}, out_image = ${image([p, q])} * ${k};`,
+        `for (int64_t first = 0; first < images; first += ${chunk}) {`,
+        `  const int64_t batch = std::min<int64_t>(${chunk}, images - first);  // this chunk's images (the dispatch reads it)`,
+        ...args('batch', (pointer, stride) => (pointer === 'nullptr' ? pointer : `${pointer} + first * ${stride}`)).map((l) => `  ${l}`),
+        ...dispatchByBatch(ranges, (source) => call(source.symbol)).map((l) => `  ${l}`),
+        '}',
+      );
+    }
     const headers: string[] = [];
     if (split.rest.length > 0) {
       body.push(
@@ -560,6 +579,19 @@ export function convInstanceSource(source: ConvInstanceSource): string {
     w.line(`return ${ns}::${source.instance.name}::run(operands, workspace, workspace_bytes, stream);`);
   });
   return w.toString();
+}
+
+/** The largest element count CUTLASS's conv indexes with 32-bit ints (an activation's N·H·W·C). */
+const CONV_MAX_ELEMENTS = 2 ** 31 - 1;
+
+/**
+ * Images per launch when an activation of the conv (input, or output and residual) has more than CONV_MAX_ELEMENTS
+ * elements at the max batch; undefined when the whole batch fits one launch (every conv of usual sizes).
+ */
+export function convBatchChunk(ctx: CodegenContext, shape: ConvShape): number | undefined {
+  const perImage = Math.max(ctx.maxOf(shape.h) * ctx.maxOf(shape.w) * shape.c, ctx.maxOf(shape.p) * ctx.maxOf(shape.q) * shape.k);
+  if (ctx.maxOf(shape.batch) * perImage <= CONV_MAX_ELEMENTS) return undefined;
+  return Math.max(1, Math.floor(CONV_MAX_ELEMENTS / perImage));
 }
 
 /** A conv3d's sizes: input [batch, d, h, w, c] NDHWC, weight [k, t, r, s, c/group], output [batch, o, p, q, k]. */
