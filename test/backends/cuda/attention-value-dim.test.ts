@@ -5,20 +5,29 @@
  * given as rows [B·Nq, H·D], k and v split per head out of [B,N,H,D+Dv]); and separate q, k, v Linears with Dv ≠ D.
  * The fusion takes them into one attention op (value_head_dim, per_head); the interpreter's result on the fused graph
  * equals onnxruntime's on the original model; the CUDA lowering passes the value head dim and head strides; model.cu
- * compiles with nvcc; ROCm's CK attention refuses the form with its reason. The GPU numerics of the kernel are
+ * compiles with nvcc; ROCm's CK attention refuses the form with its reason. Such a node runs attention.cuh's CUDA-core
+ * kernel at two padded dims of its own (launch_attention_dims: q·k at the padded D, p·v at the padded Dv): the
+ * padding matches the header's, and the kernel's tile loads, Q·Kᵀ, online softmax and P·V at those dims, replayed in
+ * TypeScript on the operands the lowering hands it, equal the interpreter. The GPU numerics of the kernel are
  * kernel_check.cu's check_attention_value_dim.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import '../../../compiler/ops';
+import { ATTENTION_HEAD_DIMS, attentionPaddedCudaCoreDim, attentionPaddedHeadDim } from '../../../compiler/backends/cuda/codegen/lower';
 import { optimizeImported } from '../../../compiler/compile';
-import { seededRandom } from '../../../compiler/ir/tensor';
+import { runGraph } from '../../../compiler/interpreter/interpreter';
+import { Graph, Node } from '../../../compiler/ir/graph';
+import { TensorValue, makeTensor, numeric, seededRandom } from '../../../compiler/ir/tensor';
+import { attentionOperands, attentionQkvInputs, attentionValueHeadDim } from '../../../compiler/ops/fused';
 import { importOnnxBytes } from '../../../compiler/onnx/import';
 import { inferShapes } from '../../../compiler/passes/shape-inference';
 import { attentionOf, compileTo, fuseAndCompare } from '../../helpers/attention-fusion';
 import { ModelSpec, NodeSpec, TensorSpec, buildModel } from '../../helpers/onnx-builder';
-import { haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
+import { GPU_TARGETS, KERNELS_DIR, haveNvcc, nvccCompileGenerated } from '../../helpers/nvcc';
 
 const rand = seededRandom(23);
 const randomValues = (n: number, scale = 1) => Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
@@ -159,6 +168,119 @@ function separateBlock(N: number, H: number, D: number, DV: number): ModelSpec {
   };
 }
 
+/** The attention node's input tensors and its output, as the interpreter computes them on `g` for `inputs`. */
+function attentionValues(g: Graph, node: Node, inputs: TensorValue[]): { args: TensorValue[]; output: TensorValue } {
+  const values = new Map<string, TensorValue>();
+  g.inputs.forEach((name, i) => values.set(name, inputs[i]));
+  runGraph(g, inputs, { onNode: (_id, produced) => produced.forEach((v, name) => values.set(name, v)) });
+  const value = (name: string) => values.get(name) ?? g.tensor(name).value!;
+  return { args: node.inputs.map(value), output: value(node.outputs[0]) };
+}
+
+/**
+ * attention.cuh's attention_kernel<T, kQKDim, kVDim, kMasked> replayed on the operands the CUDA lowering passes it
+ * (attentionOperands; biases as its AttentionBias strides): per (batch, head, 64-query block), 64 threads load each
+ * key tile into k_tile[keys][kQKDim] and v_tile[keys][kVDim] through rows of the wider one (16-byte vectors of 8
+ * halves or single elements), every element of both written exactly once (zeros past D, Dv and the keys); a thread's
+ * q holds kQKDim dims, Q·Kᵀ runs over kQKDim, the softmax is online per 16-key chunk in base 2, P·V accumulates
+ * kVDim dims, and dims < Dv are stored. Returns the output [B, S, H·Dv].
+ */
+function replayAttentionKernel(node: Node, args: TensorValue[], kQKDim: number, kVDim: number): Float64Array {
+  const heads = node.attrs.num_heads.value as number;
+  const D = node.attrs.head_dim.value as number;
+  const DV = attentionValueHeadDim(node);
+  const scale = (node.attrs.scale?.value as number | undefined) ?? 1 / Math.sqrt(D);
+  const first = attentionQkvInputs(node);
+  const [q, k, v] = attentionOperands(node).map((o) => ({ data: numeric(args[o.input]), ...o }));
+  const [B, S] = args[0].shape;
+  const SK = args[first - 1].shape[1];
+  const biases = args.slice(first).map((t) => {
+    // as the lowering: [Bk, 1|H, 1|S, 1|Sk], a size-1 axis broadcasts (stride 0), batch b reads b % Bk
+    const [bk, bh, bq, bkey] = t.shape;
+    return {
+      data: numeric(t),
+      modulo: bk,
+      batch: bh * bq * bkey,
+      head: bh === 1 ? 0 : bq * bkey,
+      query: bq === 1 ? 0 : bkey === 1 ? 1 : bkey,
+      key: bkey === 1 ? 0 : 1,
+    };
+  });
+  const V = 8; // Vec16<__half>::kElements
+  const vectorLoads = [D, DV, k.tokenStride, v.tokenStride, k.headStride, v.headStride, k.offset, v.offset].every((x) => x % V === 0);
+  const kRowDim = Math.max(kQKDim, kVDim);
+  const kTileKeys = [64, 32].find((keys) => keys * (kQKDim + kVDim) * 2 <= 48 * 1024) ?? 16;
+  const log2e = 1.4426950408889634;
+  const out = new Float64Array(B * S * heads * DV);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < heads; h++)
+      for (let blockStart = 0; blockStart < S; blockStart += 64) {
+        const rows = Array.from({ length: 64 }, (_, t) => {
+          const s = blockStart + t;
+          const qBase = q.offset + b * S * q.tokenStride + h * q.headStride + s * q.tokenStride;
+          return {
+            s,
+            q: Array.from({ length: kQKDim }, (_, d) => (s < S && d < D ? q.data[qBase + d] * scale * log2e : 0)),
+            acc: new Float64Array(kVDim),
+            max: -Infinity,
+            sum: 0,
+          };
+        });
+        for (let tileStart = 0; tileStart < SK; tileStart += kTileKeys) {
+          const keys = Math.min(kTileKeys, SK - tileStart);
+          const kTile = new Float64Array(kTileKeys * kQKDim).fill(NaN);
+          const vTile = new Float64Array(kTileKeys * kVDim).fill(NaN);
+          const kBase = k.offset + b * SK * k.tokenStride + h * k.headStride;
+          const vBase = v.offset + b * SK * v.tokenStride + h * v.headStride;
+          const width = vectorLoads ? V : 1;
+          const perRow = kRowDim / width;
+          for (let thread = 0; thread < 64; thread++)
+            for (let i = thread; i < kTileKeys * perRow; i += 64) {
+              const row = Math.floor(i / perRow);
+              const col = (i % perRow) * width;
+              for (let e = 0; e < width; e++) {
+                const key = tileStart + row;
+                // a vector is loaded whole when its first element is in the head dim (D and Dv are multiples of V)
+                if (col < kQKDim) {
+                  assert.ok(Number.isNaN(kTile[row * kQKDim + col + e]), `k_tile[${row}][${col + e}] written twice`);
+                  kTile[row * kQKDim + col + e] = row < keys && col < D ? k.data[kBase + key * k.tokenStride + col + e] : 0;
+                }
+                if (col < kVDim) {
+                  assert.ok(Number.isNaN(vTile[row * kVDim + col + e]), `v_tile[${row}][${col + e}] written twice`);
+                  vTile[row * kVDim + col + e] = row < keys && col < DV ? v.data[vBase + key * v.tokenStride + col + e] : 0;
+                }
+              }
+            }
+          assert.ok(!kTile.some(Number.isNaN) && !vTile.some(Number.isNaN), 'a tile element left unwritten');
+          for (const r of rows)
+            for (let chunk = 0; chunk < keys; chunk += 16) {
+              const scores = Array.from({ length: 16 }, (_, j) => {
+                if (chunk + j >= keys) return -Infinity;
+                let dot = 0;
+                for (let d = 0; d < kQKDim; d++) dot += r.q[d] * kTile[(chunk + j) * kQKDim + d];
+                if (r.s < S)
+                  for (const p of biases)
+                    dot += p.data[(b % p.modulo) * p.batch + h * p.head + r.s * p.query + (tileStart + chunk + j) * p.key] * log2e;
+                return dot;
+              });
+              const newMax = Math.max(r.max, ...scores);
+              const correction = 2 ** (r.max - newMax);
+              r.sum *= correction;
+              for (let d = 0; d < kVDim; d++) r.acc[d] *= correction;
+              scores.forEach((score, j) => {
+                const p = 2 ** (score - newMax);
+                r.sum += p;
+                for (let d = 0; d < kVDim; d++) r.acc[d] += p * vTile[(chunk + j) * kVDim + d];
+              });
+              r.max = newMax;
+            }
+        }
+        for (const r of rows)
+          if (r.s < S) for (let d = 0; d < kVDim; d++) if (d < DV) out[(b * S + r.s) * heads * DV + h * DV + d] = r.acc[d] / r.sum;
+      }
+  return out;
+}
+
 describe('attention with a value head dim of its own (LeViT, EfficientFormer)', function () {
   this.timeout(900_000);
 
@@ -228,7 +350,9 @@ describe('attention with a value head dim of its own (LeViT, EfficientFormer)', 
       assert.match(model, new RegExp(`args\\.v = [^;]* \\+ ${2 * D};`));
       assert.match(model, new RegExp(`args\\.value_head_dim = ${DV};`));
       for (const x of ['q', 'k', 'v']) assert.match(model, new RegExp(`args\\.${x}_head_stride = ${W};`));
-      assert.match(model, /launch_attention_padded<__half, 32, true>/); // max(D, Dv) = 32
+      // q·k at 16 (not the padded max(D, Dv) = 32), v at 32
+      assert.match(model, /AIT_RETURN_IF_CUDA_ERROR\(\(ait::kernels::launch_attention_dims<__half, 16, 32, true>\(args, c\.stream\)\)\);/);
+      assert.doesNotMatch(model, /launch_attention_padded/);
       assert.doesNotMatch(model, /kv_token_stride|v_token_stride/);
       if (!haveNvcc()) return;
       nvccCompileGenerated(out, ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
@@ -240,7 +364,7 @@ describe('attention with a value head dim of its own (LeViT, EfficientFormer)', 
       assert.match(model, /args\.v = [^;]* \+ 16;/);
       assert.match(model, /args\.q_head_stride = 16;\s*args\.k_head_stride = 80;\s*args\.v_head_stride = 80;/);
       assert.match(model, /args\.key_sequence = 16;/);
-      assert.match(model, /launch_attention_padded<__half, 64, true>/);
+      assert.match(model, /launch_attention_dims<__half, 16, 64, true>/);
       if (!haveNvcc()) return;
       nvccCompileGenerated(out, ['src/model.cu'], 'arch=compute_90a,code=sm_90a');
     });
@@ -252,8 +376,109 @@ describe('attention with a value head dim of its own (LeViT, EfficientFormer)', 
       assert.match(model, /args\.v_token_stride = 48;/);
       assert.match(model, /args\.value_head_dim = 16;/);
       assert.doesNotMatch(model, /head_stride/);
+      assert.match(model, /launch_attention_dims<__half, 8, 16>\(args/);
     });
   });
+
+  for (const [target, arch] of GPU_TARGETS)
+    it(`EfficientFormer (D 32, Dv 128, bias) and separate D 64 > Dv 32 for ${target}: each (D, Dv) pair instantiated, model.cu compiles with nvcc`, function () {
+      this.timeout(900_000);
+      compileTo(levitBlock(49, 2, 32, 128), target, (out, graph) => {
+        const attention = graph.nodes.find((n) => n.op === 'attention')!;
+        assert.equal(attention.kernel?.name, 'ait_attention_f16_d32_dv128_masked');
+        assert.doesNotMatch(attention.kernel!.reason, /padded/); // both dims are instantiated ones
+        const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+        assert.equal(model.match(/launch_attention_\w+<[^>]*>/g)?.join(), 'launch_attention_dims<__half, 32, 128, true>');
+        if (!haveNvcc()) return;
+        nvccCompileGenerated(out, ['src/model.cu'], arch);
+      });
+      compileTo(separateBlock(9, 3, 60, 20), target, (out, graph) => {
+        const attention = graph.nodes.find((n) => n.op === 'attention')!;
+        assert.match(attention.kernel!.reason, /value head dim 20, head dims padded to 64 \(q·k\) and 32 \(v\)$/);
+        const model = fs.readFileSync(path.join(out, 'src/model.cu'), 'utf8');
+        assert.equal(model.match(/launch_attention_\w+<[^>]*>/g)?.join(), 'launch_attention_dims<__half, 64, 32>');
+        if (!haveNvcc()) return;
+        nvccCompileGenerated(out, ['src/model.cu'], arch);
+      });
+    });
+
+  it('q·k and v each run at their own padded CUDA-core dim (8, 16, then the padded head dims), as attention.cuh pads them', () => {
+    const cases: [number, number][] = [
+      [0, 0],
+      [1, 8],
+      [4, 8],
+      [8, 8],
+      [9, 16],
+      [12, 16],
+      [16, 16],
+      [17, 32],
+      [20, 32],
+      [32, 32],
+      [64, 64],
+      [100, 128],
+      [128, 128],
+      [256, 256],
+      [257, 0],
+    ];
+    for (const [d, padded] of cases) assert.equal(attentionPaddedCudaCoreDim(d), padded, `dim ${d}`);
+    for (let d = 17; d <= 257; d++) assert.equal(attentionPaddedCudaCoreDim(d), attentionPaddedHeadDim(d));
+    if (!haveNvcc()) return;
+    // the header's constexpr functions agree with these for every dim (static_asserts; compile only)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-attn-dims-'));
+    try {
+      const source = path.join(dir, 'dims.cu');
+      const asserts = Array.from({ length: 260 }, (_, d) => [
+        `static_assert(ait::kernels::attention_padded_cuda_core_dim(${d}) == ${attentionPaddedCudaCoreDim(d)}, "cuda-core dim ${d}");`,
+        `static_assert(ait::kernels::attention_padded_head_dim(${d}) == ${attentionPaddedHeadDim(d)}, "head dim ${d}");`,
+      ]).flat();
+      fs.writeFileSync(source, ['#include "attention.cuh"', ...asserts, ''].join('\n'));
+      const r = spawnSync('nvcc', ['-std=c++17', `-I${KERNELS_DIR}`, '-c', source, '-o', path.join(dir, 'dims.o')], { encoding: 'utf8' });
+      assert.equal(
+        r.status,
+        0,
+        `${r.stdout}${r.stderr}`
+          .split('\n')
+          .filter((l) => /error/.test(l))
+          .slice(0, 10)
+          .join('\n'),
+      );
+      assert.deepEqual(ATTENTION_HEAD_DIMS.map(attentionPaddedCudaCoreDim), ATTENTION_HEAD_DIMS);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const replays: [string, ModelSpec, Record<string, number[]>, [number, number]][] = [
+    ['LeViT D 16, Dv 64, [H,N,N] bias (16-byte loads)', levitBlock(20, 2, 16, 64), { x: [2, 20, 64] }, [16, 64]],
+    ['EfficientFormer D 32, Dv 128, bias, 70 tokens (two key tiles)', levitBlock(70, 2, 32, 128), { x: [1, 70, 128] }, [32, 128]],
+    ['separate D 64 > Dv 32, no bias', separateBlock(9, 3, 64, 32), { x: [2, 9, 384] }, [64, 32]],
+    [
+      'LeViT subsampling, kv_packed, 6 queries, 12 keys, D 16, Dv 64',
+      levitSubsample(12, 6, 2, 16, 64),
+      { x: [2, 12, 64], xq: [2, 6, 64] },
+      [16, 64],
+    ],
+    ['odd D 12, Dv 20 (element loads)', levitBlock(10, 3, 12, 20), { x: [2, 10, 72] }, [16, 32]],
+  ];
+  for (const [what, spec, shapes, [kQKDim, kVDim]] of replays)
+    it(`kernel replay at its own (D, Dv) pair equals the interpreter: ${what}`, async () => {
+      const g = await fuseAndCompare(spec, shapes, randomValues);
+      const att = attentionOf(g, ['Softmax', 'MatMul', 'Split']);
+      const D = att.attrs.head_dim.value as number;
+      const DV = attentionValueHeadDim(att);
+      assert.deepEqual([attentionPaddedCudaCoreDim(D), attentionPaddedCudaCoreDim(DV)], [kQKDim, kVDim]);
+      const names = Object.keys(shapes);
+      const inputs = names.map((n) => makeTensor('float32', shapes[n], randomValues(shapes[n].reduce((a, b) => a * b, 1))));
+      const { args, output } = attentionValues(g, att, inputs);
+      const expected = numeric(output);
+      const actual = replayAttentionKernel(att, args, kQKDim, kVDim);
+      assert.equal(actual.length, expected.length);
+      for (let i = 0; i < expected.length; i++)
+        assert.ok(
+          Math.abs(actual[i] - expected[i]) <= 1e-5 * (1 + Math.abs(expected[i])),
+          `element ${i}: ${actual[i]}, expected ${expected[i]}`,
+        );
+    });
 
   it('ROCm: the CK attention instance refuses a value head dim of its own; our kernel runs it, with the reason', () => {
     compileTo(levitBlock(16, 2, 16, 32), 'rocm:gfx90a', (_out, graph) => {

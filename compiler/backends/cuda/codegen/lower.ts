@@ -721,6 +721,11 @@ export const ATTENTION_HEAD_DIMS = [32, 48, 64, 80, 96, 128, 160, 192, 256];
 export function attentionPaddedHeadDim(headDim: number): number {
   return headDim >= 1 ? (ATTENTION_HEAD_DIMS.find((d) => d >= headDim) ?? 0) : 0;
 }
+/** The padded dim of q·k's D or of v's Dv when they differ (attention.cuh, attention_padded_cuda_core_dim): the
+ * CUDA-core kernel runs each at its own (launch_attention_dims), from 8 and 16, then ATTENTION_HEAD_DIMS. */
+export function attentionPaddedCudaCoreDim(headDim: number): number {
+  return headDim >= 1 && headDim <= 16 ? (headDim <= 8 ? 8 : 16) : attentionPaddedHeadDim(headDim);
+}
 
 cuda(
   'attention',
@@ -729,7 +734,12 @@ cuda(
     const heads = attrInt(node, 'num_heads');
     const headDim = attrInt(node, 'head_dim');
     const valueHeadDim = attentionValueHeadDim(node);
-    const padded = attentionPaddedHeadDim(Math.max(headDim, valueHeadDim));
+    // values of their own head dim: q·k and p·v each at its own padded dim (launch_attention_dims), not both at the
+    // padded max (EfficientFormer's D 32, Dv 128 would do q·k over 128 dims)
+    const ownValueDim = valueHeadDim !== headDim;
+    const padded = ownValueDim
+      ? [attentionPaddedCudaCoreDim(headDim), attentionPaddedCudaCoreDim(valueHeadDim)]
+      : [attentionPaddedHeadDim(headDim)];
     const first = attentionQkvInputs(node);
     const shape = ctx.shapeOf(node.inputs[0]);
     // keys and values: packed qkv has the queries' length; else the k/v input's
@@ -777,10 +787,10 @@ cuda(
     if (biases.length) lines.push(`args.bias_count = ${biases.length};`);
     if (causal) lines.push('args.causal = true;');
     if (attrInt(node, 'zero_masked_rows', 0)) lines.push('args.zero_masked_rows = true;');
-    // instantiated at the padded head dim only (attention.cuh), so a build compiles just the head dims it uses; the
+    // instantiated at the padded head dim(s) only (attention.cuh), so a build compiles just the head dims it uses; the
     // call is parenthesized: the template argument list's commas would split the macro's argument
     lines.push(
-      `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_attention_padded<__half, ${padded}${masked ? ', true' : ''}>(args, c.stream)));`,
+      `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_attention_${ownValueDim ? 'dims' : 'padded'}<__half, ${padded.join(', ')}${masked ? ', true' : ''}>(args, c.stream)));`,
     );
     const what = [
       first === 3 ? 'separate Q, K, V' : first === 2 ? 'Q and packed KV' : 'packed QKV',
@@ -790,11 +800,17 @@ cuda(
       ...(ownHeadStrides ? ['split per head'] : []),
       ...(valueHeadDim !== headDim ? [`value head dim ${valueHeadDim}`] : []),
     ];
+    const unpadded = ownValueDim ? [headDim, valueHeadDim] : [headDim];
+    const paddedWhat = padded.every((p, i) => p === unpadded[i])
+      ? ''
+      : ownValueDim
+        ? `, head dims padded to ${padded[0]} (q·k) and ${padded[1]} (v)`
+        : `, head dim padded to ${padded[0]}`;
     return [
       ours(
         `ait_attention_f16_d${headDim}${valueHeadDim !== headDim ? `_dv${valueHeadDim}` : ''}${masked ? '_masked' : ''}`,
         // attention.cuh runs these forms on its CUDA-core kernel (the tensor-core one reads K and V alike)
-        `${ownValues ? 'flash attention on CUDA cores' : 'flash-attention-2 on tensor cores'} reading ${what.join(', ')}${padded !== headDim ? `, head dim padded to ${padded}` : ''}`,
+        `${ownValues ? 'flash attention on CUDA cores' : 'flash-attention-2 on tensor cores'} reading ${what.join(', ')}${paddedWhat}`,
       ),
       lines,
       ['attention.cuh'],

@@ -33,6 +33,11 @@
 // multiples of 16 (the mma k-step) spaced so that the dims in use (32/64/128; 36, 40, 48, 60, 80, 96, 160) waste at
 // most a quarter of the work: 32, 48, 64, 80, 96, 128, 160, 192, 256. The generated code instantiates only the
 // padded dims its attention nodes need (launch_attention_padded); launch_attention dispatches over all of them.
+// Values with a head dim of their own (D != Dv) run at two padded dims, not one (launch_attention_dims; the
+// CUDA-core kernel's template takes kQKDim and kVDim): Q·Kᵀ, q's registers and the K tile at the padded D, P·V's
+// accumulators and the V tile at the padded Dv, each from attention_padded_cuda_core_dim (8, 16, then the list
+// above). At one padded max(D, Dv), EfficientFormer's D = 32, Dv = 128 did Q·Kᵀ over 128 dims, 4x its work, and
+// held 128 q registers; launch_attention_padded (and launch_attention) still run those forms that way, correctly.
 #pragma once
 
 #include <type_traits>
@@ -144,33 +149,48 @@ constexpr int attention_padded_head_dim(int head_dim) {
          : head_dim <= 256 ? 256 : 0;
 }
 
+// The padded dim a head dim runs at in launch_attention_dims (values with a head dim of their own: q·k at the padded
+// D, p·v at the padded Dv, each on its own bound): 8 or 16 below 17, else attention_padded_head_dim. The CUDA-core
+// kernel only needs multiples of 8 (one 16-byte vector of fp16), so LeViT's D = 16 runs at 16, not 32.
+constexpr int attention_padded_cuda_core_dim(int head_dim) {
+  return head_dim <= 0 ? 0 : head_dim <= 8 ? 8 : head_dim <= 16 ? 16 : attention_padded_head_dim(head_dim);
+}
+
 namespace attention_detail {
 constexpr int kQueriesPerBlock = 64;
 constexpr int kKeysPerChunk = 16;
-// Keys per shared-memory tile: 64, fewer where 64 rows of K and V would pass the 48 KB static shared memory limit
-// (fp16 at head dim 256, fp32 above 96).
-template <class T, int kHeadDim>
-constexpr int kKeysPerTile = 2 * 64 * kHeadDim * static_cast<int>(sizeof(T)) <= 48 * 1024   ? 64
-                             : 2 * 32 * kHeadDim * static_cast<int>(sizeof(T)) <= 48 * 1024 ? 32
-                                                                                            : kKeysPerChunk;
+// Keys per shared-memory tile: 64, fewer where 64 rows of K (kQKDim) and V (kVDim) would pass the 48 KB static
+// shared memory limit (fp16 at head dim 256, fp32 above 96).
+template <class T, int kQKDim, int kVDim>
+constexpr int kKeysPerTile = 64 * (kQKDim + kVDim) * static_cast<int>(sizeof(T)) <= 48 * 1024   ? 64
+                             : 32 * (kQKDim + kVDim) * static_cast<int>(sizeof(T)) <= 48 * 1024 ? 32
+                                                                                                : kKeysPerChunk;
 }  // namespace attention_detail
 
-template <class T, int kHeadDim, bool kMasked>
+// CUDA-core kernel at padded dims kQKDim >= head_dim (q, k: Q·Kᵀ's loop, q's registers, k_tile's rows) and kVDim >=
+// value_head_dim (v: P·V's accumulators, v_tile's rows). Both are the one padded head dim for launch_attention_padded
+// (D == Dv, and every form at max(D, Dv)); launch_attention_dims gives values of their own head dim their own bound,
+// so EfficientFormer's D = 32, Dv = 128 does Q·Kᵀ over 32 dims (not 128) and holds 32 q registers, not 128.
+template <class T, int kQKDim, int kVDim, bool kMasked>
 __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
     attention_kernel(AttentionArgs<T> a, bool vector_loads) {
   using namespace attention_detail;
-  constexpr int kTileKeys = kKeysPerTile<T, kHeadDim>;
-  // Dims head_dim..kHeadDim-1 of k_tile and value_head_dim..kHeadDim-1 of v_tile hold zeros (kHeadDim covers both).
-  __shared__ T k_tile[kTileKeys][kHeadDim];
-  __shared__ T v_tile[kTileKeys][kHeadDim];
+  constexpr int kTileKeys = kKeysPerTile<T, kQKDim, kVDim>;
+  // Dims head_dim..kQKDim-1 of k_tile and value_head_dim..kVDim-1 of v_tile hold zeros (q·0 = 0 needs them finite).
+  __shared__ T k_tile[kTileKeys][kQKDim];
+  __shared__ T v_tile[kTileKeys][kVDim];
+  // The tile loads walk rows of the wider of the two; a column past the narrower one's width stores only the other.
+  // When kQKDim == kVDim (the common case) both flags are true and the loads are the code of one head dim.
+  constexpr int kRowDim = kQKDim > kVDim ? kQKDim : kVDim;
+  constexpr bool kEveryKColumn = kQKDim >= kVDim, kEveryVColumn = kVDim >= kQKDim;
 
   const int64_t b = blockIdx.z;
   const int h = blockIdx.y;
   const int64_t block_start = static_cast<int64_t>(blockIdx.x) * kQueriesPerBlock;
   const int64_t s = block_start + threadIdx.x;
   const bool active = s < a.sequence;
-  const int head_dim = a.head_dim;              // <= kHeadDim
-  const int value_head_dim = a.value_head_dim;  // <= kHeadDim
+  const int head_dim = a.head_dim;              // <= kQKDim
+  const int value_head_dim = a.value_head_dim;  // <= kVDim
   const int64_t token_stride = a.token_stride;        // elements between consecutive query tokens
   const int64_t kv_token_stride = a.kv_token_stride;  // ... key tokens
   const int64_t v_token_stride = a.v_token_stride;    // ... value tokens
@@ -183,13 +203,13 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   [[maybe_unused]] const AttentionMask<T> mask(a, b, h);
 
   constexpr float kLog2e = 1.4426950408889634f;
-  float q[kHeadDim], acc[kHeadDim];
+  float q[kQKDim], acc[kVDim];
   const float q_scale = a.scale * kLog2e;
 #pragma unroll
-  for (int d = 0; d < kHeadDim; ++d) {
+  for (int d = 0; d < kQKDim; ++d)
     q[d] = active && d < head_dim ? to_float(q_base[s * token_stride + d]) * q_scale : 0.f;
-    acc[d] = 0.f;
-  }
+#pragma unroll
+  for (int d = 0; d < kVDim; ++d) acc[d] = 0.f;
   float running_max = -INFINITY, running_sum = 0.f;
 
   for (int64_t tile_start = 0; tile_start < key_end; tile_start += kTileKeys) {
@@ -197,7 +217,8 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
     __syncthreads();  // the previous tile is no longer read
     if (vector_loads) {  // head_dim and value_head_dim are multiples of V
       constexpr int V = Vec16<T>::kElements;
-      constexpr int kVectorsPerRow = kHeadDim / V;
+      static_assert(kQKDim % V == 0 && kVDim % V == 0, "padded dims must be whole 16-byte vectors");
+      constexpr int kVectorsPerRow = kRowDim / V;
       for (int i = threadIdx.x; i < kTileKeys * kVectorsPerRow; i += blockDim.x) {
         const int row = i / kVectorsPerRow, col = (i % kVectorsPerRow) * V;
         Vec16<T> kv, vv;
@@ -205,15 +226,18 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
         vv.raw = kv.raw;
         if (row < keys && col < head_dim) kv = load_vec16(k_base + (tile_start + row) * kv_token_stride + col);
         if (row < keys && col < value_head_dim) vv = load_vec16(v_base + (tile_start + row) * v_token_stride + col);
-        store_vec16(&k_tile[row][col], kv);
-        store_vec16(&v_tile[row][col], vv);
+        if (kEveryKColumn || col < kQKDim) store_vec16(&k_tile[row][col], kv);
+        if (kEveryVColumn || col < kVDim) store_vec16(&v_tile[row][col], vv);
       }
     } else {
-      for (int i = threadIdx.x; i < kTileKeys * kHeadDim; i += blockDim.x) {
-        const int row = i / kHeadDim, col = i % kHeadDim;
+      for (int i = threadIdx.x; i < kTileKeys * kRowDim; i += blockDim.x) {
+        const int row = i / kRowDim, col = i % kRowDim;
         const int64_t key = tile_start + row;
-        k_tile[row][col] = row < keys && col < head_dim ? k_base[key * kv_token_stride + col] : from_float<T>(0.f);
-        v_tile[row][col] = row < keys && col < value_head_dim ? v_base[key * v_token_stride + col] : from_float<T>(0.f);
+        if (kEveryKColumn || col < kQKDim)
+          k_tile[row][col] = row < keys && col < head_dim ? k_base[key * kv_token_stride + col] : from_float<T>(0.f);
+        if (kEveryVColumn || col < kVDim)
+          v_tile[row][col] =
+              row < keys && col < value_head_dim ? v_base[key * v_token_stride + col] : from_float<T>(0.f);
       }
     }
     __syncthreads();
@@ -225,7 +249,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
       for (int j = 0; j < kKeysPerChunk; ++j) {
         float dot = 0.f;
 #pragma unroll
-        for (int d = 0; d < kHeadDim; ++d) dot += q[d] * to_float(k_tile[chunk + j][d]);
+        for (int d = 0; d < kQKDim; ++d) dot += q[d] * to_float(k_tile[chunk + j][d]);
         score[j] = chunk + j < keys ? dot : -INFINITY;
         if constexpr (kMasked) {
           if (active && chunk + j < keys) score[j] += mask.log2_term(s, tile_start + chunk + j);
@@ -238,13 +262,13 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
       const float correction = exp2f(running_max - subtract);
       running_sum *= correction;
 #pragma unroll
-      for (int d = 0; d < kHeadDim; ++d) acc[d] *= correction;
+      for (int d = 0; d < kVDim; ++d) acc[d] *= correction;
 #pragma unroll
       for (int j = 0; j < kKeysPerChunk; ++j) {
         const float p = exp2f(score[j] - subtract);
         running_sum += p;
 #pragma unroll
-        for (int d = 0; d < kHeadDim; ++d) acc[d] += p * to_float(v_tile[chunk + j][d]);
+        for (int d = 0; d < kVDim; ++d) acc[d] += p * to_float(v_tile[chunk + j][d]);
       }
       running_max = new_max;
     }
@@ -255,7 +279,7 @@ __global__ void __launch_bounds__(attention_detail::kQueriesPerBlock)
   const int64_t hdv = static_cast<int64_t>(a.heads) * value_head_dim;
   T* out = a.output + (b * a.sequence + s) * hdv + static_cast<int64_t>(h) * value_head_dim;
 #pragma unroll
-  for (int d = 0; d < kHeadDim; ++d)
+  for (int d = 0; d < kVDim; ++d)
     if (d < value_head_dim) out[d] = from_float<T>(acc[d] * inv_sum);
 }
 
@@ -744,13 +768,15 @@ bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream
 }
 #endif  // AIT_HIP: every case runs attention_kernel
 
-template <class T, int kHeadDim, bool kMasked>
+// kQKDim == kVDim: the tensor-core kernel where it applies (fp16, padded head dims 32..192), else the CUDA-core one.
+template <class T, int kQKDim, int kVDim, bool kMasked>
 cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream) {
   using namespace attention_detail;
 #ifndef AIT_HIP
-  if constexpr (std::is_same<T, __half>::value && kHeadDim <= kMaxTensorCoreHeadDim) {
+  if constexpr (std::is_same<T, __half>::value && kQKDim == kVDim && attention_padded_head_dim(kQKDim) == kQKDim &&
+                kQKDim <= kMaxTensorCoreHeadDim) {
     cudaError_t tensor_core_status = cudaSuccess;
-    if (launch_attention_tensor_core_f16<kHeadDim, kMasked>(a, stream, &tensor_core_status)) return tensor_core_status;
+    if (launch_attention_tensor_core_f16<kQKDim, kMasked>(a, stream, &tensor_core_status)) return tensor_core_status;
   }
 #endif
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
@@ -759,9 +785,39 @@ cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream)
   const bool vector_loads = a.head_dim % V == 0 && a.value_head_dim % V == 0 && is_aligned16(a.k) &&
                             is_aligned16(a.v) && a.kv_token_stride % V == 0 && a.v_token_stride % V == 0 &&
                             a.k_head_stride % V == 0 && a.v_head_stride % V == 0;
-  attention_kernel<T, kHeadDim, kMasked><<<grid, kQueriesPerBlock, 0, stream>>>(a, vector_loads);
+  attention_kernel<T, kQKDim, kVDim, kMasked><<<grid, kQueriesPerBlock, 0, stream>>>(a, vector_loads);
   return launch_status();
 }
+
+namespace attention_detail {
+// The arguments with their -1 defaults filled in (see AttentionArgs).
+template <class T>
+AttentionArgs<T> with_defaults(const AttentionArgs<T>& args) {
+  AttentionArgs<T> a = args;
+  if (a.key_sequence < 0) a.key_sequence = a.sequence;
+  if (a.kv_token_stride < 0) a.kv_token_stride = a.token_stride;
+  if (a.value_head_dim < 0) a.value_head_dim = a.head_dim;
+  if (a.v_token_stride < 0) a.v_token_stride = a.kv_token_stride;
+  if (a.q_head_stride < 0) a.q_head_stride = a.head_dim;
+  if (a.k_head_stride < 0) a.k_head_stride = a.head_dim;
+  if (a.v_head_stride < 0) a.v_head_stride = a.value_head_dim;
+  return a;
+}
+
+// The checks after the head dims' (see launch_attention_padded), then the launch.
+template <class T, int kQKDim, int kVDim, bool kMasked>
+cudaError_t check_and_launch(const AttentionArgs<T>& a, cudaStream_t stream) {
+  if (a.causal && a.key_sequence != a.sequence) return cudaErrorInvalidValue;
+  if (a.batch <= 0 || a.sequence <= 0 || a.heads <= 0) return cudaSuccess;
+  if (a.key_sequence <= 0) return cudaErrorInvalidValue;  // queries and no keys
+  if (a.batch > 65535 || a.heads > 65535) return cudaErrorInvalidValue;
+  if (a.bias_count < 0 || a.bias_count > kMaxAttentionBiases || (!kMasked && (a.bias_count > 0 || a.causal)))
+    return cudaErrorInvalidValue;
+  for (int i = 0; i < a.bias_count; ++i)
+    if (a.bias[i].data == nullptr || a.bias[i].batch_modulo <= 0) return cudaErrorInvalidValue;
+  return launch_attention_for<T, kQKDim, kVDim, kMasked>(a, stream);
+}
+}  // namespace attention_detail
 
 // Attention at padded head dim kHeadDim (attention_padded_head_dim(max(head_dim, value_head_dim)), which the
 // generated code names, so a build compiles only the head dims it uses). kMasked: the variant that reads a.bias /
@@ -771,29 +827,31 @@ cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream)
 template <class T, int kHeadDim, bool kMasked = false>
 cudaError_t launch_attention_padded(const AttentionArgs<T>& args, cudaStream_t stream) {
   static_assert(attention_padded_head_dim(kHeadDim) == kHeadDim, "kHeadDim must be a padded head dim");
-  AttentionArgs<T> a = args;
-  if (a.key_sequence < 0) a.key_sequence = a.sequence;
-  if (a.kv_token_stride < 0) a.kv_token_stride = a.token_stride;
-  if (a.value_head_dim < 0) a.value_head_dim = a.head_dim;
-  if (a.v_token_stride < 0) a.v_token_stride = a.kv_token_stride;
-  if (a.q_head_stride < 0) a.q_head_stride = a.head_dim;
-  if (a.k_head_stride < 0) a.k_head_stride = a.head_dim;
-  if (a.v_head_stride < 0) a.v_head_stride = a.value_head_dim;
+  const AttentionArgs<T> a = attention_detail::with_defaults(args);
   if (a.head_dim <= 0 || a.value_head_dim <= 0) return cudaErrorInvalidValue;
   if (attention_padded_head_dim(a.head_dim > a.value_head_dim ? a.head_dim : a.value_head_dim) != kHeadDim)
     return cudaErrorInvalidValue;
-  if (a.causal && a.key_sequence != a.sequence) return cudaErrorInvalidValue;
-  if (a.batch <= 0 || a.sequence <= 0 || a.heads <= 0) return cudaSuccess;
-  if (a.key_sequence <= 0) return cudaErrorInvalidValue;  // queries and no keys
-  if (a.batch > 65535 || a.heads > 65535) return cudaErrorInvalidValue;
-  if (a.bias_count < 0 || a.bias_count > kMaxAttentionBiases || (!kMasked && (a.bias_count > 0 || a.causal)))
-    return cudaErrorInvalidValue;
-  for (int i = 0; i < a.bias_count; ++i)
-    if (a.bias[i].data == nullptr || a.bias[i].batch_modulo <= 0) return cudaErrorInvalidValue;
-  return launch_attention_for<T, kHeadDim, kMasked>(a, stream);
+  return attention_detail::check_and_launch<T, kHeadDim, kHeadDim, kMasked>(a, stream);
 }
 
-// Any head dims 1..256: dispatches to launch_attention_padded over every padded head dim (compiles all of them).
+// Attention whose values have a head dim of their own, at padded dims kHeadDim = attention_padded_cuda_core_dim(D)
+// for q·k and kValueHeadDim = attention_padded_cuda_core_dim(Dv) for p·v (the generated code names both): always
+// the CUDA-core kernel, which those forms take anyway (see launch_attention_tensor_core_f16), without padding the
+// narrower of the two to the wider. Otherwise as launch_attention_padded (which runs the same forms at max(D, Dv)).
+template <class T, int kHeadDim, int kValueHeadDim, bool kMasked = false>
+cudaError_t launch_attention_dims(const AttentionArgs<T>& args, cudaStream_t stream) {
+  static_assert(attention_padded_cuda_core_dim(kHeadDim) == kHeadDim &&
+                    attention_padded_cuda_core_dim(kValueHeadDim) == kValueHeadDim,
+                "kHeadDim and kValueHeadDim must be padded CUDA-core dims");
+  const AttentionArgs<T> a = attention_detail::with_defaults(args);
+  if (attention_padded_cuda_core_dim(a.head_dim) != kHeadDim ||
+      attention_padded_cuda_core_dim(a.value_head_dim) != kValueHeadDim)
+    return cudaErrorInvalidValue;
+  return attention_detail::check_and_launch<T, kHeadDim, kValueHeadDim, kMasked>(a, stream);
+}
+
+// Any head dims 1..256: dispatches to launch_attention_padded over every padded head dim (compiles all of them);
+// values of their own head dim run at the padded max(D, Dv) (launch_attention_dims, at their own pair, is faster).
 template <class T, bool kMasked = false>
 cudaError_t launch_attention(const AttentionArgs<T>& a, cudaStream_t stream) {
   switch (attention_padded_head_dim(a.value_head_dim > a.head_dim ? a.value_head_dim : a.head_dim)) {

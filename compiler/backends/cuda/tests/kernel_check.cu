@@ -575,12 +575,18 @@ void check_attention_key_length(const KeyLengthAttentionCase& c) {
 // Attention whose values have a head dim of their own (AttentionArgs::value_head_dim) with q, k, v where a per-head
 // split of one projection leaves them (LeViT, EfficientFormer): qkv [B,S,H,D+D+DV] (q at h·W, k at h·W + D, v at
 // h·W + 2D, W = 2D + DV), or, with key_sequence set, LeViT's subsampling attention: q [B,S,H·D] and kv
-// [B,SK,H,D+DV]. A [1,H,S,SK] learned position bias (masked). Output [B,S,H·DV]. Always the CUDA-core kernel.
+// [B,SK,H,D+DV]. A [1,H,S,SK] learned position bias (masked), optionally causal. Output [B,S,H·DV]. Always the
+// CUDA-core kernel: once at the padded max(D, DV) (launch_attention), once at the case's own pair of padded dims
+// (launch_attention_dims: q·k at the padded D, p·v at the padded DV, as the generated code runs it).
+using AttentionLaunch = cudaError_t (*)(const AttentionArgs<__half>&, cudaStream_t);
 struct ValueDimAttentionCase {
   const char* name;
   int64_t batch, sequence, key_sequence;  // key_sequence < 0: packed per-head qkv
   int heads, head_dim, value_head_dim;
+  // launch_attention_dims<__half, padded D, padded DV, masked>, masked when bias or causal
+  AttentionLaunch at_dims;
   bool bias = true;
+  bool causal = false;
 };
 
 void check_attention_value_dim(const ValueDimAttentionCase& c) {
@@ -627,6 +633,7 @@ void check_attention_value_dim(const ValueDimAttentionCase& c) {
   DeviceBuffer<__half> dbias(bias.size());
   upload(dbias, hb);
   if (c.bias) args.bias[args.bias_count++] = {dbias.ptr, 1, H * S * SK, S * SK, SK, 1};
+  args.causal = c.causal;
 
   std::vector<double> ref(out_count), scores(SK);
   for (int64_t b = 0; b < B; ++b)
@@ -636,7 +643,7 @@ void check_attention_value_dim(const ValueDimAttentionCase& c) {
         for (int64_t j = 0; j < SK; ++j) {
           double dot = 0;
           for (int64_t d = 0; d < D; ++d) dot += values[q_at(b, i, h, d)] * values[kv_at(1, b, j, h, d)];
-          scores[j] = dot * scale + (c.bias ? bias[(h * S + i) * SK + j] : 0.0);
+          scores[j] = c.causal && j > i ? -INFINITY : dot * scale + (c.bias ? bias[(h * S + i) * SK + j] : 0.0);
           m = std::max(m, scores[j]);
         }
         double sum = 0;
@@ -647,14 +654,16 @@ void check_attention_value_dim(const ValueDimAttentionCase& c) {
           ref[((b * S + i) * H + h) * DV + d] = o / sum;
         }
       }
-  const std::string kernel = std::string("attention Dv!=D") + (c.bias ? " masked" : "");
+  const bool masked = c.bias || c.causal;
+  const std::string kernel = std::string("attention Dv!=D") + (masked ? " masked" : "");
   const std::string shape = std::string(c.name) + " B" + std::to_string(B) + " S" + std::to_string(S) + " SK" +
                             std::to_string(SK) + " H" + std::to_string(H) + " D" + std::to_string(D) + " DV" +
                             std::to_string(DV);
-  if (c.bias)
+  if (masked)
     run_case(kernel, shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention<__half, true>(args, s); });
   else
     run_case(kernel, shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_attention(args, s); });
+  run_case(kernel + " dims", shape, dy, ref, kHalfTolerance, [&](cudaStream_t s) { return c.at_dims(args, s); });
 }
 
 void check_pool2d(PoolMode mode, int64_t n, int h, int w, int c, int k, int stride, int pad, bool include_pad) {
@@ -2700,12 +2709,34 @@ int main() {
     fallback32.misaligned = true;
     check_attention_key_length(fallback32);
   }
-  // value head dim of its own, q, k, v from a per-head split (LeViT: D 16, DV 32 / 64; EfficientFormer: D 32, DV 128)
-  check_attention_value_dim({"levit qkv", 2, 196, -1, 4, 16, 32});
-  check_attention_value_dim({"levit subsample kv", 2, 49, 196, 8, 16, 64});
-  check_attention_value_dim({"efficientformer qkv", 2, 49, -1, 8, 32, 128});
-  check_attention_value_dim({"odd dims", 3, 70, -1, 3, 12, 20, /*bias=*/false});  // scalar loads
-  check_attention_value_dim({"dv < d", 2, 33, 65, 2, 64, 16});
+  // value head dim of its own, q, k, v from a per-head split (LeViT: D 16, DV 32 / 64; EfficientFormer: D 32, DV 128),
+  // each also at its own pair of padded dims (launch_attention_dims)
+  check_attention_value_dim({"levit qkv", 2, 196, -1, 4, 16, 32, &launch_attention_dims<__half, 16, 32, true>});
+  check_attention_value_dim({"levit qkv dv64", 2, 196, -1, 4, 16, 64, &launch_attention_dims<__half, 16, 64, true>});
+  check_attention_value_dim(
+      {"levit subsample kv", 2, 49, 196, 8, 16, 64, &launch_attention_dims<__half, 16, 64, true>});
+  check_attention_value_dim(
+      {"efficientformer qkv", 2, 49, -1, 8, 32, 128, &launch_attention_dims<__half, 32, 128, true>});
+  check_attention_value_dim(  // two key tiles with a tail, many CTAs
+      {"efficientformer 448px", 16, 196, -1, 8, 32, 128, &launch_attention_dims<__half, 32, 128, true>});
+  check_attention_value_dim(  // element loads
+      {"odd dims", 3, 70, -1, 3, 12, 20, &launch_attention_dims<__half, 16, 32>, /*bias=*/false});
+  check_attention_value_dim({"dv < d", 2, 33, 65, 2, 64, 16, &launch_attention_dims<__half, 64, 16, true>});
+  check_attention_value_dim({"dv < d 64/32", 2, 77, -1, 3, 64, 32, &launch_attention_dims<__half, 64, 32>, false});
+  check_attention_value_dim(
+      {"causal d16 dv64", 2, 130, -1, 2, 16, 64, &launch_attention_dims<__half, 16, 64, true>, false, true});
+  {
+    // a pair other than the dims' own padded ones is refused (the generated code names the pair it instantiated)
+    AttentionArgs<__half> wrong{};
+    wrong.head_dim = 32;
+    wrong.value_head_dim = 64;
+    const cudaError_t refused = launch_attention_dims<__half, 16, 64, true>(wrong, nullptr);
+    if (refused != cudaErrorInvalidValue) {
+      std::printf("%-28s %-34s %12s  FAIL (D 32 at dims (16, 64) not refused: %s)\n", "attention Dv!=D dims",
+                  "D32 DV64", "-", cudaGetErrorString(refused));
+      ++failures;
+    }
+  }
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);

@@ -77,6 +77,12 @@ template cudaError_t launch_attention_padded<__half, 64, true>(const AttentionAr
 template cudaError_t launch_attention_padded<__half, 80, true>(const AttentionArgs<__half>&, cudaStream_t);
 template cudaError_t launch_attention_padded<__half, 160, true>(const AttentionArgs<__half>&, cudaStream_t);
 template cudaError_t launch_attention_padded<__half, 192, true>(const AttentionArgs<__half>&, cudaStream_t);
+// values of their own head dim at their own padded pair (CUDA cores): LeViT (16, 64), EfficientFormer (32, 128) with
+// its bias, Dv < D (64, 32), and fp32 storage (scalar and 4-element vectors)
+template cudaError_t launch_attention_dims<__half, 16, 64>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_dims<__half, 32, 128, true>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_dims<__half, 64, 32>(const AttentionArgs<__half>&, cudaStream_t);
+template cudaError_t launch_attention_dims<float, 8, 48>(const AttentionArgs<float>&, cudaStream_t);
 template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaStream_t);
 template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
