@@ -3,12 +3,14 @@
 #pragma once
 
 #include "common.cuh"
+#include "copy_plan.h"
 
 namespace ait {
 namespace kernels {
 
 constexpr int kMaxConcatInputs = 8;
 constexpr int kMaxCopyRank = 6;
+static_assert(kMaxConcatInputs == kMaxPlanInputs && kMaxCopyRank == kMaxPlanRank, "the plans (copy_plan.h) take these");
 
 // Concatenation along one axis of tensors viewed as [outer, axis_i, inner].
 //
@@ -29,36 +31,54 @@ struct ConcatArgs {
   int64_t output_axis_offset;  // where inputs[0] starts on the output's axis
 };
 
-template <class T>
-__global__ void concat_kernel(ConcatArgs<T> a) {
-  int64_t total_axis = 0;
-  for (int k = 0; k < a.num_inputs; ++k) total_axis += a.axis_sizes[k];
-  const int64_t row = total_axis * a.inner;
-  const int64_t total = a.outer * row;
-  const int64_t out_row = a.output_axis > 0 ? a.output_axis * a.inner : row;
-  T* const output = a.output + a.output_axis_offset * a.inner;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t o = i / row, r = i % row;
-    int64_t axis = r / a.inner;
-    const int64_t in = r % a.inner;
+// One unit (an element, or 16 bytes on the vector path) of the concat: output row o gets each input's row in turn.
+// Index is uint32_t when the plan found every index below 2^31 (cheap div/mod), else uint64_t.
+template <class U>
+struct ConcatPointers {
+  const U* inputs[kMaxConcatInputs];
+  U* output;
+};
+
+template <class U, class Index>
+__global__ void concat_kernel(ConcatPointers<U> ptr, ConcatPlan p) {
+  const Index row = static_cast<Index>(p.row), total = static_cast<Index>(p.total);
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    const Index o = i / row;
+    Index r = i - o * row, in = r;
     int k = 0;
-    while (k < a.num_inputs - 1 && axis >= a.axis_sizes[k]) axis -= a.axis_sizes[k++];
-    output[o * out_row + r] = a.inputs[k][(o * a.axis_sizes[k] + axis) * a.inner + in];
+    while (k < p.num_inputs - 1 && in >= static_cast<Index>(p.sizes[k])) in -= static_cast<Index>(p.sizes[k++]);
+    ptr.output[o * static_cast<Index>(p.out_row) + static_cast<Index>(p.out_offset) + r] =
+        ptr.inputs[k][o * static_cast<Index>(p.sizes[k]) + in];
   }
 }
 
+template <class U, class T>
+void launch_concat_plan(const ConcatArgs<T>& a, const ConcatPlan& p, cudaStream_t stream) {
+  ConcatPointers<U> ptr;
+  for (int k = 0; k < kMaxConcatInputs; ++k)
+    ptr.inputs[k] = k < a.num_inputs ? reinterpret_cast<const U*>(a.inputs[k]) : nullptr;
+  ptr.output = reinterpret_cast<U*>(a.output);
+  if (p.wide)
+    concat_kernel<U, uint64_t><<<grid_for(p.total, 256), 256, 0, stream>>>(ptr, p);
+  else
+    concat_kernel<U, uint32_t><<<grid_for(p.total, 256), 256, 0, stream>>>(ptr, p);
+}
+
+// Speed: planned for bandwidth (16-byte units, 32-bit indices; see copy_plan.h), not yet measured on a GPU.
 template <class T>
 cudaError_t launch_concat(const ConcatArgs<T>& a, cudaStream_t stream) {
-  if (a.num_inputs < 1 || a.num_inputs > kMaxConcatInputs) return cudaErrorInvalidValue;
-  int64_t total_axis = 0;
-  for (int k = 0; k < a.num_inputs; ++k) total_axis += a.axis_sizes[k];
-  if (a.output_axis < 0 || a.output_axis_offset < 0 ||
-      (a.output_axis > 0 && a.output_axis_offset + total_axis > a.output_axis))
+  bool aligned = is_aligned16(a.output);
+  for (int k = 0; k < a.num_inputs && k < kMaxConcatInputs; ++k) aligned = aligned && is_aligned16(a.inputs[k]);
+  ConcatPlan p;
+  if (!plan_concat(a.num_inputs, a.axis_sizes, a.outer, a.inner, a.output_axis, a.output_axis_offset,
+                   static_cast<int>(sizeof(T)), aligned, &p))
     return cudaErrorInvalidValue;
-  const int64_t total = a.outer * total_axis * a.inner;
-  if (total <= 0) return cudaSuccess;
-  concat_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  if (p.total <= 0) return cudaSuccess;
+  if (p.vector > 1)
+    launch_concat_plan<uint4>(a, p, stream);
+  else
+    launch_concat_plan<T>(a, p, stream);
   return launch_status();
 }
 
@@ -74,28 +94,46 @@ struct StridedCopyArgs {
   int64_t input_offset;
 };
 
-template <class T>
-__global__ void strided_copy_kernel(StridedCopyArgs<T> a) {
-  int64_t total = 1;
-  for (int d = 0; d < a.rank; ++d) total *= a.output_shape[d];
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t rest = i, source = a.input_offset;
-    for (int d = a.rank - 1; d >= 0; --d) {
-      source += (rest % a.output_shape[d]) * a.input_strides[d];
-      rest /= a.output_shape[d];
+// One unit per thread over the coalesced plan (copy_plan.h): U is T, or uint4 for 16 bytes; Index uint32_t when
+// every index fits below 2^31. Negative strides are fine in uint32_t: the sum wraps modulo 2^32 to the true index.
+template <class U, class Index>
+__global__ void strided_copy_kernel(const U* input, U* output, StridedCopyPlan p) {
+  const Index total = static_cast<Index>(p.total);
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index rest = i, source = static_cast<Index>(p.offset);
+    for (int d = p.rank - 1; d > 0; --d) {
+      const Index size = static_cast<Index>(p.shape[d]), q = rest / size;
+      source += (rest - q * size) * static_cast<Index>(p.strides[d]);
+      rest = q;
     }
-    a.output[i] = a.input[source];
+    output[i] = input[source + rest * static_cast<Index>(p.strides[0])];
   }
 }
 
+template <class U, class T>
+void launch_strided_copy_plan(const StridedCopyArgs<T>& a, const StridedCopyPlan& p, cudaStream_t stream) {
+  const U* input = reinterpret_cast<const U*>(a.input);
+  U* output = reinterpret_cast<U*>(a.output);
+  if (p.wide)
+    strided_copy_kernel<U, uint64_t><<<grid_for(p.total, 256), 256, 0, stream>>>(input, output, p);
+  else
+    strided_copy_kernel<U, uint32_t><<<grid_for(p.total, 256), 256, 0, stream>>>(input, output, p);
+}
+
+// Speed: planned for bandwidth (coalesced axes, 16-byte units, 32-bit indices; see copy_plan.h), not yet measured
+// on a GPU.
 template <class T>
 cudaError_t launch_strided_copy(const StridedCopyArgs<T>& a, cudaStream_t stream) {
-  if (a.rank < 0 || a.rank > kMaxCopyRank) return cudaErrorInvalidValue;
-  int64_t total = 1;
-  for (int d = 0; d < a.rank; ++d) total *= a.output_shape[d];
-  if (total <= 0) return cudaSuccess;
-  strided_copy_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(a);
+  StridedCopyPlan p;
+  if (!plan_strided_copy(a.rank, a.output_shape, a.input_strides, a.input_offset, static_cast<int>(sizeof(T)),
+                         is_aligned16(a.input) && is_aligned16(a.output), &p))
+    return cudaErrorInvalidValue;
+  if (p.total <= 0) return cudaSuccess;
+  if (p.vector > 1)
+    launch_strided_copy_plan<uint4>(a, p, stream);
+  else
+    launch_strided_copy_plan<T>(a, p, stream);
   return launch_status();
 }
 

@@ -863,6 +863,158 @@ void check_strided_copy() {
   }
 }
 
+// Strided copies through launch_strided_copy's plan (copy_plan.h): coalesced axes, 16-byte units when the
+// innermost run, strides, offset and pointers allow it (else elements), rank 6 transposes, negative steps. `misalign`
+// shifts the input pointer by that many elements (a scalar-path case). The reference is the per-element formula.
+void check_strided_copy_case(const std::string& name, std::vector<int64_t> shape, std::vector<int64_t> strides,
+                             int64_t offset, int64_t input_count, int misalign = 0) {
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(input_count + misalign, &x);
+  DeviceBuffer<__half> dx(input_count + misalign);
+  upload(dx, hx);
+  const int rank = static_cast<int>(shape.size());
+  int64_t total = 1;
+  for (int64_t v : shape) total *= v;
+  std::vector<double> ref(total);
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t rest = i, source = offset;
+    for (int d = rank - 1; d >= 0; --d) {
+      source += (rest % shape[d]) * strides[d];
+      rest /= shape[d];
+    }
+    ref[i] = x[misalign + source];
+  }
+  DeviceBuffer<__half> dy(total);
+  StridedCopyArgs<__half> args{};
+  args.input = dx.ptr + misalign;
+  args.output = dy.ptr;
+  args.rank = rank;
+  for (int d = 0; d < rank; ++d) {
+    args.output_shape[d] = shape[d];
+    args.input_strides[d] = strides[d];
+  }
+  args.input_offset = offset;
+  std::string text = "[";
+  for (int d = 0; d < rank; ++d) text += (d ? "," : "") + std::to_string(shape[d]);
+  run_case(name, text + "]", dy, ref, kExact, [&](cudaStream_t s) { return launch_strided_copy(args, s); });
+}
+
+// A transpose of a row-major `dims` tensor by `perm` (output axis d is input axis perm[d]).
+void check_transpose_case(const std::string& name, std::vector<int64_t> dims, std::vector<int> perm, int misalign = 0) {
+  const int rank = static_cast<int>(dims.size());
+  std::vector<int64_t> row_strides(rank, 1), shape(rank), strides(rank);
+  for (int d = rank - 2; d >= 0; --d) row_strides[d] = row_strides[d + 1] * dims[d + 1];
+  for (int d = 0; d < rank; ++d) {
+    shape[d] = dims[perm[d]];
+    strides[d] = row_strides[perm[d]];
+  }
+  check_strided_copy_case(name, shape, strides, 0, row_strides[0] * dims[0], misalign);
+}
+
+// A uint8 input of just over 2^31 bytes, of which the copy reads two rows 2^31 apart; only the rows read hold data.
+// Odd offset: elements, source indices past 2^31, so 64-bit indices. Aligned: 16-byte units, whose indices (/16) fit
+// in 32 bits again. (A 64-bit vector case needs 2^31 units, 32 GiB: left to the plan test.)
+void check_strided_copy_wide() {
+  const int64_t row = 4096, stride = int64_t(1) << 31, count = stride + 3 * row;
+  DeviceBuffer<uint8_t> dx(count);
+  CHECK_CUDA(cudaMemset(dx.ptr, 0, count));
+  for (const int64_t offset : {row, row + 1}) {
+    std::vector<uint8_t> h0(row), h1(row);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto& v : h0) v = static_cast<uint8_t>(byte(rng));
+    for (auto& v : h1) v = static_cast<uint8_t>(byte(rng));
+    CHECK_CUDA(cudaMemcpy(dx.ptr + offset, h0.data(), row, cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMemcpy(dx.ptr + offset + stride, h1.data(), row, cudaMemcpyHostToDevice));
+    std::vector<double> ref;
+    for (uint8_t v : h0) ref.push_back(v);
+    for (uint8_t v : h1) ref.push_back(v);
+    DeviceBuffer<uint8_t> dy(2 * row);
+    StridedCopyArgs<uint8_t> args{};
+    args.input = dx.ptr;
+    args.output = dy.ptr;
+    args.rank = 2;
+    args.output_shape[0] = 2;
+    args.output_shape[1] = row;
+    args.input_strides[0] = stride;
+    args.input_strides[1] = 1;
+    args.input_offset = offset;
+    run_case(offset % 16 ? "strided copy 64-bit elements" : "strided copy 2^31 B, 32-bit units", "[2,4096] stride 2^31 uint8", dy,
+             ref, kExact, [&](cudaStream_t s) { return launch_strided_copy(args, s); }, 0x5A);
+  }
+}
+
+void check_strided_copies() {
+  const int64_t n = 8, h = 56, w = 56, c = 96, image = h * w * c;
+  // Swin's cyclic shift as Slice + Concat: slices over H and over W of NHWC [8,56,56,96] (vector, rank 2-3)
+  check_strided_copy_case("slice H 3: (swin shift)", {n, h - 3, w, c}, {image, w * c, c, 1}, 3 * w * c, n * image);
+  check_strided_copy_case("slice W :3 (swin shift)", {n, h, 3, c}, {image, w * c, c, 1}, 0, n * image);
+  check_strided_copy_case("slice W :3 misaligned", {n, h, 3, c}, {image, w * c, c, 1}, 0, n * image, 1);
+  // negative steps: H reversed keeps 16-byte channel runs; C reversed is the element path
+  check_strided_copy_case("slice H ::-1 (vector)", {n, h, w, c}, {image, -w * c, c, 1}, (h - 1) * w * c, n * image);
+  check_strided_copy_case("slice C ::-1 (scalar)", {2, 7, 5, 13}, {7 * 5 * 13, 5 * 13, 13, -1}, 12, 2 * 7 * 5 * 13);
+  check_strided_copy_case("slice C 1::2", {2, 9, 11, 8}, {9 * 11 * 16, 11 * 16, 16, 2}, 1, 2 * 9 * 11 * 16);
+  // Swin window partition / reverse and patch merging (rank 6), at batch 8 of stage 1
+  check_transpose_case("transpose swin windows", {n, 8, 7, 8, 7, c}, {0, 1, 3, 2, 4, 5});
+  check_transpose_case("transpose swin windows misal", {n, 8, 7, 8, 7, c}, {0, 1, 3, 2, 4, 5}, 1);
+  check_transpose_case("transpose swin merge", {n, 28, 2, 28, 2, c}, {0, 1, 3, 4, 2, 5});
+  check_transpose_case("transpose rank 6 odd", {2, 3, 5, 1, 4, 7}, {5, 3, 1, 0, 4, 2});
+  check_transpose_case("transpose nchw->nhwc odd", {3, 5, 9, 11}, {0, 2, 3, 1});
+  check_strided_copy_wide();
+}
+
+// Concat through launch_concat's plan: 16-byte units when every input's row, the output's row and the launch's
+// start on it are whole vectors; `misalign` shifts inputs[0] by one element (the element path).
+void check_concat_case(const std::string& name, int64_t outer, std::vector<int64_t> sizes, int64_t inner, bool misalign = false) {
+  const int count = static_cast<int>(sizes.size());
+  std::vector<std::vector<double>> x(count);
+  std::vector<std::unique_ptr<DeviceBuffer<__half>>> d;
+  for (int k = 0; k < count; ++k) {
+    const int64_t extra = misalign && k == 0 ? 1 : 0;
+    d.push_back(std::make_unique<DeviceBuffer<__half>>(outer * sizes[k] * inner + extra));
+    upload(*d[k], random_tensor<__half>(outer * sizes[k] * inner + extra, &x[k]));
+    if (extra) x[k].erase(x[k].begin());
+  }
+  int64_t total = 0;
+  for (int64_t v : sizes) total += v;
+  DeviceBuffer<__half> dy(outer * total * inner);
+  std::vector<double> ref;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int k = 0; k < count; ++k)
+      for (int64_t a = 0; a < sizes[k] * inner; ++a) ref.push_back(x[k][o * sizes[k] * inner + a]);
+  run_case(name, "[" + std::to_string(outer) + ",{" + std::to_string(count) + " sizes}," + std::to_string(inner) + "]", dy,
+           ref, kExact, [&](cudaStream_t s) {
+             int64_t offset = 0;
+             for (int first = 0; first < count; first += kMaxConcatInputs) {
+               ConcatArgs<__half> args{};
+               args.num_inputs = std::min(kMaxConcatInputs, count - first);
+               for (int k = 0; k < args.num_inputs; ++k) {
+                 args.inputs[k] = d[first + k]->ptr + (misalign && first + k == 0 ? 1 : 0);
+                 args.axis_sizes[k] = sizes[first + k];
+               }
+               args.output = dy.ptr;
+               args.outer = outer;
+               args.inner = inner;
+               args.output_axis = count > kMaxConcatInputs ? total : 0;
+               args.output_axis_offset = count > kMaxConcatInputs ? offset : 0;
+               const cudaError_t e = launch_concat(args, s);
+               if (e != cudaSuccess) return e;
+               for (int k = 0; k < args.num_inputs; ++k) offset += args.axis_sizes[k];
+             }
+             return cudaSuccess;
+           });
+}
+
+void check_concats() {
+  check_concat_case("concat H (swin shift)", 8, {53, 3}, 56 * 96);
+  check_concat_case("concat W (swin shift)", 8 * 56, {53, 3}, 96);
+  check_concat_case("concat C nhwc (vector)", 8 * 28 * 28, {96, 96, 192}, 1);
+  check_concat_case("concat C nhwc misaligned", 8 * 28 * 28, {96, 96, 192}, 1, true);
+  check_concat_case("concat C odd (scalar)", 5 * 7, {3, 5, 1}, 1);
+  std::vector<int64_t> sizes(20);
+  for (int k = 0; k < 20; ++k) sizes[k] = 8 * (1 + k % 5);
+  check_concat_case("concat 20 inputs (vector)", 2 * 14 * 14, sizes, 1);
+}
+
 void check_gather() {
   const int64_t outer = 10, axis = 50, inner = 7;
   const std::vector<int64_t> indices = {0, 49, -1, 17, -50, 3, 3};
@@ -2748,6 +2900,8 @@ int main() {
   check_concat();
   check_concat_chunks();
   check_strided_copy();
+  check_strided_copies();
+  check_concats();
   check_gather();
   check_cumsum();
   check_resizes();
