@@ -55,6 +55,7 @@ import {
   scatterNDPlan,
 } from './scatter-lowering';
 import { lowerTopK, topkPlan } from './topk-lowering';
+import { lowerGlobalPool } from './global-pool-lowering';
 import { tileCopy, tilePlan } from './tile-lowering';
 import { cumsumPlan, lowerCumSum } from './cumsum-lowering';
 import { lowerLrn, lrnPlan } from './lrn-lowering';
@@ -902,25 +903,7 @@ cuda(
   FUSED,
 );
 
-cuda(
-  'global_pool',
-  ({ ctx }, node) => {
-    const out = node.outputs[0];
-    const x = ctx.shapeOf(node.inputs[0]);
-    const kind = attrString(node, 'kind', 'avg');
-    return [
-      ours(`ait_global_pool_${kind}_f16`, 'one thread per (image, channel)'),
-      [
-        `ait::kernels::GlobalPoolArgs<__half> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(x[0], node)}, ${ctx.product(x.slice(1, -1), node)}, ${ctx.dim(x[x.length - 1], node)},`,
-        `                                          ait::kernels::PoolMode::${kind === 'max' ? 'kMax' : 'kAverage'}};`,
-        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.stream));',
-      ],
-      ['pooling.cuh'],
-    ];
-  },
-  undefined,
-  FUSED,
-);
+cuda('global_pool', ({ ctx }, node) => lowerGlobalPool(ctx, node), undefined, FUSED);
 
 // a view that is a model output: its bytes must land in the caller's buffer (other views launch nothing)
 cuda([...VIEW_OPS], ({ ctx }, node) => {

@@ -698,18 +698,68 @@ void check_pool2d(PoolMode mode, int64_t n, int h, int w, int c, int k, int stri
            dy, ref, mode == PoolMode::kMax ? kExact : kHalfTolerance, [&](cudaStream_t s) { return launch_pool2d_nhwc(args, s); });
 }
 
-void check_global_pool(int64_t n, int64_t spatial, int c) {
+// Global pool over [n, spatial, c] (NHWC with h*w = spatial): `workspace` bytes of workspace (poisoned too, so a
+// partial the combining kernel reads unwritten fails), `offset` elements past an aligned allocation (1: the scalar
+// path even when c % 8 == 0). The shape column names the plan (lanes x rows, splits) the launcher takes.
+template <class T>
+void check_global_pool(PoolMode mode, int64_t n, int64_t spatial, int c, size_t workspace = size_t{8} << 20, int offset = 0) {
   std::vector<double> x;
-  auto hx = random_tensor<__half>(n * spatial * c, &x);
-  DeviceBuffer<__half> dx(n * spatial * c), dy(n * c);
+  auto hx = random_tensor<T>(n * spatial * c + offset, &x, -1.f, 3.f);
+  DeviceBuffer<T> dx(n * spatial * c + offset), dy(n * c + offset);
+  DeviceBuffer<uint8_t> dw(std::max<size_t>(workspace, 1));
   upload(dx, hx);
-  std::vector<double> ref(n * c, 0.0);
+  CHECK_CUDA(cudaMemset(dw.ptr, 0xFF, dw.count));
+  std::vector<double> ref(n * c + offset, 0.0);
   for (int64_t b = 0; b < n; ++b)
-    for (int64_t s = 0; s < spatial; ++s)
-      for (int ch = 0; ch < c; ++ch) ref[b * c + ch] += x[(b * spatial + s) * c + ch] / spatial;
-  GlobalPoolArgs<__half> args{dx.ptr, dy.ptr, n, spatial, c, PoolMode::kAverage};
-  run_case("global avgpool nhwc", "[" + std::to_string(n) + "," + std::to_string(spatial) + "," + std::to_string(c) + "]", dy,
-           ref, kHalfTolerance, [&](cudaStream_t s) { return launch_global_pool_nhwc(args, s); });
+    for (int ch = 0; ch < c; ++ch) {
+      double acc = mode == PoolMode::kMax ? -INFINITY : 0.0;
+      for (int64_t s = 0; s < spatial; ++s) {
+        const double v = x[offset + (b * spatial + s) * c + ch];
+        acc = mode == PoolMode::kMax ? std::max(acc, v) : acc + v;
+      }
+      ref[offset + b * c + ch] = mode == PoolMode::kMax ? acc : acc / spatial;
+    }
+  // the first `offset` output elements are not the kernel's: the launch zeroes them (the reference's zeros there)
+  GlobalPoolArgs<T> args{dx.ptr + offset, dy.ptr + offset, n, spatial, c, mode};
+  constexpr int kVec = 16 / sizeof(T);
+  const bool vector = c % kVec == 0 && offset % kVec == 0;
+  const GlobalPoolPlan plan = global_pool_plan(n, spatial, c, vector ? kVec : 1, workspace);
+  const std::string shape = "[" + std::to_string(n) + "," + std::to_string(spatial) + "," + std::to_string(c) + "] " +
+                            (sizeof(T) == 2 ? "f16 " : "f32 ") + std::to_string(plan.lanes) + "x" + std::to_string(plan.rows) +
+                            " s" + std::to_string(plan.splits) + (offset ? " misaligned" : "");
+  run_case(mode == PoolMode::kMax ? "global maxpool nhwc" : "global avgpool nhwc", shape, dy, ref,
+           mode == PoolMode::kMax ? 0.0 : sizeof(T) == 2 ? kHalfTolerance : 1e-5, [&](cudaStream_t st) {
+             if (offset) CHECK_CUDA(cudaMemsetAsync(dy.ptr, 0, offset * sizeof(T), st));
+             return launch_global_pool_nhwc(args, workspace ? dw.ptr : nullptr, workspace, st);
+           });
+}
+
+void check_global_pools() {
+  using M = PoolMode;
+  // EfficientNet-B2's SE pool at batch 8 (the split path; then no workspace: the unsplit fallback), max too
+  check_global_pool<__half>(M::kAverage, 8, 128 * 128, 32);
+  check_global_pool<__half>(M::kAverage, 8, 128 * 128, 32, 0);
+  check_global_pool<__half>(M::kMax, 8, 128 * 128, 32);
+  // a workspace one split short of the plan's: fewer splits, still correct
+  check_global_pool<__half>(M::kAverage, 8, 128 * 128, 32, 63 * 8 * 32 * 4);
+  // classifier pools: ResNet-50 at batch 1, EfficientNet-B0 at batch 256, ResNet-50 at batch 8
+  check_global_pool<__half>(M::kAverage, 1, 7 * 7, 2048);
+  check_global_pool<__half>(M::kAverage, 256, 7 * 7, 1280);
+  check_global_pool<__half>(M::kMax, 256, 7 * 7, 1280);
+  check_global_pool<__half>(M::kAverage, 8, 49, 2048);
+  check_global_pool<__half>(M::kAverage, 2, 4 * 7 * 7, 512);  // r3d_18's head: mean over D·H·W = 4·7·7 of NDHWC
+  // odd channel counts (one channel per lane), split with a ragged last split
+  check_global_pool<__half>(M::kAverage, 2, 97 * 61, 17);
+  check_global_pool<__half>(M::kMax, 2, 97 * 61, 17);
+  check_global_pool<__half>(M::kAverage, 3, 1000, 24);
+  check_global_pool<__half>(M::kAverage, 4, 56 * 56, 64, size_t{8} << 20, 1);  // misaligned: scalar path
+  check_global_pool<__half>(M::kMax, 4, 56 * 56, 64, size_t{8} << 20, 1);
+  // fp32 storage (4 channels per 16-byte load)
+  check_global_pool<float>(M::kAverage, 8, 128 * 128, 32);
+  check_global_pool<float>(M::kMax, 8, 128 * 128, 32);
+  check_global_pool<float>(M::kAverage, 3, 56 * 56, 17);
+  check_global_pool<float>(M::kMax, 16, 7 * 7, 1000, 0);
+  check_global_pool<float>(M::kAverage, 1, 7 * 7, 2048);
 }
 
 void check_reduce(ReduceOp op, const char* name, int64_t outer, int64_t reduced, int64_t inner) {
@@ -2892,8 +2942,7 @@ int main() {
   check_pool2d(PoolMode::kMax, 4, 112, 112, 64, 3, 2, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 1, 1, false);
   check_pool2d(PoolMode::kAverage, 2, 17, 17, 24, 3, 2, 1, true);
-  check_global_pool(8, 49, 2048);
-  check_global_pool(2, 4 * 7 * 7, 512);  // r3d_18's head: mean over D·H·W = 4·7·7 of NDHWC
+  check_global_pools();
   check_reduce(ReduceOp::kMean, "reduce mean (last axis)", 1000, 768, 1);
   check_reduce(ReduceOp::kMax, "reduce max (middle axis)", 4, 100, 33);
   check_reduce(ReduceOp::kSumSquare, "reduce sum-square", 7, 3000, 1);

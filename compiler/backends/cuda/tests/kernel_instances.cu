@@ -84,7 +84,8 @@ template cudaError_t launch_attention_dims<__half, 32, 128, true>(const Attentio
 template cudaError_t launch_attention_dims<__half, 64, 32>(const AttentionArgs<__half>&, cudaStream_t);
 template cudaError_t launch_attention_dims<float, 8, 48>(const AttentionArgs<float>&, cudaStream_t);
 template cudaError_t launch_pool2d_nhwc<__half>(const Pool2dArgs<__half>&, cudaStream_t);
-template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, cudaStream_t);
+template cudaError_t launch_global_pool_nhwc<__half>(const GlobalPoolArgs<__half>&, void*, size_t, cudaStream_t);
+template cudaError_t launch_global_pool_nhwc<float>(const GlobalPoolArgs<float>&, void*, size_t, cudaStream_t);
 template cudaError_t launch_reduce<__half>(const ReduceArgs<__half>&, cudaStream_t);
 template cudaError_t launch_reduce_strided<__half>(const ReduceStridedArgs<__half>&, cudaStream_t);
 // integer and bool data: int64 accumulators

@@ -57,12 +57,12 @@ namespace {
   }
 
   // graph.json n2: global_pool 'pool'; ONNX nodes: pool
-  // Kernel: ait_global_pool_avg_f16 (ait); why: one thread per (image, channel)
+  // Kernel: ait_global_pool_avg_f16 (ait); why: channel lanes (16-byte loads when C % 8 == 0) × position rows per block, fp32 sums; the positions split over blocks (fp32 partials in the workspace) when n·C alone does not fill the GPU
   const char* launch_n2(const ait::LaunchContext& c) {
     [[maybe_unused]] const int64_t batch = c.batch;
     ait::kernels::GlobalPoolArgs<__half> args{reinterpret_cast<const __half*>(c.arena + 8192), reinterpret_cast<__half*>(c.arena + 0), batch, 64, 8,
                                               ait::kernels::PoolMode::kAverage};
-    AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.stream));
+    AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_global_pool_nhwc(args, c.workspace, c.workspace_bytes, c.stream));
     return nullptr;
   }
   // Where its output lives (AITModelRunDebug copies it to the host; normal runs never call this).
