@@ -19,6 +19,7 @@ import { importOnnxBytes } from '../../compiler/onnx/import';
 import { findOp, registeredLowerings } from '../../compiler/ops/registry';
 import { backendById } from '../../compiler/backends/index';
 import { ModelSpec, buildModel, input, nodeModel, tensor } from '../helpers/onnx-builder';
+import { pasteMasksLoopModel } from '../helpers/paste-masks-model';
 
 const f32 = (...dims: (number | string)[]) => input('float32', dims);
 const values = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i) * 0.1);
@@ -288,6 +289,8 @@ const CASES: Case[] = [
   },
   // the count is a run-time dim (LaunchContext::dims), read back after the count kernels
   { name: 'NonZero', spec: nodeModel('NonZero', [f32(4, 8)]) },
+  // torchvision's mask-paste Loop, which passes/paste-masks.ts turns into our PasteMasks
+  { name: 'PasteMasks (the mask-paste Loop)', spec: pasteMasksLoopModel({ height: 20, width: 24, maskH: 7, maskW: 9 }) },
   {
     name: 'NonMaxSuppression',
     spec: nodeModel('NonMaxSuppression', [f32(1, 100, 4), f32(1, 2, 100), i64([10]), tensor('float32', [1], [0.5])], { opset: 11 }),
