@@ -323,6 +323,81 @@ void check_group_norm(int64_t batch, int64_t channels, int64_t spatial, int64_t 
            dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_group_norm(args, s); });
 }
 
+// group_norm.cuh through the launch with a workspace: the split path (few (image, group) pairs of large groups) or,
+// where the decision or the workspace says so, the one-block path. `expect_split`: whether the split path must be
+// taken on this device (checked against group_norm_splits, a failure otherwise). `offset`: added to every input
+// value (1000: statistics from E[x²] − E[x]² in fp32 would lose the variance). `workspace_bytes` < 0: the bytes the
+// lowering declares (group_norm_workspace_bytes); else that many (too few: the one-block path). The workspace starts
+// poisoned.
+void check_group_norm_split(int64_t batch, int64_t channels, int64_t spatial, int64_t groups, bool channels_last, bool per_group,
+                            bool expect_split, float offset = 0.f, int64_t workspace_bytes = -1) {
+  const int64_t count = batch * channels * spatial, params = per_group ? groups : channels;
+  std::vector<double> x, scale, bias;
+  auto hx = random_tensor<__half>(count, &x, offset - 3.f, offset + 5.f);
+  auto hs = random_tensor<__half>(params, &scale, 0.5f, 1.5f);
+  auto hb = random_tensor<__half>(params, &bias, -1.f, 1.f);
+  DeviceBuffer<__half> dx(count), ds(params), db(params), dy(count);
+  upload(dx, hx);
+  upload(ds, hs);
+  upload(db, hb);
+  const int64_t per = channels / groups, pairs = batch * groups;
+  const size_t bytes = workspace_bytes < 0 ? group_norm_workspace_bytes(pairs, per * spatial, channels * spatial) : static_cast<size_t>(workspace_bytes);
+  DeviceBuffer<uint8_t> workspace(bytes);
+  CHECK_CUDA(cudaMemset(workspace.ptr, 0xFF, workspace.count));
+  int device = 0, sm_count = 0;
+  CHECK_CUDA(cudaGetDevice(&device));
+  CHECK_CUDA(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+  const int splits = group_norm_splits(pairs, per * spatial, channels * spatial, sm_count);
+  const bool split = splits > 1 && static_cast<size_t>(pairs * splits) * 2 * sizeof(float) <= bytes;
+  const std::string name = std::string("group_norm") + (split ? " split" + std::to_string(splits) : " 1-block") + (channels_last ? " nhwc" : " nchw") +
+                           (per_group ? " g-affine" : "") + (offset != 0.f ? " mean" + std::to_string(static_cast<int>(offset)) : "");
+  if (split != expect_split) {
+    std::printf("%-28s FAIL (expected the %s path on %d SMs)\n", name.c_str(), expect_split ? "split" : "one-block", sm_count);
+    ++failures;
+    return;
+  }
+  std::vector<double> ref(count);
+  auto at = [&](int64_t n, int64_t c, int64_t s) { return channels_last ? (n * spatial + s) * channels + c : (n * channels + c) * spatial + s; };
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t g = 0; g < groups; ++g) {
+      double mean = 0, var = 0;
+      for (int64_t c = g * per; c < (g + 1) * per; ++c)
+        for (int64_t s = 0; s < spatial; ++s) mean += x[at(n, c, s)];
+      mean /= per * spatial;
+      for (int64_t c = g * per; c < (g + 1) * per; ++c)
+        for (int64_t s = 0; s < spatial; ++s) var += (x[at(n, c, s)] - mean) * (x[at(n, c, s)] - mean);
+      var /= per * spatial;
+      for (int64_t c = g * per; c < (g + 1) * per; ++c)
+        for (int64_t s = 0; s < spatial; ++s) {
+          const int64_t p = per_group ? g : c;
+          ref[at(n, c, s)] = (x[at(n, c, s)] - mean) / std::sqrt(var + 1e-5) * scale[p] + bias[p];
+        }
+    }
+  GroupNormArgs<__half> args{dx.ptr, ds.ptr, db.ptr, dy.ptr, batch, channels, spatial, groups, channels_last, per_group, 1e-5f};
+  run_case(name, "[" + std::to_string(batch) + "," + std::to_string(channels) + "," + std::to_string(spatial) + "]/" + std::to_string(groups) + " f16",
+           dy, ref, kHalfTolerance, [&](cudaStream_t s) { return launch_group_norm(args, bytes ? workspace.ptr : nullptr, bytes, s); });
+}
+
+void check_group_norm_split_cases() {
+  // PoolFormer-S12's GroupNorm(1, 64) at 56×56, batch 1 and 8, NCHW and channels-last
+  check_group_norm_split(1, 64, 56 * 56, 1, false, false, true);
+  check_group_norm_split(1, 64, 56 * 56, 1, true, false, true);
+  check_group_norm_split(8, 64, 56 * 56, 1, false, false, true);
+  check_group_norm_split(8, 64, 56 * 56, 1, true, false, true);
+  // values ~1000 + noise: the variance (~5) is 2e-7 of E[x²]; fp32 E[x²] − E[x]² would be noise
+  check_group_norm_split(8, 64, 56 * 56, 1, false, false, true, 1000.f);
+  check_group_norm_split(1, 64, 56 * 56, 1, true, false, true, 1000.f);
+  check_group_norm_split(2, 320, 32 * 32, 32, false, false, true, 1000.f);  // a diffusion UNet's GroupNorm(32)
+  // GroupNormalization-18 per-group affine, several groups per image, both layouts
+  check_group_norm_split(2, 96, 28 * 28, 4, false, true, true);
+  check_group_norm_split(2, 96, 28 * 28, 4, true, true, true);
+  check_group_norm_split(1, 3, 9001, 1, true, false, true);  // odd sizes: slices of unequal length, 3 channels
+  // the one-block path: small groups (no split declared), too small a workspace, many pairs
+  check_group_norm_split(2, 32, 100, 1, false, false, false);
+  check_group_norm_split(1, 64, 56 * 56, 1, true, false, false, 0.f, 8);
+  check_group_norm_split(64, 64, 56 * 56, 64, false, false, false);
+}
+
 // misaligned_input shifts qkv by one element, so launch_attention takes the CUDA-core fallback kernel (the
 // tensor-core kernel needs 16-byte aligned rows, or 8-byte aligned ones for head dims that are a multiple of 4 but
 // not of 8). Head dims other than a padded one (attention_padded_head_dim) run with zero-filled dims past head_dim.
@@ -2805,6 +2880,7 @@ int main() {
   check_group_norm(3, 64, 100, 64, false, false);       // InstanceNorm 1-D, NCHW
   check_group_norm(2, 12, 33, 3, false, true);          // GroupNormalization-18 per-group affine
   check_group_norm(2, 12, 33, 4, true, true);
+  check_group_norm_split_cases();
   check_arg_reduce(64, 1000, 1, true, false);  // warp per row
   check_arg_reduce(64, 1000, 1, true, true);
   check_arg_reduce(1000, 50257, 1, true, false);  // greedy decoding over a GPT-2 vocabulary

@@ -62,6 +62,7 @@ template cudaError_t launch_softmax<__half>(const SoftmaxArgs<__half>&, cudaStre
 template cudaError_t launch_softmax<float>(const SoftmaxArgs<float>&, cudaStream_t);
 template cudaError_t launch_axis_norm<__half>(const AxisNormArgs<__half>&, cudaStream_t);
 template cudaError_t launch_group_norm<__half>(const GroupNormArgs<__half>&, cudaStream_t);
+template cudaError_t launch_group_norm<__half>(const GroupNormArgs<__half>&, void*, size_t, cudaStream_t);  // + split path
 template cudaError_t launch_arg_reduce<__half>(const ArgReduceArgs<__half>&, cudaStream_t);
 template cudaError_t launch_arg_reduce<int64_t>(const ArgReduceArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_arg_reduce<int32_t>(const ArgReduceArgs<int32_t>&, cudaStream_t);
