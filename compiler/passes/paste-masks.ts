@@ -21,7 +21,7 @@
  */
 import { Graph, Node, attrGraph, attrInt } from '../ir/graph';
 import { dimEquals, isConcrete } from '../ir/symbolic';
-import { TensorValue, makeTensor, numeric } from '../ir/tensor';
+import { TensorValue, makeTensor, numeric, seededRandom } from '../ir/tensor';
 import { runGraph } from '../interpreter/interpreter';
 import { FUSED_DOMAIN } from '../ops/fused';
 import { Pass } from './pass';
@@ -120,24 +120,12 @@ export function matchPasteMasksLoop(graph: Graph, node: Node): PasteMasksMatch |
   return { masks, boxes, height, width };
 }
 
-/** mulberry32: a small seeded generator, so the check is the same on every compile. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Boxes (x0, y0, x1, y1, inclusive) that exercise the paste: inside the image, across each edge and all four,
  * 1-pixel ones (also in the corners), the mask's own size, smaller and larger than the mask, entirely outside.
  */
 export function pasteCheckBoxes(seed: number, count: number, height: number, width: number, mh: number, mw: number): number[][] {
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1)); // inclusive
   const span = (size: number, limit: number) => Math.max(1, Math.min(size, 3 * limit));
   const forms: (() => number[])[] = [
@@ -215,7 +203,7 @@ export function confirmPasteMasks(graph: Graph, node: Node, match: PasteMasksMat
     [7, 7],
     [3, 3],
   ]) {
-    const rand = random(seed * 7919);
+    const rand = seededRandom(seed * 7919);
     const boxes = pasteCheckBoxes(seed, count, match.height, match.width, mh, mw);
     const maskValues = Array.from({ length: count * mh * mw }, () => rand() * 3 - 1);
     const inputs: TensorValue[] = [
