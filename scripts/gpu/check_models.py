@@ -280,12 +280,14 @@ def main():
     ap.add_argument("--check-dir", required=True)
     ap.add_argument("--exports", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--builds", help="comma-separated build folder names to check (default: every one)")
     args = ap.parse_args()
+    only = set(args.builds.split(",")) if args.builds else None
     import onnxruntime as ort
     rows, report = [], {"gpu": torch.cuda.get_device_name(), "tolerance": TOLERANCE, "torchCompileModes": COMPILE_MODES, "models": []}
     for build_name in sorted(os.listdir(args.check_dir)):
         build = os.path.join(args.check_dir, build_name)
-        if not os.path.isdir(build):
+        if not os.path.isdir(build) or (only is not None and build_name not in only):
             continue
         t0 = time.time()
         try:
