@@ -280,14 +280,16 @@ def main():
     ap.add_argument("--check-dir", required=True)
     ap.add_argument("--exports", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--builds", help="comma-separated build folder names to check (default: every one)")
+    ap.add_argument("--builds", help="comma-separated build folder names to check, in this order (default: every one)")
     args = ap.parse_args()
-    only = set(args.builds.split(",")) if args.builds else None
+    only = [b for b in args.builds.split(",") if b] if args.builds else None
     import onnxruntime as ort
     rows, report = [], {"gpu": torch.cuda.get_device_name(), "tolerance": TOLERANCE, "torchCompileModes": COMPILE_MODES, "models": []}
-    for build_name in sorted(os.listdir(args.check_dir)):
+    for build_name in only or sorted(os.listdir(args.check_dir)):  # --builds: in its order
         build = os.path.join(args.check_dir, build_name)
-        if not os.path.isdir(build) or (only is not None and build_name not in only):
+        if not os.path.isdir(build):
+            if only:
+                print(f"{build_name}: no build folder", flush=True)
             continue
         t0 = time.time()
         try:
