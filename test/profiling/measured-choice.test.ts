@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileModel } from '../../compiler/compile';
 import { gemmCandidates, convCandidates } from '../../compiler/backends/cuda/profiling/candidates';
+import type { ConvProblem } from '../../compiler/backends/cuda/cutlass/conv';
 import { KernelProfiling, memorySource, profiledBatches, type MeasurementSource } from '../../compiler/backends/cuda/profiling/selection';
 import { CompileError } from '../../compiler/diagnostics';
 import { WorkerCompileRunner } from '../../extension/compile/service';
@@ -134,26 +135,35 @@ describe('measured kernel choice', function () {
     );
     const sm80 = gemmCandidates('sm80', false, problems, { bias: true, residual: false, activation: 'relu' }, undefined);
     assert.ok(sm80.length >= 5 && sm80.every((c) => c.instance.name.startsWith('cutlass_tensorop_')));
+    const conv3x3: ConvProblem = {
+      n: 1,
+      h: 56,
+      w: 56,
+      c: 64,
+      k: 64,
+      r: 3,
+      s: 3,
+      p: 56,
+      q: 56,
+      pads: [1, 1, 1, 1],
+      strides: [1, 1],
+      dilations: [1, 1],
+      group: 1,
+    };
     const conv = convCandidates(
       'sm90',
-      [1, 64].map((n) => ({
-        n,
-        h: 56,
-        w: 56,
-        c: 64,
-        k: 64,
-        r: 3,
-        s: 3,
-        p: 56,
-        q: 56,
-        pads: [1, 1, 1, 1],
-        strides: [1, 1],
-        dilations: [1, 1],
-        group: 1,
-      })),
+      [1, 64].map((n) => ({ ...conv3x3, n })),
       ['bias', 'relu'],
     );
     assert.ok(conv.some((c) => c.config.arch === 'sm90') && conv.some((c) => c.config.arch === 'sm80'), 'sm90 and 2.x conv candidates');
+    const convAt = (k: number) =>
+      convCandidates(
+        'sm90',
+        [1, 256].map((n) => ({ ...conv3x3, n, k })),
+        ['bias'],
+      ).map((c) => c.config.tile[1]);
+    assert.ok(convAt(32).includes(32), 'a 32-wide N tile for 32 output channels');
+    assert.ok(!convAt(64).includes(32), 'no 32-wide N tile where a 64-wide one is full');
   });
 
   it('selection: the fastest candidate per profiled batch, merged into ranges; graph.json lists the candidates with their times; the same in the compile worker', async () => {

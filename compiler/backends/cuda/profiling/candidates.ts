@@ -85,6 +85,8 @@ const SM80_CONV: [Tile, Tile, number][] = [
   [[64, 128, 32], [32, 64, 32], 3],
   [[64, 64, 32], [32, 32, 32], 4],
   [[256, 64, 32], [64, 64, 32], 3],
+  // 32 output channels (DenseNet's growth convs, narrow heads): every tile above is at least half empty in N
+  [[128, 32, 32], [64, 32, 32], 4],
 ];
 
 /**
@@ -168,6 +170,7 @@ export function convCandidates(
   const outputAlignment = [8, 4, 2, 1].find((a) => p.k % a === 0) ?? 1;
   for (const [tile, warps, stages] of SM80_CONV) {
     if (tile[1] > 64 && p.k <= 64) continue;
+    if (tile[1] < 64 && p.k > 32) continue; // a 32-wide N tile only where wider ones are half empty
     if (tile[0] >= 256 && rows < 4096) continue;
     const config: Sm80ConvConfig = { arch: 'sm80', tile, warps, stages, iterator: 'optimized', inputAlignment, outputAlignment };
     out.push({ config, instance: emitConv({ config, reason: 'profiling candidate (sm80 list)' }, steps) });
