@@ -568,11 +568,109 @@ const layernorm: OpDefinition = {
   },
 };
 
+/**
+ * A Concat read through an `elementwise` node's input slot (attribute `concat`, one string per such slot,
+ * `SLOT:AXIS:E1,E2,…`): body input SLOT is the concatenation along AXIS of pieces of extents E1, E2, … on that axis.
+ * The node's inputs are the body's inputs with each such slot replaced, in place, by its pieces; the Concat itself
+ * is not computed (passes/fuse-elementwise.ts absorbs a Concat whose only reader is the group).
+ */
+export interface ConcatSlot {
+  slot: number;
+  axis: number;
+  extents: number[];
+}
+
+/** The largest number of Concat pieces one elementwise node reads (kMaxConcatPieces of kernels/elementwise.cuh). */
+export const MAX_CONCAT_PIECES = 64;
+
+export function concatSlotsOf(node: Node): ConcatSlot[] {
+  const a = node.attrs.concat;
+  if (!a || a.type !== 'strings') return [];
+  return a.value.map((entry) => {
+    const [slot, axis, extents] = entry.split(':');
+    return { slot: Number(slot), axis: Number(axis), extents: extents.split(',').map(Number) };
+  });
+}
+
+export function concatSlotAttribute(slots: readonly ConcatSlot[]): string[] {
+  return slots.map((s) => `${s.slot}:${s.axis}:${s.extents.join(',')}`);
+}
+
+/** One input slot of an elementwise node: the tensor the body reads, and the node inputs that hold it. */
+export interface ElementwiseSlot {
+  /** The tensor the body reads (for a concat slot, the Concat's output: in the body only). */
+  tensor: string;
+  /** The node's inputs holding it: [tensor], or the concat pieces in order. */
+  inputs: string[];
+  /** Where the slot is a Concat of its inputs: the axis and the pieces' extents along it. */
+  concat?: { axis: number; extents: number[] };
+}
+
+/**
+ * The input slots of an `elementwise` node (or a lone ONNX elementwise op: one slot per input), in the order the
+ * body's inputs are numbered, each with the node inputs that hold it.
+ */
+export function elementwiseSlotsOf(node: Node): ElementwiseSlot[] {
+  const concats = concatSlotsOf(node);
+  if (node.op !== 'elementwise' || !concats.length) return node.inputs.map((t) => ({ tensor: t, inputs: [t] }));
+  const body = attrGraph(node, 'body');
+  const bySlot = new Map(concats.map((c) => [c.slot, c]));
+  const slots: ElementwiseSlot[] = [];
+  let next = 0;
+  body.inputs.forEach((tensor, k) => {
+    const c = bySlot.get(k);
+    const count = c ? c.extents.length : 1;
+    const inputs = node.inputs.slice(next, next + count);
+    next += count;
+    slots.push(c ? { tensor, inputs, concat: { axis: c.axis, extents: c.extents } } : { tensor, inputs });
+  });
+  if (next !== node.inputs.length)
+    throw new Error(`elementwise node '${node.name}': ${node.inputs.length} inputs for slots holding ${next}`);
+  return slots;
+}
+
+/** The concatenation of `pieces` along `axis` (the reference of a concat slot). */
+export function concatValues(pieces: readonly TensorValue[], axis: number): TensorValue {
+  const shape = [...pieces[0].shape];
+  shape[axis] = pieces.reduce((s, p) => s + p.shape[axis], 0);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const out = makeTensor(pieces[0].dtype, shape);
+  const dst = numeric(out);
+  let offset = 0;
+  for (let o = 0; o < outer; o++)
+    for (const p of pieces) {
+      const block = p.shape[axis] * inner;
+      const src = numeric(p);
+      for (let e = 0; e < block; e++) dst[offset++] = src[o * block + e];
+    }
+  return out;
+}
+
 const elementwise: OpDefinition = {
   op: 'elementwise',
   domain: FUSED_DOMAIN,
   infer(ctx) {
-    const shapes = Array.from({ length: ctx.inputCount }, (_, i) => ctx.shape(i));
+    // a concat slot's shape is its first piece's with the pieces' extents summed on the axis
+    let at = 0;
+    const shapes = elementwiseSlotsOf(ctx.node).map((slot) => {
+      const first = ctx.shape(at);
+      if (!slot.concat) {
+        at += 1;
+        return first;
+      }
+      const shape = [...first];
+      shape[slot.concat.axis] = slot.concat.extents.reduce((a, b) => a + b, 0);
+      slot.inputs.forEach((_, p) => {
+        const piece = ctx.shape(at + p);
+        if (!dimEquals(piece[slot.concat!.axis], slot.concat!.extents[p]))
+          ctx.fail(
+            `concat piece ${p} of slot '${slot.tensor}' has extent ${String(piece[slot.concat!.axis])}, not ${slot.concat!.extents[p]}`,
+          );
+      });
+      at += slot.inputs.length;
+      return shape;
+    });
     const out = broadcastShapes(shapes);
     if (typeof out === 'string') return ctx.fail(out);
     const body = attrGraph(ctx.node, 'body');
@@ -581,7 +679,13 @@ const elementwise: OpDefinition = {
   },
   evaluate(node, inputs, env) {
     const body = attrGraph(node, 'body');
-    return env.runSubgraph(body, inputs as TensorValue[], () => undefined);
+    let at = 0;
+    const values = elementwiseSlotsOf(node).map((slot) => {
+      const pieces = inputs.slice(at, at + slot.inputs.length) as TensorValue[];
+      at += slot.inputs.length;
+      return slot.concat ? concatValues(pieces, slot.concat.axis) : pieces[0];
+    });
+    return env.runSubgraph(body, values, () => undefined);
   },
 };
 

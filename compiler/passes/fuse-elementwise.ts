@@ -6,10 +6,19 @@
  * earlier node's value (the CUDA backend runs chains as functor chains and other bodies as ew::Dag programs). Groups
  * of one node are left as they are. Weight preparation is not fused: it runs once, and folds when the weights are
  * present.
+ *
+ * A Concat whose only reader is such a group (or a lone elementwise node, which then becomes a group of one) is not
+ * computed: the group reads the Concat's pieces in its place (attribute `concat`, ops/fused.ts ConcatSlot), and the
+ * kernel loads each element from the piece that holds it. DenseNet-style "cat, then BatchNorm and ReLU" blocks so
+ * skip writing the concatenation and reading it back. A Concat stays when another op or a model output reads it,
+ * when its pieces are not float data of its own type, when a piece's extent along the axis is not a compile-time
+ * number, when it would give the group more than MAX_CONCAT_PIECES pieces, or when the group's output is not the
+ * Concat's shape (the kernels read a concat slot in full, never broadcast).
  */
 import { isFloatType } from '../ir/dtype';
-import { Graph, Node } from '../ir/graph';
-import { FUSED_DOMAIN } from '../ops/fused';
+import { Graph, Node, attrGraph, attrInt, subgraphsOf } from '../ir/graph';
+import { dimEquals, isConcrete } from '../ir/symbolic';
+import { FUSED_DOMAIN, MAX_CONCAT_PIECES, concatSlotAttribute, concatSlotsOf, elementwiseSlotsOf } from '../ops/fused';
 import { ELEMENTWISE_OPS } from '../ops/op-classes';
 import { isShapeComputation, isWeightPreparation } from './cost';
 import { Pass } from './pass';
@@ -38,8 +47,82 @@ export const fuseElementwisePass: Pass = {
       fusedAt.set(root, fuseGroup(graph, root, group));
     }
     if (fusedAt.size > 0) graph.nodes = graph.nodes.flatMap((n) => (fusedAt.has(n) ? [fusedAt.get(n)!] : grouped.has(n) ? [] : [n]));
+    absorbConcats(graph);
   },
 };
+
+/**
+ * Each Concat read only by an elementwise group (or lone elementwise node) becomes a concat slot of that group
+ * (see the file comment); the Concat node and its output tensor leave the graph.
+ */
+function absorbConcats(graph: Graph): void {
+  const consumers = graph.consumers();
+  const outputs = new Set(graph.outputs);
+  // tensors read from inside a subgraph (an If or Loop body): such a reader is not in `consumers`
+  const subgraphReads = new Set(
+    graph.nodes.filter((n) => n.op !== 'elementwise').flatMap((n) => subgraphsOf(n).flatMap((g) => [...g.outerReads()])),
+  );
+  const removed = new Set<Node>();
+  const replaced = new Map<Node, Node>();
+  for (const cat of graph.nodes) {
+    if (cat.domain !== '' || cat.op !== 'Concat' || cat.outputs.length !== 1 || isShapeComputation(graph, cat)) continue;
+    const out = cat.outputs[0];
+    if (outputs.has(out) || subgraphReads.has(out)) continue;
+    const readers = [...new Set(consumers.get(out) ?? [])];
+    if (readers.length !== 1) continue;
+    const original = readers[0];
+    const reader = replaced.get(original) ?? original;
+    const fusedReader = reader.op === 'elementwise' && reader.domain === FUSED_DOMAIN;
+    if (!fusedReader && !isElementwise(graph, reader)) continue;
+    if (concatRefusal(graph, cat, reader) !== undefined) continue;
+    const fused = fusedReader ? reader : fuseGroup(graph, reader, [reader]);
+    readConcatPieces(graph, fused, cat);
+    replaced.set(original, fused);
+    removed.add(cat);
+  }
+  if (removed.size > 0) graph.nodes = graph.nodes.flatMap((n) => (removed.has(n) ? [] : [replaced.get(n) ?? n]));
+}
+
+/** Why the elementwise node `reader` cannot read Concat `cat`'s pieces in its place; undefined: it can. */
+export function concatRefusal(graph: Graph, cat: Node, reader: Node): string | undefined {
+  const out = graph.lookupTensor(cat.outputs[0]);
+  const result = graph.lookupTensor(reader.outputs[0]);
+  if (!out?.shape || !result?.shape || !out.dtype) return 'shapes unknown';
+  if (!isFloatType(out.dtype) || (reader.op !== 'elementwise' && mathOf(graph, reader) !== 'float')) return 'not float data';
+  const rank = out.shape.length;
+  const axis = attrInt(cat, 'axis', 0) < 0 ? attrInt(cat, 'axis', 0) + rank : attrInt(cat, 'axis', 0);
+  if (cat.inputs.length < 2 || cat.inputs.some((t) => !t)) return 'fewer than two pieces';
+  for (const t of cat.inputs) {
+    const info = graph.lookupTensor(t);
+    if (info?.dtype !== out.dtype) return `piece '${t}' is ${info?.dtype ?? 'of unknown type'}, the Concat ${out.dtype}`;
+    if (!info.shape || info.shape.length !== rank || !isConcrete(info.shape[axis]))
+      return `piece '${t}' has no compile-time extent on axis ${axis}`;
+  }
+  // the kernels read a concat slot in full: element i of the output is element i of the concatenation
+  if (result.shape.length !== rank || result.shape.some((d, i) => !dimEquals(d, out.shape![i]))) return 'broadcast to the output';
+  // the pieces of all concat slots of one node share the kernel's table of MAX_CONCAT_PIECES
+  const already = reader.op === 'elementwise' ? concatSlotsOf(reader).reduce((n, c) => n + c.extents.length, 0) : 0;
+  if (already + cat.inputs.length > MAX_CONCAT_PIECES)
+    return `${already + cat.inputs.length} concat pieces (the kernel takes ${MAX_CONCAT_PIECES})`;
+  return undefined;
+}
+
+/** Makes fused elementwise node `fused` read Concat `cat`'s pieces in place of its output (concatRefusal passed). */
+function readConcatPieces(graph: Graph, fused: Node, cat: Node): void {
+  const body = attrGraph(fused, 'body');
+  const out = cat.outputs[0];
+  const rank = graph.lookupTensor(out)!.shape!.length;
+  const axis = attrInt(cat, 'axis', 0) < 0 ? attrInt(cat, 'axis', 0) + rank : attrInt(cat, 'axis', 0);
+  const slot = body.inputs.indexOf(out);
+  if (slot < 0) throw new Error(`elementwise node '${fused.name}' does not read '${out}'`);
+  const extents = cat.inputs.map((t) => graph.lookupTensor(t)!.shape![axis] as number);
+  const concats = [...concatSlotsOf(fused), { slot, axis, extents }].sort((a, b) => a.slot - b.slot);
+  const slots = elementwiseSlotsOf(fused);
+  fused.inputs = slots.flatMap((s, k) => (k === slot ? [...cat.inputs] : s.inputs));
+  fused.attrs = { ...fused.attrs, concat: { type: 'strings', value: concatSlotAttribute(concats) } };
+  absorb(fused, cat);
+  graph.tensors.delete(out);
+}
 
 function isElementwise(graph: Graph, node: Node): boolean {
   // shape arithmetic (symbolic contents) stays on the host; weight preparation runs once (or folds with the weights)

@@ -13,7 +13,7 @@
 import { error } from '../diagnostics';
 import { Graph, Node } from '../ir/graph';
 import { MAX_ARENA_BYTES, sizeText } from '../ir/limits';
-import { EPILOGUE_OPERAND_STEPS, epilogueOf } from '../ops/fused';
+import { EPILOGUE_OPERAND_STEPS, elementwiseSlotsOf, epilogueOf } from '../ops/fused';
 import { isShapeComputation, isWeightPreparation, storageBytes, tensorBytesAt } from './cost';
 import { ELEMENTWISE_OPS } from './fuse-elementwise';
 import { Pass } from './pass';
@@ -129,7 +129,9 @@ function inPlaceInputs(graph: Graph, node: Node, bufferOf: Map<string, ArenaBuff
     // element i read where element i is written: inputs of the output's element size (a bool mask read by an fp16
     // chain, or an int64 index cast to fp16, is another element size: same bytes would be another element count)
     const elementBytes = (t: string) => storageBytes(graph.lookupTensor(t)?.dtype, 1, graph.lookupTensor(t)?.storage);
-    return node.inputs.filter((t) => t && elementBytes(t) === elementBytes(node.outputs[0]));
+    // a concat piece (ops/fused.ts ConcatSlot) is read at other positions than the output elements it feeds
+    const pieces = new Set(elementwiseSlotsOf(node).flatMap((s) => (s.concat ? s.inputs : [])));
+    return node.inputs.filter((t) => t && !pieces.has(t) && elementBytes(t) === elementBytes(node.outputs[0]));
   }
   if (node.domain === '' && (node.op === 'ScatterElements' || node.op === 'ScatterND')) {
     // writes data's elements where it reads them (kernels/scatter.cuh skips the copy when given data's buffer);

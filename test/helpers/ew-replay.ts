@@ -354,3 +354,25 @@ export function replayElementwise(text: string, inputs: readonly TensorValue[], 
   }
   return out;
 }
+
+/**
+ * The kConcat load of kernels/elementwise.cuh (concat_piece, concat_source), for pieces of `extents` along the axis,
+ * `inner` elements per coordinate of that axis and `span` (the axis's whole extent × inner) per outer index: the
+ * piece element i of the concatenation is read from, and its index there. A hand copy of the header's arithmetic
+ * (binary search over the pieces' starts included); the GPU check (kernel_check.cu) covers the header.
+ */
+export function concatLoadIndex(extents: readonly number[], inner: number, span: number, i: number): { piece: number; index: number } {
+  const starts: number[] = [];
+  extents.reduce((at, e) => (starts.push(at), at + e), 0);
+  const outer = Math.floor(i / span);
+  const within = i - outer * span;
+  const c = Math.floor(within / inner);
+  let lo = 0;
+  let hi = extents.length - 1;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi + 1) / 2);
+    if (starts[mid] <= c) lo = mid;
+    else hi = mid - 1;
+  }
+  return { piece: lo, index: outer * extents[lo] * inner + within - starts[lo] * inner };
+}

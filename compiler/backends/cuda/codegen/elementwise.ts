@@ -4,10 +4,12 @@
  * value; a body whose ops read more than the previous result (a DAG: box decoding, masks built from two comparisons,
  * Clip with tensor bounds) becomes an ew::Dag, a straight-line program whose values stay in registers. Inputs are
  * read in full, per inner vector (a bias), per outer row, per leading index (kMiddle), as a scalar, or, for any other
- * broadcast, through strides over the output's axes (kStrided).
+ * broadcast, through strides over the output's axes (kStrided). An input slot that is a Concat never materialized
+ * (ops/fused.ts ConcatSlot) is read from its pieces (kConcat): each element from the piece holding its coordinate.
  */
 import { isFloatType, isIntegerType } from '../../../ir/dtype';
 import { Graph, Node, attrFloat, attrGraph, attrInt } from '../../../ir/graph';
+import { elementwiseSlotsOf } from '../../../ops/fused';
 import { Dim, dimEquals } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
 import { CodegenContext, Unsupported } from './context';
@@ -18,7 +20,7 @@ export const MAX_BROADCAST_RANK = 6;
 
 export interface ElementwiseInput {
   tensor: string;
-  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar' | 'kMiddle' | 'kStrided';
+  broadcast: 'kFull' | 'kInner' | 'kOuter' | 'kScalar' | 'kMiddle' | 'kStrided' | 'kConcat';
   /** For kStrided in the mixed kernel: the input's stride per output axis (0 where it broadcasts), as C++ expressions. */
   strides?: string[];
   /** For kInner / kOuter / kMiddle: a C++ expression of the inner extent. */
@@ -27,6 +29,88 @@ export interface ElementwiseInput {
   span?: string;
   /** For kStrided: the output's merged axes and the input's stride along each (C++ expressions; '0' on a broadcast axis). */
   strided?: { shape: string[]; strides: string[] };
+  /**
+   * For kConcat (inner: the output's elements per coordinate of the axis; span: the axis's extent times inner): the
+   * pieces' pointers (C++), their first coordinates and extents along the axis, and their GPU types.
+   */
+  concat?: { pointers: string[]; starts: number[]; extents: number[]; types: string[] };
+}
+
+/** ew::Storage of a concat piece in the mixed kernel, by GPU type (concat slots hold float data only). */
+const CONCAT_STORAGE: Record<string, string> = { half: 'ew::Storage::kHalf', float: 'ew::Storage::kFloat' };
+
+/**
+ * The kConcat read of a concat slot: the output's shape must be the slot's (the pass only forms slots read in full),
+ * and every piece float data (Unsupported otherwise).
+ */
+export function concatInputOf(
+  ctx: CodegenContext,
+  node: Node,
+  slot: { tensor: string; inputs: string[]; concat?: { axis: number; extents: number[] } },
+  slotShape: readonly Dim[],
+  outShape: readonly Dim[],
+  pointers = true,
+): ElementwiseInput {
+  const { axis, extents } = slot.concat!;
+  if (slotShape.length !== outShape.length || slotShape.some((d, i) => !dimEquals(d, outShape[i])))
+    throw new Unsupported(`concat slot '${slot.tensor}' [${slotShape.join(',')}] is broadcast to [${outShape.join(',')}]`);
+  const types = slot.inputs.map((t) => ctx.typeOf(t));
+  const bad = types.find((t) => !(t in CONCAT_STORAGE));
+  if (bad) throw new Unsupported(`concat slot '${slot.tensor}' has a piece of GPU type ${bad} (float pieces only)`);
+  const starts: number[] = [];
+  extents.reduce((at, e) => (starts.push(at), at + e), 0);
+  return {
+    tensor: slot.tensor,
+    broadcast: 'kConcat',
+    inner: ctx.product(outShape.slice(axis + 1), node),
+    span: ctx.product(outShape.slice(axis), node),
+    // pointers = false: a lowering predicate's check (no memory plan to place the pieces yet)
+    concat: { pointers: slot.inputs.map((t) => (pointers ? ctx.pointer(t) : t)), starts, extents: [...extents], types },
+  };
+}
+
+/**
+ * The shape of each input slot of an elementwise node: its tensor's, or for a concat slot its first piece's with the
+ * pieces' extents summed on the axis (from the graph's shapes, as the output's: a later inference may rename symbols).
+ */
+export function slotShapesOf(ctx: CodegenContext, node: Node): Dim[][] {
+  return elementwiseSlotsOf(node).map((slot) => {
+    const shape = [...ctx.shapeOf(slot.inputs[0])];
+    if (slot.concat) shape[slot.concat.axis] = slot.concat.extents.reduce((a, b) => a + b, 0);
+    return shape;
+  });
+}
+
+/**
+ * `args.concat = {…}` of a launch whose inputs include kConcat reads (the table of ConcatPieces in
+ * kernels/elementwise.cuh), and the number of pieces; none when no input is one.
+ */
+function concatTable(inputs: readonly ElementwiseInput[], mixed: boolean): { statements: string[]; pieces: number } {
+  const first: number[] = [];
+  const count: number[] = [];
+  const pieces: { pointer: string; start: number; extent: number; type: string }[] = [];
+  for (const i of inputs) {
+    first.push(i.concat ? pieces.length : 0);
+    count.push(i.concat ? i.concat.pointers.length : 0);
+    i.concat?.pointers.forEach((pointer, p) =>
+      pieces.push({ pointer, start: i.concat!.starts[p], extent: i.concat!.extents[p], type: i.concat!.types[p] }),
+    );
+  }
+  if (!pieces.length) return { statements: [], pieces: 0 };
+  const comments = inputs.flatMap((i, k) =>
+    i.concat ? [`// input ${k}: a Concat of ${i.concat.pointers.length} pieces, never written (each element read from its piece)`] : [],
+  );
+  return {
+    pieces: pieces.length,
+    statements: [
+      ...comments,
+      `args.concat = {{${first.join(', ')}}, {${count.join(', ')}},`,
+      // one line per piece pointer (each statement line is indented by the caller)
+      ...pieces.map((p, j) => `               ${j === 0 ? '{' : ' '}${p.pointer}${j === pieces.length - 1 ? '}' : ''},`),
+      `               {${pieces.map((p) => p.start).join(', ')}},`,
+      `               {${pieces.map((p) => p.extent).join(', ')}}${mixed ? `,\n               {${pieces.map((p) => CONCAT_STORAGE[p.type]).join(', ')}}` : ''}};`,
+    ],
+  };
 }
 
 /** A run of output axes [from, to) along which an input is either read in full or broadcast. */
@@ -529,9 +613,13 @@ export function computeTypeOfNode(node: Node, graph: Graph): ComputeType {
   return computeTypeOf(body, [...node.inputs, ...body.nodes.flatMap((n) => [...n.inputs, ...n.outputs])]);
 }
 
-/** The chain of a fused `elementwise` node or a lone ONNX elementwise op. */
+/** The chain of a fused `elementwise` node or a lone ONNX elementwise op (Input<k> reads input slot k). */
 export function chainOfNode(node: Node, graph: Graph): string[] {
-  return chainOf(bodyOf(node, graph), node.inputs, computeTypeOfNode(node, graph));
+  return chainOf(
+    bodyOf(node, graph),
+    elementwiseSlotsOf(node).map((s) => s.tensor),
+    computeTypeOfNode(node, graph),
+  );
 }
 
 /**
@@ -551,9 +639,10 @@ export function mixedElementwiseStatements(
 ): string[] {
   const n = inputs.length;
   const strided = inputs.some((i) => i.broadcast === 'kStrided');
+  const table = concatTable(inputs, true);
   return [
     'namespace ew = ait::kernels::ew;',
-    `ew::MixedArgs<${outputType}, ${n}> args{{${inputPointers.join(', ')}},`,
+    `ew::MixedArgs<${outputType}, ${n}${table.pieces ? `, ${table.pieces}` : ''}> args{{${inputPointers.join(', ')}},`,
     `                                   {${inputs.map((i) => `ew::Broadcast::${i.broadcast}`).join(', ')}},`,
     `                                   {${inputs.map((i) => i.inner).join(', ')}},`,
     `                                   {${inputs.map((i) => i.span ?? '0').join(', ')}},`,
@@ -562,6 +651,7 @@ export function mixedElementwiseStatements(
     strided
       ? `                                   ${outShape.length}, {${outShape.join(', ')}}, {${inputs.map((i) => `{${(i.strides ?? []).join(', ')}}`).join(', ')}}};`
       : '                                   0, {}, {}};',
+    ...table.statements,
     // parenthesized: the template argument list's commas would split the macro's argument
     `AIT_RETURN_IF_CUDA_ERROR((ait::kernels::launch_mixed_elementwise<${[COMPUTE_CPP[compute], ...types].join(', ')}>(args, ${functorOf(chain)}, c.stream)));`,
   ];
@@ -576,9 +666,10 @@ export function elementwiseStatements(
   chain: readonly string[],
 ): string[] {
   const n = inputs.length;
+  const table = concatTable(inputs, false);
   return [
     'namespace ew = ait::kernels::ew;',
-    `ew::ElementwiseArgs<__half, ${n}> args{{${inputPointers.join(', ')}},`,
+    `ew::ElementwiseArgs<__half, ${n}${table.pieces ? `, ${table.pieces}` : ''}> args{{${inputPointers.join(', ')}},`,
     `                                   {${inputs.map((i) => `ew::Broadcast::${i.broadcast}`).join(', ')}},`,
     `                                   {${inputs.map((i) => i.inner).join(', ')}},`,
     `                                   ${outputPointer},`,
@@ -588,6 +679,7 @@ export function elementwiseStatements(
         ? [`args.strided[${k}] = {${i.strided.shape.length}, {${i.strided.shape.join(', ')}}, {${i.strided.strides.join(', ')}}};`]
         : [],
     ),
+    ...table.statements,
     `AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_fused_elementwise(args, ${functorOf(chain)}, c.stream));`,
   ];
 }

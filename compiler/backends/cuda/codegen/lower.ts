@@ -12,7 +12,7 @@ import { CompileError } from '../../../diagnostics';
 import { Graph, Node, attrFloat, attrInt, attrInts, attrString } from '../../../ir/graph';
 import { Dim, dimAdd, dimEquals, dimMul, isConcrete } from '../../../ir/symbolic';
 import { numel, numeric } from '../../../ir/tensor';
-import { attentionOperands, attentionQkvInputs, attentionValueHeadDim } from '../../../ops/fused';
+import { attentionOperands, attentionQkvInputs, attentionValueHeadDim, concatSlotsOf, elementwiseSlotsOf } from '../../../ops/fused';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { backendById } from '../../backend';
@@ -27,6 +27,8 @@ import {
   broadcastKind,
   broadcastOf,
   chainOfNode,
+  concatInputOf,
+  slotShapesOf,
   computeTypeOfNode,
   elementwiseStatements,
   fixedBroadcast,
@@ -919,13 +921,24 @@ cuda([...VIEW_OPS], ({ ctx }, node) => {
 });
 
 // elementwise: a fused chain, or a lone ONNX op that has a functor. fp16 in and out with a fixed broadcast: the
-// vectorized kernel; any other types (bool, int32, int64 data, integer math) or broadcast: the mixed kernel.
+// vectorized kernel; any other types (bool, int32, int64 data, integer math) or broadcast: the mixed kernel. An
+// input slot that is a Concat of pieces (ops/fused.ts ConcatSlot) is read from the pieces (kConcat) on both.
 function isUniformHalf(ctx: CodegenContext, node: Node): boolean {
   const outShape = ctx.shapeOf(node.outputs[0]);
   return (
     computeTypeOfNode(node, ctx.graph) === 'float' &&
     [node.outputs[0], ...node.inputs].every((t) => ctx.typeOf(t) === 'half') &&
-    node.inputs.every((t) => halfKernelReads(ctx.shapeOf(t), outShape))
+    slotShapesOf(ctx, node).every((shape) => halfKernelReads(shape, outShape))
+  );
+}
+
+/** The reads of each input slot of an elementwise node (kConcat for a concat slot). */
+function elementwiseInputs(ctx: CodegenContext, node: Node, outShape: readonly Dim[], mixed: boolean): ElementwiseInput[] {
+  const shapes = slotShapesOf(ctx, node);
+  return elementwiseSlotsOf(node).map((slot, k) =>
+    slot.concat
+      ? concatInputOf(ctx, node, slot, shapes[k], outShape)
+      : { tensor: slot.tensor, ...broadcastOf(ctx, node, shapes[k], outShape, mixed) },
   );
 }
 
@@ -944,23 +957,28 @@ const elementwise: CudaLowerFn = ({ ctx }, node) => {
   const out = node.outputs[0];
   const outShape = ctx.shapeOf(out);
   const uniform = isUniformHalf(ctx, node);
-  const inputs: ElementwiseInput[] = node.inputs.map((t) => ({ tensor: t, ...broadcastOf(ctx, node, ctx.shapeOf(t), outShape, !uniform) }));
+  const inputs = elementwiseInputs(ctx, node, outShape, !uniform);
   const chain = chainOfNode(node, ctx.graph);
-  const pointers = inputs.map((i) => ctx.pointer(i.tensor));
-  const ops = node.op === 'elementwise' ? (node.sourceNodes.length ? node.sourceNodes.length : 1) : 1;
+  // a concat slot has no tensor of its own (its pointer is never read): nullptr
+  const pointers = inputs.map((i) => (i.concat ? 'nullptr' : ctx.pointer(i.tensor)));
+  const pieces = inputs.reduce((n, i) => n + (i.concat?.pointers.length ?? 0), 0);
+  const concatNote = pieces ? `, ${pieces} concat pieces read in place of their Concat` : '';
+  // the ONNX nodes fused, less the Concats read in place (counted as pieces below)
+  const ops = node.op === 'elementwise' ? Math.max(1, node.sourceNodes.length - concatSlotsOf(node).length) : 1;
   const form = isDag(chain) ? ' as a DAG (every value kept in registers)' : '';
   if (!uniform) {
     const compute = computeTypeOfNode(node, ctx.graph);
     return [
       ours(
         `ait_mixed_elementwise_${typeName(ctx.typeOf(out))}_${inputs.length}in`,
-        `${ops} elementwise op(s)${form} in ${COMPUTE_CPP[compute]} over ${[...new Set(node.inputs.map((t) => ctx.typeOf(t)))].join('/')} inputs, one element per thread`,
+        `${ops} elementwise op(s)${form} in ${COMPUTE_CPP[compute]} over ${[...new Set(node.inputs.map((t) => ctx.typeOf(t)))].join('/')} inputs${concatNote}, one element per thread`,
         { chain },
       ),
       mixedElementwiseStatements(
         inputs,
         pointers,
-        inputs.map((i) => CPP_TYPE[ctx.typeOf(i.tensor)]),
+        // a concat slot's type parameter is its first piece's (kConcat loads read each piece's own, ew::Storage)
+        elementwiseSlotsOf(node).map((slot) => CPP_TYPE[ctx.typeOf(slot.inputs[0])]),
         ctx.pointer(out, true),
         CPP_TYPE[ctx.typeOf(out)],
         ctx.product(outShape, node),
@@ -973,7 +991,10 @@ const elementwise: CudaLowerFn = ({ ctx }, node) => {
   }
   const body = elementwiseStatements(inputs, pointers, ctx.pointer(out, true), ctx.product(outShape, node), chain);
   return [
-    ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s)${form}, 16-byte vectors when aligned`, { chain }),
+    ours(`ait_fused_elementwise_f16_${inputs.length}in`, `${ops} elementwise op(s)${form}${concatNote}, 16-byte vectors when aligned`, {
+      chain,
+      ...(pieces ? { concat_pieces: pieces } : {}),
+    }),
     body,
     ['elementwise.cuh'],
   ];
@@ -983,16 +1004,22 @@ const checkElementwise = (ctx: CodegenContext, node: Node) => {
   ctx.typeOf(out);
   const outShape = ctx.shapeOf(out);
   const uniform = isUniformHalf(ctx, node);
-  for (const t of node.inputs) {
-    ctx.typeOf(t);
-    if (uniform || fixedBroadcast(ctx.shapeOf(t), outShape)) continue;
+  for (const t of node.inputs) ctx.typeOf(t);
+  const shapes = slotShapesOf(ctx, node);
+  elementwiseSlotsOf(node).forEach((slot, k) => {
+    const shape = shapes[k];
+    if (slot.concat) {
+      concatInputOf(ctx, node, slot, shape, outShape, false);
+      return;
+    }
+    if (uniform || fixedBroadcast(shape, outShape)) return;
     if (outShape.length > MAX_STRIDED_RANK) {
-      broadcastKind(ctx.shapeOf(t), outShape); // its reason first (e.g. too many axis runs for any kernel)
+      broadcastKind(shape, outShape); // its reason first (e.g. too many axis runs for any kernel)
       throw new Unsupported(
-        `broadcast of [${ctx.shapeOf(t).join(',')}] to [${outShape.join(',')}]: rank ${outShape.length} exceeds the mixed-type kernel's ${MAX_STRIDED_RANK}`,
+        `broadcast of [${shape.join(',')}] to [${outShape.join(',')}]: rank ${outShape.length} exceeds the mixed-type kernel's ${MAX_STRIDED_RANK}`,
       );
     }
-  }
+  });
   chainOfNode(node, ctx.graph);
 };
 cuda('elementwise', elementwise, checkElementwise, FUSED);

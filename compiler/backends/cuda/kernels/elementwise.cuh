@@ -11,6 +11,8 @@
 // middle axes (a per-image, per-channel scale of NHWC data: (index / span) * inner + index % inner), as a scalar, or,
 // for any other broadcast, through strides over the output's axes (kStrided: zero stride on a broadcast axis; the code
 // generator merges neighbouring axes first, so [1,H,1,S,S] over [N,H,W,S,S] is 4 axes, never more than 6).
+// An input may also be a Concat that is never materialized (kConcat): the pieces of the concatenation along one
+// axis, each element loaded from the piece that holds it (ConcatPieces below).
 // When every pointer is 16-byte aligned and sizes allow, threads move 16 bytes per input and output.
 #pragma once
 
@@ -29,6 +31,7 @@ enum class Broadcast : int32_t {
   kScalar = 3, // element 0
   kMiddle = 4, // (index / span) * inner + index % inner   (ones in the middle axes, e.g. [N,1,1,C] over NHWC)
   kStrided = 5, // sum over the output axes of (coordinate * stride)   (any other broadcast; the mixed kernel keeps its own per-axis strides, MixedArgs)
+  kConcat = 6,  // pieces of a concatenation read in full (ConcatPieces; inner and span describe the axis)
 };
 
 constexpr int kMaxBroadcastRank = 6;
@@ -40,16 +43,61 @@ struct StridedIndex {
   int64_t strides[kMaxBroadcastRank];
 };
 
-template <class T, int kInputs>
+// kConcat: input k is the concatenation, along one axis, of pieces first[k] .. first[k] + count[k] - 1 of this
+// table. With inner[k] the elements per coordinate of that axis (the product of the later extents) and span[k] the
+// axis's whole extent times inner[k], element i lies at outer index i / span[k] and axis coordinate
+// (i % span[k]) / inner[k]; the piece p holding that coordinate (start[p] <= c < start[p] + extent[p]) has it at
+// (i / span[k]) * extent[p] * inner[k] + i % span[k] - start[p] * inner[k]. P is const T* in the fp16 kernel and
+// const void* in the mixed one (each piece with its own storage type there).
+constexpr int kMaxConcatPieces = 64;  // MAX_CONCAT_PIECES of ops/fused.ts
+
+enum class Storage : int32_t { kHalf = 0, kBFloat16 = 1, kFloat = 2 };
+
+template <class P, int kSlots, int kPieces>
+struct ConcatPieces {
+  static_assert(kPieces <= kMaxConcatPieces, "more concat pieces than the code generator gives");
+  int32_t first[kSlots > 0 ? kSlots : 1];  // per input slot: its first piece (kConcat inputs only)
+  int32_t count[kSlots > 0 ? kSlots : 1];  // per input slot: its number of pieces
+  P pointers[kPieces > 0 ? kPieces : 1];
+  int64_t start[kPieces > 0 ? kPieces : 1];   // the piece's first coordinate along the axis, within its input
+  int64_t extent[kPieces > 0 ? kPieces : 1];  // the piece's extent along the axis
+  Storage storage[kPieces > 0 ? kPieces : 1];  // the mixed kernel's piece types (the fp16 kernel's are all T)
+};
+
+template <class T, int kInputs, int kPieces = 0>
 struct ElementwiseArgs {
   const T* inputs[kInputs > 0 ? kInputs : 1];
   Broadcast broadcast[kInputs > 0 ? kInputs : 1];
-  int64_t inner[kInputs > 0 ? kInputs : 1];  // for kInner / kOuter
+  int64_t inner[kInputs > 0 ? kInputs : 1];  // for kInner / kOuter / kConcat
   T* output;
   int64_t count;  // output elements
-  int64_t span[kInputs > 0 ? kInputs : 1];  // for kMiddle: output elements per leading index (zero otherwise)
+  int64_t span[kInputs > 0 ? kInputs : 1];  // for kMiddle: output elements per leading index; kConcat: see above
   StridedIndex strided[kInputs > 0 ? kInputs : 1];  // for kStrided (zero otherwise)
+  ConcatPieces<const T*, kInputs, kPieces> concat;  // for kConcat (zero otherwise)
 };
+
+// The piece of a kConcat input holding axis coordinate c: a binary search over the slot's starts (ascending).
+template <class P, int kSlots, int kPieces>
+__host__ __device__ __forceinline__ int concat_piece(const ConcatPieces<P, kSlots, kPieces>& t, int k, int64_t c) {
+  int lo = t.first[k], hi = t.first[k] + t.count[k] - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (t.start[mid] <= c) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+// Element i of kConcat input k: the piece holding it and the element's index in that piece.
+template <class P, int kSlots, int kPieces>
+__host__ __device__ __forceinline__ int64_t concat_source(const ConcatPieces<P, kSlots, kPieces>& t, int k, int64_t inner, int64_t span,
+                                                          int64_t i, int* piece) {
+  const int64_t outer = i / span;
+  const int64_t within = i - outer * span;
+  const int p = concat_piece(t, k, within / inner);
+  *piece = p;
+  return outer * t.extent[p] * inner + within - t.start[p] * inner;
+}
 
 // ---- functors: float operator()(float running, const float* inputs) ----
 // Functors over the running value V (float for float chains, int64_t for integer ones; see the mixed kernel below).
@@ -384,8 +432,8 @@ Dag<kInputs, Steps...> make_dag(Steps... steps) {
   return Dag<kInputs, Steps...>{make_dag_steps<kInputs>(steps...)};
 }
 
-template <class T, int kInputs>
-__device__ __forceinline__ int64_t source_index(const ElementwiseArgs<T, kInputs>& a, int k, int64_t i) {
+template <class T, int kInputs, int kPieces>
+__device__ __forceinline__ int64_t source_index(const ElementwiseArgs<T, kInputs, kPieces>& a, int k, int64_t i) {
   switch (a.broadcast[k]) {
     case Broadcast::kFull: return i;
     case Broadcast::kInner: return i % a.inner[k];
@@ -404,30 +452,42 @@ __device__ __forceinline__ int64_t source_index(const ElementwiseArgs<T, kInputs
   }
 }
 
-template <class T, int kInputs, class Fn>
-__global__ void fused_elementwise_scalar_kernel(ElementwiseArgs<T, kInputs> a, Fn fn) {
+// Where element i of input k is: in the input (source_index), or for kConcat in the piece that holds it.
+template <class T, int kInputs, int kPieces>
+__device__ __forceinline__ const T* source_pointer(const ElementwiseArgs<T, kInputs, kPieces>& a, int k, int64_t i) {
+  if (kPieces > 0 && a.broadcast[k] == Broadcast::kConcat) {
+    int p;
+    const int64_t at = concat_source(a.concat, k, a.inner[k], a.span[k], i, &p);
+    return a.concat.pointers[p] + at;
+  }
+  return a.inputs[k] + source_index(a, k, i);
+}
+
+template <class T, int kInputs, int kPieces, class Fn>
+__global__ void fused_elementwise_scalar_kernel(ElementwiseArgs<T, kInputs, kPieces> a, Fn fn) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < a.count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float in[kInputs > 0 ? kInputs : 1];
 #pragma unroll
-    for (int k = 0; k < kInputs; ++k) in[k] = to_float(a.inputs[k][source_index(a, k, i)]);
+    for (int k = 0; k < kInputs; ++k) in[k] = to_float(*source_pointer(a, k, i));
     a.output[i] = from_float<T>(fn(0.f, in));
   }
 }
 
 // A vector of V outputs reads V consecutive elements of input k (else one value for all V).
-template <class T, int kInputs>
-__device__ __forceinline__ bool reads_vector(const ElementwiseArgs<T, kInputs>& a, int k) {
+template <class T, int kInputs, int kPieces>
+__device__ __forceinline__ bool reads_vector(const ElementwiseArgs<T, kInputs, kPieces>& a, int k) {
   const Broadcast b = a.broadcast[k];
-  return b == Broadcast::kFull || b == Broadcast::kInner || b == Broadcast::kMiddle ||
+  return b == Broadcast::kFull || b == Broadcast::kInner || b == Broadcast::kMiddle || b == Broadcast::kConcat ||
          (b == Broadcast::kStrided && a.strided[k].strides[a.strided[k].rank - 1] == 1);
 }
 
 // Each thread handles one 16-byte vector of the output. Valid when count, every kInner's inner, and every pointer
 // of a full/inner/middle input allow it (checked by the launcher); kOuter inputs need inner % vector == 0 (one value
-// per vector); kStrided inputs an innermost axis that is a multiple of the vector.
-template <class T, int kInputs, class Fn>
-__global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, Fn fn) {
+// per vector); kStrided inputs an innermost axis that is a multiple of the vector; kConcat inputs pieces whose every
+// start and extent times inner is a multiple of the vector (so a vector never straddles two pieces or two rows).
+template <class T, int kInputs, int kPieces, class Fn>
+__global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs, kPieces> a, Fn fn) {
   constexpr int V = Vec16<T>::kElements;
   const int64_t vectors = a.count / V;
   for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < vectors;
@@ -438,9 +498,9 @@ __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, F
 #pragma unroll
     for (int k = 0; k < kInputs; ++k) {
       if (reads_vector(a, k))
-        loaded[k] = load_vec16(a.inputs[k] + source_index(a, k, base));
+        loaded[k] = load_vec16(source_pointer(a, k, base));
       else
-        scalar_value[k] = to_float(a.inputs[k][source_index(a, k, base)]);
+        scalar_value[k] = to_float(*source_pointer(a, k, base));
     }
     Vec16<T> out;
 #pragma unroll
@@ -455,8 +515,8 @@ __global__ void fused_elementwise_vector_kernel(ElementwiseArgs<T, kInputs> a, F
   }
 }
 
-template <class T, int kInputs>
-bool can_vectorize(const ElementwiseArgs<T, kInputs>& a) {
+template <class T, int kInputs, int kPieces>
+bool can_vectorize(const ElementwiseArgs<T, kInputs, kPieces>& a) {
   constexpr int V = Vec16<T>::kElements;
   if (a.count % V != 0 || !is_aligned16(a.output)) return false;
   for (int k = 0; k < kInputs; ++k) {
@@ -477,6 +537,12 @@ bool can_vectorize(const ElementwiseArgs<T, kInputs>& a) {
         if (s.strides[s.rank - 1] == 1 && !is_aligned16(a.inputs[k])) return false;
         break;
       }
+      case Broadcast::kConcat:
+        for (int p = a.concat.first[k]; p < a.concat.first[k] + a.concat.count[k]; ++p)
+          if ((a.concat.start[p] * a.inner[k]) % V != 0 || (a.concat.extent[p] * a.inner[k]) % V != 0 ||
+              !is_aligned16(a.concat.pointers[p]))
+            return false;
+        break;
       case Broadcast::kScalar:
         break;
     }
@@ -488,7 +554,7 @@ bool can_vectorize(const ElementwiseArgs<T, kInputs>& a) {
 // for chains on float data, int64_t for integer/bool chains), any output type. One element per thread. ----
 constexpr int kMaxRank = 6;
 
-template <class TOut, int kInputs>
+template <class TOut, int kInputs, int kPieces = 0>
 struct MixedArgs {
   const void* inputs[kInputs > 0 ? kInputs : 1];
   Broadcast broadcast[kInputs > 0 ? kInputs : 1];
@@ -499,6 +565,7 @@ struct MixedArgs {
   int rank;                 // kStrided: the output's rank and shape, and each input's strides over it (0: broadcast)
   int64_t shape[kMaxRank];
   int64_t strides[kInputs > 0 ? kInputs : 1][kMaxRank];
+  ConcatPieces<const void*, kInputs, kPieces> concat;  // for kConcat (zero otherwise)
 };
 
 template <class V>
@@ -524,8 +591,8 @@ struct StoreAs<__nv_bfloat16> {
   __device__ __forceinline__ static __nv_bfloat16 of(V v) { return __float2bfloat16_rn(static_cast<float>(v)); }
 };
 
-template <class TOut, int kInputs>
-__device__ __forceinline__ int64_t mixed_source_index(const MixedArgs<TOut, kInputs>& a, int k, int64_t i) {
+template <class TOut, int kInputs, int kPieces>
+__device__ __forceinline__ int64_t mixed_source_index(const MixedArgs<TOut, kInputs, kPieces>& a, int k, int64_t i) {
   switch (a.broadcast[k]) {
     case Broadcast::kFull: return i;
     case Broadcast::kInner: return i % a.inner[k];
@@ -544,13 +611,31 @@ __device__ __forceinline__ int64_t mixed_source_index(const MixedArgs<TOut, kInp
   }
 }
 
-template <class V, class... TIn, class TOut, int kInputs, size_t... K>
-__device__ __forceinline__ void load_mixed(V* in, const MixedArgs<TOut, kInputs>& a, int64_t i, std::index_sequence<K...>) {
-  ((in[K] = value_of<V>(static_cast<const TIn*>(a.inputs[K])[mixed_source_index(a, static_cast<int>(K), i)])), ...);
+// Element i of kConcat input k in the mixed kernel: from its piece, in that piece's storage type (float data only).
+template <class V, class TOut, int kInputs, int kPieces>
+__device__ __forceinline__ V load_concat(const MixedArgs<TOut, kInputs, kPieces>& a, int k, int64_t i) {
+  int p;
+  const int64_t at = concat_source(a.concat, k, a.inner[k], a.span[k], i, &p);
+  switch (a.concat.storage[p]) {
+    case Storage::kHalf: return value_of<V>(static_cast<const __half*>(a.concat.pointers[p])[at]);
+    case Storage::kBFloat16: return value_of<V>(static_cast<const __nv_bfloat16*>(a.concat.pointers[p])[at]);
+    default: return value_of<V>(static_cast<const float*>(a.concat.pointers[p])[at]);
+  }
 }
 
-template <class V, class Fn, class TOut, int kInputs, class... TIn>
-__global__ void mixed_elementwise_kernel(MixedArgs<TOut, kInputs> a, Fn fn) {
+template <class V, class TIn, class TOut, int kInputs, int kPieces>
+__device__ __forceinline__ V load_mixed_one(const MixedArgs<TOut, kInputs, kPieces>& a, int k, int64_t i) {
+  if (kPieces > 0 && a.broadcast[k] == Broadcast::kConcat) return load_concat<V>(a, k, i);
+  return value_of<V>(static_cast<const TIn*>(a.inputs[k])[mixed_source_index(a, k, i)]);
+}
+
+template <class V, class... TIn, class TOut, int kInputs, int kPieces, size_t... K>
+__device__ __forceinline__ void load_mixed(V* in, const MixedArgs<TOut, kInputs, kPieces>& a, int64_t i, std::index_sequence<K...>) {
+  ((in[K] = load_mixed_one<V, TIn>(a, static_cast<int>(K), i)), ...);
+}
+
+template <class V, class Fn, class TOut, int kInputs, int kPieces, class... TIn>
+__global__ void mixed_elementwise_kernel(MixedArgs<TOut, kInputs, kPieces> a, Fn fn) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < a.count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     V in[kInputs > 0 ? kInputs : 1];
@@ -562,27 +647,28 @@ __global__ void mixed_elementwise_kernel(MixedArgs<TOut, kInputs> a, Fn fn) {
 }  // namespace ew
 
 // launch_mixed_elementwise<float, __half, uint8_t>(args, chain, stream): V, then the inputs' storage types in order.
-template <class V, class... TIn, class TOut, int kInputs, class Fn>
-cudaError_t launch_mixed_elementwise(const ew::MixedArgs<TOut, kInputs>& args, Fn fn, cudaStream_t stream) {
+template <class V, class... TIn, class TOut, int kInputs, int kPieces, class Fn>
+cudaError_t launch_mixed_elementwise(const ew::MixedArgs<TOut, kInputs, kPieces>& args, Fn fn, cudaStream_t stream) {
   static_assert(sizeof...(TIn) == kInputs, "one storage type per input");
   if (args.count <= 0) return cudaSuccess;
   constexpr int kThreads = 256;
-  ew::mixed_elementwise_kernel<V, Fn, TOut, kInputs, TIn...><<<grid_for(args.count, kThreads), kThreads, 0, stream>>>(args, fn);
+  ew::mixed_elementwise_kernel<V, Fn, TOut, kInputs, kPieces, TIn...><<<grid_for(args.count, kThreads), kThreads, 0, stream>>>(args, fn);
   return launch_status();
 }
 
-template <class T, int kInputs, class Fn>
-cudaError_t launch_fused_elementwise(const ew::ElementwiseArgs<T, kInputs>& args, Fn fn, cudaStream_t stream) {
+// Fn before kPieces: launch_fused_elementwise<T, kInputs, Fn> names an instance, kPieces deduced from the args.
+template <class T, int kInputs, class Fn, int kPieces>
+cudaError_t launch_fused_elementwise(const ew::ElementwiseArgs<T, kInputs, kPieces>& args, Fn fn, cudaStream_t stream) {
   if (args.count <= 0) return cudaSuccess;
   for (int k = 0; k < kInputs; ++k)
     if (args.broadcast[k] == ew::Broadcast::kStrided && (args.strided[k].rank < 1 || args.strided[k].rank > ew::kMaxBroadcastRank))
       return cudaErrorInvalidValue;
   constexpr int kThreads = 256;
   if (ew::can_vectorize(args)) {
-    ew::fused_elementwise_vector_kernel<T, kInputs, Fn>
+    ew::fused_elementwise_vector_kernel<T, kInputs, kPieces, Fn>
         <<<grid_for(args.count / Vec16<T>::kElements, kThreads), kThreads, 0, stream>>>(args, fn);
   } else {
-    ew::fused_elementwise_scalar_kernel<T, kInputs, Fn><<<grid_for(args.count, kThreads), kThreads, 0, stream>>>(args, fn);
+    ew::fused_elementwise_scalar_kernel<T, kInputs, kPieces, Fn><<<grid_for(args.count, kThreads), kThreads, 0, stream>>>(args, fn);
   }
   return launch_status();
 }

@@ -1990,6 +1990,91 @@ void check_elementwise_dag(int64_t rows, int64_t cols) {
   }
 }
 
+// A Concat never materialized (kConcat): relu(cat(pieces)[.., c] * scale[c] + shift[c]) over NHWC, each element read
+// from the piece holding its channel. DenseNet's pieces (64 + 32·k channels) take the 16-byte path; odd channel
+// counts the scalar path; `mixed`: the mixed kernel with every other piece stored in fp32.
+void check_concat_elementwise(int64_t n, int64_t hw, const std::vector<int64_t>& extents, bool mixed = false) {
+  const int pieces = static_cast<int>(extents.size());
+  int64_t channels = 0;
+  std::vector<int64_t> starts;
+  for (int64_t e : extents) {
+    starts.push_back(channels);
+    channels += e;
+  }
+  const int64_t rows = n * hw, count = rows * channels;
+  std::vector<double> scale, shift;
+  auto hs = random_tensor<__half>(channels, &scale, 0.5f, 1.5f);
+  auto hb = random_tensor<__half>(channels, &shift);
+  DeviceBuffer<__half> ds(channels), db(channels), dy(count);
+  upload(ds, hs);
+  upload(db, hb);
+  std::vector<std::unique_ptr<DeviceBuffer<__half>>> halves;
+  std::vector<std::unique_ptr<DeviceBuffer<float>>> floats;
+  std::vector<const void*> pointers;
+  std::vector<std::vector<double>> values(pieces);
+  for (int p = 0; p < pieces; ++p) {
+    if (mixed && p % 2 == 1) {
+      auto h = random_tensor<float>(rows * extents[p], &values[p], -2.f, 2.f);
+      floats.push_back(std::make_unique<DeviceBuffer<float>>(h.size()));
+      upload(*floats.back(), h);
+      pointers.push_back(floats.back()->ptr);
+    } else {
+      auto h = random_tensor<__half>(rows * extents[p], &values[p], -2.f, 2.f);
+      halves.push_back(std::make_unique<DeviceBuffer<__half>>(h.size()));
+      upload(*halves.back(), h);
+      pointers.push_back(halves.back()->ptr);
+    }
+  }
+  std::vector<double> ref(count);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int p = 0; p < pieces; ++p)
+      for (int64_t e = 0; e < extents[p]; ++e) {
+        const int64_t c = starts[p] + e;
+        ref[r * channels + c] = std::max(0.0, values[p][r * extents[p] + e] * scale[c] + shift[c]);
+      }
+  std::string shape = "[" + std::to_string(n) + "," + std::to_string(hw) + ",cat(";
+  for (int p = 0; p < pieces && p < 4; ++p) shape += (p ? "," : "") + std::to_string(extents[p]);
+  shape += pieces > 4 ? ",..)]" : ")]";
+  const auto fn = ew::make_chain(ew::Input<0>{}, ew::MulInput<1>{}, ew::AddInput<2>{}, ew::Relu{});
+  constexpr int kPieces = 24;
+  if (pieces > kPieces) std::abort();
+  if (!mixed) {
+    ew::ElementwiseArgs<__half, 3, kPieces> args{{nullptr, ds.ptr, db.ptr},
+                                                 {ew::Broadcast::kConcat, ew::Broadcast::kInner, ew::Broadcast::kInner},
+                                                 {1, channels, channels},
+                                                 dy.ptr,
+                                                 count,
+                                                 {channels, 0, 0}};
+    args.concat.first[0] = 0;
+    args.concat.count[0] = pieces;
+    for (int p = 0; p < pieces; ++p) {
+      args.concat.pointers[p] = static_cast<const __half*>(pointers[p]);
+      args.concat.start[p] = starts[p];
+      args.concat.extent[p] = extents[p];
+    }
+    run_case("elementwise concat bn+relu", shape + (ew::can_vectorize(args) ? " f16 vec" : " f16 scalar"), dy, ref, kHalfTolerance,
+             [&](cudaStream_t s) { return launch_fused_elementwise(args, fn, s); });
+  } else {
+    ew::MixedArgs<__half, 3, kPieces> args{{nullptr, ds.ptr, db.ptr},
+                                           {ew::Broadcast::kConcat, ew::Broadcast::kInner, ew::Broadcast::kInner},
+                                           {1, channels, channels},
+                                           {channels, 0, 0},
+                                           dy.ptr,
+                                           count,
+                                           0, {}, {}};
+    args.concat.first[0] = 0;
+    args.concat.count[0] = pieces;
+    for (int p = 0; p < pieces; ++p) {
+      args.concat.pointers[p] = pointers[p];
+      args.concat.start[p] = starts[p];
+      args.concat.extent[p] = extents[p];
+      args.concat.storage[p] = p % 2 == 1 ? ew::Storage::kFloat : ew::Storage::kHalf;
+    }
+    run_case("elementwise concat bn+relu", shape + " mixed f16/f32", dy, ref, kHalfTolerance,
+             [&](cudaStream_t s) { return launch_mixed_elementwise<float, __half, __half, __half>(args, fn, s); });
+  }
+}
+
 // Patchify (im2col.cuh): columns[(n, y, x), (ky, kx, c)] = input[n, y·r + ky, x·s + kx, c], an exact copy. The
 // ViT-L/16-384 patch embedding at batch 8 takes the 16-byte path; S·C = 15 (not a multiple of 8) and a misaligned
 // input take the general im2col fallback.
@@ -3087,6 +3172,13 @@ int main() {
   check_strided_broadcast(4, 16, 4, 8);
   check_elementwise_dag(1000, 1000);  // 16-byte path
   check_elementwise_dag(333, 999);    // scalar path
+  {
+    std::vector<int64_t> dense{64};  // DenseNet-121's third block at its 12th layer: 64 + 11 · 32 channels
+    for (int k = 0; k < 11; ++k) dense.push_back(32);
+    check_concat_elementwise(32, 28 * 28, dense);                // 16-byte path
+    check_concat_elementwise(7, 33, {3, 5, 7, 1, 16});           // scalar path (odd channel counts)
+    check_concat_elementwise(7, 33, {3, 5, 7, 1, 16}, true);     // mixed kernel, fp16 and fp32 pieces
+  }
   check_patchify(8, 384, 384, 3, 16, 16);  // ViT-L/16-384 patch embedding at batch 8
   check_patchify(2, 224, 224, 8, 14, 14);
   check_patchify(2, 20, 15, 3, 4, 5);      // S·C = 15: the im2col fallback

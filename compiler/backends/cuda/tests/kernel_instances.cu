@@ -57,6 +57,11 @@ template cudaError_t launch_mixed_elementwise<int64_t, int64_t, int64_t>(const e
 template cudaError_t launch_fused_elementwise<__half, 2, ew_instances::MoreUnary>(const ew::ElementwiseArgs<__half, 2>&,
                                                                                   ew_instances::MoreUnary, cudaStream_t);
 template cudaError_t launch_mixed_elementwise<int64_t, int64_t>(const ew::MixedArgs<int64_t, 1>&, ew_instances::IntClip, cudaStream_t);
+// a Concat read by a BatchNorm + ReLU (kConcat, three pieces): the fp16 kernel, and the mixed one (fp32 output)
+template cudaError_t launch_fused_elementwise<__half, 3, ew_instances::ReluBias>(const ew::ElementwiseArgs<__half, 3, 3>&,
+                                                                                 ew_instances::ReluBias, cudaStream_t);
+template cudaError_t launch_mixed_elementwise<float, __half, __half>(const ew::MixedArgs<float, 2, 4>&, ew_instances::MaskAdd,
+                                                                     cudaStream_t);
 template cudaError_t launch_layernorm<__half>(const LayerNormArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<__half>(const SoftmaxArgs<__half>&, cudaStream_t);
 template cudaError_t launch_softmax<float>(const SoftmaxArgs<float>&, cudaStream_t);
