@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { compileModel, optimizeModel } from '../../../compiler/compile';
+import type { MemoryPlan } from '../../../compiler/passes/memory-plan';
 import { supportOf } from '../../../compiler/backends/support';
 import { runGraphNamed } from '../../../compiler/interpreter/interpreter';
 import { Graph, Node } from '../../../compiler/ir/graph';
@@ -122,7 +123,7 @@ describe('cuda backend: a Concat read only by an elementwise op is not materiali
   const file = write(denseModel());
 
   it('the Concats read only by elementwise ops leave the graph; those with other readers stay', () => {
-    const { graph } = optimizeModel(file, { validate: true });
+    const { graph, context } = optimizeModel(file, { validate: true });
     // (NHWC after layout: the model outputs are transposes of `kept_pre…` and a Conv reads `shared_pre…`)
     const kept = concats(graph).map((n) => n.outputs[0].replace(/_pre.*$/, ''));
     assert.deepEqual(kept.sort(), ['kept', 'shared']);
@@ -136,6 +137,22 @@ describe('cuda backend: a Concat read only by an elementwise op is not materiali
     const tail = pieces.find((s) => s.concat!.extents[0] === 3)!;
     assert.deepEqual(tail.concat, { axis: 2, extents: [3, 6, 5] });
     assert.deepEqual(tail.inputs, ['p', 'q', 'r']);
+    // the memory plan keeps the pieces until the fused node has read them, and never places its output over one
+    const plan = context.reports.memory as MemoryPlan;
+    const bufferOf = (t: string) => plan.buffers.find((b) => b.tensors.includes(t));
+    let checked = 0;
+    for (const n of fused) {
+      const at = graph.nodes.indexOf(n);
+      const out = bufferOf(n.outputs[0]);
+      for (const piece of elementwiseSlotsOf(n).flatMap((s) => (s.concat ? s.inputs : []))) {
+        const b = bufferOf(piece);
+        if (!b || !out) continue; // a model input or output: not in the arena
+        assert.ok(b.lastNode >= at, `${piece} lives until the fused node`);
+        assert.ok(b !== out && (b.offset + b.bytes <= out.offset || out.offset + out.bytes <= b.offset), `${piece} apart from the output`);
+        checked++;
+      }
+    }
+    assert.equal(checked, 3, "the DenseNet block's three pieces are arena tensors");
     // every node lowers on both backends (the ROCm lowering is the same predicate over the HIP build of the kernels)
     for (const target of ['cuda:sm90', 'rocm:gfx942'])
       for (const n of fused) {
