@@ -38,7 +38,7 @@ export const rollPass: Pass = {
   },
 };
 
-/** Bounds of a Slice at compile time, per sliced axis (normalized): start, end, step as given; undefined if not constant. */
+/** A Slice's constant starts and steps per sliced axis (axes normalized; starts as given); undefined if not constant. */
 export function sliceBounds(graph: Graph, node: Node, rank: number): { axis: number; start: number; step: number }[] | undefined {
   const ints = (i: number) => {
     const v = node.inputs[i] ? valueOf(graph, node.inputs[i]) : undefined;

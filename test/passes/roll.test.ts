@@ -190,6 +190,24 @@ describe('passes: torch.roll (Concat of Slices) → Roll; identity Slices remove
     await matchesOnnxruntime(spec, graph, [[2, 3, 6]]);
   });
 
+  it('opset 9 (Slice bounds as attributes): one Roll, equal to onnxruntime', async () => {
+    const spec: ModelSpec = {
+      opset: 9,
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 5, 6] }],
+      nodes: [
+        { op: 'Slice', inputs: ['x'], outputs: ['tail'], attrs: { starts: [-2], ends: [END], axes: [2] } },
+        { op: 'Slice', inputs: ['x'], outputs: ['head'], attrs: { starts: [0], ends: [-2], axes: [2] } },
+        { op: 'Concat', inputs: ['tail', 'head'], outputs: ['r'], attrs: { axis: 2 } },
+        { op: 'Relu', inputs: ['r'], outputs: ['y'] },
+      ],
+      outputs: ['y'],
+    };
+    const graph = optimized(spec);
+    assert.deepEqual(rolls(graph), [{ axes: [2], shifts: [2] }]);
+    assert.equal(count(graph, 'Slice') + count(graph, 'Concat'), 0);
+    await matchesOnnxruntime(spec, graph, [[2, 5, 6]]);
+  });
+
   it('between NCHW convolutions the layout pass moves the Roll to NHWC axes (no transpose around it)', async () => {
     const b = new Builder();
     const random = seededRandom(3);
