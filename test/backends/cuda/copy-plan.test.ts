@@ -498,7 +498,7 @@ function rollReplay(p: RollPlan): bigint[] {
     for (let d = p.rank - 1; d >= 0; --d) {
       const size = m(p.shape[d]);
       const shift = m(p.shift[d]);
-      const q = rest / size;
+      const q = d > 0 ? rest / size : 0n; // the outermost coordinate is what is left
       const at = m(rest - q * size);
       source = m(source + m((at >= shift ? m(at - shift) : m(at + size - shift)) * m(p.stride[d])));
       rest = q;

@@ -159,7 +159,7 @@ __global__ void roll_kernel(const U* input, U* output, RollPlan p) {
     Index rest = i, source = 0;
     for (int d = p.rank - 1; d >= 0; --d) {
       const Index size = static_cast<Index>(p.shape[d]), shift = static_cast<Index>(p.shift[d]);
-      const Index q = rest / size, c = rest - q * size;
+      const Index q = d > 0 ? rest / size : 0, c = rest - q * size;  // the outermost coordinate is what is left
       // (c - shift) mod size without a second division: shift < size
       source += (c >= shift ? c - shift : c + size - shift) * static_cast<Index>(p.stride[d]);
       rest = q;
