@@ -12,6 +12,7 @@
 import { AttrValue, Node, attrInt, attrInts, attrString } from '../ir/graph';
 import { Dim } from '../ir/symbolic';
 import { TensorValue, makeTensor, numeric } from '../ir/tensor';
+import { FUSED_DOMAIN } from './fused';
 import { BINARY_ELEMENTWISE_OPS, LOGIC_ELEMENTWISE_OPS, UNARY_ELEMENTWISE_OPS } from './op-classes';
 
 export interface PermuteQuery {
@@ -43,13 +44,16 @@ export type PermuteRule = (q: PermuteQuery) => PermuteAnswer | 'no';
 
 const rules = new Map<string, PermuteRule>();
 
-export function registerLayoutRule(ops: Iterable<string>, rule: PermuteRule): void {
-  for (const op of ops) rules.set(op, rule);
+const ruleKey = (domain: string, op: string) => `${domain === 'ai.onnx' ? '' : domain}::${op}`;
+
+/** Registers `rule` for each op of `ops` in `domain` ('' for ai.onnx; FUSED_DOMAIN for ops of ours). */
+export function registerLayoutRule(ops: Iterable<string>, rule: PermuteRule, domain = ''): void {
+  for (const op of ops) rules.set(ruleKey(domain, op), rule);
 }
 
-/** The rule of a standard ONNX op ('' domain), if it has one. */
+/** The rule of an op (by its domain and name), if it has one. */
 export function layoutRuleOf(node: Pick<Node, 'op' | 'domain'>): PermuteRule | undefined {
-  return node.domain === '' || node.domain === 'ai.onnx' ? rules.get(node.op) : undefined;
+  return rules.get(ruleKey(node.domain, node.op));
 }
 
 /** `perm` applied to an axis of the permuted tensor y gives the axis of x. */
@@ -255,6 +259,17 @@ const groupNorm: PermuteRule = (q) => {
   };
 };
 
+/** Roll (ours): each shifted axis maps through the permutation; its shift goes with it. */
+const roll: PermuteRule = (q) => {
+  const rank = dataRank(q);
+  if (rank === undefined) return 'no';
+  return {
+    attrs: { ...q.node.attrs, axes: ints(attrInts(q.node, 'axes').map((a) => axisOfX(q.perm, norm(a, rank)))) },
+    inputs: q.node.inputs.map((_, i) => (i === 0 ? 'permute' : 'keep')),
+    outputs: [[...q.perm]],
+  };
+};
+
 /** Ops that are the identity on layout (Identity, Dropout in inference). */
 const passThrough: PermuteRule = (q) => ({
   attrs: q.node.attrs,
@@ -273,6 +288,7 @@ registerLayoutRule(['Concat'], concat);
 registerLayoutRule(['Split'], split);
 registerLayoutRule(['Slice'], slice);
 registerLayoutRule(['Pad'], pad);
+registerLayoutRule(['Roll'], roll, FUSED_DOMAIN);
 registerLayoutRule(['Resize'], resize);
 registerLayoutRule(['Softmax', 'LogSoftmax'], softmax);
 registerLayoutRule(['LayerNormalization'], layerNorm);

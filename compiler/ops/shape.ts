@@ -12,6 +12,7 @@ import { Node, attrFloat, attrInt, attrInts, attrString, attrTensor } from '../i
 import { Dim, SymbolTable, allConcrete, dimAdd, dimEquals, dimMul, dimProduct, dimSub, dimToString, isConcrete } from '../ir/symbolic';
 import { TensorValue, castValue, makeTensor, numel, numeric, storageFor, stridesOf } from '../ir/tensor';
 import { broadcastShapes, broadcastStrides } from './broadcast';
+import { FUSED_DOMAIN } from './fused';
 import { InferContext, OpDefinition, OutputType, nodeError, registerOps } from './registry';
 
 // ---- helpers shared with the other families of this branch (logic, resize, detection, control) ----
@@ -624,6 +625,58 @@ export function sliceValue(x: TensorValue, starts: number[], ends: number[], axe
   return takeElements(x, outShape, index);
 }
 
+// ---- Roll (ours) ----
+
+/**
+ * `ait.Roll(x)` attrs `axes`, `shifts` (one per axis): torch.roll, a cyclic shift along each axis, out[.., i, ..] =
+ * x[.., (i − shift) mod n, ..] on every listed axis (n its size, concrete). Exporters write it per axis as Concat of
+ * Slices of x (cat(x[:, s:], x[:, :s]) is a roll by −s); passes/roll.ts rewrites those into this op.
+ */
+const rollOp: OpDefinition = {
+  op: 'Roll',
+  domain: FUSED_DOMAIN,
+  infer(ctx) {
+    const shape = ctx.shape(0);
+    const { axes, shifts } = rollParams(ctx.node, shape.length);
+    axes.forEach((a, k) => {
+      if (!isConcrete(shape[a])) ctx.fail(`rolled axis ${a} has the run-time size ${dimToString(shape[a])}`);
+      if (!Number.isInteger(shifts[k])) ctx.fail(`shift ${shifts[k]} is not an integer`);
+    });
+    return [{ dtype: ctx.dtype(0), shape: [...shape] }];
+  },
+  evaluate(node, [x]) {
+    const shape = x!.shape;
+    const { axes, shifts } = rollParams(node, shape.length);
+    const shift = new Array<number>(shape.length).fill(0);
+    axes.forEach((a, k) => (shift[a] = rollShift(shifts[k], shape[a])));
+    const strides = stridesOf(shape);
+    const index = new Float64Array(numel(shape));
+    forEachIndex(shape, (flat, idx) => {
+      let src = 0;
+      for (let d = 0; d < shape.length; d++) {
+        const i = idx[d] - shift[d];
+        src += (i < 0 ? i + shape[d] : i) * strides[d];
+      }
+      index[flat] = src;
+    });
+    return [takeElements(x!, [...shape], index)];
+  },
+};
+
+/** Roll's axes (normalized, distinct) and shifts, as given. */
+export function rollParams(node: Node, rank: number): { axes: number[]; shifts: number[] } {
+  const axes = attrInts(node, 'axes').map((a) => normalizeAxis(node, a, rank));
+  const shifts = attrInts(node, 'shifts');
+  if (shifts.length !== axes.length) throw nodeError(node, 'shape.invalid', `${shifts.length} shifts for ${axes.length} axes`);
+  if (new Set(axes).size !== axes.length) throw nodeError(node, 'shape.invalid', `axes [${axes.join(', ')}] repeat an axis`);
+  return { axes, shifts };
+}
+
+/** A shift of an axis of size n as the equivalent one in [0, n). */
+export function rollShift(shift: number, n: number): number {
+  return n > 0 ? ((shift % n) + n) % n : 0;
+}
+
 // ---- Gather, GatherElements, GatherND ----
 
 const gatherOp: OpDefinition = {
@@ -1194,6 +1247,7 @@ registerOps([
   concatOp,
   splitOp,
   sliceOp,
+  rollOp,
   gatherOp,
   gatherElementsOp,
   gatherNDOp,

@@ -3,6 +3,7 @@
  * match one pattern:
  *   Identity, Dropout, Cast to the same type, Reshape/Expand to the same shape, x*1, x/1, x+0, x-0  → removed
  *   Pad by zeros                                                                                       → removed
+ *   Slice of the whole tensor (every start 0, step 1, output shape = input shape)                      → removed
  *   Conv(Pad(x) with constant 0 on the spatial axes)                                                   → Conv with the pads added
  *   Cast(Cast(x)) where the inner cast widens                                                         → one Cast
  *   Flatten                                                                                            → Reshape
@@ -29,6 +30,7 @@ import { explicitAutoPads, liftOneDimWindows, sinkSqueezes } from './lift-1d';
 import { broadcastShapes } from '../ops/broadcast';
 import { isLegacyChannelSlope } from '../ops/elementwise';
 import { removeDead } from './fold-constants';
+import { isIdentitySlice } from './roll';
 import { absorb, addConstant, bypassNode, isStatic, liveNodes, replaceUsesMany, scalarValue, soleConsumer, valueOf } from './rewrite';
 
 export const canonicalizePass: Pass = {
@@ -164,6 +166,9 @@ function noOpInput(graph: Graph, node: Node, read: ReadonlySet<string> = new Set
     case 'Squeeze':
     case 'Unsqueeze':
       return sameShape(graph, x, out) ? x : undefined;
+    case 'Slice':
+      // the whole tensor (timm's x[:, :H, :W, :] crop of a padding that is 0): a view, not a copy
+      return isIdentitySlice(graph, node) ? x : undefined;
     case 'Mul':
     case 'Div':
     case 'Add':

@@ -18,6 +18,7 @@ import { memoryPlanPass } from './memory-plan';
 import { padChannelsPass } from './pad-channels';
 import { pasteMasksPass } from './paste-masks';
 import { Pass } from './pass';
+import { rollPass } from './roll';
 import { storagePrecisionPass } from './storage-precision';
 import { inferShapes } from './shape-inference';
 
@@ -35,6 +36,7 @@ export const OPTIMIZATION_PASSES: Pass[] = [
   foldConstantsPass, // drop what shape inference folded, and dead nodes
   pasteMasksPass, // torchvision's mask-paste Loop → PasteMasks (checked on the interpreter first)
   canonicalizePass, // no-ops out; one form for both exporters' idioms
+  rollPass, // Concat of Slices covering an axis cyclically (torch.roll) → one Roll
   foldBatchNormPass, // BN into conv weights (or a per-channel scale/shift)
   layoutPass, // NHWC convolutions; transposes sunk and cancelled
   reinferPass,

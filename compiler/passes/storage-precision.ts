@@ -52,6 +52,7 @@ export const MOVEMENT_OPS: ReadonlyMap<string, readonly number[] | undefined> = 
   ['Transpose', [0]],
   ['Concat', undefined],
   ['Slice', [0]],
+  ['Roll', [0]],
   ['Gather', [0]],
   ['GatherElements', [0]],
   ['GatherND', [0]],

@@ -289,6 +289,25 @@ const CASES: Case[] = [
   },
   // the count is a run-time dim (LaunchContext::dims), read back after the count kernels
   { name: 'NonZero', spec: nodeModel('NonZero', [f32(4, 8)]) },
+  // torch.roll as exported (a Concat of Slices covering an axis cyclically), which passes/roll.ts turns into our Roll
+  {
+    name: 'Roll (torch.roll as Slice, Slice, Concat)',
+    spec: {
+      inputs: [{ name: 'x', ...f32('B', 7, 8) }],
+      initializers: [
+        { ...i64([3]), name: 'three' },
+        { ...i64([2 ** 40]), name: 'end' },
+        { ...i64([0]), name: 'zero' },
+        { ...i64([1]), name: 'axis' },
+      ],
+      nodes: [
+        { op: 'Slice', inputs: ['x', 'three', 'end', 'axis'], outputs: ['tail'] },
+        { op: 'Slice', inputs: ['x', 'zero', 'three', 'axis'], outputs: ['head'] },
+        { op: 'Concat', inputs: ['tail', 'head'], outputs: ['y'], attrs: { axis: 1 } },
+      ],
+      outputs: ['y'],
+    },
+  },
   // torchvision's mask-paste Loop, which passes/paste-masks.ts turns into our PasteMasks
   { name: 'PasteMasks (the mask-paste Loop)', spec: pasteMasksLoopModel({ height: 20, width: 24, maskH: 7, maskW: 9 }) },
   {

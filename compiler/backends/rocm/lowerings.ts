@@ -6,7 +6,7 @@
  * DeviceGroupedConvFwdMultipleD), except depthwise convolution and grouped transposed convolution, which are our
  * kernels; a transposed convolution of group 1 is a CK GEMM into the workspace + our col2im. Attention, layernorm and
  * last-axis softmax are CK instances where CK takes the node's form (ck/library.ts attention, rowOp), else the CUDA
- * lowering onto our kernel, with the same predicate.
+ * lowering onto our kernel, with the same predicate. Ops of ours on our kernels (PasteMasks, Roll) come with the loop below.
  */
 import { Node, attrInt } from '../../ir/graph';
 import { registerLowering, registeredLowerings } from '../../ops/registry';

@@ -427,7 +427,109 @@ const CONCAT_CASES: ConcatCase[] = [
   { name: 'eight inputs, one of size 0', sizes: [1, 0, 2, 3, 1, 1, 2, 5], outer: 2, inner: 3, bytes: 4, expect: { vector: 1 } },
 ];
 
-describe('cuda copy plans (copy_plan.h, built with g++): strided copy and concat', function () {
+interface RollCase {
+  name: string;
+  shape: number[];
+  shifts: number[];
+  bytes: number;
+  aligned?: boolean;
+  expect?: { rank?: number; vector?: number; wide?: boolean };
+}
+
+interface RollPlan {
+  rank: number;
+  total: bigint;
+  vector: number;
+  wide: boolean;
+  shape: bigint[];
+  shift: bigint[];
+  stride: bigint[];
+}
+
+function rollLine(c: RollCase): string {
+  return ['roll', c.shape.length, ...c.shape, ...c.shifts, c.bytes, c.aligned === false ? 0 : 1].join(' ');
+}
+
+function parseRoll(line: string): RollPlan | undefined {
+  if (line === 'invalid') return undefined;
+  const f = line.split(' ');
+  assert.equal(f[0], 'roll');
+  const rank = Number(f[1]);
+  const values = f.slice(5).map(BigInt);
+  return {
+    rank,
+    total: BigInt(f[2]),
+    vector: Number(f[3]),
+    wide: f[4] === '1',
+    shape: values.slice(0, rank),
+    shift: values.slice(rank, 2 * rank),
+    stride: values.slice(2 * rank, 3 * rank),
+  };
+}
+
+/** torch.roll's definition: output element i reads x[(c_d − shift_d) mod n_d] on every axis. */
+function rollReference(c: RollCase): bigint[] {
+  const total = c.shape.reduce((a, b) => a * b, 1);
+  const out: bigint[] = [];
+  for (let i = 0; i < total; ++i) {
+    let rest = i;
+    let source = 0;
+    let stride = 1;
+    for (let d = c.shape.length - 1; d >= 0; --d) {
+      const n = c.shape[d];
+      const at = rest % n;
+      rest = Math.floor(rest / n);
+      source += ((((at - c.shifts[d]) % n) + n) % n) * stride;
+      stride *= n;
+    }
+    out.push(BigInt(source));
+  }
+  return out;
+}
+
+/** roll_kernel on the plan (its loop, in its index width), each unit's lanes as elements. */
+function rollReplay(p: RollPlan): bigint[] {
+  const m = indexMath(p.wide);
+  const v = BigInt(p.vector);
+  const out: bigint[] = [];
+  for (let i = 0n; i < p.total; ++i) {
+    let rest = i;
+    let source = 0n;
+    for (let d = p.rank - 1; d >= 0; --d) {
+      const size = m(p.shape[d]);
+      const shift = m(p.shift[d]);
+      const q = d > 0 ? rest / size : 0n; // the outermost coordinate is what is left
+      const at = m(rest - q * size);
+      source = m(source + m((at >= shift ? m(at - shift) : m(at + size - shift)) * m(p.stride[d])));
+      rest = q;
+    }
+    for (let lane = 0n; lane < v; ++lane) out.push(source * v + lane);
+  }
+  return out;
+}
+
+const ROLL_CASES: RollCase[] = [
+  // Swin's shifted windows: NHWC, H and W rolled, channels whole 16-byte units; the batch axis stays its own
+  { name: 'swin H,W by -3', shape: [2, 8, 8, 96], shifts: [0, -3, -3, 0], bytes: 2, expect: { rank: 4, vector: 8, wide: false } },
+  { name: 'swin H,W by +3, batch 1', shape: [1, 8, 8, 32], shifts: [0, 3, 3, 0], bytes: 2, expect: { rank: 3, vector: 8 } },
+  { name: 'H only: W and C merge', shape: [2, 6, 5, 16], shifts: [0, 2, 0, 0], bytes: 2, expect: { rank: 3, vector: 8 } },
+  { name: 'fp32: 4 per unit', shape: [3, 5, 12], shifts: [0, -1, 0], bytes: 4, expect: { rank: 3, vector: 4 } },
+  // the innermost axis shifted: whole vectors (units), or not (elements)
+  { name: 'C by 8 of 24', shape: [3, 24], shifts: [0, 8], bytes: 2, expect: { rank: 2, vector: 8 } },
+  { name: 'C by 3 of 24', shape: [3, 24], shifts: [0, 3], bytes: 2, expect: { rank: 2, vector: 1 } },
+  { name: 'run of 12 fp16 (not 8k)', shape: [4, 7, 12], shifts: [0, 2, 0], bytes: 2, expect: { vector: 1 } },
+  { name: 'unaligned pointers', shape: [2, 4, 16], shifts: [0, 1, 0], bytes: 2, aligned: false, expect: { vector: 1 } },
+  // shifts of any sign and size are taken mod n; a shift of n is none (the axis merges)
+  { name: 'shift past the size', shape: [5, 7], shifts: [12, -15], bytes: 4, expect: { rank: 2 } },
+  { name: 'shift n is none', shape: [4, 6, 8], shifts: [4, 0, 0], bytes: 2, expect: { rank: 1, vector: 8 } },
+  { name: 'size-1 axes dropped', shape: [1, 5, 1, 8], shifts: [3, 2, 1, 0], bytes: 2, expect: { rank: 2, vector: 8 } },
+  { name: 'rank 6, every axis', shape: [2, 3, 4, 5, 3, 2], shifts: [1, -1, 2, -2, 1, 1], bytes: 1, expect: { rank: 6, vector: 1 } },
+  { name: 'uint8, 16 per unit', shape: [3, 5, 32], shifts: [1, 2, 16], bytes: 1, expect: { vector: 16 } },
+  { name: 'int64 pairs', shape: [3, 4, 6], shifts: [0, 1, 2], bytes: 8, expect: { vector: 2 } },
+  { name: 'scalar (rank 0)', shape: [], shifts: [], bytes: 4, expect: { rank: 1, vector: 1 } },
+];
+
+describe('cuda copy plans (copy_plan.h, built with g++): strided copy, concat and roll', function () {
   this.timeout(120_000);
 
   before(function () {
@@ -511,6 +613,41 @@ describe('cuda copy plans (copy_plan.h, built with g++): strided copy and concat
       [0n, 0n],
     );
     assert.deepEqual(lines.slice(2), ['invalid', 'invalid']);
+  });
+
+  it('a planned roll reads, for every output element, what torch.roll reads', function () {
+    const plans = dump(ROLL_CASES.map(rollLine)).map(parseRoll);
+    ROLL_CASES.forEach((c, n) => {
+      const p = plans[n];
+      assert.ok(p, `${c.name}: refused`);
+      assert.deepEqual(rollReplay(p), rollReference(c), c.name);
+      if (c.expect?.rank !== undefined) assert.equal(p.rank, c.expect.rank, `${c.name}: rank`);
+      if (c.expect?.vector !== undefined) assert.equal(p.vector, c.expect.vector, `${c.name}: vector`);
+      if (c.expect?.wide !== undefined) assert.equal(p.wide, c.expect.wide, `${c.name}: 64-bit`);
+    });
+  });
+
+  it('roll: Swin-S stage 1 at batch 8 is 16-byte units with 32-bit indices; 64 bits from 2^31 units; empty, rank 7 refused', function () {
+    const lines = dump([
+      rollLine({ name: 'swin', shape: [8, 56, 56, 96], shifts: [0, -3, -3, 0], bytes: 2 }),
+      rollLine({ name: '2^31 units', shape: [2 ** 16, 2 ** 15, 3], shifts: [0, 1, 1], bytes: 2 }),
+      rollLine({ name: 'just below', shape: [2 ** 16, 2 ** 15 - 1], shifts: [0, 1], bytes: 1 }),
+      rollLine({ name: 'empty', shape: [3, 0, 2], shifts: [1, 0, 0], bytes: 2 }),
+      rollLine({ name: 'rank 7', shape: [1, 1, 1, 1, 1, 1, 2], shifts: [0, 0, 0, 0, 0, 0, 1], bytes: 2 }),
+    ]);
+    assert.deepEqual(
+      lines.slice(0, 4).map((l) => {
+        const p = parseRoll(l);
+        return p && [p.rank, p.vector, p.wide, p.total];
+      }),
+      [
+        [4, 8, false, BigInt((8 * 56 * 56 * 96) / 8)],
+        [3, 1, true, BigInt(2 ** 31 * 3)],
+        [2, 1, false, BigInt(2 ** 16 * (2 ** 15 - 1))],
+        [0, 1, false, 0n],
+      ],
+    );
+    assert.equal(lines[4], 'invalid');
   });
 
   it('a planned concat writes every output element from the input element the per-element formula names', function () {

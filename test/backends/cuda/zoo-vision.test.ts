@@ -1,7 +1,7 @@
 /**
  * Zoo vision models that need Pad, general broadcast, Reduce* and grouped conv of any channels per group: timm Swin-S
  * (TorchScript export: window Pads by zeros, window attention with its relative position bias and the shifted-window
- * mask added over [B, windows, heads, S, S] fused into the attention kernel, the head's ReduceMean over H,W) and timm RegNetX-016 (grouped 3×3 convs with 24 channels per group) compile for sm90 and sm80
+ * mask added over [B, windows, heads, S, S] fused into the attention kernel, the head's ReduceMean over H,W; each torch.roll one Roll, the padding crops views) and timm RegNetX-016 (grouped 3×3 convs with 24 channels per group) compile for sm90 and sm80
  * with no unsupported node. Skipped when ../shared/models/zoo is absent.
  */
 import { strict as assert } from 'node:assert';
@@ -52,6 +52,13 @@ describe('zoo vision models: Swin-S and RegNetX-016 compile with no unsupported 
       const { graph, model } = compileZoo(this, 'swin_small_patch4_window7_224', target);
       // the window Pads pad by zeros (56, 28, 14 and 7 are multiples of the window): removed as no-ops
       assert.equal(graph.nodes.filter((n) => n.op === 'Pad').length, 0);
+      // torch.roll of the 11 shifted blocks (Slice, Slice, Concat on H then on W, before the partition and after the
+      // reverse) is 22 Rolls over H and W; timm's x[:, :H, :W, :] crops of a zero padding are views: no Slice left
+      const rolls = graph.nodes.filter((n) => n.op === 'Roll');
+      assert.equal(rolls.length, 22);
+      for (const n of rolls) assert.equal(n.kernel?.name, 'ait_roll_f16');
+      assert.equal(graph.nodes.filter((n) => n.op === 'Slice' || n.op === 'Concat').length, 0);
+      assert.match(model, /RollArgs<__half> args\{[^;]*\{batch, 56, 56, 96\}, \{0, 53, 53, 0\}\};/);
       const reduce = graph.nodes.find((n) => n.op === 'ReduceMean');
       assert.equal(reduce?.kernel?.name, 'ait_reduce_mean_f16');
       // every window attention fused (24 blocks): the relative position bias [1, heads, S, S] and, in the shifted

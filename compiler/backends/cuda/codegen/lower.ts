@@ -15,6 +15,7 @@ import { numel, numeric } from '../../../ir/tensor';
 import { attentionOperands, attentionQkvInputs, attentionValueHeadDim, concatSlotsOf, elementwiseSlotsOf } from '../../../ops/fused';
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
+import { rollParams, rollShift } from '../../../ops/shape';
 import { backendById } from '../../backend';
 import { analyzeBatchedMatMul } from './batched-gemm';
 import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
@@ -368,6 +369,55 @@ cuda(
     sliceParameters(ctx, node);
     checkCopyRank(ctx, node);
   },
+);
+
+/**
+ * Roll (ours: torch.roll, passes/roll.ts): the tensor's axes with neighbouring unshifted ones merged (a symbolic batch
+ * next to an unshifted axis is one product), as the shape and per-axis shifts of ait::kernels::RollArgs.
+ */
+function rollAxes(ctx: CodegenContext, node: Node): { shape: string[]; shifts: number[] } {
+  const shape = ctx.shapeOf(node.inputs[0]);
+  const { axes, shifts } = rollParams(node, shape.length);
+  const groups: { dims: Dim[]; shift: number }[] = [];
+  shape.forEach((d, a) => {
+    const k = axes.indexOf(a);
+    const shift = k < 0 ? 0 : rollShift(shifts[k], d as number);
+    const last = groups[groups.length - 1];
+    if (last && shift === 0 && last.shift === 0) last.dims.push(d);
+    else groups.push({ dims: [d], shift });
+  });
+  if (groups.length > MAX_ROLL_RANK)
+    throw new Unsupported(`Roll over ${groups.length} axes after merging exceeds the kernel's rank ${MAX_ROLL_RANK}`);
+  return { shape: groups.map((g) => ctx.product(g.dims, node)), shifts: groups.map((g) => g.shift) };
+}
+
+/** kMaxCopyRank in tensor_ops.cuh: RollArgs' axes. */
+const MAX_ROLL_RANK = 6;
+
+cuda(
+  'Roll',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const { shape, shifts } = rollAxes(ctx, node);
+    const { axes, shifts: given } = rollParams(node, ctx.shapeOf(out).length);
+    return [
+      ours(
+        `ait_roll_${typeName(ctx.typeOf(out))}`,
+        `cyclic shift by [${given.join(', ')}] along axes [${axes.join(', ')}]: one pass, 16-byte units where the innermost axis allows`,
+      ),
+      [
+        `ait::kernels::RollArgs<${CPP_TYPE[ctx.typeOf(out)]}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${shape.length},`,
+        `    {${shape.join(', ')}}, {${shifts.join(', ')}}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_roll(args, c.stream));',
+      ],
+      ['tensor_ops.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    ctx.typeOf(node.outputs[0]);
+    rollAxes(ctx, node);
+  },
+  FUSED,
 );
 
 /** Whether a Gather picks one constant index (a strided copy) rather than reading a tensor of indices. */

@@ -1,4 +1,4 @@
-// Host-side plans of tensor_ops.cuh's copy kernels (strided copy, concat): plain C++, no CUDA, so the tests build
+// Host-side plans of tensor_ops.cuh's copy kernels (strided copy, concat, roll): plain C++, no CUDA, so the tests build
 // it with g++ and check the planned index mapping against the per-element formula on the CPU
 // (test/backends/cuda/copy-plan.test.ts).
 //
@@ -88,6 +88,74 @@ inline bool plan_strided_copy(int rank, const int64_t* shape, const int64_t* str
   }
   if (low < 0) return false;
   p->wide = p->total >= kNarrowIndexLimit || high >= kNarrowIndexLimit;
+  return true;
+}
+
+// A cyclic shift (torch.roll): out[c0, .., cr] = in[(c0 - shift0) mod shape0, .., (cr - shiftr) mod shaper], both
+// row-major over `shape`, in units of `vector` elements. Every shift is in [0, shape[d]).
+struct RollPlan {
+  int rank;  // >= 1 when total > 0
+  int64_t shape[kMaxPlanRank];
+  int64_t shift[kMaxPlanRank];
+  int64_t stride[kMaxPlanRank];  // row-major strides of shape (the input's and the output's)
+  int64_t total;                 // units copied (0: nothing to do)
+  int vector;
+  bool wide;
+};
+
+// false: a rank outside [0, kMaxPlanRank]. A size <= 0 is an empty roll; shifts of any sign are taken mod the size.
+// `aligned`: both pointers are 16-byte aligned.
+inline bool plan_roll(int rank, const int64_t* shape, const int64_t* shifts, int element_bytes, bool aligned,
+                      RollPlan* p) {
+  if (rank < 0 || rank > kMaxPlanRank) return false;
+  p->rank = 0;
+  p->total = 1;
+  p->vector = 1;
+  p->wide = false;
+  for (int d = 0; d < rank; ++d) {
+    if (shape[d] <= 0) {
+      p->total = 0;
+      return true;
+    }
+    p->total *= shape[d];
+  }
+  // Coalesce, outermost first: size-1 axes go (nothing to shift), and an unshifted axis folds into an unshifted
+  // neighbour before it (together they are one contiguous run). Shifted axes stay: each needs its own wrap.
+  for (int d = 0; d < rank; ++d) {
+    if (shape[d] == 1) continue;
+    const int64_t s = ((shifts[d] % shape[d]) + shape[d]) % shape[d];
+    const int last = p->rank - 1;
+    if (last >= 0 && s == 0 && p->shift[last] == 0) {
+      p->shape[last] *= shape[d];
+    } else {
+      p->shape[p->rank] = shape[d];
+      p->shift[p->rank] = s;
+      ++p->rank;
+    }
+  }
+  if (p->rank == 0) {  // one element
+    p->rank = 1;
+    p->shape[0] = 1;
+    p->shift[0] = 0;
+  }
+  // 16-byte units: the innermost axis (an unshifted run, or a shifted axis) holds whole vectors and is shifted by
+  // whole vectors, so each unit is 16 aligned bytes of a contiguous run of both tensors. Swin's roll over H, W of
+  // NHWC [b, 56, 56, 96] fp16 is [b, 56, 56, 12] units.
+  const int v = element_bytes > 0 && element_bytes < 16 && 16 % element_bytes == 0 ? 16 / element_bytes : 1;
+  const int inner = p->rank - 1;
+  if (v > 1 && aligned && p->shape[inner] % v == 0 && p->shift[inner] % v == 0) {
+    p->vector = v;
+    p->shape[inner] /= v;
+    p->shift[inner] /= v;
+    p->total /= v;
+  }
+  int64_t stride = 1;
+  for (int d = p->rank - 1; d >= 0; --d) {
+    p->stride[d] = stride;
+    stride *= p->shape[d];
+  }
+  // every source index is below the unit count
+  p->wide = p->total >= kNarrowIndexLimit;
   return true;
 }
 

@@ -1,4 +1,4 @@
-// Data movement: concat, strided copy (slice and transpose), gather (Gather, GatherElements, GatherND), range.
+// Data movement: concat, strided copy (slice and transpose), roll, gather (Gather, GatherElements, GatherND), range.
 // Any element type (copies bytes of T).
 #pragma once
 
@@ -134,6 +134,63 @@ cudaError_t launch_strided_copy(const StridedCopyArgs<T>& a, cudaStream_t stream
     launch_strided_copy_plan<uint4>(a, p, stream);
   else
     launch_strided_copy_plan<T>(a, p, stream);
+  return launch_status();
+}
+
+// Cyclic shift (torch.roll, our Roll op): out[c0, .., cr] = in[(c0 - shifts[0]) mod output_shape[0], ..], both
+// tensors row-major over `shape`. Unshifted axes may be passed merged (any rank up to kMaxCopyRank).
+template <class T>
+struct RollArgs {
+  const T* input;
+  T* output;
+  int32_t rank;
+  int64_t shape[kMaxCopyRank];
+  int64_t shifts[kMaxCopyRank];  // any sign, taken mod the axis size
+};
+
+// One unit per thread over the plan (copy_plan.h plan_roll): consecutive threads write consecutive units and read
+// consecutive ones except where an axis wraps, so both sides stay coalesced. U is T, or uint4 for 16 bytes; Index
+// uint32_t when the tensor has fewer than 2^31 units.
+template <class U, class Index>
+__global__ void roll_kernel(const U* input, U* output, RollPlan p) {
+  const Index total = static_cast<Index>(p.total);
+  for (Index i = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<Index>(gridDim.x) * blockDim.x) {
+    Index rest = i, source = 0;
+    for (int d = p.rank - 1; d >= 0; --d) {
+      const Index size = static_cast<Index>(p.shape[d]), shift = static_cast<Index>(p.shift[d]);
+      const Index q = d > 0 ? rest / size : 0, c = rest - q * size;  // the outermost coordinate is what is left
+      // (c - shift) mod size without a second division: shift < size
+      source += (c >= shift ? c - shift : c + size - shift) * static_cast<Index>(p.stride[d]);
+      rest = q;
+    }
+    output[i] = input[source];
+  }
+}
+
+template <class U, class T>
+void launch_roll_plan(const RollArgs<T>& a, const RollPlan& p, cudaStream_t stream) {
+  const U* input = reinterpret_cast<const U*>(a.input);
+  U* output = reinterpret_cast<U*>(a.output);
+  if (p.wide)
+    roll_kernel<U, uint64_t><<<grid_for(p.total, 256), 256, 0, stream>>>(input, output, p);
+  else
+    roll_kernel<U, uint32_t><<<grid_for(p.total, 256), 256, 0, stream>>>(input, output, p);
+}
+
+// Speed: one read and one write of the tensor (the Slice, Slice, Concat it replaces move it twice), 16-byte units
+// when the innermost axis allows; not yet measured on a GPU.
+template <class T>
+cudaError_t launch_roll(const RollArgs<T>& a, cudaStream_t stream) {
+  RollPlan p;
+  if (!plan_roll(a.rank, a.shape, a.shifts, static_cast<int>(sizeof(T)), is_aligned16(a.input) && is_aligned16(a.output),
+                 &p))
+    return cudaErrorInvalidValue;
+  if (p.total <= 0) return cudaSuccess;
+  if (p.vector > 1)
+    launch_roll_plan<uint4>(a, p, stream);
+  else
+    launch_roll_plan<T>(a, p, stream);
   return launch_status();
 }
 

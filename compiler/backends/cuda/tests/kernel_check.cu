@@ -1087,6 +1087,58 @@ void check_strided_copies() {
   check_strided_copy_wide();
 }
 
+// Roll (torch.roll) through launch_roll's plan: unshifted axes merged, 16-byte units when the innermost axis and its
+// shift are whole vectors (else elements); `misalign` shifts the input pointer by that many elements. The reference
+// is the definition, out[i] = x[(i - shift) mod n] on every axis, with shifts of either sign.
+void check_roll_case(const std::string& name, std::vector<int64_t> shape, std::vector<int64_t> shifts, int misalign = 0) {
+  const int rank = static_cast<int>(shape.size());
+  int64_t total = 1;
+  for (int64_t v : shape) total *= v;
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(total + misalign, &x);
+  DeviceBuffer<__half> dx(total + misalign);
+  upload(dx, hx);
+  std::vector<double> ref(total);
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t rest = i, source = 0, stride = 1;
+    for (int d = rank - 1; d >= 0; --d) {
+      const int64_t c = rest % shape[d];
+      rest /= shape[d];
+      source += (((c - shifts[d]) % shape[d] + shape[d]) % shape[d]) * stride;
+      stride *= shape[d];
+    }
+    ref[i] = x[misalign + source];
+  }
+  DeviceBuffer<__half> dy(total);
+  RollArgs<__half> args{};
+  args.input = dx.ptr + misalign;
+  args.output = dy.ptr;
+  args.rank = rank;
+  std::string text = "[";
+  for (int d = 0; d < rank; ++d) {
+    args.shape[d] = shape[d];
+    args.shifts[d] = shifts[d];
+    text += (d ? "," : "") + std::to_string(shape[d]);
+  }
+  text += "] by [";
+  for (int d = 0; d < rank; ++d) text += (d ? "," : "") + std::to_string(shifts[d]);
+  run_case(name, text + "]", dy, ref, kExact, [&](cudaStream_t s) { return launch_roll(args, s); });
+}
+
+void check_rolls() {
+  // Swin-S shifted windows at batch 8: stage 1 before the partition (-3, -3) and after the reverse (+3, +3)
+  check_roll_case("roll swin H,W -3", {8, 56, 56, 96}, {0, -3, -3, 0});
+  check_roll_case("roll swin H,W +3", {8, 56, 56, 96}, {0, 3, 3, 0});
+  check_roll_case("roll swin stage 3", {8, 14, 14, 384}, {0, 11, 11, 0});
+  check_roll_case("roll swin misaligned", {8, 56, 56, 96}, {0, 3, 3, 0}, 1);
+  // the innermost axis shifted: by whole vectors (16-byte units), by 3 (elements); one axis, a shift past the size
+  check_roll_case("roll C by 16", {4, 9, 64}, {0, 0, 16});
+  check_roll_case("roll C by 3", {4, 9, 13}, {0, 0, 3});
+  check_roll_case("roll NCHW H", {2, 3, 17, 19}, {0, 0, 5, 0});
+  check_roll_case("roll 1-D by -29", {1000}, {-29});
+  check_roll_case("roll all axes", {3, 5, 7, 9, 11, 8}, {1, -2, 3, 4, -5, 6});
+}
+
 // Concat through launch_concat's plan: 16-byte units when every input's row, the output's row and the launch's
 // start on it are whole vectors; `misalign` shifts inputs[0] by one element (the element path).
 void check_concat_case(const std::string& name, int64_t outer, std::vector<int64_t> sizes, int64_t inner, bool misalign = false) {
@@ -3111,6 +3163,7 @@ int main() {
   check_concat_chunks();
   check_strided_copy();
   check_strided_copies();
+  check_rolls();
   check_concats();
   check_gather();
   check_cumsum();

@@ -107,6 +107,10 @@ template cudaError_t launch_concat<__half>(const ConcatArgs<__half>&, cudaStream
 template cudaError_t launch_strided_copy<__half>(const StridedCopyArgs<__half>&, cudaStream_t);
 template cudaError_t launch_strided_copy<int64_t>(const StridedCopyArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_strided_copy<uint8_t>(const StridedCopyArgs<uint8_t>&, cudaStream_t);
+template cudaError_t launch_roll<__half>(const RollArgs<__half>&, cudaStream_t);
+template cudaError_t launch_roll<float>(const RollArgs<float>&, cudaStream_t);
+template cudaError_t launch_roll<int64_t>(const RollArgs<int64_t>&, cudaStream_t);
+template cudaError_t launch_roll<uint8_t>(const RollArgs<uint8_t>&, cudaStream_t);
 template cudaError_t launch_concat<int64_t>(const ConcatArgs<int64_t>&, cudaStream_t);
 template cudaError_t launch_gather<__half, int64_t>(const GatherArgs<__half, int64_t>&, cudaStream_t);
 template cudaError_t launch_gather<uint8_t, int32_t>(const GatherArgs<uint8_t, int32_t>&, cudaStream_t);
