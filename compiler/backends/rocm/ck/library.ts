@@ -131,11 +131,11 @@ function ckDecisions(problemAt: (batch: number) => CkProblem, cus: number): Batc
 /** CK's tensor descriptors index with 32-bit `index_t`: every tensor an instance reads or writes must fit. */
 const MAX_CK_ELEMENTS = 2 ** 31 - 1;
 
-function checkIndexRange(tensors: [string, number][], maxBatch: number): void {
+function checkIndexRange(tensors: [string, number][], maxBatch: number, fix = 'compile with a smaller --max-batch'): void {
   for (const [what, elements] of tensors)
     if (elements > MAX_CK_ELEMENTS)
       throw new Unsupported(
-        `${what} has ${elements} elements at max batch ${maxBatch}, past the 2^31 - 1 that CK's 32-bit indices address (compile with a smaller --max-batch)`,
+        `${what} has ${elements} elements at max batch ${maxBatch}, past the 2^31 - 1 that CK's 32-bit indices address (${fix})`,
       );
 }
 
@@ -408,13 +408,18 @@ export class CkLibrary implements PlatformLibrary {
     const kg = k / group;
     if (isPatchifyConv(node, [r, s]) && (s * c) % 8 === 0) return this.patchify(node, shape);
     const epilogue = ckEpilogue(ctx, node, k);
+    // an activation past CK's 32-bit indices at the max batch: the conv runs over chunks of images (as the CUDA
+    // build's convBatchChunk does); one image must still fit
     checkIndexRange(
       [
-        ['the input', ctx.maxOf(batch) * h * wIn * c],
-        ['the output', ctx.maxOf(batch) * p * q * k],
+        ['one image of the input', h * wIn * c],
+        ['one image of the output', p * q * k],
       ],
-      ctx.maxBatch,
+      1,
+      'the conv runs over chunks of whole images; a smaller input size is the only fix',
     );
+    const perImage = Math.max(h * wIn * c, p * q * k);
+    const chunk = ctx.maxOf(batch) * perImage > MAX_CK_ELEMENTS ? Math.floor(MAX_CK_ELEMENTS / perImage) : undefined;
     const oneByOne = r === 1 && s === 1 && pads.every((v) => v === 0);
     const convSpecialization = oneByOne ? (strides.every((v) => v === 1) ? 'Filter1x1Stride1Pad0' : 'Filter1x1Pad0') : 'Default';
     const vectors = { a: vectorWidth(cg), b: vectorWidth(cg), cde: vectorWidth(kg) };
@@ -441,14 +446,26 @@ export class CkLibrary implements PlatformLibrary {
         steps: epilogue.functors,
       },
     );
-    const body = [
-      `const AitCkConvArgs conv{static_cast<int>(${ctx.dim(batch, node)}), ${h}, ${wIn}, ${c}, ${k}, ${r}, ${s}, ${p}, ${q}, ${group},`,
+    // offset(pointer, per-image elements): where this launch's images start (the whole batch: the pointer itself)
+    const args = (n: string, offset: (pointer: string, image: string) => string) => [
+      `const AitCkConvArgs conv{static_cast<int>(${n}), ${h}, ${wIn}, ${c}, ${k}, ${r}, ${s}, ${p}, ${q}, ${group},`,
       `                         ${strides[0]}, ${strides[1]}, ${dilations[0]}, ${dilations[1]}, ${pads[0]}, ${pads[1]}, ${pads[2]}, ${pads[3]},`,
-      `                         ${ctx.pointer(x)}, ${ctx.pointer(w)},`,
-      ...operandFields(ctx, epilogue),
-      `                         ${ctx.pointer(out, true)}};`,
-      ...dispatchByBatch(ranges, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(conv, c.stream));`),
+      `                         ${offset(ctx.pointer(x), 'in_image')}, ${ctx.pointer(w)},`,
+      ...operandFields(ctx, epilogue, (pointer) => offset(pointer, 'out_image')),
+      `                         ${offset(ctx.pointer(out, true), 'out_image')}};`,
     ];
+    const launch = dispatchByBatch(ranges, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(conv, c.stream));`);
+    const body =
+      chunk === undefined
+        ? [...args(ctx.dim(batch, node), (pointer) => pointer), ...launch]
+        : [
+            `const int64_t images = ${ctx.dim(batch, node)}, in_image = ${h * wIn * c}, out_image = ${p * q * k};`,
+            `for (int64_t first = 0; first < images; first += ${chunk}) {`,
+            `  const int64_t batch = std::min<int64_t>(${chunk}, images - first);  // this chunk's images (the dispatch reads it)`,
+            ...args('batch', (pointer, image) => (pointer === 'nullptr' ? pointer : `${pointer} + first * ${image}`)).map((l) => `  ${l}`),
+            ...launch.map((l) => `  ${l}`),
+            '}',
+          ];
     const what = `${r}x${s} conv (stride ${strides.join('x')}${group > 1 ? `, group ${group}` : ''}) as CK implicit GEMM M=N·${p}·${q} N=${kg} K=${r * s * cg}`;
     return {
       kernel: this.kernelChoice(what, ranges, reasons, epilogue, undefined, candidates),
@@ -693,10 +710,13 @@ function epilogueTerms(epilogue: CkEpilogue): string[] {
 }
 
 /** The d / d_per_channel initializers of the args struct (unused slots null). */
-function operandFields(ctx: CodegenContext, epilogue: CkEpilogue): string[] {
-  const pointers = Array.from({ length: CK_MAX_OPERANDS }, (_, i) =>
-    epilogue.operands[i] ? ctx.pointer(epilogue.operands[i].tensor) : 'nullptr',
-  );
+/** The epilogue operands' pointers and per-channel flags; `image` offsets a per-pixel operand (a chunk of images). */
+function operandFields(ctx: CodegenContext, epilogue: CkEpilogue, image: (pointer: string) => string = (p) => p): string[] {
+  const pointers = Array.from({ length: CK_MAX_OPERANDS }, (_, i) => {
+    const operand = epilogue.operands[i];
+    if (!operand) return 'nullptr';
+    return operand.perChannel ? ctx.pointer(operand.tensor) : image(ctx.pointer(operand.tensor));
+  });
   const flags = Array.from({ length: CK_MAX_OPERANDS }, (_, i) => String(epilogue.operands[i]?.perChannel ?? false));
   return [`                         {${pointers.join(', ')}},`, `                         {${flags.join(', ')}},`];
 }
