@@ -583,6 +583,23 @@ export interface ConcatSlot {
 /** The largest number of Concat pieces one elementwise node reads (kMaxConcatPieces of kernels/elementwise.cuh). */
 export const MAX_CONCAT_PIECES = 64;
 
+/**
+ * The kernel-parameter bytes one elementwise kernel may take: 4 KB, the limit every target has (HIP's kernel-argument
+ * buffer; CUDA before 12.1 and pre-Volta). The fused kernels take all their inputs by value (ew::ElementwiseArgs and
+ * ew::MixedArgs of kernels/elementwise.cuh assert the same bound), so a group stops growing at this size.
+ */
+export const ELEMENTWISE_PARAM_BYTES = 4096;
+
+/**
+ * An upper bound of the parameter bytes of an elementwise kernel with `nodes` body nodes reading `slots` input slots
+ * and `pieces` concat pieces: per slot a pointer, its broadcast kind, inner and span, and a strided index of rank 6
+ * (8 + 4 + 8 + 8 + 104, rounded up); per piece a pointer, start, extent and storage type (8 + 8 + 8 + 4, rounded up);
+ * per node its functor (at most two scalars, and padding); the output, the count and padding.
+ */
+export function elementwiseParamBytes(slots: number, pieces: number, nodes: number): number {
+  return 64 + 144 * slots + 32 * pieces + 16 * nodes;
+}
+
 export function concatSlotsOf(node: Node): ConcatSlot[] {
   const a = node.attrs.concat;
   if (!a || a.type !== 'strings') return [];

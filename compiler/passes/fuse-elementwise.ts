@@ -14,11 +14,22 @@
  * when its pieces are not float data of its own type, when a piece's extent along the axis is not a compile-time
  * number, when it would give the group more than MAX_CONCAT_PIECES pieces, or when the group's output is not the
  * Concat's shape (the kernels read a concat slot in full, never broadcast).
+ *
+ * The kernels take their inputs by value, within 4 KB of parameters on every target: a group stops growing, and a
+ * Concat stays, where the kernel's parameters would pass ELEMENTWISE_PARAM_BYTES (ops/fused.ts).
  */
 import { isFloatType } from '../ir/dtype';
 import { Graph, Node, attrGraph, attrInt, subgraphsOf } from '../ir/graph';
 import { dimEquals, isConcrete } from '../ir/symbolic';
-import { FUSED_DOMAIN, MAX_CONCAT_PIECES, concatSlotAttribute, concatSlotsOf, elementwiseSlotsOf } from '../ops/fused';
+import {
+  ELEMENTWISE_PARAM_BYTES,
+  FUSED_DOMAIN,
+  MAX_CONCAT_PIECES,
+  concatSlotAttribute,
+  concatSlotsOf,
+  elementwiseParamBytes,
+  elementwiseSlotsOf,
+} from '../ops/fused';
 import { ELEMENTWISE_OPS } from '../ops/op-classes';
 import { isShapeComputation, isWeightPreparation } from './cost';
 import { Pass } from './pass';
@@ -104,6 +115,11 @@ export function concatRefusal(graph: Graph, cat: Node, reader: Node): string | u
   const already = reader.op === 'elementwise' ? concatSlotsOf(reader).reduce((n, c) => n + c.extents.length, 0) : 0;
   if (already + cat.inputs.length > MAX_CONCAT_PIECES)
     return `${already + cat.inputs.length} concat pieces (the kernel takes ${MAX_CONCAT_PIECES})`;
+  // the slot count stays (the Concat's slot becomes a concat slot); its pieces join the kernel's parameters
+  const slots = reader.op === 'elementwise' ? elementwiseSlotsOf(reader).length : new Set(reader.inputs.filter((t) => t)).size;
+  const nodes = reader.op === 'elementwise' ? attrGraph(reader, 'body').nodes.length : 1;
+  const bytes = elementwiseParamBytes(slots, already + cat.inputs.length, nodes);
+  if (bytes > ELEMENTWISE_PARAM_BYTES) return `kernel parameters of ${bytes} bytes (at most ${ELEMENTWISE_PARAM_BYTES})`;
   return undefined;
 }
 
@@ -167,7 +183,7 @@ function growGroup(
       const p = input ? producers.get(input) : undefined;
       if (!p || group.has(p) || taken.has(p) || !isElementwise(graph, p) || outputs.has(input) || mathOf(graph, p) !== math) continue;
       const readers = consumers.get(input) ?? [];
-      if (readers.every((r) => group.has(r))) {
+      if (readers.every((r) => group.has(r)) && groupParamBytes([...group, p]) <= ELEMENTWISE_PARAM_BYTES) {
         group.add(p);
         work.push(p);
       }
@@ -175,6 +191,13 @@ function growGroup(
   }
   // keep graph order
   return [...group].sort((a, b) => position.get(a)! - position.get(b)!);
+}
+
+/** The kernel-parameter bytes (an upper bound) of the elementwise kernel of `group`, before any Concat joins it. */
+function groupParamBytes(group: readonly Node[]): number {
+  const inside = new Set(group.flatMap((n) => n.outputs));
+  const inputs = new Set(group.flatMap((n) => n.inputs.filter((i) => i && !inside.has(i))));
+  return elementwiseParamBytes(inputs.size, 0, group.length);
 }
 
 /** The fused node standing for `group` (the caller puts it in the root's place and drops the group's nodes). */

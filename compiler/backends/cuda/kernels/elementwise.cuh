@@ -50,6 +50,9 @@ struct StridedIndex {
 // (i / span[k]) * extent[p] * inner[k] + i % span[k] - start[p] * inner[k]. P is const T* in the fp16 kernel and
 // const void* in the mixed one (each piece with its own storage type there).
 constexpr int kMaxConcatPieces = 64;  // MAX_CONCAT_PIECES of ops/fused.ts
+// Kernel parameters are at most 4 KB on every target (HIP's kernel-argument buffer; CUDA before 12.1): the code
+// generator keeps a group's inputs within it (ELEMENTWISE_PARAM_BYTES and elementwiseParamBytes of ops/fused.ts).
+constexpr size_t kMaxParamBytes = 4096;
 
 enum class Storage : int32_t { kHalf = 0, kBFloat16 = 1, kFloat = 2 };
 
@@ -650,6 +653,7 @@ __global__ void mixed_elementwise_kernel(MixedArgs<TOut, kInputs, kPieces> a, Fn
 template <class V, class... TIn, class TOut, int kInputs, int kPieces, class Fn>
 cudaError_t launch_mixed_elementwise(const ew::MixedArgs<TOut, kInputs, kPieces>& args, Fn fn, cudaStream_t stream) {
   static_assert(sizeof...(TIn) == kInputs, "one storage type per input");
+  static_assert(sizeof(args) + sizeof(Fn) <= ew::kMaxParamBytes, "kernel parameters past 4 KB");
   if (args.count <= 0) return cudaSuccess;
   constexpr int kThreads = 256;
   ew::mixed_elementwise_kernel<V, Fn, TOut, kInputs, kPieces, TIn...><<<grid_for(args.count, kThreads), kThreads, 0, stream>>>(args, fn);
@@ -659,6 +663,7 @@ cudaError_t launch_mixed_elementwise(const ew::MixedArgs<TOut, kInputs, kPieces>
 // Fn before kPieces: launch_fused_elementwise<T, kInputs, Fn> names an instance, kPieces deduced from the args.
 template <class T, int kInputs, class Fn, int kPieces>
 cudaError_t launch_fused_elementwise(const ew::ElementwiseArgs<T, kInputs, kPieces>& args, Fn fn, cudaStream_t stream) {
+  static_assert(sizeof(args) + sizeof(Fn) <= ew::kMaxParamBytes, "kernel parameters past 4 KB");
   if (args.count <= 0) return cudaSuccess;
   for (int k = 0; k < kInputs; ++k)
     if (args.broadcast[k] == ew::Broadcast::kStrided && (args.strided[k].rank < 1 || args.strided[k].rank > ew::kMaxBroadcastRank))
