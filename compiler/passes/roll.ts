@@ -160,12 +160,13 @@ function concatsToRolls(graph: Graph, ctx: PassContext): boolean {
   const consumers = graph.consumers();
   const elsewhere = readElsewhere(graph);
   const isLive = liveNodes(graph);
+  const removed = new Set<Node>(); // dropped from graph.nodes once at the end: linear in the graph
   for (const node of [...graph.nodes]) {
     if (node.op !== 'Concat' || !isLive(node)) continue;
     const m = matchRoll(graph, node, producers, consumers, elsewhere);
     if (!m) continue;
     const sliceOutputs = new Set(m.slices.map((s) => s.outputs[0]));
-    graph.nodes = graph.nodes.filter((n) => !m.slices.includes(n));
+    for (const s of m.slices) removed.add(s);
     for (const t of sliceOutputs) graph.tensors.delete(t);
     absorb(node, ...m.slices);
     node.op = 'Roll';
@@ -175,6 +176,7 @@ function concatsToRolls(graph: Graph, ctx: PassContext): boolean {
     if (m.shift === 0) bypassNode(graph, node, m.x, node.outputs[0], ctx, 'roll by 0 (slices in order) removed');
     changed = true;
   }
+  if (removed.size > 0) graph.nodes = graph.nodes.filter((n) => !removed.has(n));
   return changed;
 }
 
@@ -185,8 +187,9 @@ function mergeRolls(graph: Graph, ctx: PassContext): boolean {
   const consumers = graph.consumers();
   const elsewhere = readElsewhere(graph);
   const isLive = liveNodes(graph);
+  const removed = new Set<Node>();
   for (const outer of [...graph.nodes]) {
-    if (outer.op !== 'Roll' || outer.domain !== FUSED_DOMAIN || !isLive(outer)) continue;
+    if (outer.op !== 'Roll' || outer.domain !== FUSED_DOMAIN || removed.has(outer) || !isLive(outer)) continue;
     const inner = producers.get(outer.inputs[0]);
     if (inner?.op !== 'Roll' || inner.domain !== FUSED_DOMAIN) continue;
     const mid = inner.outputs[0];
@@ -202,10 +205,11 @@ function mergeRolls(graph: Graph, ctx: PassContext): boolean {
     absorb(outer, inner);
     outer.inputs = [inner.inputs[0]];
     outer.attrs = { axes: { type: 'ints', value: axes }, shifts: { type: 'ints', value: axes.map((a) => shift.get(a)!) } };
-    graph.nodes = graph.nodes.filter((n) => n !== inner);
+    removed.add(inner);
     graph.tensors.delete(mid);
     if (axes.length === 0) bypassNode(graph, outer, outer.inputs[0], outer.outputs[0], ctx, 'rolls adding up to no shift removed');
     changed = true;
   }
+  if (removed.size > 0) graph.nodes = graph.nodes.filter((n) => !removed.has(n));
   return changed;
 }
