@@ -176,8 +176,16 @@ def check_build(build_name, build, exports, out, ort):
         raise RuntimeError(f"no library in {build} (build failed: see logs/build_{build_name}.log)")
     onnx_path = os.path.join(exports, name, "model.onnx")
     ait = load_module(os.path.join(build, "ait_model.py")).AITModel(os.path.join(build, lib[0]))
-    bound = ait.bind_weights(onnx_weights(onnx_path))
+    weights = onnx_weights(onnx_path)
+    bound = ait.bind_weights(weights)
     entry["weightsBound"] = len(bound)
+    # initializers of the export the build has no weight for: small ones are shape constants the compiler folded; a
+    # large one means the build was compiled from another export (another graph: e.g. BatchNorm folded into biases
+    # the build lacks), whose result would be wrong without any error
+    skipped = sorted((n for n in weights if n not in set(bound) and weights[n].size > 64), key=lambda n: -weights[n].size)
+    if skipped:
+        raise RuntimeError(f"{len(skipped)} initializers of the export are no weights of the build ({', '.join(skipped[:4])}, ...): "
+                           "it was compiled from another export of the model")
     if ait.num_unbound_weights:
         raise RuntimeError(f"{ait.num_unbound_weights} weights still unbound after binding {len(bound)} ONNX initializers")
     specs = ait.inputs

@@ -14,6 +14,7 @@
 #      exported graph-only at low priority ($OUT/fam4.tgz: compile them here to find what the compiler lacks)
 #   2  the check of the zoo and FAMS (verify against onnxruntime and PyTorch, time against eager and torch.compile)
 #   3  the detection verify (verify-check.sh) of Mask R-CNN and RetinaNet
+#   B  a second lease: the builds of step 1 (no kernel checks, no FAM4 exports) and the check of step 2 in one call
 #   A  a short lease: the kernel checks and the zoo's builds, then its check, in one call
 # Results: $OUT/r$STEP.tgz (logs, check-models.json, profiles) and a summary on stdout.
 set -uo pipefail
@@ -33,6 +34,22 @@ kernel_checks() {  # in the background; their correctness is the point, not thei
    timeout 60 $RUN/input_dims_check > $R/input_dims.txt 2>&1; echo "input_dims_check rc $?" >> $R/kc.sum; tail -n 3 $R/input_dims.txt >> $R/kc.sum) &
   KC=$!
 }
+det_compile() {  # in the background: Mask R-CNN and RetinaNet exported with weights and compiled as verify-check.sh does
+  mkdir -p /tmp/ait-vc-exports /tmp/ait-vc-work
+  (for m in maskrcnn_resnet50_fpn retinanet_resnet50_fpn; do
+     [ -f /tmp/ait-vc-exports/$m/model.onnx ] || OMP_NUM_THREADS=2 KEEP_WEIGHTS=1 python3 shared/tools/export_models.py /tmp/ait-vc-exports $m > $R/det_export_$m.log 2>&1
+     [ -f /tmp/ait-vc-work/$m/Makefile ] || /tmp/ait-node/bin/node $RUN/dist/cli.js compile /tmp/ait-vc-exports/$m/model.onnx -o /tmp/ait-vc-work/$m --force --max-batch 1 > $R/det_compile_$m.log 2>&1
+     echo "det $m compiled rc $?"
+   done) &
+  DET=$!
+}
+det_build() {  # after det_compile (verify-check.sh then finds them built)
+  wait $DET
+  for m in maskrcnn_resnet50_fpn retinanet_resnet50_fpn; do
+    [ -f /tmp/ait-vc-work/$m/Makefile ] && timeout "${DET_BUILD_TIMEOUT:-60}" make -C /tmp/ait-vc-work/$m -j16 CUTLASS_DIR=/tmp/ait-cutlass NVCC=$ROOT/scripts/gpu/nvcc-cache.sh > $R/det_build_$m.log 2>&1
+    echo "det $m build rc $?"
+  done
+}
 zoo_check() {  # $1: builds to check (comma-separated, in this order)
   OUT=$R/zoo PHASE=check CHECK_BUILDS="$1" AIT_TORCH_COMPILE=${TC:-reduce-overhead} AIT_COMPILE_BATCHES=${CB:-1} \
     timeout "${CHECK_TIMEOUT:-560}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | grep -v '^ROW' | tail -n "${TAILN:-70}"
@@ -41,24 +58,21 @@ case "${STEP:-1}" in
 1)
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   kernel_checks
-  mkdir -p /tmp/ait-vc-exports /tmp/ait-vc-work
-  (for m in maskrcnn_resnet50_fpn retinanet_resnet50_fpn; do
-     [ -f /tmp/ait-vc-exports/$m/model.onnx ] || OMP_NUM_THREADS=2 KEEP_WEIGHTS=1 python3 shared/tools/export_models.py /tmp/ait-vc-exports $m > $R/det_export_$m.log 2>&1
-     [ -f /tmp/ait-vc-work/$m/Makefile ] || /tmp/ait-node/bin/node $RUN/dist/cli.js compile /tmp/ait-vc-exports/$m/model.onnx -o /tmp/ait-vc-work/$m --force --max-batch 1 > $R/det_compile_$m.log 2>&1
-     echo "det $m compiled rc $?"
-   done) &
-  DET=$!
+  det_compile
   FAM4=$(python3 scripts/gpu/families.py list | sed -n '/^nfnet_l0$/,/^siglip_vision$/p' | paste -sd,)
   (OUT=$R/fam4 JOBS=5 nice -n 19 bash scripts/gpu/export-families.sh "$FAM4" > $R/fam4.log 2>&1) &
   OUT=$R/check PHASE=build HOST_COMPILE="$FAMS" timeout "${BUILD_TIMEOUT:-420}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 40
-  wait $DET $KC; cat $R/kc.sum
-  for m in maskrcnn_resnet50_fpn retinanet_resnet50_fpn; do
-    [ -f /tmp/ait-vc-work/$m/Makefile ] && timeout 60 make -C /tmp/ait-vc-work/$m -j16 CUTLASS_DIR=/tmp/ait-cutlass NVCC=$ROOT/scripts/gpu/nvcc-cache.sh > $R/det_build_$m.log 2>&1
-    echo "det $m build rc $?"
-  done
+  wait $KC; cat $R/kc.sum
+  det_build
   ;;
 2) zoo_check "$(echo $ZOO | tr ' ' ,),$(fams_sm90)" ;;
 3) OUT=$R/vc VERIFY_TIMEOUT=120 timeout "${VC_TIMEOUT:-300}" bash scripts/gpu/verify-check.sh $RUN maskrcnn_resnet50_fpn retinanet_resnet50_fpn 2>&1 | tail -n 12 ;;
+B)  # a second lease: the builds (zoo, FAMS compiled there, the detectors) and the zoo's and FAMS' check; then STEP=3
+  det_compile
+  OUT=$R/check PHASE=build HOST_COMPILE="$FAMS" timeout "${BUILD_TIMEOUT:-270}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 20
+  det_build
+  zoo_check "$(echo $ZOO | tr ' ' ,),$(fams_sm90)"
+  ;;
 A)
   kernel_checks
   OUT=$R/check PHASE=build timeout "${BUILD_TIMEOUT:-220}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 20

@@ -402,15 +402,15 @@ describe('cuda backend: conv GPU check program', () => {
   });
 });
 
-describe('cuda backend: a conv whose activations pass 2^31 elements at the max batch', () => {
+describe('cuda backend: a conv whose activations pass 2^31 bytes at the max batch', () => {
   /** x [B, C, 65, 65] → 1×1 Conv to K channels (+ Relu): DeepLabV3's head sizes. */
-  function compileHead(c: number, k: number, maxBatch: number) {
+  function compileHead(c: number, k: number, maxBatch: number, size = 65) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-conv-chunk-'));
     const file = path.join(dir, 'head.onnx');
     fs.writeFileSync(
       file,
       buildModel({
-        inputs: [{ name: 'x', dtype: 'float32', dims: ['B', c, 65, 65] }],
+        inputs: [{ name: 'x', dtype: 'float32', dims: ['B', c, size, size] }],
         initializers: [
           { name: 'w', dtype: 'float32', dims: [k, c, 1, 1], values: Array.from({ length: k * c }, (_, i) => ((i % 7) - 3) / 64) },
         ],
@@ -418,26 +418,40 @@ describe('cuda backend: a conv whose activations pass 2^31 elements at the max b
           { op: 'Conv', name: 'conv', inputs: ['x', 'w'], outputs: ['h'], attrs: { kernel_shape: [1, 1] } },
           { op: 'Relu', name: 'relu', inputs: ['h'], outputs: ['y'] },
         ],
-        outputs: [{ name: 'y', dtype: 'float32', dims: ['B', k, 65, 65] }],
+        outputs: [{ name: 'y', dtype: 'float32', dims: ['B', k, size, size] }],
       }),
     );
     const out = path.join(dir, 'out');
     const r = compileModel(file, { out, target: 'cuda:sm90', maxBatch });
-    assert.deepEqual(
-      r.diagnostics.filter((d) => d.severity === 'error'),
-      [],
-    );
-    return { out, model: fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8') };
+    const errors = r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message);
+    const model = errors.length === 0 ? fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8') : '';
+    return { out, model, errors };
   }
 
-  it('runs over chunks of images that fit CUTLASS 32-bit indexing, each on its slices of input and output', () => {
-    // 256 × 65 × 65 × 2048 = 2.2e9 output elements: chunks of floor((2^31 - 1) / (65·65·2048)) = 248 images
-    const { model } = compileHead(1024, 2048, 256);
+  it('runs over chunks of images that fit CUTLASS 32-bit byte offsets, each on its slices of input and output', () => {
+    // 256 × 65 × 65 × 2048 fp16 = 4.4e9 output bytes: chunks of floor((2^31 - 1) / (2·65·65·2048)) = 124 images
+    const { model, errors } = compileHead(1024, 2048, 256);
+    assert.deepEqual(errors, []);
     assert.match(model, /const int64_t images = batch, in_image = 65 \* 65 \* 1024, out_image = 65 \* 65 \* 2048;/);
-    assert.match(model, /for \(int64_t first = 0; first < images; first \+= 248\) \{/);
-    assert.match(model, /const int64_t batch = std::min<int64_t>\(248, images - first\);/);
+    assert.match(model, /for \(int64_t first = 0; first < images; first \+= 124\) \{/);
+    assert.match(model, /const int64_t batch = std::min<int64_t>\(124, images - first\);/);
     assert.match(model, /\+ first \* in_image, static_cast<const __half\*>/);
     assert.match(model, /reinterpret_cast<__half\*>\(c\.arena \+ \d+\) \+ first \* out_image\};/);
+  });
+
+  it('chunks at 2^31 bytes, not 2^31 elements (DeepLabV3\'s stem at batch 256: 1.1e9 elements, 2.2e9 bytes)', () => {
+    // 256 × 260 × 260 × 64 output elements (the 7×7 stem's at 520²; here a 1×1 conv of the same output size)
+    const { model, errors } = compileHead(8, 64, 256, 260);
+    assert.deepEqual(errors, []);
+    // floor((2^31 - 1) / (2 · 260 · 260 · 64)) = 248 images
+    assert.match(model, /for \(int64_t first = 0; first < images; first \+= 248\) \{/);
+  });
+
+  it('refuses a conv whose single image passes 2^31 bytes, naming the node', () => {
+    const { errors } = compileHead(8, 64, 1, 4200);
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0], /conv/);
+    assert.match(errors[0], /one image's activation takes 2257920000 bytes, past the 2\^31 - 1 that CUTLASS's conv addresses/);
   });
 
   it('launches once when the max batch fits (no loop in the usual case)', () => {

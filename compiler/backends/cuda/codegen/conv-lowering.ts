@@ -274,8 +274,8 @@ export class ConvLowering {
       body.push(...args(ctx.dim(batch, node), (pointer) => pointer));
       body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
     } else {
-      // N·H·W·C of an activation passes 2^31 - 1 at the larger batches: CUTLASS's conv indexes activations with 32-bit
-      // ints (its can_implement answers "Invalid Problem"), so the conv runs over chunks of at most `chunk` images, each
+      // an activation passes 2^31 bytes at the larger batches: CUTLASS's conv indexes activations with 32-bit byte
+      // offsets (its can_implement answers "Invalid Problem"), so the conv runs over chunks of at most `chunk` images, each
       // launch on its images' slices of the input, residual and output (NHWC: an image is contiguous); within a chunk
       // the instance is the one chosen for the chunk's size
       const image = (d: Dim[]) => d.map((x) => (isConcrete(x) ? String(x) : `static_cast<int64_t>(${ctx.dim(x, node)})`)).join(' * ');
@@ -581,17 +581,25 @@ export function convInstanceSource(source: ConvInstanceSource): string {
   return w.toString();
 }
 
-/** The largest element count CUTLASS's conv indexes with 32-bit ints (an activation's N·H·W·C). */
-const CONV_MAX_ELEMENTS = 2 ** 31 - 1;
+/**
+ * The largest activation CUTLASS 2.x's conv takes, in bytes: its can_implement refuses ("Invalid Problem") an input,
+ * filter or output of 2^31 bytes or more (it indexes them with 32-bit byte offsets), i.e. 2^30 fp16 elements.
+ */
+const CONV_MAX_BYTES = 2 ** 31 - 1;
+/** Bytes of an element of the convs' activations (fp16). */
+const CONV_ELEMENT_BYTES = 2;
 
 /**
- * Images per launch when an activation of the conv (input, or output and residual) has more than CONV_MAX_ELEMENTS
- * elements at the max batch; undefined when the whole batch fits one launch (every conv of usual sizes).
+ * Images per launch when an activation of the conv (input, or output and residual) passes CONV_MAX_BYTES at the max
+ * batch; undefined when the whole batch fits one launch (every conv of usual sizes).
  */
 export function convBatchChunk(ctx: CodegenContext, shape: ConvShape): number | undefined {
-  const perImage = Math.max(ctx.maxOf(shape.h) * ctx.maxOf(shape.w) * shape.c, ctx.maxOf(shape.p) * ctx.maxOf(shape.q) * shape.k);
-  if (ctx.maxOf(shape.batch) * perImage <= CONV_MAX_ELEMENTS) return undefined;
-  return Math.max(1, Math.floor(CONV_MAX_ELEMENTS / perImage));
+  const perImage =
+    CONV_ELEMENT_BYTES * Math.max(ctx.maxOf(shape.h) * ctx.maxOf(shape.w) * shape.c, ctx.maxOf(shape.p) * ctx.maxOf(shape.q) * shape.k);
+  if (ctx.maxOf(shape.batch) * perImage <= CONV_MAX_BYTES) return undefined;
+  if (perImage > CONV_MAX_BYTES)
+    throw new Unsupported(`one image's activation takes ${perImage} bytes, past the 2^31 - 1 that CUTLASS's conv addresses`);
+  return Math.floor(CONV_MAX_BYTES / perImage);
 }
 
 /** A conv3d's sizes: input [batch, d, h, w, c] NDHWC, weight [k, t, r, s, c/group], output [batch, o, p, q, k]. */

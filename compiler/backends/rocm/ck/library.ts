@@ -128,14 +128,17 @@ function ckDecisions(problemAt: (batch: number) => CkProblem, cus: number): Batc
   return { steps: [{ value: rows, below: cap }], thresholds: [{ value: rows, threshold: cap }] };
 }
 
-/** CK's tensor descriptors index with 32-bit `index_t`: every tensor an instance reads or writes must fit. */
-const MAX_CK_ELEMENTS = 2 ** 31 - 1;
+/**
+ * The largest fp16 tensor a CK instance reads or writes: its gridwise GEMMs refuse a tensor past 2 GiB (CheckValidity's
+ * TwoGB: the descriptors index bytes with 32-bit `index_t`), i.e. 2^30 fp16 elements.
+ */
+const MAX_CK_ELEMENTS = 2 ** 30;
 
 function checkIndexRange(tensors: [string, number][], maxBatch: number, fix = 'compile with a smaller --max-batch'): void {
   for (const [what, elements] of tensors)
     if (elements > MAX_CK_ELEMENTS)
       throw new Unsupported(
-        `${what} has ${elements} elements at max batch ${maxBatch}, past the 2^31 - 1 that CK's 32-bit indices address (${fix})`,
+        `${what} has ${elements} elements at max batch ${maxBatch}, past the 2^30 fp16 elements (2 GiB) that CK's 32-bit indices address (${fix})`,
       );
 }
 
@@ -408,7 +411,7 @@ export class CkLibrary implements PlatformLibrary {
     const kg = k / group;
     if (isPatchifyConv(node, [r, s]) && (s * c) % 8 === 0) return this.patchify(node, shape);
     const epilogue = ckEpilogue(ctx, node, k);
-    // an activation past CK's 32-bit indices at the max batch: the conv runs over chunks of images (as the CUDA
+    // an activation past CK's 2 GiB at the max batch: the conv runs over chunks of images (as the CUDA
     // build's convBatchChunk does); one image must still fit
     checkIndexRange(
       [
