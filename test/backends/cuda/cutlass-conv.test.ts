@@ -439,7 +439,7 @@ describe('cuda backend: a conv whose activations pass 2^31 bytes at the max batc
     assert.match(model, /reinterpret_cast<__half\*>\(c\.arena \+ \d+\) \+ first \* out_image\};/);
   });
 
-  it('chunks at 2^31 bytes, not 2^31 elements (DeepLabV3\'s stem at batch 256: 1.1e9 elements, 2.2e9 bytes)', () => {
+  it("chunks at 2^31 bytes, not 2^31 elements (DeepLabV3's stem at batch 256: 1.1e9 elements, 2.2e9 bytes)", () => {
     // 256 × 260 × 260 × 64 output elements (the 7×7 stem's at 520²; here a 1×1 conv of the same output size)
     const { model, errors } = compileHead(8, 64, 256, 260);
     assert.deepEqual(errors, []);
