@@ -155,7 +155,8 @@ export function groupDetailsHtml(state: ViewState, groupId: string, valueText: s
 
 /**
  * A kernel configuration value as HTML: tile-like number lists as 128×128×64; objects as key: value pairs; lists of
- * objects one per line (e.g. the per-batch-range instances of a GEMM: "batches 2..256 — name").
+ * objects one per line (e.g. the per-batch-range instances of a GEMM: "batch 2..256: name", with the condition first
+ * when the launch also picks by the sizes: "otherwise, batch 1..8: name").
  */
 export function configValue(v: unknown): string {
   if (v === null || v === undefined) return '—';
@@ -166,7 +167,7 @@ export function configValue(v: unknown): string {
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
     if (Array.isArray(o.batches) && typeof o.name === 'string')
-      return `batch ${esc((o.batches as number[]).join('..'))}: <code>${esc(o.name)}</code>${typeof o.file === 'string' ? ` <span class="muted">${esc(o.file)}</span>` : ''}`;
+      return `${typeof o.when === 'string' ? `${esc(o.when)}, ` : ''}batch ${esc((o.batches as number[]).join('..'))}: <code>${esc(o.name)}</code>${typeof o.file === 'string' ? ` <span class="muted">${esc(o.file)}</span>` : ''}`;
     return Object.entries(o)
       .map(([k, x]) => `${esc(k)}: ${typeof x === 'object' && x !== null ? configValue(x) : esc(String(x))}`)
       .join(', ');

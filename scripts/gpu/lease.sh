@@ -67,10 +67,10 @@ case "${STEP:-1}" in
   ;;
 2) zoo_check "$(echo $ZOO | tr ' ' ,),$(fams_sm90)" ;;
 3) OUT=$R/vc VERIFY_TIMEOUT=120 timeout "${VC_TIMEOUT:-300}" bash scripts/gpu/verify-check.sh $RUN maskrcnn_resnet50_fpn retinanet_resnet50_fpn 2>&1 | tail -n 12 ;;
-B)  # a second lease: the builds (zoo, FAMS compiled there, the detectors) and the zoo's and FAMS' check; then STEP=3
-  det_compile
+B)  # a second lease: the builds (zoo, FAMS compiled there, the detectors unless DET=0) and the zoo's and FAMS' check
+  [ "${DET:-1}" = 1 ] && det_compile
   OUT=$R/check PHASE=build HOST_COMPILE="$FAMS" timeout "${BUILD_TIMEOUT:-270}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 20
-  det_build
+  [ "${DET:-1}" = 1 ] && det_build
   zoo_check "$(echo $ZOO | tr ' ' ,),$(fams_sm90)"
   ;;
 A)

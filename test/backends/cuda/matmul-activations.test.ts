@@ -171,7 +171,7 @@ describe('cuda backend: MatMul and Gemm with B an activation', function () {
         };
         const a = operand('a', mm.a);
         const b = operand('b', mm.b);
-        const [L, M, N, K] = [product(mm.batch), product(mm.m), mm.n, mm.k];
+        const [L, M, N, K] = [product(mm.batch), product(mm.m), mm.n as number, mm.k as number];
         const d = new Float64Array(L * M * N);
         for (let l = 0; l < L; l++)
           for (let m = 0; m < M; m++)

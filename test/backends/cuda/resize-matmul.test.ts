@@ -185,21 +185,52 @@ describe('cuda codegen: MatMul between activations', () => {
     assert.ok(Math.abs(gemmA - reluWrites) >= 8192, `q (at ${gemmA}) overlaps k (at ${reluWrites})`);
   });
 
-  it('refuses a batched MatMul with a symbolic K with a diagnostic at the node', () => {
-    const spec: ModelSpec = {
-      inputs: [
-        { name: 'a', dtype: 'float32', dims: [16, 'B'] },
-        { name: 'b', dtype: 'float32', dims: ['B', 16] },
-      ],
-      nodes: [{ op: 'MatMul', name: 'symbolic_k', inputs: ['a', 'b'], outputs: ['y'] }],
-      outputs: [{ name: 'y', dtype: 'float32', dims: [16, 16] }],
+  /** q [B,2,S,32] · Transpose(k [B,2,S,32]) → Softmax → · v, the sequence S a run-time dim (up to 64). */
+  function runtimeSeqAttention(): ModelSpec {
+    const spec = attentionCore();
+    return {
+      ...spec,
+      inputs: ['q', 'k', 'v'].map((name) => ({ name, dtype: 'float32' as const, dims: ['B', 2, 'S', 32] })),
+      outputs: [{ name: 'y', dtype: 'float32', dims: ['B', 2, 'S', 32] }],
     };
-    const r = compileBytes(buildModel(spec), 'symbolic_k', 'cuda:sm90', 4);
-    assert.equal(r.errors.length, 1);
-    assert.equal(r.errors[0].code, 'op.unsupported');
-    assert.equal(r.errors[0].location?.onnxNode, 'symbolic_k');
-    assert.match(r.errors[0].message, /batched MatMul with symbolic N or K.*--dim/);
-  });
+  }
+
+  for (const [target, gencode] of GPU_TARGETS)
+    it(`${target}: a batched MatMul whose N or K is a run-time dim runs an alignment-8 instance when both are multiples of 8, else an alignment-1 one`, function () {
+      this.timeout(300_000);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-bmm-seq-'));
+      const file = path.join(dir, 'seq.onnx');
+      fs.writeFileSync(file, buildModel(runtimeSeqAttention()));
+      const out = path.join(dir, 'out');
+      const r = compileModel(file, { out, target, maxBatch: 4, dimBounds: { S: [1, 64] } });
+      assert.deepEqual(
+        r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+        [],
+      );
+      const nodes = (JSON.parse(fs.readFileSync(path.join(out, 'graph.json'), 'utf8')) as { nodes: GraphNode[] }).nodes;
+      // Q·Kᵀ (N = S) and P·V (K = S): both dispatch on the sizes; graph.json lists the instances with when they run
+      const gemms = nodes.filter((n) => n.kernel?.library === 'cutlass');
+      assert.equal(gemms.length, 2, nodes.map((n) => `${n.name}:${n.op}`).join(', '));
+      for (const n of gemms) {
+        const instances = (n.kernel!.config as { instances: { name: string; when?: string }[] }).instances;
+        const aligned = instances.filter((i) => i.when === 'N and K multiples of 8');
+        const otherwise = instances.filter((i) => i.when === 'otherwise');
+        assert.ok(aligned.length >= 1 && otherwise.length >= 1, JSON.stringify(instances));
+        for (const i of aligned) assert.match(i.name, /_align8/);
+        for (const i of otherwise) assert.match(i.name, /_align1/);
+        assert.match(n.kernel!.reason, /N or K a run-time size/);
+      }
+      if (target === 'cuda:sm90')
+        assert.ok(
+          gemms.some((n) => /^cutlass3x_sm90/.test(n.kernel!.name)),
+          'the aligned case runs TMA instances on sm90',
+        );
+      const model = fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8');
+      assert.equal((model.match(/if \(gemm\.n % 8 == 0 && gemm\.k % 8 == 0\) \{/g) ?? []).length, 2);
+      // the run-time S is read from the input dims, not the compile-time max
+      assert.doesNotMatch(model, /AitBatchedGemmArgs gemm\{[^}]*, 64, 32,/);
+      if (haveNvcc()) nvccCompileGenerated(out, ['src/model.cu'], gencode);
+    });
 });
 
 describe('cuda codegen: Resize', () => {

@@ -33,8 +33,9 @@ export interface BatchedMatMul {
   batch: Dim[];
   /** Dims whose product is the GEMM's M (A's rows, with A-only batch dims folded in). */
   m: Dim[];
-  n: number;
-  k: number;
+  /** N and K: numbers, or run-time dims (a sequence length: Q·Kᵀ's N, P·V's K; gemm-lowering.ts dispatches on them). */
+  n: Dim;
+  k: Dim;
   /** How the batch was formed, for the kernel reason. */
   description: string;
   /**
@@ -109,6 +110,15 @@ export function graphForMemoryPlan(graph: Graph, absorbed: ReadonlyMap<string, N
 
 const shapeText = (shape: readonly Dim[]) => `[${shape.map(dimToString).join(',')}]`;
 
+/** A backend whose instances take N and K at compile time only (CK): refuses a batched MatMul whose N or K is a run-time dim. */
+export function requireFixedNK(mm: BatchedMatMul, node: Node, shapeOf: (tensor: string) => Dim[]): { n: number; k: number } {
+  if (!isConcrete(mm.n) || !isConcrete(mm.k))
+    throw new Unsupported(
+      `batched MatMul with symbolic N or K (B ${shapeText(shapeOf(node.inputs[1]))}): instances are chosen for fixed N and K (fix the dim to one value with --dim NAME=N..N)`,
+    );
+  return { n: mm.n, k: mm.k };
+}
+
 export function analyzeBatchedMatMul(node: Node, shapeOf: (tensor: string) => Dim[], absorbed: ReadonlyMap<string, Node>): BatchedMatMul {
   const [a, bLogical] = node.inputs;
   const aGiven = shapeOf(a);
@@ -127,10 +137,6 @@ export function analyzeBatchedMatMul(node: Node, shapeOf: (tensor: string) => Di
   const columnB = transB || transpose !== undefined;
   const [k, n] = bShape.slice(-2);
   const mRows = aShape[aShape.length - 2];
-  if (!isConcrete(n) || !isConcrete(k))
-    throw new Unsupported(
-      `batched MatMul with symbolic N or K (B ${shapeText(bGiven)}): instances are chosen for fixed N and K (fix the dim to one value with --dim NAME=N..N)`,
-    );
   if (!dimEquals(aShape[aShape.length - 1], k)) throw new Unsupported(`MatMul K mismatch: A ${shapeText(aGiven)}, B ${shapeText(bGiven)}`);
 
   const rank = Math.max(aShape.length, bShape.length) - 2;

@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
-import { Dim, isConcrete } from '../../../ir/symbolic';
+import { Dim, dimToString, isConcrete } from '../../../ir/symbolic';
 import { TensorValue, makeTensor, numeric } from '../../../ir/tensor';
 import { epilogueOf, isPatchifyConv } from '../../../ops/fused';
 import {
@@ -88,8 +88,14 @@ export interface PrepareOp {
 /** The problem of one lowered GEMM: M as a product of dims, and for a batched GEMM its batch dims and B layout. */
 interface GemmShape {
   m: Dim[];
+  /** N and K; their largest values when they are run-time dims (runtimeNK). */
   n: number;
   k: number;
+  /**
+   * N and K as run-time dims (a batched MatMul over a sequence: Q·Kᵀ's N, P·V's K). Instances are chosen for both
+   * alignments, 8 (run when both are multiples of 8 at run time) and 1 (any sizes), and the launch picks by the sizes.
+   */
+  runtimeNK?: { n: Dim; k: Dim };
   batched?: BatchedGemmLayout & { batch: Dim[] };
 }
 
@@ -272,7 +278,10 @@ export class GemmLowering {
   private batchedMatMul(node: Node): LoweredGemm {
     const ctx = this.ctx;
     const mm = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), ctx.absorbedTransposes);
-    const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${mm.n} K=${mm.k} (${mm.description})`;
+    const runtimeNK = isConcrete(mm.n) && isConcrete(mm.k) ? undefined : { n: mm.n, k: mm.k };
+    const what =
+      `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${dimToString(mm.n)} K=${dimToString(mm.k)} ` +
+      `(${mm.description}${runtimeNK ? '; N or K a run-time size: an alignment-8 instance when both are multiples of 8, else an alignment-1 one' : ''})`;
     const copies: { tensor: string; name: string; shape: Dim[]; strides: (Dim[] | undefined)[]; offset: number }[] = [];
     let extra = 0;
     for (const [which, tensor] of [
@@ -302,7 +311,13 @@ export class GemmLowering {
       ]);
     return this.emitGemm(
       node,
-      { m: mm.m, n: mm.n, k: mm.k, batched: { layoutB: mm.layoutB, batch: mm.batch } },
+      {
+        m: mm.m,
+        n: ctx.maxOf(mm.n),
+        k: ctx.maxOf(mm.k),
+        ...(runtimeNK ? { runtimeNK } : {}),
+        batched: { layoutB: mm.layoutB, batch: mm.batch },
+      },
       expanded('a') ? 'expanded_a' : ctx.pointer(mm.a),
       expanded('b') ? { pointer: 'expanded_b' } : mm.b,
       before,
@@ -345,7 +360,8 @@ export class GemmLowering {
         i++;
       } else operand--;
     }
-    if (steps[i] === 'residual_add' && this.runsSm90Instance(shape)) {
+    // (N or K decided at run time: the alignment-1 instance is a 2.x one, with no residual epilogue)
+    if (steps[i] === 'residual_add' && !shape.runtimeNK && this.runsSm90Instance(shape)) {
       residualTensor = operandInputs[operand];
       const resShape = ctx.shapeOf(residualTensor);
       const outShape = ctx.shapeOf(out);
@@ -366,14 +382,24 @@ export class GemmLowering {
     // is taken at its max by ctx.at. Every instance is correct for any M (M is a launch argument, workspaces are
     // sized at the max): only the choice assumes the longest seq.
     const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
-    const { ranges, cutlassBytes, reasons, candidates } = this.chooseInstances(
-      node,
-      { n: shape.n, k: shape.k },
-      (batch) => productAt(shape.m, batch),
-      (batch) => productAt(batchDims, batch),
-      epilogue,
-      shape.batched,
-    );
+    const choose = (nk: { n: number; k: number; alignment?: number }) =>
+      this.chooseInstances(
+        node,
+        nk,
+        (batch) => productAt(shape.m, batch),
+        (batch) => productAt(batchDims, batch),
+        epilogue,
+        shape.batched,
+      );
+    const roundUp8 = (v: number) => Math.ceil(v / 8) * 8;
+    const chosen = choose(shape.runtimeNK ? { n: roundUp8(shape.n), k: roundUp8(shape.k), alignment: 8 } : shape);
+    const unaligned = shape.runtimeNK ? choose({ n: shape.n, k: shape.k, alignment: 1 }) : undefined;
+    const { ranges, reasons, candidates } = chosen;
+    const cutlassBytes = Math.max(chosen.cutlassBytes, unaligned?.cutlassBytes ?? 0);
+    const sizeExpr = (d: Dim | undefined, max: number) =>
+      d === undefined || isConcrete(d) ? String(max) : `static_cast<int>(${ctx.dim(d, node)})`;
+    const nExpr = sizeExpr(shape.runtimeNK?.n, shape.n);
+    const kExpr = sizeExpr(shape.runtimeNK?.k, shape.k);
     const restReadsOperands = restOperands.length > 0;
     const maxRows = [...batchDims, ...shape.m].reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
     const tempBytes = restReadsOperands ? alignUp(maxRows * shape.n * 2) : 0;
@@ -387,7 +413,7 @@ export class GemmLowering {
     const residualPointer = residualTensor && epilogue.residual ? ctx.pointer(residualTensor) : 'nullptr';
     if (shape.batched)
       body.push(
-        `const AitBatchedGemmArgs gemm{static_cast<int>(${lExpr}), static_cast<int>(${mExpr}), ${shape.n}, ${shape.k}, ${aPointer},`,
+        `const AitBatchedGemmArgs gemm{static_cast<int>(${lExpr}), static_cast<int>(${mExpr}), ${nExpr}, ${kExpr}, ${aPointer},`,
         `                              ${bPointer}, ${biasPointer}, ${residualPointer}, ${dPointer}};`,
       );
     else
@@ -396,7 +422,15 @@ export class GemmLowering {
         `                       ${biasPointer}, ${residualPointer}, ${dPointer}};`,
       );
     const call = (symbol: string) => `AIT_RETURN_IF_FAILED(${symbol}(gemm, c.workspace, ${cutlassBytes}, c.stream));`;
-    body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
+    if (unaligned)
+      body.push(
+        'if (gemm.n % 8 == 0 && gemm.k % 8 == 0) {  // rows of 16 bytes: the alignment-8 instances (TMA on sm90)',
+        ...dispatchByBatch(ranges, (source) => call(source.symbol)).map((l) => `  ${l}`),
+        '} else {',
+        ...dispatchByBatch(unaligned.ranges, (source) => call(source.symbol)).map((l) => `  ${l}`),
+        '}',
+      );
+    else body.push(...dispatchByBatch(ranges, (source) => call(source.symbol)));
     if (into) body.push(...into.after(dPointer));
     if (rest.length > 0) {
       // the unfused remainder of the epilogue as one elementwise kernel
@@ -420,7 +454,7 @@ export class GemmLowering {
           inputs,
           pointers,
           ctx.pointer(out, true),
-          `${shape.batched ? `${lExpr} * ` : ''}${mExpr} * ${shape.n}`,
+          `${shape.batched ? `${lExpr} * ` : ''}${mExpr} * ${nExpr}`,
           chain,
         ).map((l) => `  ${l}`),
         '}',
@@ -436,9 +470,26 @@ export class GemmLowering {
         ...(shape.batched ? { batch: lExpr, layoutB: shape.batched.layoutB } : {}),
         epilogue: { ...epilogue },
         unfusedEpilogue: rest,
-        instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.name, file: r.source.file })),
+        instances: [
+          ...ranges.map((r) => ({
+            batches: [r.firstBatch, r.lastBatch],
+            name: r.source.instance.name,
+            file: r.source.file,
+            ...(unaligned ? { when: 'N and K multiples of 8' } : {}),
+          })),
+          ...(unaligned?.ranges ?? []).map((r) => ({
+            batches: [r.firstBatch, r.lastBatch],
+            name: r.source.instance.name,
+            file: r.source.file,
+            when: 'otherwise',
+          })),
+        ],
       },
-      reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? r.source.instance.reason}`).join('; ')}${rest.length ? `; epilogue steps ${rest.join(', ')} run as an elementwise kernel` : ''}`,
+      reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? r.source.instance.reason}`).join('; ')}${
+        unaligned
+          ? `; N or K not multiples of 8: ${unaligned.ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${unaligned.reasons.get(r.firstBatch) ?? r.source.instance.reason}`).join('; ')}`
+          : ''
+      }${rest.length ? `; epilogue steps ${rest.join(', ')} run as an elementwise kernel` : ''}`,
       ...(candidates ? { candidates } : {}),
     };
     return { kernel, body, headers, workspaceBytes: cutlassBytes + extraWorkspace + tempBytes + (into ? alignUp(into.bytes) : 0) };
@@ -450,7 +501,8 @@ export class GemmLowering {
    */
   private chooseInstances(
     node: Node,
-    nk: { n: number; k: number },
+    /** alignment: the most the run-time N and K guarantee (GemmProblem.alignment) */
+    nk: { n: number; k: number; alignment?: number },
     mAt: (batch: number) => number,
     batchCountAt: (batch: number) => number,
     epilogue: GemmEpilogue,
@@ -469,6 +521,7 @@ export class GemmLowering {
       n: nk.n,
       k: nk.k,
       ...(batched ? { batch: batchCountAt(batch) } : {}),
+      ...(nk.alignment !== undefined ? { alignment: nk.alignment } : {}),
     });
     const layout = batched ? { layoutB: batched.layoutB } : undefined;
     const sm90 = this.runsSm90Instance(nk);
@@ -505,6 +558,7 @@ export class GemmLowering {
         batchTerm('m', (b) => problemAt(b).m, batches),
         `n=${nk.n}`,
         `k=${nk.k}`,
+        ...(nk.alignment !== undefined ? [`align=${nk.alignment}`] : []),
         `epilogue=${gemmSteps(epilogue).join('+') || 'none'}`,
       ].join(' ');
       const streamK = candidates.filter((c) => (c.config as { scheduler?: string }).scheduler === 'streamk');
@@ -550,7 +604,7 @@ export class GemmLowering {
    * static_assert it), so on sm90 a GEMM whose K or N is not a multiple of 8 fp16 runs a 2.x instance (as on sm80),
    * and its residual add runs in the unfused rest of the epilogue (the 2.x emitter has no residual epilogue).
    */
-  private runsSm90Instance(nk: { n: number; k: number }): boolean {
+  private runsSm90Instance(nk: { n: number; k: number; alignment?: number }): boolean {
     return this.arch === 'sm90' && gemmAlignment({ m: 1, ...nk }) === 8;
   }
 

@@ -36,6 +36,11 @@ export interface GemmProblem {
   k: number;
   /** Batch count (the L mode of a batched GEMM); 1 when absent. */
   batch?: number;
+  /**
+   * The largest alignment (elements) the run-time sizes guarantee, when N or K is a run-time dim and n, k are only
+   * their largest values (gemm-lowering.ts then chooses for 8 and for 1, and dispatches on the sizes); 8 when absent.
+   */
+  alignment?: number;
 }
 
 /** How B is stored: 'column' = [N,K] row-major (weights, a transposed activation), 'row' = [K,N] row-major. */
@@ -164,7 +169,7 @@ const ALIGNMENTS = [8, 4, 2, 1];
 
 /** Largest alignment (elements, up to 16 bytes of fp16) dividing K and N: A rows are K long, C/D rows N long. */
 export function gemmAlignment(problem: GemmProblem): number {
-  return ALIGNMENTS.find((a) => problem.k % a === 0 && problem.n % a === 0) ?? 1;
+  return ALIGNMENTS.find((a) => a <= (problem.alignment ?? 8) && problem.k % a === 0 && problem.n % a === 0) ?? 1;
 }
 
 /** CUTLASS's layout letters: t = row-major, n = column-major (A is always row-major, C/D row-major). */

@@ -24,7 +24,7 @@ import { Dim, dimEquals, isConcrete } from '../../../ir/symbolic';
 import { EPILOGUE_OPERAND_STEPS, attentionQkvInputs, epilogueOf, isPatchifyConv } from '../../../ops/fused';
 import { axisNormPlan, isRowView } from '../../cuda/codegen/axis-norm-lowering';
 import { cppFloat } from '../../cuda/codegen/cpp';
-import { analyzeBatchedMatMul } from '../../cuda/codegen/batched-gemm';
+import { analyzeBatchedMatMul, requireFixedNK } from '../../cuda/codegen/batched-gemm';
 import { BatchDecisions, BatchRange, batchRanges, dispatchByBatch } from '../../cuda/codegen/batch-ranges';
 import { CodegenContext, Unsupported } from '../../cuda/codegen/context';
 import { conv3dShapeOf, convShapeOf } from '../../cuda/codegen/conv-lowering';
@@ -184,8 +184,9 @@ export class CkLibrary implements PlatformLibrary {
     if (bShape.length !== 2 || !ctx.isWeight(b)) {
       if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
       const mm = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), ctx.absorbedTransposes);
-      const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${mm.n} K=${mm.k} (${mm.description})`;
-      return this.emitGemm(node, { m: mm.m, n: mm.n, k: mm.k, batch: mm.batch, layoutB: mm.layoutB }, ctx.pointer(mm.a), mm.b, what);
+      const { n, k } = requireFixedNK(mm, node, (t) => ctx.shapeOf(t));
+      const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${n} K=${k} (${mm.description})`;
+      return this.emitGemm(node, { m: mm.m, n, k, batch: mm.batch, layoutB: mm.layoutB }, ctx.pointer(mm.a), mm.b, what);
     }
     const transB = node.op === 'MatMul' ? 0 : attrInt(node, 'trans_b', 0);
     const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
