@@ -450,4 +450,121 @@ function shapeText(shape: Dim[]): string {
   return `[${shape.map(String).join(', ')}]`;
 }
 
-registerOps([conv, convTranspose]);
+// ---- Col2Im ----
+
+/**
+ * Col2Im (opset 18, torch's F.fold): input [N, C·∏block, L] holds, per block position (L of them, row-major over the
+ * positions a sliding window of `block_shape` takes over the padded `image_shape`), the C·∏block values of that
+ * window; the output [N, C, ...image_shape] sums every window's value into the image element it covers. Inputs 1 and
+ * 2 (image_shape, block_shape) must be compile-time values; 1 to 3 spatial dims.
+ */
+export interface Col2ImGeometry {
+  channels: Dim;
+  image: number[];
+  block: number[];
+  /** Block positions per spatial dim (their product is L). */
+  positions: number[];
+  strides: number[];
+  dilations: number[];
+  /** Begins then ends (ONNX order). */
+  pads: number[];
+}
+
+export function col2imGeometry(
+  node: Node,
+  inputShape: readonly Dim[],
+  image: number[],
+  block: number[],
+  fail: (m: string) => never,
+): Col2ImGeometry {
+  const spatial = image.length;
+  if (spatial < 1 || spatial > 3) fail(`image_shape has ${spatial} dims (1 to 3 are supported)`);
+  if (block.length !== spatial) fail(`block_shape has ${block.length} dims, image_shape ${spatial}`);
+  if (inputShape.length !== 3) fail(`the input must be [N, C·∏block, L], got rank ${inputShape.length}`);
+  const ones = new Array<number>(spatial).fill(1);
+  const strides = attrInts(node, 'strides', ones);
+  const dilations = attrInts(node, 'dilations', ones);
+  const pads = attrInts(node, 'pads', new Array<number>(2 * spatial).fill(0));
+  if (strides.length !== spatial || dilations.length !== spatial || pads.length !== 2 * spatial)
+    fail(`strides, dilations and pads must have ${spatial}, ${spatial} and ${2 * spatial} entries`);
+  if (
+    [...image, ...block, ...strides, ...dilations].some((v) => !Number.isInteger(v) || v < 1) ||
+    pads.some((p) => !Number.isInteger(p) || p < 0)
+  )
+    fail('image_shape, block_shape, strides and dilations must be positive, pads non-negative');
+  const positions = image.map((size, d) => {
+    const span = size + pads[d] + pads[d + spatial] - dilations[d] * (block[d] - 1) - 1;
+    if (span < 0) fail(`the block (${block[d]}, dilation ${dilations[d]}) does not fit the padded image dim ${d} (${size})`);
+    return Math.floor(span / strides[d]) + 1;
+  });
+  const perBlock = block.reduce((a, b) => a * b, 1);
+  const columns = inputShape[1];
+  let channels: Dim;
+  if (typeof columns === 'number') {
+    if (columns % perBlock !== 0) fail(`input dim 1 (${columns}) is not a multiple of the block size ${perBlock}`);
+    channels = columns / perBlock;
+  } else fail(`input dim 1 (${String(columns)}) must be a compile-time number`);
+  const count = positions.reduce((a, b) => a * b, 1);
+  const given = inputShape[2];
+  if (typeof given === 'number' && given !== count) fail(`input dim 2 is ${given}, but the blocks take ${count} positions`);
+  return { channels, image, block, positions, strides, dilations, pads };
+}
+
+function constantInts(ctx: InferContext, i: number, what: string): number[] {
+  const v = ctx.value(i);
+  if (!v) ctx.fail(`${what} (input ${i}) must be a compile-time value`);
+  return Array.from(numeric(v), Number);
+}
+
+const col2im: OpDefinition = {
+  op: 'Col2Im',
+  infer(ctx) {
+    const x = ctx.shape(0);
+    const g = col2imGeometry(ctx.node, x, constantInts(ctx, 1, 'image_shape'), constantInts(ctx, 2, 'block_shape'), (m) => ctx.fail(m));
+    return [{ dtype: ctx.dtype(0), shape: [x[0], g.channels, ...g.image] }];
+  },
+  evaluate(node, inputs) {
+    const x = requireInput(node, inputs, 0);
+    const image = Array.from(numeric(requireInput(node, inputs, 1)), Number);
+    const block = Array.from(numeric(requireInput(node, inputs, 2)), Number);
+    const g = col2imGeometry(node, x.shape, image, block, (m) => {
+      throw nodeError(node, 'shape.invalid', m);
+    });
+    const spatial = image.length;
+    const lift = (v: number[], one: number) => [...new Array<number>(3 - spatial).fill(one), ...v];
+    const [D, H, W] = lift(image, 1);
+    const [kd, kh, kw] = lift(block, 1);
+    const [bd, bh, bw] = lift(g.positions, 1);
+    const [sd, sh, sw] = lift(g.strides, 1);
+    const [dd, dh, dw] = lift(g.dilations, 1);
+    const [pd, ph, pw] = lift(g.pads.slice(0, spatial), 0);
+    const batch = x.shape[0];
+    const channels = g.channels as number;
+    const xd = toF32(x);
+    const out = new Float32Array(batch * channels * D * H * W);
+    const positions = bd * bh * bw;
+    for (let n = 0; n < batch; n++)
+      for (let c = 0; c < channels; c++)
+        for (let t = 0; t < kd; t++)
+          for (let i = 0; i < kh; i++)
+            for (let j = 0; j < kw; j++) {
+              const row = ((n * channels + c) * kd * kh * kw + (t * kh + i) * kw + j) * positions;
+              const plane = (n * channels + c) * D * H * W;
+              for (let ad = 0; ad < bd; ad++) {
+                const od = ad * sd - pd + t * dd;
+                if (od < 0 || od >= D) continue;
+                for (let ah = 0; ah < bh; ah++) {
+                  const oh = ah * sh - ph + i * dh;
+                  if (oh < 0 || oh >= H) continue;
+                  for (let aw = 0; aw < bw; aw++) {
+                    const ow = aw * sw - pw + j * dw;
+                    if (ow >= 0 && ow < W) out[plane + (od * H + oh) * W + ow] += xd[row + (ad * bh + ah) * bw + aw];
+                  }
+                }
+              }
+            }
+    return [{ dtype: x.dtype, shape: [batch, channels, ...image], data: out }];
+  },
+};
+
+registerOps([conv, convTranspose, col2im]);

@@ -95,6 +95,10 @@ const CASES: Case[] = [
   { name: 'Gemm of two activations', spec: nodeModel('Gemm', [f32('B', 16), f32(8, 16)], { attrs: { transB: 1 } }) },
   // N or K a run-time dim: instances of alignment 8 and 1, the launch picks by the sizes
   { name: 'batched MatMul with a symbolic K', spec: nodeModel('MatMul', [f32(4, 'B'), f32('B', 8)]) },
+  {
+    name: 'Col2Im (F.fold)',
+    spec: nodeModel('Col2Im', [f32('B', 18, 16), i64([4, 5]), i64([3, 2])], { attrs: { pads: [1, 0, 1, 0] }, opset: 18 }),
+  },
   { name: 'MaxPool', spec: nodeModel('MaxPool', [f32('B', 8, 8, 8)], { attrs: { kernel_shape: [2, 2], strides: [2, 2] } }) },
   { name: 'GlobalAveragePool', spec: nodeModel('GlobalAveragePool', [f32('B', 8, 4, 4)]) },
   {

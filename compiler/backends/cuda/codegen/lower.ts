@@ -16,6 +16,7 @@ import { attentionOperands, attentionQkvInputs, attentionValueHeadDim, concatSlo
 import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { rollParams, rollShift } from '../../../ops/shape';
+import { col2imGeometry } from '../../../ops/conv';
 import { backendById } from '../../backend';
 import { analyzeBatchedMatMul } from './batched-gemm';
 import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
@@ -331,6 +332,49 @@ cuda('LRN', ({ ctx }, node) => lowerLrn(ctx, node), lrnPlan);
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
 
 cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
+
+/** Col2Im's geometry (ops/conv.ts) lifted to 3 spatial dims, as kernels/col2im.cuh Col2ImArgs takes it. */
+function col2imPlan(ctx: CodegenContext, node: Node) {
+  const out = node.outputs[0];
+  if (!isFloatGpuType(ctx.typeOf(out))) throw new Unsupported('Col2Im of non-float data');
+  if (ctx.typeOf(node.inputs[0]) !== ctx.typeOf(out)) throw new Unsupported('Col2Im whose input and output storage types differ');
+  const ints = (i: number, what: string) => {
+    const v = ctx.graph.lookupTensor(node.inputs[i])?.value;
+    if (!v) throw new Unsupported(`Col2Im with ${what} computed at run time`);
+    return Array.from(numeric(v), Number);
+  };
+  const shape = ctx.shapeOf(node.inputs[0]);
+  const g = col2imGeometry(node, shape, ints(1, 'image_shape'), ints(2, 'block_shape'), (m) => {
+    throw new Unsupported(`Col2Im: ${m}`);
+  });
+  const lift = (v: number[], one: number) => [...new Array<number>(3 - v.length).fill(one), ...v];
+  return { batch: shape[0], g, lift };
+}
+
+cuda(
+  'Col2Im',
+  ({ ctx }, node) => {
+    const out = node.outputs[0];
+    const { batch, g, lift } = col2imPlan(ctx, node);
+    const list = (v: number[], one: number) => `{${lift(v, one).join(', ')}}`;
+    return [
+      ours(
+        `ait_col2im_${typeName(ctx.typeOf(out))}`,
+        `fold of ${g.positions.join('×')} windows of ${g.block.join('×')} into ${g.image.join('×')}: one thread per output element gathers the windows covering it (fp32 sum)`,
+      ),
+      [
+        `ait::kernels::Col2ImArgs<${CPP_TYPE[ctx.typeOf(out)]}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(out, true)}, ${ctx.dim(batch, node)}, ${String(g.channels)},`,
+        `    ${list(g.image, 1)}, ${list(g.block, 1)}, ${list(g.positions, 1)}, ${list(g.strides, 1)}, ${list(g.dilations, 1)},`,
+        `    ${list(g.pads.slice(0, g.image.length), 0)}};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_col2im(args, c.stream));',
+      ],
+      ['col2im.cuh'],
+    ];
+  },
+  (ctx, node) => {
+    col2imPlan(ctx, node);
+  },
+);
 
 cuda('RoiAlign', ({ ctx }, node) => lowerRoiAlign(ctx, node), roiAlignPlan);
 cuda('PasteMasks', ({ ctx }, node) => lowerPasteMasks(ctx, node), pasteMasksPlan, FUSED);
