@@ -325,23 +325,7 @@ export class ConvLowering {
 
   /** The unfused rest of an epilogue as one elementwise kernel: out = rest(conv value, operands…). */
   private epilogueRest(node: Node, rest: readonly string[], operands: readonly string[], convValue: string): string[] {
-    const ctx = this.ctx;
-    const out = node.outputs[0];
-    const outShape = ctx.shapeOf(out);
-    const chain: string[] = ['ew::Input<0>{}'];
-    const inputs: ElementwiseInput[] = [{ tensor: out, broadcast: 'kFull', inner: '1' }];
-    const pointers: string[] = [convValue];
-    let next = 0;
-    for (const step of rest) {
-      const name = step.split(':')[0];
-      if (EPILOGUE_OPERAND_STEPS.has(name)) {
-        const tensor = operands[next++];
-        inputs.push({ tensor, ...broadcastOf(ctx, node, ctx.shapeOf(tensor), outShape) });
-        pointers.push(ctx.pointer(tensor));
-        chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${inputs.length - 1}>{}`);
-      } else chain.push(activationFunctor(step));
-    }
-    return elementwiseStatements(inputs, pointers, ctx.pointer(out, true), ctx.product(outShape, node), chain);
+    return epilogueRestStatements(this.ctx, node, rest, operands, convValue);
   }
 
   /**
@@ -579,6 +563,36 @@ export function convInstanceSource(source: ConvInstanceSource): string {
     w.line(`return ${ns}::${source.instance.name}::run(operands, workspace, workspace_bytes, stream);`);
   });
   return w.toString();
+}
+
+/**
+ * The unfused rest of a conv or GEMM epilogue as one elementwise kernel: out = rest(value, operands…), `value` the
+ * pointer the library instance wrote (the output itself, or a temporary); the ROCm backend runs the steps past what a
+ * CK instance takes the same way.
+ */
+export function epilogueRestStatements(
+  ctx: CodegenContext,
+  node: Node,
+  rest: readonly string[],
+  operands: readonly string[],
+  value: string,
+): string[] {
+  const out = node.outputs[0];
+  const outShape = ctx.shapeOf(out);
+  const chain: string[] = ['ew::Input<0>{}'];
+  const inputs: ElementwiseInput[] = [{ tensor: out, broadcast: 'kFull', inner: '1' }];
+  const pointers: string[] = [value];
+  let next = 0;
+  for (const step of rest) {
+    const name = step.split(':')[0];
+    if (EPILOGUE_OPERAND_STEPS.has(name)) {
+      const tensor = operands[next++];
+      inputs.push({ tensor, ...broadcastOf(ctx, node, ctx.shapeOf(tensor), outShape) });
+      pointers.push(ctx.pointer(tensor));
+      chain.push(`ew::${name === 'scale' ? 'MulInput' : 'AddInput'}<${inputs.length - 1}>{}`);
+    } else chain.push(activationFunctor(step));
+  }
+  return elementwiseStatements(inputs, pointers, ctx.pointer(out, true), ctx.product(outShape, node), chain);
 }
 
 /**

@@ -27,7 +27,7 @@ import { cppFloat } from '../../cuda/codegen/cpp';
 import { analyzeBatchedMatMul, requireFixedNK } from '../../cuda/codegen/batched-gemm';
 import { BatchDecisions, BatchRange, batchRanges, dispatchByBatch } from '../../cuda/codegen/batch-ranges';
 import { CodegenContext, Unsupported } from '../../cuda/codegen/context';
-import { conv3dShapeOf, convShapeOf } from '../../cuda/codegen/conv-lowering';
+import { conv3dShapeOf, convShapeOf, epilogueRestStatements } from '../../cuda/codegen/conv-lowering';
 import { activationFunctor, broadcastOf } from '../../cuda/codegen/elementwise';
 import type { LoweredGemm } from '../../cuda/codegen/gemm-lowering';
 import type { PlatformLibrary } from '../../cuda/codegen/index';
@@ -57,24 +57,42 @@ import { CandidateReport, ProfiledKind, batchTerm } from '../../cuda/profiling/s
 export interface CkEpilogue {
   functors: string[];
   operands: { tensor: string; perChannel: boolean }[];
+  /**
+   * Steps past CK_MAX_OPERANDS operands (from the first operand step that does not fit on) and their operands: one
+   * elementwise kernel over the output after the instance (cuda/codegen/conv-lowering.ts epilogueRestStatements).
+   */
+  rest: string[];
+  restOperands: string[];
 }
 
 /**
- * The epilogue of a GEMM/conv node whose output rows have `n` channels, fused whole. Throws Unsupported for a step
- * without a functor, more than CK_MAX_OPERANDS operands, or an operand CK cannot read as rows of the output.
+ * The epilogue of a GEMM/conv node whose output rows have `n` channels: fused up to CK_MAX_OPERANDS operands, the
+ * steps from the next operand step on in `rest`. Throws Unsupported for a step without a functor or a fused operand
+ * CK cannot read as rows of the output.
  */
 export function ckEpilogue(ctx: CodegenContext, node: Node, n: number): CkEpilogue {
   const out = node.outputs[0];
   const outShape = ctx.shapeOf(out);
   const operandInputs = node.inputs.slice(2);
-  const result: CkEpilogue = { functors: [], operands: [] };
+  const result: CkEpilogue = { functors: [], operands: [], rest: [], restOperands: [] };
+  let next = 0; // the next operand input
   for (const step of epilogueOf(node)) {
     const name = step.split(':')[0];
+    if (result.rest.length > 0 || (EPILOGUE_OPERAND_STEPS.has(name) && result.operands.length === CK_MAX_OPERANDS)) {
+      // past what the instance takes: this step and every later one run after it
+      result.rest.push(step);
+      if (EPILOGUE_OPERAND_STEPS.has(name)) {
+        const tensor = operandInputs[next++];
+        if (!tensor) throw new Unsupported(`epilogue step ${name} has no operand`);
+        result.restOperands.push(tensor);
+      }
+      continue;
+    }
     if (!EPILOGUE_OPERAND_STEPS.has(name)) {
       result.functors.push(activationFunctor(step));
       continue;
     }
-    const tensor = operandInputs[result.operands.length];
+    const tensor = operandInputs[next++];
     if (!tensor) throw new Unsupported(`epilogue step ${name} has no operand`);
     if (ctx.typeOf(tensor) !== 'half') throw new Unsupported(`epilogue ${name} operand '${tensor}' is ${ctx.typeOf(tensor)}, not fp16`);
     const shape = ctx.shapeOf(tensor);
@@ -88,8 +106,6 @@ export function ckEpilogue(ctx: CodegenContext, node: Node, n: number): CkEpilog
       throw new Unsupported(
         `epilogue ${name} operand of shape [${shape.join(',')}] is neither a [${n}] channel vector nor the output's shape (a CK epilogue reads its operands as rows of the output)`,
       );
-    if (result.operands.length === CK_MAX_OPERANDS)
-      throw new Unsupported(`more than ${CK_MAX_OPERANDS} epilogue operands (the CK instances take ${CK_MAX_OPERANDS})`);
     result.operands.push({ tensor, perChannel });
     const index = result.operands.length; // in[0] is the accumulator
     result.functors.push(name === 'scale' ? `ew::MulInput<${index}>{}` : `ew::AddInput<${index}>{}`);
@@ -208,7 +224,7 @@ export class CkLibrary implements PlatformLibrary {
     const ctx = this.ctx;
     const out = node.outputs[0];
     if (ctx.typeOf(out) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
-    const epilogue: CkEpilogue = into ? { functors: [], operands: [] } : ckEpilogue(ctx, node, shape.n);
+    const epilogue: CkEpilogue = into ? { functors: [], operands: [], rest: [], restOperands: [] } : ckEpilogue(ctx, node, shape.n);
     const maxOf = (dims: readonly Dim[]) => dims.reduce<number>((acc, d) => acc * ctx.maxOf(d), 1);
     const rows = maxOf(shape.batch ?? []) * maxOf(shape.m);
     checkIndexRange(
@@ -263,11 +279,12 @@ export class CkLibrary implements PlatformLibrary {
       `                         ${into ? into.pointer : ctx.pointer(out, true)}};`,
       ...dispatchByBatch(ranges, (s) => `AIT_RETURN_IF_FAILED(${s.instance.symbol}(gemm, c.stream));`),
       ...(into?.after ?? []),
+      ...restOf(ctx, node, epilogue),
     ];
     return {
       kernel: this.kernelChoice(what, ranges, reasons, epilogue, shape.layoutB, candidates),
       body,
-      headers: ['ait_ck.h', ...before.headers],
+      headers: ['ait_ck.h', ...before.headers, ...(epilogue.rest.length ? ['elementwise.cuh'] : [])],
       workspaceBytes: before.workspaceBytes,
     };
   }
@@ -470,11 +487,12 @@ export class CkLibrary implements PlatformLibrary {
             ...launch.map((l) => `  ${l}`),
             '}',
           ];
+    body.push(...restOf(ctx, node, epilogue));
     const what = `${r}x${s} conv (stride ${strides.join('x')}${group > 1 ? `, group ${group}` : ''}) as CK implicit GEMM M=N·${p}·${q} N=${kg} K=${r * s * cg}`;
     return {
       kernel: this.kernelChoice(what, ranges, reasons, epilogue, undefined, candidates),
       body,
-      headers: ['ait_ck.h'],
+      headers: ['ait_ck.h', ...(epilogue.rest.length ? ['elementwise.cuh'] : [])],
       workspaceBytes: 0,
     };
   }
@@ -687,9 +705,14 @@ export class CkLibrary implements PlatformLibrary {
         deviceOp: last.spec.kind,
         ...(layoutB ? { layoutB } : {}),
         epilogue: epilogue.functors,
+        ...(epilogue.rest.length ? { unfusedEpilogue: epilogue.rest } : {}),
         instances: ranges.map((r) => ({ batches: [r.firstBatch, r.lastBatch], name: r.source.instance.symbol, file: r.source.file })),
       },
-      reason: `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? ''}`).join('; ')}`,
+      reason:
+        `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? ''}`).join('; ')}` +
+        (epilogue.rest.length
+          ? `; epilogue steps ${epilogue.rest.join(', ')} run as an elementwise kernel (past the ${CK_MAX_OPERANDS} operands a CK instance takes)`
+          : ''),
     };
   }
 }
@@ -714,6 +737,13 @@ function epilogueTerms(epilogue: CkEpilogue): string[] {
 }
 
 /** The d / d_per_channel initializers of the args struct (unused slots null). */
+/** The epilogue steps past what the instance took, as one elementwise kernel over the output (in place). */
+function restOf(ctx: CodegenContext, node: Node, epilogue: CkEpilogue): string[] {
+  if (epilogue.rest.length === 0) return [];
+  const out = ctx.pointer(node.outputs[0]);
+  return ['{', ...epilogueRestStatements(ctx, node, epilogue.rest, epilogue.restOperands, out).map((l) => `  ${l}`), '}'];
+}
+
 /** The epilogue operands' pointers and per-channel flags; `image` offsets a per-pixel operand (a chunk of images). */
 function operandFields(ctx: CodegenContext, epilogue: CkEpilogue, image: (pointer: string) => string = (p) => p): string[] {
   const pointers = Array.from({ length: CK_MAX_OPERANDS }, (_, i) => {
