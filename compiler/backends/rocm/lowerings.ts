@@ -13,7 +13,7 @@ import { registerLowering, registeredLowerings } from '../../ops/registry';
 import { CodegenContext, Unsupported } from '../cuda/codegen/context';
 import { conv3dShapeOf, convShapeOf } from '../cuda/codegen/conv-lowering';
 import { convTransposeShapeOf, lowerConvTranspose } from '../cuda/codegen/conv-transpose-lowering';
-import { analyzeBatchedMatMul, requireFixedNK } from '../cuda/codegen/batched-gemm';
+import { analyzeBatchedMatMul } from '../cuda/codegen/batched-gemm';
 import type { LoweredGemm } from '../cuda/codegen/gemm-lowering';
 import { CUDA_BACKEND, CudaLowerEnv, CudaLowerFn, predicateOf } from '../cuda/codegen/lower';
 import { isDepthwise } from '../cuda/cutlass/conv';
@@ -69,11 +69,8 @@ function checkGemm(ctx: CodegenContext, node: Node): void {
   let n: number;
   if (bShape.length !== 2 || !ctx.isWeight(b)) {
     if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
-    n = requireFixedNK(
-      analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map()),
-      node,
-      (t) => ctx.shapeOf(t),
-    ).n;
+    // N may be a run-time size (ck/library.ts dispatches on it): the epilogue's channel vectors are of its largest
+    n = ctx.maxOf(analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), new Map()).n);
   } else n = (node.op !== 'MatMul' && attrInt(node, 'trans_b', 0) ? bShape[0] : bShape[1]) as number;
   if (ctx.typeOf(node.outputs[0]) !== 'half') throw new Unsupported('GEMM output is not a float tensor');
   ckEpilogue(ctx, node, n);

@@ -221,11 +221,20 @@ describe('cuda backend: integer, bool and index ops', function () {
       assert.ok(result.ok);
       const model = fs.readFileSync(path.join(dir, 'src', 'model.cu'), 'utf8');
       assert.match(model, /if \(gemm\.n % 8 == 0 && gemm\.k % 8 == 0\) \{/);
-      // on rocm the CK instances take N and K at compile time: refused there, naming the fix
+      // on rocm the same: CK instances with vectors of 8 when both are multiples of 8, else of 1
       const rocm = compileModel(write(attention, 'attn'), { out: `${dir}-rocm`, target: 'rocm:gfx942', maxBatch: 4 });
-      const unsupported = rocm.diagnostics.filter((d) => d.severity === 'error');
-      assert.ok(unsupported.length >= 1);
-      assert.match(unsupported[0].message, /batched MatMul with symbolic N or K.*--dim NAME=N\.\.N/);
+      assert.deepEqual(
+        rocm.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+        [],
+      );
+      const rocmModel = fs.readFileSync(path.join(`${dir}-rocm`, 'src', 'model.cu'), 'utf8');
+      assert.match(rocmModel, /AitCkGemmArgs gemm\{[^;]*static_cast<int>\(c\.dims\[\d\]\)/);
+      assert.match(rocmModel, /if \(gemm\.n % 8 == 0 && gemm\.k % 8 == 0\) \{/);
+      const graph = JSON.parse(fs.readFileSync(path.join(`${dir}-rocm`, 'graph.json'), 'utf8')) as {
+        nodes: { kernel?: { library: string; config: { instances: { name: string; when?: string }[] } } }[];
+      };
+      const ck = graph.nodes.find((n) => n.kernel?.library === 'ck')!;
+      assert.deepEqual([...new Set(ck.kernel!.config.instances.map((i) => i.when))], ['N and K multiples of 8', 'otherwise']);
     });
 
     it('an unbounded one is one error naming it, with the --dim fix', () => {

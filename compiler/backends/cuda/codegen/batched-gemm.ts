@@ -110,15 +110,6 @@ export function graphForMemoryPlan(graph: Graph, absorbed: ReadonlyMap<string, N
 
 const shapeText = (shape: readonly Dim[]) => `[${shape.map(dimToString).join(',')}]`;
 
-/** A backend whose instances take N and K at compile time only (CK): refuses a batched MatMul whose N or K is a run-time dim. */
-export function requireFixedNK(mm: BatchedMatMul, node: Node, shapeOf: (tensor: string) => Dim[]): { n: number; k: number } {
-  if (!isConcrete(mm.n) || !isConcrete(mm.k))
-    throw new Unsupported(
-      `batched MatMul with symbolic N or K (B ${shapeText(shapeOf(node.inputs[1]))}): instances are chosen for fixed N and K (fix the dim to one value with --dim NAME=N..N)`,
-    );
-  return { n: mm.n, k: mm.k };
-}
-
 export function analyzeBatchedMatMul(node: Node, shapeOf: (tensor: string) => Dim[], absorbed: ReadonlyMap<string, Node>): BatchedMatMul {
   const [a, bLogical] = node.inputs;
   const aGiven = shapeOf(a);

@@ -20,11 +20,11 @@
  *    do not take returns the reason (rowOp, attention), and the lowering keeps our kernel (../lowerings.ts).
  */
 import { Node, attrFloat, attrInt } from '../../../ir/graph';
-import { Dim, dimEquals, isConcrete } from '../../../ir/symbolic';
+import { Dim, dimEquals, dimToString, isConcrete } from '../../../ir/symbolic';
 import { EPILOGUE_OPERAND_STEPS, attentionQkvInputs, epilogueOf, isPatchifyConv } from '../../../ops/fused';
 import { axisNormPlan, isRowView } from '../../cuda/codegen/axis-norm-lowering';
 import { cppFloat } from '../../cuda/codegen/cpp';
-import { analyzeBatchedMatMul, requireFixedNK } from '../../cuda/codegen/batched-gemm';
+import { analyzeBatchedMatMul } from '../../cuda/codegen/batched-gemm';
 import { BatchDecisions, BatchRange, batchRanges, dispatchByBatch } from '../../cuda/codegen/batch-ranges';
 import { CodegenContext, Unsupported } from '../../cuda/codegen/context';
 import { conv3dShapeOf, convShapeOf, epilogueRestStatements } from '../../cuda/codegen/conv-lowering';
@@ -200,9 +200,17 @@ export class CkLibrary implements PlatformLibrary {
     if (bShape.length !== 2 || !ctx.isWeight(b)) {
       if (node.op !== 'MatMul') throw new Unsupported('GEMM with a B operand that is not a 2-D weight');
       const mm = analyzeBatchedMatMul(node, (t) => ctx.shapeOf(t), ctx.absorbedTransposes);
-      const { n, k } = requireFixedNK(mm, node, (t) => ctx.shapeOf(t));
-      const what = `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${n} K=${k} (${mm.description})`;
-      return this.emitGemm(node, { m: mm.m, n, k, batch: mm.batch, layoutB: mm.layoutB }, ctx.pointer(mm.a), mm.b, what);
+      const runtimeNK = isConcrete(mm.n) && isConcrete(mm.k) ? undefined : { n: mm.n, k: mm.k };
+      const what =
+        `batched GEMM L=${mm.batch.length ? mm.batch.join('·') : 1} M=${mm.m.join('·')} N=${dimToString(mm.n)} K=${dimToString(mm.k)} ` +
+        `(${mm.description}${runtimeNK ? '; N or K a run-time size: vectors of 8 when both are multiples of 8, else of 1' : ''})`;
+      return this.emitGemm(
+        node,
+        { m: mm.m, n: ctx.maxOf(mm.n), k: ctx.maxOf(mm.k), batch: mm.batch, layoutB: mm.layoutB, ...(runtimeNK ? { runtimeNK } : {}) },
+        ctx.pointer(mm.a),
+        mm.b,
+        what,
+      );
     }
     const transB = node.op === 'MatMul' ? 0 : attrInt(node, 'trans_b', 0);
     const [n, k] = (transB ? bShape : [bShape[1], bShape[0]]) as number[];
@@ -212,7 +220,8 @@ export class CkLibrary implements PlatformLibrary {
 
   private emitGemm(
     node: Node,
-    shape: { m: Dim[]; n: number; k: number; batch?: Dim[]; layoutB: GemmLayoutB },
+    /** n, k: their largest values when runtimeNK holds them as run-time sizes (two instance sets, picked by the sizes) */
+    shape: { m: Dim[]; n: number; k: number; batch?: Dim[]; layoutB: GemmLayoutB; runtimeNK?: { n: Dim; k: Dim } },
     aPointer: string,
     b: string,
     what: string,
@@ -239,50 +248,86 @@ export class CkLibrary implements PlatformLibrary {
     const productAt = (dims: readonly Dim[], batch: number) => dims.reduce<number>((acc, d) => acc * ctx.at(d, batch), 1);
     const mAt = (batch: number) => productAt(shape.m, batch);
     const lAt = (batch: number) => productAt(shape.batch ?? [], batch);
-    const vectors = {
-      a: vectorWidth(shape.k),
-      b: shape.layoutB === 'row' ? vectorWidth(shape.n) : vectorWidth(shape.k),
-      cde: vectorWidth(shape.n),
-    };
     const perChannel = epilogue.operands.map((o) => o.perChannel);
-    const { ranges, reasons, candidates } = this.chooseRanges(
-      (batch) => ({ m: mAt(batch), n: shape.n, k: shape.k, batch: lAt(batch) }),
-      (tile) => ({
-        kind,
-        tile,
-        vectors,
-        epilogue: epilogue.functors,
-        operands: epilogue.operands.length,
-        layoutB: shape.layoutB,
-      }),
-      {
-        node,
-        kind,
-        signature: (batches) => [
-          ...(shape.batch ? [batchTerm('l', lAt, batches)] : []),
-          batchTerm('m', mAt, batches),
-          `n=${shape.n}`,
-          `k=${shape.k}`,
-          `b=${shape.layoutB}`,
-          ...epilogueTerms(epilogue),
-        ],
-        argsAt: (batch) => ({ batch: lAt(batch), m: mAt(batch), n: shape.n, k: shape.k, d_per_channel: perChannel }),
-        steps: epilogue.functors,
-        layoutB: shape.layoutB,
-      },
-    );
+    const roundUp8 = (v: number) => Math.ceil(v / 8) * 8;
+    // N and K at run time: one set for sizes both multiples of 8 (vectors of 8), one for any (vectors of 1)
+    // align: the vector width the run-time sizes guarantee (the tile choice sees the sizes at their largest)
+    const choose = (n: number, k: number, align?: number) => {
+      const width = (extent: number) => Math.min(vectorWidth(extent), align ?? 8);
+      const vectors = {
+        a: width(k),
+        b: shape.layoutB === 'row' ? width(n) : width(k),
+        cde: width(n),
+      };
+      return this.chooseRanges(
+        (batch) => ({ m: mAt(batch), n, k, batch: lAt(batch) }),
+        (tile) => ({
+          kind,
+          tile,
+          vectors,
+          epilogue: epilogue.functors,
+          operands: epilogue.operands.length,
+          layoutB: shape.layoutB,
+        }),
+        {
+          node,
+          kind,
+          signature: (batches) => [
+            ...(shape.batch ? [batchTerm('l', lAt, batches)] : []),
+            batchTerm('m', mAt, batches),
+            `n=${n}`,
+            `k=${k}`,
+            `b=${shape.layoutB}`,
+            ...(align !== undefined ? [`align=${align}`] : []),
+            ...epilogueTerms(epilogue),
+          ],
+          argsAt: (batch) => ({ batch: lAt(batch), m: mAt(batch), n, k, d_per_channel: perChannel }),
+          steps: epilogue.functors,
+          layoutB: shape.layoutB,
+        },
+      );
+    };
+    const runtime = shape.runtimeNK;
+    const { ranges, reasons, candidates } = runtime ? choose(roundUp8(shape.n), roundUp8(shape.k), 8) : choose(shape.n, shape.k);
+    const unaligned = runtime ? choose(shape.n, shape.k, 1) : undefined;
+    const sizeExpr = (d: Dim | undefined, max: number) =>
+      d === undefined || isConcrete(d) ? String(max) : `static_cast<int>(${ctx.dim(d, node)})`;
+    const launch = (r: BatchRange<CkSource>[]) =>
+      dispatchByBatch(r, (src) => `AIT_RETURN_IF_FAILED(${src.instance.symbol}(gemm, c.stream));`);
     const body = [
       ...before.body,
-      `const AitCkGemmArgs gemm{static_cast<int>(${ctx.product(shape.batch ?? [], node)}), static_cast<int>(${ctx.product(shape.m, node)}), ${shape.n}, ${shape.k},`,
+      `const AitCkGemmArgs gemm{static_cast<int>(${ctx.product(shape.batch ?? [], node)}), static_cast<int>(${ctx.product(shape.m, node)}), ${sizeExpr(runtime?.n, shape.n)}, ${sizeExpr(runtime?.k, shape.k)},`,
       `                         ${aPointer}, ${ctx.pointer(b)},`,
       ...operandFields(ctx, epilogue),
       `                         ${into ? into.pointer : ctx.pointer(out, true)}};`,
-      ...dispatchByBatch(ranges, (s) => `AIT_RETURN_IF_FAILED(${s.instance.symbol}(gemm, c.stream));`),
+      ...(unaligned
+        ? [
+            'if (gemm.n % 8 == 0 && gemm.k % 8 == 0) {  // rows of 16 bytes: the instances with vectors of 8',
+            ...launch(ranges).map((l) => `  ${l}`),
+            '} else {',
+            ...launch(unaligned.ranges).map((l) => `  ${l}`),
+            '}',
+          ]
+        : launch(ranges)),
       ...(into?.after ?? []),
       ...restOf(ctx, node, epilogue),
     ];
+    const kernel = this.kernelChoice(what, ranges, reasons, epilogue, shape.layoutB, candidates);
+    if (unaligned) {
+      const config = kernel.config as { instances: Record<string, unknown>[] };
+      config.instances = [
+        ...config.instances.map((i) => ({ ...i, when: 'N and K multiples of 8' })),
+        ...unaligned.ranges.map((r) => ({
+          batches: [r.firstBatch, r.lastBatch],
+          name: r.source.instance.symbol,
+          file: r.source.file,
+          when: 'otherwise',
+        })),
+      ];
+      kernel.reason += `; N or K not multiples of 8: ${unaligned.ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${unaligned.reasons.get(r.firstBatch) ?? ''}`).join('; ')}`;
+    }
     return {
-      kernel: this.kernelChoice(what, ranges, reasons, epilogue, shape.layoutB, candidates),
+      kernel,
       body,
       headers: ['ait_ck.h', ...before.headers, ...(epilogue.rest.length ? ['elementwise.cuh'] : [])],
       workspaceBytes: before.workspaceBytes,
