@@ -18,7 +18,7 @@
  *    (the Transpose then launches nothing: see absorbedTransposes) or from a Gemm's B with trans_b.
  */
 import { Graph, Node, attrInt, attrInts } from '../../../ir/graph';
-import { Dim, dimEquals, dimToString, isConcrete } from '../../../ir/symbolic';
+import { Dim, dimEquals, dimToString } from '../../../ir/symbolic';
 import { isStatic } from '../../../passes/rewrite';
 import { GemmLayoutB } from '../cutlass/gemm';
 import { Unsupported } from './context';
