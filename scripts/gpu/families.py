@@ -188,7 +188,7 @@ FAMILIES = {
     "starnet_s1": (lambda: _timm("starnet_s1"), image(224), "dynamo"),
     "wide_resnet50_2": (lambda: _tv("wide_resnet50_2"), image(224), "dynamo"),
     "mobilenet_v3_small": (lambda: _tv("mobilenet_v3_small"), image(224), "dynamo"),
-    "s3d": (lambda: _tv("s3d", "video"), video(16, 112), "dynamo"),
+    "s3d": (lambda: _tv("s3d", "video"), video(16, 224), "dynamo"),  # its AvgPool3d (2, 7, 7) needs 224²
     "llama_tiny": (lambda: _hf_text("LlamaConfig", "LlamaModel", "last_hidden_state", hidden_size=256, intermediate_size=688,
                                     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=1000),
                    TEXT, "torchscript"),
