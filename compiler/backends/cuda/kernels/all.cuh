@@ -3,6 +3,7 @@
 
 #include "attention.cuh"
 #include "axis_norm.cuh"
+#include "col2im.cuh"
 #include "common.cuh"
 #include "conv_transpose.cuh"
 #include "depthwise_conv.cuh"

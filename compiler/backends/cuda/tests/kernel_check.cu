@@ -1139,6 +1139,58 @@ void check_rolls() {
   check_roll_case("roll all axes", {3, 5, 7, 9, 11, 8}, {1, -2, 3, 4, -5, 6});
 }
 
+// Col2Im (torch's F.fold) against a scatter of every window value into the image on the host; dims lifted to 3.
+void check_col2im_case(const std::string& name, int64_t batch, int64_t channels, std::array<int, 3> image, std::array<int, 3> block,
+                       std::array<int, 3> strides, std::array<int, 3> dilations, std::array<int, 3> pads_begin,
+                       std::array<int, 3> pads_end) {
+  std::array<int, 3> positions{};
+  for (int d = 0; d < 3; ++d)
+    positions[d] = (image[d] + pads_begin[d] + pads_end[d] - dilations[d] * (block[d] - 1) - 1) / strides[d] + 1;
+  const int64_t kernel = static_cast<int64_t>(block[0]) * block[1] * block[2];
+  const int64_t windows = static_cast<int64_t>(positions[0]) * positions[1] * positions[2];
+  const int64_t plane = static_cast<int64_t>(image[0]) * image[1] * image[2];
+  std::vector<double> x;
+  auto hx = random_tensor<__half>(batch * channels * kernel * windows, &x);
+  DeviceBuffer<__half> dx(hx.size());
+  upload(dx, hx);
+  std::vector<double> ref(batch * channels * plane, 0.0);
+  for (int64_t nc = 0; nc < batch * channels; ++nc)
+    for (int64_t row = 0; row < kernel; ++row) {
+      const int t = static_cast<int>(row / (block[1] * block[2])), r = static_cast<int>(row / block[2] % block[1]),
+                s = static_cast<int>(row % block[2]);
+      for (int64_t w = 0; w < windows; ++w) {
+        const int pd = static_cast<int>(w / (positions[1] * positions[2])), ph = static_cast<int>(w / positions[2] % positions[1]),
+                  pw = static_cast<int>(w % positions[2]);
+        const int od = pd * strides[0] - pads_begin[0] + t * dilations[0];
+        const int oh = ph * strides[1] - pads_begin[1] + r * dilations[1];
+        const int ow = pw * strides[2] - pads_begin[2] + s * dilations[2];
+        if (od < 0 || od >= image[0] || oh < 0 || oh >= image[1] || ow < 0 || ow >= image[2]) continue;
+        ref[nc * plane + (static_cast<int64_t>(od) * image[1] + oh) * image[2] + ow] += x[(nc * kernel + row) * windows + w];
+      }
+    }
+  DeviceBuffer<__half> dy(ref.size());
+  Col2ImArgs<__half> args{dx.ptr, dy.ptr, batch, channels, {}, {}, {}, {}, {}, {}};
+  for (int d = 0; d < 3; ++d) {
+    args.image[d] = image[d];
+    args.block[d] = block[d];
+    args.positions[d] = positions[d];
+    args.strides[d] = strides[d];
+    args.dilations[d] = dilations[d];
+    args.pads[d] = pads_begin[d];
+  }
+  const std::string shape = "[" + std::to_string(batch) + "," + std::to_string(channels) + "," + std::to_string(image[0]) + "," +
+                            std::to_string(image[1]) + "," + std::to_string(image[2]) + "] block " + std::to_string(block[1]) + "x" +
+                            std::to_string(block[2]);
+  run_case(name, shape, dy, ref, kHalfTolerance, [&](cudaStream_t st) { return launch_col2im(args, st); });
+}
+
+void check_col2ims() {
+  // VOLO-D1's outlook attention folds 3×3 windows at stride 2 (pad 1) into 28×28 images of 192 channels, batch 8
+  check_col2im_case("col2im volo", 8, 192, {1, 28, 28}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {0, 1, 1});
+  check_col2im_case("col2im dilated uneven", 2, 3, {1, 6, 9}, {1, 2, 3}, {1, 1, 2}, {1, 2, 1}, {0, 1, 0}, {0, 2, 1});
+  check_col2im_case("col2im 3-D", 2, 4, {3, 8, 10}, {2, 2, 2}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {1, 0, 1});
+}
+
 // Concat through launch_concat's plan: 16-byte units when every input's row, the output's row and the launch's
 // start on it are whole vectors; `misalign` shifts inputs[0] by one element (the element path).
 void check_concat_case(const std::string& name, int64_t outer, std::vector<int64_t> sizes, int64_t inner, bool misalign = false) {
@@ -3164,6 +3216,7 @@ int main() {
   check_strided_copy();
   check_strided_copies();
   check_rolls();
+  check_col2ims();
   check_concats();
   check_gather();
   check_cumsum();
