@@ -13,6 +13,7 @@ import './reduce';
 import './resize';
 import './detection';
 import './control';
+import './recurrent';
 
 export { findOp, knownOps } from './registry';
 import './fused';

@@ -96,6 +96,13 @@ const CASES: Case[] = [
   // N or K a run-time dim: instances of alignment 8 and 1, the launch picks by the sizes
   { name: 'batched MatMul with a symbolic K', spec: nodeModel('MatMul', [f32(4, 'B'), f32('B', 8)]) },
   {
+    name: 'LSTM (bidirectional)',
+    spec: nodeModel('LSTM', [f32(5, 'B', 8), weight(2, 16, 8), weight(2, 16, 4), weight(2, 32)], {
+      attrs: { hidden_size: 4, direction: 'bidirectional' },
+      outputs: 3,
+    }),
+  },
+  {
     name: 'Col2Im (F.fold)',
     spec: nodeModel('Col2Im', [f32('B', 18, 16), i64([4, 5]), i64([3, 2])], { attrs: { pads: [1, 0, 1, 0] }, opset: 18 }),
   },

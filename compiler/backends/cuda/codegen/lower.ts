@@ -17,6 +17,7 @@ import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { rollParams, rollShift } from '../../../ops/shape';
 import { col2imGeometry } from '../../../ops/conv';
+import { LSTM_DEFAULT_ACTIVATIONS, lstmParams } from '../../../ops/recurrent';
 import { backendById } from '../../backend';
 import { analyzeBatchedMatMul } from './batched-gemm';
 import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
@@ -332,6 +333,55 @@ cuda('LRN', ({ ctx }, node) => lowerLrn(ctx, node), lrnPlan);
 cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePlan);
 
 cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
+
+/** LSTM (ops/recurrent.ts) as kernels/recurrent.cuh LstmArgs takes it: sizes, and why a form is refused. */
+function lstmPlan(ctx: CodegenContext, node: Node) {
+  const p = lstmParams(node, (m) => {
+    throw new Unsupported(`LSTM: ${m}`);
+  });
+  const x = node.inputs[0];
+  const type = ctx.typeOf(x);
+  if (!isFloatGpuType(type)) throw new Unsupported('LSTM of non-float data');
+  for (const t of [1, 2, 3, 5, 6, 7].map((i) => node.inputs[i]))
+    if (t && ctx.typeOf(t) !== type) throw new Unsupported(`LSTM input '${t}' is stored as ${ctx.typeOf(t)}, X as ${type}`);
+  for (const t of node.outputs)
+    if (t && ctx.typeOf(t) !== type) throw new Unsupported(`LSTM output '${t}' is stored as ${ctx.typeOf(t)}, X as ${type}`);
+  if (node.inputs[4]) throw new Unsupported('LSTM with sequence_lens (per-entry lengths): the kernel runs every entry the whole sequence');
+  if (p.activations.some((a, i) => a !== LSTM_DEFAULT_ACTIVATIONS[i % 3]))
+    throw new Unsupported(`LSTM activations [${p.activations.join(', ')}]: the kernel runs the default Sigmoid, Tanh, Tanh`);
+  const [a0, a1, input] = ctx.shapeOf(x);
+  const [seq, batch] = p.layout === 0 ? [a0, a1] : [a1, a0];
+  const hidden = p.hidden || (ctx.shapeOf(node.inputs[2])[2] as number);
+  if (!isConcrete(input) || !isConcrete(hidden)) throw new Unsupported('LSTM with a run-time input or hidden size');
+  return { p, seq, batch, input, hidden, type };
+}
+
+cuda(
+  'LSTM',
+  ({ ctx }, node) => {
+    const { p, seq, batch, input, hidden, type } = lstmPlan(ctx, node);
+    const opt = (i: number) => (node.inputs[i] ? ctx.pointer(node.inputs[i]) : 'nullptr');
+    const outPtr = (i: number) => (node.outputs[i] ? ctx.pointer(node.outputs[i], true) : 'nullptr');
+    const stateBytes = 3 * p.dirs * ctx.maxOf(batch) * hidden * 4;
+    return [
+      ours(
+        `ait_lstm_${typeName(type)}`,
+        `${p.direction} LSTM, hidden ${hidden}: one launch per step for ${p.dirs === 2 ? 'both directions' : 'the direction'}, a thread per hidden unit computing its four gates in fp32`,
+      ),
+      [
+        `ait::kernels::LstmArgs<${CPP_TYPE[type]}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(node.inputs[1])}, ${ctx.pointer(node.inputs[2])},`,
+        `    ${opt(3)}, ${opt(7)}, ${opt(5)}, ${opt(6)}, ${outPtr(0)}, ${outPtr(1)}, ${outPtr(2)}, static_cast<float*>(c.workspace),`,
+        `    ${ctx.dim(seq, node)}, ${ctx.dim(batch, node)}, ${input}, ${hidden}, ${p.dirs}, ${p.direction === 'reverse' ? 1 : 0}, ${p.layout}, ${p.inputForget ? 1 : 0}, static_cast<float>(${p.clip ?? 0})};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_lstm(args, c.stream));',
+      ],
+      ['recurrent.cuh'],
+      stateBytes,
+    ];
+  },
+  (ctx, node) => {
+    lstmPlan(ctx, node);
+  },
+);
 
 /** Col2Im's geometry (ops/conv.ts) lifted to 3 spatial dims, as kernels/col2im.cuh Col2ImArgs takes it. */
 function col2imPlan(ctx: CodegenContext, node: Node) {

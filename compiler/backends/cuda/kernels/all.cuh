@@ -20,6 +20,7 @@
 #include "pad.cuh"
 #include "paste_masks.cuh"
 #include "pooling.cuh"
+#include "recurrent.cuh"
 #include "reduce.cuh"
 #include "resize.cuh"
 #include "roi_align.cuh"

@@ -1,0 +1,173 @@
+/**
+ * Op family: recurrent — LSTM (ONNX, opset 7–22: Sequencer's BiLSTM mixers, CRNN-style OCR, speech encoders).
+ *
+ * Inputs X [seq, batch, input] (layout 0; layout 1: [batch, seq, input]), W [dirs, 4H, input], R [dirs, 4H, H], then
+ * optional B [dirs, 8H] (Wb, then Rb), sequence_lens [batch], initial_h / initial_c [dirs, batch, H] (layout 1:
+ * [batch, dirs, H]), P [dirs, 3H] (peepholes i, o, f). Gates in ONNX order i, o, f, c:
+ *   i = σ(Xt·Wiᵀ + Ht-1·Riᵀ + Pi⊙Ct-1 + Wbi + Rbi)      f likewise (input_forget: f = 1 − i)
+ *   c̃ = tanh(Xt·Wcᵀ + Ht-1·Rcᵀ + Wbc + Rbc)          Ct = f⊙Ct-1 + i⊙c̃
+ *   o = σ(Xt·Woᵀ + Ht-1·Roᵀ + Po⊙Ct + Wbo + Rbo)      Ht = o⊙tanh(Ct)
+ * `clip` bounds every gate's pre-activation. Outputs Y [seq, dirs, batch, H] (layout 1: [batch, seq, dirs, H]), Y_h and
+ * Y_c [dirs, batch, H] (layout 1: [batch, dirs, H]). The reverse direction runs t = seq−1 … 0. With sequence_lens,
+ * a batch entry stops at its length: Y is 0 past it, Y_h / Y_c are its last state (the reverse direction starts at
+ * its last valid step).
+ */
+import { Node, attrFloat, attrInt, attrString } from '../ir/graph';
+import { Dim, dimEquals } from '../ir/symbolic';
+import { TensorValue, numeric } from '../ir/tensor';
+import { OpDefinition, nodeError, registerOps } from './registry';
+
+export type LstmDirection = 'forward' | 'reverse' | 'bidirectional';
+
+/** The default activations (f = Sigmoid, g = Tanh, h = Tanh per direction): the only ones the kernels take. */
+export const LSTM_DEFAULT_ACTIVATIONS = ['Sigmoid', 'Tanh', 'Tanh'];
+
+export interface LstmParams {
+  direction: LstmDirection;
+  dirs: number;
+  hidden: number;
+  layout: number;
+  clip?: number;
+  inputForget: boolean;
+  /** f, g, h per direction (3 or 6 names) */
+  activations: string[];
+}
+
+export function lstmParams(node: Node, fail: (m: string) => never): LstmParams {
+  const direction = attrString(node, 'direction', 'forward') as LstmDirection;
+  if (!['forward', 'reverse', 'bidirectional'].includes(direction))
+    fail(`direction '${direction}' is not forward, reverse or bidirectional`);
+  const dirs = direction === 'bidirectional' ? 2 : 1;
+  const hidden = attrInt(node, 'hidden_size', 0);
+  const layout = attrInt(node, 'layout', 0);
+  if (layout !== 0 && layout !== 1) fail(`layout ${layout} is not 0 or 1`);
+  const clipAttr = node.attrs.clip;
+  const clip = clipAttr ? attrFloat(node, 'clip') : undefined;
+  if (clip !== undefined && !(clip > 0)) fail(`clip ${clip} is not positive`);
+  const given = node.attrs.activations;
+  const activations = given && given.type === 'strings' ? given.value : [];
+  const expected = activations.length === 0 ? [] : dirs * 3;
+  if (activations.length !== 0 && activations.length !== expected)
+    fail(`${activations.length} activations for ${dirs} direction(s) (3 each)`);
+  return {
+    direction,
+    dirs,
+    hidden,
+    layout,
+    ...(clip !== undefined ? { clip } : {}),
+    inputForget: attrInt(node, 'input_forget', 0) !== 0,
+    activations: activations.length ? activations : [...LSTM_DEFAULT_ACTIVATIONS, ...(dirs === 2 ? LSTM_DEFAULT_ACTIVATIONS : [])],
+  };
+}
+
+const ACTIVATION: Record<string, (x: number) => number> = {
+  Sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  Tanh: Math.tanh,
+  Relu: (x) => Math.max(0, x),
+};
+
+const lstm: OpDefinition = {
+  op: 'LSTM',
+  infer(ctx) {
+    const p = lstmParams(ctx.node, (m) => ctx.fail(m));
+    const x = ctx.shape(0);
+    const w = ctx.shape(1);
+    const r = ctx.shape(2);
+    if (x.length !== 3) ctx.fail(`X must be 3-D, got rank ${x.length}`);
+    const [seq, batch] = p.layout === 0 ? [x[0], x[1]] : [x[1], x[0]];
+    const hidden = p.hidden || (typeof r[2] === 'number' ? r[2] : 0);
+    if (!(hidden > 0)) ctx.fail('hidden_size is missing and R does not give it');
+    const expect = (name: string, shape: Dim[], want: Dim[]) => {
+      if (shape.length !== want.length || shape.some((d, i) => !dimEquals(d, want[i])))
+        ctx.fail(`${name} is [${shape.join(', ')}], expected [${want.join(', ')}]`);
+    };
+    expect('W', w, [p.dirs, 4 * hidden, x[2]]);
+    expect('R', r, [p.dirs, 4 * hidden, hidden]);
+    if (ctx.input(3)) expect('B', ctx.shape(3), [p.dirs, 8 * hidden]);
+    if (ctx.input(7)) expect('P', ctx.shape(7), [p.dirs, 3 * hidden]);
+    const state = p.layout === 0 ? [p.dirs, batch, hidden] : [batch, p.dirs, hidden];
+    if (ctx.input(5)) expect('initial_h', ctx.shape(5), state);
+    if (ctx.input(6)) expect('initial_c', ctx.shape(6), state);
+    for (const a of p.activations) if (!ACTIVATION[a]) ctx.fail(`activation '${a}' is not one of ${Object.keys(ACTIVATION).join(', ')}`);
+    const dtype = ctx.dtype(0);
+    const y = p.layout === 0 ? [seq, p.dirs, batch, hidden] : [batch, seq, p.dirs, hidden];
+    return [
+      { dtype, shape: y },
+      { dtype, shape: state },
+      { dtype, shape: state },
+    ];
+  },
+  evaluate(node, inputs) {
+    const fail = (m: string): never => {
+      throw nodeError(node, 'shape.invalid', m);
+    };
+    const p = lstmParams(node, fail);
+    const [x, w, r, b, lens, h0, c0, peep] = inputs;
+    if (!x || !w || !r) fail('X, W and R are required');
+    const X = numeric(x!);
+    const W = numeric(w!);
+    const R = numeric(r!);
+    const H = p.hidden || r!.shape[2];
+    const I = x!.shape[2];
+    const [seq, batch] = p.layout === 0 ? [x!.shape[0], x!.shape[1]] : [x!.shape[1], x!.shape[0]];
+    const B = b ? numeric(b) : undefined;
+    const P = peep ? numeric(peep) : undefined;
+    const L = lens ? Array.from(numeric(lens), Number) : undefined;
+    const xAt = (t: number, n: number, i: number) => X[(p.layout === 0 ? t * batch + n : n * seq + t) * I + i];
+    const stateAt = (d: number, n: number) => (p.layout === 0 ? d * batch + n : n * p.dirs + d) * H;
+    const Y = new Float32Array(seq * p.dirs * batch * H);
+    const Yh = new Float32Array(p.dirs * batch * H);
+    const Yc = new Float32Array(p.dirs * batch * H);
+    const clip = (v: number) => (p.clip === undefined ? v : Math.min(p.clip, Math.max(-p.clip, v)));
+    for (let d = 0; d < p.dirs; d++) {
+      const reverse = p.direction === 'reverse' || d === 1;
+      const [fAct, gAct, hAct] = p.activations.slice(3 * d, 3 * d + 3).map((a) => ACTIVATION[a]);
+      for (let n = 0; n < batch; n++) {
+        const h = new Float64Array(H);
+        const c = new Float64Array(H);
+        const s0 = stateAt(d, n);
+        if (h0) for (let j = 0; j < H; j++) h[j] = numeric(h0)[s0 + j];
+        if (c0) for (let j = 0; j < H; j++) c[j] = numeric(c0)[s0 + j];
+        const length = L ? L[n] : seq;
+        const gates = new Float64Array(4 * H);
+        for (let s = 0; s < length; s++) {
+          const t = reverse ? length - 1 - s : s;
+          for (let g = 0; g < 4 * H; g++) {
+            let acc = B ? B[d * 8 * H + g] + B[d * 8 * H + 4 * H + g] : 0;
+            const wRow = (d * 4 * H + g) * I;
+            for (let i = 0; i < I; i++) acc += xAt(t, n, i) * W[wRow + i];
+            const rRow = (d * 4 * H + g) * H;
+            for (let k = 0; k < H; k++) acc += h[k] * R[rRow + k];
+            gates[g] = acc;
+          }
+          for (let j = 0; j < H; j++) {
+            const peepI = P ? P[d * 3 * H + j] : 0;
+            const peepO = P ? P[d * 3 * H + H + j] : 0;
+            const peepF = P ? P[d * 3 * H + 2 * H + j] : 0;
+            const ig = fAct(clip(gates[j] + peepI * c[j]));
+            const fg = p.inputForget ? 1 - ig : fAct(clip(gates[2 * H + j] + peepF * c[j]));
+            const cg = gAct(clip(gates[3 * H + j]));
+            c[j] = fg * c[j] + ig * cg;
+            const og = fAct(clip(gates[H + j] + peepO * c[j]));
+            h[j] = og * hAct(c[j]);
+            const yAt = p.layout === 0 ? ((t * p.dirs + d) * batch + n) * H : ((n * seq + t) * p.dirs + d) * H;
+            Y[yAt + j] = h[j];
+          }
+        }
+        for (let j = 0; j < H; j++) {
+          Yh[s0 + j] = h[j];
+          Yc[s0 + j] = c[j];
+        }
+      }
+    }
+    const y = p.layout === 0 ? [seq, p.dirs, batch, H] : [batch, seq, p.dirs, H];
+    const state = p.layout === 0 ? [p.dirs, batch, H] : [batch, p.dirs, H];
+    return [
+      { dtype: x!.dtype, shape: y, data: Y },
+      { dtype: x!.dtype, shape: state, data: Yh },
+      { dtype: x!.dtype, shape: state, data: Yc },
+    ] as TensorValue[];
+  },
+};
+
+registerOps([lstm]);
