@@ -1191,6 +1191,69 @@ void check_col2ims() {
   check_col2im_case("col2im 3-D", 2, 4, {3, 8, 10}, {2, 2, 2}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, {1, 0, 1});
 }
 
+// LSTM (layout 0, default activations, biases, initial states) against a host run of the ONNX equations in double.
+void check_lstm_case(const std::string& name, int64_t seq, int64_t batch, int input, int hidden, int dirs, bool reverse) {
+  const int H = hidden;
+  std::vector<double> x, w, r, b, h0, c0;
+  auto hx = random_tensor<__half>(seq * batch * input, &x);
+  auto hw = random_tensor<__half>(static_cast<int64_t>(dirs) * 4 * H * input, &w);
+  auto hr = random_tensor<__half>(static_cast<int64_t>(dirs) * 4 * H * H, &r);
+  auto hb = random_tensor<__half>(static_cast<int64_t>(dirs) * 8 * H, &b);
+  auto hh = random_tensor<__half>(dirs * batch * H, &h0);
+  auto hc = random_tensor<__half>(dirs * batch * H, &c0);
+  DeviceBuffer<__half> dx(hx.size()), dw(hw.size()), dr(hr.size()), db(hb.size()), dh(hh.size()), dc(hc.size());
+  upload(dx, hx);
+  upload(dw, hw);
+  upload(dr, hr);
+  upload(db, hb);
+  upload(dh, hh);
+  upload(dc, hc);
+  std::vector<double> y(seq * dirs * batch * H), yh(dirs * batch * H), yc(dirs * batch * H);
+  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  for (int d = 0; d < dirs; ++d)
+    for (int64_t n = 0; n < batch; ++n) {
+      std::vector<double> h(h0.begin() + (d * batch + n) * H, h0.begin() + (d * batch + n + 1) * H);
+      std::vector<double> c(c0.begin() + (d * batch + n) * H, c0.begin() + (d * batch + n + 1) * H);
+      std::vector<double> gates(4 * H);
+      for (int64_t s = 0; s < seq; ++s) {
+        const int64_t t = reverse || d == 1 ? seq - 1 - s : s;
+        for (int g = 0; g < 4 * H; ++g) {
+          double acc = b[d * 8 * H + g] + b[d * 8 * H + 4 * H + g];
+          for (int k = 0; k < input; ++k) acc += x[(t * batch + n) * input + k] * w[(static_cast<int64_t>(d) * 4 * H + g) * input + k];
+          for (int k = 0; k < H; ++k) acc += h[k] * r[(static_cast<int64_t>(d) * 4 * H + g) * H + k];
+          gates[g] = acc;
+        }
+        for (int j = 0; j < H; ++j) {
+          const double ig = sigmoid(gates[j]), og = sigmoid(gates[H + j]), fg = sigmoid(gates[2 * H + j]);
+          c[j] = fg * c[j] + ig * std::tanh(gates[3 * H + j]);
+          h[j] = og * std::tanh(c[j]);
+          y[((t * dirs + d) * batch + n) * H + j] = h[j];
+        }
+      }
+      for (int j = 0; j < H; ++j) {
+        yh[(d * batch + n) * H + j] = h[j];
+        yc[(d * batch + n) * H + j] = c[j];
+      }
+    }
+  DeviceBuffer<__half> dy(y.size()), dyh(yh.size()), dyc(yc.size());
+  DeviceBuffer<float> state(3 * dirs * batch * H);
+  LstmArgs<__half> args{dx.ptr, dw.ptr, dr.ptr, db.ptr, nullptr, dh.ptr, dc.ptr, dy.ptr, dyh.ptr, dyc.ptr, state.ptr,
+                        seq, batch, input, hidden, dirs, reverse ? 1 : 0, 0, 0, 0.f};
+  const std::string shape = "seq " + std::to_string(seq) + " batch " + std::to_string(batch) + " I" + std::to_string(input) + " H" +
+                            std::to_string(hidden) + (dirs == 2 ? " bidir" : reverse ? " reverse" : "");
+  const auto launch = [&](cudaStream_t st) { return launch_lstm(args, st); };
+  run_case(name + " Y", shape, dy, y, kHalfTolerance, launch);
+  run_case(name + " Y_h", shape, dyh, yh, kHalfTolerance, launch);
+  run_case(name + " Y_c", shape, dyc, yc, kHalfTolerance, launch);
+}
+
+void check_lstms() {
+  // Sequencer2D-S's BiLSTM at batch 8: rows of a 32×32 map (256 sequences of 32), 192 channels in, hidden 48
+  check_lstm_case("lstm sequencer", 32, 256, 192, 48, 2, false);
+  check_lstm_case("lstm odd sizes", 7, 3, 5, 13, 1, false);
+  check_lstm_case("lstm reverse", 9, 2, 8, 16, 1, true);
+}
+
 // Concat through launch_concat's plan: 16-byte units when every input's row, the output's row and the launch's
 // start on it are whole vectors; `misalign` shifts inputs[0] by one element (the element path).
 void check_concat_case(const std::string& name, int64_t outer, std::vector<int64_t> sizes, int64_t inner, bool misalign = false) {
@@ -3217,6 +3280,7 @@ int main() {
   check_strided_copies();
   check_rolls();
   check_col2ims();
+  check_lstms();
   check_concats();
   check_gather();
   check_cumsum();
