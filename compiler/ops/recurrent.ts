@@ -1,5 +1,5 @@
 /**
- * Op family: recurrent — LSTM (ONNX, opset 7–22: Sequencer's BiLSTM mixers, CRNN-style OCR, speech encoders).
+ * Op family: recurrent — LSTM and GRU (ONNX, opset 7–22: Sequencer's BiLSTM mixers, CRNN-style OCR, speech encoders).
  *
  * Inputs X [seq, batch, input] (layout 0; layout 1: [batch, seq, input]), W [dirs, 4H, input], R [dirs, 4H, H], then
  * optional B [dirs, 8H] (Wb, then Rb), sequence_lens [batch], initial_h / initial_c [dirs, batch, H] (layout 1:
@@ -33,7 +33,7 @@ export interface LstmParams {
   activations: string[];
 }
 
-export function lstmParams(node: Node, fail: (m: string) => never): LstmParams {
+export function lstmParams(node: Node, fail: (m: string) => never, perDirection = 3): LstmParams {
   const direction = attrString(node, 'direction', 'forward') as LstmDirection;
   if (!['forward', 'reverse', 'bidirectional'].includes(direction))
     fail(`direction '${direction}' is not forward, reverse or bidirectional`);
@@ -170,4 +170,121 @@ const lstm: OpDefinition = {
   },
 };
 
-registerOps([lstm]);
+/**
+ * GRU: W [dirs, 3H, input], R [dirs, 3H, H], B [dirs, 6H], gates in ONNX order z, r, h:
+ *   z = σ(Xt·Wzᵀ + Ht-1·Rzᵀ + Wbz + Rbz)        r likewise
+ *   h̃ = tanh(Xt·Whᵀ + (r⊙Ht-1)·Rhᵀ + Rbh + Wbh)            (linear_before_reset = 0)
+ *   h̃ = tanh(Xt·Whᵀ + r⊙(Ht-1·Rhᵀ + Rbh) + Wbh)            (linear_before_reset = 1: what PyTorch exports)
+ *   Ht = (1 − z)⊙h̃ + z⊙Ht-1
+ * Outputs Y and Y_h as LSTM's; no cell, no peepholes.
+ */
+export function gruParams(node: Node, fail: (m: string) => never): LstmParams & { linearBeforeReset: boolean } {
+  return { ...lstmParams(node, fail, 2), linearBeforeReset: attrInt(node, 'linear_before_reset', 0) !== 0 };
+}
+
+/** GRU's default activations (f = Sigmoid, g = Tanh per direction). */
+export const GRU_DEFAULT_ACTIVATIONS = ['Sigmoid', 'Tanh'];
+
+const gru: OpDefinition = {
+  op: 'GRU',
+  infer(ctx) {
+    const p = gruParams(ctx.node, (m) => ctx.fail(m));
+    const x = ctx.shape(0);
+    const r = ctx.shape(2);
+    if (x.length !== 3) ctx.fail(`X must be 3-D, got rank ${x.length}`);
+    const [seq, batch] = p.layout === 0 ? [x[0], x[1]] : [x[1], x[0]];
+    const hidden = p.hidden || (typeof r[2] === 'number' ? r[2] : 0);
+    if (!(hidden > 0)) ctx.fail('hidden_size is missing and R does not give it');
+    const expect = (name: string, shape: Dim[], want: Dim[]) => {
+      if (shape.length !== want.length || shape.some((d, i) => !dimEquals(d, want[i])))
+        ctx.fail(`${name} is [${shape.join(', ')}], expected [${want.join(', ')}]`);
+    };
+    expect('W', ctx.shape(1), [p.dirs, 3 * hidden, x[2]]);
+    expect('R', r, [p.dirs, 3 * hidden, hidden]);
+    if (ctx.input(3)) expect('B', ctx.shape(3), [p.dirs, 6 * hidden]);
+    const state = p.layout === 0 ? [p.dirs, batch, hidden] : [batch, p.dirs, hidden];
+    if (ctx.input(5)) expect('initial_h', ctx.shape(5), state);
+    for (const a of gruActivations(ctx.node, p))
+      if (!ACTIVATION[a]) ctx.fail(`activation '${a}' is not one of ${Object.keys(ACTIVATION).join(', ')}`);
+    const dtype = ctx.dtype(0);
+    return [
+      { dtype, shape: p.layout === 0 ? [seq, p.dirs, batch, hidden] : [batch, seq, p.dirs, hidden] },
+      { dtype, shape: state },
+    ];
+  },
+  evaluate(node, inputs) {
+    const fail = (m: string): never => {
+      throw nodeError(node, 'shape.invalid', m);
+    };
+    const p = gruParams(node, fail);
+    const [x, w, r, b, lens, h0] = inputs;
+    if (!x || !w || !r) fail('X, W and R are required');
+    const X = numeric(x!);
+    const W = numeric(w!);
+    const R = numeric(r!);
+    const H = p.hidden || r!.shape[2];
+    const I = x!.shape[2];
+    const [seq, batch] = p.layout === 0 ? [x!.shape[0], x!.shape[1]] : [x!.shape[1], x!.shape[0]];
+    const B = b ? numeric(b) : undefined;
+    const L = lens ? Array.from(numeric(lens), Number) : undefined;
+    const acts = gruActivations(node, p);
+    const xAt = (t: number, n: number, i: number) => X[(p.layout === 0 ? t * batch + n : n * seq + t) * I + i];
+    const stateAt = (d: number, n: number) => (p.layout === 0 ? d * batch + n : n * p.dirs + d) * H;
+    const Y = new Float32Array(seq * p.dirs * batch * H);
+    const Yh = new Float32Array(p.dirs * batch * H);
+    const clip = (v: number) => (p.clip === undefined ? v : Math.min(p.clip, Math.max(-p.clip, v)));
+    for (let d = 0; d < p.dirs; d++) {
+      const reverse = p.direction === 'reverse' || d === 1;
+      const [fAct, gAct] = acts.slice(2 * d, 2 * d + 2).map((a) => ACTIVATION[a]);
+      for (let n = 0; n < batch; n++) {
+        const h = new Float64Array(H);
+        const s0 = stateAt(d, n);
+        if (h0) for (let j = 0; j < H; j++) h[j] = numeric(h0)[s0 + j];
+        const length = L ? L[n] : seq;
+        const xw = new Float64Array(3 * H); // Xt·Wᵀ + Wb
+        const hr = new Float64Array(3 * H); // Ht-1·Rᵀ + Rb
+        for (let s = 0; s < length; s++) {
+          const t = reverse ? length - 1 - s : s;
+          for (let g = 0; g < 3 * H; g++) {
+            let a = B ? B[d * 6 * H + g] : 0;
+            for (let i = 0; i < I; i++) a += xAt(t, n, i) * W[(d * 3 * H + g) * I + i];
+            xw[g] = a;
+            let c = B ? B[d * 6 * H + 3 * H + g] : 0;
+            for (let k = 0; k < H; k++) c += h[k] * R[(d * 3 * H + g) * H + k];
+            hr[g] = c;
+          }
+          const z = Array.from({ length: H }, (_, j) => fAct(clip(xw[j] + hr[j])));
+          const rg = Array.from({ length: H }, (_, j) => fAct(clip(xw[H + j] + hr[H + j])));
+          const next = new Float64Array(H);
+          for (let j = 0; j < H; j++) {
+            let recurrent: number;
+            if (p.linearBeforeReset) recurrent = rg[j] * hr[2 * H + j];
+            else {
+              recurrent = B ? B[d * 6 * H + 5 * H + j] : 0;
+              for (let k = 0; k < H; k++) recurrent += rg[k] * h[k] * R[(d * 3 * H + 2 * H + j) * H + k];
+            }
+            const cand = gAct(clip(xw[2 * H + j] + recurrent));
+            next[j] = (1 - z[j]) * cand + z[j] * h[j];
+            const yAt = p.layout === 0 ? ((t * p.dirs + d) * batch + n) * H : ((n * seq + t) * p.dirs + d) * H;
+            Y[yAt + j] = next[j];
+          }
+          h.set(next);
+        }
+        for (let j = 0; j < H; j++) Yh[s0 + j] = h[j];
+      }
+    }
+    return [
+      { dtype: x!.dtype, shape: p.layout === 0 ? [seq, p.dirs, batch, H] : [batch, seq, p.dirs, H], data: Y },
+      { dtype: x!.dtype, shape: p.layout === 0 ? [p.dirs, batch, H] : [batch, p.dirs, H], data: Yh },
+    ] as TensorValue[];
+  },
+};
+
+/** GRU's activations (f, g per direction): given, else the defaults. */
+export function gruActivations(node: Node, p: LstmParams): string[] {
+  const given = node.attrs.activations;
+  const list = given && given.type === 'strings' ? given.value : [];
+  return list.length ? list : [...GRU_DEFAULT_ACTIVATIONS, ...(p.dirs === 2 ? GRU_DEFAULT_ACTIVATIONS : [])];
+}
+
+registerOps([lstm, gru]);

@@ -177,8 +177,9 @@ export function nodeCost(graph: Graph, node: Node, batch: number): NodeCost {
     case 'global_pool':
       flops = elementsAt(graph, node.inputs[0], batch);
       break;
-    case 'LSTM': {
-      // per step, direction and batch entry: four gates of (input + hidden) multiply-adds per hidden unit
+    case 'LSTM':
+    case 'GRU': {
+      // per step, direction and batch entry: four (GRU: three) gates of (input + hidden) multiply-adds per hidden unit
       const w = shapeOf(node.inputs[1]); // dirs, 4H, input
       const r = shapeOf(node.inputs[2]); // dirs, 4H, H
       const x = shapeOf(node.inputs[0]); // seq·batch·input in either layout

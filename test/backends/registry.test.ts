@@ -103,6 +103,13 @@ const CASES: Case[] = [
     }),
   },
   {
+    name: 'GRU (linear_before_reset, as PyTorch exports it)',
+    spec: nodeModel('GRU', [f32(5, 'B', 8), weight(1, 12, 8), weight(1, 12, 4), weight(1, 24)], {
+      attrs: { hidden_size: 4, linear_before_reset: 1 },
+      outputs: 2,
+    }),
+  },
+  {
     name: 'Col2Im (F.fold)',
     spec: nodeModel('Col2Im', [f32('B', 18, 16), i64([4, 5]), i64([3, 2])], { attrs: { pads: [1, 0, 1, 0] }, opset: 18 }),
   },

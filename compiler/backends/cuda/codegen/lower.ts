@@ -17,7 +17,7 @@ import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { rollParams, rollShift } from '../../../ops/shape';
 import { col2imGeometry } from '../../../ops/conv';
-import { LSTM_DEFAULT_ACTIVATIONS, lstmParams } from '../../../ops/recurrent';
+import { GRU_DEFAULT_ACTIVATIONS, LSTM_DEFAULT_ACTIVATIONS, gruActivations, gruParams, lstmParams } from '../../../ops/recurrent';
 import { backendById } from '../../backend';
 import { analyzeBatchedMatMul } from './batched-gemm';
 import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
@@ -380,6 +380,57 @@ cuda(
   },
   (ctx, node) => {
     lstmPlan(ctx, node);
+  },
+);
+
+/** GRU (ops/recurrent.ts) as kernels/recurrent.cuh GruArgs takes it. */
+function gruPlan(ctx: CodegenContext, node: Node) {
+  const p = gruParams(node, (m) => {
+    throw new Unsupported(`GRU: ${m}`);
+  });
+  const x = node.inputs[0];
+  const type = ctx.typeOf(x);
+  if (!isFloatGpuType(type)) throw new Unsupported('GRU of non-float data');
+  for (const t of [...[1, 2, 3, 5].map((i) => node.inputs[i]), ...node.outputs])
+    if (t && ctx.typeOf(t) !== type) throw new Unsupported(`GRU tensor '${t}' is stored as ${ctx.typeOf(t)}, X as ${type}`);
+  if (node.inputs[4]) throw new Unsupported('GRU with sequence_lens (per-entry lengths): the kernel runs every entry the whole sequence');
+  if (!p.linearBeforeReset)
+    throw new Unsupported(
+      "GRU with linear_before_reset = 0: the kernel takes PyTorch's form (1), where a unit's candidate reads only its own row",
+    );
+  const acts = gruActivations(node, p);
+  if (acts.some((a, i) => a !== GRU_DEFAULT_ACTIVATIONS[i % 2]))
+    throw new Unsupported(`GRU activations [${acts.join(', ')}]: the kernel runs the default Sigmoid, Tanh`);
+  const [a0, a1, input] = ctx.shapeOf(x);
+  const [seq, batch] = p.layout === 0 ? [a0, a1] : [a1, a0];
+  const hidden = p.hidden || (ctx.shapeOf(node.inputs[2])[2] as number);
+  if (!isConcrete(input) || !isConcrete(hidden)) throw new Unsupported('GRU with a run-time input or hidden size');
+  return { p, seq, batch, input, hidden, type };
+}
+
+cuda(
+  'GRU',
+  ({ ctx }, node) => {
+    const { p, seq, batch, input, hidden, type } = gruPlan(ctx, node);
+    const opt = (i: number) => (node.inputs[i] ? ctx.pointer(node.inputs[i]) : 'nullptr');
+    const outPtr = (i: number) => (node.outputs[i] ? ctx.pointer(node.outputs[i], true) : 'nullptr');
+    return [
+      ours(
+        `ait_gru_${typeName(type)}`,
+        `${p.direction} GRU, hidden ${hidden}: one launch per step for ${p.dirs === 2 ? 'both directions' : 'the direction'}, a thread per hidden unit computing its three gates in fp32`,
+      ),
+      [
+        `ait::kernels::GruArgs<${CPP_TYPE[type]}> args{${ctx.pointer(node.inputs[0])}, ${ctx.pointer(node.inputs[1])}, ${ctx.pointer(node.inputs[2])},`,
+        `    ${opt(3)}, ${opt(5)}, ${outPtr(0)}, ${outPtr(1)}, static_cast<float*>(c.workspace),`,
+        `    ${ctx.dim(seq, node)}, ${ctx.dim(batch, node)}, ${input}, ${hidden}, ${p.dirs}, ${p.direction === 'reverse' ? 1 : 0}, ${p.layout}, static_cast<float>(${p.clip ?? 0})};`,
+        'AIT_RETURN_IF_CUDA_ERROR(ait::kernels::launch_gru(args, c.stream));',
+      ],
+      ['recurrent.cuh'],
+      2 * p.dirs * ctx.maxOf(batch) * hidden * 4,
+    ];
+  },
+  (ctx, node) => {
+    gruPlan(ctx, node);
   },
 );
 

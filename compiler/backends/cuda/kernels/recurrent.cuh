@@ -1,4 +1,4 @@
-// LSTM (ONNX; ops/recurrent.ts has the equations): one launch per time step for all directions, one thread per
+// LSTM and GRU (ONNX; ops/recurrent.ts has the equations). LSTM: one launch per time step for all directions, one thread per
 // (direction, batch entry, hidden unit) computing that unit's four gates (i, o, f, c) in fp32 from X_t·Wᵀ and
 // H_{t-1}·Rᵀ, then its cell and hidden state. The hidden state ping-pongs between two fp32 buffers of the workspace
 // (every thread of step s reads all of H_{s-1}, so step s writes the other buffer); each thread owns its cell. Step 0
@@ -116,6 +116,87 @@ cudaError_t launch_lstm(const LstmArgs<T>& a, cudaStream_t stream) {
   lstm_init_kernel<T><<<blocks, kThreads, 0, stream>>>(a);
   if (a.seq == 0) return launch_status();
   for (int64_t step = 0; step < a.seq; ++step) lstm_step_kernel<T><<<blocks, kThreads, 0, stream>>>(a, step);
+  return launch_status();
+}
+
+// GRU with linear_before_reset = 1 (PyTorch's form: each unit's candidate needs only its own row of Ht-1·Rhᵀ, so a
+// thread per unit suffices; with 0 the reset gate of every unit enters every candidate). The same launch per step and
+// ping-ponged fp32 hidden state as the LSTM; no cell.
+template <class T>
+struct GruArgs {
+  const T* x;          // as LstmArgs
+  const T* w;          // [dirs, 3·hidden, input], gates z, r, h
+  const T* r;          // [dirs, 3·hidden, hidden]
+  const T* bias;       // [dirs, 6·hidden] (Wb then Rb) or nullptr
+  const T* initial_h;  // or nullptr: zeros
+  T* y;
+  T* y_h;
+  float* state;  // workspace: 2 · dirs · batch · hidden floats
+  int64_t seq, batch;
+  int32_t input, hidden, dirs;
+  int32_t reverse;
+  int32_t layout;
+  float clip;
+};
+
+template <class T>
+__global__ void gru_step_kernel(GruArgs<T> a, int64_t step) {
+  const int64_t units = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= units) return;
+  const int j = static_cast<int>(i % a.hidden);
+  const int64_t n = (i / a.hidden) % a.batch;
+  const int d = static_cast<int>(i / (static_cast<int64_t>(a.hidden) * a.batch));
+  const int64_t t = a.reverse || d == 1 ? a.seq - 1 - step : step;
+  const int64_t plane = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;
+  const int64_t unit = (static_cast<int64_t>(d) * a.batch + n) * a.hidden;
+  const float* h_prev = a.state + (step % 2) * plane + unit;
+  const T* x_row = a.x + (a.layout == 0 ? t * a.batch + n : n * a.seq + t) * a.input;
+  float xw[3], hr[3];
+#pragma unroll
+  for (int g = 0; g < 3; ++g) {
+    const int64_t row = static_cast<int64_t>(d) * 3 * a.hidden + g * a.hidden + j;
+    const int64_t b = static_cast<int64_t>(d) * 6 * a.hidden + g * a.hidden + j;
+    float acc = a.bias ? to_float(a.bias[b]) : 0.f;
+    for (int k = 0; k < a.input; ++k) acc += to_float(x_row[k]) * to_float(a.w[row * a.input + k]);
+    xw[g] = acc;
+    float rec = a.bias ? to_float(a.bias[b + 3 * a.hidden]) : 0.f;
+    for (int k = 0; k < a.hidden; ++k) rec += h_prev[k] * to_float(a.r[row * a.hidden + k]);
+    hr[g] = rec;
+  }
+  const auto clipped = [&](float v) { return a.clip > 0.f ? fminf(a.clip, fmaxf(-a.clip, v)) : v; };
+  const float z = lstm_sigmoid(clipped(xw[0] + hr[0]));
+  const float reset = lstm_sigmoid(clipped(xw[1] + hr[1]));
+  const float candidate = tanhf(clipped(xw[2] + reset * hr[2]));
+  const float h = (1.f - z) * candidate + z * h_prev[j];
+  a.state[((step + 1) % 2) * plane + unit + j] = h;
+  if (a.y) {
+    const int64_t at = a.layout == 0 ? ((t * a.dirs + d) * a.batch + n) * a.hidden + j : ((n * a.seq + t) * a.dirs + d) * a.hidden + j;
+    a.y[at] = from_float<T>(h);
+  }
+  if (step == a.seq - 1 && a.y_h) {
+    const int64_t io_state = (a.layout == 0 ? static_cast<int64_t>(d) * a.batch + n : n * a.dirs + d) * a.hidden + j;
+    a.y_h[io_state] = from_float<T>(h);
+  }
+}
+
+template <class T>
+cudaError_t launch_gru(const GruArgs<T>& a, cudaStream_t stream) {
+  if (a.hidden < 1 || a.input < 1 || a.dirs < 1 || a.dirs > 2 || a.batch < 0 || a.seq < 0) return cudaErrorInvalidValue;
+  const int64_t units = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;
+  if (units == 0) return cudaSuccess;
+  constexpr int kThreads = 128;
+  const unsigned blocks = static_cast<unsigned>((units + kThreads - 1) / kThreads);
+  // hidden buffer 0 := initial_h (or zeros): the LSTM's init kernel over the same fields
+  LstmArgs<T> init{};
+  init.initial_h = a.initial_h;
+  init.state = a.state;
+  init.batch = a.batch;
+  init.hidden = a.hidden;
+  init.dirs = a.dirs;
+  init.layout = a.layout;
+  lstm_init_kernel<T><<<blocks, kThreads, 0, stream>>>(init);
+  for (int64_t step = 0; step < a.seq; ++step) gru_step_kernel<T><<<blocks, kThreads, 0, stream>>>(a, step);
   return launch_status();
 }
 

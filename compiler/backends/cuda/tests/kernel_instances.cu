@@ -114,6 +114,8 @@ template cudaError_t launch_roll<uint8_t>(const RollArgs<uint8_t>&, cudaStream_t
 template cudaError_t launch_col2im<__half>(const Col2ImArgs<__half>&, cudaStream_t);
 template cudaError_t launch_lstm<__half>(const LstmArgs<__half>&, cudaStream_t);
 template cudaError_t launch_lstm<float>(const LstmArgs<float>&, cudaStream_t);
+template cudaError_t launch_gru<__half>(const GruArgs<__half>&, cudaStream_t);
+template cudaError_t launch_gru<float>(const GruArgs<float>&, cudaStream_t);
 template cudaError_t launch_col2im<float>(const Col2ImArgs<float>&, cudaStream_t);
 template cudaError_t launch_col2im<__nv_bfloat16>(const Col2ImArgs<__nv_bfloat16>&, cudaStream_t);
 template cudaError_t launch_concat<int64_t>(const ConcatArgs<int64_t>&, cudaStream_t);
