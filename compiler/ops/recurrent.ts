@@ -46,9 +46,8 @@ export function lstmParams(node: Node, fail: (m: string) => never, perDirection 
   if (clip !== undefined && !(clip > 0)) fail(`clip ${clip} is not positive`);
   const given = node.attrs.activations;
   const activations = given && given.type === 'strings' ? given.value : [];
-  const expected = activations.length === 0 ? [] : dirs * 3;
-  if (activations.length !== 0 && activations.length !== expected)
-    fail(`${activations.length} activations for ${dirs} direction(s) (3 each)`);
+  if (activations.length !== 0 && activations.length !== dirs * perDirection)
+    fail(`${activations.length} activations for ${dirs} direction(s) (${perDirection} each)`);
   return {
     direction,
     dirs,
