@@ -1247,7 +1247,58 @@ void check_lstm_case(const std::string& name, int64_t seq, int64_t batch, int in
   run_case(name + " Y_c", shape, dyc, yc, kHalfTolerance, launch);
 }
 
+// GRU (linear_before_reset = 1, layout 0, biases, initial state) against a host run in double.
+void check_gru_case(const std::string& name, int64_t seq, int64_t batch, int input, int hidden, int dirs) {
+  const int H = hidden;
+  std::vector<double> x, w, r, b, h0;
+  auto hx = random_tensor<__half>(seq * batch * input, &x);
+  auto hw = random_tensor<__half>(static_cast<int64_t>(dirs) * 3 * H * input, &w);
+  auto hr = random_tensor<__half>(static_cast<int64_t>(dirs) * 3 * H * H, &r);
+  auto hb = random_tensor<__half>(static_cast<int64_t>(dirs) * 6 * H, &b);
+  auto hh = random_tensor<__half>(dirs * batch * H, &h0);
+  DeviceBuffer<__half> dx(hx.size()), dw(hw.size()), dr(hr.size()), db(hb.size()), dh(hh.size());
+  upload(dx, hx);
+  upload(dw, hw);
+  upload(dr, hr);
+  upload(db, hb);
+  upload(dh, hh);
+  std::vector<double> y(seq * dirs * batch * H), yh(dirs * batch * H);
+  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  for (int d = 0; d < dirs; ++d)
+    for (int64_t n = 0; n < batch; ++n) {
+      std::vector<double> h(h0.begin() + (d * batch + n) * H, h0.begin() + (d * batch + n + 1) * H), next(H);
+      for (int64_t s = 0; s < seq; ++s) {
+        const int64_t t = d == 1 ? seq - 1 - s : s;
+        for (int j = 0; j < H; ++j) {
+          double xw[3], hr[3];
+          for (int g = 0; g < 3; ++g) {
+            const int64_t row = static_cast<int64_t>(d) * 3 * H + g * H + j;
+            xw[g] = b[d * 6 * H + g * H + j];
+            for (int k = 0; k < input; ++k) xw[g] += x[(t * batch + n) * input + k] * w[row * input + k];
+            hr[g] = b[d * 6 * H + 3 * H + g * H + j];
+            for (int k = 0; k < H; ++k) hr[g] += h[k] * r[row * H + k];
+          }
+          const double z = sigmoid(xw[0] + hr[0]), reset = sigmoid(xw[1] + hr[1]);
+          next[j] = (1 - z) * std::tanh(xw[2] + reset * hr[2]) + z * h[j];
+          y[((t * dirs + d) * batch + n) * H + j] = next[j];
+        }
+        h = next;
+      }
+      for (int j = 0; j < H; ++j) yh[(d * batch + n) * H + j] = h[j];
+    }
+  DeviceBuffer<__half> dy(y.size()), dyh(yh.size());
+  DeviceBuffer<float> state(2 * dirs * batch * H);
+  GruArgs<__half> args{dx.ptr, dw.ptr, dr.ptr, db.ptr, dh.ptr, dy.ptr, dyh.ptr, state.ptr, seq, batch, input, hidden, dirs, 0, 0, 0.f};
+  const std::string shape = "seq " + std::to_string(seq) + " batch " + std::to_string(batch) + " I" + std::to_string(input) + " H" +
+                            std::to_string(hidden) + (dirs == 2 ? " bidir" : "");
+  const auto launch = [&](cudaStream_t st) { return launch_gru(args, st); };
+  run_case(name + " Y", shape, dy, y, kHalfTolerance, launch);
+  run_case(name + " Y_h", shape, dyh, yh, kHalfTolerance, launch);
+}
+
 void check_lstms() {
+  check_gru_case("gru bidirectional", 24, 64, 96, 64, 2);
+  check_gru_case("gru odd sizes", 5, 3, 7, 11, 1);
   // Sequencer2D-S's BiLSTM at batch 8: rows of a 32×32 map (256 sequences of 32), 192 channels in, hidden 48
   check_lstm_case("lstm sequencer", 32, 256, 192, 48, 2, false);
   check_lstm_case("lstm odd sizes", 7, 3, 5, 13, 1, false);
