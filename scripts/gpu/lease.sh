@@ -15,6 +15,7 @@
 #   2  the check of the zoo and FAMS (verify against onnxruntime and PyTorch, time against eager and torch.compile)
 #   3  the detection verify (verify-check.sh) of Mask R-CNN and RetinaNet
 #   B  a second lease: the builds of step 1 (no kernel checks, no FAM4 exports) and the check of step 2 in one call
+#   C  the kernel checks while FAMS build (nothing else in build/gpu-check), then FAMS' check
 #   A  a short lease: the kernel checks and the zoo's builds, then its check, in one call
 # Results: $OUT/r$STEP.tgz (logs, check-models.json, profiles) and a summary on stdout.
 set -uo pipefail
@@ -72,6 +73,12 @@ B)  # a second lease: the builds (zoo, FAMS compiled there, the detectors unless
   OUT=$R/check PHASE=build HOST_COMPILE="$FAMS" timeout "${BUILD_TIMEOUT:-270}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 20
   [ "${DET:-1}" = 1 ] && det_build
   zoo_check "$(echo $ZOO | tr ' ' ,),$(fams_sm90)"
+  ;;
+C)  # a short lease for new kernels: the kernel checks while FAMS are exported, compiled and built there, then their check
+  kernel_checks
+  OUT=$R/check PHASE=build HOST_COMPILE="$FAMS" timeout "${BUILD_TIMEOUT:-170}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 12
+  wait $KC; cat $R/kc.sum
+  zoo_check "$(fams_sm90)"
   ;;
 A)
   kernel_checks
