@@ -442,9 +442,10 @@ describe('rocm backend: Composable Kernel instances', function () {
     assert.match(fs.readFileSync(path.join(out, 'src', 'model.cu'), 'utf8'), /for \(int64_t first = 0; first < images; first \+= 334\) \{/);
   });
 
-  it('an epilogue operand CK cannot read as rows of the output is refused at the node, naming why', () => {
+  it('an epilogue operand CK cannot read as rows of the output runs after the instance, as on CUDA', () => {
     // the fusion passes fuse [n] vectors and same-shape residuals only, so the fused node is given a residual that
-    // broadcasts over rows ([2, 1, 8] to [2, 6, 8]): CUDA runs it in its unfused rest, CK has no such operand
+    // broadcasts over rows ([2, 1, 8] to [2, 6, 8]): CUDA runs it in its unfused rest, and so does ROCm (CK has no
+    // such operand)
     const spec: ModelSpec = {
       inputs: [
         { name: 'x', dtype: 'float32', dims: [2, 6, 16] },
@@ -462,8 +463,9 @@ describe('rocm backend: Composable Kernel instances', function () {
     node.attrs.epilogue = { type: 'strings', value: ['residual_add'] };
     node.inputs.push('r');
     const support = supportOf(graph, node, 'rocm:gfx90a');
-    assert.equal(support.supported, false);
-    assert.match(support.reason ?? '', /operand of shape \[2,1,8\] is neither a \[8\] channel vector nor the output's shape/);
+    assert.equal(support.supported, true, support.reason);
+    const epilogue = ckEpilogue(CodegenContext.forChecks(graph), node, 8);
+    assert.deepEqual([epilogue.operands.length, epilogue.rest, epilogue.restOperands], [0, ['residual_add'], ['r']]);
     assert.equal(supportOf(graph, node, 'cuda:sm90').supported, true);
   });
 });

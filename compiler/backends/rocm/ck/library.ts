@@ -58,17 +58,19 @@ export interface CkEpilogue {
   functors: string[];
   operands: { tensor: string; perChannel: boolean }[];
   /**
-   * Steps past CK_MAX_OPERANDS operands (from the first operand step that does not fit on) and their operands: one
-   * elementwise kernel over the output after the instance (cuda/codegen/conv-lowering.ts epilogueRestStatements).
+   * The steps from the first operand the instance cannot take on (a 5th, or one CK cannot read as rows of the output),
+   * and their operands: one elementwise kernel over the output after the instance (cuda/codegen/conv-lowering.ts
+   * epilogueRestStatements).
    */
   rest: string[];
   restOperands: string[];
 }
 
 /**
- * The epilogue of a GEMM/conv node whose output rows have `n` channels: fused up to CK_MAX_OPERANDS operands, the
- * steps from the next operand step on in `rest`. Throws Unsupported for a step without a functor or a fused operand
- * CK cannot read as rows of the output.
+ * The epilogue of a GEMM/conv node whose output rows have `n` channels: fused up to CK_MAX_OPERANDS operands that CK
+ * reads as rows of the output ([n] vectors or the output's shape); the steps from the first operand past that (another
+ * broadcast, or a 5th operand) on are `rest`. Throws Unsupported for a step without a functor, an operand that is not
+ * fp16, or a broadcast the elementwise kernel cannot take either.
  */
 export function ckEpilogue(ctx: CodegenContext, node: Node, n: number): CkEpilogue {
   const out = node.outputs[0];
@@ -84,6 +86,7 @@ export function ckEpilogue(ctx: CodegenContext, node: Node, n: number): CkEpilog
       if (EPILOGUE_OPERAND_STEPS.has(name)) {
         const tensor = operandInputs[next++];
         if (!tensor) throw new Unsupported(`epilogue step ${name} has no operand`);
+        broadcastOf(ctx, node, ctx.shapeOf(tensor), outShape); // the elementwise kernel's refusal, if it has one
         result.restOperands.push(tensor);
       }
       continue;
@@ -102,10 +105,13 @@ export function ckEpilogue(ctx: CodegenContext, node: Node, n: number): CkEpilog
       shape.reduce<number>((a, d) => a * (d as number), 1) === n &&
       shape[shape.length - 1] === n;
     const full = !perChannel && shape.length === outShape.length && broadcastOf(ctx, node, shape, outShape).broadcast === 'kFull';
-    if (!perChannel && !full)
-      throw new Unsupported(
-        `epilogue ${name} operand of shape [${shape.join(',')}] is neither a [${n}] channel vector nor the output's shape (a CK epilogue reads its operands as rows of the output)`,
-      );
+    if (!perChannel && !full) {
+      // a CK epilogue reads its operands as rows of the output: this broadcast, and every later step, run after it
+      broadcastOf(ctx, node, shape, outShape); // the elementwise kernel's refusal, if it has one
+      result.rest.push(step);
+      result.restOperands.push(tensor);
+      continue;
+    }
     result.operands.push({ tensor, perChannel });
     const index = result.operands.length; // in[0] is the accumulator
     result.functors.push(name === 'scale' ? `ew::MulInput<${index}>{}` : `ew::AddInput<${index}>{}`);
@@ -756,7 +762,7 @@ export class CkLibrary implements PlatformLibrary {
       reason:
         `${what}; ${ranges.map((r) => `batch ${r.firstBatch}..${r.lastBatch}: ${reasons.get(r.firstBatch) ?? ''}`).join('; ')}` +
         (epilogue.rest.length
-          ? `; epilogue steps ${epilogue.rest.join(', ')} run as an elementwise kernel (past the ${CK_MAX_OPERANDS} operands a CK instance takes)`
+          ? `; epilogue steps ${epilogue.rest.join(', ')} run as an elementwise kernel after the instance (a CK epilogue takes ${CK_MAX_OPERANDS} operands, each an [N] vector or of the output's shape)`
           : ''),
     };
   }
