@@ -487,11 +487,8 @@ export function col2imGeometry(
   const pads = attrInts(node, 'pads', new Array<number>(2 * spatial).fill(0));
   if (strides.length !== spatial || dilations.length !== spatial || pads.length !== 2 * spatial)
     fail(`strides, dilations and pads must have ${spatial}, ${spatial} and ${2 * spatial} entries`);
-  if (
-    [...image, ...block, ...strides, ...dilations].some((v) => !Number.isInteger(v) || v < 1) ||
-    pads.some((p) => !Number.isInteger(p) || p < 0)
-  )
-    fail('image_shape, block_shape, strides and dilations must be positive, pads non-negative');
+  if ([...image, ...block, ...strides, ...dilations].some((v) => !isInt32(v) || v < 1) || pads.some((p) => !isInt32(p) || p < 0))
+    fail('image_shape, block_shape, strides and dilations must be positive 32-bit integers, pads non-negative ones');
   const positions = image.map((size, d) => {
     const span = size + pads[d] + pads[d + spatial] - dilations[d] * (block[d] - 1) - 1;
     if (span < 0) fail(`the block (${block[d]}, dilation ${dilations[d]}) does not fit the padded image dim ${d} (${size})`);
@@ -509,6 +506,9 @@ export function col2imGeometry(
   if (typeof given === 'number' && given !== count) fail(`input dim 2 is ${given}, but the blocks take ${count} positions`);
   return { channels, image, block, positions, strides, dilations, pads };
 }
+
+/** A whole number the kernels can take as a 32-bit int (Col2ImArgs). */
+const isInt32 = (v: number) => Number.isInteger(v) && Math.abs(v) <= 0x7fffffff;
 
 function constantInts(ctx: InferContext, i: number, what: string): number[] {
   const v = ctx.value(i);

@@ -15,12 +15,20 @@
 import { Node, attrFloat, attrInt, attrString } from '../ir/graph';
 import { Dim, dimEquals } from '../ir/symbolic';
 import { TensorValue, numeric } from '../ir/tensor';
-import { OpDefinition, nodeError, registerOps } from './registry';
+import { InferContext, OpDefinition, nodeError, registerOps } from './registry';
+
+const ACTIVATION: Record<string, (x: number) => number> = {
+  Sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  Tanh: Math.tanh,
+  Relu: (x) => Math.max(0, x),
+};
 
 export type LstmDirection = 'forward' | 'reverse' | 'bidirectional';
 
-/** The default activations (f = Sigmoid, g = Tanh, h = Tanh per direction): the only ones the kernels take. */
+/** LSTM's default activations (f = Sigmoid, g = Tanh, h = Tanh per direction): the only ones the kernels take. */
 export const LSTM_DEFAULT_ACTIVATIONS = ['Sigmoid', 'Tanh', 'Tanh'];
+/** GRU's default activations (f = Sigmoid, g = Tanh per direction). */
+export const GRU_DEFAULT_ACTIVATIONS = ['Sigmoid', 'Tanh'];
 
 export interface LstmParams {
   direction: LstmDirection;
@@ -29,11 +37,14 @@ export interface LstmParams {
   layout: number;
   clip?: number;
   inputForget: boolean;
-  /** f, g, h per direction (3 or 6 names) */
+  /** per direction the op's functions (LSTM f, g, h; GRU f, g): given, else the defaults */
   activations: string[];
+  /** what the activations would be by default: activations.every((a, i) => a === defaults[i]) says they are */
+  defaults: string[];
 }
 
-export function lstmParams(node: Node, fail: (m: string) => never, perDirection = 3): LstmParams {
+/** The attributes LSTM and GRU share; `defaults`: the op's activations of one direction. */
+function recurrentParams(node: Node, fail: (m: string) => never, defaults: readonly string[]): LstmParams {
   const direction = attrString(node, 'direction', 'forward') as LstmDirection;
   if (!['forward', 'reverse', 'bidirectional'].includes(direction))
     fail(`direction '${direction}' is not forward, reverse or bidirectional`);
@@ -41,13 +52,15 @@ export function lstmParams(node: Node, fail: (m: string) => never, perDirection 
   const hidden = attrInt(node, 'hidden_size', 0);
   const layout = attrInt(node, 'layout', 0);
   if (layout !== 0 && layout !== 1) fail(`layout ${layout} is not 0 or 1`);
-  const clipAttr = node.attrs.clip;
-  const clip = clipAttr ? attrFloat(node, 'clip') : undefined;
-  if (clip !== undefined && !(clip > 0)) fail(`clip ${clip} is not positive`);
+  const clip = node.attrs.clip ? attrFloat(node, 'clip') : undefined;
+  // (a number that reaches generated code: finite and positive)
+  if (clip !== undefined && !(clip > 0 && Number.isFinite(clip))) fail(`clip ${clip} is not a positive finite number`);
   const given = node.attrs.activations;
   const activations = given && given.type === 'strings' ? given.value : [];
-  if (activations.length !== 0 && activations.length !== dirs * perDirection)
-    fail(`${activations.length} activations for ${dirs} direction(s) (${perDirection} each)`);
+  if (activations.length !== 0 && activations.length !== dirs * defaults.length)
+    fail(`${activations.length} activations for ${dirs} direction(s) (${defaults.length} each)`);
+  const all = Array.from({ length: dirs }, () => [...defaults]).flat();
+  for (const a of activations) if (!ACTIVATION[a]) fail(`activation '${a}' is not one of ${Object.keys(ACTIVATION).join(', ')}`);
   return {
     direction,
     dirs,
@@ -55,41 +68,47 @@ export function lstmParams(node: Node, fail: (m: string) => never, perDirection 
     layout,
     ...(clip !== undefined ? { clip } : {}),
     inputForget: attrInt(node, 'input_forget', 0) !== 0,
-    activations: activations.length ? activations : [...LSTM_DEFAULT_ACTIVATIONS, ...(dirs === 2 ? LSTM_DEFAULT_ACTIVATIONS : [])],
+    activations: activations.length ? activations : all,
+    defaults: all,
   };
 }
 
-const ACTIVATION: Record<string, (x: number) => number> = {
-  Sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  Tanh: Math.tanh,
-  Relu: (x) => Math.max(0, x),
-};
+export function lstmParams(node: Node, fail: (m: string) => never): LstmParams {
+  return recurrentParams(node, fail, LSTM_DEFAULT_ACTIVATIONS);
+}
+
+/**
+ * The shapes LSTM and GRU share: X, W [dirs, gates·H, input], R [dirs, gates·H, H], B [dirs, 2·gates·H], initial_h,
+ * checked; the hidden size (hidden_size, else R's last dim), Y's and the state's shapes.
+ */
+function recurrentShapes(ctx: InferContext, p: LstmParams, gates: number): { hidden: number; y: Dim[]; state: Dim[] } {
+  const x = ctx.shape(0);
+  const r = ctx.shape(2);
+  if (x.length !== 3) ctx.fail(`X must be 3-D, got rank ${x.length}`);
+  const [seq, batch] = p.layout === 0 ? [x[0], x[1]] : [x[1], x[0]];
+  const hidden = p.hidden || (typeof r[2] === 'number' ? r[2] : 0);
+  if (!(hidden > 0)) ctx.fail('hidden_size is missing and R does not give it');
+  const state = p.layout === 0 ? [p.dirs, batch, hidden] : [batch, p.dirs, hidden];
+  expectShape(ctx, 'W', ctx.shape(1), [p.dirs, gates * hidden, x[2]]);
+  expectShape(ctx, 'R', r, [p.dirs, gates * hidden, hidden]);
+  if (ctx.input(3)) expectShape(ctx, 'B', ctx.shape(3), [p.dirs, 2 * gates * hidden]);
+  if (ctx.input(5)) expectShape(ctx, 'initial_h', ctx.shape(5), state);
+  return { hidden, state, y: p.layout === 0 ? [seq, p.dirs, batch, hidden] : [batch, seq, p.dirs, hidden] };
+}
+
+function expectShape(ctx: InferContext, name: string, shape: Dim[], want: Dim[]): void {
+  if (shape.length !== want.length || shape.some((d, i) => !dimEquals(d, want[i])))
+    ctx.fail(`${name} is [${shape.join(', ')}], expected [${want.join(', ')}]`);
+}
 
 const lstm: OpDefinition = {
   op: 'LSTM',
   infer(ctx) {
     const p = lstmParams(ctx.node, (m) => ctx.fail(m));
-    const x = ctx.shape(0);
-    const w = ctx.shape(1);
-    const r = ctx.shape(2);
-    if (x.length !== 3) ctx.fail(`X must be 3-D, got rank ${x.length}`);
-    const [seq, batch] = p.layout === 0 ? [x[0], x[1]] : [x[1], x[0]];
-    const hidden = p.hidden || (typeof r[2] === 'number' ? r[2] : 0);
-    if (!(hidden > 0)) ctx.fail('hidden_size is missing and R does not give it');
-    const expect = (name: string, shape: Dim[], want: Dim[]) => {
-      if (shape.length !== want.length || shape.some((d, i) => !dimEquals(d, want[i])))
-        ctx.fail(`${name} is [${shape.join(', ')}], expected [${want.join(', ')}]`);
-    };
-    expect('W', w, [p.dirs, 4 * hidden, x[2]]);
-    expect('R', r, [p.dirs, 4 * hidden, hidden]);
-    if (ctx.input(3)) expect('B', ctx.shape(3), [p.dirs, 8 * hidden]);
-    if (ctx.input(7)) expect('P', ctx.shape(7), [p.dirs, 3 * hidden]);
-    const state = p.layout === 0 ? [p.dirs, batch, hidden] : [batch, p.dirs, hidden];
-    if (ctx.input(5)) expect('initial_h', ctx.shape(5), state);
-    if (ctx.input(6)) expect('initial_c', ctx.shape(6), state);
-    for (const a of p.activations) if (!ACTIVATION[a]) ctx.fail(`activation '${a}' is not one of ${Object.keys(ACTIVATION).join(', ')}`);
+    const { hidden, y, state } = recurrentShapes(ctx, p, 4);
+    if (ctx.input(7)) expectShape(ctx, 'P', ctx.shape(7), [p.dirs, 3 * hidden]);
+    if (ctx.input(6)) expectShape(ctx, 'initial_c', ctx.shape(6), state);
     const dtype = ctx.dtype(0);
-    const y = p.layout === 0 ? [seq, p.dirs, batch, hidden] : [batch, seq, p.dirs, hidden];
     return [
       { dtype, shape: y },
       { dtype, shape: state },
@@ -178,36 +197,17 @@ const lstm: OpDefinition = {
  * Outputs Y and Y_h as LSTM's; no cell, no peepholes.
  */
 export function gruParams(node: Node, fail: (m: string) => never): LstmParams & { linearBeforeReset: boolean } {
-  return { ...lstmParams(node, fail, 2), linearBeforeReset: attrInt(node, 'linear_before_reset', 0) !== 0 };
+  return { ...recurrentParams(node, fail, GRU_DEFAULT_ACTIVATIONS), linearBeforeReset: attrInt(node, 'linear_before_reset', 0) !== 0 };
 }
-
-/** GRU's default activations (f = Sigmoid, g = Tanh per direction). */
-export const GRU_DEFAULT_ACTIVATIONS = ['Sigmoid', 'Tanh'];
 
 const gru: OpDefinition = {
   op: 'GRU',
   infer(ctx) {
     const p = gruParams(ctx.node, (m) => ctx.fail(m));
-    const x = ctx.shape(0);
-    const r = ctx.shape(2);
-    if (x.length !== 3) ctx.fail(`X must be 3-D, got rank ${x.length}`);
-    const [seq, batch] = p.layout === 0 ? [x[0], x[1]] : [x[1], x[0]];
-    const hidden = p.hidden || (typeof r[2] === 'number' ? r[2] : 0);
-    if (!(hidden > 0)) ctx.fail('hidden_size is missing and R does not give it');
-    const expect = (name: string, shape: Dim[], want: Dim[]) => {
-      if (shape.length !== want.length || shape.some((d, i) => !dimEquals(d, want[i])))
-        ctx.fail(`${name} is [${shape.join(', ')}], expected [${want.join(', ')}]`);
-    };
-    expect('W', ctx.shape(1), [p.dirs, 3 * hidden, x[2]]);
-    expect('R', r, [p.dirs, 3 * hidden, hidden]);
-    if (ctx.input(3)) expect('B', ctx.shape(3), [p.dirs, 6 * hidden]);
-    const state = p.layout === 0 ? [p.dirs, batch, hidden] : [batch, p.dirs, hidden];
-    if (ctx.input(5)) expect('initial_h', ctx.shape(5), state);
-    for (const a of gruActivations(ctx.node, p))
-      if (!ACTIVATION[a]) ctx.fail(`activation '${a}' is not one of ${Object.keys(ACTIVATION).join(', ')}`);
+    const { y, state } = recurrentShapes(ctx, p, 3);
     const dtype = ctx.dtype(0);
     return [
-      { dtype, shape: p.layout === 0 ? [seq, p.dirs, batch, hidden] : [batch, seq, p.dirs, hidden] },
+      { dtype, shape: y },
       { dtype, shape: state },
     ];
   },
@@ -226,7 +226,6 @@ const gru: OpDefinition = {
     const [seq, batch] = p.layout === 0 ? [x!.shape[0], x!.shape[1]] : [x!.shape[1], x!.shape[0]];
     const B = b ? numeric(b) : undefined;
     const L = lens ? Array.from(numeric(lens), Number) : undefined;
-    const acts = gruActivations(node, p);
     const xAt = (t: number, n: number, i: number) => X[(p.layout === 0 ? t * batch + n : n * seq + t) * I + i];
     const stateAt = (d: number, n: number) => (p.layout === 0 ? d * batch + n : n * p.dirs + d) * H;
     const Y = new Float32Array(seq * p.dirs * batch * H);
@@ -234,7 +233,7 @@ const gru: OpDefinition = {
     const clip = (v: number) => (p.clip === undefined ? v : Math.min(p.clip, Math.max(-p.clip, v)));
     for (let d = 0; d < p.dirs; d++) {
       const reverse = p.direction === 'reverse' || d === 1;
-      const [fAct, gAct] = acts.slice(2 * d, 2 * d + 2).map((a) => ACTIVATION[a]);
+      const [fAct, gAct] = p.activations.slice(2 * d, 2 * d + 2).map((a) => ACTIVATION[a]);
       for (let n = 0; n < batch; n++) {
         const h = new Float64Array(H);
         const s0 = stateAt(d, n);
@@ -278,12 +277,5 @@ const gru: OpDefinition = {
     ] as TensorValue[];
   },
 };
-
-/** GRU's activations (f, g per direction): given, else the defaults. */
-export function gruActivations(node: Node, p: LstmParams): string[] {
-  const given = node.attrs.activations;
-  const list = given && given.type === 'strings' ? given.value : [];
-  return list.length ? list : [...GRU_DEFAULT_ACTIVATIONS, ...(p.dirs === 2 ? GRU_DEFAULT_ACTIVATIONS : [])];
-}
 
 registerOps([lstm, gru]);

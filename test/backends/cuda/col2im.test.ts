@@ -175,27 +175,22 @@ describe('Col2Im: reference, the CUDA kernel, compiles', function () {
     assert.ok(errors.length >= 1);
     assert.match(errors[0].message, /fold/);
     assert.match(errors[0].message, /input dim 1 \(37\) is not a multiple of the block size 9/);
-    assert.throws(
-      () =>
-        col2imGeometry(
-          {
-            id: 'n0',
-            name: 'fold',
-            op: 'Col2Im',
-            domain: '',
-            inputs: [],
-            outputs: [],
-            attrs: { strides: { type: 'ints', value: [2, 2] }, pads: { type: 'ints', value: [1, 1, 1, 1] } },
-          } as unknown as Node,
-          [1, 36, 17],
-          [7, 7],
-          [3, 3],
-          (m) => {
-            throw new Error(m);
-          },
-        ),
-      /input dim 2 is 17, but the blocks take 16 positions/,
-    );
+    const node = {
+      id: 'n0',
+      name: 'fold',
+      op: 'Col2Im',
+      domain: '',
+      inputs: [],
+      outputs: [],
+      attrs: { strides: { type: 'ints', value: [2, 2] }, pads: { type: 'ints', value: [1, 1, 1, 1] } },
+    } as unknown as Node;
+    const geometry = (input: number[], image: number[], block: number[]) => () =>
+      col2imGeometry(node, input, image, block, (m) => {
+        throw new Error(m);
+      });
+    assert.throws(geometry([1, 36, 17], [7, 7], [3, 3]), /input dim 2 is 17, but the blocks take 16 positions/);
+    // sizes from the model reach the kernel's 32-bit fields: past them, refused before any code is written
+    assert.throws(geometry([1, 36, 16], [7, 7], [3, 2 ** 31]), /must be positive 32-bit integers/);
   });
 
   for (const [target, gencode] of [...GPU_TARGETS, ['rocm:gfx942', undefined] as const])

@@ -264,6 +264,14 @@ describe('LSTM: reference, the CUDA kernel, compiles', function () {
     lens.nodes[0].inputs[4] = 'lens';
     const acts = model(c);
     acts.nodes[0].attrs = { ...acts.nodes[0].attrs, activations: { kind: 'strings', value: ['Relu', 'Tanh', 'Tanh'] } };
+    // clip reaches the generated code as a number: only a positive finite one
+    const clip = model({ ...c, clip: Infinity });
+    const clipped = compileModel(write(clip, 'clip'), {
+      out: fs.mkdtempSync(path.join(os.tmpdir(), 'ait-lstm-clip-')),
+      target: 'cuda:sm90',
+    });
+    assert.ok(!clipped.ok);
+    assert.match(clipped.diagnostics.map((d) => d.message).join('\n'), /node 'lstm'.*clip Infinity is not a positive finite number/);
     for (const [spec, reason] of [
       [lens, /^LSTM with sequence_lens/],
       [acts, /^LSTM activations \[Relu, Tanh, Tanh\]/],

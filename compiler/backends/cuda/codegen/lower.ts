@@ -17,7 +17,7 @@ import { VIEW_OPS } from '../../../ops/op-classes';
 import { findLowering, registerLowering } from '../../../ops/registry';
 import { rollParams, rollShift } from '../../../ops/shape';
 import { col2imGeometry } from '../../../ops/conv';
-import { GRU_DEFAULT_ACTIVATIONS, LSTM_DEFAULT_ACTIVATIONS, gruActivations, gruParams, lstmParams } from '../../../ops/recurrent';
+import { LstmParams, gruParams, lstmParams } from '../../../ops/recurrent';
 import { backendById } from '../../backend';
 import { analyzeBatchedMatMul } from './batched-gemm';
 import { CPP_TYPE, CodegenContext, GpuType, TYPE_SUFFIX, Unsupported, isFloatGpuType } from './context';
@@ -334,26 +334,34 @@ cuda(['Resize', 'Upsample'], ({ ctx }, node) => lowerResize(ctx, node), resizePl
 
 cuda('Pad', ({ ctx }, node) => lowerPad(ctx, node), padPlan);
 
-/** LSTM (ops/recurrent.ts) as kernels/recurrent.cuh LstmArgs takes it: sizes, and why a form is refused. */
+/**
+ * An LSTM or GRU (ops/recurrent.ts) as kernels/recurrent.cuh takes it: sizes and storage type, and why a form is
+ * refused. `p`: the op's parameters; `data`: its float inputs besides X (by index).
+ */
+function recurrentPlan(ctx: CodegenContext, node: Node, p: LstmParams, data: number[]) {
+  const op = node.op;
+  const x = node.inputs[0];
+  const type = ctx.typeOf(x);
+  if (!isFloatGpuType(type)) throw new Unsupported(`${op} of non-float data`);
+  for (const t of [...data.map((i) => node.inputs[i]), ...node.outputs])
+    if (t && ctx.typeOf(t) !== type) throw new Unsupported(`${op} tensor '${t}' is stored as ${ctx.typeOf(t)}, X as ${type}`);
+  if (node.inputs[4]) throw new Unsupported(`${op} with sequence_lens (per-entry lengths): the kernel runs every entry the whole sequence`);
+  if (p.activations.some((a, i) => a !== p.defaults[i]))
+    throw new Unsupported(
+      `${op} activations [${p.activations.join(', ')}]: the kernel runs the default ${p.defaults.slice(0, p.defaults.length / p.dirs).join(', ')}`,
+    );
+  const [a0, a1, input] = ctx.shapeOf(x);
+  const [seq, batch] = p.layout === 0 ? [a0, a1] : [a1, a0];
+  const hidden = p.hidden || (ctx.shapeOf(node.inputs[2])[2] as number);
+  if (!isConcrete(input) || !isConcrete(hidden)) throw new Unsupported(`${op} with a run-time input or hidden size`);
+  return { seq, batch, input, hidden, type };
+}
+
 function lstmPlan(ctx: CodegenContext, node: Node) {
   const p = lstmParams(node, (m) => {
     throw new Unsupported(`LSTM: ${m}`);
   });
-  const x = node.inputs[0];
-  const type = ctx.typeOf(x);
-  if (!isFloatGpuType(type)) throw new Unsupported('LSTM of non-float data');
-  for (const t of [1, 2, 3, 5, 6, 7].map((i) => node.inputs[i]))
-    if (t && ctx.typeOf(t) !== type) throw new Unsupported(`LSTM input '${t}' is stored as ${ctx.typeOf(t)}, X as ${type}`);
-  for (const t of node.outputs)
-    if (t && ctx.typeOf(t) !== type) throw new Unsupported(`LSTM output '${t}' is stored as ${ctx.typeOf(t)}, X as ${type}`);
-  if (node.inputs[4]) throw new Unsupported('LSTM with sequence_lens (per-entry lengths): the kernel runs every entry the whole sequence');
-  if (p.activations.some((a, i) => a !== LSTM_DEFAULT_ACTIVATIONS[i % 3]))
-    throw new Unsupported(`LSTM activations [${p.activations.join(', ')}]: the kernel runs the default Sigmoid, Tanh, Tanh`);
-  const [a0, a1, input] = ctx.shapeOf(x);
-  const [seq, batch] = p.layout === 0 ? [a0, a1] : [a1, a0];
-  const hidden = p.hidden || (ctx.shapeOf(node.inputs[2])[2] as number);
-  if (!isConcrete(input) || !isConcrete(hidden)) throw new Unsupported('LSTM with a run-time input or hidden size');
-  return { p, seq, batch, input, hidden, type };
+  return { p, ...recurrentPlan(ctx, node, p, [1, 2, 3, 5, 6, 7]) };
 }
 
 cuda(
@@ -383,29 +391,15 @@ cuda(
   },
 );
 
-/** GRU (ops/recurrent.ts) as kernels/recurrent.cuh GruArgs takes it. */
 function gruPlan(ctx: CodegenContext, node: Node) {
   const p = gruParams(node, (m) => {
     throw new Unsupported(`GRU: ${m}`);
   });
-  const x = node.inputs[0];
-  const type = ctx.typeOf(x);
-  if (!isFloatGpuType(type)) throw new Unsupported('GRU of non-float data');
-  for (const t of [...[1, 2, 3, 5].map((i) => node.inputs[i]), ...node.outputs])
-    if (t && ctx.typeOf(t) !== type) throw new Unsupported(`GRU tensor '${t}' is stored as ${ctx.typeOf(t)}, X as ${type}`);
-  if (node.inputs[4]) throw new Unsupported('GRU with sequence_lens (per-entry lengths): the kernel runs every entry the whole sequence');
   if (!p.linearBeforeReset)
     throw new Unsupported(
       "GRU with linear_before_reset = 0: the kernel takes PyTorch's form (1), where a unit's candidate reads only its own row",
     );
-  const acts = gruActivations(node, p);
-  if (acts.some((a, i) => a !== GRU_DEFAULT_ACTIVATIONS[i % 2]))
-    throw new Unsupported(`GRU activations [${acts.join(', ')}]: the kernel runs the default Sigmoid, Tanh`);
-  const [a0, a1, input] = ctx.shapeOf(x);
-  const [seq, batch] = p.layout === 0 ? [a0, a1] : [a1, a0];
-  const hidden = p.hidden || (ctx.shapeOf(node.inputs[2])[2] as number);
-  if (!isConcrete(input) || !isConcrete(hidden)) throw new Unsupported('GRU with a run-time input or hidden size');
-  return { p, seq, batch, input, hidden, type };
+  return { p, ...recurrentPlan(ctx, node, p, [1, 2, 3, 5]) };
 }
 
 cuda(

@@ -33,14 +33,30 @@ struct LstmArgs {
 
 __device__ __forceinline__ float lstm_sigmoid(float v) { return 1.f / (1.f + __expf(-v)); }
 
+// This thread's hidden unit j of batch entry n in direction d (threads over [dirs, batch, hidden]); false past the end.
+// state: its index in the state tensors' layout, [dirs, batch, hidden] (layout 0) or [batch, dirs, hidden].
+struct RecurrentUnit {
+  int j;
+  int64_t n;
+  int d;
+  int64_t state;
+};
+__device__ __forceinline__ bool recurrent_unit(int dirs, int64_t batch, int hidden, int layout, RecurrentUnit* u) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<int64_t>(dirs) * batch * hidden) return false;
+  u->j = static_cast<int>(i % hidden);
+  u->n = (i / hidden) % batch;
+  u->d = static_cast<int>(i / (static_cast<int64_t>(hidden) * batch));
+  u->state = (layout == 0 ? static_cast<int64_t>(u->d) * batch + u->n : u->n * dirs + u->d) * hidden + u->j;
+  return true;
+}
+
 template <class T>
 __global__ void lstm_step_kernel(LstmArgs<T> a, int64_t step) {
-  const int64_t units = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= units) return;
-  const int j = static_cast<int>(i % a.hidden);
-  const int64_t n = (i / a.hidden) % a.batch;
-  const int d = static_cast<int>(i / (static_cast<int64_t>(a.hidden) * a.batch));
+  RecurrentUnit u;
+  if (!recurrent_unit(a.dirs, a.batch, a.hidden, a.layout, &u)) return;
+  const int j = u.j, d = u.d;
+  const int64_t n = u.n, io_state = u.state;
   const bool backwards = a.reverse || d == 1;
   const int64_t t = backwards ? a.seq - 1 - step : step;
   const int64_t plane = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;  // one state buffer
@@ -48,8 +64,6 @@ __global__ void lstm_step_kernel(LstmArgs<T> a, int64_t step) {
   const float* h_prev = a.state + (step % 2) * plane + unit;
   float* h_next = a.state + ((step + 1) % 2) * plane + unit;
   float* cell = a.state + 2 * plane + unit + j;
-  // the state tensors' layout: [dirs, batch, hidden] or [batch, dirs, hidden]
-  const int64_t io_state = (a.layout == 0 ? static_cast<int64_t>(d) * a.batch + n : n * a.dirs + d) * a.hidden + j;
   float c_prev;
   if (step == 0) {
     c_prev = a.initial_c ? to_float(a.initial_c[io_state]) : 0.f;
@@ -96,14 +110,10 @@ __global__ void lstm_step_kernel(LstmArgs<T> a, int64_t step) {
 // Hidden buffer 0 := initial_h (or zeros), in the workspace's [dirs, batch, hidden] order.
 template <class T>
 __global__ void lstm_init_kernel(LstmArgs<T> a) {
-  const int64_t units = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= units) return;
-  const int j = static_cast<int>(i % a.hidden);
-  const int64_t n = (i / a.hidden) % a.batch;
-  const int64_t d = i / (static_cast<int64_t>(a.hidden) * a.batch);
-  const int64_t io_state = (a.layout == 0 ? d * a.batch + n : n * a.dirs + d) * a.hidden + j;
-  a.state[i] = a.initial_h ? to_float(a.initial_h[io_state]) : 0.f;
+  RecurrentUnit u;
+  if (!recurrent_unit(a.dirs, a.batch, a.hidden, a.layout, &u)) return;
+  // the workspace's order is [dirs, batch, hidden]
+  a.state[(static_cast<int64_t>(u.d) * a.batch + u.n) * a.hidden + u.j] = a.initial_h ? to_float(a.initial_h[u.state]) : 0.f;
 }
 
 template <class T>
@@ -141,12 +151,10 @@ struct GruArgs {
 
 template <class T>
 __global__ void gru_step_kernel(GruArgs<T> a, int64_t step) {
-  const int64_t units = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= units) return;
-  const int j = static_cast<int>(i % a.hidden);
-  const int64_t n = (i / a.hidden) % a.batch;
-  const int d = static_cast<int>(i / (static_cast<int64_t>(a.hidden) * a.batch));
+  RecurrentUnit u;
+  if (!recurrent_unit(a.dirs, a.batch, a.hidden, a.layout, &u)) return;
+  const int j = u.j, d = u.d;
+  const int64_t n = u.n;
   const int64_t t = a.reverse || d == 1 ? a.seq - 1 - step : step;
   const int64_t plane = static_cast<int64_t>(a.dirs) * a.batch * a.hidden;
   const int64_t unit = (static_cast<int64_t>(d) * a.batch + n) * a.hidden;
@@ -174,10 +182,7 @@ __global__ void gru_step_kernel(GruArgs<T> a, int64_t step) {
     const int64_t at = a.layout == 0 ? ((t * a.dirs + d) * a.batch + n) * a.hidden + j : ((n * a.seq + t) * a.dirs + d) * a.hidden + j;
     a.y[at] = from_float<T>(h);
   }
-  if (step == a.seq - 1 && a.y_h) {
-    const int64_t io_state = (a.layout == 0 ? static_cast<int64_t>(d) * a.batch + n : n * a.dirs + d) * a.hidden + j;
-    a.y_h[io_state] = from_float<T>(h);
-  }
+  if (step == a.seq - 1 && a.y_h) a.y_h[u.state] = from_float<T>(h);
 }
 
 template <class T>
