@@ -2,7 +2,7 @@
 # GPU host: one lease in few calls (the machine is released ~30 s after a call; every failed start costs minutes of the
 # device budget). Prepared on the developer machine, carried on the FIRST call only (carrying a folder again on a warm
 # machine replaces it and loses what was built there):
-#   build/gpu-run/   kernel_check and input_dims_check (nvcc builds of compiler/backends/cuda/tests/*.cu, commands in
+#   build/gpu-run/   kernel_check, input_dims_check, grouped_conv_check and attention_check (nvcc builds of compiler/backends/cuda/tests/*.cu, commands in
 #                    their headers), node.xz + node-include.tgz (../shared/gpu-host/README.md: bin/node and
 #                    include/node/{node_api,node_api_types,js_native_api,js_native_api_types,node_version}.h),
 #                    dist/{cli.js,agent.js,compile-worker.js,ait-native.js,sql-wasm.wasm}
@@ -17,6 +17,8 @@
 #   B  a second lease: the builds of step 1 (no kernel checks, no FAM4 exports) and the check of step 2 in one call
 #   C  the kernel checks while FAMS build (nothing else in build/gpu-check), then FAMS' check
 #   A  a short lease: the kernel checks and the zoo's builds, then its check, in one call
+#   D  step 1 without the FAM4 exports: the kernel checks, the detectors (unless DET=0), the zoo's and FAMS' builds;
+#      then STEP=2 and STEP=3 on the same warm machine
 # Results: $OUT/r$STEP.tgz (logs, check-models.json, profiles) and a summary on stdout.
 set -uo pipefail
 ROOT=$(pwd); RUN=$ROOT/build/gpu-run; R=/tmp/lease; mkdir -p $R /tmp/ait-node/bin
@@ -32,7 +34,12 @@ kernel_checks() {  # in the background; their correctness is the point, not thei
   (cd $R && timeout "${KC_TIMEOUT:-200}" $RUN/kernel_check > $R/kernel_check.txt 2>&1; echo "kernel_check rc $?" > $R/kc.sum
    grep -ciE "fail" $R/kernel_check.txt >> $R/kc.sum; grep -iE "fail|error" $R/kernel_check.txt | head -30 >> $R/kc.sum
    tail -n 3 $R/kernel_check.txt >> $R/kc.sum
-   timeout 60 $RUN/input_dims_check > $R/input_dims.txt 2>&1; echo "input_dims_check rc $?" >> $R/kc.sum; tail -n 3 $R/input_dims.txt >> $R/kc.sum) &
+   timeout 60 $RUN/input_dims_check > $R/input_dims.txt 2>&1; echo "input_dims_check rc $?" >> $R/kc.sum; tail -n 3 $R/input_dims.txt >> $R/kc.sum
+   # the checks split from kernel_check (tests/grouped_conv_check.cu, tests/attention_check.cu), with their times
+   for check in grouped_conv_check attention_check; do
+     [ -x $RUN/$check ] || continue
+     timeout 150 $RUN/$check > $R/$check.txt 2>&1; echo "$check rc $?" >> $R/kc.sum; cat $R/$check.txt >> $R/kc.sum
+   done) &
   KC=$!
 }
 det_compile() {  # in the background: Mask R-CNN and RetinaNet exported with weights and compiled as verify-check.sh does
@@ -79,6 +86,14 @@ C)  # a short lease for new kernels: the kernel checks while FAMS are exported, 
   OUT=$R/check PHASE=build HOST_COMPILE="$FAMS" timeout "${BUILD_TIMEOUT:-170}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 12
   wait $KC; cat $R/kc.sum
   zoo_check "$(fams_sm90)"
+  ;;
+D)
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  kernel_checks
+  [ "${DET:-1}" = 1 ] && det_compile
+  OUT=$R/check PHASE=build HOST_COMPILE="$FAMS" timeout "${BUILD_TIMEOUT:-360}" bash scripts/gpu/check-models.sh build/gpu-check 2>&1 | tail -n 30
+  wait $KC; cat $R/kc.sum
+  [ "${DET:-1}" = 1 ] && det_build
   ;;
 A)
   kernel_checks

@@ -9,6 +9,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { compileModel, optimizeImported } from '../../../compiler/compile';
 import { runGraph } from '../../../compiler/interpreter/interpreter';
 import { TensorValue, makeTensor, seededRandom } from '../../../compiler/ir/tensor';
@@ -21,6 +22,7 @@ import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
 import { convModelSpecs, depthwiseDilated, mobilenetV2Blocks } from '../../../scripts/gpu/op-models/conv';
 import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
+import { groupedBlockChannels } from '../../../compiler/backends/cuda/codegen/conv-lowering';
 
 interface GraphJsonNode {
   id: string;
@@ -250,7 +252,7 @@ describe('cuda backend: grouped and depthwise convolution', function () {
     assert.doesNotMatch(model, /cudaMemcpyAsync/);
   });
 
-  it('a grouped conv the CUTLASS group kernels cannot take runs on the direct grouped kernel, saying why CUTLASS refused', () => {
+  it("a grouped conv the CUTLASS group kernels cannot take runs on AIT's grouped kernel, saying why CUTLASS refused", () => {
     const random = seededRandom(5);
     const spec: ModelSpec = {
       inputs: [{ name: 'x', dtype: 'float32', dims: ['B', 12, 8, 8] }],
@@ -273,7 +275,34 @@ describe('cuda backend: grouped and depthwise convolution', function () {
     assert.equal(conv.kernel!.name, 'ait_grouped_conv2d_nhwc_f16');
     assert.equal(conv.kernel!.config.path, 'grouped-direct');
     assert.match(String(conv.kernel!.config.cutlassRefused), /grouped conv with 3 input channels per group.*odd C\/group/);
-    assert.match(conv.kernel!.reason, /grouped conv \(group=4, C\/group=3, K\/group=6, stride 1x1\) as a direct NHWC kernel/);
+    assert.match(conv.kernel!.reason, /grouped conv \(group=4, C\/group=3, K\/group=6, stride 1x1\) on AIT's grouped kernel/);
+    // 6 outputs per group: one 8-wide block per group; K = 9 taps x 3 channels, gathered element by element
+    assert.equal(conv.kernel!.config.blockChannels, 8);
+    assert.match(
+      conv.kernel!.reason,
+      /tensor cores.*128 pixels x 8 output channels per block, K = 9 taps x 3 channels \(32 in steps of 32\), gathered element by element/,
+    );
+  });
+
+  it("the tensor-core path's block width: the code generator's rule is the header's (grouped_mma_channels), for K/group 1..100", function () {
+    requireNvcc(this);
+    this.timeout(120_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-gconv-width-'));
+    const source = path.join(dir, 'widths.cu');
+    fs.writeFileSync(
+      source,
+      '#include <cstdio>\n#include "grouped_conv.cuh"\n' +
+        'int main() { for (int kg = 1; kg <= 100; ++kg) std::printf("%d ", ait::kernels::grouped_mma_channels(kg)); }\n',
+    );
+    const kernels = path.resolve(__dirname, '../../../compiler/backends/cuda/kernels');
+    const binary = path.join(dir, 'widths');
+    const built = spawnSync('nvcc', ['-std=c++17', `-I${kernels}`, source, '-o', binary], { encoding: 'utf8' });
+    assert.equal(built.status, 0, built.stderr);
+    const header = spawnSync(binary, { encoding: 'utf8' }).stdout.trim().split(' ').map(Number);
+    const ours = Array.from({ length: 100 }, (_, i) => groupedBlockChannels(i + 1));
+    assert.deepEqual(ours, header);
+    // RegNet's 24 per group: one 24-wide block (no padded channels); 40: two of 24; 64: two of 32
+    assert.deepEqual([24, 40, 64].map(groupedBlockChannels), [24, 24, 32]);
   });
 
   describe('nvcc compiles the generated non-CUTLASS sources (model.cu) for sm_80 and sm_90a', function () {

@@ -66,10 +66,16 @@ describe('cuda backend: nvcc compiles runtime and kernels for sm_80 and sm_90', 
     assert.ok(result.ok, result.log);
   });
 
+  it('the grouped-conv GPU check compiles (tests/grouped_conv_check.cu: the direct and tensor-core paths)', function () {
+    this.timeout(600_000);
+    const result = compile(['tests/grouped_conv_check.cu']);
+    assert.ok(result.ok, result.log);
+  });
+
   it('GPU check programs compile (opt-in: AIT_TEST_GPU_PROGRAMS=1, several minutes)', function () {
     if (process.env.AIT_TEST_GPU_PROGRAMS !== '1') this.skip();
     this.timeout(1_800_000);
-    const result = compile(['tests/kernel_check.cu', 'tests/runtime_check.cu']);
+    const result = compile(['tests/kernel_check.cu', 'tests/attention_check.cu', 'tests/runtime_check.cu']);
     assert.ok(result.ok, result.log);
   });
 });

@@ -22,6 +22,7 @@ import { ModelSpec, NodeSpec, buildModel, input, nodeModel } from '../../helpers
 import { relativeL2 } from '../../helpers/metrics';
 import { videoModelSpecs } from '../../../scripts/gpu/op-models/video3d';
 import { GPU_TARGETS, nvccCompileGenerated, requireNvcc } from '../../helpers/nvcc';
+import { groupedBlockChannels } from '../../../compiler/backends/cuda/codegen/conv-lowering';
 import { hipEnv, requireHipcc } from '../../helpers/hipcc';
 
 interface GraphJsonNode {
@@ -127,6 +128,82 @@ function directReplay(p: Problem, x: Float32Array, weight: Float32Array, depthwi
     }
     y[i] = acc;
   }
+  return y;
+}
+
+/**
+ * kernels/grouped_conv.cuh's tensor-core path (grouped_conv2d_nhwc_mma_kernel) with the depth fields: blocks of 128
+ * pixels x kN output channels of one group (kN from the code generator's groupedBlockChannels, the header's rule), K =
+ * the flattened (tap, channel) index in steps of 32, the im2col rows gathered through the kernel's row table (rows past
+ * the last pixel get the out-of-range origin and gather zeros), the weight rows [k][taps · C/group] beside them, the
+ * MMA as plain sums, the store only of pixels and channels that exist. Every output written exactly once.
+ */
+function tensorCoreReplay(p: Problem, x: Float32Array, weight: Float32Array): Float32Array {
+  const [od, oh, ow] = [0, 1, 2].map((a) => outSize(p, a));
+  const [kd, kh, kw] = p.kernel;
+  const cg = p.c / p.group;
+  const kg = p.k / p.group;
+  const taps = kd * kh * kw;
+  const F = taps * cg;
+  const BM = 128;
+  const BK = 32;
+  const kN = groupedBlockChannels(kg);
+  const pixels = p.n * od * oh * ow;
+  const y = new Float32Array(pixels * p.k).fill(NaN);
+  const chunks = Math.ceil(kg / kN);
+  for (let by = 0; by < p.group * chunks; by++)
+    for (let bx = 0; bx < Math.ceil(pixels / BM); bx++) {
+      const g = Math.floor(by / chunks);
+      const kbase = (by % chunks) * kN;
+      const rows = Array.from({ length: BM }, (_, m) => {
+        const pix = bx * BM + m;
+        if (pix >= pixels) return { image: 0, d: -(2 ** 30), h: -(2 ** 30), w: -(2 ** 30) };
+        const oW = pix % ow;
+        const oH = Math.floor(pix / ow) % oh;
+        const oD = Math.floor(pix / (ow * oh)) % od;
+        const n = Math.floor(pix / (ow * oh * od));
+        return {
+          image: n * p.d * p.h * p.w,
+          d: oD * p.stride[0] - p.pad[0],
+          h: oH * p.stride[1] - p.pad[1],
+          w: oW * p.stride[2] - p.pad[2],
+        };
+      });
+      const inputOffset = (m: number, f: number): number => {
+        const tap = Math.floor(f / cg);
+        const ci = f - tap * cg;
+        const s = tap % kw;
+        const r = Math.floor(tap / kw) % kh;
+        const t = Math.floor(tap / (kw * kh));
+        const id = rows[m].d + t * p.dilation[0];
+        const ih = rows[m].h + r * p.dilation[1];
+        const iw = rows[m].w + s * p.dilation[2];
+        if (id < 0 || id >= p.d || ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) return -1;
+        return (rows[m].image + (id * p.h + ih) * p.w + iw) * p.c + ci;
+      };
+      const acc = new Float64Array(BM * kN);
+      for (let f0 = 0; f0 < F; f0 += BK) {
+        const a = new Float64Array(BM * BK);
+        const b = new Float64Array(kN * BK);
+        for (let m = 0; m < BM; m++)
+          for (let f = 0; f < BK; f++) {
+            const at = f0 + f < F ? inputOffset(m, f0 + f) : -1;
+            a[m * BK + f] = at >= 0 ? x[g * cg + at] : 0;
+          }
+        for (let n = 0; n < kN; n++)
+          for (let f = 0; f < BK; f++) b[n * BK + f] = kbase + n < kg && f0 + f < F ? weight[(g * kg + kbase + n) * F + f0 + f] : 0;
+        for (let m = 0; m < BM; m++)
+          for (let n = 0; n < kN; n++) for (let f = 0; f < BK; f++) acc[m * kN + n] += a[m * BK + f] * b[n * BK + f];
+      }
+      for (let m = 0; m < BM; m++)
+        for (let n = 0; n < kN; n++) {
+          const pix = bx * BM + m;
+          if (pix >= pixels || kbase + n >= kg) continue;
+          const out = pix * p.k + g * kg + kbase + n;
+          assert.ok(Number.isNaN(y[out]), `output ${out} written twice`);
+          y[out] = acc[m * kN + n];
+        }
+    }
   return y;
 }
 
@@ -279,6 +356,40 @@ describe('cuda backend: 3-D convolution and pooling (video networks)', function 
         },
       },
       {
+        // the 2-D form (depth 1) at RegNet's 24 channels per group, stride 2: one 24-wide block per group, K = 216
+        name: 'grouped 2-D, 24 channels per group, 3x3 stride 2 (RegNet)',
+        p: {
+          n: 2,
+          d: 1,
+          h: 9,
+          w: 11,
+          c: 48,
+          k: 48,
+          group: 2,
+          kernel: [1, 3, 3],
+          stride: [1, 2, 2],
+          pad: [0, 1, 1, 0, 1, 1],
+          dilation: [1, 1, 1],
+        },
+      },
+      {
+        // 40 outputs per group (two 24-wide blocks, the second part-empty), 8 channels per group, dilated 5x5 in 2-D
+        name: 'grouped 2-D, 40 outputs per group, 5x5 dilation 2, 150 pixels (a part-empty 128-pixel block)',
+        p: {
+          n: 1,
+          d: 1,
+          h: 10,
+          w: 15,
+          c: 16,
+          k: 80,
+          group: 2,
+          kernel: [1, 5, 5],
+          stride: [1, 1, 1],
+          pad: [0, 4, 4, 0, 4, 4],
+          dilation: [1, 2, 2],
+        },
+      },
+      {
         name: 'depthwise 3x3x3 stride 1x2x2, multiplier 2',
         p: {
           n: 2,
@@ -314,6 +425,11 @@ describe('cuda backend: 3-D convolution and pooling (video networks)', function 
         if (p.group === 1) {
           const direct = directReplay(p, x, weight, false);
           for (let i = 0; i < got.length; i++) assert.ok(Math.abs(direct[i] - expected[i]) <= 1e-4);
+        }
+        if (p.group > 1 && !depthwise) {
+          const tensorCores = tensorCoreReplay(p, x, weight);
+          for (let i = 0; i < got.length; i++)
+            assert.ok(Math.abs(tensorCores[i] - expected[i]) <= 1e-4, `tensor-core path ${i}: ${tensorCores[i]} vs ${expected[i]}`);
         }
       });
   });

@@ -21,8 +21,8 @@
  *    have the shape the instance reads, the node goes through GemmLowering.conv2d (im2col + GEMM, or a GEMM for a 1×1
  *    stride-1 conv) and graph.json's kernel.config says `path` and `convRefused` (why). A grouped conv the group
  *    kernels refuse (odd C/group, K/group neither a multiple nor a divisor of a tile N: RegNet's 24) runs on AIT's
- *    direct grouped kernel (kernels/grouped_conv.cuh, the whole epilogue fused; config `path: grouped-direct`,
- *    `cutlassRefused`: why).
+ *    grouped kernel (kernels/grouped_conv.cuh: an implicit GEMM per group on the tensor cores, the whole epilogue
+ *    fused; config `path: grouped-direct`, `blockChannels`, `cutlassRefused`: why).
  */
 import { CompileError } from '../../../diagnostics';
 import { Node, attrInt, attrInts } from '../../../ir/graph';
@@ -142,10 +142,10 @@ export class ConvLowering {
     const kernel: KernelChoice = {
       library: 'ait',
       name: `ait_grouped_conv3d_ndhwc_f16${cg % 8 === 0 ? '_vec' : ''}`,
-      config: { path: 'grouped-direct', group, epilogue: steps },
+      config: { path: 'grouped-direct', group, blockChannels: groupedBlockChannels(k / group), epilogue: steps },
       reason:
-        `${t}x${r}x${s} grouped 3-D conv (group=${group}, C/group=${cg}, K/group=${k / group}, stride ${strides.join('x')}) as a direct ` +
-        `NDHWC kernel: 8 output channels per thread, the group's weights through shared memory, epilogue [${steps.join(', ')}] fused`,
+        `${t}x${r}x${s} grouped 3-D conv (group=${group}, C/group=${cg}, K/group=${k / group}, stride ${strides.join('x')}) on AIT's ` +
+        `grouped NDHWC kernel: ${groupedKernelText(cg, k / group, t * r * s)}, epilogue [${steps.join(', ')}] fused`,
     };
     return { kernel, body, headers: ['grouped_conv.cuh'], workspaceBytes: 0 };
   }
@@ -410,8 +410,9 @@ export class ConvLowering {
   }
 
   /**
-   * Grouped conv on AIT's direct kernel (kernels/grouped_conv.cuh) where CUTLASS's group kernels refuse the channel
-   * counts (`refusal` says why): the OHWI weight [K, R, S, C/group] as it is, the whole epilogue fused.
+   * Grouped conv on AIT's own kernel (kernels/grouped_conv.cuh, its tensor-core path for fp16) where CUTLASS's group
+   * kernels refuse the channel counts (`refusal` says why): the OHWI weight [K, R, S, C/group] as it is, the whole
+   * epilogue fused.
    */
   private grouped(node: Node, shape: ConvShape, refusal: string): LoweredGemm {
     const ctx = this.ctx;
@@ -434,11 +435,10 @@ export class ConvLowering {
     const kernel: KernelChoice = {
       library: 'ait',
       name: `ait_grouped_conv2d_nhwc_f16${cg % 8 === 0 ? '_vec' : ''}`,
-      config: { path: 'grouped-direct', group, epilogue: steps, cutlassRefused: refusal },
+      config: { path: 'grouped-direct', group, blockChannels: groupedBlockChannels(kg), epilogue: steps, cutlassRefused: refusal },
       reason:
-        `${r}x${s} grouped conv (group=${group}, C/group=${cg}, K/group=${kg}, stride ${strides.join('x')}) as a direct NHWC kernel ` +
-        `(CUTLASS refused: ${refusal}): 8 output channels per thread, the group's weights through shared memory, ` +
-        `${cg % 8 === 0 ? 'input channels as 16-byte vectors' : 'input channels one at a time'}, epilogue [${steps.join(', ')}] fused`,
+        `${r}x${s} grouped conv (group=${group}, C/group=${cg}, K/group=${kg}, stride ${strides.join('x')}) on AIT's grouped kernel ` +
+        `(CUTLASS refused: ${refusal}): ${groupedKernelText(cg, kg, r * s)}, epilogue [${steps.join(', ')}] fused`,
     };
     return { kernel, body, headers: ['grouped_conv.cuh'], workspaceBytes: 0 };
   }
@@ -702,4 +702,29 @@ export function convShapeOf(ctx: CodegenContext, node: Node): ConvShape {
     dilations: attrInts(node, 'dilations', [1, 1]) as [number, number],
     group,
   };
+}
+
+/**
+ * Output channels per block of the grouped kernel's tensor-core path: grouped_mma_channels in kernels/grouped_conv.cuh
+ * (a block re-gathers the im2col rows, worth ~16 output channels of MMA work, so ceil(kg / n) · (n + 16) is minimal
+ * over n = 32, 24, 16, 8, ties to the wider). Kept equal to the header's by test/backends/cuda/grouped-conv.test.ts.
+ */
+export function groupedBlockChannels(outputsPerGroup: number): number {
+  let best = 32;
+  let bestCost = Math.ceil(outputsPerGroup / 32) * (32 + 16);
+  for (const n of [24, 16, 8]) {
+    const cost = Math.ceil(outputsPerGroup / n) * (n + 16);
+    if (cost < bestCost) [best, bestCost] = [n, cost];
+  }
+  return best;
+}
+
+/** What the grouped kernel does for these sizes, for kernel.reason. */
+function groupedKernelText(cg: number, kg: number, taps: number): string {
+  const padded = Math.ceil((taps * cg) / 32) * 32;
+  return (
+    `an implicit GEMM per group on the tensor cores (wmma m32n8k16, fp32 accumulation): 128 pixels x ${groupedBlockChannels(kg)} ` +
+    `output channels per block, K = ${taps} taps x ${cg} channels (${padded} in steps of 32), ` +
+    `${cg % 8 === 0 ? 'gathered as 16-byte vectors' : 'gathered element by element'}`
+  );
 }

@@ -429,8 +429,8 @@ __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows
 // softmax, O += P·V. Each K/V fragment loaded from shared memory is used by every row block.
 // kTail: the tile holds fewer than 64 keys (the keys' last tile); key columns past `keys` are masked, and
 // 16-key steps wholly past them skip their MMAs (e.g. 577 keys = 9·64 + 1 computes 1 of 4 steps in its last tile).
-// kMasked: scores get the masks' terms (mask.log2_term) for query rows first_query + 16·rb + g (+8) that lie within
-// the sequence, and rows may have no unmasked key yet (max -inf: exp2 is taken against 0 instead).
+// kMasked: scores get the masks' terms (the causal cut, the biases) for query rows first_query + 16·rb + g (+8) that
+// lie within the sequence, and rows may have no unmasked key yet (max -inf: exp2 is taken against 0 instead).
 template <int kHeadDim, int kBlocks, bool kTail, bool kMasked>
 __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __half* v_tile, int keys,
                                                   const uint32_t (&q_fragments)[kBlocks][kHeadDim / 16][4],
@@ -471,6 +471,57 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
     }
   }
 
+  // Masks: S scaled to base 2, then the causal cut and each bias's terms (its value · log2(e)) added, a row of a bias
+  // at a time: one row pointer per (query row, bias), the 16 columns of a thread at constant offsets from it when the
+  // bias's key stride is 1 (every mask seen so far), so the loads of a tile are independent and issue together. Per
+  // score this is a load, a convert and an FMA; the earlier per-score log2_term (64-bit index math, the causal test
+  // and the bias count on every score) made the masked kernel 2-5x slower than the plain one (kernel_check).
+  if constexpr (kMasked) {
+    constexpr float kLog2e = 1.4426950408889634f;
+#pragma unroll
+    for (int rb = 0; rb < kBlocks; ++rb)
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) s[rb][n][c] *= scale_log2;
+    const int64_t key0 = key_start + 2 * t;  // the key of this thread's column 0; its columns are 8n + e after it
+#pragma unroll
+    for (int rb = 0; rb < kBlocks; ++rb)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int64_t query = first_query + rb * 16 + g + 8 * r;
+        if (query >= sequence) continue;  // a row past the sequence is never stored and has no bias row
+        if (mask.a.causal && key_start + kKeysPerTile - 1 > query) {  // the tile crosses the diagonal
+#pragma unroll
+          for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (key0 + 8 * n + e > query) s[rb][n][2 * r + e] = -INFINITY;
+        }
+#pragma unroll
+        for (int i = 0; i < kMaxAttentionBiases; ++i) {  // unrolled: a constant index keeps the arguments in param space
+          if (i >= mask.a.bias_count) break;
+          const AttentionBias<__half>& bias = mask.a.bias[i];
+          const __half* row = mask.base[i] + query * bias.query_stride + key0 * bias.key_stride;
+          if (bias.key_stride == 1) {
+#pragma unroll
+            for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+              for (int e = 0; e < 2; ++e)
+                if (!kTail || 8 * n + 2 * t + e < keys) s[rb][n][2 * r + e] += kLog2e * __half2float(row[8 * n + e]);
+          } else {
+            const int64_t key_stride = bias.key_stride;
+#pragma unroll
+            for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+              for (int e = 0; e < 2; ++e)
+                if (!kTail || 8 * n + 2 * t + e < keys)
+                  s[rb][n][2 * r + e] += kLog2e * __half2float(row[(8 * n + e) * key_stride]);
+          }
+        }
+      }
+  }
+
   // Online softmax (base 2), per row block. Column of s[rb][n][c] within the tile: 8n + 2t + (c & 1); row within
   // the block: g + 8 * (c >> 1).
 #pragma unroll
@@ -480,14 +531,8 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
     for (int n = 0; n < kKeyTiles; ++n)
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        float v = s[rb][n][c] * scale_log2;
-        const int column = 8 * n + 2 * t + (c & 1);
-        if (kTail && column >= keys) {
-          v = -INFINITY;
-        } else if constexpr (kMasked) {
-          const int64_t query = first_query + rb * 16 + g + 8 * (c >> 1);
-          if (query < sequence) v += mask.log2_term(query, key_start + column);
-        }
+        float v = kMasked ? s[rb][n][c] : s[rb][n][c] * scale_log2;  // masked: scaled with its terms above
+        if (kTail && 8 * n + 2 * t + (c & 1) >= keys) v = -INFINITY;
         s[rb][n][c] = v;
         tile_max[c >> 1] = fmaxf(tile_max[c >> 1], v);
       }

@@ -16,6 +16,19 @@
 // an operand is a per-channel vector [k] or a full tensor shaped like the output (the residual, which may share the
 // output's buffer: each element is read before the same thread writes it).
 //
+// Two paths, one launcher (launch_grouped_conv2d_nhwc; GroupedConvPath picks, kAuto = the tensor-core path for fp16
+// storage on CUDA):
+// - direct (grouped_conv2d_nhwc_kernel): fp32 FMAs on the CUDA cores, described above; any T, and the only path on HIP.
+// - tensor core (grouped_conv2d_nhwc_mma_kernel): per group an implicit GEMM, M = output pixels, N = the group's
+//   output channels, K = the flattened (tap, input channel) index f = tap · C/group + c, which is exactly the OHWI
+//   weight's inner index, so a row of the weight is a contiguous K row of B. A block owns 128 pixels and kN <= 32 of
+//   the group's output channels (a multiple of 8: wmma's m32n8k16 shape covers 8, 16, 24, 32 with no padding, e.g.
+//   RegNet's 24); each of its 4 warps owns 32 pixels. K goes in steps of 32: the im2col rows of the step are gathered
+//   into shared memory (16-byte vectors when C/group % 8 == 0, zeros for padding taps and f past the end), the weight
+//   rows beside them, then two k16 MMAs per fragment with fp32 accumulators. The accumulators go through shared memory
+//   (the same bytes as the tiles) to the epilogue, one thread per output element.
+//   Measured against the direct path on the GPU by grouped_conv_check (compiler/backends/cuda/tests).
+//
 // 3-D (grouped convolution over video, NDHWC): the depth fields of the args set, input [n, in_d, in_h, in_w, c],
 // weight [k, kernel_d, kernel_h, kernel_w, c / group] (ODHWI), output [n, out_d, out_h, out_w, k]; pixels are then
 // (n, od, oh, ow) and taps (t, r, s). The fields default to depth 1, the 2-D convolution.
@@ -23,6 +36,12 @@
 
 #include "common.cuh"
 #include "elementwise.cuh"
+
+#ifndef AIT_HIP  // the tensor-core path is wmma (CUDA only); HIP builds take the direct path
+#include <mma.h>
+
+#include <type_traits>
+#endif
 
 namespace ait {
 namespace kernels {
@@ -154,12 +173,187 @@ __global__ void grouped_conv2d_nhwc_kernel(GroupedConv2dArgs<T, kOperands> a, Fn
   }
 }
 
+enum class GroupedConvPath : int32_t {
+  kAuto = 0,        // the tensor-core path where it exists (fp16 storage, CUDA), else the direct one
+  kDirect = 1,      // fp32 FMAs on the CUDA cores
+  kTensorCore = 2,  // wmma; fp16 storage on CUDA only (the launch returns cudaErrorInvalidValue otherwise)
+};
+
+constexpr int kGroupedMmaPixels = 128;  // output pixels per block: 4 warps x 32 rows (the m32n8k16 fragment's M)
+constexpr int kGroupedMmaK = 32;        // flattened (tap, channel) elements per shared-memory step
+constexpr int kGroupedMmaThreads = 128;
+constexpr int kGroupedMmaPad = 8;       // halves after each tile row: wmma's ldm a multiple of 8, rows off-bank
+
+// Output channels per block (kN) for a group of kg: each extra block re-gathers the same im2col rows, which costs
+// about as much as 16 output channels of MMA work, so kN minimizes ceil(kg / kN) * (kN + 16) over 8, 16, 24, 32.
+inline int grouped_mma_channels(int kg) {
+  const int widths[] = {32, 24, 16, 8};  // ties keep the wider tile
+  int best = 32;
+  int64_t best_cost = ceil_div(kg, 32) * (32 + 16);
+  for (int n : widths) {
+    const int64_t cost = ceil_div(kg, n) * (n + 16);
+    if (cost < best_cost) best = n, best_cost = cost;
+  }
+  return best;
+}
+
+#ifndef AIT_HIP
+// kVec: C/group % 8 == 0 with 16-byte aligned input and weight: im2col and weight rows read 8 elements at a time (a
+// vector of 8 never crosses a tap, since f0 and C/group are multiples of 8).
+template <class T, int kOperands, class Fn, int kN, bool kVec>
+__global__ void __launch_bounds__(kGroupedMmaThreads) grouped_conv2d_nhwc_mma_kernel(GroupedConv2dArgs<T, kOperands> a, Fn fn) {
+  using namespace nvcuda;
+  constexpr int BM = kGroupedMmaPixels, BK = kGroupedMmaK, LD = BK + kGroupedMmaPad, LDC = kN + 4;
+  constexpr int kTileBytes = (BM + kN) * LD * 2, kAccBytes = BM * LDC * 4;
+  // the A and B tiles during the K loop, then the fp32 accumulators for the epilogue
+  __shared__ __align__(32) unsigned char smem[kTileBytes > kAccBytes ? kTileBytes : kAccBytes];
+  __shared__ int64_t row_pixel[BM];       // n · in_d · in_h · in_w: the row's image, in input pixels
+  __shared__ int row_d[BM], row_h[BM], row_w[BM];  // the row's window origin (may be negative: padding)
+  T* as = reinterpret_cast<T*>(smem);     // [BM][LD]: im2col rows, (tap, channel) along K
+  T* bs = as + BM * LD;                   // [kN][LD]: weight rows (B column-major: element (f, n) at n·LD + f)
+  float* cs = reinterpret_cast<float*>(smem);  // [BM][LDC]
+
+  const int cg = a.c / a.group, kg = a.k / a.group;
+  const int taps = a.kernel_d * a.kernel_h * a.kernel_w;
+  const int F = taps * cg;
+  const int chunks = (kg + kN - 1) / kN;
+  const int g = blockIdx.y / chunks;
+  const int kbase = (blockIdx.y % chunks) * kN;  // within the group
+  const int64_t pixels = a.n * a.out_d * a.out_h * a.out_w;
+  const int64_t pixel0 = blockIdx.x * static_cast<int64_t>(BM);
+  for (int m = threadIdx.x; m < BM; m += blockDim.x) {
+    const int64_t p = pixel0 + m;
+    if (p < pixels) {
+      const int ow = static_cast<int>(p % a.out_w);
+      const int oh = static_cast<int>((p / a.out_w) % a.out_h);
+      const int od = static_cast<int>((p / (static_cast<int64_t>(a.out_w) * a.out_h)) % a.out_d);
+      const int64_t n = p / (static_cast<int64_t>(a.out_w) * a.out_h * a.out_d);
+      row_pixel[m] = n * a.in_d * a.in_h * a.in_w;
+      row_d[m] = od * a.stride_d - a.pad_front;
+      row_h[m] = oh * a.stride_h - a.pad_top;
+      row_w[m] = ow * a.stride_w - a.pad_left;
+    } else {  // past the last pixel: every tap out of range, the row gathers zeros and is not stored
+      row_pixel[m] = 0;
+      row_d[m] = row_h[m] = row_w[m] = -(1 << 30);
+    }
+  }
+  const T* group_input = a.input + static_cast<int64_t>(g) * cg;
+  const T* group_weight = a.weight + static_cast<int64_t>(g * kg + kbase) * F;
+  // the input element offset of (row m, flattened f), or -1 where the tap falls in the padding
+  auto input_offset = [&](int m, int f) -> int64_t {
+    const int tap = f / cg, ci = f - tap * cg;
+    const int s = tap % a.kernel_w, r = (tap / a.kernel_w) % a.kernel_h, t = tap / (a.kernel_w * a.kernel_h);
+    const int id = row_d[m] + t * a.dilation_d, ih = row_h[m] + r * a.dilation_h, iw = row_w[m] + s * a.dilation_w;
+    if (id < 0 || id >= a.in_d || ih < 0 || ih >= a.in_h || iw < 0 || iw >= a.in_w) return -1;
+    return (row_pixel[m] + (static_cast<int64_t>(id) * a.in_h + ih) * a.in_w + iw) * a.c + ci;
+  };
+
+  const int warp = threadIdx.x / 32;
+  wmma::fragment<wmma::accumulator, 32, 8, 16, float> acc[kN / 8];
+#pragma unroll
+  for (int j = 0; j < kN / 8; ++j) wmma::fill_fragment(acc[j], 0.f);
+  for (int f0 = 0; f0 < F; f0 += BK) {
+    __syncthreads();  // the previous step's tiles (or the row table) are ready / no longer read
+    if (kVec) {
+      for (int i = threadIdx.x; i < BM * BK / 8; i += blockDim.x) {
+        const int m = i / (BK / 8), v = (i % (BK / 8)) * 8;
+        uint4 value = make_uint4(0, 0, 0, 0);
+        if (f0 + v < F) {
+          const int64_t at = input_offset(m, f0 + v);
+          if (at >= 0) value = __ldg(reinterpret_cast<const uint4*>(group_input + at));
+        }
+        *reinterpret_cast<uint4*>(as + m * LD + v) = value;
+      }
+      for (int i = threadIdx.x; i < kN * BK / 8; i += blockDim.x) {
+        const int n = i / (BK / 8), v = (i % (BK / 8)) * 8;
+        uint4 value = make_uint4(0, 0, 0, 0);
+        if (kbase + n < kg && f0 + v < F) value = __ldg(reinterpret_cast<const uint4*>(group_weight + static_cast<int64_t>(n) * F + f0 + v));
+        *reinterpret_cast<uint4*>(bs + n * LD + v) = value;
+      }
+    } else {
+      for (int i = threadIdx.x; i < BM * BK; i += blockDim.x) {
+        const int m = i / BK, f = i % BK;
+        T value = from_float<T>(0.f);
+        if (f0 + f < F) {
+          const int64_t at = input_offset(m, f0 + f);
+          if (at >= 0) value = group_input[at];
+        }
+        as[m * LD + f] = value;
+      }
+      for (int i = threadIdx.x; i < kN * BK; i += blockDim.x) {
+        const int n = i / BK, f = i % BK;
+        bs[n * LD + f] = kbase + n < kg && f0 + f < F ? group_weight[static_cast<int64_t>(n) * F + f0 + f] : from_float<T>(0.f);
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 32, 8, 16, __half, wmma::row_major> fa;
+      wmma::load_matrix_sync(fa, as + warp * 32 * LD + kk, LD);
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j) {
+        wmma::fragment<wmma::matrix_b, 32, 8, 16, __half, wmma::col_major> fb;
+        wmma::load_matrix_sync(fb, bs + j * 8 * LD + kk, LD);
+        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      }
+    }
+  }
+  __syncthreads();  // the tiles' bytes become the accumulators'
+#pragma unroll
+  for (int j = 0; j < kN / 8; ++j) wmma::store_matrix_sync(cs + warp * 32 * LDC + j * 8, acc[j], LDC, wmma::mem_row_major);
+  __syncthreads();
+  for (int i = threadIdx.x; i < BM * kN; i += blockDim.x) {  // consecutive threads: consecutive channels of a pixel
+    const int m = i / kN, column = i % kN;
+    const int64_t p = pixel0 + m;
+    if (p >= pixels || kbase + column >= kg) continue;
+    const int channel = g * kg + kbase + column;
+    const int64_t out = p * a.k + channel;
+    float in[1 + kOperands];
+    in[0] = cs[m * LDC + column];
+#pragma unroll
+    for (int o = 0; o < kOperands; ++o)
+      in[1 + o] = to_float(a.operands[o][a.operand_kinds[o] == GroupedConvOperand::kFull ? out : channel]);
+    a.output[out] = from_float<T>(fn(0.f, in));
+  }
+}
+
+template <class T, int kOperands, class Fn, int kN>
+cudaError_t launch_grouped_conv2d_nhwc_mma(const GroupedConv2dArgs<T, kOperands>& a, Fn fn, cudaStream_t stream) {
+  const int cg = a.c / a.group, kg = a.k / a.group;
+  const int64_t pixels = a.n * a.out_d * a.out_h * a.out_w;
+  const int64_t blocks_y = static_cast<int64_t>(a.group) * ceil_div(kg, kN);
+  const int64_t blocks_x = ceil_div(pixels, kGroupedMmaPixels);
+  if (blocks_y > 65535 || blocks_x > 0x7fffffff) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y));
+  const bool vec = cg % 8 == 0 && is_aligned16(a.input) && is_aligned16(a.weight);
+  if (vec)
+    grouped_conv2d_nhwc_mma_kernel<T, kOperands, Fn, kN, true><<<grid, kGroupedMmaThreads, 0, stream>>>(a, fn);
+  else
+    grouped_conv2d_nhwc_mma_kernel<T, kOperands, Fn, kN, false><<<grid, kGroupedMmaThreads, 0, stream>>>(a, fn);
+  return launch_status();
+}
+#endif  // AIT_HIP
+
 template <class T, int kOperands, class Fn>
-cudaError_t launch_grouped_conv2d_nhwc(const GroupedConv2dArgs<T, kOperands>& a, Fn fn, cudaStream_t stream) {
+cudaError_t launch_grouped_conv2d_nhwc(const GroupedConv2dArgs<T, kOperands>& a, Fn fn, cudaStream_t stream,
+                                       GroupedConvPath path = GroupedConvPath::kAuto) {
   static_assert(Vec16<T>::kElements >= kGroupedConvChannels, "8 output channels per 16-byte weight vector");
   if (a.group <= 0 || a.c % a.group != 0 || a.k % a.group != 0) return cudaErrorInvalidValue;
   const int64_t pixels = a.n * a.out_d * a.out_h * a.out_w;
   if (pixels <= 0 || a.k <= 0) return cudaSuccess;
+#ifndef AIT_HIP
+  if constexpr (std::is_same<T, __half>::value) {
+    if (path != GroupedConvPath::kDirect) {
+      switch (grouped_mma_channels(a.k / a.group)) {
+        case 8: return launch_grouped_conv2d_nhwc_mma<T, kOperands, Fn, 8>(a, fn, stream);
+        case 16: return launch_grouped_conv2d_nhwc_mma<T, kOperands, Fn, 16>(a, fn, stream);
+        case 24: return launch_grouped_conv2d_nhwc_mma<T, kOperands, Fn, 24>(a, fn, stream);
+        default: return launch_grouped_conv2d_nhwc_mma<T, kOperands, Fn, 32>(a, fn, stream);
+      }
+    }
+  }
+#endif
+  if (path == GroupedConvPath::kTensorCore) return cudaErrorInvalidValue;
   const int cg = a.c / a.group, kg = a.k / a.group;
   const int taps = a.kernel_d * a.kernel_h * a.kernel_w;
   const GroupedConvTiling tiling = grouped_conv_tiling(kg, cg, taps, static_cast<int>(sizeof(T)));

@@ -131,9 +131,9 @@ template cudaError_t launch_depthwise_conv2d_nhwc<__half, 2, ew_instances::Relu6
 template cudaError_t launch_depthwise_conv2d_nhwc<__half, 0, ew_instances::Identity>(const DepthwiseConv2dArgs<__half, 0>&,
                                                                                     ew_instances::Identity, cudaStream_t);
 template cudaError_t launch_grouped_conv2d_nhwc<__half, 2, ew_instances::Relu6Bias>(const GroupedConv2dArgs<__half, 2>&,
-                                                                                   ew_instances::Relu6Bias, cudaStream_t);
+                                                                                   ew_instances::Relu6Bias, cudaStream_t, GroupedConvPath);
 template cudaError_t launch_grouped_conv2d_nhwc<__half, 0, ew_instances::Identity>(const GroupedConv2dArgs<__half, 0>&,
-                                                                                  ew_instances::Identity, cudaStream_t);
+                                                                                  ew_instances::Identity, cudaStream_t, GroupedConvPath);
 template cudaError_t launch_conv_transpose2d_col2im_nhwc<__half, 2, ew_instances::Relu6Bias>(const ConvTransposeCol2imArgs<__half, 2>&,
                                                                                             ew_instances::Relu6Bias, cudaStream_t);
 template cudaError_t launch_conv_transpose2d_col2im_nhwc<__half, 0, ew_instances::Identity>(const ConvTransposeCol2imArgs<__half, 0>&,
@@ -147,7 +147,7 @@ template cudaError_t launch_conv_transpose2d_direct_nhwc<__half, 0, ew_instances
 template cudaError_t launch_depthwise_conv2d_nhwc<__half, 1, ew_instances::SigmoidBias>(const DepthwiseConv2dArgs<__half, 1>&,
                                                                                        ew_instances::SigmoidBias, cudaStream_t);
 template cudaError_t launch_grouped_conv2d_nhwc<__half, 2, ew_instances::Residual>(const GroupedConv2dArgs<__half, 2>&,
-                                                                                  ew_instances::Residual, cudaStream_t);
+                                                                                  ew_instances::Residual, cudaStream_t, GroupedConvPath);
 template cudaError_t launch_im2col_nhwc<__half>(const Im2colArgs<__half>&, cudaStream_t);
 template cudaError_t launch_pad_rows<__half>(const __half*, __half*, int64_t, int32_t, int32_t, cudaStream_t);
 template cudaError_t launch_nonzero_count<__half>(const NonZeroArgs<__half>&, cudaStream_t);
