@@ -31,15 +31,17 @@ ZOO="${ZOO:-$(ls build/gpu-check | grep -v cutlass.tgz | grep -vxF -f <(fams_sm9
 export NODE_RUN=$RUN
 [ -f /tmp/ait-cutlass/include/cutlass/cutlass.h ] || { mkdir -p /tmp/ait-cutlass && tar -C /tmp/ait-cutlass -xzf build/gpu-check/cutlass.tgz; }
 kernel_checks() {  # in the background; their correctness is the point, not their times (the CPUs are building)
-  (cd $R && timeout "${KC_TIMEOUT:-200}" $RUN/kernel_check > $R/kernel_check.txt 2>&1; echo "kernel_check rc $?" > $R/kc.sum
-   grep -ciE "fail" $R/kernel_check.txt >> $R/kc.sum; grep -iE "fail|error" $R/kernel_check.txt | head -30 >> $R/kc.sum
-   tail -n 3 $R/kernel_check.txt >> $R/kc.sum
-   timeout 60 $RUN/input_dims_check > $R/input_dims.txt 2>&1; echo "input_dims_check rc $?" >> $R/kc.sum; tail -n 3 $R/input_dims.txt >> $R/kc.sum
-   # the checks split from kernel_check (tests/grouped_conv_check.cu, tests/attention_check.cu), with their times
+  (cd $R && : > $R/kc.sum
+   # the checks split from kernel_check (tests/grouped_conv_check.cu, tests/attention_check.cu), with their times; first,
+   # as the kernels most recently changed
    for check in grouped_conv_check attention_check; do
      [ -x $RUN/$check ] || continue
      timeout 150 $RUN/$check > $R/$check.txt 2>&1; echo "$check rc $?" >> $R/kc.sum; cat $R/$check.txt >> $R/kc.sum
-   done) &
+   done
+   timeout "${KC_TIMEOUT:-200}" $RUN/kernel_check > $R/kernel_check.txt 2>&1; echo "kernel_check rc $?" >> $R/kc.sum
+   grep -ciE "fail" $R/kernel_check.txt >> $R/kc.sum; grep -iE "fail|error" $R/kernel_check.txt | head -30 >> $R/kc.sum
+   tail -n 3 $R/kernel_check.txt >> $R/kc.sum
+   timeout 60 $RUN/input_dims_check > $R/input_dims.txt 2>&1; echo "input_dims_check rc $?" >> $R/kc.sum; tail -n 3 $R/input_dims.txt >> $R/kc.sum) &
   KC=$!
 }
 det_compile() {  # in the background: Mask R-CNN and RetinaNet exported with weights and compiled as verify-check.sh does
