@@ -112,7 +112,7 @@ struct AttentionMask {
   const AttentionArgs<T>& a;
   const T* base[kMaxAttentionBiases];
 
-  __device__ __forceinline__ AttentionMask(const AttentionArgs<T>& args, int64_t b, int h) : a(args) {
+  __host__ __device__ __forceinline__ AttentionMask(const AttentionArgs<T>& args, int64_t b, int h) : a(args) {
 #pragma unroll
     for (int i = 0; i < kMaxAttentionBiases; ++i) {
       const AttentionBias<T>& p = a.bias[i];
@@ -121,7 +121,7 @@ struct AttentionMask {
   }
   // Added to a score in base-2 units (scores are pre-multiplied by log2(e)); -inf where masked. `query` must be
   // within the sequence (bias rows past it are not read).
-  __device__ __forceinline__ float log2_term(int64_t query, int64_t key) const {
+  __host__ __device__ __forceinline__ float log2_term(int64_t query, int64_t key) const {
     constexpr float kLog2e = 1.4426950408889634f;
     if (a.causal && key > query) return -INFINITY;
     float sum = 0.f;
@@ -423,6 +423,63 @@ __device__ __forceinline__ void load_tile_async(__half* tile, const __half* rows
     }
   }
 }
+// The masks of one 64-key tile, for one thread's scores s[rb][n][c] (row g + 8·(c >> 1) of row block rb, column
+// 8n + 2t + (c & 1)): S scaled to base 2, then the causal cut and each bias's terms (its value · log2(e)) added, a
+// row of a bias at a time: one row pointer per (query row, bias), the 16 columns of a thread at constant offsets from
+// it when the bias's key stride is 1 (every mask seen so far), so the loads of a tile are independent and issue
+// together. Per score: a load, a convert and an FMA; the earlier per-score log2_term (64-bit index math, the causal
+// test and the bias count on every score) made the masked kernel 2-5x slower than the plain one (kernel_check).
+// Rows past the sequence are only scaled; columns past `keys` (kTail) are not read (the softmax masks them).
+// Host and device: test/backends/cuda/attention-masks.test.ts runs it on the host against AttentionMask::log2_term.
+template <int kBlocks, int kKeyTiles, bool kTail>
+__host__ __device__ __forceinline__ void attention_tc_apply_masks(float (&s)[kBlocks][kKeyTiles][4],
+                                                                  const AttentionMask<__half>& mask, float scale_log2,
+                                                                  int64_t first_query, int64_t key_start,
+                                                                  int64_t sequence, int keys, int t, int g) {
+  constexpr float kLog2e = 1.4426950408889634f;
+#pragma unroll
+  for (int rb = 0; rb < kBlocks; ++rb)
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) s[rb][n][c] *= scale_log2;
+  const int64_t key0 = key_start + 2 * t;  // the key of this thread's column 0; its columns are 8n + e after it
+#pragma unroll
+  for (int rb = 0; rb < kBlocks; ++rb)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int64_t query = first_query + rb * 16 + g + 8 * r;
+      if (query >= sequence) continue;  // a row past the sequence is never stored and has no bias row
+      if (mask.a.causal && key_start + 8 * kKeyTiles - 1 > query) {  // the tile crosses the diagonal
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            if (key0 + 8 * n + e > query) s[rb][n][2 * r + e] = -INFINITY;
+      }
+#pragma unroll
+      for (int i = 0; i < kMaxAttentionBiases; ++i) {  // unrolled: a constant index keeps the arguments in param space
+        if (i >= mask.a.bias_count) break;
+        const AttentionBias<__half>& bias = mask.a.bias[i];
+        const __half* row = mask.base[i] + query * bias.query_stride + key0 * bias.key_stride;
+        if (bias.key_stride == 1) {
+#pragma unroll
+          for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (!kTail || 8 * n + 2 * t + e < keys) s[rb][n][2 * r + e] += kLog2e * __half2float(row[8 * n + e]);
+        } else {
+          const int64_t key_stride = bias.key_stride;
+#pragma unroll
+          for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (!kTail || 8 * n + 2 * t + e < keys)
+                s[rb][n][2 * r + e] += kLog2e * __half2float(row[(8 * n + e) * key_stride]);
+        }
+      }
+    }
+}
 }  // namespace attention_tc_detail
 
 // One 64-key tile of the tensor-core kernel for one warp's kRowBlocks·16 query rows: S = Q·K_tileᵀ, online
@@ -471,56 +528,8 @@ __device__ __forceinline__ void attention_tc_tile(const __half* k_tile, const __
     }
   }
 
-  // Masks: S scaled to base 2, then the causal cut and each bias's terms (its value · log2(e)) added, a row of a bias
-  // at a time: one row pointer per (query row, bias), the 16 columns of a thread at constant offsets from it when the
-  // bias's key stride is 1 (every mask seen so far), so the loads of a tile are independent and issue together. Per
-  // score this is a load, a convert and an FMA; the earlier per-score log2_term (64-bit index math, the causal test
-  // and the bias count on every score) made the masked kernel 2-5x slower than the plain one (kernel_check).
-  if constexpr (kMasked) {
-    constexpr float kLog2e = 1.4426950408889634f;
-#pragma unroll
-    for (int rb = 0; rb < kBlocks; ++rb)
-#pragma unroll
-      for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) s[rb][n][c] *= scale_log2;
-    const int64_t key0 = key_start + 2 * t;  // the key of this thread's column 0; its columns are 8n + e after it
-#pragma unroll
-    for (int rb = 0; rb < kBlocks; ++rb)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int64_t query = first_query + rb * 16 + g + 8 * r;
-        if (query >= sequence) continue;  // a row past the sequence is never stored and has no bias row
-        if (mask.a.causal && key_start + kKeysPerTile - 1 > query) {  // the tile crosses the diagonal
-#pragma unroll
-          for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-            for (int e = 0; e < 2; ++e)
-              if (key0 + 8 * n + e > query) s[rb][n][2 * r + e] = -INFINITY;
-        }
-#pragma unroll
-        for (int i = 0; i < kMaxAttentionBiases; ++i) {  // unrolled: a constant index keeps the arguments in param space
-          if (i >= mask.a.bias_count) break;
-          const AttentionBias<__half>& bias = mask.a.bias[i];
-          const __half* row = mask.base[i] + query * bias.query_stride + key0 * bias.key_stride;
-          if (bias.key_stride == 1) {
-#pragma unroll
-            for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-              for (int e = 0; e < 2; ++e)
-                if (!kTail || 8 * n + 2 * t + e < keys) s[rb][n][2 * r + e] += kLog2e * __half2float(row[8 * n + e]);
-          } else {
-            const int64_t key_stride = bias.key_stride;
-#pragma unroll
-            for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-              for (int e = 0; e < 2; ++e)
-                if (!kTail || 8 * n + 2 * t + e < keys)
-                  s[rb][n][2 * r + e] += kLog2e * __half2float(row[(8 * n + e) * key_stride]);
-          }
-        }
-      }
-  }
+  if constexpr (kMasked)
+    attention_tc_apply_masks<kBlocks, kKeyTiles, kTail>(s, mask, scale_log2, first_query, key_start, sequence, keys, t, g);
 
   // Online softmax (base 2), per row block. Column of s[rb][n][c] within the tile: 8n + 2t + (c & 1); row within
   // the block: g + 8 * (c >> 1).
