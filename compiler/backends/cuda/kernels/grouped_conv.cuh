@@ -27,7 +27,8 @@
 //   into shared memory (16-byte vectors when C/group % 8 == 0, zeros for padding taps and f past the end), the weight
 //   rows beside them, then two k16 MMAs per fragment with fp32 accumulators. The accumulators go through shared memory
 //   (the same bytes as the tiles) to the epilogue, one thread per output element.
-//   Measured against the direct path on the GPU by grouped_conv_check (compiler/backends/cuda/tests).
+//   Measured against the direct path on the GPU by grouped_conv_check (compiler/backends/cuda/tests); its gathers run
+//   on the host in grouped_conv_gather_host.cu.
 //
 // 3-D (grouped convolution over video, NDHWC): the depth fields of the args set, input [n, in_d, in_h, in_w, c],
 // weight [k, kernel_d, kernel_h, kernel_w, c / group] (ODHWI), output [n, out_d, out_h, out_w, k]; pixels are then
@@ -197,6 +198,102 @@ inline int grouped_mma_channels(int kg) {
   return best;
 }
 
+// The tensor-core path's gathers, host and device (test/backends/cuda/grouped-conv-gather.test.ts runs them on the
+// host: tests/grouped_conv_gather_host.cu). A block's row table: for each of its 128 rows (output pixels) the image's
+// first input pixel and the window origin, which may be negative (padding); rows past the last pixel get an origin
+// no tap reaches, so they gather zeros and are not stored.
+struct GroupedMmaRows {
+  int64_t pixel[kGroupedMmaPixels];  // n · in_d · in_h · in_w: the row's image, in input pixels
+  int d[kGroupedMmaPixels], h[kGroupedMmaPixels], w[kGroupedMmaPixels];
+};
+
+template <class T, int kOperands>
+__host__ __device__ __forceinline__ void grouped_mma_row(const GroupedConv2dArgs<T, kOperands>& a, int64_t pixel0, int m,
+                                                         GroupedMmaRows& rows) {
+  const int64_t p = pixel0 + m;
+  if (p < a.n * a.out_d * a.out_h * a.out_w) {
+    const int ow = static_cast<int>(p % a.out_w);
+    const int oh = static_cast<int>((p / a.out_w) % a.out_h);
+    const int od = static_cast<int>((p / (static_cast<int64_t>(a.out_w) * a.out_h)) % a.out_d);
+    const int64_t n = p / (static_cast<int64_t>(a.out_w) * a.out_h * a.out_d);
+    rows.pixel[m] = n * a.in_d * a.in_h * a.in_w;
+    rows.d[m] = od * a.stride_d - a.pad_front;
+    rows.h[m] = oh * a.stride_h - a.pad_top;
+    rows.w[m] = ow * a.stride_w - a.pad_left;
+  } else {
+    rows.pixel[m] = 0;
+    rows.d[m] = rows.h[m] = rows.w[m] = -(1 << 30);
+  }
+}
+
+// The offset of (row m, flattened f = tap · C/group + c) from the group's first input channel, or -1 where the tap
+// falls in the padding.
+template <class T, int kOperands>
+__host__ __device__ __forceinline__ int64_t grouped_mma_input_offset(const GroupedConv2dArgs<T, kOperands>& a,
+                                                                     const GroupedMmaRows& rows, int cg, int m, int f) {
+  const int tap = f / cg, ci = f - tap * cg;
+  const int s = tap % a.kernel_w, r = (tap / a.kernel_w) % a.kernel_h, t = tap / (a.kernel_w * a.kernel_h);
+  const int id = rows.d[m] + t * a.dilation_d, ih = rows.h[m] + r * a.dilation_h, iw = rows.w[m] + s * a.dilation_w;
+  if (id < 0 || id >= a.in_d || ih < 0 || ih >= a.in_h || iw < 0 || iw >= a.in_w) return -1;
+  return (rows.pixel[m] + (static_cast<int64_t>(id) * a.in_h + ih) * a.in_w + iw) * a.c + ci;
+}
+
+template <class V>
+__host__ __device__ __forceinline__ V grouped_mma_load(const V* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+// One K step's tiles, the share of thread `thread` of `threads`: as [BM][LD] the im2col rows (f0 .. f0 + 32), bs
+// [kN][LD] the weight rows of output channels kbase .. kbase + kN of group g; zeros past F, past the group's
+// channels and in the padding. kVec: 16-byte vectors (C/group % 8 == 0, aligned input and weight).
+template <class T, int kOperands, int kN, bool kVec>
+__host__ __device__ __forceinline__ void grouped_mma_load_step(const GroupedConv2dArgs<T, kOperands>& a,
+                                                               const GroupedMmaRows& rows, int g, int kbase, int f0,
+                                                               T* as, T* bs, int thread, int threads) {
+  constexpr int BM = kGroupedMmaPixels, BK = kGroupedMmaK, LD = BK + kGroupedMmaPad;
+  const int cg = a.c / a.group, kg = a.k / a.group;
+  const int F = a.kernel_d * a.kernel_h * a.kernel_w * cg;
+  const T* group_input = a.input + static_cast<int64_t>(g) * cg;
+  const T* group_weight = a.weight + static_cast<int64_t>(g * kg + kbase) * F;
+  if (kVec) {
+    for (int i = thread; i < BM * BK / 8; i += threads) {
+      const int m = i / (BK / 8), v = (i % (BK / 8)) * 8;
+      uint4 value = make_uint4(0, 0, 0, 0);
+      if (f0 + v < F) {
+        const int64_t at = grouped_mma_input_offset(a, rows, cg, m, f0 + v);
+        if (at >= 0) value = grouped_mma_load(reinterpret_cast<const uint4*>(group_input + at));
+      }
+      *reinterpret_cast<uint4*>(as + m * LD + v) = value;
+    }
+    for (int i = thread; i < kN * BK / 8; i += threads) {
+      const int n = i / (BK / 8), v = (i % (BK / 8)) * 8;
+      uint4 value = make_uint4(0, 0, 0, 0);
+      if (kbase + n < kg && f0 + v < F)
+        value = grouped_mma_load(reinterpret_cast<const uint4*>(group_weight + static_cast<int64_t>(n) * F + f0 + v));
+      *reinterpret_cast<uint4*>(bs + n * LD + v) = value;
+    }
+  } else {
+    const T zero{};  // all bits zero: +0 in every storage type
+    for (int i = thread; i < BM * BK; i += threads) {
+      const int m = i / BK, f = i % BK;
+      T value = zero;
+      if (f0 + f < F) {
+        const int64_t at = grouped_mma_input_offset(a, rows, cg, m, f0 + f);
+        if (at >= 0) value = group_input[at];
+      }
+      as[m * LD + f] = value;
+    }
+    for (int i = thread; i < kN * BK; i += threads) {
+      const int n = i / BK, f = i % BK;
+      bs[n * LD + f] = kbase + n < kg && f0 + f < F ? group_weight[static_cast<int64_t>(n) * F + f0 + f] : zero;
+    }
+  }
+}
+
 #ifndef AIT_HIP
 // kVec: C/group % 8 == 0 with 16-byte aligned input and weight: im2col and weight rows read 8 elements at a time (a
 // vector of 8 never crosses a tap, since f0 and C/group are multiples of 8).
@@ -207,46 +304,19 @@ __global__ void __launch_bounds__(kGroupedMmaThreads) grouped_conv2d_nhwc_mma_ke
   constexpr int kTileBytes = (BM + kN) * LD * 2, kAccBytes = BM * LDC * 4;
   // the A and B tiles during the K loop, then the fp32 accumulators for the epilogue
   __shared__ __align__(32) unsigned char smem[kTileBytes > kAccBytes ? kTileBytes : kAccBytes];
-  __shared__ int64_t row_pixel[BM];       // n · in_d · in_h · in_w: the row's image, in input pixels
-  __shared__ int row_d[BM], row_h[BM], row_w[BM];  // the row's window origin (may be negative: padding)
+  __shared__ GroupedMmaRows rows;
   T* as = reinterpret_cast<T*>(smem);     // [BM][LD]: im2col rows, (tap, channel) along K
   T* bs = as + BM * LD;                   // [kN][LD]: weight rows (B column-major: element (f, n) at n·LD + f)
   float* cs = reinterpret_cast<float*>(smem);  // [BM][LDC]
 
   const int cg = a.c / a.group, kg = a.k / a.group;
-  const int taps = a.kernel_d * a.kernel_h * a.kernel_w;
-  const int F = taps * cg;
+  const int F = a.kernel_d * a.kernel_h * a.kernel_w * cg;
   const int chunks = (kg + kN - 1) / kN;
   const int g = blockIdx.y / chunks;
   const int kbase = (blockIdx.y % chunks) * kN;  // within the group
   const int64_t pixels = a.n * a.out_d * a.out_h * a.out_w;
   const int64_t pixel0 = blockIdx.x * static_cast<int64_t>(BM);
-  for (int m = threadIdx.x; m < BM; m += blockDim.x) {
-    const int64_t p = pixel0 + m;
-    if (p < pixels) {
-      const int ow = static_cast<int>(p % a.out_w);
-      const int oh = static_cast<int>((p / a.out_w) % a.out_h);
-      const int od = static_cast<int>((p / (static_cast<int64_t>(a.out_w) * a.out_h)) % a.out_d);
-      const int64_t n = p / (static_cast<int64_t>(a.out_w) * a.out_h * a.out_d);
-      row_pixel[m] = n * a.in_d * a.in_h * a.in_w;
-      row_d[m] = od * a.stride_d - a.pad_front;
-      row_h[m] = oh * a.stride_h - a.pad_top;
-      row_w[m] = ow * a.stride_w - a.pad_left;
-    } else {  // past the last pixel: every tap out of range, the row gathers zeros and is not stored
-      row_pixel[m] = 0;
-      row_d[m] = row_h[m] = row_w[m] = -(1 << 30);
-    }
-  }
-  const T* group_input = a.input + static_cast<int64_t>(g) * cg;
-  const T* group_weight = a.weight + static_cast<int64_t>(g * kg + kbase) * F;
-  // the input element offset of (row m, flattened f), or -1 where the tap falls in the padding
-  auto input_offset = [&](int m, int f) -> int64_t {
-    const int tap = f / cg, ci = f - tap * cg;
-    const int s = tap % a.kernel_w, r = (tap / a.kernel_w) % a.kernel_h, t = tap / (a.kernel_w * a.kernel_h);
-    const int id = row_d[m] + t * a.dilation_d, ih = row_h[m] + r * a.dilation_h, iw = row_w[m] + s * a.dilation_w;
-    if (id < 0 || id >= a.in_d || ih < 0 || ih >= a.in_h || iw < 0 || iw >= a.in_w) return -1;
-    return (row_pixel[m] + (static_cast<int64_t>(id) * a.in_h + ih) * a.in_w + iw) * a.c + ci;
-  };
+  for (int m = threadIdx.x; m < BM; m += blockDim.x) grouped_mma_row(a, pixel0, m, rows);
 
   const int warp = threadIdx.x / 32;
   wmma::fragment<wmma::accumulator, 32, 8, 16, float> acc[kN / 8];
@@ -254,37 +324,7 @@ __global__ void __launch_bounds__(kGroupedMmaThreads) grouped_conv2d_nhwc_mma_ke
   for (int j = 0; j < kN / 8; ++j) wmma::fill_fragment(acc[j], 0.f);
   for (int f0 = 0; f0 < F; f0 += BK) {
     __syncthreads();  // the previous step's tiles (or the row table) are ready / no longer read
-    if (kVec) {
-      for (int i = threadIdx.x; i < BM * BK / 8; i += blockDim.x) {
-        const int m = i / (BK / 8), v = (i % (BK / 8)) * 8;
-        uint4 value = make_uint4(0, 0, 0, 0);
-        if (f0 + v < F) {
-          const int64_t at = input_offset(m, f0 + v);
-          if (at >= 0) value = __ldg(reinterpret_cast<const uint4*>(group_input + at));
-        }
-        *reinterpret_cast<uint4*>(as + m * LD + v) = value;
-      }
-      for (int i = threadIdx.x; i < kN * BK / 8; i += blockDim.x) {
-        const int n = i / (BK / 8), v = (i % (BK / 8)) * 8;
-        uint4 value = make_uint4(0, 0, 0, 0);
-        if (kbase + n < kg && f0 + v < F) value = __ldg(reinterpret_cast<const uint4*>(group_weight + static_cast<int64_t>(n) * F + f0 + v));
-        *reinterpret_cast<uint4*>(bs + n * LD + v) = value;
-      }
-    } else {
-      for (int i = threadIdx.x; i < BM * BK; i += blockDim.x) {
-        const int m = i / BK, f = i % BK;
-        T value = from_float<T>(0.f);
-        if (f0 + f < F) {
-          const int64_t at = input_offset(m, f0 + f);
-          if (at >= 0) value = group_input[at];
-        }
-        as[m * LD + f] = value;
-      }
-      for (int i = threadIdx.x; i < kN * BK; i += blockDim.x) {
-        const int n = i / BK, f = i % BK;
-        bs[n * LD + f] = kbase + n < kg && f0 + f < F ? group_weight[static_cast<int64_t>(n) * F + f0 + f] : from_float<T>(0.f);
-      }
-    }
+    grouped_mma_load_step<T, kOperands, kN, kVec>(a, rows, g, kbase, f0, as, bs, threadIdx.x, blockDim.x);
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
