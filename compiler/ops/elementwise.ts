@@ -251,6 +251,32 @@ const UNARY: UnarySpec[] = [
   { op: 'Sin', kernel: () => Math.sin, floatOnly: true },
   { op: 'Cos', kernel: () => Math.cos, floatOnly: true },
   { op: 'Sign', kernel: () => (v) => (v > 0 ? 1 : v < 0 ? -1 : v) },
+  { op: 'Tan', kernel: () => Math.tan, floatOnly: true },
+  { op: 'Asin', kernel: () => Math.asin, floatOnly: true },
+  { op: 'Acos', kernel: () => Math.acos, floatOnly: true },
+  { op: 'Atan', kernel: () => Math.atan, floatOnly: true },
+  { op: 'Sinh', kernel: () => Math.sinh, floatOnly: true },
+  { op: 'Cosh', kernel: () => Math.cosh, floatOnly: true },
+  { op: 'Asinh', kernel: () => Math.asinh, floatOnly: true },
+  { op: 'Acosh', kernel: () => Math.acosh, floatOnly: true },
+  { op: 'Atanh', kernel: () => Math.atanh, floatOnly: true },
+  { op: 'Softsign', kernel: () => (v) => v / (1 + Math.abs(v)), floatOnly: true },
+  {
+    op: 'Celu',
+    kernel: (node) => {
+      const alpha = attrFloat(node, 'alpha', 1);
+      return (v) => Math.max(0, v) + Math.min(0, alpha * Math.expm1(v / alpha));
+    },
+    floatOnly: true,
+  },
+  {
+    op: 'ThresholdedRelu',
+    kernel: (node) => {
+      const alpha = attrFloat(node, 'alpha', 1);
+      return (v) => (v > alpha ? v : 0);
+    },
+    floatOnly: true,
+  },
 ];
 
 function unaryDefinition(spec: UnarySpec): OpDefinition {

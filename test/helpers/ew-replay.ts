@@ -292,6 +292,30 @@ function instantiate(type: TypeNode, init: Init[]): Fn {
       return (x) => x * Math.tanh(x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
     case 'ew::Shrink':
       return (x) => (x < -p[0] ? x + p[1] : x > p[0] ? x - p[1] : 0);
+    case 'ew::Tan':
+      return Math.tan;
+    case 'ew::Asin':
+      return Math.asin;
+    case 'ew::Acos':
+      return Math.acos;
+    case 'ew::Atan':
+      return Math.atan;
+    case 'ew::Sinh':
+      return Math.sinh;
+    case 'ew::Cosh':
+      return Math.cosh;
+    case 'ew::Asinh':
+      return Math.asinh;
+    case 'ew::Acosh':
+      return Math.acosh;
+    case 'ew::Atanh':
+      return Math.atanh;
+    case 'ew::Softsign':
+      return (x) => x / (1 + Math.abs(x));
+    case 'ew::Celu':
+      return (x) => Math.max(0, x) + Math.min(0, p[0] * Math.expm1(x / p[0]));
+    case 'ew::ThresholdedRelu':
+      return (x) => (x > p[0] ? x : 0);
     case 'ew::Elu':
       return (x) => (x >= 0 ? x : p[0] * Math.expm1(x));
     case 'ew::Selu':

@@ -246,6 +246,16 @@ const UNARY: Record<string, string> = {
   Abs: 'ew::Abs{}',
   Erf: 'ew::Erf{}',
   HardSwish: 'ew::HardSwish{}',
+  Tan: 'ew::Tan{}',
+  Asin: 'ew::Asin{}',
+  Acos: 'ew::Acos{}',
+  Atan: 'ew::Atan{}',
+  Sinh: 'ew::Sinh{}',
+  Cosh: 'ew::Cosh{}',
+  Asinh: 'ew::Asinh{}',
+  Acosh: 'ew::Acosh{}',
+  Atanh: 'ew::Atanh{}',
+  Softsign: 'ew::Softsign{}',
 };
 
 /** Ops of the general forms (ew::Binary over operands that are the running value, an input or a constant). */
@@ -286,6 +296,8 @@ const FLOAT_ONLY = new Set([
   'LeakyRelu',
   'HardSigmoid',
   'Pow',
+  'Celu',
+  'ThresholdedRelu',
 ]);
 
 /** ONNX ops an elementwise chain has a functor for (chainOf); other elementwise ops have no CUDA lowering. */
@@ -317,6 +329,8 @@ export const ELEMENTWISE_FUNCTOR_OPS: ReadonlySet<string> = new Set([
   'Selu',
   'Sign',
   'PRelu',
+  'Celu',
+  'ThresholdedRelu',
 ]);
 
 /** The math type of a chain: 'float' when any tensor it reads or writes is a float, else 'int' (int64 math). */
@@ -476,6 +490,10 @@ function nodeFunctors(body: Graph, n: Node, running: string, slotOf: (t: string)
       return ['ew::Sign{}'];
     case 'Elu':
       return [`ew::Elu{${cppFloat(attrFloat(n, 'alpha', 1))}}`];
+    case 'Celu':
+      return [`ew::Celu{${cppFloat(attrFloat(n, 'alpha', 1))}}`];
+    case 'ThresholdedRelu':
+      return [`ew::ThresholdedRelu{${cppFloat(attrFloat(n, 'alpha', 1))}}`];
     case 'Selu':
       return [
         `ew::Selu{${cppFloat(attrFloat(n, 'alpha', 1.67326319217681884765625))}, ${cppFloat(attrFloat(n, 'gamma', 1.05070102214813232421875))}}`,

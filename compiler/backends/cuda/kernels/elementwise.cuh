@@ -330,6 +330,46 @@ struct Sin {
 struct Cos {
   __device__ __forceinline__ float operator()(float x, const float*) const { return cosf(x); }
 };
+struct Tan {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return tanf(x); }
+};
+struct Asin {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return asinf(x); }
+};
+struct Acos {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return acosf(x); }
+};
+struct Atan {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return atanf(x); }
+};
+struct Sinh {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return sinhf(x); }
+};
+struct Cosh {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return coshf(x); }
+};
+struct Asinh {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return asinhf(x); }
+};
+struct Acosh {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return acoshf(x); }
+};
+struct Atanh {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return atanhf(x); }
+};
+struct Softsign {
+  __device__ __forceinline__ float operator()(float x, const float*) const { return x / (1.f + fabsf(x)); }
+};
+struct Celu {
+  float alpha;  // ONNX default 1; max(0, x) + min(0, alpha·(e^(x/alpha) - 1))
+  __device__ __forceinline__ float operator()(float x, const float*) const {
+    return fmaxf(x, 0.f) + fminf(0.f, alpha * expm1f(x / alpha));
+  }
+};
+struct ThresholdedRelu {
+  float alpha;  // ONNX default 1
+  __device__ __forceinline__ float operator()(float x, const float*) const { return x > alpha ? x : 0.f; }
+};
 struct Softplus {  // log(1 + e^x) without overflow for large x
   __device__ __forceinline__ float operator()(float x, const float*) const {
     return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
