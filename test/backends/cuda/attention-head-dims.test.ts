@@ -3,7 +3,7 @@
  * (attention.cuh: 32, 48, 64, 80, 96, 128, 160, 192, 256) with the real one at run time. A ViT-style block (QKV GEMM,
  * packed heads, MatMul-Softmax-MatMul, head merge, output GEMM) fuses into one attention op whose interpreter run
  * equals the original graph's, compiles for sm90 and sm80 with no unsupported node, names only its padded
- * instantiation in model.cu, and model.cu compiles with nvcc. The GPU numerics of the padding are kernel_check.cu's
+ * instantiation in model.cu, and model.cu compiles with nvcc. The GPU numerics of the padding are attention_check.cu's
  * (D = 36, 48, 80, plain and masked).
  */
 import { strict as assert } from 'node:assert';

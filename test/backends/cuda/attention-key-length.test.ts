@@ -5,7 +5,7 @@
  * interpreter's result on the fused graph equals onnxruntime's on the original model; the CUDA lowering passes the
  * keys' length and token stride; model.cu compiles with nvcc; ROCm's CK attention refuses the form with its reason
  * (our kernel runs it). The GPU numerics of the kernel (Sq ≠ Sk, packed kv or separate k, v, masks) are
- * kernel_check.cu's check_attention_key_length.
+ * attention_check.cu's check_attention_key_length.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';

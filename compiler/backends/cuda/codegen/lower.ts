@@ -946,6 +946,10 @@ cuda(
     const defaultHeadStrides = [headDim, headDim, valueHeadDim];
     const ownHeadStrides = operands.some((o, i) => o.headStride !== defaultHeadStrides[i]);
     const ownValues = valueHeadDim !== headDim || ownHeadStrides || operands[2].tokenStride !== operands[1].tokenStride;
+    const tensorCoreDim = attentionPaddedHeadDim(Math.max(headDim, valueHeadDim));
+    const ownValuesOnTensorCores =
+      tensorCoreDim <= 192 &&
+      [headDim, valueHeadDim, ...operands.flatMap((o) => [o.tokenStride, o.headStride, o.offset])].every((x) => x % 4 === 0);
     const lines = [
       'ait::kernels::AttentionArgs<__half> args{};',
       `args.q = ${q};`,
@@ -1001,8 +1005,11 @@ cuda(
     return [
       ours(
         `ait_attention_f16_d${headDim}${valueHeadDim !== headDim ? `_dv${valueHeadDim}` : ''}${masked ? '_masked' : ''}`,
-        // attention.cuh runs these forms on its CUDA-core kernel (the tensor-core one reads K and V alike)
-        `${ownValues ? 'flash attention on CUDA cores' : 'flash-attention-2 on tensor cores'} reading ${what.join(', ')}${paddedWhat}`,
+        // attention.cuh runs these forms on its tensor-core kernel at the padded max(D, Dv) where every dim, stride and
+        // offset is a multiple of 4 halves (8-byte rows), else on its CUDA-core kernel at the dims of launch_attention_dims
+        `${ownValues && !ownValuesOnTensorCores ? 'flash attention on CUDA cores' : 'flash-attention-2 on tensor cores'} reading ${what.join(', ')}${
+          ownValues && ownValuesOnTensorCores ? `, at head dim ${tensorCoreDim} (the padded max of D and Dv)` : paddedWhat
+        }`,
       ),
       lines,
       ['attention.cuh'],

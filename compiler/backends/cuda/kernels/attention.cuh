@@ -20,11 +20,12 @@
 //
 // Two kernels, both flash-attention style (online softmax in fp32, base-2 exponentials with the scale folded in,
 // any sequence length with constant memory):
-// - attention_tc_kernel (fp16, padded head dims up to 192, head dim a multiple of 8 with 16-byte aligned pointers or
-//   a multiple of 4 with 8-byte aligned ones, sm_80+): flash-attention-2 on tensor cores; see the comment above it.
+// - attention_tc_kernel (fp16, padded max(D, Dv) up to 192, head dims, strides and pointers multiples of 8 halves
+//   with 16-byte alignment or of 4 with 8-byte alignment, sm_80+): flash-attention-2 on tensor cores; see the
+//   comment above it. Values with a head dim or strides of their own run here at the padded max(D, Dv).
 // - attention_kernel (every other case: fp32/bf16 storage, unaligned pointers, head dims not a multiple of 4, padded
-//   head dim 256, values with a head dim or strides of their own): CUDA cores, one thread per query row keeps q and
-//   the output accumulator in registers; blocks of 64 queries stream tiles of K and V through shared memory.
+//   head dim 256): CUDA cores, one thread per query row keeps q and the output accumulator in registers; blocks of
+//   64 queries stream tiles of K and V through shared memory.
 //
 // Head dims: any D (and Dv) in 1..256. The kernels are instantiated at a padded head dim kHeadDim >= max(D, Dv)
 // (attention_padded_head_dim) and take the real D (and Dv) at run time (a.head_dim, a.value_head_dim): q and k
@@ -627,11 +628,15 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
   const int64_t b = blockIdx.z;
   const int h = blockIdx.y;
   const int64_t query_start = static_cast<int64_t>(blockIdx.x) * kQueries;
-  const int head_dim = a.head_dim;  // <= kHeadDim; the dims past it are zeros in shared memory
-  const int64_t hd = static_cast<int64_t>(a.heads) * head_dim;
-  const int64_t token_stride = a.token_stride, kv_token_stride = a.kv_token_stride;
-  const int64_t head_offset = b * a.sequence * token_stride + static_cast<int64_t>(h) * head_dim;
-  const int64_t kv_head_offset = b * a.key_sequence * kv_token_stride + static_cast<int64_t>(h) * head_dim;
+  // q and k at head_dim, v and the output at value_head_dim, both <= kHeadDim: the dims past them are zeros in shared
+  // memory (exact for Q·Kᵀ; P·V's extra output columns are not stored). Each of q, k, v has its head stride and token
+  // stride (per-head split projections: LeViT's [B, S, H, D + D + Dv]).
+  const int head_dim = a.head_dim, value_head_dim = a.value_head_dim;
+  const int64_t hd = static_cast<int64_t>(a.heads) * value_head_dim;  // output row
+  const int64_t token_stride = a.token_stride, kv_token_stride = a.kv_token_stride, v_token_stride = a.v_token_stride;
+  const int64_t head_offset = b * a.sequence * token_stride + h * a.q_head_stride;
+  const int64_t k_head_offset = b * a.key_sequence * kv_token_stride + h * a.k_head_stride;
+  const int64_t v_head_offset = b * a.key_sequence * v_token_stride + h * a.v_head_stride;
   const int queries_valid = static_cast<int>(min(static_cast<int64_t>(kQueries), a.sequence - query_start));
   // causal (key_sequence == sequence): key tiles wholly past the CTA's last query are masked for all of its rows,
   // and skipped
@@ -642,11 +647,10 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
   auto load_kv = [&](int tile, int buffer) {
     const int64_t key_start = static_cast<int64_t>(tile) * kKeysPerTile;
     const int keys = static_cast<int>(min(static_cast<int64_t>(kKeysPerTile), a.key_sequence - key_start));
-    const int64_t first = kv_head_offset + key_start * kv_token_stride;
-    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, a.k + first, kv_token_stride, keys,
-                                            head_dim, narrow);
-    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, a.v + first, kv_token_stride, keys,
-                                            head_dim, narrow);
+    load_tile_async<kHeadDim, kKeysPerTile>(k_tiles + buffer * kTileHalves, a.k + k_head_offset + key_start * kv_token_stride,
+                                            kv_token_stride, keys, head_dim, narrow);
+    load_tile_async<kHeadDim, kKeysPerTile>(v_tiles + buffer * kTileHalves, a.v + v_head_offset + key_start * v_token_stride,
+                                            v_token_stride, keys, value_head_dim, narrow);
   };
 
   load_tile_async<kHeadDim, kQueries>(q_tile, a.q + head_offset + query_start * token_stride, token_stride,
@@ -729,8 +733,8 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
     }
   }
   __syncwarp();
-  // Dims < head_dim only, in 16-byte chunks (8-byte ones when narrow).
-  __half* out = a.output + (b * a.sequence + query_start) * hd + static_cast<int64_t>(h) * head_dim;
+  // Dims < value_head_dim only, in 16-byte chunks (8-byte ones when narrow).
+  __half* out = a.output + (b * a.sequence + query_start) * hd + static_cast<int64_t>(h) * value_head_dim;
   if (!narrow) {
     constexpr int kChunksPerRow = kHeadDim / 8;
     static_assert(kWarpRows * kChunksPerRow % 32 == 0, "output chunks must split evenly over the lanes");
@@ -739,7 +743,7 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
       const int i = lane + j * 32;
       const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
       const int query = warp * kWarpRows + row;
-      if (query < queries_valid && chunk * 8 < head_dim)
+      if (query < queries_valid && chunk * 8 < value_head_dim)
         *reinterpret_cast<uint4*>(out + query * hd + chunk * 8) =
             *reinterpret_cast<const uint4*>(staged + row * kRowStride + chunk * 8);
     }
@@ -750,7 +754,7 @@ __global__ void __launch_bounds__(attention_tc_detail::kThreads, attention_tc_de
       const int i = lane + j * 32;
       const int row = i / kChunksPerRow, chunk = i % kChunksPerRow;
       const int query = warp * kWarpRows + row;
-      if (query < queries_valid && chunk * 4 < head_dim)
+      if (query < queries_valid && chunk * 4 < value_head_dim)
         *reinterpret_cast<uint2*>(out + query * hd + chunk * 4) =
             *reinterpret_cast<const uint2*>(staged + row * kRowStride + chunk * 4);
     }
@@ -788,12 +792,10 @@ cudaError_t launch_attention_tc(const AttentionArgs<__half>& a, bool narrow, cud
 template <int kHeadDim, bool kMasked>
 bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream_t stream, cudaError_t* status) {
   using namespace attention_tc_detail;
-  // The kernel reads K and V through one tile geometry and offset, at one head dim: a value head dim, token stride
-  // or head strides of their own (per-head split projections: LeViT, EfficientFormer, whose heads are small, D = 16
-  // or 32) run on the CUDA-core kernel instead of widening this one.
-  if (a.value_head_dim != a.head_dim || a.v_token_stride != a.kv_token_stride || a.q_head_stride != a.head_dim ||
-      a.k_head_stride != a.head_dim || a.v_head_stride != a.head_dim)
-    return false;
+  // Values with a head dim, token stride or head strides of their own (per-head split projections: LeViT,
+  // EfficientFormer, D = 16 or 32 with Dv = 2-4 D) run here at kHeadDim >= max(D, Dv): the narrower side's extra dims
+  // are zeros, which the tensor cores do for less than the CUDA-core kernel's work (kernel_check measured the
+  // CUDA-core kernel 20x slower at D = 64).
   const auto aligned = [&](uintptr_t bytes) {
     for (const void* p : {static_cast<const void*>(a.q), static_cast<const void*>(a.k), static_cast<const void*>(a.v),
                           static_cast<const void*>(a.output)})
@@ -802,7 +804,9 @@ bool launch_attention_tensor_core_f16(const AttentionArgs<__half>& a, cudaStream
   };
   // In halves: every row start (b, s, h) is then a multiple of the chunk from an aligned base.
   const auto chunks_of = [&](int halves) {
-    return a.head_dim % halves == 0 && a.token_stride % halves == 0 && a.kv_token_stride % halves == 0;
+    return a.head_dim % halves == 0 && a.value_head_dim % halves == 0 && a.token_stride % halves == 0 &&
+           a.kv_token_stride % halves == 0 && a.v_token_stride % halves == 0 && a.q_head_stride % halves == 0 &&
+           a.k_head_stride % halves == 0 && a.v_head_stride % halves == 0;
   };
   bool narrow;
   if (chunks_of(8) && aligned(16))
@@ -827,10 +831,13 @@ template <class T, int kQKDim, int kVDim, bool kMasked>
 cudaError_t launch_attention_for(const AttentionArgs<T>& a, cudaStream_t stream) {
   using namespace attention_detail;
 #ifndef AIT_HIP
-  if constexpr (std::is_same<T, __half>::value && kQKDim == kVDim && attention_padded_head_dim(kQKDim) == kQKDim &&
-                kQKDim <= kMaxTensorCoreHeadDim) {
+  // The tensor-core kernel at one padded dim covering both (D != Dv: the padded max; launch_attention_dims's dims 8
+  // and 16 become 32)
+  constexpr int kTensorCoreDim = attention_padded_head_dim(kQKDim > kVDim ? kQKDim : kVDim);
+  if constexpr (std::is_same<T, __half>::value && (kQKDim != kVDim || attention_padded_head_dim(kQKDim) == kQKDim) &&
+                kTensorCoreDim <= kMaxTensorCoreHeadDim) {
     cudaError_t tensor_core_status = cudaSuccess;
-    if (launch_attention_tensor_core_f16<kQKDim, kMasked>(a, stream, &tensor_core_status)) return tensor_core_status;
+    if (launch_attention_tensor_core_f16<kTensorCoreDim, kMasked>(a, stream, &tensor_core_status)) return tensor_core_status;
   }
 #endif
   const dim3 grid(static_cast<unsigned>(ceil_div(a.sequence, kQueriesPerBlock)), static_cast<unsigned>(a.heads),
@@ -889,9 +896,10 @@ cudaError_t launch_attention_padded(const AttentionArgs<T>& args, cudaStream_t s
 }
 
 // Attention whose values have a head dim of their own, at padded dims kHeadDim = attention_padded_cuda_core_dim(D)
-// for q·k and kValueHeadDim = attention_padded_cuda_core_dim(Dv) for p·v (the generated code names both): always
-// the CUDA-core kernel, which those forms take anyway (see launch_attention_tensor_core_f16), without padding the
-// narrower of the two to the wider. Otherwise as launch_attention_padded (which runs the same forms at max(D, Dv)).
+// for q·k and kValueHeadDim = attention_padded_cuda_core_dim(Dv) for p·v (the generated code names both): fp16 with
+// aligned rows takes the tensor-core kernel at the padded max(D, Dv) (launch_attention_for); otherwise the CUDA-core
+// kernel at the two dims, without padding the narrower of the two to the wider. Otherwise as
+// launch_attention_padded (which runs the same forms at max(D, Dv)).
 template <class T, int kHeadDim, int kValueHeadDim, bool kMasked = false>
 cudaError_t launch_attention_dims(const AttentionArgs<T>& args, cudaStream_t stream) {
   static_assert(attention_padded_cuda_core_dim(kHeadDim) == kHeadDim &&
