@@ -15,6 +15,7 @@ import { fuseLayerNormPass } from './fuse-layernorm';
 import { inlineIfPass } from './inline-if';
 import { layoutPass } from './layout';
 import { memoryPlanPass } from './memory-plan';
+import { mergeProjectionsPass } from './merge-projections';
 import { padChannelsPass } from './pad-channels';
 import { pasteMasksPass } from './paste-masks';
 import { Pass } from './pass';
@@ -46,6 +47,7 @@ export const OPTIMIZATION_PASSES: Pass[] = [
   padChannelsPass, // conv input channels padded to 8 by the input layout transpose (C=3 stems)
   fuseLayerNormPass, // layernorm
   fuseAttentionPass, // multi-head attention
+  mergeProjectionsPass, // its q, k, v GEMMs over one input → one GEMM (packed / kv_packed)
   fuseElementwisePass, // remaining elementwise chains
   inlineIfPass, // If with a run-time condition: guarded branch nodes + if_select
   foldConstantsPass, // clean up what fusion left dead

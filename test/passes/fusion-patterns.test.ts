@@ -330,10 +330,11 @@ describe('fusion patterns', function () {
         inputs,
       );
       const att = single(g);
-      assert.equal(att.attrs.layout.value, 'separate');
+      // the three projections over x are one GEMM (passes/merge-projections.ts): the packed layout
+      assert.equal(att.attrs.layout.value, 'packed');
       assert.equal(att.attrs.zero_masked_rows.value, 1);
-      assert.equal(att.inputs.length, 4);
-      assert.deepEqual(g.tensor(att.inputs[3]).shape!.map(String), ['B', '1', '1', String(S)]);
+      assert.equal(att.inputs.length, 2);
+      assert.deepEqual(g.tensor(att.inputs[1]).shape!.map(String), ['B', '1', '1', String(S)]);
     });
 
     it('BERT additive mask [B,1,1,S] (HF (1 - mask)·-1e4 form) as a bias', () => {
@@ -358,7 +359,7 @@ describe('fusion patterns', function () {
         ],
       );
       const att = single(g);
-      assert.equal(att.inputs[3], 'amask');
+      assert.equal(att.inputs[1], 'amask');
       assert.equal(att.attrs.zero_masked_rows, undefined);
     });
 
@@ -391,7 +392,7 @@ describe('fusion patterns', function () {
         );
         const att = single(g);
         assert.equal(att.attrs.causal.value, 1);
-        assert.equal(att.inputs.length, 3); // no bias left
+        assert.equal(att.inputs.length, 1); // no bias left (q, k, v: one packed GEMM output)
       });
     }
 
@@ -443,7 +444,7 @@ describe('fusion patterns', function () {
       );
       const att = single(g);
       assert.equal(att.attrs.causal, undefined);
-      assert.deepEqual(g.tensor(att.inputs[3]).shape, [1, 1, S, S]);
+      assert.deepEqual(g.tensor(att.inputs[1]).shape, [1, 1, S, S]);
     });
 
     for (const shiftMask of ['constant', 'input'] as const) {

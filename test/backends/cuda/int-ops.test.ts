@@ -268,16 +268,17 @@ describe('cuda backend: integer, bool and index ops', function () {
           );
           assert.ok(result.ok);
           if (model === 'zoo/distilbert_base') {
-            // the 6 attention blocks fused: separate q/k/v projections, the key mask Where(mask == 0, -inf) as a
-            // [B,1,S,S] bias, the softmax's IsNaN guard as zero_masked_rows
+            // the 6 attention blocks fused: the separate q/k/v projections merged into one GEMM each (packed), the
+            // key mask Where(mask == 0, -inf) as a [B,1,S,S] bias, the softmax's IsNaN guard as zero_masked_rows
             const graph = JSON.parse(fs.readFileSync(path.join(dir, 'graph.json'), 'utf8')) as {
-              nodes: { op: string; attrs: Record<string, unknown>; kernel?: { name: string } }[];
+              nodes: { op: string; name: string; attrs: Record<string, unknown>; kernel?: { name: string } }[];
             };
+            assert.equal(graph.nodes.filter((n) => n.op === 'gemm' && n.name.endsWith('/qkv')).length, 6);
             const attention = graph.nodes.filter((n) => n.op === 'attention');
             assert.equal(attention.length, 6);
             assert.equal(graph.nodes.filter((n) => ['Softmax', 'MatMul', 'IsNaN'].includes(n.op)).length, 0);
             for (const n of attention) {
-              assert.equal(n.attrs.layout, 'separate');
+              assert.equal(n.attrs.layout, 'packed');
               assert.equal(n.attrs.zero_masked_rows, 1);
               assert.equal(n.kernel?.name, 'ait_attention_f16_d64_masked');
             }
