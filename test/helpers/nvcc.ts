@@ -117,3 +117,26 @@ export function nvccCompileGenerated(out: string, sources: string[], gencode: st
     assert.equal(r.status, 0, `${path.join(out, source)}:\n${r.stderr}${r.stdout}`);
   }
 }
+
+/** The kernel headers (compiler/backends/cuda/kernels): host programs compile against them. */
+const KERNELS = path.resolve(__dirname, '..', '..', 'compiler', 'backends', 'cuda', 'kernels');
+
+/**
+ * Builds a host-only C++ program against the kernel headers with nvcc (no GPU: the `__host__ __device__` helpers run
+ * on the CPU) and runs it; `source` is a file, or the program's text. Fails the test when the build or the run does
+ * (a host check exits non-zero on a mismatch); returns the program's stdout.
+ */
+export function runHostProgram(source: string, name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ait-${name}-`));
+  let file = source;
+  if (!fs.existsSync(source)) {
+    file = path.join(dir, `${name}.cu`);
+    fs.writeFileSync(file, source);
+  }
+  const binary = path.join(dir, name);
+  const built = spawnSync('nvcc', ['-std=c++17', `-I${KERNELS}`, file, '-o', binary], { encoding: 'utf8' });
+  assert.equal(built.status, 0, built.stderr);
+  const run = spawnSync(binary, { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  return run.stdout;
+}

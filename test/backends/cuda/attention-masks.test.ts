@@ -6,11 +6,8 @@
  * use. The GPU run of the whole kernel is attention_check.cu.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { requireNvcc } from '../../helpers/nvcc';
+import { requireNvcc, runHostProgram } from '../../helpers/nvcc';
 
 const CUDA = path.resolve(__dirname, '../../../compiler/backends/cuda');
 
@@ -21,15 +18,9 @@ describe('cuda attention: the mask pass of the tensor-core kernel, on the host',
 
   it('adds what log2_term gives for every lane, tile and mask form (key, full, bias + shift, causal, strides)', function () {
     this.timeout(180_000);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-attention-masks-'));
-    const binary = path.join(dir, 'attention_masks_host');
-    const source = path.join(CUDA, 'tests', 'attention_masks_host.cu');
-    const built = spawnSync('nvcc', ['-std=c++17', `-I${path.join(CUDA, 'kernels')}`, source, '-o', binary], { encoding: 'utf8' });
-    assert.equal(built.status, 0, built.stderr);
-    const run = spawnSync(binary, { encoding: 'utf8' });
-    assert.equal(run.status, 0, run.stdout + run.stderr);
-    const lines = run.stdout.trim().split('\n');
-    assert.equal(lines.length, 7, run.stdout);
+    const stdout = runHostProgram(path.join(CUDA, 'tests', 'attention_masks_host.cu'), 'attention_masks_host');
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 7, stdout);
     for (const line of lines) assert.match(line, / ok$/);
   });
 });

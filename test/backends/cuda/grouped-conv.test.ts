@@ -9,7 +9,6 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { compileModel, optimizeImported } from '../../../compiler/compile';
 import { runGraph } from '../../../compiler/interpreter/interpreter';
 import { TensorValue, makeTensor, seededRandom } from '../../../compiler/ir/tensor';
@@ -21,7 +20,7 @@ import { decodeSafetensorsHeader } from '../../../compiler/backends/cuda/weights
 import { ModelSpec, buildModel } from '../../helpers/onnx-builder';
 import { relativeL2 } from '../../helpers/metrics';
 import { convModelSpecs, depthwiseDilated, mobilenetV2Blocks } from '../../../scripts/gpu/op-models/conv';
-import { nvccCompileGenerated, requireNvcc, GPU_TARGETS } from '../../helpers/nvcc';
+import { nvccCompileGenerated, requireNvcc, runHostProgram, GPU_TARGETS } from '../../helpers/nvcc';
 import { groupedBlockChannels } from '../../../compiler/backends/cuda/codegen/conv-lowering';
 
 interface GraphJsonNode {
@@ -287,18 +286,12 @@ describe('cuda backend: grouped and depthwise convolution', function () {
   it("the tensor-core path's block width: the code generator's rule is the header's (grouped_mma_channels), for K/group 1..100", function () {
     requireNvcc(this);
     this.timeout(120_000);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ait-gconv-width-'));
-    const source = path.join(dir, 'widths.cu');
-    fs.writeFileSync(
-      source,
+    const stdout = runHostProgram(
       '#include <cstdio>\n#include "grouped_conv.cuh"\n' +
         'int main() { for (int kg = 1; kg <= 100; ++kg) std::printf("%d ", ait::kernels::grouped_mma_channels(kg)); }\n',
+      'grouped_widths',
     );
-    const kernels = path.resolve(__dirname, '../../../compiler/backends/cuda/kernels');
-    const binary = path.join(dir, 'widths');
-    const built = spawnSync('nvcc', ['-std=c++17', `-I${kernels}`, source, '-o', binary], { encoding: 'utf8' });
-    assert.equal(built.status, 0, built.stderr);
-    const header = spawnSync(binary, { encoding: 'utf8' }).stdout.trim().split(' ').map(Number);
+    const header = stdout.trim().split(' ').map(Number);
     const ours = Array.from({ length: 100 }, (_, i) => groupedBlockChannels(i + 1));
     assert.deepEqual(ours, header);
     // RegNet's 24 per group: one 24-wide block (no padded channels); 40: two of 24; 64: two of 32
